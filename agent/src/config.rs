@@ -1,0 +1,708 @@
+//! Settings: the typed contents of `config.toml`, their built-in defaults,
+//! the table that documents every key, loading with errors that name file,
+//! line and key, and edits made through the API that are written back with
+//! comments and layout kept (toml_edit) and published to the running agent
+//! through a watch channel.
+
+use std::{
+    fmt,
+    net::SocketAddr,
+    ops::Range,
+    path::{Path, PathBuf},
+    sync::Arc,
+};
+
+use serde::{Deserialize, Serialize};
+use tokio::sync::{Mutex, watch};
+use toml_edit::{DocumentMut, Item, Table, Value};
+
+use crate::{
+    atomic_file::write_atomically,
+    error::{Error, Result},
+};
+
+/// Everything a user can configure. Missing keys take their defaults.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    /// `[server]`: listeners.
+    pub server: ServerSettings,
+    /// `[log]`: logging.
+    pub log: LogSettings,
+}
+
+/// `[server]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerSettings {
+    /// Optional TCP listener for remote or sandboxed clients.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tcp: Option<SocketAddr>,
+    /// PEM certificate chain for TLS on the TCP listener.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key for TLS on the TCP listener.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls_key: Option<PathBuf>,
+}
+
+/// `[log]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogSettings {
+    /// `RUST_LOG`-style filter.
+    pub filter: String,
+    /// Size at which the log file is rotated, in MiB.
+    pub max_file_mb: u64,
+    /// Rotated files kept besides the current one.
+    pub max_files: u32,
+    /// Rotated files older than this are deleted.
+    pub max_age_days: u32,
+}
+
+impl Default for LogSettings {
+    fn default() -> Self {
+        Self {
+            filter: "info".to_owned(),
+            max_file_mb: 10,
+            max_files: 5,
+            max_age_days: 14,
+        }
+    }
+}
+
+/// Documentation of one settings key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SettingSpec {
+    /// Dotted key, `section.name`.
+    pub key: &'static str,
+    /// What it does.
+    pub description: &'static str,
+    /// Whether a change needs an agent restart to take effect.
+    pub restart_required: bool,
+}
+
+/// Every settings key, in the order `GetSettings` lists them. A unit test
+/// checks that this table and [`Settings`] agree.
+pub const SETTINGS: &[SettingSpec] = &[
+    SettingSpec {
+        key: "server.tcp",
+        description: "Address of an optional TCP listener, e.g. \"127.0.0.1:7457\"; clients need a token. Non-loopback addresses require tls_cert and tls_key.",
+        restart_required: true,
+    },
+    SettingSpec {
+        key: "server.tls_cert",
+        description: "PEM certificate chain for TLS on the TCP listener.",
+        restart_required: true,
+    },
+    SettingSpec {
+        key: "server.tls_key",
+        description: "PEM private key for TLS on the TCP listener.",
+        restart_required: true,
+    },
+    SettingSpec {
+        key: "log.filter",
+        description: "Log filter in RUST_LOG syntax, e.g. \"info\" or \"info,omnipanel_agent=debug\". Applied immediately.",
+        restart_required: false,
+    },
+    SettingSpec {
+        key: "log.max_file_mb",
+        description: "Size in MiB at which the log file is rotated.",
+        restart_required: true,
+    },
+    SettingSpec {
+        key: "log.max_files",
+        description: "How many rotated log files are kept besides the current one.",
+        restart_required: true,
+    },
+    SettingSpec {
+        key: "log.max_age_days",
+        description: "Rotated log files older than this many days are deleted.",
+        restart_required: true,
+    },
+];
+
+/// Look up the documentation of a key.
+pub fn spec(key: &str) -> Option<&'static SettingSpec> {
+    SETTINGS.iter().find(|spec| spec.key == key)
+}
+
+/// A configuration file that cannot be used, located as precisely as the
+/// parser allows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    /// The file.
+    pub path: PathBuf,
+    /// 1-based line, when known.
+    pub line: Option<usize>,
+    /// Dotted key, when known.
+    pub key: Option<String>,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.path.display())?;
+        if let Some(line) = self.line {
+            write!(f, ", line {line}")?;
+        }
+        if let Some(key) = &self.key {
+            write!(f, ", key `{key}`")?;
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// A setting's value and documentation, as `GetSettings` reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SettingView {
+    /// The documentation.
+    pub spec: &'static SettingSpec,
+    /// Effective value as a TOML literal; empty when unset.
+    pub value: String,
+    /// Default as a TOML literal; empty when unset by default.
+    pub default_value: String,
+    /// Whether config.toml sets it.
+    pub is_set: bool,
+}
+
+/// One requested change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SettingChange {
+    /// Dotted key.
+    pub key: String,
+    /// New value (TOML literal or plain text); ignored when `reset`.
+    pub value: String,
+    /// Remove the key so the default applies.
+    pub reset: bool,
+}
+
+/// Read and validate `path`. A missing file means defaults.
+pub fn load(path: &Path) -> std::result::Result<Settings, ConfigError> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(err) => {
+            return Err(ConfigError {
+                path: path.to_owned(),
+                line: None,
+                key: None,
+                message: format!("cannot read the file: {err}"),
+            });
+        }
+    };
+    parse(path, &text)
+}
+
+/// Parse and validate configuration text; `path` is only used in errors.
+pub fn parse(path: &Path, text: &str) -> std::result::Result<Settings, ConfigError> {
+    let located = |span: Option<Range<usize>>, key: Option<String>, message: String| ConfigError {
+        path: path.to_owned(),
+        line: span.map(|span| line_of(text, span.start)),
+        key,
+        message,
+    };
+    let document = toml_edit::Document::parse(text)
+        .map_err(|err| located(err.span(), None, err.message().trim().to_owned()))?;
+    let settings: Settings = toml_edit::de::from_str(text).map_err(|err| {
+        let key = err
+            .span()
+            .and_then(|span| key_at(document.as_table(), span.start, ""));
+        let span = err.span();
+        located(span, key, err.message().trim().to_owned())
+    })?;
+    validate(&settings).map_err(|(key, message)| {
+        let span = key_span(document.as_table(), key);
+        located(span, Some(key.to_owned()), message)
+    })?;
+    Ok(settings)
+}
+
+/// Checks serde cannot express. Returns the offending key and why.
+fn validate(settings: &Settings) -> std::result::Result<(), (&'static str, String)> {
+    if let Err(err) = tracing_subscriber::EnvFilter::try_new(&settings.log.filter) {
+        return Err(("log.filter", format!("not a valid log filter: {err}")));
+    }
+    if settings.log.max_file_mb == 0 {
+        return Err(("log.max_file_mb", "must be at least 1".to_owned()));
+    }
+    if settings.log.max_files == 0 {
+        return Err(("log.max_files", "must be at least 1".to_owned()));
+    }
+    let server = &settings.server;
+    match (&server.tls_cert, &server.tls_key) {
+        (Some(_), None) => {
+            return Err((
+                "server.tls_key",
+                "tls_cert is set, so tls_key must be set too".to_owned(),
+            ));
+        }
+        (None, Some(_)) => {
+            return Err((
+                "server.tls_cert",
+                "tls_key is set, so tls_cert must be set too".to_owned(),
+            ));
+        }
+        _ => {}
+    }
+    if let Some(addr) = server.tcp
+        && !addr.ip().is_loopback()
+        && server.tls_cert.is_none()
+    {
+        return Err((
+            "server.tcp",
+            format!(
+                "{addr} is reachable from other machines, so TLS is required: set server.tls_cert and server.tls_key, or listen on 127.0.0.1"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+fn line_of(text: &str, offset: usize) -> usize {
+    let end = offset.min(text.len());
+    text.as_bytes()[..end].iter().filter(|&&b| b == b'\n').count() + 1
+}
+
+/// The dotted key whose key or value covers `offset`, deepest first.
+fn key_at(table: &Table, offset: usize, prefix: &str) -> Option<String> {
+    for (name, item) in table.iter() {
+        let dotted = if prefix.is_empty() {
+            name.to_owned()
+        } else {
+            format!("{prefix}.{name}")
+        };
+        if let Item::Table(inner) = item
+            && let Some(found) = key_at(inner, offset, &dotted)
+        {
+            return Some(found);
+        }
+        let key_covers = table
+            .key(name)
+            .and_then(toml_edit::Key::span)
+            .is_some_and(|span| span.contains(&offset));
+        let value_covers = item.span().is_some_and(|span| span.contains(&offset));
+        let header_covers = matches!(item, Item::Table(t) if t.span().is_some_and(|s| s.contains(&offset)));
+        if key_covers || value_covers || header_covers {
+            return Some(dotted);
+        }
+    }
+    None
+}
+
+/// Span of the value (or key) at a dotted key, for locating errors.
+fn key_span(table: &Table, dotted: &str) -> Option<Range<usize>> {
+    let (head, rest) = match dotted.split_once('.') {
+        Some((head, rest)) => (head, Some(rest)),
+        None => (dotted, None),
+    };
+    let item = table.get(head)?;
+    match (rest, item) {
+        (Some(rest), Item::Table(inner)) => key_span(inner, rest).or_else(|| inner.span()),
+        (None, item) => item
+            .span()
+            .or_else(|| table.key(head).and_then(toml_edit::Key::span)),
+        _ => None,
+    }
+}
+
+/// Render every documented key of `settings` against the raw file text.
+pub fn describe(settings: &Settings, file_text: &str) -> Vec<SettingView> {
+    let effective = to_document(settings);
+    let defaults = to_document(&Settings::default());
+    let file = file_text.parse::<DocumentMut>().unwrap_or_default();
+    SETTINGS
+        .iter()
+        .map(|spec| SettingView {
+            spec,
+            value: literal_at(&effective, spec.key).unwrap_or_default(),
+            default_value: literal_at(&defaults, spec.key).unwrap_or_default(),
+            is_set: item_at(file.as_table(), spec.key).is_some(),
+        })
+        .collect()
+}
+
+fn to_document(settings: &Settings) -> DocumentMut {
+    // Serialising plain structs of strings, numbers and paths cannot fail;
+    // an empty document is a harmless fallback that shows values as unset.
+    toml_edit::ser::to_document(settings).unwrap_or_default()
+}
+
+/// The item at a dotted key; nested tables may be standard or inline (the
+/// serialiser writes inline ones).
+fn item_at<'a>(table: &'a dyn toml_edit::TableLike, dotted: &str) -> Option<&'a Item> {
+    match dotted.split_once('.') {
+        Some((head, rest)) => item_at(table.get(head)?.as_table_like()?, rest),
+        None => table.get(dotted).filter(|item| !item.is_none()),
+    }
+}
+
+fn literal_at(document: &DocumentMut, dotted: &str) -> Option<String> {
+    let value = item_at(document.as_table(), dotted)?.as_value()?;
+    Some(value.clone().decorated("", "").to_string())
+}
+
+/// Apply `changes` to the configuration text, returning the new text and
+/// settings. Nothing is written; an error names the offending key.
+pub fn apply_changes(
+    path: &Path,
+    text: &str,
+    changes: &[SettingChange],
+) -> Result<(String, Settings)> {
+    let mut document = text.parse::<DocumentMut>().map_err(|err| {
+        Error::failed_precondition(format!(
+            "{} cannot be parsed, fix it first: {}",
+            path.display(),
+            err.message().trim()
+        ))
+        .with_reason("CONFIG_INVALID")
+    })?;
+    // The file must be valid as it stands, or the error would be blamed on
+    // the change.
+    parse(path, text).map_err(|err| {
+        Error::failed_precondition(format!("fix config.toml first: {err}"))
+            .with_reason("CONFIG_INVALID")
+    })?;
+    if changes.is_empty() {
+        return Err(Error::invalid_argument("changes", "no changes given"));
+    }
+    for change in changes {
+        let Some(spec) = spec(&change.key) else {
+            let known: Vec<&str> = SETTINGS.iter().map(|s| s.key).collect();
+            return Err(Error::invalid_argument(
+                format!("changes.key {:?}", change.key),
+                format!("unknown setting; known settings: {}", known.join(", ")),
+            ));
+        };
+        if change.reset {
+            remove_item(&mut document, spec.key);
+            continue;
+        }
+        let candidates = candidate_values(&change.value);
+        let mut last_error = String::new();
+        let mut accepted = false;
+        for candidate in candidates {
+            let mut trial = document.clone();
+            set_item(&mut trial, spec.key, candidate);
+            match parse(path, &trial.to_string()) {
+                Ok(_) => {
+                    document = trial;
+                    accepted = true;
+                    break;
+                }
+                Err(err) => {
+                    last_error = err.message;
+                }
+            }
+        }
+        if !accepted {
+            return Err(Error::invalid_argument(
+                spec.key,
+                format!("{:?} is not accepted: {last_error}", change.value),
+            ));
+        }
+    }
+    let new_text = document.to_string();
+    let settings = parse(path, &new_text)
+        .map_err(|err| Error::invalid_argument("changes", err.message.clone()))?;
+    Ok((new_text, settings))
+}
+
+/// A value as TOML when it parses as TOML, and then as a plain string, so
+/// `log.filter=debug` and `server.tcp=127.0.0.1:7457` need no quotes.
+fn candidate_values(raw: &str) -> Vec<Value> {
+    let mut candidates = Vec::with_capacity(2);
+    if let Ok(value) = raw.trim().parse::<Value>() {
+        candidates.push(value);
+    }
+    if !matches!(candidates.first(), Some(Value::String(_))) {
+        candidates.push(Value::from(raw));
+    }
+    candidates
+}
+
+fn set_item(document: &mut DocumentMut, dotted: &str, value: Value) {
+    let mut table = document.as_table_mut();
+    let mut parts = dotted.split('.').peekable();
+    while let Some(part) = parts.next() {
+        if parts.peek().is_none() {
+            table[part] = Item::Value(value);
+            return;
+        }
+        let entry = table.entry(part).or_insert_with(|| Item::Table(Table::new()));
+        if !entry.is_table() {
+            *entry = Item::Table(Table::new());
+        }
+        let Some(inner) = entry.as_table_mut() else {
+            return;
+        };
+        table = inner;
+    }
+}
+
+fn remove_item(document: &mut DocumentMut, dotted: &str) {
+    let mut table = document.as_table_mut();
+    let mut parts = dotted.split('.').peekable();
+    while let Some(part) = parts.next() {
+        if parts.peek().is_none() {
+            table.remove(part);
+            return;
+        }
+        let Some(inner) = table.get_mut(part).and_then(Item::as_table_mut) else {
+            return;
+        };
+        table = inner;
+    }
+}
+
+/// The running agent's settings: the current value for readers, and
+/// serialised updates that write config.toml and notify subscribers.
+#[derive(Debug)]
+pub struct SettingsStore {
+    path: PathBuf,
+    current: watch::Sender<Arc<Settings>>,
+    write_lock: Mutex<()>,
+}
+
+impl SettingsStore {
+    /// Wrap settings loaded from `path`.
+    pub fn new(path: PathBuf, settings: Settings) -> Self {
+        let (current, _) = watch::channel(Arc::new(settings));
+        Self {
+            path,
+            current,
+            write_lock: Mutex::new(()),
+        }
+    }
+
+    /// Path of config.toml.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The settings in effect now.
+    pub fn current(&self) -> Arc<Settings> {
+        self.current.borrow().clone()
+    }
+
+    /// A receiver that sees every future change.
+    pub fn subscribe(&self) -> watch::Receiver<Arc<Settings>> {
+        self.current.subscribe()
+    }
+
+    /// Describe the settings named by `keys` (all when empty).
+    pub async fn describe(&self, keys: &[String]) -> Result<Vec<SettingView>> {
+        for key in keys {
+            if spec(key).is_none() {
+                return Err(Error::invalid_argument(
+                    format!("keys {key:?}"),
+                    "unknown setting",
+                ));
+            }
+        }
+        let text = self.read_text().await?;
+        let settings = self.current();
+        let all = describe(&settings, &text);
+        Ok(all
+            .into_iter()
+            .filter(|view| keys.is_empty() || keys.iter().any(|k| k == view.spec.key))
+            .collect())
+    }
+
+    /// Apply changes atomically to config.toml and to the running agent.
+    /// Returns the changed keys' new views.
+    pub async fn update(&self, changes: Vec<SettingChange>) -> Result<Vec<SettingView>> {
+        let _guard = self.write_lock.lock().await;
+        let text = self.read_text().await?;
+        let path = self.path.clone();
+        let (new_text, settings) = apply_changes(&path, &text, &changes)?;
+        let write_path = path.clone();
+        let bytes = new_text.clone().into_bytes();
+        tokio::task::spawn_blocking(move || write_atomically(&write_path, &bytes))
+            .await?
+            .map_err(|err| {
+                Error::internal(format!("cannot write {}: {err}", path.display()))
+                    .with_reason("CONFIG_WRITE")
+            })?;
+        let views = describe(&settings, &new_text);
+        self.current.send_replace(Arc::new(settings));
+        Ok(views
+            .into_iter()
+            .filter(|view| changes.iter().any(|c| c.key == view.spec.key))
+            .collect())
+    }
+
+    async fn read_text(&self) -> Result<String> {
+        let path = self.path.clone();
+        tokio::task::spawn_blocking(move || match std::fs::read_to_string(&path) {
+            Ok(text) => Ok(text),
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(String::new()),
+            Err(err) => Err(Error::internal(format!(
+                "cannot read {}: {err}",
+                path.display()
+            ))),
+        })
+        .await?
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn path() -> &'static Path {
+        Path::new("/cfg/config.toml")
+    }
+
+    #[test]
+    fn empty_file_gives_defaults() {
+        assert_eq!(parse(path(), ""), Ok(Settings::default()));
+    }
+
+    #[test]
+    fn unknown_key_is_named_with_its_line() {
+        let err = parse(path(), "[log]\nfilter = \"info\"\nbogus = 3\n").unwrap_err();
+        assert_eq!(err.line, Some(3), "{err}");
+        assert!(err.message.contains("bogus"), "{err}");
+    }
+
+    #[test]
+    fn wrong_type_is_named_with_line_and_key() {
+        let err = parse(path(), "[log]\n\nmax_files = \"many\"\n").unwrap_err();
+        assert_eq!(err.line, Some(3), "{err}");
+        assert_eq!(err.key.as_deref(), Some("log.max_files"), "{err}");
+    }
+
+    #[test]
+    fn syntax_error_has_a_line() {
+        let err = parse(path(), "[log\nfilter = 1\n").unwrap_err();
+        assert_eq!(err.line, Some(1), "{err}");
+    }
+
+    #[test]
+    fn bad_filter_is_located_by_validation() {
+        let err = parse(path(), "[log]\nfilter = \"info,=[\"\n").unwrap_err();
+        assert_eq!(err.key.as_deref(), Some("log.filter"));
+        assert_eq!(err.line, Some(2), "{err}");
+    }
+
+    #[test]
+    fn public_tcp_without_tls_is_refused() {
+        let err = parse(path(), "[server]\ntcp = \"0.0.0.0:7457\"\n").unwrap_err();
+        assert_eq!(err.key.as_deref(), Some("server.tcp"));
+        assert!(err.message.contains("TLS"), "{err}");
+        assert!(parse(path(), "[server]\ntcp = \"127.0.0.1:7457\"\n").is_ok());
+    }
+
+    #[test]
+    fn table_documents_every_key() {
+        let full = Settings {
+            server: ServerSettings {
+                tcp: Some(SocketAddr::from(([127, 0, 0, 1], 1))),
+                tls_cert: Some("c".into()),
+                tls_key: Some("k".into()),
+            },
+            log: LogSettings::default(),
+        };
+        let document = to_document(&full);
+        let mut keys = Vec::new();
+        for (section, item) in document.iter() {
+            if let Some(table) = item.as_table_like() {
+                for (name, _) in table.iter() {
+                    keys.push(format!("{section}.{name}"));
+                }
+            }
+        }
+        let documented: Vec<String> = SETTINGS.iter().map(|s| s.key.to_owned()).collect();
+        keys.sort();
+        let mut sorted = documented.clone();
+        sorted.sort();
+        assert_eq!(keys, sorted);
+    }
+
+    #[test]
+    fn changes_keep_comments_and_accept_unquoted_strings() -> Result<()> {
+        let text = "# my settings\n[log]\n# chatty\nfilter = \"info\"\n";
+        let (new_text, settings) = apply_changes(
+            path(),
+            text,
+            &[
+                SettingChange {
+                    key: "log.filter".into(),
+                    value: "debug".into(),
+                    reset: false,
+                },
+                SettingChange {
+                    key: "server.tcp".into(),
+                    value: "127.0.0.1:7457".into(),
+                    reset: false,
+                },
+            ],
+        )?;
+        assert!(new_text.contains("# my settings"), "{new_text}");
+        assert!(new_text.contains("# chatty"), "{new_text}");
+        assert_eq!(settings.log.filter, "debug");
+        assert_eq!(settings.server.tcp, Some(SocketAddr::from(([127, 0, 0, 1], 7457))));
+        Ok(())
+    }
+
+    #[test]
+    fn bad_change_names_the_key_and_changes_nothing() {
+        let err = apply_changes(
+            path(),
+            "",
+            &[SettingChange {
+                key: "log.max_files".into(),
+                value: "lots".into(),
+                reset: false,
+            }],
+        )
+        .unwrap_err();
+        assert_eq!(err.field(), Some("log.max_files"));
+        let err = apply_changes(
+            path(),
+            "",
+            &[SettingChange {
+                key: "log.nope".into(),
+                value: "1".into(),
+                reset: false,
+            }],
+        )
+        .unwrap_err();
+        assert!(err.message().contains("unknown setting"), "{err}");
+    }
+
+    #[test]
+    fn reset_removes_the_key() -> Result<()> {
+        let (text, settings) = apply_changes(
+            path(),
+            "[log]\nmax_files = 9\n",
+            &[SettingChange {
+                key: "log.max_files".into(),
+                value: String::new(),
+                reset: true,
+            }],
+        )?;
+        assert!(!text.contains("max_files"), "{text}");
+        assert_eq!(settings.log.max_files, LogSettings::default().max_files);
+        Ok(())
+    }
+
+    #[test]
+    fn describe_reports_values_defaults_and_what_is_set() {
+        let settings = parse(path(), "[log]\nmax_files = 9\n").unwrap_or_default();
+        let views = describe(&settings, "[log]\nmax_files = 9\n");
+        let max_files = views.iter().find(|v| v.spec.key == "log.max_files");
+        let Some(max_files) = max_files else {
+            panic!("log.max_files missing from {views:?}");
+        };
+        assert_eq!(max_files.value, "9");
+        assert_eq!(max_files.default_value, "5");
+        assert!(max_files.is_set);
+        let tcp = views.iter().find(|v| v.spec.key == "server.tcp");
+        assert_eq!(tcp.map(|v| v.value.as_str()), Some(""));
+    }
+}

@@ -1,0 +1,94 @@
+//! The running agent's shared state, handed to every service: where things
+//! live, settings, state.db, the event bus, logs, tokens, and the shutdown
+//! signal. Plain Rust types only; the rpc layer wraps it.
+
+use std::{
+    net::SocketAddr,
+    sync::{Arc, OnceLock},
+};
+
+use tokio_util::sync::CancellationToken;
+
+use crate::{
+    config::SettingsStore, events::EventBus, logs::LogHub, paths::AgentPaths, store::Store,
+    tokens::Tokens,
+};
+
+/// Capabilities this build serves, reported by GetInfo.
+pub const FEATURES: &[&str] = &["agent", "events", "logs", "settings", "tokens"];
+
+/// Everything the services share.
+#[derive(Debug)]
+pub struct AgentContext {
+    /// Locations.
+    pub paths: AgentPaths,
+    /// When the agent started, ms since the Unix epoch.
+    pub start_time_ms: i64,
+    /// Settings (config.toml).
+    pub settings: Arc<SettingsStore>,
+    /// state.db.
+    pub store: Store,
+    /// The event bus.
+    pub bus: Arc<EventBus>,
+    /// Log sources.
+    pub logs: Arc<LogHub>,
+    /// Access tokens.
+    pub tokens: Tokens,
+    /// Address the TCP listener is bound to, if any.
+    pub tcp_address: Option<SocketAddr>,
+    /// Whether crash reports appeared since the previous start.
+    pub previous_run_crashed: bool,
+    shutdown: CancellationToken,
+    shutdown_reason: OnceLock<String>,
+}
+
+impl AgentContext {
+    /// Assemble the context.
+    #[allow(clippy::too_many_arguments)] // One-time assembly at start; a builder would only add ceremony.
+    pub fn new(
+        paths: AgentPaths,
+        start_time_ms: i64,
+        settings: Arc<SettingsStore>,
+        store: Store,
+        bus: Arc<EventBus>,
+        logs: Arc<LogHub>,
+        tokens: Tokens,
+        tcp_address: Option<SocketAddr>,
+        previous_run_crashed: bool,
+    ) -> Self {
+        Self {
+            paths,
+            start_time_ms,
+            settings,
+            store,
+            bus,
+            logs,
+            tokens,
+            tcp_address,
+            previous_run_crashed,
+            shutdown: CancellationToken::new(),
+            shutdown_reason: OnceLock::new(),
+        }
+    }
+
+    /// Begin a graceful shutdown (idempotent; the first reason wins).
+    pub fn request_shutdown(&self, reason: &str) {
+        if self.shutdown_reason.set(reason.to_owned()).is_ok() {
+            tracing::info!(reason, "shutting down");
+            self.bus.publish(crate::events::EventPayload::AgentStopping {
+                reason: reason.to_owned(),
+            });
+        }
+        self.shutdown.cancel();
+    }
+
+    /// Resolves when shutdown has begun; streams end on it.
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.shutdown.clone()
+    }
+
+    /// Why the agent is stopping, once it is.
+    pub fn shutdown_reason(&self) -> Option<&str> {
+        self.shutdown_reason.get().map(String::as_str)
+    }
+}

@@ -1,0 +1,178 @@
+//! Crash reports: a panic hook that writes one file per panic (version, OS,
+//! thread, message, location, backtrace) to the crashes folder, the parser
+//! that lists them for `ListCrashReports`, and the check at start that
+//! reports crashes of earlier runs once.
+
+use std::{
+    backtrace::Backtrace,
+    fmt::Write as _,
+    fs,
+    io::{self, Write as _},
+    panic::PanicHookInfo,
+    path::{Path, PathBuf},
+};
+
+use crate::store::now_ms;
+
+const FILE_PREFIX: &str = "crash-";
+const FILE_SUFFIX: &str = ".txt";
+
+/// One parsed crash report.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CrashReport {
+    /// The report file.
+    pub path: PathBuf,
+    /// When it happened, ms since the Unix epoch.
+    pub time_ms: i64,
+    /// Agent version.
+    pub version: String,
+    /// Panic message.
+    pub message: String,
+    /// Thread name.
+    pub thread: String,
+    /// `file:line:column`.
+    pub location: String,
+}
+
+/// Install the hook. It writes the report, then runs the previous hook (so
+/// the panic still reaches stderr).
+pub fn install_hook(crash_dir: PathBuf) {
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let written = write_report(&crash_dir, info);
+        previous(info);
+        match written {
+            Ok(path) => eprintln!("omnipanel: crash report written to {}", path.display()),
+            Err(err) => eprintln!(
+                "omnipanel: could not write a crash report to {}: {err}",
+                crash_dir.display()
+            ),
+        }
+    }));
+}
+
+fn panic_message(info: &PanicHookInfo<'_>) -> String {
+    if let Some(s) = info.payload().downcast_ref::<&str>() {
+        (*s).to_owned()
+    } else if let Some(s) = info.payload().downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "(panic payload is not text)".to_owned()
+    }
+}
+
+fn write_report(crash_dir: &Path, info: &PanicHookInfo<'_>) -> io::Result<PathBuf> {
+    fs::create_dir_all(crash_dir)?;
+    let time_ms = now_ms();
+    let pid = std::process::id();
+    let thread = std::thread::current();
+    let location = info
+        .location()
+        .map(|l| format!("{}:{}:{}", l.file(), l.line(), l.column()))
+        .unwrap_or_default();
+    let mut text = String::new();
+    // Writing to a String cannot fail.
+    let _ = writeln!(text, "OmniPanel crash report");
+    let _ = writeln!(text, "time_ms: {time_ms}");
+    let _ = writeln!(text, "version: {}", env!("CARGO_PKG_VERSION"));
+    let _ = writeln!(
+        text,
+        "os: {} {}",
+        std::env::consts::OS,
+        std::env::consts::ARCH
+    );
+    let _ = writeln!(text, "pid: {pid}");
+    let _ = writeln!(text, "thread: {}", thread.name().unwrap_or("<unnamed>"));
+    let _ = writeln!(text, "location: {location}");
+    // The message can span lines; keep it last among the headers, one line.
+    let _ = writeln!(text, "message: {}", panic_message(info).replace('\n', " | "));
+    let _ = writeln!(text, "\nbacktrace:\n{}", Backtrace::force_capture());
+    let path = crash_dir.join(format!("{FILE_PREFIX}{time_ms}-{pid}{FILE_SUFFIX}"));
+    let mut file = fs::File::create(&path)?;
+    file.write_all(text.as_bytes())?;
+    file.sync_all()?;
+    Ok(path)
+}
+
+/// Parse the header of a report file.
+pub fn parse_report(path: &Path, text: &str) -> CrashReport {
+    let mut report = CrashReport {
+        path: path.to_owned(),
+        time_ms: 0,
+        version: String::new(),
+        message: String::new(),
+        thread: String::new(),
+        location: String::new(),
+    };
+    for line in text.lines().take_while(|line| !line.is_empty()) {
+        let Some((key, value)) = line.split_once(": ") else {
+            continue;
+        };
+        match key {
+            "time_ms" => report.time_ms = value.parse().unwrap_or_default(),
+            "version" => report.version = value.to_owned(),
+            "message" => report.message = value.to_owned(),
+            "thread" => report.thread = value.to_owned(),
+            "location" => report.location = value.to_owned(),
+            _ => {}
+        }
+    }
+    report
+}
+
+/// Every report in `crash_dir`, newest first. Blocking.
+pub fn list_reports(crash_dir: &Path) -> io::Result<Vec<CrashReport>> {
+    let entries = match fs::read_dir(crash_dir) {
+        Ok(entries) => entries,
+        Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(err) => return Err(err),
+    };
+    let mut reports = Vec::new();
+    for entry in entries {
+        let path = entry?.path();
+        let is_report = path.file_name().and_then(|n| n.to_str()).is_some_and(|name| {
+            name.starts_with(FILE_PREFIX) && name.ends_with(FILE_SUFFIX)
+        });
+        if !is_report {
+            continue;
+        }
+        // A report that vanished or is unreadable is skipped, not fatal.
+        if let Ok(text) = fs::read_to_string(&path) {
+            reports.push(parse_report(&path, &text));
+        }
+    }
+    reports.sort_by(|a, b| b.time_ms.cmp(&a.time_ms).then_with(|| b.path.cmp(&a.path)));
+    Ok(reports)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_headers_and_sorts_newest_first() -> io::Result<()> {
+        let dir = tempfile::tempdir()?;
+        for (t, msg) in [(10, "old"), (30, "new"), (20, "mid")] {
+            fs::write(
+                dir.path().join(format!("crash-{t}-1.txt")),
+                format!(
+                    "OmniPanel crash report\ntime_ms: {t}\nversion: 9.9.9\nthread: main\nlocation: a.rs:1:2\nmessage: {msg}\n\nbacktrace:\nmessage: not a header\n"
+                ),
+            )?;
+        }
+        fs::write(dir.path().join("unrelated.txt"), "x")?;
+        let reports = list_reports(dir.path())?;
+        let messages: Vec<&str> = reports.iter().map(|r| r.message.as_str()).collect();
+        assert_eq!(messages, vec!["new", "mid", "old"]);
+        assert_eq!(reports[0].version, "9.9.9");
+        assert_eq!(reports[0].location, "a.rs:1:2");
+        Ok(())
+    }
+
+    #[test]
+    fn missing_folder_means_no_reports() -> io::Result<()> {
+        let dir = tempfile::tempdir()?;
+        assert!(list_reports(&dir.path().join("nope"))?.is_empty());
+        Ok(())
+    }
+}

@@ -1,0 +1,295 @@
+//! The agent's lifecycle: load settings (refusing a bad file with exit code
+//! 78), become the single instance, open logs and state.db, report crashes
+//! of earlier runs, bind the listeners, serve, and shut down gracefully on
+//! SIGTERM, SIGINT or the Shutdown RPC, removing the socket on the way out.
+
+use std::{
+    net::SocketAddr,
+    path::{Path, PathBuf},
+    process::ExitCode,
+    sync::Arc,
+};
+
+use tokio::net::{TcpListener, UnixListener};
+
+use crate::{
+    config::{self, Settings, SettingsStore},
+    context::AgentContext,
+    crash,
+    error::{Error, Result},
+    events::{DEFAULT_RING_CAPACITY, EventBus, EventPayload},
+    instance::{self, Claim},
+    logs::{self, LogHub, LogSource},
+    paths::AgentPaths,
+    rpc::{self, TcpEndpoint},
+    store::{Store, now_ms},
+    tokens::Tokens,
+};
+
+/// Exit code for an unusable configuration (sysexits' EX_CONFIG).
+pub const EXIT_CONFIG: u8 = 78;
+
+/// How the agent was asked to run.
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// Also log to stderr.
+    pub log_to_stderr: bool,
+}
+
+/// Run the agent in the foreground until it is told to stop.
+pub fn run(paths: &AgentPaths, options: &RunOptions) -> ExitCode {
+    crash::install_hook(paths.crash_dir.clone());
+    let settings = match config::load(&paths.config_file) {
+        Ok(settings) => settings,
+        Err(err) => {
+            eprintln!("omnipanel-agent: invalid configuration: {err}");
+            eprintln!("omnipanel-agent: fix the file (or move it away to use the defaults) and start again");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    let strict_dir = paths.socket.parent() == Some(omnipanel_client::location::runtime_dir().as_path());
+    let lock = match instance::claim(&paths.socket, &paths.lock_file(), strict_dir) {
+        Ok(Claim::Acquired(lock)) => lock,
+        Ok(Claim::AlreadyRunning { pid }) => {
+            let pid = pid.map_or_else(|| "unknown".to_owned(), |p| p.to_string());
+            println!(
+                "omnipanel-agent: already running (pid {pid}, socket {})",
+                paths.socket.display()
+            );
+            return ExitCode::SUCCESS;
+        }
+        Err(err) => {
+            eprintln!("omnipanel-agent: cannot start: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("omnipanel-worker")
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("omnipanel-agent: cannot start the async runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(serve(paths, settings, options));
+    drop(lock);
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            tracing::error!(error = %err, "the agent stopped with an error");
+            eprintln!("omnipanel-agent: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(paths: &AgentPaths, settings: Settings, options: &RunOptions) -> Result<()> {
+    let start_time_ms = now_ms();
+    let log_hub = Arc::new(LogHub::default());
+    let agent_log = LogSource::new("agent", paths.log_dir.join("agent.log"));
+    log_hub.register(agent_log.clone());
+    let logging = Arc::new(logs::init(agent_log, &settings.log, options.log_to_stderr)?);
+    tracing::info!(
+        version = env!("CARGO_PKG_VERSION"),
+        pid = std::process::id(),
+        "starting"
+    );
+
+    let mut instance_bytes = [0u8; 8];
+    getrandom::fill(&mut instance_bytes)
+        .map_err(|err| Error::internal(format!("no randomness from the OS: {err}")))?;
+    let bus = Arc::new(EventBus::new(
+        u64::from_le_bytes(instance_bytes).max(1),
+        DEFAULT_RING_CAPACITY,
+    ));
+
+    let state_db = paths.state_db();
+    let (store, recovery) = tokio::task::spawn_blocking(move || Store::open(&state_db)).await??;
+    if let Some(recovery) = recovery {
+        tracing::warn!(
+            moved_to = %recovery.moved_to.display(),
+            reason = %recovery.reason,
+            "state.db was unreadable; it was moved aside and a fresh one created"
+        );
+        bus.publish(EventPayload::StateRecovered {
+            moved_to: recovery.moved_to.display().to_string(),
+            reason: recovery.reason,
+        });
+    }
+    let previous_run_crashed = report_earlier_crashes(&store, &paths.crash_dir, &bus).await;
+    let tokens = Tokens::load(store.clone()).await?;
+
+    let unix = bind_socket(&paths.socket)?;
+    let tcp = match settings.server.tcp {
+        Some(addr) => Some(bind_tcp(addr, &settings).await?),
+        None => None,
+    };
+    let tcp_address = tcp.as_ref().and_then(|t| t.listener.local_addr().ok());
+
+    let settings_store = Arc::new(SettingsStore::new(paths.config_file.clone(), settings));
+    let ctx = Arc::new(AgentContext::new(
+        paths.clone(),
+        start_time_ms,
+        settings_store.clone(),
+        store,
+        bus.clone(),
+        log_hub,
+        tokens,
+        tcp_address,
+        previous_run_crashed,
+    ));
+    spawn_settings_follower(&settings_store, logging.clone(), &ctx);
+    spawn_signal_handler(&ctx)?;
+
+    bus.publish(EventPayload::AgentStarted {
+        version: env!("CARGO_PKG_VERSION").to_owned(),
+        pid: std::process::id(),
+    });
+    tracing::info!(
+        socket = %paths.socket.display(),
+        tcp = ?tcp_address,
+        "serving"
+    );
+    let served = rpc::serve(ctx.clone(), unix, tcp).await;
+    remove_socket(&paths.socket);
+    tracing::info!(
+        reason = ctx.shutdown_reason().unwrap_or("unknown"),
+        "stopped"
+    );
+    // Last use of the logger: dropping it flushes the log file.
+    drop(logging);
+    served
+}
+
+fn bind_socket(socket: &Path) -> Result<UnixListener> {
+    instance::clear_stale_socket(socket)?;
+    let listener = UnixListener::bind(socket).map_err(|err| {
+        Error::internal(format!("cannot listen on {}: {err}", socket.display()))
+    })?;
+    instance::protect_socket(socket)?;
+    Ok(listener)
+}
+
+async fn bind_tcp(addr: SocketAddr, settings: &Settings) -> Result<TcpEndpoint> {
+    let listener = TcpListener::bind(addr).await.map_err(|err| {
+        Error::failed_precondition(format!(
+            "cannot listen on {addr} (server.tcp in config.toml): {err}"
+        ))
+    })?;
+    let tls = match (&settings.server.tls_cert, &settings.server.tls_key) {
+        (Some(cert), Some(key)) => Some((PathBuf::from(cert), PathBuf::from(key))),
+        _ => None,
+    };
+    Ok(TcpEndpoint { listener, tls })
+}
+
+fn remove_socket(socket: &Path) {
+    match std::fs::remove_file(socket) {
+        Ok(()) => {}
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+        Err(err) => tracing::warn!(socket = %socket.display(), error = %err, "cannot remove the socket"),
+    }
+}
+
+/// Log and publish crash reports written since the last start; returns
+/// whether there were any.
+async fn report_earlier_crashes(store: &Store, crash_dir: &Path, bus: &EventBus) -> bool {
+    const SEEN_KEY: &str = "crash_reports_seen_ms";
+    let seen: i64 = match store.meta(SEEN_KEY).await {
+        Ok(value) => value.and_then(|v| v.parse().ok()).unwrap_or(0),
+        Err(err) => {
+            tracing::warn!(error = %err, "cannot read which crash reports were already reported");
+            0
+        }
+    };
+    let dir = crash_dir.to_owned();
+    let reports = match tokio::task::spawn_blocking(move || crash::list_reports(&dir)).await {
+        Ok(Ok(reports)) => reports,
+        Ok(Err(err)) => {
+            tracing::warn!(error = %err, "cannot list crash reports");
+            return false;
+        }
+        Err(err) => {
+            tracing::warn!(error = %err, "cannot list crash reports");
+            return false;
+        }
+    };
+    let fresh: Vec<_> = reports.into_iter().filter(|r| r.time_ms > seen).collect();
+    for report in fresh.iter().rev() {
+        tracing::warn!(
+            report = %report.path.display(),
+            message = %report.message,
+            "the previous run crashed; a crash report was written"
+        );
+        bus.publish(EventPayload::CrashReported {
+            path: report.path.display().to_string(),
+            message: report.message.clone(),
+        });
+    }
+    if let Some(newest) = fresh.first()
+        && let Err(err) = store.set_meta(SEEN_KEY, newest.time_ms.to_string()).await
+    {
+        tracing::warn!(error = %err, "cannot record reported crash reports");
+    }
+    !fresh.is_empty()
+}
+
+/// Apply live-changeable settings (the log filter) when they change.
+fn spawn_settings_follower(
+    settings: &SettingsStore,
+    logging: Arc<logs::Logging>,
+    ctx: &Arc<AgentContext>,
+) {
+    let mut changes = settings.subscribe();
+    let shutdown = ctx.shutdown_token();
+    tokio::spawn(async move {
+        let mut filter = changes.borrow().log.filter.clone();
+        loop {
+            tokio::select! {
+                () = shutdown.cancelled() => break,
+                changed = changes.changed() => {
+                    if changed.is_err() {
+                        break;
+                    }
+                    let wanted = changes.borrow_and_update().log.filter.clone();
+                    if wanted != filter {
+                        match logging.set_filter(&wanted) {
+                            Ok(()) => tracing::info!(filter = %wanted, "log filter changed"),
+                            Err(err) => tracing::warn!(error = %err, "log filter not changed"),
+                        }
+                        filter = wanted;
+                    }
+                }
+            }
+        }
+    });
+}
+
+fn spawn_signal_handler(ctx: &Arc<AgentContext>) -> Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut terminate = signal(SignalKind::terminate())
+        .map_err(|err| Error::internal(format!("cannot handle SIGTERM: {err}")))?;
+    let mut interrupt = signal(SignalKind::interrupt())
+        .map_err(|err| Error::internal(format!("cannot handle SIGINT: {err}")))?;
+    let ctx = ctx.clone();
+    tokio::spawn(async move {
+        let name = tokio::select! {
+            _ = terminate.recv() => "signal SIGTERM",
+            _ = interrupt.recv() => "signal SIGINT",
+        };
+        ctx.request_shutdown(name);
+        // A second signal means "now": the user does not want to wait for
+        // streams to drain.
+        tokio::select! {
+            _ = terminate.recv() => {}
+            _ = interrupt.recv() => {}
+        }
+        tracing::warn!("second signal received; exiting immediately");
+        std::process::exit(1);
+    });
+    Ok(())
+}

@@ -1,0 +1,270 @@
+//! Who is calling and what they may do, decided in one place for every RPC:
+//! a tower layer in front of all services. On the Unix socket the peer's uid
+//! (SO_PEERCRED) must be ours and grants admin; on TCP a bearer token grants
+//! its scope. Each method needs a scope from [`required_scope`]; a method
+//! missing from that table needs admin, so a new RPC is never accidentally
+//! open. Every response carries the agent version header.
+
+use std::{
+    pin::Pin,
+    sync::Arc,
+    task::{Context, Poll},
+};
+
+use http::{HeaderValue, Request, Response};
+use omnipanel_proto::VERSION_HEADER;
+use tonic::{Status, body::Body, transport::server::UdsConnectInfo};
+use tower::{Layer, Service};
+
+use crate::{
+    error::{Error, ErrorKind},
+    rpc::status::to_status,
+    tokens::{Scope, Tokens},
+};
+
+/// The access level granted to the current request, put into the request
+/// extensions for handlers (e.g. GetInfo reports it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Granted(pub Scope);
+
+/// The scope a method needs; `None` for methods anyone who can connect may
+/// call (health checks). Unknown methods need admin.
+pub fn required_scope(path: &str) -> Option<Scope> {
+    let (service, method) = path
+        .trim_start_matches('/')
+        .split_once('/')
+        .unwrap_or((path, ""));
+    match (service, method) {
+        ("grpc.health.v1.Health", _) => None,
+        ("grpc.reflection.v1.ServerReflection" | "grpc.reflection.v1alpha.ServerReflection", _) => {
+            Some(Scope::Read)
+        }
+        (
+            "omnipanel.v1.AgentService",
+            "GetInfo" | "WatchEvents" | "TailLogs" | "ListCrashReports" | "GetAutostart",
+        ) => Some(Scope::Read),
+        (
+            "omnipanel.v1.AgentService",
+            "Shutdown" | "GetSettings" | "UpdateSettings" | "SetAutostart" | "CreateToken"
+            | "ListTokens" | "RevokeToken",
+        ) => Some(Scope::Admin),
+        _ => Some(Scope::Admin),
+    }
+}
+
+/// Methods the table above classifies on purpose (checked by a test against
+/// the descriptor set, so every RPC is listed deliberately).
+#[cfg(test)]
+const CLASSIFIED: &[&str] = &[
+    "omnipanel.v1.AgentService/GetInfo",
+    "omnipanel.v1.AgentService/WatchEvents",
+    "omnipanel.v1.AgentService/TailLogs",
+    "omnipanel.v1.AgentService/ListCrashReports",
+    "omnipanel.v1.AgentService/GetAutostart",
+    "omnipanel.v1.AgentService/Shutdown",
+    "omnipanel.v1.AgentService/GetSettings",
+    "omnipanel.v1.AgentService/UpdateSettings",
+    "omnipanel.v1.AgentService/SetAutostart",
+    "omnipanel.v1.AgentService/CreateToken",
+    "omnipanel.v1.AgentService/ListTokens",
+    "omnipanel.v1.AgentService/RevokeToken",
+];
+
+/// How callers on one listener are identified.
+#[derive(Debug, Clone)]
+pub enum Listener {
+    /// The Unix socket: the peer uid must equal `owner_uid`.
+    Unix {
+        /// Our uid.
+        owner_uid: u32,
+    },
+    /// TCP: bearer tokens.
+    Tcp {
+        /// The token index.
+        tokens: Tokens,
+    },
+}
+
+impl Listener {
+    fn identify<B>(&self, req: &Request<B>) -> Result<Scope, Error> {
+        match self {
+            Self::Unix { owner_uid } => {
+                let uid = req
+                    .extensions()
+                    .get::<UdsConnectInfo>()
+                    .and_then(|info| info.peer_cred)
+                    .map(|cred| cred.uid());
+                match uid {
+                    Some(uid) if uid == *owner_uid => Ok(Scope::Admin),
+                    Some(uid) => Err(Error::permission_denied(format!(
+                        "this agent belongs to uid {owner_uid}; connections from uid {uid} are refused"
+                    ))
+                    .with_reason("FOREIGN_UID")),
+                    None => Err(Error::permission_denied(
+                        "the caller's identity could not be read from the socket",
+                    )
+                    .with_reason("NO_PEER_CREDENTIALS")),
+                }
+            }
+            Self::Tcp { tokens } => {
+                let header = req
+                    .headers()
+                    .get(http::header::AUTHORIZATION)
+                    .and_then(|value| value.to_str().ok());
+                let Some(header) = header else {
+                    return Err(Error::new(
+                        ErrorKind::Unauthenticated,
+                        "this listener needs a token: send `authorization: Bearer <token>`",
+                    )
+                    .with_reason("TOKEN_MISSING"));
+                };
+                let secret = header
+                    .strip_prefix("Bearer ")
+                    .or_else(|| header.strip_prefix("bearer "))
+                    .unwrap_or(header)
+                    .trim();
+                tokens.verify(secret).ok_or_else(|| {
+                    Error::new(ErrorKind::Unauthenticated, "the token is not valid or was revoked")
+                        .with_reason("TOKEN_INVALID")
+                })
+            }
+        }
+    }
+}
+
+/// The layer; one per listener.
+#[derive(Debug, Clone)]
+pub struct AccessLayer {
+    listener: Arc<Listener>,
+    version: HeaderValue,
+}
+
+impl AccessLayer {
+    /// A layer identifying callers the way `listener` does.
+    pub fn new(listener: Listener) -> Self {
+        Self {
+            listener: Arc::new(listener),
+            version: HeaderValue::from_static(env!("CARGO_PKG_VERSION")),
+        }
+    }
+}
+
+impl<S> Layer<S> for AccessLayer {
+    type Service = AccessService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        AccessService {
+            inner,
+            layer: self.clone(),
+        }
+    }
+}
+
+/// The service produced by [`AccessLayer`].
+#[derive(Debug, Clone)]
+pub struct AccessService<S> {
+    inner: S,
+    layer: AccessLayer,
+}
+
+type BoxFuture<T, E> = Pin<Box<dyn Future<Output = Result<T, E>> + Send>>;
+
+impl<S> Service<Request<Body>> for AccessService<S>
+where
+    S: Service<Request<Body>, Response = Response<Body>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+{
+    type Response = Response<Body>;
+    type Error = S::Error;
+    type Future = BoxFuture<Self::Response, Self::Error>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut req: Request<Body>) -> Self::Future {
+        let version = self.layer.version.clone();
+        let decision = match required_scope(req.uri().path()) {
+            None => Ok(self.layer.listener.identify(&req).ok()),
+            Some(needed) => match self.layer.listener.identify(&req) {
+                Ok(granted) if granted >= needed => Ok(Some(granted)),
+                Ok(granted) => Err(Error::permission_denied(format!(
+                    "{} needs the {} scope; this caller has {}",
+                    req.uri().path(),
+                    needed.name(),
+                    granted.name()
+                ))
+                .with_reason("SCOPE_TOO_LOW")),
+                Err(err) => Err(err),
+            },
+        };
+        match decision {
+            Ok(granted) => {
+                if let Some(scope) = granted {
+                    req.extensions_mut().insert(Granted(scope));
+                }
+                // The clone that was polled ready must serve this call.
+                let clone = self.inner.clone();
+                let mut inner = std::mem::replace(&mut self.inner, clone);
+                Box::pin(async move {
+                    let mut response = inner.call(req).await?;
+                    response.headers_mut().insert(VERSION_HEADER, version);
+                    Ok(response)
+                })
+            }
+            Err(err) => {
+                tracing::warn!(path = req.uri().path(), error = %err, "request refused");
+                let status: Status = to_status(err);
+                let mut response = status.into_http::<Body>();
+                response.headers_mut().insert(VERSION_HEADER, version);
+                Box::pin(async move { Ok(response) })
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use prost::Message;
+
+    use super::*;
+
+    #[test]
+    fn every_rpc_in_the_api_is_classified() {
+        let set = prost_types::FileDescriptorSet::decode(omnipanel_proto::FILE_DESCRIPTOR_SET);
+        let Ok(set) = set else {
+            panic!("descriptor set does not decode");
+        };
+        let mut missing = Vec::new();
+        for file in set.file {
+            for service in file.service {
+                for method in service.method {
+                    let full = format!(
+                        "{}.{}/{}",
+                        file.package.clone().unwrap_or_default(),
+                        service.name.clone().unwrap_or_default(),
+                        method.name.unwrap_or_default()
+                    );
+                    if !CLASSIFIED.contains(&full.as_str()) {
+                        missing.push(full);
+                    }
+                }
+            }
+        }
+        assert!(missing.is_empty(), "classify these in required_scope: {missing:?}");
+    }
+
+    #[test]
+    fn mutations_need_more_than_read() {
+        assert_eq!(
+            required_scope("/omnipanel.v1.AgentService/GetInfo"),
+            Some(Scope::Read)
+        );
+        assert_eq!(
+            required_scope("/omnipanel.v1.AgentService/Shutdown"),
+            Some(Scope::Admin)
+        );
+        assert_eq!(required_scope("/grpc.health.v1.Health/Check"), None);
+        assert_eq!(required_scope("/made.Up/Thing"), Some(Scope::Admin));
+    }
+}

@@ -1,0 +1,72 @@
+//! Conversion of domain events and deliveries into their proto messages.
+
+use omnipanel_proto::v1 as pb;
+use pb::event::Payload;
+
+use crate::events::{Delivery, Event, EventPayload};
+
+/// A domain event as a proto `Event`.
+pub fn event_to_proto(event: &Event) -> pb::Event {
+    let payload = match &event.payload {
+        EventPayload::AgentStarted { version, pid } => Payload::AgentStarted(pb::AgentStarted {
+            version: version.clone(),
+            pid: *pid,
+        }),
+        EventPayload::AgentStopping { reason } => Payload::AgentStopping(pb::AgentStopping {
+            reason: reason.clone(),
+        }),
+        EventPayload::SettingsChanged {
+            keys,
+            restart_required,
+        } => Payload::SettingsChanged(pb::SettingsChanged {
+            keys: keys.clone(),
+            restart_required: *restart_required,
+        }),
+        EventPayload::StateRecovered { moved_to, reason } => {
+            Payload::StateRecovered(pb::StateRecovered {
+                moved_to: moved_to.clone(),
+                reason: reason.clone(),
+            })
+        }
+        EventPayload::CrashReported { path, message } => Payload::CrashReported(pb::CrashReported {
+            path: path.clone(),
+            message: message.clone(),
+        }),
+        EventPayload::TokensChanged { token_id, revoked } => {
+            Payload::TokensChanged(pb::TokensChanged {
+                token_id: token_id.clone(),
+                revoked: *revoked,
+            })
+        }
+    };
+    pb::Event {
+        sequence: event.sequence,
+        instance_id: event.instance_id,
+        time_unix_ms: event.time_ms,
+        topic: event.payload.topic().to_owned(),
+        payload: Some(payload),
+    }
+}
+
+/// A delivery as a WatchEvents response item.
+pub fn delivery_to_proto(delivery: &Delivery, instance_id: u64) -> pb::WatchEventsResponse {
+    use pb::watch_events_response::Item;
+    let item = match delivery {
+        Delivery::Event(event) => Item::Event(event_to_proto(event)),
+        Delivery::Gap {
+            after_sequence,
+            resume_sequence,
+            reason,
+        } => Item::Gap(pb::EventGap {
+            after_sequence: *after_sequence,
+            resume_sequence: *resume_sequence,
+            reason: (*reason).to_owned(),
+            instance_id,
+        }),
+        Delivery::CaughtUp { last_sequence } => Item::CaughtUp(pb::CaughtUp {
+            last_sequence: *last_sequence,
+            instance_id,
+        }),
+    };
+    pb::WatchEventsResponse { item: Some(item) }
+}

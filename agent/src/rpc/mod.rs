@@ -1,0 +1,134 @@
+//! The gRPC edge of the agent, and the only code that knows tonic and the
+//! generated types: listeners (Unix socket, optional TCP with TLS), access
+//! control, health and reflection, the error mapping, and one thin file per
+//! service that validates input and calls the domain.
+
+pub mod access;
+mod agent_service;
+mod events;
+pub mod status;
+mod streaming;
+
+use std::{path::PathBuf, sync::Arc};
+
+use omnipanel_proto::{FILE_DESCRIPTOR_SET, v1::agent_service_server::AgentServiceServer};
+use tokio::net::{TcpListener, UnixListener};
+use tokio_stream::wrappers::UnixListenerStream;
+use tonic::{
+    service::Routes,
+    transport::{Identity, Server, ServerTlsConfig, server::TcpIncoming},
+};
+use tonic_health::ServingStatus;
+
+use crate::{
+    context::AgentContext,
+    error::{Error, Result},
+    rpc::access::{AccessLayer, Listener},
+};
+
+/// Fully qualified names of the services this agent serves, for health.
+const SERVICES: &[&str] = &["omnipanel.v1.AgentService"];
+
+/// The optional TCP listener.
+#[derive(Debug)]
+pub struct TcpEndpoint {
+    /// Bound socket.
+    pub listener: TcpListener,
+    /// PEM certificate chain and key, when TLS is on.
+    pub tls: Option<(PathBuf, PathBuf)>,
+}
+
+fn routes(ctx: &Arc<AgentContext>, health: tonic_health::pb::health_server::HealthServer<impl tonic_health::pb::health_server::Health>) -> Result<Routes> {
+    let reflection_v1 = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(FILE_DESCRIPTOR_SET)
+        .build_v1()
+        .map_err(|err| Error::internal(format!("reflection setup failed: {err}")))?;
+    let reflection_v1alpha = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(FILE_DESCRIPTOR_SET)
+        .build_v1alpha()
+        .map_err(|err| Error::internal(format!("reflection setup failed: {err}")))?;
+    Ok(Routes::new(AgentServiceServer::new(agent_service::AgentApi::new(ctx.clone())))
+        .add_service(health)
+        .add_service(reflection_v1)
+        .add_service(reflection_v1alpha))
+}
+
+fn tls_config(cert: &PathBuf, key: &PathBuf) -> Result<ServerTlsConfig> {
+    let read = |path: &PathBuf, what: &str| {
+        std::fs::read(path).map_err(|err| {
+            Error::failed_precondition(format!(
+                "cannot read the TLS {what} {}: {err}",
+                path.display()
+            ))
+        })
+    };
+    let identity = Identity::from_pem(read(cert, "certificate")?, read(key, "key")?);
+    Ok(ServerTlsConfig::new().identity(identity))
+}
+
+/// Serve until the context's shutdown token fires, then mark every service
+/// NOT_SERVING and wait for in-flight calls (streams end on the token).
+pub async fn serve(ctx: Arc<AgentContext>, unix: UnixListener, tcp: Option<TcpEndpoint>) -> Result<()> {
+    let (reporter, health) = tonic_health::server::health_reporter();
+    for service in SERVICES {
+        reporter
+            .set_service_status(*service, ServingStatus::Serving)
+            .await;
+    }
+    let routes = routes(&ctx, health)?;
+    let owner_uid = omnipanel_client::location::current_uid();
+
+    let shutdown = ctx.shutdown_token();
+    let unix_server = Server::builder()
+        .layer(AccessLayer::new(Listener::Unix { owner_uid }))
+        .add_routes(routes.clone())
+        .serve_with_incoming_shutdown(UnixListenerStream::new(unix), shutdown.clone().cancelled_owned());
+
+    let tcp_server = match tcp {
+        None => None,
+        Some(endpoint) => {
+            let mut builder = Server::builder();
+            if let Some((cert, key)) = &endpoint.tls {
+                builder = builder
+                    .tls_config(tls_config(cert, key)?)
+                    .map_err(|err| Error::failed_precondition(format!("TLS setup failed: {err}")))?;
+            }
+            Some(
+                builder
+                    .layer(AccessLayer::new(Listener::Tcp {
+                        tokens: ctx.tokens.clone(),
+                    }))
+                    .add_routes(routes)
+                    .serve_with_incoming_shutdown(
+                        TcpIncoming::from(endpoint.listener).with_nodelay(Some(true)),
+                        shutdown.clone().cancelled_owned(),
+                    ),
+            )
+        }
+    };
+
+    let health_on_shutdown = async {
+        shutdown.cancelled().await;
+        for service in SERVICES {
+            reporter
+                .set_service_status(*service, ServingStatus::NotServing)
+                .await;
+        }
+    };
+
+    let servers = async {
+        let result = match tcp_server {
+            Some(tcp_server) => {
+                let (unix_result, tcp_result) = tokio::join!(unix_server, tcp_server);
+                unix_result.and(tcp_result)
+            }
+            None => unix_server.await,
+        };
+        if let Err(err) = &result {
+            ctx.request_shutdown(&format!("the gRPC server failed: {err}"));
+        }
+        result
+    };
+    let (result, ()) = tokio::join!(servers, health_on_shutdown);
+    result.map_err(|err| Error::internal(format!("the gRPC server failed: {err}")))
+}

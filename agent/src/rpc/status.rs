@@ -1,0 +1,84 @@
+//! The one mapping from domain errors to gRPC statuses. Every status the
+//! agent makes carries a `google.rpc.ErrorInfo` (domain `omnipanel.v1`, a
+//! stable reason) and, for invalid arguments, a `BadRequest` naming the
+//! field, so clients can act on errors without parsing messages.
+
+use std::collections::HashMap;
+
+use omnipanel_proto::ERROR_DOMAIN;
+use tonic::{Code, Status};
+use tonic_types::{ErrorDetails, StatusExt};
+
+use crate::error::{Error, ErrorKind};
+
+fn code_and_reason(kind: ErrorKind) -> (Code, &'static str) {
+    match kind {
+        ErrorKind::NotFound => (Code::NotFound, "NOT_FOUND"),
+        ErrorKind::InvalidArgument => (Code::InvalidArgument, "INVALID_ARGUMENT"),
+        ErrorKind::PermissionDenied => (Code::PermissionDenied, "PERMISSION_DENIED"),
+        ErrorKind::Unauthenticated => (Code::Unauthenticated, "UNAUTHENTICATED"),
+        ErrorKind::FailedPrecondition => (Code::FailedPrecondition, "FAILED_PRECONDITION"),
+        ErrorKind::Aborted => (Code::Aborted, "ABORTED"),
+        ErrorKind::AlreadyExists => (Code::AlreadyExists, "ALREADY_EXISTS"),
+        ErrorKind::Unavailable => (Code::Unavailable, "UNAVAILABLE"),
+        ErrorKind::ResourceExhausted => (Code::ResourceExhausted, "RESOURCE_EXHAUSTED"),
+        ErrorKind::Unimplemented => (Code::Unimplemented, "UNIMPLEMENTED"),
+        ErrorKind::Internal => (Code::Internal, "INTERNAL"),
+    }
+}
+
+/// Turn a domain error into the status sent to the client.
+pub fn to_status(err: Error) -> Status {
+    let (code, default_reason) = code_and_reason(err.kind());
+    if code == Code::Internal {
+        tracing::error!(error = %err, "internal error answered to a client");
+    }
+    let mut details = ErrorDetails::new();
+    details.set_error_info(
+        err.reason().unwrap_or(default_reason),
+        ERROR_DOMAIN,
+        HashMap::new(),
+    );
+    if let Some(field) = err.field() {
+        details.add_bad_request_violation(field, err.message());
+    }
+    Status::with_error_details(code, err.message(), details)
+}
+
+impl From<Error> for Status {
+    fn from(err: Error) -> Self {
+        to_status(err)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn carries_code_reason_and_field() {
+        let status = to_status(Error::invalid_argument("lines", "at most 10000"));
+        assert_eq!(status.code(), Code::InvalidArgument);
+        assert_eq!(status.message(), "lines: at most 10000");
+        let details = status.get_error_details();
+        let info = details.error_info().cloned();
+        assert_eq!(info.map(|i| i.domain), Some(ERROR_DOMAIN.to_owned()));
+        let violations = details
+            .bad_request()
+            .map(|b| b.field_violations.clone())
+            .unwrap_or_default();
+        assert_eq!(violations[0].field, "lines");
+    }
+
+    #[test]
+    fn custom_reason_wins() {
+        let status = to_status(
+            Error::failed_precondition("no ollama").with_reason("OLLAMA_NOT_INSTALLED"),
+        );
+        assert_eq!(status.code(), Code::FailedPrecondition);
+        assert_eq!(
+            status.get_details_error_info().map(|i| i.reason),
+            Some("OLLAMA_NOT_INSTALLED".to_owned())
+        );
+    }
+}

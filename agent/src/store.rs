@@ -1,0 +1,302 @@
+//! state.db: the agent's SQLite database (WAL mode) with versioned
+//! migrations. Every write goes through a transaction. A database SQLite
+//! calls corrupt or "not a database" is moved aside, kept for inspection,
+//! and replaced by a fresh one so the agent keeps running. Calls run on the
+//! blocking pool, never on the async executor.
+
+use std::{
+    path::{Path, PathBuf},
+    sync::{Arc, Mutex},
+    time::{SystemTime, UNIX_EPOCH},
+};
+
+use rusqlite::{Connection, ErrorCode, OptionalExtension, Transaction};
+
+use crate::error::{Error, Result};
+
+/// Schema migrations, applied in order; `PRAGMA user_version` records how
+/// many ran. Append only: never edit a migration that has shipped.
+const MIGRATIONS: &[&str] = &[
+    // 1: key/value facts about the agent itself, and access tokens.
+    "CREATE TABLE meta (
+        key   TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    ) STRICT;
+    CREATE TABLE tokens (
+        id           TEXT PRIMARY KEY,
+        name         TEXT NOT NULL UNIQUE,
+        scope        INTEGER NOT NULL,
+        secret_hash  BLOB NOT NULL UNIQUE,
+        created_ms   INTEGER NOT NULL,
+        last_used_ms INTEGER NOT NULL DEFAULT 0
+    ) STRICT;",
+];
+
+/// What happened to an unreadable database at open.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Recovery {
+    /// Where the bad file now is.
+    pub moved_to: PathBuf,
+    /// What SQLite said.
+    pub reason: String,
+}
+
+/// Handle to state.db, shared by the whole agent.
+#[derive(Clone, Debug)]
+pub struct Store {
+    connection: Arc<Mutex<Connection>>,
+    path: PathBuf,
+}
+
+impl Store {
+    /// Open (creating or migrating) the database at `path`. A corrupt file
+    /// is moved aside and reported in the returned [`Recovery`].
+    pub fn open(path: &Path) -> Result<(Self, Option<Recovery>)> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(|err| {
+                Error::internal(format!("cannot create {}: {err}", dir.display()))
+            })?;
+        }
+        let (connection, recovery) = match open_checked(path) {
+            Ok(connection) => (connection, None),
+            Err(err) if is_corruption(&err) => {
+                let moved_to = move_aside(path)?;
+                let connection = open_checked(path).map_err(|err| {
+                    Error::internal(format!(
+                        "cannot create a fresh {} after moving the corrupt one aside: {err}",
+                        path.display()
+                    ))
+                })?;
+                (
+                    connection,
+                    Some(Recovery {
+                        moved_to,
+                        reason: err.to_string(),
+                    }),
+                )
+            }
+            Err(err) => {
+                return Err(Error::internal(format!(
+                    "cannot open {}: {err}",
+                    path.display()
+                )));
+            }
+        };
+        Ok((
+            Self {
+                connection: Arc::new(Mutex::new(connection)),
+                path: path.to_owned(),
+            },
+            recovery,
+        ))
+    }
+
+    /// Open a private in-memory database (for tests).
+    pub fn in_memory() -> Result<Self> {
+        let mut connection = Connection::open_in_memory()?;
+        migrate(&mut connection)?;
+        Ok(Self {
+            connection: Arc::new(Mutex::new(connection)),
+            path: PathBuf::from(":memory:"),
+        })
+    }
+
+    /// Path of the database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Run `f` inside a transaction on the blocking pool; it commits when
+    /// `f` returns `Ok`.
+    pub async fn write<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Transaction<'_>) -> Result<T> + Send + 'static,
+    {
+        let connection = self.connection.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut guard = lock(&connection)?;
+            let tx = guard.transaction()?;
+            let value = f(&tx)?;
+            tx.commit()?;
+            Ok(value)
+        })
+        .await?
+    }
+
+    /// Run a read-only `f` on the blocking pool.
+    pub async fn read<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+    {
+        let connection = self.connection.clone();
+        tokio::task::spawn_blocking(move || {
+            let guard = lock(&connection)?;
+            f(&guard)
+        })
+        .await?
+    }
+
+    /// Read a `meta` value.
+    pub async fn meta(&self, key: &'static str) -> Result<Option<String>> {
+        self.read(move |c| {
+            Ok(c.query_row("SELECT value FROM meta WHERE key = ?1", [key], |row| {
+                row.get(0)
+            })
+            .optional()?)
+        })
+        .await
+    }
+
+    /// Write a `meta` value.
+    pub async fn set_meta(&self, key: &'static str, value: String) -> Result<()> {
+        self.write(move |tx| {
+            tx.execute(
+                "INSERT INTO meta (key, value) VALUES (?1, ?2)
+                 ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                (key, value),
+            )?;
+            Ok(())
+        })
+        .await
+    }
+}
+
+fn lock(connection: &Mutex<Connection>) -> Result<std::sync::MutexGuard<'_, Connection>> {
+    // A panic while holding the lock leaves the connection usable: SQLite
+    // rolls back the open transaction when it is dropped.
+    Ok(connection
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner))
+}
+
+fn open_checked(path: &Path) -> rusqlite::Result<Connection> {
+    let mut connection = Connection::open(path)?;
+    connection.busy_timeout(std::time::Duration::from_secs(5))?;
+    connection.pragma_update(None, "journal_mode", "WAL")?;
+    connection.pragma_update(None, "synchronous", "NORMAL")?;
+    connection.pragma_update(None, "foreign_keys", "ON")?;
+    let verdict: String = connection.query_row("PRAGMA quick_check", [], |row| row.get(0))?;
+    if verdict != "ok" {
+        return Err(rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CORRUPT),
+            Some(format!("integrity check failed: {verdict}")),
+        ));
+    }
+    migrate(&mut connection)?;
+    Ok(connection)
+}
+
+fn migrate(connection: &mut Connection) -> rusqlite::Result<()> {
+    let applied: i64 = connection.query_row("PRAGMA user_version", [], |row| row.get(0))?;
+    let applied = usize::try_from(applied).unwrap_or(usize::MAX);
+    if applied > MIGRATIONS.len() {
+        return Err(rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_MISMATCH),
+            Some(format!(
+                "state.db has schema version {applied}, newer than this agent knows ({}); it was written by a newer OmniPanel",
+                MIGRATIONS.len()
+            )),
+        ));
+    }
+    for (index, sql) in MIGRATIONS.iter().enumerate().skip(applied) {
+        let tx = connection.transaction()?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", i64::try_from(index + 1).unwrap_or(i64::MAX))?;
+        tx.commit()?;
+    }
+    Ok(())
+}
+
+fn is_corruption(err: &rusqlite::Error) -> bool {
+    matches!(
+        err.sqlite_error_code(),
+        Some(ErrorCode::DatabaseCorrupt | ErrorCode::NotADatabase)
+    )
+}
+
+fn move_aside(path: &Path) -> Result<PathBuf> {
+    let stamp = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis())
+        .unwrap_or_default();
+    let mut target = path.as_os_str().to_owned();
+    target.push(format!(".corrupt-{stamp}"));
+    let target = PathBuf::from(target);
+    std::fs::rename(path, &target).map_err(|err| {
+        Error::internal(format!(
+            "{} is corrupt and cannot be moved aside: {err}",
+            path.display()
+        ))
+    })?;
+    // WAL and shared-memory files belong to the bad database; keep them with it.
+    for suffix in ["-wal", "-shm"] {
+        let mut side = path.as_os_str().to_owned();
+        side.push(suffix);
+        let side = PathBuf::from(side);
+        if side.exists() {
+            let mut side_target = target.as_os_str().to_owned();
+            side_target.push(suffix);
+            let _ = std::fs::rename(&side, PathBuf::from(side_target));
+        }
+    }
+    Ok(target)
+}
+
+/// Milliseconds since the Unix epoch, for timestamps stored in the database.
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn migrates_and_round_trips_meta() -> Result<()> {
+        let dir = tempfile::tempdir().map_err(|e| Error::internal(e.to_string()))?;
+        let path = dir.path().join("state.db");
+        let (store, recovery) = Store::open(&path)?;
+        assert!(recovery.is_none());
+        store.set_meta("k", "v".into()).await?;
+        drop(store);
+        let (store, _) = Store::open(&path)?;
+        assert_eq!(store.meta("k").await?, Some("v".to_owned()));
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn corrupt_file_is_moved_aside_and_kept() -> Result<()> {
+        let dir = tempfile::tempdir().map_err(|e| Error::internal(e.to_string()))?;
+        let path = dir.path().join("state.db");
+        let garbage = vec![0x5a_u8; 8192];
+        std::fs::write(&path, &garbage).map_err(|e| Error::internal(e.to_string()))?;
+        let (store, recovery) = Store::open(&path)?;
+        let Some(recovery) = recovery else {
+            panic!("corruption was not detected");
+        };
+        assert_eq!(
+            std::fs::read(&recovery.moved_to).map_err(|e| Error::internal(e.to_string()))?,
+            garbage
+        );
+        store.set_meta("after", "recovery".into()).await?;
+        Ok(())
+    }
+
+    #[test]
+    fn newer_schema_is_refused_not_clobbered() -> Result<()> {
+        let dir = tempfile::tempdir().map_err(|e| Error::internal(e.to_string()))?;
+        let path = dir.path().join("state.db");
+        {
+            let connection = Connection::open(&path)?;
+            connection.pragma_update(None, "user_version", 999)?;
+        }
+        let err = Store::open(&path).unwrap_err();
+        assert!(err.message().contains("newer"), "{err}");
+        Ok(())
+    }
+}

@@ -1,0 +1,368 @@
+//! Commands about the agent itself: status, events, logs, settings, tokens,
+//! stop and crash reports.
+
+use std::time::Duration;
+
+use omnipanel_client::{Client, ClientError, EventSubscription, SubscriptionItem, Target};
+use omnipanel_proto::v1::{
+    self as pb, event::Payload, GetSettingsRequest, ListCrashReportsRequest, ListTokensRequest,
+    RevokeTokenRequest, SettingChange, ShutdownRequest, TailLogsRequest, UpdateSettingsRequest,
+};
+
+use crate::{
+    Failure,
+    cli::{AgentCommand, Cli, Command, EventsArgs, LogsArgs, ScopeArg, SettingsCommand, TokenCommand},
+    render::{elapsed_since, print_json, timestamp},
+};
+
+/// Run a parsed command.
+pub async fn run(cli: Cli) -> Result<(), Failure> {
+    let json = cli.json;
+    match cli.command {
+        Command::Status => status(json).await,
+        Command::Events(args) => events(args, json).await,
+        Command::Logs(args) => logs(args, json).await,
+        Command::Settings(command) => settings(command, json).await,
+        Command::Token(command) => token(command, json).await,
+        Command::Agent(AgentCommand::Stop) => stop(json).await,
+        Command::Crashes => crashes(json).await,
+        Command::Completions { .. } => Ok(()),
+    }
+}
+
+async fn status(json: bool) -> Result<(), Failure> {
+    let client = Client::connect_from_env().await?;
+    let info = client.info();
+    if json {
+        return print_json(info);
+    }
+    println!(
+        "OmniPanel agent {} (protocol {}) is running",
+        info.version, info.protocol_version
+    );
+    println!("  pid       {} (up {})", info.pid, elapsed_since(info.start_time_unix_ms));
+    println!("  socket    {}", info.socket_path);
+    let tcp = if info.tcp_address.is_empty() {
+        "off"
+    } else {
+        &info.tcp_address
+    };
+    println!("  tcp       {tcp}");
+    println!("  config    {}", info.config_path);
+    println!("  data      {}", info.data_dir);
+    println!("  logs      {}", info.log_dir);
+    println!("  features  {}", info.features.join(", "));
+    println!("  access    {}", scope_name(info.caller_scope));
+    if info.previous_run_crashed {
+        println!("  warning   the previous run crashed; see `omnipanel crashes`");
+    }
+    Ok(())
+}
+
+fn scope_name(scope: i32) -> &'static str {
+    match pb::Scope::try_from(scope) {
+        Ok(pb::Scope::Read) => "read",
+        Ok(pb::Scope::Write) => "write",
+        Ok(pb::Scope::Admin) => "admin",
+        _ => "none",
+    }
+}
+
+/// One line describing an event for people.
+fn describe_event(event: &pb::Event) -> String {
+    match &event.payload {
+        Some(Payload::AgentStarted(e)) => {
+            format!("agent {} started (pid {})", e.version, e.pid)
+        }
+        Some(Payload::AgentStopping(e)) => format!("agent stopping: {}", e.reason),
+        Some(Payload::SettingsChanged(e)) => format!(
+            "settings changed: {}{}",
+            e.keys.join(", "),
+            if e.restart_required {
+                " (restart required)"
+            } else {
+                ""
+            }
+        ),
+        Some(Payload::StateRecovered(e)) => format!(
+            "state.db was unreadable ({}); moved to {} and recreated",
+            e.reason, e.moved_to
+        ),
+        Some(Payload::CrashReported(e)) => {
+            format!("an earlier run crashed: {} (report {})", e.message, e.path)
+        }
+        Some(Payload::TokensChanged(e)) => format!(
+            "token {} {}",
+            e.token_id,
+            if e.revoked { "revoked" } else { "created" }
+        ),
+        None => "(unknown event; upgrade omnipanel)".to_owned(),
+    }
+}
+
+async fn events(args: EventsArgs, json: bool) -> Result<(), Failure> {
+    let target = Target::from_env();
+    // Fail fast with the usual message when the agent is not there at all.
+    Client::connect(target.clone()).await?;
+    let mut subscription = EventSubscription::new(target, args.topics, Some(args.after.unwrap_or(0)))
+        .reconnecting(args.follow);
+    loop {
+        match subscription.next().await? {
+            SubscriptionItem::Event(event) => {
+                if json {
+                    print_json(&event)?;
+                } else {
+                    println!(
+                        "#{:<6} {}  {:<9} {}",
+                        event.sequence,
+                        timestamp(event.time_unix_ms),
+                        event.topic,
+                        describe_event(&event)
+                    );
+                }
+            }
+            SubscriptionItem::Gap(gap) => {
+                if json {
+                    print_json(&gap)?;
+                } else {
+                    eprintln!(
+                        "omnipanel: events were missed ({}); continuing from #{}",
+                        gap.reason, gap.resume_sequence
+                    );
+                }
+            }
+            SubscriptionItem::CaughtUp => {
+                if !args.follow {
+                    return Ok(());
+                }
+            }
+            SubscriptionItem::Disconnected(why) => {
+                eprintln!("omnipanel: lost the agent ({why}); reconnecting...");
+            }
+            SubscriptionItem::Connected => {}
+        }
+    }
+}
+
+async fn logs(args: LogsArgs, json: bool) -> Result<(), Failure> {
+    let client = Client::connect_from_env().await?;
+    let mut stream = client
+        .agent()
+        .tail_logs(TailLogsRequest {
+            source: args.source,
+            lines: args.lines,
+            follow: args.follow,
+        })
+        .await
+        .map_err(|status| client.error(status))?
+        .into_inner();
+    while let Some(batch) = stream.message().await.map_err(|status| client.error(status))? {
+        if json {
+            print_json(&batch)?;
+        } else {
+            for line in batch.lines {
+                println!("{line}");
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn settings(command: SettingsCommand, json: bool) -> Result<(), Failure> {
+    let client = Client::connect_from_env().await?;
+    let mut agent = client.agent();
+    let changes = match command {
+        SettingsCommand::Get { keys } => {
+            let response = agent
+                .get_settings(GetSettingsRequest { keys })
+                .await
+                .map_err(|status| client.error(status))?
+                .into_inner();
+            if json {
+                return print_json(&response);
+            }
+            println!("# {}", response.config_path);
+            for setting in response.settings {
+                let value = if setting.value.is_empty() {
+                    "(unset)".to_owned()
+                } else {
+                    setting.value
+                };
+                let origin = if setting.is_set { "" } else { "  (default)" };
+                println!("{} = {value}{origin}", setting.key);
+                println!("    {}", setting.description);
+            }
+            return Ok(());
+        }
+        SettingsCommand::Set { key, value } => vec![SettingChange {
+            key,
+            value,
+            reset: false,
+        }],
+        SettingsCommand::Reset { key } => vec![SettingChange {
+            key,
+            value: String::new(),
+            reset: true,
+        }],
+    };
+    let response = agent
+        .update_settings(UpdateSettingsRequest { changes })
+        .await
+        .map_err(|status| client.error(status))?
+        .into_inner();
+    if json {
+        return print_json(&response);
+    }
+    for setting in &response.settings {
+        let value = if setting.value.is_empty() {
+            "(unset)"
+        } else {
+            &setting.value
+        };
+        println!("{} = {value}", setting.key);
+    }
+    if response.restart_required {
+        println!("restart the agent for this to take effect (`omnipanel agent stop`, then start it again)");
+    }
+    Ok(())
+}
+
+async fn token(command: TokenCommand, json: bool) -> Result<(), Failure> {
+    let client = Client::connect_from_env().await?;
+    let mut agent = client.agent();
+    match command {
+        TokenCommand::Create { scope, name } => {
+            let scope = match scope {
+                ScopeArg::Read => pb::Scope::Read,
+                ScopeArg::Write => pb::Scope::Write,
+                ScopeArg::Admin => pb::Scope::Admin,
+            };
+            let name = name.unwrap_or_else(|| {
+                format!(
+                    "token-{}",
+                    std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map(|d| d.as_secs())
+                        .unwrap_or_default()
+                )
+            });
+            let response = agent
+                .create_token(pb::CreateTokenRequest {
+                    name,
+                    scope: scope.into(),
+                })
+                .await
+                .map_err(|status| client.error(status))?
+                .into_inner();
+            if json {
+                return print_json(&response);
+            }
+            let info = response.info.unwrap_or_default();
+            println!("{}", response.token);
+            eprintln!(
+                "token {} ({:?}, {} scope) created; it is shown only once. Use it with:\n  export OMNIPANEL_TOKEN={}",
+                info.id,
+                info.name,
+                scope_name(info.scope),
+                response.token
+            );
+        }
+        TokenCommand::List => {
+            let response = agent
+                .list_tokens(ListTokensRequest {})
+                .await
+                .map_err(|status| client.error(status))?
+                .into_inner();
+            if json {
+                return print_json(&response);
+            }
+            if response.tokens.is_empty() {
+                println!("no tokens; create one with `omnipanel token create --scope read`");
+            }
+            for token in response.tokens {
+                println!(
+                    "{}  {:<6} {:<24} created {}  last used {}",
+                    token.id,
+                    scope_name(token.scope),
+                    token.name,
+                    timestamp(token.created_unix_ms),
+                    timestamp(token.last_used_unix_ms)
+                );
+            }
+        }
+        TokenCommand::Revoke { id } => {
+            let response = agent
+                .revoke_token(RevokeTokenRequest { id })
+                .await
+                .map_err(|status| client.error(status))?
+                .into_inner();
+            if json {
+                return print_json(&response);
+            }
+            let info = response.info.unwrap_or_default();
+            println!("revoked token {} ({})", info.id, info.name);
+        }
+    }
+    Ok(())
+}
+
+async fn stop(json: bool) -> Result<(), Failure> {
+    let client = Client::connect_from_env().await?;
+    let pid = client.info().pid;
+    client
+        .agent()
+        .shutdown(ShutdownRequest {})
+        .await
+        .map_err(|status| client.error(status))?;
+    // Wait (bounded) until the agent no longer answers, so scripts can
+    // start a new one right after.
+    let target = client.target().clone();
+    drop(client);
+    let mut stopped = false;
+    for _ in 0..100 {
+        match Client::connect_unchecked(target.clone()).await {
+            Err(ClientError::AgentNotRunning { .. }) => {
+                stopped = true;
+                break;
+            }
+            _ => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    }
+    if json {
+        return print_json(&serde_json::json!({ "pid": pid, "stopped": stopped }));
+    }
+    if stopped {
+        println!("agent (pid {pid}) stopped");
+        Ok(())
+    } else {
+        Err(Failure::Other(format!(
+            "asked the agent (pid {pid}) to stop, but it still answers after 10 s"
+        )))
+    }
+}
+
+async fn crashes(json: bool) -> Result<(), Failure> {
+    let client = Client::connect_from_env().await?;
+    let response = client
+        .agent()
+        .list_crash_reports(ListCrashReportsRequest {})
+        .await
+        .map_err(|status| client.error(status))?
+        .into_inner();
+    if json {
+        return print_json(&response);
+    }
+    if response.reports.is_empty() {
+        println!("no crash reports");
+    }
+    for report in response.reports {
+        println!(
+            "{}  {}  {}\n    {}",
+            timestamp(report.time_unix_ms),
+            report.version,
+            report.message,
+            report.path
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,64 @@
+//! `omnipanel`: the command-line client of the OmniPanel agent. Parses the
+//! command line, connects through omnipanel-client, runs the command and
+//! maps failures to exit codes (1 failure, 2 usage, 3 agent not running).
+
+mod agent_commands;
+mod cli;
+mod render;
+
+use std::process::ExitCode;
+
+use clap::{CommandFactory, Parser};
+use omnipanel_client::ClientError;
+
+use crate::cli::{Cli, Command};
+
+/// A failed command, with what to tell the user.
+#[derive(Debug)]
+pub enum Failure {
+    /// Talking to the agent failed.
+    Client(ClientError),
+    /// Anything else (bad local input, I/O).
+    Other(String),
+}
+
+impl From<ClientError> for Failure {
+    fn from(err: ClientError) -> Self {
+        Self::Client(err)
+    }
+}
+
+/// Exit code when the agent is not running.
+const EXIT_AGENT_NOT_RUNNING: u8 = 3;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if let Command::Completions { shell } = &cli.command {
+        clap_complete::generate(*shell, &mut Cli::command(), "omnipanel", &mut std::io::stdout());
+        return ExitCode::SUCCESS;
+    }
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("omnipanel: cannot start: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(agent_commands::run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failure::Client(err)) => {
+            eprintln!("omnipanel: {err}");
+            match err {
+                ClientError::AgentNotRunning { .. } => ExitCode::from(EXIT_AGENT_NOT_RUNNING),
+                _ => ExitCode::FAILURE,
+            }
+        }
+        Err(Failure::Other(message)) => {
+            eprintln!("omnipanel: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}

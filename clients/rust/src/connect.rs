@@ -1,0 +1,253 @@
+//! Finding and dialling the agent: the target (socket or TCP address with a
+//! token), the channel with the `localhost` authority, the bearer-token
+//! interceptor, and the protocol-version handshake.
+
+use std::{fmt, io, path::PathBuf, time::Duration};
+
+use hyper_util::rt::TokioIo;
+use omnipanel_proto::{
+    PROTOCOL_VERSION,
+    v1::{GetInfoRequest, GetInfoResponse, agent_service_client::AgentServiceClient},
+};
+use tokio::net::UnixStream;
+use tonic::{
+    metadata::{Ascii, MetadataValue},
+    service::{Interceptor, interceptor::InterceptedService},
+    transport::{Certificate, Channel, ClientTlsConfig, Endpoint},
+};
+use tower::service_fn;
+
+use crate::{
+    error::ClientError,
+    location::{self, ADDR_ENV, CA_CERT_ENV, TOKEN_ENV},
+};
+
+/// Where the agent is.
+#[derive(Clone, PartialEq, Eq)]
+pub enum Target {
+    /// The local socket (the normal case).
+    Unix(PathBuf),
+    /// A TCP listener, with a bearer token.
+    Tcp {
+        /// `http://host:port` or `https://host:port`.
+        url: String,
+        /// Bearer token sent with every call.
+        token: Option<String>,
+        /// PEM file with the CA for `https` URLs; system roots otherwise.
+        ca_cert: Option<PathBuf>,
+    },
+}
+
+impl fmt::Debug for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Never print the token.
+        fmt::Display::fmt(self, f)
+    }
+}
+
+impl fmt::Display for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Unix(path) => write!(f, "{}", path.display()),
+            Self::Tcp { url, .. } => f.write_str(url),
+        }
+    }
+}
+
+impl Target {
+    /// The target named by the environment: `OMNIPANEL_ADDR` (+
+    /// `OMNIPANEL_TOKEN`, `OMNIPANEL_CA_CERT`) when set, else the socket
+    /// (`OMNIPANEL_SOCKET` or the default path).
+    pub fn from_env() -> Self {
+        match std::env::var(ADDR_ENV) {
+            Ok(addr) if !addr.trim().is_empty() => Self::tcp(
+                &addr,
+                std::env::var(TOKEN_ENV).ok().filter(|t| !t.is_empty()),
+                std::env::var_os(CA_CERT_ENV).map(PathBuf::from),
+            ),
+            _ => Self::Unix(location::socket_path()),
+        }
+    }
+
+    /// A TCP target; `addr` may omit the scheme (`http://` is assumed).
+    pub fn tcp(addr: &str, token: Option<String>, ca_cert: Option<PathBuf>) -> Self {
+        let addr = addr.trim();
+        let url = if addr.contains("://") {
+            addr.to_owned()
+        } else {
+            format!("http://{addr}")
+        };
+        Self::Tcp {
+            url,
+            token,
+            ca_cert,
+        }
+    }
+}
+
+/// Adds `authorization: Bearer <token>` to every call when a token is set.
+#[derive(Clone, Default)]
+pub struct AuthInterceptor {
+    header: Option<MetadataValue<Ascii>>,
+}
+
+impl fmt::Debug for AuthInterceptor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AuthInterceptor")
+            .field("token", &self.header.as_ref().map(|_| "<redacted>"))
+            .finish()
+    }
+}
+
+impl Interceptor for AuthInterceptor {
+    fn call(&mut self, mut req: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
+        if let Some(header) = &self.header {
+            req.metadata_mut().insert("authorization", header.clone());
+        }
+        Ok(req)
+    }
+}
+
+/// A connected client. Cheap to clone; all clones share one HTTP/2
+/// connection.
+#[derive(Clone, Debug)]
+pub struct Client {
+    channel: Channel,
+    auth: AuthInterceptor,
+    target: Target,
+    info: GetInfoResponse,
+}
+
+/// A stub of any service, with the bearer token attached.
+pub type Authed = InterceptedService<Channel, AuthInterceptor>;
+
+impl Client {
+    /// Connect to the target named by the environment.
+    pub async fn connect_from_env() -> Result<Self, ClientError> {
+        Self::connect(Target::from_env()).await
+    }
+
+    /// Connect to `target`, call `GetInfo` and check the protocol version.
+    pub async fn connect(target: Target) -> Result<Self, ClientError> {
+        let client = Self::connect_unchecked(target).await?;
+        if client.info.protocol_version != PROTOCOL_VERSION {
+            return Err(ClientError::VersionMismatch {
+                agent_version: client.info.version.clone(),
+                agent_protocol: client.info.protocol_version,
+                client_protocol: PROTOCOL_VERSION,
+            });
+        }
+        Ok(client)
+    }
+
+    /// Connect and call `GetInfo` without checking the protocol version
+    /// (for tools that only want to report what is running).
+    pub async fn connect_unchecked(target: Target) -> Result<Self, ClientError> {
+        let label = target.to_string();
+        let channel = open_channel(&target).await?;
+        let auth = match &target {
+            Target::Tcp {
+                token: Some(token), ..
+            } => {
+                let header = format!("Bearer {token}").parse().map_err(|_| {
+                    ClientError::Config(format!(
+                        "{TOKEN_ENV} contains characters that cannot be sent in a header"
+                    ))
+                })?;
+                AuthInterceptor {
+                    header: Some(header),
+                }
+            }
+            _ => AuthInterceptor::default(),
+        };
+        let mut stub = AgentServiceClient::with_interceptor(channel.clone(), auth.clone());
+        let info = stub
+            .get_info(GetInfoRequest {})
+            .await
+            .map_err(|status| ClientError::from_status(status, &label))?
+            .into_inner();
+        Ok(Self {
+            channel,
+            auth,
+            target,
+            info,
+        })
+    }
+
+    /// What the agent said about itself when we connected.
+    pub fn info(&self) -> &GetInfoResponse {
+        &self.info
+    }
+
+    /// Where we are connected.
+    pub fn target(&self) -> &Target {
+        &self.target
+    }
+
+    /// The raw channel, for services this crate has no helper for.
+    pub fn channel(&self) -> Channel {
+        self.channel.clone()
+    }
+
+    /// The bearer-token interceptor to wrap other service stubs with.
+    pub fn interceptor(&self) -> AuthInterceptor {
+        self.auth.clone()
+    }
+
+    /// An `AgentService` stub.
+    pub fn agent(&self) -> AgentServiceClient<Authed> {
+        AgentServiceClient::with_interceptor(self.channel.clone(), self.auth.clone())
+    }
+
+    /// Classify a status returned by a call made through this client.
+    pub fn error(&self, status: tonic::Status) -> ClientError {
+        ClientError::from_status(status, &self.target.to_string())
+    }
+}
+
+async fn open_channel(target: &Target) -> Result<Channel, ClientError> {
+    let label = target.to_string();
+    match target {
+        Target::Unix(path) => {
+            let path = path.clone();
+            // The HTTP/2 layer rejects a socket path as `:authority`, so the
+            // URI is a placeholder naming `localhost`; the connector ignores it.
+            let endpoint = Endpoint::from_static("http://localhost")
+                .connect_timeout(Duration::from_secs(5));
+            endpoint
+                .connect_with_connector(service_fn(move |_| {
+                    let path = path.clone();
+                    async move {
+                        let stream = UnixStream::connect(&path).await?;
+                        Ok::<_, io::Error>(TokioIo::new(stream))
+                    }
+                }))
+                .await
+                .map_err(|err| ClientError::from_transport(&err, &label))
+        }
+        Target::Tcp { url, ca_cert, .. } => {
+            let mut endpoint = Endpoint::from_shared(url.clone())
+                .map_err(|err| ClientError::Config(format!("bad agent address {url:?}: {err}")))?
+                .connect_timeout(Duration::from_secs(5));
+            if url.starts_with("https://") {
+                let mut tls = ClientTlsConfig::new().with_native_roots();
+                if let Some(ca) = ca_cert {
+                    let pem = std::fs::read(ca).map_err(|err| {
+                        ClientError::Config(format!(
+                            "cannot read {CA_CERT_ENV} file {}: {err}",
+                            ca.display()
+                        ))
+                    })?;
+                    tls = tls.ca_certificate(Certificate::from_pem(pem));
+                }
+                endpoint = endpoint
+                    .tls_config(tls)
+                    .map_err(|err| ClientError::Config(format!("TLS setup failed: {err}")))?;
+            }
+            endpoint
+                .connect()
+                .await
+                .map_err(|err| ClientError::from_transport(&err, &label))
+        }
+    }
+}

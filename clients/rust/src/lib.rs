@@ -1,0 +1,16 @@
+//! Rust client library for the OmniPanel agent. It finds the agent (the
+//! `OMNIPANEL_SOCKET` / `OMNIPANEL_ADDR` + `OMNIPANEL_TOKEN` environment or
+//! the default per-user socket), connects with the `localhost` authority the
+//! HTTP/2 layer requires, checks the protocol version, turns failures into
+//! messages a person can act on, and offers an event subscription that
+//! resumes from its last sequence after a reconnect.
+
+mod connect;
+mod error;
+mod events;
+pub mod location;
+
+pub use connect::{AuthInterceptor, Client, Target};
+pub use error::ClientError;
+pub use events::{EventSubscription, SubscriptionItem};
+pub use omnipanel_proto as proto;
