@@ -1,1 +1,318 @@
-//! placeholder
+//! Shared harness for OmniPanel's end-to-end tests and benchmarks: a
+//! [`Sandbox`] of temporary XDG folders, the real `omnipanel-agent` started
+//! in it ([`AgentProcess`]), clients connected over its real socket, and the
+//! real `omnipanel` CLI run against it. Binaries come from the workspace's
+//! target folder; `scripts/test` builds them before the tests run.
+
+use std::{
+    ffi::OsString,
+    io::Read,
+    os::unix::fs::PermissionsExt,
+    path::{Path, PathBuf},
+    process::{Child, Command, ExitStatus, Output, Stdio},
+    time::{Duration, Instant},
+};
+
+use omnipanel_client::{Client, ClientError, Target};
+
+/// Generous upper bound for anything the tests wait for. Tests never assert
+/// on speed; this only turns a hang into a failure.
+pub const PATIENCE: Duration = Duration::from_secs(60);
+
+/// Result type for tests: any error, with its message.
+pub type TestResult<T = ()> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
+
+/// Path of a workspace binary, e.g. `omnipanel-agent`.
+pub fn binary(name: &str) -> PathBuf {
+    // Tests run from target/<profile>/deps; binaries live one level up.
+    let mut dir = std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.parent().map(Path::to_path_buf))
+        .unwrap_or_default();
+    if dir.ends_with("deps") {
+        dir.pop();
+    }
+    let path = dir.join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: build the binaries first (`cargo build --workspace --bins`, which scripts/test does)",
+        path.display()
+    );
+    path
+}
+
+/// Temporary XDG folders for one agent.
+#[derive(Debug)]
+pub struct Sandbox {
+    root: tempfile::TempDir,
+}
+
+impl Sandbox {
+    /// Fresh, empty folders.
+    pub fn new() -> TestResult<Self> {
+        let root = tempfile::Builder::new()
+            .prefix("omnipanel-e2e-")
+            .tempdir()?;
+        for dir in ["runtime", "config", "data", "state", "home"] {
+            std::fs::create_dir_all(root.path().join(dir))?;
+        }
+        std::fs::set_permissions(
+            root.path().join("runtime"),
+            std::fs::Permissions::from_mode(0o700),
+        )?;
+        Ok(Self { root })
+    }
+
+    /// The sandbox root.
+    pub fn root(&self) -> &Path {
+        self.root.path()
+    }
+
+    /// Environment that points a process at this sandbox.
+    pub fn env(&self) -> Vec<(&'static str, OsString)> {
+        let at = |dir: &str| self.root.path().join(dir).into_os_string();
+        vec![
+            ("XDG_RUNTIME_DIR", at("runtime")),
+            ("XDG_CONFIG_HOME", at("config")),
+            ("XDG_DATA_HOME", at("data")),
+            ("XDG_STATE_HOME", at("state")),
+            ("HOME", at("home")),
+        ]
+    }
+
+    /// A command for `binary` with this sandbox's environment and none of
+    /// the caller's OmniPanel variables.
+    pub fn command(&self, program: &Path) -> Command {
+        let mut command = Command::new(program);
+        for var in [
+            "OMNIPANEL_SOCKET",
+            "OMNIPANEL_ADDR",
+            "OMNIPANEL_TOKEN",
+            "OMNIPANEL_CONFIG",
+            "OMNIPANEL_LOG",
+            "OLLAMA_HOST",
+        ] {
+            command.env_remove(var);
+        }
+        command.envs(self.env());
+        command
+    }
+
+    /// The agent's socket.
+    pub fn socket(&self) -> PathBuf {
+        self.root.path().join("runtime/omnipanel/agent.sock")
+    }
+
+    /// config.toml.
+    pub fn config_file(&self) -> PathBuf {
+        self.root.path().join("config/omnipanel/config.toml")
+    }
+
+    /// state.db's folder.
+    pub fn data_dir(&self) -> PathBuf {
+        self.root.path().join("data/omnipanel")
+    }
+
+    /// The agent's log file.
+    pub fn agent_log(&self) -> PathBuf {
+        self.root.path().join("state/omnipanel/logs/agent.log")
+    }
+
+    /// The crash report folder.
+    pub fn crash_dir(&self) -> PathBuf {
+        self.root.path().join("state/omnipanel/crashes")
+    }
+
+    /// Write config.toml.
+    pub fn write_config(&self, text: &str) -> TestResult {
+        let path = self.config_file();
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        std::fs::write(path, text)?;
+        Ok(())
+    }
+
+    /// The socket target.
+    pub fn target(&self) -> Target {
+        Target::Unix(self.socket())
+    }
+
+    /// Run the `omnipanel` CLI against this sandbox's agent.
+    pub fn cli(&self, args: &[&str]) -> TestResult<Output> {
+        Ok(self
+            .command(&binary("omnipanel"))
+            .args(args)
+            .stdin(Stdio::null())
+            .output()?)
+    }
+
+    /// Run the CLI with extra environment variables.
+    pub fn cli_with_env(&self, args: &[&str], env: &[(&str, &str)]) -> TestResult<Output> {
+        let mut command = self.command(&binary("omnipanel"));
+        command.args(args).stdin(Stdio::null());
+        for (key, value) in env {
+            command.env(key, value);
+        }
+        Ok(command.output()?)
+    }
+
+    /// Start an agent in this sandbox and wait until it answers.
+    pub async fn start_agent(&self) -> TestResult<AgentProcess> {
+        AgentProcess::start(self, &[]).await
+    }
+}
+
+/// A running `omnipanel-agent`.
+#[derive(Debug)]
+pub struct AgentProcess {
+    child: Option<Child>,
+    target: Target,
+    stderr_path: PathBuf,
+}
+
+impl AgentProcess {
+    /// Spawn the agent with `extra_env` and wait until GetInfo answers. If
+    /// the process exits first, the error carries its stderr.
+    pub async fn start(sandbox: &Sandbox, extra_env: &[(&str, &str)]) -> TestResult<Self> {
+        let stderr_path = sandbox.root().join(format!(
+            "agent-stderr-{}.log",
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos())
+                .unwrap_or_default()
+        ));
+        let stderr = std::fs::File::create(&stderr_path)?;
+        let mut command = sandbox.command(&binary("omnipanel-agent"));
+        command
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(stderr);
+        for (key, value) in extra_env {
+            command.env(key, value);
+        }
+        let child = command.spawn()?;
+        let mut agent = Self {
+            child: Some(child),
+            target: sandbox.target(),
+            stderr_path,
+        };
+        agent.wait_ready().await?;
+        Ok(agent)
+    }
+
+    async fn wait_ready(&mut self) -> TestResult {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            if let Some(status) = self.try_exit_status()? {
+                return Err(format!(
+                    "the agent exited with {status} before answering; stderr:\n{}",
+                    self.stderr()
+                )
+                .into());
+            }
+            match Client::connect(self.target.clone()).await {
+                Ok(_) => return Ok(()),
+                Err(ClientError::AgentNotRunning { .. }) if Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                Err(err) => return Err(format!("agent never answered: {err}").into()),
+            }
+        }
+    }
+
+    /// A connected client.
+    pub async fn client(&self) -> TestResult<Client> {
+        Ok(Client::connect(self.target.clone()).await?)
+    }
+
+    /// The agent's pid.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map_or(0, Child::id)
+    }
+
+    /// What the agent wrote to stderr so far.
+    pub fn stderr(&self) -> String {
+        let mut text = String::new();
+        if let Ok(mut file) = std::fs::File::open(&self.stderr_path) {
+            let _ = file.read_to_string(&mut text);
+        }
+        text
+    }
+
+    fn try_exit_status(&mut self) -> TestResult<Option<ExitStatus>> {
+        match self.child.as_mut() {
+            Some(child) => Ok(child.try_wait()?),
+            None => Err("the agent was already reaped".into()),
+        }
+    }
+
+    /// Send a signal to the agent.
+    pub fn signal(&self, signal: rustix::process::Signal) -> TestResult {
+        let pid = rustix::process::Pid::from_raw(i32::try_from(self.pid())?)
+            .ok_or("the agent has no pid")?;
+        rustix::process::kill_process(pid, signal)?;
+        Ok(())
+    }
+
+    /// Wait (bounded by [`PATIENCE`]) for the agent to exit.
+    pub async fn wait_exit(&mut self) -> TestResult<ExitStatus> {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            if let Some(status) = self.try_exit_status()? {
+                self.child = None;
+                return Ok(status);
+            }
+            if Instant::now() > deadline {
+                return Err("the agent did not exit in time".into());
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// SIGKILL the agent and reap it (simulates a crash or power cut).
+    pub async fn kill(&mut self) -> TestResult {
+        self.signal(rustix::process::Signal::KILL)?;
+        self.wait_exit().await?;
+        Ok(())
+    }
+
+    /// Stop gracefully with SIGTERM; returns the exit status.
+    pub async fn stop(&mut self) -> TestResult<ExitStatus> {
+        self.signal(rustix::process::Signal::TERM)?;
+        self.wait_exit().await
+    }
+}
+
+impl Drop for AgentProcess {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// Wait until `check` returns true, polling every 20 ms, bounded by
+/// [`PATIENCE`]. For conditions that have no event to wait on (files
+/// appearing, processes exiting).
+pub async fn eventually<F: FnMut() -> bool>(what: &str, mut check: F) -> TestResult {
+    let deadline = Instant::now() + PATIENCE;
+    while !check() {
+        if Instant::now() > deadline {
+            return Err(format!("timed out waiting for {what}").into());
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    Ok(())
+}
+
+/// stdout of a finished command, as text.
+pub fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// stderr of a finished command, as text.
+pub fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}

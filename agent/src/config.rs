@@ -29,7 +29,26 @@ pub struct Settings {
     pub server: ServerSettings,
     /// `[log]`: logging.
     pub log: LogSettings,
+    /// `[events]`: the event bus.
+    pub events: EventSettings,
 }
+
+/// `[events]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EventSettings {
+    /// Events kept for clients that reconnect.
+    pub history: u32,
+}
+
+impl Default for EventSettings {
+    fn default() -> Self {
+        Self { history: 4096 }
+    }
+}
+
+/// Bounds of `events.history`.
+const EVENT_HISTORY_RANGE: std::ops::RangeInclusive<u32> = 16..=1_000_000;
 
 /// `[server]`
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
@@ -118,6 +137,11 @@ pub const SETTINGS: &[SettingSpec] = &[
     SettingSpec {
         key: "log.max_age_days",
         description: "Rotated log files older than this many days are deleted.",
+        restart_required: true,
+    },
+    SettingSpec {
+        key: "events.history",
+        description: "How many recent events the agent keeps so reconnecting clients can catch up (16 to 1000000).",
         restart_required: true,
     },
 ];
@@ -229,6 +253,16 @@ fn validate(settings: &Settings) -> std::result::Result<(), (&'static str, Strin
     if settings.log.max_file_mb == 0 {
         return Err(("log.max_file_mb", "must be at least 1".to_owned()));
     }
+    if !EVENT_HISTORY_RANGE.contains(&settings.events.history) {
+        return Err((
+            "events.history",
+            format!(
+                "must be between {} and {}",
+                EVENT_HISTORY_RANGE.start(),
+                EVENT_HISTORY_RANGE.end()
+            ),
+        ));
+    }
     if settings.log.max_files == 0 {
         return Err(("log.max_files", "must be at least 1".to_owned()));
     }
@@ -264,7 +298,11 @@ fn validate(settings: &Settings) -> std::result::Result<(), (&'static str, Strin
 
 fn line_of(text: &str, offset: usize) -> usize {
     let end = offset.min(text.len());
-    text.as_bytes()[..end].iter().filter(|&&b| b == b'\n').count() + 1
+    text.as_bytes()[..end]
+        .iter()
+        .filter(|&&b| b == b'\n')
+        .count()
+        + 1
 }
 
 /// The dotted key whose key or value covers `offset`, deepest first.
@@ -285,7 +323,8 @@ fn key_at(table: &Table, offset: usize, prefix: &str) -> Option<String> {
             .and_then(toml_edit::Key::span)
             .is_some_and(|span| span.contains(&offset));
         let value_covers = item.span().is_some_and(|span| span.contains(&offset));
-        let header_covers = matches!(item, Item::Table(t) if t.span().is_some_and(|s| s.contains(&offset)));
+        let header_covers =
+            matches!(item, Item::Table(t) if t.span().is_some_and(|s| s.contains(&offset)));
         if key_covers || value_covers || header_covers {
             return Some(dotted);
         }
@@ -432,7 +471,9 @@ fn set_item(document: &mut DocumentMut, dotted: &str, value: Value) {
             table[part] = Item::Value(value);
             return;
         }
-        let entry = table.entry(part).or_insert_with(|| Item::Table(Table::new()));
+        let entry = table
+            .entry(part)
+            .or_insert_with(|| Item::Table(Table::new()));
         if !entry.is_table() {
             *entry = Item::Table(Table::new());
         }
@@ -606,6 +647,7 @@ mod tests {
                 tls_key: Some("k".into()),
             },
             log: LogSettings::default(),
+            events: EventSettings::default(),
         };
         let document = to_document(&full);
         let mut keys = Vec::new();
@@ -645,7 +687,10 @@ mod tests {
         assert!(new_text.contains("# my settings"), "{new_text}");
         assert!(new_text.contains("# chatty"), "{new_text}");
         assert_eq!(settings.log.filter, "debug");
-        assert_eq!(settings.server.tcp, Some(SocketAddr::from(([127, 0, 0, 1], 7457))));
+        assert_eq!(
+            settings.server.tcp,
+            Some(SocketAddr::from(([127, 0, 0, 1], 7457)))
+        );
         Ok(())
     }
 

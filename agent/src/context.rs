@@ -75,9 +75,10 @@ impl AgentContext {
     pub fn request_shutdown(&self, reason: &str) {
         if self.shutdown_reason.set(reason.to_owned()).is_ok() {
             tracing::info!(reason, "shutting down");
-            self.bus.publish(crate::events::EventPayload::AgentStopping {
-                reason: reason.to_owned(),
-            });
+            self.bus
+                .publish(crate::events::EventPayload::AgentStopping {
+                    reason: reason.to_owned(),
+                });
         }
         self.shutdown.cancel();
     }

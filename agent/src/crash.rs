@@ -85,7 +85,11 @@ fn write_report(crash_dir: &Path, info: &PanicHookInfo<'_>) -> io::Result<PathBu
     let _ = writeln!(text, "thread: {}", thread.name().unwrap_or("<unnamed>"));
     let _ = writeln!(text, "location: {location}");
     // The message can span lines; keep it last among the headers, one line.
-    let _ = writeln!(text, "message: {}", panic_message(info).replace('\n', " | "));
+    let _ = writeln!(
+        text,
+        "message: {}",
+        panic_message(info).replace('\n', " | ")
+    );
     let _ = writeln!(text, "\nbacktrace:\n{}", Backtrace::force_capture());
     let path = crash_dir.join(format!("{FILE_PREFIX}{time_ms}-{pid}{FILE_SUFFIX}"));
     let mut file = fs::File::create(&path)?;
@@ -130,9 +134,10 @@ pub fn list_reports(crash_dir: &Path) -> io::Result<Vec<CrashReport>> {
     let mut reports = Vec::new();
     for entry in entries {
         let path = entry?.path();
-        let is_report = path.file_name().and_then(|n| n.to_str()).is_some_and(|name| {
-            name.starts_with(FILE_PREFIX) && name.ends_with(FILE_SUFFIX)
-        });
+        let is_report = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|name| name.starts_with(FILE_PREFIX) && name.ends_with(FILE_SUFFIX));
         if !is_report {
             continue;
         }

@@ -17,7 +17,7 @@ use crate::{
     context::AgentContext,
     crash,
     error::{Error, Result},
-    events::{DEFAULT_RING_CAPACITY, EventBus, EventPayload},
+    events::{EventBus, EventPayload},
     instance::{self, Claim},
     logs::{self, LogHub, LogSource},
     paths::AgentPaths,
@@ -43,11 +43,14 @@ pub fn run(paths: &AgentPaths, options: &RunOptions) -> ExitCode {
         Ok(settings) => settings,
         Err(err) => {
             eprintln!("omnipanel-agent: invalid configuration: {err}");
-            eprintln!("omnipanel-agent: fix the file (or move it away to use the defaults) and start again");
+            eprintln!(
+                "omnipanel-agent: fix the file (or move it away to use the defaults) and start again"
+            );
             return ExitCode::from(EXIT_CONFIG);
         }
     };
-    let strict_dir = paths.socket.parent() == Some(omnipanel_client::location::runtime_dir().as_path());
+    let strict_dir =
+        paths.socket.parent() == Some(omnipanel_client::location::runtime_dir().as_path());
     let lock = match instance::claim(&paths.socket, &paths.lock_file(), strict_dir) {
         Ok(Claim::Acquired(lock)) => lock,
         Ok(Claim::AlreadyRunning { pid }) => {
@@ -104,7 +107,7 @@ async fn serve(paths: &AgentPaths, settings: Settings, options: &RunOptions) -> 
         .map_err(|err| Error::internal(format!("no randomness from the OS: {err}")))?;
     let bus = Arc::new(EventBus::new(
         u64::from_le_bytes(instance_bytes).max(1),
-        DEFAULT_RING_CAPACITY,
+        settings.events.history as usize,
     ));
 
     let state_db = paths.state_db();
@@ -167,9 +170,8 @@ async fn serve(paths: &AgentPaths, settings: Settings, options: &RunOptions) -> 
 
 fn bind_socket(socket: &Path) -> Result<UnixListener> {
     instance::clear_stale_socket(socket)?;
-    let listener = UnixListener::bind(socket).map_err(|err| {
-        Error::internal(format!("cannot listen on {}: {err}", socket.display()))
-    })?;
+    let listener = UnixListener::bind(socket)
+        .map_err(|err| Error::internal(format!("cannot listen on {}: {err}", socket.display())))?;
     instance::protect_socket(socket)?;
     Ok(listener)
 }
@@ -191,7 +193,9 @@ fn remove_socket(socket: &Path) {
     match std::fs::remove_file(socket) {
         Ok(()) => {}
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
-        Err(err) => tracing::warn!(socket = %socket.display(), error = %err, "cannot remove the socket"),
+        Err(err) => {
+            tracing::warn!(socket = %socket.display(), error = %err, "cannot remove the socket")
+        }
     }
 }
 

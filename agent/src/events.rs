@@ -14,8 +14,6 @@ use tokio::sync::broadcast;
 
 use crate::store::now_ms;
 
-/// Events kept for replay.
-pub const DEFAULT_RING_CAPACITY: usize = 4096;
 /// Live channel depth per subscriber before it lags and recovers from the
 /// ring (or gets a gap).
 const LIVE_CAPACITY: usize = 256;
@@ -241,7 +239,11 @@ impl EventBus {
                         resume_sequence: ring.oldest_sequence(),
                         reason: "the agent restarted since this cursor was taken",
                     }]);
-                    out.extend(ring.catch_up(0, "").into_iter().filter(|d| matches!(d, Delivery::Event(_))));
+                    out.extend(
+                        ring.catch_up(0, "")
+                            .into_iter()
+                            .filter(|d| matches!(d, Delivery::Event(_))),
+                    );
                     out
                 } else {
                     ring.catch_up(after, "the cursor is older than the events the agent keeps")

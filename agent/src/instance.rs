@@ -41,9 +41,15 @@ impl InstanceLock {
 
 /// Prepare the socket's folder and take the instance lock.
 pub fn claim(socket: &Path, lock_path: &Path, strict_dir: bool) -> Result<Claim> {
-    let dir = socket.parent().filter(|d| !d.as_os_str().is_empty()).ok_or_else(|| {
-        Error::invalid_argument("socket path", format!("{} has no parent folder", socket.display()))
-    })?;
+    let dir = socket
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .ok_or_else(|| {
+            Error::invalid_argument(
+                "socket path",
+                format!("{} has no parent folder", socket.display()),
+            )
+        })?;
     prepare_dir(dir, strict_dir)?;
     let mut file = OpenOptions::new()
         .read(true)
@@ -53,7 +59,10 @@ pub fn claim(socket: &Path, lock_path: &Path, strict_dir: bool) -> Result<Claim>
         .mode(0o600)
         .open(lock_path)
         .map_err(|err| {
-            Error::internal(format!("cannot open the lock file {}: {err}", lock_path.display()))
+            Error::internal(format!(
+                "cannot open the lock file {}: {err}",
+                lock_path.display()
+            ))
         })?;
     match file.try_lock() {
         Ok(()) => {}
@@ -77,9 +86,8 @@ pub fn claim(socket: &Path, lock_path: &Path, strict_dir: bool) -> Result<Claim>
         writeln!(file, "{}", std::process::id())?;
         file.sync_all()
     };
-    record_pid(&mut file).map_err(|err| {
-        Error::internal(format!("cannot write {}: {err}", lock_path.display()))
-    })?;
+    record_pid(&mut file)
+        .map_err(|err| Error::internal(format!("cannot write {}: {err}", lock_path.display())))?;
     Ok(Claim::Acquired(InstanceLock {
         _file: file,
         path: lock_path.to_owned(),
@@ -97,7 +105,10 @@ fn prepare_dir(dir: &Path, strict: bool) -> Result<()> {
             .mode(0o700)
             .create(dir)
             .map_err(|err| Error::internal(format!("cannot create {}: {err}", dir.display()))),
-        Err(err) => Err(Error::internal(format!("cannot inspect {}: {err}", dir.display()))),
+        Err(err) => Err(Error::internal(format!(
+            "cannot inspect {}: {err}",
+            dir.display()
+        ))),
         Ok(meta) if !meta.is_dir() => Err(Error::failed_precondition(format!(
             "{} should be the agent's socket folder but is not a folder",
             dir.display()

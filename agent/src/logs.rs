@@ -52,6 +52,9 @@ impl From<&LogSettings> for RotationPolicy {
     }
 }
 
+/// Receives the lines written to a log after a tail was taken.
+pub type LineReceiver = broadcast::Receiver<Arc<str>>;
+
 /// One named log: its file and its live followers.
 #[derive(Debug)]
 pub struct LogSource {
@@ -97,7 +100,7 @@ impl LogSource {
         &self,
         lines: usize,
         follow: bool,
-    ) -> io::Result<(Vec<String>, Option<broadcast::Receiver<Arc<str>>>)> {
+    ) -> io::Result<(Vec<String>, Option<LineReceiver>)> {
         let _guard = self.lock();
         let mut tail = read_last_lines(&self.path, lines)?;
         if tail.len() < lines {
@@ -282,7 +285,10 @@ pub fn read_last_lines(path: &Path, n: usize) -> io::Result<Vec<String>> {
     let text = String::from_utf8_lossy(&data);
     let lines: Vec<&str> = text.lines().collect();
     let skip = lines.len().saturating_sub(n);
-    Ok(lines[skip..].iter().map(|line| (*line).to_owned()).collect())
+    Ok(lines[skip..]
+        .iter()
+        .map(|line| (*line).to_owned())
+        .collect())
 }
 
 /// Handle on the installed subscriber: changes the filter live and keeps

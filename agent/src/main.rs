@@ -78,7 +78,10 @@ fn check_config(paths: &AgentPaths) -> ExitCode {
     match config::load(&paths.config_file) {
         Ok(settings) => {
             let text = std::fs::read_to_string(&paths.config_file).unwrap_or_default();
-            println!("# {} is valid; effective settings:", paths.config_file.display());
+            println!(
+                "# {} is valid; effective settings:",
+                paths.config_file.display()
+            );
             for view in config::describe(&settings, &text) {
                 let value = if view.value.is_empty() {
                     "(unset)"

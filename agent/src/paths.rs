@@ -28,7 +28,9 @@ pub struct AgentPaths {
 impl AgentPaths {
     /// Resolve from the environment (`XDG_*`, `HOME`, `OMNIPANEL_SOCKET`).
     pub fn from_env() -> Self {
-        let home = env::var_os("HOME").map(PathBuf::from).unwrap_or_else(env::temp_dir);
+        let home = env::var_os("HOME")
+            .map(PathBuf::from)
+            .unwrap_or_else(env::temp_dir);
         let config = xdg_dir("XDG_CONFIG_HOME", &home, ".config");
         let data = xdg_dir("XDG_DATA_HOME", &home, ".local/share");
         let state = xdg_dir("XDG_STATE_HOME", &home, ".local/state");

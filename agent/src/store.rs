@@ -141,10 +141,12 @@ impl Store {
     /// Read a `meta` value.
     pub async fn meta(&self, key: &'static str) -> Result<Option<String>> {
         self.read(move |c| {
-            Ok(c.query_row("SELECT value FROM meta WHERE key = ?1", [key], |row| {
-                row.get(0)
-            })
-            .optional()?)
+            Ok(
+                c.query_row("SELECT value FROM meta WHERE key = ?1", [key], |row| {
+                    row.get(0)
+                })
+                .optional()?,
+            )
         })
         .await
     }
@@ -203,7 +205,11 @@ fn migrate(connection: &mut Connection) -> rusqlite::Result<()> {
     for (index, sql) in MIGRATIONS.iter().enumerate().skip(applied) {
         let tx = connection.transaction()?;
         tx.execute_batch(sql)?;
-        tx.pragma_update(None, "user_version", i64::try_from(index + 1).unwrap_or(i64::MAX))?;
+        tx.pragma_update(
+            None,
+            "user_version",
+            i64::try_from(index + 1).unwrap_or(i64::MAX),
+        )?;
         tx.commit()?;
     }
     Ok(())

@@ -64,6 +64,9 @@ pub struct TokenInfo {
     pub last_used_ms: i64,
 }
 
+/// SHA-256 of a secret → (token id, scope).
+type TokenIndex = HashMap<[u8; 32], (String, Scope)>;
+
 /// Prefix that makes tokens recognisable (e.g. to secret scanners).
 const TOKEN_PREFIX: &str = "omp_";
 const MAX_NAME_LEN: usize = 100;
@@ -73,7 +76,7 @@ const MAX_NAME_LEN: usize = 100;
 #[derive(Debug, Clone)]
 pub struct Tokens {
     store: Store,
-    by_hash: Arc<RwLock<HashMap<[u8; 32], (String, Scope)>>>,
+    by_hash: Arc<RwLock<TokenIndex>>,
 }
 
 fn hash(secret: &str) -> [u8; 32] {
@@ -107,7 +110,8 @@ impl Tokens {
             .await?;
         let mut by_hash = HashMap::new();
         for (hash, id, level) in rows {
-            if let (Ok(hash), Some(scope)) = (<[u8; 32]>::try_from(hash), Scope::from_level(level)) {
+            if let (Ok(hash), Some(scope)) = (<[u8; 32]>::try_from(hash), Scope::from_level(level))
+            {
                 by_hash.insert(hash, (id, scope));
             }
         }
@@ -129,7 +133,10 @@ impl Tokens {
                 format!("at most {MAX_NAME_LEN} bytes of printable text"),
             ));
         }
-        let secret = format!("{TOKEN_PREFIX}{}", URL_SAFE_NO_PAD.encode(random_bytes::<32>()?));
+        let secret = format!(
+            "{TOKEN_PREFIX}{}",
+            URL_SAFE_NO_PAD.encode(random_bytes::<32>()?)
+        );
         let id = hex(&random_bytes::<6>()?);
         let secret_hash = hash(&secret);
         let info = TokenInfo {
@@ -236,7 +243,7 @@ impl Tokens {
         Some(scope)
     }
 
-    fn index_mut(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<[u8; 32], (String, Scope)>> {
+    fn index_mut(&self) -> std::sync::RwLockWriteGuard<'_, TokenIndex> {
         self.by_hash
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -306,7 +313,11 @@ mod tests {
             Some("name")
         );
         assert_eq!(
-            tokens.create("a\u{7}b", Scope::Read).await.unwrap_err().field(),
+            tokens
+                .create("a\u{7}b", Scope::Read)
+                .await
+                .unwrap_err()
+                .field(),
             Some("name")
         );
         Ok(())

@@ -1,1 +1,282 @@
-fn main(){}
+//! Agent core benchmarks (`cargo bench -p omnipanel-tests --bench agent`,
+//! or `scripts/bench`, which builds the release binaries first):
+//!
+//! - exec → first successful GetInfo, median over repeated starts;
+//! - unary round trip over the socket: the agent's GetInfo and Health/Check
+//!   against a bare tonic server (health only, no layers) run as a separate
+//!   process in the same run, reported as ratios;
+//! - idle RSS after start-up, and CPU time consumed while idle.
+//!
+//! Figures are printed as Markdown for docs/BENCHMARKS.md. Nothing here
+//! asserts on speed; the numbers are for people.
+
+use std::{
+    path::{Path, PathBuf},
+    process::{Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use hyper_util::rt::TokioIo;
+use omnipanel_client::{Client, Target, proto::v1 as pb};
+use omnipanel_tests::{Sandbox, TestResult, binary};
+use tonic::transport::{Channel, Endpoint};
+use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
+
+const STARTS: usize = 21;
+const ROUNDS: usize = 5;
+const CALLS_PER_ROUND: usize = 5_000;
+const WARMUP_CALLS: usize = 1_000;
+const IDLE_SECONDS: u64 = 10;
+
+fn main() -> TestResult {
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(position) = args.iter().position(|a| a == "--serve-baseline") {
+        let socket = args
+            .get(position + 1)
+            .ok_or("--serve-baseline needs a path")?;
+        return serve_baseline(Path::new(socket));
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(run_all())
+}
+
+/// A bare tonic server: health only, no layers, the same runtime shape as
+/// the agent (2 worker threads). The baseline for round trips.
+fn serve_baseline(socket: &Path) -> TestResult {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let (reporter, service) = tonic_health::server::health_reporter();
+        reporter
+            .set_service_status("", tonic_health::ServingStatus::Serving)
+            .await;
+        let listener = tokio::net::UnixListener::bind(socket)?;
+        tonic::transport::Server::builder()
+            .add_service(service)
+            .serve_with_incoming(tokio_stream::wrappers::UnixListenerStream::new(listener))
+            .await?;
+        Ok(())
+    })
+}
+
+async fn run_all() -> TestResult {
+    println!("## Agent core ({})\n", machine());
+    let sandbox = Sandbox::new()?;
+    startup(&sandbox).await?;
+    round_trips(&sandbox).await?;
+    idle(&sandbox).await?;
+    Ok(())
+}
+
+fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|text| {
+            text.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|s| s.trim().to_owned())
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    let cores = std::thread::available_parallelism().map_or(0, usize::from);
+    format!("{cores} cores, {cpu}, release build")
+}
+
+fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[index]
+}
+
+async fn startup(sandbox: &Sandbox) -> TestResult {
+    let agent_bin = binary("omnipanel-agent");
+    let mut times = Vec::new();
+    for _ in 0..STARTS {
+        let started = Instant::now();
+        let mut child = sandbox
+            .command(&agent_bin)
+            .arg("--quiet")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()?;
+        let client = loop {
+            match Client::connect(sandbox.target()).await {
+                Ok(client) => break client,
+                Err(_) => tokio::time::sleep(Duration::from_micros(200)).await,
+            }
+        };
+        times.push(started.elapsed().as_secs_f64() * 1000.0);
+        client.agent().shutdown(pb::ShutdownRequest {}).await?;
+        drop(client);
+        // Wait off the runtime: the client's connection must be able to
+        // close while we wait, or the agent waits for it.
+        tokio::task::spawn_blocking(move || child.wait()).await??;
+    }
+    // The first start creates state.db; later ones are ordinary starts.
+    let first = times[0];
+    let mut rest = times[1..].to_vec();
+    let med = median(&mut rest);
+    println!(
+        "| exec → first GetInfo | median {med:.1} ms over {} starts (first start, creating state.db: {first:.1} ms) |",
+        STARTS - 1
+    );
+    Ok(())
+}
+
+async fn uds_channel(path: PathBuf) -> TestResult<Channel> {
+    Ok(Endpoint::from_static("http://localhost")
+        .connect_with_connector(tower::service_fn(move |_| {
+            let path = path.clone();
+            async move {
+                Ok::<_, std::io::Error>(TokioIo::new(tokio::net::UnixStream::connect(path).await?))
+            }
+        }))
+        .await?)
+}
+
+/// p50 and p99 of `CALLS_PER_ROUND` sequential calls, in microseconds.
+async fn measure<F, Fut>(mut call: F) -> TestResult<(f64, f64)>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = TestResult>,
+{
+    for _ in 0..WARMUP_CALLS {
+        call().await?;
+    }
+    let mut samples = Vec::with_capacity(CALLS_PER_ROUND);
+    for _ in 0..CALLS_PER_ROUND {
+        let start = Instant::now();
+        call().await?;
+        samples.push(start.elapsed().as_secs_f64() * 1e6);
+    }
+    samples.sort_by(f64::total_cmp);
+    Ok((percentile(&samples, 0.5), percentile(&samples, 0.99)))
+}
+
+async fn round_trips(sandbox: &Sandbox) -> TestResult {
+    let agent = sandbox.start_agent().await?;
+    let baseline_socket = sandbox.root().join("baseline.sock");
+    let mut baseline = Command::new(std::env::current_exe()?)
+        .arg("--serve-baseline")
+        .arg(&baseline_socket)
+        .stdout(Stdio::null())
+        .spawn()?;
+    while !baseline_socket.exists() {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+
+    let client = Client::connect(Target::Unix(sandbox.socket())).await?;
+    let mut agent_stub = client.agent();
+    let mut agent_health = HealthClient::new(client.channel());
+    let mut bare_health = HealthClient::new(uds_channel(baseline_socket).await?);
+
+    let (mut base_p50, mut info_p50, mut health_p50) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut base_p99, mut info_p99) = (Vec::new(), Vec::new());
+    // Interleave rounds so drift on the machine affects all three alike.
+    for _ in 0..ROUNDS {
+        let (p50, p99) = measure(|| {
+            let mut stub = bare_health.clone();
+            async move {
+                stub.check(HealthCheckRequest::default()).await?;
+                Ok(())
+            }
+        })
+        .await?;
+        base_p50.push(p50);
+        base_p99.push(p99);
+        let (p50, p99) = measure(|| {
+            let mut stub = agent_stub.clone();
+            async move {
+                stub.get_info(pb::GetInfoRequest {}).await?;
+                Ok(())
+            }
+        })
+        .await?;
+        info_p50.push(p50);
+        info_p99.push(p99);
+        let (p50, _) = measure(|| {
+            let mut stub = agent_health.clone();
+            async move {
+                stub.check(HealthCheckRequest::default()).await?;
+                Ok(())
+            }
+        })
+        .await?;
+        health_p50.push(p50);
+    }
+    let _ = (&mut agent_stub, &mut agent_health, &mut bare_health);
+    let base = median(&mut base_p50);
+    let info = median(&mut info_p50);
+    let health = median(&mut health_p50);
+    println!(
+        "| bare tonic Health/Check (baseline) | p50 {base:.0} µs, p99 {:.0} µs |",
+        median(&mut base_p99)
+    );
+    println!(
+        "| agent GetInfo | p50 {info:.0} µs, p99 {:.0} µs — **{:.2}×** baseline |",
+        median(&mut info_p99),
+        info / base
+    );
+    println!(
+        "| agent Health/Check (through the access layer) | p50 {health:.0} µs — **{:.2}×** baseline |",
+        health / base
+    );
+    println!(
+        "|  | median of {ROUNDS} interleaved rounds of {CALLS_PER_ROUND} sequential calls on one connection |"
+    );
+    let _ = baseline.kill();
+    let _ = baseline.wait();
+    drop(agent);
+    Ok(())
+}
+
+fn proc_status_kb(pid: u32, field: &str) -> Option<u64> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    text.lines()
+        .find(|l| l.starts_with(field))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+}
+
+/// utime + stime in clock ticks.
+fn cpu_ticks(pid: u32) -> Option<u64> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the parenthesised command name; utime and stime are the
+    // 14th and 15th fields overall.
+    let after = text.rsplit_once(')')?.1;
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let utime: u64 = fields.get(11)?.parse().ok()?;
+    let stime: u64 = fields.get(12)?.parse().ok()?;
+    Some(utime + stime)
+}
+
+async fn idle(sandbox: &Sandbox) -> TestResult {
+    let agent = sandbox.start_agent().await?;
+    let client = agent.client().await?;
+    client.agent().get_info(pb::GetInfoRequest {}).await?;
+    drop(client);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let pid = agent.pid();
+    let rss = proc_status_kb(pid, "VmRSS:").unwrap_or_default();
+    let before = cpu_ticks(pid).unwrap_or_default();
+    tokio::time::sleep(Duration::from_secs(IDLE_SECONDS)).await;
+    let after = cpu_ticks(pid).unwrap_or_default();
+    println!(
+        "| idle RSS after start-up and one call | {:.1} MB |",
+        rss as f64 / 1024.0
+    );
+    println!(
+        "| CPU used while idle for {IDLE_SECONDS} s | {} clock ticks ({} ms) |",
+        after - before,
+        (after - before) * 10
+    );
+    Ok(())
+}

@@ -1,1 +1,7 @@
-fn main(){}
+//! The one end-to-end test binary: every test starts the real agent in its
+//! own temporary XDG folders and talks to it over its real socket, with the
+//! real client library and CLI. One binary (not one per file) keeps link time
+//! down.
+
+mod agent_core;
+mod python_client;

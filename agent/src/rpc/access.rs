@@ -124,8 +124,11 @@ impl Listener {
                     .unwrap_or(header)
                     .trim();
                 tokens.verify(secret).ok_or_else(|| {
-                    Error::new(ErrorKind::Unauthenticated, "the token is not valid or was revoked")
-                        .with_reason("TOKEN_INVALID")
+                    Error::new(
+                        ErrorKind::Unauthenticated,
+                        "the token is not valid or was revoked",
+                    )
+                    .with_reason("TOKEN_INVALID")
                 })
             }
         }
@@ -251,7 +254,10 @@ mod tests {
                 }
             }
         }
-        assert!(missing.is_empty(), "classify these in required_scope: {missing:?}");
+        assert!(
+            missing.is_empty(),
+            "classify these in required_scope: {missing:?}"
+        );
     }
 
     #[test]

@@ -28,10 +28,12 @@ pub fn event_to_proto(event: &Event) -> pb::Event {
                 reason: reason.clone(),
             })
         }
-        EventPayload::CrashReported { path, message } => Payload::CrashReported(pb::CrashReported {
-            path: path.clone(),
-            message: message.clone(),
-        }),
+        EventPayload::CrashReported { path, message } => {
+            Payload::CrashReported(pb::CrashReported {
+                path: path.clone(),
+                message: message.clone(),
+            })
+        }
         EventPayload::TokensChanged { token_id, revoked } => {
             Payload::TokensChanged(pb::TokensChanged {
                 token_id: token_id.clone(),

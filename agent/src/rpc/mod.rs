@@ -29,6 +29,9 @@ use crate::{
 /// Fully qualified names of the services this agent serves, for health.
 const SERVICES: &[&str] = &["omnipanel.v1.AgentService"];
 
+/// How long shutdown waits for clients to close their connections.
+const DRAIN_DEADLINE: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// The optional TCP listener.
 #[derive(Debug)]
 pub struct TcpEndpoint {
@@ -38,19 +41,35 @@ pub struct TcpEndpoint {
     pub tls: Option<(PathBuf, PathBuf)>,
 }
 
-fn routes(ctx: &Arc<AgentContext>, health: tonic_health::pb::health_server::HealthServer<impl tonic_health::pb::health_server::Health>) -> Result<Routes> {
-    let reflection_v1 = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(FILE_DESCRIPTOR_SET)
+fn routes(
+    ctx: &Arc<AgentContext>,
+    health: tonic_health::pb::health_server::HealthServer<
+        impl tonic_health::pb::health_server::Health,
+    >,
+) -> Result<Routes> {
+    // Each reflection version lists what it was given: give both every
+    // descriptor we serve (ours, health, and the other reflection version)
+    // so v1 and v1alpha clients see the same complete list.
+    let reflection = |other_reflection: &'static [u8]| {
+        tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(other_reflection)
+    };
+    let reflection_v1 = reflection(tonic_reflection::pb::v1alpha::FILE_DESCRIPTOR_SET)
         .build_v1()
         .map_err(|err| Error::internal(format!("reflection setup failed: {err}")))?;
-    let reflection_v1alpha = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(FILE_DESCRIPTOR_SET)
+    let reflection_v1alpha = reflection(tonic_reflection::pb::v1::FILE_DESCRIPTOR_SET)
         .build_v1alpha()
         .map_err(|err| Error::internal(format!("reflection setup failed: {err}")))?;
-    Ok(Routes::new(AgentServiceServer::new(agent_service::AgentApi::new(ctx.clone())))
+    Ok(
+        Routes::new(AgentServiceServer::new(agent_service::AgentApi::new(
+            ctx.clone(),
+        )))
         .add_service(health)
         .add_service(reflection_v1)
-        .add_service(reflection_v1alpha))
+        .add_service(reflection_v1alpha),
+    )
 }
 
 fn tls_config(cert: &PathBuf, key: &PathBuf) -> Result<ServerTlsConfig> {
@@ -68,7 +87,11 @@ fn tls_config(cert: &PathBuf, key: &PathBuf) -> Result<ServerTlsConfig> {
 
 /// Serve until the context's shutdown token fires, then mark every service
 /// NOT_SERVING and wait for in-flight calls (streams end on the token).
-pub async fn serve(ctx: Arc<AgentContext>, unix: UnixListener, tcp: Option<TcpEndpoint>) -> Result<()> {
+pub async fn serve(
+    ctx: Arc<AgentContext>,
+    unix: UnixListener,
+    tcp: Option<TcpEndpoint>,
+) -> Result<()> {
     let (reporter, health) = tonic_health::server::health_reporter();
     for service in SERVICES {
         reporter
@@ -82,16 +105,19 @@ pub async fn serve(ctx: Arc<AgentContext>, unix: UnixListener, tcp: Option<TcpEn
     let unix_server = Server::builder()
         .layer(AccessLayer::new(Listener::Unix { owner_uid }))
         .add_routes(routes.clone())
-        .serve_with_incoming_shutdown(UnixListenerStream::new(unix), shutdown.clone().cancelled_owned());
+        .serve_with_incoming_shutdown(
+            UnixListenerStream::new(unix),
+            shutdown.clone().cancelled_owned(),
+        );
 
     let tcp_server = match tcp {
         None => None,
         Some(endpoint) => {
             let mut builder = Server::builder();
             if let Some((cert, key)) = &endpoint.tls {
-                builder = builder
-                    .tls_config(tls_config(cert, key)?)
-                    .map_err(|err| Error::failed_precondition(format!("TLS setup failed: {err}")))?;
+                builder = builder.tls_config(tls_config(cert, key)?).map_err(|err| {
+                    Error::failed_precondition(format!("TLS setup failed: {err}"))
+                })?;
             }
             Some(
                 builder
@@ -129,6 +155,22 @@ pub async fn serve(ctx: Arc<AgentContext>, unix: UnixListener, tcp: Option<TcpEn
         }
         result
     };
-    let (result, ()) = tokio::join!(servers, health_on_shutdown);
+    // Graceful shutdown waits for clients to close their connections; a
+    // client that never does (hung, stopped in a debugger) must not keep the
+    // agent alive, so draining has a deadline.
+    let drain_deadline = async {
+        shutdown.cancelled().await;
+        tokio::time::sleep(DRAIN_DEADLINE).await;
+    };
+    let (result, ()) = tokio::select! {
+        both = async { tokio::join!(servers, health_on_shutdown) } => both,
+        () = drain_deadline => {
+            tracing::warn!(
+                seconds = DRAIN_DEADLINE.as_secs(),
+                "clients kept connections open after shutdown began; stopping anyway"
+            );
+            (Ok(()), ())
+        }
+    };
     result.map_err(|err| Error::internal(format!("the gRPC server failed: {err}")))
 }

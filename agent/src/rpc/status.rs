@@ -72,9 +72,8 @@ mod tests {
 
     #[test]
     fn custom_reason_wins() {
-        let status = to_status(
-            Error::failed_precondition("no ollama").with_reason("OLLAMA_NOT_INSTALLED"),
-        );
+        let status =
+            to_status(Error::failed_precondition("no ollama").with_reason("OLLAMA_NOT_INSTALLED"));
         assert_eq!(status.code(), Code::FailedPrecondition);
         assert_eq!(
             status.get_details_error_info().map(|i| i.reason),

@@ -5,13 +5,15 @@ use std::time::Duration;
 
 use omnipanel_client::{Client, ClientError, EventSubscription, SubscriptionItem, Target};
 use omnipanel_proto::v1::{
-    self as pb, event::Payload, GetSettingsRequest, ListCrashReportsRequest, ListTokensRequest,
-    RevokeTokenRequest, SettingChange, ShutdownRequest, TailLogsRequest, UpdateSettingsRequest,
+    self as pb, GetSettingsRequest, ListCrashReportsRequest, ListTokensRequest, RevokeTokenRequest,
+    SettingChange, ShutdownRequest, TailLogsRequest, UpdateSettingsRequest, event::Payload,
 };
 
 use crate::{
     Failure,
-    cli::{AgentCommand, Cli, Command, EventsArgs, LogsArgs, ScopeArg, SettingsCommand, TokenCommand},
+    cli::{
+        AgentCommand, Cli, Command, EventsArgs, LogsArgs, ScopeArg, SettingsCommand, TokenCommand,
+    },
     render::{elapsed_since, print_json, timestamp},
 };
 
@@ -40,7 +42,11 @@ async fn status(json: bool) -> Result<(), Failure> {
         "OmniPanel agent {} (protocol {}) is running",
         info.version, info.protocol_version
     );
-    println!("  pid       {} (up {})", info.pid, elapsed_since(info.start_time_unix_ms));
+    println!(
+        "  pid       {} (up {})",
+        info.pid,
+        elapsed_since(info.start_time_unix_ms)
+    );
     println!("  socket    {}", info.socket_path);
     let tcp = if info.tcp_address.is_empty() {
         "off"
@@ -104,8 +110,9 @@ async fn events(args: EventsArgs, json: bool) -> Result<(), Failure> {
     let target = Target::from_env();
     // Fail fast with the usual message when the agent is not there at all.
     Client::connect(target.clone()).await?;
-    let mut subscription = EventSubscription::new(target, args.topics, Some(args.after.unwrap_or(0)))
-        .reconnecting(args.follow);
+    let mut subscription =
+        EventSubscription::new(target, args.topics, Some(args.after.unwrap_or(0)))
+            .reconnecting(args.follow);
     loop {
         match subscription.next().await? {
             SubscriptionItem::Event(event) => {
@@ -156,7 +163,11 @@ async fn logs(args: LogsArgs, json: bool) -> Result<(), Failure> {
         .await
         .map_err(|status| client.error(status))?
         .into_inner();
-    while let Some(batch) = stream.message().await.map_err(|status| client.error(status))? {
+    while let Some(batch) = stream
+        .message()
+        .await
+        .map_err(|status| client.error(status))?
+    {
         if json {
             print_json(&batch)?;
         } else {
@@ -222,7 +233,9 @@ async fn settings(command: SettingsCommand, json: bool) -> Result<(), Failure> {
         println!("{} = {value}", setting.key);
     }
     if response.restart_required {
-        println!("restart the agent for this to take effect (`omnipanel agent stop`, then start it again)");
+        println!(
+            "restart the agent for this to take effect (`omnipanel agent stop`, then start it again)"
+        );
     }
     Ok(())
 }

@@ -27,8 +27,6 @@ pub fn timestamp(ms: i64) -> String {
 /// Time since a Unix-epoch millisecond timestamp, rounded to seconds.
 pub fn elapsed_since(ms: i64) -> String {
     let start = UNIX_EPOCH + Duration::from_millis(u64::try_from(ms).unwrap_or_default());
-    let elapsed = SystemTime::now()
-        .duration_since(start)
-        .unwrap_or_default();
+    let elapsed = SystemTime::now().duration_since(start).unwrap_or_default();
     humantime::format_duration(Duration::from_secs(elapsed.as_secs())).to_string()
 }

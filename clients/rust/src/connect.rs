@@ -212,8 +212,8 @@ async fn open_channel(target: &Target) -> Result<Channel, ClientError> {
             let path = path.clone();
             // The HTTP/2 layer rejects a socket path as `:authority`, so the
             // URI is a placeholder naming `localhost`; the connector ignores it.
-            let endpoint = Endpoint::from_static("http://localhost")
-                .connect_timeout(Duration::from_secs(5));
+            let endpoint =
+                Endpoint::from_static("http://localhost").connect_timeout(Duration::from_secs(5));
             endpoint
                 .connect_with_connector(service_fn(move |_| {
                     let path = path.clone();

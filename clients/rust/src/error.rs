@@ -11,7 +11,9 @@ use tonic::Code;
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
     /// Nothing listens where the agent should be.
-    #[error("the OmniPanel agent is not running (nothing answers at {target}); start it with `omnipanel-agent`")]
+    #[error(
+        "the OmniPanel agent is not running (nothing answers at {target}); start it with `omnipanel-agent`"
+    )]
     AgentNotRunning {
         /// Where we looked.
         target: String,
@@ -25,7 +27,9 @@ pub enum ClientError {
         message: String,
     },
     /// No token, or a token the agent does not accept.
-    #[error("not authenticated at {target}: {message} (set OMNIPANEL_TOKEN to a token from `omnipanel token create`)")]
+    #[error(
+        "not authenticated at {target}: {message} (set OMNIPANEL_TOKEN to a token from `omnipanel token create`)"
+    )]
     Unauthenticated {
         /// Where we connected.
         target: String,
@@ -33,7 +37,9 @@ pub enum ClientError {
         message: String,
     },
     /// The agent speaks another protocol version.
-    #[error("protocol version mismatch: the agent {agent_version} speaks protocol {agent_protocol}, this client speaks {client_protocol}; install matching versions of OmniPanel")]
+    #[error(
+        "protocol version mismatch: the agent {agent_version} speaks protocol {agent_protocol}, this client speaks {client_protocol}; install matching versions of OmniPanel"
+    )]
     VersionMismatch {
         /// The agent's version string.
         agent_version: String,

@@ -1,0 +1,67 @@
+# shellcheck shell=bash
+# Shared by scripts/run, scripts/test and scripts/bench: make sure the tools
+# a fresh Debian/Ubuntu machine with only Rust lacks are present. As root,
+# missing system packages are installed with apt; otherwise the script stops
+# and prints the exact command to run.
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+TOOLS="$ROOT/target/tools"
+
+say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+
+# need_packages PKG...: install the Debian packages that are missing.
+need_packages() {
+    local missing=()
+    for pkg in "$@"; do
+        dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+    done
+    [ ${#missing[@]} -eq 0 ] && return 0
+    if ! command -v apt-get >/dev/null; then
+        die "missing system packages: ${missing[*]} (install them with your package manager)"
+    fi
+    if [ "$(id -u)" -ne 0 ]; then
+        die "missing system packages; run: sudo apt-get install -y ${missing[*]}"
+    fi
+    say "installing ${missing[*]}"
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+# need_build_tools: a C compiler (bundled SQLite, ring) and pkg-config.
+need_build_tools() {
+    command -v cargo >/dev/null || die "Rust is not installed: see https://rustup.rs"
+    if ! command -v cc >/dev/null || ! command -v pkg-config >/dev/null; then
+        need_packages build-essential pkg-config
+    fi
+}
+
+# need_python_venv: a virtualenv with the Python gRPC packages the tests use;
+# prints its python path.
+need_python_venv() {
+    local venv="$TOOLS/pyenv"
+    if [ ! -x "$venv/bin/python" ]; then
+        command -v python3 >/dev/null || need_packages python3
+        if ! python3 -m venv "$venv" >/dev/null 2>&1; then
+            rm -rf "$venv"
+            need_packages python3-venv
+            python3 -m venv "$venv"
+        fi
+    fi
+    if ! "$venv/bin/python" -c "import grpc, grpc_reflection, grpc_health" 2>/dev/null; then
+        say "installing Python test packages"
+        "$venv/bin/pip" install -q --disable-pip-version-check -r "$ROOT/tests/python/requirements.txt" >&2
+    fi
+    echo "$venv/bin/python"
+}
+
+# need_buf: the buf CLI (from npm; it runs offline) for proto lint; prints its path.
+need_buf() {
+    local buf="$TOOLS/node_modules/.bin/buf"
+    if [ ! -x "$buf" ]; then
+        command -v npm >/dev/null || need_packages nodejs npm
+        say "installing buf"
+        npm install --prefix "$TOOLS" --no-fund --no-audit --silent @bufbuild/buf@1.75.0 >&2
+    fi
+    echo "$buf"
+}
