@@ -45,6 +45,9 @@ pub fn binary(name: &str) -> PathBuf {
 #[derive(Debug)]
 pub struct Sandbox {
     root: tempfile::TempDir,
+    /// A port nothing listens on, given to the agent as OLLAMA_HOST so a
+    /// real Ollama on the developer's machine is never adopted by tests.
+    idle_ollama_port: u16,
 }
 
 impl Sandbox {
@@ -60,7 +63,10 @@ impl Sandbox {
             root.path().join("runtime"),
             std::fs::Permissions::from_mode(0o700),
         )?;
-        Ok(Self { root })
+        Ok(Self {
+            root,
+            idle_ollama_port: free_port()?,
+        })
     }
 
     /// The sandbox root.
@@ -95,6 +101,11 @@ impl Sandbox {
             command.env_remove(var);
         }
         command.envs(self.env());
+        command.env(
+            "OLLAMA_HOST",
+            format!("127.0.0.1:{}", self.idle_ollama_port),
+        );
+        command.env("OLLAMA_MODELS", self.root.path().join("ollama-models"));
         command
     }
 
@@ -155,6 +166,22 @@ impl Sandbox {
             command.env(key, value);
         }
         Ok(command.output()?)
+    }
+
+    /// Run the CLI with `input` on its stdin.
+    pub fn cli_with_input(&self, args: &[&str], input: &str) -> TestResult<Output> {
+        use std::io::Write;
+        let mut child = self
+            .command(&binary("omnipanel"))
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()?;
+        if let Some(mut stdin) = child.stdin.take() {
+            stdin.write_all(input.as_bytes())?;
+        }
+        Ok(child.wait_with_output()?)
     }
 
     /// Start an agent in this sandbox and wait until it answers.
@@ -315,4 +342,139 @@ pub fn stdout(output: &Output) -> String {
 /// stderr of a finished command, as text.
 pub fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// A TCP port on 127.0.0.1 that was free a moment ago.
+pub fn free_port() -> TestResult<u16> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    Ok(listener.local_addr()?.port())
+}
+
+/// `GET path` on 127.0.0.1:`port` with a bare HTTP/1.1 request; returns
+/// the status code and body. Enough to read the fake's test endpoints.
+pub fn http_get(port: u16, path: &str) -> TestResult<(u16, String)> {
+    use std::io::Write;
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port))?;
+    stream.set_read_timeout(Some(PATIENCE))?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    )?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response)?;
+    let status = response
+        .split_whitespace()
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .ok_or("no HTTP status")?;
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, body)| body.to_owned())
+        .unwrap_or_default();
+    Ok((status, body))
+}
+
+/// The fake Ollama's counters (`GET /__fake/stats`).
+pub fn fake_stats(port: u16) -> TestResult<serde_json::Value> {
+    let (_, body) = http_get(port, "/__fake/stats")?;
+    Ok(serde_json::from_str(&body)?)
+}
+
+impl Sandbox {
+    /// Where the fake Ollama started by this sandbox's agent keeps models.
+    pub fn ollama_models(&self) -> PathBuf {
+        self.root.path().join("ollama-models")
+    }
+
+    /// Configure the agent to supervise the fake Ollama on `port` (which
+    /// also stands in for the registry), with quick health checks so hangs
+    /// are found fast. `extra` is appended to the `[ollama]` table.
+    pub fn configure_fake_ollama(&self, port: u16, extra: &str) -> TestResult {
+        self.write_config(&format!(
+            "[ollama]\nbinary = {:?}\nhost = \"127.0.0.1:{port}\"\nregistry = \"http://127.0.0.1:{port}\"\nmodels_dir = {:?}\nhealth_interval = \"200ms\"\nhealth_timeout = \"1s\"\nstop_timeout = \"5s\"\n{extra}\n",
+            binary("fake-ollama").display().to_string(),
+            self.ollama_models().display().to_string(),
+        ))
+    }
+
+    /// Environment for the agent (inherited by the fake it starts).
+    pub fn fake_env(&self) -> Vec<(String, String)> {
+        vec![(
+            "OLLAMA_MODELS".to_owned(),
+            self.ollama_models().display().to_string(),
+        )]
+    }
+
+    /// Start an agent with extra environment variables (owned strings).
+    pub async fn start_agent_with(&self, env: &[(String, String)]) -> TestResult<AgentProcess> {
+        let borrowed: Vec<(&str, &str)> =
+            env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        AgentProcess::start(self, &borrowed).await
+    }
+}
+
+/// A fake Ollama started directly (not by an agent): an "external" server.
+#[derive(Debug)]
+pub struct FakeOllama {
+    child: Child,
+    port: u16,
+}
+
+impl FakeOllama {
+    /// Start `fake-ollama <mode>` on `port` with `env`, and wait until it
+    /// accepts connections.
+    pub async fn start(
+        mode: &str,
+        port: u16,
+        models: &Path,
+        env: &[(&str, &str)],
+    ) -> TestResult<Self> {
+        let mut command = Command::new(binary("fake-ollama"));
+        command
+            .arg(mode)
+            .env("OLLAMA_HOST", format!("127.0.0.1:{port}"))
+            .env("OLLAMA_MODELS", models)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        for (key, value) in env {
+            command.env(key, value);
+        }
+        let child = command.spawn()?;
+        let fake = Self { child, port };
+        eventually("the fake Ollama to listen", || {
+            std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+        })
+        .await?;
+        Ok(fake)
+    }
+
+    /// Its port.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Whether the process is still running.
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+}
+
+impl Drop for FakeOllama {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Whether a process with this pid exists.
+pub fn process_exists(pid: u32) -> bool {
+    Path::new(&format!("/proc/{pid}")).exists()
+        && std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .map(|stat| {
+                !stat
+                    .rsplit_once(')')
+                    .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z'))
+            })
+            .unwrap_or(false)
 }

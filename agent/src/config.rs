@@ -10,6 +10,7 @@ use std::{
     ops::Range,
     path::{Path, PathBuf},
     sync::Arc,
+    time::Duration,
 };
 
 use serde::{Deserialize, Serialize};
@@ -31,6 +32,80 @@ pub struct Settings {
     pub log: LogSettings,
     /// `[events]`: the event bus.
     pub events: EventSettings,
+    /// `[ollama]`: the local Ollama server and models.
+    pub ollama: OllamaSettings,
+}
+
+/// `[ollama]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OllamaSettings {
+    /// Path of the `ollama` executable; found on PATH when unset.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub binary: Option<PathBuf>,
+    /// Address in OLLAMA_HOST syntax; OLLAMA_HOST, then 127.0.0.1:11434
+    /// when unset.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+    /// Start a server when none answers.
+    pub autostart: bool,
+    /// Time between health checks of the server.
+    #[serde(with = "duration_text")]
+    pub health_interval: Duration,
+    /// How long a health check may take.
+    #[serde(with = "duration_text")]
+    pub health_timeout: Duration,
+    /// Failed health checks in a row after which the server counts as hung.
+    pub health_failures: u32,
+    /// How long a start may take before it counts as failed.
+    #[serde(with = "duration_text")]
+    pub startup_timeout: Duration,
+    /// How long a stop waits after SIGTERM before SIGKILL.
+    #[serde(with = "duration_text")]
+    pub stop_timeout: Duration,
+    /// Model registry used to look up sizes of models not yet pulled.
+    pub registry: String,
+    /// Where Ollama stores models (for the free-disk check); OLLAMA_MODELS,
+    /// then ~/.ollama/models when unset.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub models_dir: Option<PathBuf>,
+}
+
+impl Default for OllamaSettings {
+    fn default() -> Self {
+        Self {
+            binary: None,
+            host: None,
+            autostart: true,
+            health_interval: Duration::from_secs(5),
+            health_timeout: Duration::from_secs(3),
+            health_failures: 3,
+            startup_timeout: Duration::from_secs(60),
+            stop_timeout: Duration::from_secs(10),
+            registry: "https://registry.ollama.ai".to_owned(),
+            models_dir: None,
+        }
+    }
+}
+
+/// Durations in config.toml are human text ("5s", "1m 30s", "250ms").
+mod duration_text {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(value: &Duration, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&humantime::format_duration(*value).to_string())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        humantime::parse_duration(&text).map_err(|err| {
+            serde::de::Error::custom(format!(
+                "{text:?} is not a duration ({err}); write e.g. \"5s\", \"500ms\" or \"2m\""
+            ))
+        })
+    }
 }
 
 /// `[events]`
@@ -137,6 +212,56 @@ pub const SETTINGS: &[SettingSpec] = &[
     SettingSpec {
         key: "log.max_age_days",
         description: "Rotated log files older than this many days are deleted.",
+        restart_required: true,
+    },
+    SettingSpec {
+        key: "ollama.binary",
+        description: "Path of the ollama executable; when unset it is looked up on PATH and in the usual install places.",
+        restart_required: true,
+    },
+    SettingSpec {
+        key: "ollama.host",
+        description: "Address of the local Ollama server in OLLAMA_HOST syntax; when unset, OLLAMA_HOST, then 127.0.0.1:11434.",
+        restart_required: true,
+    },
+    SettingSpec {
+        key: "ollama.autostart",
+        description: "Start `ollama serve` when no server answers at the address.",
+        restart_required: true,
+    },
+    SettingSpec {
+        key: "ollama.health_interval",
+        description: "Time between health checks of the server, e.g. \"5s\".",
+        restart_required: true,
+    },
+    SettingSpec {
+        key: "ollama.health_timeout",
+        description: "How long one health check may take.",
+        restart_required: true,
+    },
+    SettingSpec {
+        key: "ollama.health_failures",
+        description: "Failed health checks in a row after which a managed server counts as hung and is restarted.",
+        restart_required: true,
+    },
+    SettingSpec {
+        key: "ollama.startup_timeout",
+        description: "How long a started server may take to answer before the start counts as failed.",
+        restart_required: true,
+    },
+    SettingSpec {
+        key: "ollama.stop_timeout",
+        description: "How long stopping waits after SIGTERM before it sends SIGKILL.",
+        restart_required: true,
+    },
+    SettingSpec {
+        key: "ollama.registry",
+        description: "Model registry used to look up the size of models that are not pulled yet.",
+        restart_required: true,
+    },
+    SettingSpec {
+        key: "ollama.models_dir",
+        description: "Where Ollama keeps models, for the free-disk check; when unset, OLLAMA_MODELS, then ~/.ollama/models.",
         restart_required: true,
     },
     SettingSpec {
@@ -261,6 +386,25 @@ fn validate(settings: &Settings) -> std::result::Result<(), (&'static str, Strin
                 EVENT_HISTORY_RANGE.start(),
                 EVENT_HISTORY_RANGE.end()
             ),
+        ));
+    }
+    let ollama = &settings.ollama;
+    if ollama.health_failures == 0 {
+        return Err(("ollama.health_failures", "must be at least 1".to_owned()));
+    }
+    for (key, value) in [
+        ("ollama.health_interval", ollama.health_interval),
+        ("ollama.health_timeout", ollama.health_timeout),
+        ("ollama.startup_timeout", ollama.startup_timeout),
+    ] {
+        if value < Duration::from_millis(10) {
+            return Err((key, "must be at least 10ms".to_owned()));
+        }
+    }
+    if !(ollama.registry.starts_with("http://") || ollama.registry.starts_with("https://")) {
+        return Err((
+            "ollama.registry",
+            format!("{:?} must be an http:// or https:// URL", ollama.registry),
         ));
     }
     if settings.log.max_files == 0 {
@@ -648,6 +792,12 @@ mod tests {
             },
             log: LogSettings::default(),
             events: EventSettings::default(),
+            ollama: OllamaSettings {
+                binary: Some("b".into()),
+                host: Some("h".into()),
+                models_dir: Some("m".into()),
+                ..OllamaSettings::default()
+            },
         };
         let document = to_document(&full);
         let mut keys = Vec::new();

@@ -10,12 +10,14 @@ use std::{
 use tokio_util::sync::CancellationToken;
 
 use crate::{
-    config::SettingsStore, events::EventBus, logs::LogHub, paths::AgentPaths, store::Store,
-    tokens::Tokens,
+    config::SettingsStore, events::EventBus, logs::LogHub, ollama::Ollama, paths::AgentPaths,
+    store::Store, tokens::Tokens,
 };
 
 /// Capabilities this build serves, reported by GetInfo.
-pub const FEATURES: &[&str] = &["agent", "events", "logs", "settings", "tokens"];
+pub const FEATURES: &[&str] = &[
+    "agent", "events", "logs", "settings", "tokens", "ollama", "models",
+];
 
 /// Everything the services share.
 #[derive(Debug)]
@@ -34,6 +36,8 @@ pub struct AgentContext {
     pub logs: Arc<LogHub>,
     /// Access tokens.
     pub tokens: Tokens,
+    /// Ollama supervision and models.
+    pub ollama: Arc<Ollama>,
     /// Address the TCP listener is bound to, if any.
     pub tcp_address: Option<SocketAddr>,
     /// Whether crash reports appeared since the previous start.
@@ -53,6 +57,7 @@ impl AgentContext {
         bus: Arc<EventBus>,
         logs: Arc<LogHub>,
         tokens: Tokens,
+        ollama: Arc<Ollama>,
         tcp_address: Option<SocketAddr>,
         previous_run_crashed: bool,
     ) -> Self {
@@ -64,6 +69,7 @@ impl AgentContext {
             bus,
             logs,
             tokens,
+            ollama,
             tcp_address,
             previous_run_crashed,
             shutdown: CancellationToken::new(),

@@ -20,6 +20,7 @@ use crate::{
     events::{EventBus, EventPayload},
     instance::{self, Claim},
     logs::{self, LogHub, LogSource},
+    ollama::Ollama,
     paths::AgentPaths,
     rpc::{self, TcpEndpoint},
     store::{Store, now_ms},
@@ -133,6 +134,14 @@ async fn serve(paths: &AgentPaths, settings: Settings, options: &RunOptions) -> 
     };
     let tcp_address = tcp.as_ref().and_then(|t| t.listener.local_addr().ok());
 
+    let ollama = Ollama::start(
+        &settings.ollama,
+        store.clone(),
+        bus.clone(),
+        &log_hub,
+        &paths.log_dir,
+        (&settings.log).into(),
+    )?;
     let settings_store = Arc::new(SettingsStore::new(paths.config_file.clone(), settings));
     let ctx = Arc::new(AgentContext::new(
         paths.clone(),
@@ -142,6 +151,7 @@ async fn serve(paths: &AgentPaths, settings: Settings, options: &RunOptions) -> 
         bus.clone(),
         log_hub,
         tokens,
+        ollama.clone(),
         tcp_address,
         previous_run_crashed,
     ));
@@ -159,6 +169,8 @@ async fn serve(paths: &AgentPaths, settings: Settings, options: &RunOptions) -> 
     );
     let served = rpc::serve(ctx.clone(), unix, tcp).await;
     remove_socket(&paths.socket);
+    // A server we started goes down with us; one we adopted stays up.
+    ollama.shutdown().await;
     tracing::info!(
         reason = ctx.shutdown_reason().unwrap_or("unknown"),
         "stopped"

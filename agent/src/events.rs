@@ -12,7 +12,13 @@ use std::{
 
 use tokio::sync::broadcast;
 
-use crate::store::now_ms;
+use crate::{
+    ollama::{
+        pulls::PullProgress,
+        supervisor::{ServerState, ServerStatus},
+    },
+    store::now_ms,
+};
 
 /// Live channel depth per subscriber before it lags and recovers from the
 /// ring (or gets a gap).
@@ -61,6 +67,36 @@ pub enum EventPayload {
         /// Revoked (true) or created (false).
         revoked: bool,
     },
+    /// The local Ollama server changed state.
+    OllamaStateChanged {
+        /// New status.
+        status: ServerStatus,
+        /// Previous state.
+        previous: ServerState,
+    },
+    /// A pull progressed or ended.
+    PullProgress(PullProgress),
+    /// A model was pulled, deleted, loaded or unloaded.
+    ModelsChanged {
+        /// Provider.
+        provider: String,
+        /// Model.
+        model: String,
+        /// "pulled", "deleted", "loaded", "unloaded".
+        change: String,
+    },
+    /// The default model changed.
+    DefaultModelChanged {
+        /// New default ("" when cleared).
+        model: String,
+    },
+    /// A provider was added or removed.
+    ProvidersChanged {
+        /// Provider name.
+        name: String,
+        /// Removed (true) or added (false).
+        removed: bool,
+    },
 }
 
 impl EventPayload {
@@ -73,6 +109,11 @@ impl EventPayload {
             | Self::CrashReported { .. } => "agent",
             Self::SettingsChanged { .. } => "settings",
             Self::TokensChanged { .. } => "tokens",
+            Self::OllamaStateChanged { .. } => "ollama",
+            Self::PullProgress(_)
+            | Self::ModelsChanged { .. }
+            | Self::DefaultModelChanged { .. } => "models",
+            Self::ProvidersChanged { .. } => "providers",
         }
     }
 }

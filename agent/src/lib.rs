@@ -12,6 +12,7 @@ pub mod error;
 pub mod events;
 pub mod instance;
 pub mod logs;
+pub mod ollama;
 pub mod paths;
 pub mod rpc;
 pub mod store;

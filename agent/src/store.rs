@@ -10,6 +10,8 @@ use std::{
     time::{SystemTime, UNIX_EPOCH},
 };
 
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+
 use rusqlite::{Connection, ErrorCode, OptionalExtension, Transaction};
 
 use crate::error::{Error, Result};
@@ -29,6 +31,14 @@ const MIGRATIONS: &[&str] = &[
         secret_hash  BLOB NOT NULL UNIQUE,
         created_ms   INTEGER NOT NULL,
         last_used_ms INTEGER NOT NULL DEFAULT 0
+    ) STRICT;",
+    // 2: Ollama endpoints besides the local server.
+    "CREATE TABLE providers (
+        name       TEXT PRIMARY KEY,
+        url        TEXT NOT NULL,
+        token      TEXT,
+        version    TEXT NOT NULL DEFAULT '',
+        created_ms INTEGER NOT NULL
     ) STRICT;",
 ];
 
@@ -53,9 +63,14 @@ impl Store {
     /// is moved aside and reported in the returned [`Recovery`].
     pub fn open(path: &Path) -> Result<(Self, Option<Recovery>)> {
         if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).map_err(|err| {
-                Error::internal(format!("cannot create {}: {err}", dir.display()))
-            })?;
+            // Private: the database holds provider tokens.
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(dir)
+                .map_err(|err| {
+                    Error::internal(format!("cannot create {}: {err}", dir.display()))
+                })?;
         }
         let (connection, recovery) = match open_checked(path) {
             Ok(connection) => (connection, None),
@@ -175,6 +190,8 @@ fn lock(connection: &Mutex<Connection>) -> Result<std::sync::MutexGuard<'_, Conn
 
 fn open_checked(path: &Path) -> rusqlite::Result<Connection> {
     let mut connection = Connection::open(path)?;
+    // Owner-only, like the folder: SQLite creates files with the umask.
+    let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600));
     connection.busy_timeout(std::time::Duration::from_secs(5))?;
     connection.pragma_update(None, "journal_mode", "WAL")?;
     connection.pragma_update(None, "synchronous", "NORMAL")?;

@@ -23,9 +23,8 @@ use tonic::transport::{Channel, Endpoint};
 use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
 
 const STARTS: usize = 21;
-const ROUNDS: usize = 5;
-const CALLS_PER_ROUND: usize = 5_000;
-const WARMUP_CALLS: usize = 1_000;
+const BLOCKS: usize = 60;
+const CALLS_PER_BLOCK: usize = 250;
 const IDLE_SECONDS: u64 = 10;
 
 fn main() -> TestResult {
@@ -142,27 +141,25 @@ async fn uds_channel(path: PathBuf) -> TestResult<Channel> {
         .await?)
 }
 
-/// p50 and p99 of `CALLS_PER_ROUND` sequential calls, in microseconds.
-async fn measure<F, Fut>(mut call: F) -> TestResult<(f64, f64)>
+/// Time `CALLS_PER_BLOCK` sequential calls, appending each latency (µs).
+async fn sample<F, Fut>(samples: &mut Vec<f64>, mut call: F) -> TestResult
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = TestResult>,
 {
-    for _ in 0..WARMUP_CALLS {
-        call().await?;
-    }
-    let mut samples = Vec::with_capacity(CALLS_PER_ROUND);
-    for _ in 0..CALLS_PER_ROUND {
+    for _ in 0..CALLS_PER_BLOCK {
         let start = Instant::now();
         call().await?;
         samples.push(start.elapsed().as_secs_f64() * 1e6);
     }
-    samples.sort_by(f64::total_cmp);
-    Ok((percentile(&samples, 0.5), percentile(&samples, 0.99)))
+    Ok(())
 }
 
 async fn round_trips(sandbox: &Sandbox) -> TestResult {
-    let agent = sandbox.start_agent().await?;
+    // Lets a developer see what logging costs: OMNIPANEL_BENCH_AGENT_LOG=off.
+    let log = std::env::var("OMNIPANEL_BENCH_AGENT_LOG").ok();
+    let env: Vec<(&str, &str)> = log.iter().map(|v| ("OMNIPANEL_LOG", v.as_str())).collect();
+    let agent = omnipanel_tests::AgentProcess::start(sandbox, &env).await?;
     let baseline_socket = sandbox.root().join("baseline.sock");
     let mut baseline = Command::new(std::env::current_exe()?)
         .arg("--serve-baseline")
@@ -174,63 +171,68 @@ async fn round_trips(sandbox: &Sandbox) -> TestResult {
     }
 
     let client = Client::connect(Target::Unix(sandbox.socket())).await?;
-    let mut agent_stub = client.agent();
-    let mut agent_health = HealthClient::new(client.channel());
-    let mut bare_health = HealthClient::new(uds_channel(baseline_socket).await?);
+    let agent_stub = client.agent();
+    let agent_health = HealthClient::new(client.channel());
+    let bare_health = HealthClient::new(uds_channel(baseline_socket).await?);
 
-    let (mut base_p50, mut info_p50, mut health_p50) = (Vec::new(), Vec::new(), Vec::new());
-    let (mut base_p99, mut info_p99) = (Vec::new(), Vec::new());
-    // Interleave rounds so drift on the machine affects all three alike.
-    for _ in 0..ROUNDS {
-        let (p50, p99) = measure(|| {
-            let mut stub = bare_health.clone();
-            async move {
-                stub.check(HealthCheckRequest::default()).await?;
-                Ok(())
-            }
-        })
-        .await?;
-        base_p50.push(p50);
-        base_p99.push(p99);
-        let (p50, p99) = measure(|| {
-            let mut stub = agent_stub.clone();
-            async move {
-                stub.get_info(pb::GetInfoRequest {}).await?;
-                Ok(())
-            }
-        })
-        .await?;
-        info_p50.push(p50);
-        info_p99.push(p99);
-        let (p50, _) = measure(|| {
-            let mut stub = agent_health.clone();
-            async move {
-                stub.check(HealthCheckRequest::default()).await?;
-                Ok(())
-            }
-        })
-        .await?;
-        health_p50.push(p50);
+    let bare = || {
+        let mut stub = bare_health.clone();
+        async move {
+            stub.check(HealthCheckRequest::default()).await?;
+            Ok(())
+        }
+    };
+    let info = || {
+        let mut stub = agent_stub.clone();
+        async move {
+            stub.get_info(pb::GetInfoRequest {}).await?;
+            Ok(())
+        }
+    };
+    let health = || {
+        let mut stub = agent_health.clone();
+        async move {
+            stub.check(HealthCheckRequest::default()).await?;
+            Ok(())
+        }
+    };
+    let (mut warm, mut base_s, mut info_s, mut health_s) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..4 {
+        sample(&mut warm, bare).await?;
+        sample(&mut warm, info).await?;
+        sample(&mut warm, health).await?;
     }
-    let _ = (&mut agent_stub, &mut agent_health, &mut bare_health);
-    let base = median(&mut base_p50);
-    let info = median(&mut info_p50);
-    let health = median(&mut health_p50);
+    // Small interleaved blocks: drift on a shared machine hits all three alike.
+    for _ in 0..BLOCKS {
+        sample(&mut base_s, bare).await?;
+        sample(&mut info_s, info).await?;
+        sample(&mut health_s, health).await?;
+    }
+    for samples in [&mut base_s, &mut info_s, &mut health_s] {
+        samples.sort_by(f64::total_cmp);
+    }
+    let p50 = |s: &[f64]| percentile(s, 0.5);
+    let p99 = |s: &[f64]| percentile(s, 0.99);
+    let base = p50(&base_s);
     println!(
         "| bare tonic Health/Check (baseline) | p50 {base:.0} µs, p99 {:.0} µs |",
-        median(&mut base_p99)
+        p99(&base_s)
     );
     println!(
-        "| agent GetInfo | p50 {info:.0} µs, p99 {:.0} µs — **{:.2}×** baseline |",
-        median(&mut info_p99),
-        info / base
+        "| agent GetInfo | p50 {:.0} µs, p99 {:.0} µs — **{:.2}×** baseline |",
+        p50(&info_s),
+        p99(&info_s),
+        p50(&info_s) / base
     );
     println!(
-        "| agent Health/Check (through the access layer) | p50 {health:.0} µs — **{:.2}×** baseline |",
-        health / base
+        "| agent Health/Check (through the access layer) | p50 {:.0} µs — **{:.2}×** baseline |",
+        p50(&health_s),
+        p50(&health_s) / base
     );
     println!(
-        "|  | median of {ROUNDS} interleaved rounds of {CALLS_PER_ROUND} sequential calls on one connection |"
+        "|  | {} calls each, in {BLOCKS} interleaved blocks of {CALLS_PER_BLOCK}, one connection each, sequential |",
+        BLOCKS * CALLS_PER_BLOCK
     );
     let _ = baseline.kill();
     let _ = baseline.wait();

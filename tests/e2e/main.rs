@@ -4,4 +4,5 @@
 //! down.
 
 mod agent_core;
+mod ollama;
 mod python_client;

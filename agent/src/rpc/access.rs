@@ -48,6 +48,17 @@ pub fn required_scope(path: &str) -> Option<Scope> {
             "Shutdown" | "GetSettings" | "UpdateSettings" | "SetAutostart" | "CreateToken"
             | "ListTokens" | "RevokeToken",
         ) => Some(Scope::Admin),
+        (
+            "omnipanel.v1.ModelService",
+            "GetServerStatus" | "ListModels" | "ShowModel" | "ListPulls" | "ListRunningModels"
+            | "CheckFit" | "ListProviders",
+        ) => Some(Scope::Read),
+        (
+            "omnipanel.v1.ModelService",
+            "StartServer" | "StopServer" | "RestartServer" | "PullModel" | "CancelPull"
+            | "DeleteModel" | "LoadModel" | "UnloadModel" | "SetDefaultModel" | "Chat" | "Generate",
+        ) => Some(Scope::Write),
+        ("omnipanel.v1.ModelService", "AddProvider" | "RemoveProvider") => Some(Scope::Admin),
         _ => Some(Scope::Admin),
     }
 }
@@ -68,6 +79,26 @@ const CLASSIFIED: &[&str] = &[
     "omnipanel.v1.AgentService/CreateToken",
     "omnipanel.v1.AgentService/ListTokens",
     "omnipanel.v1.AgentService/RevokeToken",
+    "omnipanel.v1.ModelService/GetServerStatus",
+    "omnipanel.v1.ModelService/ListModels",
+    "omnipanel.v1.ModelService/ShowModel",
+    "omnipanel.v1.ModelService/ListPulls",
+    "omnipanel.v1.ModelService/ListRunningModels",
+    "omnipanel.v1.ModelService/CheckFit",
+    "omnipanel.v1.ModelService/ListProviders",
+    "omnipanel.v1.ModelService/StartServer",
+    "omnipanel.v1.ModelService/StopServer",
+    "omnipanel.v1.ModelService/RestartServer",
+    "omnipanel.v1.ModelService/PullModel",
+    "omnipanel.v1.ModelService/CancelPull",
+    "omnipanel.v1.ModelService/DeleteModel",
+    "omnipanel.v1.ModelService/LoadModel",
+    "omnipanel.v1.ModelService/UnloadModel",
+    "omnipanel.v1.ModelService/SetDefaultModel",
+    "omnipanel.v1.ModelService/Chat",
+    "omnipanel.v1.ModelService/Generate",
+    "omnipanel.v1.ModelService/AddProvider",
+    "omnipanel.v1.ModelService/RemoveProvider",
 ];
 
 /// How callers on one listener are identified.

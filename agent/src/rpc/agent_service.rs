@@ -29,12 +29,33 @@ const LOG_BATCH: usize = 500;
 #[derive(Debug, Clone)]
 pub struct AgentApi {
     ctx: Arc<AgentContext>,
+    /// GetInfo's answer is fixed for the agent's lifetime but for the
+    /// caller's scope; building it once keeps the most frequent call cheap.
+    info: Arc<pb::GetInfoResponse>,
 }
 
 impl AgentApi {
     /// Serve `ctx`.
     pub fn new(ctx: Arc<AgentContext>) -> Self {
-        Self { ctx }
+        let info = Arc::new(pb::GetInfoResponse {
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+            protocol_version: PROTOCOL_VERSION,
+            pid: std::process::id(),
+            start_time_unix_ms: ctx.start_time_ms,
+            os: std::env::consts::OS.to_owned(),
+            arch: std::env::consts::ARCH.to_owned(),
+            socket_path: ctx.paths.socket.display().to_string(),
+            tcp_address: ctx.tcp_address.map(|a| a.to_string()).unwrap_or_default(),
+            features: FEATURES.iter().map(|f| (*f).to_owned()).collect(),
+            instance_id: ctx.bus.instance_id(),
+            config_path: ctx.paths.config_file.display().to_string(),
+            data_dir: ctx.paths.data_dir.display().to_string(),
+            log_dir: ctx.paths.log_dir.display().to_string(),
+            crash_dir: ctx.paths.crash_dir.display().to_string(),
+            previous_run_crashed: ctx.previous_run_crashed,
+            caller_scope: pb::Scope::Unspecified.into(),
+        });
+        Self { ctx, info }
     }
 }
 
@@ -89,25 +110,9 @@ impl AgentService for AgentApi {
             .extensions()
             .get::<Granted>()
             .map_or(pb::Scope::Unspecified, |g| scope_to_proto(g.0));
-        let ctx = &self.ctx;
-        Ok(Response::new(pb::GetInfoResponse {
-            version: env!("CARGO_PKG_VERSION").to_owned(),
-            protocol_version: PROTOCOL_VERSION,
-            pid: std::process::id(),
-            start_time_unix_ms: ctx.start_time_ms,
-            os: std::env::consts::OS.to_owned(),
-            arch: std::env::consts::ARCH.to_owned(),
-            socket_path: ctx.paths.socket.display().to_string(),
-            tcp_address: ctx.tcp_address.map(|a| a.to_string()).unwrap_or_default(),
-            features: FEATURES.iter().map(|f| (*f).to_owned()).collect(),
-            instance_id: ctx.bus.instance_id(),
-            config_path: ctx.paths.config_file.display().to_string(),
-            data_dir: ctx.paths.data_dir.display().to_string(),
-            log_dir: ctx.paths.log_dir.display().to_string(),
-            crash_dir: ctx.paths.crash_dir.display().to_string(),
-            previous_run_crashed: ctx.previous_run_crashed,
-            caller_scope: caller.into(),
-        }))
+        let mut info = pb::GetInfoResponse::clone(&self.info);
+        info.caller_scope = caller.into();
+        Ok(Response::new(info))
     }
 
     async fn shutdown(

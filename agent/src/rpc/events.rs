@@ -3,7 +3,10 @@
 use omnipanel_proto::v1 as pb;
 use pb::event::Payload;
 
-use crate::events::{Delivery, Event, EventPayload};
+use crate::{
+    events::{Delivery, Event, EventPayload},
+    rpc::model_service::{progress_to_proto, state_to_proto, status_to_proto},
+};
 
 /// A domain event as a proto `Event`.
 pub fn event_to_proto(event: &Event) -> pb::Event {
@@ -38,6 +41,33 @@ pub fn event_to_proto(event: &Event) -> pb::Event {
             Payload::TokensChanged(pb::TokensChanged {
                 token_id: token_id.clone(),
                 revoked: *revoked,
+            })
+        }
+        EventPayload::OllamaStateChanged { status, previous } => {
+            Payload::OllamaStateChanged(pb::OllamaStateChanged {
+                status: Some(status_to_proto(status, "")),
+                previous: state_to_proto(*previous).into(),
+            })
+        }
+        EventPayload::PullProgress(progress) => Payload::PullProgress(progress_to_proto(progress)),
+        EventPayload::ModelsChanged {
+            provider,
+            model,
+            change,
+        } => Payload::ModelsChanged(pb::ModelsChanged {
+            provider: provider.clone(),
+            model: model.clone(),
+            change: change.clone(),
+        }),
+        EventPayload::DefaultModelChanged { model } => {
+            Payload::DefaultModelChanged(pb::DefaultModelChanged {
+                model: model.clone(),
+            })
+        }
+        EventPayload::ProvidersChanged { name, removed } => {
+            Payload::ProvidersChanged(pb::ProvidersChanged {
+                name: name.clone(),
+                removed: *removed,
             })
         }
     };

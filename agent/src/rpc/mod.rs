@@ -6,12 +6,16 @@
 pub mod access;
 mod agent_service;
 mod events;
+mod model_service;
 pub mod status;
 mod streaming;
 
 use std::{path::PathBuf, sync::Arc};
 
-use omnipanel_proto::{FILE_DESCRIPTOR_SET, v1::agent_service_server::AgentServiceServer};
+use omnipanel_proto::{
+    FILE_DESCRIPTOR_SET,
+    v1::{agent_service_server::AgentServiceServer, model_service_server::ModelServiceServer},
+};
 use tokio::net::{TcpListener, UnixListener};
 use tokio_stream::wrappers::UnixListenerStream;
 use tonic::{
@@ -27,7 +31,7 @@ use crate::{
 };
 
 /// Fully qualified names of the services this agent serves, for health.
-const SERVICES: &[&str] = &["omnipanel.v1.AgentService"];
+const SERVICES: &[&str] = &["omnipanel.v1.AgentService", "omnipanel.v1.ModelService"];
 
 /// How long shutdown waits for clients to close their connections.
 const DRAIN_DEADLINE: std::time::Duration = std::time::Duration::from_secs(5);
@@ -65,6 +69,10 @@ fn routes(
     Ok(
         Routes::new(AgentServiceServer::new(agent_service::AgentApi::new(
             ctx.clone(),
+        )))
+        .add_service(ModelServiceServer::new(model_service::ModelApi::new(
+            ctx.ollama.clone(),
+            ctx.shutdown_token(),
         )))
         .add_service(health)
         .add_service(reflection_v1)

@@ -1,5 +1,5 @@
 //! Commands about the agent itself: status, events, logs, settings, tokens,
-//! stop and crash reports.
+//! stop and crash reports; and the dispatch of every command.
 
 use std::time::Duration;
 
@@ -10,11 +10,10 @@ use omnipanel_proto::v1::{
 };
 
 use crate::{
-    Failure,
-    cli::{
-        AgentCommand, Cli, Command, EventsArgs, LogsArgs, ScopeArg, SettingsCommand, TokenCommand,
-    },
-    render::{elapsed_since, print_json, timestamp},
+    Failure, chat,
+    cli::{AgentCommand, Cli, Command, EventsArgs, ScopeArg, SettingsCommand, TokenCommand},
+    model_commands::{self, describe_pull, state_name, status_line},
+    render::{elapsed_since, emit, print_json, timestamp},
 };
 
 /// Run a parsed command.
@@ -23,11 +22,14 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
     match cli.command {
         Command::Status => status(json).await,
         Command::Events(args) => events(args, json).await,
-        Command::Logs(args) => logs(args, json).await,
+        Command::Logs(args) => logs(args.source, args.lines, args.follow, json).await,
         Command::Settings(command) => settings(command, json).await,
         Command::Token(command) => token(command, json).await,
         Command::Agent(AgentCommand::Stop) => stop(json).await,
         Command::Crashes => crashes(json).await,
+        Command::Ollama(command) => model_commands::ollama(command, json).await,
+        Command::Models(command) => model_commands::models(command, json).await,
+        Command::Chat(args) => chat::chat(args, json).await,
         Command::Completions { .. } => Ok(()),
     }
 }
@@ -102,6 +104,34 @@ fn describe_event(event: &pb::Event) -> String {
             e.token_id,
             if e.revoked { "revoked" } else { "created" }
         ),
+        Some(Payload::OllamaStateChanged(e)) => {
+            let status = e.status.clone().unwrap_or_default();
+            let mut text = format!("{} (was {})", status_line(&status), state_name(e.previous));
+            if !status.reason.is_empty() {
+                text.push_str(&format!(": {}", status.reason));
+            }
+            text
+        }
+        Some(Payload::PullProgress(e)) => describe_pull(e),
+        Some(Payload::ModelsChanged(e)) => {
+            let mut text = format!("model {} {}", e.model, e.change);
+            if !e.provider.is_empty() {
+                text.push_str(&format!(" on {}", e.provider));
+            }
+            text
+        }
+        Some(Payload::DefaultModelChanged(e)) => {
+            if e.model.is_empty() {
+                "default model cleared".to_owned()
+            } else {
+                format!("default model is now {}", e.model)
+            }
+        }
+        Some(Payload::ProvidersChanged(e)) => format!(
+            "provider {} {}",
+            e.name,
+            if e.removed { "removed" } else { "added" }
+        ),
         None => "(unknown event; upgrade omnipanel)".to_owned(),
     }
 }
@@ -119,13 +149,13 @@ async fn events(args: EventsArgs, json: bool) -> Result<(), Failure> {
                 if json {
                     print_json(&event)?;
                 } else {
-                    println!(
-                        "#{:<6} {}  {:<9} {}",
+                    emit(&format!(
+                        "#{:<6} {}  {:<9} {}\n",
                         event.sequence,
                         timestamp(event.time_unix_ms),
                         event.topic,
                         describe_event(&event)
-                    );
+                    ))?;
                 }
             }
             SubscriptionItem::Gap(gap) => {
@@ -151,14 +181,16 @@ async fn events(args: EventsArgs, json: bool) -> Result<(), Failure> {
     }
 }
 
-async fn logs(args: LogsArgs, json: bool) -> Result<(), Failure> {
+/// Print the last `lines` lines of a log source (`omnipanel logs`,
+/// `omnipanel ollama logs`), then follow it when asked.
+pub async fn logs(source: String, lines: u32, follow: bool, json: bool) -> Result<(), Failure> {
     let client = Client::connect_from_env().await?;
     let mut stream = client
         .agent()
         .tail_logs(TailLogsRequest {
-            source: args.source,
-            lines: args.lines,
-            follow: args.follow,
+            source,
+            lines,
+            follow,
         })
         .await
         .map_err(|status| client.error(status))?
@@ -171,8 +203,10 @@ async fn logs(args: LogsArgs, json: bool) -> Result<(), Failure> {
         if json {
             print_json(&batch)?;
         } else {
-            for line in batch.lines {
-                println!("{line}");
+            let mut text = batch.lines.join("\n");
+            if !text.is_empty() {
+                text.push('\n');
+                emit(&text)?;
             }
         }
     }

@@ -39,6 +39,15 @@ pub enum Command {
     Agent(AgentCommand),
     /// List crash reports written by the agent.
     Crashes,
+    /// Supervise the local Ollama server.
+    #[command(subcommand)]
+    Ollama(OllamaCommand),
+    /// Manage models: list, pull, load, delete, fit checks, providers.
+    #[command(subcommand)]
+    Models(ModelsCommand),
+    /// Chat with a model interactively (one message per line when stdin is
+    /// not a terminal).
+    Chat(ChatArgs),
     /// Print a shell completion script.
     Completions {
         /// The shell.
@@ -134,4 +143,166 @@ pub enum TokenCommand {
 pub enum AgentCommand {
     /// Stop the agent gracefully and wait until it is gone.
     Stop,
+}
+
+/// `omnipanel ollama ...`
+#[derive(Debug, Subcommand)]
+pub enum OllamaCommand {
+    /// Show the local Ollama server's state, version, process and address.
+    Status,
+    /// Start the local server (nothing happens when it already runs).
+    Start,
+    /// Stop the local server if OmniPanel started it.
+    Stop,
+    /// Stop (if running) and start the local server.
+    Restart,
+    /// Show the Ollama server's log.
+    Logs {
+        /// Keep printing new lines.
+        #[arg(long, short)]
+        follow: bool,
+        /// How many of the last lines to print.
+        #[arg(short = 'n', long = "lines", default_value_t = 100)]
+        lines: u32,
+    },
+}
+
+/// `--provider`, shared by the model commands.
+#[derive(Debug, Args)]
+pub struct ProviderArg {
+    /// Ollama endpoint to use (see `omnipanel models providers`); default
+    /// "local".
+    #[arg(long)]
+    pub provider: Option<String>,
+}
+
+impl ProviderArg {
+    /// The provider for a request; "" asks the agent for "local".
+    pub fn name(self) -> String {
+        self.provider.unwrap_or_default()
+    }
+}
+
+/// `omnipanel models ...`
+#[derive(Debug, Subcommand)]
+pub enum ModelsCommand {
+    /// List installed models; `*` marks the default.
+    #[command(visible_alias = "list")]
+    Ls {
+        #[command(flatten)]
+        provider: ProviderArg,
+    },
+    /// Show a model's details, template, parameters and license.
+    Show {
+        /// Model name, e.g. llama3.2:1b.
+        name: String,
+        #[command(flatten)]
+        provider: ProviderArg,
+    },
+    /// Download a model with a progress bar. Ctrl-C detaches: the pull
+    /// continues in the agent.
+    Pull {
+        /// Model name, e.g. llama3.2:1b.
+        name: String,
+        #[command(flatten)]
+        provider: ProviderArg,
+        /// Allow insecure connections to the registry.
+        #[arg(long)]
+        insecure: bool,
+    },
+    /// Delete an installed model.
+    #[command(visible_alias = "delete")]
+    Rm {
+        /// Model name.
+        name: String,
+        #[command(flatten)]
+        provider: ProviderArg,
+    },
+    /// List the models loaded in memory.
+    Ps {
+        #[command(flatten)]
+        provider: ProviderArg,
+    },
+    /// Load a model into memory ahead of use.
+    Load {
+        /// Model name.
+        name: String,
+        /// How long to keep it loaded, e.g. 10m, 1h, or -1 for ever
+        /// (default: Ollama's).
+        #[arg(long, allow_hyphen_values = true)]
+        keep_alive: Option<String>,
+        #[command(flatten)]
+        provider: ProviderArg,
+    },
+    /// Free the memory a loaded model holds.
+    Unload {
+        /// Model name.
+        name: String,
+        #[command(flatten)]
+        provider: ProviderArg,
+    },
+    /// Show or set the model chat uses when none is named.
+    Default {
+        /// New default model; without it the current one is printed.
+        #[arg(conflicts_with = "clear")]
+        name: Option<String>,
+        /// Clear the default.
+        #[arg(long)]
+        clear: bool,
+    },
+    /// Check whether a model fits this machine's GPU memory, RAM and disk.
+    Fit {
+        /// Model name (installed, or looked up in the registry).
+        name: String,
+        #[command(flatten)]
+        provider: ProviderArg,
+    },
+    /// List running and recently finished pulls.
+    Pulls,
+    /// Stop a running pull.
+    Cancel {
+        /// Model name.
+        name: String,
+        #[command(flatten)]
+        provider: ProviderArg,
+    },
+    /// List the Ollama endpoints OmniPanel knows.
+    Providers,
+    /// Add or remove an Ollama endpoint.
+    #[command(subcommand)]
+    Provider(ProviderCommand),
+}
+
+/// `omnipanel models provider ...`
+#[derive(Debug, Subcommand)]
+pub enum ProviderCommand {
+    /// Register a further Ollama endpoint (it must answer).
+    Add {
+        /// Unique name: letters, digits, '-' and '_'.
+        name: String,
+        /// Base URL, e.g. http://gpu-box:11434.
+        url: String,
+        /// Bearer token to send to it.
+        #[arg(long)]
+        token: Option<String>,
+    },
+    /// Forget a provider ("local" cannot be removed).
+    #[command(visible_alias = "remove")]
+    Rm {
+        /// Provider name.
+        name: String,
+    },
+}
+
+/// `omnipanel chat`
+#[derive(Debug, Args)]
+pub struct ChatArgs {
+    /// Model to chat with (default: the default model, see `omnipanel models
+    /// default`).
+    pub model: Option<String>,
+    #[command(flatten)]
+    pub provider: ProviderArg,
+    /// System prompt that starts the conversation.
+    #[arg(long)]
+    pub system: Option<String>,
 }

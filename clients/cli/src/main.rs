@@ -3,7 +3,9 @@
 //! maps failures to exit codes (1 failure, 2 usage, 3 agent not running).
 
 mod agent_commands;
+mod chat;
 mod cli;
+mod model_commands;
 mod render;
 
 use std::process::ExitCode;
@@ -20,6 +22,19 @@ pub enum Failure {
     Client(ClientError),
     /// Anything else (bad local input, I/O).
     Other(String),
+    /// Whoever read stdout went away (`omnipanel events | head`); there is
+    /// nobody to tell.
+    OutputClosed,
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Client(err) => err.fmt(f),
+            Self::Other(message) => f.write_str(message),
+            Self::OutputClosed => f.write_str("stdout was closed"),
+        }
+    }
 }
 
 impl From<ClientError> for Failure {
@@ -52,7 +67,11 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(agent_commands::run(cli)) {
+    let result = runtime.block_on(agent_commands::run(cli));
+    // Reading stdin (chat) blocks a runtime thread that cannot be
+    // cancelled; waiting for it would hang the exit until the next line.
+    runtime.shutdown_background();
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(Failure::Client(err)) => {
             eprintln!("omnipanel: {err}");
@@ -65,5 +84,6 @@ fn main() -> ExitCode {
             eprintln!("omnipanel: {message}");
             ExitCode::FAILURE
         }
+        Err(Failure::OutputClosed) => ExitCode::FAILURE,
     }
 }

@@ -7,7 +7,10 @@ use std::{fmt, io, path::PathBuf, time::Duration};
 use hyper_util::rt::TokioIo;
 use omnipanel_proto::{
     PROTOCOL_VERSION,
-    v1::{GetInfoRequest, GetInfoResponse, agent_service_client::AgentServiceClient},
+    v1::{
+        GetInfoRequest, GetInfoResponse, agent_service_client::AgentServiceClient,
+        model_service_client::ModelServiceClient,
+    },
 };
 use tokio::net::UnixStream;
 use tonic::{
@@ -197,6 +200,11 @@ impl Client {
     /// An `AgentService` stub.
     pub fn agent(&self) -> AgentServiceClient<Authed> {
         AgentServiceClient::with_interceptor(self.channel.clone(), self.auth.clone())
+    }
+
+    /// A `ModelService` stub.
+    pub fn models(&self) -> ModelServiceClient<Authed> {
+        ModelServiceClient::with_interceptor(self.channel.clone(), self.auth.clone())
     }
 
     /// Classify a status returned by a call made through this client.

@@ -10,7 +10,7 @@ mod error;
 mod events;
 pub mod location;
 
-pub use connect::{AuthInterceptor, Client, Target};
+pub use connect::{AuthInterceptor, Authed, Client, Target};
 pub use error::ClientError;
 pub use events::{EventSubscription, SubscriptionItem};
 pub use omnipanel_proto as proto;

@@ -439,6 +439,103 @@ async fn speaks_ollamas_api() -> TestResult {
 }
 
 #[tokio::test]
+async fn serves_registry_manifests() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let (addr, _app) = start(dir.path(), settings(Duration::ZERO, None)).await?;
+    let model = catalog::find("tinyllama").ok_or("tinyllama missing")?;
+    let manifest_type = "application/vnd.docker.distribution.manifest.v2+json";
+    let digest = format!("sha256:{}", model.manifest_digest);
+    let path = "/v2/library/tinyllama/manifests/latest";
+
+    let got = call(addr, "GET", path, None).await?;
+    assert_eq!(got.status, 200);
+    assert_eq!(got.header("content-type"), Some(manifest_type));
+    assert_eq!(got.header("docker-content-digest"), Some(digest.as_str()));
+    let length = got.body.len().to_string();
+    assert_eq!(got.header("content-length"), Some(length.as_str()));
+    let manifest = got.json()?;
+    assert_eq!(manifest["schemaVersion"], 2);
+    assert_eq!(manifest["mediaType"], manifest_type);
+    assert_eq!(
+        manifest["config"]["mediaType"],
+        "application/vnd.docker.container.image.v1+json"
+    );
+    let layers = manifest["layers"].as_array().ok_or("no layers")?;
+    let media: Vec<&str> = layers
+        .iter()
+        .filter_map(|l| l["mediaType"].as_str())
+        .collect();
+    assert_eq!(
+        media,
+        [
+            "application/vnd.ollama.image.model",
+            "application/vnd.ollama.image.template",
+            "application/vnd.ollama.image.system",
+            "application/vnd.ollama.image.license",
+            "application/vnd.ollama.image.params",
+        ]
+    );
+    // The same blobs a pull reports, in pull order, config last.
+    let listed: Vec<(Value, Value)> = layers
+        .iter()
+        .chain([&manifest["config"]])
+        .map(|l| (l["digest"].clone(), l["size"].clone()))
+        .collect();
+    let pulled: Vec<(Value, Value)> = model
+        .layers
+        .iter()
+        .map(|l| (json!(l.digest), json!(l.size)))
+        .collect();
+    assert_eq!(listed, pulled);
+    let size: u64 = listed.iter().filter_map(|(_, s)| s.as_u64()).sum();
+    assert_eq!(size, model.total_size());
+
+    // Names match case-insensitively, as everywhere in the fake.
+    let shouted = call(addr, "GET", "/v2/Library/TinyLlama/manifests/Latest", None).await?;
+    assert_eq!(shouted.status, 200);
+    assert_eq!(shouted.json()?, manifest);
+    let qwen = call(addr, "GET", "/v2/library/qwen2.5/manifests/0.5b", None).await?;
+    assert_eq!(qwen.status, 200);
+
+    // HEAD: the same headers, no body.
+    let head = call(addr, "HEAD", path, None).await?;
+    assert_eq!(head.status, 200);
+    assert_eq!(head.body, "");
+    assert_eq!(head.header("content-length"), Some(length.as_str()));
+    assert_eq!(head.header("docker-content-digest"), Some(digest.as_str()));
+    assert_eq!(head.header("content-type"), Some(manifest_type));
+
+    // Unknown model, unknown tag.
+    for (path, tag) in [
+        ("/v2/library/nonexistent/manifests/latest", "latest"),
+        ("/v2/library/tinyllama/manifests/v9", "v9"),
+    ] {
+        let missing = call(addr, "GET", path, None).await?;
+        assert_eq!(missing.status, 404, "{path}");
+        assert_eq!(
+            missing.json()?,
+            json!({ "errors": [{
+                "code": "MANIFEST_UNKNOWN",
+                "message": "manifest unknown",
+                "detail": { "Tag": tag },
+            }] })
+        );
+        let head = call(addr, "HEAD", path, None).await?;
+        assert_eq!((head.status, head.body.as_str()), (404, ""), "{path}");
+        assert_eq!(head.header("docker-content-digest"), None);
+    }
+
+    let stats = call(addr, "GET", "/__fake/stats", None).await?.json()?;
+    assert_eq!(stats["requests"][path], 2);
+    assert_eq!(
+        stats["requests"]["/v2/library/nonexistent/manifests/latest"],
+        2
+    );
+    assert_eq!(stats["pulls_started"], 0);
+    Ok(())
+}
+
+#[tokio::test]
 async fn disconnect_cancels_generation() -> TestResult {
     let dir = tempfile::tempdir()?;
     let (addr, app) = start(dir.path(), settings(Duration::from_millis(100), None)).await?;

@@ -62,6 +62,25 @@
 //! "pulls_failed":0,"pulls_cancelled":0,"pulls_active":0,
 //! "generations_started":0,"generations_completed":0,
 //! "generations_cancelled":0,"generations_active":0}`.
+//!
+//! `GET /v2/<namespace>/<model>/manifests/<tag>` (and `HEAD`) is a registry
+//! stand-in, not part of Ollama's API: it answers like registry.ollama.ai
+//! (e.g. `/v2/library/tinyllama/manifests/latest`), so tests can use the
+//! same process as the registry, for instance to learn a model's download
+//! size before pulling it (see `registry.rs`). `200` with content type
+//! `application/vnd.docker.distribution.manifest.v2+json`,
+//! `Content-Length` and `Docker-Content-Digest: sha256:<hex>` (the digest
+//! `/api/tags` shows) and the body
+//! `{"schemaVersion":2,"mediaType":"application/vnd.docker.distribution.manifest.v2+json",
+//! "config":{"mediaType":"application/vnd.docker.container.image.v1+json",
+//! "digest":"sha256:<hex>","size":483},"layers":[{"mediaType":
+//! "application/vnd.ollama.image.model","digest":"sha256:<hex>","size":637699456},...]}`,
+//! listing the blobs a pull reports (model, template, [system,] license,
+//! params), so `config.size` plus all `layers[].size` equals the bytes a
+//! pull downloads. Names match case-insensitively. Unknown model or tag:
+//! `404` with `{"errors":[{"code":"MANIFEST_UNKNOWN","message":
+//! "manifest unknown","detail":{"Tag":"<tag>"}}]}` (no body for `HEAD`).
+//! These requests are counted in `/__fake/stats` like any other path.
 
 mod catalog;
 mod clock;
@@ -74,6 +93,7 @@ mod loaded;
 mod logline;
 mod names;
 mod pull;
+mod registry;
 mod server;
 mod squat;
 mod stats;

@@ -2,7 +2,8 @@
 //! (which is also where a "hung" server stops answering), and the model
 //! management endpoints (`/`, `/api/version`, `/api/tags`, `/api/ps`,
 //! `/api/show`, `/api/pull`, `/api/delete`), plus the test-only
-//! `/__fake/stats`. Generation lives in `generate.rs`.
+//! `/__fake/stats`. Generation lives in `generate.rs`, the registry's
+//! manifest endpoint (not part of Ollama's API) in `registry.rs`.
 //!
 //! Request bodies are parsed by hand rather than with axum's `Json`
 //! extractor, because Ollama (gin) accepts JSON whatever the
@@ -39,6 +40,7 @@ use crate::{
     logline,
     names::ModelName,
     pull::{Line, PullConfig, Puller},
+    registry,
     stats::Stats,
     store::Store,
 };
@@ -115,6 +117,8 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/api/generate", post(generate::generate))
         .route("/api/chat", post(generate::chat))
         .route("/__fake/stats", get(stats))
+        // Registry stand-in, so one process can play registry.ollama.ai too.
+        .route(registry::ROUTE, get(registry::manifest_endpoint))
         .fallback(not_found)
         // gin, which Ollama uses, answers a wrong method with a plain 404.
         .method_not_allowed_fallback(not_found)

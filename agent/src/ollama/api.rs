@@ -1,0 +1,550 @@
+//! A client for Ollama's HTTP API (docs/api.md in the ollama repository):
+//! typed requests and responses, NDJSON streams read line by line, and
+//! Ollama's `{"error": ...}` bodies (also as the last line of a stream that
+//! already started) turned into [`ApiError::Ollama`] with its own message.
+
+use std::{marker::PhantomData, time::Duration};
+
+use serde::{Deserialize, de::DeserializeOwned};
+
+/// How a call to Ollama failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ApiError {
+    /// Nothing answered (refused, unreachable, timed out).
+    Unreachable(String),
+    /// Ollama answered with an error.
+    Ollama {
+        /// HTTP status (200 when the error ended a stream).
+        status: u16,
+        /// Ollama's message.
+        message: String,
+    },
+    /// Something answered that does not speak Ollama's API.
+    Unexpected(String),
+    /// The connection broke in the middle of a response.
+    Interrupted(String),
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Unreachable(why) => write!(f, "Ollama does not answer: {why}"),
+            Self::Ollama { message, .. } => f.write_str(message),
+            Self::Unexpected(why) => write!(f, "unexpected answer: {why}"),
+            Self::Interrupted(why) => write!(f, "the connection broke: {why}"),
+        }
+    }
+}
+
+fn describe(err: &reqwest::Error) -> String {
+    // reqwest's top-level message is generic; the source chain says what
+    // really happened (refused, reset, timed out).
+    let mut text = err.to_string();
+    let mut source = std::error::Error::source(err);
+    while let Some(inner) = source {
+        text.push_str(": ");
+        text.push_str(&inner.to_string());
+        source = inner.source();
+    }
+    text
+}
+
+fn transport_error(err: &reqwest::Error) -> ApiError {
+    if err.is_connect() || err.is_timeout() {
+        ApiError::Unreachable(describe(err))
+    } else if err.is_decode() {
+        ApiError::Unexpected(describe(err))
+    } else {
+        ApiError::Interrupted(describe(err))
+    }
+}
+
+/// The start of a body, on one line, for error messages: a foreign server
+/// may answer with a whole HTML page.
+fn snippet(bytes: &[u8]) -> String {
+    let text = String::from_utf8_lossy(bytes);
+    let mut out: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    if out.chars().count() > 120 {
+        out = out.chars().take(117).collect::<String>() + "...";
+    }
+    out
+}
+
+/// Model details as Ollama reports them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(default)]
+pub struct Details {
+    /// e.g. "gguf".
+    pub format: String,
+    /// e.g. "llama".
+    pub family: String,
+    /// e.g. "1.2B".
+    pub parameter_size: String,
+    /// e.g. "Q4_K_M".
+    pub quantization_level: String,
+}
+
+/// One entry of `/api/tags`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(default)]
+pub struct TagModel {
+    /// Name with tag.
+    pub name: String,
+    /// RFC 3339 modification time.
+    pub modified_at: String,
+    /// Bytes on disk.
+    pub size: u64,
+    /// Digest (hex).
+    pub digest: String,
+    /// Details.
+    pub details: Details,
+}
+
+#[derive(Debug, Deserialize)]
+struct Tags {
+    #[serde(default)]
+    models: Vec<TagModel>,
+}
+
+/// `/api/show`.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default)]
+pub struct ShowResponse {
+    /// License text.
+    pub license: String,
+    /// Modelfile.
+    pub modelfile: String,
+    /// Parameters.
+    pub parameters: String,
+    /// Template.
+    pub template: String,
+    /// System prompt.
+    pub system: String,
+    /// Details.
+    pub details: Details,
+    /// `general.*` and architecture keys.
+    pub model_info: serde_json::Map<String, serde_json::Value>,
+    /// Capabilities.
+    pub capabilities: Vec<String>,
+    /// Modification time.
+    pub modified_at: String,
+}
+
+/// One entry of `/api/ps`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(default)]
+pub struct RunningModel {
+    /// Name.
+    pub name: String,
+    /// Bytes in memory.
+    pub size: u64,
+    /// Bytes in VRAM.
+    pub size_vram: u64,
+    /// Digest.
+    pub digest: String,
+    /// RFC 3339 expiry.
+    pub expires_at: String,
+}
+
+#[derive(Debug, Deserialize)]
+struct Running {
+    #[serde(default)]
+    models: Vec<RunningModel>,
+}
+
+/// One line of a `/api/pull` stream.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(default)]
+pub struct PullLine {
+    /// "pulling manifest", "pulling <digest12>", "success", ...
+    pub status: String,
+    /// Layer digest for layer lines.
+    pub digest: Option<String>,
+    /// Layer size.
+    pub total: Option<u64>,
+    /// Layer bytes done (absent when 0).
+    pub completed: Option<u64>,
+    /// Error ending the stream.
+    pub error: Option<String>,
+}
+
+/// Timings on the last chunk of a generation.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(default)]
+pub struct Timings {
+    /// ns.
+    pub total_duration: u64,
+    /// ns.
+    pub load_duration: u64,
+    /// tokens.
+    pub prompt_eval_count: u64,
+    /// ns.
+    pub prompt_eval_duration: u64,
+    /// tokens.
+    pub eval_count: u64,
+    /// ns.
+    pub eval_duration: u64,
+}
+
+/// A chat message in a chunk.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(default)]
+pub struct ChunkMessage {
+    /// Role.
+    pub role: String,
+    /// Text.
+    pub content: String,
+}
+
+/// One chunk of `/api/chat`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(default)]
+pub struct ChatChunk {
+    /// Model.
+    pub model: String,
+    /// The new text.
+    pub message: ChunkMessage,
+    /// Last chunk?
+    pub done: bool,
+    /// Why it ended.
+    pub done_reason: String,
+    /// Timings (last chunk).
+    #[serde(flatten)]
+    pub timings: Timings,
+    /// Error ending the stream.
+    pub error: Option<String>,
+}
+
+/// One chunk of `/api/generate`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(default)]
+pub struct GenerateChunk {
+    /// Model.
+    pub model: String,
+    /// The new text.
+    pub response: String,
+    /// Last chunk?
+    pub done: bool,
+    /// Why it ended.
+    pub done_reason: String,
+    /// Context to continue from (last chunk).
+    pub context: Vec<i64>,
+    /// Timings (last chunk).
+    #[serde(flatten)]
+    pub timings: Timings,
+    /// Error ending the stream.
+    pub error: Option<String>,
+}
+
+/// Chunks that can carry a stream-ending error.
+pub trait StreamLine: DeserializeOwned {
+    /// The error, if this line is one.
+    fn error(&self) -> Option<&str>;
+}
+
+impl StreamLine for PullLine {
+    fn error(&self) -> Option<&str> {
+        self.error.as_deref()
+    }
+}
+impl StreamLine for ChatChunk {
+    fn error(&self) -> Option<&str> {
+        self.error.as_deref()
+    }
+}
+impl StreamLine for GenerateChunk {
+    fn error(&self) -> Option<&str> {
+        self.error.as_deref()
+    }
+}
+
+/// An NDJSON response read one line at a time. Dropping it closes the
+/// connection, which makes Ollama stop the work behind it.
+#[derive(Debug)]
+pub struct NdjsonStream<T> {
+    response: reqwest::Response,
+    buffer: Vec<u8>,
+    finished: bool,
+    _item: PhantomData<T>,
+}
+
+impl<T: StreamLine> NdjsonStream<T> {
+    fn new(response: reqwest::Response) -> Self {
+        Self {
+            response,
+            buffer: Vec::new(),
+            finished: false,
+            _item: PhantomData,
+        }
+    }
+
+    /// The next line; `None` at the end of the stream. An error line ends
+    /// the stream with [`ApiError::Ollama`].
+    pub async fn next(&mut self) -> Option<Result<T, ApiError>> {
+        loop {
+            if let Some(end) = self.buffer.iter().position(|&b| b == b'\n') {
+                let line: Vec<u8> = self.buffer.drain(..=end).collect();
+                let text = &line[..line.len() - 1];
+                if text.iter().all(u8::is_ascii_whitespace) {
+                    continue;
+                }
+                return Some(self.decode(text));
+            }
+            if self.finished {
+                if self.buffer.iter().all(u8::is_ascii_whitespace) {
+                    return None;
+                }
+                let rest = std::mem::take(&mut self.buffer);
+                return Some(self.decode(&rest));
+            }
+            match self.response.chunk().await {
+                Ok(Some(bytes)) => self.buffer.extend_from_slice(&bytes),
+                Ok(None) => self.finished = true,
+                Err(err) => {
+                    self.finished = true;
+                    self.buffer.clear();
+                    return Some(Err(ApiError::Interrupted(describe(&err))));
+                }
+            }
+        }
+    }
+
+    fn decode(&mut self, text: &[u8]) -> Result<T, ApiError> {
+        let line: T = serde_json::from_slice(text).map_err(|err| {
+            ApiError::Unexpected(format!(
+                "not an Ollama stream line ({err}): {}",
+                snippet(text)
+            ))
+        })?;
+        if let Some(message) = line.error() {
+            self.finished = true;
+            self.buffer.clear();
+            return Err(ApiError::Ollama {
+                status: 200,
+                message: message.to_owned(),
+            });
+        }
+        Ok(line)
+    }
+}
+
+/// A client for one Ollama endpoint.
+#[derive(Debug, Clone)]
+pub struct OllamaApi {
+    http: reqwest::Client,
+    base: String,
+    token: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct VersionBody {
+    version: String,
+}
+
+#[derive(Debug, Deserialize)]
+struct ErrorBody {
+    error: String,
+}
+
+impl OllamaApi {
+    /// A client for `base` (e.g. `http://127.0.0.1:11434`), sending
+    /// `token` as a bearer token when set.
+    pub fn new(http: reqwest::Client, base: &str, token: Option<String>) -> Self {
+        Self {
+            http,
+            base: base.trim_end_matches('/').to_owned(),
+            token,
+        }
+    }
+
+    /// The base URL.
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        let builder = self.http.request(method, format!("{}{path}", self.base));
+        match &self.token {
+            Some(token) => builder.bearer_auth(token),
+            None => builder,
+        }
+    }
+
+    async fn send(&self, builder: reqwest::RequestBuilder) -> Result<reqwest::Response, ApiError> {
+        let response = builder.send().await.map_err(|err| transport_error(&err))?;
+        let status = response.status();
+        if status.is_success() {
+            return Ok(response);
+        }
+        let text = response.text().await.unwrap_or_default();
+        let message = serde_json::from_str::<ErrorBody>(&text)
+            .map(|body| body.error)
+            .unwrap_or_else(|_| format!("HTTP {status}: {}", snippet(text.as_bytes())));
+        Err(ApiError::Ollama {
+            status: status.as_u16(),
+            message,
+        })
+    }
+
+    async fn json<T: DeserializeOwned>(
+        &self,
+        builder: reqwest::RequestBuilder,
+    ) -> Result<T, ApiError> {
+        let response = self.send(builder).await?;
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|err| transport_error(&err))?;
+        serde_json::from_slice(&bytes)
+            .map_err(|err| ApiError::Unexpected(format!("{err}: {}", snippet(&bytes))))
+    }
+
+    /// `GET /api/version`, bounded by `timeout`. A 404 or a body without a
+    /// version means the server is not Ollama.
+    pub async fn version(&self, timeout: Duration) -> Result<String, ApiError> {
+        let builder = self
+            .request(reqwest::Method::GET, "/api/version")
+            .timeout(timeout);
+        match self.json::<VersionBody>(builder).await {
+            Ok(body) => Ok(body.version),
+            Err(ApiError::Ollama { status, message }) => Err(ApiError::Unexpected(format!(
+                "/api/version answered HTTP {status} ({message})"
+            ))),
+            Err(other) => Err(other),
+        }
+    }
+
+    /// `GET /api/tags`.
+    pub async fn tags(&self) -> Result<Vec<TagModel>, ApiError> {
+        let tags: Tags = self
+            .json(self.request(reqwest::Method::GET, "/api/tags"))
+            .await?;
+        Ok(tags.models)
+    }
+
+    /// `POST /api/show`.
+    pub async fn show(&self, model: &str) -> Result<ShowResponse, ApiError> {
+        let body = serde_json::json!({ "model": model });
+        self.json(self.request(reqwest::Method::POST, "/api/show").json(&body))
+            .await
+    }
+
+    /// `GET /api/ps`.
+    pub async fn ps(&self) -> Result<Vec<RunningModel>, ApiError> {
+        let running: Running = self
+            .json(self.request(reqwest::Method::GET, "/api/ps"))
+            .await?;
+        Ok(running.models)
+    }
+
+    /// `DELETE /api/delete`.
+    pub async fn delete(&self, model: &str) -> Result<(), ApiError> {
+        let body = serde_json::json!({ "model": model });
+        self.send(
+            self.request(reqwest::Method::DELETE, "/api/delete")
+                .json(&body),
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// `POST /api/pull`, streamed.
+    pub async fn pull(
+        &self,
+        model: &str,
+        insecure: bool,
+    ) -> Result<NdjsonStream<PullLine>, ApiError> {
+        let body = serde_json::json!({ "model": model, "insecure": insecure, "stream": true });
+        let response = self
+            .send(self.request(reqwest::Method::POST, "/api/pull").json(&body))
+            .await?;
+        Ok(NdjsonStream::new(response))
+    }
+
+    /// `POST /api/chat`, streamed. `body` is the request as Ollama takes it.
+    pub async fn chat(
+        &self,
+        body: &serde_json::Value,
+    ) -> Result<NdjsonStream<ChatChunk>, ApiError> {
+        let response = self
+            .send(self.request(reqwest::Method::POST, "/api/chat").json(body))
+            .await?;
+        Ok(NdjsonStream::new(response))
+    }
+
+    /// `POST /api/generate`, streamed.
+    pub async fn generate(
+        &self,
+        body: &serde_json::Value,
+    ) -> Result<NdjsonStream<GenerateChunk>, ApiError> {
+        let response = self
+            .send(
+                self.request(reqwest::Method::POST, "/api/generate")
+                    .json(body),
+            )
+            .await?;
+        Ok(NdjsonStream::new(response))
+    }
+
+    /// `POST /api/generate` without streaming (load and unload use it).
+    pub async fn generate_once(&self, body: &serde_json::Value) -> Result<GenerateChunk, ApiError> {
+        let chunk: GenerateChunk = self
+            .json(
+                self.request(reqwest::Method::POST, "/api/generate")
+                    .json(body),
+            )
+            .await?;
+        match chunk.error {
+            Some(message) => Err(ApiError::Ollama {
+                status: 200,
+                message,
+            }),
+            None => Ok(chunk),
+        }
+    }
+}
+
+/// Milliseconds since the epoch of an RFC 3339 time as Ollama writes it
+/// (nanosecond fractions, `Z` or a numeric offset); 0 when unparseable.
+pub fn timestamp_ms(text: &str) -> i64 {
+    let text = text.trim();
+    // Split a trailing numeric offset (+07:00 / -07:00) from the time.
+    let (local, offset_minutes) = match text.len().checked_sub(6).map(|i| text.split_at(i)) {
+        Some((local, offset))
+            if (offset.starts_with('+') || offset.starts_with('-'))
+                && offset.as_bytes()[3] == b':' =>
+        {
+            let sign = if offset.starts_with('-') { -1 } else { 1 };
+            let hours: i64 = offset[1..3].parse().unwrap_or(0);
+            let minutes: i64 = offset[4..6].parse().unwrap_or(0);
+            (local, sign * (hours * 60 + minutes))
+        }
+        _ => (text.trim_end_matches('Z'), 0),
+    };
+    match humantime::parse_rfc3339_weak(local) {
+        Ok(time) => {
+            let ms = time
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+                .unwrap_or_default();
+            ms - offset_minutes * 60_000
+        }
+        Err(_) => 0,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_with_offsets_and_nanoseconds() {
+        assert_eq!(timestamp_ms("1970-01-01T00:00:01Z"), 1000);
+        assert_eq!(timestamp_ms("1970-01-01T01:00:01.5+01:00"), 1500);
+        assert_eq!(
+            timestamp_ms("2023-11-04T14:56:49.277302595-07:00"),
+            1_699_135_009_277
+        );
+        assert_eq!(timestamp_ms("garbage"), 0);
+    }
+}

@@ -1,0 +1,112 @@
+//! Finding the Ollama executable: the configured path, else `ollama` on
+//! PATH, else the places the official installers put it. Re-run before every
+//! start so an Ollama installed while the agent runs is picked up.
+
+use std::{
+    env,
+    path::{Path, PathBuf},
+};
+
+/// How to install Ollama, for error messages.
+pub const INSTALL_HINT: &str = "install it from https://ollama.com/download (Linux: `curl -fsSL https://ollama.com/install.sh | sh`), or set ollama.binary in config.toml to its path";
+
+#[cfg(windows)]
+const EXE: &str = "ollama.exe";
+#[cfg(not(windows))]
+const EXE: &str = "ollama";
+
+fn is_executable(path: &Path) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        path.metadata()
+            .is_ok_and(|meta| meta.is_file() && meta.permissions().mode() & 0o111 != 0)
+    }
+    #[cfg(not(unix))]
+    {
+        path.is_file()
+    }
+}
+
+/// Places the official installers use, most likely first.
+fn usual_places() -> Vec<PathBuf> {
+    let mut places: Vec<PathBuf> = Vec::new();
+    if cfg!(target_os = "macos") {
+        places.push("/Applications/Ollama.app/Contents/Resources/ollama".into());
+        places.push("/opt/homebrew/bin/ollama".into());
+        places.push("/usr/local/bin/ollama".into());
+    } else if cfg!(windows) {
+        if let Some(local) = env::var_os("LOCALAPPDATA") {
+            places.push(
+                PathBuf::from(local)
+                    .join("Programs")
+                    .join("Ollama")
+                    .join(EXE),
+            );
+        }
+    } else {
+        places.push("/usr/local/bin/ollama".into());
+        places.push("/usr/bin/ollama".into());
+        places.push("/opt/ollama/bin/ollama".into());
+        places.push("/snap/bin/ollama".into());
+        if let Some(home) = env::var_os("HOME") {
+            places.push(PathBuf::from(home).join(".local/bin/ollama"));
+        }
+    }
+    places
+}
+
+/// The executable to run, or why none was found.
+pub fn find_binary(configured: Option<&Path>) -> Result<PathBuf, String> {
+    if let Some(path) = configured {
+        return if is_executable(path) {
+            Ok(path.to_owned())
+        } else if path.exists() {
+            Err(format!(
+                "ollama.binary = {} is not an executable file",
+                path.display()
+            ))
+        } else {
+            Err(format!("ollama.binary = {} does not exist", path.display()))
+        };
+    }
+    if let Some(path) = env::var_os("PATH") {
+        for dir in env::split_paths(&path) {
+            let candidate = dir.join(EXE);
+            if is_executable(&candidate) {
+                return Ok(candidate);
+            }
+        }
+    }
+    usual_places()
+        .into_iter()
+        .find(|p| is_executable(p))
+        .ok_or_else(|| format!("Ollama is not installed: {INSTALL_HINT}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
+    use super::*;
+
+    #[test]
+    fn configured_binary_must_exist_and_be_executable() -> std::io::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("ollama");
+        assert!(
+            find_binary(Some(&path))
+                .unwrap_err()
+                .contains("does not exist")
+        );
+        std::fs::write(&path, "#!/bin/sh\n")?;
+        assert!(
+            find_binary(Some(&path))
+                .unwrap_err()
+                .contains("not an executable")
+        );
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755))?;
+        assert_eq!(find_binary(Some(&path)), Ok(path));
+        Ok(())
+    }
+}

@@ -1,0 +1,904 @@
+//! The local Ollama server's supervisor: one task owning a state machine.
+//! At start it adopts a server that already answers (EXTERNAL, never
+//! stopped), or starts `ollama serve` (MANAGED) when autostart is on. A
+//! managed server that exits is restarted with exponential backoff (1 s
+//! doubling to 60 s, reset after 60 s healthy); one that fails its health
+//! check (GET /api/version) three times in a row is killed and restarted.
+//! A port held by something that is not Ollama means BACKOFF with a message
+//! naming the port. Every state change is published with its reason.
+//!
+//! The health check is the one periodic timer the agent runs, and only while
+//! there is a server to watch.
+
+use std::{
+    collections::VecDeque,
+    io::{BufRead, BufReader, Write},
+    path::PathBuf,
+    process::{ExitStatus, Stdio},
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+
+use tokio::{
+    process::{Child, Command},
+    sync::{mpsc, oneshot, watch},
+};
+
+use crate::{
+    error::{Error, Result},
+    events::{EventBus, EventPayload},
+    logs::RotatingWriter,
+    ollama::{
+        address::OllamaAddress,
+        api::{ApiError, OllamaApi},
+        discovery,
+    },
+    store::now_ms,
+};
+
+/// Supervision states (see `ServerState` in models.proto).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ServerState {
+    /// No binary.
+    NotInstalled,
+    /// Not running.
+    Stopped,
+    /// Started, not answering yet.
+    Starting,
+    /// Started and answering.
+    Running,
+    /// Being stopped.
+    Stopping,
+    /// Exited or hung.
+    Crashed,
+    /// Waiting before the next attempt.
+    Backoff,
+    /// Started elsewhere; adopted.
+    External,
+}
+
+impl ServerState {
+    /// Upper-case name, as in the proto enum.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::NotInstalled => "NOT_INSTALLED",
+            Self::Stopped => "STOPPED",
+            Self::Starting => "STARTING",
+            Self::Running => "RUNNING",
+            Self::Stopping => "STOPPING",
+            Self::Crashed => "CRASHED",
+            Self::Backoff => "BACKOFF",
+            Self::External => "EXTERNAL",
+        }
+    }
+
+    /// Whether requests can be sent to the server.
+    pub fn is_up(self) -> bool {
+        matches!(self, Self::Running | Self::External)
+    }
+}
+
+/// What the supervisor reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerStatus {
+    /// State.
+    pub state: ServerState,
+    /// Version from /api/version.
+    pub version: Option<String>,
+    /// Pid of a managed server.
+    pub pid: Option<u32>,
+    /// host:port.
+    pub address: String,
+    /// When it became ready, ms since the epoch.
+    pub ready_since_ms: Option<i64>,
+    /// Automatic restarts so far.
+    pub restart_count: u32,
+    /// The last failure.
+    pub last_error: Option<String>,
+    /// Binary in use (or last found).
+    pub binary: Option<PathBuf>,
+    /// Next attempt in BACKOFF, ms since the epoch.
+    pub next_attempt_ms: Option<i64>,
+    /// Why the state last changed.
+    pub reason: String,
+}
+
+/// Tunables, from `[ollama]` in config.toml.
+#[derive(Debug, Clone)]
+pub struct SupervisorConfig {
+    /// `ollama.binary`.
+    pub binary: Option<PathBuf>,
+    /// Where the server listens.
+    pub address: OllamaAddress,
+    /// Start a server when none answers.
+    pub autostart: bool,
+    /// Time between health checks.
+    pub health_interval: Duration,
+    /// Time a health check may take.
+    pub health_timeout: Duration,
+    /// Failed checks in a row that mean "hung".
+    pub health_failures: u32,
+    /// How long a stop waits after SIGTERM before SIGKILL.
+    pub stop_timeout: Duration,
+    /// How long a start may take to answer.
+    pub startup_timeout: Duration,
+}
+
+const BACKOFF_INITIAL: Duration = Duration::from_secs(1);
+const BACKOFF_MAX: Duration = Duration::from_secs(60);
+const HEALTHY_RESET: Duration = Duration::from_secs(60);
+const STARTUP_POLL: Duration = Duration::from_millis(100);
+
+type Reply = oneshot::Sender<Result<ServerStatus>>;
+
+#[derive(Debug)]
+enum Request {
+    Start(Reply),
+    Stop(Reply),
+    Restart(Reply),
+    Shutdown(oneshot::Sender<()>),
+}
+
+/// Handle to the supervisor task.
+#[derive(Debug, Clone)]
+pub struct Supervisor {
+    commands: mpsc::Sender<Request>,
+    status: watch::Receiver<ServerStatus>,
+}
+
+impl Supervisor {
+    /// Start supervising. `log` receives the server's stdout and stderr.
+    pub fn spawn(
+        config: SupervisorConfig,
+        api: OllamaApi,
+        log: Arc<Mutex<RotatingWriter>>,
+        bus: Arc<EventBus>,
+    ) -> Self {
+        let initial = ServerStatus {
+            state: ServerState::Stopped,
+            version: None,
+            pid: None,
+            address: config.address.listen(),
+            ready_since_ms: None,
+            restart_count: 0,
+            last_error: None,
+            binary: None,
+            next_attempt_ms: None,
+            reason: "the agent started".to_owned(),
+        };
+        let (status_tx, status) = watch::channel(initial);
+        let (commands, receiver) = mpsc::channel(16);
+        let machine = Machine {
+            want_running: config.autostart,
+            config,
+            api,
+            log,
+            bus,
+            status: status_tx,
+            backoff: BACKOFF_INITIAL,
+            waiting: Vec::new(),
+        };
+        tokio::spawn(machine.run(receiver));
+        Self { commands, status }
+    }
+
+    /// The current status.
+    pub fn status(&self) -> ServerStatus {
+        self.status.borrow().clone()
+    }
+
+    /// A receiver that sees every status change.
+    pub fn watch(&self) -> watch::Receiver<ServerStatus> {
+        self.status.clone()
+    }
+
+    async fn ask(&self, make: impl FnOnce(Reply) -> Request) -> Result<ServerStatus> {
+        let (reply, answer) = oneshot::channel();
+        self.commands
+            .send(make(reply))
+            .await
+            .map_err(|_| Error::internal("the Ollama supervisor has stopped"))?;
+        answer
+            .await
+            .map_err(|_| Error::internal("the Ollama supervisor has stopped"))?
+    }
+
+    /// Start the server (idempotent); answers once the state settles.
+    pub async fn start(&self) -> Result<ServerStatus> {
+        self.ask(Request::Start).await
+    }
+
+    /// Stop a managed server.
+    pub async fn stop(&self) -> Result<ServerStatus> {
+        self.ask(Request::Stop).await
+    }
+
+    /// Stop (if managed and running) and start again.
+    pub async fn restart(&self) -> Result<ServerStatus> {
+        self.ask(Request::Restart).await
+    }
+
+    /// Stop a managed server and end supervision (agent shutdown). An
+    /// external server is left alone.
+    pub async fn shutdown(&self) {
+        let (reply, done) = oneshot::channel();
+        if self.commands.send(Request::Shutdown(reply)).await.is_ok() {
+            let _ = done.await;
+        }
+    }
+}
+
+/// A server we started.
+struct Managed {
+    child: Child,
+    pid: Option<u32>,
+    recent_output: Arc<Mutex<VecDeque<String>>>,
+}
+
+impl Managed {
+    fn last_output(&self) -> Option<String> {
+        self.recent_output
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .back()
+            .cloned()
+    }
+}
+
+enum Phase {
+    Probe,
+    Idle,
+    Starting(Managed),
+    Running(Managed),
+    External,
+    Backoff(Instant),
+    Exit,
+}
+
+/// What a probe of the address found.
+enum Probe {
+    Ollama(String),
+    Nothing,
+    NotOllama(String),
+}
+
+struct Machine {
+    config: SupervisorConfig,
+    api: OllamaApi,
+    log: Arc<Mutex<RotatingWriter>>,
+    bus: Arc<EventBus>,
+    status: watch::Sender<ServerStatus>,
+    want_running: bool,
+    backoff: Duration,
+    /// Start/Restart callers waiting for the state to settle.
+    waiting: Vec<Reply>,
+}
+
+fn describe_exit(status: std::io::Result<ExitStatus>) -> String {
+    match status {
+        Ok(status) => match status.code() {
+            Some(code) => format!("exited with status {code}"),
+            None => {
+                #[cfg(unix)]
+                {
+                    use std::os::unix::process::ExitStatusExt;
+                    match status.signal() {
+                        Some(signal) => format!("was killed by signal {signal}"),
+                        None => "exited".to_owned(),
+                    }
+                }
+                #[cfg(not(unix))]
+                {
+                    "exited".to_owned()
+                }
+            }
+        },
+        Err(err) => format!("could not be waited for: {err}"),
+    }
+}
+
+impl Machine {
+    fn update(&self, change: impl FnOnce(&mut ServerStatus)) {
+        let previous = self.status.borrow().clone();
+        let mut next = previous.clone();
+        change(&mut next);
+        if next == previous {
+            return;
+        }
+        let announce = next.state != previous.state || next.reason != previous.reason;
+        self.status.send_replace(next.clone());
+        if announce {
+            tracing::info!(
+                state = next.state.name(),
+                reason = %next.reason,
+                "ollama server state changed"
+            );
+            self.bus.publish(EventPayload::OllamaStateChanged {
+                status: next,
+                previous: previous.state,
+            });
+        }
+    }
+
+    fn set_state(&self, state: ServerState, reason: impl Into<String>) {
+        let reason = reason.into();
+        self.update(|s| {
+            s.state = state;
+            s.reason = reason;
+            if state != ServerState::Backoff {
+                s.next_attempt_ms = None;
+            }
+            if !state.is_up() && state != ServerState::Stopping {
+                s.ready_since_ms = None;
+                s.version = None;
+            }
+            if !matches!(
+                state,
+                ServerState::Starting | ServerState::Running | ServerState::Stopping
+            ) {
+                s.pid = None;
+            }
+        });
+    }
+
+    /// Answer waiting Start/Restart callers with the settled status.
+    fn settle(&mut self) {
+        let status = self.status.borrow().clone();
+        for reply in self.waiting.drain(..) {
+            let answer = if status.state == ServerState::NotInstalled {
+                Err(
+                    Error::failed_precondition(status.last_error.clone().unwrap_or_else(|| {
+                        format!("Ollama is not installed: {}", discovery::INSTALL_HINT)
+                    }))
+                    .with_reason("OLLAMA_NOT_INSTALLED"),
+                )
+            } else {
+                Ok(status.clone())
+            };
+            let _ = reply.send(answer);
+        }
+    }
+
+    async fn run(mut self, mut commands: mpsc::Receiver<Request>) {
+        let mut phase = Phase::Probe;
+        loop {
+            phase = match phase {
+                Phase::Probe => self.probe_phase().await,
+                Phase::Idle => self.idle(&mut commands).await,
+                Phase::Starting(managed) => self.starting(managed, &mut commands).await,
+                Phase::Running(managed) => self.running(managed, &mut commands).await,
+                Phase::External => self.external(&mut commands).await,
+                Phase::Backoff(until) => self.backoff_wait(until, &mut commands).await,
+                Phase::Exit => break,
+            };
+        }
+        self.settle();
+    }
+
+    async fn probe(&self) -> Probe {
+        let connect = tokio::time::timeout(
+            self.config.health_timeout,
+            tokio::net::TcpStream::connect(self.config.address.dial()),
+        )
+        .await;
+        match connect {
+            Ok(Ok(_)) => {}
+            Ok(Err(_)) => return Probe::Nothing,
+            Err(_) => {
+                return Probe::NotOllama(format!(
+                    "port {} does not accept connections in time",
+                    self.config.address.port()
+                ));
+            }
+        }
+        match self.api.version(self.config.health_timeout).await {
+            Ok(version) => Probe::Ollama(version),
+            Err(ApiError::Unreachable(why)) if why.contains("refused") => Probe::Nothing,
+            Err(ApiError::Unreachable(_)) => Probe::NotOllama(format!(
+                "port {} is taken by a process that does not answer (a hung Ollama?)",
+                self.config.address.port()
+            )),
+            Err(err) => Probe::NotOllama(format!(
+                "port {} is taken by something that is not Ollama ({err})",
+                self.config.address.port()
+            )),
+        }
+    }
+
+    /// Decide what to do: adopt, spawn, wait, or stay stopped.
+    async fn probe_phase(&mut self) -> Phase {
+        match self.probe().await {
+            Probe::Ollama(version) => {
+                self.update(|s| {
+                    s.version = Some(version);
+                    s.ready_since_ms = Some(now_ms());
+                });
+                self.set_state(
+                    ServerState::External,
+                    format!(
+                        "a server started outside OmniPanel answers at {}; using it",
+                        self.config.address
+                    ),
+                );
+                self.update(|s| s.ready_since_ms = Some(now_ms()));
+                self.settle();
+                Phase::External
+            }
+            Probe::NotOllama(why) => {
+                if self.want_running {
+                    self.enter_backoff(why)
+                } else {
+                    self.update(|s| s.last_error = Some(why.clone()));
+                    self.set_state(ServerState::Stopped, why);
+                    self.settle();
+                    Phase::Idle
+                }
+            }
+            Probe::Nothing => {
+                let binary = discovery::find_binary(self.config.binary.as_deref());
+                match binary {
+                    Err(why) => {
+                        self.update(|s| {
+                            s.binary = None;
+                            s.last_error = Some(why.clone());
+                        });
+                        self.set_state(ServerState::NotInstalled, why);
+                        self.settle();
+                        Phase::Idle
+                    }
+                    Ok(path) if self.want_running => self.spawn(path),
+                    Ok(path) => {
+                        self.update(|s| s.binary = Some(path));
+                        self.set_state(ServerState::Stopped, "autostart is off");
+                        self.settle();
+                        Phase::Idle
+                    }
+                }
+            }
+        }
+    }
+
+    fn spawn(&mut self, binary: PathBuf) -> Phase {
+        let mut command = Command::new(&binary);
+        command
+            .arg("serve")
+            .env("OLLAMA_HOST", self.config.address.env_value())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        die_with_parent(&mut command);
+        self.update(|s| s.binary = Some(binary.clone()));
+        match command.spawn() {
+            Ok(mut child) => {
+                let pid = child.id();
+                let recent_output = Arc::new(Mutex::new(VecDeque::new()));
+                if let Some(stdout) = child.stdout.take() {
+                    pump_output(stdout, self.log.clone(), recent_output.clone());
+                }
+                if let Some(stderr) = child.stderr.take() {
+                    pump_output(stderr, self.log.clone(), recent_output.clone());
+                }
+                self.update(|s| s.pid = pid);
+                self.set_state(
+                    ServerState::Starting,
+                    format!(
+                        "started {} serve (pid {})",
+                        binary.display(),
+                        pid.unwrap_or(0)
+                    ),
+                );
+                Phase::Starting(Managed {
+                    child,
+                    pid,
+                    recent_output,
+                })
+            }
+            Err(err) => self.enter_backoff(format!("cannot run {}: {err}", binary.display())),
+        }
+    }
+
+    fn enter_backoff(&mut self, why: String) -> Phase {
+        let delay = self.backoff;
+        self.backoff = (self.backoff * 2).min(BACKOFF_MAX);
+        let next_ms = now_ms() + i64::try_from(delay.as_millis()).unwrap_or(i64::MAX);
+        self.update(|s| {
+            s.last_error = Some(why.clone());
+            s.next_attempt_ms = Some(next_ms);
+        });
+        self.set_state(
+            ServerState::Backoff,
+            format!(
+                "{why}; next attempt in {}",
+                humantime::format_duration(delay)
+            ),
+        );
+        self.update(|s| s.next_attempt_ms = Some(next_ms));
+        self.settle();
+        Phase::Backoff(Instant::now() + delay)
+    }
+
+    /// A managed server failed (exited or hung): record it, then back off.
+    fn crashed(&mut self, why: String, ready_since: Option<Instant>) -> Phase {
+        if ready_since.is_some_and(|since| since.elapsed() >= HEALTHY_RESET) {
+            self.backoff = BACKOFF_INITIAL;
+        }
+        tracing::warn!(reason = %why, "ollama server failed");
+        self.update(|s| {
+            s.last_error = Some(why.clone());
+            s.restart_count += 1;
+        });
+        self.set_state(ServerState::Crashed, why.clone());
+        self.enter_backoff(why)
+    }
+
+    async fn stop_managed(&mut self, mut managed: Managed, reason: &str) {
+        self.set_state(ServerState::Stopping, reason);
+        if let Some(pid) = managed.pid {
+            terminate(pid);
+        }
+        let exited = tokio::time::timeout(self.config.stop_timeout, managed.child.wait()).await;
+        if exited.is_err() {
+            tracing::warn!(
+                seconds = self.config.stop_timeout.as_secs(),
+                "ollama did not stop after SIGTERM; killing it"
+            );
+            let _ = managed.child.start_kill();
+            let _ = managed.child.wait().await;
+        }
+    }
+
+    /// Handle a command in a phase with no managed server. Returns the next
+    /// phase when the command changes it.
+    fn command_without_server(&mut self, command: Request, external: bool) -> Option<Phase> {
+        match command {
+            Request::Start(reply) => {
+                self.want_running = true;
+                if external {
+                    let _ = reply.send(Ok(self.status.borrow().clone()));
+                    None
+                } else {
+                    self.waiting.push(reply);
+                    self.backoff = BACKOFF_INITIAL;
+                    Some(Phase::Probe)
+                }
+            }
+            Request::Stop(reply) => {
+                if external {
+                    let _ = reply.send(Err(external_refusal(&self.config.address)));
+                    return None;
+                }
+                self.want_running = false;
+                self.set_state(ServerState::Stopped, "stopped by request");
+                let _ = reply.send(Ok(self.status.borrow().clone()));
+                Some(Phase::Idle)
+            }
+            Request::Restart(reply) => {
+                if external {
+                    let _ = reply.send(Err(external_refusal(&self.config.address)));
+                    return None;
+                }
+                self.want_running = true;
+                self.backoff = BACKOFF_INITIAL;
+                self.waiting.push(reply);
+                Some(Phase::Probe)
+            }
+            Request::Shutdown(done) => {
+                let _ = done.send(());
+                Some(Phase::Exit)
+            }
+        }
+    }
+
+    async fn idle(&mut self, commands: &mut mpsc::Receiver<Request>) -> Phase {
+        loop {
+            let Some(command) = commands.recv().await else {
+                return Phase::Exit;
+            };
+            if let Some(next) = self.command_without_server(command, false) {
+                return next;
+            }
+        }
+    }
+
+    async fn backoff_wait(
+        &mut self,
+        until: Instant,
+        commands: &mut mpsc::Receiver<Request>,
+    ) -> Phase {
+        loop {
+            tokio::select! {
+                () = tokio::time::sleep_until(until.into()) => return Phase::Probe,
+                command = commands.recv() => {
+                    let Some(command) = command else { return Phase::Exit };
+                    if let Some(next) = self.command_without_server(command, false) {
+                        return next;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Handle a command while we manage a server. `Some` ends the phase.
+    async fn command_with_server(
+        &mut self,
+        command: Request,
+        managed: &mut Option<Managed>,
+    ) -> Option<Phase> {
+        match command {
+            Request::Start(reply) => {
+                self.want_running = true;
+                if self.status.borrow().state == ServerState::Running {
+                    let _ = reply.send(Ok(self.status.borrow().clone()));
+                } else {
+                    self.waiting.push(reply);
+                }
+                None
+            }
+            Request::Stop(reply) => {
+                self.want_running = false;
+                if let Some(server) = managed.take() {
+                    self.stop_managed(server, "stopping by request").await;
+                }
+                self.set_state(ServerState::Stopped, "stopped by request");
+                let _ = reply.send(Ok(self.status.borrow().clone()));
+                self.settle();
+                Some(Phase::Idle)
+            }
+            Request::Restart(reply) => {
+                self.want_running = true;
+                if let Some(server) = managed.take() {
+                    self.stop_managed(server, "restarting by request").await;
+                }
+                self.set_state(ServerState::Stopped, "restarting by request");
+                self.backoff = BACKOFF_INITIAL;
+                self.waiting.push(reply);
+                Some(Phase::Probe)
+            }
+            Request::Shutdown(done) => {
+                if let Some(server) = managed.take() {
+                    self.stop_managed(server, "the agent is shutting down")
+                        .await;
+                }
+                self.set_state(ServerState::Stopped, "the agent stopped it on shutdown");
+                let _ = done.send(());
+                Some(Phase::Exit)
+            }
+        }
+    }
+
+    async fn starting(
+        &mut self,
+        managed: Managed,
+        commands: &mut mpsc::Receiver<Request>,
+    ) -> Phase {
+        let deadline = Instant::now() + self.config.startup_timeout;
+        let mut managed = Some(managed);
+        loop {
+            let Some(server) = managed.as_mut() else {
+                return Phase::Probe;
+            };
+            tokio::select! {
+                status = server.child.wait() => {
+                    let output = server.last_output().map(|l| format!(": {l}")).unwrap_or_default();
+                    let why = format!("ollama {} during start-up{output}", describe_exit(status));
+                    if output.contains("address already in use") {
+                        return self.enter_backoff(format!(
+                            "port {} is already in use{output}",
+                            self.config.address.port()
+                        ));
+                    }
+                    return self.crashed(why, None);
+                }
+                () = tokio::time::sleep(STARTUP_POLL) => {
+                    match self.api.version(self.config.health_timeout).await {
+                        Ok(version) => {
+                            let ready = now_ms();
+                            self.update(|s| {
+                                s.version = Some(version);
+                                s.last_error = None;
+                            });
+                            self.set_state(ServerState::Running, "the server answers");
+                            self.update(|s| s.ready_since_ms = Some(ready));
+                            self.settle();
+                            return match managed.take() {
+                                Some(server) => Phase::Running(server),
+                                None => Phase::Probe,
+                            };
+                        }
+                        Err(_) if Instant::now() >= deadline => {
+                            let secs = self.config.startup_timeout.as_secs();
+                            if let Some(mut server) = managed.take() {
+                                let _ = server.child.start_kill();
+                                let _ = server.child.wait().await;
+                            }
+                            return self.crashed(format!("ollama did not answer within {secs} s of starting"), None);
+                        }
+                        Err(_) => {}
+                    }
+                }
+                command = commands.recv() => {
+                    let Some(command) = command else { return Phase::Exit };
+                    if let Some(next) = self.command_with_server(command, &mut managed).await {
+                        return next;
+                    }
+                }
+            }
+        }
+    }
+
+    async fn running(&mut self, managed: Managed, commands: &mut mpsc::Receiver<Request>) -> Phase {
+        let ready_since = Instant::now();
+        let mut failures = 0u32;
+        let mut managed = Some(managed);
+        let mut ticker = tokio::time::interval(self.config.health_interval);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        ticker.tick().await;
+        loop {
+            let Some(server) = managed.as_mut() else {
+                return Phase::Probe;
+            };
+            tokio::select! {
+                status = server.child.wait() => {
+                    let output = server.last_output().map(|l| format!(" (last output: {l})")).unwrap_or_default();
+                    return self.crashed(format!("ollama {} unexpectedly{output}", describe_exit(status)), Some(ready_since));
+                }
+                _ = ticker.tick() => {
+                    match self.api.version(self.config.health_timeout).await {
+                        Ok(_) => failures = 0,
+                        Err(err) => {
+                            failures += 1;
+                            tracing::warn!(failures, error = %err, "ollama health check failed");
+                            if failures >= self.config.health_failures {
+                                if let Some(mut server) = managed.take() {
+                                    let _ = server.child.start_kill();
+                                    let _ = server.child.wait().await;
+                                }
+                                return self.crashed(
+                                    format!("ollama hung: {failures} health checks in a row failed (last: {err}); killed it"),
+                                    Some(ready_since),
+                                );
+                            }
+                        }
+                    }
+                }
+                command = commands.recv() => {
+                    let Some(command) = command else { return Phase::Exit };
+                    if let Some(next) = self.command_with_server(command, &mut managed).await {
+                        return next;
+                    }
+                }
+            }
+        }
+    }
+
+    async fn external(&mut self, commands: &mut mpsc::Receiver<Request>) -> Phase {
+        let mut failures = 0u32;
+        let mut ticker = tokio::time::interval(self.config.health_interval);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        ticker.tick().await;
+        loop {
+            tokio::select! {
+                _ = ticker.tick() => {
+                    match self.api.version(self.config.health_timeout).await {
+                        Ok(version) => {
+                            failures = 0;
+                            self.update(|s| s.version = Some(version));
+                        }
+                        Err(err) => {
+                            failures += 1;
+                            if failures >= self.config.health_failures {
+                                self.update(|s| {
+                                    s.last_error = Some(err.to_string());
+                                    s.version = None;
+                                });
+                                self.set_state(
+                                    ServerState::Stopped,
+                                    format!("the external server at {} stopped answering", self.config.address),
+                                );
+                                return Phase::Probe;
+                            }
+                        }
+                    }
+                }
+                command = commands.recv() => {
+                    let Some(command) = command else { return Phase::Exit };
+                    if let Some(next) = self.command_without_server(command, true) {
+                        return next;
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn external_refusal(address: &OllamaAddress) -> Error {
+    Error::failed_precondition(format!(
+        "the Ollama server at {address} was started outside OmniPanel; stop or restart it where it was started"
+    ))
+    .with_reason("OLLAMA_EXTERNAL")
+}
+
+/// Ask a process to stop (SIGTERM).
+fn terminate(pid: u32) {
+    #[cfg(unix)]
+    if let Some(pid) = i32::try_from(pid)
+        .ok()
+        .and_then(rustix::process::Pid::from_raw)
+    {
+        let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
+    }
+    #[cfg(not(unix))]
+    let _ = pid;
+}
+
+/// Make the managed server die with the agent, so a crashed agent never
+/// leaves an orphan that the next start would mistake for an external one.
+fn die_with_parent(command: &mut Command) {
+    #[cfg(target_os = "linux")]
+    // SAFETY: the closure runs between fork and exec and only makes one
+    // async-signal-safe syscall (prctl), as pre_exec requires.
+    #[allow(unsafe_code)] // The only way to set PR_SET_PDEATHSIG on a child.
+    unsafe {
+        command.pre_exec(|| {
+            rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::TERM))
+                .map_err(std::io::Error::from)
+        });
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = command;
+}
+
+/// Copy a child's output into the ollama log (on a plain thread: blocking
+/// reads and file writes stay off the executor), keeping the last lines for
+/// error messages.
+fn pump_output<R>(pipe: R, log: Arc<Mutex<RotatingWriter>>, recent: Arc<Mutex<VecDeque<String>>>)
+where
+    R: IntoStd,
+{
+    let Some(reader) = pipe.into_std() else {
+        return;
+    };
+    let spawned = std::thread::Builder::new()
+        .name("omnipanel-ollama-log".into())
+        .spawn(move || {
+            let reader = BufReader::new(reader);
+            for line in reader.lines() {
+                let Ok(line) = line else { break };
+                {
+                    let mut writer = log
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner);
+                    let _ = writer.write_all(line.as_bytes());
+                    let _ = writer.write_all(b"\n");
+                }
+                let mut recent = recent
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                if recent.len() == 20 {
+                    recent.pop_front();
+                }
+                recent.push_back(line);
+            }
+        });
+    if let Err(err) = spawned {
+        tracing::warn!(error = %err, "cannot start the ollama log reader");
+    }
+}
+
+/// A tokio child pipe turned into a blocking reader.
+trait IntoStd {
+    fn into_std(self) -> Option<std::fs::File>;
+}
+
+impl IntoStd for tokio::process::ChildStdout {
+    fn into_std(self) -> Option<std::fs::File> {
+        self.into_owned_fd().ok().map(std::fs::File::from)
+    }
+}
+
+impl IntoStd for tokio::process::ChildStderr {
+    fn into_std(self) -> Option<std::fs::File> {
+        self.into_owned_fd().ok().map(std::fs::File::from)
+    }
+}

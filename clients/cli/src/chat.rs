@@ -1,0 +1,218 @@
+//! `omnipanel chat`: a line-by-line conversation with a model through the
+//! agent's Chat stream. The whole conversation is sent with every message
+//! (the agent keeps no chat state), replies are printed as they stream in,
+//! and Ctrl-C stops a reply without ending the session. When stdin is not
+//! a terminal every line is a message and EOF ends the chat, so scripts and
+//! tests can drive it.
+
+use std::io::{IsTerminal, Write};
+
+use omnipanel_client::Client;
+use omnipanel_proto::v1::{ChatMessage, ChatRequest};
+use tokio::{
+    io::{AsyncBufReadExt, BufReader},
+    signal::unix::{Signal, SignalKind, signal},
+};
+
+use crate::{
+    Failure,
+    cli::ChatArgs,
+    model_commands::rpc,
+    render::{emit, print_json},
+};
+
+const HELP: &str = "\
+/clear   forget the conversation so far
+/bye     quit (so does Ctrl-D)
+/help    show this help
+Ctrl-C stops a reply; at the prompt it quits.";
+
+/// The settings of one chat session.
+struct Session {
+    client: Client,
+    model: String,
+    provider: String,
+    system: Option<String>,
+    interactive: bool,
+    json: bool,
+}
+
+impl Session {
+    /// The conversation as it starts (and restarts after /clear).
+    fn fresh_history(&self) -> Vec<ChatMessage> {
+        self.system
+            .iter()
+            .map(|system| message("system", system))
+            .collect()
+    }
+}
+
+fn message(role: &str, content: &str) -> ChatMessage {
+    ChatMessage {
+        role: role.to_owned(),
+        content: content.to_owned(),
+        ..Default::default()
+    }
+}
+
+/// How a reply ended.
+enum Reply {
+    /// The model finished; its whole text.
+    Done(String),
+    /// Ctrl-C stopped it; the text received until then.
+    Stopped(String),
+}
+
+/// `omnipanel chat [MODEL]`
+pub async fn chat(args: ChatArgs, json: bool) -> Result<(), Failure> {
+    // Before connecting, so an early Ctrl-C is ours to handle rather than
+    // the default "kill the process".
+    let mut interrupt = signal(SignalKind::interrupt())
+        .map_err(|err| Failure::Other(format!("cannot watch for Ctrl-C: {err}")))?;
+    let client = Client::connect_from_env().await?;
+    let session = Session {
+        client,
+        model: args.model.unwrap_or_default(),
+        provider: args.provider.name(),
+        system: args.system,
+        interactive: std::io::stdin().is_terminal(),
+        json,
+    };
+    if session.interactive {
+        let model = if session.model.is_empty() {
+            "the default model"
+        } else {
+            &session.model
+        };
+        println!("Chatting with {model}. /help lists commands, /bye quits.");
+    }
+    // tokio's stdin, so that waiting for a line can be raced with Ctrl-C.
+    let mut lines = BufReader::new(tokio::io::stdin()).lines();
+    let mut history = session.fresh_history();
+    loop {
+        if session.interactive {
+            print!(">>> ");
+            flush();
+        }
+        let line = tokio::select! {
+            line = lines.next_line() => line
+                .map_err(|err| Failure::Other(format!("cannot read stdin: {err}")))?,
+            _ = interrupt.recv() => None,
+        };
+        let Some(line) = line else {
+            // EOF or Ctrl-C at the prompt; end the prompt's line.
+            if session.interactive {
+                println!();
+            }
+            return Ok(());
+        };
+        let text = line.trim();
+        match text {
+            "" => continue,
+            "/bye" => return Ok(()),
+            "/clear" => {
+                history = session.fresh_history();
+                if session.interactive {
+                    println!("(conversation cleared)");
+                }
+                continue;
+            }
+            "/help" | "/?" => {
+                println!("{HELP}");
+                continue;
+            }
+            command if command.starts_with('/') => {
+                eprintln!("omnipanel: unknown command {command}; /help lists them");
+                continue;
+            }
+            _ => {}
+        }
+        history.push(message("user", text));
+        match reply(&session, &history, &mut interrupt).await {
+            Ok(Reply::Done(content) | Reply::Stopped(content)) if !content.is_empty() => {
+                // A stopped reply stays too: it is what the user saw, and
+                // the model should know what it already said.
+                history.push(message("assistant", &content));
+            }
+            Ok(_) => {
+                // Nothing came back: forget the question so two user turns
+                // never follow each other.
+                history.pop();
+            }
+            Err(err) => {
+                history.pop();
+                if !session.interactive {
+                    return Err(err);
+                }
+                eprintln!("omnipanel: {err}");
+            }
+        }
+    }
+}
+
+/// Send the conversation and print the reply as it streams in.
+async fn reply(
+    session: &Session,
+    history: &[ChatMessage],
+    interrupt: &mut Signal,
+) -> Result<Reply, Failure> {
+    let request = ChatRequest {
+        model: session.model.clone(),
+        provider: session.provider.clone(),
+        messages: history.to_vec(),
+        ..Default::default()
+    };
+    let mut models = session.client.models();
+    let started = tokio::select! {
+        started = models.chat(request) => started,
+        _ = interrupt.recv() => return Ok(Reply::Stopped(String::new())),
+    };
+    let mut stream = rpc(&session.client, started)?;
+    let mut content = String::new();
+    let end_line = |content: &str| {
+        if !session.json && !content.is_empty() && !content.ends_with('\n') {
+            println!();
+        }
+    };
+    loop {
+        let piece = tokio::select! {
+            piece = stream.message() => piece,
+            // Dropping the stream on return cancels the call, which makes
+            // the agent stop Ollama generating.
+            _ = interrupt.recv() => {
+                end_line(&content);
+                return Ok(Reply::Stopped(content));
+            }
+        };
+        let piece = match piece {
+            Ok(Some(piece)) => piece,
+            // The agent ends the stream after the last piece; an end
+            // without `done` (agent shutting down) keeps what came.
+            Ok(None) => break,
+            Err(status) => {
+                end_line(&content);
+                return Err(Failure::Client(session.client.error(status)));
+            }
+        };
+        if session.json {
+            print_json(&piece)?;
+        } else {
+            emit(&piece.content)?;
+        }
+        content.push_str(&piece.content);
+        if piece.done {
+            break;
+        }
+    }
+    end_line(&content);
+    if session.interactive && !session.json {
+        // A blank line between a reply and the next prompt, as Ollama does.
+        println!();
+    }
+    Ok(Reply::Done(content))
+}
+
+fn flush() {
+    // A failed flush means stdout is gone; the next print reports it.
+    let _ = std::io::stdout().flush();
+}

@@ -1,0 +1,999 @@
+//! Ollama supervision and model management end to end, against the
+//! `fake-ollama` test double run as a real process: managed and adopted
+//! servers, crash and hang recovery, a port held by something else, shared
+//! and cancellable pulls that outlive their client, Ollama's own error
+//! messages, chat and generate streams, fit checks, providers.
+
+use std::time::Duration;
+
+use omnipanel_client::{Client, EventSubscription, SubscriptionItem, proto::v1 as pb};
+use omnipanel_proto::v1::model_service_client::ModelServiceClient;
+use omnipanel_tests::{
+    AgentProcess, FakeOllama, PATIENCE, Sandbox, TestResult, eventually, fake_stats, free_port,
+    process_exists,
+};
+use pb::event::Payload;
+use tonic::Code;
+
+type Models = ModelServiceClient<omnipanel_client::Authed>;
+
+fn models(client: &Client) -> Models {
+    ModelServiceClient::with_interceptor(client.channel(), client.interceptor())
+}
+
+struct Setup {
+    sandbox: Sandbox,
+    agent: AgentProcess,
+    client: Client,
+    port: u16,
+}
+
+/// An agent supervising the fake Ollama, with `switches` in its
+/// environment (inherited by the fake) and `extra` config lines.
+async fn setup(switches: &[(&str, &str)], extra: &str) -> TestResult<Setup> {
+    let sandbox = Sandbox::new()?;
+    let port = free_port()?;
+    sandbox.configure_fake_ollama(port, extra)?;
+    let mut env = sandbox.fake_env();
+    env.extend(
+        switches
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+    );
+    let agent = sandbox.start_agent_with(&env).await?;
+    let client = agent.client().await?;
+    Ok(Setup {
+        sandbox,
+        agent,
+        client,
+        port,
+    })
+}
+
+async fn status(client: &Client) -> TestResult<pb::ServerStatus> {
+    Ok(models(client)
+        .get_server_status(pb::GetServerStatusRequest {})
+        .await?
+        .into_inner()
+        .status
+        .ok_or("no status")?)
+}
+
+/// Poll the server status until `check` holds.
+async fn wait_status(
+    client: &Client,
+    what: &str,
+    check: impl Fn(&pb::ServerStatus) -> bool,
+) -> TestResult<pb::ServerStatus> {
+    let deadline = std::time::Instant::now() + PATIENCE;
+    loop {
+        let current = status(client).await?;
+        if check(&current) {
+            return Ok(current);
+        }
+        if std::time::Instant::now() > deadline {
+            return Err(format!("timed out waiting for {what}; last status {current:?}").into());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn is(state: pb::ServerState) -> impl Fn(&pb::ServerStatus) -> bool {
+    move |s| s.state == i32::from(state)
+}
+
+/// Every Ollama state change published so far and from now on, in order,
+/// until `stop` says enough.
+async fn state_changes(
+    sandbox: &Sandbox,
+    stop: impl Fn(&[pb::OllamaStateChanged]) -> bool,
+) -> TestResult<Vec<pb::OllamaStateChanged>> {
+    let mut subscription = EventSubscription::new(sandbox.target(), vec!["ollama".into()], Some(0));
+    let mut seen = Vec::new();
+    tokio::time::timeout(PATIENCE, async {
+        while !stop(&seen) {
+            if let SubscriptionItem::Event(event) = subscription.next().await?
+                && let Some(Payload::OllamaStateChanged(change)) = event.payload
+            {
+                seen.push(change);
+            }
+        }
+        Ok::<_, omnipanel_client::ClientError>(())
+    })
+    .await
+    .map_err(|_| format!("timed out; state changes so far: {seen:?}"))??;
+    Ok(seen)
+}
+
+fn state_of(change: &pb::OllamaStateChanged) -> i32 {
+    change.status.as_ref().map_or(0, |s| s.state)
+}
+
+fn reason_of(change: &pb::OllamaStateChanged) -> &str {
+    change.status.as_ref().map_or("", |s| s.reason.as_str())
+}
+
+/// Pull `model` to the end and return the final progress.
+async fn pull_to_end(client: &Client, model: &str) -> TestResult<pb::PullProgress> {
+    let mut stream = models(client)
+        .pull_model(pb::PullModelRequest {
+            model: model.into(),
+            ..Default::default()
+        })
+        .await?
+        .into_inner();
+    let mut last = None;
+    while let Some(message) = tokio::time::timeout(PATIENCE, stream.message()).await?? {
+        last = message.progress;
+    }
+    last.ok_or_else(|| "no progress".into())
+}
+
+#[tokio::test]
+async fn managed_server_starts_with_the_agent_and_stops_with_it() -> TestResult {
+    let mut setup = setup(&[], "").await?;
+    let running = wait_status(&setup.client, "RUNNING", is(pb::ServerState::Running)).await?;
+    assert_eq!(running.version, "0.0.0-fake");
+    assert!(running.pid > 0);
+    assert_eq!(running.address, format!("127.0.0.1:{}", setup.port));
+    // Its output goes to the "ollama" log.
+    let mut tail = setup
+        .client
+        .agent()
+        .tail_logs(pb::TailLogsRequest {
+            source: "ollama".into(),
+            lines: 50,
+            follow: false,
+        })
+        .await?
+        .into_inner();
+    let mut text = String::new();
+    while let Some(batch) = tail.message().await? {
+        text.push_str(&batch.lines.join("\n"));
+    }
+    assert!(text.contains("Listening on"), "{text}");
+    // Start is idempotent.
+    let again = models(&setup.client)
+        .start_server(pb::StartServerRequest {})
+        .await?
+        .into_inner()
+        .status
+        .ok_or("no status")?;
+    assert_eq!(again.pid, running.pid);
+    // The agent's shutdown stops the server it started.
+    assert!(setup.agent.stop().await?.success());
+    eventually("the managed server to exit", || {
+        !process_exists(running.pid)
+    })
+    .await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn stop_start_and_restart_on_request() -> TestResult {
+    let setup = setup(&[], "").await?;
+    let first = wait_status(&setup.client, "RUNNING", is(pb::ServerState::Running)).await?;
+    let mut api = models(&setup.client);
+    let stopped = api
+        .stop_server(pb::StopServerRequest {})
+        .await?
+        .into_inner()
+        .status
+        .ok_or("no status")?;
+    assert_eq!(stopped.state, i32::from(pb::ServerState::Stopped));
+    eventually("the server to exit", || !process_exists(first.pid)).await?;
+    // Requests for models now say the server is down, and how to start it.
+    let err = api
+        .list_models(pb::ListModelsRequest::default())
+        .await
+        .err()
+        .ok_or("listed models")?;
+    assert_eq!(err.code(), Code::Unavailable);
+    assert!(
+        err.message().contains("omnipanel ollama start"),
+        "{}",
+        err.message()
+    );
+    let started = api
+        .start_server(pb::StartServerRequest {})
+        .await?
+        .into_inner()
+        .status
+        .ok_or("no status")?;
+    assert_eq!(started.state, i32::from(pb::ServerState::Running));
+    let restarted = api
+        .restart_server(pb::RestartServerRequest {})
+        .await?
+        .into_inner()
+        .status
+        .ok_or("no status")?;
+    assert_eq!(restarted.state, i32::from(pb::ServerState::Running));
+    assert_ne!(restarted.pid, started.pid);
+    // A restart by request is not counted as a crash.
+    assert_eq!(restarted.restart_count, 0);
+    Ok(())
+}
+
+#[tokio::test]
+async fn an_external_server_is_adopted_and_left_running() -> TestResult {
+    let sandbox = Sandbox::new()?;
+    let port = free_port()?;
+    let mut external = FakeOllama::start("serve", port, &sandbox.ollama_models(), &[]).await?;
+    sandbox.configure_fake_ollama(port, "")?;
+    let mut agent = sandbox.start_agent_with(&sandbox.fake_env()).await?;
+    let client = agent.client().await?;
+    let adopted = wait_status(&client, "EXTERNAL", is(pb::ServerState::External)).await?;
+    assert_eq!(adopted.pid, 0, "an adopted server has no pid of ours");
+    let err = models(&client)
+        .stop_server(pb::StopServerRequest {})
+        .await
+        .err()
+        .ok_or("stopped an external server")?;
+    assert_eq!(err.code(), Code::FailedPrecondition);
+    assert!(
+        err.message().contains("outside OmniPanel"),
+        "{}",
+        err.message()
+    );
+    // Models work through it.
+    let pulled = pull_to_end(&client, "test-small").await?;
+    assert_eq!(pulled.state, i32::from(pb::PullState::Succeeded));
+    assert!(agent.stop().await?.success());
+    assert!(
+        external.is_running(),
+        "the agent must not stop an external server"
+    );
+    assert_eq!(omnipanel_tests::http_get(port, "/api/version")?.0, 200);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_crashing_server_is_restarted_with_growing_backoff() -> TestResult {
+    let setup = setup(&[("FAKE_OLLAMA_CRASH_AFTER_SECS", "0.5")], "").await?;
+    let changes = state_changes(&setup.sandbox, |seen| {
+        seen.iter()
+            .filter(|c| state_of(c) == i32::from(pb::ServerState::Crashed))
+            .count()
+            >= 2
+            && seen
+                .last()
+                .is_some_and(|c| state_of(c) == i32::from(pb::ServerState::Backoff))
+    })
+    .await?;
+    let backoffs: Vec<&str> = changes
+        .iter()
+        .filter(|c| state_of(c) == i32::from(pb::ServerState::Backoff))
+        .map(reason_of)
+        .collect();
+    assert!(backoffs[0].contains("next attempt in 1s"), "{backoffs:?}");
+    assert!(backoffs[1].contains("next attempt in 2s"), "{backoffs:?}");
+    let crashed: Vec<&str> = changes
+        .iter()
+        .filter(|c| state_of(c) == i32::from(pb::ServerState::Crashed))
+        .map(reason_of)
+        .collect();
+    assert!(crashed[0].contains("exited with status 1"), "{crashed:?}");
+    // It came back in between.
+    let running = changes
+        .iter()
+        .filter(|c| state_of(c) == i32::from(pb::ServerState::Running))
+        .count();
+    assert!(running >= 2, "{changes:?}");
+    let current = status(&setup.client).await?;
+    assert!(current.restart_count >= 2, "{current:?}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_hung_server_is_detected_killed_and_restarted() -> TestResult {
+    let setup = setup(
+        &[("FAKE_OLLAMA_HANG_AFTER_SECS", "0.5")],
+        "health_failures = 3\n",
+    )
+    .await?;
+    let first = wait_status(&setup.client, "RUNNING", is(pb::ServerState::Running)).await?;
+    let changes = state_changes(&setup.sandbox, |seen| {
+        seen.iter()
+            .any(|c| state_of(c) == i32::from(pb::ServerState::Crashed))
+    })
+    .await?;
+    let crash = changes.last().ok_or("no crash")?;
+    assert!(reason_of(crash).contains("hung"), "{crash:?}");
+    assert!(reason_of(crash).contains("3 health checks"), "{crash:?}");
+    eventually("the hung server to be killed", || {
+        !process_exists(first.pid)
+    })
+    .await?;
+    let again = wait_status(&setup.client, "a new server", |s| {
+        s.state == i32::from(pb::ServerState::Running) && s.pid != first.pid
+    })
+    .await?;
+    assert!(again.restart_count >= 1);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_port_taken_by_something_else_is_named() -> TestResult {
+    let sandbox = Sandbox::new()?;
+    let port = free_port()?;
+    let _squatter = FakeOllama::start("squat", port, &sandbox.ollama_models(), &[]).await?;
+    sandbox.configure_fake_ollama(port, "")?;
+    let agent = sandbox.start_agent_with(&sandbox.fake_env()).await?;
+    let client = agent.client().await?;
+    let backoff = wait_status(&client, "BACKOFF", is(pb::ServerState::Backoff)).await?;
+    assert!(
+        backoff.last_error.contains(&format!("port {port}"))
+            && backoff.last_error.contains("not Ollama"),
+        "{backoff:?}"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn without_ollama_start_says_how_to_install_and_the_rest_works() -> TestResult {
+    let sandbox = Sandbox::new()?;
+    let port = free_port()?;
+    sandbox.write_config(&format!(
+        "[ollama]\nbinary = \"/nonexistent/ollama\"\nhost = \"127.0.0.1:{port}\"\n"
+    ))?;
+    let agent = sandbox.start_agent().await?;
+    let client = agent.client().await?;
+    let current = wait_status(&client, "NOT_INSTALLED", is(pb::ServerState::NotInstalled)).await?;
+    assert!(current.last_error.contains("does not exist"), "{current:?}");
+    let err = models(&client)
+        .start_server(pb::StartServerRequest {})
+        .await
+        .err()
+        .ok_or("started without ollama")?;
+    assert_eq!(err.code(), Code::FailedPrecondition);
+    assert!(
+        err.message().contains("/nonexistent/ollama"),
+        "{}",
+        err.message()
+    );
+    // Everything else keeps working.
+    client.agent().get_info(pb::GetInfoRequest {}).await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn two_clients_share_one_pull_that_survives_its_starter() -> TestResult {
+    // ~640 MB at 400 MB/s: long enough to attach, short enough for a test.
+    let setup = setup(&[("FAKE_OLLAMA_PULL_BYTES_PER_SEC", "400000000")], "").await?;
+    wait_status(&setup.client, "RUNNING", is(pb::ServerState::Running)).await?;
+    let request = pb::PullModelRequest {
+        model: "tinyllama".into(),
+        ..Default::default()
+    };
+    let mut starter = models(&setup.client)
+        .pull_model(request.clone())
+        .await?
+        .into_inner();
+    let first = starter.message().await?.ok_or("no first message")?;
+    let fit = first.fit.ok_or("the first message carries the fit check")?;
+    assert!(fit.model_bytes > 600_000_000, "{fit:?}");
+    // A second client attaches to the same pull.
+    let second_client = setup.agent.client().await?;
+    let mut attached = models(&second_client)
+        .pull_model(request)
+        .await?
+        .into_inner();
+    let seen = attached
+        .message()
+        .await?
+        .ok_or("nothing for the second client")?;
+    assert_eq!(
+        seen.progress.map(|p| p.model),
+        Some("tinyllama:latest".to_owned())
+    );
+    // The starter goes away; the pull goes on.
+    drop(starter);
+    drop(setup.client.clone());
+    let mut last = None;
+    while let Some(message) = tokio::time::timeout(PATIENCE, attached.message()).await?? {
+        let progress = message.progress.ok_or("no progress")?;
+        if let Some(previous) = &last {
+            let previous: &pb::PullProgress = previous;
+            assert!(
+                progress.completed_bytes >= previous.completed_bytes,
+                "progress went backwards"
+            );
+        }
+        last = Some(progress);
+    }
+    let last = last.ok_or("no progress")?;
+    assert_eq!(last.state, i32::from(pb::PullState::Succeeded), "{last:?}");
+    assert_eq!(last.completed_bytes, last.total_bytes);
+    let stats = fake_stats(setup.port)?;
+    assert_eq!(
+        stats["pulls_started"], 1,
+        "one pull for two clients: {stats}"
+    );
+    let listed = models(&setup.client)
+        .list_models(pb::ListModelsRequest::default())
+        .await?
+        .into_inner();
+    assert!(
+        listed.models.iter().any(|m| m.name == "tinyllama:latest"),
+        "{listed:?}"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_pull_continues_when_its_only_client_disconnects() -> TestResult {
+    let setup = setup(&[("FAKE_OLLAMA_PULL_BYTES_PER_SEC", "400000000")], "").await?;
+    wait_status(&setup.client, "RUNNING", is(pb::ServerState::Running)).await?;
+    {
+        let mut stream = models(&setup.client)
+            .pull_model(pb::PullModelRequest {
+                model: "qwen2.5:0.5b".into(),
+                ..Default::default()
+            })
+            .await?
+            .into_inner();
+        stream.message().await?;
+    }
+    let deadline = std::time::Instant::now() + PATIENCE;
+    loop {
+        let pulls = models(&setup.client)
+            .list_pulls(pb::ListPullsRequest {})
+            .await?
+            .into_inner()
+            .pulls;
+        let pull = pulls
+            .iter()
+            .find(|p| p.model == "qwen2.5:0.5b")
+            .ok_or("pull not listed")?;
+        if pull.state == i32::from(pb::PullState::Succeeded) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "pull never finished: {pull:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn cancel_pull_stops_the_download() -> TestResult {
+    let setup = setup(&[("FAKE_OLLAMA_PULL_BYTES_PER_SEC", "20000000")], "").await?;
+    wait_status(&setup.client, "RUNNING", is(pb::ServerState::Running)).await?;
+    let mut stream = models(&setup.client)
+        .pull_model(pb::PullModelRequest {
+            model: "llama3.2:1b".into(),
+            ..Default::default()
+        })
+        .await?
+        .into_inner();
+    // Cancel once Ollama is really downloading.
+    loop {
+        let message = stream.message().await?.ok_or("stream ended early")?;
+        if message.progress.is_some_and(|p| p.completed_bytes > 0) {
+            break;
+        }
+    }
+    let cancelled = models(&setup.client)
+        .cancel_pull(pb::CancelPullRequest {
+            model: "llama3.2:1b".into(),
+            provider: String::new(),
+        })
+        .await?
+        .into_inner()
+        .progress
+        .ok_or("no progress")?;
+    assert_eq!(cancelled.state, i32::from(pb::PullState::Cancelled));
+    // The stream ends with the cancellation.
+    let mut last = None;
+    while let Some(message) = tokio::time::timeout(PATIENCE, stream.message()).await?? {
+        last = message.progress;
+    }
+    assert_eq!(
+        last.map(|p| p.state),
+        Some(i32::from(pb::PullState::Cancelled))
+    );
+    let seen = eventually("Ollama to see the pull cancelled", || {
+        fake_stats(setup.port).is_ok_and(|s| s["pulls_cancelled"] == 1 && s["pulls_active"] == 0)
+    })
+    .await;
+    assert!(seen.is_ok(), "{:?}", fake_stats(setup.port));
+    // Nothing to cancel any more.
+    let err = models(&setup.client)
+        .cancel_pull(pb::CancelPullRequest {
+            model: "llama3.2:1b".into(),
+            provider: String::new(),
+        })
+        .await
+        .err()
+        .ok_or("cancelled twice")?;
+    assert_eq!(err.code(), Code::NotFound);
+    Ok(())
+}
+
+#[tokio::test]
+async fn pull_failures_carry_ollamas_own_message() -> TestResult {
+    let setup = setup(&[("FAKE_OLLAMA_PULL_FAIL_AT_PERCENT", "50")], "").await?;
+    wait_status(&setup.client, "RUNNING", is(pb::ServerState::Running)).await?;
+    let failed = pull_to_end(&setup.client, "qwen2.5:0.5b").await?;
+    assert_eq!(failed.state, i32::from(pb::PullState::Failed));
+    assert_eq!(failed.error, "max retries exceeded: EOF");
+    let unknown = pull_to_end(&setup.client, "no-such-model").await?;
+    assert_eq!(unknown.state, i32::from(pb::PullState::Failed));
+    assert!(unknown.error.contains("file does not exist"), "{unknown:?}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_pull_resumes_after_the_server_restarts() -> TestResult {
+    let setup = setup(&[("FAKE_OLLAMA_PULL_BYTES_PER_SEC", "150000000")], "").await?;
+    wait_status(&setup.client, "RUNNING", is(pb::ServerState::Running)).await?;
+    let mut stream = models(&setup.client)
+        .pull_model(pb::PullModelRequest {
+            model: "tinyllama".into(),
+            ..Default::default()
+        })
+        .await?
+        .into_inner();
+    // Wait for real progress, then restart Ollama under the pull.
+    loop {
+        let message = stream.message().await?.ok_or("stream ended early")?;
+        if message
+            .progress
+            .is_some_and(|p| p.completed_bytes > 50_000_000)
+        {
+            break;
+        }
+    }
+    models(&setup.client)
+        .restart_server(pb::RestartServerRequest {})
+        .await?;
+    let mut states = Vec::new();
+    let mut last = None;
+    while let Some(message) = tokio::time::timeout(PATIENCE, stream.message()).await?? {
+        let progress = message.progress.ok_or("no progress")?;
+        states.push(progress.state);
+        last = Some(progress);
+    }
+    let last = last.ok_or("no progress")?;
+    assert!(
+        states.contains(&i32::from(pb::PullState::Retrying)),
+        "{states:?}"
+    );
+    assert_eq!(last.state, i32::from(pb::PullState::Succeeded), "{last:?}");
+    assert!(last.attempt >= 2);
+    Ok(())
+}
+
+#[tokio::test]
+async fn chat_and_generate_stream_through_the_agent() -> TestResult {
+    let setup = setup(&[], "").await?;
+    wait_status(&setup.client, "RUNNING", is(pb::ServerState::Running)).await?;
+    let mut api = models(&setup.client);
+    // No default model yet: a clear error.
+    let err = api
+        .chat(pb::ChatRequest {
+            messages: vec![pb::ChatMessage {
+                role: "user".into(),
+                content: "hi".into(),
+                images: vec![],
+            }],
+            ..Default::default()
+        })
+        .await
+        .err()
+        .ok_or("chatted without a model")?;
+    assert_eq!(err.code(), Code::InvalidArgument);
+    // A model that is not installed: NOT_FOUND with Ollama's message.
+    let err = api
+        .chat(pb::ChatRequest {
+            model: "tinyllama".into(),
+            messages: vec![pb::ChatMessage {
+                role: "user".into(),
+                content: "hi".into(),
+                images: vec![],
+            }],
+            ..Default::default()
+        })
+        .await
+        .err()
+        .ok_or("chatted with a missing model")?;
+    assert_eq!(err.code(), Code::NotFound, "{err:?}");
+
+    pull_to_end(&setup.client, "test-small").await?;
+    api.set_default_model(pb::SetDefaultModelRequest {
+        model: "test-small".into(),
+    })
+    .await?;
+    let mut stream = api
+        .chat(pb::ChatRequest {
+            messages: vec![pb::ChatMessage {
+                role: "user".into(),
+                content: "hello   there".into(),
+                images: vec![],
+            }],
+            ..Default::default()
+        })
+        .await?
+        .into_inner();
+    let mut text = String::new();
+    let mut pieces = 0;
+    let mut last = None;
+    while let Some(piece) = stream.message().await? {
+        text.push_str(&piece.content);
+        pieces += 1;
+        last = Some(piece);
+    }
+    let last = last.ok_or("no reply")?;
+    assert_eq!(
+        text,
+        "You said: hello there\nThis reply comes from fake-ollama."
+    );
+    assert!(pieces > 3, "the reply is streamed in pieces");
+    assert!(last.done && last.done_reason == "stop");
+    assert!(last.stats.is_some_and(|s| s.eval_count > 0));
+
+    let mut stream = api
+        .generate(pb::GenerateRequest {
+            prompt: "why is the sky blue".into(),
+            ..Default::default()
+        })
+        .await?
+        .into_inner();
+    let mut text = String::new();
+    let mut context = Vec::new();
+    while let Some(piece) = stream.message().await? {
+        text.push_str(&piece.response);
+        context = piece.context;
+    }
+    assert!(text.starts_with("You said: why is the sky blue"), "{text}");
+    assert!(!context.is_empty());
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_client_leaving_mid_reply_cancels_the_generation() -> TestResult {
+    let setup = setup(&[("FAKE_OLLAMA_TOKEN_DELAY_MS", "200")], "").await?;
+    wait_status(&setup.client, "RUNNING", is(pb::ServerState::Running)).await?;
+    pull_to_end(&setup.client, "test-small").await?;
+    let mut stream = models(&setup.client)
+        .generate(pb::GenerateRequest {
+            model: "test-small".into(),
+            prompt: "a long story please".into(),
+            ..Default::default()
+        })
+        .await?
+        .into_inner();
+    stream.message().await?;
+    drop(stream);
+    eventually("Ollama to see the generation cancelled", || {
+        fake_stats(setup.port).is_ok_and(|s| s["generations_cancelled"] == 1)
+    })
+    .await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn bad_model_names_are_refused_before_any_request() -> TestResult {
+    let setup = setup(&[], "").await?;
+    wait_status(&setup.client, "RUNNING", is(pb::ServerState::Running)).await?;
+    let before = fake_stats(setup.port)?;
+    let mut api = models(&setup.client);
+    for bad in [
+        "",
+        "a/b/c/d",
+        "bad..name",
+        "has space",
+        "semi;colon",
+        "ns.dot/model",
+    ] {
+        let show = api
+            .show_model(pb::ShowModelRequest {
+                model: bad.into(),
+                provider: String::new(),
+            })
+            .await
+            .err()
+            .ok_or("accepted a bad name")?;
+        assert_eq!(show.code(), Code::InvalidArgument, "{bad:?}: {show:?}");
+        assert!(show.message().starts_with("model"), "{}", show.message());
+        let pull = api
+            .pull_model(pb::PullModelRequest {
+                model: bad.into(),
+                ..Default::default()
+            })
+            .await
+            .err()
+            .ok_or("pulled a bad name")?;
+        assert_eq!(pull.code(), Code::InvalidArgument);
+    }
+    let bad_keep_alive = api
+        .load_model(pb::LoadModelRequest {
+            model: "test-small".into(),
+            keep_alive: "ten minutes".into(),
+            ..Default::default()
+        })
+        .await
+        .err()
+        .ok_or("accepted a bad keep_alive")?;
+    assert_eq!(bad_keep_alive.code(), Code::InvalidArgument);
+    let after = fake_stats(setup.port)?;
+    assert_eq!(
+        before["requests"].get("/api/show"),
+        after["requests"].get("/api/show")
+    );
+    assert_eq!(
+        before["requests"].get("/api/pull"),
+        after["requests"].get("/api/pull")
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn load_unload_delete_default_and_fit() -> TestResult {
+    let mut setup = setup(&[], "").await?;
+    wait_status(&setup.client, "RUNNING", is(pb::ServerState::Running)).await?;
+    let mut api = models(&setup.client);
+    // Fit of a model that is not installed comes from the registry.
+    let fit = api
+        .check_fit(pb::CheckFitRequest {
+            model: "llama3.1:70b".into(),
+            provider: String::new(),
+        })
+        .await?
+        .into_inner();
+    assert!(
+        !fit.installed && fit.model_bytes > 40_000_000_000,
+        "{fit:?}"
+    );
+    let expected = if fit.required_bytes <= fit.free_ram_bytes {
+        pb::FitVerdict::FitsCpuOnly
+    } else {
+        pb::FitVerdict::TooLarge
+    };
+    assert_eq!(fit.verdict, i32::from(expected), "{fit:?}");
+    assert!(!fit.explanation.is_empty());
+    let missing = api
+        .check_fit(pb::CheckFitRequest {
+            model: "no-such-model".into(),
+            provider: String::new(),
+        })
+        .await
+        .err()
+        .ok_or("fit of a missing model")?;
+    assert_eq!(missing.code(), Code::NotFound);
+
+    pull_to_end(&setup.client, "test-small").await?;
+    let fit = api
+        .check_fit(pb::CheckFitRequest {
+            model: "test-small".into(),
+            provider: String::new(),
+        })
+        .await?
+        .into_inner();
+    assert!(fit.installed);
+    assert_eq!(
+        fit.verdict,
+        i32::from(pb::FitVerdict::FitsCpuOnly),
+        "{fit:?}"
+    );
+
+    api.load_model(pb::LoadModelRequest {
+        model: "test-small".into(),
+        keep_alive: "10m".into(),
+        ..Default::default()
+    })
+    .await?;
+    let running = api
+        .list_running_models(pb::ListRunningModelsRequest::default())
+        .await?
+        .into_inner();
+    assert_eq!(running.models.len(), 1, "{running:?}");
+    assert!(running.models[0].expires_unix_ms > 0);
+    api.unload_model(pb::UnloadModelRequest {
+        model: "test-small".into(),
+        provider: String::new(),
+    })
+    .await?;
+    let running = api
+        .list_running_models(pb::ListRunningModelsRequest::default())
+        .await?
+        .into_inner();
+    assert!(running.models.is_empty(), "{running:?}");
+
+    // The default model needs an installed model, and survives a restart.
+    let err = api
+        .set_default_model(pb::SetDefaultModelRequest {
+            model: "tinyllama".into(),
+        })
+        .await
+        .err()
+        .ok_or("default set to a missing model")?;
+    assert_eq!(err.code(), Code::NotFound);
+    api.set_default_model(pb::SetDefaultModelRequest {
+        model: "test-small".into(),
+    })
+    .await?;
+    setup.agent.stop().await?;
+    let agent = setup
+        .sandbox
+        .start_agent_with(&setup.sandbox.fake_env())
+        .await?;
+    setup.client = agent.client().await?;
+    let current = wait_status(&setup.client, "RUNNING", is(pb::ServerState::Running)).await?;
+    assert_eq!(current.default_model, "test-small:latest");
+    let listed = models(&setup.client)
+        .list_models(pb::ListModelsRequest::default())
+        .await?
+        .into_inner();
+    assert!(
+        listed
+            .models
+            .iter()
+            .any(|m| m.name == "test-small:latest" && m.is_default)
+    );
+
+    let mut api = models(&setup.client);
+    api.delete_model(pb::DeleteModelRequest {
+        model: "test-small".into(),
+        provider: String::new(),
+    })
+    .await?;
+    let err = api
+        .delete_model(pb::DeleteModelRequest {
+            model: "test-small".into(),
+            provider: String::new(),
+        })
+        .await
+        .err()
+        .ok_or("deleted twice")?;
+    assert_eq!(err.code(), Code::NotFound);
+    Ok(())
+}
+
+#[tokio::test]
+async fn remote_providers_are_checked_used_and_removed() -> TestResult {
+    let setup = setup(&[], "").await?;
+    wait_status(&setup.client, "RUNNING", is(pb::ServerState::Running)).await?;
+    let remote_port = free_port()?;
+    let remote_models = setup.sandbox.root().join("remote-models");
+    let mut remote = FakeOllama::start("serve", remote_port, &remote_models, &[]).await?;
+    let mut api = models(&setup.client);
+    let added = api
+        .add_provider(pb::AddProviderRequest {
+            name: "gpu-box".into(),
+            url: format!("http://127.0.0.1:{remote_port}"),
+            token: "secret".into(),
+        })
+        .await?
+        .into_inner()
+        .provider
+        .ok_or("no provider")?;
+    assert!(added.has_token && added.version == "0.0.0-fake");
+    let unreachable = api
+        .add_provider(pb::AddProviderRequest {
+            name: "nowhere".into(),
+            url: format!("http://127.0.0.1:{}", free_port()?),
+            token: String::new(),
+        })
+        .await
+        .err()
+        .ok_or("added an unreachable provider")?;
+    assert_eq!(unreachable.code(), Code::Unavailable);
+    let providers = api
+        .list_providers(pb::ListProvidersRequest {})
+        .await?
+        .into_inner()
+        .providers;
+    let names: Vec<&str> = providers.iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(names, vec!["local", "gpu-box"]);
+
+    // Pull onto the remote; the local server does not get it.
+    let mut stream = api
+        .pull_model(pb::PullModelRequest {
+            model: "test-small".into(),
+            provider: "gpu-box".into(),
+            insecure: false,
+        })
+        .await?
+        .into_inner();
+    while stream.message().await?.is_some() {}
+    let remote_list = api
+        .list_models(pb::ListModelsRequest {
+            provider: "gpu-box".into(),
+        })
+        .await?
+        .into_inner();
+    assert_eq!(remote_list.models.len(), 1);
+    let local_list = api
+        .list_models(pb::ListModelsRequest::default())
+        .await?
+        .into_inner();
+    assert!(local_list.models.is_empty());
+
+    let err = api
+        .remove_provider(pb::RemoveProviderRequest {
+            name: "local".into(),
+        })
+        .await
+        .err()
+        .ok_or("removed local")?;
+    assert_eq!(err.code(), Code::FailedPrecondition);
+    api.remove_provider(pb::RemoveProviderRequest {
+        name: "gpu-box".into(),
+    })
+    .await?;
+    let err = api
+        .list_models(pb::ListModelsRequest {
+            provider: "gpu-box".into(),
+        })
+        .await
+        .err()
+        .ok_or("used a removed provider")?;
+    assert_eq!(err.code(), Code::NotFound);
+    assert!(remote.is_running(), "remote providers are never stopped");
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_cli_pulls_chats_and_reports() -> TestResult {
+    let setup = setup(&[], "").await?;
+    wait_status(&setup.client, "RUNNING", is(pb::ServerState::Running)).await?;
+    let sandbox = &setup.sandbox;
+    let output = sandbox.cli(&["ollama", "status"])?;
+    assert!(
+        output.status.success(),
+        "{}",
+        omnipanel_tests::stderr(&output)
+    );
+    assert!(
+        omnipanel_tests::stdout(&output).contains("RUNNING"),
+        "{}",
+        omnipanel_tests::stdout(&output)
+    );
+
+    let output = sandbox.cli(&["models", "pull", "test-small"])?;
+    assert!(
+        output.status.success(),
+        "{}",
+        omnipanel_tests::stderr(&output)
+    );
+    assert!(
+        omnipanel_tests::stdout(&output).contains("pulled test-small"),
+        "{}",
+        omnipanel_tests::stdout(&output)
+    );
+
+    let output = sandbox.cli(&["models", "ls"])?;
+    assert!(omnipanel_tests::stdout(&output).contains("test-small:latest"));
+
+    let output = sandbox.cli_with_input(&["chat", "test-small"], "hello\n/bye\n")?;
+    assert!(
+        output.status.success(),
+        "{}",
+        omnipanel_tests::stderr(&output)
+    );
+    assert!(
+        omnipanel_tests::stdout(&output).contains("You said: hello"),
+        "{}",
+        omnipanel_tests::stdout(&output)
+    );
+
+    let output = sandbox.cli(&["models", "pull", "no-such-model"])?;
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        omnipanel_tests::stderr(&output).contains("file does not exist"),
+        "{}",
+        omnipanel_tests::stderr(&output)
+    );
+
+    let output = sandbox.cli(&["models", "show", "bad..name"])?;
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        omnipanel_tests::stderr(&output).contains("invalid argument"),
+        "{}",
+        omnipanel_tests::stderr(&output)
+    );
+    Ok(())
+}
