@@ -321,6 +321,9 @@ pub fn init(source: Arc<LogSource>, settings: &LogSettings, to_stderr: bool) -> 
     })?;
     // Writes happen on a dedicated thread so logging never blocks a task.
     let (file_writer, worker) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        // The default queue holds 128 000 lines and is allocated (4 MB)
+        // up front; a few thousand absorb any burst this agent logs.
+        .buffered_lines_limit(4096)
         .lossy(false)
         .thread_name("omnipanel-log")
         .finish(writer);

@@ -204,11 +204,18 @@ async fn round_trips(sandbox: &Sandbox) -> TestResult {
         sample(&mut warm, health).await?;
     }
     // Small interleaved blocks: drift on a shared machine hits all three alike.
+    let (agent_pid, baseline_pid) = (agent.pid(), baseline.id());
+    let (mut agent_cost, mut base_cost) = (Cost::default(), Cost::default());
     for _ in 0..BLOCKS {
+        let before = Cost::of(baseline_pid);
         sample(&mut base_s, bare).await?;
+        base_cost.add(before, Cost::of(baseline_pid));
+        let before = Cost::of(agent_pid);
         sample(&mut info_s, info).await?;
+        agent_cost.add(before, Cost::of(agent_pid));
         sample(&mut health_s, health).await?;
     }
+    let calls = (BLOCKS * CALLS_PER_BLOCK) as f64;
     for samples in [&mut base_s, &mut info_s, &mut health_s] {
         samples.sort_by(f64::total_cmp);
     }
@@ -234,10 +241,56 @@ async fn round_trips(sandbox: &Sandbox) -> TestResult {
         "|  | {} calls each, in {BLOCKS} interleaved blocks of {CALLS_PER_BLOCK}, one connection each, sequential |",
         BLOCKS * CALLS_PER_BLOCK
     );
+    println!(
+        "| server cost per call | baseline {:.0} µs CPU, {:.2} context switches; agent GetInfo {:.0} µs CPU, {:.2} context switches |",
+        base_cost.cpu_ticks as f64 * 10_000.0 / calls,
+        base_cost.switches as f64 / calls,
+        agent_cost.cpu_ticks as f64 * 10_000.0 / calls,
+        agent_cost.switches as f64 / calls,
+    );
     let _ = baseline.kill();
     let _ = baseline.wait();
     drop(agent);
     Ok(())
+}
+
+/// CPU ticks and context switches of a process, all threads together.
+#[derive(Debug, Default, Clone, Copy)]
+struct Cost {
+    cpu_ticks: u64,
+    switches: u64,
+}
+
+impl Cost {
+    fn of(pid: u32) -> Self {
+        let mut switches = 0;
+        if let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) {
+            for task in tasks.flatten() {
+                let status =
+                    std::fs::read_to_string(task.path().join("status")).unwrap_or_default();
+                for line in status.lines() {
+                    if line.starts_with("voluntary_ctxt_switches")
+                        || line.starts_with("nonvoluntary_ctxt_switches")
+                    {
+                        switches += line
+                            .split_whitespace()
+                            .nth(1)
+                            .and_then(|v| v.parse::<u64>().ok())
+                            .unwrap_or(0);
+                    }
+                }
+            }
+        }
+        Self {
+            cpu_ticks: cpu_ticks(pid).unwrap_or_default(),
+            switches,
+        }
+    }
+
+    fn add(&mut self, before: Cost, after: Cost) {
+        self.cpu_ticks += after.cpu_ticks.saturating_sub(before.cpu_ticks);
+        self.switches += after.switches.saturating_sub(before.switches);
+    }
 }
 
 fn proc_status_kb(pid: u32, field: &str) -> Option<u64> {

@@ -169,8 +169,7 @@ pub struct PullLine {
 }
 
 /// Timings on the last chunk of a generation.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
-#[serde(default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Timings {
     /// ns.
     pub total_duration: u64,
@@ -208,9 +207,18 @@ pub struct ChatChunk {
     pub done: bool,
     /// Why it ended.
     pub done_reason: String,
-    /// Timings (last chunk).
-    #[serde(flatten)]
-    pub timings: Timings,
+    /// ns (last chunk).
+    pub total_duration: u64,
+    /// ns.
+    pub load_duration: u64,
+    /// tokens.
+    pub prompt_eval_count: u64,
+    /// ns.
+    pub prompt_eval_duration: u64,
+    /// tokens.
+    pub eval_count: u64,
+    /// ns.
+    pub eval_duration: u64,
     /// Error ending the stream.
     pub error: Option<String>,
 }
@@ -229,12 +237,44 @@ pub struct GenerateChunk {
     pub done_reason: String,
     /// Context to continue from (last chunk).
     pub context: Vec<i64>,
-    /// Timings (last chunk).
-    #[serde(flatten)]
-    pub timings: Timings,
+    /// ns (last chunk).
+    pub total_duration: u64,
+    /// ns.
+    pub load_duration: u64,
+    /// tokens.
+    pub prompt_eval_count: u64,
+    /// ns.
+    pub prompt_eval_duration: u64,
+    /// tokens.
+    pub eval_count: u64,
+    /// ns.
+    pub eval_duration: u64,
     /// Error ending the stream.
     pub error: Option<String>,
 }
+
+/// The timing fields both chunk kinds carry (serde's `flatten` would share
+/// them, but it buffers every line through a map, which costs more than the
+/// proxying itself).
+macro_rules! timings_of {
+    ($chunk:ty) => {
+        impl $chunk {
+            /// Ollama's timings (meaningful on the last chunk).
+            pub fn timings(&self) -> Timings {
+                Timings {
+                    total_duration: self.total_duration,
+                    load_duration: self.load_duration,
+                    prompt_eval_count: self.prompt_eval_count,
+                    prompt_eval_duration: self.prompt_eval_duration,
+                    eval_count: self.eval_count,
+                    eval_duration: self.eval_duration,
+                }
+            }
+        }
+    };
+}
+timings_of!(ChatChunk);
+timings_of!(GenerateChunk);
 
 /// Chunks that can carry a stream-ending error.
 pub trait StreamLine: DeserializeOwned {
@@ -264,6 +304,8 @@ impl StreamLine for GenerateChunk {
 pub struct NdjsonStream<T> {
     response: reqwest::Response,
     buffer: Vec<u8>,
+    /// Start of the unread part of `buffer`.
+    start: usize,
     finished: bool,
     _item: PhantomData<T>,
 }
@@ -273,6 +315,7 @@ impl<T: StreamLine> NdjsonStream<T> {
         Self {
             response,
             buffer: Vec::new(),
+            start: 0,
             finished: false,
             _item: PhantomData,
         }
@@ -282,21 +325,33 @@ impl<T: StreamLine> NdjsonStream<T> {
     /// the stream with [`ApiError::Ollama`].
     pub async fn next(&mut self) -> Option<Result<T, ApiError>> {
         loop {
-            if let Some(end) = self.buffer.iter().position(|&b| b == b'\n') {
-                let line: Vec<u8> = self.buffer.drain(..=end).collect();
-                let text = &line[..line.len() - 1];
-                if text.iter().all(u8::is_ascii_whitespace) {
+            let unread = &self.buffer[self.start..];
+            if let Some(offset) = unread.iter().position(|&b| b == b'\n') {
+                let line_start = self.start;
+                self.start += offset + 1;
+                if self.buffer[line_start..line_start + offset]
+                    .iter()
+                    .all(u8::is_ascii_whitespace)
+                {
                     continue;
                 }
-                return Some(self.decode(text));
+                let decoded = decode_line(&self.buffer[line_start..line_start + offset]);
+                return Some(self.settle(decoded));
             }
             if self.finished {
-                if self.buffer.iter().all(u8::is_ascii_whitespace) {
+                let rest = self.buffer.split_off(self.start);
+                self.buffer.clear();
+                self.start = 0;
+                if rest.iter().all(u8::is_ascii_whitespace) {
                     return None;
                 }
-                let rest = std::mem::take(&mut self.buffer);
-                return Some(self.decode(&rest));
+                let decoded = decode_line(&rest);
+                return Some(self.settle(decoded));
             }
+            // Drop consumed bytes before reading more, so the buffer only
+            // ever holds one partial line plus the new chunk.
+            self.buffer.drain(..self.start);
+            self.start = 0;
             match self.response.chunk().await {
                 Ok(Some(bytes)) => self.buffer.extend_from_slice(&bytes),
                 Ok(None) => self.finished = true,
@@ -309,23 +364,31 @@ impl<T: StreamLine> NdjsonStream<T> {
         }
     }
 
-    fn decode(&mut self, text: &[u8]) -> Result<T, ApiError> {
-        let line: T = serde_json::from_slice(text).map_err(|err| {
-            ApiError::Unexpected(format!(
-                "not an Ollama stream line ({err}): {}",
-                snippet(text)
-            ))
-        })?;
-        if let Some(message) = line.error() {
+    /// An error line ends the stream.
+    fn settle(&mut self, decoded: Result<T, ApiError>) -> Result<T, ApiError> {
+        if decoded.is_err() {
             self.finished = true;
             self.buffer.clear();
-            return Err(ApiError::Ollama {
-                status: 200,
-                message: message.to_owned(),
-            });
+            self.start = 0;
         }
-        Ok(line)
+        decoded
     }
+}
+
+fn decode_line<T: StreamLine>(text: &[u8]) -> Result<T, ApiError> {
+    let line: T = serde_json::from_slice(text).map_err(|err| {
+        ApiError::Unexpected(format!(
+            "not an Ollama stream line ({err}): {}",
+            snippet(text)
+        ))
+    })?;
+    if let Some(message) = line.error() {
+        return Err(ApiError::Ollama {
+            status: 200,
+            message: message.to_owned(),
+        });
+    }
+    Ok(line)
 }
 
 /// A client for one Ollama endpoint.
@@ -536,6 +599,40 @@ pub fn timestamp_ms(text: &str) -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn stream(body: &'static str) -> NdjsonStream<PullLine> {
+        NdjsonStream::new(reqwest::Response::from(http::Response::new(body)))
+    }
+
+    #[tokio::test]
+    async fn ndjson_lines_blank_lines_last_line_and_errors() {
+        let mut lines =
+            stream("{\"status\":\"a\"}\n\n{\"status\":\"b\",\"total\":5}\n{\"status\":\"c\"}");
+        let mut seen = Vec::new();
+        while let Some(line) = lines.next().await {
+            seen.push(line.map(|l| l.status).unwrap_or_default());
+        }
+        assert_eq!(seen, ["a", "b", "c"]);
+
+        let mut failing = stream(
+            "{\"status\":\"a\"}\n{\"error\":\"max retries exceeded: EOF\"}\n{\"status\":\"never\"}\n",
+        );
+        assert!(failing.next().await.is_some_and(|l| l.is_ok()));
+        assert_eq!(
+            failing.next().await,
+            Some(Err(ApiError::Ollama {
+                status: 200,
+                message: "max retries exceeded: EOF".into()
+            }))
+        );
+        assert_eq!(failing.next().await, None, "an error ends the stream");
+
+        let mut garbage = stream("<html>\n  not json  </html>\n");
+        assert!(matches!(
+            garbage.next().await,
+            Some(Err(ApiError::Unexpected(_)))
+        ));
+    }
 
     #[test]
     fn timestamps_with_offsets_and_nanoseconds() {

@@ -150,7 +150,7 @@ pub struct Ollama {
     supervisor: Supervisor,
     local: OllamaApi,
     address: OllamaAddress,
-    http: reqwest::Client,
+    http: HttpClients,
     providers: Providers,
     pulls: Arc<PullManager>,
     store: Store,
@@ -198,7 +198,7 @@ impl PullEnvironment for ServerWait {
     }
 }
 
-fn http_client() -> Result<reqwest::Client> {
+fn http_builder() -> reqwest::ClientBuilder {
     reqwest::Client::builder()
         .connect_timeout(Duration::from_secs(5))
         .tcp_nodelay(true)
@@ -207,8 +207,46 @@ fn http_client() -> Result<reqwest::Client> {
         .pool_idle_timeout(None)
         .pool_max_idle_per_host(4)
         .user_agent(concat!("omnipanel/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .map_err(|err| Error::internal(format!("cannot build the HTTP client: {err}")))
+}
+
+/// HTTP clients: a plain one for `http://` (the local server, usually),
+/// and one with the system's trust store for `https://`, built on first
+/// use because loading the trust store costs tens of milliseconds and
+/// megabytes that an agent talking only to a local Ollama never needs.
+#[derive(Debug)]
+struct HttpClients {
+    plain: reqwest::Client,
+    tls: tokio::sync::OnceCell<reqwest::Client>,
+}
+
+impl HttpClients {
+    fn new() -> Result<Self> {
+        let plain = http_builder()
+            // An empty trust store: nothing is loaded, and an https URL
+            // given to this client fails instead of going unverified.
+            .tls_certs_only([])
+            .build()
+            .map_err(|err| Error::internal(format!("cannot build the HTTP client: {err}")))?;
+        Ok(Self {
+            plain,
+            tls: tokio::sync::OnceCell::new(),
+        })
+    }
+
+    async fn for_url(&self, url: &str) -> Result<reqwest::Client> {
+        if !url.starts_with("https://") {
+            return Ok(self.plain.clone());
+        }
+        let client = self
+            .tls
+            .get_or_try_init(|| async {
+                tokio::task::spawn_blocking(|| http_builder().build())
+                    .await?
+                    .map_err(|err| Error::internal(format!("cannot set up TLS: {err}")))
+            })
+            .await?;
+        Ok(client.clone())
+    }
 }
 
 /// Where Ollama keeps models: setting, else OLLAMA_MODELS, else
@@ -304,14 +342,22 @@ impl Ollama {
         // reqwest's rustls needs a process-wide crypto provider; installing
         // it twice (tests, restarts in-process) is harmless.
         let _ = rustls::crypto::ring::default_provider().install_default();
-        let http = http_client()?;
+        let http = HttpClients::new()?;
         let raw_address = settings
             .host
             .clone()
             .or_else(|| std::env::var("OLLAMA_HOST").ok())
             .unwrap_or_default();
         let address = OllamaAddress::parse(&raw_address);
-        let local = OllamaApi::new(http.clone(), &address.base_url(), None);
+        // OLLAMA_HOST may name https; then the TLS client is built now.
+        let local_http = if address.base_url().starts_with("https://") {
+            http_builder()
+                .build()
+                .map_err(|err| Error::internal(format!("cannot set up TLS: {err}")))?
+        } else {
+            http.plain.clone()
+        };
+        let local = OllamaApi::new(local_http, &address.base_url(), None);
         let log_source = LogSource::new("ollama", log_dir.join("ollama.log"));
         logs.register(log_source.clone());
         let writer = RotatingWriter::open(log_source, log_policy).map_err(|err| {
@@ -397,7 +443,11 @@ impl Ollama {
         let record = self.providers.get(provider).await?;
         Ok(Endpoint {
             name: record.name,
-            api: OllamaApi::new(self.http.clone(), &record.url, record.token),
+            api: OllamaApi::new(
+                self.http.for_url(&record.url).await?,
+                &record.url,
+                record.token,
+            ),
             local: false,
         })
     }
@@ -858,7 +908,7 @@ impl Ollama {
         providers::validate_name(name)?;
         let url = providers::validate_url(url)?;
         let token = (!token.is_empty()).then(|| token.to_owned());
-        let api = OllamaApi::new(self.http.clone(), &url, token.clone());
+        let api = OllamaApi::new(self.http.for_url(&url).await?, &url, token.clone());
         let version = api.version(Duration::from_secs(10)).await.map_err(|err| {
             Error::new(
                 ErrorKind::Unavailable,

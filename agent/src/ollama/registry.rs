@@ -28,7 +28,7 @@ const MANIFEST_TYPE: &str = "application/vnd.docker.distribution.manifest.v2+jso
 
 /// Download size of `name` in bytes, from its manifest.
 pub async fn download_size(
-    http: &reqwest::Client,
+    clients: &super::HttpClients,
     registry: &str,
     name: &ModelName,
 ) -> Result<u64> {
@@ -36,6 +36,7 @@ pub async fn download_size(
         Some(host) => format!("https://{host}"),
         None => registry.trim_end_matches('/').to_owned(),
     };
+    let http = clients.for_url(&base).await?;
     let (namespace, model, tag) = name.registry_path();
     let url = format!("{base}/v2/{namespace}/{model}/manifests/{tag}");
     let response = http

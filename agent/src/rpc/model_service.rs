@@ -426,7 +426,7 @@ impl ModelService for ModelApi {
             while let Some(chunk) = upstream.next().await {
                 let message = chunk
                     .map(|chunk| pb::ChatResponse {
-                        stats: chunk.done.then(|| stats_to_proto(&chunk.timings)),
+                        stats: chunk.done.then(|| stats_to_proto(&chunk.timings())),
                         model: chunk.model,
                         content: chunk.message.content,
                         done: chunk.done,
@@ -468,7 +468,7 @@ impl ModelService for ModelApi {
             while let Some(chunk) = upstream.next().await {
                 let message = chunk
                     .map(|chunk| pb::GenerateResponse {
-                        stats: chunk.done.then(|| stats_to_proto(&chunk.timings)),
+                        stats: chunk.done.then(|| stats_to_proto(&chunk.timings())),
                         model: chunk.model,
                         response: chunk.response,
                         done: chunk.done,

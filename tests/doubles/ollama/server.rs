@@ -100,7 +100,14 @@ impl App {
 
 /// Serves until the listener fails.
 pub async fn serve(listener: TcpListener, app: Arc<App>) -> io::Result<()> {
+    use axum::serve::ListenerExt;
     let service = router(app).into_make_service_with_connect_info::<SocketAddr>();
+    // Go's net/http (and so real Ollama) turns Nagle off on every
+    // connection; without this, small streamed chunks would wait for
+    // delayed ACKs and the double would be slower than the real thing.
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     axum::serve(listener, service).await
 }
 
