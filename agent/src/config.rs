@@ -34,6 +34,33 @@ pub struct Settings {
     pub events: EventSettings,
     /// `[ollama]`: the local Ollama server and models.
     pub ollama: OllamaSettings,
+    /// `[files]`: projects and their files.
+    pub files: FilesSettings,
+}
+
+/// `[files]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FilesSettings {
+    /// Largest read in one ReadFile call, in MiB.
+    pub max_read_mb: u64,
+    /// How long changes must be quiet before they are reported as a batch.
+    #[serde(with = "duration_text")]
+    pub watch_settle: Duration,
+    /// Folder names never watched, indexed or listed as regular content.
+    pub always_ignored: Vec<String>,
+}
+
+impl Default for FilesSettings {
+    fn default() -> Self {
+        Self {
+            max_read_mb: 64,
+            watch_settle: Duration::from_millis(50),
+            always_ignored: ["node_modules", "target", ".git", "__pycache__", ".venv"]
+                .map(str::to_owned)
+                .to_vec(),
+        }
+    }
 }
 
 /// `[ollama]`
@@ -265,6 +292,21 @@ pub const SETTINGS: &[SettingSpec] = &[
         restart_required: true,
     },
     SettingSpec {
+        key: "files.max_read_mb",
+        description: "Largest read, in MiB, one ReadFile call may return; larger files are read in parts.",
+        restart_required: true,
+    },
+    SettingSpec {
+        key: "files.watch_settle",
+        description: "How long file changes must be quiet before they are reported together, e.g. \"50ms\".",
+        restart_required: true,
+    },
+    SettingSpec {
+        key: "files.always_ignored",
+        description: "Folder names that are never watched or searched, whatever .gitignore says.",
+        restart_required: true,
+    },
+    SettingSpec {
         key: "events.history",
         description: "How many recent events the agent keeps so reconnecting clients can catch up (16 to 1000000).",
         restart_required: true,
@@ -386,6 +428,23 @@ fn validate(settings: &Settings) -> std::result::Result<(), (&'static str, Strin
                 EVENT_HISTORY_RANGE.start(),
                 EVENT_HISTORY_RANGE.end()
             ),
+        ));
+    }
+    if settings.files.max_read_mb == 0 {
+        return Err(("files.max_read_mb", "must be at least 1".to_owned()));
+    }
+    if settings.files.watch_settle > Duration::from_secs(10) {
+        return Err(("files.watch_settle", "must be at most 10s".to_owned()));
+    }
+    if settings
+        .files
+        .always_ignored
+        .iter()
+        .any(|n| n.is_empty() || n.contains('/'))
+    {
+        return Err((
+            "files.always_ignored",
+            "entries are folder names, without '/'".to_owned(),
         ));
     }
     let ollama = &settings.ollama;
@@ -798,6 +857,7 @@ mod tests {
                 models_dir: Some("m".into()),
                 ..OllamaSettings::default()
             },
+            files: FilesSettings::default(),
         };
         let document = to_document(&full);
         let mut keys = Vec::new();

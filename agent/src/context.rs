@@ -11,7 +11,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::{
     config::SettingsStore, events::EventBus, logs::LogHub, ollama::Ollama, paths::AgentPaths,
-    store::Store, tokens::Tokens,
+    projects::Projects, store::Store, tokens::Tokens,
 };
 
 /// Capabilities this build serves, reported by GetInfo.
@@ -38,6 +38,8 @@ pub struct AgentContext {
     pub tokens: Tokens,
     /// Ollama supervision and models.
     pub ollama: Arc<Ollama>,
+    /// Projects and their files.
+    pub projects: Arc<Projects>,
     /// Address the TCP listener is bound to, if any.
     pub tcp_address: Option<SocketAddr>,
     /// Whether crash reports appeared since the previous start.
@@ -58,6 +60,7 @@ impl AgentContext {
         logs: Arc<LogHub>,
         tokens: Tokens,
         ollama: Arc<Ollama>,
+        projects: Arc<Projects>,
         tcp_address: Option<SocketAddr>,
         previous_run_crashed: bool,
     ) -> Self {
@@ -70,6 +73,7 @@ impl AgentContext {
             logs,
             tokens,
             ollama,
+            projects,
             tcp_address,
             previous_run_crashed,
             shutdown: CancellationToken::new(),

@@ -22,6 +22,7 @@ use crate::{
     logs::{self, LogHub, LogSource},
     ollama::Ollama,
     paths::AgentPaths,
+    projects::Projects,
     rpc::{self, TcpEndpoint},
     store::{Store, now_ms},
     tokens::Tokens,
@@ -142,6 +143,7 @@ async fn serve(paths: &AgentPaths, settings: Settings, options: &RunOptions) -> 
         &paths.log_dir,
         (&settings.log).into(),
     )?;
+    let projects = Projects::start(store.clone(), bus.clone(), settings.files.clone()).await?;
     let settings_store = Arc::new(SettingsStore::new(paths.config_file.clone(), settings));
     let ctx = Arc::new(AgentContext::new(
         paths.clone(),
@@ -152,6 +154,7 @@ async fn serve(paths: &AgentPaths, settings: Settings, options: &RunOptions) -> 
         log_hub,
         tokens,
         ollama.clone(),
+        projects.clone(),
         tcp_address,
         previous_run_crashed,
     ));
@@ -171,6 +174,7 @@ async fn serve(paths: &AgentPaths, settings: Settings, options: &RunOptions) -> 
     remove_socket(&paths.socket);
     // A server we started goes down with us; one we adopted stays up.
     ollama.shutdown().await;
+    projects.shutdown();
     tracing::info!(
         reason = ctx.shutdown_reason().unwrap_or("unknown"),
         "stopped"

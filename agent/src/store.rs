@@ -40,6 +40,23 @@ const MIGRATIONS: &[&str] = &[
         version    TEXT NOT NULL DEFAULT '',
         created_ms INTEGER NOT NULL
     ) STRICT;",
+    // 3: projects and per-client workspace state.
+    "CREATE TABLE projects (
+        id             TEXT PRIMARY KEY,
+        name           TEXT NOT NULL,
+        path           TEXT NOT NULL UNIQUE,
+        open           INTEGER NOT NULL,
+        created_ms     INTEGER NOT NULL,
+        last_opened_ms INTEGER NOT NULL
+    ) STRICT;
+    CREATE TABLE workspace_state (
+        project_id TEXT NOT NULL REFERENCES projects(id) ON DELETE CASCADE,
+        client_key TEXT NOT NULL,
+        data       BLOB NOT NULL,
+        version    INTEGER NOT NULL,
+        updated_ms INTEGER NOT NULL,
+        PRIMARY KEY (project_id, client_key)
+    ) STRICT;",
 ];
 
 /// What happened to an unreadable database at open.

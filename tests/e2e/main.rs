@@ -4,5 +4,6 @@
 //! down.
 
 mod agent_core;
+mod files;
 mod ollama;
 mod python_client;

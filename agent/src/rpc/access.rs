@@ -59,6 +59,22 @@ pub fn required_scope(path: &str) -> Option<Scope> {
             | "DeleteModel" | "LoadModel" | "UnloadModel" | "SetDefaultModel" | "Chat" | "Generate",
         ) => Some(Scope::Write),
         ("omnipanel.v1.ModelService", "AddProvider" | "RemoveProvider") => Some(Scope::Admin),
+        ("omnipanel.v1.ProjectService", "ListProjects" | "GetProject" | "GetWorkspaceState") => {
+            Some(Scope::Read)
+        }
+        (
+            "omnipanel.v1.ProjectService",
+            "CreateProject" | "OpenProject" | "CloseProject" | "ForgetProject"
+            | "SaveWorkspaceState",
+        ) => Some(Scope::Write),
+        (
+            "omnipanel.v1.FileService",
+            "ListDirectory" | "Stat" | "ReadFile" | "FindFiles" | "SearchText" | "Watch",
+        ) => Some(Scope::Read),
+        (
+            "omnipanel.v1.FileService",
+            "WriteFile" | "CreateDirectory" | "Move" | "Copy" | "Delete" | "ApplyBatch",
+        ) => Some(Scope::Write),
         _ => Some(Scope::Admin),
     }
 }
@@ -99,6 +115,26 @@ const CLASSIFIED: &[&str] = &[
     "omnipanel.v1.ModelService/Generate",
     "omnipanel.v1.ModelService/AddProvider",
     "omnipanel.v1.ModelService/RemoveProvider",
+    "omnipanel.v1.ProjectService/ListProjects",
+    "omnipanel.v1.ProjectService/GetProject",
+    "omnipanel.v1.ProjectService/GetWorkspaceState",
+    "omnipanel.v1.ProjectService/CreateProject",
+    "omnipanel.v1.ProjectService/OpenProject",
+    "omnipanel.v1.ProjectService/CloseProject",
+    "omnipanel.v1.ProjectService/ForgetProject",
+    "omnipanel.v1.ProjectService/SaveWorkspaceState",
+    "omnipanel.v1.FileService/ListDirectory",
+    "omnipanel.v1.FileService/Stat",
+    "omnipanel.v1.FileService/ReadFile",
+    "omnipanel.v1.FileService/FindFiles",
+    "omnipanel.v1.FileService/SearchText",
+    "omnipanel.v1.FileService/Watch",
+    "omnipanel.v1.FileService/WriteFile",
+    "omnipanel.v1.FileService/CreateDirectory",
+    "omnipanel.v1.FileService/Move",
+    "omnipanel.v1.FileService/Copy",
+    "omnipanel.v1.FileService/Delete",
+    "omnipanel.v1.FileService/ApplyBatch",
 ];
 
 /// How callers on one listener are identified.

@@ -5,6 +5,7 @@ use pb::event::Payload;
 
 use crate::{
     events::{Delivery, Event, EventPayload},
+    feed::Topic,
     rpc::model_service::{progress_to_proto, state_to_proto, status_to_proto},
 };
 
@@ -64,6 +65,15 @@ pub fn event_to_proto(event: &Event) -> pb::Event {
                 model: model.clone(),
             })
         }
+        EventPayload::ProjectChanged {
+            project_id,
+            path,
+            change,
+        } => Payload::ProjectChanged(pb::ProjectChanged {
+            project_id: project_id.clone(),
+            path: path.clone(),
+            change: change.clone(),
+        }),
         EventPayload::ProvidersChanged { name, removed } => {
             Payload::ProvidersChanged(pb::ProvidersChanged {
                 name: name.clone(),

@@ -6,7 +6,9 @@
 pub mod access;
 mod agent_service;
 mod events;
+mod file_service;
 mod model_service;
+mod project_service;
 pub mod status;
 mod streaming;
 
@@ -14,7 +16,10 @@ use std::{path::PathBuf, sync::Arc};
 
 use omnipanel_proto::{
     FILE_DESCRIPTOR_SET,
-    v1::{agent_service_server::AgentServiceServer, model_service_server::ModelServiceServer},
+    v1::{
+        agent_service_server::AgentServiceServer, file_service_server::FileServiceServer,
+        model_service_server::ModelServiceServer, project_service_server::ProjectServiceServer,
+    },
 };
 use tokio::net::{TcpListener, UnixListener};
 use tokio_stream::wrappers::UnixListenerStream;
@@ -31,7 +36,12 @@ use crate::{
 };
 
 /// Fully qualified names of the services this agent serves, for health.
-const SERVICES: &[&str] = &["omnipanel.v1.AgentService", "omnipanel.v1.ModelService"];
+const SERVICES: &[&str] = &[
+    "omnipanel.v1.AgentService",
+    "omnipanel.v1.ModelService",
+    "omnipanel.v1.ProjectService",
+    "omnipanel.v1.FileService",
+];
 
 /// How long shutdown waits for clients to close their connections.
 const DRAIN_DEADLINE: std::time::Duration = std::time::Duration::from_secs(5);
@@ -74,6 +84,16 @@ fn routes(
             ctx.ollama.clone(),
             ctx.shutdown_token(),
         )))
+        .add_service(ProjectServiceServer::new(project_service::ProjectApi::new(
+            ctx.projects.clone(),
+        )))
+        .add_service(
+            FileServiceServer::new(file_service::FileApi::new(
+                ctx.projects.clone(),
+                ctx.shutdown_token(),
+            ))
+            .max_decoding_message_size(file_service::MAX_REQUEST_BYTES),
+        )
         .add_service(health)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha),

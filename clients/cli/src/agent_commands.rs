@@ -127,6 +127,9 @@ fn describe_event(event: &pb::Event) -> String {
                 format!("default model is now {}", e.model)
             }
         }
+        Some(Payload::ProjectChanged(e)) => {
+            format!("project {} {} ({})", e.project_id, e.change, e.path)
+        }
         Some(Payload::ProvidersChanged(e)) => format!(
             "provider {} {}",
             e.name,

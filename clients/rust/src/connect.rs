@@ -9,7 +9,8 @@ use omnipanel_proto::{
     PROTOCOL_VERSION,
     v1::{
         GetInfoRequest, GetInfoResponse, agent_service_client::AgentServiceClient,
-        model_service_client::ModelServiceClient,
+        file_service_client::FileServiceClient, model_service_client::ModelServiceClient,
+        project_service_client::ProjectServiceClient,
     },
 };
 use tokio::net::UnixStream;
@@ -205,6 +206,18 @@ impl Client {
     /// A `ModelService` stub.
     pub fn models(&self) -> ModelServiceClient<Authed> {
         ModelServiceClient::with_interceptor(self.channel.clone(), self.auth.clone())
+    }
+
+    /// A `ProjectService` stub.
+    pub fn projects(&self) -> ProjectServiceClient<Authed> {
+        ProjectServiceClient::with_interceptor(self.channel.clone(), self.auth.clone())
+    }
+
+    /// A `FileService` stub (large writes allowed, like the agent).
+    pub fn files(&self) -> FileServiceClient<Authed> {
+        FileServiceClient::with_interceptor(self.channel.clone(), self.auth.clone())
+            .max_decoding_message_size(64 * 1024 * 1024 + 64 * 1024)
+            .max_encoding_message_size(64 * 1024 * 1024 + 64 * 1024)
     }
 
     /// Classify a status returned by a call made through this client.

@@ -1,0 +1,355 @@
+//! The sandbox: every path a client sends is checked here and then used
+//! only through a capability handle on the project's root folder
+//! (cap-std's `Dir`), so nothing outside an open project can be reached.
+//! String checks give clear errors for the obvious attempts (`..`, foreign
+//! absolute paths, NUL bytes, Windows drive and UNC prefixes, over-long
+//! names); the capability handle closes what strings cannot, such as
+//! symlinks that point outside, including ones swapped in between a check
+//! and the use.
+
+use std::{
+    io,
+    path::{Component, Path, PathBuf},
+};
+
+use cap_std::fs::{Dir, MetadataExt};
+
+use crate::error::{Error, ErrorKind, Result};
+
+/// Longest path accepted, in bytes (Linux's PATH_MAX).
+pub const MAX_PATH_BYTES: usize = 4096;
+/// Longest name of one path component, in bytes (Linux's NAME_MAX).
+pub const MAX_NAME_BYTES: usize = 255;
+
+/// A checked path relative to a project root: `/`-separated, no `.` or `..`
+/// components, no leading slash. The empty path is the root itself.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RelPath(String);
+
+impl RelPath {
+    /// The project root.
+    pub fn root() -> Self {
+        Self(String::new())
+    }
+
+    /// As text, `/`-separated ("" for the root).
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// As a relative OS path ("." for the root, which cap-std accepts).
+    pub fn as_path(&self) -> &Path {
+        if self.0.is_empty() {
+            Path::new(".")
+        } else {
+            Path::new(&self.0)
+        }
+    }
+
+    /// Whether this is the root.
+    pub fn is_root(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The last component ("" for the root).
+    pub fn name(&self) -> &str {
+        self.0.rsplit('/').next().unwrap_or_default()
+    }
+
+    /// The parent (the root's parent is the root).
+    pub fn parent(&self) -> Self {
+        match self.0.rsplit_once('/') {
+            Some((parent, _)) => Self(parent.to_owned()),
+            None => Self::root(),
+        }
+    }
+
+    /// A child of this path; `name` must be a single valid component.
+    pub fn join(&self, name: &str) -> Self {
+        if self.0.is_empty() {
+            Self(name.to_owned())
+        } else {
+            Self(format!("{}/{name}", self.0))
+        }
+    }
+
+    /// Whether `self` is `other` or inside it.
+    pub fn starts_with(&self, other: &RelPath) -> bool {
+        other.0.is_empty()
+            || self.0 == other.0
+            || (self.0.starts_with(&other.0) && self.0.as_bytes().get(other.0.len()) == Some(&b'/'))
+    }
+
+    /// Build from a path already known to be inside the root (from the
+    /// file system, e.g. a watcher event or a walk).
+    pub fn from_inside(relative: &Path) -> Option<Self> {
+        let mut parts = Vec::new();
+        for component in relative.components() {
+            match component {
+                Component::Normal(part) => parts.push(part.to_str()?.to_owned()),
+                Component::CurDir => {}
+                _ => return None,
+            }
+        }
+        Some(Self(parts.join("/")))
+    }
+}
+
+impl std::fmt::Display for RelPath {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.0.is_empty() {
+            f.write_str(".")
+        } else {
+            f.write_str(&self.0)
+        }
+    }
+}
+
+fn looks_like_windows_prefix(raw: &str) -> bool {
+    let bytes = raw.as_bytes();
+    let drive = bytes.len() >= 2 && bytes[0].is_ascii_alphabetic() && bytes[1] == b':';
+    drive || raw.starts_with("\\\\") || raw.starts_with("//")
+}
+
+/// Check a client path against the project `root` (an absolute,
+/// canonical path). `field` names the request field in errors.
+pub fn check(root: &Path, field: &str, raw: &str) -> Result<RelPath> {
+    if raw.contains('\0') {
+        return Err(Error::invalid_argument(
+            field,
+            "the path contains a NUL byte",
+        ));
+    }
+    if raw.len() > MAX_PATH_BYTES {
+        return Err(Error::invalid_argument(
+            field,
+            format!(
+                "the path is {} bytes long; at most {MAX_PATH_BYTES} are allowed",
+                raw.len()
+            ),
+        ));
+    }
+    if looks_like_windows_prefix(raw) {
+        return Err(Error::invalid_argument(
+            field,
+            format!(
+                "{raw:?} is a Windows drive or UNC path; give a path inside the project, relative to its root"
+            ),
+        ));
+    }
+    if raw.contains('\\') {
+        return Err(Error::invalid_argument(
+            field,
+            format!("{raw:?} contains a backslash; use '/' to separate folders"),
+        ));
+    }
+    let path = Path::new(raw);
+    let relative: &Path = if path.is_absolute() {
+        path.strip_prefix(root).map_err(|_| {
+            Error::permission_denied(format!(
+                "{field}: {raw:?} is outside the project at {}",
+                root.display()
+            ))
+            .with_reason("OUTSIDE_PROJECT")
+        })?
+    } else {
+        path
+    };
+    let mut parts: Vec<&str> = Vec::new();
+    for component in relative.components() {
+        match component {
+            Component::Normal(part) => {
+                let part = part
+                    .to_str()
+                    .ok_or_else(|| Error::invalid_argument(field, "the path is not valid UTF-8"))?;
+                if part.len() > MAX_NAME_BYTES {
+                    return Err(Error::invalid_argument(
+                        field,
+                        format!(
+                            "the name {:?}... is {} bytes long; at most {MAX_NAME_BYTES} are allowed",
+                            part.chars().take(20).collect::<String>(),
+                            part.len()
+                        ),
+                    ));
+                }
+                parts.push(part);
+            }
+            Component::CurDir => {}
+            Component::ParentDir => {
+                return Err(Error::permission_denied(format!(
+                    "{field}: {raw:?} uses '..'; paths must stay inside the project"
+                ))
+                .with_reason("OUTSIDE_PROJECT"));
+            }
+            Component::RootDir | Component::Prefix(_) => {
+                return Err(Error::permission_denied(format!(
+                    "{field}: {raw:?} is outside the project at {}",
+                    root.display()
+                ))
+                .with_reason("OUTSIDE_PROJECT"));
+            }
+        }
+    }
+    Ok(RelPath(parts.join("/")))
+}
+
+/// Turn an I/O error from a sandboxed call into a domain error that names
+/// the path and, for escapes, the rule.
+pub fn io_error(path: &RelPath, what: &str, err: io::Error) -> Error {
+    match err.kind() {
+        io::ErrorKind::NotFound => Error::not_found(format!("{path}: no such file or folder")),
+        io::ErrorKind::AlreadyExists => {
+            Error::new(ErrorKind::AlreadyExists, format!("{path} already exists"))
+        }
+        io::ErrorKind::PermissionDenied => {
+            // cap-std reports an escape (a symlink or `..` leading out of
+            // the project) as permission denied, like the OS refusing.
+            Error::permission_denied(format!(
+                "cannot {what} {path}: permission denied (the path may lead outside the project through a symlink, or the file system refuses)"
+            ))
+            .with_reason("OUTSIDE_PROJECT_OR_DENIED")
+        }
+        io::ErrorKind::DirectoryNotEmpty => {
+            Error::failed_precondition(format!("cannot {what} {path}: the folder is not empty"))
+        }
+        io::ErrorKind::NotADirectory => Error::failed_precondition(format!(
+            "cannot {what} {path}: a part of the path is not a folder"
+        )),
+        io::ErrorKind::IsADirectory => {
+            Error::failed_precondition(format!("cannot {what} {path}: it is a folder"))
+        }
+        io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded => Error::new(
+            ErrorKind::ResourceExhausted,
+            format!("cannot {what} {path}: the disk is full"),
+        ),
+        io::ErrorKind::InvalidInput | io::ErrorKind::InvalidFilename => {
+            Error::invalid_argument("path", format!("cannot {what} {path}: {err}"))
+        }
+        _ if err.raw_os_error() == Some(rustix::io::Errno::LOOP.raw_os_error()) => {
+            Error::permission_denied(format!(
+                "cannot {what} {path}: too many symlinks, or a symlink where none is allowed"
+            ))
+        }
+        _ if err.raw_os_error() == Some(rustix::io::Errno::XDEV.raw_os_error()) => {
+            Error::permission_denied(format!(
+                "cannot {what} {path}: the path crosses into another file system or leaves the project"
+            ))
+        }
+        _ => Error::internal(format!("cannot {what} {path}: {err}")),
+    }
+}
+
+/// Open a project's root as a capability handle.
+pub fn open_root(root: &Path) -> io::Result<Dir> {
+    Dir::open_ambient_dir(root, cap_std::ambient_authority())
+}
+
+/// A version string for optimistic concurrency: changes whenever the file
+/// is replaced or modified (inode, size, modification time to the
+/// nanosecond).
+pub fn version_of(meta: &cap_std::fs::Metadata) -> String {
+    format!(
+        "{:x}-{:x}-{:x}.{:x}",
+        meta.ino(),
+        meta.size(),
+        meta.mtime(),
+        meta.mtime_nsec()
+    )
+}
+
+/// Canonical absolute form of a folder the user names as a project root.
+pub fn canonical_root(path: &str) -> Result<PathBuf> {
+    if path.is_empty() {
+        return Err(Error::invalid_argument("path", "a folder is required"));
+    }
+    if path.contains('\0') {
+        return Err(Error::invalid_argument(
+            "path",
+            "the path contains a NUL byte",
+        ));
+    }
+    let given = Path::new(path);
+    if !given.is_absolute() {
+        return Err(Error::invalid_argument(
+            "path",
+            format!("{path:?} must be an absolute path"),
+        ));
+    }
+    let canonical = std::fs::canonicalize(given).map_err(|err| match err.kind() {
+        io::ErrorKind::NotFound => Error::not_found(format!("{path} does not exist")),
+        _ => Error::failed_precondition(format!("cannot open {path}: {err}")),
+    })?;
+    if !canonical.is_dir() {
+        return Err(Error::failed_precondition(format!(
+            "{path} is not a folder"
+        )));
+    }
+    Ok(canonical)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn root() -> &'static Path {
+        Path::new("/home/me/proj")
+    }
+
+    #[test]
+    fn normalises_good_paths() -> Result<()> {
+        assert_eq!(check(root(), "path", "")?.as_str(), "");
+        assert_eq!(check(root(), "path", ".")?.as_str(), "");
+        assert_eq!(
+            check(root(), "path", "src/./main.rs")?.as_str(),
+            "src/main.rs"
+        );
+        assert_eq!(
+            check(root(), "path", "src//lib.rs/")?.as_str(),
+            "src/lib.rs"
+        );
+        assert_eq!(check(root(), "path", "/home/me/proj/a/b")?.as_str(), "a/b");
+        assert_eq!(check(root(), "path", "/home/me/proj")?.as_str(), "");
+        assert_eq!(
+            check(root(), "path", "ünïcødé/файл.txt")?.as_str(),
+            "ünïcødé/файл.txt"
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn refuses_escapes_and_junk() {
+        let long_name = "n".repeat(256);
+        let long_path = "a/".repeat(2100);
+        let cases: Vec<(&str, ErrorKind)> = vec![
+            ("..", ErrorKind::PermissionDenied),
+            ("../etc/passwd", ErrorKind::PermissionDenied),
+            ("src/../../x", ErrorKind::PermissionDenied),
+            ("/etc/passwd", ErrorKind::PermissionDenied),
+            ("/home/me/projother/x", ErrorKind::PermissionDenied),
+            ("/home/me", ErrorKind::PermissionDenied),
+            ("a\0b", ErrorKind::InvalidArgument),
+            ("C:\\Windows", ErrorKind::InvalidArgument),
+            ("c:/x", ErrorKind::InvalidArgument),
+            ("\\\\server\\share", ErrorKind::InvalidArgument),
+            ("//server/share", ErrorKind::InvalidArgument),
+            ("..\\..\\etc", ErrorKind::InvalidArgument),
+            (&long_name, ErrorKind::InvalidArgument),
+            (&long_path, ErrorKind::InvalidArgument),
+        ];
+        for (raw, kind) in cases {
+            let err = check(root(), "path", raw).expect_err(raw);
+            assert_eq!(err.kind(), kind, "{raw:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn rel_path_relations() -> Result<()> {
+        let a = check(root(), "p", "src/a")?;
+        assert!(a.starts_with(&check(root(), "p", "src")?));
+        assert!(!check(root(), "p", "srcx/a")?.starts_with(&check(root(), "p", "src")?));
+        assert_eq!(a.parent().as_str(), "src");
+        assert_eq!(a.name(), "a");
+        assert_eq!(RelPath::root().join("x").as_str(), "x");
+        Ok(())
+    }
+}
