@@ -12,7 +12,9 @@ use omnipanel_proto::v1::{
 use crate::{
     Failure, chat,
     cli::{AgentCommand, Cli, Command, EventsArgs, ScopeArg, SettingsCommand, TokenCommand},
+    file_commands,
     model_commands::{self, describe_pull, state_name, status_line},
+    project_commands,
     render::{elapsed_since, emit, print_json, timestamp},
 };
 
@@ -30,6 +32,8 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Ollama(command) => model_commands::ollama(command, json).await,
         Command::Models(command) => model_commands::models(command, json).await,
         Command::Chat(args) => chat::chat(args, json).await,
+        Command::Projects(command) => project_commands::projects(command, json).await,
+        Command::Files(args) => file_commands::files(args, json).await,
         Command::Completions { .. } => Ok(()),
     }
 }
@@ -127,8 +131,14 @@ fn describe_event(event: &pb::Event) -> String {
                 format!("default model is now {}", e.model)
             }
         }
+        // The path is what people know a project by; the id is for
+        // `--project` and scripts.
         Some(Payload::ProjectChanged(e)) => {
-            format!("project {} {} ({})", e.project_id, e.change, e.path)
+            let change = match e.change.as_str() {
+                "forgotten" => "forgotten (its files were not touched)",
+                other => other,
+            };
+            format!("project {} {change} (id {})", e.path, e.project_id)
         }
         Some(Payload::ProvidersChanged(e)) => format!(
             "provider {} {}",

@@ -48,6 +48,12 @@ pub enum Command {
     /// Chat with a model interactively (one message per line when stdin is
     /// not a terminal).
     Chat(ChatArgs),
+    /// Manage projects: the folders whose files the agent serves.
+    #[command(subcommand)]
+    Projects(ProjectsCommand),
+    /// Work with the files of an open project (by default the one
+    /// containing the current directory).
+    Files(FilesArgs),
     /// Print a shell completion script.
     Completions {
         /// The shell.
@@ -305,4 +311,241 @@ pub struct ChatArgs {
     /// System prompt that starts the conversation.
     #[arg(long)]
     pub system: Option<String>,
+}
+
+/// `omnipanel projects ...`
+#[derive(Debug, Subcommand)]
+pub enum ProjectsCommand {
+    /// List projects, most recently opened first.
+    #[command(visible_alias = "list")]
+    Ls,
+    /// Open an existing folder as a project (or re-open a known one).
+    Open {
+        /// The folder.
+        #[arg(default_value = ".")]
+        path: String,
+        /// Display name for a new entry (default: the folder name).
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// Create a new folder (it may exist if empty) and open it as a project.
+    Create {
+        /// The folder to create.
+        path: String,
+        /// Display name (default: the folder name).
+        #[arg(long)]
+        name: Option<String>,
+        /// Run `git init` in it.
+        #[arg(long)]
+        git: bool,
+        /// Put a file in it, e.g. `--file README.md=./template.md`
+        /// (repeatable): the path inside the project, `=`, a local file.
+        #[arg(long = "file", value_name = "REL=LOCALFILE")]
+        files: Vec<String>,
+    },
+    /// Stop serving a project's files; it stays in the list.
+    Close {
+        /// Project id or path.
+        project: String,
+    },
+    /// Remove a project from the list; its files are not touched.
+    Forget {
+        /// Project id or path.
+        project: String,
+    },
+    /// Show a project's details.
+    Show {
+        /// Project id or path.
+        project: String,
+    },
+}
+
+/// `omnipanel files ...`
+#[derive(Debug, Args)]
+pub struct FilesArgs {
+    /// Project id or path (default: the open project containing the
+    /// current directory).
+    #[arg(long, global = true)]
+    pub project: Option<String>,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: FilesCommand,
+}
+
+/// Orders for `omnipanel files ls`.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum SortArg {
+    /// Folders first, then by name.
+    Name,
+    /// Newest first.
+    Modified,
+    /// Largest first.
+    Size,
+}
+
+/// What `omnipanel files cp` does with existing targets.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum OverwriteArg {
+    /// Replace existing files; folders are merged.
+    Replace,
+    /// Keep existing files.
+    Skip,
+}
+
+/// `omnipanel files ...`. Paths are relative to the project root; one
+/// that is absolute or starts with ./ or ../ is taken from the current
+/// directory instead.
+#[derive(Debug, Subcommand)]
+pub enum FilesCommand {
+    /// List a folder (default: the project root).
+    #[command(visible_alias = "list")]
+    Ls {
+        /// The folder.
+        path: Option<String>,
+        /// Include names starting with a dot.
+        #[arg(short = 'a', long)]
+        all: bool,
+        /// Include entries ignored by .gitignore.
+        #[arg(long)]
+        ignored: bool,
+        /// Order of the entries.
+        #[arg(long, value_enum, default_value = "name")]
+        sort: SortArg,
+        /// Reverse the order.
+        #[arg(short = 'r', long)]
+        reverse: bool,
+    },
+    /// Print a file's contents (raw bytes).
+    Cat {
+        /// The file.
+        path: String,
+        /// First byte to print.
+        #[arg(long, default_value_t = 0)]
+        offset: u64,
+        /// Bytes to print (default: to the end).
+        #[arg(long)]
+        length: Option<u64>,
+        /// Print a binary file to a terminal anyway.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Replace a file with what stdin holds, atomically; prints the new
+    /// version.
+    Write {
+        /// The file.
+        path: String,
+        /// Refuse unless the file is at this version (from `files stat` or
+        /// an earlier write): no lost updates.
+        #[arg(long, conflicts_with = "create_only")]
+        expected_version: Option<String>,
+        /// Refuse if the file exists.
+        #[arg(long)]
+        create_only: bool,
+        /// Create missing parent folders.
+        #[arg(long)]
+        parents: bool,
+    },
+    /// Create a folder and its parents.
+    Mkdir {
+        /// The folder.
+        path: String,
+    },
+    /// Rename or move a file or folder.
+    Mv {
+        /// Source.
+        from: String,
+        /// Target.
+        to: String,
+        /// Replace an existing target.
+        #[arg(long)]
+        overwrite: bool,
+    },
+    /// Copy a file or folder (recursively).
+    Cp {
+        /// Source.
+        from: String,
+        /// Target.
+        to: String,
+        /// What to do with existing targets (default: fail).
+        #[arg(long, value_enum)]
+        overwrite: Option<OverwriteArg>,
+    },
+    /// Move a file or folder to the trash (or delete it for good).
+    Rm {
+        /// The path.
+        path: String,
+        /// Delete for good instead of moving to the trash.
+        #[arg(long)]
+        permanent: bool,
+        /// Delete a folder that is not empty, with its contents.
+        #[arg(short = 'r', long)]
+        recursive: bool,
+    },
+    /// Describe a file or folder (a symlink itself, not its target).
+    Stat {
+        /// The path.
+        path: String,
+    },
+    /// Find files by fuzzy name, e.g. `agmain` for agent/src/main.rs; best
+    /// first.
+    Find {
+        /// The query; empty lists files.
+        query: String,
+        /// Most matches to print (at most 1000).
+        #[arg(short = 'n', long, default_value_t = 50)]
+        limit: u32,
+    },
+    /// Search file contents, printing `path:line:text` like ripgrep. Exits
+    /// with 1 when nothing matched.
+    Grep(GrepArgs),
+    /// Print changes to the project's files as they happen (Ctrl-C stops).
+    Watch {
+        /// First replay the changes after this sequence number.
+        #[arg(long)]
+        after: Option<u64>,
+    },
+}
+
+/// `omnipanel files grep`
+#[derive(Debug, Args)]
+pub struct GrepArgs {
+    /// What to look for (literal text unless --regex).
+    pub pattern: String,
+    /// Treat the pattern as a regular expression.
+    #[arg(short = 'e', long)]
+    pub regex: bool,
+    /// Ignore case (default: smart case, insensitive unless the pattern
+    /// has an upper-case letter).
+    #[arg(short = 'i', long, overrides_with = "case_sensitive")]
+    pub ignore_case: bool,
+    /// Match case exactly.
+    #[arg(short = 's', long, overrides_with = "ignore_case")]
+    pub case_sensitive: bool,
+    /// Match whole words only.
+    #[arg(short = 'w', long)]
+    pub word_regexp: bool,
+    /// Only files matching this glob, e.g. '*.rs' (repeatable).
+    #[arg(short = 'g', long = "glob", value_name = "GLOB")]
+    pub globs: Vec<String>,
+    /// Skip files matching this glob (repeatable).
+    #[arg(long = "exclude", value_name = "GLOB")]
+    pub excludes: Vec<String>,
+    /// Lines of context before and after each match (at most 20).
+    #[arg(short = 'C', long = "context", value_name = "N")]
+    pub context: Option<u32>,
+    /// Lines of context after each match (overrides -C).
+    #[arg(short = 'A', long = "after-context", value_name = "N")]
+    pub after: Option<u32>,
+    /// Lines of context before each match (overrides -C).
+    #[arg(short = 'B', long = "before-context", value_name = "N")]
+    pub before: Option<u32>,
+    /// Stop after this many matching lines in all (default 1000).
+    #[arg(short = 'm', long = "max-count", value_name = "MAX")]
+    pub max: Option<u64>,
+    /// Search hidden files too.
+    #[arg(long)]
+    pub hidden: bool,
+    /// Search files ignored by .gitignore too.
+    #[arg(long)]
+    pub no_ignore: bool,
 }

@@ -5,7 +5,9 @@
 mod agent_commands;
 mod chat;
 mod cli;
+mod file_commands;
 mod model_commands;
+mod project_commands;
 mod render;
 
 use std::process::ExitCode;
@@ -25,6 +27,9 @@ pub enum Failure {
     /// Whoever read stdout went away (`omnipanel events | head`); there is
     /// nobody to tell.
     OutputClosed,
+    /// Exit with this code without a message: the outcome is an answer,
+    /// not an error (`files grep` found nothing, like grep's 1).
+    Exit(u8),
 }
 
 impl std::fmt::Display for Failure {
@@ -33,6 +38,7 @@ impl std::fmt::Display for Failure {
             Self::Client(err) => err.fmt(f),
             Self::Other(message) => f.write_str(message),
             Self::OutputClosed => f.write_str("stdout was closed"),
+            Self::Exit(code) => write!(f, "exit code {code}"),
         }
     }
 }
@@ -85,5 +91,6 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
         Err(Failure::OutputClosed) => ExitCode::FAILURE,
+        Err(Failure::Exit(code)) => ExitCode::from(code),
     }
 }

@@ -3,7 +3,7 @@
 //! `--json`.
 
 use std::{
-    io::Write,
+    io::{IsTerminal, Write},
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
 
@@ -30,6 +30,39 @@ pub fn emit(text: &str) -> Result<(), Failure> {
             std::io::ErrorKind::BrokenPipe => Failure::OutputClosed,
             _ => Failure::Other(format!("cannot write to stdout: {err}")),
         })
+}
+
+/// Write raw bytes to stdout at once (`files cat`), with the same
+/// handling of a closed pipe as [`emit`].
+pub fn emit_bytes(bytes: &[u8]) -> Result<(), Failure> {
+    let mut out = std::io::stdout().lock();
+    out.write_all(bytes)
+        .and_then(|()| out.flush())
+        .map_err(|err| match err.kind() {
+            std::io::ErrorKind::BrokenPipe => Failure::OutputClosed,
+            _ => Failure::Other(format!("cannot write to stdout: {err}")),
+        })
+}
+
+/// Whether to colour what goes to stdout: only for a terminal, and never
+/// when the user set `NO_COLOR` (https://no-color.org).
+pub fn stdout_color() -> bool {
+    std::io::stdout().is_terminal()
+        && std::env::var_os("NO_COLOR").is_none_or(|value| value.is_empty())
+}
+
+/// ANSI styles for highlighting; only written when [`stdout_color`] says so.
+pub mod style {
+    /// Bold.
+    pub const BOLD: &str = "\x1b[1m";
+    /// Bold red, ripgrep's colour for matches.
+    pub const MATCH: &str = "\x1b[1;31m";
+    /// Magenta, ripgrep's colour for paths.
+    pub const PATH: &str = "\x1b[35m";
+    /// Green, ripgrep's colour for line numbers.
+    pub const LINE: &str = "\x1b[32m";
+    /// Back to normal.
+    pub const RESET: &str = "\x1b[0m";
 }
 
 /// A Unix-epoch millisecond timestamp as RFC 3339 (UTC, seconds).
