@@ -17,7 +17,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use omnipanel_client::{Client, proto::v1 as pb};
+use omnipanel_client::{proto::v1 as pb, Client};
 use omnipanel_tests::{Sandbox, TestResult};
 
 fn median(mut values: Vec<f64>) -> f64 {
@@ -89,7 +89,13 @@ async fn search_text(client: &Client) -> TestResult {
 
             let start = Instant::now();
             let output = Command::new("rg")
-                .args(["--no-require-git", "--case-sensitive", "--fixed-strings", "--line-number", pattern])
+                .args([
+                    "--no-require-git",
+                    "--case-sensitive",
+                    "--fixed-strings",
+                    "--line-number",
+                    pattern,
+                ])
                 .arg(&tree)
                 .stderr(Stdio::null())
                 .output()?;
@@ -114,7 +120,13 @@ async fn find_files(client: &Client, sandbox: &Sandbox) -> TestResult {
         if i < 10_000 {
             std::fs::create_dir_all(&dir)?;
         }
-        std::fs::write(dir.join(format!("file_{i}_{}.rs", ["alpha", "beta", "gamma", "delta"][i % 4])), "")?;
+        std::fs::write(
+            dir.join(format!(
+                "file_{i}_{}.rs",
+                ["alpha", "beta", "gamma", "delta"][i % 4]
+            )),
+            "",
+        )?;
     }
     let generation = started.elapsed();
     let project = open(client, &std::fs::canonicalize(&root)?).await?;
@@ -136,7 +148,20 @@ async fn find_files(client: &Client, sandbox: &Sandbox) -> TestResult {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let indexing = started.elapsed();
-    let queries = ["f", "fi", "fil", "file", "file_4", "file_42", "gamma", "pkg12mod3", "p1m1f1", "delta.rs", "zzzz", "m07beta"];
+    let queries = [
+        "f",
+        "fi",
+        "fil",
+        "file",
+        "file_4",
+        "file_42",
+        "gamma",
+        "pkg12mod3",
+        "p1m1f1",
+        "delta.rs",
+        "zzzz",
+        "m07beta",
+    ];
     let mut times = Vec::new();
     for _ in 0..5 {
         for query in queries {
@@ -234,7 +259,9 @@ async fn watch_latency(client: &Client, sandbox: &Sandbox) -> TestResult {
 }
 
 fn main() -> TestResult {
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
     runtime.block_on(async {
         let sandbox = Sandbox::new()?;
         let agent = sandbox.start_agent().await?;
