@@ -36,6 +36,29 @@ pub struct Settings {
     pub ollama: OllamaSettings,
     /// `[files]`: projects and their files.
     pub files: FilesSettings,
+    /// `[git]`: Git on projects.
+    pub git: GitSettingsFile,
+}
+
+/// `[git]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct GitSettingsFile {
+    /// Token for https remotes when no credential helper provides one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
+    /// Network timeout for fetch, pull and push.
+    #[serde(with = "duration_text")]
+    pub timeout: Duration,
+}
+
+impl Default for GitSettingsFile {
+    fn default() -> Self {
+        Self {
+            token: None,
+            timeout: Duration::from_secs(30),
+        }
+    }
 }
 
 /// `[files]`
@@ -304,6 +327,16 @@ pub const SETTINGS: &[SettingSpec] = &[
     SettingSpec {
         key: "files.always_ignored",
         description: "Folder names that are never watched or searched, whatever .gitignore says.",
+        restart_required: true,
+    },
+    SettingSpec {
+        key: "git.token",
+        description: "Token for https Git remotes, used when ssh-agent and the git credential helper have nothing (sent as the password).",
+        restart_required: true,
+    },
+    SettingSpec {
+        key: "git.timeout",
+        description: "Network timeout for fetch, pull and push, e.g. \"30s\"; a remote that stops answering fails instead of hanging.",
         restart_required: true,
     },
     SettingSpec {
@@ -858,6 +891,10 @@ mod tests {
                 ..OllamaSettings::default()
             },
             files: FilesSettings::default(),
+            git: GitSettingsFile {
+                token: Some("t".into()),
+                ..GitSettingsFile::default()
+            },
         };
         let document = to_document(&full);
         let mut keys = Vec::new();

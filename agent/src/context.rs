@@ -10,8 +10,8 @@ use std::{
 use tokio_util::sync::CancellationToken;
 
 use crate::{
-    config::SettingsStore, events::EventBus, logs::LogHub, ollama::Ollama, paths::AgentPaths,
-    projects::Projects, store::Store, tokens::Tokens,
+    config::SettingsStore, events::EventBus, git::Git, logs::LogHub, ollama::Ollama,
+    paths::AgentPaths, projects::Projects, store::Store, tokens::Tokens,
 };
 
 /// Capabilities this build serves, reported by GetInfo.
@@ -40,6 +40,8 @@ pub struct AgentContext {
     pub ollama: Arc<Ollama>,
     /// Projects and their files.
     pub projects: Arc<Projects>,
+    /// Git on projects.
+    pub git: Arc<Git>,
     /// Address the TCP listener is bound to, if any.
     pub tcp_address: Option<SocketAddr>,
     /// Whether crash reports appeared since the previous start.
@@ -61,6 +63,7 @@ impl AgentContext {
         tokens: Tokens,
         ollama: Arc<Ollama>,
         projects: Arc<Projects>,
+        git: Arc<Git>,
         tcp_address: Option<SocketAddr>,
         previous_run_crashed: bool,
     ) -> Self {
@@ -74,6 +77,7 @@ impl AgentContext {
             tokens,
             ollama,
             projects,
+            git,
             tcp_address,
             previous_run_crashed,
             shutdown: CancellationToken::new(),

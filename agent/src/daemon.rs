@@ -18,11 +18,12 @@ use crate::{
     crash,
     error::{Error, Result},
     events::{EventBus, EventPayload},
+    git::{Git, GitSettings},
     instance::{self, Claim},
     logs::{self, LogHub, LogSource},
     ollama::Ollama,
     paths::AgentPaths,
-    projects::Projects,
+    projects::{ProjectObserver, Projects},
     rpc::{self, TcpEndpoint},
     store::{Store, now_ms},
     tokens::Tokens,
@@ -143,7 +144,20 @@ async fn serve(paths: &AgentPaths, settings: Settings, options: &RunOptions) -> 
         &paths.log_dir,
         (&settings.log).into(),
     )?;
-    let projects = Projects::start(store.clone(), bus.clone(), settings.files.clone()).await?;
+    let git = Git::new(
+        bus.clone(),
+        GitSettings {
+            token: settings.git.token.clone(),
+            timeout: settings.git.timeout,
+        },
+    );
+    let projects = Projects::start(
+        store.clone(),
+        bus.clone(),
+        settings.files.clone(),
+        vec![git.clone() as Arc<dyn ProjectObserver>],
+    )
+    .await?;
     let settings_store = Arc::new(SettingsStore::new(paths.config_file.clone(), settings));
     let ctx = Arc::new(AgentContext::new(
         paths.clone(),
@@ -155,6 +169,7 @@ async fn serve(paths: &AgentPaths, settings: Settings, options: &RunOptions) -> 
         tokens,
         ollama.clone(),
         projects.clone(),
+        git,
         tcp_address,
         previous_run_crashed,
     ));

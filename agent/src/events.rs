@@ -83,6 +83,19 @@ pub enum EventPayload {
         /// Removed (true) or added (false).
         removed: bool,
     },
+    /// A project's repository changed (HEAD, index or refs).
+    RepositoryChanged {
+        /// Project id.
+        project_id: String,
+        /// Branch ("" when detached).
+        branch: String,
+        /// Detached HEAD.
+        detached: bool,
+        /// Uncommitted changes.
+        dirty: bool,
+        /// HEAD commit.
+        head: String,
+    },
     /// A project was created, opened, closed or forgotten.
     ProjectChanged {
         /// Project id.
@@ -109,6 +122,7 @@ impl Topic for EventPayload {
             | Self::DefaultModelChanged { .. } => "models",
             Self::ProvidersChanged { .. } => "providers",
             Self::ProjectChanged { .. } => "projects",
+            Self::RepositoryChanged { .. } => "git",
         }
     }
 }

@@ -12,6 +12,7 @@ pub mod error;
 pub mod events;
 pub mod feed;
 pub mod files;
+pub mod git;
 pub mod instance;
 pub mod logs;
 pub mod ollama;

@@ -17,7 +17,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use omnipanel_client::{proto::v1 as pb, Client};
+use omnipanel_client::{Client, proto::v1 as pb};
 use omnipanel_tests::{Sandbox, TestResult};
 
 fn median(mut values: Vec<f64>) -> f64 {

@@ -80,6 +80,15 @@ pub struct TemplateFile {
     pub content: Vec<u8>,
 }
 
+/// Told when projects open and close (the git module follows their
+/// repositories this way).
+pub trait ProjectObserver: Send + Sync + std::fmt::Debug {
+    /// A project's files are now in use.
+    fn opened(&self, project: &Arc<OpenProject>);
+    /// A project was closed or forgotten.
+    fn closed(&self, project_id: &str);
+}
+
 /// Most bytes of workspace state per client.
 pub const MAX_WORKSPACE_STATE: usize = 4 * 1024 * 1024;
 
@@ -91,6 +100,7 @@ pub struct Projects {
     settings: FilesSettings,
     instance_id: u64,
     open: Mutex<HashMap<String, Arc<OpenProject>>>,
+    observers: Vec<Arc<dyn ProjectObserver>>,
 }
 
 fn random_id() -> Result<String> {
@@ -147,6 +157,7 @@ impl Projects {
         store: Store,
         bus: Arc<EventBus>,
         settings: FilesSettings,
+        observers: Vec<Arc<dyn ProjectObserver>>,
     ) -> Result<Arc<Self>> {
         let projects = Arc::new(Self {
             instance_id: bus.instance_id(),
@@ -154,6 +165,7 @@ impl Projects {
             bus,
             settings,
             open: Mutex::new(HashMap::new()),
+            observers,
         });
         for record in projects.records().await? {
             if record.open
@@ -177,6 +189,9 @@ impl Projects {
         }
         let handle = OpenProject::open(&record.id, &record.path, &self.settings, self.instance_id)?;
         self.open_map().insert(record.id.clone(), handle.clone());
+        for observer in &self.observers {
+            observer.opened(&handle);
+        }
         Ok(handle)
     }
 
@@ -399,6 +414,9 @@ impl Projects {
         if let Some(handle) = self.open_map().remove(&record.id) {
             handle.shut();
         }
+        for observer in &self.observers {
+            observer.closed(&record.id);
+        }
         self.publish(&record, "closed");
         self.view(record).await
     }
@@ -431,6 +449,9 @@ impl Projects {
             .await?;
         if let Some(handle) = self.open_map().remove(&record.id) {
             handle.shut();
+        }
+        for observer in &self.observers {
+            observer.closed(&record.id);
         }
         self.publish(&record, "forgotten");
         Ok(record)

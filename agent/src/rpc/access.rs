@@ -75,6 +75,14 @@ pub fn required_scope(path: &str) -> Option<Scope> {
             "omnipanel.v1.FileService",
             "WriteFile" | "CreateDirectory" | "Move" | "Copy" | "Delete" | "ApplyBatch",
         ) => Some(Scope::Write),
+        ("omnipanel.v1.GitService", "GetStatus" | "ListBranches" | "GetLog" | "GetDiff") => {
+            Some(Scope::Read)
+        }
+        (
+            "omnipanel.v1.GitService",
+            "CreateBranch" | "Checkout" | "DeleteBranch" | "Stage" | "Unstage" | "Commit" | "Fetch"
+            | "Pull" | "Push",
+        ) => Some(Scope::Write),
         _ => Some(Scope::Admin),
     }
 }
@@ -135,6 +143,19 @@ const CLASSIFIED: &[&str] = &[
     "omnipanel.v1.FileService/Copy",
     "omnipanel.v1.FileService/Delete",
     "omnipanel.v1.FileService/ApplyBatch",
+    "omnipanel.v1.GitService/GetStatus",
+    "omnipanel.v1.GitService/ListBranches",
+    "omnipanel.v1.GitService/GetLog",
+    "omnipanel.v1.GitService/GetDiff",
+    "omnipanel.v1.GitService/CreateBranch",
+    "omnipanel.v1.GitService/Checkout",
+    "omnipanel.v1.GitService/DeleteBranch",
+    "omnipanel.v1.GitService/Stage",
+    "omnipanel.v1.GitService/Unstage",
+    "omnipanel.v1.GitService/Commit",
+    "omnipanel.v1.GitService/Fetch",
+    "omnipanel.v1.GitService/Pull",
+    "omnipanel.v1.GitService/Push",
 ];
 
 /// How callers on one listener are identified.

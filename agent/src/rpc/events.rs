@@ -74,6 +74,19 @@ pub fn event_to_proto(event: &Event) -> pb::Event {
             path: path.clone(),
             change: change.clone(),
         }),
+        EventPayload::RepositoryChanged {
+            project_id,
+            branch,
+            detached,
+            dirty,
+            head,
+        } => Payload::RepositoryChanged(pb::RepositoryChangedEvent {
+            project_id: project_id.clone(),
+            branch: branch.clone(),
+            detached: *detached,
+            dirty: *dirty,
+            head: head.clone(),
+        }),
         EventPayload::ProvidersChanged { name, removed } => {
             Payload::ProvidersChanged(pb::ProvidersChanged {
                 name: name.clone(),

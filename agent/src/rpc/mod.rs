@@ -7,6 +7,7 @@ pub mod access;
 mod agent_service;
 mod events;
 mod file_service;
+mod git_service;
 mod model_service;
 mod project_service;
 pub mod status;
@@ -18,7 +19,8 @@ use omnipanel_proto::{
     FILE_DESCRIPTOR_SET,
     v1::{
         agent_service_server::AgentServiceServer, file_service_server::FileServiceServer,
-        model_service_server::ModelServiceServer, project_service_server::ProjectServiceServer,
+        git_service_server::GitServiceServer, model_service_server::ModelServiceServer,
+        project_service_server::ProjectServiceServer,
     },
 };
 use tokio::net::{TcpListener, UnixListener};
@@ -41,6 +43,7 @@ const SERVICES: &[&str] = &[
     "omnipanel.v1.ModelService",
     "omnipanel.v1.ProjectService",
     "omnipanel.v1.FileService",
+    "omnipanel.v1.GitService",
 ];
 
 /// How long shutdown waits for clients to close their connections.
@@ -94,6 +97,11 @@ fn routes(
             ))
             .max_decoding_message_size(file_service::MAX_REQUEST_BYTES),
         )
+        .add_service(GitServiceServer::new(git_service::GitApi::new(
+            ctx.git.clone(),
+            ctx.projects.clone(),
+            ctx.shutdown_token(),
+        )))
         .add_service(health)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha),

@@ -1,0 +1,253 @@
+//! Git on open projects, with libgit2 (git2, vendored, https and ssh
+//! built in). One repository handle per project, reused across calls and
+//! used only on the blocking pool. This module also turns the project
+//! watcher's "repository changed" items (HEAD, index, refs, also changed by
+//! the user's own git) into a debounced event with the new branch and dirty
+//! state on the bus.
+
+pub mod diff;
+pub mod remote;
+pub mod repo;
+
+use std::{
+    collections::HashMap,
+    path::Path,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use git2::{ErrorClass, ErrorCode, Repository};
+
+use crate::{
+    error::{Error, ErrorKind, Result},
+    events::{EventBus, EventPayload},
+    feed::{Cursor, Delivery},
+    files::{OpenProject, watch::ChangeItem},
+    projects::{ProjectObserver, git_summary},
+};
+
+/// How long repository changes must be quiet before the event goes out.
+const CHANGE_DEBOUNCE: Duration = Duration::from_millis(200);
+
+/// A git2 error as a domain error; `what` says what was being done.
+pub fn git_error(what: &str, err: &git2::Error) -> Error {
+    let message = format!("{what}: {}", err.message());
+    match err.code() {
+        ErrorCode::NotFound => Error::not_found(message),
+        ErrorCode::Exists => Error::new(ErrorKind::AlreadyExists, message),
+        ErrorCode::Auth => Error::new(ErrorKind::Unauthenticated, message).with_reason("GIT_AUTH"),
+        ErrorCode::Conflict | ErrorCode::MergeConflict => {
+            Error::failed_precondition(message).with_reason("GIT_CONFLICT")
+        }
+        ErrorCode::UnbornBranch => {
+            Error::failed_precondition(format!("{what}: the repository has no commits yet"))
+        }
+        ErrorCode::Locked => Error::failed_precondition(format!(
+            "{what}: another git process holds a lock ({}); wait for it or remove the stale .lock file",
+            err.message()
+        ))
+        .with_reason("GIT_LOCKED"),
+        ErrorCode::InvalidSpec | ErrorCode::Invalid | ErrorCode::Ambiguous => {
+            Error::invalid_argument("ref", message)
+        }
+        ErrorCode::User => Error::new(ErrorKind::Aborted, message),
+        _ if matches!(err.class(), ErrorClass::Net | ErrorClass::Ssh | ErrorClass::Http | ErrorClass::Ssl) => {
+            if err.message().to_lowercase().contains("auth") || err.message().contains("credentials") {
+                Error::new(ErrorKind::Unauthenticated, message).with_reason("GIT_AUTH")
+            } else {
+                Error::new(ErrorKind::Unavailable, message).with_reason("GIT_NETWORK")
+            }
+        }
+        _ => Error::failed_precondition(message),
+    }
+}
+
+/// Git settings in effect.
+#[derive(Debug, Clone, Default)]
+pub struct GitSettings {
+    /// Token for https remotes, when no credential helper has one.
+    pub token: Option<String>,
+    /// Network timeout.
+    pub timeout: Duration,
+}
+
+// `git2::Repository` has no Debug; the cached project ids say enough.
+impl std::fmt::Debug for Git {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let handles = self
+            .handles
+            .lock()
+            .map(|h| h.keys().cloned().collect::<Vec<_>>())
+            .unwrap_or_default();
+        f.debug_struct("Git")
+            .field("repositories", &handles)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The Git facade.
+pub struct Git {
+    handles: Mutex<HashMap<String, Arc<Mutex<Repository>>>>,
+    bus: Arc<EventBus>,
+    settings: GitSettings,
+}
+
+impl Git {
+    /// The facade. Sets libgit2's network timeouts process-wide.
+    pub fn new(bus: Arc<EventBus>, settings: GitSettings) -> Arc<Self> {
+        set_network_timeouts(settings.timeout);
+        Arc::new(Self {
+            handles: Mutex::new(HashMap::new()),
+            bus,
+            settings,
+        })
+    }
+
+    /// Settings in effect.
+    pub fn settings(&self) -> &GitSettings {
+        &self.settings
+    }
+
+    fn handle(&self, project: &OpenProject) -> Result<Arc<Mutex<Repository>>> {
+        let mut handles = self
+            .handles
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(handle) = handles.get(project.id()) {
+            return Ok(handle.clone());
+        }
+        let repo = open_repository(project.root())?;
+        let handle = Arc::new(Mutex::new(repo));
+        handles.insert(project.id().to_owned(), handle.clone());
+        Ok(handle)
+    }
+
+    /// Run `f` with the project's repository on the blocking pool.
+    pub async fn with_repo<T, F>(&self, project: &Arc<OpenProject>, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Repository, &OpenProject) -> Result<T> + Send + 'static,
+    {
+        let handle = self.handle(project)?;
+        let project = project.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut repo = handle
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            f(&mut repo, &project)
+        })
+        .await?
+    }
+
+    /// Forget a project's handle (closed or forgotten).
+    fn drop_handle(&self, project_id: &str) {
+        self.handles
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(project_id);
+    }
+}
+
+/// Open the repository at (or above) `root`.
+fn open_repository(root: &Path) -> Result<Repository> {
+    Repository::discover(root).map_err(|err| {
+        if err.code() == ErrorCode::NotFound {
+            Error::failed_precondition(format!(
+                "{} is not a git repository (or inside one); run `git init` there first",
+                root.display()
+            ))
+            .with_reason("NOT_A_REPOSITORY")
+        } else {
+            git_error("cannot open the repository", &err)
+        }
+    })
+}
+
+/// libgit2's connect and read timeouts; without them a dead server can
+/// hang a fetch forever.
+fn set_network_timeouts(timeout: Duration) {
+    let millis = i32::try_from(timeout.as_millis())
+        .unwrap_or(i32::MAX)
+        .max(1);
+    // SAFETY: these only set process-wide integers inside libgit2; they are
+    // called at start-up, before any thread uses libgit2 for the network.
+    #[allow(unsafe_code)] // git2 exposes these options only as unsafe functions.
+    unsafe {
+        if let Err(err) = git2::opts::set_server_connect_timeout_in_milliseconds(millis) {
+            tracing::warn!(error = %err, "cannot set git's connect timeout");
+        }
+        if let Err(err) = git2::opts::set_server_timeout_in_milliseconds(millis) {
+            tracing::warn!(error = %err, "cannot set git's network timeout");
+        }
+    }
+}
+
+impl ProjectObserver for Git {
+    /// Follow the project's change feed and publish debounced repository
+    /// events. No polling: the watcher reports .git changes.
+    fn opened(&self, project: &Arc<OpenProject>) {
+        let feed = project.changes().clone();
+        let mut subscription = feed.subscribe(Cursor::default(), Vec::new());
+        let stop = project.stopped();
+        let bus = self.bus.clone();
+        let project_id = project.id().to_owned();
+        let root = project.root().to_owned();
+        tokio::spawn(async move {
+            let mut pending = false;
+            loop {
+                let next = tokio::select! {
+                    () = stop.cancelled() => return,
+                    delivery = subscription.next() => Some(delivery),
+                    () = tokio::time::sleep(CHANGE_DEBOUNCE), if pending => None,
+                };
+                match next {
+                    Some(None) => return,
+                    Some(Some(Delivery::Event(record))) => {
+                        if matches!(
+                            record.payload,
+                            ChangeItem::RepositoryChanged(_) | ChangeItem::RescanNeeded(_)
+                        ) {
+                            pending = true;
+                        }
+                    }
+                    Some(Some(_)) => {}
+                    None => {
+                        pending = false;
+                        let path = root.clone();
+                        let Ok(Some(summary)) =
+                            tokio::task::spawn_blocking(move || git_summary(&path)).await
+                        else {
+                            continue;
+                        };
+                        let head = {
+                            let path = root.clone();
+                            tokio::task::spawn_blocking(move || {
+                                Repository::discover(&path).ok().and_then(|r| {
+                                    r.head()
+                                        .ok()
+                                        .and_then(|h| h.target())
+                                        .map(|o| o.to_string())
+                                })
+                            })
+                            .await
+                            .ok()
+                            .flatten()
+                            .unwrap_or_default()
+                        };
+                        bus.publish(EventPayload::RepositoryChanged {
+                            project_id: project_id.clone(),
+                            branch: summary.branch.unwrap_or_default(),
+                            detached: summary.detached,
+                            dirty: summary.dirty,
+                            head,
+                        });
+                    }
+                }
+            }
+        });
+    }
+
+    fn closed(&self, project_id: &str) {
+        self.drop_handle(project_id);
+    }
+}
