@@ -34,7 +34,34 @@ pub struct Settings {
     pub events: EventSettings,
     /// `[ollama]`: the local Ollama server and models.
     pub ollama: OllamaSettings,
+    /// `[system]`: machine metrics and alerts.
+    pub system: SystemSettings,
 }
+
+/// `[system]`
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SystemSettings {
+    /// Watch alert thresholds. While on (and thresholds exist) the machine
+    /// is read every `alert_interval` even when nobody streams metrics.
+    pub alerts: bool,
+    /// How often thresholds are checked when no stream reads faster.
+    #[serde(with = "duration_text")]
+    pub alert_interval: Duration,
+}
+
+impl Default for SystemSettings {
+    fn default() -> Self {
+        Self {
+            alerts: true,
+            alert_interval: Duration::from_secs(5),
+        }
+    }
+}
+
+/// Bounds of `system.alert_interval`.
+const ALERT_INTERVAL_RANGE: std::ops::RangeInclusive<Duration> =
+    Duration::from_millis(250)..=Duration::from_secs(3600);
 
 /// `[ollama]`
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -265,6 +292,16 @@ pub const SETTINGS: &[SettingSpec] = &[
         restart_required: true,
     },
     SettingSpec {
+        key: "system.alerts",
+        description: "Watch alert thresholds (see `omnipanel alerts thresholds`). While on, the machine is read every system.alert_interval even when nobody streams metrics; set false for an agent that reads nothing while idle. Applied immediately.",
+        restart_required: false,
+    },
+    SettingSpec {
+        key: "system.alert_interval",
+        description: "How often alert thresholds are checked when no metrics stream reads faster, e.g. \"5s\" (250ms to 1h). Applied immediately.",
+        restart_required: false,
+    },
+    SettingSpec {
         key: "events.history",
         description: "How many recent events the agent keeps so reconnecting clients can catch up (16 to 1000000).",
         restart_required: true,
@@ -386,6 +423,12 @@ fn validate(settings: &Settings) -> std::result::Result<(), (&'static str, Strin
                 EVENT_HISTORY_RANGE.start(),
                 EVENT_HISTORY_RANGE.end()
             ),
+        ));
+    }
+    if !ALERT_INTERVAL_RANGE.contains(&settings.system.alert_interval) {
+        return Err((
+            "system.alert_interval",
+            "must be between 250ms and 1h".to_owned(),
         ));
     }
     let ollama = &settings.ollama;
@@ -775,6 +818,24 @@ mod tests {
     }
 
     #[test]
+    fn alert_settings_parse_and_are_bounded() {
+        let settings = parse(
+            path(),
+            "[system]\nalerts = false\nalert_interval = \"2s\"\n",
+        );
+        assert_eq!(
+            settings.map(|s| s.system),
+            Ok(SystemSettings {
+                alerts: false,
+                alert_interval: Duration::from_secs(2),
+            })
+        );
+        let err = parse(path(), "[system]\nalert_interval = \"10ms\"\n").unwrap_err();
+        assert_eq!(err.key.as_deref(), Some("system.alert_interval"));
+        assert_eq!(err.line, Some(2), "{err}");
+    }
+
+    #[test]
     fn public_tcp_without_tls_is_refused() {
         let err = parse(path(), "[server]\ntcp = \"0.0.0.0:7457\"\n").unwrap_err();
         assert_eq!(err.key.as_deref(), Some("server.tcp"));
@@ -798,6 +859,7 @@ mod tests {
                 models_dir: Some("m".into()),
                 ..OllamaSettings::default()
             },
+            system: SystemSettings::default(),
         };
         let document = to_document(&full);
         let mut keys = Vec::new();

@@ -11,12 +11,12 @@ use tokio_util::sync::CancellationToken;
 
 use crate::{
     config::SettingsStore, events::EventBus, logs::LogHub, ollama::Ollama, paths::AgentPaths,
-    store::Store, tokens::Tokens,
+    store::Store, system::SystemMonitor, tokens::Tokens,
 };
 
 /// Capabilities this build serves, reported by GetInfo.
 pub const FEATURES: &[&str] = &[
-    "agent", "events", "logs", "settings", "tokens", "ollama", "models",
+    "agent", "events", "logs", "settings", "tokens", "ollama", "models", "system", "alerts",
 ];
 
 /// Everything the services share.
@@ -38,6 +38,8 @@ pub struct AgentContext {
     pub tokens: Tokens,
     /// Ollama supervision and models.
     pub ollama: Arc<Ollama>,
+    /// Machine metrics and alerts.
+    pub system: Arc<SystemMonitor>,
     /// Address the TCP listener is bound to, if any.
     pub tcp_address: Option<SocketAddr>,
     /// Whether crash reports appeared since the previous start.
@@ -58,6 +60,7 @@ impl AgentContext {
         logs: Arc<LogHub>,
         tokens: Tokens,
         ollama: Arc<Ollama>,
+        system: Arc<SystemMonitor>,
         tcp_address: Option<SocketAddr>,
         previous_run_crashed: bool,
     ) -> Self {
@@ -70,6 +73,7 @@ impl AgentContext {
             logs,
             tokens,
             ollama,
+            system,
             tcp_address,
             previous_run_crashed,
             shutdown: CancellationToken::new(),

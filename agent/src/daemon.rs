@@ -20,10 +20,11 @@ use crate::{
     events::{EventBus, EventPayload},
     instance::{self, Claim},
     logs::{self, LogHub, LogSource},
-    ollama::Ollama,
+    ollama::{Ollama, fit::VramSource},
     paths::AgentPaths,
     rpc::{self, TcpEndpoint},
     store::{Store, now_ms},
+    system::SystemMonitor,
     tokens::Tokens,
 };
 
@@ -134,6 +135,8 @@ async fn serve(paths: &AgentPaths, settings: Settings, options: &RunOptions) -> 
     };
     let tcp_address = tcp.as_ref().and_then(|t| t.listener.local_addr().ok());
 
+    let system = SystemMonitor::start(&settings.system, store.clone(), bus.clone()).await?;
+    let vram_source = system.clone();
     let ollama = Ollama::start(
         &settings.ollama,
         store.clone(),
@@ -141,7 +144,9 @@ async fn serve(paths: &AgentPaths, settings: Settings, options: &RunOptions) -> 
         &log_hub,
         &paths.log_dir,
         (&settings.log).into(),
+        VramSource::new(move || vram_source.gpu_memory_blocking()),
     )?;
+    system.follow_ollama(ollama.server_watch());
     let settings_store = Arc::new(SettingsStore::new(paths.config_file.clone(), settings));
     let ctx = Arc::new(AgentContext::new(
         paths.clone(),
@@ -152,6 +157,7 @@ async fn serve(paths: &AgentPaths, settings: Settings, options: &RunOptions) -> 
         log_hub,
         tokens,
         ollama.clone(),
+        system.clone(),
         tcp_address,
         previous_run_crashed,
     ));
@@ -169,6 +175,7 @@ async fn serve(paths: &AgentPaths, settings: Settings, options: &RunOptions) -> 
     );
     let served = rpc::serve(ctx.clone(), unix, tcp).await;
     remove_socket(&paths.socket);
+    system.shutdown();
     // A server we started goes down with us; one we adopted stays up.
     ollama.shutdown().await;
     tracing::info!(
@@ -254,7 +261,8 @@ async fn report_earlier_crashes(store: &Store, crash_dir: &Path, bus: &EventBus)
     !fresh.is_empty()
 }
 
-/// Apply live-changeable settings (the log filter) when they change.
+/// Apply live-changeable settings (the log filter, alerts) when they
+/// change.
 fn spawn_settings_follower(
     settings: &SettingsStore,
     logging: Arc<logs::Logging>,
@@ -262,6 +270,7 @@ fn spawn_settings_follower(
 ) {
     let mut changes = settings.subscribe();
     let shutdown = ctx.shutdown_token();
+    let system = ctx.system.clone();
     tokio::spawn(async move {
         let mut filter = changes.borrow().log.filter.clone();
         loop {
@@ -271,7 +280,11 @@ fn spawn_settings_follower(
                     if changed.is_err() {
                         break;
                     }
-                    let wanted = changes.borrow_and_update().log.filter.clone();
+                    let current = changes.borrow_and_update().clone();
+                    if let Err(err) = system.apply_settings(&current.system).await {
+                        tracing::warn!(error = %err, "alert settings not applied");
+                    }
+                    let wanted = current.log.filter.clone();
                     if wanted != filter {
                         match logging.set_filter(&wanted) {
                             Ok(()) => tracing::info!(filter = %wanted, "log filter changed"),

@@ -18,14 +18,16 @@ use crate::{
         supervisor::{ServerState, ServerStatus},
     },
     store::now_ms,
+    system::thresholds::Alert,
 };
 
 /// Live channel depth per subscriber before it lags and recovers from the
 /// ring (or gets a gap).
 const LIVE_CAPACITY: usize = 256;
 
-/// What happened. Each variant has a topic used for filtering.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// What happened. Each variant has a topic used for filtering. (Not `Eq`:
+/// alerts carry measured values.)
+#[derive(Debug, Clone, PartialEq)]
 pub enum EventPayload {
     /// The agent serves requests.
     AgentStarted {
@@ -97,6 +99,19 @@ pub enum EventPayload {
         /// Removed (true) or added (false).
         removed: bool,
     },
+    /// A threshold was crossed.
+    AlertRaised(Alert),
+    /// An alert cleared.
+    AlertCleared(Alert),
+    /// The alert thresholds changed.
+    ThresholdsChanged {
+        /// New version.
+        version: u64,
+        /// How many thresholds.
+        count: u32,
+        /// Whether the built-in defaults are in use.
+        defaults: bool,
+    },
 }
 
 impl EventPayload {
@@ -114,12 +129,15 @@ impl EventPayload {
             | Self::ModelsChanged { .. }
             | Self::DefaultModelChanged { .. } => "models",
             Self::ProvidersChanged { .. } => "providers",
+            Self::AlertRaised(_) | Self::AlertCleared(_) | Self::ThresholdsChanged { .. } => {
+                "alerts"
+            }
         }
     }
 }
 
 /// A published event.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Event {
     /// Position on the bus.
     pub sequence: u64,
@@ -141,7 +159,7 @@ pub struct Cursor {
 }
 
 /// What a subscriber receives.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Delivery {
     /// An event.
     Event(Arc<Event>),

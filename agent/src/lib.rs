@@ -16,4 +16,5 @@ pub mod ollama;
 pub mod paths;
 pub mod rpc;
 pub mod store;
+pub mod system;
 pub mod tokens;

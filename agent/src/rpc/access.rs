@@ -59,6 +59,12 @@ pub fn required_scope(path: &str) -> Option<Scope> {
             | "DeleteModel" | "LoadModel" | "UnloadModel" | "SetDefaultModel" | "Chat" | "Generate",
         ) => Some(Scope::Write),
         ("omnipanel.v1.ModelService", "AddProvider" | "RemoveProvider") => Some(Scope::Admin),
+        (
+            "omnipanel.v1.SystemService",
+            "GetSnapshot" | "StreamMetrics" | "ListProcesses" | "GetThresholds" | "ListAlerts"
+            | "WatchAlerts",
+        ) => Some(Scope::Read),
+        ("omnipanel.v1.SystemService", "SetThresholds") => Some(Scope::Write),
         _ => Some(Scope::Admin),
     }
 }
@@ -99,6 +105,13 @@ const CLASSIFIED: &[&str] = &[
     "omnipanel.v1.ModelService/Generate",
     "omnipanel.v1.ModelService/AddProvider",
     "omnipanel.v1.ModelService/RemoveProvider",
+    "omnipanel.v1.SystemService/GetSnapshot",
+    "omnipanel.v1.SystemService/StreamMetrics",
+    "omnipanel.v1.SystemService/ListProcesses",
+    "omnipanel.v1.SystemService/GetThresholds",
+    "omnipanel.v1.SystemService/ListAlerts",
+    "omnipanel.v1.SystemService/WatchAlerts",
+    "omnipanel.v1.SystemService/SetThresholds",
 ];
 
 /// How callers on one listener are identified.
@@ -300,6 +313,14 @@ mod tests {
         assert_eq!(
             required_scope("/omnipanel.v1.AgentService/Shutdown"),
             Some(Scope::Admin)
+        );
+        assert_eq!(
+            required_scope("/omnipanel.v1.SystemService/StreamMetrics"),
+            Some(Scope::Read)
+        );
+        assert_eq!(
+            required_scope("/omnipanel.v1.SystemService/SetThresholds"),
+            Some(Scope::Write)
         );
         assert_eq!(required_scope("/grpc.health.v1.Health/Check"), None);
         assert_eq!(required_scope("/made.Up/Thing"), Some(Scope::Admin));

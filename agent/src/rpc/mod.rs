@@ -9,12 +9,16 @@ mod events;
 mod model_service;
 pub mod status;
 mod streaming;
+mod system_service;
 
 use std::{path::PathBuf, sync::Arc};
 
 use omnipanel_proto::{
     FILE_DESCRIPTOR_SET,
-    v1::{agent_service_server::AgentServiceServer, model_service_server::ModelServiceServer},
+    v1::{
+        agent_service_server::AgentServiceServer, model_service_server::ModelServiceServer,
+        system_service_server::SystemServiceServer,
+    },
 };
 use tokio::net::{TcpListener, UnixListener};
 use tokio_stream::wrappers::UnixListenerStream;
@@ -31,7 +35,11 @@ use crate::{
 };
 
 /// Fully qualified names of the services this agent serves, for health.
-const SERVICES: &[&str] = &["omnipanel.v1.AgentService", "omnipanel.v1.ModelService"];
+const SERVICES: &[&str] = &[
+    "omnipanel.v1.AgentService",
+    "omnipanel.v1.ModelService",
+    "omnipanel.v1.SystemService",
+];
 
 /// How long shutdown waits for clients to close their connections.
 const DRAIN_DEADLINE: std::time::Duration = std::time::Duration::from_secs(5);
@@ -72,6 +80,11 @@ fn routes(
         )))
         .add_service(ModelServiceServer::new(model_service::ModelApi::new(
             ctx.ollama.clone(),
+            ctx.shutdown_token(),
+        )))
+        .add_service(SystemServiceServer::new(system_service::SystemApi::new(
+            ctx.system.clone(),
+            ctx.bus.clone(),
             ctx.shutdown_token(),
         )))
         .add_service(health)

@@ -14,6 +14,7 @@ use crate::{
     cli::{AgentCommand, Cli, Command, EventsArgs, ScopeArg, SettingsCommand, TokenCommand},
     model_commands::{self, describe_pull, state_name, status_line},
     render::{elapsed_since, emit, print_json, timestamp},
+    system_commands,
 };
 
 /// Run a parsed command.
@@ -30,6 +31,8 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Ollama(command) => model_commands::ollama(command, json).await,
         Command::Models(command) => model_commands::models(command, json).await,
         Command::Chat(args) => chat::chat(args, json).await,
+        Command::Sys(args) => system_commands::sys(args.command, json).await,
+        Command::Alerts(command) => system_commands::alerts(command, json).await,
         Command::Completions { .. } => Ok(()),
     }
 }
@@ -131,6 +134,27 @@ fn describe_event(event: &pb::Event) -> String {
             "provider {} {}",
             e.name,
             if e.removed { "removed" } else { "added" }
+        ),
+        Some(Payload::AlertRaised(e)) => {
+            let alert = e.alert.clone().unwrap_or_default();
+            format!("alert #{} raised: {}", alert.id, alert.message)
+        }
+        Some(Payload::AlertCleared(e)) => {
+            let alert = e.alert.clone().unwrap_or_default();
+            format!(
+                "alert #{} cleared ({}): {}",
+                alert.id, alert.clear_reason, alert.message
+            )
+        }
+        Some(Payload::ThresholdsChanged(e)) => format!(
+            "alert thresholds changed: {} in effect{} (version {})",
+            e.count,
+            if e.defaults {
+                ", the built-in ones"
+            } else {
+                ""
+            },
+            e.version
         ),
         None => "(unknown event; upgrade omnipanel)".to_owned(),
     }

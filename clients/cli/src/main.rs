@@ -7,6 +7,7 @@ mod chat;
 mod cli;
 mod model_commands;
 mod render;
+mod system_commands;
 
 use std::process::ExitCode;
 

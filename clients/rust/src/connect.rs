@@ -9,7 +9,7 @@ use omnipanel_proto::{
     PROTOCOL_VERSION,
     v1::{
         GetInfoRequest, GetInfoResponse, agent_service_client::AgentServiceClient,
-        model_service_client::ModelServiceClient,
+        model_service_client::ModelServiceClient, system_service_client::SystemServiceClient,
     },
 };
 use tokio::net::UnixStream;
@@ -205,6 +205,11 @@ impl Client {
     /// A `ModelService` stub.
     pub fn models(&self) -> ModelServiceClient<Authed> {
         ModelServiceClient::with_interceptor(self.channel.clone(), self.auth.clone())
+    }
+
+    /// A `SystemService` stub.
+    pub fn system(&self) -> SystemServiceClient<Authed> {
+        SystemServiceClient::with_interceptor(self.channel.clone(), self.auth.clone())
     }
 
     /// Classify a status returned by a call made through this client.
