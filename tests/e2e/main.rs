@@ -6,3 +6,4 @@
 mod agent_core;
 mod ollama;
 mod python_client;
+mod system;

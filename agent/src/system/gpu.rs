@@ -95,7 +95,7 @@ impl Nvidia {
             Err(NvmlError::LibloadingError(err)) => {
                 tracing::info!(library, error = %err, "no NVIDIA driver library; GPUs are reported as absent");
                 State::Absent(format!(
-                    "no NVIDIA driver library ({library} could not be loaded)"
+                    "no NVIDIA driver library: {library} could not be loaded"
                 ))
             }
             Err(NvmlError::DriverNotLoaded | NvmlError::LibraryNotFound) => {

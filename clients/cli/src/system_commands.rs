@@ -306,7 +306,7 @@ fn top_frame(s: &pb::Snapshot, processes: &[pb::ProcessInfo], sort: SortArg) -> 
     let cores: Vec<String> = cpu
         .core_usage_percent
         .iter()
-        .map(|c| format!("{c:3.0}"))
+        .map(|c| format!("{c:4.0}"))
         .collect();
     lines.push(format!("     cores %{}", cores.join("")));
     let used = pct(memory.used_bytes, memory.total_bytes);
@@ -540,6 +540,8 @@ async fn top(
                     .await,
             )?;
             let lines = top_frame(snapshot, &processes.processes, sort);
+            // Piped output keeps whole lines up to a generous width.
+            let width = if live { width } else { 200 };
             let text = if live {
                 // Home, each line cleared to its end, then the rest of the
                 // screen cleared: redrawn in place without flicker.
@@ -551,8 +553,12 @@ async fn top(
                 text.push_str("\x1b[J");
                 text
             } else {
-                let mut text = lines.join("\n");
-                text.push_str("\n\n");
+                let mut text = String::new();
+                for line in &lines {
+                    text.push_str(&fit_width(line, width));
+                    text.push('\n');
+                }
+                text.push('\n');
                 text
             };
             emit(&text)?;
