@@ -624,6 +624,30 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn turning_alerts_off_clears_them_and_stops_judging() -> Result<()> {
+        let bus = Arc::new(EventBus::new(1, 64));
+        let alerts = Alerts::open(Store::in_memory()?, bus, true, Duration::from_secs(5)).await?;
+        alerts.set_thresholds(memory_above(50.0, 0), 0).await?;
+        alerts.observe(&memory_sample(0, 90)).await?;
+        assert_eq!(alerts.active().await.len(), 1);
+        alerts.set_enabled(false, Duration::from_secs(5)).await?;
+        assert!(alerts.active().await.is_empty());
+        assert!(!alerts.wants_readings().await);
+        let page = alerts.list(0, 0, false).await?;
+        assert_eq!(
+            page.alerts[0].cleared.as_ref().map(|c| c.reason.as_str()),
+            Some("alerts turned off")
+        );
+        alerts.observe(&memory_sample(1000, 95)).await?;
+        assert!(alerts.active().await.is_empty());
+        alerts.set_enabled(true, Duration::from_secs(5)).await?;
+        assert!(alerts.wants_readings().await);
+        alerts.observe(&memory_sample(2000, 95)).await?;
+        assert_eq!(alerts.active().await.len(), 1);
+        Ok(())
+    }
+
+    #[tokio::test]
     async fn history_pages_newest_first() -> Result<()> {
         let bus = Arc::new(EventBus::new(1, 256));
         let alerts = Alerts::open(Store::in_memory()?, bus, true, Duration::from_secs(5)).await?;
