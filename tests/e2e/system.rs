@@ -9,7 +9,7 @@ use std::{collections::BTreeSet, time::Duration};
 
 use omnipanel_client::{Client, EventSubscription, SubscriptionItem, proto::v1 as pb};
 use omnipanel_proto::v1::system_service_client::SystemServiceClient;
-use omnipanel_tests::{AgentProcess, PATIENCE, Sandbox, TestResult, stderr, stdout};
+use omnipanel_tests::{AgentProcess, PATIENCE, Sandbox, TestResult, free_port, stderr, stdout};
 use pb::event::Payload;
 use tonic::Code;
 
@@ -73,6 +73,41 @@ async fn snapshot_describes_the_machine_and_marks_the_gpu_absent() -> TestResult
     let processes = sandbox.cli(&["sys", "ps", "--sort", "memory", "-n", "3", "--json"])?;
     let value: serde_json::Value = serde_json::from_str(&stdout(&processes))?;
     assert_eq!(value["processes"].as_array().map(Vec::len), Some(3));
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_managed_ollama_server_process_is_reported() -> TestResult {
+    let sandbox = Sandbox::new()?;
+    let port = free_port()?;
+    sandbox.configure_fake_ollama(port, "")?;
+    let mut env = sandbox.fake_env();
+    env.push((NO_NVML.0.to_owned(), NO_NVML.1.to_owned()));
+    let agent = sandbox.start_agent_with(&env).await?;
+    let client = agent.client().await?;
+    let deadline = std::time::Instant::now() + PATIENCE;
+    let pid = loop {
+        let status = client
+            .models()
+            .get_server_status(pb::GetServerStatusRequest {})
+            .await?
+            .into_inner()
+            .status
+            .unwrap_or_default();
+        if status.state == i32::from(pb::ServerState::Running) {
+            break status.pid;
+        }
+        if std::time::Instant::now() > deadline {
+            return Err(format!("the fake Ollama never ran: {status:?}").into());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let snap = snapshot(&mut client.system()).await?;
+    let ollama = snap.ollama.ok_or("the Ollama process is missing")?;
+    assert_eq!(ollama.pid, pid);
+    assert_eq!(ollama.name, "fake-ollama");
+    assert!(ollama.process_count >= 1);
+    assert!(ollama.rss_bytes > 0);
     Ok(())
 }
 
