@@ -38,6 +38,8 @@ pub struct Settings {
     pub files: FilesSettings,
     /// `[git]`: Git on projects.
     pub git: GitSettingsFile,
+    /// `[system]`: machine metrics and alerts.
+    pub system: SystemSettings,
 }
 
 /// `[git]`
@@ -85,6 +87,31 @@ impl Default for FilesSettings {
         }
     }
 }
+
+/// `[system]`
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SystemSettings {
+    /// Watch alert thresholds. While on (and thresholds exist) the machine
+    /// is read every `alert_interval` even when nobody streams metrics.
+    pub alerts: bool,
+    /// How often thresholds are checked when no stream reads faster.
+    #[serde(with = "duration_text")]
+    pub alert_interval: Duration,
+}
+
+impl Default for SystemSettings {
+    fn default() -> Self {
+        Self {
+            alerts: true,
+            alert_interval: Duration::from_secs(5),
+        }
+    }
+}
+
+/// Bounds of `system.alert_interval`.
+const ALERT_INTERVAL_RANGE: std::ops::RangeInclusive<Duration> =
+    Duration::from_millis(250)..=Duration::from_secs(3600);
 
 /// `[ollama]`
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -340,6 +367,16 @@ pub const SETTINGS: &[SettingSpec] = &[
         restart_required: true,
     },
     SettingSpec {
+        key: "system.alerts",
+        description: "Watch alert thresholds (see `omnipanel alerts thresholds`). While on, the machine is read every system.alert_interval even when nobody streams metrics; set false for an agent that reads nothing while idle. Applied immediately.",
+        restart_required: false,
+    },
+    SettingSpec {
+        key: "system.alert_interval",
+        description: "How often alert thresholds are checked when no metrics stream reads faster, e.g. \"5s\" (250ms to 1h). Applied immediately.",
+        restart_required: false,
+    },
+    SettingSpec {
         key: "events.history",
         description: "How many recent events the agent keeps so reconnecting clients can catch up (16 to 1000000).",
         restart_required: true,
@@ -478,6 +515,12 @@ fn validate(settings: &Settings) -> std::result::Result<(), (&'static str, Strin
         return Err((
             "files.always_ignored",
             "entries are folder names, without '/'".to_owned(),
+        ));
+    }
+    if !ALERT_INTERVAL_RANGE.contains(&settings.system.alert_interval) {
+        return Err((
+            "system.alert_interval",
+            "must be between 250ms and 1h".to_owned(),
         ));
     }
     let ollama = &settings.ollama;
@@ -867,6 +910,24 @@ mod tests {
     }
 
     #[test]
+    fn alert_settings_parse_and_are_bounded() {
+        let settings = parse(
+            path(),
+            "[system]\nalerts = false\nalert_interval = \"2s\"\n",
+        );
+        assert_eq!(
+            settings.map(|s| s.system),
+            Ok(SystemSettings {
+                alerts: false,
+                alert_interval: Duration::from_secs(2),
+            })
+        );
+        let err = parse(path(), "[system]\nalert_interval = \"10ms\"\n").unwrap_err();
+        assert_eq!(err.key.as_deref(), Some("system.alert_interval"));
+        assert_eq!(err.line, Some(2), "{err}");
+    }
+
+    #[test]
     fn public_tcp_without_tls_is_refused() {
         let err = parse(path(), "[server]\ntcp = \"0.0.0.0:7457\"\n").unwrap_err();
         assert_eq!(err.key.as_deref(), Some("server.tcp"));
@@ -895,6 +956,7 @@ mod tests {
                 token: Some("t".into()),
                 ..GitSettingsFile::default()
             },
+            system: SystemSettings::default(),
         };
         let document = to_document(&full);
         let mut keys = Vec::new();

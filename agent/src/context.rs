@@ -11,12 +11,13 @@ use tokio_util::sync::CancellationToken;
 
 use crate::{
     config::SettingsStore, events::EventBus, git::Git, logs::LogHub, ollama::Ollama,
-    paths::AgentPaths, projects::Projects, store::Store, tokens::Tokens,
+    paths::AgentPaths, projects::Projects, store::Store, system::SystemMonitor, tokens::Tokens,
 };
 
 /// Capabilities this build serves, reported by GetInfo.
 pub const FEATURES: &[&str] = &[
-    "agent", "events", "logs", "settings", "tokens", "ollama", "models",
+    "agent", "events", "logs", "settings", "tokens", "ollama", "models", "projects", "files",
+    "git", "system", "alerts",
 ];
 
 /// Everything the services share.
@@ -42,6 +43,8 @@ pub struct AgentContext {
     pub projects: Arc<Projects>,
     /// Git on projects.
     pub git: Arc<Git>,
+    /// Machine metrics and alerts.
+    pub system: Arc<SystemMonitor>,
     /// Address the TCP listener is bound to, if any.
     pub tcp_address: Option<SocketAddr>,
     /// Whether crash reports appeared since the previous start.
@@ -64,6 +67,7 @@ impl AgentContext {
         ollama: Arc<Ollama>,
         projects: Arc<Projects>,
         git: Arc<Git>,
+        system: Arc<SystemMonitor>,
         tcp_address: Option<SocketAddr>,
         previous_run_crashed: bool,
     ) -> Self {
@@ -78,6 +82,7 @@ impl AgentContext {
             ollama,
             projects,
             git,
+            system,
             tcp_address,
             previous_run_crashed,
             shutdown: CancellationToken::new(),

@@ -21,11 +21,12 @@ use crate::{
     git::{Git, GitSettings},
     instance::{self, Claim},
     logs::{self, LogHub, LogSource},
-    ollama::Ollama,
+    ollama::{Ollama, fit::VramSource},
     paths::AgentPaths,
     projects::{ProjectObserver, Projects},
     rpc::{self, TcpEndpoint},
     store::{Store, now_ms},
+    system::SystemMonitor,
     tokens::Tokens,
 };
 
@@ -136,6 +137,8 @@ async fn serve(paths: &AgentPaths, settings: Settings, options: &RunOptions) -> 
     };
     let tcp_address = tcp.as_ref().and_then(|t| t.listener.local_addr().ok());
 
+    let system = SystemMonitor::start(&settings.system, store.clone(), bus.clone()).await?;
+    let vram_source = system.clone();
     let ollama = Ollama::start(
         &settings.ollama,
         store.clone(),
@@ -143,6 +146,7 @@ async fn serve(paths: &AgentPaths, settings: Settings, options: &RunOptions) -> 
         &log_hub,
         &paths.log_dir,
         (&settings.log).into(),
+        VramSource::new(move || vram_source.gpu_memory_blocking()),
     )?;
     let git = Git::new(
         bus.clone(),
@@ -158,6 +162,7 @@ async fn serve(paths: &AgentPaths, settings: Settings, options: &RunOptions) -> 
         vec![git.clone() as Arc<dyn ProjectObserver>],
     )
     .await?;
+    system.follow_ollama(ollama.server_watch());
     let settings_store = Arc::new(SettingsStore::new(paths.config_file.clone(), settings));
     let ctx = Arc::new(AgentContext::new(
         paths.clone(),
@@ -170,6 +175,7 @@ async fn serve(paths: &AgentPaths, settings: Settings, options: &RunOptions) -> 
         ollama.clone(),
         projects.clone(),
         git,
+        system.clone(),
         tcp_address,
         previous_run_crashed,
     ));
@@ -187,6 +193,7 @@ async fn serve(paths: &AgentPaths, settings: Settings, options: &RunOptions) -> 
     );
     let served = rpc::serve(ctx.clone(), unix, tcp).await;
     remove_socket(&paths.socket);
+    system.shutdown();
     // A server we started goes down with us; one we adopted stays up.
     ollama.shutdown().await;
     projects.shutdown();
@@ -273,7 +280,8 @@ async fn report_earlier_crashes(store: &Store, crash_dir: &Path, bus: &EventBus)
     !fresh.is_empty()
 }
 
-/// Apply live-changeable settings (the log filter) when they change.
+/// Apply live-changeable settings (the log filter, alerts) when they
+/// change.
 fn spawn_settings_follower(
     settings: &SettingsStore,
     logging: Arc<logs::Logging>,
@@ -281,6 +289,7 @@ fn spawn_settings_follower(
 ) {
     let mut changes = settings.subscribe();
     let shutdown = ctx.shutdown_token();
+    let system = ctx.system.clone();
     tokio::spawn(async move {
         let mut filter = changes.borrow().log.filter.clone();
         loop {
@@ -290,7 +299,11 @@ fn spawn_settings_follower(
                     if changed.is_err() {
                         break;
                     }
-                    let wanted = changes.borrow_and_update().log.filter.clone();
+                    let current = changes.borrow_and_update().clone();
+                    if let Err(err) = system.apply_settings(&current.system).await {
+                        tracing::warn!(error = %err, "alert settings not applied");
+                    }
+                    let wanted = current.log.filter.clone();
                     if wanted != filter {
                         match logging.set_filter(&wanted) {
                             Ok(()) => tracing::info!(filter = %wanted, "log filter changed"),

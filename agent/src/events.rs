@@ -8,10 +8,12 @@ use crate::{
         pulls::PullProgress,
         supervisor::{ServerState, ServerStatus},
     },
+    system::thresholds::Alert,
 };
 
-/// What happened. Each variant has a topic used for filtering.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// What happened. Each variant has a topic used for filtering. (Not `Eq`:
+/// alerts carry measured values.)
+#[derive(Debug, Clone, PartialEq)]
 pub enum EventPayload {
     /// The agent serves requests.
     AgentStarted {
@@ -105,6 +107,19 @@ pub enum EventPayload {
         /// "created", "opened", "closed", "forgotten".
         change: String,
     },
+    /// A threshold was crossed.
+    AlertRaised(Alert),
+    /// An alert cleared.
+    AlertCleared(Alert),
+    /// The alert thresholds changed.
+    ThresholdsChanged {
+        /// New version.
+        version: u64,
+        /// How many thresholds.
+        count: u32,
+        /// Whether the built-in defaults are in use.
+        defaults: bool,
+    },
 }
 
 impl Topic for EventPayload {
@@ -123,6 +138,9 @@ impl Topic for EventPayload {
             Self::ProvidersChanged { .. } => "providers",
             Self::ProjectChanged { .. } => "projects",
             Self::RepositoryChanged { .. } => "git",
+            Self::AlertRaised(_) | Self::AlertCleared(_) | Self::ThresholdsChanged { .. } => {
+                "alerts"
+            }
         }
     }
 }

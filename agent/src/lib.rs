@@ -20,4 +20,5 @@ pub mod paths;
 pub mod projects;
 pub mod rpc;
 pub mod store;
+pub mod system;
 pub mod tokens;

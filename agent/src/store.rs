@@ -57,6 +57,33 @@ const MIGRATIONS: &[&str] = &[
         updated_ms INTEGER NOT NULL,
         PRIMARY KEY (project_id, client_key)
     ) STRICT;",
+    // 4: alert thresholds (only while they differ from the built-in
+    // defaults) and the alert history.
+    "CREATE TABLE alert_thresholds (
+        position    INTEGER NOT NULL,
+        metric      TEXT NOT NULL,
+        comparison  TEXT NOT NULL,
+        value       REAL NOT NULL,
+        hold_ms     INTEGER NOT NULL,
+        clear_value REAL NOT NULL,
+        PRIMARY KEY (metric, comparison)
+    ) STRICT;
+    CREATE TABLE alerts (
+        id              INTEGER PRIMARY KEY AUTOINCREMENT,
+        metric          TEXT NOT NULL,
+        comparison      TEXT NOT NULL,
+        subject         TEXT NOT NULL,
+        threshold_value REAL NOT NULL,
+        clear_value     REAL NOT NULL,
+        hold_ms         INTEGER NOT NULL,
+        value           REAL NOT NULL,
+        peak_value      REAL NOT NULL,
+        raised_ms       INTEGER NOT NULL,
+        cleared_ms      INTEGER,
+        cleared_value   REAL,
+        clear_reason    TEXT NOT NULL DEFAULT ''
+    ) STRICT;
+    CREATE INDEX alerts_active ON alerts (id) WHERE cleared_ms IS NULL;",
 ];
 
 /// What happened to an unreadable database at open.

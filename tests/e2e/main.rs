@@ -7,3 +7,4 @@ mod agent_core;
 mod files;
 mod ollama;
 mod python_client;
+mod system;

@@ -32,6 +32,7 @@ async fn python_grpcio_lists_services_checks_health_and_calls_get_info() -> Test
         "grpc.reflection.v1alpha.ServerReflection",
         "grpc.reflection.v1.ServerReflection",
         "omnipanel.v1.AgentService",
+        "omnipanel.v1.SystemService",
     ] {
         assert!(
             services.iter().any(|s| s == expected),

@@ -4,7 +4,31 @@
 //! disk where models are stored via statvfs, GPU memory when a GPU probe
 //! reports one).
 
-use std::path::Path;
+use std::{path::Path, sync::Arc};
+
+/// Reads free and total memory of the GPU with the most free memory
+/// (blocking; `None` without a GPU). The system module provides it, so
+/// this module stays free of GPU details.
+#[derive(Clone)]
+pub struct VramSource(Arc<dyn Fn() -> Option<(u64, u64)> + Send + Sync>);
+
+impl VramSource {
+    /// Wrap a reader.
+    pub fn new(read: impl Fn() -> Option<(u64, u64)> + Send + Sync + 'static) -> Self {
+        Self(Arc::new(read))
+    }
+
+    /// Read now (blocking).
+    pub fn read(&self) -> Option<(u64, u64)> {
+        (self.0)()
+    }
+}
+
+impl std::fmt::Debug for VramSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("VramSource")
+    }
+}
 
 /// Where a model can run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -30,7 +30,7 @@ use crate::{
     ollama::{
         address::OllamaAddress,
         api::{ApiError, ChatChunk, GenerateChunk, NdjsonStream, OllamaApi, ShowResponse},
-        fit::{FitReport, Resources},
+        fit::{FitReport, Resources, VramSource},
         names::ModelName,
         providers::{LOCAL, ProviderRecord, Providers},
         pulls::{PullEnvironment, PullManager, PullProgress, RetryPolicy},
@@ -157,6 +157,7 @@ pub struct Ollama {
     bus: Arc<EventBus>,
     registry: String,
     models_dir: PathBuf,
+    vram: VramSource,
 }
 
 /// The pull task's view of the supervisor.
@@ -330,7 +331,8 @@ fn format_value(format: &str) -> Result<Option<serde_json::Value>> {
 
 impl Ollama {
     /// Start supervision and open the providers. Registers the "ollama"
-    /// log source.
+    /// log source. `vram` reads GPU memory for fit checks (the system
+    /// module provides it; this module knows nothing about GPUs).
     pub fn start(
         settings: &OllamaSettings,
         store: Store,
@@ -338,6 +340,7 @@ impl Ollama {
         logs: &LogHub,
         log_dir: &std::path::Path,
         log_policy: RotationPolicy,
+        vram: VramSource,
     ) -> Result<Arc<Self>> {
         // reqwest's rustls needs a process-wide crypto provider; installing
         // it twice (tests, restarts in-process) is harmless.
@@ -392,12 +395,18 @@ impl Ollama {
             bus,
             registry: settings.registry.clone(),
             models_dir: models_dir(settings),
+            vram,
         }))
     }
 
     /// Stop a managed server (agent shutdown).
     pub async fn shutdown(&self) {
         self.supervisor.shutdown().await;
+    }
+
+    /// Every change of the local server's supervision status.
+    pub fn server_watch(&self) -> watch::Receiver<ServerStatus> {
+        self.supervisor.watch()
     }
 
     /// The supervision status, with the default model.
@@ -740,10 +749,10 @@ impl Ollama {
             ),
         };
         let models_dir = self.models_dir.clone();
+        let vram = self.vram.clone();
         let resources = tokio::task::spawn_blocking(move || Resources {
-            // GPU memory is read by the system metrics module; without a
-            // GPU reading the verdict is based on RAM alone.
-            vram: None,
+            // Without a GPU reading the verdict is based on RAM alone.
+            vram: vram.read(),
             free_ram: fit::available_memory(),
             free_disk: fit::free_disk(&models_dir),
         })

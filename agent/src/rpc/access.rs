@@ -83,6 +83,12 @@ pub fn required_scope(path: &str) -> Option<Scope> {
             "CreateBranch" | "Checkout" | "DeleteBranch" | "Stage" | "Unstage" | "Commit" | "Fetch"
             | "Pull" | "Push",
         ) => Some(Scope::Write),
+        (
+            "omnipanel.v1.SystemService",
+            "GetSnapshot" | "StreamMetrics" | "ListProcesses" | "GetThresholds" | "ListAlerts"
+            | "WatchAlerts",
+        ) => Some(Scope::Read),
+        ("omnipanel.v1.SystemService", "SetThresholds") => Some(Scope::Write),
         _ => Some(Scope::Admin),
     }
 }
@@ -156,6 +162,13 @@ const CLASSIFIED: &[&str] = &[
     "omnipanel.v1.GitService/Fetch",
     "omnipanel.v1.GitService/Pull",
     "omnipanel.v1.GitService/Push",
+    "omnipanel.v1.SystemService/GetSnapshot",
+    "omnipanel.v1.SystemService/StreamMetrics",
+    "omnipanel.v1.SystemService/ListProcesses",
+    "omnipanel.v1.SystemService/GetThresholds",
+    "omnipanel.v1.SystemService/ListAlerts",
+    "omnipanel.v1.SystemService/WatchAlerts",
+    "omnipanel.v1.SystemService/SetThresholds",
 ];
 
 /// How callers on one listener are identified.
@@ -357,6 +370,14 @@ mod tests {
         assert_eq!(
             required_scope("/omnipanel.v1.AgentService/Shutdown"),
             Some(Scope::Admin)
+        );
+        assert_eq!(
+            required_scope("/omnipanel.v1.SystemService/StreamMetrics"),
+            Some(Scope::Read)
+        );
+        assert_eq!(
+            required_scope("/omnipanel.v1.SystemService/SetThresholds"),
+            Some(Scope::Write)
         );
         assert_eq!(required_scope("/grpc.health.v1.Health/Check"), None);
         assert_eq!(required_scope("/made.Up/Thing"), Some(Scope::Admin));

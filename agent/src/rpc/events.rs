@@ -6,7 +6,10 @@ use pb::event::Payload;
 use crate::{
     events::{Delivery, Event, EventPayload},
     feed::Topic,
-    rpc::model_service::{progress_to_proto, state_to_proto, status_to_proto},
+    rpc::{
+        model_service::{progress_to_proto, state_to_proto, status_to_proto},
+        system_service::alert_to_proto,
+    },
 };
 
 /// A domain event as a proto `Event`.
@@ -93,6 +96,21 @@ pub fn event_to_proto(event: &Event) -> pb::Event {
                 removed: *removed,
             })
         }
+        EventPayload::AlertRaised(alert) => Payload::AlertRaised(pb::AlertRaised {
+            alert: Some(alert_to_proto(alert)),
+        }),
+        EventPayload::AlertCleared(alert) => Payload::AlertCleared(pb::AlertCleared {
+            alert: Some(alert_to_proto(alert)),
+        }),
+        EventPayload::ThresholdsChanged {
+            version,
+            count,
+            defaults,
+        } => Payload::ThresholdsChanged(pb::ThresholdsChanged {
+            version: *version,
+            count: *count,
+            defaults: *defaults,
+        }),
     };
     pb::Event {
         sequence: event.sequence,

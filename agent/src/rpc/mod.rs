@@ -12,6 +12,7 @@ mod model_service;
 mod project_service;
 pub mod status;
 mod streaming;
+mod system_service;
 
 use std::{path::PathBuf, sync::Arc};
 
@@ -20,7 +21,7 @@ use omnipanel_proto::{
     v1::{
         agent_service_server::AgentServiceServer, file_service_server::FileServiceServer,
         git_service_server::GitServiceServer, model_service_server::ModelServiceServer,
-        project_service_server::ProjectServiceServer,
+        project_service_server::ProjectServiceServer, system_service_server::SystemServiceServer,
     },
 };
 use tokio::net::{TcpListener, UnixListener};
@@ -44,6 +45,7 @@ const SERVICES: &[&str] = &[
     "omnipanel.v1.ProjectService",
     "omnipanel.v1.FileService",
     "omnipanel.v1.GitService",
+    "omnipanel.v1.SystemService",
 ];
 
 /// How long shutdown waits for clients to close their connections.
@@ -100,6 +102,11 @@ fn routes(
         .add_service(GitServiceServer::new(git_service::GitApi::new(
             ctx.git.clone(),
             ctx.projects.clone(),
+            ctx.shutdown_token(),
+        )))
+        .add_service(SystemServiceServer::new(system_service::SystemApi::new(
+            ctx.system.clone(),
+            ctx.bus.clone(),
             ctx.shutdown_token(),
         )))
         .add_service(health)

@@ -16,6 +16,7 @@ use crate::{
     model_commands::{self, describe_pull, state_name, status_line},
     project_commands,
     render::{elapsed_since, emit, print_json, timestamp},
+    system_commands,
 };
 
 /// Run a parsed command.
@@ -34,6 +35,8 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Chat(args) => chat::chat(args, json).await,
         Command::Projects(command) => project_commands::projects(command, json).await,
         Command::Files(args) => file_commands::files(args, json).await,
+        Command::Sys(args) => system_commands::sys(args.command, json).await,
+        Command::Alerts(command) => system_commands::alerts(command, json).await,
         Command::Completions { .. } => Ok(()),
     }
 }
@@ -140,10 +143,45 @@ fn describe_event(event: &pb::Event) -> String {
             };
             format!("project {} {change} (id {})", e.path, e.project_id)
         }
+        Some(Payload::RepositoryChanged(e)) => {
+            let at = if e.detached {
+                format!("detached at {}", short_id(&e.head))
+            } else if e.head.is_empty() {
+                format!("{} (no commits yet)", e.branch)
+            } else {
+                format!("{} at {}", e.branch, short_id(&e.head))
+            };
+            let dirty = if e.dirty { ", uncommitted changes" } else { "" };
+            format!(
+                "repository of project {} changed: {at}{dirty}",
+                e.project_id
+            )
+        }
         Some(Payload::ProvidersChanged(e)) => format!(
             "provider {} {}",
             e.name,
             if e.removed { "removed" } else { "added" }
+        ),
+        Some(Payload::AlertRaised(e)) => {
+            let alert = e.alert.clone().unwrap_or_default();
+            format!("alert #{} raised: {}", alert.id, alert.message)
+        }
+        Some(Payload::AlertCleared(e)) => {
+            let alert = e.alert.clone().unwrap_or_default();
+            format!(
+                "alert #{} cleared ({}): {}",
+                alert.id, alert.clear_reason, alert.message
+            )
+        }
+        Some(Payload::ThresholdsChanged(e)) => format!(
+            "alert thresholds changed: {} in effect{} (version {})",
+            e.count,
+            if e.defaults {
+                ", the built-in ones"
+            } else {
+                ""
+            },
+            e.version
         ),
         None => "(unknown event; upgrade omnipanel)".to_owned(),
     }
@@ -425,4 +463,9 @@ async fn crashes(json: bool) -> Result<(), Failure> {
         );
     }
     Ok(())
+}
+
+/// The first 8 characters of a commit id, as people quote them.
+pub fn short_id(id: &str) -> &str {
+    id.get(..8).unwrap_or(id)
 }

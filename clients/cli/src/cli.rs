@@ -54,6 +54,13 @@ pub enum Command {
     /// Work with the files of an open project (by default the one
     /// containing the current directory).
     Files(FilesArgs),
+    /// Show what the machine is doing: CPU, memory, disks, network, GPUs,
+    /// the agent and Ollama (`sys top` for a live view).
+    Sys(SysArgs),
+    /// Alerts raised when the machine crosses a threshold, and the
+    /// thresholds themselves.
+    #[command(subcommand)]
+    Alerts(AlertsCommand),
     /// Print a shell completion script.
     Completions {
         /// The shell.
@@ -548,4 +555,123 @@ pub struct GrepArgs {
     /// Search files ignored by .gitignore too.
     #[arg(long)]
     pub no_ignore: bool,
+}
+
+/// `omnipanel sys`
+#[derive(Debug, Args)]
+pub struct SysArgs {
+    /// Without a subcommand: one snapshot.
+    #[command(subcommand)]
+    pub command: Option<SysCommand>,
+}
+
+/// Process orders.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ProcessSortArg {
+    /// Highest CPU use first.
+    Cpu,
+    /// Largest resident memory first.
+    Memory,
+}
+
+/// `omnipanel sys ...`
+#[derive(Debug, Subcommand)]
+pub enum SysCommand {
+    /// A live view refreshing in place; q or Ctrl-C quits, c and m sort
+    /// processes by CPU or memory.
+    Top(TopArgs),
+    /// List the busiest processes.
+    Ps {
+        /// Order.
+        #[arg(long, value_enum, default_value = "cpu")]
+        sort: ProcessSortArg,
+        /// How many.
+        #[arg(short = 'n', long, default_value_t = 10)]
+        limit: u32,
+    },
+}
+
+/// `omnipanel sys top`
+#[derive(Debug, Args)]
+pub struct TopArgs {
+    /// Time between refreshes, e.g. 1s or 500ms (at least 250ms).
+    #[arg(long, default_value = "1s", value_parser = humantime::parse_duration)]
+    pub interval: std::time::Duration,
+    /// Order of the process list.
+    #[arg(long, value_enum, default_value = "cpu")]
+    pub sort: ProcessSortArg,
+    /// Processes shown (default: as many as fit the terminal).
+    #[arg(short = 'n', long)]
+    pub processes: Option<u32>,
+    /// Stop after this many refreshes (default: until q or Ctrl-C).
+    #[arg(long)]
+    pub count: Option<u64>,
+}
+
+/// `omnipanel alerts ...`
+#[derive(Debug, Subcommand)]
+pub enum AlertsCommand {
+    /// List alerts, newest first.
+    #[command(visible_alias = "list")]
+    Ls {
+        /// How many.
+        #[arg(long, default_value_t = 20)]
+        limit: u32,
+        /// Only alerts older than this id (to page back).
+        #[arg(long)]
+        before: Option<i64>,
+        /// Only alerts still active.
+        #[arg(long)]
+        active: bool,
+    },
+    /// Print alerts as they are raised and cleared (the active ones first).
+    Watch,
+    /// Show or change the alert thresholds.
+    Thresholds(ThresholdsArgs),
+}
+
+/// `omnipanel alerts thresholds`
+#[derive(Debug, Args)]
+pub struct ThresholdsArgs {
+    /// Without a subcommand: list them, with the metrics they can watch.
+    #[command(subcommand)]
+    pub command: Option<ThresholdsCommand>,
+}
+
+/// `omnipanel alerts thresholds ...`
+#[derive(Debug, Subcommand)]
+pub enum ThresholdsCommand {
+    /// Add a threshold, or replace the one on the same metric and
+    /// direction. Quote `>` and `<` for the shell, or write above/below:
+    /// `omnipanel alerts thresholds set memory.used_percent above 90 --for 30s`.
+    Set {
+        /// Metric, e.g. memory.used_percent (see `omnipanel alerts thresholds`).
+        metric: String,
+        /// `>` / above, or `<` / below.
+        op: String,
+        /// The limit, e.g. 90, 90%, 8GB.
+        value: String,
+        /// How long the value must stay past the limit, e.g. 30s, 2m.
+        #[arg(long = "for", default_value = "0s", value_parser = humantime::parse_duration)]
+        hold: std::time::Duration,
+        /// For an "above" threshold: the alert clears once the value is at
+        /// or below this (default: 5 units under the limit).
+        #[arg(long, conflicts_with = "clear_above")]
+        clear_below: Option<String>,
+        /// For a "below" threshold: the alert clears once the value is at
+        /// or above this (default: 5 units over the limit).
+        #[arg(long)]
+        clear_above: Option<String>,
+    },
+    /// Remove the thresholds on a metric (only one direction when OP is
+    /// given).
+    #[command(visible_alias = "remove")]
+    Rm {
+        /// Metric.
+        metric: String,
+        /// `>` / above, or `<` / below.
+        op: Option<String>,
+    },
+    /// Go back to the built-in thresholds.
+    Reset,
 }

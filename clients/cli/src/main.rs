@@ -9,6 +9,7 @@ mod file_commands;
 mod model_commands;
 mod project_commands;
 mod render;
+mod system_commands;
 
 use std::process::ExitCode;
 

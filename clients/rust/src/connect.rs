@@ -10,7 +10,7 @@ use omnipanel_proto::{
     v1::{
         GetInfoRequest, GetInfoResponse, agent_service_client::AgentServiceClient,
         file_service_client::FileServiceClient, model_service_client::ModelServiceClient,
-        project_service_client::ProjectServiceClient,
+        project_service_client::ProjectServiceClient, system_service_client::SystemServiceClient,
     },
 };
 use tokio::net::UnixStream;
@@ -218,6 +218,11 @@ impl Client {
         FileServiceClient::with_interceptor(self.channel.clone(), self.auth.clone())
             .max_decoding_message_size(64 * 1024 * 1024 + 64 * 1024)
             .max_encoding_message_size(64 * 1024 * 1024 + 64 * 1024)
+    }
+
+    /// A `SystemService` stub.
+    pub fn system(&self) -> SystemServiceClient<Authed> {
+        SystemServiceClient::with_interceptor(self.channel.clone(), self.auth.clone())
     }
 
     /// Classify a status returned by a call made through this client.
