@@ -119,6 +119,47 @@ fn tree_of<'r>(repo: &'r Repository, spec: &str) -> Result<git2::Tree<'r>> {
         .map_err(|e| git_error(&format!("cannot resolve {spec:?}"), &e))
 }
 
+/// After a cut, the files the patch did not reach are still listed (with
+/// their counts, without hunks): which files changed matters even when
+/// their text does not fit.
+fn list_remaining_files(diff: &Diff<'_>, result: &mut DiffResult) {
+    let path = |f: git2::DiffFile<'_>| {
+        f.path()
+            .map(|p| p.display().to_string())
+            .unwrap_or_default()
+    };
+    // Deltas print in order, one file entry each: the first one not listed
+    // is the first the patch did not reach.
+    for index in result.files.len()..diff.deltas().len() {
+        let Some(delta) = diff.get_delta(index) else {
+            continue;
+        };
+        // Loading the patch is what tells binary content apart.
+        let patch = git2::Patch::from_diff(diff, index).ok().flatten();
+        let binary = delta.flags().is_binary()
+            || patch
+                .as_ref()
+                .is_some_and(|p| p.delta().flags().is_binary());
+        let (additions, deletions) = patch
+            .and_then(|patch| patch.line_stats().ok())
+            .map(|(_, added, deleted)| (count(added), count(deleted)))
+            .unwrap_or_default();
+        result.files.push(FileDiff {
+            old_path: path(delta.old_file()),
+            new_path: path(delta.new_file()),
+            change: change_of(delta.status()),
+            binary,
+            additions,
+            deletions,
+            hunks: Vec::new(),
+        });
+    }
+}
+
+fn count(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
+}
+
 /// Compute a diff.
 pub fn diff(
     repo: &Repository,
@@ -265,6 +306,7 @@ pub fn diff(
     }
     if result.truncated {
         let _ = writeln!(result.patch, "\n[diff truncated at {max_bytes} bytes]");
+        list_remaining_files(&diff, &mut result);
     }
     Ok(result)
 }

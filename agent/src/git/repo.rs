@@ -575,7 +575,7 @@ pub fn log(
     let mut walk = repo
         .revwalk()
         .map_err(|e| git_error("cannot walk history", &e))?;
-    walk.set_sorting(Sort::TIME)
+    walk.set_sorting(Sort::TOPOLOGICAL | Sort::TIME)
         .map_err(|e| git_error("cannot walk history", &e))?;
     let start_oid: Oid = if start.is_empty() {
         match repo.head().ok().and_then(|h| h.target()) {
@@ -598,10 +598,10 @@ pub fn log(
         let commit = repo
             .find_commit(oid)
             .map_err(|e| git_error("cannot read a commit", &e))?;
-        if let Some(path) = path {
-            if !touches(repo, &commit, path)? {
-                continue;
-            }
+        if let Some(path) = path
+            && !touches(repo, &commit, path)?
+        {
+            continue;
         }
         if matched < skip {
             matched += 1;
@@ -845,4 +845,96 @@ pub fn commit(repo: &mut Repository, message: &str, amend: bool) -> Result<Commi
         .find_commit(id)
         .map_err(|e| git_error("cannot read the commit", &e))?;
     Ok(commit_info(&commit))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::error::ErrorKind;
+
+    /// A repository with an identity in its own config and `n` commits,
+    /// commit `i` writing `file{i % 2}.txt`.
+    fn repo_with_commits(dir: &Path, n: usize) -> Repository {
+        let repo = Repository::init(dir).unwrap();
+        {
+            let mut config = repo.config().unwrap();
+            config.set_str("user.name", "Unit Test").unwrap();
+            config.set_str("user.email", "unit@example.com").unwrap();
+        }
+        let mut repo = repo;
+        for i in 0..n {
+            std::fs::write(dir.join(format!("file{}.txt", i % 2)), format!("{i}\n")).unwrap();
+            stage(&mut repo, &[], true).unwrap();
+            commit(&mut repo, &format!("commit {i}"), false).unwrap();
+        }
+        repo
+    }
+
+    #[test]
+    fn log_pages_follow_their_tokens_and_filter_by_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = repo_with_commits(dir.path(), 5);
+        let (first, token) = log(&repo, "", 2, "", None).unwrap();
+        let summaries: Vec<_> = first.iter().map(|c| c.summary.as_str()).collect();
+        assert_eq!(summaries, ["commit 4", "commit 3"]);
+        let (second, token) = log(&repo, "", 2, &token, None).unwrap();
+        assert_eq!(second[0].summary, "commit 2");
+        let (last, token) = log(&repo, "", 2, &token, None).unwrap();
+        assert_eq!(last.len(), 1);
+        assert!(token.is_empty(), "no page after the last");
+
+        let (only_odd, _) = log(&repo, "", 10, "", Some("file1.txt")).unwrap();
+        let summaries: Vec<_> = only_odd.iter().map(|c| c.summary.as_str()).collect();
+        assert_eq!(summaries, ["commit 3", "commit 1"]);
+
+        let bad = log(&repo, "", 2, "page-7", None).unwrap_err();
+        assert_eq!(bad.kind(), ErrorKind::InvalidArgument);
+    }
+
+    #[test]
+    fn status_sorts_changes_into_staged_unstaged_and_untracked() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut repo = repo_with_commits(dir.path(), 2);
+        std::fs::write(dir.path().join("file0.txt"), "changed\n").unwrap();
+        std::fs::write(dir.path().join("file1.txt"), "staged\n").unwrap();
+        stage(&mut repo, &["file1.txt".to_owned()], false).unwrap();
+        std::fs::write(dir.path().join("new.txt"), "new\n").unwrap();
+        let status = status(&mut repo).unwrap();
+        let names = |entries: &[Entry]| entries.iter().map(|e| e.path.clone()).collect::<Vec<_>>();
+        assert_eq!(names(&status.staged), ["file1.txt"]);
+        assert_eq!(names(&status.unstaged), ["file0.txt"]);
+        assert_eq!(names(&status.untracked), ["new.txt"]);
+        assert!(!status.detached && !status.empty);
+
+        unstage(&mut repo, &[], true).unwrap();
+        let status = super::status(&mut repo).unwrap();
+        assert!(status.staged.is_empty());
+        assert_eq!(status.unstaged.len(), 2);
+    }
+
+    #[test]
+    fn an_unmerged_branch_survives_a_plain_delete() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut repo = repo_with_commits(dir.path(), 1);
+        create_branch(&mut repo, "side", "", true).unwrap();
+        std::fs::write(dir.path().join("side.txt"), "side\n").unwrap();
+        stage(&mut repo, &[], true).unwrap();
+        commit(&mut repo, "side work", false).unwrap();
+        let main = repo
+            .find_reference("HEAD")
+            .ok()
+            .and_then(|_| repo.branches(Some(BranchType::Local)).ok())
+            .into_iter()
+            .flatten()
+            .filter_map(|b| b.ok())
+            .filter_map(|(b, _)| b.name().ok().flatten().map(str::to_owned))
+            .find(|n| n != "side")
+            .unwrap();
+        checkout(&mut repo, &main).unwrap();
+        let refused = delete_branch(&mut repo, "side", false).unwrap_err();
+        assert_eq!(refused.kind(), ErrorKind::FailedPrecondition);
+        delete_branch(&mut repo, "side", true).unwrap();
+    }
 }

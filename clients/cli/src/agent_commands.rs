@@ -12,7 +12,7 @@ use omnipanel_proto::v1::{
 use crate::{
     Failure, chat,
     cli::{AgentCommand, Cli, Command, EventsArgs, ScopeArg, SettingsCommand, TokenCommand},
-    file_commands,
+    file_commands, git_commands,
     model_commands::{self, describe_pull, state_name, status_line},
     project_commands,
     render::{elapsed_since, emit, print_json, timestamp},
@@ -35,6 +35,7 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Chat(args) => chat::chat(args, json).await,
         Command::Projects(command) => project_commands::projects(command, json).await,
         Command::Files(args) => file_commands::files(args, json).await,
+        Command::Git(args) => git_commands::git(args, json).await,
         Command::Sys(args) => system_commands::sys(args.command, json).await,
         Command::Alerts(command) => system_commands::alerts(command, json).await,
         Command::Completions { .. } => Ok(()),

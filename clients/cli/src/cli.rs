@@ -54,6 +54,9 @@ pub enum Command {
     /// Work with the files of an open project (by default the one
     /// containing the current directory).
     Files(FilesArgs),
+    /// Git on an open project (by default the one containing the current
+    /// directory).
+    Git(GitArgs),
     /// Show what the machine is doing: CPU, memory, disks, network, GPUs,
     /// the agent and Ollama (`sys top` for a live view).
     Sys(SysArgs),
@@ -674,4 +677,149 @@ pub enum ThresholdsCommand {
     },
     /// Go back to the built-in thresholds.
     Reset,
+}
+
+/// `omnipanel git`
+#[derive(Debug, Args)]
+pub struct GitArgs {
+    /// Project id or path (default: the open project containing the
+    /// current directory).
+    #[arg(long, global = true)]
+    pub project: Option<String>,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: GitCommand,
+}
+
+/// `omnipanel git ...`
+#[derive(Debug, Subcommand)]
+pub enum GitCommand {
+    /// Branch, upstream, staged/unstaged/untracked/conflicted files.
+    #[command(visible_alias = "st")]
+    Status,
+    /// List branches; create or delete one.
+    #[command(visible_alias = "branch")]
+    Branches {
+        /// Include remote-tracking branches.
+        #[arg(short, long)]
+        all: bool,
+        /// Create a branch with this name (from HEAD, or --from).
+        #[arg(short, long, value_name = "NAME", conflicts_with = "delete")]
+        create: Option<String>,
+        /// Where the new branch starts (branch, tag or commit).
+        #[arg(long, value_name = "REF", requires = "create")]
+        from: Option<String>,
+        /// Delete the branch with this name (refused when not merged).
+        #[arg(short, long, value_name = "NAME")]
+        delete: Option<String>,
+        /// Delete even when not merged.
+        #[arg(long, requires = "delete")]
+        force: bool,
+    },
+    /// Switch to a branch, tag or commit (refused when it would overwrite
+    /// uncommitted changes).
+    Switch {
+        /// Branch, tag or commit.
+        target: String,
+        /// Create the branch first (from HEAD, or --from).
+        #[arg(short, long)]
+        create: bool,
+        /// Where the new branch starts.
+        #[arg(long, value_name = "REF", requires = "create")]
+        from: Option<String>,
+    },
+    /// Commits, newest first.
+    Log {
+        /// Where to start (default HEAD).
+        start: Option<String>,
+        /// How many.
+        #[arg(short = 'n', long, default_value_t = 20)]
+        limit: u32,
+        /// Only commits touching this path.
+        #[arg(long)]
+        path: Option<String>,
+        /// Continue after an earlier page (the token it printed).
+        #[arg(long)]
+        page: Option<String>,
+    },
+    /// Unstaged changes (or --staged, --head, or between two commits).
+    Diff {
+        /// Older commit (with TO: compare two commits).
+        from: Option<String>,
+        /// Newer commit.
+        #[arg(requires = "from")]
+        to: Option<String>,
+        /// Staged changes (index against HEAD).
+        #[arg(long, visible_alias = "cached", conflicts_with_all = ["head", "from"])]
+        staged: bool,
+        /// All uncommitted changes (working tree against HEAD).
+        #[arg(long, conflicts_with = "from")]
+        head: bool,
+        /// Per-file summary instead of the patch.
+        #[arg(long)]
+        stat: bool,
+        /// Context lines.
+        #[arg(short = 'U', long, default_value_t = 3)]
+        context: u32,
+        /// Largest patch to fetch, in bytes (the agent marks it truncated).
+        #[arg(long, default_value_t = 4 * 1024 * 1024)]
+        max_bytes: u64,
+        /// Limit to these paths.
+        #[arg(last = true)]
+        paths: Vec<String>,
+    },
+    /// Stage paths (or --all).
+    Add {
+        /// Paths.
+        #[arg(required_unless_present = "all")]
+        paths: Vec<String>,
+        /// Everything, new files and deletions included.
+        #[arg(short = 'A', long)]
+        all: bool,
+    },
+    /// Unstage paths (or --all); the working tree is not touched.
+    Reset {
+        /// Paths.
+        #[arg(required_unless_present = "all")]
+        paths: Vec<String>,
+        /// Everything.
+        #[arg(long)]
+        all: bool,
+    },
+    /// Commit the staged changes.
+    Commit {
+        /// The message.
+        #[arg(short, long)]
+        message: String,
+        /// Replace the last commit instead.
+        #[arg(long)]
+        amend: bool,
+    },
+    /// Download from a remote.
+    Fetch {
+        /// Remote (default: the branch's upstream remote, else origin).
+        remote: Option<String>,
+    },
+    /// Fetch and integrate the upstream (fast-forward only unless --merge).
+    Pull {
+        /// Remote (default: the upstream's).
+        remote: Option<String>,
+        /// Merge when histories diverged; conflicts stay in the working
+        /// tree and are listed.
+        #[arg(long)]
+        merge: bool,
+    },
+    /// Upload a branch.
+    Push {
+        /// Remote (default: the upstream's, else origin).
+        remote: Option<String>,
+        /// Branch (default: the current one).
+        branch: Option<String>,
+        /// Record the remote branch as the upstream.
+        #[arg(short = 'u', long)]
+        set_upstream: bool,
+        /// Overwrite the remote branch even when it is not an ancestor.
+        #[arg(long)]
+        force: bool,
+    },
 }

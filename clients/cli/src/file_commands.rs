@@ -102,7 +102,7 @@ fn resolve_prefix(abs: &Path) -> Option<PathBuf> {
 
 /// The project-relative path for `arg`: as typed, unless it is meant from
 /// the current directory, in which case it must lie inside `root`.
-fn project_path(root: &Path, arg: &str) -> Result<String, Failure> {
+pub fn project_path(root: &Path, arg: &str) -> Result<String, Failure> {
     if !from_current_dir(arg) {
         return Ok(arg.to_owned());
     }
@@ -127,7 +127,7 @@ fn project_path(root: &Path, arg: &str) -> Result<String, Failure> {
 /// The project a files command works on: the one named by `--project`, or
 /// the open project whose root contains the current directory (the
 /// innermost, when projects are nested).
-async fn choose_project(client: &Client, arg: Option<&str>) -> Result<pb::Project, Failure> {
+pub async fn choose_project(client: &Client, arg: Option<&str>) -> Result<pb::Project, Failure> {
     if let Some(arg) = arg {
         let project = project_reference(arg)?;
         let response = rpc(
@@ -1018,16 +1018,14 @@ async fn watch(scope: &Scope, after: Option<u64>, mut interrupt: Signal) -> Resu
             Some(Item::Gap(gap)) => {
                 text = format!("rescan needed: changes were missed ({})\n", gap.reason);
             }
-            Some(Item::CaughtUp(caught_up)) => {
-                if std::io::stderr().is_terminal() {
-                    eprintln!(
-                        "omnipanel: watching {} (live after #{}); Ctrl-C stops",
-                        scope.root.display(),
-                        caught_up.last_sequence
-                    );
-                }
+            Some(Item::CaughtUp(caught_up)) if std::io::stderr().is_terminal() => {
+                eprintln!(
+                    "omnipanel: watching {} (live after #{}); Ctrl-C stops",
+                    scope.root.display(),
+                    caught_up.last_sequence
+                );
             }
-            None => {}
+            Some(Item::CaughtUp(_)) | None => {}
         }
         emit(&text)?;
     }

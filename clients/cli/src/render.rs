@@ -65,6 +65,15 @@ pub mod style {
     pub const RESET: &str = "\x1b[0m";
 }
 
+/// `text` in the SGR colour `sgr` (e.g. "32" for green) when `on`.
+pub fn paint(text: &str, sgr: &str, on: bool) -> String {
+    if on {
+        format!("\x1b[{sgr}m{text}{}", style::RESET)
+    } else {
+        text.to_owned()
+    }
+}
+
 /// A Unix-epoch millisecond timestamp as RFC 3339 (UTC, seconds).
 pub fn timestamp(ms: i64) -> String {
     if ms <= 0 {

@@ -9,8 +9,9 @@ use omnipanel_proto::{
     PROTOCOL_VERSION,
     v1::{
         GetInfoRequest, GetInfoResponse, agent_service_client::AgentServiceClient,
-        file_service_client::FileServiceClient, model_service_client::ModelServiceClient,
-        project_service_client::ProjectServiceClient, system_service_client::SystemServiceClient,
+        file_service_client::FileServiceClient, git_service_client::GitServiceClient,
+        model_service_client::ModelServiceClient, project_service_client::ProjectServiceClient,
+        system_service_client::SystemServiceClient,
     },
 };
 use tokio::net::UnixStream;
@@ -218,6 +219,13 @@ impl Client {
         FileServiceClient::with_interceptor(self.channel.clone(), self.auth.clone())
             .max_decoding_message_size(64 * 1024 * 1024 + 64 * 1024)
             .max_encoding_message_size(64 * 1024 * 1024 + 64 * 1024)
+    }
+
+    /// A `GitService` stub. Diffs can be large (up to the request's
+    /// `max_bytes`), hence the raised decoding limit.
+    pub fn git(&self) -> GitServiceClient<Authed> {
+        GitServiceClient::with_interceptor(self.channel.clone(), self.auth.clone())
+            .max_decoding_message_size(64 * 1024 * 1024)
     }
 
     /// A `SystemService` stub.
