@@ -702,3 +702,97 @@ async fn the_cli_shows_status_log_and_diff() -> TestResult {
     );
     Ok(())
 }
+
+/// A loopback "git server" that answers every request with a 401 asking for
+/// credentials (`silent`: accepts connections and never answers). Returns
+/// its URL.
+fn fake_http_remote(silent: bool) -> TestResult<String> {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    let url = format!("http://{}/team/repo.git", listener.local_addr()?);
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { break };
+            if silent {
+                // Keep it open so the client waits for an answer.
+                held.push(stream);
+                continue;
+            }
+            let mut buffer = [0u8; 4096];
+            let _ = stream.read(&mut buffer);
+            let _ = stream.write_all(
+                b"HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Basic realm=\"git\"\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+            );
+        }
+    });
+    Ok(url)
+}
+
+#[tokio::test]
+async fn refused_credentials_and_a_silent_remote_fail_clearly_instead_of_hanging() -> TestResult {
+    let sandbox = Sandbox::new()?;
+    set_identity(&sandbox)?;
+    sandbox.write_config("[git]\ntimeout = \"1s\"\n")?;
+    let agent = sandbox.start_agent().await?;
+    let client = agent.client().await?;
+    let dir = init_repo(&sandbox, "remote-trouble")?;
+    commit_file(&sandbox, &dir, "a.txt", "one\n", "first")?;
+    git(
+        &sandbox,
+        &dir,
+        &["remote", "add", "locked", &fake_http_remote(false)?],
+    )?;
+    git(
+        &sandbox,
+        &dir,
+        &["remote", "add", "silent", &fake_http_remote(true)?],
+    )?;
+    let project = open(&client, &dir).await?;
+
+    let fetch = |remote: &str| {
+        let mut api = git_api(&client);
+        let request = pb::FetchRequest {
+            project: project.clone(),
+            remote: remote.into(),
+        };
+        async move {
+            let mut stream = api.fetch(request).await?.into_inner();
+            while stream.message().await?.is_some() {}
+            Ok::<_, tonic::Status>(())
+        }
+    };
+    let locked = tokio::time::timeout(PATIENCE, fetch("locked"))
+        .await?
+        .err()
+        .ok_or("fetch without credentials succeeded")?;
+    assert_eq!(locked.code(), Code::Unauthenticated, "{locked:?}");
+    assert!(
+        locked.message().contains("locked"),
+        "the remote is not named: {locked:?}"
+    );
+
+    let silent = tokio::time::timeout(PATIENCE, fetch("silent"))
+        .await?
+        .err()
+        .ok_or("fetch from a silent server succeeded")?;
+    assert!(
+        matches!(silent.code(), Code::Unavailable | Code::DeadlineExceeded),
+        "{silent:?}"
+    );
+    assert!(
+        silent.message().contains("silent"),
+        "the remote is not named: {silent:?}"
+    );
+
+    let unknown = fetch("nowhere")
+        .await
+        .err()
+        .ok_or("fetch from no remote succeeded")?;
+    assert_eq!(unknown.code(), Code::NotFound, "{unknown:?}");
+    assert!(
+        unknown.message().contains("origin") || unknown.message().contains("locked"),
+        "{unknown:?}"
+    );
+    Ok(())
+}
