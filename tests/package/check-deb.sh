@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Inspects the .deb that scripts/package built: control fields (package
+# name, version, the hand-listed depends) and contents (the four binaries,
+# desktop entry, icons in every size, systemd user unit, completions, man
+# pages, docs). Exits non-zero naming everything that is missing.
+#
+#   tests/package/check-deb.sh target/packages/omnipanel_X.Y.Z_amd64.deb VERSION
+set -euo pipefail
+deb="${1:?usage: check-deb.sh DEB VERSION}"
+version="${2:?usage: check-deb.sh DEB VERSION}"
+problems=()
+
+field() { dpkg-deb --field "$deb" "$1"; }
+[ "$(field Package)" = omnipanel ] || problems+=("Package is '$(field Package)', not omnipanel")
+[ "$(field Version)" = "$version" ] || problems+=("Version is '$(field Version)', not $version")
+depends="$(field Depends)"
+for dep in libgtk-3-0 libayatana-appindicator3-1 libxdo3; do
+    [[ "$depends" == *"$dep"* ]] || problems+=("Depends lacks $dep: $depends")
+done
+
+contents="$(dpkg-deb --contents "$deb" | awk '{print $6}' | sed 's|^\./|/|')"
+expect() {
+    grep -qxF "$1" <<<"$contents" || problems+=("missing $1")
+}
+for bin in omnipanel-agent omnipanel omnipanel-tray omnipanel-panel; do
+    expect "/usr/bin/$bin"
+done
+expect /usr/share/applications/omnipanel.desktop
+for size in 16 32 48 128 256; do
+    grep -q "^/usr/share/icons/hicolor/${size}x${size}/apps/omnipanel" <<<"$contents" \
+        || problems+=("missing the ${size}x${size} icon")
+done
+expect /usr/lib/systemd/user/omnipanel-agent.service
+expect /usr/share/bash-completion/completions/omnipanel
+expect /usr/share/zsh/vendor-completions/_omnipanel
+expect /usr/share/fish/vendor_completions.d/omnipanel.fish
+expect /usr/share/man/man1/omnipanel.1.gz
+expect /usr/share/man/man1/omnipanel-git.1.gz
+expect /usr/share/doc/omnipanel/user-guide.md
+
+# The unit and the desktop entry point at the installed binaries.
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+dpkg-deb --extract "$deb" "$work"
+grep -q '^ExecStart=/usr/bin/omnipanel-agent' "$work/usr/lib/systemd/user/omnipanel-agent.service" \
+    || problems+=("the systemd unit does not start /usr/bin/omnipanel-agent")
+grep -q '^Exec=omnipanel-tray' "$work/usr/share/applications/omnipanel.desktop" \
+    || problems+=("the desktop entry does not start omnipanel-tray: $(grep '^Exec' "$work/usr/share/applications/omnipanel.desktop")")
+
+if [ ${#problems[@]} -gt 0 ]; then
+    printf 'check-deb: %s\n' "${problems[@]}" >&2
+    exit 1
+fi
+echo "check-deb: $(basename "$deb") is complete ($(wc -l <<<"$contents") entries; depends: $depends)"
