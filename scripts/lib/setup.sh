@@ -90,7 +90,13 @@ need_cargo_packager() {
     local packager="$TOOLS/cargo-packager/bin/cargo-packager"
     if [ ! -x "$packager" ]; then
         say "installing cargo-packager (once; a few minutes)"
-        cargo install --quiet --locked cargo-packager@0.11.8 --root "$TOOLS/cargo-packager" >&2
+        # A packaging tool need not be fast: a quick, unoptimised-ish build
+        # keeps a cold CI run short. Only the CLI is needed (no downloads
+        # of NSIS/WiX helpers on Linux, so no TLS stack).
+        CARGO_PROFILE_RELEASE_OPT_LEVEL=1 CARGO_PROFILE_RELEASE_LTO=false \
+            CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16 CARGO_PROFILE_RELEASE_DEBUG=false \
+            cargo install --quiet --locked cargo-packager@0.11.8 \
+            --no-default-features --features cli --root "$TOOLS/cargo-packager" >&2
     fi
     echo "$packager"
 }

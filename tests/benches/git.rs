@@ -33,11 +33,7 @@ fn git(home: &Path, dir: &Path, args: &[&str]) -> TestResult<Duration> {
         .output()?;
     let took = started.elapsed();
     if !output.status.success() {
-        return Err(format!(
-            "git {args:?}: {}",
-            String::from_utf8_lossy(&output.stderr)
-        )
-        .into());
+        return Err(format!("git {args:?}: {}", String::from_utf8_lossy(&output.stderr)).into());
     }
     Ok(took)
 }

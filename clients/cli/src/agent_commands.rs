@@ -36,9 +36,10 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Projects(command) => project_commands::projects(command, json).await,
         Command::Files(args) => file_commands::files(args, json).await,
         Command::Git(args) => git_commands::git(args, json).await,
+        Command::Panel(args) => open_panel(&args),
         Command::Sys(args) => system_commands::sys(args.command, json).await,
         Command::Alerts(command) => system_commands::alerts(command, json).await,
-        Command::Completions { .. } => Ok(()),
+        Command::Completions { .. } | Command::Manpages { .. } => Ok(()),
     }
 }
 
@@ -469,4 +470,37 @@ async fn crashes(json: bool) -> Result<(), Failure> {
 /// The first 8 characters of a commit id, as people quote them.
 pub fn short_id(id: &str) -> &str {
     id.get(..8).unwrap_or(id)
+}
+
+/// `omnipanel panel`: start `omnipanel-panel` (installed beside this
+/// binary, else on PATH) without waiting for it; a panel that is already
+/// open brings itself to the front and the new process exits.
+fn open_panel(args: &crate::cli::PanelArgs) -> Result<(), Failure> {
+    let beside = std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.parent().map(|dir| dir.join("omnipanel-panel")))
+        .filter(|path| path.is_file());
+    let program = beside.unwrap_or_else(|| std::path::PathBuf::from("omnipanel-panel"));
+    let mut command = std::process::Command::new(&program);
+    if let Some(tab) = &args.tab {
+        command.args(["--tab", tab]);
+    }
+    if args.setup {
+        command.arg("--setup");
+    }
+    if args.no_start_agent {
+        command.arg("--no-start-agent");
+    }
+    // Its own process group: Ctrl-C in this terminal must not close it.
+    std::os::unix::process::CommandExt::process_group(&mut command, 0)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .map(drop)
+        .map_err(|err| {
+            Failure::Other(format!(
+                "cannot start {}: {err} (is the OmniPanel tray package installed?)",
+                program.display()
+            ))
+        })
 }

@@ -64,11 +64,34 @@ pub enum Command {
     /// thresholds themselves.
     #[command(subcommand)]
     Alerts(AlertsCommand),
+    /// Open the popup panel (or bring the open one to the front).
+    Panel(PanelArgs),
     /// Print a shell completion script.
     Completions {
         /// The shell.
         shell: clap_complete::Shell,
     },
+    /// Write man pages (omnipanel.1 and one per subcommand) into a folder;
+    /// used when packaging.
+    #[command(hide = true)]
+    Manpages {
+        /// Where to write them.
+        dir: std::path::PathBuf,
+    },
+}
+
+/// `omnipanel panel`
+#[derive(Debug, Args)]
+pub struct PanelArgs {
+    /// The tab to show.
+    #[arg(long, value_parser = ["overview", "models", "projects", "alerts", "logs", "setup"])]
+    pub tab: Option<String>,
+    /// Show the first-run setup.
+    #[arg(long)]
+    pub setup: bool,
+    /// Do not start the agent when none is running.
+    #[arg(long)]
+    pub no_start_agent: bool,
 }
 
 /// `omnipanel events`

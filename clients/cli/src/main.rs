@@ -65,6 +65,21 @@ fn main() -> ExitCode {
         );
         return ExitCode::SUCCESS;
     }
+    if let Command::Manpages { dir } = &cli.command {
+        return match write_manpages(dir) {
+            Ok(count) => {
+                println!("wrote {count} man pages to {}", dir.display());
+                ExitCode::SUCCESS
+            }
+            Err(err) => {
+                eprintln!(
+                    "omnipanel: cannot write man pages to {}: {err}",
+                    dir.display()
+                );
+                ExitCode::FAILURE
+            }
+        };
+    }
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -95,4 +110,28 @@ fn main() -> ExitCode {
         Err(Failure::OutputClosed) => ExitCode::FAILURE,
         Err(Failure::Exit(code)) => ExitCode::from(code),
     }
+}
+
+/// `omnipanel.1` plus `omnipanel-SUB.1` for every visible subcommand, as
+/// `man omnipanel-git` finds them.
+fn write_manpages(dir: &std::path::Path) -> std::io::Result<usize> {
+    std::fs::create_dir_all(dir)?;
+    let command = Cli::command();
+    let mut written = 0;
+    let mut render =
+        |command: clap::Command, name: String, invoked: String| -> std::io::Result<()> {
+            let mut page = Vec::new();
+            clap_mangen::Man::new(command.bin_name(invoked))
+                .title(name.to_uppercase())
+                .render(&mut page)?;
+            std::fs::write(dir.join(format!("{name}.1")), page)?;
+            written += 1;
+            Ok(())
+        };
+    for sub in command.get_subcommands().filter(|s| !s.is_hide_set()) {
+        let name = format!("omnipanel-{}", sub.get_name());
+        render(sub.clone(), name, format!("omnipanel {}", sub.get_name()))?;
+    }
+    render(command, "omnipanel".to_owned(), "omnipanel".to_owned())?;
+    Ok(written)
 }

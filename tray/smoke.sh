@@ -1,0 +1,171 @@
+#!/usr/bin/env bash
+# GUI smoke test of the tray and the panel, under Xvfb with trayer as the
+# tray host: starts a real agent (supervising the fake Ollama when it is
+# built), the tray, opens the tray menu with xdotool and its "Open panel",
+# opens the panel a second time (it must focus the first and exit), closes
+# it with Esc, and opens the first-run setup; saves screenshots (tray-menu,
+# panel, panel-models, panel-setup .png) and the RSS of tray, panel and
+# agent (rss.txt) into ARTIFACT_DIR, and fails if any process died.
+#
+# usage: tray/smoke.sh [ARTIFACT_DIR]     (default: target/gui-smoke)
+# env:   BIN_DIR   folder with omnipanel-agent, omnipanel-tray, omnipanel-panel
+#                  and optionally fake-ollama (default: $CARGO_TARGET_DIR/debug
+#                  or target/debug)
+#
+# Build first: cargo build -p omnipanel-agent -p omnipanel-tray
+#              [-p omnipanel-tests --bin fake-ollama]
+# Needs: xvfb trayer xdotool imagemagick (scripts/lib/setup.sh installs them).
+# Every wait is "until it happens, at most N seconds": no assertion depends
+# on how fast the machine is.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+OUT="$(mkdir -p "${1:-$ROOT/target/gui-smoke}" && cd "${1:-$ROOT/target/gui-smoke}" && pwd)"
+BIN="${BIN_DIR:-${CARGO_TARGET_DIR:-$ROOT/target}/debug}"
+
+for tool in Xvfb trayer xdotool import; do
+    command -v "$tool" >/dev/null || { echo "smoke: $tool is missing (xvfb trayer xdotool imagemagick)" >&2; exit 2; }
+done
+for exe in omnipanel-agent omnipanel-tray omnipanel-panel; do
+    [ -x "$BIN/$exe" ] || { echo "smoke: $BIN/$exe is missing; build it first" >&2; exit 2; }
+done
+
+TMP="$(mktemp -d)"
+PIDS=()
+cleanup() {
+    for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do kill "${PIDS[i]}" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+    rm -rf "$TMP"
+}
+trap cleanup EXIT
+
+export HOME="$TMP/home" XDG_RUNTIME_DIR="$TMP/run" XDG_CONFIG_HOME="$TMP/config" \
+    XDG_DATA_HOME="$TMP/data" XDG_STATE_HOME="$TMP/state" OMNIPANEL_LOG=info
+unset OMNIPANEL_SOCKET OMNIPANEL_ADDR DBUS_SESSION_BUS_ADDRESS
+mkdir -p "$HOME/projects/demo" "$XDG_RUNTIME_DIR" "$XDG_CONFIG_HOME/omnipanel" "$XDG_STATE_HOME/omnipanel"
+chmod 700 "$XDG_RUNTIME_DIR"
+# The first-run setup is shown by a separate screenshot; start past it.
+touch "$XDG_STATE_HOME/omnipanel/panel-setup-done"
+
+# wait_for SECONDS DESCRIPTION COMMAND...: poll COMMAND until it succeeds.
+wait_for() {
+    local limit=$1 what=$2
+    shift 2
+    local deadline=$((SECONDS + limit))
+    until "$@" >/dev/null 2>&1; do
+        if ((SECONDS > deadline)); then
+            echo "smoke: timed out waiting for $what" >&2
+            return 1
+        fi
+        sleep 0.2
+    done
+}
+alive() { kill -0 "$1" 2>/dev/null; }
+rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
+
+# The display.
+display=99
+while [ -e "/tmp/.X11-unix/X$display" ]; do display=$((display + 1)); done
+export DISPLAY=":$display"
+Xvfb "$DISPLAY" -screen 0 1280x800x24 -nolisten tcp >"$OUT/xvfb.log" 2>&1 &
+PIDS+=($!)
+wait_for 30 "Xvfb" xdotool getdisplaygeometry
+
+# A tray host (XEmbed).
+trayer --edge top --align right --widthtype request --height 28 --SetDockType true \
+    --transparent false --tint 0x303030 >"$OUT/trayer.log" 2>&1 &
+PIDS+=($!)
+TRAYER=$!
+wait_for 30 "trayer" xdotool search --classname trayer
+
+# The agent, with the fake Ollama when it is built.
+if [ -x "$BIN/fake-ollama" ]; then
+    port=$((20000 + RANDOM % 20000))
+    cat >"$XDG_CONFIG_HOME/omnipanel/config.toml" <<EOF
+[ollama]
+binary = "$BIN/fake-ollama"
+host = "127.0.0.1:$port"
+registry = "http://127.0.0.1:$port"
+models_dir = "$TMP/ollama-models"
+EOF
+fi
+"$BIN/omnipanel-agent" --quiet >"$OUT/agent.log" 2>&1 &
+PIDS+=($!)
+AGENT=$!
+wait_for 60 "the agent's socket" test -S "$XDG_RUNTIME_DIR/omnipanel/agent.sock"
+if [ -x "$BIN/fake-ollama" ] && command -v curl >/dev/null; then
+    # Give the fake two models, as if pulled earlier.
+    wait_for 60 "fake Ollama" curl -sf "http://127.0.0.1:$port/api/version"
+    for model in llama3.2:1b qwen2.5-coder:7b; do
+        curl -sf "http://127.0.0.1:$port/api/pull" -d "{\"model\":\"$model\",\"stream\":false}" >/dev/null || true
+    done
+fi
+
+# The tray.
+"$BIN/omnipanel-tray" --no-start-agent >"$OUT/tray.log" 2>&1 &
+PIDS+=($!)
+TRAY=$!
+wait_for 60 "the tray icon" grep -q "tray icon shown" "$OUT/tray.log"
+wait_for 60 "the tray to connect" grep -q "icon: ok" "$OUT/tray.log" || true
+
+# Open the tray menu: click the icon docked in trayer (its window class is
+# tray-icon's), and wait for the GTK menu to map.
+wait_for 30 "the icon to dock" xdotool search --classname 'tray-icon tray app'
+icon_window="$(xdotool search --classname 'tray-icon tray app' | tail -1)"
+eval "$(xdotool getwindowgeometry --shell "$icon_window")"
+visible_tray_windows() { { xdotool search --onlyvisible --class omnipanel-tray 2>/dev/null || true; } | wc -l; }
+menus_before="$(visible_tray_windows)"
+xdotool mousemove $((X + WIDTH / 2)) $((Y + HEIGHT / 2)) click 1
+menu_shown() { [ "$(visible_tray_windows)" -gt "$menus_before" ]; }
+wait_for 30 "the tray menu" menu_shown
+sleep 0.5 # let GTK paint it
+import -window root "$OUT/tray-menu.png"
+
+# "Open panel" is the menu's first clickable item: the keyboard selects it.
+xdotool key Down Return
+wait_for 60 "the panel window" xdotool search --onlyvisible --name '^OmniPanel'
+PANEL="$(pgrep -f "$BIN/omnipanel-panel" | head -1)"
+[ -n "$PANEL" ] || { echo "smoke: the tray did not start the panel" >&2; exit 1; }
+PIDS+=("$PANEL")
+sleep 3 # a few metric samples for the plots (what the screenshot shows, not a check)
+import -window root "$OUT/panel.png"
+{
+    echo "tray_rss_kb $(rss_kb "$TRAY")"
+    echo "panel_rss_kb $(rss_kb "$PANEL")"
+    echo "agent_rss_kb $(rss_kb "$AGENT")"
+} >"$OUT/rss.txt"
+cat "$OUT/rss.txt"
+
+# A second "open" must bring the panel forward (on another tab) and exit.
+timeout 60 "$BIN/omnipanel-panel" --tab models >"$OUT/panel-second.log" 2>&1 \
+    || { echo "smoke: the second panel did not exit cleanly" >&2; exit 1; }
+sleep 1
+import -window root "$OUT/panel-models.png"
+
+# Esc closes the panel, and closing ends its process.
+xdotool windowfocus --sync "$(xdotool search --onlyvisible --name '^OmniPanel' | head -1)" key Escape
+panel_gone() { ! alive "$PANEL"; }
+wait_for 30 "the panel to exit on Esc" panel_gone
+
+# The first-run setup, as a new user sees it.
+"$BIN/omnipanel-panel" --setup >"$OUT/panel.log" 2>&1 &
+PIDS+=($!)
+PANEL=$!
+wait_for 60 "the setup panel" xdotool search --onlyvisible --name '^OmniPanel'
+sleep 2
+import -window root "$OUT/panel-setup.png"
+
+# Everyone still alive?
+status=0
+for pair in "agent:$AGENT" "tray:$TRAY" "panel:$PANEL" "trayer:$TRAYER"; do
+    if ! alive "${pair#*:}"; then
+        echo "smoke: the ${pair%%:*} died" >&2
+        status=1
+    fi
+done
+if [ "$(pgrep -c -f "$BIN/omnipanel-panel" || true)" != "1" ]; then
+    echo "smoke: expected exactly one panel process" >&2
+    status=1
+fi
+[ $status -eq 0 ] && echo "smoke: ok; screenshots in $OUT"
+exit $status

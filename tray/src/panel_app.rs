@@ -1,0 +1,330 @@
+//! `omnipanel-panel`: one egui window on winit + glow in its own process.
+//! It claims the panel socket (a second start focuses this one and exits),
+//! runs the backend with a live metrics stream, and repaints only when an
+//! update arrives or egui asks for it: no frame loop while idle. Closing
+//! the window ends the process, so its memory goes back.
+
+use std::{
+    path::PathBuf,
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use omnipanel_client::Target;
+use tokio::sync::mpsc::UnboundedSender;
+use winit::{
+    application::ApplicationHandler,
+    dpi::LogicalSize,
+    event::{StartCause, WindowEvent},
+    event_loop::{ActiveEventLoop, ControlFlow, EventLoop, EventLoopProxy},
+    window::{Icon, Window, WindowId},
+};
+
+use crate::{
+    backend::{self, Command, Metrics, Options},
+    icon,
+    panel_gl::GlWindow,
+    panel_ui::{PanelUi, Tab},
+    single,
+    state::{AgentState, Update},
+    views::{self, IconState},
+};
+
+/// What reaches the panel's loop.
+#[derive(Debug)]
+pub enum PanelEvent {
+    /// The backend learned something.
+    Update(Update),
+    /// Another `open` asked us to come forward (optionally on a tab).
+    Focus(Option<Tab>),
+    /// egui wants a repaint after this delay.
+    Repaint(Duration),
+}
+
+/// How the panel was asked to open.
+#[derive(Debug, Clone, Default)]
+pub struct PanelOptions {
+    /// The tab to show first.
+    pub tab: Option<Tab>,
+    /// Show the setup even if it was done.
+    pub setup: bool,
+    /// Do not start the agent when none runs.
+    pub no_start_agent: bool,
+}
+
+/// The file whose existence says the first-run setup was done.
+pub fn setup_marker() -> PathBuf {
+    let base = std::env::var_os("XDG_STATE_HOME")
+        .map(PathBuf::from)
+        .filter(|p| p.is_absolute())
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/state")))
+        .unwrap_or_else(std::env::temp_dir);
+    base.join("omnipanel").join("panel-setup-done")
+}
+
+struct Gui {
+    // Dropped first: egui's GL objects need the context still alive.
+    egui: egui_glow::EguiGlow,
+    gl: GlWindow,
+}
+
+struct App {
+    proxy: EventLoopProxy<PanelEvent>,
+    backend: UnboundedSender<Command>,
+    state: AgentState,
+    ui: PanelUi,
+    gui: Option<Gui>,
+    repaint_at: Option<Instant>,
+    error: Option<anyhow::Error>,
+}
+
+/// Run the panel until its window closes.
+pub fn run(options: &PanelOptions) -> anyhow::Result<()> {
+    let first_tab = options.tab;
+    let message = match first_tab {
+        Some(tab) => format!("focus {}", tab.title()),
+        None => "focus".to_owned(),
+    };
+    let listener = match single::claim(&single::socket_path(), &message)? {
+        single::Claim::Signalled => {
+            tracing::info!("a panel is already open; asked it to come forward");
+            return Ok(());
+        }
+        single::Claim::First(listener) => listener,
+    };
+
+    let event_loop = EventLoop::<PanelEvent>::with_user_event()
+        .build()
+        .map_err(|err| anyhow::anyhow!("cannot open the display: {err}"))?;
+    event_loop.set_control_flow(ControlFlow::Wait);
+    let proxy = event_loop.create_proxy();
+
+    let focus_proxy = proxy.clone();
+    single::serve(listener, move |line| {
+        let tab = line
+            .strip_prefix("focus")
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .and_then(Tab::parse);
+        let _ = focus_proxy.send_event(PanelEvent::Focus(tab));
+    })?;
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_name("panel-rpc")
+        .enable_all()
+        .build()?;
+    let sink_proxy = proxy.clone();
+    let backend = backend::spawn(
+        runtime.handle(),
+        Options {
+            target: Target::from_env(),
+            launch_agent: !options.no_start_agent,
+            metrics: Metrics::Live(Duration::from_secs(1)),
+        },
+        Arc::new(move |update| {
+            let _ = sink_proxy.send_event(PanelEvent::Update(update));
+        }),
+    );
+
+    let show_setup = options.setup || !setup_marker().exists();
+    let tab = if show_setup {
+        Tab::Setup
+    } else {
+        first_tab.unwrap_or(Tab::Overview)
+    };
+    let home = std::env::var("HOME").unwrap_or_default();
+    let mut app = App {
+        proxy,
+        backend,
+        state: AgentState::default(),
+        ui: PanelUi::new(tab, show_setup, &home),
+        gui: None,
+        repaint_at: None,
+        error: None,
+    };
+    event_loop.run_app(&mut app)?;
+    // egui's GL objects were freed in `exiting`; now the surface, context
+    // and window go, in that order.
+    drop(app.gui.take());
+    runtime.shutdown_timeout(Duration::from_millis(200));
+    // The socket path is ours until we exit; a later panel replaces it
+    // anyway if this fails.
+    let _ = std::fs::remove_file(single::socket_path());
+    app.error.map_or(Ok(()), Err)
+}
+
+fn window_icon() -> Option<Icon> {
+    let size = 64;
+    Icon::from_rgba(icon::rasterize(IconState::Ok, size), size, size).ok()
+}
+
+impl App {
+    fn redraw(&mut self, event_loop: &ActiveEventLoop) {
+        let Some(gui) = self.gui.as_mut() else {
+            return;
+        };
+        let backend = self.backend.clone();
+        let state = &self.state;
+        let ui = &mut self.ui;
+        gui.egui.run(gui.gl.window(), |root| {
+            ui.show(root, state, &mut |command| {
+                if backend.send(command).is_err() {
+                    tracing::warn!("the backend has stopped");
+                }
+            });
+        });
+        gui.egui.paint(gui.gl.window());
+        if let Err(err) = gui.gl.swap_buffers() {
+            tracing::warn!("{err:#}");
+        }
+        if self.ui.close {
+            event_loop.exit();
+        }
+        if self.ui.setup_finished {
+            self.ui.setup_finished = false;
+            let marker = setup_marker();
+            let written = marker
+                .parent()
+                .map_or(Ok(()), std::fs::create_dir_all)
+                .and_then(|()| std::fs::write(&marker, b"done\n"));
+            if let Err(err) = written {
+                tracing::warn!("cannot write {}: {err}", marker.display());
+            }
+        }
+        let wanted = self.ui.wanted_logs();
+        if wanted.as_ref() != self.ui.following() {
+            self.ui.set_following(wanted.clone());
+            let _ = self.backend.send(Command::Logs(wanted));
+        }
+    }
+
+    fn request_redraw(&self) {
+        if let Some(gui) = &self.gui {
+            gui.gl.window().request_redraw();
+        }
+    }
+
+    fn title(&self) -> String {
+        if self.state.connected() {
+            "OmniPanel".to_owned()
+        } else {
+            format!("OmniPanel ({})", views::agent_line(&self.state))
+        }
+    }
+}
+
+impl ApplicationHandler<PanelEvent> for App {
+    fn resumed(&mut self, event_loop: &ActiveEventLoop) {
+        if self.gui.is_some() {
+            return;
+        }
+        let attributes = Window::default_attributes()
+            .with_title("OmniPanel")
+            .with_inner_size(LogicalSize::new(760.0, 600.0))
+            .with_min_inner_size(LogicalSize::new(480.0, 360.0))
+            .with_window_icon(window_icon());
+        match GlWindow::new(event_loop, attributes) {
+            Ok((gl_window, gl)) => {
+                let egui = egui_glow::EguiGlow::new(event_loop, gl, None, None, true);
+                let proxy = self.proxy.clone();
+                egui.egui_ctx.set_request_repaint_callback(move |info| {
+                    let _ = proxy.send_event(PanelEvent::Repaint(info.delay));
+                });
+                gl_window.window().focus_window();
+                self.gui = Some(Gui {
+                    egui,
+                    gl: gl_window,
+                });
+                self.request_redraw();
+            }
+            Err(err) => {
+                self.error = Some(err.context("cannot open the panel window"));
+                event_loop.exit();
+            }
+        }
+    }
+
+    fn window_event(&mut self, event_loop: &ActiveEventLoop, _: WindowId, event: WindowEvent) {
+        match &event {
+            WindowEvent::CloseRequested | WindowEvent::Destroyed => {
+                event_loop.exit();
+                return;
+            }
+            WindowEvent::RedrawRequested => {
+                self.redraw(event_loop);
+                return;
+            }
+            WindowEvent::Resized(size) => {
+                if let Some(gui) = &self.gui {
+                    gui.gl.resize(size.width, size.height);
+                }
+            }
+            _ => {}
+        }
+        if let Some(gui) = self.gui.as_mut() {
+            let response = gui.egui.on_window_event(gui.gl.window(), &event);
+            if response.repaint {
+                gui.gl.window().request_redraw();
+            }
+        }
+    }
+
+    fn user_event(&mut self, event_loop: &ActiveEventLoop, event: PanelEvent) {
+        match event {
+            PanelEvent::Update(update) => {
+                if let Update::Notice(notice) = &update {
+                    self.ui.answered(&notice.key);
+                }
+                let connected_before = self.state.connected();
+                self.state.apply(update);
+                if connected_before != self.state.connected()
+                    && let Some(gui) = &self.gui
+                {
+                    gui.gl.window().set_title(&self.title());
+                }
+                self.request_redraw();
+            }
+            PanelEvent::Focus(tab) => {
+                if let Some(tab) = tab {
+                    self.ui.tab = tab;
+                }
+                if let Some(gui) = &self.gui {
+                    let window = gui.gl.window();
+                    window.set_minimized(false);
+                    window.set_visible(true);
+                    window.focus_window();
+                    window.request_user_attention(Some(
+                        winit::window::UserAttentionType::Informational,
+                    ));
+                }
+                self.request_redraw();
+            }
+            PanelEvent::Repaint(delay) => {
+                if delay.is_zero() {
+                    self.request_redraw();
+                } else if let Some(at) = Instant::now().checked_add(delay) {
+                    // Animations (spinners) ask for a frame later; keep the
+                    // earliest such request.
+                    let at = self.repaint_at.map_or(at, |t| t.min(at));
+                    self.repaint_at = Some(at);
+                    event_loop.set_control_flow(ControlFlow::WaitUntil(at));
+                }
+            }
+        }
+    }
+
+    fn new_events(&mut self, event_loop: &ActiveEventLoop, cause: StartCause) {
+        if let StartCause::ResumeTimeReached { .. } = cause {
+            self.repaint_at = None;
+            event_loop.set_control_flow(ControlFlow::Wait);
+            self.request_redraw();
+        }
+    }
+
+    fn exiting(&mut self, _event_loop: &ActiveEventLoop) {
+        if let Some(gui) = self.gui.as_mut() {
+            gui.egui.destroy();
+        }
+    }
+}
