@@ -5,6 +5,7 @@
 
 mod agent_core;
 mod files;
+mod lifecycle;
 mod ollama;
 mod python_client;
 mod system;

@@ -6,6 +6,7 @@ mod agent_commands;
 mod chat;
 mod cli;
 mod file_commands;
+mod lifecycle_commands;
 mod model_commands;
 mod project_commands;
 mod render;
