@@ -588,8 +588,7 @@ mod tests {
                 exe: "/usr/bin/omnipanel-agent".into(),
                 scope: Scope::User,
             })
-            .err()
-            .expect("refused");
+            .expect_err("refused");
         assert!(err.message().contains("does not run systemd"), "{err}");
         assert!(!systemd.unit_path().exists());
     }

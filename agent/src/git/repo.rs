@@ -598,10 +598,10 @@ pub fn log(
         let commit = repo
             .find_commit(oid)
             .map_err(|e| git_error("cannot read a commit", &e))?;
-        if let Some(path) = path {
-            if !touches(repo, &commit, path)? {
-                continue;
-            }
+        if let Some(path) = path
+            && !touches(repo, &commit, path)?
+        {
+            continue;
         }
         if matched < skip {
             matched += 1;

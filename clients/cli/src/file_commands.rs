@@ -1018,16 +1018,14 @@ async fn watch(scope: &Scope, after: Option<u64>, mut interrupt: Signal) -> Resu
             Some(Item::Gap(gap)) => {
                 text = format!("rescan needed: changes were missed ({})\n", gap.reason);
             }
-            Some(Item::CaughtUp(caught_up)) => {
-                if std::io::stderr().is_terminal() {
-                    eprintln!(
-                        "omnipanel: watching {} (live after #{}); Ctrl-C stops",
-                        scope.root.display(),
-                        caught_up.last_sequence
-                    );
-                }
+            Some(Item::CaughtUp(caught_up)) if std::io::stderr().is_terminal() => {
+                eprintln!(
+                    "omnipanel: watching {} (live after #{}); Ctrl-C stops",
+                    scope.root.display(),
+                    caught_up.last_sequence
+                );
             }
-            None => {}
+            Some(Item::CaughtUp(_)) | None => {}
         }
         emit(&text)?;
     }

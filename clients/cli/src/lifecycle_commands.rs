@@ -525,7 +525,7 @@ fn write_archive(
             .filter_map(Result::ok)
             .filter_map(|e| Some((e.metadata().ok()?.modified().ok()?, e.path())))
             .collect();
-        reports.sort_by(|a, b| b.0.cmp(&a.0));
+        reports.sort_by_key(|r| std::cmp::Reverse(r.0));
         for (_, report) in reports.into_iter().take(MAX_CRASH_REPORTS) {
             if let (Ok(data), Some(name)) = (
                 tail_of(&report, LOG_TAIL_BYTES),
