@@ -552,3 +552,40 @@ async fn missing_key_and_unreachable_server_are_clear_errors() -> TestResult {
     );
     Ok(())
 }
+
+#[tokio::test]
+async fn bugreport_archive_has_versions_redacted_config_and_logs() -> TestResult {
+    let sandbox = Sandbox::new()?;
+    sandbox.write_config("[git]\ntoken = \"ghp_secret_value\"\n")?;
+    let _agent = sandbox.start_agent().await?;
+    let out_dir = sandbox.root().join("reports");
+    std::fs::create_dir_all(&out_dir)?;
+    let output = sandbox.cli(&["bugreport", "--output", out_dir.to_str().ok_or("utf-8")?])?;
+    assert!(output.status.success(), "{output:?}");
+    let path = PathBuf::from(stdout(&output).trim());
+    assert!(path.starts_with(&out_dir), "{}", path.display());
+    let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(std::fs::File::open(&path)?));
+    let mut names = Vec::new();
+    let mut config = String::new();
+    let mut summary = String::new();
+    for entry in archive.entries()? {
+        let mut entry = entry?;
+        let name = entry.path()?.display().to_string();
+        use std::io::Read;
+        if name.ends_with("config.toml") {
+            entry.read_to_string(&mut config)?;
+        } else if name.ends_with("summary.txt") {
+            entry.read_to_string(&mut summary)?;
+        }
+        names.push(name);
+    }
+    assert!(
+        names.iter().any(|n| n.ends_with("logs/agent.log")),
+        "{names:?}"
+    );
+    assert!(!config.contains("ghp_secret_value"), "{config}");
+    assert!(config.contains("token"), "{config}");
+    assert!(summary.contains("agent "), "{summary}");
+    assert!(summary.contains("os: linux"), "{summary}");
+    Ok(())
+}
