@@ -15,6 +15,9 @@ use std::{
 
 use omnipanel_client::{Client, ClientError, Target};
 
+#[path = "doubles/updates/mod.rs"]
+pub mod update_server;
+
 /// Generous upper bound for anything the tests wait for. Tests never assert
 /// on speed; this only turns a hang into a failure.
 pub const PATIENCE: Duration = Duration::from_secs(60);
@@ -202,6 +205,16 @@ impl AgentProcess {
     /// Spawn the agent with `extra_env` and wait until GetInfo answers. If
     /// the process exits first, the error carries its stderr.
     pub async fn start(sandbox: &Sandbox, extra_env: &[(&str, &str)]) -> TestResult<Self> {
+        Self::start_program(sandbox, &binary("omnipanel-agent"), extra_env).await
+    }
+
+    /// Like [`AgentProcess::start`], running `program` (e.g. a copy of the
+    /// agent in an install folder that an update may replace).
+    pub async fn start_program(
+        sandbox: &Sandbox,
+        program: &Path,
+        extra_env: &[(&str, &str)],
+    ) -> TestResult<Self> {
         let stderr_path = sandbox.root().join(format!(
             "agent-stderr-{}.log",
             std::time::SystemTime::now()
@@ -210,7 +223,7 @@ impl AgentProcess {
                 .unwrap_or_default()
         ));
         let stderr = std::fs::File::create(&stderr_path)?;
-        let mut command = sandbox.command(&binary("omnipanel-agent"));
+        let mut command = sandbox.command(program);
         command
             .stdin(Stdio::null())
             .stdout(Stdio::null())

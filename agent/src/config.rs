@@ -40,7 +40,48 @@ pub struct Settings {
     pub git: GitSettingsFile,
     /// `[system]`: machine metrics and alerts.
     pub system: SystemSettings,
+    /// `[update]`: self-update.
+    pub update: UpdateSettings,
 }
+
+/// `[update]`
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct UpdateSettings {
+    /// Release channel: "stable" or "beta".
+    pub channel: String,
+    /// Manifest URL; `{channel}` is replaced by the channel.
+    pub manifest_url: String,
+    /// Time between automatic checks (the first one runs at start).
+    #[serde(with = "duration_text")]
+    pub check_interval: Duration,
+    /// Check automatically. Off: the agent never checks on its own.
+    pub enabled: bool,
+    /// Minisign public key (base64) that update artifacts must be signed
+    /// with; the key built into the binary when unset.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub public_key: Option<String>,
+}
+
+impl Default for UpdateSettings {
+    fn default() -> Self {
+        Self {
+            channel: "stable".to_owned(),
+            manifest_url:
+                "https://github.com/omnipanel/omnipanel/releases/latest/download/manifest-{channel}.json"
+                    .to_owned(),
+            check_interval: Duration::from_secs(24 * 3600),
+            enabled: true,
+            public_key: None,
+        }
+    }
+}
+
+/// Release channels.
+pub const UPDATE_CHANNELS: &[&str] = &["stable", "beta"];
+/// Bounds of `update.check_interval`.
+const CHECK_INTERVAL_RANGE: std::ops::RangeInclusive<Duration> =
+    Duration::from_secs(60)..=Duration::from_secs(30 * 24 * 3600);
 
 /// `[git]`
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -377,6 +418,31 @@ pub const SETTINGS: &[SettingSpec] = &[
         restart_required: false,
     },
     SettingSpec {
+        key: "update.channel",
+        description: "Release channel to follow: \"stable\" or \"beta\". Applied at the next check.",
+        restart_required: false,
+    },
+    SettingSpec {
+        key: "update.manifest_url",
+        description: "URL of the update manifest (JSON); {channel} is replaced by update.channel. Point it at your own server to self-host updates. Applied at the next check.",
+        restart_required: false,
+    },
+    SettingSpec {
+        key: "update.check_interval",
+        description: "Time between automatic update checks, e.g. \"24h\" (1m to 30 days); the first check runs when the agent starts. Applied immediately.",
+        restart_required: false,
+    },
+    SettingSpec {
+        key: "update.enabled",
+        description: "Check for updates automatically. When false the agent never contacts the update server on its own (`omnipanel update check` still works). Nothing is ever installed without being asked. Applied immediately.",
+        restart_required: false,
+    },
+    SettingSpec {
+        key: "update.public_key",
+        description: "Minisign public key (the base64 line of a .pub file) that update artifacts must be signed with; unset uses the key built into the agent. For self-hosted update servers.",
+        restart_required: false,
+    },
+    SettingSpec {
         key: "events.history",
         description: "How many recent events the agent keeps so reconnecting clients can catch up (16 to 1000000).",
         restart_required: true,
@@ -515,6 +581,40 @@ fn validate(settings: &Settings) -> std::result::Result<(), (&'static str, Strin
         return Err((
             "files.always_ignored",
             "entries are folder names, without '/'".to_owned(),
+        ));
+    }
+    let update = &settings.update;
+    if !UPDATE_CHANNELS.contains(&update.channel.as_str()) {
+        return Err((
+            "update.channel",
+            format!(
+                "{:?} is not a channel; use \"stable\" or \"beta\"",
+                update.channel
+            ),
+        ));
+    }
+    if !(update.manifest_url.starts_with("http://") || update.manifest_url.starts_with("https://"))
+    {
+        return Err((
+            "update.manifest_url",
+            format!(
+                "{:?} must be an http:// or https:// URL",
+                update.manifest_url
+            ),
+        ));
+    }
+    if !CHECK_INTERVAL_RANGE.contains(&update.check_interval) {
+        return Err((
+            "update.check_interval",
+            "must be between 1m and 30 days".to_owned(),
+        ));
+    }
+    if let Some(key) = &update.public_key
+        && let Err(err) = minisign_verify::PublicKey::from_base64(key.trim())
+    {
+        return Err((
+            "update.public_key",
+            format!("not a minisign public key ({err}); paste the base64 line of the .pub file"),
         ));
     }
     if !ALERT_INTERVAL_RANGE.contains(&settings.system.alert_interval) {
@@ -928,6 +1028,24 @@ mod tests {
     }
 
     #[test]
+    fn update_settings_are_validated_by_key() {
+        let err = parse(path(), "[update]\nchannel = \"nightly\"\n").err();
+        assert_eq!(err.and_then(|e| e.key), Some("update.channel".to_owned()));
+        let err = parse(path(), "[update]\npublic_key = \"nope\"\n").err();
+        assert_eq!(
+            err.and_then(|e| e.key),
+            Some("update.public_key".to_owned())
+        );
+        let err = parse(path(), "[update]\ncheck_interval = \"1s\"\n").err();
+        assert_eq!(
+            err.and_then(|e| e.key),
+            Some("update.check_interval".to_owned())
+        );
+        let ok = parse(path(), "[update]\nchannel = \"beta\"\nenabled = false\n");
+        assert!(ok.is_ok_and(|s| s.update.channel == "beta" && !s.update.enabled));
+    }
+
+    #[test]
     fn public_tcp_without_tls_is_refused() {
         let err = parse(path(), "[server]\ntcp = \"0.0.0.0:7457\"\n").unwrap_err();
         assert_eq!(err.key.as_deref(), Some("server.tcp"));
@@ -957,6 +1075,10 @@ mod tests {
                 ..GitSettingsFile::default()
             },
             system: SystemSettings::default(),
+            update: UpdateSettings {
+                public_key: Some("RWQ".into()),
+                ..UpdateSettings::default()
+            },
         };
         let document = to_document(&full);
         let mut keys = Vec::new();

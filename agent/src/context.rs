@@ -12,12 +12,25 @@ use tokio_util::sync::CancellationToken;
 use crate::{
     config::SettingsStore, events::EventBus, git::Git, logs::LogHub, ollama::Ollama,
     paths::AgentPaths, projects::Projects, store::Store, system::SystemMonitor, tokens::Tokens,
+    updates::Updater,
 };
 
 /// Capabilities this build serves, reported by GetInfo.
 pub const FEATURES: &[&str] = &[
-    "agent", "events", "logs", "settings", "tokens", "ollama", "models", "projects", "files",
-    "git", "system", "alerts",
+    "agent",
+    "events",
+    "logs",
+    "settings",
+    "tokens",
+    "ollama",
+    "models",
+    "projects",
+    "files",
+    "git",
+    "system",
+    "alerts",
+    "autostart",
+    "updates",
 ];
 
 /// Everything the services share.
@@ -45,6 +58,8 @@ pub struct AgentContext {
     pub git: Arc<Git>,
     /// Machine metrics and alerts.
     pub system: Arc<SystemMonitor>,
+    /// Self-update.
+    pub updates: Arc<Updater>,
     /// Address the TCP listener is bound to, if any.
     pub tcp_address: Option<SocketAddr>,
     /// Whether crash reports appeared since the previous start.
@@ -68,8 +83,10 @@ impl AgentContext {
         projects: Arc<Projects>,
         git: Arc<Git>,
         system: Arc<SystemMonitor>,
+        updates: Arc<Updater>,
         tcp_address: Option<SocketAddr>,
         previous_run_crashed: bool,
+        shutdown: CancellationToken,
     ) -> Self {
         Self {
             paths,
@@ -83,9 +100,10 @@ impl AgentContext {
             projects,
             git,
             system,
+            updates,
             tcp_address,
             previous_run_crashed,
-            shutdown: CancellationToken::new(),
+            shutdown,
             shutdown_reason: OnceLock::new(),
         }
     }

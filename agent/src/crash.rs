@@ -74,7 +74,7 @@ fn write_report(crash_dir: &Path, info: &PanicHookInfo<'_>) -> io::Result<PathBu
     // Writing to a String cannot fail.
     let _ = writeln!(text, "OmniPanel crash report");
     let _ = writeln!(text, "time_ms: {time_ms}");
-    let _ = writeln!(text, "version: {}", env!("CARGO_PKG_VERSION"));
+    let _ = writeln!(text, "version: {}", crate::version::current());
     let _ = writeln!(
         text,
         "os: {} {}",

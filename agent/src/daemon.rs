@@ -28,6 +28,7 @@ use crate::{
     store::{Store, now_ms},
     system::SystemMonitor,
     tokens::Tokens,
+    updates::{RestartPlan, Updater, handover},
 };
 
 /// Exit code for an unusable configuration (sysexits' EX_CONFIG).
@@ -83,9 +84,13 @@ pub fn run(paths: &AgentPaths, options: &RunOptions) -> ExitCode {
         }
     };
     let result = runtime.block_on(serve(paths, settings, options));
+    drop(runtime);
     drop(lock);
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        // An install or rollback stopped the agent to restart it: this
+        // process becomes the new agent (or the old one again).
+        Ok(Some(plan)) => handover::perform(plan, paths),
+        Ok(None) => ExitCode::SUCCESS,
         Err(err) => {
             tracing::error!(error = %err, "the agent stopped with an error");
             eprintln!("omnipanel-agent: {err}");
@@ -94,14 +99,31 @@ pub fn run(paths: &AgentPaths, options: &RunOptions) -> ExitCode {
     }
 }
 
-async fn serve(paths: &AgentPaths, settings: Settings, options: &RunOptions) -> Result<()> {
+async fn serve(
+    paths: &AgentPaths,
+    mut settings: Settings,
+    options: &RunOptions,
+) -> Result<Option<RestartPlan>> {
+    if std::env::var_os(handover::PROBE_ENV).is_some() {
+        // The probe of an update runs for seconds next to nothing: it must
+        // not start an Ollama server just to stop it again.
+        settings.ollama.autostart = false;
+    }
+    // Recorded now: once an update renames a new binary over this one,
+    // /proc/self/exe no longer names the installed path.
+    let agent_exe = std::env::current_exe().unwrap_or_else(|_| {
+        std::env::args_os()
+            .next()
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from("omnipanel-agent"))
+    });
     let start_time_ms = now_ms();
     let log_hub = Arc::new(LogHub::default());
     let agent_log = LogSource::new("agent", paths.log_dir.join("agent.log"));
     log_hub.register(agent_log.clone());
     let logging = Arc::new(logs::init(agent_log, &settings.log, options.log_to_stderr)?);
     tracing::info!(
-        version = env!("CARGO_PKG_VERSION"),
+        version = crate::version::current(),
         pid = std::process::id(),
         "starting"
     );
@@ -164,6 +186,17 @@ async fn serve(paths: &AgentPaths, settings: Settings, options: &RunOptions) -> 
     .await?;
     system.follow_ollama(ollama.server_watch());
     let settings_store = Arc::new(SettingsStore::new(paths.config_file.clone(), settings));
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let updates = Updater::start(
+        settings_store.clone(),
+        store.clone(),
+        bus.clone(),
+        ollama.clone(),
+        &paths.data_dir,
+        agent_exe,
+        shutdown.clone(),
+    )
+    .await;
     let ctx = Arc::new(AgentContext::new(
         paths.clone(),
         start_time_ms,
@@ -176,14 +209,16 @@ async fn serve(paths: &AgentPaths, settings: Settings, options: &RunOptions) -> 
         projects.clone(),
         git,
         system.clone(),
+        updates.clone(),
         tcp_address,
         previous_run_crashed,
+        shutdown,
     ));
     spawn_settings_follower(&settings_store, logging.clone(), &ctx);
     spawn_signal_handler(&ctx)?;
 
     bus.publish(EventPayload::AgentStarted {
-        version: env!("CARGO_PKG_VERSION").to_owned(),
+        version: crate::version::current().to_owned(),
         pid: std::process::id(),
     });
     tracing::info!(
@@ -201,9 +236,13 @@ async fn serve(paths: &AgentPaths, settings: Settings, options: &RunOptions) -> 
         reason = ctx.shutdown_reason().unwrap_or("unknown"),
         "stopped"
     );
+    let restart = updates.take_restart_plan();
+    if restart.is_some() {
+        tracing::info!("restarting for an update");
+    }
     // Last use of the logger: dropping it flushes the log file.
     drop(logging);
-    served
+    served.map(|()| restart)
 }
 
 fn bind_socket(socket: &Path) -> Result<UnixListener> {

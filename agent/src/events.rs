@@ -9,6 +9,7 @@ use crate::{
         supervisor::{ServerState, ServerStatus},
     },
     system::thresholds::Alert,
+    updates::Progress as UpdateProgress,
 };
 
 /// What happened. Each variant has a topic used for filtering. (Not `Eq`:
@@ -120,6 +121,35 @@ pub enum EventPayload {
         /// Whether the built-in defaults are in use.
         defaults: bool,
     },
+    /// A check found a newer release.
+    UpdateAvailable {
+        /// The newer version.
+        version: String,
+        /// The running version.
+        current_version: String,
+        /// Release notes.
+        notes: String,
+    },
+    /// The update download progressed or ended.
+    UpdateProgress(UpdateProgress),
+    /// An update was installed and answers.
+    UpdateInstalled {
+        /// Replaced version.
+        from_version: String,
+        /// Running version.
+        to_version: String,
+    },
+    /// An update was rolled back.
+    UpdateRolledBack {
+        /// Removed version.
+        from_version: String,
+        /// Running version.
+        to_version: String,
+        /// Why.
+        reason: String,
+        /// Rolled back by the agent itself after a failed install.
+        automatic: bool,
+    },
 }
 
 impl Topic for EventPayload {
@@ -141,6 +171,10 @@ impl Topic for EventPayload {
             Self::AlertRaised(_) | Self::AlertCleared(_) | Self::ThresholdsChanged { .. } => {
                 "alerts"
             }
+            Self::UpdateAvailable { .. }
+            | Self::UpdateProgress(_)
+            | Self::UpdateInstalled { .. }
+            | Self::UpdateRolledBack { .. } => "updates",
         }
     }
 }

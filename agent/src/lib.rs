@@ -4,6 +4,7 @@
 //! `omnipanel-agent` binary is a thin command line over [`daemon::run`].
 
 pub mod atomic_file;
+pub mod autostart;
 pub mod config;
 pub mod context;
 pub mod crash;
@@ -19,6 +20,9 @@ pub mod ollama;
 pub mod paths;
 pub mod projects;
 pub mod rpc;
+pub mod service;
 pub mod store;
 pub mod system;
 pub mod tokens;
+pub mod updates;
+pub mod version;

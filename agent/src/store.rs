@@ -84,6 +84,16 @@ const MIGRATIONS: &[&str] = &[
         clear_reason    TEXT NOT NULL DEFAULT ''
     ) STRICT;
     CREATE INDEX alerts_active ON alerts (id) WHERE cleared_ms IS NULL;",
+    // 5: self-update history (downloads, installs, rollbacks).
+    "CREATE TABLE update_history (
+        id           INTEGER PRIMARY KEY AUTOINCREMENT,
+        time_ms      INTEGER NOT NULL,
+        action       TEXT NOT NULL,
+        from_version TEXT NOT NULL,
+        to_version   TEXT NOT NULL,
+        outcome      TEXT NOT NULL,
+        message      TEXT NOT NULL DEFAULT ''
+    ) STRICT;",
 ];
 
 /// What happened to an unreadable database at open.

@@ -592,18 +592,17 @@ async fn logs_tail_and_follow() -> TestResult {
 }
 
 #[tokio::test]
-async fn autostart_is_reported_as_not_yet_available() -> TestResult {
+async fn autostart_is_off_by_default_and_unknown_settings_are_refused() -> TestResult {
     let sandbox = Sandbox::new()?;
     let agent = sandbox.start_agent().await?;
-    let err = agent
+    let autostart = agent
         .client()
         .await?
         .agent()
         .get_autostart(pb::GetAutostartRequest {})
-        .await
-        .err()
-        .ok_or("autostart answered")?;
-    assert_eq!(err.code(), Code::Unimplemented);
+        .await?
+        .into_inner();
+    assert!(!autostart.enabled);
     // Settings keys are validated, not silently accepted.
     let output = sandbox.cli(&["settings", "get", "no.such.key"])?;
     assert_eq!(output.status.code(), Some(1));

@@ -6,6 +6,7 @@
 mod agent_core;
 mod files;
 mod git;
+mod lifecycle;
 mod ollama;
 mod python_client;
 mod system;

@@ -729,6 +729,7 @@ async fn run_command(client: &Client, command: Command, sink: &Sink) -> Result<S
             sink(Update::Autostart(Some(GetAutostartResponse {
                 enabled: r.enabled,
                 location: r.location,
+                program: r.program,
             })));
             Ok(message)
         }

@@ -450,6 +450,7 @@ mod tests {
         state.apply(Update::Autostart(Some(GetAutostartResponse {
             enabled: true,
             location: String::new(),
+            program: String::new(),
         })));
         let menu = build(&state);
         let Some(Entry::Submenu { entries, .. }) = find(&menu, "Models") else {

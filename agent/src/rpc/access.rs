@@ -89,6 +89,10 @@ pub fn required_scope(path: &str) -> Option<Scope> {
             | "WatchAlerts",
         ) => Some(Scope::Read),
         ("omnipanel.v1.SystemService", "SetThresholds") => Some(Scope::Write),
+        ("omnipanel.v1.UpdateService", "CheckForUpdate" | "GetUpdateStatus") => Some(Scope::Read),
+        ("omnipanel.v1.UpdateService", "DownloadUpdate" | "InstallUpdate" | "Rollback") => {
+            Some(Scope::Admin)
+        }
         _ => Some(Scope::Admin),
     }
 }
@@ -169,6 +173,11 @@ const CLASSIFIED: &[&str] = &[
     "omnipanel.v1.SystemService/ListAlerts",
     "omnipanel.v1.SystemService/WatchAlerts",
     "omnipanel.v1.SystemService/SetThresholds",
+    "omnipanel.v1.UpdateService/CheckForUpdate",
+    "omnipanel.v1.UpdateService/GetUpdateStatus",
+    "omnipanel.v1.UpdateService/DownloadUpdate",
+    "omnipanel.v1.UpdateService/InstallUpdate",
+    "omnipanel.v1.UpdateService/Rollback",
 ];
 
 /// How callers on one listener are identified.
@@ -248,7 +257,9 @@ impl AccessLayer {
     pub fn new(listener: Listener) -> Self {
         Self {
             listener: Arc::new(listener),
-            version: HeaderValue::from_static(env!("CARGO_PKG_VERSION")),
+            // A stamped version is checked text, but a header must never panic.
+            version: HeaderValue::from_str(crate::version::current())
+                .unwrap_or_else(|_| HeaderValue::from_static(env!("CARGO_PKG_VERSION"))),
         }
     }
 }

@@ -9,9 +9,10 @@ use tokio::sync::broadcast;
 use tonic::{Request, Response, Status};
 
 use crate::{
+    autostart::Autostart,
     config::{SettingChange, SettingView},
     context::{AgentContext, FEATURES},
-    error::{Error, ErrorKind},
+    error::Error,
     events::{Cursor, EventPayload},
     logs::MAX_TAIL_LINES,
     rpc::{
@@ -38,7 +39,7 @@ impl AgentApi {
     /// Serve `ctx`.
     pub fn new(ctx: Arc<AgentContext>) -> Self {
         let info = Arc::new(pb::GetInfoResponse {
-            version: env!("CARGO_PKG_VERSION").to_owned(),
+            version: crate::version::current().to_owned(),
             protocol_version: PROTOCOL_VERSION,
             pid: std::process::id(),
             start_time_unix_ms: ctx.start_time_ms,
@@ -291,14 +292,32 @@ impl AgentService for AgentApi {
         &self,
         _request: Request<pb::GetAutostartRequest>,
     ) -> Result<Response<pb::GetAutostartResponse>, Status> {
-        Err(autostart_unavailable())
+        let exe = self.ctx.updates.agent_exe().to_owned();
+        let status = tokio::task::spawn_blocking(move || Autostart::from_env(&exe)?.status())
+            .await
+            .map_err(Error::from)??;
+        Ok(Response::new(pb::GetAutostartResponse {
+            enabled: status.enabled,
+            location: status.location,
+            program: status.program,
+        }))
     }
 
     async fn set_autostart(
         &self,
-        _request: Request<pb::SetAutostartRequest>,
+        request: Request<pb::SetAutostartRequest>,
     ) -> Result<Response<pb::SetAutostartResponse>, Status> {
-        Err(autostart_unavailable())
+        let enabled = request.into_inner().enabled;
+        let exe = self.ctx.updates.agent_exe().to_owned();
+        let status = tokio::task::spawn_blocking(move || Autostart::from_env(&exe)?.set(enabled))
+            .await
+            .map_err(Error::from)??;
+        tracing::info!(enabled = status.enabled, location = %status.location, "start at login changed");
+        Ok(Response::new(pb::SetAutostartResponse {
+            enabled: status.enabled,
+            location: status.location,
+            program: status.program,
+        }))
     }
 
     async fn create_token(
@@ -343,12 +362,4 @@ impl AgentService for AgentApi {
             info: Some(token_to_proto(info)),
         }))
     }
-}
-
-fn autostart_unavailable() -> Status {
-    Error::new(
-        ErrorKind::Unimplemented,
-        "start at login is not available in this version of the agent yet",
-    )
-    .into()
 }

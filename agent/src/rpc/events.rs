@@ -9,6 +9,7 @@ use crate::{
     rpc::{
         model_service::{progress_to_proto, state_to_proto, status_to_proto},
         system_service::alert_to_proto,
+        update_service::progress_to_proto as update_progress_to_proto,
     },
 };
 
@@ -110,6 +111,36 @@ pub fn event_to_proto(event: &Event) -> pb::Event {
             version: *version,
             count: *count,
             defaults: *defaults,
+        }),
+        EventPayload::UpdateAvailable {
+            version,
+            current_version,
+            notes,
+        } => Payload::UpdateAvailable(pb::UpdateAvailable {
+            version: version.clone(),
+            current_version: current_version.clone(),
+            notes: notes.clone(),
+        }),
+        EventPayload::UpdateProgress(progress) => {
+            Payload::UpdateProgress(update_progress_to_proto(progress))
+        }
+        EventPayload::UpdateInstalled {
+            from_version,
+            to_version,
+        } => Payload::UpdateInstalled(pb::UpdateInstalled {
+            from_version: from_version.clone(),
+            to_version: to_version.clone(),
+        }),
+        EventPayload::UpdateRolledBack {
+            from_version,
+            to_version,
+            reason,
+            automatic,
+        } => Payload::UpdateRolledBack(pb::UpdateRolledBack {
+            from_version: from_version.clone(),
+            to_version: to_version.clone(),
+            reason: reason.clone(),
+            automatic: *automatic,
         }),
     };
     pb::Event {

@@ -13,6 +13,7 @@ mod project_service;
 pub mod status;
 mod streaming;
 mod system_service;
+mod update_service;
 
 use std::{path::PathBuf, sync::Arc};
 
@@ -22,6 +23,7 @@ use omnipanel_proto::{
         agent_service_server::AgentServiceServer, file_service_server::FileServiceServer,
         git_service_server::GitServiceServer, model_service_server::ModelServiceServer,
         project_service_server::ProjectServiceServer, system_service_server::SystemServiceServer,
+        update_service_server::UpdateServiceServer,
     },
 };
 use tokio::net::{TcpListener, UnixListener};
@@ -46,6 +48,7 @@ const SERVICES: &[&str] = &[
     "omnipanel.v1.FileService",
     "omnipanel.v1.GitService",
     "omnipanel.v1.SystemService",
+    "omnipanel.v1.UpdateService",
 ];
 
 /// How long shutdown waits for clients to close their connections.
@@ -108,6 +111,9 @@ fn routes(
             ctx.system.clone(),
             ctx.bus.clone(),
             ctx.shutdown_token(),
+        )))
+        .add_service(UpdateServiceServer::new(update_service::UpdateApi::new(
+            ctx.clone(),
         )))
         .add_service(health)
         .add_service(reflection_v1)

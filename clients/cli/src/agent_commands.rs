@@ -12,7 +12,7 @@ use omnipanel_proto::v1::{
 use crate::{
     Failure, chat,
     cli::{AgentCommand, Cli, Command, EventsArgs, ScopeArg, SettingsCommand, TokenCommand},
-    file_commands, git_commands,
+    file_commands, git_commands, lifecycle_commands,
     model_commands::{self, describe_pull, state_name, status_line},
     project_commands,
     render::{elapsed_since, emit, print_json, timestamp},
@@ -39,6 +39,9 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Panel(args) => open_panel(&args),
         Command::Sys(args) => system_commands::sys(args.command, json).await,
         Command::Alerts(command) => system_commands::alerts(command, json).await,
+        Command::Autostart { action } => lifecycle_commands::autostart(action, json).await,
+        Command::Update(command) => lifecycle_commands::update(command, json).await,
+        Command::Bugreport { output } => lifecycle_commands::bugreport(output, json).await,
         Command::Completions { .. } | Command::Manpages { .. } => Ok(()),
     }
 }
@@ -184,6 +187,32 @@ fn describe_event(event: &pb::Event) -> String {
                 ""
             },
             e.version
+        ),
+        Some(Payload::UpdateAvailable(e)) => format!(
+            "update available: {} (running {})",
+            e.version, e.current_version
+        ),
+        Some(Payload::UpdateProgress(e)) => format!(
+            "update {} download: {:?}, {} of {} bytes{}",
+            e.version,
+            e.state(),
+            e.received_bytes,
+            e.total_bytes,
+            if e.error.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", e.error)
+            }
+        ),
+        Some(Payload::UpdateInstalled(e)) => {
+            format!("updated from {} to {}", e.from_version, e.to_version)
+        }
+        Some(Payload::UpdateRolledBack(e)) => format!(
+            "{} rolled back to {}{}: {}",
+            e.from_version,
+            e.to_version,
+            if e.automatic { " automatically" } else { "" },
+            e.reason
         ),
         None => "(unknown event; upgrade omnipanel)".to_owned(),
     }

@@ -66,6 +66,22 @@ pub enum Command {
     Alerts(AlertsCommand),
     /// Open the popup panel (or bring the open one to the front).
     Panel(PanelArgs),
+    /// Start OmniPanel at login (the tray, or the agent without one).
+    Autostart {
+        /// on, off, or status (the default).
+        #[arg(value_enum, default_value_t = AutostartAction::Status)]
+        action: AutostartAction,
+    },
+    /// Check for, download, install or roll back OmniPanel updates.
+    #[command(subcommand)]
+    Update(UpdateCommand),
+    /// Write an archive to attach to a bug report: versions, OS, redacted
+    /// settings, recent logs and crash reports.
+    Bugreport {
+        /// Where to write the archive (default: the current directory).
+        #[arg(long, short)]
+        output: Option<std::path::PathBuf>,
+    },
     /// Print a shell completion script.
     Completions {
         /// The shell.
@@ -92,6 +108,37 @@ pub struct PanelArgs {
     /// Do not start the agent when none is running.
     #[arg(long)]
     pub no_start_agent: bool,
+}
+
+/// `omnipanel autostart ...`
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AutostartAction {
+    /// Register OmniPanel to start at login.
+    On,
+    /// Remove the registration.
+    Off,
+    /// Show whether it is registered (read from the real file).
+    Status,
+}
+
+/// `omnipanel update ...`
+#[derive(Debug, Subcommand)]
+pub enum UpdateCommand {
+    /// Ask the update server whether a newer version exists.
+    Check,
+    /// Download and verify the newest version (resumes an interrupted
+    /// download).
+    Download,
+    /// Install the downloaded version and restart the agent.
+    Install {
+        /// Install even while a model pull runs or a model is loaded.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Go back to the version the last install replaced.
+    Rollback,
+    /// Show versions, the download, and the update history.
+    Status,
 }
 
 /// `omnipanel events`

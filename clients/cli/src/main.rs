@@ -7,6 +7,7 @@ mod chat;
 mod cli;
 mod file_commands;
 mod git_commands;
+mod lifecycle_commands;
 mod model_commands;
 mod project_commands;
 mod render;

@@ -11,7 +11,7 @@ use omnipanel_proto::{
         GetInfoRequest, GetInfoResponse, agent_service_client::AgentServiceClient,
         file_service_client::FileServiceClient, git_service_client::GitServiceClient,
         model_service_client::ModelServiceClient, project_service_client::ProjectServiceClient,
-        system_service_client::SystemServiceClient,
+        system_service_client::SystemServiceClient, update_service_client::UpdateServiceClient,
     },
 };
 use tokio::net::UnixStream;
@@ -231,6 +231,11 @@ impl Client {
     /// A `SystemService` stub.
     pub fn system(&self) -> SystemServiceClient<Authed> {
         SystemServiceClient::with_interceptor(self.channel.clone(), self.auth.clone())
+    }
+
+    /// An `UpdateService` stub.
+    pub fn updates(&self) -> UpdateServiceClient<Authed> {
+        UpdateServiceClient::with_interceptor(self.channel.clone(), self.auth.clone())
     }
 
     /// Classify a status returned by a call made through this client.

@@ -1,0 +1,178 @@
+//! The restart after an install or rollback, run by the old agent process
+//! once it has stopped serving and released its socket and lock.
+//!
+//! After an install, the old process (still running the old code, which is
+//! known to work) starts the new agent on a private probe socket and waits
+//! up to [`HEALTH_DEADLINE`](super::HEALTH_DEADLINE) for it to answer
+//! GetInfo with the expected version. If it does, the probe is stopped and
+//! the old process `exec`s the new agent for real: the pid stays the same,
+//! so a service manager (systemd's main pid) or a parent that waits on the
+//! agent sees one continuous process. If it does not, the old binaries are
+//! put back and the old agent is exec'd instead; it reports the automatic
+//! rollback from the marker at start. Only an exec failure returns.
+
+use std::{
+    ffi::OsString,
+    os::unix::process::CommandExt,
+    path::{Path, PathBuf},
+    process::{Child, Command, ExitCode, Stdio},
+    time::{Duration, Instant},
+};
+
+use omnipanel_client::{Client, ClientError, Target};
+
+use crate::{
+    paths::AgentPaths,
+    updates::{HEALTH_DEADLINE, Marker, RestartPlan, UpdateDirs, artifact},
+};
+
+/// Set for the probe instance: it leaves the marker alone, does not check
+/// for updates and does not start Ollama.
+pub const PROBE_ENV: &str = "OMNIPANEL_UPDATE_PROBE";
+
+/// How long a probe gets to stop after SIGTERM before it is killed.
+const PROBE_STOP: Duration = Duration::from_secs(15);
+
+/// Carry out `plan`. Returns only when the final exec failed.
+pub fn perform(plan: RestartPlan, paths: &AgentPaths) -> ExitCode {
+    let exe = match plan {
+        RestartPlan::Exec { exe } => exe,
+        RestartPlan::Probe {
+            exe,
+            to_version,
+            dirs,
+        } => {
+            probe_or_roll_back(&exe, &to_version, &dirs, paths);
+            exe
+        }
+    };
+    let args: Vec<OsString> = std::env::args_os().skip(1).collect();
+    let err = Command::new(&exe).args(&args).exec();
+    eprintln!(
+        "omnipanel-agent: cannot restart as {}: {err}; start the agent again by hand",
+        exe.display()
+    );
+    ExitCode::FAILURE
+}
+
+fn probe_or_roll_back(exe: &Path, to_version: &str, dirs: &UpdateDirs, paths: &AgentPaths) {
+    let marker_path = dirs.marker();
+    let outcome = probe(exe, to_version, paths);
+    let mut marker = Marker::read(&marker_path).unwrap_or(Marker {
+        state: String::new(),
+        from_version: crate::version::current().to_owned(),
+        to_version: to_version.to_owned(),
+        reason: String::new(),
+        time_ms: crate::store::now_ms(),
+    });
+    match outcome {
+        Ok(()) => {
+            marker.state = "confirmed".to_owned();
+        }
+        Err(reason) => {
+            eprintln!("omnipanel-agent: the update to {to_version} failed: {reason}; rolling back");
+            let restored = artifact::install_dir_of(exe)
+                .and_then(|dir| artifact::restore_rollback(&dirs.rollback(), &dir));
+            if let Err(err) = restored {
+                eprintln!("omnipanel-agent: the rollback failed too: {err}");
+            }
+            marker.state = "rolled_back".to_owned();
+            marker.reason = reason;
+        }
+    }
+    if let Err(err) = marker.write(&marker_path) {
+        eprintln!("omnipanel-agent: {err}");
+    }
+}
+
+/// Start the new agent on a probe socket and wait for it to answer as
+/// `to_version`; always stops it again.
+fn probe(exe: &Path, to_version: &str, paths: &AgentPaths) -> Result<(), String> {
+    let socket = probe_socket(&paths.socket);
+    let _ = std::fs::remove_file(&socket);
+    let mut child = Command::new(exe)
+        .arg("run")
+        .arg("--quiet")
+        .arg("--socket")
+        .arg(&socket)
+        .arg("--config")
+        .arg(&paths.config_file)
+        .env(PROBE_ENV, "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .spawn()
+        .map_err(|err| format!("the new agent could not be started: {err}"))?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|err| format!("cannot start a runtime for the health check: {err}"))?;
+    let result = runtime.block_on(wait_healthy(&mut child, &socket, to_version));
+    stop(&mut child);
+    let _ = std::fs::remove_file(&socket);
+    let _ = std::fs::remove_file(with_suffix(&socket, ".lock"));
+    result
+}
+
+fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(suffix);
+    PathBuf::from(name)
+}
+
+/// The probe's socket: next to the real one, so it passes the same folder
+/// checks, but never dialled by clients.
+pub fn probe_socket(socket: &Path) -> PathBuf {
+    socket.with_file_name("update-probe.sock")
+}
+
+async fn wait_healthy(child: &mut Child, socket: &Path, to_version: &str) -> Result<(), String> {
+    let deadline = Instant::now() + HEALTH_DEADLINE;
+    loop {
+        if let Ok(Some(status)) = child.try_wait() {
+            return Err(format!("the new agent exited ({status}) before answering"));
+        }
+        match Client::connect_unchecked(Target::Unix(socket.to_owned())).await {
+            Ok(client) => {
+                let version = &client.info().version;
+                return if version == to_version {
+                    Ok(())
+                } else {
+                    Err(format!(
+                        "the new agent answered as version {version}, not {to_version}"
+                    ))
+                };
+            }
+            Err(ClientError::AgentNotRunning { .. }) if Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Err(ClientError::AgentNotRunning { .. }) => {
+                return Err(format!(
+                    "the new agent did not answer within {} s",
+                    HEALTH_DEADLINE.as_secs()
+                ));
+            }
+            Err(err) => return Err(format!("the new agent answered with an error: {err}")),
+        }
+    }
+}
+
+fn stop(child: &mut Child) {
+    if let Ok(Some(_)) = child.try_wait() {
+        return;
+    }
+    if let Some(pid) = i32::try_from(child.id())
+        .ok()
+        .and_then(rustix::process::Pid::from_raw)
+    {
+        let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
+    }
+    let deadline = Instant::now() + PROBE_STOP;
+    while Instant::now() < deadline {
+        if let Ok(Some(_)) = child.try_wait() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}

@@ -1,0 +1,220 @@
+//! The release manifest: a small JSON document per channel naming the
+//! newest version, its notes, and per platform the artifact's URL, size,
+//! SHA-256 and minisign signature. Also version ordering (semver without
+//! build metadata) and the platform key of this build. Pure functions.
+//!
+//! ```json
+//! {
+//!   "version": "0.2.0",
+//!   "notes": "What changed",
+//!   "platforms": {
+//!     "linux-x86_64": {
+//!       "url": "omnipanel-0.2.0-linux-x86_64.tar.gz",
+//!       "size": 12345678,
+//!       "sha256": "…64 hex digits…",
+//!       "signature": "untrusted comment: …\nRU…\ntrusted comment: …\n…"
+//!     }
+//!   }
+//! }
+//! ```
+//!
+//! A relative `url` is resolved against the manifest's own URL.
+
+use std::{cmp::Ordering, collections::BTreeMap};
+
+use serde::Deserialize;
+
+use crate::error::{Error, Result};
+
+/// The manifest as published.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Manifest {
+    /// Newest version on the channel.
+    pub version: String,
+    /// Release notes.
+    #[serde(default)]
+    pub notes: String,
+    /// Artifacts by platform key (see [`platform_key`]).
+    pub platforms: BTreeMap<String, Artifact>,
+}
+
+/// One platform's artifact.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Artifact {
+    /// Where to download it (absolute, or relative to the manifest).
+    pub url: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// SHA-256, hex.
+    pub sha256: String,
+    /// The minisign signature file's text.
+    pub signature: String,
+}
+
+/// A release for this platform, ready to download.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Release {
+    /// Version.
+    pub version: String,
+    /// Notes.
+    pub notes: String,
+    /// Absolute artifact URL.
+    pub url: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// SHA-256, lowercase hex.
+    pub sha256: String,
+    /// Minisign signature text.
+    pub signature: String,
+}
+
+/// This build's platform key, e.g. "linux-x86_64".
+pub fn platform_key() -> String {
+    format!("{}-{}", std::env::consts::OS, std::env::consts::ARCH)
+}
+
+/// Parse `text` fetched from `manifest_url` and pick this platform's
+/// artifact.
+pub fn parse(text: &str, manifest_url: &str, platform: &str) -> Result<Release> {
+    let manifest: Manifest = serde_json::from_str(text).map_err(|err| {
+        Error::failed_precondition(format!(
+            "the update manifest at {manifest_url} is not valid: {err}"
+        ))
+        .with_reason("UPDATE_MANIFEST_INVALID")
+    })?;
+    if parse_version(&manifest.version).is_none() {
+        return Err(Error::failed_precondition(format!(
+            "the update manifest at {manifest_url} names version {:?}, which is not a version number",
+            manifest.version
+        ))
+        .with_reason("UPDATE_MANIFEST_INVALID"));
+    }
+    let artifact = manifest.platforms.get(platform).ok_or_else(|| {
+        Error::failed_precondition(format!(
+            "version {} has no download for this platform ({platform}); the manifest offers {}",
+            manifest.version,
+            manifest
+                .platforms
+                .keys()
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))
+        .with_reason("UPDATE_NO_ARTIFACT")
+    })?;
+    let sha256 = artifact.sha256.trim().to_ascii_lowercase();
+    if sha256.len() != 64 || !sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(Error::failed_precondition(format!(
+            "the update manifest's sha256 for {platform} is not 64 hex digits"
+        ))
+        .with_reason("UPDATE_MANIFEST_INVALID"));
+    }
+    let url = reqwest::Url::parse(manifest_url)
+        .and_then(|base| base.join(&artifact.url))
+        .map_err(|err| {
+            Error::failed_precondition(format!(
+                "the artifact URL {:?} in the manifest is not valid: {err}",
+                artifact.url
+            ))
+            .with_reason("UPDATE_MANIFEST_INVALID")
+        })?;
+    Ok(Release {
+        version: manifest.version,
+        notes: manifest.notes,
+        url: url.to_string(),
+        size: artifact.size,
+        sha256,
+        signature: artifact.signature.clone(),
+    })
+}
+
+/// A parsed version: numbers, then pre-release identifiers (empty for a
+/// release).
+type Version = (Vec<u64>, Vec<String>);
+
+/// Parse "1.2.3", "v1.2.3", "1.2.3-beta.1" (build metadata ignored).
+pub fn parse_version(text: &str) -> Option<Version> {
+    let text = text.trim().trim_start_matches('v');
+    let text = text.split('+').next().unwrap_or(text);
+    let (core, pre) = match text.split_once('-') {
+        Some((core, pre)) => (core, pre.split('.').map(str::to_owned).collect()),
+        None => (text, Vec::new()),
+    };
+    let numbers: Option<Vec<u64>> = core.split('.').map(|part| part.parse().ok()).collect();
+    let numbers = numbers?;
+    (!numbers.is_empty() && numbers.len() <= 4).then_some((numbers, pre))
+}
+
+/// Order two versions; unparsable ones compare as equal (never "newer").
+pub fn compare_versions(a: &str, b: &str) -> Ordering {
+    let (Some((a_num, a_pre)), Some((b_num, b_pre))) = (parse_version(a), parse_version(b)) else {
+        return Ordering::Equal;
+    };
+    let width = a_num.len().max(b_num.len());
+    for i in 0..width {
+        let order = a_num
+            .get(i)
+            .copied()
+            .unwrap_or(0)
+            .cmp(&b_num.get(i).copied().unwrap_or(0));
+        if order != Ordering::Equal {
+            return order;
+        }
+    }
+    match (a_pre.is_empty(), b_pre.is_empty()) {
+        (true, true) => Ordering::Equal,
+        (true, false) => Ordering::Greater,
+        (false, true) => Ordering::Less,
+        (false, false) => {
+            for (x, y) in a_pre.iter().zip(&b_pre) {
+                let order = match (x.parse::<u64>(), y.parse::<u64>()) {
+                    (Ok(x), Ok(y)) => x.cmp(&y),
+                    (Ok(_), Err(_)) => Ordering::Less,
+                    (Err(_), Ok(_)) => Ordering::Greater,
+                    (Err(_), Err(_)) => x.cmp(y),
+                };
+                if order != Ordering::Equal {
+                    return order;
+                }
+            }
+            a_pre.len().cmp(&b_pre.len())
+        }
+    }
+}
+
+/// Whether `candidate` is newer than `current`.
+pub fn is_newer(candidate: &str, current: &str) -> bool {
+    compare_versions(candidate, current) == Ordering::Greater
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_order_like_semver() {
+        assert!(is_newer("0.2.0", "0.1.0"));
+        assert!(is_newer("0.10.0", "0.9.9"));
+        assert!(is_newer("1.0.0", "1.0.0-beta.2"));
+        assert!(is_newer("1.0.0-beta.10", "1.0.0-beta.2"));
+        assert!(is_newer("v1.2.3", "1.2"));
+        assert!(!is_newer("0.1.0", "0.1.0"));
+        assert!(!is_newer("garbage", "0.1.0"));
+    }
+
+    #[test]
+    fn picks_this_platform_and_resolves_relative_urls() -> Result<()> {
+        let text = r#"{"version":"0.2.0","notes":"n","platforms":{"linux-x86_64":{"url":"a/b.tar.gz","size":3,"sha256":"AB00000000000000000000000000000000000000000000000000000000000000","signature":"s"}}}"#;
+        let release = parse(text, "http://127.0.0.1:1/ch/stable.json", "linux-x86_64")?;
+        assert_eq!(release.url, "http://127.0.0.1:1/ch/a/b.tar.gz");
+        assert!(release.sha256.starts_with("ab"));
+        let missing = parse(text, "http://h/m.json", "windows-aarch64").err();
+        assert_eq!(missing.and_then(|e| e.reason()), Some("UPDATE_NO_ARTIFACT"));
+        let bad = parse("{", "http://h/m.json", "linux-x86_64").err();
+        assert_eq!(
+            bad.and_then(|e| e.reason()),
+            Some("UPDATE_MANIFEST_INVALID")
+        );
+        Ok(())
+    }
+}

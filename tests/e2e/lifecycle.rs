@@ -1,0 +1,591 @@
+//! Start at login and self-update end to end. Autostart runs against a
+//! temporary HOME (with spaces in it, and in the install path). Updates run
+//! against the update-server double on loopback, serving a manifest and
+//! artifacts signed with a key generated for the test: the agent runs from
+//! a copy in a sandbox install folder (so the build's own binary is never
+//! replaced), and the "new release" is a copy of the same build stamped
+//! with another version (agent/src/version.rs), which is what a release
+//! build differs by as far as these tests can observe. A release whose
+//! agent cannot start is a shell script that exits 3.
+
+use std::{
+    os::unix::fs::PermissionsExt,
+    path::PathBuf,
+    time::{Duration, Instant},
+};
+
+use omnipanel_client::{Client, proto::v1 as pb};
+use omnipanel_tests::{
+    AgentProcess, PATIENCE, Sandbox, TestResult, binary, stdout,
+    update_server::{SigningKey, UpdateServer, sha256_hex, stamp_version, tar_gz},
+};
+use tonic::Code;
+
+/// The agent's platform key for this machine.
+fn platform() -> String {
+    format!("{}-{}", std::env::consts::OS, std::env::consts::ARCH)
+}
+
+/// Copy the agent into `<sandbox>/Omni Apps/bin` (a path with a space).
+fn install_agent(sandbox: &Sandbox) -> TestResult<PathBuf> {
+    let dir = sandbox.root().join("Omni Apps/bin");
+    std::fs::create_dir_all(&dir)?;
+    let exe = dir.join("omnipanel-agent");
+    std::fs::copy(binary("omnipanel-agent"), &exe)?;
+    std::fs::set_permissions(&exe, std::fs::Permissions::from_mode(0o755))?;
+    Ok(exe)
+}
+
+#[tokio::test]
+async fn autostart_round_trip_with_spaces_reads_the_real_file() -> TestResult {
+    let sandbox = Sandbox::new()?;
+    let exe = install_agent(&sandbox)?;
+    let home = sandbox.root().join("my home");
+    let config_home = sandbox.root().join("my config");
+    std::fs::create_dir_all(&home)?;
+    let env = [
+        ("HOME", home.to_str().ok_or("utf-8")?),
+        ("XDG_CONFIG_HOME", config_home.to_str().ok_or("utf-8")?),
+    ];
+    let agent = AgentProcess::start_program(&sandbox, &exe, &env).await?;
+    let client = agent.client().await?;
+    let entry = config_home.join("autostart/omnipanel.desktop");
+
+    let off = client
+        .agent()
+        .get_autostart(pb::GetAutostartRequest {})
+        .await?
+        .into_inner();
+    assert!(!off.enabled);
+    assert_eq!(off.location, entry.display().to_string());
+
+    let on = client
+        .agent()
+        .set_autostart(pb::SetAutostartRequest { enabled: true })
+        .await?
+        .into_inner();
+    assert!(on.enabled, "{on:?}");
+    // No tray installed: the agent itself starts at login.
+    assert_eq!(on.program, exe.display().to_string());
+    let text = std::fs::read_to_string(&entry)?;
+    let expected_exec = format!("Exec=\"{}\" run --quiet", exe.display());
+    assert!(text.lines().any(|l| l == expected_exec), "{text}");
+    // auto-launch's own copy under $HOME/.config was moved to the XDG place.
+    assert!(!home.join(".config/autostart/omnipanel.desktop").exists());
+
+    // Status comes from the file: a desktop's "off" switch is seen.
+    std::fs::write(&entry, format!("{text}Hidden=true\n"))?;
+    let hidden = client
+        .agent()
+        .get_autostart(pb::GetAutostartRequest {})
+        .await?
+        .into_inner();
+    assert!(!hidden.enabled);
+
+    // The CLI round trip, and the tray preferred once it is installed.
+    std::fs::write(exe.with_file_name("omnipanel-tray"), b"#!/bin/sh\n")?;
+    let on = sandbox.cli(&["autostart", "on"])?;
+    assert!(on.status.success(), "{on:?}");
+    assert!(stdout(&on).contains("omnipanel-tray"), "{}", stdout(&on));
+    let status = sandbox.cli(&["autostart"])?;
+    assert!(
+        stdout(&status).contains("start at login: on"),
+        "{}",
+        stdout(&status)
+    );
+    let off = sandbox.cli(&["autostart", "off"])?;
+    assert!(
+        stdout(&off).contains("start at login: off"),
+        "{}",
+        stdout(&off)
+    );
+    assert!(!entry.exists());
+    Ok(())
+}
+
+/// An update server with a signed release of `version` whose agent is
+/// `agent_bytes`; `tamper` may alter the manifest entry.
+struct Release {
+    server: UpdateServer,
+    key: SigningKey,
+    artifact: Vec<u8>,
+}
+
+impl Release {
+    fn new(version: &str, agent_bytes: &[u8]) -> TestResult<Self> {
+        let server = UpdateServer::start()?;
+        let key = SigningKey::generate()?;
+        let artifact = tar_gz(&[("omnipanel-agent", agent_bytes)])?;
+        let release = Self {
+            server,
+            key,
+            artifact,
+        };
+        release.publish(version, |_| {})?;
+        Ok(release)
+    }
+
+    /// Serve the artifact and a manifest, letting `tamper` edit the
+    /// platform entry.
+    fn publish(&self, version: &str, tamper: impl FnOnce(&mut serde_json::Value)) -> TestResult {
+        let mut entry = serde_json::json!({
+            "url": "files/artifact.tar.gz",
+            "size": self.artifact.len(),
+            "sha256": sha256_hex(&self.artifact),
+            "signature": self.key.sign(&self.artifact)?,
+        });
+        tamper(&mut entry);
+        let mut platforms = serde_json::Map::new();
+        platforms.insert(platform(), entry);
+        let manifest = serde_json::json!({
+            "version": version,
+            "notes": "test release",
+            "platforms": platforms,
+        });
+        self.server
+            .put("stable.json", serde_json::to_vec(&manifest)?);
+        self.server
+            .put("files/artifact.tar.gz", self.artifact.clone());
+        Ok(())
+    }
+
+    fn configure(&self, sandbox: &Sandbox, public_key: &str) -> TestResult {
+        sandbox.write_config(&format!(
+            "[update]\nmanifest_url = \"{}\"\npublic_key = \"{public_key}\"\nenabled = false\n",
+            self.server.url("{channel}.json"),
+        ))
+    }
+}
+
+async fn download(client: &Client) -> Result<pb::UpdateProgress, tonic::Status> {
+    let mut stream = client
+        .updates()
+        .download_update(pb::DownloadUpdateRequest {})
+        .await?
+        .into_inner();
+    let mut last = pb::UpdateProgress::default();
+    while let Some(message) = stream.message().await? {
+        last = message.progress.unwrap_or_default();
+    }
+    Ok(last)
+}
+
+/// Wait until a restarted agent (not the run `previous`) answers as
+/// `version` (it restarts in place).
+async fn wait_for_version(
+    agent: &AgentProcess,
+    previous: &Client,
+    version: &str,
+) -> TestResult<Client> {
+    let previous = previous.info().instance_id;
+    let deadline = Instant::now() + PATIENCE * 2;
+    loop {
+        match agent.client().await {
+            Ok(client)
+                if client.info().version == version && client.info().instance_id != previous =>
+            {
+                return Ok(client);
+            }
+            Ok(_) | Err(_) if Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Ok(client) => {
+                return Err(format!(
+                    "the agent answers as {}, not {version}; stderr:\n{}",
+                    client.info().version,
+                    agent.stderr()
+                )
+                .into());
+            }
+            Err(err) => {
+                return Err(format!(
+                    "the agent never came back: {err}; stderr:\n{}",
+                    agent.stderr()
+                )
+                .into());
+            }
+        }
+    }
+}
+
+fn reason(status: &tonic::Status) -> Option<String> {
+    use tonic_types::StatusExt;
+    status.get_details_error_info().map(|info| info.reason)
+}
+
+fn staged_files(sandbox: &Sandbox) -> Vec<String> {
+    std::fs::read_dir(sandbox.data_dir().join("updates/staging"))
+        .map(|entries| {
+            entries
+                .filter_map(Result::ok)
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn good_update_installs_restarts_and_rolls_back_on_request() -> TestResult {
+    let sandbox = Sandbox::new()?;
+    let exe = install_agent(&sandbox)?;
+    let original = std::fs::read(&exe)?;
+    let release = Release::new("9.1.0", &stamp_version(&original, "9.1.0")?)?;
+    release.configure(&sandbox, &release.key.public_base64())?;
+    let agent = AgentProcess::start_program(&sandbox, &exe, &[]).await?;
+    let client = agent.client().await?;
+    let old_version = client.info().version.clone();
+
+    let check = client
+        .updates()
+        .check_for_update(pb::CheckForUpdateRequest {})
+        .await?
+        .into_inner();
+    assert!(check.update_available, "{check:?}");
+    assert_eq!(
+        check.latest.as_ref().map(|l| l.version.as_str()),
+        Some("9.1.0")
+    );
+
+    let done = download(&client).await?;
+    assert_eq!(done.state(), pb::DownloadState::Ready, "{done:?}");
+    assert_eq!(done.received_bytes, release.artifact.len() as u64);
+
+    // The CLI shows the same picture.
+    let status = sandbox.cli(&["update", "status"])?;
+    assert!(
+        stdout(&status).contains("ready      9.1.0"),
+        "{}",
+        stdout(&status)
+    );
+
+    let installed = client
+        .updates()
+        .install_update(pb::InstallUpdateRequest { force: false })
+        .await?
+        .into_inner();
+    assert_eq!(installed.to_version, "9.1.0");
+    let client = wait_for_version(&agent, &client, "9.1.0").await?;
+    // Same process: the agent exec'd the new binary in place.
+    assert_eq!(client.info().pid, agent.pid());
+    assert_ne!(std::fs::read(&exe)?, original);
+    let status = client
+        .updates()
+        .get_update_status(pb::GetUpdateStatusRequest {})
+        .await?
+        .into_inner();
+    assert_eq!(status.rollback_version, old_version);
+    let install = status
+        .history
+        .iter()
+        .find(|h| h.action == "install")
+        .ok_or("no install in the history")?;
+    assert_eq!(install.outcome, "ok", "{:?}", status.history);
+
+    client.updates().rollback(pb::RollbackRequest {}).await?;
+    let client = wait_for_version(&agent, &client, &old_version).await?;
+    assert_eq!(std::fs::read(&exe)?, original);
+    let status = client
+        .updates()
+        .get_update_status(pb::GetUpdateStatusRequest {})
+        .await?
+        .into_inner();
+    assert_eq!(
+        status.history.first().map(|h| h.action.as_str()),
+        Some("rollback")
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn bad_signature_wrong_hash_and_truncation_are_refused_with_nothing_changed() -> TestResult {
+    let sandbox = Sandbox::new()?;
+    let exe = install_agent(&sandbox)?;
+    let original = std::fs::read(&exe)?;
+    let release = Release::new("9.2.0", &stamp_version(&original, "9.2.0")?)?;
+    // The agent trusts another key than the one the release is signed
+    // with.
+    let other_key = SigningKey::generate()?;
+    release.configure(&sandbox, &other_key.public_base64())?;
+    let agent = AgentProcess::start_program(&sandbox, &exe, &[]).await?;
+    let client = agent.client().await?;
+    let version = client.info().version.clone();
+
+    let refused = download(&client)
+        .await
+        .err()
+        .ok_or("a bad signature was accepted")?;
+    assert_eq!(refused.code(), Code::FailedPrecondition, "{refused:?}");
+    assert_eq!(
+        reason(&refused).as_deref(),
+        Some("UPDATE_VERIFICATION_FAILED")
+    );
+    assert!(
+        refused.message().contains("signature"),
+        "{}",
+        refused.message()
+    );
+    assert!(
+        staged_files(&sandbox).is_empty(),
+        "{:?}",
+        staged_files(&sandbox)
+    );
+
+    // Right key, wrong hash.
+    let reload = sandbox.cli(&[
+        "settings",
+        "set",
+        "update.public_key",
+        &release.key.public_base64(),
+    ])?;
+    assert!(reload.status.success(), "{reload:?}");
+    release.publish("9.2.0", |entry| {
+        entry["sha256"] = serde_json::json!("0".repeat(64));
+    })?;
+    client
+        .updates()
+        .check_for_update(pb::CheckForUpdateRequest {})
+        .await?;
+    let refused = download(&client)
+        .await
+        .err()
+        .ok_or("a wrong hash was accepted")?;
+    assert_eq!(
+        reason(&refused).as_deref(),
+        Some("UPDATE_VERIFICATION_FAILED")
+    );
+    assert!(
+        refused.message().contains("SHA-256"),
+        "{}",
+        refused.message()
+    );
+    assert!(staged_files(&sandbox).is_empty());
+
+    // A truncated artifact: the server's file is short of the manifest size.
+    release.publish("9.2.0", |_| {})?;
+    let half = release.artifact[..release.artifact.len() / 2].to_vec();
+    release.server.put("files/artifact.tar.gz", half);
+    client
+        .updates()
+        .check_for_update(pb::CheckForUpdateRequest {})
+        .await?;
+    let refused = download(&client)
+        .await
+        .err()
+        .ok_or("a truncated artifact was accepted")?;
+    assert_eq!(
+        reason(&refused).as_deref(),
+        Some("UPDATE_VERIFICATION_FAILED")
+    );
+    assert!(staged_files(&sandbox).is_empty());
+
+    // Nothing to install, nothing changed.
+    let install = client
+        .updates()
+        .install_update(pb::InstallUpdateRequest { force: true })
+        .await
+        .err()
+        .ok_or("installed without a verified download")?;
+    assert_eq!(install.code(), Code::FailedPrecondition);
+    assert_eq!(std::fs::read(&exe)?, original);
+    assert_eq!(agent.client().await?.info().version, version);
+    let status = client
+        .updates()
+        .get_update_status(pb::GetUpdateStatusRequest {})
+        .await?
+        .into_inner();
+    let refusals = status
+        .history
+        .iter()
+        .filter(|h| h.action == "download" && h.outcome == "refused")
+        .count();
+    assert_eq!(refusals, 3, "{:?}", status.history);
+    Ok(())
+}
+
+#[tokio::test]
+async fn update_whose_agent_fails_health_is_rolled_back() -> TestResult {
+    let sandbox = Sandbox::new()?;
+    let exe = install_agent(&sandbox)?;
+    let original = std::fs::read(&exe)?;
+    let release = Release::new("9.3.0", b"#!/bin/sh\necho broken release >&2\nexit 3\n")?;
+    release.configure(&sandbox, &release.key.public_base64())?;
+    let agent = AgentProcess::start_program(&sandbox, &exe, &[]).await?;
+    let client = agent.client().await?;
+    let version = client.info().version.clone();
+
+    assert_eq!(download(&client).await?.state(), pb::DownloadState::Ready);
+    client
+        .updates()
+        .install_update(pb::InstallUpdateRequest { force: false })
+        .await?;
+    // The agent goes away and comes back as the old version.
+    let client = wait_for_version(&agent, &client, &version).await?;
+    assert_eq!(client.info().pid, agent.pid());
+    assert_eq!(std::fs::read(&exe)?, original);
+    let status = client
+        .updates()
+        .get_update_status(pb::GetUpdateStatusRequest {})
+        .await?
+        .into_inner();
+    let install = status
+        .history
+        .iter()
+        .find(|h| h.action == "install")
+        .ok_or("no install in the history")?;
+    assert_eq!(install.outcome, "rolled_back", "{:?}", status.history);
+    assert!(status.last_error.contains("9.3.0"), "{}", status.last_error);
+    assert!(
+        status.last_error.contains("exited"),
+        "{}",
+        status.last_error
+    );
+    // The restored agent announced the rollback on its bus.
+    let mut events = client
+        .agent()
+        .watch_events(pb::WatchEventsRequest {
+            after_sequence: Some(0),
+            topics: vec!["updates".to_owned()],
+            ..Default::default()
+        })
+        .await?
+        .into_inner();
+    let rolled_back = tokio::time::timeout(PATIENCE, async {
+        while let Some(message) = events.message().await? {
+            if let Some(pb::watch_events_response::Item::Event(event)) = message.item
+                && let Some(pb::event::Payload::UpdateRolledBack(rolled)) = event.payload
+            {
+                return Ok::<_, tonic::Status>(Some(rolled));
+            }
+        }
+        Ok(None)
+    })
+    .await??
+    .ok_or("no rollback event")?;
+    assert!(rolled_back.automatic);
+    assert_eq!(rolled_back.from_version, "9.3.0");
+    Ok(())
+}
+
+#[tokio::test]
+async fn interrupted_download_resumes_with_a_range_request() -> TestResult {
+    let sandbox = Sandbox::new()?;
+    let exe = install_agent(&sandbox)?;
+    let original = std::fs::read(&exe)?;
+    // Large enough that the cut lands mid-body.
+    let release = Release::new("9.4.0", &stamp_version(&original, "9.4.0")?)?;
+    release.configure(&sandbox, &release.key.public_base64())?;
+    let cut_at = release.artifact.len() / 3;
+    release.server.cut_next("files/artifact.tar.gz", cut_at);
+    let agent = AgentProcess::start_program(&sandbox, &exe, &[]).await?;
+    let client = agent.client().await?;
+
+    let interrupted = download(&client)
+        .await
+        .err()
+        .ok_or("a cut download succeeded")?;
+    assert_eq!(interrupted.code(), Code::Unavailable, "{interrupted:?}");
+    assert_eq!(
+        reason(&interrupted).as_deref(),
+        Some("UPDATE_DOWNLOAD_INTERRUPTED")
+    );
+    let part = staged_files(&sandbox)
+        .into_iter()
+        .find(|f| f.ends_with(".part"))
+        .ok_or("no partial download was kept")?;
+    let kept = std::fs::metadata(sandbox.data_dir().join("updates/staging").join(part))?.len();
+    assert!(kept > 0 && kept <= cut_at as u64, "{kept} of {cut_at}");
+
+    let done = download(&client).await?;
+    assert_eq!(done.state(), pb::DownloadState::Ready, "{done:?}");
+    assert!(done.resumed);
+    let ranges: Vec<String> = release
+        .server
+        .seen()
+        .into_iter()
+        .filter(|r| r.path.ends_with("artifact.tar.gz"))
+        .filter_map(|r| r.range)
+        .collect();
+    assert_eq!(ranges, vec![format!("bytes={kept}-")]);
+    // Nothing was installed by downloading.
+    assert_eq!(std::fs::read(&exe)?, original);
+    Ok(())
+}
+
+#[tokio::test]
+async fn missing_key_and_unreachable_server_are_clear_errors() -> TestResult {
+    let sandbox = Sandbox::new()?;
+    sandbox.write_config(&format!(
+        "[update]\nmanifest_url = \"http://127.0.0.1:{}/m.json\"\nenabled = false\n",
+        omnipanel_tests::free_port()?
+    ))?;
+    let agent = sandbox.start_agent().await?;
+    let client = agent.client().await?;
+    let err = client
+        .updates()
+        .check_for_update(pb::CheckForUpdateRequest {})
+        .await
+        .err()
+        .ok_or("checked an unreachable server")?;
+    assert_eq!(err.code(), Code::Unavailable);
+    let output = sandbox.cli(&["update", "check"])?;
+    assert_eq!(output.status.code(), Some(1));
+    // With a reachable server but no key, nothing is downloaded.
+    let release = Release::new("9.5.0", b"#!/bin/sh\n")?;
+    sandbox.cli(&[
+        "settings",
+        "set",
+        "update.manifest_url",
+        &release.server.url("{channel}.json"),
+    ])?;
+    let err = download(&client)
+        .await
+        .err()
+        .ok_or("downloaded without a key")?;
+    assert_eq!(reason(&err).as_deref(), Some("UPDATE_NO_KEY"));
+    assert!(
+        !release
+            .server
+            .seen()
+            .iter()
+            .any(|r| r.path.ends_with("artifact.tar.gz")),
+        "the artifact was fetched without a key to verify it"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn bugreport_archive_has_versions_redacted_config_and_logs() -> TestResult {
+    let sandbox = Sandbox::new()?;
+    sandbox.write_config("[git]\ntoken = \"ghp_secret_value\"\n")?;
+    let _agent = sandbox.start_agent().await?;
+    let out_dir = sandbox.root().join("reports");
+    std::fs::create_dir_all(&out_dir)?;
+    let output = sandbox.cli(&["bugreport", "--output", out_dir.to_str().ok_or("utf-8")?])?;
+    assert!(output.status.success(), "{output:?}");
+    let path = PathBuf::from(stdout(&output).trim());
+    assert!(path.starts_with(&out_dir), "{}", path.display());
+    let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(std::fs::File::open(&path)?));
+    let mut names = Vec::new();
+    let mut config = String::new();
+    let mut summary = String::new();
+    for entry in archive.entries()? {
+        let mut entry = entry?;
+        let name = entry.path()?.display().to_string();
+        use std::io::Read;
+        if name.ends_with("config.toml") {
+            entry.read_to_string(&mut config)?;
+        } else if name.ends_with("summary.txt") {
+            entry.read_to_string(&mut summary)?;
+        }
+        names.push(name);
+    }
+    assert!(
+        names.iter().any(|n| n.ends_with("logs/agent.log")),
+        "{names:?}"
+    );
+    assert!(!config.contains("ghp_secret_value"), "{config}");
+    assert!(config.contains("token"), "{config}");
+    assert!(summary.contains("agent "), "{summary}");
+    assert!(summary.contains("os: linux"), "{summary}");
+    Ok(())
+}
