@@ -11,14 +11,15 @@ use std::{sync::Arc, time::Duration};
 use omnipanel_client::{
     Client, ClientError, Target,
     proto::v1::{
-        CancelPullRequest, CheckFitRequest, DeleteModelRequest, Event, ForgetProjectRequest,
-        GetAutostartRequest, GetAutostartResponse, GetServerStatusRequest, GetSnapshotRequest,
-        GetThresholdsRequest, ListAlertsRequest, ListModelsRequest, ListProjectsRequest,
-        ListPullsRequest, ListRunningModelsRequest, LoadModelRequest, OpenProjectRequest,
-        PullModelRequest, PullState, RestartServerRequest, SetAutostartRequest,
-        SetDefaultModelRequest, SetThresholdsRequest, ShutdownRequest, StartServerRequest,
-        StopServerRequest, StreamMetricsRequest, TailLogsRequest, Threshold, UnloadModelRequest,
-        WatchEventsRequest, event::Payload, watch_events_response::Item,
+        CancelPullRequest, CheckFitRequest, DeleteModelRequest, DownloadUpdateRequest, Event,
+        ForgetProjectRequest, GetAutostartRequest, GetAutostartResponse, GetServerStatusRequest,
+        GetSnapshotRequest, GetThresholdsRequest, GetUpdateStatusRequest, InstallUpdateRequest,
+        ListAlertsRequest, ListModelsRequest, ListProjectsRequest, ListPullsRequest,
+        ListRunningModelsRequest, LoadModelRequest, OpenProjectRequest, PullModelRequest,
+        PullState, RestartServerRequest, SetAutostartRequest, SetDefaultModelRequest,
+        SetThresholdsRequest, ShutdownRequest, StartServerRequest, StopServerRequest,
+        StreamMetricsRequest, TailLogsRequest, Threshold, UnloadModelRequest, WatchEventsRequest,
+        event::Payload, watch_events_response::Item,
     },
 };
 use tokio::{sync::mpsc, task::JoinHandle};
@@ -71,6 +72,8 @@ pub enum Command {
     ResetThresholds,
     /// Turn start at login on or off.
     SetAutostart(bool),
+    /// Download the newer release (if not yet) and install it.
+    InstallUpdate,
     /// Stop the agent.
     Shutdown,
     /// Follow a log source (`None`: stop following).
@@ -92,6 +95,7 @@ impl Command {
             Self::OpenProject(_) | Self::ForgetProject(_) => "projects".to_owned(),
             Self::SetThresholds { .. } | Self::ResetThresholds => "thresholds".to_owned(),
             Self::SetAutostart(_) => "autostart".to_owned(),
+            Self::InstallUpdate => "update".to_owned(),
             Self::Logs(_) => "logs".to_owned(),
         }
     }
@@ -358,6 +362,12 @@ fn on_event(client: &Client, sink: &Sink, event: Event) {
         Payload::SettingsChanged(_) => {
             tokio::spawn(refresh_autostart(client.clone(), sink.clone()));
         }
+        Payload::UpdateAvailable(available) => {
+            sink(Update::UpdateAvailable(Some(available.version)))
+        }
+        Payload::UpdateInstalled(_) | Payload::UpdateRolledBack(_) => {
+            tokio::spawn(refresh_update(client.clone(), sink.clone()));
+        }
         _ => {}
     }
 }
@@ -377,7 +387,21 @@ async fn refresh_all(client: Client, sink: Sink) {
     refresh_projects(client.clone(), sink.clone()).await;
     refresh_alerts(client.clone(), sink.clone()).await;
     refresh_thresholds(client.clone(), sink.clone()).await;
-    refresh_autostart(client, sink).await;
+    refresh_autostart(client.clone(), sink.clone()).await;
+    refresh_update(client, sink).await;
+}
+
+async fn refresh_update(client: Client, sink: Sink) {
+    // An agent without UpdateService (or that cannot tell) hides the item.
+    let available = client
+        .updates()
+        .get_update_status(GetUpdateStatusRequest {})
+        .await
+        .ok()
+        .map(tonic::Response::into_inner)
+        .filter(|status| status.update_available)
+        .and_then(|status| status.latest.map(|release| release.version));
+    sink(Update::UpdateAvailable(available));
 }
 
 async fn refresh_models(client: Client, sink: Sink) {
@@ -546,6 +570,27 @@ async fn run_command(client: &Client, command: Command, sink: &Sink) -> Result<S
     let err = |status: tonic::Status| client.error(status).to_string();
     match command {
         Command::StartAgent => Ok("the agent is running".to_owned()),
+        Command::InstallUpdate => {
+            let mut download = client
+                .updates()
+                .download_update(DownloadUpdateRequest {})
+                .await
+                .map_err(err)?
+                .into_inner();
+            while download.message().await.map_err(err)?.is_some() {}
+            // The agent restarts into the new version; the connection
+            // drops and the tray reconnects.
+            let installed = client
+                .updates()
+                .install_update(InstallUpdateRequest { force: false })
+                .await
+                .map_err(err)?
+                .into_inner();
+            Ok(format!(
+                "installing {} (from {}); the agent restarts",
+                installed.to_version, installed.from_version
+            ))
+        }
         Command::StartServer => {
             let r = client
                 .models()

@@ -31,6 +31,8 @@ pub enum Action {
     OpenPanel,
     /// Toggle start at login.
     ToggleAutostart,
+    /// Download (if needed) and install the release the agent found.
+    InstallUpdate,
     /// Quit the tray only.
     QuitTray,
     /// Quit the tray and stop the agent.
@@ -51,6 +53,7 @@ impl Action {
             Self::OpenProject(p) => format!("open-project:{p}"),
             Self::OpenPanel => "open-panel".to_owned(),
             Self::ToggleAutostart => "autostart".to_owned(),
+            Self::InstallUpdate => "install-update".to_owned(),
             Self::QuitTray => "quit-tray".to_owned(),
             Self::QuitAll => "quit-all".to_owned(),
         }
@@ -75,6 +78,7 @@ impl Action {
             "restart-server" => Self::RestartServer,
             "open-panel" => Self::OpenPanel,
             "autostart" => Self::ToggleAutostart,
+            "install-update" => Self::InstallUpdate,
             "quit-tray" => Self::QuitTray,
             "quit-all" => Self::QuitAll,
             _ => return None,
@@ -250,6 +254,14 @@ pub fn build(state: &AgentState) -> Vec<Entry> {
         }
     }
 
+    if let Some(version) = &state.update_available {
+        menu.push(Entry::Separator);
+        menu.push(Entry::item(
+            format!("Install update {version}"),
+            Action::InstallUpdate,
+        ));
+    }
+
     if let Some(autostart) = &state.autostart {
         menu.push(Entry::Separator);
         menu.push(Entry::Check {
@@ -357,6 +369,7 @@ mod tests {
             Action::OpenProject("/home/u/my project".into()),
             Action::OpenPanel,
             Action::ToggleAutostart,
+            Action::InstallUpdate,
             Action::QuitTray,
             Action::QuitAll,
         ] {
@@ -423,6 +436,23 @@ mod tests {
         );
         // Autostart stays hidden until the agent told us.
         assert!(find(&menu, "Start at login").is_none());
+        assert!(!texts.iter().any(|t| t.starts_with("Install update")));
+    }
+
+    #[test]
+    fn an_available_update_offers_to_install_it() {
+        let mut state = connected();
+        state.apply(Update::UpdateAvailable(Some("1.3.0".into())));
+        let menu = build(&state);
+        assert!(matches!(
+            find(&menu, "Install update 1.3.0"),
+            Some(Entry::Item {
+                action: Action::InstallUpdate,
+                ..
+            })
+        ));
+        state.apply(Update::UpdateAvailable(None));
+        assert!(find(&build(&state), "Install update 1.3.0").is_none());
     }
 
     #[test]

@@ -92,6 +92,8 @@ pub enum Update {
     Thresholds(GetThresholdsResponse),
     /// Whether the agent starts at login (`None`: the agent cannot tell).
     Autostart(Option<GetAutostartResponse>),
+    /// A newer release the agent found (`None`: none, or it cannot tell).
+    UpdateAvailable(Option<String>),
     /// A metrics sample.
     Metrics(Box<Snapshot>),
     /// A fit check result for a model.
@@ -132,6 +134,8 @@ pub struct AgentState {
     pub thresholds: Option<GetThresholdsResponse>,
     /// Autostart: `None` until read or when unsupported.
     pub autostart: Option<GetAutostartResponse>,
+    /// The version of a newer release, once the agent found one.
+    pub update_available: Option<String>,
     /// The latest metrics sample.
     pub metrics: Option<Snapshot>,
     /// Recent samples for the plots, oldest first.
@@ -258,6 +262,7 @@ impl AgentState {
             }
             Update::Thresholds(thresholds) => self.thresholds = Some(thresholds),
             Update::Autostart(autostart) => self.autostart = autostart,
+            Update::UpdateAvailable(version) => self.update_available = version,
             Update::Metrics(snapshot) => {
                 if self.history.len() == HISTORY_LEN {
                     self.history.pop_front();

@@ -235,6 +235,7 @@ impl App {
                 let enabled = self.state.autostart.as_ref().is_some_and(|a| a.enabled);
                 self.send(Command::SetAutostart(!enabled));
             }
+            Action::InstallUpdate => self.send(Command::InstallUpdate),
             Action::QuitTray => event_loop.exit(),
             Action::QuitAll => {
                 if self.state.connected() {
