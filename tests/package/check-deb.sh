@@ -14,18 +14,19 @@ field() { dpkg-deb --field "$deb" "$1"; }
 [ "$(field Package)" = omnipanel ] || problems+=("Package is '$(field Package)', not omnipanel")
 [ "$(field Version)" = "$version" ] || problems+=("Version is '$(field Version)', not $version")
 depends="$(field Depends)"
-for dep in libgtk-3-0 libayatana-appindicator3-1 libxdo3; do
+for dep in libgtk-3-0 libayatana-appindicator3-1 libegl1 libgl1; do
     [[ "$depends" == *"$dep"* ]] || problems+=("Depends lacks $dep: $depends")
 done
 
-contents="$(dpkg-deb --contents "$deb" | awk '{print $6}' | sed 's|^\./|/|')"
+contents="$(dpkg-deb --contents "$deb" | awk '{print $6}' | sed -e 's|^\./||' -e 's|^|/|')"
 expect() {
     grep -qxF "$1" <<<"$contents" || problems+=("missing $1")
 }
 for bin in omnipanel-agent omnipanel omnipanel-tray omnipanel-panel; do
     expect "/usr/bin/$bin"
 done
-expect /usr/share/applications/omnipanel.desktop
+# cargo-packager names the entry and the icons after the main binary.
+expect /usr/share/applications/omnipanel-tray.desktop
 for size in 16 32 48 128 256; do
     grep -q "^/usr/share/icons/hicolor/${size}x${size}/apps/omnipanel" <<<"$contents" \
         || problems+=("missing the ${size}x${size} icon")
@@ -44,8 +45,12 @@ trap 'rm -rf "$work"' EXIT
 dpkg-deb --extract "$deb" "$work"
 grep -q '^ExecStart=/usr/bin/omnipanel-agent' "$work/usr/lib/systemd/user/omnipanel-agent.service" \
     || problems+=("the systemd unit does not start /usr/bin/omnipanel-agent")
-grep -q '^Exec=omnipanel-tray' "$work/usr/share/applications/omnipanel.desktop" \
-    || problems+=("the desktop entry does not start omnipanel-tray: $(grep '^Exec' "$work/usr/share/applications/omnipanel.desktop")")
+desktop="$work/usr/share/applications/omnipanel-tray.desktop"
+if [ -f "$desktop" ]; then
+    grep -q '^Exec=omnipanel-tray' "$desktop" \
+        || problems+=("the desktop entry does not start omnipanel-tray: $(grep '^Exec' "$desktop" || true)")
+    grep -q '^Icon=omnipanel-tray' "$desktop" || problems+=("the desktop entry's icon is not omnipanel-tray")
+fi
 
 if [ ${#problems[@]} -gt 0 ]; then
     printf 'check-deb: %s\n' "${problems[@]}" >&2

@@ -47,6 +47,26 @@ impl GitApi {
     async fn project(&self, reference: &str) -> Result<Arc<OpenProject>, Status> {
         Ok(self.projects.handle(reference).await?)
     }
+
+    /// Stage or unstage (`change`) paths or everything, then the status.
+    async fn change_index(
+        &self,
+        project: &str,
+        paths: Vec<String>,
+        all: bool,
+        change: fn(&mut git2::Repository, &[String], bool) -> crate::error::Result<()>,
+    ) -> Result<pb::RepoStatus, Status> {
+        let project = self.project(project).await?;
+        let status = self
+            .git
+            .with_repo(&project, move |repo, project| {
+                let paths = repo::repo_paths(repo, project, &paths)?;
+                change(repo, &paths, all)?;
+                repo::status(repo)
+            })
+            .await?;
+        Ok(status_to_proto(status))
+    }
 }
 
 fn change(c: Change) -> i32 {
@@ -412,17 +432,11 @@ impl GitService for GitApi {
         request: Request<pb::StageRequest>,
     ) -> Result<Response<pb::StageResponse>, Status> {
         let request = request.into_inner();
-        let project = self.project(&request.project).await?;
         let status = self
-            .git
-            .with_repo(&project, move |repo, project| {
-                let paths = repo::repo_paths(repo, project, &request.paths)?;
-                repo::stage(repo, &paths, request.all)?;
-                repo::status(repo)
-            })
+            .change_index(&request.project, request.paths, request.all, repo::stage)
             .await?;
         Ok(Response::new(pb::StageResponse {
-            status: Some(status_to_proto(status)),
+            status: Some(status),
         }))
     }
 
@@ -431,17 +445,11 @@ impl GitService for GitApi {
         request: Request<pb::UnstageRequest>,
     ) -> Result<Response<pb::UnstageResponse>, Status> {
         let request = request.into_inner();
-        let project = self.project(&request.project).await?;
         let status = self
-            .git
-            .with_repo(&project, move |repo, project| {
-                let paths = repo::repo_paths(repo, project, &request.paths)?;
-                repo::unstage(repo, &paths, request.all)?;
-                repo::status(repo)
-            })
+            .change_index(&request.project, request.paths, request.all, repo::unstage)
             .await?;
         Ok(Response::new(pb::UnstageResponse {
-            status: Some(status_to_proto(status)),
+            status: Some(status),
         }))
     }
 

@@ -228,31 +228,23 @@ pub async fn git(args: GitArgs, json: bool) -> Result<(), Failure> {
             show_diff(&response, stat)
         }
         GitCommand::Add { paths, all } => {
-            let status = repo
-                .rpc(
-                    git.stage(StageRequest {
-                        project,
-                        paths: repo.paths(&paths)?,
-                        all,
-                    })
-                    .await,
-                )?
-                .status
-                .unwrap_or_default();
+            let paths = repo.paths(&paths)?;
+            let response = git.stage(StageRequest {
+                project,
+                paths,
+                all,
+            });
+            let status = repo.rpc(response.await)?.status.unwrap_or_default();
             show_status(&repo, &status)
         }
         GitCommand::Reset { paths, all } => {
-            let status = repo
-                .rpc(
-                    git.unstage(UnstageRequest {
-                        project,
-                        paths: repo.paths(&paths)?,
-                        all,
-                    })
-                    .await,
-                )?
-                .status
-                .unwrap_or_default();
+            let paths = repo.paths(&paths)?;
+            let response = git.unstage(UnstageRequest {
+                project,
+                paths,
+                all,
+            });
+            let status = repo.rpc(response.await)?.status.unwrap_or_default();
             show_status(&repo, &status)
         }
         GitCommand::Commit { message, amend } => {
