@@ -988,3 +988,77 @@ async fn projects_and_workspace_state_survive_a_restart() -> TestResult {
     assert_eq!(gone.code(), Code::NotFound);
     Ok(())
 }
+
+#[tokio::test]
+async fn the_cli_opens_a_project_and_works_in_its_files() -> TestResult {
+    let sandbox = Sandbox::new()?;
+    let _agent = sandbox.start_agent().await?;
+    let root = sandbox.root().join("cli-project");
+    std::fs::create_dir_all(root.join("src"))?;
+    std::fs::write(
+        root.join("src/main.rs"),
+        "fn main() {\n    // needle here\n}\n",
+    )?;
+    let at = std::fs::canonicalize(&root)?.display().to_string();
+    let run = |args: &[&str]| -> TestResult<String> {
+        let output = sandbox.cli(args)?;
+        if !output.status.success() {
+            return Err(format!(
+                "omnipanel {args:?} failed: {}",
+                omnipanel_tests::stderr(&output)
+            )
+            .into());
+        }
+        Ok(omnipanel_tests::stdout(&output))
+    };
+
+    assert!(run(&["projects", "open", &at])?.contains("cli-project"));
+    assert!(run(&["projects", "ls"])?.contains(&at));
+    assert!(run(&["files", "--project", &at, "ls", "src"])?.contains("main.rs"));
+    assert!(run(&["files", "--project", &at, "cat", "src/main.rs"])?.contains("needle here"));
+    let output = sandbox.cli_with_input(
+        &[
+            "files",
+            "--project",
+            &at,
+            "write",
+            "--parents",
+            "notes/todo.txt",
+        ],
+        "written through the agent\n",
+    )?;
+    assert!(
+        output.status.success(),
+        "{}",
+        omnipanel_tests::stderr(&output)
+    );
+    assert_eq!(
+        std::fs::read_to_string(root.join("notes/todo.txt"))?,
+        "written through the agent\n"
+    );
+    assert!(run(&["files", "--project", &at, "grep", "needle"])?.contains("src/main.rs"));
+    // The fuzzy index follows the watcher: the new file shows up once the
+    // change has settled.
+    let deadline = std::time::Instant::now() + PATIENCE;
+    loop {
+        let found = run(&["files", "--project", &at, "find", "todo"])?;
+        if found.contains("notes/todo.txt") {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "not found: {found}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // Outside the project: refused, nothing written.
+    let output =
+        sandbox.cli_with_input(&["files", "--project", &at, "write", "../escape.txt"], "no")?;
+    assert!(!output.status.success());
+    assert!(!sandbox.root().join("escape.txt").exists());
+
+    assert!(run(&["projects", "forget", &at]).is_ok());
+    assert!(
+        root.join("src/main.rs").exists(),
+        "forget must not touch files"
+    );
+    Ok(())
+}
