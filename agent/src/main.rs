@@ -169,7 +169,9 @@ fn run_service_command(
             systemd.install(&UnitSpec { exe, scope })
         }
         ServiceCommand::Uninstall(_) => systemd.uninstall(),
-        ServiceCommand::Status(_) | ServiceCommand::PrintUnit { .. } => systemd.status(),
+        ServiceCommand::Status(_) => systemd.status(),
+        // Answered above, before a unit folder is needed.
+        ServiceCommand::PrintUnit { .. } => Ok(Vec::new()),
     }
 }
 

@@ -176,6 +176,32 @@ fn count(n: usize) -> u32 {
     u32::try_from(n).unwrap_or(u32::MAX)
 }
 
+/// How a path changed in the index, strongest first: a file both added
+/// and modified in the index is "added".
+const INDEX_CHANGES: &[(Status, Change)] = &[
+    (Status::INDEX_NEW, Change::Added),
+    (Status::INDEX_RENAMED, Change::Renamed),
+    (Status::INDEX_DELETED, Change::Deleted),
+    (Status::INDEX_TYPECHANGE, Change::TypeChanged),
+    (Status::INDEX_MODIFIED, Change::Modified),
+];
+
+/// How a path changed in the working tree (untracked files are listed
+/// apart), strongest first.
+const WORKTREE_CHANGES: &[(Status, Change)] = &[
+    (Status::WT_DELETED, Change::Deleted),
+    (Status::WT_RENAMED, Change::Renamed),
+    (Status::WT_TYPECHANGE, Change::TypeChanged),
+    (Status::WT_MODIFIED, Change::Modified),
+];
+
+fn change_in(flags: Status, table: &[(Status, Change)]) -> Option<Change> {
+    table
+        .iter()
+        .find(|(flag, _)| flags.contains(*flag))
+        .map(|(_, change)| *change)
+}
+
 /// The status of the repository.
 pub fn status(repo: &mut Repository) -> Result<RepoStatus> {
     // `stash_foreach` needs the repository mutably: count before borrowing.
@@ -263,20 +289,7 @@ pub fn status(repo: &mut Repository) -> Result<RepoStatus> {
             });
             continue;
         }
-        let staged = if flags.contains(Status::INDEX_NEW) {
-            Some(Change::Added)
-        } else if flags.contains(Status::INDEX_RENAMED) {
-            Some(Change::Renamed)
-        } else if flags.contains(Status::INDEX_DELETED) {
-            Some(Change::Deleted)
-        } else if flags.contains(Status::INDEX_TYPECHANGE) {
-            Some(Change::TypeChanged)
-        } else if flags.contains(Status::INDEX_MODIFIED) {
-            Some(Change::Modified)
-        } else {
-            None
-        };
-        if let Some(change) = staged {
+        if let Some(change) = change_in(flags, INDEX_CHANGES) {
             let old_path = (change == Change::Renamed)
                 .then(|| {
                     entry
@@ -301,18 +314,7 @@ pub fn status(repo: &mut Repository) -> Result<RepoStatus> {
                 change: Change::Untracked,
             });
         }
-        let unstaged = if flags.contains(Status::WT_DELETED) {
-            Some(Change::Deleted)
-        } else if flags.contains(Status::WT_RENAMED) {
-            Some(Change::Renamed)
-        } else if flags.contains(Status::WT_TYPECHANGE) {
-            Some(Change::TypeChanged)
-        } else if flags.contains(Status::WT_MODIFIED) {
-            Some(Change::Modified)
-        } else {
-            None
-        };
-        if let Some(change) = unstaged {
+        if let Some(change) = change_in(flags, WORKTREE_CHANGES) {
             result.unstaged.push(Entry {
                 path,
                 old_path: None,
