@@ -12,7 +12,7 @@ pub mod repo;
 use std::{
     collections::HashMap,
     path::Path,
-    sync::{Arc, Mutex},
+    sync::{Arc, Mutex, Once},
     time::Duration,
 };
 
@@ -93,9 +93,11 @@ pub struct Git {
 }
 
 impl Git {
-    /// The facade. Sets libgit2's network timeouts process-wide.
+    /// The facade. libgit2 itself is set up on first use, not here:
+    /// initialising it loads the system's certificate store through
+    /// OpenSSL, which took a third of the agent's start-up and a megabyte
+    /// of memory, for a feature many sessions never touch.
     pub fn new(bus: Arc<EventBus>, settings: GitSettings) -> Arc<Self> {
-        set_network_timeouts(settings.timeout);
         Arc::new(Self {
             handles: Mutex::new(HashMap::new()),
             bus,
@@ -122,15 +124,18 @@ impl Git {
         Ok(handle)
     }
 
-    /// Run `f` with the project's repository on the blocking pool.
-    pub async fn with_repo<T, F>(&self, project: &Arc<OpenProject>, f: F) -> Result<T>
+    /// Run `f` with the project's repository on the blocking pool (opening
+    /// it, and libgit2 the first time, there too: both read the disk).
+    pub async fn with_repo<T, F>(self: &Arc<Self>, project: &Arc<OpenProject>, f: F) -> Result<T>
     where
         T: Send + 'static,
         F: FnOnce(&mut Repository, &OpenProject) -> Result<T> + Send + 'static,
     {
-        let handle = self.handle(project)?;
+        let git = self.clone();
         let project = project.clone();
         tokio::task::spawn_blocking(move || {
+            configure_libgit2(git.settings.timeout);
+            let handle = git.handle(&project)?;
             let mut repo = handle
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
@@ -163,23 +168,30 @@ fn open_repository(root: &Path) -> Result<Repository> {
     })
 }
 
-/// libgit2's connect and read timeouts; without them a dead server can
-/// hang a fetch forever.
-fn set_network_timeouts(timeout: Duration) {
-    let millis = i32::try_from(timeout.as_millis())
-        .unwrap_or(i32::MAX)
-        .max(1);
-    // SAFETY: these only set process-wide integers inside libgit2; they are
-    // called at start-up, before any thread uses libgit2 for the network.
-    #[allow(unsafe_code)] // git2 exposes these options only as unsafe functions.
-    unsafe {
-        if let Err(err) = git2::opts::set_server_connect_timeout_in_milliseconds(millis) {
-            tracing::warn!(error = %err, "cannot set git's connect timeout");
+/// Set libgit2's connect and read timeouts, once per process, before the
+/// first repository operation; without them a dead server can hang a fetch
+/// forever. Later calls return at once: like the rest of [`GitSettings`],
+/// `git.timeout` is read at start-up.
+fn configure_libgit2(timeout: Duration) {
+    static CONFIGURED: Once = Once::new();
+    CONFIGURED.call_once(|| {
+        let millis = i32::try_from(timeout.as_millis())
+            .unwrap_or(i32::MAX)
+            .max(1);
+        // SAFETY: these only set process-wide integers inside libgit2. The
+        // `Once` runs them before any repository operation goes on (every
+        // one passes through here first), and blocks concurrent callers
+        // until they are set.
+        #[allow(unsafe_code)] // git2 exposes these options only as unsafe functions.
+        unsafe {
+            if let Err(err) = git2::opts::set_server_connect_timeout_in_milliseconds(millis) {
+                tracing::warn!(error = %err, "cannot set git's connect timeout");
+            }
+            if let Err(err) = git2::opts::set_server_timeout_in_milliseconds(millis) {
+                tracing::warn!(error = %err, "cannot set git's network timeout");
+            }
         }
-        if let Err(err) = git2::opts::set_server_timeout_in_milliseconds(millis) {
-            tracing::warn!(error = %err, "cannot set git's network timeout");
-        }
-    }
+    });
 }
 
 impl ProjectObserver for Git {

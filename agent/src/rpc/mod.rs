@@ -8,6 +8,7 @@ mod agent_service;
 mod events;
 mod file_service;
 mod git_service;
+mod lazy;
 mod model_service;
 mod project_service;
 pub mod status;
@@ -37,7 +38,10 @@ use tonic_health::ServingStatus;
 use crate::{
     context::AgentContext,
     error::{Error, Result},
-    rpc::access::{AccessLayer, Listener},
+    rpc::{
+        access::{AccessLayer, Listener},
+        lazy::Lazy,
+    },
 };
 
 /// Fully qualified names of the services this agent serves, for health.
@@ -71,19 +75,24 @@ fn routes(
 ) -> Result<Routes> {
     // Each reflection version lists what it was given: give both every
     // descriptor we serve (ours, health, and the other reflection version)
-    // so v1 and v1alpha clients see the same complete list.
+    // so v1 and v1alpha clients see the same complete list. Built on first
+    // use: see `lazy`.
     let reflection = |other_reflection: &'static [u8]| {
         tonic_reflection::server::Builder::configure()
             .register_encoded_file_descriptor_set(FILE_DESCRIPTOR_SET)
             .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
             .register_encoded_file_descriptor_set(other_reflection)
     };
-    let reflection_v1 = reflection(tonic_reflection::pb::v1alpha::FILE_DESCRIPTOR_SET)
-        .build_v1()
-        .map_err(|err| Error::internal(format!("reflection setup failed: {err}")))?;
-    let reflection_v1alpha = reflection(tonic_reflection::pb::v1::FILE_DESCRIPTOR_SET)
-        .build_v1alpha()
-        .map_err(|err| Error::internal(format!("reflection setup failed: {err}")))?;
+    let reflection_v1 = Lazy::new(move || {
+        reflection(tonic_reflection::pb::v1alpha::FILE_DESCRIPTOR_SET)
+            .build_v1()
+            .map_err(|err| format!("reflection setup failed: {err}"))
+    });
+    let reflection_v1alpha = Lazy::new(move || {
+        reflection(tonic_reflection::pb::v1::FILE_DESCRIPTOR_SET)
+            .build_v1alpha()
+            .map_err(|err| format!("reflection setup failed: {err}"))
+    });
     Ok(
         Routes::new(AgentServiceServer::new(agent_service::AgentApi::new(
             ctx.clone(),

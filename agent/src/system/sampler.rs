@@ -320,7 +320,10 @@ impl Sampler {
     }
 
     /// Keep reading every `interval` for alerts (`None`: alerts need no
-    /// readings). A new demand is served promptly.
+    /// readings). The first reading is one interval away: alerts wait for a
+    /// hold time longer than that anyway, and a reading taken at once would
+    /// compete with the agent's own start-up, which is when this is first
+    /// called. New thresholds take a reading at once ([`Self::hurry_alerts`]).
     pub fn set_alert_interval(&self, interval: Option<Duration>) {
         let interval = interval.map(|i| i.max(MIN_INTERVAL));
         let mut state = self.shared.state();
@@ -329,7 +332,7 @@ impl Sampler {
         }
         state.alerts = interval.map(|interval| Demand {
             interval,
-            next_due: Instant::now(),
+            next_due: Instant::now() + interval,
         });
         self.shared.ensure_running(&mut state);
         drop(state);
@@ -533,9 +536,15 @@ mod tests {
         let (sampler, calls) = sampler();
         let mut readings = sampler.readings();
         sampler.set_alert_interval(Some(Duration::from_secs(5)));
-        tokio::time::sleep(Duration::from_millis(24_900)).await;
-        // At 0, 5, 10, 15 and 20 s.
-        assert_eq!(calls.load(Ordering::SeqCst), 5);
+        tokio::time::sleep(Duration::from_millis(4_900)).await;
+        assert_eq!(
+            calls.load(Ordering::SeqCst),
+            0,
+            "read before the first interval"
+        );
+        tokio::time::sleep(Duration::from_millis(20_000)).await;
+        // At 5, 10, 15 and 20 s.
+        assert_eq!(calls.load(Ordering::SeqCst), 4);
         assert!(readings.has_changed().unwrap_or(false));
         assert!(readings.borrow_and_update().is_some());
         assert_eq!(sampler.stats().period, Some(Duration::from_secs(5)));
