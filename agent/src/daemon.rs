@@ -56,14 +56,19 @@ pub fn run(paths: &AgentPaths, options: &RunOptions) -> ExitCode {
     };
     let strict_dir =
         paths.socket.parent() == Some(omnipanel_client::location::runtime_dir().as_path());
-    let lock = match instance::claim(&paths.socket, &paths.lock_file(), strict_dir) {
+    let lock = match instance::claim(
+        &paths.socket,
+        &paths.lock_file(),
+        &paths.user_lock_file(),
+        strict_dir,
+    ) {
         Ok(Claim::Acquired(lock)) => lock,
-        Ok(Claim::AlreadyRunning { pid }) => {
+        Ok(Claim::AlreadyRunning { pid, socket }) => {
+            // The running agent's socket, which may not be ours: that is
+            // where clients of this user should go.
             let pid = pid.map_or_else(|| "unknown".to_owned(), |p| p.to_string());
-            println!(
-                "omnipanel-agent: already running (pid {pid}, socket {})",
-                paths.socket.display()
-            );
+            let socket = socket.map_or_else(|| "unknown".to_owned(), |s| s.display().to_string());
+            println!("omnipanel-agent: already running (pid {pid}, socket {socket})");
             return ExitCode::SUCCESS;
         }
         Err(err) => {

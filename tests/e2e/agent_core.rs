@@ -8,7 +8,9 @@ use std::{os::unix::fs::PermissionsExt, time::Duration};
 use omnipanel_client::{
     Client, ClientError, EventSubscription, SubscriptionItem, Target, proto::v1 as pb,
 };
-use omnipanel_tests::{AgentProcess, PATIENCE, Sandbox, TestResult, binary, stderr, stdout};
+use omnipanel_tests::{
+    AgentProcess, PATIENCE, Sandbox, TestResult, binary, run_to_end, stderr, stdout,
+};
 use tonic::Code;
 
 #[tokio::test]
@@ -27,6 +29,32 @@ async fn second_instance_says_already_running_and_exits_zero() -> TestResult {
         sandbox.socket().display()
     );
     assert!(text.contains(&expected), "{text}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_second_agent_on_another_socket_names_the_first_and_exits_zero() -> TestResult {
+    let sandbox = Sandbox::new()?;
+    let agent = sandbox.start_agent().await?;
+    // Same user, same data folder (state.db, config, logs), another socket.
+    let elsewhere = sandbox.root().join("elsewhere/agent.sock");
+    let output = run_to_end(
+        sandbox
+            .command(&binary("omnipanel-agent"))
+            .arg("--quiet")
+            .env("OMNIPANEL_SOCKET", &elsewhere),
+    )?;
+    assert!(output.status.success(), "{output:?}");
+    let text = stdout(&output);
+    let expected = format!(
+        "already running (pid {}, socket {})",
+        agent.pid(),
+        sandbox.socket().display()
+    );
+    assert!(text.contains(&expected), "{text}");
+    assert!(!elsewhere.exists(), "the second agent bound its socket");
+    // The first agent is untouched.
+    assert_eq!(agent.client().await?.info().pid, agent.pid());
     Ok(())
 }
 
