@@ -157,7 +157,10 @@ async fn serve(
     let previous_run_crashed = report_earlier_crashes(&store, &paths.crash_dir, &bus).await;
     let tokens = Tokens::load(store.clone()).await?;
 
-    let unix = bind_socket(&paths.socket)?;
+    // From here on every way out of this function, `?` included, removes
+    // the socket (the guard): a start-up failure must not leave a dead
+    // socket behind.
+    let (unix, socket_guard) = bind_socket(&paths.socket)?;
     let tcp = match settings.server.tcp {
         Some(addr) => Some(bind_tcp(addr, &settings).await?),
         None => None,
@@ -232,7 +235,7 @@ async fn serve(
         "serving"
     );
     let served = rpc::serve(ctx.clone(), unix, tcp).await;
-    remove_socket(&paths.socket);
+    drop(socket_guard);
     system.shutdown();
     // A server we started goes down with us; one we adopted stays up.
     ollama.shutdown().await;
@@ -250,12 +253,13 @@ async fn serve(
     served.map(|()| restart)
 }
 
-fn bind_socket(socket: &Path) -> Result<UnixListener> {
+fn bind_socket(socket: &Path) -> Result<(UnixListener, SocketGuard<'_>)> {
     instance::clear_stale_socket(socket)?;
     let listener = UnixListener::bind(socket)
         .map_err(|err| Error::internal(format!("cannot listen on {}: {err}", socket.display())))?;
+    let guard = SocketGuard(socket);
     instance::protect_socket(socket)?;
-    Ok(listener)
+    Ok((listener, guard))
 }
 
 async fn bind_tcp(addr: SocketAddr, settings: &Settings) -> Result<TcpEndpoint> {
@@ -271,12 +275,19 @@ async fn bind_tcp(addr: SocketAddr, settings: &Settings) -> Result<TcpEndpoint> 
     Ok(TcpEndpoint { listener, tls })
 }
 
-fn remove_socket(socket: &Path) {
-    match std::fs::remove_file(socket) {
-        Ok(()) => {}
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
-        Err(err) => {
-            tracing::warn!(socket = %socket.display(), error = %err, "cannot remove the socket")
+/// Removes the socket we bound when dropped: after serving, and on any
+/// early return between binding and serving.
+struct SocketGuard<'a>(&'a Path);
+
+impl Drop for SocketGuard<'_> {
+    fn drop(&mut self) {
+        let socket = self.0;
+        match std::fs::remove_file(socket) {
+            Ok(()) => {}
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+            Err(err) => {
+                tracing::warn!(socket = %socket.display(), error = %err, "cannot remove the socket")
+            }
         }
     }
 }

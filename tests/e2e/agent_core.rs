@@ -59,6 +59,30 @@ async fn a_second_agent_on_another_socket_names_the_first_and_exits_zero() -> Te
 }
 
 #[tokio::test]
+async fn a_start_that_fails_after_binding_the_socket_leaves_no_socket() -> TestResult {
+    let sandbox = Sandbox::new()?;
+    // The TCP listener comes after the socket; its port is taken.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0")?;
+    let port = taken.local_addr()?.port();
+    sandbox.write_config(&format!("[server]\ntcp = \"127.0.0.1:{port}\"\n"))?;
+    let output = run_to_end(sandbox.command(&binary("omnipanel-agent")).arg("--quiet"))?;
+    assert!(!output.status.success(), "{output:?}");
+    let text = stderr(&output);
+    assert!(
+        text.contains(&format!("cannot listen on 127.0.0.1:{port}")),
+        "{text}"
+    );
+    assert!(
+        !sandbox.socket().exists(),
+        "the failed start left its socket behind"
+    );
+    // Once the port is free the same configuration starts.
+    drop(taken);
+    sandbox.start_agent().await?;
+    Ok(())
+}
+
+#[tokio::test]
 async fn stale_socket_after_a_crash_is_recovered() -> TestResult {
     let sandbox = Sandbox::new()?;
     let mut agent = sandbox.start_agent().await?;
