@@ -123,6 +123,31 @@ async fn sigterm_exits_zero_and_removes_the_socket() -> TestResult {
 }
 
 #[tokio::test]
+async fn sigint_exits_zero_and_removes_the_socket() -> TestResult {
+    let sandbox = Sandbox::new()?;
+    let mut agent = sandbox.start_agent().await?;
+    // A live stream must not keep the agent from exiting.
+    let client = agent.client().await?;
+    let mut events = client
+        .agent()
+        .watch_events(pb::WatchEventsRequest::default())
+        .await?
+        .into_inner();
+    agent.signal(rustix::process::Signal::INT)?;
+    let status = agent.wait_exit().await?;
+    assert!(status.success(), "exit status {status}");
+    assert!(!sandbox.socket().exists());
+    let ended = tokio::time::timeout(PATIENCE, async {
+        while let Ok(Some(_)) = events.message().await {}
+    })
+    .await;
+    assert!(ended.is_ok(), "the event stream did not end");
+    let log = std::fs::read_to_string(sandbox.agent_log())?;
+    assert!(log.contains("SIGINT"), "{log}");
+    Ok(())
+}
+
+#[tokio::test]
 async fn shutdown_rpc_stops_the_agent() -> TestResult {
     let sandbox = Sandbox::new()?;
     let mut agent = sandbox.start_agent().await?;
