@@ -275,6 +275,25 @@ async fn a_client_running_as_another_uid_is_refused() -> TestResult {
         text.contains("access denied") && text.contains("uid 65534"),
         "{text}"
     );
+    // Health checks too: on the socket, a foreign uid gets nothing at all.
+    let probe = |uid: Option<u32>| -> TestResult<std::process::Output> {
+        use std::os::unix::process::CommandExt;
+        let mut command = std::process::Command::new(binary("health-probe"));
+        command.arg(sandbox.socket());
+        if let Some(uid) = uid {
+            command.uid(uid).gid(uid);
+        }
+        Ok(command.output()?)
+    };
+    let owner = probe(None)?;
+    assert_eq!(stdout(&owner).trim(), "SERVING", "{owner:?}");
+    let foreign = probe(Some(65534))?;
+    assert_eq!(foreign.status.code(), Some(1), "{foreign:?}");
+    let text = stdout(&foreign);
+    assert!(
+        text.contains("PermissionDenied") && text.contains("uid 65534"),
+        "{text}"
+    );
     Ok(())
 }
 
