@@ -750,9 +750,13 @@ async fn tls_listener_serves_token_clients_that_trust_its_certificate() -> TestR
     ))
     .await?;
     assert_eq!(remote.info().caller_scope, i32::from(pb::Scope::Read));
-    // Plain HTTP to a TLS listener fails instead of leaking anything.
+    // Plain HTTP to a TLS listener fails instead of leaking anything, and
+    // says so rather than claiming that the agent is not running.
     let plain = Client::connect(Target::tcp(&address, Some(token), None)).await;
-    assert!(plain.is_err());
+    assert!(
+        matches!(plain, Err(ClientError::Transport { .. })),
+        "{plain:?}"
+    );
     Ok(())
 }
 
