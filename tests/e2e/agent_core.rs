@@ -324,6 +324,7 @@ async fn token_scopes_are_enforced_over_tcp() -> TestResult {
     let (agent, address) = agent_with_tcp(&sandbox).await?;
     let local = agent.client().await?;
     let read = create_token(&local, "reader", pb::Scope::Read).await?;
+    let write = create_token(&local, "writer", pb::Scope::Write).await?;
     let admin = create_token(&local, "admin", pb::Scope::Admin).await?;
 
     // No token: refused as unauthenticated.
@@ -366,6 +367,39 @@ async fn token_scopes_are_enforced_over_tcp() -> TestResult {
         .await
         .err()
         .ok_or("a read token shut the agent down")?;
+    assert_eq!(denied.code(), Code::PermissionDenied);
+
+    // A write token changes state, but admin RPCs stay out of reach.
+    let writer = Client::connect(Target::tcp(&address, Some(write), None)).await?;
+    let folder = sandbox.root().join("written-project");
+    std::fs::create_dir_all(&folder)?;
+    let opened = writer
+        .projects()
+        .open_project(pb::OpenProjectRequest {
+            path: folder.display().to_string(),
+            name: String::new(),
+        })
+        .await?
+        .into_inner();
+    assert!(opened.project.is_some());
+    let denied = writer
+        .agent()
+        .list_tokens(pb::ListTokensRequest {})
+        .await
+        .err()
+        .ok_or("a write token listed tokens")?;
+    assert_eq!(denied.code(), Code::PermissionDenied);
+    assert!(
+        denied.message().contains("admin scope"),
+        "{}",
+        denied.message()
+    );
+    let denied = writer
+        .agent()
+        .shutdown(pb::ShutdownRequest {})
+        .await
+        .err()
+        .ok_or("a write token shut the agent down")?;
     assert_eq!(denied.code(), Code::PermissionDenied);
 
     // The CLI speaks TCP with a token from the environment.
@@ -684,6 +718,113 @@ async fn logs_tail_and_follow() -> TestResult {
         .err()
         .ok_or("a huge tail was accepted")?;
     assert_eq!(too_many.code(), Code::InvalidArgument);
+    Ok(())
+}
+
+#[tokio::test]
+async fn cli_token_create_list_and_revoke() -> TestResult {
+    let sandbox = Sandbox::new()?;
+    let _agent = sandbox.start_agent().await?;
+    let created = sandbox.cli(&["token", "create", "--scope", "read", "--name", "ci-reader"])?;
+    assert!(created.status.success(), "{}", stderr(&created));
+    // The secret alone on stdout (for scripts), the explanation on stderr.
+    let secret = stdout(&created).trim().to_owned();
+    assert!(!secret.is_empty() && !secret.contains(' '), "{secret:?}");
+    assert!(
+        stderr(&created).contains("shown only once"),
+        "{}",
+        stderr(&created)
+    );
+
+    let listed = sandbox.cli(&["token", "list", "--json"])?;
+    assert!(listed.status.success(), "{}", stderr(&listed));
+    let text = stdout(&listed);
+    assert!(!text.contains(&secret), "the secret is listed: {text}");
+    let tokens: serde_json::Value = serde_json::from_str(&text)?;
+    let tokens = tokens["tokens"].as_array().ok_or("no tokens listed")?;
+    assert_eq!(tokens.len(), 1, "{text}");
+    assert_eq!(tokens[0]["name"], "ci-reader");
+    assert_eq!(tokens[0]["scope"], "SCOPE_READ");
+
+    let revoked = sandbox.cli(&["token", "revoke", "ci-reader"])?;
+    assert!(revoked.status.success(), "{}", stderr(&revoked));
+    assert!(
+        stdout(&revoked).contains("revoked token"),
+        "{}",
+        stdout(&revoked)
+    );
+    let listed = sandbox.cli(&["--json", "token", "list"])?;
+    let tokens: serde_json::Value = serde_json::from_str(&stdout(&listed))?;
+    assert!(
+        tokens["tokens"].as_array().is_none_or(Vec::is_empty),
+        "{tokens}"
+    );
+    // Revoking it again names the problem.
+    let again = sandbox.cli(&["token", "revoke", "ci-reader"])?;
+    assert_eq!(again.status.code(), Some(1), "{}", stderr(&again));
+    Ok(())
+}
+
+#[tokio::test]
+async fn cli_completions_and_json_read_commands() -> TestResult {
+    let sandbox = Sandbox::new()?;
+    // Completions need no agent.
+    let completions = sandbox.cli(&["completions", "bash"])?;
+    assert!(completions.status.success(), "{}", stderr(&completions));
+    assert!(
+        stdout(&completions).contains("omnipanel"),
+        "{}",
+        stdout(&completions)
+    );
+
+    let _agent = sandbox.start_agent().await?;
+    // Streams print one JSON document per line.
+    let parse_lines = |output: &std::process::Output| -> TestResult<Vec<serde_json::Value>> {
+        assert!(output.status.success(), "{}", stderr(output));
+        let mut values = Vec::new();
+        for line in stdout(output).lines() {
+            values.push(serde_json::from_str(line).map_err(|err| format!("{err}: {line}"))?);
+        }
+        Ok(values)
+    };
+    let events = parse_lines(&sandbox.cli(&["events", "--json"])?)?;
+    assert!(
+        events.iter().any(|e| e.get("agentStarted").is_some()),
+        "{events:?}"
+    );
+    let batches = parse_lines(&sandbox.cli(&["logs", "--json", "-n", "1"])?)?;
+    let lines: usize = batches
+        .iter()
+        .map(|b| b["lines"].as_array().map_or(0, Vec::len))
+        .sum();
+    assert_eq!(lines, 1, "{batches:?}");
+    let crashes = sandbox.cli(&["crashes", "--json"])?;
+    assert!(crashes.status.success(), "{}", stderr(&crashes));
+    let crashes: serde_json::Value = serde_json::from_str(&stdout(&crashes))?;
+    assert!(crashes.is_object(), "{crashes}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn cli_events_follow_and_logs_follow_print_what_happens_next() -> TestResult {
+    let sandbox = Sandbox::new()?;
+    let _agent = sandbox.start_agent().await?;
+
+    let mut events = sandbox.cli_follow(&["events", "--follow"])?;
+    // The replayed start event shows that the subscription is open.
+    events.line_matching("the replayed start event", |l| l.contains("started"))?;
+    let mut logs = sandbox.cli_follow(&["logs", "-f", "-n", "1"])?;
+    logs.line_matching("the last log line", |_| true)?;
+
+    let created = sandbox.cli(&["token", "create", "--scope", "read", "--name", "followed"])?;
+    assert!(created.status.success(), "{}", stderr(&created));
+    events.line_matching("the token event", |l| {
+        l.contains("tokens") && l.contains("created")
+    })?;
+    let line = logs.line_matching("the token's log line", |l| l.contains("token created"))?;
+    assert!(line.contains("followed"), "{line}");
+    // Following means still running after printing.
+    assert!(events.is_running() && logs.is_running());
     Ok(())
 }
 
