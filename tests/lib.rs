@@ -1,8 +1,9 @@
 //! Shared harness for OmniPanel's end-to-end tests and benchmarks: a
 //! [`Sandbox`] of temporary XDG folders, the real `omnipanel-agent` started
 //! in it ([`AgentProcess`]), clients connected over its real socket, and the
-//! real `omnipanel` CLI run against it. Binaries come from the workspace's
-//! target folder; `scripts/test` builds them before the tests run.
+//! real `omnipanel` CLI run against it (to its end, or followed line by
+//! line). Binaries come from the workspace's target folder; `scripts/test`
+//! builds them before the tests run.
 
 use std::{
     ffi::OsString,
@@ -187,6 +188,16 @@ impl Sandbox {
         Ok(child.wait_with_output()?)
     }
 
+    /// Start a long-running CLI command (`events --follow`, `logs -f`)
+    /// whose stdout lines are read as they come.
+    pub fn cli_follow(&self, args: &[&str]) -> TestResult<FollowedOutput> {
+        FollowedOutput::spawn(
+            self.command(&binary("omnipanel"))
+                .args(args)
+                .stdin(Stdio::null()),
+        )
+    }
+
     /// Start an agent in this sandbox and wait until it answers.
     pub async fn start_agent(&self) -> TestResult<AgentProcess> {
         AgentProcess::start(self, &[]).await
@@ -330,6 +341,94 @@ impl Drop for AgentProcess {
             let _ = child.kill();
             let _ = child.wait();
         }
+    }
+}
+
+/// Run `command` (e.g. an agent that should refuse to start) to its
+/// end, killing it after [`PATIENCE`] so a process that wrongly keeps
+/// running fails the test instead of hanging it.
+pub fn run_to_end(command: &mut Command) -> TestResult<Output> {
+    let mut child = command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    let deadline = Instant::now() + PATIENCE;
+    while child.try_wait()?.is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let output = child.wait_with_output()?;
+            return Err(format!(
+                "still running after {} s (killed); stdout:\n{}\nstderr:\n{}",
+                PATIENCE.as_secs(),
+                stdout(&output),
+                stderr(&output)
+            )
+            .into());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Ok(child.wait_with_output()?)
+}
+
+/// A child process whose stdout is read line by line on a thread, so a
+/// test can wait (bounded) for the line it expects. Killed when dropped.
+#[derive(Debug)]
+pub struct FollowedOutput {
+    child: Child,
+    lines: std::sync::mpsc::Receiver<String>,
+}
+
+impl FollowedOutput {
+    /// Spawn `command` with its stdout piped.
+    pub fn spawn(command: &mut Command) -> TestResult<Self> {
+        use std::io::BufRead;
+        let mut child = command
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()?;
+        let out = child.stdout.take().ok_or("no stdout")?;
+        let (send, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(out).lines() {
+                let Ok(line) = line else { break };
+                if send.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Ok(Self { child, lines })
+    }
+
+    /// The next line for which `wanted` holds (earlier lines are
+    /// skipped), waiting at most [`PATIENCE`] in all.
+    pub fn line_matching(&self, what: &str, wanted: impl Fn(&str) -> bool) -> TestResult<String> {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) if wanted(&line) => return Ok(line),
+                Ok(_) => {}
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                    return Err(format!("timed out waiting for {what}").into());
+                }
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                    return Err(format!("the output ended before {what}").into());
+                }
+            }
+        }
+    }
+
+    /// Whether the process is still running.
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+}
+
+impl Drop for FollowedOutput {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 

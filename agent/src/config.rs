@@ -268,7 +268,8 @@ pub struct LogSettings {
     pub max_file_mb: u64,
     /// Rotated files kept besides the current one.
     pub max_files: u32,
-    /// Rotated files older than this are deleted.
+    /// The current file is rotated at its first write after it grew this
+    /// old, and rotated files older than this are deleted.
     pub max_age_days: u32,
 }
 
@@ -329,7 +330,7 @@ pub const SETTINGS: &[SettingSpec] = &[
     },
     SettingSpec {
         key: "log.max_age_days",
-        description: "Rotated log files older than this many days are deleted.",
+        description: "The log file is rotated once it is this many days old; rotated files older than this are deleted.",
         restart_required: true,
     },
     SettingSpec {

@@ -56,14 +56,19 @@ pub fn run(paths: &AgentPaths, options: &RunOptions) -> ExitCode {
     };
     let strict_dir =
         paths.socket.parent() == Some(omnipanel_client::location::runtime_dir().as_path());
-    let lock = match instance::claim(&paths.socket, &paths.lock_file(), strict_dir) {
+    let lock = match instance::claim(
+        &paths.socket,
+        &paths.lock_file(),
+        &paths.user_lock_file(),
+        strict_dir,
+    ) {
         Ok(Claim::Acquired(lock)) => lock,
-        Ok(Claim::AlreadyRunning { pid }) => {
+        Ok(Claim::AlreadyRunning { pid, socket }) => {
+            // The running agent's socket, which may not be ours: that is
+            // where clients of this user should go.
             let pid = pid.map_or_else(|| "unknown".to_owned(), |p| p.to_string());
-            println!(
-                "omnipanel-agent: already running (pid {pid}, socket {})",
-                paths.socket.display()
-            );
+            let socket = socket.map_or_else(|| "unknown".to_owned(), |s| s.display().to_string());
+            println!("omnipanel-agent: already running (pid {pid}, socket {socket})");
             return ExitCode::SUCCESS;
         }
         Err(err) => {
@@ -152,7 +157,10 @@ async fn serve(
     let previous_run_crashed = report_earlier_crashes(&store, &paths.crash_dir, &bus).await;
     let tokens = Tokens::load(store.clone()).await?;
 
-    let unix = bind_socket(&paths.socket)?;
+    // From here on every way out of this function, `?` included, removes
+    // the socket (the guard): a start-up failure must not leave a dead
+    // socket behind.
+    let (unix, socket_guard) = bind_socket(&paths.socket)?;
     let tcp = match settings.server.tcp {
         Some(addr) => Some(bind_tcp(addr, &settings).await?),
         None => None,
@@ -227,7 +235,7 @@ async fn serve(
         "serving"
     );
     let served = rpc::serve(ctx.clone(), unix, tcp).await;
-    remove_socket(&paths.socket);
+    drop(socket_guard);
     system.shutdown();
     // A server we started goes down with us; one we adopted stays up.
     ollama.shutdown().await;
@@ -245,12 +253,13 @@ async fn serve(
     served.map(|()| restart)
 }
 
-fn bind_socket(socket: &Path) -> Result<UnixListener> {
+fn bind_socket(socket: &Path) -> Result<(UnixListener, SocketGuard<'_>)> {
     instance::clear_stale_socket(socket)?;
     let listener = UnixListener::bind(socket)
         .map_err(|err| Error::internal(format!("cannot listen on {}: {err}", socket.display())))?;
+    let guard = SocketGuard(socket);
     instance::protect_socket(socket)?;
-    Ok(listener)
+    Ok((listener, guard))
 }
 
 async fn bind_tcp(addr: SocketAddr, settings: &Settings) -> Result<TcpEndpoint> {
@@ -266,12 +275,19 @@ async fn bind_tcp(addr: SocketAddr, settings: &Settings) -> Result<TcpEndpoint> 
     Ok(TcpEndpoint { listener, tls })
 }
 
-fn remove_socket(socket: &Path) {
-    match std::fs::remove_file(socket) {
-        Ok(()) => {}
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
-        Err(err) => {
-            tracing::warn!(socket = %socket.display(), error = %err, "cannot remove the socket")
+/// Removes the socket we bound when dropped: after serving, and on any
+/// early return between binding and serving.
+struct SocketGuard<'a>(&'a Path);
+
+impl Drop for SocketGuard<'_> {
+    fn drop(&mut self) {
+        let socket = self.0;
+        match std::fs::remove_file(socket) {
+            Ok(()) => {}
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+            Err(err) => {
+                tracing::warn!(socket = %socket.display(), error = %err, "cannot remove the socket")
+            }
         }
     }
 }

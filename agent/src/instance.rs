@@ -1,7 +1,12 @@
-//! One agent per user (per socket): an exclusive lock on `agent.sock.lock`
-//! decides who runs; the winner checks the socket folder (private, owned by
-//! us), removes a stale socket left by a crash (detected by dialling it),
-//! and binds a fresh socket readable only by its owner.
+//! One agent per user: two exclusive locks decide who runs. `agent.lock` in
+//! the data folder guards what every agent of this user shares (state.db,
+//! config.toml, the logs), whatever socket it was told to use;
+//! `agent.sock.lock` next to the socket guards the socket, which another
+//! user's data folder could point at too. Each lock file records its
+//! holder's pid and socket, so a loser can say who runs. The winner checks
+//! the socket folder (private, owned by us), removes a stale socket left by
+//! a crash (detected by dialling it), and binds a fresh socket readable only
+//! by its owner.
 
 use std::{
     fs::{self, File, OpenOptions, Permissions},
@@ -21,26 +26,36 @@ pub enum Claim {
     AlreadyRunning {
         /// Its pid, as recorded in the lock file.
         pid: Option<u32>,
+        /// The socket it serves on, as recorded in the lock file.
+        socket: Option<PathBuf>,
     },
 }
 
-/// The held lock; released when dropped (or when the process dies, which
+/// The held locks; released when dropped (or when the process dies, which
 /// is what makes a crash leave no lasting lock behind).
 #[derive(Debug)]
 pub struct InstanceLock {
-    _file: File,
+    _user: File,
+    _socket: File,
     path: PathBuf,
 }
 
 impl InstanceLock {
-    /// Path of the lock file.
+    /// Path of the socket's lock file.
     pub fn path(&self) -> &Path {
         &self.path
     }
 }
 
-/// Prepare the socket's folder and take the instance lock.
-pub fn claim(socket: &Path, lock_path: &Path, strict_dir: bool) -> Result<Claim> {
+/// Prepare the socket's folder and take both locks: `user_lock` (in the
+/// data folder, one agent per user) first, then `socket_lock` (one agent
+/// per socket).
+pub fn claim(
+    socket: &Path,
+    socket_lock: &Path,
+    user_lock: &Path,
+    strict_dir: bool,
+) -> Result<Claim> {
     let dir = socket
         .parent()
         .filter(|d| !d.as_os_str().is_empty())
@@ -51,47 +66,110 @@ pub fn claim(socket: &Path, lock_path: &Path, strict_dir: bool) -> Result<Claim>
             )
         })?;
     prepare_dir(dir, strict_dir)?;
+    if let Some(data_dir) = user_lock.parent() {
+        // Private like the socket folder: state.db lives here too.
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(data_dir)
+            .map_err(|err| {
+                Error::internal(format!("cannot create {}: {err}", data_dir.display()))
+            })?;
+    }
+    let user = match lock_and_record(user_lock, socket)? {
+        Locked::Held(file) => file,
+        Locked::ByOther(holder) => return Ok(holder.into_claim(None)),
+    };
+    let socket_file = match lock_and_record(socket_lock, socket)? {
+        Locked::Held(file) => file,
+        // Another data folder's agent on our socket: it can only be
+        // serving on this very socket, even if its record predates sockets
+        // being written down.
+        Locked::ByOther(holder) => return Ok(holder.into_claim(Some(socket))),
+    };
+    Ok(Claim::Acquired(InstanceLock {
+        _user: user,
+        _socket: socket_file,
+        path: socket_lock.to_owned(),
+    }))
+}
+
+enum Locked {
+    Held(File),
+    ByOther(Holder),
+}
+
+/// What a lock file says about the agent holding it.
+struct Holder {
+    pid: Option<u32>,
+    socket: Option<PathBuf>,
+}
+
+impl Holder {
+    /// The record is `pid` and `socket` on two lines; older agents wrote
+    /// only the pid.
+    fn parse(text: &str) -> Self {
+        let mut lines = text.lines();
+        let pid = lines.next().and_then(|line| line.trim().parse().ok());
+        let socket = lines
+            .next()
+            .filter(|line| !line.is_empty())
+            .map(PathBuf::from);
+        Self { pid, socket }
+    }
+
+    fn into_claim(self, known_socket: Option<&Path>) -> Claim {
+        Claim::AlreadyRunning {
+            pid: self.pid,
+            socket: self.socket.or_else(|| known_socket.map(Path::to_path_buf)),
+        }
+    }
+}
+
+/// Take the exclusive lock on `path` and record our pid and `socket` in
+/// it, or read who holds it.
+fn lock_and_record(path: &Path, socket: &Path) -> Result<Locked> {
     let mut file = OpenOptions::new()
         .read(true)
         .write(true)
         .create(true)
         .truncate(false)
         .mode(0o600)
-        .open(lock_path)
+        .open(path)
         .map_err(|err| {
             Error::internal(format!(
                 "cannot open the lock file {}: {err}",
-                lock_path.display()
+                path.display()
             ))
         })?;
     match file.try_lock() {
         Ok(()) => {}
         Err(fs::TryLockError::WouldBlock) => {
+            // Unreadable or not yet written (the holder locked a moment
+            // ago): the caller reports an unknown pid rather than failing.
             let mut text = String::new();
             let _ = file.read_to_string(&mut text);
-            return Ok(Claim::AlreadyRunning {
-                pid: text.trim().parse().ok(),
-            });
+            return Ok(Locked::ByOther(Holder::parse(&text)));
         }
         Err(fs::TryLockError::Error(err)) => {
             return Err(Error::internal(format!(
                 "cannot lock {}: {err}",
-                lock_path.display()
+                path.display()
             )));
         }
     }
-    let record_pid = |file: &mut File| -> io::Result<()> {
+    let record = |file: &mut File| -> io::Result<()> {
         file.set_len(0)?;
         file.rewind()?;
-        writeln!(file, "{}", std::process::id())?;
+        // A line break in the socket path would split the record; the
+        // replacement only changes what a second start prints.
+        let socket = socket.display().to_string().replace('\n', " ");
+        writeln!(file, "{}\n{socket}", std::process::id())?;
         file.sync_all()
     };
-    record_pid(&mut file)
-        .map_err(|err| Error::internal(format!("cannot write {}: {err}", lock_path.display())))?;
-    Ok(Claim::Acquired(InstanceLock {
-        _file: file,
-        path: lock_path.to_owned(),
-    }))
+    record(&mut file)
+        .map_err(|err| Error::internal(format!("cannot write {}: {err}", path.display())))?;
+    Ok(Locked::Held(file))
 }
 
 /// Create the folder private to us, or check an existing one. With
@@ -190,20 +268,74 @@ mod tests {
         let dir = tempfile::tempdir().map_err(|e| Error::internal(e.to_string()))?;
         let socket = dir.path().join("run/agent.sock");
         let lock = dir.path().join("run/agent.sock.lock");
-        let Claim::Acquired(held) = claim(&socket, &lock, true)? else {
+        let user_lock = dir.path().join("data/agent.lock");
+        let Claim::Acquired(held) = claim(&socket, &lock, &user_lock, true)? else {
             panic!("first claim must win");
         };
         let mode = fs::metadata(dir.path().join("run"))
             .map_err(|e| Error::internal(e.to_string()))?
             .mode();
         assert_eq!(mode & 0o777, 0o700);
-        match claim(&socket, &lock, true)? {
-            Claim::AlreadyRunning { pid } => assert_eq!(pid, Some(std::process::id())),
+        match claim(&socket, &lock, &user_lock, true)? {
+            Claim::AlreadyRunning { pid, socket: seen } => {
+                assert_eq!(pid, Some(std::process::id()));
+                assert_eq!(seen.as_deref(), Some(socket.as_path()));
+            }
             Claim::Acquired(_) => panic!("second claim must lose"),
         }
         drop(held);
-        assert!(matches!(claim(&socket, &lock, true)?, Claim::Acquired(_)));
+        assert!(matches!(
+            claim(&socket, &lock, &user_lock, true)?,
+            Claim::Acquired(_)
+        ));
         Ok(())
+    }
+
+    #[test]
+    fn another_socket_with_the_same_data_folder_names_the_first() -> Result<()> {
+        let dir = tempfile::tempdir().map_err(|e| Error::internal(e.to_string()))?;
+        let first = dir.path().join("one/agent.sock");
+        let second = dir.path().join("two/agent.sock");
+        let user_lock = dir.path().join("data/agent.lock");
+        let Claim::Acquired(_held) = claim(&first, &with_lock(&first), &user_lock, false)? else {
+            panic!("first claim must win");
+        };
+        match claim(&second, &with_lock(&second), &user_lock, false)? {
+            Claim::AlreadyRunning { pid, socket } => {
+                assert_eq!(pid, Some(std::process::id()));
+                assert_eq!(socket.as_deref(), Some(first.as_path()));
+            }
+            Claim::Acquired(_) => panic!("a second agent on another socket must lose"),
+        }
+        // The same socket from another data folder loses on the socket lock.
+        let other_data = dir.path().join("data2/agent.lock");
+        assert!(matches!(
+            claim(&first, &with_lock(&first), &other_data, false)?,
+            Claim::AlreadyRunning { .. }
+        ));
+        Ok(())
+    }
+
+    #[test]
+    fn records_from_older_agents_still_name_the_pid() {
+        let holder = Holder::parse("1234\n");
+        assert_eq!(holder.pid, Some(1234));
+        assert_eq!(holder.socket, None);
+        match holder.into_claim(Some(Path::new("/run/agent.sock"))) {
+            Claim::AlreadyRunning { pid, socket } => {
+                assert_eq!(pid, Some(1234));
+                assert_eq!(socket, Some(PathBuf::from("/run/agent.sock")));
+            }
+            Claim::Acquired(_) => panic!("a holder is never an acquisition"),
+        }
+        let garbled = Holder::parse("");
+        assert_eq!((garbled.pid, garbled.socket), (None, None));
+    }
+
+    fn with_lock(socket: &Path) -> PathBuf {
+        let mut name = socket.as_os_str().to_owned();
+        name.push(".lock");
+        PathBuf::from(name)
     }
 
     #[test]

@@ -1,5 +1,6 @@
-//! Logging: `tracing` to a size-rotated file (old files pruned by count and
-//! age) and to stderr in the foreground, with a filter that settings can
+//! Logging: `tracing` to a rotated file (rotated by size, and by age when a
+//! line is written to a file older than the age limit; old files pruned by
+//! count and age) and to stderr in the foreground, with a filter that settings can
 //! change live. Every log (the agent's own, later Ollama's) is a
 //! [`LogSource`]: a rotated file plus a live broadcast of its lines, which is
 //! what `TailLogs` reads and follows without polling the file.
@@ -38,7 +39,8 @@ pub struct RotationPolicy {
     pub max_bytes: u64,
     /// Rotated files kept besides the current one.
     pub max_files: u32,
-    /// Rotated files older than this are deleted.
+    /// Rotated files older than this are deleted, and the current file is
+    /// rotated at the first write after it grew this old.
     pub max_age: Duration,
 }
 
@@ -144,14 +146,18 @@ impl LogHub {
     }
 }
 
-/// A size-rotating log file that also broadcasts each complete line to the
-/// source's followers.
+/// A size- and age-rotating log file that also broadcasts each complete
+/// line to the source's followers.
 #[derive(Debug)]
 pub struct RotatingWriter {
     source: Arc<LogSource>,
     policy: RotationPolicy,
     file: File,
     size: u64,
+    /// When the current file was started: its birth time when the file
+    /// system records one, else when we opened it. Age rotation is checked
+    /// against this on each write, so an idle agent runs no timer for it.
+    started: SystemTime,
     partial: Vec<u8>,
 }
 
@@ -162,15 +168,33 @@ impl RotatingWriter {
             fs::create_dir_all(dir)?;
         }
         let file = open_append(&source.path)?;
-        let size = file.metadata()?.len();
+        let meta = file.metadata()?;
+        let now = SystemTime::now();
+        // Without a birth time a restart resets the age: the file then
+        // rotates max_age after this start at the latest.
+        let started = meta.created().map_or(now, |born| born.min(now));
         prune(&source.path, policy);
         Ok(Self {
             source,
             policy,
             file,
-            size,
+            size: meta.len(),
+            started,
             partial: Vec::new(),
         })
+    }
+
+    /// Whether writing `len` more bytes at `now` must go to a fresh file.
+    /// An empty file never rotates: there is nothing old in it to let go.
+    fn needs_rotation(&self, len: usize, now: SystemTime) -> bool {
+        if self.size == 0 {
+            return false;
+        }
+        let too_big = self.size + len as u64 > self.policy.max_bytes;
+        let too_old = now
+            .duration_since(self.started)
+            .is_ok_and(|age| age > self.policy.max_age);
+        too_big || too_old
     }
 
     fn rotate(&mut self) -> io::Result<()> {
@@ -185,6 +209,7 @@ impl RotatingWriter {
         fs::rename(path, rotated_path(path, 1))?;
         self.file = open_append(path)?;
         self.size = 0;
+        self.started = SystemTime::now();
         prune(path, self.policy);
         Ok(())
     }
@@ -207,7 +232,7 @@ impl Write for RotatingWriter {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         let source = self.source.clone();
         let _guard = source.lock();
-        if self.size > 0 && self.size + buf.len() as u64 > self.policy.max_bytes {
+        if self.needs_rotation(buf.len(), SystemTime::now()) {
             self.rotate()?;
         }
         self.file.write_all(buf)?;
@@ -393,6 +418,66 @@ mod tests {
         assert!(!rotated_path(source.path(), 3).exists());
         let (tail, _) = source.tail(2, false)?;
         assert_eq!(tail, vec!["entry number 0038", "entry number 0039"]);
+        Ok(())
+    }
+
+    #[test]
+    fn rotated_files_older_than_max_age_are_pruned() -> io::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let source = LogSource::new("t", dir.path().join("t.log"));
+        let old = rotated_path(source.path(), 1);
+        let recent = rotated_path(source.path(), 2);
+        fs::write(&old, "from long ago\n")?;
+        fs::write(&recent, "from a minute ago\n")?;
+        let now = SystemTime::now();
+        File::options()
+            .write(true)
+            .open(&old)?
+            .set_modified(now - Duration::from_secs(2 * 3600))?;
+        File::options()
+            .write(true)
+            .open(&recent)?
+            .set_modified(now - Duration::from_secs(60))?;
+        // Opening prunes: policy() keeps files for an hour.
+        let _writer = RotatingWriter::open(source.clone(), policy(1 << 20))?;
+        assert!(!old.exists(), "a file past max_age was kept");
+        assert!(recent.exists(), "a file within max_age was deleted");
+        Ok(())
+    }
+
+    #[test]
+    fn a_file_older_than_max_age_is_rotated_at_the_next_write() -> io::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let source = LogSource::new("t", dir.path().join("t.log"));
+        let mut writer = RotatingWriter::open(source.clone(), policy(1 << 20))?;
+        writer.write_all(b"yesterday\n")?;
+        // Far below the size limit: only age can rotate now.
+        writer.write_all(b"still young\n")?;
+        assert!(!rotated_path(source.path(), 1).exists());
+        // A rotation from long ago that appeared after the writer opened
+        // (so the prune at open never saw it).
+        let ancient = rotated_path(source.path(), 1);
+        fs::write(&ancient, "last week\n")?;
+        File::options()
+            .write(true)
+            .open(&ancient)?
+            .set_modified(SystemTime::now() - Duration::from_secs(7 * 86_400))?;
+        // The file was started two hours ago (the policy allows one); the
+        // clock is the writer's record, not a sleep.
+        writer.started = SystemTime::now() - Duration::from_secs(2 * 3600);
+        writer.write_all(b"today\n")?;
+        writer.flush()?;
+        assert_eq!(
+            fs::read_to_string(rotated_path(source.path(), 1))?,
+            "yesterday\nstill young\n"
+        );
+        assert_eq!(fs::read_to_string(source.path())?, "today\n");
+        // Shifted to .2 by the rotation, then pruned for its age although
+        // the count limit (2) would keep it.
+        assert!(!rotated_path(source.path(), 2).exists());
+        // The fresh file is young again: the next line stays with it.
+        writer.write_all(b"later today\n")?;
+        assert_eq!(fs::read_to_string(source.path())?, "today\nlater today\n");
         Ok(())
     }
 

@@ -48,6 +48,14 @@ impl AgentPaths {
         self.data_dir.join("state.db")
     }
 
+    /// Lock file that makes the agent a single instance per user: every
+    /// agent using this data folder shares state.db, config and logs,
+    /// whatever socket it serves on. It also records the holder's pid and
+    /// socket for a second start to report.
+    pub fn user_lock_file(&self) -> PathBuf {
+        self.data_dir.join("agent.lock")
+    }
+
     /// Lock file that makes the agent a single instance per socket.
     pub fn lock_file(&self) -> PathBuf {
         let mut name: OsString = self
@@ -86,6 +94,7 @@ mod tests {
             paths.lock_file(),
             PathBuf::from("/run/user/1/omnipanel/agent.sock.lock")
         );
+        assert_eq!(paths.user_lock_file(), PathBuf::from("/d/agent.lock"));
     }
 
     #[test]

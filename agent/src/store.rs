@@ -364,6 +364,80 @@ mod tests {
         Ok(())
     }
 
+    #[tokio::test]
+    async fn the_database_runs_in_wal_mode() -> Result<()> {
+        let dir = tempfile::tempdir().map_err(|e| Error::internal(e.to_string()))?;
+        let (store, _) = Store::open(&dir.path().join("state.db"))?;
+        let mode: String = store
+            .read(|c| Ok(c.query_row("PRAGMA journal_mode", [], |row| row.get(0))?))
+            .await?;
+        assert_eq!(mode, "wal");
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn damaged_pages_behind_a_valid_header_fail_the_check_and_are_moved_aside() -> Result<()>
+    {
+        let dir = tempfile::tempdir().map_err(|e| Error::internal(e.to_string()))?;
+        let path = dir.path().join("state.db");
+        // A real state.db with a table spanning several pages, checkpointed
+        // and closed so everything is in the main file.
+        let (store, _) = Store::open(&path)?;
+        store
+            .write(|tx| {
+                for i in 0..400 {
+                    tx.execute(
+                        "INSERT INTO meta (key, value) VALUES (?1, ?2)",
+                        (format!("key-{i:04}"), "v".repeat(200)),
+                    )?;
+                }
+                Ok(())
+            })
+            .await?;
+        let (page_size, root): (i64, i64) = store
+            .read(|c| {
+                c.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)")?;
+                Ok((
+                    c.query_row("PRAGMA page_size", [], |row| row.get(0))?,
+                    c.query_row(
+                        "SELECT rootpage FROM sqlite_schema WHERE name = 'meta'",
+                        [],
+                        |row| row.get(0),
+                    )?,
+                ))
+            })
+            .await?;
+        drop(store);
+        let mut bytes = std::fs::read(&path).map_err(|e| Error::internal(e.to_string()))?;
+        assert_eq!(&bytes[..16], b"SQLite format 3\0");
+        // Scribble over the table's root page (pages count from 1), leaving
+        // page 1 (header and schema) intact so the file still opens.
+        let page = usize::try_from(page_size).map_err(|e| Error::internal(e.to_string()))?;
+        let start = usize::try_from(root - 1).map_err(|e| Error::internal(e.to_string()))? * page;
+        assert!(start >= page && start + page <= bytes.len());
+        for (i, byte) in bytes[start..start + page].iter_mut().enumerate() {
+            *byte = (i * 31 % 251) as u8;
+        }
+        std::fs::write(&path, &bytes).map_err(|e| Error::internal(e.to_string()))?;
+
+        let (store, recovery) = Store::open(&path)?;
+        let Some(recovery) = recovery else {
+            panic!("damaged pages were not detected");
+        };
+        assert!(
+            recovery.reason.contains("integrity check failed"),
+            "not found by quick_check: {}",
+            recovery.reason
+        );
+        assert_eq!(
+            std::fs::read(&recovery.moved_to).map_err(|e| Error::internal(e.to_string()))?,
+            bytes
+        );
+        assert_eq!(store.meta("key-0001").await?, None);
+        store.set_meta("after", "recovery".into()).await?;
+        Ok(())
+    }
+
     #[test]
     fn newer_schema_is_refused_not_clobbered() -> Result<()> {
         let dir = tempfile::tempdir().map_err(|e| Error::internal(e.to_string()))?;

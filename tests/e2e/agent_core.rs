@@ -8,7 +8,9 @@ use std::{os::unix::fs::PermissionsExt, time::Duration};
 use omnipanel_client::{
     Client, ClientError, EventSubscription, SubscriptionItem, Target, proto::v1 as pb,
 };
-use omnipanel_tests::{AgentProcess, PATIENCE, Sandbox, TestResult, binary, stderr, stdout};
+use omnipanel_tests::{
+    AgentProcess, PATIENCE, Sandbox, TestResult, binary, run_to_end, stderr, stdout,
+};
 use tonic::Code;
 
 #[tokio::test]
@@ -27,6 +29,56 @@ async fn second_instance_says_already_running_and_exits_zero() -> TestResult {
         sandbox.socket().display()
     );
     assert!(text.contains(&expected), "{text}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_second_agent_on_another_socket_names_the_first_and_exits_zero() -> TestResult {
+    let sandbox = Sandbox::new()?;
+    let agent = sandbox.start_agent().await?;
+    // Same user, same data folder (state.db, config, logs), another socket.
+    let elsewhere = sandbox.root().join("elsewhere/agent.sock");
+    let output = run_to_end(
+        sandbox
+            .command(&binary("omnipanel-agent"))
+            .arg("--quiet")
+            .env("OMNIPANEL_SOCKET", &elsewhere),
+    )?;
+    assert!(output.status.success(), "{output:?}");
+    let text = stdout(&output);
+    let expected = format!(
+        "already running (pid {}, socket {})",
+        agent.pid(),
+        sandbox.socket().display()
+    );
+    assert!(text.contains(&expected), "{text}");
+    assert!(!elsewhere.exists(), "the second agent bound its socket");
+    // The first agent is untouched.
+    assert_eq!(agent.client().await?.info().pid, agent.pid());
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_start_that_fails_after_binding_the_socket_leaves_no_socket() -> TestResult {
+    let sandbox = Sandbox::new()?;
+    // The TCP listener comes after the socket; its port is taken.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0")?;
+    let port = taken.local_addr()?.port();
+    sandbox.write_config(&format!("[server]\ntcp = \"127.0.0.1:{port}\"\n"))?;
+    let output = run_to_end(sandbox.command(&binary("omnipanel-agent")).arg("--quiet"))?;
+    assert!(!output.status.success(), "{output:?}");
+    let text = stderr(&output);
+    assert!(
+        text.contains(&format!("cannot listen on 127.0.0.1:{port}")),
+        "{text}"
+    );
+    assert!(
+        !sandbox.socket().exists(),
+        "the failed start left its socket behind"
+    );
+    // Once the port is free the same configuration starts.
+    drop(taken);
+    sandbox.start_agent().await?;
     Ok(())
 }
 
@@ -67,6 +119,31 @@ async fn sigterm_exits_zero_and_removes_the_socket() -> TestResult {
     })
     .await;
     assert!(ended.is_ok(), "the event stream did not end");
+    Ok(())
+}
+
+#[tokio::test]
+async fn sigint_exits_zero_and_removes_the_socket() -> TestResult {
+    let sandbox = Sandbox::new()?;
+    let mut agent = sandbox.start_agent().await?;
+    // A live stream must not keep the agent from exiting.
+    let client = agent.client().await?;
+    let mut events = client
+        .agent()
+        .watch_events(pb::WatchEventsRequest::default())
+        .await?
+        .into_inner();
+    agent.signal(rustix::process::Signal::INT)?;
+    let status = agent.wait_exit().await?;
+    assert!(status.success(), "exit status {status}");
+    assert!(!sandbox.socket().exists());
+    let ended = tokio::time::timeout(PATIENCE, async {
+        while let Ok(Some(_)) = events.message().await {}
+    })
+    .await;
+    assert!(ended.is_ok(), "the event stream did not end");
+    let log = std::fs::read_to_string(sandbox.agent_log())?;
+    assert!(log.contains("SIGINT"), "{log}");
     Ok(())
 }
 
@@ -198,6 +275,25 @@ async fn a_client_running_as_another_uid_is_refused() -> TestResult {
         text.contains("access denied") && text.contains("uid 65534"),
         "{text}"
     );
+    // Health checks too: on the socket, a foreign uid gets nothing at all.
+    let probe = |uid: Option<u32>| -> TestResult<std::process::Output> {
+        use std::os::unix::process::CommandExt;
+        let mut command = std::process::Command::new(binary("health-probe"));
+        command.arg(sandbox.socket());
+        if let Some(uid) = uid {
+            command.uid(uid).gid(uid);
+        }
+        Ok(command.output()?)
+    };
+    let owner = probe(None)?;
+    assert_eq!(stdout(&owner).trim(), "SERVING", "{owner:?}");
+    let foreign = probe(Some(65534))?;
+    assert_eq!(foreign.status.code(), Some(1), "{foreign:?}");
+    let text = stdout(&foreign);
+    assert!(
+        text.contains("PermissionDenied") && text.contains("uid 65534"),
+        "{text}"
+    );
     Ok(())
 }
 
@@ -228,6 +324,7 @@ async fn token_scopes_are_enforced_over_tcp() -> TestResult {
     let (agent, address) = agent_with_tcp(&sandbox).await?;
     let local = agent.client().await?;
     let read = create_token(&local, "reader", pb::Scope::Read).await?;
+    let write = create_token(&local, "writer", pb::Scope::Write).await?;
     let admin = create_token(&local, "admin", pb::Scope::Admin).await?;
 
     // No token: refused as unauthenticated.
@@ -270,6 +367,39 @@ async fn token_scopes_are_enforced_over_tcp() -> TestResult {
         .await
         .err()
         .ok_or("a read token shut the agent down")?;
+    assert_eq!(denied.code(), Code::PermissionDenied);
+
+    // A write token changes state, but admin RPCs stay out of reach.
+    let writer = Client::connect(Target::tcp(&address, Some(write), None)).await?;
+    let folder = sandbox.root().join("written-project");
+    std::fs::create_dir_all(&folder)?;
+    let opened = writer
+        .projects()
+        .open_project(pb::OpenProjectRequest {
+            path: folder.display().to_string(),
+            name: String::new(),
+        })
+        .await?
+        .into_inner();
+    assert!(opened.project.is_some());
+    let denied = writer
+        .agent()
+        .list_tokens(pb::ListTokensRequest {})
+        .await
+        .err()
+        .ok_or("a write token listed tokens")?;
+    assert_eq!(denied.code(), Code::PermissionDenied);
+    assert!(
+        denied.message().contains("admin scope"),
+        "{}",
+        denied.message()
+    );
+    let denied = writer
+        .agent()
+        .shutdown(pb::ShutdownRequest {})
+        .await
+        .err()
+        .ok_or("a write token shut the agent down")?;
     assert_eq!(denied.code(), Code::PermissionDenied);
 
     // The CLI speaks TCP with a token from the environment.
@@ -592,6 +722,113 @@ async fn logs_tail_and_follow() -> TestResult {
 }
 
 #[tokio::test]
+async fn cli_token_create_list_and_revoke() -> TestResult {
+    let sandbox = Sandbox::new()?;
+    let _agent = sandbox.start_agent().await?;
+    let created = sandbox.cli(&["token", "create", "--scope", "read", "--name", "ci-reader"])?;
+    assert!(created.status.success(), "{}", stderr(&created));
+    // The secret alone on stdout (for scripts), the explanation on stderr.
+    let secret = stdout(&created).trim().to_owned();
+    assert!(!secret.is_empty() && !secret.contains(' '), "{secret:?}");
+    assert!(
+        stderr(&created).contains("shown only once"),
+        "{}",
+        stderr(&created)
+    );
+
+    let listed = sandbox.cli(&["token", "list", "--json"])?;
+    assert!(listed.status.success(), "{}", stderr(&listed));
+    let text = stdout(&listed);
+    assert!(!text.contains(&secret), "the secret is listed: {text}");
+    let tokens: serde_json::Value = serde_json::from_str(&text)?;
+    let tokens = tokens["tokens"].as_array().ok_or("no tokens listed")?;
+    assert_eq!(tokens.len(), 1, "{text}");
+    assert_eq!(tokens[0]["name"], "ci-reader");
+    assert_eq!(tokens[0]["scope"], "SCOPE_READ");
+
+    let revoked = sandbox.cli(&["token", "revoke", "ci-reader"])?;
+    assert!(revoked.status.success(), "{}", stderr(&revoked));
+    assert!(
+        stdout(&revoked).contains("revoked token"),
+        "{}",
+        stdout(&revoked)
+    );
+    let listed = sandbox.cli(&["--json", "token", "list"])?;
+    let tokens: serde_json::Value = serde_json::from_str(&stdout(&listed))?;
+    assert!(
+        tokens["tokens"].as_array().is_none_or(Vec::is_empty),
+        "{tokens}"
+    );
+    // Revoking it again names the problem.
+    let again = sandbox.cli(&["token", "revoke", "ci-reader"])?;
+    assert_eq!(again.status.code(), Some(1), "{}", stderr(&again));
+    Ok(())
+}
+
+#[tokio::test]
+async fn cli_completions_and_json_read_commands() -> TestResult {
+    let sandbox = Sandbox::new()?;
+    // Completions need no agent.
+    let completions = sandbox.cli(&["completions", "bash"])?;
+    assert!(completions.status.success(), "{}", stderr(&completions));
+    assert!(
+        stdout(&completions).contains("omnipanel"),
+        "{}",
+        stdout(&completions)
+    );
+
+    let _agent = sandbox.start_agent().await?;
+    // Streams print one JSON document per line.
+    let parse_lines = |output: &std::process::Output| -> TestResult<Vec<serde_json::Value>> {
+        assert!(output.status.success(), "{}", stderr(output));
+        let mut values = Vec::new();
+        for line in stdout(output).lines() {
+            values.push(serde_json::from_str(line).map_err(|err| format!("{err}: {line}"))?);
+        }
+        Ok(values)
+    };
+    let events = parse_lines(&sandbox.cli(&["events", "--json"])?)?;
+    assert!(
+        events.iter().any(|e| e.get("agentStarted").is_some()),
+        "{events:?}"
+    );
+    let batches = parse_lines(&sandbox.cli(&["logs", "--json", "-n", "1"])?)?;
+    let lines: usize = batches
+        .iter()
+        .map(|b| b["lines"].as_array().map_or(0, Vec::len))
+        .sum();
+    assert_eq!(lines, 1, "{batches:?}");
+    let crashes = sandbox.cli(&["crashes", "--json"])?;
+    assert!(crashes.status.success(), "{}", stderr(&crashes));
+    let crashes: serde_json::Value = serde_json::from_str(&stdout(&crashes))?;
+    assert!(crashes.is_object(), "{crashes}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn cli_events_follow_and_logs_follow_print_what_happens_next() -> TestResult {
+    let sandbox = Sandbox::new()?;
+    let _agent = sandbox.start_agent().await?;
+
+    let mut events = sandbox.cli_follow(&["events", "--follow"])?;
+    // The replayed start event shows that the subscription is open.
+    events.line_matching("the replayed start event", |l| l.contains("started"))?;
+    let mut logs = sandbox.cli_follow(&["logs", "-f", "-n", "1"])?;
+    logs.line_matching("the last log line", |_| true)?;
+
+    let created = sandbox.cli(&["token", "create", "--scope", "read", "--name", "followed"])?;
+    assert!(created.status.success(), "{}", stderr(&created));
+    events.line_matching("the token event", |l| {
+        l.contains("tokens") && l.contains("created")
+    })?;
+    let line = logs.line_matching("the token's log line", |l| l.contains("token created"))?;
+    assert!(line.contains("followed"), "{line}");
+    // Following means still running after printing.
+    assert!(events.is_running() && logs.is_running());
+    Ok(())
+}
+
+#[tokio::test]
 async fn autostart_is_off_by_default_and_unknown_settings_are_refused() -> TestResult {
     let sandbox = Sandbox::new()?;
     let agent = sandbox.start_agent().await?;
@@ -654,9 +891,13 @@ async fn tls_listener_serves_token_clients_that_trust_its_certificate() -> TestR
     ))
     .await?;
     assert_eq!(remote.info().caller_scope, i32::from(pb::Scope::Read));
-    // Plain HTTP to a TLS listener fails instead of leaking anything.
+    // Plain HTTP to a TLS listener fails instead of leaking anything, and
+    // says so rather than claiming that the agent is not running.
     let plain = Client::connect(Target::tcp(&address, Some(token), None)).await;
-    assert!(plain.is_err());
+    assert!(
+        matches!(plain, Err(ClientError::Transport { .. })),
+        "{plain:?}"
+    );
     Ok(())
 }
 

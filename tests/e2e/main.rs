@@ -4,6 +4,7 @@
 //! down.
 
 mod agent_core;
+mod client;
 mod files;
 mod git;
 mod lifecycle;

@@ -1,9 +1,10 @@
 //! Who is calling and what they may do, decided in one place for every RPC:
 //! a tower layer in front of all services. On the Unix socket the peer's uid
-//! (SO_PEERCRED) must be ours and grants admin; on TCP a bearer token grants
-//! its scope. Each method needs a scope from [`required_scope`]; a method
-//! missing from that table needs admin, so a new RPC is never accidentally
-//! open. Every response carries the agent version header.
+//! (SO_PEERCRED) must be ours, for every method including health checks,
+//! and grants admin; on TCP a bearer token grants its scope, and health
+//! checks need none. Each method needs a scope from [`required_scope`]; a
+//! method missing from that table needs admin, so a new RPC is never
+//! accidentally open. Every response carries the agent version header.
 
 use std::{
     pin::Pin,
@@ -27,8 +28,9 @@ use crate::{
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Granted(pub Scope);
 
-/// The scope a method needs; `None` for methods anyone who can connect may
-/// call (health checks). Unknown methods need admin.
+/// The scope a method needs; `None` for methods that need no token on TCP
+/// (health checks; on the socket the caller's uid is still checked).
+/// Unknown methods need admin.
 pub fn required_scope(path: &str) -> Option<Scope> {
     let (service, method) = path
         .trim_start_matches('/')
@@ -300,7 +302,14 @@ where
     fn call(&mut self, mut req: Request<Body>) -> Self::Future {
         let version = self.layer.version.clone();
         let decision = match required_scope(req.uri().path()) {
-            None => Ok(self.layer.listener.identify(&req).ok()),
+            // A load balancer or container probe may check health over TCP
+            // without a token; a foreign uid on our socket learns nothing,
+            // not even that we are alive.
+            None => match self.layer.listener.identify(&req) {
+                Ok(granted) => Ok(Some(granted)),
+                Err(err) if matches!(*self.layer.listener, Listener::Unix { .. }) => Err(err),
+                Err(_) => Ok(None),
+            },
             Some(needed) => match self.layer.listener.identify(&req) {
                 Ok(granted) if granted >= needed => Ok(Some(granted)),
                 Ok(granted) => Err(Error::permission_denied(format!(

@@ -1,5 +1,6 @@
 //! The restart after an install or rollback, run by the old agent process
-//! once it has stopped serving and released its socket and lock.
+//! once it has stopped serving and released its socket and both instance
+//! locks: the probe shares the data folder, and its per-user lock.
 //!
 //! After an install, the old process (still running the old code, which is
 //! known to work) starts the new agent on a private probe socket and waits

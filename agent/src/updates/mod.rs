@@ -12,7 +12,8 @@
 //! The restart cannot happen inside the running agent: the RPC layer asks
 //! for shutdown after [`Updater::install`] or [`Updater::rollback`]
 //! returned, and `daemon::run` performs the recorded [`RestartPlan`] once
-//! the socket and the single-instance lock are released.
+//! the socket and the single-instance locks are released (the probe uses
+//! the same data folder, so it could not start before).
 
 pub mod artifact;
 pub mod handover;

@@ -1,6 +1,6 @@
 //! Client-side errors, classified into what a person can do about them:
-//! start the agent, fix permissions or the token, upgrade one side, or read
-//! the agent's own message.
+//! start the agent, fix permissions or the token, fix the address or TLS
+//! setup, upgrade one side, or read the agent's own message.
 
 use std::{fmt, io};
 
@@ -24,6 +24,17 @@ pub enum ClientError {
         /// Where we connected.
         target: String,
         /// Why.
+        message: String,
+    },
+    /// Something answered, but the connection could not be set up: TLS
+    /// failed (an `https` address for a plain listener, an untrusted
+    /// certificate), HTTP/2 failed, or the connection timed out. Retrying
+    /// will not help; the address or TLS setup needs fixing.
+    #[error("cannot talk to the agent at {target}: {message}")]
+    Transport {
+        /// Where we connected.
+        target: String,
+        /// What failed, with a hint where one applies.
         message: String,
     },
     /// No token, or a token the agent does not accept.
@@ -71,21 +82,44 @@ impl ClientError {
             Code::Unavailable if is_transport_failure(&status) => Self::AgentNotRunning {
                 target: target.to_owned(),
             },
-            _ => Self::Rpc(status),
+            // A status with a source was made by our own transport (the
+            // agent's arrive as bytes): e.g. plain HTTP/2 sent to a TLS
+            // listener, which the other side hangs up on.
+            _ => match std::error::Error::source(&status) {
+                Some(cause) if is_transport_failure(&status) => Self::Transport {
+                    target: target.to_owned(),
+                    message: with_tcp_hint(describe_chain(cause), target),
+                },
+                _ => Self::Rpc(status),
+            },
         }
     }
 
-    /// Classify a failure to establish the connection.
+    /// Classify a failure to establish the connection. Only "nothing is
+    /// there" (no socket file, connection refused) means the agent is not
+    /// running; a TLS or HTTP/2 failure means something answered, and
+    /// telling the user to start the agent would send them the wrong way.
     pub fn from_transport(err: &tonic::transport::Error, target: &str) -> Self {
-        match find_io_error(err) {
-            Some(io) if io.kind() == io::ErrorKind::PermissionDenied => Self::AccessDenied {
+        Self::from_connect_error(err, target)
+    }
+
+    fn from_connect_error(err: &(dyn std::error::Error + 'static), target: &str) -> Self {
+        match find_io_error(err).map(io::Error::kind) {
+            Some(io::ErrorKind::PermissionDenied) => Self::AccessDenied {
                 target: target.to_owned(),
                 message: format!(
-                    "{io}; the socket belongs to another user or its permissions were changed"
+                    "{}; the socket belongs to another user or its permissions were changed",
+                    describe_chain(err)
                 ),
             },
-            _ => Self::AgentNotRunning {
+            Some(io::ErrorKind::NotFound | io::ErrorKind::ConnectionRefused) => {
+                Self::AgentNotRunning {
+                    target: target.to_owned(),
+                }
+            }
+            _ => Self::Transport {
                 target: target.to_owned(),
+                message: with_tcp_hint(describe_chain(err), target),
             },
         }
     }
@@ -101,7 +135,7 @@ impl ClientError {
     /// The gRPC code this error corresponds to.
     pub fn code(&self) -> Code {
         match self {
-            Self::AgentNotRunning { .. } => Code::Unavailable,
+            Self::AgentNotRunning { .. } | Self::Transport { .. } => Code::Unavailable,
             Self::AccessDenied { .. } => Code::PermissionDenied,
             Self::Unauthenticated { .. } => Code::Unauthenticated,
             Self::VersionMismatch { .. } | Self::Config(_) => Code::FailedPrecondition,
@@ -131,6 +165,32 @@ fn find_io_error<'a>(err: &'a (dyn std::error::Error + 'static)) -> Option<&'a i
     None
 }
 
+/// For TCP targets, the usual causes of a failed TLS or HTTP/2 setup.
+fn with_tcp_hint(mut message: String, target: &str) -> String {
+    if target.starts_with("https://") || target.starts_with("http://") {
+        message.push_str(
+            "; check that the address's http/https matches the agent's [server] TLS setting, and that OMNIPANEL_CA_CERT names the CA of its certificate",
+        );
+    }
+    message
+}
+
+/// An error and its sources, "outer: inner: innermost", skipping a source
+/// whose text its wrapper already repeats.
+fn describe_chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = err.to_string();
+    let mut current = err.source();
+    while let Some(e) = current {
+        let part = e.to_string();
+        if !text.contains(&part) {
+            text.push_str(": ");
+            text.push_str(&part);
+        }
+        current = e.source();
+    }
+    text
+}
+
 fn describe_status(status: &tonic::Status) -> String {
     let code = match status.code() {
         Code::NotFound => "not found",
@@ -157,4 +217,223 @@ fn describe_status(status: &tonic::Status) -> String {
         }
     }
     format!("{code}: {}", Message(status.message()))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use tonic_types::{ErrorDetails, StatusExt};
+
+    use super::*;
+    use crate::{Client, Target};
+
+    const TARGET: &str = "/run/user/1000/omnipanel/agent.sock";
+
+    /// A status the way the agent makes them: with its ErrorInfo.
+    fn from_agent(code: Code, message: &str) -> tonic::Status {
+        tonic::Status::with_error_details(
+            code,
+            message,
+            ErrorDetails::with_error_info("SOME_REASON", ERROR_DOMAIN, HashMap::new()),
+        )
+    }
+
+    #[test]
+    fn unavailable_without_the_agents_error_info_means_the_agent_is_gone() {
+        let err = ClientError::from_status(tonic::Status::unavailable("connection reset"), TARGET);
+        assert!(
+            matches!(&err, ClientError::AgentNotRunning { target } if target == TARGET),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains("start it with `omnipanel-agent`"));
+        assert_eq!(err.code(), Code::Unavailable);
+        // Another server's ErrorInfo is not the agent's word either.
+        let foreign = tonic::Status::with_error_details(
+            Code::Unavailable,
+            "proxy says no",
+            ErrorDetails::with_error_info("UPSTREAM", "example.com", HashMap::new()),
+        );
+        assert!(matches!(
+            ClientError::from_status(foreign, TARGET),
+            ClientError::AgentNotRunning { .. }
+        ));
+    }
+
+    #[test]
+    fn unavailable_from_the_agent_is_its_own_message() {
+        let err = ClientError::from_status(
+            from_agent(Code::Unavailable, "Ollama is not running"),
+            TARGET,
+        );
+        let ClientError::Rpc(status) = &err else {
+            panic!("expected the agent's error, got {err:?}");
+        };
+        assert_eq!(status.code(), Code::Unavailable);
+        assert_eq!(err.to_string(), "unavailable: Ollama is not running");
+        assert!(err.status().is_some());
+    }
+
+    #[test]
+    fn other_agent_errors_keep_their_code_and_message() {
+        let err = ClientError::from_status(from_agent(Code::NotFound, "no such project"), TARGET);
+        assert_eq!(err.code(), Code::NotFound);
+        assert_eq!(err.to_string(), "not found: no such project");
+        let bare = ClientError::from_status(tonic::Status::internal(""), TARGET);
+        assert_eq!(
+            bare.to_string(),
+            "internal error in the agent: (no details)"
+        );
+    }
+
+    #[test]
+    fn a_status_made_by_our_own_transport_is_a_transport_error() {
+        // What tonic returns when plain HTTP/2 meets a TLS listener.
+        let mut status = tonic::Status::unknown("transport error");
+        status.set_source(std::sync::Arc::new(io::Error::new(
+            io::ErrorKind::BrokenPipe,
+            "stream closed because of a broken pipe",
+        )));
+        let err = ClientError::from_status(status, "http://127.0.0.1:7457");
+        let ClientError::Transport { message, .. } = &err else {
+            panic!("expected a transport error, got {err:?}");
+        };
+        assert!(
+            message.contains("broken pipe") && message.contains("http/https"),
+            "{message}"
+        );
+        assert!(!err.to_string().contains("not running"), "{err}");
+    }
+
+    #[test]
+    fn permission_denied_is_access_denied_with_or_without_error_info() {
+        for status in [
+            from_agent(
+                Code::PermissionDenied,
+                "connections from uid 65534 are refused",
+            ),
+            tonic::Status::permission_denied("connections from uid 65534 are refused"),
+        ] {
+            let err = ClientError::from_status(status, TARGET);
+            let ClientError::AccessDenied { target, message } = &err else {
+                panic!("expected access denied, got {err:?}");
+            };
+            assert_eq!(target, TARGET);
+            assert!(message.contains("uid 65534"), "{message}");
+            assert_eq!(err.code(), Code::PermissionDenied);
+            assert!(err.status().is_none());
+        }
+    }
+
+    #[test]
+    fn unauthenticated_points_at_the_token() {
+        let err = ClientError::from_status(
+            from_agent(
+                Code::Unauthenticated,
+                "the token is not valid or was revoked",
+            ),
+            "http://127.0.0.1:7457",
+        );
+        assert!(
+            matches!(&err, ClientError::Unauthenticated { .. }),
+            "{err:?}"
+        );
+        let text = err.to_string();
+        assert!(
+            text.contains("revoked") && text.contains("OMNIPANEL_TOKEN"),
+            "{text}"
+        );
+        assert_eq!(err.code(), Code::Unauthenticated);
+    }
+
+    #[test]
+    fn version_mismatch_names_both_protocols() {
+        let err = ClientError::VersionMismatch {
+            agent_version: "9.0.0".into(),
+            agent_protocol: 999,
+            client_protocol: 1,
+        };
+        let text = err.to_string();
+        assert!(
+            text.contains("9.0.0") && text.contains("protocol 999") && text.contains("speaks 1"),
+            "{text}"
+        );
+        assert_eq!(err.code(), Code::FailedPrecondition);
+    }
+
+    #[test]
+    fn only_a_missing_or_refusing_socket_means_not_running() {
+        let classify = |kind: io::ErrorKind| {
+            ClientError::from_connect_error(&io::Error::new(kind, "x"), TARGET)
+        };
+        for kind in [io::ErrorKind::NotFound, io::ErrorKind::ConnectionRefused] {
+            assert!(
+                matches!(classify(kind), ClientError::AgentNotRunning { .. }),
+                "{kind:?}"
+            );
+        }
+        assert!(matches!(
+            classify(io::ErrorKind::PermissionDenied),
+            ClientError::AccessDenied { .. }
+        ));
+        for kind in [
+            io::ErrorKind::InvalidData,
+            io::ErrorKind::ConnectionReset,
+            io::ErrorKind::TimedOut,
+        ] {
+            let err = classify(kind);
+            assert!(matches!(err, ClientError::Transport { .. }), "{kind:?}");
+            assert!(!err.to_string().contains("not running"), "{err}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_missing_or_dead_socket_is_not_running() -> Result<(), Box<dyn std::error::Error>> {
+        let dir = tempfile::tempdir()?;
+        let missing = dir.path().join("missing.sock");
+        let err = Client::connect(Target::Unix(missing))
+            .await
+            .err()
+            .ok_or("connected to nothing")?;
+        assert!(matches!(err, ClientError::AgentNotRunning { .. }), "{err}");
+        // A socket file left by a crash: the connection is refused.
+        let dead = dir.path().join("dead.sock");
+        drop(std::os::unix::net::UnixListener::bind(&dead)?);
+        let err = Client::connect(Target::Unix(dead))
+            .await
+            .err()
+            .ok_or("connected to a dead socket")?;
+        assert!(matches!(err, ClientError::AgentNotRunning { .. }), "{err}");
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn a_failed_tls_handshake_is_not_reported_as_not_running()
+    -> Result<(), Box<dyn std::error::Error>> {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        // A plain-text server where the client expects TLS.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let address = listener.local_addr()?;
+        let server = tokio::spawn(async move {
+            if let Ok((mut stream, _)) = listener.accept().await {
+                let mut hello = [0u8; 512];
+                let _ = stream.read(&mut hello).await;
+                let _ = stream
+                    .write_all(b"HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n")
+                    .await;
+            }
+        });
+        let err = Client::connect(Target::tcp(&format!("https://{address}"), None, None))
+            .await
+            .err()
+            .ok_or("a TLS handshake with a plain-text server succeeded")?;
+        server.abort();
+        let ClientError::Transport { target, message } = &err else {
+            panic!("expected a transport error, got {err:?}");
+        };
+        assert_eq!(target, &format!("https://{address}"));
+        assert!(message.contains("http/https"), "{message}");
+        assert!(!err.to_string().contains("not running"), "{err}");
+        Ok(())
+    }
 }

@@ -149,12 +149,88 @@ impl EventSubscription {
                 SubscriptionItem::Gap(gap)
             }
             Item::CaughtUp(caught_up) => {
-                if self.cursor.is_none() || self.instance_id != caught_up.instance_id {
-                    self.cursor = Some(caught_up.last_sequence);
-                }
+                // Everything up to last_sequence that matches our topics has
+                // been delivered. With a topic filter the last event we saw
+                // can be far behind that; resuming from it after a
+                // reconnect would ask for events the agent may no longer
+                // hold and report a gap that lost nothing we want.
+                self.cursor = Some(if self.instance_id == caught_up.instance_id {
+                    self.cursor.map_or(caught_up.last_sequence, |seen| {
+                        seen.max(caught_up.last_sequence)
+                    })
+                } else {
+                    caught_up.last_sequence
+                });
                 self.instance_id = caught_up.instance_id;
                 SubscriptionItem::CaughtUp
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use omnipanel_proto::v1::CaughtUp;
+
+    use super::*;
+
+    fn event(sequence: u64, instance_id: u64) -> Item {
+        Item::Event(Event {
+            sequence,
+            instance_id,
+            ..Default::default()
+        })
+    }
+
+    fn caught_up(last_sequence: u64, instance_id: u64) -> Item {
+        Item::CaughtUp(CaughtUp {
+            last_sequence,
+            instance_id,
+        })
+    }
+
+    fn subscription(after: Option<u64>) -> EventSubscription {
+        EventSubscription::new(
+            Target::Unix("/nowhere.sock".into()),
+            vec!["agent".to_owned()],
+            after,
+        )
+    }
+
+    #[test]
+    fn caught_up_moves_a_filtered_cursor_past_other_topics() {
+        let mut sub = subscription(Some(0));
+        // The one "agent" event was #3; the agent went on to #40 with
+        // events of other topics.
+        sub.record(event(3, 7));
+        assert_eq!(sub.cursor(), Some((7, 3)));
+        sub.record(caught_up(40, 7));
+        // A reconnect now resumes after #40, not after #3 (which the ring
+        // may have dropped, giving a spurious gap).
+        assert_eq!(sub.cursor(), Some((7, 40)));
+        sub.record(event(41, 7));
+        assert_eq!(sub.cursor(), Some((7, 41)));
+    }
+
+    #[test]
+    fn caught_up_never_moves_the_cursor_back() {
+        let mut sub = subscription(Some(0));
+        sub.record(event(12, 7));
+        sub.record(caught_up(10, 7));
+        assert_eq!(sub.cursor(), Some((7, 12)));
+    }
+
+    #[test]
+    fn caught_up_from_a_restarted_agent_adopts_its_sequence() {
+        let mut sub = subscription(Some(0));
+        sub.record(event(500, 7));
+        // A new instance numbers from 1 again.
+        sub.record(caught_up(2, 8));
+        assert_eq!(sub.cursor(), Some((8, 2)));
+        // Live-only subscriptions get their first cursor here.
+        let mut live = subscription(None);
+        assert_eq!(live.cursor(), None);
+        live.record(caught_up(9, 8));
+        assert_eq!(live.cursor(), Some((8, 9)));
     }
 }
