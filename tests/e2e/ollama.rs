@@ -652,6 +652,113 @@ async fn chat_and_generate_stream_through_the_agent() -> TestResult {
     Ok(())
 }
 
+/// The ErrorInfo an agent error carries: (domain, reason).
+fn error_info(status: &tonic::Status) -> Option<(String, String)> {
+    use tonic_types::StatusExt;
+    status
+        .get_details_error_info()
+        .map(|info| (info.domain, info.reason))
+}
+
+/// Read a reply stream to its end; the text and the error that ended it.
+async fn reply_error<T>(
+    mut stream: tonic::Streaming<T>,
+    text_of: impl Fn(&T) -> &str,
+) -> TestResult<(String, tonic::Status)> {
+    let mut text = String::new();
+    loop {
+        match tokio::time::timeout(PATIENCE, stream.message()).await? {
+            Ok(Some(piece)) => text.push_str(text_of(&piece)),
+            Ok(None) => return Err(format!("the reply ended without an error: {text:?}").into()),
+            Err(status) => return Ok((text, status)),
+        }
+    }
+}
+
+#[tokio::test]
+async fn an_error_line_mid_reply_reaches_the_client_with_ollamas_message_and_code() -> TestResult {
+    let setup = setup(&[("FAKE_OLLAMA_REPLY_FAIL_AFTER_TOKENS", "2")], "").await?;
+    wait_status(&setup.client, "RUNNING", is(pb::ServerState::Running)).await?;
+    pull_to_end(&setup.client, "test-small").await?;
+    let mut api = models(&setup.client);
+    // Ollama's model runner dies after two tokens: the client gets what
+    // was streamed, then Ollama's own words with the code the agent uses
+    // for Ollama's errors elsewhere, and the agent's ErrorInfo.
+    let stream = api
+        .chat(pb::ChatRequest {
+            model: "test-small".into(),
+            messages: vec![pb::ChatMessage {
+                role: "user".into(),
+                content: "hello there".into(),
+                images: vec![],
+            }],
+            ..Default::default()
+        })
+        .await?
+        .into_inner();
+    let (text, err) = reply_error(stream, |piece: &pb::ChatResponse| &piece.content).await?;
+    assert_eq!(text, "You said:");
+    assert_eq!(err.code(), Code::FailedPrecondition, "{err:?}");
+    assert_eq!(
+        err.message(),
+        "model runner has unexpectedly stopped, this may be due to resource limitations or an internal error"
+    );
+    assert_eq!(
+        error_info(&err),
+        Some(("omnipanel.v1".to_owned(), "OLLAMA_ERROR".to_owned()))
+    );
+
+    // A remote provider whose reply ends saying the model is gone: that is
+    // NOT_FOUND, whether Ollama says it before or during the reply.
+    let remote_port = free_port()?;
+    let _remote = FakeOllama::start(
+        "serve",
+        remote_port,
+        &setup.sandbox.root().join("remote-models"),
+        &[
+            ("FAKE_OLLAMA_REPLY_FAIL_AFTER_TOKENS", "1"),
+            ("FAKE_OLLAMA_REPLY_ERROR", "model 'test-small' not found"),
+        ],
+    )
+    .await?;
+    api.add_provider(pb::AddProviderRequest {
+        name: "gpu-box".into(),
+        url: format!("http://127.0.0.1:{remote_port}"),
+        token: String::new(),
+    })
+    .await?;
+    let mut pull = api
+        .pull_model(pb::PullModelRequest {
+            model: "test-small".into(),
+            provider: "gpu-box".into(),
+            insecure: false,
+        })
+        .await?
+        .into_inner();
+    while tokio::time::timeout(PATIENCE, pull.message())
+        .await??
+        .is_some()
+    {}
+    let stream = api
+        .generate(pb::GenerateRequest {
+            model: "test-small".into(),
+            provider: "gpu-box".into(),
+            prompt: "hello".into(),
+            ..Default::default()
+        })
+        .await?
+        .into_inner();
+    let (text, err) = reply_error(stream, |piece: &pb::GenerateResponse| &piece.response).await?;
+    assert_eq!(text, "You");
+    assert_eq!(err.code(), Code::NotFound, "{err:?}");
+    assert_eq!(err.message(), "model 'test-small' not found");
+    assert_eq!(
+        error_info(&err),
+        Some(("omnipanel.v1".to_owned(), "MODEL_NOT_FOUND".to_owned()))
+    );
+    Ok(())
+}
+
 #[tokio::test]
 async fn a_client_leaving_mid_reply_cancels_the_generation() -> TestResult {
     let setup = setup(&[("FAKE_OLLAMA_TOKEN_DELAY_MS", "200")], "").await?;

@@ -47,6 +47,13 @@
 //!   generation or chat (default 0).
 //! - `FAKE_OLLAMA_START_DELAY_MS=N`: wait this long before binding
 //!   (simulating a slow start).
+//! - `FAKE_OLLAMA_REPLY_FAIL_AFTER_TOKENS=N`: a streamed `/api/generate` or
+//!   `/api/chat` reply stops after N tokens with the final line
+//!   `{"error":"<message>"}` (HTTP 200, as Ollama ends a stream that had
+//!   already started); without streaming the answer is `500` with that
+//!   error. The message is `FAKE_OLLAMA_REPLY_ERROR` if set, else Ollama's
+//!   "model runner has unexpectedly stopped, this may be due to resource
+//!   limitations or an internal error".
 //!
 //! An unparsable switch is an error (exit 1); a bad `OLLAMA_KEEP_ALIVE` is
 //! only a warning, as in Ollama.
@@ -61,7 +68,7 @@
 //! `{"requests":{"/api/pull":2,...},"pulls_started":0,"pulls_completed":0,
 //! "pulls_failed":0,"pulls_cancelled":0,"pulls_active":0,
 //! "generations_started":0,"generations_completed":0,
-//! "generations_cancelled":0,"generations_active":0}`.
+//! "generations_failed":0,"generations_cancelled":0,"generations_active":0}`.
 //!
 //! `GET /v2/<namespace>/<model>/manifests/<tag>` (and `HEAD`) is a registry
 //! stand-in, not part of Ollama's API: it answers like registry.ollama.ai
@@ -197,7 +204,7 @@ async fn serve(switches: Switches) -> ExitCode {
     logline::info(&format!(
         "server config: OLLAMA_HOST={} OLLAMA_MODELS={} OLLAMA_KEEP_ALIVE={} \
          pull_bytes_per_sec={} pull_fail_at_percent={:?} pull_fail_once={} \
-         token_delay={:?} crash_after={:?} hang_after={:?} start_delay={:?}",
+         token_delay={:?} reply_failure={:?} crash_after={:?} hang_after={:?} start_delay={:?}",
         switches.host,
         switches.models_dir.display(),
         match switches.default_keep_alive {
@@ -208,6 +215,7 @@ async fn serve(switches: Switches) -> ExitCode {
         switches.pull.fail_at_percent,
         switches.pull.fail_once,
         switches.token_delay,
+        switches.reply_failure,
         switches.crash_after,
         switches.hang_after,
         switches.start_delay,
@@ -250,6 +258,7 @@ async fn serve(switches: Switches) -> ExitCode {
             default_keep_alive: switches.default_keep_alive,
             pull: switches.pull,
             hang_after: switches.hang_after,
+            reply_failure: switches.reply_failure.clone(),
         },
     );
     if let Some(after) = switches.crash_after {
