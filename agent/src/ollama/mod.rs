@@ -946,7 +946,10 @@ impl<T: StreamLine> ReplyStream<T> {
 /// UNAVAILABLE naming the local server's state, with what to do about it.
 fn server_down(address: &OllamaAddress, status: &ServerStatus) -> Error {
     let hint = match status.state {
-        ServerState::NotInstalled => format!("; {}", discovery::INSTALL_HINT),
+        // The reason of NOT_INSTALLED usually says how to install already.
+        ServerState::NotInstalled if !status.reason.contains(discovery::INSTALL_HINT) => {
+            format!("; {}", discovery::INSTALL_HINT)
+        }
         ServerState::Stopped => "; start it with `omnipanel ollama start`".to_owned(),
         _ => String::new(),
     };

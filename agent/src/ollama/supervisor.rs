@@ -346,11 +346,15 @@ impl Machine {
         let status = self.status.borrow().clone();
         for reply in self.waiting.drain(..) {
             let answer = if status.state == ServerState::NotInstalled {
+                // Whatever the discovery said, the caller learns how to
+                // install Ollama: that is the one thing that fixes it.
+                let why = status
+                    .last_error
+                    .as_deref()
+                    .unwrap_or("Ollama is not installed");
                 Err(
-                    Error::failed_precondition(status.last_error.clone().unwrap_or_else(|| {
-                        format!("Ollama is not installed: {}", discovery::INSTALL_HINT)
-                    }))
-                    .with_reason("OLLAMA_NOT_INSTALLED"),
+                    Error::failed_precondition(discovery::with_install_hint(why))
+                        .with_reason("OLLAMA_NOT_INSTALLED"),
                 )
             } else {
                 Ok(status.clone())
