@@ -360,6 +360,47 @@ async fn without_ollama_start_says_how_to_install_and_the_rest_works() -> TestRe
 }
 
 #[tokio::test]
+async fn stop_without_ollama_keeps_not_installed() -> TestResult {
+    let sandbox = Sandbox::new()?;
+    let port = free_port()?;
+    sandbox.write_config(&format!(
+        "[ollama]\nbinary = \"/nonexistent/ollama\"\nhost = \"127.0.0.1:{port}\"\n"
+    ))?;
+    let agent = sandbox.start_agent().await?;
+    let client = agent.client().await?;
+    let before = wait_status(&client, "NOT_INSTALLED", is(pb::ServerState::NotInstalled)).await?;
+    // Stopping nothing is fine, but it must not pretend an installed,
+    // stopped server: the answer and the status stay NOT_INSTALLED.
+    let answered = models(&client)
+        .stop_server(pb::StopServerRequest {})
+        .await?
+        .into_inner()
+        .status
+        .ok_or("no status")?;
+    assert_eq!(
+        answered.state,
+        i32::from(pb::ServerState::NotInstalled),
+        "{answered:?}"
+    );
+    assert_eq!(answered.last_error, before.last_error);
+    let after = status(&client).await?;
+    assert_eq!(
+        after.state,
+        i32::from(pb::ServerState::NotInstalled),
+        "{after:?}"
+    );
+    // Requests still say how to install it, not how to start it.
+    let err = models(&client)
+        .list_models(pb::ListModelsRequest::default())
+        .await
+        .err()
+        .ok_or("listed models without ollama")?;
+    assert_eq!(err.code(), Code::Unavailable);
+    assert!(err.message().contains("ollama.com"), "{}", err.message());
+    Ok(())
+}
+
+#[tokio::test]
 async fn two_clients_share_one_pull_that_survives_its_starter() -> TestResult {
     // ~640 MB at 400 MB/s: long enough to attach, short enough for a test.
     let setup = setup(&[("FAKE_OLLAMA_PULL_BYTES_PER_SEC", "400000000")], "").await?;

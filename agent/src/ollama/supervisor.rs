@@ -573,6 +573,12 @@ impl Machine {
                     return None;
                 }
                 self.want_running = false;
+                // Nothing runs, and STOPPED would claim an installed server:
+                // NOT_INSTALLED stays what it is until a start finds one.
+                if self.status.borrow().state == ServerState::NotInstalled {
+                    let _ = reply.send(Ok(self.status.borrow().clone()));
+                    return None;
+                }
                 self.set_state(ServerState::Stopped, "stopped by request");
                 let _ = reply.send(Ok(self.status.borrow().clone()));
                 Some(Phase::Idle)
