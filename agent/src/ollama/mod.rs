@@ -381,6 +381,7 @@ impl Ollama {
                 health_failures: settings.health_failures,
                 stop_timeout: settings.stop_timeout,
                 startup_timeout: settings.startup_timeout,
+                output_drain: supervisor::OUTPUT_DRAIN,
             },
             local.clone(),
             Arc::new(Mutex::new(writer)),

@@ -122,7 +122,17 @@ pub struct SupervisorConfig {
     pub stop_timeout: Duration,
     /// How long a start may take to answer.
     pub startup_timeout: Duration,
+    /// How long to wait, once the server exited, for its last output
+    /// (which says why it exited) to be read. Bounded because a child of
+    /// the server (Ollama's model runners) may hold the pipes open.
+    pub output_drain: Duration,
 }
+
+/// Default of [`SupervisorConfig::output_drain`].
+pub const OUTPUT_DRAIN: Duration = Duration::from_secs(2);
+
+/// What Ollama (Go's net package) prints when its port is taken.
+const PORT_IN_USE: &str = "address already in use";
 
 const BACKOFF_INITIAL: Duration = Duration::from_secs(1);
 const BACKOFF_MAX: Duration = Duration::from_secs(60);
@@ -233,6 +243,9 @@ struct Managed {
     child: Child,
     pid: Option<u32>,
     recent_output: Arc<Mutex<VecDeque<String>>>,
+    /// One per output reader; each resolves when its reader has read to
+    /// the end of its pipe.
+    pumps: Vec<oneshot::Receiver<()>>,
 }
 
 impl Managed {
@@ -242,6 +255,28 @@ impl Managed {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .back()
             .cloned()
+    }
+
+    /// The most recent output line containing `needle`.
+    fn output_containing(&self, needle: &str) -> Option<String> {
+        self.recent_output
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .iter()
+            .rev()
+            .find(|line| line.contains(needle))
+            .cloned()
+    }
+
+    /// After the server exited: wait, at most `limit`, until the readers
+    /// have read everything it wrote. `wait()` returns as soon as the
+    /// process is gone, usually before its last line (the reason it
+    /// exited) has gone through the reader threads.
+    async fn drain_output(&mut self, limit: Duration) {
+        let deadline = tokio::time::Instant::now() + limit;
+        for pump in self.pumps.drain(..) {
+            let _ = tokio::time::timeout_at(deadline, pump).await;
+        }
     }
 }
 
@@ -477,11 +512,12 @@ impl Machine {
             Ok(mut child) => {
                 let pid = child.id();
                 let recent_output = Arc::new(Mutex::new(VecDeque::new()));
+                let mut pumps = Vec::new();
                 if let Some(stdout) = child.stdout.take() {
-                    pump_output(stdout, self.log.clone(), recent_output.clone());
+                    pumps.extend(pump_output(stdout, self.log.clone(), recent_output.clone()));
                 }
                 if let Some(stderr) = child.stderr.take() {
-                    pump_output(stderr, self.log.clone(), recent_output.clone());
+                    pumps.extend(pump_output(stderr, self.log.clone(), recent_output.clone()));
                 }
                 self.update(|s| s.pid = pid);
                 self.set_state(
@@ -496,6 +532,7 @@ impl Machine {
                     child,
                     pid,
                     recent_output,
+                    pumps,
                 })
             }
             Err(err) => self.enter_backoff(format!("cannot run {}: {err}", binary.display())),
@@ -690,14 +727,16 @@ impl Machine {
             };
             tokio::select! {
                 status = server.child.wait() => {
-                    let output = server.last_output().map(|l| format!(": {l}")).unwrap_or_default();
-                    let why = format!("ollama {} during start-up{output}", describe_exit(status));
-                    if output.contains("address already in use") {
+                    server.drain_output(self.config.output_drain).await;
+                    // Any line will do: the clash may not be the last one.
+                    if let Some(line) = server.output_containing(PORT_IN_USE) {
                         return self.enter_backoff(format!(
-                            "port {} is already in use{output}",
+                            "port {} is already in use: {line}",
                             self.config.address.port()
                         ));
                     }
+                    let output = server.last_output().map(|l| format!(": {l}")).unwrap_or_default();
+                    let why = format!("ollama {} during start-up{output}", describe_exit(status));
                     return self.crashed(why, None);
                 }
                 () = tokio::time::sleep(STARTUP_POLL) => {
@@ -750,6 +789,7 @@ impl Machine {
             };
             tokio::select! {
                 status = server.child.wait() => {
+                    server.drain_output(self.config.output_drain).await;
                     let output = server.last_output().map(|l| format!(" (last output: {l})")).unwrap_or_default();
                     return self.crashed(format!("ollama {} unexpectedly{output}", describe_exit(status)), Some(ready_since));
                 }
@@ -861,17 +901,22 @@ fn die_with_parent(command: &mut Command) {
 
 /// Copy a child's output into the ollama log (on a plain thread: blocking
 /// reads and file writes stay off the executor), keeping the last lines for
-/// error messages.
-fn pump_output<R>(pipe: R, log: Arc<Mutex<RotatingWriter>>, recent: Arc<Mutex<VecDeque<String>>>)
+/// error messages. The receiver resolves once the pipe is read to its end.
+fn pump_output<R>(
+    pipe: R,
+    log: Arc<Mutex<RotatingWriter>>,
+    recent: Arc<Mutex<VecDeque<String>>>,
+) -> Option<oneshot::Receiver<()>>
 where
     R: IntoStd,
 {
-    let Some(reader) = pipe.into_std() else {
-        return;
-    };
+    let reader = pipe.into_std()?;
+    let (finished, drained) = oneshot::channel::<()>();
     let spawned = std::thread::Builder::new()
         .name("omnipanel-ollama-log".into())
         .spawn(move || {
+            // Dropped when the thread ends, however it ends.
+            let _finished = finished;
             let reader = BufReader::new(reader);
             for line in reader.lines() {
                 let Ok(line) = line else { break };
@@ -891,8 +936,12 @@ where
                 recent.push_back(line);
             }
         });
-    if let Err(err) = spawned {
-        tracing::warn!(error = %err, "cannot start the ollama log reader");
+    match spawned {
+        Ok(_) => Some(drained),
+        Err(err) => {
+            tracing::warn!(error = %err, "cannot start the ollama log reader");
+            None
+        }
     }
 }
 
@@ -910,5 +959,101 @@ impl IntoStd for tokio::process::ChildStdout {
 impl IntoStd for tokio::process::ChildStderr {
     fn into_std(self) -> Option<std::fs::File> {
         self.into_owned_fd().ok().map(std::fs::File::from)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
+    use super::*;
+    use crate::logs::{LogSource, RotationPolicy};
+
+    /// A port on 127.0.0.1 that nothing listens on.
+    fn idle_port() -> std::io::Result<u16> {
+        Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port())
+    }
+
+    /// An executable shell script standing in for `ollama`.
+    fn script(dir: &std::path::Path, body: &str) -> std::io::Result<PathBuf> {
+        let path = dir.join("ollama");
+        std::fs::write(&path, format!("#!/bin/sh\n{body}\n"))?;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755))?;
+        Ok(path)
+    }
+
+    fn config(binary: PathBuf, port: u16) -> SupervisorConfig {
+        SupervisorConfig {
+            binary: Some(binary),
+            address: OllamaAddress::parse(&format!("127.0.0.1:{port}")),
+            autostart: true,
+            health_interval: Duration::from_secs(1),
+            health_timeout: Duration::from_secs(1),
+            health_failures: 3,
+            stop_timeout: Duration::from_secs(5),
+            startup_timeout: Duration::from_secs(30),
+            // Only bounds a hang; the readers finish long before.
+            output_drain: Duration::from_secs(60),
+        }
+    }
+
+    fn supervise(config: SupervisorConfig, dir: &std::path::Path) -> std::io::Result<Supervisor> {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let http = reqwest::Client::builder()
+            .tls_certs_only([])
+            .build()
+            .map_err(std::io::Error::other)?;
+        let api = OllamaApi::new(http, &config.address.base_url(), None);
+        let log = RotatingWriter::open(
+            LogSource::new("ollama", dir.join("ollama.log")),
+            RotationPolicy {
+                max_bytes: 1 << 20,
+                max_files: 1,
+                max_age: Duration::from_secs(86_400),
+            },
+        )?;
+        let bus = Arc::new(EventBus::new(1, 64));
+        Ok(Supervisor::spawn(
+            config,
+            api,
+            Arc::new(Mutex::new(log)),
+            bus,
+        ))
+    }
+
+    #[tokio::test]
+    async fn a_port_clash_reported_after_the_exit_is_still_a_clash()
+    -> std::result::Result<(), Box<dyn std::error::Error>> {
+        let dir = tempfile::tempdir()?;
+        let port = idle_port()?;
+        // The server exits at once; its complaint arrives a moment later
+        // through a child that still holds its stderr, as Ollama's runner
+        // processes can. Read only when `wait()` returns, the output is
+        // empty and the clash would pass for a crash.
+        let binary = script(
+            dir.path(),
+            &format!(
+                "(sleep 1; echo 'Error: listen tcp 127.0.0.1:{port}: bind: address already in use' >&2) &\nexit 1"
+            ),
+        )?;
+        let supervisor = supervise(config(binary, port), dir.path())?;
+        let mut watch = supervisor.watch();
+        let settled = tokio::time::timeout(
+            Duration::from_secs(60),
+            watch.wait_for(|s| matches!(s.state, ServerState::Backoff | ServerState::Crashed)),
+        )
+        .await??
+        .clone();
+        assert_eq!(settled.state, ServerState::Backoff, "{settled:?}");
+        assert_eq!(settled.restart_count, 0, "a clash is not a crash");
+        let why = settled.last_error.unwrap_or_default();
+        assert!(
+            why.contains(&format!("port {port} is already in use")) && why.contains("bind:"),
+            "{why}"
+        );
+        supervisor.shutdown().await;
+        Ok(())
     }
 }
