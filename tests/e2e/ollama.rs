@@ -214,6 +214,56 @@ async fn stop_start_and_restart_on_request() -> TestResult {
     Ok(())
 }
 
+/// Everything the "ollama" log source holds.
+async fn ollama_log(client: &Client) -> TestResult<String> {
+    let mut tail = client
+        .agent()
+        .tail_logs(pb::TailLogsRequest {
+            source: "ollama".into(),
+            lines: 1000,
+            follow: false,
+        })
+        .await?
+        .into_inner();
+    let mut text = String::new();
+    while let Some(batch) = tail.message().await? {
+        text.push_str(&batch.lines.join("\n"));
+        text.push('\n');
+    }
+    Ok(text)
+}
+
+#[tokio::test]
+async fn stop_kills_a_server_that_ignores_sigterm_after_the_grace_period() -> TestResult {
+    let setup = setup(
+        &[("FAKE_OLLAMA_IGNORE_SIGTERM", "1")],
+        "stop_timeout = \"1s\"\n",
+    )
+    .await?;
+    let running = wait_status(&setup.client, "RUNNING", is(pb::ServerState::Running)).await?;
+    let stopped = models(&setup.client)
+        .stop_server(pb::StopServerRequest {})
+        .await?
+        .into_inner()
+        .status
+        .ok_or("no status")?;
+    assert_eq!(
+        stopped.state,
+        i32::from(pb::ServerState::Stopped),
+        "{stopped:?}"
+    );
+    assert!(
+        stopped.reason.contains("did not stop within 1s of SIGTERM")
+            && stopped.reason.contains("killed"),
+        "{stopped:?}"
+    );
+    eventually("the server to be gone", || !process_exists(running.pid)).await?;
+    // It was asked politely first.
+    let log = ollama_log(&setup.client).await?;
+    assert!(log.contains("received terminated, ignoring it"), "{log}");
+    Ok(())
+}
+
 #[tokio::test]
 async fn an_external_server_is_adopted_and_left_running() -> TestResult {
     let sandbox = Sandbox::new()?;

@@ -380,6 +380,7 @@ impl Ollama {
                 health_timeout: settings.health_timeout,
                 health_failures: settings.health_failures,
                 stop_timeout: settings.stop_timeout,
+                backoff: supervisor::BackoffPolicy::default(),
                 startup_timeout: settings.startup_timeout,
                 output_drain: supervisor::OUTPUT_DRAIN,
             },

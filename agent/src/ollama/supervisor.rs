@@ -1,8 +1,9 @@
 //! The local Ollama server's supervisor: one task owning a state machine.
 //! At start it adopts a server that already answers (EXTERNAL, never
 //! stopped), or starts `ollama serve` (MANAGED) when autostart is on. A
-//! managed server that exits is restarted with exponential backoff (1 s
-//! doubling to 60 s, reset after 60 s healthy); one that fails its health
+//! managed server that exits is restarted with exponential backoff (by
+//! default 1 s doubling to 60 s, reset after 60 s healthy: see
+//! [`BackoffPolicy`]); one that fails its health
 //! check (GET /api/version) three times in a row is killed and restarted.
 //! A port held by something that is not Ollama means BACKOFF with a message
 //! naming the port. Every state change is published with its reason.
@@ -120,6 +121,8 @@ pub struct SupervisorConfig {
     pub health_failures: u32,
     /// How long a stop waits after SIGTERM before SIGKILL.
     pub stop_timeout: Duration,
+    /// When to try again after a failed start or a crash.
+    pub backoff: BackoffPolicy,
     /// How long a start may take to answer.
     pub startup_timeout: Duration,
     /// How long to wait, once the server exited, for its last output
@@ -134,9 +137,65 @@ pub const OUTPUT_DRAIN: Duration = Duration::from_secs(2);
 /// What Ollama (Go's net package) prints when its port is taken.
 const PORT_IN_USE: &str = "address already in use";
 
-const BACKOFF_INITIAL: Duration = Duration::from_secs(1);
-const BACKOFF_MAX: Duration = Duration::from_secs(60);
-const HEALTHY_RESET: Duration = Duration::from_secs(60);
+/// The restart schedule: the first delay, doubling up to a cap, and back
+/// to the first once a server has stayed healthy long enough, so a server
+/// that crashes once a day is not made to wait a minute.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BackoffPolicy {
+    /// The delay after the first failure.
+    pub initial: Duration,
+    /// The most it grows to.
+    pub max: Duration,
+    /// Healthy this long before a crash: the next delay is `initial` again.
+    pub healthy_reset: Duration,
+}
+
+impl Default for BackoffPolicy {
+    fn default() -> Self {
+        Self {
+            initial: Duration::from_secs(1),
+            max: Duration::from_secs(60),
+            healthy_reset: Duration::from_secs(60),
+        }
+    }
+}
+
+/// Where a [`BackoffPolicy`] stands: the delay before the next attempt.
+/// Pure, so the schedule is tested without waiting for it.
+#[derive(Debug, Clone, Copy)]
+struct Backoff {
+    policy: BackoffPolicy,
+    next: Duration,
+}
+
+impl Backoff {
+    fn new(policy: BackoffPolicy) -> Self {
+        Self {
+            policy,
+            next: policy.initial.min(policy.max),
+        }
+    }
+
+    /// The delay to wait now; the next one is twice as long, up to the cap.
+    fn take(&mut self) -> Duration {
+        let delay = self.next;
+        self.next = self.next.saturating_mul(2).min(self.policy.max);
+        delay
+    }
+
+    /// Start over (a start or restart asked for by a person).
+    fn reset(&mut self) {
+        self.next = self.policy.initial.min(self.policy.max);
+    }
+
+    /// A managed server failed after answering for `healthy_for` (`None`:
+    /// it never answered).
+    fn failed_after(&mut self, healthy_for: Option<Duration>) {
+        if healthy_for.is_some_and(|healthy| healthy >= self.policy.healthy_reset) {
+            self.reset();
+        }
+    }
+}
 const STARTUP_POLL: Duration = Duration::from_millis(100);
 
 type Reply = oneshot::Sender<Result<ServerStatus>>;
@@ -180,12 +239,12 @@ impl Supervisor {
         let (commands, receiver) = mpsc::channel(16);
         let machine = Machine {
             want_running: config.autostart,
+            backoff: Backoff::new(config.backoff),
             config,
             api,
             log,
             bus,
             status: status_tx,
-            backoff: BACKOFF_INITIAL,
             waiting: Vec::new(),
         };
         tokio::spawn(machine.run(receiver));
@@ -304,7 +363,7 @@ struct Machine {
     bus: Arc<EventBus>,
     status: watch::Sender<ServerStatus>,
     want_running: bool,
-    backoff: Duration,
+    backoff: Backoff,
     /// Start/Restart callers waiting for the state to settle.
     waiting: Vec<Reply>,
 }
@@ -540,8 +599,7 @@ impl Machine {
     }
 
     fn enter_backoff(&mut self, why: String) -> Phase {
-        let delay = self.backoff;
-        self.backoff = (self.backoff * 2).min(BACKOFF_MAX);
+        let delay = self.backoff.take();
         let next_ms = now_ms() + i64::try_from(delay.as_millis()).unwrap_or(i64::MAX);
         self.update(|s| {
             s.last_error = Some(why.clone());
@@ -561,9 +619,8 @@ impl Machine {
 
     /// A managed server failed (exited or hung): record it, then back off.
     fn crashed(&mut self, why: String, ready_since: Option<Instant>) -> Phase {
-        if ready_since.is_some_and(|since| since.elapsed() >= HEALTHY_RESET) {
-            self.backoff = BACKOFF_INITIAL;
-        }
+        self.backoff
+            .failed_after(ready_since.map(|since| since.elapsed()));
         tracing::warn!(reason = %why, "ollama server failed");
         self.update(|s| {
             s.last_error = Some(why.clone());
@@ -573,20 +630,22 @@ impl Machine {
         self.enter_backoff(why)
     }
 
-    async fn stop_managed(&mut self, mut managed: Managed, reason: &str) {
+    /// SIGTERM, then SIGKILL after `stop_timeout`. Returns a note for the
+    /// status when the server had to be killed.
+    async fn stop_managed(&mut self, mut managed: Managed, reason: &str) -> String {
         self.set_state(ServerState::Stopping, reason);
         if let Some(pid) = managed.pid {
             terminate(pid);
         }
         let exited = tokio::time::timeout(self.config.stop_timeout, managed.child.wait()).await;
-        if exited.is_err() {
-            tracing::warn!(
-                seconds = self.config.stop_timeout.as_secs(),
-                "ollama did not stop after SIGTERM; killing it"
-            );
-            let _ = managed.child.start_kill();
-            let _ = managed.child.wait().await;
+        if exited.is_ok() {
+            return String::new();
         }
+        let grace = humantime::format_duration(self.config.stop_timeout);
+        tracing::warn!(%grace, "ollama did not stop after SIGTERM; killing it");
+        let _ = managed.child.start_kill();
+        let _ = managed.child.wait().await;
+        format!(" (it did not stop within {grace} of SIGTERM, so it was killed)")
     }
 
     /// Handle a command in a phase with no managed server. Returns the next
@@ -600,7 +659,7 @@ impl Machine {
                     None
                 } else {
                     self.waiting.push(reply);
-                    self.backoff = BACKOFF_INITIAL;
+                    self.backoff.reset();
                     Some(Phase::Probe)
                 }
             }
@@ -626,7 +685,7 @@ impl Machine {
                     return None;
                 }
                 self.want_running = true;
-                self.backoff = BACKOFF_INITIAL;
+                self.backoff.reset();
                 self.waiting.push(reply);
                 Some(Phase::Probe)
             }
@@ -684,10 +743,11 @@ impl Machine {
             }
             Request::Stop(reply) => {
                 self.want_running = false;
+                let mut killed = String::new();
                 if let Some(server) = managed.take() {
-                    self.stop_managed(server, "stopping by request").await;
+                    killed = self.stop_managed(server, "stopping by request").await;
                 }
-                self.set_state(ServerState::Stopped, "stopped by request");
+                self.set_state(ServerState::Stopped, format!("stopped by request{killed}"));
                 let _ = reply.send(Ok(self.status.borrow().clone()));
                 self.settle();
                 Some(Phase::Idle)
@@ -695,16 +755,18 @@ impl Machine {
             Request::Restart(reply) => {
                 self.want_running = true;
                 if let Some(server) = managed.take() {
-                    self.stop_managed(server, "restarting by request").await;
+                    // A restart goes on whether or not it had to be killed.
+                    let _ = self.stop_managed(server, "restarting by request").await;
                 }
                 self.set_state(ServerState::Stopped, "restarting by request");
-                self.backoff = BACKOFF_INITIAL;
+                self.backoff.reset();
                 self.waiting.push(reply);
                 Some(Phase::Probe)
             }
             Request::Shutdown(done) => {
                 if let Some(server) = managed.take() {
-                    self.stop_managed(server, "the agent is shutting down")
+                    let _ = self
+                        .stop_managed(server, "the agent is shutting down")
                         .await;
                 }
                 self.set_state(ServerState::Stopped, "the agent stopped it on shutdown");
@@ -993,6 +1055,7 @@ mod tests {
             health_timeout: Duration::from_secs(1),
             health_failures: 3,
             stop_timeout: Duration::from_secs(5),
+            backoff: BackoffPolicy::default(),
             startup_timeout: Duration::from_secs(30),
             // Only bounds a hang; the readers finish long before.
             output_drain: Duration::from_secs(60),
@@ -1021,6 +1084,63 @@ mod tests {
             Arc::new(Mutex::new(log)),
             bus,
         ))
+    }
+
+    fn secs(values: &[u64]) -> Vec<Duration> {
+        values.iter().copied().map(Duration::from_secs).collect()
+    }
+
+    #[test]
+    fn backoff_doubles_from_one_second_up_to_a_minute() {
+        let mut backoff = Backoff::new(BackoffPolicy::default());
+        let delays: Vec<Duration> = (0..9).map(|_| backoff.take()).collect();
+        assert_eq!(delays, secs(&[1, 2, 4, 8, 16, 32, 60, 60, 60]));
+    }
+
+    #[test]
+    fn backoff_starts_over_after_a_minute_healthy() {
+        let mut backoff = Backoff::new(BackoffPolicy::default());
+        for _ in 0..8 {
+            backoff.take();
+        }
+        // Crashes during start-up or after a short run keep the cap.
+        backoff.failed_after(None);
+        assert_eq!(backoff.take(), Duration::from_secs(60));
+        backoff.failed_after(Some(Duration::from_secs(59)));
+        assert_eq!(backoff.take(), Duration::from_secs(60));
+        // A minute healthy: the schedule starts over.
+        backoff.failed_after(Some(Duration::from_secs(60)));
+        let delays: Vec<Duration> = (0..3).map(|_| backoff.take()).collect();
+        assert_eq!(delays, secs(&[1, 2, 4]));
+        // So does a start asked for by a person.
+        backoff.reset();
+        assert_eq!(backoff.take(), Duration::from_secs(1));
+    }
+
+    #[test]
+    fn backoff_follows_its_policy() {
+        let policy = BackoffPolicy {
+            initial: Duration::from_millis(100),
+            max: Duration::from_millis(250),
+            healthy_reset: Duration::from_secs(5),
+        };
+        let mut backoff = Backoff::new(policy);
+        let delays: Vec<Duration> = (0..4).map(|_| backoff.take()).collect();
+        assert_eq!(
+            delays,
+            [100, 200, 250, 250].map(Duration::from_millis).to_vec()
+        );
+        backoff.failed_after(Some(Duration::from_secs(5)));
+        assert_eq!(backoff.take(), Duration::from_millis(100));
+        // A huge cap cannot overflow the doubling.
+        let mut unbounded = Backoff::new(BackoffPolicy {
+            max: Duration::MAX,
+            ..policy
+        });
+        for _ in 0..200 {
+            unbounded.take();
+        }
+        assert_eq!(unbounded.take(), Duration::MAX);
     }
 
     #[tokio::test]

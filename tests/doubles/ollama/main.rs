@@ -55,12 +55,18 @@
 //!   "model runner has unexpectedly stopped, this may be due to resource
 //!   limitations or an internal error".
 //!
+//! - `FAKE_OLLAMA_IGNORE_SIGTERM=1`: `serve` logs SIGTERM and carries on
+//!   (a server that will not stop, for a supervisor's SIGKILL fallback).
+//!   SIGINT still stops it, and so does its parent going away, since the
+//!   signal a dying parent sends (PR_SET_PDEATHSIG) is the ignored SIGTERM.
+//!
 //! An unparsable switch is an error (exit 1); a bad `OLLAMA_KEEP_ALIVE` is
 //! only a warning, as in Ollama.
 //!
 //! # Signals
 //!
-//! SIGTERM and SIGINT: log a shutdown line, save the state, exit 0.
+//! SIGTERM and SIGINT: log a shutdown line, save the state, exit 0 (but see
+//! `FAKE_OLLAMA_IGNORE_SIGTERM`).
 //!
 //! # Not part of Ollama
 //!
@@ -204,7 +210,8 @@ async fn serve(switches: Switches) -> ExitCode {
     logline::info(&format!(
         "server config: OLLAMA_HOST={} OLLAMA_MODELS={} OLLAMA_KEEP_ALIVE={} \
          pull_bytes_per_sec={} pull_fail_at_percent={:?} pull_fail_once={} \
-         token_delay={:?} reply_failure={:?} crash_after={:?} hang_after={:?} start_delay={:?}",
+         token_delay={:?} reply_failure={:?} crash_after={:?} hang_after={:?} start_delay={:?} \
+         ignore_sigterm={}",
         switches.host,
         switches.models_dir.display(),
         match switches.default_keep_alive {
@@ -219,8 +226,9 @@ async fn serve(switches: Switches) -> ExitCode {
         switches.crash_after,
         switches.hang_after,
         switches.start_delay,
+        switches.ignore_sigterm,
     ));
-    let mut shutdown = match shutdown_signal() {
+    let mut shutdown = match shutdown_signal(switches.ignore_sigterm) {
         Ok(shutdown) => Box::pin(shutdown),
         Err(err) => return fail(&format!("signal handlers: {err}")),
     };
@@ -278,7 +286,7 @@ async fn serve(switches: Switches) -> ExitCode {
 }
 
 async fn squat(switches: Switches) -> ExitCode {
-    let shutdown = match shutdown_signal() {
+    let shutdown = match shutdown_signal(false) {
         Ok(shutdown) => shutdown,
         Err(err) => return fail(&format!("signal handlers: {err}")),
     };
@@ -337,14 +345,30 @@ fn go_error_text(err: &io::Error) -> String {
 }
 
 /// Resolves with the signal's Go name once SIGTERM or SIGINT arrives.
-/// Registered before binding, so a stop request is never missed.
-fn shutdown_signal() -> io::Result<impl Future<Output = &'static str>> {
+/// Registered before binding, so a stop request is never missed. With
+/// `ignore_term` SIGTERM is only logged; then the parent is watched
+/// instead, so a supervisor that dies does not leave the fake behind.
+fn shutdown_signal(ignore_term: bool) -> io::Result<impl Future<Output = &'static str>> {
     let mut terminate = signal(SignalKind::terminate())?;
     let mut interrupt = signal(SignalKind::interrupt())?;
+    let parent = std::os::unix::process::parent_id();
     Ok(async move {
-        tokio::select! {
-            _ = terminate.recv() => "terminated",
-            _ = interrupt.recv() => "interrupt",
+        let mut orphan_check = tokio::time::interval(Duration::from_millis(500));
+        loop {
+            tokio::select! {
+                _ = terminate.recv() => {
+                    if !ignore_term {
+                        return "terminated";
+                    }
+                    logline::info("received terminated, ignoring it (FAKE_OLLAMA_IGNORE_SIGTERM)");
+                }
+                _ = interrupt.recv() => return "interrupt",
+                _ = orphan_check.tick(), if ignore_term => {
+                    if std::os::unix::process::parent_id() != parent {
+                        return "parent exit";
+                    }
+                }
+            }
         }
     })
 }

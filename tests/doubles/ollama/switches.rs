@@ -31,6 +31,8 @@ pub struct Switches {
     pub hang_after: Option<Duration>,
     pub start_delay: Duration,
     pub token_delay: Duration,
+    /// Log SIGTERM and carry on (a server that will not stop).
+    pub ignore_sigterm: bool,
     pub reply_failure: Option<ReplyFailure>,
     pub pull: PullConfig,
     /// Problems Ollama would only warn about (it falls back to a default).
@@ -106,16 +108,15 @@ impl Switches {
             "a percentage from 0 to 100",
             &|n| (0.0..=100.0).contains(&n),
         )?;
-        let fail_once = match text("FAKE_OLLAMA_PULL_FAIL_ONCE")?.as_deref() {
-            None => false,
-            Some("1" | "true" | "yes" | "on") => true,
-            Some("0" | "false" | "no" | "off") => false,
-            Some(other) => {
-                return Err(format!(
-                    "FAKE_OLLAMA_PULL_FAIL_ONCE={other:?}: expected 1 or 0"
-                ));
+        let flag = |key: &str| -> Result<bool, String> {
+            match text(key)?.as_deref() {
+                None => Ok(false),
+                Some("1" | "true" | "yes" | "on") => Ok(true),
+                Some("0" | "false" | "no" | "off") => Ok(false),
+                Some(other) => Err(format!("{key}={other:?}: expected 1 or 0")),
             }
         };
+        let fail_once = flag("FAKE_OLLAMA_PULL_FAIL_ONCE")?;
         let reply_failure = number(
             "FAKE_OLLAMA_REPLY_FAIL_AFTER_TOKENS",
             "a whole number of tokens >= 0",
@@ -136,6 +137,7 @@ impl Switches {
             hang_after: seconds("FAKE_OLLAMA_HANG_AFTER_SECS")?,
             start_delay: millis("FAKE_OLLAMA_START_DELAY_MS")?,
             token_delay: millis("FAKE_OLLAMA_TOKEN_DELAY_MS")?,
+            ignore_sigterm: flag("FAKE_OLLAMA_IGNORE_SIGTERM")?,
             reply_failure,
             pull: PullConfig {
                 bytes_per_sec,
@@ -171,6 +173,7 @@ mod tests {
         assert_eq!(s.pull.bytes_per_sec, DEFAULT_PULL_BYTES_PER_SEC);
         assert!(s.pull.fail_at_percent.is_none() && !s.pull.fail_once);
         assert!(s.reply_failure.is_none());
+        assert!(!s.ignore_sigterm);
 
         let s = parse(&[
             ("OLLAMA_HOST", "127.0.0.1:0"),
@@ -184,7 +187,9 @@ mod tests {
             ("FAKE_OLLAMA_TOKEN_DELAY_MS", "20"),
             ("FAKE_OLLAMA_START_DELAY_MS", "300"),
             ("FAKE_OLLAMA_REPLY_FAIL_AFTER_TOKENS", "3"),
+            ("FAKE_OLLAMA_IGNORE_SIGTERM", "1"),
         ])?;
+        assert!(s.ignore_sigterm);
         assert_eq!(s.host.port, 0);
         assert_eq!(s.models_dir, PathBuf::from("/m"));
         assert_eq!(s.default_keep_alive, KeepAlive::Forever);
@@ -219,6 +224,7 @@ mod tests {
             ("FAKE_OLLAMA_PULL_BYTES_PER_SEC", "0"),
             ("FAKE_OLLAMA_PULL_FAIL_AT_PERCENT", "101"),
             ("FAKE_OLLAMA_PULL_FAIL_ONCE", "maybe"),
+            ("FAKE_OLLAMA_IGNORE_SIGTERM", "sometimes"),
             ("FAKE_OLLAMA_TOKEN_DELAY_MS", "x"),
             ("FAKE_OLLAMA_REPLY_FAIL_AFTER_TOKENS", "1.5"),
             ("FAKE_OLLAMA_REPLY_FAIL_AFTER_TOKENS", "-1"),
