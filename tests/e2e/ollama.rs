@@ -932,6 +932,105 @@ async fn bad_model_names_are_refused_before_any_request() -> TestResult {
 }
 
 #[tokio::test]
+async fn bad_requests_are_invalid_even_with_the_server_stopped() -> TestResult {
+    let setup = setup(&[], "").await?;
+    wait_status(&setup.client, "RUNNING", is(pb::ServerState::Running)).await?;
+    let mut api = models(&setup.client);
+    api.stop_server(pb::StopServerRequest {}).await?;
+    // What is wrong with the request is the answer, not that the server
+    // is down: starting it would not help.
+    let bad = "bad..name";
+    let mut refusals = vec![
+        (
+            "ShowModel",
+            api.show_model(pb::ShowModelRequest {
+                model: bad.into(),
+                provider: String::new(),
+            })
+            .await
+            .err(),
+        ),
+        (
+            "DeleteModel",
+            api.delete_model(pb::DeleteModelRequest {
+                model: bad.into(),
+                provider: String::new(),
+            })
+            .await
+            .err(),
+        ),
+        (
+            "UnloadModel",
+            api.unload_model(pb::UnloadModelRequest {
+                model: bad.into(),
+                provider: String::new(),
+            })
+            .await
+            .err(),
+        ),
+        (
+            "LoadModel",
+            api.load_model(pb::LoadModelRequest {
+                model: bad.into(),
+                ..Default::default()
+            })
+            .await
+            .err(),
+        ),
+        (
+            "LoadModel keep_alive",
+            api.load_model(pb::LoadModelRequest {
+                model: "test-small".into(),
+                keep_alive: "ten minutes".into(),
+                ..Default::default()
+            })
+            .await
+            .err(),
+        ),
+        (
+            "Generate options",
+            api.generate(pb::GenerateRequest {
+                model: "test-small".into(),
+                prompt: "hi".into(),
+                options_json: "[1]".into(),
+                ..Default::default()
+            })
+            .await
+            .err(),
+        ),
+    ];
+    refusals.push((
+        "Chat",
+        api.chat(pb::ChatRequest {
+            model: bad.into(),
+            messages: vec![pb::ChatMessage {
+                role: "user".into(),
+                content: "hi".into(),
+                images: vec![],
+            }],
+            ..Default::default()
+        })
+        .await
+        .err(),
+    ));
+    for (call, refusal) in refusals {
+        let err = refusal.ok_or(format!("{call} accepted a bad request"))?;
+        assert_eq!(err.code(), Code::InvalidArgument, "{call}: {err:?}");
+    }
+    // A good name gets the server's state.
+    let down = api
+        .show_model(pb::ShowModelRequest {
+            model: "test-small".into(),
+            provider: String::new(),
+        })
+        .await
+        .err()
+        .ok_or("showed a model with the server stopped")?;
+    assert_eq!(down.code(), Code::Unavailable, "{down:?}");
+    Ok(())
+}
+
+#[tokio::test]
 async fn load_unload_delete_default_and_fit() -> TestResult {
     let mut setup = setup(&[], "").await?;
     wait_status(&setup.client, "RUNNING", is(pb::ServerState::Running)).await?;

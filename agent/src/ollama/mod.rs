@@ -1,8 +1,9 @@
 //! Ollama: the supervised local server, further endpoints (providers), and
 //! everything done with models on them. [`Ollama`] is the domain facade the
-//! rpc layer calls; it validates names, picks the endpoint, turns Ollama's
-//! errors into domain errors that say what to do, and publishes changes on
-//! the event bus.
+//! rpc layer calls; it validates names and other input before it picks the
+//! endpoint (a bad request is INVALID_ARGUMENT whether or not a server is
+//! up), turns Ollama's errors into domain errors that say what to do, and
+//! publishes changes on the event bus.
 
 pub mod address;
 pub mod api;
@@ -552,8 +553,8 @@ impl Ollama {
 
     /// Details of a model.
     pub async fn show_model(&self, provider: &str, model: &str) -> Result<ModelDetails> {
-        let endpoint = self.endpoint(provider).await?;
         let name = ModelName::parse("model", model)?;
+        let endpoint = self.endpoint(provider).await?;
         let show = endpoint
             .api
             .show(&name.display())
@@ -576,8 +577,8 @@ impl Ollama {
 
     /// Delete a model.
     pub async fn delete_model(&self, provider: &str, model: &str) -> Result<()> {
-        let endpoint = self.endpoint(provider).await?;
         let name = ModelName::parse("model", model)?;
+        let endpoint = self.endpoint(provider).await?;
         endpoint
             .api
             .delete(&name.display())
@@ -620,13 +621,13 @@ impl Ollama {
         model: &str,
         keep_alive: &str,
     ) -> Result<String> {
-        let endpoint = self.endpoint(provider).await?;
         let name = self.resolve_model(model).await?;
         let mut body =
             serde_json::json!({ "model": name.display(), "prompt": "", "stream": false });
         if let Some(keep_alive) = keep_alive_value(keep_alive)? {
             body["keep_alive"] = keep_alive;
         }
+        let endpoint = self.endpoint(provider).await?;
         endpoint
             .api
             .generate_once(&body)
@@ -642,8 +643,8 @@ impl Ollama {
 
     /// Unload a model.
     pub async fn unload_model(&self, provider: &str, model: &str) -> Result<()> {
-        let endpoint = self.endpoint(provider).await?;
         let name = ModelName::parse("model", model)?;
+        let endpoint = self.endpoint(provider).await?;
         let body = serde_json::json!({ "model": name.display(), "keep_alive": 0, "stream": false });
         endpoint
             .api
@@ -794,7 +795,6 @@ impl Ollama {
             }
         }
         let name = self.resolve_model(model).await?;
-        let endpoint = self.endpoint(provider).await?;
         let messages: Vec<serde_json::Value> = messages
             .into_iter()
             .map(|m| {
@@ -808,6 +808,7 @@ impl Ollama {
         let mut body =
             serde_json::json!({ "model": name.display(), "messages": messages, "stream": true });
         apply_options(&mut body, &options)?;
+        let endpoint = self.endpoint(provider).await?;
         let lines = endpoint
             .api
             .chat(&body)
@@ -825,7 +826,6 @@ impl Ollama {
         options: GenerationOptions,
     ) -> Result<ReplyStream<GenerateChunk>> {
         let name = self.resolve_model(model).await?;
-        let endpoint = self.endpoint(provider).await?;
         let mut body =
             serde_json::json!({ "model": name.display(), "prompt": params.prompt, "stream": true });
         if !params.system.is_empty() {
@@ -838,6 +838,7 @@ impl Ollama {
             body["raw"] = serde_json::Value::from(true);
         }
         apply_options(&mut body, &options)?;
+        let endpoint = self.endpoint(provider).await?;
         let lines = endpoint
             .api
             .generate(&body)
