@@ -265,6 +265,48 @@ async fn stop_kills_a_server_that_ignores_sigterm_after_the_grace_period() -> Te
 }
 
 #[tokio::test]
+async fn a_started_server_keeps_its_models_in_the_configured_folder() -> TestResult {
+    // A models folder that already holds a model, named only in the
+    // config: the agent's own OLLAMA_MODELS points elsewhere (the harness
+    // sets it), so the server lists the model only if the agent passes the
+    // setting on.
+    let folder = tempfile::tempdir()?;
+    let models_dir = folder.path().join("models");
+    std::fs::create_dir_all(&models_dir)?;
+    std::fs::write(
+        models_dir.join("fake-ollama-state.json"),
+        serde_json::json!({
+            "models": {
+                "registry.ollama.ai/library/test-small:latest": {
+                    "name": "test-small:latest",
+                    "modified_at_ns": 1_700_000_000_000_000_000_u64
+                }
+            }
+        })
+        .to_string(),
+    )?;
+    let setup = setup(
+        &[],
+        &format!("models_dir = {:?}\n", models_dir.display().to_string()),
+    )
+    .await?;
+    assert_ne!(setup.sandbox.ollama_models(), models_dir);
+    wait_status(&setup.client, "RUNNING", is(pb::ServerState::Running)).await?;
+    let listed = models(&setup.client)
+        .list_models(pb::ListModelsRequest::default())
+        .await?
+        .into_inner();
+    let names: Vec<&str> = listed.models.iter().map(|m| m.name.as_str()).collect();
+    assert_eq!(names, ["test-small:latest"]);
+    let log = ollama_log(&setup.client).await?;
+    assert!(
+        log.contains(&format!("OLLAMA_MODELS={}", models_dir.display())),
+        "{log}"
+    );
+    Ok(())
+}
+
+#[tokio::test]
 async fn an_external_server_is_adopted_and_left_running() -> TestResult {
     let sandbox = Sandbox::new()?;
     let port = free_port()?;

@@ -375,6 +375,7 @@ impl Ollama {
         let supervisor = Supervisor::spawn(
             SupervisorConfig {
                 binary: settings.binary.clone(),
+                models_dir: settings.models_dir.clone(),
                 address: address.clone(),
                 autostart: settings.autostart,
                 health_interval: settings.health_interval,

@@ -109,6 +109,8 @@ pub struct ServerStatus {
 pub struct SupervisorConfig {
     /// `ollama.binary`.
     pub binary: Option<PathBuf>,
+    /// `ollama.models_dir`, given to a started server as OLLAMA_MODELS.
+    pub models_dir: Option<PathBuf>,
     /// Where the server listens.
     pub address: OllamaAddress,
     /// Start a server when none answers.
@@ -565,6 +567,11 @@ impl Machine {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .kill_on_drop(true);
+        // The folder the fit check measures must be the one the server
+        // fills; without a setting the server's own default applies.
+        if let Some(dir) = &self.config.models_dir {
+            command.env("OLLAMA_MODELS", dir);
+        }
         die_with_parent(&mut command);
         self.update(|s| s.binary = Some(binary.clone()));
         match command.spawn() {
@@ -1049,6 +1056,7 @@ mod tests {
     fn config(binary: PathBuf, port: u16) -> SupervisorConfig {
         SupervisorConfig {
             binary: Some(binary),
+            models_dir: None,
             address: OllamaAddress::parse(&format!("127.0.0.1:{port}")),
             autostart: true,
             health_interval: Duration::from_secs(1),
