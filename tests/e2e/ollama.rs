@@ -1343,3 +1343,103 @@ async fn the_cli_pulls_chats_and_reports() -> TestResult {
     );
     Ok(())
 }
+
+#[tokio::test]
+async fn watch_events_carries_the_progress_of_a_pull() -> TestResult {
+    // ~640 MB at 150 MB/s: several throttled progress events.
+    let setup = setup(&[("FAKE_OLLAMA_PULL_BYTES_PER_SEC", "150000000")], "").await?;
+    wait_status(&setup.client, "RUNNING", is(pb::ServerState::Running)).await?;
+    // From the start of the bus, so nothing of the pull can be missed.
+    let mut events = EventSubscription::new(setup.sandbox.target(), vec!["models".into()], Some(0));
+    // Nobody follows the pull's own stream: the bus is the only witness.
+    drop(
+        models(&setup.client)
+            .pull_model(pb::PullModelRequest {
+                model: "tinyllama".into(),
+                ..Default::default()
+            })
+            .await?,
+    );
+    let mut progress: Vec<pb::PullProgress> = Vec::new();
+    let mut pulled = false;
+    let running = |p: &pb::PullProgress| {
+        p.state == i32::from(pb::PullState::Running)
+            || p.state == i32::from(pb::PullState::Retrying)
+    };
+    tokio::time::timeout(PATIENCE, async {
+        // Until the end of the pull and the "pulled" change, in any order.
+        while !(pulled && progress.last().is_some_and(|p| !running(p))) {
+            let SubscriptionItem::Event(event) = events.next().await? else {
+                continue;
+            };
+            match event.payload {
+                Some(Payload::PullProgress(p)) if p.model == "tinyllama:latest" => progress.push(p),
+                Some(Payload::ModelsChanged(change)) if change.change == "pulled" => pulled = true,
+                _ => {}
+            }
+        }
+        Ok::<_, omnipanel_client::ClientError>(())
+    })
+    .await
+    .map_err(|_| format!("timed out; pull events so far: {progress:?}"))??;
+    let last = progress.last().ok_or("no pull progress on the bus")?;
+    assert_eq!(last.state, i32::from(pb::PullState::Succeeded), "{last:?}");
+    assert_eq!(last.provider, "local");
+    assert!(last.total_bytes > 600_000_000 && last.completed_bytes == last.total_bytes);
+    // Progress in between, in order, with the numbers a progress bar needs.
+    let midway: Vec<&pb::PullProgress> = progress
+        .iter()
+        .filter(|p| {
+            p.state == i32::from(pb::PullState::Running)
+                && p.completed_bytes > 0
+                && p.completed_bytes < p.total_bytes
+        })
+        .collect();
+    assert!(!midway.is_empty(), "{progress:?}");
+    assert!(
+        midway
+            .iter()
+            .any(|p| p.bytes_per_second > 0 && !p.current_layer.is_empty()),
+        "{midway:?}"
+    );
+    assert!(
+        progress
+            .windows(2)
+            .all(|w| w[0].completed_bytes <= w[1].completed_bytes),
+        "progress went backwards: {progress:?}"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn chat_with_the_server_stopped_is_unavailable_naming_its_state() -> TestResult {
+    let setup = setup(&[], "").await?;
+    wait_status(&setup.client, "RUNNING", is(pb::ServerState::Running)).await?;
+    pull_to_end(&setup.client, "test-small").await?;
+    let mut api = models(&setup.client);
+    api.stop_server(pb::StopServerRequest {}).await?;
+    let err = api
+        .chat(pb::ChatRequest {
+            model: "test-small".into(),
+            messages: vec![pb::ChatMessage {
+                role: "user".into(),
+                content: "hi".into(),
+                images: vec![],
+            }],
+            ..Default::default()
+        })
+        .await
+        .err()
+        .ok_or("chatted with the server stopped")?;
+    assert_eq!(err.code(), Code::Unavailable, "{err:?}");
+    assert!(
+        err.message().contains("state STOPPED") && err.message().contains("omnipanel ollama start"),
+        "{}",
+        err.message()
+    );
+    assert_eq!(
+        error_info(&err),
+        Some(("omnipanel.v1".to_owned(), "OLLAMA_DOWN".to_owned()))
+    );
+    Ok(())
+}
