@@ -1443,3 +1443,244 @@ async fn chat_with_the_server_stopped_is_unavailable_naming_its_state() -> TestR
     );
     Ok(())
 }
+
+/// Run the CLI; its stdout when it succeeded, else an error with both
+/// streams.
+fn cli_ok(sandbox: &Sandbox, args: &[&str]) -> TestResult<String> {
+    let output = sandbox.cli(args)?;
+    if !output.status.success() {
+        return Err(format!(
+            "`omnipanel {}` failed ({}): {}{}",
+            args.join(" "),
+            output.status,
+            omnipanel_tests::stdout(&output),
+            omnipanel_tests::stderr(&output)
+        )
+        .into());
+    }
+    Ok(omnipanel_tests::stdout(&output))
+}
+
+#[tokio::test]
+async fn the_cli_manages_models_and_the_server() -> TestResult {
+    let setup = setup(&[], "").await?;
+    let first = wait_status(&setup.client, "RUNNING", is(pb::ServerState::Running)).await?;
+    let sandbox = &setup.sandbox;
+    cli_ok(sandbox, &["models", "pull", "test-small"])?;
+
+    let fit = cli_ok(sandbox, &["models", "fit", "test-small"])?;
+    assert!(
+        fit.starts_with("test-small: ") && fit.contains("(installed)") && fit.contains("free disk"),
+        "{fit}"
+    );
+
+    let loaded = cli_ok(
+        sandbox,
+        &["models", "load", "test-small", "--keep-alive", "10m"],
+    )?;
+    assert!(
+        loaded.contains("loaded test-small:latest (kept loaded for 10m when unused)"),
+        "{loaded}"
+    );
+    let ps = cli_ok(sandbox, &["models", "ps"])?;
+    assert!(
+        ps.contains("NAME") && ps.contains("test-small:latest"),
+        "{ps}"
+    );
+    let unloaded = cli_ok(sandbox, &["models", "unload", "test-small"])?;
+    assert!(unloaded.contains("unloaded test-small"), "{unloaded}");
+    let ps = cli_ok(sandbox, &["models", "ps"])?;
+    assert!(ps.contains("no models loaded"), "{ps}");
+
+    let set = cli_ok(sandbox, &["models", "default", "test-small"])?;
+    assert!(
+        set.contains("default model is now test-small:latest"),
+        "{set}"
+    );
+    let shown = cli_ok(sandbox, &["models", "default"])?;
+    assert_eq!(shown.trim(), "test-small:latest");
+    let listed = cli_ok(sandbox, &["models", "ls"])?;
+    assert!(listed.contains("* test-small:latest"), "{listed}");
+    let cleared = cli_ok(sandbox, &["models", "default", "--clear"])?;
+    assert!(cleared.contains("default model cleared"), "{cleared}");
+
+    let deleted = cli_ok(sandbox, &["models", "rm", "test-small"])?;
+    assert!(deleted.contains("deleted test-small"), "{deleted}");
+    let listed = cli_ok(sandbox, &["models", "ls"])?;
+    assert!(listed.contains("no models installed"), "{listed}");
+    let again = sandbox.cli(&["models", "rm", "test-small"])?;
+    assert_eq!(again.status.code(), Some(1));
+    assert!(
+        omnipanel_tests::stderr(&again).contains("not found"),
+        "{}",
+        omnipanel_tests::stderr(&again)
+    );
+
+    let stopped = cli_ok(sandbox, &["ollama", "stop"])?;
+    assert!(stopped.contains("Ollama is STOPPED"), "{stopped}");
+    eventually("the server to exit", || !process_exists(first.pid)).await?;
+    let status_text = cli_ok(sandbox, &["ollama", "status"])?;
+    assert!(status_text.contains("STOPPED"), "{status_text}");
+    let started = cli_ok(sandbox, &["ollama", "start"])?;
+    assert!(started.contains("Ollama is RUNNING"), "{started}");
+    let before = status(&setup.client).await?;
+    let restarted = cli_ok(sandbox, &["ollama", "restart"])?;
+    assert!(restarted.contains("Ollama is RUNNING"), "{restarted}");
+    let after = status(&setup.client).await?;
+    assert_ne!(after.pid, before.pid, "a restart runs a new process");
+    assert!(
+        restarted.contains(&format!("pid {}", after.pid)),
+        "{restarted}"
+    );
+    let logs = cli_ok(sandbox, &["ollama", "logs", "-n", "500"])?;
+    assert!(logs.contains("Listening on"), "{logs}");
+    assert!(logs.contains("received terminated"), "{logs}");
+    Ok(())
+}
+
+/// Start `omnipanel models pull ARGS...` in the background.
+fn spawn_cli_pull(sandbox: &Sandbox, args: &[&str]) -> TestResult<std::process::Child> {
+    Ok(sandbox
+        .command(&omnipanel_tests::binary("omnipanel"))
+        .args(["models", "pull"])
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()?)
+}
+
+/// The pull of `model` on `provider` as the agent lists it, if any.
+async fn listed_pull(
+    client: &Client,
+    provider: &str,
+    model: &str,
+) -> TestResult<Option<pb::PullProgress>> {
+    Ok(models(client)
+        .list_pulls(pb::ListPullsRequest {})
+        .await?
+        .into_inner()
+        .pulls
+        .into_iter()
+        .find(|p| p.provider == provider && p.model == model))
+}
+
+/// Ctrl-C for a CLI started by [`spawn_cli_pull`] once the agent reports
+/// progress on its pull; returns its exit status and output.
+async fn interrupt_when_pulling(
+    client: &Client,
+    mut child: std::process::Child,
+    provider: &str,
+    model: &str,
+) -> TestResult<(std::process::ExitStatus, String, String)> {
+    let deadline = std::time::Instant::now() + PATIENCE;
+    loop {
+        let pull = listed_pull(client, provider, model).await?;
+        if pull
+            .is_some_and(|p| p.state == i32::from(pb::PullState::Running) && p.completed_bytes > 0)
+        {
+            break;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            return Err(format!("the pull of {model} on {provider} never got going").into());
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let pid = rustix::process::Pid::from_raw(i32::try_from(child.id())?).ok_or("no pid")?;
+    rustix::process::kill_process(pid, rustix::process::Signal::INT)?;
+    let output = tokio::time::timeout(
+        PATIENCE,
+        tokio::task::spawn_blocking(move || child.wait_with_output()),
+    )
+    .await???;
+    Ok((
+        output.status,
+        omnipanel_tests::stdout(&output),
+        omnipanel_tests::stderr(&output),
+    ))
+}
+
+/// Wait for the agent to finish the pull; its final state.
+async fn pull_outcome(
+    client: &Client,
+    provider: &str,
+    model: &str,
+) -> TestResult<pb::PullProgress> {
+    let deadline = std::time::Instant::now() + PATIENCE;
+    loop {
+        if let Some(pull) = listed_pull(client, provider, model).await?
+            && pull.state != i32::from(pb::PullState::Running)
+            && pull.state != i32::from(pb::PullState::Retrying)
+        {
+            return Ok(pull);
+        }
+        if std::time::Instant::now() > deadline {
+            return Err(format!("the pull of {model} on {provider} never ended").into());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn ctrl_c_detaches_the_cli_from_a_pull_that_goes_on() -> TestResult {
+    // ~640 MB at 50 MB/s: seconds of pulling to interrupt.
+    let rate = ("FAKE_OLLAMA_PULL_BYTES_PER_SEC", "50000000");
+    let setup = setup(&[rate], "").await?;
+    wait_status(&setup.client, "RUNNING", is(pb::ServerState::Running)).await?;
+    // The same on a remote provider, whose hint must name it.
+    let remote_port = free_port()?;
+    let _remote = FakeOllama::start(
+        "serve",
+        remote_port,
+        &setup.sandbox.root().join("remote-models"),
+        &[rate],
+    )
+    .await?;
+    models(&setup.client)
+        .add_provider(pb::AddProviderRequest {
+            name: "gpu-box".into(),
+            url: format!("http://127.0.0.1:{remote_port}"),
+            token: String::new(),
+        })
+        .await?;
+
+    let local = spawn_cli_pull(&setup.sandbox, &["tinyllama"])?;
+    let remote = spawn_cli_pull(&setup.sandbox, &["tinyllama", "--provider", "gpu-box"])?;
+    let (status, out, err) =
+        interrupt_when_pulling(&setup.client, local, "local", "tinyllama:latest").await?;
+    assert!(status.success(), "{status}: {out}{err}");
+    assert!(
+        out.contains("detached: the pull of tinyllama continues in the agent")
+            && out.contains("`omnipanel models pull tinyllama`")
+            && out.contains("`omnipanel models cancel tinyllama`"),
+        "{out}{err}"
+    );
+    let (status, out, err) =
+        interrupt_when_pulling(&setup.client, remote, "gpu-box", "tinyllama:latest").await?;
+    assert!(status.success(), "{status}: {out}{err}");
+    assert!(
+        out.contains("`omnipanel models pull tinyllama --provider gpu-box`")
+            && out.contains("`omnipanel models cancel tinyllama --provider gpu-box`"),
+        "{out}{err}"
+    );
+
+    // Both pulls finish in the agent with no client attached.
+    for provider in ["local", "gpu-box"] {
+        let outcome = pull_outcome(&setup.client, provider, "tinyllama:latest").await?;
+        assert_eq!(
+            outcome.state,
+            i32::from(pb::PullState::Succeeded),
+            "{outcome:?}"
+        );
+    }
+    let listed = models(&setup.client)
+        .list_models(pb::ListModelsRequest::default())
+        .await?
+        .into_inner();
+    assert!(
+        listed.models.iter().any(|m| m.name == "tinyllama:latest"),
+        "{listed:?}"
+    );
+    Ok(())
+}
