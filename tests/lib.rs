@@ -500,13 +500,34 @@ impl Sandbox {
 
     /// Configure the agent to supervise the fake Ollama on `port` (which
     /// also stands in for the registry), with quick health checks so hangs
-    /// are found fast. `extra` is appended to the `[ollama]` table.
+    /// are found fast. `extra` is appended to the `[ollama]` table; a key
+    /// it sets replaces the default given here (TOML refuses a key twice).
     pub fn configure_fake_ollama(&self, port: u16, extra: &str) -> TestResult {
-        self.write_config(&format!(
-            "[ollama]\nbinary = {:?}\nhost = \"127.0.0.1:{port}\"\nregistry = \"http://127.0.0.1:{port}\"\nmodels_dir = {:?}\nhealth_interval = \"200ms\"\nhealth_timeout = \"1s\"\nstop_timeout = \"5s\"\n{extra}\n",
+        let set_by_extra = |key: &str| {
+            extra
+                .lines()
+                .any(|line| line.split('=').next().is_some_and(|k| k.trim() == key))
+        };
+        let mut text = format!(
+            "[ollama]\nbinary = {:?}\nhost = \"127.0.0.1:{port}\"\nregistry = \"http://127.0.0.1:{port}\"\n",
             binary("fake-ollama").display().to_string(),
-            self.ollama_models().display().to_string(),
-        ))
+        );
+        for (key, value) in [
+            (
+                "models_dir",
+                format!("{:?}", self.ollama_models().display().to_string()),
+            ),
+            ("health_interval", "\"200ms\"".to_owned()),
+            ("health_timeout", "\"1s\"".to_owned()),
+            ("stop_timeout", "\"5s\"".to_owned()),
+        ] {
+            if !set_by_extra(key) {
+                text.push_str(&format!("{key} = {value}\n"));
+            }
+        }
+        text.push_str(extra);
+        text.push('\n');
+        self.write_config(&text)
     }
 
     /// Environment for the agent (inherited by the fake it starts).

@@ -183,8 +183,9 @@ pub struct OllamaSettings {
     pub stop_timeout: Duration,
     /// Model registry used to look up sizes of models not yet pulled.
     pub registry: String,
-    /// Where Ollama stores models (for the free-disk check); OLLAMA_MODELS,
-    /// then ~/.ollama/models when unset.
+    /// Where Ollama stores models: given to a server OmniPanel starts as
+    /// OLLAMA_MODELS, and used for the free-disk check. When unset the
+    /// server keeps its own default (OLLAMA_MODELS, then ~/.ollama/models).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub models_dir: Option<PathBuf>,
 }
@@ -380,7 +381,7 @@ pub const SETTINGS: &[SettingSpec] = &[
     },
     SettingSpec {
         key: "ollama.models_dir",
-        description: "Where Ollama keeps models, for the free-disk check; when unset, OLLAMA_MODELS, then ~/.ollama/models.",
+        description: "Where Ollama keeps models: a server OmniPanel starts gets it as OLLAMA_MODELS, and fit checks measure free disk there; when unset, OLLAMA_MODELS, then ~/.ollama/models.",
         restart_required: true,
     },
     SettingSpec {

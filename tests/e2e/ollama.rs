@@ -214,6 +214,98 @@ async fn stop_start_and_restart_on_request() -> TestResult {
     Ok(())
 }
 
+/// Everything the "ollama" log source holds.
+async fn ollama_log(client: &Client) -> TestResult<String> {
+    let mut tail = client
+        .agent()
+        .tail_logs(pb::TailLogsRequest {
+            source: "ollama".into(),
+            lines: 1000,
+            follow: false,
+        })
+        .await?
+        .into_inner();
+    let mut text = String::new();
+    while let Some(batch) = tail.message().await? {
+        text.push_str(&batch.lines.join("\n"));
+        text.push('\n');
+    }
+    Ok(text)
+}
+
+#[tokio::test]
+async fn stop_kills_a_server_that_ignores_sigterm_after_the_grace_period() -> TestResult {
+    let setup = setup(
+        &[("FAKE_OLLAMA_IGNORE_SIGTERM", "1")],
+        "stop_timeout = \"1s\"\n",
+    )
+    .await?;
+    let running = wait_status(&setup.client, "RUNNING", is(pb::ServerState::Running)).await?;
+    let stopped = models(&setup.client)
+        .stop_server(pb::StopServerRequest {})
+        .await?
+        .into_inner()
+        .status
+        .ok_or("no status")?;
+    assert_eq!(
+        stopped.state,
+        i32::from(pb::ServerState::Stopped),
+        "{stopped:?}"
+    );
+    assert!(
+        stopped.reason.contains("did not stop within 1s of SIGTERM")
+            && stopped.reason.contains("killed"),
+        "{stopped:?}"
+    );
+    eventually("the server to be gone", || !process_exists(running.pid)).await?;
+    // It was asked politely first.
+    let log = ollama_log(&setup.client).await?;
+    assert!(log.contains("received terminated, ignoring it"), "{log}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_started_server_keeps_its_models_in_the_configured_folder() -> TestResult {
+    // A models folder that already holds a model, named only in the
+    // config: the agent's own OLLAMA_MODELS points elsewhere (the harness
+    // sets it), so the server lists the model only if the agent passes the
+    // setting on.
+    let folder = tempfile::tempdir()?;
+    let models_dir = folder.path().join("models");
+    std::fs::create_dir_all(&models_dir)?;
+    std::fs::write(
+        models_dir.join("fake-ollama-state.json"),
+        serde_json::json!({
+            "models": {
+                "registry.ollama.ai/library/test-small:latest": {
+                    "name": "test-small:latest",
+                    "modified_at_ns": 1_700_000_000_000_000_000_u64
+                }
+            }
+        })
+        .to_string(),
+    )?;
+    let setup = setup(
+        &[],
+        &format!("models_dir = {:?}\n", models_dir.display().to_string()),
+    )
+    .await?;
+    assert_ne!(setup.sandbox.ollama_models(), models_dir);
+    wait_status(&setup.client, "RUNNING", is(pb::ServerState::Running)).await?;
+    let listed = models(&setup.client)
+        .list_models(pb::ListModelsRequest::default())
+        .await?
+        .into_inner();
+    let names: Vec<&str> = listed.models.iter().map(|m| m.name.as_str()).collect();
+    assert_eq!(names, ["test-small:latest"]);
+    let log = ollama_log(&setup.client).await?;
+    assert!(
+        log.contains(&format!("OLLAMA_MODELS={}", models_dir.display())),
+        "{log}"
+    );
+    Ok(())
+}
+
 #[tokio::test]
 async fn an_external_server_is_adopted_and_left_running() -> TestResult {
     let sandbox = Sandbox::new()?;
@@ -351,8 +443,52 @@ async fn without_ollama_start_says_how_to_install_and_the_rest_works() -> TestRe
         "{}",
         err.message()
     );
+    // A wrong path is not the whole story: the user may simply not have
+    // Ollama yet, so the answer says how to install it.
+    assert!(err.message().contains("ollama.com"), "{}", err.message());
     // Everything else keeps working.
     client.agent().get_info(pb::GetInfoRequest {}).await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn stop_without_ollama_keeps_not_installed() -> TestResult {
+    let sandbox = Sandbox::new()?;
+    let port = free_port()?;
+    sandbox.write_config(&format!(
+        "[ollama]\nbinary = \"/nonexistent/ollama\"\nhost = \"127.0.0.1:{port}\"\n"
+    ))?;
+    let agent = sandbox.start_agent().await?;
+    let client = agent.client().await?;
+    let before = wait_status(&client, "NOT_INSTALLED", is(pb::ServerState::NotInstalled)).await?;
+    // Stopping nothing is fine, but it must not pretend an installed,
+    // stopped server: the answer and the status stay NOT_INSTALLED.
+    let answered = models(&client)
+        .stop_server(pb::StopServerRequest {})
+        .await?
+        .into_inner()
+        .status
+        .ok_or("no status")?;
+    assert_eq!(
+        answered.state,
+        i32::from(pb::ServerState::NotInstalled),
+        "{answered:?}"
+    );
+    assert_eq!(answered.last_error, before.last_error);
+    let after = status(&client).await?;
+    assert_eq!(
+        after.state,
+        i32::from(pb::ServerState::NotInstalled),
+        "{after:?}"
+    );
+    // Requests still say how to install it, not how to start it.
+    let err = models(&client)
+        .list_models(pb::ListModelsRequest::default())
+        .await
+        .err()
+        .ok_or("listed models without ollama")?;
+    assert_eq!(err.code(), Code::Unavailable);
+    assert!(err.message().contains("ollama.com"), "{}", err.message());
     Ok(())
 }
 
@@ -652,6 +788,113 @@ async fn chat_and_generate_stream_through_the_agent() -> TestResult {
     Ok(())
 }
 
+/// The ErrorInfo an agent error carries: (domain, reason).
+fn error_info(status: &tonic::Status) -> Option<(String, String)> {
+    use tonic_types::StatusExt;
+    status
+        .get_details_error_info()
+        .map(|info| (info.domain, info.reason))
+}
+
+/// Read a reply stream to its end; the text and the error that ended it.
+async fn reply_error<T>(
+    mut stream: tonic::Streaming<T>,
+    text_of: impl Fn(&T) -> &str,
+) -> TestResult<(String, tonic::Status)> {
+    let mut text = String::new();
+    loop {
+        match tokio::time::timeout(PATIENCE, stream.message()).await? {
+            Ok(Some(piece)) => text.push_str(text_of(&piece)),
+            Ok(None) => return Err(format!("the reply ended without an error: {text:?}").into()),
+            Err(status) => return Ok((text, status)),
+        }
+    }
+}
+
+#[tokio::test]
+async fn an_error_line_mid_reply_reaches_the_client_with_ollamas_message_and_code() -> TestResult {
+    let setup = setup(&[("FAKE_OLLAMA_REPLY_FAIL_AFTER_TOKENS", "2")], "").await?;
+    wait_status(&setup.client, "RUNNING", is(pb::ServerState::Running)).await?;
+    pull_to_end(&setup.client, "test-small").await?;
+    let mut api = models(&setup.client);
+    // Ollama's model runner dies after two tokens: the client gets what
+    // was streamed, then Ollama's own words with the code the agent uses
+    // for Ollama's errors elsewhere, and the agent's ErrorInfo.
+    let stream = api
+        .chat(pb::ChatRequest {
+            model: "test-small".into(),
+            messages: vec![pb::ChatMessage {
+                role: "user".into(),
+                content: "hello there".into(),
+                images: vec![],
+            }],
+            ..Default::default()
+        })
+        .await?
+        .into_inner();
+    let (text, err) = reply_error(stream, |piece: &pb::ChatResponse| &piece.content).await?;
+    assert_eq!(text, "You said:");
+    assert_eq!(err.code(), Code::FailedPrecondition, "{err:?}");
+    assert_eq!(
+        err.message(),
+        "model runner has unexpectedly stopped, this may be due to resource limitations or an internal error"
+    );
+    assert_eq!(
+        error_info(&err),
+        Some(("omnipanel.v1".to_owned(), "OLLAMA_ERROR".to_owned()))
+    );
+
+    // A remote provider whose reply ends saying the model is gone: that is
+    // NOT_FOUND, whether Ollama says it before or during the reply.
+    let remote_port = free_port()?;
+    let _remote = FakeOllama::start(
+        "serve",
+        remote_port,
+        &setup.sandbox.root().join("remote-models"),
+        &[
+            ("FAKE_OLLAMA_REPLY_FAIL_AFTER_TOKENS", "1"),
+            ("FAKE_OLLAMA_REPLY_ERROR", "model 'test-small' not found"),
+        ],
+    )
+    .await?;
+    api.add_provider(pb::AddProviderRequest {
+        name: "gpu-box".into(),
+        url: format!("http://127.0.0.1:{remote_port}"),
+        token: String::new(),
+    })
+    .await?;
+    let mut pull = api
+        .pull_model(pb::PullModelRequest {
+            model: "test-small".into(),
+            provider: "gpu-box".into(),
+            insecure: false,
+        })
+        .await?
+        .into_inner();
+    while tokio::time::timeout(PATIENCE, pull.message())
+        .await??
+        .is_some()
+    {}
+    let stream = api
+        .generate(pb::GenerateRequest {
+            model: "test-small".into(),
+            provider: "gpu-box".into(),
+            prompt: "hello".into(),
+            ..Default::default()
+        })
+        .await?
+        .into_inner();
+    let (text, err) = reply_error(stream, |piece: &pb::GenerateResponse| &piece.response).await?;
+    assert_eq!(text, "You");
+    assert_eq!(err.code(), Code::NotFound, "{err:?}");
+    assert_eq!(err.message(), "model 'test-small' not found");
+    assert_eq!(
+        error_info(&err),
+        Some(("omnipanel.v1".to_owned(), "MODEL_NOT_FOUND".to_owned()))
+    );
+    Ok(())
+}
+
 #[tokio::test]
 async fn a_client_leaving_mid_reply_cancels_the_generation() -> TestResult {
     let setup = setup(&[("FAKE_OLLAMA_TOKEN_DELAY_MS", "200")], "").await?;
@@ -727,6 +970,105 @@ async fn bad_model_names_are_refused_before_any_request() -> TestResult {
         before["requests"].get("/api/pull"),
         after["requests"].get("/api/pull")
     );
+    Ok(())
+}
+
+#[tokio::test]
+async fn bad_requests_are_invalid_even_with_the_server_stopped() -> TestResult {
+    let setup = setup(&[], "").await?;
+    wait_status(&setup.client, "RUNNING", is(pb::ServerState::Running)).await?;
+    let mut api = models(&setup.client);
+    api.stop_server(pb::StopServerRequest {}).await?;
+    // What is wrong with the request is the answer, not that the server
+    // is down: starting it would not help.
+    let bad = "bad..name";
+    let mut refusals = vec![
+        (
+            "ShowModel",
+            api.show_model(pb::ShowModelRequest {
+                model: bad.into(),
+                provider: String::new(),
+            })
+            .await
+            .err(),
+        ),
+        (
+            "DeleteModel",
+            api.delete_model(pb::DeleteModelRequest {
+                model: bad.into(),
+                provider: String::new(),
+            })
+            .await
+            .err(),
+        ),
+        (
+            "UnloadModel",
+            api.unload_model(pb::UnloadModelRequest {
+                model: bad.into(),
+                provider: String::new(),
+            })
+            .await
+            .err(),
+        ),
+        (
+            "LoadModel",
+            api.load_model(pb::LoadModelRequest {
+                model: bad.into(),
+                ..Default::default()
+            })
+            .await
+            .err(),
+        ),
+        (
+            "LoadModel keep_alive",
+            api.load_model(pb::LoadModelRequest {
+                model: "test-small".into(),
+                keep_alive: "ten minutes".into(),
+                ..Default::default()
+            })
+            .await
+            .err(),
+        ),
+        (
+            "Generate options",
+            api.generate(pb::GenerateRequest {
+                model: "test-small".into(),
+                prompt: "hi".into(),
+                options_json: "[1]".into(),
+                ..Default::default()
+            })
+            .await
+            .err(),
+        ),
+    ];
+    refusals.push((
+        "Chat",
+        api.chat(pb::ChatRequest {
+            model: bad.into(),
+            messages: vec![pb::ChatMessage {
+                role: "user".into(),
+                content: "hi".into(),
+                images: vec![],
+            }],
+            ..Default::default()
+        })
+        .await
+        .err(),
+    ));
+    for (call, refusal) in refusals {
+        let err = refusal.ok_or(format!("{call} accepted a bad request"))?;
+        assert_eq!(err.code(), Code::InvalidArgument, "{call}: {err:?}");
+    }
+    // A good name gets the server's state.
+    let down = api
+        .show_model(pb::ShowModelRequest {
+            model: "test-small".into(),
+            provider: String::new(),
+        })
+        .await
+        .err()
+        .ok_or("showed a model with the server stopped")?;
+    assert_eq!(down.code(), Code::Unavailable, "{down:?}");
     Ok(())
 }
 
@@ -998,6 +1340,347 @@ async fn the_cli_pulls_chats_and_reports() -> TestResult {
         omnipanel_tests::stderr(&output).contains("invalid argument"),
         "{}",
         omnipanel_tests::stderr(&output)
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn watch_events_carries_the_progress_of_a_pull() -> TestResult {
+    // ~640 MB at 150 MB/s: several throttled progress events.
+    let setup = setup(&[("FAKE_OLLAMA_PULL_BYTES_PER_SEC", "150000000")], "").await?;
+    wait_status(&setup.client, "RUNNING", is(pb::ServerState::Running)).await?;
+    // From the start of the bus, so nothing of the pull can be missed.
+    let mut events = EventSubscription::new(setup.sandbox.target(), vec!["models".into()], Some(0));
+    // Nobody follows the pull's own stream: the bus is the only witness.
+    drop(
+        models(&setup.client)
+            .pull_model(pb::PullModelRequest {
+                model: "tinyllama".into(),
+                ..Default::default()
+            })
+            .await?,
+    );
+    let mut progress: Vec<pb::PullProgress> = Vec::new();
+    let mut pulled = false;
+    let running = |p: &pb::PullProgress| {
+        p.state == i32::from(pb::PullState::Running)
+            || p.state == i32::from(pb::PullState::Retrying)
+    };
+    tokio::time::timeout(PATIENCE, async {
+        // Until the end of the pull and the "pulled" change, in any order.
+        while !(pulled && progress.last().is_some_and(|p| !running(p))) {
+            let SubscriptionItem::Event(event) = events.next().await? else {
+                continue;
+            };
+            match event.payload {
+                Some(Payload::PullProgress(p)) if p.model == "tinyllama:latest" => progress.push(p),
+                Some(Payload::ModelsChanged(change)) if change.change == "pulled" => pulled = true,
+                _ => {}
+            }
+        }
+        Ok::<_, omnipanel_client::ClientError>(())
+    })
+    .await
+    .map_err(|_| format!("timed out; pull events so far: {progress:?}"))??;
+    let last = progress.last().ok_or("no pull progress on the bus")?;
+    assert_eq!(last.state, i32::from(pb::PullState::Succeeded), "{last:?}");
+    assert_eq!(last.provider, "local");
+    assert!(last.total_bytes > 600_000_000 && last.completed_bytes == last.total_bytes);
+    // Progress in between, in order, with the numbers a progress bar needs.
+    let midway: Vec<&pb::PullProgress> = progress
+        .iter()
+        .filter(|p| {
+            p.state == i32::from(pb::PullState::Running)
+                && p.completed_bytes > 0
+                && p.completed_bytes < p.total_bytes
+        })
+        .collect();
+    assert!(!midway.is_empty(), "{progress:?}");
+    assert!(
+        midway
+            .iter()
+            .any(|p| p.bytes_per_second > 0 && !p.current_layer.is_empty()),
+        "{midway:?}"
+    );
+    assert!(
+        progress
+            .windows(2)
+            .all(|w| w[0].completed_bytes <= w[1].completed_bytes),
+        "progress went backwards: {progress:?}"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn chat_with_the_server_stopped_is_unavailable_naming_its_state() -> TestResult {
+    let setup = setup(&[], "").await?;
+    wait_status(&setup.client, "RUNNING", is(pb::ServerState::Running)).await?;
+    pull_to_end(&setup.client, "test-small").await?;
+    let mut api = models(&setup.client);
+    api.stop_server(pb::StopServerRequest {}).await?;
+    let err = api
+        .chat(pb::ChatRequest {
+            model: "test-small".into(),
+            messages: vec![pb::ChatMessage {
+                role: "user".into(),
+                content: "hi".into(),
+                images: vec![],
+            }],
+            ..Default::default()
+        })
+        .await
+        .err()
+        .ok_or("chatted with the server stopped")?;
+    assert_eq!(err.code(), Code::Unavailable, "{err:?}");
+    assert!(
+        err.message().contains("state STOPPED") && err.message().contains("omnipanel ollama start"),
+        "{}",
+        err.message()
+    );
+    assert_eq!(
+        error_info(&err),
+        Some(("omnipanel.v1".to_owned(), "OLLAMA_DOWN".to_owned()))
+    );
+    Ok(())
+}
+
+/// Run the CLI; its stdout when it succeeded, else an error with both
+/// streams.
+fn cli_ok(sandbox: &Sandbox, args: &[&str]) -> TestResult<String> {
+    let output = sandbox.cli(args)?;
+    if !output.status.success() {
+        return Err(format!(
+            "`omnipanel {}` failed ({}): {}{}",
+            args.join(" "),
+            output.status,
+            omnipanel_tests::stdout(&output),
+            omnipanel_tests::stderr(&output)
+        )
+        .into());
+    }
+    Ok(omnipanel_tests::stdout(&output))
+}
+
+#[tokio::test]
+async fn the_cli_manages_models_and_the_server() -> TestResult {
+    let setup = setup(&[], "").await?;
+    let first = wait_status(&setup.client, "RUNNING", is(pb::ServerState::Running)).await?;
+    let sandbox = &setup.sandbox;
+    cli_ok(sandbox, &["models", "pull", "test-small"])?;
+
+    let fit = cli_ok(sandbox, &["models", "fit", "test-small"])?;
+    assert!(
+        fit.starts_with("test-small: ") && fit.contains("(installed)") && fit.contains("free disk"),
+        "{fit}"
+    );
+
+    let loaded = cli_ok(
+        sandbox,
+        &["models", "load", "test-small", "--keep-alive", "10m"],
+    )?;
+    assert!(
+        loaded.contains("loaded test-small:latest (kept loaded for 10m when unused)"),
+        "{loaded}"
+    );
+    let ps = cli_ok(sandbox, &["models", "ps"])?;
+    assert!(
+        ps.contains("NAME") && ps.contains("test-small:latest"),
+        "{ps}"
+    );
+    let unloaded = cli_ok(sandbox, &["models", "unload", "test-small"])?;
+    assert!(unloaded.contains("unloaded test-small"), "{unloaded}");
+    let ps = cli_ok(sandbox, &["models", "ps"])?;
+    assert!(ps.contains("no models loaded"), "{ps}");
+
+    let set = cli_ok(sandbox, &["models", "default", "test-small"])?;
+    assert!(
+        set.contains("default model is now test-small:latest"),
+        "{set}"
+    );
+    let shown = cli_ok(sandbox, &["models", "default"])?;
+    assert_eq!(shown.trim(), "test-small:latest");
+    let listed = cli_ok(sandbox, &["models", "ls"])?;
+    assert!(listed.contains("* test-small:latest"), "{listed}");
+    let cleared = cli_ok(sandbox, &["models", "default", "--clear"])?;
+    assert!(cleared.contains("default model cleared"), "{cleared}");
+
+    let deleted = cli_ok(sandbox, &["models", "rm", "test-small"])?;
+    assert!(deleted.contains("deleted test-small"), "{deleted}");
+    let listed = cli_ok(sandbox, &["models", "ls"])?;
+    assert!(listed.contains("no models installed"), "{listed}");
+    let again = sandbox.cli(&["models", "rm", "test-small"])?;
+    assert_eq!(again.status.code(), Some(1));
+    assert!(
+        omnipanel_tests::stderr(&again).contains("not found"),
+        "{}",
+        omnipanel_tests::stderr(&again)
+    );
+
+    let stopped = cli_ok(sandbox, &["ollama", "stop"])?;
+    assert!(stopped.contains("Ollama is STOPPED"), "{stopped}");
+    eventually("the server to exit", || !process_exists(first.pid)).await?;
+    let status_text = cli_ok(sandbox, &["ollama", "status"])?;
+    assert!(status_text.contains("STOPPED"), "{status_text}");
+    let started = cli_ok(sandbox, &["ollama", "start"])?;
+    assert!(started.contains("Ollama is RUNNING"), "{started}");
+    let before = status(&setup.client).await?;
+    let restarted = cli_ok(sandbox, &["ollama", "restart"])?;
+    assert!(restarted.contains("Ollama is RUNNING"), "{restarted}");
+    let after = status(&setup.client).await?;
+    assert_ne!(after.pid, before.pid, "a restart runs a new process");
+    assert!(
+        restarted.contains(&format!("pid {}", after.pid)),
+        "{restarted}"
+    );
+    let logs = cli_ok(sandbox, &["ollama", "logs", "-n", "500"])?;
+    assert!(logs.contains("Listening on"), "{logs}");
+    assert!(logs.contains("received terminated"), "{logs}");
+    Ok(())
+}
+
+/// Start `omnipanel models pull ARGS...` in the background.
+fn spawn_cli_pull(sandbox: &Sandbox, args: &[&str]) -> TestResult<std::process::Child> {
+    Ok(sandbox
+        .command(&omnipanel_tests::binary("omnipanel"))
+        .args(["models", "pull"])
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()?)
+}
+
+/// The pull of `model` on `provider` as the agent lists it, if any.
+async fn listed_pull(
+    client: &Client,
+    provider: &str,
+    model: &str,
+) -> TestResult<Option<pb::PullProgress>> {
+    Ok(models(client)
+        .list_pulls(pb::ListPullsRequest {})
+        .await?
+        .into_inner()
+        .pulls
+        .into_iter()
+        .find(|p| p.provider == provider && p.model == model))
+}
+
+/// Ctrl-C for a CLI started by [`spawn_cli_pull`] once the agent reports
+/// progress on its pull; returns its exit status and output.
+async fn interrupt_when_pulling(
+    client: &Client,
+    mut child: std::process::Child,
+    provider: &str,
+    model: &str,
+) -> TestResult<(std::process::ExitStatus, String, String)> {
+    let deadline = std::time::Instant::now() + PATIENCE;
+    loop {
+        let pull = listed_pull(client, provider, model).await?;
+        if pull
+            .is_some_and(|p| p.state == i32::from(pb::PullState::Running) && p.completed_bytes > 0)
+        {
+            break;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            return Err(format!("the pull of {model} on {provider} never got going").into());
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let pid = rustix::process::Pid::from_raw(i32::try_from(child.id())?).ok_or("no pid")?;
+    rustix::process::kill_process(pid, rustix::process::Signal::INT)?;
+    let output = tokio::time::timeout(
+        PATIENCE,
+        tokio::task::spawn_blocking(move || child.wait_with_output()),
+    )
+    .await???;
+    Ok((
+        output.status,
+        omnipanel_tests::stdout(&output),
+        omnipanel_tests::stderr(&output),
+    ))
+}
+
+/// Wait for the agent to finish the pull; its final state.
+async fn pull_outcome(
+    client: &Client,
+    provider: &str,
+    model: &str,
+) -> TestResult<pb::PullProgress> {
+    let deadline = std::time::Instant::now() + PATIENCE;
+    loop {
+        if let Some(pull) = listed_pull(client, provider, model).await?
+            && pull.state != i32::from(pb::PullState::Running)
+            && pull.state != i32::from(pb::PullState::Retrying)
+        {
+            return Ok(pull);
+        }
+        if std::time::Instant::now() > deadline {
+            return Err(format!("the pull of {model} on {provider} never ended").into());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn ctrl_c_detaches_the_cli_from_a_pull_that_goes_on() -> TestResult {
+    // ~640 MB at 50 MB/s: seconds of pulling to interrupt.
+    let rate = ("FAKE_OLLAMA_PULL_BYTES_PER_SEC", "50000000");
+    let setup = setup(&[rate], "").await?;
+    wait_status(&setup.client, "RUNNING", is(pb::ServerState::Running)).await?;
+    // The same on a remote provider, whose hint must name it.
+    let remote_port = free_port()?;
+    let _remote = FakeOllama::start(
+        "serve",
+        remote_port,
+        &setup.sandbox.root().join("remote-models"),
+        &[rate],
+    )
+    .await?;
+    models(&setup.client)
+        .add_provider(pb::AddProviderRequest {
+            name: "gpu-box".into(),
+            url: format!("http://127.0.0.1:{remote_port}"),
+            token: String::new(),
+        })
+        .await?;
+
+    let local = spawn_cli_pull(&setup.sandbox, &["tinyllama"])?;
+    let remote = spawn_cli_pull(&setup.sandbox, &["tinyllama", "--provider", "gpu-box"])?;
+    let (status, out, err) =
+        interrupt_when_pulling(&setup.client, local, "local", "tinyllama:latest").await?;
+    assert!(status.success(), "{status}: {out}{err}");
+    assert!(
+        out.contains("detached: the pull of tinyllama continues in the agent")
+            && out.contains("`omnipanel models pull tinyllama`")
+            && out.contains("`omnipanel models cancel tinyllama`"),
+        "{out}{err}"
+    );
+    let (status, out, err) =
+        interrupt_when_pulling(&setup.client, remote, "gpu-box", "tinyllama:latest").await?;
+    assert!(status.success(), "{status}: {out}{err}");
+    assert!(
+        out.contains("`omnipanel models pull tinyllama --provider gpu-box`")
+            && out.contains("`omnipanel models cancel tinyllama --provider gpu-box`"),
+        "{out}{err}"
+    );
+
+    // Both pulls finish in the agent with no client attached.
+    for provider in ["local", "gpu-box"] {
+        let outcome = pull_outcome(&setup.client, provider, "tinyllama:latest").await?;
+        assert_eq!(
+            outcome.state,
+            i32::from(pb::PullState::Succeeded),
+            "{outcome:?}"
+        );
+    }
+    let listed = models(&setup.client)
+        .list_models(pb::ListModelsRequest::default())
+        .await?
+        .into_inner();
+    assert!(
+        listed.models.iter().any(|m| m.name == "tinyllama:latest"),
+        "{listed:?}"
     );
     Ok(())
 }

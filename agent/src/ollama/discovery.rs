@@ -1,6 +1,8 @@
 //! Finding the Ollama executable: the configured path, else `ollama` on
 //! PATH, else the places the official installers put it. Re-run before every
-//! start so an Ollama installed while the agent runs is picked up.
+//! start so an Ollama installed while the agent runs is picked up. Every
+//! "not found" says how to install Ollama, also when a configured path is
+//! wrong: the user may have set it before installing, or on another machine.
 
 use std::{
     env,
@@ -8,7 +10,16 @@ use std::{
 };
 
 /// How to install Ollama, for error messages.
-pub const INSTALL_HINT: &str = "install it from https://ollama.com/download (Linux: `curl -fsSL https://ollama.com/install.sh | sh`), or set ollama.binary in config.toml to its path";
+pub const INSTALL_HINT: &str = "install Ollama from https://ollama.com/download (Linux: `curl -fsSL https://ollama.com/install.sh | sh`)";
+
+/// `message`, ending with how to install Ollama unless it already says.
+pub fn with_install_hint(message: &str) -> String {
+    if message.contains(INSTALL_HINT) {
+        message.to_owned()
+    } else {
+        format!("{message}; {INSTALL_HINT}")
+    }
+}
 
 #[cfg(windows)]
 const EXE: &str = "ollama.exe";
@@ -59,16 +70,17 @@ fn usual_places() -> Vec<PathBuf> {
 /// The executable to run, or why none was found.
 pub fn find_binary(configured: Option<&Path>) -> Result<PathBuf, String> {
     if let Some(path) = configured {
-        return if is_executable(path) {
-            Ok(path.to_owned())
+        let problem = if is_executable(path) {
+            return Ok(path.to_owned());
         } else if path.exists() {
-            Err(format!(
-                "ollama.binary = {} is not an executable file",
-                path.display()
-            ))
+            "is not an executable file"
         } else {
-            Err(format!("ollama.binary = {} does not exist", path.display()))
+            "does not exist"
         };
+        return Err(format!(
+            "ollama.binary = {} {problem}: correct ollama.binary in config.toml, or {INSTALL_HINT}",
+            path.display()
+        ));
     }
     if let Some(path) = env::var_os("PATH") {
         for dir in env::split_paths(&path) {
@@ -81,7 +93,9 @@ pub fn find_binary(configured: Option<&Path>) -> Result<PathBuf, String> {
     usual_places()
         .into_iter()
         .find(|p| is_executable(p))
-        .ok_or_else(|| format!("Ollama is not installed: {INSTALL_HINT}"))
+        .ok_or_else(|| {
+            format!("Ollama is not installed: {INSTALL_HINT}, or set ollama.binary in config.toml to its path")
+        })
 }
 
 #[cfg(test)]
@@ -94,19 +108,25 @@ mod tests {
     fn configured_binary_must_exist_and_be_executable() -> std::io::Result<()> {
         let dir = tempfile::tempdir()?;
         let path = dir.path().join("ollama");
-        assert!(
-            find_binary(Some(&path))
-                .unwrap_err()
-                .contains("does not exist")
-        );
+        let missing = find_binary(Some(&path)).unwrap_err();
+        assert!(missing.contains("does not exist"), "{missing}");
+        assert!(missing.contains(INSTALL_HINT), "{missing}");
         std::fs::write(&path, "#!/bin/sh\n")?;
+        let not_executable = find_binary(Some(&path)).unwrap_err();
         assert!(
-            find_binary(Some(&path))
-                .unwrap_err()
-                .contains("not an executable")
+            not_executable.contains("not an executable"),
+            "{not_executable}"
         );
+        assert!(not_executable.contains(INSTALL_HINT), "{not_executable}");
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755))?;
         assert_eq!(find_binary(Some(&path)), Ok(path));
         Ok(())
+    }
+
+    #[test]
+    fn the_install_hint_is_added_once() {
+        let once = with_install_hint("Ollama is gone");
+        assert!(once.starts_with("Ollama is gone; install Ollama from https://ollama.com"));
+        assert_eq!(with_install_hint(&once), once);
     }
 }

@@ -1,8 +1,9 @@
 //! Ollama: the supervised local server, further endpoints (providers), and
 //! everything done with models on them. [`Ollama`] is the domain facade the
-//! rpc layer calls; it validates names, picks the endpoint, turns Ollama's
-//! errors into domain errors that say what to do, and publishes changes on
-//! the event bus.
+//! rpc layer calls; it validates names and other input before it picks the
+//! endpoint (a bad request is INVALID_ARGUMENT whether or not a server is
+//! up), turns Ollama's errors into domain errors that say what to do, and
+//! publishes changes on the event bus.
 
 pub mod address;
 pub mod api;
@@ -29,7 +30,9 @@ use crate::{
     logs::{LogHub, LogSource, RotatingWriter, RotationPolicy},
     ollama::{
         address::OllamaAddress,
-        api::{ApiError, ChatChunk, GenerateChunk, NdjsonStream, OllamaApi, ShowResponse},
+        api::{
+            ApiError, ChatChunk, GenerateChunk, NdjsonStream, OllamaApi, ShowResponse, StreamLine,
+        },
         fit::{FitReport, Resources, VramSource},
         names::ModelName,
         providers::{LOCAL, ProviderRecord, Providers},
@@ -372,13 +375,16 @@ impl Ollama {
         let supervisor = Supervisor::spawn(
             SupervisorConfig {
                 binary: settings.binary.clone(),
+                models_dir: settings.models_dir.clone(),
                 address: address.clone(),
                 autostart: settings.autostart,
                 health_interval: settings.health_interval,
                 health_timeout: settings.health_timeout,
                 health_failures: settings.health_failures,
                 stop_timeout: settings.stop_timeout,
+                backoff: supervisor::BackoffPolicy::default(),
                 startup_timeout: settings.startup_timeout,
+                output_drain: supervisor::OUTPUT_DRAIN,
             },
             local.clone(),
             Arc::new(Mutex::new(writer)),
@@ -462,70 +468,24 @@ impl Ollama {
     }
 
     fn server_down(&self, status: &ServerStatus) -> Error {
-        let hint = match status.state {
-            ServerState::NotInstalled => format!("; {}", discovery::INSTALL_HINT),
-            ServerState::Stopped => "; start it with `omnipanel ollama start`".to_owned(),
-            _ => String::new(),
-        };
-        Error::new(
-            ErrorKind::Unavailable,
-            format!(
-                "the Ollama server at {} is not available (state {}: {}){hint}",
-                self.address,
-                status.state.name(),
-                status.reason
-            ),
-        )
-        .with_reason("OLLAMA_DOWN")
+        server_down(&self.address, status)
     }
 
     fn api_error(&self, endpoint: &Endpoint, err: ApiError) -> Error {
-        match err {
-            ApiError::Unreachable(why) | ApiError::Interrupted(why) => {
-                if endpoint.local {
-                    let mut error = self.server_down(&self.supervisor.status());
-                    if self.supervisor.status().state.is_up() {
-                        error = Error::new(
-                            ErrorKind::Unavailable,
-                            format!(
-                                "the Ollama server at {} did not answer: {why}",
-                                self.address
-                            ),
-                        )
-                        .with_reason("OLLAMA_DOWN");
-                    }
-                    error
-                } else {
-                    Error::new(
-                        ErrorKind::Unavailable,
-                        format!(
-                            "provider {} at {} did not answer: {why}",
-                            endpoint.name,
-                            endpoint.api.base()
-                        ),
-                    )
-                    .with_reason("PROVIDER_DOWN")
-                }
-            }
-            ApiError::Ollama {
-                status: 404,
-                message,
-            } => Error::not_found(message).with_reason("MODEL_NOT_FOUND"),
-            ApiError::Ollama {
-                status: 400,
-                message,
-            } => Error::invalid_argument("request", message),
-            ApiError::Ollama {
-                status: 503,
-                message,
-            } => Error::new(ErrorKind::Unavailable, message).with_reason("OLLAMA_BUSY"),
-            ApiError::Ollama { message, .. } => {
-                Error::failed_precondition(message).with_reason("OLLAMA_ERROR")
-            }
-            ApiError::Unexpected(why) => Error::internal(format!(
-                "{} answered in an unexpected way: {why}",
-                endpoint.api.base()
-            )),
+        api_error(&self.address, &self.supervisor.status(), endpoint, err)
+    }
+
+    /// A reply stream whose failures are mapped like any other call's.
+    fn reply_stream<T: StreamLine>(
+        &self,
+        endpoint: Endpoint,
+        lines: NdjsonStream<T>,
+    ) -> ReplyStream<T> {
+        ReplyStream {
+            lines,
+            endpoint,
+            address: self.address.clone(),
+            server: self.supervisor.watch(),
         }
     }
 
@@ -594,8 +554,8 @@ impl Ollama {
 
     /// Details of a model.
     pub async fn show_model(&self, provider: &str, model: &str) -> Result<ModelDetails> {
-        let endpoint = self.endpoint(provider).await?;
         let name = ModelName::parse("model", model)?;
+        let endpoint = self.endpoint(provider).await?;
         let show = endpoint
             .api
             .show(&name.display())
@@ -618,8 +578,8 @@ impl Ollama {
 
     /// Delete a model.
     pub async fn delete_model(&self, provider: &str, model: &str) -> Result<()> {
-        let endpoint = self.endpoint(provider).await?;
         let name = ModelName::parse("model", model)?;
+        let endpoint = self.endpoint(provider).await?;
         endpoint
             .api
             .delete(&name.display())
@@ -662,13 +622,13 @@ impl Ollama {
         model: &str,
         keep_alive: &str,
     ) -> Result<String> {
-        let endpoint = self.endpoint(provider).await?;
         let name = self.resolve_model(model).await?;
         let mut body =
             serde_json::json!({ "model": name.display(), "prompt": "", "stream": false });
         if let Some(keep_alive) = keep_alive_value(keep_alive)? {
             body["keep_alive"] = keep_alive;
         }
+        let endpoint = self.endpoint(provider).await?;
         endpoint
             .api
             .generate_once(&body)
@@ -684,8 +644,8 @@ impl Ollama {
 
     /// Unload a model.
     pub async fn unload_model(&self, provider: &str, model: &str) -> Result<()> {
-        let endpoint = self.endpoint(provider).await?;
         let name = ModelName::parse("model", model)?;
+        let endpoint = self.endpoint(provider).await?;
         let body = serde_json::json!({ "model": name.display(), "keep_alive": 0, "stream": false });
         endpoint
             .api
@@ -814,7 +774,7 @@ impl Ollama {
         model: &str,
         messages: Vec<ChatMessage>,
         options: GenerationOptions,
-    ) -> Result<NdjsonStream<ChatChunk>> {
+    ) -> Result<ReplyStream<ChatChunk>> {
         if messages.is_empty() {
             return Err(Error::invalid_argument(
                 "messages",
@@ -836,7 +796,6 @@ impl Ollama {
             }
         }
         let name = self.resolve_model(model).await?;
-        let endpoint = self.endpoint(provider).await?;
         let messages: Vec<serde_json::Value> = messages
             .into_iter()
             .map(|m| {
@@ -850,11 +809,13 @@ impl Ollama {
         let mut body =
             serde_json::json!({ "model": name.display(), "messages": messages, "stream": true });
         apply_options(&mut body, &options)?;
-        endpoint
+        let endpoint = self.endpoint(provider).await?;
+        let lines = endpoint
             .api
             .chat(&body)
             .await
-            .map_err(|err| self.api_error(&endpoint, err))
+            .map_err(|err| self.api_error(&endpoint, err))?;
+        Ok(self.reply_stream(endpoint, lines))
     }
 
     /// Start a generate stream.
@@ -864,9 +825,8 @@ impl Ollama {
         model: &str,
         params: GenerateParams,
         options: GenerationOptions,
-    ) -> Result<NdjsonStream<GenerateChunk>> {
+    ) -> Result<ReplyStream<GenerateChunk>> {
         let name = self.resolve_model(model).await?;
-        let endpoint = self.endpoint(provider).await?;
         let mut body =
             serde_json::json!({ "model": name.display(), "prompt": params.prompt, "stream": true });
         if !params.system.is_empty() {
@@ -879,11 +839,13 @@ impl Ollama {
             body["raw"] = serde_json::Value::from(true);
         }
         apply_options(&mut body, &options)?;
-        endpoint
+        let endpoint = self.endpoint(provider).await?;
+        let lines = endpoint
             .api
             .generate(&body)
             .await
-            .map_err(|err| self.api_error(&endpoint, err))
+            .map_err(|err| self.api_error(&endpoint, err))?;
+        Ok(self.reply_stream(endpoint, lines))
     }
 
     /// "local" and the stored providers.
@@ -959,6 +921,122 @@ impl Ollama {
     }
 }
 
+/// A chat or generate reply streaming from Ollama. An `{"error": ...}`
+/// line or a broken connection in the middle of it comes out as a domain
+/// error, mapped by the same rules as the failure of any other call, so a
+/// client sees Ollama's message and a code it can act on rather than a
+/// generic "unavailable".
+#[derive(Debug)]
+pub struct ReplyStream<T> {
+    lines: NdjsonStream<T>,
+    endpoint: Endpoint,
+    address: OllamaAddress,
+    /// Read when a failure happens, so a transport error names the state
+    /// the server is in at that moment.
+    server: watch::Receiver<ServerStatus>,
+}
+
+impl<T: StreamLine> ReplyStream<T> {
+    /// The next chunk; `None` at the end. An error ends the stream.
+    pub async fn next(&mut self) -> Option<Result<T>> {
+        let line = self.lines.next().await?;
+        Some(line.map_err(|err| {
+            let server = self.server.borrow().clone();
+            api_error(&self.address, &server, &self.endpoint, err)
+        }))
+    }
+}
+
+/// UNAVAILABLE naming the local server's state, with what to do about it.
+fn server_down(address: &OllamaAddress, status: &ServerStatus) -> Error {
+    let hint = match status.state {
+        // The reason of NOT_INSTALLED usually says how to install already.
+        ServerState::NotInstalled if !status.reason.contains(discovery::INSTALL_HINT) => {
+            format!("; {}", discovery::INSTALL_HINT)
+        }
+        ServerState::Stopped => "; start it with `omnipanel ollama start`".to_owned(),
+        _ => String::new(),
+    };
+    Error::new(
+        ErrorKind::Unavailable,
+        format!(
+            "the Ollama server at {address} is not available (state {}: {}){hint}",
+            status.state.name(),
+            status.reason
+        ),
+    )
+    .with_reason("OLLAMA_DOWN")
+}
+
+/// Whether an Ollama error message says the model does not exist. Ollama
+/// answers that with HTTP 404 before a reply starts, but the same words
+/// can come as the error line of a stream (HTTP 200), and they mean the
+/// same to a client.
+fn is_missing_model(message: &str) -> bool {
+    let message = message.to_ascii_lowercase();
+    message.contains("model") && message.contains("not found")
+}
+
+/// Turn a failed call to `endpoint` into a domain error. `server` is the
+/// local server's status at the time of the failure.
+fn api_error(
+    address: &OllamaAddress,
+    server: &ServerStatus,
+    endpoint: &Endpoint,
+    err: ApiError,
+) -> Error {
+    match err {
+        ApiError::Unreachable(why) | ApiError::Interrupted(why) => {
+            if !endpoint.local {
+                return Error::new(
+                    ErrorKind::Unavailable,
+                    format!(
+                        "provider {} at {} did not answer: {why}",
+                        endpoint.name,
+                        endpoint.api.base()
+                    ),
+                )
+                .with_reason("PROVIDER_DOWN");
+            }
+            if !server.state.is_up() {
+                return server_down(address, server);
+            }
+            Error::new(
+                ErrorKind::Unavailable,
+                format!(
+                    "the Ollama server at {address} did not answer: {why} (state {}: {})",
+                    server.state.name(),
+                    server.reason
+                ),
+            )
+            .with_reason("OLLAMA_DOWN")
+        }
+        ApiError::Ollama {
+            status: 404,
+            message,
+        } => Error::not_found(message).with_reason("MODEL_NOT_FOUND"),
+        ApiError::Ollama {
+            status: 200,
+            message,
+        } if is_missing_model(&message) => Error::not_found(message).with_reason("MODEL_NOT_FOUND"),
+        ApiError::Ollama {
+            status: 400,
+            message,
+        } => Error::invalid_argument("request", message),
+        ApiError::Ollama {
+            status: 503,
+            message,
+        } => Error::new(ErrorKind::Unavailable, message).with_reason("OLLAMA_BUSY"),
+        ApiError::Ollama { message, .. } => {
+            Error::failed_precondition(message).with_reason("OLLAMA_ERROR")
+        }
+        ApiError::Unexpected(why) => Error::internal(format!(
+            "{} answered in an unexpected way: {why}",
+            endpoint.api.base()
+        )),
+    }
+}
+
 fn apply_options(body: &mut serde_json::Value, options: &GenerationOptions) -> Result<()> {
     if let Some(value) = parse_json_object("options_json", &options.options_json)? {
         body["options"] = value;
@@ -988,6 +1066,88 @@ mod tests {
             keep_alive_value("0").ok().flatten(),
             Some(serde_json::Value::from(0))
         );
+    }
+
+    fn server(state: ServerState, reason: &str) -> ServerStatus {
+        ServerStatus {
+            state,
+            version: None,
+            pid: None,
+            address: "127.0.0.1:11434".into(),
+            ready_since_ms: None,
+            restart_count: 0,
+            last_error: None,
+            binary: None,
+            next_attempt_ms: None,
+            reason: reason.into(),
+        }
+    }
+
+    #[test]
+    fn failures_in_a_reply_map_like_any_other_call() -> Result<()> {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let address = OllamaAddress::parse("127.0.0.1:11434");
+        let http = HttpClients::new()?;
+        let local = Endpoint {
+            name: LOCAL.into(),
+            api: OllamaApi::new(http.plain.clone(), &address.base_url(), None),
+            local: true,
+        };
+        let running = server(ServerState::Running, "the server answers");
+        let line = |message: &str| ApiError::Ollama {
+            status: 200,
+            message: message.into(),
+        };
+
+        // An error line keeps Ollama's words; a missing model is NOT_FOUND
+        // whether Ollama says so before (404) or during (200) the reply.
+        let died = api_error(
+            &address,
+            &running,
+            &local,
+            line("model runner has unexpectedly stopped"),
+        );
+        assert_eq!(died.kind(), ErrorKind::FailedPrecondition);
+        assert_eq!(died.message(), "model runner has unexpectedly stopped");
+        assert_eq!(died.reason(), Some("OLLAMA_ERROR"));
+        for missing in [
+            "model 'x' not found",
+            "model \"x\" not found, try pulling it first",
+        ] {
+            let err = api_error(&address, &running, &local, line(missing));
+            assert_eq!(
+                (err.kind(), err.message(), err.reason()),
+                (ErrorKind::NotFound, missing, Some("MODEL_NOT_FOUND"))
+            );
+        }
+
+        // A broken connection is UNAVAILABLE naming the server's state.
+        let broke = ApiError::Interrupted("connection reset".into());
+        let err = api_error(&address, &running, &local, broke.clone());
+        assert_eq!(err.kind(), ErrorKind::Unavailable);
+        assert!(
+            err.message().contains("connection reset") && err.message().contains("RUNNING"),
+            "{err}"
+        );
+        let crashed = server(
+            ServerState::Crashed,
+            "ollama exited with status 1 unexpectedly",
+        );
+        let err = api_error(&address, &crashed, &local, broke.clone());
+        assert_eq!(err.kind(), ErrorKind::Unavailable);
+        assert!(
+            err.message().contains("CRASHED") && err.message().contains("status 1"),
+            "{err}"
+        );
+        let remote = Endpoint {
+            name: "gpu-box".into(),
+            api: OllamaApi::new(http.plain.clone(), "http://10.0.0.2:11434", None),
+            local: false,
+        };
+        let err = api_error(&address, &crashed, &remote, broke);
+        assert_eq!(err.reason(), Some("PROVIDER_DOWN"));
+        assert!(err.message().contains("gpu-box"), "{err}");
+        Ok(())
     }
 
     #[test]

@@ -1,8 +1,9 @@
 //! The local Ollama server's supervisor: one task owning a state machine.
 //! At start it adopts a server that already answers (EXTERNAL, never
 //! stopped), or starts `ollama serve` (MANAGED) when autostart is on. A
-//! managed server that exits is restarted with exponential backoff (1 s
-//! doubling to 60 s, reset after 60 s healthy); one that fails its health
+//! managed server that exits is restarted with exponential backoff (by
+//! default 1 s doubling to 60 s, reset after 60 s healthy: see
+//! [`BackoffPolicy`]); one that fails its health
 //! check (GET /api/version) three times in a row is killed and restarted.
 //! A port held by something that is not Ollama means BACKOFF with a message
 //! naming the port. Every state change is published with its reason.
@@ -108,6 +109,8 @@ pub struct ServerStatus {
 pub struct SupervisorConfig {
     /// `ollama.binary`.
     pub binary: Option<PathBuf>,
+    /// `ollama.models_dir`, given to a started server as OLLAMA_MODELS.
+    pub models_dir: Option<PathBuf>,
     /// Where the server listens.
     pub address: OllamaAddress,
     /// Start a server when none answers.
@@ -120,13 +123,81 @@ pub struct SupervisorConfig {
     pub health_failures: u32,
     /// How long a stop waits after SIGTERM before SIGKILL.
     pub stop_timeout: Duration,
+    /// When to try again after a failed start or a crash.
+    pub backoff: BackoffPolicy,
     /// How long a start may take to answer.
     pub startup_timeout: Duration,
+    /// How long to wait, once the server exited, for its last output
+    /// (which says why it exited) to be read. Bounded because a child of
+    /// the server (Ollama's model runners) may hold the pipes open.
+    pub output_drain: Duration,
 }
 
-const BACKOFF_INITIAL: Duration = Duration::from_secs(1);
-const BACKOFF_MAX: Duration = Duration::from_secs(60);
-const HEALTHY_RESET: Duration = Duration::from_secs(60);
+/// Default of [`SupervisorConfig::output_drain`].
+pub const OUTPUT_DRAIN: Duration = Duration::from_secs(2);
+
+/// What Ollama (Go's net package) prints when its port is taken.
+const PORT_IN_USE: &str = "address already in use";
+
+/// The restart schedule: the first delay, doubling up to a cap, and back
+/// to the first once a server has stayed healthy long enough, so a server
+/// that crashes once a day is not made to wait a minute.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BackoffPolicy {
+    /// The delay after the first failure.
+    pub initial: Duration,
+    /// The most it grows to.
+    pub max: Duration,
+    /// Healthy this long before a crash: the next delay is `initial` again.
+    pub healthy_reset: Duration,
+}
+
+impl Default for BackoffPolicy {
+    fn default() -> Self {
+        Self {
+            initial: Duration::from_secs(1),
+            max: Duration::from_secs(60),
+            healthy_reset: Duration::from_secs(60),
+        }
+    }
+}
+
+/// Where a [`BackoffPolicy`] stands: the delay before the next attempt.
+/// Pure, so the schedule is tested without waiting for it.
+#[derive(Debug, Clone, Copy)]
+struct Backoff {
+    policy: BackoffPolicy,
+    next: Duration,
+}
+
+impl Backoff {
+    fn new(policy: BackoffPolicy) -> Self {
+        Self {
+            policy,
+            next: policy.initial.min(policy.max),
+        }
+    }
+
+    /// The delay to wait now; the next one is twice as long, up to the cap.
+    fn take(&mut self) -> Duration {
+        let delay = self.next;
+        self.next = self.next.saturating_mul(2).min(self.policy.max);
+        delay
+    }
+
+    /// Start over (a start or restart asked for by a person).
+    fn reset(&mut self) {
+        self.next = self.policy.initial.min(self.policy.max);
+    }
+
+    /// A managed server failed after answering for `healthy_for` (`None`:
+    /// it never answered).
+    fn failed_after(&mut self, healthy_for: Option<Duration>) {
+        if healthy_for.is_some_and(|healthy| healthy >= self.policy.healthy_reset) {
+            self.reset();
+        }
+    }
+}
 const STARTUP_POLL: Duration = Duration::from_millis(100);
 
 type Reply = oneshot::Sender<Result<ServerStatus>>;
@@ -170,12 +241,12 @@ impl Supervisor {
         let (commands, receiver) = mpsc::channel(16);
         let machine = Machine {
             want_running: config.autostart,
+            backoff: Backoff::new(config.backoff),
             config,
             api,
             log,
             bus,
             status: status_tx,
-            backoff: BACKOFF_INITIAL,
             waiting: Vec::new(),
         };
         tokio::spawn(machine.run(receiver));
@@ -233,6 +304,9 @@ struct Managed {
     child: Child,
     pid: Option<u32>,
     recent_output: Arc<Mutex<VecDeque<String>>>,
+    /// One per output reader; each resolves when its reader has read to
+    /// the end of its pipe.
+    pumps: Vec<oneshot::Receiver<()>>,
 }
 
 impl Managed {
@@ -242,6 +316,28 @@ impl Managed {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .back()
             .cloned()
+    }
+
+    /// The most recent output line containing `needle`.
+    fn output_containing(&self, needle: &str) -> Option<String> {
+        self.recent_output
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .iter()
+            .rev()
+            .find(|line| line.contains(needle))
+            .cloned()
+    }
+
+    /// After the server exited: wait, at most `limit`, until the readers
+    /// have read everything it wrote. `wait()` returns as soon as the
+    /// process is gone, usually before its last line (the reason it
+    /// exited) has gone through the reader threads.
+    async fn drain_output(&mut self, limit: Duration) {
+        let deadline = tokio::time::Instant::now() + limit;
+        for pump in self.pumps.drain(..) {
+            let _ = tokio::time::timeout_at(deadline, pump).await;
+        }
     }
 }
 
@@ -269,7 +365,7 @@ struct Machine {
     bus: Arc<EventBus>,
     status: watch::Sender<ServerStatus>,
     want_running: bool,
-    backoff: Duration,
+    backoff: Backoff,
     /// Start/Restart callers waiting for the state to settle.
     waiting: Vec<Reply>,
 }
@@ -346,11 +442,15 @@ impl Machine {
         let status = self.status.borrow().clone();
         for reply in self.waiting.drain(..) {
             let answer = if status.state == ServerState::NotInstalled {
+                // Whatever the discovery said, the caller learns how to
+                // install Ollama: that is the one thing that fixes it.
+                let why = status
+                    .last_error
+                    .as_deref()
+                    .unwrap_or("Ollama is not installed");
                 Err(
-                    Error::failed_precondition(status.last_error.clone().unwrap_or_else(|| {
-                        format!("Ollama is not installed: {}", discovery::INSTALL_HINT)
-                    }))
-                    .with_reason("OLLAMA_NOT_INSTALLED"),
+                    Error::failed_precondition(discovery::with_install_hint(why))
+                        .with_reason("OLLAMA_NOT_INSTALLED"),
                 )
             } else {
                 Ok(status.clone())
@@ -467,17 +567,23 @@ impl Machine {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .kill_on_drop(true);
+        // The folder the fit check measures must be the one the server
+        // fills; without a setting the server's own default applies.
+        if let Some(dir) = &self.config.models_dir {
+            command.env("OLLAMA_MODELS", dir);
+        }
         die_with_parent(&mut command);
         self.update(|s| s.binary = Some(binary.clone()));
         match command.spawn() {
             Ok(mut child) => {
                 let pid = child.id();
                 let recent_output = Arc::new(Mutex::new(VecDeque::new()));
+                let mut pumps = Vec::new();
                 if let Some(stdout) = child.stdout.take() {
-                    pump_output(stdout, self.log.clone(), recent_output.clone());
+                    pumps.extend(pump_output(stdout, self.log.clone(), recent_output.clone()));
                 }
                 if let Some(stderr) = child.stderr.take() {
-                    pump_output(stderr, self.log.clone(), recent_output.clone());
+                    pumps.extend(pump_output(stderr, self.log.clone(), recent_output.clone()));
                 }
                 self.update(|s| s.pid = pid);
                 self.set_state(
@@ -492,6 +598,7 @@ impl Machine {
                     child,
                     pid,
                     recent_output,
+                    pumps,
                 })
             }
             Err(err) => self.enter_backoff(format!("cannot run {}: {err}", binary.display())),
@@ -499,8 +606,7 @@ impl Machine {
     }
 
     fn enter_backoff(&mut self, why: String) -> Phase {
-        let delay = self.backoff;
-        self.backoff = (self.backoff * 2).min(BACKOFF_MAX);
+        let delay = self.backoff.take();
         let next_ms = now_ms() + i64::try_from(delay.as_millis()).unwrap_or(i64::MAX);
         self.update(|s| {
             s.last_error = Some(why.clone());
@@ -520,9 +626,8 @@ impl Machine {
 
     /// A managed server failed (exited or hung): record it, then back off.
     fn crashed(&mut self, why: String, ready_since: Option<Instant>) -> Phase {
-        if ready_since.is_some_and(|since| since.elapsed() >= HEALTHY_RESET) {
-            self.backoff = BACKOFF_INITIAL;
-        }
+        self.backoff
+            .failed_after(ready_since.map(|since| since.elapsed()));
         tracing::warn!(reason = %why, "ollama server failed");
         self.update(|s| {
             s.last_error = Some(why.clone());
@@ -532,20 +637,22 @@ impl Machine {
         self.enter_backoff(why)
     }
 
-    async fn stop_managed(&mut self, mut managed: Managed, reason: &str) {
+    /// SIGTERM, then SIGKILL after `stop_timeout`. Returns a note for the
+    /// status when the server had to be killed.
+    async fn stop_managed(&mut self, mut managed: Managed, reason: &str) -> String {
         self.set_state(ServerState::Stopping, reason);
         if let Some(pid) = managed.pid {
             terminate(pid);
         }
         let exited = tokio::time::timeout(self.config.stop_timeout, managed.child.wait()).await;
-        if exited.is_err() {
-            tracing::warn!(
-                seconds = self.config.stop_timeout.as_secs(),
-                "ollama did not stop after SIGTERM; killing it"
-            );
-            let _ = managed.child.start_kill();
-            let _ = managed.child.wait().await;
+        if exited.is_ok() {
+            return String::new();
         }
+        let grace = humantime::format_duration(self.config.stop_timeout);
+        tracing::warn!(%grace, "ollama did not stop after SIGTERM; killing it");
+        let _ = managed.child.start_kill();
+        let _ = managed.child.wait().await;
+        format!(" (it did not stop within {grace} of SIGTERM, so it was killed)")
     }
 
     /// Handle a command in a phase with no managed server. Returns the next
@@ -559,7 +666,7 @@ impl Machine {
                     None
                 } else {
                     self.waiting.push(reply);
-                    self.backoff = BACKOFF_INITIAL;
+                    self.backoff.reset();
                     Some(Phase::Probe)
                 }
             }
@@ -569,6 +676,12 @@ impl Machine {
                     return None;
                 }
                 self.want_running = false;
+                // Nothing runs, and STOPPED would claim an installed server:
+                // NOT_INSTALLED stays what it is until a start finds one.
+                if self.status.borrow().state == ServerState::NotInstalled {
+                    let _ = reply.send(Ok(self.status.borrow().clone()));
+                    return None;
+                }
                 self.set_state(ServerState::Stopped, "stopped by request");
                 let _ = reply.send(Ok(self.status.borrow().clone()));
                 Some(Phase::Idle)
@@ -579,7 +692,7 @@ impl Machine {
                     return None;
                 }
                 self.want_running = true;
-                self.backoff = BACKOFF_INITIAL;
+                self.backoff.reset();
                 self.waiting.push(reply);
                 Some(Phase::Probe)
             }
@@ -637,10 +750,11 @@ impl Machine {
             }
             Request::Stop(reply) => {
                 self.want_running = false;
+                let mut killed = String::new();
                 if let Some(server) = managed.take() {
-                    self.stop_managed(server, "stopping by request").await;
+                    killed = self.stop_managed(server, "stopping by request").await;
                 }
-                self.set_state(ServerState::Stopped, "stopped by request");
+                self.set_state(ServerState::Stopped, format!("stopped by request{killed}"));
                 let _ = reply.send(Ok(self.status.borrow().clone()));
                 self.settle();
                 Some(Phase::Idle)
@@ -648,16 +762,18 @@ impl Machine {
             Request::Restart(reply) => {
                 self.want_running = true;
                 if let Some(server) = managed.take() {
-                    self.stop_managed(server, "restarting by request").await;
+                    // A restart goes on whether or not it had to be killed.
+                    let _ = self.stop_managed(server, "restarting by request").await;
                 }
                 self.set_state(ServerState::Stopped, "restarting by request");
-                self.backoff = BACKOFF_INITIAL;
+                self.backoff.reset();
                 self.waiting.push(reply);
                 Some(Phase::Probe)
             }
             Request::Shutdown(done) => {
                 if let Some(server) = managed.take() {
-                    self.stop_managed(server, "the agent is shutting down")
+                    let _ = self
+                        .stop_managed(server, "the agent is shutting down")
                         .await;
                 }
                 self.set_state(ServerState::Stopped, "the agent stopped it on shutdown");
@@ -680,14 +796,16 @@ impl Machine {
             };
             tokio::select! {
                 status = server.child.wait() => {
-                    let output = server.last_output().map(|l| format!(": {l}")).unwrap_or_default();
-                    let why = format!("ollama {} during start-up{output}", describe_exit(status));
-                    if output.contains("address already in use") {
+                    server.drain_output(self.config.output_drain).await;
+                    // Any line will do: the clash may not be the last one.
+                    if let Some(line) = server.output_containing(PORT_IN_USE) {
                         return self.enter_backoff(format!(
-                            "port {} is already in use{output}",
+                            "port {} is already in use: {line}",
                             self.config.address.port()
                         ));
                     }
+                    let output = server.last_output().map(|l| format!(": {l}")).unwrap_or_default();
+                    let why = format!("ollama {} during start-up{output}", describe_exit(status));
                     return self.crashed(why, None);
                 }
                 () = tokio::time::sleep(STARTUP_POLL) => {
@@ -740,6 +858,7 @@ impl Machine {
             };
             tokio::select! {
                 status = server.child.wait() => {
+                    server.drain_output(self.config.output_drain).await;
                     let output = server.last_output().map(|l| format!(" (last output: {l})")).unwrap_or_default();
                     return self.crashed(format!("ollama {} unexpectedly{output}", describe_exit(status)), Some(ready_since));
                 }
@@ -851,17 +970,22 @@ fn die_with_parent(command: &mut Command) {
 
 /// Copy a child's output into the ollama log (on a plain thread: blocking
 /// reads and file writes stay off the executor), keeping the last lines for
-/// error messages.
-fn pump_output<R>(pipe: R, log: Arc<Mutex<RotatingWriter>>, recent: Arc<Mutex<VecDeque<String>>>)
+/// error messages. The receiver resolves once the pipe is read to its end.
+fn pump_output<R>(
+    pipe: R,
+    log: Arc<Mutex<RotatingWriter>>,
+    recent: Arc<Mutex<VecDeque<String>>>,
+) -> Option<oneshot::Receiver<()>>
 where
     R: IntoStd,
 {
-    let Some(reader) = pipe.into_std() else {
-        return;
-    };
+    let reader = pipe.into_std()?;
+    let (finished, drained) = oneshot::channel::<()>();
     let spawned = std::thread::Builder::new()
         .name("omnipanel-ollama-log".into())
         .spawn(move || {
+            // Dropped when the thread ends, however it ends.
+            let _finished = finished;
             let reader = BufReader::new(reader);
             for line in reader.lines() {
                 let Ok(line) = line else { break };
@@ -881,8 +1005,12 @@ where
                 recent.push_back(line);
             }
         });
-    if let Err(err) = spawned {
-        tracing::warn!(error = %err, "cannot start the ollama log reader");
+    match spawned {
+        Ok(_) => Some(drained),
+        Err(err) => {
+            tracing::warn!(error = %err, "cannot start the ollama log reader");
+            None
+        }
     }
 }
 
@@ -900,5 +1028,160 @@ impl IntoStd for tokio::process::ChildStdout {
 impl IntoStd for tokio::process::ChildStderr {
     fn into_std(self) -> Option<std::fs::File> {
         self.into_owned_fd().ok().map(std::fs::File::from)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
+    use super::*;
+    use crate::logs::{LogSource, RotationPolicy};
+
+    /// A port on 127.0.0.1 that nothing listens on.
+    fn idle_port() -> std::io::Result<u16> {
+        Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port())
+    }
+
+    /// An executable shell script standing in for `ollama`.
+    fn script(dir: &std::path::Path, body: &str) -> std::io::Result<PathBuf> {
+        let path = dir.join("ollama");
+        std::fs::write(&path, format!("#!/bin/sh\n{body}\n"))?;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755))?;
+        Ok(path)
+    }
+
+    fn config(binary: PathBuf, port: u16) -> SupervisorConfig {
+        SupervisorConfig {
+            binary: Some(binary),
+            models_dir: None,
+            address: OllamaAddress::parse(&format!("127.0.0.1:{port}")),
+            autostart: true,
+            health_interval: Duration::from_secs(1),
+            health_timeout: Duration::from_secs(1),
+            health_failures: 3,
+            stop_timeout: Duration::from_secs(5),
+            backoff: BackoffPolicy::default(),
+            startup_timeout: Duration::from_secs(30),
+            // Only bounds a hang; the readers finish long before.
+            output_drain: Duration::from_secs(60),
+        }
+    }
+
+    fn supervise(config: SupervisorConfig, dir: &std::path::Path) -> std::io::Result<Supervisor> {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let http = reqwest::Client::builder()
+            .tls_certs_only([])
+            .build()
+            .map_err(std::io::Error::other)?;
+        let api = OllamaApi::new(http, &config.address.base_url(), None);
+        let log = RotatingWriter::open(
+            LogSource::new("ollama", dir.join("ollama.log")),
+            RotationPolicy {
+                max_bytes: 1 << 20,
+                max_files: 1,
+                max_age: Duration::from_secs(86_400),
+            },
+        )?;
+        let bus = Arc::new(EventBus::new(1, 64));
+        Ok(Supervisor::spawn(
+            config,
+            api,
+            Arc::new(Mutex::new(log)),
+            bus,
+        ))
+    }
+
+    fn secs(values: &[u64]) -> Vec<Duration> {
+        values.iter().copied().map(Duration::from_secs).collect()
+    }
+
+    #[test]
+    fn backoff_doubles_from_one_second_up_to_a_minute() {
+        let mut backoff = Backoff::new(BackoffPolicy::default());
+        let delays: Vec<Duration> = (0..9).map(|_| backoff.take()).collect();
+        assert_eq!(delays, secs(&[1, 2, 4, 8, 16, 32, 60, 60, 60]));
+    }
+
+    #[test]
+    fn backoff_starts_over_after_a_minute_healthy() {
+        let mut backoff = Backoff::new(BackoffPolicy::default());
+        for _ in 0..8 {
+            backoff.take();
+        }
+        // Crashes during start-up or after a short run keep the cap.
+        backoff.failed_after(None);
+        assert_eq!(backoff.take(), Duration::from_secs(60));
+        backoff.failed_after(Some(Duration::from_secs(59)));
+        assert_eq!(backoff.take(), Duration::from_secs(60));
+        // A minute healthy: the schedule starts over.
+        backoff.failed_after(Some(Duration::from_secs(60)));
+        let delays: Vec<Duration> = (0..3).map(|_| backoff.take()).collect();
+        assert_eq!(delays, secs(&[1, 2, 4]));
+        // So does a start asked for by a person.
+        backoff.reset();
+        assert_eq!(backoff.take(), Duration::from_secs(1));
+    }
+
+    #[test]
+    fn backoff_follows_its_policy() {
+        let policy = BackoffPolicy {
+            initial: Duration::from_millis(100),
+            max: Duration::from_millis(250),
+            healthy_reset: Duration::from_secs(5),
+        };
+        let mut backoff = Backoff::new(policy);
+        let delays: Vec<Duration> = (0..4).map(|_| backoff.take()).collect();
+        assert_eq!(
+            delays,
+            [100, 200, 250, 250].map(Duration::from_millis).to_vec()
+        );
+        backoff.failed_after(Some(Duration::from_secs(5)));
+        assert_eq!(backoff.take(), Duration::from_millis(100));
+        // A huge cap cannot overflow the doubling.
+        let mut unbounded = Backoff::new(BackoffPolicy {
+            max: Duration::MAX,
+            ..policy
+        });
+        for _ in 0..200 {
+            unbounded.take();
+        }
+        assert_eq!(unbounded.take(), Duration::MAX);
+    }
+
+    #[tokio::test]
+    async fn a_port_clash_reported_after_the_exit_is_still_a_clash()
+    -> std::result::Result<(), Box<dyn std::error::Error>> {
+        let dir = tempfile::tempdir()?;
+        let port = idle_port()?;
+        // The server exits at once; its complaint arrives a moment later
+        // through a child that still holds its stderr, as Ollama's runner
+        // processes can. Read only when `wait()` returns, the output is
+        // empty and the clash would pass for a crash.
+        let binary = script(
+            dir.path(),
+            &format!(
+                "(sleep 1; echo 'Error: listen tcp 127.0.0.1:{port}: bind: address already in use' >&2) &\nexit 1"
+            ),
+        )?;
+        let supervisor = supervise(config(binary, port), dir.path())?;
+        let mut watch = supervisor.watch();
+        let settled = tokio::time::timeout(
+            Duration::from_secs(60),
+            watch.wait_for(|s| matches!(s.state, ServerState::Backoff | ServerState::Crashed)),
+        )
+        .await??
+        .clone();
+        assert_eq!(settled.state, ServerState::Backoff, "{settled:?}");
+        assert_eq!(settled.restart_count, 0, "a clash is not a crash");
+        let why = settled.last_error.unwrap_or_default();
+        assert!(
+            why.contains(&format!("port {port} is already in use")) && why.contains("bind:"),
+            "{why}"
+        );
+        supervisor.shutdown().await;
+        Ok(())
     }
 }

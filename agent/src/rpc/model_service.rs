@@ -1,7 +1,9 @@
 //! `omnipanel.v1.ModelService`: converts requests for the Ollama domain
 //! facade and its answers back; streams pull progress and chat/generate
 //! pieces. A chat or generate stream whose client goes away drops the
-//! upstream request, which makes Ollama stop generating.
+//! upstream request, which makes Ollama stop generating; one that fails
+//! half-way ends with the domain's error, mapped by `to_status` like any
+//! other.
 
 use std::sync::Arc;
 
@@ -18,7 +20,10 @@ use crate::{
         pulls::{PullProgress, PullState},
         supervisor::{ServerState, ServerStatus},
     },
-    rpc::streaming::{ResponseStream, spawn_stream},
+    rpc::{
+        status::to_status,
+        streaming::{ResponseStream, spawn_stream},
+    },
 };
 
 /// The ModelService implementation.
@@ -432,7 +437,7 @@ impl ModelService for ModelApi {
                         done: chunk.done,
                         done_reason: chunk.done_reason,
                     })
-                    .map_err(|err| Status::unavailable(format!("the reply stopped: {err}")));
+                    .map_err(to_status);
                 let last = message.as_ref().map_or(true, |m| m.done);
                 if tx.send(message).await.is_err() || last {
                     return;
@@ -475,7 +480,7 @@ impl ModelService for ModelApi {
                         done_reason: chunk.done_reason,
                         context: chunk.context,
                     })
-                    .map_err(|err| Status::unavailable(format!("the reply stopped: {err}")));
+                    .map_err(to_status);
                 let last = message.as_ref().map_or(true, |m| m.done);
                 if tx.send(message).await.is_err() || last {
                     return;

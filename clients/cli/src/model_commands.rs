@@ -890,6 +890,19 @@ enum PullEnd {
     Detached,
 }
 
+/// What Ctrl-C during a pull prints: the pull goes on, and the commands
+/// that reach it again, which need the same provider to find it.
+fn detach_message(name: &str, provider: &str) -> String {
+    let provider = if provider.is_empty() {
+        String::new()
+    } else {
+        format!(" --provider {provider}")
+    };
+    format!(
+        "detached: the pull of {name} continues in the agent; `omnipanel models pull {name}{provider}` shows it again, `omnipanel models cancel {name}{provider}` stops it"
+    )
+}
+
 async fn pull(
     client: &Client,
     name: String,
@@ -903,7 +916,7 @@ async fn pull(
         .map_err(|err| Failure::Other(format!("cannot watch for Ctrl-C: {err}")))?;
     let request = PullModelRequest {
         model: name.clone(),
-        provider,
+        provider: provider.clone(),
         insecure,
     };
     let mut view = PullView::new(json);
@@ -945,9 +958,7 @@ async fn pull(
     view.clear();
     match end? {
         PullEnd::Detached => {
-            let text = format!(
-                "detached: the pull of {name} continues in the agent; `omnipanel models pull {name}` shows it again, `omnipanel models cancel {name}` stops it"
-            );
+            let text = detach_message(&name, &provider);
             // Keep stdout pure JSON lines under --json.
             if json {
                 eprintln!("{text}");
@@ -987,5 +998,26 @@ async fn pull(
                 ))),
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_detach_message_names_the_provider_of_a_remote_pull() {
+        let local = detach_message("llama3.2:1b", "");
+        assert!(
+            local.contains("`omnipanel models pull llama3.2:1b`")
+                && local.contains("`omnipanel models cancel llama3.2:1b`"),
+            "{local}"
+        );
+        let remote = detach_message("llama3.2:1b", "gpu-box");
+        assert!(
+            remote.contains("`omnipanel models pull llama3.2:1b --provider gpu-box`")
+                && remote.contains("`omnipanel models cancel llama3.2:1b --provider gpu-box`"),
+            "{remote}"
+        );
     }
 }

@@ -6,6 +6,8 @@
 //!
 //! Each generation runs in its own task that stops as soon as the client
 //! is gone (its channel closes), so a disconnect is visible in the stats.
+//! With `FAKE_OLLAMA_REPLY_FAIL_AFTER_TOKENS` a reply breaks off with an
+//! `{"error": ...}` line instead of its final chunk.
 
 use std::{
     sync::Arc,
@@ -27,7 +29,9 @@ use crate::{
     catalog::CatalogModel,
     clock,
     keep_alive::{self, KeepAlive},
-    server::{self, ApiError, App, encode, error_reply, json_reply, ndjson_reply},
+    server::{
+        self, ApiError, App, ErrorBody, ReplyFailure, encode, error_reply, json_reply, ndjson_reply,
+    },
     stats::{Activity, Outcome, Work},
 };
 
@@ -169,6 +173,8 @@ enum Event {
         reason: &'static str,
         timings: Timings,
     },
+    /// The reply breaks off with this error (an injected failure).
+    Failed(String),
 }
 
 /// A resolved request: the name as the client wrote it (echoed back, as
@@ -249,16 +255,17 @@ pub async fn generate(State(app): State<Arc<App>>, body: Bytes) -> Response {
                     context.clone(),
                     Some(timings),
                 ),
+                Event::Failed(message) => return encode(&ErrorBody { error: &message }),
             })
         }));
     }
     let (text, done) = collect(rx).await;
     match done {
-        Some((reason, timings)) => json_reply(
+        Ok((reason, timings)) => json_reply(
             StatusCode::OK,
             &GenerateChunk::new(&echo, text).done(reason, context, Some(timings)),
         ),
-        None => error_reply(StatusCode::INTERNAL_SERVER_ERROR, "generation ended early"),
+        Err(message) => error_reply(StatusCode::INTERNAL_SERVER_ERROR, &message),
     }
 }
 
@@ -301,29 +308,34 @@ pub async fn chat(State(app): State<Arc<App>>, body: Bytes) -> Response {
                 Event::Done { reason, timings } => {
                     ChatChunk::new(&echo, String::new()).done(reason, Some(timings))
                 }
+                Event::Failed(message) => return encode(&ErrorBody { error: &message }),
             })
         }));
     }
     let (text, done) = collect(rx).await;
     match done {
-        Some((reason, timings)) => json_reply(
+        Ok((reason, timings)) => json_reply(
             StatusCode::OK,
             &ChatChunk::new(&echo, text).done(reason, Some(timings)),
         ),
-        None => error_reply(StatusCode::INTERNAL_SERVER_ERROR, "generation ended early"),
+        Err(message) => error_reply(StatusCode::INTERNAL_SERVER_ERROR, &message),
     }
 }
 
-/// Reads a whole generation (for `stream: false`).
-async fn collect(mut rx: mpsc::Receiver<Event>) -> (String, Option<(&'static str, Timings)>) {
+/// Reads a whole generation (for `stream: false`): the text with how it
+/// ended, or the error that broke it off.
+async fn collect(
+    mut rx: mpsc::Receiver<Event>,
+) -> (String, Result<(&'static str, Timings), String>) {
     let mut text = String::new();
     while let Some(event) = rx.recv().await {
         match event {
             Event::Token(token) => text.push_str(&token),
-            Event::Done { reason, timings } => return (text, Some((reason, timings))),
+            Event::Done { reason, timings } => return (text, Ok((reason, timings))),
+            Event::Failed(message) => return (text, Err(message)),
         }
     }
-    (text, None)
+    (text, Err("generation ended early".to_string()))
 }
 
 /// Marks the model in use (so `/api/ps` shows it at once) and starts the
@@ -347,6 +359,7 @@ fn start(
         },
         activity: app.stats.begin(Work::Generation),
         delay: app.token_delay,
+        failure: app.reply_failure.clone(),
         newly_loaded,
         prompt_tokens,
         reason,
@@ -385,6 +398,7 @@ struct Run {
     in_use: InUse,
     activity: Activity,
     delay: Duration,
+    failure: Option<ReplyFailure>,
     newly_loaded: bool,
     prompt_tokens: u64,
     reason: &'static str,
@@ -394,7 +408,14 @@ impl Run {
     async fn run(mut self, tokens: Vec<String>, tx: mpsc::Sender<Event>) {
         let started = Instant::now();
         let eval_count = tokens.len() as u64;
-        for token in tokens {
+        for (index, token) in tokens.into_iter().enumerate() {
+            if self
+                .failure
+                .as_ref()
+                .is_some_and(|f| f.after_tokens == index)
+            {
+                return self.fail(&tx).await;
+            }
             if !self.delay.is_zero() {
                 tokio::select! {
                     () = tokio::time::sleep(self.delay) => {}
@@ -405,6 +426,10 @@ impl Run {
             if tx.send(Event::Token(token)).await.is_err() {
                 return;
             }
+        }
+        // A reply shorter than the failure point fails where it would end.
+        if self.failure.is_some() {
+            return self.fail(&tx).await;
         }
         // Plausible numbers: a fresh load costs more, prompt evaluation
         // scales with its length, and evaluation is the real streaming time.
@@ -431,6 +456,16 @@ impl Run {
                 timings,
             })
             .await;
+    }
+}
+
+impl Run {
+    /// Ends the reply with the injected error instead of its final chunk.
+    async fn fail(mut self, tx: &mpsc::Sender<Event>) {
+        let message = self.failure.take().map(|f| f.message).unwrap_or_default();
+        self.in_use.end();
+        self.activity.finish(Outcome::Failed);
+        let _ = tx.send(Event::Failed(message)).await;
     }
 }
 

@@ -21,7 +21,7 @@ use crate::{
     generate::CANNED,
     keep_alive,
     pull::PullConfig,
-    server::{self, App, Settings},
+    server::{self, App, ReplyFailure, Settings},
     squat,
     store::Store,
 };
@@ -147,6 +147,7 @@ fn settings(token_delay: Duration, hang_after: Option<Duration>) -> Settings {
             fail_once: false,
         },
         hang_after,
+        reply_failure: None,
     }
 }
 
@@ -603,5 +604,50 @@ async fn squatter_is_not_ollama() -> TestResult {
         let reply = call(addr, "GET", path, None).await?;
         assert_eq!((reply.status, reply.body.as_str()), (404, "not ollama"));
     }
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_reply_can_break_off_with_an_error_line() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let mut with_failure = settings(Duration::ZERO, None);
+    with_failure.reply_failure = Some(ReplyFailure {
+        after_tokens: 2,
+        message: "runner died".to_string(),
+    });
+    let (addr, app) = start(dir.path(), with_failure).await?;
+    let pull = json!({ "model": "test-small" });
+    assert_eq!(
+        call(addr, "POST", "/api/pull", Some(&pull)).await?.status,
+        200
+    );
+
+    // Streamed: two tokens, then Ollama's error line, with HTTP 200.
+    for (path, body) in [
+        (
+            "/api/generate",
+            json!({ "model": "test-small", "prompt": "hello there" }),
+        ),
+        (
+            "/api/chat",
+            json!({ "model": "test-small", "messages": [{ "role": "user", "content": "hi" }] }),
+        ),
+    ] {
+        let reply = call(addr, "POST", path, Some(&body)).await?;
+        assert_eq!(reply.status, 200, "{path}");
+        let lines = reply.lines()?;
+        assert_eq!(lines.len(), 3, "{path}: {lines:?}");
+        assert!(lines[..2].iter().all(|l| l["done"] == false), "{lines:?}");
+        assert_eq!(lines[2], json!({ "error": "runner died" }), "{path}");
+    }
+    // Not streamed: the error is the answer.
+    let quiet = json!({ "model": "test-small", "prompt": "hi", "stream": false });
+    let reply = call(addr, "POST", "/api/generate", Some(&quiet)).await?;
+    assert_eq!(
+        (reply.status, reply.json()?),
+        (500, json!({ "error": "runner died" }))
+    );
+    let stats = app.stats.snapshot();
+    assert_eq!((stats.generations_failed, stats.generations_active), (3, 0));
     Ok(())
 }

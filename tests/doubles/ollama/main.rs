@@ -47,13 +47,26 @@
 //!   generation or chat (default 0).
 //! - `FAKE_OLLAMA_START_DELAY_MS=N`: wait this long before binding
 //!   (simulating a slow start).
+//! - `FAKE_OLLAMA_REPLY_FAIL_AFTER_TOKENS=N`: a streamed `/api/generate` or
+//!   `/api/chat` reply stops after N tokens with the final line
+//!   `{"error":"<message>"}` (HTTP 200, as Ollama ends a stream that had
+//!   already started); without streaming the answer is `500` with that
+//!   error. The message is `FAKE_OLLAMA_REPLY_ERROR` if set, else Ollama's
+//!   "model runner has unexpectedly stopped, this may be due to resource
+//!   limitations or an internal error".
+//!
+//! - `FAKE_OLLAMA_IGNORE_SIGTERM=1`: `serve` logs SIGTERM and carries on
+//!   (a server that will not stop, for a supervisor's SIGKILL fallback).
+//!   SIGINT still stops it, and so does its parent going away, since the
+//!   signal a dying parent sends (PR_SET_PDEATHSIG) is the ignored SIGTERM.
 //!
 //! An unparsable switch is an error (exit 1); a bad `OLLAMA_KEEP_ALIVE` is
 //! only a warning, as in Ollama.
 //!
 //! # Signals
 //!
-//! SIGTERM and SIGINT: log a shutdown line, save the state, exit 0.
+//! SIGTERM and SIGINT: log a shutdown line, save the state, exit 0 (but see
+//! `FAKE_OLLAMA_IGNORE_SIGTERM`).
 //!
 //! # Not part of Ollama
 //!
@@ -61,7 +74,7 @@
 //! `{"requests":{"/api/pull":2,...},"pulls_started":0,"pulls_completed":0,
 //! "pulls_failed":0,"pulls_cancelled":0,"pulls_active":0,
 //! "generations_started":0,"generations_completed":0,
-//! "generations_cancelled":0,"generations_active":0}`.
+//! "generations_failed":0,"generations_cancelled":0,"generations_active":0}`.
 //!
 //! `GET /v2/<namespace>/<model>/manifests/<tag>` (and `HEAD`) is a registry
 //! stand-in, not part of Ollama's API: it answers like registry.ollama.ai
@@ -197,7 +210,8 @@ async fn serve(switches: Switches) -> ExitCode {
     logline::info(&format!(
         "server config: OLLAMA_HOST={} OLLAMA_MODELS={} OLLAMA_KEEP_ALIVE={} \
          pull_bytes_per_sec={} pull_fail_at_percent={:?} pull_fail_once={} \
-         token_delay={:?} crash_after={:?} hang_after={:?} start_delay={:?}",
+         token_delay={:?} reply_failure={:?} crash_after={:?} hang_after={:?} start_delay={:?} \
+         ignore_sigterm={}",
         switches.host,
         switches.models_dir.display(),
         match switches.default_keep_alive {
@@ -208,11 +222,13 @@ async fn serve(switches: Switches) -> ExitCode {
         switches.pull.fail_at_percent,
         switches.pull.fail_once,
         switches.token_delay,
+        switches.reply_failure,
         switches.crash_after,
         switches.hang_after,
         switches.start_delay,
+        switches.ignore_sigterm,
     ));
-    let mut shutdown = match shutdown_signal() {
+    let mut shutdown = match shutdown_signal(switches.ignore_sigterm) {
         Ok(shutdown) => Box::pin(shutdown),
         Err(err) => return fail(&format!("signal handlers: {err}")),
     };
@@ -250,6 +266,7 @@ async fn serve(switches: Switches) -> ExitCode {
             default_keep_alive: switches.default_keep_alive,
             pull: switches.pull,
             hang_after: switches.hang_after,
+            reply_failure: switches.reply_failure.clone(),
         },
     );
     if let Some(after) = switches.crash_after {
@@ -269,7 +286,7 @@ async fn serve(switches: Switches) -> ExitCode {
 }
 
 async fn squat(switches: Switches) -> ExitCode {
-    let shutdown = match shutdown_signal() {
+    let shutdown = match shutdown_signal(false) {
         Ok(shutdown) => shutdown,
         Err(err) => return fail(&format!("signal handlers: {err}")),
     };
@@ -328,14 +345,30 @@ fn go_error_text(err: &io::Error) -> String {
 }
 
 /// Resolves with the signal's Go name once SIGTERM or SIGINT arrives.
-/// Registered before binding, so a stop request is never missed.
-fn shutdown_signal() -> io::Result<impl Future<Output = &'static str>> {
+/// Registered before binding, so a stop request is never missed. With
+/// `ignore_term` SIGTERM is only logged; then the parent is watched
+/// instead, so a supervisor that dies does not leave the fake behind.
+fn shutdown_signal(ignore_term: bool) -> io::Result<impl Future<Output = &'static str>> {
     let mut terminate = signal(SignalKind::terminate())?;
     let mut interrupt = signal(SignalKind::interrupt())?;
+    let parent = std::os::unix::process::parent_id();
     Ok(async move {
-        tokio::select! {
-            _ = terminate.recv() => "terminated",
-            _ = interrupt.recv() => "interrupt",
+        let mut orphan_check = tokio::time::interval(Duration::from_millis(500));
+        loop {
+            tokio::select! {
+                _ = terminate.recv() => {
+                    if !ignore_term {
+                        return "terminated";
+                    }
+                    logline::info("received terminated, ignoring it (FAKE_OLLAMA_IGNORE_SIGTERM)");
+                }
+                _ = interrupt.recv() => return "interrupt",
+                _ = orphan_check.tick(), if ignore_term => {
+                    if std::os::unix::process::parent_id() != parent {
+                        return "parent exit";
+                    }
+                }
+            }
         }
     })
 }

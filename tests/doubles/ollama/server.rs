@@ -56,6 +56,17 @@ pub struct Settings {
     pub pull: PullConfig,
     /// Stop answering requests this long after the server started.
     pub hang_after: Option<Duration>,
+    /// End every streamed generation and chat with an error line.
+    pub reply_failure: Option<ReplyFailure>,
+}
+
+/// `FAKE_OLLAMA_REPLY_FAIL_AFTER_TOKENS`: a reply that breaks off after
+/// `after_tokens` tokens with `{"error": message}`, as Ollama does when
+/// its model runner fails in the middle of a generation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplyFailure {
+    pub after_tokens: usize,
+    pub message: String,
 }
 
 /// State shared by all requests.
@@ -67,6 +78,7 @@ pub struct App {
     pub loaded: Loaded,
     pub token_delay: Duration,
     pub default_keep_alive: KeepAlive,
+    pub reply_failure: Option<ReplyFailure>,
     started: Instant,
     hang_after: Option<Duration>,
 }
@@ -86,6 +98,7 @@ impl App {
             puller,
             loaded: Loaded::default(),
             token_delay: settings.token_delay,
+            reply_failure: settings.reply_failure,
             default_keep_alive: settings.default_keep_alive,
             started: Instant::now(),
             hang_after: settings.hang_after,
@@ -177,9 +190,10 @@ pub fn json_reply<T: Serialize>(status: StatusCode, body: &T) -> Response {
     }
 }
 
+/// Ollama's error shape, also the last line of a stream that broke off.
 #[derive(Serialize)]
-struct ErrorBody<'a> {
-    error: &'a str,
+pub struct ErrorBody<'a> {
+    pub error: &'a str,
 }
 
 /// Ollama's error shape: `{"error": "..."}`.

@@ -58,6 +58,7 @@ pub struct Snapshot {
     pub pulls_active: u64,
     pub generations_started: u64,
     pub generations_completed: u64,
+    pub generations_failed: u64,
     pub generations_cancelled: u64,
     pub generations_active: u64,
 }
@@ -104,6 +105,7 @@ impl Stats {
             pulls_active: get(&self.pulls.active),
             generations_started: get(&self.generations.started),
             generations_completed: get(&self.generations.completed),
+            generations_failed: get(&self.generations.failed),
             generations_cancelled: get(&self.generations.cancelled),
             generations_active: get(&self.generations.active),
         }

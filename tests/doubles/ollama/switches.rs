@@ -9,7 +9,13 @@ use crate::{
     host::{self, ListenAddr},
     keep_alive::{self, KeepAlive},
     pull::PullConfig,
+    server::ReplyFailure,
 };
+
+/// What a reply ends with under `FAKE_OLLAMA_REPLY_FAIL_AFTER_TOKENS` when
+/// `FAKE_OLLAMA_REPLY_ERROR` does not say otherwise: Ollama's words when
+/// its model runner dies in the middle of a generation.
+pub const DEFAULT_REPLY_ERROR: &str = "model runner has unexpectedly stopped, this may be due to resource limitations or an internal error";
 
 /// Default simulated download rate: 512 MiB/s, so `test-small` is done at
 /// once and `tinyllama` (~640 MB) takes a little over a second.
@@ -25,6 +31,9 @@ pub struct Switches {
     pub hang_after: Option<Duration>,
     pub start_delay: Duration,
     pub token_delay: Duration,
+    /// Log SIGTERM and carry on (a server that will not stop).
+    pub ignore_sigterm: bool,
+    pub reply_failure: Option<ReplyFailure>,
     pub pull: PullConfig,
     /// Problems Ollama would only warn about (it falls back to a default).
     pub warnings: Vec<String>,
@@ -99,16 +108,27 @@ impl Switches {
             "a percentage from 0 to 100",
             &|n| (0.0..=100.0).contains(&n),
         )?;
-        let fail_once = match text("FAKE_OLLAMA_PULL_FAIL_ONCE")?.as_deref() {
-            None => false,
-            Some("1" | "true" | "yes" | "on") => true,
-            Some("0" | "false" | "no" | "off") => false,
-            Some(other) => {
-                return Err(format!(
-                    "FAKE_OLLAMA_PULL_FAIL_ONCE={other:?}: expected 1 or 0"
-                ));
+        let flag = |key: &str| -> Result<bool, String> {
+            match text(key)?.as_deref() {
+                None => Ok(false),
+                Some("1" | "true" | "yes" | "on") => Ok(true),
+                Some("0" | "false" | "no" | "off") => Ok(false),
+                Some(other) => Err(format!("{key}={other:?}: expected 1 or 0")),
             }
         };
+        let fail_once = flag("FAKE_OLLAMA_PULL_FAIL_ONCE")?;
+        let reply_failure = number(
+            "FAKE_OLLAMA_REPLY_FAIL_AFTER_TOKENS",
+            "a whole number of tokens >= 0",
+            &|n| n >= 0.0 && n.fract() == 0.0,
+        )?
+        .map(|after| ReplyFailure {
+            after_tokens: after as usize,
+            message: text("FAKE_OLLAMA_REPLY_ERROR")
+                .ok()
+                .flatten()
+                .unwrap_or_else(|| DEFAULT_REPLY_ERROR.to_string()),
+        });
         Ok(Self {
             host,
             models_dir,
@@ -117,6 +137,8 @@ impl Switches {
             hang_after: seconds("FAKE_OLLAMA_HANG_AFTER_SECS")?,
             start_delay: millis("FAKE_OLLAMA_START_DELAY_MS")?,
             token_delay: millis("FAKE_OLLAMA_TOKEN_DELAY_MS")?,
+            ignore_sigterm: flag("FAKE_OLLAMA_IGNORE_SIGTERM")?,
+            reply_failure,
             pull: PullConfig {
                 bytes_per_sec,
                 fail_at_percent,
@@ -150,6 +172,8 @@ mod tests {
         assert_eq!((s.crash_after, s.hang_after), (None, None));
         assert_eq!(s.pull.bytes_per_sec, DEFAULT_PULL_BYTES_PER_SEC);
         assert!(s.pull.fail_at_percent.is_none() && !s.pull.fail_once);
+        assert!(s.reply_failure.is_none());
+        assert!(!s.ignore_sigterm);
 
         let s = parse(&[
             ("OLLAMA_HOST", "127.0.0.1:0"),
@@ -162,7 +186,10 @@ mod tests {
             ("FAKE_OLLAMA_PULL_FAIL_ONCE", "1"),
             ("FAKE_OLLAMA_TOKEN_DELAY_MS", "20"),
             ("FAKE_OLLAMA_START_DELAY_MS", "300"),
+            ("FAKE_OLLAMA_REPLY_FAIL_AFTER_TOKENS", "3"),
+            ("FAKE_OLLAMA_IGNORE_SIGTERM", "1"),
         ])?;
+        assert!(s.ignore_sigterm);
         assert_eq!(s.host.port, 0);
         assert_eq!(s.models_dir, PathBuf::from("/m"));
         assert_eq!(s.default_keep_alive, KeepAlive::Forever);
@@ -173,6 +200,19 @@ mod tests {
         assert!(s.pull.fail_once);
         assert_eq!(s.token_delay, Duration::from_millis(20));
         assert_eq!(s.start_delay, Duration::from_millis(300));
+        assert_eq!(
+            s.reply_failure,
+            Some(ReplyFailure {
+                after_tokens: 3,
+                message: DEFAULT_REPLY_ERROR.to_string()
+            })
+        );
+        let s = parse(&[
+            ("HOME", "/h"),
+            ("FAKE_OLLAMA_REPLY_FAIL_AFTER_TOKENS", "0"),
+            ("FAKE_OLLAMA_REPLY_ERROR", "boom"),
+        ])?;
+        assert_eq!(s.reply_failure.map(|f| f.message), Some("boom".to_string()));
         Ok(())
     }
 
@@ -184,7 +224,10 @@ mod tests {
             ("FAKE_OLLAMA_PULL_BYTES_PER_SEC", "0"),
             ("FAKE_OLLAMA_PULL_FAIL_AT_PERCENT", "101"),
             ("FAKE_OLLAMA_PULL_FAIL_ONCE", "maybe"),
+            ("FAKE_OLLAMA_IGNORE_SIGTERM", "sometimes"),
             ("FAKE_OLLAMA_TOKEN_DELAY_MS", "x"),
+            ("FAKE_OLLAMA_REPLY_FAIL_AFTER_TOKENS", "1.5"),
+            ("FAKE_OLLAMA_REPLY_FAIL_AFTER_TOKENS", "-1"),
         ] {
             let err = parse(&[("HOME", "/h"), (key, value)])
                 .err()
