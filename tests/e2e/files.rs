@@ -732,6 +732,27 @@ async fn fuzzy_find_and_text_search() -> TestResult {
 }
 
 /// Collect watch items until `done` says enough.
+/// Wait until the project's first walk has finished (FindFiles says its
+/// index is complete).
+async fn wait_for_complete_index(client: &Client, id: &str) -> TestResult {
+    let deadline = std::time::Instant::now() + PATIENCE;
+    loop {
+        let found = files(client)
+            .find_files(pb::FindFilesRequest {
+                project: id.to_owned(),
+                query: String::new(),
+                limit: 1,
+            })
+            .await?
+            .into_inner();
+        if found.index_complete {
+            return Ok(());
+        }
+        assert!(std::time::Instant::now() < deadline, "index never complete");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 async fn watch_until(
     stream: &mut tonic::Streaming<pb::WatchResponse>,
     done: impl Fn(&[pb::FileChange]) -> bool,
@@ -769,8 +790,6 @@ async fn watch_reports_nested_changes_and_respects_ignores() -> TestResult {
     let agent = sandbox.start_agent().await?;
     let client = agent.client().await?;
     let (id, root) = project(&sandbox, &client, "proj").await?;
-    std::fs::write(root.join(".gitignore"), "*.log\n")?;
-    std::fs::create_dir_all(root.join("node_modules"))?;
     let mut stream = files(&client)
         .watch(pb::WatchRequest {
             project: id.clone(),
@@ -785,8 +804,16 @@ async fn watch_reports_nested_changes_and_respects_ignores() -> TestResult {
         matches!(first, Some(pb::watch_response::Item::CaughtUp(_))),
         "{first:?}"
     );
-    // Let the watcher's first walk finish before changing things.
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The watches are in place once the first walk has indexed the project.
+    wait_for_complete_index(&client, &id).await?;
+    // A .gitignore that arrives while watching applies from its own change
+    // on (the watcher loads it before it reports it).
+    std::fs::write(root.join(".gitignore"), "*.log\n")?;
+    std::fs::create_dir_all(root.join("node_modules"))?;
+    watch_until(&mut stream, |c| {
+        has(c, pb::ChangeKind::Created, ".gitignore")
+    })
+    .await?;
 
     std::fs::create_dir_all(root.join("a/b/c"))?;
     std::fs::write(root.join("a/b/c/deep.txt"), "1")?;
@@ -835,22 +862,26 @@ async fn watch_reports_nested_changes_and_respects_ignores() -> TestResult {
     std::fs::remove_dir_all(root.join("a"))?;
     watch_until(&mut stream, |c| has(c, pb::ChangeKind::Deleted, "a")).await?;
 
-    // Git metadata changes are reported separately.
+    // Git metadata changes are reported separately. The watcher adopts the
+    // new .git folder when it sees it created; until then a write to HEAD
+    // goes unseen, so HEAD is written again until a change is reported.
     std::fs::create_dir_all(root.join(".git/refs/heads"))?;
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    std::fs::write(root.join(".git/HEAD"), "ref: refs/heads/main\n")?;
+    let deadline = std::time::Instant::now() + PATIENCE;
     let mut saw_repo = false;
-    tokio::time::timeout(PATIENCE, async {
-        while let Ok(Some(message)) = stream.message().await {
-            if let Some(pb::watch_response::Item::RepositoryChanged(change)) = message.item {
-                saw_repo = change.paths.iter().any(|p| p == ".git/HEAD");
-                if saw_repo {
+    while !saw_repo && std::time::Instant::now() < deadline {
+        std::fs::write(root.join(".git/HEAD"), "ref: refs/heads/main\n")?;
+        let _ = tokio::time::timeout(Duration::from_secs(1), async {
+            while let Ok(Some(message)) = stream.message().await {
+                if let Some(pb::watch_response::Item::RepositoryChanged(change)) = message.item
+                    && change.paths.iter().any(|p| p == ".git/HEAD")
+                {
+                    saw_repo = true;
                     break;
                 }
             }
-        }
-    })
-    .await?;
+        })
+        .await;
+    }
     assert!(saw_repo, "no repository change reported");
 
     // A watcher that reconnects with its cursor gets what it missed.
