@@ -65,9 +65,19 @@ fn serve_baseline(socket: &Path) -> TestResult {
 async fn run_all() -> TestResult {
     println!("## Agent core ({})\n", machine());
     let sandbox = Sandbox::new()?;
-    startup(&sandbox).await?;
-    round_trips(&sandbox).await?;
-    idle(&sandbox).await?;
+    // OMNIPANEL_BENCH_ONLY=startup|round-trips|idle runs one part, for
+    // iterating on it.
+    let only = std::env::var("OMNIPANEL_BENCH_ONLY").ok();
+    let wanted = |part: &str| only.as_deref().is_none_or(|o| o == part);
+    if wanted("startup") {
+        startup(&sandbox).await?;
+    }
+    if wanted("round-trips") {
+        round_trips(&sandbox).await?;
+    }
+    if wanted("idle") {
+        idle(&sandbox).await?;
+    }
     Ok(())
 }
 
@@ -166,17 +176,50 @@ async fn round_trips(sandbox: &Sandbox) -> TestResult {
         .arg(&baseline_socket)
         .stdout(Stdio::null())
         .spawn()?;
-    while !baseline_socket.exists() {
+    // A second, identical bare server: the A/A control. Its ratio to the
+    // first is the noise floor of this machine for this measurement.
+    let control_socket = sandbox.root().join("control.sock");
+    let mut control = Command::new(std::env::current_exe()?)
+        .arg("--serve-baseline")
+        .arg(&control_socket)
+        .stdout(Stdio::null())
+        .spawn()?;
+    while !baseline_socket.exists() || !control_socket.exists() {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
+    // Every server on one core, this client on the other: left to the
+    // scheduler, two identical bare servers differed by up to 1.5× (where
+    // each one's threads landed relative to the client), which swamps
+    // what is being measured.
+    // (The client last: once it is pinned, this process sees one CPU.)
+    let pinned = [agent.pid(), baseline.id(), control.id()]
+        .into_iter()
+        .all(|pid| pin(pid, 1, true))
+        && pin(std::process::id(), 0, false);
+    println!(
+        "| placement | {} |",
+        if pinned {
+            "client on CPU 0, every server (all threads) on CPU 1"
+        } else {
+            "left to the scheduler (needs 2 CPUs and `taskset`)"
+        }
+    );
 
     let client = Client::connect(Target::Unix(sandbox.socket())).await?;
     let agent_stub = client.agent();
     let agent_health = HealthClient::new(client.channel());
     let bare_health = HealthClient::new(uds_channel(baseline_socket).await?);
+    let control_health = HealthClient::new(uds_channel(control_socket).await?);
 
     let bare = || {
         let mut stub = bare_health.clone();
+        async move {
+            stub.check(HealthCheckRequest::default()).await?;
+            Ok(())
+        }
+    };
+    let control_call = || {
+        let mut stub = control_health.clone();
         async move {
             stub.check(HealthCheckRequest::default()).await?;
             Ok(())
@@ -196,27 +239,45 @@ async fn round_trips(sandbox: &Sandbox) -> TestResult {
             Ok(())
         }
     };
-    let (mut warm, mut base_s, mut info_s, mut health_s) =
-        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut warm, mut base_s, mut control_s, mut info_s, mut health_s) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for _ in 0..4 {
         sample(&mut warm, bare).await?;
+        sample(&mut warm, control_call).await?;
         sample(&mut warm, info).await?;
         sample(&mut warm, health).await?;
     }
     // Small interleaved blocks: drift on a shared machine hits all three alike.
-    let (agent_pid, baseline_pid) = (agent.pid(), baseline.id());
-    let (mut agent_cost, mut base_cost) = (Cost::default(), Cost::default());
-    for _ in 0..BLOCKS {
-        let before = Cost::of(baseline_pid);
-        sample(&mut base_s, bare).await?;
-        base_cost.add(before, Cost::of(baseline_pid));
-        let before = Cost::of(agent_pid);
-        sample(&mut info_s, info).await?;
-        agent_cost.add(before, Cost::of(agent_pid));
-        sample(&mut health_s, health).await?;
+    let (agent_pid, baseline_pid, control_pid) = (agent.pid(), baseline.id(), control.id());
+    let (mut agent_cost, mut base_cost, mut control_cost) =
+        (Cost::default(), Cost::default(), Cost::default());
+    // The order within a block rotates: whichever server is measured first
+    // after another has run finds the machine in a different state, and
+    // without rotation that favoured one position by up to a third.
+    for block in 0..BLOCKS {
+        for turn in 0..4 {
+            match (block + turn) % 4 {
+                0 => {
+                    let before = Cost::of(baseline_pid);
+                    sample(&mut base_s, bare).await?;
+                    base_cost.add(before, Cost::of(baseline_pid));
+                }
+                1 => {
+                    let before = Cost::of(control_pid);
+                    sample(&mut control_s, control_call).await?;
+                    control_cost.add(before, Cost::of(control_pid));
+                }
+                2 => {
+                    let before = Cost::of(agent_pid);
+                    sample(&mut info_s, info).await?;
+                    agent_cost.add(before, Cost::of(agent_pid));
+                }
+                _ => sample(&mut health_s, health).await?,
+            }
+        }
     }
     let calls = (BLOCKS * CALLS_PER_BLOCK) as f64;
-    for samples in [&mut base_s, &mut info_s, &mut health_s] {
+    for samples in [&mut base_s, &mut control_s, &mut info_s, &mut health_s] {
         samples.sort_by(f64::total_cmp);
     }
     let p50 = |s: &[f64]| percentile(s, 0.5);
@@ -225,6 +286,11 @@ async fn round_trips(sandbox: &Sandbox) -> TestResult {
     println!(
         "| bare tonic Health/Check (baseline) | p50 {base:.0} µs, p99 {:.0} µs |",
         p99(&base_s)
+    );
+    println!(
+        "| second bare tonic server (A/A control) | p50 {:.0} µs — **{:.2}×** baseline |",
+        p50(&control_s),
+        p50(&control_s) / base
     );
     println!(
         "| agent GetInfo | p50 {:.0} µs, p99 {:.0} µs — **{:.2}×** baseline |",
@@ -241,17 +307,44 @@ async fn round_trips(sandbox: &Sandbox) -> TestResult {
         "|  | {} calls each, in {BLOCKS} interleaved blocks of {CALLS_PER_BLOCK}, one connection each, sequential |",
         BLOCKS * CALLS_PER_BLOCK
     );
+    let per_call = |cost: Cost| {
+        format!(
+            "{:.0} µs CPU, {:.2} context switches",
+            cost.cpu_ticks as f64 * 10_000.0 / calls,
+            cost.switches as f64 / calls
+        )
+    };
     println!(
-        "| server cost per call | baseline {:.0} µs CPU, {:.2} context switches; agent GetInfo {:.0} µs CPU, {:.2} context switches |",
-        base_cost.cpu_ticks as f64 * 10_000.0 / calls,
-        base_cost.switches as f64 / calls,
-        agent_cost.cpu_ticks as f64 * 10_000.0 / calls,
-        agent_cost.switches as f64 / calls,
+        "| server cost per call | baseline {}; control {}; agent GetInfo {} |",
+        per_call(base_cost),
+        per_call(control_cost),
+        per_call(agent_cost),
     );
-    let _ = baseline.kill();
-    let _ = baseline.wait();
+    for server in [&mut baseline, &mut control] {
+        let _ = server.kill();
+        let _ = server.wait();
+    }
     drop(agent);
     Ok(())
+}
+
+/// Pin `pid` (with `all_threads`, every thread it has; threads it starts
+/// later inherit it) to `cpu` with util-linux's `taskset`. False when the
+/// machine has fewer than two CPUs or pinning failed.
+fn pin(pid: u32, cpu: usize, all_threads: bool) -> bool {
+    if std::thread::available_parallelism().map_or(0, usize::from) < 2 {
+        return false;
+    }
+    let mut command = Command::new("taskset");
+    if all_threads {
+        command.arg("--all-tasks");
+    }
+    command
+        .args(["--cpu-list", "--pid", &cpu.to_string(), &pid.to_string()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|status| status.success())
 }
 
 /// CPU ticks and context switches of a process, all threads together.
