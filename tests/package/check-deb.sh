@@ -17,7 +17,6 @@ depends="$(field Depends)"
 for dep in libgtk-3-0 libayatana-appindicator3-1 libegl1 libgl1; do
     [[ "$depends" == *"$dep"* ]] || problems+=("Depends lacks $dep: $depends")
 done
-
 contents="$(dpkg-deb --contents "$deb" | awk '{print $6}' | sed -e 's|^\./||' -e 's|^|/|')"
 expect() {
     grep -qxF "$1" <<<"$contents" || problems+=("missing $1")
@@ -45,6 +44,15 @@ trap 'rm -rf "$work"' EXIT
 dpkg-deb --extract "$deb" "$work"
 grep -q '^ExecStart=/usr/bin/omnipanel-agent' "$work/usr/lib/systemd/user/omnipanel-agent.service" \
     || problems+=("the systemd unit does not start /usr/bin/omnipanel-agent")
+# The libc6 floor must cover what the packaged binaries need.
+floor="$(sed -nE 's/.*libc6 \(>= ([0-9.]+)\).*/\1/p' <<<"$depends")"
+needed="$("$(dirname "$0")/../../scripts/lib/glibc-floor" "$work"/usr/bin/omnipanel-agent \
+    "$work"/usr/bin/omnipanel "$work"/usr/bin/omnipanel-tray "$work"/usr/bin/omnipanel-panel)"
+if [ -z "$floor" ]; then
+    problems+=("Depends has no libc6 version: $depends")
+elif [ "$(printf '%s\n%s\n' "$floor" "$needed" | sort -V | tail -n 1)" != "$floor" ]; then
+    problems+=("Depends says libc6 (>= $floor) but the binaries need glibc $needed")
+fi
 desktop="$work/usr/share/applications/omnipanel-tray.desktop"
 if [ -f "$desktop" ]; then
     grep -q '^Exec=omnipanel-tray' "$desktop" \
