@@ -421,6 +421,14 @@ mod tests {
         Ok(())
     }
 
+    /// Make `path` look last modified `age` ago.
+    fn backdate(path: &Path, age: Duration) -> io::Result<()> {
+        File::options()
+            .write(true)
+            .open(path)?
+            .set_modified(SystemTime::now() - age)
+    }
+
     #[test]
     fn rotated_files_older_than_max_age_are_pruned() -> io::Result<()> {
         let dir = tempfile::tempdir()?;
@@ -429,15 +437,8 @@ mod tests {
         let recent = rotated_path(source.path(), 2);
         fs::write(&old, "from long ago\n")?;
         fs::write(&recent, "from a minute ago\n")?;
-        let now = SystemTime::now();
-        File::options()
-            .write(true)
-            .open(&old)?
-            .set_modified(now - Duration::from_secs(2 * 3600))?;
-        File::options()
-            .write(true)
-            .open(&recent)?
-            .set_modified(now - Duration::from_secs(60))?;
+        backdate(&old, Duration::from_secs(2 * 3600))?;
+        backdate(&recent, Duration::from_secs(60))?;
         // Opening prunes: policy() keeps files for an hour.
         let _writer = RotatingWriter::open(source.clone(), policy(1 << 20))?;
         assert!(!old.exists(), "a file past max_age was kept");
@@ -458,10 +459,7 @@ mod tests {
         // (so the prune at open never saw it).
         let ancient = rotated_path(source.path(), 1);
         fs::write(&ancient, "last week\n")?;
-        File::options()
-            .write(true)
-            .open(&ancient)?
-            .set_modified(SystemTime::now() - Duration::from_secs(7 * 86_400))?;
+        backdate(&ancient, Duration::from_secs(7 * 86_400))?;
         // The file was started two hours ago (the policy allows one); the
         // clock is the writer's record, not a sleep.
         writer.started = SystemTime::now() - Duration::from_secs(2 * 3600);

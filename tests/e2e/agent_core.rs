@@ -306,6 +306,21 @@ async fn agent_with_tcp(sandbox: &Sandbox) -> TestResult<(AgentProcess, String)>
     Ok((agent, address))
 }
 
+/// The call was refused for needing the admin scope; `allowed` says what
+/// went wrong when it was not.
+fn needs_admin<T>(result: Result<T, tonic::Status>, allowed: &str) -> TestResult {
+    let Err(denied) = result else {
+        return Err(allowed.into());
+    };
+    assert_eq!(denied.code(), Code::PermissionDenied, "{denied:?}");
+    assert!(
+        denied.message().contains("admin scope"),
+        "{}",
+        denied.message()
+    );
+    Ok(())
+}
+
 async fn create_token(client: &Client, name: &str, scope: pb::Scope) -> TestResult<String> {
     Ok(client
         .agent()
@@ -343,31 +358,23 @@ async fn token_scopes_are_enforced_over_tcp() -> TestResult {
     // A read token reads, but cannot change anything.
     let reader = Client::connect(Target::tcp(&address, Some(read.clone()), None)).await?;
     assert_eq!(reader.info().caller_scope, i32::from(pb::Scope::Read));
-    let denied = reader
-        .agent()
-        .update_settings(pb::UpdateSettingsRequest {
-            changes: vec![pb::SettingChange {
-                key: "log.filter".into(),
-                value: "debug".into(),
-                reset: false,
-            }],
-        })
-        .await
-        .err()
-        .ok_or("a read token changed settings")?;
-    assert_eq!(denied.code(), Code::PermissionDenied);
-    assert!(
-        denied.message().contains("admin scope"),
-        "{}",
-        denied.message()
-    );
-    let denied = reader
-        .agent()
-        .shutdown(pb::ShutdownRequest {})
-        .await
-        .err()
-        .ok_or("a read token shut the agent down")?;
-    assert_eq!(denied.code(), Code::PermissionDenied);
+    needs_admin(
+        reader
+            .agent()
+            .update_settings(pb::UpdateSettingsRequest {
+                changes: vec![pb::SettingChange {
+                    key: "log.filter".into(),
+                    value: "debug".into(),
+                    reset: false,
+                }],
+            })
+            .await,
+        "a read token changed settings",
+    )?;
+    needs_admin(
+        reader.agent().shutdown(pb::ShutdownRequest {}).await,
+        "a read token shut the agent down",
+    )?;
 
     // A write token changes state, but admin RPCs stay out of reach.
     let writer = Client::connect(Target::tcp(&address, Some(write), None)).await?;
@@ -382,25 +389,14 @@ async fn token_scopes_are_enforced_over_tcp() -> TestResult {
         .await?
         .into_inner();
     assert!(opened.project.is_some());
-    let denied = writer
-        .agent()
-        .list_tokens(pb::ListTokensRequest {})
-        .await
-        .err()
-        .ok_or("a write token listed tokens")?;
-    assert_eq!(denied.code(), Code::PermissionDenied);
-    assert!(
-        denied.message().contains("admin scope"),
-        "{}",
-        denied.message()
-    );
-    let denied = writer
-        .agent()
-        .shutdown(pb::ShutdownRequest {})
-        .await
-        .err()
-        .ok_or("a write token shut the agent down")?;
-    assert_eq!(denied.code(), Code::PermissionDenied);
+    needs_admin(
+        writer.agent().list_tokens(pb::ListTokensRequest {}).await,
+        "a write token listed tokens",
+    )?;
+    needs_admin(
+        writer.agent().shutdown(pb::ShutdownRequest {}).await,
+        "a write token shut the agent down",
+    )?;
 
     // The CLI speaks TCP with a token from the environment.
     let output = sandbox.cli_with_env(

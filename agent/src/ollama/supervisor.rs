@@ -637,22 +637,24 @@ impl Machine {
         self.enter_backoff(why)
     }
 
-    /// SIGTERM, then SIGKILL after `stop_timeout`. Returns a note for the
-    /// status when the server had to be killed.
-    async fn stop_managed(&mut self, mut managed: Managed, reason: &str) -> String {
+    /// SIGTERM, then SIGKILL after `stop_timeout`. Returns whether it had to
+    /// be killed.
+    async fn stop_managed(&mut self, mut managed: Managed, reason: &str) -> bool {
         self.set_state(ServerState::Stopping, reason);
         if let Some(pid) = managed.pid {
             terminate(pid);
         }
         let exited = tokio::time::timeout(self.config.stop_timeout, managed.child.wait()).await;
         if exited.is_ok() {
-            return String::new();
+            return false;
         }
-        let grace = humantime::format_duration(self.config.stop_timeout);
-        tracing::warn!(%grace, "ollama did not stop after SIGTERM; killing it");
+        tracing::warn!(
+            grace = %humantime::format_duration(self.config.stop_timeout),
+            "ollama did not stop after SIGTERM; killing it"
+        );
         let _ = managed.child.start_kill();
         let _ = managed.child.wait().await;
-        format!(" (it did not stop within {grace} of SIGTERM, so it was killed)")
+        true
     }
 
     /// Handle a command in a phase with no managed server. Returns the next
@@ -750,11 +752,19 @@ impl Machine {
             }
             Request::Stop(reply) => {
                 self.want_running = false;
-                let mut killed = String::new();
-                if let Some(server) = managed.take() {
-                    killed = self.stop_managed(server, "stopping by request").await;
-                }
-                self.set_state(ServerState::Stopped, format!("stopped by request{killed}"));
+                let killed = match managed.take() {
+                    Some(server) => self.stop_managed(server, "stopping by request").await,
+                    None => false,
+                };
+                let reason = if killed {
+                    format!(
+                        "stopped by request (it did not stop within {} of SIGTERM, so it was killed)",
+                        humantime::format_duration(self.config.stop_timeout)
+                    )
+                } else {
+                    "stopped by request".to_owned()
+                };
+                self.set_state(ServerState::Stopped, reason);
                 let _ = reply.send(Ok(self.status.borrow().clone()));
                 self.settle();
                 Some(Phase::Idle)

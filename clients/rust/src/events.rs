@@ -154,13 +154,13 @@ impl EventSubscription {
                 // can be far behind that; resuming from it after a
                 // reconnect would ask for events the agent may no longer
                 // hold and report a gap that lost nothing we want.
-                self.cursor = Some(if self.instance_id == caught_up.instance_id {
-                    self.cursor.map_or(caught_up.last_sequence, |seen| {
-                        seen.max(caught_up.last_sequence)
-                    })
-                } else {
-                    caught_up.last_sequence
-                });
+                // A cursor from another instance (a restart) means nothing.
+                let seen = self
+                    .cursor
+                    .filter(|_| self.instance_id == caught_up.instance_id);
+                self.cursor = Some(seen.map_or(caught_up.last_sequence, |seen| {
+                    seen.max(caught_up.last_sequence)
+                }));
                 self.instance_id = caught_up.instance_id;
                 SubscriptionItem::CaughtUp
             }
