@@ -72,7 +72,7 @@ fn routes(
     health: tonic_health::pb::health_server::HealthServer<
         impl tonic_health::pb::health_server::Health,
     >,
-) -> Result<Routes> {
+) -> Routes {
     // Each reflection version lists what it was given: give both every
     // descriptor we serve (ours, health, and the other reflection version)
     // so v1 and v1alpha clients see the same complete list. Built on first
@@ -93,41 +93,39 @@ fn routes(
             .build_v1alpha()
             .map_err(|err| format!("reflection setup failed: {err}"))
     });
-    Ok(
-        Routes::new(AgentServiceServer::new(agent_service::AgentApi::new(
-            ctx.clone(),
-        )))
-        .add_service(ModelServiceServer::new(model_service::ModelApi::new(
-            ctx.ollama.clone(),
-            ctx.shutdown_token(),
-        )))
-        .add_service(ProjectServiceServer::new(project_service::ProjectApi::new(
-            ctx.projects.clone(),
-        )))
-        .add_service(
-            FileServiceServer::new(file_service::FileApi::new(
-                ctx.projects.clone(),
-                ctx.shutdown_token(),
-            ))
-            .max_decoding_message_size(file_service::MAX_REQUEST_BYTES),
-        )
-        .add_service(GitServiceServer::new(git_service::GitApi::new(
-            ctx.git.clone(),
+    Routes::new(AgentServiceServer::new(agent_service::AgentApi::new(
+        ctx.clone(),
+    )))
+    .add_service(ModelServiceServer::new(model_service::ModelApi::new(
+        ctx.ollama.clone(),
+        ctx.shutdown_token(),
+    )))
+    .add_service(ProjectServiceServer::new(project_service::ProjectApi::new(
+        ctx.projects.clone(),
+    )))
+    .add_service(
+        FileServiceServer::new(file_service::FileApi::new(
             ctx.projects.clone(),
             ctx.shutdown_token(),
-        )))
-        .add_service(SystemServiceServer::new(system_service::SystemApi::new(
-            ctx.system.clone(),
-            ctx.bus.clone(),
-            ctx.shutdown_token(),
-        )))
-        .add_service(UpdateServiceServer::new(update_service::UpdateApi::new(
-            ctx.clone(),
-        )))
-        .add_service(health)
-        .add_service(reflection_v1)
-        .add_service(reflection_v1alpha),
+        ))
+        .max_decoding_message_size(file_service::MAX_REQUEST_BYTES),
     )
+    .add_service(GitServiceServer::new(git_service::GitApi::new(
+        ctx.git.clone(),
+        ctx.projects.clone(),
+        ctx.shutdown_token(),
+    )))
+    .add_service(SystemServiceServer::new(system_service::SystemApi::new(
+        ctx.system.clone(),
+        ctx.bus.clone(),
+        ctx.shutdown_token(),
+    )))
+    .add_service(UpdateServiceServer::new(update_service::UpdateApi::new(
+        ctx.clone(),
+    )))
+    .add_service(health)
+    .add_service(reflection_v1)
+    .add_service(reflection_v1alpha)
 }
 
 fn tls_config(cert: &PathBuf, key: &PathBuf) -> Result<ServerTlsConfig> {
@@ -156,7 +154,7 @@ pub async fn serve(
             .set_service_status(*service, ServingStatus::Serving)
             .await;
     }
-    let routes = routes(&ctx, health)?;
+    let routes = routes(&ctx, health);
     let owner_uid = omnipanel_client::location::current_uid();
 
     let shutdown = ctx.shutdown_token();
