@@ -951,9 +951,6 @@ impl<T: StreamLine> ReplyStream<T> {
 fn server_down(address: &OllamaAddress, status: &ServerStatus) -> Error {
     let hint = match status.state {
         // The reason of NOT_INSTALLED usually says how to install already.
-        ServerState::NotInstalled if !status.reason.contains(discovery::INSTALL_HINT) => {
-            format!("; {}", discovery::INSTALL_HINT)
-        }
         ServerState::Stopped => "; start it with `omnipanel ollama start`".to_owned(),
         _ => String::new(),
     };

@@ -442,16 +442,8 @@ impl Machine {
         let status = self.status.borrow().clone();
         for reply in self.waiting.drain(..) {
             let answer = if status.state == ServerState::NotInstalled {
-                // Whatever the discovery said, the caller learns how to
-                // install Ollama: that is the one thing that fixes it.
-                let why = status
-                    .last_error
-                    .as_deref()
-                    .unwrap_or("Ollama is not installed");
-                Err(
-                    Error::failed_precondition(discovery::with_install_hint(why))
-                        .with_reason("OLLAMA_NOT_INSTALLED"),
-                )
+                Err(Error::failed_precondition(status.reason.clone())
+                    .with_reason("OLLAMA_NOT_INSTALLED"))
             } else {
                 Ok(status.clone())
             };
@@ -538,6 +530,11 @@ impl Machine {
                 let binary = discovery::find_binary(self.config.binary.as_deref());
                 match binary {
                     Err(why) => {
+                        // Whatever the discovery said, the one thing that
+                        // fixes it is installing Ollama: every reader of
+                        // this state (StartServer, other calls, the tray)
+                        // gets the hint from here.
+                        let why = discovery::with_install_hint(&why);
                         self.update(|s| {
                             s.binary = None;
                             s.last_error = Some(why.clone());
