@@ -115,6 +115,9 @@ pub struct FilesSettings {
     pub watch_settle: Duration,
     /// Folder names never watched, indexed or listed as regular content.
     pub always_ignored: Vec<String>,
+    /// Most folders watched across all open projects (0: only the
+    /// kernel's per-user limit applies).
+    pub max_watches: usize,
 }
 
 impl Default for FilesSettings {
@@ -125,6 +128,7 @@ impl Default for FilesSettings {
             always_ignored: ["node_modules", "target", ".git", "__pycache__", ".venv"]
                 .map(str::to_owned)
                 .to_vec(),
+            max_watches: 0,
         }
     }
 }
@@ -397,6 +401,11 @@ pub const SETTINGS: &[SettingSpec] = &[
     SettingSpec {
         key: "files.always_ignored",
         description: "Folder names that are never watched or searched, whatever .gitignore says.",
+        restart_required: true,
+    },
+    SettingSpec {
+        key: "files.max_watches",
+        description: "Most folders the agent watches for changes, across all open projects; 0 (the default) leaves only the kernel's per-user limit (fs.inotify.max_user_watches, shared with editors). Beyond it a project is served in degraded mode: the top of its tree is watched, the rest is indexed and listed again when searched.",
         restart_required: true,
     },
     SettingSpec {

@@ -4,6 +4,7 @@
 pub use crate::feed::Cursor;
 use crate::{
     feed::{Feed, Record, Topic},
+    files::watch::WatchStatus,
     ollama::{
         pulls::PullProgress,
         supervisor::{ServerState, ServerStatus},
@@ -108,6 +109,16 @@ pub enum EventPayload {
         /// "created", "opened", "closed", "forgotten".
         change: String,
     },
+    /// A project's files stopped (or started again) being watched in full:
+    /// a watch limit was reached, or raised.
+    ProjectWatchChanged {
+        /// Project id.
+        project_id: String,
+        /// Root folder.
+        path: String,
+        /// The watcher's state now.
+        status: WatchStatus,
+    },
     /// A threshold was crossed.
     AlertRaised(Alert),
     /// An alert cleared.
@@ -166,7 +177,7 @@ impl Topic for EventPayload {
             | Self::ModelsChanged { .. }
             | Self::DefaultModelChanged { .. } => "models",
             Self::ProvidersChanged { .. } => "providers",
-            Self::ProjectChanged { .. } => "projects",
+            Self::ProjectChanged { .. } | Self::ProjectWatchChanged { .. } => "projects",
             Self::RepositoryChanged { .. } => "git",
             Self::AlertRaised(_) | Self::AlertCleared(_) | Self::ThresholdsChanged { .. } => {
                 "alerts"

@@ -12,6 +12,7 @@ use std::{
     },
 };
 
+use crate::files::sandbox::RelPath;
 use nucleo_matcher::{
     Config, Matcher, Utf32Str,
     pattern::{CaseMatching, Normalization, Pattern},
@@ -63,6 +64,28 @@ impl FileIndex {
     pub fn replace(&self, paths: BTreeSet<String>) {
         *self.write() = paths;
         self.ready.store(true, Ordering::Release);
+    }
+
+    /// Replace what is under each of `roots` (folders) by `paths`, which
+    /// a new listing of them found.
+    pub fn replace_under(&self, roots: &[RelPath], paths: BTreeSet<String>) {
+        let mut index = self.write();
+        if roots.iter().any(RelPath::is_root) {
+            *index = paths;
+            return;
+        }
+        for root in roots {
+            let prefix = format!("{}/", root.as_str());
+            let inside: Vec<String> = index
+                .range(prefix.clone()..)
+                .take_while(|p| p.starts_with(&prefix))
+                .cloned()
+                .collect();
+            for path in inside {
+                index.remove(&path);
+            }
+        }
+        index.extend(paths);
     }
 
     /// A file appeared.

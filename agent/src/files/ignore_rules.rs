@@ -22,7 +22,7 @@ pub enum Verdict {
 }
 
 /// The rules of one project.
-#[derive(Debug, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct IgnoreRules {
     always: Vec<String>,
     /// Folder ("" for the root) → its .gitignore.

@@ -25,7 +25,10 @@ use crate::{
     config::FilesSettings,
     error::{Error, Result},
     feed::Feed,
-    files::{find::FileIndex, watch::ChangeItem},
+    files::{
+        find::{FileIndex, FindResult},
+        watch::{ChangeItem, RefreshRequest, WatchPhase, WatchStatus, limit::WatchBudget},
+    },
 };
 
 /// Changes kept per project for watchers that reconnect.
@@ -42,6 +45,10 @@ pub struct OpenProject {
     changes: Arc<Feed<ChangeItem>>,
     index: Arc<FileIndex>,
     stop: CancellationToken,
+    /// How the watcher follows the project (published by the watcher).
+    watch_status: tokio::sync::watch::Sender<WatchStatus>,
+    /// Asks the watcher to list unwatched folders again (degraded mode).
+    refresh: tokio::sync::mpsc::Sender<RefreshRequest>,
     /// Serialises mutations within a project, so a version check and the
     /// write it guards are not interleaved with another write through the
     /// agent.
@@ -49,13 +56,14 @@ pub struct OpenProject {
 }
 
 impl OpenProject {
-    /// Open `root` (canonical) and start watching it. Must be called inside
-    /// the runtime.
+    /// Open `root` (canonical) and start watching it, with watches drawn
+    /// from `budget`. Must be called inside the runtime.
     pub fn open(
         id: &str,
         root: &Path,
         settings: &FilesSettings,
         instance_id: u64,
+        budget: &Arc<WatchBudget>,
     ) -> Result<Arc<Self>> {
         let dir = sandbox::open_root(root).map_err(|err| {
             Error::failed_precondition(format!(
@@ -63,6 +71,7 @@ impl OpenProject {
                 root.display()
             ))
         })?;
+        let (refresh, refresh_requests) = tokio::sync::mpsc::channel(8);
         let project = Arc::new(Self {
             id: id.to_owned(),
             root: root.to_owned(),
@@ -71,10 +80,55 @@ impl OpenProject {
             changes: Arc::new(Feed::new(instance_id, CHANGE_HISTORY)),
             index: Arc::new(FileIndex::default()),
             stop: CancellationToken::new(),
+            watch_status: tokio::sync::watch::Sender::new(WatchStatus::default()),
+            refresh,
             write_lock: tokio::sync::Mutex::new(()),
         });
-        watch::start(&project);
+        watch::start(&project, budget.clone(), refresh_requests);
         Ok(project)
+    }
+
+    /// How the project's files are followed now.
+    pub fn watch_status(&self) -> WatchStatus {
+        self.watch_status.borrow().clone()
+    }
+
+    /// Follow the watch status.
+    pub fn subscribe_watch_status(&self) -> tokio::sync::watch::Receiver<WatchStatus> {
+        self.watch_status.subscribe()
+    }
+
+    /// Set the watch status (the watcher's job); returns the phase before.
+    pub(crate) fn set_watch_status(&self, status: WatchStatus) -> WatchPhase {
+        let mut before = status.phase;
+        self.watch_status.send_if_modified(|current| {
+            before = current.phase;
+            if *current == status {
+                return false;
+            }
+            *current = status;
+            true
+        });
+        before
+    }
+
+    /// Fuzzy-find file names. In degraded mode the folders that are not
+    /// watched are listed again first (see [`watch::DEGRADED_FRESHNESS`]).
+    pub async fn find_files(&self, query: &str, limit: usize) -> Result<FindResult> {
+        if matches!(
+            self.watch_status.borrow().phase,
+            WatchPhase::Degraded | WatchPhase::Unavailable
+        ) {
+            let (done, finished) = tokio::sync::oneshot::channel();
+            // A watcher that has stopped (project closing) answers nothing;
+            // the index as it is will do.
+            if self.refresh.send(done).await.is_ok() {
+                let _ = finished.await;
+            }
+        }
+        let index = self.index.clone();
+        let query = query.to_owned();
+        Ok(tokio::task::spawn_blocking(move || index.find(&query, limit)).await?)
     }
 
     /// Stop watching (closing the project or shutting down).

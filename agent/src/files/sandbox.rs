@@ -80,6 +80,20 @@ impl RelPath {
             || (self.0.starts_with(&other.0) && self.0.as_bytes().get(other.0.len()) == Some(&b'/'))
     }
 
+    /// This path moved along with `from` to `to`: `from/x` becomes `to/x`.
+    /// `None` when it is not inside `from`.
+    pub fn rebase(&self, from: &RelPath, to: &RelPath) -> Option<Self> {
+        if !self.starts_with(from) {
+            return None;
+        }
+        let rest = self.0[from.0.len()..].trim_start_matches('/');
+        Some(if rest.is_empty() {
+            to.clone()
+        } else {
+            to.join(rest)
+        })
+    }
+
     /// Build from a path already known to be inside the root (from the
     /// file system, e.g. a watcher event or a walk).
     pub fn from_inside(relative: &Path) -> Option<Self> {
@@ -293,6 +307,21 @@ mod tests {
 
     fn root() -> &'static Path {
         Path::new("/home/me/proj")
+    }
+
+    #[test]
+    fn rebase_follows_a_moved_folder() -> Result<()> {
+        let path = |raw: &str| check(root(), "path", raw);
+        let (from, to) = (path("a/b")?, path("c")?);
+        assert_eq!(path("a/b/x/y")?.rebase(&from, &to), Some(path("c/x/y")?));
+        assert_eq!(path("a/b")?.rebase(&from, &to), Some(to.clone()));
+        assert_eq!(path("a/bc")?.rebase(&from, &to), None);
+        assert_eq!(path("a")?.rebase(&from, &to), None);
+        assert_eq!(
+            path("x")?.rebase(&RelPath::root(), &path("sub")?),
+            Some(path("sub/x")?)
+        );
+        Ok(())
     }
 
     #[test]

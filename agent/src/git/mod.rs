@@ -215,10 +215,9 @@ impl ProjectObserver for Git {
                 match next {
                     Some(None) => return,
                     Some(Some(Delivery::Event(record))) => {
-                        if matches!(
-                            record.payload,
-                            ChangeItem::RepositoryChanged(_) | ChangeItem::RescanNeeded(_)
-                        ) {
+                        // The watcher reports a repository change only
+                        // when its meaning changed, after lost events too.
+                        if matches!(record.payload, ChangeItem::RepositoryChanged(_)) {
                             pending = true;
                         }
                     }

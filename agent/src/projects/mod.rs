@@ -17,7 +17,10 @@ use crate::{
     config::FilesSettings,
     error::{Error, ErrorKind, Result},
     events::{EventBus, EventPayload},
-    files::{OpenProject, sandbox},
+    files::{
+        OpenProject, sandbox,
+        watch::{WatchPhase, WatchStatus, limit::WatchBudget},
+    },
     store::{Store, now_ms},
 };
 
@@ -58,6 +61,17 @@ pub struct ProjectView {
     pub exists: bool,
     /// Git state when the folder is a repository.
     pub git: Option<GitSummary>,
+    /// How its files are followed, while it is open.
+    pub watch: Option<ProjectWatch>,
+}
+
+/// How an open project's files are followed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProjectWatch {
+    /// The watcher's state.
+    pub status: WatchStatus,
+    /// Files in the fuzzy-find index.
+    pub indexed_files: u64,
 }
 
 /// Workspace state of one client for one project.
@@ -98,6 +112,8 @@ pub struct Projects {
     store: Store,
     bus: Arc<EventBus>,
     settings: FilesSettings,
+    /// The watches every open project draws from (`files.max_watches`).
+    budget: Arc<WatchBudget>,
     instance_id: u64,
     open: Mutex<HashMap<String, Arc<OpenProject>>>,
     observers: Vec<Arc<dyn ProjectObserver>>,
@@ -163,6 +179,7 @@ impl Projects {
             instance_id: bus.instance_id(),
             store,
             bus,
+            budget: Arc::new(WatchBudget::new(settings.max_watches)),
             settings,
             open: Mutex::new(HashMap::new()),
             observers,
@@ -187,12 +204,52 @@ impl Projects {
         if let Some(handle) = self.open_map().get(&record.id) {
             return Ok(handle.clone());
         }
-        let handle = OpenProject::open(&record.id, &record.path, &self.settings, self.instance_id)?;
+        let handle = OpenProject::open(
+            &record.id,
+            &record.path,
+            &self.settings,
+            self.instance_id,
+            &self.budget,
+        )?;
         self.open_map().insert(record.id.clone(), handle.clone());
         for observer in &self.observers {
             observer.opened(&handle);
         }
+        self.announce_watch_changes(&handle);
         Ok(handle)
+    }
+
+    /// Publish an event when a project stops being watched in full (a
+    /// watch limit) and when it is again; the watcher's other changes
+    /// (counts, indexing) are read with GetProject.
+    fn announce_watch_changes(&self, project: &Arc<OpenProject>) {
+        let mut status = project.subscribe_watch_status();
+        let stop = project.stopped();
+        let bus = self.bus.clone();
+        let project_id = project.id().to_owned();
+        let path = project.root().display().to_string();
+        tokio::spawn(async move {
+            let mut announced = WatchPhase::Live;
+            loop {
+                tokio::select! {
+                    () = stop.cancelled() => return,
+                    changed = status.changed() => if changed.is_err() { return },
+                }
+                let now = status.borrow_and_update().clone();
+                let phase = match now.phase {
+                    WatchPhase::Indexing => continue,
+                    phase => phase,
+                };
+                if phase != announced {
+                    announced = phase;
+                    bus.publish(EventPayload::ProjectWatchChanged {
+                        project_id: project_id.clone(),
+                        path: path.clone(),
+                        status: now,
+                    });
+                }
+            }
+        });
     }
 
     async fn records(&self) -> Result<Vec<ProjectRecord>> {
@@ -266,10 +323,15 @@ impl Projects {
             (exists, exists.then(|| git_summary(&path)).flatten())
         })
         .await?;
+        let watch = self.open_map().get(&record.id).map(|project| ProjectWatch {
+            status: project.watch_status(),
+            indexed_files: project.index().len() as u64,
+        });
         Ok(ProjectView {
             record,
             exists,
             git,
+            watch,
         })
     }
 

@@ -8,6 +8,7 @@ use crate::{
     feed::Topic,
     rpc::{
         model_service::{progress_to_proto, state_to_proto, status_to_proto},
+        project_service::watch_to_proto,
         system_service::alert_to_proto,
         update_service::progress_to_proto as update_progress_to_proto,
     },
@@ -77,6 +78,17 @@ pub fn event_to_proto(event: &Event) -> pb::Event {
             project_id: project_id.clone(),
             path: path.clone(),
             change: change.clone(),
+        }),
+        EventPayload::ProjectWatchChanged {
+            project_id,
+            path,
+            status,
+        } => Payload::ProjectWatchChanged(pb::ProjectWatchChanged {
+            project_id: project_id.clone(),
+            path: path.clone(),
+            // The event marks a change of state; counts are read with
+            // GetProject.
+            watch: Some(watch_to_proto(status, 0)),
         }),
         EventPayload::RepositoryChanged {
             project_id,

@@ -349,10 +349,7 @@ impl FileService for FileApi {
             }
             n => n as usize,
         };
-        let index = project.index().clone();
-        let result = tokio::task::spawn_blocking(move || index.find(&request.query, limit))
-            .await
-            .map_err(Error::from)?;
+        let result = project.find_files(&request.query, limit).await?;
         Ok(Response::new(pb::FindFilesResponse {
             matches: result
                 .matches

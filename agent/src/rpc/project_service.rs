@@ -7,7 +7,10 @@ use omnipanel_proto::v1 as pb;
 use pb::project_service_server::ProjectService;
 use tonic::{Request, Response, Status};
 
-use crate::projects::{ProjectView, Projects, TemplateFile};
+use crate::{
+    files::watch::{WatchPhase, WatchStatus},
+    projects::{ProjectView, ProjectWatch, Projects, TemplateFile},
+};
 
 /// The ProjectService implementation.
 #[derive(Debug, Clone)]
@@ -37,6 +40,27 @@ pub fn project_to_proto(view: ProjectView) -> pb::Project {
             detached: git.detached,
             dirty: git.dirty,
         }),
+        watch: view
+            .watch
+            .map(|ProjectWatch { status, indexed_files }| watch_to_proto(&status, indexed_files)),
+    }
+}
+
+/// Proto message of a project's watch state.
+pub fn watch_to_proto(status: &WatchStatus, indexed_files: u64) -> pb::ProjectWatch {
+    pb::ProjectWatch {
+        state: match status.phase {
+            WatchPhase::Indexing => pb::WatchState::Indexing,
+            WatchPhase::Live => pb::WatchState::Live,
+            WatchPhase::Degraded => pb::WatchState::Degraded,
+            WatchPhase::Unavailable => pb::WatchState::Unavailable,
+        }
+        .into(),
+        watched_folders: status.watched_folders,
+        unwatched_folders: status.unwatched_folders,
+        indexed_files,
+        rescans: status.rescans,
+        detail: status.detail.clone(),
     }
 }
 
@@ -118,6 +142,7 @@ impl ProjectService for ProjectApi {
                 record,
                 exists: true,
                 git: None,
+                watch: None,
             })),
         }))
     }

@@ -148,6 +148,15 @@ fn describe_event(event: &pb::Event) -> String {
             };
             format!("project {} {change} (id {})", e.path, e.project_id)
         }
+        Some(Payload::ProjectWatchChanged(e)) => {
+            let watch = e.watch.clone().unwrap_or_default();
+            match watch.state() {
+                pb::WatchState::Live => {
+                    format!("project {} is watched in full again", e.path)
+                }
+                _ => format!("project {} is not fully watched: {}", e.path, watch.detail),
+            }
+        }
         Some(Payload::RepositoryChanged(e)) => {
             let at = if e.detached {
                 format!("detached at {}", short_id(&e.head))

@@ -305,6 +305,9 @@ fn print_project(project: &pb::Project) {
         }
         None => println!("  git          not a repository"),
     }
+    if let Some(watch) = &project.watch {
+        print_watch(watch);
+    }
     println!(
         "  opened       {} ({})",
         relative_time(project.last_opened_unix_ms),
@@ -315,6 +318,39 @@ fn print_project(project: &pb::Project) {
         relative_time(project.created_unix_ms),
         timestamp(project.created_unix_ms)
     );
+}
+
+/// How the project's files are watched: the state with its counts, and
+/// for a project that is not fully watched, why and what to do.
+fn print_watch(watch: &pb::ProjectWatch) {
+    let folders = |n: u64| if n == 1 { "folder" } else { "folders" };
+    let state = match watch.state() {
+        pb::WatchState::Indexing => "indexing (the first walk is running)".to_owned(),
+        pb::WatchState::Live => format!(
+            "live ({} {} watched)",
+            watch.watched_folders,
+            folders(watch.watched_folders)
+        ),
+        pb::WatchState::Degraded => format!(
+            "DEGRADED ({} {} watched, {} not)",
+            watch.watched_folders,
+            folders(watch.watched_folders),
+            watch.unwatched_folders
+        ),
+        pb::WatchState::Unavailable => "UNAVAILABLE".to_owned(),
+        pb::WatchState::Unspecified => "unknown".to_owned(),
+    };
+    println!("  watching     {state}");
+    println!("  indexed      {} files", watch.indexed_files);
+    if watch.rescans > 0 {
+        println!(
+            "  rescans      {} (events were lost, e.g. too many changes at once)",
+            watch.rescans
+        );
+    }
+    if !watch.detail.is_empty() {
+        println!("  {}", watch.detail);
+    }
 }
 
 #[cfg(test)]

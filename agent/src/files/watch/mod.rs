@@ -1,40 +1,62 @@
-//! Live changes of a project: one inotify-backed watcher per project,
-//! watching each folder that is not ignored (so node_modules and target
-//! cost no watches), coalescing raw events into batches after a settle time,
-//! publishing them on the project's change feed (sequence numbers, replay
-//! for watchers that reconnect) and keeping the file index current. Changes
-//! to .git's HEAD, index and refs are reported as "repository changed". A
-//! kernel queue overflow, a full event channel or a folder that cannot be
-//! watched produce "rescan needed" (and a fresh index), never silence.
+//! Live changes of a project: one OS watcher per project, watching each
+//! folder that is not ignored (so node_modules and target cost no watches),
+//! coalescing raw changes into batches after a settle time, publishing them
+//! on the project's change feed (sequence numbers, replay for watchers that
+//! reconnect) and keeping the file index current.
+//!
+//! Changes to .git's HEAD, index and refs are reported as "repository
+//! changed", but only when the repository's meaning changed
+//! (`repository.rs`): `git status` rewriting the index's timestamps is not
+//! a change. A lost stretch of events (kernel queue overflow, a watcher
+//! error) produces "rescan needed" and a fresh walk, never silence. Reading
+//! the project (our own walks, Git, searches, the user's `rg`) produces no
+//! events at all (`linux.rs` says why that needed inotify directly), so an
+//! idle project costs nothing.
+//!
+//! When a watch limit is reached (`limit.rs`) the project goes on in
+//! degraded mode: the top of the tree stays watched, the rest is still
+//! indexed, FindFiles lists the unwatched folders again before it answers
+//! (at most once per [`DEGRADED_FRESHNESS`]), and the status says which
+//! limit to raise and how.
+
+pub mod limit;
+#[cfg(target_os = "linux")]
+mod linux;
+mod pending;
+// Compiled everywhere and unit-tested on Linux, used where inotify is not.
+#[cfg_attr(target_os = "linux", allow(dead_code))]
+mod portable;
+mod repository;
+mod source;
+mod walk;
 
 use std::{
-    collections::{BTreeSet, HashMap, HashSet},
-    path::{Path, PathBuf},
-    sync::{
-        Arc, Mutex,
-        atomic::{AtomicBool, Ordering},
-    },
+    collections::BTreeSet,
+    path::Path,
+    sync::Arc,
     time::{Duration, Instant},
 };
 
-use notify::{
-    EventKind, RecursiveMode, Watcher,
-    event::{CreateKind, ModifyKind, RemoveKind, RenameMode},
-};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
-use crate::{
-    feed::Topic,
-    files::{
-        OpenProject,
-        ignore_rules::{IgnoreRules, Verdict},
-        sandbox::RelPath,
+use crate::files::{
+    OpenProject,
+    ignore_rules::{IgnoreRules, Verdict},
+    sandbox::RelPath,
+    watch::{
+        limit::{LimitKind, WatchBudget},
+        pending::Pending,
+        repository::Fingerprint,
+        source::{Backend, FolderWatches, RawChange, RawKind},
+        walk::{Walked, walk},
     },
 };
+use crate::feed::Topic;
 
-/// Raw events buffered between the OS watcher thread and the coalescer
-/// before the overflow path (rescan) is taken.
-const RAW_CAPACITY: usize = 8192;
+/// In degraded mode, how old the listing of unwatched folders may be when
+/// FindFiles answers: a client typing a query sends many in a second, and
+/// each need not list the unwatched part of the tree again.
+pub const DEGRADED_FRESHNESS: Duration = Duration::from_secs(1);
 
 /// What a change did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -69,7 +91,7 @@ pub enum ChangeItem {
     Batch(Vec<FileChange>),
     /// Git metadata changed (paths under .git).
     RepositoryChanged(Vec<String>),
-    /// Events were lost; re-read what you mirror.
+    /// Events were lost, or are not all reported; re-read what you mirror.
     RescanNeeded(String),
 }
 
@@ -79,300 +101,220 @@ impl Topic for ChangeItem {
     }
 }
 
-type RawEvent = notify::Result<notify::Event>;
+/// How a project's files are followed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WatchPhase {
+    /// The first walk is running.
+    Indexing,
+    /// Every folder that is not ignored is watched.
+    Live,
+    /// A watch limit is reached: some folders are not watched (see the
+    /// status's detail).
+    Degraded,
+    /// Nothing can be watched; the index is refreshed on demand only.
+    Unavailable,
+}
 
-/// Start watching `project` and building its index.
-pub fn start(project: &Arc<OpenProject>) {
-    let (sender, receiver) = mpsc::channel::<RawEvent>(RAW_CAPACITY);
-    let overflowed = Arc::new(AtomicBool::new(false));
-    let flag = overflowed.clone();
-    let watcher = notify::recommended_watcher(move |event: RawEvent| {
-        // The OS thread must never block; a full channel means we lost
-        // events and must say so.
-        if let Err(mpsc::error::TrySendError::Full(_)) = sender.try_send(event) {
-            flag.store(true, Ordering::Release);
+/// The watcher's state, for `projects show` and the event bus.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WatchStatus {
+    /// The phase.
+    pub phase: WatchPhase,
+    /// Folders watched.
+    pub watched_folders: u64,
+    /// Folders not watched because a limit was reached (as of the last
+    /// listing of them).
+    pub unwatched_folders: u64,
+    /// Full rescans since the project was opened (after lost events).
+    pub rescans: u64,
+    /// Why the phase is not Live, and what to do about it.
+    pub detail: String,
+}
+
+impl Default for WatchStatus {
+    fn default() -> Self {
+        Self {
+            phase: WatchPhase::Indexing,
+            watched_folders: 0,
+            unwatched_folders: 0,
+            rescans: 0,
+            detail: String::new(),
         }
-    });
-    let watcher = match watcher {
-        Ok(watcher) => Some(watcher),
+    }
+}
+
+/// A request to list the unwatched folders again; answered when done.
+pub type RefreshRequest = oneshot::Sender<()>;
+
+/// Start watching `project` and building its index; watches are drawn
+/// from `budget`, and `refresh` carries on-demand relisting requests.
+pub fn start(
+    project: &Arc<OpenProject>,
+    budget: Arc<WatchBudget>,
+    refresh: mpsc::Receiver<RefreshRequest>,
+) {
+    let (watches, receiver, unavailable) = match start_backend(project, budget) {
+        Ok((watches, receiver)) => (Some(watches), Some(receiver), None),
         Err(err) => {
-            tracing::warn!(project = %project.root().display(), error = %err, "cannot watch the project");
-            project.changes().publish(ChangeItem::RescanNeeded(format!(
-                "the project cannot be watched ({err}); changes are not reported live"
-            )));
-            None
+            let detail = limit::unavailable_detail(&err);
+            tracing::warn!(project = %project.root().display(), %detail, "cannot watch the project");
+            (None, None, Some(detail))
         }
     };
     let mut coalescer = Coalescer {
         project: project.clone(),
-        watcher: watcher.map(|w| Arc::new(Mutex::new(w))),
-        watched: HashSet::new(),
+        watches,
         rules: IgnoreRules::new(&project.settings().always_ignored),
-        overflowed,
         settle: project.settings().watch_settle,
+        unwatched: BTreeSet::new(),
+        unwatched_count: 0,
+        limit: None,
+        unavailable,
+        fingerprint: None,
+        rescans: 0,
+        refreshed_at: None,
     };
     tokio::spawn(async move {
-        coalescer.rescan_blocking_free().await;
-        coalescer.run(receiver).await;
+        coalescer.scan().await;
+        if project_has_git(coalescer.project.root()) {
+            coalescer.repository_changed().await;
+        }
+        coalescer.run(receiver, refresh).await;
     });
+}
+
+#[cfg(target_os = "linux")]
+fn start_backend(project: &OpenProject, budget: Arc<WatchBudget>) -> std::io::Result<Backend> {
+    linux::start(project.root().to_owned(), budget, project.stopped())
+}
+
+#[cfg(not(target_os = "linux"))]
+fn start_backend(project: &OpenProject, budget: Arc<WatchBudget>) -> std::io::Result<Backend> {
+    portable::start(project.root().to_owned(), budget)
+}
+
+fn project_has_git(root: &Path) -> bool {
+    root.join(".git").is_dir()
 }
 
 struct Coalescer {
     project: Arc<OpenProject>,
-    watcher: Option<Arc<Mutex<notify::RecommendedWatcher>>>,
-    watched: HashSet<PathBuf>,
+    watches: Option<Arc<dyn FolderWatches>>,
     rules: IgnoreRules,
-    overflowed: Arc<AtomicBool>,
     settle: Duration,
-}
-
-/// The result of walking (part of) the tree.
-struct WalkResult {
-    files: BTreeSet<String>,
-    dirs: Vec<RelPath>,
-    gitignores: Vec<RelPath>,
-}
-
-/// Watches added during a walk, and folders that could not be watched.
-#[derive(Debug, Default)]
-struct WatchOutcome {
-    added: Vec<PathBuf>,
-    failures: Vec<String>,
-}
-
-/// Walk `start` (a folder inside `root`), skipping ignored folders;
-/// blocking. With a watcher, each folder is watched *before* it is listed,
-/// so nothing created while the walk runs can fall between the two.
-fn walk(
-    root: &Path,
-    start: &RelPath,
-    rules: &IgnoreRules,
-    watcher: Option<&Mutex<notify::RecommendedWatcher>>,
-    already: &HashSet<PathBuf>,
-    outcome: &mut WatchOutcome,
-) -> WalkResult {
-    let mut result = WalkResult {
-        files: BTreeSet::new(),
-        dirs: Vec::new(),
-        gitignores: Vec::new(),
-    };
-    let mut pending = vec![start.clone()];
-    while let Some(dir) = pending.pop() {
-        let absolute = root.join(dir.as_path());
-        if let Some(watcher) = watcher
-            && !already.contains(&absolute)
-        {
-            let mut watcher = watcher
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            match watcher.watch(&absolute, RecursiveMode::NonRecursive) {
-                Ok(()) => outcome.added.push(absolute.clone()),
-                Err(err) => outcome.failures.push(format!("{dir}: {err}")),
-            }
-        }
-        let Ok(entries) = std::fs::read_dir(&absolute) else {
-            continue;
-        };
-        result.dirs.push(dir.clone());
-        let mut children = Vec::new();
-        for entry in entries.flatten() {
-            let Some(name) = entry.file_name().to_str().map(str::to_owned) else {
-                continue;
-            };
-            let Ok(file_type) = entry.file_type() else {
-                continue;
-            };
-            children.push((name, file_type));
-        }
-        if children
-            .iter()
-            .any(|(n, t)| n == ".gitignore" && t.is_file())
-        {
-            result.gitignores.push(dir.clone());
-        }
-        for (name, file_type) in children {
-            let path = dir.join(&name);
-            let is_dir = file_type.is_dir();
-            match rules.verdict(&path, is_dir) {
-                Verdict::Ignore => continue,
-                Verdict::Repository => {
-                    if is_dir {
-                        pending.push(path);
-                    }
-                    continue;
-                }
-                Verdict::Keep => {}
-            }
-            if is_dir {
-                pending.push(path);
-            } else {
-                result.files.insert(path.as_str().to_owned());
-            }
-        }
-        if dir.is_root() && root.join(".git").is_dir() {
-            // .git itself is "ignored" but its HEAD/index/refs are watched.
-            pending.push(RelPath::root().join(".git"));
-        }
-    }
-    result
-}
-
-/// Pending changes of one batch, merged per path.
-#[derive(Debug, Default)]
-struct Pending {
-    order: Vec<String>,
-    changes: HashMap<String, FileChange>,
-    renames: Vec<FileChange>,
-    repository: BTreeSet<String>,
-    rename_from: HashMap<usize, (String, bool)>,
-}
-
-impl Pending {
-    fn is_empty(&self) -> bool {
-        self.changes.is_empty()
-            && self.renames.is_empty()
-            && self.repository.is_empty()
-            && self.rename_from.is_empty()
-    }
-
-    fn add(&mut self, kind: ChangeKind, path: String, is_dir: bool) {
-        use ChangeKind::{Created, Deleted, Modified};
-        match self.changes.get(&path).map(|c| c.kind) {
-            None => {
-                self.order.push(path.clone());
-                self.changes.insert(
-                    path.clone(),
-                    FileChange {
-                        kind,
-                        path,
-                        from: None,
-                        is_dir,
-                    },
-                );
-            }
-            Some(existing) => {
-                let merged = match (existing, kind) {
-                    (Created, Modified) => Some(Created),
-                    (Created, Deleted) => None,
-                    (Deleted, Created) => Some(Modified),
-                    (_, Deleted) => Some(Deleted),
-                    (existing, _) => Some(existing),
-                };
-                match merged {
-                    Some(kind) => {
-                        if let Some(change) = self.changes.get_mut(&path) {
-                            change.kind = kind;
-                            change.is_dir |= is_dir;
-                        }
-                    }
-                    None => {
-                        self.changes.remove(&path);
-                        self.order.retain(|p| p != &path);
-                    }
-                }
-            }
-        }
-    }
-
-    fn take(&mut self) -> (Vec<FileChange>, Vec<String>) {
-        // A rename whose other half never came: moved out of or into the
-        // watched tree, which is a delete or a create.
-        for (_, (path, is_dir)) in std::mem::take(&mut self.rename_from) {
-            self.add(ChangeKind::Deleted, path, is_dir);
-        }
-        let mut batch: Vec<FileChange> = std::mem::take(&mut self.renames);
-        for path in std::mem::take(&mut self.order) {
-            if let Some(change) = self.changes.remove(&path) {
-                batch.push(change);
-            }
-        }
-        self.changes.clear();
-        (
-            batch,
-            std::mem::take(&mut self.repository).into_iter().collect(),
-        )
-    }
+    /// Roots of the subtrees left unwatched at a limit.
+    unwatched: BTreeSet<RelPath>,
+    /// Folders in those subtrees, as of their last listing.
+    unwatched_count: usize,
+    /// The limit that was reached.
+    limit: Option<LimitKind>,
+    /// Why nothing can be watched, when that is so.
+    unavailable: Option<String>,
+    /// What the repository meant when last looked at.
+    fingerprint: Option<Fingerprint>,
+    rescans: u64,
+    /// When the unwatched folders were last listed on demand.
+    refreshed_at: Option<Instant>,
 }
 
 impl Coalescer {
-    fn relative(&self, path: &Path) -> Option<RelPath> {
-        path.strip_prefix(self.project.root())
-            .ok()
-            .and_then(RelPath::from_inside)
+    fn watches(&self) -> Option<&dyn FolderWatches> {
+        self.watches.as_deref()
     }
 
-    /// Walk from `start` on the blocking pool, watching as it goes.
-    async fn walk_and_watch(
-        &mut self,
-        start: RelPath,
-        rules: IgnoreRules,
-    ) -> Option<(WalkResult, IgnoreRules, Vec<String>)> {
+    /// Walk from `starts` on the blocking pool, watching as it goes, with
+    /// `rules` (returned with the `.gitignore` files found on the way).
+    async fn walk(&self, starts: Vec<RelPath>, mut rules: IgnoreRules) -> Option<(Walked, IgnoreRules)> {
         let root = self.project.root().to_owned();
-        let watcher = self.watcher.clone();
-        let already = self.watched.clone();
-        let (walked, rules, outcome) = tokio::task::spawn_blocking(move || {
-            let mut outcome = WatchOutcome::default();
-            let walked = walk(
-                &root,
-                &start,
-                &rules,
-                watcher.as_deref(),
-                &already,
-                &mut outcome,
-            );
-            (walked, rules, outcome)
+        let watches = self.watches.clone();
+        tokio::task::spawn_blocking(move || {
+            let walked = walk(&root, &starts, &mut rules, watches.as_deref());
+            (walked, rules)
         })
         .await
-        .ok()?;
-        self.watched.extend(outcome.added);
-        Some((walked, rules, outcome.failures))
+        .ok()
     }
 
     /// Walk the whole project, rebuild the index and (re)add watches.
-    async fn rescan_blocking_free(&mut self) {
-        let root = self.project.root().to_owned();
-        let always = self.project.settings().always_ignored.clone();
-        // The .gitignore files must be known before the walk that applies
-        // them: a cheap first pass finds them (no watches), the second walks
-        // with them and watches.
-        let first_pass = tokio::task::spawn_blocking(move || {
-            let mut rules = IgnoreRules::new(&always);
-            let mut unused = WatchOutcome::default();
-            let first = walk(
-                &root,
-                &RelPath::root(),
-                &rules,
-                None,
-                &HashSet::new(),
-                &mut unused,
-            );
-            for dir in &first.gitignores {
-                rules.load(&root, dir);
-            }
-            rules
-        })
-        .await;
-        let Ok(rules) = first_pass else { return };
-        let Some((walked, rules, failures)) = self.walk_and_watch(RelPath::root(), rules).await
-        else {
+    async fn scan(&mut self) {
+        let rules = IgnoreRules::new(&self.project.settings().always_ignored);
+        let Some((walked, rules)) = self.walk(vec![RelPath::root()], rules).await else {
             return;
         };
         self.rules = rules;
+        self.report_failures(&walked);
+        if self.unavailable.is_some() {
+            self.unwatched = BTreeSet::from([RelPath::root()]);
+            self.unwatched_count = walked.dirs.len();
+        } else {
+            self.unwatched = walked.unwatched.into_iter().collect();
+            self.unwatched_count = walked.unwatched_count;
+            self.limit = walked.limit;
+        }
+        self.refreshed_at = Some(Instant::now());
+        // The status first: a client that sees the index complete sees
+        // how it is watched too.
+        self.publish_status();
         self.project.index().replace(walked.files);
-        if !failures.is_empty() {
-            let reason = format!(
-                "{} folder(s) cannot be watched (first: {}); raise fs.inotify.max_user_watches",
-                failures.len(),
-                failures[0]
+    }
+
+    fn report_failures(&self, walked: &Walked) {
+        if let Some(first) = walked.failures.first() {
+            tracing::debug!(
+                project = %self.project.root().display(),
+                count = walked.failures.len(),
+                first = %first,
+                "folders that cannot be watched (gone or unreadable)"
             );
-            tracing::warn!(project = %self.project.root().display(), %reason, "incomplete watch");
-            self.project
-                .changes()
-                .publish(ChangeItem::RescanNeeded(reason));
         }
     }
 
-    async fn run(&mut self, mut receiver: mpsc::Receiver<RawEvent>) {
+    /// Publish the watch status; log and announce a change of phase.
+    fn publish_status(&self) {
+        let watched = self.watches().map_or(0, FolderWatches::count) as u64;
+        let unwatched = self.unwatched_count as u64;
+        let (phase, detail) = if let Some(reason) = &self.unavailable {
+            (WatchPhase::Unavailable, reason.clone())
+        } else if self.unwatched.is_empty() {
+            (WatchPhase::Live, String::new())
+        } else {
+            let kind = self.limit.unwrap_or(LimitKind::Kernel);
+            (
+                WatchPhase::Degraded,
+                limit::degraded_detail(kind, watched, unwatched),
+            )
+        };
+        let status = WatchStatus {
+            phase,
+            watched_folders: watched,
+            unwatched_folders: unwatched,
+            rescans: self.rescans,
+            detail: detail.clone(),
+        };
+        let before = self.project.set_watch_status(status);
+        if before == phase {
+            return;
+        }
+        let project = self.project.root().display();
+        match phase {
+            WatchPhase::Degraded | WatchPhase::Unavailable => {
+                tracing::warn!(%project, %detail, "the project is not fully watched");
+                self.project
+                    .changes()
+                    .publish(ChangeItem::RescanNeeded(detail));
+            }
+            WatchPhase::Live if before != WatchPhase::Indexing => {
+                tracing::info!(%project, "every folder of the project is watched again");
+            }
+            WatchPhase::Live | WatchPhase::Indexing => {}
+        }
+    }
+
+    async fn run(
+        &mut self,
+        mut receiver: Option<mpsc::Receiver<Vec<RawChange>>>,
+        mut refresh: mpsc::Receiver<RefreshRequest>,
+    ) {
         let stop = self.project.stopped();
         let mut pending = Pending::default();
         let mut first_at: Option<Instant> = None;
@@ -380,56 +322,131 @@ impl Coalescer {
         // Never hold a batch longer than this, even while events keep coming.
         let max_latency = (self.settle * 10).max(Duration::from_millis(500));
         loop {
-            let deadline = match first_at {
-                Some(first) => Some((last_at + self.settle).min(first + max_latency)),
-                None => None,
-            };
-            let event = tokio::select! {
+            let deadline = first_at.map(|first| (last_at + self.settle).min(first + max_latency));
+            tokio::select! {
                 () = stop.cancelled() => return,
-                event = receiver.recv() => match event {
-                    Some(event) => Some(event),
-                    None => return,
-                },
-                () = async {
-                    match deadline {
-                        Some(deadline) => tokio::time::sleep_until(deadline.into()).await,
+                batch = async {
+                    match receiver.as_mut() {
+                        Some(receiver) => receiver.recv().await,
                         None => std::future::pending().await,
                     }
-                } => None,
-            };
-            match event {
-                Some(event) => {
-                    self.absorb(event, &mut pending).await;
+                } => {
+                    let Some(batch) = batch else { return };
+                    if let Some(reason) = self.absorb_batch(batch, &mut pending).await {
+                        pending = Pending::default();
+                        first_at = None;
+                        // What is queued is part of the lost stretch.
+                        if let Some(receiver) = receiver.as_mut() {
+                            while receiver.try_recv().is_ok() {}
+                        }
+                        self.rescan(&reason).await;
+                        continue;
+                    }
                     last_at = Instant::now();
                     first_at.get_or_insert(last_at);
                 }
-                None => {
-                    self.flush(&mut pending);
+                request = refresh.recv() => {
+                    let Some(request) = request else { return };
+                    self.flush(&mut pending).await;
+                    first_at = None;
+                    let mut waiting = vec![request];
+                    while let Ok(more) = refresh.try_recv() {
+                        waiting.push(more);
+                    }
+                    self.refresh_unwatched().await;
+                    for request in waiting {
+                        let _ = request.send(());
+                    }
+                }
+                () = tokio::time::sleep_until(deadline.unwrap_or_else(Instant::now).into()),
+                    if deadline.is_some() => {
+                    self.flush(&mut pending).await;
                     first_at = None;
                 }
-            }
-            if self.overflowed.swap(false, Ordering::AcqRel) {
-                pending = Pending::default();
-                first_at = None;
-                // Drain what is queued: it is part of the lost stretch.
-                while receiver.try_recv().is_ok() {}
-                self.rescan("too many changes at once; some were not seen")
-                    .await;
             }
         }
     }
 
+    /// Absorb a batch; `Some(reason)` when events were lost.
+    async fn absorb_batch(&mut self, batch: Vec<RawChange>, pending: &mut Pending) -> Option<String> {
+        for change in batch {
+            if let RawKind::Lost(reason) = change.kind {
+                return Some(reason);
+            }
+            self.absorb(change, pending).await;
+        }
+        None
+    }
+
     async fn rescan(&mut self, reason: &str) {
+        self.rescans += 1;
         tracing::info!(project = %self.project.root().display(), reason, "rescan needed");
         self.project
             .changes()
             .publish(ChangeItem::RescanNeeded(reason.to_owned()));
-        self.rescan_blocking_free().await;
+        self.scan().await;
+        // A change of the repository may have been among the lost events.
+        if project_has_git(self.project.root()) && self.repository_changed().await {
+            self.project
+                .changes()
+                .publish(ChangeItem::RepositoryChanged(vec![".git".to_owned()]));
+        }
     }
 
-    fn flush(&mut self, pending: &mut Pending) {
+    /// Whether the repository means something else than when last looked
+    /// at (always, when it cannot be read).
+    async fn repository_changed(&mut self) -> bool {
+        let root = self.project.root().to_owned();
+        let now = tokio::task::spawn_blocking(move || repository::fingerprint(&root))
+            .await
+            .ok()
+            .flatten();
+        let changed = now.is_none() || now != self.fingerprint;
+        self.fingerprint = now;
+        changed
+    }
+
+    /// List the unwatched folders again (degraded mode, on demand), and
+    /// watch what can be watched now.
+    async fn refresh_unwatched(&mut self) {
+        if self.unwatched.is_empty()
+            || self
+                .refreshed_at
+                .is_some_and(|at| at.elapsed() < DEGRADED_FRESHNESS)
+        {
+            return;
+        }
+        let starts: Vec<RelPath> = self.unwatched.iter().cloned().collect();
+        let Some((walked, rules)) = self.walk(starts.clone(), self.rules.clone()).await else {
+            return;
+        };
+        self.rules = rules;
+        self.report_failures(&walked);
+        if self.unavailable.is_none() {
+            self.unwatched = walked.unwatched.into_iter().collect();
+            self.unwatched_count = walked.unwatched_count;
+            self.limit = walked.limit;
+        } else {
+            self.unwatched_count = walked.dirs.len();
+        }
+        self.project.index().replace_under(&starts, walked.files);
+        self.refreshed_at = Some(Instant::now());
+        self.publish_status();
+    }
+
+    async fn flush(&mut self, pending: &mut Pending) {
         if pending.is_empty() {
             return;
+        }
+        // Folders moved out of the project: their watches would report
+        // from outside it.
+        for (path, is_dir) in pending.rename_from.values() {
+            if *is_dir {
+                if let Some(watches) = self.watches() {
+                    watches.remove_tree(path);
+                }
+                self.forget_unwatched(path);
+            }
         }
         let (batch, repository) = pending.take();
         let index = self.project.index();
@@ -448,149 +465,144 @@ impl Coalescer {
         if !batch.is_empty() {
             self.project.changes().publish(ChangeItem::Batch(batch));
         }
-        if !repository.is_empty() {
+        if !repository.is_empty() && self.repository_changed().await {
             self.project
                 .changes()
                 .publish(ChangeItem::RepositoryChanged(repository));
         }
+        self.publish_status();
     }
 
-    /// A new folder: watch it and report what is already inside (it may
-    /// have been filled before the watch was added).
-    async fn adopt_dir(&mut self, dir: RelPath, pending: &mut Pending) {
-        let rules = IgnoreRules::new(&self.project.settings().always_ignored);
-        let Some((walked, _, failures)) = self.walk_and_watch(dir.clone(), rules).await else {
+    /// Unwatched roots at or below `path` are gone.
+    fn forget_unwatched(&mut self, path: &RelPath) {
+        self.unwatched.retain(|root| !root.starts_with(path));
+    }
+
+    /// Watch (and list) a folder that appeared; the changes of what it
+    /// already holds go into `pending` when given.
+    async fn adopt_dir(&mut self, dir: RelPath, pending: Option<&mut Pending>) {
+        let Some((walked, rules)) = self.walk(vec![dir.clone()], self.rules.clone()).await else {
             return;
         };
-        for sub in walked.dirs.iter().filter(|d| **d != dir) {
-            pending.add(ChangeKind::Created, sub.as_str().to_owned(), true);
-        }
-        for file in walked.files {
-            let path = RelPath::from_inside(Path::new(&file)).unwrap_or_else(RelPath::root);
-            if self.rules.verdict(&path, false) == Verdict::Keep {
-                pending.add(ChangeKind::Created, file, false);
+        self.rules = rules;
+        self.report_failures(&walked);
+        if let Some(pending) = pending {
+            for sub in walked.dirs.iter().filter(|d| **d != dir) {
+                pending.add(ChangeKind::Created, sub.as_str().to_owned(), true);
+            }
+            for file in &walked.files {
+                pending.add(ChangeKind::Created, file.clone(), false);
             }
         }
-        if !failures.is_empty() {
-            self.project
-                .changes()
-                .publish(ChangeItem::RescanNeeded(format!(
-                    "a new folder cannot be watched ({})",
-                    failures[0]
-                )));
+        if !walked.unwatched.is_empty() {
+            self.unwatched.extend(walked.unwatched);
+            self.unwatched_count += walked.unwatched_count;
+            self.limit = self.limit.or(walked.limit);
+            self.publish_status();
         }
     }
 
-    async fn absorb(&mut self, event: RawEvent, pending: &mut Pending) {
-        let event = match event {
-            Ok(event) => event,
-            Err(err) => {
-                self.rescan(&format!("the watcher reported an error: {err}"))
-                    .await;
-                return;
-            }
-        };
-        if event.need_rescan() {
-            self.rescan("the kernel's event queue overflowed").await;
-            return;
+    /// A `.gitignore` was touched: its folder's rules change.
+    fn reload_rules_for(&mut self, path: &RelPath) {
+        if path.name() == ".gitignore" {
+            self.rules.load(self.project.root(), &path.parent());
         }
-        let is_dir_hint = matches!(
-            event.kind,
-            EventKind::Create(CreateKind::Folder) | EventKind::Remove(RemoveKind::Folder)
-        );
-        let paths: Vec<RelPath> = event
-            .paths
-            .iter()
-            .filter_map(|p| self.relative(p))
-            .collect();
-        if let (EventKind::Modify(ModifyKind::Name(RenameMode::Both)), [from, to]) =
-            (event.kind, paths.as_slice())
-        {
-            if let Some(tracker) = event.attrs.tracker() {
-                pending.rename_from.remove(&tracker);
-            }
-            let is_dir = self.project.root().join(to.as_path()).is_dir();
-            let keep_from = self.rules.verdict(from, is_dir) == Verdict::Keep;
-            let keep_to = self.rules.verdict(to, is_dir) == Verdict::Keep;
-            match (keep_from, keep_to) {
-                (true, true) => pending.renames.push(FileChange {
-                    kind: ChangeKind::Renamed,
-                    path: to.as_str().to_owned(),
-                    from: Some(from.as_str().to_owned()),
-                    is_dir,
-                }),
-                (true, false) => pending.add(ChangeKind::Deleted, from.as_str().to_owned(), is_dir),
-                (false, true) => pending.add(ChangeKind::Created, to.as_str().to_owned(), is_dir),
-                (false, false) => {}
-            }
-            if is_dir && keep_to {
-                self.adopt_dir(to.clone(), &mut Pending::default()).await;
-            }
-            return;
-        }
-        for path in paths {
-            let absolute = self.project.root().join(path.as_path());
-            let is_dir = is_dir_hint || absolute.is_dir();
-            match self.rules.verdict(&path, is_dir) {
-                Verdict::Ignore => continue,
+    }
+
+    async fn absorb(&mut self, change: RawChange, pending: &mut Pending) {
+        let RawChange { kind, path, is_dir } = change;
+        self.reload_rules_for(&path);
+        let verdict = self.rules.verdict(&path, is_dir);
+        match kind {
+            RawKind::Lost(_) => {}
+            RawKind::MovedFrom(cookie) => match verdict {
+                Verdict::Keep => {
+                    pending.rename_from.insert(cookie, (path, is_dir));
+                }
                 Verdict::Repository => {
-                    if is_dir && matches!(event.kind, EventKind::Create(_)) {
-                        // A new .git (git init) or refs folder: watch what
-                        // in it matters (HEAD, index, refs).
-                        let rules = IgnoreRules::new(&self.project.settings().always_ignored);
-                        let _ = self.walk_and_watch(path.clone(), rules).await;
-                    }
                     pending.repository.insert(path.as_str().to_owned());
-                    continue;
                 }
-                Verdict::Keep => {}
-            }
-            if path.name() == ".gitignore" {
-                self.rules.load(self.project.root(), &path.parent());
-            }
-            match event.kind {
-                EventKind::Create(_) => {
-                    pending.add(ChangeKind::Created, path.as_str().to_owned(), is_dir);
-                    if is_dir {
-                        self.adopt_dir(path.clone(), pending).await;
-                    }
-                }
-                EventKind::Modify(ModifyKind::Name(RenameMode::From)) => {
-                    match event.attrs.tracker() {
-                        Some(tracker) => {
-                            pending
-                                .rename_from
-                                .insert(tracker, (path.as_str().to_owned(), is_dir));
+                Verdict::Ignore => {}
+            },
+            RawKind::MovedTo(cookie) => {
+                let from = pending.rename_from.remove(&cookie);
+                match (from, verdict) {
+                    (Some((from, _)), Verdict::Keep) => {
+                        self.reload_rules_for(&from);
+                        let moved: Vec<RelPath> = self
+                            .unwatched
+                            .iter()
+                            .filter_map(|root| root.rebase(&from, &path))
+                            .collect();
+                        if !moved.is_empty() {
+                            self.forget_unwatched(&from);
+                            self.unwatched.extend(moved);
                         }
-                        None => pending.add(ChangeKind::Deleted, path.as_str().to_owned(), is_dir),
+                        pending.renames.push(FileChange {
+                            kind: ChangeKind::Renamed,
+                            path: path.as_str().to_owned(),
+                            from: Some(from.as_str().to_owned()),
+                            is_dir,
+                        });
                     }
-                }
-                EventKind::Modify(ModifyKind::Name(RenameMode::To)) => {
-                    let paired = event
-                        .attrs
-                        .tracker()
-                        .is_some_and(|t| pending.rename_from.contains_key(&t));
-                    // A paired To is reported by the Both event that follows.
-                    if !paired {
+                    (Some((from, from_is_dir)), other) => {
+                        // Moved somewhere ignored: gone, as far as the
+                        // project is concerned.
+                        self.reload_rules_for(&from);
+                        pending.add(ChangeKind::Deleted, from.as_str().to_owned(), from_is_dir);
+                        if is_dir && let Some(watches) = self.watches() {
+                            watches.remove_tree(&path);
+                        }
+                        self.forget_unwatched(&from);
+                        if other == Verdict::Repository {
+                            pending.repository.insert(path.as_str().to_owned());
+                        }
+                    }
+                    (None, Verdict::Keep) => {
                         pending.add(ChangeKind::Created, path.as_str().to_owned(), is_dir);
                         if is_dir {
-                            self.adopt_dir(path.clone(), pending).await;
+                            self.adopt_dir(path, Some(pending)).await;
                         }
                     }
-                }
-                EventKind::Modify(ModifyKind::Name(_)) => {}
-                EventKind::Modify(_) => {
-                    if !is_dir {
-                        pending.add(ChangeKind::Modified, path.as_str().to_owned(), false);
+                    (None, Verdict::Repository) => {
+                        if is_dir {
+                            self.adopt_dir(path.clone(), None).await;
+                        }
+                        pending.repository.insert(path.as_str().to_owned());
                     }
+                    (None, Verdict::Ignore) => {}
                 }
-                EventKind::Remove(_) => {
-                    pending.add(ChangeKind::Deleted, path.as_str().to_owned(), is_dir);
-                    let absolute = self.project.root().join(path.as_path());
-                    self.watched.remove(&absolute);
-                }
-                EventKind::Access(_) | EventKind::Any | EventKind::Other => {}
             }
+            RawKind::Created | RawKind::Modified | RawKind::Deleted => match verdict {
+                Verdict::Ignore => {}
+                Verdict::Repository => {
+                    if is_dir && kind == RawKind::Created {
+                        // A new .git (git init) or refs folder: watch what
+                        // in it matters (HEAD, index, refs).
+                        self.adopt_dir(path.clone(), None).await;
+                    }
+                    pending.repository.insert(path.as_str().to_owned());
+                }
+                Verdict::Keep => match kind {
+                    RawKind::Created => {
+                        pending.add(ChangeKind::Created, path.as_str().to_owned(), is_dir);
+                        if is_dir {
+                            self.adopt_dir(path, Some(pending)).await;
+                        }
+                    }
+                    RawKind::Modified => {
+                        if !is_dir {
+                            pending.add(ChangeKind::Modified, path.as_str().to_owned(), false);
+                        }
+                    }
+                    _ => {
+                        pending.add(ChangeKind::Deleted, path.as_str().to_owned(), is_dir);
+                        if is_dir {
+                            self.forget_unwatched(&path);
+                        }
+                    }
+                },
+            },
         }
     }
 }
@@ -598,75 +610,145 @@ impl Coalescer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{config::FilesSettings, feed::Cursor};
+    use crate::{
+        config::FilesSettings,
+        feed::{Cursor, Delivery},
+    };
 
-    #[tokio::test]
-    async fn kernel_overflow_and_full_channel_mean_rescan_needed() -> std::io::Result<()> {
-        let dir = tempfile::tempdir()?;
-        std::fs::write(dir.path().join("a.txt"), "a")?;
-        let root = std::fs::canonicalize(dir.path())?;
-        let project = OpenProject::open("p", &root, &FilesSettings::default(), 1)
-            .map_err(|e| std::io::Error::other(e.to_string()))?;
-        let mut coalescer = Coalescer {
+    fn coalescer(project: &Arc<OpenProject>, watches: Option<Arc<dyn FolderWatches>>) -> Coalescer {
+        Coalescer {
             project: project.clone(),
-            watcher: None,
-            watched: HashSet::new(),
+            watches,
             rules: IgnoreRules::new(&[]),
-            overflowed: Arc::new(AtomicBool::new(false)),
             settle: Duration::from_millis(10),
-        };
-        let feed = project.changes().clone();
-        let mut subscription = feed.subscribe(Cursor::default(), Vec::new());
-        // What inotify's IN_Q_OVERFLOW becomes in notify.
-        let overflow = notify::Event::new(EventKind::Other).set_flag(notify::event::Flag::Rescan);
-        coalescer
-            .absorb(Ok(overflow), &mut Pending::default())
-            .await;
-        let mut saw = false;
+            unwatched: BTreeSet::new(),
+            unwatched_count: 0,
+            limit: None,
+            unavailable: None,
+            fingerprint: None,
+            rescans: 0,
+            refreshed_at: None,
+        }
+    }
+
+    async fn next_item(
+        subscription: &mut crate::feed::Subscription<ChangeItem>,
+        wanted: impl Fn(&ChangeItem) -> bool,
+    ) -> Option<ChangeItem> {
         while let Some(delivery) =
             tokio::time::timeout(Duration::from_secs(30), subscription.next())
                 .await
                 .ok()
                 .flatten()
         {
-            if let crate::feed::Delivery::Event(record) = delivery
-                && matches!(record.payload, ChangeItem::RescanNeeded(_))
+            if let Delivery::Event(record) = delivery
+                && wanted(&record.payload)
             {
-                saw = true;
-                break;
+                return Some(record.payload.clone());
             }
         }
-        assert!(saw, "no rescan-needed item after an overflow");
-        // The index was rebuilt by the rescan.
-        assert_eq!(project.index().len(), 1);
+        None
+    }
+
+    #[tokio::test]
+    async fn lost_events_mean_rescan_needed_a_fresh_index_and_a_count() -> std::io::Result<()> {
+        let dir = tempfile::tempdir()?;
+        std::fs::write(dir.path().join("a.txt"), "a")?;
+        let root = std::fs::canonicalize(dir.path())?;
+        let project = OpenProject::open(
+            "p",
+            &root,
+            &FilesSettings::default(),
+            1,
+            &Arc::new(WatchBudget::new(0)),
+        )
+        .map_err(|e| std::io::Error::other(e.to_string()))?;
+        let mut coalescer = coalescer(&project, None);
+        let mut subscription = project.changes().subscribe(Cursor::default(), Vec::new());
+        let (sender, receiver) = mpsc::channel(4);
+        let (_refresh_sender, refresh) = mpsc::channel(1);
+        let run = tokio::spawn(async move { coalescer.run(Some(receiver), refresh).await });
+        sender
+            .send(vec![RawChange::lost("the kernel's event queue overflowed")])
+            .await
+            .map_err(|e| std::io::Error::other(e.to_string()))?;
+        let item = next_item(&mut subscription, |item| {
+            matches!(item, ChangeItem::RescanNeeded(_))
+        })
+        .await;
+        assert_eq!(
+            item,
+            Some(ChangeItem::RescanNeeded(
+                "the kernel's event queue overflowed".to_owned()
+            ))
+        );
+        // The rescan rebuilt the index and is counted in the status.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while project.watch_status().rescans == 0 && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(project.watch_status().rescans, 1);
+        assert!(project.index().find("a.txt", 1).matches.len() == 1);
         project.shut();
+        let _ = run.await;
         Ok(())
     }
 
-    #[test]
-    fn coalescing_rules() {
-        let mut pending = Pending::default();
-        pending.add(ChangeKind::Created, "a".into(), false);
-        pending.add(ChangeKind::Modified, "a".into(), false);
-        pending.add(ChangeKind::Created, "b".into(), false);
-        pending.add(ChangeKind::Deleted, "b".into(), false);
-        pending.add(ChangeKind::Modified, "c".into(), false);
-        pending.add(ChangeKind::Deleted, "c".into(), false);
-        pending.add(ChangeKind::Deleted, "d".into(), false);
-        pending.add(ChangeKind::Created, "d".into(), false);
-        pending.rename_from.insert(7, ("gone".into(), false));
-        let (batch, _) = pending.take();
-        let summary: Vec<(ChangeKind, &str)> =
-            batch.iter().map(|c| (c.kind, c.path.as_str())).collect();
-        assert_eq!(
-            summary,
-            vec![
-                (ChangeKind::Created, "a"),
-                (ChangeKind::Deleted, "c"),
-                (ChangeKind::Modified, "d"),
-                (ChangeKind::Deleted, "gone"),
-            ]
-        );
-        assert!(pending.is_empty());
+    #[tokio::test]
+    async fn a_project_at_the_limit_is_degraded_and_says_how_to_raise_it() -> std::io::Result<()> {
+        let dir = tempfile::tempdir()?;
+        for folder in ["a/deep", "b/deep", "c/deep"] {
+            std::fs::create_dir_all(dir.path().join(folder))?;
+            std::fs::write(dir.path().join(folder).join("f.txt"), "x")?;
+        }
+        let root = std::fs::canonicalize(dir.path())?;
+        // The root and a, b, c: the deep folders are left unwatched.
+        let budget = Arc::new(WatchBudget::new(4));
+        let project = OpenProject::open("p", &root, &FilesSettings::default(), 1, &budget)
+            .map_err(|e| std::io::Error::other(e.to_string()))?;
+        let mut subscription = project.changes().subscribe(Cursor::default(), Vec::new());
+        let item = next_item(&mut subscription, |item| {
+            matches!(item, ChangeItem::RescanNeeded(_))
+        })
+        .await;
+        let Some(ChangeItem::RescanNeeded(detail)) = item else {
+            panic!("no degraded notice: {item:?}");
+        };
+        assert!(detail.contains("files.max_watches = 4"), "{detail}");
+        let status = project.watch_status();
+        assert_eq!(status.phase, WatchPhase::Degraded);
+        assert_eq!(status.watched_folders, 4);
+        assert_eq!(status.unwatched_folders, 3);
+        assert_eq!(status.detail, detail);
+        // Everything is indexed all the same, and a file added where
+        // nothing watches is found once FindFiles lists it again.
+        let found = project.find_files("f.txt", 10).await.map_err(|e| std::io::Error::other(e.to_string()))?;
+        assert_eq!(found.matches.len(), 3);
+        std::fs::write(root.join("a/deep/new.txt"), "x")?;
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let found = project
+                .find_files("new.txt", 10)
+                .await
+                .map_err(|e| std::io::Error::other(e.to_string()))?;
+            if found.matches.iter().any(|m| m.path == "a/deep/new.txt") {
+                break;
+            }
+            assert!(Instant::now() < deadline, "the new file was never found");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        // Once watches are free again, a relisting watches everything.
+        project.shut();
+        drop(project);
+        let roomy = OpenProject::open("q", &root, &FilesSettings::default(), 1, &Arc::new(WatchBudget::new(0)))
+            .map_err(|e| std::io::Error::other(e.to_string()))?;
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while roomy.watch_status().phase == WatchPhase::Indexing && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(roomy.watch_status().phase, WatchPhase::Live);
+        assert_eq!(roomy.watch_status().watched_folders, 7);
+        roomy.shut();
+        Ok(())
     }
 }

@@ -1,0 +1,241 @@
+//! Walking (part of) a project: list every folder that is not ignored,
+//! collect the file paths for the index, and watch each folder *before* it
+//! is listed, so nothing created while the walk runs falls between the two.
+//!
+//! The walk is breadth-first, for two reasons. A folder's `.gitignore` is
+//! read before its children are classified, so one pass applies every
+//! rule. And when a watch limit is reached, what is watched is the top of
+//! the tree: the folders a person is most likely to touch, and `.git`.
+//! Below the limit, folders are still listed (the index stays complete) but
+//! not watched; the walk reports the roots of those unwatched subtrees so
+//! they can be listed again on demand. Blocking: run it on the blocking pool.
+
+use std::{
+    collections::{BTreeSet, VecDeque},
+    path::Path,
+};
+
+use crate::files::{
+    ignore_rules::{IgnoreRules, Verdict},
+    sandbox::RelPath,
+    watch::{
+        limit::LimitKind,
+        source::{AddError, FolderWatches},
+    },
+};
+
+/// What a walk found.
+#[derive(Debug, Default)]
+pub struct Walked {
+    /// Files, `/`-separated, relative to the root.
+    pub files: BTreeSet<String>,
+    /// Folders listed (not ignored), the start folders included.
+    pub dirs: Vec<RelPath>,
+    /// Roots of subtrees left unwatched because a limit was reached.
+    pub unwatched: Vec<RelPath>,
+    /// Folders left unwatched in all (the roots' subfolders included).
+    pub unwatched_count: usize,
+    /// The limit that was reached, if one was.
+    pub limit: Option<LimitKind>,
+    /// Folders that could not be watched for another reason, with why.
+    pub failures: Vec<String>,
+}
+
+/// Walk from each of `starts` (folders inside `root`), applying `rules`
+/// and adding the `.gitignore` files met on the way to them. With
+/// `watches`, each folder is watched before it is listed, until a limit is
+/// reached.
+pub fn walk(
+    root: &Path,
+    starts: &[RelPath],
+    rules: &mut IgnoreRules,
+    watches: Option<&dyn FolderWatches>,
+) -> Walked {
+    let mut walked = Walked::default();
+    // (folder, whether its parent is watched)
+    let mut queue: VecDeque<(RelPath, bool)> = starts.iter().map(|s| (s.clone(), true)).collect();
+    while let Some((dir, parent_watched)) = queue.pop_front() {
+        let watched = match watches {
+            None => true,
+            Some(_) if walked.limit.is_some() => false,
+            Some(watches) => match watches.add(&dir) {
+                Ok(()) => true,
+                Err(AddError::Limit(kind)) => {
+                    walked.limit = Some(kind);
+                    false
+                }
+                Err(AddError::Io(err)) => {
+                    walked.failures.push(format!("{dir}: {err}"));
+                    // Not a limit: the folder is gone or unreadable, which
+                    // its listing below finds out too.
+                    true
+                }
+            },
+        };
+        if !watched {
+            walked.unwatched_count += 1;
+            if parent_watched {
+                walked.unwatched.push(dir.clone());
+            }
+        }
+        let absolute = root.join(dir.as_path());
+        let Ok(entries) = std::fs::read_dir(&absolute) else {
+            continue;
+        };
+        let mut children = Vec::new();
+        for entry in entries.flatten() {
+            let Some(name) = entry.file_name().to_str().map(str::to_owned) else {
+                continue;
+            };
+            let Ok(file_type) = entry.file_type() else {
+                continue;
+            };
+            children.push((name, file_type.is_dir(), file_type.is_file()));
+        }
+        if children
+            .iter()
+            .any(|(name, _, is_file)| name == ".gitignore" && *is_file)
+        {
+            rules.load(root, &dir);
+        }
+        walked.dirs.push(dir.clone());
+        for (name, is_dir, _) in children {
+            let path = dir.join(&name);
+            match rules.verdict(&path, is_dir) {
+                Verdict::Ignore => {}
+                // .git, its HEAD, index and refs are watched, not indexed.
+                Verdict::Repository => {
+                    if is_dir {
+                        queue.push_back((path, watched));
+                    }
+                }
+                Verdict::Keep if is_dir => queue.push_back((path, watched)),
+                Verdict::Keep => {
+                    walked.files.insert(path.as_str().to_owned());
+                }
+            }
+        }
+    }
+    walked
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use super::*;
+
+    /// Watches in memory, refusing beyond `max`.
+    #[derive(Debug)]
+    struct CountingWatches {
+        max: usize,
+        added: Mutex<Vec<String>>,
+    }
+
+    impl FolderWatches for CountingWatches {
+        fn add(&self, dir: &RelPath) -> Result<(), AddError> {
+            let mut added = self.added.lock().unwrap();
+            if added.len() == self.max {
+                return Err(AddError::Limit(LimitKind::Kernel));
+            }
+            added.push(dir.as_str().to_owned());
+            Ok(())
+        }
+        fn remove_tree(&self, _: &RelPath) {}
+        fn count(&self) -> usize {
+            self.added.lock().unwrap().len()
+        }
+    }
+
+    fn tree() -> std::io::Result<tempfile::TempDir> {
+        let dir = tempfile::tempdir()?;
+        let root = dir.path();
+        for folder in ["a/a1/a2", "b/b1", "c", "node_modules/x", ".git/refs/heads", ".git/objects/00"] {
+            std::fs::create_dir_all(root.join(folder))?;
+        }
+        for file in ["top.txt", "a/a.txt", "a/a1/a2/deep.txt", "b/b1/b.txt", "c/c.log", "c/keep.txt"] {
+            std::fs::write(root.join(file), "x")?;
+        }
+        std::fs::write(root.join(".git/HEAD"), "ref: refs/heads/main\n")?;
+        // A nested .gitignore applies in the same pass.
+        std::fs::write(root.join("c/.gitignore"), "*.log\n")?;
+        Ok(dir)
+    }
+
+    #[test]
+    fn one_pass_applies_nested_gitignores_and_watches_what_matters() -> std::io::Result<()> {
+        let dir = tree()?;
+        let watches = CountingWatches {
+            max: usize::MAX,
+            added: Mutex::default(),
+        };
+        let mut rules = IgnoreRules::new(&["node_modules".to_owned(), ".git".to_owned()]);
+        let walked = walk(dir.path(), &[RelPath::root()], &mut rules, Some(&watches));
+        let files: Vec<&str> = walked.files.iter().map(String::as_str).collect();
+        assert_eq!(
+            files,
+            [
+                "a/a.txt",
+                "a/a1/a2/deep.txt",
+                "b/b1/b.txt",
+                "c/.gitignore",
+                "c/keep.txt",
+                "top.txt"
+            ]
+        );
+        let added = watches.added.lock().unwrap().clone();
+        // Breadth-first: the top level before what is below it; .git and
+        // its refs are watched, objects and node_modules are not.
+        assert_eq!(added[0], "");
+        assert!(added.contains(&".git".to_owned()), "{added:?}");
+        assert!(added.contains(&".git/refs/heads".to_owned()), "{added:?}");
+        assert!(!added.iter().any(|a| a.contains("objects") || a.contains("node_modules")));
+        assert!(walked.unwatched.is_empty());
+        assert_eq!(walked.limit, None);
+        Ok(())
+    }
+
+    #[test]
+    fn at_the_limit_the_top_is_watched_and_the_rest_is_still_listed() -> std::io::Result<()> {
+        let dir = tree()?;
+        let watches = CountingWatches {
+            max: 4,
+            added: Mutex::default(),
+        };
+        let mut rules = IgnoreRules::new(&["node_modules".to_owned(), ".git".to_owned()]);
+        let walked = walk(dir.path(), &[RelPath::root()], &mut rules, Some(&watches));
+        assert_eq!(walked.limit, Some(LimitKind::Kernel));
+        // The root and three of its four folders are watched (which three
+        // depends on the listing order).
+        let watched = watches.added.lock().unwrap().clone();
+        assert_eq!(watched.len(), 4);
+        assert_eq!(watched[0], "");
+        assert!(watched[1..].iter().all(|w| !w.contains('/')), "{watched:?}");
+        // Roots only: each unwatched root sits in a watched folder, and
+        // every listed folder is watched or inside an unwatched root.
+        for root in &walked.unwatched {
+            assert!(watched.contains(&root.parent().as_str().to_owned()), "{root}");
+        }
+        for dir in &walked.dirs {
+            let covered = watched.contains(&dir.as_str().to_owned())
+                || walked.unwatched.iter().any(|root| dir.starts_with(root));
+            assert!(covered, "{dir} is neither watched nor unwatched");
+        }
+        assert_eq!(walked.unwatched_count, walked.dirs.len() - watched.len());
+        assert!(walked.unwatched_count > walked.unwatched.len());
+        // The index is complete all the same.
+        assert!(walked.files.contains("a/a1/a2/deep.txt"));
+        assert!(walked.files.contains("b/b1/b.txt"));
+        Ok(())
+    }
+
+    #[test]
+    fn without_watches_nothing_is_unwatched() -> std::io::Result<()> {
+        let dir = tree()?;
+        let mut rules = IgnoreRules::new(&[]);
+        let walked = walk(dir.path(), &[RelPath::root()], &mut rules, None);
+        assert_eq!(walked.unwatched_count, 0);
+        assert!(walked.files.contains("top.txt"));
+        Ok(())
+    }
+}
