@@ -731,10 +731,9 @@ async fn fuzzy_find_and_text_search() -> TestResult {
     Ok(())
 }
 
-/// Collect watch items until `done` says enough.
 /// Wait until the project's first walk has finished (FindFiles says its
 /// index is complete).
-async fn wait_for_complete_index(client: &Client, id: &str) -> TestResult {
+pub(crate) async fn wait_for_complete_index(client: &Client, id: &str) -> TestResult {
     let deadline = std::time::Instant::now() + PATIENCE;
     loop {
         let found = files(client)
@@ -753,6 +752,7 @@ async fn wait_for_complete_index(client: &Client, id: &str) -> TestResult {
     }
 }
 
+/// Collect watch items until `done` says enough.
 async fn watch_until(
     stream: &mut tonic::Streaming<pb::WatchResponse>,
     done: impl Fn(&[pb::FileChange]) -> bool,

@@ -22,7 +22,7 @@ fn git_api(client: &Client) -> GitServiceClient<Authed> {
 
 /// The sandbox's HOME gets an identity, so both the real `git` and the
 /// agent (libgit2 reads the same global config) can commit.
-fn set_identity(sandbox: &Sandbox) -> TestResult {
+pub(crate) fn set_identity(sandbox: &Sandbox) -> TestResult {
     std::fs::write(
         sandbox.root().join("home/.gitconfig"),
         "[user]\n\tname = Test User\n\temail = test@example.com\n[init]\n\tdefaultBranch = main\n",
@@ -31,7 +31,7 @@ fn set_identity(sandbox: &Sandbox) -> TestResult {
 }
 
 /// Run the real git in `dir` with the sandbox's HOME and no system config.
-fn git(sandbox: &Sandbox, dir: &Path, args: &[&str]) -> TestResult<String> {
+pub(crate) fn git(sandbox: &Sandbox, dir: &Path, args: &[&str]) -> TestResult<String> {
     let output = Command::new("git")
         .args(args)
         .current_dir(dir)
@@ -47,14 +47,14 @@ fn git(sandbox: &Sandbox, dir: &Path, args: &[&str]) -> TestResult<String> {
 }
 
 /// A new folder with `git init` (and nothing committed).
-fn init_repo(sandbox: &Sandbox, name: &str) -> TestResult<PathBuf> {
+pub(crate) fn init_repo(sandbox: &Sandbox, name: &str) -> TestResult<PathBuf> {
     let dir = sandbox.root().join(name);
     std::fs::create_dir_all(&dir)?;
     git(sandbox, &dir, &["init", "-q", "-b", "main"])?;
     Ok(dir)
 }
 
-fn commit_file(
+pub(crate) fn commit_file(
     sandbox: &Sandbox,
     dir: &Path,
     file: &str,
@@ -67,7 +67,7 @@ fn commit_file(
     git(sandbox, dir, &["rev-parse", "HEAD"])
 }
 
-async fn open(client: &Client, dir: &Path) -> TestResult<String> {
+pub(crate) async fn open(client: &Client, dir: &Path) -> TestResult<String> {
     let project = client
         .projects()
         .open_project(pb::OpenProjectRequest {

@@ -7,6 +7,7 @@ mod agent_core;
 mod client;
 mod files;
 mod git;
+mod idle;
 mod lifecycle;
 mod ollama;
 mod python_client;
