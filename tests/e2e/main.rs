@@ -4,6 +4,7 @@
 //! down.
 
 mod agent_core;
+mod cli_pipes;
 mod client;
 mod files;
 mod git;

@@ -15,7 +15,7 @@ use crate::{
     file_commands, git_commands, lifecycle_commands,
     model_commands::{self, describe_pull, state_name, status_line},
     project_commands,
-    render::{elapsed_since, emit, print_json, timestamp},
+    render::{elapsed_since, emit, errln, outln, print_json, timestamp},
     system_commands,
 };
 
@@ -52,29 +52,30 @@ async fn status(json: bool) -> Result<(), Failure> {
     if json {
         return print_json(info);
     }
-    println!(
+    outln!(
         "OmniPanel agent {} (protocol {}) is running",
-        info.version, info.protocol_version
-    );
-    println!(
+        info.version,
+        info.protocol_version
+    )?;
+    outln!(
         "  pid       {} (up {})",
         info.pid,
         elapsed_since(info.start_time_unix_ms)
-    );
-    println!("  socket    {}", info.socket_path);
+    )?;
+    outln!("  socket    {}", info.socket_path)?;
     let tcp = if info.tcp_address.is_empty() {
         "off"
     } else {
         &info.tcp_address
     };
-    println!("  tcp       {tcp}");
-    println!("  config    {}", info.config_path);
-    println!("  data      {}", info.data_dir);
-    println!("  logs      {}", info.log_dir);
-    println!("  features  {}", info.features.join(", "));
-    println!("  access    {}", scope_name(info.caller_scope));
+    outln!("  tcp       {tcp}")?;
+    outln!("  config    {}", info.config_path)?;
+    outln!("  data      {}", info.data_dir)?;
+    outln!("  logs      {}", info.log_dir)?;
+    outln!("  features  {}", info.features.join(", "))?;
+    outln!("  access    {}", scope_name(info.caller_scope))?;
     if info.previous_run_crashed {
-        println!("  warning   the previous run crashed; see `omnipanel crashes`");
+        outln!("  warning   the previous run crashed; see `omnipanel crashes`")?;
     }
     Ok(())
 }
@@ -253,9 +254,10 @@ async fn events(args: EventsArgs, json: bool) -> Result<(), Failure> {
                 if json {
                     print_json(&gap)?;
                 } else {
-                    eprintln!(
+                    errln!(
                         "omnipanel: events were missed ({}); continuing from #{}",
-                        gap.reason, gap.resume_sequence
+                        gap.reason,
+                        gap.resume_sequence
                     );
                 }
             }
@@ -265,7 +267,7 @@ async fn events(args: EventsArgs, json: bool) -> Result<(), Failure> {
                 }
             }
             SubscriptionItem::Disconnected(why) => {
-                eprintln!("omnipanel: lost the agent ({why}); reconnecting...");
+                errln!("omnipanel: lost the agent ({why}); reconnecting...");
             }
             SubscriptionItem::Connected => {}
         }
@@ -317,7 +319,7 @@ async fn settings(command: SettingsCommand, json: bool) -> Result<(), Failure> {
             if json {
                 return print_json(&response);
             }
-            println!("# {}", response.config_path);
+            outln!("# {}", response.config_path)?;
             for setting in response.settings {
                 let value = if setting.value.is_empty() {
                     "(unset)".to_owned()
@@ -325,8 +327,8 @@ async fn settings(command: SettingsCommand, json: bool) -> Result<(), Failure> {
                     setting.value
                 };
                 let origin = if setting.is_set { "" } else { "  (default)" };
-                println!("{} = {value}{origin}", setting.key);
-                println!("    {}", setting.description);
+                outln!("{} = {value}{origin}", setting.key)?;
+                outln!("    {}", setting.description)?;
             }
             return Ok(());
         }
@@ -355,12 +357,12 @@ async fn settings(command: SettingsCommand, json: bool) -> Result<(), Failure> {
         } else {
             &setting.value
         };
-        println!("{} = {value}", setting.key);
+        outln!("{} = {value}", setting.key)?;
     }
     if response.restart_required {
-        println!(
+        outln!(
             "restart the agent for this to take effect (`omnipanel agent stop`, then start it again)"
-        );
+        )?;
     }
     Ok(())
 }
@@ -396,8 +398,8 @@ async fn token(command: TokenCommand, json: bool) -> Result<(), Failure> {
                 return print_json(&response);
             }
             let info = response.info.unwrap_or_default();
-            println!("{}", response.token);
-            eprintln!(
+            outln!("{}", response.token)?;
+            errln!(
                 "token {} ({:?}, {} scope) created; it is shown only once. Use it with:\n  export OMNIPANEL_TOKEN={}",
                 info.id,
                 info.name,
@@ -415,17 +417,17 @@ async fn token(command: TokenCommand, json: bool) -> Result<(), Failure> {
                 return print_json(&response);
             }
             if response.tokens.is_empty() {
-                println!("no tokens; create one with `omnipanel token create --scope read`");
+                outln!("no tokens; create one with `omnipanel token create --scope read`")?;
             }
             for token in response.tokens {
-                println!(
+                outln!(
                     "{}  {:<6} {:<24} created {}  last used {}",
                     token.id,
                     scope_name(token.scope),
                     token.name,
                     timestamp(token.created_unix_ms),
                     timestamp(token.last_used_unix_ms)
-                );
+                )?;
             }
         }
         TokenCommand::Revoke { id } => {
@@ -438,7 +440,7 @@ async fn token(command: TokenCommand, json: bool) -> Result<(), Failure> {
                 return print_json(&response);
             }
             let info = response.info.unwrap_or_default();
-            println!("revoked token {} ({})", info.id, info.name);
+            outln!("revoked token {} ({})", info.id, info.name)?;
         }
     }
     Ok(())
@@ -470,7 +472,7 @@ async fn stop(json: bool) -> Result<(), Failure> {
         return print_json(&serde_json::json!({ "pid": pid, "stopped": stopped }));
     }
     if stopped {
-        println!("agent (pid {pid}) stopped");
+        outln!("agent (pid {pid}) stopped")?;
         Ok(())
     } else {
         Err(Failure::Other(format!(
@@ -491,16 +493,16 @@ async fn crashes(json: bool) -> Result<(), Failure> {
         return print_json(&response);
     }
     if response.reports.is_empty() {
-        println!("no crash reports");
+        outln!("no crash reports")?;
     }
     for report in response.reports {
-        println!(
+        outln!(
             "{}  {}  {}\n    {}",
             timestamp(report.time_unix_ms),
             report.version,
             report.message,
             report.path
-        );
+        )?;
     }
     Ok(())
 }

@@ -5,7 +5,7 @@
 //! a terminal every line is a message and EOF ends the chat, so scripts and
 //! tests can drive it.
 
-use std::io::{IsTerminal, Write};
+use std::io::IsTerminal;
 
 use omnipanel_client::Client;
 use omnipanel_proto::v1::{ChatMessage, ChatRequest};
@@ -18,7 +18,7 @@ use crate::{
     Failure,
     cli::ChatArgs,
     model_commands::rpc,
-    render::{emit, print_json},
+    render::{emit, errln, out, outln, print_json},
 };
 
 const HELP: &str = "\
@@ -84,15 +84,14 @@ pub async fn chat(args: ChatArgs, json: bool) -> Result<(), Failure> {
         } else {
             &session.model
         };
-        println!("Chatting with {model}. /help lists commands, /bye quits.");
+        outln!("Chatting with {model}. /help lists commands, /bye quits.")?;
     }
     // tokio's stdin, so that waiting for a line can be raced with Ctrl-C.
     let mut lines = BufReader::new(tokio::io::stdin()).lines();
     let mut history = session.fresh_history();
     loop {
         if session.interactive {
-            print!(">>> ");
-            flush();
+            out!(">>> ")?;
         }
         let line = tokio::select! {
             line = lines.next_line() => line
@@ -102,7 +101,7 @@ pub async fn chat(args: ChatArgs, json: bool) -> Result<(), Failure> {
         let Some(line) = line else {
             // EOF or Ctrl-C at the prompt; end the prompt's line.
             if session.interactive {
-                println!();
+                outln!()?;
             }
             return Ok(());
         };
@@ -113,16 +112,16 @@ pub async fn chat(args: ChatArgs, json: bool) -> Result<(), Failure> {
             "/clear" => {
                 history = session.fresh_history();
                 if session.interactive {
-                    println!("(conversation cleared)");
+                    outln!("(conversation cleared)")?;
                 }
                 continue;
             }
             "/help" | "/?" => {
-                println!("{HELP}");
+                outln!("{HELP}")?;
                 continue;
             }
             command if command.starts_with('/') => {
-                eprintln!("omnipanel: unknown command {command}; /help lists them");
+                errln!("omnipanel: unknown command {command}; /help lists them");
                 continue;
             }
             _ => {}
@@ -141,10 +140,12 @@ pub async fn chat(args: ChatArgs, json: bool) -> Result<(), Failure> {
             }
             Err(err) => {
                 history.pop();
-                if !session.interactive {
+                // A closed stdout ends even an interactive chat: its
+                // replies would go nowhere.
+                if !session.interactive || matches!(err, Failure::OutputClosed) {
                     return Err(err);
                 }
-                eprintln!("omnipanel: {err}");
+                errln!("omnipanel: {err}");
             }
         }
     }
@@ -171,7 +172,9 @@ async fn reply(
     let mut content = String::new();
     let end_line = |content: &str| {
         if !session.json && !content.is_empty() && !content.ends_with('\n') {
-            println!();
+            outln!()
+        } else {
+            Ok(())
         }
     };
     loop {
@@ -180,7 +183,7 @@ async fn reply(
             // Dropping the stream on return cancels the call, which makes
             // the agent stop Ollama generating.
             _ = interrupt.recv() => {
-                end_line(&content);
+                end_line(&content)?;
                 return Ok(Reply::Stopped(content));
             }
         };
@@ -190,7 +193,7 @@ async fn reply(
             // without `done` (agent shutting down) keeps what came.
             Ok(None) => break,
             Err(status) => {
-                end_line(&content);
+                end_line(&content)?;
                 return Err(Failure::Client(session.client.error(status)));
             }
         };
@@ -204,15 +207,10 @@ async fn reply(
             break;
         }
     }
-    end_line(&content);
+    end_line(&content)?;
     if session.interactive && !session.json {
         // A blank line between a reply and the next prompt, as Ollama does.
-        println!();
+        outln!()?;
     }
     Ok(Reply::Done(content))
-}
-
-fn flush() {
-    // A failed flush means stdout is gone; the next print reports it.
-    let _ = std::io::stdout().flush();
 }

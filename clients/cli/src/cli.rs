@@ -7,7 +7,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 /// Command-line client for the OmniPanel agent.
 ///
 /// Exit codes: 0 success, 1 failure, 2 usage error, 3 the agent is not
-/// running.
+/// running, 141 the reader of the output went away (`| head`).
 #[derive(Debug, Parser)]
 #[command(name = "omnipanel", version, propagate_version = true)]
 pub struct Cli {

@@ -27,8 +27,8 @@ use crate::{
     model_commands::rpc,
     project_commands::{absolute, current_dir, normalize, project_reference},
     render::{
-        emit, emit_bytes, human_size, print_json, print_table, relative_time, stdout_color, style,
-        timestamp,
+        emit, emit_bytes, errln, human_size, outln, print_json, print_table, relative_time,
+        stdout_color, style, timestamp,
     },
 };
 
@@ -236,7 +236,7 @@ pub async fn files(args: FilesArgs, json: bool) -> Result<(), Failure> {
                 return print_json(&response);
             }
             let info = response.info.unwrap_or_default();
-            println!("created folder {}/", info.path);
+            outln!("created folder {}/", info.path)?;
             Ok(())
         }
         FilesCommand::Mv {
@@ -263,7 +263,7 @@ pub async fn files(args: FilesArgs, json: bool) -> Result<(), Failure> {
                 return print_json(&response);
             }
             let info = response.info.unwrap_or_default();
-            println!("moved {from} -> {}", info.path);
+            outln!("moved {from} -> {}", info.path)?;
             Ok(())
         }
         FilesCommand::Cp {
@@ -302,7 +302,7 @@ pub async fn files(args: FilesArgs, json: bool) -> Result<(), Failure> {
             if response.skipped > 0 {
                 line.push_str(&format!(", {} skipped (already there)", response.skipped));
             }
-            println!("{line}");
+            outln!("{line}")?;
             Ok(())
         }
         FilesCommand::Rm {
@@ -316,7 +316,7 @@ pub async fn files(args: FilesArgs, json: bool) -> Result<(), Failure> {
             if json {
                 return print_json(&pb::StatResponse { info: Some(info) });
             }
-            print_info(&info);
+            print_info(&info)?;
             Ok(())
         }
         FilesCommand::Find { query, limit } => find(&scope, query, limit).await,
@@ -434,7 +434,7 @@ async fn list(
                             entries: vec![info],
                         });
                     }
-                    print_table(&LIST_HEADER, &[row(&info)]);
+                    print_table(&LIST_HEADER, &[row(&info)])?;
                     return Ok(());
                 }
                 _ => return Err(err),
@@ -449,7 +449,7 @@ async fn list(
         return Ok(());
     }
     let rows: Vec<Vec<String>> = response.entries.iter().map(row).collect();
-    print_table(&LIST_HEADER, &rows);
+    print_table(&LIST_HEADER, &rows)?;
     Ok(())
 }
 
@@ -468,7 +468,7 @@ async fn stat(scope: &Scope, path: &str) -> Result<pb::FileInfo, Failure> {
     Ok(response.info.unwrap_or_default())
 }
 
-fn print_info(info: &pb::FileInfo) {
+fn print_info(info: &pb::FileInfo) -> Result<(), Failure> {
     let yes_no = |flag: bool| if flag { "yes" } else { "no" };
     let kind_word = match kind(info) {
         pb::FileKind::File => "file",
@@ -482,30 +482,31 @@ fn print_info(info: &pb::FileInfo) {
     } else {
         &info.path
     };
-    println!("  path       {path}");
-    println!("  name       {}", info.name);
-    println!("  kind       {kind_word}");
+    outln!("  path       {path}")?;
+    outln!("  name       {}", info.name)?;
+    outln!("  kind       {kind_word}")?;
     if kind(info) == pb::FileKind::Symlink {
-        println!("  target     {}", info.symlink_target);
+        outln!("  target     {}", info.symlink_target)?;
     }
-    println!(
+    outln!(
         "  size       {} ({})",
         human_size(info.size),
         count(info.size, "byte")
-    );
-    println!(
+    )?;
+    outln!(
         "  modified   {} ({})",
         timestamp(info.modified_unix_ms),
         relative_time(info.modified_unix_ms)
-    );
-    println!(
+    )?;
+    outln!(
         "  mode       {} ({:04o})",
         mode_string(kind(info), info.mode),
         info.mode
-    );
-    println!("  version    {}", info.version);
-    println!("  hidden     {}", yes_no(info.hidden));
-    println!("  ignored    {}", yes_no(info.ignored));
+    )?;
+    outln!("  version    {}", info.version)?;
+    outln!("  hidden     {}", yes_no(info.hidden))?;
+    outln!("  ignored    {}", yes_no(info.ignored))?;
+    Ok(())
 }
 
 /// One ReadFile call; prints (or encodes) what it returns and gives back
@@ -614,7 +615,7 @@ async fn write(
 ) -> Result<(), Failure> {
     let mut stdin = tokio::io::stdin();
     if std::io::stdin().is_terminal() {
-        eprintln!("omnipanel: reading the new contents of {path} from stdin; end with Ctrl-D");
+        errln!("omnipanel: reading the new contents of {path} from stdin; end with Ctrl-D");
     }
     let mut content = Vec::new();
     // One byte over the limit is enough to know it is too large.
@@ -648,7 +649,7 @@ async fn write(
         return print_json(&response);
     }
     // Only the version, so `v=$(... | omnipanel files write f)` works.
-    println!("{}", response.info.unwrap_or_default().version);
+    outln!("{}", response.info.unwrap_or_default().version)?;
     Ok(())
 }
 
@@ -702,9 +703,9 @@ async fn remove(
         return print_json(&response);
     }
     if permanent {
-        println!("deleted {path}");
+        outln!("deleted {path}")?;
     } else {
-        println!("moved {path} to the trash");
+        outln!("moved {path} to the trash")?;
     }
     Ok(())
 }
@@ -757,12 +758,12 @@ async fn find(scope: &Scope, query: String, limit: u32) -> Result<(), Failure> {
     }
     emit(&text)?;
     if !response.index_complete {
-        eprintln!(
+        errln!(
             "omnipanel: the file index is still being built ({} so far); results may be incomplete",
             count(response.total_files, "file")
         );
     } else if response.matches.is_empty() {
-        eprintln!(
+        errln!(
             "omnipanel: no file name matches {query:?} ({} indexed)",
             count(response.total_files, "file")
         );
@@ -941,7 +942,7 @@ async fn grep(scope: &Scope, args: GrepArgs) -> Result<(), Failure> {
                 if summary.truncated {
                     line.push_str("; stopped at the limit (-m raises it)");
                 }
-                eprintln!("{line}");
+                errln!("{line}");
             }
             summary.matches
         }
@@ -991,9 +992,7 @@ async fn watch(scope: &Scope, after: Option<u64>, mut interrupt: Signal) -> Resu
             _ = interrupt.recv() => return Ok(()),
         };
         let Some(message) = message else {
-            eprintln!(
-                "omnipanel: the watch ended (the project was closed or the agent is stopping)"
-            );
+            errln!("omnipanel: the watch ended (the project was closed or the agent is stopping)");
             return Ok(());
         };
         if scope.json {
@@ -1019,7 +1018,7 @@ async fn watch(scope: &Scope, after: Option<u64>, mut interrupt: Signal) -> Resu
                 text = format!("rescan needed: changes were missed ({})\n", gap.reason);
             }
             Some(Item::CaughtUp(caught_up)) if std::io::stderr().is_terminal() => {
-                eprintln!(
+                errln!(
                     "omnipanel: watching {} (live after #{}); Ctrl-C stops",
                     scope.root.display(),
                     caught_up.last_sequence

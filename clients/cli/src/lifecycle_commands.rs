@@ -15,7 +15,7 @@ use omnipanel_proto::v1::{self as pb, DownloadState};
 use crate::{
     Failure,
     cli::{AutostartAction, UpdateCommand},
-    render::{human_size, print_json, timestamp},
+    render::{errln, human_size, outln, print_json, timestamp},
 };
 
 /// `omnipanel autostart on|off|status`
@@ -50,11 +50,11 @@ pub async fn autostart(action: AutostartAction, json: bool) -> Result<(), Failur
         }
     };
     if enabled {
-        println!("start at login: on ({program})");
+        outln!("start at login: on ({program})")?;
     } else {
-        println!("start at login: off");
+        outln!("start at login: off")?;
     }
-    println!("  entry  {location}");
+    outln!("  entry  {location}")?;
     Ok(())
 }
 
@@ -74,18 +74,22 @@ pub async fn update(command: UpdateCommand, json: bool) -> Result<(), Failure> {
             }
             let latest = r.latest.unwrap_or_default();
             if r.update_available {
-                println!(
+                outln!(
                     "OmniPanel {} is available (running {}, channel {}); `omnipanel update download` fetches it",
-                    latest.version, r.current_version, r.channel
-                );
+                    latest.version,
+                    r.current_version,
+                    r.channel
+                )?;
                 if !latest.notes.is_empty() {
-                    println!("\n{}", latest.notes.trim());
+                    outln!("\n{}", latest.notes.trim())?;
                 }
             } else {
-                println!(
+                outln!(
                     "OmniPanel {} is up to date (channel {} offers {})",
-                    r.current_version, r.channel, latest.version
-                );
+                    r.current_version,
+                    r.channel,
+                    latest.version
+                )?;
             }
             Ok(())
         }
@@ -98,10 +102,11 @@ pub async fn update(command: UpdateCommand, json: bool) -> Result<(), Failure> {
                 .map_err(|s| client.error(s))?
                 .into_inner();
             if !json {
-                println!(
+                outln!(
                     "installing {} (replacing {}); the agent restarts…",
-                    r.to_version, r.from_version
-                );
+                    r.to_version,
+                    r.from_version
+                )?;
             }
             let target = client.target().clone();
             drop(client);
@@ -123,7 +128,7 @@ pub async fn update(command: UpdateCommand, json: bool) -> Result<(), Failure> {
                 }));
             }
             if installed {
-                println!("OmniPanel {} is running", r.to_version);
+                outln!("OmniPanel {} is running", r.to_version)?;
                 Ok(())
             } else {
                 Err(Failure::Other(format!(
@@ -151,12 +156,12 @@ pub async fn update(command: UpdateCommand, json: bool) -> Result<(), Failure> {
                     "runningVersion": running.info().version,
                 }));
             }
-            println!(
+            outln!(
                 "rolled back from {} to {}; {} is running",
                 r.from_version,
                 r.to_version,
                 running.info().version
-            );
+            )?;
             Ok(())
         }
         UpdateCommand::Status => {
@@ -169,25 +174,25 @@ pub async fn update(command: UpdateCommand, json: bool) -> Result<(), Failure> {
             if json {
                 return print_json(&r);
             }
-            print_status(&r);
+            print_status(&r)?;
             Ok(())
         }
     }
 }
 
-fn print_status(r: &pb::GetUpdateStatusResponse) {
-    println!("running    {} (channel {})", r.current_version, r.channel);
-    println!(
+fn print_status(r: &pb::GetUpdateStatusResponse) -> Result<(), Failure> {
+    outln!("running    {} (channel {})", r.current_version, r.channel)?;
+    outln!(
         "checks     {}",
         if r.automatic_checks {
             "automatic"
         } else {
             "manual only"
         }
-    );
+    )?;
     if r.last_check_unix_ms > 0 {
         let latest = r.latest.clone().unwrap_or_default();
-        println!(
+        outln!(
             "last check {}: {} {}",
             timestamp(r.last_check_unix_ms),
             latest.version,
@@ -196,41 +201,42 @@ fn print_status(r: &pb::GetUpdateStatusResponse) {
             } else {
                 "(not newer)"
             }
-        );
+        )?;
     }
     if !r.ready_version.is_empty() {
-        println!(
+        outln!(
             "ready      {} (install with `omnipanel update install`)",
             r.ready_version
-        );
+        )?;
     }
     if !r.rollback_version.is_empty() {
-        println!(
+        outln!(
             "rollback   {} (`omnipanel update rollback`)",
             r.rollback_version
-        );
+        )?;
     }
     if !r.last_error.is_empty() {
-        println!("last error {}", r.last_error);
+        outln!("last error {}", r.last_error)?;
     }
     if !r.history.is_empty() {
-        println!("history");
+        outln!("history")?;
         for entry in &r.history {
             let message = if entry.message.is_empty() {
                 String::new()
             } else {
                 format!(": {}", entry.message)
             };
-            println!(
+            outln!(
                 "  {}  {} {} -> {} {}{message}",
                 timestamp(entry.time_unix_ms),
                 entry.action,
                 entry.from_version,
                 entry.to_version,
                 entry.outcome
-            );
+            )?;
         }
     }
+    Ok(())
 }
 
 async fn download(client: &Client, json: bool) -> Result<(), Failure> {
@@ -275,13 +281,13 @@ async fn download(client: &Client, json: bool) -> Result<(), Failure> {
                 bar.set_message(format!("{} {}", progress.version, state_word(state)));
             }
             None if last_state != Some(state) => {
-                println!(
+                outln!(
                     "{} {}: {} of {}",
                     progress.version,
                     state_word(state),
                     human_size(progress.received_bytes),
                     human_size(progress.total_bytes)
-                );
+                )?;
             }
             None => {}
         }
@@ -290,10 +296,10 @@ async fn download(client: &Client, json: bool) -> Result<(), Failure> {
             if let Some(bar) = &bar {
                 bar.finish();
             }
-            println!(
+            outln!(
                 "OmniPanel {} is downloaded and verified; install it with `omnipanel update install`",
                 progress.version
-            );
+            )?;
         }
     }
     Ok(())
@@ -460,8 +466,8 @@ pub async fn bugreport(output: Option<PathBuf>, json: bool) -> Result<(), Failur
             "files": included,
         }));
     }
-    println!("{}", path.display());
-    eprintln!(
+    outln!("{}", path.display())?;
+    errln!(
         "omnipanel: wrote {} files; secrets in the settings were masked, but look through it before attaching it to a public issue",
         included.len()
     );

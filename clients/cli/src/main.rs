@@ -1,6 +1,11 @@
 //! `omnipanel`: the command-line client of the OmniPanel agent. Parses the
 //! command line, connects through omnipanel-client, runs the command and
-//! maps failures to exit codes (1 failure, 2 usage, 3 agent not running).
+//! maps failures to exit codes (1 failure, 2 usage, 3 agent not running,
+//! 141 stdout's reader went away).
+
+// Output goes through `render` (outln!, emit, ...), which returns write
+// errors where print! and eprintln! would panic; see render.rs.
+#![deny(clippy::print_stdout, clippy::print_stderr)]
 
 mod agent_commands;
 mod chat;
@@ -18,7 +23,10 @@ use std::process::ExitCode;
 use clap::{CommandFactory, Parser};
 use omnipanel_client::ClientError;
 
-use crate::cli::{Cli, Command};
+use crate::{
+    cli::{Cli, Command},
+    render::{emit_bytes, errln, outln},
+};
 
 /// A failed command, with what to tell the user.
 #[derive(Debug)]
@@ -28,7 +36,7 @@ pub enum Failure {
     /// Anything else (bad local input, I/O).
     Other(String),
     /// Whoever read stdout went away (`omnipanel events | head`); there is
-    /// nobody to tell.
+    /// nobody to tell, so the exit is quiet, with [`EXIT_OUTPUT_CLOSED`].
     OutputClosed,
     /// Exit with this code without a message: the outcome is an answer,
     /// not an error (`files grep` found nothing, like grep's 1).
@@ -55,62 +63,66 @@ impl From<ClientError> for Failure {
 /// Exit code when the agent is not running.
 const EXIT_AGENT_NOT_RUNNING: u8 = 3;
 
+/// Exit code when whoever read stdout went away (`omnipanel logs | head`):
+/// 128 + SIGPIPE, what a shell reports for coreutils or git killed by the
+/// signal, so `set -o pipefail` sees the same as with them. Not 0: the
+/// output was cut short. Not 1: nothing failed, and no message is printed.
+/// Windows has no SIGPIPE, but its broken pipe (ERROR_NO_DATA) is also an
+/// `ErrorKind::BrokenPipe`, so it would get the same quiet 141.
+const EXIT_OUTPUT_CLOSED: u8 = 141;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    if let Command::Completions { shell } = &cli.command {
-        clap_complete::generate(
-            *shell,
-            &mut Cli::command(),
-            "omnipanel",
-            &mut std::io::stdout(),
-        );
-        return ExitCode::SUCCESS;
-    }
-    if let Command::Manpages { dir } = &cli.command {
-        return match write_manpages(dir) {
-            Ok(count) => {
-                println!("wrote {count} man pages to {}", dir.display());
-                ExitCode::SUCCESS
-            }
-            Err(err) => {
-                eprintln!(
-                    "omnipanel: cannot write man pages to {}: {err}",
+    let result = match &cli.command {
+        Command::Completions { shell } => completions(*shell),
+        Command::Manpages { dir } => write_manpages(dir)
+            .map_err(|err| {
+                Failure::Other(format!(
+                    "cannot write man pages to {}: {err}",
                     dir.display()
-                );
-                ExitCode::FAILURE
-            }
-        };
-    }
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(runtime) => runtime,
-        Err(err) => {
-            eprintln!("omnipanel: cannot start: {err}");
-            return ExitCode::FAILURE;
-        }
+                ))
+            })
+            .and_then(|count| outln!("wrote {count} man pages to {}", dir.display())),
+        _ => run(cli),
     };
-    let result = runtime.block_on(agent_commands::run(cli));
-    // Reading stdin (chat) blocks a runtime thread that cannot be
-    // cancelled; waiting for it would hang the exit until the next line.
-    runtime.shutdown_background();
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(Failure::Client(err)) => {
-            eprintln!("omnipanel: {err}");
+            errln!("omnipanel: {err}");
             match err {
                 ClientError::AgentNotRunning { .. } => ExitCode::from(EXIT_AGENT_NOT_RUNNING),
                 _ => ExitCode::FAILURE,
             }
         }
         Err(Failure::Other(message)) => {
-            eprintln!("omnipanel: {message}");
+            errln!("omnipanel: {message}");
             ExitCode::FAILURE
         }
-        Err(Failure::OutputClosed) => ExitCode::FAILURE,
+        Err(Failure::OutputClosed) => ExitCode::from(EXIT_OUTPUT_CLOSED),
         Err(Failure::Exit(code)) => ExitCode::from(code),
     }
+}
+
+/// Commands that need the agent, on a tokio runtime.
+fn run(cli: Cli) -> Result<(), Failure> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|err| Failure::Other(format!("cannot start: {err}")))?;
+    let result = runtime.block_on(agent_commands::run(cli));
+    // Reading stdin (chat) blocks a runtime thread that cannot be
+    // cancelled; waiting for it would hang the exit until the next line.
+    runtime.shutdown_background();
+    result
+}
+
+/// `omnipanel completions SHELL`. clap_complete panics when its writer
+/// fails, so the script is generated into memory and written with the
+/// usual handling of a closed stdout.
+fn completions(shell: clap_complete::Shell) -> Result<(), Failure> {
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut Cli::command(), "omnipanel", &mut script);
+    emit_bytes(&script)
 }
 
 /// `omnipanel.1` plus `omnipanel-SUB.1` for every visible subcommand, as

@@ -27,7 +27,8 @@ use crate::{
     Failure, agent_commands,
     cli::{ModelsCommand, OllamaCommand, ProviderCommand},
     render::{
-        duration_secs, emit, human_size, now_ms, percent, print_json, print_table, relative_time,
+        duration_secs, emit, errln, human_size, now_ms, outln, percent, print_json, print_table,
+        relative_time,
     },
 };
 
@@ -62,7 +63,7 @@ pub async fn ollama(command: OllamaCommand, json: bool) -> Result<(), Failure> {
         if json {
             return print_json(&response);
         }
-        print_server_status(&response.status.unwrap_or_default());
+        print_server_status(&response.status.unwrap_or_default())?;
         return Ok(());
     };
     let status = match control {
@@ -93,7 +94,7 @@ pub async fn ollama(command: OllamaCommand, json: bool) -> Result<(), Failure> {
     }
     .unwrap_or_default();
     let wants_running = control != Control::Stop;
-    println!("{}", status_line(&status));
+    outln!("{}", status_line(&status))?;
     let state = server_state(status.state);
     if wants_running && !matches!(state, pb::ServerState::Running | pb::ServerState::External) {
         // The start "settled" somewhere other than running (port taken,
@@ -110,7 +111,7 @@ pub async fn ollama(command: OllamaCommand, json: bool) -> Result<(), Failure> {
         )));
     }
     if !wants_running && state == pb::ServerState::External {
-        eprintln!(
+        errln!(
             "omnipanel: this server was started outside OmniPanel, so OmniPanel does not stop it"
         );
     }
@@ -184,43 +185,44 @@ fn one_line(text: &str) -> String {
     }
 }
 
-fn print_server_status(status: &pb::ServerStatus) {
-    println!("{}", status_line(status));
-    println!(
+fn print_server_status(status: &pb::ServerStatus) -> Result<(), Failure> {
+    outln!("{}", status_line(status))?;
+    outln!(
         "  state          {} ({})",
         state_name(status.state),
         state_meaning(status.state)
-    );
-    println!("  version        {}", or_dash(&status.version));
+    )?;
+    outln!("  version        {}", or_dash(&status.version))?;
     let pid = if status.pid == 0 {
         "-".to_owned()
     } else {
         status.pid.to_string()
     };
-    println!("  pid            {pid}");
-    println!("  address        {}", or_dash(&status.address));
+    outln!("  pid            {pid}")?;
+    outln!("  address        {}", or_dash(&status.address))?;
     let uptime = if status.uptime_ms > 0 {
         duration_secs(u64::try_from(status.uptime_ms / 1000).unwrap_or_default())
     } else {
         "-".to_owned()
     };
-    println!("  uptime         {uptime}");
-    println!("  restarts       {}", status.restart_count);
-    println!("  last error     {}", one_line(&status.last_error));
-    println!("  reason         {}", one_line(&status.reason));
-    println!("  binary         {}", or_dash(&status.binary_path));
+    outln!("  uptime         {uptime}")?;
+    outln!("  restarts       {}", status.restart_count)?;
+    outln!("  last error     {}", one_line(&status.last_error))?;
+    outln!("  reason         {}", one_line(&status.reason))?;
+    outln!("  binary         {}", or_dash(&status.binary_path))?;
     let default = if status.default_model.is_empty() {
         "(none)"
     } else {
         &status.default_model
     };
-    println!("  default model  {default}");
+    outln!("  default model  {default}")?;
     if server_state(status.state) == pb::ServerState::Backoff && status.next_attempt_unix_ms > 0 {
-        println!(
+        outln!(
             "  next attempt   {}",
             relative_time(status.next_attempt_unix_ms)
-        );
+        )?;
     }
+    Ok(())
 }
 
 /// `omnipanel models ...`
@@ -241,7 +243,7 @@ pub async fn models(command: ModelsCommand, json: bool) -> Result<(), Failure> {
                 return print_json(&response);
             }
             if response.models.is_empty() {
-                println!("no models installed; pull one with `omnipanel models pull llama3.2:1b`");
+                outln!("no models installed; pull one with `omnipanel models pull llama3.2:1b`")?;
                 return Ok(());
             }
             let rows: Vec<Vec<String>> = response
@@ -256,7 +258,7 @@ pub async fn models(command: ModelsCommand, json: bool) -> Result<(), Failure> {
                     ]
                 })
                 .collect();
-            print_table(&["  NAME", "SIZE", "MODIFIED"], &rows);
+            print_table(&["  NAME", "SIZE", "MODIFIED"], &rows)?;
         }
         ModelsCommand::Show { name, provider } => {
             let response = rpc(
@@ -271,7 +273,7 @@ pub async fn models(command: ModelsCommand, json: bool) -> Result<(), Failure> {
             if json {
                 return print_json(&response);
             }
-            print_model(&response);
+            print_model(&response)?;
         }
         ModelsCommand::Pull {
             name,
@@ -291,7 +293,7 @@ pub async fn models(command: ModelsCommand, json: bool) -> Result<(), Failure> {
             if json {
                 return print_json(&response);
             }
-            println!("deleted {name}");
+            outln!("deleted {name}")?;
         }
         ModelsCommand::Ps { provider } => {
             let response = rpc(
@@ -306,7 +308,7 @@ pub async fn models(command: ModelsCommand, json: bool) -> Result<(), Failure> {
                 return print_json(&response);
             }
             if response.models.is_empty() {
-                println!("no models loaded");
+                outln!("no models loaded")?;
                 return Ok(());
             }
             let rows: Vec<Vec<String>> = response
@@ -325,7 +327,7 @@ pub async fn models(command: ModelsCommand, json: bool) -> Result<(), Failure> {
                     ]
                 })
                 .collect();
-            print_table(&["NAME", "SIZE", "VRAM", "EXPIRES"], &rows);
+            print_table(&["NAME", "SIZE", "VRAM", "EXPIRES"], &rows)?;
         }
         ModelsCommand::Load {
             name,
@@ -351,10 +353,10 @@ pub async fn models(command: ModelsCommand, json: bool) -> Result<(), Failure> {
                 response.model
             };
             match keep_alive.as_deref() {
-                Some("-1") => println!("loaded {loaded} (kept loaded until unloaded)"),
-                Some(keep) => println!("loaded {loaded} (kept loaded for {keep} when unused)"),
-                None => println!("loaded {loaded}"),
-            }
+                Some("-1") => outln!("loaded {loaded} (kept loaded until unloaded)"),
+                Some(keep) => outln!("loaded {loaded} (kept loaded for {keep} when unused)"),
+                None => outln!("loaded {loaded}"),
+            }?;
         }
         ModelsCommand::Unload { name, provider } => {
             let response = rpc(
@@ -369,7 +371,7 @@ pub async fn models(command: ModelsCommand, json: bool) -> Result<(), Failure> {
             if json {
                 return print_json(&response);
             }
-            println!("unloaded {name}");
+            outln!("unloaded {name}")?;
         }
         ModelsCommand::Default { name, clear } => {
             let model = match (name, clear) {
@@ -390,9 +392,9 @@ pub async fn models(command: ModelsCommand, json: bool) -> Result<(), Failure> {
                         });
                     }
                     if status.default_model.is_empty() {
-                        println!("no default model; set one with `omnipanel models default NAME`");
+                        outln!("no default model; set one with `omnipanel models default NAME`")?;
                     } else {
-                        println!("{}", status.default_model);
+                        outln!("{}", status.default_model)?;
                     }
                     return Ok(());
                 }
@@ -407,9 +409,9 @@ pub async fn models(command: ModelsCommand, json: bool) -> Result<(), Failure> {
                 return print_json(&response);
             }
             if response.model.is_empty() {
-                println!("default model cleared");
+                outln!("default model cleared")?;
             } else {
-                println!("default model is now {}", response.model);
+                outln!("default model is now {}", response.model)?;
             }
         }
         ModelsCommand::Fit { name, provider } => {
@@ -425,7 +427,7 @@ pub async fn models(command: ModelsCommand, json: bool) -> Result<(), Failure> {
             if json {
                 return print_json(&response);
             }
-            print_fit(&name, &response);
+            print_fit(&name, &response)?;
         }
         ModelsCommand::Pulls => {
             let response = rpc(&client, models.list_pulls(ListPullsRequest {}).await)?;
@@ -433,7 +435,7 @@ pub async fn models(command: ModelsCommand, json: bool) -> Result<(), Failure> {
                 return print_json(&response);
             }
             if response.pulls.is_empty() {
-                println!("no pulls");
+                outln!("no pulls")?;
                 return Ok(());
             }
             let rows: Vec<Vec<String>> = response
@@ -460,7 +462,7 @@ pub async fn models(command: ModelsCommand, json: bool) -> Result<(), Failure> {
                     "MODEL", "PROVIDER", "STATE", "PROGRESS", "STARTED", "DETAIL",
                 ],
                 &rows,
-            );
+            )?;
         }
         ModelsCommand::Cancel { name, provider } => {
             let response = rpc(
@@ -476,10 +478,10 @@ pub async fn models(command: ModelsCommand, json: bool) -> Result<(), Failure> {
                 return print_json(&response);
             }
             let progress = response.progress.unwrap_or_default();
-            println!(
+            outln!(
                 "cancelled the pull of {name} at {}",
                 amount(progress.completed_bytes, progress.total_bytes)
-            );
+            )?;
         }
         ModelsCommand::Providers => {
             let response = rpc(
@@ -502,7 +504,7 @@ pub async fn models(command: ModelsCommand, json: bool) -> Result<(), Failure> {
                     ]
                 })
                 .collect();
-            print_table(&["NAME", "URL", "VERSION", "KIND", "TOKEN"], &rows);
+            print_table(&["NAME", "URL", "VERSION", "KIND", "TOKEN"], &rows)?;
         }
         ModelsCommand::Provider(ProviderCommand::Add { name, url, token }) => {
             let response = rpc(
@@ -524,10 +526,11 @@ pub async fn models(command: ModelsCommand, json: bool) -> Result<(), Failure> {
             } else {
                 format!(" (Ollama {})", provider.version)
             };
-            println!(
+            outln!(
                 "added provider {} at {}{version}",
-                provider.name, provider.url
-            );
+                provider.name,
+                provider.url
+            )?;
         }
         ModelsCommand::Provider(ProviderCommand::Rm { name }) => {
             let response = rpc(
@@ -539,7 +542,7 @@ pub async fn models(command: ModelsCommand, json: bool) -> Result<(), Failure> {
             if json {
                 return print_json(&response);
             }
-            println!("removed provider {name}");
+            outln!("removed provider {name}")?;
         }
     }
     Ok(())
@@ -571,9 +574,9 @@ fn amount(done: u64, total: u64) -> String {
     )
 }
 
-fn print_model(response: &pb::ShowModelResponse) {
+fn print_model(response: &pb::ShowModelResponse) -> Result<(), Failure> {
     let model = response.model.clone().unwrap_or_default();
-    println!("{}", model.name);
+    outln!("{}", model.name)?;
     let mut facts: Vec<(&str, String)> = Vec::new();
     let mut fact = |key, value: String| {
         if !value.is_empty() {
@@ -606,33 +609,35 @@ fn print_model(response: &pb::ShowModelResponse) {
         fact("default", "yes".to_owned());
     }
     for (key, value) in facts {
-        println!("  {key:<15} {value}");
+        outln!("  {key:<15} {value}")?;
     }
-    section("System", &response.system, usize::MAX);
-    section("Template", &response.template, usize::MAX);
-    section("Parameters", &response.parameters, usize::MAX);
+    section("System", &response.system, usize::MAX)?;
+    section("Template", &response.template, usize::MAX)?;
+    section("Parameters", &response.parameters, usize::MAX)?;
     // Licenses run to hundreds of lines; the start says which one it is.
-    section("License", &response.license, 10);
+    section("License", &response.license, 10)?;
+    Ok(())
 }
 
 /// A titled, indented block of text; at most `max_lines` lines of it.
-fn section(title: &str, text: &str, max_lines: usize) {
+fn section(title: &str, text: &str, max_lines: usize) -> Result<(), Failure> {
     let text = text.trim_end();
     if text.trim().is_empty() {
-        return;
+        return Ok(());
     }
-    println!();
-    println!("{title}");
+    outln!()?;
+    outln!("{title}")?;
     let lines: Vec<&str> = text.lines().collect();
     for line in lines.iter().take(max_lines) {
-        println!("    {line}");
+        outln!("    {line}")?;
     }
     if lines.len() > max_lines {
-        println!(
+        outln!(
             "    ... ({} more lines; --json shows all)",
             lines.len() - max_lines
-        );
+        )?;
     }
+    Ok(())
 }
 
 fn fit_verdict(verdict: i32) -> pb::FitVerdict {
@@ -653,35 +658,36 @@ fn verdict_words(fit: &pb::CheckFitResponse) -> &'static str {
     }
 }
 
-fn print_fit(name: &str, fit: &pb::CheckFitResponse) {
-    println!("{name}: {}", verdict_words(fit));
+fn print_fit(name: &str, fit: &pb::CheckFitResponse) -> Result<(), Failure> {
+    outln!("{name}: {}", verdict_words(fit))?;
     let installed = if fit.installed {
         "installed"
     } else {
         "download"
     };
-    println!(
+    outln!(
         "  model size   {} ({installed})",
         human_size(fit.model_bytes)
-    );
-    println!(
+    )?;
+    outln!(
         "  needs        {} of memory to run",
         human_size(fit.required_bytes)
-    );
+    )?;
     if fit.gpu_present {
-        println!(
+        outln!(
             "  GPU memory   {} free of {}",
             human_size(fit.free_vram_bytes),
             human_size(fit.total_vram_bytes)
-        );
+        )?;
     } else {
-        println!("  GPU memory   no supported GPU found");
+        outln!("  GPU memory   no supported GPU found")?;
     }
-    println!("  free RAM     {}", human_size(fit.free_ram_bytes));
-    println!("  free disk    {}", human_size(fit.free_disk_bytes));
+    outln!("  free RAM     {}", human_size(fit.free_ram_bytes))?;
+    outln!("  free disk    {}", human_size(fit.free_disk_bytes))?;
     if !fit.explanation.is_empty() {
-        println!("{}", fit.explanation);
+        outln!("{}", fit.explanation)?;
     }
+    Ok(())
 }
 
 fn pull_state(state: i32) -> pb::PullState {
@@ -825,8 +831,8 @@ impl PullView {
     /// Print a line to stderr without tearing the bar.
     fn warn(&self, text: &str) {
         match self {
-            Self::Bar { bar, .. } => bar.suspend(|| eprintln!("omnipanel: warning: {text}")),
-            _ => eprintln!("omnipanel: warning: {text}"),
+            Self::Bar { bar, .. } => bar.suspend(|| errln!("omnipanel: warning: {text}")),
+            _ => errln!("omnipanel: warning: {text}"),
         }
     }
 
@@ -961,9 +967,9 @@ async fn pull(
             let text = detach_message(&name, &provider);
             // Keep stdout pure JSON lines under --json.
             if json {
-                eprintln!("{text}");
+                errln!("{text}");
             } else {
-                println!("{text}");
+                outln!("{text}")?;
             }
             Ok(())
         }
@@ -974,9 +980,9 @@ async fn pull(
                     if !json {
                         let size = progress.total_bytes.max(progress.completed_bytes);
                         if size > 0 {
-                            println!("pulled {name} ({})", human_size(size));
+                            outln!("pulled {name} ({})", human_size(size))?;
                         } else {
-                            println!("pulled {name}");
+                            outln!("pulled {name}")?;
                         }
                     }
                     Ok(())

@@ -16,7 +16,7 @@ use crate::{
     Failure,
     cli::ProjectsCommand,
     model_commands::rpc,
-    render::{print_json, print_table, relative_time, timestamp},
+    render::{outln, print_json, print_table, relative_time, timestamp},
 };
 
 /// The current directory, as the OS resolved it (no symlinks), which is how
@@ -128,10 +128,12 @@ pub async fn projects(command: ProjectsCommand, json: bool) -> Result<(), Failur
                 return print_json(&response);
             }
             let project = response.project.unwrap_or_default();
-            println!(
+            outln!(
                 "opened {} ({}), id {}",
-                project.name, project.path, project.id
-            );
+                project.name,
+                project.path,
+                project.id
+            )?;
             Ok(())
         }
         ProjectsCommand::Create {
@@ -162,10 +164,12 @@ pub async fn projects(command: ProjectsCommand, json: bool) -> Result<(), Failur
                 return print_json(&response);
             }
             let project = response.project.unwrap_or_default();
-            println!(
+            outln!(
                 "created {} ({}), id {}",
-                project.name, project.path, project.id
-            );
+                project.name,
+                project.path,
+                project.id
+            )?;
             Ok(())
         }
         ProjectsCommand::Close { project } => {
@@ -182,7 +186,7 @@ pub async fn projects(command: ProjectsCommand, json: bool) -> Result<(), Failur
                 return print_json(&response);
             }
             let project = response.project.unwrap_or_default();
-            println!("closed {} ({})", project.name, project.path);
+            outln!("closed {} ({})", project.name, project.path)?;
             Ok(())
         }
         ProjectsCommand::Forget { project } => {
@@ -199,10 +203,11 @@ pub async fn projects(command: ProjectsCommand, json: bool) -> Result<(), Failur
                 return print_json(&response);
             }
             let project = response.project.unwrap_or_default();
-            println!(
+            outln!(
                 "forgot {} ({}); its files were not touched",
-                project.name, project.path
-            );
+                project.name,
+                project.path
+            )?;
             Ok(())
         }
         ProjectsCommand::Show { project } => {
@@ -218,7 +223,7 @@ pub async fn projects(command: ProjectsCommand, json: bool) -> Result<(), Failur
             if json {
                 return print_json(&response);
             }
-            print_project(&response.project.unwrap_or_default());
+            print_project(&response.project.unwrap_or_default())?;
             Ok(())
         }
     }
@@ -257,7 +262,7 @@ async fn list(json: bool) -> Result<(), Failure> {
         return print_json(&response);
     }
     if response.projects.is_empty() {
-        println!("no projects; open one with `omnipanel projects open PATH`");
+        outln!("no projects; open one with `omnipanel projects open PATH`")?;
         return Ok(());
     }
     let rows: Vec<Vec<String>> = response
@@ -274,20 +279,20 @@ async fn list(json: bool) -> Result<(), Failure> {
             ]
         })
         .collect();
-    print_table(&["NAME", "PATH", "BRANCH", "OPENED", "STATE", "ID"], &rows);
+    print_table(&["NAME", "PATH", "BRANCH", "OPENED", "STATE", "ID"], &rows)?;
     Ok(())
 }
 
-fn print_project(project: &pb::Project) {
-    println!("{}", project.name);
-    println!("  id           {}", project.id);
-    println!("  path         {}", project.path);
+fn print_project(project: &pb::Project) -> Result<(), Failure> {
+    outln!("{}", project.name)?;
+    outln!("  id           {}", project.id)?;
+    outln!("  path         {}", project.path)?;
     let state = match state_word(project) {
         "missing" => "missing (the folder no longer exists)",
         "open" => "open",
         _ => "closed (`omnipanel projects open` serves its files again)",
     };
-    println!("  state        {state}");
+    outln!("  state        {state}")?;
     match &project.git {
         Some(git) => {
             let branch = if git.detached || git.branch.is_empty() {
@@ -295,34 +300,35 @@ fn print_project(project: &pb::Project) {
             } else {
                 &git.branch
             };
-            println!("  branch       {branch}");
+            outln!("  branch       {branch}")?;
             let changes = if git.dirty {
                 "uncommitted changes"
             } else {
                 "clean"
             };
-            println!("  working tree {changes}");
+            outln!("  working tree {changes}")?;
         }
-        None => println!("  git          not a repository"),
+        None => outln!("  git          not a repository")?,
     }
     if let Some(watch) = &project.watch {
-        print_watch(watch);
+        print_watch(watch)?;
     }
-    println!(
+    outln!(
         "  opened       {} ({})",
         relative_time(project.last_opened_unix_ms),
         timestamp(project.last_opened_unix_ms)
-    );
-    println!(
+    )?;
+    outln!(
         "  added        {} ({})",
         relative_time(project.created_unix_ms),
         timestamp(project.created_unix_ms)
-    );
+    )?;
+    Ok(())
 }
 
 /// How the project's files are watched: the state with its counts, and
 /// for a project that is not fully watched, why and what to do.
-fn print_watch(watch: &pb::ProjectWatch) {
+fn print_watch(watch: &pb::ProjectWatch) -> Result<(), Failure> {
     let folders = |n: u64| if n == 1 { "folder" } else { "folders" };
     let state = match watch.state() {
         pb::WatchState::Indexing => "indexing (the first walk is running)".to_owned(),
@@ -340,17 +346,18 @@ fn print_watch(watch: &pb::ProjectWatch) {
         pb::WatchState::Unavailable => "UNAVAILABLE".to_owned(),
         pb::WatchState::Unspecified => "unknown".to_owned(),
     };
-    println!("  watching     {state}");
-    println!("  indexed      {} files", watch.indexed_files);
+    outln!("  watching     {state}")?;
+    outln!("  indexed      {} files", watch.indexed_files)?;
     if watch.rescans > 0 {
-        println!(
+        outln!(
             "  rescans      {} (events were lost, e.g. too many changes at once)",
             watch.rescans
-        );
+        )?;
     }
     if !watch.detail.is_empty() {
-        println!("  {}", watch.detail);
+        outln!("  {}", watch.detail)?;
     }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! Turning agent responses into text for people or JSON for programs:
 //! times, durations, sizes, aligned tables, and the proto3 JSON mapping for
-//! `--json`.
+//! `--json`; and the one way out to stdout and stderr (`outln!`, `emit`,
+//! `errln!`), which reports a closed pipe instead of panicking.
 
 use std::{
     io::{IsTerminal, Write},
@@ -19,29 +20,85 @@ pub fn print_json<T: Serialize>(value: &T) -> Result<(), Failure> {
     emit(&text)
 }
 
+// Everything the CLI prints to stdout goes through the functions and macros
+// below (clippy's print_stdout and print_stderr lints are denied in main.rs
+// to keep it so). `println!` panics on any write error, and Rust ignores
+// SIGPIPE, so `omnipanel logs | head -1` used to end in a panic. Here a
+// write error is returned instead: a reader that went away (EPIPE, or
+// Windows' ERROR_NO_DATA; both are `BrokenPipe`) becomes
+// `Failure::OutputClosed`, which `main` turns into a quiet exit with status
+// 141, and streaming commands end at their next write. SIGPIPE stays
+// ignored: restoring its default would also kill the CLI silently when the
+// agent closes the socket under a write (std's Unix sockets write without
+// MSG_NOSIGNAL), where it should report the error or reconnect.
+
+/// `println!` that returns a write error instead of panicking:
+/// `outln!("{x}")?`.
+macro_rules! outln {
+    () => {
+        $crate::render::emit("\n")
+    };
+    ($($arg:tt)*) => {
+        $crate::render::emit_fmt(format_args!("{}\n", format_args!($($arg)*)))
+    };
+}
+pub(crate) use outln;
+
+/// `print!` that returns a write error instead of panicking (and flushes,
+/// so a prompt shows at once).
+macro_rules! out {
+    ($($arg:tt)*) => {
+        $crate::render::emit_fmt(format_args!($($arg)*))
+    };
+}
+pub(crate) use out;
+
+/// `eprintln!` that never panics: when stderr cannot be written to there
+/// is nobody left to tell, so the error is dropped and the command goes on
+/// (or ends at its next write to stdout).
+macro_rules! errln {
+    ($($arg:tt)*) => {
+        $crate::render::report_fmt(format_args!("{}\n", format_args!($($arg)*)))
+    };
+}
+pub(crate) use errln;
+
 /// Write `text` to stdout at once (no line buffering), for streamed output.
 /// A reader that went away (`| head`) ends the command quietly, where
 /// `print!` would panic.
 pub fn emit(text: &str) -> Result<(), Failure> {
-    let mut out = std::io::stdout().lock();
-    out.write_all(text.as_bytes())
-        .and_then(|()| out.flush())
-        .map_err(|err| match err.kind() {
-            std::io::ErrorKind::BrokenPipe => Failure::OutputClosed,
-            _ => Failure::Other(format!("cannot write to stdout: {err}")),
-        })
+    emit_bytes(text.as_bytes())
 }
 
-/// Write raw bytes to stdout at once (`files cat`), with the same
-/// handling of a closed pipe as [`emit`].
+/// Write raw bytes to stdout at once (`files cat`, completion scripts),
+/// with the same handling of a closed pipe as [`emit`].
 pub fn emit_bytes(bytes: &[u8]) -> Result<(), Failure> {
     let mut out = std::io::stdout().lock();
     out.write_all(bytes)
         .and_then(|()| out.flush())
-        .map_err(|err| match err.kind() {
-            std::io::ErrorKind::BrokenPipe => Failure::OutputClosed,
-            _ => Failure::Other(format!("cannot write to stdout: {err}")),
-        })
+        .map_err(write_failure)
+}
+
+/// Formatted output for [`outln!`] and [`out!`], written and flushed at
+/// once like [`emit`].
+pub fn emit_fmt(args: std::fmt::Arguments<'_>) -> Result<(), Failure> {
+    let mut out = std::io::stdout().lock();
+    out.write_fmt(args)
+        .and_then(|()| out.flush())
+        .map_err(write_failure)
+}
+
+/// Formatted text for [`errln!`] on stderr; write errors are dropped.
+pub fn report_fmt(args: std::fmt::Arguments<'_>) {
+    let _ = std::io::stderr().lock().write_fmt(args);
+}
+
+/// What a failed write to stdout means for the command.
+fn write_failure(err: std::io::Error) -> Failure {
+    match err.kind() {
+        std::io::ErrorKind::BrokenPipe => Failure::OutputClosed,
+        _ => Failure::Other(format!("cannot write to stdout: {err}")),
+    }
 }
 
 /// Whether to colour what goes to stdout: only for a terminal, and never
@@ -178,7 +235,7 @@ pub fn percent(part: u64, whole: u64) -> u64 {
 }
 
 /// Print rows under a header, each column padded to its widest cell.
-pub fn print_table(header: &[&str], rows: &[Vec<String>]) {
+pub fn print_table(header: &[&str], rows: &[Vec<String>]) -> Result<(), Failure> {
     let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
     for row in rows {
         for (width, cell) in widths.iter_mut().zip(row) {
@@ -195,12 +252,13 @@ pub fn print_table(header: &[&str], rows: &[Vec<String>]) {
                 text.push_str(&" ".repeat(pad));
             }
         }
-        println!("{}", text.trim_end());
+        outln!("{}", text.trim_end())
     };
-    line(header.to_vec());
+    line(header.to_vec())?;
     for row in rows {
-        line(row.iter().map(String::as_str).collect());
+        line(row.iter().map(String::as_str).collect())?;
     }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -21,7 +21,9 @@ use crate::{
     Failure,
     cli::{AlertsCommand, ProcessSortArg, SysCommand, ThresholdsCommand, TopArgs},
     model_commands::rpc,
-    render::{duration_secs, emit, human_size, print_json, print_table, relative_time, timestamp},
+    render::{
+        duration_secs, emit, human_size, outln, print_json, print_table, relative_time, timestamp,
+    },
 };
 
 type System = SystemServiceClient<Authed>;
@@ -56,7 +58,7 @@ pub async fn sys(command: Option<SysCommand>, json: bool) -> Result<(), Failure>
                 return print_json(&response);
             }
             let rows: Vec<Vec<String>> = response.processes.iter().map(process_row).collect();
-            print_table(&["PID", "CPU%", "RSS", "NAME", "COMMAND"], &rows);
+            print_table(&["PID", "CPU%", "RSS", "NAME", "COMMAND"], &rows)?;
             Ok(())
         }
         Some(SysCommand::Top(args)) => top(&client, system, args, json).await,
@@ -595,16 +597,16 @@ pub async fn alerts(command: AlertsCommand, json: bool) -> Result<(), Failure> {
                 return print_json(&response);
             }
             if response.alerts.is_empty() {
-                println!("no alerts");
+                outln!("no alerts")?;
             }
             for alert in &response.alerts {
-                println!("{}", alert_line(alert));
+                outln!("{}", alert_line(alert))?;
             }
             if response.next_before_id != 0 {
-                println!(
+                outln!(
                     "(older: omnipanel alerts ls --before {})",
                     response.next_before_id
-                );
+                )?;
             }
             Ok(())
         }
@@ -745,7 +747,7 @@ async fn thresholds(
         if json {
             return print_json(&response);
         }
-        print_thresholds(&response);
+        print_thresholds(&response)?;
         return Ok(());
     };
     if let ThresholdsCommand::Reset = command {
@@ -761,8 +763,8 @@ async fn thresholds(
         if json {
             return print_json(&response);
         }
-        println!("back to the built-in thresholds:");
-        print_threshold_table(&response.thresholds);
+        outln!("back to the built-in thresholds:")?;
+        print_threshold_table(&response.thresholds)?;
         return Ok(());
     }
     // Read, change, write with the version read: a concurrent change is
@@ -845,7 +847,7 @@ async fn thresholds(
                 if json {
                     return print_json(&response);
                 }
-                print_threshold_table(&response.thresholds);
+                print_threshold_table(&response.thresholds)?;
                 return Ok(());
             }
         }
@@ -863,10 +865,9 @@ fn op_symbol(comparison: i32) -> &'static str {
     }
 }
 
-fn print_threshold_table(thresholds: &[pb::Threshold]) {
+fn print_threshold_table(thresholds: &[pb::Threshold]) -> Result<(), Failure> {
     if thresholds.is_empty() {
-        println!("no thresholds: alerts never fire");
-        return;
+        return outln!("no thresholds: alerts never fire");
     }
     let rows: Vec<Vec<String>> = thresholds
         .iter()
@@ -886,12 +887,13 @@ fn print_threshold_table(thresholds: &[pb::Threshold]) {
             ]
         })
         .collect();
-    print_table(&["METRIC", "OP", "VALUE", "FOR", "CLEARS AT"], &rows);
+    print_table(&["METRIC", "OP", "VALUE", "FOR", "CLEARS AT"], &rows)?;
+    Ok(())
 }
 
-fn print_thresholds(response: &pb::GetThresholdsResponse) {
+fn print_thresholds(response: &pb::GetThresholdsResponse) -> Result<(), Failure> {
     if response.alerts_enabled {
-        println!(
+        outln!(
             "alerts are on; thresholds are checked every {}{}",
             humantime::format_duration(Duration::from_millis(u64::from(
                 response.alert_interval_ms
@@ -901,14 +903,14 @@ fn print_thresholds(response: &pb::GetThresholdsResponse) {
             } else {
                 ""
             }
-        );
+        )?;
     } else {
-        println!("alerts are off (`omnipanel settings set system.alerts true` turns them on)");
+        outln!("alerts are off (`omnipanel settings set system.alerts true` turns them on)")?;
     }
-    println!();
-    print_threshold_table(&response.thresholds);
-    println!();
-    println!("metrics:");
+    outln!()?;
+    print_threshold_table(&response.thresholds)?;
+    outln!()?;
+    outln!("metrics:")?;
     let rows: Vec<Vec<String>> = response
         .metrics
         .iter()
@@ -924,7 +926,8 @@ fn print_thresholds(response: &pb::GetThresholdsResponse) {
             ]
         })
         .collect();
-    print_table(&["  NAME", "UNIT", "WHAT"], &rows);
+    print_table(&["  NAME", "UNIT", "WHAT"], &rows)?;
+    Ok(())
 }
 
 #[cfg(test)]
