@@ -64,10 +64,7 @@ impl Observed {
                 matches!(first, Some(pb::watch_response::Item::CaughtUp(_))),
                 "{name}: {first:?}"
             );
-            streams.push(ProjectStream {
-                name,
-                stream,
-            });
+            streams.push(ProjectStream { name, stream });
         }
         Ok(Self {
             events,
@@ -82,8 +79,12 @@ impl Observed {
             return Err(format!("{after}: the agent published {:?}", item?).into());
         }
         for project in &mut self.projects {
-            if let Ok(item) = tokio::time::timeout_at(deadline, next_change(&mut project.stream)).await {
-                return Err(format!("{after}: project {} reported {:?}", project.name, item?).into());
+            if let Ok(item) =
+                tokio::time::timeout_at(deadline, next_change(&mut project.stream)).await
+            {
+                return Err(
+                    format!("{after}: project {} reported {:?}", project.name, item?).into(),
+                );
             }
         }
         Ok(())
@@ -203,7 +204,10 @@ async fn open_projects_cost_nothing_while_nothing_changes() -> TestResult {
     wait_for_complete_index(&client, &big_id).await?;
     let big_watch = watch_of(&client, &big_id).await?;
     assert_eq!(big_watch.state(), pb::WatchState::Live, "{big_watch:?}");
-    assert!(big_watch.watched_folders as usize > folders, "{big_watch:?}");
+    assert!(
+        big_watch.watched_folders as usize > folders,
+        "{big_watch:?}"
+    );
     assert_eq!(big_watch.indexed_files as usize, folders);
 
     let mut observed = Observed::start(&client, &[("repo", &repo_id), ("big", &big_id)]).await?;
@@ -221,11 +225,17 @@ async fn open_projects_cost_nothing_while_nothing_changes() -> TestResult {
     // The user's tools reading them (git status may rewrite the index's
     // timestamps: not a change of the repository).
     for dir in [&repo, &big] {
-        run_in(dir, "rg", &["--quiet", "--no-messages", "no such text anywhere"])?;
+        run_in(
+            dir,
+            "rg",
+            &["--quiet", "--no-messages", "no such text anywhere"],
+        )?;
     }
     git(&sandbox, &repo, &["status"])?;
     git(&sandbox, &repo, &["status", "--porcelain=v2", "--branch"])?;
-    observed.expect_silence("after GetStatus, SearchText, FindFiles, rg and git status").await?;
+    observed
+        .expect_silence("after GetStatus, SearchText, FindFiles, rg and git status")
+        .await?;
 
     // A real change is still seen, and is the first thing seen: nothing
     // from the reads above was merely late.
@@ -245,7 +255,11 @@ async fn open_projects_cost_nothing_while_nothing_changes() -> TestResult {
             _ => matches!(&item, pb::watch_response::Item::Batch(batch)
                 if batch.changes.iter().map(|c| c.path.as_str()).collect::<Vec<_>>() == ["sentinel.txt"]),
         };
-        assert!(expected, "project {}: the first change is {item:?}", project.name);
+        assert!(
+            expected,
+            "project {}: the first change is {item:?}",
+            project.name
+        );
     }
     for id in [&repo_id, &big_id] {
         let watch = watch_of(&client, id).await?;
@@ -256,8 +270,8 @@ async fn open_projects_cost_nothing_while_nothing_changes() -> TestResult {
 }
 
 #[tokio::test]
-async fn a_project_beyond_the_watch_limit_is_served_degraded_and_says_how_to_raise_it()
--> TestResult {
+async fn a_project_beyond_the_watch_limit_is_served_degraded_and_says_how_to_raise_it() -> TestResult
+{
     let sandbox = Sandbox::new()?;
     // The agent's own limit stands in for the kernel's (a machine-wide
     // sysctl is not a test's to change): the root and the four top folders
@@ -295,7 +309,11 @@ async fn a_project_beyond_the_watch_limit_is_served_degraded_and_says_how_to_rai
     let watch = changed.watch.clone().unwrap_or_default();
     assert_eq!(changed.project_id, id);
     assert_eq!(watch.state(), pb::WatchState::Degraded, "{changed:?}");
-    assert!(watch.detail.contains("files.max_watches = 6"), "{}", watch.detail);
+    assert!(
+        watch.detail.contains("files.max_watches = 6"),
+        "{}",
+        watch.detail
+    );
 
     // GetProject says so, with the counts; everything is indexed anyway.
     let watch = watch_of(&client, &id).await?;
@@ -303,20 +321,30 @@ async fn a_project_beyond_the_watch_limit_is_served_degraded_and_says_how_to_rai
     assert_eq!(watch.watched_folders, 6, "{watch:?}");
     assert!(watch.unwatched_folders >= 1, "{watch:?}");
     assert_eq!(watch.indexed_files, 4);
-    assert!(watch.detail.contains("omnipanel settings set files.max_watches"), "{}", watch.detail);
+    assert!(
+        watch
+            .detail
+            .contains("omnipanel settings set files.max_watches"),
+        "{}",
+        watch.detail
+    );
 
     // `omnipanel projects show` says so.
     let output = sandbox.cli(&["projects", "show", &id])?;
     let text = stdout(&output);
     assert!(output.status.success(), "{text}");
-    assert!(text.contains("watching     DEGRADED (6 folders watched"), "{text}");
+    assert!(
+        text.contains("watching     DEGRADED (6 folders watched"),
+        "{text}"
+    );
     assert!(text.contains("files.max_watches = 6"), "{text}");
 
     // The log says so.
     let log = sandbox.agent_log();
     eventually("the log to name the limit", || {
-        std::fs::read_to_string(&log)
-            .is_ok_and(|text| text.contains("not fully watched") && text.contains("files.max_watches"))
+        std::fs::read_to_string(&log).is_ok_and(|text| {
+            text.contains("not fully watched") && text.contains("files.max_watches")
+        })
     })
     .await?;
 
@@ -354,7 +382,10 @@ async fn a_project_beyond_the_watch_limit_is_served_degraded_and_says_how_to_rai
         if found.matches.len() == 4 {
             break;
         }
-        assert!(Instant::now() < deadline, "FindFiles never found the new files: {found:?}");
+        assert!(
+            Instant::now() < deadline,
+            "FindFiles never found the new files: {found:?}"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     Ok(())

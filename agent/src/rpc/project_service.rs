@@ -40,9 +40,12 @@ pub fn project_to_proto(view: ProjectView) -> pb::Project {
             detached: git.detached,
             dirty: git.dirty,
         }),
-        watch: view
-            .watch
-            .map(|ProjectWatch { status, indexed_files }| watch_to_proto(&status, indexed_files)),
+        watch: view.watch.map(
+            |ProjectWatch {
+                 status,
+                 indexed_files,
+             }| watch_to_proto(&status, indexed_files),
+        ),
     }
 }
 

@@ -329,9 +329,12 @@ pub async fn files(args: FilesArgs, json: bool) -> Result<(), Failure> {
 }
 
 /// "1 file", "3 files".
+/// `n` and the noun, plural unless `n` is 1 ("match" takes "es").
 fn count(n: u64, noun: &str) -> String {
     if n == 1 {
         format!("1 {noun}")
+    } else if noun.ends_with("ch") || noun.ends_with('s') || noun.ends_with('x') {
+        format!("{n} {noun}es")
     } else {
         format!("{n} {noun}s")
     }
@@ -1033,6 +1036,14 @@ async fn watch(scope: &Scope, after: Option<u64>, mut interrupt: Signal) -> Resu
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn counts_read_as_english() {
+        assert_eq!(count(0, "match"), "0 matches");
+        assert_eq!(count(1, "match"), "1 match");
+        assert_eq!(count(2, "file"), "2 files");
+        assert_eq!(count(1, "byte"), "1 byte");
+    }
 
     #[test]
     fn modes_read_like_ls() {

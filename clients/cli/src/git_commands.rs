@@ -22,7 +22,7 @@ use crate::{
     cli::{GitArgs, GitCommand},
     file_commands::{choose_project, project_path},
     model_commands::rpc,
-    render::{emit, human_size, paint, print_json, relative_time, stdout_color},
+    render::{emit_line, emit_lines, human_size, paint, print_json, relative_time, stdout_color},
 };
 
 /// The project a git command works on.
@@ -85,7 +85,7 @@ pub async fn git(args: GitArgs, json: bool) -> Result<(), Failure> {
             if json {
                 return print_json(&branch);
             }
-            emit(&format!(
+            emit_line(&format!(
                 "created branch {} at {} {}",
                 branch.name,
                 short_id(&branch.commit),
@@ -108,7 +108,7 @@ pub async fn git(args: GitArgs, json: bool) -> Result<(), Failure> {
             if json {
                 return print_json(&response);
             }
-            emit(&format!(
+            emit_line(&format!(
                 "deleted branch {name} (was {})",
                 short_id(&response.commit)
             ))
@@ -150,7 +150,7 @@ pub async fn git(args: GitArgs, json: bool) -> Result<(), Failure> {
                 if json {
                     return print_json(&status);
                 }
-                return emit(&format!("switched to a new branch {}", status.branch));
+                return emit_line(&format!("switched to a new branch {}", status.branch));
             }
             let status = repo
                 .rpc(git.checkout(CheckoutRequest { project, target }).await)?
@@ -159,7 +159,7 @@ pub async fn git(args: GitArgs, json: bool) -> Result<(), Failure> {
             if json {
                 return print_json(&status);
             }
-            emit(&format!("now on {}", head_line(&status)))
+            emit_line(&format!("now on {}", head_line(&status)))
         }
         GitCommand::Log {
             start,
@@ -262,7 +262,7 @@ pub async fn git(args: GitArgs, json: bool) -> Result<(), Failure> {
             if json {
                 return print_json(&commit);
             }
-            emit(&format!("[{}] {}", commit.short_id, commit.summary))
+            emit_line(&format!("[{}] {}", commit.short_id, commit.summary))
         }
         GitCommand::Fetch { remote } => {
             let stream = repo.rpc(
@@ -493,7 +493,7 @@ fn show_status(repo: &Repo, status: &pb::RepoStatus) -> Result<(), Failure> {
     {
         out.push("nothing to commit, working tree clean".to_owned());
     }
-    emit(&out.join("\n"))
+    emit_lines(&out)
 }
 
 fn show_branches(branches: &[pb::Branch]) -> Result<(), Failure> {
@@ -533,7 +533,7 @@ fn show_branches(branches: &[pb::Branch]) -> Result<(), Failure> {
     if out.is_empty() {
         out.push("no branches yet (make a first commit)".to_owned());
     }
-    emit(&out.join("\n"))
+    emit_lines(&out)
 }
 
 fn show_log(response: &pb::GetLogResponse) -> Result<(), Failure> {
@@ -558,7 +558,7 @@ fn show_log(response: &pb::GetLogResponse) -> Result<(), Failure> {
     if out.is_empty() {
         out.push("no commits".to_owned());
     }
-    emit(&out.join("\n"))
+    emit_lines(&out)
 }
 
 fn show_diff(response: &pb::GetDiffResponse, stat: bool) -> Result<(), Failure> {
@@ -614,12 +614,12 @@ fn show_diff(response: &pb::GetDiffResponse, stat: bool) -> Result<(), Failure> 
     if out.is_empty() {
         return Ok(());
     }
-    emit(&out.join("\n"))
+    emit_lines(&out)
 }
 
 fn show_refs(updated: &[pb::RefUpdate], nothing: &str) -> Result<(), Failure> {
     if updated.is_empty() {
-        return emit(nothing);
+        return emit_line(nothing);
     }
     let lines: Vec<String> = updated
         .iter()
@@ -638,20 +638,22 @@ fn show_refs(updated: &[pb::RefUpdate], nothing: &str) -> Result<(), Failure> {
             }
         })
         .collect();
-    emit(&lines.join("\n"))
+    emit_lines(&lines)
 }
 
 fn show_pull(last: &pb::PullResponse) -> Result<(), Failure> {
     match pb::PullOutcome::try_from(last.outcome) {
-        Ok(pb::PullOutcome::UpToDate) => emit("already up to date"),
+        Ok(pb::PullOutcome::UpToDate) => emit_line("already up to date"),
         Ok(pb::PullOutcome::FastForwarded) => {
-            emit(&format!("fast-forwarded to {}", short_id(&last.head)))
+            emit_line(&format!("fast-forwarded to {}", short_id(&last.head)))
         }
-        Ok(pb::PullOutcome::Merged) => emit(&format!("merged; HEAD is {}", short_id(&last.head))),
+        Ok(pb::PullOutcome::Merged) => {
+            emit_line(&format!("merged; HEAD is {}", short_id(&last.head)))
+        }
         Ok(pb::PullOutcome::Conflicts) => Err(Failure::Other(format!(
             "the merge stopped with conflicts in: {}\nresolve them, `omnipanel git add` the files, then `omnipanel git commit`",
             last.conflicts.join(", ")
         ))),
-        _ => emit("pull finished"),
+        _ => emit_line("pull finished"),
     }
 }

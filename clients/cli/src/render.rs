@@ -70,6 +70,21 @@ pub fn emit(text: &str) -> Result<(), Failure> {
     emit_bytes(text.as_bytes())
 }
 
+/// Write one line (a newline is added) at once.
+pub fn emit_line(line: &str) -> Result<(), Failure> {
+    emit(&format!("{line}\n"))
+}
+
+/// Write `lines`, each ending in a newline, at once.
+pub fn emit_lines(lines: &[String]) -> Result<(), Failure> {
+    let mut text = String::new();
+    for line in lines {
+        text.push_str(line);
+        text.push('\n');
+    }
+    emit(&text)
+}
+
 /// Write raw bytes to stdout at once (`files cat`, completion scripts),
 /// with the same handling of a closed pipe as [`emit`].
 pub fn emit_bytes(bytes: &[u8]) -> Result<(), Failure> {

@@ -85,7 +85,9 @@ fn kernel_max_watches() -> Option<u64> {
 /// is in use, rounded up to a power of two, and never below the common
 /// 524 288 that editors' documentation recommends.
 fn suggested_kernel_max(current: Option<u64>, unwatched: u64) -> u64 {
-    let needed = current.unwrap_or(0).saturating_add(unwatched.saturating_mul(2));
+    let needed = current
+        .unwrap_or(0)
+        .saturating_add(unwatched.saturating_mul(2));
     needed.next_power_of_two().max(524_288)
 }
 
@@ -112,8 +114,8 @@ fn degraded_detail_with(
             (max as u64).saturating_add(unwatched).next_power_of_two()
         ),
         LimitKind::Kernel => {
-            let current = kernel_max
-                .map_or_else(|| "its current value".to_owned(), |v| v.to_string());
+            let current =
+                kernel_max.map_or_else(|| "its current value".to_owned(), |v| v.to_string());
             let suggested = suggested_kernel_max(kernel_max, unwatched);
             format!(
                 "{head} The kernel's limit on watches per user is reached ({SYSCTL_WATCHES} = {current}; \
@@ -175,7 +177,10 @@ mod tests {
     #[test]
     fn the_kernel_message_names_the_sysctl_with_a_value_that_fits() {
         let text = degraded_detail_with(LimitKind::Kernel, 8000, 2000, Some(8192));
-        assert!(text.contains("2000 folder(s) are not watched (8000 are)"), "{text}");
+        assert!(
+            text.contains("2000 folder(s) are not watched (8000 are)"),
+            "{text}"
+        );
         assert!(
             text.contains("fs.inotify.max_user_watches = 8192"),
             "{text}"
@@ -187,10 +192,7 @@ mod tests {
         assert!(text.contains("/etc/sysctl.d/"), "{text}");
         // A limit already above the usual advice grows with the need.
         let big = degraded_detail_with(LimitKind::Kernel, 1, 600_000, Some(600_000));
-        assert!(
-            big.contains("fs.inotify.max_user_watches=2097152"),
-            "{big}"
-        );
+        assert!(big.contains("fs.inotify.max_user_watches=2097152"), "{big}");
         let unknown = degraded_detail_with(LimitKind::Kernel, 1, 1, None);
         assert!(unknown.contains("= its current value"), "{unknown}");
     }

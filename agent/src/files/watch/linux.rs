@@ -325,7 +325,9 @@ mod tests {
         let budget = Arc::new(WatchBudget::new(0));
         let (watches, mut receiver) = start(root.clone(), budget.clone(), stop.clone())?;
         for folder in ["", "sub"] {
-            watches.add(&rel(folder)).map_err(|e| io::Error::other(format!("{e:?}")))?;
+            watches
+                .add(&rel(folder))
+                .map_err(|e| io::Error::other(format!("{e:?}")))?;
         }
         assert_eq!(watches.count(), 2);
         assert_eq!(budget.used(), 2);
@@ -337,7 +339,11 @@ mod tests {
         }
         std::fs::write(root.join("marker"), "m")?;
         let first = next(&mut receiver).await;
-        assert_eq!(first.first().map(|c| c.path.as_str()), Some("marker"), "{first:?}");
+        assert_eq!(
+            first.first().map(|c| c.path.as_str()),
+            Some("marker"),
+            "{first:?}"
+        );
         assert_eq!(first.first().map(|c| &c.kind), Some(&RawKind::Created));
         stop.cancel();
         Ok(())
@@ -349,9 +355,12 @@ mod tests {
         let root = std::fs::canonicalize(dir.path())?;
         std::fs::create_dir_all(root.join("old/inner"))?;
         let stop = CancellationToken::new();
-        let (watches, mut receiver) = start(root.clone(), Arc::new(WatchBudget::new(0)), stop.clone())?;
+        let (watches, mut receiver) =
+            start(root.clone(), Arc::new(WatchBudget::new(0)), stop.clone())?;
         for folder in ["", "old", "old/inner"] {
-            watches.add(&rel(folder)).map_err(|e| io::Error::other(format!("{e:?}")))?;
+            watches
+                .add(&rel(folder))
+                .map_err(|e| io::Error::other(format!("{e:?}")))?;
         }
         std::fs::rename(root.join("old"), root.join("new"))?;
         std::fs::write(root.join("new/inner/f.txt"), "x")?;
@@ -400,12 +409,16 @@ mod tests {
         assert_eq!(budget.used(), 2);
         std::fs::remove_dir(root.join("a"))?;
         until(&mut receiver, |seen| {
-            seen.iter().any(|c| c.path.as_str() == "a" && c.kind == RawKind::Deleted)
+            seen.iter()
+                .any(|c| c.path.as_str() == "a" && c.kind == RawKind::Deleted)
         })
         .await;
         // IN_IGNORED follows the deletion; once read, the watch is free.
         std::fs::write(root.join("after"), "x")?;
-        until(&mut receiver, |seen| seen.iter().any(|c| c.path.as_str() == "after")).await;
+        until(&mut receiver, |seen| {
+            seen.iter().any(|c| c.path.as_str() == "after")
+        })
+        .await;
         assert_eq!(budget.used(), 1);
         assert!(watches.add(&rel("b")).is_ok());
         stop.cancel();

@@ -39,6 +39,7 @@ use std::{
 
 use tokio::sync::{mpsc, oneshot};
 
+use crate::feed::Topic;
 use crate::files::{
     OpenProject,
     ignore_rules::{IgnoreRules, Verdict},
@@ -51,7 +52,6 @@ use crate::files::{
         walk::{Walked, walk},
     },
 };
-use crate::feed::Topic;
 
 /// In degraded mode, how old the listing of unwatched folders may be when
 /// FindFiles answers: a client typing a query sends many in a second, and
@@ -224,7 +224,11 @@ impl Coalescer {
 
     /// Walk from `starts` on the blocking pool, watching as it goes, with
     /// `rules` (returned with the `.gitignore` files found on the way).
-    async fn walk(&self, starts: Vec<RelPath>, mut rules: IgnoreRules) -> Option<(Walked, IgnoreRules)> {
+    async fn walk(
+        &self,
+        starts: Vec<RelPath>,
+        mut rules: IgnoreRules,
+    ) -> Option<(Walked, IgnoreRules)> {
         let root = self.project.root().to_owned();
         let watches = self.watches.clone();
         tokio::task::spawn_blocking(move || {
@@ -368,7 +372,11 @@ impl Coalescer {
     }
 
     /// Absorb a batch; `Some(reason)` when events were lost.
-    async fn absorb_batch(&mut self, batch: Vec<RawChange>, pending: &mut Pending) -> Option<String> {
+    async fn absorb_batch(
+        &mut self,
+        batch: Vec<RawChange>,
+        pending: &mut Pending,
+    ) -> Option<String> {
         for change in batch {
             if let RawKind::Lost(reason) = change.kind {
                 return Some(reason);
@@ -722,7 +730,10 @@ mod tests {
         assert_eq!(status.detail, detail);
         // Everything is indexed all the same, and a file added where
         // nothing watches is found once FindFiles lists it again.
-        let found = project.find_files("f.txt", 10).await.map_err(|e| std::io::Error::other(e.to_string()))?;
+        let found = project
+            .find_files("f.txt", 10)
+            .await
+            .map_err(|e| std::io::Error::other(e.to_string()))?;
         assert_eq!(found.matches.len(), 3);
         std::fs::write(root.join("a/deep/new.txt"), "x")?;
         let deadline = Instant::now() + Duration::from_secs(30);
@@ -740,8 +751,14 @@ mod tests {
         // Once watches are free again, a relisting watches everything.
         project.shut();
         drop(project);
-        let roomy = OpenProject::open("q", &root, &FilesSettings::default(), 1, &Arc::new(WatchBudget::new(0)))
-            .map_err(|e| std::io::Error::other(e.to_string()))?;
+        let roomy = OpenProject::open(
+            "q",
+            &root,
+            &FilesSettings::default(),
+            1,
+            &Arc::new(WatchBudget::new(0)),
+        )
+        .map_err(|e| std::io::Error::other(e.to_string()))?;
         let deadline = Instant::now() + Duration::from_secs(30);
         while roomy.watch_status().phase == WatchPhase::Indexing && Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(10)).await;

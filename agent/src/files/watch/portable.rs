@@ -143,16 +143,16 @@ pub fn start(root: PathBuf, budget: Arc<WatchBudget>) -> io::Result<Backend> {
 fn convert(root: &Path, event: notify::Result<notify::Event>) -> Vec<RawChange> {
     let event = match event {
         Ok(event) => event,
-        Err(err) => return vec![RawChange::lost(format!("the watcher reported an error: {err}"))],
+        Err(err) => {
+            return vec![RawChange::lost(format!(
+                "the watcher reported an error: {err}"
+            ))];
+        }
     };
     if event.need_rescan() {
         return vec![RawChange::lost("the OS's event queue overflowed")];
     }
-    let relative = |path: &Path| {
-        path.strip_prefix(root)
-            .ok()
-            .and_then(RelPath::from_inside)
-    };
+    let relative = |path: &Path| path.strip_prefix(root).ok().and_then(RelPath::from_inside);
     let is_dir = |path: &Path| {
         matches!(
             event.kind,
@@ -243,7 +243,10 @@ mod tests {
         std::fs::write(root.join("a.txt"), "a")?;
         std::fs::rename(root.join("a.txt"), root.join("b.txt"))?;
         let mut seen = Vec::new();
-        while !seen.iter().any(|c: &RawChange| matches!(c.kind, RawKind::MovedTo(_))) {
+        while !seen
+            .iter()
+            .any(|c: &RawChange| matches!(c.kind, RawKind::MovedTo(_)))
+        {
             let batch = tokio::time::timeout(Duration::from_secs(60), receiver.recv())
                 .await
                 .ok()

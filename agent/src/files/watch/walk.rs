@@ -150,10 +150,24 @@ mod tests {
     fn tree() -> std::io::Result<tempfile::TempDir> {
         let dir = tempfile::tempdir()?;
         let root = dir.path();
-        for folder in ["a/a1/a2", "b/b1", "c", "node_modules/x", ".git/refs/heads", ".git/objects/00"] {
+        for folder in [
+            "a/a1/a2",
+            "b/b1",
+            "c",
+            "node_modules/x",
+            ".git/refs/heads",
+            ".git/objects/00",
+        ] {
             std::fs::create_dir_all(root.join(folder))?;
         }
-        for file in ["top.txt", "a/a.txt", "a/a1/a2/deep.txt", "b/b1/b.txt", "c/c.log", "c/keep.txt"] {
+        for file in [
+            "top.txt",
+            "a/a.txt",
+            "a/a1/a2/deep.txt",
+            "b/b1/b.txt",
+            "c/c.log",
+            "c/keep.txt",
+        ] {
             std::fs::write(root.join(file), "x")?;
         }
         std::fs::write(root.join(".git/HEAD"), "ref: refs/heads/main\n")?;
@@ -189,7 +203,11 @@ mod tests {
         assert_eq!(added[0], "");
         assert!(added.contains(&".git".to_owned()), "{added:?}");
         assert!(added.contains(&".git/refs/heads".to_owned()), "{added:?}");
-        assert!(!added.iter().any(|a| a.contains("objects") || a.contains("node_modules")));
+        assert!(
+            !added
+                .iter()
+                .any(|a| a.contains("objects") || a.contains("node_modules"))
+        );
         assert!(walked.unwatched.is_empty());
         assert_eq!(walked.limit, None);
         Ok(())
@@ -214,7 +232,10 @@ mod tests {
         // Roots only: each unwatched root sits in a watched folder, and
         // every listed folder is watched or inside an unwatched root.
         for root in &walked.unwatched {
-            assert!(watched.contains(&root.parent().as_str().to_owned()), "{root}");
+            assert!(
+                watched.contains(&root.parent().as_str().to_owned()),
+                "{root}"
+            );
         }
         for dir in &walked.dirs {
             let covered = watched.contains(&dir.as_str().to_owned())
