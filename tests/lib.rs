@@ -16,6 +16,8 @@ use std::{
 
 use omnipanel_client::{Client, ClientError, Target};
 
+pub mod measure;
+pub mod trees;
 #[path = "doubles/updates/mod.rs"]
 pub mod update_server;
 

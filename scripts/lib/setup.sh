@@ -36,6 +36,14 @@ need_build_tools() {
     fi
 }
 
+# need_test_tools: what the end-to-end tests run beside the agent: git
+# (repositories made and changed from the command line) and ripgrep (a
+# user's search inside an open project must not wake the agent).
+need_test_tools() {
+    command -v git >/dev/null || need_packages git
+    command -v rg >/dev/null || need_packages ripgrep
+}
+
 # need_python_venv: a virtualenv with the Python gRPC packages the tests use;
 # prints its python path.
 need_python_venv() {

@@ -18,7 +18,10 @@ use std::{
 
 use hyper_util::rt::TokioIo;
 use omnipanel_client::{Client, Target, proto::v1 as pb};
-use omnipanel_tests::{Sandbox, TestResult, binary};
+use omnipanel_tests::{
+    Sandbox, TestResult, binary,
+    measure::{cpu_ticks, machine, median},
+};
 use tonic::transport::{Channel, Endpoint};
 use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
 
@@ -79,25 +82,6 @@ async fn run_all() -> TestResult {
         idle(&sandbox).await?;
     }
     Ok(())
-}
-
-fn machine() -> String {
-    let cpu = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|text| {
-            text.lines()
-                .find(|l| l.starts_with("model name"))
-                .and_then(|l| l.split(':').nth(1))
-                .map(|s| s.trim().to_owned())
-        })
-        .unwrap_or_else(|| "unknown CPU".into());
-    let cores = std::thread::available_parallelism().map_or(0, usize::from);
-    format!("{cores} cores, {cpu}, release build")
-}
-
-fn median(values: &mut [f64]) -> f64 {
-    values.sort_by(f64::total_cmp);
-    values[values.len() / 2]
 }
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
@@ -392,18 +376,6 @@ fn proc_status_kb(pid: u32, field: &str) -> Option<u64> {
         .find(|l| l.starts_with(field))
         .and_then(|l| l.split_whitespace().nth(1))
         .and_then(|v| v.parse().ok())
-}
-
-/// utime + stime in clock ticks.
-fn cpu_ticks(pid: u32) -> Option<u64> {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // Fields after the parenthesised command name; utime and stime are the
-    // 14th and 15th fields overall.
-    let after = text.rsplit_once(')')?.1;
-    let fields: Vec<&str> = after.split_whitespace().collect();
-    let utime: u64 = fields.get(11)?.parse().ok()?;
-    let stime: u64 = fields.get(12)?.parse().ok()?;
-    Some(utime + stime)
 }
 
 async fn idle(sandbox: &Sandbox) -> TestResult {

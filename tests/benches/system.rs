@@ -23,7 +23,10 @@ use std::{
 };
 
 use omnipanel_client::{Client, proto::v1 as pb};
-use omnipanel_tests::{AgentProcess, Sandbox, TestResult};
+use omnipanel_tests::{
+    AgentProcess, Sandbox, TestResult,
+    measure::{cpu_ticks, machine, median, rss_mb},
+};
 
 const SUBSCRIBERS: usize = 50;
 const CONNECTIONS: usize = 5;
@@ -43,60 +46,11 @@ fn main() -> TestResult {
     runtime.block_on(run_all())
 }
 
-fn machine() -> String {
-    let cpu = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|text| {
-            text.lines()
-                .find(|l| l.starts_with("model name"))
-                .and_then(|l| l.split(':').nth(1))
-                .map(|s| s.trim().to_owned())
-        })
-        .unwrap_or_else(|| "unknown CPU".into());
-    let cores = std::thread::available_parallelism().map_or(0, usize::from);
-    let build = if omnipanel_tests::binary("omnipanel-agent")
-        .components()
-        .any(|c| c.as_os_str() == "release")
-    {
-        "release build"
-    } else {
-        "debug build"
-    };
-    format!("{cores} cores, {cpu}, {build}")
-}
-
-/// utime + stime of a process in clock ticks (all threads, including ones
-/// that already exited).
-fn cpu_ticks(pid: u32) -> Option<u64> {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let after = text.rsplit_once(')')?.1;
-    let fields: Vec<&str> = after.split_whitespace().collect();
-    let utime: u64 = fields.get(11)?.parse().ok()?;
-    let stime: u64 = fields.get(12)?.parse().ok()?;
-    Some(utime + stime)
-}
-
-fn rss_mb(pid: u32) -> f64 {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let kb: f64 = text
-        .lines()
-        .find(|l| l.starts_with("VmRSS:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0.0);
-    kb / 1024.0
-}
-
 /// Clock ticks per second (USER_HZ); 100 on every Linux we run on.
 const TICKS_PER_SECOND: f64 = 100.0;
 
 fn percent_of_core(ticks: u64, seconds: f64) -> f64 {
     ticks as f64 / TICKS_PER_SECOND / seconds * 100.0
-}
-
-fn median(values: &mut [f64]) -> f64 {
-    values.sort_by(f64::total_cmp);
-    values[values.len() / 2]
 }
 
 struct Round {

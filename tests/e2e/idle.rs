@@ -15,7 +15,7 @@ use std::{
 };
 
 use omnipanel_client::{Client, proto::v1 as pb};
-use omnipanel_tests::{PATIENCE, Sandbox, TestResult, eventually, stdout};
+use omnipanel_tests::{PATIENCE, Sandbox, TestResult, eventually, stdout, trees};
 use tonic::Streaming;
 
 use crate::{
@@ -127,11 +127,7 @@ fn many_folders(root: &Path) -> TestResult<usize> {
         .and_then(|text| text.trim().parse().ok())
         .unwrap_or(16_384);
     let folders = queue + 1_000;
-    for n in 0..folders {
-        let dir = root.join(format!("t{:03}/s{n:05}", n % 128));
-        std::fs::create_dir_all(&dir)?;
-        std::fs::write(dir.join("f.txt"), format!("file {n}\n"))?;
-    }
+    trees::many_folders(root, folders, 1)?;
     Ok(folders)
 }
 
