@@ -17,6 +17,7 @@ use std::{
 use omnipanel_client::{Client, ClientError, Target};
 
 pub mod measure;
+pub mod projects;
 pub mod trees;
 #[path = "doubles/updates/mod.rs"]
 pub mod update_server;

@@ -12,6 +12,7 @@ use omnipanel_client::{Client, proto::v1 as pb};
 use omnipanel_tests::{
     Sandbox, TestResult,
     measure::median,
+    projects::open_project,
     trees::{git_in, repository_with_changes},
 };
 
@@ -53,17 +54,7 @@ fn main() -> TestResult {
         let generation = started.elapsed();
         let agent = sandbox.start_agent().await?;
         let client = agent.client().await?;
-        let project = client
-            .projects()
-            .open_project(pb::OpenProjectRequest {
-                path: root.display().to_string(),
-                name: String::new(),
-            })
-            .await?
-            .into_inner()
-            .project
-            .ok_or("no project")?
-            .id;
+        let project = open_project(&client, &root).await?;
         // Warm both: the page cache, git's index stat data, the agent's
         // repository handle.
         let (_, entries) = get_status(&client, &project).await?;

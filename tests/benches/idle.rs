@@ -20,10 +20,11 @@ use std::{
     time::{Duration, Instant},
 };
 
-use omnipanel_client::{Client, proto::v1 as pb};
+use omnipanel_client::Client;
 use omnipanel_tests::{
     Sandbox, TestResult,
     measure::{cpu_ticks, machine, median, rss_mb},
+    projects::{open_project, wait_for_index},
     trees::{git_in, many_folders, repository_with_changes},
 };
 
@@ -34,34 +35,11 @@ fn env_number(name: &str, default: u64) -> u64 {
         .unwrap_or(default)
 }
 
-async fn open_and_index(client: &Client, path: &Path) -> TestResult<(String, Duration)> {
+async fn open_and_index(client: &Client, path: &Path) -> TestResult<Duration> {
     let started = Instant::now();
-    let id = client
-        .projects()
-        .open_project(pb::OpenProjectRequest {
-            path: path.display().to_string(),
-            name: String::new(),
-        })
-        .await?
-        .into_inner()
-        .project
-        .ok_or("no project")?
-        .id;
-    loop {
-        let found = client
-            .files()
-            .find_files(pb::FindFilesRequest {
-                project: id.clone(),
-                query: String::new(),
-                limit: 1,
-            })
-            .await?
-            .into_inner();
-        if found.index_complete {
-            return Ok((id, started.elapsed()));
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let id = open_project(client, path).await?;
+    wait_for_index(client, &id).await?;
+    Ok(started.elapsed())
 }
 
 fn main() -> TestResult {
@@ -101,7 +79,7 @@ async fn run() -> TestResult {
     let client = loaded.client().await?;
     let mut indexing = Vec::new();
     for (name, path) in [("small", &small), ("large", &large), ("folders", &folders)] {
-        let (_, took) = open_and_index(&client, path).await?;
+        let took = open_and_index(&client, path).await?;
         indexing.push((name, took));
     }
     // The index is complete; let the last writes (state.db, logs) settle

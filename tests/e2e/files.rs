@@ -16,7 +16,10 @@ use omnipanel_client::{Authed, Client, proto::v1 as pb};
 use omnipanel_proto::v1::{
     file_service_client::FileServiceClient, project_service_client::ProjectServiceClient,
 };
-use omnipanel_tests::{PATIENCE, Sandbox, TestResult};
+use omnipanel_tests::{
+    PATIENCE, Sandbox, TestResult,
+    projects::{wait_for_index, watch_from_now},
+};
 use tonic::Code;
 
 fn files(client: &Client) -> FileServiceClient<Authed> {
@@ -731,27 +734,6 @@ async fn fuzzy_find_and_text_search() -> TestResult {
     Ok(())
 }
 
-/// Wait until the project's first walk has finished (FindFiles says its
-/// index is complete).
-pub(crate) async fn wait_for_complete_index(client: &Client, id: &str) -> TestResult {
-    let deadline = std::time::Instant::now() + PATIENCE;
-    loop {
-        let found = files(client)
-            .find_files(pb::FindFilesRequest {
-                project: id.to_owned(),
-                query: String::new(),
-                limit: 1,
-            })
-            .await?
-            .into_inner();
-        if found.index_complete {
-            return Ok(());
-        }
-        assert!(std::time::Instant::now() < deadline, "index never complete");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
 /// Collect watch items until `done` says enough.
 async fn watch_until(
     stream: &mut tonic::Streaming<pb::WatchResponse>,
@@ -790,22 +772,9 @@ async fn watch_reports_nested_changes_and_respects_ignores() -> TestResult {
     let agent = sandbox.start_agent().await?;
     let client = agent.client().await?;
     let (id, root) = project(&sandbox, &client, "proj").await?;
-    let mut stream = files(&client)
-        .watch(pb::WatchRequest {
-            project: id.clone(),
-            after_sequence: None,
-            instance_id: 0,
-        })
-        .await?
-        .into_inner();
-    // Caught up first.
-    let first = stream.message().await?.and_then(|m| m.item);
-    assert!(
-        matches!(first, Some(pb::watch_response::Item::CaughtUp(_))),
-        "{first:?}"
-    );
+    let mut stream = watch_from_now(&client, &id).await?;
     // The watches are in place once the first walk has indexed the project.
-    wait_for_complete_index(&client, &id).await?;
+    wait_for_index(&client, &id).await?;
     // A .gitignore that arrives while watching applies from its own change
     // on (the watcher loads it before it reports it).
     std::fs::write(root.join(".gitignore"), "*.log\n")?;

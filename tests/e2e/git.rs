@@ -13,7 +13,7 @@ use std::{
 
 use omnipanel_client::{Authed, Client, proto::v1 as pb};
 use omnipanel_proto::v1::git_service_client::GitServiceClient;
-use omnipanel_tests::{PATIENCE, Sandbox, TestResult, stderr, stdout};
+use omnipanel_tests::{PATIENCE, Sandbox, TestResult, projects::open_project, stderr, stdout};
 use tonic::Code;
 
 fn git_api(client: &Client) -> GitServiceClient<Authed> {
@@ -68,17 +68,7 @@ pub(crate) fn commit_file(
 }
 
 pub(crate) async fn open(client: &Client, dir: &Path) -> TestResult<String> {
-    let project = client
-        .projects()
-        .open_project(pb::OpenProjectRequest {
-            path: dir.display().to_string(),
-            name: String::new(),
-        })
-        .await?
-        .into_inner()
-        .project
-        .ok_or("no project")?;
-    Ok(project.id)
+    open_project(client, dir).await
 }
 
 async fn status(client: &Client, project: &str) -> TestResult<pb::RepoStatus> {

@@ -15,13 +15,14 @@ use std::{
 };
 
 use omnipanel_client::{Client, proto::v1 as pb};
-use omnipanel_tests::{PATIENCE, Sandbox, TestResult, eventually, stdout, trees};
+use omnipanel_tests::{
+    PATIENCE, Sandbox, TestResult, eventually,
+    projects::{wait_for_index, watch_from_now},
+    stdout, trees,
+};
 use tonic::Streaming;
 
-use crate::{
-    files::wait_for_complete_index,
-    git::{commit_file, git, init_repo, open, set_identity},
-};
+use crate::git::{commit_file, git, init_repo, open, set_identity};
 
 /// How long "idle" is watched each time. Longer than every debounce and
 /// settle time in the agent; a slow machine can only make a wrong event
@@ -49,22 +50,10 @@ impl Observed {
             .into_inner();
         let mut streams = Vec::new();
         for (name, id) in projects {
-            let mut stream = client
-                .files()
-                .watch(pb::WatchRequest {
-                    project: (*id).to_owned(),
-                    after_sequence: None,
-                    instance_id: 0,
-                })
-                .await?
-                .into_inner();
-            // Only what happens from here on.
-            let first = stream.message().await?.and_then(|m| m.item);
-            assert!(
-                matches!(first, Some(pb::watch_response::Item::CaughtUp(_))),
-                "{name}: {first:?}"
-            );
-            streams.push(ProjectStream { name, stream });
+            streams.push(ProjectStream {
+                name,
+                stream: watch_from_now(client, id).await?,
+            });
         }
         Ok(Self {
             events,
@@ -196,8 +185,8 @@ async fn open_projects_cost_nothing_while_nothing_changes() -> TestResult {
     let client = agent.client().await?;
     let repo_id = open(&client, &repo).await?;
     let big_id = open(&client, &big).await?;
-    wait_for_complete_index(&client, &repo_id).await?;
-    wait_for_complete_index(&client, &big_id).await?;
+    wait_for_index(&client, &repo_id).await?;
+    wait_for_index(&client, &big_id).await?;
     let big_watch = watch_of(&client, &big_id).await?;
     assert_eq!(big_watch.state(), pb::WatchState::Live, "{big_watch:?}");
     assert!(
@@ -281,7 +270,7 @@ async fn a_project_beyond_the_watch_limit_is_served_degraded_and_says_how_to_rai
     let agent = sandbox.start_agent().await?;
     let client = agent.client().await?;
     let id = open(&client, &root).await?;
-    wait_for_complete_index(&client, &id).await?;
+    wait_for_index(&client, &id).await?;
 
     // The event says so.
     let mut events = client
@@ -345,15 +334,7 @@ async fn a_project_beyond_the_watch_limit_is_served_degraded_and_says_how_to_rai
     .await?;
 
     // The top of the tree is live; what is not watched is found on demand.
-    let mut stream = client
-        .files()
-        .watch(pb::WatchRequest {
-            project: id.clone(),
-            after_sequence: None,
-            instance_id: 0,
-        })
-        .await?
-        .into_inner();
+    let mut stream = watch_from_now(&client, &id).await?;
     std::fs::write(root.join("a/top.txt"), "x")?;
     let item = tokio::time::timeout(PATIENCE, next_change(&mut stream)).await??;
     assert!(

@@ -1,0 +1,66 @@
+//! Projects through the API, as the tests and benchmarks use them: open a
+//! folder, wait until its first walk has indexed it, and follow its changes
+//! from now on.
+
+use std::{path::Path, time::Duration};
+
+use omnipanel_client::{Client, proto::v1 as pb};
+use tonic::Streaming;
+
+use crate::{PATIENCE, TestResult};
+
+/// Open `path` as a project; its id.
+pub async fn open_project(client: &Client, path: &Path) -> TestResult<String> {
+    let project = client
+        .projects()
+        .open_project(pb::OpenProjectRequest {
+            path: path.display().to_string(),
+            name: String::new(),
+        })
+        .await?
+        .into_inner()
+        .project
+        .ok_or("OpenProject answered no project")?;
+    Ok(project.id)
+}
+
+/// Wait (bounded by [`PATIENCE`]) until the project's first walk has
+/// finished (FindFiles says its index is complete); the files indexed.
+pub async fn wait_for_index(client: &Client, id: &str) -> TestResult<u64> {
+    let deadline = std::time::Instant::now() + PATIENCE;
+    loop {
+        let found = client
+            .files()
+            .find_files(pb::FindFilesRequest {
+                project: id.to_owned(),
+                query: String::new(),
+                limit: 1,
+            })
+            .await?
+            .into_inner();
+        if found.index_complete {
+            return Ok(found.total_files);
+        }
+        if std::time::Instant::now() > deadline {
+            return Err(format!("the index of project {id} was never complete").into());
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Follow the project's changes from now on (the stream's replay is done).
+pub async fn watch_from_now(client: &Client, id: &str) -> TestResult<Streaming<pb::WatchResponse>> {
+    let mut stream = client
+        .files()
+        .watch(pb::WatchRequest {
+            project: id.to_owned(),
+            after_sequence: None,
+            instance_id: 0,
+        })
+        .await?
+        .into_inner();
+    match stream.message().await?.and_then(|m| m.item) {
+        Some(pb::watch_response::Item::CaughtUp(_)) => Ok(stream),
+        other => Err(format!("a new Watch stream starts with CaughtUp, not {other:?}").into()),
+    }
+}
