@@ -47,18 +47,21 @@ chmod 700 "$XDG_RUNTIME_DIR"
 # The first-run setup is shown by a separate screenshot; start past it.
 touch "$XDG_STATE_HOME/omnipanel/panel-setup-done"
 
-# wait_for SECONDS DESCRIPTION COMMAND...: poll COMMAND until it succeeds.
+# poll SECONDS COMMAND...: run COMMAND every 0.2 s until it succeeds (0) or
+# SECONDS have passed (1). COMMAND runs in this shell: it may set variables.
+poll() {
+    local deadline=$((SECONDS + $1))
+    shift
+    until "$@" >/dev/null 2>&1; do
+        ((SECONDS <= deadline)) || return 1
+        sleep 0.2
+    done
+}
+# wait_for SECONDS DESCRIPTION COMMAND...: poll, and say what never came.
 wait_for() {
     local limit=$1 what=$2
     shift 2
-    local deadline=$((SECONDS + limit))
-    until "$@" >/dev/null 2>&1; do
-        if ((SECONDS > deadline)); then
-            echo "smoke: timed out waiting for $what" >&2
-            return 1
-        fi
-        sleep 0.2
-    done
+    poll "$limit" "$@" || { echo "smoke: timed out waiting for $what" >&2; return 1; }
 }
 alive() { kill -0 "$1" 2>/dev/null; }
 rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
@@ -106,18 +109,44 @@ fi
 PIDS+=($!)
 TRAY=$!
 wait_for 60 "the tray icon" grep -q "tray icon shown" "$OUT/tray.log"
-wait_for 60 "the tray to connect" grep -q "icon: ok" "$OUT/tray.log" || true
+# The tray logs each change of icon; any but "disconnected" means connected
+# (and its menu is the connected one, "Open panel" its first item).
+wait_for 60 "the tray to connect" grep -qE "icon: (ok|busy|warning|error)" "$OUT/tray.log"
 
 # Open the tray menu: click the icon docked in trayer (its window class is
-# tray-icon's), and wait for the GTK menu to map.
-wait_for 30 "the icon to dock" xdotool search --classname 'tray-icon tray app'
-icon_window="$(xdotool search --classname 'tray-icon tray app' | tail -1)"
-eval "$(xdotool getwindowgeometry --shell "$icon_window")"
+# tray-icon's) once it is clickable: its window mapped, and trayer done
+# placing it (the same geometry on two reads in a row).
+ICON=""
+icon_placed() {
+    local window geometry
+    window="$(xdotool search --onlyvisible --classname 'tray-icon tray app' | tail -1)"
+    [ -n "$window" ] || return 1
+    geometry="$(xdotool getwindowgeometry --shell "$window")" || return 1
+    [ "$geometry" = "$ICON" ] && return 0
+    ICON="$geometry"
+    return 1
+}
+wait_for 30 "the icon to dock" icon_placed
+eval "$ICON" # WINDOW X Y WIDTH HEIGHT SCREEN
 visible_tray_windows() { { xdotool search --onlyvisible --class omnipanel-tray 2>/dev/null || true; } | wc -l; }
 menus_before="$(visible_tray_windows)"
-xdotool mousemove $((X + WIDTH / 2)) $((Y + HEIGHT / 2)) click 1
 menu_shown() { [ "$(visible_tray_windows)" -gt "$menus_before" ]; }
-wait_for 30 "the tray menu" menu_shown
+# A click the icon does not turn into a menu is gone, not queued: click
+# until the menu maps. The menu maps within milliseconds of a click that
+# works, so each try waits a few seconds before the next (a click on an
+# open menu would close it).
+clicks=0
+deadline=$((SECONDS + 30))
+until menu_shown; do
+    if ((SECONDS > deadline)); then
+        echo "smoke: timed out waiting for the tray menu ($clicks clicks)" >&2
+        exit 1
+    fi
+    xdotool mousemove $((X + WIDTH / 2)) $((Y + HEIGHT / 2)) click 1
+    clicks=$((clicks + 1))
+    poll 3 menu_shown || true
+done
+echo "tray_menu_clicks $clicks"
 sleep 0.5 # let GTK paint it
 import -window root "$OUT/tray-menu.png"
 
