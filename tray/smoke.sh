@@ -14,7 +14,9 @@
 #
 # Build first: cargo build -p omnipanel-agent -p omnipanel-tray
 #              [-p omnipanel-tests --bin fake-ollama]
-# Needs: xvfb trayer xdotool imagemagick (scripts/lib/setup.sh installs them).
+# Needs: xvfb trayer xdotool imagemagick dbus (scripts/lib/setup.sh installs
+# them). The tray gets a D-Bus session bus of the test's own, never the
+# desktop's.
 # Every wait is "until it happens, at most N seconds": no assertion depends
 # on how fast the machine is.
 set -euo pipefail
@@ -23,8 +25,8 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 OUT="$(mkdir -p "${1:-$ROOT/target/gui-smoke}" && cd "${1:-$ROOT/target/gui-smoke}" && pwd)"
 BIN="${BIN_DIR:-${CARGO_TARGET_DIR:-$ROOT/target}/debug}"
 
-for tool in Xvfb trayer xdotool import; do
-    command -v "$tool" >/dev/null || { echo "smoke: $tool is missing (xvfb trayer xdotool imagemagick)" >&2; exit 2; }
+for tool in Xvfb trayer xdotool import dbus-daemon; do
+    command -v "$tool" >/dev/null || { echo "smoke: $tool is missing (xvfb trayer xdotool imagemagick dbus)" >&2; exit 2; }
 done
 for exe in omnipanel-agent omnipanel-tray omnipanel-panel; do
     [ -x "$BIN/$exe" ] || { echo "smoke: $BIN/$exe is missing; build it first" >&2; exit 2; }
@@ -41,7 +43,7 @@ trap cleanup EXIT
 
 export HOME="$TMP/home" XDG_RUNTIME_DIR="$TMP/run" XDG_CONFIG_HOME="$TMP/config" \
     XDG_DATA_HOME="$TMP/data" XDG_STATE_HOME="$TMP/state" OMNIPANEL_LOG=info
-unset OMNIPANEL_SOCKET OMNIPANEL_ADDR DBUS_SESSION_BUS_ADDRESS
+unset OMNIPANEL_SOCKET OMNIPANEL_ADDR
 mkdir -p "$HOME/projects/demo" "$XDG_RUNTIME_DIR" "$XDG_CONFIG_HOME/omnipanel" "$XDG_STATE_HOME/omnipanel"
 chmod 700 "$XDG_RUNTIME_DIR"
 # The first-run setup is shown by a separate screenshot; start past it.
@@ -65,6 +67,18 @@ wait_for() {
 }
 alive() { kill -0 "$1" 2>/dev/null; }
 rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
+
+# A session bus of the test's own: libayatana and dbusmenu in the tray want
+# one (without, they try to start one with dbus-launch and log that they
+# cannot), and the desktop's bus must see neither the test's tray icon nor
+# its notifications. With no StatusNotifierWatcher on it, the icon falls
+# back to XEmbed and docks in trayer. No accessibility bridge: GTK would
+# start the accessibility bus through it, and that outlives the test.
+dbus-daemon --session --nofork --print-address=3 3>"$TMP/bus" >"$OUT/dbus.log" 2>&1 &
+PIDS+=($!)
+wait_for 30 "the session bus" test -s "$TMP/bus"
+DBUS_SESSION_BUS_ADDRESS="$(head -1 "$TMP/bus")"
+export DBUS_SESSION_BUS_ADDRESS NO_AT_BRIDGE=1
 
 # The display.
 display=99
