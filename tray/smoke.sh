@@ -80,11 +80,13 @@ wait_for 30 "the session bus" test -s "$TMP/bus"
 DBUS_SESSION_BUS_ADDRESS="$(head -1 "$TMP/bus")"
 export DBUS_SESSION_BUS_ADDRESS NO_AT_BRIDGE=1
 
-# The display.
+# The display. -noreset: by default the server resets when its last client
+# leaves and drops connections still being set up: trayer, connecting just
+# as the readiness probe below disconnected, sometimes found no display.
 display=99
 while [ -e "/tmp/.X11-unix/X$display" ]; do display=$((display + 1)); done
 export DISPLAY=":$display"
-Xvfb "$DISPLAY" -screen 0 1280x800x24 -nolisten tcp >"$OUT/xvfb.log" 2>&1 &
+Xvfb "$DISPLAY" -noreset -screen 0 1280x800x24 -nolisten tcp >"$OUT/xvfb.log" 2>&1 &
 PIDS+=($!)
 wait_for 30 "Xvfb" xdotool getdisplaygeometry
 
