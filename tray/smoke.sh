@@ -14,7 +14,9 @@
 #
 # Build first: cargo build -p omnipanel-agent -p omnipanel-tray
 #              [-p omnipanel-tests --bin fake-ollama]
-# Needs: xvfb trayer xdotool imagemagick (scripts/lib/setup.sh installs them).
+# Needs: xvfb trayer xdotool imagemagick dbus (scripts/lib/setup.sh installs
+# them). The tray gets a D-Bus session bus of the test's own, never the
+# desktop's.
 # Every wait is "until it happens, at most N seconds": no assertion depends
 # on how fast the machine is.
 set -euo pipefail
@@ -23,8 +25,8 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 OUT="$(mkdir -p "${1:-$ROOT/target/gui-smoke}" && cd "${1:-$ROOT/target/gui-smoke}" && pwd)"
 BIN="${BIN_DIR:-${CARGO_TARGET_DIR:-$ROOT/target}/debug}"
 
-for tool in Xvfb trayer xdotool import; do
-    command -v "$tool" >/dev/null || { echo "smoke: $tool is missing (xvfb trayer xdotool imagemagick)" >&2; exit 2; }
+for tool in Xvfb trayer xdotool import dbus-daemon; do
+    command -v "$tool" >/dev/null || { echo "smoke: $tool is missing (xvfb trayer xdotool imagemagick dbus)" >&2; exit 2; }
 done
 for exe in omnipanel-agent omnipanel-tray omnipanel-panel; do
     [ -x "$BIN/$exe" ] || { echo "smoke: $BIN/$exe is missing; build it first" >&2; exit 2; }
@@ -41,33 +43,50 @@ trap cleanup EXIT
 
 export HOME="$TMP/home" XDG_RUNTIME_DIR="$TMP/run" XDG_CONFIG_HOME="$TMP/config" \
     XDG_DATA_HOME="$TMP/data" XDG_STATE_HOME="$TMP/state" OMNIPANEL_LOG=info
-unset OMNIPANEL_SOCKET OMNIPANEL_ADDR DBUS_SESSION_BUS_ADDRESS
+unset OMNIPANEL_SOCKET OMNIPANEL_ADDR
 mkdir -p "$HOME/projects/demo" "$XDG_RUNTIME_DIR" "$XDG_CONFIG_HOME/omnipanel" "$XDG_STATE_HOME/omnipanel"
 chmod 700 "$XDG_RUNTIME_DIR"
 # The first-run setup is shown by a separate screenshot; start past it.
 touch "$XDG_STATE_HOME/omnipanel/panel-setup-done"
 
-# wait_for SECONDS DESCRIPTION COMMAND...: poll COMMAND until it succeeds.
+# poll SECONDS COMMAND...: run COMMAND every 0.2 s until it succeeds (0) or
+# SECONDS have passed (1). COMMAND runs in this shell: it may set variables.
+poll() {
+    local deadline=$((SECONDS + $1))
+    shift
+    until "$@" >/dev/null 2>&1; do
+        ((SECONDS <= deadline)) || return 1
+        sleep 0.2
+    done
+}
+# wait_for SECONDS DESCRIPTION COMMAND...: poll, and say what never came.
 wait_for() {
     local limit=$1 what=$2
     shift 2
-    local deadline=$((SECONDS + limit))
-    until "$@" >/dev/null 2>&1; do
-        if ((SECONDS > deadline)); then
-            echo "smoke: timed out waiting for $what" >&2
-            return 1
-        fi
-        sleep 0.2
-    done
+    poll "$limit" "$@" || { echo "smoke: timed out waiting for $what" >&2; return 1; }
 }
 alive() { kill -0 "$1" 2>/dev/null; }
 rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
 
-# The display.
+# A session bus of the test's own: libayatana and dbusmenu in the tray want
+# one (without, they try to start one with dbus-launch and log that they
+# cannot), and the desktop's bus must see neither the test's tray icon nor
+# its notifications. With no StatusNotifierWatcher on it, the icon falls
+# back to XEmbed and docks in trayer. No accessibility bridge: GTK would
+# start the accessibility bus through it, and that outlives the test.
+dbus-daemon --session --nofork --print-address=3 3>"$TMP/bus" >"$OUT/dbus.log" 2>&1 &
+PIDS+=($!)
+wait_for 30 "the session bus" test -s "$TMP/bus"
+DBUS_SESSION_BUS_ADDRESS="$(head -1 "$TMP/bus")"
+export DBUS_SESSION_BUS_ADDRESS NO_AT_BRIDGE=1
+
+# The display. -noreset: by default the server resets when its last client
+# leaves and drops connections still being set up: trayer, connecting just
+# as the readiness probe below disconnected, sometimes found no display.
 display=99
 while [ -e "/tmp/.X11-unix/X$display" ]; do display=$((display + 1)); done
 export DISPLAY=":$display"
-Xvfb "$DISPLAY" -screen 0 1280x800x24 -nolisten tcp >"$OUT/xvfb.log" 2>&1 &
+Xvfb "$DISPLAY" -noreset -screen 0 1280x800x24 -nolisten tcp >"$OUT/xvfb.log" 2>&1 &
 PIDS+=($!)
 wait_for 30 "Xvfb" xdotool getdisplaygeometry
 
@@ -106,18 +125,44 @@ fi
 PIDS+=($!)
 TRAY=$!
 wait_for 60 "the tray icon" grep -q "tray icon shown" "$OUT/tray.log"
-wait_for 60 "the tray to connect" grep -q "icon: ok" "$OUT/tray.log" || true
+# The tray logs each change of icon; any but "disconnected" means connected
+# (and its menu is the connected one, "Open panel" its first item).
+wait_for 60 "the tray to connect" grep -qE "icon: (ok|busy|warning|error)" "$OUT/tray.log"
 
 # Open the tray menu: click the icon docked in trayer (its window class is
-# tray-icon's), and wait for the GTK menu to map.
-wait_for 30 "the icon to dock" xdotool search --classname 'tray-icon tray app'
-icon_window="$(xdotool search --classname 'tray-icon tray app' | tail -1)"
-eval "$(xdotool getwindowgeometry --shell "$icon_window")"
+# tray-icon's) once it is clickable: its window mapped, and trayer done
+# placing it (the same geometry on two reads in a row).
+ICON=""
+icon_placed() {
+    local window geometry
+    window="$(xdotool search --onlyvisible --classname 'tray-icon tray app' | tail -1)"
+    [ -n "$window" ] || return 1
+    geometry="$(xdotool getwindowgeometry --shell "$window")" || return 1
+    [ "$geometry" = "$ICON" ] && return 0
+    ICON="$geometry"
+    return 1
+}
+wait_for 30 "the icon to dock" icon_placed
+eval "$ICON" # WINDOW X Y WIDTH HEIGHT SCREEN
 visible_tray_windows() { { xdotool search --onlyvisible --class omnipanel-tray 2>/dev/null || true; } | wc -l; }
 menus_before="$(visible_tray_windows)"
-xdotool mousemove $((X + WIDTH / 2)) $((Y + HEIGHT / 2)) click 1
 menu_shown() { [ "$(visible_tray_windows)" -gt "$menus_before" ]; }
-wait_for 30 "the tray menu" menu_shown
+# A click the icon does not turn into a menu is gone, not queued: click
+# until the menu maps. The menu maps within milliseconds of a click that
+# works, so each try waits a few seconds before the next (a click on an
+# open menu would close it).
+clicks=0
+deadline=$((SECONDS + 30))
+until menu_shown; do
+    if ((SECONDS > deadline)); then
+        echo "smoke: timed out waiting for the tray menu ($clicks clicks)" >&2
+        exit 1
+    fi
+    xdotool mousemove $((X + WIDTH / 2)) $((Y + HEIGHT / 2)) click 1
+    clicks=$((clicks + 1))
+    poll 3 menu_shown || true
+done
+echo "tray_menu_clicks $clicks"
 sleep 0.5 # let GTK paint it
 import -window root "$OUT/tray-menu.png"
 

@@ -2,15 +2,19 @@
 //! `gtk::main`. It takes [`GtkMsg`]s (new menu, new icon, quit) from a
 //! channel that a future on the GTK main context awaits, and hands menu
 //! clicks to a callback (the winit event-loop proxy). A menu of the same
-//! shape is updated in place, so progress does not close an open menu.
+//! shape is updated in place, so progress does not close an open menu; one
+//! of another shape replaces it only while it is closed (`MenuSync`).
 
 use std::cell::RefCell;
 
-use gtk::glib;
+use gtk::{glib, prelude::WidgetExt};
 use tokio::sync::mpsc;
 use tray_icon::{
     Icon, TrayIcon, TrayIconBuilder,
-    menu::{CheckMenuItem, IsMenuItem, Menu, MenuEvent, MenuItem, PredefinedMenuItem, Submenu},
+    menu::{
+        CheckMenuItem, ContextMenu, IsMenuItem, Menu, MenuEvent, MenuItem, PredefinedMenuItem,
+        Submenu,
+    },
 };
 
 use crate::{
@@ -42,8 +46,67 @@ enum Handle {
 
 struct Tray {
     icon: TrayIcon,
-    shape: Vec<String>,
+    /// The GTK menu the indicator pops up (visible while it is open).
+    gtk_menu: gtk::Menu,
+    sync: MenuSync,
     handles: Vec<Handle>,
+}
+
+/// How a new menu reaches the screen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum MenuChange {
+    /// Same shape: change the texts and states of the items shown.
+    InPlace,
+    /// Another shape while the menu is closed: build a new menu.
+    Rebuild,
+    /// Another shape while the menu is open: keep it until it closes.
+    /// Replacing it would destroy it under the user's pointer (the click
+    /// that opened it lost), and the agent's first answers after start-up
+    /// change the shape several times within a second.
+    Defer,
+}
+
+/// Which menu shape is shown, and the menu waiting for the open one to
+/// close. Pure, so the decisions are unit-tested without GTK.
+#[derive(Debug)]
+struct MenuSync {
+    shape: Vec<String>,
+    pending: Option<Vec<Entry>>,
+}
+
+impl MenuSync {
+    fn new(entries: &[Entry]) -> Self {
+        Self {
+            shape: menu::shape(entries),
+            pending: None,
+        }
+    }
+
+    /// What to do with `entries`; `open`: whether the menu is on screen.
+    /// After [`MenuChange::Rebuild`] the caller reports [`Self::rebuilt`].
+    fn offer(&mut self, entries: &[Entry], open: bool) -> MenuChange {
+        if menu::shape(entries) == self.shape {
+            // Whatever waited is out of date: this is the latest menu.
+            self.pending = None;
+            MenuChange::InPlace
+        } else if open {
+            self.pending = Some(entries.to_vec());
+            MenuChange::Defer
+        } else {
+            self.pending = None;
+            MenuChange::Rebuild
+        }
+    }
+
+    /// A menu for `entries` now shows.
+    fn rebuilt(&mut self, entries: &[Entry]) {
+        self.shape = menu::shape(entries);
+    }
+
+    /// The menu closed: the one that waited, if any.
+    fn closed(&mut self) -> Option<Vec<Entry>> {
+        self.pending.take()
+    }
 }
 
 thread_local! {
@@ -125,6 +188,7 @@ fn tray_icon(state: IconState) -> Option<Icon> {
 fn create(entries: &[Entry], state: IconState) -> Result<Tray, String> {
     let mut handles = Vec::new();
     let menu = build_menu(entries, &mut handles)?;
+    let gtk_menu = watch_menu(&menu);
     let mut builder = TrayIconBuilder::new()
         .with_id("omnipanel")
         .with_tooltip("OmniPanel")
@@ -138,26 +202,54 @@ fn create(entries: &[Entry], state: IconState) -> Result<Tray, String> {
         .map_err(|err| format!("cannot create the tray icon: {err}"))?;
     Ok(Tray {
         icon,
-        shape: menu::shape(entries),
+        gtk_menu,
+        sync: MenuSync::new(entries),
         handles,
     })
 }
 
+/// The GTK menu behind `menu` (muda makes it once and hands the indicator
+/// the same one), with a handler that shows a deferred menu once it closes.
+fn watch_menu(menu: &Menu) -> gtk::Menu {
+    let gtk_menu = menu.gtk_context_menu();
+    gtk_menu.connect_hide(|_| {
+        // Later, not inside GTK's popdown (and never while TRAY is borrowed).
+        glib::idle_add_local_once(|| {
+            TRAY.with(|t| {
+                if let Some(tray) = t.borrow_mut().as_mut() {
+                    tray.menu_closed();
+                }
+            });
+        });
+    });
+    gtk_menu
+}
+
 impl Tray {
     fn set_menu(&mut self, entries: &[Entry]) {
-        let shape = menu::shape(entries);
-        if shape == self.shape {
-            update_in_place(&self.handles, entries);
-            return;
-        }
-        let mut handles = Vec::new();
-        match build_menu(entries, &mut handles) {
-            Ok(menu) => {
-                self.icon.set_menu(Some(Box::new(menu)));
-                self.handles = handles;
-                self.shape = shape;
+        match self.sync.offer(entries, self.gtk_menu.is_visible()) {
+            MenuChange::InPlace => update_in_place(&self.handles, entries),
+            MenuChange::Defer => {
+                tracing::debug!("tray menu open: its new shape waits until it closes")
             }
-            Err(err) => tracing::warn!("cannot rebuild the tray menu: {err}"),
+            MenuChange::Rebuild => {
+                let mut handles = Vec::new();
+                match build_menu(entries, &mut handles) {
+                    Ok(menu) => {
+                        self.gtk_menu = watch_menu(&menu);
+                        self.icon.set_menu(Some(Box::new(menu)));
+                        self.handles = handles;
+                        self.sync.rebuilt(entries);
+                    }
+                    Err(err) => tracing::warn!("cannot rebuild the tray menu: {err}"),
+                }
+            }
+        }
+    }
+
+    fn menu_closed(&mut self) {
+        if let Some(entries) = self.sync.closed() {
+            self.set_menu(&entries);
         }
     }
 }
@@ -254,5 +346,77 @@ fn update_in_place(handles: &[Handle], entries: &[Entry]) {
             }
             _ => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::menu::Action;
+
+    fn open_panel() -> Entry {
+        Entry::Item {
+            text: "Open panel".into(),
+            action: Action::OpenPanel,
+            enabled: true,
+        }
+    }
+
+    fn disconnected_menu() -> Vec<Entry> {
+        vec![Entry::Label("Agent: connecting".into()), open_panel()]
+    }
+
+    fn connected_menu(server: &str) -> Vec<Entry> {
+        vec![
+            Entry::Label("Agent: running".into()),
+            Entry::Label(server.into()),
+            open_panel(),
+        ]
+    }
+
+    #[test]
+    fn same_shape_updates_in_place_open_or_not() {
+        let mut sync = MenuSync::new(&connected_menu("Ollama: starting"));
+        let next = connected_menu("Ollama: running");
+        assert_eq!(sync.offer(&next, false), MenuChange::InPlace);
+        assert_eq!(sync.offer(&next, true), MenuChange::InPlace);
+        assert_eq!(sync.closed(), None);
+    }
+
+    #[test]
+    fn another_shape_rebuilds_a_closed_menu() {
+        let mut sync = MenuSync::new(&disconnected_menu());
+        let next = connected_menu("Ollama: running");
+        assert_eq!(sync.offer(&next, false), MenuChange::Rebuild);
+        sync.rebuilt(&next);
+        assert_eq!(sync.offer(&next, false), MenuChange::InPlace);
+        assert_eq!(sync.closed(), None);
+    }
+
+    #[test]
+    fn another_shape_waits_for_an_open_menu_to_close() {
+        let mut sync = MenuSync::new(&disconnected_menu());
+        let first = connected_menu("Ollama: starting");
+        let latest = connected_menu("Ollama: running");
+        assert_eq!(sync.offer(&first, true), MenuChange::Defer);
+        assert_eq!(sync.offer(&latest, true), MenuChange::Defer);
+        // Closing hands over the latest menu, once; it is then rebuilt.
+        let waiting = sync.closed();
+        assert_eq!(waiting.as_deref(), Some(latest.as_slice()));
+        assert_eq!(sync.closed(), None);
+        assert_eq!(sync.offer(&latest, false), MenuChange::Rebuild);
+    }
+
+    #[test]
+    fn a_menu_of_the_shown_shape_drops_the_waiting_one() {
+        let shown = disconnected_menu();
+        let mut sync = MenuSync::new(&shown);
+        assert_eq!(
+            sync.offer(&connected_menu("Ollama: running"), true),
+            MenuChange::Defer
+        );
+        // The agent went away again while the menu was open.
+        assert_eq!(sync.offer(&shown, true), MenuChange::InPlace);
+        assert_eq!(sync.closed(), None);
     }
 }
