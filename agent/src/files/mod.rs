@@ -65,6 +65,19 @@ impl OpenProject {
         instance_id: u64,
         budget: &Arc<WatchBudget>,
     ) -> Result<Arc<Self>> {
+        let (project, refresh_requests) = Self::unwatched(id, root, settings, instance_id)?;
+        watch::start(&project, budget.clone(), refresh_requests);
+        Ok(project)
+    }
+
+    /// The project without its watcher; the receiver carries the requests
+    /// that the watcher answers.
+    fn unwatched(
+        id: &str,
+        root: &Path,
+        settings: &FilesSettings,
+        instance_id: u64,
+    ) -> Result<(Arc<Self>, tokio::sync::mpsc::Receiver<RefreshRequest>)> {
         let dir = sandbox::open_root(root).map_err(|err| {
             Error::failed_precondition(format!(
                 "cannot open project folder {}: {err}",
@@ -84,8 +97,15 @@ impl OpenProject {
             refresh,
             write_lock: tokio::sync::Mutex::new(()),
         });
-        watch::start(&project, budget.clone(), refresh_requests);
-        Ok(project)
+        Ok((project, refresh_requests))
+    }
+
+    /// A project whose watcher the test drives itself.
+    #[cfg(test)]
+    pub(crate) fn open_for_test(
+        root: &Path,
+    ) -> Result<(Arc<Self>, tokio::sync::mpsc::Receiver<RefreshRequest>)> {
+        Self::unwatched("test", root, &FilesSettings::default(), 1)
     }
 
     /// How the project's files are followed now.

@@ -663,18 +663,12 @@ mod tests {
         let dir = tempfile::tempdir()?;
         std::fs::write(dir.path().join("a.txt"), "a")?;
         let root = std::fs::canonicalize(dir.path())?;
-        let project = OpenProject::open(
-            "p",
-            &root,
-            &FilesSettings::default(),
-            1,
-            &Arc::new(WatchBudget::new(0)),
-        )
-        .map_err(|e| std::io::Error::other(e.to_string()))?;
+        // A watcher fed by the test: a real one would race it.
+        let (project, refresh) =
+            OpenProject::open_for_test(&root).map_err(|e| std::io::Error::other(e.to_string()))?;
         let mut coalescer = coalescer(&project, None);
         let mut subscription = project.changes().subscribe(Cursor::default(), Vec::new());
         let (sender, receiver) = mpsc::channel(4);
-        let (_refresh_sender, refresh) = mpsc::channel(1);
         let run = tokio::spawn(async move { coalescer.run(Some(receiver), refresh).await });
         sender
             .send(vec![RawChange::lost("the kernel's event queue overflowed")])
