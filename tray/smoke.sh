@@ -115,8 +115,9 @@ wait_for 60 "the agent's socket" test -S "$XDG_RUNTIME_DIR/omnipanel/agent.sock"
 if [ -x "$BIN/fake-ollama" ] && command -v curl >/dev/null; then
     # Give the fake two models, as if pulled earlier.
     wait_for 60 "fake Ollama" curl -sf "http://127.0.0.1:$port/api/version"
-    for model in llama3.2:1b qwen2.5-coder:7b; do
-        curl -sf "http://127.0.0.1:$port/api/pull" -d "{\"model\":\"$model\",\"stream\":false}" >/dev/null || true
+    for model in llama3.2:1b qwen2.5:0.5b; do
+        curl -sf "http://127.0.0.1:$port/api/pull" -d "{\"model\":\"$model\",\"stream\":false}" >/dev/null \
+            || { echo "smoke: the fake Ollama could not pull $model" >&2; exit 1; }
     done
 fi
 
