@@ -9,11 +9,11 @@ use std::{
 
 use tokio_util::sync::CancellationToken;
 
-use crate::{
+use omnipanel_core::{
     config::SettingsStore, events::EventBus, git::Git, logs::LogHub, ollama::Ollama,
-    paths::AgentPaths, projects::Projects, store::Store, system::SystemMonitor, tokens::Tokens,
-    updates::Updater,
+    projects::Projects, store::Store, system::SystemMonitor, tokens::Tokens, updates::Updater,
 };
+use omnipanel_paths::AgentPaths;
 
 /// Capabilities this build serves, reported by GetInfo.
 pub const FEATURES: &[&str] = &[
@@ -113,7 +113,7 @@ impl AgentContext {
         if self.shutdown_reason.set(reason.to_owned()).is_ok() {
             tracing::info!(reason, "shutting down");
             self.bus
-                .publish(crate::events::EventPayload::AgentStopping {
+                .publish(omnipanel_core::events::EventPayload::AgentStopping {
                     reason: reason.to_owned(),
                 });
         }

@@ -13,23 +13,26 @@ use std::{
 use tokio::net::{TcpListener, UnixListener};
 
 use crate::{
-    config::{self, Settings, SettingsStore},
     context::AgentContext,
+    instance::{self, Claim},
+    rpc::{self, TcpEndpoint},
+    update_probe::ClientVersionProbe,
+};
+use omnipanel_core::{
+    config::{self, Settings, SettingsStore},
     crash,
     error::{Error, Result},
     events::{EventBus, EventPayload},
     git::{Git, GitSettings},
-    instance::{self, Claim},
     logs::{self, LogHub, LogSource},
     ollama::{Ollama, fit::VramSource},
-    paths::AgentPaths,
     projects::{ProjectObserver, Projects},
-    rpc::{self, TcpEndpoint},
     store::{Store, now_ms},
     system::SystemMonitor,
     tokens::Tokens,
     updates::{RestartPlan, Updater, handover},
 };
+use omnipanel_paths::AgentPaths;
 
 /// Exit code for an unusable configuration (sysexits' EX_CONFIG).
 pub const EXIT_CONFIG: u8 = 78;
@@ -54,8 +57,7 @@ pub fn run(paths: &AgentPaths, options: &RunOptions) -> ExitCode {
             return ExitCode::from(EXIT_CONFIG);
         }
     };
-    let strict_dir =
-        paths.socket.parent() == Some(omnipanel_client::location::runtime_dir().as_path());
+    let strict_dir = paths.socket.parent() == Some(omnipanel_paths::runtime_dir().as_path());
     let lock = match instance::claim(
         &paths.socket,
         &paths.lock_file(),
@@ -94,7 +96,7 @@ pub fn run(paths: &AgentPaths, options: &RunOptions) -> ExitCode {
     match result {
         // An install or rollback stopped the agent to restart it: this
         // process becomes the new agent (or the old one again).
-        Ok(Some(plan)) => handover::perform(plan, paths),
+        Ok(Some(plan)) => handover::perform(plan, paths, &ClientVersionProbe),
         Ok(None) => ExitCode::SUCCESS,
         Err(err) => {
             tracing::error!(error = %err, "the agent stopped with an error");
@@ -128,7 +130,7 @@ async fn serve(
     log_hub.register(agent_log.clone());
     let logging = Arc::new(logs::init(agent_log, &settings.log, options.log_to_stderr)?);
     tracing::info!(
-        version = crate::version::current(),
+        version = omnipanel_core::version::current(),
         pid = std::process::id(),
         "starting"
     );
@@ -226,7 +228,7 @@ async fn serve(
     spawn_signal_handler(&ctx)?;
 
     bus.publish(EventPayload::AgentStarted {
-        version: crate::version::current().to_owned(),
+        version: omnipanel_core::version::current().to_owned(),
         pid: std::process::id(),
     });
     tracing::info!(

@@ -15,7 +15,7 @@ use std::{
     path::{Path, PathBuf},
 };
 
-use crate::error::{Error, Result};
+use omnipanel_core::error::{Error, Result};
 
 /// Outcome of trying to become the agent.
 #[derive(Debug)]
@@ -192,7 +192,7 @@ fn prepare_dir(dir: &Path, strict: bool) -> Result<()> {
             dir.display()
         ))),
         Ok(meta) if strict => {
-            let uid = omnipanel_client::location::current_uid();
+            let uid = omnipanel_paths::current_uid();
             if meta.uid() != uid {
                 return Err(Error::permission_denied(format!(
                     "{} belongs to uid {}, not to you (uid {uid}); remove it or set OMNIPANEL_SOCKET",

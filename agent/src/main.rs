@@ -4,11 +4,9 @@
 use std::{path::PathBuf, process::ExitCode};
 
 use clap::{Parser, Subcommand};
-use omnipanel_agent::{
-    config,
-    daemon::{self, EXIT_CONFIG, RunOptions},
-    paths::AgentPaths,
-};
+use omnipanel_agent::daemon::{self, EXIT_CONFIG, RunOptions};
+use omnipanel_core::config;
+use omnipanel_paths::AgentPaths;
 
 /// The OmniPanel agent: supervises Ollama, knows your projects and serves
 /// the OmniPanel API on a local socket. With no command it runs in the
@@ -99,7 +97,7 @@ fn main() -> ExitCode {
         }
         Command::Service(command) => service_command(command),
         Command::CrashTest => {
-            omnipanel_agent::crash::install_hook(paths.crash_dir.clone());
+            omnipanel_core::crash::install_hook(paths.crash_dir.clone());
             panic!("crash test requested with `omnipanel-agent crash-test`");
         }
     }
@@ -123,11 +121,9 @@ fn service_command(command: ServiceCommand) -> ExitCode {
 #[cfg(target_os = "linux")]
 fn run_service_command(
     command: ServiceCommand,
-) -> Result<Vec<String>, omnipanel_agent::error::Error> {
-    use omnipanel_agent::{
-        error::Error,
-        service::{self, Scope, SystemRunner, Systemd, UnitSpec},
-    };
+) -> Result<Vec<String>, omnipanel_core::error::Error> {
+    use omnipanel_agent::service::{self, Scope, SystemRunner, Systemd, UnitSpec};
+    use omnipanel_core::error::Error;
     let scope = match &command {
         ServiceCommand::Install(scope)
         | ServiceCommand::Uninstall(scope)
@@ -177,9 +173,9 @@ fn run_service_command(
 
 /// Where this program is installed.
 #[cfg(any(target_os = "linux", target_os = "macos"))]
-fn this_program() -> Result<PathBuf, omnipanel_agent::error::Error> {
+fn this_program() -> Result<PathBuf, omnipanel_core::error::Error> {
     std::env::current_exe().map_err(|err| {
-        omnipanel_agent::error::Error::internal(format!(
+        omnipanel_core::error::Error::internal(format!(
             "cannot tell where this program is installed: {err}"
         ))
     })
@@ -188,8 +184,9 @@ fn this_program() -> Result<PathBuf, omnipanel_agent::error::Error> {
 #[cfg(target_os = "macos")]
 fn run_service_command(
     command: ServiceCommand,
-) -> Result<Vec<String>, omnipanel_agent::error::Error> {
-    use omnipanel_agent::{error::Error, service};
+) -> Result<Vec<String>, omnipanel_core::error::Error> {
+    use omnipanel_agent::service;
+    use omnipanel_core::error::Error;
     let home = std::env::var_os("HOME")
         .map(std::path::PathBuf::from)
         .ok_or_else(|| Error::failed_precondition("HOME is not set; set it and try again"))?;
@@ -204,7 +201,7 @@ fn run_service_command(
             })?;
             let paths = AgentPaths::from_env();
             let text = service::render_launchd_plist(&exe, &paths.log_dir);
-            omnipanel_agent::atomic_file::write_atomically(&plist, text.as_bytes()).map_err(
+            omnipanel_core::atomic_file::write_atomically(&plist, text.as_bytes()).map_err(
                 |err| {
                     Error::failed_precondition(format!("cannot write {}: {err}", plist.display()))
                 },
@@ -245,11 +242,11 @@ fn run_service_command(
 #[cfg(not(any(target_os = "linux", target_os = "macos")))]
 fn run_service_command(
     _command: ServiceCommand,
-) -> Result<Vec<String>, omnipanel_agent::error::Error> {
+) -> Result<Vec<String>, omnipanel_core::error::Error> {
     // Windows: documented in the user guide (Run key via `omnipanel
     // autostart on`, or a scheduled task); no service code yet.
-    Err(omnipanel_agent::error::Error::new(
-        omnipanel_agent::error::ErrorKind::Unimplemented,
+    Err(omnipanel_core::error::Error::new(
+        omnipanel_core::error::ErrorKind::Unimplemented,
         "service install is not available on this platform; use `omnipanel autostart on` instead",
     ))
 }

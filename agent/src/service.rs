@@ -15,7 +15,7 @@ use std::{
     path::{Path, PathBuf},
 };
 
-use crate::error::{Error, Result};
+use omnipanel_core::error::{Error, Result};
 
 /// The unit's name.
 pub const UNIT_NAME: &str = "omnipanel-agent.service";
@@ -336,9 +336,9 @@ impl<R: CommandRunner> Systemd<R> {
                     self.unit_dir.display()
                 ))
             })?;
-            crate::atomic_file::write_atomically(&path, text.as_bytes()).map_err(|err| {
-                Error::failed_precondition(format!("cannot write {}: {err}", path.display()))
-            })?;
+            omnipanel_core::atomic_file::write_atomically(&path, text.as_bytes()).map_err(
+                |err| Error::failed_precondition(format!("cannot write {}: {err}", path.display())),
+            )?;
             done.push(format!("wrote {}", path.display()));
             self.systemctl_ok(&["daemon-reload"])?;
             done.push("reloaded the service manager".to_owned());

@@ -54,12 +54,7 @@ pub struct PanelOptions {
 
 /// The file whose existence says the first-run setup was done.
 pub fn setup_marker() -> PathBuf {
-    let base = std::env::var_os("XDG_STATE_HOME")
-        .map(PathBuf::from)
-        .filter(|p| p.is_absolute())
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/state")))
-        .unwrap_or_else(std::env::temp_dir);
-    base.join("omnipanel").join("panel-setup-done")
+    omnipanel_paths::state_dir().join("panel-setup-done")
 }
 
 struct Gui {

@@ -17,9 +17,9 @@ use omnipanel_proto::VERSION_HEADER;
 use tonic::{Status, body::Body, transport::server::UdsConnectInfo};
 use tower::{Layer, Service};
 
-use crate::{
+use crate::rpc::status::to_status;
+use omnipanel_core::{
     error::{Error, ErrorKind},
-    rpc::status::to_status,
     tokens::{Scope, Tokens},
 };
 
@@ -260,7 +260,7 @@ impl AccessLayer {
         Self {
             listener: Arc::new(listener),
             // A stamped version is checked text, but a header must never panic.
-            version: HeaderValue::from_str(crate::version::current())
+            version: HeaderValue::from_str(omnipanel_core::version::current())
                 .unwrap_or_else(|_| HeaderValue::from_static(env!("CARGO_PKG_VERSION"))),
         }
     }

@@ -1,6 +1,7 @@
 //! `omnipanel.v1.AgentService`: validates requests, calls the domain
 //! modules (config, events, logs, crash, tokens) and converts the results.
 
+use crate::rpc::status::{IntoStatus, OrStatus};
 use std::sync::Arc;
 
 use omnipanel_proto::{PROTOCOL_VERSION, v1 as pb};
@@ -9,17 +10,19 @@ use tokio::sync::broadcast;
 use tonic::{Request, Response, Status};
 
 use crate::{
-    autostart::Autostart,
-    config::{SettingChange, SettingView},
     context::{AgentContext, FEATURES},
-    error::Error,
-    events::{Cursor, EventPayload},
-    logs::MAX_TAIL_LINES,
     rpc::{
         access::Granted,
         events::delivery_to_proto,
         streaming::{ResponseStream, spawn_stream},
     },
+};
+use omnipanel_core::{
+    autostart::Autostart,
+    config::{SettingChange, SettingView},
+    error::Error,
+    events::{Cursor, EventPayload},
+    logs::MAX_TAIL_LINES,
     tokens::{Scope, TokenInfo},
 };
 
@@ -39,7 +42,7 @@ impl AgentApi {
     /// Serve `ctx`.
     pub fn new(ctx: Arc<AgentContext>) -> Self {
         let info = Arc::new(pb::GetInfoResponse {
-            version: crate::version::current().to_owned(),
+            version: omnipanel_core::version::current().to_owned(),
             protocol_version: PROTOCOL_VERSION,
             pid: std::process::id(),
             start_time_unix_ms: ctx.start_time_ms,
@@ -129,7 +132,7 @@ impl AgentService for AgentApi {
         request: Request<pb::GetSettingsRequest>,
     ) -> Result<Response<pb::GetSettingsResponse>, Status> {
         let keys = request.into_inner().keys;
-        let views = self.ctx.settings.describe(&keys).await?;
+        let views = self.ctx.settings.describe(&keys).await.or_status()?;
         Ok(Response::new(pb::GetSettingsResponse {
             settings: views.into_iter().map(setting_to_proto).collect(),
             config_path: self.ctx.settings.path().display().to_string(),
@@ -150,7 +153,7 @@ impl AgentService for AgentApi {
                 reset: c.reset,
             })
             .collect();
-        let views = self.ctx.settings.update(changes).await?;
+        let views = self.ctx.settings.update(changes).await.or_status()?;
         let restart_required = views.iter().any(|v| v.spec.restart_required);
         let keys: Vec<String> = views.iter().map(|v| v.spec.key.to_owned()).collect();
         tracing::info!(?keys, restart_required, "settings changed");
@@ -210,19 +213,21 @@ impl AgentService for AgentApi {
                     "lines",
                     format!("at most {MAX_TAIL_LINES} lines can be tailed, {n} were asked"),
                 )
-                .into());
+                .into_status());
             }
             n => n as usize,
         };
-        let source = self.ctx.logs.get(&name)?;
+        let source = self.ctx.logs.get(&name).or_status()?;
         let follow = request.follow;
         let reader = source.clone();
         let (tail, receiver) = tokio::task::spawn_blocking(move || reader.tail(lines, follow))
             .await
-            .map_err(Error::from)?
+            .map_err(Error::from)
+            .or_status()?
             .map_err(|err| {
                 Error::internal(format!("cannot read {}: {err}", source.path().display()))
-            })?;
+            })
+            .or_status()?;
         let stream = spawn_stream(self.ctx.shutdown_token(), move |tx| async move {
             for chunk in tail.chunks(LOG_BATCH) {
                 let batch = pb::TailLogsResponse {
@@ -269,10 +274,13 @@ impl AgentService for AgentApi {
         _request: Request<pb::ListCrashReportsRequest>,
     ) -> Result<Response<pb::ListCrashReportsResponse>, Status> {
         let dir = self.ctx.paths.crash_dir.clone();
-        let reports = tokio::task::spawn_blocking(move || crate::crash::list_reports(&dir))
-            .await
-            .map_err(Error::from)?
-            .map_err(|err| Error::internal(format!("cannot list crash reports: {err}")))?;
+        let reports =
+            tokio::task::spawn_blocking(move || omnipanel_core::crash::list_reports(&dir))
+                .await
+                .map_err(Error::from)
+                .or_status()?
+                .map_err(|err| Error::internal(format!("cannot list crash reports: {err}")))
+                .or_status()?;
         Ok(Response::new(pb::ListCrashReportsResponse {
             reports: reports
                 .into_iter()
@@ -295,7 +303,9 @@ impl AgentService for AgentApi {
         let exe = self.ctx.updates.agent_exe().to_owned();
         let status = tokio::task::spawn_blocking(move || Autostart::from_env(&exe)?.status())
             .await
-            .map_err(Error::from)??;
+            .map_err(Error::from)
+            .or_status()?
+            .or_status()?;
         Ok(Response::new(pb::GetAutostartResponse {
             enabled: status.enabled,
             location: status.location,
@@ -311,7 +321,9 @@ impl AgentService for AgentApi {
         let exe = self.ctx.updates.agent_exe().to_owned();
         let status = tokio::task::spawn_blocking(move || Autostart::from_env(&exe)?.set(enabled))
             .await
-            .map_err(Error::from)??;
+            .map_err(Error::from)
+            .or_status()?
+            .or_status()?;
         tracing::info!(enabled = status.enabled, location = %status.location, "start at login changed");
         Ok(Response::new(pb::SetAutostartResponse {
             enabled: status.enabled,
@@ -325,8 +337,13 @@ impl AgentService for AgentApi {
         request: Request<pb::CreateTokenRequest>,
     ) -> Result<Response<pb::CreateTokenResponse>, Status> {
         let request = request.into_inner();
-        let scope = scope_from_proto(request.scope)?;
-        let (token, info) = self.ctx.tokens.create(&request.name, scope).await?;
+        let scope = scope_from_proto(request.scope).or_status()?;
+        let (token, info) = self
+            .ctx
+            .tokens
+            .create(&request.name, scope)
+            .await
+            .or_status()?;
         tracing::info!(id = %info.id, name = %info.name, scope = scope.name(), "token created");
         self.ctx.bus.publish(EventPayload::TokensChanged {
             token_id: info.id.clone(),
@@ -342,7 +359,7 @@ impl AgentService for AgentApi {
         &self,
         _request: Request<pb::ListTokensRequest>,
     ) -> Result<Response<pb::ListTokensResponse>, Status> {
-        let tokens = self.ctx.tokens.list().await?;
+        let tokens = self.ctx.tokens.list().await.or_status()?;
         Ok(Response::new(pb::ListTokensResponse {
             tokens: tokens.into_iter().map(token_to_proto).collect(),
         }))
@@ -352,7 +369,12 @@ impl AgentService for AgentApi {
         &self,
         request: Request<pb::RevokeTokenRequest>,
     ) -> Result<Response<pb::RevokeTokenResponse>, Status> {
-        let info = self.ctx.tokens.revoke(&request.into_inner().id).await?;
+        let info = self
+            .ctx
+            .tokens
+            .revoke(&request.into_inner().id)
+            .await
+            .or_status()?;
         tracing::info!(id = %info.id, name = %info.name, "token revoked");
         self.ctx.bus.publish(EventPayload::TokensChanged {
             token_id: info.id.clone(),

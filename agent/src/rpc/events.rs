@@ -3,15 +3,15 @@
 use omnipanel_proto::v1 as pb;
 use pb::event::Payload;
 
-use crate::{
+use crate::rpc::{
+    model_service::{progress_to_proto, state_to_proto, status_to_proto},
+    project_service::watch_to_proto,
+    system_service::alert_to_proto,
+    update_service::progress_to_proto as update_progress_to_proto,
+};
+use omnipanel_core::{
     events::{Delivery, Event, EventPayload},
     feed::Topic,
-    rpc::{
-        model_service::{progress_to_proto, state_to_proto, status_to_proto},
-        project_service::watch_to_proto,
-        system_service::alert_to_proto,
-        update_service::progress_to_proto as update_progress_to_proto,
-    },
 };
 
 /// A domain event as a proto `Event`.

@@ -2,6 +2,7 @@
 //! module and streams reads, search results and change batches. A search
 //! whose client goes away is cancelled; a read stops at the next chunk.
 
+use crate::rpc::status::{IntoStatus, OrStatus};
 use std::{
     sync::{
         Arc,
@@ -14,7 +15,8 @@ use omnipanel_proto::v1 as pb;
 use pb::file_service_server::FileService;
 use tonic::{Request, Response, Status};
 
-use crate::{
+use crate::rpc::streaming::{ResponseStream, spawn_stream};
+use omnipanel_core::{
     error::Error,
     feed::{Cursor, Delivery},
     files::{
@@ -24,7 +26,6 @@ use crate::{
         watch::{ChangeItem, ChangeKind},
     },
     projects::Projects,
-    rpc::streaming::{ResponseStream, spawn_stream},
 };
 
 /// Largest WriteFile / ApplyBatch request accepted.
@@ -112,7 +113,7 @@ impl FileService for FileApi {
         request: Request<pb::ListDirectoryRequest>,
     ) -> Result<Response<pb::ListDirectoryResponse>, Status> {
         let request = request.into_inner();
-        let project = self.projects.handle(&request.project).await?;
+        let project = self.projects.handle(&request.project).await.or_status()?;
         let options = ListOptions {
             include_hidden: request.include_hidden,
             include_ignored: request.include_ignored,
@@ -123,7 +124,9 @@ impl FileService for FileApi {
             },
             descending: request.descending,
         };
-        let entries = ops::list_directory(&project, &request.path, options).await?;
+        let entries = ops::list_directory(&project, &request.path, options)
+            .await
+            .or_status()?;
         Ok(Response::new(pb::ListDirectoryResponse {
             entries: entries.into_iter().map(info).collect(),
         }))
@@ -134,8 +137,8 @@ impl FileService for FileApi {
         request: Request<pb::StatRequest>,
     ) -> Result<Response<pb::StatResponse>, Status> {
         let request = request.into_inner();
-        let project = self.projects.handle(&request.project).await?;
-        let entry = ops::stat(&project, &request.path).await?;
+        let project = self.projects.handle(&request.project).await.or_status()?;
+        let entry = ops::stat(&project, &request.path).await.or_status()?;
         Ok(Response::new(pb::StatResponse {
             info: Some(info(entry)),
         }))
@@ -148,8 +151,10 @@ impl FileService for FileApi {
         request: Request<pb::ReadFileRequest>,
     ) -> Result<Response<Self::ReadFileStream>, Status> {
         let request = request.into_inner();
-        let project = self.projects.handle(&request.project).await?;
-        let read = ops::open_read(&project, &request.path, request.offset, request.length).await?;
+        let project = self.projects.handle(&request.project).await.or_status()?;
+        let read = ops::open_read(&project, &request.path, request.offset, request.length)
+            .await
+            .or_status()?;
         let first = pb::ReadFileResponse {
             info: Some(info(read.entry.clone())),
             binary: read.binary,
@@ -177,7 +182,7 @@ impl FileService for FileApi {
             if let Ok(Err(err)) = outcome {
                 let _ = tx
                     .send(Err(
-                        Error::internal(format!("reading stopped: {err}")).into()
+                        Error::internal(format!("reading stopped: {err}")).into_status()
                     ))
                     .await;
             }
@@ -190,7 +195,7 @@ impl FileService for FileApi {
         request: Request<pb::WriteFileRequest>,
     ) -> Result<Response<pb::WriteFileResponse>, Status> {
         let request = request.into_inner();
-        let project = self.projects.handle(&request.project).await?;
+        let project = self.projects.handle(&request.project).await.or_status()?;
         let entry = ops::write_file(
             &project,
             "path",
@@ -203,7 +208,8 @@ impl FileService for FileApi {
                     .then_some(request.expected_version),
             },
         )
-        .await?;
+        .await
+        .or_status()?;
         Ok(Response::new(pb::WriteFileResponse {
             info: Some(info(entry)),
         }))
@@ -214,8 +220,10 @@ impl FileService for FileApi {
         request: Request<pb::CreateDirectoryRequest>,
     ) -> Result<Response<pb::CreateDirectoryResponse>, Status> {
         let request = request.into_inner();
-        let project = self.projects.handle(&request.project).await?;
-        let entry = ops::create_directory(&project, &request.path).await?;
+        let project = self.projects.handle(&request.project).await.or_status()?;
+        let entry = ops::create_directory(&project, &request.path)
+            .await
+            .or_status()?;
         Ok(Response::new(pb::CreateDirectoryResponse {
             info: Some(info(entry)),
         }))
@@ -226,8 +234,10 @@ impl FileService for FileApi {
         request: Request<pb::MoveRequest>,
     ) -> Result<Response<pb::MoveResponse>, Status> {
         let request = request.into_inner();
-        let project = self.projects.handle(&request.project).await?;
-        let entry = ops::move_path(&project, &request.from, &request.to, request.overwrite).await?;
+        let project = self.projects.handle(&request.project).await.or_status()?;
+        let entry = ops::move_path(&project, &request.from, &request.to, request.overwrite)
+            .await
+            .or_status()?;
         Ok(Response::new(pb::MoveResponse {
             info: Some(info(entry)),
         }))
@@ -238,14 +248,15 @@ impl FileService for FileApi {
         request: Request<pb::CopyRequest>,
     ) -> Result<Response<pb::CopyResponse>, Status> {
         let request = request.into_inner();
-        let project = self.projects.handle(&request.project).await?;
+        let project = self.projects.handle(&request.project).await.or_status()?;
         let stats = ops::copy_path(
             &project,
             &request.from,
             &request.to,
             policy(request.overwrite),
         )
-        .await?;
+        .await
+        .or_status()?;
         Ok(Response::new(pb::CopyResponse {
             files: stats.files,
             skipped: stats.skipped,
@@ -258,14 +269,15 @@ impl FileService for FileApi {
         request: Request<pb::DeleteRequest>,
     ) -> Result<Response<pb::DeleteResponse>, Status> {
         let request = request.into_inner();
-        let project = self.projects.handle(&request.project).await?;
+        let project = self.projects.handle(&request.project).await.or_status()?;
         ops::delete_path(
             &project,
             &request.path,
             request.permanent,
             request.recursive,
         )
-        .await?;
+        .await
+        .or_status()?;
         Ok(Response::new(pb::DeleteResponse {}))
     }
 
@@ -275,7 +287,7 @@ impl FileService for FileApi {
     ) -> Result<Response<pb::ApplyBatchResponse>, Status> {
         use pb::batch_operation::Operation;
         let request = request.into_inner();
-        let project = self.projects.handle(&request.project).await?;
+        let project = self.projects.handle(&request.project).await.or_status()?;
         let mut steps = Vec::with_capacity(request.operations.len());
         for (index, op) in request.operations.into_iter().enumerate() {
             let step = match op.operation {
@@ -306,12 +318,12 @@ impl FileService for FileApi {
                         format!("operations[{index}]"),
                         "the step names no operation",
                     )
-                    .into());
+                    .into_status());
                 }
             };
             steps.push(step);
         }
-        let result = batch::apply(&project, steps).await?;
+        let result = batch::apply(&project, steps).await.or_status()?;
         Ok(Response::new(pb::ApplyBatchResponse {
             success: result.success,
             results: result
@@ -339,17 +351,21 @@ impl FileService for FileApi {
         request: Request<pb::FindFilesRequest>,
     ) -> Result<Response<pb::FindFilesResponse>, Status> {
         let request = request.into_inner();
-        let project = self.projects.handle(&request.project).await?;
+        let project = self.projects.handle(&request.project).await.or_status()?;
         let limit = match request.limit {
             0 => 50,
             n if n > 1000 => {
                 return Err(
-                    Error::invalid_argument("limit", "at most 1000 matches per query").into(),
+                    Error::invalid_argument("limit", "at most 1000 matches per query")
+                        .into_status(),
                 );
             }
             n => n as usize,
         };
-        let result = project.find_files(&request.query, limit).await?;
+        let result = project
+            .find_files(&request.query, limit)
+            .await
+            .or_status()?;
         Ok(Response::new(pb::FindFilesResponse {
             matches: result
                 .matches
@@ -372,7 +388,7 @@ impl FileService for FileApi {
         request: Request<pb::SearchTextRequest>,
     ) -> Result<Response<Self::SearchTextStream>, Status> {
         let request = request.into_inner();
-        let project = self.projects.handle(&request.project).await?;
+        let project = self.projects.handle(&request.project).await.or_status()?;
         let query = TextQuery {
             pattern: request.pattern,
             regex: request.regex,
@@ -394,7 +410,7 @@ impl FileService for FileApi {
         let cancel = Arc::new(AtomicBool::new(false));
         let started = Instant::now();
         // A bad pattern or glob is refused before the stream starts.
-        grep::validate(&project, &query)?;
+        grep::validate(&project, &query).or_status()?;
         let search_cancel = cancel.clone();
         let search = tokio::task::spawn_blocking(move || {
             grep::search(&project, &query, search_cancel, |matches| {
@@ -444,11 +460,11 @@ impl FileService for FileApi {
             let summary = match search.await {
                 Ok(Ok(summary)) => summary,
                 Ok(Err(err)) => {
-                    let _ = tx.send(Err(err.into())).await;
+                    let _ = tx.send(Err(err.into_status())).await;
                     return;
                 }
                 Err(err) => {
-                    let _ = tx.send(Err(Error::from(err).into())).await;
+                    let _ = tx.send(Err(Error::from(err).into_status())).await;
                     return;
                 }
             };
@@ -478,7 +494,7 @@ impl FileService for FileApi {
     ) -> Result<Response<Self::WatchStream>, Status> {
         use pb::watch_response::Item;
         let request = request.into_inner();
-        let project = self.projects.handle(&request.project).await?;
+        let project = self.projects.handle(&request.project).await.or_status()?;
         let feed = project.changes().clone();
         let instance_id = feed.instance_id();
         let mut subscription = feed.subscribe(

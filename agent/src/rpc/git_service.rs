@@ -2,6 +2,7 @@
 //! and streams fetch/pull/push progress. A transfer whose client goes away
 //! is cancelled at its next progress callback.
 
+use crate::rpc::status::{IntoStatus, OrStatus};
 use std::sync::{Arc, atomic::AtomicBool};
 
 use omnipanel_proto::v1 as pb;
@@ -9,7 +10,8 @@ use pb::git_service_server::GitService;
 use tokio::sync::mpsc;
 use tonic::{Request, Response, Status};
 
-use crate::{
+use crate::rpc::streaming::{ResponseStream, spawn_stream};
+use omnipanel_core::{
     error::Error,
     files::OpenProject,
     git::{
@@ -19,7 +21,6 @@ use crate::{
         repo::{self, BranchInfo, Change, CommitInfo, Entry, Operation, Person, RepoStatus},
     },
     projects::Projects,
-    rpc::streaming::{ResponseStream, spawn_stream},
 };
 
 /// The GitService implementation.
@@ -45,7 +46,7 @@ impl GitApi {
     }
 
     async fn project(&self, reference: &str) -> Result<Arc<OpenProject>, Status> {
-        Ok(self.projects.handle(reference).await?)
+        self.projects.handle(reference).await.or_status()
     }
 
     /// Stage or unstage (`change`) paths or everything, then the status.
@@ -54,7 +55,7 @@ impl GitApi {
         project: &str,
         paths: Vec<String>,
         all: bool,
-        change: fn(&mut git2::Repository, &[String], bool) -> crate::error::Result<()>,
+        change: fn(&mut git2::Repository, &[String], bool) -> omnipanel_core::error::Result<()>,
     ) -> Result<pb::RepoStatus, Status> {
         let project = self.project(project).await?;
         let status = self
@@ -64,7 +65,8 @@ impl GitApi {
                 change(repo, &paths, all)?;
                 repo::status(repo)
             })
-            .await?;
+            .await
+            .or_status()?;
         Ok(status_to_proto(status))
     }
 }
@@ -191,7 +193,11 @@ where
     T: Send + 'static,
     R: Send + 'static,
     F: FnOnce(R) -> T + Send + 'static,
-    W: FnOnce(&mut git2::Repository, &Reporter<'_>, Option<&str>) -> crate::error::Result<R>
+    W: FnOnce(
+            &mut git2::Repository,
+            &Reporter<'_>,
+            Option<&str>,
+        ) -> omnipanel_core::error::Result<R>
         + Send
         + 'static,
 {
@@ -229,7 +235,7 @@ where
         let _ = tx
             .send(match outcome {
                 Ok(result) => Ok(finish(result)),
-                Err(err) => Err(err.into()),
+                Err(err) => Err(err.into_status()),
             })
             .await;
     })
@@ -245,7 +251,8 @@ impl GitService for GitApi {
         let status = self
             .git
             .with_repo(&project, |repo, _| repo::status(repo))
-            .await?;
+            .await
+            .or_status()?;
         Ok(Response::new(pb::GetStatusResponse {
             status: Some(status_to_proto(status)),
         }))
@@ -261,7 +268,8 @@ impl GitService for GitApi {
         let branches = self
             .git
             .with_repo(&project, move |repo, _| repo::branches(repo, remote))
-            .await?;
+            .await
+            .or_status()?;
         Ok(Response::new(pb::ListBranchesResponse {
             branches: branches.into_iter().map(branch_to_proto).collect(),
         }))
@@ -278,7 +286,8 @@ impl GitService for GitApi {
             .with_repo(&project, move |repo, _| {
                 repo::create_branch(repo, &request.name, &request.start_point, request.checkout)
             })
-            .await?;
+            .await
+            .or_status()?;
         Ok(Response::new(pb::CreateBranchResponse {
             branch: Some(branch_to_proto(branch)),
         }))
@@ -296,7 +305,8 @@ impl GitService for GitApi {
                 repo::checkout(repo, &request.target)?;
                 repo::status(repo)
             })
-            .await?;
+            .await
+            .or_status()?;
         Ok(Response::new(pb::CheckoutResponse {
             status: Some(status_to_proto(status)),
         }))
@@ -313,7 +323,8 @@ impl GitService for GitApi {
             .with_repo(&project, move |repo, _| {
                 repo::delete_branch(repo, &request.name, request.force)
             })
-            .await?;
+            .await
+            .or_status()?;
         Ok(Response::new(pb::DeleteBranchResponse { commit }))
     }
 
@@ -327,7 +338,7 @@ impl GitService for GitApi {
             0 => 50,
             n if n > 1000 => {
                 return Err(
-                    Error::invalid_argument("limit", "at most 1000 commits per page").into(),
+                    Error::invalid_argument("limit", "at most 1000 commits per page").into_status(),
                 );
             }
             n => n as usize,
@@ -350,7 +361,8 @@ impl GitService for GitApi {
                     path.as_deref(),
                 )
             })
-            .await?;
+            .await
+            .or_status()?;
         Ok(Response::new(pb::GetLogResponse {
             commits: commits.into_iter().map(commit_to_proto).collect(),
             next_page_token: next,
@@ -384,7 +396,8 @@ impl GitService for GitApi {
                     request.max_bytes,
                 )
             })
-            .await?;
+            .await
+            .or_status()?;
         Ok(Response::new(pb::GetDiffResponse {
             files: result
                 .files
@@ -464,7 +477,8 @@ impl GitService for GitApi {
             .with_repo(&project, move |repo, _| {
                 repo::commit(repo, &request.message, request.amend)
             })
-            .await?;
+            .await
+            .or_status()?;
         Ok(Response::new(pb::CommitResponse {
             commit: Some(commit_to_proto(commit)),
         }))

@@ -37,12 +37,12 @@ use tonic_health::ServingStatus;
 
 use crate::{
     context::AgentContext,
-    error::{Error, Result},
     rpc::{
         access::{AccessLayer, Listener},
         lazy::Lazy,
     },
 };
+use omnipanel_core::error::{Error, Result};
 
 /// Fully qualified names of the services this agent serves, for health.
 const SERVICES: &[&str] = &[
@@ -155,7 +155,7 @@ pub async fn serve(
             .await;
     }
     let routes = routes(&ctx, health);
-    let owner_uid = omnipanel_client::location::current_uid();
+    let owner_uid = omnipanel_paths::current_uid();
 
     let shutdown = ctx.shutdown_token();
     let unix_server = Server::builder()

@@ -5,25 +5,23 @@
 //! half-way ends with the domain's error, mapped by `to_status` like any
 //! other.
 
+use crate::rpc::status::OrStatus;
 use std::sync::Arc;
 
 use omnipanel_proto::v1 as pb;
 use pb::model_service_server::ModelService;
 use tonic::{Request, Response, Status};
 
-use crate::{
-    ollama::{
-        ChatMessage, GenerateParams, GenerationOptions, LoadedModel, ModelInfo, Ollama,
-        ProviderInfo,
-        api::Timings,
-        fit::{FitReport, FitVerdict},
-        pulls::{PullProgress, PullState},
-        supervisor::{ServerState, ServerStatus},
-    },
-    rpc::{
-        status::to_status,
-        streaming::{ResponseStream, spawn_stream},
-    },
+use crate::rpc::{
+    status::to_status,
+    streaming::{ResponseStream, spawn_stream},
+};
+use omnipanel_core::ollama::{
+    ChatMessage, GenerateParams, GenerationOptions, LoadedModel, ModelInfo, Ollama, ProviderInfo,
+    api::Timings,
+    fit::{FitReport, FitVerdict},
+    pulls::{PullProgress, PullState},
+    supervisor::{ServerState, ServerStatus},
 };
 
 /// The ModelService implementation.
@@ -63,7 +61,7 @@ pub fn status_to_proto(status: &ServerStatus, default_model: &str) -> pb::Server
         address: status.address.clone(),
         uptime_ms: status
             .ready_since_ms
-            .map_or(0, |since| (crate::store::now_ms() - since).max(0)),
+            .map_or(0, |since| (omnipanel_core::store::now_ms() - since).max(0)),
         restart_count: status.restart_count,
         last_error: status.last_error.clone().unwrap_or_default(),
         binary_path: status
@@ -175,7 +173,7 @@ fn stats_to_proto(timings: &Timings) -> pb::GenerationStats {
     }
 }
 
-fn info_u64(show: &crate::ollama::api::ShowResponse, suffix: &str) -> u64 {
+fn info_u64(show: &omnipanel_core::ollama::api::ShowResponse, suffix: &str) -> u64 {
     show.model_info
         .iter()
         .find(|(key, _)| key.ends_with(suffix))
@@ -206,7 +204,7 @@ impl ModelService for ModelApi {
         &self,
         _request: Request<pb::StartServerRequest>,
     ) -> Result<Response<pb::StartServerResponse>, Status> {
-        let status = self.ollama.start_server().await?;
+        let status = self.ollama.start_server().await.or_status()?;
         Ok(Response::new(pb::StartServerResponse {
             status: Some(self.status_response(status).await),
         }))
@@ -216,7 +214,7 @@ impl ModelService for ModelApi {
         &self,
         _request: Request<pb::StopServerRequest>,
     ) -> Result<Response<pb::StopServerResponse>, Status> {
-        let status = self.ollama.stop_server().await?;
+        let status = self.ollama.stop_server().await.or_status()?;
         Ok(Response::new(pb::StopServerResponse {
             status: Some(self.status_response(status).await),
         }))
@@ -226,7 +224,7 @@ impl ModelService for ModelApi {
         &self,
         _request: Request<pb::RestartServerRequest>,
     ) -> Result<Response<pb::RestartServerResponse>, Status> {
-        let status = self.ollama.restart_server().await?;
+        let status = self.ollama.restart_server().await.or_status()?;
         Ok(Response::new(pb::RestartServerResponse {
             status: Some(self.status_response(status).await),
         }))
@@ -239,7 +237,8 @@ impl ModelService for ModelApi {
         let models = self
             .ollama
             .list_models(&request.into_inner().provider)
-            .await?;
+            .await
+            .or_status()?;
         Ok(Response::new(pb::ListModelsResponse {
             models: models.into_iter().map(model_to_proto).collect(),
         }))
@@ -253,7 +252,8 @@ impl ModelService for ModelApi {
         let details = self
             .ollama
             .show_model(&request.provider, &request.model)
-            .await?;
+            .await
+            .or_status()?;
         let show = &details.show;
         Ok(Response::new(pb::ShowModelResponse {
             architecture: show
@@ -284,7 +284,8 @@ impl ModelService for ModelApi {
         let (mut progress, fit) = self
             .ollama
             .pull(&request.provider, &request.model, request.insecure)
-            .await?;
+            .await
+            .or_status()?;
         let stream = spawn_stream(self.shutdown.clone(), move |tx| async move {
             let mut fit = fit.as_ref().map(fit_to_proto);
             loop {
@@ -312,7 +313,8 @@ impl ModelService for ModelApi {
         let progress = self
             .ollama
             .cancel_pull(&request.provider, &request.model)
-            .await?;
+            .await
+            .or_status()?;
         Ok(Response::new(pb::CancelPullResponse {
             progress: Some(progress_to_proto(&progress)),
         }))
@@ -339,7 +341,8 @@ impl ModelService for ModelApi {
         let request = request.into_inner();
         self.ollama
             .delete_model(&request.provider, &request.model)
-            .await?;
+            .await
+            .or_status()?;
         Ok(Response::new(pb::DeleteModelResponse {}))
     }
 
@@ -350,7 +353,8 @@ impl ModelService for ModelApi {
         let models = self
             .ollama
             .running_models(&request.into_inner().provider)
-            .await?;
+            .await
+            .or_status()?;
         Ok(Response::new(pb::ListRunningModelsResponse {
             models: models.into_iter().map(loaded_to_proto).collect(),
         }))
@@ -364,7 +368,8 @@ impl ModelService for ModelApi {
         let model = self
             .ollama
             .load_model(&request.provider, &request.model, &request.keep_alive)
-            .await?;
+            .await
+            .or_status()?;
         Ok(Response::new(pb::LoadModelResponse { model }))
     }
 
@@ -375,7 +380,8 @@ impl ModelService for ModelApi {
         let request = request.into_inner();
         self.ollama
             .unload_model(&request.provider, &request.model)
-            .await?;
+            .await
+            .or_status()?;
         Ok(Response::new(pb::UnloadModelResponse {}))
     }
 
@@ -386,7 +392,8 @@ impl ModelService for ModelApi {
         let model = self
             .ollama
             .set_default_model(&request.into_inner().model)
-            .await?;
+            .await
+            .or_status()?;
         Ok(Response::new(pb::SetDefaultModelResponse { model }))
     }
 
@@ -398,7 +405,8 @@ impl ModelService for ModelApi {
         let report = self
             .ollama
             .check_fit(&request.provider, &request.model)
-            .await?;
+            .await
+            .or_status()?;
         Ok(Response::new(fit_to_proto(&report)))
     }
 
@@ -426,7 +434,8 @@ impl ModelService for ModelApi {
         let mut upstream = self
             .ollama
             .chat(&request.provider, &request.model, messages, options)
-            .await?;
+            .await
+            .or_status()?;
         let stream = spawn_stream(self.shutdown.clone(), move |tx| async move {
             while let Some(chunk) = upstream.next().await {
                 let message = chunk
@@ -468,7 +477,8 @@ impl ModelService for ModelApi {
         let mut upstream = self
             .ollama
             .generate(&request.provider, &request.model, params, options)
-            .await?;
+            .await
+            .or_status()?;
         let stream = spawn_stream(self.shutdown.clone(), move |tx| async move {
             while let Some(chunk) = upstream.next().await {
                 let message = chunk
@@ -494,7 +504,7 @@ impl ModelService for ModelApi {
         &self,
         _request: Request<pb::ListProvidersRequest>,
     ) -> Result<Response<pb::ListProvidersResponse>, Status> {
-        let providers = self.ollama.list_providers().await?;
+        let providers = self.ollama.list_providers().await.or_status()?;
         Ok(Response::new(pb::ListProvidersResponse {
             providers: providers.into_iter().map(provider_to_proto).collect(),
         }))
@@ -508,7 +518,8 @@ impl ModelService for ModelApi {
         let provider = self
             .ollama
             .add_provider(&request.name, &request.url, &request.token)
-            .await?;
+            .await
+            .or_status()?;
         Ok(Response::new(pb::AddProviderResponse {
             provider: Some(provider_to_proto(provider)),
         }))
@@ -520,7 +531,8 @@ impl ModelService for ModelApi {
     ) -> Result<Response<pb::RemoveProviderResponse>, Status> {
         self.ollama
             .remove_provider(&request.into_inner().name)
-            .await?;
+            .await
+            .or_status()?;
         Ok(Response::new(pb::RemoveProviderResponse {}))
     }
 }

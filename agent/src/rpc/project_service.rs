@@ -1,13 +1,14 @@
 //! `omnipanel.v1.ProjectService`: the project list and workspace state,
 //! converted to and from the projects domain module.
 
+use crate::rpc::status::OrStatus;
 use std::sync::Arc;
 
 use omnipanel_proto::v1 as pb;
 use pb::project_service_server::ProjectService;
 use tonic::{Request, Response, Status};
 
-use crate::{
+use omnipanel_core::{
     files::watch::{WatchPhase, WatchStatus},
     projects::{ProjectView, ProjectWatch, Projects, TemplateFile},
 };
@@ -85,7 +86,8 @@ impl ProjectService for ProjectApi {
         let view = self
             .projects
             .create(&request.path, &request.name, request.git_init, files)
-            .await?;
+            .await
+            .or_status()?;
         Ok(Response::new(pb::CreateProjectResponse {
             project: Some(project_to_proto(view)),
         }))
@@ -99,7 +101,8 @@ impl ProjectService for ProjectApi {
         let view = self
             .projects
             .open_project(&request.path, &request.name)
-            .await?;
+            .await
+            .or_status()?;
         Ok(Response::new(pb::OpenProjectResponse {
             project: Some(project_to_proto(view)),
         }))
@@ -109,7 +112,11 @@ impl ProjectService for ProjectApi {
         &self,
         request: Request<pb::CloseProjectRequest>,
     ) -> Result<Response<pb::CloseProjectResponse>, Status> {
-        let view = self.projects.close(&request.into_inner().project).await?;
+        let view = self
+            .projects
+            .close(&request.into_inner().project)
+            .await
+            .or_status()?;
         Ok(Response::new(pb::CloseProjectResponse {
             project: Some(project_to_proto(view)),
         }))
@@ -119,7 +126,7 @@ impl ProjectService for ProjectApi {
         &self,
         _request: Request<pb::ListProjectsRequest>,
     ) -> Result<Response<pb::ListProjectsResponse>, Status> {
-        let views = self.projects.list().await?;
+        let views = self.projects.list().await.or_status()?;
         Ok(Response::new(pb::ListProjectsResponse {
             projects: views.into_iter().map(project_to_proto).collect(),
         }))
@@ -129,7 +136,11 @@ impl ProjectService for ProjectApi {
         &self,
         request: Request<pb::GetProjectRequest>,
     ) -> Result<Response<pb::GetProjectResponse>, Status> {
-        let view = self.projects.get(&request.into_inner().project).await?;
+        let view = self
+            .projects
+            .get(&request.into_inner().project)
+            .await
+            .or_status()?;
         Ok(Response::new(pb::GetProjectResponse {
             project: Some(project_to_proto(view)),
         }))
@@ -139,7 +150,11 @@ impl ProjectService for ProjectApi {
         &self,
         request: Request<pb::ForgetProjectRequest>,
     ) -> Result<Response<pb::ForgetProjectResponse>, Status> {
-        let record = self.projects.forget(&request.into_inner().project).await?;
+        let record = self
+            .projects
+            .forget(&request.into_inner().project)
+            .await
+            .or_status()?;
         Ok(Response::new(pb::ForgetProjectResponse {
             project: Some(project_to_proto(ProjectView {
                 record,
@@ -158,7 +173,8 @@ impl ProjectService for ProjectApi {
         let state = self
             .projects
             .workspace_state(&request.project, &request.client_key)
-            .await?;
+            .await
+            .or_status()?;
         Ok(Response::new(match state {
             Some(state) => pb::GetWorkspaceStateResponse {
                 data: state.data,
@@ -182,7 +198,8 @@ impl ProjectService for ProjectApi {
                 request.data,
                 request.expected_version,
             )
-            .await?;
+            .await
+            .or_status()?;
         Ok(Response::new(pb::SaveWorkspaceStateResponse { version }))
     }
 }

@@ -9,7 +9,7 @@ use omnipanel_proto::ERROR_DOMAIN;
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt};
 
-use crate::error::{Error, ErrorKind};
+use omnipanel_core::error::{Error, ErrorKind};
 
 fn code_and_reason(kind: ErrorKind) -> (Code, &'static str) {
     match kind {
@@ -45,9 +45,30 @@ pub fn to_status(err: Error) -> Status {
     Status::with_error_details(code, err.message(), details)
 }
 
-impl From<Error> for Status {
-    fn from(err: Error) -> Self {
-        to_status(err)
+/// A domain result as a gRPC result, through [`to_status`]:
+/// `projects.get(id).await.or_status()?`. (The error types live in other
+/// crates, so a `From` between them cannot be written here.)
+pub trait OrStatus<T> {
+    /// The result with its error mapped to a `Status`.
+    fn or_status(self) -> Result<T, Status>;
+}
+
+impl<T> OrStatus<T> for Result<T, Error> {
+    fn or_status(self) -> Result<T, Status> {
+        self.map_err(to_status)
+    }
+}
+
+/// A domain error as a `Status`, through [`to_status`], where a value
+/// (not a `?`) is needed: `tx.send(Err(err.into_status()))`.
+pub trait IntoStatus {
+    /// The error as a `Status`.
+    fn into_status(self) -> Status;
+}
+
+impl IntoStatus for Error {
+    fn into_status(self) -> Status {
+        to_status(self)
     }
 }
 

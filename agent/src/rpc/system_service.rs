@@ -3,6 +3,7 @@
 //! messages. Metric streams follow one subscription to the shared sampler;
 //! alert watches follow the event bus's "alerts" topic.
 
+use crate::rpc::status::{IntoStatus, OrStatus};
 use std::{collections::HashSet, sync::Arc, time::Duration};
 
 use omnipanel_proto::v1 as pb;
@@ -10,10 +11,10 @@ use pb::system_service_server::SystemService;
 use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status};
 
-use crate::{
+use crate::rpc::streaming::{ResponseStream, spawn_stream};
+use omnipanel_core::{
     error::Error,
     events::{Cursor, Delivery, EventBus, EventPayload},
-    rpc::streaming::{ResponseStream, spawn_stream},
     system::{
         SystemMonitor,
         alerts::ThresholdChange,
@@ -254,7 +255,7 @@ impl SystemService for SystemApi {
         &self,
         _request: Request<pb::GetSnapshotRequest>,
     ) -> Result<Response<pb::GetSnapshotResponse>, Status> {
-        let (sample, stats) = self.system.snapshot().await?;
+        let (sample, stats) = self.system.snapshot().await.or_status()?;
         Ok(Response::new(pb::GetSnapshotResponse {
             snapshot: Some(snapshot_to_proto(&sample, stats)),
         }))
@@ -295,10 +296,14 @@ impl SystemService for SystemApi {
                     "sort",
                     "choose PROCESS_SORT_CPU or PROCESS_SORT_MEMORY",
                 )
-                .into());
+                .into_status());
             }
         };
-        let listing = self.system.processes(order, request.limit).await?;
+        let listing = self
+            .system
+            .processes(order, request.limit)
+            .await
+            .or_status()?;
         Ok(Response::new(pb::ListProcessesResponse {
             processes: listing.processes.into_iter().map(entry_to_proto).collect(),
             total_processes: listing.total,
@@ -340,7 +345,7 @@ impl SystemService for SystemApi {
                     "thresholds",
                     "leave it empty when reset_to_defaults is set",
                 )
-                .into());
+                .into_status());
             }
             ThresholdChange::Defaults
         } else {
@@ -361,7 +366,8 @@ impl SystemService for SystemApi {
         let set = self
             .system
             .set_thresholds(change, request.expected_version)
-            .await?;
+            .await
+            .or_status()?;
         Ok(Response::new(pb::SetThresholdsResponse {
             thresholds: set.thresholds.iter().map(threshold_to_proto).collect(),
             version: set.version,
@@ -377,7 +383,8 @@ impl SystemService for SystemApi {
         let page = self
             .system
             .list_alerts(request.limit, request.before_id, request.active_only)
-            .await?;
+            .await
+            .or_status()?;
         Ok(Response::new(pb::ListAlertsResponse {
             alerts: page.alerts.iter().map(alert_to_proto).collect(),
             next_before_id: page.next_before_id,

@@ -3,6 +3,7 @@
 //! and asks the agent to shut down after an install or rollback so
 //! `daemon::run` can restart it.
 
+use crate::rpc::status::{OrStatus, to_status};
 use std::sync::Arc;
 
 use omnipanel_proto::v1 as pb;
@@ -12,8 +13,8 @@ use tonic::{Request, Response, Status};
 use crate::{
     context::AgentContext,
     rpc::streaming::{ResponseStream, spawn_stream},
-    updates::{CheckOutcome, DownloadState, HistoryEntry, Progress, Release},
 };
+use omnipanel_core::updates::{CheckOutcome, DownloadState, HistoryEntry, Progress, Release};
 
 /// The UpdateService implementation.
 #[derive(Debug, Clone)]
@@ -91,7 +92,7 @@ impl UpdateService for UpdateApi {
         &self,
         _request: Request<pb::CheckForUpdateRequest>,
     ) -> Result<Response<pb::CheckForUpdateResponse>, Status> {
-        let outcome = self.ctx.updates.check().await?;
+        let outcome = self.ctx.updates.check().await.or_status()?;
         Ok(Response::new(check_to_proto(&outcome)))
     }
 
@@ -109,7 +110,7 @@ impl UpdateService for UpdateApi {
                     let status = current
                         .error
                         .clone()
-                        .map_or_else(|| Status::unknown("the download failed"), Status::from);
+                        .map_or_else(|| Status::unknown("the download failed"), to_status);
                     let _ = tx.send(Err(status)).await;
                     return;
                 }
@@ -132,7 +133,7 @@ impl UpdateService for UpdateApi {
         request: Request<pb::InstallUpdateRequest>,
     ) -> Result<Response<pb::InstallUpdateResponse>, Status> {
         let force = request.into_inner().force;
-        let (from, to) = self.ctx.updates.install(force).await?;
+        let (from, to) = self.ctx.updates.install(force).await.or_status()?;
         // The answer goes out while the server drains; then the agent
         // restarts as the new version.
         self.ctx
@@ -147,7 +148,7 @@ impl UpdateService for UpdateApi {
         &self,
         _request: Request<pb::RollbackRequest>,
     ) -> Result<Response<pb::RollbackResponse>, Status> {
-        let (from, to) = self.ctx.updates.rollback().await?;
+        let (from, to) = self.ctx.updates.rollback().await.or_status()?;
         self.ctx
             .request_shutdown(&format!("rolling back {from} -> {to}"));
         Ok(Response::new(pb::RollbackResponse {
@@ -160,7 +161,7 @@ impl UpdateService for UpdateApi {
         &self,
         _request: Request<pb::GetUpdateStatusRequest>,
     ) -> Result<Response<pb::GetUpdateStatusResponse>, Status> {
-        let status = self.ctx.updates.status().await?;
+        let status = self.ctx.updates.status().await.or_status()?;
         let (last_check_unix_ms, latest, update_available) = match &status.last_check {
             Some(check) => (
                 check.checked_ms,

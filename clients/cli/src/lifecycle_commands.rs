@@ -334,17 +334,6 @@ async fn wait_for_restart(target: &Target) -> Result<Client, Failure> {
     ))
 }
 
-/// XDG folder `var`, else `$HOME/fallback`.
-fn xdg(var: &str, fallback: &str) -> PathBuf {
-    match std::env::var_os(var) {
-        Some(dir) if Path::new(&dir).is_absolute() => PathBuf::from(dir),
-        _ => std::env::var_os("HOME")
-            .map(PathBuf::from)
-            .unwrap_or_else(std::env::temp_dir)
-            .join(fallback),
-    }
-}
-
 /// Most of a log file that goes into a report.
 const LOG_TAIL_BYTES: u64 = 1024 * 1024;
 /// Crash reports included, newest first.
@@ -421,15 +410,11 @@ pub async fn bugreport(output: Option<PathBuf>, json: bool) -> Result<(), Failur
         }
         None => {
             summary.push_str("agent: not running\n");
-            let state = xdg("XDG_STATE_HOME", ".local/state").join("omnipanel");
+            let paths = omnipanel_paths::AgentPaths::from_env();
             (
-                std::env::var_os("OMNIPANEL_CONFIG")
-                    .map(PathBuf::from)
-                    .unwrap_or_else(|| {
-                        xdg("XDG_CONFIG_HOME", ".config").join("omnipanel/config.toml")
-                    }),
-                state.join("logs"),
-                state.join("crashes"),
+                omnipanel_paths::config_file(),
+                paths.log_dir,
+                paths.crash_dir,
             )
         }
     };

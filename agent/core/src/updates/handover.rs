@@ -11,21 +11,29 @@
 //! agent sees one continuous process. If it does not, the old binaries are
 //! put back and the old agent is exec'd instead; it reports the automatic
 //! rollback from the marker at start. Only an exec failure returns.
+//!
+//! Asking the probe for its version is a gRPC call, which this crate does
+//! not make: the server crate hands in a [`VersionProbe`].
 
 use std::{
     ffi::OsString,
+    future::Future,
     os::unix::process::CommandExt,
     path::{Path, PathBuf},
     process::{Child, Command, ExitCode, Stdio},
     time::{Duration, Instant},
 };
 
-use omnipanel_client::{Client, ClientError, Target};
+use omnipanel_paths::AgentPaths;
 
-use crate::{
-    paths::AgentPaths,
-    updates::{HEALTH_DEADLINE, Marker, RestartPlan, UpdateDirs, artifact},
-};
+use crate::updates::{HEALTH_DEADLINE, Marker, RestartPlan, UpdateDirs, artifact};
+
+/// Asks an agent on a socket which version it is.
+pub trait VersionProbe {
+    /// The version the agent at `socket` answers with; `Ok(None)` while
+    /// nothing answers there yet; `Err` when something answered wrongly.
+    fn version(&self, socket: &Path) -> impl Future<Output = Result<Option<String>, String>>;
+}
 
 /// Set for the probe instance: it leaves the marker alone, does not check
 /// for updates and does not start Ollama.
@@ -35,7 +43,7 @@ pub const PROBE_ENV: &str = "OMNIPANEL_UPDATE_PROBE";
 const PROBE_STOP: Duration = Duration::from_secs(15);
 
 /// Carry out `plan`. Returns only when the final exec failed.
-pub fn perform(plan: RestartPlan, paths: &AgentPaths) -> ExitCode {
+pub fn perform(plan: RestartPlan, paths: &AgentPaths, version: &impl VersionProbe) -> ExitCode {
     let exe = match plan {
         RestartPlan::Exec { exe } => exe,
         RestartPlan::Probe {
@@ -43,7 +51,7 @@ pub fn perform(plan: RestartPlan, paths: &AgentPaths) -> ExitCode {
             to_version,
             dirs,
         } => {
-            probe_or_roll_back(&exe, &to_version, &dirs, paths);
+            probe_or_roll_back(&exe, &to_version, &dirs, paths, version);
             exe
         }
     };
@@ -56,9 +64,15 @@ pub fn perform(plan: RestartPlan, paths: &AgentPaths) -> ExitCode {
     ExitCode::FAILURE
 }
 
-fn probe_or_roll_back(exe: &Path, to_version: &str, dirs: &UpdateDirs, paths: &AgentPaths) {
+fn probe_or_roll_back(
+    exe: &Path,
+    to_version: &str,
+    dirs: &UpdateDirs,
+    paths: &AgentPaths,
+    version: &impl VersionProbe,
+) {
     let marker_path = dirs.marker();
-    let outcome = probe(exe, to_version, paths);
+    let outcome = probe(exe, to_version, paths, version);
     let mut marker = Marker::read(&marker_path).unwrap_or(Marker {
         state: String::new(),
         from_version: crate::version::current().to_owned(),
@@ -88,7 +102,12 @@ fn probe_or_roll_back(exe: &Path, to_version: &str, dirs: &UpdateDirs, paths: &A
 
 /// Start the new agent on a probe socket and wait for it to answer as
 /// `to_version`; always stops it again.
-fn probe(exe: &Path, to_version: &str, paths: &AgentPaths) -> Result<(), String> {
+fn probe(
+    exe: &Path,
+    to_version: &str,
+    paths: &AgentPaths,
+    version: &impl VersionProbe,
+) -> Result<(), String> {
     let socket = probe_socket(&paths.socket);
     let _ = std::fs::remove_file(&socket);
     let mut child = Command::new(exe)
@@ -107,7 +126,7 @@ fn probe(exe: &Path, to_version: &str, paths: &AgentPaths) -> Result<(), String>
         .enable_all()
         .build()
         .map_err(|err| format!("cannot start a runtime for the health check: {err}"))?;
-    let result = runtime.block_on(wait_healthy(&mut child, &socket, to_version));
+    let result = runtime.block_on(wait_healthy(&mut child, &socket, to_version, version));
     stop(&mut child);
     let _ = std::fs::remove_file(&socket);
     let _ = std::fs::remove_file(with_suffix(&socket, ".lock"));
@@ -126,33 +145,33 @@ pub fn probe_socket(socket: &Path) -> PathBuf {
     socket.with_file_name("update-probe.sock")
 }
 
-async fn wait_healthy(child: &mut Child, socket: &Path, to_version: &str) -> Result<(), String> {
+async fn wait_healthy(
+    child: &mut Child,
+    socket: &Path,
+    to_version: &str,
+    probe: &impl VersionProbe,
+) -> Result<(), String> {
     let deadline = Instant::now() + HEALTH_DEADLINE;
     loop {
         if let Ok(Some(status)) = child.try_wait() {
             return Err(format!("the new agent exited ({status}) before answering"));
         }
-        match Client::connect_unchecked(Target::Unix(socket.to_owned())).await {
-            Ok(client) => {
-                let version = &client.info().version;
-                return if version == to_version {
-                    Ok(())
-                } else {
-                    Err(format!(
-                        "the new agent answered as version {version}, not {to_version}"
-                    ))
-                };
+        match probe.version(socket).await? {
+            Some(version) if version == to_version => return Ok(()),
+            Some(version) => {
+                return Err(format!(
+                    "the new agent answered as version {version}, not {to_version}"
+                ));
             }
-            Err(ClientError::AgentNotRunning { .. }) if Instant::now() < deadline => {
+            None if Instant::now() < deadline => {
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
-            Err(ClientError::AgentNotRunning { .. }) => {
+            None => {
                 return Err(format!(
                     "the new agent did not answer within {} s",
                     HEALTH_DEADLINE.as_secs()
                 ));
             }
-            Err(err) => return Err(format!("the new agent answered with an error: {err}")),
         }
     }
 }

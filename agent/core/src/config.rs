@@ -320,7 +320,7 @@ pub const SETTINGS: &[SettingSpec] = &[
     },
     SettingSpec {
         key: "log.filter",
-        description: "Log filter in RUST_LOG syntax, e.g. \"info\" or \"info,omnipanel_agent=debug\". Applied immediately.",
+        description: "Log filter in RUST_LOG syntax, e.g. \"info\" or \"info,omnipanel_core=debug\". Applied immediately.",
         restart_required: false,
     },
     SettingSpec {

@@ -1,0 +1,24 @@
+//! OmniPanel's domain: what the agent knows and does, in plain Rust types.
+//! One module per capability (`ollama`, `projects`, `files`, `git`,
+//! `system`, `updates`) plus the agent's own state (`config`, `store`,
+//! `events`, `logs`, `tokens`, `crash`). Nothing here knows gRPC, HTTP/2 or
+//! the generated API types: the server crate (`omnipanel-agent`) adapts
+//! these types to the API, and everything here is tested without a socket.
+
+pub mod atomic_file;
+pub mod autostart;
+pub mod config;
+pub mod crash;
+pub mod error;
+pub mod events;
+pub mod feed;
+pub mod files;
+pub mod git;
+pub mod logs;
+pub mod ollama;
+pub mod projects;
+pub mod store;
+pub mod system;
+pub mod tokens;
+pub mod updates;
+pub mod version;
