@@ -19,6 +19,9 @@ use omnipanel_client::{Client, ClientError, Target};
 pub mod measure;
 pub mod projects;
 pub mod trees;
+
+#[cfg(test)]
+mod tidy;
 #[path = "doubles/updates/mod.rs"]
 pub mod update_server;
 

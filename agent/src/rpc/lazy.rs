@@ -13,8 +13,11 @@ use std::{
 };
 
 use http::{Request, Response};
-use tonic::{Status, body::Body, server::NamedService};
+use omnipanel_core::error::Error;
+use tonic::{body::Body, server::NamedService};
 use tower::{Service, ServiceExt};
+
+use crate::rpc::status::to_status;
 
 /// A service of type `S`, made by `build` the first time a request needs
 /// it and shared by every clone afterwards.
@@ -94,7 +97,7 @@ where
             };
             match service {
                 Ok(service) => service.oneshot(request).await,
-                Err(message) => Ok(Status::internal(message).into_http()),
+                Err(message) => Ok(to_status(Error::internal(message)).into_http()),
             }
         })
     }

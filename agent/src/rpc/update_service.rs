@@ -14,6 +14,7 @@ use crate::{
     context::AgentContext,
     rpc::streaming::{ResponseStream, spawn_stream},
 };
+use omnipanel_core::error::Error;
 use omnipanel_core::updates::{CheckOutcome, DownloadState, HistoryEntry, Progress, Release};
 
 /// The UpdateService implementation.
@@ -107,10 +108,11 @@ impl UpdateService for UpdateApi {
             loop {
                 let current = progress.borrow_and_update().clone();
                 if current.state == DownloadState::Failed {
-                    let status = current
+                    let error = current
                         .error
                         .clone()
-                        .map_or_else(|| Status::unknown("the download failed"), to_status);
+                        .unwrap_or_else(|| Error::internal("the download failed, saying nothing"));
+                    let status = to_status(error);
                     let _ = tx.send(Err(status)).await;
                     return;
                 }
