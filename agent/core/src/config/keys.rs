@@ -1,0 +1,236 @@
+//! The documentation of every settings key, kept as a table of its own
+//! rather than taken from the structs' doc comments: those are written for
+//! the code, these for users reading `GetSettings`, in the order it lists
+//! them, with whether a change needs a restart. A test keeps the table and
+//! the structs in step.
+
+/// Documentation of one settings key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SettingSpec {
+    /// Dotted key, `section.name`.
+    pub key: &'static str,
+    /// What it does.
+    pub description: &'static str,
+    /// Whether a change needs an agent restart to take effect.
+    pub restart_required: bool,
+}
+
+/// Every settings key, in the order `GetSettings` lists them. A unit test
+/// checks that this table and [`Settings`](super::Settings) agree.
+pub const SETTINGS: &[SettingSpec] = &[
+    SettingSpec {
+        key: "server.tcp",
+        description: "Address of an optional TCP listener, e.g. \"127.0.0.1:7457\"; clients need a token. Non-loopback addresses require tls_cert and tls_key.",
+        restart_required: true,
+    },
+    SettingSpec {
+        key: "server.tls_cert",
+        description: "PEM certificate chain for TLS on the TCP listener.",
+        restart_required: true,
+    },
+    SettingSpec {
+        key: "server.tls_key",
+        description: "PEM private key for TLS on the TCP listener.",
+        restart_required: true,
+    },
+    SettingSpec {
+        key: "log.filter",
+        description: "Log filter in RUST_LOG syntax, e.g. \"info\" or \"info,omnipanel_core=debug\". Applied immediately.",
+        restart_required: false,
+    },
+    SettingSpec {
+        key: "log.max_file_mb",
+        description: "Size in MiB at which the log file is rotated.",
+        restart_required: true,
+    },
+    SettingSpec {
+        key: "log.max_files",
+        description: "How many rotated log files are kept besides the current one.",
+        restart_required: true,
+    },
+    SettingSpec {
+        key: "log.max_age_days",
+        description: "The log file is rotated once it is this many days old; rotated files older than this are deleted.",
+        restart_required: true,
+    },
+    SettingSpec {
+        key: "ollama.binary",
+        description: "Path of the ollama executable; when unset it is looked up on PATH and in the usual install places.",
+        restart_required: true,
+    },
+    SettingSpec {
+        key: "ollama.host",
+        description: "Address of the local Ollama server in OLLAMA_HOST syntax; when unset, OLLAMA_HOST, then 127.0.0.1:11434.",
+        restart_required: true,
+    },
+    SettingSpec {
+        key: "ollama.autostart",
+        description: "Start `ollama serve` when no server answers at the address.",
+        restart_required: true,
+    },
+    SettingSpec {
+        key: "ollama.health_interval",
+        description: "Time between health checks of the server, e.g. \"5s\".",
+        restart_required: true,
+    },
+    SettingSpec {
+        key: "ollama.health_timeout",
+        description: "How long one health check may take.",
+        restart_required: true,
+    },
+    SettingSpec {
+        key: "ollama.health_failures",
+        description: "Failed health checks in a row after which a managed server counts as hung and is restarted.",
+        restart_required: true,
+    },
+    SettingSpec {
+        key: "ollama.startup_timeout",
+        description: "How long a started server may take to answer before the start counts as failed.",
+        restart_required: true,
+    },
+    SettingSpec {
+        key: "ollama.stop_timeout",
+        description: "How long stopping waits after SIGTERM before it sends SIGKILL.",
+        restart_required: true,
+    },
+    SettingSpec {
+        key: "ollama.registry",
+        description: "Model registry used to look up the size of models that are not pulled yet.",
+        restart_required: true,
+    },
+    SettingSpec {
+        key: "ollama.models_dir",
+        description: "Where Ollama keeps models: a server OmniPanel starts gets it as OLLAMA_MODELS, and fit checks measure free disk there; when unset, OLLAMA_MODELS, then ~/.ollama/models.",
+        restart_required: true,
+    },
+    SettingSpec {
+        key: "files.max_read_mb",
+        description: "Largest read, in MiB, one ReadFile call may return; larger files are read in parts.",
+        restart_required: true,
+    },
+    SettingSpec {
+        key: "files.watch_settle",
+        description: "How long file changes must be quiet before they are reported together, e.g. \"50ms\".",
+        restart_required: true,
+    },
+    SettingSpec {
+        key: "files.always_ignored",
+        description: "Folder names that are never watched or searched, whatever .gitignore says.",
+        restart_required: true,
+    },
+    SettingSpec {
+        key: "files.max_watches",
+        description: "Most folders the agent watches for changes, across all open projects; 0 (the default) leaves only the kernel's per-user limit (fs.inotify.max_user_watches, shared with editors). Beyond it a project is served in degraded mode: the top of its tree is watched, the rest is indexed and listed again when searched.",
+        restart_required: true,
+    },
+    SettingSpec {
+        key: "git.token",
+        description: "Token for https Git remotes, used when ssh-agent and the git credential helper have nothing (sent as the password).",
+        restart_required: true,
+    },
+    SettingSpec {
+        key: "git.timeout",
+        description: "Network timeout for fetch, pull and push, e.g. \"30s\"; a remote that stops answering fails instead of hanging.",
+        restart_required: true,
+    },
+    SettingSpec {
+        key: "system.alerts",
+        description: "Watch alert thresholds (see `omnipanel alerts thresholds`). While on, the machine is read every system.alert_interval even when nobody streams metrics; set false for an agent that reads nothing while idle. Applied immediately.",
+        restart_required: false,
+    },
+    SettingSpec {
+        key: "system.alert_interval",
+        description: "How often alert thresholds are checked when no metrics stream reads faster, e.g. \"5s\" (250ms to 1h). Applied immediately.",
+        restart_required: false,
+    },
+    SettingSpec {
+        key: "update.channel",
+        description: "Release channel to follow: \"stable\" or \"beta\". Applied at the next check.",
+        restart_required: false,
+    },
+    SettingSpec {
+        key: "update.manifest_url",
+        description: "URL of the update manifest (JSON); {channel} is replaced by update.channel. Point it at your own server to self-host updates. Applied at the next check.",
+        restart_required: false,
+    },
+    SettingSpec {
+        key: "update.check_interval",
+        description: "Time between automatic update checks, e.g. \"24h\" (1m to 30 days); the first check runs when the agent starts. Applied immediately.",
+        restart_required: false,
+    },
+    SettingSpec {
+        key: "update.enabled",
+        description: "Check for updates automatically. When false the agent never contacts the update server on its own (`omnipanel update check` still works). Nothing is ever installed without being asked. Applied immediately.",
+        restart_required: false,
+    },
+    SettingSpec {
+        key: "update.public_key",
+        description: "Minisign public key (the base64 line of a .pub file) that update artifacts must be signed with; unset uses the key built into the agent. For self-hosted update servers.",
+        restart_required: false,
+    },
+    SettingSpec {
+        key: "events.history",
+        description: "How many recent events the agent keeps so reconnecting clients can catch up (16 to 1000000).",
+        restart_required: true,
+    },
+];
+
+/// Look up the documentation of a key.
+pub fn spec(key: &str) -> Option<&'static SettingSpec> {
+    SETTINGS.iter().find(|spec| spec.key == key)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::SocketAddr;
+
+    use crate::config::{
+        EventSettings, FilesSettings, GitSettingsFile, LogSettings, OllamaSettings, ServerSettings,
+        Settings, SystemSettings, UpdateSettings, edit::to_document,
+    };
+
+    use super::*;
+
+    #[test]
+    fn table_documents_every_key() {
+        let full = Settings {
+            server: ServerSettings {
+                tcp: Some(SocketAddr::from(([127, 0, 0, 1], 1))),
+                tls_cert: Some("c".into()),
+                tls_key: Some("k".into()),
+            },
+            log: LogSettings::default(),
+            events: EventSettings::default(),
+            ollama: OllamaSettings {
+                binary: Some("b".into()),
+                host: Some("h".into()),
+                models_dir: Some("m".into()),
+                ..OllamaSettings::default()
+            },
+            files: FilesSettings::default(),
+            git: GitSettingsFile {
+                token: Some("t".into()),
+                ..GitSettingsFile::default()
+            },
+            system: SystemSettings::default(),
+            update: UpdateSettings {
+                public_key: Some("RWQ".into()),
+                ..UpdateSettings::default()
+            },
+        };
+        let document = to_document(&full);
+        let mut keys = Vec::new();
+        for (section, item) in document.iter() {
+            if let Some(table) = item.as_table_like() {
+                for (name, _) in table.iter() {
+                    keys.push(format!("{section}.{name}"));
+                }
+            }
+        }
+        let documented: Vec<String> = SETTINGS.iter().map(|s| s.key.to_owned()).collect();
+        keys.sort();
+        let mut sorted = documented.clone();
+        sorted.sort();
+        assert_eq!(keys, sorted);
+    }
+}

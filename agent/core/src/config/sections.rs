@@ -1,0 +1,263 @@
+//! The typed contents of `config.toml`: one struct per `[section]`, each
+//! with its built-in defaults. Serde does the reading, so every field here is
+//! a key a user can write; `deny_unknown_fields` turns a misspelt key into
+//! an error rather than a silently ignored line. Rules serde cannot express
+//! (ranges, URL schemes, pairs of keys) live in `validate`.
+
+use std::{net::SocketAddr, path::PathBuf, time::Duration};
+
+use serde::{Deserialize, Serialize};
+
+/// Everything a user can configure. Missing keys take their defaults.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    /// `[server]`: listeners.
+    pub server: ServerSettings,
+    /// `[log]`: logging.
+    pub log: LogSettings,
+    /// `[events]`: the event bus.
+    pub events: EventSettings,
+    /// `[ollama]`: the local Ollama server and models.
+    pub ollama: OllamaSettings,
+    /// `[files]`: projects and their files.
+    pub files: FilesSettings,
+    /// `[git]`: Git on projects.
+    pub git: GitSettingsFile,
+    /// `[system]`: machine metrics and alerts.
+    pub system: SystemSettings,
+    /// `[update]`: self-update.
+    pub update: UpdateSettings,
+}
+
+/// `[update]`
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct UpdateSettings {
+    /// Release channel: "stable" or "beta".
+    pub channel: String,
+    /// Manifest URL; `{channel}` is replaced by the channel.
+    pub manifest_url: String,
+    /// Time between automatic checks (the first one runs at start).
+    #[serde(with = "duration_text")]
+    pub check_interval: Duration,
+    /// Check automatically. Off: the agent never checks on its own.
+    pub enabled: bool,
+    /// Minisign public key (base64) that update artifacts must be signed
+    /// with; the key built into the binary when unset.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub public_key: Option<String>,
+}
+
+impl Default for UpdateSettings {
+    fn default() -> Self {
+        Self {
+            channel: "stable".to_owned(),
+            manifest_url:
+                "https://github.com/omnipanel/omnipanel/releases/latest/download/manifest-{channel}.json"
+                    .to_owned(),
+            check_interval: Duration::from_secs(24 * 3600),
+            enabled: true,
+            public_key: None,
+        }
+    }
+}
+
+/// `[git]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct GitSettingsFile {
+    /// Token for https remotes when no credential helper provides one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
+    /// Network timeout for fetch, pull and push.
+    #[serde(with = "duration_text")]
+    pub timeout: Duration,
+}
+
+impl Default for GitSettingsFile {
+    fn default() -> Self {
+        Self {
+            token: None,
+            timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// `[files]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FilesSettings {
+    /// Largest read in one ReadFile call, in MiB.
+    pub max_read_mb: u64,
+    /// How long changes must be quiet before they are reported as a batch.
+    #[serde(with = "duration_text")]
+    pub watch_settle: Duration,
+    /// Folder names never watched, indexed or listed as regular content.
+    pub always_ignored: Vec<String>,
+    /// Most folders watched across all open projects (0: only the
+    /// kernel's per-user limit applies).
+    pub max_watches: usize,
+}
+
+impl Default for FilesSettings {
+    fn default() -> Self {
+        Self {
+            max_read_mb: 64,
+            watch_settle: Duration::from_millis(50),
+            always_ignored: ["node_modules", "target", ".git", "__pycache__", ".venv"]
+                .map(str::to_owned)
+                .to_vec(),
+            max_watches: 0,
+        }
+    }
+}
+
+/// `[system]`
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SystemSettings {
+    /// Watch alert thresholds. While on (and thresholds exist) the machine
+    /// is read every `alert_interval` even when nobody streams metrics.
+    pub alerts: bool,
+    /// How often thresholds are checked when no stream reads faster.
+    #[serde(with = "duration_text")]
+    pub alert_interval: Duration,
+}
+
+impl Default for SystemSettings {
+    fn default() -> Self {
+        Self {
+            alerts: true,
+            alert_interval: Duration::from_secs(5),
+        }
+    }
+}
+
+/// `[ollama]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OllamaSettings {
+    /// Path of the `ollama` executable; found on PATH when unset.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub binary: Option<PathBuf>,
+    /// Address in OLLAMA_HOST syntax; OLLAMA_HOST, then 127.0.0.1:11434
+    /// when unset.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+    /// Start a server when none answers.
+    pub autostart: bool,
+    /// Time between health checks of the server.
+    #[serde(with = "duration_text")]
+    pub health_interval: Duration,
+    /// How long a health check may take.
+    #[serde(with = "duration_text")]
+    pub health_timeout: Duration,
+    /// Failed health checks in a row after which the server counts as hung.
+    pub health_failures: u32,
+    /// How long a start may take before it counts as failed.
+    #[serde(with = "duration_text")]
+    pub startup_timeout: Duration,
+    /// How long a stop waits after SIGTERM before SIGKILL.
+    #[serde(with = "duration_text")]
+    pub stop_timeout: Duration,
+    /// Model registry used to look up sizes of models not yet pulled.
+    pub registry: String,
+    /// Where Ollama stores models: given to a server OmniPanel starts as
+    /// OLLAMA_MODELS, and used for the free-disk check. When unset the
+    /// server keeps its own default (OLLAMA_MODELS, then ~/.ollama/models).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub models_dir: Option<PathBuf>,
+}
+
+impl Default for OllamaSettings {
+    fn default() -> Self {
+        Self {
+            binary: None,
+            host: None,
+            autostart: true,
+            health_interval: Duration::from_secs(5),
+            health_timeout: Duration::from_secs(3),
+            health_failures: 3,
+            startup_timeout: Duration::from_secs(60),
+            stop_timeout: Duration::from_secs(10),
+            registry: "https://registry.ollama.ai".to_owned(),
+            models_dir: None,
+        }
+    }
+}
+
+/// Durations in config.toml are human text ("5s", "1m 30s", "250ms").
+mod duration_text {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(value: &Duration, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&humantime::format_duration(*value).to_string())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        humantime::parse_duration(&text).map_err(|err| {
+            serde::de::Error::custom(format!(
+                "{text:?} is not a duration ({err}); write e.g. \"5s\", \"500ms\" or \"2m\""
+            ))
+        })
+    }
+}
+
+/// `[events]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EventSettings {
+    /// Events kept for clients that reconnect.
+    pub history: u32,
+}
+
+impl Default for EventSettings {
+    fn default() -> Self {
+        Self { history: 4096 }
+    }
+}
+
+/// `[server]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerSettings {
+    /// Optional TCP listener for remote or sandboxed clients.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tcp: Option<SocketAddr>,
+    /// PEM certificate chain for TLS on the TCP listener.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key for TLS on the TCP listener.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls_key: Option<PathBuf>,
+}
+
+/// `[log]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogSettings {
+    /// `RUST_LOG`-style filter.
+    pub filter: String,
+    /// Size at which the log file is rotated, in MiB.
+    pub max_file_mb: u64,
+    /// Rotated files kept besides the current one.
+    pub max_files: u32,
+    /// The current file is rotated at its first write after it grew this
+    /// old, and rotated files older than this are deleted.
+    pub max_age_days: u32,
+}
+
+impl Default for LogSettings {
+    fn default() -> Self {
+        Self {
+            filter: "info".to_owned(),
+            max_file_mb: 10,
+            max_files: 5,
+            max_age_days: 14,
+        }
+    }
+}

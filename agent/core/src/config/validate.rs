@@ -1,0 +1,209 @@
+//! The rules serde cannot express: ranges, URL schemes, filters and keys
+//! that must be set together. They run after deserialising and name the
+//! offending key, so `parse` can point at the line that set it.
+
+use std::time::Duration;
+
+use crate::config::Settings;
+
+/// Release channels.
+pub const UPDATE_CHANNELS: &[&str] = &["stable", "beta"];
+/// Bounds of `update.check_interval`.
+const CHECK_INTERVAL_RANGE: std::ops::RangeInclusive<Duration> =
+    Duration::from_secs(60)..=Duration::from_secs(30 * 24 * 3600);
+/// Bounds of `system.alert_interval`.
+const ALERT_INTERVAL_RANGE: std::ops::RangeInclusive<Duration> =
+    Duration::from_millis(250)..=Duration::from_secs(3600);
+/// Bounds of `events.history`.
+const EVENT_HISTORY_RANGE: std::ops::RangeInclusive<u32> = 16..=1_000_000;
+
+/// Checks serde cannot express. Returns the offending key and why.
+pub(super) fn validate(settings: &Settings) -> Result<(), (&'static str, String)> {
+    if let Err(err) = tracing_subscriber::EnvFilter::try_new(&settings.log.filter) {
+        return Err(("log.filter", format!("not a valid log filter: {err}")));
+    }
+    if settings.log.max_file_mb == 0 {
+        return Err(("log.max_file_mb", "must be at least 1".to_owned()));
+    }
+    if !EVENT_HISTORY_RANGE.contains(&settings.events.history) {
+        return Err((
+            "events.history",
+            format!(
+                "must be between {} and {}",
+                EVENT_HISTORY_RANGE.start(),
+                EVENT_HISTORY_RANGE.end()
+            ),
+        ));
+    }
+    if settings.files.max_read_mb == 0 {
+        return Err(("files.max_read_mb", "must be at least 1".to_owned()));
+    }
+    if settings.files.watch_settle > Duration::from_secs(10) {
+        return Err(("files.watch_settle", "must be at most 10s".to_owned()));
+    }
+    if settings
+        .files
+        .always_ignored
+        .iter()
+        .any(|n| n.is_empty() || n.contains('/'))
+    {
+        return Err((
+            "files.always_ignored",
+            "entries are folder names, without '/'".to_owned(),
+        ));
+    }
+    let update = &settings.update;
+    if !UPDATE_CHANNELS.contains(&update.channel.as_str()) {
+        return Err((
+            "update.channel",
+            format!(
+                "{:?} is not a channel; use \"stable\" or \"beta\"",
+                update.channel
+            ),
+        ));
+    }
+    if !(update.manifest_url.starts_with("http://") || update.manifest_url.starts_with("https://"))
+    {
+        return Err((
+            "update.manifest_url",
+            format!(
+                "{:?} must be an http:// or https:// URL",
+                update.manifest_url
+            ),
+        ));
+    }
+    if !CHECK_INTERVAL_RANGE.contains(&update.check_interval) {
+        return Err((
+            "update.check_interval",
+            "must be between 1m and 30 days".to_owned(),
+        ));
+    }
+    if let Some(key) = &update.public_key
+        && let Err(err) = minisign_verify::PublicKey::from_base64(key.trim())
+    {
+        return Err((
+            "update.public_key",
+            format!("not a minisign public key ({err}); paste the base64 line of the .pub file"),
+        ));
+    }
+    if !ALERT_INTERVAL_RANGE.contains(&settings.system.alert_interval) {
+        return Err((
+            "system.alert_interval",
+            "must be between 250ms and 1h".to_owned(),
+        ));
+    }
+    let ollama = &settings.ollama;
+    if ollama.health_failures == 0 {
+        return Err(("ollama.health_failures", "must be at least 1".to_owned()));
+    }
+    for (key, value) in [
+        ("ollama.health_interval", ollama.health_interval),
+        ("ollama.health_timeout", ollama.health_timeout),
+        ("ollama.startup_timeout", ollama.startup_timeout),
+    ] {
+        if value < Duration::from_millis(10) {
+            return Err((key, "must be at least 10ms".to_owned()));
+        }
+    }
+    if !(ollama.registry.starts_with("http://") || ollama.registry.starts_with("https://")) {
+        return Err((
+            "ollama.registry",
+            format!("{:?} must be an http:// or https:// URL", ollama.registry),
+        ));
+    }
+    if settings.log.max_files == 0 {
+        return Err(("log.max_files", "must be at least 1".to_owned()));
+    }
+    let server = &settings.server;
+    match (&server.tls_cert, &server.tls_key) {
+        (Some(_), None) => {
+            return Err((
+                "server.tls_key",
+                "tls_cert is set, so tls_key must be set too".to_owned(),
+            ));
+        }
+        (None, Some(_)) => {
+            return Err((
+                "server.tls_cert",
+                "tls_key is set, so tls_cert must be set too".to_owned(),
+            ));
+        }
+        _ => {}
+    }
+    if let Some(addr) = server.tcp
+        && !addr.ip().is_loopback()
+        && server.tls_cert.is_none()
+    {
+        return Err((
+            "server.tcp",
+            format!(
+                "{addr} is reachable from other machines, so TLS is required: set server.tls_cert and server.tls_key, or listen on 127.0.0.1"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use crate::config::{SystemSettings, parse};
+
+    use super::*;
+
+    fn path() -> &'static Path {
+        Path::new("/cfg/config.toml")
+    }
+
+    #[test]
+    fn bad_filter_is_located_by_validation() {
+        let err = parse(path(), "[log]\nfilter = \"info,=[\"\n").unwrap_err();
+        assert_eq!(err.key.as_deref(), Some("log.filter"));
+        assert_eq!(err.line, Some(2), "{err}");
+    }
+
+    #[test]
+    fn alert_settings_parse_and_are_bounded() {
+        let settings = parse(
+            path(),
+            "[system]\nalerts = false\nalert_interval = \"2s\"\n",
+        );
+        assert_eq!(
+            settings.map(|s| s.system),
+            Ok(SystemSettings {
+                alerts: false,
+                alert_interval: Duration::from_secs(2),
+            })
+        );
+        let err = parse(path(), "[system]\nalert_interval = \"10ms\"\n").unwrap_err();
+        assert_eq!(err.key.as_deref(), Some("system.alert_interval"));
+        assert_eq!(err.line, Some(2), "{err}");
+    }
+
+    #[test]
+    fn update_settings_are_validated_by_key() {
+        let err = parse(path(), "[update]\nchannel = \"nightly\"\n").err();
+        assert_eq!(err.and_then(|e| e.key), Some("update.channel".to_owned()));
+        let err = parse(path(), "[update]\npublic_key = \"nope\"\n").err();
+        assert_eq!(
+            err.and_then(|e| e.key),
+            Some("update.public_key".to_owned())
+        );
+        let err = parse(path(), "[update]\ncheck_interval = \"1s\"\n").err();
+        assert_eq!(
+            err.and_then(|e| e.key),
+            Some("update.check_interval".to_owned())
+        );
+        let ok = parse(path(), "[update]\nchannel = \"beta\"\nenabled = false\n");
+        assert!(ok.is_ok_and(|s| s.update.channel == "beta" && !s.update.enabled));
+    }
+
+    #[test]
+    fn public_tcp_without_tls_is_refused() {
+        let err = parse(path(), "[server]\ntcp = \"0.0.0.0:7457\"\n").unwrap_err();
+        assert_eq!(err.key.as_deref(), Some("server.tcp"));
+        assert!(err.message.contains("TLS"), "{err}");
+        assert!(parse(path(), "[server]\ntcp = \"127.0.0.1:7457\"\n").is_ok());
+    }
+}
