@@ -1,0 +1,78 @@
+//! Update history: every download, install and rollback, with its outcome,
+//! as a row of `update_history` in state.db, and the recent rows status
+//! reports. Recording never fails an update: a row that cannot be written
+//! is only logged.
+
+use super::{HistoryEntry, Updater};
+use crate::{error::Result, store::now_ms, version};
+
+/// History entries reported by status.
+const HISTORY_LIMIT: u32 = 20;
+
+impl Updater {
+    pub(super) async fn record(
+        &self,
+        action: &str,
+        to_version: &str,
+        outcome: &str,
+        message: &str,
+    ) {
+        self.record_from(action, version::current(), to_version, outcome, message)
+            .await;
+    }
+
+    pub(super) async fn record_from(
+        &self,
+        action: &str,
+        from_version: &str,
+        to_version: &str,
+        outcome: &str,
+        message: &str,
+    ) {
+        let row = (
+            now_ms(),
+            action.to_owned(),
+            from_version.to_owned(),
+            to_version.to_owned(),
+            outcome.to_owned(),
+            message.to_owned(),
+        );
+        let result = self
+            .store
+            .write(move |tx| {
+                tx.execute(
+                    "INSERT INTO update_history (time_ms, action, from_version, to_version, outcome, message)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                    rusqlite::params![row.0, row.1, row.2, row.3, row.4, row.5],
+                )?;
+                Ok(())
+            })
+            .await;
+        if let Err(err) = result {
+            tracing::warn!(error = %err, "cannot record update history");
+        }
+    }
+
+    /// Recent history, newest first.
+    pub async fn history(&self) -> Result<Vec<HistoryEntry>> {
+        self.store
+            .read(|connection| {
+                let mut statement = connection.prepare(
+                    "SELECT time_ms, action, from_version, to_version, outcome, message
+                     FROM update_history ORDER BY id DESC LIMIT ?1",
+                )?;
+                let rows = statement.query_map([HISTORY_LIMIT], |row| {
+                    Ok(HistoryEntry {
+                        time_ms: row.get(0)?,
+                        action: row.get(1)?,
+                        from_version: row.get(2)?,
+                        to_version: row.get(3)?,
+                        outcome: row.get(4)?,
+                        message: row.get(5)?,
+                    })
+                })?;
+                Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+            })
+            .await
+    }
+}

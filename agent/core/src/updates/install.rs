@@ -1,0 +1,195 @@
+//! Install and rollback: swap the verified release in (keeping the current
+//! binaries as the rollback copy) or put the rollback copy back, leave the
+//! marker and plan the restart; and, at start, report what the previous
+//! agent's install or rollback left in that marker.
+
+use super::{Marker, RestartPlan, Updater, artifact, handover, lock};
+use crate::{
+    error::{Error, Result},
+    events::EventPayload,
+    store::now_ms,
+    version,
+};
+
+impl Updater {
+    /// Report what the previous agent's install or rollback left.
+    pub(super) async fn report_marker(&self) {
+        let path = self.dirs.marker();
+        let Some(marker) = Marker::read(&path) else {
+            return;
+        };
+        let current = version::current();
+        match marker.state.as_str() {
+            // The probe instance of an install: the old agent is waiting
+            // for it; it must not touch the marker.
+            "installing" if std::env::var_os(handover::PROBE_ENV).is_some() => return,
+            "installing" | "confirmed" => {
+                tracing::info!(from = %marker.from_version, to = current, "update installed");
+                self.record_from("install", &marker.from_version, current, "ok", "")
+                    .await;
+                self.bus.publish(EventPayload::UpdateInstalled {
+                    from_version: marker.from_version.clone(),
+                    to_version: current.to_owned(),
+                });
+            }
+            "rolled_back" => {
+                tracing::warn!(
+                    to = %marker.to_version,
+                    reason = %marker.reason,
+                    "the update was rolled back automatically"
+                );
+                let message = format!(
+                    "version {} was rolled back: {}",
+                    marker.to_version, marker.reason
+                );
+                self.record_from(
+                    "install",
+                    &marker.from_version,
+                    &marker.to_version,
+                    "rolled_back",
+                    &marker.reason,
+                )
+                .await;
+                lock(&self.state).last_error = Some(message);
+                self.bus.publish(EventPayload::UpdateRolledBack {
+                    from_version: marker.to_version.clone(),
+                    to_version: current.to_owned(),
+                    reason: marker.reason.clone(),
+                    automatic: true,
+                });
+            }
+            "rollback" => {
+                self.record_from("rollback", &marker.from_version, current, "ok", "")
+                    .await;
+                self.bus.publish(EventPayload::UpdateRolledBack {
+                    from_version: marker.from_version.clone(),
+                    to_version: current.to_owned(),
+                    reason: "requested".to_owned(),
+                    automatic: false,
+                });
+            }
+            other => tracing::warn!(state = other, "unknown update marker state; ignored"),
+        }
+        artifact::remove_file_if_present(&path);
+    }
+
+    /// Refuse to install while Ollama is busy, unless forced.
+    async fn check_idle(&self) -> Result<()> {
+        if self.ollama.pull_running() {
+            return Err(Error::failed_precondition(
+                "a model pull is running; the update waits until it ends (or force it)",
+            )
+            .with_reason("UPDATE_DEFERRED"));
+        }
+        if let Ok(models) = self.ollama.running_models("").await
+            && let Some(model) = models.first()
+        {
+            return Err(Error::failed_precondition(format!(
+                "model {} is loaded; the update waits until it is unloaded (or force it)",
+                model.name
+            ))
+            .with_reason("UPDATE_DEFERRED"));
+        }
+        Ok(())
+    }
+
+    /// Install the downloaded release: verify it again, unpack, keep the
+    /// current binaries for rollback, swap, and plan the restart. Returns
+    /// (from, to). The caller then shuts the agent down.
+    pub async fn install(&self, force: bool) -> Result<(String, String)> {
+        let ready = lock(&self.state).ready.clone();
+        let (release, path) = ready.ok_or_else(|| {
+            Error::failed_precondition(
+                "no update is downloaded; run `omnipanel update download` first",
+            )
+            .with_reason("UPDATE_NOT_DOWNLOADED")
+        })?;
+        if !force {
+            self.check_idle().await?;
+        }
+        if lock(&self.restart).is_some() {
+            return Err(Error::failed_precondition(
+                "an install or rollback is already under way",
+            ));
+        }
+        let public_key = Self::public_key(&self.settings.current())?;
+        let from = version::current().to_owned();
+        let to = release.version.clone();
+        let dirs = self.dirs.clone();
+        let exe = self.agent_exe.clone();
+        let (from_copy, to_copy) = (from.clone(), to.clone());
+        let result = tokio::task::spawn_blocking(move || -> Result<()> {
+            artifact::verify(&path, &release, &public_key)?;
+            let unpacked = dirs.staging().join(format!("unpacked-{}", release.version));
+            artifact::unpack(&path, &unpacked)?;
+            let install_dir = artifact::install_dir_of(&exe)?;
+            artifact::check_writable(&install_dir)?;
+            artifact::save_rollback(&install_dir, &dirs.rollback(), &from_copy)?;
+            Marker {
+                state: "installing".to_owned(),
+                from_version: from_copy.clone(),
+                to_version: to_copy.clone(),
+                reason: String::new(),
+                time_ms: now_ms(),
+            }
+            .write(&dirs.marker())?;
+            if let Err(err) = artifact::swap_in(&unpacked, &install_dir) {
+                // Put back whatever was already swapped.
+                let _ = artifact::restore_rollback(&dirs.rollback(), &install_dir);
+                artifact::remove_file_if_present(&dirs.marker());
+                return Err(err);
+            }
+            let _ = std::fs::remove_dir_all(&unpacked);
+            Ok(())
+        })
+        .await?;
+        if let Err(err) = result {
+            self.record("install", &to, "failed", err.message()).await;
+            lock(&self.state).last_error = Some(err.to_string());
+            return Err(err);
+        }
+        tracing::info!(from = %from, to = %to, "update installed; restarting");
+        *lock(&self.restart) = Some(RestartPlan::Probe {
+            exe: self.agent_exe.clone(),
+            to_version: to.clone(),
+            dirs: self.dirs.clone(),
+        });
+        Ok((from, to))
+    }
+
+    /// Restore the binaries the last install replaced and plan the
+    /// restart. Returns (from, to).
+    pub async fn rollback(&self) -> Result<(String, String)> {
+        if lock(&self.restart).is_some() {
+            return Err(Error::failed_precondition(
+                "an install or rollback is already under way",
+            ));
+        }
+        let from = version::current().to_owned();
+        let dirs = self.dirs.clone();
+        let exe = self.agent_exe.clone();
+        let from_copy = from.clone();
+        let to = tokio::task::spawn_blocking(move || -> Result<String> {
+            let install_dir = artifact::install_dir_of(&exe)?;
+            artifact::check_writable(&install_dir)?;
+            let to = artifact::restore_rollback(&dirs.rollback(), &install_dir)?;
+            // Rolled back once: the copy is now what is installed.
+            let _ = std::fs::remove_dir_all(dirs.rollback());
+            Marker {
+                state: "rollback".to_owned(),
+                from_version: from_copy,
+                to_version: to.clone(),
+                reason: "requested".to_owned(),
+                time_ms: now_ms(),
+            }
+            .write(&dirs.marker())?;
+            Ok(to)
+        })
+        .await??;
+        tracing::info!(from = %from, to = %to, "rolled back; restarting");
+        *lock(&self.restart) = Some(RestartPlan::Exec {
+            exe: self.agent_exe.clone(),
+        });
+        Ok((from, to))
+    }
+}
