@@ -152,11 +152,7 @@ fn code_lines(text: &str) -> Vec<&str> {
 }
 
 fn fail_with(rule: &str, problems: &[String]) {
-    assert!(
-        problems.is_empty(),
-        "{rule}:\n  {}",
-        problems.join("\n  ")
-    );
+    assert!(problems.is_empty(), "{rule}:\n  {}", problems.join("\n  "));
 }
 
 #[test]
@@ -169,7 +165,9 @@ fn every_file_says_what_lives_there() {
                 .find(|l| !l.trim().is_empty())
                 .is_some_and(|l| l.starts_with("//!"))
         })
-        .map(|(path, _)| format!("{path}: open the file with a `//!` paragraph saying what lives there"))
+        .map(|(path, _)| {
+            format!("{path}: open the file with a `//!` paragraph saying what lives there")
+        })
         .collect();
     fail_with("every .rs file opens with a //! paragraph", &problems);
 }
@@ -222,7 +220,11 @@ fn grpc_stays_in_its_layers() {
         }
         if path.starts_with("agent/core/") || path.starts_with("agent/paths/") {
             for word in ["omnipanel_proto", "omnipanel_client", "prost::", "tonic"] {
-                if text.lines().filter(|l| !l.trim_start().starts_with("//")).any(|l| l.contains(word)) {
+                if text
+                    .lines()
+                    .filter(|l| !l.trim_start().starts_with("//"))
+                    .any(|l| l.contains(word))
+                {
                     problems.push(format!(
                         "{path}: the domain names `{word}`; it takes and returns plain Rust types (conversions live in agent/src/rpc/)"
                     ));
@@ -251,9 +253,14 @@ fn statuses_are_made_in_one_place() {
             continue;
         }
         for (n, line) in code_lines(&text).iter().enumerate() {
-            let made = ["Status::new(", "Status::with_", "Status::internal(", "Status::unknown("]
-                .iter()
-                .any(|c| line.contains(c))
+            let made = [
+                "Status::new(",
+                "Status::with_",
+                "Status::internal(",
+                "Status::unknown(",
+            ]
+            .iter()
+            .any(|c| line.contains(c))
                 || [
                     "invalid_argument",
                     "not_found",
@@ -281,7 +288,10 @@ fn statuses_are_made_in_one_place() {
             }
         }
     }
-    fail_with("a Status is made only in agent/src/rpc/status.rs", &problems);
+    fail_with(
+        "a Status is made only in agent/src/rpc/status.rs",
+        &problems,
+    );
 }
 
 #[test]
@@ -377,7 +387,10 @@ fn the_core_crate_depends_on_no_grpc() {
         }
     }
     // Everything reachable from omnipanel-core through normal dependencies.
-    let nodes = metadata["resolve"]["nodes"].as_array().cloned().unwrap_or_default();
+    let nodes = metadata["resolve"]["nodes"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
     let id_of = |name: &str| {
         packages
             .iter()
@@ -431,7 +444,11 @@ fn the_code_map_names_every_crate_and_module() {
     let metadata = metadata();
     let root = workspace();
     let mut problems = Vec::new();
-    for member in metadata["workspace_members"].as_array().into_iter().flatten() {
+    for member in metadata["workspace_members"]
+        .as_array()
+        .into_iter()
+        .flatten()
+    {
         let Some(package) = metadata["packages"]
             .as_array()
             .into_iter()
