@@ -5,6 +5,7 @@
 
 pub mod access;
 mod agent_service;
+pub mod convert;
 mod events;
 mod file_service;
 mod git_service;
