@@ -154,6 +154,23 @@ pub fn trim_float(value: f64) -> String {
     text.trim_end_matches('0').trim_end_matches('.').to_owned()
 }
 
+/// `text`, or "-" when it is empty (a column with nothing to show).
+pub fn or_dash(text: &str) -> &str {
+    if text.is_empty() { "-" } else { text }
+}
+
+/// `text` on one line, "-" when blank: errors quoted from other programs
+/// (an HTTP body, a process's output) may span many, which would break a
+/// layout.
+pub fn one_line(text: &str) -> String {
+    let joined = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    if joined.is_empty() {
+        "-".to_owned()
+    } else {
+        joined
+    }
+}
+
 /// The first 8 characters of a commit id, as people quote them.
 pub fn short_id(id: &str) -> &str {
     id.get(..8).unwrap_or(id)
@@ -441,6 +458,10 @@ mod tests {
         assert_eq!(trim_float(2.5), "2.5");
         assert_eq!(short_id("0123456789abcdef"), "01234567");
         assert_eq!(short_id("abc"), "abc");
+        assert_eq!(or_dash(""), "-");
+        assert_eq!(or_dash("x"), "x");
+        assert_eq!(one_line("  port 11434\n  in use "), "port 11434 in use");
+        assert_eq!(one_line(" \n "), "-");
         let model = Model {
             parameter_size: "8B".into(),
             quantization_level: "Q4_K_M".into(),

@@ -4,33 +4,174 @@
 //! change feed. Which project is used and how the paths typed relate to it
 //! is decided here, once, before any call: the agent only knows
 //! project-relative paths, and runs in another directory than the CLI.
+//! Searching and watching are in `search`.
 
-use std::{
-    io::IsTerminal,
-    path::{Path, PathBuf},
-};
+mod search;
 
-use omnipanel_client::Client;
+use std::{io::IsTerminal, path::PathBuf};
+
+use clap::{Args, Subcommand, ValueEnum};
+use omnipanel_client::{Client, display};
 use omnipanel_proto::v1::{
-    self as pb, CopyRequest, CreateDirectoryRequest, DeleteRequest, FindFilesRequest,
-    GetProjectRequest, ListDirectoryRequest, ListProjectsRequest, MoveRequest, ReadFileRequest,
-    SearchTextRequest, StatRequest, WatchRequest, WriteFileRequest, watch_response::Item,
+    self as pb, CopyRequest, CreateDirectoryRequest, DeleteRequest, ListDirectoryRequest,
+    MoveRequest, ReadFileRequest, StatRequest, WriteFileRequest,
 };
 use tokio::{
     io::AsyncReadExt,
-    signal::unix::{Signal, SignalKind, signal},
+    signal::unix::{SignalKind, signal},
 };
 
 use crate::{
     Failure,
-    cli::{FilesArgs, FilesCommand, GrepArgs, OverwriteArg, SortArg},
-    model_commands::rpc,
-    project_commands::{absolute, current_dir, normalize, project_reference},
-    render::{
-        emit, emit_bytes, errln, human_size, outln, print_json, print_table, relative_time,
-        stdout_color, style, timestamp,
-    },
+    output::{Output, emit_bytes, errln, outln},
+    project_ref::{choose_project, project_path},
 };
+
+/// `omnipanel files ...`
+#[derive(Debug, Args)]
+pub struct FilesArgs {
+    /// Project id or path (default: the open project containing the
+    /// current directory).
+    #[arg(long, global = true)]
+    pub project: Option<String>,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: FilesCommand,
+}
+
+/// Orders for `omnipanel files ls`.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum SortArg {
+    /// Folders first, then by name.
+    Name,
+    /// Newest first.
+    Modified,
+    /// Largest first.
+    Size,
+}
+
+/// What `omnipanel files cp` does with existing targets.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum OverwriteArg {
+    /// Replace existing files; folders are merged.
+    Replace,
+    /// Keep existing files.
+    Skip,
+}
+
+/// `omnipanel files ...`. Paths are relative to the project root; one
+/// that is absolute or starts with ./ or ../ is taken from the current
+/// directory instead.
+#[derive(Debug, Subcommand)]
+pub enum FilesCommand {
+    /// List a folder (default: the project root).
+    #[command(visible_alias = "list")]
+    Ls {
+        /// The folder.
+        path: Option<String>,
+        /// Include names starting with a dot.
+        #[arg(short = 'a', long)]
+        all: bool,
+        /// Include entries ignored by .gitignore.
+        #[arg(long)]
+        ignored: bool,
+        /// Order of the entries.
+        #[arg(long, value_enum, default_value = "name")]
+        sort: SortArg,
+        /// Reverse the order.
+        #[arg(short = 'r', long)]
+        reverse: bool,
+    },
+    /// Print a file's contents (raw bytes).
+    Cat {
+        /// The file.
+        path: String,
+        /// First byte to print.
+        #[arg(long, default_value_t = 0)]
+        offset: u64,
+        /// Bytes to print (default: to the end).
+        #[arg(long)]
+        length: Option<u64>,
+        /// Print a binary file to a terminal anyway.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Replace a file with what stdin holds, atomically; prints the new
+    /// version.
+    Write {
+        /// The file.
+        path: String,
+        /// Refuse unless the file is at this version (from `files stat` or
+        /// an earlier write): no lost updates.
+        #[arg(long, conflicts_with = "create_only")]
+        expected_version: Option<String>,
+        /// Refuse if the file exists.
+        #[arg(long)]
+        create_only: bool,
+        /// Create missing parent folders.
+        #[arg(long)]
+        parents: bool,
+    },
+    /// Create a folder and its parents.
+    Mkdir {
+        /// The folder.
+        path: String,
+    },
+    /// Rename or move a file or folder.
+    Mv {
+        /// Source.
+        from: String,
+        /// Target.
+        to: String,
+        /// Replace an existing target.
+        #[arg(long)]
+        overwrite: bool,
+    },
+    /// Copy a file or folder (recursively).
+    Cp {
+        /// Source.
+        from: String,
+        /// Target.
+        to: String,
+        /// What to do with existing targets (default: fail).
+        #[arg(long, value_enum)]
+        overwrite: Option<OverwriteArg>,
+    },
+    /// Move a file or folder to the trash (or delete it for good).
+    Rm {
+        /// The path.
+        path: String,
+        /// Delete for good instead of moving to the trash.
+        #[arg(long)]
+        permanent: bool,
+        /// Delete a folder that is not empty, with its contents.
+        #[arg(short = 'r', long)]
+        recursive: bool,
+    },
+    /// Describe a file or folder (a symlink itself, not its target).
+    Stat {
+        /// The path.
+        path: String,
+    },
+    /// Find files by fuzzy name, e.g. `agmain` for agent/src/main.rs; best
+    /// first.
+    Find {
+        /// The query; empty lists files.
+        query: String,
+        /// Most matches to print (at most 1000).
+        #[arg(short = 'n', long, default_value_t = 50)]
+        limit: u32,
+    },
+    /// Search file contents, printing `path:line:text` like ripgrep. Exits
+    /// with 1 when nothing matched.
+    Grep(search::GrepArgs),
+    /// Print changes to the project's files as they happen (Ctrl-C stops).
+    Watch {
+        /// First replay the changes after this sequence number.
+        #[arg(long)]
+        after: Option<u64>,
+    },
+}
 
 /// Largest write the agent accepts in one call (WriteFileRequest.content).
 const MAX_WRITE_BYTES: usize = 64 * 1024 * 1024;
@@ -48,7 +189,7 @@ struct Scope {
     /// Its canonical root, to make paths typed from the current directory
     /// project-relative.
     root: PathBuf,
-    json: bool,
+    out: Output,
 }
 
 impl Scope {
@@ -58,121 +199,8 @@ impl Scope {
     }
 }
 
-/// Whether a typed path is meant from the current directory rather than
-/// from the project root: absolute, or starting with `./` or `../`.
-fn from_current_dir(arg: &str) -> bool {
-    Path::new(arg).is_absolute()
-        || arg == "."
-        || arg == ".."
-        || arg.starts_with("./")
-        || arg.starts_with("../")
-}
-
-/// `abs` relative to `root`, '/'-separated ("" for the root itself), when
-/// it is inside.
-fn inside(root: &Path, abs: &Path) -> Result<Option<String>, Failure> {
-    let Ok(rel) = abs.strip_prefix(root) else {
-        return Ok(None);
-    };
-    let mut parts = Vec::new();
-    for component in rel.components() {
-        let part = component.as_os_str().to_str().ok_or_else(|| {
-            Failure::Other(format!(
-                "{} is not valid UTF-8, which the agent's API cannot carry",
-                abs.display()
-            ))
-        })?;
-        parts.push(part);
-    }
-    Ok(Some(parts.join("/")))
-}
-
-/// `abs` with its longest existing ancestor resolved (symlinks in the
-/// prefix, e.g. a symlinked home folder) and the rest appended: the
-/// project's root is canonical, what the user typed may not be.
-fn resolve_prefix(abs: &Path) -> Option<PathBuf> {
-    for ancestor in abs.ancestors() {
-        if let Ok(real) = std::fs::canonicalize(ancestor) {
-            let rest = abs.strip_prefix(ancestor).ok()?;
-            return Some(normalize(&real.join(rest)));
-        }
-    }
-    None
-}
-
-/// The project-relative path for `arg`: as typed, unless it is meant from
-/// the current directory, in which case it must lie inside `root`.
-pub fn project_path(root: &Path, arg: &str) -> Result<String, Failure> {
-    if !from_current_dir(arg) {
-        return Ok(arg.to_owned());
-    }
-    let abs = absolute(arg)?;
-    if let Some(rel) = inside(root, &abs)? {
-        return Ok(rel);
-    }
-    // Only now resolve symlinks: one inside the project pointing out must
-    // not turn a path into another one (the agent refuses that anyway).
-    if let Some(real) = resolve_prefix(&abs)
-        && let Some(rel) = inside(root, &real)?
-    {
-        return Ok(rel);
-    }
-    Err(Failure::Other(format!(
-        "{arg} ({}) is outside the project at {}",
-        abs.display(),
-        root.display()
-    )))
-}
-
-/// The project a files command works on: the one named by `--project`, or
-/// the open project whose root contains the current directory (the
-/// innermost, when projects are nested).
-pub async fn choose_project(client: &Client, arg: Option<&str>) -> Result<pb::Project, Failure> {
-    if let Some(arg) = arg {
-        let project = project_reference(arg)?;
-        let response = rpc(
-            client,
-            client
-                .projects()
-                .get_project(GetProjectRequest { project })
-                .await,
-        )?;
-        return Ok(response.project.unwrap_or_default());
-    }
-    let cwd = current_dir()?;
-    let cwd = std::fs::canonicalize(&cwd).unwrap_or(cwd);
-    let projects = rpc(
-        client,
-        client
-            .projects()
-            .list_projects(ListProjectsRequest {})
-            .await,
-    )?
-    .projects;
-    let containing = |open: bool| {
-        projects
-            .iter()
-            .filter(|p| p.open == open && cwd.starts_with(&p.path))
-            .max_by_key(|p| p.path.len())
-            .cloned()
-    };
-    if let Some(project) = containing(true) {
-        return Ok(project);
-    }
-    if let Some(closed) = containing(false) {
-        return Err(Failure::Other(format!(
-            "the project {} ({}) containing the current directory is closed; run `omnipanel projects open {}` or pass --project",
-            closed.name, closed.path, closed.path
-        )));
-    }
-    Err(Failure::Other(format!(
-        "no open project contains the current directory ({}); run `omnipanel projects open .` or pass --project",
-        cwd.display()
-    )))
-}
-
 /// `omnipanel files ...`
-pub async fn files(args: FilesArgs, json: bool) -> Result<(), Failure> {
+pub async fn files(args: FilesArgs, out: Output) -> Result<(), Failure> {
     // Before connecting, so an early Ctrl-C ends the watch quietly rather
     // than killing the process.
     let interrupt = match args.command {
@@ -188,7 +216,7 @@ pub async fn files(args: FilesArgs, json: bool) -> Result<(), Failure> {
         client,
         id: project.id,
         root: PathBuf::from(project.path),
-        json,
+        out,
     };
     match args.command {
         FilesCommand::Ls {
@@ -221,19 +249,20 @@ pub async fn files(args: FilesArgs, json: bool) -> Result<(), Failure> {
         }
         FilesCommand::Mkdir { path } => {
             let path = scope.path(&path)?;
-            let response = rpc(
-                &scope.client,
-                scope
-                    .client
-                    .files()
-                    .create_directory(CreateDirectoryRequest {
-                        project: scope.id.clone(),
-                        path,
-                    })
-                    .await,
-            )?;
-            if json {
-                return print_json(&response);
+            let response = scope
+                .client
+                .call(
+                    scope
+                        .client
+                        .files()
+                        .create_directory(CreateDirectoryRequest {
+                            project: scope.id.clone(),
+                            path,
+                        }),
+                )
+                .await?;
+            if out.is_json() {
+                return out.json(&response);
             }
             let info = response.info.unwrap_or_default();
             outln!("created folder {}/", info.path)?;
@@ -246,21 +275,17 @@ pub async fn files(args: FilesArgs, json: bool) -> Result<(), Failure> {
         } => {
             let from = scope.path(&from)?;
             let to = scope.path(&to)?;
-            let response = rpc(
-                &scope.client,
-                scope
-                    .client
-                    .files()
-                    .r#move(MoveRequest {
-                        project: scope.id.clone(),
-                        from: from.clone(),
-                        to,
-                        overwrite,
-                    })
-                    .await,
-            )?;
-            if json {
-                return print_json(&response);
+            let response = scope
+                .client
+                .call(scope.client.files().r#move(MoveRequest {
+                    project: scope.id.clone(),
+                    from: from.clone(),
+                    to,
+                    overwrite,
+                }))
+                .await?;
+            if out.is_json() {
+                return out.json(&response);
             }
             let info = response.info.unwrap_or_default();
             outln!("moved {from} -> {}", info.path)?;
@@ -278,26 +303,22 @@ pub async fn files(args: FilesArgs, json: bool) -> Result<(), Failure> {
                 Some(OverwriteArg::Replace) => pb::OverwritePolicy::Replace,
                 Some(OverwriteArg::Skip) => pb::OverwritePolicy::Skip,
             };
-            let response = rpc(
-                &scope.client,
-                scope
-                    .client
-                    .files()
-                    .copy(CopyRequest {
-                        project: scope.id.clone(),
-                        from: from.clone(),
-                        to: to.clone(),
-                        overwrite: policy.into(),
-                    })
-                    .await,
-            )?;
-            if json {
-                return print_json(&response);
+            let response = scope
+                .client
+                .call(scope.client.files().copy(CopyRequest {
+                    project: scope.id.clone(),
+                    from: from.clone(),
+                    to: to.clone(),
+                    overwrite: policy.into(),
+                }))
+                .await?;
+            if out.is_json() {
+                return out.json(&response);
             }
             let mut line = format!(
                 "copied {from} to {to}: {} ({})",
                 count(response.files, "file"),
-                human_size(response.bytes)
+                display::bytes(response.bytes)
             );
             if response.skipped > 0 {
                 line.push_str(&format!(", {} skipped (already there)", response.skipped));
@@ -313,16 +334,16 @@ pub async fn files(args: FilesArgs, json: bool) -> Result<(), Failure> {
         FilesCommand::Stat { path } => {
             let path = scope.path(&path)?;
             let info = stat(&scope, &path).await?;
-            if json {
-                return print_json(&pb::StatResponse { info: Some(info) });
+            if out.is_json() {
+                return out.json(&pb::StatResponse { info: Some(info) });
             }
             print_info(&info)?;
             Ok(())
         }
-        FilesCommand::Find { query, limit } => find(&scope, query, limit).await,
-        FilesCommand::Grep(args) => grep(&scope, args).await,
+        FilesCommand::Find { query, limit } => search::find(&scope, query, limit).await,
+        FilesCommand::Grep(args) => search::grep(&scope, args).await,
         FilesCommand::Watch { after } => match interrupt {
-            Some(interrupt) => watch(&scope, after, interrupt).await,
+            Some(interrupt) => search::watch(&scope, after, interrupt).await,
             None => Ok(()),
         },
     }
@@ -388,12 +409,12 @@ fn row(info: &pb::FileInfo) -> Vec<String> {
     let size = if kind(info) == pb::FileKind::Directory {
         "-".to_owned()
     } else {
-        human_size(info.size)
+        display::bytes(info.size)
     };
     vec![
         mode_string(kind(info), info.mode),
         size,
-        relative_time(info.modified_unix_ms),
+        display::relative_time(info.modified_unix_ms),
         display_name(info),
     ]
 }
@@ -425,49 +446,45 @@ async fn list(
             descending: reverse,
         })
         .await;
-    let response = match rpc(&scope.client, listed) {
+    let response = match scope.client.answer(listed) {
         Ok(response) => response,
         Err(err) => {
             // `ls FILE` shows the file, as ls does; the agent only lists
             // folders. Anything else keeps the agent's own error.
             match stat(scope, &path).await {
                 Ok(info) if kind(&info) != pb::FileKind::Directory => {
-                    if scope.json {
-                        return print_json(&pb::ListDirectoryResponse {
+                    if scope.out.is_json() {
+                        return scope.out.json(&pb::ListDirectoryResponse {
                             entries: vec![info],
                         });
                     }
-                    print_table(&LIST_HEADER, &[row(&info)])?;
+                    scope.out.table(&LIST_HEADER, &[row(&info)])?;
                     return Ok(());
                 }
-                _ => return Err(err),
+                _ => return Err(err.into()),
             }
         }
     };
-    if scope.json {
-        return print_json(&response);
+    if scope.out.is_json() {
+        return scope.out.json(&response);
     }
     // An empty folder prints nothing, as ls does.
     if response.entries.is_empty() {
         return Ok(());
     }
     let rows: Vec<Vec<String>> = response.entries.iter().map(row).collect();
-    print_table(&LIST_HEADER, &rows)?;
+    scope.out.table(&LIST_HEADER, &rows)?;
     Ok(())
 }
 
 async fn stat(scope: &Scope, path: &str) -> Result<pb::FileInfo, Failure> {
-    let response = rpc(
-        &scope.client,
-        scope
-            .client
-            .files()
-            .stat(StatRequest {
-                project: scope.id.clone(),
-                path: path.to_owned(),
-            })
-            .await,
-    )?;
+    let response = scope
+        .client
+        .call(scope.client.files().stat(StatRequest {
+            project: scope.id.clone(),
+            path: path.to_owned(),
+        }))
+        .await?;
     Ok(response.info.unwrap_or_default())
 }
 
@@ -493,13 +510,13 @@ fn print_info(info: &pb::FileInfo) -> Result<(), Failure> {
     }
     outln!(
         "  size       {} ({})",
-        human_size(info.size),
+        display::bytes(info.size),
         count(info.size, "byte")
     )?;
     outln!(
         "  modified   {} ({})",
-        timestamp(info.modified_unix_ms),
-        relative_time(info.modified_unix_ms)
+        display::timestamp(info.modified_unix_ms),
+        display::relative_time(info.modified_unix_ms)
     )?;
     outln!(
         "  mode       {} ({:04o})",
@@ -532,27 +549,23 @@ async fn read_range(
             length,
         })
         .await;
-    let mut stream = rpc(&scope.client, started)?;
+    let mut stream = scope.client.stream(started)?;
     let mut read = 0u64;
     let mut version = String::new();
-    while let Some(message) = stream
-        .message()
-        .await
-        .map_err(|status| Failure::Client(scope.client.error(status)))?
-    {
+    while let Some(message) = stream.message().await? {
         if let Some(info) = &message.info {
             version.clone_from(&info.version);
             // Binary bytes on a terminal garble it and can change its
             // settings; a pipe or a file is what was meant.
-            if message.binary && !scope.json && !force && std::io::stdout().is_terminal() {
+            if message.binary && !scope.out.is_json() && !force && std::io::stdout().is_terminal() {
                 return Err(Failure::Other(format!(
                     "{path} looks like a binary file; pipe it (`omnipanel files cat {path} > FILE` or `| xxd`) or pass --force to print it here"
                 )));
             }
         }
         read += message.data.len() as u64;
-        if scope.json {
-            print_json(&message)?;
+        if scope.out.is_json() {
+            scope.out.json(&message)?;
         } else {
             emit_bytes(&message.data)?;
         }
@@ -569,7 +582,7 @@ async fn cat(
 ) -> Result<(), Failure> {
     let first = read_range(scope, path, offset, length.unwrap_or(0), force).await;
     match first {
-        Err(Failure::Client(err)) if err.code() == tonic::Code::ResourceExhausted => {
+        Err(Failure::Client(err)) if err.is_limit_reached() => {
             // Larger than the agent reads at once (files.max_read_mb): read
             // it in parts, which the agent's message suggests.
             read_in_parts(scope, path, offset, length, force).await
@@ -630,26 +643,22 @@ async fn write(
     if content.len() > MAX_WRITE_BYTES {
         return Err(Failure::Other(format!(
             "stdin holds more than {} (the most one write may carry)",
-            human_size(MAX_WRITE_BYTES as u64)
+            display::bytes(MAX_WRITE_BYTES as u64)
         )));
     }
-    let response = rpc(
-        &scope.client,
-        scope
-            .client
-            .files()
-            .write_file(WriteFileRequest {
-                project: scope.id.clone(),
-                path,
-                content,
-                expected_version: expected_version.unwrap_or_default(),
-                create_only,
-                create_parents: parents,
-            })
-            .await,
-    )?;
-    if scope.json {
-        return print_json(&response);
+    let response = scope
+        .client
+        .call(scope.client.files().write_file(WriteFileRequest {
+            project: scope.id.clone(),
+            path,
+            content,
+            expected_version: expected_version.unwrap_or_default(),
+            create_only,
+            create_parents: parents,
+        }))
+        .await?;
+    if scope.out.is_json() {
+        return scope.out.json(&response);
     }
     // Only the version, so `v=$(... | omnipanel files write f)` works.
     outln!("{}", response.info.unwrap_or_default().version)?;
@@ -668,20 +677,16 @@ async fn remove(
         // folder with contents either way.
         let info = stat(scope, &path).await?;
         if kind(&info) == pb::FileKind::Directory {
-            let listing = rpc(
-                &scope.client,
-                scope
-                    .client
-                    .files()
-                    .list_directory(ListDirectoryRequest {
-                        project: scope.id.clone(),
-                        path: path.clone(),
-                        include_hidden: true,
-                        include_ignored: true,
-                        ..Default::default()
-                    })
-                    .await,
-            )?;
+            let listing = scope
+                .client
+                .call(scope.client.files().list_directory(ListDirectoryRequest {
+                    project: scope.id.clone(),
+                    path: path.clone(),
+                    include_hidden: true,
+                    include_ignored: true,
+                    ..Default::default()
+                }))
+                .await?;
             if !listing.entries.is_empty() {
                 return Err(Failure::Other(format!(
                     "{path} is a folder that is not empty; pass -r to delete it with its contents"
@@ -689,21 +694,17 @@ async fn remove(
             }
         }
     }
-    let response = rpc(
-        &scope.client,
-        scope
-            .client
-            .files()
-            .delete(DeleteRequest {
-                project: scope.id.clone(),
-                path: path.clone(),
-                permanent,
-                recursive,
-            })
-            .await,
-    )?;
-    if scope.json {
-        return print_json(&response);
+    let response = scope
+        .client
+        .call(scope.client.files().delete(DeleteRequest {
+            project: scope.id.clone(),
+            path: path.clone(),
+            permanent,
+            recursive,
+        }))
+        .await?;
+    if scope.out.is_json() {
+        return scope.out.json(&response);
     }
     if permanent {
         outln!("deleted {path}")?;
@@ -711,326 +712,6 @@ async fn remove(
         outln!("moved {path} to the trash")?;
     }
     Ok(())
-}
-
-/// `text` with the characters at `positions` (char indices) in bold.
-fn bold_positions(text: &str, positions: &[u32]) -> String {
-    let mut out = String::with_capacity(text.len() + positions.len() * 8);
-    let mut bold = false;
-    for (index, ch) in text.chars().enumerate() {
-        let hit = u32::try_from(index).is_ok_and(|i| positions.binary_search(&i).is_ok());
-        if hit != bold {
-            out.push_str(if hit { style::BOLD } else { style::RESET });
-            bold = hit;
-        }
-        out.push(ch);
-    }
-    if bold {
-        out.push_str(style::RESET);
-    }
-    out
-}
-
-async fn find(scope: &Scope, query: String, limit: u32) -> Result<(), Failure> {
-    let response = rpc(
-        &scope.client,
-        scope
-            .client
-            .files()
-            .find_files(FindFilesRequest {
-                project: scope.id.clone(),
-                query: query.clone(),
-                limit,
-            })
-            .await,
-    )?;
-    if scope.json {
-        return print_json(&response);
-    }
-    let color = stdout_color();
-    let mut text = String::new();
-    for found in &response.matches {
-        if color {
-            let mut positions = found.positions.clone();
-            positions.sort_unstable();
-            text.push_str(&bold_positions(&found.path, &positions));
-        } else {
-            text.push_str(&found.path);
-        }
-        text.push('\n');
-    }
-    emit(&text)?;
-    if !response.index_complete {
-        errln!(
-            "omnipanel: the file index is still being built ({} so far); results may be incomplete",
-            count(response.total_files, "file")
-        );
-    } else if response.matches.is_empty() {
-        errln!(
-            "omnipanel: no file name matches {query:?} ({} indexed)",
-            count(response.total_files, "file")
-        );
-    }
-    Ok(())
-}
-
-/// `text` with the byte `ranges` highlighted; a range that does not fall
-/// on character boundaries is left plain rather than cut mid-character.
-fn highlight(text: &str, ranges: &[pb::MatchRange]) -> String {
-    let mut ranges: Vec<(usize, usize)> = ranges
-        .iter()
-        .map(|r| (r.start as usize, r.end as usize))
-        .collect();
-    ranges.sort_unstable();
-    let mut out = String::with_capacity(text.len() + ranges.len() * 12);
-    let mut done = 0;
-    for (start, end) in ranges {
-        if start < done || end <= start {
-            continue;
-        }
-        let (Some(before), Some(hit)) = (text.get(done..start), text.get(start..end)) else {
-            continue;
-        };
-        out.push_str(before);
-        out.push_str(style::MATCH);
-        out.push_str(hit);
-        out.push_str(style::RESET);
-        done = end;
-    }
-    out.push_str(text.get(done..).unwrap_or_default());
-    out
-}
-
-/// Prints search results the way ripgrep does without a heading:
-/// `path:line:text` for matches, `path-line-text` for context, `--`
-/// between groups of lines that do not follow each other.
-struct GrepPrinter {
-    color: bool,
-    /// Whether context was asked for (only then are groups separated).
-    context: bool,
-    /// The file and line printed last.
-    last: Option<(String, u64)>,
-}
-
-impl GrepPrinter {
-    fn line(
-        &mut self,
-        out: &mut String,
-        path: &str,
-        number: u64,
-        text: &str,
-        ranges: Option<&[pb::MatchRange]>,
-    ) {
-        if let Some((last_path, last_line)) = &self.last {
-            let same_file = last_path == path;
-            // Context of neighbouring matches overlaps; print each line once.
-            if same_file && number <= *last_line {
-                return;
-            }
-            if self.context && !(same_file && number == last_line + 1) {
-                out.push_str("--\n");
-            }
-        }
-        let text = text.trim_end_matches(['\n', '\r']);
-        let separator = if ranges.is_some() { ':' } else { '-' };
-        if self.color {
-            out.push_str(&format!(
-                "{}{path}{}{separator}{}{number}{}{separator}",
-                style::PATH,
-                style::RESET,
-                style::LINE,
-                style::RESET
-            ));
-            match ranges {
-                Some(ranges) => out.push_str(&highlight(text, ranges)),
-                None => out.push_str(text),
-            }
-        } else {
-            out.push_str(&format!("{path}{separator}{number}{separator}{text}"));
-        }
-        out.push('\n');
-        self.last = Some((path.to_owned(), number));
-    }
-
-    fn print(&mut self, matches: &[pb::TextMatch]) -> Result<(), Failure> {
-        let mut out = String::new();
-        for found in matches {
-            for context in &found.before {
-                self.line(
-                    &mut out,
-                    &found.path,
-                    context.line_number,
-                    &context.text,
-                    None,
-                );
-            }
-            self.line(
-                &mut out,
-                &found.path,
-                found.line_number,
-                &found.text,
-                Some(&found.ranges),
-            );
-            for context in &found.after {
-                self.line(
-                    &mut out,
-                    &found.path,
-                    context.line_number,
-                    &context.text,
-                    None,
-                );
-            }
-        }
-        emit(&out)
-    }
-}
-
-async fn grep(scope: &Scope, args: GrepArgs) -> Result<(), Failure> {
-    let case = if args.ignore_case {
-        pb::CaseMode::Insensitive
-    } else if args.case_sensitive {
-        pb::CaseMode::Sensitive
-    } else {
-        pb::CaseMode::Smart
-    };
-    let before = args.before.or(args.context).unwrap_or(0);
-    let after = args.after.or(args.context).unwrap_or(0);
-    let request = SearchTextRequest {
-        project: scope.id.clone(),
-        pattern: args.pattern,
-        regex: args.regex,
-        case_mode: case.into(),
-        whole_word: args.word_regexp,
-        include_globs: args.globs,
-        exclude_globs: args.excludes,
-        before_context: before,
-        after_context: after,
-        max_results: args.max.unwrap_or(0),
-        include_hidden: args.hidden,
-        include_ignored: args.no_ignore,
-    };
-    let started = scope.client.files().search_text(request).await;
-    let mut stream = rpc(&scope.client, started)?;
-    let mut printer = GrepPrinter {
-        color: stdout_color(),
-        context: before > 0 || after > 0,
-        last: None,
-    };
-    let mut printed = 0u64;
-    let mut summary = None;
-    while let Some(message) = stream
-        .message()
-        .await
-        .map_err(|status| Failure::Client(scope.client.error(status)))?
-    {
-        printed += message.matches.len() as u64;
-        if scope.json {
-            print_json(&message)?;
-        } else {
-            printer.print(&message.matches)?;
-        }
-        if message.summary.is_some() {
-            summary = message.summary;
-        }
-    }
-    let matches = match &summary {
-        Some(summary) => {
-            if !scope.json {
-                let mut line = format!(
-                    "{} in {} ({} searched)",
-                    count(summary.matches, "match"),
-                    count(summary.files_matched, "file"),
-                    summary.files_searched
-                );
-                if summary.truncated {
-                    line.push_str("; stopped at the limit (-m raises it)");
-                }
-                errln!("{line}");
-            }
-            summary.matches
-        }
-        // The agent ends a search without a summary only when it stops.
-        None => {
-            return Err(Failure::Other(
-                "the search ended before it finished (the agent is stopping?)".to_owned(),
-            ));
-        }
-    };
-    if matches == 0 && printed == 0 {
-        return Err(Failure::Exit(1));
-    }
-    Ok(())
-}
-
-/// One line per change: "created src/", "renamed a -> b", ...
-fn describe_change(change: &pb::FileChange) -> String {
-    let slash = if change.is_dir { "/" } else { "" };
-    let path = format!("{}{slash}", change.path);
-    match pb::ChangeKind::try_from(change.kind).unwrap_or(pb::ChangeKind::Unspecified) {
-        pb::ChangeKind::Created => format!("created {path}"),
-        pb::ChangeKind::Modified => format!("modified {path}"),
-        pb::ChangeKind::Deleted => format!("deleted {path}"),
-        pb::ChangeKind::Renamed => format!("renamed {}{slash} -> {path}", change.from_path),
-        pb::ChangeKind::Unspecified => format!("changed {path}"),
-    }
-}
-
-async fn watch(scope: &Scope, after: Option<u64>, mut interrupt: Signal) -> Result<(), Failure> {
-    let request = WatchRequest {
-        project: scope.id.clone(),
-        after_sequence: after,
-        // The cursor was typed by a person, not stored with an instance:
-        // 0 lets the agent take it as its own.
-        instance_id: 0,
-    };
-    let mut files = scope.client.files();
-    let started = tokio::select! {
-        started = files.watch(request) => started,
-        _ = interrupt.recv() => return Ok(()),
-    };
-    let mut stream = rpc(&scope.client, started)?;
-    loop {
-        let message = tokio::select! {
-            message = stream.message() => message.map_err(|status| Failure::Client(scope.client.error(status)))?,
-            _ = interrupt.recv() => return Ok(()),
-        };
-        let Some(message) = message else {
-            errln!("omnipanel: the watch ended (the project was closed or the agent is stopping)");
-            return Ok(());
-        };
-        if scope.json {
-            print_json(&message)?;
-            continue;
-        }
-        let mut text = String::new();
-        match message.item {
-            Some(Item::Batch(batch)) => {
-                for change in &batch.changes {
-                    text.push_str(&describe_change(change));
-                    text.push('\n');
-                }
-            }
-            Some(Item::RepositoryChanged(changed)) => {
-                text = format!("repository changed ({})\n", changed.paths.join(", "));
-            }
-            Some(Item::RescanNeeded(rescan)) => {
-                text = format!("rescan needed: {}\n", rescan.reason);
-            }
-            // Lost changes mean the same to a reader as a rescan.
-            Some(Item::Gap(gap)) => {
-                text = format!("rescan needed: changes were missed ({})\n", gap.reason);
-            }
-            Some(Item::CaughtUp(caught_up)) if std::io::stderr().is_terminal() => {
-                errln!(
-                    "omnipanel: watching {} (live after #{}); Ctrl-C stops",
-                    scope.root.display(),
-                    caught_up.last_sequence
-                );
-            }
-            Some(Item::CaughtUp(_)) | None => {}
-        }
-        emit(&text)?;
-    }
 }
 
 #[cfg(test)]
@@ -1053,67 +734,5 @@ mod tests {
         assert_eq!(mode_string(pb::FileKind::Directory, 0o1777), "drwxrwxrwt");
         assert_eq!(mode_string(pb::FileKind::File, 0o4644), "-rwSr--r--");
         assert_eq!(mode_string(pb::FileKind::Other, 0o2755), "?rwxr-sr-x");
-    }
-
-    #[test]
-    fn paths_from_the_project_root_or_the_current_directory() -> Result<(), Failure> {
-        let cwd = current_dir()?;
-        let root = normalize(&cwd.join(".."));
-        let here = inside(&root, &cwd)?.unwrap_or_default();
-        assert_eq!(project_path(&root, "src/main.rs")?, "src/main.rs");
-        assert_eq!(project_path(&root, ".")?, here);
-        assert_eq!(project_path(&root, "./a/../b")?, format!("{here}/b"));
-        assert_eq!(project_path(&root, "..")?, "");
-        assert!(project_path(&root, "../..").is_err());
-        assert!(project_path(&root, "/").is_err());
-        Ok(())
-    }
-
-    #[test]
-    fn highlights_stay_on_char_boundaries() {
-        let range = |start, end| pb::MatchRange { start, end };
-        let plain = highlight("needle in hay", &[range(0, 6)]);
-        assert_eq!(
-            plain,
-            format!("{}needle{} in hay", style::MATCH, style::RESET)
-        );
-        // "é" is two bytes; a range cutting it is skipped.
-        assert_eq!(highlight("é", &[range(1, 2)]), "é");
-        assert_eq!(highlight("abc", &[range(5, 9)]), "abc");
-    }
-
-    #[test]
-    fn grep_output_merges_overlapping_context() -> Result<(), Failure> {
-        let mut printer = GrepPrinter {
-            color: false,
-            context: true,
-            last: None,
-        };
-        let mut out = String::new();
-        printer.line(&mut out, "a", 1, "one", None);
-        printer.line(&mut out, "a", 2, "two", Some(&[]));
-        printer.line(&mut out, "a", 2, "two", None);
-        printer.line(&mut out, "a", 5, "five", Some(&[]));
-        printer.line(&mut out, "b", 6, "six", Some(&[]));
-        assert_eq!(out, "a-1-one\na:2:two\n--\na:5:five\n--\nb:6:six\n");
-        Ok(())
-    }
-
-    #[test]
-    fn changes_in_words() {
-        let change = |kind: pb::ChangeKind, path: &str, from: &str, is_dir| pb::FileChange {
-            kind: kind.into(),
-            path: path.to_owned(),
-            from_path: from.to_owned(),
-            is_dir,
-        };
-        assert_eq!(
-            describe_change(&change(pb::ChangeKind::Created, "src", "", true)),
-            "created src/"
-        );
-        assert_eq!(
-            describe_change(&change(pb::ChangeKind::Renamed, "b.txt", "a.txt", false)),
-            "renamed a.txt -> b.txt"
-        );
     }
 }
