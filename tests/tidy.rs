@@ -9,6 +9,7 @@
 //!   (`omnipanel-core`) names neither tonic, prost nor the generated types,
 //!   and does not depend on them;
 //! - a gRPC `Status` is made in one place (`rpc/status.rs`);
+//! - a CLI command module imports no other command module;
 //! - a source file over 800 lines of non-test code is on a short list that
 //!   says why;
 //! - ARCHITECTURE.md's code map names every crate and every top-level
@@ -24,22 +25,6 @@ const LARGE_FILES: &[(&str, &str)] = &[
     (
         "agent/core/src/system/thresholds.rs",
         "one cohesive set of pure threshold rules and their parser",
-    ),
-    (
-        "clients/cli/src/file_commands.rs",
-        "until the CLI moves to one module per command group (issue 13, part 2)",
-    ),
-    (
-        "clients/cli/src/model_commands.rs",
-        "until the CLI moves to one module per command group (issue 13, part 2)",
-    ),
-    (
-        "clients/cli/src/system_commands.rs",
-        "until the CLI moves to one module per command group (issue 13, part 2)",
-    ),
-    (
-        "clients/cli/src/cli.rs",
-        "until each command group owns its arguments (issue 13, part 2)",
     ),
     (
         "tray/src/backend.rs",
@@ -58,15 +43,6 @@ const TONIC_ALLOWED: &[&str] = &[
     "tray/src/backend.rs",
     "proto/",
     "tests/",
-];
-
-/// CLI files that still name tonic, until they call the client library's
-/// helpers (issue 13, part 2).
-const TONIC_PENDING: &[&str] = &[
-    "clients/cli/src/file_commands.rs",
-    "clients/cli/src/git_commands.rs",
-    "clients/cli/src/model_commands.rs",
-    "clients/cli/src/system_commands.rs",
 ];
 
 /// Crates the domain crate must not depend on directly (the gRPC stack and
@@ -210,8 +186,7 @@ fn names_tonic(line: &str) -> bool {
 fn grpc_stays_in_its_layers() {
     let mut problems = Vec::new();
     for (path, text) in rust_files() {
-        let allowed = TONIC_ALLOWED.iter().any(|p| path.starts_with(p))
-            || TONIC_PENDING.contains(&path.as_str());
+        let allowed = TONIC_ALLOWED.iter().any(|p| path.starts_with(p));
         let code = code_lines(&text);
         if !allowed && code.iter().any(|l| names_tonic(l)) {
             problems.push(format!(
@@ -232,17 +207,38 @@ fn grpc_stays_in_its_layers() {
             }
         }
     }
-    for pending in TONIC_PENDING {
-        let still = rust_files()
-            .iter()
-            .any(|(path, text)| path == pending && code_lines(text).iter().any(|l| names_tonic(l)));
-        if !still {
-            problems.push(format!(
-                "{pending} no longer names tonic: take it off TONIC_PENDING in tests/tidy.rs"
-            ));
+    fail_with("gRPC stays in its layers", &problems);
+}
+
+#[test]
+fn cli_command_modules_import_no_other() {
+    let mut problems = Vec::new();
+    for (path, text) in rust_files() {
+        let Some(inside) = path.strip_prefix("clients/cli/src/commands/") else {
+            continue;
+        };
+        // In a group's root (`agent.rs`, `files/mod.rs`) `super` is
+        // `commands` itself, so `super::x` names another group; in a file
+        // below it (`files/search.rs`) `super` is its own group.
+        let group_root = !inside.contains('/') || inside.ends_with("/mod.rs");
+        let lines = text
+            .lines()
+            .enumerate()
+            .take_while(|(_, l)| !l.starts_with("#[cfg(test)]"))
+            .filter(|(_, l)| !l.trim_start().starts_with("//"));
+        for (n, line) in lines {
+            let reaches_up = line.contains("super::super")
+                || (group_root && inside != "mod.rs" && line.contains("super::"));
+            if line.contains("crate::commands") || reaches_up {
+                problems.push(format!(
+                    "{path}:{}: a command module uses another; move what both need out of commands/ (output, project_ref, ...) or into omnipanel-client: {}",
+                    n + 1,
+                    line.trim()
+                ));
+            }
         }
     }
-    fail_with("gRPC stays in its layers", &problems);
+    fail_with("CLI command modules import no other", &problems);
 }
 
 #[test]

@@ -3,20 +3,16 @@
 //! maps failures to exit codes (1 failure, 2 usage, 3 agent not running,
 //! 141 stdout's reader went away).
 
-// Output goes through `render` (outln!, emit, ...), which returns write
-// errors where print! and eprintln! would panic; see render.rs.
+// Output goes through `output` (Output, outln!, emit, ...), which returns
+// write errors where print! and eprintln! would panic; see output.rs.
 #![deny(clippy::print_stdout, clippy::print_stderr)]
 
-mod agent_commands;
-mod chat;
+mod args;
 mod cli;
-mod file_commands;
-mod git_commands;
-mod lifecycle_commands;
-mod model_commands;
-mod project_commands;
-mod render;
-mod system_commands;
+mod commands;
+mod log_tail;
+mod output;
+mod project_ref;
 
 use std::process::ExitCode;
 
@@ -25,7 +21,8 @@ use omnipanel_client::ClientError;
 
 use crate::{
     cli::{Cli, Command},
-    render::{emit_bytes, errln, outln},
+    commands::{agent, alerts, chat, files, git, lifecycle, models, ollama, projects, system},
+    output::{Output, emit_bytes, errln, outln},
 };
 
 /// A failed command, with what to tell the user.
@@ -109,11 +106,38 @@ fn run(cli: Cli) -> Result<(), Failure> {
         .enable_all()
         .build()
         .map_err(|err| Failure::Other(format!("cannot start: {err}")))?;
-    let result = runtime.block_on(agent_commands::run(cli));
+    let result = runtime.block_on(dispatch(cli));
     // Reading stdin (chat) blocks a runtime thread that cannot be
     // cancelled; waiting for it would hang the exit until the next line.
     runtime.shutdown_background();
     result
+}
+
+/// Run a parsed command that needs the agent.
+async fn dispatch(cli: Cli) -> Result<(), Failure> {
+    let out = Output::new(cli.json);
+    match cli.command {
+        Command::Status => agent::status(out).await,
+        Command::Events(args) => agent::events(args, out).await,
+        Command::Logs(args) => agent::logs(args, out).await,
+        Command::Settings(command) => agent::settings(command, out).await,
+        Command::Token(command) => agent::token(command, out).await,
+        Command::Agent(command) => agent::agent(command, out).await,
+        Command::Crashes => agent::crashes(out).await,
+        Command::Panel(args) => agent::panel(&args),
+        Command::Ollama(command) => ollama::ollama(command, out).await,
+        Command::Models(command) => models::models(command, out).await,
+        Command::Chat(args) => chat::chat(args, out).await,
+        Command::Projects(command) => projects::projects(command, out).await,
+        Command::Files(args) => files::files(args, out).await,
+        Command::Git(args) => git::git(args, out).await,
+        Command::Sys(args) => system::sys(args.command, out).await,
+        Command::Alerts(command) => alerts::alerts(command, out).await,
+        Command::Autostart { action } => lifecycle::autostart(action, out).await,
+        Command::Update(command) => lifecycle::update(command, out).await,
+        Command::Bugreport { output } => lifecycle::bugreport(output, out).await,
+        Command::Completions { .. } | Command::Manpages { .. } => Ok(()),
+    }
 }
 
 /// `omnipanel completions SHELL`. clap_complete panics when its writer

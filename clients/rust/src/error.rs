@@ -132,6 +132,19 @@ impl ClientError {
         }
     }
 
+    /// Whether the agent refused because a limit was reached (a read
+    /// larger than `files.max_read_mb`, too many pulls): the caller may
+    /// retry in smaller parts.
+    pub fn is_limit_reached(&self) -> bool {
+        self.code() == Code::ResourceExhausted
+    }
+
+    /// Whether the agent refused because what the call was based on changed
+    /// meanwhile (a stale `expected_version`): read again and retry.
+    pub fn is_conflict(&self) -> bool {
+        self.code() == Code::Aborted
+    }
+
     /// The gRPC code this error corresponds to.
     pub fn code(&self) -> Code {
         match self {
@@ -279,6 +292,11 @@ mod tests {
         let err = ClientError::from_status(from_agent(Code::NotFound, "no such project"), TARGET);
         assert_eq!(err.code(), Code::NotFound);
         assert_eq!(err.to_string(), "not found: no such project");
+        assert!(!err.is_conflict() && !err.is_limit_reached());
+        let stale = ClientError::from_status(from_agent(Code::Aborted, "changed"), TARGET);
+        assert!(stale.is_conflict());
+        let big = ClientError::from_status(from_agent(Code::ResourceExhausted, "big"), TARGET);
+        assert!(big.is_limit_reached());
         let bare = ClientError::from_status(tonic::Status::internal(""), TARGET);
         assert_eq!(
             bare.to_string(),

@@ -3,13 +3,18 @@
 //! the default per-user socket), connects with the `localhost` authority the
 //! HTTP/2 layer requires, checks the protocol version, turns failures into
 //! messages a person can act on, and offers an event subscription that
-//! resumes from its last sequence after a reconnect.
+//! resumes from its last sequence after a reconnect. Calls come back as
+//! generated messages or classified errors (`calls`), and `display` holds
+//! the words and numbers every client shows the same way.
 
+mod calls;
 mod connect;
+pub mod display;
 mod error;
 mod events;
 pub mod location;
 
+pub use calls::{Answer, MessageStream};
 pub use connect::{AuthInterceptor, Authed, Client, Target};
 pub use error::ClientError;
 pub use events::{EventSubscription, SubscriptionItem};

@@ -7,6 +7,7 @@
 
 use std::io::IsTerminal;
 
+use clap::Args;
 use omnipanel_client::Client;
 use omnipanel_proto::v1::{ChatMessage, ChatRequest};
 use tokio::{
@@ -16,10 +17,22 @@ use tokio::{
 
 use crate::{
     Failure,
-    cli::ChatArgs,
-    model_commands::rpc,
-    render::{emit, errln, out, outln, print_json},
+    args::ProviderArg,
+    output::{Output, emit, errln, out, outln},
 };
+
+/// `omnipanel chat`
+#[derive(Debug, Args)]
+pub struct ChatArgs {
+    /// Model to chat with (default: the default model, see `omnipanel models
+    /// default`).
+    pub model: Option<String>,
+    #[command(flatten)]
+    pub provider: ProviderArg,
+    /// System prompt that starts the conversation.
+    #[arg(long)]
+    pub system: Option<String>,
+}
 
 const HELP: &str = "\
 /clear   forget the conversation so far
@@ -34,7 +47,7 @@ struct Session {
     provider: String,
     system: Option<String>,
     interactive: bool,
-    json: bool,
+    out: Output,
 }
 
 impl Session {
@@ -64,7 +77,7 @@ enum Reply {
 }
 
 /// `omnipanel chat [MODEL]`
-pub async fn chat(args: ChatArgs, json: bool) -> Result<(), Failure> {
+pub async fn chat(args: ChatArgs, out: Output) -> Result<(), Failure> {
     // Before connecting, so an early Ctrl-C is ours to handle rather than
     // the default "kill the process".
     let mut interrupt = signal(SignalKind::interrupt())
@@ -76,7 +89,7 @@ pub async fn chat(args: ChatArgs, json: bool) -> Result<(), Failure> {
         provider: args.provider.name(),
         system: args.system,
         interactive: std::io::stdin().is_terminal(),
-        json,
+        out,
     };
     if session.interactive {
         let model = if session.model.is_empty() {
@@ -168,10 +181,10 @@ async fn reply(
         started = models.chat(request) => started,
         _ = interrupt.recv() => return Ok(Reply::Stopped(String::new())),
     };
-    let mut stream = rpc(&session.client, started)?;
+    let mut stream = session.client.stream(started)?;
     let mut content = String::new();
     let end_line = |content: &str| {
-        if !session.json && !content.is_empty() && !content.ends_with('\n') {
+        if !session.out.is_json() && !content.is_empty() && !content.ends_with('\n') {
             outln!()
         } else {
             Ok(())
@@ -192,13 +205,13 @@ async fn reply(
             // The agent ends the stream after the last piece; an end
             // without `done` (agent shutting down) keeps what came.
             Ok(None) => break,
-            Err(status) => {
+            Err(err) => {
                 end_line(&content)?;
-                return Err(Failure::Client(session.client.error(status)));
+                return Err(Failure::Client(err));
             }
         };
-        if session.json {
-            print_json(&piece)?;
+        if session.out.is_json() {
+            session.out.json(&piece)?;
         } else {
             emit(&piece.content)?;
         }
@@ -208,7 +221,7 @@ async fn reply(
         }
     }
     end_line(&content)?;
-    if session.interactive && !session.json {
+    if session.interactive && !session.out.is_json() {
         // A blank line between a reply and the next prompt, as Ollama does.
         outln!()?;
     }

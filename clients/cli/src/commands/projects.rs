@@ -4,9 +4,8 @@
 //! absolute here before it is sent; the helpers for that are shared with
 //! the file commands.
 
-use std::path::{Component, Path, PathBuf};
-
-use omnipanel_client::Client;
+use clap::Subcommand;
+use omnipanel_client::{Client, display};
 use omnipanel_proto::v1::{
     self as pb, CloseProjectRequest, CreateProjectRequest, ForgetProjectRequest, GetProjectRequest,
     ListProjectsRequest, OpenProjectRequest, TemplateFile,
@@ -14,66 +13,55 @@ use omnipanel_proto::v1::{
 
 use crate::{
     Failure,
-    cli::ProjectsCommand,
-    model_commands::rpc,
-    render::{outln, print_json, print_table, relative_time, timestamp},
+    output::{Output, outln},
+    project_ref::{absolute, path_text, project_reference},
 };
 
-/// The current directory, as the OS resolved it (no symlinks), which is how
-/// the agent stores project roots.
-pub fn current_dir() -> Result<PathBuf, Failure> {
-    std::env::current_dir()
-        .map_err(|err| Failure::Other(format!("cannot tell the current directory: {err}")))
-}
-
-/// `path` without `.` and `..` components, worked out on the text alone:
-/// the path may not exist yet (`projects create`, `files write`).
-pub fn normalize(path: &Path) -> PathBuf {
-    let mut out = PathBuf::new();
-    for component in path.components() {
-        match component {
-            Component::CurDir => {}
-            Component::ParentDir => {
-                // ".." at the root stays at the root, as the OS does.
-                out.pop();
-            }
-            other => out.push(other),
-        }
-    }
-    out
-}
-
-/// `path` made absolute against the current directory.
-pub fn absolute(path: &str) -> Result<PathBuf, Failure> {
-    let path = Path::new(path);
-    if path.is_absolute() {
-        return Ok(normalize(path));
-    }
-    Ok(normalize(&current_dir()?.join(path)))
-}
-
-/// An absolute path as the UTF-8 text the API carries.
-pub fn path_text(path: &Path) -> Result<String, Failure> {
-    path.to_str().map(str::to_owned).ok_or_else(|| {
-        Failure::Other(format!(
-            "{} is not valid UTF-8, which the agent's API cannot carry",
-            path.display()
-        ))
-    })
-}
-
-/// What to send for a PROJECT argument (an id or a path): paths are made
-/// absolute, since the agent would resolve a relative one against its own
-/// directory. A bare word is a path when it names something here (`myproj`),
-/// else it is taken as an id.
-pub fn project_reference(arg: &str) -> Result<String, Failure> {
-    let looks_like_path =
-        arg.contains('/') || arg == "." || arg == ".." || Path::new(arg).symlink_metadata().is_ok();
-    if looks_like_path {
-        path_text(&absolute(arg)?)
-    } else {
-        Ok(arg.to_owned())
-    }
+/// `omnipanel projects ...`
+#[derive(Debug, Subcommand)]
+pub enum ProjectsCommand {
+    /// List projects, most recently opened first.
+    #[command(visible_alias = "list")]
+    Ls,
+    /// Open an existing folder as a project (or re-open a known one).
+    Open {
+        /// The folder.
+        #[arg(default_value = ".")]
+        path: String,
+        /// Display name for a new entry (default: the folder name).
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// Create a new folder (it may exist if empty) and open it as a project.
+    Create {
+        /// The folder to create.
+        path: String,
+        /// Display name (default: the folder name).
+        #[arg(long)]
+        name: Option<String>,
+        /// Run `git init` in it.
+        #[arg(long)]
+        git: bool,
+        /// Put a file in it, e.g. `--file README.md=./template.md`
+        /// (repeatable): the path inside the project, `=`, a local file.
+        #[arg(long = "file", value_name = "REL=LOCALFILE")]
+        files: Vec<String>,
+    },
+    /// Stop serving a project's files; it stays in the list.
+    Close {
+        /// Project id or path.
+        project: String,
+    },
+    /// Remove a project from the list; its files are not touched.
+    Forget {
+        /// Project id or path.
+        project: String,
+    },
+    /// Show a project's details.
+    Show {
+        /// Project id or path.
+        project: String,
+    },
 }
 
 /// A project's state in one word: "missing" (its folder is gone) wins over
@@ -106,26 +94,22 @@ fn branch_cell(git: Option<&pb::GitSummary>) -> String {
 }
 
 /// `omnipanel projects ...`
-pub async fn projects(command: ProjectsCommand, json: bool) -> Result<(), Failure> {
+pub async fn projects(command: ProjectsCommand, out: Output) -> Result<(), Failure> {
     // Work out local paths (and read template files) before connecting, so
     // a typo is reported as such even when the agent is down.
     match command {
-        ProjectsCommand::Ls => list(json).await,
+        ProjectsCommand::Ls => list(out).await,
         ProjectsCommand::Open { path, name } => {
             let path = path_text(&absolute(&path)?)?;
             let client = Client::connect_from_env().await?;
-            let response = rpc(
-                &client,
-                client
-                    .projects()
-                    .open_project(OpenProjectRequest {
-                        path,
-                        name: name.unwrap_or_default(),
-                    })
-                    .await,
-            )?;
-            if json {
-                return print_json(&response);
+            let response = client
+                .call(client.projects().open_project(OpenProjectRequest {
+                    path,
+                    name: name.unwrap_or_default(),
+                }))
+                .await?;
+            if out.is_json() {
+                return out.json(&response);
             }
             let project = response.project.unwrap_or_default();
             outln!(
@@ -148,20 +132,16 @@ pub async fn projects(command: ProjectsCommand, json: bool) -> Result<(), Failur
                 .map(|spec| template_file(spec))
                 .collect::<Result<Vec<_>, _>>()?;
             let client = Client::connect_from_env().await?;
-            let response = rpc(
-                &client,
-                client
-                    .projects()
-                    .create_project(CreateProjectRequest {
-                        path,
-                        name: name.unwrap_or_default(),
-                        git_init: git,
-                        files,
-                    })
-                    .await,
-            )?;
-            if json {
-                return print_json(&response);
+            let response = client
+                .call(client.projects().create_project(CreateProjectRequest {
+                    path,
+                    name: name.unwrap_or_default(),
+                    git_init: git,
+                    files,
+                }))
+                .await?;
+            if out.is_json() {
+                return out.json(&response);
             }
             let project = response.project.unwrap_or_default();
             outln!(
@@ -175,15 +155,15 @@ pub async fn projects(command: ProjectsCommand, json: bool) -> Result<(), Failur
         ProjectsCommand::Close { project } => {
             let project = project_reference(&project)?;
             let client = Client::connect_from_env().await?;
-            let response = rpc(
-                &client,
-                client
-                    .projects()
-                    .close_project(CloseProjectRequest { project })
-                    .await,
-            )?;
-            if json {
-                return print_json(&response);
+            let response = client
+                .call(
+                    client
+                        .projects()
+                        .close_project(CloseProjectRequest { project }),
+                )
+                .await?;
+            if out.is_json() {
+                return out.json(&response);
             }
             let project = response.project.unwrap_or_default();
             outln!("closed {} ({})", project.name, project.path)?;
@@ -192,15 +172,15 @@ pub async fn projects(command: ProjectsCommand, json: bool) -> Result<(), Failur
         ProjectsCommand::Forget { project } => {
             let project = project_reference(&project)?;
             let client = Client::connect_from_env().await?;
-            let response = rpc(
-                &client,
-                client
-                    .projects()
-                    .forget_project(ForgetProjectRequest { project })
-                    .await,
-            )?;
-            if json {
-                return print_json(&response);
+            let response = client
+                .call(
+                    client
+                        .projects()
+                        .forget_project(ForgetProjectRequest { project }),
+                )
+                .await?;
+            if out.is_json() {
+                return out.json(&response);
             }
             let project = response.project.unwrap_or_default();
             outln!(
@@ -213,15 +193,11 @@ pub async fn projects(command: ProjectsCommand, json: bool) -> Result<(), Failur
         ProjectsCommand::Show { project } => {
             let project = project_reference(&project)?;
             let client = Client::connect_from_env().await?;
-            let response = rpc(
-                &client,
-                client
-                    .projects()
-                    .get_project(GetProjectRequest { project })
-                    .await,
-            )?;
-            if json {
-                return print_json(&response);
+            let response = client
+                .call(client.projects().get_project(GetProjectRequest { project }))
+                .await?;
+            if out.is_json() {
+                return out.json(&response);
             }
             print_project(&response.project.unwrap_or_default())?;
             Ok(())
@@ -249,17 +225,13 @@ fn template_file(spec: &str) -> Result<TemplateFile, Failure> {
     })
 }
 
-async fn list(json: bool) -> Result<(), Failure> {
+async fn list(out: Output) -> Result<(), Failure> {
     let client = Client::connect_from_env().await?;
-    let response = rpc(
-        &client,
-        client
-            .projects()
-            .list_projects(ListProjectsRequest {})
-            .await,
-    )?;
-    if json {
-        return print_json(&response);
+    let response = client
+        .call(client.projects().list_projects(ListProjectsRequest {}))
+        .await?;
+    if out.is_json() {
+        return out.json(&response);
     }
     if response.projects.is_empty() {
         outln!("no projects; open one with `omnipanel projects open PATH`")?;
@@ -273,13 +245,13 @@ async fn list(json: bool) -> Result<(), Failure> {
                 project.name.clone(),
                 project.path.clone(),
                 branch_cell(project.git.as_ref()),
-                relative_time(project.last_opened_unix_ms),
+                display::relative_time(project.last_opened_unix_ms),
                 state_word(project).to_owned(),
                 project.id.clone(),
             ]
         })
         .collect();
-    print_table(&["NAME", "PATH", "BRANCH", "OPENED", "STATE", "ID"], &rows)?;
+    out.table(&["NAME", "PATH", "BRANCH", "OPENED", "STATE", "ID"], &rows)?;
     Ok(())
 }
 
@@ -315,13 +287,13 @@ fn print_project(project: &pb::Project) -> Result<(), Failure> {
     }
     outln!(
         "  opened       {} ({})",
-        relative_time(project.last_opened_unix_ms),
-        timestamp(project.last_opened_unix_ms)
+        display::relative_time(project.last_opened_unix_ms),
+        display::timestamp(project.last_opened_unix_ms)
     )?;
     outln!(
         "  added        {} ({})",
-        relative_time(project.created_unix_ms),
-        timestamp(project.created_unix_ms)
+        display::relative_time(project.created_unix_ms),
+        display::timestamp(project.created_unix_ms)
     )?;
     Ok(())
 }
@@ -363,13 +335,6 @@ fn print_watch(watch: &pb::ProjectWatch) -> Result<(), Failure> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn normalize_drops_dots() {
-        assert_eq!(normalize(Path::new("/a/./b/../c")), PathBuf::from("/a/c"));
-        assert_eq!(normalize(Path::new("/../a")), PathBuf::from("/a"));
-        assert_eq!(normalize(Path::new("/a/b/")), PathBuf::from("/a/b"));
-    }
 
     #[test]
     fn branch_cells() {

@@ -8,43 +8,68 @@ use std::{
     time::Duration,
 };
 
+use clap::{Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use omnipanel_client::{Client, ClientError, Target};
+use omnipanel_client::{Client, ClientError, Target, display};
 use omnipanel_proto::v1::{self as pb, DownloadState};
 
 use crate::{
     Failure,
-    cli::{AutostartAction, UpdateCommand},
-    render::{errln, human_size, outln, print_json, timestamp},
+    output::{Output, errln, outln},
 };
 
+/// `omnipanel autostart ...`
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AutostartAction {
+    /// Register OmniPanel to start at login.
+    On,
+    /// Remove the registration.
+    Off,
+    /// Show whether it is registered (read from the real file).
+    Status,
+}
+
+/// `omnipanel update ...`
+#[derive(Debug, Subcommand)]
+pub enum UpdateCommand {
+    /// Ask the update server whether a newer version exists.
+    Check,
+    /// Download and verify the newest version (resumes an interrupted
+    /// download).
+    Download,
+    /// Install the downloaded version and restart the agent.
+    Install {
+        /// Install even while a model pull runs or a model is loaded.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Go back to the version the last install replaced.
+    Rollback,
+    /// Show versions, the download, and the update history.
+    Status,
+}
+
 /// `omnipanel autostart on|off|status`
-pub async fn autostart(action: AutostartAction, json: bool) -> Result<(), Failure> {
+pub async fn autostart(action: AutostartAction, out: Output) -> Result<(), Failure> {
     let client = Client::connect_from_env().await?;
     let (enabled, location, program) = match action {
         AutostartAction::Status => {
             let r = client
-                .agent()
-                .get_autostart(pb::GetAutostartRequest {})
-                .await
-                .map_err(|s| client.error(s))?
-                .into_inner();
-            if json {
-                return print_json(&r);
+                .call(client.agent().get_autostart(pb::GetAutostartRequest {}))
+                .await?;
+            if out.is_json() {
+                return out.json(&r);
             }
             (r.enabled, r.location, r.program)
         }
         AutostartAction::On | AutostartAction::Off => {
             let r = client
-                .agent()
-                .set_autostart(pb::SetAutostartRequest {
+                .call(client.agent().set_autostart(pb::SetAutostartRequest {
                     enabled: action == AutostartAction::On,
-                })
-                .await
-                .map_err(|s| client.error(s))?
-                .into_inner();
-            if json {
-                return print_json(&r);
+                }))
+                .await?;
+            if out.is_json() {
+                return out.json(&r);
             }
             (r.enabled, r.location, r.program)
         }
@@ -59,18 +84,19 @@ pub async fn autostart(action: AutostartAction, json: bool) -> Result<(), Failur
 }
 
 /// `omnipanel update ...`
-pub async fn update(command: UpdateCommand, json: bool) -> Result<(), Failure> {
+pub async fn update(command: UpdateCommand, out: Output) -> Result<(), Failure> {
     let client = Client::connect_from_env().await?;
     match command {
         UpdateCommand::Check => {
             let r = client
-                .updates()
-                .check_for_update(pb::CheckForUpdateRequest {})
-                .await
-                .map_err(|s| client.error(s))?
-                .into_inner();
-            if json {
-                return print_json(&r);
+                .call(
+                    client
+                        .updates()
+                        .check_for_update(pb::CheckForUpdateRequest {}),
+                )
+                .await?;
+            if out.is_json() {
+                return out.json(&r);
             }
             let latest = r.latest.unwrap_or_default();
             if r.update_available {
@@ -93,15 +119,16 @@ pub async fn update(command: UpdateCommand, json: bool) -> Result<(), Failure> {
             }
             Ok(())
         }
-        UpdateCommand::Download => download(&client, json).await,
+        UpdateCommand::Download => download(&client, out).await,
         UpdateCommand::Install { force } => {
             let r = client
-                .updates()
-                .install_update(pb::InstallUpdateRequest { force })
-                .await
-                .map_err(|s| client.error(s))?
-                .into_inner();
-            if !json {
+                .call(
+                    client
+                        .updates()
+                        .install_update(pb::InstallUpdateRequest { force }),
+                )
+                .await?;
+            if !out.is_json() {
                 outln!(
                     "installing {} (replacing {}); the agent restarts…",
                     r.to_version,
@@ -112,14 +139,15 @@ pub async fn update(command: UpdateCommand, json: bool) -> Result<(), Failure> {
             drop(client);
             let running = wait_for_restart(&target).await?;
             let status = running
-                .updates()
-                .get_update_status(pb::GetUpdateStatusRequest {})
-                .await
-                .map_err(|s| running.error(s))?
-                .into_inner();
+                .call(
+                    running
+                        .updates()
+                        .get_update_status(pb::GetUpdateStatusRequest {}),
+                )
+                .await?;
             let installed = running.info().version == r.to_version;
-            if json {
-                return print_json(&serde_json::json!({
+            if out.is_json() {
+                return out.json(&serde_json::json!({
                     "fromVersion": r.from_version,
                     "toVersion": r.to_version,
                     "runningVersion": running.info().version,
@@ -141,16 +169,13 @@ pub async fn update(command: UpdateCommand, json: bool) -> Result<(), Failure> {
         }
         UpdateCommand::Rollback => {
             let r = client
-                .updates()
-                .rollback(pb::RollbackRequest {})
-                .await
-                .map_err(|s| client.error(s))?
-                .into_inner();
+                .call(client.updates().rollback(pb::RollbackRequest {}))
+                .await?;
             let target = client.target().clone();
             drop(client);
             let running = wait_for_restart(&target).await?;
-            if json {
-                return print_json(&serde_json::json!({
+            if out.is_json() {
+                return out.json(&serde_json::json!({
                     "fromVersion": r.from_version,
                     "toVersion": r.to_version,
                     "runningVersion": running.info().version,
@@ -166,13 +191,14 @@ pub async fn update(command: UpdateCommand, json: bool) -> Result<(), Failure> {
         }
         UpdateCommand::Status => {
             let r = client
-                .updates()
-                .get_update_status(pb::GetUpdateStatusRequest {})
-                .await
-                .map_err(|s| client.error(s))?
-                .into_inner();
-            if json {
-                return print_json(&r);
+                .call(
+                    client
+                        .updates()
+                        .get_update_status(pb::GetUpdateStatusRequest {}),
+                )
+                .await?;
+            if out.is_json() {
+                return out.json(&r);
             }
             print_status(&r)?;
             Ok(())
@@ -194,7 +220,7 @@ fn print_status(r: &pb::GetUpdateStatusResponse) -> Result<(), Failure> {
         let latest = r.latest.clone().unwrap_or_default();
         outln!(
             "last check {}: {} {}",
-            timestamp(r.last_check_unix_ms),
+            display::timestamp(r.last_check_unix_ms),
             latest.version,
             if r.update_available {
                 "(newer)"
@@ -228,7 +254,7 @@ fn print_status(r: &pb::GetUpdateStatusResponse) -> Result<(), Failure> {
             };
             outln!(
                 "  {}  {} {} -> {} {}{message}",
-                timestamp(entry.time_unix_ms),
+                display::timestamp(entry.time_unix_ms),
                 entry.action,
                 entry.from_version,
                 entry.to_version,
@@ -239,14 +265,15 @@ fn print_status(r: &pb::GetUpdateStatusResponse) -> Result<(), Failure> {
     Ok(())
 }
 
-async fn download(client: &Client, json: bool) -> Result<(), Failure> {
+async fn download(client: &Client, out: Output) -> Result<(), Failure> {
     let mut stream = client
-        .updates()
-        .download_update(pb::DownloadUpdateRequest {})
-        .await
-        .map_err(|s| client.error(s))?
-        .into_inner();
-    let bar = (!json && std::io::stdout().is_terminal()).then(|| {
+        .call_stream(
+            client
+                .updates()
+                .download_update(pb::DownloadUpdateRequest {}),
+        )
+        .await?;
+    let bar = (!out.is_json() && std::io::stdout().is_terminal()).then(|| {
         let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stdout());
         // The template is a constant; the default style is a fine fallback.
         if let Ok(style) =
@@ -261,16 +288,16 @@ async fn download(client: &Client, json: bool) -> Result<(), Failure> {
         let message = match stream.message().await {
             Ok(Some(message)) => message,
             Ok(None) => break,
-            Err(status) => {
+            Err(err) => {
                 if let Some(bar) = &bar {
                     bar.abandon();
                 }
-                return Err(client.error(status).into());
+                return Err(err.into());
             }
         };
         let progress = message.progress.unwrap_or_default();
-        if json {
-            print_json(&progress)?;
+        if out.is_json() {
+            out.json(&progress)?;
             continue;
         }
         let state = progress.state();
@@ -285,8 +312,8 @@ async fn download(client: &Client, json: bool) -> Result<(), Failure> {
                     "{} {}: {} of {}",
                     progress.version,
                     state_word(state),
-                    human_size(progress.received_bytes),
-                    human_size(progress.total_bytes)
+                    display::bytes(progress.received_bytes),
+                    display::bytes(progress.total_bytes)
                 )?;
             }
             None => {}
@@ -376,7 +403,7 @@ fn tail_of(path: &Path, max: u64) -> std::io::Result<Vec<u8>> {
 }
 
 /// `omnipanel bugreport`
-pub async fn bugreport(output: Option<PathBuf>, json: bool) -> Result<(), Failure> {
+pub async fn bugreport(output: Option<PathBuf>, out: Output) -> Result<(), Failure> {
     // The agent may be the thing that is broken: use what it says about
     // itself when it answers, else the default locations.
     let client = Client::connect_from_env().await.ok();
@@ -445,8 +472,8 @@ pub async fn bugreport(output: Option<PathBuf>, json: bool) -> Result<(), Failur
     .await
     .map_err(|err| Failure::Other(format!("the report could not be written: {err}")))?
     .map_err(|err| Failure::Other(format!("cannot write {}: {err}", path.display())))?;
-    if json {
-        return print_json(&serde_json::json!({
+    if out.is_json() {
+        return out.json(&serde_json::json!({
             "path": path.display().to_string(),
             "files": included,
         }));

@@ -1,56 +1,131 @@
-//! Commands about the agent itself: status, events, logs, settings, tokens,
-//! stop and crash reports; and the dispatch of every command.
+//! Commands about the agent itself: `status`, `events`, `logs`,
+//! `settings`, `token`, `agent stop`, `crashes`, and `panel` (which starts
+//! the panel beside it); their arguments and their handlers.
 
 use std::time::Duration;
 
-use omnipanel_client::{Client, ClientError, EventSubscription, SubscriptionItem, Target};
+use clap::{Args, Subcommand, ValueEnum};
+use omnipanel_client::{Client, ClientError, EventSubscription, SubscriptionItem, Target, display};
 use omnipanel_proto::v1::{
     self as pb, GetSettingsRequest, ListCrashReportsRequest, ListTokensRequest, RevokeTokenRequest,
-    SettingChange, ShutdownRequest, TailLogsRequest, UpdateSettingsRequest, event::Payload,
+    SettingChange, ShutdownRequest, UpdateSettingsRequest, event::Payload,
 };
 
 use crate::{
-    Failure, chat,
-    cli::{AgentCommand, Cli, Command, EventsArgs, ScopeArg, SettingsCommand, TokenCommand},
-    file_commands, git_commands, lifecycle_commands,
-    model_commands::{self, describe_pull, state_name, status_line},
-    project_commands,
-    render::{elapsed_since, emit, errln, outln, print_json, timestamp},
-    system_commands,
+    Failure, log_tail,
+    output::{Output, emit, errln, outln},
 };
 
-/// Run a parsed command.
-pub async fn run(cli: Cli) -> Result<(), Failure> {
-    let json = cli.json;
-    match cli.command {
-        Command::Status => status(json).await,
-        Command::Events(args) => events(args, json).await,
-        Command::Logs(args) => logs(args.source, args.lines, args.follow, json).await,
-        Command::Settings(command) => settings(command, json).await,
-        Command::Token(command) => token(command, json).await,
-        Command::Agent(AgentCommand::Stop) => stop(json).await,
-        Command::Crashes => crashes(json).await,
-        Command::Ollama(command) => model_commands::ollama(command, json).await,
-        Command::Models(command) => model_commands::models(command, json).await,
-        Command::Chat(args) => chat::chat(args, json).await,
-        Command::Projects(command) => project_commands::projects(command, json).await,
-        Command::Files(args) => file_commands::files(args, json).await,
-        Command::Git(args) => git_commands::git(args, json).await,
-        Command::Panel(args) => open_panel(&args),
-        Command::Sys(args) => system_commands::sys(args.command, json).await,
-        Command::Alerts(command) => system_commands::alerts(command, json).await,
-        Command::Autostart { action } => lifecycle_commands::autostart(action, json).await,
-        Command::Update(command) => lifecycle_commands::update(command, json).await,
-        Command::Bugreport { output } => lifecycle_commands::bugreport(output, json).await,
-        Command::Completions { .. } | Command::Manpages { .. } => Ok(()),
-    }
+/// `omnipanel events`
+#[derive(Debug, Args)]
+pub struct EventsArgs {
+    /// Keep following new events (reconnecting if the agent restarts).
+    #[arg(long, short)]
+    pub follow: bool,
+    /// Replay events after this sequence number (default: all the agent
+    /// still holds).
+    #[arg(long)]
+    pub after: Option<u64>,
+    /// Only events of these topics (repeatable), e.g. agent, settings.
+    #[arg(long = "topic")]
+    pub topics: Vec<String>,
 }
 
-async fn status(json: bool) -> Result<(), Failure> {
+/// `omnipanel logs`
+#[derive(Debug, Args)]
+pub struct LogsArgs {
+    /// Keep printing new lines.
+    #[arg(long, short)]
+    pub follow: bool,
+    /// How many of the last lines to print.
+    #[arg(short = 'n', long = "lines", default_value_t = 100)]
+    pub lines: u32,
+    /// Log source, e.g. agent or ollama.
+    #[arg(long, default_value = "agent")]
+    pub source: String,
+}
+
+/// `omnipanel settings ...`
+#[derive(Debug, Subcommand)]
+pub enum SettingsCommand {
+    /// Show settings (all, or the keys given).
+    Get {
+        /// Dotted keys, e.g. log.filter.
+        keys: Vec<String>,
+    },
+    /// Change a setting; plain text is accepted for string values.
+    Set {
+        /// Dotted key, e.g. log.filter.
+        key: String,
+        /// New value, e.g. debug or 127.0.0.1:7457.
+        value: String,
+    },
+    /// Remove a setting from config.toml so its default applies.
+    Reset {
+        /// Dotted key.
+        key: String,
+    },
+}
+
+/// Token scopes.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ScopeArg {
+    /// Read-only calls.
+    Read,
+    /// Read and change state.
+    Write,
+    /// Everything, including shutdown, settings and tokens.
+    Admin,
+}
+
+/// `omnipanel token ...`
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Create a token; its secret is printed once.
+    Create {
+        /// Access level.
+        #[arg(long, value_enum)]
+        scope: ScopeArg,
+        /// A unique label, e.g. "vscode-laptop".
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// List tokens (never their secrets).
+    List,
+    /// Revoke a token by id or name.
+    Revoke {
+        /// Token id or name.
+        id: String,
+    },
+}
+
+/// `omnipanel agent ...`
+#[derive(Debug, Subcommand)]
+pub enum AgentCommand {
+    /// Stop the agent gracefully and wait until it is gone.
+    Stop,
+}
+
+/// `omnipanel panel`
+#[derive(Debug, Args)]
+pub struct PanelArgs {
+    /// The tab to show.
+    #[arg(long, value_parser = ["overview", "models", "projects", "alerts", "logs", "setup"])]
+    pub tab: Option<String>,
+    /// Show the first-run setup.
+    #[arg(long)]
+    pub setup: bool,
+    /// Do not start the agent when none is running.
+    #[arg(long)]
+    pub no_start_agent: bool,
+}
+
+/// `omnipanel status`
+pub async fn status(out: Output) -> Result<(), Failure> {
     let client = Client::connect_from_env().await?;
     let info = client.info();
-    if json {
-        return print_json(info);
+    if out.is_json() {
+        return out.json(info);
     }
     outln!(
         "OmniPanel agent {} (protocol {}) is running",
@@ -60,7 +135,7 @@ async fn status(json: bool) -> Result<(), Failure> {
     outln!(
         "  pid       {} (up {})",
         info.pid,
-        elapsed_since(info.start_time_unix_ms)
+        display::elapsed_since(info.start_time_unix_ms)
     )?;
     outln!("  socket    {}", info.socket_path)?;
     let tcp = if info.tcp_address.is_empty() {
@@ -119,13 +194,17 @@ fn describe_event(event: &pb::Event) -> String {
         ),
         Some(Payload::OllamaStateChanged(e)) => {
             let status = e.status.clone().unwrap_or_default();
-            let mut text = format!("{} (was {})", status_line(&status), state_name(e.previous));
+            let mut text = format!(
+                "{} (was {})",
+                display::server_status_line(&status),
+                display::server_state_name(e.previous)
+            );
             if !status.reason.is_empty() {
                 text.push_str(&format!(": {}", status.reason));
             }
             text
         }
-        Some(Payload::PullProgress(e)) => describe_pull(e),
+        Some(Payload::PullProgress(e)) => display::describe_pull(e),
         Some(Payload::ModelsChanged(e)) => {
             let mut text = format!("model {} {}", e.model, e.change);
             if !e.provider.is_empty() {
@@ -160,11 +239,11 @@ fn describe_event(event: &pb::Event) -> String {
         }
         Some(Payload::RepositoryChanged(e)) => {
             let at = if e.detached {
-                format!("detached at {}", short_id(&e.head))
+                format!("detached at {}", display::short_id(&e.head))
             } else if e.head.is_empty() {
                 format!("{} (no commits yet)", e.branch)
             } else {
-                format!("{} at {}", e.branch, short_id(&e.head))
+                format!("{} at {}", e.branch, display::short_id(&e.head))
             };
             let dirty = if e.dirty { ", uncommitted changes" } else { "" };
             format!(
@@ -228,7 +307,8 @@ fn describe_event(event: &pb::Event) -> String {
     }
 }
 
-async fn events(args: EventsArgs, json: bool) -> Result<(), Failure> {
+/// `omnipanel events`
+pub async fn events(args: EventsArgs, out: Output) -> Result<(), Failure> {
     let target = Target::from_env();
     // Fail fast with the usual message when the agent is not there at all.
     Client::connect(target.clone()).await?;
@@ -238,21 +318,21 @@ async fn events(args: EventsArgs, json: bool) -> Result<(), Failure> {
     loop {
         match subscription.next().await? {
             SubscriptionItem::Event(event) => {
-                if json {
-                    print_json(&event)?;
+                if out.is_json() {
+                    out.json(&event)?;
                 } else {
                     emit(&format!(
                         "#{:<6} {}  {:<9} {}\n",
                         event.sequence,
-                        timestamp(event.time_unix_ms),
+                        display::timestamp(event.time_unix_ms),
                         event.topic,
                         describe_event(&event)
                     ))?;
                 }
             }
             SubscriptionItem::Gap(gap) => {
-                if json {
-                    print_json(&gap)?;
+                if out.is_json() {
+                    out.json(&gap)?;
                 } else {
                     errln!(
                         "omnipanel: events were missed ({}); continuing from #{}",
@@ -274,50 +354,22 @@ async fn events(args: EventsArgs, json: bool) -> Result<(), Failure> {
     }
 }
 
-/// Print the last `lines` lines of a log source (`omnipanel logs`,
-/// `omnipanel ollama logs`), then follow it when asked.
-pub async fn logs(source: String, lines: u32, follow: bool, json: bool) -> Result<(), Failure> {
-    let client = Client::connect_from_env().await?;
-    let mut stream = client
-        .agent()
-        .tail_logs(TailLogsRequest {
-            source,
-            lines,
-            follow,
-        })
-        .await
-        .map_err(|status| client.error(status))?
-        .into_inner();
-    while let Some(batch) = stream
-        .message()
-        .await
-        .map_err(|status| client.error(status))?
-    {
-        if json {
-            print_json(&batch)?;
-        } else {
-            let mut text = batch.lines.join("\n");
-            if !text.is_empty() {
-                text.push('\n');
-                emit(&text)?;
-            }
-        }
-    }
-    Ok(())
+/// `omnipanel logs`
+pub async fn logs(args: LogsArgs, out: Output) -> Result<(), Failure> {
+    log_tail::logs(args.source, args.lines, args.follow, out).await
 }
 
-async fn settings(command: SettingsCommand, json: bool) -> Result<(), Failure> {
+/// `omnipanel settings ...`
+pub async fn settings(command: SettingsCommand, out: Output) -> Result<(), Failure> {
     let client = Client::connect_from_env().await?;
     let mut agent = client.agent();
     let changes = match command {
         SettingsCommand::Get { keys } => {
-            let response = agent
-                .get_settings(GetSettingsRequest { keys })
-                .await
-                .map_err(|status| client.error(status))?
-                .into_inner();
-            if json {
-                return print_json(&response);
+            let response = client
+                .call(agent.get_settings(GetSettingsRequest { keys }))
+                .await?;
+            if out.is_json() {
+                return out.json(&response);
             }
             outln!("# {}", response.config_path)?;
             for setting in response.settings {
@@ -343,13 +395,11 @@ async fn settings(command: SettingsCommand, json: bool) -> Result<(), Failure> {
             reset: true,
         }],
     };
-    let response = agent
-        .update_settings(UpdateSettingsRequest { changes })
-        .await
-        .map_err(|status| client.error(status))?
-        .into_inner();
-    if json {
-        return print_json(&response);
+    let response = client
+        .call(agent.update_settings(UpdateSettingsRequest { changes }))
+        .await?;
+    if out.is_json() {
+        return out.json(&response);
     }
     for setting in &response.settings {
         let value = if setting.value.is_empty() {
@@ -367,7 +417,8 @@ async fn settings(command: SettingsCommand, json: bool) -> Result<(), Failure> {
     Ok(())
 }
 
-async fn token(command: TokenCommand, json: bool) -> Result<(), Failure> {
+/// `omnipanel token ...`
+pub async fn token(command: TokenCommand, out: Output) -> Result<(), Failure> {
     let client = Client::connect_from_env().await?;
     let mut agent = client.agent();
     match command {
@@ -386,16 +437,14 @@ async fn token(command: TokenCommand, json: bool) -> Result<(), Failure> {
                         .unwrap_or_default()
                 )
             });
-            let response = agent
-                .create_token(pb::CreateTokenRequest {
+            let response = client
+                .call(agent.create_token(pb::CreateTokenRequest {
                     name,
                     scope: scope.into(),
-                })
-                .await
-                .map_err(|status| client.error(status))?
-                .into_inner();
-            if json {
-                return print_json(&response);
+                }))
+                .await?;
+            if out.is_json() {
+                return out.json(&response);
             }
             let info = response.info.unwrap_or_default();
             outln!("{}", response.token)?;
@@ -408,13 +457,9 @@ async fn token(command: TokenCommand, json: bool) -> Result<(), Failure> {
             );
         }
         TokenCommand::List => {
-            let response = agent
-                .list_tokens(ListTokensRequest {})
-                .await
-                .map_err(|status| client.error(status))?
-                .into_inner();
-            if json {
-                return print_json(&response);
+            let response = client.call(agent.list_tokens(ListTokensRequest {})).await?;
+            if out.is_json() {
+                return out.json(&response);
             }
             if response.tokens.is_empty() {
                 outln!("no tokens; create one with `omnipanel token create --scope read`")?;
@@ -425,19 +470,17 @@ async fn token(command: TokenCommand, json: bool) -> Result<(), Failure> {
                     token.id,
                     scope_name(token.scope),
                     token.name,
-                    timestamp(token.created_unix_ms),
-                    timestamp(token.last_used_unix_ms)
+                    display::timestamp(token.created_unix_ms),
+                    display::timestamp(token.last_used_unix_ms)
                 )?;
             }
         }
         TokenCommand::Revoke { id } => {
-            let response = agent
-                .revoke_token(RevokeTokenRequest { id })
-                .await
-                .map_err(|status| client.error(status))?
-                .into_inner();
-            if json {
-                return print_json(&response);
+            let response = client
+                .call(agent.revoke_token(RevokeTokenRequest { id }))
+                .await?;
+            if out.is_json() {
+                return out.json(&response);
             }
             let info = response.info.unwrap_or_default();
             outln!("revoked token {} ({})", info.id, info.name)?;
@@ -446,14 +489,19 @@ async fn token(command: TokenCommand, json: bool) -> Result<(), Failure> {
     Ok(())
 }
 
-async fn stop(json: bool) -> Result<(), Failure> {
+/// `omnipanel agent ...`
+pub async fn agent(command: AgentCommand, out: Output) -> Result<(), Failure> {
+    match command {
+        AgentCommand::Stop => stop(out).await,
+    }
+}
+
+async fn stop(out: Output) -> Result<(), Failure> {
     let client = Client::connect_from_env().await?;
     let pid = client.info().pid;
     client
-        .agent()
-        .shutdown(ShutdownRequest {})
-        .await
-        .map_err(|status| client.error(status))?;
+        .call(client.agent().shutdown(ShutdownRequest {}))
+        .await?;
     // Wait (bounded) until the agent no longer answers, so scripts can
     // start a new one right after.
     let target = client.target().clone();
@@ -468,8 +516,8 @@ async fn stop(json: bool) -> Result<(), Failure> {
             _ => tokio::time::sleep(Duration::from_millis(100)).await,
         }
     }
-    if json {
-        return print_json(&serde_json::json!({ "pid": pid, "stopped": stopped }));
+    if out.is_json() {
+        return out.json(&serde_json::json!({ "pid": pid, "stopped": stopped }));
     }
     if stopped {
         outln!("agent (pid {pid}) stopped")?;
@@ -481,41 +529,37 @@ async fn stop(json: bool) -> Result<(), Failure> {
     }
 }
 
-async fn crashes(json: bool) -> Result<(), Failure> {
+/// `omnipanel crashes`
+pub async fn crashes(out: Output) -> Result<(), Failure> {
     let client = Client::connect_from_env().await?;
     let response = client
-        .agent()
-        .list_crash_reports(ListCrashReportsRequest {})
-        .await
-        .map_err(|status| client.error(status))?
-        .into_inner();
-    if json {
-        return print_json(&response);
-    }
-    if response.reports.is_empty() {
-        outln!("no crash reports")?;
-    }
-    for report in response.reports {
-        outln!(
-            "{}  {}  {}\n    {}",
-            timestamp(report.time_unix_ms),
-            report.version,
-            report.message,
-            report.path
-        )?;
-    }
-    Ok(())
-}
-
-/// The first 8 characters of a commit id, as people quote them.
-pub fn short_id(id: &str) -> &str {
-    id.get(..8).unwrap_or(id)
+        .call(
+            client
+                .agent()
+                .list_crash_reports(ListCrashReportsRequest {}),
+        )
+        .await?;
+    out.show(&response, |response| {
+        if response.reports.is_empty() {
+            outln!("no crash reports")?;
+        }
+        for report in &response.reports {
+            outln!(
+                "{}  {}  {}\n    {}",
+                display::timestamp(report.time_unix_ms),
+                report.version,
+                report.message,
+                report.path
+            )?;
+        }
+        Ok(())
+    })
 }
 
 /// `omnipanel panel`: start `omnipanel-panel` (installed beside this
 /// binary, else on PATH) without waiting for it; a panel that is already
 /// open brings itself to the front and the new process exits.
-fn open_panel(args: &crate::cli::PanelArgs) -> Result<(), Failure> {
+pub fn panel(args: &PanelArgs) -> Result<(), Failure> {
     let beside = std::env::current_exe()
         .ok()
         .and_then(|exe| exe.parent().map(|dir| dir.join("omnipanel-panel")))
