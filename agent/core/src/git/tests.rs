@@ -1,0 +1,1 @@
+//! Tests of the Git facade against real repositories in temporary folders.
