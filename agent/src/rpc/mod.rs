@@ -105,11 +105,8 @@ fn routes(
         ctx.projects.clone(),
     )))
     .add_service(
-        FileServiceServer::new(files::FileApi::new(
-            ctx.projects.clone(),
-            ctx.shutdown_token(),
-        ))
-        .max_decoding_message_size(files::MAX_REQUEST_BYTES),
+        FileServiceServer::new(files::FileApi::new(ctx.files.clone(), ctx.shutdown_token()))
+            .max_decoding_message_size(files::MAX_REQUEST_BYTES),
     )
     .add_service(GitServiceServer::new(git::GitApi::new(
         ctx.git.clone(),

@@ -23,9 +23,7 @@ use crate::{
         batch::{self, BatchOp, BatchResult},
         find::FindResult,
         grep::{self, SearchSummary, TextMatch, TextQuery},
-        ops::{
-            self, CopyStats, FileEntry, FileRead, ListOptions, OverwritePolicy, WriteOptions,
-        },
+        ops::{self, CopyStats, FileEntry, FileRead, ListOptions, OverwritePolicy, WriteOptions},
         watch::ChangeItem,
     },
     projects::Projects,
@@ -210,7 +208,10 @@ enum ReadState {
     /// Not started: the caller has not asked for bytes yet.
     Ready(FileRead),
     /// The blocking pump is running.
-    Pumping(mpsc::Receiver<(u64, Vec<u8>)>, JoinHandle<std::io::Result<()>>),
+    Pumping(
+        mpsc::Receiver<(u64, Vec<u8>)>,
+        JoinHandle<std::io::Result<()>>,
+    ),
     Done,
 }
 

@@ -101,6 +101,15 @@ pub struct LogPage {
     pub next_page_token: String,
 }
 
+/// What a pull did, and where HEAD is after it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PullResult {
+    /// Up to date, fast-forwarded, merged or stopped with conflicts.
+    pub outcome: PullOutcome,
+    /// HEAD's commit id.
+    pub head: String,
+}
+
 /// What to push.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct PushSpec {
@@ -177,10 +186,8 @@ impl Git {
         project: &Arc<OpenProject>,
         include_remote: bool,
     ) -> Result<Vec<BranchInfo>> {
-        self.with_repo(project, move |repo, _| {
-            repo::branches(repo, include_remote)
-        })
-        .await
+        self.with_repo(project, move |repo, _| repo::branches(repo, include_remote))
+            .await
     }
 
     /// Create branch `name` at `start_point` (HEAD when empty), checking it
@@ -225,7 +232,11 @@ impl Git {
     }
 
     /// A page of history.
-    pub async fn log(self: &Arc<Self>, project: &Arc<OpenProject>, query: LogQuery) -> Result<LogPage> {
+    pub async fn log(
+        self: &Arc<Self>,
+        project: &Arc<OpenProject>,
+        query: LogQuery,
+    ) -> Result<LogPage> {
         let limit = match query.limit {
             0 => DEFAULT_LOG_LIMIT,
             n if n > MAX_LOG_LIMIT => {
@@ -260,7 +271,11 @@ impl Git {
     }
 
     /// A diff between the worktree, the index, HEAD or two commits.
-    pub async fn diff(self: &Arc<Self>, project: &Arc<OpenProject>, query: DiffQuery) -> Result<DiffResult> {
+    pub async fn diff(
+        self: &Arc<Self>,
+        project: &Arc<OpenProject>,
+        query: DiffQuery,
+    ) -> Result<DiffResult> {
         self.with_repo(project, move |repo, project| {
             let paths = repo::repo_paths(repo, project, &query.paths)?;
             diff::diff(
@@ -318,10 +333,8 @@ impl Git {
         message: String,
         amend: bool,
     ) -> Result<CommitInfo> {
-        self.with_repo(project, move |repo, _| {
-            repo::commit(repo, &message, amend)
-        })
-        .await
+        self.with_repo(project, move |repo, _| repo::commit(repo, &message, amend))
+            .await
     }
 
     /// Start fetching `remote` (empty: the upstream's remote or "origin");
@@ -343,9 +356,10 @@ impl Git {
         project: &Arc<OpenProject>,
         remote: String,
         mode: PullMode,
-    ) -> Transfer<(PullOutcome, String)> {
+    ) -> Transfer<PullResult> {
         self.transfer(project, move |repo, reporter, token| {
             remote::pull(repo, &remote, mode, token, reporter)
+                .map(|(outcome, head)| PullResult { outcome, head })
         })
     }
 

@@ -1,31 +1,30 @@
-//! `omnipanel.v1.FileService`: converts requests for the files domain
-//! module and streams reads, search results and change batches. A search
-//! whose client goes away is cancelled; a read stops at the next chunk.
+//! `omnipanel.v1.FileService`: a thin adapter over the [`Files`] facade
+//! (conversions in `convert.rs`) that streams reads, search results and
+//! change batches. A search whose client goes away is cancelled; a read
+//! stops at the next chunk.
 
-use crate::rpc::status::{IntoStatus, OrStatus};
-use std::{
-    sync::{
-        Arc,
-        atomic::{AtomicBool, Ordering},
-    },
-    time::Instant,
-};
+pub mod convert;
+
+use std::sync::Arc;
 
 use omnipanel_proto::v1 as pb;
 use pb::file_service_server::FileService;
 use tonic::{Request, Response, Status};
 
-use crate::rpc::streaming::{ResponseStream, spawn_stream};
+use crate::rpc::{
+    convert::{FromProto, IntoProto, TryFromProto},
+    status::{IntoStatus, OrStatus},
+    streaming::{ResponseStream, spawn_stream},
+};
+use convert::FeedDelivery;
 use omnipanel_core::{
-    error::Error,
-    feed::{Cursor, Delivery},
+    feed::Cursor,
     files::{
-        batch::{self, BatchOp, StepStatus},
-        grep::{self, CaseMode, TextQuery},
-        ops::{self, EntryKind, FileEntry, ListOptions, OverwritePolicy, SortBy, WriteOptions},
-        watch::{ChangeItem, ChangeKind},
+        Files,
+        batch::BatchOp,
+        grep::TextQuery,
+        ops::{ListOptions, OverwritePolicy, WriteOptions},
     },
-    projects::Projects,
 };
 
 /// Largest WriteFile / ApplyBatch request accepted.
@@ -34,75 +33,14 @@ pub const MAX_REQUEST_BYTES: usize = 64 * 1024 * 1024 + 64 * 1024;
 /// The FileService implementation.
 #[derive(Debug, Clone)]
 pub struct FileApi {
-    projects: Arc<Projects>,
+    files: Arc<Files>,
     shutdown: tokio_util::sync::CancellationToken,
 }
 
 impl FileApi {
-    /// Serve the files of `projects`; streams end on `shutdown`.
-    pub fn new(projects: Arc<Projects>, shutdown: tokio_util::sync::CancellationToken) -> Self {
-        Self { projects, shutdown }
-    }
-}
-
-fn info(entry: FileEntry) -> pb::FileInfo {
-    pb::FileInfo {
-        path: entry.path,
-        name: entry.name,
-        kind: match entry.kind {
-            EntryKind::File => pb::FileKind::File,
-            EntryKind::Directory => pb::FileKind::Directory,
-            EntryKind::Symlink => pb::FileKind::Symlink,
-            EntryKind::Other => pb::FileKind::Other,
-        }
-        .into(),
-        size: entry.size,
-        modified_unix_ms: entry.modified_ms,
-        mode: entry.mode,
-        version: entry.version,
-        hidden: entry.hidden,
-        ignored: entry.ignored,
-        symlink_target: entry.symlink_target.unwrap_or_default(),
-    }
-}
-
-fn policy(value: i32) -> OverwritePolicy {
-    match pb::OverwritePolicy::try_from(value) {
-        Ok(pb::OverwritePolicy::Replace) => OverwritePolicy::Replace,
-        Ok(pb::OverwritePolicy::Skip) => OverwritePolicy::Skip,
-        _ => OverwritePolicy::Fail,
-    }
-}
-
-fn change_to_proto(sequence: u64, item: &ChangeItem) -> pb::watch_response::Item {
-    use pb::watch_response::Item;
-    match item {
-        ChangeItem::Batch(changes) => Item::Batch(pb::ChangeBatch {
-            sequence,
-            changes: changes
-                .iter()
-                .map(|c| pb::FileChange {
-                    kind: match c.kind {
-                        ChangeKind::Created => pb::ChangeKind::Created,
-                        ChangeKind::Modified => pb::ChangeKind::Modified,
-                        ChangeKind::Deleted => pb::ChangeKind::Deleted,
-                        ChangeKind::Renamed => pb::ChangeKind::Renamed,
-                    }
-                    .into(),
-                    path: c.path.clone(),
-                    from_path: c.from.clone().unwrap_or_default(),
-                    is_dir: c.is_dir,
-                })
-                .collect(),
-        }),
-        ChangeItem::RepositoryChanged(paths) => Item::RepositoryChanged(pb::RepositoryChanged {
-            sequence,
-            paths: paths.clone(),
-        }),
-        ChangeItem::RescanNeeded(reason) => Item::RescanNeeded(pb::RescanNeeded {
-            sequence,
-            reason: reason.clone(),
-        }),
+    /// Serve `files`; streams end on `shutdown`.
+    pub fn new(files: Arc<Files>, shutdown: tokio_util::sync::CancellationToken) -> Self {
+        Self { files, shutdown }
     }
 }
 
@@ -113,22 +51,14 @@ impl FileService for FileApi {
         request: Request<pb::ListDirectoryRequest>,
     ) -> Result<Response<pb::ListDirectoryResponse>, Status> {
         let request = request.into_inner();
-        let project = self.projects.handle(&request.project).await.or_status()?;
-        let options = ListOptions {
-            include_hidden: request.include_hidden,
-            include_ignored: request.include_ignored,
-            sort: match pb::SortBy::try_from(request.sort) {
-                Ok(pb::SortBy::Modified) => SortBy::Modified,
-                Ok(pb::SortBy::Size) => SortBy::Size,
-                _ => SortBy::Name,
-            },
-            descending: request.descending,
-        };
-        let entries = ops::list_directory(&project, &request.path, options)
+        let options = ListOptions::from_proto(&request);
+        let entries = self
+            .files
+            .list(&request.project, &request.path, options)
             .await
             .or_status()?;
         Ok(Response::new(pb::ListDirectoryResponse {
-            entries: entries.into_iter().map(info).collect(),
+            entries: entries.into_proto(),
         }))
     }
 
@@ -137,10 +67,13 @@ impl FileService for FileApi {
         request: Request<pb::StatRequest>,
     ) -> Result<Response<pb::StatResponse>, Status> {
         let request = request.into_inner();
-        let project = self.projects.handle(&request.project).await.or_status()?;
-        let entry = ops::stat(&project, &request.path).await.or_status()?;
+        let entry = self
+            .files
+            .stat(&request.project, &request.path)
+            .await
+            .or_status()?;
         Ok(Response::new(pb::StatResponse {
-            info: Some(info(entry)),
+            info: Some(entry.into_proto()),
         }))
     }
 
@@ -151,40 +84,38 @@ impl FileService for FileApi {
         request: Request<pb::ReadFileRequest>,
     ) -> Result<Response<Self::ReadFileStream>, Status> {
         let request = request.into_inner();
-        let project = self.projects.handle(&request.project).await.or_status()?;
-        let read = ops::open_read(&project, &request.path, request.offset, request.length)
+        let mut reader = self
+            .files
+            .read(
+                &request.project,
+                &request.path,
+                request.offset,
+                request.length,
+            )
             .await
             .or_status()?;
         let first = pb::ReadFileResponse {
-            info: Some(info(read.entry.clone())),
-            binary: read.binary,
-            offset: read.offset,
+            info: Some(reader.entry.clone().into_proto()),
+            binary: reader.binary,
+            offset: reader.offset,
             data: Vec::new(),
         };
         let stream = spawn_stream(self.shutdown.clone(), move |tx| async move {
             if tx.send(Ok(first)).await.is_err() {
                 return;
             }
-            let reader = tx.clone();
-            let outcome = tokio::task::spawn_blocking(move || {
-                read.pump(|offset, data| {
-                    reader
-                        .blocking_send(Ok(pb::ReadFileResponse {
-                            info: None,
-                            binary: false,
-                            offset,
-                            data,
-                        }))
-                        .is_ok()
-                })
-            })
-            .await;
-            if let Ok(Err(err)) = outcome {
-                let _ = tx
-                    .send(Err(
-                        Error::internal(format!("reading stopped: {err}")).into_status()
-                    ))
-                    .await;
+            while let Some(chunk) = reader.next_chunk().await {
+                let message = chunk
+                    .map(|(offset, data)| pb::ReadFileResponse {
+                        info: None,
+                        binary: false,
+                        offset,
+                        data,
+                    })
+                    .map_err(IntoStatus::into_status);
+                if tx.send(message).await.is_err() {
+                    return;
+                }
             }
         });
         Ok(Response::new(stream))
@@ -195,23 +126,14 @@ impl FileService for FileApi {
         request: Request<pb::WriteFileRequest>,
     ) -> Result<Response<pb::WriteFileResponse>, Status> {
         let request = request.into_inner();
-        let project = self.projects.handle(&request.project).await.or_status()?;
-        let entry = ops::write_file(
-            &project,
-            "path",
-            &request.path,
-            request.content,
-            WriteOptions {
-                create_parents: request.create_parents,
-                create_only: request.create_only,
-                expected_version: (!request.expected_version.is_empty())
-                    .then_some(request.expected_version),
-            },
-        )
-        .await
-        .or_status()?;
+        let options = WriteOptions::from_proto(&request);
+        let entry = self
+            .files
+            .write(&request.project, &request.path, request.content, options)
+            .await
+            .or_status()?;
         Ok(Response::new(pb::WriteFileResponse {
-            info: Some(info(entry)),
+            info: Some(entry.into_proto()),
         }))
     }
 
@@ -220,12 +142,13 @@ impl FileService for FileApi {
         request: Request<pb::CreateDirectoryRequest>,
     ) -> Result<Response<pb::CreateDirectoryResponse>, Status> {
         let request = request.into_inner();
-        let project = self.projects.handle(&request.project).await.or_status()?;
-        let entry = ops::create_directory(&project, &request.path)
+        let entry = self
+            .files
+            .create_directory(&request.project, &request.path)
             .await
             .or_status()?;
         Ok(Response::new(pb::CreateDirectoryResponse {
-            info: Some(info(entry)),
+            info: Some(entry.into_proto()),
         }))
     }
 
@@ -234,12 +157,18 @@ impl FileService for FileApi {
         request: Request<pb::MoveRequest>,
     ) -> Result<Response<pb::MoveResponse>, Status> {
         let request = request.into_inner();
-        let project = self.projects.handle(&request.project).await.or_status()?;
-        let entry = ops::move_path(&project, &request.from, &request.to, request.overwrite)
+        let entry = self
+            .files
+            .move_path(
+                &request.project,
+                &request.from,
+                &request.to,
+                request.overwrite,
+            )
             .await
             .or_status()?;
         Ok(Response::new(pb::MoveResponse {
-            info: Some(info(entry)),
+            info: Some(entry.into_proto()),
         }))
     }
 
@@ -248,20 +177,13 @@ impl FileService for FileApi {
         request: Request<pb::CopyRequest>,
     ) -> Result<Response<pb::CopyResponse>, Status> {
         let request = request.into_inner();
-        let project = self.projects.handle(&request.project).await.or_status()?;
-        let stats = ops::copy_path(
-            &project,
-            &request.from,
-            &request.to,
-            policy(request.overwrite),
-        )
-        .await
-        .or_status()?;
-        Ok(Response::new(pb::CopyResponse {
-            files: stats.files,
-            skipped: stats.skipped,
-            bytes: stats.bytes,
-        }))
+        let policy = OverwritePolicy::from_proto(request.overwrite());
+        let stats = self
+            .files
+            .copy(&request.project, &request.from, &request.to, policy)
+            .await
+            .or_status()?;
+        Ok(Response::new(stats.into_proto()))
     }
 
     async fn delete(
@@ -269,15 +191,15 @@ impl FileService for FileApi {
         request: Request<pb::DeleteRequest>,
     ) -> Result<Response<pb::DeleteResponse>, Status> {
         let request = request.into_inner();
-        let project = self.projects.handle(&request.project).await.or_status()?;
-        ops::delete_path(
-            &project,
-            &request.path,
-            request.permanent,
-            request.recursive,
-        )
-        .await
-        .or_status()?;
+        self.files
+            .delete(
+                &request.project,
+                &request.path,
+                request.permanent,
+                request.recursive,
+            )
+            .await
+            .or_status()?;
         Ok(Response::new(pb::DeleteResponse {}))
     }
 
@@ -285,65 +207,14 @@ impl FileService for FileApi {
         &self,
         request: Request<pb::ApplyBatchRequest>,
     ) -> Result<Response<pb::ApplyBatchResponse>, Status> {
-        use pb::batch_operation::Operation;
         let request = request.into_inner();
-        let project = self.projects.handle(&request.project).await.or_status()?;
-        let mut steps = Vec::with_capacity(request.operations.len());
-        for (index, op) in request.operations.into_iter().enumerate() {
-            let step = match op.operation {
-                Some(Operation::Write(w)) => BatchOp::Write {
-                    path: w.path,
-                    content: w.content,
-                    expected_version: (!w.expected_version.is_empty())
-                        .then_some(w.expected_version),
-                    create_only: w.create_only,
-                },
-                Some(Operation::CreateDirectory(d)) => BatchOp::CreateDirectory { path: d.path },
-                Some(Operation::Move(m)) => BatchOp::Move {
-                    from: m.from,
-                    to: m.to,
-                    overwrite: m.overwrite,
-                },
-                Some(Operation::Copy(c)) => BatchOp::Copy {
-                    from: c.from,
-                    to: c.to,
-                    policy: policy(c.overwrite),
-                },
-                Some(Operation::Delete(d)) => BatchOp::Delete {
-                    path: d.path,
-                    permanent: d.permanent,
-                },
-                None => {
-                    return Err(Error::invalid_argument(
-                        format!("operations[{index}]"),
-                        "the step names no operation",
-                    )
-                    .into_status());
-                }
-            };
-            steps.push(step);
-        }
-        let result = batch::apply(&project, steps).await.or_status()?;
-        Ok(Response::new(pb::ApplyBatchResponse {
-            success: result.success,
-            results: result
-                .steps
-                .into_iter()
-                .enumerate()
-                .map(|(index, step)| pb::StepResult {
-                    index: u32::try_from(index).unwrap_or(u32::MAX),
-                    status: match step.status {
-                        StepStatus::Applied => pb::StepStatus::Applied,
-                        StepStatus::Failed => pb::StepStatus::Failed,
-                        StepStatus::Undone => pb::StepStatus::Undone,
-                        StepStatus::NotRun => pb::StepStatus::NotRun,
-                        StepStatus::UndoFailed => pb::StepStatus::UndoFailed,
-                    }
-                    .into(),
-                    error: step.error.unwrap_or_default(),
-                })
-                .collect(),
-        }))
+        let steps = Vec::<BatchOp>::try_from_proto(request.operations).or_status()?;
+        let result = self
+            .files
+            .apply_batch(&request.project, steps)
+            .await
+            .or_status()?;
+        Ok(Response::new(result.into_proto()))
     }
 
     async fn find_files(
@@ -351,34 +222,12 @@ impl FileService for FileApi {
         request: Request<pb::FindFilesRequest>,
     ) -> Result<Response<pb::FindFilesResponse>, Status> {
         let request = request.into_inner();
-        let project = self.projects.handle(&request.project).await.or_status()?;
-        let limit = match request.limit {
-            0 => 50,
-            n if n > 1000 => {
-                return Err(
-                    Error::invalid_argument("limit", "at most 1000 matches per query")
-                        .into_status(),
-                );
-            }
-            n => n as usize,
-        };
-        let result = project
-            .find_files(&request.query, limit)
+        let result = self
+            .files
+            .find(&request.project, &request.query, request.limit)
             .await
             .or_status()?;
-        Ok(Response::new(pb::FindFilesResponse {
-            matches: result
-                .matches
-                .into_iter()
-                .map(|m| pb::FileMatch {
-                    path: m.path,
-                    score: m.score,
-                    positions: m.positions,
-                })
-                .collect(),
-            total_files: result.total_files,
-            index_complete: result.complete,
-        }))
+        Ok(Response::new(result.into_proto()))
     }
 
     type SearchTextStream = ResponseStream<pb::SearchTextResponse>;
@@ -388,100 +237,30 @@ impl FileService for FileApi {
         request: Request<pb::SearchTextRequest>,
     ) -> Result<Response<Self::SearchTextStream>, Status> {
         let request = request.into_inner();
-        let project = self.projects.handle(&request.project).await.or_status()?;
-        let query = TextQuery {
-            pattern: request.pattern,
-            regex: request.regex,
-            case: match pb::CaseMode::try_from(request.case_mode) {
-                Ok(pb::CaseMode::Sensitive) => CaseMode::Sensitive,
-                Ok(pb::CaseMode::Insensitive) => CaseMode::Insensitive,
-                _ => CaseMode::Smart,
-            },
-            whole_word: request.whole_word,
-            include: request.include_globs,
-            exclude: request.exclude_globs,
-            before: request.before_context as usize,
-            after: request.after_context as usize,
-            max_results: request.max_results,
-            include_hidden: request.include_hidden,
-            include_ignored: request.include_ignored,
-        };
-        let (results, mut receiver) = tokio::sync::mpsc::channel::<Vec<grep::TextMatch>>(32);
-        let cancel = Arc::new(AtomicBool::new(false));
-        let started = Instant::now();
-        // A bad pattern or glob is refused before the stream starts.
-        grep::validate(&project, &query).or_status()?;
-        let search_cancel = cancel.clone();
-        let search = tokio::task::spawn_blocking(move || {
-            grep::search(&project, &query, search_cancel, |matches| {
-                results.blocking_send(matches).is_ok()
-            })
-        });
+        let project = request.project.clone();
+        let query = TextQuery::from_proto(request);
+        // A bad pattern or glob is refused here, before the stream starts.
+        let mut search = self.files.search_text(&project, query).await.or_status()?;
         let stream = spawn_stream(self.shutdown.clone(), move |tx| async move {
-            // Stop the walker as soon as the client is gone.
-            let guard = CancelOnDrop(cancel.clone());
-            while let Some(matches) = receiver.recv().await {
+            // Returning early drops the search, which stops its walker.
+            while let Some(matches) = search.next_matches().await {
                 let message = pb::SearchTextResponse {
-                    matches: matches
-                        .into_iter()
-                        .map(|m| pb::TextMatch {
-                            path: m.path,
-                            line_number: m.line_number,
-                            text: m.text,
-                            ranges: m
-                                .ranges
-                                .into_iter()
-                                .map(|(start, end)| pb::MatchRange { start, end })
-                                .collect(),
-                            before: m
-                                .before
-                                .into_iter()
-                                .map(|l| pb::ContextLine {
-                                    line_number: l.line_number,
-                                    text: l.text,
-                                })
-                                .collect(),
-                            after: m
-                                .after
-                                .into_iter()
-                                .map(|l| pb::ContextLine {
-                                    line_number: l.line_number,
-                                    text: l.text,
-                                })
-                                .collect(),
-                        })
-                        .collect(),
+                    matches: matches.into_proto(),
                     summary: None,
                 };
                 if tx.send(Ok(message)).await.is_err() {
                     return;
                 }
             }
-            let summary = match search.await {
-                Ok(Ok(summary)) => summary,
-                Ok(Err(err)) => {
-                    let _ = tx.send(Err(err.into_status())).await;
-                    return;
-                }
-                Err(err) => {
-                    let _ = tx.send(Err(Error::from(err).into_status())).await;
-                    return;
-                }
-            };
             let _ = tx
-                .send(Ok(pb::SearchTextResponse {
-                    matches: Vec::new(),
-                    summary: Some(pb::SearchSummary {
-                        files_searched: summary.files_searched,
-                        files_matched: summary.files_matched,
-                        matches: summary.matches,
-                        truncated: summary.truncated,
-                        elapsed_ms: u64::try_from(started.elapsed().as_millis())
-                            .unwrap_or(u64::MAX),
+                .send(match search.finish().await {
+                    Ok(outcome) => Ok(pb::SearchTextResponse {
+                        matches: Vec::new(),
+                        summary: Some(outcome.into_proto()),
                     }),
-                }))
+                    Err(err) => Err(err.into_status()),
+                })
                 .await;
-            drop(guard);
         });
         Ok(Response::new(stream))
     }
@@ -492,43 +271,19 @@ impl FileService for FileApi {
         &self,
         request: Request<pb::WatchRequest>,
     ) -> Result<Response<Self::WatchStream>, Status> {
-        use pb::watch_response::Item;
         let request = request.into_inner();
-        let project = self.projects.handle(&request.project).await.or_status()?;
-        let feed = project.changes().clone();
-        let instance_id = feed.instance_id();
-        let mut subscription = feed.subscribe(
-            Cursor {
-                after_sequence: request.after_sequence,
-                instance_id: request.instance_id,
-            },
-            Vec::new(),
-        );
-        let closed = project.stopped();
+        let mut feed = self
+            .files
+            .changes(&request.project, Cursor::from_proto(&request))
+            .await
+            .or_status()?;
         let stream = spawn_stream(self.shutdown.clone(), move |tx| async move {
-            loop {
-                let delivery = tokio::select! {
-                    () = closed.cancelled() => return,
-                    delivery = subscription.next() => delivery,
-                };
-                let Some(delivery) = delivery else { return };
-                let item = match delivery {
-                    Delivery::Event(record) => change_to_proto(record.sequence, &record.payload),
-                    Delivery::Gap {
-                        after_sequence,
-                        resume_sequence,
-                        reason,
-                    } => Item::Gap(pb::EventGap {
-                        after_sequence,
-                        resume_sequence,
-                        reason: reason.to_owned(),
-                        instance_id,
-                    }),
-                    Delivery::CaughtUp { last_sequence } => Item::CaughtUp(pb::CaughtUp {
-                        last_sequence,
-                        instance_id,
-                    }),
-                };
+            while let Some(delivery) = feed.next().await {
+                let item = FeedDelivery {
+                    instance_id: feed.instance_id,
+                    delivery,
+                }
+                .into_proto();
                 if tx
                     .send(Ok(pb::WatchResponse { item: Some(item) }))
                     .await
@@ -539,14 +294,5 @@ impl FileService for FileApi {
             }
         });
         Ok(Response::new(stream))
-    }
-}
-
-/// Sets the flag when dropped: the search's walker threads check it.
-struct CancelOnDrop(Arc<AtomicBool>);
-
-impl Drop for CancelOnDrop {
-    fn drop(&mut self) {
-        self.0.store(true, Ordering::Relaxed);
     }
 }
