@@ -349,3 +349,519 @@ impl IntoProto<pb::watch_response::Item> for FeedDelivery {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::{sync::Arc, time::Duration};
+
+    use omnipanel_core::{
+        error::ErrorKind,
+        feed::Record,
+        files::{batch::StepResult, grep::SearchSummary},
+    };
+
+    use super::*;
+
+    fn entry(kind: EntryKind) -> FileEntry {
+        FileEntry {
+            path: "src/lib.rs".to_owned(),
+            name: "lib.rs".to_owned(),
+            kind,
+            size: 12,
+            modified_ms: 34,
+            mode: 0o644,
+            version: "v1".to_owned(),
+            hidden: false,
+            ignored: true,
+            symlink_target: None,
+        }
+    }
+
+    #[test]
+    fn a_file_entry_keeps_every_field() {
+        let proto: pb::FileInfo = FileEntry {
+            symlink_target: Some("../elsewhere".to_owned()),
+            ..entry(EntryKind::Symlink)
+        }
+        .into_proto();
+        assert_eq!(proto.path, "src/lib.rs");
+        assert_eq!(proto.name, "lib.rs");
+        assert_eq!(proto.kind(), pb::FileKind::Symlink);
+        assert_eq!(proto.size, 12);
+        assert_eq!(proto.modified_unix_ms, 34);
+        assert_eq!(proto.mode, 0o644);
+        assert_eq!(proto.version, "v1");
+        assert!(!proto.hidden);
+        assert!(proto.ignored);
+        assert_eq!(proto.symlink_target, "../elsewhere");
+        let plain: pb::FileInfo = entry(EntryKind::File).into_proto();
+        assert_eq!(plain.symlink_target, "");
+    }
+
+    #[test]
+    fn every_entry_kind_has_its_file_kind() {
+        for (kind, proto) in [
+            (EntryKind::File, pb::FileKind::File),
+            (EntryKind::Directory, pb::FileKind::Directory),
+            (EntryKind::Symlink, pb::FileKind::Symlink),
+            (EntryKind::Other, pb::FileKind::Other),
+        ] {
+            assert_eq!(IntoProto::<pb::FileKind>::into_proto(kind), proto);
+        }
+    }
+
+    #[test]
+    fn overwrite_policy_defaults_to_fail() {
+        for (proto, policy) in [
+            (pb::OverwritePolicy::Unspecified, OverwritePolicy::Fail),
+            (pb::OverwritePolicy::Fail, OverwritePolicy::Fail),
+            (pb::OverwritePolicy::Replace, OverwritePolicy::Replace),
+            (pb::OverwritePolicy::Skip, OverwritePolicy::Skip),
+        ] {
+            assert_eq!(OverwritePolicy::from_proto(proto), policy);
+        }
+        // An unknown number on the wire reads as unset.
+        let copy = pb::CopyRequest {
+            overwrite: 99,
+            ..Default::default()
+        };
+        assert_eq!(
+            OverwritePolicy::from_proto(copy.overwrite()),
+            OverwritePolicy::Fail
+        );
+    }
+
+    #[test]
+    fn sort_defaults_to_name() {
+        for (proto, sort) in [
+            (pb::SortBy::Unspecified, SortBy::Name),
+            (pb::SortBy::Name, SortBy::Name),
+            (pb::SortBy::Modified, SortBy::Modified),
+            (pb::SortBy::Size, SortBy::Size),
+        ] {
+            assert_eq!(SortBy::from_proto(proto), sort);
+        }
+    }
+
+    #[test]
+    fn list_options_come_from_the_request() {
+        let options = ListOptions::from_proto(&pb::ListDirectoryRequest {
+            include_hidden: true,
+            include_ignored: false,
+            sort: pb::SortBy::Size.into(),
+            descending: true,
+            ..Default::default()
+        });
+        assert_eq!(
+            options,
+            ListOptions {
+                include_hidden: true,
+                include_ignored: false,
+                sort: SortBy::Size,
+                descending: true,
+            }
+        );
+    }
+
+    #[test]
+    fn an_empty_expected_version_is_no_check() {
+        let request = pb::WriteFileRequest {
+            create_parents: true,
+            create_only: false,
+            ..Default::default()
+        };
+        let options = WriteOptions::from_proto(&request);
+        assert!(options.create_parents);
+        assert!(!options.create_only);
+        assert_eq!(options.expected_version, None);
+        let options = WriteOptions::from_proto(&pb::WriteFileRequest {
+            expected_version: "abc".to_owned(),
+            create_only: true,
+            ..Default::default()
+        });
+        assert_eq!(options.expected_version.as_deref(), Some("abc"));
+        assert!(options.create_only);
+    }
+
+    fn op(operation: pb::batch_operation::Operation) -> pb::BatchOperation {
+        pb::BatchOperation {
+            operation: Some(operation),
+        }
+    }
+
+    #[test]
+    fn every_batch_operation_becomes_its_step() {
+        use pb::batch_operation::Operation;
+        let steps = Vec::<BatchOp>::try_from_proto(vec![
+            op(Operation::Write(pb::BatchWrite {
+                path: "a".to_owned(),
+                content: b"x".to_vec(),
+                expected_version: String::new(),
+                create_only: true,
+            })),
+            op(Operation::CreateDirectory(pb::BatchCreateDirectory {
+                path: "d".to_owned(),
+            })),
+            op(Operation::Move(pb::BatchMove {
+                from: "a".to_owned(),
+                to: "b".to_owned(),
+                overwrite: true,
+            })),
+            op(Operation::Copy(pb::BatchCopy {
+                from: "b".to_owned(),
+                to: "c".to_owned(),
+                overwrite: pb::OverwritePolicy::Skip.into(),
+            })),
+            op(Operation::Delete(pb::BatchDelete {
+                path: "c".to_owned(),
+                permanent: true,
+            })),
+        ])
+        .unwrap();
+        assert_eq!(
+            steps,
+            vec![
+                BatchOp::Write {
+                    path: "a".to_owned(),
+                    content: b"x".to_vec(),
+                    expected_version: None,
+                    create_only: true,
+                },
+                BatchOp::CreateDirectory {
+                    path: "d".to_owned()
+                },
+                BatchOp::Move {
+                    from: "a".to_owned(),
+                    to: "b".to_owned(),
+                    overwrite: true,
+                },
+                BatchOp::Copy {
+                    from: "b".to_owned(),
+                    to: "c".to_owned(),
+                    policy: OverwritePolicy::Skip,
+                },
+                BatchOp::Delete {
+                    path: "c".to_owned(),
+                    permanent: true,
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn a_step_without_an_operation_is_refused_by_index() {
+        use pb::batch_operation::Operation;
+        let err = Vec::<BatchOp>::try_from_proto(vec![
+            op(Operation::CreateDirectory(pb::BatchCreateDirectory {
+                path: "d".to_owned(),
+            })),
+            pb::BatchOperation { operation: None },
+        ])
+        .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidArgument);
+        assert_eq!(err.field(), Some("operations[1]"));
+        assert!(err.message().contains("names no operation"), "{err}");
+    }
+
+    #[test]
+    fn batch_results_are_numbered_with_their_status() {
+        let proto: pb::ApplyBatchResponse = BatchResult {
+            success: false,
+            steps: vec![
+                StepResult {
+                    status: StepStatus::Undone,
+                    error: None,
+                },
+                StepResult {
+                    status: StepStatus::Failed,
+                    error: Some("exists".to_owned()),
+                },
+                StepResult {
+                    status: StepStatus::NotRun,
+                    error: None,
+                },
+            ],
+        }
+        .into_proto();
+        assert!(!proto.success);
+        let summary: Vec<_> = proto
+            .results
+            .iter()
+            .map(|r| (r.index, r.status(), r.error.as_str()))
+            .collect();
+        assert_eq!(
+            summary,
+            vec![
+                (0, pb::StepStatus::Undone, ""),
+                (1, pb::StepStatus::Failed, "exists"),
+                (2, pb::StepStatus::NotRun, ""),
+            ]
+        );
+    }
+
+    #[test]
+    fn every_step_status_has_its_proto() {
+        for (status, proto) in [
+            (StepStatus::Applied, pb::StepStatus::Applied),
+            (StepStatus::Failed, pb::StepStatus::Failed),
+            (StepStatus::Undone, pb::StepStatus::Undone),
+            (StepStatus::NotRun, pb::StepStatus::NotRun),
+            (StepStatus::UndoFailed, pb::StepStatus::UndoFailed),
+        ] {
+            assert_eq!(IntoProto::<pb::StepStatus>::into_proto(status), proto);
+        }
+    }
+
+    #[test]
+    fn copy_stats_keep_their_counts() {
+        let proto: pb::CopyResponse = CopyStats {
+            files: 1,
+            skipped: 2,
+            bytes: 3,
+        }
+        .into_proto();
+        assert_eq!((proto.files, proto.skipped, proto.bytes), (1, 2, 3));
+    }
+
+    #[test]
+    fn find_results_keep_matches_and_index_state() {
+        let proto: pb::FindFilesResponse = FindResult {
+            matches: vec![FileMatch {
+                path: "src/main.rs".to_owned(),
+                score: 77,
+                positions: vec![4, 5],
+            }],
+            total_files: 10,
+            complete: false,
+        }
+        .into_proto();
+        assert_eq!(
+            proto.matches,
+            vec![pb::FileMatch {
+                path: "src/main.rs".to_owned(),
+                score: 77,
+                positions: vec![4, 5],
+            }]
+        );
+        assert_eq!(proto.total_files, 10);
+        assert!(!proto.index_complete);
+    }
+
+    #[test]
+    fn case_mode_defaults_to_smart() {
+        for (proto, mode) in [
+            (pb::CaseMode::Unspecified, CaseMode::Smart),
+            (pb::CaseMode::Smart, CaseMode::Smart),
+            (pb::CaseMode::Sensitive, CaseMode::Sensitive),
+            (pb::CaseMode::Insensitive, CaseMode::Insensitive),
+        ] {
+            assert_eq!(CaseMode::from_proto(proto), mode);
+        }
+    }
+
+    #[test]
+    fn a_text_query_comes_from_the_request() {
+        let query = TextQuery::from_proto(pb::SearchTextRequest {
+            project: "p".to_owned(),
+            pattern: "fn main".to_owned(),
+            regex: true,
+            case_mode: pb::CaseMode::Insensitive.into(),
+            whole_word: true,
+            include_globs: vec!["*.rs".to_owned()],
+            exclude_globs: vec!["target/**".to_owned()],
+            before_context: 2,
+            after_context: 3,
+            max_results: 40,
+            include_hidden: true,
+            include_ignored: true,
+        });
+        assert_eq!(
+            query,
+            TextQuery {
+                pattern: "fn main".to_owned(),
+                regex: true,
+                case: CaseMode::Insensitive,
+                whole_word: true,
+                include: vec!["*.rs".to_owned()],
+                exclude: vec!["target/**".to_owned()],
+                before: 2,
+                after: 3,
+                max_results: 40,
+                include_hidden: true,
+                include_ignored: true,
+            }
+        );
+    }
+
+    #[test]
+    fn a_text_match_keeps_ranges_and_context() {
+        let line = |n: u64, text: &str| ContextLine {
+            line_number: n,
+            text: text.to_owned(),
+        };
+        let proto: pb::TextMatch = TextMatch {
+            path: "a.rs".to_owned(),
+            line_number: 5,
+            text: "fn main() {}".to_owned(),
+            ranges: vec![(0, 2), (3, 7)],
+            before: vec![line(4, "// before")],
+            after: vec![line(6, "// after")],
+        }
+        .into_proto();
+        assert_eq!(proto.path, "a.rs");
+        assert_eq!(proto.line_number, 5);
+        assert_eq!(proto.text, "fn main() {}");
+        assert_eq!(
+            proto.ranges,
+            vec![
+                pb::MatchRange { start: 0, end: 2 },
+                pb::MatchRange { start: 3, end: 7 }
+            ]
+        );
+        assert_eq!(
+            proto.before,
+            vec![pb::ContextLine {
+                line_number: 4,
+                text: "// before".to_owned()
+            }]
+        );
+        assert_eq!(proto.after[0].line_number, 6);
+    }
+
+    #[test]
+    fn a_search_summary_has_its_counts_and_time() {
+        let proto: pb::SearchSummary = SearchOutcome {
+            summary: SearchSummary {
+                files_searched: 9,
+                files_matched: 2,
+                matches: 3,
+                truncated: true,
+                cancelled: false,
+            },
+            elapsed: Duration::from_millis(1234),
+        }
+        .into_proto();
+        assert_eq!(proto.files_searched, 9);
+        assert_eq!(proto.files_matched, 2);
+        assert_eq!(proto.matches, 3);
+        assert!(proto.truncated);
+        assert_eq!(proto.elapsed_ms, 1234);
+    }
+
+    #[test]
+    fn a_watch_cursor_comes_from_the_request() {
+        let cursor = Cursor::from_proto(&pb::WatchRequest {
+            project: "p".to_owned(),
+            after_sequence: Some(12),
+            instance_id: 34,
+        });
+        assert_eq!(cursor.after_sequence, Some(12));
+        assert_eq!(cursor.instance_id, 34);
+        let live = Cursor::from_proto(&pb::WatchRequest::default());
+        assert_eq!(live.after_sequence, None);
+    }
+
+    #[test]
+    fn every_change_kind_has_its_proto() {
+        for (kind, proto) in [
+            (ChangeKind::Created, pb::ChangeKind::Created),
+            (ChangeKind::Modified, pb::ChangeKind::Modified),
+            (ChangeKind::Deleted, pb::ChangeKind::Deleted),
+            (ChangeKind::Renamed, pb::ChangeKind::Renamed),
+        ] {
+            assert_eq!(IntoProto::<pb::ChangeKind>::into_proto(kind), proto);
+        }
+    }
+
+    #[test]
+    fn a_file_change_keeps_its_old_path() {
+        let proto: pb::FileChange = (&FileChange {
+            kind: ChangeKind::Renamed,
+            path: "new".to_owned(),
+            from: Some("old".to_owned()),
+            is_dir: true,
+        })
+            .into_proto();
+        assert_eq!(proto.kind(), pb::ChangeKind::Renamed);
+        assert_eq!(proto.path, "new");
+        assert_eq!(proto.from_path, "old");
+        assert!(proto.is_dir);
+    }
+
+    fn event(payload: ChangeItem) -> FeedDelivery {
+        FeedDelivery {
+            instance_id: 5,
+            delivery: Delivery::Event(Arc::new(Record {
+                sequence: 8,
+                instance_id: 5,
+                time_ms: 0,
+                payload,
+            })),
+        }
+    }
+
+    #[test]
+    fn feed_deliveries_become_watch_items() {
+        use pb::watch_response::Item;
+        let batch = event(ChangeItem::Batch(vec![FileChange {
+            kind: ChangeKind::Created,
+            path: "a".to_owned(),
+            from: None,
+            is_dir: false,
+        }]))
+        .into_proto();
+        let Item::Batch(batch) = batch else {
+            panic!("not a batch: {batch:?}")
+        };
+        assert_eq!(batch.sequence, 8);
+        assert_eq!(batch.changes.len(), 1);
+        assert_eq!(batch.changes[0].from_path, "");
+
+        let repo = event(ChangeItem::RepositoryChanged(vec![".git/HEAD".to_owned()])).into_proto();
+        assert_eq!(
+            repo,
+            Item::RepositoryChanged(pb::RepositoryChanged {
+                sequence: 8,
+                paths: vec![".git/HEAD".to_owned()],
+            })
+        );
+        let rescan = event(ChangeItem::RescanNeeded("overflow".to_owned())).into_proto();
+        assert_eq!(
+            rescan,
+            Item::RescanNeeded(pb::RescanNeeded {
+                sequence: 8,
+                reason: "overflow".to_owned(),
+            })
+        );
+        let gap = FeedDelivery {
+            instance_id: 5,
+            delivery: Delivery::Gap {
+                after_sequence: 1,
+                resume_sequence: 4,
+                reason: "lagged",
+            },
+        }
+        .into_proto();
+        assert_eq!(
+            gap,
+            Item::Gap(pb::EventGap {
+                after_sequence: 1,
+                resume_sequence: 4,
+                reason: "lagged".to_owned(),
+                instance_id: 5,
+            })
+        );
+        let caught_up = FeedDelivery {
+            instance_id: 5,
+            delivery: Delivery::CaughtUp { last_sequence: 9 },
+        }
+        .into_proto();
+        assert_eq!(
+            caught_up,
+            Item::CaughtUp(pb::CaughtUp {
+                last_sequence: 9,
+                instance_id: 5,
+            })
+        );
+    }
+}

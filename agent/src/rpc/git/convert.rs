@@ -270,3 +270,420 @@ impl FromProto<pb::PushRequest> for PushSpec {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn person(name: &str) -> Person {
+        Person {
+            name: name.to_owned(),
+            email: format!("{name}@example.com"),
+            time_ms: 1000,
+        }
+    }
+
+    fn commit() -> CommitInfo {
+        CommitInfo {
+            id: "abcdef0123".to_owned(),
+            short_id: "abcdef0".to_owned(),
+            summary: "Add things".to_owned(),
+            message: "Add things\n\nBody".to_owned(),
+            author: person("ann"),
+            committer: person("bob"),
+            parents: vec!["1234".to_owned()],
+        }
+    }
+
+    fn entry(path: &str, change: Change) -> Entry {
+        Entry {
+            path: path.to_owned(),
+            old_path: None,
+            change,
+        }
+    }
+
+    #[test]
+    fn every_change_has_its_type() {
+        for (change, proto) in [
+            (Change::Added, pb::ChangeType::Added),
+            (Change::Modified, pb::ChangeType::Modified),
+            (Change::Deleted, pb::ChangeType::Deleted),
+            (Change::Renamed, pb::ChangeType::Renamed),
+            (Change::TypeChanged, pb::ChangeType::TypeChanged),
+            (Change::Untracked, pb::ChangeType::Untracked),
+            (Change::Conflicted, pb::ChangeType::Conflicted),
+        ] {
+            assert_eq!(IntoProto::<pb::ChangeType>::into_proto(change), proto);
+        }
+    }
+
+    #[test]
+    fn a_status_entry_keeps_its_old_path() {
+        let proto: pb::StatusEntry = Entry {
+            old_path: Some("before.txt".to_owned()),
+            ..entry("after.txt", Change::Renamed)
+        }
+        .into_proto();
+        assert_eq!(proto.path, "after.txt");
+        assert_eq!(proto.old_path, "before.txt");
+        assert_eq!(proto.change(), pb::ChangeType::Renamed);
+        let plain: pb::StatusEntry = entry("a", Change::Added).into_proto();
+        assert_eq!(plain.old_path, "");
+    }
+
+    #[test]
+    fn every_operation_has_its_proto() {
+        for (operation, proto) in [
+            (Operation::None, pb::RepoOperation::Unspecified),
+            (Operation::Merge, pb::RepoOperation::Merge),
+            (Operation::Rebase, pb::RepoOperation::Rebase),
+            (Operation::CherryPick, pb::RepoOperation::CherryPick),
+            (Operation::Revert, pb::RepoOperation::Revert),
+            (Operation::Bisect, pb::RepoOperation::Bisect),
+            (Operation::ApplyMailbox, pb::RepoOperation::ApplyMailbox),
+        ] {
+            assert_eq!(IntoProto::<pb::RepoOperation>::into_proto(operation), proto);
+        }
+    }
+
+    #[test]
+    fn a_status_keeps_every_list_and_the_upstream() {
+        let proto: pb::RepoStatus = RepoStatus {
+            branch: Some("main".to_owned()),
+            detached: false,
+            empty: false,
+            head: Some("abc".to_owned()),
+            head_summary: "Last".to_owned(),
+            upstream: Some(("origin/main".to_owned(), 1, 2)),
+            staged: vec![entry("s", Change::Added)],
+            unstaged: vec![entry("u", Change::Modified)],
+            untracked: vec![entry("n", Change::Untracked)],
+            conflicted: vec![entry("c", Change::Conflicted)],
+            stash_count: 3,
+            operation: Operation::Merge,
+        }
+        .into_proto();
+        assert_eq!(proto.branch, "main");
+        assert_eq!(proto.head, "abc");
+        assert_eq!(proto.head_summary, "Last");
+        assert_eq!(
+            proto.upstream,
+            Some(pb::Upstream {
+                name: "origin/main".to_owned(),
+                ahead: 1,
+                behind: 2,
+            })
+        );
+        assert_eq!(proto.staged[0].path, "s");
+        assert_eq!(proto.unstaged[0].path, "u");
+        assert_eq!(proto.untracked[0].path, "n");
+        assert_eq!(proto.conflicted[0].path, "c");
+        assert_eq!(proto.stash_count, 3);
+        assert_eq!(proto.operation(), pb::RepoOperation::Merge);
+    }
+
+    #[test]
+    fn an_unborn_detached_status_has_empty_names() {
+        let proto: pb::RepoStatus = RepoStatus {
+            branch: None,
+            detached: true,
+            empty: true,
+            head: None,
+            head_summary: String::new(),
+            upstream: None,
+            staged: Vec::new(),
+            unstaged: Vec::new(),
+            untracked: Vec::new(),
+            conflicted: Vec::new(),
+            stash_count: 0,
+            operation: Operation::None,
+        }
+        .into_proto();
+        assert_eq!(proto.branch, "");
+        assert_eq!(proto.head, "");
+        assert!(proto.detached);
+        assert!(proto.empty);
+        assert!(proto.upstream.is_none());
+    }
+
+    #[test]
+    fn a_branch_keeps_every_field() {
+        let proto: pb::Branch = BranchInfo {
+            name: "feature".to_owned(),
+            remote: false,
+            current: true,
+            upstream: Some("origin/feature".to_owned()),
+            ahead: 1,
+            behind: 2,
+            commit: "abc".to_owned(),
+            summary: "Work".to_owned(),
+            time_ms: 99,
+        }
+        .into_proto();
+        assert_eq!(
+            proto,
+            pb::Branch {
+                name: "feature".to_owned(),
+                remote: false,
+                current: true,
+                upstream: "origin/feature".to_owned(),
+                ahead: 1,
+                behind: 2,
+                commit: "abc".to_owned(),
+                summary: "Work".to_owned(),
+                commit_time_unix_ms: 99,
+            }
+        );
+    }
+
+    #[test]
+    fn a_commit_keeps_both_signatures() {
+        let proto: pb::Commit = commit().into_proto();
+        assert_eq!(proto.id, "abcdef0123");
+        assert_eq!(proto.short_id, "abcdef0");
+        assert_eq!(proto.summary, "Add things");
+        assert_eq!(proto.message, "Add things\n\nBody");
+        assert_eq!(
+            proto.author,
+            Some(pb::Signature {
+                name: "ann".to_owned(),
+                email: "ann@example.com".to_owned(),
+                time_unix_ms: 1000,
+            })
+        );
+        assert_eq!(proto.committer.unwrap().name, "bob");
+        assert_eq!(proto.parents, vec!["1234".to_owned()]);
+    }
+
+    #[test]
+    fn a_person_is_a_signature() {
+        let proto: pb::Signature = person("eve").into_proto();
+        assert_eq!(proto.email, "eve@example.com");
+        assert_eq!(proto.time_unix_ms, 1000);
+    }
+
+    #[test]
+    fn a_log_query_and_page() {
+        let query = LogQuery::from_proto(pb::GetLogRequest {
+            project: "p".to_owned(),
+            start: "main".to_owned(),
+            limit: 20,
+            page_token: "skip:20".to_owned(),
+            path: "src".to_owned(),
+        });
+        assert_eq!(
+            query,
+            LogQuery {
+                start: "main".to_owned(),
+                limit: 20,
+                page_token: "skip:20".to_owned(),
+                path: "src".to_owned(),
+            }
+        );
+        let page: pb::GetLogResponse = LogPage {
+            commits: vec![commit()],
+            next_page_token: "skip:40".to_owned(),
+        }
+        .into_proto();
+        assert_eq!(page.commits.len(), 1);
+        assert_eq!(page.next_page_token, "skip:40");
+    }
+
+    #[test]
+    fn diff_targets_default_to_worktree_against_index() {
+        let query = |target: i32| {
+            DiffQuery::from_proto(pb::GetDiffRequest {
+                target,
+                from: "a".to_owned(),
+                to: "b".to_owned(),
+                paths: vec!["x".to_owned()],
+                context_lines: 5,
+                max_bytes: 100,
+                ..Default::default()
+            })
+        };
+        for (target, expected) in [
+            (
+                pb::DiffTarget::Unspecified as i32,
+                DiffTarget::WorktreeToIndex,
+            ),
+            (99, DiffTarget::WorktreeToIndex),
+            (
+                pb::DiffTarget::WorktreeToIndex as i32,
+                DiffTarget::WorktreeToIndex,
+            ),
+            (pb::DiffTarget::IndexToHead as i32, DiffTarget::IndexToHead),
+            (
+                pb::DiffTarget::WorktreeToHead as i32,
+                DiffTarget::WorktreeToHead,
+            ),
+            (
+                pb::DiffTarget::Commits as i32,
+                DiffTarget::Commits {
+                    from: "a".to_owned(),
+                    to: "b".to_owned(),
+                },
+            ),
+        ] {
+            assert_eq!(query(target).target, expected);
+        }
+        let full = query(pb::DiffTarget::IndexToHead as i32);
+        assert_eq!(full.paths, vec!["x".to_owned()]);
+        assert_eq!(full.context_lines, 5);
+        assert_eq!(full.max_bytes, 100);
+    }
+
+    #[test]
+    fn a_diff_keeps_files_hunks_and_lines() {
+        let proto: pb::GetDiffResponse = DiffResult {
+            files: vec![FileDiff {
+                old_path: "a".to_owned(),
+                new_path: "b".to_owned(),
+                change: Change::Renamed,
+                binary: false,
+                additions: 1,
+                deletions: 2,
+                hunks: vec![HunkInfo {
+                    header: "@@ -1,2 +1,1 @@".to_owned(),
+                    old_start: 1,
+                    old_lines: 2,
+                    new_start: 1,
+                    new_lines: 1,
+                    lines: vec![Line {
+                        origin: '+',
+                        content: "new\n".to_owned(),
+                        old_line: 0,
+                        new_line: 1,
+                    }],
+                }],
+            }],
+            patch: "diff --git".to_owned(),
+            truncated: true,
+            files_changed: 1,
+            insertions: 1,
+            deletions: 2,
+        }
+        .into_proto();
+        assert_eq!(proto.patch, "diff --git");
+        assert!(proto.truncated);
+        assert_eq!(
+            (proto.files_changed, proto.insertions, proto.deletions),
+            (1, 1, 2)
+        );
+        let file = &proto.files[0];
+        assert_eq!(file.change(), pb::ChangeType::Renamed);
+        assert_eq!((file.additions, file.deletions), (1, 2));
+        let hunk = &file.hunks[0];
+        assert_eq!(hunk.header, "@@ -1,2 +1,1 @@");
+        assert_eq!(
+            (
+                hunk.old_start,
+                hunk.old_lines,
+                hunk.new_start,
+                hunk.new_lines
+            ),
+            (1, 2, 1, 1)
+        );
+        assert_eq!(
+            hunk.lines[0],
+            pb::DiffLine {
+                origin: "+".to_owned(),
+                content: "new\n".to_owned(),
+                old_line: 0,
+                new_line: 1,
+            }
+        );
+    }
+
+    #[test]
+    fn progress_and_ref_updates() {
+        let progress: pb::TransferProgress = Progress {
+            objects_done: 1,
+            objects_total: 2,
+            objects_indexed: 3,
+            bytes: 4,
+            message: "Counting".to_owned(),
+        }
+        .into_proto();
+        assert_eq!(
+            progress,
+            pb::TransferProgress {
+                objects_done: 1,
+                objects_total: 2,
+                objects_indexed: 3,
+                bytes: 4,
+                message: "Counting".to_owned(),
+            }
+        );
+        let refused: pb::RefUpdate = RefChange {
+            name: "refs/heads/main".to_owned(),
+            old_id: "a".to_owned(),
+            new_id: "b".to_owned(),
+            error: Some("non-fast-forward".to_owned()),
+        }
+        .into_proto();
+        assert_eq!(refused.error, "non-fast-forward");
+        assert_eq!(refused.name, "refs/heads/main");
+    }
+
+    #[test]
+    fn pull_mode_defaults_to_fast_forward_only() {
+        for (proto, mode) in [
+            (pb::PullMode::Unspecified, PullMode::FastForwardOnly),
+            (pb::PullMode::FastForwardOnly, PullMode::FastForwardOnly),
+            (pb::PullMode::Merge, PullMode::Merge),
+        ] {
+            assert_eq!(PullMode::from_proto(proto), mode);
+        }
+    }
+
+    #[test]
+    fn a_pull_result_is_the_final_message() {
+        for (outcome, proto, conflicts) in [
+            (PullOutcome::UpToDate, pb::PullOutcome::UpToDate, 0),
+            (
+                PullOutcome::FastForwarded,
+                pb::PullOutcome::FastForwarded,
+                0,
+            ),
+            (PullOutcome::Merged, pb::PullOutcome::Merged, 0),
+            (
+                PullOutcome::Conflicts(vec!["a".to_owned()]),
+                pb::PullOutcome::Conflicts,
+                1,
+            ),
+        ] {
+            let message: pb::PullResponse = PullResult {
+                outcome,
+                head: "abc".to_owned(),
+            }
+            .into_proto();
+            assert_eq!(message.outcome(), proto);
+            assert_eq!(message.conflicts.len(), conflicts);
+            assert_eq!(message.head, "abc");
+            assert!(message.done);
+            assert!(message.progress.is_none());
+        }
+    }
+
+    #[test]
+    fn a_push_spec_comes_from_the_request() {
+        let spec = PushSpec::from_proto(pb::PushRequest {
+            project: "p".to_owned(),
+            remote: "origin".to_owned(),
+            branch: "main".to_owned(),
+            set_upstream: true,
+            force: true,
+        });
+        assert_eq!(
+            spec,
+            PushSpec {
+                remote: "origin".to_owned(),
+                branch: "main".to_owned(),
+                set_upstream: true,
+                force: true,
+            }
+        );
+    }
+}
