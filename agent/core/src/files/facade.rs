@@ -341,3 +341,6 @@ impl ChangeFeed {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;
