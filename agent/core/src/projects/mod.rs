@@ -619,3 +619,6 @@ impl Projects {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;
