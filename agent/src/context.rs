@@ -10,7 +10,7 @@ use std::{
 use tokio_util::sync::CancellationToken;
 
 use omnipanel_core::{
-    config::SettingsStore, events::EventBus, git::Git, logs::LogHub, ollama::Ollama,
+    config::SettingsStore, events::EventBus, files::Files, git::Git, logs::LogHub, ollama::Ollama,
     projects::Projects, store::Store, system::SystemMonitor, tokens::Tokens, updates::Updater,
 };
 use omnipanel_paths::AgentPaths;
@@ -52,8 +52,10 @@ pub struct AgentContext {
     pub tokens: Tokens,
     /// Ollama supervision and models.
     pub ollama: Arc<Ollama>,
-    /// Projects and their files.
+    /// Projects.
     pub projects: Arc<Projects>,
+    /// The open projects' files.
+    pub files: Arc<Files>,
     /// Git on projects.
     pub git: Arc<Git>,
     /// Machine metrics and alerts.
@@ -81,6 +83,7 @@ impl AgentContext {
         tokens: Tokens,
         ollama: Arc<Ollama>,
         projects: Arc<Projects>,
+        files: Arc<Files>,
         git: Arc<Git>,
         system: Arc<SystemMonitor>,
         updates: Arc<Updater>,
@@ -98,6 +101,7 @@ impl AgentContext {
             tokens,
             ollama,
             projects,
+            files,
             git,
             system,
             updates,

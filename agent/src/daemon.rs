@@ -23,6 +23,7 @@ use omnipanel_core::{
     crash,
     error::{Error, Result},
     events::{EventBus, EventPayload},
+    files::Files,
     git::{Git, GitSettings},
     logs::{self, LogHub, LogSource},
     ollama::{Ollama, fit::VramSource},
@@ -180,13 +181,14 @@ async fn serve(
         (&settings.log).into(),
         VramSource::new(move || vram_source.gpu_memory_blocking()),
     )?;
-    let git = Git::new(
+    let git = Git::start(
         bus.clone(),
         GitSettings {
             token: settings.git.token.clone(),
             timeout: settings.git.timeout,
         },
-    );
+    )
+    .await?;
     let projects = Projects::start(
         store.clone(),
         bus.clone(),
@@ -194,6 +196,7 @@ async fn serve(
         vec![git.clone() as Arc<dyn ProjectObserver>],
     )
     .await?;
+    let files = Files::start(projects.clone()).await?;
     system.follow_ollama(ollama.server_watch());
     let settings_store = Arc::new(SettingsStore::new(paths.config_file.clone(), settings));
     let shutdown = tokio_util::sync::CancellationToken::new();
@@ -217,7 +220,8 @@ async fn serve(
         tokens,
         ollama.clone(),
         projects.clone(),
-        git,
+        files.clone(),
+        git.clone(),
         system.clone(),
         updates.clone(),
         tcp_address,
@@ -241,7 +245,9 @@ async fn serve(
     system.shutdown();
     // A server we started goes down with us; one we adopted stays up.
     ollama.shutdown().await;
-    projects.shutdown();
+    files.shutdown().await;
+    git.shutdown().await;
+    projects.shutdown().await;
     tracing::info!(
         reason = ctx.shutdown_reason().unwrap_or("unknown"),
         "stopped"

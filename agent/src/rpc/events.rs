@@ -5,7 +5,7 @@ use pb::event::Payload;
 
 use crate::rpc::{
     model_service::{progress_to_proto, state_to_proto, status_to_proto},
-    project_service::watch_to_proto,
+    projects::convert::watch_to_proto,
     system_service::alert_to_proto,
     update_service::progress_to_proto as update_progress_to_proto,
 };

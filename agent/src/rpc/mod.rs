@@ -7,11 +7,11 @@ pub mod access;
 mod agent_service;
 pub mod convert;
 mod events;
-mod file_service;
-mod git_service;
+mod files;
+mod git;
 mod lazy;
 mod model_service;
-mod project_service;
+mod projects;
 pub mod status;
 mod streaming;
 mod system_service;
@@ -101,17 +101,14 @@ fn routes(
         ctx.ollama.clone(),
         ctx.shutdown_token(),
     )))
-    .add_service(ProjectServiceServer::new(project_service::ProjectApi::new(
+    .add_service(ProjectServiceServer::new(projects::ProjectApi::new(
         ctx.projects.clone(),
     )))
     .add_service(
-        FileServiceServer::new(file_service::FileApi::new(
-            ctx.projects.clone(),
-            ctx.shutdown_token(),
-        ))
-        .max_decoding_message_size(file_service::MAX_REQUEST_BYTES),
+        FileServiceServer::new(files::FileApi::new(ctx.files.clone(), ctx.shutdown_token()))
+            .max_decoding_message_size(files::MAX_REQUEST_BYTES),
     )
-    .add_service(GitServiceServer::new(git_service::GitApi::new(
+    .add_service(GitServiceServer::new(git::GitApi::new(
         ctx.git.clone(),
         ctx.projects.clone(),
         ctx.shutdown_token(),

@@ -3,15 +3,19 @@
 //! deletes to the trash), batches that undo themselves on failure, fuzzy
 //! file-name search over an index the watcher keeps current, text search
 //! built on ripgrep's crates, and live change events from one watcher per
-//! project shared by every subscriber.
+//! project shared by every subscriber. The [`Files`] facade (`facade.rs`)
+//! is the one entry the API uses: each use case by project reference.
 
 pub mod batch;
+mod facade;
 pub mod find;
 pub mod grep;
 pub mod ignore_rules;
 pub mod ops;
 pub mod sandbox;
 pub mod watch;
+
+pub use facade::{ChangeFeed, FileReader, Files, SearchOutcome, TextSearch};
 
 use std::{
     path::{Path, PathBuf},

@@ -30,6 +30,19 @@ pub enum DiffTarget {
     },
 }
 
+/// A diff to compute.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DiffQuery {
+    /// What to compare.
+    pub target: DiffTarget,
+    /// Only these project paths; empty for all.
+    pub paths: Vec<String>,
+    /// Lines of context around each change.
+    pub context_lines: u32,
+    /// Most bytes of patch text; 0 for [`DEFAULT_MAX_BYTES`].
+    pub max_bytes: u64,
+}
+
 /// A line of a hunk.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Line {

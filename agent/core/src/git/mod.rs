@@ -1,13 +1,19 @@
 //! Git on open projects, with libgit2 (git2, vendored, https and ssh
-//! built in). One repository handle per project, reused across calls and
-//! used only on the blocking pool. This module also turns the project
-//! watcher's "repository changed" items (HEAD, index, refs, also changed by
-//! the user's own git) into a debounced event with the new branch and dirty
-//! state on the bus.
+//! built in). The [`Git`] facade holds one repository handle per project,
+//! reused across calls and used only on the blocking pool: each use case
+//! (status, branches, history, diff, index, commit, fetch/pull/push) is one
+//! async method that does its blocking work there itself. This module also
+//! turns the project watcher's "repository changed" items (HEAD, index,
+//! refs, also changed by the user's own git) into a debounced event with
+//! the new branch and dirty state on the bus.
 
 pub mod diff;
 pub mod remote;
 pub mod repo;
+pub mod transfer;
+
+#[cfg(test)]
+mod tests;
 
 use std::{
     collections::HashMap,
@@ -23,8 +29,19 @@ use crate::{
     events::{EventBus, EventPayload},
     feed::{Cursor, Delivery},
     files::{OpenProject, watch::ChangeItem},
+    git::{
+        diff::{DiffQuery, DiffResult},
+        remote::{PullMode, PullOutcome, RefChange, Reporter},
+        repo::{BranchInfo, CommitInfo, RepoStatus},
+        transfer::Transfer,
+    },
     projects::{ProjectObserver, git_summary},
 };
+
+/// Commits per history page when the caller names no limit.
+const DEFAULT_LOG_LIMIT: usize = 50;
+/// Most commits per history page.
+const MAX_LOG_LIMIT: u32 = 1000;
 
 /// How long repository changes must be quiet before the event goes out.
 const CHANGE_DEBOUNCE: Duration = Duration::from_millis(200);
@@ -62,6 +79,50 @@ pub fn git_error(what: &str, err: &git2::Error) -> Error {
     }
 }
 
+/// A page of history to read.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct LogQuery {
+    /// Where to start (a revision); empty for HEAD.
+    pub start: String,
+    /// Most commits; 0 for the default (50), at most 1000.
+    pub limit: u32,
+    /// The previous page's `next_page_token`; empty for the first page.
+    pub page_token: String,
+    /// Only commits touching this project path; empty for all.
+    pub path: String,
+}
+
+/// A page of history.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct LogPage {
+    /// Newest first.
+    pub commits: Vec<CommitInfo>,
+    /// Token for the next page; empty on the last one.
+    pub next_page_token: String,
+}
+
+/// What a pull did, and where HEAD is after it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PullResult {
+    /// Up to date, fast-forwarded, merged or stopped with conflicts.
+    pub outcome: PullOutcome,
+    /// HEAD's commit id.
+    pub head: String,
+}
+
+/// What to push.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct PushSpec {
+    /// Remote; empty for the upstream's remote or "origin".
+    pub remote: String,
+    /// Branch; empty for the current one.
+    pub branch: String,
+    /// Make the remote branch the upstream.
+    pub set_upstream: bool,
+    /// Overwrite the remote branch even when it is not an ancestor.
+    pub force: bool,
+}
+
 /// Git settings in effect.
 #[derive(Debug, Clone, Default)]
 pub struct GitSettings {
@@ -97,17 +158,244 @@ impl Git {
     /// initialising it loads the system's certificate store through
     /// OpenSSL, which took a third of the agent's start-up and a megabyte
     /// of memory, for a feature many sessions never touch.
-    pub fn new(bus: Arc<EventBus>, settings: GitSettings) -> Arc<Self> {
-        Arc::new(Self {
+    pub async fn start(bus: Arc<EventBus>, settings: GitSettings) -> Result<Arc<Self>> {
+        Ok(Arc::new(Self {
             handles: Mutex::new(HashMap::new()),
             bus,
             settings,
-        })
+        }))
     }
+
+    /// Nothing runs in the background but the per-project followers,
+    /// which end with their project.
+    pub async fn shutdown(&self) {}
 
     /// Settings in effect.
     pub fn settings(&self) -> &GitSettings {
         &self.settings
+    }
+
+    /// The repository's state: branch, upstream, changes, operation.
+    pub async fn status(self: &Arc<Self>, project: &Arc<OpenProject>) -> Result<RepoStatus> {
+        self.with_repo(project, |repo, _| repo::status(repo)).await
+    }
+
+    /// Local branches, and remote ones with `include_remote`.
+    pub async fn branches(
+        self: &Arc<Self>,
+        project: &Arc<OpenProject>,
+        include_remote: bool,
+    ) -> Result<Vec<BranchInfo>> {
+        self.with_repo(project, move |repo, _| repo::branches(repo, include_remote))
+            .await
+    }
+
+    /// Create branch `name` at `start_point` (HEAD when empty), checking it
+    /// out with `checkout`.
+    pub async fn create_branch(
+        self: &Arc<Self>,
+        project: &Arc<OpenProject>,
+        name: String,
+        start_point: String,
+        checkout: bool,
+    ) -> Result<BranchInfo> {
+        self.with_repo(project, move |repo, _| {
+            repo::create_branch(repo, &name, &start_point, checkout)
+        })
+        .await
+    }
+
+    /// Check out a branch or commit; the status after.
+    pub async fn checkout(
+        self: &Arc<Self>,
+        project: &Arc<OpenProject>,
+        target: String,
+    ) -> Result<RepoStatus> {
+        self.with_repo(project, move |repo, _| {
+            repo::checkout(repo, &target)?;
+            repo::status(repo)
+        })
+        .await
+    }
+
+    /// Delete a local branch; returns the commit it pointed at.
+    pub async fn delete_branch(
+        self: &Arc<Self>,
+        project: &Arc<OpenProject>,
+        name: String,
+        force: bool,
+    ) -> Result<String> {
+        self.with_repo(project, move |repo, _| {
+            repo::delete_branch(repo, &name, force)
+        })
+        .await
+    }
+
+    /// A page of history.
+    pub async fn log(
+        self: &Arc<Self>,
+        project: &Arc<OpenProject>,
+        query: LogQuery,
+    ) -> Result<LogPage> {
+        let limit = match query.limit {
+            0 => DEFAULT_LOG_LIMIT,
+            n if n > MAX_LOG_LIMIT => {
+                return Err(Error::invalid_argument(
+                    "limit",
+                    "at most 1000 commits per page",
+                ));
+            }
+            n => n as usize,
+        };
+        self.with_repo(project, move |repo, project| {
+            let path = if query.path.is_empty() {
+                None
+            } else {
+                repo::repo_paths(repo, project, std::slice::from_ref(&query.path))?
+                    .into_iter()
+                    .next()
+            };
+            let (commits, next_page_token) = repo::log(
+                repo,
+                &query.start,
+                limit,
+                &query.page_token,
+                path.as_deref(),
+            )?;
+            Ok(LogPage {
+                commits,
+                next_page_token,
+            })
+        })
+        .await
+    }
+
+    /// A diff between the worktree, the index, HEAD or two commits.
+    pub async fn diff(
+        self: &Arc<Self>,
+        project: &Arc<OpenProject>,
+        query: DiffQuery,
+    ) -> Result<DiffResult> {
+        self.with_repo(project, move |repo, project| {
+            let paths = repo::repo_paths(repo, project, &query.paths)?;
+            diff::diff(
+                repo,
+                &query.target,
+                &paths,
+                query.context_lines,
+                query.max_bytes,
+            )
+        })
+        .await
+    }
+
+    /// Stage `paths` (project paths), or every change with `all`; the
+    /// status after.
+    pub async fn stage(
+        self: &Arc<Self>,
+        project: &Arc<OpenProject>,
+        paths: Vec<String>,
+        all: bool,
+    ) -> Result<RepoStatus> {
+        self.change_index(project, paths, all, repo::stage).await
+    }
+
+    /// Unstage `paths` (project paths), or everything with `all`; the
+    /// status after.
+    pub async fn unstage(
+        self: &Arc<Self>,
+        project: &Arc<OpenProject>,
+        paths: Vec<String>,
+        all: bool,
+    ) -> Result<RepoStatus> {
+        self.change_index(project, paths, all, repo::unstage).await
+    }
+
+    async fn change_index(
+        self: &Arc<Self>,
+        project: &Arc<OpenProject>,
+        paths: Vec<String>,
+        all: bool,
+        change: fn(&mut Repository, &[String], bool) -> Result<()>,
+    ) -> Result<RepoStatus> {
+        self.with_repo(project, move |repo, project| {
+            let paths = repo::repo_paths(repo, project, &paths)?;
+            change(repo, &paths, all)?;
+            repo::status(repo)
+        })
+        .await
+    }
+
+    /// Commit the index (or amend HEAD with it).
+    pub async fn commit(
+        self: &Arc<Self>,
+        project: &Arc<OpenProject>,
+        message: String,
+        amend: bool,
+    ) -> Result<CommitInfo> {
+        self.with_repo(project, move |repo, _| repo::commit(repo, &message, amend))
+            .await
+    }
+
+    /// Start fetching `remote` (empty: the upstream's remote or "origin");
+    /// the transfer ends with the references it updated.
+    pub async fn fetch(
+        self: &Arc<Self>,
+        project: &Arc<OpenProject>,
+        remote: String,
+    ) -> Transfer<Vec<RefChange>> {
+        self.transfer(project, move |repo, reporter, token| {
+            remote::fetch(repo, &remote, token, reporter).map(|(_, refs)| refs)
+        })
+    }
+
+    /// Start pulling the current branch's upstream; the transfer ends with
+    /// what the pull did and the new HEAD.
+    pub async fn pull(
+        self: &Arc<Self>,
+        project: &Arc<OpenProject>,
+        remote: String,
+        mode: PullMode,
+    ) -> Transfer<PullResult> {
+        self.transfer(project, move |repo, reporter, token| {
+            remote::pull(repo, &remote, mode, token, reporter)
+                .map(|(outcome, head)| PullResult { outcome, head })
+        })
+    }
+
+    /// Start pushing a branch; the transfer ends with the remote's answer
+    /// per reference.
+    pub async fn push(
+        self: &Arc<Self>,
+        project: &Arc<OpenProject>,
+        spec: PushSpec,
+    ) -> Transfer<Vec<RefChange>> {
+        self.transfer(project, move |repo, reporter, token| {
+            remote::push(
+                repo,
+                &spec.remote,
+                &spec.branch,
+                spec.set_upstream,
+                spec.force,
+                token,
+                reporter,
+            )
+        })
+    }
+
+    fn transfer<R, W>(self: &Arc<Self>, project: &Arc<OpenProject>, work: W) -> Transfer<R>
+    where
+        R: Send + 'static,
+        W: FnOnce(&mut Repository, &Reporter<'_>, Option<&str>) -> Result<R> + Send + 'static,
+    {
+        let git = self.clone();
+        let project = project.clone();
+        Transfer::spawn(move |reporter| {
+            let token = git.settings.token.clone();
+            git.blocking(&project, |repository, _| {
+                work(repository, reporter, token.as_deref())
+            })
+        })
     }
 
     fn handle(&self, project: &OpenProject) -> Result<Arc<Mutex<Repository>>> {
@@ -124,24 +412,32 @@ impl Git {
         Ok(handle)
     }
 
+    /// Run `f` with the project's repository, here (a blocking-pool
+    /// thread): libgit2 is set up first, the repository opened on first
+    /// use.
+    fn blocking<T>(
+        &self,
+        project: &OpenProject,
+        f: impl FnOnce(&mut Repository, &OpenProject) -> Result<T>,
+    ) -> Result<T> {
+        configure_libgit2(self.settings.timeout);
+        let handle = self.handle(project)?;
+        let mut repo = handle
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        f(&mut repo, project)
+    }
+
     /// Run `f` with the project's repository on the blocking pool (opening
     /// it, and libgit2 the first time, there too: both read the disk).
-    pub async fn with_repo<T, F>(self: &Arc<Self>, project: &Arc<OpenProject>, f: F) -> Result<T>
+    async fn with_repo<T, F>(self: &Arc<Self>, project: &Arc<OpenProject>, f: F) -> Result<T>
     where
         T: Send + 'static,
         F: FnOnce(&mut Repository, &OpenProject) -> Result<T> + Send + 'static,
     {
         let git = self.clone();
         let project = project.clone();
-        tokio::task::spawn_blocking(move || {
-            configure_libgit2(git.settings.timeout);
-            let handle = git.handle(&project)?;
-            let mut repo = handle
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            f(&mut repo, &project)
-        })
-        .await?
+        tokio::task::spawn_blocking(move || git.blocking(&project, f)).await?
     }
 
     /// Forget a project's handle (closed or forgotten).

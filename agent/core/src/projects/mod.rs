@@ -612,10 +612,13 @@ impl Projects {
             .await
     }
 
-    /// Stop all watchers (agent shutdown).
-    pub fn shutdown(&self) {
+    /// Stop all watchers (agent shutdown); a second call finds none.
+    pub async fn shutdown(&self) {
         for (_, handle) in self.open_map().drain() {
             handle.shut();
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,17 +1,20 @@
 //! `omnipanel.v1.ProjectService`: the project list and workspace state,
-//! converted to and from the projects domain module.
+//! a thin adapter over the [`Projects`] facade (conversions in
+//! `convert.rs`).
 
-use crate::rpc::status::OrStatus;
+pub mod convert;
+
 use std::sync::Arc;
 
 use omnipanel_proto::v1 as pb;
 use pb::project_service_server::ProjectService;
 use tonic::{Request, Response, Status};
 
-use omnipanel_core::{
-    files::watch::{WatchPhase, WatchStatus},
-    projects::{ProjectView, ProjectWatch, Projects, TemplateFile},
+use crate::rpc::{
+    convert::{FromProto, IntoProto},
+    status::OrStatus,
 };
+use omnipanel_core::projects::{Projects, TemplateFile};
 
 /// The ProjectService implementation.
 #[derive(Debug, Clone)]
@@ -26,48 +29,6 @@ impl ProjectApi {
     }
 }
 
-/// Proto message of a project.
-pub fn project_to_proto(view: ProjectView) -> pb::Project {
-    pb::Project {
-        id: view.record.id,
-        name: view.record.name,
-        path: view.record.path.display().to_string(),
-        open: view.record.open,
-        created_unix_ms: view.record.created_ms,
-        last_opened_unix_ms: view.record.last_opened_ms,
-        exists: view.exists,
-        git: view.git.map(|git| pb::GitSummary {
-            branch: git.branch.unwrap_or_default(),
-            detached: git.detached,
-            dirty: git.dirty,
-        }),
-        watch: view.watch.map(
-            |ProjectWatch {
-                 status,
-                 indexed_files,
-             }| watch_to_proto(&status, indexed_files),
-        ),
-    }
-}
-
-/// Proto message of a project's watch state.
-pub fn watch_to_proto(status: &WatchStatus, indexed_files: u64) -> pb::ProjectWatch {
-    pb::ProjectWatch {
-        state: match status.phase {
-            WatchPhase::Indexing => pb::WatchState::Indexing,
-            WatchPhase::Live => pb::WatchState::Live,
-            WatchPhase::Degraded => pb::WatchState::Degraded,
-            WatchPhase::Unavailable => pb::WatchState::Unavailable,
-        }
-        .into(),
-        watched_folders: status.watched_folders,
-        unwatched_folders: status.unwatched_folders,
-        indexed_files,
-        rescans: status.rescans,
-        detail: status.detail.clone(),
-    }
-}
-
 #[tonic::async_trait]
 impl ProjectService for ProjectApi {
     async fn create_project(
@@ -78,10 +39,7 @@ impl ProjectService for ProjectApi {
         let files = request
             .files
             .into_iter()
-            .map(|f| TemplateFile {
-                path: f.path,
-                content: f.content,
-            })
+            .map(TemplateFile::from_proto)
             .collect();
         let view = self
             .projects
@@ -89,7 +47,7 @@ impl ProjectService for ProjectApi {
             .await
             .or_status()?;
         Ok(Response::new(pb::CreateProjectResponse {
-            project: Some(project_to_proto(view)),
+            project: Some(view.into_proto()),
         }))
     }
 
@@ -104,7 +62,7 @@ impl ProjectService for ProjectApi {
             .await
             .or_status()?;
         Ok(Response::new(pb::OpenProjectResponse {
-            project: Some(project_to_proto(view)),
+            project: Some(view.into_proto()),
         }))
     }
 
@@ -118,7 +76,7 @@ impl ProjectService for ProjectApi {
             .await
             .or_status()?;
         Ok(Response::new(pb::CloseProjectResponse {
-            project: Some(project_to_proto(view)),
+            project: Some(view.into_proto()),
         }))
     }
 
@@ -128,7 +86,7 @@ impl ProjectService for ProjectApi {
     ) -> Result<Response<pb::ListProjectsResponse>, Status> {
         let views = self.projects.list().await.or_status()?;
         Ok(Response::new(pb::ListProjectsResponse {
-            projects: views.into_iter().map(project_to_proto).collect(),
+            projects: views.into_proto(),
         }))
     }
 
@@ -142,7 +100,7 @@ impl ProjectService for ProjectApi {
             .await
             .or_status()?;
         Ok(Response::new(pb::GetProjectResponse {
-            project: Some(project_to_proto(view)),
+            project: Some(view.into_proto()),
         }))
     }
 
@@ -156,12 +114,7 @@ impl ProjectService for ProjectApi {
             .await
             .or_status()?;
         Ok(Response::new(pb::ForgetProjectResponse {
-            project: Some(project_to_proto(ProjectView {
-                record,
-                exists: true,
-                git: None,
-                watch: None,
-            })),
+            project: Some(record.into_proto()),
         }))
     }
 
@@ -175,14 +128,9 @@ impl ProjectService for ProjectApi {
             .workspace_state(&request.project, &request.client_key)
             .await
             .or_status()?;
-        Ok(Response::new(match state {
-            Some(state) => pb::GetWorkspaceStateResponse {
-                data: state.data,
-                version: state.version,
-                updated_unix_ms: state.updated_ms,
-            },
-            None => pb::GetWorkspaceStateResponse::default(),
-        }))
+        Ok(Response::new(
+            state.map(IntoProto::into_proto).unwrap_or_default(),
+        ))
     }
 
     async fn save_workspace_state(

@@ -1,0 +1,589 @@
+//! The files facade at its boundary, on real folders: writes and reads,
+//! moves, copies and deletes with their overwrite rules, batches that undo
+//! themselves, the sandbox refusing paths that leave the project, search
+//! and the change feed.
+
+use std::{path::Path, sync::Arc, time::Duration};
+
+use crate::{
+    config::FilesSettings,
+    error::{ErrorKind, Result},
+    events::EventBus,
+    feed::{Cursor, Delivery},
+    files::{
+        Files,
+        batch::{BatchOp, StepStatus},
+        grep::TextQuery,
+        ops::{EntryKind, ListOptions, OverwritePolicy, WriteOptions},
+        watch::ChangeItem,
+    },
+    projects::Projects,
+    store::Store,
+};
+
+/// A project folder opened in a fresh registry, with the files facade.
+struct Fixture {
+    _state: tempfile::TempDir,
+    folder: tempfile::TempDir,
+    projects: Arc<Projects>,
+    files: Arc<Files>,
+    id: String,
+}
+
+impl Fixture {
+    async fn new() -> Self {
+        let state = tempfile::tempdir().unwrap();
+        let folder = tempfile::tempdir().unwrap();
+        let (store, _) = Store::open(&state.path().join("state.db")).unwrap();
+        let bus = Arc::new(EventBus::new(1, 64));
+        let projects = Projects::start(store, bus, FilesSettings::default(), Vec::new())
+            .await
+            .unwrap();
+        let view = projects
+            .open_project(&folder.path().display().to_string(), "")
+            .await
+            .unwrap();
+        let files = Files::start(projects.clone()).await.unwrap();
+        Self {
+            _state: state,
+            folder,
+            projects,
+            files,
+            id: view.record.id,
+        }
+    }
+
+    fn root(&self) -> &Path {
+        self.folder.path()
+    }
+
+    async fn write(&self, path: &str, content: &str) -> Result<crate::files::ops::FileEntry> {
+        self.files
+            .write(
+                &self.id,
+                path,
+                content.as_bytes().to_vec(),
+                WriteOptions {
+                    create_parents: true,
+                    ..WriteOptions::default()
+                },
+            )
+            .await
+    }
+
+    async fn read(&self, path: &str) -> Result<String> {
+        let mut reader = self.files.read(&self.id, path, 0, 0).await?;
+        let mut bytes = Vec::new();
+        while let Some(chunk) = reader.next_chunk().await {
+            let (offset, data) = chunk?;
+            assert_eq!(offset, bytes.len() as u64);
+            bytes.extend(data);
+        }
+        Ok(String::from_utf8(bytes).unwrap())
+    }
+
+    async fn shutdown(self) {
+        self.files.shutdown().await;
+        self.projects.shutdown().await;
+    }
+}
+
+#[tokio::test]
+async fn written_files_read_back_list_and_stat() {
+    let f = Fixture::new().await;
+    let written = f.write("src/main.rs", "fn main() {}\n").await.unwrap();
+    assert_eq!(written.path, "src/main.rs");
+    assert_eq!(written.kind, EntryKind::File);
+    assert_eq!(f.read("src/main.rs").await.unwrap(), "fn main() {}\n");
+    assert_eq!(
+        std::fs::read_to_string(f.root().join("src/main.rs")).unwrap(),
+        "fn main() {}\n"
+    );
+
+    let stat = f.files.stat(&f.id, "src/main.rs").await.unwrap();
+    assert_eq!(stat.size, 13);
+    assert_eq!(stat.version, written.version);
+    let listed = f
+        .files
+        .list(&f.id, "src", ListOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        listed.iter().map(|e| e.name.as_str()).collect::<Vec<_>>(),
+        ["main.rs"]
+    );
+
+    // A ranged read starts where asked.
+    let mut reader = f.files.read(&f.id, "src/main.rs", 3, 4).await.unwrap();
+    assert_eq!(reader.offset, 3);
+    assert!(!reader.binary);
+    let (offset, data) = reader.next_chunk().await.unwrap().unwrap();
+    assert_eq!((offset, data.as_slice()), (3, &b"main"[..]));
+    assert!(reader.next_chunk().await.is_none());
+    f.shutdown().await;
+}
+
+#[tokio::test]
+async fn writes_check_create_only_and_the_expected_version() {
+    let f = Fixture::new().await;
+    let first = f.write("a.txt", "one").await.unwrap();
+    let err = f
+        .files
+        .write(
+            &f.id,
+            "a.txt",
+            b"two".to_vec(),
+            WriteOptions {
+                create_only: true,
+                ..WriteOptions::default()
+            },
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::AlreadyExists, "{err}");
+
+    let stale = WriteOptions {
+        expected_version: Some("not-the-version".to_owned()),
+        ..WriteOptions::default()
+    };
+    let err = f
+        .files
+        .write(&f.id, "a.txt", b"two".to_vec(), stale)
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Aborted, "{err}");
+    assert_eq!(err.reason(), Some("VERSION_CONFLICT"));
+
+    let current = WriteOptions {
+        expected_version: Some(first.version),
+        ..WriteOptions::default()
+    };
+    f.files
+        .write(&f.id, "a.txt", b"two".to_vec(), current)
+        .await
+        .unwrap();
+    assert_eq!(f.read("a.txt").await.unwrap(), "two");
+
+    // Without create_parents a missing folder is an error, not a surprise
+    // folder.
+    let err = f
+        .files
+        .write(
+            &f.id,
+            "no/such/dir.txt",
+            b"x".to_vec(),
+            WriteOptions::default(),
+        )
+        .await
+        .unwrap_err();
+    assert_ne!(err.kind(), ErrorKind::Internal, "{err}");
+    assert!(!f.root().join("no").exists());
+    f.shutdown().await;
+}
+
+#[tokio::test]
+async fn moves_replace_only_when_asked() {
+    let f = Fixture::new().await;
+    f.write("a.txt", "a").await.unwrap();
+    f.write("b.txt", "b").await.unwrap();
+    let err = f
+        .files
+        .move_path(&f.id, "a.txt", "b.txt", false)
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::AlreadyExists, "{err}");
+    assert_eq!(f.read("b.txt").await.unwrap(), "b");
+
+    let moved = f
+        .files
+        .move_path(&f.id, "a.txt", "b.txt", true)
+        .await
+        .unwrap();
+    assert_eq!(moved.path, "b.txt");
+    assert_eq!(f.read("b.txt").await.unwrap(), "a");
+    assert!(!f.root().join("a.txt").exists());
+
+    f.shutdown().await;
+}
+
+#[tokio::test]
+async fn copies_follow_the_overwrite_policy() {
+    let f = Fixture::new().await;
+    f.write("src/a.txt", "new a").await.unwrap();
+    f.write("src/b.txt", "new b").await.unwrap();
+    f.write("dst/a.txt", "old a").await.unwrap();
+
+    let err = f
+        .files
+        .copy(&f.id, "src", "dst", OverwritePolicy::Fail)
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::AlreadyExists, "{err}");
+    assert_eq!(f.read("dst/a.txt").await.unwrap(), "old a");
+
+    let skipped = f
+        .files
+        .copy(&f.id, "src", "dst", OverwritePolicy::Skip)
+        .await
+        .unwrap();
+    assert_eq!((skipped.files, skipped.skipped), (1, 1));
+    assert_eq!(f.read("dst/a.txt").await.unwrap(), "old a");
+    assert_eq!(f.read("dst/b.txt").await.unwrap(), "new b");
+
+    let replaced = f
+        .files
+        .copy(&f.id, "src", "dst", OverwritePolicy::Replace)
+        .await
+        .unwrap();
+    assert_eq!((replaced.files, replaced.skipped), (2, 0));
+    assert_eq!(replaced.bytes, 10);
+    assert_eq!(f.read("dst/a.txt").await.unwrap(), "new a");
+    f.shutdown().await;
+}
+
+#[tokio::test]
+async fn deletes_refuse_the_root_and_full_folders_without_recursive() {
+    let f = Fixture::new().await;
+    f.write("dir/inner.txt", "x").await.unwrap();
+    let err = f.files.delete(&f.id, "", true, true).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidArgument, "{err}");
+    assert_eq!(err.field(), Some("path"));
+
+    let err = f.files.delete(&f.id, "dir", true, false).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::FailedPrecondition, "{err}");
+    assert!(f.root().join("dir/inner.txt").exists());
+
+    f.files.delete(&f.id, "dir", true, true).await.unwrap();
+    assert!(!f.root().join("dir").exists());
+
+    let err = f
+        .files
+        .delete(&f.id, "gone", true, false)
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NotFound, "{err}");
+
+    f.files.create_directory(&f.id, "made/deep").await.unwrap();
+    assert!(f.root().join("made/deep").is_dir());
+    f.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_batch_applies_every_step() {
+    let f = Fixture::new().await;
+    let result = f
+        .files
+        .apply_batch(
+            &f.id,
+            vec![
+                BatchOp::CreateDirectory {
+                    path: "d".to_owned(),
+                },
+                BatchOp::Write {
+                    path: "d/a.txt".to_owned(),
+                    content: b"a".to_vec(),
+                    expected_version: None,
+                    create_only: true,
+                },
+                BatchOp::Copy {
+                    from: "d/a.txt".to_owned(),
+                    to: "d/b.txt".to_owned(),
+                    policy: OverwritePolicy::Fail,
+                },
+                BatchOp::Move {
+                    from: "d/a.txt".to_owned(),
+                    to: "c.txt".to_owned(),
+                    overwrite: false,
+                },
+            ],
+        )
+        .await
+        .unwrap();
+    assert!(result.success);
+    assert!(result.steps.iter().all(|s| s.status == StepStatus::Applied));
+    assert_eq!(f.read("c.txt").await.unwrap(), "a");
+    assert_eq!(f.read("d/b.txt").await.unwrap(), "a");
+    assert!(!f.root().join("d/a.txt").exists());
+    f.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_failed_batch_undoes_the_steps_before_and_skips_the_rest() {
+    let f = Fixture::new().await;
+    f.write("keep.txt", "original").await.unwrap();
+    f.write("taken.txt", "taken").await.unwrap();
+    let result = f
+        .files
+        .apply_batch(
+            &f.id,
+            vec![
+                BatchOp::Write {
+                    path: "keep.txt".to_owned(),
+                    content: b"changed".to_vec(),
+                    expected_version: None,
+                    create_only: false,
+                },
+                BatchOp::Write {
+                    path: "fresh.txt".to_owned(),
+                    content: b"new".to_vec(),
+                    expected_version: None,
+                    create_only: false,
+                },
+                BatchOp::Write {
+                    path: "taken.txt".to_owned(),
+                    content: b"x".to_vec(),
+                    expected_version: None,
+                    create_only: true,
+                },
+                BatchOp::Delete {
+                    path: "keep.txt".to_owned(),
+                    permanent: true,
+                },
+            ],
+        )
+        .await
+        .unwrap();
+    assert!(!result.success);
+    let statuses: Vec<_> = result.steps.iter().map(|s| s.status).collect();
+    assert_eq!(
+        statuses,
+        [
+            StepStatus::Undone,
+            StepStatus::Undone,
+            StepStatus::Failed,
+            StepStatus::NotRun
+        ]
+    );
+    assert!(
+        result.steps[2]
+            .error
+            .as_deref()
+            .unwrap()
+            .contains("taken.txt")
+    );
+    assert!(result.steps[0].error.is_none());
+    assert_eq!(f.read("keep.txt").await.unwrap(), "original");
+    assert_eq!(f.read("taken.txt").await.unwrap(), "taken");
+    assert!(!f.root().join("fresh.txt").exists());
+    f.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_batch_with_a_path_outside_the_project_changes_nothing() {
+    let f = Fixture::new().await;
+    let outcome = f
+        .files
+        .apply_batch(
+            &f.id,
+            vec![
+                BatchOp::Write {
+                    path: "inside.txt".to_owned(),
+                    content: b"x".to_vec(),
+                    expected_version: None,
+                    create_only: false,
+                },
+                BatchOp::Write {
+                    path: "../outside.txt".to_owned(),
+                    content: b"x".to_vec(),
+                    expected_version: None,
+                    create_only: false,
+                },
+            ],
+        )
+        .await;
+    match outcome {
+        Err(err) => assert_eq!(err.kind(), ErrorKind::PermissionDenied, "{err}"),
+        Ok(result) => assert!(!result.success),
+    }
+    assert!(!f.root().join("inside.txt").exists());
+    assert!(!f.root().parent().unwrap().join("outside.txt").exists());
+    f.shutdown().await;
+}
+
+#[tokio::test]
+async fn paths_that_leave_the_project_are_refused() {
+    let f = Fixture::new().await;
+    let outside = tempfile::tempdir().unwrap();
+    std::fs::write(outside.path().join("secret.txt"), "secret").unwrap();
+    let outside_file = outside.path().join("secret.txt").display().to_string();
+
+    for raw in ["../secret.txt", "a/../../secret.txt", outside_file.as_str()] {
+        let err = f.files.stat(&f.id, raw).await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::PermissionDenied, "{raw}: {err}");
+        assert_eq!(err.reason(), Some("OUTSIDE_PROJECT"), "{raw}");
+        let err = f.write(raw, "x").await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::PermissionDenied, "{raw}: {err}");
+    }
+    // An absolute path inside the project is accepted.
+    let inside = f.root().join("in.txt").display().to_string();
+    f.write(&inside, "ok").await.unwrap();
+    assert_eq!(f.read("in.txt").await.unwrap(), "ok");
+
+    // A symlink inside the project that points out of it is not followed.
+    std::os::unix::fs::symlink(outside.path(), f.root().join("escape")).unwrap();
+    let err = f.read("escape/secret.txt").await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::PermissionDenied, "{err}");
+    let err = f
+        .files
+        .write(
+            &f.id,
+            "escape/planted.txt",
+            b"x".to_vec(),
+            WriteOptions::default(),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::PermissionDenied, "{err}");
+    // Asked to create the parents, it finds the link where a folder should
+    // be and refuses too.
+    let err = f.write("escape/planted.txt", "x").await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::AlreadyExists, "{err}");
+    assert!(!outside.path().join("planted.txt").exists());
+    let err = f
+        .files
+        .copy(
+            &f.id,
+            "escape/secret.txt",
+            "copied.txt",
+            OverwritePolicy::Fail,
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::PermissionDenied, "{err}");
+    // The link itself can be described: it is an entry of the project.
+    let link = f.files.stat(&f.id, "escape").await.unwrap();
+    assert_eq!(link.kind, EntryKind::Symlink);
+    f.shutdown().await;
+}
+
+#[tokio::test]
+async fn unknown_and_closed_projects_are_named_errors() {
+    let f = Fixture::new().await;
+    let err = f.files.stat("nope", "a").await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NotFound);
+    assert_eq!(err.reason(), Some("PROJECT_NOT_FOUND"));
+    f.projects.close(&f.id).await.unwrap();
+    let err = f.files.stat(&f.id, "a").await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::FailedPrecondition);
+    assert_eq!(err.reason(), Some("PROJECT_CLOSED"));
+    f.shutdown().await;
+}
+
+#[tokio::test]
+async fn text_search_streams_matches_then_its_summary() {
+    let f = Fixture::new().await;
+    f.write("a.txt", "needle one\nhay\n").await.unwrap();
+    f.write("b/c.txt", "hay\nneedle two\n").await.unwrap();
+    f.write("d.txt", "nothing here\n").await.unwrap();
+    let mut search = f
+        .files
+        .search_text(
+            &f.id,
+            TextQuery {
+                pattern: "needle".to_owned(),
+                ..TextQuery::default()
+            },
+        )
+        .await
+        .unwrap();
+    let mut found = Vec::new();
+    while let Some(matches) = search.next_matches().await {
+        found.extend(matches.into_iter().map(|m| (m.path, m.line_number)));
+    }
+    found.sort();
+    assert_eq!(found, [("a.txt".to_owned(), 1), ("b/c.txt".to_owned(), 2)]);
+    let outcome = search.finish().await.unwrap();
+    assert_eq!(outcome.summary.matches, 2);
+    assert_eq!(outcome.summary.files_matched, 2);
+    assert!(!outcome.summary.truncated);
+
+    let err = f
+        .files
+        .search_text(
+            &f.id,
+            TextQuery {
+                pattern: "(unclosed".to_owned(),
+                regex: true,
+                ..TextQuery::default()
+            },
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidArgument, "{err}");
+    f.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_dropped_search_stops() {
+    let f = Fixture::new().await;
+    for i in 0..50 {
+        f.write(&format!("f{i}.txt"), "match\n").await.unwrap();
+    }
+    let search = f
+        .files
+        .search_text(
+            &f.id,
+            TextQuery {
+                pattern: "match".to_owned(),
+                ..TextQuery::default()
+            },
+        )
+        .await
+        .unwrap();
+    drop(search);
+    f.shutdown().await;
+}
+
+#[tokio::test]
+async fn fuzzy_find_limits_its_matches() {
+    let f = Fixture::new().await;
+    let err = f.files.find(&f.id, "x", 1001).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidArgument);
+    assert_eq!(err.field(), Some("limit"));
+    f.write("src/needle.rs", "").await.unwrap();
+    // The watcher indexes the new file shortly.
+    let mut found = Vec::new();
+    for _ in 0..100 {
+        found = f.files.find(&f.id, "needle", 0).await.unwrap().matches;
+        if !found.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(found[0].path, "src/needle.rs");
+    f.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_change_feed_reports_writes_and_ends_when_the_project_closes() {
+    let f = Fixture::new().await;
+    let mut feed = f.files.changes(&f.id, Cursor::default()).await.unwrap();
+    // Let the watcher's first walk finish so the write is a live change.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    f.write("new.txt", "x").await.unwrap();
+    let seen = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            match feed.next().await {
+                Some(Delivery::Event(record)) => {
+                    if let ChangeItem::Batch(changes) = &record.payload
+                        && changes.iter().any(|c| c.path == "new.txt")
+                    {
+                        return true;
+                    }
+                }
+                Some(_) => {}
+                None => return false,
+            }
+        }
+    })
+    .await
+    .unwrap();
+    assert!(seen);
+    f.projects.close(&f.id).await.unwrap();
+    let end = tokio::time::timeout(Duration::from_secs(5), async {
+        while feed.next().await.is_some() {}
+    })
+    .await;
+    assert!(end.is_ok(), "the feed did not end with the project");
+    f.shutdown().await;
+}
