@@ -42,8 +42,8 @@ const LARGE_FILES: &[(&str, &str)] = &[
         "until each command group owns its arguments (issue 13, part 2)",
     ),
     (
-        "tray/src/backend.rs",
-        "until the tray splits into core, tray and panel (issue 13, part 2)",
+        "tray/src/core/backend/mod.rs",
+        "until it splits along its seams (issue 13, part 2)",
     ),
 ];
 
@@ -55,7 +55,7 @@ const MAX_LINES: usize = 800;
 const TONIC_ALLOWED: &[&str] = &[
     "agent/src/rpc/",
     "clients/rust/",
-    "tray/src/backend.rs",
+    "tray/src/core/backend/",
     "proto/",
     "tests/",
 ];

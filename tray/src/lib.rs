@@ -1,22 +1,13 @@
-//! OmniPanel's tray icon and popup panel, both plain clients of the agent.
-//! The state mirror ([`state`]), the menu and panel view models ([`menu`],
-//! [`views`]) and the icon ([`icon`]) are pure and unit-tested; the backend
-//! ([`backend`]) speaks gRPC on tokio; the toolkit glue (GTK tray, winit +
-//! glow + egui panel) only lays out what those produce.
+//! OmniPanel's tray icon and popup panel, both plain clients of the agent,
+//! in three layers whose dependencies point one way: [`core`] (the state
+//! mirror, the backend that speaks gRPC on tokio, the pure view models and
+//! icon, starting programs, one panel at a time) knows no toolkit; [`tray`]
+//! (the GTK tray icon and its menu) and [`panel`] (the winit + glow + egui
+//! window) each build on `core` and never on each other.
 
-pub mod backend;
-pub mod gtk_tray;
-pub mod host;
-pub mod icon;
-pub mod launch;
-pub mod menu;
-pub mod panel_app;
-pub mod panel_gl;
-pub mod panel_ui;
-pub mod single;
-pub mod state;
-pub mod tray_app;
-pub mod views;
+pub mod core;
+pub mod panel;
+pub mod tray;
 
 /// Log to stderr, at `info` unless `OMNIPANEL_LOG` says otherwise.
 pub fn init_logging() {

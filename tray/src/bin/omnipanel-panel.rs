@@ -3,7 +3,7 @@
 
 use std::process::ExitCode;
 
-use omnipanel_tray::{
+use omnipanel_tray::panel::{
     panel_app::{self, PanelOptions},
     panel_ui::Tab,
 };

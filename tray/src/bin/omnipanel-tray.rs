@@ -5,7 +5,7 @@
 
 use std::{path::PathBuf, process::ExitCode};
 
-use omnipanel_tray::{icon, tray_app};
+use omnipanel_tray::{core::icon, tray::tray_app};
 
 const USAGE: &str = "usage: omnipanel-tray [--no-start-agent] [--export-icons DIR]
 
@@ -15,7 +15,7 @@ OMNIPANEL_EDITOR (command that opens a project), OMNIPANEL_LOG (log filter).";
 
 fn main() -> ExitCode {
     // First, while this is the only thread.
-    omnipanel_tray::launch::disable_gdk_gl();
+    omnipanel_tray::core::launch::disable_gdk_gl();
     omnipanel_tray::init_logging();
     let mut options = tray_app::TrayOptions::default();
     let mut args = std::env::args().skip(1);

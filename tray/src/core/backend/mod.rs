@@ -24,7 +24,7 @@ use omnipanel_client::{
 };
 use tokio::{sync::mpsc, task::JoinHandle};
 
-use crate::{
+use crate::core::{
     launch,
     state::{Notice, Update, pull_is_running},
 };
