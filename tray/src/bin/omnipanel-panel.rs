@@ -3,52 +3,91 @@
 
 use std::process::ExitCode;
 
-use omnipanel_tray::{
+use clap::{
+    Parser,
+    builder::{PossibleValuesParser, TypedValueParser},
+};
+use omnipanel_tray::panel::{
     panel_app::{self, PanelOptions},
     panel_ui::Tab,
 };
 
-const USAGE: &str = "usage: omnipanel-panel [--tab overview|models|projects|alerts|logs|setup] [--setup] [--no-start-agent]
+/// The OmniPanel panel. If one is open already it is brought forward.
+#[derive(Debug, Parser)]
+#[command(
+    name = "omnipanel-panel",
+    version,
+    // A flag given twice counts once (the hand-written parser took the last).
+    args_override_self = true,
+    after_help = "Keys: Esc closes, Ctrl+1..5 switch tabs."
+)]
+struct Args {
+    /// The tab to show first.
+    #[arg(long, value_parser = tab_parser(), ignore_case = true)]
+    tab: Option<Tab>,
+    /// Show the first-run setup even if it was done.
+    #[arg(long)]
+    setup: bool,
+    /// Do not start the agent when none is running.
+    #[arg(long)]
+    no_start_agent: bool,
+}
 
-The OmniPanel panel. If one is open already it is brought forward.
-Keys: Esc closes, Ctrl+1..5 switch tabs.";
+/// The tabs `--tab` takes (listed in `--help`), each read by `Tab::parse`
+/// as a second panel's "focus" message is.
+const TABS: [&str; 6] = ["overview", "models", "projects", "alerts", "logs", "setup"];
+
+fn tab_parser() -> impl TypedValueParser<Value = Tab> {
+    PossibleValuesParser::new(TABS).try_map(|name| Tab::parse(&name).ok_or("not a panel tab"))
+}
 
 fn main() -> ExitCode {
+    let args = Args::parse();
     omnipanel_tray::init_logging();
-    let mut options = PanelOptions::default();
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "--tab" => match args.next().as_deref().and_then(Tab::parse) {
-                Some(tab) => options.tab = Some(tab),
-                None => {
-                    eprintln!(
-                        "--tab needs one of overview, models, projects, alerts, logs, setup\n{USAGE}"
-                    );
-                    return ExitCode::from(2);
-                }
-            },
-            "--setup" => options.setup = true,
-            "--no-start-agent" => options.no_start_agent = true,
-            "--version" | "-V" => {
-                println!("omnipanel-panel {}", env!("CARGO_PKG_VERSION"));
-                return ExitCode::SUCCESS;
-            }
-            "--help" | "-h" => {
-                println!("{USAGE}");
-                return ExitCode::SUCCESS;
-            }
-            other => {
-                eprintln!("unknown argument {other:?}\n{USAGE}");
-                return ExitCode::from(2);
-            }
-        }
-    }
+    let options = PanelOptions {
+        tab: args.tab,
+        setup: args.setup,
+        no_start_agent: args.no_start_agent,
+    };
     match panel_app::run(&options) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             tracing::error!("{err:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    #[test]
+    fn the_grammar_is_consistent() {
+        Args::command().debug_assert();
+    }
+
+    #[test]
+    fn every_listed_tab_is_a_tab() {
+        for name in TABS {
+            assert!(Tab::parse(name).is_some(), "{name}");
+        }
+    }
+
+    #[test]
+    fn flags_parse_and_bad_ones_are_refused() {
+        let args = Args::try_parse_from(["omnipanel-panel", "--tab", "Models", "--setup"])
+            .expect("parses");
+        assert_eq!(args.tab, Some(Tab::Models));
+        assert!(args.setup && !args.no_start_agent);
+        let args = Args::try_parse_from(["omnipanel-panel", "--no-start-agent"]).expect("parses");
+        assert_eq!(args.tab, None);
+        assert!(args.no_start_agent);
+        let err = Args::try_parse_from(["omnipanel-panel", "--tab", "nope"]).expect_err("refused");
+        assert_eq!(err.kind(), clap::error::ErrorKind::InvalidValue);
+        let err = Args::try_parse_from(["omnipanel-panel", "extra"]).expect_err("refused");
+        assert_eq!(err.kind(), clap::error::ErrorKind::UnknownArgument);
     }
 }

@@ -3,46 +3,46 @@
 //! the panel on demand. `--export-icons DIR` writes the icon set (PNGs of
 //! every size, SVGs) for packaging.
 
-use std::{path::PathBuf, process::ExitCode};
+use std::{path::Path, path::PathBuf, process::ExitCode};
 
-use omnipanel_tray::{icon, tray_app};
+use clap::Parser;
+use omnipanel_tray::{
+    core::{icon, launch},
+    tray::tray_app,
+};
 
-const USAGE: &str = "usage: omnipanel-tray [--no-start-agent] [--export-icons DIR]
-
-The OmniPanel tray icon. Without a tray host it says what to install and
-opens the panel instead. Environment: OMNIPANEL_SOCKET (agent socket),
-OMNIPANEL_EDITOR (command that opens a project), OMNIPANEL_LOG (log filter).";
+/// The OmniPanel tray icon. Without a tray host it says what to install and
+/// opens the panel instead.
+#[derive(Debug, Parser)]
+#[command(
+    name = "omnipanel-tray",
+    version,
+    // A flag given twice counts once (the hand-written parser took the last).
+    args_override_self = true,
+    after_help = "Environment: OMNIPANEL_SOCKET (agent socket), OMNIPANEL_EDITOR (command that \
+                  opens a project), OMNIPANEL_LOG (log filter)."
+)]
+struct Args {
+    /// Do not start the agent when none is running.
+    #[arg(long)]
+    no_start_agent: bool,
+    /// Write the icon set (PNGs of every size, SVGs) into DIR and exit,
+    /// for packaging.
+    #[arg(long, value_name = "DIR")]
+    export_icons: Option<PathBuf>,
+}
 
 fn main() -> ExitCode {
     // First, while this is the only thread.
-    omnipanel_tray::launch::disable_gdk_gl();
+    launch::disable_gdk_gl();
+    let args = Args::parse();
     omnipanel_tray::init_logging();
-    let mut options = tray_app::TrayOptions::default();
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "--no-start-agent" => options.no_start_agent = true,
-            "--export-icons" => {
-                let Some(dir) = args.next() else {
-                    eprintln!("--export-icons needs a folder\n{USAGE}");
-                    return ExitCode::from(2);
-                };
-                return export_icons(&PathBuf::from(dir));
-            }
-            "--version" | "-V" => {
-                println!("omnipanel-tray {}", env!("CARGO_PKG_VERSION"));
-                return ExitCode::SUCCESS;
-            }
-            "--help" | "-h" => {
-                println!("{USAGE}");
-                return ExitCode::SUCCESS;
-            }
-            other => {
-                eprintln!("unknown argument {other:?}\n{USAGE}");
-                return ExitCode::from(2);
-            }
-        }
+    if let Some(dir) = &args.export_icons {
+        return export_icons(dir);
     }
+    let options = tray_app::TrayOptions {
+        no_start_agent: args.no_start_agent,
+    };
     match tray_app::run(&options) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
@@ -52,12 +52,38 @@ fn main() -> ExitCode {
     }
 }
 
-fn export_icons(dir: &std::path::Path) -> ExitCode {
+fn export_icons(dir: &Path) -> ExitCode {
     match icon::export(dir) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("cannot write icons to {}: {err}", dir.display());
             ExitCode::FAILURE
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    #[test]
+    fn the_grammar_is_consistent() {
+        Args::command().debug_assert();
+    }
+
+    #[test]
+    fn flags_parse_and_unknown_ones_are_refused() {
+        let args = Args::try_parse_from(["omnipanel-tray", "--no-start-agent"]).expect("parses");
+        assert!(args.no_start_agent);
+        assert_eq!(args.export_icons, None);
+        let args = Args::try_parse_from(["omnipanel-tray", "--export-icons", "out/icons"])
+            .expect("parses");
+        assert_eq!(args.export_icons, Some(PathBuf::from("out/icons")));
+        let err = Args::try_parse_from(["omnipanel-tray", "--bogus"]).expect_err("refused");
+        assert_eq!(err.kind(), clap::error::ErrorKind::UnknownArgument);
+        let err = Args::try_parse_from(["omnipanel-tray", "--export-icons"]).expect_err("refused");
+        assert_eq!(err.kind(), clap::error::ErrorKind::InvalidValue);
     }
 }

@@ -1,7 +1,7 @@
 //! What the panel draws, with egui: a header with the connection, tabs
 //! (Setup on first run, Overview, Models, Projects, Alerts, Logs), and
 //! each action's result inline where it was asked. Rows and words come
-//! from [`crate::views`]; this file only lays them out and turns clicks
+//! from [`crate::core::views`]; this file only lays them out and turns clicks
 //! into backend [`Command`]s (sent, never awaited: the UI never blocks).
 
 use std::collections::HashSet;
@@ -10,7 +10,7 @@ use egui::{Color32, Key, RichText};
 use egui_plot::{Legend, Line, Plot, PlotPoints};
 use omnipanel_client::proto::v1::{Comparison, ServerState, Threshold};
 
-use crate::{
+use crate::core::{
     backend::Command,
     launch,
     state::{AgentState, Connection},
@@ -649,7 +649,7 @@ impl PanelUi {
 fn pulls(ui: &mut egui::Ui, state: &AgentState, out: &mut Vec<Command>) {
     for pull in &state.pulls {
         ui.horizontal(|ui| {
-            let running = crate::state::pull_is_running(pull);
+            let running = crate::core::state::pull_is_running(pull);
             ui.add(
                 egui::ProgressBar::new(views::pull_fraction(pull))
                     .text(views::pull_line(pull))

@@ -3,7 +3,7 @@
 //! side only turns entries into muda items; the action travels back as the
 //! item id ([`Action::id`] / [`Action::from_id`]).
 
-use crate::{
+use crate::core::{
     state::AgentState,
     views::{self, server_controls},
 };
@@ -306,7 +306,7 @@ mod tests {
     };
 
     use super::*;
-    use crate::state::Update;
+    use crate::core::state::Update;
 
     fn texts(entries: &[Entry]) -> Vec<String> {
         entries

@@ -22,11 +22,14 @@ use winit::{
     window::WindowId,
 };
 
-use crate::{
-    backend::{self, Command, Metrics, Options},
+use super::{
     gtk_tray::{self, GtkMsg},
-    host, launch,
+    host,
     menu::{self, Action, Entry},
+};
+use crate::core::{
+    backend::{self, Command, Metrics, Options},
+    launch,
     state::{AgentState, Update},
     views::{self, IconState},
 };

@@ -20,12 +20,13 @@ use winit::{
     window::{Icon, Window, WindowId},
 };
 
-use crate::{
-    backend::{self, Command, Metrics, Options},
-    icon,
+use super::{
     panel_gl::GlWindow,
     panel_ui::{PanelUi, Tab},
-    single,
+};
+use crate::core::{
+    backend::{self, Command, Metrics, Options},
+    icon, single,
     state::{AgentState, Update},
     views::{self, IconState},
 };

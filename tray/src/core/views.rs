@@ -6,7 +6,7 @@ use omnipanel_client::proto::v1::{
     Alert, Comparison, FitVerdict, Model, Project, PullProgress, PullState, ServerState, Snapshot,
 };
 
-use crate::state::{AgentState, Connection};
+use crate::core::state::{AgentState, Connection};
 
 /// What the tray icon shows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -396,7 +396,7 @@ mod tests {
     };
 
     use super::*;
-    use crate::state::Update;
+    use crate::core::state::Update;
 
     fn connected() -> AgentState {
         let mut state = AgentState::default();

@@ -6,7 +6,7 @@
 //! identical by a test); `omnipanel-tray --export-icons DIR` writes PNGs of
 //! every size and the SVGs ([`export`]).
 
-use crate::views::IconState;
+use crate::core::views::IconState;
 
 /// The canvas the shapes are drawn on.
 pub const CANVAS: f32 = 64.0;
@@ -322,7 +322,7 @@ mod tests {
 
     #[test]
     fn shipped_svg_matches_the_code() {
-        let shipped = include_str!("../assets/icon.svg");
+        let shipped = include_str!("../../assets/icon.svg");
         assert_eq!(
             shipped,
             svg(IconState::Ok),

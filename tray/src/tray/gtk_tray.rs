@@ -17,11 +17,8 @@ use tray_icon::{
     },
 };
 
-use crate::{
-    icon,
-    menu::{self, Entry},
-    views::IconState,
-};
+use super::menu::{self, Entry};
+use crate::core::{icon, views::IconState};
 
 /// The pixel size handed to the indicator (panels scale it down).
 pub const TRAY_ICON_SIZE: u32 = 48;
@@ -352,7 +349,7 @@ fn update_in_place(handles: &[Handle], entries: &[Entry]) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::menu::Action;
+    use crate::tray::menu::Action;
 
     fn open_panel() -> Entry {
         Entry::Item {

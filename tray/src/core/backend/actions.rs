@@ -1,0 +1,287 @@
+//! The UI's commands: each runs in its own task, and its outcome (the
+//! message a person reads, or the agent's error) becomes a notice under
+//! the command's key.
+
+use omnipanel_client::{
+    Client,
+    proto::v1::{
+        CancelPullRequest, CheckFitRequest, DeleteModelRequest, DownloadUpdateRequest,
+        ForgetProjectRequest, GetAutostartResponse, InstallUpdateRequest, LoadModelRequest,
+        OpenProjectRequest, PullModelRequest, PullState, RestartServerRequest, SetAutostartRequest,
+        SetDefaultModelRequest, SetThresholdsRequest, ShutdownRequest, StartServerRequest,
+        StopServerRequest, UnloadModelRequest,
+    },
+};
+
+use super::{
+    Command, Sink, notice,
+    refresh::{refresh_models, refresh_projects, refresh_thresholds},
+};
+use crate::core::state::{Update, pull_is_running};
+
+pub(super) async fn execute(client: Client, command: Command, sink: Sink) {
+    let key = command.key();
+    let result = run_command(&client, command, &sink).await;
+    notice(&sink, key, result);
+}
+
+async fn run_command(client: &Client, command: Command, sink: &Sink) -> Result<String, String> {
+    let err = |status: tonic::Status| client.error(status).to_string();
+    match command {
+        Command::StartAgent => Ok("the agent is running".to_owned()),
+        Command::InstallUpdate => {
+            let mut download = client
+                .updates()
+                .download_update(DownloadUpdateRequest {})
+                .await
+                .map_err(err)?
+                .into_inner();
+            while download.message().await.map_err(err)?.is_some() {}
+            // The agent restarts into the new version; the connection
+            // drops and the tray reconnects.
+            let installed = client
+                .updates()
+                .install_update(InstallUpdateRequest { force: false })
+                .await
+                .map_err(err)?
+                .into_inner();
+            Ok(format!(
+                "installing {} (from {}); the agent restarts",
+                installed.to_version, installed.from_version
+            ))
+        }
+        Command::StartServer => {
+            let r = client
+                .models()
+                .start_server(StartServerRequest {})
+                .await
+                .map_err(err)?;
+            if let Some(status) = r.into_inner().status {
+                sink(Update::Server(status));
+            }
+            Ok("Ollama started".to_owned())
+        }
+        Command::StopServer => {
+            let r = client
+                .models()
+                .stop_server(StopServerRequest {})
+                .await
+                .map_err(err)?;
+            if let Some(status) = r.into_inner().status {
+                sink(Update::Server(status));
+            }
+            Ok("Ollama stopped".to_owned())
+        }
+        Command::RestartServer => {
+            let r = client
+                .models()
+                .restart_server(RestartServerRequest {})
+                .await
+                .map_err(err)?;
+            if let Some(status) = r.into_inner().status {
+                sink(Update::Server(status));
+            }
+            Ok("Ollama restarted".to_owned())
+        }
+        Command::SetDefault(model) => {
+            client
+                .models()
+                .set_default_model(SetDefaultModelRequest {
+                    model: model.clone(),
+                })
+                .await
+                .map_err(err)?;
+            sink(Update::DefaultModel(model.clone()));
+            Ok(format!("{model} is the default model"))
+        }
+        Command::Load(model) => {
+            client
+                .models()
+                .load_model(LoadModelRequest {
+                    model: model.clone(),
+                    ..Default::default()
+                })
+                .await
+                .map_err(err)?;
+            refresh_models(client.clone(), sink.clone()).await;
+            Ok(format!("{model} loaded"))
+        }
+        Command::Unload(model) => {
+            client
+                .models()
+                .unload_model(UnloadModelRequest {
+                    model: model.clone(),
+                    ..Default::default()
+                })
+                .await
+                .map_err(err)?;
+            refresh_models(client.clone(), sink.clone()).await;
+            Ok(format!("{model} unloaded"))
+        }
+        Command::Delete(model) => {
+            client
+                .models()
+                .delete_model(DeleteModelRequest {
+                    model: model.clone(),
+                    ..Default::default()
+                })
+                .await
+                .map_err(err)?;
+            refresh_models(client.clone(), sink.clone()).await;
+            Ok(format!("{model} deleted"))
+        }
+        Command::CheckFit(model) => {
+            let fit = client
+                .models()
+                .check_fit(CheckFitRequest {
+                    model: model.clone(),
+                    ..Default::default()
+                })
+                .await
+                .map_err(err)?
+                .into_inner();
+            let explanation = fit.explanation.clone();
+            sink(Update::Fit(model.clone(), fit));
+            Ok(if explanation.is_empty() {
+                format!("checked {model}")
+            } else {
+                explanation
+            })
+        }
+        Command::Pull(model) => pull(client, model, sink).await,
+        Command::CancelPull(model) => {
+            client
+                .models()
+                .cancel_pull(CancelPullRequest {
+                    model: model.clone(),
+                    ..Default::default()
+                })
+                .await
+                .map_err(err)?;
+            Ok(format!("cancelled the pull of {model}"))
+        }
+        Command::OpenProject(path) => {
+            let project = client
+                .projects()
+                .open_project(OpenProjectRequest {
+                    path: path.clone(),
+                    name: String::new(),
+                })
+                .await
+                .map_err(err)?
+                .into_inner()
+                .project;
+            refresh_projects(client.clone(), sink.clone()).await;
+            Ok(format!(
+                "opened {}",
+                project.map_or(path, |p| if p.name.is_empty() { p.path } else { p.name })
+            ))
+        }
+        Command::ForgetProject(id) => {
+            client
+                .projects()
+                .forget_project(ForgetProjectRequest { project: id })
+                .await
+                .map_err(err)?;
+            refresh_projects(client.clone(), sink.clone()).await;
+            Ok("project forgotten (its files are untouched)".to_owned())
+        }
+        Command::SetThresholds {
+            thresholds,
+            expected_version,
+        } => {
+            let r = client
+                .system()
+                .set_thresholds(SetThresholdsRequest {
+                    thresholds,
+                    reset_to_defaults: false,
+                    expected_version,
+                })
+                .await
+                .map_err(err)?;
+            refresh_thresholds(client.clone(), sink.clone()).await;
+            Ok(format!(
+                "thresholds saved (version {})",
+                r.into_inner().version
+            ))
+        }
+        Command::ResetThresholds => {
+            client
+                .system()
+                .set_thresholds(SetThresholdsRequest {
+                    thresholds: Vec::new(),
+                    reset_to_defaults: true,
+                    expected_version: 0,
+                })
+                .await
+                .map_err(err)?;
+            refresh_thresholds(client.clone(), sink.clone()).await;
+            Ok("thresholds reset to the defaults".to_owned())
+        }
+        Command::SetAutostart(enabled) => {
+            let r = client
+                .agent()
+                .set_autostart(SetAutostartRequest { enabled })
+                .await
+                .map_err(err)?
+                .into_inner();
+            let message = if r.enabled {
+                format!("OmniPanel starts at login ({})", r.location)
+            } else {
+                "OmniPanel no longer starts at login".to_owned()
+            };
+            sink(Update::Autostart(Some(GetAutostartResponse {
+                enabled: r.enabled,
+                location: r.location,
+                program: r.program,
+            })));
+            Ok(message)
+        }
+        Command::Shutdown => {
+            client
+                .agent()
+                .shutdown(ShutdownRequest {})
+                .await
+                .map_err(err)?;
+            Ok("the agent is stopping".to_owned())
+        }
+        Command::Logs(_) => Ok(String::new()),
+    }
+}
+
+async fn pull(client: &Client, model: String, sink: &Sink) -> Result<String, String> {
+    let mut stream = client
+        .models()
+        .pull_model(PullModelRequest {
+            model: model.clone(),
+            ..Default::default()
+        })
+        .await
+        .map_err(|status| client.error(status).to_string())?
+        .into_inner();
+    let mut last = None;
+    loop {
+        match stream.message().await {
+            Ok(Some(response)) => {
+                if let Some(fit) = response.fit {
+                    sink(Update::Fit(model.clone(), fit));
+                }
+                if let Some(progress) = response.progress {
+                    sink(Update::Pull(progress.clone()));
+                    last = Some(progress);
+                }
+            }
+            Ok(None) => break,
+            Err(status) => return Err(client.error(status).to_string()),
+        }
+    }
+    match last {
+        Some(p) if p.state() == PullState::Succeeded => Ok(format!("{model} pulled")),
+        Some(p) if p.state() == PullState::Cancelled => Ok(format!("pull of {model} cancelled")),
+        Some(p) if p.state() == PullState::Failed => {
+            Err(format!("pull of {model} failed: {}", p.error))
+        }
+        Some(p) if pull_is_running(&p) => Ok(format!("{model} is still pulling in the agent")),
+        _ => Ok(format!("{model} pulled")),
+    }
+}

@@ -1,0 +1,205 @@
+//! Reads that mirror the agent's state: each list re-read as a whole
+//! (on connect, after a gap, after an event or a command that changed it),
+//! the metrics stream or snapshot, and a followed log.
+
+use std::time::Duration;
+
+use omnipanel_client::{
+    Client,
+    proto::v1::{
+        GetAutostartRequest, GetServerStatusRequest, GetSnapshotRequest, GetThresholdsRequest,
+        GetUpdateStatusRequest, ListAlertsRequest, ListModelsRequest, ListProjectsRequest,
+        ListPullsRequest, ListRunningModelsRequest, StreamMetricsRequest, TailLogsRequest,
+    },
+};
+
+use super::{Metrics, Sink, notice};
+use crate::core::state::Update;
+
+pub(super) async fn refresh_all(client: Client, sink: Sink) {
+    let server = client
+        .models()
+        .get_server_status(GetServerStatusRequest {})
+        .await;
+    if let Ok(Some(status)) = server.map(|r| r.into_inner().status) {
+        sink(Update::Server(status));
+    }
+    refresh_models(client.clone(), sink.clone()).await;
+    if let Ok(pulls) = client.models().list_pulls(ListPullsRequest {}).await {
+        sink(Update::Pulls(pulls.into_inner().pulls));
+    }
+    refresh_projects(client.clone(), sink.clone()).await;
+    refresh_alerts(client.clone(), sink.clone()).await;
+    refresh_thresholds(client.clone(), sink.clone()).await;
+    refresh_autostart(client.clone(), sink.clone()).await;
+    refresh_update(client, sink).await;
+}
+
+pub(super) async fn refresh_update(client: Client, sink: Sink) {
+    // An agent without UpdateService (or that cannot tell) hides the item.
+    let available = client
+        .updates()
+        .get_update_status(GetUpdateStatusRequest {})
+        .await
+        .ok()
+        .map(tonic::Response::into_inner)
+        .filter(|status| status.update_available)
+        .and_then(|status| status.latest.map(|release| release.version));
+    sink(Update::UpdateAvailable(available));
+}
+
+pub(super) async fn refresh_models(client: Client, sink: Sink) {
+    // Both fail while Ollama is down: show nothing rather than stale rows.
+    let models = client
+        .models()
+        .list_models(ListModelsRequest::default())
+        .await
+        .map(|r| r.into_inner().models)
+        .unwrap_or_default();
+    sink(Update::Models(models));
+    let running = client
+        .models()
+        .list_running_models(ListRunningModelsRequest::default())
+        .await
+        .map(|r| r.into_inner().models)
+        .unwrap_or_default();
+    sink(Update::Running(running));
+}
+
+pub(super) async fn refresh_projects(client: Client, sink: Sink) {
+    match client
+        .projects()
+        .list_projects(ListProjectsRequest {})
+        .await
+    {
+        Ok(r) => sink(Update::Projects(r.into_inner().projects)),
+        Err(status) => tracing::warn!("listing projects: {}", client.error(status)),
+    }
+}
+
+pub(super) async fn refresh_alerts(client: Client, sink: Sink) {
+    let mut system = client.system();
+    let active = system
+        .list_alerts(ListAlertsRequest {
+            limit: 100,
+            before_id: 0,
+            active_only: true,
+        })
+        .await;
+    let history = system
+        .list_alerts(ListAlertsRequest {
+            limit: 50,
+            before_id: 0,
+            active_only: false,
+        })
+        .await;
+    match (active, history) {
+        (Ok(active), Ok(history)) => sink(Update::Alerts {
+            active: active.into_inner().alerts,
+            history: history.into_inner().alerts,
+        }),
+        (Err(status), _) | (_, Err(status)) => {
+            tracing::warn!("listing alerts: {}", client.error(status));
+        }
+    }
+}
+
+pub(super) async fn refresh_thresholds(client: Client, sink: Sink) {
+    match client
+        .system()
+        .get_thresholds(GetThresholdsRequest {})
+        .await
+    {
+        Ok(r) => sink(Update::Thresholds(r.into_inner())),
+        Err(status) => tracing::warn!("reading thresholds: {}", client.error(status)),
+    }
+}
+
+pub(super) async fn refresh_autostart(client: Client, sink: Sink) {
+    // An agent that cannot manage autostart here answers with an error:
+    // the menu then hides the checkbox.
+    let autostart = client
+        .agent()
+        .get_autostart(GetAutostartRequest {})
+        .await
+        .ok()
+        .map(tonic::Response::into_inner);
+    sink(Update::Autostart(autostart));
+}
+
+pub(super) async fn metrics(client: Client, wanted: Metrics, sink: Sink) {
+    let interval = match wanted {
+        Metrics::Live(interval) => interval,
+        Metrics::WithAlerts => {
+            let thresholds = client
+                .system()
+                .get_thresholds(GetThresholdsRequest {})
+                .await
+                .map(tonic::Response::into_inner);
+            match thresholds {
+                Ok(t) if t.alerts_enabled && t.alert_interval_ms > 0 => {
+                    Duration::from_millis(u64::from(t.alert_interval_ms))
+                }
+                _ => {
+                    if let Ok(Some(snapshot)) = client
+                        .system()
+                        .get_snapshot(GetSnapshotRequest {})
+                        .await
+                        .map(|r| r.into_inner().snapshot)
+                    {
+                        sink(Update::Metrics(Box::new(snapshot)));
+                    }
+                    return;
+                }
+            }
+        }
+    };
+    let request = StreamMetricsRequest {
+        interval_ms: u32::try_from(interval.as_millis()).unwrap_or(u32::MAX),
+    };
+    let mut stream = match client.system().stream_metrics(request).await {
+        Ok(s) => s.into_inner(),
+        Err(status) => {
+            tracing::warn!("metrics stream: {}", client.error(status));
+            return;
+        }
+    };
+    while let Ok(Some(response)) = stream.message().await {
+        if let Some(snapshot) = response.snapshot {
+            sink(Update::Metrics(Box::new(snapshot)));
+        }
+    }
+}
+
+pub(super) async fn tail_logs(client: Client, source: String, sink: Sink) {
+    let request = TailLogsRequest {
+        source: source.clone(),
+        lines: 300,
+        follow: true,
+    };
+    let mut stream = match client.agent().tail_logs(request).await {
+        Ok(s) => s.into_inner(),
+        Err(status) => {
+            notice(&sink, "logs", Err(client.error(status).to_string()));
+            return;
+        }
+    };
+    let mut reset = true;
+    loop {
+        match stream.message().await {
+            Ok(Some(response)) => {
+                sink(Update::Logs {
+                    source: source.clone(),
+                    lines: response.lines,
+                    reset,
+                });
+                reset = false;
+            }
+            Ok(None) => return,
+            Err(status) => {
+                notice(&sink, "logs", Err(client.error(status).to_string()));
+                return;
+            }
+        }
+    }
+}

@@ -1,0 +1,13 @@
+//! What the tray and the panel share, with no toolkit in it: the state
+//! mirror of the agent ([`state`]) and the backend that keeps it current
+//! ([`backend`], the only tray code that speaks gRPC), the pure view models
+//! and icon both draw from ([`views`], [`icon`]), starting programs
+//! ([`launch`]) and keeping one panel at a time ([`single`]). Nothing here
+//! imports `tray` or `panel`.
+
+pub mod backend;
+pub mod icon;
+pub mod launch;
+pub mod single;
+pub mod state;
+pub mod views;
