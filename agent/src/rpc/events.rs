@@ -4,10 +4,10 @@ use omnipanel_proto::v1 as pb;
 use pb::event::Payload;
 
 use crate::rpc::{
-    model_service::{progress_to_proto, state_to_proto, status_to_proto},
+    models::{progress_to_proto, state_to_proto, status_to_proto},
     project_service::watch_to_proto,
-    system_service::alert_to_proto,
-    update_service::progress_to_proto as update_progress_to_proto,
+    system::alert_to_proto,
+    updates::progress_to_proto as update_progress_to_proto,
 };
 use omnipanel_core::{
     events::{Delivery, Event, EventPayload},

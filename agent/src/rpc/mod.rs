@@ -4,18 +4,18 @@
 //! service that validates input and calls the domain.
 
 pub mod access;
-mod agent_service;
+mod agent;
 pub mod convert;
 mod events;
 mod file_service;
 mod git_service;
 mod lazy;
-mod model_service;
+mod models;
 mod project_service;
 pub mod status;
 mod streaming;
-mod system_service;
-mod update_service;
+mod system;
+mod updates;
 
 use std::{path::PathBuf, sync::Arc};
 
@@ -94,39 +94,37 @@ fn routes(
             .build_v1alpha()
             .map_err(|err| format!("reflection setup failed: {err}"))
     });
-    Routes::new(AgentServiceServer::new(agent_service::AgentApi::new(
-        ctx.clone(),
-    )))
-    .add_service(ModelServiceServer::new(model_service::ModelApi::new(
-        ctx.ollama.clone(),
-        ctx.shutdown_token(),
-    )))
-    .add_service(ProjectServiceServer::new(project_service::ProjectApi::new(
-        ctx.projects.clone(),
-    )))
-    .add_service(
-        FileServiceServer::new(file_service::FileApi::new(
+    Routes::new(AgentServiceServer::new(agent::AgentApi::new(ctx.clone())))
+        .add_service(ModelServiceServer::new(models::ModelApi::new(
+            ctx.ollama.clone(),
+            ctx.shutdown_token(),
+        )))
+        .add_service(ProjectServiceServer::new(project_service::ProjectApi::new(
+            ctx.projects.clone(),
+        )))
+        .add_service(
+            FileServiceServer::new(file_service::FileApi::new(
+                ctx.projects.clone(),
+                ctx.shutdown_token(),
+            ))
+            .max_decoding_message_size(file_service::MAX_REQUEST_BYTES),
+        )
+        .add_service(GitServiceServer::new(git_service::GitApi::new(
+            ctx.git.clone(),
             ctx.projects.clone(),
             ctx.shutdown_token(),
-        ))
-        .max_decoding_message_size(file_service::MAX_REQUEST_BYTES),
-    )
-    .add_service(GitServiceServer::new(git_service::GitApi::new(
-        ctx.git.clone(),
-        ctx.projects.clone(),
-        ctx.shutdown_token(),
-    )))
-    .add_service(SystemServiceServer::new(system_service::SystemApi::new(
-        ctx.system.clone(),
-        ctx.bus.clone(),
-        ctx.shutdown_token(),
-    )))
-    .add_service(UpdateServiceServer::new(update_service::UpdateApi::new(
-        ctx.clone(),
-    )))
-    .add_service(health)
-    .add_service(reflection_v1)
-    .add_service(reflection_v1alpha)
+        )))
+        .add_service(SystemServiceServer::new(system::SystemApi::new(
+            ctx.system.clone(),
+            ctx.bus.clone(),
+            ctx.shutdown_token(),
+        )))
+        .add_service(UpdateServiceServer::new(updates::UpdateApi::new(
+            ctx.clone(),
+        )))
+        .add_service(health)
+        .add_service(reflection_v1)
+        .add_service(reflection_v1alpha)
 }
 
 fn tls_config(cert: &PathBuf, key: &PathBuf) -> Result<ServerTlsConfig> {
