@@ -1,7 +1,9 @@
 //! The gRPC edge of the agent, and the only code that knows tonic and the
 //! generated types: listeners (Unix socket, optional TCP with TLS), access
-//! control, health and reflection, the error mapping, and one thin file per
-//! service that validates input and calls the domain.
+//! control, health and reflection, the error mapping, and one thin folder
+//! per service (or, until they move, one file): its handler (`mod.rs`) parses
+//! the request, calls the domain facade and converts the answer, through
+//! the conversions in its `convert.rs`.
 
 pub mod access;
 mod agent;
@@ -177,7 +179,7 @@ pub async fn serve(
             Some(
                 builder
                     .layer(AccessLayer::new(Listener::Tcp {
-                        tokens: ctx.tokens.clone(),
+                        tokens: ctx.agent.tokens().clone(),
                     }))
                     .add_routes(routes)
                     .serve_with_incoming_shutdown(

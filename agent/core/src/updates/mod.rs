@@ -284,7 +284,8 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 impl Updater {
     /// Set up, report what an earlier install left (the marker), and start
-    /// the periodic check.
+    /// the periodic check. The check and a running download stop on
+    /// [`Updater::shutdown`] or when `shutdown` (the agent's) fires.
     pub async fn start(
         settings: Arc<SettingsStore>,
         store: Store,
@@ -292,8 +293,8 @@ impl Updater {
         ollama: Arc<Ollama>,
         data_dir: &Path,
         agent_exe: PathBuf,
-        shutdown: CancellationToken,
-    ) -> Arc<Self> {
+        shutdown: &CancellationToken,
+    ) -> Result<Arc<Self>> {
         let (progress, _) = watch::channel(Progress::default());
         let updater = Arc::new(Self {
             settings,
@@ -307,11 +308,17 @@ impl Updater {
             progress,
             downloading: AtomicBool::new(false),
             restart: Mutex::new(None),
-            shutdown,
+            shutdown: shutdown.child_token(),
         });
         updater.report_marker().await;
         updater.spawn_periodic_check();
-        updater
+        Ok(updater)
+    }
+
+    /// Stop the periodic check and a running download (which resumes on
+    /// the next start). Idempotent.
+    pub async fn shutdown(&self) {
+        self.shutdown.cancel();
     }
 
     /// The agent executable this agent was started from.

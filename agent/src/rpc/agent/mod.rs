@@ -1,30 +1,27 @@
-//! `omnipanel.v1.AgentService`: validates requests, calls the domain
-//! modules (config, events, logs, crash, tokens) and converts the results.
+//! `omnipanel.v1.AgentService`: the thin handler over the agent's
+//! administration facade (`AgentAdmin`: settings, tokens, logs, start at
+//! login, crash reports), the event bus for WatchEvents, and the context
+//! for GetInfo and Shutdown. Conversions live in `convert.rs`.
 
-use crate::rpc::status::{IntoStatus, OrStatus};
+mod convert;
+
+use crate::rpc::status::OrStatus;
 use std::sync::Arc;
 
 use omnipanel_proto::{PROTOCOL_VERSION, v1 as pb};
 use pb::agent_service_server::AgentService;
-use tokio::sync::broadcast;
 use tonic::{Request, Response, Status};
 
 use crate::{
     context::{AgentContext, FEATURES},
     rpc::{
         access::Granted,
+        convert::{FromProto, IntoProto, TryFromProto},
         events::delivery_to_proto,
         streaming::{ResponseStream, spawn_stream},
     },
 };
-use omnipanel_core::{
-    autostart::Autostart,
-    config::{SettingChange, SettingView},
-    error::Error,
-    events::{Cursor, EventPayload},
-    logs::MAX_TAIL_LINES,
-    tokens::{Scope, TokenInfo},
-};
+use omnipanel_core::{events::Cursor, tokens::Scope};
 
 /// Lines sent per TailLogs message.
 const LOG_BATCH: usize = 500;
@@ -63,47 +60,6 @@ impl AgentApi {
     }
 }
 
-fn scope_to_proto(scope: Scope) -> pb::Scope {
-    match scope {
-        Scope::Read => pb::Scope::Read,
-        Scope::Write => pb::Scope::Write,
-        Scope::Admin => pb::Scope::Admin,
-    }
-}
-
-fn scope_from_proto(value: i32) -> Result<Scope, Error> {
-    match pb::Scope::try_from(value) {
-        Ok(pb::Scope::Read) => Ok(Scope::Read),
-        Ok(pb::Scope::Write) => Ok(Scope::Write),
-        Ok(pb::Scope::Admin) => Ok(Scope::Admin),
-        _ => Err(Error::invalid_argument(
-            "scope",
-            "choose SCOPE_READ, SCOPE_WRITE or SCOPE_ADMIN",
-        )),
-    }
-}
-
-fn setting_to_proto(view: SettingView) -> pb::Setting {
-    pb::Setting {
-        key: view.spec.key.to_owned(),
-        value: view.value,
-        default_value: view.default_value,
-        description: view.spec.description.to_owned(),
-        restart_required: view.spec.restart_required,
-        is_set: view.is_set,
-    }
-}
-
-fn token_to_proto(info: TokenInfo) -> pb::TokenInfo {
-    pb::TokenInfo {
-        id: info.id,
-        name: info.name,
-        scope: scope_to_proto(info.scope).into(),
-        created_unix_ms: info.created_ms,
-        last_used_unix_ms: info.last_used_ms,
-    }
-}
-
 #[tonic::async_trait]
 impl AgentService for AgentApi {
     async fn get_info(
@@ -113,7 +69,7 @@ impl AgentService for AgentApi {
         let caller = request
             .extensions()
             .get::<Granted>()
-            .map_or(pb::Scope::Unspecified, |g| scope_to_proto(g.0));
+            .map_or(pb::Scope::Unspecified, |g| g.0.into_proto());
         let mut info = pb::GetInfoResponse::clone(&self.info);
         info.caller_scope = caller.into();
         Ok(Response::new(info))
@@ -132,10 +88,10 @@ impl AgentService for AgentApi {
         request: Request<pb::GetSettingsRequest>,
     ) -> Result<Response<pb::GetSettingsResponse>, Status> {
         let keys = request.into_inner().keys;
-        let views = self.ctx.settings.describe(&keys).await.or_status()?;
+        let views = self.ctx.agent.settings(&keys).await.or_status()?;
         Ok(Response::new(pb::GetSettingsResponse {
-            settings: views.into_iter().map(setting_to_proto).collect(),
-            config_path: self.ctx.settings.path().display().to_string(),
+            settings: views.into_proto(),
+            config_path: self.ctx.agent.settings_path().display().to_string(),
         }))
     }
 
@@ -143,28 +99,14 @@ impl AgentService for AgentApi {
         &self,
         request: Request<pb::UpdateSettingsRequest>,
     ) -> Result<Response<pb::UpdateSettingsResponse>, Status> {
-        let changes: Vec<SettingChange> = request
+        let changes = request
             .into_inner()
             .changes
             .into_iter()
-            .map(|c| SettingChange {
-                key: c.key,
-                value: c.value,
-                reset: c.reset,
-            })
+            .map(FromProto::from_proto)
             .collect();
-        let views = self.ctx.settings.update(changes).await.or_status()?;
-        let restart_required = views.iter().any(|v| v.spec.restart_required);
-        let keys: Vec<String> = views.iter().map(|v| v.spec.key.to_owned()).collect();
-        tracing::info!(?keys, restart_required, "settings changed");
-        self.ctx.bus.publish(EventPayload::SettingsChanged {
-            keys,
-            restart_required,
-        });
-        Ok(Response::new(pb::UpdateSettingsResponse {
-            settings: views.into_iter().map(setting_to_proto).collect(),
-            restart_required,
-        }))
+        let update = self.ctx.agent.update_settings(changes).await.or_status()?;
+        Ok(Response::new(update.into_proto()))
     }
 
     type WatchEventsStream = ResponseStream<pb::WatchEventsResponse>;
@@ -201,35 +143,17 @@ impl AgentService for AgentApi {
         request: Request<pb::TailLogsRequest>,
     ) -> Result<Response<Self::TailLogsStream>, Status> {
         let request = request.into_inner();
-        let name = if request.source.is_empty() {
-            "agent".to_owned()
-        } else {
-            request.source
-        };
-        let lines = match request.lines {
-            0 => 100,
-            n if n as usize > MAX_TAIL_LINES => {
-                return Err(Error::invalid_argument(
-                    "lines",
-                    format!("at most {MAX_TAIL_LINES} lines can be tailed, {n} were asked"),
-                )
-                .into_status());
-            }
-            n => n as usize,
-        };
-        let source = self.ctx.logs.get(&name).or_status()?;
-        let follow = request.follow;
-        let reader = source.clone();
-        let (tail, receiver) = tokio::task::spawn_blocking(move || reader.tail(lines, follow))
+        let tail = self
+            .ctx
+            .agent
+            .tail_logs(&request.source, request.lines, request.follow)
             .await
-            .map_err(Error::from)
-            .or_status()?
-            .map_err(|err| {
-                Error::internal(format!("cannot read {}: {err}", source.path().display()))
-            })
             .or_status()?;
+        let name = tail.source;
+        let lines = tail.lines;
+        let follow = tail.follow;
         let stream = spawn_stream(self.ctx.shutdown_token(), move |tx| async move {
-            for chunk in tail.chunks(LOG_BATCH) {
+            for chunk in lines.chunks(LOG_BATCH) {
                 let batch = pb::TailLogsResponse {
                     lines: chunk.to_vec(),
                     source: name.clone(),
@@ -238,25 +162,10 @@ impl AgentService for AgentApi {
                     return;
                 }
             }
-            let Some(mut receiver) = receiver else {
+            let Some(mut follow) = follow else {
                 return;
             };
-            loop {
-                let mut lines = Vec::new();
-                match receiver.recv().await {
-                    Ok(line) => lines.push(line.to_string()),
-                    Err(broadcast::error::RecvError::Lagged(skipped)) => lines.push(format!(
-                        "[omnipanel: {skipped} lines skipped because this reader fell behind]"
-                    )),
-                    Err(broadcast::error::RecvError::Closed) => return,
-                }
-                // Send what else is already waiting in one message.
-                while lines.len() < LOG_BATCH {
-                    match receiver.try_recv() {
-                        Ok(line) => lines.push(line.to_string()),
-                        Err(_) => break,
-                    }
-                }
+            while let Some(lines) = follow.next_batch(LOG_BATCH).await {
                 let batch = pb::TailLogsResponse {
                     lines,
                     source: name.clone(),
@@ -273,26 +182,9 @@ impl AgentService for AgentApi {
         &self,
         _request: Request<pb::ListCrashReportsRequest>,
     ) -> Result<Response<pb::ListCrashReportsResponse>, Status> {
-        let dir = self.ctx.paths.crash_dir.clone();
-        let reports =
-            tokio::task::spawn_blocking(move || omnipanel_core::crash::list_reports(&dir))
-                .await
-                .map_err(Error::from)
-                .or_status()?
-                .map_err(|err| Error::internal(format!("cannot list crash reports: {err}")))
-                .or_status()?;
+        let reports = self.ctx.agent.crash_reports().await.or_status()?;
         Ok(Response::new(pb::ListCrashReportsResponse {
-            reports: reports
-                .into_iter()
-                .map(|r| pb::CrashReport {
-                    path: r.path.display().to_string(),
-                    time_unix_ms: r.time_ms,
-                    version: r.version,
-                    message: r.message,
-                    thread: r.thread,
-                    location: r.location,
-                })
-                .collect(),
+            reports: reports.into_proto(),
         }))
     }
 
@@ -300,17 +192,8 @@ impl AgentService for AgentApi {
         &self,
         _request: Request<pb::GetAutostartRequest>,
     ) -> Result<Response<pb::GetAutostartResponse>, Status> {
-        let exe = self.ctx.updates.agent_exe().to_owned();
-        let status = tokio::task::spawn_blocking(move || Autostart::from_env(&exe)?.status())
-            .await
-            .map_err(Error::from)
-            .or_status()?
-            .or_status()?;
-        Ok(Response::new(pb::GetAutostartResponse {
-            enabled: status.enabled,
-            location: status.location,
-            program: status.program,
-        }))
+        let status = self.ctx.agent.autostart().await.or_status()?;
+        Ok(Response::new(status.into_proto()))
     }
 
     async fn set_autostart(
@@ -318,18 +201,8 @@ impl AgentService for AgentApi {
         request: Request<pb::SetAutostartRequest>,
     ) -> Result<Response<pb::SetAutostartResponse>, Status> {
         let enabled = request.into_inner().enabled;
-        let exe = self.ctx.updates.agent_exe().to_owned();
-        let status = tokio::task::spawn_blocking(move || Autostart::from_env(&exe)?.set(enabled))
-            .await
-            .map_err(Error::from)
-            .or_status()?
-            .or_status()?;
-        tracing::info!(enabled = status.enabled, location = %status.location, "start at login changed");
-        Ok(Response::new(pb::SetAutostartResponse {
-            enabled: status.enabled,
-            location: status.location,
-            program: status.program,
-        }))
+        let status = self.ctx.agent.set_autostart(enabled).await.or_status()?;
+        Ok(Response::new(status.into_proto()))
     }
 
     async fn create_token(
@@ -337,31 +210,23 @@ impl AgentService for AgentApi {
         request: Request<pb::CreateTokenRequest>,
     ) -> Result<Response<pb::CreateTokenResponse>, Status> {
         let request = request.into_inner();
-        let scope = scope_from_proto(request.scope).or_status()?;
-        let (token, info) = self
+        let scope = Scope::try_from_proto(request.scope).or_status()?;
+        let created = self
             .ctx
-            .tokens
-            .create(&request.name, scope)
+            .agent
+            .create_token(&request.name, scope)
             .await
             .or_status()?;
-        tracing::info!(id = %info.id, name = %info.name, scope = scope.name(), "token created");
-        self.ctx.bus.publish(EventPayload::TokensChanged {
-            token_id: info.id.clone(),
-            revoked: false,
-        });
-        Ok(Response::new(pb::CreateTokenResponse {
-            token,
-            info: Some(token_to_proto(info)),
-        }))
+        Ok(Response::new(created.into_proto()))
     }
 
     async fn list_tokens(
         &self,
         _request: Request<pb::ListTokensRequest>,
     ) -> Result<Response<pb::ListTokensResponse>, Status> {
-        let tokens = self.ctx.tokens.list().await.or_status()?;
+        let tokens = self.ctx.agent.list_tokens().await.or_status()?;
         Ok(Response::new(pb::ListTokensResponse {
-            tokens: tokens.into_iter().map(token_to_proto).collect(),
+            tokens: tokens.into_proto(),
         }))
     }
 
@@ -371,17 +236,12 @@ impl AgentService for AgentApi {
     ) -> Result<Response<pb::RevokeTokenResponse>, Status> {
         let info = self
             .ctx
-            .tokens
-            .revoke(&request.into_inner().id)
+            .agent
+            .revoke_token(&request.into_inner().id)
             .await
             .or_status()?;
-        tracing::info!(id = %info.id, name = %info.name, "token revoked");
-        self.ctx.bus.publish(EventPayload::TokensChanged {
-            token_id: info.id.clone(),
-            revoked: true,
-        });
         Ok(Response::new(pb::RevokeTokenResponse {
-            info: Some(token_to_proto(info)),
+            info: Some(info.into_proto()),
         }))
     }
 }

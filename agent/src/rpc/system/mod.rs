@@ -1,9 +1,10 @@
-//! `omnipanel.v1.SystemService`: validates requests, calls the system
-//! facade and converts readings, thresholds and alerts to their proto
-//! messages. Metric streams follow one subscription to the shared sampler;
+//! `omnipanel.v1.SystemService`: the thin handler over the system facade
+//! (conversions of readings, thresholds and alerts in `convert.rs`). Metric streams follow one subscription to the shared sampler;
 //! alert watches follow the event bus's "alerts" topic.
 
-use crate::rpc::status::{IntoStatus, OrStatus};
+mod convert;
+
+use crate::rpc::status::OrStatus;
 use std::{collections::HashSet, sync::Arc, time::Duration};
 
 use omnipanel_proto::v1 as pb;
@@ -11,17 +12,13 @@ use pb::system_service_server::SystemService;
 use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status};
 
-use crate::rpc::streaming::{ResponseStream, spawn_stream};
+use crate::rpc::{
+    convert::{IntoProto, TryFromProto},
+    streaming::{ResponseStream, spawn_stream},
+};
 use omnipanel_core::{
-    error::Error,
     events::{Cursor, Delivery, EventBus, EventPayload},
-    system::{
-        SystemMonitor,
-        alerts::ThresholdChange,
-        metrics::{GpuReading, ProcessEntry, ProcessOrder, ProcessStats, Sample},
-        sampler::SamplerStats,
-        thresholds::{self, Alert, Comparison, Threshold, ThresholdInput},
-    },
+    system::{SystemMonitor, alerts::ThresholdChange, metrics::ProcessOrder},
 };
 
 /// The SystemService implementation.
@@ -48,207 +45,6 @@ impl SystemApi {
     }
 }
 
-fn millis(duration: Duration) -> u32 {
-    u32::try_from(duration.as_millis()).unwrap_or(u32::MAX)
-}
-
-fn process_to_proto(stats: &ProcessStats) -> pb::ProcessMetrics {
-    pb::ProcessMetrics {
-        pid: stats.pid,
-        name: stats.name.clone(),
-        cpu_percent: stats.cpu_percent,
-        rss_bytes: stats.rss,
-        vram_bytes: stats.vram,
-        process_count: stats.process_count,
-    }
-}
-
-fn gpu_to_proto(reading: &GpuReading) -> pb::GpuMetrics {
-    match reading {
-        GpuReading::NotRead => pb::GpuMetrics {
-            status: pb::GpuStatus::Unspecified.into(),
-            ..pb::GpuMetrics::default()
-        },
-        GpuReading::Absent(why) => pb::GpuMetrics {
-            status: pb::GpuStatus::Absent.into(),
-            detail: why.clone(),
-            ..pb::GpuMetrics::default()
-        },
-        GpuReading::Error(why) => pb::GpuMetrics {
-            status: pb::GpuStatus::Error.into(),
-            detail: why.clone(),
-            ..pb::GpuMetrics::default()
-        },
-        GpuReading::Present {
-            driver_version,
-            gpus,
-        } => pb::GpuMetrics {
-            status: pb::GpuStatus::Present.into(),
-            detail: String::new(),
-            driver_version: driver_version.clone(),
-            gpus: gpus
-                .iter()
-                .map(|gpu| pb::Gpu {
-                    index: gpu.index,
-                    name: gpu.name.clone(),
-                    uuid: gpu.uuid.clone(),
-                    utilization_percent: gpu.utilization_percent,
-                    memory_used_bytes: gpu.memory_used,
-                    memory_total_bytes: gpu.memory_total,
-                    temperature_celsius: gpu.temperature_celsius,
-                    power_watts: gpu.power_watts,
-                    processes: gpu
-                        .processes
-                        .iter()
-                        .map(|p| pb::GpuProcess {
-                            pid: p.pid,
-                            name: p.name.clone(),
-                            memory_bytes: p.memory,
-                        })
-                        .collect(),
-                })
-                .collect(),
-        },
-    }
-}
-
-/// A reading as a proto snapshot; `stats` describes the sampler now.
-pub fn snapshot_to_proto(sample: &Sample, stats: SamplerStats) -> pb::Snapshot {
-    pb::Snapshot {
-        time_unix_ms: sample.time_ms,
-        cpu: Some(pb::CpuMetrics {
-            usage_percent: sample.cpu.usage_percent,
-            core_usage_percent: sample.cpu.per_core.clone(),
-            logical_cores: u32::try_from(sample.cpu.per_core.len()).unwrap_or(u32::MAX),
-            physical_cores: sample.cpu.physical_cores,
-            brand: sample.cpu.brand.clone(),
-        }),
-        load: Some(pb::LoadAverage {
-            one: sample.load.one,
-            five: sample.load.five,
-            fifteen: sample.load.fifteen,
-        }),
-        memory: Some(pb::MemoryMetrics {
-            total_bytes: sample.memory.total,
-            used_bytes: sample.memory.used,
-            available_bytes: sample.memory.available,
-            swap_total_bytes: sample.memory.swap_total,
-            swap_used_bytes: sample.memory.swap_used,
-        }),
-        disks: sample
-            .disks
-            .iter()
-            .map(|d| pb::DiskMetrics {
-                mount_point: d.mount_point.clone(),
-                file_system: d.file_system.clone(),
-                device: d.device.clone(),
-                total_bytes: d.total,
-                used_bytes: d.used(),
-                available_bytes: d.available,
-                read_only: d.read_only,
-                removable: d.removable,
-            })
-            .collect(),
-        networks: sample
-            .networks
-            .iter()
-            .map(|n| pb::NetworkMetrics {
-                interface: n.interface.clone(),
-                rx_bytes_per_second: n.rx_per_second,
-                tx_bytes_per_second: n.tx_per_second,
-                rx_total_bytes: n.rx_total,
-                tx_total_bytes: n.tx_total,
-            })
-            .collect(),
-        agent: sample.agent.as_ref().map(process_to_proto),
-        ollama: sample.ollama.as_ref().map(process_to_proto),
-        gpu: Some(gpu_to_proto(&sample.gpu)),
-        sampler: Some(pb::SamplerStats {
-            // The reading's own number identifies it; the rest is now.
-            runs: sample.run,
-            subscribers: stats.subscribers,
-            interval_ms: stats.period.map_or(0, millis),
-            alerts_active: stats.alerts_active,
-        }),
-        uptime_seconds: sample.uptime_seconds,
-        hostname: sample.hostname.clone(),
-    }
-}
-
-fn comparison_to_proto(comparison: Comparison) -> pb::Comparison {
-    match comparison {
-        Comparison::Above => pb::Comparison::Above,
-        Comparison::Below => pb::Comparison::Below,
-    }
-}
-
-fn comparison_from_proto(value: i32) -> Option<Comparison> {
-    match pb::Comparison::try_from(value) {
-        Ok(pb::Comparison::Above) => Some(Comparison::Above),
-        Ok(pb::Comparison::Below) => Some(Comparison::Below),
-        _ => None,
-    }
-}
-
-fn threshold_to_proto(threshold: &Threshold) -> pb::Threshold {
-    pb::Threshold {
-        metric: threshold.metric.name().to_owned(),
-        comparison: comparison_to_proto(threshold.comparison).into(),
-        value: threshold.value,
-        hold_ms: i64::try_from(threshold.hold.as_millis()).unwrap_or(i64::MAX),
-        clear_value: Some(threshold.clear),
-    }
-}
-
-/// An alert as its proto message.
-pub fn alert_to_proto(alert: &Alert) -> pb::Alert {
-    let cleared = alert.cleared.as_ref();
-    pb::Alert {
-        id: alert.id,
-        metric: alert.key.metric.name().to_owned(),
-        comparison: comparison_to_proto(alert.key.comparison).into(),
-        subject: alert.key.subject.clone(),
-        threshold_value: alert.threshold_value,
-        clear_value: alert.clear_value,
-        hold_ms: i64::try_from(alert.hold.as_millis()).unwrap_or(i64::MAX),
-        state: if cleared.is_some() {
-            pb::AlertState::Cleared
-        } else {
-            pb::AlertState::Active
-        }
-        .into(),
-        value: alert.value,
-        peak_value: alert.peak,
-        raised_unix_ms: alert.raised_ms,
-        cleared_unix_ms: cleared.map_or(0, |c| c.at_ms),
-        cleared_value: cleared.map_or(0.0, |c| c.value),
-        clear_reason: cleared.map(|c| c.reason.clone()).unwrap_or_default(),
-        message: alert.message(),
-    }
-}
-
-fn entry_to_proto(entry: ProcessEntry) -> pb::ProcessInfo {
-    pb::ProcessInfo {
-        pid: entry.pid,
-        parent_pid: entry.parent_pid,
-        name: entry.name,
-        command: entry.command,
-        cpu_percent: entry.cpu_percent,
-        rss_bytes: entry.rss,
-        virtual_bytes: entry.virtual_bytes,
-        uid: entry.uid,
-        start_time_unix_ms: entry.start_time_ms,
-        status: entry.status,
-    }
-}
-
-fn watch_item(change: pb::AlertChange, alert: &Alert) -> pb::WatchAlertsResponse {
-    pb::WatchAlertsResponse {
-        change: change.into(),
-        alert: Some(alert_to_proto(alert)),
-    }
-}
-
 #[tonic::async_trait]
 impl SystemService for SystemApi {
     async fn get_snapshot(
@@ -257,7 +53,7 @@ impl SystemService for SystemApi {
     ) -> Result<Response<pb::GetSnapshotResponse>, Status> {
         let (sample, stats) = self.system.snapshot().await.or_status()?;
         Ok(Response::new(pb::GetSnapshotResponse {
-            snapshot: Some(snapshot_to_proto(&sample, stats)),
+            snapshot: Some((&*sample, stats).into_proto()),
         }))
     }
 
@@ -273,7 +69,7 @@ impl SystemService for SystemApi {
         let stream = spawn_stream(self.shutdown.clone(), move |tx| async move {
             while let Some(sample) = subscription.next().await {
                 let message = pb::StreamMetricsResponse {
-                    snapshot: Some(snapshot_to_proto(&sample, system.stats())),
+                    snapshot: Some((&*sample, system.stats()).into_proto()),
                 };
                 if tx.send(Ok(message)).await.is_err() {
                     return;
@@ -288,27 +84,13 @@ impl SystemService for SystemApi {
         request: Request<pb::ListProcessesRequest>,
     ) -> Result<Response<pb::ListProcessesResponse>, Status> {
         let request = request.into_inner();
-        let order = match pb::ProcessSort::try_from(request.sort) {
-            Ok(pb::ProcessSort::Unspecified | pb::ProcessSort::Cpu) => ProcessOrder::Cpu,
-            Ok(pb::ProcessSort::Memory) => ProcessOrder::Memory,
-            Err(_) => {
-                return Err(Error::invalid_argument(
-                    "sort",
-                    "choose PROCESS_SORT_CPU or PROCESS_SORT_MEMORY",
-                )
-                .into_status());
-            }
-        };
+        let order = ProcessOrder::try_from_proto(request.sort).or_status()?;
         let listing = self
             .system
             .processes(order, request.limit)
             .await
             .or_status()?;
-        Ok(Response::new(pb::ListProcessesResponse {
-            processes: listing.processes.into_iter().map(entry_to_proto).collect(),
-            total_processes: listing.total,
-            time_unix_ms: listing.time_ms,
-        }))
+        Ok(Response::new(listing.into_proto()))
     }
 
     async fn get_thresholds(
@@ -316,63 +98,21 @@ impl SystemService for SystemApi {
         _request: Request<pb::GetThresholdsRequest>,
     ) -> Result<Response<pb::GetThresholdsResponse>, Status> {
         let view = self.system.alerting().await;
-        Ok(Response::new(pb::GetThresholdsResponse {
-            thresholds: view.set.thresholds.iter().map(threshold_to_proto).collect(),
-            version: view.set.version,
-            defaults: view.set.defaults,
-            alerts_enabled: view.enabled,
-            alert_interval_ms: millis(view.interval),
-            metrics: thresholds::METRICS
-                .iter()
-                .map(|spec| pb::MetricInfo {
-                    name: spec.name.to_owned(),
-                    description: spec.description.to_owned(),
-                    unit: spec.unit.to_owned(),
-                    per_subject: spec.per_subject,
-                })
-                .collect(),
-        }))
+        Ok(Response::new(view.into_proto()))
     }
 
     async fn set_thresholds(
         &self,
         request: Request<pb::SetThresholdsRequest>,
     ) -> Result<Response<pb::SetThresholdsResponse>, Status> {
-        let request = request.into_inner();
-        let change = if request.reset_to_defaults {
-            if !request.thresholds.is_empty() {
-                return Err(Error::invalid_argument(
-                    "thresholds",
-                    "leave it empty when reset_to_defaults is set",
-                )
-                .into_status());
-            }
-            ThresholdChange::Defaults
-        } else {
-            ThresholdChange::Replace(
-                request
-                    .thresholds
-                    .into_iter()
-                    .map(|t| ThresholdInput {
-                        metric: t.metric,
-                        comparison: comparison_from_proto(t.comparison),
-                        value: t.value,
-                        hold_ms: t.hold_ms,
-                        clear: t.clear_value,
-                    })
-                    .collect(),
-            )
-        };
+        let (change, expected_version) =
+            <(ThresholdChange, u64)>::try_from_proto(request.into_inner()).or_status()?;
         let set = self
             .system
-            .set_thresholds(change, request.expected_version)
+            .set_thresholds(change, expected_version)
             .await
             .or_status()?;
-        Ok(Response::new(pb::SetThresholdsResponse {
-            thresholds: set.thresholds.iter().map(threshold_to_proto).collect(),
-            version: set.version,
-            defaults: set.defaults,
-        }))
+        Ok(Response::new(set.into_proto()))
     }
 
     async fn list_alerts(
@@ -385,10 +125,7 @@ impl SystemService for SystemApi {
             .list_alerts(request.limit, request.before_id, request.active_only)
             .await
             .or_status()?;
-        Ok(Response::new(pb::ListAlertsResponse {
-            alerts: page.alerts.iter().map(alert_to_proto).collect(),
-            next_before_id: page.next_before_id,
-        }))
+        Ok(Response::new(page.into_proto()))
     }
 
     type WatchAlertsStream = ResponseStream<pb::WatchAlertsResponse>;
@@ -409,7 +146,7 @@ impl SystemService for SystemApi {
             for alert in &active {
                 sent_active.insert(alert.id);
                 if tx
-                    .send(Ok(watch_item(pb::AlertChange::Active, alert)))
+                    .send(Ok((pb::AlertChange::Active, alert).into_proto()))
                     .await
                     .is_err()
                 {
@@ -420,10 +157,10 @@ impl SystemService for SystemApi {
                 let items = match delivery {
                     Delivery::Event(event) => match &event.payload {
                         EventPayload::AlertRaised(alert) if !sent_active.contains(&alert.id) => {
-                            vec![watch_item(pb::AlertChange::Raised, alert)]
+                            vec![(pb::AlertChange::Raised, alert).into_proto()]
                         }
                         EventPayload::AlertCleared(alert) => {
-                            vec![watch_item(pb::AlertChange::Cleared, alert)]
+                            vec![(pb::AlertChange::Cleared, alert).into_proto()]
                         }
                         _ => Vec::new(),
                     },
@@ -432,7 +169,7 @@ impl SystemService for SystemApi {
                         .active_alerts()
                         .await
                         .iter()
-                        .map(|alert| watch_item(pb::AlertChange::Active, alert))
+                        .map(|alert| (pb::AlertChange::Active, alert).into_proto())
                         .collect(),
                     Delivery::CaughtUp { .. } => Vec::new(),
                 };
