@@ -232,3 +232,174 @@ impl AgentAdmin {
         Ok(info)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write as _;
+
+    use super::*;
+    use crate::{
+        config::{LogSettings, Settings},
+        error::ErrorKind,
+        events::{Cursor, Delivery},
+        logs::{LogSource, RotatingWriter},
+        store::Store,
+    };
+
+    struct Fixture {
+        _temp: tempfile::TempDir,
+        root: PathBuf,
+        bus: Arc<EventBus>,
+        agent_log: Arc<LogSource>,
+        admin: Arc<AgentAdmin>,
+    }
+
+    async fn fixture() -> Fixture {
+        let temp = tempfile::tempdir().unwrap();
+        let root = temp.path().to_owned();
+        let bus = Arc::new(EventBus::new(3, 64));
+        let logs = Arc::new(LogHub::default());
+        let agent_log = LogSource::new("agent", root.join("logs/agent.log"));
+        logs.register(agent_log.clone());
+        let settings = Arc::new(SettingsStore::new(
+            root.join("config.toml"),
+            Settings::default(),
+        ));
+        let tokens = Tokens::load(Store::in_memory().unwrap()).await.unwrap();
+        let admin = AgentAdmin::start(
+            settings,
+            tokens,
+            logs,
+            root.join("crash"),
+            root.join("bin/omnipanel-agent"),
+            bus.clone(),
+        )
+        .await
+        .unwrap();
+        Fixture {
+            _temp: temp,
+            root,
+            bus,
+            agent_log,
+            admin,
+        }
+    }
+
+    /// Every event published so far, oldest first.
+    async fn published(bus: &Arc<EventBus>) -> Vec<EventPayload> {
+        let mut subscription = bus.subscribe(
+            Cursor {
+                after_sequence: Some(0),
+                instance_id: 0,
+            },
+            Vec::new(),
+        );
+        let mut events = Vec::new();
+        while let Some(delivery) = subscription.next().await {
+            match delivery {
+                Delivery::Event(event) => events.push(event.payload.clone()),
+                Delivery::CaughtUp { .. } => break,
+                Delivery::Gap { .. } => {}
+            }
+        }
+        events
+    }
+
+    #[tokio::test]
+    async fn a_settings_change_is_written_and_announced() {
+        let f = fixture().await;
+        let update = f
+            .admin
+            .update_settings(vec![SettingChange {
+                key: "log.filter".to_owned(),
+                value: "debug".to_owned(),
+                reset: false,
+            }])
+            .await
+            .unwrap();
+        assert!(!update.restart_required);
+        assert_eq!(update.settings.len(), 1);
+        assert_eq!(update.settings[0].value, "\"debug\"");
+        let text = std::fs::read_to_string(f.root.join("config.toml")).unwrap();
+        assert!(text.contains("debug"), "{text}");
+        assert_eq!(f.admin.settings_path(), f.root.join("config.toml"));
+        let views = f.admin.settings(&["log.filter".to_owned()]).await.unwrap();
+        assert!(views[0].is_set);
+        assert!(published(&f.bus).await.iter().any(|e| matches!(
+            e,
+            EventPayload::SettingsChanged { keys, restart_required: false } if keys == &["log.filter"]
+        )));
+    }
+
+    #[tokio::test]
+    async fn tokens_are_created_listed_revoked_and_announced() {
+        let f = fixture().await;
+        let (secret, info) = f.admin.create_token("ci", Scope::Read).await.unwrap();
+        assert_eq!(f.admin.tokens().verify(&secret), Some(Scope::Read));
+        assert_eq!(f.admin.list_tokens().await.unwrap(), vec![info.clone()]);
+        f.admin.revoke_token("ci").await.unwrap();
+        assert!(f.admin.list_tokens().await.unwrap().is_empty());
+        let changes: Vec<bool> = published(&f.bus)
+            .await
+            .into_iter()
+            .filter_map(|e| match e {
+                EventPayload::TokensChanged { token_id, revoked } if token_id == info.id => {
+                    Some(revoked)
+                }
+                _ => None,
+            })
+            .collect();
+        assert_eq!(changes, vec![false, true]);
+    }
+
+    #[tokio::test]
+    async fn a_tail_defaults_to_the_agent_log_and_follows_new_lines() {
+        let f = fixture().await;
+        let mut writer =
+            RotatingWriter::open(f.agent_log.clone(), (&LogSettings::default()).into()).unwrap();
+        writer.write_all(b"one\ntwo\nthree\n").unwrap();
+        let tail = f.admin.tail_logs("", 2, true).await.unwrap();
+        assert_eq!(tail.source, DEFAULT_LOG_SOURCE);
+        assert_eq!(tail.lines, vec!["two".to_owned(), "three".to_owned()]);
+        let mut follow = tail.follow.expect("following");
+        writer.write_all(b"four\nfive\n").unwrap();
+        assert_eq!(
+            follow.next_batch(10).await,
+            Some(vec!["four".to_owned(), "five".to_owned()])
+        );
+        let all = f.admin.tail_logs("agent", 0, false).await.unwrap();
+        assert_eq!(all.lines.len(), 5, "0 asks for the default of 100");
+        assert!(all.follow.is_none());
+    }
+
+    #[tokio::test]
+    async fn a_tail_refuses_too_many_lines_and_unknown_sources() {
+        let f = fixture().await;
+        let too_many = u32::try_from(MAX_TAIL_LINES + 1).unwrap();
+        let err = f.admin.tail_logs("", too_many, false).await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidArgument);
+        assert_eq!(err.field(), Some("lines"));
+        let err = f.admin.tail_logs("nope", 1, false).await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::NotFound);
+    }
+
+    #[tokio::test]
+    async fn crash_reports_are_listed_newest_first() {
+        let f = fixture().await;
+        assert!(f.admin.crash_reports().await.unwrap().is_empty());
+        let dir = f.root.join("crash");
+        std::fs::create_dir_all(&dir).unwrap();
+        for (t, message) in [(10, "old"), (20, "new")] {
+            std::fs::write(
+                dir.join(format!("crash-{t}-1.txt")),
+                format!("time_ms: {t}\nmessage: {message}\n\nbacktrace"),
+            )
+            .unwrap();
+        }
+        let reports = f.admin.crash_reports().await.unwrap();
+        let messages: Vec<&str> = reports.iter().map(|r| r.message.as_str()).collect();
+        assert_eq!(messages, vec!["new", "old"]);
+        f.admin.shutdown().await;
+        f.admin.shutdown().await;
+    }
+}

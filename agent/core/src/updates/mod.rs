@@ -22,6 +22,7 @@
 //! (install, rollback, and reporting what the previous agent's install
 //! left) and `history.rs` (the `update_history` rows); `manifest.rs`,
 //! `artifact.rs` and `handover.rs` are the pieces they are built on.
+//! `tests.rs` tests the facade as a whole against a loopback HTTP server.
 
 pub mod artifact;
 mod download;
@@ -30,6 +31,8 @@ mod history;
 mod install;
 pub mod manifest;
 mod scheduler;
+#[cfg(test)]
+mod tests;
 
 use std::{
     path::{Path, PathBuf},
