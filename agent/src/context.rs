@@ -1,6 +1,8 @@
 //! The running agent's shared state, handed to every service: where things
-//! live, settings, state.db, the event bus, logs, tokens, and the shutdown
-//! signal. Plain Rust types only; the rpc layer wraps it.
+//! live, state.db, the event bus, the domain facades (the agent's own
+//! administration among them: settings, tokens, logs, start at login, crash
+//! reports), and the shutdown signal. Plain Rust types only; the rpc layer
+//! wraps it.
 
 use std::{
     net::SocketAddr,
@@ -10,8 +12,8 @@ use std::{
 use tokio_util::sync::CancellationToken;
 
 use omnipanel_core::{
-    config::SettingsStore, events::EventBus, files::Files, git::Git, logs::LogHub, ollama::Ollama,
-    projects::Projects, store::Store, system::SystemMonitor, tokens::Tokens, updates::Updater,
+    agent::AgentAdmin, events::EventBus, files::Files, git::Git, ollama::Ollama,
+    projects::Projects, store::Store, system::SystemMonitor, updates::Updater,
 };
 use omnipanel_paths::AgentPaths;
 
@@ -40,16 +42,13 @@ pub struct AgentContext {
     pub paths: AgentPaths,
     /// When the agent started, ms since the Unix epoch.
     pub start_time_ms: i64,
-    /// Settings (config.toml).
-    pub settings: Arc<SettingsStore>,
+    /// The agent's administration: settings, tokens, logs, start at login,
+    /// crash reports.
+    pub agent: Arc<AgentAdmin>,
     /// state.db.
     pub store: Store,
     /// The event bus.
     pub bus: Arc<EventBus>,
-    /// Log sources.
-    pub logs: Arc<LogHub>,
-    /// Access tokens.
-    pub tokens: Tokens,
     /// Ollama supervision and models.
     pub ollama: Arc<Ollama>,
     /// Projects.
@@ -76,11 +75,9 @@ impl AgentContext {
     pub fn new(
         paths: AgentPaths,
         start_time_ms: i64,
-        settings: Arc<SettingsStore>,
+        agent: Arc<AgentAdmin>,
         store: Store,
         bus: Arc<EventBus>,
-        logs: Arc<LogHub>,
-        tokens: Tokens,
         ollama: Arc<Ollama>,
         projects: Arc<Projects>,
         files: Arc<Files>,
@@ -94,11 +91,9 @@ impl AgentContext {
         Self {
             paths,
             start_time_ms,
-            settings,
+            agent,
             store,
             bus,
-            logs,
-            tokens,
             ollama,
             projects,
             files,

@@ -19,6 +19,7 @@ use crate::{
     update_probe::ClientVersionProbe,
 };
 use omnipanel_core::{
+    agent::AgentAdmin,
     config::{self, Settings, SettingsStore},
     crash,
     error::{Error, Result},
@@ -180,7 +181,8 @@ async fn serve(
         &paths.log_dir,
         (&settings.log).into(),
         VramSource::new(move || vram_source.gpu_memory_blocking()),
-    )?;
+    )
+    .await?;
     let git = Git::start(
         bus.clone(),
         GitSettings {
@@ -206,18 +208,25 @@ async fn serve(
         bus.clone(),
         ollama.clone(),
         &paths.data_dir,
-        agent_exe,
-        shutdown.clone(),
+        agent_exe.clone(),
+        &shutdown,
     )
-    .await;
+    .await?;
+    let agent = AgentAdmin::start(
+        settings_store.clone(),
+        tokens,
+        log_hub,
+        paths.crash_dir.clone(),
+        agent_exe,
+        bus.clone(),
+    )
+    .await?;
     let ctx = Arc::new(AgentContext::new(
         paths.clone(),
         start_time_ms,
-        settings_store.clone(),
+        agent.clone(),
         store,
         bus.clone(),
-        log_hub,
-        tokens,
         ollama.clone(),
         projects.clone(),
         files.clone(),
@@ -242,12 +251,14 @@ async fn serve(
     );
     let served = rpc::serve(ctx.clone(), unix, tcp).await;
     drop(socket_guard);
-    system.shutdown();
+    updates.shutdown().await;
+    system.shutdown().await;
     // A server we started goes down with us; one we adopted stays up.
     ollama.shutdown().await;
     files.shutdown().await;
     git.shutdown().await;
     projects.shutdown().await;
+    agent.shutdown().await;
     tracing::info!(
         reason = ctx.shutdown_reason().unwrap_or("unknown"),
         "stopped"

@@ -1,10 +1,12 @@
 //! OmniPanel's domain: what the agent knows and does, in plain Rust types.
 //! One module per capability (`ollama`, `projects`, `files`, `git`,
 //! `system`, `updates`) plus the agent's own state (`config`, `store`,
-//! `events`, `logs`, `tokens`, `crash`). Nothing here knows gRPC, HTTP/2 or
+//! `events`, `logs`, `tokens`, `crash`, `autostart`, administered through
+//! the `agent` facade). Nothing here knows gRPC, HTTP/2 or
 //! the generated API types: the server crate (`omnipanel-agent`) adapts
 //! these types to the API, and everything here is tested without a socket.
 
+pub mod agent;
 pub mod atomic_file;
 pub mod autostart;
 pub mod config;

@@ -3,12 +3,7 @@
 use omnipanel_proto::v1 as pb;
 use pb::event::Payload;
 
-use crate::rpc::{
-    model_service::{progress_to_proto, state_to_proto, status_to_proto},
-    projects::convert::watch_to_proto,
-    system_service::alert_to_proto,
-    update_service::progress_to_proto as update_progress_to_proto,
-};
+use crate::rpc::{convert::IntoProto, projects::convert::watch_to_proto};
 use omnipanel_core::{
     events::{Delivery, Event, EventPayload},
     feed::Topic,
@@ -51,11 +46,11 @@ pub fn event_to_proto(event: &Event) -> pb::Event {
         }
         EventPayload::OllamaStateChanged { status, previous } => {
             Payload::OllamaStateChanged(pb::OllamaStateChanged {
-                status: Some(status_to_proto(status, "")),
-                previous: state_to_proto(*previous).into(),
+                status: Some((status, "").into_proto()),
+                previous: IntoProto::<pb::ServerState>::into_proto(*previous).into(),
             })
         }
-        EventPayload::PullProgress(progress) => Payload::PullProgress(progress_to_proto(progress)),
+        EventPayload::PullProgress(progress) => Payload::PullProgress(progress.into_proto()),
         EventPayload::ModelsChanged {
             provider,
             model,
@@ -110,10 +105,10 @@ pub fn event_to_proto(event: &Event) -> pb::Event {
             })
         }
         EventPayload::AlertRaised(alert) => Payload::AlertRaised(pb::AlertRaised {
-            alert: Some(alert_to_proto(alert)),
+            alert: Some(alert.into_proto()),
         }),
         EventPayload::AlertCleared(alert) => Payload::AlertCleared(pb::AlertCleared {
-            alert: Some(alert_to_proto(alert)),
+            alert: Some(alert.into_proto()),
         }),
         EventPayload::ThresholdsChanged {
             version,
@@ -133,9 +128,7 @@ pub fn event_to_proto(event: &Event) -> pb::Event {
             current_version: current_version.clone(),
             notes: notes.clone(),
         }),
-        EventPayload::UpdateProgress(progress) => {
-            Payload::UpdateProgress(update_progress_to_proto(progress))
-        }
+        EventPayload::UpdateProgress(progress) => Payload::UpdateProgress(progress.into_proto()),
         EventPayload::UpdateInstalled {
             from_version,
             to_version,

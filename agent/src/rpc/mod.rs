@@ -1,21 +1,23 @@
 //! The gRPC edge of the agent, and the only code that knows tonic and the
 //! generated types: listeners (Unix socket, optional TCP with TLS), access
-//! control, health and reflection, the error mapping, and one thin file per
-//! service that validates input and calls the domain.
+//! control, health and reflection, the error mapping, and one thin folder
+//! per service (or, until they move, one file): its handler (`mod.rs`) parses
+//! the request, calls the domain facade and converts the answer, through
+//! the conversions in its `convert.rs`.
 
 pub mod access;
-mod agent_service;
+mod agent;
 pub mod convert;
 mod events;
 mod files;
 mod git;
 mod lazy;
-mod model_service;
+mod models;
 mod projects;
 pub mod status;
 mod streaming;
-mod system_service;
-mod update_service;
+mod system;
+mod updates;
 
 use std::{path::PathBuf, sync::Arc};
 
@@ -94,10 +96,10 @@ fn routes(
             .build_v1alpha()
             .map_err(|err| format!("reflection setup failed: {err}"))
     });
-    Routes::new(AgentServiceServer::new(agent_service::AgentApi::new(
+    Routes::new(AgentServiceServer::new(agent::AgentApi::new(
         ctx.clone(),
     )))
-    .add_service(ModelServiceServer::new(model_service::ModelApi::new(
+    .add_service(ModelServiceServer::new(models::ModelApi::new(
         ctx.ollama.clone(),
         ctx.shutdown_token(),
     )))
@@ -113,12 +115,12 @@ fn routes(
         ctx.projects.clone(),
         ctx.shutdown_token(),
     )))
-    .add_service(SystemServiceServer::new(system_service::SystemApi::new(
+    .add_service(SystemServiceServer::new(system::SystemApi::new(
         ctx.system.clone(),
         ctx.bus.clone(),
         ctx.shutdown_token(),
     )))
-    .add_service(UpdateServiceServer::new(update_service::UpdateApi::new(
+    .add_service(UpdateServiceServer::new(updates::UpdateApi::new(
         ctx.clone(),
     )))
     .add_service(health)
@@ -176,7 +178,7 @@ pub async fn serve(
             Some(
                 builder
                     .layer(AccessLayer::new(Listener::Tcp {
-                        tokens: ctx.tokens.clone(),
+                        tokens: ctx.agent.tokens().clone(),
                     }))
                     .add_routes(routes)
                     .serve_with_incoming_shutdown(

@@ -92,7 +92,7 @@ impl Ollama {
     /// Start supervision and open the providers. Registers the "ollama"
     /// log source. `vram` reads GPU memory for fit checks (the system
     /// module provides it; this module knows nothing about GPUs).
-    pub fn start(
+    pub async fn start(
         settings: &OllamaSettings,
         store: Store,
         bus: Arc<EventBus>,
@@ -161,7 +161,8 @@ impl Ollama {
         }))
     }
 
-    /// Stop a managed server (agent shutdown).
+    /// Stop a managed server (agent shutdown); an adopted one stays up.
+    /// Idempotent.
     pub async fn shutdown(&self) {
         self.supervisor.shutdown().await;
     }

@@ -126,8 +126,8 @@ impl SystemMonitor {
         self.sampler.set_alert_interval(wanted);
     }
 
-    /// Stop the sampler and the alert evaluator for good.
-    pub fn shutdown(&self) {
+    /// Stop the sampler and the alert evaluator for good. Idempotent.
+    pub async fn shutdown(&self) {
         self.shutdown.cancel();
     }
 

@@ -22,6 +22,7 @@
 //! (install, rollback, and reporting what the previous agent's install
 //! left) and `history.rs` (the `update_history` rows); `manifest.rs`,
 //! `artifact.rs` and `handover.rs` are the pieces they are built on.
+//! `tests.rs` tests the facade as a whole against a loopback HTTP server.
 
 pub mod artifact;
 mod download;
@@ -30,6 +31,8 @@ mod history;
 mod install;
 pub mod manifest;
 mod scheduler;
+#[cfg(test)]
+mod tests;
 
 use std::{
     path::{Path, PathBuf},
@@ -284,7 +287,8 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 impl Updater {
     /// Set up, report what an earlier install left (the marker), and start
-    /// the periodic check.
+    /// the periodic check. The check and a running download stop on
+    /// [`Updater::shutdown`] or when `shutdown` (the agent's) fires.
     pub async fn start(
         settings: Arc<SettingsStore>,
         store: Store,
@@ -292,8 +296,8 @@ impl Updater {
         ollama: Arc<Ollama>,
         data_dir: &Path,
         agent_exe: PathBuf,
-        shutdown: CancellationToken,
-    ) -> Arc<Self> {
+        shutdown: &CancellationToken,
+    ) -> Result<Arc<Self>> {
         let (progress, _) = watch::channel(Progress::default());
         let updater = Arc::new(Self {
             settings,
@@ -307,11 +311,17 @@ impl Updater {
             progress,
             downloading: AtomicBool::new(false),
             restart: Mutex::new(None),
-            shutdown,
+            shutdown: shutdown.child_token(),
         });
         updater.report_marker().await;
         updater.spawn_periodic_check();
-        updater
+        Ok(updater)
+    }
+
+    /// Stop the periodic check and a running download (which resumes on
+    /// the next start). Idempotent.
+    pub async fn shutdown(&self) {
+        self.shutdown.cancel();
     }
 
     /// The agent executable this agent was started from.

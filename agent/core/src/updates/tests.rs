@@ -1,0 +1,725 @@
+//! The updates facade tested at its boundary, without the agent or a
+//! socket: an [`Updater`] started on a temporary data folder and state.db,
+//! talking to a tiny HTTP/1.1 server on loopback that serves a manifest and
+//! an artifact (with byte ranges) or holds a request open. Covers the check
+//! and what the scheduler does with it, downloads that are refused or
+//! resumed, shutdown during a download, install and rollback refusals, a
+//! rollback on a temporary install folder, what a previous agent's marker
+//! reports, and history.
+
+use std::{
+    collections::HashMap,
+    io::{BufRead, BufReader, Write},
+    net::{SocketAddr, TcpListener},
+    path::{Path, PathBuf},
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use base64::{Engine as _, engine::general_purpose::STANDARD};
+use sha2::{Digest, Sha256};
+use tokio_util::sync::CancellationToken;
+
+use super::{
+    BUILTIN_PUBLIC_KEY, DownloadState, Marker, Progress, RestartPlan, UpdateDirs, Updater,
+    artifact, manifest,
+};
+use crate::{
+    config::{OllamaSettings, Settings, SettingsStore, UpdateSettings},
+    events::{Cursor, Delivery, EventBus, EventPayload},
+    logs::LogHub,
+    ollama::{Ollama, fit::VramSource},
+    store::Store,
+    version,
+};
+
+/// What the test server does for a path.
+#[derive(Clone)]
+enum Route {
+    /// Answer with these bytes (206 from an offset for `Range: bytes=N-`).
+    Body(Vec<u8>),
+    /// Read the request and never answer.
+    Hang,
+}
+
+/// A request as the server saw it: its path and its Range header.
+type Seen = (String, Option<String>);
+
+/// A loopback HTTP/1.1 server: one thread per connection, `Connection:
+/// close`, and every request's path and Range header recorded.
+struct TestServer {
+    addr: SocketAddr,
+    seen: Arc<Mutex<Vec<Seen>>>,
+}
+
+impl TestServer {
+    fn start(routes: HashMap<String, Route>) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let log = seen.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { return };
+                let routes = routes.clone();
+                let log = log.clone();
+                std::thread::spawn(move || {
+                    let mut reader = BufReader::new(stream.try_clone().unwrap());
+                    let mut request_line = String::new();
+                    reader.read_line(&mut request_line).unwrap();
+                    let path = request_line
+                        .split_whitespace()
+                        .nth(1)
+                        .unwrap_or_default()
+                        .to_owned();
+                    let mut range = None;
+                    loop {
+                        let mut line = String::new();
+                        if reader.read_line(&mut line).unwrap_or(0) == 0 || line.trim().is_empty() {
+                            break;
+                        }
+                        if let Some((name, value)) = line.split_once(':')
+                            && name.eq_ignore_ascii_case("range")
+                        {
+                            range = Some(value.trim().to_owned());
+                        }
+                    }
+                    log.lock().unwrap().push((path.clone(), range.clone()));
+                    let (status, body) = match routes.get(&path) {
+                        None => ("404 Not Found", Vec::new()),
+                        Some(Route::Hang) => {
+                            std::thread::sleep(Duration::from_secs(120));
+                            return;
+                        }
+                        Some(Route::Body(body)) => {
+                            let from = range
+                                .as_deref()
+                                .and_then(|r| r.strip_prefix("bytes="))
+                                .and_then(|r| r.strip_suffix('-'))
+                                .and_then(|n| n.parse::<usize>().ok());
+                            match from {
+                                Some(from) => ("206 Partial Content", body[from..].to_vec()),
+                                None => ("200 OK", body.clone()),
+                            }
+                        }
+                    };
+                    let head = format!(
+                        "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                        body.len()
+                    );
+                    let _ = stream.write_all(head.as_bytes());
+                    let _ = stream.write_all(&body);
+                });
+            }
+        });
+        Self { addr, seen }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    fn requests(&self) -> Vec<Seen> {
+        self.seen.lock().unwrap().clone()
+    }
+}
+
+/// A minisign public key that parses (key id 1…1) and a signature in its
+/// name that decodes but is not valid: enough to reach every check before
+/// the signature's own.
+fn test_key() -> String {
+    let mut key = b"Ed".to_vec();
+    key.extend([1u8; 8]);
+    key.extend([0u8; 32]);
+    STANDARD.encode(key)
+}
+
+fn test_signature() -> String {
+    let mut sig = b"ED".to_vec();
+    sig.extend([1u8; 8]);
+    sig.extend([0u8; 64]);
+    format!(
+        "untrusted comment: test\n{}\ntrusted comment: test\n{}\n",
+        STANDARD.encode(sig),
+        STANDARD.encode([0u8; 64])
+    )
+}
+
+/// A manifest offering `version` of `artifact`, announcing `size` bytes.
+fn manifest_for(version: &str, artifact: &[u8], size: usize) -> Vec<u8> {
+    let sha256: String = Sha256::digest(artifact)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    serde_json::json!({
+        "version": version,
+        "notes": "test release",
+        "platforms": {
+            manifest::platform_key(): {
+                "url": "artifact.tar.gz",
+                "size": size,
+                "sha256": sha256,
+                "signature": test_signature(),
+            }
+        }
+    })
+    .to_string()
+    .into_bytes()
+}
+
+/// A version newer than the one under test, whatever it is.
+const NEWER: &str = "999.0.0";
+
+/// An updater's surroundings: a data folder, state.db, the bus, settings,
+/// an Ollama that is never started, and an install folder with an agent.
+struct Harness {
+    _temp: tempfile::TempDir,
+    data_dir: PathBuf,
+    store: Store,
+    bus: Arc<EventBus>,
+    settings: Arc<SettingsStore>,
+    ollama: Arc<Ollama>,
+    exe: PathBuf,
+    shutdown: CancellationToken,
+}
+
+impl Harness {
+    async fn new(update: UpdateSettings) -> Self {
+        let temp = tempfile::tempdir().unwrap();
+        let root = temp.path().to_owned();
+        let data_dir = root.join("data");
+        let (store, _) = Store::open(&data_dir.join("state.db")).unwrap();
+        let bus = Arc::new(EventBus::new(7, 256));
+        let settings = Settings {
+            update,
+            ollama: OllamaSettings {
+                // Nothing listens on port 1: the check for loaded models
+                // finds no server, and nothing is started.
+                host: Some("127.0.0.1:1".to_owned()),
+                autostart: false,
+                ..OllamaSettings::default()
+            },
+            ..Settings::default()
+        };
+        let log_dir = root.join("logs");
+        std::fs::create_dir_all(&log_dir).unwrap();
+        let ollama = Ollama::start(
+            &settings.ollama,
+            store.clone(),
+            bus.clone(),
+            &LogHub::default(),
+            &log_dir,
+            (&settings.log).into(),
+            VramSource::new(|| None),
+        )
+        .await
+        .unwrap();
+        let settings = Arc::new(SettingsStore::new(root.join("config.toml"), settings));
+        let bin = root.join("bin");
+        std::fs::create_dir_all(&bin).unwrap();
+        let exe = bin.join(artifact::AGENT_BINARY);
+        std::fs::write(&exe, b"installed agent").unwrap();
+        Self {
+            _temp: temp,
+            data_dir,
+            store,
+            bus,
+            settings,
+            ollama,
+            exe,
+            shutdown: CancellationToken::new(),
+        }
+    }
+
+    async fn start(&self) -> Arc<Updater> {
+        Updater::start(
+            self.settings.clone(),
+            self.store.clone(),
+            self.bus.clone(),
+            self.ollama.clone(),
+            &self.data_dir,
+            self.exe.clone(),
+            &self.shutdown,
+        )
+        .await
+        .unwrap()
+    }
+
+    fn dirs(&self) -> UpdateDirs {
+        UpdateDirs::new(&self.data_dir)
+    }
+
+    /// Every event published so far, oldest first.
+    async fn published(&self) -> Vec<EventPayload> {
+        let mut subscription = self.bus.subscribe(
+            Cursor {
+                after_sequence: Some(0),
+                instance_id: 0,
+            },
+            Vec::new(),
+        );
+        let mut events = Vec::new();
+        while let Some(delivery) = subscription.next().await {
+            match delivery {
+                Delivery::Event(event) => events.push(event.payload.clone()),
+                Delivery::CaughtUp { .. } => break,
+                Delivery::Gap { .. } => {}
+            }
+        }
+        events
+    }
+}
+
+/// Manual checks only, against `manifest_url`; `public_key` set.
+fn manual(manifest_url: String) -> UpdateSettings {
+    UpdateSettings {
+        manifest_url,
+        enabled: false,
+        public_key: Some(test_key()),
+        ..UpdateSettings::default()
+    }
+}
+
+async fn final_progress(updater: &Arc<Updater>) -> Progress {
+    let mut progress = updater.download();
+    tokio::time::timeout(Duration::from_secs(30), async {
+        loop {
+            let current = progress.borrow_and_update().clone();
+            if current.is_final() {
+                return current;
+            }
+            progress.changed().await.unwrap();
+        }
+    })
+    .await
+    .expect("the download ends")
+}
+
+#[tokio::test]
+async fn a_fresh_updater_reports_settings_and_nothing_else() {
+    let harness = Harness::new(manual("http://127.0.0.1:1/{channel}.json".to_owned())).await;
+    let updater = harness.start().await;
+    let status = updater.status().await.unwrap();
+    assert_eq!(status.current_version, version::current());
+    assert_eq!(status.channel, "stable");
+    assert!(!status.automatic_checks);
+    assert_eq!(status.last_check, None);
+    assert_eq!(status.download, Progress::default());
+    assert_eq!(
+        (
+            status.ready_version,
+            status.rollback_version,
+            status.last_error
+        ),
+        (None, None, None)
+    );
+    assert!(status.history.is_empty());
+    assert_eq!(updater.take_restart_plan(), None);
+}
+
+#[tokio::test]
+async fn a_check_that_cannot_reach_the_server_is_remembered() {
+    let harness = Harness::new(manual("http://127.0.0.1:1/m-{channel}.json".to_owned())).await;
+    let updater = harness.start().await;
+    let err = updater.check().await.unwrap_err();
+    assert_eq!(err.reason(), Some("UPDATE_SERVER_UNAVAILABLE"));
+    assert!(
+        err.message().contains("http://127.0.0.1:1/m-stable.json"),
+        "the channel is filled in: {err}"
+    );
+    let status = updater.status().await.unwrap();
+    assert_eq!(status.last_error, Some(err.to_string()));
+    assert_eq!(status.last_check, None);
+}
+
+#[tokio::test]
+async fn a_newer_release_is_announced_once_per_version() {
+    let server = TestServer::start(HashMap::from([(
+        "/stable.json".to_owned(),
+        Route::Body(manifest_for(NEWER, b"abcd", 4)),
+    )]));
+    let harness = Harness::new(manual(server.url("/{channel}.json"))).await;
+    let updater = harness.start().await;
+    let outcome = updater.check().await.unwrap();
+    assert!(outcome.update_available);
+    assert_eq!(outcome.latest.version, NEWER);
+    assert_eq!(outcome.latest.url, server.url("/artifact.tar.gz"));
+    assert_eq!(outcome.channel, "stable");
+    let again = updater.check().await.unwrap();
+    assert_eq!(again.latest, outcome.latest);
+    let announced: Vec<_> = harness
+        .published()
+        .await
+        .into_iter()
+        .filter(|e| matches!(e, EventPayload::UpdateAvailable { .. }))
+        .collect();
+    assert_eq!(announced.len(), 1, "{announced:?}");
+    let status = updater.status().await.unwrap();
+    assert_eq!(status.last_check, Some(again), "the latest check");
+}
+
+#[tokio::test]
+async fn an_older_release_is_not_downloaded() {
+    let server = TestServer::start(HashMap::from([(
+        "/stable.json".to_owned(),
+        Route::Body(manifest_for("0.0.0-alpha", b"abcd", 4)),
+    )]));
+    let harness = Harness::new(manual(server.url("/{channel}.json"))).await;
+    let updater = harness.start().await;
+    let last = final_progress(&updater).await;
+    assert_eq!(last.state, DownloadState::Failed);
+    assert_eq!(
+        last.error.and_then(|e| e.reason().map(str::to_owned)),
+        Some("UPDATE_NOT_AVAILABLE".to_owned())
+    );
+    assert!(
+        !server
+            .requests()
+            .iter()
+            .any(|(p, _)| p == "/artifact.tar.gz"),
+        "nothing was fetched"
+    );
+}
+
+#[tokio::test]
+async fn a_download_of_the_wrong_size_is_deleted_and_recorded() {
+    let artifact = b"0123456789".to_vec();
+    let server = TestServer::start(HashMap::from([
+        (
+            "/stable.json".to_owned(),
+            // The manifest promises fewer bytes than the server sends.
+            Route::Body(manifest_for(NEWER, &artifact, 4)),
+        ),
+        ("/artifact.tar.gz".to_owned(), Route::Body(artifact)),
+    ]));
+    let harness = Harness::new(manual(server.url("/{channel}.json"))).await;
+    let updater = harness.start().await;
+    let last = final_progress(&updater).await;
+    assert_eq!(last.state, DownloadState::Failed);
+    assert_eq!(
+        last.error.as_ref().and_then(|e| e.reason()),
+        Some("UPDATE_VERIFICATION_FAILED")
+    );
+    let staging = harness.dirs().staging();
+    let left: Vec<_> = std::fs::read_dir(&staging)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .collect();
+    assert!(left.is_empty(), "the download was deleted: {left:?}");
+    let status = updater.status().await.unwrap();
+    assert_eq!(status.ready_version, None);
+    assert!(status.last_error.is_some());
+    let row = &status.history[0];
+    assert_eq!(
+        (
+            row.action.as_str(),
+            row.to_version.as_str(),
+            row.outcome.as_str()
+        ),
+        ("download", NEWER, "refused")
+    );
+    assert!(row.message.contains("larger than the 4 bytes"), "{row:?}");
+}
+
+#[tokio::test]
+async fn an_interrupted_download_resumes_and_is_then_verified() {
+    let artifact = b"0123456789".to_vec();
+    let server = TestServer::start(HashMap::from([
+        (
+            "/stable.json".to_owned(),
+            Route::Body(manifest_for(NEWER, &artifact, artifact.len())),
+        ),
+        ("/artifact.tar.gz".to_owned(), Route::Body(artifact.clone())),
+    ]));
+    let harness = Harness::new(manual(server.url("/{channel}.json"))).await;
+    let staging = harness.dirs().staging();
+    std::fs::create_dir_all(&staging).unwrap();
+    let part = staging.join(format!(
+        "omnipanel-{NEWER}-{}.artifact.part",
+        manifest::platform_key()
+    ));
+    std::fs::write(&part, &artifact[..4]).unwrap();
+    let updater = harness.start().await;
+    let last = final_progress(&updater).await;
+    assert!(
+        server
+            .requests()
+            .contains(&("/artifact.tar.gz".to_owned(), Some("bytes=4-".to_owned()))),
+        "{:?}",
+        server.requests()
+    );
+    assert!(last.resumed);
+    // All bytes arrived; the test signature cannot be valid, so
+    // verification refuses the file and deletes it.
+    assert_eq!(last.state, DownloadState::Failed);
+    assert_eq!(last.received, artifact.len() as u64);
+    assert_eq!(
+        last.error.as_ref().and_then(|e| e.reason()),
+        Some("UPDATE_VERIFICATION_FAILED")
+    );
+    assert!(!part.exists());
+    let published = harness.published().await;
+    assert!(
+        published.iter().any(|e| matches!(
+            e,
+            EventPayload::UpdateProgress(p) if p.state == DownloadState::Verifying
+        )),
+        "progress reached the bus"
+    );
+}
+
+#[tokio::test]
+async fn shutdown_stops_a_running_download_so_it_resumes_later() {
+    let server = TestServer::start(HashMap::from([
+        (
+            "/stable.json".to_owned(),
+            Route::Body(manifest_for(NEWER, b"abcd", 4)),
+        ),
+        ("/artifact.tar.gz".to_owned(), Route::Hang),
+    ]));
+    let harness = Harness::new(manual(server.url("/{channel}.json"))).await;
+    let updater = harness.start().await;
+    let mut progress = updater.download();
+    tokio::time::timeout(Duration::from_secs(30), async {
+        while !server
+            .requests()
+            .iter()
+            .any(|(p, _)| p == "/artifact.tar.gz")
+        {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .unwrap();
+    updater.shutdown().await;
+    updater.shutdown().await;
+    let last = tokio::time::timeout(Duration::from_secs(30), async {
+        loop {
+            let current = progress.borrow_and_update().clone();
+            if current.is_final() {
+                return current;
+            }
+            progress.changed().await.unwrap();
+        }
+    })
+    .await
+    .unwrap();
+    assert_eq!(last.state, DownloadState::Failed);
+    assert_eq!(
+        last.error.map(|e| e.message().to_owned()),
+        Some("the agent is stopping; the download will resume next time".to_owned())
+    );
+    assert!(
+        !harness.shutdown.is_cancelled(),
+        "the agent's own token is untouched"
+    );
+}
+
+#[tokio::test]
+async fn install_needs_a_download() {
+    let harness = Harness::new(manual("http://127.0.0.1:1/{channel}.json".to_owned())).await;
+    let updater = harness.start().await;
+    let err = updater.install(true).await.unwrap_err();
+    assert_eq!(err.reason(), Some("UPDATE_NOT_DOWNLOADED"));
+    assert_eq!(updater.take_restart_plan(), None);
+}
+
+#[tokio::test]
+async fn rollback_needs_a_kept_version() {
+    let harness = Harness::new(manual("http://127.0.0.1:1/{channel}.json".to_owned())).await;
+    let updater = harness.start().await;
+    let err = updater.rollback().await.unwrap_err();
+    assert_eq!(err.reason(), Some("UPDATE_NO_ROLLBACK"));
+    assert_eq!(updater.take_restart_plan(), None);
+    assert!(!harness.dirs().marker().exists());
+}
+
+#[tokio::test]
+async fn rollback_restores_the_kept_binaries_and_plans_a_restart() {
+    let harness = Harness::new(manual("http://127.0.0.1:1/{channel}.json".to_owned())).await;
+    let install_dir = artifact::install_dir_of(&harness.exe).unwrap();
+    let dirs = harness.dirs();
+    std::fs::write(&harness.exe, b"old agent").unwrap();
+    artifact::save_rollback(&install_dir, &dirs.rollback(), "0.0.9").unwrap();
+    std::fs::write(&harness.exe, b"new agent").unwrap();
+    let updater = harness.start().await;
+    assert_eq!(
+        updater.status().await.unwrap().rollback_version,
+        Some("0.0.9".to_owned())
+    );
+    let (from, to) = updater.rollback().await.unwrap();
+    assert_eq!((from.as_str(), to.as_str()), (version::current(), "0.0.9"));
+    assert_eq!(std::fs::read(&harness.exe).unwrap(), b"old agent");
+    assert!(!dirs.rollback().exists(), "the copy is used up");
+    let marker = Marker::read(&dirs.marker()).unwrap();
+    assert_eq!(
+        (marker.state.as_str(), marker.to_version.as_str()),
+        ("rollback", "0.0.9")
+    );
+    let err = updater.rollback().await.unwrap_err();
+    assert_eq!(err.message(), "an install or rollback is already under way");
+    assert_eq!(
+        updater.take_restart_plan(),
+        Some(RestartPlan::Exec {
+            exe: harness.exe.clone()
+        })
+    );
+    assert_eq!(updater.take_restart_plan(), None, "taken once");
+}
+
+fn write_marker(path: &Path, state: &str, reason: &str) {
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    Marker {
+        state: state.to_owned(),
+        from_version: "0.0.1".to_owned(),
+        to_version: "0.0.2".to_owned(),
+        reason: reason.to_owned(),
+        time_ms: 1,
+    }
+    .write(path)
+    .unwrap();
+}
+
+#[tokio::test]
+async fn start_reports_an_automatic_rollback_left_by_the_previous_agent() {
+    let harness = Harness::new(manual("http://127.0.0.1:1/{channel}.json".to_owned())).await;
+    write_marker(&harness.dirs().marker(), "rolled_back", "no answer in 60 s");
+    let updater = harness.start().await;
+    assert!(!harness.dirs().marker().exists(), "reported once");
+    let status = updater.status().await.unwrap();
+    assert_eq!(
+        status.last_error.as_deref(),
+        Some("version 0.0.2 was rolled back: no answer in 60 s")
+    );
+    let row = &status.history[0];
+    assert_eq!(
+        (
+            row.action.as_str(),
+            row.from_version.as_str(),
+            row.to_version.as_str(),
+            row.outcome.as_str(),
+            row.message.as_str()
+        ),
+        (
+            "install",
+            "0.0.1",
+            "0.0.2",
+            "rolled_back",
+            "no answer in 60 s"
+        )
+    );
+    assert!(harness.published().await.iter().any(|e| matches!(
+        e,
+        EventPayload::UpdateRolledBack {
+            automatic: true,
+            ..
+        }
+    )));
+}
+
+#[tokio::test]
+async fn start_reports_a_finished_install_and_a_requested_rollback() {
+    let harness = Harness::new(manual("http://127.0.0.1:1/{channel}.json".to_owned())).await;
+    write_marker(&harness.dirs().marker(), "installing", "");
+    let updater = harness.start().await;
+    let row = updater.history().await.unwrap().remove(0);
+    assert_eq!(
+        (
+            row.action.as_str(),
+            row.to_version.as_str(),
+            row.outcome.as_str()
+        ),
+        ("install", version::current(), "ok")
+    );
+    drop(updater);
+    write_marker(&harness.dirs().marker(), "rollback", "requested");
+    let updater = harness.start().await;
+    let history = updater.history().await.unwrap();
+    assert_eq!(history.len(), 2);
+    assert_eq!(
+        (history[0].action.as_str(), history[0].outcome.as_str()),
+        ("rollback", "ok")
+    );
+    let published = harness.published().await;
+    assert!(
+        published
+            .iter()
+            .any(|e| matches!(e, EventPayload::UpdateInstalled { .. }))
+    );
+    assert!(published.iter().any(|e| matches!(
+        e,
+        EventPayload::UpdateRolledBack {
+            automatic: false,
+            ..
+        }
+    )));
+}
+
+#[tokio::test]
+async fn history_lists_the_newest_twenty_first() {
+    let harness = Harness::new(manual("http://127.0.0.1:1/{channel}.json".to_owned())).await;
+    let updater = harness.start().await;
+    for n in 0..25 {
+        updater
+            .record("download", &format!("0.0.{n}"), "ok", "")
+            .await;
+    }
+    let history = updater.history().await.unwrap();
+    assert_eq!(history.len(), 20);
+    assert_eq!(history[0].to_version, "0.0.24");
+    assert_eq!(history[19].to_version, "0.0.5");
+    assert!(history.iter().all(|h| h.from_version == version::current()));
+}
+
+/// Waits a little for requests that should not come.
+async fn quiet_period() {
+    tokio::time::sleep(Duration::from_millis(300)).await;
+}
+
+#[tokio::test]
+async fn the_scheduler_checks_at_start_when_enabled_with_a_key() {
+    let server = TestServer::start(HashMap::from([(
+        "/stable.json".to_owned(),
+        Route::Body(manifest_for(NEWER, b"abcd", 4)),
+    )]));
+    let harness = Harness::new(UpdateSettings {
+        enabled: true,
+        ..manual(server.url("/{channel}.json"))
+    })
+    .await;
+    let updater = harness.start().await;
+    tokio::time::timeout(Duration::from_secs(30), async {
+        while updater.status().await.unwrap().last_check.is_none() {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("the first check runs at start");
+    assert_eq!(
+        server.requests().len(),
+        1,
+        "one check, the next one a day later"
+    );
+    updater.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_scheduler_stays_quiet_when_disabled_or_without_a_key() {
+    let server = TestServer::start(HashMap::from([(
+        "/stable.json".to_owned(),
+        Route::Body(manifest_for(NEWER, b"abcd", 4)),
+    )]));
+    let disabled = Harness::new(manual(server.url("/{channel}.json"))).await;
+    let _disabled = disabled.start().await;
+    let keyless = Harness::new(UpdateSettings {
+        enabled: true,
+        public_key: None,
+        ..manual(server.url("/{channel}.json"))
+    })
+    .await;
+    let _keyless = keyless.start().await;
+    quiet_period().await;
+    if BUILTIN_PUBLIC_KEY.is_empty() {
+        assert!(server.requests().is_empty(), "{:?}", server.requests());
+    }
+}

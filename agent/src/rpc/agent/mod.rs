@@ -1,0 +1,247 @@
+//! `omnipanel.v1.AgentService`: the thin handler over the agent's
+//! administration facade (`AgentAdmin`: settings, tokens, logs, start at
+//! login, crash reports), the event bus for WatchEvents, and the context
+//! for GetInfo and Shutdown. Conversions live in `convert.rs`.
+
+mod convert;
+
+use crate::rpc::status::OrStatus;
+use std::sync::Arc;
+
+use omnipanel_proto::{PROTOCOL_VERSION, v1 as pb};
+use pb::agent_service_server::AgentService;
+use tonic::{Request, Response, Status};
+
+use crate::{
+    context::{AgentContext, FEATURES},
+    rpc::{
+        access::Granted,
+        convert::{FromProto, IntoProto, TryFromProto},
+        events::delivery_to_proto,
+        streaming::{ResponseStream, spawn_stream},
+    },
+};
+use omnipanel_core::{events::Cursor, tokens::Scope};
+
+/// Lines sent per TailLogs message.
+const LOG_BATCH: usize = 500;
+
+/// The AgentService implementation.
+#[derive(Debug, Clone)]
+pub struct AgentApi {
+    ctx: Arc<AgentContext>,
+    /// GetInfo's answer is fixed for the agent's lifetime but for the
+    /// caller's scope; building it once keeps the most frequent call cheap.
+    info: Arc<pb::GetInfoResponse>,
+}
+
+impl AgentApi {
+    /// Serve `ctx`.
+    pub fn new(ctx: Arc<AgentContext>) -> Self {
+        let info = Arc::new(pb::GetInfoResponse {
+            version: omnipanel_core::version::current().to_owned(),
+            protocol_version: PROTOCOL_VERSION,
+            pid: std::process::id(),
+            start_time_unix_ms: ctx.start_time_ms,
+            os: std::env::consts::OS.to_owned(),
+            arch: std::env::consts::ARCH.to_owned(),
+            socket_path: ctx.paths.socket.display().to_string(),
+            tcp_address: ctx.tcp_address.map(|a| a.to_string()).unwrap_or_default(),
+            features: FEATURES.iter().map(|f| (*f).to_owned()).collect(),
+            instance_id: ctx.bus.instance_id(),
+            config_path: ctx.paths.config_file.display().to_string(),
+            data_dir: ctx.paths.data_dir.display().to_string(),
+            log_dir: ctx.paths.log_dir.display().to_string(),
+            crash_dir: ctx.paths.crash_dir.display().to_string(),
+            previous_run_crashed: ctx.previous_run_crashed,
+            caller_scope: pb::Scope::Unspecified.into(),
+        });
+        Self { ctx, info }
+    }
+}
+
+#[tonic::async_trait]
+impl AgentService for AgentApi {
+    async fn get_info(
+        &self,
+        request: Request<pb::GetInfoRequest>,
+    ) -> Result<Response<pb::GetInfoResponse>, Status> {
+        let caller = request
+            .extensions()
+            .get::<Granted>()
+            .map_or(pb::Scope::Unspecified, |g| g.0.into_proto());
+        let mut info = pb::GetInfoResponse::clone(&self.info);
+        info.caller_scope = caller.into();
+        Ok(Response::new(info))
+    }
+
+    async fn shutdown(
+        &self,
+        _request: Request<pb::ShutdownRequest>,
+    ) -> Result<Response<pb::ShutdownResponse>, Status> {
+        self.ctx.request_shutdown("Shutdown RPC");
+        Ok(Response::new(pb::ShutdownResponse {}))
+    }
+
+    async fn get_settings(
+        &self,
+        request: Request<pb::GetSettingsRequest>,
+    ) -> Result<Response<pb::GetSettingsResponse>, Status> {
+        let keys = request.into_inner().keys;
+        let views = self.ctx.agent.settings(&keys).await.or_status()?;
+        Ok(Response::new(pb::GetSettingsResponse {
+            settings: views.into_proto(),
+            config_path: self.ctx.agent.settings_path().display().to_string(),
+        }))
+    }
+
+    async fn update_settings(
+        &self,
+        request: Request<pb::UpdateSettingsRequest>,
+    ) -> Result<Response<pb::UpdateSettingsResponse>, Status> {
+        let changes = request
+            .into_inner()
+            .changes
+            .into_iter()
+            .map(FromProto::from_proto)
+            .collect();
+        let update = self.ctx.agent.update_settings(changes).await.or_status()?;
+        Ok(Response::new(update.into_proto()))
+    }
+
+    type WatchEventsStream = ResponseStream<pb::WatchEventsResponse>;
+
+    async fn watch_events(
+        &self,
+        request: Request<pb::WatchEventsRequest>,
+    ) -> Result<Response<Self::WatchEventsStream>, Status> {
+        let request = request.into_inner();
+        let cursor = Cursor {
+            after_sequence: request.after_sequence,
+            instance_id: request.instance_id,
+        };
+        let mut subscription = self.ctx.bus.subscribe(cursor, request.topics);
+        let instance_id = self.ctx.bus.instance_id();
+        let stream = spawn_stream(self.ctx.shutdown_token(), move |tx| async move {
+            while let Some(delivery) = subscription.next().await {
+                if tx
+                    .send(Ok(delivery_to_proto(&delivery, instance_id)))
+                    .await
+                    .is_err()
+                {
+                    break;
+                }
+            }
+        });
+        Ok(Response::new(stream))
+    }
+
+    type TailLogsStream = ResponseStream<pb::TailLogsResponse>;
+
+    async fn tail_logs(
+        &self,
+        request: Request<pb::TailLogsRequest>,
+    ) -> Result<Response<Self::TailLogsStream>, Status> {
+        let request = request.into_inner();
+        let tail = self
+            .ctx
+            .agent
+            .tail_logs(&request.source, request.lines, request.follow)
+            .await
+            .or_status()?;
+        let name = tail.source;
+        let lines = tail.lines;
+        let follow = tail.follow;
+        let stream = spawn_stream(self.ctx.shutdown_token(), move |tx| async move {
+            for chunk in lines.chunks(LOG_BATCH) {
+                let batch = pb::TailLogsResponse {
+                    lines: chunk.to_vec(),
+                    source: name.clone(),
+                };
+                if tx.send(Ok(batch)).await.is_err() {
+                    return;
+                }
+            }
+            let Some(mut follow) = follow else {
+                return;
+            };
+            while let Some(lines) = follow.next_batch(LOG_BATCH).await {
+                let batch = pb::TailLogsResponse {
+                    lines,
+                    source: name.clone(),
+                };
+                if tx.send(Ok(batch)).await.is_err() {
+                    return;
+                }
+            }
+        });
+        Ok(Response::new(stream))
+    }
+
+    async fn list_crash_reports(
+        &self,
+        _request: Request<pb::ListCrashReportsRequest>,
+    ) -> Result<Response<pb::ListCrashReportsResponse>, Status> {
+        let reports = self.ctx.agent.crash_reports().await.or_status()?;
+        Ok(Response::new(pb::ListCrashReportsResponse {
+            reports: reports.into_proto(),
+        }))
+    }
+
+    async fn get_autostart(
+        &self,
+        _request: Request<pb::GetAutostartRequest>,
+    ) -> Result<Response<pb::GetAutostartResponse>, Status> {
+        let status = self.ctx.agent.autostart().await.or_status()?;
+        Ok(Response::new(status.into_proto()))
+    }
+
+    async fn set_autostart(
+        &self,
+        request: Request<pb::SetAutostartRequest>,
+    ) -> Result<Response<pb::SetAutostartResponse>, Status> {
+        let enabled = request.into_inner().enabled;
+        let status = self.ctx.agent.set_autostart(enabled).await.or_status()?;
+        Ok(Response::new(status.into_proto()))
+    }
+
+    async fn create_token(
+        &self,
+        request: Request<pb::CreateTokenRequest>,
+    ) -> Result<Response<pb::CreateTokenResponse>, Status> {
+        let request = request.into_inner();
+        let scope = Scope::try_from_proto(request.scope).or_status()?;
+        let created = self
+            .ctx
+            .agent
+            .create_token(&request.name, scope)
+            .await
+            .or_status()?;
+        Ok(Response::new(created.into_proto()))
+    }
+
+    async fn list_tokens(
+        &self,
+        _request: Request<pb::ListTokensRequest>,
+    ) -> Result<Response<pb::ListTokensResponse>, Status> {
+        let tokens = self.ctx.agent.list_tokens().await.or_status()?;
+        Ok(Response::new(pb::ListTokensResponse {
+            tokens: tokens.into_proto(),
+        }))
+    }
+
+    async fn revoke_token(
+        &self,
+        request: Request<pb::RevokeTokenRequest>,
+    ) -> Result<Response<pb::RevokeTokenResponse>, Status> {
+        let info = self
+            .ctx
+            .agent
+            .revoke_token(&request.into_inner().id)
+            .await
+            .or_status()?;
+        Ok(Response::new(pb::RevokeTokenResponse {
+            info: Some(info.into_proto()),
+        }))
+    }
+}
