@@ -14,6 +14,7 @@ pub mod events;
 pub mod feed;
 pub mod files;
 pub mod git;
+pub mod http;
 pub mod logs;
 pub mod ollama;
 pub mod projects;
