@@ -17,6 +17,7 @@ pub mod git;
 pub mod http;
 pub mod logs;
 pub mod ollama;
+pub mod platform;
 pub mod projects;
 pub mod store;
 pub mod system;
