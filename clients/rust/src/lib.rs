@@ -9,6 +9,7 @@ mod connect;
 mod error;
 mod events;
 pub mod location;
+mod transport;
 
 pub use connect::{AuthInterceptor, Authed, Client, Target};
 pub use error::ClientError;
