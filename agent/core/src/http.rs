@@ -40,7 +40,10 @@ pub struct HttpOptions {
 impl HttpOptions {
     /// The same options with another TLS choice.
     pub fn with_tls(&self, tls: Tls) -> Self {
-        Self { tls, ..self.clone() }
+        Self {
+            tls,
+            ..self.clone()
+        }
     }
 }
 

@@ -43,9 +43,7 @@ pub enum Request {
 pub fn run(request: Request) -> Result<Vec<String>> {
     use crate::service::{self, Scope, SystemRunner, Systemd, UnitSpec};
     let scope = match &request {
-        Request::Install(scope)
-        | Request::Uninstall(scope)
-        | Request::Status(scope) => scope,
+        Request::Install(scope) | Request::Uninstall(scope) | Request::Status(scope) => scope,
         Request::PrintUnit { exec } => {
             let exe = match exec {
                 Some(exe) => exe.clone(),
@@ -165,4 +163,3 @@ pub fn run(_request: Request) -> Result<Vec<String>> {
         "service install is not available on this platform; use `omnipanel autostart on` instead",
     ))
 }
-
