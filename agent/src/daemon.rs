@@ -15,7 +15,7 @@ use tokio::net::TcpListener;
 use crate::{
     context::AgentContext,
     instance::{self, Claim},
-    platform::{signals::StopSignals, socket},
+    platform::{self, signals::StopSignals},
     rpc::{self, TcpEndpoint},
     update_probe::ClientVersionProbe,
 };
@@ -256,11 +256,11 @@ async fn serve(
     served.map(|()| restart)
 }
 
-fn bind_socket(socket: &Path) -> Result<(socket::Listener, SocketGuard<'_>)> {
-    socket::clear_stale_socket(socket)?;
-    let listener = socket::listen(socket)?;
+fn bind_socket(socket: &Path) -> Result<(platform::socket::Listener, SocketGuard<'_>)> {
+    platform::socket::clear_stale_socket(socket)?;
+    let listener = platform::socket::listen(socket)?;
     let guard = SocketGuard(socket);
-    socket::protect_socket(socket)?;
+    platform::socket::protect_socket(socket)?;
     Ok((listener, guard))
 }
 

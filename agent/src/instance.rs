@@ -10,13 +10,13 @@
 use std::{
     fs::{self, File, OpenOptions},
     io::{self, Read, Seek, Write},
-    os::unix::fs::{DirBuilderExt, OpenOptionsExt},
     path::{Path, PathBuf},
 };
 
-use omnipanel_core::error::{Error, Result};
-
-use crate::platform;
+use omnipanel_core::{
+    error::{Error, Result},
+    platform::fs::{create_private_dir, private_file},
+};
 
 /// Outcome of trying to become the agent.
 #[derive(Debug)]
@@ -66,16 +66,12 @@ pub fn claim(
                 format!("{} has no parent folder", socket.display()),
             )
         })?;
-    platform::socket::prepare_dir(dir, strict_dir)?;
+    crate::platform::socket::prepare_dir(dir, strict_dir)?;
     if let Some(data_dir) = user_lock.parent() {
         // Private like the socket folder: state.db lives here too.
-        fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(data_dir)
-            .map_err(|err| {
-                Error::internal(format!("cannot create {}: {err}", data_dir.display()))
-            })?;
+        create_private_dir(data_dir).map_err(|err| {
+            Error::internal(format!("cannot create {}: {err}", data_dir.display()))
+        })?;
     }
     let user = match lock_and_record(user_lock, socket)? {
         Locked::Held(file) => file,
@@ -130,19 +126,20 @@ impl Holder {
 /// Take the exclusive lock on `path` and record our pid and `socket` in
 /// it, or read who holds it.
 fn lock_and_record(path: &Path, socket: &Path) -> Result<Locked> {
-    let mut file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .mode(0o600)
-        .open(path)
-        .map_err(|err| {
-            Error::internal(format!(
-                "cannot open the lock file {}: {err}",
-                path.display()
-            ))
-        })?;
+    let mut file = private_file(
+        OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false),
+    )
+    .open(path)
+    .map_err(|err| {
+        Error::internal(format!(
+            "cannot open the lock file {}: {err}",
+            path.display()
+        ))
+    })?;
     match file.try_lock() {
         Ok(()) => {}
         Err(fs::TryLockError::WouldBlock) => {
