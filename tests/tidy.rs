@@ -10,6 +10,8 @@
 //!   and does not depend on them;
 //! - a gRPC `Status` is made in one place (`rpc/status.rs`);
 //! - a CLI command module imports no other command module;
+//! - code chosen by operating system (`cfg(unix)`, `cfg(target_os = ..)`,
+//!   ...) lives in the platform modules, or on a short list that says why;
 //! - a source file over 800 lines of non-test code is on a short list that
 //!   says why;
 //! - ARCHITECTURE.md's code map names every crate and every top-level
@@ -61,6 +63,28 @@ const CORE_FORBIDDEN_DIRECT: &[&str] = &[
 /// Crates that must not be reachable from the domain crate at all. (h2 may
 /// be: reqwest speaks HTTP/2 when another workspace member turns it on.)
 const CORE_FORBIDDEN_ANYWHERE: &[&str] = &["tonic", "prost", "omnipanel-proto", "omnipanel-client"];
+
+/// The platform modules: one small module per OS-specific concern, each
+/// with a portable interface, so that a port touches only these.
+const PLATFORM_MODULES: &[&str] = &[
+    "agent/core/src/platform/",
+    "agent/src/platform/",
+    "agent/paths/src/platform.rs",
+    "clients/rust/src/transport.rs",
+];
+
+/// Code outside [`PLATFORM_MODULES`] allowed to choose by operating
+/// system, each with its reason.
+const OS_CFG_ELSEWHERE: &[(&str, &str)] = &[
+    (
+        "agent/core/src/files/watch/",
+        "the watcher's OS backends already sit behind their own interface (source.rs: inotify on Linux in linux.rs, the notify crate elsewhere in portable.rs), with the inotify limit advice next to them",
+    ),
+    (
+        "agent/core/src/ollama/discovery.rs",
+        "where each OS's Ollama installer puts the binary: facts about Ollama's installers, not calls into the OS",
+    ),
+];
 
 fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -284,6 +308,48 @@ fn statuses_are_made_in_one_place() {
         "a Status is made only in agent/src/rpc/status.rs",
         &problems,
     );
+}
+
+/// A line that chooses code by operating system.
+fn chooses_by_os(line: &str) -> bool {
+    line.contains("cfg")
+        && ["target_os", "target_family", "unix", "windows"]
+            .iter()
+            .any(|word| line.contains(word))
+}
+
+#[test]
+fn os_specific_code_stays_in_the_platform_modules() {
+    let files = rust_files();
+    let mut problems = Vec::new();
+    for (path, text) in &files {
+        let allowed = PLATFORM_MODULES.iter().any(|p| path.starts_with(p))
+            || OS_CFG_ELSEWHERE.iter().any(|(p, _)| path.starts_with(p))
+            || path.starts_with("tests/");
+        if allowed {
+            continue;
+        }
+        for line in code_lines(text) {
+            if chooses_by_os(line) {
+                problems.push(format!(
+                    "{path}: `{}`: move what differs by OS into a platform module ({}) behind a portable function",
+                    line.trim(),
+                    PLATFORM_MODULES.join(", ")
+                ));
+            }
+        }
+    }
+    for (exception, _) in OS_CFG_ELSEWHERE {
+        let still = files.iter().any(|(path, text)| {
+            path.starts_with(exception) && code_lines(text).iter().any(|l| chooses_by_os(l))
+        });
+        if !still {
+            problems.push(format!(
+                "{exception} no longer chooses by OS: take it off OS_CFG_ELSEWHERE in tests/tidy.rs"
+            ));
+        }
+    }
+    fail_with("OS-specific code stays in the platform modules", &problems);
 }
 
 #[test]

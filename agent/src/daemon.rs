@@ -10,11 +10,12 @@ use std::{
     sync::Arc,
 };
 
-use tokio::net::{TcpListener, UnixListener};
+use tokio::net::TcpListener;
 
 use crate::{
     context::AgentContext,
     instance::{self, Claim},
+    platform::{self, signals::StopSignals},
     rpc::{self, TcpEndpoint},
     update_probe::ClientVersionProbe,
 };
@@ -272,12 +273,11 @@ async fn serve(
     served.map(|()| restart)
 }
 
-fn bind_socket(socket: &Path) -> Result<(UnixListener, SocketGuard<'_>)> {
-    instance::clear_stale_socket(socket)?;
-    let listener = UnixListener::bind(socket)
-        .map_err(|err| Error::internal(format!("cannot listen on {}: {err}", socket.display())))?;
+fn bind_socket(socket: &Path) -> Result<(platform::socket::Listener, SocketGuard<'_>)> {
+    platform::socket::clear_stale_socket(socket)?;
+    let listener = platform::socket::listen(socket)?;
     let guard = SocketGuard(socket);
-    instance::protect_socket(socket)?;
+    platform::socket::protect_socket(socket)?;
     Ok((listener, guard))
 }
 
@@ -392,24 +392,14 @@ fn spawn_settings_follower(
 }
 
 fn spawn_signal_handler(ctx: &Arc<AgentContext>) -> Result<()> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut terminate = signal(SignalKind::terminate())
-        .map_err(|err| Error::internal(format!("cannot handle SIGTERM: {err}")))?;
-    let mut interrupt = signal(SignalKind::interrupt())
-        .map_err(|err| Error::internal(format!("cannot handle SIGINT: {err}")))?;
+    let mut signals = StopSignals::listen()?;
     let ctx = ctx.clone();
     tokio::spawn(async move {
-        let name = tokio::select! {
-            _ = terminate.recv() => "signal SIGTERM",
-            _ = interrupt.recv() => "signal SIGINT",
-        };
+        let name = signals.next().await;
         ctx.request_shutdown(name);
         // A second signal means "now": the user does not want to wait for
         // streams to drain.
-        tokio::select! {
-            _ = terminate.recv() => {}
-            _ = interrupt.recv() => {}
-        }
+        signals.next().await;
         tracing::warn!("second signal received; exiting immediately");
         std::process::exit(1);
     });

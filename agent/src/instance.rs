@@ -3,19 +3,20 @@
 //! config.toml, the logs), whatever socket it was told to use;
 //! `agent.sock.lock` next to the socket guards the socket, which another
 //! user's data folder could point at too. Each lock file records its
-//! holder's pid and socket, so a loser can say who runs. The winner checks
-//! the socket folder (private, owned by us), removes a stale socket left by
-//! a crash (detected by dialling it), and binds a fresh socket readable only
-//! by its owner.
+//! holder's pid and socket, so a loser can say who runs. The winner has
+//! the socket folder checked (private, owned by us; `platform::socket`,
+//! which also removes a stale socket and restricts the fresh one).
 
 use std::{
-    fs::{self, File, OpenOptions, Permissions},
+    fs::{self, File, OpenOptions},
     io::{self, Read, Seek, Write},
-    os::unix::fs::{DirBuilderExt, FileTypeExt, MetadataExt, OpenOptionsExt, PermissionsExt},
     path::{Path, PathBuf},
 };
 
-use omnipanel_core::error::{Error, Result};
+use omnipanel_core::{
+    error::{Error, Result},
+    platform::fs::{create_private_dir, private_file},
+};
 
 /// Outcome of trying to become the agent.
 #[derive(Debug)]
@@ -65,16 +66,12 @@ pub fn claim(
                 format!("{} has no parent folder", socket.display()),
             )
         })?;
-    prepare_dir(dir, strict_dir)?;
+    crate::platform::socket::prepare_dir(dir, strict_dir)?;
     if let Some(data_dir) = user_lock.parent() {
         // Private like the socket folder: state.db lives here too.
-        fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(data_dir)
-            .map_err(|err| {
-                Error::internal(format!("cannot create {}: {err}", data_dir.display()))
-            })?;
+        create_private_dir(data_dir).map_err(|err| {
+            Error::internal(format!("cannot create {}: {err}", data_dir.display()))
+        })?;
     }
     let user = match lock_and_record(user_lock, socket)? {
         Locked::Held(file) => file,
@@ -129,19 +126,20 @@ impl Holder {
 /// Take the exclusive lock on `path` and record our pid and `socket` in
 /// it, or read who holds it.
 fn lock_and_record(path: &Path, socket: &Path) -> Result<Locked> {
-    let mut file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .mode(0o600)
-        .open(path)
-        .map_err(|err| {
-            Error::internal(format!(
-                "cannot open the lock file {}: {err}",
-                path.display()
-            ))
-        })?;
+    let mut file = private_file(
+        OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false),
+    )
+    .open(path)
+    .map_err(|err| {
+        Error::internal(format!(
+            "cannot open the lock file {}: {err}",
+            path.display()
+        ))
+    })?;
     match file.try_lock() {
         Ok(()) => {}
         Err(fs::TryLockError::WouldBlock) => {
@@ -172,95 +170,10 @@ fn lock_and_record(path: &Path, socket: &Path) -> Result<Locked> {
     Ok(Locked::Held(file))
 }
 
-/// Create the folder private to us, or check an existing one. With
-/// `strict`, an existing folder must be ours and not open to others (its
-/// mode is tightened if needed); without it (a user-chosen socket path) only
-/// a missing folder is created, privately.
-fn prepare_dir(dir: &Path, strict: bool) -> Result<()> {
-    match fs::metadata(dir) {
-        Err(err) if err.kind() == io::ErrorKind::NotFound => fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(dir)
-            .map_err(|err| Error::internal(format!("cannot create {}: {err}", dir.display()))),
-        Err(err) => Err(Error::internal(format!(
-            "cannot inspect {}: {err}",
-            dir.display()
-        ))),
-        Ok(meta) if !meta.is_dir() => Err(Error::failed_precondition(format!(
-            "{} should be the agent's socket folder but is not a folder",
-            dir.display()
-        ))),
-        Ok(meta) if strict => {
-            let uid = omnipanel_paths::current_uid();
-            if meta.uid() != uid {
-                return Err(Error::permission_denied(format!(
-                    "{} belongs to uid {}, not to you (uid {uid}); remove it or set OMNIPANEL_SOCKET",
-                    dir.display(),
-                    meta.uid()
-                ))
-                .with_reason("SOCKET_DIR_NOT_OWNED"));
-            }
-            if meta.mode() & 0o077 != 0 {
-                fs::set_permissions(dir, Permissions::from_mode(0o700)).map_err(|err| {
-                    Error::internal(format!("cannot make {} private: {err}", dir.display()))
-                })?;
-            }
-            Ok(())
-        }
-        Ok(_) => Ok(()),
-    }
-}
-
-/// Remove a socket nobody answers on. A live socket (an agent that does
-/// not share our lock file) or a non-socket file is refused.
-pub fn clear_stale_socket(socket: &Path) -> Result<()> {
-    let meta = match fs::symlink_metadata(socket) {
-        Ok(meta) => meta,
-        Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(()),
-        Err(err) => {
-            return Err(Error::internal(format!(
-                "cannot inspect {}: {err}",
-                socket.display()
-            )));
-        }
-    };
-    if !meta.file_type().is_socket() {
-        return Err(Error::failed_precondition(format!(
-            "{} exists and is not a socket; move it away or set OMNIPANEL_SOCKET",
-            socket.display()
-        )));
-    }
-    match std::os::unix::net::UnixStream::connect(socket) {
-        Ok(_) => Err(Error::failed_precondition(format!(
-            "another process is serving on {}",
-            socket.display()
-        ))
-        .with_reason("SOCKET_IN_USE")),
-        Err(_) => {
-            tracing::info!(socket = %socket.display(), "removing stale socket left by an earlier run");
-            fs::remove_file(socket).map_err(|err| {
-                Error::internal(format!(
-                    "cannot remove the stale socket {}: {err}",
-                    socket.display()
-                ))
-            })
-        }
-    }
-}
-
-/// Restrict the freshly bound socket to its owner.
-pub fn protect_socket(socket: &Path) -> Result<()> {
-    fs::set_permissions(socket, Permissions::from_mode(0o600)).map_err(|err| {
-        Error::internal(format!(
-            "cannot restrict permissions of {}: {err}",
-            socket.display()
-        ))
-    })
-}
-
 #[cfg(test)]
 mod tests {
+    use std::os::unix::fs::MetadataExt;
+
     use super::*;
 
     #[test]
@@ -336,21 +249,5 @@ mod tests {
         let mut name = socket.as_os_str().to_owned();
         name.push(".lock");
         PathBuf::from(name)
-    }
-
-    #[test]
-    fn stale_socket_is_removed_but_a_regular_file_is_not() -> Result<()> {
-        let dir = tempfile::tempdir().map_err(|e| Error::internal(e.to_string()))?;
-        let socket = dir.path().join("agent.sock");
-        {
-            let _listener = std::os::unix::net::UnixListener::bind(&socket)
-                .map_err(|e| Error::internal(e.to_string()))?;
-        }
-        assert!(socket.exists());
-        clear_stale_socket(&socket)?;
-        assert!(!socket.exists());
-        fs::write(&socket, "not a socket").map_err(|e| Error::internal(e.to_string()))?;
-        assert!(clear_stale_socket(&socket).is_err());
-        Ok(())
     }
 }

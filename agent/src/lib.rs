@@ -1,13 +1,15 @@
 //! The OmniPanel agent as a library: the server around the domain crate
 //! (`omnipanel-core`). `daemon` runs the agent's lifecycle (settings, single
 //! instance, listeners, signals, shutdown), `rpc` is the only module that
-//! knows gRPC and the generated types, and the rest are the pieces only a
-//! server needs. The `omnipanel-agent` binary is a thin command line over
+//! knows gRPC and the generated types, `platform` holds what differs
+//! between operating systems, and the rest are the pieces only a server
+//! needs. The `omnipanel-agent` binary is a thin command line over
 //! [`daemon::run`].
 
 pub mod context;
 pub mod daemon;
 pub mod instance;
+pub mod platform;
 pub mod rpc;
 pub mod service;
 pub mod update_probe;

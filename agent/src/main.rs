@@ -4,7 +4,10 @@
 use std::{path::PathBuf, process::ExitCode};
 
 use clap::{Parser, Subcommand};
-use omnipanel_agent::daemon::{self, EXIT_CONFIG, RunOptions};
+use omnipanel_agent::{
+    daemon::{self, EXIT_CONFIG, RunOptions},
+    platform::service,
+};
 use omnipanel_core::config;
 use omnipanel_paths::AgentPaths;
 
@@ -104,7 +107,17 @@ fn main() -> ExitCode {
 }
 
 fn service_command(command: ServiceCommand) -> ExitCode {
-    match run_service_command(command) {
+    let scope = |scope: ServiceScope| service::ScopeArgs {
+        system: scope.system,
+        user_name: scope.user_name,
+    };
+    let request = match command {
+        ServiceCommand::Install(s) => service::Request::Install(scope(s)),
+        ServiceCommand::Uninstall(s) => service::Request::Uninstall(scope(s)),
+        ServiceCommand::Status(s) => service::Request::Status(scope(s)),
+        ServiceCommand::PrintUnit { exec } => service::Request::PrintUnit { exec },
+    };
+    match service::run(request) {
         Ok(lines) => {
             for line in lines {
                 println!("{line}");
@@ -116,139 +129,6 @@ fn service_command(command: ServiceCommand) -> ExitCode {
             ExitCode::FAILURE
         }
     }
-}
-
-#[cfg(target_os = "linux")]
-fn run_service_command(
-    command: ServiceCommand,
-) -> Result<Vec<String>, omnipanel_core::error::Error> {
-    use omnipanel_agent::service::{self, Scope, SystemRunner, Systemd, UnitSpec};
-    use omnipanel_core::error::Error;
-    let scope = match &command {
-        ServiceCommand::Install(scope)
-        | ServiceCommand::Uninstall(scope)
-        | ServiceCommand::Status(scope) => scope,
-        ServiceCommand::PrintUnit { exec } => {
-            let exe = match exec {
-                Some(exe) => exe.clone(),
-                None => this_program()?,
-            };
-            let unit = service::render_systemd_unit(&UnitSpec {
-                exe,
-                scope: Scope::User,
-            });
-            return Ok(unit.lines().map(str::to_owned).collect());
-        }
-    };
-    let (scope, unit_dir) = if scope.system {
-        let user = scope.user_name.clone().unwrap_or_default();
-        let passwd = std::fs::read_to_string("/etc/passwd")
-            .map_err(|err| Error::failed_precondition(format!("cannot read /etc/passwd: {err}")))?;
-        let home = service::home_of(&passwd, &user).ok_or_else(|| {
-            Error::invalid_argument("--user-name", format!("no user named {user:?} exists here"))
-        })?;
-        (
-            Scope::System { user, home },
-            PathBuf::from(service::SYSTEM_UNIT_DIR),
-        )
-    } else {
-        (Scope::User, service::user_unit_dir()?)
-    };
-    let systemd = Systemd::new(SystemRunner, scope.clone(), unit_dir);
-    match command {
-        ServiceCommand::Install(_) => {
-            let exe = std::env::current_exe().map_err(|err| {
-                Error::internal(format!(
-                    "cannot tell where this program is installed: {err}"
-                ))
-            })?;
-            systemd.install(&UnitSpec { exe, scope })
-        }
-        ServiceCommand::Uninstall(_) => systemd.uninstall(),
-        ServiceCommand::Status(_) => systemd.status(),
-        // Answered above, before a unit folder is needed.
-        ServiceCommand::PrintUnit { .. } => Ok(Vec::new()),
-    }
-}
-
-/// Where this program is installed.
-#[cfg(any(target_os = "linux", target_os = "macos"))]
-fn this_program() -> Result<PathBuf, omnipanel_core::error::Error> {
-    std::env::current_exe().map_err(|err| {
-        omnipanel_core::error::Error::internal(format!(
-            "cannot tell where this program is installed: {err}"
-        ))
-    })
-}
-
-#[cfg(target_os = "macos")]
-fn run_service_command(
-    command: ServiceCommand,
-) -> Result<Vec<String>, omnipanel_core::error::Error> {
-    use omnipanel_agent::service;
-    use omnipanel_core::error::Error;
-    let home = std::env::var_os("HOME")
-        .map(std::path::PathBuf::from)
-        .ok_or_else(|| Error::failed_precondition("HOME is not set; set it and try again"))?;
-    let plist = home.join(format!(
-        "Library/LaunchAgents/{}.plist",
-        service::LAUNCHD_LABEL
-    ));
-    match command {
-        ServiceCommand::Install(_) => {
-            let exe = std::env::current_exe().map_err(|err| {
-                Error::internal(format!("cannot tell where this program is: {err}"))
-            })?;
-            let paths = AgentPaths::from_env();
-            let text = service::render_launchd_plist(&exe, &paths.log_dir);
-            omnipanel_core::atomic_file::write_atomically(&plist, text.as_bytes()).map_err(
-                |err| {
-                    Error::failed_precondition(format!("cannot write {}: {err}", plist.display()))
-                },
-            )?;
-            Ok(vec![
-                format!("wrote {}", plist.display()),
-                format!("load it with `launchctl load -w {}`", plist.display()),
-            ])
-        }
-        ServiceCommand::Uninstall(_) => {
-            let _ = std::fs::remove_file(&plist);
-            Ok(vec![format!(
-                "removed {} (run `launchctl unload` on it first if it was loaded)",
-                plist.display()
-            )])
-        }
-        ServiceCommand::PrintUnit { exec } => {
-            let exe = match exec {
-                Some(exe) => exe,
-                None => this_program()?,
-            };
-            let paths = AgentPaths::from_env();
-            let text = service::render_launchd_plist(&exe, &paths.log_dir);
-            Ok(text.lines().map(str::to_owned).collect())
-        }
-        ServiceCommand::Status(_) => Ok(vec![format!(
-            "{} {}",
-            plist.display(),
-            if plist.exists() {
-                "is installed"
-            } else {
-                "is not installed"
-            }
-        )]),
-    }
-}
-
-#[cfg(not(any(target_os = "linux", target_os = "macos")))]
-fn run_service_command(
-    _command: ServiceCommand,
-) -> Result<Vec<String>, omnipanel_core::error::Error> {
-    // Windows: documented in the user guide (Run key via `omnipanel
-    // autostart on`, or a scheduled task); no service code yet.
-    Err(omnipanel_core::error::Error::new(
-        omnipanel_core::error::ErrorKind::Unimplemented,
-        "service install is not available on this platform; use `omnipanel autostart on` instead",
-    ))
 }
 
 fn check_config(paths: &AgentPaths) -> ExitCode {

@@ -1,22 +1,19 @@
 //! Start at login: registers the tray (`omnipanel-tray`, or the agent itself
 //! when no tray binary is installed next to it) with the desktop's login
-//! items through the `auto-launch` crate (XDG autostart on Linux, a
-//! LaunchAgent on macOS, the Run key on Windows).
-//!
-//! On Linux the crate has gaps this module works around: it writes
-//! `$HOME/.config/autostart` even when `XDG_CONFIG_HOME` points elsewhere
-//! (desktops read `$XDG_CONFIG_HOME/autostart`), its `Exec=` line is not
-//! quoted (a path with spaces runs the wrong program), and its `is_enabled`
-//! only checks that a file exists (a desktop's "Hidden=true" or
-//! "X-GNOME-Autostart-enabled=false" switch is ignored). So after the crate
-//! registers, the entry is rewritten with a quoted `Exec=` at the XDG
-//! location, and the status is always read back from the file itself.
+//! items. What to register and the `.desktop` entry text (rendering with
+//! a correctly quoted `Exec=`, parsing a desktop's on/off switches) live
+//! here and are tested on every platform; registering with the OS is
+//! `platform::autostart` (the `auto-launch` crate, with the Linux entry
+//! rewritten at the XDG location and its status read back from the file).
 //!
 //! Everything here is blocking file work: callers run it off the executor.
 
 use std::path::{Path, PathBuf};
 
-use crate::error::{Error, Result};
+use crate::{
+    error::{Error, Result},
+    platform,
+};
 
 /// Name of the login item (the `.desktop` file stem on Linux).
 pub const APP_NAME: &str = "omnipanel";
@@ -38,13 +35,13 @@ pub struct AutostartStatus {
 #[derive(Debug, Clone)]
 pub struct Autostart {
     /// The program to register (tray, else agent).
-    program: PathBuf,
+    pub(crate) program: PathBuf,
     /// Arguments it gets.
-    args: Vec<String>,
+    pub(crate) args: Vec<String>,
     /// `$HOME`.
-    home: PathBuf,
+    pub(crate) home: PathBuf,
     /// `$XDG_CONFIG_HOME` (absolute), else `$HOME/.config`.
-    config_home: PathBuf,
+    pub(crate) config_home: PathBuf,
 }
 
 impl Autostart {
@@ -84,119 +81,14 @@ impl Autostart {
             .join(format!("{APP_NAME}.desktop"))
     }
 
-    /// Where auto-launch itself writes the entry (Linux): always under
-    /// `$HOME/.config`.
-    fn crate_desktop_file(&self) -> PathBuf {
-        self.home
-            .join(".config")
-            .join("autostart")
-            .join(format!("{APP_NAME}.desktop"))
-    }
-
-    fn launcher(&self) -> Result<auto_launch::AutoLaunch> {
-        let program = self.program.to_str().ok_or_else(|| {
-            Error::failed_precondition(format!(
-                "{} is not valid UTF-8, which login items cannot hold; install OmniPanel under a plain path",
-                self.program.display()
-            ))
-        })?;
-        let mut builder = auto_launch::AutoLaunchBuilder::new();
-        builder
-            .set_app_name(APP_NAME)
-            .set_app_path(program)
-            .set_args(&self.args);
-        #[cfg(target_os = "linux")]
-        builder.set_linux_launch_mode(auto_launch::LinuxLaunchMode::XdgAutostart);
-        #[cfg(target_os = "macos")]
-        builder.set_macos_launch_mode(auto_launch::MacOSLaunchMode::LaunchAgent);
-        builder
-            .build()
-            .map_err(|err| Error::internal(format!("cannot prepare the login item: {err}")))
-    }
-
     /// Read the registration as it is now.
     pub fn status(&self) -> Result<AutostartStatus> {
-        #[cfg(target_os = "linux")]
-        {
-            let path = self.desktop_file();
-            let text = match std::fs::read_to_string(&path) {
-                Ok(text) => text,
-                Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
-                    return Ok(AutostartStatus {
-                        enabled: false,
-                        location: path.display().to_string(),
-                        program: String::new(),
-                    });
-                }
-                Err(err) => {
-                    return Err(Error::internal(format!(
-                        "cannot read {}: {err}",
-                        path.display()
-                    )));
-                }
-            };
-            let entry = parse_desktop_entry(&text);
-            Ok(AutostartStatus {
-                enabled: entry.enabled,
-                location: path.display().to_string(),
-                program: entry.program,
-            })
-        }
-        #[cfg(not(target_os = "linux"))]
-        {
-            let enabled = self
-                .launcher()?
-                .is_enabled()
-                .map_err(|err| Error::internal(format!("cannot read the login item: {err}")))?;
-            Ok(AutostartStatus {
-                enabled,
-                location: APP_NAME.to_owned(),
-                program: if enabled {
-                    self.program.display().to_string()
-                } else {
-                    String::new()
-                },
-            })
-        }
+        platform::autostart::status(self)
     }
 
     /// Turn start-at-login on or off; returns the status read back.
     pub fn set(&self, enabled: bool) -> Result<AutostartStatus> {
-        let launcher = self.launcher()?;
-        if enabled {
-            launcher
-                .enable()
-                .map_err(|err| Error::internal(format!("cannot register the login item: {err}")))?;
-            #[cfg(target_os = "linux")]
-            self.fix_desktop_entry()?;
-        } else {
-            launcher
-                .disable()
-                .map_err(|err| Error::internal(format!("cannot remove the login item: {err}")))?;
-            #[cfg(target_os = "linux")]
-            remove_if_present(&self.desktop_file())?;
-        }
-        self.status()
-    }
-
-    /// Replace what auto-launch wrote with a correctly quoted entry at the
-    /// XDG location, and remove its copy when that is elsewhere.
-    #[cfg(target_os = "linux")]
-    fn fix_desktop_entry(&self) -> Result<()> {
-        let path = self.desktop_file();
-        let text = render_desktop_entry(&self.program, &self.args);
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).map_err(|err| {
-                Error::internal(format!("cannot create {}: {err}", dir.display()))
-            })?;
-        }
-        crate::atomic_file::write_atomically(&path, text.as_bytes())
-            .map_err(|err| Error::internal(format!("cannot write {}: {err}", path.display())))?;
-        let crate_file = self.crate_desktop_file();
-        if crate_file != path {
-            remove_if_present(&crate_file)?;
-        }
-        Ok(())
+        platform::autostart::set(self, enabled)
     }
 }
 
@@ -211,18 +103,6 @@ fn login_program(agent_exe: &Path) -> (PathBuf, Vec<String>) {
             agent_exe.to_owned(),
             vec!["run".to_owned(), "--quiet".to_owned()],
         )
-    }
-}
-
-#[cfg(target_os = "linux")]
-fn remove_if_present(path: &Path) -> Result<()> {
-    match std::fs::remove_file(path) {
-        Ok(()) => Ok(()),
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(err) => Err(Error::internal(format!(
-            "cannot remove {}: {err}",
-            path.display()
-        ))),
     }
 }
 

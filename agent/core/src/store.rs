@@ -10,8 +10,6 @@ use std::{
     time::{SystemTime, UNIX_EPOCH},
 };
 
-use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
-
 use rusqlite::{Connection, ErrorCode, OptionalExtension, Transaction};
 
 use crate::error::{Error, Result};
@@ -118,13 +116,9 @@ impl Store {
     pub fn open(path: &Path) -> Result<(Self, Option<Recovery>)> {
         if let Some(dir) = path.parent() {
             // Private: the database holds provider tokens.
-            std::fs::DirBuilder::new()
-                .recursive(true)
-                .mode(0o700)
-                .create(dir)
-                .map_err(|err| {
-                    Error::internal(format!("cannot create {}: {err}", dir.display()))
-                })?;
+            crate::platform::fs::create_private_dir(dir).map_err(|err| {
+                Error::internal(format!("cannot create {}: {err}", dir.display()))
+            })?;
         }
         let (connection, recovery) = match open_checked(path) {
             Ok(connection) => (connection, None),
@@ -245,7 +239,7 @@ fn lock(connection: &Mutex<Connection>) -> Result<std::sync::MutexGuard<'_, Conn
 fn open_checked(path: &Path) -> rusqlite::Result<Connection> {
     let mut connection = Connection::open(path)?;
     // Owner-only, like the folder: SQLite creates files with the umask.
-    let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600));
+    let _ = crate::platform::fs::make_private(path);
     connection.busy_timeout(std::time::Duration::from_secs(5))?;
     connection.pragma_update(None, "journal_mode", "WAL")?;
     connection.pragma_update(None, "synchronous", "NORMAL")?;

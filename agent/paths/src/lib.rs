@@ -25,10 +25,9 @@ pub const CA_CERT_ENV: &str = "OMNIPANEL_CA_CERT";
 /// Environment variable overriding the settings file.
 pub const CONFIG_ENV: &str = "OMNIPANEL_CONFIG";
 
-/// The current user's numeric id.
-pub fn current_uid() -> u32 {
-    rustix::process::getuid().as_raw()
-}
+mod platform;
+
+pub use platform::current_uid;
 
 /// The folder holding the socket: `$XDG_RUNTIME_DIR/omnipanel`, or
 /// `/tmp/omnipanel-$UID` when no usable runtime dir is set.

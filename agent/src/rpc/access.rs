@@ -17,7 +17,7 @@ use omnipanel_proto::VERSION_HEADER;
 use tonic::{Status, body::Body, transport::server::UdsConnectInfo};
 use tower::{Layer, Service};
 
-use crate::rpc::status::to_status;
+use crate::{platform::peer, rpc::status::to_status};
 use omnipanel_core::{
     error::{Error, ErrorKind},
     tokens::{Scope, Tokens},
@@ -205,7 +205,7 @@ impl Listener {
                     .extensions()
                     .get::<UdsConnectInfo>()
                     .and_then(|info| info.peer_cred)
-                    .map(|cred| cred.uid());
+                    .map(|cred| peer::peer_uid(&cred));
                 match uid {
                     Some(uid) if uid == *owner_uid => Ok(Scope::Admin),
                     Some(uid) => Err(Error::permission_denied(format!(

@@ -155,7 +155,7 @@ pub async fn serve(
             .await;
     }
     let routes = routes(&ctx, health);
-    let owner_uid = omnipanel_paths::current_uid();
+    let owner_uid = crate::platform::peer::owner_uid();
 
     let shutdown = ctx.shutdown_token();
     let unix_server = Server::builder()

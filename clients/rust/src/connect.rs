@@ -14,7 +14,6 @@ use omnipanel_proto::{
         system_service_client::SystemServiceClient, update_service_client::UpdateServiceClient,
     },
 };
-use tokio::net::UnixStream;
 use tonic::{
     metadata::{Ascii, MetadataValue},
     service::{Interceptor, interceptor::InterceptedService},
@@ -25,6 +24,7 @@ use tower::service_fn;
 use crate::{
     error::ClientError,
     location::{self, ADDR_ENV, CA_CERT_ENV, TOKEN_ENV},
+    transport,
 };
 
 /// Where the agent is.
@@ -257,7 +257,7 @@ async fn open_channel(target: &Target) -> Result<Channel, ClientError> {
                 .connect_with_connector(service_fn(move |_| {
                     let path = path.clone();
                     async move {
-                        let stream = UnixStream::connect(&path).await?;
+                        let stream = transport::dial(&path).await?;
                         Ok::<_, io::Error>(TokioIo::new(stream))
                     }
                 }))

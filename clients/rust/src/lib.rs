@@ -13,6 +13,7 @@ pub mod display;
 mod error;
 mod events;
 pub mod location;
+mod transport;
 
 pub use calls::{Answer, MessageStream};
 pub use connect::{AuthInterceptor, Authed, Client, Target};

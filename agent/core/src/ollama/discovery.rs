@@ -9,6 +9,8 @@ use std::{
     path::{Path, PathBuf},
 };
 
+use crate::platform::fs::is_executable;
+
 /// How to install Ollama, for error messages.
 pub const INSTALL_HINT: &str = "install Ollama from https://ollama.com/download (Linux: `curl -fsSL https://ollama.com/install.sh | sh`)";
 
@@ -25,19 +27,6 @@ pub fn with_install_hint(message: &str) -> String {
 const EXE: &str = "ollama.exe";
 #[cfg(not(windows))]
 const EXE: &str = "ollama";
-
-fn is_executable(path: &Path) -> bool {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        path.metadata()
-            .is_ok_and(|meta| meta.is_file() && meta.permissions().mode() & 0o111 != 0)
-    }
-    #[cfg(not(unix))]
-    {
-        path.is_file()
-    }
-}
 
 /// Places the official installers use, most likely first.
 fn usual_places() -> Vec<PathBuf> {

@@ -163,16 +163,7 @@ pub fn free_disk(path: &Path) -> u64 {
     let mut current = Some(path);
     while let Some(candidate) = current {
         if candidate.exists() {
-            #[cfg(unix)]
-            {
-                return rustix::fs::statvfs(candidate)
-                    .map(|s| s.f_bavail.saturating_mul(s.f_frsize))
-                    .unwrap_or(0);
-            }
-            #[cfg(not(unix))]
-            {
-                return 0;
-            }
+            return crate::platform::fs::free_bytes(candidate).unwrap_or(0);
         }
         current = candidate.parent();
     }

@@ -1,21 +1,23 @@
 //! The HTTP clients the facade talks to Ollama servers with: one without
 //! TLS for the local server, one with the system's trust store for https
-//! providers, both tuned so an idle agent keeps no timers.
+//! providers, both from the one builder (`crate::http`).
 
 use std::time::Duration;
 
-use crate::error::{Error, Result};
+use crate::{
+    error::{Error, Result},
+    http::{HttpOptions, Tls},
+};
 
-/// The settings every client shares, TLS or not.
-pub(super) fn http_builder() -> reqwest::ClientBuilder {
-    reqwest::Client::builder()
-        .connect_timeout(Duration::from_secs(5))
-        .tcp_nodelay(true)
-        // No idle-pool timer: an idle agent runs no timers. Stale pooled
-        // connections are detected when they are next used.
-        .pool_idle_timeout(None)
-        .pool_max_idle_per_host(4)
-        .user_agent(concat!("omnipanel/", env!("CARGO_PKG_VERSION")))
+/// What Ollama's clients choose: a quick connect (the server is usually
+/// local) and a small pool, no read limit (generation streams pause).
+pub(super) fn options(tls: Tls) -> HttpOptions {
+    HttpOptions {
+        connect_timeout: Duration::from_secs(5),
+        read_timeout: None,
+        max_idle_per_host: Some(4),
+        tls,
+    }
 }
 
 /// HTTP clients: a plain one for `http://` (the local server, usually),
@@ -30,11 +32,7 @@ pub(super) struct HttpClients {
 
 impl HttpClients {
     pub(super) fn new() -> Result<Self> {
-        let plain = http_builder()
-            // An empty trust store: nothing is loaded, and an https URL
-            // given to this client fails instead of going unverified.
-            .tls_certs_only([])
-            .build()
+        let plain = crate::http::client(&options(Tls::Off))
             .map_err(|err| Error::internal(format!("cannot build the HTTP client: {err}")))?;
         Ok(Self {
             plain,
@@ -49,7 +47,7 @@ impl HttpClients {
         let client = self
             .tls
             .get_or_try_init(|| async {
-                tokio::task::spawn_blocking(|| http_builder().build())
+                tokio::task::spawn_blocking(|| crate::http::client(&options(Tls::SystemRoots)))
                     .await?
                     .map_err(|err| Error::internal(format!("cannot set up TLS: {err}")))
             })

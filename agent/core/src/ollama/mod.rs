@@ -35,7 +35,7 @@ use std::{
 
 use tokio::sync::watch;
 
-use self::http::{HttpClients, http_builder};
+use self::http::HttpClients;
 pub use self::{
     endpoints::ProviderInfo,
     inference::{ChatMessage, GenerateParams, GenerationOptions, ReplyStream, keep_alive_value},
@@ -113,8 +113,7 @@ impl Ollama {
         let address = OllamaAddress::parse(&raw_address);
         // OLLAMA_HOST may name https; then the TLS client is built now.
         let local_http = if address.base_url().starts_with("https://") {
-            http_builder()
-                .build()
+            crate::http::client(&http::options(crate::http::Tls::SystemRoots))
                 .map_err(|err| Error::internal(format!("cannot set up TLS: {err}")))?
         } else {
             http.plain.clone()

@@ -8,7 +8,6 @@
 use std::{
     fs,
     io::{Read, Write},
-    os::unix::fs::PermissionsExt,
     path::{Path, PathBuf},
 };
 
@@ -16,6 +15,7 @@ use sha2::{Digest, Sha256};
 
 use crate::{
     error::{Error, Result},
+    platform,
     updates::manifest::Release,
 };
 
@@ -144,7 +144,7 @@ pub fn unpack(artifact: &Path, dest: &Path) -> Result<Vec<String>> {
         std::io::copy(&mut entry, &mut out).map_err(bad)?;
         out.sync_all()
             .map_err(|err| io_error("write", &target, err))?;
-        fs::set_permissions(&target, fs::Permissions::from_mode(0o755))
+        platform::fs::make_executable(&target)
             .map_err(|err| io_error("set permissions on", &target, err))?;
         found.push(name.to_owned());
     }
@@ -187,7 +187,7 @@ fn replace_file(source: &Path, target: &Path) -> Result<()> {
     let temp = dir.join(format!(".{name}.omnipanel-new"));
     let _ = fs::remove_file(&temp);
     fs::copy(source, &temp).map_err(|err| io_error("copy to", &temp, err))?;
-    fs::set_permissions(&temp, fs::Permissions::from_mode(0o755))
+    platform::fs::make_executable(&temp)
         .map_err(|err| io_error("set permissions on", &temp, err))?;
     fs::File::open(&temp)
         .and_then(|f| f.sync_all())

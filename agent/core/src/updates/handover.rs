@@ -18,7 +18,6 @@
 use std::{
     ffi::OsString,
     future::Future,
-    os::unix::process::CommandExt,
     path::{Path, PathBuf},
     process::{Child, Command, ExitCode, Stdio},
     time::{Duration, Instant},
@@ -26,7 +25,10 @@ use std::{
 
 use omnipanel_paths::AgentPaths;
 
-use crate::updates::{HEALTH_DEADLINE, Marker, RestartPlan, UpdateDirs, artifact};
+use crate::{
+    platform,
+    updates::{HEALTH_DEADLINE, Marker, RestartPlan, UpdateDirs, artifact},
+};
 
 /// Asks an agent on a socket which version it is.
 pub trait VersionProbe {
@@ -56,7 +58,7 @@ pub fn perform(plan: RestartPlan, paths: &AgentPaths, version: &impl VersionProb
         }
     };
     let args: Vec<OsString> = std::env::args_os().skip(1).collect();
-    let err = Command::new(&exe).args(&args).exec();
+    let err = platform::process::exec(Command::new(&exe).args(&args));
     eprintln!(
         "omnipanel-agent: cannot restart as {}: {err}; start the agent again by hand",
         exe.display()
@@ -180,12 +182,7 @@ fn stop(child: &mut Child) {
     if let Ok(Some(_)) = child.try_wait() {
         return;
     }
-    if let Some(pid) = i32::try_from(child.id())
-        .ok()
-        .and_then(rustix::process::Pid::from_raw)
-    {
-        let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
-    }
+    platform::process::terminate(child.id());
     let deadline = Instant::now() + PROBE_STOP;
     while Instant::now() < deadline {
         if let Ok(Some(_)) = child.try_wait() {

@@ -48,6 +48,7 @@ use crate::{
     config::{Settings, SettingsStore},
     error::{Error, Result},
     events::EventBus,
+    http::{self, HttpOptions, Tls},
     ollama::Ollama,
     store::Store,
     version,
@@ -338,17 +339,16 @@ impl Updater {
         self.http
             .get_or_try_init(|| async {
                 tokio::task::spawn_blocking(|| {
-                    let builder = || {
-                        reqwest::Client::builder()
-                            .connect_timeout(Duration::from_secs(10))
-                            // A stalled server fails the download (resumable)
-                            // rather than hanging it.
-                            .read_timeout(Duration::from_secs(60))
-                            .pool_idle_timeout(None)
-                            .user_agent(format!("omnipanel/{}", version::current()))
+                    let options = HttpOptions {
+                        connect_timeout: Duration::from_secs(10),
+                        // A stalled server fails the download (resumable)
+                        // rather than hanging it.
+                        read_timeout: Some(Duration::from_secs(60)),
+                        max_idle_per_host: None,
+                        tls: Tls::Off,
                     };
-                    let plain = builder().tls_certs_only([]).build()?;
-                    let tls = builder().build()?;
+                    let plain = http::client(&options)?;
+                    let tls = http::client(&options.with_tls(Tls::SystemRoots))?;
                     Ok::<_, reqwest::Error>((plain, tls))
                 })
                 .await?

@@ -748,9 +748,7 @@ mod tests {
 
     fn supervise(config: SupervisorConfig, dir: &std::path::Path) -> std::io::Result<Supervisor> {
         let _ = rustls::crypto::ring::default_provider().install_default();
-        let http = reqwest::Client::builder()
-            .tls_certs_only([])
-            .build()
+        let http = crate::http::client(&crate::ollama::http::options(crate::http::Tls::Off))
             .map_err(std::io::Error::other)?;
         let api = OllamaApi::new(http, &config.address.base_url(), None);
         let log = RotatingWriter::open(

@@ -1,8 +1,9 @@
 //! The managed server as a process: spawning `ollama serve` with its
-//! output piped to the log readers and tied to the agent's life
-//! (PR_SET_PDEATHSIG), stopping it with SIGTERM then SIGKILL after a grace
-//! period, and describing how it exited. The supervisor task decides when
-//! to do each of these; this module only knows how.
+//! output piped to the log readers and tied to the agent's life, stopping
+//! it with SIGTERM then SIGKILL after a grace period, and describing how it
+//! exited. The supervisor task decides when to do each of these; this
+//! module only knows how, and asks `platform::process` for what differs
+//! between operating systems.
 
 use std::{
     collections::VecDeque,
@@ -18,7 +19,11 @@ use tokio::{
 };
 
 use super::output::pump_output;
-use crate::{logs::RotatingWriter, ollama::address::OllamaAddress};
+use crate::{
+    logs::RotatingWriter,
+    ollama::address::OllamaAddress,
+    platform::process::{die_with_parent, exit_signal, terminate},
+};
 
 /// A server we started.
 pub(super) struct Managed {
@@ -101,51 +106,11 @@ pub(super) fn describe_exit(status: std::io::Result<ExitStatus>) -> String {
     match status {
         Ok(status) => match status.code() {
             Some(code) => format!("exited with status {code}"),
-            None => {
-                #[cfg(unix)]
-                {
-                    use std::os::unix::process::ExitStatusExt;
-                    match status.signal() {
-                        Some(signal) => format!("was killed by signal {signal}"),
-                        None => "exited".to_owned(),
-                    }
-                }
-                #[cfg(not(unix))]
-                {
-                    "exited".to_owned()
-                }
-            }
+            None => match exit_signal(&status) {
+                Some(signal) => format!("was killed by signal {signal}"),
+                None => "exited".to_owned(),
+            },
         },
         Err(err) => format!("could not be waited for: {err}"),
     }
-}
-
-/// Ask a process to stop (SIGTERM).
-fn terminate(pid: u32) {
-    #[cfg(unix)]
-    if let Some(pid) = i32::try_from(pid)
-        .ok()
-        .and_then(rustix::process::Pid::from_raw)
-    {
-        let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
-    }
-    #[cfg(not(unix))]
-    let _ = pid;
-}
-
-/// Make the managed server die with the agent, so a crashed agent never
-/// leaves an orphan that the next start would mistake for an external one.
-fn die_with_parent(command: &mut Command) {
-    #[cfg(target_os = "linux")]
-    // SAFETY: the closure runs between fork and exec and only makes one
-    // async-signal-safe syscall (prctl), as pre_exec requires.
-    #[allow(unsafe_code)] // The only way to set PR_SET_PDEATHSIG on a child.
-    unsafe {
-        command.pre_exec(|| {
-            rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::TERM))
-                .map_err(std::io::Error::from)
-        });
-    }
-    #[cfg(not(target_os = "linux"))]
-    let _ = command;
 }

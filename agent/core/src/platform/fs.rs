@@ -1,0 +1,135 @@
+//! File-system facts and permissions that only the OS can tell or set:
+//! free space on the file system holding a path (statvfs), whether a file
+//! may be executed, and the owner-only or executable modes OmniPanel gives
+//! its folders, databases, lock files and installed binaries. Where an OS
+//! has no answer, the portable fallback is documented on each function.
+
+use std::{fs, io, path::Path};
+
+/// Bytes available to unprivileged users on the file system holding
+/// `path`, which must exist. `None` when it cannot be read (or, off Unix,
+/// is not implemented yet).
+pub fn free_bytes(path: &Path) -> Option<u64> {
+    #[cfg(unix)]
+    {
+        rustix::fs::statvfs(path)
+            .ok()
+            .map(|s| s.f_bavail.saturating_mul(s.f_frsize))
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = path;
+        None
+    }
+}
+
+/// A regular file someone may execute (any `x` bit on Unix; off Unix, any
+/// regular file).
+pub fn is_executable(path: &Path) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        path.metadata()
+            .is_ok_and(|meta| meta.is_file() && meta.permissions().mode() & 0o111 != 0)
+    }
+    #[cfg(not(unix))]
+    {
+        path.is_file()
+    }
+}
+
+/// Create `dir` and its missing parents, private to the owner (mode 0700
+/// on Unix; off Unix, the folder's inherited access).
+pub fn create_private_dir(dir: &Path) -> io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+    }
+    #[cfg(not(unix))]
+    {
+        fs::create_dir_all(dir)
+    }
+}
+
+/// Make files `options` creates private to the owner (mode 0600 on Unix;
+/// off Unix, the folder's inherited access).
+pub fn private_file(options: &mut fs::OpenOptions) -> &mut fs::OpenOptions {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600)
+    }
+    #[cfg(not(unix))]
+    {
+        options
+    }
+}
+
+/// Restrict an existing file to its owner (mode 0600 on Unix; off Unix,
+/// nothing changes).
+pub fn make_private(path: &Path) -> io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        fs::set_permissions(path, fs::Permissions::from_mode(0o600))
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = path;
+        Ok(())
+    }
+}
+
+/// Let everyone run `path` and only its owner change it (mode 0755 on
+/// Unix; off Unix, any file may run).
+pub fn make_executable(path: &Path) -> io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        fs::set_permissions(path, fs::Permissions::from_mode(0o755))
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = path;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_temp_folder_has_free_space_and_plain_files_do_not_run() -> io::Result<()> {
+        let dir = tempfile::tempdir()?;
+        assert!(free_bytes(dir.path()).is_some_and(|free| free > 0));
+        let file = dir.path().join("plain");
+        fs::write(&file, b"")?;
+        assert!(!is_executable(&file));
+        assert!(!is_executable(dir.path()));
+        make_executable(&file)?;
+        assert!(is_executable(&file));
+        Ok(())
+    }
+
+    #[test]
+    fn private_things_are_owner_only() -> io::Result<()> {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir()?;
+        let folder = dir.path().join("a/b");
+        create_private_dir(&folder)?;
+        assert_eq!(fs::metadata(&folder)?.permissions().mode() & 0o777, 0o700);
+        let created = folder.join("created");
+        private_file(fs::OpenOptions::new().write(true).create(true)).open(&created)?;
+        assert_eq!(fs::metadata(&created)?.permissions().mode() & 0o777, 0o600);
+        let existing = folder.join("existing");
+        fs::write(&existing, b"")?;
+        make_private(&existing)?;
+        assert_eq!(fs::metadata(&existing)?.permissions().mode() & 0o777, 0o600);
+        Ok(())
+    }
+}

@@ -1,0 +1,90 @@
+//! Process control: tying a child to our life (PR_SET_PDEATHSIG on Linux),
+//! asking a process to stop (SIGTERM), replacing the running program
+//! (`exec`), and reading the signal that ended a child. Callers decide when;
+//! this module only knows how on each OS.
+
+use std::process::ExitStatus;
+
+/// Make the child `command` starts get SIGTERM when this process dies, so
+/// a crashed agent leaves no orphan behind. Only Linux offers this; other
+/// systems rely on the caller stopping its children on the way out.
+pub fn die_with_parent(command: &mut tokio::process::Command) {
+    #[cfg(target_os = "linux")]
+    // SAFETY: the closure runs between fork and exec and only makes one
+    // async-signal-safe syscall (prctl), as pre_exec requires.
+    #[allow(unsafe_code)] // The only way to set PR_SET_PDEATHSIG on a child.
+    unsafe {
+        command.pre_exec(|| {
+            rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::TERM))
+                .map_err(std::io::Error::from)
+        });
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = command;
+}
+
+/// Ask process `pid` to stop (SIGTERM); a gone process is not an error.
+/// Without signals (Windows) this does nothing and the caller's kill after
+/// its grace period ends the process.
+pub fn terminate(pid: u32) {
+    #[cfg(unix)]
+    if let Some(pid) = i32::try_from(pid)
+        .ok()
+        .and_then(rustix::process::Pid::from_raw)
+    {
+        let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
+    }
+    #[cfg(not(unix))]
+    let _ = pid;
+}
+
+/// The signal that ended a process, where the OS has signals.
+pub fn exit_signal(status: &ExitStatus) -> Option<i32> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::ExitStatusExt;
+        status.signal()
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = status;
+        None
+    }
+}
+
+/// Replace this process with `command`, keeping the pid (a service manager
+/// or waiting parent sees one continuous process). Returns only on failure.
+pub fn exec(command: &mut std::process::Command) -> std::io::Error {
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::CommandExt;
+        command.exec()
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = command;
+        std::io::Error::new(
+            std::io::ErrorKind::Unsupported,
+            "replacing the running program is not available on this platform",
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn terminate_ends_a_child_and_its_signal_is_read() -> std::io::Result<()> {
+        let mut command = tokio::process::Command::new("sleep");
+        command.arg("30").kill_on_drop(true);
+        die_with_parent(&mut command);
+        let mut child = command.spawn()?;
+        let pid = child.id().ok_or_else(|| std::io::Error::other("no pid"))?;
+        terminate(pid);
+        let status = child.wait().await?;
+        assert_eq!(status.code(), None);
+        assert_eq!(exit_signal(&status), Some(15));
+        Ok(())
+    }
+}
