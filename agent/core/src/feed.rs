@@ -140,9 +140,7 @@ impl<P: Topic + Send + Sync + 'static> Feed<P> {
     fn ring(&self) -> MutexGuard<'_, Ring<P>> {
         // The ring is consistent after every statement, so a poisoned lock
         // (a panic elsewhere while holding it) is safe to keep using.
-        self.ring
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        crate::sync::lock(&self.ring)
     }
 
     /// Publish an event; returns its sequence number. Never blocks on

@@ -18,6 +18,7 @@ pub mod logs;
 pub mod ollama;
 pub mod projects;
 pub mod store;
+pub mod sync;
 pub mod system;
 pub mod tokens;
 pub mod updates;

@@ -74,11 +74,10 @@ pub struct GitSettings {
 // `git2::Repository` has no Debug; the cached project ids say enough.
 impl std::fmt::Debug for Git {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let handles = self
-            .handles
-            .lock()
-            .map(|h| h.keys().cloned().collect::<Vec<_>>())
-            .unwrap_or_default();
+        let handles = crate::sync::lock(&self.handles)
+            .keys()
+            .cloned()
+            .collect::<Vec<_>>();
         f.debug_struct("Git")
             .field("repositories", &handles)
             .finish_non_exhaustive()
@@ -111,10 +110,7 @@ impl Git {
     }
 
     fn handle(&self, project: &OpenProject) -> Result<Arc<Mutex<Repository>>> {
-        let mut handles = self
-            .handles
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut handles = crate::sync::lock(&self.handles);
         if let Some(handle) = handles.get(project.id()) {
             return Ok(handle.clone());
         }
@@ -136,9 +132,7 @@ impl Git {
         tokio::task::spawn_blocking(move || {
             configure_libgit2(git.settings.timeout);
             let handle = git.handle(&project)?;
-            let mut repo = handle
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let mut repo = crate::sync::lock(&handle);
             f(&mut repo, &project)
         })
         .await?
@@ -146,10 +140,7 @@ impl Git {
 
     /// Forget a project's handle (closed or forgotten).
     fn drop_handle(&self, project_id: &str) {
-        self.handles
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .remove(project_id);
+        crate::sync::lock(&self.handles).remove(project_id);
     }
 }
 

@@ -227,15 +227,12 @@ pub fn fetch(
     {
         let mut callbacks = callbacks(token, reporter, repo.config().ok());
         callbacks.update_tips(|refname, old, new| {
-            updated
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .push(RefChange {
-                    name: refname.to_owned(),
-                    old_id: old.to_string(),
-                    new_id: new.to_string(),
-                    error: None,
-                });
+            crate::sync::lock(&updated).push(RefChange {
+                name: refname.to_owned(),
+                old_id: old.to_string(),
+                new_id: new.to_string(),
+                error: None,
+            });
             true
         });
         let mut options = FetchOptions::new();
@@ -246,12 +243,7 @@ pub fn fetch(
             .fetch::<&str>(&[], Some(&mut options), None)
             .map_err(|e| remote_error(&name, "fetching from", &e, &reporter.cancelled))?;
     }
-    Ok((
-        name,
-        updated
-            .into_inner()
-            .unwrap_or_else(std::sync::PoisonError::into_inner),
-    ))
+    Ok((name, crate::sync::into_inner(updated)))
 }
 
 /// Fetch the upstream and integrate it.
@@ -425,15 +417,12 @@ pub fn push(
     {
         let mut callbacks = callbacks(token, reporter, repo.config().ok());
         callbacks.push_update_reference(|refname, status| {
-            results
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .push(RefChange {
-                    name: refname.to_owned(),
-                    old_id: String::new(),
-                    new_id: local_tip.clone(),
-                    error: status.map(str::to_owned),
-                });
+            crate::sync::lock(&results).push(RefChange {
+                name: refname.to_owned(),
+                old_id: String::new(),
+                new_id: local_tip.clone(),
+                error: status.map(str::to_owned),
+            });
             Ok(())
         });
         let mut options = PushOptions::new();
@@ -446,9 +435,7 @@ pub fn push(
             .push(&[refspec.as_str()], Some(&mut options))
             .map_err(|e| remote_error(&name, "pushing to", &e, &reporter.cancelled))?;
     }
-    let results = results
-        .into_inner()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let results = crate::sync::into_inner(results);
     if let Some(rejected) = results.iter().find(|r| r.error.is_some()) {
         return Err(Error::failed_precondition(format!(
             "{name} rejected {}: {}; pull first (or push with force)",

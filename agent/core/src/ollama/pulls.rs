@@ -222,9 +222,7 @@ impl PullManager {
     }
 
     fn active(&self) -> std::sync::MutexGuard<'_, HashMap<(String, String), ActivePull>> {
-        self.active
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        crate::sync::lock(&self.active)
     }
 
     /// Attach to the running pull of `model` on `provider`, or start one.
@@ -293,10 +291,7 @@ impl PullManager {
 
     fn finish(&self, id: &(String, String), last: PullProgress) {
         self.active().remove(id);
-        let mut finished = self
-            .finished
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut finished = crate::sync::lock(&self.finished);
         finished.retain(|p| !(p.provider == last.provider && p.model == last.model));
         finished.push_front(last);
         finished.truncate(FINISHED_KEPT);
@@ -335,13 +330,7 @@ impl PullManager {
             .map(|p| p.progress.borrow().clone())
             .collect();
         out.sort_by_key(|p| p.started_ms);
-        out.extend(
-            self.finished
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .iter()
-                .cloned(),
-        );
+        out.extend(crate::sync::lock(&self.finished).iter().cloned());
         out
     }
 

@@ -195,9 +195,7 @@ impl Projects {
     }
 
     fn open_map(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<OpenProject>>> {
-        self.open
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        crate::sync::lock(&self.open)
     }
 
     fn activate(&self, record: &ProjectRecord) -> Result<Arc<OpenProject>> {

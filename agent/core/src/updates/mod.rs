@@ -47,6 +47,7 @@ use crate::{
     events::EventBus,
     ollama::Ollama,
     store::Store,
+    sync::lock,
     version,
 };
 pub use manifest::Release;
@@ -273,13 +274,6 @@ pub struct Updater {
     downloading: AtomicBool,
     restart: Mutex<Option<RestartPlan>>,
     shutdown: CancellationToken,
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    // A panic while holding the lock leaves plain data; keep using it.
-    mutex
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 impl Updater {
