@@ -17,6 +17,7 @@ pub mod git;
 pub mod logs;
 pub mod ollama;
 pub mod projects;
+pub mod reason;
 pub mod store;
 pub mod sync;
 pub mod system;

@@ -18,6 +18,7 @@ use std::{
 
 use git2::{ErrorClass, ErrorCode, Repository};
 
+use crate::reason::Reason;
 use crate::{
     error::{Error, ErrorKind, Result},
     events::{EventBus, EventPayload},
@@ -35,9 +36,9 @@ pub fn git_error(what: &str, err: &git2::Error) -> Error {
     match err.code() {
         ErrorCode::NotFound => Error::not_found(message),
         ErrorCode::Exists => Error::new(ErrorKind::AlreadyExists, message),
-        ErrorCode::Auth => Error::new(ErrorKind::Unauthenticated, message).with_reason("GIT_AUTH"),
+        ErrorCode::Auth => Error::new(ErrorKind::Unauthenticated, message).with_reason(Reason::GitAuth),
         ErrorCode::Conflict | ErrorCode::MergeConflict => {
-            Error::failed_precondition(message).with_reason("GIT_CONFLICT")
+            Error::failed_precondition(message).with_reason(Reason::GitConflict)
         }
         ErrorCode::UnbornBranch => {
             Error::failed_precondition(format!("{what}: the repository has no commits yet"))
@@ -46,16 +47,16 @@ pub fn git_error(what: &str, err: &git2::Error) -> Error {
             "{what}: another git process holds a lock ({}); wait for it or remove the stale .lock file",
             err.message()
         ))
-        .with_reason("GIT_LOCKED"),
+        .with_reason(Reason::GitLocked),
         ErrorCode::InvalidSpec | ErrorCode::Invalid | ErrorCode::Ambiguous => {
             Error::invalid_argument("ref", message)
         }
         ErrorCode::User => Error::new(ErrorKind::Aborted, message),
         _ if matches!(err.class(), ErrorClass::Net | ErrorClass::Ssh | ErrorClass::Http | ErrorClass::Ssl) => {
             if err.message().to_lowercase().contains("auth") || err.message().contains("credentials") {
-                Error::new(ErrorKind::Unauthenticated, message).with_reason("GIT_AUTH")
+                Error::new(ErrorKind::Unauthenticated, message).with_reason(Reason::GitAuth)
             } else {
-                Error::new(ErrorKind::Unavailable, message).with_reason("GIT_NETWORK")
+                Error::new(ErrorKind::Unavailable, message).with_reason(Reason::GitNetwork)
             }
         }
         _ => Error::failed_precondition(message),
@@ -152,7 +153,7 @@ fn open_repository(root: &Path) -> Result<Repository> {
                 "{} is not a git repository (or inside one); run `git init` there first",
                 root.display()
             ))
-            .with_reason("NOT_A_REPOSITORY")
+            .with_reason(Reason::NotARepository)
         } else {
             git_error("cannot open the repository", &err)
         }

@@ -15,6 +15,7 @@ use git2::{
     PushOptions, RemoteCallbacks, Repository,
 };
 
+use crate::reason::Reason;
 use crate::{
     error::{Error, ErrorKind, Result},
     git::{git_error, repo},
@@ -171,7 +172,7 @@ fn remote_error(remote: &str, what: &str, err: &git2::Error, cancelled: &AtomicB
                 err.message()
             ),
         )
-        .with_reason("GIT_AUTH");
+        .with_reason(Reason::GitAuth);
     }
     error
 }
@@ -320,7 +321,7 @@ pub fn pull(
         return Err(Error::failed_precondition(format!(
             "{branch_name} and {upstream_name} have diverged; pull in merge mode (or rebase by hand)"
         ))
-        .with_reason("NOT_FAST_FORWARD"));
+        .with_reason(Reason::NotFastForward));
     }
     let signature = repo::signature(repo)?;
     let mut checkout = git2::build::CheckoutBuilder::new();
@@ -442,7 +443,7 @@ pub fn push(
             rejected.name,
             rejected.error.clone().unwrap_or_default()
         ))
-        .with_reason("PUSH_REJECTED"));
+        .with_reason(Reason::PushRejected));
     }
     if set_upstream {
         let mut local = repo

@@ -9,6 +9,7 @@ use super::{
     api::OllamaApi,
     providers::{self, LOCAL, ProviderRecord},
 };
+use crate::reason::Reason;
 use crate::{
     error::{Error, ErrorKind, Result},
     events::EventPayload,
@@ -101,7 +102,7 @@ impl Ollama {
                 ErrorKind::Unavailable,
                 format!("{url} does not answer like an Ollama server ({err}); nothing was saved"),
             )
-            .with_reason("PROVIDER_UNREACHABLE")
+            .with_reason(Reason::ProviderUnreachable)
         })?;
         self.providers
             .add(ProviderRecord {

@@ -10,6 +10,7 @@ use super::{
     names::{self, ModelName},
     providers::LOCAL,
 };
+use crate::reason::Reason;
 use crate::{
     error::{Error, Result},
     events::EventPayload,
@@ -250,7 +251,7 @@ impl Ollama {
                     return Err(Error::not_found(format!(
                         "{name} is not installed; pull it first with `omnipanel models pull {name}`"
                     ))
-                    .with_reason("MODEL_NOT_FOUND"));
+                    .with_reason(Reason::ModelNotFound));
                 }
             }
             name.display()

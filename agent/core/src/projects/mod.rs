@@ -13,6 +13,7 @@ use std::{
 
 use rusqlite::OptionalExtension;
 
+use crate::reason::Reason;
 use crate::{
     config::FilesSettings,
     error::{Error, ErrorKind, Result},
@@ -293,7 +294,7 @@ impl Projects {
             Error::not_found(format!(
                 "no project {reference:?}; open it first with `omnipanel projects open PATH`"
             ))
-            .with_reason("PROJECT_NOT_FOUND")
+            .with_reason(Reason::ProjectNotFound)
         })
     }
 
@@ -306,7 +307,7 @@ impl Projects {
                 record.name,
                 record.path.display()
             ))
-            .with_reason("PROJECT_CLOSED"));
+            .with_reason(Reason::ProjectClosed));
         }
         match self.open_map().get(&record.id) {
             Some(handle) => Ok(handle.clone()),
@@ -597,7 +598,7 @@ impl Projects {
                         ErrorKind::Aborted,
                         format!("workspace state of {key:?} is at version {current}, not {expected}: another save won; reload and retry"),
                     )
-                    .with_reason("VERSION_CONFLICT"));
+                    .with_reason(Reason::VersionConflict));
                 }
                 let next = current + 1;
                 tx.execute(

@@ -10,6 +10,7 @@ use std::{sync::Arc, time::Duration};
 use rusqlite::{OptionalExtension, Row, params};
 use tokio::sync::Mutex;
 
+use crate::reason::Reason;
 use crate::{
     error::{Error, ErrorKind, Result},
     events::{EventBus, EventPayload},
@@ -160,7 +161,7 @@ impl AlertStore {
                             "the thresholds changed meanwhile (version {version}, expected {expected_version}); read them again and retry"
                         ),
                     )
-                    .with_reason("THRESHOLDS_CHANGED"));
+                    .with_reason(Reason::ThresholdsChanged));
                 }
                 tx.execute("DELETE FROM alert_thresholds", [])?;
                 let custom = replacement.is_some();

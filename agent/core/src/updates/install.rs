@@ -4,6 +4,7 @@
 //! agent's install or rollback left in that marker.
 
 use super::{Marker, RestartPlan, Updater, artifact, handover, lock};
+use crate::reason::Reason;
 use crate::{
     error::{Error, Result},
     events::EventPayload,
@@ -79,7 +80,7 @@ impl Updater {
             return Err(Error::failed_precondition(
                 "a model pull is running; the update waits until it ends (or force it)",
             )
-            .with_reason("UPDATE_DEFERRED"));
+            .with_reason(Reason::UpdateDeferred));
         }
         if let Ok(models) = self.ollama.running_models("").await
             && let Some(model) = models.first()
@@ -88,7 +89,7 @@ impl Updater {
                 "model {} is loaded; the update waits until it is unloaded (or force it)",
                 model.name
             ))
-            .with_reason("UPDATE_DEFERRED"));
+            .with_reason(Reason::UpdateDeferred));
         }
         Ok(())
     }
@@ -102,7 +103,7 @@ impl Updater {
             Error::failed_precondition(
                 "no update is downloaded; run `omnipanel update download` first",
             )
-            .with_reason("UPDATE_NOT_DOWNLOADED")
+            .with_reason(Reason::UpdateNotDownloaded)
         })?;
         if !force {
             self.check_idle().await?;

@@ -41,6 +41,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
+use crate::reason::Reason;
 use crate::{
     config::{Settings, SettingsStore},
     error::{Error, Result},
@@ -357,7 +358,7 @@ impl Updater {
             _ => Err(Error::failed_precondition(
                 "this build has no update signing key, so no update can be verified; set [update] public_key (or install updates with your package manager)",
             )
-            .with_reason("UPDATE_NO_KEY")),
+            .with_reason(Reason::UpdateNoKey)),
         }
     }
 

@@ -6,6 +6,7 @@
 use std::{sync::Arc, time::Duration};
 
 use super::{CheckOutcome, Updater, handover, lock, manifest};
+use crate::reason::Reason;
 use crate::{
     config::Settings,
     error::{Error, ErrorKind, Result},
@@ -119,7 +120,7 @@ impl Updater {
                 ErrorKind::Unavailable,
                 format!("cannot fetch the update manifest {url}: {err}"),
             )
-            .with_reason("UPDATE_SERVER_UNAVAILABLE")
+            .with_reason(Reason::UpdateServerUnavailable)
         };
         let response = client
             .get(&url)

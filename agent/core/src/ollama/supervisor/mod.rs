@@ -34,6 +34,7 @@ use self::{
     process::{Managed, describe_exit},
     state::Backoff,
 };
+use crate::reason::Reason;
 use crate::{
     error::{Error, Result},
     events::{EventBus, EventPayload},
@@ -242,7 +243,7 @@ impl Machine {
         for reply in self.waiting.drain(..) {
             let answer = if status.state == ServerState::NotInstalled {
                 Err(Error::failed_precondition(status.reason.clone())
-                    .with_reason("OLLAMA_NOT_INSTALLED"))
+                    .with_reason(Reason::OllamaNotInstalled))
             } else {
                 Ok(status.clone())
             };
@@ -704,7 +705,7 @@ fn external_refusal(address: &OllamaAddress) -> Error {
     Error::failed_precondition(format!(
         "the Ollama server at {address} was started outside OmniPanel; stop or restart it where it was started"
     ))
-    .with_reason("OLLAMA_EXTERNAL")
+    .with_reason(Reason::OllamaExternal)
 }
 
 #[cfg(test)]
