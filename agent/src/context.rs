@@ -10,10 +10,12 @@ use std::{
 use tokio_util::sync::CancellationToken;
 
 use omnipanel_core::{
-    config::SettingsStore, events::EventBus, git::Git, logs::LogHub, ollama::Ollama,
-    projects::Projects, store::Store, system::SystemMonitor, tokens::Tokens, updates::Updater,
+    config::SettingsStore, git::Git, logs::LogHub, ollama::Ollama, projects::Projects,
+    store::Store, system::SystemMonitor, tokens::Tokens, updates::Updater,
 };
 use omnipanel_paths::AgentPaths;
+
+use crate::events::{EventBus, ServerEvent};
 
 /// Capabilities this build serves, reported by GetInfo.
 pub const FEATURES: &[&str] = &[
@@ -112,10 +114,9 @@ impl AgentContext {
     pub fn request_shutdown(&self, reason: &str) {
         if self.shutdown_reason.set(reason.to_owned()).is_ok() {
             tracing::info!(reason, "shutting down");
-            self.bus
-                .publish(omnipanel_core::events::EventPayload::AgentStopping {
-                    reason: reason.to_owned(),
-                });
+            self.bus.publish(ServerEvent::AgentStopping {
+                reason: reason.to_owned(),
+            });
         }
         self.shutdown.cancel();
     }

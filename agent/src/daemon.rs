@@ -14,6 +14,7 @@ use tokio::net::{TcpListener, UnixListener};
 
 use crate::{
     context::AgentContext,
+    events::{EventBus, ServerEvent},
     instance::{self, Claim},
     rpc::{self, TcpEndpoint},
     update_probe::ClientVersionProbe,
@@ -22,7 +23,6 @@ use omnipanel_core::{
     config::{self, Settings, SettingsStore},
     crash,
     error::{Error, Result},
-    events::{EventBus, EventPayload},
     git::{Git, GitSettings},
     logs::{self, LogHub, LogSource},
     ollama::{Ollama, fit::VramSource},
@@ -151,7 +151,7 @@ async fn serve(
             reason = %recovery.reason,
             "state.db was unreadable; it was moved aside and a fresh one created"
         );
-        bus.publish(EventPayload::StateRecovered {
+        bus.publish(ServerEvent::StateRecovered {
             moved_to: recovery.moved_to.display().to_string(),
             reason: recovery.reason,
         });
@@ -227,7 +227,7 @@ async fn serve(
     spawn_settings_follower(&settings_store, logging.clone(), &ctx);
     spawn_signal_handler(&ctx)?;
 
-    bus.publish(EventPayload::AgentStarted {
+    bus.publish(ServerEvent::AgentStarted {
         version: omnipanel_core::version::current().to_owned(),
         pid: std::process::id(),
     });
@@ -324,7 +324,7 @@ async fn report_earlier_crashes(store: &Store, crash_dir: &Path, bus: &EventBus)
             message = %report.message,
             "the previous run crashed; a crash report was written"
         );
-        bus.publish(EventPayload::CrashReported {
+        bus.publish(ServerEvent::CrashReported {
             path: report.path.display().to_string(),
             message: report.message.clone(),
         });

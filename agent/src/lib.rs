@@ -7,6 +7,7 @@
 
 pub mod context;
 pub mod daemon;
+pub mod events;
 pub mod instance;
 pub mod rpc;
 pub mod service;

@@ -143,9 +143,11 @@ impl<P: Topic + Send + Sync + 'static> Feed<P> {
         crate::sync::lock(&self.ring)
     }
 
-    /// Publish an event; returns its sequence number. Never blocks on
-    /// subscribers.
-    pub fn publish(&self, payload: P) -> u64 {
+    /// Publish an event (anything that converts into the feed's payload,
+    /// such as one domain's events on the bus of all of them); returns its
+    /// sequence number. Never blocks on subscribers.
+    pub fn publish(&self, payload: impl Into<P>) -> u64 {
+        let payload = payload.into();
         let mut ring = self.ring();
         let sequence = ring.next_sequence;
         ring.next_sequence += 1;

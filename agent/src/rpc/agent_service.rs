@@ -11,6 +11,7 @@ use tonic::{Request, Response, Status};
 
 use crate::{
     context::{AgentContext, FEATURES},
+    events::ServerEvent,
     rpc::{
         access::Granted,
         events::delivery_to_proto,
@@ -21,7 +22,7 @@ use omnipanel_core::{
     autostart::Autostart,
     config::{SettingChange, SettingView},
     error::Error,
-    events::{Cursor, EventPayload},
+    events::Cursor,
     logs::MAX_TAIL_LINES,
     tokens::{Scope, TokenInfo},
 };
@@ -157,7 +158,7 @@ impl AgentService for AgentApi {
         let restart_required = views.iter().any(|v| v.spec.restart_required);
         let keys: Vec<String> = views.iter().map(|v| v.spec.key.to_owned()).collect();
         tracing::info!(?keys, restart_required, "settings changed");
-        self.ctx.bus.publish(EventPayload::SettingsChanged {
+        self.ctx.bus.publish(ServerEvent::SettingsChanged {
             keys,
             restart_required,
         });
@@ -345,7 +346,7 @@ impl AgentService for AgentApi {
             .await
             .or_status()?;
         tracing::info!(id = %info.id, name = %info.name, scope = scope.name(), "token created");
-        self.ctx.bus.publish(EventPayload::TokensChanged {
+        self.ctx.bus.publish(ServerEvent::TokensChanged {
             token_id: info.id.clone(),
             revoked: false,
         });
@@ -376,7 +377,7 @@ impl AgentService for AgentApi {
             .await
             .or_status()?;
         tracing::info!(id = %info.id, name = %info.name, "token revoked");
-        self.ctx.bus.publish(EventPayload::TokensChanged {
+        self.ctx.bus.publish(ServerEvent::TokensChanged {
             token_id: info.id.clone(),
             revoked: true,
         });

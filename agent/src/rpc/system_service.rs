@@ -11,12 +11,13 @@ use pb::system_service_server::SystemService;
 use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status};
 
+use crate::events::{AgentEvent, EventBus};
 use crate::rpc::streaming::{ResponseStream, spawn_stream};
 use omnipanel_core::{
     error::Error,
-    events::{Cursor, Delivery, EventBus, EventPayload},
+    events::{Cursor, Delivery},
     system::{
-        SystemMonitor,
+        SystemEvent, SystemMonitor,
         alerts::ThresholdChange,
         metrics::{GpuReading, ProcessEntry, ProcessOrder, ProcessStats, Sample},
         sampler::SamplerStats,
@@ -419,10 +420,12 @@ impl SystemService for SystemApi {
             while let Some(delivery) = events.next().await {
                 let items = match delivery {
                     Delivery::Event(event) => match &event.payload {
-                        EventPayload::AlertRaised(alert) if !sent_active.contains(&alert.id) => {
+                        AgentEvent::System(SystemEvent::AlertRaised(alert))
+                            if !sent_active.contains(&alert.id) =>
+                        {
                             vec![watch_item(pb::AlertChange::Raised, alert)]
                         }
-                        EventPayload::AlertCleared(alert) => {
+                        AgentEvent::System(SystemEvent::AlertCleared(alert)) => {
                             vec![watch_item(pb::AlertChange::Cleared, alert)]
                         }
                         _ => Vec::new(),

@@ -6,6 +6,7 @@
 //! state on the bus.
 
 pub mod diff;
+mod events;
 pub mod remote;
 pub mod repo;
 
@@ -21,11 +22,12 @@ use git2::{ErrorClass, ErrorCode, Repository};
 use crate::reason::Reason;
 use crate::{
     error::{Error, ErrorKind, Result},
-    events::{EventBus, EventPayload},
+    events::Publisher,
     feed::{Cursor, Delivery},
     files::{OpenProject, watch::ChangeItem},
     projects::{ProjectObserver, git_summary},
 };
+pub use events::GitEvent;
 
 /// How long repository changes must be quiet before the event goes out.
 const CHANGE_DEBOUNCE: Duration = Duration::from_millis(200);
@@ -88,7 +90,7 @@ impl std::fmt::Debug for Git {
 /// The Git facade.
 pub struct Git {
     handles: Mutex<HashMap<String, Arc<Mutex<Repository>>>>,
-    bus: Arc<EventBus>,
+    bus: Publisher<GitEvent>,
     settings: GitSettings,
 }
 
@@ -97,7 +99,7 @@ impl Git {
     /// initialising it loads the system's certificate store through
     /// OpenSSL, which took a third of the agent's start-up and a megabyte
     /// of memory, for a feature many sessions never touch.
-    pub fn new(bus: Arc<EventBus>, settings: GitSettings) -> Arc<Self> {
+    pub fn new(bus: Publisher<GitEvent>, settings: GitSettings) -> Arc<Self> {
         Arc::new(Self {
             handles: Mutex::new(HashMap::new()),
             bus,
@@ -237,7 +239,7 @@ impl ProjectObserver for Git {
                             .flatten()
                             .unwrap_or_default()
                         };
-                        bus.publish(EventPayload::RepositoryChanged {
+                        bus.publish(GitEvent::RepositoryChanged {
                             project_id: project_id.clone(),
                             branch: summary.branch.unwrap_or_default(),
                             detached: summary.detached,

@@ -12,7 +12,7 @@ use super::{
 use crate::reason::Reason;
 use crate::{
     error::{Error, ErrorKind, Result},
-    events::EventPayload,
+    ollama::OllamaEvent,
 };
 
 /// A provider as listed.
@@ -113,7 +113,7 @@ impl Ollama {
             })
             .await?;
         tracing::info!(name, url = %url, "provider added");
-        self.bus.publish(EventPayload::ProvidersChanged {
+        self.bus.publish(OllamaEvent::ProvidersChanged {
             name: name.to_owned(),
             removed: false,
         });
@@ -130,7 +130,7 @@ impl Ollama {
     pub async fn remove_provider(&self, name: &str) -> Result<()> {
         self.providers.remove(name).await?;
         tracing::info!(name, "provider removed");
-        self.bus.publish(EventPayload::ProvidersChanged {
+        self.bus.publish(OllamaEvent::ProvidersChanged {
             name: name.to_owned(),
             removed: true,
         });

@@ -5,6 +5,8 @@
 //! (project, client key) with a version, so two editors never silently
 //! overwrite each other's state. Forgetting a project never touches files.
 
+mod events;
+
 use std::{
     collections::HashMap,
     path::{Path, PathBuf},
@@ -17,13 +19,14 @@ use crate::reason::Reason;
 use crate::{
     config::FilesSettings,
     error::{Error, ErrorKind, Result},
-    events::{EventBus, EventPayload},
+    events::Publisher,
     files::{
         OpenProject, sandbox,
         watch::{WatchPhase, WatchStatus, limit::WatchBudget},
     },
     store::{Store, now_ms},
 };
+pub use events::ProjectEvent;
 
 /// A stored project.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -111,7 +114,7 @@ pub const MAX_WORKSPACE_STATE: usize = 4 * 1024 * 1024;
 #[derive(Debug)]
 pub struct Projects {
     store: Store,
-    bus: Arc<EventBus>,
+    bus: Publisher<ProjectEvent>,
     settings: FilesSettings,
     /// The watches every open project draws from (`files.max_watches`).
     budget: Arc<WatchBudget>,
@@ -172,7 +175,7 @@ impl Projects {
     /// Load the registry and reopen the projects that were open.
     pub async fn start(
         store: Store,
-        bus: Arc<EventBus>,
+        bus: Publisher<ProjectEvent>,
         settings: FilesSettings,
         observers: Vec<Arc<dyn ProjectObserver>>,
     ) -> Result<Arc<Self>> {
@@ -241,7 +244,7 @@ impl Projects {
                 };
                 if phase != announced {
                     announced = phase;
-                    bus.publish(EventPayload::ProjectWatchChanged {
+                    bus.publish(ProjectEvent::ProjectWatchChanged {
                         project_id: project_id.clone(),
                         path: path.clone(),
                         status: now,
@@ -335,7 +338,7 @@ impl Projects {
     }
 
     fn publish(&self, record: &ProjectRecord, change: &str) {
-        self.bus.publish(EventPayload::ProjectChanged {
+        self.bus.publish(ProjectEvent::ProjectChanged {
             project_id: record.id.clone(),
             path: record.path.display().to_string(),
             change: change.to_owned(),

@@ -15,7 +15,7 @@ use super::{DownloadState, Progress, Release, Updater, artifact, lock, manifest}
 use crate::reason::Reason;
 use crate::{
     error::{Error, ErrorKind, Result},
-    events::EventPayload,
+    updates::UpdateEvent,
     version,
 };
 
@@ -61,7 +61,7 @@ impl Updater {
             }
             updater
                 .bus
-                .publish(EventPayload::UpdateProgress(last.clone()));
+                .publish(UpdateEvent::UpdateProgress(last.clone()));
             updater.downloading.store(false, Ordering::SeqCst);
             updater.progress.send_replace(last);
         });
@@ -73,7 +73,7 @@ impl Updater {
         if due {
             *last_event = Some(Instant::now());
             self.bus
-                .publish(EventPayload::UpdateProgress(progress.clone()));
+                .publish(UpdateEvent::UpdateProgress(progress.clone()));
         }
         self.progress.send_replace(progress);
     }

@@ -7,8 +7,8 @@ use super::{Marker, RestartPlan, Updater, artifact, handover, lock};
 use crate::reason::Reason;
 use crate::{
     error::{Error, Result},
-    events::EventPayload,
     store::now_ms,
+    updates::UpdateEvent,
     version,
 };
 
@@ -28,7 +28,7 @@ impl Updater {
                 tracing::info!(from = %marker.from_version, to = current, "update installed");
                 self.record_from("install", &marker.from_version, current, "ok", "")
                     .await;
-                self.bus.publish(EventPayload::UpdateInstalled {
+                self.bus.publish(UpdateEvent::UpdateInstalled {
                     from_version: marker.from_version.clone(),
                     to_version: current.to_owned(),
                 });
@@ -52,7 +52,7 @@ impl Updater {
                 )
                 .await;
                 lock(&self.state).last_error = Some(message);
-                self.bus.publish(EventPayload::UpdateRolledBack {
+                self.bus.publish(UpdateEvent::UpdateRolledBack {
                     from_version: marker.to_version.clone(),
                     to_version: current.to_owned(),
                     reason: marker.reason.clone(),
@@ -62,7 +62,7 @@ impl Updater {
             "rollback" => {
                 self.record_from("rollback", &marker.from_version, current, "ok", "")
                     .await;
-                self.bus.publish(EventPayload::UpdateRolledBack {
+                self.bus.publish(UpdateEvent::UpdateRolledBack {
                     from_version: marker.from_version.clone(),
                     to_version: current.to_owned(),
                     reason: "requested".to_owned(),

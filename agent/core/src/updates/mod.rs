@@ -25,6 +25,7 @@
 
 pub mod artifact;
 mod download;
+mod events;
 pub mod handover;
 mod history;
 mod install;
@@ -45,12 +46,13 @@ use crate::reason::Reason;
 use crate::{
     config::{Settings, SettingsStore},
     error::{Error, Result},
-    events::EventBus,
+    events::Publisher,
     ollama::Ollama,
     store::Store,
     sync::lock,
     version,
 };
+pub use events::UpdateEvent;
 pub use manifest::Release;
 
 /// The minisign public key release artifacts are signed with (the base64
@@ -265,7 +267,7 @@ struct State {
 pub struct Updater {
     settings: Arc<SettingsStore>,
     store: Store,
-    bus: Arc<EventBus>,
+    bus: Publisher<UpdateEvent>,
     ollama: Arc<Ollama>,
     dirs: UpdateDirs,
     agent_exe: PathBuf,
@@ -283,7 +285,7 @@ impl Updater {
     pub async fn start(
         settings: Arc<SettingsStore>,
         store: Store,
-        bus: Arc<EventBus>,
+        bus: Publisher<UpdateEvent>,
         ollama: Arc<Ollama>,
         data_dir: &Path,
         agent_exe: PathBuf,

@@ -10,8 +10,8 @@ use crate::reason::Reason;
 use crate::{
     config::Settings,
     error::{Error, ErrorKind, Result},
-    events::EventPayload,
     store::now_ms,
+    updates::UpdateEvent,
     version,
 };
 
@@ -99,7 +99,7 @@ impl Updater {
                 drop(state);
                 if announce {
                     tracing::info!(version = %outcome.latest.version, "an update is available");
-                    self.bus.publish(EventPayload::UpdateAvailable {
+                    self.bus.publish(UpdateEvent::UpdateAvailable {
                         version: outcome.latest.version.clone(),
                         current_version: outcome.current_version.clone(),
                         notes: outcome.latest.notes.clone(),

@@ -37,8 +37,9 @@ use self::{
 use crate::reason::Reason;
 use crate::{
     error::{Error, Result},
-    events::{EventBus, EventPayload},
+    events::Publisher,
     logs::RotatingWriter,
+    ollama::OllamaEvent,
     ollama::{
         address::OllamaAddress,
         api::{ApiError, OllamaApi},
@@ -104,7 +105,7 @@ impl Supervisor {
         config: SupervisorConfig,
         api: OllamaApi,
         log: Arc<Mutex<RotatingWriter>>,
-        bus: Arc<EventBus>,
+        bus: Publisher<OllamaEvent>,
     ) -> Self {
         let initial = ServerStatus {
             state: ServerState::Stopped,
@@ -201,7 +202,7 @@ struct Machine {
     config: SupervisorConfig,
     api: OllamaApi,
     log: Arc<Mutex<RotatingWriter>>,
-    bus: Arc<EventBus>,
+    bus: Publisher<OllamaEvent>,
     status: watch::Sender<ServerStatus>,
     want_running: bool,
     backoff: Backoff,
@@ -225,7 +226,7 @@ impl Machine {
                 reason = %next.reason,
                 "ollama server state changed"
             );
-            self.bus.publish(EventPayload::OllamaStateChanged {
+            self.bus.publish(OllamaEvent::OllamaStateChanged {
                 status: next,
                 previous: previous.state,
             });
@@ -762,7 +763,7 @@ mod tests {
                 max_age: Duration::from_secs(86_400),
             },
         )?;
-        let bus = Arc::new(EventBus::new(1, 64));
+        let bus = Arc::new(crate::events::EventBus::<OllamaEvent>::new(1, 64));
         Ok(Supervisor::spawn(
             config,
             api,
