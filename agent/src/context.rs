@@ -12,10 +12,12 @@ use std::{
 use tokio_util::sync::CancellationToken;
 
 use omnipanel_core::{
-    agent::AgentAdmin, events::EventBus, files::Files, git::Git, ollama::Ollama,
-    projects::Projects, store::Store, system::SystemMonitor, updates::Updater,
+    agent::AgentAdmin, files::Files, git::Git, ollama::Ollama, projects::Projects, store::Store,
+    system::SystemMonitor, updates::Updater,
 };
 use omnipanel_paths::AgentPaths;
+
+use crate::events::{EventBus, ServerEvent};
 
 /// Capabilities this build serves, reported by GetInfo.
 pub const FEATURES: &[&str] = &[
@@ -111,10 +113,9 @@ impl AgentContext {
     pub fn request_shutdown(&self, reason: &str) {
         if self.shutdown_reason.set(reason.to_owned()).is_ok() {
             tracing::info!(reason, "shutting down");
-            self.bus
-                .publish(omnipanel_core::events::EventPayload::AgentStopping {
-                    reason: reason.to_owned(),
-                });
+            self.bus.publish(ServerEvent::AgentStopping {
+                reason: reason.to_owned(),
+            });
         }
         self.shutdown.cancel();
     }

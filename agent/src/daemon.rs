@@ -14,6 +14,7 @@ use tokio::net::TcpListener;
 
 use crate::{
     context::AgentContext,
+    events::{EventBus, ServerEvent},
     instance::{self, Claim},
     platform::{self, signals::StopSignals},
     rpc::{self, TcpEndpoint},
@@ -24,7 +25,6 @@ use omnipanel_core::{
     config::{self, Settings, SettingsStore},
     crash,
     error::{Error, Result},
-    events::{EventBus, EventPayload},
     files::Files,
     git::{Git, GitSettings},
     logs::{self, LogHub, LogSource},
@@ -154,7 +154,7 @@ async fn serve(
             reason = %recovery.reason,
             "state.db was unreadable; it was moved aside and a fresh one created"
         );
-        bus.publish(EventPayload::StateRecovered {
+        bus.publish(ServerEvent::StateRecovered {
             moved_to: recovery.moved_to.display().to_string(),
             reason: recovery.reason,
         });
@@ -241,7 +241,7 @@ async fn serve(
     spawn_settings_follower(&settings_store, logging.clone(), &ctx);
     spawn_signal_handler(&ctx)?;
 
-    bus.publish(EventPayload::AgentStarted {
+    bus.publish(ServerEvent::AgentStarted {
         version: omnipanel_core::version::current().to_owned(),
         pid: std::process::id(),
     });
@@ -341,7 +341,7 @@ async fn report_earlier_crashes(store: &Store, crash_dir: &Path, bus: &EventBus)
             message = %report.message,
             "the previous run crashed; a crash report was written"
         );
-        bus.publish(EventPayload::CrashReported {
+        bus.publish(ServerEvent::CrashReported {
             path: report.path.display().to_string(),
             message: report.message.clone(),
         });

@@ -8,6 +8,7 @@
 
 pub mod context;
 pub mod daemon;
+pub mod events;
 pub mod instance;
 pub mod platform;
 pub mod rpc;

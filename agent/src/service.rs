@@ -16,6 +16,7 @@ use std::{
 };
 
 use omnipanel_core::error::{Error, Result};
+use omnipanel_core::reason::Reason;
 
 /// The unit's name.
 pub const UNIT_NAME: &str = "omnipanel-agent.service";
@@ -284,7 +285,7 @@ impl<R: CommandRunner> Systemd<R> {
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => Err(Error::failed_precondition(
                 "systemctl was not found: this system does not run systemd. Start `omnipanel-agent` from your init system or login session instead (`omnipanel autostart on` registers it for a desktop login)",
             )
-            .with_reason("SYSTEMD_MISSING")),
+            .with_reason(Reason::SystemdMissing)),
             Err(err) => Err(Error::internal(format!("cannot run systemctl: {err}"))),
         }
     }

@@ -2,7 +2,8 @@
 //! from the descriptor set (services, RPCs, messages, fields and enums with
 //! their doc comments) and compared with the committed file. When it is
 //! stale the test fails; `OMNIPANEL_BLESS=1 cargo test -p omnipanel-proto`
-//! rewrites it.
+//! rewrites it. The table of error reasons comes from `error_reasons.md`
+//! next to this file.
 
 use std::{collections::HashMap, fmt::Write as _, path::PathBuf};
 
@@ -182,6 +183,10 @@ fn generate() -> String {
             enumeration(&mut out, &docs, &[5, i as i32], e.name(), e);
         }
     }
+    // The reasons are not in the proto files (they travel as strings in
+    // ErrorInfo), so their table is written by hand next to this file and
+    // checked against the agent's `Reason` enum by that enum's tests.
+    out.push_str(include_str!("error_reasons.md"));
     out.trim_end().to_owned() + "\n"
 }
 

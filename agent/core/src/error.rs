@@ -1,9 +1,11 @@
 //! The agent's domain error: a kind that says what a client can do about it,
 //! a message a person can act on, and optional machine-readable details
-//! (the offending field, a stable reason code). `rpc::status` is the one
+//! (the offending field, a stable [`Reason`]). `rpc::status` is the one
 //! place that turns it into a gRPC status.
 
 use std::fmt;
+
+pub use crate::reason::Reason;
 
 /// What went wrong, in terms a client can act on. Mirrors the gRPC codes the
 /// API promises in DESIGN.md without depending on tonic.
@@ -41,7 +43,7 @@ pub struct Error {
     kind: ErrorKind,
     message: String,
     field: Option<String>,
-    reason: Option<&'static str>,
+    reason: Option<Reason>,
 }
 
 /// Result alias for domain code.
@@ -90,10 +92,10 @@ impl Error {
         Self::new(ErrorKind::Internal, message)
     }
 
-    /// Attach a stable, upper-snake-case reason code (sent as
-    /// `google.rpc.ErrorInfo.reason`) that clients may branch on.
+    /// Attach a stable reason code (sent as `google.rpc.ErrorInfo.reason`)
+    /// that clients may branch on; the list is [`Reason`].
     #[must_use]
-    pub fn with_reason(mut self, reason: &'static str) -> Self {
+    pub fn with_reason(mut self, reason: Reason) -> Self {
         self.reason = Some(reason);
         self
     }
@@ -113,8 +115,8 @@ impl Error {
         self.field.as_deref()
     }
 
-    /// The stable reason code, if any.
-    pub fn reason(&self) -> Option<&'static str> {
+    /// The stable reason code, if one was attached.
+    pub fn reason(&self) -> Option<Reason> {
         self.reason
     }
 }
@@ -129,7 +131,7 @@ impl std::error::Error for Error {}
 
 impl From<rusqlite::Error> for Error {
     fn from(err: rusqlite::Error) -> Self {
-        Self::internal(format!("state database error: {err}")).with_reason("STATE_DB")
+        Self::internal(format!("state database error: {err}")).with_reason(Reason::StateDb)
     }
 }
 

@@ -1,200 +1,165 @@
-//! The agent's event bus: what can happen (the payloads and their topics),
-//! carried on a [`Feed`] (sequence numbers, replay, gaps).
+//! The agent's event bus, knowing no domain: a [`Feed`] (sequence numbers,
+//! replay, gaps) of whatever event type the server puts on it, and the
+//! [`Publish`] handle through which a domain publishes its own event type.
+//!
+//! Each domain defines its events next to its code (`ollama::OllamaEvent`,
+//! `projects::ProjectEvent`, ...) and says which topic each belongs to; it
+//! is given a [`Publisher`] of exactly that type, so it depends on nothing
+//! but its own events. The server defines the union of all of them (with a
+//! `From` per domain) as the bus's payload, and converts that union to the
+//! API. Sequence numbers are the bus's: events of all domains share one
+//! order, one replay ring and one cursor.
 
-pub use crate::feed::Cursor;
-use crate::{
-    feed::{Feed, Record, Topic},
-    files::watch::WatchStatus,
-    ollama::{
-        pulls::PullProgress,
-        supervisor::{ServerState, ServerStatus},
-    },
-    system::thresholds::Alert,
-    updates::Progress as UpdateProgress,
-};
+use std::{fmt, sync::Arc};
 
-/// What happened. Each variant has a topic used for filtering. (Not `Eq`:
-/// alerts carry measured values.)
-#[derive(Debug, Clone, PartialEq)]
-pub enum EventPayload {
-    /// The agent serves requests.
-    AgentStarted {
-        /// Agent version.
-        version: String,
-        /// Agent pid.
-        pid: u32,
-    },
-    /// The agent is shutting down.
-    AgentStopping {
-        /// Why.
-        reason: String,
-    },
-    /// Settings changed through the API.
-    SettingsChanged {
-        /// Changed keys.
-        keys: Vec<String>,
-        /// Whether some change needs a restart.
-        restart_required: bool,
-    },
-    /// state.db was corrupt and replaced.
-    StateRecovered {
-        /// Where the bad file went.
-        moved_to: String,
-        /// What SQLite said.
-        reason: String,
-    },
-    /// A crash report from an earlier run was found.
-    CrashReported {
-        /// Report file.
-        path: String,
-        /// Panic message.
-        message: String,
-    },
-    /// An access token was created or revoked.
-    TokensChanged {
-        /// Token id.
-        token_id: String,
-        /// Revoked (true) or created (false).
-        revoked: bool,
-    },
-    /// The local Ollama server changed state.
-    OllamaStateChanged {
-        /// New status.
-        status: ServerStatus,
-        /// Previous state.
-        previous: ServerState,
-    },
-    /// A pull progressed or ended.
-    PullProgress(PullProgress),
-    /// A model was pulled, deleted, loaded or unloaded.
-    ModelsChanged {
-        /// Provider.
-        provider: String,
-        /// Model.
-        model: String,
-        /// "pulled", "deleted", "loaded", "unloaded".
-        change: String,
-    },
-    /// The default model changed.
-    DefaultModelChanged {
-        /// New default ("" when cleared).
-        model: String,
-    },
-    /// A provider was added or removed.
-    ProvidersChanged {
-        /// Provider name.
-        name: String,
-        /// Removed (true) or added (false).
-        removed: bool,
-    },
-    /// A project's repository changed (HEAD, index or refs).
-    RepositoryChanged {
-        /// Project id.
-        project_id: String,
-        /// Branch ("" when detached).
-        branch: String,
-        /// Detached HEAD.
-        detached: bool,
-        /// Uncommitted changes.
-        dirty: bool,
-        /// HEAD commit.
-        head: String,
-    },
-    /// A project was created, opened, closed or forgotten.
-    ProjectChanged {
-        /// Project id.
-        project_id: String,
-        /// Root folder.
-        path: String,
-        /// "created", "opened", "closed", "forgotten".
-        change: String,
-    },
-    /// A project's files stopped (or started again) being watched in full:
-    /// a watch limit was reached, or raised.
-    ProjectWatchChanged {
-        /// Project id.
-        project_id: String,
-        /// Root folder.
-        path: String,
-        /// The watcher's state now.
-        status: WatchStatus,
-    },
-    /// A threshold was crossed.
-    AlertRaised(Alert),
-    /// An alert cleared.
-    AlertCleared(Alert),
-    /// The alert thresholds changed.
-    ThresholdsChanged {
-        /// New version.
-        version: u64,
-        /// How many thresholds.
-        count: u32,
-        /// Whether the built-in defaults are in use.
-        defaults: bool,
-    },
-    /// A check found a newer release.
-    UpdateAvailable {
-        /// The newer version.
-        version: String,
-        /// The running version.
-        current_version: String,
-        /// Release notes.
-        notes: String,
-    },
-    /// The update download progressed or ended.
-    UpdateProgress(UpdateProgress),
-    /// An update was installed and answers.
-    UpdateInstalled {
-        /// Replaced version.
-        from_version: String,
-        /// Running version.
-        to_version: String,
-    },
-    /// An update was rolled back.
-    UpdateRolledBack {
-        /// Removed version.
-        from_version: String,
-        /// Running version.
-        to_version: String,
-        /// Why.
-        reason: String,
-        /// Rolled back by the agent itself after a failed install.
-        automatic: bool,
-    },
+pub use crate::feed::{Cursor, Topic};
+use crate::feed::{Feed, Record};
+
+/// An event bus carrying `E`, the union of every domain's events.
+pub type EventBus<E> = Feed<E>;
+/// A published event.
+pub type Event<E> = Record<E>;
+/// What a bus subscriber receives.
+pub type Delivery<E> = crate::feed::Delivery<E>;
+/// A bus subscription.
+pub type Subscription<E> = crate::feed::Subscription<E>;
+
+/// Somewhere a domain publishes its events of type `E`: the bus, whatever
+/// union it carries. Publishing never waits for subscribers.
+pub trait Publish<E>: Send + Sync + fmt::Debug {
+    /// Publish an event; returns its sequence number on the bus.
+    fn publish(&self, event: E) -> u64;
+    /// The run of the agent the bus belongs to (cursors name it).
+    fn instance_id(&self) -> u64;
 }
 
-impl Topic for EventPayload {
-    fn topic(&self) -> &str {
-        match self {
-            Self::AgentStarted { .. }
-            | Self::AgentStopping { .. }
-            | Self::StateRecovered { .. }
-            | Self::CrashReported { .. } => "agent",
-            Self::SettingsChanged { .. } => "settings",
-            Self::TokensChanged { .. } => "tokens",
-            Self::OllamaStateChanged { .. } => "ollama",
-            Self::PullProgress(_)
-            | Self::ModelsChanged { .. }
-            | Self::DefaultModelChanged { .. } => "models",
-            Self::ProvidersChanged { .. } => "providers",
-            Self::ProjectChanged { .. } | Self::ProjectWatchChanged { .. } => "projects",
-            Self::RepositoryChanged { .. } => "git",
-            Self::AlertRaised(_) | Self::AlertCleared(_) | Self::ThresholdsChanged { .. } => {
-                "alerts"
-            }
-            Self::UpdateAvailable { .. }
-            | Self::UpdateProgress(_)
-            | Self::UpdateInstalled { .. }
-            | Self::UpdateRolledBack { .. } => "updates",
-        }
+/// What a domain holds to publish its events: `Arc<EventBus<U>>` turns into
+/// it wherever `E: Into<U>` (pass `bus.clone()`).
+pub type Publisher<E> = Arc<dyn Publish<E>>;
+
+impl<E, U> Publish<E> for Feed<U>
+where
+    E: Into<U>,
+    U: Topic + fmt::Debug + Send + Sync + 'static,
+{
+    fn publish(&self, event: E) -> u64 {
+        Feed::publish(self, event)
+    }
+
+    fn instance_id(&self) -> u64 {
+        Feed::instance_id(self)
     }
 }
 
-/// The agent's event bus.
-pub type EventBus = Feed<EventPayload>;
-/// A published event.
-pub type Event = Record<EventPayload>;
-/// What a bus subscriber receives.
-pub type Delivery = crate::feed::Delivery<EventPayload>;
-/// A bus subscription.
-pub type Subscription = crate::feed::Subscription<EventPayload>;
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Two domains' events and the union a server would define.
+    #[derive(Debug, Clone, PartialEq)]
+    enum Lights {
+        On,
+    }
+
+    #[derive(Debug, Clone, PartialEq)]
+    enum Doors {
+        Opened(String),
+    }
+
+    #[derive(Debug, Clone, PartialEq)]
+    enum Union {
+        Lights(Lights),
+        Doors(Doors),
+    }
+
+    impl From<Lights> for Union {
+        fn from(event: Lights) -> Self {
+            Self::Lights(event)
+        }
+    }
+
+    impl From<Doors> for Union {
+        fn from(event: Doors) -> Self {
+            Self::Doors(event)
+        }
+    }
+
+    impl Topic for Union {
+        fn topic(&self) -> &str {
+            match self {
+                Self::Lights(_) => "lights",
+                Self::Doors(_) => "doors",
+            }
+        }
+    }
+
+    /// A domain that only knows its own events.
+    struct LightSwitch {
+        bus: Publisher<Lights>,
+    }
+
+    impl LightSwitch {
+        fn flip(&self) -> u64 {
+            self.bus.publish(Lights::On)
+        }
+    }
+
+    async fn next_event(sub: &mut Subscription<Union>) -> Option<Arc<Event<Union>>> {
+        loop {
+            match sub.next().await? {
+                Delivery::Event(event) => return Some(event),
+                Delivery::Gap { .. } | Delivery::CaughtUp { .. } => {}
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn domains_publish_their_own_events_in_one_sequence() {
+        let bus = Arc::new(EventBus::<Union>::new(42, 16));
+        let switch = LightSwitch { bus: bus.clone() };
+        let doors: Publisher<Doors> = bus.clone();
+        assert_eq!(doors.instance_id(), 42);
+
+        assert_eq!(switch.flip(), 1);
+        assert_eq!(doors.publish(Doors::Opened("front".into())), 2);
+        // The server publishes its own events on the bus directly.
+        assert_eq!(bus.publish(Lights::On), 3);
+        assert_eq!(bus.last_sequence(), 3);
+
+        let mut all = bus.subscribe(
+            Cursor {
+                after_sequence: Some(0),
+                instance_id: 42,
+            },
+            vec![],
+        );
+        let mut got = Vec::new();
+        for _ in 0..3 {
+            let event = next_event(&mut all).await;
+            got.extend(event.map(|e| (e.sequence, e.payload.clone())));
+        }
+        assert_eq!(
+            got,
+            vec![
+                (1, Union::Lights(Lights::On)),
+                (2, Union::Doors(Doors::Opened("front".into()))),
+                (3, Union::Lights(Lights::On)),
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn topics_come_from_the_union() {
+        let bus = Arc::new(EventBus::<Union>::new(1, 16));
+        let lights: Publisher<Lights> = bus.clone();
+        let doors: Publisher<Doors> = bus.clone();
+        let mut only_doors = bus.subscribe(Cursor::default(), vec!["doors".into()]);
+        lights.publish(Lights::On);
+        doors.publish(Doors::Opened("back".into()));
+        let event = next_event(&mut only_doors).await;
+        assert_eq!(
+            event.map(|e| (e.sequence, e.payload.topic().to_owned())),
+            Some((2, "doors".to_owned()))
+        );
+    }
+}

@@ -140,14 +140,14 @@ impl<P: Topic + Send + Sync + 'static> Feed<P> {
     fn ring(&self) -> MutexGuard<'_, Ring<P>> {
         // The ring is consistent after every statement, so a poisoned lock
         // (a panic elsewhere while holding it) is safe to keep using.
-        self.ring
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        crate::sync::lock(&self.ring)
     }
 
-    /// Publish an event; returns its sequence number. Never blocks on
-    /// subscribers.
-    pub fn publish(&self, payload: P) -> u64 {
+    /// Publish an event (anything that converts into the feed's payload,
+    /// such as one domain's events on the bus of all of them); returns its
+    /// sequence number. Never blocks on subscribers.
+    pub fn publish(&self, payload: impl Into<P>) -> u64 {
+        let payload = payload.into();
         let mut ring = self.ring();
         let sequence = ring.next_sequence;
         ring.next_sequence += 1;

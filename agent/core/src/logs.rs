@@ -91,9 +91,7 @@ impl LogSource {
     }
 
     fn lock(&self) -> MutexGuard<'_, ()> {
-        self.write_lock
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        crate::sync::lock(&self.write_lock)
     }
 
     /// The last `lines` lines (from the current and previous file), and a
@@ -124,18 +122,12 @@ pub struct LogHub {
 impl LogHub {
     /// Register a source (replacing one of the same name).
     pub fn register(&self, source: Arc<LogSource>) {
-        self.sources
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .insert(source.name.clone(), source);
+        crate::sync::lock(&self.sources).insert(source.name.clone(), source);
     }
 
     /// Look a source up by name.
     pub fn get(&self, name: &str) -> Result<Arc<LogSource>> {
-        let sources = self
-            .sources
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let sources = crate::sync::lock(&self.sources);
         sources.get(name).cloned().ok_or_else(|| {
             let known: Vec<&str> = sources.keys().map(String::as_str).collect();
             Error::not_found(format!(

@@ -231,9 +231,7 @@ impl Store {
 fn lock(connection: &Mutex<Connection>) -> Result<std::sync::MutexGuard<'_, Connection>> {
     // A panic while holding the lock leaves the connection usable: SQLite
     // rolls back the open transaction when it is dropped.
-    Ok(connection
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner))
+    Ok(crate::sync::lock(connection))
 }
 
 fn open_checked(path: &Path) -> rusqlite::Result<Connection> {

@@ -219,10 +219,7 @@ impl Tokens {
     /// the use in the background.
     pub fn verify(&self, secret: &str) -> Option<Scope> {
         let secret_hash = hash(secret);
-        let (id, scope) = self
-            .by_hash
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        let (id, scope) = crate::sync::read(&self.by_hash)
             .get(&secret_hash)
             .cloned()?;
         let store = self.store.clone();
@@ -244,9 +241,7 @@ impl Tokens {
     }
 
     fn index_mut(&self) -> std::sync::RwLockWriteGuard<'_, TokenIndex> {
-        self.by_hash
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        crate::sync::write(&self.by_hash)
     }
 }
 

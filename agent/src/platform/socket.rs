@@ -14,6 +14,7 @@ use std::{
 };
 
 use omnipanel_core::error::{Error, Result};
+use omnipanel_core::reason::Reason;
 
 /// The listener the agent serves its local API on.
 pub type Listener = tokio::net::UnixListener;
@@ -45,7 +46,7 @@ pub fn prepare_dir(dir: &Path, strict: bool) -> Result<()> {
                     dir.display(),
                     meta.uid()
                 ))
-                .with_reason("SOCKET_DIR_NOT_OWNED"));
+                .with_reason(Reason::SocketDirNotOwned));
             }
             if meta.mode() & 0o077 != 0 {
                 fs::set_permissions(dir, Permissions::from_mode(0o700)).map_err(|err| {
@@ -82,7 +83,7 @@ pub fn clear_stale_socket(socket: &Path) -> Result<()> {
             "another process is serving on {}",
             socket.display()
         ))
-        .with_reason("SOCKET_IN_USE")),
+        .with_reason(Reason::SocketInUse)),
         Err(_) => {
             tracing::info!(socket = %socket.display(), "removing stale socket left by an earlier run");
             fs::remove_file(socket).map_err(|err| {

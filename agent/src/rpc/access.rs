@@ -18,6 +18,7 @@ use tonic::{Status, body::Body, transport::server::UdsConnectInfo};
 use tower::{Layer, Service};
 
 use crate::{platform::peer, rpc::status::to_status};
+use omnipanel_core::reason::Reason;
 use omnipanel_core::{
     error::{Error, ErrorKind},
     tokens::{Scope, Tokens},
@@ -211,11 +212,11 @@ impl Listener {
                     Some(uid) => Err(Error::permission_denied(format!(
                         "this agent belongs to uid {owner_uid}; connections from uid {uid} are refused"
                     ))
-                    .with_reason("FOREIGN_UID")),
+                    .with_reason(Reason::ForeignUid)),
                     None => Err(Error::permission_denied(
                         "the caller's identity could not be read from the socket",
                     )
-                    .with_reason("NO_PEER_CREDENTIALS")),
+                    .with_reason(Reason::NoPeerCredentials)),
                 }
             }
             Self::Tcp { tokens } => {
@@ -228,7 +229,7 @@ impl Listener {
                         ErrorKind::Unauthenticated,
                         "this listener needs a token: send `authorization: Bearer <token>`",
                     )
-                    .with_reason("TOKEN_MISSING"));
+                    .with_reason(Reason::TokenMissing));
                 };
                 let secret = header
                     .strip_prefix("Bearer ")
@@ -240,7 +241,7 @@ impl Listener {
                         ErrorKind::Unauthenticated,
                         "the token is not valid or was revoked",
                     )
-                    .with_reason("TOKEN_INVALID")
+                    .with_reason(Reason::TokenInvalid)
                 })
             }
         }
@@ -318,7 +319,7 @@ where
                     needed.name(),
                     granted.name()
                 ))
-                .with_reason("SCOPE_TOO_LOW")),
+                .with_reason(Reason::ScopeTooLow)),
                 Err(err) => Err(err),
             },
         };

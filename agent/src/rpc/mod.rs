@@ -96,36 +96,34 @@ fn routes(
             .build_v1alpha()
             .map_err(|err| format!("reflection setup failed: {err}"))
     });
-    Routes::new(AgentServiceServer::new(agent::AgentApi::new(
-        ctx.clone(),
-    )))
-    .add_service(ModelServiceServer::new(models::ModelApi::new(
-        ctx.ollama.clone(),
-        ctx.shutdown_token(),
-    )))
-    .add_service(ProjectServiceServer::new(projects::ProjectApi::new(
-        ctx.projects.clone(),
-    )))
-    .add_service(
-        FileServiceServer::new(files::FileApi::new(ctx.files.clone(), ctx.shutdown_token()))
-            .max_decoding_message_size(files::MAX_REQUEST_BYTES),
-    )
-    .add_service(GitServiceServer::new(git::GitApi::new(
-        ctx.git.clone(),
-        ctx.projects.clone(),
-        ctx.shutdown_token(),
-    )))
-    .add_service(SystemServiceServer::new(system::SystemApi::new(
-        ctx.system.clone(),
-        ctx.bus.clone(),
-        ctx.shutdown_token(),
-    )))
-    .add_service(UpdateServiceServer::new(updates::UpdateApi::new(
-        ctx.clone(),
-    )))
-    .add_service(health)
-    .add_service(reflection_v1)
-    .add_service(reflection_v1alpha)
+    Routes::new(AgentServiceServer::new(agent::AgentApi::new(ctx.clone())))
+        .add_service(ModelServiceServer::new(models::ModelApi::new(
+            ctx.ollama.clone(),
+            ctx.shutdown_token(),
+        )))
+        .add_service(ProjectServiceServer::new(projects::ProjectApi::new(
+            ctx.projects.clone(),
+        )))
+        .add_service(
+            FileServiceServer::new(files::FileApi::new(ctx.files.clone(), ctx.shutdown_token()))
+                .max_decoding_message_size(files::MAX_REQUEST_BYTES),
+        )
+        .add_service(GitServiceServer::new(git::GitApi::new(
+            ctx.git.clone(),
+            ctx.projects.clone(),
+            ctx.shutdown_token(),
+        )))
+        .add_service(SystemServiceServer::new(system::SystemApi::new(
+            ctx.system.clone(),
+            ctx.bus.clone(),
+            ctx.shutdown_token(),
+        )))
+        .add_service(UpdateServiceServer::new(updates::UpdateApi::new(
+            ctx.clone(),
+        )))
+        .add_service(health)
+        .add_service(reflection_v1)
+        .add_service(reflection_v1alpha)
 }
 
 fn tls_config(cert: &PathBuf, key: &PathBuf) -> Result<ServerTlsConfig> {

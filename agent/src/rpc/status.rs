@@ -10,20 +10,21 @@ use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt};
 
 use omnipanel_core::error::{Error, ErrorKind};
+use omnipanel_core::reason::Reason;
 
-fn code_and_reason(kind: ErrorKind) -> (Code, &'static str) {
+fn code_and_reason(kind: ErrorKind) -> (Code, Reason) {
     match kind {
-        ErrorKind::NotFound => (Code::NotFound, "NOT_FOUND"),
-        ErrorKind::InvalidArgument => (Code::InvalidArgument, "INVALID_ARGUMENT"),
-        ErrorKind::PermissionDenied => (Code::PermissionDenied, "PERMISSION_DENIED"),
-        ErrorKind::Unauthenticated => (Code::Unauthenticated, "UNAUTHENTICATED"),
-        ErrorKind::FailedPrecondition => (Code::FailedPrecondition, "FAILED_PRECONDITION"),
-        ErrorKind::Aborted => (Code::Aborted, "ABORTED"),
-        ErrorKind::AlreadyExists => (Code::AlreadyExists, "ALREADY_EXISTS"),
-        ErrorKind::Unavailable => (Code::Unavailable, "UNAVAILABLE"),
-        ErrorKind::ResourceExhausted => (Code::ResourceExhausted, "RESOURCE_EXHAUSTED"),
-        ErrorKind::Unimplemented => (Code::Unimplemented, "UNIMPLEMENTED"),
-        ErrorKind::Internal => (Code::Internal, "INTERNAL"),
+        ErrorKind::NotFound => (Code::NotFound, Reason::NotFound),
+        ErrorKind::InvalidArgument => (Code::InvalidArgument, Reason::InvalidArgument),
+        ErrorKind::PermissionDenied => (Code::PermissionDenied, Reason::PermissionDenied),
+        ErrorKind::Unauthenticated => (Code::Unauthenticated, Reason::Unauthenticated),
+        ErrorKind::FailedPrecondition => (Code::FailedPrecondition, Reason::FailedPrecondition),
+        ErrorKind::Aborted => (Code::Aborted, Reason::Aborted),
+        ErrorKind::AlreadyExists => (Code::AlreadyExists, Reason::AlreadyExists),
+        ErrorKind::Unavailable => (Code::Unavailable, Reason::Unavailable),
+        ErrorKind::ResourceExhausted => (Code::ResourceExhausted, Reason::ResourceExhausted),
+        ErrorKind::Unimplemented => (Code::Unimplemented, Reason::Unimplemented),
+        ErrorKind::Internal => (Code::Internal, Reason::Internal),
     }
 }
 
@@ -35,7 +36,7 @@ pub fn to_status(err: Error) -> Status {
     }
     let mut details = ErrorDetails::new();
     details.set_error_info(
-        err.reason().unwrap_or(default_reason),
+        err.reason().unwrap_or(default_reason).as_str(),
         ERROR_DOMAIN,
         HashMap::new(),
     );
@@ -93,8 +94,9 @@ mod tests {
 
     #[test]
     fn custom_reason_wins() {
-        let status =
-            to_status(Error::failed_precondition("no ollama").with_reason("OLLAMA_NOT_INSTALLED"));
+        let status = to_status(
+            Error::failed_precondition("no ollama").with_reason(Reason::OllamaNotInstalled),
+        );
         assert_eq!(status.code(), Code::FailedPrecondition);
         assert_eq!(
             status.get_details_error_info().map(|i| i.reason),

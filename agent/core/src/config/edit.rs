@@ -8,6 +8,7 @@ use std::path::Path;
 
 use toml_edit::{DocumentMut, Item, Table, Value};
 
+use crate::reason::Reason;
 use crate::{
     config::{SETTINGS, SettingChange, SettingView, Settings, parse, spec},
     error::{Error, Result},
@@ -64,13 +65,13 @@ pub fn apply_changes(
             path.display(),
             err.message().trim()
         ))
-        .with_reason("CONFIG_INVALID")
+        .with_reason(Reason::ConfigInvalid)
     })?;
     // The file must be valid as it stands, or the error would be blamed on
     // the change.
     parse(path, text).map_err(|err| {
         Error::failed_precondition(format!("fix config.toml first: {err}"))
-            .with_reason("CONFIG_INVALID")
+            .with_reason(Reason::ConfigInvalid)
     })?;
     if changes.is_empty() {
         return Err(Error::invalid_argument("changes", "no changes given"));

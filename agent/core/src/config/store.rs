@@ -10,6 +10,7 @@ use std::{
 
 use tokio::sync::{Mutex, watch};
 
+use crate::reason::Reason;
 use crate::{
     atomic_file::write_atomically,
     config::{SettingChange, SettingView, Settings, apply_changes, describe, spec},
@@ -83,7 +84,7 @@ impl SettingsStore {
             .await?
             .map_err(|err| {
                 Error::internal(format!("cannot write {}: {err}", path.display()))
-                    .with_reason("CONFIG_WRITE")
+                    .with_reason(Reason::ConfigWrite)
             })?;
         let views = describe(&settings, &new_text);
         self.current.send_replace(Arc::new(settings));

@@ -11,6 +11,7 @@ use std::{collections::HashSet, sync::Arc};
 
 use cap_std::fs::Dir;
 
+use crate::reason::Reason;
 use crate::{
     error::{Error, Result},
     files::{
@@ -168,7 +169,7 @@ impl Runner<'_> {
                                 crate::error::ErrorKind::Aborted,
                                 format!("{path} changed since version {expected}"),
                             )
-                            .with_reason("VERSION_CONFLICT"));
+                            .with_reason(Reason::VersionConflict));
                         }
                     }
                     if options.create_only {
@@ -194,7 +195,7 @@ impl Runner<'_> {
                             crate::error::ErrorKind::Aborted,
                             format!("{path} was deleted since version {expected}"),
                         )
-                        .with_reason("VERSION_CONFLICT"));
+                        .with_reason(Reason::VersionConflict));
                     }
                     undo.push(Undo::Remove(path.clone()));
                 }

@@ -49,15 +49,11 @@ pub struct FindResult {
 
 impl FileIndex {
     fn write(&self) -> std::sync::RwLockWriteGuard<'_, BTreeSet<String>> {
-        self.paths
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        crate::sync::write(&self.paths)
     }
 
     fn read(&self) -> std::sync::RwLockReadGuard<'_, BTreeSet<String>> {
-        self.paths
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        crate::sync::read(&self.paths)
     }
 
     /// Replace the whole index (after a walk).

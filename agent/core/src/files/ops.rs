@@ -13,6 +13,7 @@ use std::{
 
 use cap_std::fs::{Dir, Metadata, MetadataExt, OpenOptions};
 
+use crate::reason::Reason;
 use crate::{
     error::{Error, ErrorKind, Result},
     files::{
@@ -408,7 +409,7 @@ pub fn write_blocking(
                     None => format!("{path} was deleted since version {expected}"),
                 },
             )
-            .with_reason("VERSION_CONFLICT"));
+            .with_reason(Reason::VersionConflict));
         }
     }
     let temp = temp_name(name)?;
@@ -707,7 +708,7 @@ pub fn delete_to_trash(project: &OpenProject, path: &RelPath) -> Result<()> {
         Error::failed_precondition(format!(
             "cannot move {path} to the trash: {err}; delete it permanently instead if you are sure"
         ))
-        .with_reason("TRASH_FAILED")
+        .with_reason(Reason::TrashFailed)
     })
 }
 

@@ -15,6 +15,7 @@ use std::{
 use cap_std::fs::{Dir, MetadataExt};
 
 use crate::error::{Error, ErrorKind, Result};
+use crate::reason::Reason;
 
 /// Longest path accepted, in bytes (Linux's PATH_MAX).
 pub const MAX_PATH_BYTES: usize = 4096;
@@ -164,7 +165,7 @@ pub fn check(root: &Path, field: &str, raw: &str) -> Result<RelPath> {
                 "{field}: {raw:?} is outside the project at {}",
                 root.display()
             ))
-            .with_reason("OUTSIDE_PROJECT")
+            .with_reason(Reason::OutsideProject)
         })?
     } else {
         path
@@ -193,14 +194,14 @@ pub fn check(root: &Path, field: &str, raw: &str) -> Result<RelPath> {
                 return Err(Error::permission_denied(format!(
                     "{field}: {raw:?} uses '..'; paths must stay inside the project"
                 ))
-                .with_reason("OUTSIDE_PROJECT"));
+                .with_reason(Reason::OutsideProject));
             }
             Component::RootDir | Component::Prefix(_) => {
                 return Err(Error::permission_denied(format!(
                     "{field}: {raw:?} is outside the project at {}",
                     root.display()
                 ))
-                .with_reason("OUTSIDE_PROJECT"));
+                .with_reason(Reason::OutsideProject));
             }
         }
     }
@@ -221,7 +222,7 @@ pub fn io_error(path: &RelPath, what: &str, err: io::Error) -> Error {
             Error::permission_denied(format!(
                 "cannot {what} {path}: permission denied (the path may lead outside the project through a symlink, or the file system refuses)"
             ))
-            .with_reason("OUTSIDE_PROJECT_OR_DENIED")
+            .with_reason(Reason::OutsideProjectOrDenied)
         }
         io::ErrorKind::DirectoryNotEmpty => {
             Error::failed_precondition(format!("cannot {what} {path}: the folder is not empty"))

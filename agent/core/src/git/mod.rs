@@ -8,6 +8,7 @@
 //! the new branch and dirty state on the bus.
 
 pub mod diff;
+mod events;
 pub mod remote;
 pub mod repo;
 pub mod transfer;
@@ -24,9 +25,10 @@ use std::{
 
 use git2::{ErrorClass, ErrorCode, Repository};
 
+use crate::reason::Reason;
 use crate::{
     error::{Error, ErrorKind, Result},
-    events::{EventBus, EventPayload},
+    events::Publisher,
     feed::{Cursor, Delivery},
     files::{OpenProject, watch::ChangeItem},
     git::{
@@ -37,6 +39,7 @@ use crate::{
     },
     projects::{ProjectObserver, git_summary},
 };
+pub use events::GitEvent;
 
 /// Commits per history page when the caller names no limit.
 const DEFAULT_LOG_LIMIT: usize = 50;
@@ -52,9 +55,9 @@ pub fn git_error(what: &str, err: &git2::Error) -> Error {
     match err.code() {
         ErrorCode::NotFound => Error::not_found(message),
         ErrorCode::Exists => Error::new(ErrorKind::AlreadyExists, message),
-        ErrorCode::Auth => Error::new(ErrorKind::Unauthenticated, message).with_reason("GIT_AUTH"),
+        ErrorCode::Auth => Error::new(ErrorKind::Unauthenticated, message).with_reason(Reason::GitAuth),
         ErrorCode::Conflict | ErrorCode::MergeConflict => {
-            Error::failed_precondition(message).with_reason("GIT_CONFLICT")
+            Error::failed_precondition(message).with_reason(Reason::GitConflict)
         }
         ErrorCode::UnbornBranch => {
             Error::failed_precondition(format!("{what}: the repository has no commits yet"))
@@ -63,16 +66,16 @@ pub fn git_error(what: &str, err: &git2::Error) -> Error {
             "{what}: another git process holds a lock ({}); wait for it or remove the stale .lock file",
             err.message()
         ))
-        .with_reason("GIT_LOCKED"),
+        .with_reason(Reason::GitLocked),
         ErrorCode::InvalidSpec | ErrorCode::Invalid | ErrorCode::Ambiguous => {
             Error::invalid_argument("ref", message)
         }
         ErrorCode::User => Error::new(ErrorKind::Aborted, message),
         _ if matches!(err.class(), ErrorClass::Net | ErrorClass::Ssh | ErrorClass::Http | ErrorClass::Ssl) => {
             if err.message().to_lowercase().contains("auth") || err.message().contains("credentials") {
-                Error::new(ErrorKind::Unauthenticated, message).with_reason("GIT_AUTH")
+                Error::new(ErrorKind::Unauthenticated, message).with_reason(Reason::GitAuth)
             } else {
-                Error::new(ErrorKind::Unavailable, message).with_reason("GIT_NETWORK")
+                Error::new(ErrorKind::Unavailable, message).with_reason(Reason::GitNetwork)
             }
         }
         _ => Error::failed_precondition(message),
@@ -135,11 +138,10 @@ pub struct GitSettings {
 // `git2::Repository` has no Debug; the cached project ids say enough.
 impl std::fmt::Debug for Git {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let handles = self
-            .handles
-            .lock()
-            .map(|h| h.keys().cloned().collect::<Vec<_>>())
-            .unwrap_or_default();
+        let handles = crate::sync::lock(&self.handles)
+            .keys()
+            .cloned()
+            .collect::<Vec<_>>();
         f.debug_struct("Git")
             .field("repositories", &handles)
             .finish_non_exhaustive()
@@ -149,7 +151,7 @@ impl std::fmt::Debug for Git {
 /// The Git facade.
 pub struct Git {
     handles: Mutex<HashMap<String, Arc<Mutex<Repository>>>>,
-    bus: Arc<EventBus>,
+    bus: Publisher<GitEvent>,
     settings: GitSettings,
 }
 
@@ -158,7 +160,7 @@ impl Git {
     /// initialising it loads the system's certificate store through
     /// OpenSSL, which took a third of the agent's start-up and a megabyte
     /// of memory, for a feature many sessions never touch.
-    pub async fn start(bus: Arc<EventBus>, settings: GitSettings) -> Result<Arc<Self>> {
+    pub async fn start(bus: Publisher<GitEvent>, settings: GitSettings) -> Result<Arc<Self>> {
         Ok(Arc::new(Self {
             handles: Mutex::new(HashMap::new()),
             bus,
@@ -399,10 +401,7 @@ impl Git {
     }
 
     fn handle(&self, project: &OpenProject) -> Result<Arc<Mutex<Repository>>> {
-        let mut handles = self
-            .handles
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut handles = crate::sync::lock(&self.handles);
         if let Some(handle) = handles.get(project.id()) {
             return Ok(handle.clone());
         }
@@ -422,9 +421,7 @@ impl Git {
     ) -> Result<T> {
         configure_libgit2(self.settings.timeout);
         let handle = self.handle(project)?;
-        let mut repo = handle
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut repo = crate::sync::lock(&handle);
         f(&mut repo, project)
     }
 
@@ -442,10 +439,7 @@ impl Git {
 
     /// Forget a project's handle (closed or forgotten).
     fn drop_handle(&self, project_id: &str) {
-        self.handles
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .remove(project_id);
+        crate::sync::lock(&self.handles).remove(project_id);
     }
 }
 
@@ -457,7 +451,7 @@ fn open_repository(root: &Path) -> Result<Repository> {
                 "{} is not a git repository (or inside one); run `git init` there first",
                 root.display()
             ))
-            .with_reason("NOT_A_REPOSITORY")
+            .with_reason(Reason::NotARepository)
         } else {
             git_error("cannot open the repository", &err)
         }
@@ -541,7 +535,7 @@ impl ProjectObserver for Git {
                             .flatten()
                             .unwrap_or_default()
                         };
-                        bus.publish(EventPayload::RepositoryChanged {
+                        bus.publish(GitEvent::RepositoryChanged {
                             project_id: project_id.clone(),
                             branch: summary.branch.unwrap_or_default(),
                             detached: summary.detached,

@@ -15,6 +15,7 @@ use git2::{
     PushOptions, RemoteCallbacks, Repository,
 };
 
+use crate::reason::Reason;
 use crate::{
     error::{Error, ErrorKind, Result},
     git::{git_error, repo},
@@ -171,7 +172,7 @@ fn remote_error(remote: &str, what: &str, err: &git2::Error, cancelled: &AtomicB
                 err.message()
             ),
         )
-        .with_reason("GIT_AUTH");
+        .with_reason(Reason::GitAuth);
     }
     error
 }
@@ -227,15 +228,12 @@ pub fn fetch(
     {
         let mut callbacks = callbacks(token, reporter, repo.config().ok());
         callbacks.update_tips(|refname, old, new| {
-            updated
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .push(RefChange {
-                    name: refname.to_owned(),
-                    old_id: old.to_string(),
-                    new_id: new.to_string(),
-                    error: None,
-                });
+            crate::sync::lock(&updated).push(RefChange {
+                name: refname.to_owned(),
+                old_id: old.to_string(),
+                new_id: new.to_string(),
+                error: None,
+            });
             true
         });
         let mut options = FetchOptions::new();
@@ -246,12 +244,7 @@ pub fn fetch(
             .fetch::<&str>(&[], Some(&mut options), None)
             .map_err(|e| remote_error(&name, "fetching from", &e, &reporter.cancelled))?;
     }
-    Ok((
-        name,
-        updated
-            .into_inner()
-            .unwrap_or_else(std::sync::PoisonError::into_inner),
-    ))
+    Ok((name, crate::sync::into_inner(updated)))
 }
 
 /// Fetch the upstream and integrate it.
@@ -328,7 +321,7 @@ pub fn pull(
         return Err(Error::failed_precondition(format!(
             "{branch_name} and {upstream_name} have diverged; pull in merge mode (or rebase by hand)"
         ))
-        .with_reason("NOT_FAST_FORWARD"));
+        .with_reason(Reason::NotFastForward));
     }
     let signature = repo::signature(repo)?;
     let mut checkout = git2::build::CheckoutBuilder::new();
@@ -425,15 +418,12 @@ pub fn push(
     {
         let mut callbacks = callbacks(token, reporter, repo.config().ok());
         callbacks.push_update_reference(|refname, status| {
-            results
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .push(RefChange {
-                    name: refname.to_owned(),
-                    old_id: String::new(),
-                    new_id: local_tip.clone(),
-                    error: status.map(str::to_owned),
-                });
+            crate::sync::lock(&results).push(RefChange {
+                name: refname.to_owned(),
+                old_id: String::new(),
+                new_id: local_tip.clone(),
+                error: status.map(str::to_owned),
+            });
             Ok(())
         });
         let mut options = PushOptions::new();
@@ -446,16 +436,14 @@ pub fn push(
             .push(&[refspec.as_str()], Some(&mut options))
             .map_err(|e| remote_error(&name, "pushing to", &e, &reporter.cancelled))?;
     }
-    let results = results
-        .into_inner()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let results = crate::sync::into_inner(results);
     if let Some(rejected) = results.iter().find(|r| r.error.is_some()) {
         return Err(Error::failed_precondition(format!(
             "{name} rejected {}: {}; pull first (or push with force)",
             rejected.name,
             rejected.error.clone().unwrap_or_default()
         ))
-        .with_reason("PUSH_REJECTED"));
+        .with_reason(Reason::PushRejected));
     }
     if set_upstream {
         let mut local = repo

@@ -12,6 +12,7 @@ use crate::{
     error::{ErrorKind, Result},
     events::EventBus,
     files::OpenProject,
+    git::GitEvent,
     git::{
         Git, GitSettings, LogQuery, PushSpec,
         diff::{DiffQuery, DiffTarget},
@@ -19,7 +20,9 @@ use crate::{
         repo::Change,
         transfer::{Transfer, TransferEvent},
     },
+    projects::ProjectEvent,
     projects::{ProjectObserver, Projects},
+    reason::Reason,
     store::Store,
 };
 
@@ -33,9 +36,8 @@ impl Fixture {
     async fn new() -> Self {
         let root = tempfile::tempdir().unwrap();
         let (store, _) = Store::open(&root.path().join("state.db")).unwrap();
-        let bus = Arc::new(EventBus::new(1, 64));
         let git = Git::start(
-            bus.clone(),
+            Arc::new(EventBus::<GitEvent>::new(1, 64)),
             GitSettings {
                 token: None,
                 timeout: Duration::from_secs(10),
@@ -45,7 +47,7 @@ impl Fixture {
         .unwrap();
         let projects = Projects::start(
             store,
-            bus,
+            Arc::new(EventBus::<ProjectEvent>::new(1, 64)),
             FilesSettings::default(),
             vec![git.clone() as Arc<dyn ProjectObserver>],
         )
@@ -254,7 +256,7 @@ async fn a_folder_that_is_not_a_repository_is_named() {
     let project = f.open(&f.path("plain")).await;
     let err = f.git.status(&project).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::FailedPrecondition);
-    assert_eq!(err.reason(), Some("NOT_A_REPOSITORY"));
+    assert_eq!(err.reason().map(Reason::as_str), Some("NOT_A_REPOSITORY"));
     f.shutdown().await;
 }
 
@@ -402,7 +404,7 @@ async fn missing_and_unreachable_remotes_are_errors() {
     let (_, fetched) = finish(f.git.fetch(&mine, "gone".to_owned()).await).await;
     let err = fetched.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Unavailable, "{err}");
-    assert_eq!(err.reason(), Some("GIT_NETWORK"));
+    assert_eq!(err.reason().map(Reason::as_str), Some("GIT_NETWORK"));
     assert!(err.message().starts_with("fetching from gone"), "{err}");
     let (_, pushed) = finish(f.git.push(&mine, push_spec("gone")).await).await;
     let err = pushed.unwrap_err();
@@ -439,6 +441,6 @@ async fn missing_and_unreachable_remotes_are_errors() {
     .await;
     let err = pulled.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Unavailable, "{err}");
-    assert_eq!(err.reason(), Some("GIT_NETWORK"));
+    assert_eq!(err.reason().map(Reason::as_str), Some("GIT_NETWORK"));
     f.shutdown().await;
 }

@@ -9,9 +9,10 @@ use super::{
     api::OllamaApi,
     providers::{self, LOCAL, ProviderRecord},
 };
+use crate::reason::Reason;
 use crate::{
     error::{Error, ErrorKind, Result},
-    events::EventPayload,
+    ollama::OllamaEvent,
 };
 
 /// A provider as listed.
@@ -101,7 +102,7 @@ impl Ollama {
                 ErrorKind::Unavailable,
                 format!("{url} does not answer like an Ollama server ({err}); nothing was saved"),
             )
-            .with_reason("PROVIDER_UNREACHABLE")
+            .with_reason(Reason::ProviderUnreachable)
         })?;
         self.providers
             .add(ProviderRecord {
@@ -112,7 +113,7 @@ impl Ollama {
             })
             .await?;
         tracing::info!(name, url = %url, "provider added");
-        self.bus.publish(EventPayload::ProvidersChanged {
+        self.bus.publish(OllamaEvent::ProvidersChanged {
             name: name.to_owned(),
             removed: false,
         });
@@ -129,7 +130,7 @@ impl Ollama {
     pub async fn remove_provider(&self, name: &str) -> Result<()> {
         self.providers.remove(name).await?;
         tracing::info!(name, "provider removed");
-        self.bus.publish(EventPayload::ProvidersChanged {
+        self.bus.publish(OllamaEvent::ProvidersChanged {
             name: name.to_owned(),
             removed: true,
         });

@@ -12,6 +12,7 @@ use super::{
     supervisor::{ServerState, ServerStatus},
 };
 use crate::error::{Error, ErrorKind};
+use crate::reason::Reason;
 
 impl Ollama {
     /// [`server_down`] for this facade's local server.
@@ -40,7 +41,7 @@ fn server_down(address: &OllamaAddress, status: &ServerStatus) -> Error {
             status.reason
         ),
     )
-    .with_reason("OLLAMA_DOWN")
+    .with_reason(Reason::OllamaDown)
 }
 
 /// Whether an Ollama error message says the model does not exist. Ollama
@@ -71,7 +72,7 @@ pub(super) fn api_error(
                         endpoint.api.base()
                     ),
                 )
-                .with_reason("PROVIDER_DOWN");
+                .with_reason(Reason::ProviderDown);
             }
             if !server.state.is_up() {
                 return server_down(address, server);
@@ -84,16 +85,18 @@ pub(super) fn api_error(
                     server.reason
                 ),
             )
-            .with_reason("OLLAMA_DOWN")
+            .with_reason(Reason::OllamaDown)
         }
         ApiError::Ollama {
             status: 404,
             message,
-        } => Error::not_found(message).with_reason("MODEL_NOT_FOUND"),
+        } => Error::not_found(message).with_reason(Reason::ModelNotFound),
         ApiError::Ollama {
             status: 200,
             message,
-        } if is_missing_model(&message) => Error::not_found(message).with_reason("MODEL_NOT_FOUND"),
+        } if is_missing_model(&message) => {
+            Error::not_found(message).with_reason(Reason::ModelNotFound)
+        }
         ApiError::Ollama {
             status: 400,
             message,
@@ -101,9 +104,9 @@ pub(super) fn api_error(
         ApiError::Ollama {
             status: 503,
             message,
-        } => Error::new(ErrorKind::Unavailable, message).with_reason("OLLAMA_BUSY"),
+        } => Error::new(ErrorKind::Unavailable, message).with_reason(Reason::OllamaBusy),
         ApiError::Ollama { message, .. } => {
-            Error::failed_precondition(message).with_reason("OLLAMA_ERROR")
+            Error::failed_precondition(message).with_reason(Reason::OllamaError)
         }
         ApiError::Unexpected(why) => Error::internal(format!(
             "{} answered in an unexpected way: {why}",
@@ -161,7 +164,7 @@ mod tests {
         );
         assert_eq!(died.kind(), ErrorKind::FailedPrecondition);
         assert_eq!(died.message(), "model runner has unexpectedly stopped");
-        assert_eq!(died.reason(), Some("OLLAMA_ERROR"));
+        assert_eq!(died.reason(), Some(Reason::OllamaError));
         for missing in [
             "model 'x' not found",
             "model \"x\" not found, try pulling it first",
@@ -169,7 +172,7 @@ mod tests {
             let err = api_error(&address, &running, &local, line(missing));
             assert_eq!(
                 (err.kind(), err.message(), err.reason()),
-                (ErrorKind::NotFound, missing, Some("MODEL_NOT_FOUND"))
+                (ErrorKind::NotFound, missing, Some(Reason::ModelNotFound))
             );
         }
 
@@ -197,7 +200,7 @@ mod tests {
             local: false,
         };
         let err = api_error(&address, &crashed, &remote, broke);
-        assert_eq!(err.reason(), Some("PROVIDER_DOWN"));
+        assert_eq!(err.reason(), Some(Reason::ProviderDown));
         assert!(err.message().contains("gpu-box"), "{err}");
         Ok(())
     }

@@ -17,6 +17,7 @@ pub mod api;
 pub mod discovery;
 mod endpoints;
 mod errors;
+mod events;
 pub mod fit;
 mod http;
 mod inference;
@@ -44,7 +45,7 @@ pub use self::{
 use crate::{
     config::OllamaSettings,
     error::{Error, Result},
-    events::EventBus,
+    events::Publisher,
     logs::{LogHub, LogSource, RotatingWriter, RotationPolicy},
     ollama::{
         address::OllamaAddress,
@@ -56,6 +57,7 @@ use crate::{
     },
     store::Store,
 };
+pub use events::OllamaEvent;
 
 /// The Ollama domain facade.
 #[derive(Debug)]
@@ -67,7 +69,7 @@ pub struct Ollama {
     providers: Providers,
     pulls: Arc<PullManager>,
     store: Store,
-    bus: Arc<EventBus>,
+    bus: Publisher<OllamaEvent>,
     registry: String,
     models_dir: PathBuf,
     vram: VramSource,
@@ -95,7 +97,7 @@ impl Ollama {
     pub async fn start(
         settings: &OllamaSettings,
         store: Store,
-        bus: Arc<EventBus>,
+        bus: Publisher<OllamaEvent>,
         logs: &LogHub,
         log_dir: &std::path::Path,
         log_policy: RotationPolicy,

@@ -10,9 +10,10 @@ use super::{
     names::{self, ModelName},
     providers::LOCAL,
 };
+use crate::reason::Reason;
 use crate::{
     error::{Error, Result},
-    events::EventPayload,
+    ollama::OllamaEvent,
 };
 
 /// An installed model.
@@ -164,7 +165,7 @@ impl Ollama {
             .await
             .map_err(|err| self.api_error(&endpoint, err))?;
         tracing::info!(provider = %endpoint.name, model = %name, "model deleted");
-        self.bus.publish(EventPayload::ModelsChanged {
+        self.bus.publish(OllamaEvent::ModelsChanged {
             provider: endpoint.name.clone(),
             model: name.display(),
             change: "deleted".to_owned(),
@@ -212,7 +213,7 @@ impl Ollama {
             .generate_once(&body)
             .await
             .map_err(|err| self.api_error(&endpoint, err))?;
-        self.bus.publish(EventPayload::ModelsChanged {
+        self.bus.publish(OllamaEvent::ModelsChanged {
             provider: endpoint.name.clone(),
             model: name.display(),
             change: "loaded".to_owned(),
@@ -230,7 +231,7 @@ impl Ollama {
             .generate_once(&body)
             .await
             .map_err(|err| self.api_error(&endpoint, err))?;
-        self.bus.publish(EventPayload::ModelsChanged {
+        self.bus.publish(OllamaEvent::ModelsChanged {
             provider: endpoint.name.clone(),
             model: name.display(),
             change: "unloaded".to_owned(),
@@ -250,7 +251,7 @@ impl Ollama {
                     return Err(Error::not_found(format!(
                         "{name} is not installed; pull it first with `omnipanel models pull {name}`"
                     ))
-                    .with_reason("MODEL_NOT_FOUND"));
+                    .with_reason(Reason::ModelNotFound));
                 }
             }
             name.display()
@@ -259,7 +260,7 @@ impl Ollama {
             .set_meta(DEFAULT_MODEL_KEY, value.clone())
             .await?;
         tracing::info!(model = %value, "default model changed");
-        self.bus.publish(EventPayload::DefaultModelChanged {
+        self.bus.publish(OllamaEvent::DefaultModelChanged {
             model: value.clone(),
         });
         Ok(value)

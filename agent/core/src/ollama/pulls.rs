@@ -17,7 +17,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::{
     error::{Error, Result},
-    events::{EventBus, EventPayload},
+    events::Publisher,
+    ollama::OllamaEvent,
     ollama::api::{ApiError, OllamaApi, PullLine},
     store::now_ms,
 };
@@ -206,13 +207,13 @@ pub trait PullEnvironment: Send + Sync + 'static {
 pub struct PullManager {
     active: Mutex<HashMap<(String, String), ActivePull>>,
     finished: Mutex<VecDeque<PullProgress>>,
-    bus: Arc<EventBus>,
+    bus: Publisher<OllamaEvent>,
     policy: RetryPolicy,
 }
 
 impl PullManager {
     /// A manager publishing on `bus`.
-    pub fn new(bus: Arc<EventBus>, policy: RetryPolicy) -> Arc<Self> {
+    pub fn new(bus: Publisher<OllamaEvent>, policy: RetryPolicy) -> Arc<Self> {
         Arc::new(Self {
             active: Mutex::new(HashMap::new()),
             finished: Mutex::new(VecDeque::new()),
@@ -222,9 +223,7 @@ impl PullManager {
     }
 
     fn active(&self) -> std::sync::MutexGuard<'_, HashMap<(String, String), ActivePull>> {
-        self.active
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        crate::sync::lock(&self.active)
     }
 
     /// Attach to the running pull of `model` on `provider`, or start one.
@@ -293,10 +292,7 @@ impl PullManager {
 
     fn finish(&self, id: &(String, String), last: PullProgress) {
         self.active().remove(id);
-        let mut finished = self
-            .finished
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut finished = crate::sync::lock(&self.finished);
         finished.retain(|p| !(p.provider == last.provider && p.model == last.model));
         finished.push_front(last);
         finished.truncate(FINISHED_KEPT);
@@ -335,13 +331,7 @@ impl PullManager {
             .map(|p| p.progress.borrow().clone())
             .collect();
         out.sort_by_key(|p| p.started_ms);
-        out.extend(
-            self.finished
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .iter()
-                .cloned(),
-        );
+        out.extend(crate::sync::lock(&self.finished).iter().cloned());
         out
     }
 
@@ -380,7 +370,7 @@ impl<E: PullEnvironment> PullRun<E> {
             self.last_event = Some(Instant::now());
             self.manager
                 .bus
-                .publish(EventPayload::PullProgress(self.progress.clone()));
+                .publish(OllamaEvent::PullProgress(self.progress.clone()));
         }
     }
 
@@ -408,7 +398,7 @@ impl<E: PullEnvironment> PullRun<E> {
                     self.progress.error = None;
                     self.progress.eta_seconds = Some(0);
                     tracing::info!(model = %self.model, "pull finished");
-                    self.manager.bus.publish(EventPayload::ModelsChanged {
+                    self.manager.bus.publish(OllamaEvent::ModelsChanged {
                         provider: self.progress.provider.clone(),
                         model: self.progress.model.clone(),
                         change: "pulled".to_owned(),

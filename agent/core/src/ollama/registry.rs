@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::reason::Reason;
 use crate::{
     error::{Error, ErrorKind, Result},
     ollama::names::ModelName,
@@ -54,7 +55,7 @@ pub async fn download_size(
     if response.status() == reqwest::StatusCode::NOT_FOUND {
         return Err(
             Error::not_found(format!("{name} does not exist in the registry at {base}"))
-                .with_reason("MODEL_NOT_IN_REGISTRY"),
+                .with_reason(Reason::ModelNotInRegistry),
         );
     }
     if !response.status().is_success() {

@@ -5,6 +5,8 @@
 //! (project, client key) with a version, so two editors never silently
 //! overwrite each other's state. Forgetting a project never touches files.
 
+mod events;
+
 use std::{
     collections::HashMap,
     path::{Path, PathBuf},
@@ -13,16 +15,18 @@ use std::{
 
 use rusqlite::OptionalExtension;
 
+use crate::reason::Reason;
 use crate::{
     config::FilesSettings,
     error::{Error, ErrorKind, Result},
-    events::{EventBus, EventPayload},
+    events::Publisher,
     files::{
         OpenProject, sandbox,
         watch::{WatchPhase, WatchStatus, limit::WatchBudget},
     },
     store::{Store, now_ms},
 };
+pub use events::ProjectEvent;
 
 /// A stored project.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -110,7 +114,7 @@ pub const MAX_WORKSPACE_STATE: usize = 4 * 1024 * 1024;
 #[derive(Debug)]
 pub struct Projects {
     store: Store,
-    bus: Arc<EventBus>,
+    bus: Publisher<ProjectEvent>,
     settings: FilesSettings,
     /// The watches every open project draws from (`files.max_watches`).
     budget: Arc<WatchBudget>,
@@ -171,7 +175,7 @@ impl Projects {
     /// Load the registry and reopen the projects that were open.
     pub async fn start(
         store: Store,
-        bus: Arc<EventBus>,
+        bus: Publisher<ProjectEvent>,
         settings: FilesSettings,
         observers: Vec<Arc<dyn ProjectObserver>>,
     ) -> Result<Arc<Self>> {
@@ -195,9 +199,7 @@ impl Projects {
     }
 
     fn open_map(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<OpenProject>>> {
-        self.open
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        crate::sync::lock(&self.open)
     }
 
     fn activate(&self, record: &ProjectRecord) -> Result<Arc<OpenProject>> {
@@ -242,7 +244,7 @@ impl Projects {
                 };
                 if phase != announced {
                     announced = phase;
-                    bus.publish(EventPayload::ProjectWatchChanged {
+                    bus.publish(ProjectEvent::ProjectWatchChanged {
                         project_id: project_id.clone(),
                         path: path.clone(),
                         status: now,
@@ -295,7 +297,7 @@ impl Projects {
             Error::not_found(format!(
                 "no project {reference:?}; open it first with `omnipanel projects open PATH`"
             ))
-            .with_reason("PROJECT_NOT_FOUND")
+            .with_reason(Reason::ProjectNotFound)
         })
     }
 
@@ -308,7 +310,7 @@ impl Projects {
                 record.name,
                 record.path.display()
             ))
-            .with_reason("PROJECT_CLOSED"));
+            .with_reason(Reason::ProjectClosed));
         }
         match self.open_map().get(&record.id) {
             Some(handle) => Ok(handle.clone()),
@@ -336,7 +338,7 @@ impl Projects {
     }
 
     fn publish(&self, record: &ProjectRecord, change: &str) {
-        self.bus.publish(EventPayload::ProjectChanged {
+        self.bus.publish(ProjectEvent::ProjectChanged {
             project_id: record.id.clone(),
             path: record.path.display().to_string(),
             change: change.to_owned(),
@@ -599,7 +601,7 @@ impl Projects {
                         ErrorKind::Aborted,
                         format!("workspace state of {key:?} is at version {current}, not {expected}: another save won; reload and retry"),
                     )
-                    .with_reason("VERSION_CONFLICT"));
+                    .with_reason(Reason::VersionConflict));
                 }
                 let next = current + 1;
                 tx.execute(

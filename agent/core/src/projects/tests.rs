@@ -10,7 +10,9 @@ use crate::{
     error::ErrorKind,
     events::EventBus,
     files::OpenProject,
+    projects::ProjectEvent,
     projects::{ProjectObserver, Projects, TemplateFile},
+    reason::Reason,
     store::Store,
 };
 
@@ -42,7 +44,7 @@ async fn start(state: &tempfile::TempDir, observer: &Arc<Recorder>) -> Arc<Proje
     let (store, _) = Store::open(&state.path().join("state.db")).unwrap();
     Projects::start(
         store,
-        Arc::new(EventBus::new(1, 64)),
+        Arc::new(EventBus::<ProjectEvent>::new(1, 64)),
         FilesSettings::default(),
         vec![observer.clone() as Arc<dyn ProjectObserver>],
     )
@@ -171,7 +173,7 @@ async fn unknown_references_are_not_found() {
     let f = Fixture::new().await;
     let err = f.projects.get("deadbeef").await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::NotFound);
-    assert_eq!(err.reason(), Some("PROJECT_NOT_FOUND"));
+    assert_eq!(err.reason().map(Reason::as_str), Some("PROJECT_NOT_FOUND"));
     let err = f.projects.get("").await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidArgument);
     assert_eq!(err.field(), Some("project"));
@@ -192,7 +194,7 @@ async fn closing_keeps_the_project_and_forgetting_removes_it_but_not_its_files()
     assert!(!closed.record.open);
     assert!(closed.watch.is_none());
     let err = f.projects.handle(&id).await.unwrap_err();
-    assert_eq!(err.reason(), Some("PROJECT_CLOSED"));
+    assert_eq!(err.reason().map(Reason::as_str), Some("PROJECT_CLOSED"));
     assert_eq!(f.projects.list().await.unwrap().len(), 1);
 
     let reopened = f.projects.open_project(&alpha, "").await.unwrap();
@@ -279,7 +281,7 @@ async fn workspace_state_saves_refuse_a_stale_version() {
         .await
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Aborted);
-    assert_eq!(err.reason(), Some("VERSION_CONFLICT"));
+    assert_eq!(err.reason().map(Reason::as_str), Some("VERSION_CONFLICT"));
     let state = f
         .projects
         .workspace_state(&id, "vscode")
@@ -308,7 +310,7 @@ async fn open_projects_reopen_after_a_restart_and_shutdown_is_idempotent() {
     assert!(again.handle(&a).await.is_ok());
     assert_eq!(
         again.handle(&b).await.unwrap_err().reason(),
-        Some("PROJECT_CLOSED")
+        Some(Reason::ProjectClosed)
     );
     assert_eq!(*observer.0.lock().unwrap(), [format!("opened {a}")]);
     again.shutdown().await;

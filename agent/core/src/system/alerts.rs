@@ -10,10 +10,12 @@ use std::{sync::Arc, time::Duration};
 use rusqlite::{OptionalExtension, Row, params};
 use tokio::sync::Mutex;
 
+use crate::reason::Reason;
 use crate::{
     error::{Error, ErrorKind, Result},
-    events::{EventBus, EventPayload},
+    events::Publisher,
     store::{Store, now_ms},
+    system::SystemEvent,
     system::{
         metrics::Sample,
         thresholds::{
@@ -160,7 +162,7 @@ impl AlertStore {
                             "the thresholds changed meanwhile (version {version}, expected {expected_version}); read them again and retry"
                         ),
                     )
-                    .with_reason("THRESHOLDS_CHANGED"));
+                    .with_reason(Reason::ThresholdsChanged));
                 }
                 tx.execute("DELETE FROM alert_thresholds", [])?;
                 let custom = replacement.is_some();
@@ -345,7 +347,7 @@ struct Inner {
 #[derive(Debug)]
 pub struct Alerts {
     store: AlertStore,
-    bus: Arc<EventBus>,
+    bus: Publisher<SystemEvent>,
     inner: Mutex<Inner>,
 }
 
@@ -361,7 +363,7 @@ impl Alerts {
     /// off).
     pub async fn open(
         store: Store,
-        bus: Arc<EventBus>,
+        bus: Publisher<SystemEvent>,
         enabled: bool,
         alert_interval: Duration,
     ) -> Result<Arc<Self>> {
@@ -453,7 +455,7 @@ impl Alerts {
             defaults = set.defaults,
             "alert thresholds changed"
         );
-        self.bus.publish(EventPayload::ThresholdsChanged {
+        self.bus.publish(SystemEvent::ThresholdsChanged {
             version: set.version,
             count: u32::try_from(set.thresholds.len()).unwrap_or(u32::MAX),
             defaults: set.defaults,
@@ -496,7 +498,7 @@ impl Alerts {
                     alert.id = self.store.insert(&alert).await?;
                     inner.engine.assign_id(&alert.key, alert.id);
                     tracing::warn!(id = alert.id, "alert raised: {}", alert.message());
-                    self.bus.publish(EventPayload::AlertRaised(alert));
+                    self.bus.publish(SystemEvent::AlertRaised(alert));
                 }
                 Transition::Cleared(alert) => {
                     self.store.close(&alert).await?;
@@ -506,7 +508,7 @@ impl Alerts {
                         .map(|c| c.reason.clone())
                         .unwrap_or_default();
                     tracing::info!(id = alert.id, reason, "alert cleared: {}", alert.message());
-                    self.bus.publish(EventPayload::AlertCleared(alert));
+                    self.bus.publish(SystemEvent::AlertCleared(alert));
                 }
             }
         }
@@ -547,7 +549,7 @@ mod tests {
     async fn thresholds_persist_across_reopening_the_database() -> Result<()> {
         let dir = tempfile::tempdir().map_err(|e| Error::internal(e.to_string()))?;
         let path = dir.path().join("state.db");
-        let bus = Arc::new(EventBus::new(1, 64));
+        let bus = Arc::new(crate::events::EventBus::<SystemEvent>::new(1, 64));
         {
             let (store, _) = Store::open(&path)?;
             let alerts = Alerts::open(store, bus.clone(), true, Duration::from_secs(5)).await?;
@@ -581,7 +583,7 @@ mod tests {
 
     #[tokio::test]
     async fn raised_and_cleared_alerts_go_to_history_and_the_bus() -> Result<()> {
-        let bus = Arc::new(EventBus::new(1, 64));
+        let bus = Arc::new(crate::events::EventBus::<SystemEvent>::new(1, 64));
         let mut events = bus.subscribe(Cursor::default(), vec!["alerts".into()]);
         let alerts = Alerts::open(
             Store::in_memory()?,
@@ -610,10 +612,9 @@ mod tests {
         while kinds.len() < 3 {
             match events.next().await {
                 Some(crate::events::Delivery::Event(event)) => kinds.push(match &event.payload {
-                    EventPayload::ThresholdsChanged { .. } => "thresholds",
-                    EventPayload::AlertRaised(_) => "raised",
-                    EventPayload::AlertCleared(_) => "cleared",
-                    _ => "other",
+                    SystemEvent::ThresholdsChanged { .. } => "thresholds",
+                    SystemEvent::AlertRaised(_) => "raised",
+                    SystemEvent::AlertCleared(_) => "cleared",
                 }),
                 Some(_) => {}
                 None => break,
@@ -625,7 +626,7 @@ mod tests {
 
     #[tokio::test]
     async fn turning_alerts_off_clears_them_and_stops_judging() -> Result<()> {
-        let bus = Arc::new(EventBus::new(1, 64));
+        let bus = Arc::new(crate::events::EventBus::<SystemEvent>::new(1, 64));
         let alerts = Alerts::open(Store::in_memory()?, bus, true, Duration::from_secs(5)).await?;
         alerts.set_thresholds(memory_above(50.0, 0), 0).await?;
         alerts.observe(&memory_sample(0, 90)).await?;
@@ -649,7 +650,7 @@ mod tests {
 
     #[tokio::test]
     async fn history_pages_newest_first() -> Result<()> {
-        let bus = Arc::new(EventBus::new(1, 256));
+        let bus = Arc::new(crate::events::EventBus::<SystemEvent>::new(1, 256));
         let alerts = Alerts::open(Store::in_memory()?, bus, true, Duration::from_secs(5)).await?;
         alerts.set_thresholds(memory_above(50.0, 0), 0).await?;
         for i in 0..5 {
@@ -680,7 +681,7 @@ mod tests {
     async fn an_active_alert_survives_a_restart_and_removal_clears_it() -> Result<()> {
         let dir = tempfile::tempdir().map_err(|e| Error::internal(e.to_string()))?;
         let path = dir.path().join("state.db");
-        let bus = Arc::new(EventBus::new(1, 64));
+        let bus = Arc::new(crate::events::EventBus::<SystemEvent>::new(1, 64));
         let id = {
             let (store, _) = Store::open(&path)?;
             let alerts = Alerts::open(store, bus.clone(), true, Duration::from_secs(5)).await?;

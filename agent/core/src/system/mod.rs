@@ -9,6 +9,7 @@
 //! streams from then reads nothing at all.
 
 pub mod alerts;
+mod events;
 pub mod gpu;
 pub mod metrics;
 pub mod probe;
@@ -24,7 +25,7 @@ use tokio_util::sync::CancellationToken;
 use crate::{
     config::SystemSettings,
     error::{Error, Result},
-    events::EventBus,
+    events::Publisher,
     ollama::supervisor::{ServerState, ServerStatus},
     store::Store,
     system::{
@@ -36,6 +37,7 @@ use crate::{
         thresholds::Alert,
     },
 };
+pub use events::SystemEvent;
 
 /// Processes listed when the caller does not say how many.
 pub const DEFAULT_PROCESS_LIMIT: u32 = 10;
@@ -69,7 +71,7 @@ impl SystemMonitor {
     pub async fn start(
         settings: &SystemSettings,
         store: Store,
-        bus: Arc<EventBus>,
+        bus: Publisher<SystemEvent>,
     ) -> Result<Arc<Self>> {
         let source: Box<dyn SampleSource> = match MachineProbe::new(Box::new(Nvidia::from_env())) {
             Ok(probe) => Box::new(probe),

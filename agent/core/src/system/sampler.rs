@@ -30,6 +30,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::{
     error::{Error, Result},
+    sync::lock,
     system::{
         metrics::{ProcessListing, ProcessOrder, Sample},
         probe::{OllamaHint, SampleSource},
@@ -118,9 +119,7 @@ impl Shared {
     fn state(&self) -> MutexGuard<'_, State> {
         // Every critical section leaves the state consistent, so a poisoned
         // lock (a panic elsewhere) is safe to keep using.
-        self.state
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        lock(&self.state)
     }
 
     fn ensure_running(self: &Arc<Self>, state: &mut State) {
@@ -140,14 +139,6 @@ impl Shared {
             .send_replace(Some((Instant::now(), sample.clone())));
         Ok(sample)
     }
-}
-
-fn lock<T: ?Sized>(mutex: &Mutex<Box<T>>) -> MutexGuard<'_, Box<T>> {
-    // A panic while reading leaves nothing half-written that matters: the
-    // next reading refreshes everything it uses.
-    mutex
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// Next due time after delivering: one interval on, or one interval from

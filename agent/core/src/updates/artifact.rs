@@ -13,6 +13,7 @@ use std::{
 
 use sha2::{Digest, Sha256};
 
+use crate::reason::Reason;
 use crate::{
     error::{Error, Result},
     platform,
@@ -36,7 +37,7 @@ fn io_error(what: &str, path: &Path, err: std::io::Error) -> Error {
 }
 
 fn refused(message: String) -> Error {
-    Error::failed_precondition(message).with_reason("UPDATE_VERIFICATION_FAILED")
+    Error::failed_precondition(message).with_reason(Reason::UpdateVerificationFailed)
 }
 
 /// Check `path` against the release: size, then SHA-256, then the minisign
@@ -123,7 +124,7 @@ pub fn unpack(artifact: &Path, dest: &Path) -> Result<Vec<String>> {
         Error::failed_precondition(format!(
             "the update artifact is not a readable tar archive: {err}"
         ))
-        .with_reason("UPDATE_ARTIFACT_INVALID")
+        .with_reason(Reason::UpdateArtifactInvalid)
     };
     let mut archive = tar::Archive::new(reader);
     let mut found = Vec::new();
@@ -152,7 +153,7 @@ pub fn unpack(artifact: &Path, dest: &Path) -> Result<Vec<String>> {
         return Err(Error::failed_precondition(format!(
             "the update artifact holds no {AGENT_BINARY}; nothing was installed"
         ))
-        .with_reason("UPDATE_ARTIFACT_INVALID"));
+        .with_reason(Reason::UpdateArtifactInvalid));
     }
     Ok(found)
 }
@@ -170,7 +171,7 @@ pub fn check_writable(dir: &Path) -> Result<()> {
             "cannot replace the programs in {} ({err}); if OmniPanel came from a package, update it with your package manager",
             dir.display()
         ))
-        .with_reason("UPDATE_NOT_WRITABLE")),
+        .with_reason(Reason::UpdateNotWritable)),
     }
 }
 
@@ -258,7 +259,7 @@ pub fn restore_rollback(rollback_dir: &Path, install_dir: &Path) -> Result<Strin
         Error::failed_precondition(
             "there is nothing to roll back to: no earlier version was kept by an update",
         )
-        .with_reason("UPDATE_NO_ROLLBACK")
+        .with_reason(Reason::UpdateNoRollback)
     })?;
     swap_in(rollback_dir, install_dir)?;
     Ok(version)
@@ -324,7 +325,7 @@ mod tests {
         let err = unpack(&without_agent, &dir.path().join("out2")).err();
         assert_eq!(
             err.and_then(|e| e.reason()),
-            Some("UPDATE_ARTIFACT_INVALID")
+            Some(Reason::UpdateArtifactInvalid)
         );
         Ok(())
     }

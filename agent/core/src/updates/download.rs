@@ -12,9 +12,10 @@ use std::{
 use tokio::{io::AsyncWriteExt, sync::watch};
 
 use super::{DownloadState, Progress, Release, Updater, artifact, lock, manifest};
+use crate::reason::Reason;
 use crate::{
     error::{Error, ErrorKind, Result},
-    events::EventPayload,
+    updates::UpdateEvent,
     version,
 };
 
@@ -60,7 +61,7 @@ impl Updater {
             }
             updater
                 .bus
-                .publish(EventPayload::UpdateProgress(last.clone()));
+                .publish(UpdateEvent::UpdateProgress(last.clone()));
             updater.downloading.store(false, Ordering::SeqCst);
             updater.progress.send_replace(last);
         });
@@ -72,7 +73,7 @@ impl Updater {
         if due {
             *last_event = Some(Instant::now());
             self.bus
-                .publish(EventPayload::UpdateProgress(progress.clone()));
+                .publish(UpdateEvent::UpdateProgress(progress.clone()));
         }
         self.progress.send_replace(progress);
     }
@@ -89,7 +90,7 @@ impl Updater {
                 "OmniPanel {current} is up to date (the {} channel offers {})",
                 release.channel, release.latest.version
             ))
-            .with_reason("UPDATE_NOT_AVAILABLE"));
+            .with_reason(Reason::UpdateNotAvailable));
         }
         let release = release.latest;
         let settings = self.settings.current();
@@ -188,7 +189,7 @@ impl Updater {
                     release.version, release.size
                 ),
             )
-            .with_reason("UPDATE_DOWNLOAD_INTERRUPTED")
+            .with_reason(Reason::UpdateDownloadInterrupted)
         };
         let mut response = request
             .send()
@@ -236,9 +237,8 @@ impl Updater {
                 );
                 self.record("download", &release.version, "refused", &message)
                     .await;
-                return Err(
-                    Error::failed_precondition(message).with_reason("UPDATE_VERIFICATION_FAILED")
-                );
+                return Err(Error::failed_precondition(message)
+                    .with_reason(Reason::UpdateVerificationFailed));
             }
             file.write_all(&chunk).await.map_err(|err| {
                 Error::internal(format!("cannot write {}: {err}", part.display()))

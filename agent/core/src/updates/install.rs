@@ -4,10 +4,11 @@
 //! agent's install or rollback left in that marker.
 
 use super::{Marker, RestartPlan, Updater, artifact, handover, lock};
+use crate::reason::Reason;
 use crate::{
     error::{Error, Result},
-    events::EventPayload,
     store::now_ms,
+    updates::UpdateEvent,
     version,
 };
 
@@ -27,7 +28,7 @@ impl Updater {
                 tracing::info!(from = %marker.from_version, to = current, "update installed");
                 self.record_from("install", &marker.from_version, current, "ok", "")
                     .await;
-                self.bus.publish(EventPayload::UpdateInstalled {
+                self.bus.publish(UpdateEvent::UpdateInstalled {
                     from_version: marker.from_version.clone(),
                     to_version: current.to_owned(),
                 });
@@ -51,7 +52,7 @@ impl Updater {
                 )
                 .await;
                 lock(&self.state).last_error = Some(message);
-                self.bus.publish(EventPayload::UpdateRolledBack {
+                self.bus.publish(UpdateEvent::UpdateRolledBack {
                     from_version: marker.to_version.clone(),
                     to_version: current.to_owned(),
                     reason: marker.reason.clone(),
@@ -61,7 +62,7 @@ impl Updater {
             "rollback" => {
                 self.record_from("rollback", &marker.from_version, current, "ok", "")
                     .await;
-                self.bus.publish(EventPayload::UpdateRolledBack {
+                self.bus.publish(UpdateEvent::UpdateRolledBack {
                     from_version: marker.from_version.clone(),
                     to_version: current.to_owned(),
                     reason: "requested".to_owned(),
@@ -79,7 +80,7 @@ impl Updater {
             return Err(Error::failed_precondition(
                 "a model pull is running; the update waits until it ends (or force it)",
             )
-            .with_reason("UPDATE_DEFERRED"));
+            .with_reason(Reason::UpdateDeferred));
         }
         if let Ok(models) = self.ollama.running_models("").await
             && let Some(model) = models.first()
@@ -88,7 +89,7 @@ impl Updater {
                 "model {} is loaded; the update waits until it is unloaded (or force it)",
                 model.name
             ))
-            .with_reason("UPDATE_DEFERRED"));
+            .with_reason(Reason::UpdateDeferred));
         }
         Ok(())
     }
@@ -102,7 +103,7 @@ impl Updater {
             Error::failed_precondition(
                 "no update is downloaded; run `omnipanel update download` first",
             )
-            .with_reason("UPDATE_NOT_DOWNLOADED")
+            .with_reason(Reason::UpdateNotDownloaded)
         })?;
         if !force {
             self.check_idle().await?;

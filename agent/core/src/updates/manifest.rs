@@ -25,6 +25,7 @@ use std::{cmp::Ordering, collections::BTreeMap};
 use serde::Deserialize;
 
 use crate::error::{Error, Result};
+use crate::reason::Reason;
 
 /// The manifest as published.
 #[derive(Debug, Clone, Deserialize)]
@@ -80,14 +81,14 @@ pub fn parse(text: &str, manifest_url: &str, platform: &str) -> Result<Release> 
         Error::failed_precondition(format!(
             "the update manifest at {manifest_url} is not valid: {err}"
         ))
-        .with_reason("UPDATE_MANIFEST_INVALID")
+        .with_reason(Reason::UpdateManifestInvalid)
     })?;
     if parse_version(&manifest.version).is_none() {
         return Err(Error::failed_precondition(format!(
             "the update manifest at {manifest_url} names version {:?}, which is not a version number",
             manifest.version
         ))
-        .with_reason("UPDATE_MANIFEST_INVALID"));
+        .with_reason(Reason::UpdateManifestInvalid));
     }
     let artifact = manifest.platforms.get(platform).ok_or_else(|| {
         Error::failed_precondition(format!(
@@ -100,14 +101,14 @@ pub fn parse(text: &str, manifest_url: &str, platform: &str) -> Result<Release> 
                 .collect::<Vec<_>>()
                 .join(", ")
         ))
-        .with_reason("UPDATE_NO_ARTIFACT")
+        .with_reason(Reason::UpdateNoArtifact)
     })?;
     let sha256 = artifact.sha256.trim().to_ascii_lowercase();
     if sha256.len() != 64 || !sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err(Error::failed_precondition(format!(
             "the update manifest's sha256 for {platform} is not 64 hex digits"
         ))
-        .with_reason("UPDATE_MANIFEST_INVALID"));
+        .with_reason(Reason::UpdateManifestInvalid));
     }
     let url = reqwest::Url::parse(manifest_url)
         .and_then(|base| base.join(&artifact.url))
@@ -116,7 +117,7 @@ pub fn parse(text: &str, manifest_url: &str, platform: &str) -> Result<Release> 
                 "the artifact URL {:?} in the manifest is not valid: {err}",
                 artifact.url
             ))
-            .with_reason("UPDATE_MANIFEST_INVALID")
+            .with_reason(Reason::UpdateManifestInvalid)
         })?;
     Ok(Release {
         version: manifest.version,
@@ -209,11 +210,14 @@ mod tests {
         assert_eq!(release.url, "http://127.0.0.1:1/ch/a/b.tar.gz");
         assert!(release.sha256.starts_with("ab"));
         let missing = parse(text, "http://h/m.json", "windows-aarch64").err();
-        assert_eq!(missing.and_then(|e| e.reason()), Some("UPDATE_NO_ARTIFACT"));
+        assert_eq!(
+            missing.and_then(|e| e.reason()),
+            Some(Reason::UpdateNoArtifact)
+        );
         let bad = parse("{", "http://h/m.json", "linux-x86_64").err();
         assert_eq!(
             bad.and_then(|e| e.reason()),
-            Some("UPDATE_MANIFEST_INVALID")
+            Some(Reason::UpdateManifestInvalid)
         );
         Ok(())
     }

@@ -26,6 +26,7 @@
 
 pub mod artifact;
 mod download;
+mod events;
 pub mod handover;
 mod history;
 mod install;
@@ -44,15 +45,18 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
+use crate::reason::Reason;
 use crate::{
     config::{Settings, SettingsStore},
     error::{Error, Result},
-    events::EventBus,
+    events::Publisher,
     http::{self, HttpOptions, Tls},
     ollama::Ollama,
     store::Store,
+    sync::lock,
     version,
 };
+pub use events::UpdateEvent;
 pub use manifest::Release;
 
 /// The minisign public key release artifacts are signed with (the base64
@@ -267,7 +271,7 @@ struct State {
 pub struct Updater {
     settings: Arc<SettingsStore>,
     store: Store,
-    bus: Arc<EventBus>,
+    bus: Publisher<UpdateEvent>,
     ollama: Arc<Ollama>,
     dirs: UpdateDirs,
     agent_exe: PathBuf,
@@ -279,13 +283,6 @@ pub struct Updater {
     shutdown: CancellationToken,
 }
 
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    // A panic while holding the lock leaves plain data; keep using it.
-    mutex
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
 impl Updater {
     /// Set up, report what an earlier install left (the marker), and start
     /// the periodic check. The check and a running download stop on
@@ -293,7 +290,7 @@ impl Updater {
     pub async fn start(
         settings: Arc<SettingsStore>,
         store: Store,
-        bus: Arc<EventBus>,
+        bus: Publisher<UpdateEvent>,
         ollama: Arc<Ollama>,
         data_dir: &Path,
         agent_exe: PathBuf,
@@ -373,7 +370,7 @@ impl Updater {
             _ => Err(Error::failed_precondition(
                 "this build has no update signing key, so no update can be verified; set [update] public_key (or install updates with your package manager)",
             )
-            .with_reason("UPDATE_NO_KEY")),
+            .with_reason(Reason::UpdateNoKey)),
         }
     }
 

@@ -6,11 +6,12 @@
 use std::{sync::Arc, time::Duration};
 
 use super::{CheckOutcome, Updater, handover, lock, manifest};
+use crate::reason::Reason;
 use crate::{
     config::Settings,
     error::{Error, ErrorKind, Result},
-    events::EventPayload,
     store::now_ms,
+    updates::UpdateEvent,
     version,
 };
 
@@ -98,7 +99,7 @@ impl Updater {
                 drop(state);
                 if announce {
                     tracing::info!(version = %outcome.latest.version, "an update is available");
-                    self.bus.publish(EventPayload::UpdateAvailable {
+                    self.bus.publish(UpdateEvent::UpdateAvailable {
                         version: outcome.latest.version.clone(),
                         current_version: outcome.current_version.clone(),
                         notes: outcome.latest.notes.clone(),
@@ -119,7 +120,7 @@ impl Updater {
                 ErrorKind::Unavailable,
                 format!("cannot fetch the update manifest {url}: {err}"),
             )
-            .with_reason("UPDATE_SERVER_UNAVAILABLE")
+            .with_reason(Reason::UpdateServerUnavailable)
         };
         let response = client
             .get(&url)

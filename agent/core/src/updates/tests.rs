@@ -26,10 +26,12 @@ use super::{
 };
 use crate::{
     config::{OllamaSettings, Settings, SettingsStore, UpdateSettings},
-    events::{Cursor, Delivery, EventBus, EventPayload},
+    events::{Cursor, Delivery, EventBus},
     logs::LogHub,
     ollama::{Ollama, fit::VramSource},
+    reason::Reason,
     store::Store,
+    updates::UpdateEvent,
     version,
 };
 
@@ -176,7 +178,7 @@ struct Harness {
     _temp: tempfile::TempDir,
     data_dir: PathBuf,
     store: Store,
-    bus: Arc<EventBus>,
+    bus: Arc<EventBus<UpdateEvent>>,
     settings: Arc<SettingsStore>,
     ollama: Arc<Ollama>,
     exe: PathBuf,
@@ -206,7 +208,7 @@ impl Harness {
         let ollama = Ollama::start(
             &settings.ollama,
             store.clone(),
-            bus.clone(),
+            Arc::new(EventBus::<crate::ollama::OllamaEvent>::new(7, 256)),
             &LogHub::default(),
             &log_dir,
             (&settings.log).into(),
@@ -250,7 +252,7 @@ impl Harness {
     }
 
     /// Every event published so far, oldest first.
-    async fn published(&self) -> Vec<EventPayload> {
+    async fn published(&self) -> Vec<UpdateEvent> {
         let mut subscription = self.bus.subscribe(
             Cursor {
                 after_sequence: Some(0),
@@ -322,7 +324,10 @@ async fn a_check_that_cannot_reach_the_server_is_remembered() {
     let harness = Harness::new(manual("http://127.0.0.1:1/m-{channel}.json".to_owned())).await;
     let updater = harness.start().await;
     let err = updater.check().await.unwrap_err();
-    assert_eq!(err.reason(), Some("UPDATE_SERVER_UNAVAILABLE"));
+    assert_eq!(
+        err.reason().map(Reason::as_str),
+        Some("UPDATE_SERVER_UNAVAILABLE")
+    );
     assert!(
         err.message().contains("http://127.0.0.1:1/m-stable.json"),
         "the channel is filled in: {err}"
@@ -351,7 +356,7 @@ async fn a_newer_release_is_announced_once_per_version() {
         .published()
         .await
         .into_iter()
-        .filter(|e| matches!(e, EventPayload::UpdateAvailable { .. }))
+        .filter(|e| matches!(e, UpdateEvent::UpdateAvailable { .. }))
         .collect();
     assert_eq!(announced.len(), 1, "{announced:?}");
     let status = updater.status().await.unwrap();
@@ -369,7 +374,8 @@ async fn an_older_release_is_not_downloaded() {
     let last = final_progress(&updater).await;
     assert_eq!(last.state, DownloadState::Failed);
     assert_eq!(
-        last.error.and_then(|e| e.reason().map(str::to_owned)),
+        last.error
+            .and_then(|e| e.reason().map(|r| r.as_str().to_owned())),
         Some("UPDATE_NOT_AVAILABLE".to_owned())
     );
     assert!(
@@ -397,7 +403,10 @@ async fn a_download_of_the_wrong_size_is_deleted_and_recorded() {
     let last = final_progress(&updater).await;
     assert_eq!(last.state, DownloadState::Failed);
     assert_eq!(
-        last.error.as_ref().and_then(|e| e.reason()),
+        last.error
+            .as_ref()
+            .and_then(|e| e.reason())
+            .map(Reason::as_str),
         Some("UPDATE_VERIFICATION_FAILED")
     );
     let staging = harness.dirs().staging();
@@ -454,7 +463,10 @@ async fn an_interrupted_download_resumes_and_is_then_verified() {
     assert_eq!(last.state, DownloadState::Failed);
     assert_eq!(last.received, artifact.len() as u64);
     assert_eq!(
-        last.error.as_ref().and_then(|e| e.reason()),
+        last.error
+            .as_ref()
+            .and_then(|e| e.reason())
+            .map(Reason::as_str),
         Some("UPDATE_VERIFICATION_FAILED")
     );
     assert!(!part.exists());
@@ -462,7 +474,7 @@ async fn an_interrupted_download_resumes_and_is_then_verified() {
     assert!(
         published.iter().any(|e| matches!(
             e,
-            EventPayload::UpdateProgress(p) if p.state == DownloadState::Verifying
+            UpdateEvent::UpdateProgress(p) if p.state == DownloadState::Verifying
         )),
         "progress reached the bus"
     );
@@ -520,7 +532,10 @@ async fn install_needs_a_download() {
     let harness = Harness::new(manual("http://127.0.0.1:1/{channel}.json".to_owned())).await;
     let updater = harness.start().await;
     let err = updater.install(true).await.unwrap_err();
-    assert_eq!(err.reason(), Some("UPDATE_NOT_DOWNLOADED"));
+    assert_eq!(
+        err.reason().map(Reason::as_str),
+        Some("UPDATE_NOT_DOWNLOADED")
+    );
     assert_eq!(updater.take_restart_plan(), None);
 }
 
@@ -529,7 +544,7 @@ async fn rollback_needs_a_kept_version() {
     let harness = Harness::new(manual("http://127.0.0.1:1/{channel}.json".to_owned())).await;
     let updater = harness.start().await;
     let err = updater.rollback().await.unwrap_err();
-    assert_eq!(err.reason(), Some("UPDATE_NO_ROLLBACK"));
+    assert_eq!(err.reason().map(Reason::as_str), Some("UPDATE_NO_ROLLBACK"));
     assert_eq!(updater.take_restart_plan(), None);
     assert!(!harness.dirs().marker().exists());
 }
@@ -610,7 +625,7 @@ async fn start_reports_an_automatic_rollback_left_by_the_previous_agent() {
     );
     assert!(harness.published().await.iter().any(|e| matches!(
         e,
-        EventPayload::UpdateRolledBack {
+        UpdateEvent::UpdateRolledBack {
             automatic: true,
             ..
         }
@@ -644,11 +659,11 @@ async fn start_reports_a_finished_install_and_a_requested_rollback() {
     assert!(
         published
             .iter()
-            .any(|e| matches!(e, EventPayload::UpdateInstalled { .. }))
+            .any(|e| matches!(e, UpdateEvent::UpdateInstalled { .. }))
     );
     assert!(published.iter().any(|e| matches!(
         e,
-        EventPayload::UpdateRolledBack {
+        UpdateEvent::UpdateRolledBack {
             automatic: false,
             ..
         }

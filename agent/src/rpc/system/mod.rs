@@ -12,13 +12,14 @@ use pb::system_service_server::SystemService;
 use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status};
 
+use crate::events::{AgentEvent, EventBus};
 use crate::rpc::{
     convert::{IntoProto, TryFromProto},
     streaming::{ResponseStream, spawn_stream},
 };
 use omnipanel_core::{
-    events::{Cursor, Delivery, EventBus, EventPayload},
-    system::{SystemMonitor, alerts::ThresholdChange, metrics::ProcessOrder},
+    events::{Cursor, Delivery},
+    system::{SystemEvent, SystemMonitor, alerts::ThresholdChange, metrics::ProcessOrder},
 };
 
 /// The SystemService implementation.
@@ -156,10 +157,12 @@ impl SystemService for SystemApi {
             while let Some(delivery) = events.next().await {
                 let items = match delivery {
                     Delivery::Event(event) => match &event.payload {
-                        EventPayload::AlertRaised(alert) if !sent_active.contains(&alert.id) => {
+                        AgentEvent::System(SystemEvent::AlertRaised(alert))
+                            if !sent_active.contains(&alert.id) =>
+                        {
                             vec![(pb::AlertChange::Raised, alert).into_proto()]
                         }
-                        EventPayload::AlertCleared(alert) => {
+                        AgentEvent::System(SystemEvent::AlertCleared(alert)) => {
                             vec![(pb::AlertChange::Cleared, alert).into_proto()]
                         }
                         _ => Vec::new(),

@@ -107,6 +107,7 @@ impl IntoProto<pb::GetUpdateStatusResponse> for UpdateStatus {
 mod tests {
     use super::*;
     use omnipanel_core::error::Error;
+    use omnipanel_core::reason::Reason;
 
     fn release() -> Release {
         Release {
@@ -189,7 +190,7 @@ mod tests {
             state: DownloadState::Failed,
             received: 1,
             total: 3,
-            error: Some(Error::internal("disk full").with_reason("X")),
+            error: Some(Error::internal("disk full").with_reason(Reason::Internal)),
             resumed: true,
         };
         let wire: pb::UpdateProgress = (&progress).into_proto();

@@ -17,7 +17,9 @@ use crate::{
         ops::{EntryKind, ListOptions, OverwritePolicy, WriteOptions},
         watch::ChangeItem,
     },
+    projects::ProjectEvent,
     projects::Projects,
+    reason::Reason,
     store::Store,
 };
 
@@ -35,7 +37,7 @@ impl Fixture {
         let state = tempfile::tempdir().unwrap();
         let folder = tempfile::tempdir().unwrap();
         let (store, _) = Store::open(&state.path().join("state.db")).unwrap();
-        let bus = Arc::new(EventBus::new(1, 64));
+        let bus = Arc::new(EventBus::<ProjectEvent>::new(1, 64));
         let projects = Projects::start(store, bus, FilesSettings::default(), Vec::new())
             .await
             .unwrap();
@@ -152,7 +154,7 @@ async fn writes_check_create_only_and_the_expected_version() {
         .await
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Aborted, "{err}");
-    assert_eq!(err.reason(), Some("VERSION_CONFLICT"));
+    assert_eq!(err.reason().map(Reason::as_str), Some("VERSION_CONFLICT"));
 
     let current = WriteOptions {
         expected_version: Some(first.version),
@@ -410,7 +412,11 @@ async fn paths_that_leave_the_project_are_refused() {
     for raw in ["../secret.txt", "a/../../secret.txt", outside_file.as_str()] {
         let err = f.files.stat(&f.id, raw).await.unwrap_err();
         assert_eq!(err.kind(), ErrorKind::PermissionDenied, "{raw}: {err}");
-        assert_eq!(err.reason(), Some("OUTSIDE_PROJECT"), "{raw}");
+        assert_eq!(
+            err.reason().map(Reason::as_str),
+            Some("OUTSIDE_PROJECT"),
+            "{raw}"
+        );
         let err = f.write(raw, "x").await.unwrap_err();
         assert_eq!(err.kind(), ErrorKind::PermissionDenied, "{raw}: {err}");
     }
@@ -461,11 +467,11 @@ async fn unknown_and_closed_projects_are_named_errors() {
     let f = Fixture::new().await;
     let err = f.files.stat("nope", "a").await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::NotFound);
-    assert_eq!(err.reason(), Some("PROJECT_NOT_FOUND"));
+    assert_eq!(err.reason().map(Reason::as_str), Some("PROJECT_NOT_FOUND"));
     f.projects.close(&f.id).await.unwrap();
     let err = f.files.stat(&f.id, "a").await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::FailedPrecondition);
-    assert_eq!(err.reason(), Some("PROJECT_CLOSED"));
+    assert_eq!(err.reason().map(Reason::as_str), Some("PROJECT_CLOSED"));
     f.shutdown().await;
 }
 

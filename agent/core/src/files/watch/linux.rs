@@ -18,7 +18,7 @@ use std::{
     collections::{HashMap, VecDeque},
     io,
     path::PathBuf,
-    sync::{Arc, Mutex, MutexGuard},
+    sync::{Arc, Mutex},
 };
 
 use futures_util::FutureExt;
@@ -27,12 +27,15 @@ use tokio::sync::mpsc;
 use tokio_stream::StreamExt;
 use tokio_util::sync::CancellationToken;
 
-use crate::files::{
-    sandbox::RelPath,
-    watch::{
-        limit::{LimitKind, WatchBudget},
-        source::{AddError, Backend, FolderWatches, RAW_BATCHES, RawChange, RawKind},
+use crate::{
+    files::{
+        sandbox::RelPath,
+        watch::{
+            limit::{LimitKind, WatchBudget},
+            source::{AddError, Backend, FolderWatches, RAW_BATCHES, RawChange, RawKind},
+        },
     },
+    sync::lock,
 };
 
 /// What each folder watch asks for: changes only. Never `IN_OPEN`,
@@ -95,12 +98,6 @@ impl Drop for Table {
 struct LinuxWatches {
     root: PathBuf,
     table: Arc<Mutex<Table>>,
-}
-
-fn lock(table: &Mutex<Table>) -> MutexGuard<'_, Table> {
-    table
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 impl FolderWatches for LinuxWatches {

@@ -56,9 +56,7 @@ struct PortableWatches {
 
 impl PortableWatches {
     fn lock(&self) -> MutexGuard<'_, Watched> {
-        self.watched
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        crate::sync::lock(&self.watched)
     }
 }
 

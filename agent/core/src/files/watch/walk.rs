@@ -134,7 +134,7 @@ mod tests {
 
     impl FolderWatches for CountingWatches {
         fn add(&self, dir: &RelPath) -> Result<(), AddError> {
-            let mut added = self.added.lock().unwrap();
+            let mut added = crate::sync::lock(&self.added);
             if added.len() == self.max {
                 return Err(AddError::Limit(LimitKind::Kernel));
             }
@@ -143,7 +143,7 @@ mod tests {
         }
         fn remove_tree(&self, _: &RelPath) {}
         fn count(&self) -> usize {
-            self.added.lock().unwrap().len()
+            crate::sync::lock(&self.added).len()
         }
     }
 
@@ -197,7 +197,7 @@ mod tests {
                 "top.txt"
             ]
         );
-        let added = watches.added.lock().unwrap().clone();
+        let added = crate::sync::lock(&watches.added).clone();
         // Breadth-first: the top level before what is below it; .git and
         // its refs are watched, objects and node_modules are not.
         assert_eq!(added[0], "");
@@ -225,7 +225,7 @@ mod tests {
         assert_eq!(walked.limit, Some(LimitKind::Kernel));
         // The root and three of its four folders are watched (which three
         // depends on the listing order).
-        let watched = watches.added.lock().unwrap().clone();
+        let watched = crate::sync::lock(&watches.added).clone();
         assert_eq!(watched.len(), 4);
         assert_eq!(watched[0], "");
         assert!(watched[1..].iter().all(|w| !w.contains('/')), "{watched:?}");

@@ -6,6 +6,7 @@
 use git2::{BranchType, CheckoutNotificationType, Repository, build::CheckoutBuilder};
 
 use super::count;
+use crate::reason::Reason;
 use crate::{
     error::{Error, Result},
     git::git_error,
@@ -220,7 +221,7 @@ pub fn checkout(repo: &mut Repository, target: &str) -> Result<()> {
                 "switching to {target} would overwrite local changes in: {}; commit or stash them first",
                 conflicts.join(", ")
             ))
-            .with_reason("CHECKOUT_CONFLICT"));
+            .with_reason(Reason::CheckoutConflict));
         }
         return Err(git_error(&format!("cannot switch to {target}"), &err));
     }
@@ -254,7 +255,7 @@ pub fn delete_branch(repo: &mut Repository, name: &str, force: bool) -> Result<S
             return Err(Error::failed_precondition(format!(
                 "{name} is not fully merged into HEAD; delete it with force if you are sure (its tip is {tip})"
             ))
-            .with_reason("BRANCH_NOT_MERGED"));
+            .with_reason(Reason::BranchNotMerged));
         }
     }
     branch

@@ -6,6 +6,7 @@
 use git2::{Repository, RepositoryState, StatusOptions};
 
 use super::{CommitInfo, commit_info, signature};
+use crate::reason::Reason;
 use crate::{
     error::{Error, ErrorKind, Result},
     git::git_error,
@@ -125,7 +126,7 @@ pub fn commit(repo: &mut Repository, message: &str, amend: bool) -> Result<Commi
         return Err(Error::failed_precondition(
             "resolve the conflicts (and stage the files) before committing",
         )
-        .with_reason("GIT_CONFLICT"));
+        .with_reason(Reason::GitConflict));
     }
     let tree_id = index
         .write_tree()
@@ -158,12 +159,12 @@ pub fn commit(repo: &mut Repository, message: &str, amend: bool) -> Result<Commi
                 ErrorKind::FailedPrecondition,
                 "nothing to commit: stage changes first",
             )
-            .with_reason("NOTHING_TO_COMMIT"));
+            .with_reason(Reason::NothingToCommit));
         }
         if parents.is_empty() && index.is_empty() {
             return Err(
                 Error::failed_precondition("nothing to commit: stage files first")
-                    .with_reason("NOTHING_TO_COMMIT"),
+                    .with_reason(Reason::NothingToCommit),
             );
         }
         let parent_refs: Vec<&git2::Commit<'_>> = parents.iter().collect();

@@ -20,6 +20,7 @@ pub use self::{
     index::{commit, stage, unstage},
     status::{Change, Entry, Operation, RepoStatus, status},
 };
+use crate::reason::Reason;
 use crate::{
     error::{Error, Result},
     files::OpenProject,
@@ -116,7 +117,7 @@ pub fn signature(repo: &Repository) -> Result<git2::Signature<'static>> {
         Error::failed_precondition(
             "git does not know who you are: set it with `git config --global user.name \"Your Name\"` and `git config --global user.email you@example.com`",
         )
-        .with_reason("GIT_IDENTITY_MISSING")
+        .with_reason(Reason::GitIdentityMissing)
     })
 }
 

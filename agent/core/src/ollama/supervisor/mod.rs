@@ -34,10 +34,12 @@ use self::{
     process::{Managed, describe_exit},
     state::Backoff,
 };
+use crate::reason::Reason;
 use crate::{
     error::{Error, Result},
-    events::{EventBus, EventPayload},
+    events::Publisher,
     logs::RotatingWriter,
+    ollama::OllamaEvent,
     ollama::{
         address::OllamaAddress,
         api::{ApiError, OllamaApi},
@@ -103,7 +105,7 @@ impl Supervisor {
         config: SupervisorConfig,
         api: OllamaApi,
         log: Arc<Mutex<RotatingWriter>>,
-        bus: Arc<EventBus>,
+        bus: Publisher<OllamaEvent>,
     ) -> Self {
         let initial = ServerStatus {
             state: ServerState::Stopped,
@@ -200,7 +202,7 @@ struct Machine {
     config: SupervisorConfig,
     api: OllamaApi,
     log: Arc<Mutex<RotatingWriter>>,
-    bus: Arc<EventBus>,
+    bus: Publisher<OllamaEvent>,
     status: watch::Sender<ServerStatus>,
     want_running: bool,
     backoff: Backoff,
@@ -224,7 +226,7 @@ impl Machine {
                 reason = %next.reason,
                 "ollama server state changed"
             );
-            self.bus.publish(EventPayload::OllamaStateChanged {
+            self.bus.publish(OllamaEvent::OllamaStateChanged {
                 status: next,
                 previous: previous.state,
             });
@@ -242,7 +244,7 @@ impl Machine {
         for reply in self.waiting.drain(..) {
             let answer = if status.state == ServerState::NotInstalled {
                 Err(Error::failed_precondition(status.reason.clone())
-                    .with_reason("OLLAMA_NOT_INSTALLED"))
+                    .with_reason(Reason::OllamaNotInstalled))
             } else {
                 Ok(status.clone())
             };
@@ -704,7 +706,7 @@ fn external_refusal(address: &OllamaAddress) -> Error {
     Error::failed_precondition(format!(
         "the Ollama server at {address} was started outside OmniPanel; stop or restart it where it was started"
     ))
-    .with_reason("OLLAMA_EXTERNAL")
+    .with_reason(Reason::OllamaExternal)
 }
 
 #[cfg(test)]
@@ -759,7 +761,7 @@ mod tests {
                 max_age: Duration::from_secs(86_400),
             },
         )?;
-        let bus = Arc::new(EventBus::new(1, 64));
+        let bus = Arc::new(crate::events::EventBus::<OllamaEvent>::new(1, 64));
         Ok(Supervisor::spawn(
             config,
             api,

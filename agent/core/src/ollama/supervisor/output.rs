@@ -20,11 +20,7 @@ const PORT_IN_USE: &str = "address already in use";
 
 impl Managed {
     pub(super) fn last_output(&self) -> Option<String> {
-        self.recent_output
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .back()
-            .cloned()
+        crate::sync::lock(&self.recent_output).back().cloned()
     }
 
     /// The line saying the port is taken, if the server wrote one. Any
@@ -35,9 +31,7 @@ impl Managed {
 
     /// The most recent output line containing `needle`.
     fn output_containing(&self, needle: &str) -> Option<String> {
-        self.recent_output
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        crate::sync::lock(&self.recent_output)
             .iter()
             .rev()
             .find(|line| line.contains(needle))
@@ -78,15 +72,11 @@ where
             for line in reader.lines() {
                 let Ok(line) = line else { break };
                 {
-                    let mut writer = log
-                        .lock()
-                        .unwrap_or_else(std::sync::PoisonError::into_inner);
+                    let mut writer = crate::sync::lock(&log);
                     let _ = writer.write_all(line.as_bytes());
                     let _ = writer.write_all(b"\n");
                 }
-                let mut recent = recent
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                let mut recent = crate::sync::lock(&recent);
                 if recent.len() == 20 {
                     recent.pop_front();
                 }

@@ -7,6 +7,10 @@
 //! login-item registration) on the blocking pool itself. Building it does
 //! no I/O: the agent's start-up and GetInfo stay as cheap as before.
 
+mod events;
+
+pub use events::AdminEvent;
+
 use std::{
     path::{Path, PathBuf},
     sync::Arc,
@@ -19,7 +23,7 @@ use crate::{
     config::{SettingChange, SettingView, SettingsStore},
     crash::{self, CrashReport},
     error::{Error, Result},
-    events::{EventBus, EventPayload},
+    events::Publisher,
     logs::{LineReceiver, LogHub, MAX_TAIL_LINES},
     tokens::{Scope, TokenInfo, Tokens},
 };
@@ -38,7 +42,7 @@ pub struct AgentAdmin {
     logs: Arc<LogHub>,
     crash_dir: PathBuf,
     agent_exe: PathBuf,
-    bus: Arc<EventBus>,
+    bus: Publisher<AdminEvent>,
 }
 
 /// The answer to a settings change.
@@ -101,7 +105,7 @@ impl AgentAdmin {
         logs: Arc<LogHub>,
         crash_dir: PathBuf,
         agent_exe: PathBuf,
-        bus: Arc<EventBus>,
+        bus: Publisher<AdminEvent>,
     ) -> Result<Arc<Self>> {
         Ok(Arc::new(Self {
             settings,
@@ -139,7 +143,7 @@ impl AgentAdmin {
         let restart_required = views.iter().any(|v| v.spec.restart_required);
         let keys: Vec<String> = views.iter().map(|v| v.spec.key.to_owned()).collect();
         tracing::info!(?keys, restart_required, "settings changed");
-        self.bus.publish(EventPayload::SettingsChanged {
+        self.bus.publish(AdminEvent::SettingsChanged {
             keys,
             restart_required,
         });
@@ -209,7 +213,7 @@ impl AgentAdmin {
     pub async fn create_token(&self, name: &str, scope: Scope) -> Result<(String, TokenInfo)> {
         let (token, info) = self.tokens.create(name, scope).await?;
         tracing::info!(id = %info.id, name = %info.name, scope = scope.name(), "token created");
-        self.bus.publish(EventPayload::TokensChanged {
+        self.bus.publish(AdminEvent::TokensChanged {
             token_id: info.id.clone(),
             revoked: false,
         });
@@ -225,7 +229,7 @@ impl AgentAdmin {
     pub async fn revoke_token(&self, id_or_name: &str) -> Result<TokenInfo> {
         let info = self.tokens.revoke(id_or_name).await?;
         tracing::info!(id = %info.id, name = %info.name, "token revoked");
-        self.bus.publish(EventPayload::TokensChanged {
+        self.bus.publish(AdminEvent::TokensChanged {
             token_id: info.id.clone(),
             revoked: true,
         });
@@ -241,7 +245,7 @@ mod tests {
     use crate::{
         config::{LogSettings, Settings},
         error::ErrorKind,
-        events::{Cursor, Delivery},
+        events::{Cursor, Delivery, EventBus},
         logs::{LogSource, RotatingWriter},
         store::Store,
     };
@@ -249,7 +253,7 @@ mod tests {
     struct Fixture {
         _temp: tempfile::TempDir,
         root: PathBuf,
-        bus: Arc<EventBus>,
+        bus: Arc<EventBus<AdminEvent>>,
         agent_log: Arc<LogSource>,
         admin: Arc<AgentAdmin>,
     }
@@ -257,7 +261,7 @@ mod tests {
     async fn fixture() -> Fixture {
         let temp = tempfile::tempdir().unwrap();
         let root = temp.path().to_owned();
-        let bus = Arc::new(EventBus::new(3, 64));
+        let bus = Arc::new(EventBus::<AdminEvent>::new(3, 64));
         let logs = Arc::new(LogHub::default());
         let agent_log = LogSource::new("agent", root.join("logs/agent.log"));
         logs.register(agent_log.clone());
@@ -286,7 +290,7 @@ mod tests {
     }
 
     /// Every event published so far, oldest first.
-    async fn published(bus: &Arc<EventBus>) -> Vec<EventPayload> {
+    async fn published(bus: &Arc<EventBus<AdminEvent>>) -> Vec<AdminEvent> {
         let mut subscription = bus.subscribe(
             Cursor {
                 after_sequence: Some(0),
@@ -327,7 +331,7 @@ mod tests {
         assert!(views[0].is_set);
         assert!(published(&f.bus).await.iter().any(|e| matches!(
             e,
-            EventPayload::SettingsChanged { keys, restart_required: false } if keys == &["log.filter"]
+            AdminEvent::SettingsChanged { keys, restart_required: false } if keys == &["log.filter"]
         )));
     }
 
@@ -343,7 +347,7 @@ mod tests {
             .await
             .into_iter()
             .filter_map(|e| match e {
-                EventPayload::TokensChanged { token_id, revoked } if token_id == info.id => {
+                AdminEvent::TokensChanged { token_id, revoked } if token_id == info.id => {
                     Some(revoked)
                 }
                 _ => None,

@@ -1,0 +1,507 @@
+//! The stable reason codes clients branch on: one enum, rendered as the
+//! upper-snake-case strings sent in `google.rpc.ErrorInfo.reason`. Each
+//! variant says what it means and what a client should do; the same list
+//! is the "Error reasons" table of `docs/api.md` (written by hand in
+//! `proto/tests/error_reasons.md`, which the API reference generator
+//! includes), and a test here fails when the two disagree. The strings are
+//! part of the API: never change one, only add.
+
+use std::fmt;
+
+/// Why a request failed, for clients to branch on. Errors built without a
+/// reason get the default of their kind (the first group of variants).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Reason {
+    /// The named thing does not exist (the default reason of a not-found
+    /// error).
+    ///
+    /// What a client should do: check the name or id; list what exists and pick
+    /// from it.
+    NotFound,
+    /// The request is malformed; the status's `BadRequest` names the field (the
+    /// default reason of an invalid-argument error).
+    ///
+    /// What a client should do: fix the named field; retrying unchanged fails
+    /// again.
+    InvalidArgument,
+    /// The caller may not do this (the default reason of a permission error).
+    ///
+    /// What a client should do: do not retry; ask for the access or act as the
+    /// agent's owner.
+    PermissionDenied,
+    /// The caller is not authenticated (the default reason of an authentication
+    /// error).
+    ///
+    /// What a client should do: supply valid credentials, then retry.
+    Unauthenticated,
+    /// The agent's state does not allow the operation (the default reason of a
+    /// failed precondition).
+    ///
+    /// What a client should do: read the message, change the state it names,
+    /// then retry.
+    FailedPrecondition,
+    /// A concurrent change won (the default reason of an aborted operation).
+    ///
+    /// What a client should do: read the current state again and retry.
+    Aborted,
+    /// The thing to create already exists.
+    ///
+    /// What a client should do: use the existing one, or pick another name.
+    AlreadyExists,
+    /// A dependency is down (the default reason of an unavailable error).
+    ///
+    /// What a client should do: retry later, with backoff.
+    Unavailable,
+    /// A limit was hit.
+    ///
+    /// What a client should do: ask for less, or retry after what holds the
+    /// resource is done.
+    ResourceExhausted,
+    /// Not available in this build or on this platform.
+    ///
+    /// What a client should do: do not retry; hide the feature.
+    Unimplemented,
+    /// A bug or an unexpected failure of the OS; the agent logged it.
+    ///
+    /// What a client should do: show the message; report it with `omnipanel
+    /// bugreport` if it repeats.
+    Internal,
+    /// The socket caller runs as another user than the agent's owner.
+    ///
+    /// What a client should do: connect to your own agent (your own socket), or
+    /// use a token on the TCP listener.
+    ForeignUid,
+    /// The agent could not tell which user is calling on the socket.
+    ///
+    /// What a client should do: connect over the agent's Unix socket directly,
+    /// not through a proxy.
+    NoPeerCredentials,
+    /// The TCP listener needs a bearer token and none was sent.
+    ///
+    /// What a client should do: send `authorization: Bearer <token>` (a token
+    /// from `omnipanel token create`).
+    TokenMissing,
+    /// The bearer token is not known or was revoked.
+    ///
+    /// What a client should do: get a new token from `omnipanel token create`.
+    TokenInvalid,
+    /// The token's scope does not allow this method.
+    ///
+    /// What a client should do: use a token with the scope the message names.
+    ScopeTooLow,
+    /// The agent's socket folder belongs to another user (at agent start).
+    ///
+    /// What a client should do: remove the folder or point `OMNIPANEL_SOCKET`
+    /// elsewhere.
+    SocketDirNotOwned,
+    /// Another process serves on the agent's socket (at agent start).
+    ///
+    /// What a client should do: use the running agent, or stop it first.
+    SocketInUse,
+    /// `omnipanel-agent service` needs systemd and this system has none.
+    ///
+    /// What a client should do: start the agent from the init system or login
+    /// session instead, or use `omnipanel autostart on`.
+    SystemdMissing,
+    /// The agent's state database (state.db) failed.
+    ///
+    /// What a client should do: retry; if it repeats, report it with `omnipanel
+    /// bugreport`.
+    StateDb,
+    /// config.toml does not parse or validate as it stands, so no change was
+    /// applied.
+    ///
+    /// What a client should do: fix config.toml (the message says where), then
+    /// retry.
+    ConfigInvalid,
+    /// config.toml could not be written.
+    ///
+    /// What a client should do: check the file's permissions and free disk
+    /// space, then retry.
+    ConfigWrite,
+    /// No project has this id, name or path.
+    ///
+    /// What a client should do: open the project first (`OpenProject`), or list
+    /// projects to pick one.
+    ProjectNotFound,
+    /// The project is known but closed, so its files are not served.
+    ///
+    /// What a client should do: open the project again, then retry.
+    ProjectClosed,
+    /// The file or workspace state changed since the version the request
+    /// expected.
+    ///
+    /// What a client should do: read it again and reapply the change with the
+    /// new version.
+    VersionConflict,
+    /// The path leaves the project (absolute elsewhere, or through `..`).
+    ///
+    /// What a client should do: use a path relative to the project root that
+    /// stays inside it.
+    OutsideProject,
+    /// The path leads outside the project through a symlink, or the file system
+    /// refused access.
+    ///
+    /// What a client should do: do not retry as is; use a path inside the
+    /// project, or fix the file's permissions.
+    OutsideProjectOrDenied,
+    /// The file could not be moved to the trash.
+    ///
+    /// What a client should do: delete it permanently instead, if the user
+    /// agrees.
+    TrashFailed,
+    /// No Ollama binary was found, so the local server cannot start.
+    ///
+    /// What a client should do: offer to install Ollama, or set `[ollama]
+    /// binary`.
+    OllamaNotInstalled,
+    /// The Ollama server was started outside OmniPanel, so the agent will not
+    /// stop or restart it.
+    ///
+    /// What a client should do: stop or restart it where it was started.
+    OllamaExternal,
+    /// The local Ollama server is not running or did not answer.
+    ///
+    /// What a client should do: start it (`StartServer`), or wait for it to
+    /// come up, then retry.
+    OllamaDown,
+    /// Ollama answered 503: it is overloaded or still loading.
+    ///
+    /// What a client should do: retry later, with backoff.
+    OllamaBusy,
+    /// Ollama refused the request with its own error (the message is Ollama's).
+    ///
+    /// What a client should do: show the message; retrying unchanged usually
+    /// fails again.
+    OllamaError,
+    /// A remote model provider did not answer.
+    ///
+    /// What a client should do: check the provider's address and network, then
+    /// retry.
+    ProviderDown,
+    /// The address given for a new provider does not answer like an Ollama
+    /// server; nothing was saved.
+    ///
+    /// What a client should do: fix the address (or start the server there),
+    /// then add it again.
+    ProviderUnreachable,
+    /// The model is not installed on the provider.
+    ///
+    /// What a client should do: pull it first (`PullModel`), or pick an
+    /// installed model.
+    ModelNotFound,
+    /// The model registry does not know this model name.
+    ///
+    /// What a client should do: check the spelling and tag of the model name.
+    ModelNotInRegistry,
+    /// The project folder is not inside a Git repository.
+    ///
+    /// What a client should do: run `git init` there, or hide the Git features
+    /// for this project.
+    NotARepository,
+    /// The remote refused the credentials.
+    ///
+    /// What a client should do: fix ssh-agent, the git credential helper or
+    /// `[git] token`, then retry.
+    GitAuth,
+    /// The remote could not be reached.
+    ///
+    /// What a client should do: check the network and the remote's address,
+    /// then retry.
+    GitNetwork,
+    /// Conflicts are unresolved (a merge left them, or the operation would make
+    /// them).
+    ///
+    /// What a client should do: resolve the conflicts and stage the files, then
+    /// retry.
+    GitConflict,
+    /// Another git process holds a lock on the repository.
+    ///
+    /// What a client should do: wait and retry; remove a stale `.lock` file if
+    /// none is running.
+    GitLocked,
+    /// Git does not know the user's name and email, so it cannot commit.
+    ///
+    /// What a client should do: set `user.name` and `user.email` in git config,
+    /// then retry.
+    GitIdentityMissing,
+    /// Nothing is staged, so a commit would be empty.
+    ///
+    /// What a client should do: stage changes first.
+    NothingToCommit,
+    /// Switching branches would overwrite local changes (the message lists the
+    /// files).
+    ///
+    /// What a client should do: commit or stash the changes, then switch again.
+    CheckoutConflict,
+    /// The branch to delete is not fully merged into HEAD.
+    ///
+    /// What a client should do: delete it with force if the user is sure.
+    BranchNotMerged,
+    /// A fast-forward-only pull found diverged branches.
+    ///
+    /// What a client should do: pull in merge mode, or rebase by hand.
+    NotFastForward,
+    /// The remote rejected the push (usually: it has commits the local branch
+    /// lacks).
+    ///
+    /// What a client should do: pull first, or push with force if the user is
+    /// sure.
+    PushRejected,
+    /// The alert thresholds changed since the version the request expected.
+    ///
+    /// What a client should do: read the thresholds again and retry.
+    ThresholdsChanged,
+    /// This build has no update signing key, so no update can be verified.
+    ///
+    /// What a client should do: set `[update] public_key`, or update with the
+    /// package manager.
+    UpdateNoKey,
+    /// The update manifest could not be fetched.
+    ///
+    /// What a client should do: retry later; check the network and `[update]
+    /// manifest_url`.
+    UpdateServerUnavailable,
+    /// The update manifest is not valid.
+    ///
+    /// What a client should do: do not retry; report it to whoever publishes
+    /// the updates.
+    UpdateManifestInvalid,
+    /// The manifest offers no build for this platform.
+    ///
+    /// What a client should do: do not retry; update with the package manager
+    /// or wait for a release for this platform.
+    UpdateNoArtifact,
+    /// The running version is already the newest on the channel.
+    ///
+    /// What a client should do: nothing to do.
+    UpdateNotAvailable,
+    /// The download broke off; what arrived is kept.
+    ///
+    /// What a client should do: run the download again; it resumes.
+    UpdateDownloadInterrupted,
+    /// The downloaded update failed its size, hash or signature check and was
+    /// discarded.
+    ///
+    /// What a client should do: do not install; download again, and report it
+    /// if it repeats.
+    UpdateVerificationFailed,
+    /// The verified update archive is unreadable or lacks the agent program;
+    /// nothing was installed.
+    ///
+    /// What a client should do: do not retry; report it to whoever publishes
+    /// the updates.
+    UpdateArtifactInvalid,
+    /// The agent cannot replace its own programs (e.g. installed by a package).
+    ///
+    /// What a client should do: update with the package manager.
+    UpdateNotWritable,
+    /// Install was asked for before any update was downloaded.
+    ///
+    /// What a client should do: download the update first.
+    UpdateNotDownloaded,
+    /// A model pull runs or a model is loaded, so the install waits.
+    ///
+    /// What a client should do: retry when it is done, or force the install.
+    UpdateDeferred,
+    /// No earlier version was kept, so there is nothing to roll back to.
+    ///
+    /// What a client should do: do not retry; reinstall the wanted version by
+    /// hand.
+    UpdateNoRollback,
+}
+
+impl Reason {
+    /// Every reason, in the order of the documentation table.
+    pub const ALL: &[Reason] = &[
+        Self::NotFound,
+        Self::InvalidArgument,
+        Self::PermissionDenied,
+        Self::Unauthenticated,
+        Self::FailedPrecondition,
+        Self::Aborted,
+        Self::AlreadyExists,
+        Self::Unavailable,
+        Self::ResourceExhausted,
+        Self::Unimplemented,
+        Self::Internal,
+        Self::ForeignUid,
+        Self::NoPeerCredentials,
+        Self::TokenMissing,
+        Self::TokenInvalid,
+        Self::ScopeTooLow,
+        Self::SocketDirNotOwned,
+        Self::SocketInUse,
+        Self::SystemdMissing,
+        Self::StateDb,
+        Self::ConfigInvalid,
+        Self::ConfigWrite,
+        Self::ProjectNotFound,
+        Self::ProjectClosed,
+        Self::VersionConflict,
+        Self::OutsideProject,
+        Self::OutsideProjectOrDenied,
+        Self::TrashFailed,
+        Self::OllamaNotInstalled,
+        Self::OllamaExternal,
+        Self::OllamaDown,
+        Self::OllamaBusy,
+        Self::OllamaError,
+        Self::ProviderDown,
+        Self::ProviderUnreachable,
+        Self::ModelNotFound,
+        Self::ModelNotInRegistry,
+        Self::NotARepository,
+        Self::GitAuth,
+        Self::GitNetwork,
+        Self::GitConflict,
+        Self::GitLocked,
+        Self::GitIdentityMissing,
+        Self::NothingToCommit,
+        Self::CheckoutConflict,
+        Self::BranchNotMerged,
+        Self::NotFastForward,
+        Self::PushRejected,
+        Self::ThresholdsChanged,
+        Self::UpdateNoKey,
+        Self::UpdateServerUnavailable,
+        Self::UpdateManifestInvalid,
+        Self::UpdateNoArtifact,
+        Self::UpdateNotAvailable,
+        Self::UpdateDownloadInterrupted,
+        Self::UpdateVerificationFailed,
+        Self::UpdateArtifactInvalid,
+        Self::UpdateNotWritable,
+        Self::UpdateNotDownloaded,
+        Self::UpdateDeferred,
+        Self::UpdateNoRollback,
+    ];
+
+    /// The string sent on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::NotFound => "NOT_FOUND",
+            Self::InvalidArgument => "INVALID_ARGUMENT",
+            Self::PermissionDenied => "PERMISSION_DENIED",
+            Self::Unauthenticated => "UNAUTHENTICATED",
+            Self::FailedPrecondition => "FAILED_PRECONDITION",
+            Self::Aborted => "ABORTED",
+            Self::AlreadyExists => "ALREADY_EXISTS",
+            Self::Unavailable => "UNAVAILABLE",
+            Self::ResourceExhausted => "RESOURCE_EXHAUSTED",
+            Self::Unimplemented => "UNIMPLEMENTED",
+            Self::Internal => "INTERNAL",
+            Self::ForeignUid => "FOREIGN_UID",
+            Self::NoPeerCredentials => "NO_PEER_CREDENTIALS",
+            Self::TokenMissing => "TOKEN_MISSING",
+            Self::TokenInvalid => "TOKEN_INVALID",
+            Self::ScopeTooLow => "SCOPE_TOO_LOW",
+            Self::SocketDirNotOwned => "SOCKET_DIR_NOT_OWNED",
+            Self::SocketInUse => "SOCKET_IN_USE",
+            Self::SystemdMissing => "SYSTEMD_MISSING",
+            Self::StateDb => "STATE_DB",
+            Self::ConfigInvalid => "CONFIG_INVALID",
+            Self::ConfigWrite => "CONFIG_WRITE",
+            Self::ProjectNotFound => "PROJECT_NOT_FOUND",
+            Self::ProjectClosed => "PROJECT_CLOSED",
+            Self::VersionConflict => "VERSION_CONFLICT",
+            Self::OutsideProject => "OUTSIDE_PROJECT",
+            Self::OutsideProjectOrDenied => "OUTSIDE_PROJECT_OR_DENIED",
+            Self::TrashFailed => "TRASH_FAILED",
+            Self::OllamaNotInstalled => "OLLAMA_NOT_INSTALLED",
+            Self::OllamaExternal => "OLLAMA_EXTERNAL",
+            Self::OllamaDown => "OLLAMA_DOWN",
+            Self::OllamaBusy => "OLLAMA_BUSY",
+            Self::OllamaError => "OLLAMA_ERROR",
+            Self::ProviderDown => "PROVIDER_DOWN",
+            Self::ProviderUnreachable => "PROVIDER_UNREACHABLE",
+            Self::ModelNotFound => "MODEL_NOT_FOUND",
+            Self::ModelNotInRegistry => "MODEL_NOT_IN_REGISTRY",
+            Self::NotARepository => "NOT_A_REPOSITORY",
+            Self::GitAuth => "GIT_AUTH",
+            Self::GitNetwork => "GIT_NETWORK",
+            Self::GitConflict => "GIT_CONFLICT",
+            Self::GitLocked => "GIT_LOCKED",
+            Self::GitIdentityMissing => "GIT_IDENTITY_MISSING",
+            Self::NothingToCommit => "NOTHING_TO_COMMIT",
+            Self::CheckoutConflict => "CHECKOUT_CONFLICT",
+            Self::BranchNotMerged => "BRANCH_NOT_MERGED",
+            Self::NotFastForward => "NOT_FAST_FORWARD",
+            Self::PushRejected => "PUSH_REJECTED",
+            Self::ThresholdsChanged => "THRESHOLDS_CHANGED",
+            Self::UpdateNoKey => "UPDATE_NO_KEY",
+            Self::UpdateServerUnavailable => "UPDATE_SERVER_UNAVAILABLE",
+            Self::UpdateManifestInvalid => "UPDATE_MANIFEST_INVALID",
+            Self::UpdateNoArtifact => "UPDATE_NO_ARTIFACT",
+            Self::UpdateNotAvailable => "UPDATE_NOT_AVAILABLE",
+            Self::UpdateDownloadInterrupted => "UPDATE_DOWNLOAD_INTERRUPTED",
+            Self::UpdateVerificationFailed => "UPDATE_VERIFICATION_FAILED",
+            Self::UpdateArtifactInvalid => "UPDATE_ARTIFACT_INVALID",
+            Self::UpdateNotWritable => "UPDATE_NOT_WRITABLE",
+            Self::UpdateNotDownloaded => "UPDATE_NOT_DOWNLOADED",
+            Self::UpdateDeferred => "UPDATE_DEFERRED",
+            Self::UpdateNoRollback => "UPDATE_NO_ROLLBACK",
+        }
+    }
+}
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use super::*;
+
+    /// The reasons in the "Error reasons" table of `docs/api.md`.
+    fn documented() -> BTreeSet<String> {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/api.md");
+        let text = std::fs::read_to_string(path).unwrap_or_default();
+        let table = text
+            .split_once("## Error reasons")
+            .map(|(_, rest)| rest)
+            .unwrap_or_default();
+        table
+            .lines()
+            .skip_while(|line| !line.starts_with("| Reason"))
+            .skip(2)
+            .take_while(|line| line.starts_with('|'))
+            .filter_map(|line| line.split('`').nth(1))
+            .map(str::to_owned)
+            .collect()
+    }
+
+    #[test]
+    fn docs_api_md_lists_exactly_the_reasons() {
+        let ours: BTreeSet<String> = Reason::ALL.iter().map(|r| r.as_str().to_owned()).collect();
+        assert_eq!(
+            ours.len(),
+            Reason::ALL.len(),
+            "a reason string is used twice"
+        );
+        let documented = documented();
+        let undocumented: Vec<_> = ours.difference(&documented).collect();
+        let unknown: Vec<_> = documented.difference(&ours).collect();
+        assert!(
+            undocumented.is_empty() && unknown.is_empty(),
+            "the reasons in proto/tests/error_reasons.md (docs/api.md) and in reason.rs differ: \
+             missing from the docs {undocumented:?}, missing from the enum {unknown:?}"
+        );
+    }
+
+    #[test]
+    fn strings_are_upper_snake_case() {
+        for reason in Reason::ALL {
+            let s = reason.as_str();
+            assert!(
+                s.bytes().all(|b| b.is_ascii_uppercase() || b == b'_'),
+                "{s}"
+            );
+            assert_eq!(reason.to_string(), s);
+        }
+    }
+}
