@@ -9,6 +9,8 @@
 //!   (`omnipanel-core`) names neither tonic, prost nor the generated types,
 //!   and does not depend on them;
 //! - a gRPC `Status` is made in one place (`rpc/status.rs`);
+//! - RPC handlers (`agent/src/rpc/<service>/`) leave the blocking pool, the
+//!   disk, libgit2 and SQLite to the domain's facades;
 //! - a CLI command module imports no other command module;
 //! - code chosen by operating system (`cfg(unix)`, `cfg(target_os = ..)`,
 //!   ...) lives in the platform modules, or on a short list that says why;
@@ -226,6 +228,35 @@ fn grpc_stays_in_its_layers() {
         }
     }
     fail_with("gRPC stays in its layers", &problems);
+}
+
+/// What only a domain may do: the blocking pool, the disk, libgit2 and
+/// SQLite. A service's handler parses, calls its facade and converts.
+const DOMAIN_ONLY: &[&str] = &["spawn_blocking", "std::fs", "git2::", "rusqlite"];
+
+#[test]
+fn rpc_handlers_leave_blocking_work_to_the_domain() {
+    let mut problems = Vec::new();
+    for (path, text) in rust_files() {
+        let Some(inside) = path.strip_prefix("agent/src/rpc/") else {
+            continue;
+        };
+        // Only the service folders (`rpc/files/mod.rs`, ...): the listener
+        // setup in `rpc/mod.rs` reads its TLS files once at start, and
+        // `lazy.rs` builds reflection on the blocking pool by design.
+        if !inside.contains('/') {
+            continue;
+        }
+        for (n, line) in code_lines(&text).iter().enumerate() {
+            if let Some(word) = DOMAIN_ONLY.iter().find(|w| line.contains(**w)) {
+                problems.push(format!(
+                    "{path}: `{word}` in a handler (code line {}); give the facade a method that does it: what runs on the blocking pool is the domain's decision",
+                    n + 1
+                ));
+            }
+        }
+    }
+    fail_with("RPC handlers leave blocking work to the domain", &problems);
 }
 
 #[test]
