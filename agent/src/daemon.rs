@@ -252,14 +252,16 @@ async fn serve(
     );
     let served = rpc::serve(ctx.clone(), unix, tcp).await;
     drop(socket_guard);
+    // In the reverse of the order they started: nothing stops while a
+    // facade built on it still runs.
+    agent.shutdown().await;
     updates.shutdown().await;
-    system.shutdown().await;
+    files.shutdown().await;
+    projects.shutdown().await;
+    git.shutdown().await;
     // A server we started goes down with us; one we adopted stays up.
     ollama.shutdown().await;
-    files.shutdown().await;
-    git.shutdown().await;
-    projects.shutdown().await;
-    agent.shutdown().await;
+    system.shutdown().await;
     tracing::info!(
         reason = ctx.shutdown_reason().unwrap_or("unknown"),
         "stopped"
