@@ -1,9 +1,15 @@
 //! View models shared by the tray menu and the panel: agent state in, the
-//! words and rows to show out. Pure functions, unit-tested; the GTK and
-//! egui code only lays these out.
+//! lines and rows to show out. Pure functions, unit-tested; the GTK and
+//! egui code only lays these out. The words inside (sizes, rates,
+//! durations, state and verdict names) come from
+//! [`omnipanel_client::display`], so the tray, the panel and the CLI write
+//! them the same way.
 
-use omnipanel_client::proto::v1::{
-    Alert, Comparison, FitVerdict, Model, Project, PullProgress, PullState, ServerState, Snapshot,
+use omnipanel_client::{
+    display,
+    proto::v1::{
+        Alert, Comparison, Model, Project, PullProgress, PullState, ServerState, Snapshot,
+    },
 };
 
 use crate::core::state::{AgentState, Connection};
@@ -65,37 +71,6 @@ pub fn icon_state(state: &AgentState) -> IconState {
     }
 }
 
-/// `1.5 GB`, `320 MB`, `12 KB`, `7 B` (decimal units, like Ollama).
-pub fn bytes(n: u64) -> String {
-    const UNITS: [&str; 5] = ["KB", "MB", "GB", "TB", "PB"];
-    if n < 1000 {
-        return format!("{n} B");
-    }
-    let mut value = n as f64 / 1000.0;
-    let mut unit = 0;
-    while value >= 1000.0 && unit + 1 < UNITS.len() {
-        value /= 1000.0;
-        unit += 1;
-    }
-    if value < 10.0 {
-        format!("{value:.1} {}", UNITS[unit])
-    } else {
-        format!("{value:.0} {}", UNITS[unit])
-    }
-}
-
-/// `1h02m`, `3m05s`, `42s`.
-pub fn duration_short(seconds: i64) -> String {
-    let s = seconds.max(0);
-    if s >= 3600 {
-        format!("{}h{:02}m", s / 3600, (s % 3600) / 60)
-    } else if s >= 60 {
-        format!("{}m{:02}s", s / 60, s % 60)
-    } else {
-        format!("{s}s")
-    }
-}
-
 /// The fraction of a pull done, 0.0..=1.0 (0 when the size is unknown).
 pub fn pull_fraction(pull: &PullProgress) -> f32 {
     if pull.total_bytes == 0 {
@@ -123,34 +98,23 @@ pub fn pull_line(pull: &PullProgress) -> String {
                 return format!("{name}: {status}");
             }
             let mut line = format!(
-                "{name}: {:.0}% · {} of {}",
-                pull_fraction(pull) * 100.0,
-                bytes(pull.completed_bytes),
-                bytes(pull.total_bytes)
+                "{name}: {}% · {} of {}",
+                display::percent(pull.completed_bytes, pull.total_bytes),
+                display::bytes(pull.completed_bytes),
+                display::bytes(pull.total_bytes)
             );
             if pull.bytes_per_second > 0 {
-                line.push_str(&format!(" · {}/s", bytes(pull.bytes_per_second)));
+                line.push_str(" · ");
+                line.push_str(&display::rate(pull.bytes_per_second));
             }
             if pull.eta_seconds > 0 {
-                line.push_str(&format!(" · {} left", duration_short(pull.eta_seconds)));
+                line.push_str(&format!(
+                    " · {} left",
+                    display::duration_short(pull.eta_seconds)
+                ));
             }
             line
         }
-    }
-}
-
-/// A person's word for the Ollama server state.
-pub fn server_state_label(state: ServerState) -> &'static str {
-    match state {
-        ServerState::Unspecified => "unknown",
-        ServerState::NotInstalled => "not installed",
-        ServerState::Stopped => "stopped",
-        ServerState::Starting => "starting",
-        ServerState::Running => "running",
-        ServerState::Stopping => "stopping",
-        ServerState::Crashed => "crashed",
-        ServerState::Backoff => "restarting after a crash",
-        ServerState::External => "running (started outside OmniPanel)",
     }
 }
 
@@ -177,7 +141,7 @@ pub fn server_line(state: &AgentState) -> String {
         line.push_str(&server.version);
     }
     line.push_str(": ");
-    line.push_str(server_state_label(server.state()));
+    line.push_str(display::server_state_label(server.state()));
     if let Some(model) = state.default_model() {
         line.push_str(" · default ");
         line.push_str(model);
@@ -223,15 +187,19 @@ pub fn metrics_line(snapshot: &Snapshot) -> String {
     if let Some(memory) = &snapshot.memory {
         parts.push(format!(
             "RAM {}/{}",
-            bytes(memory.used_bytes),
-            bytes(memory.total_bytes)
+            display::bytes(memory.used_bytes),
+            display::bytes(memory.total_bytes)
         ));
     }
     if let Some(gpu) = &snapshot.gpu {
         let total: u64 = gpu.gpus.iter().map(|g| g.memory_total_bytes).sum();
         if total > 0 {
             let used: u64 = gpu.gpus.iter().map(|g| g.memory_used_bytes).sum();
-            parts.push(format!("VRAM {}/{}", bytes(used), bytes(total)));
+            parts.push(format!(
+                "VRAM {}/{}",
+                display::bytes(used),
+                display::bytes(total)
+            ));
         }
     }
     if parts.is_empty() {
@@ -263,7 +231,7 @@ pub fn alert_line(alert: &Alert) -> String {
     let mut line = format!(
         "{} {op} {} (peak {:.1})",
         alert.metric,
-        trim_float(alert.threshold_value),
+        display::trim_float(alert.threshold_value),
         alert.peak_value
     );
     if !alert.subject.is_empty() {
@@ -271,12 +239,6 @@ pub fn alert_line(alert: &Alert) -> String {
         line.push_str(&alert.subject);
     }
     line
-}
-
-/// `90` rather than `90.0`, `2.5` as is.
-pub fn trim_float(value: f64) -> String {
-    let text = format!("{value:.2}");
-    text.trim_end_matches('0').trim_end_matches('.').to_owned()
 }
 
 /// One row of the models table.
@@ -310,39 +272,23 @@ pub fn model_rows(state: &AgentState) -> Vec<ModelRow> {
         .map(|m| {
             let loaded = state.running.iter().find(|r| r.name == m.name).map(|r| {
                 if r.size_vram_bytes > 0 {
-                    format!("{} VRAM", bytes(r.size_vram_bytes))
+                    format!("{} VRAM", display::bytes(r.size_vram_bytes))
                 } else {
-                    format!("{} RAM", bytes(r.size_bytes))
+                    format!("{} RAM", display::bytes(r.size_bytes))
                 }
             });
-            let details = [m.parameter_size.as_str(), m.quantization_level.as_str()]
-                .iter()
-                .filter(|s| !s.is_empty())
-                .copied()
-                .collect::<Vec<_>>()
-                .join(" ");
             ModelRow {
                 name: m.name.clone(),
-                size: bytes(m.size_bytes),
-                details,
+                size: display::bytes(m.size_bytes),
+                details: display::model_details(m),
                 is_default: Some(&m.name) == default.as_ref() || m.is_default,
                 loaded,
-                fit: state.fit(&m.name).map(|f| fit_label(f.verdict())),
+                fit: state
+                    .fit(&m.name)
+                    .map(|f| display::fit_label(f.verdict()).to_owned()),
             }
         })
         .collect()
-}
-
-/// A person's words for a fit verdict.
-pub fn fit_label(verdict: FitVerdict) -> String {
-    match verdict {
-        FitVerdict::FitsGpu => "fits in VRAM",
-        FitVerdict::FitsCpuOnly => "fits in RAM only (CPU)",
-        FitVerdict::NoDisk => "not enough disk",
-        FitVerdict::TooLarge => "too large for this machine",
-        FitVerdict::Unspecified => "unknown",
-    }
-    .to_owned()
 }
 
 /// One row of the projects list.
@@ -407,20 +353,36 @@ mod tests {
         state
     }
 
+    /// The case issue 13 names: 999.6 MB printed "1000 MB" in the tray and
+    /// "1 GB" in the CLI. Both now write [`display::bytes`]'s "1.0 GB", here
+    /// where people read it: a model's size, what it holds loaded, a pull.
     #[test]
-    fn bytes_are_short() {
-        assert_eq!(bytes(7), "7 B");
-        assert_eq!(bytes(12_345), "12 KB");
-        assert_eq!(bytes(1_500_000_000), "1.5 GB");
-        assert_eq!(bytes(320_000_000), "320 MB");
-    }
-
-    #[test]
-    fn durations_are_short() {
-        assert_eq!(duration_short(42), "42s");
-        assert_eq!(duration_short(185), "3m05s");
-        assert_eq!(duration_short(3720), "1h02m");
-        assert_eq!(duration_short(-3), "0s");
+    fn sizes_just_under_a_gigabyte_read_as_the_cli_writes_them() {
+        const SIZE: u64 = 999_600_000;
+        let mut state = connected();
+        state.apply(Update::Models(vec![Model {
+            name: "m".into(),
+            size_bytes: SIZE,
+            ..Default::default()
+        }]));
+        state.apply(Update::Running(vec![RunningModel {
+            name: "m".into(),
+            size_vram_bytes: SIZE,
+            ..Default::default()
+        }]));
+        let rows = model_rows(&state);
+        assert_eq!(rows[0].size, "1.0 GB");
+        assert_eq!(rows[0].size, display::bytes(SIZE));
+        assert_eq!(rows[0].loaded.as_deref(), Some("1.0 GB VRAM"));
+        let pull = PullProgress {
+            model: "m".into(),
+            state: PullState::Running as i32,
+            completed_bytes: SIZE,
+            total_bytes: 2 * SIZE,
+            bytes_per_second: SIZE,
+            ..Default::default()
+        };
+        assert_eq!(pull_line(&pull), "m: 50% · 1.0 GB of 2.0 GB · 1.0 GB/s");
     }
 
     #[test]
@@ -439,6 +401,14 @@ mod tests {
             "llama3.2: 50% · 1.0 GB of 2.0 GB · 35 MB/s · 29s left"
         );
         assert!((pull_fraction(&pull) - 0.5).abs() < f32::EPSILON);
+        // Rounded down, as the CLI does: a pull never reads 100% unfinished.
+        let nearly = PullProgress {
+            completed_bytes: 1_995_000_000,
+            bytes_per_second: 0,
+            eta_seconds: 0,
+            ..pull
+        };
+        assert_eq!(pull_line(&nearly), "llama3.2: 99% · 2.0 GB of 2.0 GB");
     }
 
     #[test]

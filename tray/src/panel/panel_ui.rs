@@ -1,14 +1,18 @@
 //! What the panel draws, with egui: a header with the connection, tabs
 //! (Setup on first run, Overview, Models, Projects, Alerts, Logs), and
-//! each action's result inline where it was asked. Rows and words come
-//! from [`crate::core::views`]; this file only lays them out and turns clicks
-//! into backend [`Command`]s (sent, never awaited: the UI never blocks).
+//! each action's result inline where it was asked. Rows and lines come
+//! from [`crate::core::views`], single words from
+//! [`omnipanel_client::display`]; this file only lays them out and turns
+//! clicks into backend [`Command`]s (sent, never awaited: the UI never blocks).
 
 use std::collections::HashSet;
 
 use egui::{Color32, Key, RichText};
 use egui_plot::{Legend, Line, Plot, PlotPoints};
-use omnipanel_client::proto::v1::{Comparison, ServerState, Threshold};
+use omnipanel_client::{
+    display,
+    proto::v1::{Comparison, ServerState, Threshold},
+};
 
 use crate::core::{
     backend::Command,
@@ -291,7 +295,7 @@ impl PanelUi {
         if let Some(fit) = state.fit(SUGGESTED_MODEL) {
             ui.label(format!(
                 "{}: {}",
-                views::fit_label(fit.verdict()),
+                display::fit_label(fit.verdict()),
                 fit.explanation
             ));
         }
@@ -394,7 +398,7 @@ impl PanelUi {
             if let Some(fit) = state.fit(&typed) {
                 ui.label(format!(
                     "{typed}: {} {}",
-                    views::fit_label(fit.verdict()),
+                    display::fit_label(fit.verdict()),
                     fit.explanation
                 ));
             }
