@@ -277,12 +277,13 @@ impl Projects {
             ));
         }
         let key = reference.to_owned();
-        let canonical = std::fs::canonicalize(reference)
-            .map(|p| p.display().to_string())
-            .unwrap_or_else(|_| reference.trim_end_matches('/').to_owned());
         let found = self
             .store
             .read(move |c| {
+                // On the store's blocking pool: resolving the path is disk I/O.
+                let canonical = std::fs::canonicalize(&key)
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_else(|_| key.trim_end_matches('/').to_owned());
                 Ok(c.query_row(
                     &format!(
                         "SELECT {COLUMNS} FROM projects WHERE id = ?1 OR path = ?2 OR path = ?1"

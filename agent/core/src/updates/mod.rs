@@ -322,11 +322,6 @@ impl Updater {
         self.shutdown.cancel();
     }
 
-    /// The agent executable this agent was started from.
-    pub fn agent_exe(&self) -> &Path {
-        &self.agent_exe
-    }
-
     /// The restart an install or rollback asked for, taken once.
     pub fn take_restart_plan(&self) -> Option<RestartPlan> {
         lock(&self.restart).take()
