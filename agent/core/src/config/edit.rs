@@ -6,7 +6,7 @@
 
 use std::path::Path;
 
-use toml_edit::{DocumentMut, Item, Table, Value};
+use toml_edit::{DocumentMut, Item, Table, TableLike, Value};
 
 use crate::reason::Reason;
 use crate::{
@@ -40,7 +40,7 @@ pub(super) fn to_document(settings: &Settings) -> DocumentMut {
 
 /// The item at a dotted key; nested tables may be standard or inline (the
 /// serialiser writes inline ones).
-fn item_at<'a>(table: &'a dyn toml_edit::TableLike, dotted: &str) -> Option<&'a Item> {
+fn item_at<'a>(table: &'a dyn TableLike, dotted: &str) -> Option<&'a Item> {
     match dotted.split_once('.') {
         Some((head, rest)) => item_at(table.get(head)?.as_table_like()?, rest),
         None => table.get(dotted).filter(|item| !item.is_none()),
@@ -131,40 +131,52 @@ fn candidate_values(raw: &str) -> Vec<Value> {
     candidates
 }
 
-fn set_item(document: &mut DocumentMut, dotted: &str, value: Value) {
-    let mut table = document.as_table_mut();
-    let mut parts = dotted.split('.').peekable();
-    while let Some(part) = parts.next() {
-        if parts.peek().is_none() {
-            table[part] = Item::Value(value);
-            return;
+// Both walk through standard, dotted and inline tables alike: a user who
+// wrote `log = { filter = "info", max_files = 3 }` keeps `max_files` when
+// the API changes or resets `log.filter`.
+fn set_item(document: &mut DocumentMut, dotted: &str, mut value: Value) {
+    let parts: Vec<&str> = dotted.split('.').collect();
+    let Some((last, parents)) = parts.split_last() else {
+        return;
+    };
+    let mut table: &mut dyn TableLike = document.as_table_mut();
+    for part in parents {
+        if !table.get(part).is_some_and(Item::is_table_like) {
+            table.insert(part, Item::Table(Table::new()));
         }
-        let entry = table
-            .entry(part)
-            .or_insert_with(|| Item::Table(Table::new()));
-        if !entry.is_table() {
-            *entry = Item::Table(Table::new());
-        }
-        let Some(inner) = entry.as_table_mut() else {
+        let Some(inner) = table.get_mut(part).and_then(Item::as_table_like_mut) else {
             return;
         };
         table = inner;
+    }
+    // Replaced in place, the key keeps the comment above it and the value
+    // the comment after it.
+    match table.get_mut(last) {
+        Some(item) => {
+            if let Some(old) = item.as_value() {
+                *value.decor_mut() = old.decor().clone();
+            }
+            *item = Item::Value(value);
+        }
+        None => {
+            table.insert(last, Item::Value(value));
+        }
     }
 }
 
 fn remove_item(document: &mut DocumentMut, dotted: &str) {
-    let mut table = document.as_table_mut();
-    let mut parts = dotted.split('.').peekable();
-    while let Some(part) = parts.next() {
-        if parts.peek().is_none() {
-            table.remove(part);
-            return;
-        }
-        let Some(inner) = table.get_mut(part).and_then(Item::as_table_mut) else {
+    let parts: Vec<&str> = dotted.split('.').collect();
+    let Some((last, parents)) = parts.split_last() else {
+        return;
+    };
+    let mut table: &mut dyn TableLike = document.as_table_mut();
+    for part in parents {
+        let Some(inner) = table.get_mut(part).and_then(Item::as_table_like_mut) else {
             return;
         };
         table = inner;
     }
+    table.remove(last);
 }
 
 #[cfg(test)]
@@ -232,6 +244,43 @@ mod tests {
         )
         .unwrap_err();
         assert!(err.message().contains("unknown setting"), "{err}");
+    }
+
+    #[test]
+    fn inline_tables_keep_their_other_keys() -> Result<()> {
+        let text = "log = { filter = \"info\", max_files = 3 } # mine\n";
+        let change = |key: &str, value: &str, reset: bool| SettingChange {
+            key: key.into(),
+            value: value.into(),
+            reset,
+        };
+        let (text, settings) =
+            apply_changes(path(), text, &[change("log.filter", "debug", false)])?;
+        assert_eq!(settings.log.filter, "debug");
+        assert_eq!(settings.log.max_files, 3, "{text}");
+        assert!(text.contains("# mine"), "{text}");
+        let (text, settings) = apply_changes(path(), &text, &[change("log.max_files", "", true)])?;
+        assert!(!text.contains("max_files"), "{text}");
+        assert_eq!(settings.log.max_files, LogSettings::default().max_files);
+        assert_eq!(settings.log.filter, "debug", "{text}");
+        Ok(())
+    }
+
+    #[test]
+    fn a_value_replaced_in_place_keeps_its_comment() -> Result<()> {
+        let text = "[log]\nmax_files = 9 # keep a week\n";
+        let (text, settings) = apply_changes(
+            path(),
+            text,
+            &[SettingChange {
+                key: "log.max_files".into(),
+                value: "4".into(),
+                reset: false,
+            }],
+        )?;
+        assert_eq!(settings.log.max_files, 4);
+        assert!(text.contains("max_files = 4 # keep a week"), "{text}");
+        Ok(())
     }
 
     #[test]
