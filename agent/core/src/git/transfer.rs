@@ -2,7 +2,8 @@
 //! its caller the progress as it comes, then the result. Progress is a
 //! snapshot, so a full channel drops an update rather than make the
 //! network wait for a slow reader; cancelling stops the transfer at its
-//! next progress callback.
+//! next progress callback, and dropping the transfer (its reader went
+//! away, e.g. the client of a streaming RPC hung up) cancels it.
 
 use std::sync::{
     Arc,
@@ -92,5 +93,45 @@ impl<R> Transfer<R> {
                 Some(p) = self.progress.recv() => return Some(TransferEvent::Progress(p)),
             }
         }
+    }
+}
+
+impl<R> Drop for Transfer<R> {
+    fn drop(&mut self) {
+        // Nobody can read the outcome any more: stop the network work
+        // rather than let it run on for a client that left. (Harmless when
+        // the work already ended.)
+        self.cancel();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use tokio::sync::oneshot;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn dropping_a_transfer_cancels_its_work() {
+        let (report, outcome) = oneshot::channel();
+        let transfer = Transfer::spawn(move |reporter| {
+            // Stands in for libgit2 polling the flag in its callbacks; gives
+            // up after about a minute (bounding a hang, not a speed) so the
+            // test fails instead of blocking the runtime's shutdown.
+            let mut saw_cancel = false;
+            for _ in 0..12_000 {
+                if reporter.cancelled.load(Ordering::Relaxed) {
+                    saw_cancel = true;
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            let _ = report.send(saw_cancel);
+            Ok(())
+        });
+        drop(transfer);
+        assert!(outcome.await.expect("the work reported"), "not cancelled");
     }
 }
