@@ -358,6 +358,41 @@ pub async fn write_file(
     .await
 }
 
+/// Create `path` and its missing parents. When that fails because a part
+/// of the path exists but is not a folder, say which part and why: a
+/// symlink (cap-std never follows one out of the project) is refused as
+/// leading outside; a file is in the way. Blocking.
+fn create_folders(dir: &Dir, path: &RelPath) -> Result<()> {
+    let err = match dir.create_dir_all(path.as_path()) {
+        Ok(()) => return Ok(()),
+        Err(err) => err,
+    };
+    if matches!(
+        err.kind(),
+        io::ErrorKind::AlreadyExists | io::ErrorKind::NotADirectory
+    ) {
+        let mut prefix = RelPath::root();
+        for part in path.as_str().split('/') {
+            prefix = prefix.join(part);
+            let Ok(meta) = dir.symlink_metadata(prefix.as_path()) else {
+                break;
+            };
+            if meta.is_symlink() {
+                return Err(Error::permission_denied(format!(
+                    "cannot create folder {path}: {prefix} is a symlink, and folders are not created through one (it may lead outside the project)"
+                ))
+                .with_reason(Reason::OutsideProjectOrDenied));
+            }
+            if !meta.is_dir() {
+                return Err(Error::failed_precondition(format!(
+                    "cannot create folder {path}: {prefix} is a file, not a folder"
+                )));
+            }
+        }
+    }
+    Err(io_error(path, "create folder", err))
+}
+
 /// The write itself; the caller holds the write lock. Blocking.
 pub fn write_blocking(
     dir: &Dir,
@@ -368,8 +403,7 @@ pub fn write_blocking(
     let parent = path.parent();
     let name = path.name();
     if options.create_parents && !parent.is_root() {
-        dir.create_dir_all(parent.as_path())
-            .map_err(|e| io_error(&parent, "create folder", e))?;
+        create_folders(dir, &parent)?;
     }
     let folder = dir
         .open_dir(parent.as_path())
@@ -454,8 +488,7 @@ pub async fn create_directory(project: &Arc<OpenProject>, raw: &str) -> Result<F
     let _guard = project.lock_writes().await;
     blocking(project, move |project| {
         let dir = project.dir();
-        dir.create_dir_all(path.as_path())
-            .map_err(|e| io_error(&path, "create folder", e))?;
+        create_folders(dir, &path)?;
         let meta = dir
             .symlink_metadata(path.as_path())
             .map_err(|e| io_error(&path, "stat", e))?;

@@ -441,9 +441,10 @@ async fn paths_that_leave_the_project_are_refused() {
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::PermissionDenied, "{err}");
     // Asked to create the parents, it finds the link where a folder should
-    // be and refuses too.
+    // be and refuses too, as leading outside, naming the link.
     let err = f.write("escape/planted.txt", "x").await.unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::AlreadyExists, "{err}");
+    assert_eq!(err.kind(), ErrorKind::PermissionDenied, "{err}");
+    assert!(err.message().contains("escape is a symlink"), "{err}");
     assert!(!outside.path().join("planted.txt").exists());
     let err = f
         .files
@@ -591,5 +592,16 @@ async fn the_change_feed_reports_writes_and_ends_when_the_project_closes() {
     })
     .await;
     assert!(end.is_ok(), "the feed did not end with the project");
+    f.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_file_where_a_folder_should_be_is_named() {
+    let f = Fixture::new().await;
+    f.write("notes.txt", "x").await.unwrap();
+    let err = f.write("notes.txt/inner/a.txt", "y").await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::FailedPrecondition, "{err}");
+    assert!(err.message().contains("notes.txt is a file"), "{err}");
+    assert_eq!(f.read("notes.txt").await.unwrap(), "x");
     f.shutdown().await;
 }
