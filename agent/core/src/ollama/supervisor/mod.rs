@@ -313,7 +313,6 @@ impl Machine {
                         self.config.address
                     ),
                 );
-                self.update(|s| s.ready_since_ms = Some(now_ms()));
                 self.settle();
                 Phase::External
             }
@@ -584,13 +583,14 @@ impl Machine {
                 () = tokio::time::sleep(STARTUP_POLL) => {
                     match self.api.version(self.config.health_timeout).await {
                         Ok(version) => {
-                            let ready = now_ms();
+                            // Before the state changes, so the RUNNING
+                            // event already says since when.
                             self.update(|s| {
                                 s.version = Some(version);
                                 s.last_error = None;
+                                s.ready_since_ms = Some(now_ms());
                             });
                             self.set_state(ServerState::Running, "the server answers");
-                            self.update(|s| s.ready_since_ms = Some(ready));
                             self.settle();
                             return match managed.take() {
                                 Some(server) => Phase::Running(server),
