@@ -118,14 +118,13 @@ impl Updater {
             artifact::remove_file_if_present(&part);
             received = 0;
         }
-        let resumed = received > 0;
         let mut progress = Progress {
             version: release.version.clone(),
             state: DownloadState::Downloading,
             received,
             total: release.size,
             error: None,
-            resumed,
+            resumed: received > 0,
         };
         let mut last_event = None;
         self.publish_progress(progress.clone(), &mut last_event);
@@ -157,7 +156,7 @@ impl Updater {
             "download",
             &release.version,
             "ok",
-            if resumed {
+            if progress.resumed {
                 "resumed an interrupted download"
             } else {
                 ""
@@ -201,6 +200,7 @@ impl Updater {
         } else if status.is_success() {
             // The server ignored the range: start over.
             received = 0;
+            progress.resumed = false;
             false
         } else {
             return Err(interrupted(

@@ -40,6 +40,9 @@ use crate::{
 enum Route {
     /// Answer with these bytes (206 from an offset for `Range: bytes=N-`).
     Body(Vec<u8>),
+    /// Answer with all of these bytes whatever the Range header says, as
+    /// servers without range support do.
+    BodyIgnoringRange(Vec<u8>),
     /// Read the request and never answer.
     Hang,
 }
@@ -104,6 +107,7 @@ impl TestServer {
                                 None => ("200 OK", body.clone()),
                             }
                         }
+                        Some(Route::BodyIgnoringRange(body)) => ("200 OK", body.clone()),
                     };
                     let head = format!(
                         "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
@@ -477,6 +481,50 @@ async fn an_interrupted_download_resumes_and_is_then_verified() {
             UpdateEvent::UpdateProgress(p) if p.state == DownloadState::Verifying
         )),
         "progress reached the bus"
+    );
+}
+
+#[tokio::test]
+async fn a_server_that_ignores_the_range_restarts_the_download_and_says_so() {
+    let artifact = b"0123456789".to_vec();
+    let server = TestServer::start(HashMap::from([
+        (
+            "/stable.json".to_owned(),
+            Route::Body(manifest_for(NEWER, &artifact, artifact.len())),
+        ),
+        (
+            "/artifact.tar.gz".to_owned(),
+            Route::BodyIgnoringRange(artifact.clone()),
+        ),
+    ]));
+    let harness = Harness::new(manual(server.url("/{channel}.json"))).await;
+    let staging = harness.dirs().staging();
+    std::fs::create_dir_all(&staging).unwrap();
+    let part = staging.join(format!(
+        "omnipanel-{NEWER}-{}.artifact.part",
+        manifest::platform_key()
+    ));
+    std::fs::write(&part, &artifact[..4]).unwrap();
+    let updater = harness.start().await;
+    let last = final_progress(&updater).await;
+    assert!(
+        server
+            .requests()
+            .contains(&("/artifact.tar.gz".to_owned(), Some("bytes=4-".to_owned()))),
+        "{:?}",
+        server.requests()
+    );
+    // The whole file came again from byte 0 and was not appended to the
+    // four bytes already there: not a resumed download.
+    assert!(!last.resumed, "{last:?}");
+    assert_eq!(last.received, artifact.len() as u64);
+    assert_eq!(last.state, DownloadState::Failed);
+    assert!(
+        !last
+            .error
+            .as_ref()
+            .is_some_and(|e| e.message().contains("larger than")),
+        "{last:?}"
     );
 }
 
