@@ -108,11 +108,7 @@ impl Updater {
         if !force {
             self.check_idle().await?;
         }
-        if lock(&self.restart).is_some() {
-            return Err(Error::failed_precondition(
-                "an install or rollback is already under way",
-            ));
-        }
+        let _swapping = self.begin_swap()?;
         let public_key = Self::public_key(&self.settings.current())?;
         let from = version::current().to_owned();
         let to = release.version.clone();
@@ -158,14 +154,23 @@ impl Updater {
         Ok((from, to))
     }
 
+    /// The right to swap binaries, held until the install or rollback has
+    /// planned its restart; refused while another one runs or has planned
+    /// its restart already.
+    fn begin_swap(&self) -> Result<tokio::sync::MutexGuard<'_, ()>> {
+        let under_way =
+            || Error::failed_precondition("an install or rollback is already under way");
+        let guard = self.swapping.try_lock().map_err(|_| under_way())?;
+        if lock(&self.restart).is_some() {
+            return Err(under_way());
+        }
+        Ok(guard)
+    }
+
     /// Restore the binaries the last install replaced and plan the
     /// restart. Returns (from, to).
     pub async fn rollback(&self) -> Result<(String, String)> {
-        if lock(&self.restart).is_some() {
-            return Err(Error::failed_precondition(
-                "an install or rollback is already under way",
-            ));
-        }
+        let _swapping = self.begin_swap()?;
         let from = version::current().to_owned();
         let dirs = self.dirs.clone();
         let exe = self.agent_exe.clone();

@@ -280,6 +280,9 @@ pub struct Updater {
     progress: watch::Sender<Progress>,
     downloading: AtomicBool,
     restart: Mutex<Option<RestartPlan>>,
+    /// Held while an install or rollback touches the binaries, so two at
+    /// once cannot interleave their swaps.
+    swapping: tokio::sync::Mutex<()>,
     shutdown: CancellationToken,
 }
 
@@ -309,6 +312,7 @@ impl Updater {
             progress,
             downloading: AtomicBool::new(false),
             restart: Mutex::new(None),
+            swapping: tokio::sync::Mutex::new(()),
             shutdown: shutdown.child_token(),
         });
         updater.report_marker().await;

@@ -630,6 +630,31 @@ async fn rollback_restores_the_kept_binaries_and_plans_a_restart() {
     assert_eq!(updater.take_restart_plan(), None, "taken once");
 }
 
+#[tokio::test]
+async fn two_rollbacks_at_once_swap_the_binaries_once() {
+    let harness = Harness::new(manual("http://127.0.0.1:1/{channel}.json".to_owned())).await;
+    let install_dir = artifact::install_dir_of(&harness.exe).unwrap();
+    let dirs = harness.dirs();
+    std::fs::write(&harness.exe, b"old agent").unwrap();
+    artifact::save_rollback(&install_dir, &dirs.rollback(), "0.0.9").unwrap();
+    std::fs::write(&harness.exe, b"new agent").unwrap();
+    let updater = harness.start().await;
+    // Both are polled before either finishes its blocking swap: the
+    // second must be refused by the first's hold, not find a half-done
+    // swap.
+    let (first, second) = tokio::join!(updater.rollback(), updater.rollback());
+    let refused: Vec<_> = [&first, &second]
+        .iter()
+        .filter_map(|outcome| outcome.as_ref().err())
+        .collect();
+    assert_eq!(refused.len(), 1, "{first:?} {second:?}");
+    assert_eq!(
+        refused[0].message(),
+        "an install or rollback is already under way"
+    );
+    assert_eq!(std::fs::read(&harness.exe).unwrap(), b"old agent");
+}
+
 fn write_marker(path: &Path, state: &str, reason: &str) {
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
     Marker {
