@@ -444,3 +444,42 @@ async fn missing_and_unreachable_remotes_are_errors() {
     assert_eq!(err.reason().map(Reason::as_str), Some("GIT_NETWORK"));
     f.shutdown().await;
 }
+
+#[tokio::test]
+async fn checking_out_a_remote_branch_reuses_the_local_one_as_it_is() {
+    let f = Fixture::new().await;
+    let project = f.repository("work").await;
+    let older = f.commit_file(&project, "a.txt", "one").await;
+    let newer = f.commit_file(&project, "a.txt", "two").await;
+    {
+        let repo = Repository::open(project.root()).unwrap();
+        let older = repo
+            .find_commit(git2::Oid::from_str(&older).unwrap())
+            .unwrap();
+        repo.branch("feature", &older, false).unwrap();
+        repo.reference(
+            "refs/remotes/origin/feature",
+            git2::Oid::from_str(&newer).unwrap(),
+            false,
+            "test: a fetched remote branch ahead of the local one",
+        )
+        .unwrap();
+    }
+    let status = f
+        .git
+        .checkout(&project, "origin/feature".to_owned())
+        .await
+        .unwrap();
+    assert_eq!(status.branch.as_deref(), Some("feature"));
+    assert_eq!(status.head.as_deref(), Some(older.as_str()));
+    // HEAD and the worktree agree: nothing shows as changed.
+    assert!(
+        status.staged.is_empty() && status.unstaged.is_empty(),
+        "{status:?}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(project.root().join("a.txt")).unwrap(),
+        "one"
+    );
+    f.shutdown().await;
+}

@@ -177,15 +177,25 @@ pub fn checkout(repo: &mut Repository, target: &str) -> Result<()> {
             .get()
             .peel_to_commit()
             .map_err(|e| git_error("cannot read the branch", &e))?;
-        if repo.find_branch(&local_name, BranchType::Local).is_err() {
-            let mut local = repo
-                .branch(&local_name, &commit, false)
-                .map_err(|e| git_error(&format!("cannot create branch {local_name}"), &e))?;
-            local
-                .set_upstream(Some(target))
-                .map_err(|e| git_error("cannot set the upstream", &e))?;
-        }
-        let object = commit.into_object();
+        // An existing local branch of that name is checked out as it is
+        // (as `git switch` does; its status then says how far it is from
+        // the remote): checking out the remote's tree under the local
+        // branch's name would leave HEAD and the worktree disagreeing.
+        let object = match repo.find_branch(&local_name, BranchType::Local) {
+            Ok(local) => local
+                .get()
+                .peel(git2::ObjectType::Commit)
+                .map_err(|e| git_error("cannot read the branch", &e))?,
+            Err(_) => {
+                let mut local = repo
+                    .branch(&local_name, &commit, false)
+                    .map_err(|e| git_error(&format!("cannot create branch {local_name}"), &e))?;
+                local
+                    .set_upstream(Some(target))
+                    .map_err(|e| git_error("cannot set the upstream", &e))?;
+                commit.into_object()
+            }
+        };
         (Some(format!("refs/heads/{local_name}")), object)
     } else {
         let object = repo
