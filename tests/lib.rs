@@ -462,10 +462,36 @@ pub fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
-/// A TCP port on 127.0.0.1 that was free a moment ago.
+/// A TCP port on 127.0.0.1 that was free a moment ago and that this test
+/// process has not handed out before. The kernel may give a port it just
+/// gave (its listener here is closed at once), and tests run in parallel
+/// threads of one process: two of them must never be told the same port.
 pub fn free_port() -> TestResult<u16> {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
-    Ok(listener.local_addr()?.port())
+    static HANDED_OUT: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    let mut handed_out = HANDED_OUT
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    unclaimed_port(&mut handed_out, || {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+        Ok(listener.local_addr()?.port())
+    })
+}
+
+/// The first port `next` offers that is not in `handed_out`, which it
+/// joins.
+fn unclaimed_port(
+    handed_out: &mut Vec<u16>,
+    mut next: impl FnMut() -> TestResult<u16>,
+) -> TestResult<u16> {
+    // The ephemeral range has ~28 000 ports; a run uses a few hundred.
+    for _ in 0..1000 {
+        let port = next()?;
+        if !handed_out.contains(&port) {
+            handed_out.push(port);
+            return Ok(port);
+        }
+    }
+    Err("no unclaimed port after 1000 tries".into())
 }
 
 /// `GET path` on 127.0.0.1:`port` with a bare HTTP/1.1 request; returns
@@ -616,4 +642,27 @@ pub fn process_exists(pid: u32) -> bool {
                     .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z'))
             })
             .unwrap_or(false)
+}
+
+#[cfg(test)]
+mod port_tests {
+    use super::*;
+
+    #[test]
+    fn a_port_the_kernel_offers_again_is_not_handed_out_twice() {
+        let mut offers = [40_001, 40_001, 40_002].into_iter();
+        let mut handed_out = Vec::new();
+        let mut next = || Ok(offers.next().ok_or("no more offers")?);
+        assert_eq!(unclaimed_port(&mut handed_out, &mut next).unwrap(), 40_001);
+        assert_eq!(unclaimed_port(&mut handed_out, &mut next).unwrap(), 40_002);
+    }
+
+    #[test]
+    fn free_ports_are_distinct() {
+        let ports: Vec<u16> = (0..200).map(|_| free_port().unwrap()).collect();
+        let mut unique = ports.clone();
+        unique.sort_unstable();
+        unique.dedup();
+        assert_eq!(unique.len(), ports.len());
+    }
 }
