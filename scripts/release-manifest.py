@@ -6,7 +6,7 @@
 
 Each artifact `omnipanel-PLATFORM.tar.gz` must have its minisign signature
 beside it (`.minisig`). The format is what the agent's
-agent/src/updates/manifest.rs reads: version, notes, and per platform
+agent/core/src/updates/manifest.rs reads: version, notes, and per platform
 (e.g. "linux-x86_64") the URL, size, SHA-256 and signature text.
 """
 import argparse

@@ -51,6 +51,30 @@ where
     }
 }
 
+/// Every event published on `bus` so far, oldest first: what tests of a
+/// domain read to check what it announced.
+#[cfg(test)]
+pub(crate) async fn published<E: Topic + Clone + Send + Sync + 'static>(
+    bus: &Arc<EventBus<E>>,
+) -> Vec<E> {
+    let mut subscription = bus.subscribe(
+        Cursor {
+            after_sequence: Some(0),
+            instance_id: 0,
+        },
+        Vec::new(),
+    );
+    let mut events = Vec::new();
+    while let Some(delivery) = subscription.next().await {
+        match delivery {
+            Delivery::Event(event) => events.push(event.payload.clone()),
+            Delivery::CaughtUp { .. } => break,
+            Delivery::Gap { .. } => {}
+        }
+    }
+    events
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -245,7 +245,7 @@ mod tests {
     use crate::{
         config::{LogSettings, Settings},
         error::ErrorKind,
-        events::{Cursor, Delivery, EventBus},
+        events::EventBus,
         logs::{LogSource, RotatingWriter},
         store::Store,
     };
@@ -289,26 +289,6 @@ mod tests {
         }
     }
 
-    /// Every event published so far, oldest first.
-    async fn published(bus: &Arc<EventBus<AdminEvent>>) -> Vec<AdminEvent> {
-        let mut subscription = bus.subscribe(
-            Cursor {
-                after_sequence: Some(0),
-                instance_id: 0,
-            },
-            Vec::new(),
-        );
-        let mut events = Vec::new();
-        while let Some(delivery) = subscription.next().await {
-            match delivery {
-                Delivery::Event(event) => events.push(event.payload.clone()),
-                Delivery::CaughtUp { .. } => break,
-                Delivery::Gap { .. } => {}
-            }
-        }
-        events
-    }
-
     #[tokio::test]
     async fn a_settings_change_is_written_and_announced() {
         let f = fixture().await;
@@ -329,7 +309,7 @@ mod tests {
         assert_eq!(f.admin.settings_path(), f.root.join("config.toml"));
         let views = f.admin.settings(&["log.filter".to_owned()]).await.unwrap();
         assert!(views[0].is_set);
-        assert!(published(&f.bus).await.iter().any(|e| matches!(
+        assert!(crate::events::published(&f.bus).await.iter().any(|e| matches!(
             e,
             AdminEvent::SettingsChanged { keys, restart_required: false } if keys == &["log.filter"]
         )));
@@ -343,7 +323,7 @@ mod tests {
         assert_eq!(f.admin.list_tokens().await.unwrap(), vec![info.clone()]);
         f.admin.revoke_token("ci").await.unwrap();
         assert!(f.admin.list_tokens().await.unwrap().is_empty());
-        let changes: Vec<bool> = published(&f.bus)
+        let changes: Vec<bool> = crate::events::published(&f.bus)
             .await
             .into_iter()
             .filter_map(|e| match e {

@@ -26,7 +26,7 @@ use super::{
 };
 use crate::{
     config::{OllamaSettings, Settings, SettingsStore, UpdateSettings},
-    events::{Cursor, Delivery, EventBus},
+    events::EventBus,
     logs::LogHub,
     ollama::{Ollama, fit::VramSource},
     reason::Reason,
@@ -257,22 +257,7 @@ impl Harness {
 
     /// Every event published so far, oldest first.
     async fn published(&self) -> Vec<UpdateEvent> {
-        let mut subscription = self.bus.subscribe(
-            Cursor {
-                after_sequence: Some(0),
-                instance_id: 0,
-            },
-            Vec::new(),
-        );
-        let mut events = Vec::new();
-        while let Some(delivery) = subscription.next().await {
-            match delivery {
-                Delivery::Event(event) => events.push(event.payload.clone()),
-                Delivery::CaughtUp { .. } => break,
-                Delivery::Gap { .. } => {}
-            }
-        }
-        events
+        crate::events::published(&self.bus).await
     }
 }
 
@@ -434,15 +419,20 @@ async fn a_download_of_the_wrong_size_is_deleted_and_recorded() {
     assert!(row.message.contains("larger than the 4 bytes"), "{row:?}");
 }
 
-#[tokio::test]
-async fn an_interrupted_download_resumes_and_is_then_verified() {
-    let artifact = b"0123456789".to_vec();
+/// The artifact the interrupted-download tests serve.
+const ARTIFACT: &[u8] = b"0123456789";
+
+/// A download of [`ARTIFACT`] after an earlier one stopped at byte 4,
+/// from a server that answers the artifact with `route`. Returns the
+/// server (for its requests), the harness (for its events), the `.part`
+/// file and the download's final progress.
+async fn download_after_an_interruption(route: Route) -> (TestServer, Harness, PathBuf, Progress) {
     let server = TestServer::start(HashMap::from([
         (
             "/stable.json".to_owned(),
-            Route::Body(manifest_for(NEWER, &artifact, artifact.len())),
+            Route::Body(manifest_for(NEWER, ARTIFACT, ARTIFACT.len())),
         ),
-        ("/artifact.tar.gz".to_owned(), Route::Body(artifact.clone())),
+        ("/artifact.tar.gz".to_owned(), route),
     ]));
     let harness = Harness::new(manual(server.url("/{channel}.json"))).await;
     let staging = harness.dirs().staging();
@@ -451,21 +441,28 @@ async fn an_interrupted_download_resumes_and_is_then_verified() {
         "omnipanel-{NEWER}-{}.artifact.part",
         manifest::platform_key()
     ));
-    std::fs::write(&part, &artifact[..4]).unwrap();
+    std::fs::write(&part, &ARTIFACT[..4]).unwrap();
     let updater = harness.start().await;
     let last = final_progress(&updater).await;
     assert!(
         server
             .requests()
             .contains(&("/artifact.tar.gz".to_owned(), Some("bytes=4-".to_owned()))),
-        "{:?}",
+        "the download asked for the rest: {:?}",
         server.requests()
     );
+    (server, harness, part, last)
+}
+
+#[tokio::test]
+async fn an_interrupted_download_resumes_and_is_then_verified() {
+    let (_server, harness, part, last) =
+        download_after_an_interruption(Route::Body(ARTIFACT.to_vec())).await;
     assert!(last.resumed);
     // All bytes arrived; the test signature cannot be valid, so
     // verification refuses the file and deletes it.
     assert_eq!(last.state, DownloadState::Failed);
-    assert_eq!(last.received, artifact.len() as u64);
+    assert_eq!(last.received, ARTIFACT.len() as u64);
     assert_eq!(
         last.error
             .as_ref()
@@ -486,38 +483,12 @@ async fn an_interrupted_download_resumes_and_is_then_verified() {
 
 #[tokio::test]
 async fn a_server_that_ignores_the_range_restarts_the_download_and_says_so() {
-    let artifact = b"0123456789".to_vec();
-    let server = TestServer::start(HashMap::from([
-        (
-            "/stable.json".to_owned(),
-            Route::Body(manifest_for(NEWER, &artifact, artifact.len())),
-        ),
-        (
-            "/artifact.tar.gz".to_owned(),
-            Route::BodyIgnoringRange(artifact.clone()),
-        ),
-    ]));
-    let harness = Harness::new(manual(server.url("/{channel}.json"))).await;
-    let staging = harness.dirs().staging();
-    std::fs::create_dir_all(&staging).unwrap();
-    let part = staging.join(format!(
-        "omnipanel-{NEWER}-{}.artifact.part",
-        manifest::platform_key()
-    ));
-    std::fs::write(&part, &artifact[..4]).unwrap();
-    let updater = harness.start().await;
-    let last = final_progress(&updater).await;
-    assert!(
-        server
-            .requests()
-            .contains(&("/artifact.tar.gz".to_owned(), Some("bytes=4-".to_owned()))),
-        "{:?}",
-        server.requests()
-    );
+    let (_server, _harness, _part, last) =
+        download_after_an_interruption(Route::BodyIgnoringRange(ARTIFACT.to_vec())).await;
     // The whole file came again from byte 0 and was not appended to the
     // four bytes already there: not a resumed download.
     assert!(!last.resumed, "{last:?}");
-    assert_eq!(last.received, artifact.len() as u64);
+    assert_eq!(last.received, ARTIFACT.len() as u64);
     assert_eq!(last.state, DownloadState::Failed);
     assert!(
         !last
