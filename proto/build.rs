@@ -4,8 +4,6 @@
 
 use std::{env, fs, path::PathBuf};
 
-use prost::Message;
-
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let proto_dir = PathBuf::from(env::var("CARGO_MANIFEST_DIR")?);
     let api_dir = proto_dir.join("omnipanel").join("v1");
@@ -20,9 +18,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         println!("cargo:rerun-if-changed={}", file.display());
     }
 
-    let fds = protox::compile(&files, [&proto_dir])?;
+    let mut compiler = protox::Compiler::new([&proto_dir])?;
+    compiler
+        .include_source_info(true)
+        .include_imports(true)
+        .open_files(&files)?;
+    let fds = compiler.file_descriptor_set();
     let out_dir = PathBuf::from(env::var("OUT_DIR")?);
-    let descriptor_bytes = fds.encode_to_vec();
+    // prost's own descriptor types drop extension options, so the set the
+    // agent reads its access policies from is encoded by protox, which keeps
+    // them (the `omnipanel.v1.access` option on every RPC).
+    let descriptor_bytes = compiler.encode_file_descriptor_set();
     fs::write(out_dir.join("omnipanel_descriptor.bin"), &descriptor_bytes)?;
 
     tonic_prost_build::configure()

@@ -29,7 +29,7 @@ use omnipanel_core::{
     git::{Git, GitSettings},
     logs::{self, LogHub, LogSource},
     ollama::{Ollama, fit::VramSource},
-    projects::{ProjectObserver, Projects},
+    projects::{ProjectBoundaries, ProjectObserver, Projects},
     store::{Store, now_ms},
     system::SystemMonitor,
     tokens::Tokens,
@@ -196,6 +196,12 @@ async fn serve(
         store.clone(),
         bus.clone(),
         settings.files.clone(),
+        ProjectBoundaries::new(
+            &paths.agent_dirs(),
+            &omnipanel_paths::home_dir(),
+            &omnipanel_paths::data_home(),
+            &settings.access.project_roots,
+        ),
         vec![git.clone() as Arc<dyn ProjectObserver>],
     )
     .await?;

@@ -3,6 +3,8 @@
 //! `omnipanel --json`), and the encoded descriptor set that server reflection
 //! publishes. Only the agent's `rpc/` layer and clients use this crate.
 
+pub mod access;
+
 /// Version of the wire protocol. Bumped on any incompatible change to
 /// `omnipanel.v1`; clients compare it with `GetInfoResponse.protocol_version`.
 pub const PROTOCOL_VERSION: u32 = 1;

@@ -137,6 +137,29 @@ fn generate() -> String {
         .filter(|f| f.package() == "omnipanel.v1")
         .collect();
     files.sort_by_key(|f| f.name().to_owned());
+    let policies = omnipanel_proto::access::method_policies(omnipanel_proto::FILE_DESCRIPTOR_SET)
+        .expect("the access policies decode");
+    let access = |path: &str| -> String {
+        let policy = policies
+            .iter()
+            .find(|method| method.path == path)
+            .and_then(|method| method.policy.as_ref());
+        match policy {
+            None => "undeclared".to_owned(),
+            Some(policy) => {
+                let scope = policy
+                    .scope()
+                    .as_str_name()
+                    .trim_start_matches("SCOPE_")
+                    .to_lowercase();
+                if policy.owner_only {
+                    format!("{scope}, owner only")
+                } else {
+                    scope
+                }
+            }
+        }
+    };
     let mut out = String::from(
         "# OmniPanel API reference (`omnipanel.v1`)\n\n\
          Generated from the doc comments in `proto/omnipanel/v1/` by\n\
@@ -144,7 +167,9 @@ fn generate() -> String {
          proto file run `OMNIPANEL_BLESS=1 cargo test -p omnipanel-proto`.\n\n\
          The agent serves these services on its Unix socket (see README.md\n\
          for how to connect); errors carry a `google.rpc.ErrorInfo` with\n\
-         domain `omnipanel.v1` and a machine-readable reason.\n\n",
+         domain `omnipanel.v1` and a machine-readable reason. The Access\n\
+         column is each RPC's `omnipanel.v1.access` option: the least token\n\
+         scope it needs (the owner on the socket has every scope).\n\n",
     );
     for file in &files {
         let docs = comments(file);
@@ -156,18 +181,24 @@ fn generate() -> String {
             }
             let _ = writeln!(
                 out,
-                "| RPC | Request | Response | Description |\n|---|---|---|---|"
+                "| RPC | Request | Response | Access | Description |\n|---|---|---|---|---|"
             );
             for (mi, method) in service.method.iter().enumerate() {
                 let stream = |yes: bool| if yes { "stream " } else { "" };
                 let _ = writeln!(
                     out,
-                    "| `{}` | `{}{}` | `{}{}` | {} |",
+                    "| `{}` | `{}{}` | `{}{}` | {} | {} |",
                     method.name(),
                     stream(method.client_streaming()),
                     short(method.input_type()),
                     stream(method.server_streaming()),
                     short(method.output_type()),
+                    access(&format!(
+                        "/{}.{}/{}",
+                        file.package(),
+                        service.name(),
+                        method.name()
+                    )),
                     cell(
                         docs.get(&vec![6, si as i32, 2, mi as i32])
                             .map_or("", String::as_str)

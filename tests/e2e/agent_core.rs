@@ -380,7 +380,8 @@ async fn token_scopes_are_enforced_over_tcp() -> TestResult {
 
     // A write token changes state, but admin RPCs stay out of reach.
     let writer = Client::connect(Target::tcp(&address, Some(write), None)).await?;
-    let folder = sandbox.root().join("written-project");
+    // Under the sandbox's HOME: tokens only reach the project roots.
+    let folder = sandbox.root().join("home/written-project");
     std::fs::create_dir_all(&folder)?;
     let opened = writer
         .projects()

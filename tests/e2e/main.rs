@@ -12,4 +12,5 @@ mod idle;
 mod lifecycle;
 mod ollama;
 mod python_client;
+mod security;
 mod system;

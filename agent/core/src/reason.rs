@@ -89,6 +89,18 @@ pub enum Reason {
     ///
     /// What a client should do: use a token with the scope the message names.
     ScopeTooLow,
+    /// The method or setting is only for the agent's owner on its local socket, never a token.
+    ///
+    /// What a client should do: run it as the user the agent belongs to, on the local socket.
+    OwnerOnly,
+    /// The folder is, contains or sits inside a place no project may touch (the agent's own folders, credentials, keyrings, or /).
+    ///
+    /// What a client should do: pick a folder that holds only the project; the message names the protected place.
+    ProjectDenied,
+    /// A token may only open projects under the folders in `[access] project_roots`.
+    ///
+    /// What a client should do: ask the owner to open it, or to add a folder that holds it to `access.project_roots`.
+    OutsideProjectRoots,
     /// The agent's socket folder belongs to another user (at agent start).
     ///
     /// What a client should do: remove the folder or point `OMNIPANEL_SOCKET`
@@ -330,6 +342,9 @@ impl Reason {
         Self::TokenMissing,
         Self::TokenInvalid,
         Self::ScopeTooLow,
+        Self::OwnerOnly,
+        Self::ProjectDenied,
+        Self::OutsideProjectRoots,
         Self::SocketDirNotOwned,
         Self::SocketInUse,
         Self::SystemdMissing,
@@ -396,6 +411,9 @@ impl Reason {
             Self::TokenMissing => "TOKEN_MISSING",
             Self::TokenInvalid => "TOKEN_INVALID",
             Self::ScopeTooLow => "SCOPE_TOO_LOW",
+            Self::OwnerOnly => "OWNER_ONLY",
+            Self::ProjectDenied => "PROJECT_DENIED",
+            Self::OutsideProjectRoots => "OUTSIDE_PROJECT_ROOTS",
             Self::SocketDirNotOwned => "SOCKET_DIR_NOT_OWNED",
             Self::SocketInUse => "SOCKET_IN_USE",
             Self::SystemdMissing => "SYSTEMD_MISSING",

@@ -1,7 +1,9 @@
 //! Access tokens for the TCP listener: creation (a random secret shown
 //! once), storage as a SHA-256 hash in state.db, listing, revocation, and the
-//! check made on every TCP request. Scopes are ordered levels: admin includes
-//! write, write includes read.
+//! check made on every TCP request, and [`Caller`], who a request comes
+//! from. Scopes are ordered levels: admin includes write, write includes
+//! read. Each live token carries a cancellation token that revocation fires,
+//! so streams opened with it end at once.
 
 use std::{
     collections::HashMap,
@@ -11,6 +13,7 @@ use std::{
 use base64::{Engine as _, engine::general_purpose::URL_SAFE_NO_PAD};
 use rusqlite::OptionalExtension;
 use sha2::{Digest, Sha256};
+use tokio_util::sync::CancellationToken;
 
 use crate::{
     error::{Error, ErrorKind, Result},
@@ -49,6 +52,50 @@ impl Scope {
     }
 }
 
+/// Who a request comes from, as the access layer identified them.
+#[derive(Debug, Clone)]
+pub enum Caller {
+    /// The user the agent runs as, on the Unix socket: every scope, and no
+    /// project-roots limit (the hard deny-list still binds).
+    Owner,
+    /// A bearer token on the TCP listener.
+    Token(TokenGrant),
+}
+
+impl Caller {
+    /// The scope this caller holds.
+    pub fn scope(&self) -> Scope {
+        match self {
+            Self::Owner => Scope::Admin,
+            Self::Token(grant) => grant.scope,
+        }
+    }
+
+    /// Whether this is the owner rather than a token.
+    pub fn is_owner(&self) -> bool {
+        matches!(self, Self::Owner)
+    }
+
+    /// How the caller is named in errors and logs.
+    pub fn describe(&self) -> String {
+        match self {
+            Self::Owner => "the owner".to_owned(),
+            Self::Token(grant) => format!("token {} ({})", grant.id, grant.scope.name()),
+        }
+    }
+}
+
+/// What a live token grants.
+#[derive(Debug, Clone)]
+pub struct TokenGrant {
+    /// The token's id.
+    pub id: String,
+    /// Its scope.
+    pub scope: Scope,
+    /// Fires when the token is revoked.
+    pub revoked: CancellationToken,
+}
+
 /// A token as listed (no secret).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TokenInfo {
@@ -64,8 +111,8 @@ pub struct TokenInfo {
     pub last_used_ms: i64,
 }
 
-/// SHA-256 of a secret → (token id, scope).
-type TokenIndex = HashMap<[u8; 32], (String, Scope)>;
+/// SHA-256 of a secret → what it grants.
+type TokenIndex = HashMap<[u8; 32], TokenGrant>;
 
 /// Prefix that makes tokens recognisable (e.g. to secret scanners).
 const TOKEN_PREFIX: &str = "omp_";
@@ -112,7 +159,14 @@ impl Tokens {
         for (hash, id, level) in rows {
             if let (Ok(hash), Some(scope)) = (<[u8; 32]>::try_from(hash), Scope::from_level(level))
             {
-                by_hash.insert(hash, (id, scope));
+                by_hash.insert(
+                    hash,
+                    TokenGrant {
+                        id,
+                        scope,
+                        revoked: CancellationToken::new(),
+                    },
+                );
             }
         }
         Ok(Self {
@@ -167,7 +221,14 @@ impl Tokens {
                 Ok(())
             })
             .await?;
-        self.index_mut().insert(secret_hash, (id, scope));
+        self.index_mut().insert(
+            secret_hash,
+            TokenGrant {
+                id,
+                scope,
+                revoked: CancellationToken::new(),
+            },
+        );
         Ok((secret, info))
     }
 
@@ -209,19 +270,22 @@ impl Tokens {
                 Ok((info, secret_hash))
             })
             .await?;
-        if let Ok(secret_hash) = <[u8; 32]>::try_from(secret_hash) {
-            self.index_mut().remove(&secret_hash);
+        if let Ok(secret_hash) = <[u8; 32]>::try_from(secret_hash)
+            && let Some(grant) = self.index_mut().remove(&secret_hash)
+        {
+            grant.revoked.cancel();
         }
         Ok(info)
     }
 
-    /// The scope a presented secret grants, if it is a live token. Records
-    /// the use in the background.
-    pub fn verify(&self, secret: &str) -> Option<Scope> {
+    /// What a presented secret grants, if it is a live token. Records the
+    /// use in the background.
+    pub fn verify(&self, secret: &str) -> Option<TokenGrant> {
         let secret_hash = hash(secret);
-        let (id, scope) = crate::sync::read(&self.by_hash)
+        let grant = crate::sync::read(&self.by_hash)
             .get(&secret_hash)
             .cloned()?;
+        let id = grant.id.clone();
         let store = self.store.clone();
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
             runtime.spawn(async move {
@@ -237,7 +301,7 @@ impl Tokens {
                     .await;
             });
         }
-        Some(scope)
+        Some(grant)
     }
 
     fn index_mut(&self) -> std::sync::RwLockWriteGuard<'_, TokenIndex> {
@@ -269,15 +333,20 @@ mod tests {
         let tokens = Tokens::load(Store::in_memory()?).await?;
         let (secret, info) = tokens.create("ci", Scope::Read).await?;
         assert!(secret.starts_with(TOKEN_PREFIX));
-        assert_eq!(tokens.verify(&secret), Some(Scope::Read));
-        assert_eq!(tokens.verify("omp_wrong"), None);
+        let grant = tokens.verify(&secret).map(|grant| (grant.scope, grant.revoked));
+        let Some((Scope::Read, revoked)) = grant else {
+            panic!("the new token should grant read");
+        };
+        assert!(tokens.verify("omp_wrong").is_none());
         let listed = tokens.list().await?;
         assert_eq!(listed.len(), 1);
         assert_eq!(listed[0].id, info.id);
         let duplicate = tokens.create("ci", Scope::Admin).await.unwrap_err();
         assert_eq!(duplicate.kind(), ErrorKind::AlreadyExists);
+        assert!(!revoked.is_cancelled());
         tokens.revoke("ci").await?;
-        assert_eq!(tokens.verify(&secret), None);
+        assert!(revoked.is_cancelled(), "streams opened with it must end");
+        assert!(tokens.verify(&secret).is_none());
         let missing = tokens.revoke("ci").await.unwrap_err();
         assert_eq!(missing.kind(), ErrorKind::NotFound);
         Ok(())
@@ -291,7 +360,10 @@ mod tests {
             .create("x", Scope::Write)
             .await?;
         let reloaded = Tokens::load(store).await?;
-        assert_eq!(reloaded.verify(&secret), Some(Scope::Write));
+        assert_eq!(
+            reloaded.verify(&secret).map(|grant| grant.scope),
+            Some(Scope::Write)
+        );
         Ok(())
     }
 

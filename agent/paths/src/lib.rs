@@ -48,6 +48,16 @@ pub fn socket_path() -> PathBuf {
 }
 
 /// `$HOME`, or the temporary folder when it is not set.
+/// The user's home folder (`$HOME`; the temp folder when it is unset).
+pub fn home_dir() -> PathBuf {
+    home()
+}
+
+/// `$XDG_DATA_HOME`, or `~/.local/share`.
+pub fn data_home() -> PathBuf {
+    xdg_dir("XDG_DATA_HOME", &home(), ".local/share")
+}
+
 fn home() -> PathBuf {
     env::var_os("HOME")
         .map(PathBuf::from)
@@ -111,6 +121,20 @@ impl AgentPaths {
             crash_dir: state.join("crashes"),
             socket: socket_path(),
         }
+    }
+
+    /// The agent's own places: its config, data, state (logs, crash
+    /// reports) and runtime folders, and its socket (which may live
+    /// elsewhere, e.g. in /tmp: then only the socket itself is protected,
+    /// not the folder it is in). No project may touch them.
+    pub fn agent_dirs(&self) -> Vec<PathBuf> {
+        let mut dirs = vec![self.data_dir.clone(), runtime_dir(), self.socket.clone()];
+        for path in [&self.config_file, &self.log_dir] {
+            if let Some(parent) = path.parent() {
+                dirs.push(parent.to_path_buf());
+            }
+        }
+        dirs
     }
 
     /// Path of the state database.

@@ -41,7 +41,7 @@ use tonic_health::ServingStatus;
 use crate::{
     context::AgentContext,
     rpc::{
-        access::{AccessLayer, Listener},
+        access::{AccessLayer, Listener, Policies},
         lazy::Lazy,
     },
 };
@@ -154,10 +154,14 @@ pub async fn serve(
     }
     let routes = routes(&ctx, health);
     let owner_uid = crate::platform::peer::owner_uid();
+    let policies = Arc::new(Policies::from_descriptors()?);
 
     let shutdown = ctx.shutdown_token();
     let unix_server = Server::builder()
-        .layer(AccessLayer::new(Listener::Unix { owner_uid }))
+        .layer(AccessLayer::new(
+            Listener::Unix { owner_uid },
+            policies.clone(),
+        ))
         .add_routes(routes.clone())
         .serve_with_incoming_shutdown(
             UnixListenerStream::new(unix),
@@ -175,9 +179,12 @@ pub async fn serve(
             }
             Some(
                 builder
-                    .layer(AccessLayer::new(Listener::Tcp {
-                        tokens: ctx.agent.tokens().clone(),
-                    }))
+                    .layer(AccessLayer::new(
+                        Listener::Tcp {
+                            tokens: ctx.agent.tokens().clone(),
+                        },
+                        policies,
+                    ))
                     .add_routes(routes)
                     .serve_with_incoming_shutdown(
                         TcpIncoming::from(endpoint.listener).with_nodelay(Some(true)),

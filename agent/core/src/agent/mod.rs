@@ -20,12 +20,13 @@ use tokio::sync::broadcast;
 
 use crate::{
     autostart::{Autostart, AutostartStatus},
-    config::{SettingChange, SettingView, SettingsStore},
+    config::{self, SettingChange, SettingView, SettingsStore},
     crash::{self, CrashReport},
     error::{Error, Result},
     events::Publisher,
     logs::{LineReceiver, LogHub, MAX_TAIL_LINES},
-    tokens::{Scope, TokenInfo, Tokens},
+    reason::Reason,
+    tokens::{Caller, Scope, TokenInfo, Tokens},
 };
 
 /// The log source tailed when the caller names none.
@@ -136,9 +137,24 @@ impl AgentAdmin {
         self.settings.describe(keys).await
     }
 
-    /// Apply `changes` to config.toml and the running agent, and announce
-    /// them.
-    pub async fn update_settings(&self, changes: Vec<SettingChange>) -> Result<SettingsUpdate> {
+    /// Apply `changes`, made by `caller`, to config.toml and the running
+    /// agent, and announce them. Keys that could widen a token's reach or
+    /// make the agent run another program are the owner's alone.
+    pub async fn update_settings(
+        &self,
+        caller: &Caller,
+        changes: Vec<SettingChange>,
+    ) -> Result<SettingsUpdate> {
+        if !caller.is_owner()
+            && let Some(change) = changes.iter().find(|change| config::owner_only(change.key.trim()))
+        {
+            return Err(Error::permission_denied(format!(
+                "only the agent's owner may change `{}`; {} may not",
+                change.key.trim(),
+                caller.describe()
+            ))
+            .with_reason(Reason::OwnerOnly));
+        }
         let views = self.settings.update(changes).await?;
         let restart_required = views.iter().any(|v| v.spec.restart_required);
         let keys: Vec<String> = views.iter().map(|v| v.spec.key.to_owned()).collect();
@@ -290,15 +306,48 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_token_cannot_change_what_would_widen_its_reach() {
+        let f = fixture().await;
+        let admin_token = Caller::Token(crate::tokens::TokenGrant {
+            id: "t".into(),
+            scope: Scope::Admin,
+            revoked: tokio_util::sync::CancellationToken::new(),
+        });
+        for key in ["access.project_roots", "ollama.binary", "update.public_key", "server.tcp"] {
+            let change = SettingChange {
+                key: key.to_owned(),
+                value: "\"/\"".to_owned(),
+                reset: false,
+            };
+            let err = f
+                .admin
+                .update_settings(&admin_token, vec![change])
+                .await
+                .unwrap_err();
+            assert_eq!(err.reason(), Some(Reason::OwnerOnly), "{key}: {err}");
+        }
+        assert!(!f.root.join("config.toml").exists(), "nothing was written");
+        let allowed = SettingChange {
+            key: "log.filter".to_owned(),
+            value: "debug".to_owned(),
+            reset: false,
+        };
+        assert!(f.admin.update_settings(&admin_token, vec![allowed]).await.is_ok());
+    }
+
+    #[tokio::test]
     async fn a_settings_change_is_written_and_announced() {
         let f = fixture().await;
         let update = f
             .admin
-            .update_settings(vec![SettingChange {
-                key: "log.filter".to_owned(),
-                value: "debug".to_owned(),
-                reset: false,
-            }])
+            .update_settings(
+                &Caller::Owner,
+                vec![SettingChange {
+                    key: "log.filter".to_owned(),
+                    value: "debug".to_owned(),
+                    reset: false,
+                }],
+            )
             .await
             .unwrap();
         assert!(!update.restart_required);
@@ -319,7 +368,10 @@ mod tests {
     async fn tokens_are_created_listed_revoked_and_announced() {
         let f = fixture().await;
         let (secret, info) = f.admin.create_token("ci", Scope::Read).await.unwrap();
-        assert_eq!(f.admin.tokens().verify(&secret), Some(Scope::Read));
+        assert_eq!(
+            f.admin.tokens().verify(&secret).map(|grant| grant.scope),
+            Some(Scope::Read)
+        );
         assert_eq!(f.admin.list_tokens().await.unwrap(), vec![info.clone()]);
         f.admin.revoke_token("ci").await.unwrap();
         assert!(f.admin.list_tokens().await.unwrap().is_empty());

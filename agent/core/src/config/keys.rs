@@ -15,6 +15,18 @@ pub struct SettingSpec {
     pub restart_required: bool,
 }
 
+/// Keys only the owner may change, never a token, whatever its scope: each
+/// could widen what a token reaches or make the agent run another program
+/// (the listener and its TLS files, the project roots, the Ollama binary,
+/// where updates come from and which key signs them).
+pub fn owner_only(key: &str) -> bool {
+    key.starts_with("access.")
+        || key.starts_with("server.")
+        || key.starts_with("update.")
+        || key == "ollama.binary"
+        || key == "ollama.models_dir"
+}
+
 /// Every settings key, in the order `GetSettings` lists them. A unit test
 /// checks that this table and [`Settings`](super::Settings) agree.
 pub const SETTINGS: &[SettingSpec] = &[
@@ -171,6 +183,11 @@ pub const SETTINGS: &[SettingSpec] = &[
     SettingSpec {
         key: "events.history",
         description: "How many recent events the agent keeps so reconnecting clients can catch up (16 to 1000000).",
+        restart_required: true,
+    },
+    SettingSpec {
+        key: "access.project_roots",
+        description: "Folders under which token clients may open and create projects, e.g. [\"~\", \"/srv/code\"]; \"~\" is your home. The owner (your own CLI and tray) may open projects anywhere except the protected places (the agent's own folders, ~/.ssh and other credentials, /). Only the owner may change it.",
         restart_required: true,
     },
 ];

@@ -29,9 +29,9 @@ use toml_edit::{Item, Table};
 use self::validate::validate;
 pub use self::{
     edit::{apply_changes, describe},
-    keys::{SETTINGS, SettingSpec, spec},
+    keys::{SETTINGS, SettingSpec, owner_only, spec},
     sections::{
-        EventSettings, FilesSettings, GitSettingsFile, LogSettings, OllamaSettings, ServerSettings,
+        AccessSettings, EventSettings, FilesSettings, GitSettingsFile, LogSettings, OllamaSettings, ServerSettings,
         Settings, SystemSettings, UpdateSettings,
     },
     store::SettingsStore,

@@ -28,6 +28,26 @@ pub struct Settings {
     pub system: SystemSettings,
     /// `[update]`: self-update.
     pub update: UpdateSettings,
+    /// `[access]`: what callers other than the owner may reach.
+    pub access: AccessSettings,
+}
+
+/// `[access]`
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AccessSettings {
+    /// Folders under which tokens may open and create projects; `~` is the
+    /// home folder. The owner may open projects anywhere not on the
+    /// deny-list.
+    pub project_roots: Vec<String>,
+}
+
+impl Default for AccessSettings {
+    fn default() -> Self {
+        Self {
+            project_roots: vec!["~".to_owned()],
+        }
+    }
 }
 
 /// `[update]`

@@ -5,6 +5,7 @@
 //! (project, client key) with a version, so two editors never silently
 //! overwrite each other's state. Forgetting a project never touches files.
 
+mod boundaries;
 mod events;
 
 use std::{
@@ -20,12 +21,14 @@ use crate::{
     config::FilesSettings,
     error::{Error, ErrorKind, Result},
     events::Publisher,
+    tokens::Caller,
     files::{
         OpenProject, sandbox,
         watch::{WatchPhase, WatchStatus, limit::WatchBudget},
     },
     store::{Store, now_ms},
 };
+pub use boundaries::ProjectBoundaries;
 pub use events::ProjectEvent;
 
 /// A stored project.
@@ -116,6 +119,8 @@ pub struct Projects {
     store: Store,
     bus: Publisher<ProjectEvent>,
     settings: FilesSettings,
+    /// Where projects may be.
+    boundaries: ProjectBoundaries,
     /// The watches every open project draws from (`files.max_watches`).
     budget: Arc<WatchBudget>,
     instance_id: u64,
@@ -177,6 +182,7 @@ impl Projects {
         store: Store,
         bus: Publisher<ProjectEvent>,
         settings: FilesSettings,
+        boundaries: ProjectBoundaries,
         observers: Vec<Arc<dyn ProjectObserver>>,
     ) -> Result<Arc<Self>> {
         let projects = Arc::new(Self {
@@ -185,12 +191,18 @@ impl Projects {
             bus,
             budget: Arc::new(WatchBudget::new(settings.max_watches)),
             settings,
+            boundaries,
             open: Mutex::new(HashMap::new()),
             observers,
         });
         for record in projects.records().await? {
+            // A project opened before the deny-list existed (or grew) stays
+            // listed but is not reopened.
             if record.open
-                && let Err(err) = projects.activate(&record)
+                && let Err(err) = projects
+                    .boundaries
+                    .check(&record.path, &Caller::Owner)
+                    .and_then(|()| projects.activate(&record))
             {
                 tracing::warn!(project = %record.path.display(), error = %err, "cannot reopen project");
             }
@@ -346,9 +358,23 @@ impl Projects {
         });
     }
 
-    /// Register (or re-open) an existing folder and open it.
+    /// Register (or re-open) an existing folder and open it, as the owner
+    /// (the deny-list applies; the project roots do not).
     pub async fn open_project(&self, path: &str, name: &str) -> Result<ProjectView> {
+        self.open_project_for(&Caller::Owner, path, name).await
+    }
+
+    /// Register (or re-open) an existing folder and open it for `caller`:
+    /// the deny-list binds everyone, the project roots every caller but the
+    /// owner.
+    pub async fn open_project_for(
+        &self,
+        caller: &Caller,
+        path: &str,
+        name: &str,
+    ) -> Result<ProjectView> {
         let root = sandbox::canonical_root(path)?;
+        self.boundaries.check(&root, caller)?;
         let root_text = root.display().to_string();
         let default_name = root
             .file_name()
@@ -405,9 +431,24 @@ impl Projects {
         self.view(record).await
     }
 
-    /// Create a new folder (with optional files and `git init`) and open it.
+    /// Create a new folder (with optional files and `git init`) and open it,
+    /// as the owner.
     pub async fn create(
         &self,
+        path: &str,
+        name: &str,
+        git_init: bool,
+        files: Vec<TemplateFile>,
+    ) -> Result<ProjectView> {
+        self.create_for(&Caller::Owner, path, name, git_init, files)
+            .await
+    }
+
+    /// Create a new folder (with optional files and `git init`) and open it
+    /// for `caller`. The boundaries are checked before anything is created.
+    pub async fn create_for(
+        &self,
+        caller: &Caller,
         path: &str,
         name: &str,
         git_init: bool,
@@ -421,7 +462,10 @@ impl Projects {
         }
         let target = PathBuf::from(path);
         let prepared = target.clone();
+        let boundaries = self.boundaries.clone();
+        let creator = caller.clone();
         tokio::task::spawn_blocking(move || -> Result<()> {
+            boundaries.check(&boundaries::prospective_canonical(&prepared)?, &creator)?;
             match std::fs::read_dir(&prepared) {
                 Ok(mut entries) => {
                     if entries.next().is_some() {
@@ -438,7 +482,7 @@ impl Projects {
             }
         })
         .await??;
-        let view = self.open_project(path, name).await?;
+        let view = self.open_project_for(caller, path, name).await?;
         let handle = self.handle(&view.record.id).await?;
         for (index, file) in files.into_iter().enumerate() {
             crate::files::ops::write_file(

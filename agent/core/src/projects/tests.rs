@@ -46,6 +46,7 @@ async fn start(state: &tempfile::TempDir, observer: &Arc<Recorder>) -> Arc<Proje
         store,
         Arc::new(EventBus::<ProjectEvent>::new(1, 64)),
         FilesSettings::default(),
+        crate::projects::ProjectBoundaries::from_env(&["~".into()]),
         vec![observer.clone() as Arc<dyn ProjectObserver>],
     )
     .await

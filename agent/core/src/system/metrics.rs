@@ -287,9 +287,39 @@ pub struct ProcessListing {
     pub time_ms: i64,
 }
 
+impl ProcessListing {
+    /// Blank the command lines of processes not run by `own_uid` (their
+    /// names stay). A process whose owner is unknown counts as foreign.
+    pub fn hide_foreign_command_lines(&mut self, own_uid: u32) {
+        for entry in &mut self.processes {
+            if entry.uid != Some(own_uid) {
+                entry.command.clear();
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_own_command_lines_survive_for_tokens() {
+        let entry = |pid, uid: Option<u32>| ProcessEntry {
+            pid,
+            command: format!("tool --password=secret{pid}"),
+            uid,
+            ..ProcessEntry::default()
+        };
+        let mut listing = ProcessListing {
+            processes: vec![entry(1, Some(0)), entry(2, Some(1000)), entry(3, None)],
+            total: 3,
+            time_ms: 0,
+        };
+        listing.hide_foreign_command_lines(1000);
+        let commands: Vec<&str> = listing.processes.iter().map(|p| p.command.as_str()).collect();
+        assert_eq!(commands, ["", "tool --password=secret2", ""]);
+    }
 
     #[test]
     fn percentages_handle_zero_and_overflow() {

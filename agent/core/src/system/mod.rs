@@ -28,6 +28,7 @@ use crate::{
     events::Publisher,
     ollama::supervisor::{ServerState, ServerStatus},
     store::Store,
+    tokens::Caller,
     system::{
         alerts::{AlertPage, Alerts, ThresholdChange, ThresholdSet},
         gpu::Nvidia,
@@ -182,7 +183,15 @@ impl SystemMonitor {
     }
 
     /// The top `limit` processes (0: the default).
-    pub async fn processes(&self, order: ProcessOrder, limit: u32) -> Result<ProcessListing> {
+    /// The top processes for `caller`: a token sees the command lines only
+    /// of the agent user's own processes (another user's may carry secrets
+    /// passed as arguments); the owner sees what `ps` shows them.
+    pub async fn processes(
+        &self,
+        caller: &Caller,
+        order: ProcessOrder,
+        limit: u32,
+    ) -> Result<ProcessListing> {
         let limit = match limit {
             0 => DEFAULT_PROCESS_LIMIT,
             n if n as usize > processes::MAX_LIMIT => {
@@ -193,7 +202,11 @@ impl SystemMonitor {
             }
             n => n,
         };
-        self.sampler.processes(order, limit as usize).await
+        let mut listing = self.sampler.processes(order, limit as usize).await?;
+        if !caller.is_owner() {
+            listing.hide_foreign_command_lines(omnipanel_paths::current_uid());
+        }
+        Ok(listing)
     }
 
     /// The thresholds and alert settings.

@@ -84,6 +84,10 @@ impl ProcessTable {
     }
 
     /// The top `limit` processes in `order`.
+    ///
+    /// (Command lines of other users' processes are removed afterwards by
+    /// [`ProcessListing::hide_foreign_command_lines`] when the caller is a
+    /// token.)
     pub fn top(&self, order: ProcessOrder, limit: usize) -> ProcessListing {
         let mut entries: Vec<ProcessEntry> = self
             .system

@@ -15,7 +15,7 @@ use tonic::{Request, Response, Status};
 use crate::{
     context::{AgentContext, FEATURES},
     rpc::{
-        access::Granted,
+        access::{self, Granted},
         convert::{FromProto, IntoProto, TryFromProto},
         events::delivery_to_proto,
         streaming::{ResponseStream, spawn_stream},
@@ -69,7 +69,7 @@ impl AgentService for AgentApi {
         let caller = request
             .extensions()
             .get::<Granted>()
-            .map_or(pb::Scope::Unspecified, |g| g.0.into_proto());
+            .map_or(pb::Scope::Unspecified, |g| g.0.scope().into_proto());
         let mut info = pb::GetInfoResponse::clone(&self.info);
         info.caller_scope = caller.into();
         Ok(Response::new(info))
@@ -99,13 +99,19 @@ impl AgentService for AgentApi {
         &self,
         request: Request<pb::UpdateSettingsRequest>,
     ) -> Result<Response<pb::UpdateSettingsResponse>, Status> {
+        let caller = access::caller(&request)?;
         let changes = request
             .into_inner()
             .changes
             .into_iter()
             .map(FromProto::from_proto)
             .collect();
-        let update = self.ctx.agent.update_settings(changes).await.or_status()?;
+        let update = self
+            .ctx
+            .agent
+            .update_settings(&caller, changes)
+            .await
+            .or_status()?;
         Ok(Response::new(update.into_proto()))
     }
 

@@ -11,6 +11,7 @@ use pb::project_service_server::ProjectService;
 use tonic::{Request, Response, Status};
 
 use crate::rpc::{
+    access,
     convert::{FromProto, IntoProto},
     status::OrStatus,
 };
@@ -35,6 +36,7 @@ impl ProjectService for ProjectApi {
         &self,
         request: Request<pb::CreateProjectRequest>,
     ) -> Result<Response<pb::CreateProjectResponse>, Status> {
+        let caller = access::caller(&request)?;
         let request = request.into_inner();
         let files = request
             .files
@@ -43,7 +45,13 @@ impl ProjectService for ProjectApi {
             .collect();
         let view = self
             .projects
-            .create(&request.path, &request.name, request.git_init, files)
+            .create_for(
+                &caller,
+                &request.path,
+                &request.name,
+                request.git_init,
+                files,
+            )
             .await
             .or_status()?;
         Ok(Response::new(pb::CreateProjectResponse {
@@ -55,10 +63,11 @@ impl ProjectService for ProjectApi {
         &self,
         request: Request<pb::OpenProjectRequest>,
     ) -> Result<Response<pb::OpenProjectResponse>, Status> {
+        let caller = access::caller(&request)?;
         let request = request.into_inner();
         let view = self
             .projects
-            .open_project(&request.path, &request.name)
+            .open_project_for(&caller, &request.path, &request.name)
             .await
             .or_status()?;
         Ok(Response::new(pb::OpenProjectResponse {

@@ -14,6 +14,7 @@ use tonic::{Request, Response, Status};
 
 use crate::events::{AgentEvent, EventBus};
 use crate::rpc::{
+    access,
     convert::{IntoProto, TryFromProto},
     streaming::{ResponseStream, spawn_stream},
 };
@@ -84,11 +85,12 @@ impl SystemService for SystemApi {
         &self,
         request: Request<pb::ListProcessesRequest>,
     ) -> Result<Response<pb::ListProcessesResponse>, Status> {
+        let caller = access::caller(&request)?;
         let request = request.into_inner();
         let order = ProcessOrder::try_from_proto(request.sort).or_status()?;
         let listing = self
             .system
-            .processes(order, request.limit)
+            .processes(&caller, order, request.limit)
             .await
             .or_status()?;
         Ok(Response::new(listing.into_proto()))

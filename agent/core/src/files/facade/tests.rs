@@ -38,7 +38,13 @@ impl Fixture {
         let folder = tempfile::tempdir().unwrap();
         let (store, _) = Store::open(&state.path().join("state.db")).unwrap();
         let bus = Arc::new(EventBus::<ProjectEvent>::new(1, 64));
-        let projects = Projects::start(store, bus, FilesSettings::default(), Vec::new())
+        let projects = Projects::start(
+            store,
+            bus,
+            FilesSettings::default(),
+            crate::projects::ProjectBoundaries::from_env(&["~".into()]),
+            Vec::new(),
+        )
             .await
             .unwrap();
         let view = projects
