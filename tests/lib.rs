@@ -84,6 +84,18 @@ impl Sandbox {
         self.root.path()
     }
 
+    /// The sandbox's HOME: the default project root for tokens.
+    pub fn home(&self) -> PathBuf {
+        self.root.path().join("home")
+    }
+
+    /// Where a test's project `name` lives: under HOME, as a user's would
+    /// (the agent lets tokens reach only `access.project_roots`, the home by
+    /// default; tests talk as the owner, who may open projects anywhere).
+    pub fn project_dir(&self, name: &str) -> PathBuf {
+        self.home().join(name)
+    }
+
     /// Environment that points a process at this sandbox.
     pub fn env(&self) -> Vec<(&'static str, OsString)> {
         let at = |dir: &str| self.root.path().join(dir).into_os_string();

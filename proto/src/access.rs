@@ -111,9 +111,18 @@ mod tests {
                 .and_then(|method| method.policy.as_ref())
                 .map(AccessPolicy::scope)
         };
-        assert_eq!(scope_of("/omnipanel.v1.AgentService/GetInfo"), Some(Scope::Read));
-        assert_eq!(scope_of("/omnipanel.v1.FileService/WriteFile"), Some(Scope::Write));
-        assert_eq!(scope_of("/omnipanel.v1.AgentService/Shutdown"), Some(Scope::Admin));
+        assert_eq!(
+            scope_of("/omnipanel.v1.AgentService/GetInfo"),
+            Some(Scope::Read)
+        );
+        assert_eq!(
+            scope_of("/omnipanel.v1.FileService/WriteFile"),
+            Some(Scope::Write)
+        );
+        assert_eq!(
+            scope_of("/omnipanel.v1.AgentService/Shutdown"),
+            Some(Scope::Admin)
+        );
     }
 
     #[test]

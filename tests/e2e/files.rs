@@ -32,7 +32,7 @@ fn projects(client: &Client) -> ProjectServiceClient<Authed> {
 
 /// A project folder with a few files, opened in the agent.
 async fn project(sandbox: &Sandbox, client: &Client, name: &str) -> TestResult<(String, PathBuf)> {
-    let root = sandbox.root().join(name);
+    let root = sandbox.project_dir(name);
     std::fs::create_dir_all(root.join("src/nested"))?;
     std::fs::write(root.join("README.md"), "# hello\n")?;
     std::fs::write(
@@ -264,7 +264,7 @@ async fn a_corpus_of_hostile_paths_is_refused() -> TestResult {
         "TOP SECRET"
     );
     assert!(!outside.join("new.txt").exists() && !Path::new("/tmp/escape.txt").exists());
-    assert!(!sandbox.root().join("escape.txt").exists());
+    assert!(!sandbox.home().join("escape.txt").exists());
     // Search and the file index do not follow symlinks out either.
     let found = api
         .find_files(pb::FindFilesRequest {

@@ -48,7 +48,7 @@ pub(crate) fn git(sandbox: &Sandbox, dir: &Path, args: &[&str]) -> TestResult<St
 
 /// A new folder with `git init` (and nothing committed).
 pub(crate) fn init_repo(sandbox: &Sandbox, name: &str) -> TestResult<PathBuf> {
-    let dir = sandbox.root().join(name);
+    let dir = sandbox.project_dir(name);
     std::fs::create_dir_all(&dir)?;
     git(sandbox, &dir, &["init", "-q", "-b", "main"])?;
     Ok(dir)

@@ -174,7 +174,7 @@ async fn open_projects_cost_nothing_while_nothing_changes() -> TestResult {
     sandbox.write_config("[system]\nalerts = false\n")?;
     set_identity(&sandbox)?;
     let home = sandbox.root().join("home");
-    let repo = init_repo(&sandbox, "home/repo")?;
+    let repo = init_repo(&sandbox, "repo")?;
     std::fs::create_dir_all(repo.join("src"))?;
     commit_file(&sandbox, &repo, "src/lib.rs", "pub fn file() {}\n", "first")?;
     commit_file(&sandbox, &repo, "README.md", "a file\n", "second")?;

@@ -108,8 +108,7 @@ async fn a_read_token_is_refused_every_mutating_rpc() -> TestResult {
 }
 
 #[tokio::test]
-async fn tokens_stay_inside_the_project_roots_and_nobody_opens_a_protected_folder() -> TestResult
-{
+async fn tokens_stay_inside_the_project_roots_and_nobody_opens_a_protected_folder() -> TestResult {
     let sandbox = Sandbox::new()?;
     let (agent, address) = agent_with_tcp(&sandbox).await?;
     let owner = agent.client().await?;
@@ -150,7 +149,10 @@ async fn tokens_stay_inside_the_project_roots_and_nobody_opens_a_protected_folde
     };
     assert_eq!(refused.code(), Code::PermissionDenied, "{refused:?}");
     assert_eq!(reason(&refused), "OUTSIDE_PROJECT_ROOTS", "{refused:?}");
-    assert!(refused.message().contains("access.project_roots"), "{refused:?}");
+    assert!(
+        refused.message().contains("access.project_roots"),
+        "{refused:?}"
+    );
     open(&owner, &outside).await?;
     // A token cannot create one outside either, and nothing is created.
     let created = writer
@@ -304,6 +306,9 @@ async fn a_token_sees_only_its_users_command_lines() -> TestResult {
             );
         }
     }
-    assert!(own_with_command > 0, "the user's own command lines are shown");
+    assert!(
+        own_with_command > 0,
+        "the user's own command lines are shown"
+    );
     Ok(())
 }

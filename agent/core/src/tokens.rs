@@ -333,7 +333,9 @@ mod tests {
         let tokens = Tokens::load(Store::in_memory()?).await?;
         let (secret, info) = tokens.create("ci", Scope::Read).await?;
         assert!(secret.starts_with(TOKEN_PREFIX));
-        let grant = tokens.verify(&secret).map(|grant| (grant.scope, grant.revoked));
+        let grant = tokens
+            .verify(&secret)
+            .map(|grant| (grant.scope, grant.revoked));
         let Some((Scope::Read, revoked)) = grant else {
             panic!("the new token should grant read");
         };

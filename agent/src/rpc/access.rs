@@ -82,19 +82,20 @@ pub struct Policies {
 impl Policies {
     /// Read the policies the proto files declare.
     pub fn from_descriptors() -> Result<Self, Error> {
-        let methods = method_policies(FILE_DESCRIPTOR_SET)
-            .map_err(|err| Error::internal(err.to_string()))?;
+        let methods =
+            method_policies(FILE_DESCRIPTOR_SET).map_err(|err| Error::internal(err.to_string()))?;
         let mut by_path = HashMap::new();
         for method in methods {
-            let requirement = method.policy.map_or(UNDECLARED, |policy| {
-                match Scope::try_from_proto(policy.scope) {
-                    Ok(scope) => Requirement {
-                        scope: Some(scope),
-                        owner_only: policy.owner_only,
-                    },
-                    Err(_) => UNDECLARED,
-                }
-            });
+            let requirement =
+                method.policy.map_or(UNDECLARED, |policy| {
+                    match Scope::try_from_proto(policy.scope) {
+                        Ok(scope) => Requirement {
+                            scope: Some(scope),
+                            owner_only: policy.owner_only,
+                        },
+                        Err(_) => UNDECLARED,
+                    }
+                });
             by_path.insert(method.path, requirement);
         }
         Ok(Self { by_path })
@@ -448,9 +449,18 @@ mod tests {
     fn mutations_need_more_than_read_and_unknown_methods_need_everything() {
         let policies = policies();
         let scope = |path| policies.required_scope(path);
-        assert_eq!(scope("/omnipanel.v1.AgentService/GetInfo"), Some(Scope::Read));
-        assert_eq!(scope("/omnipanel.v1.AgentService/Shutdown"), Some(Scope::Admin));
-        assert_eq!(scope("/omnipanel.v1.SystemService/SetThresholds"), Some(Scope::Write));
+        assert_eq!(
+            scope("/omnipanel.v1.AgentService/GetInfo"),
+            Some(Scope::Read)
+        );
+        assert_eq!(
+            scope("/omnipanel.v1.AgentService/Shutdown"),
+            Some(Scope::Admin)
+        );
+        assert_eq!(
+            scope("/omnipanel.v1.SystemService/SetThresholds"),
+            Some(Scope::Write)
+        );
         assert_eq!(scope("/grpc.health.v1.Health/Check"), None);
         assert_eq!(scope("/grpc.health.v1.Health/Watch"), Some(Scope::Read));
         assert_eq!(policies.required("/made.Up/Thing"), UNDECLARED);

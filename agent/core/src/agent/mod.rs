@@ -146,7 +146,9 @@ impl AgentAdmin {
         changes: Vec<SettingChange>,
     ) -> Result<SettingsUpdate> {
         if !caller.is_owner()
-            && let Some(change) = changes.iter().find(|change| config::owner_only(change.key.trim()))
+            && let Some(change) = changes
+                .iter()
+                .find(|change| config::owner_only(change.key.trim()))
         {
             return Err(Error::permission_denied(format!(
                 "only the agent's owner may change `{}`; {} may not",
@@ -313,7 +315,12 @@ mod tests {
             scope: Scope::Admin,
             revoked: tokio_util::sync::CancellationToken::new(),
         });
-        for key in ["access.project_roots", "ollama.binary", "update.public_key", "server.tcp"] {
+        for key in [
+            "access.project_roots",
+            "ollama.binary",
+            "update.public_key",
+            "server.tcp",
+        ] {
             let change = SettingChange {
                 key: key.to_owned(),
                 value: "\"/\"".to_owned(),
@@ -332,7 +339,12 @@ mod tests {
             value: "debug".to_owned(),
             reset: false,
         };
-        assert!(f.admin.update_settings(&admin_token, vec![allowed]).await.is_ok());
+        assert!(
+            f.admin
+                .update_settings(&admin_token, vec![allowed])
+                .await
+                .is_ok()
+        );
     }
 
     #[tokio::test]

@@ -202,8 +202,8 @@ mod tests {
     use std::net::SocketAddr;
 
     use crate::config::{
-        EventSettings, FilesSettings, GitSettingsFile, LogSettings, OllamaSettings, ServerSettings,
-        Settings, SystemSettings, UpdateSettings, edit::to_document,
+        AccessSettings, EventSettings, FilesSettings, GitSettingsFile, LogSettings, OllamaSettings,
+        ServerSettings, Settings, SystemSettings, UpdateSettings, edit::to_document,
     };
 
     use super::*;
@@ -234,6 +234,7 @@ mod tests {
                 public_key: Some("RWQ".into()),
                 ..UpdateSettings::default()
             },
+            access: AccessSettings::default(),
         };
         let document = to_document(&full);
         let mut keys = Vec::new();

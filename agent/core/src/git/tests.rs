@@ -49,7 +49,7 @@ impl Fixture {
             store,
             Arc::new(EventBus::<ProjectEvent>::new(1, 64)),
             FilesSettings::default(),
-        crate::projects::ProjectBoundaries::from_env(&["~".into()]),
+            crate::projects::ProjectBoundaries::from_env(&["~".into()]),
             vec![git.clone() as Arc<dyn ProjectObserver>],
         )
         .await

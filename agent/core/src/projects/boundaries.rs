@@ -211,7 +211,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let base = std::fs::canonicalize(dir.path()).unwrap();
         let home = base.join("home");
-        for sub in ["home/.ssh", "home/code/app", "config/omnipanel", "srv/models"] {
+        for sub in [
+            "home/.ssh",
+            "home/code/app",
+            "config/omnipanel",
+            "srv/models",
+        ] {
             std::fs::create_dir_all(base.join(sub)).unwrap();
         }
         let boundaries = ProjectBoundaries::new(
@@ -270,7 +275,11 @@ mod tests {
             Some(Reason::OutsideProjectRoots)
         );
         assert!(f.boundaries.check(&outside, &Caller::Owner).is_ok());
-        assert!(f.boundaries.check(&f.home.join("code/app"), &token()).is_ok());
+        assert!(
+            f.boundaries
+                .check(&f.home.join("code/app"), &token())
+                .is_ok()
+        );
         // The home itself holds ~/.ssh: denied for everyone.
         assert_eq!(
             reason(f.boundaries.check(&f.home, &token())),

@@ -21,12 +21,12 @@ use crate::{
     config::FilesSettings,
     error::{Error, ErrorKind, Result},
     events::Publisher,
-    tokens::Caller,
     files::{
         OpenProject, sandbox,
         watch::{WatchPhase, WatchStatus, limit::WatchBudget},
     },
     store::{Store, now_ms},
+    tokens::Caller,
 };
 pub use boundaries::ProjectBoundaries;
 pub use events::ProjectEvent;

@@ -317,7 +317,11 @@ mod tests {
             time_ms: 0,
         };
         listing.hide_foreign_command_lines(1000);
-        let commands: Vec<&str> = listing.processes.iter().map(|p| p.command.as_str()).collect();
+        let commands: Vec<&str> = listing
+            .processes
+            .iter()
+            .map(|p| p.command.as_str())
+            .collect();
         assert_eq!(commands, ["", "tool --password=secret2", ""]);
     }
 

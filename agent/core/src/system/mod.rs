@@ -28,7 +28,6 @@ use crate::{
     events::Publisher,
     ollama::supervisor::{ServerState, ServerStatus},
     store::Store,
-    tokens::Caller,
     system::{
         alerts::{AlertPage, Alerts, ThresholdChange, ThresholdSet},
         gpu::Nvidia,
@@ -37,6 +36,7 @@ use crate::{
         sampler::{MetricsSubscription, Sampler, SamplerStats, Unsupported},
         thresholds::Alert,
     },
+    tokens::Caller,
 };
 pub use events::SystemEvent;
 

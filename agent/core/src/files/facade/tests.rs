@@ -45,8 +45,8 @@ impl Fixture {
             crate::projects::ProjectBoundaries::from_env(&["~".into()]),
             Vec::new(),
         )
-            .await
-            .unwrap();
+        .await
+        .unwrap();
         let view = projects
             .open_project(&folder.path().display().to_string(), "")
             .await
