@@ -127,7 +127,10 @@ PIDS+=($!)
 TRAY=$!
 wait_for 60 "the tray icon" grep -q "tray icon shown" "$OUT/tray.log"
 # The tray logs each change of icon; any but "disconnected" means connected
-# (and its menu is the connected one, "Open panel" its first item).
+# (and its menu is the connected one, "Open panel" its first item). This
+# can fail: the tray starts with the disconnected icon and logs only
+# changes, so none of these names appears until it has connected (the
+# views tests pin that a state without a connection is "disconnected").
 wait_for 60 "the tray to connect" grep -qE "icon: (ok|busy|warning|error)" "$OUT/tray.log"
 
 # Open the tray menu: click the icon docked in trayer (its window class is
