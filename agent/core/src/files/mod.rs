@@ -12,6 +12,9 @@ pub mod find;
 pub mod grep;
 pub mod ignore_rules;
 pub mod ops;
+pub mod pool;
+#[cfg(test)]
+mod races;
 pub mod sandbox;
 pub mod watch;
 

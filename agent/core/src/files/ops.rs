@@ -15,6 +15,7 @@ use cap_std::fs::{Dir, Metadata, MetadataExt, OpenOptions};
 
 use crate::reason::Reason;
 use crate::{
+    platform,
     error::{Error, ErrorKind, Result},
     files::{
         OpenProject,
@@ -160,10 +161,10 @@ where
 fn rules_for(project: &OpenProject, dir: &RelPath) -> IgnoreRules {
     let mut rules = IgnoreRules::new(&project.settings().always_ignored);
     let mut current = RelPath::root();
-    rules.load(project.root(), &current);
+    rules.load(project.dir(), &current);
     for part in dir.as_str().split('/').filter(|p| !p.is_empty()) {
         current = current.join(part);
-        rules.load(project.root(), &current);
+        rules.load(project.dir(), &current);
     }
     rules
 }
@@ -286,13 +287,9 @@ pub async fn open_read(
     let limit = project.settings().max_read_mb.saturating_mul(1024 * 1024);
     blocking(project, move |project| {
         let dir = project.dir();
-        let meta = dir.metadata(path.as_path()).map_err(|e| io_error(&path, "read", e))?;
-        if !meta.is_file() {
-            return Err(Error::failed_precondition(format!(
-                "{path} is not a regular file{}",
-                if meta.is_dir() { " (it is a folder)" } else { " (devices, sockets and pipes are not read)" }
-            )));
-        }
+        // Opened first and checked on the handle: a path swapped for a
+        // FIFO or device after any check cannot block this thread.
+        let (mut file, meta) = sandbox::open_regular(dir, &path, "read")?;
         let size = meta.size();
         if offset > size {
             return Err(Error::invalid_argument(
@@ -310,7 +307,6 @@ pub async fn open_read(
                 ),
             ));
         }
-        let mut file = dir.open(path.as_path()).map_err(|e| io_error(&path, "read", e))?;
         let mut head = vec![0; BINARY_SNIFF.min(usize::try_from(size).unwrap_or(BINARY_SNIFF))];
         let sniffed = file.read(&mut head).map_err(|e| io_error(&path, "read", e))?;
         let binary = head[..sniffed].contains(&0);
@@ -587,6 +583,9 @@ pub fn copy_blocking(
     Ok(stats)
 }
 
+/// Copy `from` to `to`, depth first with a stack of its own rather than
+/// recursion, so a tree of any depth cannot overflow the thread's stack
+/// (below the OS path limit, opening fails with a clear error instead).
 fn copy_tree(
     dir: &Dir,
     from: &RelPath,
@@ -594,6 +593,23 @@ fn copy_tree(
     policy: OverwritePolicy,
     stats: &mut CopyStats,
 ) -> Result<()> {
+    let mut pending = vec![(from.clone(), to.clone())];
+    while let Some((from, to)) = pending.pop() {
+        let children = copy_one(dir, &from, &to, policy, stats)?;
+        // Reversed, so the stack hands them out in listing order.
+        pending.extend(children.into_iter().rev());
+    }
+    Ok(())
+}
+
+/// Copy one entry; for a folder, create it and return its children.
+fn copy_one(
+    dir: &Dir,
+    from: &RelPath,
+    to: &RelPath,
+    policy: OverwritePolicy,
+    stats: &mut CopyStats,
+) -> Result<Vec<(RelPath, RelPath)>> {
     let meta = dir
         .symlink_metadata(from.as_path())
         .map_err(|e| io_error(from, "copy", e))?;
@@ -624,14 +640,15 @@ fn copy_tree(
         let entries = dir
             .read_dir(from.as_path())
             .map_err(|e| io_error(from, "list", e))?;
+        let mut children = Vec::new();
         for item in entries {
             let item = item.map_err(|e| io_error(from, "list", e))?;
             let Some(name) = item.file_name().to_str().map(str::to_owned) else {
                 continue;
             };
-            copy_tree(dir, &from.join(&name), &to.join(&name), policy, stats)?;
+            children.push((from.join(&name), to.join(&name)));
         }
-        return Ok(());
+        return Ok(children);
     }
     if target.is_some() {
         match policy {
@@ -643,7 +660,7 @@ fn copy_tree(
             }
             OverwritePolicy::Skip => {
                 stats.skipped += 1;
-                return Ok(());
+                return Ok(Vec::new());
             }
             OverwritePolicy::Replace => {
                 dir.remove_file(to.as_path())
@@ -658,19 +675,34 @@ fn copy_tree(
         dir.symlink_contents(&link, to.as_path())
             .map_err(|e| io_error(to, "create link", e))?;
         stats.files += 1;
-        return Ok(());
+        return Ok(Vec::new());
     }
     if !meta.is_file() {
         return Err(Error::failed_precondition(format!(
             "{from} is not a regular file; it cannot be copied"
         )));
     }
-    let bytes = dir
-        .copy(from.as_path(), dir, to.as_path())
-        .map_err(|e| io_error(from, &format!("copy to {to}:"), e))?;
+    stats.bytes += copy_file(dir, from, to)?;
     stats.files += 1;
-    stats.bytes += bytes;
-    Ok(())
+    Ok(Vec::new())
+}
+
+/// Copy a regular file's bytes and permissions. The source is opened
+/// without blocking and checked on its handle (a FIFO swapped in is
+/// refused); the target is created new, so a symlink put in its place is
+/// never followed.
+fn copy_file(dir: &Dir, from: &RelPath, to: &RelPath) -> Result<u64> {
+    let (mut source, meta) = sandbox::open_regular(dir, from, "copy")?;
+    let mut options = OpenOptions::new();
+    options.write(true).create_new(true);
+    let mut target = dir
+        .open_with(to.as_path(), &options)
+        .map_err(|e| io_error(to, "copy to", e))?;
+    let bytes = io::copy(&mut source, &mut target).map_err(|e| io_error(to, "copy to", e))?;
+    target
+        .set_permissions(meta.permissions())
+        .map_err(|e| io_error(to, "copy to", e))?;
+    Ok(bytes)
 }
 
 /// Copy under the project's write lock.
@@ -702,7 +734,7 @@ pub fn delete_permanently(dir: &Dir, path: &RelPath, recursive: bool) -> Result<
         .map_err(|e| io_error(path, "delete", e))?;
     if meta.is_dir() {
         if recursive {
-            dir.remove_dir_all(path.as_path())
+            remove_tree(dir, path)
         } else {
             dir.remove_dir(path.as_path())
         }
@@ -718,8 +750,43 @@ pub fn delete_permanently(dir: &Dir, path: &RelPath, recursive: bool) -> Result<
     }
 }
 
-/// Move to the OS trash. Blocking. The path is checked through the
-/// capability handle first; the trash itself needs an absolute path.
+/// Remove `path` and everything below it, depth first with a stack of
+/// its own (no recursion: any depth is safe for the thread's stack; below
+/// the OS path limit it fails with a clear error). Symlinks are removed,
+/// never followed. Blocking.
+pub fn remove_tree(dir: &Dir, path: &RelPath) -> io::Result<()> {
+    // (path, whether its entries are already removed)
+    let mut pending = vec![(path.clone(), false)];
+    while let Some((current, emptied)) = pending.pop() {
+        if emptied {
+            dir.remove_dir(current.as_path())?;
+            continue;
+        }
+        if !dir.symlink_metadata(current.as_path())?.is_dir() {
+            dir.remove_file(current.as_path())?;
+            continue;
+        }
+        pending.push((current.clone(), true));
+        let folder = sandbox::open_folder(dir, &current)?;
+        for item in folder.entries()? {
+            let item = item?;
+            match item.file_name().to_str() {
+                Some(name) => pending.push((current.join(name), false)),
+                // Names the API cannot express are removed through the
+                // folder's handle (cap-std's own removal, recursive, but
+                // only for such rare names).
+                None if item.file_type()?.is_dir() => folder.remove_dir_all(item.file_name())?,
+                None => folder.remove_file(item.file_name())?,
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Move to the OS trash. Blocking. The entry's parent is opened through
+/// the capability handle and the entry is moved from that handle
+/// (`platform::trash`), so a parent swapped for a symlink after the
+/// check cannot redirect the move out of the project.
 pub fn delete_to_trash(project: &OpenProject, path: &RelPath) -> Result<()> {
     if path.is_root() {
         return Err(Error::invalid_argument(
@@ -727,22 +794,25 @@ pub fn delete_to_trash(project: &OpenProject, path: &RelPath) -> Result<()> {
             "the project root cannot be deleted",
         ));
     }
-    project
-        .dir()
-        .symlink_metadata(path.as_path())
-        .map_err(|e| io_error(path, "delete", e))?;
-    // Make sure the parent resolves inside the project right now, so the
-    // absolute path handed to the trash names what we just checked.
-    project
+    // cap-std resolves the parent beneath the root (a symlink inside the
+    // project is followed, one leading out is refused); from here on the
+    // handle, not a path, names the folder.
+    let parent = project
         .dir()
         .open_dir(path.parent().as_path())
         .map_err(|e| io_error(&path.parent(), "open", e))?;
-    trash::delete(project.root().join(path.as_path())).map_err(|err| {
-        Error::failed_precondition(format!(
-            "cannot move {path} to the trash: {err}; delete it permanently instead if you are sure"
-        ))
-        .with_reason(Reason::TrashFailed)
-    })
+    parent
+        .symlink_metadata(path.name())
+        .map_err(|e| io_error(path, "delete", e))?;
+    let original = project.root().join(path.as_path());
+    platform::trash::move_to_trash(&parent, path.name(), &original, project.root()).map_err(
+        |err| {
+            Error::failed_precondition(format!(
+                "cannot move {path} to the trash: {err}; delete it permanently instead if you are sure"
+            ))
+            .with_reason(Reason::TrashFailed)
+        },
+    )
 }
 
 /// Delete under the project's write lock.
