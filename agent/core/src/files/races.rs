@@ -135,13 +135,10 @@ fn delete_to_trash_never_takes_a_file_from_outside() {
             Err(err) if err.kind() == ErrorKind::PermissionDenied => refused += 1,
             Err(_) => {}
         }
-        if trashed > 50 && refused > 50 {
-            break;
-        }
     }
     swapper.stop();
     assert_eq!(
-        std::fs::read_to_string(scene.outside.join("box/victim.txt")).unwrap(),
+        std::fs::read_to_string(scene.outside.join("box/victim.txt")).unwrap_or_default(),
         "CANARY",
         "the file outside the project was moved"
     );
