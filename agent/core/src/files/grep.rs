@@ -590,7 +590,10 @@ impl Run {
             limit: self.limit,
             stop: &self.stop,
         };
-        let reader = Interruptible { inner: file, run: self };
+        let reader = Interruptible {
+            inner: file,
+            run: self,
+        };
         let _ = self
             .searcher
             .build()
@@ -661,7 +664,9 @@ impl Job for Run {
         state.tickets = state.tickets.saturating_sub(1);
         state.busy = state.busy.saturating_sub(1);
         if let Some(done) = state.done.take() {
-            let _ = done.send(Err(Error::internal(format!("the search failed: {message}"))));
+            let _ = done.send(Err(Error::internal(format!(
+                "the search failed: {message}"
+            ))));
         }
     }
 }

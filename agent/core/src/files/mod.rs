@@ -16,6 +16,7 @@ pub mod pool;
 #[cfg(test)]
 mod races;
 pub mod sandbox;
+pub mod tree;
 pub mod watch;
 
 pub use facade::{ChangeFeed, FileReader, Files, SearchOutcome, TextSearch};

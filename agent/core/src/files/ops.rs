@@ -15,13 +15,14 @@ use cap_std::fs::{Dir, Metadata, MetadataExt, OpenOptions};
 
 use crate::reason::Reason;
 use crate::{
-    platform,
     error::{Error, ErrorKind, Result},
     files::{
         OpenProject,
         ignore_rules::{IgnoreRules, Verdict},
         sandbox::{self, RelPath, io_error, version_of},
+        tree,
     },
+    platform,
 };
 
 /// What kind of entry a path is.
@@ -579,130 +580,8 @@ pub fn copy_blocking(
         ));
     }
     let mut stats = CopyStats::default();
-    copy_tree(dir, from, to, policy, &mut stats)?;
+    tree::copy(dir, from, to, policy, &mut stats)?;
     Ok(stats)
-}
-
-/// Copy `from` to `to`, depth first with a stack of its own rather than
-/// recursion, so a tree of any depth cannot overflow the thread's stack
-/// (below the OS path limit, opening fails with a clear error instead).
-fn copy_tree(
-    dir: &Dir,
-    from: &RelPath,
-    to: &RelPath,
-    policy: OverwritePolicy,
-    stats: &mut CopyStats,
-) -> Result<()> {
-    let mut pending = vec![(from.clone(), to.clone())];
-    while let Some((from, to)) = pending.pop() {
-        let children = copy_one(dir, &from, &to, policy, stats)?;
-        // Reversed, so the stack hands them out in listing order.
-        pending.extend(children.into_iter().rev());
-    }
-    Ok(())
-}
-
-/// Copy one entry; for a folder, create it and return its children.
-fn copy_one(
-    dir: &Dir,
-    from: &RelPath,
-    to: &RelPath,
-    policy: OverwritePolicy,
-    stats: &mut CopyStats,
-) -> Result<Vec<(RelPath, RelPath)>> {
-    let meta = dir
-        .symlink_metadata(from.as_path())
-        .map_err(|e| io_error(from, "copy", e))?;
-    let target = match dir.symlink_metadata(to.as_path()) {
-        Ok(meta) => Some(meta),
-        Err(err) if err.kind() == io::ErrorKind::NotFound => None,
-        Err(err) => return Err(io_error(to, "copy to", err)),
-    };
-    if meta.is_dir() {
-        match &target {
-            Some(t) if !t.is_dir() => {
-                return Err(Error::new(
-                    ErrorKind::AlreadyExists,
-                    format!("{to} exists and is not a folder"),
-                ));
-            }
-            Some(_) if policy == OverwritePolicy::Fail => {
-                return Err(Error::new(
-                    ErrorKind::AlreadyExists,
-                    format!("{to} already exists; choose overwrite REPLACE or SKIP"),
-                ));
-            }
-            Some(_) => {}
-            None => dir
-                .create_dir(to.as_path())
-                .map_err(|e| io_error(to, "create folder", e))?,
-        }
-        let entries = dir
-            .read_dir(from.as_path())
-            .map_err(|e| io_error(from, "list", e))?;
-        let mut children = Vec::new();
-        for item in entries {
-            let item = item.map_err(|e| io_error(from, "list", e))?;
-            let Some(name) = item.file_name().to_str().map(str::to_owned) else {
-                continue;
-            };
-            children.push((from.join(&name), to.join(&name)));
-        }
-        return Ok(children);
-    }
-    if target.is_some() {
-        match policy {
-            OverwritePolicy::Fail => {
-                return Err(Error::new(
-                    ErrorKind::AlreadyExists,
-                    format!("{to} already exists; choose overwrite REPLACE or SKIP"),
-                ));
-            }
-            OverwritePolicy::Skip => {
-                stats.skipped += 1;
-                return Ok(Vec::new());
-            }
-            OverwritePolicy::Replace => {
-                dir.remove_file(to.as_path())
-                    .map_err(|e| io_error(to, "replace", e))?;
-            }
-        }
-    }
-    if meta.is_symlink() {
-        let link = dir
-            .read_link_contents(from.as_path())
-            .map_err(|e| io_error(from, "read link", e))?;
-        dir.symlink_contents(&link, to.as_path())
-            .map_err(|e| io_error(to, "create link", e))?;
-        stats.files += 1;
-        return Ok(Vec::new());
-    }
-    if !meta.is_file() {
-        return Err(Error::failed_precondition(format!(
-            "{from} is not a regular file; it cannot be copied"
-        )));
-    }
-    stats.bytes += copy_file(dir, from, to)?;
-    stats.files += 1;
-    Ok(Vec::new())
-}
-
-/// Copy a regular file's bytes and permissions. The source is opened
-/// without blocking and checked on its handle (a FIFO swapped in is
-/// refused); the target is created new, so a symlink put in its place is
-/// never followed.
-fn copy_file(dir: &Dir, from: &RelPath, to: &RelPath) -> Result<u64> {
-    let (mut source, meta) = sandbox::open_regular(dir, from, "copy")?;
-    let mut options = OpenOptions::new();
-    options.write(true).create_new(true);
-    let mut target = dir
-        .open_with(to.as_path(), &options)
-        .map_err(|e| io_error(to, "copy to", e))?;
-    let bytes = io::copy(&mut source, &mut target).map_err(|e| io_error(to, "copy to", e))?;
-    target
-        .set_permissions(meta.permissions())
-        .map_err(|e| io_error(to, "copy to", e))?;
-    Ok(bytes)
 }
 
 /// Copy under the project's write lock.
@@ -734,7 +613,7 @@ pub fn delete_permanently(dir: &Dir, path: &RelPath, recursive: bool) -> Result<
         .map_err(|e| io_error(path, "delete", e))?;
     if meta.is_dir() {
         if recursive {
-            remove_tree(dir, path)
+            tree::remove(dir, path)
         } else {
             dir.remove_dir(path.as_path())
         }
@@ -748,39 +627,6 @@ pub fn delete_permanently(dir: &Dir, path: &RelPath, recursive: bool) -> Result<
         dir.remove_file(path.as_path())
             .map_err(|e| io_error(path, "delete", e))
     }
-}
-
-/// Remove `path` and everything below it, depth first with a stack of
-/// its own (no recursion: any depth is safe for the thread's stack; below
-/// the OS path limit it fails with a clear error). Symlinks are removed,
-/// never followed. Blocking.
-pub fn remove_tree(dir: &Dir, path: &RelPath) -> io::Result<()> {
-    // (path, whether its entries are already removed)
-    let mut pending = vec![(path.clone(), false)];
-    while let Some((current, emptied)) = pending.pop() {
-        if emptied {
-            dir.remove_dir(current.as_path())?;
-            continue;
-        }
-        if !dir.symlink_metadata(current.as_path())?.is_dir() {
-            dir.remove_file(current.as_path())?;
-            continue;
-        }
-        pending.push((current.clone(), true));
-        let folder = sandbox::open_folder(dir, &current)?;
-        for item in folder.entries()? {
-            let item = item?;
-            match item.file_name().to_str() {
-                Some(name) => pending.push((current.join(name), false)),
-                // Names the API cannot express are removed through the
-                // folder's handle (cap-std's own removal, recursive, but
-                // only for such rare names).
-                None if item.file_type()?.is_dir() => folder.remove_dir_all(item.file_name())?,
-                None => folder.remove_file(item.file_name())?,
-            }
-        }
-    }
-    Ok(())
 }
 
 /// Move to the OS trash. Blocking. The entry's parent is opened through
@@ -805,14 +651,12 @@ pub fn delete_to_trash(project: &OpenProject, path: &RelPath) -> Result<()> {
         .symlink_metadata(path.name())
         .map_err(|e| io_error(path, "delete", e))?;
     let original = project.root().join(path.as_path());
-    platform::trash::move_to_trash(&parent, path.name(), &original, project.root()).map_err(
-        |err| {
-            Error::failed_precondition(format!(
-                "cannot move {path} to the trash: {err}; delete it permanently instead if you are sure"
-            ))
-            .with_reason(Reason::TrashFailed)
-        },
-    )
+    platform::trash::move_to_trash(&parent, path.name(), &original, project.root()).map_err(|err| {
+        Error::failed_precondition(format!(
+            "cannot move {path} to the trash: {err}; delete it permanently instead if you are sure"
+        ))
+        .with_reason(Reason::TrashFailed)
+    })
 }
 
 /// Delete under the project's write lock.

@@ -150,8 +150,14 @@ fn delete_to_trash_never_takes_a_file_from_outside() {
                 .collect()
         })
         .unwrap_or_default();
-    assert!(!in_trash.iter().any(|text| text == "CANARY"), "{in_trash:?}");
-    assert!(refused > 0, "no delete met the symlink: the test proves nothing");
+    assert!(
+        !in_trash.iter().any(|text| text == "CANARY"),
+        "{in_trash:?}"
+    );
+    assert!(
+        refused > 0,
+        "no delete met the symlink: the test proves nothing"
+    );
     assert!(trashed > 0, "no delete ever succeeded");
 }
 
@@ -217,7 +223,10 @@ fn a_walk_never_lists_or_watches_a_folder_swapped_for_a_symlink() {
         !watched.iter().any(|id| outside_ids.contains(id)),
         "watched a folder outside the project"
     );
-    assert!(refused > 0, "no walk met the symlink: the test proves nothing");
+    assert!(
+        refused > 0,
+        "no walk met the symlink: the test proves nothing"
+    );
     assert!(listed_inside > 0, "no walk ever listed the real folder");
 }
 
@@ -256,7 +265,10 @@ fn a_search_never_reads_through_a_swapped_symlink() {
         }
     }
     swapper.stop();
-    assert!(skipped > 0, "no search met the symlink: the test proves nothing");
+    assert!(
+        skipped > 0,
+        "no search met the symlink: the test proves nothing"
+    );
     assert!(found_inside > 0, "no search ever found the real file");
 }
 
@@ -321,8 +333,14 @@ fn a_file_swapped_for_a_fifo_never_hangs_a_search_or_a_read() {
         }
     }
     swapper.stop();
-    assert!(skipped > 0, "no search met the FIFO: the test proves nothing");
-    assert!(refused_reads > 0, "no read met the FIFO: the test proves nothing");
+    assert!(
+        skipped > 0,
+        "no search met the FIFO: the test proves nothing"
+    );
+    assert!(
+        refused_reads > 0,
+        "no read met the FIFO: the test proves nothing"
+    );
 }
 
 /// A chain of `depth` folders named `d` under `root/name`, made through

@@ -160,16 +160,16 @@ mod freedesktop {
             return Ok(trash);
         }
         let absolute = |value: Option<std::ffi::OsString>| {
-            value
-                .map(PathBuf::from)
-                .filter(|path| path.is_absolute())
+            value.map(PathBuf::from).filter(|path| path.is_absolute())
         };
         if let Some(data) = absolute(std::env::var_os("XDG_DATA_HOME")) {
             return Ok(data.join("Trash"));
         }
         absolute(std::env::var_os("HOME"))
             .map(|home| home.join(".local/share/Trash"))
-            .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "no home folder (HOME is unset)"))
+            .ok_or_else(|| {
+                io::Error::new(io::ErrorKind::NotFound, "no home folder (HOME is unset)")
+            })
     }
 
     fn private_dirs(path: &Path) -> io::Result<()> {
@@ -220,7 +220,10 @@ mod freedesktop {
         #[test]
         fn the_info_file_encodes_the_path() {
             let text = info_text(Path::new("/home/me/a b/ü%.txt"));
-            assert!(text.starts_with("[Trash Info]\nPath=/home/me/a%20b/%C3%BC%25.txt\nDeletionDate="), "{text}");
+            assert!(
+                text.starts_with("[Trash Info]\nPath=/home/me/a%20b/%C3%BC%25.txt\nDeletionDate="),
+                "{text}"
+            );
         }
     }
 }

@@ -155,10 +155,7 @@ impl FolderWatches for LinuxWatches {
 
 /// Start an inotify instance for the project at `root`; its reader ends
 /// when `stop` is cancelled or the coalescer goes away.
-pub fn start(
-    budget: Arc<WatchBudget>,
-    stop: CancellationToken,
-) -> io::Result<Backend> {
+pub fn start(budget: Arc<WatchBudget>, stop: CancellationToken) -> io::Result<Backend> {
     let events = Inotify::init()?.into_event_stream(vec![0u8; READ_BUFFER])?;
     let table = Arc::new(Mutex::new(Table {
         watches: events.watches(),
@@ -338,8 +335,7 @@ mod tests {
         let budget = Arc::new(WatchBudget::new(0));
         let (watches, mut receiver) = start(budget.clone(), stop.clone())?;
         for folder in ["", "sub"] {
-            add(&*watches, &root, folder)
-                .map_err(|e| io::Error::other(format!("{e:?}")))?;
+            add(&*watches, &root, folder).map_err(|e| io::Error::other(format!("{e:?}")))?;
         }
         assert_eq!(watches.count(), 2);
         assert_eq!(budget.used(), 2);
@@ -367,11 +363,9 @@ mod tests {
         let root = std::fs::canonicalize(dir.path())?;
         std::fs::create_dir_all(root.join("old/inner"))?;
         let stop = CancellationToken::new();
-        let (watches, mut receiver) =
-            start(Arc::new(WatchBudget::new(0)), stop.clone())?;
+        let (watches, mut receiver) = start(Arc::new(WatchBudget::new(0)), stop.clone())?;
         for folder in ["", "old", "old/inner"] {
-            add(&*watches, &root, folder)
-                .map_err(|e| io::Error::other(format!("{e:?}")))?;
+            add(&*watches, &root, folder).map_err(|e| io::Error::other(format!("{e:?}")))?;
         }
         std::fs::rename(root.join("old"), root.join("new"))?;
         std::fs::write(root.join("new/inner/f.txt"), "x")?;
@@ -416,7 +410,10 @@ mod tests {
             add(&*watches, &root, "b"),
             Err(AddError::Limit(LimitKind::Configured { max: 2 }))
         ));
-        assert!(matches!(add(&*watches, &root, "missing"), Err(AddError::Io(_))));
+        assert!(matches!(
+            add(&*watches, &root, "missing"),
+            Err(AddError::Io(_))
+        ));
         assert_eq!(budget.used(), 2);
         std::fs::remove_dir(root.join("a"))?;
         until(&mut receiver, |seen| {

@@ -17,11 +17,11 @@ use std::{
     },
 };
 
+use cap_std::fs::Dir;
 use notify::{
     EventKind, RecursiveMode, Watcher,
     event::{CreateKind, ModifyKind, RemoveKind, RenameMode},
 };
-use cap_std::fs::Dir;
 use tokio::sync::mpsc;
 
 use crate::files::{

@@ -195,7 +195,12 @@ mod tests {
             added: Mutex::default(),
         };
         let mut rules = IgnoreRules::new(&["node_modules".to_owned(), ".git".to_owned()]);
-        let walked = walk(&sandbox::open_root(dir.path())?, &[RelPath::root()], &mut rules, Some(&watches));
+        let walked = walk(
+            &sandbox::open_root(dir.path())?,
+            &[RelPath::root()],
+            &mut rules,
+            Some(&watches),
+        );
         let files: Vec<&str> = walked.files.iter().map(String::as_str).collect();
         assert_eq!(
             files,
@@ -232,7 +237,12 @@ mod tests {
             added: Mutex::default(),
         };
         let mut rules = IgnoreRules::new(&["node_modules".to_owned(), ".git".to_owned()]);
-        let walked = walk(&sandbox::open_root(dir.path())?, &[RelPath::root()], &mut rules, Some(&watches));
+        let walked = walk(
+            &sandbox::open_root(dir.path())?,
+            &[RelPath::root()],
+            &mut rules,
+            Some(&watches),
+        );
         assert_eq!(walked.limit, Some(LimitKind::Kernel));
         // The root and three of its four folders are watched (which three
         // depends on the listing order).
@@ -265,7 +275,12 @@ mod tests {
     fn without_watches_nothing_is_unwatched() -> std::io::Result<()> {
         let dir = tree()?;
         let mut rules = IgnoreRules::new(&[]);
-        let walked = walk(&sandbox::open_root(dir.path())?, &[RelPath::root()], &mut rules, None);
+        let walked = walk(
+            &sandbox::open_root(dir.path())?,
+            &[RelPath::root()],
+            &mut rules,
+            None,
+        );
         assert_eq!(walked.unwatched_count, 0);
         assert!(walked.files.contains("top.txt"));
         Ok(())
