@@ -561,12 +561,13 @@ impl Run {
             .into_iter()
             .filter_map(|(name, is_dir)| {
                 let path = dir.join(&name);
-                self.wanted(&path, is_dir, &rules).then(|| {
-                    if is_dir {
-                        Item::Folder(path)
-                    } else {
-                        Item::File(path)
-                    }
+                if !self.wanted(&path, is_dir, &rules) {
+                    return None;
+                }
+                Some(if is_dir {
+                    Item::Folder(path)
+                } else {
+                    Item::File(path)
                 })
             })
             .collect()
