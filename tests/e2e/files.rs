@@ -321,19 +321,175 @@ async fn a_symlink_swapped_in_during_reads_never_leaks() -> TestResult {
             let _ = std::fs::rename(&real, swapper_root.join("box"));
         }
     });
-    let mut inside_reads = 0;
-    for _ in 0..300 {
-        if let Ok(data) = read_all(&client, &id, "box/data.txt").await {
-            assert_eq!(
-                data, b"inside",
-                "read outside the project through a swapped symlink"
-            );
-            inside_reads += 1;
+    let (mut inside_reads, mut refused) = (0, 0);
+    for _ in 0..3000 {
+        match read_all(&client, &id, "box/data.txt").await {
+            Ok(data) => {
+                assert_eq!(
+                    data, b"inside",
+                    "read outside the project through a swapped symlink"
+                );
+                inside_reads += 1;
+            }
+            // The symlink was there: the sandbox refused it.
+            Err(status) if status.code() == Code::PermissionDenied => refused += 1,
+            // Between two renames box/ is missing.
+            Err(status) => assert_eq!(status.code(), Code::NotFound, "{status:?}"),
+        }
+        if inside_reads >= 20 && refused >= 20 {
+            break;
         }
     }
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     let _ = swapper.join();
     assert!(inside_reads > 0, "never managed to read the real file");
+    assert!(
+        refused > 0,
+        "no read met the symlink, so the test proved nothing"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_delete_to_the_trash_during_a_symlink_swap_never_takes_a_file_from_outside() -> TestResult
+{
+    let sandbox = Sandbox::new()?;
+    let agent = sandbox.start_agent().await?;
+    let client = agent.client().await?;
+    let (id, root) = project(&sandbox, &client, "proj").await?;
+    let outside = sandbox.root().join("outside");
+    std::fs::create_dir_all(&outside)?;
+    std::fs::write(outside.join("victim.txt"), "CANARY")?;
+    std::fs::create_dir_all(root.join("box"))?;
+    // Swap box/ between the real folder (refilled with victim.txt) and a
+    // symlink to outside/, which holds a victim.txt of its own.
+    let swapper_root = root.clone();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stop_flag = stop.clone();
+    let swapper = std::thread::spawn(move || {
+        let (here, real, link) = (
+            swapper_root.join("box"),
+            swapper_root.join("box.real"),
+            swapper_root.join("box.link"),
+        );
+        let _ = symlink(&outside, &link);
+        while !stop_flag.load(std::sync::atomic::Ordering::Relaxed) {
+            let _ = std::fs::write(here.join("victim.txt"), "inside");
+            let _ = std::fs::rename(&here, &real);
+            let _ = std::fs::rename(&link, &here);
+            let _ = std::fs::rename(&here, &link);
+            let _ = std::fs::rename(&real, &here);
+        }
+    });
+    let (mut trashed, mut refused) = (0, 0);
+    for _ in 0..1500 {
+        let result = files(&client)
+            .delete(pb::DeleteRequest {
+                project: id.clone(),
+                path: "box/victim.txt".into(),
+                permanent: false,
+                recursive: false,
+            })
+            .await;
+        match result {
+            Ok(_) => trashed += 1,
+            Err(status) if status.code() == Code::PermissionDenied => refused += 1,
+            Err(_) => {}
+        }
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let _ = swapper.join();
+    assert_eq!(
+        std::fs::read_to_string(sandbox.root().join("outside/victim.txt")).unwrap_or_default(),
+        "CANARY",
+        "the file outside the project was moved"
+    );
+    let trash = sandbox.root().join("data/Trash/files");
+    for entry in std::fs::read_dir(&trash)? {
+        let text = std::fs::read_to_string(entry?.path()).unwrap_or_default();
+        assert_ne!(text, "CANARY", "the trash holds the file from outside");
+    }
+    assert!(
+        refused > 0,
+        "no delete met the symlink: the test proves nothing"
+    );
+    assert!(trashed > 0, "no delete ever reached the trash");
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_catastrophic_search_is_bounded_and_the_agent_stays_responsive() -> TestResult {
+    let sandbox = Sandbox::new()?;
+    let agent = sandbox.start_agent().await?;
+    let client = agent.client().await?;
+    let (id, root) = project(&sandbox, &client, "proj").await?;
+    // 16 MiB of `a`s, the classic trap for backtracking engines.
+    let line = format!("{}\n", "a".repeat(4095));
+    std::fs::write(root.join("aaaa.txt"), line.repeat(4096))?;
+    let search = |pattern: &str| {
+        let mut api = files(&client);
+        let request = pb::SearchTextRequest {
+            project: id.clone(),
+            pattern: pattern.into(),
+            regex: true,
+            ..Default::default()
+        };
+        async move {
+            let mut stream = api.search_text(request).await?.into_inner();
+            let mut summary = None;
+            while let Some(message) = stream.message().await? {
+                summary = message.summary.or(summary);
+            }
+            Ok::<_, tonic::Status>(summary)
+        }
+    };
+    // A pattern that compiles to too much is refused at once, naming the
+    // limit; so is an over-long one.
+    let err = search("a{1000}{1000}")
+        .await
+        .expect_err("a huge pattern ran");
+    assert_eq!(err.code(), Code::InvalidArgument, "{err:?}");
+    assert!(err.message().contains("MiB limit"), "{err:?}");
+    let err = search(&"x".repeat(5000))
+        .await
+        .expect_err("a 5000-byte pattern ran");
+    assert_eq!(err.code(), Code::InvalidArgument, "{err:?}");
+    assert!(err.message().contains("4096"), "{err:?}");
+    // Several heavy searches at once, and meanwhile the agent answers.
+    let answers = async {
+        let mut answered = 0;
+        for _ in 0..5 {
+            tokio::time::timeout(
+                Duration::from_secs(30),
+                client.agent().get_info(pb::GetInfoRequest {}),
+            )
+            .await
+            .map_err(|_| "GetInfo did not answer while searches ran")??;
+            answered += 1;
+        }
+        Ok::<_, Box<dyn std::error::Error + Send + Sync>>(answered)
+    };
+    let (first, second, third, fourth, answered) = tokio::time::timeout(PATIENCE, async {
+        tokio::join!(
+            search("(a*)*b"),
+            search("(a|aa)*c"),
+            search("(a*)*b"),
+            search("(a|a?)+d"),
+            answers
+        )
+    })
+    .await
+    .map_err(|_| "the searches did not return")?;
+    let results = [first, second, third, fourth];
+    assert_eq!(answered?, 5);
+    for result in results {
+        // Either done (the file of `a`s matches none of them) or stopped
+        // at the deadline.
+        match result {
+            Ok(summary) => assert!(summary.ok_or("no summary")?.files_searched > 0),
+            Err(status) => assert_eq!(status.code(), Code::DeadlineExceeded, "{status:?}"),
+        }
+    }
     Ok(())
 }
 

@@ -34,6 +34,8 @@ pub enum ErrorKind {
     Unimplemented,
     /// A bug or an unexpected OS failure.
     Internal,
+    /// The operation ran past its time limit.
+    DeadlineExceeded,
 }
 
 /// A domain error. Build it with the constructors; they take the message a

@@ -321,6 +321,13 @@ pub enum Reason {
     /// What a client should do: do not retry; reinstall the wanted version by
     /// hand.
     UpdateNoRollback,
+    /// The operation ran past its time limit (the default reason of a
+    /// deadline error), e.g. a text search longer than
+    /// `files.search_timeout`; what was already sent stands.
+    ///
+    /// What a client should do: narrow the request (a more specific pattern,
+    /// include globs, a folder), or raise the limit.
+    DeadlineExceeded,
 }
 
 impl Reason {
@@ -390,6 +397,7 @@ impl Reason {
         Self::UpdateNotDownloaded,
         Self::UpdateDeferred,
         Self::UpdateNoRollback,
+        Self::DeadlineExceeded,
     ];
 
     /// The string sent on the wire.
@@ -459,6 +467,7 @@ impl Reason {
             Self::UpdateNotDownloaded => "UPDATE_NOT_DOWNLOADED",
             Self::UpdateDeferred => "UPDATE_DEFERRED",
             Self::UpdateNoRollback => "UPDATE_NO_ROLLBACK",
+            Self::DeadlineExceeded => "DEADLINE_EXCEEDED",
         }
     }
 }

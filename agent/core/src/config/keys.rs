@@ -136,6 +136,11 @@ pub const SETTINGS: &[SettingSpec] = &[
         restart_required: true,
     },
     SettingSpec {
+        key: "files.search_timeout",
+        description: "Longest a text search (SearchText, `omnipanel files grep`) may run, e.g. \"30s\"; a longer one ends with DEADLINE_EXCEEDED after the matches found so far.",
+        restart_required: true,
+    },
+    SettingSpec {
         key: "git.token",
         description: "Token for https Git remotes, used when ssh-agent and the git credential helper have nothing (sent as the password).",
         restart_required: true,

@@ -118,6 +118,9 @@ pub struct FilesSettings {
     /// Most folders watched across all open projects (0: only the
     /// kernel's per-user limit applies).
     pub max_watches: usize,
+    /// Longest a text search may run; then it ends with DEADLINE_EXCEEDED.
+    #[serde(with = "duration_text")]
+    pub search_timeout: Duration,
 }
 
 impl Default for FilesSettings {
@@ -129,6 +132,7 @@ impl Default for FilesSettings {
                 .map(str::to_owned)
                 .to_vec(),
             max_watches: 0,
+            search_timeout: Duration::from_secs(30),
         }
     }
 }

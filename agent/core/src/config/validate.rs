@@ -38,6 +38,14 @@ pub(super) fn validate(settings: &Settings) -> Result<(), (&'static str, String)
     if settings.files.max_read_mb == 0 {
         return Err(("files.max_read_mb", "must be at least 1".to_owned()));
     }
+    if !(Duration::from_secs(1)..=Duration::from_secs(3600))
+        .contains(&settings.files.search_timeout)
+    {
+        return Err((
+            "files.search_timeout",
+            "must be between 1s and 1h".to_owned(),
+        ));
+    }
     if settings.files.watch_settle > Duration::from_secs(10) {
         return Err(("files.watch_settle", "must be at most 10s".to_owned()));
     }

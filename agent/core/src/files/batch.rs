@@ -382,7 +382,7 @@ impl Runner<'_> {
             }
         }
         if self.counter > 0 {
-            let _ = self.dir().remove_dir_all(self.staging.as_path());
+            let _ = crate::files::tree::remove(self.dir(), &self.staging);
         }
         failures
     }
@@ -581,7 +581,7 @@ pub async fn apply(project: &Arc<OpenProject>, ops: Vec<BatchOp>) -> Result<Batc
                 };
             }
             if runner.counter > 0 && runner.staged.is_empty() {
-                let _ = project.dir().remove_dir_all(runner.staging.as_path());
+                let _ = crate::files::tree::remove(project.dir(), &runner.staging);
             }
             return Ok(BatchResult {
                 success: false,

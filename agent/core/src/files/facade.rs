@@ -177,12 +177,11 @@ impl Files {
         grep::validate(&project, &query)?;
         let (results, matches) = mpsc::channel::<Vec<TextMatch>>(SEARCH_BUFFER);
         let cancel = Arc::new(AtomicBool::new(false));
-        let search_cancel = cancel.clone();
-        let job = tokio::task::spawn_blocking(move || {
-            grep::search(&project, &query, search_cancel, |matches| {
-                results.blocking_send(matches).is_ok()
-            })
-        });
+        let timeout = project.settings().search_timeout;
+        let deadline = Instant::now() + timeout;
+        let job = grep::start(&project, &query, timeout, cancel.clone(), move |batch| {
+            send_without_blocking(&results, batch, deadline)
+        })?;
         Ok(TextSearch {
             matches,
             job,
@@ -269,11 +268,35 @@ impl FileReader {
     }
 }
 
-/// A text search in progress. Dropping it stops the walker threads.
+/// Hand a file's matches to a search's reader. A pool thread must not
+/// wait on a slow reader indefinitely (it is shared with every other
+/// search): it waits at most until the search's deadline, then gives up,
+/// which stops the search. False when the reader is gone or too slow.
+fn send_without_blocking(
+    results: &mpsc::Sender<Vec<TextMatch>>,
+    mut batch: Vec<TextMatch>,
+    deadline: Instant,
+) -> bool {
+    loop {
+        match results.try_send(batch) {
+            Ok(()) => return true,
+            Err(mpsc::error::TrySendError::Closed(_)) => return false,
+            Err(mpsc::error::TrySendError::Full(back)) => {
+                if Instant::now() >= deadline {
+                    return false;
+                }
+                batch = back;
+                std::thread::sleep(Duration::from_millis(2));
+            }
+        }
+    }
+}
+
+/// A text search in progress. Dropping it stops the search.
 #[derive(Debug)]
 pub struct TextSearch {
     matches: mpsc::Receiver<Vec<TextMatch>>,
-    job: JoinHandle<Result<SearchSummary>>,
+    job: tokio::sync::oneshot::Receiver<Result<SearchSummary>>,
     started: Instant,
     _cancel: CancelOnDrop,
 }
@@ -302,9 +325,11 @@ impl TextSearch {
             started,
             _cancel,
         } = self;
-        // Unread matches must not hold the walker up.
+        // Unread matches must not hold the search up.
         drop(matches);
-        let summary = job.await??;
+        let summary = job
+            .await
+            .map_err(|_| Error::internal("the search ended without a result"))??;
         Ok(SearchOutcome {
             summary,
             elapsed: started.elapsed(),

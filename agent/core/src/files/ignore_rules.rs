@@ -4,11 +4,28 @@
 //! git does. `.git` is special: its internals are ignored except HEAD, the
 //! index and refs, whose changes mean "the repository changed".
 
-use std::{collections::HashMap, path::Path};
+use std::{collections::HashMap, io::Read, path::Path};
 
+use cap_std::fs::Dir;
 use ignore::gitignore::{Gitignore, GitignoreBuilder};
 
-use crate::files::sandbox::RelPath;
+use crate::files::sandbox::{self, RelPath};
+
+/// Largest `.gitignore` read; beyond it the file is not used (ignore
+/// files are a few KiB; this bounds what a planted one costs).
+const MAX_RULES_BYTES: u64 = 1024 * 1024;
+
+/// The text of the ignore file `file`, through the handle.
+fn read_rules(root: &Dir, file: &RelPath) -> Option<String> {
+    let (handle, meta) = sandbox::open_regular(root, file, "read").ok()?;
+    if meta.len() > MAX_RULES_BYTES {
+        tracing::debug!(%file, "a .gitignore over 1 MiB is not used");
+        return None;
+    }
+    let mut bytes = Vec::new();
+    handle.take(MAX_RULES_BYTES).read_to_end(&mut bytes).ok()?;
+    Some(String::from_utf8_lossy(&bytes).into_owned())
+}
 
 /// How a path is treated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,24 +55,33 @@ impl IgnoreRules {
         }
     }
 
-    /// Read (or re-read) the `.gitignore` of folder `dir` under `root`.
-    pub fn load(&mut self, root: &Path, dir: &RelPath) {
-        let folder = root.join(dir.as_path());
-        let file = folder.join(".gitignore");
-        if !file.is_file() {
-            self.by_dir.remove(dir.as_str());
-            return;
-        }
-        let mut builder = GitignoreBuilder::new(&folder);
-        if let Some(err) = builder.add(&file) {
-            tracing::debug!(file = %file.display(), error = %err, "part of a .gitignore was not understood");
+    /// Read (or re-read) the `.gitignore` of folder `dir`, through the
+    /// project's handle `root` (so a folder swapped for a symlink cannot
+    /// make it read a file outside the project, and a FIFO cannot block
+    /// it). A missing, unreadable or over-large file means no rules there.
+    pub fn load(&mut self, root: &Dir, dir: &RelPath) {
+        let file = dir.join(".gitignore");
+        let text = match read_rules(root, &file) {
+            Some(text) => text,
+            None => {
+                self.by_dir.remove(dir.as_str());
+                return;
+            }
+        };
+        // The matcher is given paths relative to `dir` (see `verdict`), so
+        // its root is only a name.
+        let mut builder = GitignoreBuilder::new(Path::new("/").join(dir.as_path()));
+        for line in text.lines() {
+            if let Err(err) = builder.add_line(None, line) {
+                tracing::debug!(file = %file, error = %err, "part of a .gitignore was not understood");
+            }
         }
         match builder.build() {
             Ok(gitignore) => {
                 self.by_dir.insert(dir.as_str().to_owned(), gitignore);
             }
             Err(err) => {
-                tracing::debug!(file = %file.display(), error = %err, "cannot use a .gitignore");
+                tracing::debug!(file = %file, error = %err, "cannot use a .gitignore");
             }
         }
     }
@@ -136,8 +162,9 @@ mod tests {
         std::fs::create_dir_all(dir.path().join("sub"))?;
         std::fs::write(dir.path().join("sub/.gitignore"), "!keep.log\nsecret.txt\n")?;
         let mut rules = IgnoreRules::new(&["node_modules".to_owned(), "target".to_owned()]);
-        rules.load(dir.path(), &RelPath::root());
-        rules.load(dir.path(), &rel("sub"));
+        let handle = sandbox::open_root(dir.path())?;
+        rules.load(&handle, &RelPath::root());
+        rules.load(&handle, &rel("sub"));
         assert_eq!(rules.verdict(&rel("a.log"), false), Verdict::Ignore);
         assert_eq!(rules.verdict(&rel("a.txt"), false), Verdict::Keep);
         assert_eq!(rules.verdict(&rel("build/x.o"), false), Verdict::Ignore);

@@ -12,7 +12,11 @@ pub mod find;
 pub mod grep;
 pub mod ignore_rules;
 pub mod ops;
+pub mod pool;
+#[cfg(test)]
+mod races;
 pub mod sandbox;
+pub mod tree;
 pub mod watch;
 
 pub use facade::{ChangeFeed, FileReader, Files, SearchOutcome, TextSearch};

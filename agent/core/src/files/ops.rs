@@ -20,7 +20,9 @@ use crate::{
         OpenProject,
         ignore_rules::{IgnoreRules, Verdict},
         sandbox::{self, RelPath, io_error, version_of},
+        tree,
     },
+    platform,
 };
 
 /// What kind of entry a path is.
@@ -160,10 +162,10 @@ where
 fn rules_for(project: &OpenProject, dir: &RelPath) -> IgnoreRules {
     let mut rules = IgnoreRules::new(&project.settings().always_ignored);
     let mut current = RelPath::root();
-    rules.load(project.root(), &current);
+    rules.load(project.dir(), &current);
     for part in dir.as_str().split('/').filter(|p| !p.is_empty()) {
         current = current.join(part);
-        rules.load(project.root(), &current);
+        rules.load(project.dir(), &current);
     }
     rules
 }
@@ -286,13 +288,9 @@ pub async fn open_read(
     let limit = project.settings().max_read_mb.saturating_mul(1024 * 1024);
     blocking(project, move |project| {
         let dir = project.dir();
-        let meta = dir.metadata(path.as_path()).map_err(|e| io_error(&path, "read", e))?;
-        if !meta.is_file() {
-            return Err(Error::failed_precondition(format!(
-                "{path} is not a regular file{}",
-                if meta.is_dir() { " (it is a folder)" } else { " (devices, sockets and pipes are not read)" }
-            )));
-        }
+        // Opened first and checked on the handle: a path swapped for a
+        // FIFO or device after any check cannot block this thread.
+        let (mut file, meta) = sandbox::open_regular(dir, &path, "read")?;
         let size = meta.size();
         if offset > size {
             return Err(Error::invalid_argument(
@@ -310,7 +308,6 @@ pub async fn open_read(
                 ),
             ));
         }
-        let mut file = dir.open(path.as_path()).map_err(|e| io_error(&path, "read", e))?;
         let mut head = vec![0; BINARY_SNIFF.min(usize::try_from(size).unwrap_or(BINARY_SNIFF))];
         let sniffed = file.read(&mut head).map_err(|e| io_error(&path, "read", e))?;
         let binary = head[..sniffed].contains(&0);
@@ -583,94 +580,8 @@ pub fn copy_blocking(
         ));
     }
     let mut stats = CopyStats::default();
-    copy_tree(dir, from, to, policy, &mut stats)?;
+    tree::copy(dir, from, to, policy, &mut stats)?;
     Ok(stats)
-}
-
-fn copy_tree(
-    dir: &Dir,
-    from: &RelPath,
-    to: &RelPath,
-    policy: OverwritePolicy,
-    stats: &mut CopyStats,
-) -> Result<()> {
-    let meta = dir
-        .symlink_metadata(from.as_path())
-        .map_err(|e| io_error(from, "copy", e))?;
-    let target = match dir.symlink_metadata(to.as_path()) {
-        Ok(meta) => Some(meta),
-        Err(err) if err.kind() == io::ErrorKind::NotFound => None,
-        Err(err) => return Err(io_error(to, "copy to", err)),
-    };
-    if meta.is_dir() {
-        match &target {
-            Some(t) if !t.is_dir() => {
-                return Err(Error::new(
-                    ErrorKind::AlreadyExists,
-                    format!("{to} exists and is not a folder"),
-                ));
-            }
-            Some(_) if policy == OverwritePolicy::Fail => {
-                return Err(Error::new(
-                    ErrorKind::AlreadyExists,
-                    format!("{to} already exists; choose overwrite REPLACE or SKIP"),
-                ));
-            }
-            Some(_) => {}
-            None => dir
-                .create_dir(to.as_path())
-                .map_err(|e| io_error(to, "create folder", e))?,
-        }
-        let entries = dir
-            .read_dir(from.as_path())
-            .map_err(|e| io_error(from, "list", e))?;
-        for item in entries {
-            let item = item.map_err(|e| io_error(from, "list", e))?;
-            let Some(name) = item.file_name().to_str().map(str::to_owned) else {
-                continue;
-            };
-            copy_tree(dir, &from.join(&name), &to.join(&name), policy, stats)?;
-        }
-        return Ok(());
-    }
-    if target.is_some() {
-        match policy {
-            OverwritePolicy::Fail => {
-                return Err(Error::new(
-                    ErrorKind::AlreadyExists,
-                    format!("{to} already exists; choose overwrite REPLACE or SKIP"),
-                ));
-            }
-            OverwritePolicy::Skip => {
-                stats.skipped += 1;
-                return Ok(());
-            }
-            OverwritePolicy::Replace => {
-                dir.remove_file(to.as_path())
-                    .map_err(|e| io_error(to, "replace", e))?;
-            }
-        }
-    }
-    if meta.is_symlink() {
-        let link = dir
-            .read_link_contents(from.as_path())
-            .map_err(|e| io_error(from, "read link", e))?;
-        dir.symlink_contents(&link, to.as_path())
-            .map_err(|e| io_error(to, "create link", e))?;
-        stats.files += 1;
-        return Ok(());
-    }
-    if !meta.is_file() {
-        return Err(Error::failed_precondition(format!(
-            "{from} is not a regular file; it cannot be copied"
-        )));
-    }
-    let bytes = dir
-        .copy(from.as_path(), dir, to.as_path())
-        .map_err(|e| io_error(from, &format!("copy to {to}:"), e))?;
-    stats.files += 1;
-    stats.bytes += bytes;
-    Ok(())
 }
 
 /// Copy under the project's write lock.
@@ -702,7 +613,7 @@ pub fn delete_permanently(dir: &Dir, path: &RelPath, recursive: bool) -> Result<
         .map_err(|e| io_error(path, "delete", e))?;
     if meta.is_dir() {
         if recursive {
-            dir.remove_dir_all(path.as_path())
+            tree::remove(dir, path)
         } else {
             dir.remove_dir(path.as_path())
         }
@@ -718,8 +629,10 @@ pub fn delete_permanently(dir: &Dir, path: &RelPath, recursive: bool) -> Result<
     }
 }
 
-/// Move to the OS trash. Blocking. The path is checked through the
-/// capability handle first; the trash itself needs an absolute path.
+/// Move to the OS trash. Blocking. The entry's parent is opened through
+/// the capability handle and the entry is moved from that handle
+/// (`platform::trash`), so a parent swapped for a symlink after the
+/// check cannot redirect the move out of the project.
 pub fn delete_to_trash(project: &OpenProject, path: &RelPath) -> Result<()> {
     if path.is_root() {
         return Err(Error::invalid_argument(
@@ -727,17 +640,18 @@ pub fn delete_to_trash(project: &OpenProject, path: &RelPath) -> Result<()> {
             "the project root cannot be deleted",
         ));
     }
-    project
-        .dir()
-        .symlink_metadata(path.as_path())
-        .map_err(|e| io_error(path, "delete", e))?;
-    // Make sure the parent resolves inside the project right now, so the
-    // absolute path handed to the trash names what we just checked.
-    project
+    // cap-std resolves the parent beneath the root (a symlink inside the
+    // project is followed, one leading out is refused); from here on the
+    // handle, not a path, names the folder.
+    let parent = project
         .dir()
         .open_dir(path.parent().as_path())
         .map_err(|e| io_error(&path.parent(), "open", e))?;
-    trash::delete(project.root().join(path.as_path())).map_err(|err| {
+    parent
+        .symlink_metadata(path.name())
+        .map_err(|e| io_error(path, "delete", e))?;
+    let original = project.root().join(path.as_path());
+    platform::trash::move_to_trash(&parent, path.name(), &original, project.root()).map_err(|err| {
         Error::failed_precondition(format!(
             "cannot move {path} to the trash: {err}; delete it permanently instead if you are sure"
         ))

@@ -12,9 +12,10 @@ use std::{
     path::{Component, Path, PathBuf},
 };
 
-use cap_std::fs::{Dir, MetadataExt};
+use cap_std::fs::{Dir, File, Metadata, MetadataExt, OpenOptions};
 
 use crate::error::{Error, ErrorKind, Result};
+use crate::platform;
 use crate::reason::Reason;
 
 /// Longest path accepted, in bytes (Linux's PATH_MAX).
@@ -211,6 +212,12 @@ pub fn check(root: &Path, field: &str, raw: &str) -> Result<RelPath> {
 /// Turn an I/O error from a sandboxed call into a domain error that names
 /// the path and, for escapes, the rule.
 pub fn io_error(path: &RelPath, what: &str, err: io::Error) -> Error {
+    if err.raw_os_error() == Some(rustix::io::Errno::NAMETOOLONG.raw_os_error()) {
+        return Error::invalid_argument(
+            "path",
+            format!("cannot {what} {path}: the path is too long (the folder tree is too deep)"),
+        );
+    }
     match err.kind() {
         io::ErrorKind::NotFound => Error::not_found(format!("{path}: no such file or folder")),
         io::ErrorKind::AlreadyExists => {
@@ -254,6 +261,51 @@ pub fn io_error(path: &RelPath, what: &str, err: io::Error) -> Error {
     }
 }
 
+/// Open `path` for reading as a regular file, never blocking: the open
+/// cannot hang on a FIFO or device swapped in after a check, and the type
+/// is checked on the open handle (fstat), not on the path. `what` names
+/// the operation in errors.
+pub fn open_regular(dir: &Dir, path: &RelPath, what: &str) -> Result<(File, Metadata)> {
+    let mut options = OpenOptions::new();
+    options.read(true);
+    platform::fs::never_block(&mut options);
+    let file = dir
+        .open_with(path.as_path(), &options)
+        .map_err(|e| io_error(path, what, e))?;
+    let meta = file.metadata().map_err(|e| io_error(path, what, e))?;
+    if !meta.is_file() {
+        return Err(not_regular(path, what, &meta));
+    }
+    platform::fs::blocking_again(&file).map_err(|e| io_error(path, what, e))?;
+    Ok((file, meta))
+}
+
+/// The error for a path that is not a regular file.
+pub fn not_regular(path: &RelPath, what: &str, meta: &Metadata) -> Error {
+    Error::failed_precondition(format!(
+        "cannot {what} {path}: it is not a regular file{}",
+        if meta.is_dir() {
+            " (it is a folder)"
+        } else {
+            " (devices, sockets and pipes are not read)"
+        }
+    ))
+}
+
+/// Open the folder `path` through `dir` without following a symlink as
+/// its last component (cap-std refuses any that leads out of the project
+/// on the way), and without blocking.
+pub fn open_folder(dir: &Dir, path: &RelPath) -> io::Result<Dir> {
+    if path.is_root() {
+        return dir.try_clone();
+    }
+    let mut options = OpenOptions::new();
+    options.read(true);
+    platform::fs::folder_no_follow(&mut options);
+    let file = dir.open_with(path.as_path(), &options)?;
+    Ok(Dir::from_std_file(file.into_std()))
+}
+
 /// Open a project's root as a capability handle.
 pub fn open_root(root: &Path) -> io::Result<Dir> {
     Dir::open_ambient_dir(root, cap_std::ambient_authority())
@@ -262,7 +314,7 @@ pub fn open_root(root: &Path) -> io::Result<Dir> {
 /// A version string for optimistic concurrency: changes whenever the file
 /// is replaced or modified (inode, size, modification time to the
 /// nanosecond).
-pub fn version_of(meta: &cap_std::fs::Metadata) -> String {
+pub fn version_of(meta: &Metadata) -> String {
     format!(
         "{:x}-{:x}-{:x}.{:x}",
         meta.ino(),

@@ -99,6 +99,61 @@ pub fn make_executable(path: &Path) -> io::Result<()> {
     }
 }
 
+/// Make an open through `options` return at once on a FIFO or device
+/// (`O_NONBLOCK`, and `O_NOCTTY` so a terminal never becomes the agent's):
+/// a path swapped for one between a check and the open must not hang a
+/// worker. Pair with [`blocking_again`] once the handle is known to be a
+/// regular file. Off Unix, nothing to add.
+pub fn never_block(options: &mut cap_std::fs::OpenOptions) -> &mut cap_std::fs::OpenOptions {
+    #[cfg(unix)]
+    {
+        use cap_std::fs::OpenOptionsExt;
+        let flags = rustix::fs::OFlags::NONBLOCK | rustix::fs::OFlags::NOCTTY;
+        options.custom_flags(flags.bits().cast_signed())
+    }
+    #[cfg(not(unix))]
+    {
+        options
+    }
+}
+
+/// Make an open through `options` open a folder and nothing else, and
+/// refuse a symlink as its last component (`O_DIRECTORY | O_NOFOLLOW`;
+/// cap-std already refuses a symlink leading out of the project, this
+/// also refuses one leading elsewhere inside it, so a walk never visits a
+/// folder twice), without blocking. Off Unix, a plain open.
+pub fn folder_no_follow(options: &mut cap_std::fs::OpenOptions) -> &mut cap_std::fs::OpenOptions {
+    #[cfg(unix)]
+    {
+        use cap_std::fs::OpenOptionsExt;
+        let flags = rustix::fs::OFlags::NONBLOCK
+            | rustix::fs::OFlags::DIRECTORY
+            | rustix::fs::OFlags::NOFOLLOW;
+        options.custom_flags(flags.bits().cast_signed())
+    }
+    #[cfg(not(unix))]
+    {
+        options
+    }
+}
+
+/// Make reads of a file opened with [`never_block`] wait for data again
+/// (a regular file never waits; this keeps the handle's mode what a plain
+/// open gives). Off Unix, nothing to do.
+pub fn blocking_again(file: &cap_std::fs::File) -> io::Result<()> {
+    #[cfg(unix)]
+    {
+        let flags = rustix::fs::fcntl_getfl(file)?;
+        rustix::fs::fcntl_setfl(file, flags - rustix::fs::OFlags::NONBLOCK)?;
+        Ok(())
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = file;
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -3,7 +3,8 @@
 //! `cfg`-gated implementations side by side: process control
 //! (`process.rs`), start at login (`autostart.rs`), file-system facts
 //! (`fs.rs`: free space, the executable bit, owner-only and
-//! executable modes). A Windows or macOS port
+//! executable modes; opens that never block on a FIFO and never follow a
+//! final symlink), moving to the trash from an open folder (`trash.rs`). A Windows or macOS port
 //! changes these files (and the watcher's backends, `files/watch/source.rs`)
 //! and nothing else here. Linux is the platform that is built and tested;
 //! the other branches compile in principle and answer plainly where they
@@ -12,3 +13,4 @@
 pub mod autostart;
 pub mod fs;
 pub mod process;
+pub mod trash;

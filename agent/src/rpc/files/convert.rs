@@ -737,6 +737,7 @@ mod tests {
                 matches: 3,
                 truncated: true,
                 cancelled: false,
+                skipped: 0,
             },
             elapsed: Duration::from_millis(1234),
         }

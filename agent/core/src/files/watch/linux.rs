@@ -17,9 +17,11 @@
 use std::{
     collections::{HashMap, VecDeque},
     io,
-    path::PathBuf,
+    os::fd::{AsFd, AsRawFd},
     sync::{Arc, Mutex},
 };
+
+use cap_std::fs::Dir;
 
 use futures_util::FutureExt;
 use inotify::{EventMask, EventStream, Inotify, WatchDescriptor, WatchMask, Watches};
@@ -39,7 +41,9 @@ use crate::{
 };
 
 /// What each folder watch asks for: changes only. Never `IN_OPEN`,
-/// `IN_ACCESS` or `IN_CLOSE_NOWRITE`, which reading produces.
+/// `IN_ACCESS` or `IN_CLOSE_NOWRITE`, which reading produces. No
+/// `IN_DONT_FOLLOW`: the path given is `/proc/self/fd/N`, a link to the
+/// folder already opened through the sandbox, which must be followed.
 const MASK: WatchMask = WatchMask::CREATE
     .union(WatchMask::DELETE)
     .union(WatchMask::MODIFY)
@@ -49,7 +53,6 @@ const MASK: WatchMask = WatchMask::CREATE
     .union(WatchMask::MOVED_TO)
     .union(WatchMask::DELETE_SELF)
     .union(WatchMask::ONLYDIR)
-    .union(WatchMask::DONT_FOLLOW)
     .union(WatchMask::EXCL_UNLINK);
 
 /// Bytes read from the inotify descriptor at once (an event is 16 bytes
@@ -96,16 +99,18 @@ impl Drop for Table {
 /// The watch handle walks use.
 #[derive(Debug)]
 struct LinuxWatches {
-    root: PathBuf,
     table: Arc<Mutex<Table>>,
 }
 
 impl FolderWatches for LinuxWatches {
-    fn add(&self, dir: &RelPath) -> Result<(), AddError> {
+    fn add(&self, dir: &RelPath, handle: &Dir) -> Result<(), AddError> {
+        // The folder is named by its open handle, never by its path under
+        // the root: a folder swapped for a symlink after the walk opened it
+        // cannot make the watch land outside the project.
+        let path = format!("/proc/self/fd/{}", handle.as_fd().as_raw_fd());
         // The table stays locked across the system call, so the reader
         // never sees an event of a watch it cannot resolve yet.
         let mut table = lock(&self.table);
-        let path = self.root.join(dir.as_path());
         match table.watches.add(&path, MASK) {
             Ok(wd) => {
                 // Watching a folder again gives its existing watch back,
@@ -150,11 +155,7 @@ impl FolderWatches for LinuxWatches {
 
 /// Start an inotify instance for the project at `root`; its reader ends
 /// when `stop` is cancelled or the coalescer goes away.
-pub fn start(
-    root: PathBuf,
-    budget: Arc<WatchBudget>,
-    stop: CancellationToken,
-) -> io::Result<Backend> {
+pub fn start(budget: Arc<WatchBudget>, stop: CancellationToken) -> io::Result<Backend> {
     let events = Inotify::init()?.into_event_stream(vec![0u8; READ_BUFFER])?;
     let table = Arc::new(Mutex::new(Table {
         watches: events.watches(),
@@ -163,7 +164,7 @@ pub fn start(
     }));
     let (sender, receiver) = mpsc::channel(RAW_BATCHES);
     tokio::spawn(read_events(events, table.clone(), sender, stop));
-    Ok((Arc::new(LinuxWatches { root, table }), receiver))
+    Ok((Arc::new(LinuxWatches { table }), receiver))
 }
 
 /// Read, resolve and forward events until stopped, a batch at a time: what
@@ -290,6 +291,18 @@ mod tests {
         RelPath::from_inside(std::path::Path::new(path)).unwrap_or_else(RelPath::root)
     }
 
+    /// Watch `folder`, opened through the sandbox as walks do.
+    fn add(
+        watches: &dyn FolderWatches,
+        root: &std::path::Path,
+        folder: &str,
+    ) -> Result<(), AddError> {
+        let handle = crate::files::sandbox::open_root(root)
+            .and_then(|dir| crate::files::sandbox::open_folder(&dir, &rel(folder)))
+            .map_err(AddError::Io)?;
+        watches.add(&rel(folder), &handle)
+    }
+
     async fn next(receiver: &mut mpsc::Receiver<Vec<RawChange>>) -> Vec<RawChange> {
         tokio::time::timeout(Duration::from_secs(60), receiver.recv())
             .await
@@ -320,11 +333,9 @@ mod tests {
         std::fs::write(root.join("sub/a.txt"), "a")?;
         let stop = CancellationToken::new();
         let budget = Arc::new(WatchBudget::new(0));
-        let (watches, mut receiver) = start(root.clone(), budget.clone(), stop.clone())?;
+        let (watches, mut receiver) = start(budget.clone(), stop.clone())?;
         for folder in ["", "sub"] {
-            watches
-                .add(&rel(folder))
-                .map_err(|e| io::Error::other(format!("{e:?}")))?;
+            add(&*watches, &root, folder).map_err(|e| io::Error::other(format!("{e:?}")))?;
         }
         assert_eq!(watches.count(), 2);
         assert_eq!(budget.used(), 2);
@@ -352,12 +363,9 @@ mod tests {
         let root = std::fs::canonicalize(dir.path())?;
         std::fs::create_dir_all(root.join("old/inner"))?;
         let stop = CancellationToken::new();
-        let (watches, mut receiver) =
-            start(root.clone(), Arc::new(WatchBudget::new(0)), stop.clone())?;
+        let (watches, mut receiver) = start(Arc::new(WatchBudget::new(0)), stop.clone())?;
         for folder in ["", "old", "old/inner"] {
-            watches
-                .add(&rel(folder))
-                .map_err(|e| io::Error::other(format!("{e:?}")))?;
+            add(&*watches, &root, folder).map_err(|e| io::Error::other(format!("{e:?}")))?;
         }
         std::fs::rename(root.join("old"), root.join("new"))?;
         std::fs::write(root.join("new/inner/f.txt"), "x")?;
@@ -393,16 +401,19 @@ mod tests {
         std::fs::create_dir_all(root.join("b"))?;
         let stop = CancellationToken::new();
         let budget = Arc::new(WatchBudget::new(2));
-        let (watches, mut receiver) = start(root.clone(), budget.clone(), stop.clone())?;
-        assert!(watches.add(&rel("")).is_ok());
-        assert!(watches.add(&rel("a")).is_ok());
+        let (watches, mut receiver) = start(budget.clone(), stop.clone())?;
+        assert!(add(&*watches, &root, "").is_ok());
+        assert!(add(&*watches, &root, "a").is_ok());
         // Watching a folder twice costs nothing more.
-        assert!(watches.add(&rel("a")).is_ok());
+        assert!(add(&*watches, &root, "a").is_ok());
         assert!(matches!(
-            watches.add(&rel("b")),
+            add(&*watches, &root, "b"),
             Err(AddError::Limit(LimitKind::Configured { max: 2 }))
         ));
-        assert!(matches!(watches.add(&rel("missing")), Err(AddError::Io(_))));
+        assert!(matches!(
+            add(&*watches, &root, "missing"),
+            Err(AddError::Io(_))
+        ));
         assert_eq!(budget.used(), 2);
         std::fs::remove_dir(root.join("a"))?;
         until(&mut receiver, |seen| {
@@ -417,7 +428,7 @@ mod tests {
         })
         .await;
         assert_eq!(budget.used(), 1);
-        assert!(watches.add(&rel("b")).is_ok());
+        assert!(add(&*watches, &root, "b").is_ok());
         stop.cancel();
         drop(receiver);
         drop(watches);

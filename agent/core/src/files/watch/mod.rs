@@ -27,8 +27,8 @@ mod pending;
 #[cfg_attr(target_os = "linux", allow(dead_code))]
 mod portable;
 mod repository;
-mod source;
-mod walk;
+pub(crate) mod source;
+pub(crate) mod walk;
 
 use std::{
     collections::BTreeSet,
@@ -185,7 +185,7 @@ pub fn start(
 
 #[cfg(target_os = "linux")]
 fn start_backend(project: &OpenProject, budget: Arc<WatchBudget>) -> std::io::Result<Backend> {
-    linux::start(project.root().to_owned(), budget, project.stopped())
+    linux::start(budget, project.stopped())
 }
 
 #[cfg(not(target_os = "linux"))]
@@ -229,10 +229,10 @@ impl Coalescer {
         starts: Vec<RelPath>,
         mut rules: IgnoreRules,
     ) -> Option<(Walked, IgnoreRules)> {
-        let root = self.project.root().to_owned();
+        let project = self.project.clone();
         let watches = self.watches.clone();
         tokio::task::spawn_blocking(move || {
-            let walked = walk(&root, &starts, &mut rules, watches.as_deref());
+            let walked = walk(project.dir(), &starts, &mut rules, watches.as_deref());
             (walked, rules)
         })
         .await
@@ -513,7 +513,7 @@ impl Coalescer {
     /// A `.gitignore` was touched: its folder's rules change.
     fn reload_rules_for(&mut self, path: &RelPath) {
         if path.name() == ".gitignore" {
-            self.rules.load(self.project.root(), &path.parent());
+            self.rules.load(self.project.dir(), &path.parent());
         }
     }
 

@@ -6,6 +6,7 @@
 
 use std::sync::Arc;
 
+use cap_std::fs::Dir;
 use tokio::sync::mpsc;
 
 use crate::files::{sandbox::RelPath, watch::limit::LimitKind};
@@ -67,7 +68,10 @@ pub enum AddError {
 /// so every method is a plain (short) system call.
 pub trait FolderWatches: Send + Sync + std::fmt::Debug {
     /// Watch folder `dir` itself (its direct entries), not its subfolders.
-    fn add(&self, dir: &RelPath) -> Result<(), AddError>;
+    /// `handle` is that folder, opened through the project's sandbox: a
+    /// backend that can watch an open folder (Linux) watches it, so a
+    /// folder swapped for a symlink after it was opened is not followed.
+    fn add(&self, dir: &RelPath, handle: &Dir) -> Result<(), AddError>;
     /// Stop watching `dir` and every folder below it (moved out of the
     /// project, or into an ignored place).
     fn remove_tree(&self, dir: &RelPath);

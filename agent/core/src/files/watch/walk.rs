@@ -10,14 +10,13 @@
 //! not watched; the walk reports the roots of those unwatched subtrees so
 //! they can be listed again on demand. Blocking: run it on the blocking pool.
 
-use std::{
-    collections::{BTreeSet, VecDeque},
-    path::Path,
-};
+use std::collections::{BTreeSet, VecDeque};
+
+use cap_std::fs::Dir;
 
 use crate::files::{
     ignore_rules::{IgnoreRules, Verdict},
-    sandbox::RelPath,
+    sandbox::{self, RelPath},
     watch::{
         limit::LimitKind,
         source::{AddError, FolderWatches},
@@ -39,14 +38,23 @@ pub struct Walked {
     pub limit: Option<LimitKind>,
     /// Folders that could not be watched for another reason, with why.
     pub failures: Vec<String>,
+    /// Folders left out because they could not be opened as folders
+    /// (gone since their parent was listed, or swapped for a symlink).
+    pub refused: usize,
 }
 
-/// Walk from each of `starts` (folders inside `root`), applying `rules`
-/// and adding the `.gitignore` files met on the way to them. With
-/// `watches`, each folder is watched before it is listed, until a limit is
-/// reached.
+/// Walk from each of `starts` (folders inside the project whose handle is
+/// `root`), applying `rules` and adding the `.gitignore` files met on the
+/// way to them. With `watches`, each folder is watched before it is
+/// listed, until a limit is reached.
+///
+/// Every folder is opened through the sandbox (a symlink is never
+/// followed, not even one swapped in after its parent was listed) and
+/// then watched and listed through that handle, never by an absolute path.
+/// The walk is a queue, not a recursion: any depth is safe for the stack,
+/// and folders below the OS path limit simply cannot be opened.
 pub fn walk(
-    root: &Path,
+    root: &Dir,
     starts: &[RelPath],
     rules: &mut IgnoreRules,
     watches: Option<&dyn FolderWatches>,
@@ -55,10 +63,14 @@ pub fn walk(
     // (folder, whether its parent is watched)
     let mut queue: VecDeque<(RelPath, bool)> = starts.iter().map(|s| (s.clone(), true)).collect();
     while let Some((dir, parent_watched)) = queue.pop_front() {
+        let Ok(handle) = sandbox::open_folder(root, &dir) else {
+            walked.refused += 1;
+            continue;
+        };
         let watched = match watches {
             None => true,
             Some(_) if walked.limit.is_some() => false,
-            Some(watches) => match watches.add(&dir) {
+            Some(watches) => match watches.add(&dir, &handle) {
                 Ok(()) => true,
                 Err(AddError::Limit(kind)) => {
                     walked.limit = Some(kind);
@@ -78,8 +90,7 @@ pub fn walk(
                 walked.unwatched.push(dir.clone());
             }
         }
-        let absolute = root.join(dir.as_path());
-        let Ok(entries) = std::fs::read_dir(&absolute) else {
+        let Ok(entries) = handle.entries() else {
             continue;
         };
         let mut children = Vec::new();
@@ -133,7 +144,7 @@ mod tests {
     }
 
     impl FolderWatches for CountingWatches {
-        fn add(&self, dir: &RelPath) -> Result<(), AddError> {
+        fn add(&self, dir: &RelPath, _handle: &Dir) -> Result<(), AddError> {
             let mut added = crate::sync::lock(&self.added);
             if added.len() == self.max {
                 return Err(AddError::Limit(LimitKind::Kernel));
@@ -184,7 +195,12 @@ mod tests {
             added: Mutex::default(),
         };
         let mut rules = IgnoreRules::new(&["node_modules".to_owned(), ".git".to_owned()]);
-        let walked = walk(dir.path(), &[RelPath::root()], &mut rules, Some(&watches));
+        let walked = walk(
+            &sandbox::open_root(dir.path())?,
+            &[RelPath::root()],
+            &mut rules,
+            Some(&watches),
+        );
         let files: Vec<&str> = walked.files.iter().map(String::as_str).collect();
         assert_eq!(
             files,
@@ -221,7 +237,12 @@ mod tests {
             added: Mutex::default(),
         };
         let mut rules = IgnoreRules::new(&["node_modules".to_owned(), ".git".to_owned()]);
-        let walked = walk(dir.path(), &[RelPath::root()], &mut rules, Some(&watches));
+        let walked = walk(
+            &sandbox::open_root(dir.path())?,
+            &[RelPath::root()],
+            &mut rules,
+            Some(&watches),
+        );
         assert_eq!(walked.limit, Some(LimitKind::Kernel));
         // The root and three of its four folders are watched (which three
         // depends on the listing order).
@@ -254,7 +275,12 @@ mod tests {
     fn without_watches_nothing_is_unwatched() -> std::io::Result<()> {
         let dir = tree()?;
         let mut rules = IgnoreRules::new(&[]);
-        let walked = walk(dir.path(), &[RelPath::root()], &mut rules, None);
+        let walked = walk(
+            &sandbox::open_root(dir.path())?,
+            &[RelPath::root()],
+            &mut rules,
+            None,
+        );
         assert_eq!(walked.unwatched_count, 0);
         assert!(walked.files.contains("top.txt"));
         Ok(())
