@@ -194,10 +194,11 @@ pub enum Reason {
     ///
     /// What a client should do: check the spelling and tag of the model name.
     ModelNotInRegistry,
-    /// The project folder is not inside a Git repository.
+    /// The project folder is not the root of a Git repository (the agent never
+    /// uses a repository above a project's folder).
     ///
-    /// What a client should do: run `git init` there, or hide the Git features
-    /// for this project.
+    /// What a client should do: run `git init` there, open the repository's root
+    /// folder as the project, or hide the Git features for this project.
     NotARepository,
     /// The remote refused the credentials.
     ///
@@ -309,6 +310,18 @@ pub enum Reason {
     /// What a client should do: do not retry; reinstall the wanted version by
     /// hand.
     UpdateNoRollback,
+    /// The project's repository reaches outside the project (a `.git` file
+    /// pointing elsewhere, as in a linked worktree or submodule, or
+    /// `core.worktree`), so the agent does not use it.
+    ///
+    /// What a client should do: do not retry; open the repository's main folder
+    /// as the project.
+    RepositoryOutsideProject,
+    /// The path is inside a `.git` folder, which FileService never changes.
+    ///
+    /// What a client should do: do not retry; make Git changes through
+    /// GitService.
+    InsideGitFolder,
 }
 
 impl Reason {
@@ -375,6 +388,8 @@ impl Reason {
         Self::UpdateNotDownloaded,
         Self::UpdateDeferred,
         Self::UpdateNoRollback,
+        Self::RepositoryOutsideProject,
+        Self::InsideGitFolder,
     ];
 
     /// The string sent on the wire.
@@ -441,6 +456,8 @@ impl Reason {
             Self::UpdateNotDownloaded => "UPDATE_NOT_DOWNLOADED",
             Self::UpdateDeferred => "UPDATE_DEFERRED",
             Self::UpdateNoRollback => "UPDATE_NO_ROLLBACK",
+            Self::RepositoryOutsideProject => "REPOSITORY_OUTSIDE_PROJECT",
+            Self::InsideGitFolder => "INSIDE_GIT_FOLDER",
         }
     }
 }
