@@ -1,8 +1,8 @@
 //! Fetch, pull and push with progress. Credentials come from ssh-agent,
 //! the user's own git credential helpers (never the repository's), or
 //! `git.token` for the https hosts it is listed for (`credentials.rs`),
-//! each tried once, so a wrong credential fails fast (UNAUTHENTICATED, naming the
-//! remote) instead of looping. libgit2's network timeouts (set at start)
+//! each tried once, so a wrong credential fails fast (UNAUTHENTICATED,
+//! naming the remote) instead of looping. libgit2's network timeouts (set at start)
 //! bound a dead server; the client going away cancels the transfer at the
 //! next progress callback.
 
