@@ -26,7 +26,7 @@ use omnipanel_core::{
     crash,
     error::{Error, Result},
     files::Files,
-    git::{Git, GitSettings},
+    git::{Git, GitSettings, credentials::Token},
     logs::{self, LogHub, LogSource},
     ollama::{Ollama, fit::VramSource},
     projects::{ProjectBoundaries, ProjectObserver, Projects},
@@ -187,7 +187,15 @@ async fn serve(
     let git = Git::start(
         bus.clone(),
         GitSettings {
-            token: settings.git.token.clone(),
+            token: settings.git.token.clone().map(|secret| Token {
+                secret,
+                hosts: settings
+                    .git
+                    .token_hosts
+                    .iter()
+                    .map(|h| h.to_ascii_lowercase())
+                    .collect(),
+            }),
             timeout: settings.git.timeout,
         },
     )

@@ -8,6 +8,7 @@ mod cli_pipes;
 mod client;
 mod files;
 mod git;
+mod git_safety;
 mod idle;
 mod lifecycle;
 mod ollama;

@@ -206,10 +206,11 @@ pub enum Reason {
     ///
     /// What a client should do: check the spelling and tag of the model name.
     ModelNotInRegistry,
-    /// The project folder is not inside a Git repository.
+    /// The project folder is not the root of a Git repository (the agent never
+    /// uses a repository above a project's folder).
     ///
-    /// What a client should do: run `git init` there, or hide the Git features
-    /// for this project.
+    /// What a client should do: run `git init` there, open the repository's root
+    /// folder as the project, or hide the Git features for this project.
     NotARepository,
     /// The remote refused the credentials.
     ///
@@ -328,6 +329,18 @@ pub enum Reason {
     /// What a client should do: narrow the request (a more specific pattern,
     /// include globs, a folder), or raise the limit.
     DeadlineExceeded,
+    /// The project's repository reaches outside the project (a `.git` file
+    /// pointing elsewhere, as in a linked worktree or submodule, or
+    /// `core.worktree`), so the agent does not use it.
+    ///
+    /// What a client should do: do not retry; open the repository's main folder
+    /// as the project.
+    RepositoryOutsideProject,
+    /// The path is inside a `.git` folder, which FileService never changes.
+    ///
+    /// What a client should do: do not retry; make Git changes through
+    /// GitService.
+    InsideGitFolder,
 }
 
 impl Reason {
@@ -398,6 +411,8 @@ impl Reason {
         Self::UpdateDeferred,
         Self::UpdateNoRollback,
         Self::DeadlineExceeded,
+        Self::RepositoryOutsideProject,
+        Self::InsideGitFolder,
     ];
 
     /// The string sent on the wire.
@@ -468,6 +483,8 @@ impl Reason {
             Self::UpdateDeferred => "UPDATE_DEFERRED",
             Self::UpdateNoRollback => "UPDATE_NO_ROLLBACK",
             Self::DeadlineExceeded => "DEADLINE_EXCEEDED",
+            Self::RepositoryOutsideProject => "REPOSITORY_OUTSIDE_PROJECT",
+            Self::InsideGitFolder => "INSIDE_GIT_FOLDER",
         }
     }
 }

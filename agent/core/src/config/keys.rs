@@ -142,7 +142,12 @@ pub const SETTINGS: &[SettingSpec] = &[
     },
     SettingSpec {
         key: "git.token",
-        description: "Token for https Git remotes, used when ssh-agent and the git credential helper have nothing (sent as the password).",
+        description: "Token for https Git remotes, used when ssh-agent and the git credential helper have nothing (sent as the password), and only to the hosts in git.token_hosts.",
+        restart_required: true,
+    },
+    SettingSpec {
+        key: "git.token_hosts",
+        description: "Host names git.token may be sent to, e.g. [\"github.com\"]; it is sent only over https, and with no hosts listed it is sent nowhere.",
         restart_required: true,
     },
     SettingSpec {

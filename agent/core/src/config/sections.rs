@@ -90,6 +90,8 @@ pub struct GitSettingsFile {
     /// Token for https remotes when no credential helper provides one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub token: Option<String>,
+    /// Host names `token` may be sent to (over https only); empty: nowhere.
+    pub token_hosts: Vec<String>,
     /// Network timeout for fetch, pull and push.
     #[serde(with = "duration_text")]
     pub timeout: Duration,
@@ -99,6 +101,7 @@ impl Default for GitSettingsFile {
     fn default() -> Self {
         Self {
             token: None,
+            token_hosts: Vec::new(),
             timeout: Duration::from_secs(30),
         }
     }

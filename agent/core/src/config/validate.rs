@@ -60,6 +60,21 @@ pub(super) fn validate(settings: &Settings) -> Result<(), (&'static str, String)
             "entries are folder names, without '/'".to_owned(),
         ));
     }
+    if let Some(bad) = settings.git.token_hosts.iter().find(|host| {
+        let ip_v6 = host.parse::<std::net::Ipv6Addr>().is_ok();
+        let name = !host.is_empty()
+            && host
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'));
+        !(ip_v6 || name)
+    }) {
+        return Err((
+            "git.token_hosts",
+            format!(
+                "{bad:?} is not a host name; list bare host names like \"github.com\", without scheme, port or path"
+            ),
+        ));
+    }
     let update = &settings.update;
     if !UPDATE_CHANNELS.contains(&update.channel.as_str()) {
         return Err((
@@ -213,5 +228,19 @@ mod tests {
         assert_eq!(err.key.as_deref(), Some("server.tcp"));
         assert!(err.message.contains("TLS"), "{err}");
         assert!(parse(path(), "[server]\ntcp = \"127.0.0.1:7457\"\n").is_ok());
+    }
+
+    #[test]
+    fn token_hosts_are_bare_host_names() {
+        for bad in ["https://github.com", "github.com:443", "github.com/me", ""] {
+            let text = format!("[git]\ntoken_hosts = [{bad:?}]\n");
+            let err = parse(path(), &text).expect_err(bad);
+            assert_eq!(err.key.as_deref(), Some("git.token_hosts"), "{bad}: {err}");
+        }
+        let ok = parse(
+            path(),
+            "[git]\ntoken = \"t\"\ntoken_hosts = [\"github.com\", \"::1\", \"git-1.example.org\"]\n",
+        );
+        assert!(ok.is_ok_and(|s| s.git.token_hosts.len() == 3));
     }
 }

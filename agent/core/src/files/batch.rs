@@ -17,7 +17,7 @@ use crate::{
     files::{
         OpenProject,
         ops::{self, OverwritePolicy, WriteOptions},
-        sandbox::{RelPath, io_error, version_of},
+        sandbox::{self, RelPath, io_error, version_of},
     },
 };
 
@@ -149,6 +149,18 @@ impl Runner<'_> {
     }
 
     fn apply(&mut self, op: &Checked) -> Result<Vec<Undo>> {
+        // Again here: an earlier step may have copied in a symlink that
+        // leads into a `.git`.
+        let changed: Vec<&RelPath> = match op {
+            Checked::Write { path, .. }
+            | Checked::CreateDirectory { path }
+            | Checked::Delete { path, .. } => vec![path],
+            Checked::Move { from, to, .. } => vec![from, to],
+            Checked::Copy { to, .. } => vec![to],
+        };
+        for path in changed {
+            sandbox::refuse_git_folder_through_links(self.dir(), "path", path)?;
+        }
         match op {
             Checked::Write {
                 path,
@@ -440,6 +452,13 @@ fn validate(project: &OpenProject, ops: Vec<BatchOp>) -> Result<Vec<Checked>> {
             Err(Error::not_found(format!("{field}: {path} does not exist")))
         }
     };
+    // A path the step changes: never inside a `.git`, also through links
+    // (validation runs under the project's write lock).
+    let writable = |field: &str, raw: &str| -> Result<RelPath> {
+        let path = project.check_writable(field, raw)?;
+        sandbox::refuse_git_folder_through_links(project.dir(), field, &path)?;
+        Ok(path)
+    };
     for (index, op) in ops.into_iter().enumerate() {
         let field = |name: &str| format!("operations[{index}].{name}");
         let step = match op {
@@ -449,7 +468,7 @@ fn validate(project: &OpenProject, ops: Vec<BatchOp>) -> Result<Vec<Checked>> {
                 expected_version,
                 create_only,
             } => {
-                let path = project.check(&field("path"), &path)?;
+                let path = writable(&field("path"), &path)?;
                 if path.is_root() {
                     return Err(Error::invalid_argument(
                         field("path"),
@@ -468,7 +487,7 @@ fn validate(project: &OpenProject, ops: Vec<BatchOp>) -> Result<Vec<Checked>> {
                 }
             }
             BatchOp::CreateDirectory { path } => {
-                let path = project.check(&field("path"), &path)?;
+                let path = writable(&field("path"), &path)?;
                 created.insert(path.clone());
                 Checked::CreateDirectory { path }
             }
@@ -477,8 +496,8 @@ fn validate(project: &OpenProject, ops: Vec<BatchOp>) -> Result<Vec<Checked>> {
                 to,
                 overwrite,
             } => {
-                let from = project.check(&field("from"), &from)?;
-                let to = project.check(&field("to"), &to)?;
+                let from = writable(&field("from"), &from)?;
+                let to = writable(&field("to"), &to)?;
                 source_exists(&from, &created, &field("from"))?;
                 if from.is_root() || to.starts_with(&from) {
                     return Err(Error::invalid_argument(
@@ -495,7 +514,7 @@ fn validate(project: &OpenProject, ops: Vec<BatchOp>) -> Result<Vec<Checked>> {
             }
             BatchOp::Copy { from, to, policy } => {
                 let from = project.check(&field("from"), &from)?;
-                let to = project.check(&field("to"), &to)?;
+                let to = writable(&field("to"), &to)?;
                 source_exists(&from, &created, &field("from"))?;
                 if to.starts_with(&from) {
                     return Err(Error::invalid_argument(
@@ -507,7 +526,7 @@ fn validate(project: &OpenProject, ops: Vec<BatchOp>) -> Result<Vec<Checked>> {
                 Checked::Copy { from, to, policy }
             }
             BatchOp::Delete { path, permanent } => {
-                let path = project.check(&field("path"), &path)?;
+                let path = writable(&field("path"), &path)?;
                 if path.is_root() {
                     return Err(Error::invalid_argument(
                         field("path"),

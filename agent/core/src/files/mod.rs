@@ -204,6 +204,16 @@ impl OpenProject {
         sandbox::check(&self.root, field, raw)
     }
 
+    /// Check a client path a request would change: also refused inside a
+    /// `.git` (see [`sandbox::refuse_git_folder`]). The operation checks
+    /// the same again through symlinks, on the blocking pool, with
+    /// [`sandbox::refuse_git_folder_through_links`].
+    pub fn check_writable(&self, field: &str, raw: &str) -> Result<sandbox::RelPath> {
+        let path = self.check(field, raw)?;
+        sandbox::refuse_git_folder(field, &path)?;
+        Ok(path)
+    }
+
     /// Take the project's write lock.
     pub async fn lock_writes(&self) -> tokio::sync::MutexGuard<'_, ()> {
         self.write_lock.lock().await

@@ -341,15 +341,17 @@ pub async fn write_file(
     content: Vec<u8>,
     options: WriteOptions,
 ) -> Result<FileEntry> {
-    let path = project.check(field, raw)?;
+    let path = project.check_writable(field, raw)?;
     if path.is_root() {
         return Err(Error::invalid_argument(
             field,
             "name a file, not the project root",
         ));
     }
+    let field = field.to_owned();
     let _guard = project.lock_writes().await;
     blocking(project, move |project| {
+        sandbox::refuse_git_folder_through_links(project.dir(), &field, &path)?;
         write_blocking(project.dir(), &path, &content, &options)
     })
     .await
@@ -481,10 +483,11 @@ pub fn write_blocking(
 
 /// Create a folder (and its parents).
 pub async fn create_directory(project: &Arc<OpenProject>, raw: &str) -> Result<FileEntry> {
-    let path = project.check("path", raw)?;
+    let path = project.check_writable("path", raw)?;
     let _guard = project.lock_writes().await;
     blocking(project, move |project| {
         let dir = project.dir();
+        sandbox::refuse_git_folder_through_links(dir, "path", &path)?;
         create_folders(dir, &path)?;
         let meta = dir
             .symlink_metadata(path.as_path())
@@ -541,10 +544,12 @@ pub async fn move_path(
     to: &str,
     overwrite: bool,
 ) -> Result<FileEntry> {
-    let from = project.check("from", from)?;
-    let to = project.check("to", to)?;
+    let from = project.check_writable("from", from)?;
+    let to = project.check_writable("to", to)?;
     let _guard = project.lock_writes().await;
     blocking(project, move |project| {
+        sandbox::refuse_git_folder_through_links(project.dir(), "from", &from)?;
+        sandbox::refuse_git_folder_through_links(project.dir(), "to", &to)?;
         move_blocking(project.dir(), &from, &to, overwrite)?;
         let meta = project
             .dir()
@@ -591,10 +596,13 @@ pub async fn copy_path(
     to: &str,
     policy: OverwritePolicy,
 ) -> Result<CopyStats> {
+    // Copying out of a Git folder only reads it; copying into one is
+    // refused.
     let from = project.check("from", from)?;
-    let to = project.check("to", to)?;
+    let to = project.check_writable("to", to)?;
     let _guard = project.lock_writes().await;
     blocking(project, move |project| {
+        sandbox::refuse_git_folder_through_links(project.dir(), "to", &to)?;
         copy_blocking(project.dir(), &from, &to, policy)
     })
     .await
@@ -666,9 +674,10 @@ pub async fn delete_path(
     permanent: bool,
     recursive: bool,
 ) -> Result<()> {
-    let path = project.check("path", raw)?;
+    let path = project.check_writable("path", raw)?;
     let _guard = project.lock_writes().await;
     blocking(project, move |project| {
+        sandbox::refuse_git_folder_through_links(project.dir(), "path", &path)?;
         if permanent {
             delete_permanently(project.dir(), &path, recursive)
         } else {

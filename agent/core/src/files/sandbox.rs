@@ -209,6 +209,63 @@ pub fn check(root: &Path, field: &str, raw: &str) -> Result<RelPath> {
     Ok(RelPath(parts.join("/")))
 }
 
+/// Whether a component is a Git folder's name. Case-insensitive on every
+/// system, as git itself refuses `.GIT` in the paths it checks out: on a
+/// case-insensitive file system it is the same folder.
+fn is_git_name(name: &str) -> bool {
+    name.eq_ignore_ascii_case(".git")
+}
+
+fn inside_git_folder(field: &str, path: &str) -> Error {
+    Error::permission_denied(format!(
+        "{field}: {path} is inside a Git folder (.git), which FileService never changes: its config and hooks decide what git runs. Git changes go through GitService (stage, commit, checkout, branches, pull)"
+    ))
+    .with_reason(Reason::InsideGitFolder)
+}
+
+/// Refuse to change `path` when it is, or is inside, a `.git` (the
+/// project's repository or a nested one's; also a `.git` file, a link to
+/// a Git folder elsewhere). Reads are not checked here: only paths a
+/// request would create, change, move or delete.
+pub fn refuse_git_folder(field: &str, path: &RelPath) -> Result<()> {
+    if path.as_str().split('/').any(is_git_name) {
+        return Err(inside_git_folder(field, path.as_str()));
+    }
+    Ok(())
+}
+
+/// [`refuse_git_folder`] for where `path`'s parent really is once the
+/// symlinks inside the project are followed (`link/config` with `link ->
+/// .git`). Blocking; run it under the project's write lock, so no other
+/// change through the agent can swap a link between this and the write.
+/// Parts of the path that do not exist yet are created as plain folders,
+/// so the longest existing part decides.
+pub fn refuse_git_folder_through_links(dir: &Dir, field: &str, path: &RelPath) -> Result<()> {
+    refuse_git_folder(field, path)?;
+    let mut parent = path.parent();
+    while !parent.is_root() {
+        match dir.canonicalize(parent.as_path()) {
+            Ok(resolved) => {
+                let inside = resolved.components().any(
+                    |c| matches!(c, Component::Normal(n) if n.to_str().is_some_and(is_git_name)),
+                );
+                if inside {
+                    return Err(inside_git_folder(
+                        field,
+                        &format!("{path} (through a symlink, {})", resolved.display()),
+                    ));
+                }
+                return Ok(());
+            }
+            Err(err) if err.kind() == io::ErrorKind::NotFound => parent = parent.parent(),
+            // Whatever else is wrong with the path, the operation itself
+            // reports (an escape included: cap-std refuses it there too).
+            Err(_) => return Ok(()),
+        }
+    }
+    Ok(())
+}
+
 /// Turn an I/O error from a sandboxed call into a domain error that names
 /// the path and, for escapes, the rule.
 pub fn io_error(path: &RelPath, what: &str, err: io::Error) -> Error {

@@ -2,13 +2,18 @@
 //! built in). The [`Git`] facade holds one repository handle per project,
 //! reused across calls and used only on the blocking pool: each use case
 //! (status, branches, history, diff, index, commit, fetch/pull/push) is one
-//! async method that does its blocking work there itself. This module also
-//! turns the project watcher's "repository changed" items (HEAD, index,
-//! refs, also changed by the user's own git) into a debounced event with
-//! the new branch and dirty state on the bus.
+//! async method that does its blocking work there itself. The repository
+//! is the project's own and nothing else (`open.rs`: at the root only,
+//! never one reaching outside the project), and its config never chooses
+//! a program to run or where `git.token` goes (`credentials.rs`). This
+//! module also turns the project watcher's "repository changed" items
+//! (HEAD, index, refs, also changed by the user's own git) into a debounced
+//! event with the new branch and dirty state on the bus.
 
+pub mod credentials;
 pub mod diff;
 mod events;
+pub mod open;
 pub mod remote;
 pub mod repo;
 pub mod transfer;
@@ -18,7 +23,6 @@ mod tests;
 
 use std::{
     collections::HashMap,
-    path::Path,
     sync::{Arc, Mutex, Once},
     time::Duration,
 };
@@ -32,6 +36,7 @@ use crate::{
     feed::{Cursor, Delivery},
     files::{OpenProject, watch::ChangeItem},
     git::{
+        credentials::Token,
         diff::{DiffQuery, DiffResult},
         remote::{PullMode, PullOutcome, RefChange, Reporter},
         repo::{BranchInfo, CommitInfo, RepoStatus},
@@ -40,6 +45,7 @@ use crate::{
     projects::{ProjectObserver, git_summary},
 };
 pub use events::GitEvent;
+pub use open::open_project_repository;
 
 /// Commits per history page when the caller names no limit.
 const DEFAULT_LOG_LIMIT: usize = 50;
@@ -129,8 +135,8 @@ pub struct PushSpec {
 /// Git settings in effect.
 #[derive(Debug, Clone, Default)]
 pub struct GitSettings {
-    /// Token for https remotes, when no credential helper has one.
-    pub token: Option<String>,
+    /// `git.token` and the hosts it may be sent to (`git.token_hosts`).
+    pub token: Option<Token>,
     /// Network timeout.
     pub timeout: Duration,
 }
@@ -161,6 +167,13 @@ impl Git {
     /// OpenSSL, which took a third of the agent's start-up and a megabyte
     /// of memory, for a feature many sessions never touch.
     pub async fn start(bus: Publisher<GitEvent>, settings: GitSettings) -> Result<Arc<Self>> {
+        if let Some(token) = &settings.token
+            && token.hosts.is_empty()
+        {
+            tracing::warn!(
+                "git.token is set but git.token_hosts lists no hosts, so the token is sent nowhere; list the https hosts it is for, e.g. token_hosts = [\"github.com\"] under [git] in config.toml"
+            );
+        }
         Ok(Arc::new(Self {
             handles: Mutex::new(HashMap::new()),
             bus,
@@ -388,14 +401,14 @@ impl Git {
     fn transfer<R, W>(self: &Arc<Self>, project: &Arc<OpenProject>, work: W) -> Transfer<R>
     where
         R: Send + 'static,
-        W: FnOnce(&mut Repository, &Reporter<'_>, Option<&str>) -> Result<R> + Send + 'static,
+        W: FnOnce(&mut Repository, &Reporter<'_>, Option<&Token>) -> Result<R> + Send + 'static,
     {
         let git = self.clone();
         let project = project.clone();
         Transfer::spawn(move |reporter| {
             let token = git.settings.token.clone();
             git.blocking(&project, |repository, _| {
-                work(repository, reporter, token.as_deref())
+                work(repository, reporter, token.as_ref())
             })
         })
     }
@@ -405,7 +418,7 @@ impl Git {
         if let Some(handle) = handles.get(project.id()) {
             return Ok(handle.clone());
         }
-        let repo = open_repository(project.root())?;
+        let repo = open_project_repository(project.root())?;
         let handle = Arc::new(Mutex::new(repo));
         handles.insert(project.id().to_owned(), handle.clone());
         Ok(handle)
@@ -441,21 +454,6 @@ impl Git {
     fn drop_handle(&self, project_id: &str) {
         crate::sync::lock(&self.handles).remove(project_id);
     }
-}
-
-/// Open the repository at (or above) `root`.
-fn open_repository(root: &Path) -> Result<Repository> {
-    Repository::discover(root).map_err(|err| {
-        if err.code() == ErrorCode::NotFound {
-            Error::failed_precondition(format!(
-                "{} is not a git repository (or inside one); run `git init` there first",
-                root.display()
-            ))
-            .with_reason(Reason::NotARepository)
-        } else {
-            git_error("cannot open the repository", &err)
-        }
-    })
 }
 
 /// Set libgit2's connect and read timeouts, once per process, before the
@@ -523,7 +521,7 @@ impl ProjectObserver for Git {
                         let head = {
                             let path = root.clone();
                             tokio::task::spawn_blocking(move || {
-                                Repository::discover(&path).ok().and_then(|r| {
+                                open_project_repository(&path).ok().and_then(|r| {
                                     r.head()
                                         .ok()
                                         .and_then(|h| h.target())

@@ -1,7 +1,8 @@
 //! Fetch, pull and push with progress. Credentials come from ssh-agent,
-//! the user's git credential helper, or a token from settings, each tried
-//! once, so a wrong credential fails fast (UNAUTHENTICATED, naming the
-//! remote) instead of looping. libgit2's network timeouts (set at start)
+//! the user's own git credential helpers (never the repository's), or
+//! `git.token` for the https hosts it is listed for (`credentials.rs`),
+//! each tried once, so a wrong credential fails fast (UNAUTHENTICATED,
+//! naming the remote) instead of looping. libgit2's network timeouts (set at start)
 //! bound a dead server; the client going away cancels the transfer at the
 //! next progress callback.
 
@@ -18,7 +19,10 @@ use git2::{
 use crate::reason::Reason;
 use crate::{
     error::{Error, ErrorKind, Result},
-    git::{git_error, repo},
+    git::{
+        credentials::{self, Token},
+        git_error, repo,
+    },
 };
 
 /// Transfer progress.
@@ -79,16 +83,17 @@ pub struct Reporter<'a> {
     pub cancelled: Arc<AtomicBool>,
 }
 
-fn callbacks<'a>(
-    token: Option<&'a str>,
-    reporter: &'a Reporter<'a>,
-    repo_config: Option<git2::Config>,
-) -> RemoteCallbacks<'a> {
+/// The transfer's callbacks. Each credential source is tried once, in
+/// order: ssh-agent, the user's credential helpers (from their own git
+/// config only, see `credentials`), `git.token` where it may go, then the
+/// system's default (Negotiate/NTLM).
+fn callbacks<'a>(token: Option<&'a Token>, reporter: &'a Reporter<'a>) -> RemoteCallbacks<'a> {
     let mut callbacks = RemoteCallbacks::new();
     let mut tried_agent = false;
     let mut tried_helper = false;
     let mut tried_token = false;
     let mut tried_default = false;
+    let mut withheld: Option<String> = None;
     callbacks.credentials(move |url, username, allowed| {
         if allowed.contains(CredentialType::SSH_KEY) && !tried_agent {
             tried_agent = true;
@@ -97,25 +102,41 @@ fn callbacks<'a>(
         if allowed.contains(CredentialType::USER_PASS_PLAINTEXT) {
             if !tried_helper {
                 tried_helper = true;
-                if let Some(config) = &repo_config
-                    && let Ok(cred) = Cred::credential_helper(config, url, username)
+                // Never `repo.config()`: that includes .git/config, whose
+                // `credential.helper` would run whatever the repository
+                // names.
+                if let Some(config) = credentials::user_config()
+                    && let Ok(cred) = Cred::credential_helper(&config, url, username)
                 {
                     return Ok(cred);
                 }
             }
             if !tried_token && let Some(token) = token {
                 tried_token = true;
-                return Cred::userpass_plaintext(username.unwrap_or("x-access-token"), token);
+                match token.for_url(url) {
+                    Ok(secret) => {
+                        return Cred::userpass_plaintext(
+                            username.unwrap_or("x-access-token"),
+                            secret,
+                        );
+                    }
+                    Err(why) => withheld = Some(why),
+                }
             }
         }
         if allowed.contains(CredentialType::DEFAULT) && !tried_default {
             tried_default = true;
             return Cred::default();
         }
+        let mut message = "authentication failed: no (more) credentials to try from ssh-agent, your git credential helper (from your own git config, never the repository's) or git.token".to_owned();
+        if let Some(why) = &withheld {
+            message.push_str("; ");
+            message.push_str(why);
+        }
         Err(git2::Error::new(
             git2::ErrorCode::Auth,
             git2::ErrorClass::Net,
-            "authentication failed: no (more) credentials to try from ssh-agent, the git credential helper or git.token",
+            message,
         ))
     });
     // libgit2 checks ssh known_hosts and https certificates itself.
@@ -168,7 +189,7 @@ fn remote_error(remote: &str, what: &str, err: &git2::Error, cancelled: &AtomicB
         return Error::new(
             ErrorKind::Unauthenticated,
             format!(
-                "{what} {remote}: authentication failed ({}); check ssh-agent, your git credential helper, or set git.token",
+                "{what} {remote}: authentication failed ({}); check ssh-agent, your git credential helper, or git.token and git.token_hosts",
                 err.message()
             ),
         )
@@ -219,14 +240,14 @@ fn find_remote<'r>(repo: &'r Repository, name: &str) -> Result<git2::Remote<'r>>
 pub fn fetch(
     repo: &Repository,
     remote: &str,
-    token: Option<&str>,
+    token: Option<&Token>,
     reporter: &Reporter<'_>,
 ) -> Result<(String, Vec<RefChange>)> {
     let name = pick_remote(repo, remote)?;
     let mut remote = find_remote(repo, &name)?;
     let updated = std::sync::Mutex::new(Vec::new());
     {
-        let mut callbacks = callbacks(token, reporter, repo.config().ok());
+        let mut callbacks = callbacks(token, reporter);
         callbacks.update_tips(|refname, old, new| {
             crate::sync::lock(&updated).push(RefChange {
                 name: refname.to_owned(),
@@ -252,7 +273,7 @@ pub fn pull(
     repo: &mut Repository,
     remote: &str,
     mode: PullMode,
-    token: Option<&str>,
+    token: Option<&Token>,
     reporter: &Reporter<'_>,
 ) -> Result<(PullOutcome, String)> {
     let branch_name = repo
@@ -390,7 +411,7 @@ pub fn push(
     branch: &str,
     set_upstream: bool,
     force: bool,
-    token: Option<&str>,
+    token: Option<&Token>,
     reporter: &Reporter<'_>,
 ) -> Result<Vec<RefChange>> {
     let branch = if branch.is_empty() {
@@ -416,7 +437,7 @@ pub fn push(
     let mut remote = find_remote(repo, &name)?;
     let results = std::sync::Mutex::new(Vec::new());
     {
-        let mut callbacks = callbacks(token, reporter, repo.config().ok());
+        let mut callbacks = callbacks(token, reporter);
         callbacks.push_update_reference(|refname, status| {
             crate::sync::lock(&results).push(RefChange {
                 name: refname.to_owned(),

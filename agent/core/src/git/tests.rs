@@ -1,7 +1,11 @@
 //! Tests of the Git facade against real repositories in temporary
 //! folders: local use cases (status, index, commit, history, branches,
 //! diff) and the remote ones with a bare repository on disk as the remote
-//! (push, fetch, pull, and missing or unreachable remotes).
+//! (push, fetch, pull, and missing or unreachable remotes); and what the
+//! repository may not do to the agent: repositories above the project or
+//! reaching outside it, credential helpers from `.git/config`, `git.token`
+//! sent where it is not meant to go (against a loopback HTTP server that
+//! asks for credentials and records what it gets).
 
 use std::{path::Path, sync::Arc, time::Duration};
 
@@ -15,13 +19,14 @@ use crate::{
     git::GitEvent,
     git::{
         Git, GitSettings, LogQuery, PushSpec,
+        credentials::Token,
         diff::{DiffQuery, DiffTarget},
         remote::{PullMode, PullOutcome},
         repo::Change,
         transfer::{Transfer, TransferEvent},
     },
     projects::ProjectEvent,
-    projects::{ProjectObserver, Projects},
+    projects::{ProjectObserver, Projects, git_summary},
     reason::Reason,
     store::Store,
 };
@@ -34,12 +39,16 @@ struct Fixture {
 
 impl Fixture {
     async fn new() -> Self {
+        Self::with_token(None).await
+    }
+
+    async fn with_token(token: Option<Token>) -> Self {
         let root = tempfile::tempdir().unwrap();
         let (store, _) = Store::open(&root.path().join("state.db")).unwrap();
         let git = Git::start(
             Arc::new(EventBus::<GitEvent>::new(1, 64)),
             GitSettings {
-                token: None,
+                token,
                 timeout: Duration::from_secs(10),
             },
         )
@@ -483,4 +492,198 @@ async fn checking_out_a_remote_branch_reuses_the_local_one_as_it_is() {
         "one"
     );
     f.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_project_inside_a_repository_has_no_git() {
+    let f = Fixture::new().await;
+    let outer = f.path("outer");
+    let repo = Repository::init(&outer).unwrap();
+    identify(&repo);
+    std::fs::create_dir_all(outer.join("sub")).unwrap();
+    let project = f.open(&outer.join("sub")).await;
+    let err = f.git.status(&project).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::FailedPrecondition, "{err}");
+    assert_eq!(err.reason(), Some(Reason::NotARepository), "{err}");
+    assert!(
+        err.message().contains("open the repository's root folder"),
+        "{err}"
+    );
+    assert!(git_summary(project.root()).is_none());
+    // The repository's own root is fine.
+    let root = f.open(&outer).await;
+    assert!(f.git.status(&root).await.is_ok());
+    f.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_repository_reaching_outside_the_project_is_not_used() {
+    let f = Fixture::new().await;
+    // core.worktree pointing at another folder.
+    let elsewhere = f.path("elsewhere");
+    std::fs::create_dir_all(&elsewhere).unwrap();
+    std::fs::write(elsewhere.join("secret.txt"), "secret\n").unwrap();
+    let moved = f.path("moved");
+    let repo = Repository::init(&moved).unwrap();
+    repo.config()
+        .unwrap()
+        .set_str("core.worktree", &elsewhere.display().to_string())
+        .unwrap();
+    drop(repo);
+    // A .git file (as a linked worktree or submodule has) pointing at a
+    // Git folder outside.
+    let real = f.path("real");
+    Repository::init(&real).unwrap();
+    let linked = f.path("linked");
+    std::fs::create_dir_all(&linked).unwrap();
+    std::fs::write(
+        linked.join(".git"),
+        format!("gitdir: {}\n", real.join(".git").display()),
+    )
+    .unwrap();
+    for (folder, what) in [(&moved, "work tree"), (&linked, "Git folder")] {
+        let project = f.open(folder).await;
+        let err = f.git.status(&project).await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::FailedPrecondition, "{err}");
+        assert_eq!(
+            err.reason(),
+            Some(Reason::RepositoryOutsideProject),
+            "{err}"
+        );
+        assert!(err.message().contains(what), "{err}");
+        assert!(git_summary(folder).is_none(), "{what}");
+        let (_, fetched) = finish(f.git.fetch(&project, String::new()).await).await;
+        assert_eq!(
+            fetched.unwrap_err().reason(),
+            Some(Reason::RepositoryOutsideProject)
+        );
+    }
+    // A .git file pointing inside the project is followed.
+    let inside = f.path("inside");
+    Repository::init(&inside).unwrap();
+    std::fs::rename(inside.join(".git"), inside.join(".realgit")).unwrap();
+    std::fs::write(inside.join(".git"), "gitdir: .realgit\n").unwrap();
+    let project = f.open(&inside).await;
+    f.git.status(&project).await.unwrap();
+    f.shutdown().await;
+}
+
+/// A loopback "git server" answering every request with a 401 that asks
+/// for Basic credentials; returns its address and the Authorization
+/// headers it was sent.
+fn credential_asking_server() -> (String, Arc<std::sync::Mutex<Vec<String>>>) {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = listener.local_addr().unwrap().to_string();
+    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let record = seen.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { break };
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut line = String::new();
+            while reader.read_line(&mut line).is_ok_and(|n| n > 0) && line != "\r\n" {
+                if line.to_ascii_lowercase().starts_with("authorization:") {
+                    record.lock().unwrap().push(line.trim().to_owned());
+                }
+                line.clear();
+            }
+            let _ = stream.write_all(
+                b"HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Basic realm=\"git\"\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+            );
+        }
+    });
+    (address, seen)
+}
+
+#[tokio::test]
+async fn credential_helpers_from_the_repository_never_run() {
+    let f = Fixture::new().await;
+    let project = f.repository("helpers").await;
+    f.commit_file(&project, "a.txt", "one\n").await;
+    let (address, _) = credential_asking_server();
+    add_remote(
+        &project,
+        "origin",
+        &format!("http://{address}/team/repo.git"),
+    );
+    let shell_marker = f.path("shell-helper-ran");
+    let script_marker = f.path("script-helper-ran");
+    let script = f.path("helper.sh");
+    std::fs::write(
+        &script,
+        format!("#!/bin/sh\ntouch '{}'\n", script_marker.display()),
+    )
+    .unwrap();
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let helpers = [
+        format!("!f() {{ touch '{}'; }}; f", shell_marker.display()),
+        script.display().to_string(),
+    ];
+    for helper in helpers {
+        let mut config = Repository::open(project.root()).unwrap().config().unwrap();
+        config.set_str("credential.helper", &helper).unwrap();
+        drop(config);
+        let (_, fetched) = finish(f.git.fetch(&project, String::new()).await).await;
+        let err = fetched.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Unauthenticated, "{helper}: {err}");
+        let (_, pushed) = finish(f.git.push(&project, push_spec("origin")).await).await;
+        assert_eq!(
+            pushed.unwrap_err().kind(),
+            ErrorKind::Unauthenticated,
+            "{helper}"
+        );
+    }
+    assert!(!shell_marker.exists(), "the repository's `!` helper ran");
+    assert!(
+        !script_marker.exists(),
+        "the repository's helper program ran"
+    );
+    f.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_token_goes_only_to_listed_hosts_and_never_over_http() {
+    let (address, seen) = credential_asking_server();
+    let url = format!("http://{address}/team/repo.git");
+    let cases: [(&[&str], &str); 3] = [
+        (&[], "git.token_hosts lists no hosts"),
+        (&["git.example.com"], "not in git.token_hosts"),
+        (&["127.0.0.1"], "never sent over plain http"),
+    ];
+    for (hosts, why) in cases {
+        let f = Fixture::with_token(Some(Token {
+            secret: "s3cret-token".to_owned(),
+            hosts: hosts.iter().map(|h| (*h).to_owned()).collect(),
+        }))
+        .await;
+        let project = f.repository("tokened").await;
+        f.commit_file(&project, "a.txt", "one\n").await;
+        add_remote(&project, "origin", &url);
+        let (_, fetched) = finish(f.git.fetch(&project, String::new()).await).await;
+        let err = fetched.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Unauthenticated, "{hosts:?}: {err}");
+        assert_eq!(err.reason(), Some(Reason::GitAuth), "{err}");
+        assert!(err.message().contains(why), "{hosts:?}: {err}");
+        let (_, pushed) = finish(f.git.push(&project, push_spec("origin")).await).await;
+        assert!(pushed.unwrap_err().message().contains(why), "{hosts:?}");
+        f.shutdown().await;
+    }
+    // Credentials from the user's own helpers may be tried; the token
+    // never is.
+    use base64::Engine as _;
+    let sent: Vec<String> = seen
+        .lock()
+        .unwrap()
+        .iter()
+        .filter_map(|header| header.rsplit(' ').next())
+        .filter_map(|b64| base64::engine::general_purpose::STANDARD.decode(b64).ok())
+        .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
+        .collect();
+    assert!(
+        !sent
+            .iter()
+            .any(|credentials| credentials.contains("s3cret-token")),
+        "the token was sent: {sent:?}"
+    );
 }

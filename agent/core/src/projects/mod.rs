@@ -148,9 +148,10 @@ fn row_to_record(row: &rusqlite::Row<'_>) -> rusqlite::Result<ProjectRecord> {
 
 const COLUMNS: &str = "id, name, path, open, created_ms, last_opened_ms";
 
-/// Git state of `path`, if it is (inside) a repository. Blocking.
+/// Git state of `path`, if it is the root of a repository the agent uses
+/// (see `git::open`: never one above it or reaching outside it). Blocking.
 pub fn git_summary(path: &Path) -> Option<GitSummary> {
-    let repo = git2::Repository::open(path).ok()?;
+    let repo = crate::git::open_project_repository(path).ok()?;
     let detached = repo.head_detached().unwrap_or(false);
     let branch = match repo.head() {
         Ok(head) if head.is_branch() => head.shorthand().ok().map(str::to_owned),

@@ -611,3 +611,148 @@ async fn a_file_where_a_folder_should_be_is_named() {
     assert_eq!(f.read("notes.txt").await.unwrap(), "x");
     f.shutdown().await;
 }
+
+#[tokio::test]
+async fn nothing_inside_a_git_folder_is_changed_but_it_can_be_read() {
+    let f = Fixture::new().await;
+    std::fs::create_dir_all(f.root().join(".git/hooks")).unwrap();
+    std::fs::write(f.root().join(".git/config"), "[core]\n").unwrap();
+    std::fs::create_dir_all(f.root().join("vendor/lib/.git")).unwrap();
+    f.write("src/a.txt", "a").await.unwrap();
+    std::os::unix::fs::symlink(".git", f.root().join("sneaky")).unwrap();
+    let refused = |result: Result<()>, what: &str| {
+        let err = result.expect_err(what);
+        assert_eq!(err.kind(), ErrorKind::PermissionDenied, "{what}: {err}");
+        assert_eq!(err.reason(), Some(Reason::InsideGitFolder), "{what}: {err}");
+        assert!(err.to_string().contains("GitService"), "{what}: {err}");
+    };
+    let files = &f.files;
+    let id = f.id.as_str();
+    refused(
+        f.write(".git/config", "[core]\n\tfsmonitor = evil\n")
+            .await
+            .map(drop),
+        "write config",
+    );
+    refused(
+        f.write(".git/hooks/pre-commit", "evil").await.map(drop),
+        "write hook",
+    );
+    refused(f.write(".GIT/config", "x").await.map(drop), "case variant");
+    refused(
+        f.write("vendor/lib/.git/config", "x").await.map(drop),
+        "nested repository",
+    );
+    refused(
+        f.write("sub/.git", "gitdir: /elsewhere\n").await.map(drop),
+        "a .git link file",
+    );
+    refused(
+        f.write("sneaky/config", "x").await.map(drop),
+        "through a symlink",
+    );
+    refused(
+        files.create_directory(id, ".git/hooks2").await.map(drop),
+        "create folder",
+    );
+    refused(
+        files
+            .move_path(id, "src/a.txt", ".git/hooks/post-checkout", false)
+            .await
+            .map(drop),
+        "move into",
+    );
+    refused(
+        files
+            .move_path(id, ".git/config", "src/config", false)
+            .await
+            .map(drop),
+        "move out of",
+    );
+    refused(
+        files.move_path(id, "src", ".git", true).await.map(drop),
+        "move onto",
+    );
+    refused(
+        files
+            .copy(
+                id,
+                "src/a.txt",
+                ".git/hooks/pre-push",
+                OverwritePolicy::Replace,
+            )
+            .await
+            .map(drop),
+        "copy into",
+    );
+    refused(
+        files.delete(id, ".git/config", true, false).await,
+        "delete inside",
+    );
+    refused(
+        files.delete(id, ".git", true, true).await,
+        "delete the folder",
+    );
+    let batch = files
+        .apply_batch(
+            id,
+            vec![
+                BatchOp::Write {
+                    path: "src/ok.txt".into(),
+                    content: b"ok".to_vec(),
+                    expected_version: None,
+                    create_only: false,
+                },
+                BatchOp::Write {
+                    path: ".git/hooks/pre-commit".into(),
+                    content: b"evil".to_vec(),
+                    expected_version: None,
+                    create_only: false,
+                },
+            ],
+        )
+        .await;
+    refused(batch.map(drop), "batch");
+    assert!(
+        !f.root().join("src/ok.txt").exists(),
+        "the batch changed something"
+    );
+    // A symlink copied in by an earlier step is followed at apply time.
+    let batch = files
+        .apply_batch(
+            id,
+            vec![
+                BatchOp::Copy {
+                    from: "sneaky".into(),
+                    to: "alias".into(),
+                    policy: OverwritePolicy::Fail,
+                },
+                BatchOp::Write {
+                    path: "alias/hooks/pre-commit".into(),
+                    content: b"evil".to_vec(),
+                    expected_version: None,
+                    create_only: false,
+                },
+            ],
+        )
+        .await
+        .unwrap();
+    assert!(!batch.success, "{batch:?}");
+    assert!(!f.root().join(".git/hooks/pre-commit").exists());
+    assert_eq!(
+        std::fs::read_to_string(f.root().join(".git/config")).unwrap(),
+        "[core]\n"
+    );
+    // Reads, and copies out of it, still work.
+    assert_eq!(f.read(".git/config").await.unwrap(), "[core]\n");
+    files
+        .copy(id, ".git/config", "src/config.copy", OverwritePolicy::Fail)
+        .await
+        .unwrap();
+    // Names that only start like it are ordinary.
+    f.write(".github/workflows/ci.yml", "on: push\n")
+        .await
+        .unwrap();
+    f.write("src/.gitignore", "target\n").await.unwrap();
+    f.shutdown().await;
+}

@@ -20,9 +20,10 @@ type RefState = (Vec<u8>, Option<git2::Oid>, Option<Vec<u8>>);
 pub struct Fingerprint(u64);
 
 /// The fingerprint of the repository whose `.git` folder is in `root`, or
-/// `None` when it cannot be read (then every change counts).
+/// `None` when it cannot be read or the agent does not use it (see
+/// `git::open`; then every change counts).
 pub fn fingerprint(root: &Path) -> Option<Fingerprint> {
-    let repo = git2::Repository::open(root).ok()?;
+    let repo = crate::git::open_project_repository(root).ok()?;
     let mut hasher = DefaultHasher::new();
     match repo.find_reference("HEAD") {
         Ok(head) => {
