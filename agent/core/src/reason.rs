@@ -309,6 +309,25 @@ pub enum Reason {
     /// What a client should do: do not retry; reinstall the wanted version by
     /// hand.
     UpdateNoRollback,
+    /// The update manifest's signature is missing, was not made with the
+    /// update key, or does not match the manifest or its signed comment;
+    /// nothing was changed.
+    ///
+    /// What a client should do: do not install; report it to whoever publishes
+    /// the updates (the manifest may have been tampered with).
+    UpdateManifestUnsigned,
+    /// The manifest offers a version lower than the highest one installed
+    /// before (a replayed old manifest); nothing was changed.
+    ///
+    /// What a client should do: do not retry; only `omnipanel update rollback`
+    /// goes back to an earlier version.
+    UpdateDowngradeRefused,
+    /// The manifest is for another channel, or offers a pre-release on the
+    /// stable channel; nothing was changed.
+    ///
+    /// What a client should do: do not retry; check `[update] channel` and
+    /// `[update] manifest_url`.
+    UpdateWrongChannel,
 }
 
 impl Reason {
@@ -375,6 +394,9 @@ impl Reason {
         Self::UpdateNotDownloaded,
         Self::UpdateDeferred,
         Self::UpdateNoRollback,
+        Self::UpdateManifestUnsigned,
+        Self::UpdateDowngradeRefused,
+        Self::UpdateWrongChannel,
     ];
 
     /// The string sent on the wire.
@@ -441,6 +463,9 @@ impl Reason {
             Self::UpdateNotDownloaded => "UPDATE_NOT_DOWNLOADED",
             Self::UpdateDeferred => "UPDATE_DEFERRED",
             Self::UpdateNoRollback => "UPDATE_NO_ROLLBACK",
+            Self::UpdateManifestUnsigned => "UPDATE_MANIFEST_UNSIGNED",
+            Self::UpdateDowngradeRefused => "UPDATE_DOWNGRADE_REFUSED",
+            Self::UpdateWrongChannel => "UPDATE_WRONG_CHANNEL",
         }
     }
 }
