@@ -1,13 +1,25 @@
 #!/usr/bin/env python3
 """Write the self-update manifest (JSON, on stdout) for signed artifacts.
 
-    scripts/release-manifest.py --version 1.2.3 --notes TEXT \
+    scripts/release-manifest.py --version 1.2.3 --channel stable --notes TEXT \
         --base-url https://host/releases/v1.2.3 omnipanel-linux-x86_64.tar.gz ...
+    scripts/release-manifest.py --trusted-comment manifest-stable.json
 
 Each artifact `omnipanel-PLATFORM.tar.gz` must have its minisign signature
 beside it (`.minisig`). The format is what the agent's
-agent/core/src/updates/manifest.rs reads: version, notes, and per platform
-(e.g. "linux-x86_64") the URL, size, SHA-256 and signature text.
+agent/core/src/updates/manifest.rs reads: version, channel, notes, and per
+platform (e.g. "linux-x86_64") the URL, size, SHA-256 and signature text.
+
+The manifest itself must be signed too, with the same key, as
+`MANIFEST.minisig` beside it, and with the trusted comment that
+`--trusted-comment MANIFEST` prints (version, channel and platforms, which
+the agent checks against the manifest it verified):
+
+    minisign -S -s KEY -m manifest-stable.json \
+        -t "$(scripts/release-manifest.py --trusted-comment manifest-stable.json)"
+
+A stable channel's manifest never offers a pre-release version; this script
+refuses to write one.
 """
 import argparse
 import hashlib
@@ -16,14 +28,35 @@ import os
 import re
 import sys
 
+CHANNELS = ("stable", "beta")
+
+
+def trusted_comment(manifest: dict) -> str:
+    """The comment agent/core/src/updates/manifest.rs `trusted_comment` writes."""
+    platforms = ",".join(sorted(manifest["platforms"]))
+    return f"omnipanel-manifest version={manifest['version']} channel={manifest['channel']} platforms={platforms}"
+
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--version", required=True)
+    parser.add_argument("--trusted-comment", metavar="MANIFEST",
+                        help="print the trusted comment to sign MANIFEST with, and nothing else")
+    parser.add_argument("--version")
+    parser.add_argument("--channel", choices=CHANNELS)
     parser.add_argument("--notes", default="")
-    parser.add_argument("--base-url", required=True)
-    parser.add_argument("artifacts", nargs="+")
+    parser.add_argument("--base-url")
+    parser.add_argument("artifacts", nargs="*")
     args = parser.parse_args()
+    if args.trusted_comment:
+        with open(args.trusted_comment, encoding="utf-8") as manifest:
+            print(trusted_comment(json.load(manifest)))
+        return 0
+    missing = [f"--{name.replace('_', '-')}" for name in ("version", "channel", "base_url") if not getattr(args, name)]
+    if missing or not args.artifacts:
+        parser.error(f"writing a manifest needs {', '.join(missing) or 'artifacts'}")
+    if args.channel == "stable" and "-" in args.version.split("+")[0]:
+        print(f"release-manifest: {args.version} is a pre-release; it belongs on the beta channel only", file=sys.stderr)
+        return 1
     platforms = {}
     for path in args.artifacts:
         name = os.path.basename(path)
@@ -45,7 +78,8 @@ def main() -> int:
             "sha256": hashlib.sha256(data).hexdigest(),
             "signature": signature_text,
         }
-    json.dump({"version": args.version, "notes": args.notes, "platforms": platforms}, sys.stdout, indent=2)
+    manifest = {"version": args.version, "channel": args.channel, "notes": args.notes, "platforms": platforms}
+    json.dump(manifest, sys.stdout, indent=2)
     print()
     return 0
 

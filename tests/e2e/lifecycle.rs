@@ -139,11 +139,16 @@ impl Release {
         platforms.insert(platform(), entry);
         let manifest = serde_json::json!({
             "version": version,
+            "channel": "stable",
             "notes": "test release",
             "platforms": platforms,
         });
-        self.server
-            .put("stable.json", serde_json::to_vec(&manifest)?);
+        let manifest = serde_json::to_vec(&manifest)?;
+        self.server.put(
+            "stable.json.minisig",
+            self.key.sign_manifest(&manifest)?.into_bytes(),
+        );
+        self.server.put("stable.json", manifest);
         self.server
             .put("files/artifact.tar.gz", self.artifact.clone());
         Ok(())
@@ -224,6 +229,18 @@ fn staged_files(sandbox: &Sandbox) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// Makes agents of this version and later know one migration more (debug
+/// builds only; agent/core/src/store.rs), so the stamped "new release"
+/// migrates state.db past what the running agent can open.
+const TEST_MIGRATION_FROM: &str = "OMNIPANEL_TEST_MIGRATION_FROM";
+
+/// The schema version (`PRAGMA user_version`) in an SQLite file's header.
+fn schema_version(path: &std::path::Path) -> TestResult<u32> {
+    let bytes = std::fs::read(path)?;
+    let field = bytes.get(60..64).ok_or("not an SQLite file")?;
+    Ok(u32::from_be_bytes([field[0], field[1], field[2], field[3]]))
+}
+
 #[tokio::test]
 async fn good_update_installs_restarts_and_rolls_back_on_request() -> TestResult {
     let sandbox = Sandbox::new()?;
@@ -231,7 +248,10 @@ async fn good_update_installs_restarts_and_rolls_back_on_request() -> TestResult
     let original = std::fs::read(&exe)?;
     let release = Release::new("9.1.0", &stamp_version(&original, "9.1.0")?)?;
     release.configure(&sandbox, &release.key.public_base64())?;
-    let agent = AgentProcess::start_program(&sandbox, &exe, &[]).await?;
+    // 9.1.0 migrates state.db: the rollback must put it back, or the old
+    // agent refuses to start on the newer schema.
+    let agent =
+        AgentProcess::start_program(&sandbox, &exe, &[(TEST_MIGRATION_FROM, "9.1.0")]).await?;
     let client = agent.client().await?;
     let old_version = client.info().version.clone();
 
@@ -280,18 +300,73 @@ async fn good_update_installs_restarts_and_rolls_back_on_request() -> TestResult
         .find(|h| h.action == "install")
         .ok_or("no install in the history")?;
     assert_eq!(install.outcome, "ok", "{:?}", status.history);
+    let state_db = sandbox.data_dir().join("state.db");
+    let backup = sandbox.data_dir().join("updates/rollback/state.db");
+    let before = schema_version(&backup)?;
+    assert!(
+        schema_version(&state_db)? > before,
+        "the new version migrated state.db"
+    );
 
     client.updates().rollback(pb::RollbackRequest {}).await?;
     let client = wait_for_version(&agent, &client, &old_version).await?;
     assert_eq!(std::fs::read(&exe)?, original);
+    assert_eq!(schema_version(&state_db)?, before);
     let status = client
         .updates()
         .get_update_status(pb::GetUpdateStatusRequest {})
         .await?
         .into_inner();
-    assert_eq!(
-        status.history.first().map(|h| h.action.as_str()),
-        Some("rollback")
+    let rollback = status.history.first().ok_or("no history")?;
+    assert_eq!(rollback.action, "rollback");
+    assert!(
+        rollback.message.contains("state.db was put back"),
+        "{rollback:?}"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn update_that_migrates_and_then_fails_health_restores_state_db() -> TestResult {
+    let sandbox = Sandbox::new()?;
+    let exe = install_agent(&sandbox)?;
+    let original = std::fs::read(&exe)?;
+    // The new agent starts and migrates state.db, but answers as another
+    // version than the manifest promised: the health check fails.
+    let release = Release::new("9.6.0", &stamp_version(&original, "9.6.1")?)?;
+    release.configure(&sandbox, &release.key.public_base64())?;
+    let agent =
+        AgentProcess::start_program(&sandbox, &exe, &[(TEST_MIGRATION_FROM, "9.0.0")]).await?;
+    let client = agent.client().await?;
+    let version = client.info().version.clone();
+    let state_db = sandbox.data_dir().join("state.db");
+
+    assert_eq!(download(&client).await?.state(), pb::DownloadState::Ready);
+    client
+        .updates()
+        .install_update(pb::InstallUpdateRequest { force: false })
+        .await?;
+    // Without state.db put back, the old agent would refuse the newer
+    // schema and never come back.
+    let client = wait_for_version(&agent, &client, &version).await?;
+    assert_eq!(std::fs::read(&exe)?, original);
+    let backup = sandbox.data_dir().join("updates/rollback/state.db");
+    assert_eq!(schema_version(&state_db)?, schema_version(&backup)?);
+    let status = client
+        .updates()
+        .get_update_status(pb::GetUpdateStatusRequest {})
+        .await?
+        .into_inner();
+    let install = status
+        .history
+        .iter()
+        .find(|h| h.action == "install")
+        .ok_or("no install in the history")?;
+    assert_eq!(install.outcome, "rolled_back", "{:?}", status.history);
+    assert!(install.message.contains("9.6.1"), "{install:?}");
+    assert!(
+        install.message.contains("state.db was put back"),
+        "{install:?}"
     );
     Ok(())
 }
@@ -302,10 +377,14 @@ async fn bad_signature_wrong_hash_and_truncation_are_refused_with_nothing_change
     let exe = install_agent(&sandbox)?;
     let original = std::fs::read(&exe)?;
     let release = Release::new("9.2.0", &stamp_version(&original, "9.2.0")?)?;
-    // The agent trusts another key than the one the release is signed
-    // with.
+    // The manifest is signed with the key the agent trusts, the artifact
+    // with another one.
     let other_key = SigningKey::generate()?;
-    release.configure(&sandbox, &other_key.public_base64())?;
+    let foreign = other_key.sign(&release.artifact)?;
+    release.publish("9.2.0", |entry| {
+        entry["signature"] = serde_json::json!(foreign);
+    })?;
+    release.configure(&sandbox, &release.key.public_base64())?;
     let agent = AgentProcess::start_program(&sandbox, &exe, &[]).await?;
     let client = agent.client().await?;
     let version = client.info().version.clone();
@@ -331,13 +410,6 @@ async fn bad_signature_wrong_hash_and_truncation_are_refused_with_nothing_change
     );
 
     // Right key, wrong hash.
-    let reload = sandbox.cli(&[
-        "settings",
-        "set",
-        "update.public_key",
-        &release.key.public_base64(),
-    ])?;
-    assert!(reload.status.success(), "{reload:?}");
     release.publish("9.2.0", |entry| {
         entry["sha256"] = serde_json::json!("0".repeat(64));
     })?;
@@ -514,42 +586,45 @@ async fn interrupted_download_resumes_with_a_range_request() -> TestResult {
 #[tokio::test]
 async fn missing_key_and_unreachable_server_are_clear_errors() -> TestResult {
     let sandbox = Sandbox::new()?;
+    // A reachable server but no key: nothing could be verified, so nothing
+    // is fetched, not even the manifest.
+    let release = Release::new("9.5.0", b"#!/bin/sh\n")?;
     sandbox.write_config(&format!(
-        "[update]\nmanifest_url = \"http://127.0.0.1:{}/m.json\"\nenabled = false\n",
-        omnipanel_tests::free_port()?
+        "[update]\nmanifest_url = \"{}\"\nenabled = false\n",
+        release.server.url("{channel}.json")
     ))?;
     let agent = sandbox.start_agent().await?;
     let client = agent.client().await?;
+    let err = download(&client)
+        .await
+        .err()
+        .ok_or("downloaded without a key")?;
+    assert_eq!(reason(&err).as_deref(), Some("UPDATE_NO_KEY"));
+    assert_eq!(release.server.seen(), vec![], "fetched without a key");
+    // With a key, an unreachable server.
+    let key = sandbox.cli(&[
+        "settings",
+        "set",
+        "update.public_key",
+        &release.key.public_base64(),
+    ])?;
+    assert!(key.status.success(), "{key:?}");
+    let url = sandbox.cli(&[
+        "settings",
+        "set",
+        "update.manifest_url",
+        &format!("http://127.0.0.1:{}/m.json", omnipanel_tests::free_port()?),
+    ])?;
+    assert!(url.status.success(), "{url:?}");
     let err = client
         .updates()
         .check_for_update(pb::CheckForUpdateRequest {})
         .await
         .err()
         .ok_or("checked an unreachable server")?;
-    assert_eq!(err.code(), Code::Unavailable);
+    assert_eq!(err.code(), Code::Unavailable, "{err:?}");
     let output = sandbox.cli(&["update", "check"])?;
     assert_eq!(output.status.code(), Some(1));
-    // With a reachable server but no key, nothing is downloaded.
-    let release = Release::new("9.5.0", b"#!/bin/sh\n")?;
-    sandbox.cli(&[
-        "settings",
-        "set",
-        "update.manifest_url",
-        &release.server.url("{channel}.json"),
-    ])?;
-    let err = download(&client)
-        .await
-        .err()
-        .ok_or("downloaded without a key")?;
-    assert_eq!(reason(&err).as_deref(), Some("UPDATE_NO_KEY"));
-    assert!(
-        !release
-            .server
-            .seen()
-            .iter()
-            .any(|r| r.path.ends_with("artifact.tar.gz")),
-        "the artifact was fetched without a key to verify it"
-    );
     Ok(())
 }
 
@@ -587,5 +662,93 @@ async fn bugreport_archive_has_versions_redacted_config_and_logs() -> TestResult
     assert!(config.contains("token"), "{config}");
     assert!(summary.contains("agent "), "{summary}");
     assert!(summary.contains("os: linux"), "{summary}");
+    Ok(())
+}
+
+/// Run scripts/release-manifest.py with `args`; its stdout.
+fn release_manifest(args: &[&str]) -> TestResult<String> {
+    let python = std::env::var("OMNIPANEL_TEST_PYTHON").unwrap_or_else(|_| "python3".into());
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../scripts/release-manifest.py"
+    );
+    let output = std::process::Command::new(python)
+        .arg(script)
+        .args(args)
+        .output()?;
+    if !output.status.success() {
+        return Err(format!("release-manifest.py {args:?} failed: {output:?}").into());
+    }
+    Ok(String::from_utf8(output.stdout)?)
+}
+
+#[tokio::test]
+async fn a_manifest_from_the_release_tooling_is_accepted_and_tampering_with_it_is_not() -> TestResult
+{
+    let sandbox = Sandbox::new()?;
+    let exe = install_agent(&sandbox)?;
+    let release = Release::new("9.7.0", b"#!/bin/sh\n")?;
+    // What the release workflow does: sign the artifact, write the
+    // manifest with the script, sign it with the comment the script names.
+    let dist = sandbox.root().join("dist");
+    std::fs::create_dir_all(&dist)?;
+    let artifact = dist.join(format!("omnipanel-{}.tar.gz", platform()));
+    std::fs::write(&artifact, &release.artifact)?;
+    let mut signature = artifact.clone().into_os_string();
+    signature.push(".minisig");
+    std::fs::write(&signature, release.key.sign(&release.artifact)?)?;
+    let manifest = release_manifest(&[
+        "--version",
+        "9.7.0",
+        "--channel",
+        "stable",
+        "--base-url",
+        &release.server.url("files"),
+        artifact.to_str().ok_or("utf-8")?,
+    ])?;
+    let manifest_path = dist.join("manifest-stable.json");
+    std::fs::write(&manifest_path, &manifest)?;
+    let comment = release_manifest(&["--trusted-comment", manifest_path.to_str().ok_or("utf-8")?])?;
+    let signed = release
+        .key
+        .sign_with_comment(manifest.as_bytes(), comment.trim())?;
+    release
+        .server
+        .put("stable.json", manifest.clone().into_bytes());
+    release
+        .server
+        .put("stable.json.minisig", signed.into_bytes());
+    release.server.put(
+        &format!("files/omnipanel-{}.tar.gz", platform()),
+        release.artifact.clone(),
+    );
+    release.configure(&sandbox, &release.key.public_base64())?;
+    let agent = AgentProcess::start_program(&sandbox, &exe, &[]).await?;
+    let client = agent.client().await?;
+    let check = client
+        .updates()
+        .check_for_update(pb::CheckForUpdateRequest {})
+        .await?
+        .into_inner();
+    assert!(check.update_available, "{check:?}");
+    assert_eq!(check.latest.map(|l| l.version), Some("9.7.0".to_owned()));
+    assert_eq!(download(&client).await?.state(), pb::DownloadState::Ready);
+
+    // The same signature over a body pointing elsewhere.
+    release.server.put(
+        "stable.json",
+        manifest.replace("/files/", "/elsewhere/").into_bytes(),
+    );
+    let refused = client
+        .updates()
+        .check_for_update(pb::CheckForUpdateRequest {})
+        .await
+        .err()
+        .ok_or("a tampered manifest was accepted")?;
+    assert_eq!(refused.code(), Code::FailedPrecondition, "{refused:?}");
+    assert_eq!(
+        reason(&refused).as_deref(),
+        Some("UPDATE_MANIFEST_UNSIGNED")
+    );
     Ok(())
 }

@@ -341,6 +341,25 @@ pub enum Reason {
     /// What a client should do: do not retry; make Git changes through
     /// GitService.
     InsideGitFolder,
+    /// The update manifest's signature is missing, was not made with the
+    /// update key, or does not match the manifest or its signed comment;
+    /// nothing was changed.
+    ///
+    /// What a client should do: do not install; report it to whoever publishes
+    /// the updates (the manifest may have been tampered with).
+    UpdateManifestUnsigned,
+    /// The manifest offers a version lower than the highest one installed
+    /// before (a replayed old manifest); nothing was changed.
+    ///
+    /// What a client should do: do not retry; only `omnipanel update rollback`
+    /// goes back to an earlier version.
+    UpdateDowngradeRefused,
+    /// The manifest is for another channel, or offers a pre-release on the
+    /// stable channel; nothing was changed.
+    ///
+    /// What a client should do: do not retry; check `[update] channel` and
+    /// `[update] manifest_url`.
+    UpdateWrongChannel,
 }
 
 impl Reason {
@@ -413,6 +432,9 @@ impl Reason {
         Self::DeadlineExceeded,
         Self::RepositoryOutsideProject,
         Self::InsideGitFolder,
+        Self::UpdateManifestUnsigned,
+        Self::UpdateDowngradeRefused,
+        Self::UpdateWrongChannel,
     ];
 
     /// The string sent on the wire.
@@ -485,6 +507,9 @@ impl Reason {
             Self::DeadlineExceeded => "DEADLINE_EXCEEDED",
             Self::RepositoryOutsideProject => "REPOSITORY_OUTSIDE_PROJECT",
             Self::InsideGitFolder => "INSIDE_GIT_FOLDER",
+            Self::UpdateManifestUnsigned => "UPDATE_MANIFEST_UNSIGNED",
+            Self::UpdateDowngradeRefused => "UPDATE_DOWNGRADE_REFUSED",
+            Self::UpdateWrongChannel => "UPDATE_WRONG_CHANNEL",
         }
     }
 }

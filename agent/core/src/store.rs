@@ -253,19 +253,41 @@ fn open_checked(path: &Path) -> rusqlite::Result<Connection> {
     Ok(connection)
 }
 
+/// Set in the update tests to a version from which on the agent knows one
+/// migration more than [`MIGRATIONS`]: a stamped "new release" then
+/// migrates state.db as a real one may, and the rollback must cope.
+/// Debug builds only: a release build never reads it.
+pub const TEST_MIGRATION_ENV: &str = "OMNIPANEL_TEST_MIGRATION_FROM";
+
+/// The migration [`TEST_MIGRATION_ENV`] adds.
+#[cfg(debug_assertions)]
+fn test_migration() -> Option<&'static str> {
+    let from = std::env::var(TEST_MIGRATION_ENV).ok()?;
+    let current = crate::version::current();
+    (crate::updates::manifest::compare_versions(current, &from) != std::cmp::Ordering::Less)
+        .then_some("CREATE TABLE test_update_migration (id INTEGER PRIMARY KEY) STRICT;")
+}
+
+#[cfg(not(debug_assertions))]
+fn test_migration() -> Option<&'static str> {
+    None
+}
+
 fn migrate(connection: &mut Connection) -> rusqlite::Result<()> {
+    let mut migrations = MIGRATIONS.to_vec();
+    migrations.extend(test_migration());
     let applied: i64 = connection.query_row("PRAGMA user_version", [], |row| row.get(0))?;
     let applied = usize::try_from(applied).unwrap_or(usize::MAX);
-    if applied > MIGRATIONS.len() {
+    if applied > migrations.len() {
         return Err(rusqlite::Error::SqliteFailure(
             rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_MISMATCH),
             Some(format!(
                 "state.db has schema version {applied}, newer than this agent knows ({}); it was written by a newer OmniPanel",
-                MIGRATIONS.len()
+                migrations.len()
             )),
         ));
     }
-    for (index, sql) in MIGRATIONS.iter().enumerate().skip(applied) {
+    for (index, sql) in migrations.iter().enumerate().skip(applied) {
         let tx = connection.transaction()?;
         tx.execute_batch(sql)?;
         tx.pragma_update(

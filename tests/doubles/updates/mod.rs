@@ -4,7 +4,8 @@
 //! response of one file short to simulate a dropped connection. It records
 //! every request so tests can check that a download resumed. Also helpers
 //! to build update artifacts: stamping a version into a copy of the agent
-//! binary (see agent/src/version.rs) and packing binaries into a .tar.gz.
+//! binary (see agent/src/version.rs), packing binaries into a .tar.gz, and
+//! signing artifacts and manifests with a key generated per run.
 
 use std::{
     collections::HashMap,
@@ -253,14 +254,39 @@ impl SigningKey {
 
     /// A minisign signature of `data` (the .minisig text).
     pub fn sign(&self, data: &[u8]) -> TestResult<String> {
+        self.sign_with_comment(data, "test artifact")
+    }
+
+    /// A minisign signature of `data` whose signed trusted comment is
+    /// `comment`.
+    pub fn sign_with_comment(&self, data: &[u8], comment: &str) -> TestResult<String> {
         let signature = minisign::sign(
             Some(&self.keypair.pk),
             &self.keypair.sk,
             std::io::Cursor::new(data),
-            Some("test artifact"),
+            Some(comment),
             None,
         )?;
         Ok(signature.into_string())
+    }
+
+    /// The detached signature of a release manifest, as
+    /// scripts/release-manifest.py has it signed: the trusted comment
+    /// names the manifest's version, channel and platforms.
+    pub fn sign_manifest(&self, manifest: &[u8]) -> TestResult<String> {
+        let value: serde_json::Value = serde_json::from_slice(manifest)?;
+        let mut platforms: Vec<String> = value["platforms"]
+            .as_object()
+            .map(|p| p.keys().cloned().collect())
+            .unwrap_or_default();
+        platforms.sort();
+        let comment = format!(
+            "omnipanel-manifest version={} channel={} platforms={}",
+            value["version"].as_str().unwrap_or_default(),
+            value["channel"].as_str().unwrap_or_default(),
+            platforms.join(",")
+        );
+        self.sign_with_comment(manifest, &comment)
     }
 }
 

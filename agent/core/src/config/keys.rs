@@ -172,7 +172,7 @@ pub const SETTINGS: &[SettingSpec] = &[
     },
     SettingSpec {
         key: "update.manifest_url",
-        description: "URL of the update manifest (JSON); {channel} is replaced by update.channel. Point it at your own server to self-host updates. Applied at the next check.",
+        description: "URL of the update manifest (JSON, signed: the same URL + .minisig), or of a GitHub release list (the default, api.github.com/repos/OWNER/REPO/releases) holding manifest-CHANNEL.json assets; {channel} is replaced by update.channel. Point it at your own server to self-host updates. Applied at the next check.",
         restart_required: false,
     },
     SettingSpec {
@@ -187,7 +187,7 @@ pub const SETTINGS: &[SettingSpec] = &[
     },
     SettingSpec {
         key: "update.public_key",
-        description: "Minisign public key (the base64 line of a .pub file) that update artifacts must be signed with; unset uses the key built into the agent. For self-hosted update servers.",
+        description: "Minisign public key (the base64 line of a .pub file) that update manifests and artifacts must be signed with, for self-hosted updates. Used only by builds without a built-in key (official release builds have one and ignore this, with a warning in the log).",
         restart_required: false,
     },
     SettingSpec {

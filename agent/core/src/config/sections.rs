@@ -56,15 +56,18 @@ impl Default for AccessSettings {
 pub struct UpdateSettings {
     /// Release channel: "stable" or "beta".
     pub channel: String,
-    /// Manifest URL; `{channel}` is replaced by the channel.
+    /// Manifest URL; `{channel}` is replaced by the channel. A URL that
+    /// answers with a GitHub release list (the default) is searched for
+    /// the channel's manifest, pre-releases included for beta.
     pub manifest_url: String,
     /// Time between automatic checks (the first one runs at start).
     #[serde(with = "duration_text")]
     pub check_interval: Duration,
     /// Check automatically. Off: the agent never checks on its own.
     pub enabled: bool,
-    /// Minisign public key (base64) that update artifacts must be signed
-    /// with; the key built into the binary when unset.
+    /// Minisign public key (base64) that update manifests and artifacts
+    /// must be signed with, for builds without a built-in key; ignored
+    /// (with a warning) when the binary has one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub public_key: Option<String>,
 }
@@ -73,9 +76,9 @@ impl Default for UpdateSettings {
     fn default() -> Self {
         Self {
             channel: "stable".to_owned(),
-            manifest_url:
-                "https://github.com/omnipanel/omnipanel/releases/latest/download/manifest-{channel}.json"
-                    .to_owned(),
+            // The release list, not releases/latest: that one skips
+            // pre-releases, so beta could never reach a beta.
+            manifest_url: "https://api.github.com/repos/omnipanel/omnipanel/releases".to_owned(),
             check_interval: Duration::from_secs(24 * 3600),
             enabled: true,
             public_key: None,

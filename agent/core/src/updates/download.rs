@@ -80,9 +80,12 @@ impl Updater {
 
     async fn run_download(&self) -> Result<Release> {
         let last_check = lock(&self.state).last_check.clone();
+        let channel = self.settings.current().update.channel.clone();
         let release = match last_check {
-            Some(outcome) => outcome,
-            None => self.check().await?,
+            // A check of another channel (the setting changed since) does
+            // not count.
+            Some(outcome) if outcome.channel == channel => outcome,
+            _ => self.check().await?,
         };
         let current = version::current();
         if !release.update_available {
@@ -93,6 +96,7 @@ impl Updater {
             .with_reason(Reason::UpdateNotAvailable));
         }
         let release = release.latest;
+        self.check_floor(&release.version).await?;
         let settings = self.settings.current();
         let public_key = Self::public_key(&settings)?;
         let ready = lock(&self.state).ready.clone();

@@ -3,14 +3,19 @@
 //! locks: the probe shares the data folder, and its per-user lock.
 //!
 //! After an install, the old process (still running the old code, which is
-//! known to work) starts the new agent on a private probe socket and waits
+//! known to work) first backs up state.db next to the rollback binaries
+//! (the new agent may migrate it; see `statedb.rs`; no backup, no new
+//! agent), then starts the new agent on a private probe socket and waits
 //! up to [`HEALTH_DEADLINE`](super::HEALTH_DEADLINE) for it to answer
 //! GetInfo with the expected version. If it does, the probe is stopped and
 //! the old process `exec`s the new agent for real: the pid stays the same,
 //! so a service manager (systemd's main pid) or a parent that waits on the
 //! agent sees one continuous process. If it does not, the old binaries are
-//! put back and the old agent is exec'd instead; it reports the automatic
-//! rollback from the marker at start. Only an exec failure returns.
+//! put back, and state.db too when the probe migrated it, and the old agent
+//! is exec'd instead; it reports the automatic rollback from the marker at
+//! start. After a rollback the user asked for, the backup that rollback
+//! handed over is put back the same way before the old agent is exec'd.
+//! Only an exec failure returns.
 //!
 //! Asking the probe for its version is a gRPC call, which this crate does
 //! not make: the server crate hands in a [`VersionProbe`].
@@ -27,7 +32,7 @@ use omnipanel_paths::AgentPaths;
 
 use crate::{
     platform,
-    updates::{HEALTH_DEADLINE, Marker, RestartPlan, UpdateDirs, artifact},
+    updates::{HEALTH_DEADLINE, Marker, RestartPlan, UpdateDirs, artifact, statedb},
 };
 
 /// Asks an agent on a socket which version it is.
@@ -47,7 +52,10 @@ const PROBE_STOP: Duration = Duration::from_secs(15);
 /// Carry out `plan`. Returns only when the final exec failed.
 pub fn perform(plan: RestartPlan, paths: &AgentPaths, version: &impl VersionProbe) -> ExitCode {
     let exe = match plan {
-        RestartPlan::Exec { exe } => exe,
+        RestartPlan::Exec { exe, dirs } => {
+            restore_handed_over_state(&dirs, paths);
+            exe
+        }
         RestartPlan::Probe {
             exe,
             to_version,
@@ -74,12 +82,19 @@ fn probe_or_roll_back(
     version: &impl VersionProbe,
 ) {
     let marker_path = dirs.marker();
-    let outcome = probe(exe, to_version, paths, version);
+    let state_db = paths.state_db();
+    let outcome = match statedb::back_up(&state_db, &dirs.state_backup()) {
+        Ok(_) => probe(exe, to_version, paths, version),
+        Err(err) => Err(format!(
+            "state.db could not be backed up before the new version's first start ({err})"
+        )),
+    };
     let mut marker = Marker::read(&marker_path).unwrap_or(Marker {
         state: String::new(),
         from_version: crate::version::current().to_owned(),
         to_version: to_version.to_owned(),
         reason: String::new(),
+        state_restored: false,
         time_ms: crate::store::now_ms(),
     });
     match outcome {
@@ -93,6 +108,12 @@ fn probe_or_roll_back(
             if let Err(err) = restored {
                 eprintln!("omnipanel-agent: the rollback failed too: {err}");
             }
+            match statedb::restore_if_migrated(&dirs.state_backup(), &state_db) {
+                Ok(restored) => marker.state_restored = restored,
+                Err(err) => eprintln!(
+                    "omnipanel-agent: cannot put back state.db from before the update: {err}"
+                ),
+            }
             marker.state = "rolled_back".to_owned();
             marker.reason = reason;
         }
@@ -100,6 +121,28 @@ fn probe_or_roll_back(
     if let Err(err) = marker.write(&marker_path) {
         eprintln!("omnipanel-agent: {err}");
     }
+}
+
+/// After a requested rollback: put back the state.db backup it handed over
+/// when the agent rolled back from had migrated the database, and note
+/// that in the marker for the restarted agent to report.
+fn restore_handed_over_state(dirs: &UpdateDirs, paths: &AgentPaths) {
+    let backup = dirs.state_to_restore();
+    match statedb::restore_if_migrated(&backup, &paths.state_db()) {
+        Ok(true) => {
+            if let Some(mut marker) = Marker::read(&dirs.marker()) {
+                marker.state_restored = true;
+                if let Err(err) = marker.write(&dirs.marker()) {
+                    eprintln!("omnipanel-agent: {err}");
+                }
+            }
+        }
+        Ok(false) => {}
+        Err(err) => {
+            eprintln!("omnipanel-agent: cannot put back state.db from before the update: {err}");
+        }
+    }
+    artifact::remove_file_if_present(&backup);
 }
 
 /// Start the new agent on a probe socket and wait for it to answer as

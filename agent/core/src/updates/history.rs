@@ -1,10 +1,23 @@
 //! Update history: every download, install and rollback, with its outcome,
 //! as a row of `update_history` in state.db, and the recent rows status
 //! reports. Recording never fails an update: a row that cannot be written
-//! is only logged.
+//! is only logged. Also the floor: the highest version ever installed (a
+//! `meta` row), below which no manifest is followed, so a replayed old
+//! (validly signed) manifest cannot take the agent back to a version with
+//! known holes; only an explicit rollback goes down.
 
-use super::{HistoryEntry, Updater};
-use crate::{error::Result, store::now_ms, version};
+use std::cmp::Ordering;
+
+use super::{HistoryEntry, Updater, manifest};
+use crate::reason::Reason;
+use crate::{
+    error::{Error, Result},
+    store::now_ms,
+    version,
+};
+
+/// The `meta` key of the floor.
+const FLOOR_KEY: &str = "update.highest_installed";
 
 /// History entries reported by status.
 const HISTORY_LIMIT: u32 = 20;
@@ -74,5 +87,47 @@ impl Updater {
                 Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
             })
             .await
+    }
+
+    /// The highest version ever installed (at least the running one).
+    pub(super) async fn floor(&self) -> Result<String> {
+        let stored = self.store.meta(FLOOR_KEY).await?;
+        let current = version::current();
+        Ok(match stored {
+            Some(stored) if manifest::is_newer(&stored, current) => stored,
+            _ => current.to_owned(),
+        })
+    }
+
+    /// Remember that `version` was installed (and ran). Never lowers the
+    /// floor; a failure is only logged, like a history row.
+    pub(super) async fn raise_floor(&self, version: &str) {
+        let result = async {
+            let stored = self.store.meta(FLOOR_KEY).await?;
+            if stored
+                .as_deref()
+                .is_none_or(|s| manifest::is_newer(version, s))
+            {
+                self.store.set_meta(FLOOR_KEY, version.to_owned()).await?;
+            }
+            Ok::<_, Error>(())
+        }
+        .await;
+        if let Err(err) = result {
+            tracing::warn!(error = %err, "cannot record the highest installed update version");
+        }
+    }
+
+    /// Refuse `version` when it is below the floor.
+    pub(super) async fn check_floor(&self, version: &str) -> Result<()> {
+        let floor = self.floor().await?;
+        if manifest::compare_versions(version, &floor) == Ordering::Less {
+            return Err(Error::failed_precondition(format!(
+                "the update server offers version {version}, lower than {floor} installed before; \
+                 an older manifest is never followed (only `omnipanel update rollback` goes back), nothing changed"
+            ))
+            .with_reason(Reason::UpdateDowngradeRefused));
+        }
+        Ok(())
     }
 }

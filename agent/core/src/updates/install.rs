@@ -1,9 +1,11 @@
 //! Install and rollback: swap the verified release in (keeping the current
 //! binaries as the rollback copy) or put the rollback copy back, leave the
 //! marker and plan the restart; and, at start, report what the previous
-//! agent's install or rollback left in that marker.
+//! agent's install or rollback left in that marker. A rollback also hands
+//! the state.db backup taken before the update to the restart, which puts
+//! it back once this agent has closed the database (see `statedb.rs`).
 
-use super::{Marker, RestartPlan, Updater, artifact, handover, lock};
+use super::{Marker, RestartPlan, Updater, artifact, handover, lock, statedb};
 use crate::reason::Reason;
 use crate::{
     error::{Error, Result},
@@ -37,6 +39,7 @@ impl Updater {
                 tracing::warn!(
                     to = %marker.to_version,
                     reason = %marker.reason,
+                    state_restored = marker.state_restored,
                     "the update was rolled back automatically"
                 );
                 let message = format!(
@@ -48,7 +51,7 @@ impl Updater {
                     &marker.from_version,
                     &marker.to_version,
                     "rolled_back",
-                    &marker.reason,
+                    &with_state_note(&marker.reason, &marker),
                 )
                 .await;
                 lock(&self.state).last_error = Some(message);
@@ -60,8 +63,18 @@ impl Updater {
                 });
             }
             "rollback" => {
-                self.record_from("rollback", &marker.from_version, current, "ok", "")
-                    .await;
+                // The version rolled back from ran: it stays the floor,
+                // even though state.db may have been put back to a time
+                // before it recorded that.
+                self.raise_floor(&marker.from_version).await;
+                self.record_from(
+                    "rollback",
+                    &marker.from_version,
+                    current,
+                    "ok",
+                    &with_state_note("", &marker),
+                )
+                .await;
                 self.bus.publish(UpdateEvent::UpdateRolledBack {
                     from_version: marker.from_version.clone(),
                     to_version: current.to_owned(),
@@ -108,6 +121,9 @@ impl Updater {
         if !force {
             self.check_idle().await?;
         }
+        // The download was checked against the floor; the floor may have
+        // risen since (a rollback's report), and installing is what counts.
+        self.check_floor(&release.version).await?;
         let _swapping = self.begin_swap()?;
         let public_key = Self::public_key(&self.settings.current())?;
         let from = version::current().to_owned();
@@ -127,6 +143,7 @@ impl Updater {
                 from_version: from_copy.clone(),
                 to_version: to_copy.clone(),
                 reason: String::new(),
+                state_restored: false,
                 time_ms: now_ms(),
             }
             .write(&dirs.marker())?;
@@ -178,7 +195,14 @@ impl Updater {
         let to = tokio::task::spawn_blocking(move || -> Result<String> {
             let install_dir = artifact::install_dir_of(&exe)?;
             artifact::check_writable(&install_dir)?;
-            let to = artifact::restore_rollback(&dirs.rollback(), &install_dir)?;
+            // state.db is still open here: the restart puts the backup
+            // back once this agent has closed it.
+            statedb::hand_over_backup(&dirs)?;
+            let to =
+                artifact::restore_rollback(&dirs.rollback(), &install_dir).inspect_err(|_| {
+                    // Nothing rolled back: the backup stays with its binaries.
+                    let _ = std::fs::rename(dirs.state_to_restore(), dirs.state_backup());
+                })?;
             // Rolled back once: the copy is now what is installed.
             let _ = std::fs::remove_dir_all(dirs.rollback());
             Marker {
@@ -186,6 +210,7 @@ impl Updater {
                 from_version: from_copy,
                 to_version: to.clone(),
                 reason: "requested".to_owned(),
+                state_restored: false,
                 time_ms: now_ms(),
             }
             .write(&dirs.marker())?;
@@ -195,7 +220,17 @@ impl Updater {
         tracing::info!(from = %from, to = %to, "rolled back; restarting");
         *lock(&self.restart) = Some(RestartPlan::Exec {
             exe: self.agent_exe.clone(),
+            dirs: self.dirs.clone(),
         });
         Ok((from, to))
+    }
+}
+
+/// A history message, noting when state.db was put back.
+fn with_state_note(message: &str, marker: &Marker) -> String {
+    match (marker.state_restored, message.is_empty()) {
+        (false, _) => message.to_owned(),
+        (true, true) => statedb::RESTORED_NOTE.to_owned(),
+        (true, false) => format!("{message}; {}", statedb::RESTORED_NOTE),
     }
 }

@@ -6,8 +6,16 @@
 //! minisign signature (any mismatch deletes the download and changes
 //! nothing), and install: keep the current binaries as the rollback copy,
 //! swap the new ones in atomically, and restart through [`handover`], which
-//! probes the new agent and rolls back by itself when it does not answer.
-//! The history lives in state.db (`update_history`).
+//! backs up state.db, probes the new agent and rolls back (binaries and,
+//! when the new agent migrated it, state.db) by itself when it does not
+//! answer. The history lives in state.db (`update_history`).
+//!
+//! Trust: the manifest is signed as well as the artifact (see
+//! [`manifest::verify`]), with the key built into release builds; a
+//! `[update] public_key` counts only in builds without one
+//! ([`choose_key`]). Nothing below the highest version ever installed is
+//! installed (the floor, kept in state.db's `meta`), except by an explicit
+//! rollback.
 //!
 //! The restart cannot happen inside the running agent: the RPC layer asks
 //! for shutdown after [`Updater::install`] or [`Updater::rollback`]
@@ -21,17 +29,21 @@
 //! periodic run), `download.rs` (resumable, with progress), `install.rs`
 //! (install, rollback, and reporting what the previous agent's install
 //! left) and `history.rs` (the `update_history` rows); `manifest.rs`,
-//! `artifact.rs` and `handover.rs` are the pieces they are built on.
+//! `feed.rs` (finding a channel's manifest in a GitHub release list),
+//! `artifact.rs`, `statedb.rs` (the state.db backup) and `handover.rs` are
+//! the pieces they are built on.
 //! `tests.rs` tests the facade as a whole against a loopback HTTP server.
 
 pub mod artifact;
 mod download;
 mod events;
+pub mod feed;
 pub mod handover;
 mod history;
 mod install;
 pub mod manifest;
 mod scheduler;
+pub mod statedb;
 #[cfg(test)]
 mod tests;
 
@@ -59,17 +71,80 @@ use crate::{
 pub use events::UpdateEvent;
 pub use manifest::Release;
 
-/// The minisign public key release artifacts are signed with (the base64
-/// line of the .pub file), built in from `OMNIPANEL_UPDATE_PUBLIC_KEY` at
-/// compile time: the release workflow sets it from the repository's
-/// MINISIGN_PUBLIC_KEY secret and signs with the secret half. Builds
-/// without it (development, distribution packages) have no key: updates
-/// then need `[update] public_key` and are refused without it, and no
-/// automatic check runs.
+/// The minisign public key release manifests and artifacts are signed with
+/// (the base64 line of the .pub file), built in from
+/// `OMNIPANEL_UPDATE_PUBLIC_KEY` at compile time: the release workflow sets
+/// it from the repository's MINISIGN_PUBLIC_KEY secret and signs with the
+/// secret half. Builds without it (development, tests, distribution
+/// packages, self-hosters' own builds) have no key: updates then need
+/// `[update] public_key` and are refused without it, and no automatic
+/// check runs. With it, `[update] public_key` is ignored (see
+/// [`choose_key`]).
 pub const BUILTIN_PUBLIC_KEY: &str = match option_env!("OMNIPANEL_UPDATE_PUBLIC_KEY") {
     Some(key) => key,
     None => "",
 };
+
+/// Where the key that verifies updates came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeySource {
+    /// Built into this binary at compile time.
+    BuiltIn,
+    /// `[update] public_key`, in a build without a built-in key.
+    Config,
+}
+
+/// The key updates are verified with, and whether a configured key was
+/// passed over for the built-in one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UpdateKey {
+    /// The minisign public key (base64).
+    pub key: String,
+    /// Where it came from.
+    pub source: KeySource,
+    /// `[update] public_key` is set but ignored (a built-in key exists).
+    pub config_ignored: bool,
+}
+
+/// Choose the update key. A built-in key always wins: config.toml can be
+/// written by anything that runs as the user (and over the API with an
+/// admin token), so it must not be able to replace the key official
+/// releases are checked with. `[update] public_key` adds a self-hoster's
+/// key only to a build that has none.
+pub fn choose_key(builtin: &str, configured: Option<&str>) -> Result<UpdateKey> {
+    let configured = configured.map(str::trim).filter(|key| !key.is_empty());
+    let builtin = builtin.trim();
+    match (builtin.is_empty(), configured) {
+        (false, configured) => Ok(UpdateKey {
+            key: builtin.to_owned(),
+            source: KeySource::BuiltIn,
+            config_ignored: configured.is_some(),
+        }),
+        (true, Some(key)) => Ok(UpdateKey {
+            key: key.to_owned(),
+            source: KeySource::Config,
+            config_ignored: false,
+        }),
+        (true, None) => Err(Error::failed_precondition(
+            "this build has no update signing key, so no update can be verified; set [update] public_key (or install updates with your package manager)",
+        )
+        .with_reason(Reason::UpdateNoKey)),
+    }
+}
+
+/// Log which key verifies updates (once per change, by the scheduler).
+fn log_key_choice(choice: &UpdateKey) {
+    match (choice.source, choice.config_ignored) {
+        (KeySource::BuiltIn, true) => tracing::warn!(
+            "[update] public_key is ignored: this build has a built-in update key, and only that key is trusted"
+        ),
+        (KeySource::BuiltIn, false) => {}
+        (KeySource::Config, _) => tracing::info!(
+            key = %choice.key,
+            "updates are verified with the key from [update] public_key (this build has no built-in key)"
+        ),
+    }
+}
 
 /// How long the new agent has to answer after an install before it is
 /// rolled back. Generous: a first start may migrate state.db.
@@ -184,10 +259,14 @@ pub enum RestartPlan {
         /// Folder of the updates (marker, rollback copy).
         dirs: UpdateDirs,
     },
-    /// Exec `exe` (after a rollback the user asked for).
+    /// Exec `exe` (after a rollback the user asked for), first putting
+    /// back the state.db backup the rollback handed over, if the new
+    /// agent migrated the database.
     Exec {
         /// The agent executable.
         exe: PathBuf,
+        /// Folder of the updates (marker, state.db backup).
+        dirs: UpdateDirs,
     },
 }
 
@@ -217,6 +296,15 @@ impl UpdateDirs {
     pub fn marker(&self) -> PathBuf {
         self.root.join("pending.json")
     }
+    /// state.db as it was before the new agent first started, kept with
+    /// the binaries it belongs to.
+    pub fn state_backup(&self) -> PathBuf {
+        self.rollback().join("state.db")
+    }
+    /// The backup a requested rollback hands to the restart.
+    pub fn state_to_restore(&self) -> PathBuf {
+        self.root.join("state-to-restore.db")
+    }
 }
 
 /// What an install or rollback left for the next agent to report.
@@ -233,6 +321,10 @@ pub struct Marker {
     /// Why it was rolled back.
     #[serde(default)]
     pub reason: String,
+    /// state.db was put back as it was before the update (the new agent
+    /// had migrated it to a schema the old one cannot open).
+    #[serde(default)]
+    pub state_restored: bool,
     /// When the install began.
     pub time_ms: i64,
 }
@@ -316,6 +408,10 @@ impl Updater {
             shutdown: shutdown.child_token(),
         });
         updater.report_marker().await;
+        if std::env::var_os(handover::PROBE_ENV).is_none() {
+            // A probe may still be rolled back: it is not "installed" yet.
+            updater.raise_floor(version::current()).await;
+        }
         updater.spawn_periodic_check();
         Ok(updater)
     }
@@ -362,15 +458,12 @@ impl Updater {
         })
     }
 
+    fn key_choice(settings: &Settings) -> Result<UpdateKey> {
+        choose_key(BUILTIN_PUBLIC_KEY, settings.update.public_key.as_deref())
+    }
+
     fn public_key(settings: &Settings) -> Result<String> {
-        match settings.update.public_key.as_deref().map(str::trim) {
-            Some(key) if !key.is_empty() => Ok(key.to_owned()),
-            _ if !BUILTIN_PUBLIC_KEY.is_empty() => Ok(BUILTIN_PUBLIC_KEY.to_owned()),
-            _ => Err(Error::failed_precondition(
-                "this build has no update signing key, so no update can be verified; set [update] public_key (or install updates with your package manager)",
-            )
-            .with_reason(Reason::UpdateNoKey)),
-        }
+        Self::key_choice(settings).map(|choice| choice.key)
     }
 
     /// The whole picture.

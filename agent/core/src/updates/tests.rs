@@ -1,11 +1,14 @@
 //! The updates facade tested at its boundary, without the agent or a
 //! socket: an [`Updater`] started on a temporary data folder and state.db,
 //! talking to a tiny HTTP/1.1 server on loopback that serves a manifest and
-//! an artifact (with byte ranges) or holds a request open. Covers the check
-//! and what the scheduler does with it, downloads that are refused or
-//! resumed, shutdown during a download, install and rollback refusals, a
-//! rollback on a temporary install folder, what a previous agent's marker
-//! reports, and history.
+//! an artifact (with byte ranges) or holds a request open. Manifests are
+//! signed with a key generated per run, as the release tooling signs them.
+//! Covers the check and what the scheduler does with it, manifests that are
+//! refused (tampered, another key, replayed, another channel) with nothing
+//! changed, downloads that are refused or resumed, shutdown during a
+//! download, install and rollback refusals, a rollback on a temporary
+//! install folder, what a previous agent's marker reports, the floor,
+//! history, and which key is trusted.
 
 use std::{
     collections::HashMap,
@@ -21,8 +24,8 @@ use sha2::{Digest, Sha256};
 use tokio_util::sync::CancellationToken;
 
 use super::{
-    BUILTIN_PUBLIC_KEY, DownloadState, Marker, Progress, RestartPlan, UpdateDirs, Updater,
-    artifact, manifest,
+    BUILTIN_PUBLIC_KEY, DownloadState, KeySource, Marker, Progress, RestartPlan, UpdateDirs,
+    Updater, artifact, choose_key, manifest,
 };
 use crate::{
     config::{OllamaSettings, Settings, SettingsStore, UpdateSettings},
@@ -58,7 +61,22 @@ struct TestServer {
 }
 
 impl TestServer {
-    fn start(routes: HashMap<String, Route>) -> Self {
+    /// Serve `routes`; each manifest (a `.json` body) also gets its
+    /// signature, made with [`signer`], at its path + `.minisig`, unless
+    /// `routes` has one there already (tests of bad signatures).
+    fn start(mut routes: HashMap<String, Route>) -> Self {
+        let manifests: Vec<(String, Vec<u8>)> = routes
+            .iter()
+            .filter_map(|(path, route)| match route {
+                Route::Body(body) if path.ends_with(".json") => Some((path.clone(), body.clone())),
+                _ => None,
+            })
+            .collect();
+        for (path, body) in manifests {
+            routes
+                .entry(format!("{path}.minisig"))
+                .or_insert_with(|| Route::Body(signer().sign_manifest(&body).into_bytes()));
+        }
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
         let seen = Arc::new(Mutex::new(Vec::new()));
@@ -130,16 +148,65 @@ impl TestServer {
     }
 }
 
-/// A minisign public key that parses (key id 1…1) and a signature in its
-/// name that decodes but is not valid: enough to reach every check before
-/// the signature's own.
-fn test_key() -> String {
-    let mut key = b"Ed".to_vec();
-    key.extend([1u8; 8]);
-    key.extend([0u8; 32]);
-    STANDARD.encode(key)
+/// A minisign key pair generated for a test run (nothing secret is
+/// committed), signing like the release tooling does.
+struct Signer {
+    keypair: minisign::KeyPair,
 }
 
+impl Signer {
+    fn generate() -> Self {
+        Self {
+            keypair: minisign::KeyPair::generate_unencrypted_keypair().unwrap(),
+        }
+    }
+
+    fn public(&self) -> String {
+        self.keypair.pk.to_base64()
+    }
+
+    fn sign(&self, data: &[u8], trusted_comment: &str) -> String {
+        minisign::sign(
+            Some(&self.keypair.pk),
+            &self.keypair.sk,
+            std::io::Cursor::new(data),
+            Some(trusted_comment),
+            None,
+        )
+        .unwrap()
+        .into_string()
+    }
+
+    /// The detached signature of a manifest, its trusted comment read
+    /// from the manifest itself.
+    fn sign_manifest(&self, body: &[u8]) -> String {
+        let value: serde_json::Value = serde_json::from_slice(body).unwrap();
+        let platforms = value["platforms"]
+            .as_object()
+            .map(|p| p.keys().cloned().collect::<Vec<_>>())
+            .unwrap_or_default();
+        let comment = manifest::trusted_comment(
+            value["version"].as_str().unwrap_or_default(),
+            value["channel"].as_str().unwrap_or_default(),
+            platforms,
+        );
+        self.sign(body, &comment)
+    }
+}
+
+/// The key this run's manifests are signed with.
+fn signer() -> &'static Signer {
+    static SIGNER: std::sync::OnceLock<Signer> = std::sync::OnceLock::new();
+    SIGNER.get_or_init(Signer::generate)
+}
+
+fn test_key() -> String {
+    signer().public()
+}
+
+/// An artifact signature that decodes but was made by no key the tests
+/// trust: enough to reach every check of a download before the
+/// signature's own.
 fn test_signature() -> String {
     let mut sig = b"ED".to_vec();
     sig.extend([1u8; 8]);
@@ -151,14 +218,21 @@ fn test_signature() -> String {
     )
 }
 
-/// A manifest offering `version` of `artifact`, announcing `size` bytes.
+/// A stable-channel manifest offering `version` of `artifact`, announcing
+/// `size` bytes.
 fn manifest_for(version: &str, artifact: &[u8], size: usize) -> Vec<u8> {
+    manifest_on("stable", version, artifact, size)
+}
+
+/// A manifest for `channel`.
+fn manifest_on(channel: &str, version: &str, artifact: &[u8], size: usize) -> Vec<u8> {
     let sha256: String = Sha256::digest(artifact)
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect();
     serde_json::json!({
         "version": version,
+        "channel": channel,
         "notes": "test release",
         "platforms": {
             manifest::platform_key(): {
@@ -353,10 +427,10 @@ async fn a_newer_release_is_announced_once_per_version() {
 }
 
 #[tokio::test]
-async fn an_older_release_is_not_downloaded() {
+async fn the_running_version_is_not_downloaded_again() {
     let server = TestServer::start(HashMap::from([(
         "/stable.json".to_owned(),
-        Route::Body(manifest_for("0.0.0-alpha", b"abcd", 4)),
+        Route::Body(manifest_for(version::current(), b"abcd", 4)),
     )]));
     let harness = Harness::new(manual(server.url("/{channel}.json"))).await;
     let updater = harness.start().await;
@@ -595,7 +669,8 @@ async fn rollback_restores_the_kept_binaries_and_plans_a_restart() {
     assert_eq!(
         updater.take_restart_plan(),
         Some(RestartPlan::Exec {
-            exe: harness.exe.clone()
+            exe: harness.exe.clone(),
+            dirs: harness.dirs(),
         })
     );
     assert_eq!(updater.take_restart_plan(), None, "taken once");
@@ -633,6 +708,7 @@ fn write_marker(path: &Path, state: &str, reason: &str) {
         from_version: "0.0.1".to_owned(),
         to_version: "0.0.2".to_owned(),
         reason: reason.to_owned(),
+        state_restored: false,
         time_ms: 1,
     }
     .write(path)
@@ -756,8 +832,8 @@ async fn the_scheduler_checks_at_start_when_enabled_with_a_key() {
     .expect("the first check runs at start");
     assert_eq!(
         server.requests().len(),
-        1,
-        "one check, the next one a day later"
+        2,
+        "one check (the manifest and its signature), the next one a day later"
     );
     updater.shutdown().await;
 }
@@ -781,4 +857,249 @@ async fn the_scheduler_stays_quiet_when_disabled_or_without_a_key() {
     if BUILTIN_PUBLIC_KEY.is_empty() {
         assert!(server.requests().is_empty(), "{:?}", server.requests());
     }
+}
+
+/// The floor as stored in state.db.
+async fn stored_floor(harness: &Harness) -> Option<String> {
+    harness
+        .store
+        .meta("update.highest_installed")
+        .await
+        .unwrap()
+}
+
+/// Check, download and install against a manifest that must be refused
+/// with `reason`, and show that nothing changed: no check recorded, no
+/// artifact fetched or staged, no history, the floor and the installed
+/// binary untouched, no marker and no restart.
+async fn refused_with_nothing_changed(server: &TestServer, harness: &Harness, reason: &str) {
+    let updater = harness.start().await;
+    let floor = stored_floor(harness).await;
+    let err = updater.check().await.unwrap_err();
+    assert_eq!(err.reason().map(Reason::as_str), Some(reason), "{err}");
+    let last = final_progress(&updater).await;
+    assert_eq!(last.state, DownloadState::Failed);
+    assert_eq!(
+        last.error
+            .as_ref()
+            .and_then(|e| e.reason())
+            .map(Reason::as_str),
+        Some(reason),
+        "{last:?}"
+    );
+    let install = updater.install(true).await.unwrap_err();
+    assert_eq!(
+        install.reason().map(Reason::as_str),
+        Some("UPDATE_NOT_DOWNLOADED")
+    );
+    let status = updater.status().await.unwrap();
+    assert_eq!(status.last_check, None);
+    assert_eq!(status.ready_version, None);
+    assert!(status.history.is_empty(), "{:?}", status.history);
+    assert!(
+        status.last_error.is_some_and(|e| e.contains(err.message())),
+        "the refusal is reported"
+    );
+    assert_eq!(stored_floor(harness).await, floor);
+    assert_eq!(std::fs::read(&harness.exe).unwrap(), b"installed agent");
+    assert!(!harness.dirs().staging().exists());
+    assert!(!harness.dirs().marker().exists());
+    assert_eq!(updater.take_restart_plan(), None);
+    assert!(
+        !server
+            .requests()
+            .iter()
+            .any(|(p, _)| p == "/artifact.tar.gz"),
+        "nothing was fetched: {:?}",
+        server.requests()
+    );
+}
+
+#[tokio::test]
+async fn a_tampered_manifest_under_a_valid_signature_is_refused() {
+    let signed = manifest_for(NEWER, b"abcd", 4);
+    let tampered = String::from_utf8(signed.clone())
+        .unwrap()
+        .replace("artifact.tar.gz", "http://127.0.0.1:1/evil.tar.gz")
+        .into_bytes();
+    assert_ne!(signed, tampered);
+    let server = TestServer::start(HashMap::from([
+        ("/stable.json".to_owned(), Route::Body(tampered)),
+        (
+            "/stable.json.minisig".to_owned(),
+            Route::Body(signer().sign_manifest(&signed).into_bytes()),
+        ),
+    ]));
+    let harness = Harness::new(manual(server.url("/{channel}.json"))).await;
+    refused_with_nothing_changed(&server, &harness, "UPDATE_MANIFEST_UNSIGNED").await;
+}
+
+#[tokio::test]
+async fn a_manifest_signed_with_another_key_is_refused() {
+    let body = manifest_for(NEWER, b"abcd", 4);
+    let server = TestServer::start(HashMap::from([
+        ("/stable.json".to_owned(), Route::Body(body.clone())),
+        (
+            "/stable.json.minisig".to_owned(),
+            Route::Body(Signer::generate().sign_manifest(&body).into_bytes()),
+        ),
+    ]));
+    let harness = Harness::new(manual(server.url("/{channel}.json"))).await;
+    refused_with_nothing_changed(&server, &harness, "UPDATE_MANIFEST_UNSIGNED").await;
+}
+
+#[tokio::test]
+async fn a_manifest_without_a_signature_or_whose_comment_disagrees_is_refused() {
+    let body = manifest_for(NEWER, b"abcd", 4);
+    // Not named .json: the test server signs nothing, /stable.minisig is
+    // a 404, as for a manifest published the old way.
+    let missing = TestServer::start(HashMap::from([(
+        "/stable".to_owned(),
+        Route::Body(body.clone()),
+    )]));
+    let harness = Harness::new(manual(missing.url("/{channel}"))).await;
+    refused_with_nothing_changed(&missing, &harness, "UPDATE_MANIFEST_UNSIGNED").await;
+    let empty = TestServer::start(HashMap::from([
+        ("/stable.json".to_owned(), Route::Body(body.clone())),
+        ("/stable.json.minisig".to_owned(), Route::Body(Vec::new())),
+    ]));
+    let harness = Harness::new(manual(empty.url("/{channel}.json"))).await;
+    refused_with_nothing_changed(&empty, &harness, "UPDATE_MANIFEST_UNSIGNED").await;
+    // Signed by the right key, but the signed comment names another
+    // version than the body (a signature lifted from another manifest).
+    let comment = manifest::trusted_comment("998.0.0", "stable", [manifest::platform_key()]);
+    let lifted = TestServer::start(HashMap::from([
+        ("/stable.json".to_owned(), Route::Body(body.clone())),
+        (
+            "/stable.json.minisig".to_owned(),
+            Route::Body(signer().sign(&body, &comment).into_bytes()),
+        ),
+    ]));
+    let harness = Harness::new(manual(lifted.url("/{channel}.json"))).await;
+    refused_with_nothing_changed(&lifted, &harness, "UPDATE_MANIFEST_UNSIGNED").await;
+}
+
+#[tokio::test]
+async fn a_replayed_older_manifest_is_refused() {
+    // Validly signed, newer than the running version, but older than a
+    // version installed before (the user rolled back from it since).
+    let server = TestServer::start(HashMap::from([(
+        "/stable.json".to_owned(),
+        Route::Body(manifest_for(NEWER, b"abcd", 4)),
+    )]));
+    let harness = Harness::new(manual(server.url("/{channel}.json"))).await;
+    harness
+        .store
+        .set_meta("update.highest_installed", "999.5.0".to_owned())
+        .await
+        .unwrap();
+    refused_with_nothing_changed(&server, &harness, "UPDATE_DOWNGRADE_REFUSED").await;
+}
+
+#[tokio::test]
+async fn a_requested_rollback_keeps_the_version_rolled_back_from_as_the_floor() {
+    let server = TestServer::start(HashMap::from([(
+        "/stable.json".to_owned(),
+        Route::Body(manifest_for(NEWER, b"abcd", 4)),
+    )]));
+    let harness = Harness::new(manual(server.url("/{channel}.json"))).await;
+    let updater = harness.start().await;
+    assert_eq!(
+        stored_floor(&harness).await.as_deref(),
+        Some(version::current())
+    );
+    assert!(updater.check().await.unwrap().update_available);
+    drop(updater);
+    // The user ran 999.5.0 and rolled back from it (state.db may even
+    // have been put back to before it recorded that).
+    std::fs::create_dir_all(harness.dirs().root).unwrap();
+    Marker {
+        state: "rollback".to_owned(),
+        from_version: "999.5.0".to_owned(),
+        to_version: version::current().to_owned(),
+        reason: "requested".to_owned(),
+        state_restored: true,
+        time_ms: 1,
+    }
+    .write(&harness.dirs().marker())
+    .unwrap();
+    let updater = harness.start().await;
+    assert_eq!(stored_floor(&harness).await.as_deref(), Some("999.5.0"));
+    let history = updater.history().await.unwrap();
+    assert!(
+        history[0].message.contains("state.db was put back"),
+        "{history:?}"
+    );
+    let err = updater.check().await.unwrap_err();
+    assert_eq!(err.reason(), Some(Reason::UpdateDowngradeRefused), "{err}");
+    assert!(err.message().contains("999.5.0"), "{err}");
+}
+
+#[tokio::test]
+async fn a_beta_manifest_on_the_stable_channel_is_refused() {
+    // A correctly signed beta manifest, served where stable users look.
+    let server = TestServer::start(HashMap::from([(
+        "/stable.json".to_owned(),
+        Route::Body(manifest_on("beta", "999.0.0-beta.1", b"abcd", 4)),
+    )]));
+    let harness = Harness::new(manual(server.url("/{channel}.json"))).await;
+    refused_with_nothing_changed(&server, &harness, "UPDATE_WRONG_CHANNEL").await;
+    // Labelled stable, but a pre-release version.
+    let labelled = TestServer::start(HashMap::from([(
+        "/stable.json".to_owned(),
+        Route::Body(manifest_on("stable", "999.0.0-beta.1", b"abcd", 4)),
+    )]));
+    let harness = Harness::new(manual(labelled.url("/{channel}.json"))).await;
+    refused_with_nothing_changed(&labelled, &harness, "UPDATE_WRONG_CHANNEL").await;
+}
+
+#[tokio::test]
+async fn the_beta_channel_takes_a_beta_found_through_the_release_list() {
+    let server = TestServer::start(HashMap::from([(
+        "/d/v999.0.0-beta.1/manifest-beta.json".to_owned(),
+        Route::Body(manifest_on("beta", "999.0.0-beta.1", b"abcd", 4)),
+    )]));
+    let feed = serde_json::json!([
+        {"tag_name": "v999.0.0-beta.1", "prerelease": true, "assets": [
+            {"name": "manifest-beta.json",
+             "browser_download_url": server.url("/d/v999.0.0-beta.1/manifest-beta.json")}]},
+        {"tag_name": "v998.0.0", "prerelease": false, "assets": [
+            {"name": "manifest-stable.json",
+             "browser_download_url": server.url("/d/v998.0.0/manifest-stable.json")}]}
+    ]);
+    let list = TestServer::start(HashMap::from([(
+        "/releases".to_owned(),
+        Route::Body(feed.to_string().into_bytes()),
+    )]));
+    let harness = Harness::new(UpdateSettings {
+        channel: "beta".to_owned(),
+        ..manual(list.url("/releases"))
+    })
+    .await;
+    let updater = harness.start().await;
+    let outcome = updater.check().await.unwrap();
+    assert!(outcome.update_available);
+    assert_eq!(outcome.latest.version, "999.0.0-beta.1");
+    assert_eq!(
+        outcome.latest.url,
+        server.url("/d/v999.0.0-beta.1/artifact.tar.gz")
+    );
+}
+
+#[test]
+fn a_built_in_key_wins_over_the_configured_one() {
+    let both = choose_key("BUILTIN", Some("CONFIGURED")).unwrap();
+    assert_eq!(
+        (both.key.as_str(), both.source, both.config_ignored),
+        ("BUILTIN", KeySource::BuiltIn, true)
+    );
+    let builtin = choose_key("BUILTIN", Some("  ")).unwrap();
+    assert!(!builtin.config_ignored);
+    let configured = choose_key("", Some(" CONFIGURED ")).unwrap();
+    assert_eq!(
+        (configured.key.as_str(), configured.source),
+        ("CONFIGURED", KeySource::Config)
+    );
+    let none = choose_key("", None).unwrap_err();
+    assert_eq!(none.reason(), Some(Reason::UpdateNoKey));
 }
