@@ -34,6 +34,9 @@ pub enum ErrorKind {
     Unimplemented,
     /// A bug or an unexpected OS failure.
     Internal,
+    /// The call ran past its deadline (the server's bound for the method, or
+    /// the client's own `grpc-timeout` when shorter).
+    DeadlineExceeded,
 }
 
 /// A domain error. Build it with the constructors; they take the message a

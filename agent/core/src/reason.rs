@@ -309,6 +309,26 @@ pub enum Reason {
     /// What a client should do: do not retry; reinstall the wanted version by
     /// hand.
     UpdateNoRollback,
+    /// The call ran past its deadline: the server's bound for the method
+    /// (`server.request_timeout` for most calls) or the client's own,
+    /// whichever was shorter. The default reason of a deadline error.
+    ///
+    /// What a client should do: retry, with a longer deadline of its own if
+    /// the client set one; the agent may still finish work it had started.
+    DeadlineExceeded,
+    /// The call was refused because the connection, the caller or the TCP
+    /// listener as a whole already holds as many open calls and streams as
+    /// the agent allows; the message says which.
+    ///
+    /// What a client should do: close streams it no longer reads, then
+    /// retry; do not retry in a tight loop.
+    TooManyStreams,
+    /// A request (or an answer) is larger than the service accepts in one
+    /// message; the message names the size and the limit.
+    ///
+    /// What a client should do: send less in one call (split a write, a
+    /// batch or a chat's images); do not retry unchanged.
+    MessageTooLarge,
 }
 
 impl Reason {
@@ -375,6 +395,9 @@ impl Reason {
         Self::UpdateNotDownloaded,
         Self::UpdateDeferred,
         Self::UpdateNoRollback,
+        Self::DeadlineExceeded,
+        Self::TooManyStreams,
+        Self::MessageTooLarge,
     ];
 
     /// The string sent on the wire.
@@ -441,6 +464,9 @@ impl Reason {
             Self::UpdateNotDownloaded => "UPDATE_NOT_DOWNLOADED",
             Self::UpdateDeferred => "UPDATE_DEFERRED",
             Self::UpdateNoRollback => "UPDATE_NO_ROLLBACK",
+            Self::DeadlineExceeded => "DEADLINE_EXCEEDED",
+            Self::TooManyStreams => "TOO_MANY_STREAMS",
+            Self::MessageTooLarge => "MESSAGE_TOO_LARGE",
         }
     }
 }

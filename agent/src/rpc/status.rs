@@ -25,6 +25,7 @@ fn code_and_reason(kind: ErrorKind) -> (Code, Reason) {
         ErrorKind::ResourceExhausted => (Code::ResourceExhausted, Reason::ResourceExhausted),
         ErrorKind::Unimplemented => (Code::Unimplemented, Reason::Unimplemented),
         ErrorKind::Internal => (Code::Internal, Reason::Internal),
+        ErrorKind::DeadlineExceeded => (Code::DeadlineExceeded, Reason::DeadlineExceeded),
     }
 }
 
