@@ -10,6 +10,7 @@ mod files;
 mod git;
 mod idle;
 mod lifecycle;
+mod limits;
 mod ollama;
 mod python_client;
 mod system;
