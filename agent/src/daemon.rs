@@ -171,6 +171,7 @@ async fn serve(
         None => None,
     };
     let tcp_address = tcp.as_ref().and_then(|t| t.listener.local_addr().ok());
+    let limits = rpc::ServerLimits::from(&settings.server);
 
     let system = SystemMonitor::start(&settings.system, store.clone(), bus.clone()).await?;
     let vram_source = system.clone();
@@ -264,7 +265,7 @@ async fn serve(
         tcp = ?tcp_address,
         "serving"
     );
-    let served = rpc::serve(ctx.clone(), unix, tcp).await;
+    let served = rpc::serve(ctx.clone(), unix, tcp, limits).await;
     drop(socket_guard);
     // In the reverse of the order they started: nothing stops while a
     // facade built on it still runs.

@@ -11,6 +11,7 @@ mod git;
 mod git_safety;
 mod idle;
 mod lifecycle;
+mod limits;
 mod ollama;
 mod python_client;
 mod security;

@@ -34,7 +34,9 @@ pub enum ErrorKind {
     Unimplemented,
     /// A bug or an unexpected OS failure.
     Internal,
-    /// The operation ran past its time limit.
+    /// The operation ran past its time limit: the server's bound for the
+    /// method, the client's own `grpc-timeout` when shorter, or a search's
+    /// own deadline.
     DeadlineExceeded,
 }
 

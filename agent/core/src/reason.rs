@@ -322,12 +322,14 @@ pub enum Reason {
     /// What a client should do: do not retry; reinstall the wanted version by
     /// hand.
     UpdateNoRollback,
-    /// The operation ran past its time limit (the default reason of a
-    /// deadline error), e.g. a text search longer than
-    /// `files.search_timeout`; what was already sent stands.
+    /// The operation ran past its time limit: the server's bound for the
+    /// method (`server.request_timeout` for most calls), the client's own
+    /// deadline when shorter, or a text search's `files.search_timeout`.
+    /// The default reason of a deadline error; what was already sent stands.
     ///
-    /// What a client should do: narrow the request (a more specific pattern,
-    /// include globs, a folder), or raise the limit.
+    /// What a client should do: narrow the request (a more specific pattern
+    /// or folder) or retry with a longer deadline; the agent may still finish
+    /// work it had started.
     DeadlineExceeded,
     /// The project's repository reaches outside the project (a `.git` file
     /// pointing elsewhere, as in a linked worktree or submodule, or
@@ -360,6 +362,19 @@ pub enum Reason {
     /// What a client should do: do not retry; check `[update] channel` and
     /// `[update] manifest_url`.
     UpdateWrongChannel,
+    /// The call was refused because the connection, the caller or the TCP
+    /// listener as a whole already holds as many open calls and streams as
+    /// the agent allows; the message says which.
+    ///
+    /// What a client should do: close streams it no longer reads, then
+    /// retry; do not retry in a tight loop.
+    TooManyStreams,
+    /// A request (or an answer) is larger than the service accepts in one
+    /// message; the message names the size and the limit.
+    ///
+    /// What a client should do: send less in one call (split a write, a
+    /// batch or a chat's images); do not retry unchanged.
+    MessageTooLarge,
 }
 
 impl Reason {
@@ -435,6 +450,8 @@ impl Reason {
         Self::UpdateManifestUnsigned,
         Self::UpdateDowngradeRefused,
         Self::UpdateWrongChannel,
+        Self::TooManyStreams,
+        Self::MessageTooLarge,
     ];
 
     /// The string sent on the wire.
@@ -510,6 +527,8 @@ impl Reason {
             Self::UpdateManifestUnsigned => "UPDATE_MANIFEST_UNSIGNED",
             Self::UpdateDowngradeRefused => "UPDATE_DOWNGRADE_REFUSED",
             Self::UpdateWrongChannel => "UPDATE_WRONG_CHANNEL",
+            Self::TooManyStreams => "TOO_MANY_STREAMS",
+            Self::MessageTooLarge => "MESSAGE_TOO_LARGE",
         }
     }
 }

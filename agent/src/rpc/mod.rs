@@ -1,17 +1,20 @@
 //! The gRPC edge of the agent, and the only code that knows tonic and the
 //! generated types: listeners (Unix socket, optional TCP with TLS), access
-//! control, health and reflection, the error mapping, and one thin folder
+//! control, limits (connections, calls, deadlines, message sizes, keep-alive),
+//! health and reflection, the error mapping, and one thin folder
 //! per service (or, until they move, one file): its handler (`mod.rs`) parses
 //! the request, calls the domain facade and converts the answer, through
 //! the conversions in its `convert.rs`.
 
 pub mod access;
 mod agent;
+pub mod connections;
 pub mod convert;
 mod events;
 mod files;
 mod git;
 mod lazy;
+pub mod limits;
 mod models;
 mod projects;
 pub mod status;
@@ -31,7 +34,7 @@ use omnipanel_proto::{
     },
 };
 use tokio::net::{TcpListener, UnixListener};
-use tokio_stream::wrappers::UnixListenerStream;
+use tokio_stream::{StreamExt, wrappers::UnixListenerStream};
 use tonic::{
     service::Routes,
     transport::{Identity, Server, ServerTlsConfig, server::TcpIncoming},
@@ -42,7 +45,13 @@ use crate::{
     context::AgentContext,
     rpc::{
         access::{AccessLayer, Listener, Policies},
+        connections::{CappedIncoming, ConnectionLayer, Tracked},
         lazy::Lazy,
+        limits::{
+            CONTROL_MESSAGES, Caps, Deadlines, FILE_MESSAGES, GIT_MESSAGES,
+            H2_MAX_CONCURRENT_STREAMS, H2_MAX_HEADER_LIST_BYTES, Ledger, LimitsLayer,
+            MODEL_MESSAGES,
+        },
     },
 };
 use omnipanel_core::error::{Error, Result};
@@ -61,6 +70,19 @@ const SERVICES: &[&str] = &[
 /// How long shutdown waits for clients to close their connections.
 const DRAIN_DEADLINE: std::time::Duration = std::time::Duration::from_secs(5);
 
+/// How often an idle TCP connection is probed with an HTTP/2 ping, and how
+/// long the answer may take before the connection is dropped: a peer that
+/// vanished (a laptop closed, a network gone) otherwise holds its
+/// connection and streams until the kernel gives up, hours later. Only TCP
+/// connections are probed, and only while they exist: an agent with no
+/// TCP client never wakes for this (a Unix socket peer that dies is closed
+/// by the kernel at once).
+const H2_KEEPALIVE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(60);
+const H2_KEEPALIVE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(20);
+/// TCP keep-alive (kernel probes, no wake-ups of the agent) on accepted
+/// connections, for peers that stop answering below HTTP/2.
+const TCP_KEEPALIVE: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// The optional TCP listener.
 #[derive(Debug)]
 pub struct TcpEndpoint {
@@ -68,6 +90,25 @@ pub struct TcpEndpoint {
     pub listener: TcpListener,
     /// PEM certificate chain and key, when TLS is on.
     pub tls: Option<(PathBuf, PathBuf)>,
+}
+
+/// The configurable limits (`[server]` in config.toml); the rest are
+/// constants in [`limits`].
+#[derive(Debug, Clone, Copy)]
+pub struct ServerLimits {
+    /// Bound of unary calls (`server.request_timeout`).
+    pub request_timeout: std::time::Duration,
+    /// Most TCP connections at once (`server.max_tcp_connections`).
+    pub max_tcp_connections: usize,
+}
+
+impl From<&omnipanel_core::config::ServerSettings> for ServerLimits {
+    fn from(settings: &omnipanel_core::config::ServerSettings) -> Self {
+        Self {
+            request_timeout: settings.request_timeout,
+            max_tcp_connections: settings.max_tcp_connections,
+        }
+    }
 }
 
 fn routes(
@@ -96,34 +137,57 @@ fn routes(
             .build_v1alpha()
             .map_err(|err| format!("reflection setup failed: {err}"))
     });
-    Routes::new(AgentServiceServer::new(agent::AgentApi::new(ctx.clone())))
-        .add_service(ModelServiceServer::new(models::ModelApi::new(
+    // Every service states its message sizes (see `limits`); health and
+    // reflection keep tonic's 4 MiB for their small requests.
+    Routes::new(
+        AgentServiceServer::new(agent::AgentApi::new(ctx.clone()))
+            .max_decoding_message_size(CONTROL_MESSAGES.decode)
+            .max_encoding_message_size(CONTROL_MESSAGES.encode),
+    )
+    .add_service(
+        ModelServiceServer::new(models::ModelApi::new(
             ctx.ollama.clone(),
             ctx.shutdown_token(),
-        )))
-        .add_service(ProjectServiceServer::new(projects::ProjectApi::new(
-            ctx.projects.clone(),
-        )))
-        .add_service(
-            FileServiceServer::new(files::FileApi::new(ctx.files.clone(), ctx.shutdown_token()))
-                .max_decoding_message_size(files::MAX_REQUEST_BYTES),
-        )
-        .add_service(GitServiceServer::new(git::GitApi::new(
+        ))
+        .max_decoding_message_size(MODEL_MESSAGES.decode)
+        .max_encoding_message_size(MODEL_MESSAGES.encode),
+    )
+    .add_service(
+        ProjectServiceServer::new(projects::ProjectApi::new(ctx.projects.clone()))
+            .max_decoding_message_size(CONTROL_MESSAGES.decode)
+            .max_encoding_message_size(CONTROL_MESSAGES.encode),
+    )
+    .add_service(
+        FileServiceServer::new(files::FileApi::new(ctx.files.clone(), ctx.shutdown_token()))
+            .max_decoding_message_size(FILE_MESSAGES.decode)
+            .max_encoding_message_size(FILE_MESSAGES.encode),
+    )
+    .add_service(
+        GitServiceServer::new(git::GitApi::new(
             ctx.git.clone(),
             ctx.projects.clone(),
             ctx.shutdown_token(),
-        )))
-        .add_service(SystemServiceServer::new(system::SystemApi::new(
+        ))
+        .max_decoding_message_size(GIT_MESSAGES.decode)
+        .max_encoding_message_size(GIT_MESSAGES.encode),
+    )
+    .add_service(
+        SystemServiceServer::new(system::SystemApi::new(
             ctx.system.clone(),
             ctx.bus.clone(),
             ctx.shutdown_token(),
-        )))
-        .add_service(UpdateServiceServer::new(updates::UpdateApi::new(
-            ctx.clone(),
-        )))
-        .add_service(health)
-        .add_service(reflection_v1)
-        .add_service(reflection_v1alpha)
+        ))
+        .max_decoding_message_size(CONTROL_MESSAGES.decode)
+        .max_encoding_message_size(CONTROL_MESSAGES.encode),
+    )
+    .add_service(
+        UpdateServiceServer::new(updates::UpdateApi::new(ctx.clone()))
+            .max_decoding_message_size(CONTROL_MESSAGES.decode)
+            .max_encoding_message_size(CONTROL_MESSAGES.encode),
+    )
+    .add_service(health)
+    .add_service(reflection_v1)
+    .add_service(reflection_v1alpha)
 }
 
 fn tls_config(cert: &PathBuf, key: &PathBuf) -> Result<ServerTlsConfig> {
@@ -145,6 +209,7 @@ pub async fn serve(
     ctx: Arc<AgentContext>,
     unix: UnixListener,
     tcp: Option<TcpEndpoint>,
+    limits: ServerLimits,
 ) -> Result<()> {
     let (reporter, health) = tonic_health::server::health_reporter();
     for service in SERVICES {
@@ -156,22 +221,39 @@ pub async fn serve(
     let owner_uid = crate::platform::peer::owner_uid();
     let policies = Arc::new(Policies::from_descriptors()?);
 
+    // One ledger for both listeners: the owner's calls are counted together
+    // whichever connection they use.
+    let ledger = Ledger::new(Caps::default());
+    let deadlines = Arc::new(Deadlines::new(limits.request_timeout));
+    // Applied to both listeners: no tonic timeout (ours answers
+    // DEADLINE_EXCEEDED with a reason), HTTP/2's own stream and header
+    // caps under our call counts.
+    let builder = || {
+        Server::builder()
+            .max_concurrent_streams(H2_MAX_CONCURRENT_STREAMS)
+            .http2_max_header_list_size(H2_MAX_HEADER_LIST_BYTES)
+    };
+
     let shutdown = ctx.shutdown_token();
-    let unix_server = Server::builder()
+    let unix_server = builder()
+        .layer(ConnectionLayer)
         .layer(AccessLayer::new(
             Listener::Unix { owner_uid },
             policies.clone(),
         ))
+        .layer(LimitsLayer::new(ledger.clone(), deadlines.clone(), false))
         .add_routes(routes.clone())
         .serve_with_incoming_shutdown(
-            UnixListenerStream::new(unix),
+            UnixListenerStream::new(unix).map(|accepted| accepted.map(Tracked::uncounted)),
             shutdown.clone().cancelled_owned(),
         );
 
     let tcp_server = match tcp {
         None => None,
         Some(endpoint) => {
-            let mut builder = Server::builder();
+            let mut builder = builder()
+                .http2_keepalive_interval(Some(H2_KEEPALIVE_INTERVAL))
+                .http2_keepalive_timeout(Some(H2_KEEPALIVE_TIMEOUT));
             if let Some((cert, key)) = &endpoint.tls {
                 builder = builder.tls_config(tls_config(cert, key)?).map_err(|err| {
                     Error::failed_precondition(format!("TLS setup failed: {err}"))
@@ -179,15 +261,22 @@ pub async fn serve(
             }
             Some(
                 builder
+                    .layer(ConnectionLayer)
                     .layer(AccessLayer::new(
                         Listener::Tcp {
                             tokens: ctx.agent.tokens().clone(),
                         },
                         policies,
                     ))
+                    .layer(LimitsLayer::new(ledger, deadlines, true))
                     .add_routes(routes)
                     .serve_with_incoming_shutdown(
-                        TcpIncoming::from(endpoint.listener).with_nodelay(Some(true)),
+                        CappedIncoming::new(
+                            TcpIncoming::from(endpoint.listener)
+                                .with_nodelay(Some(true))
+                                .with_keepalive(Some(TCP_KEEPALIVE)),
+                            limits.max_tcp_connections,
+                        ),
                         shutdown.clone().cancelled_owned(),
                     ),
             )

@@ -46,6 +46,16 @@ pub const SETTINGS: &[SettingSpec] = &[
         restart_required: true,
     },
     SettingSpec {
+        key: "server.request_timeout",
+        description: "How long a call that answers once may take before it fails with DEADLINE_EXCEEDED, e.g. \"60s\"; calls that wait for a download, a server start or a network transfer have their own bound of 30 minutes. A client's own shorter deadline is honoured.",
+        restart_required: true,
+    },
+    SettingSpec {
+        key: "server.max_tcp_connections",
+        description: "Most simultaneous connections on the TCP listener; further connections are closed as soon as they are accepted. The local socket is not capped (only its owner can connect).",
+        restart_required: true,
+    },
+    SettingSpec {
         key: "log.filter",
         description: "Log filter in RUST_LOG syntax, e.g. \"info\" or \"info,omnipanel_core=debug\". Applied immediately.",
         restart_required: false,
@@ -225,6 +235,7 @@ mod tests {
                 tcp: Some(SocketAddr::from(([127, 0, 0, 1], 1))),
                 tls_cert: Some("c".into()),
                 tls_key: Some("k".into()),
+                ..ServerSettings::default()
             },
             log: LogSettings::default(),
             events: EventSettings::default(),

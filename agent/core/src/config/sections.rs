@@ -252,7 +252,7 @@ impl Default for EventSettings {
 }
 
 /// `[server]`
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ServerSettings {
     /// Optional TCP listener for remote or sandboxed clients.
@@ -264,6 +264,31 @@ pub struct ServerSettings {
     /// PEM private key for TLS on the TCP listener.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tls_key: Option<PathBuf>,
+    /// How long a unary call may take before it is answered
+    /// DEADLINE_EXCEEDED (the few calls that wait for a download, a server
+    /// or a person have their own, longer bound).
+    #[serde(with = "duration_text")]
+    pub request_timeout: Duration,
+    /// Most simultaneous connections on the TCP listener; more are closed
+    /// as soon as they are accepted.
+    pub max_tcp_connections: usize,
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        Self {
+            tcp: None,
+            tls_cert: None,
+            tls_key: None,
+            // Long enough for any local call on a big project (a status of
+            // a large repository, a listing of a huge folder), short enough
+            // that a stuck call does not hold its resources for ever.
+            request_timeout: Duration::from_secs(60),
+            // A few clients (editors, a panel, scripts) each with a few
+            // connections; far below the file-descriptor limit.
+            max_tcp_connections: 64,
+        }
+    }
 }
 
 /// `[log]`

@@ -134,6 +134,15 @@ pub(super) fn validate(settings: &Settings) -> Result<(), (&'static str, String)
             format!("{:?} must be an http:// or https:// URL", ollama.registry),
         ));
     }
+    if settings.server.request_timeout < Duration::from_secs(1) {
+        return Err(("server.request_timeout", "must be at least 1s".to_owned()));
+    }
+    if settings.server.max_tcp_connections == 0 {
+        return Err((
+            "server.max_tcp_connections",
+            "must be at least 1".to_owned(),
+        ));
+    }
     if settings.log.max_files == 0 {
         return Err(("log.max_files", "must be at least 1".to_owned()));
     }
