@@ -300,7 +300,7 @@ async fn a_client_running_as_another_uid_is_refused() -> TestResult {
 }
 
 /// Start an agent with a TCP listener on an ephemeral loopback port.
-async fn agent_with_tcp(sandbox: &Sandbox) -> TestResult<(AgentProcess, String)> {
+pub(crate) async fn agent_with_tcp(sandbox: &Sandbox) -> TestResult<(AgentProcess, String)> {
     sandbox.write_config("[server]\ntcp = \"127.0.0.1:0\"\n")?;
     let agent = sandbox.start_agent().await?;
     let address = agent.client().await?.info().tcp_address.clone();
@@ -323,7 +323,12 @@ fn needs_admin<T>(result: Result<T, tonic::Status>, allowed: &str) -> TestResult
     Ok(())
 }
 
-async fn create_token(client: &Client, name: &str, scope: pb::Scope) -> TestResult<String> {
+/// A new token's secret.
+pub(crate) async fn create_token(
+    client: &Client,
+    name: &str,
+    scope: pb::Scope,
+) -> TestResult<String> {
     Ok(client
         .agent()
         .create_token(pb::CreateTokenRequest {

@@ -9,29 +9,10 @@ use std::time::Duration;
 
 use omnipanel_client::{Client, Target, proto::v1 as pb};
 use omnipanel_proto::{FILE_DESCRIPTOR_SET, access::method_policies};
-use omnipanel_tests::{AgentProcess, PATIENCE, Sandbox, TestResult};
+use omnipanel_tests::{PATIENCE, Sandbox, TestResult};
+
+use crate::agent_core::{agent_with_tcp, create_token as token};
 use tonic::{Code, metadata::MetadataValue};
-
-/// Start an agent with a TCP listener on an ephemeral loopback port.
-async fn agent_with_tcp(sandbox: &Sandbox) -> TestResult<(AgentProcess, String)> {
-    sandbox.write_config("[server]\ntcp = \"127.0.0.1:0\"\n")?;
-    let agent = sandbox.start_agent().await?;
-    let address = agent.client().await?.info().tcp_address.clone();
-    assert!(!address.is_empty(), "the TCP listener is not reported");
-    Ok((agent, address))
-}
-
-async fn token(client: &Client, name: &str, scope: pb::Scope) -> TestResult<String> {
-    Ok(client
-        .agent()
-        .create_token(pb::CreateTokenRequest {
-            name: name.into(),
-            scope: scope.into(),
-        })
-        .await?
-        .into_inner()
-        .token)
-}
 
 /// A plain channel to `address`, with no token attached.
 async fn bare_channel(address: &str) -> TestResult<tonic::transport::Channel> {
