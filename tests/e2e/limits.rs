@@ -60,9 +60,20 @@ where
     Ok(out)
 }
 
-/// Every refusal is ours: RESOURCE_EXHAUSTED, TOO_MANY_STREAMS, naming `what`.
+/// Every refusal is ours: RESOURCE_EXHAUSTED, TOO_MANY_STREAMS, naming
+/// `what` — or HTTP/2's own REFUSED_STREAM. A flooding client keeps HTTP/2's
+/// window of concurrent streams full; when one of our quick refusals ends,
+/// the client may count its stream closed a moment before the server has
+/// released it, and the server's HTTP/2 layer then refuses the next stream
+/// unprocessed (a retryable protocol refusal, seen as UNAVAILABLE). That
+/// race happens more on a loaded machine; any other code fails the test.
 fn all_refused_for(refused: &[Status], what: &str) {
+    let mut ours = 0;
     for status in refused {
+        if status.code() == Code::Unavailable && format!("{status:?}").contains("REFUSED_STREAM") {
+            continue;
+        }
+        ours += 1;
         assert_eq!(status.code(), Code::ResourceExhausted, "{status:?}");
         assert_eq!(
             reason(status).as_deref(),
@@ -71,6 +82,11 @@ fn all_refused_for(refused: &[Status], what: &str) {
         );
         assert!(status.message().contains(what), "{}", status.message());
     }
+    assert!(
+        ours * 2 > refused.len(),
+        "only {ours} of {} refusals came from the agent's caps",
+        refused.len()
+    );
 }
 
 /// Call `attempt` until it succeeds, for at most [`PATIENCE`].
