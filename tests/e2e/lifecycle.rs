@@ -213,6 +213,27 @@ async fn wait_for_version(
     }
 }
 
+/// The agent's update status.
+async fn update_status(client: &Client) -> TestResult<pb::GetUpdateStatusResponse> {
+    Ok(client
+        .updates()
+        .get_update_status(pb::GetUpdateStatusRequest {})
+        .await?
+        .into_inner())
+}
+
+/// The newest history entry of `action` (e.g. "install", "rollback").
+fn history_entry<'a>(
+    status: &'a pb::GetUpdateStatusResponse,
+    action: &str,
+) -> TestResult<&'a pb::UpdateHistoryEntry> {
+    Ok(status
+        .history
+        .iter()
+        .find(|h| h.action == action)
+        .ok_or_else(|| format!("no {action} in the history: {:?}", status.history))?)
+}
+
 fn reason(status: &tonic::Status) -> Option<String> {
     use tonic_types::StatusExt;
     status.get_details_error_info().map(|info| info.reason)
@@ -288,17 +309,9 @@ async fn good_update_installs_restarts_and_rolls_back_on_request() -> TestResult
     // Same process: the agent exec'd the new binary in place.
     assert_eq!(client.info().pid, agent.pid());
     assert_ne!(std::fs::read(&exe)?, original);
-    let status = client
-        .updates()
-        .get_update_status(pb::GetUpdateStatusRequest {})
-        .await?
-        .into_inner();
+    let status = update_status(&client).await?;
     assert_eq!(status.rollback_version, old_version);
-    let install = status
-        .history
-        .iter()
-        .find(|h| h.action == "install")
-        .ok_or("no install in the history")?;
+    let install = history_entry(&status, "install")?;
     assert_eq!(install.outcome, "ok", "{:?}", status.history);
     let state_db = sandbox.data_dir().join("state.db");
     let backup = sandbox.data_dir().join("updates/rollback/state.db");
@@ -312,11 +325,7 @@ async fn good_update_installs_restarts_and_rolls_back_on_request() -> TestResult
     let client = wait_for_version(&agent, &client, &old_version).await?;
     assert_eq!(std::fs::read(&exe)?, original);
     assert_eq!(schema_version(&state_db)?, before);
-    let status = client
-        .updates()
-        .get_update_status(pb::GetUpdateStatusRequest {})
-        .await?
-        .into_inner();
+    let status = update_status(&client).await?;
     let rollback = status.history.first().ok_or("no history")?;
     assert_eq!(rollback.action, "rollback");
     assert!(
@@ -352,16 +361,8 @@ async fn update_that_migrates_and_then_fails_health_restores_state_db() -> TestR
     assert_eq!(std::fs::read(&exe)?, original);
     let backup = sandbox.data_dir().join("updates/rollback/state.db");
     assert_eq!(schema_version(&state_db)?, schema_version(&backup)?);
-    let status = client
-        .updates()
-        .get_update_status(pb::GetUpdateStatusRequest {})
-        .await?
-        .into_inner();
-    let install = status
-        .history
-        .iter()
-        .find(|h| h.action == "install")
-        .ok_or("no install in the history")?;
+    let status = update_status(&client).await?;
+    let install = history_entry(&status, "install")?;
     assert_eq!(install.outcome, "rolled_back", "{:?}", status.history);
     assert!(install.message.contains("9.6.1"), "{install:?}");
     assert!(
@@ -460,11 +461,7 @@ async fn bad_signature_wrong_hash_and_truncation_are_refused_with_nothing_change
     assert_eq!(install.code(), Code::FailedPrecondition);
     assert_eq!(std::fs::read(&exe)?, original);
     assert_eq!(agent.client().await?.info().version, version);
-    let status = client
-        .updates()
-        .get_update_status(pb::GetUpdateStatusRequest {})
-        .await?
-        .into_inner();
+    let status = update_status(&client).await?;
     let refusals = status
         .history
         .iter()
@@ -494,16 +491,8 @@ async fn update_whose_agent_fails_health_is_rolled_back() -> TestResult {
     let client = wait_for_version(&agent, &client, &version).await?;
     assert_eq!(client.info().pid, agent.pid());
     assert_eq!(std::fs::read(&exe)?, original);
-    let status = client
-        .updates()
-        .get_update_status(pb::GetUpdateStatusRequest {})
-        .await?
-        .into_inner();
-    let install = status
-        .history
-        .iter()
-        .find(|h| h.action == "install")
-        .ok_or("no install in the history")?;
+    let status = update_status(&client).await?;
+    let install = history_entry(&status, "install")?;
     assert_eq!(install.outcome, "rolled_back", "{:?}", status.history);
     assert!(status.last_error.contains("9.3.0"), "{}", status.last_error);
     assert!(
