@@ -334,6 +334,7 @@ pub(crate) async fn create_token(
         .create_token(pb::CreateTokenRequest {
             name: name.into(),
             scope: scope.into(),
+            scopes: Vec::new(),
         })
         .await?
         .into_inner()

@@ -32,6 +32,68 @@ fn unimplemented<T>() -> Result<Response<T>, Status> {
 
 #[tonic::async_trait]
 impl server::AgentService for FutureAgent {
+    type RequestAccessStream = BoxStream<pb::RequestAccessResponse>;
+    async fn request_access(
+        &self,
+        _: Request<pb::RequestAccessRequest>,
+    ) -> Result<Response<Self::RequestAccessStream>, Status> {
+        unimplemented()
+    }
+    async fn list_access_requests(
+        &self,
+        _: Request<pb::ListAccessRequestsRequest>,
+    ) -> Result<Response<pb::ListAccessRequestsResponse>, Status> {
+        unimplemented()
+    }
+    async fn approve_access(
+        &self,
+        _: Request<pb::ApproveAccessRequest>,
+    ) -> Result<Response<pb::ApproveAccessResponse>, Status> {
+        unimplemented()
+    }
+    async fn deny_access(
+        &self,
+        _: Request<pb::DenyAccessRequest>,
+    ) -> Result<Response<pb::DenyAccessResponse>, Status> {
+        unimplemented()
+    }
+    async fn list_clients(
+        &self,
+        _: Request<pb::ListClientsRequest>,
+    ) -> Result<Response<pb::ListClientsResponse>, Status> {
+        unimplemented()
+    }
+    async fn revoke_client(
+        &self,
+        _: Request<pb::RevokeClientRequest>,
+    ) -> Result<Response<pb::RevokeClientResponse>, Status> {
+        unimplemented()
+    }
+    async fn list_audit(
+        &self,
+        _: Request<pb::ListAuditRequest>,
+    ) -> Result<Response<pb::ListAuditResponse>, Status> {
+        unimplemented()
+    }
+    type WatchAuditStream = BoxStream<pb::WatchAuditResponse>;
+    async fn watch_audit(
+        &self,
+        _: Request<pb::WatchAuditRequest>,
+    ) -> Result<Response<Self::WatchAuditStream>, Status> {
+        unimplemented()
+    }
+    async fn list_confirmations(
+        &self,
+        _: Request<pb::ListConfirmationsRequest>,
+    ) -> Result<Response<pb::ListConfirmationsResponse>, Status> {
+        unimplemented()
+    }
+    async fn answer_confirmation(
+        &self,
+        _: Request<pb::AnswerConfirmationRequest>,
+    ) -> Result<Response<pb::AnswerConfirmationResponse>, Status> {
+        unimplemented()
+    }
     async fn get_info(
         &self,
         _: Request<pb::GetInfoRequest>,

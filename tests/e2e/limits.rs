@@ -161,6 +161,7 @@ async fn read_token(client: &Client) -> TestResult<String> {
         .create_token(pb::CreateTokenRequest {
             name: "reader".into(),
             scope: pb::Scope::Read.into(),
+            scopes: Vec::new(),
         })
         .await?
         .into_inner()

@@ -200,6 +200,53 @@ pub fn server_state_name(state: i32) -> &'static str {
     name.strip_prefix("SERVER_STATE_").unwrap_or(name)
 }
 
+/// An access request's state as a lower-case word ("pending", "approved").
+pub fn access_request_state_name(state: i32) -> String {
+    let state = omnipanel_proto::v1::AccessRequestState::try_from(state)
+        .unwrap_or(omnipanel_proto::v1::AccessRequestState::Unspecified);
+    let name = state.as_str_name();
+    name.strip_prefix("ACCESS_REQUEST_STATE_")
+        .unwrap_or(name)
+        .to_ascii_lowercase()
+}
+
+/// A confirmation's state as a lower-case word ("pending", "allowed").
+pub fn confirmation_state_name(state: i32) -> String {
+    let state = omnipanel_proto::v1::ConfirmationState::try_from(state)
+        .unwrap_or(omnipanel_proto::v1::ConfirmationState::Unspecified);
+    let name = state.as_str_name();
+    name.strip_prefix("CONFIRMATION_STATE_")
+        .unwrap_or(name)
+        .to_ascii_lowercase()
+}
+
+/// A scope's lower-case name ("read", "infer").
+pub fn scope_name(scope: i32) -> String {
+    let scope = omnipanel_proto::v1::Scope::try_from(scope)
+        .unwrap_or(omnipanel_proto::v1::Scope::Unspecified);
+    let name = scope.as_str_name();
+    name.strip_prefix("SCOPE_")
+        .unwrap_or(name)
+        .to_ascii_lowercase()
+}
+
+/// A confirmation kind's name as people read it ("delete model").
+pub fn confirm_kind_label(kind: i32) -> &'static str {
+    use omnipanel_proto::v1::ConfirmKind;
+    match ConfirmKind::try_from(kind).unwrap_or(ConfirmKind::Unspecified) {
+        ConfirmKind::Unspecified => "unknown act",
+        ConfirmKind::DeletePermanently => "delete permanently",
+        ConfirmKind::DeleteFolder => "delete a folder",
+        ConfirmKind::Overwrite => "overwrite",
+        ConfirmKind::DeleteModel => "delete a model",
+        ConfirmKind::ForceDeleteBranch => "force-delete a branch",
+        ConfirmKind::Push => "push",
+        ConfirmKind::ForcePush => "force push",
+        ConfirmKind::InstallUpdate => "install an update",
+        ConfirmKind::RemoveProvider => "remove a provider",
+    }
+}
+
 /// A person's word for a server state: "running", "restarting after a
 /// crash" (menus and the panel).
 pub fn server_state_label(state: ServerState) -> &'static str {

@@ -79,6 +79,7 @@ impl IntoProto<pb::TokenInfo> for TokenInfo {
             scope: self.scope.into_proto().into(),
             created_unix_ms: self.created_ms,
             last_used_unix_ms: self.last_used_ms,
+            scopes: Vec::new(),
         }
     }
 }
@@ -238,6 +239,7 @@ mod tests {
                 scope: pb::Scope::Write.into(),
                 created_unix_ms: 10,
                 last_used_unix_ms: 20,
+                scopes: Vec::new(),
             }
         );
     }

@@ -55,6 +55,8 @@ impl AgentApi {
             crash_dir: ctx.paths.crash_dir.display().to_string(),
             previous_run_crashed: ctx.previous_run_crashed,
             caller_scope: pb::Scope::Unspecified.into(),
+            caller_scopes: Vec::new(),
+            caller_is_owner: false,
         });
         Self { ctx, info }
     }
@@ -62,6 +64,68 @@ impl AgentApi {
 
 #[tonic::async_trait]
 impl AgentService for AgentApi {
+    type RequestAccessStream = ResponseStream<pb::RequestAccessResponse>;
+    async fn request_access(
+        &self,
+        _: Request<pb::RequestAccessRequest>,
+    ) -> Result<Response<Self::RequestAccessStream>, Status> {
+        Err(Status::unimplemented("not yet"))
+    }
+    async fn list_access_requests(
+        &self,
+        _: Request<pb::ListAccessRequestsRequest>,
+    ) -> Result<Response<pb::ListAccessRequestsResponse>, Status> {
+        Err(Status::unimplemented("not yet"))
+    }
+    async fn approve_access(
+        &self,
+        _: Request<pb::ApproveAccessRequest>,
+    ) -> Result<Response<pb::ApproveAccessResponse>, Status> {
+        Err(Status::unimplemented("not yet"))
+    }
+    async fn deny_access(
+        &self,
+        _: Request<pb::DenyAccessRequest>,
+    ) -> Result<Response<pb::DenyAccessResponse>, Status> {
+        Err(Status::unimplemented("not yet"))
+    }
+    async fn list_clients(
+        &self,
+        _: Request<pb::ListClientsRequest>,
+    ) -> Result<Response<pb::ListClientsResponse>, Status> {
+        Err(Status::unimplemented("not yet"))
+    }
+    async fn revoke_client(
+        &self,
+        _: Request<pb::RevokeClientRequest>,
+    ) -> Result<Response<pb::RevokeClientResponse>, Status> {
+        Err(Status::unimplemented("not yet"))
+    }
+    async fn list_audit(
+        &self,
+        _: Request<pb::ListAuditRequest>,
+    ) -> Result<Response<pb::ListAuditResponse>, Status> {
+        Err(Status::unimplemented("not yet"))
+    }
+    type WatchAuditStream = ResponseStream<pb::WatchAuditResponse>;
+    async fn watch_audit(
+        &self,
+        _: Request<pb::WatchAuditRequest>,
+    ) -> Result<Response<Self::WatchAuditStream>, Status> {
+        Err(Status::unimplemented("not yet"))
+    }
+    async fn list_confirmations(
+        &self,
+        _: Request<pb::ListConfirmationsRequest>,
+    ) -> Result<Response<pb::ListConfirmationsResponse>, Status> {
+        Err(Status::unimplemented("not yet"))
+    }
+    async fn answer_confirmation(
+        &self,
+        _: Request<pb::AnswerConfirmationRequest>,
+    ) -> Result<Response<pb::AnswerConfirmationResponse>, Status> {
+        Err(Status::unimplemented("not yet"))
+    }
     async fn get_info(
         &self,
         request: Request<pb::GetInfoRequest>,

@@ -192,6 +192,32 @@ fn describe_event(event: &pb::Event) -> String {
             e.token_id,
             if e.revoked { "revoked" } else { "created" }
         ),
+        Some(Payload::AccessRequestChanged(e)) => {
+            let request = e.request.clone().unwrap_or_default();
+            format!(
+                "access request {} from {:?} (code {}): {}",
+                request.id,
+                request.client_name,
+                request.code,
+                display::access_request_state_name(request.state)
+            )
+        }
+        Some(Payload::ConfirmationChanged(e)) => {
+            let confirmation = e.confirmation.clone().unwrap_or_default();
+            format!(
+                "confirmation {} for {:?}: {} ({})",
+                confirmation.id,
+                confirmation.client_name,
+                confirmation.summary,
+                display::confirmation_state_name(confirmation.state)
+            )
+        }
+        Some(Payload::ClientsChanged(e)) => format!(
+            "client {} ({}) {}",
+            e.client_name,
+            e.client_id,
+            if e.revoked { "revoked" } else { "admitted" }
+        ),
         Some(Payload::OllamaStateChanged(e)) => {
             let status = e.status.clone().unwrap_or_default();
             let mut text = format!(
@@ -441,6 +467,7 @@ pub async fn token(command: TokenCommand, out: Output) -> Result<(), Failure> {
                 .call(agent.create_token(pb::CreateTokenRequest {
                     name,
                     scope: scope.into(),
+                    scopes: Vec::new(),
                 }))
                 .await?;
             if out.is_json() {
