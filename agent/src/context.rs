@@ -12,8 +12,8 @@ use std::{
 use tokio_util::sync::CancellationToken;
 
 use omnipanel_core::{
-    agent::AgentAdmin, files::Files, git::Git, ollama::Ollama, projects::Projects, store::Store,
-    system::SystemMonitor, updates::Updater,
+    access::Access, agent::AgentAdmin, files::Files, git::Git, ollama::Ollama, projects::Projects,
+    store::Store, system::SystemMonitor, updates::Updater,
 };
 use omnipanel_paths::AgentPaths;
 
@@ -26,6 +26,7 @@ pub const FEATURES: &[&str] = &[
     "logs",
     "settings",
     "tokens",
+    "admission",
     "ollama",
     "models",
     "projects",
@@ -47,6 +48,9 @@ pub struct AgentContext {
     /// The agent's administration: settings, tokens, logs, start at login,
     /// crash reports.
     pub agent: Arc<AgentAdmin>,
+    /// Client admission: the owner credential, grants, access requests,
+    /// confirmations.
+    pub access: Arc<Access>,
     /// state.db.
     pub store: Store,
     /// The event bus.
@@ -78,6 +82,7 @@ impl AgentContext {
         paths: AgentPaths,
         start_time_ms: i64,
         agent: Arc<AgentAdmin>,
+        access: Arc<Access>,
         store: Store,
         bus: Arc<EventBus>,
         ollama: Arc<Ollama>,
@@ -94,6 +99,7 @@ impl AgentContext {
             paths,
             start_time_ms,
             agent,
+            access,
             store,
             bus,
             ollama,

@@ -21,6 +21,7 @@ use crate::{
     update_probe::ClientVersionProbe,
 };
 use omnipanel_core::{
+    access::Access,
     agent::AgentAdmin,
     config::{self, Settings, SettingsStore},
     crash,
@@ -228,6 +229,13 @@ async fn serve(
         &shutdown,
     )
     .await?;
+    let access = Access::start(
+        &paths.owner_credential(),
+        tokens.clone(),
+        settings_store.clone(),
+        bus.clone(),
+    )
+    .await?;
     let agent = AgentAdmin::start(
         settings_store.clone(),
         tokens,
@@ -241,6 +249,7 @@ async fn serve(
         paths.clone(),
         start_time_ms,
         agent.clone(),
+        access.clone(),
         store,
         bus.clone(),
         ollama.clone(),
@@ -269,6 +278,7 @@ async fn serve(
     drop(socket_guard);
     // In the reverse of the order they started: nothing stops while a
     // facade built on it still runs.
+    access.shutdown().await;
     agent.shutdown().await;
     updates.shutdown().await;
     files.shutdown().await;

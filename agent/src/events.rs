@@ -5,8 +5,8 @@
 //! to the API, exhaustively, so a new event does not compile until mapped.
 
 use omnipanel_core::{
-    agent::AdminEvent, events::Topic, git::GitEvent, ollama::OllamaEvent, projects::ProjectEvent,
-    system::SystemEvent, updates::UpdateEvent,
+    access::AccessEvent, agent::AdminEvent, events::Topic, git::GitEvent, ollama::OllamaEvent,
+    projects::ProjectEvent, system::SystemEvent, updates::UpdateEvent,
 };
 
 /// The agent's event bus.
@@ -62,6 +62,8 @@ pub enum AgentEvent {
     Server(ServerEvent),
     /// Settings and tokens.
     Admin(AdminEvent),
+    /// Client admission: requests, confirmations, clients.
+    Access(AccessEvent),
     /// Ollama: the local server, pulls, models, providers.
     Ollama(OllamaEvent),
     /// Projects.
@@ -79,6 +81,7 @@ impl Topic for AgentEvent {
         match self {
             Self::Server(event) => event.topic(),
             Self::Admin(event) => event.topic(),
+            Self::Access(event) => event.topic(),
             Self::Ollama(event) => event.topic(),
             Self::Projects(event) => event.topic(),
             Self::Git(event) => event.topic(),
@@ -97,6 +100,12 @@ impl From<ServerEvent> for AgentEvent {
 impl From<AdminEvent> for AgentEvent {
     fn from(event: AdminEvent) -> Self {
         Self::Admin(event)
+    }
+}
+
+impl From<AccessEvent> for AgentEvent {
+    fn from(event: AccessEvent) -> Self {
+        Self::Access(event)
     }
 }
 

@@ -16,6 +16,14 @@ pub const ERROR_DOMAIN: &str = "omnipanel.v1";
 /// Response header carrying the agent's version on every response.
 pub const VERSION_HEADER: &str = "omnipanel-version";
 
+/// Request metadata carrying the id of a confirmation the user allowed: a
+/// client retries a destructive act with it after CONFIRMATION_REQUIRED.
+pub const CONFIRMATION_HEADER: &str = "omnipanel-confirmation";
+
+/// `google.rpc.ErrorInfo` metadata key naming the confirmation a
+/// CONFIRMATION_REQUIRED (or CONFIRMATION_PENDING) error waits on.
+pub const CONFIRMATION_ID_KEY: &str = "confirmation_id";
+
 /// Every file under `proto/omnipanel/v1/`, encoded as a `FileDescriptorSet`.
 pub const FILE_DESCRIPTOR_SET: &[u8] =
     include_bytes!(concat!(env!("OUT_DIR"), "/omnipanel_descriptor.bin"));

@@ -48,6 +48,7 @@ pub struct Error {
     message: String,
     field: Option<String>,
     reason: Option<Reason>,
+    metadata: Vec<(String, String)>,
 }
 
 /// Result alias for domain code.
@@ -61,6 +62,7 @@ impl Error {
             message: message.into(),
             field: None,
             reason: None,
+            metadata: Vec::new(),
         }
     }
 
@@ -72,6 +74,7 @@ impl Error {
             message: format!("{field}: {why}"),
             field: Some(field),
             reason: None,
+            metadata: Vec::new(),
         }
     }
 
@@ -102,6 +105,19 @@ impl Error {
     pub fn with_reason(mut self, reason: Reason) -> Self {
         self.reason = Some(reason);
         self
+    }
+
+    /// Attach `key = value` for the client to act on (sent as `ErrorInfo`
+    /// metadata), e.g. a confirmation id.
+    #[must_use]
+    pub fn with_metadata(mut self, key: &str, value: &str) -> Self {
+        self.metadata.push((key.to_owned(), value.to_owned()));
+        self
+    }
+
+    /// What [`Error::with_metadata`] attached.
+    pub fn metadata(&self) -> &[(String, String)] {
+        &self.metadata
     }
 
     /// What kind of failure this is.

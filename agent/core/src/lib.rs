@@ -6,6 +6,7 @@
 //! the generated API types: the server crate (`omnipanel-agent`) adapts
 //! these types to the API, and everything here is tested without a socket.
 
+pub mod access;
 pub mod agent;
 pub mod atomic_file;
 pub mod autostart;

@@ -93,6 +93,30 @@ pub enum Reason {
     ///
     /// What a client should do: run it as the user the agent belongs to, on the local socket.
     OwnerOnly,
+    /// The client was never admitted: it has the status scope only.
+    ///
+    /// What a client should do: call AgentService.RequestAccess and show the user its code, or present a token the user made.
+    NotAdmitted,
+    /// The user denied the access request, or it expired unanswered.
+    ///
+    /// What a client should do: tell the user; ask again only when the user asks you to.
+    AccessDenied,
+    /// A destructive act needs the user's confirmation; nothing was changed. The ErrorInfo metadata `confirmation_id` names it.
+    ///
+    /// What a client should do: tell the user to answer in the tray, panel or `omnipanel confirmations allow ID`, then retry the same call with metadata `omnipanel-confirmation: ID`.
+    ConfirmationRequired,
+    /// The confirmation presented has not been answered yet.
+    ///
+    /// What a client should do: wait (watch for the `confirmation_changed` event if you may read events) and retry.
+    ConfirmationPending,
+    /// The user denied this act, or its confirmation expired or was for another act.
+    ///
+    /// What a client should do: do not retry; tell the user.
+    ConfirmationDenied,
+    /// This peer has too many access requests pending or made too many in the last minute.
+    ///
+    /// What a client should do: wait for the pending ones to be answered, then ask again.
+    TooManyRequests,
     /// The folder is, contains or sits inside a place no project may touch (the agent's own folders, credentials, keyrings, or /).
     ///
     /// What a client should do: pick a folder that holds only the project; the message names the protected place.
@@ -397,6 +421,12 @@ impl Reason {
         Self::TokenInvalid,
         Self::ScopeTooLow,
         Self::OwnerOnly,
+        Self::NotAdmitted,
+        Self::AccessDenied,
+        Self::ConfirmationRequired,
+        Self::ConfirmationPending,
+        Self::ConfirmationDenied,
+        Self::TooManyRequests,
         Self::ProjectDenied,
         Self::OutsideProjectRoots,
         Self::SocketDirNotOwned,
@@ -474,6 +504,12 @@ impl Reason {
             Self::TokenInvalid => "TOKEN_INVALID",
             Self::ScopeTooLow => "SCOPE_TOO_LOW",
             Self::OwnerOnly => "OWNER_ONLY",
+            Self::NotAdmitted => "NOT_ADMITTED",
+            Self::AccessDenied => "ACCESS_DENIED",
+            Self::ConfirmationRequired => "CONFIRMATION_REQUIRED",
+            Self::ConfirmationPending => "CONFIRMATION_PENDING",
+            Self::ConfirmationDenied => "CONFIRMATION_DENIED",
+            Self::TooManyRequests => "TOO_MANY_REQUESTS",
             Self::ProjectDenied => "PROJECT_DENIED",
             Self::OutsideProjectRoots => "OUTSIDE_PROJECT_ROOTS",
             Self::SocketDirNotOwned => "SOCKET_DIR_NOT_OWNED",

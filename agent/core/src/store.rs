@@ -92,6 +92,15 @@ const MIGRATIONS: &[&str] = &[
         outcome      TEXT NOT NULL,
         message      TEXT NOT NULL DEFAULT ''
     ) STRICT;",
+    // 6: client admission: a token's grant (scope sets, projects, expiry,
+    // acts allowed without asking, who asked).
+    "ALTER TABLE tokens ADD COLUMN scopes TEXT NOT NULL DEFAULT '';
+    ALTER TABLE tokens ADD COLUMN projects TEXT NOT NULL DEFAULT '';
+    ALTER TABLE tokens ADD COLUMN expires_ms INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE tokens ADD COLUMN this_run INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE tokens ADD COLUMN no_confirm TEXT NOT NULL DEFAULT '';
+    ALTER TABLE tokens ADD COLUMN client_name TEXT NOT NULL DEFAULT '';
+    ALTER TABLE tokens ADD COLUMN peer TEXT NOT NULL DEFAULT '';",
 ];
 
 /// What happened to an unreadable database at open.

@@ -90,6 +90,16 @@ pub fn config_file() -> PathBuf {
     }
 }
 
+/// Name of the owner credential file in the agent's data folder.
+pub const OWNER_CREDENTIAL_FILE: &str = "owner-credential";
+
+/// Where the owner credential is, for clients: in the data folder
+/// (`$XDG_DATA_HOME/omnipanel`), never next to the socket, so a sandbox
+/// given the socket's folder does not get it.
+pub fn owner_credential_path() -> PathBuf {
+    data_home().join("omnipanel").join(OWNER_CREDENTIAL_FILE)
+}
+
 /// Every location the agent uses, resolved once at start.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AgentPaths {
@@ -135,6 +145,11 @@ impl AgentPaths {
             }
         }
         dirs
+    }
+
+    /// Path of the owner credential (see [`owner_credential_path`]).
+    pub fn owner_credential(&self) -> PathBuf {
+        self.data_dir.join(OWNER_CREDENTIAL_FILE)
     }
 
     /// Path of the state database.

@@ -29,6 +29,8 @@ use crate::{
 };
 use omnipanel_core::reason::Reason;
 use omnipanel_core::{
+    access::{Origin, owner::OwnerCredential},
+    config::SocketClients,
     error::{Error, ErrorKind},
     tokens::{Caller, Scope, Tokens},
 };
@@ -53,6 +55,22 @@ pub fn caller<T>(request: &tonic::Request<T>) -> Result<Caller, Status> {
                     .with_reason(Reason::NoPeerCredentials),
             )
         })
+}
+
+/// Where a request came from, for access requests: the socket peer's pid,
+/// or the TCP peer's address.
+pub fn origin<T>(request: &tonic::Request<T>) -> Origin {
+    if let Some(info) = request.extensions().get::<UdsConnectInfo>() {
+        return Origin::Socket(
+            info.peer_cred
+                .and_then(|cred| cred.pid())
+                .and_then(|pid| u32::try_from(pid).ok()),
+        );
+    }
+    match request.remote_addr() {
+        Some(address) => Origin::Tcp(address.to_string()),
+        None => Origin::Socket(None),
+    }
 }
 
 /// What one method asks of its caller.
@@ -133,70 +151,112 @@ impl Policies {
     }
 }
 
+/// What callers are checked against: the owner credential, the tokens,
+/// and who an uncredentialed socket client is.
+#[derive(Debug, Clone)]
+pub struct Identities {
+    /// The owner credential.
+    pub owner: OwnerCredential,
+    /// The token index.
+    pub tokens: Tokens,
+    /// Who a process of the user on the socket is without a credential.
+    pub socket_clients: SocketClients,
+}
+
 /// How callers on one listener are identified.
 #[derive(Debug, Clone)]
 pub enum Listener {
-    /// The Unix socket: the peer uid must equal `owner_uid`.
+    /// The Unix socket: the peer uid must equal `owner_uid`; then the
+    /// credential presented (owner credential or token) says who it is.
     Unix {
         /// Our uid.
         owner_uid: u32,
+        /// What credentials are checked against.
+        identities: Identities,
     },
-    /// TCP: bearer tokens.
+    /// TCP: tokens; no token is a client with status only.
     Tcp {
-        /// The token index.
-        tokens: Tokens,
+        /// What credentials are checked against.
+        identities: Identities,
     },
 }
 
 impl Listener {
     fn identify<B>(&self, req: &Request<B>) -> Result<Caller, Error> {
+        let presented = req.headers().get(http::header::AUTHORIZATION).map(|value| {
+            let text = value.to_str().unwrap_or_default();
+            text.strip_prefix("Bearer ")
+                .or_else(|| text.strip_prefix("bearer "))
+                .unwrap_or(text)
+                .trim()
+                .to_owned()
+        });
         match self {
-            Self::Unix { owner_uid } => {
+            Self::Unix {
+                owner_uid,
+                identities,
+            } => {
                 let uid = req
                     .extensions()
                     .get::<UdsConnectInfo>()
                     .and_then(|info| info.peer_cred)
                     .map(|cred| peer::peer_uid(&cred));
                 match uid {
-                    Some(uid) if uid == *owner_uid => Ok(Caller::Owner),
-                    Some(uid) => Err(Error::permission_denied(format!(
-                        "this agent belongs to uid {owner_uid}; connections from uid {uid} are refused"
-                    ))
-                    .with_reason(Reason::ForeignUid)),
-                    None => Err(Error::permission_denied(
-                        "the caller's identity could not be read from the socket",
-                    )
-                    .with_reason(Reason::NoPeerCredentials)),
+                    Some(uid) if uid == *owner_uid => {}
+                    Some(uid) => {
+                        return Err(Error::permission_denied(format!(
+                            "this agent belongs to uid {owner_uid}; connections from uid {uid} are refused"
+                        ))
+                        .with_reason(Reason::ForeignUid));
+                    }
+                    None => {
+                        return Err(Error::permission_denied(
+                            "the caller's identity could not be read from the socket",
+                        )
+                        .with_reason(Reason::NoPeerCredentials));
+                    }
+                }
+                match presented {
+                    Some(secret) if identities.owner.matches(&secret) => Ok(Caller::Owner),
+                    Some(secret) => verify_token(identities, &secret),
+                    None => Ok(match identities.socket_clients {
+                        SocketClients::Trusted => Caller::Owner,
+                        SocketClients::Owner => Caller::Anonymous,
+                    }),
                 }
             }
-            Self::Tcp { tokens } => {
-                let header = req
-                    .headers()
-                    .get(http::header::AUTHORIZATION)
-                    .and_then(|value| value.to_str().ok());
-                let Some(header) = header else {
-                    return Err(Error::new(
-                        ErrorKind::Unauthenticated,
-                        "this listener needs a token: send `authorization: Bearer <token>`",
-                    )
-                    .with_reason(Reason::TokenMissing));
-                };
-                let secret = header
-                    .strip_prefix("Bearer ")
-                    .or_else(|| header.strip_prefix("bearer "))
-                    .unwrap_or(header)
-                    .trim();
-                tokens.verify(secret).map(Caller::Token).ok_or_else(|| {
-                    Error::new(
-                        ErrorKind::Unauthenticated,
-                        "the token is not valid or was revoked",
-                    )
-                    .with_reason(Reason::TokenInvalid)
-                })
-            }
+            Self::Tcp { identities } => match presented {
+                Some(secret) if identities.owner.matches(&secret) => Err(Error::new(
+                    ErrorKind::Unauthenticated,
+                    "the owner credential is accepted only on the agent's local socket; over TCP present a token",
+                )
+                .with_reason(Reason::TokenInvalid)),
+                Some(secret) => verify_token(identities, &secret),
+                None => Ok(Caller::Anonymous),
+            },
         }
     }
 }
+
+fn verify_token(identities: &Identities, secret: &str) -> Result<Caller, Error> {
+    identities
+        .tokens
+        .verify(secret)
+        .map(Caller::Token)
+        .ok_or_else(|| {
+            Error::new(
+                ErrorKind::Unauthenticated,
+                "the token is not valid: it was revoked, it expired, or it was never made",
+            )
+            .with_reason(Reason::TokenInvalid)
+        })
+}
+
+/// Who made a call, put into every response's extensions (refusals too)
+/// for the layers outside this one: the activity log. `None` when the
+/// caller could not be identified.
+#[derive(Debug, Clone)]
+pub struct Identified(pub Option<Caller>);
 
 /// The layer; one per listener.
 #[derive(Debug, Clone)]
@@ -256,11 +316,13 @@ where
     fn call(&mut self, mut req: Request<Body>) -> Self::Future {
         let version = self.layer.version.clone();
         let path = req.uri().path().to_owned();
+        let identified = self.layer.listener.identify(&req);
+        let who = identified.as_ref().ok().cloned();
         let decision = decide(
             &self.layer.listener,
             self.layer.policies.required(&path),
             &path,
-            self.layer.listener.identify(&req),
+            identified,
         );
         match decision {
             Ok(caller) => {
@@ -278,6 +340,7 @@ where
                     let response = inner.call(req).await?;
                     let (mut parts, body) = response.into_parts();
                     parts.headers.insert(VERSION_HEADER, version);
+                    parts.extensions.insert(Identified(who));
                     let body = match revoked {
                         Some(revoked) => Body::new(RevocableBody::new(body, revoked)),
                         None => body,
@@ -286,10 +349,19 @@ where
                 })
             }
             Err(err) => {
-                tracing::warn!(path, error = %err, "request refused");
+                let caller = who
+                    .as_ref()
+                    .map_or_else(|| "an unidentified caller".to_owned(), Caller::describe);
+                let pid = req
+                    .extensions()
+                    .get::<UdsConnectInfo>()
+                    .and_then(|info| info.peer_cred)
+                    .and_then(|cred| cred.pid());
+                tracing::warn!(path, caller, pid, error = %err, "request refused");
                 let status: Status = to_status(err);
                 let mut response = status.into_http::<Body>();
                 response.headers_mut().insert(VERSION_HEADER, version);
+                response.extensions_mut().insert(Identified(who));
                 Box::pin(async move { Ok(response) })
             }
         }
@@ -322,11 +394,21 @@ fn decide(
         ))
         .with_reason(Reason::OwnerOnly));
     }
-    if caller.scope() < scope {
+    if !caller.has(scope) {
+        if matches!(caller, Caller::Anonymous) {
+            return Err(Error::permission_denied(format!(
+                "{path} needs the {} scope, and this client was not admitted: ask the user \
+                 with AgentService.RequestAccess (the user approves it in the tray, the panel or \
+                 `omnipanel clients approve`), or present a token (`authorization: Bearer …`)",
+                scope.name()
+            ))
+            .with_reason(Reason::NotAdmitted));
+        }
         return Err(Error::permission_denied(format!(
-            "{path} needs the {} scope; this caller has {}",
+            "{path} needs the {} scope; {} has {}",
             scope.name(),
-            caller.scope().name()
+            caller.describe(),
+            caller.scopes().names()
         ))
         .with_reason(Reason::ScopeTooLow));
     }
@@ -392,7 +474,7 @@ impl http_body::Body for RevocableBody {
 
 #[cfg(test)]
 mod tests {
-    use omnipanel_core::tokens::TokenGrant;
+    use omnipanel_core::tokens::{Scopes, TokenGrant};
     use omnipanel_proto::v1 as pb;
 
     use super::*;
@@ -404,12 +486,44 @@ mod tests {
         }
     }
 
-    fn token(scope: Scope) -> Caller {
-        Caller::Token(TokenGrant {
-            id: "t1".into(),
-            scope,
-            revoked: CancellationToken::new(),
-        })
+    fn token(scopes: Scopes) -> Caller {
+        Caller::Token(TokenGrant::new("t1", scopes))
+    }
+
+    async fn identities(socket_clients: SocketClients) -> (Identities, String, tempfile::TempDir) {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("owner-credential");
+        let owner = OwnerCredential::load_or_create(&path).expect("credential");
+        let secret = std::fs::read_to_string(&path)
+            .expect("read")
+            .trim()
+            .to_owned();
+        let store = omnipanel_core::store::Store::in_memory().expect("store");
+        let tokens = Tokens::load(store).await.expect("tokens");
+        (
+            Identities {
+                owner,
+                tokens,
+                socket_clients,
+            },
+            secret,
+            dir,
+        )
+    }
+
+    fn request(authorization: Option<&str>, cred: Option<peer::PeerCredentials>) -> Request<()> {
+        let mut builder = Request::builder().uri("/omnipanel.v1.FileService/ReadFile");
+        if let Some(value) = authorization {
+            builder = builder.header(http::header::AUTHORIZATION, value);
+        }
+        let mut request = builder.body(()).expect("request");
+        if let Some(cred) = cred {
+            request.extensions_mut().insert(UdsConnectInfo {
+                peer_addr: None,
+                peer_cred: Some(cred),
+            });
+        }
+        request
     }
 
     #[test]
@@ -419,16 +533,17 @@ mod tests {
             Ok(methods) => methods,
             Err(err) => panic!("{err}"),
         };
-        assert!(methods.len() > 70);
+        assert!(methods.len() > 80);
         for method in methods {
             let Some(declared) = method.policy else {
                 panic!("{} declares no access policy", method.path);
             };
             let declared_scope = match declared.scope() {
+                pb::Scope::Status => Scope::Status,
                 pb::Scope::Read => Scope::Read,
+                pb::Scope::Infer => Scope::Infer,
                 pb::Scope::Write => Scope::Write,
                 pb::Scope::Admin => Scope::Admin,
-                pb::Scope::Status | pb::Scope::Infer => continue,
                 pb::Scope::Unspecified => panic!("{} declares no scope", method.path),
             };
             assert_eq!(
@@ -452,8 +567,13 @@ mod tests {
         let scope = |path| policies.required_scope(path);
         assert_eq!(
             scope("/omnipanel.v1.AgentService/GetInfo"),
-            Some(Scope::Read)
+            Some(Scope::Status)
         );
+        assert_eq!(
+            scope("/omnipanel.v1.AgentService/RequestAccess"),
+            Some(Scope::Status)
+        );
+        assert_eq!(scope("/omnipanel.v1.ModelService/Chat"), Some(Scope::Infer));
         assert_eq!(
             scope("/omnipanel.v1.AgentService/Shutdown"),
             Some(Scope::Admin)
@@ -462,17 +582,30 @@ mod tests {
             scope("/omnipanel.v1.SystemService/SetThresholds"),
             Some(Scope::Write)
         );
+        assert!(
+            policies
+                .required("/omnipanel.v1.AgentService/ApproveAccess")
+                .owner_only
+        );
         assert_eq!(scope("/grpc.health.v1.Health/Check"), None);
         assert_eq!(scope("/grpc.health.v1.Health/Watch"), Some(Scope::Read));
         assert_eq!(policies.required("/made.Up/Thing"), UNDECLARED);
     }
 
     #[test]
-    fn tokens_get_their_scope_and_never_owner_only_methods() {
-        // Any listener: the requirement, not how the caller was identified,
-        // decides here.
-        let tcp = Listener::Unix { owner_uid: 0 };
-        let admin_owner_only = Requirement {
+    fn clients_get_their_scopes_and_never_owner_only_methods() {
+        let socket = Listener::Unix {
+            owner_uid: 0,
+            identities: Identities {
+                owner: OwnerCredential::load_or_create(
+                    &tempfile::tempdir().expect("dir").path().join("c"),
+                )
+                .expect("credential"),
+                tokens: futures_tokens(),
+                socket_clients: SocketClients::Owner,
+            },
+        };
+        let owner_only = Requirement {
             scope: Some(Scope::Read),
             owner_only: true,
         };
@@ -480,17 +613,113 @@ mod tests {
             scope: Some(Scope::Write),
             owner_only: false,
         };
-        let refused = decide(&tcp, admin_owner_only, "/x/Y", Ok(token(Scope::Admin)));
-        assert!(
-            matches!(&refused, Err(err) if err.reason() == Some(Reason::OwnerOnly)),
-            "{refused:?}"
+        let reason =
+            |result: Result<Option<Caller>, Error>| result.err().and_then(|err| err.reason());
+        assert_eq!(
+            reason(decide(
+                &socket,
+                owner_only,
+                "/x/Y",
+                Ok(token(Scopes::all()))
+            )),
+            Some(Reason::OwnerOnly)
         );
-        assert!(decide(&tcp, admin_owner_only, "/x/Y", Ok(Caller::Owner)).is_ok());
-        let refused = decide(&tcp, write, "/x/Y", Ok(token(Scope::Read)));
-        assert!(
-            matches!(&refused, Err(err) if err.reason() == Some(Reason::ScopeTooLow)),
-            "{refused:?}"
+        assert!(decide(&socket, owner_only, "/x/Y", Ok(Caller::Owner)).is_ok());
+        assert_eq!(
+            reason(decide(
+                &socket,
+                write,
+                "/x/Y",
+                Ok(token(Scopes::of([Scope::Read, Scope::Infer])))
+            )),
+            Some(Reason::ScopeTooLow)
         );
-        assert!(decide(&tcp, write, "/x/Y", Ok(token(Scope::Write))).is_ok());
+        assert!(
+            decide(
+                &socket,
+                write,
+                "/x/Y",
+                Ok(token(Scopes::of([Scope::Write])))
+            )
+            .is_ok()
+        );
+        let refused = decide(&socket, write, "/x/Y", Ok(Caller::Anonymous)).unwrap_err();
+        assert_eq!(refused.reason(), Some(Reason::NotAdmitted));
+        assert!(refused.message().contains("RequestAccess"), "{refused}");
+        let status = Requirement {
+            scope: Some(Scope::Status),
+            owner_only: false,
+        };
+        assert!(decide(&socket, status, "/x/Y", Ok(Caller::Anonymous)).is_ok());
+    }
+
+    fn futures_tokens() -> Tokens {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("runtime");
+        runtime
+            .block_on(Tokens::load(
+                omnipanel_core::store::Store::in_memory().expect("store"),
+            ))
+            .expect("tokens")
+    }
+
+    #[tokio::test]
+    async fn the_owner_credential_makes_the_owner_and_nothing_else_does() {
+        let uid = peer::owner_uid();
+        // Real credentials of this process, as the kernel gives them.
+        let (ours, _theirs) = tokio::net::UnixStream::pair().expect("socket pair");
+        let cred = ours.peer_cred().expect("peer credentials");
+        let (identities, secret, _dir) = identities(SocketClients::Owner).await;
+        let (_, token_secret) = {
+            let (secret, info) = identities
+                .tokens
+                .create("ci", Scopes::of([Scope::Read]))
+                .await
+                .expect("token");
+            (info, secret)
+        };
+        let socket = Listener::Unix {
+            owner_uid: uid,
+            identities: identities.clone(),
+        };
+        let who = |auth: Option<String>| socket.identify(&request(auth.as_deref(), Some(cred)));
+        assert!(matches!(
+            who(Some(format!("Bearer {secret}"))),
+            Ok(Caller::Owner)
+        ));
+        assert!(matches!(who(None), Ok(Caller::Anonymous)));
+        assert!(matches!(
+            who(Some(format!("Bearer {token_secret}"))),
+            Ok(Caller::Token(_))
+        ));
+        let wrong = who(Some("Bearer ompo_guess".into())).unwrap_err();
+        assert_eq!(wrong.reason(), Some(Reason::TokenInvalid));
+
+        let trusted = Listener::Unix {
+            owner_uid: uid,
+            identities: Identities {
+                socket_clients: SocketClients::Trusted,
+                ..identities.clone()
+            },
+        };
+        assert!(matches!(
+            trusted.identify(&request(None, Some(cred))),
+            Ok(Caller::Owner)
+        ));
+
+        let tcp = Listener::Tcp { identities };
+        let over_tcp = tcp
+            .identify(&request(Some(&format!("Bearer {secret}")), None))
+            .unwrap_err();
+        assert!(
+            over_tcp
+                .message()
+                .contains("only on the agent's local socket")
+        );
+        assert!(matches!(
+            tcp.identify(&request(None, None)),
+            Ok(Caller::Anonymous)
+        ));
     }
 }

@@ -6,7 +6,7 @@ use pb::event::Payload;
 
 use crate::events::{AgentEvent, ServerEvent};
 use crate::rpc::{convert::IntoProto, projects::convert::watch_to_proto};
-use omnipanel_core::agent::AdminEvent;
+use omnipanel_core::{access::AccessEvent, agent::AdminEvent};
 use omnipanel_core::{
     events::{Delivery, Event, Topic},
     git::GitEvent,
@@ -23,6 +23,7 @@ pub fn event_to_proto(event: &Event<AgentEvent>) -> pb::Event {
     let payload = match &event.payload {
         AgentEvent::Server(event) => server_payload(event),
         AgentEvent::Admin(event) => admin_payload(event),
+        AgentEvent::Access(event) => access_payload(event),
         AgentEvent::Ollama(event) => ollama_payload(event),
         AgentEvent::Projects(event) => project_payload(event),
         AgentEvent::Git(event) => git_payload(event),
@@ -57,6 +58,31 @@ fn server_payload(event: &ServerEvent) -> Payload {
         ServerEvent::CrashReported { path, message } => Payload::CrashReported(pb::CrashReported {
             path: path.clone(),
             message: message.clone(),
+        }),
+    }
+}
+
+/// Client admission events.
+fn access_payload(event: &AccessEvent) -> Payload {
+    match event {
+        AccessEvent::RequestChanged(request) => {
+            Payload::AccessRequestChanged(pb::AccessRequestChanged {
+                request: Some(request.clone().into_proto()),
+            })
+        }
+        AccessEvent::ConfirmationChanged(confirmation) => {
+            Payload::ConfirmationChanged(pb::ConfirmationChanged {
+                confirmation: Some(confirmation.clone().into_proto()),
+            })
+        }
+        AccessEvent::ClientsChanged {
+            client_id,
+            client_name,
+            revoked,
+        } => Payload::ClientsChanged(pb::ClientsChanged {
+            client_id: client_id.clone(),
+            client_name: client_name.clone(),
+            revoked: *revoked,
         }),
     }
 }

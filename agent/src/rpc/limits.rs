@@ -173,12 +173,12 @@ impl Default for Caps {
 /// Who a call is counted against.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Caller {
-    /// The agent's owner: every connection on the Unix socket.
+    /// The agent's owner, across all its connections.
     Owner,
-    /// A token on TCP, by a keyed hash of its id (the access layer has
-    /// already checked it).
+    /// A client with a token, by a keyed hash of its id (the access layer
+    /// has already checked it), on the socket or TCP.
     Token(u64),
-    /// A TCP caller without a token (only health checks get this far).
+    /// Callers that were not admitted, together.
     Anonymous,
 }
 
@@ -194,6 +194,7 @@ struct Counts {
 pub struct Ledger {
     caps: Caps,
     counts: Mutex<Counts>,
+    token_keys: RandomState,
 }
 
 impl Ledger {
@@ -202,7 +203,27 @@ impl Ledger {
         Arc::new(Self {
             caps,
             counts: Mutex::new(Counts::default()),
+            token_keys: RandomState::new(),
         })
+    }
+
+    /// Who a call of `caller` is counted against: a client by its token's
+    /// id (so two spellings of one secret share a budget), whichever
+    /// listener it came through; callers that were not admitted share one.
+    pub fn counted_as(&self, caller: Option<&omnipanel_core::tokens::Caller>) -> Caller {
+        match caller {
+            Some(omnipanel_core::tokens::Caller::Owner) => Caller::Owner,
+            Some(omnipanel_core::tokens::Caller::Token(grant)) => {
+                Caller::Token(self.token_keys.hash_one(&grant.id))
+            }
+            Some(omnipanel_core::tokens::Caller::Anonymous) | None => Caller::Anonymous,
+        }
+    }
+
+    /// Calls and streams the client holding token `id` has open now.
+    pub fn open_calls_of_token(&self, id: &str) -> u32 {
+        let key = Caller::Token(self.token_keys.hash_one(id));
+        u32::try_from(self.open_calls(key)).unwrap_or(u32::MAX)
     }
 
     /// Count one more call, or say which cap it would pass.
@@ -443,9 +464,8 @@ pub struct LimitsLayer {
 struct Shared {
     ledger: Arc<Ledger>,
     deadlines: Arc<Deadlines>,
-    /// TCP: callers are tokens, and count towards the remote cap.
+    /// TCP: calls count towards the remote cap.
     remote: bool,
-    token_keys: RandomState,
     refusals: LogThrottle,
 }
 
@@ -457,7 +477,6 @@ impl LimitsLayer {
                 ledger,
                 deadlines,
                 remote,
-                token_keys: RandomState::new(),
                 refusals: LogThrottle::new(),
             }),
         }
@@ -466,19 +485,10 @@ impl LimitsLayer {
 
 impl Shared {
     fn caller<B>(&self, req: &Request<B>) -> Caller {
-        if !self.remote {
-            return Caller::Owner;
-        }
         // The access layer ahead of this one put who it admitted into the
-        // request: a token is counted by its id, so two spellings of one
-        // secret share a budget.
-        match req.extensions().get::<Granted>() {
-            Some(Granted(omnipanel_core::tokens::Caller::Token(grant))) => {
-                Caller::Token(self.token_keys.hash_one(&grant.id))
-            }
-            Some(Granted(omnipanel_core::tokens::Caller::Owner)) => Caller::Owner,
-            None => Caller::Anonymous,
-        }
+        // request.
+        self.ledger
+            .counted_as(req.extensions().get::<Granted>().map(|granted| &granted.0))
     }
 }
 

@@ -44,7 +44,7 @@ use tonic_health::ServingStatus;
 use crate::{
     context::AgentContext,
     rpc::{
-        access::{AccessLayer, Listener, Policies},
+        access::{AccessLayer, Identities, Listener, Policies},
         connections::{CappedIncoming, ConnectionLayer, Tracked},
         lazy::Lazy,
         limits::{
@@ -116,6 +116,7 @@ fn routes(
     health: tonic_health::pb::health_server::HealthServer<
         impl tonic_health::pb::health_server::Health,
     >,
+    ledger: &Arc<Ledger>,
 ) -> Routes {
     // Each reflection version lists what it was given: give both every
     // descriptor we serve (ours, health, and the other reflection version)
@@ -140,7 +141,7 @@ fn routes(
     // Every service states its message sizes (see `limits`); health and
     // reflection keep tonic's 4 MiB for their small requests.
     Routes::new(
-        AgentServiceServer::new(agent::AgentApi::new(ctx.clone()))
+        AgentServiceServer::new(agent::AgentApi::new(ctx.clone(), ledger.clone()))
             .max_decoding_message_size(CONTROL_MESSAGES.decode)
             .max_encoding_message_size(CONTROL_MESSAGES.encode),
     )
@@ -217,13 +218,18 @@ pub async fn serve(
             .set_service_status(*service, ServingStatus::Serving)
             .await;
     }
-    let routes = routes(&ctx, health);
     let owner_uid = crate::platform::peer::owner_uid();
+    let identities = Identities {
+        owner: ctx.access.owner().clone(),
+        tokens: ctx.access.tokens().clone(),
+        socket_clients: ctx.access.socket_clients(),
+    };
     let policies = Arc::new(Policies::from_descriptors()?);
 
     // One ledger for both listeners: the owner's calls are counted together
     // whichever connection they use.
     let ledger = Ledger::new(Caps::default());
+    let routes = routes(&ctx, health, &ledger);
     let deadlines = Arc::new(Deadlines::new(limits.request_timeout));
     // Applied to both listeners: no tonic timeout (ours answers
     // DEADLINE_EXCEEDED with a reason), HTTP/2's own stream and header
@@ -238,7 +244,10 @@ pub async fn serve(
     let unix_server = builder()
         .layer(ConnectionLayer)
         .layer(AccessLayer::new(
-            Listener::Unix { owner_uid },
+            Listener::Unix {
+                owner_uid,
+                identities: identities.clone(),
+            },
             policies.clone(),
         ))
         .layer(LimitsLayer::new(ledger.clone(), deadlines.clone(), false))
@@ -262,12 +271,7 @@ pub async fn serve(
             Some(
                 builder
                     .layer(ConnectionLayer)
-                    .layer(AccessLayer::new(
-                        Listener::Tcp {
-                            tokens: ctx.agent.tokens().clone(),
-                        },
-                        policies,
-                    ))
+                    .layer(AccessLayer::new(Listener::Tcp { identities }, policies))
                     .layer(LimitsLayer::new(ledger, deadlines, true))
                     .add_routes(routes)
                     .serve_with_incoming_shutdown(

@@ -39,7 +39,7 @@ pub fn to_status(err: Error) -> Status {
     details.set_error_info(
         err.reason().unwrap_or(default_reason).as_str(),
         ERROR_DOMAIN,
-        HashMap::new(),
+        err.metadata().iter().cloned().collect::<HashMap<_, _>>(),
     );
     if let Some(field) = err.field() {
         details.add_bad_request_violation(field, err.message());

@@ -1,6 +1,8 @@
 //! Finding and dialling the agent: the target (socket or TCP address with a
-//! token), the channel with the `localhost` authority, the bearer-token
-//! interceptor, and the protocol-version handshake.
+//! token), the credential presented (a client's token, or on the socket the
+//! owner credential when this user can read it), the channel with the
+//! `localhost` authority, the bearer interceptor, and the protocol-version
+//! handshake.
 
 use std::{fmt, io, path::PathBuf, time::Duration};
 
@@ -90,6 +92,76 @@ impl Target {
     }
 }
 
+/// What a client presents to the agent.
+#[derive(Clone, PartialEq, Eq, Default)]
+pub enum Credential {
+    /// What the environment gives: over TCP the target's token; on the
+    /// socket `OMNIPANEL_TOKEN` when set, else the owner credential in the
+    /// agent's data folder when this user can read it (our own CLI, tray and
+    /// panel are the owner this way), else nothing.
+    #[default]
+    FromEnv,
+    /// This token (or owner credential).
+    Bearer(String),
+    /// Nothing: a client never admitted, with status only until it asks.
+    Nothing,
+}
+
+impl fmt::Debug for Credential {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Never print a secret.
+        f.write_str(match self {
+            Self::FromEnv => "FromEnv",
+            Self::Bearer(_) => "Bearer(<redacted>)",
+            Self::Nothing => "Nothing",
+        })
+    }
+}
+
+impl Credential {
+    /// The secret to present before the agent has been asked anything:
+    /// an explicit one, or the environment's token.
+    fn explicit(&self, target: &Target) -> Option<String> {
+        match self {
+            Self::Bearer(secret) => Some(secret.clone()),
+            Self::Nothing => None,
+            Self::FromEnv => match target {
+                Target::Tcp { token, .. } => token.clone(),
+                Target::Unix(_) => std::env::var(TOKEN_ENV)
+                    .ok()
+                    .filter(|t| !t.trim().is_empty()),
+            },
+        }
+    }
+}
+
+/// The owner credential of the agent whose data folder is `data_dir`, when
+/// this user can read it.
+fn owner_credential(data_dir: &str) -> Option<String> {
+    if data_dir.is_empty() {
+        return None;
+    }
+    let path = std::path::Path::new(data_dir).join(omnipanel_paths::OWNER_CREDENTIAL_FILE);
+    std::fs::read_to_string(path)
+        .ok()
+        .map(|text| text.trim().to_owned())
+        .filter(|secret| !secret.is_empty())
+}
+
+fn auth_for(secret: Option<&str>) -> Result<AuthInterceptor, ClientError> {
+    let Some(secret) = secret else {
+        return Ok(AuthInterceptor::default());
+    };
+    let header = format!("Bearer {secret}").parse().map_err(|_| {
+        ClientError::Config(format!(
+            "{TOKEN_ENV} contains characters that cannot be sent in a header"
+        ))
+    })?;
+    Ok(AuthInterceptor {
+        header: Some(header),
+    })
+}
+
 /// Adds `authorization: Bearer <token>` to every call when a token is set.
 #[derive(Clone, Default)]
 pub struct AuthInterceptor {
@@ -121,6 +193,7 @@ pub struct Client {
     auth: AuthInterceptor,
     target: Target,
     info: GetInfoResponse,
+    credential: Credential,
 }
 
 /// A stub of any service, with the bearer token attached.
@@ -134,7 +207,18 @@ impl Client {
 
     /// Connect to `target`, call `GetInfo` and check the protocol version.
     pub async fn connect(target: Target) -> Result<Self, ClientError> {
-        let client = Self::connect_unchecked(target).await?;
+        Self::connect_as(target, Credential::FromEnv).await
+    }
+
+    /// Connect and call `GetInfo` without checking the protocol version
+    /// (for tools that only want to report what is running).
+    pub async fn connect_unchecked(target: Target) -> Result<Self, ClientError> {
+        Self::connect_unchecked_as(target, Credential::FromEnv).await
+    }
+
+    /// Connect presenting `credential`, and check the protocol version.
+    pub async fn connect_as(target: Target, credential: Credential) -> Result<Self, ClientError> {
+        let client = Self::connect_unchecked_as(target, credential).await?;
         if client.info.protocol_version != PROTOCOL_VERSION {
             return Err(ClientError::VersionMismatch {
                 agent_version: client.info.version.clone(),
@@ -145,38 +229,50 @@ impl Client {
         Ok(client)
     }
 
-    /// Connect and call `GetInfo` without checking the protocol version
-    /// (for tools that only want to report what is running).
-    pub async fn connect_unchecked(target: Target) -> Result<Self, ClientError> {
+    /// Connect presenting `credential`, without checking the protocol
+    /// version.
+    pub async fn connect_unchecked_as(
+        target: Target,
+        credential: Credential,
+    ) -> Result<Self, ClientError> {
         let label = target.to_string();
         let channel = open_channel(&target).await?;
-        let auth = match &target {
-            Target::Tcp {
-                token: Some(token), ..
-            } => {
-                let header = format!("Bearer {token}").parse().map_err(|_| {
-                    ClientError::Config(format!(
-                        "{TOKEN_ENV} contains characters that cannot be sent in a header"
-                    ))
-                })?;
-                AuthInterceptor {
-                    header: Some(header),
-                }
+        let explicit = credential.explicit(&target);
+        let mut auth = auth_for(explicit.as_deref())?;
+        let get_info = |auth: AuthInterceptor| {
+            let mut stub = AgentServiceClient::with_interceptor(channel.clone(), auth);
+            let label = label.clone();
+            async move {
+                stub.get_info(GetInfoRequest {})
+                    .await
+                    .map_err(|status| ClientError::from_status(status, &label))
+                    .map(tonic::Response::into_inner)
             }
-            _ => AuthInterceptor::default(),
         };
-        let mut stub = AgentServiceClient::with_interceptor(channel.clone(), auth.clone());
-        let info = stub
-            .get_info(GetInfoRequest {})
-            .await
-            .map_err(|status| ClientError::from_status(status, &label))?
-            .into_inner();
+        let mut info = get_info(auth.clone()).await?;
+        // On the socket with nothing given: the owner credential of this
+        // very agent, found through the data folder it reports, when this
+        // user may read it (a sandbox given only the socket may not).
+        if explicit.is_none()
+            && credential == Credential::FromEnv
+            && matches!(target, Target::Unix(_))
+            && let Some(secret) = owner_credential(&info.data_dir)
+        {
+            auth = auth_for(Some(&secret))?;
+            info = get_info(auth.clone()).await?;
+        }
         Ok(Self {
             channel,
             auth,
             target,
             info,
+            credential,
         })
+    }
+
+    /// What this client presents (to open another connection like it).
+    pub fn credential(&self) -> &Credential {
+        &self.credential
     }
 
     /// What the agent said about itself when we connected.

@@ -4,7 +4,7 @@
 
 use std::{fmt, io};
 
-use omnipanel_proto::ERROR_DOMAIN;
+use omnipanel_proto::{CONFIRMATION_ID_KEY, ERROR_DOMAIN};
 use tonic::Code;
 
 /// A failure talking to the agent.
@@ -25,6 +25,9 @@ pub enum ClientError {
         target: String,
         /// Why.
         message: String,
+        /// The agent's `ErrorInfo` reason (e.g. `NOT_ADMITTED`), when it
+        /// gave one.
+        reason: Option<String>,
     },
     /// Something answered, but the connection could not be set up: TLS
     /// failed (an `https` address for a plain listener, an untrusted
@@ -74,6 +77,7 @@ impl ClientError {
             Code::PermissionDenied => Self::AccessDenied {
                 target: target.to_owned(),
                 message: status.message().to_owned(),
+                reason: error_info(&status).map(|info| info.reason),
             },
             Code::Unauthenticated => Self::Unauthenticated {
                 target: target.to_owned(),
@@ -111,6 +115,7 @@ impl ClientError {
                     "{}; the socket belongs to another user or its permissions were changed",
                     describe_chain(err)
                 ),
+                reason: None,
             },
             Some(io::ErrorKind::NotFound | io::ErrorKind::ConnectionRefused) => {
                 Self::AgentNotRunning {
@@ -145,6 +150,24 @@ impl ClientError {
         self.code() == Code::Aborted
     }
 
+    /// The agent's `ErrorInfo` reason ("NOT_ADMITTED",
+    /// "CONFIRMATION_REQUIRED"), when the agent answered with one.
+    pub fn reason(&self) -> Option<String> {
+        match self {
+            Self::AccessDenied { reason, .. } => reason.clone(),
+            Self::Rpc(status) => error_info(status).map(|info| info.reason),
+            _ => None,
+        }
+    }
+
+    /// For CONFIRMATION_REQUIRED (and CONFIRMATION_PENDING): the id of the
+    /// confirmation the user must allow, to send back as metadata
+    /// `omnipanel-confirmation` on the retry.
+    pub fn confirmation_id(&self) -> Option<String> {
+        let info = error_info(self.status()?)?;
+        info.metadata.get(CONFIRMATION_ID_KEY).cloned()
+    }
+
     /// The gRPC code this error corresponds to.
     pub fn code(&self) -> Code {
         match self {
@@ -155,6 +178,14 @@ impl ClientError {
             Self::Rpc(status) => status.code(),
         }
     }
+}
+
+/// The agent's ErrorInfo on a status, when it is the agent's.
+fn error_info(status: &tonic::Status) -> Option<tonic_types::ErrorInfo> {
+    use tonic_types::StatusExt;
+    status
+        .get_details_error_info()
+        .filter(|info| info.domain == ERROR_DOMAIN)
 }
 
 /// The agent attaches a `google.rpc.ErrorInfo` with domain [`ERROR_DOMAIN`] to
@@ -333,7 +364,10 @@ mod tests {
             tonic::Status::permission_denied("connections from uid 65534 are refused"),
         ] {
             let err = ClientError::from_status(status, TARGET);
-            let ClientError::AccessDenied { target, message } = &err else {
+            let ClientError::AccessDenied {
+                target, message, ..
+            } = &err
+            else {
                 panic!("expected access denied, got {err:?}");
             };
             assert_eq!(target, TARGET);

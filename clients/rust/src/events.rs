@@ -10,13 +10,14 @@ use omnipanel_proto::v1::{
 };
 use tonic::Streaming;
 
-use crate::{Client, ClientError, Target};
+use crate::{Client, ClientError, Credential, Target};
 
 /// What a subscription yields.
 #[derive(Debug, Clone)]
 pub enum SubscriptionItem {
-    /// An event, in sequence order.
-    Event(Event),
+    /// An event, in sequence order (boxed: events are far larger than the
+    /// other items).
+    Event(Box<Event>),
     /// Events were lost; re-read whatever state you mirror.
     Gap(EventGap),
     /// Replay is over; what follows is live.
@@ -31,6 +32,7 @@ pub enum SubscriptionItem {
 #[derive(Debug)]
 pub struct EventSubscription {
     target: Target,
+    credential: Credential,
     topics: Vec<String>,
     cursor: Option<u64>,
     instance_id: u64,
@@ -48,6 +50,7 @@ impl EventSubscription {
     pub fn new(target: Target, topics: Vec<String>, after_sequence: Option<u64>) -> Self {
         Self {
             target,
+            credential: Credential::FromEnv,
             topics,
             cursor: after_sequence,
             instance_id: 0,
@@ -55,6 +58,12 @@ impl EventSubscription {
             backoff: MIN_BACKOFF,
             reconnect: true,
         }
+    }
+
+    /// Present `credential` rather than what the environment gives.
+    pub fn with_credential(mut self, credential: Credential) -> Self {
+        self.credential = credential;
+        self
     }
 
     /// Whether to reconnect after the connection breaks (default true). When
@@ -117,7 +126,7 @@ impl EventSubscription {
     }
 
     async fn open(&mut self) -> Result<(), ClientError> {
-        let client = Client::connect(self.target.clone()).await?;
+        let client = Client::connect_as(self.target.clone(), self.credential.clone()).await?;
         let request = WatchEventsRequest {
             after_sequence: self.cursor,
             instance_id: self.instance_id,
@@ -139,7 +148,7 @@ impl EventSubscription {
             Item::Event(event) => {
                 self.cursor = Some(event.sequence);
                 self.instance_id = event.instance_id;
-                SubscriptionItem::Event(event)
+                SubscriptionItem::Event(Box::new(event))
             }
             Item::Gap(gap) => {
                 // Resume after the event just before the one the agent will

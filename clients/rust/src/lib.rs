@@ -16,7 +16,7 @@ pub mod location;
 mod transport;
 
 pub use calls::{Answer, MessageStream};
-pub use connect::{AuthInterceptor, Authed, Client, Target};
+pub use connect::{AuthInterceptor, Authed, Client, Credential, Target};
 pub use error::ClientError;
 pub use events::{EventSubscription, SubscriptionItem};
 pub use omnipanel_proto as proto;

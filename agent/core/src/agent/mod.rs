@@ -26,7 +26,7 @@ use crate::{
     events::Publisher,
     logs::{LineReceiver, LogHub, MAX_TAIL_LINES},
     reason::Reason,
-    tokens::{Caller, Scope, TokenInfo, Tokens},
+    tokens::{Caller, Scopes, TokenInfo, Tokens},
 };
 
 /// The log source tailed when the caller names none.
@@ -227,10 +227,10 @@ impl AgentAdmin {
         Ok(status)
     }
 
-    /// A new token with `scope`: its secret (shown once) and its listing.
-    pub async fn create_token(&self, name: &str, scope: Scope) -> Result<(String, TokenInfo)> {
-        let (token, info) = self.tokens.create(name, scope).await?;
-        tracing::info!(id = %info.id, name = %info.name, scope = scope.name(), "token created");
+    /// A new token with `scopes`: its secret (shown once) and its listing.
+    pub async fn create_token(&self, name: &str, scopes: Scopes) -> Result<(String, TokenInfo)> {
+        let (token, info) = self.tokens.create(name, scopes).await?;
+        tracing::info!(id = %info.id, name = %info.name, scopes = %scopes.names(), "token created");
         self.bus.publish(AdminEvent::TokensChanged {
             token_id: info.id.clone(),
             revoked: false,
@@ -310,11 +310,7 @@ mod tests {
     #[tokio::test]
     async fn a_token_cannot_change_what_would_widen_its_reach() {
         let f = fixture().await;
-        let admin_token = Caller::Token(crate::tokens::TokenGrant {
-            id: "t".into(),
-            scope: Scope::Admin,
-            revoked: tokio_util::sync::CancellationToken::new(),
-        });
+        let admin_token = Caller::Token(crate::tokens::TokenGrant::new("t", Scopes::all()));
         for key in [
             "access.project_roots",
             "ollama.binary",
@@ -379,10 +375,11 @@ mod tests {
     #[tokio::test]
     async fn tokens_are_created_listed_revoked_and_announced() {
         let f = fixture().await;
-        let (secret, info) = f.admin.create_token("ci", Scope::Read).await.unwrap();
+        let read = Scopes::of([crate::tokens::Scope::Read]);
+        let (secret, info) = f.admin.create_token("ci", read).await.unwrap();
         assert_eq!(
-            f.admin.tokens().verify(&secret).map(|grant| grant.scope),
-            Some(Scope::Read)
+            f.admin.tokens().verify(&secret).map(|grant| grant.scopes),
+            Some(read)
         );
         assert_eq!(f.admin.list_tokens().await.unwrap(), vec![info.clone()]);
         f.admin.revoke_token("ci").await.unwrap();

@@ -18,11 +18,14 @@ pub struct SettingSpec {
 /// Keys only the owner may change, never a token, whatever its scope: each
 /// could widen what a token reaches or make the agent run another program
 /// (the listener and its TLS files, the project roots, the Ollama binary,
-/// where updates come from and which key signs them).
+/// where updates come from and which key signs them, the gateway, and
+/// how long the activity log is kept).
 pub fn owner_only(key: &str) -> bool {
     key.starts_with("access.")
         || key.starts_with("server.")
         || key.starts_with("update.")
+        || key.starts_with("gateway.")
+        || key.starts_with("audit.")
         || key == "ollama.binary"
         || key == "ollama.models_dir"
 }
@@ -209,6 +212,16 @@ pub const SETTINGS: &[SettingSpec] = &[
         key: "access.project_roots",
         description: "Folders under which token clients may open and create projects, e.g. [\"~\", \"/srv/code\"]; \"~\" is your home. The owner (your own CLI and tray) may open projects anywhere except the protected places (the agent's own folders, ~/.ssh and other credentials, /). Only the owner may change it.",
         restart_required: true,
+    },
+    SettingSpec {
+        key: "access.socket_clients",
+        description: "Who a program of yours on the agent's socket is when it shows no credential: \"owner\" (the default: only programs presenting the owner credential, as the omnipanel CLI, tray and panel do, are the owner; others get status and may ask for access with RequestAccess) or \"trusted\" (every program of yours on the socket is the owner, as before client admission). Only the owner may change it.",
+        restart_required: true,
+    },
+    SettingSpec {
+        key: "access.request_timeout",
+        description: "How long an access request or a confirmation waits for your answer, e.g. \"2m\" (10s to 1h). Only the owner may change it.",
+        restart_required: false,
     },
 ];
 

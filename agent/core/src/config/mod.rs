@@ -32,7 +32,7 @@ pub use self::{
     keys::{SETTINGS, SettingSpec, owner_only, spec},
     sections::{
         AccessSettings, EventSettings, FilesSettings, GitSettingsFile, LogSettings, OllamaSettings,
-        ServerSettings, Settings, SystemSettings, UpdateSettings,
+        ServerSettings, Settings, SocketClients, SystemSettings, UpdateSettings,
     },
     store::SettingsStore,
     validate::UPDATE_CHANNELS,

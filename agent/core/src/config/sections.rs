@@ -40,12 +40,36 @@ pub struct AccessSettings {
     /// home folder. The owner may open projects anywhere not on the
     /// deny-list.
     pub project_roots: Vec<String>,
+    /// Who a process of the user on the socket is when it presents no
+    /// credential: only a client with status (`Owner`, the default: our own
+    /// programs present the owner credential), or the owner (`Trusted`).
+    pub socket_clients: SocketClients,
+    /// How long an access request waits for the user's answer (and a
+    /// confirmation for its answer, then for the client's retry).
+    #[serde(with = "duration_text")]
+    pub request_timeout: Duration,
+}
+
+/// Who an uncredentialed process of the user on the socket is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum SocketClients {
+    /// Only whoever presents the owner credential is the owner; others get
+    /// status and may ask for access.
+    #[default]
+    Owner,
+    /// Every process of the user on the socket is the owner (how the agent
+    /// behaved before client admission).
+    Trusted,
 }
 
 impl Default for AccessSettings {
     fn default() -> Self {
         Self {
             project_roots: vec!["~".to_owned()],
+            socket_clients: SocketClients::Owner,
+            // Long enough to notice a notification and read the dialog.
+            request_timeout: Duration::from_secs(120),
         }
     }
 }

@@ -134,6 +134,14 @@ pub(super) fn validate(settings: &Settings) -> Result<(), (&'static str, String)
             format!("{:?} must be an http:// or https:// URL", ollama.registry),
         ));
     }
+    if !(Duration::from_secs(10)..=Duration::from_secs(3600))
+        .contains(&settings.access.request_timeout)
+    {
+        return Err((
+            "access.request_timeout",
+            "must be between 10s and 1h".to_owned(),
+        ));
+    }
     if settings.server.request_timeout < Duration::from_secs(1) {
         return Err(("server.request_timeout", "must be at least 1s".to_owned()));
     }

@@ -191,14 +191,10 @@ pub fn prospective_canonical(path: &Path) -> Result<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tokens::{Scope, TokenGrant};
+    use crate::tokens::{Scope, Scopes, TokenGrant};
 
     fn token() -> Caller {
-        Caller::Token(TokenGrant {
-            id: "t".into(),
-            scope: Scope::Write,
-            revoked: tokio_util::sync::CancellationToken::new(),
-        })
+        Caller::Token(TokenGrant::new("t", Scopes::of([Scope::Write])))
     }
 
     struct Fixture {

@@ -11,13 +11,15 @@ use omnipanel_core::{
     config::{SettingChange, SettingView},
     crash::CrashReport,
     error::Error,
-    tokens::{Scope, TokenInfo},
+    tokens::{Scope, Scopes, TokenInfo},
 };
 
 impl IntoProto<pb::Scope> for Scope {
     fn into_proto(self) -> pb::Scope {
         match self {
+            Scope::Status => pb::Scope::Status,
             Scope::Read => pb::Scope::Read,
+            Scope::Infer => pb::Scope::Infer,
             Scope::Write => pb::Scope::Write,
             Scope::Admin => pb::Scope::Admin,
         }
@@ -28,14 +30,39 @@ impl IntoProto<pb::Scope> for Scope {
 impl TryFromProto<i32> for Scope {
     fn try_from_proto(value: i32) -> Result<Self, Error> {
         match pb::Scope::try_from(value) {
+            Ok(pb::Scope::Status) => Ok(Scope::Status),
             Ok(pb::Scope::Read) => Ok(Scope::Read),
+            Ok(pb::Scope::Infer) => Ok(Scope::Infer),
             Ok(pb::Scope::Write) => Ok(Scope::Write),
             Ok(pb::Scope::Admin) => Ok(Scope::Admin),
             _ => Err(Error::invalid_argument(
                 "scope",
-                "choose SCOPE_READ, SCOPE_WRITE or SCOPE_ADMIN",
+                "choose SCOPE_STATUS, SCOPE_READ, SCOPE_INFER, SCOPE_WRITE or SCOPE_ADMIN",
             )),
         }
+    }
+}
+
+impl IntoProto<Vec<i32>> for Scopes {
+    fn into_proto(self) -> Vec<i32> {
+        self.iter()
+            .map(|scope| i32::from(scope.into_proto()))
+            .collect()
+    }
+}
+
+/// A repeated `scopes` field.
+impl TryFromProto<&[i32]> for Scopes {
+    fn try_from_proto(values: &[i32]) -> Result<Self, Error> {
+        let scopes = values
+            .iter()
+            .map(|value| {
+                Scope::try_from_proto(*value).map_err(|_| {
+                    Error::invalid_argument("scopes", format!("{value} is not a scope"))
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Scopes::of(scopes))
     }
 }
 
@@ -76,10 +103,10 @@ impl IntoProto<pb::TokenInfo> for TokenInfo {
         pb::TokenInfo {
             id: self.id,
             name: self.name,
-            scope: self.scope.into_proto().into(),
+            scope: self.scopes.level().into_proto().into(),
             created_unix_ms: self.created_ms,
             last_used_unix_ms: self.last_used_ms,
-            scopes: Vec::new(),
+            scopes: self.scopes.into_proto(),
         }
     }
 }
@@ -148,9 +175,10 @@ mod tests {
         TokenInfo {
             id: "t1".to_owned(),
             name: "laptop".to_owned(),
-            scope: Scope::Write,
+            scopes: Scopes::of([Scope::Write]),
             created_ms: 10,
             last_used_ms: 20,
+            terms: Default::default(),
         }
     }
 
@@ -164,7 +192,7 @@ mod tests {
 
     #[test]
     fn scopes_map_both_ways() {
-        for scope in [Scope::Read, Scope::Write, Scope::Admin] {
+        for scope in Scope::ALL {
             let wire: pb::Scope = scope.into_proto();
             assert_eq!(Scope::try_from_proto(wire.into()).ok(), Some(scope));
         }
@@ -182,7 +210,7 @@ mod tests {
             assert_eq!(err.field(), Some("scope"));
             assert_eq!(
                 err.message(),
-                "scope: choose SCOPE_READ, SCOPE_WRITE or SCOPE_ADMIN"
+                "scope: choose SCOPE_STATUS, SCOPE_READ, SCOPE_INFER, SCOPE_WRITE or SCOPE_ADMIN"
             );
         }
     }
@@ -239,7 +267,11 @@ mod tests {
                 scope: pb::Scope::Write.into(),
                 created_unix_ms: 10,
                 last_used_unix_ms: 20,
-                scopes: Vec::new(),
+                scopes: vec![
+                    pb::Scope::Status.into(),
+                    pb::Scope::Read.into(),
+                    pb::Scope::Write.into()
+                ],
             }
         );
     }

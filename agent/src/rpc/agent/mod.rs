@@ -1,12 +1,15 @@
 //! `omnipanel.v1.AgentService`: the thin handler over the agent's
 //! administration facade (`AgentAdmin`: settings, tokens, logs, start at
 //! login, crash reports), the event bus for WatchEvents, and the context
-//! for GetInfo and Shutdown. Conversions live in `convert.rs`.
+//! for GetInfo and Shutdown, and client admission (access requests,
+//! clients, confirmations) over the `Access` facade. Conversions live in
+//! `convert.rs` and, for admission, `admission.rs`.
 
+mod admission;
 mod convert;
 
 use crate::rpc::status::OrStatus;
-use std::sync::Arc;
+use std::{sync::Arc, time::Duration};
 
 use omnipanel_proto::{PROTOCOL_VERSION, v1 as pb};
 use pb::agent_service_server::AgentService;
@@ -18,10 +21,15 @@ use crate::{
         access::{self, Granted},
         convert::{FromProto, IntoProto, TryFromProto},
         events::delivery_to_proto,
+        limits::Ledger,
         streaming::{ResponseStream, spawn_stream},
     },
 };
-use omnipanel_core::{events::Cursor, tokens::Scope};
+use omnipanel_core::{
+    access::{AccessAsk, Approval, RequestState},
+    events::Cursor,
+    tokens::{Scope, Scopes},
+};
 
 /// Lines sent per TailLogs message.
 const LOG_BATCH: usize = 500;
@@ -30,6 +38,8 @@ const LOG_BATCH: usize = 500;
 #[derive(Debug, Clone)]
 pub struct AgentApi {
     ctx: Arc<AgentContext>,
+    /// Open calls per caller, for ListClients.
+    ledger: Arc<Ledger>,
     /// GetInfo's answer is fixed for the agent's lifetime but for the
     /// caller's scope; building it once keeps the most frequent call cheap.
     info: Arc<pb::GetInfoResponse>,
@@ -37,7 +47,7 @@ pub struct AgentApi {
 
 impl AgentApi {
     /// Serve `ctx`.
-    pub fn new(ctx: Arc<AgentContext>) -> Self {
+    pub fn new(ctx: Arc<AgentContext>, ledger: Arc<Ledger>) -> Self {
         let info = Arc::new(pb::GetInfoResponse {
             version: omnipanel_core::version::current().to_owned(),
             protocol_version: PROTOCOL_VERSION,
@@ -58,49 +68,142 @@ impl AgentApi {
             caller_scopes: Vec::new(),
             caller_is_owner: false,
         });
-        Self { ctx, info }
+        Self { ctx, ledger, info }
     }
 }
 
 #[tonic::async_trait]
 impl AgentService for AgentApi {
     type RequestAccessStream = ResponseStream<pb::RequestAccessResponse>;
+
     async fn request_access(
         &self,
-        _: Request<pb::RequestAccessRequest>,
+        request: Request<pb::RequestAccessRequest>,
     ) -> Result<Response<Self::RequestAccessStream>, Status> {
-        Err(Status::unimplemented("not yet"))
+        let origin = access::origin(&request);
+        let ask = AccessAsk::try_from_proto(request.into_inner()).or_status()?;
+        let mut watch = self.ctx.access.request(ask, origin).await.or_status()?;
+        // The watch lives in the producer: when the client goes away the
+        // producer is dropped and a pending request is withdrawn.
+        let stream = spawn_stream(self.ctx.shutdown_token(), move |tx| async move {
+            let mut first = true;
+            while let Some(update) = watch.next(first).await {
+                first = false;
+                let done = update.request.state != RequestState::Pending;
+                let response = pb::RequestAccessResponse {
+                    request: Some(update.request.into_proto()),
+                    token: update.token.unwrap_or_default(),
+                    client: update.client.map(|info| (info, 0).into_proto()),
+                };
+                if tx.send(Ok(response)).await.is_err() || done {
+                    break;
+                }
+            }
+        });
+        Ok(Response::new(stream))
     }
+
     async fn list_access_requests(
         &self,
-        _: Request<pb::ListAccessRequestsRequest>,
+        _request: Request<pb::ListAccessRequestsRequest>,
     ) -> Result<Response<pb::ListAccessRequestsResponse>, Status> {
-        Err(Status::unimplemented("not yet"))
+        Ok(Response::new(pb::ListAccessRequestsResponse {
+            requests: self.ctx.access.requests().pending().into_proto(),
+        }))
     }
+
     async fn approve_access(
         &self,
-        _: Request<pb::ApproveAccessRequest>,
+        request: Request<pb::ApproveAccessRequest>,
     ) -> Result<Response<pb::ApproveAccessResponse>, Status> {
-        Err(Status::unimplemented("not yet"))
+        let request = request.into_inner();
+        let id = request.id.clone();
+        let approval = Approval::try_from_proto(request).or_status()?;
+        let info = self
+            .ctx
+            .access
+            .requests()
+            .approve(&id, approval)
+            .await
+            .or_status()?;
+        Ok(Response::new(pb::ApproveAccessResponse {
+            client: Some((info, 0).into_proto()),
+        }))
     }
+
     async fn deny_access(
         &self,
-        _: Request<pb::DenyAccessRequest>,
+        request: Request<pb::DenyAccessRequest>,
     ) -> Result<Response<pb::DenyAccessResponse>, Status> {
-        Err(Status::unimplemented("not yet"))
+        let denied = self
+            .ctx
+            .access
+            .requests()
+            .deny(&request.into_inner().id)
+            .or_status()?;
+        Ok(Response::new(pb::DenyAccessResponse {
+            request: Some(denied.into_proto()),
+        }))
     }
+
     async fn list_clients(
         &self,
-        _: Request<pb::ListClientsRequest>,
+        _request: Request<pb::ListClientsRequest>,
     ) -> Result<Response<pb::ListClientsResponse>, Status> {
-        Err(Status::unimplemented("not yet"))
+        let clients = self.ctx.access.clients().await.or_status()?;
+        Ok(Response::new(pb::ListClientsResponse {
+            clients: clients
+                .into_iter()
+                .map(|info| {
+                    let open = self.ledger.open_calls_of_token(&info.id);
+                    (info, open).into_proto()
+                })
+                .collect(),
+        }))
     }
+
     async fn revoke_client(
         &self,
-        _: Request<pb::RevokeClientRequest>,
+        request: Request<pb::RevokeClientRequest>,
     ) -> Result<Response<pb::RevokeClientResponse>, Status> {
-        Err(Status::unimplemented("not yet"))
+        let info = self
+            .ctx
+            .access
+            .revoke(&request.into_inner().id)
+            .await
+            .or_status()?;
+        Ok(Response::new(pb::RevokeClientResponse {
+            client: Some((info, 0).into_proto()),
+        }))
     }
+
+    async fn list_confirmations(
+        &self,
+        _request: Request<pb::ListConfirmationsRequest>,
+    ) -> Result<Response<pb::ListConfirmationsResponse>, Status> {
+        Ok(Response::new(pb::ListConfirmationsResponse {
+            confirmations: self.ctx.access.confirmations().pending().into_proto(),
+        }))
+    }
+
+    async fn answer_confirmation(
+        &self,
+        request: Request<pb::AnswerConfirmationRequest>,
+    ) -> Result<Response<pb::AnswerConfirmationResponse>, Status> {
+        let request = request.into_inner();
+        let allow_kind_for = (request.allow_kind_for_seconds > 0)
+            .then(|| Duration::from_secs(u64::from(request.allow_kind_for_seconds)));
+        let answered = self
+            .ctx
+            .access
+            .confirmations()
+            .answer(&request.id, request.allow, allow_kind_for)
+            .or_status()?;
+        Ok(Response::new(pb::AnswerConfirmationResponse {
+            confirmation: Some(answered.into_proto()),
+        }))
+    }
+
     async fn list_audit(
         &self,
         _: Request<pb::ListAuditRequest>,
@@ -114,28 +217,18 @@ impl AgentService for AgentApi {
     ) -> Result<Response<Self::WatchAuditStream>, Status> {
         Err(Status::unimplemented("not yet"))
     }
-    async fn list_confirmations(
-        &self,
-        _: Request<pb::ListConfirmationsRequest>,
-    ) -> Result<Response<pb::ListConfirmationsResponse>, Status> {
-        Err(Status::unimplemented("not yet"))
-    }
-    async fn answer_confirmation(
-        &self,
-        _: Request<pb::AnswerConfirmationRequest>,
-    ) -> Result<Response<pb::AnswerConfirmationResponse>, Status> {
-        Err(Status::unimplemented("not yet"))
-    }
     async fn get_info(
         &self,
         request: Request<pb::GetInfoRequest>,
     ) -> Result<Response<pb::GetInfoResponse>, Status> {
-        let caller = request
-            .extensions()
-            .get::<Granted>()
-            .map_or(pb::Scope::Unspecified, |g| g.0.scope().into_proto());
+        let caller = request.extensions().get::<Granted>().map(|g| &g.0);
         let mut info = pb::GetInfoResponse::clone(&self.info);
-        info.caller_scope = caller.into();
+        if let Some(caller) = caller {
+            let scopes = caller.scopes();
+            info.caller_scope = scopes.level().into_proto().into();
+            info.caller_scopes = scopes.into_proto();
+            info.caller_is_owner = caller.is_owner();
+        }
         Ok(Response::new(info))
     }
 
@@ -280,11 +373,15 @@ impl AgentService for AgentApi {
         request: Request<pb::CreateTokenRequest>,
     ) -> Result<Response<pb::CreateTokenResponse>, Status> {
         let request = request.into_inner();
-        let scope = Scope::try_from_proto(request.scope).or_status()?;
+        let scopes = if request.scopes.is_empty() {
+            Scopes::of([Scope::try_from_proto(request.scope).or_status()?])
+        } else {
+            Scopes::try_from_proto(request.scopes.as_slice()).or_status()?
+        };
         let created = self
             .ctx
             .agent
-            .create_token(&request.name, scope)
+            .create_token(&request.name, scopes)
             .await
             .or_status()?;
         Ok(Response::new(created.into_proto()))
