@@ -113,7 +113,22 @@ mod tests {
         };
         assert_eq!(
             scope_of("/omnipanel.v1.AgentService/GetInfo"),
-            Some(Scope::Read)
+            Some(Scope::Status)
+        );
+        assert_eq!(
+            scope_of("/omnipanel.v1.ModelService/Generate"),
+            Some(Scope::Infer)
+        );
+        let audit_of = |path: &str| {
+            policies
+                .iter()
+                .find(|method| method.path == path)
+                .and_then(|method| method.policy.as_ref())
+                .map(AccessPolicy::audit)
+        };
+        assert_eq!(
+            audit_of("/omnipanel.v1.FileService/ReadFile"),
+            Some(crate::v1::AuditClass::Contents)
         );
         assert_eq!(
             scope_of("/omnipanel.v1.FileService/WriteFile"),
