@@ -9,7 +9,7 @@ mod admission;
 mod convert;
 
 use crate::rpc::status::OrStatus;
-use std::{sync::Arc, time::Duration};
+use std::{collections::HashMap, sync::Arc, time::Duration};
 
 use omnipanel_proto::{PROTOCOL_VERSION, v1 as pb};
 use pb::agent_service_server::AgentService;
@@ -17,6 +17,7 @@ use tonic::{Request, Response, Status};
 
 use crate::{
     context::{AgentContext, FEATURES},
+    events::Audience,
     rpc::{
         access::{self, Granted},
         convert::{FromProto, IntoProto, TryFromProto},
@@ -27,7 +28,7 @@ use crate::{
 };
 use omnipanel_core::{
     access::{AccessAsk, Approval, RequestState},
-    events::Cursor,
+    events::{Cursor, Delivery},
     tokens::{Scope, Scopes},
 };
 
@@ -278,6 +279,7 @@ impl AgentService for AgentApi {
         &self,
         request: Request<pb::WatchEventsRequest>,
     ) -> Result<Response<Self::WatchEventsStream>, Status> {
+        let caller = access::caller(&request)?;
         let request = request.into_inner();
         let cursor = Cursor {
             after_sequence: request.after_sequence,
@@ -285,8 +287,31 @@ impl AgentService for AgentApi {
         };
         let mut subscription = self.ctx.bus.subscribe(cursor, request.topics);
         let instance_id = self.ctx.bus.instance_id();
+        let projects = self.ctx.projects.clone();
         let stream = spawn_stream(self.ctx.shutdown_token(), move |tx| async move {
+            // A client's view of each project, decided once per stream.
+            let mut seen: HashMap<String, bool> = HashMap::new();
             while let Some(delivery) = subscription.next().await {
+                if let Delivery::Event(record) = &delivery
+                    && !caller.is_owner()
+                {
+                    let visible = match record.payload.audience() {
+                        Audience::Owner => false,
+                        Audience::Readers => true,
+                        Audience::Project { id, path } => match seen.get(id) {
+                            Some(visible) => *visible,
+                            None => {
+                                let path = path.map(std::path::Path::new);
+                                let visible = projects.visible_to(&caller, id, path).await;
+                                seen.insert(id.to_owned(), visible);
+                                visible
+                            }
+                        },
+                    };
+                    if !visible {
+                        continue;
+                    }
+                }
                 if tx
                     .send(Ok(delivery_to_proto(&delivery, instance_id)))
                     .await
