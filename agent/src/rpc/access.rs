@@ -137,10 +137,14 @@ impl Policies {
                 owner_only: false,
             },
             Some(("grpc.health.v1.Health", _)) => read,
+            // What any client may learn: the API's shape.
             Some((
                 "grpc.reflection.v1.ServerReflection" | "grpc.reflection.v1alpha.ServerReflection",
                 _,
-            )) => read,
+            )) => Requirement {
+                scope: Some(Scope::Status),
+                owner_only: false,
+            },
             _ => UNDECLARED,
         }
     }

@@ -8,7 +8,7 @@
 mod admission;
 mod convert;
 
-use crate::rpc::status::OrStatus;
+use crate::rpc::status::{OrStatus, to_status};
 use std::{collections::HashMap, sync::Arc, time::Duration};
 
 use omnipanel_proto::{PROTOCOL_VERSION, v1 as pb};
@@ -28,6 +28,7 @@ use crate::{
 };
 use omnipanel_core::{
     access::{AccessAsk, Approval, RequestState},
+    error::{Error, ErrorKind},
     events::{Cursor, Delivery},
     tokens::{Scope, Scopes},
 };
@@ -209,14 +210,20 @@ impl AgentService for AgentApi {
         &self,
         _: Request<pb::ListAuditRequest>,
     ) -> Result<Response<pb::ListAuditResponse>, Status> {
-        Err(Status::unimplemented("not yet"))
+        Err(to_status(Error::new(
+            ErrorKind::Unimplemented,
+            "the activity log is not served yet",
+        )))
     }
     type WatchAuditStream = ResponseStream<pb::WatchAuditResponse>;
     async fn watch_audit(
         &self,
         _: Request<pb::WatchAuditRequest>,
     ) -> Result<Response<Self::WatchAuditStream>, Status> {
-        Err(Status::unimplemented("not yet"))
+        Err(to_status(Error::new(
+            ErrorKind::Unimplemented,
+            "the activity log is not served yet",
+        )))
     }
     async fn get_info(
         &self,
