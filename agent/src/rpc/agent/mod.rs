@@ -231,6 +231,20 @@ impl AgentService for AgentApi {
     ) -> Result<Response<pb::GetInfoResponse>, Status> {
         let caller = request.extensions().get::<Granted>().map(|g| &g.0);
         let mut info = pb::GetInfoResponse::clone(&self.info);
+        if request.remote_addr().is_some() {
+            // Over TCP nobody is the owner: where the agent keeps its
+            // files (and so the user's home) is not a remote client's
+            // business.
+            for path in [
+                &mut info.socket_path,
+                &mut info.config_path,
+                &mut info.data_dir,
+                &mut info.log_dir,
+                &mut info.crash_dir,
+            ] {
+                path.clear();
+            }
+        }
         if let Some(caller) = caller {
             let scopes = caller.scopes();
             info.caller_scope = scopes.level().into_proto().into();
