@@ -1,7 +1,8 @@
 //! `omnipanel`: the command-line client of the OmniPanel agent. Parses the
 //! command line, connects through omnipanel-client, runs the command and
 //! maps failures to exit codes (1 failure, 2 usage, 3 agent not running,
-//! 141 stdout's reader went away).
+//! 4 and 5 an access request denied or unanswered, 141 stdout's reader
+//! went away).
 
 // Output goes through `output` (Output, outln!, emit, ...), which returns
 // write errors where print! and eprintln! would panic; see output.rs.
@@ -21,7 +22,9 @@ use omnipanel_client::ClientError;
 
 use crate::{
     cli::{Cli, Command},
-    commands::{agent, alerts, chat, files, git, lifecycle, models, ollama, projects, system},
+    commands::{
+        agent, alerts, chat, clients, files, git, lifecycle, models, ollama, projects, system,
+    },
     output::{Output, emit_bytes, errln, outln},
 };
 
@@ -38,6 +41,14 @@ pub enum Failure {
     /// Exit with this code without a message: the outcome is an answer,
     /// not an error (`files grep` found nothing, like grep's 1).
     Exit(u8),
+    /// A refusal scripts branch on: `message`, then exit with `code`
+    /// (`clients request` denied: [`EXIT_ACCESS_DENIED`]).
+    Refused {
+        /// The exit code.
+        code: u8,
+        /// What to tell the user.
+        message: String,
+    },
 }
 
 impl std::fmt::Display for Failure {
@@ -47,6 +58,7 @@ impl std::fmt::Display for Failure {
             Self::Other(message) => f.write_str(message),
             Self::OutputClosed => f.write_str("stdout was closed"),
             Self::Exit(code) => write!(f, "exit code {code}"),
+            Self::Refused { message, .. } => f.write_str(message),
         }
     }
 }
@@ -59,6 +71,14 @@ impl From<ClientError> for Failure {
 
 /// Exit code when the agent is not running.
 const EXIT_AGENT_NOT_RUNNING: u8 = 3;
+
+/// Exit code of `clients request` when the user denied the request: do
+/// not ask again unless the user says so.
+pub const EXIT_ACCESS_DENIED: u8 = 4;
+
+/// Exit code of `clients request` when nobody answered in time (or the
+/// request was withdrawn): asking again later may succeed.
+pub const EXIT_ACCESS_UNANSWERED: u8 = 5;
 
 /// Exit code when whoever read stdout went away (`omnipanel logs | head`):
 /// 128 + SIGPIPE, what a shell reports for coreutils or git killed by the
@@ -97,6 +117,10 @@ fn main() -> ExitCode {
         }
         Err(Failure::OutputClosed) => ExitCode::from(EXIT_OUTPUT_CLOSED),
         Err(Failure::Exit(code)) => ExitCode::from(code),
+        Err(Failure::Refused { code, message }) => {
+            errln!("omnipanel: {message}");
+            ExitCode::from(code)
+        }
     }
 }
 
@@ -133,6 +157,7 @@ async fn dispatch(cli: Cli) -> Result<(), Failure> {
         Command::Git(args) => git::git(args, out).await,
         Command::Sys(args) => system::sys(args.command, out).await,
         Command::Alerts(command) => alerts::alerts(command, out).await,
+        Command::Clients(command) => clients::clients(command, out).await,
         Command::Autostart { action } => lifecycle::autostart(action, out).await,
         Command::Update(command) => lifecycle::update(command, out).await,
         Command::Bugreport { output } => lifecycle::bugreport(output, out).await,
