@@ -9,6 +9,7 @@ use crate::commands::{
     alerts::AlertsCommand,
     chat::ChatArgs,
     clients::ClientsCommand,
+    confirmations::ConfirmationsCommand,
     files::FilesArgs,
     git::GitArgs,
     lifecycle::{AutostartAction, UpdateCommand},
@@ -83,6 +84,10 @@ pub enum Command {
     /// and revoke the admitted clients.
     #[command(subcommand)]
     Clients(ClientsCommand),
+    /// Answer the destructive acts clients asked to do (delete a model,
+    /// push): list, allow or deny them.
+    #[command(subcommand)]
+    Confirmations(ConfirmationsCommand),
     /// Open the popup panel (or bring the open one to the front).
     Panel(PanelArgs),
     /// Start OmniPanel at login (the tray, or the agent without one).
