@@ -247,6 +247,63 @@ pub fn confirm_kind_label(kind: i32) -> &'static str {
     }
 }
 
+/// Scopes as a list of their names ("read, infer"); "status" for none,
+/// since every client has that one.
+pub fn scope_names(scopes: &[i32]) -> String {
+    if scopes.is_empty() {
+        return "status".to_owned();
+    }
+    scopes
+        .iter()
+        .map(|scope| scope_name(*scope))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// A confirmation kind's stable name as commands take it
+/// ("delete-model", "force-push"): the API's name, lower case, with dashes.
+pub fn confirm_kind_name(kind: i32) -> String {
+    let kind = omnipanel_proto::v1::ConfirmKind::try_from(kind)
+        .unwrap_or(omnipanel_proto::v1::ConfirmKind::Unspecified);
+    let name = kind.as_str_name();
+    name.strip_prefix("CONFIRM_KIND_")
+        .unwrap_or(name)
+        .to_ascii_lowercase()
+        .replace('_', "-")
+}
+
+/// How long a grant was asked or given for, in words ("1 hour", "this
+/// run").
+pub fn expiry_label(expiry: i32) -> &'static str {
+    use omnipanel_proto::v1::Expiry;
+    match Expiry::try_from(expiry).unwrap_or(Expiry::Unspecified) {
+        Expiry::Unspecified => "as long as asked",
+        Expiry::Once => "this run of the agent",
+        Expiry::Hour => "1 hour",
+        Expiry::Day => "1 day",
+        Expiry::Always => "until revoked",
+    }
+}
+
+/// Time left until a Unix-epoch millisecond deadline, to the second
+/// ("1m52s left"), for deadlines minutes away (an access request, a
+/// confirmation), where [`relative_to`]'s "in 1 minute" is too coarse;
+/// "expired" once passed, "no limit" for 0 (the API's "never").
+pub fn time_left(until_ms: i64, now_ms: i64) -> String {
+    if until_ms <= 0 {
+        return "no limit".to_owned();
+    }
+    let left_ms = until_ms - now_ms;
+    if left_ms <= 0 {
+        return "expired".to_owned();
+    }
+    // Rounded up: "0s left" for a deadline still ahead would read as gone.
+    format!(
+        "{} left",
+        duration_short(left_ms.saturating_add(999) / 1000)
+    )
+}
+
 /// A person's word for a server state: "running", "restarting after a
 /// crash" (menus and the panel).
 pub fn server_state_label(state: ServerState) -> &'static str {
@@ -570,6 +627,36 @@ mod tests {
             "pull of tinyllama on gpu-box succeeded (637 MB)"
         );
         assert_eq!(amount(5, 0), "5 B");
+    }
+
+    #[test]
+    fn admission_words() {
+        use omnipanel_proto::v1::{ConfirmKind, Expiry, Scope};
+        assert_eq!(
+            scope_names(&[Scope::Read.into(), Scope::Infer.into()]),
+            "read, infer"
+        );
+        assert_eq!(scope_names(&[]), "status");
+        assert_eq!(
+            confirm_kind_name(ConfirmKind::DeleteModel.into()),
+            "delete-model"
+        );
+        assert_eq!(
+            confirm_kind_name(ConfirmKind::ForcePush.into()),
+            "force-push"
+        );
+        assert_eq!(
+            confirm_kind_name(ConfirmKind::ForceDeleteBranch.into()),
+            "force-delete-branch"
+        );
+        assert_eq!(expiry_label(Expiry::Hour.into()), "1 hour");
+        assert_eq!(expiry_label(99), "as long as asked");
+        let now = 1_700_000_000_000;
+        assert_eq!(time_left(now + 112_000, now), "1m52s left");
+        assert_eq!(time_left(now + 1, now), "1s left");
+        assert_eq!(time_left(now, now), "expired");
+        assert_eq!(time_left(now - 5_000, now), "expired");
+        assert_eq!(time_left(0, now), "no limit");
     }
 
     #[test]
