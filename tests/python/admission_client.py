@@ -11,48 +11,13 @@ import json
 import sys
 
 import grpc
-from google.protobuf import descriptor_pool, message_factory
-from google.protobuf.descriptor_pb2 import FileDescriptorProto
-from grpc_reflection.v1alpha import reflection_pb2 as reflection, reflection_pb2_grpc as reflection_grpc
+from google.protobuf import message_factory
+
+from reflected import load_pool
 
 
 def say(**fields):
     print(json.dumps(fields), flush=True)
-
-
-def load_pool(channel):
-    stub = reflection_grpc.ServerReflectionStub(channel)
-
-    def fetch(request):
-        reply = next(iter(stub.ServerReflectionInfo(iter([request]))))
-        return [FileDescriptorProto.FromString(raw) for raw in reply.file_descriptor_response.file_descriptor_proto]
-
-    files = {}
-    queue = []
-    for service in ["omnipanel.v1.AgentService", "omnipanel.v1.FileService"]:
-        queue.extend(fetch(reflection.ServerReflectionRequest(file_containing_symbol=service)))
-    while queue:
-        proto = queue.pop()
-        if proto.name in files:
-            continue
-        files[proto.name] = proto
-        for dependency in proto.dependency:
-            if dependency not in files:
-                queue.extend(fetch(reflection.ServerReflectionRequest(file_by_filename=dependency)))
-    pool = descriptor_pool.DescriptorPool()
-    added = set()
-
-    def add(name):
-        if name in added:
-            return
-        for dependency in files[name].dependency:
-            add(dependency)
-        pool.Add(files[name])
-        added.add(name)
-
-    for name in files:
-        add(name)
-    return pool
 
 
 class Api:
@@ -90,7 +55,7 @@ def code_of(call):
 def main():
     socket, granted, other = sys.argv[1:4]
     channel = grpc.insecure_channel(f"unix:{socket}", options=[("grpc.default_authority", "localhost")])
-    api = Api(channel, load_pool(channel))
+    api = Api(channel, load_pool(channel, ["omnipanel.v1.AgentService", "omnipanel.v1.FileService"]))
 
     info = api.unary("omnipanel.v1.AgentService.GetInfo")
     read, read_message = code_of(lambda: list(api.stream("omnipanel.v1.FileService.ReadFile", project=granted, path="hello.txt")))

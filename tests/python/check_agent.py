@@ -10,9 +10,11 @@ import json
 import sys
 
 import grpc
-from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
+from google.protobuf import message_factory
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2 as v1alpha, reflection_pb2_grpc as v1alpha_grpc
+
+from reflected import load_pool
 
 
 def reflect(channel, request, stub_module, message_module):
@@ -50,38 +52,7 @@ def main():
         reply = health.Check(health_pb2.HealthCheckRequest(service=name))
         statuses[name or "(server)"] = health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)
 
-    def fetch(request):
-        response = reflect(channel, request, v1alpha_grpc, v1alpha)
-        return [
-            descriptor_pb2.FileDescriptorProto.FromString(raw)
-            for raw in response.file_descriptor_response.file_descriptor_proto
-        ]
-
-    # Like grpcurl: fetch the file defining the service, then every
-    # dependency by name, and add them to a pool dependencies first.
-    files = {}
-    queue = fetch(v1alpha.ServerReflectionRequest(file_containing_symbol="omnipanel.v1.AgentService"))
-    while queue:
-        proto = queue.pop()
-        if proto.name in files:
-            continue
-        files[proto.name] = proto
-        for dependency in proto.dependency:
-            if dependency not in files:
-                queue.extend(fetch(v1alpha.ServerReflectionRequest(file_by_filename=dependency)))
-    pool = descriptor_pool.DescriptorPool()
-    added = set()
-
-    def add(name):
-        if name in added:
-            return
-        for dependency in files[name].dependency:
-            add(dependency)
-        pool.Add(files[name])
-        added.add(name)
-
-    for name in files:
-        add(name)
+    pool = load_pool(channel, ["omnipanel.v1.AgentService"])
     method = pool.FindMethodByName("omnipanel.v1.AgentService.GetInfo")
     request_class = message_factory.GetMessageClass(method.input_type)
     response_class = message_factory.GetMessageClass(method.output_type)

@@ -51,6 +51,38 @@ where
     }
 }
 
+/// A publisher for tests that keeps what it is given, in order.
+#[cfg(test)]
+#[derive(Debug)]
+pub(crate) struct Recorder<E>(std::sync::Mutex<Vec<E>>);
+
+#[cfg(test)]
+impl<E> Default for Recorder<E> {
+    fn default() -> Self {
+        Self(std::sync::Mutex::new(Vec::new()))
+    }
+}
+
+#[cfg(test)]
+impl<E: Clone> Recorder<E> {
+    /// What was published so far.
+    pub(crate) fn events(&self) -> Vec<E> {
+        crate::sync::lock(&self.0).clone()
+    }
+}
+
+#[cfg(test)]
+impl<E: fmt::Debug + Send> Publish<E> for Recorder<E> {
+    fn publish(&self, event: E) -> u64 {
+        crate::sync::lock(&self.0).push(event);
+        0
+    }
+
+    fn instance_id(&self) -> u64 {
+        1
+    }
+}
+
 /// Every event published on `bus` so far, oldest first: what tests of a
 /// domain read to check what it announced.
 #[cfg(test)]

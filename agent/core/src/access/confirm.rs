@@ -331,23 +331,11 @@ fn expire(book: &mut Book, now: i64) {
 mod tests {
     use super::*;
     use crate::{
-        events::Publish,
+        events::Recorder,
         tokens::{Scope, Scopes, TokenGrant},
     };
 
-    #[derive(Debug, Default)]
-    struct Seen(Mutex<Vec<AccessEvent>>);
-
-    impl Publish<AccessEvent> for Seen {
-        fn publish(&self, event: AccessEvent) -> u64 {
-            lock(&self.0).push(event);
-            0
-        }
-
-        fn instance_id(&self) -> u64 {
-            1
-        }
-    }
+    type Seen = Recorder<AccessEvent>;
 
     fn fixture() -> (Confirmations, Arc<Seen>) {
         let dir = tempfile::tempdir().unwrap();
@@ -432,7 +420,7 @@ mod tests {
             Some(Reason::ConfirmationDenied),
             "an id is used once"
         );
-        assert!(lock(&seen.0).len() >= 3);
+        assert!(seen.events().len() >= 3);
     }
 
     #[test]

@@ -576,21 +576,9 @@ fn lexical(path: &Path) -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{events::Publish, store::Store, tokens::Scope};
+    use crate::{events::Recorder, store::Store, tokens::Scope};
 
-    #[derive(Debug, Default)]
-    struct Seen(Mutex<Vec<AccessEvent>>);
-
-    impl Publish<AccessEvent> for Seen {
-        fn publish(&self, event: AccessEvent) -> u64 {
-            lock(&self.0).push(event);
-            0
-        }
-
-        fn instance_id(&self) -> u64 {
-            1
-        }
-    }
+    type Seen = Recorder<AccessEvent>;
 
     async fn fixture() -> (Requests, Tokens, Arc<Seen>) {
         let tokens = Tokens::load(Store::in_memory().unwrap()).await.unwrap();
@@ -655,7 +643,7 @@ mod tests {
         assert!(grant.expires_ms.is_some());
         assert!(requests.pending().is_empty());
         // The events carry the request, never the token.
-        let events = lock(&seen.0).clone();
+        let events = seen.events();
         assert!(
             events
                 .iter()

@@ -140,6 +140,31 @@ impl FileApi {
         }
     }
 
+    /// Ask the user before a client other than the owner moves or copies
+    /// (`verb`) `from` over an existing `to`.
+    async fn confirm_overwrite(
+        &self,
+        metadata: &MetadataMap,
+        caller: &Caller,
+        project: &str,
+        from: &str,
+        to: &str,
+        verb: &str,
+    ) -> Result<(), Status> {
+        if caller.is_owner() || !self.exists(project, to).await {
+            return Ok(());
+        }
+        let act = Some((ConfirmKind::Overwrite, format!("{verb} {from} over {to}")));
+        let method = if verb == "move" {
+            "FileService/Move"
+        } else {
+            "FileService/Copy"
+        };
+        let target = format!("{verb} from={from} to={to}");
+        self.confirm(metadata, caller, project, act, target, method)
+            .await
+    }
+
     /// Ask the user before a client other than the owner does `kind` to
     /// `target` in `project`.
     async fn confirm(
@@ -295,19 +320,14 @@ impl FileService for FileApi {
             .project(&request, &request.get_ref().project)
             .await?;
         let ask = request.get_ref();
-        if !caller.is_owner() && ask.overwrite && self.exists(&ask.project, &ask.to).await {
-            let act = Some((
-                ConfirmKind::Overwrite,
-                format!("move {} over {}", ask.from, ask.to),
-            ));
-            let target = format!("from={} to={}", ask.from, ask.to);
-            self.confirm(
+        if ask.overwrite {
+            self.confirm_overwrite(
                 request.metadata(),
                 &caller,
                 &ask.project,
-                act,
-                target,
-                "FileService/Move",
+                &ask.from,
+                &ask.to,
+                "move",
             )
             .await?;
         }
@@ -336,22 +356,14 @@ impl FileService for FileApi {
             .project(&request, &request.get_ref().project)
             .await?;
         let ask = request.get_ref();
-        if !caller.is_owner()
-            && OverwritePolicy::from_proto(ask.overwrite()) == OverwritePolicy::Replace
-            && self.exists(&ask.project, &ask.to).await
-        {
-            let act = Some((
-                ConfirmKind::Overwrite,
-                format!("copy {} over {}", ask.from, ask.to),
-            ));
-            let target = format!("from={} to={}", ask.from, ask.to);
-            self.confirm(
+        if OverwritePolicy::from_proto(ask.overwrite()) == OverwritePolicy::Replace {
+            self.confirm_overwrite(
                 request.metadata(),
                 &caller,
                 &ask.project,
-                act,
-                target,
-                "FileService/Copy",
+                &ask.from,
+                &ask.to,
+                "copy",
             )
             .await?;
         }
