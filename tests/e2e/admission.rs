@@ -401,7 +401,6 @@ async fn file_acts_a_client_cannot_undo_wait_and_it_sees_only_its_projects() -> 
     let status = client
         .call(client.git().get_status(pb::GetStatusRequest {
             project: hidden.display().to_string(),
-            ..Default::default()
         }))
         .await;
     assert_eq!(reason_of(status), Some("PROJECT_NOT_GRANTED".to_owned()));
