@@ -7,6 +7,7 @@ mod admission;
 mod agent_core;
 mod cli_pipes;
 mod client;
+mod clients_cli;
 mod files;
 mod git;
 mod git_safety;

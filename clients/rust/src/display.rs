@@ -247,17 +247,20 @@ pub fn confirm_kind_label(kind: i32) -> &'static str {
     }
 }
 
-/// Scopes as a list of their names ("read, infer"); "status" for none,
-/// since every client has that one.
+/// Scopes as a list of their names ("read, infer"). Every client has
+/// `status`, so it is named only when it is all there is.
 pub fn scope_names(scopes: &[i32]) -> String {
-    if scopes.is_empty() {
-        return "status".to_owned();
-    }
-    scopes
+    let status = i32::from(omnipanel_proto::v1::Scope::Status);
+    let names: Vec<String> = scopes
         .iter()
+        .filter(|scope| **scope != status)
         .map(|scope| scope_name(*scope))
-        .collect::<Vec<_>>()
-        .join(", ")
+        .collect();
+    if names.is_empty() {
+        "status".to_owned()
+    } else {
+        names.join(", ")
+    }
 }
 
 /// A confirmation kind's stable name as commands take it
@@ -637,6 +640,11 @@ mod tests {
             "read, infer"
         );
         assert_eq!(scope_names(&[]), "status");
+        assert_eq!(scope_names(&[Scope::Status.into()]), "status");
+        assert_eq!(
+            scope_names(&[Scope::Status.into(), Scope::Write.into()]),
+            "write"
+        );
         assert_eq!(
             confirm_kind_name(ConfirmKind::DeleteModel.into()),
             "delete-model"

@@ -729,11 +729,11 @@ mod tests {
         ];
         assert_eq!(
             access_text(&info(&all, true)),
-            "the owner (status, read, infer, write, admin)"
+            "the owner (read, infer, write, admin)"
         );
         assert_eq!(
             access_text(&info(&[pb::Scope::Status, pb::Scope::Read], false)),
-            "status, read (a client, not the owner)"
+            "read (a client, not the owner)"
         );
         for nothing in [&[pb::Scope::Status][..], &[]] {
             let text = access_text(&info(nothing, false));
