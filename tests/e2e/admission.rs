@@ -191,7 +191,8 @@ async fn deleting_a_model_waits_for_the_users_confirmation() -> TestResult {
     wait_status(&setup.client, "RUNNING", is(pb::ServerState::Running)).await?;
     pull_to_end(&setup.client, "test-small").await?;
     let token = admitted(&setup.sandbox, &[pb::Scope::Write]).await?;
-    let client = Client::connect_as(setup.sandbox.target(), Credential::Bearer(token)).await?;
+    let client =
+        Client::connect_as(setup.sandbox.target(), Credential::Bearer(token.clone())).await?;
     assert!(!client.info().caller_is_owner);
 
     let delete = || pb::DeleteModelRequest {
@@ -231,8 +232,31 @@ async fn deleting_a_model_waits_for_the_users_confirmation() -> TestResult {
     assert!(listed.status.success(), "{}", stderr(&listed));
     let text = String::from_utf8_lossy(&listed.stdout).into_owned();
     assert!(text.contains(&id) && text.contains("test-small"), "{text}");
+
+    // The same act from the CLI, as the same client, waits on the same
+    // confirmation and says how to retry.
+    let cli_first = setup.sandbox.cli_with_env(
+        &["models", "rm", "test-small"],
+        &[("OMNIPANEL_TOKEN", &token)],
+    )?;
+    assert!(!cli_first.status.success());
+    assert!(
+        stderr(&cli_first).contains(&format!("OMNIPANEL_CONFIRMATION={id}")),
+        "{}",
+        stderr(&cli_first)
+    );
+
     let allowed = setup.sandbox.cli(&["confirmations", "allow", &id])?;
     assert!(allowed.status.success(), "{}", stderr(&allowed));
+    let retried = setup.sandbox.cli_with_env(
+        &["models", "rm", "test-small"],
+        &[("OMNIPANEL_TOKEN", &token), ("OMNIPANEL_CONFIRMATION", &id)],
+    )?;
+    assert!(retried.status.success(), "{}", stderr(&retried));
+    assert!(
+        !installed(&setup.client).await?,
+        "the allowed retry deletes"
+    );
 
     let retry = |id: &str| {
         let mut request = tonic::Request::new(delete());
@@ -241,11 +265,6 @@ async fn deleting_a_model_waits_for_the_users_confirmation() -> TestResult {
             .insert(CONFIRMATION_HEADER, id.parse().expect("an id is ASCII"));
         request
     };
-    client.models().delete_model(retry(&id)).await?;
-    assert!(
-        !installed(&setup.client).await?,
-        "the allowed retry deletes"
-    );
 
     // An id is spent once.
     let again = client

@@ -507,16 +507,39 @@ impl Tokens {
         let (info, secret_hash) = self
             .store
             .write(move |tx| {
-                let found = tx
-                    .query_row(
-                        &format!(
-                            "SELECT {COLUMNS}, secret_hash FROM tokens WHERE id = ?1 OR name = ?1"
-                        ),
-                        [&key],
-                        |row| Ok((row_to_info(row)?, row.get::<_, Vec<u8>>(12)?)),
-                    )
-                    .optional()?;
-                let Some((Some(info), secret_hash)) = found else {
+                // By id, by the token's label, or by the name a client gave
+                // itself (when only one client has that name).
+                let mut statement = tx.prepare(&format!(
+                    "SELECT {COLUMNS}, secret_hash FROM tokens \
+                     WHERE id = ?1 OR name = ?1 OR (client_name = ?1 AND client_name != '')"
+                ))?;
+                let found = statement
+                    .query_map([&key], |row| {
+                        Ok((row_to_info(row)?, row.get::<_, Vec<u8>>(12)?))
+                    })?
+                    .collect::<rusqlite::Result<Vec<_>>>()?;
+                drop(statement);
+                let exact = found.iter().position(|(info, _)| {
+                    info.as_ref().is_some_and(|i| i.id == key || i.name == key)
+                });
+                let chosen = match (exact, found.len()) {
+                    (Some(index), _) => found.into_iter().nth(index),
+                    (None, 0 | 1) => found.into_iter().next(),
+                    (None, many) => {
+                        let ids: Vec<String> = found
+                            .iter()
+                            .filter_map(|(info, _)| info.as_ref().map(|i| i.id.clone()))
+                            .collect();
+                        return Err(Error::invalid_argument(
+                            "id",
+                            format!(
+                                "{many} clients are named {key:?} ({}); name one by its id",
+                                ids.join(", ")
+                            ),
+                        ));
+                    }
+                };
+                let Some((Some(info), secret_hash)) = chosen else {
                     return Err(Error::not_found(format!(
                         "no client or token with id or name {key:?}"
                     )));
@@ -716,6 +739,29 @@ mod tests {
         assert!(tokens.verify(&secret).is_none());
         let missing = tokens.revoke("ci").await.unwrap_err();
         assert_eq!(missing.kind(), ErrorKind::NotFound);
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn a_client_is_revoked_by_the_name_it_gave_itself_when_that_is_unique() -> Result<()> {
+        let tokens = Tokens::load(Store::in_memory()?).await?;
+        let named = |client_name: &str| GrantTerms {
+            scopes: Scopes::of([Scope::Read]),
+            client_name: client_name.to_owned(),
+            ..GrantTerms::default()
+        };
+        tokens
+            .create_grant("backup (111-111)", named("backup"))
+            .await?;
+        let revoked = tokens.revoke("backup").await?;
+        assert_eq!(revoked.name, "backup (111-111)");
+        tokens.create_grant("vs (1)", named("vs")).await?;
+        tokens.create_grant("vs (2)", named("vs")).await?;
+        let ambiguous = tokens.revoke("vs").await.unwrap_err();
+        assert_eq!(ambiguous.field(), Some("id"));
+        assert!(ambiguous.message().contains("2 clients"), "{ambiguous}");
+        tokens.revoke("vs (2)").await?;
+        tokens.revoke("vs").await?;
         Ok(())
     }
 

@@ -90,6 +90,10 @@ pub fn config_file() -> PathBuf {
     }
 }
 
+/// Environment variable: the id of a confirmation the user allowed, sent
+/// with every call (a client retrying a destructive act from a script).
+pub const CONFIRMATION_ENV: &str = "OMNIPANEL_CONFIRMATION";
+
 /// Name of the owner credential file in the agent's data folder.
 pub const OWNER_CREDENTIAL_FILE: &str = "owner-credential";
 

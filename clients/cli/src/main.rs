@@ -154,7 +154,7 @@ fn advice(
         )),
         "CONFIRMATION_REQUIRED" | "CONFIRMATION_PENDING" => confirmation_id.map(|id| {
             format!(
-                "confirmation {id} is waiting: the owner allows it with `omnipanel confirmations allow {id}` (or in the tray or panel)"
+                "confirmation {id} is waiting: the owner allows it with `omnipanel confirmations allow {id}` (or in the tray or panel); then run this command again with OMNIPANEL_CONFIRMATION={id}"
             )
         }),
         _ => None,

@@ -8,7 +8,7 @@ use std::{fmt, io, path::PathBuf, time::Duration};
 
 use hyper_util::rt::TokioIo;
 use omnipanel_proto::{
-    PROTOCOL_VERSION,
+    CONFIRMATION_HEADER, PROTOCOL_VERSION,
     v1::{
         GetInfoRequest, GetInfoResponse, agent_service_client::AgentServiceClient,
         file_service_client::FileServiceClient, git_service_client::GitServiceClient,
@@ -25,7 +25,7 @@ use tower::service_fn;
 
 use crate::{
     error::ClientError,
-    location::{self, ADDR_ENV, CA_CERT_ENV, TOKEN_ENV},
+    location::{self, ADDR_ENV, CA_CERT_ENV, CONFIRMATION_ENV, TOKEN_ENV},
     transport,
 };
 
@@ -149,8 +149,19 @@ fn owner_credential(data_dir: &str) -> Option<String> {
 }
 
 fn auth_for(secret: Option<&str>) -> Result<AuthInterceptor, ClientError> {
+    let confirmation = match std::env::var(CONFIRMATION_ENV) {
+        Ok(id) if !id.trim().is_empty() => Some(id.trim().parse().map_err(|_| {
+            ClientError::Config(format!(
+                "{CONFIRMATION_ENV} contains characters that cannot be sent in a header"
+            ))
+        })?),
+        _ => None,
+    };
     let Some(secret) = secret else {
-        return Ok(AuthInterceptor::default());
+        return Ok(AuthInterceptor {
+            header: None,
+            confirmation,
+        });
     };
     let header = format!("Bearer {secret}").parse().map_err(|_| {
         ClientError::Config(format!(
@@ -159,13 +170,18 @@ fn auth_for(secret: Option<&str>) -> Result<AuthInterceptor, ClientError> {
     })?;
     Ok(AuthInterceptor {
         header: Some(header),
+        confirmation,
     })
 }
 
-/// Adds `authorization: Bearer <token>` to every call when a token is set.
+/// Adds `authorization: Bearer <token>` to every call when a token is set,
+/// and `omnipanel-confirmation` when `OMNIPANEL_CONFIRMATION` names a
+/// confirmation the user allowed (it is bound to one act, so sending it with
+/// other calls changes nothing).
 #[derive(Clone, Default)]
 pub struct AuthInterceptor {
     header: Option<MetadataValue<Ascii>>,
+    confirmation: Option<MetadataValue<Ascii>>,
 }
 
 impl fmt::Debug for AuthInterceptor {
@@ -180,6 +196,10 @@ impl Interceptor for AuthInterceptor {
     fn call(&mut self, mut req: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
         if let Some(header) = &self.header {
             req.metadata_mut().insert("authorization", header.clone());
+        }
+        if let Some(confirmation) = &self.confirmation {
+            req.metadata_mut()
+                .insert(CONFIRMATION_HEADER, confirmation.clone());
         }
         Ok(req)
     }

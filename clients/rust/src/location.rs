@@ -3,5 +3,6 @@
 //! that the agent (which creates the socket) uses too.
 
 pub use omnipanel_paths::{
-    ADDR_ENV, CA_CERT_ENV, SOCKET_ENV, TOKEN_ENV, current_uid, runtime_dir, socket_path,
+    ADDR_ENV, CA_CERT_ENV, CONFIRMATION_ENV, SOCKET_ENV, TOKEN_ENV, current_uid, runtime_dir,
+    socket_path,
 };
