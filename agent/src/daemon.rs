@@ -22,6 +22,7 @@ use crate::{
 };
 use omnipanel_core::{
     access::Access,
+    audit::{Audit, Retention},
     agent::AgentAdmin,
     config::{self, Settings, SettingsStore},
     crash,
@@ -236,6 +237,7 @@ async fn serve(
         bus.clone(),
     )
     .await?;
+    let audit = Audit::start(store.clone(), Retention::from(&settings_store.current().audit)).await?;
     let agent = AgentAdmin::start(
         settings_store.clone(),
         tokens,
@@ -250,6 +252,7 @@ async fn serve(
         start_time_ms,
         agent.clone(),
         access.clone(),
+        audit.clone(),
         store,
         bus.clone(),
         ollama.clone(),
@@ -279,6 +282,9 @@ async fn serve(
     // In the reverse of the order they started: nothing stops while a
     // facade built on it still runs.
     access.shutdown().await;
+    // After the server: the calls that ended while it drained are in the
+    // queue, and are written now.
+    audit.shutdown().await;
     agent.shutdown().await;
     updates.shutdown().await;
     files.shutdown().await;

@@ -4,6 +4,7 @@
 //! down.
 
 mod agent_core;
+mod audit;
 mod cli_pipes;
 mod client;
 mod files;

@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 use crate::commands::{
     agent::{AgentCommand, EventsArgs, LogsArgs, PanelArgs, SettingsCommand, TokenCommand},
     alerts::AlertsCommand,
+    audit::AuditArgs,
     chat::ChatArgs,
     files::FilesArgs,
     git::GitArgs,
@@ -77,6 +78,9 @@ pub enum Command {
     /// thresholds themselves.
     #[command(subcommand)]
     Alerts(AlertsCommand),
+    /// The activity log: who called what, on what, and the outcome
+    /// (owner only).
+    Audit(AuditArgs),
     /// Open the popup panel (or bring the open one to the front).
     Panel(PanelArgs),
     /// Start OmniPanel at login (the tray, or the agent without one).

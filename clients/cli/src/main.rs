@@ -21,7 +21,7 @@ use omnipanel_client::ClientError;
 
 use crate::{
     cli::{Cli, Command},
-    commands::{agent, alerts, chat, files, git, lifecycle, models, ollama, projects, system},
+    commands::{agent, alerts, audit, chat, files, git, lifecycle, models, ollama, projects, system},
     output::{Output, emit_bytes, errln, outln},
 };
 
@@ -133,6 +133,7 @@ async fn dispatch(cli: Cli) -> Result<(), Failure> {
         Command::Git(args) => git::git(args, out).await,
         Command::Sys(args) => system::sys(args.command, out).await,
         Command::Alerts(command) => alerts::alerts(command, out).await,
+        Command::Audit(args) => audit::audit(args, out).await,
         Command::Autostart { action } => lifecycle::autostart(action, out).await,
         Command::Update(command) => lifecycle::update(command, out).await,
         Command::Bugreport { output } => lifecycle::bugreport(output, out).await,

@@ -31,7 +31,7 @@ pub use self::{
     edit::{apply_changes, describe},
     keys::{SETTINGS, SettingSpec, owner_only, spec},
     sections::{
-        AccessSettings, EventSettings, FilesSettings, GitSettingsFile, LogSettings, OllamaSettings,
+        AccessSettings, AuditSettings, EventSettings, FilesSettings, GitSettingsFile, LogSettings, OllamaSettings,
         ServerSettings, Settings, SocketClients, SystemSettings, UpdateSettings,
     },
     store::SettingsStore,

@@ -6,6 +6,7 @@
 //! `convert.rs` and, for admission, `admission.rs`.
 
 mod admission;
+mod audit;
 mod convert;
 
 use crate::rpc::status::OrStatus;
@@ -206,16 +207,37 @@ impl AgentService for AgentApi {
 
     async fn list_audit(
         &self,
-        _: Request<pb::ListAuditRequest>,
+        request: Request<pb::ListAuditRequest>,
     ) -> Result<Response<pb::ListAuditResponse>, Status> {
-        Err(Status::unimplemented("not yet"))
+        let query = audit::AuditQuery::try_from_proto(request.into_inner()).or_status()?;
+        let listing = self
+            .ctx
+            .audit
+            .list(query.filter, query.size, query.before_id)
+            .await
+            .or_status()?;
+        Ok(Response::new(listing.into_proto()))
     }
+
     type WatchAuditStream = ResponseStream<pb::WatchAuditResponse>;
+
     async fn watch_audit(
         &self,
-        _: Request<pb::WatchAuditRequest>,
+        request: Request<pb::WatchAuditRequest>,
     ) -> Result<Response<Self::WatchAuditStream>, Status> {
-        Err(Status::unimplemented("not yet"))
+        let filter = omnipanel_core::audit::Filter::from_proto(request.into_inner());
+        let mut watch = self.ctx.audit.watch(filter).await.or_status()?;
+        let stream = spawn_stream(self.ctx.shutdown_token(), move |tx| async move {
+            while let Some(entry) = watch.next().await {
+                let response = pb::WatchAuditResponse {
+                    entry: Some(entry.into_proto()),
+                };
+                if tx.send(Ok(response)).await.is_err() {
+                    break;
+                }
+            }
+        });
+        Ok(Response::new(stream))
     }
     async fn get_info(
         &self,
