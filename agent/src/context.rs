@@ -12,8 +12,8 @@ use std::{
 use tokio_util::sync::CancellationToken;
 
 use omnipanel_core::{
-    access::Access, agent::AgentAdmin, audit::Audit, files::Files, git::Git, ollama::Ollama, projects::Projects,
-    store::Store, system::SystemMonitor, updates::Updater,
+    access::Access, agent::AgentAdmin, audit::Audit, files::Files, git::Git, ollama::Ollama,
+    projects::Projects, store::Store, system::SystemMonitor, updates::Updater,
 };
 use omnipanel_paths::AgentPaths;
 

@@ -22,8 +22,8 @@ use crate::{
 };
 use omnipanel_core::{
     access::Access,
-    audit::{Audit, Retention},
     agent::AgentAdmin,
+    audit::{Audit, Retention},
     config::{self, Settings, SettingsStore},
     crash,
     error::{Error, Result},
@@ -237,7 +237,11 @@ async fn serve(
         bus.clone(),
     )
     .await?;
-    let audit = Audit::start(store.clone(), Retention::from(&settings_store.current().audit)).await?;
+    let audit = Audit::start(
+        store.clone(),
+        Retention::from(&settings_store.current().audit),
+    )
+    .await?;
     let agent = AgentAdmin::start(
         settings_store.clone(),
         tokens,

@@ -81,8 +81,7 @@ fn folder(path: &Path) -> String {
 }
 
 #[tokio::test]
-async fn the_log_records_changes_refusals_and_counted_reads_and_survives_a_restart() -> TestResult
-{
+async fn the_log_records_changes_refusals_and_counted_reads_and_survives_a_restart() -> TestResult {
     let sandbox = Sandbox::new()?;
     let root = project(&sandbox)?;
     let mut agent = sandbox.start_agent().await?;
@@ -145,7 +144,11 @@ async fn the_log_records_changes_refusals_and_counted_reads_and_survives_a_resta
     // Three reads in at most two rows (two only when a minute turned
     // between them).
     assert!(reads.len() <= 2, "{reads:#?}");
-    assert!(reads.iter().all(|e| e.target == format!("project={}", folder(&root))));
+    assert!(
+        reads
+            .iter()
+            .all(|e| e.target == format!("project={}", folder(&root)))
+    );
     assert!(
         !entries.iter().any(|e| e.target.contains("never logged")),
         "contents never reach the log"
@@ -165,7 +168,11 @@ async fn the_log_records_changes_refusals_and_counted_reads_and_survives_a_resta
         "{lines:#?}"
     );
     let only_refusals = sandbox.cli(&["audit", "--json", "--outcome", "not_admitted"])?;
-    assert_eq!(stdout(&only_refusals).lines().count(), 1, "{only_refusals:?}");
+    assert_eq!(
+        stdout(&only_refusals).lines().count(),
+        1,
+        "{only_refusals:?}"
+    );
 
     // The rows are in state.db: a restarted agent still lists them.
     let before: Vec<i64> = entries.iter().map(|e| e.id).collect();
@@ -173,9 +180,7 @@ async fn the_log_records_changes_refusals_and_counted_reads_and_survives_a_resta
     let agent = sandbox.start_agent().await?;
     let owner = agent.client().await?;
     let after = entries_when(&owner, "the rows of the previous run", |entries| {
-        before
-            .iter()
-            .all(|id| entries.iter().any(|e| e.id == *id))
+        before.iter().all(|id| entries.iter().any(|e| e.id == *id))
     })
     .await?;
     assert!(after.iter().any(|e| e.outcome == "NOT_ADMITTED"));

@@ -188,7 +188,12 @@ impl Audit {
         store.write(move |tx| prune(tx, retention, now)).await?;
         let (queue, jobs) = mpsc::channel(QUEUE);
         let (followers, _) = broadcast::channel(FOLLOWERS);
-        let writer = tokio::spawn(write_loop(store.clone(), jobs, retention, followers.clone()));
+        let writer = tokio::spawn(write_loop(
+            store.clone(),
+            jobs,
+            retention,
+            followers.clone(),
+        ));
         Ok(Arc::new(Self {
             store,
             queue: std::sync::Mutex::new(Some(queue)),
@@ -235,12 +240,7 @@ impl Audit {
 
     /// Entries passing `filter`, newest first: at most `size` (0 for
     /// [`DEFAULT_PAGE`], at most [`MAX_PAGE`]) with ids below `before_id`.
-    pub async fn list(
-        &self,
-        filter: Filter,
-        size: u32,
-        before_id: Option<i64>,
-    ) -> Result<Listing> {
+    pub async fn list(&self, filter: Filter, size: u32, before_id: Option<i64>) -> Result<Listing> {
         let size = match size {
             0 => DEFAULT_PAGE,
             n => n.min(MAX_PAGE),
@@ -326,7 +326,11 @@ async fn write_loop(
     }
 }
 
-async fn write_batch(store: &Store, records: Vec<Record>, retention: Retention) -> Result<Vec<Entry>> {
+async fn write_batch(
+    store: &Store,
+    records: Vec<Record>,
+    retention: Retention,
+) -> Result<Vec<Entry>> {
     // Reading /proc blocks; one read per process of the batch.
     let rows = tokio::task::spawn_blocking(move || {
         let mut chains: HashMap<u32, Vec<PeerProcess>> = HashMap::new();
@@ -563,11 +567,12 @@ pub fn parse_page_token(token: &str) -> Result<Option<i64>> {
         .ok_or_else(|| {
             Error::invalid_argument(
                 "page_token",
-                format!("{token:?} is not a page token; pass a previous response's next_page_token"),
+                format!(
+                    "{token:?} is not a page token; pass a previous response's next_page_token"
+                ),
             )
         })
 }
-
 
 #[cfg(test)]
 mod tests {

@@ -223,7 +223,12 @@ where
             }
             let (client_id, client_name) = caller.as_ref().map_or_else(
                 || ("unidentified".to_owned(), "unidentified".to_owned()),
-                |caller| (caller.client_id().to_owned(), caller.client_name().to_owned()),
+                |caller| {
+                    (
+                        caller.client_id().to_owned(),
+                        caller.client_name().to_owned(),
+                    )
+                },
             );
             let pending = Pending {
                 audit,
@@ -534,8 +539,14 @@ mod tests {
             rule("/omnipanel.v1.FileService/ReadFile"),
             Some(Rule::ContentsOfOthers)
         );
-        assert_eq!(rule("/omnipanel.v1.AgentService/GetInfo"), Some(Rule::Never));
-        assert_eq!(rule("/omnipanel.v1.AgentService/ListAudit"), Some(Rule::Never));
+        assert_eq!(
+            rule("/omnipanel.v1.AgentService/GetInfo"),
+            Some(Rule::Never)
+        );
+        assert_eq!(
+            rule("/omnipanel.v1.AgentService/ListAudit"),
+            Some(Rule::Never)
+        );
         assert_eq!(
             rule("/omnipanel.v1.AgentService/ApproveAccess"),
             Some(Rule::Always)
@@ -600,7 +611,10 @@ mod tests {
         assert_eq!(fields, ["project=p1", "path=a.txt", "path=b.txt"]);
         let cut = target_of(&method, &framed[..framed.len() - 3]);
         assert_eq!(cut.len(), 2, "{cut:?}");
-        assert!(target_of(&method, &[1, 0, 0, 0, 1, 0]).is_empty(), "compressed");
+        assert!(
+            target_of(&method, &[1, 0, 0, 0, 1, 0]).is_empty(),
+            "compressed"
+        );
         assert!(target_of(&method, &[]).is_empty());
     }
 
@@ -615,7 +629,10 @@ mod tests {
             Error::permission_denied("no").with_reason(omnipanel_core::reason::Reason::NotAdmitted),
         );
         assert_eq!(outcome_of_status(&with_reason), "NOT_ADMITTED");
-        assert_eq!(code_name(tonic::Code::DeadlineExceeded), "DEADLINE_EXCEEDED");
+        assert_eq!(
+            code_name(tonic::Code::DeadlineExceeded),
+            "DEADLINE_EXCEEDED"
+        );
     }
 
     #[test]

@@ -21,7 +21,9 @@ use omnipanel_client::ClientError;
 
 use crate::{
     cli::{Cli, Command},
-    commands::{agent, alerts, audit, chat, files, git, lifecycle, models, ollama, projects, system},
+    commands::{
+        agent, alerts, audit, chat, files, git, lifecycle, models, ollama, projects, system,
+    },
     output::{Output, emit_bytes, errln, outln},
 };
 

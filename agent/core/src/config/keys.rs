@@ -245,8 +245,9 @@ mod tests {
     use std::net::SocketAddr;
 
     use crate::config::{
-        AccessSettings, AuditSettings, EventSettings, FilesSettings, GitSettingsFile, LogSettings, OllamaSettings,
-        ServerSettings, Settings, SystemSettings, UpdateSettings, edit::to_document,
+        AccessSettings, AuditSettings, EventSettings, FilesSettings, GitSettingsFile, LogSettings,
+        OllamaSettings, ServerSettings, Settings, SystemSettings, UpdateSettings,
+        edit::to_document,
     };
 
     use super::*;

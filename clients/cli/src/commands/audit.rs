@@ -174,10 +174,7 @@ mod tests {
     fn since_takes_a_duration_or_a_time() {
         let now = 10_000_000;
         assert_eq!(parse_since("1h", now).ok(), Some(now - 3_600_000));
-        assert_eq!(
-            parse_since("1970-01-01T00:00:10Z", now).ok(),
-            Some(10_000)
-        );
+        assert_eq!(parse_since("1970-01-01T00:00:10Z", now).ok(), Some(10_000));
         let Err(Failure::Other(message)) = parse_since("yesterday", now) else {
             panic!("not a time");
         };
