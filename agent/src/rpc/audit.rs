@@ -306,12 +306,12 @@ fn target_of(input: &MessageDescriptor, prefix: &[u8]) -> Vec<(String, String)> 
 }
 
 /// Walk the wire format of one message, copying whitelisted string fields
-/// and descending into batch steps (`ops`). Contents are skipped by their
+/// and descending into batch steps (`operations`). Contents are skipped by their
 /// length, never copied.
 fn pick(
     message: &MessageDescriptor,
     mut bytes: &[u8],
-    in_ops: bool,
+    in_batch: bool,
     depth: usize,
     pairs: &mut Vec<(String, String)>,
 ) {
@@ -344,7 +344,9 @@ fn pick(
                             .collect();
                         pairs.push((field.name().to_owned(), text));
                     }
-                    Kind::Message(inner) if depth < 3 && (in_ops || field.name() == "ops") => {
+                    Kind::Message(inner)
+                        if depth < 3 && (in_batch || field.name() == "operations") =>
+                    {
                         pick(&inner, value, true, depth + 1, pairs);
                     }
                     _ => {}
@@ -602,7 +604,7 @@ mod tests {
         };
         let request = pb::ApplyBatchRequest {
             project: "p1".into(),
-            ops: vec![op("a.txt"), op("b.txt")],
+            operations: vec![op("a.txt"), op("b.txt")],
         };
         let framed = framed(&request);
         let method = input("/omnipanel.v1.FileService/ApplyBatch");
