@@ -12,8 +12,8 @@ use std::{
 use tokio_util::sync::CancellationToken;
 
 use omnipanel_core::{
-    access::Access, agent::AgentAdmin, files::Files, git::Git, ollama::Ollama, projects::Projects,
-    store::Store, system::SystemMonitor, updates::Updater,
+    access::Access, agent::AgentAdmin, audit::Audit, files::Files, git::Git, ollama::Ollama,
+    projects::Projects, store::Store, system::SystemMonitor, updates::Updater,
 };
 use omnipanel_paths::AgentPaths;
 
@@ -51,6 +51,8 @@ pub struct AgentContext {
     /// Client admission: the owner credential, grants, access requests,
     /// confirmations.
     pub access: Arc<Access>,
+    /// The activity log.
+    pub audit: Arc<Audit>,
     /// state.db.
     pub store: Store,
     /// The event bus.
@@ -83,6 +85,7 @@ impl AgentContext {
         start_time_ms: i64,
         agent: Arc<AgentAdmin>,
         access: Arc<Access>,
+        audit: Arc<Audit>,
         store: Store,
         bus: Arc<EventBus>,
         ollama: Arc<Ollama>,
@@ -100,6 +103,7 @@ impl AgentContext {
             start_time_ms,
             agent,
             access,
+            audit,
             store,
             bus,
             ollama,

@@ -23,6 +23,7 @@ use crate::{
 use omnipanel_core::{
     access::Access,
     agent::AgentAdmin,
+    audit::{Audit, Retention},
     config::{self, Settings, SettingsStore},
     crash,
     error::{Error, Result},
@@ -236,6 +237,11 @@ async fn serve(
         bus.clone(),
     )
     .await?;
+    let audit = Audit::start(
+        store.clone(),
+        Retention::from(&settings_store.current().audit),
+    )
+    .await?;
     let agent = AgentAdmin::start(
         settings_store.clone(),
         tokens,
@@ -250,6 +256,7 @@ async fn serve(
         start_time_ms,
         agent.clone(),
         access.clone(),
+        audit.clone(),
         store,
         bus.clone(),
         ollama.clone(),
@@ -279,6 +286,9 @@ async fn serve(
     // In the reverse of the order they started: nothing stops while a
     // facade built on it still runs.
     access.shutdown().await;
+    // After the server: the calls that ended while it drained are in the
+    // queue, and are written now.
+    audit.shutdown().await;
     agent.shutdown().await;
     updates.shutdown().await;
     files.shutdown().await;

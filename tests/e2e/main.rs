@@ -5,6 +5,7 @@
 
 mod admission;
 mod agent_core;
+mod audit;
 mod cli_pipes;
 mod client;
 mod clients_cli;

@@ -9,6 +9,7 @@
 pub mod access;
 pub mod agent;
 pub mod atomic_file;
+pub mod audit;
 pub mod autostart;
 pub mod config;
 pub mod crash;

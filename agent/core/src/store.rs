@@ -101,6 +101,33 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE tokens ADD COLUMN no_confirm TEXT NOT NULL DEFAULT '';
     ALTER TABLE tokens ADD COLUMN client_name TEXT NOT NULL DEFAULT '';
     ALTER TABLE tokens ADD COLUMN peer TEXT NOT NULL DEFAULT '';",
+    // 7: the activity log. `agg_key` is set only on aggregated content
+    // reads (client, project, method, outcome and minute), so their
+    // upsert finds the minute's row; NULLs never collide in a UNIQUE
+    // index. AUTOINCREMENT: ids keep increasing even when retention
+    // empties the table, so page tokens and followers never see an id
+    // twice.
+    "CREATE TABLE audit (
+        id              INTEGER PRIMARY KEY AUTOINCREMENT,
+        time_ms         INTEGER NOT NULL,
+        client_id       TEXT NOT NULL,
+        client_name     TEXT NOT NULL,
+        peer_pid        INTEGER NOT NULL DEFAULT 0,
+        peer_executable TEXT NOT NULL DEFAULT '',
+        peer_parents    TEXT NOT NULL DEFAULT '',
+        method          TEXT NOT NULL,
+        target          TEXT NOT NULL DEFAULT '',
+        project         TEXT NOT NULL DEFAULT '',
+        outcome         TEXT NOT NULL,
+        count           INTEGER NOT NULL DEFAULT 1,
+        agg_key         TEXT
+    ) STRICT;
+    CREATE INDEX audit_time ON audit (time_ms);
+    CREATE INDEX audit_client ON audit (client_id, id);
+    CREATE INDEX audit_client_name ON audit (client_name, id);
+    CREATE INDEX audit_project ON audit (project, id);
+    CREATE INDEX audit_outcome ON audit (outcome, id);
+    CREATE UNIQUE INDEX audit_aggregate ON audit (agg_key);",
 ];
 
 /// What happened to an unreadable database at open.

@@ -8,6 +8,7 @@
 
 pub mod access;
 mod agent;
+pub mod audit;
 pub mod connections;
 pub mod convert;
 mod events;
@@ -46,6 +47,7 @@ use crate::{
     context::AgentContext,
     rpc::{
         access::{AccessLayer, Identities, Listener, Policies},
+        audit::{AuditLayer, AuditTable},
         connections::{CappedIncoming, ConnectionLayer, Tracked},
         lazy::Lazy,
         limits::{
@@ -232,6 +234,7 @@ pub async fn serve(
         socket_clients: ctx.access.socket_clients(),
     };
     let policies = Arc::new(Policies::from_descriptors()?);
+    let audit = AuditLayer::new(ctx.audit.clone(), Arc::new(AuditTable::from_descriptors()?));
 
     // One ledger for both listeners: the owner's calls are counted together
     // whichever connection they use.
@@ -250,6 +253,7 @@ pub async fn serve(
     let shutdown = ctx.shutdown_token();
     let unix_server = builder()
         .layer(ConnectionLayer)
+        .layer(audit.clone())
         .layer(AccessLayer::new(
             Listener::Unix {
                 owner_uid,
@@ -278,6 +282,7 @@ pub async fn serve(
             Some(
                 builder
                     .layer(ConnectionLayer)
+                    .layer(audit)
                     .layer(AccessLayer::new(Listener::Tcp { identities }, policies))
                     .layer(LimitsLayer::new(ledger, deadlines, true))
                     .add_routes(routes)

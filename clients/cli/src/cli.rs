@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 use crate::commands::{
     agent::{AgentCommand, EventsArgs, LogsArgs, PanelArgs, SettingsCommand, TokenCommand},
     alerts::AlertsCommand,
+    audit::AuditArgs,
     chat::ChatArgs,
     clients::ClientsCommand,
     confirmations::ConfirmationsCommand,
@@ -88,6 +89,9 @@ pub enum Command {
     /// push): list, allow or deny them.
     #[command(subcommand)]
     Confirmations(ConfirmationsCommand),
+    /// The activity log: who called what, on what, and the outcome
+    /// (owner only).
+    Audit(AuditArgs),
     /// Open the popup panel (or bring the open one to the front).
     Panel(PanelArgs),
     /// Start OmniPanel at login (the tray, or the agent without one).

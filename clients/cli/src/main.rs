@@ -23,7 +23,7 @@ use omnipanel_client::ClientError;
 use crate::{
     cli::{Cli, Command},
     commands::{
-        agent, alerts, chat, clients, confirmations, files, git, lifecycle, models, ollama,
+        agent, alerts, audit, chat, clients, confirmations, files, git, lifecycle, models, ollama,
         projects, system,
     },
     output::{Output, emit_bytes, errln, outln},
@@ -210,6 +210,7 @@ async fn dispatch(cli: Cli) -> Result<(), Failure> {
         Command::Alerts(command) => alerts::alerts(command, out).await,
         Command::Clients(command) => clients::clients(command, out).await,
         Command::Confirmations(command) => confirmations::confirmations(command, out).await,
+        Command::Audit(args) => audit::audit(args, out).await,
         Command::Autostart { action } => lifecycle::autostart(action, out).await,
         Command::Update(command) => lifecycle::update(command, out).await,
         Command::Bugreport { output } => lifecycle::bugreport(output, out).await,

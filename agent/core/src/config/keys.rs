@@ -223,6 +223,16 @@ pub const SETTINGS: &[SettingSpec] = &[
         description: "How long an access request or a confirmation waits for your answer, e.g. \"2m\" (10s to 1h). Only the owner may change it.",
         restart_required: false,
     },
+    SettingSpec {
+        key: "audit.retention",
+        description: "How long the activity log (`omnipanel audit`) keeps an entry, e.g. \"90d\" (1h to 10 years); older entries are deleted as new ones are written. Only the owner may change it.",
+        restart_required: true,
+    },
+    SettingSpec {
+        key: "audit.max_rows",
+        description: "Most entries the activity log keeps (100 to 10000000); beyond it the oldest are deleted as new ones are written. Only the owner may change it.",
+        restart_required: true,
+    },
 ];
 
 /// Look up the documentation of a key.
@@ -235,8 +245,9 @@ mod tests {
     use std::net::SocketAddr;
 
     use crate::config::{
-        AccessSettings, EventSettings, FilesSettings, GitSettingsFile, LogSettings, OllamaSettings,
-        ServerSettings, Settings, SystemSettings, UpdateSettings, edit::to_document,
+        AccessSettings, AuditSettings, EventSettings, FilesSettings, GitSettingsFile, LogSettings,
+        OllamaSettings, ServerSettings, Settings, SystemSettings, UpdateSettings,
+        edit::to_document,
     };
 
     use super::*;
@@ -269,6 +280,7 @@ mod tests {
                 ..UpdateSettings::default()
             },
             access: AccessSettings::default(),
+            audit: AuditSettings::default(),
         };
         let document = to_document(&full);
         let mut keys = Vec::new();

@@ -31,8 +31,8 @@ pub use self::{
     edit::{apply_changes, describe},
     keys::{SETTINGS, SettingSpec, owner_only, spec},
     sections::{
-        AccessSettings, EventSettings, FilesSettings, GitSettingsFile, LogSettings, OllamaSettings,
-        ServerSettings, Settings, SocketClients, SystemSettings, UpdateSettings,
+        AccessSettings, AuditSettings, EventSettings, FilesSettings, GitSettingsFile, LogSettings,
+        OllamaSettings, ServerSettings, Settings, SocketClients, SystemSettings, UpdateSettings,
     },
     store::SettingsStore,
     validate::UPDATE_CHANNELS,

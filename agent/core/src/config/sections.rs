@@ -30,6 +30,30 @@ pub struct Settings {
     pub update: UpdateSettings,
     /// `[access]`: what callers other than the owner may reach.
     pub access: AccessSettings,
+    /// `[audit]`: how long the activity log is kept.
+    pub audit: AuditSettings,
+}
+
+/// `[audit]`
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuditSettings {
+    /// Entries older than this are deleted.
+    #[serde(with = "duration_text")]
+    pub retention: Duration,
+    /// At most this many entries are kept; the oldest go first.
+    pub max_rows: u64,
+}
+
+impl Default for AuditSettings {
+    fn default() -> Self {
+        Self {
+            // A quarter: long enough to look back on something noticed
+            // late, short enough that state.db stays small.
+            retention: Duration::from_secs(90 * 24 * 3600),
+            max_rows: 100_000,
+        }
+    }
 }
 
 /// `[access]`

@@ -142,6 +142,20 @@ pub(super) fn validate(settings: &Settings) -> Result<(), (&'static str, String)
             "must be between 10s and 1h".to_owned(),
         ));
     }
+    if !(Duration::from_secs(3600)..=Duration::from_secs(10 * 365 * 24 * 3600))
+        .contains(&settings.audit.retention)
+    {
+        return Err((
+            "audit.retention",
+            "must be between 1h and 10 years (e.g. \"90d\")".to_owned(),
+        ));
+    }
+    if !(100..=10_000_000).contains(&settings.audit.max_rows) {
+        return Err((
+            "audit.max_rows",
+            "must be between 100 and 10000000".to_owned(),
+        ));
+    }
     if settings.server.request_timeout < Duration::from_secs(1) {
         return Err(("server.request_timeout", "must be at least 1s".to_owned()));
     }

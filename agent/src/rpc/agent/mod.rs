@@ -3,12 +3,14 @@
 //! login, crash reports), the event bus for WatchEvents, and the context
 //! for GetInfo and Shutdown, and client admission (access requests,
 //! clients, confirmations) over the `Access` facade. Conversions live in
-//! `convert.rs` and, for admission, `admission.rs`.
+//! `convert.rs`, for admission `admission.rs`, and for the activity log
+//! `audit.rs`.
 
 mod admission;
+mod audit;
 mod convert;
 
-use crate::rpc::status::{OrStatus, to_status};
+use crate::rpc::status::OrStatus;
 use std::{collections::HashMap, sync::Arc, time::Duration};
 
 use omnipanel_proto::{PROTOCOL_VERSION, v1 as pb};
@@ -28,7 +30,6 @@ use crate::{
 };
 use omnipanel_core::{
     access::{AccessAsk, Approval, RequestState},
-    error::{Error, ErrorKind},
     events::{Cursor, Delivery},
     tokens::{Scope, Scopes},
 };
@@ -208,22 +209,37 @@ impl AgentService for AgentApi {
 
     async fn list_audit(
         &self,
-        _: Request<pb::ListAuditRequest>,
+        request: Request<pb::ListAuditRequest>,
     ) -> Result<Response<pb::ListAuditResponse>, Status> {
-        Err(to_status(Error::new(
-            ErrorKind::Unimplemented,
-            "the activity log is not served yet",
-        )))
+        let query = audit::AuditQuery::try_from_proto(request.into_inner()).or_status()?;
+        let listing = self
+            .ctx
+            .audit
+            .list(query.filter, query.size, query.before_id)
+            .await
+            .or_status()?;
+        Ok(Response::new(listing.into_proto()))
     }
+
     type WatchAuditStream = ResponseStream<pb::WatchAuditResponse>;
+
     async fn watch_audit(
         &self,
-        _: Request<pb::WatchAuditRequest>,
+        request: Request<pb::WatchAuditRequest>,
     ) -> Result<Response<Self::WatchAuditStream>, Status> {
-        Err(to_status(Error::new(
-            ErrorKind::Unimplemented,
-            "the activity log is not served yet",
-        )))
+        let filter = omnipanel_core::audit::Filter::from_proto(request.into_inner());
+        let mut watch = self.ctx.audit.watch(filter).await.or_status()?;
+        let stream = spawn_stream(self.ctx.shutdown_token(), move |tx| async move {
+            while let Some(entry) = watch.next().await {
+                let response = pb::WatchAuditResponse {
+                    entry: Some(entry.into_proto()),
+                };
+                if tx.send(Ok(response)).await.is_err() {
+                    break;
+                }
+            }
+        });
+        Ok(Response::new(stream))
     }
     async fn get_info(
         &self,

@@ -5,6 +5,7 @@
 
 pub mod agent;
 pub mod alerts;
+pub mod audit;
 pub mod chat;
 pub mod clients;
 pub mod confirmations;
