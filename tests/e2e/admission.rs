@@ -143,7 +143,63 @@ async fn a_client_asks_is_approved_and_is_held_to_its_grant() -> TestResult {
     assert_eq!(ended["code"], "UNAUTHENTICATED", "{ended}");
     let status = tokio::time::timeout(PATIENCE, python.wait()).await??;
     assert!(status.success());
+
+    // The activity log has each step, with who did it and how it ended,
+    // and keeps it across a restart.
+    drop(owner);
+    let mut agent = agent;
+    agent.stop().await?;
+    let _agent = sandbox.start_agent().await?;
+    let steps = audit(&sandbox)?;
+    let has = |method: &str, client: &str, outcome: &str| {
+        steps
+            .iter()
+            .any(|e| e["method"] == method && e["clientName"] == client && e["outcome"] == outcome)
+    };
+    assert!(
+        has("AgentService/RequestAccess", "anonymous", "ok"),
+        "{steps:#?}"
+    );
+    assert!(
+        has("AgentService/ApproveAccess", "owner", "ok"),
+        "{steps:#?}"
+    );
+    assert!(
+        has("FileService/WriteFile", "anonymous", "NOT_ADMITTED"),
+        "{steps:#?}"
+    );
+    assert!(
+        has("FileService/WriteFile", "Python script", "ok"),
+        "{steps:#?}"
+    );
+    assert!(
+        has(
+            "FileService/WriteFile",
+            "Python script",
+            "PROJECT_NOT_GRANTED"
+        ),
+        "{steps:#?}"
+    );
+    assert!(
+        has("AgentService/RevokeClient", "owner", "ok"),
+        "{steps:#?}"
+    );
+    let refused = steps
+        .iter()
+        .find(|e| e["outcome"] == "PROJECT_NOT_GRANTED")
+        .ok_or("no refusal")?;
+    assert_eq!(refused["peerPid"], python_pid, "{refused}");
     Ok(())
+}
+
+/// Every entry of the activity log, as `omnipanel audit --json` prints it.
+fn audit(sandbox: &Sandbox) -> TestResult<Vec<serde_json::Value>> {
+    let listed = sandbox.cli(&["audit", "--json", "--limit", "1000"])?;
+    assert!(listed.status.success(), "{}", stderr(&listed));
+    Ok(String::from_utf8_lossy(&listed.stdout)
+        .lines()
+        .map(serde_json::from_str)
+        .collect::<Result<Vec<serde_json::Value>, _>>()?)
 }
 
 /// Ask for `scopes` (on every project in the roots) as a client with no
@@ -274,6 +330,34 @@ async fn deleting_a_model_waits_for_the_users_confirmation() -> TestResult {
         .err()
         .ok_or("an id was used twice")?;
     assert_eq!(again.code(), Code::PermissionDenied, "{again:?}");
+
+    // The log has the question, the answer and the act.
+    let steps = audit(&setup.sandbox)?;
+    let outcomes: Vec<&str> = steps
+        .iter()
+        .filter(|e| e["method"] == "ModelService/DeleteModel" && e["clientName"] == "Rust test")
+        .filter_map(|e| e["outcome"].as_str())
+        .collect();
+    for outcome in ["CONFIRMATION_REQUIRED", "ok", "CONFIRMATION_DENIED"] {
+        assert!(outcomes.contains(&outcome), "{outcomes:?}");
+    }
+    assert!(
+        steps
+            .iter()
+            .any(|e| e["method"] == "AgentService/AnswerConfirmation" && e["outcome"] == "ok"),
+        "{steps:#?}"
+    );
+    let deleted = steps
+        .iter()
+        .find(|e| e["method"] == "ModelService/DeleteModel" && e["outcome"] == "ok")
+        .ok_or("no deletion")?;
+    assert!(
+        deleted["target"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("test-small"),
+        "{deleted}"
+    );
     Ok(())
 }
 
