@@ -364,6 +364,30 @@ async fn token_scopes_are_enforced_over_tcp() -> TestResult {
         .err()
         .ok_or("listed projects without a token")?;
     assert_eq!(err.reason().as_deref(), Some("NOT_ADMITTED"), "{err}");
+    // The activity log keeps where a refused TCP caller came from.
+    let refused = anonymous
+        .call(anonymous.projects().open_project(pb::OpenProjectRequest {
+            path: "/nowhere".into(),
+            name: String::new(),
+        }))
+        .await
+        .err()
+        .ok_or("opened a project without a token")?;
+    assert_eq!(
+        refused.reason().as_deref(),
+        Some("NOT_ADMITTED"),
+        "{refused}"
+    );
+    let deadline = std::time::Instant::now() + PATIENCE;
+    loop {
+        let listed = sandbox.cli(&["audit", "--json", "--outcome", "NOT_ADMITTED"])?;
+        let text = stdout(&listed);
+        if text.contains("\"peerAddress\":\"127.0.0.1:") {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{text}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     // A made-up token: the same.
     let err = Client::connect(Target::tcp(&address, Some("omp_forged".into()), None))
         .await

@@ -43,7 +43,7 @@ const BATCH: usize = 256;
 const FOLLOWERS: usize = 256;
 
 const COLUMNS: &str = "id, time_ms, client_id, client_name, peer_pid, peer_executable, \
-                       peer_parents, method, target, project, outcome, count";
+                       peer_parents, method, target, project, outcome, count, peer_address";
 
 /// How long entries are kept (`[audit]`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -75,6 +75,8 @@ pub struct Record {
     pub client_name: String,
     /// The calling process on the socket, when the kernel said.
     pub peer_pid: Option<u32>,
+    /// The caller's address over TCP; empty on the socket.
+    pub peer_address: String,
     /// `Service/Method`, or an access decision.
     pub method: String,
     /// What the call named, as (field, value) pairs in the order they are
@@ -106,6 +108,8 @@ pub struct Entry {
     pub peer_executable: String,
     /// Its parents' executables, nearest first.
     pub peer_parents: Vec<String>,
+    /// The caller's address over TCP; empty on the socket.
+    pub peer_address: String,
     /// `Service/Method`.
     pub method: String,
     /// "project=/home/me/app path=src/main.rs".
@@ -442,8 +446,9 @@ fn insert(tx: &Transaction<'_>, record: &Record, chain: &[PeerProcess]) -> Resul
     };
     let id: i64 = tx.query_row(
         "INSERT INTO audit (time_ms, client_id, client_name, peer_pid, peer_executable,
-                            peer_parents, method, target, project, outcome, count, agg_key)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 1, ?11)
+                            peer_parents, method, target, project, outcome, count, agg_key,
+                            peer_address)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 1, ?11, ?12)
          ON CONFLICT(agg_key) DO UPDATE SET count = count + 1
          RETURNING id",
         params![
@@ -458,6 +463,7 @@ fn insert(tx: &Transaction<'_>, record: &Record, chain: &[PeerProcess]) -> Resul
             project,
             record.outcome,
             key,
+            record.peer_address,
         ],
         |row| row.get(0),
     )?;
@@ -551,6 +557,7 @@ fn row_to_entry(row: &Row<'_>) -> rusqlite::Result<Entry> {
         project: row.get(9)?,
         outcome: row.get(10)?,
         count: u32::try_from(row.get::<_, i64>(11)?).unwrap_or(u32::MAX),
+        peer_address: row.get(12)?,
     })
 }
 

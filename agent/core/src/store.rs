@@ -120,7 +120,8 @@ const MIGRATIONS: &[&str] = &[
         project         TEXT NOT NULL DEFAULT '',
         outcome         TEXT NOT NULL,
         count           INTEGER NOT NULL DEFAULT 1,
-        agg_key         TEXT
+        agg_key         TEXT,
+        peer_address    TEXT NOT NULL DEFAULT ''
     ) STRICT;
     CREATE INDEX audit_time ON audit (time_ms);
     CREATE INDEX audit_client ON audit (client_id, id);

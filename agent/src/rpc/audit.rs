@@ -30,7 +30,11 @@ use omnipanel_proto::{
 };
 use prost::encoding::{WireType, decode_key, decode_varint};
 use prost_reflect::{DescriptorPool, Kind, MessageDescriptor};
-use tonic::{Status, body::Body, transport::server::UdsConnectInfo};
+use tonic::{
+    Status,
+    body::Body,
+    transport::server::{TcpConnectInfo, UdsConnectInfo},
+};
 use tonic_types::StatusExt;
 use tower::{Layer, Service};
 
@@ -201,6 +205,12 @@ where
             .and_then(|info| info.peer_cred)
             .and_then(|cred| cred.pid())
             .and_then(|pid| u32::try_from(pid).ok());
+        let peer_address = req
+            .extensions()
+            .get::<TcpConnectInfo>()
+            .and_then(TcpConnectInfo::remote_addr)
+            .map(|address| address.to_string())
+            .unwrap_or_default();
         let tapped = Arc::new(Mutex::new(Vec::new()));
         let req = req.map(|body| {
             Body::new(TapBody {
@@ -239,6 +249,7 @@ where
                     client_id,
                     client_name,
                     peer_pid,
+                    peer_address,
                     method: method.name,
                     aggregate: method.rule == Rule::ContentsOfOthers,
                     ..Record::default()

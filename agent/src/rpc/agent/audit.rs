@@ -65,6 +65,7 @@ impl IntoProto<pb::AuditEntry> for Entry {
             peer_pid: self.peer_pid,
             peer_executable: self.peer_executable,
             peer_parents: self.peer_parents,
+            peer_address: self.peer_address,
             method: self.method,
             target: self.target,
             outcome: self.outcome,
@@ -139,6 +140,7 @@ mod tests {
                 project: "/p".into(),
                 outcome: "ok".into(),
                 count: 3,
+                peer_address: "10.0.0.2:5000".into(),
             }],
             next_before_id: Some(7),
         };
@@ -147,6 +149,7 @@ mod tests {
         let entry = &response.entries[0];
         assert_eq!((entry.count, entry.peer_pid), (3, 42));
         assert_eq!(entry.peer_parents, ["/usr/bin/bash"]);
+        assert_eq!(entry.peer_address, "10.0.0.2:5000");
         let last: pb::ListAuditResponse = Listing::default().into_proto();
         assert_eq!(last.next_page_token, "");
         let filter = Filter::from_proto(pb::WatchAuditRequest {
