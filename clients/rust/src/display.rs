@@ -1,6 +1,7 @@
 //! How clients show what the agent says, so the CLI and the tray/panel
 //! write the same words: byte sizes, rates, durations, times, percentages,
-//! the names of server and pull states, one-line summaries of a server
+//! scopes and how long a grant lasts, folders under the home folder, the
+//! names of server and pull states, one-line summaries of a server
 //! status and a pull, and aligned text tables. Pure functions over numbers
 //! and generated message types; nothing here writes anywhere or depends on
 //! a GUI toolkit.
@@ -247,6 +248,80 @@ pub fn confirm_kind_label(kind: i32) -> &'static str {
     }
 }
 
+/// Scopes as people read them, in the API's order: "read, write"; "status
+/// only" for none (what every client has without asking).
+pub fn scope_list(scopes: &[i32]) -> String {
+    let mut sorted = scopes.to_vec();
+    sorted.sort_by_key(|s| scope_rank(*s));
+    sorted.dedup();
+    let names: Vec<String> = sorted.into_iter().map(scope_name).collect();
+    if names.is_empty() {
+        "status only".to_owned()
+    } else {
+        names.join(", ")
+    }
+}
+
+/// Scopes from the least to the most a client can do.
+fn scope_rank(scope: i32) -> u8 {
+    use omnipanel_proto::v1::Scope;
+    match Scope::try_from(scope).unwrap_or(Scope::Unspecified) {
+        Scope::Status => 0,
+        Scope::Read => 1,
+        Scope::Infer => 2,
+        Scope::Write => 3,
+        Scope::Admin => 4,
+        Scope::Unspecified => 5,
+    }
+}
+
+/// How long a client asked to be admitted for, as a choice reads: "this
+/// run only", "1 hour", "1 day", "always"; "not said" when unset.
+pub fn expiry_label(expiry: i32) -> &'static str {
+    use omnipanel_proto::v1::Expiry;
+    match Expiry::try_from(expiry).unwrap_or(Expiry::Unspecified) {
+        Expiry::Unspecified => "not said",
+        Expiry::Once => "this run only",
+        Expiry::Hour => "1 hour",
+        Expiry::Day => "1 day",
+        Expiry::Always => "always",
+    }
+}
+
+/// When a grant ends, against `now`: "never", "when the agent stops", "in
+/// 59 minutes", "expired".
+pub fn grant_end(expires_unix_ms: i64, this_run_only: bool, now: i64) -> String {
+    if expires_unix_ms <= 0 {
+        return if this_run_only {
+            "when the agent stops".to_owned()
+        } else {
+            "never".to_owned()
+        };
+    }
+    if expires_unix_ms <= now {
+        return "expired".to_owned();
+    }
+    let when = relative_to(expires_unix_ms, now);
+    if this_run_only {
+        format!("{when} or when the agent stops")
+    } else {
+        when
+    }
+}
+
+/// A folder with the home folder written `~`: "~/app" (others as they are).
+pub fn home_relative(path: &str, home: &str) -> String {
+    let home = home.trim_end_matches('/');
+    if home.is_empty() {
+        return path.to_owned();
+    }
+    match path.strip_prefix(home) {
+        Some("") => "~".to_owned(),
+        Some(rest) if rest.starts_with('/') => format!("~{rest}"),
+        _ => path.to_owned(),
+    }
+}
+
 /// A person's word for a server state: "running", "restarting after a
 /// crash" (menus and the panel).
 pub fn server_state_label(state: ServerState) -> &'static str {
@@ -409,6 +484,45 @@ pub fn table(header: &[&str], rows: &[Vec<String>]) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn scope_lists_read_in_order_of_power() {
+        use omnipanel_proto::v1::Scope;
+        let scopes = [Scope::Write as i32, Scope::Read as i32, Scope::Write as i32];
+        assert_eq!(scope_list(&scopes), "read, write");
+        assert_eq!(scope_list(&[]), "status only");
+        assert_eq!(
+            scope_list(&[Scope::Admin as i32, Scope::Infer as i32]),
+            "infer, admin"
+        );
+    }
+
+    #[test]
+    fn grant_ends_read_as_a_person_says_them() {
+        use omnipanel_proto::v1::Expiry;
+        let now = 1_000_000_000_000;
+        assert_eq!(grant_end(0, false, now), "never");
+        assert_eq!(grant_end(0, true, now), "when the agent stops");
+        assert_eq!(grant_end(now + 3_540_000, false, now), "in 59 minutes");
+        assert_eq!(
+            grant_end(now + 7_200_000, true, now),
+            "in 2 hours or when the agent stops"
+        );
+        assert_eq!(grant_end(now - 1, false, now), "expired");
+        assert_eq!(expiry_label(Expiry::Hour as i32), "1 hour");
+        assert_eq!(expiry_label(99), "not said");
+    }
+
+    #[test]
+    fn folders_under_home_are_written_with_a_tilde() {
+        assert_eq!(home_relative("/home/u/app", "/home/u"), "~/app");
+        assert_eq!(home_relative("/home/u", "/home/u/"), "~");
+        assert_eq!(
+            home_relative("/home/user2/app", "/home/u"),
+            "/home/user2/app"
+        );
+        assert_eq!(home_relative("/srv/app", ""), "/srv/app");
+    }
 
     #[test]
     fn sizes_use_decimal_units() {
