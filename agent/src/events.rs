@@ -91,6 +91,56 @@ impl Topic for AgentEvent {
     }
 }
 
+/// Who may see an event on WatchEvents besides the owner.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Audience<'a> {
+    /// The owner only: admission, settings and tokens, crash reports.
+    Owner,
+    /// Every client allowed to read events.
+    Readers,
+    /// Clients that may use this project (by id; its folder when the event
+    /// names it).
+    Project {
+        /// The project's id.
+        id: &'a str,
+        /// Its folder, when the event carries it.
+        path: Option<&'a str>,
+    },
+}
+
+impl AgentEvent {
+    /// Who may see this event. Every variant is named, so a new event does
+    /// not compile until its audience is chosen.
+    pub fn audience(&self) -> Audience<'_> {
+        match self {
+            Self::Server(ServerEvent::AgentStarted { .. } | ServerEvent::AgentStopping { .. }) => {
+                Audience::Readers
+            }
+            Self::Server(
+                ServerEvent::StateRecovered { .. } | ServerEvent::CrashReported { .. },
+            )
+            | Self::Admin(_)
+            | Self::Access(_) => Audience::Owner,
+            Self::Ollama(_) | Self::System(_) | Self::Updates(_) => Audience::Readers,
+            Self::Projects(
+                ProjectEvent::ProjectChanged {
+                    project_id, path, ..
+                }
+                | ProjectEvent::ProjectWatchChanged {
+                    project_id, path, ..
+                },
+            ) => Audience::Project {
+                id: project_id,
+                path: Some(path),
+            },
+            Self::Git(GitEvent::RepositoryChanged { project_id, .. }) => Audience::Project {
+                id: project_id,
+                path: None,
+            },
+        }
+    }
+}
+
 impl From<ServerEvent> for AgentEvent {
     fn from(event: ServerEvent) -> Self {
         Self::Server(event)

@@ -168,9 +168,12 @@ fn generate() -> String {
          The agent serves these services on its Unix socket (see README.md\n\
          for how to connect); errors carry a `google.rpc.ErrorInfo` with\n\
          domain `omnipanel.v1` and a machine-readable reason. The Access\n\
-         column is each RPC's `omnipanel.v1.access` option: the least token\n\
-         scope it needs (the owner on the socket has every scope).\n\n",
+         column is each RPC's `omnipanel.v1.access` option: the scope a\n\
+         client needs (the owner has every scope), and whether only the\n\
+         owner may call it.\n\n",
     );
+    // How clients are admitted is prose, written by hand next to this file.
+    out.push_str(include_str!("client_admission.md"));
     for file in &files {
         let docs = comments(file);
         let _ = writeln!(out, "## {}\n", file.name());

@@ -350,12 +350,20 @@ async fn token_scopes_are_enforced_over_tcp() -> TestResult {
     let write = create_token(&local, "writer", pb::Scope::Write).await?;
     let admin = create_token(&local, "admin", pb::Scope::Admin).await?;
 
-    // No token: refused as unauthenticated.
-    let err = Client::connect(Target::tcp(&address, None, None))
+    // No token: a client with status only, told how to ask for more.
+    let anonymous = Client::connect(Target::tcp(&address, None, None)).await?;
+    assert_eq!(anonymous.info().caller_scope, i32::from(pb::Scope::Status));
+    assert!(!anonymous.info().caller_is_owner);
+    let err = anonymous
+        .call(
+            anonymous
+                .projects()
+                .list_projects(pb::ListProjectsRequest {}),
+        )
         .await
         .err()
-        .ok_or("connected without a token")?;
-    assert!(matches!(err, ClientError::Unauthenticated { .. }), "{err}");
+        .ok_or("listed projects without a token")?;
+    assert_eq!(err.reason().as_deref(), Some("NOT_ADMITTED"), "{err}");
     // A made-up token: the same.
     let err = Client::connect(Target::tcp(&address, Some("omp_forged".into()), None))
         .await
@@ -398,10 +406,11 @@ async fn token_scopes_are_enforced_over_tcp() -> TestResult {
         .await?
         .into_inner();
     assert!(opened.project.is_some());
-    needs_admin(
-        writer.agent().list_tokens(pb::ListTokensRequest {}).await,
-        "a write token listed tokens",
-    )?;
+    // Tokens are the owner's business only, whatever a client's scopes.
+    let listed = writer.agent().list_tokens(pb::ListTokensRequest {}).await;
+    let denied = listed.err().ok_or("a write token listed tokens")?;
+    assert_eq!(denied.code(), Code::PermissionDenied, "{denied:?}");
+    assert!(denied.message().contains("owner"), "{}", denied.message());
     needs_admin(
         writer.agent().shutdown(pb::ShutdownRequest {}).await,
         "a write token shut the agent down",

@@ -16,7 +16,7 @@ use std::{
 
 use omnipanel_client::{Client, proto::v1 as pb};
 use omnipanel_tests::{
-    AgentProcess, PATIENCE, Sandbox, TestResult, binary, stdout,
+    AgentProcess, PATIENCE, Sandbox, TestResult, binary, stderr, stdout,
     update_server::{SigningKey, UpdateServer, sha256_hex, stamp_version, tar_gz},
 };
 use tonic::Code;
@@ -308,6 +308,11 @@ async fn good_update_installs_restarts_and_rolls_back_on_request() -> TestResult
     let client = wait_for_version(&agent, &client, "9.1.0").await?;
     // Same process: the agent exec'd the new binary in place.
     assert_eq!(client.info().pid, agent.pid());
+    // Our own programs (the tray, the CLI) are still the owner: the owner
+    // credential is a file in the data folder, not the executable's place.
+    assert!(client.info().caller_is_owner, "{:?}", client.info());
+    let owner_only = sandbox.cli(&["token", "list"])?;
+    assert!(owner_only.status.success(), "{}", stderr(&owner_only));
     assert_ne!(std::fs::read(&exe)?, original);
     let status = update_status(&client).await?;
     assert_eq!(status.rollback_version, old_version);

@@ -3,6 +3,7 @@
 //! real client library and CLI. One binary (not one per file) keeps link time
 //! down.
 
+mod admission;
 mod agent_core;
 mod cli_pipes;
 mod client;

@@ -21,16 +21,16 @@ fn models(client: &Client) -> Models {
     ModelServiceClient::with_interceptor(client.channel(), client.interceptor())
 }
 
-struct Setup {
-    sandbox: Sandbox,
-    agent: AgentProcess,
-    client: Client,
-    port: u16,
+pub(crate) struct Setup {
+    pub(crate) sandbox: Sandbox,
+    pub(crate) agent: AgentProcess,
+    pub(crate) client: Client,
+    pub(crate) port: u16,
 }
 
 /// An agent supervising the fake Ollama, with `switches` in its
 /// environment (inherited by the fake) and `extra` config lines.
-async fn setup(switches: &[(&str, &str)], extra: &str) -> TestResult<Setup> {
+pub(crate) async fn setup(switches: &[(&str, &str)], extra: &str) -> TestResult<Setup> {
     let sandbox = Sandbox::new()?;
     let port = free_port()?;
     sandbox.configure_fake_ollama(port, extra)?;
@@ -60,7 +60,7 @@ async fn status(client: &Client) -> TestResult<pb::ServerStatus> {
 }
 
 /// Poll the server status until `check` holds.
-async fn wait_status(
+pub(crate) async fn wait_status(
     client: &Client,
     what: &str,
     check: impl Fn(&pb::ServerStatus) -> bool,
@@ -78,7 +78,7 @@ async fn wait_status(
     }
 }
 
-fn is(state: pb::ServerState) -> impl Fn(&pb::ServerStatus) -> bool {
+pub(crate) fn is(state: pb::ServerState) -> impl Fn(&pb::ServerStatus) -> bool {
     move |s| s.state == i32::from(state)
 }
 
@@ -114,7 +114,7 @@ fn reason_of(change: &pb::OllamaStateChanged) -> &str {
 }
 
 /// Pull `model` to the end and return the final progress.
-async fn pull_to_end(client: &Client, model: &str) -> TestResult<pb::PullProgress> {
+pub(crate) async fn pull_to_end(client: &Client, model: &str) -> TestResult<pb::PullProgress> {
     let mut stream = models(client)
         .pull_model(pb::PullModelRequest {
             model: model.into(),

@@ -125,6 +125,10 @@ pub enum Reason {
     ///
     /// What a client should do: ask the owner to open it, or to add a folder that holds it to `access.project_roots`.
     OutsideProjectRoots,
+    /// The project is not among those this client was granted.
+    ///
+    /// What a client should do: use a granted project, or ask for this one with a new RequestAccess naming it.
+    ProjectNotGranted,
     /// The agent's socket folder belongs to another user (at agent start).
     ///
     /// What a client should do: remove the folder or point `OMNIPANEL_SOCKET`
@@ -429,6 +433,7 @@ impl Reason {
         Self::TooManyRequests,
         Self::ProjectDenied,
         Self::OutsideProjectRoots,
+        Self::ProjectNotGranted,
         Self::SocketDirNotOwned,
         Self::SocketInUse,
         Self::SystemdMissing,
@@ -512,6 +517,7 @@ impl Reason {
             Self::TooManyRequests => "TOO_MANY_REQUESTS",
             Self::ProjectDenied => "PROJECT_DENIED",
             Self::OutsideProjectRoots => "OUTSIDE_PROJECT_ROOTS",
+            Self::ProjectNotGranted => "PROJECT_NOT_GRANTED",
             Self::SocketDirNotOwned => "SOCKET_DIR_NOT_OWNED",
             Self::SocketInUse => "SOCKET_IN_USE",
             Self::SystemdMissing => "SYSTEMD_MISSING",

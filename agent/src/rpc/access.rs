@@ -137,10 +137,14 @@ impl Policies {
                 owner_only: false,
             },
             Some(("grpc.health.v1.Health", _)) => read,
+            // What any client may learn: the API's shape.
             Some((
                 "grpc.reflection.v1.ServerReflection" | "grpc.reflection.v1alpha.ServerReflection",
                 _,
-            )) => read,
+            )) => Requirement {
+                scope: Some(Scope::Status),
+                owner_only: false,
+            },
             _ => UNDECLARED,
         }
     }
@@ -327,7 +331,7 @@ where
         match decision {
             Ok(caller) => {
                 let revoked = match &caller {
-                    Some(Caller::Token(grant)) => Some(grant.revoked.clone()),
+                    Some(Caller::Token(grant)) => Some((grant.revoked.clone(), grant.expires_ms)),
                     _ => None,
                 };
                 if let Some(caller) = caller {
@@ -342,7 +346,9 @@ where
                     parts.headers.insert(VERSION_HEADER, version);
                     parts.extensions.insert(Identified(who));
                     let body = match revoked {
-                        Some(revoked) => Body::new(RevocableBody::new(body, revoked)),
+                        Some((revoked, expires_ms)) => {
+                            Body::new(RevocableBody::new(body, revoked, expires_ms))
+                        }
                         None => body,
                     };
                     Ok(Response::from_parts(parts, body))
@@ -416,19 +422,27 @@ fn decide(
 }
 
 /// A response body that ends, with UNAUTHENTICATED in its trailers, when the
-/// token the call was made with is revoked: a stream opened with a token
-/// must not outlive it.
+/// token the call was made with is revoked or its grant expires: a stream
+/// opened with a token must not outlive it.
 struct RevocableBody {
     inner: Body,
     revoked: Pin<Box<WaitForCancellationFutureOwned>>,
+    /// The grant's end; one sleep per open stream of an expiring grant.
+    expires: Option<Pin<Box<tokio::time::Sleep>>>,
     ended: bool,
 }
 
 impl RevocableBody {
-    fn new(inner: Body, revoked: CancellationToken) -> Self {
+    fn new(inner: Body, revoked: CancellationToken, expires_ms: Option<i64>) -> Self {
+        let expires = expires_ms.map(|at| {
+            let left =
+                u64::try_from(at.saturating_sub(omnipanel_core::store::now_ms())).unwrap_or(0);
+            Box::pin(tokio::time::sleep(std::time::Duration::from_millis(left)))
+        });
         Self {
             inner,
             revoked: Box::pin(revoked.cancelled_owned()),
+            expires,
             ended: false,
         }
     }
@@ -445,12 +459,20 @@ impl http_body::Body for RevocableBody {
         if self.ended {
             return Poll::Ready(None);
         }
-        if self.revoked.as_mut().poll(cx).is_ready() {
+        let expired = self
+            .expires
+            .as_mut()
+            .is_some_and(|sleep| sleep.as_mut().poll(cx).is_ready());
+        if expired || self.revoked.as_mut().poll(cx).is_ready() {
             self.ended = true;
             let status = to_status(
                 Error::new(
                     ErrorKind::Unauthenticated,
-                    "the token this call was made with was revoked",
+                    if expired {
+                        "the access this call was made with has expired"
+                    } else {
+                        "the token this call was made with was revoked"
+                    },
                 )
                 .with_reason(Reason::TokenInvalid),
             );

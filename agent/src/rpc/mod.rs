@@ -13,6 +13,7 @@ pub mod convert;
 mod events;
 mod files;
 mod git;
+mod guard;
 mod lazy;
 pub mod limits;
 mod models;
@@ -148,6 +149,7 @@ fn routes(
     .add_service(
         ModelServiceServer::new(models::ModelApi::new(
             ctx.ollama.clone(),
+            guard::Guard::new(ctx),
             ctx.shutdown_token(),
         ))
         .max_decoding_message_size(MODEL_MESSAGES.decode)
@@ -159,14 +161,19 @@ fn routes(
             .max_encoding_message_size(CONTROL_MESSAGES.encode),
     )
     .add_service(
-        FileServiceServer::new(files::FileApi::new(ctx.files.clone(), ctx.shutdown_token()))
-            .max_decoding_message_size(FILE_MESSAGES.decode)
-            .max_encoding_message_size(FILE_MESSAGES.encode),
+        FileServiceServer::new(files::FileApi::new(
+            ctx.files.clone(),
+            guard::Guard::new(ctx),
+            ctx.shutdown_token(),
+        ))
+        .max_decoding_message_size(FILE_MESSAGES.decode)
+        .max_encoding_message_size(FILE_MESSAGES.encode),
     )
     .add_service(
         GitServiceServer::new(git::GitApi::new(
             ctx.git.clone(),
             ctx.projects.clone(),
+            guard::Guard::new(ctx),
             ctx.shutdown_token(),
         ))
         .max_decoding_message_size(GIT_MESSAGES.decode)

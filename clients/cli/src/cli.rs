@@ -8,6 +8,8 @@ use crate::commands::{
     agent::{AgentCommand, EventsArgs, LogsArgs, PanelArgs, SettingsCommand, TokenCommand},
     alerts::AlertsCommand,
     chat::ChatArgs,
+    clients::ClientsCommand,
+    confirmations::ConfirmationsCommand,
     files::FilesArgs,
     git::GitArgs,
     lifecycle::{AutostartAction, UpdateCommand},
@@ -20,7 +22,8 @@ use crate::commands::{
 /// Command-line client for the OmniPanel agent.
 ///
 /// Exit codes: 0 success, 1 failure, 2 usage error, 3 the agent is not
-/// running, 141 the reader of the output went away (`| head`).
+/// running, 4 an access request was denied, 5 an access request expired
+/// unanswered, 141 the reader of the output went away (`| head`).
 #[derive(Debug, Parser)]
 #[command(name = "omnipanel", version, propagate_version = true)]
 pub struct Cli {
@@ -77,6 +80,14 @@ pub enum Command {
     /// thresholds themselves.
     #[command(subcommand)]
     Alerts(AlertsCommand),
+    /// Clients of the agent: ask for access, answer access requests, list
+    /// and revoke the admitted clients.
+    #[command(subcommand)]
+    Clients(ClientsCommand),
+    /// Answer the destructive acts clients asked to do (delete a model,
+    /// push): list, allow or deny them.
+    #[command(subcommand)]
+    Confirmations(ConfirmationsCommand),
     /// Open the popup panel (or bring the open one to the front).
     Panel(PanelArgs),
     /// Start OmniPanel at login (the tray, or the agent without one).

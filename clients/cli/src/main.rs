@@ -1,7 +1,8 @@
 //! `omnipanel`: the command-line client of the OmniPanel agent. Parses the
 //! command line, connects through omnipanel-client, runs the command and
 //! maps failures to exit codes (1 failure, 2 usage, 3 agent not running,
-//! 141 stdout's reader went away).
+//! 4 and 5 an access request denied or unanswered, 141 stdout's reader
+//! went away).
 
 // Output goes through `output` (Output, outln!, emit, ...), which returns
 // write errors where print! and eprintln! would panic; see output.rs.
@@ -21,7 +22,10 @@ use omnipanel_client::ClientError;
 
 use crate::{
     cli::{Cli, Command},
-    commands::{agent, alerts, chat, files, git, lifecycle, models, ollama, projects, system},
+    commands::{
+        agent, alerts, chat, clients, confirmations, files, git, lifecycle, models, ollama,
+        projects, system,
+    },
     output::{Output, emit_bytes, errln, outln},
 };
 
@@ -38,6 +42,14 @@ pub enum Failure {
     /// Exit with this code without a message: the outcome is an answer,
     /// not an error (`files grep` found nothing, like grep's 1).
     Exit(u8),
+    /// A refusal scripts branch on: `message`, then exit with `code`
+    /// (`clients request` denied: [`EXIT_ACCESS_DENIED`]).
+    Refused {
+        /// The exit code.
+        code: u8,
+        /// What to tell the user.
+        message: String,
+    },
 }
 
 impl std::fmt::Display for Failure {
@@ -47,6 +59,7 @@ impl std::fmt::Display for Failure {
             Self::Other(message) => f.write_str(message),
             Self::OutputClosed => f.write_str("stdout was closed"),
             Self::Exit(code) => write!(f, "exit code {code}"),
+            Self::Refused { message, .. } => f.write_str(message),
         }
     }
 }
@@ -59,6 +72,14 @@ impl From<ClientError> for Failure {
 
 /// Exit code when the agent is not running.
 const EXIT_AGENT_NOT_RUNNING: u8 = 3;
+
+/// Exit code of `clients request` when the user denied the request: do
+/// not ask again unless the user says so.
+pub const EXIT_ACCESS_DENIED: u8 = 4;
+
+/// Exit code of `clients request` when nobody answered in time (or the
+/// request was withdrawn): asking again later may succeed.
+pub const EXIT_ACCESS_UNANSWERED: u8 = 5;
 
 /// Exit code when whoever read stdout went away (`omnipanel logs | head`):
 /// 128 + SIGPIPE, what a shell reports for coreutils or git killed by the
@@ -86,6 +107,15 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(Failure::Client(err)) => {
             errln!("omnipanel: {err}");
+            let credential = omnipanel_paths::owner_credential_path();
+            if let Some(advice) = advice(
+                err.reason().as_deref(),
+                err.confirmation_id().as_deref(),
+                &credential,
+                &credential_problem(&credential),
+            ) {
+                errln!("omnipanel: {advice}");
+            }
             match err {
                 ClientError::AgentNotRunning { .. } => ExitCode::from(EXIT_AGENT_NOT_RUNNING),
                 _ => ExitCode::FAILURE,
@@ -97,6 +127,51 @@ fn main() -> ExitCode {
         }
         Err(Failure::OutputClosed) => ExitCode::from(EXIT_OUTPUT_CLOSED),
         Err(Failure::Exit(code)) => ExitCode::from(code),
+        Err(Failure::Refused { code, message }) => {
+            errln!("omnipanel: {message}");
+            ExitCode::from(code)
+        }
+    }
+}
+
+/// What to do about a refusal whose reason the message alone does not
+/// settle for a CLI user: not admitted (this CLI is not the owner: why,
+/// and the two ways on), or a confirmation to answer (its id on a line of
+/// its own, for scripts and for copying). `problem` is what is wrong with
+/// the owner credential at `credential`, from [`credential_problem`].
+fn advice(
+    reason: Option<&str>,
+    confirmation_id: Option<&str>,
+    credential: &std::path::Path,
+    problem: &str,
+) -> Option<String> {
+    match reason? {
+        "NOT_ADMITTED" => Some(format!(
+            "this client is not the owner: the owner credential at {} {problem}; ask for access \
+             with `omnipanel clients request`, or set OMNIPANEL_TOKEN to a token the owner made \
+             (`omnipanel token create`)",
+            credential.display()
+        )),
+        "CONFIRMATION_REQUIRED" | "CONFIRMATION_PENDING" => confirmation_id.map(|id| {
+            format!(
+                "confirmation {id} is waiting: the owner allows it with `omnipanel confirmations allow {id}` (or in the tray or panel)"
+            )
+        }),
+        _ => None,
+    }
+}
+
+/// Why the owner credential at `path` did not make this CLI the owner, as
+/// the end of "the owner credential at PATH ...".
+fn credential_problem(path: &std::path::Path) -> String {
+    match std::fs::File::open(path) {
+        Ok(_) => "was not accepted (does the agent keep its data in another folder? \
+                  `omnipanel status` shows the one it uses)"
+            .to_owned(),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+            "does not exist (the agent makes it at start in its data folder)".to_owned()
+        }
+        Err(err) => format!("is not readable by it ({err})"),
     }
 }
 
@@ -133,6 +208,8 @@ async fn dispatch(cli: Cli) -> Result<(), Failure> {
         Command::Git(args) => git::git(args, out).await,
         Command::Sys(args) => system::sys(args.command, out).await,
         Command::Alerts(command) => alerts::alerts(command, out).await,
+        Command::Clients(command) => clients::clients(command, out).await,
+        Command::Confirmations(command) => confirmations::confirmations(command, out).await,
         Command::Autostart { action } => lifecycle::autostart(action, out).await,
         Command::Update(command) => lifecycle::update(command, out).await,
         Command::Bugreport { output } => lifecycle::bugreport(output, out).await,
@@ -171,4 +248,59 @@ fn write_manpages(dir: &std::path::Path) -> std::io::Result<usize> {
     }
     render(command, "omnipanel".to_owned(), "omnipanel".to_owned())?;
     Ok(written)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+
+    #[test]
+    fn not_admitted_says_why_and_how_on() {
+        let path = Path::new("/home/me/.local/share/omnipanel/owner-credential");
+        let advice = advice(
+            Some("NOT_ADMITTED"),
+            None,
+            path,
+            "is not readable by it (Permission denied)",
+        )
+        .unwrap_or_default();
+        assert!(
+            advice.starts_with(
+                "this client is not the owner: the owner credential at \
+                 /home/me/.local/share/omnipanel/owner-credential is not readable by it"
+            ),
+            "{advice}"
+        );
+        assert!(advice.contains("`omnipanel clients request`"), "{advice}");
+        assert!(advice.contains("OMNIPANEL_TOKEN"), "{advice}");
+    }
+
+    #[test]
+    fn confirmations_are_named_with_their_answer() {
+        let path = Path::new("/x");
+        let advice =
+            advice(Some("CONFIRMATION_REQUIRED"), Some("c0ffee"), path, "").unwrap_or_default();
+        assert!(
+            advice.contains("`omnipanel confirmations allow c0ffee`"),
+            "{advice}"
+        );
+        assert_eq!(
+            super::advice(Some("CONFIRMATION_REQUIRED"), None, path, ""),
+            None
+        );
+        assert_eq!(super::advice(Some("NOT_FOUND"), None, path, ""), None);
+        assert_eq!(super::advice(None, None, path, ""), None);
+    }
+
+    #[test]
+    fn the_credentials_problem_is_told_apart() -> std::io::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("owner-credential");
+        assert!(credential_problem(&path).starts_with("does not exist"));
+        std::fs::write(&path, "ompo_x")?;
+        assert!(credential_problem(&path).starts_with("was not accepted"));
+        Ok(())
+    }
 }

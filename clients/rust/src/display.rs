@@ -1,7 +1,7 @@
 //! How clients show what the agent says, so the CLI and the tray/panel
 //! write the same words: byte sizes, rates, durations, times, percentages,
-//! scopes and how long a grant lasts, folders under the home folder, the
-//! names of server and pull states, one-line summaries of a server
+//! how long a grant lasts, folders under the home folder, the names of
+//! server and pull states, one-line summaries of a server
 //! status and a pull, and aligned text tables. Pure functions over numbers
 //! and generated message types; nothing here writes anywhere or depends on
 //! a GUI toolkit.
@@ -248,44 +248,61 @@ pub fn confirm_kind_label(kind: i32) -> &'static str {
     }
 }
 
-/// Scopes as people read them, in the API's order: "read, write"; "status
-/// only" for none (what every client has without asking).
-pub fn scope_list(scopes: &[i32]) -> String {
-    let mut sorted = scopes.to_vec();
-    sorted.sort_by_key(|s| scope_rank(*s));
-    sorted.dedup();
-    let names: Vec<String> = sorted.into_iter().map(scope_name).collect();
-    if names.is_empty() {
-        "status only".to_owned()
-    } else {
-        names.join(", ")
+/// Scopes as a list of their names ("read, infer"); "status" for none,
+/// since every client has that one.
+pub fn scope_names(scopes: &[i32]) -> String {
+    if scopes.is_empty() {
+        return "status".to_owned();
     }
+    scopes
+        .iter()
+        .map(|scope| scope_name(*scope))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
-/// Scopes from the least to the most a client can do.
-fn scope_rank(scope: i32) -> u8 {
-    use omnipanel_proto::v1::Scope;
-    match Scope::try_from(scope).unwrap_or(Scope::Unspecified) {
-        Scope::Status => 0,
-        Scope::Read => 1,
-        Scope::Infer => 2,
-        Scope::Write => 3,
-        Scope::Admin => 4,
-        Scope::Unspecified => 5,
-    }
+/// A confirmation kind's stable name as commands take it
+/// ("delete-model", "force-push"): the API's name, lower case, with dashes.
+pub fn confirm_kind_name(kind: i32) -> String {
+    let kind = omnipanel_proto::v1::ConfirmKind::try_from(kind)
+        .unwrap_or(omnipanel_proto::v1::ConfirmKind::Unspecified);
+    let name = kind.as_str_name();
+    name.strip_prefix("CONFIRM_KIND_")
+        .unwrap_or(name)
+        .to_ascii_lowercase()
+        .replace('_', "-")
 }
 
-/// How long a client asked to be admitted for, as a choice reads: "this
-/// run only", "1 hour", "1 day", "always"; "not said" when unset.
+/// How long a grant was asked or given for, in words ("1 hour", "this
+/// run").
 pub fn expiry_label(expiry: i32) -> &'static str {
     use omnipanel_proto::v1::Expiry;
     match Expiry::try_from(expiry).unwrap_or(Expiry::Unspecified) {
-        Expiry::Unspecified => "not said",
-        Expiry::Once => "this run only",
+        Expiry::Unspecified => "as long as asked",
+        Expiry::Once => "this run of the agent",
         Expiry::Hour => "1 hour",
         Expiry::Day => "1 day",
-        Expiry::Always => "always",
+        Expiry::Always => "until revoked",
     }
+}
+
+/// Time left until a Unix-epoch millisecond deadline, to the second
+/// ("1m52s left"), for deadlines minutes away (an access request, a
+/// confirmation), where [`relative_to`]'s "in 1 minute" is too coarse;
+/// "expired" once passed, "no limit" for 0 (the API's "never").
+pub fn time_left(until_ms: i64, now_ms: i64) -> String {
+    if until_ms <= 0 {
+        return "no limit".to_owned();
+    }
+    let left_ms = until_ms - now_ms;
+    if left_ms <= 0 {
+        return "expired".to_owned();
+    }
+    // Rounded up: "0s left" for a deadline still ahead would read as gone.
+    format!(
+        "{} left",
+        duration_short(left_ms.saturating_add(999) / 1000)
+    )
 }
 
 /// When a grant ends, against `now`: "never", "when the agent stops", "in
@@ -486,20 +503,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn scope_lists_read_in_order_of_power() {
-        use omnipanel_proto::v1::Scope;
-        let scopes = [Scope::Write as i32, Scope::Read as i32, Scope::Write as i32];
-        assert_eq!(scope_list(&scopes), "read, write");
-        assert_eq!(scope_list(&[]), "status only");
-        assert_eq!(
-            scope_list(&[Scope::Admin as i32, Scope::Infer as i32]),
-            "infer, admin"
-        );
-    }
-
-    #[test]
     fn grant_ends_read_as_a_person_says_them() {
-        use omnipanel_proto::v1::Expiry;
         let now = 1_000_000_000_000;
         assert_eq!(grant_end(0, false, now), "never");
         assert_eq!(grant_end(0, true, now), "when the agent stops");
@@ -509,8 +513,6 @@ mod tests {
             "in 2 hours or when the agent stops"
         );
         assert_eq!(grant_end(now - 1, false, now), "expired");
-        assert_eq!(expiry_label(Expiry::Hour as i32), "1 hour");
-        assert_eq!(expiry_label(99), "not said");
     }
 
     #[test]
@@ -684,6 +686,36 @@ mod tests {
             "pull of tinyllama on gpu-box succeeded (637 MB)"
         );
         assert_eq!(amount(5, 0), "5 B");
+    }
+
+    #[test]
+    fn admission_words() {
+        use omnipanel_proto::v1::{ConfirmKind, Expiry, Scope};
+        assert_eq!(
+            scope_names(&[Scope::Read.into(), Scope::Infer.into()]),
+            "read, infer"
+        );
+        assert_eq!(scope_names(&[]), "status");
+        assert_eq!(
+            confirm_kind_name(ConfirmKind::DeleteModel.into()),
+            "delete-model"
+        );
+        assert_eq!(
+            confirm_kind_name(ConfirmKind::ForcePush.into()),
+            "force-push"
+        );
+        assert_eq!(
+            confirm_kind_name(ConfirmKind::ForceDeleteBranch.into()),
+            "force-delete-branch"
+        );
+        assert_eq!(expiry_label(Expiry::Hour.into()), "1 hour");
+        assert_eq!(expiry_label(99), "as long as asked");
+        let now = 1_700_000_000_000;
+        assert_eq!(time_left(now + 112_000, now), "1m52s left");
+        assert_eq!(time_left(now + 1, now), "1s left");
+        assert_eq!(time_left(now, now), "expired");
+        assert_eq!(time_left(now - 5_000, now), "expired");
+        assert_eq!(time_left(0, now), "no limit");
     }
 
     #[test]

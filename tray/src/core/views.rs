@@ -335,6 +335,15 @@ pub fn project_rows(projects: &[Project]) -> Vec<ProjectRow> {
         .collect()
 }
 
+/// Scopes as [`display::scope_names`] writes them, in the API's order
+/// (read before write, whatever order the client asked in).
+pub fn scope_text(scopes: &[i32]) -> String {
+    let mut sorted = scopes.to_vec();
+    sorted.sort_unstable();
+    sorted.dedup();
+    display::scope_names(&sorted)
+}
+
 /// What an access request's notification and card call the client: its
 /// name as it gave it, marked as its own claim.
 pub fn self_declared(name: &str) -> String {
@@ -367,7 +376,7 @@ pub fn access_request_notification(request: &AccessRequest, home: &str) -> (Stri
     let body = format!(
         "{} asks for {} on {} — code {}",
         self_declared(&request.client_name),
-        display::scope_list(&request.scopes),
+        scope_text(&request.scopes),
         project_list(&request.projects, home),
         request.code
     );
@@ -473,7 +482,7 @@ pub struct RequestCard {
     pub wants_for: &'static str,
     /// The calling process and its parents, caller first.
     pub peer: Vec<String>,
-    /// "expires in 2 minutes".
+    /// "1m52s left".
     pub expires: String,
     /// The scopes the user may tick, and whether each starts ticked.
     pub scopes: Vec<(Scope, bool)>,
@@ -492,15 +501,12 @@ pub fn request_cards(requests: &[AccessRequest], home: &str, now_ms: i64) -> Vec
             reason: r.reason.trim().to_owned(),
             asks: format!(
                 "{} on {}",
-                display::scope_list(&r.scopes),
+                scope_text(&r.scopes),
                 project_list(&r.projects, home)
             ),
             wants_for: display::expiry_label(r.expiry),
             peer: peer_lines(r.peer.as_ref()),
-            expires: format!(
-                "expires {}",
-                display::relative_to(r.expires_unix_ms, now_ms)
-            ),
+            expires: display::time_left(r.expires_unix_ms, now_ms),
             scopes: scope_choices(&r.scopes),
             projects: r.projects.clone(),
         })
@@ -519,7 +525,7 @@ pub struct ConfirmationCard {
     /// Whether "allow this kind for this client for 1 hour" is offered
     /// (never for force push, which is asked every time).
     pub offer_kind: bool,
-    /// "expires in 2 minutes".
+    /// "1m52s left".
     pub expires: String,
 }
 
@@ -544,10 +550,7 @@ pub fn confirmation_cards(
                 line: confirmation_line(c),
                 details: details.join(" · "),
                 offer_kind: c.kind() != ConfirmKind::ForcePush,
-                expires: format!(
-                    "expires {}",
-                    display::relative_to(c.expires_unix_ms, now_ms)
-                ),
+                expires: display::time_left(c.expires_unix_ms, now_ms),
             }
         })
         .collect()
@@ -583,7 +586,7 @@ pub fn client_rows(clients: &[Client], home: &str, now_ms: i64) -> Vec<ClientRow
             } else {
                 c.name.clone()
             },
-            scopes: display::scope_list(&c.scopes),
+            scopes: scope_text(&c.scopes),
             projects: project_list(&c.projects, home),
             expires: display::grant_end(c.expires_unix_ms, c.this_run_only, now_ms),
             last_used: display::relative_to(c.last_used_unix_ms, now_ms),
@@ -1029,7 +1032,7 @@ mod tests {
         assert_eq!(card.reason, "lint");
         assert_eq!(card.asks, "read, write on ~/app");
         assert_eq!(card.peer, ["pid 9 · /usr/bin/code · code --x", "pid 1 · -"]);
-        assert_eq!(card.expires, "expires in 2 minutes");
+        assert_eq!(card.expires, "2m00s left");
         let tcp = Peer {
             transport: "tcp".into(),
             processes: Vec::new(),
@@ -1064,7 +1067,7 @@ mod tests {
         assert_eq!(rows[0].expires, "in 1 hour");
         assert_eq!(rows[0].last_used, "3 minutes ago");
         assert_eq!(rows[1].projects, "~/app");
-        assert_eq!(rows[1].scopes, "status only");
+        assert_eq!(rows[1].scopes, "status");
         assert_eq!(rows[1].expires, "never");
         assert_eq!(rows[1].last_used, "never");
     }

@@ -95,8 +95,10 @@ impl Access {
     /// Ask the user to admit a client calling from `origin`; its
     /// process chain is read from the kernel, not taken from the client.
     pub async fn request(&self, ask: AccessAsk, origin: Origin) -> Result<RequestWatch> {
-        let peer = tokio::task::spawn_blocking(move || origin.peer()).await?;
-        self.requests.submit(ask, peer)
+        // Reading the peer's processes and resolving the project folders
+        // are disk work: off the executor.
+        let requests = self.requests.clone();
+        tokio::task::spawn_blocking(move || requests.submit(ask, origin.peer())).await?
     }
 
     /// End a client's grant: its token is refused from now on, its streams

@@ -240,7 +240,8 @@ impl Requests {
         }
     }
 
-    /// Make (or join) a request from `peer`.
+    /// Make (or join) a request from `peer`. Blocking: it resolves the
+    /// project folders asked for.
     pub fn submit(&self, ask: AccessAsk, peer: Peer) -> Result<RequestWatch> {
         let ask = validate(ask)?;
         let peer_key = peer.key();
@@ -349,7 +350,9 @@ impl Requests {
         let projects = if approval.projects.is_empty() {
             request.ask.projects.clone()
         } else {
-            let projects = normalize_projects(approval.projects)?;
+            let narrowed = approval.projects;
+            let projects =
+                tokio::task::spawn_blocking(move || normalize_projects(narrowed)).await??;
             if !request.ask.projects.is_empty() {
                 for project in &projects {
                     if !request

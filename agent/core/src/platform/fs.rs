@@ -84,6 +84,23 @@ pub fn make_private(path: &Path) -> io::Result<()> {
     }
 }
 
+/// The permission bits of `path` (`0o600`…) on Unix; `None` elsewhere or
+/// when it cannot be read.
+pub fn permission_bits(path: &Path) -> Option<u32> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        fs::metadata(path)
+            .ok()
+            .map(|metadata| metadata.permissions().mode() & 0o777)
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = path;
+        None
+    }
+}
+
 /// Let everyone run `path` and only its owner change it (mode 0755 on
 /// Unix; off Unix, any file may run).
 pub fn make_executable(path: &Path) -> io::Result<()> {

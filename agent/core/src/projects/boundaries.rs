@@ -129,6 +129,21 @@ impl ProjectBoundaries {
             ))
             .with_reason(Reason::OutsideProjectRoots));
         }
+        if let Some(granted) = caller.projects()
+            && !granted.iter().any(|project| root.starts_with(project))
+        {
+            let granted: Vec<String> = granted
+                .iter()
+                .map(|project| project.display().to_string())
+                .collect();
+            return Err(Error::permission_denied(format!(
+                "{} is not among the projects {} was granted ({}); ask for it with a new access request",
+                root.display(),
+                caller.describe(),
+                granted.join(", ")
+            ))
+            .with_reason(Reason::ProjectNotGranted));
+        }
         Ok(())
     }
 }
@@ -297,5 +312,37 @@ mod tests {
         let prospective = prospective_canonical(&link.join("new/project")).unwrap();
         assert_eq!(prospective, f.home.join(".ssh/new/project"));
         assert!(prospective_canonical(&f.home.join("code/../.ssh")).is_err());
+    }
+
+    #[test]
+    fn a_client_granted_some_projects_reaches_only_those() {
+        let f = fixture();
+        let mut grant = TokenGrant::new("vs", Scopes::of([Scope::Write]));
+        grant.projects = vec![f.home.join("code/app")];
+        let client = Caller::Token(grant);
+        assert!(
+            f.boundaries
+                .check(&f.home.join("code/app"), &client)
+                .is_ok()
+        );
+        assert!(
+            f.boundaries
+                .check(&f.home.join("code/app/sub"), &client)
+                .is_ok()
+        );
+        assert_eq!(
+            reason(f.boundaries.check(&f.home.join("code/other"), &client)),
+            Some(Reason::ProjectNotGranted)
+        );
+        // The project roots still bind a grant naming a folder outside them.
+        let mut wide = TokenGrant::new("vs", Scopes::of([Scope::Write]));
+        wide.projects = vec![PathBuf::from("/srv")];
+        assert_eq!(
+            reason(
+                f.boundaries
+                    .check(Path::new("/srv/app"), &Caller::Token(wide))
+            ),
+            Some(Reason::OutsideProjectRoots)
+        );
     }
 }

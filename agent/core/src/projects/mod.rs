@@ -533,11 +533,54 @@ impl Projects {
 
     /// Every project, most recently opened first.
     pub async fn list(&self) -> Result<Vec<ProjectView>> {
+        self.list_for(&Caller::Owner).await
+    }
+
+    /// The projects `caller` may use, most recently opened first: all of
+    /// them for the owner; for a client, those inside the project roots and
+    /// its grant.
+    pub async fn list_for(&self, caller: &Caller) -> Result<Vec<ProjectView>> {
         let mut out = Vec::new();
         for record in self.records().await? {
-            out.push(self.view(record).await?);
+            if self.boundaries.check(&record.path, caller).is_ok() {
+                out.push(self.view(record).await?);
+            }
         }
         Ok(out)
+    }
+
+    /// Whether `caller` may use the project `reference` names: always for
+    /// the owner (the deny-list was checked when it was opened); for a
+    /// client, when the project is inside the project roots and its grant,
+    /// whoever opened it.
+    pub async fn authorize(&self, caller: &Caller, reference: &str) -> Result<()> {
+        if caller.is_owner() {
+            return Ok(());
+        }
+        let record = self.find(reference).await?;
+        self.boundaries.check(&record.path, caller)
+    }
+
+    /// Whether `caller` may see what happens in the project with `id`
+    /// (whose folder `path` is, when known: a forgotten project can no
+    /// longer be looked up).
+    pub async fn visible_to(&self, caller: &Caller, id: &str, path: Option<&Path>) -> bool {
+        if caller.is_owner() {
+            return true;
+        }
+        match path {
+            Some(path) => self.boundaries.check(path, caller).is_ok(),
+            None => self.authorize(caller, id).await.is_ok(),
+        }
+    }
+
+    /// The root of the project `reference` names, when `caller` may use it.
+    pub async fn root_for(&self, caller: &Caller, reference: &str) -> Result<PathBuf> {
+        let record = self.find(reference).await?;
+        if !caller.is_owner() {
+            self.boundaries.check(&record.path, caller)?;
+        }
+        Ok(record.path)
     }
 
     /// One project.

@@ -8,8 +8,8 @@
 mod admission;
 mod convert;
 
-use crate::rpc::status::OrStatus;
-use std::{sync::Arc, time::Duration};
+use crate::rpc::status::{OrStatus, to_status};
+use std::{collections::HashMap, sync::Arc, time::Duration};
 
 use omnipanel_proto::{PROTOCOL_VERSION, v1 as pb};
 use pb::agent_service_server::AgentService;
@@ -17,6 +17,7 @@ use tonic::{Request, Response, Status};
 
 use crate::{
     context::{AgentContext, FEATURES},
+    events::Audience,
     rpc::{
         access::{self, Granted},
         convert::{FromProto, IntoProto, TryFromProto},
@@ -27,7 +28,8 @@ use crate::{
 };
 use omnipanel_core::{
     access::{AccessAsk, Approval, RequestState},
-    events::Cursor,
+    error::{Error, ErrorKind},
+    events::{Cursor, Delivery},
     tokens::{Scope, Scopes},
 };
 
@@ -208,14 +210,20 @@ impl AgentService for AgentApi {
         &self,
         _: Request<pb::ListAuditRequest>,
     ) -> Result<Response<pb::ListAuditResponse>, Status> {
-        Err(Status::unimplemented("not yet"))
+        Err(to_status(Error::new(
+            ErrorKind::Unimplemented,
+            "the activity log is not served yet",
+        )))
     }
     type WatchAuditStream = ResponseStream<pb::WatchAuditResponse>;
     async fn watch_audit(
         &self,
         _: Request<pb::WatchAuditRequest>,
     ) -> Result<Response<Self::WatchAuditStream>, Status> {
-        Err(Status::unimplemented("not yet"))
+        Err(to_status(Error::new(
+            ErrorKind::Unimplemented,
+            "the activity log is not served yet",
+        )))
     }
     async fn get_info(
         &self,
@@ -223,6 +231,20 @@ impl AgentService for AgentApi {
     ) -> Result<Response<pb::GetInfoResponse>, Status> {
         let caller = request.extensions().get::<Granted>().map(|g| &g.0);
         let mut info = pb::GetInfoResponse::clone(&self.info);
+        if request.remote_addr().is_some() {
+            // Over TCP nobody is the owner: where the agent keeps its
+            // files (and so the user's home) is not a remote client's
+            // business.
+            for path in [
+                &mut info.socket_path,
+                &mut info.config_path,
+                &mut info.data_dir,
+                &mut info.log_dir,
+                &mut info.crash_dir,
+            ] {
+                path.clear();
+            }
+        }
         if let Some(caller) = caller {
             let scopes = caller.scopes();
             info.caller_scope = scopes.level().into_proto().into();
@@ -278,6 +300,7 @@ impl AgentService for AgentApi {
         &self,
         request: Request<pb::WatchEventsRequest>,
     ) -> Result<Response<Self::WatchEventsStream>, Status> {
+        let caller = access::caller(&request)?;
         let request = request.into_inner();
         let cursor = Cursor {
             after_sequence: request.after_sequence,
@@ -285,8 +308,31 @@ impl AgentService for AgentApi {
         };
         let mut subscription = self.ctx.bus.subscribe(cursor, request.topics);
         let instance_id = self.ctx.bus.instance_id();
+        let projects = self.ctx.projects.clone();
         let stream = spawn_stream(self.ctx.shutdown_token(), move |tx| async move {
+            // A client's view of each project, decided once per stream.
+            let mut seen: HashMap<String, bool> = HashMap::new();
             while let Some(delivery) = subscription.next().await {
+                if let Delivery::Event(record) = &delivery
+                    && !caller.is_owner()
+                {
+                    let visible = match record.payload.audience() {
+                        Audience::Owner => false,
+                        Audience::Readers => true,
+                        Audience::Project { id, path } => match seen.get(id) {
+                            Some(visible) => *visible,
+                            None => {
+                                let path = path.map(std::path::Path::new);
+                                let visible = projects.visible_to(&caller, id, path).await;
+                                seen.insert(id.to_owned(), visible);
+                                visible
+                            }
+                        },
+                    };
+                    if !visible {
+                        continue;
+                    }
+                }
                 if tx
                     .send(Ok(delivery_to_proto(&delivery, instance_id)))
                     .await

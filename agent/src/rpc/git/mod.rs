@@ -13,10 +13,12 @@ use tonic::{Request, Response, Status};
 
 use crate::rpc::{
     convert::{FromProto, IntoProto},
+    guard::{Guard, file_act},
     status::{IntoStatus, OrStatus},
     streaming::{ResponseStream, spawn_stream},
 };
 use omnipanel_core::{
+    access::ConfirmKind,
     files::OpenProject,
     git::{
         Git, LogQuery, PushSpec,
@@ -32,6 +34,7 @@ use omnipanel_core::{
 pub struct GitApi {
     git: Arc<Git>,
     projects: Arc<Projects>,
+    guard: Guard,
     shutdown: tokio_util::sync::CancellationToken,
 }
 
@@ -40,17 +43,48 @@ impl GitApi {
     pub fn new(
         git: Arc<Git>,
         projects: Arc<Projects>,
+        guard: Guard,
         shutdown: tokio_util::sync::CancellationToken,
     ) -> Self {
         Self {
             git,
             projects,
+            guard,
             shutdown,
         }
     }
 
-    async fn project(&self, reference: &str) -> Result<Arc<OpenProject>, Status> {
+    /// The open project a request names, once its caller may use it.
+    async fn project<T>(
+        &self,
+        request: &Request<T>,
+        reference: &str,
+    ) -> Result<Arc<OpenProject>, Status> {
+        self.guard.project(request, reference).await?;
         self.projects.handle(reference).await.or_status()
+    }
+
+    /// Ask the user before a client other than the owner does `kind` in
+    /// `project`.
+    async fn confirm<T>(
+        &self,
+        request: &Request<T>,
+        project: &str,
+        kind: ConfirmKind,
+        target: String,
+        summary: String,
+        method: &str,
+    ) -> Result<(), Status> {
+        let caller = crate::rpc::access::caller(request)?;
+        if caller.is_owner() {
+            return Ok(());
+        }
+        let root = self.guard.root(&caller, project).await?;
+        self.guard.confirm(
+            request.metadata(),
+            &caller,
+            file_act(kind, method, root, target, summary),
+        )
     }
 
     /// Stream a transfer's progress, then its final message (`finish`).
@@ -86,7 +120,7 @@ impl GitService for GitApi {
         &self,
         request: Request<pb::GetStatusRequest>,
     ) -> Result<Response<pb::GetStatusResponse>, Status> {
-        let project = self.project(&request.into_inner().project).await?;
+        let project = self.project(&request, &request.get_ref().project).await?;
         let status = self.git.status(&project).await.or_status()?;
         Ok(Response::new(pb::GetStatusResponse {
             status: Some(status.into_proto()),
@@ -97,8 +131,8 @@ impl GitService for GitApi {
         &self,
         request: Request<pb::ListBranchesRequest>,
     ) -> Result<Response<pb::ListBranchesResponse>, Status> {
+        let project = self.project(&request, &request.get_ref().project).await?;
         let request = request.into_inner();
-        let project = self.project(&request.project).await?;
         let branches = self
             .git
             .branches(&project, request.include_remote)
@@ -113,8 +147,8 @@ impl GitService for GitApi {
         &self,
         request: Request<pb::CreateBranchRequest>,
     ) -> Result<Response<pb::CreateBranchResponse>, Status> {
+        let project = self.project(&request, &request.get_ref().project).await?;
         let request = request.into_inner();
-        let project = self.project(&request.project).await?;
         let branch = self
             .git
             .create_branch(
@@ -134,8 +168,8 @@ impl GitService for GitApi {
         &self,
         request: Request<pb::CheckoutRequest>,
     ) -> Result<Response<pb::CheckoutResponse>, Status> {
+        let project = self.project(&request, &request.get_ref().project).await?;
         let request = request.into_inner();
-        let project = self.project(&request.project).await?;
         let status = self
             .git
             .checkout(&project, request.target)
@@ -150,8 +184,25 @@ impl GitService for GitApi {
         &self,
         request: Request<pb::DeleteBranchRequest>,
     ) -> Result<Response<pb::DeleteBranchResponse>, Status> {
+        let project = self.project(&request, &request.get_ref().project).await?;
+        let ask = request.get_ref();
+        if ask.force {
+            let summary = format!(
+                "force-delete branch {} (unmerged work may be lost)",
+                ask.name
+            );
+            let target = format!("branch={}", ask.name);
+            self.confirm(
+                &request,
+                &ask.project,
+                ConfirmKind::ForceDeleteBranch,
+                target,
+                summary,
+                "GitService/DeleteBranch",
+            )
+            .await?;
+        }
         let request = request.into_inner();
-        let project = self.project(&request.project).await?;
         let commit = self
             .git
             .delete_branch(&project, request.name, request.force)
@@ -164,8 +215,8 @@ impl GitService for GitApi {
         &self,
         request: Request<pb::GetLogRequest>,
     ) -> Result<Response<pb::GetLogResponse>, Status> {
+        let project = self.project(&request, &request.get_ref().project).await?;
         let request = request.into_inner();
-        let project = self.project(&request.project).await?;
         let page = self
             .git
             .log(&project, LogQuery::from_proto(request))
@@ -178,8 +229,8 @@ impl GitService for GitApi {
         &self,
         request: Request<pb::GetDiffRequest>,
     ) -> Result<Response<pb::GetDiffResponse>, Status> {
+        let project = self.project(&request, &request.get_ref().project).await?;
         let request = request.into_inner();
-        let project = self.project(&request.project).await?;
         let diff = self
             .git
             .diff(&project, DiffQuery::from_proto(request))
@@ -192,8 +243,8 @@ impl GitService for GitApi {
         &self,
         request: Request<pb::StageRequest>,
     ) -> Result<Response<pb::StageResponse>, Status> {
+        let project = self.project(&request, &request.get_ref().project).await?;
         let request = request.into_inner();
-        let project = self.project(&request.project).await?;
         let status = self
             .git
             .stage(&project, request.paths, request.all)
@@ -208,8 +259,8 @@ impl GitService for GitApi {
         &self,
         request: Request<pb::UnstageRequest>,
     ) -> Result<Response<pb::UnstageResponse>, Status> {
+        let project = self.project(&request, &request.get_ref().project).await?;
         let request = request.into_inner();
-        let project = self.project(&request.project).await?;
         let status = self
             .git
             .unstage(&project, request.paths, request.all)
@@ -224,8 +275,8 @@ impl GitService for GitApi {
         &self,
         request: Request<pb::CommitRequest>,
     ) -> Result<Response<pb::CommitResponse>, Status> {
+        let project = self.project(&request, &request.get_ref().project).await?;
         let request = request.into_inner();
-        let project = self.project(&request.project).await?;
         let commit = self
             .git
             .commit(&project, request.message, request.amend)
@@ -242,8 +293,8 @@ impl GitService for GitApi {
         &self,
         request: Request<pb::FetchRequest>,
     ) -> Result<Response<Self::FetchStream>, Status> {
+        let project = self.project(&request, &request.get_ref().project).await?;
         let request = request.into_inner();
-        let project = self.project(&request.project).await?;
         let transfer = self.git.fetch(&project, request.remote).await;
         Ok(Response::new(self.stream(
             transfer,
@@ -266,8 +317,8 @@ impl GitService for GitApi {
         &self,
         request: Request<pb::PullRequest>,
     ) -> Result<Response<Self::PullStream>, Status> {
+        let project = self.project(&request, &request.get_ref().project).await?;
         let request = request.into_inner();
-        let project = self.project(&request.project).await?;
         let mode = PullMode::from_proto(request.mode());
         let transfer = self.git.pull(&project, request.remote, mode).await;
         Ok(Response::new(self.stream(
@@ -286,8 +337,38 @@ impl GitService for GitApi {
         &self,
         request: Request<pb::PushRequest>,
     ) -> Result<Response<Self::PushStream>, Status> {
+        let project = self.project(&request, &request.get_ref().project).await?;
+        let ask = request.get_ref();
+        let remote = if ask.remote.is_empty() {
+            "the upstream remote"
+        } else {
+            ask.remote.as_str()
+        };
+        let branch = if ask.branch.is_empty() {
+            "the current branch"
+        } else {
+            ask.branch.as_str()
+        };
+        let (kind, verb) = if ask.force {
+            (ConfirmKind::ForcePush, "force push")
+        } else {
+            (ConfirmKind::Push, "push")
+        };
+        let summary = format!("{verb} {branch} to {remote}");
+        let target = format!(
+            "remote={} branch={} force={}",
+            ask.remote, ask.branch, ask.force
+        );
+        self.confirm(
+            &request,
+            &ask.project,
+            kind,
+            target,
+            summary,
+            "GitService/Push",
+        )
+        .await?;
         let request = request.into_inner();
-        let project = self.project(&request.project).await?;
         let transfer = self.git.push(&project, PushSpec::from_proto(request)).await;
         Ok(Response::new(self.stream(
             transfer,

@@ -15,23 +15,43 @@ use pb::model_service_server::ModelService;
 use tonic::{Request, Response, Status};
 
 use crate::rpc::{
+    access,
     convert::{FromProto, IntoProto},
+    guard::Guard,
     status::to_status,
     streaming::{ResponseStream, spawn_stream},
 };
-use omnipanel_core::ollama::{GenerateParams, GenerationOptions, Ollama, supervisor::ServerStatus};
+use omnipanel_core::{
+    access::{Act, ConfirmKind},
+    ollama::{GenerateParams, GenerationOptions, Ollama, supervisor::ServerStatus},
+};
 
 /// The ModelService implementation.
 #[derive(Debug, Clone)]
 pub struct ModelApi {
     ollama: Arc<Ollama>,
+    guard: Guard,
     shutdown: tokio_util::sync::CancellationToken,
 }
 
 impl ModelApi {
     /// Serve `ollama`; streams end on `shutdown`.
-    pub fn new(ollama: Arc<Ollama>, shutdown: tokio_util::sync::CancellationToken) -> Self {
-        Self { ollama, shutdown }
+    pub fn new(
+        ollama: Arc<Ollama>,
+        guard: Guard,
+        shutdown: tokio_util::sync::CancellationToken,
+    ) -> Self {
+        Self {
+            ollama,
+            guard,
+            shutdown,
+        }
+    }
+
+    /// Ask the user before a client other than the owner does `act`.
+    fn confirm<T>(&self, request: &Request<T>, act: Act) -> Result<(), Status> {
+        let caller = access::caller(request)?;
+        self.guard.confirm(request.metadata(), &caller, act)
     }
 }
 
@@ -175,6 +195,32 @@ impl ModelService for ModelApi {
         &self,
         request: Request<pb::DeleteModelRequest>,
     ) -> Result<Response<pb::DeleteModelResponse>, Status> {
+        if !access::caller(&request)?.is_owner() {
+            let ask = request.get_ref();
+            // The size tells the user what is at stake; without it the
+            // question is still asked.
+            let size = self
+                .ollama
+                .list_models(&ask.provider)
+                .await
+                .ok()
+                .and_then(|models| models.into_iter().find(|m| m.name == ask.model))
+                .map(|model| format!(" ({:.1} GB)", model.size as f64 / 1e9))
+                .unwrap_or_default();
+            let on = if ask.provider.is_empty() {
+                String::new()
+            } else {
+                format!(" on {}", ask.provider)
+            };
+            let act = Act {
+                kind: ConfirmKind::DeleteModel,
+                target: format!("provider={} model={}", ask.provider, ask.model),
+                summary: format!("delete model {}{size}{on}", ask.model),
+                method: "ModelService/DeleteModel".to_owned(),
+                project: None,
+            };
+            self.confirm(&request, act)?;
+        }
         let request = request.into_inner();
         self.ollama
             .delete_model(&request.provider, &request.model)
@@ -349,6 +395,15 @@ impl ModelService for ModelApi {
         &self,
         request: Request<pb::RemoveProviderRequest>,
     ) -> Result<Response<pb::RemoveProviderResponse>, Status> {
+        let name = &request.get_ref().name;
+        let act = Act {
+            kind: ConfirmKind::RemoveProvider,
+            target: format!("provider={name}"),
+            summary: format!("remove the model provider {name}"),
+            method: "ModelService/RemoveProvider".to_owned(),
+            project: None,
+        };
+        self.confirm(&request, act)?;
         self.ollama
             .remove_provider(&request.into_inner().name)
             .await

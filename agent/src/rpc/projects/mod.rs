@@ -28,6 +28,16 @@ impl ProjectApi {
     pub fn new(projects: Arc<Projects>) -> Self {
         Self { projects }
     }
+
+    /// Go on only if the caller may use project `reference` (its grant and
+    /// the project roots), whoever opened it.
+    async fn authorized<T>(&self, request: &Request<T>, reference: &str) -> Result<(), Status> {
+        let caller = access::caller(request)?;
+        self.projects
+            .authorize(&caller, reference)
+            .await
+            .or_status()
+    }
 }
 
 #[tonic::async_trait]
@@ -79,6 +89,8 @@ impl ProjectService for ProjectApi {
         &self,
         request: Request<pb::CloseProjectRequest>,
     ) -> Result<Response<pb::CloseProjectResponse>, Status> {
+        self.authorized(&request, &request.get_ref().project)
+            .await?;
         let view = self
             .projects
             .close(&request.into_inner().project)
@@ -91,9 +103,10 @@ impl ProjectService for ProjectApi {
 
     async fn list_projects(
         &self,
-        _request: Request<pb::ListProjectsRequest>,
+        request: Request<pb::ListProjectsRequest>,
     ) -> Result<Response<pb::ListProjectsResponse>, Status> {
-        let views = self.projects.list().await.or_status()?;
+        let caller = access::caller(&request)?;
+        let views = self.projects.list_for(&caller).await.or_status()?;
         Ok(Response::new(pb::ListProjectsResponse {
             projects: views.into_proto(),
         }))
@@ -103,6 +116,8 @@ impl ProjectService for ProjectApi {
         &self,
         request: Request<pb::GetProjectRequest>,
     ) -> Result<Response<pb::GetProjectResponse>, Status> {
+        self.authorized(&request, &request.get_ref().project)
+            .await?;
         let view = self
             .projects
             .get(&request.into_inner().project)
@@ -117,6 +132,8 @@ impl ProjectService for ProjectApi {
         &self,
         request: Request<pb::ForgetProjectRequest>,
     ) -> Result<Response<pb::ForgetProjectResponse>, Status> {
+        self.authorized(&request, &request.get_ref().project)
+            .await?;
         let record = self
             .projects
             .forget(&request.into_inner().project)
@@ -131,6 +148,8 @@ impl ProjectService for ProjectApi {
         &self,
         request: Request<pb::GetWorkspaceStateRequest>,
     ) -> Result<Response<pb::GetWorkspaceStateResponse>, Status> {
+        self.authorized(&request, &request.get_ref().project)
+            .await?;
         let request = request.into_inner();
         let state = self
             .projects
@@ -146,6 +165,8 @@ impl ProjectService for ProjectApi {
         &self,
         request: Request<pb::SaveWorkspaceStateRequest>,
     ) -> Result<Response<pb::SaveWorkspaceStateResponse>, Status> {
+        self.authorized(&request, &request.get_ref().project)
+            .await?;
         let request = request.into_inner();
         let version = self
             .projects

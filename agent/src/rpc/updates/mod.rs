@@ -16,10 +16,13 @@ use tonic::{Request, Response, Status};
 use crate::{
     context::AgentContext,
     rpc::{
+        access,
         convert::IntoProto,
+        guard::Guard,
         streaming::{ResponseStream, spawn_stream},
     },
 };
+use omnipanel_core::access::{Act, ConfirmKind};
 use omnipanel_core::error::Error;
 use omnipanel_core::updates::DownloadState;
 
@@ -83,6 +86,15 @@ impl UpdateService for UpdateApi {
         &self,
         request: Request<pb::InstallUpdateRequest>,
     ) -> Result<Response<pb::InstallUpdateResponse>, Status> {
+        let caller = access::caller(&request)?;
+        let act = Act {
+            kind: ConfirmKind::InstallUpdate,
+            target: "update".to_owned(),
+            summary: "install the downloaded update (the agent restarts)".to_owned(),
+            method: "UpdateService/InstallUpdate".to_owned(),
+            project: None,
+        };
+        Guard::new(&self.ctx).confirm(request.metadata(), &caller, act)?;
         let force = request.into_inner().force;
         let (from, to) = self.ctx.updates.install(force).await.or_status()?;
         // The answer goes out while the server drains; then the agent

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use clap::{Args, Subcommand, ValueEnum};
+use clap::{Args, Subcommand};
 use omnipanel_client::{Client, ClientError, EventSubscription, SubscriptionItem, Target, display};
 use omnipanel_proto::v1::{
     self as pb, GetSettingsRequest, ListCrashReportsRequest, ListTokensRequest, RevokeTokenRequest,
@@ -12,7 +12,9 @@ use omnipanel_proto::v1::{
 };
 
 use crate::{
-    Failure, log_tail,
+    Failure,
+    args::{parse_scope, scopes_into_proto},
+    log_tail,
     output::{Output, emit, errln, outln},
 };
 
@@ -67,30 +69,36 @@ pub enum SettingsCommand {
     },
 }
 
-/// Token scopes.
-#[derive(Debug, Clone, Copy, ValueEnum)]
-pub enum ScopeArg {
-    /// Read-only calls.
-    Read,
-    /// Read and change state.
-    Write,
-    /// Everything, including shutdown, settings and tokens.
-    Admin,
-}
-
 /// `omnipanel token ...`
 #[derive(Debug, Subcommand)]
 pub enum TokenCommand {
     /// Create a token; its secret is printed once.
     Create {
-        /// Access level.
-        #[arg(long, value_enum)]
-        scope: ScopeArg,
-        /// A unique label, e.g. "vscode-laptop".
-        #[arg(long)]
+        /// A unique label, e.g. "vscode-laptop" (default: token-<time>).
         name: Option<String>,
+        /// The same as NAME (the older spelling).
+        #[arg(
+            long = "name",
+            id = "name_option",
+            hide = true,
+            conflicts_with = "name"
+        )]
+        name_option: Option<String>,
+        /// Scopes granted, comma-separated: read, infer, write, admin
+        /// (write includes read; admin includes all). `--scope` is the
+        /// older spelling.
+        #[arg(
+            long,
+            alias = "scope",
+            value_delimiter = ',',
+            value_parser = parse_scope,
+            required = true,
+            value_name = "SCOPE,..."
+        )]
+        scopes: Vec<pb::Scope>,
     },
     /// List tokens (never their secrets).
+    #[command(visible_alias = "ls")]
     List,
     /// Revoke a token by id or name.
     Revoke {
@@ -148,19 +156,28 @@ pub async fn status(out: Output) -> Result<(), Failure> {
     outln!("  data      {}", info.data_dir)?;
     outln!("  logs      {}", info.log_dir)?;
     outln!("  features  {}", info.features.join(", "))?;
-    outln!("  access    {}", scope_name(info.caller_scope))?;
+    outln!("  access    {}", access_text(info))?;
     if info.previous_run_crashed {
         outln!("  warning   the previous run crashed; see `omnipanel crashes`")?;
     }
     Ok(())
 }
 
-fn scope_name(scope: i32) -> &'static str {
-    match pb::Scope::try_from(scope) {
-        Ok(pb::Scope::Read) => "read",
-        Ok(pb::Scope::Write) => "write",
-        Ok(pb::Scope::Admin) => "admin",
-        _ => "none",
+/// What this client may do, as `status` shows it: the owner, a client
+/// with its scopes, or one never admitted with the way to ask.
+fn access_text(info: &pb::GetInfoResponse) -> String {
+    let scopes = display::scope_names(&info.caller_scopes);
+    if info.caller_is_owner {
+        format!("the owner ({scopes})")
+    } else if info
+        .caller_scopes
+        .iter()
+        .all(|scope| *scope == i32::from(pb::Scope::Status))
+    {
+        "status only: not admitted (ask with `omnipanel clients request`, or set OMNIPANEL_TOKEN)"
+            .to_owned()
+    } else {
+        format!("{scopes} (a client, not the owner)")
     }
 }
 
@@ -448,13 +465,12 @@ pub async fn token(command: TokenCommand, out: Output) -> Result<(), Failure> {
     let client = Client::connect_from_env().await?;
     let mut agent = client.agent();
     match command {
-        TokenCommand::Create { scope, name } => {
-            let scope = match scope {
-                ScopeArg::Read => pb::Scope::Read,
-                ScopeArg::Write => pb::Scope::Write,
-                ScopeArg::Admin => pb::Scope::Admin,
-            };
-            let name = name.unwrap_or_else(|| {
+        TokenCommand::Create {
+            name,
+            name_option,
+            scopes,
+        } => {
+            let name = name.or(name_option).unwrap_or_else(|| {
                 format!(
                     "token-{}",
                     std::time::SystemTime::now()
@@ -466,8 +482,8 @@ pub async fn token(command: TokenCommand, out: Output) -> Result<(), Failure> {
             let response = client
                 .call(agent.create_token(pb::CreateTokenRequest {
                     name,
-                    scope: scope.into(),
-                    scopes: Vec::new(),
+                    scope: pb::Scope::Unspecified.into(),
+                    scopes: scopes_into_proto(&scopes),
                 }))
                 .await?;
             if out.is_json() {
@@ -476,10 +492,10 @@ pub async fn token(command: TokenCommand, out: Output) -> Result<(), Failure> {
             let info = response.info.unwrap_or_default();
             outln!("{}", response.token)?;
             errln!(
-                "token {} ({:?}, {} scope) created; it is shown only once. Use it with:\n  export OMNIPANEL_TOKEN={}",
+                "token {} ({:?}: {}) created; it is shown only once. Use it with:\n  export OMNIPANEL_TOKEN={}",
                 info.id,
                 info.name,
-                scope_name(info.scope),
+                display::scope_names(&info.scopes),
                 response.token
             );
         }
@@ -489,18 +505,14 @@ pub async fn token(command: TokenCommand, out: Output) -> Result<(), Failure> {
                 return out.json(&response);
             }
             if response.tokens.is_empty() {
-                outln!("no tokens; create one with `omnipanel token create --scope read`")?;
+                return outln!(
+                    "no tokens; create one with `omnipanel token create NAME --scopes read`"
+                );
             }
-            for token in response.tokens {
-                outln!(
-                    "{}  {:<6} {:<24} created {}  last used {}",
-                    token.id,
-                    scope_name(token.scope),
-                    token.name,
-                    display::timestamp(token.created_unix_ms),
-                    display::timestamp(token.last_used_unix_ms)
-                )?;
-            }
+            out.table(
+                &["ID", "NAME", "SCOPES", "CREATED", "LAST USED"],
+                &token_rows(&response.tokens),
+            )?;
         }
         TokenCommand::Revoke { id } => {
             let response = client
@@ -514,6 +526,22 @@ pub async fn token(command: TokenCommand, out: Output) -> Result<(), Failure> {
         }
     }
     Ok(())
+}
+
+/// The table rows of `token list`.
+fn token_rows(tokens: &[pb::TokenInfo]) -> Vec<Vec<String>> {
+    tokens
+        .iter()
+        .map(|token| {
+            vec![
+                token.id.clone(),
+                token.name.clone(),
+                display::scope_names(&token.scopes),
+                display::timestamp(token.created_unix_ms),
+                display::timestamp(token.last_used_unix_ms),
+            ]
+        })
+        .collect()
 }
 
 /// `omnipanel agent ...`
@@ -614,4 +642,103 @@ pub fn panel(args: &PanelArgs) -> Result<(), Failure> {
                 program.display()
             ))
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Debug, Parser)]
+    struct Grammar {
+        #[command(subcommand)]
+        command: TokenCommand,
+    }
+
+    fn create(args: &[&str]) -> Result<(Option<String>, Vec<pb::Scope>), String> {
+        match Grammar::try_parse_from(["token", "create"].into_iter().chain(args.iter().copied())) {
+            Ok(Grammar {
+                command:
+                    TokenCommand::Create {
+                        name,
+                        name_option,
+                        scopes,
+                    },
+            }) => Ok((name.or(name_option), scopes)),
+            Ok(other) => Err(format!("parsed as {other:?}")),
+            Err(err) => Err(err.to_string()),
+        }
+    }
+
+    #[test]
+    fn token_create_takes_a_name_and_a_scope_list() {
+        assert_eq!(
+            create(&["vscode", "--scopes", "read,infer"]),
+            Ok((
+                Some("vscode".to_owned()),
+                vec![pb::Scope::Read, pb::Scope::Infer]
+            ))
+        );
+        // The older spellings still work.
+        assert_eq!(
+            create(&["--scope", "write", "--name", "ci"]),
+            Ok((Some("ci".to_owned()), vec![pb::Scope::Write]))
+        );
+        assert_eq!(
+            create(&["--scope", "read", "--scope", "infer"]),
+            Ok((None, vec![pb::Scope::Read, pb::Scope::Infer]))
+        );
+        let err = create(&["vscode"]).err().unwrap_or_default();
+        assert!(err.contains("--scopes"), "a scope is required: {err}");
+        let err = create(&["vscode", "--scopes", "reed"])
+            .err()
+            .unwrap_or_default();
+        assert!(err.contains("\"reed\" is not a scope"), "{err}");
+        assert!(create(&["a", "--name", "b", "--scopes", "read"]).is_err());
+    }
+
+    #[test]
+    fn tokens_list_every_scope() {
+        let rows = token_rows(&[pb::TokenInfo {
+            id: "tok_1".into(),
+            name: "vscode".into(),
+            scope: pb::Scope::Read.into(),
+            scopes: vec![pb::Scope::Read.into(), pb::Scope::Infer.into()],
+            ..pb::TokenInfo::default()
+        }]);
+        assert_eq!(
+            rows,
+            [["tok_1", "vscode", "read, infer", "never", "never"].map(String::from)]
+        );
+    }
+
+    #[test]
+    fn status_says_who_the_caller_is() {
+        let info = |scopes: &[pb::Scope], owner: bool| pb::GetInfoResponse {
+            caller_scopes: scopes.iter().map(|scope| i32::from(*scope)).collect(),
+            caller_is_owner: owner,
+            ..pb::GetInfoResponse::default()
+        };
+        let all = [
+            pb::Scope::Status,
+            pb::Scope::Read,
+            pb::Scope::Infer,
+            pb::Scope::Write,
+            pb::Scope::Admin,
+        ];
+        assert_eq!(
+            access_text(&info(&all, true)),
+            "the owner (status, read, infer, write, admin)"
+        );
+        assert_eq!(
+            access_text(&info(&[pb::Scope::Status, pb::Scope::Read], false)),
+            "status, read (a client, not the owner)"
+        );
+        for nothing in [&[pb::Scope::Status][..], &[]] {
+            let text = access_text(&info(nothing, false));
+            assert!(text.starts_with("status only: not admitted"), "{text}");
+            assert!(text.contains("omnipanel clients request"), "{text}");
+        }
+    }
 }

@@ -6,6 +6,8 @@
 pub mod agent;
 pub mod alerts;
 pub mod chat;
+pub mod clients;
+pub mod confirmations;
 pub mod files;
 pub mod git;
 pub mod lifecycle;

@@ -18,7 +18,10 @@ use super::{
     Approval, Command, Sink, notice,
     refresh::{refresh_access, refresh_models, refresh_projects, refresh_thresholds},
 };
-use crate::core::state::{Update, pull_is_running};
+use crate::core::{
+    state::{Update, pull_is_running},
+    views,
+};
 
 pub(super) async fn execute(client: Client, command: Command, sink: Sink) {
     let key = command.key();
@@ -326,7 +329,7 @@ async fn approve(client: &Client, approval: Approval, sink: &Sink) -> Result<Str
         .client;
     refresh_access(client.clone(), sink.clone()).await;
     Ok(match granted {
-        Some(c) => format!("admitted {} ({})", c.name, display::scope_list(&c.scopes)),
+        Some(c) => format!("admitted {} ({})", c.name, views::scope_text(&c.scopes)),
         None => "admitted".to_owned(),
     })
 }
