@@ -336,9 +336,14 @@ pub fn project_rows(projects: &[Project]) -> Vec<ProjectRow> {
 }
 
 /// Scopes as [`display::scope_names`] writes them, in the API's order
-/// (read before write, whatever order the client asked in).
+/// (read before write, whatever order the client asked in), without
+/// `status`, which every client has ("status" alone when nothing else).
 pub fn scope_text(scopes: &[i32]) -> String {
-    let mut sorted = scopes.to_vec();
+    let mut sorted: Vec<i32> = scopes
+        .iter()
+        .copied()
+        .filter(|s| *s != Scope::Status as i32)
+        .collect();
     sorted.sort_unstable();
     sorted.dedup();
     display::scope_names(&sorted)
@@ -406,6 +411,9 @@ pub fn confirmation_notification(confirmation: &Confirmation) -> (String, String
     )
 }
 
+/// How much of a process's command line a request card shows.
+pub const COMMAND_CHARS: usize = 120;
+
 /// The processes behind a connection, caller first: "pid 4242 ·
 /// /usr/bin/code · code --folder ~/app"; or the TCP address.
 pub fn peer_lines(peer: Option<&Peer>) -> Vec<String> {
@@ -424,7 +432,14 @@ pub fn peer_lines(peer: Option<&Peer>) -> Vec<String> {
             let mut line = format!("pid {}", p.pid);
             line.push_str(" · ");
             line.push_str(display::or_dash(&p.executable));
-            let command = display::one_line(&p.command_line);
+            let mut command = display::one_line(&p.command_line);
+            // A launcher's command line can be a screenful (a whole
+            // environment as JSON) and would push the buttons out of
+            // sight; the start names the program well enough.
+            if let Some((cut, _)) = command.char_indices().nth(COMMAND_CHARS) {
+                command.truncate(cut);
+                command.push('…');
+            }
             if command != "-" {
                 line.push_str(" · ");
                 line.push_str(&command);
@@ -945,6 +960,12 @@ mod tests {
         );
         let (_, body) = access_request_notification(&vs_code(&[]), "/home/u");
         assert!(body.contains("on every project"), "{body}");
+        // The CLI asks for status too; every client has it, so it is not
+        // news.
+        let mut request = vs_code(&[]);
+        request.scopes.push(Scope::Status as i32);
+        let (_, body) = access_request_notification(&request, "/home/u");
+        assert!(body.contains("asks for read, write on"), "{body}");
     }
 
     #[test]
@@ -1039,6 +1060,17 @@ mod tests {
             address: "10.0.0.2:5555".into(),
         };
         assert_eq!(peer_lines(Some(&tcp)), ["TCP from 10.0.0.2:5555"]);
+        let long = Peer {
+            transport: "socket".into(),
+            processes: vec![PeerProcess {
+                pid: 2,
+                executable: "/bin/launcher".into(),
+                command_line: "x".repeat(1024),
+            }],
+            address: String::new(),
+        };
+        let line = &peer_lines(Some(&long))[0];
+        assert!(line.ends_with('…') && line.len() < 200, "{line}");
     }
 
     #[test]

@@ -890,7 +890,7 @@ mod tests {
             harness.get_by_label("123-456");
             harness.get_by_label_contains("pid 4242 · /usr/share/code/code · code --extension");
             harness.get_by_label_contains("parent pid 17 · /usr/bin/bash");
-            harness.get_by_label("Asks for read, write on ~/app · wants it for 1 day");
+            harness.get_by_label("Asks for read, write on ~/app · for how long: 1 day");
             harness.get_by_label("Clients (1)");
             // Narrow to read only, then allow for an hour.
             harness.get_by_label("write").click();

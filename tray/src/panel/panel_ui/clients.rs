@@ -205,7 +205,7 @@ impl PanelUi {
                 ui.label(format!("Reason (self-declared): {}", card.reason));
             }
             ui.label(format!(
-                "Asks for {} · wants it for {}",
+                "Asks for {} · for how long: {}",
                 card.asks, card.wants_for
             ));
             ui.weak("Who is really calling (from the system, not the client):");
