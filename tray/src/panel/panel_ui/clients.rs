@@ -145,6 +145,8 @@ impl PanelUi {
         let rows = views::client_rows(&state.clients, &self.home, now);
         if rows.is_empty() {
             ui.weak("No client has been admitted. Our own CLI, tray and panel need no admission.");
+            self.revoking = None;
+            return;
         }
         egui::Grid::new("clients")
             .striped(true)
