@@ -116,11 +116,11 @@ pub enum Update {
     /// The access requests waiting for the user (the whole list).
     AccessRequests(Vec<AccessRequest>),
     /// One access request in its new state (from an `access` event).
-    AccessRequest(AccessRequest),
+    AccessRequest(Box<AccessRequest>),
     /// The confirmations waiting for the user (the whole list).
     Confirmations(Vec<Confirmation>),
     /// One confirmation in its new state (from an `access` event).
-    Confirmation(Confirmation),
+    Confirmation(Box<Confirmation>),
     /// The admitted clients.
     Clients(Vec<Client>),
     /// Activity log entries: the first page of a (new) filter when `reset`,
@@ -342,8 +342,8 @@ impl AgentState {
             Update::AccessRequest(request) => {
                 let slot = self.access_requests.iter().position(|r| r.id == request.id);
                 match (slot, request.state() == AccessRequestState::Pending) {
-                    (Some(i), true) => self.access_requests[i] = request,
-                    (None, true) => self.access_requests.push(request),
+                    (Some(i), true) => self.access_requests[i] = *request,
+                    (None, true) => self.access_requests.push(*request),
                     (Some(i), false) => {
                         self.access_requests.remove(i);
                     }
@@ -362,8 +362,8 @@ impl AgentState {
                     .iter()
                     .position(|c| c.id == confirmation.id);
                 match (slot, confirmation.state() == ConfirmationState::Pending) {
-                    (Some(i), true) => self.confirmations[i] = confirmation,
-                    (None, true) => self.confirmations.push(confirmation),
+                    (Some(i), true) => self.confirmations[i] = *confirmation,
+                    (None, true) => self.confirmations.push(*confirmation),
                     (Some(i), false) => {
                         self.confirmations.remove(i);
                     }
@@ -544,21 +544,21 @@ mod tests {
             request("old", AccessRequestState::Denied),
         ]));
         assert_eq!(state.pending_ids(), ["a"]);
-        state.apply(Update::AccessRequest(request(
+        state.apply(Update::AccessRequest(Box::new(request(
             "b",
             AccessRequestState::Pending,
-        )));
+        ))));
         // An answer to a request never seen (made and answered while we
         // were away) adds nothing.
-        state.apply(Update::AccessRequest(request(
+        state.apply(Update::AccessRequest(Box::new(request(
             "c",
             AccessRequestState::Expired,
-        )));
+        ))));
         assert_eq!(state.pending_ids(), ["a", "b"]);
-        state.apply(Update::AccessRequest(request(
+        state.apply(Update::AccessRequest(Box::new(request(
             "a",
             AccessRequestState::Approved,
-        )));
+        ))));
         assert_eq!(state.pending_ids(), ["b"]);
         state.apply(Update::Disconnected {
             error: "gone".into(),
@@ -580,14 +580,14 @@ mod tests {
             confirmation("x", ConfirmationState::Pending),
             confirmation("used", ConfirmationState::Used),
         ]));
-        state.apply(Update::Confirmation(confirmation(
+        state.apply(Update::Confirmation(Box::new(confirmation(
             "y",
             ConfirmationState::Pending,
-        )));
-        state.apply(Update::Confirmation(confirmation(
+        ))));
+        state.apply(Update::Confirmation(Box::new(confirmation(
             "x",
             ConfirmationState::Allowed,
-        )));
+        ))));
         assert_eq!(state.pending_ids(), ["y"]);
     }
 

@@ -995,7 +995,7 @@ mod tests {
         let mut state = connected();
         let mut request = vs_code(&[]);
         request.state = AccessRequestState::Pending as i32;
-        state.apply(Update::AccessRequest(request.clone()));
+        state.apply(Update::AccessRequest(Box::new(request.clone())));
         let new = new_questions(&[], &state, "/home/u");
         assert_eq!(new.len(), 1);
         assert_eq!(new[0].0, "r1");

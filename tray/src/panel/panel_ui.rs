@@ -881,7 +881,7 @@ mod tests {
         #[test]
         fn a_pending_request_shows_what_is_known_and_is_narrowed_then_allowed() {
             let mut state = connected();
-            state.apply(Update::AccessRequest(vs_code_request()));
+            state.apply(Update::AccessRequest(Box::new(vs_code_request())));
             let mut harness = harness(state);
             harness.run();
             // What is really known, and the client's claims marked as such.
@@ -911,7 +911,7 @@ mod tests {
         #[test]
         fn nothing_ticked_cannot_be_allowed_but_can_be_denied() {
             let mut state = connected();
-            state.apply(Update::AccessRequest(vs_code_request()));
+            state.apply(Update::AccessRequest(Box::new(vs_code_request())));
             let mut harness = harness(state);
             harness.run();
             harness.get_by_label("read").click();
@@ -930,10 +930,10 @@ mod tests {
         #[test]
         fn a_confirmation_is_allowed_for_its_kind_for_an_hour() {
             let mut state = connected();
-            state.apply(Update::Confirmation(confirmation(
+            state.apply(Update::Confirmation(Box::new(confirmation(
                 ConfirmKind::DeleteModel,
                 "delete model llama3:70b (40 GB)",
-            )));
+            ))));
             let mut harness = harness(state);
             harness.run();
             harness.get_by_label("VS Code wants to delete model llama3:70b (40 GB)");
@@ -954,10 +954,10 @@ mod tests {
         #[test]
         fn a_force_push_is_asked_every_time() {
             let mut state = connected();
-            state.apply(Update::Confirmation(confirmation(
+            state.apply(Update::Confirmation(Box::new(confirmation(
                 ConfirmKind::ForcePush,
                 "force push main to origin",
-            )));
+            ))));
             let mut harness = harness(state);
             harness.run();
             harness.get_by_label("VS Code wants to force push main to origin");

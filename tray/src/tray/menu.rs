@@ -556,17 +556,17 @@ mod tests {
         assert!(find(&quiet, "Access requests").is_none());
         assert!(find(&quiet, "Confirmations").is_none());
         for id in ["r1", "r2"] {
-            state.apply(Update::AccessRequest(AccessRequest {
+            state.apply(Update::AccessRequest(Box::new(AccessRequest {
                 id: id.into(),
                 state: AccessRequestState::Pending as i32,
                 ..Default::default()
-            }));
+            })));
         }
-        state.apply(Update::Confirmation(Confirmation {
+        state.apply(Update::Confirmation(Box::new(Confirmation {
             id: "c1".into(),
             state: ConfirmationState::Pending as i32,
             ..Default::default()
-        }));
+        })));
         let menu = build(&state);
         let texts = texts(&menu);
         // "Open panel" stays the first clickable item (keyboard users and
@@ -585,11 +585,11 @@ mod tests {
             ));
         }
         // An answered request leaves the menu.
-        state.apply(Update::AccessRequest(AccessRequest {
+        state.apply(Update::AccessRequest(Box::new(AccessRequest {
             id: "r1".into(),
             state: AccessRequestState::Approved as i32,
             ..Default::default()
-        }));
+        })));
         assert!(find(&build(&state), "Access requests (1)…").is_some());
         assert_ne!(shape(&quiet), shape(&menu));
     }

@@ -259,12 +259,12 @@ fn on_event(client: &Client, sink: &Sink, event: Event) {
         // The two questions carry themselves whole: no re-read needed.
         Payload::AccessRequestChanged(changed) => {
             if let Some(request) = changed.request {
-                sink(Update::AccessRequest(request));
+                sink(Update::AccessRequest(Box::new(request)));
             }
         }
         Payload::ConfirmationChanged(changed) => {
             if let Some(confirmation) = changed.confirmation {
-                sink(Update::Confirmation(confirmation));
+                sink(Update::Confirmation(Box::new(confirmation)));
             }
         }
         Payload::ClientsChanged(_) => {
