@@ -1,21 +1,25 @@
 #!/usr/bin/env bash
 # GUI smoke test of the tray and the panel, under Xvfb with trayer as the
 # tray host: starts a real agent (supervising the fake Ollama when it is
-# built), the tray, opens the tray menu with xdotool and its "Open panel",
-# opens the panel a second time (it must focus the first and exit), closes
-# it with Esc, and opens the first-run setup; saves screenshots (tray-menu,
-# panel, panel-models, panel-setup .png) and the RSS of tray, panel and
-# agent (rss.txt) into ARTIFACT_DIR, and fails if any process died.
+# built), the tray, has a client ask for access (`omnipanel clients
+# request`, left waiting), checks the tray announced it, opens the tray
+# menu with xdotool (its "Access requests (1)…" item must be there) and its
+# "Open panel", opens the panel a second time (it must focus the first and
+# exit), then on the Clients tab (the request's card), closes it with Esc,
+# and opens the first-run setup; saves screenshots (tray-menu, panel,
+# panel-models, panel-clients, panel-setup .png, and tray-notification.png
+# with the desktop notification of the request) and the RSS of tray, panel
+# and agent (rss.txt) into ARTIFACT_DIR, and fails if any process died.
 #
 # usage: tray/smoke.sh [ARTIFACT_DIR]     (default: target/gui-smoke)
-# env:   BIN_DIR   folder with omnipanel-agent, omnipanel-tray, omnipanel-panel
-#                  and optionally fake-ollama (default: $CARGO_TARGET_DIR/debug
+# env:   BIN_DIR   folder with omnipanel-agent, omnipanel-tray, omnipanel-panel,
+#                  omnipanel and optionally fake-ollama (default: $CARGO_TARGET_DIR/debug
 #                  or target/debug)
 #
-# Build first: cargo build -p omnipanel-agent -p omnipanel-tray
+# Build first: cargo build -p omnipanel-agent -p omnipanel-tray -p omnipanel-cli
 #              [-p omnipanel-tests --bin fake-ollama]
-# Needs: xvfb trayer xdotool imagemagick dbus (scripts/lib/setup.sh installs
-# them). The tray gets a D-Bus session bus of the test's own, never the
+# Needs: xvfb trayer xdotool imagemagick dbus dunst (scripts/lib/setup.sh
+# installs them). The tray gets a D-Bus session bus of the test's own, never the
 # desktop's.
 # Every wait is "until it happens, at most N seconds": no assertion depends
 # on how fast the machine is.
@@ -25,10 +29,10 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 OUT="$(mkdir -p "${1:-$ROOT/target/gui-smoke}" && cd "${1:-$ROOT/target/gui-smoke}" && pwd)"
 BIN="${BIN_DIR:-${CARGO_TARGET_DIR:-$ROOT/target}/debug}"
 
-for tool in Xvfb trayer xdotool import dbus-daemon; do
-    command -v "$tool" >/dev/null || { echo "smoke: $tool is missing (xvfb trayer xdotool imagemagick dbus)" >&2; exit 2; }
+for tool in Xvfb trayer xdotool import dbus-daemon dbus-send dunst; do
+    command -v "$tool" >/dev/null || { echo "smoke: $tool is missing (xvfb trayer xdotool imagemagick dbus dunst)" >&2; exit 2; }
 done
-for exe in omnipanel-agent omnipanel-tray omnipanel-panel; do
+for exe in omnipanel-agent omnipanel-tray omnipanel-panel omnipanel; do
     [ -x "$BIN/$exe" ] || { echo "smoke: $BIN/$exe is missing; build it first" >&2; exit 2; }
 done
 
@@ -90,6 +94,23 @@ Xvfb "$DISPLAY" -noreset -screen 0 1280x800x24 -nolisten tcp >"$OUT/xvfb.log" 2>
 PIDS+=($!)
 wait_for 30 "Xvfb" xdotool getdisplaygeometry
 
+# A notification server on the test's bus, so the tray's notifications
+# can be seen in the screenshots (below the tray, top right).
+cat >"$TMP/dunstrc" <<'EOF'
+[global]
+origin = top-right
+offset = 10x40
+width = 420
+font = Sans 10
+[urgency_normal]
+timeout = 60
+EOF
+dunst -config "$TMP/dunstrc" >"$OUT/dunst.log" 2>&1 &
+PIDS+=($!)
+wait_for 30 "the notification server" dbus-send --session --print-reply \
+    --dest=org.freedesktop.DBus /org/freedesktop/DBus org.freedesktop.DBus.GetNameOwner \
+    string:org.freedesktop.Notifications
+
 # A tray host (XEmbed).
 trayer --edge top --align right --widthtype request --height 28 --SetDockType true \
     --transparent false --tint 0x303030 >"$OUT/trayer.log" 2>&1 &
@@ -133,6 +154,18 @@ wait_for 60 "the tray icon" grep -q "tray icon shown" "$OUT/tray.log"
 # views tests pin that a state without a connection is "disconnected").
 wait_for 60 "the tray to connect" grep -qE "icon: (ok|busy|warning|error)" "$OUT/tray.log"
 
+# A client asks for access and waits for the answer (the request lives 2
+# minutes; the screenshots below come well within that). The tray logs the
+# text of the desktop notification it shows.
+"$BIN/omnipanel" clients request --name "Smoke Test" --scopes read,write \
+    --reason "GUI smoke test" >"$OUT/clients-request.log" 2>&1 &
+PIDS+=($!)
+REQUEST=$!
+wait_for 60 "the tray to announce the access request" \
+    grep -q "Smoke Test (self-declared) asks for read, write on every project" "$OUT/tray.log"
+sleep 1 # let the notification server draw it
+import -window root "$OUT/tray-notification.png"
+
 # Open the tray menu: click the icon docked in trayer (its window class is
 # tray-icon's) once it is clickable: its window mapped, and trayer done
 # placing it (the same geometry on two reads in a row).
@@ -169,6 +202,9 @@ done
 echo "tray_menu_clicks $clicks"
 sleep 0.5 # let GTK paint it
 import -window root "$OUT/tray-menu.png"
+# The menu offers the waiting request (its text, as xdotool cannot read
+# GTK menu items, from the tray's own record of the menu it built).
+wait_for 10 "the menu's access request item" grep -q "menu: Access requests (1)…" "$OUT/tray.log"
 
 # "Open panel" is the menu's first clickable item: the keyboard selects it.
 xdotool key Down Return
@@ -190,6 +226,14 @@ timeout 60 "$BIN/omnipanel-panel" --tab models >"$OUT/panel-second.log" 2>&1 \
     || { echo "smoke: the second panel did not exit cleanly" >&2; exit 1; }
 sleep 1
 import -window root "$OUT/panel-models.png"
+
+# The Clients tab, with the waiting request's card (what the menu's
+# "Access requests (1)…" opens).
+timeout 60 "$BIN/omnipanel-panel" --tab clients >"$OUT/panel-clients.log" 2>&1 \
+    || { echo "smoke: the panel did not switch to the Clients tab" >&2; exit 1; }
+sleep 1
+import -window root "$OUT/panel-clients.png"
+alive "$REQUEST" || { echo "smoke: the access request ended before it was answered" >&2; cat "$OUT/clients-request.log" >&2; exit 1; }
 
 # Esc closes the panel, and closing ends its process.
 xdotool windowfocus --sync "$(xdotool search --onlyvisible --name '^OmniPanel' | head -1)" key Escape

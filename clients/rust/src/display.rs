@@ -1,6 +1,7 @@
 //! How clients show what the agent says, so the CLI and the tray/panel
 //! write the same words: byte sizes, rates, durations, times, percentages,
-//! the names of server and pull states, one-line summaries of a server
+//! how long a grant lasts, folders under the home folder, the names of
+//! server and pull states, one-line summaries of a server
 //! status and a pull, and aligned text tables. Pure functions over numbers
 //! and generated message types; nothing here writes anywhere or depends on
 //! a GUI toolkit.
@@ -307,6 +308,40 @@ pub fn time_left(until_ms: i64, now_ms: i64) -> String {
     )
 }
 
+/// When a grant ends, against `now`: "never", "when the agent stops", "in
+/// 59 minutes", "expired".
+pub fn grant_end(expires_unix_ms: i64, this_run_only: bool, now: i64) -> String {
+    if expires_unix_ms <= 0 {
+        return if this_run_only {
+            "when the agent stops".to_owned()
+        } else {
+            "never".to_owned()
+        };
+    }
+    if expires_unix_ms <= now {
+        return "expired".to_owned();
+    }
+    let when = relative_to(expires_unix_ms, now);
+    if this_run_only {
+        format!("{when} or when the agent stops")
+    } else {
+        when
+    }
+}
+
+/// A folder with the home folder written `~`: "~/app" (others as they are).
+pub fn home_relative(path: &str, home: &str) -> String {
+    let home = home.trim_end_matches('/');
+    if home.is_empty() {
+        return path.to_owned();
+    }
+    match path.strip_prefix(home) {
+        Some("") => "~".to_owned(),
+        Some(rest) if rest.starts_with('/') => format!("~{rest}"),
+        _ => path.to_owned(),
+    }
+}
+
 /// A person's word for a server state: "running", "restarting after a
 /// crash" (menus and the panel).
 pub fn server_state_label(state: ServerState) -> &'static str {
@@ -469,6 +504,30 @@ pub fn table(header: &[&str], rows: &[Vec<String>]) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn grant_ends_read_as_a_person_says_them() {
+        let now = 1_000_000_000_000;
+        assert_eq!(grant_end(0, false, now), "never");
+        assert_eq!(grant_end(0, true, now), "when the agent stops");
+        assert_eq!(grant_end(now + 3_540_000, false, now), "in 59 minutes");
+        assert_eq!(
+            grant_end(now + 7_200_000, true, now),
+            "in 2 hours or when the agent stops"
+        );
+        assert_eq!(grant_end(now - 1, false, now), "expired");
+    }
+
+    #[test]
+    fn folders_under_home_are_written_with_a_tilde() {
+        assert_eq!(home_relative("/home/u/app", "/home/u"), "~/app");
+        assert_eq!(home_relative("/home/u", "/home/u/"), "~");
+        assert_eq!(
+            home_relative("/home/user2/app", "/home/u"),
+            "/home/user2/app"
+        );
+        assert_eq!(home_relative("/srv/app", ""), "/srv/app");
+    }
 
     #[test]
     fn sizes_use_decimal_units() {

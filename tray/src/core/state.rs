@@ -7,9 +7,10 @@
 use std::collections::VecDeque;
 
 use omnipanel_client::proto::v1::{
-    Alert, AlertState, CheckFitResponse, GetAutostartResponse, GetInfoResponse,
-    GetThresholdsResponse, Model, Project, PullProgress, PullState, RepositoryChangedEvent,
-    RunningModel, ServerStatus, Snapshot,
+    AccessRequest, AccessRequestState, Alert, AlertState, AuditEntry, CheckFitResponse, Client,
+    Confirmation, ConfirmationState, GetAutostartResponse, GetInfoResponse, GetThresholdsResponse,
+    Model, Project, PullProgress, PullState, RepositoryChangedEvent, RunningModel, ServerStatus,
+    Snapshot,
 };
 
 /// How many metric samples the plots keep (two minutes at 1 s).
@@ -18,6 +19,9 @@ pub const HISTORY_LEN: usize = 120;
 pub const NOTICE_LEN: usize = 8;
 /// How many alerts of history are kept.
 pub const ALERT_HISTORY_LEN: usize = 50;
+/// How many activity log entries the Audit tab keeps (the first page read,
+/// then what arrives live, newest first).
+pub const AUDIT_LEN: usize = 500;
 
 /// Where the connection to the agent stands.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -109,6 +113,27 @@ pub enum Update {
     },
     /// The result of an action.
     Notice(Notice),
+    /// The access requests waiting for the user (the whole list).
+    AccessRequests(Vec<AccessRequest>),
+    /// One access request in its new state (from an `access` event).
+    AccessRequest(Box<AccessRequest>),
+    /// The confirmations waiting for the user (the whole list).
+    Confirmations(Vec<Confirmation>),
+    /// One confirmation in its new state (from an `access` event).
+    Confirmation(Box<Confirmation>),
+    /// The admitted clients.
+    Clients(Vec<Client>),
+    /// Activity log entries: the first page of a (new) filter when `reset`,
+    /// else entries that just happened; newest first either way.
+    Audit {
+        /// The entries.
+        entries: Vec<AuditEntry>,
+        /// Whether these replace what was shown.
+        reset: bool,
+    },
+    /// The activity log cannot be read (an agent without it, or an error):
+    /// why, for a person.
+    AuditUnavailable(String),
 }
 
 /// Everything the tray and panel know about the agent.
@@ -148,6 +173,16 @@ pub struct AgentState {
     pub log_lines: VecDeque<String>,
     /// Results of recent actions, newest last.
     pub notices: VecDeque<Notice>,
+    /// Access requests waiting for the user, oldest first.
+    pub access_requests: Vec<AccessRequest>,
+    /// Destructive acts waiting for the user's answer, oldest first.
+    pub confirmations: Vec<Confirmation>,
+    /// Admitted clients, oldest first.
+    pub clients: Vec<Client>,
+    /// Activity log entries shown, newest first (bounded by [`AUDIT_LEN`]).
+    pub audit: VecDeque<AuditEntry>,
+    /// Why the activity log cannot be shown, when it cannot.
+    pub audit_error: Option<String>,
 }
 
 /// How many log lines are kept.
@@ -215,6 +250,10 @@ impl AgentState {
                 self.server = None;
                 self.running.clear();
                 self.metrics = None;
+                // Questions asked of a gone agent cannot be answered; the
+                // lists are read again on reconnecting.
+                self.access_requests.clear();
+                self.confirmations.clear();
             }
             Update::Server(status) => self.server = Some(status),
             Update::Models(models) => self.models = models,
@@ -294,7 +333,75 @@ impl AgentState {
                 }
                 self.notices.push_back(notice);
             }
+            Update::AccessRequests(requests) => {
+                self.access_requests = requests
+                    .into_iter()
+                    .filter(|r| r.state() == AccessRequestState::Pending)
+                    .collect();
+            }
+            Update::AccessRequest(request) => {
+                let slot = self.access_requests.iter().position(|r| r.id == request.id);
+                match (slot, request.state() == AccessRequestState::Pending) {
+                    (Some(i), true) => self.access_requests[i] = *request,
+                    (None, true) => self.access_requests.push(*request),
+                    (Some(i), false) => {
+                        self.access_requests.remove(i);
+                    }
+                    (None, false) => {}
+                }
+            }
+            Update::Confirmations(confirmations) => {
+                self.confirmations = confirmations
+                    .into_iter()
+                    .filter(|c| c.state() == ConfirmationState::Pending)
+                    .collect();
+            }
+            Update::Confirmation(confirmation) => {
+                let slot = self
+                    .confirmations
+                    .iter()
+                    .position(|c| c.id == confirmation.id);
+                match (slot, confirmation.state() == ConfirmationState::Pending) {
+                    (Some(i), true) => self.confirmations[i] = *confirmation,
+                    (None, true) => self.confirmations.push(*confirmation),
+                    (Some(i), false) => {
+                        self.confirmations.remove(i);
+                    }
+                    (None, false) => {}
+                }
+            }
+            Update::Clients(clients) => self.clients = clients,
+            Update::Audit { entries, reset } => {
+                if reset {
+                    self.audit.clear();
+                }
+                self.audit_error = None;
+                // A live entry may repeat one the first page already had
+                // (the watch starts before the page is read): keep one.
+                for entry in entries.into_iter().rev() {
+                    self.audit.retain(|e| e.id != entry.id);
+                    self.audit.push_front(entry);
+                }
+                self.audit
+                    .make_contiguous()
+                    .sort_by_key(|e| std::cmp::Reverse(e.id));
+                self.audit.truncate(AUDIT_LEN);
+            }
+            Update::AuditUnavailable(why) => {
+                self.audit.clear();
+                self.audit_error = Some(why);
+            }
         }
+    }
+
+    /// Ids of the access requests and confirmations waiting now: the tray
+    /// compares them before and after an update to tell what is new.
+    pub fn pending_ids(&self) -> Vec<String> {
+        self.access_requests
+            .iter()
+            .map(|r| r.id.clone())
+            .chain(self.confirmations.iter().map(|c| c.id.clone()))
+            .collect()
     }
 }
 
@@ -419,5 +526,109 @@ mod tests {
         });
         assert_eq!(state.log_source, "ollama");
         assert_eq!(state.log_lines.len(), LOG_LEN);
+    }
+
+    fn request(id: &str, state: AccessRequestState) -> AccessRequest {
+        AccessRequest {
+            id: id.into(),
+            state: state as i32,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn access_requests_stay_while_pending_and_leave_when_answered() {
+        let mut state = AgentState::default();
+        state.apply(Update::AccessRequests(vec![
+            request("a", AccessRequestState::Pending),
+            request("old", AccessRequestState::Denied),
+        ]));
+        assert_eq!(state.pending_ids(), ["a"]);
+        state.apply(Update::AccessRequest(Box::new(request(
+            "b",
+            AccessRequestState::Pending,
+        ))));
+        // An answer to a request never seen (made and answered while we
+        // were away) adds nothing.
+        state.apply(Update::AccessRequest(Box::new(request(
+            "c",
+            AccessRequestState::Expired,
+        ))));
+        assert_eq!(state.pending_ids(), ["a", "b"]);
+        state.apply(Update::AccessRequest(Box::new(request(
+            "a",
+            AccessRequestState::Approved,
+        ))));
+        assert_eq!(state.pending_ids(), ["b"]);
+        state.apply(Update::Disconnected {
+            error: "gone".into(),
+            attempt: 1,
+            launched_agent: false,
+        });
+        assert!(state.pending_ids().is_empty());
+    }
+
+    #[test]
+    fn confirmations_stay_while_pending() {
+        let confirmation = |id: &str, s: ConfirmationState| Confirmation {
+            id: id.into(),
+            state: s as i32,
+            ..Default::default()
+        };
+        let mut state = AgentState::default();
+        state.apply(Update::Confirmations(vec![
+            confirmation("x", ConfirmationState::Pending),
+            confirmation("used", ConfirmationState::Used),
+        ]));
+        state.apply(Update::Confirmation(Box::new(confirmation(
+            "y",
+            ConfirmationState::Pending,
+        ))));
+        state.apply(Update::Confirmation(Box::new(confirmation(
+            "x",
+            ConfirmationState::Allowed,
+        ))));
+        assert_eq!(state.pending_ids(), ["y"]);
+    }
+
+    #[test]
+    fn audit_keeps_newest_first_once_each_and_bounded() {
+        let entry = |id: i64, count: u32| AuditEntry {
+            id,
+            count,
+            ..Default::default()
+        };
+        let mut state = AgentState::default();
+        state.apply(Update::AuditUnavailable("not yet".into()));
+        state.apply(Update::Audit {
+            entries: vec![entry(3, 1), entry(2, 1), entry(1, 1)],
+            reset: true,
+        });
+        assert!(state.audit_error.is_none());
+        // A live entry the page already had (the watch starts first), and
+        // an aggregated read whose count grew: one row each, the latest.
+        state.apply(Update::Audit {
+            entries: vec![entry(3, 5)],
+            reset: false,
+        });
+        state.apply(Update::Audit {
+            entries: vec![entry(4, 1)],
+            reset: false,
+        });
+        let ids: Vec<(i64, u32)> = state.audit.iter().map(|e| (e.id, e.count)).collect();
+        assert_eq!(ids, [(4, 1), (3, 5), (2, 1), (1, 1)]);
+        let many: Vec<AuditEntry> = (0..AUDIT_LEN as i64 + 10).map(|i| entry(i, 1)).collect();
+        state.apply(Update::Audit {
+            entries: many,
+            reset: true,
+        });
+        assert_eq!(state.audit.len(), AUDIT_LEN);
+        assert_eq!(
+            state.audit.front().map(|e| e.id),
+            Some(AUDIT_LEN as i64 + 9)
+        );
+        state.apply(Update::AuditUnavailable("gone".into()));
+        assert!(state.audit.is_empty());
+        assert_eq!(state.audit_error.as_deref(), Some("gone"));
     }
 }

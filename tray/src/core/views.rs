@@ -8,7 +8,8 @@
 use omnipanel_client::{
     display,
     proto::v1::{
-        Alert, Comparison, Model, Project, PullProgress, PullState, ServerState, Snapshot,
+        AccessRequest, Alert, AuditEntry, Client, Comparison, ConfirmKind, Confirmation, Model,
+        Peer, Project, PullProgress, PullState, Scope, ServerState, Snapshot,
     },
 };
 
@@ -334,6 +335,389 @@ pub fn project_rows(projects: &[Project]) -> Vec<ProjectRow> {
         .collect()
 }
 
+/// Scopes as [`display::scope_names`] writes them, in the API's order
+/// (read before write, whatever order the client asked in), without
+/// `status`, which every client has ("status" alone when nothing else).
+pub fn scope_text(scopes: &[i32]) -> String {
+    let mut sorted: Vec<i32> = scopes
+        .iter()
+        .copied()
+        .filter(|s| *s != Scope::Status as i32)
+        .collect();
+    sorted.sort_unstable();
+    sorted.dedup();
+    display::scope_names(&sorted)
+}
+
+/// What an access request's notification and card call the client: its
+/// name as it gave it, marked as its own claim.
+pub fn self_declared(name: &str) -> String {
+    let name = name.trim();
+    if name.is_empty() {
+        "An unnamed client (self-declared)".to_owned()
+    } else {
+        format!("{name} (self-declared)")
+    }
+}
+
+/// The projects asked for or granted: "~/app, ~/lib", or "every project"
+/// for none named (every project inside `access.project_roots`).
+pub fn project_list(projects: &[String], home: &str) -> String {
+    if projects.is_empty() {
+        "every project".to_owned()
+    } else {
+        projects
+            .iter()
+            .map(|p| display::home_relative(p, home))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+/// The desktop notification of a new access request: summary and body,
+/// e.g. "VS Code (self-declared) asks for read, write on ~/app — code
+/// 123-456".
+pub fn access_request_notification(request: &AccessRequest, home: &str) -> (String, String) {
+    let body = format!(
+        "{} asks for {} on {} — code {}",
+        self_declared(&request.client_name),
+        scope_text(&request.scopes),
+        project_list(&request.projects, home),
+        request.code
+    );
+    ("OmniPanel: a client asks for access".to_owned(), body)
+}
+
+/// What a confirmation asks, as a sentence: "VS Code wants to delete model
+/// llama3:70b (40 GB)".
+pub fn confirmation_line(confirmation: &Confirmation) -> String {
+    let name = match confirmation.client_name.trim() {
+        "" => "A client",
+        name => name,
+    };
+    let what = if confirmation.summary.trim().is_empty() {
+        display::confirm_kind_label(confirmation.kind).to_owned()
+    } else {
+        confirmation.summary.trim().to_owned()
+    };
+    format!("{name} wants to {what}")
+}
+
+/// The desktop notification of a new confirmation: summary and body.
+pub fn confirmation_notification(confirmation: &Confirmation) -> (String, String) {
+    (
+        "OmniPanel: confirm a destructive act".to_owned(),
+        confirmation_line(confirmation),
+    )
+}
+
+/// How much of a process's command line a request card shows.
+pub const COMMAND_CHARS: usize = 120;
+
+/// The processes behind a connection, caller first: "pid 4242 ·
+/// /usr/bin/code · code --folder ~/app"; or the TCP address.
+pub fn peer_lines(peer: Option<&Peer>) -> Vec<String> {
+    let Some(peer) = peer else {
+        return vec!["not known".to_owned()];
+    };
+    if peer.transport == "tcp" || !peer.address.is_empty() {
+        return vec![format!("TCP from {}", display::or_dash(&peer.address))];
+    }
+    if peer.processes.is_empty() {
+        return vec!["not known (the process had gone)".to_owned()];
+    }
+    peer.processes
+        .iter()
+        .map(|p| {
+            let mut line = format!("pid {}", p.pid);
+            line.push_str(" · ");
+            line.push_str(display::or_dash(&p.executable));
+            let mut command = display::one_line(&p.command_line);
+            // A launcher's command line can be a screenful (a whole
+            // environment as JSON) and would push the buttons out of
+            // sight; the start names the program well enough.
+            if let Some((cut, _)) = command.char_indices().nth(COMMAND_CHARS) {
+                command.truncate(cut);
+                command.push('…');
+            }
+            if command != "-" {
+                line.push_str(" · ");
+                line.push_str(&command);
+            }
+            line
+        })
+        .collect()
+}
+
+/// The scopes a user may grant a request, each with whether it starts
+/// ticked: those asked for, ticked, and those they imply (write implies
+/// read; admin everything), unticked, so the user can narrow "write" to
+/// "read". Status is never listed: every client has it.
+pub fn scope_choices(asked: &[i32]) -> Vec<(Scope, bool)> {
+    let asked: Vec<Scope> = asked
+        .iter()
+        .filter_map(|s| Scope::try_from(*s).ok())
+        .filter(|s| !matches!(s, Scope::Unspecified | Scope::Status))
+        .collect();
+    let implied = |scope: Scope| match scope {
+        Scope::Read | Scope::Infer => asked
+            .iter()
+            .any(|a| *a == Scope::Admin || (*a == Scope::Write && scope == Scope::Read)),
+        Scope::Write => asked.contains(&Scope::Admin),
+        _ => false,
+    };
+    [Scope::Read, Scope::Infer, Scope::Write, Scope::Admin]
+        .into_iter()
+        .filter_map(|scope| {
+            if asked.contains(&scope) {
+                Some((scope, true))
+            } else if implied(scope) {
+                Some((scope, false))
+            } else {
+                None
+            }
+        })
+        .collect()
+}
+
+/// A pending access request as the panel's card shows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RequestCard {
+    /// The request's id.
+    pub id: String,
+    /// The code to compare with what the client shows.
+    pub code: String,
+    /// "VS Code (self-declared)".
+    pub client: String,
+    /// Its reason, in its own words (self-declared); empty if none.
+    pub reason: String,
+    /// What it asks: "read, write on ~/app".
+    pub asks: String,
+    /// How long it would like: "1 hour".
+    pub wants_for: &'static str,
+    /// The calling process and its parents, caller first.
+    pub peer: Vec<String>,
+    /// "1m52s left".
+    pub expires: String,
+    /// The scopes the user may tick, and whether each starts ticked.
+    pub scopes: Vec<(Scope, bool)>,
+    /// The project folders asked for (empty: every project).
+    pub projects: Vec<String>,
+}
+
+/// The cards of the pending access requests, oldest first.
+pub fn request_cards(requests: &[AccessRequest], home: &str, now_ms: i64) -> Vec<RequestCard> {
+    requests
+        .iter()
+        .map(|r| RequestCard {
+            id: r.id.clone(),
+            code: r.code.clone(),
+            client: self_declared(&r.client_name),
+            reason: r.reason.trim().to_owned(),
+            asks: format!(
+                "{} on {}",
+                scope_text(&r.scopes),
+                project_list(&r.projects, home)
+            ),
+            wants_for: display::expiry_label(r.expiry),
+            peer: peer_lines(r.peer.as_ref()),
+            expires: display::time_left(r.expires_unix_ms, now_ms),
+            scopes: scope_choices(&r.scopes),
+            projects: r.projects.clone(),
+        })
+        .collect()
+}
+
+/// A pending confirmation as the panel shows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConfirmationCard {
+    /// Its id.
+    pub id: String,
+    /// "VS Code wants to delete model llama3:70b (40 GB)".
+    pub line: String,
+    /// "delete a model · ModelService/DeleteModel · ~/app".
+    pub details: String,
+    /// Whether "allow this kind for this client for 1 hour" is offered
+    /// (never for force push, which is asked every time).
+    pub offer_kind: bool,
+    /// "1m52s left".
+    pub expires: String,
+}
+
+/// The cards of the pending confirmations, oldest first.
+pub fn confirmation_cards(
+    confirmations: &[Confirmation],
+    home: &str,
+    now_ms: i64,
+) -> Vec<ConfirmationCard> {
+    confirmations
+        .iter()
+        .map(|c| {
+            let mut details = vec![display::confirm_kind_label(c.kind).to_owned()];
+            if !c.method.is_empty() {
+                details.push(c.method.clone());
+            }
+            if !c.project.is_empty() {
+                details.push(display::home_relative(&c.project, home));
+            }
+            ConfirmationCard {
+                id: c.id.clone(),
+                line: confirmation_line(c),
+                details: details.join(" · "),
+                offer_kind: c.kind() != ConfirmKind::ForcePush,
+                expires: display::time_left(c.expires_unix_ms, now_ms),
+            }
+        })
+        .collect()
+}
+
+/// One admitted client in the panel's list.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClientRow {
+    /// Its id (what Revoke sends).
+    pub id: String,
+    /// Its name.
+    pub name: String,
+    /// "read, write".
+    pub scopes: String,
+    /// "~/app" or "every project".
+    pub projects: String,
+    /// "in 59 minutes", "never", "when the agent stops".
+    pub expires: String,
+    /// "3 minutes ago", "never".
+    pub last_used: String,
+    /// Whether it has calls open now.
+    pub connected: bool,
+}
+
+/// The admitted clients, connected ones first, then by name.
+pub fn client_rows(clients: &[Client], home: &str, now_ms: i64) -> Vec<ClientRow> {
+    let mut rows: Vec<ClientRow> = clients
+        .iter()
+        .map(|c| ClientRow {
+            id: c.id.clone(),
+            name: if c.name.trim().is_empty() {
+                c.id.clone()
+            } else {
+                c.name.clone()
+            },
+            scopes: scope_text(&c.scopes),
+            projects: project_list(&c.projects, home),
+            expires: display::grant_end(c.expires_unix_ms, c.this_run_only, now_ms),
+            last_used: display::relative_to(c.last_used_unix_ms, now_ms),
+            connected: c.open_calls > 0,
+        })
+        .collect();
+    rows.sort_by(|a, b| {
+        b.connected
+            .cmp(&a.connected)
+            .then_with(|| a.name.cmp(&b.name))
+    });
+    rows
+}
+
+/// One row of the Audit tab's table.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuditRow {
+    /// Its id.
+    pub id: i64,
+    /// "5 minutes ago" (the exact time on hover: [`AuditRow::at`]).
+    pub when: String,
+    /// RFC 3339, UTC.
+    pub at: String,
+    /// The client's name (or id).
+    pub client: String,
+    /// The calling process, when known: "pid 4242 /usr/bin/code".
+    pub process: String,
+    /// The method, with "×12" for aggregated reads.
+    pub method: String,
+    /// What it acted on.
+    pub target: String,
+    /// "ok" or the error's reason.
+    pub outcome: String,
+    /// Whether the outcome was not "ok".
+    pub refused: bool,
+}
+
+/// The Audit tab's rows, newest first.
+pub fn audit_rows<'a>(
+    entries: impl IntoIterator<Item = &'a AuditEntry>,
+    now_ms: i64,
+) -> Vec<AuditRow> {
+    entries
+        .into_iter()
+        .map(|e| AuditRow {
+            id: e.id,
+            when: display::relative_to(e.time_unix_ms, now_ms),
+            at: display::timestamp(e.time_unix_ms),
+            client: if e.client_name.is_empty() {
+                e.client_id.clone()
+            } else {
+                e.client_name.clone()
+            },
+            process: if e.peer_pid == 0 {
+                String::new()
+            } else {
+                format!("pid {} {}", e.peer_pid, e.peer_executable)
+                    .trim_end()
+                    .to_owned()
+            },
+            method: if e.count > 1 {
+                format!("{} ×{}", e.method, e.count)
+            } else {
+                e.method.clone()
+            },
+            target: e.target.clone(),
+            outcome: e.outcome.clone(),
+            refused: e.outcome != "ok",
+        })
+        .collect()
+}
+
+/// The tray menu's and the Clients tab's count of what waits for the
+/// user: (access requests, confirmations).
+pub fn waiting(state: &AgentState) -> (usize, usize) {
+    (state.access_requests.len(), state.confirmations.len())
+}
+
+/// The desktop notifications to show after an update: one for each
+/// access request or confirmation waiting now whose id was not waiting
+/// before (`before`: [`AgentState::pending_ids`] then). Each comes with its
+/// id, so a caller can also skip one it already showed (after a
+/// reconnect, the same question is read again).
+pub fn new_questions(
+    before: &[String],
+    state: &AgentState,
+    home: &str,
+) -> Vec<(String, (String, String))> {
+    let requests = state
+        .access_requests
+        .iter()
+        .filter(|r| !before.contains(&r.id))
+        .map(|r| (r.id.clone(), access_request_notification(r, home)));
+    let confirmations = state
+        .confirmations
+        .iter()
+        .filter(|c| !before.contains(&c.id))
+        .map(|c| (c.id.clone(), confirmation_notification(c)));
+    requests.chain(confirmations).collect()
+}
+
+/// Folders typed to narrow a request ("~/app, /srv/site"): each trimmed,
+/// `~` made the home folder; blanks dropped.
+pub fn folders_from_text(text: &str, home: &str) -> Vec<String> {
+    text.split([',', '\n'])
+        .map(str::trim)
+        .filter(|f| !f.is_empty())
+        .map(|f| match f.strip_prefix('~') {
+            Some(rest) if !home.is_empty() && (rest.is_empty() || rest.starts_with('/')) => {
+                format!("{}{rest}", home.trim_end_matches('/'))
+            }
+            _ => f.to_owned(),
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use omnipanel_client::proto::v1::{
@@ -553,5 +937,201 @@ mod tests {
             alert_line(&alert),
             "cpu_percent above 90 (peak 97.3) on core 3"
         );
+    }
+
+    fn vs_code(projects: &[&str]) -> AccessRequest {
+        AccessRequest {
+            id: "r1".into(),
+            code: "123-456".into(),
+            client_name: "VS Code".into(),
+            scopes: vec![Scope::Write as i32, Scope::Read as i32],
+            projects: projects.iter().map(|p| (*p).to_owned()).collect(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn an_access_request_notification_names_the_claim_scopes_projects_and_code() {
+        let (summary, body) = access_request_notification(&vs_code(&["/home/u/app"]), "/home/u");
+        assert_eq!(summary, "OmniPanel: a client asks for access");
+        assert_eq!(
+            body,
+            "VS Code (self-declared) asks for read, write on ~/app — code 123-456"
+        );
+        let (_, body) = access_request_notification(&vs_code(&[]), "/home/u");
+        assert!(body.contains("on every project"), "{body}");
+        // The CLI asks for status too; every client has it, so it is not
+        // news.
+        let mut request = vs_code(&[]);
+        request.scopes.push(Scope::Status as i32);
+        let (_, body) = access_request_notification(&request, "/home/u");
+        assert!(body.contains("asks for read, write on"), "{body}");
+    }
+
+    #[test]
+    fn a_confirmation_reads_as_a_sentence() {
+        use omnipanel_client::proto::v1::ConfirmKind;
+        let mut confirmation = Confirmation {
+            client_name: "VS Code".into(),
+            kind: ConfirmKind::DeleteModel as i32,
+            summary: "delete model llama3:70b".into(),
+            ..Default::default()
+        };
+        assert_eq!(
+            confirmation_notification(&confirmation).1,
+            "VS Code wants to delete model llama3:70b"
+        );
+        confirmation.summary.clear();
+        confirmation.client_name.clear();
+        assert_eq!(
+            confirmation_line(&confirmation),
+            "A client wants to delete a model"
+        );
+    }
+
+    #[test]
+    fn only_questions_not_waiting_before_are_announced() {
+        use omnipanel_client::proto::v1::AccessRequestState;
+        let mut state = connected();
+        let mut request = vs_code(&[]);
+        request.state = AccessRequestState::Pending as i32;
+        state.apply(Update::AccessRequest(Box::new(request.clone())));
+        let new = new_questions(&[], &state, "/home/u");
+        assert_eq!(new.len(), 1);
+        assert_eq!(new[0].0, "r1");
+        assert!(new_questions(&state.pending_ids(), &state, "/home/u").is_empty());
+    }
+
+    #[test]
+    fn scope_choices_offer_what_was_asked_and_what_it_implies() {
+        let choices =
+            |asked: &[Scope]| scope_choices(&asked.iter().map(|s| *s as i32).collect::<Vec<_>>());
+        assert_eq!(
+            choices(&[Scope::Write]),
+            [(Scope::Read, false), (Scope::Write, true)]
+        );
+        assert_eq!(
+            choices(&[Scope::Read, Scope::Status]),
+            [(Scope::Read, true)]
+        );
+        assert_eq!(
+            choices(&[Scope::Admin]),
+            [
+                (Scope::Read, false),
+                (Scope::Infer, false),
+                (Scope::Write, false),
+                (Scope::Admin, true)
+            ]
+        );
+    }
+
+    #[test]
+    fn a_request_card_shows_the_peer_chain_and_the_claims() {
+        use omnipanel_client::proto::v1::{Peer, PeerProcess};
+        let mut request = vs_code(&["/home/u/app"]);
+        request.reason = "  lint  ".into();
+        request.expires_unix_ms = 1_000_120_000;
+        request.peer = Some(Peer {
+            transport: "socket".into(),
+            processes: vec![
+                PeerProcess {
+                    pid: 9,
+                    executable: "/usr/bin/code".into(),
+                    command_line: "code\n--x".into(),
+                },
+                PeerProcess {
+                    pid: 1,
+                    executable: String::new(),
+                    command_line: String::new(),
+                },
+            ],
+            address: String::new(),
+        });
+        let cards = request_cards(&[request], "/home/u", 1_000_000_000);
+        let card = &cards[0];
+        assert_eq!(card.client, "VS Code (self-declared)");
+        assert_eq!(card.reason, "lint");
+        assert_eq!(card.asks, "read, write on ~/app");
+        assert_eq!(card.peer, ["pid 9 · /usr/bin/code · code --x", "pid 1 · -"]);
+        assert_eq!(card.expires, "2m00s left");
+        let tcp = Peer {
+            transport: "tcp".into(),
+            processes: Vec::new(),
+            address: "10.0.0.2:5555".into(),
+        };
+        assert_eq!(peer_lines(Some(&tcp)), ["TCP from 10.0.0.2:5555"]);
+        let long = Peer {
+            transport: "socket".into(),
+            processes: vec![PeerProcess {
+                pid: 2,
+                executable: "/bin/launcher".into(),
+                command_line: "x".repeat(1024),
+            }],
+            address: String::new(),
+        };
+        let line = &peer_lines(Some(&long))[0];
+        assert!(line.ends_with('…') && line.len() < 200, "{line}");
+    }
+
+    #[test]
+    fn clients_list_connected_first_with_their_grant() {
+        let now = 1_000_000_000_000;
+        let clients = [
+            Client {
+                id: "a".into(),
+                name: "Zed".into(),
+                scopes: vec![Scope::Read as i32],
+                expires_unix_ms: now + 3_600_000,
+                last_used_unix_ms: now - 180_000,
+                open_calls: 1,
+                ..Default::default()
+            },
+            Client {
+                id: "b".into(),
+                name: "Aider".into(),
+                projects: vec!["/home/u/app".into()],
+                ..Default::default()
+            },
+        ];
+        let rows = client_rows(&clients, "/home/u", now);
+        assert_eq!(rows[0].name, "Zed");
+        assert!(rows[0].connected);
+        assert_eq!(rows[0].expires, "in 1 hour");
+        assert_eq!(rows[0].last_used, "3 minutes ago");
+        assert_eq!(rows[1].projects, "~/app");
+        assert_eq!(rows[1].scopes, "status");
+        assert_eq!(rows[1].expires, "never");
+        assert_eq!(rows[1].last_used, "never");
+    }
+
+    #[test]
+    fn audit_rows_mark_refusals_and_aggregates() {
+        let entries = [AuditEntry {
+            id: 1,
+            time_unix_ms: 1_000_000_000_000,
+            client_id: "c1".into(),
+            peer_pid: 42,
+            peer_executable: "/usr/bin/code".into(),
+            method: "FileService/ReadFile".into(),
+            outcome: "PERMISSION_DENIED".into(),
+            count: 12,
+            ..Default::default()
+        }];
+        let rows = audit_rows(&entries, 1_000_000_300_000);
+        assert_eq!(rows[0].when, "5 minutes ago");
+        assert_eq!(rows[0].client, "c1");
+        assert_eq!(rows[0].process, "pid 42 /usr/bin/code");
+        assert_eq!(rows[0].method, "FileService/ReadFile ×12");
+        assert!(rows[0].refused);
+    }
+
+    #[test]
+    fn typed_folders_expand_the_home_folder() {
+        assert_eq!(
+            folders_from_text(" ~/app, /srv/x ,,~", "/home/u/"),
+            ["/home/u/app", "/srv/x", "/home/u"]
+        );
+        assert_eq!(folders_from_text("~other/x", "/home/u"), ["~other/x"]);
+        assert!(folders_from_text("  ", "/home/u").is_empty());
     }
 }

@@ -193,6 +193,12 @@ impl App {
             self.ui.set_following(wanted.clone());
             let _ = self.backend.send(Command::Logs(wanted));
         }
+        // The activity log is read and followed only while its tab shows.
+        let wanted = self.ui.wanted_audit();
+        if wanted.as_ref() != self.ui.audit_following() {
+            self.ui.set_audit_following(wanted.clone());
+            let _ = self.backend.send(Command::Audit(wanted));
+        }
     }
 
     fn request_redraw(&self) {

@@ -1,11 +1,13 @@
 //! What the panel draws, with egui: a header with the connection, tabs
-//! (Setup on first run, Overview, Models, Projects, Alerts, Logs), and
-//! each action's result inline where it was asked. Rows and lines come
+//! (Setup on first run, Overview, Models, Projects, Alerts, Logs, Clients,
+//! Audit), and each action's result inline where it was asked. The Clients
+//! tab answers what waits for the user (access requests, confirmations)
+//! and lists the admitted clients; the Audit tab shows the activity log. Rows and lines come
 //! from [`crate::core::views`], single words from
 //! [`omnipanel_client::display`]; this file only lays them out and turns
 //! clicks into backend [`Command`]s (sent, never awaited: the UI never blocks).
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use egui::{Color32, Key, RichText};
 use egui_plot::{Legend, Line, Plot, PlotPoints};
@@ -15,11 +17,17 @@ use omnipanel_client::{
 };
 
 use crate::core::{
-    backend::Command,
+    backend::{AuditFilter, Command},
     launch,
     state::{AgentState, Connection},
     views,
 };
+
+mod audit;
+mod clients;
+
+pub use clients::ALLOW_KIND_SECONDS;
+use clients::Choice;
 
 /// The model the setup suggests: small enough for any laptop.
 pub const SUGGESTED_MODEL: &str = "llama3.2:1b";
@@ -39,16 +47,22 @@ pub enum Tab {
     Alerts,
     /// Agent and Ollama logs.
     Logs,
+    /// Access requests, confirmations and admitted clients.
+    Clients,
+    /// The activity log.
+    Audit,
 }
 
 impl Tab {
-    /// The tabs reachable with Ctrl+1..5, in order.
-    pub const MAIN: [Self; 5] = [
+    /// The tabs reachable with Ctrl+1..7, in order.
+    pub const MAIN: [Self; 7] = [
         Self::Overview,
         Self::Models,
         Self::Projects,
         Self::Alerts,
         Self::Logs,
+        Self::Clients,
+        Self::Audit,
     ];
 
     /// Its title.
@@ -60,6 +74,8 @@ impl Tab {
             Self::Projects => "Projects",
             Self::Alerts => "Alerts",
             Self::Logs => "Logs",
+            Self::Clients => "Clients",
+            Self::Audit => "Audit",
         }
     }
 
@@ -99,6 +115,15 @@ pub struct PanelUi {
     following: Option<String>,
     pending: HashSet<String>,
     opened: Option<(String, bool)>,
+    home: String,
+    /// What the user ticked on each access request card, by request id.
+    choices: HashMap<String, Choice>,
+    /// The client whose revocation awaits "Revoke" or "Cancel": (id, name).
+    revoking: Option<(String, String)>,
+    /// The Audit tab's filter as typed, and as applied (sent).
+    audit_typed: AuditFilter,
+    audit_filter: AuditFilter,
+    audit_following: Option<AuditFilter>,
 }
 
 impl PanelUi {
@@ -118,7 +143,29 @@ impl PanelUi {
             following: None,
             pending: HashSet::new(),
             opened: None,
+            home: home.to_owned(),
+            choices: HashMap::new(),
+            revoking: None,
+            audit_typed: AuditFilter::default(),
+            audit_filter: AuditFilter::default(),
+            audit_following: None,
         }
+    }
+
+    /// The activity log filter to follow now (`None`: none); the app sends
+    /// a `Command::Audit` when this changes.
+    pub fn wanted_audit(&self) -> Option<AuditFilter> {
+        (self.tab == Tab::Audit).then(|| self.audit_filter.clone())
+    }
+
+    /// Remember which activity log filter the backend follows.
+    pub fn set_audit_following(&mut self, filter: Option<AuditFilter>) {
+        self.audit_following = filter;
+    }
+
+    /// The activity log filter the backend follows.
+    pub fn audit_following(&self) -> Option<&AuditFilter> {
+        self.audit_following.as_ref()
     }
 
     /// An action's answer arrived.
@@ -189,6 +236,10 @@ impl PanelUi {
                     if tab == Tab::Alerts && !state.active_alerts.is_empty() {
                         title = format!("Alerts ({})", state.active_alerts.len());
                     }
+                    let (requests, confirmations) = views::waiting(state);
+                    if tab == Tab::Clients && requests + confirmations > 0 {
+                        title = format!("Clients ({})", requests + confirmations);
+                    }
                     if ui.selectable_label(self.tab == tab, title).clicked() {
                         self.tab = tab;
                     }
@@ -198,7 +249,7 @@ impl PanelUi {
         egui::Panel::bottom("notices").show(ui, |ui| match state.notices.back() {
             Some(n) => notice_label(ui, &n.message, n.error),
             None => {
-                ui.weak("Esc closes · Ctrl+1..5 switch tabs");
+                ui.weak("Esc closes · Ctrl+1..7 switch tabs");
             }
         });
         egui::CentralPanel::default().show(ui, |ui| {
@@ -211,6 +262,8 @@ impl PanelUi {
                     Tab::Projects => self.projects(ui, state, &mut out),
                     Tab::Alerts => self.alerts(ui, state, &mut out),
                     Tab::Logs => self.logs(ui, state),
+                    Tab::Clients => self.clients(ui, state, &mut out),
+                    Tab::Audit => self.audit(ui, state),
                 });
         });
         for command in out {
@@ -221,7 +274,15 @@ impl PanelUi {
 
     fn keys(&mut self, ui: &egui::Ui) {
         let (escape, digit) = ui.input(|i| {
-            let digits = [Key::Num1, Key::Num2, Key::Num3, Key::Num4, Key::Num5];
+            let digits = [
+                Key::Num1,
+                Key::Num2,
+                Key::Num3,
+                Key::Num4,
+                Key::Num5,
+                Key::Num6,
+                Key::Num7,
+            ];
             let digit = if i.modifiers.ctrl || i.modifiers.command {
                 digits.iter().position(|k| i.key_pressed(*k)).map(|p| p + 1)
             } else {
@@ -229,7 +290,8 @@ impl PanelUi {
             };
             (i.key_pressed(Key::Escape), digit)
         });
-        if escape {
+        // Esc closes the open dialog first, the panel only when none is.
+        if escape && self.revoking.take().is_none() {
             self.close = true;
         }
         if let Some(tab) = digit.and_then(Tab::for_digit) {
@@ -698,14 +760,18 @@ mod tests {
     fn ctrl_digits_pick_main_tabs() {
         assert_eq!(Tab::for_digit(1), Some(Tab::Overview));
         assert_eq!(Tab::for_digit(5), Some(Tab::Logs));
+        assert_eq!(Tab::for_digit(6), Some(Tab::Clients));
+        assert_eq!(Tab::for_digit(7), Some(Tab::Audit));
         assert_eq!(Tab::for_digit(0), None);
-        assert_eq!(Tab::for_digit(6), None);
+        assert_eq!(Tab::for_digit(8), None);
     }
 
     #[test]
     fn tabs_parse_by_title() {
         assert_eq!(Tab::parse("models"), Some(Tab::Models));
         assert_eq!(Tab::parse(" Setup "), Some(Tab::Setup));
+        assert_eq!(Tab::parse("clients"), Some(Tab::Clients));
+        assert_eq!(Tab::parse("Audit"), Some(Tab::Audit));
         assert_eq!(Tab::parse("nope"), None);
     }
 
@@ -717,5 +783,256 @@ mod tests {
         assert_eq!(ui.wanted_logs().as_deref(), Some("agent"));
         ui.follow = false;
         assert_eq!(ui.wanted_logs(), None);
+    }
+
+    /// The panel driven through its accessibility tree, as a person with a
+    /// mouse or keyboard would: what it shows and what it sends.
+    mod kittest {
+        use egui_kittest::{Harness, kittest::Queryable};
+        use omnipanel_client::proto::v1::{
+            AccessRequest, AccessRequestState, Client, ConfirmKind, Confirmation,
+            ConfirmationState, Expiry, GetInfoResponse, Peer, PeerProcess, Scope,
+        };
+
+        use super::*;
+        use crate::core::{backend::Approval, state::Update};
+
+        struct Panel {
+            ui: PanelUi,
+            state: AgentState,
+            sent: Vec<Command>,
+        }
+
+        fn harness(state: AgentState) -> Harness<'static, Panel> {
+            let panel = Panel {
+                ui: PanelUi::new(Tab::Clients, false, "/home/u"),
+                state,
+                sent: Vec::new(),
+            };
+            Harness::builder()
+                .with_size(egui::vec2(900.0, 1400.0))
+                .build_ui_state(
+                    |ui, panel: &mut Panel| {
+                        let Panel { ui: p, state, sent } = panel;
+                        let before = sent.len();
+                        p.show(ui, state, &mut |c| sent.push(c));
+                        // An instant backend: each command answered at
+                        // once, so no spinner keeps the UI repainting.
+                        for command in &sent[before..] {
+                            p.answered(&command.key());
+                        }
+                    },
+                    panel,
+                )
+        }
+
+        fn connected() -> AgentState {
+            let mut state = AgentState::default();
+            state.apply(Update::Connected(Box::new(GetInfoResponse {
+                version: "0.1.0".into(),
+                ..Default::default()
+            })));
+            state
+        }
+
+        fn vs_code_request() -> AccessRequest {
+            AccessRequest {
+                id: "r1".into(),
+                code: "123-456".into(),
+                client_name: "VS Code".into(),
+                scopes: vec![Scope::Read as i32, Scope::Write as i32],
+                projects: vec!["/home/u/app".into()],
+                reason: "edit your project".into(),
+                peer: Some(Peer {
+                    transport: "socket".into(),
+                    processes: vec![
+                        PeerProcess {
+                            pid: 4242,
+                            executable: "/usr/share/code/code".into(),
+                            command_line: "code --extension omnipanel".into(),
+                        },
+                        PeerProcess {
+                            pid: 17,
+                            executable: "/usr/bin/bash".into(),
+                            command_line: "bash".into(),
+                        },
+                    ],
+                    address: String::new(),
+                }),
+                state: AccessRequestState::Pending as i32,
+                expiry: Expiry::Day as i32,
+                ..Default::default()
+            }
+        }
+
+        fn confirmation(kind: ConfirmKind, summary: &str) -> Confirmation {
+            Confirmation {
+                id: "k1".into(),
+                client_id: "c1".into(),
+                client_name: "VS Code".into(),
+                kind: kind as i32,
+                summary: summary.into(),
+                method: "ModelService/DeleteModel".into(),
+                state: ConfirmationState::Pending as i32,
+                ..Default::default()
+            }
+        }
+
+        #[test]
+        fn a_pending_request_shows_what_is_known_and_is_narrowed_then_allowed() {
+            let mut state = connected();
+            state.apply(Update::AccessRequest(Box::new(vs_code_request())));
+            let mut harness = harness(state);
+            harness.run();
+            // What is really known, and the client's claims marked as such.
+            harness.get_by_label("VS Code (self-declared)");
+            harness.get_by_label("Reason (self-declared): edit your project");
+            harness.get_by_label("123-456");
+            harness.get_by_label_contains("pid 4242 · /usr/share/code/code · code --extension");
+            harness.get_by_label_contains("parent pid 17 · /usr/bin/bash");
+            harness.get_by_label("Asks for read, write on ~/app · for how long: 1 day");
+            harness.get_by_label("Clients (1)");
+            // Narrow to read only, then allow for an hour.
+            harness.get_by_label("write").click();
+            harness.run();
+            harness.get_by_label("Allow for 1 hour").click();
+            harness.run();
+            assert_eq!(
+                harness.state().sent,
+                vec![Command::Approve(Approval {
+                    id: "r1".into(),
+                    scopes: vec![Scope::Read],
+                    projects: vec!["/home/u/app".into()],
+                    expiry: Expiry::Hour,
+                })]
+            );
+        }
+
+        #[test]
+        fn nothing_ticked_cannot_be_allowed_but_can_be_denied() {
+            let mut state = connected();
+            state.apply(Update::AccessRequest(Box::new(vs_code_request())));
+            let mut harness = harness(state);
+            harness.run();
+            harness.get_by_label("read").click();
+            harness.run();
+            harness.get_by_label("write").click();
+            harness.run();
+            harness.get_by_label("Tick at least one scope, or deny.");
+            harness.get_by_label("Always").click();
+            harness.run();
+            assert!(harness.state().sent.is_empty(), "a disabled button sent");
+            harness.get_by_label("Deny").click();
+            harness.run();
+            assert_eq!(harness.state().sent, vec![Command::Deny("r1".into())]);
+        }
+
+        #[test]
+        fn a_confirmation_is_allowed_for_its_kind_for_an_hour() {
+            let mut state = connected();
+            state.apply(Update::Confirmation(Box::new(confirmation(
+                ConfirmKind::DeleteModel,
+                "delete model llama3:70b (40 GB)",
+            ))));
+            let mut harness = harness(state);
+            harness.run();
+            harness.get_by_label("VS Code wants to delete model llama3:70b (40 GB)");
+            harness
+                .get_by_label("Allow this kind for this client for 1 hour")
+                .click();
+            harness.run();
+            assert_eq!(
+                harness.state().sent,
+                vec![Command::Answer {
+                    id: "k1".into(),
+                    allow: true,
+                    allow_kind_for_seconds: ALLOW_KIND_SECONDS,
+                }]
+            );
+        }
+
+        #[test]
+        fn a_force_push_is_asked_every_time() {
+            let mut state = connected();
+            state.apply(Update::Confirmation(Box::new(confirmation(
+                ConfirmKind::ForcePush,
+                "force push main to origin",
+            ))));
+            let mut harness = harness(state);
+            harness.run();
+            harness.get_by_label("VS Code wants to force push main to origin");
+            assert!(
+                harness
+                    .query_by_label("Allow this kind for this client for 1 hour")
+                    .is_none()
+            );
+            harness.get_by_label("Deny").click();
+            harness.run();
+            assert_eq!(
+                harness.state().sent,
+                vec![Command::Answer {
+                    id: "k1".into(),
+                    allow: false,
+                    allow_kind_for_seconds: 0,
+                }]
+            );
+        }
+
+        #[test]
+        fn revoking_asks_first_and_the_keyboard_answers() {
+            let mut state = connected();
+            state.apply(Update::Clients(vec![Client {
+                id: "c1".into(),
+                name: "VS Code".into(),
+                scopes: vec![Scope::Read as i32],
+                open_calls: 2,
+                ..Default::default()
+            }]));
+            let mut harness = harness(state);
+            harness.run();
+            harness.get_by_label("Revoke VS Code…").click();
+            harness.run();
+            harness.get_by_label("Revoke VS Code?");
+            // Esc closes the dialog, not the panel.
+            harness.key_press(Key::Escape);
+            harness.run();
+            assert!(harness.query_by_label("Revoke VS Code?").is_none());
+            assert!(!harness.state().ui.close);
+            assert!(harness.state().sent.is_empty());
+            // Enter in the dialog revokes.
+            harness.get_by_label("Revoke VS Code…").click();
+            harness.run();
+            harness.key_press(Key::Enter);
+            harness.run();
+            assert_eq!(harness.state().sent, vec![Command::Revoke("c1".into())]);
+            assert!(harness.query_by_label("Revoke VS Code?").is_none());
+        }
+
+        #[test]
+        fn the_audit_tab_says_why_it_is_empty_and_filters_on_enter() {
+            let mut harness = harness(connected());
+            harness.state_mut().ui.tab = Tab::Audit;
+            harness.run();
+            harness.get_by_label_contains("No activity recorded yet");
+            assert_eq!(
+                harness.state().ui.wanted_audit(),
+                Some(AuditFilter::default())
+            );
+            harness.get_by_label("Client:");
+            let method = harness.get_by_label("Method:");
+            method.focus();
+            method.type_text("Delete");
+            harness.run();
+            harness.key_press(Key::Enter);
+            harness.run();
+            let wanted = harness.state().ui.wanted_audit().unwrap_or_default();
+            assert_eq!(wanted.method, "Delete");
+            harness.get_by_label("No activity matches these filters.");
+            harness.state_mut().state.apply(Update::AuditUnavailable(
+                "this agent does not keep an activity log".into(),
+            ));
+            harness.run();
+            harness.get_by_label("this agent does not keep an activity log");
+        }
     }
 }

@@ -29,6 +29,8 @@ pub enum Action {
     OpenProject(String),
     /// Open the panel.
     OpenPanel,
+    /// Open the panel on the Clients tab (access requests, confirmations).
+    OpenClients,
     /// Toggle start at login.
     ToggleAutostart,
     /// Download (if needed) and install the release the agent found.
@@ -52,6 +54,7 @@ impl Action {
             Self::CancelPull(m) => format!("cancel-pull:{m}"),
             Self::OpenProject(p) => format!("open-project:{p}"),
             Self::OpenPanel => "open-panel".to_owned(),
+            Self::OpenClients => "open-clients".to_owned(),
             Self::ToggleAutostart => "autostart".to_owned(),
             Self::InstallUpdate => "install-update".to_owned(),
             Self::QuitTray => "quit-tray".to_owned(),
@@ -77,6 +80,7 @@ impl Action {
             "stop-server" => Self::StopServer,
             "restart-server" => Self::RestartServer,
             "open-panel" => Self::OpenPanel,
+            "open-clients" => Self::OpenClients,
             "autostart" => Self::ToggleAutostart,
             "install-update" => Self::InstallUpdate,
             "quit-tray" => Self::QuitTray,
@@ -153,6 +157,21 @@ pub fn build(state: &AgentState) -> Vec<Entry> {
     // The first item that can be clicked: the main thing the tray is for
     // (and what keyboard navigation lands on first).
     menu.push(Entry::item("Open panel", Action::OpenPanel));
+    // What waits for the user's answer comes right after: a client stuck
+    // until the user looks.
+    let (requests, confirmations) = views::waiting(state);
+    if requests > 0 {
+        menu.push(Entry::item(
+            format!("Access requests ({requests})…"),
+            Action::OpenClients,
+        ));
+    }
+    if confirmations > 0 {
+        menu.push(Entry::item(
+            format!("Confirmations ({confirmations})…"),
+            Action::OpenClients,
+        ));
+    }
     menu.push(Entry::Separator);
 
     // Ollama controls.
@@ -368,6 +387,7 @@ mod tests {
             Action::CancelPull("m".into()),
             Action::OpenProject("/home/u/my project".into()),
             Action::OpenPanel,
+            Action::OpenClients,
             Action::ToggleAutostart,
             Action::InstallUpdate,
             Action::QuitTray,
@@ -524,5 +544,53 @@ mod tests {
         });
         state.apply(Update::Models(models));
         assert_ne!(shape(&after), shape(&build(&state)));
+    }
+
+    #[test]
+    fn waiting_questions_open_the_clients_tab_after_open_panel() {
+        use omnipanel_client::proto::v1::{
+            AccessRequest, AccessRequestState, Confirmation, ConfirmationState,
+        };
+        let mut state = connected();
+        let quiet = build(&state);
+        assert!(find(&quiet, "Access requests").is_none());
+        assert!(find(&quiet, "Confirmations").is_none());
+        for id in ["r1", "r2"] {
+            state.apply(Update::AccessRequest(Box::new(AccessRequest {
+                id: id.into(),
+                state: AccessRequestState::Pending as i32,
+                ..Default::default()
+            })));
+        }
+        state.apply(Update::Confirmation(Box::new(Confirmation {
+            id: "c1".into(),
+            state: ConfirmationState::Pending as i32,
+            ..Default::default()
+        })));
+        let menu = build(&state);
+        let texts = texts(&menu);
+        // "Open panel" stays the first clickable item (keyboard users and
+        // the smoke test land on it); the questions follow it.
+        assert_eq!(texts[2], "Open panel");
+        assert_eq!(texts[3], "Access requests (2)…");
+        assert_eq!(texts[4], "Confirmations (1)…");
+        for prefix in ["Access requests", "Confirmations"] {
+            assert!(matches!(
+                find(&menu, prefix),
+                Some(Entry::Item {
+                    action: Action::OpenClients,
+                    enabled: true,
+                    ..
+                })
+            ));
+        }
+        // An answered request leaves the menu.
+        state.apply(Update::AccessRequest(Box::new(AccessRequest {
+            id: "r1".into(),
+            state: AccessRequestState::Approved as i32,
+            ..Default::default()
+        })));
+        assert!(find(&build(&state), "Access requests (1)…").is_some());
+        assert_ne!(shape(&quiet), shape(&menu));
     }
 }

@@ -5,6 +5,7 @@
 //! `EventLoopProxy`; nothing polls.
 
 use std::{
+    collections::HashSet,
     ffi::OsString,
     sync::{
         Arc,
@@ -60,6 +61,11 @@ struct App {
     menu: Vec<Entry>,
     icon: IconState,
     quit_by: Option<Instant>,
+    /// Access requests and confirmations already announced: a reconnect
+    /// reads them again, and each is announced once.
+    announced: HashSet<String>,
+    /// The home folder, to write the projects asked for as `~/app`.
+    home: String,
 }
 
 /// Run the tray until "Quit"; the error says why it could not start.
@@ -101,6 +107,8 @@ pub fn run(options: &TrayOptions) -> anyhow::Result<()> {
         menu: entries,
         icon,
         quit_by: None,
+        announced: HashSet::new(),
+        home: std::env::var("HOME").unwrap_or_default(),
     };
     event_loop.run_app(&mut app)?;
     if let Some(gtk) = &app.gtk {
@@ -158,6 +166,15 @@ fn panel_args() -> Vec<OsString> {
     }
 }
 
+fn open_panel(extra: &[&str]) {
+    let mut args = panel_args();
+    args.extend(extra.iter().map(OsString::from));
+    if let Err(err) = launch::open_panel(&args) {
+        tracing::warn!("{err}");
+        host::notify("OmniPanel", &err);
+    }
+}
+
 fn no_tray(message: &str) {
     tracing::warn!("{message}");
     if !host::notify("OmniPanel has no tray icon", message) {
@@ -178,6 +195,20 @@ impl App {
     fn refresh(&mut self) {
         let entries = menu::build(&self.state);
         if entries != self.menu {
+            // The items that open the Clients tab, in the log as they
+            // appear: what the smoke test (which cannot read a GTK menu)
+            // checks, and a record of when a question reached the menu.
+            for entry in &entries {
+                if let Entry::Item {
+                    text,
+                    action: Action::OpenClients,
+                    ..
+                } = entry
+                    && !self.menu.contains(entry)
+                {
+                    tracing::info!("menu: {text}");
+                }
+            }
             self.menu = entries;
             if let Some(gtk) = &self.gtk {
                 let _ = gtk.send(GtkMsg::Menu(self.menu.clone()));
@@ -205,7 +236,15 @@ impl App {
             _ => {}
         }
         let ends_quit = matches!(&update, Update::Disconnected { .. } | Update::Notice(_));
+        let waiting_before = self.state.pending_ids();
         self.state.apply(update);
+        for (id, (summary, body)) in views::new_questions(&waiting_before, &self.state, &self.home)
+        {
+            if self.announced.insert(id) {
+                tracing::info!("{body}");
+                host::notify(&summary, &body);
+            }
+        }
         if self.quit_by.is_some() && ends_quit {
             event_loop.exit();
             return;
@@ -228,12 +267,8 @@ impl App {
                     host::notify("OmniPanel", &err);
                 }
             }
-            Action::OpenPanel => {
-                if let Err(err) = launch::open_panel(&panel_args()) {
-                    tracing::warn!("{err}");
-                    host::notify("OmniPanel", &err);
-                }
-            }
+            Action::OpenPanel => open_panel(&[]),
+            Action::OpenClients => open_panel(&["--tab", "clients"]),
             Action::ToggleAutostart => {
                 let enabled = self.state.autostart.as_ref().is_some_and(|a| a.enabled);
                 self.send(Command::SetAutostart(!enabled));

@@ -3,21 +3,25 @@
 //! the command's key.
 
 use omnipanel_client::{
-    Client,
+    Client, display,
     proto::v1::{
-        CancelPullRequest, CheckFitRequest, DeleteModelRequest, DownloadUpdateRequest,
-        ForgetProjectRequest, GetAutostartResponse, InstallUpdateRequest, LoadModelRequest,
-        OpenProjectRequest, PullModelRequest, PullState, RestartServerRequest, SetAutostartRequest,
-        SetDefaultModelRequest, SetThresholdsRequest, ShutdownRequest, StartServerRequest,
-        StopServerRequest, UnloadModelRequest,
+        AnswerConfirmationRequest, ApproveAccessRequest, CancelPullRequest, CheckFitRequest,
+        DeleteModelRequest, DenyAccessRequest, DownloadUpdateRequest, ForgetProjectRequest,
+        GetAutostartResponse, InstallUpdateRequest, LoadModelRequest, OpenProjectRequest,
+        PullModelRequest, PullState, RestartServerRequest, RevokeClientRequest,
+        SetAutostartRequest, SetDefaultModelRequest, SetThresholdsRequest, ShutdownRequest,
+        StartServerRequest, StopServerRequest, UnloadModelRequest,
     },
 };
 
 use super::{
-    Command, Sink, notice,
-    refresh::{refresh_models, refresh_projects, refresh_thresholds},
+    Approval, Command, Sink, notice,
+    refresh::{refresh_access, refresh_models, refresh_projects, refresh_thresholds},
 };
-use crate::core::state::{Update, pull_is_running};
+use crate::core::{
+    state::{Update, pull_is_running},
+    views,
+};
 
 pub(super) async fn execute(client: Client, command: Command, sink: Sink) {
     let key = command.key();
@@ -245,8 +249,89 @@ async fn run_command(client: &Client, command: Command, sink: &Sink) -> Result<S
                 .map_err(err)?;
             Ok("the agent is stopping".to_owned())
         }
-        Command::Logs(_) => Ok(String::new()),
+        Command::Logs(_) | Command::Audit(_) => Ok(String::new()),
+        Command::Approve(approval) => approve(client, approval, sink).await,
+        Command::Deny(id) => {
+            let denied = client
+                .agent()
+                .deny_access(DenyAccessRequest { id })
+                .await
+                .map_err(err)?
+                .into_inner()
+                .request;
+            // The event says the same; reading again keeps the panel right
+            // should the event stream lag.
+            refresh_access(client.clone(), sink.clone()).await;
+            Ok(match denied {
+                Some(r) => format!("denied {} (code {})", r.client_name, r.code),
+                None => "denied".to_owned(),
+            })
+        }
+        Command::Revoke(id) => {
+            let revoked = client
+                .agent()
+                .revoke_client(RevokeClientRequest { id })
+                .await
+                .map_err(err)?
+                .into_inner()
+                .client;
+            refresh_access(client.clone(), sink.clone()).await;
+            Ok(match revoked {
+                Some(c) => format!("revoked {}: its token no longer works", c.name),
+                None => "revoked".to_owned(),
+            })
+        }
+        Command::Answer {
+            id,
+            allow,
+            allow_kind_for_seconds,
+        } => {
+            let answered = client
+                .agent()
+                .answer_confirmation(AnswerConfirmationRequest {
+                    id,
+                    allow,
+                    allow_kind_for_seconds,
+                })
+                .await
+                .map_err(err)?
+                .into_inner()
+                .confirmation;
+            refresh_access(client.clone(), sink.clone()).await;
+            let what = answered.map_or_else(String::new, |c| {
+                format!(": {} may {}", c.client_name, c.summary)
+            });
+            Ok(match (allow, allow_kind_for_seconds) {
+                (false, _) => "denied".to_owned(),
+                (true, 0) => format!("allowed once{what}"),
+                (true, seconds) => format!(
+                    "allowed{what}, and acts of this kind for {}",
+                    display::duration(u64::from(seconds))
+                ),
+            })
+        }
     }
+}
+
+async fn approve(client: &Client, approval: Approval, sink: &Sink) -> Result<String, String> {
+    let granted = client
+        .agent()
+        .approve_access(ApproveAccessRequest {
+            id: approval.id,
+            scopes: approval.scopes.into_iter().map(|s| s as i32).collect(),
+            projects: approval.projects,
+            expiry: approval.expiry as i32,
+            allowed_without_confirmation: Vec::new(),
+        })
+        .await
+        .map_err(|status| client.error(status).to_string())?
+        .into_inner()
+        .client;
+    refresh_access(client.clone(), sink.clone()).await;
+    Ok(match granted {
+        Some(c) => format!("admitted {} ({})", c.name, views::scope_text(&c.scopes)),
+        None => "admitted".to_owned(),
+    })
 }
 
 async fn pull(client: &Client, model: String, sink: &Sink) -> Result<String, String> {

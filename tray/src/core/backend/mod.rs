@@ -16,7 +16,10 @@ mod session;
 
 use std::{sync::Arc, time::Duration};
 
-use omnipanel_client::{Target, proto::v1::Threshold};
+use omnipanel_client::{
+    Target,
+    proto::v1::{Expiry, Scope, Threshold},
+};
 use tokio::sync::mpsc;
 
 use crate::core::state::{Notice, Update};
@@ -70,6 +73,70 @@ pub enum Command {
     Shutdown,
     /// Follow a log source (`None`: stop following).
     Logs(Option<String>),
+    /// Admit a client that asked, with what the user chose.
+    Approve(Approval),
+    /// Refuse an access request (by id).
+    Deny(String),
+    /// Revoke an admitted client (by id): its token stops working and its
+    /// open calls end.
+    Revoke(String),
+    /// Answer a confirmation of a destructive act.
+    Answer {
+        /// The confirmation's id.
+        id: String,
+        /// Allow (true) or deny.
+        allow: bool,
+        /// With allow: let the client do acts of this kind without asking
+        /// for this many seconds (0: only this act).
+        allow_kind_for_seconds: u32,
+    },
+    /// Show the activity log with these filters and follow it live (`None`:
+    /// stop following; the Audit tab is not shown).
+    Audit(Option<AuditFilter>),
+}
+
+/// What the user chose for an access request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Approval {
+    /// The request's id.
+    pub id: String,
+    /// The scopes granted (each asked for or implied by one asked for);
+    /// empty grants what was asked.
+    pub scopes: Vec<Scope>,
+    /// The project folders granted (inside what was asked); empty grants
+    /// what was asked.
+    pub projects: Vec<String>,
+    /// How long.
+    pub expiry: Expiry,
+}
+
+/// Which activity log entries the Audit tab shows; empty fields match all.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuditFilter {
+    /// A client id or name.
+    pub client: String,
+    /// Text the method contains, e.g. "Delete" or "FileService/".
+    pub method: String,
+    /// An outcome: "ok" or an error reason.
+    pub outcome: String,
+}
+
+impl AuditFilter {
+    /// The same filter with each field trimmed (what the agent is sent).
+    pub fn trimmed(&self) -> Self {
+        Self {
+            client: self.client.trim().to_owned(),
+            method: self.method.trim().to_owned(),
+            outcome: self.outcome.trim().to_owned(),
+        }
+    }
+
+    /// Whether it filters anything out.
+    pub fn is_empty(&self) -> bool {
+        self.client.trim().is_empty()
+            && self.method.trim().is_empty()
+            && self.outcome.trim().is_empty()
+    }
 }
 
 impl Command {
@@ -89,6 +156,11 @@ impl Command {
             Self::SetAutostart(_) => "autostart".to_owned(),
             Self::InstallUpdate => "update".to_owned(),
             Self::Logs(_) => "logs".to_owned(),
+            Self::Approve(approval) => format!("access:{}", approval.id),
+            Self::Deny(id) => format!("access:{id}"),
+            Self::Revoke(id) => format!("client:{id}"),
+            Self::Answer { id, .. } => format!("confirm:{id}"),
+            Self::Audit(_) => "audit".to_owned(),
         }
     }
 }
@@ -171,5 +243,38 @@ mod tests {
         assert_eq!(Command::Delete("m".into()).key(), "model:m");
         assert_eq!(Command::StopServer.key(), "server");
         assert_eq!(Command::Pull("x".into()).key(), "pull");
+        assert_eq!(Command::Deny("r1".into()).key(), "access:r1");
+        let approval = Approval {
+            id: "r1".into(),
+            scopes: Vec::new(),
+            projects: Vec::new(),
+            expiry: Expiry::Hour,
+        };
+        assert_eq!(Command::Approve(approval).key(), "access:r1");
+        assert_eq!(Command::Revoke("c1".into()).key(), "client:c1");
+        let answer = Command::Answer {
+            id: "k1".into(),
+            allow: true,
+            allow_kind_for_seconds: 0,
+        };
+        assert_eq!(answer.key(), "confirm:k1");
+    }
+
+    #[test]
+    fn audit_filters_are_sent_trimmed() {
+        let filter = AuditFilter {
+            client: " vs code ".into(),
+            method: "\tDelete".into(),
+            outcome: String::new(),
+        };
+        assert!(!filter.is_empty());
+        assert_eq!(filter.trimmed().client, "vs code");
+        assert_eq!(filter.trimmed().method, "Delete");
+        assert!(AuditFilter::default().is_empty());
+        let blank = AuditFilter {
+            client: "  ".into(),
+            ..AuditFilter::default()
+        };
+        assert!(blank.is_empty());
     }
 }

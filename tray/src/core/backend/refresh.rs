@@ -1,6 +1,7 @@
 //! Reads that mirror the agent's state: each list re-read as a whole
 //! (on connect, after a gap, after an event or a command that changed it),
-//! the metrics stream or snapshot, and a followed log.
+//! the metrics stream or snapshot, a followed log, and the activity log
+//! read and followed while the Audit tab is shown.
 
 use std::time::Duration;
 
@@ -8,12 +9,14 @@ use omnipanel_client::{
     Client,
     proto::v1::{
         GetAutostartRequest, GetServerStatusRequest, GetSnapshotRequest, GetThresholdsRequest,
-        GetUpdateStatusRequest, ListAlertsRequest, ListModelsRequest, ListProjectsRequest,
+        GetUpdateStatusRequest, ListAccessRequestsRequest, ListAlertsRequest, ListAuditRequest,
+        ListClientsRequest, ListConfirmationsRequest, ListModelsRequest, ListProjectsRequest,
         ListPullsRequest, ListRunningModelsRequest, StreamMetricsRequest, TailLogsRequest,
+        WatchAuditRequest,
     },
 };
 
-use super::{Metrics, Sink, notice};
+use super::{AuditFilter, Metrics, Sink, notice};
 use crate::core::state::Update;
 
 pub(super) async fn refresh_all(client: Client, sink: Sink) {
@@ -32,7 +35,108 @@ pub(super) async fn refresh_all(client: Client, sink: Sink) {
     refresh_alerts(client.clone(), sink.clone()).await;
     refresh_thresholds(client.clone(), sink.clone()).await;
     refresh_autostart(client.clone(), sink.clone()).await;
+    refresh_access(client.clone(), sink.clone()).await;
     refresh_update(client, sink).await;
+}
+
+/// Re-read the access requests and confirmations waiting for the user, and
+/// the admitted clients. Only the owner may list them: a tray that is not
+/// the owner (an older agent, a TCP target with a token) shows none and
+/// says why once in the log.
+pub(super) async fn refresh_access(client: Client, sink: Sink) {
+    match client
+        .agent()
+        .list_access_requests(ListAccessRequestsRequest {})
+        .await
+    {
+        Ok(r) => sink(Update::AccessRequests(r.into_inner().requests)),
+        Err(status) => tracing::info!("listing access requests: {}", client.error(status)),
+    }
+    match client
+        .agent()
+        .list_confirmations(ListConfirmationsRequest {})
+        .await
+    {
+        Ok(r) => sink(Update::Confirmations(r.into_inner().confirmations)),
+        Err(status) => tracing::info!("listing confirmations: {}", client.error(status)),
+    }
+    refresh_clients(client, sink).await;
+}
+
+pub(super) async fn refresh_clients(client: Client, sink: Sink) {
+    match client.agent().list_clients(ListClientsRequest {}).await {
+        Ok(r) => sink(Update::Clients(r.into_inner().clients)),
+        Err(status) => tracing::info!("listing clients: {}", client.error(status)),
+    }
+}
+
+/// How many entries the Audit tab reads when it opens or its filter changes.
+const AUDIT_PAGE: u32 = 200;
+
+/// Show the activity log matching `filter` and follow it until aborted.
+/// The watch starts first so nothing between the page and the watch is
+/// lost (an entry in both is kept once by the reducer).
+pub(super) async fn follow_audit(client: Client, filter: AuditFilter, sink: Sink) {
+    let filter = filter.trimmed();
+    let unavailable = |status: tonic::Status| {
+        let why = if status.code() == tonic::Code::Unimplemented {
+            "this agent does not keep an activity log (update it to see who did what)".to_owned()
+        } else {
+            client.error(status).to_string()
+        };
+        sink(Update::AuditUnavailable(why));
+    };
+    let watch = client
+        .agent()
+        .watch_audit(WatchAuditRequest {
+            client: filter.client.clone(),
+            method: filter.method.clone(),
+            project: String::new(),
+            outcome: filter.outcome.clone(),
+        })
+        .await;
+    let page = client
+        .agent()
+        .list_audit(ListAuditRequest {
+            client: filter.client.clone(),
+            method: filter.method.clone(),
+            outcome: filter.outcome.clone(),
+            page_size: AUDIT_PAGE,
+            ..Default::default()
+        })
+        .await;
+    match page {
+        Ok(page) => sink(Update::Audit {
+            entries: page.into_inner().entries,
+            reset: true,
+        }),
+        Err(status) => return unavailable(status),
+    }
+    let mut stream = match watch {
+        Ok(stream) => stream.into_inner(),
+        Err(status) => {
+            // The page is shown; only following is lost.
+            tracing::info!("following the activity log: {}", client.error(status));
+            return;
+        }
+    };
+    loop {
+        match stream.message().await {
+            Ok(Some(response)) => {
+                if let Some(entry) = response.entry {
+                    sink(Update::Audit {
+                        entries: vec![entry],
+                        reset: false,
+                    });
+                }
+            }
+            Ok(None) => return,
+            Err(status) => {
+                tracing::info!("the activity log stream ended: {}", client.error(status));
+                return;
+            }
+        }
+    }
 }
 
 pub(super) async fn refresh_update(client: Client, sink: Sink) {

@@ -1,7 +1,10 @@
 //! The connection: dial the agent (starting it once if none runs), back
 //! off and retry while it is unreachable, and, while connected, follow
 //! `WatchEvents`, turning each event into an update or a re-read, and hand
-//! the UI's commands to `actions`.
+//! the UI's commands to `actions`. The followed log and the followed
+//! activity log are the two reads that last as long as the UI wants them:
+//! each is one task, replaced when the UI asks for another and started
+//! again after a reconnect.
 
 use omnipanel_client::{
     Client, ClientError,
@@ -12,10 +15,10 @@ use omnipanel_client::{
 use tokio::{sync::mpsc, task::JoinHandle};
 
 use super::{
-    Command, MIN_BACKOFF, Options, Sink, actions, backoff, notice,
+    AuditFilter, Command, MIN_BACKOFF, Options, Sink, actions, backoff, notice,
     refresh::{
-        metrics, refresh_all, refresh_autostart, refresh_models, refresh_projects,
-        refresh_thresholds, refresh_update, tail_logs,
+        follow_audit, metrics, refresh_all, refresh_autostart, refresh_clients, refresh_models,
+        refresh_projects, refresh_thresholds, refresh_update, tail_logs,
     },
 };
 use crate::core::{launch, state::Update};
@@ -24,7 +27,7 @@ pub(super) async fn run(options: Options, sink: Sink, mut rx: mpsc::UnboundedRec
     let mut attempt = 0u32;
     let mut tried_launch = !options.launch_agent;
     let mut launched = false;
-    let mut logs: Option<String> = None;
+    let mut follows = Follows::default();
     loop {
         match Client::connect(options.target.clone()).await {
             Ok(client) => {
@@ -32,7 +35,7 @@ pub(super) async fn run(options: Options, sink: Sink, mut rx: mpsc::UnboundedRec
                 launched = false;
                 tried_launch = true;
                 sink(Update::Connected(Box::new(client.info().clone())));
-                match session(&client, &options, &sink, &mut rx, &mut logs).await {
+                match session(&client, &options, &sink, &mut rx, &mut follows).await {
                     SessionEnd::Quit => return,
                     SessionEnd::Lost(error) => {
                         tracing::warn!("lost the agent: {error}");
@@ -82,7 +85,8 @@ pub(super) async fn run(options: Options, sink: Sink, mut rx: mpsc::UnboundedRec
                                 Err(e) => notice(&sink, "agent", Err(e)),
                             }
                         }
-                        Some(Command::Logs(source)) => logs = source,
+                        Some(Command::Logs(source)) => follows.logs = source,
+                        Some(Command::Audit(filter)) => follows.audit = filter,
                         Some(other) => notice(
                             &sink,
                             other.key(),
@@ -93,6 +97,15 @@ pub(super) async fn run(options: Options, sink: Sink, mut rx: mpsc::UnboundedRec
             }
         }
     }
+}
+
+/// What the UI wants followed, kept across reconnects.
+#[derive(Default)]
+struct Follows {
+    /// The log source.
+    logs: Option<String>,
+    /// The activity log, with its filter.
+    audit: Option<AuditFilter>,
 }
 
 enum SessionEnd {
@@ -119,7 +132,7 @@ async fn session(
     options: &Options,
     sink: &Sink,
     rx: &mut mpsc::UnboundedReceiver<Command>,
-    logs: &mut Option<String>,
+    follows: &mut Follows,
 ) -> SessionEnd {
     // Subscribe first, then read: nothing that happens in between is lost.
     let request = WatchEventsRequest {
@@ -140,9 +153,14 @@ async fn session(
         options.metrics,
         sink.clone(),
     )));
-    let mut log_task = logs
+    let mut log_task = follows
+        .logs
         .clone()
         .map(|source| tokio::spawn(tail_logs(client.clone(), source, sink.clone())));
+    let mut audit_task = follows
+        .audit
+        .clone()
+        .map(|filter| tokio::spawn(follow_audit(client.clone(), filter, sink.clone())));
     let end = loop {
         tokio::select! {
             message = events.message() => match message {
@@ -166,7 +184,16 @@ async fn session(
                     log_task = source
                         .clone()
                         .map(|s| tokio::spawn(tail_logs(client.clone(), s, sink.clone())));
-                    *logs = source;
+                    follows.logs = source;
+                }
+                Some(Command::Audit(filter)) => {
+                    if let Some(task) = audit_task.take() {
+                        task.abort();
+                    }
+                    audit_task = filter
+                        .clone()
+                        .map(|f| tokio::spawn(follow_audit(client.clone(), f, sink.clone())));
+                    follows.audit = filter;
                 }
                 Some(command) => {
                     tokio::spawn(actions::execute(client.clone(), command, sink.clone()));
@@ -174,7 +201,7 @@ async fn session(
             },
         }
     };
-    if let Some(task) = log_task {
+    for task in [log_task, audit_task].into_iter().flatten() {
         task.abort();
     }
     end
@@ -228,6 +255,20 @@ fn on_event(client: &Client, sink: &Sink, event: Event) {
         }
         Payload::UpdateInstalled(_) | Payload::UpdateRolledBack(_) => {
             tokio::spawn(refresh_update(client.clone(), sink.clone()));
+        }
+        // The two questions carry themselves whole: no re-read needed.
+        Payload::AccessRequestChanged(changed) => {
+            if let Some(request) = changed.request {
+                sink(Update::AccessRequest(Box::new(request)));
+            }
+        }
+        Payload::ConfirmationChanged(changed) => {
+            if let Some(confirmation) = changed.confirmation {
+                sink(Update::Confirmation(Box::new(confirmation)));
+            }
+        }
+        Payload::ClientsChanged(_) => {
+            tokio::spawn(refresh_clients(client.clone(), sink.clone()));
         }
         _ => {}
     }
