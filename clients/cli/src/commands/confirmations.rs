@@ -61,44 +61,41 @@ pub async fn confirmations(command: ConfirmationsCommand, out: Output) -> Result
             })
         }
         ConfirmationsCommand::Allow { id, kind_for } => {
-            let response = client
-                .call(agent.answer_confirmation(AnswerConfirmationRequest {
-                    id,
-                    allow: true,
-                    allow_kind_for_seconds: kind_for.unwrap_or(0),
-                }))
-                .await?;
-            out.show(&response, |response| {
-                outln!(
-                    "{}",
-                    answered_text(
-                        &response.confirmation.clone().unwrap_or_default(),
-                        true,
-                        kind_for
-                    )
-                )
-            })
+            answer(&client, out, id, true, kind_for).await
         }
-        ConfirmationsCommand::Deny { id } => {
-            let response = client
-                .call(agent.answer_confirmation(AnswerConfirmationRequest {
-                    id,
-                    allow: false,
-                    allow_kind_for_seconds: 0,
-                }))
-                .await?;
-            out.show(&response, |response| {
-                outln!(
-                    "{}",
-                    answered_text(
-                        &response.confirmation.clone().unwrap_or_default(),
-                        false,
-                        None
-                    )
-                )
-            })
-        }
+        ConfirmationsCommand::Deny { id } => answer(&client, out, id, false, None).await,
     }
+}
+
+/// Answer confirmation `id` and say what was answered.
+async fn answer(
+    client: &Client,
+    out: Output,
+    id: String,
+    allow: bool,
+    kind_for: Option<u32>,
+) -> Result<(), Failure> {
+    let response = client
+        .call(
+            client
+                .agent()
+                .answer_confirmation(AnswerConfirmationRequest {
+                    id,
+                    allow,
+                    allow_kind_for_seconds: kind_for.unwrap_or(0),
+                }),
+        )
+        .await?;
+    out.show(&response, |response| {
+        outln!(
+            "{}",
+            answered_text(
+                &response.confirmation.clone().unwrap_or_default(),
+                allow,
+                kind_for
+            )
+        )
+    })
 }
 
 /// `--kind-for`: a duration from 1 s to a day, in whole seconds as the API
