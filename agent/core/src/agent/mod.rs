@@ -133,8 +133,16 @@ impl AgentAdmin {
     }
 
     /// The settings named by `keys` (all when empty).
-    pub async fn settings(&self, keys: &[String]) -> Result<Vec<SettingView>> {
-        self.settings.describe(keys).await
+    pub async fn settings(&self, caller: &Caller, keys: &[String]) -> Result<Vec<SettingView>> {
+        let mut views = self.settings.describe(keys).await?;
+        if !caller.is_owner() {
+            for view in &mut views {
+                if config::secret(view.spec.key) && !view.value.is_empty() {
+                    view.value = config::HIDDEN_VALUE.to_owned();
+                }
+            }
+        }
+        Ok(views)
     }
 
     /// Apply `changes`, made by `caller`, to config.toml and the running
@@ -364,12 +372,39 @@ mod tests {
         let text = std::fs::read_to_string(f.root.join("config.toml")).unwrap();
         assert!(text.contains("debug"), "{text}");
         assert_eq!(f.admin.settings_path(), f.root.join("config.toml"));
-        let views = f.admin.settings(&["log.filter".to_owned()]).await.unwrap();
+        let views = f
+            .admin
+            .settings(&Caller::Owner, &["log.filter".to_owned()])
+            .await
+            .unwrap();
         assert!(views[0].is_set);
         assert!(crate::events::published(&f.bus).await.iter().any(|e| matches!(
             e,
             AdminEvent::SettingsChanged { keys, restart_required: false } if keys == &["log.filter"]
         )));
+    }
+
+    #[tokio::test]
+    async fn a_secret_setting_is_shown_to_the_owner_only() {
+        let f = fixture().await;
+        f.admin
+            .update_settings(
+                &Caller::Owner,
+                vec![SettingChange {
+                    key: "git.token".into(),
+                    value: "\"ghp_secret\"".into(),
+                    reset: false,
+                }],
+            )
+            .await
+            .unwrap();
+        let keys = ["git.token".to_owned()];
+        let owner = f.admin.settings(&Caller::Owner, &keys).await.unwrap();
+        assert_eq!(owner[0].value, "\"ghp_secret\"");
+        let admin = Caller::Token(crate::tokens::TokenGrant::new("t", Scopes::all()));
+        let client = f.admin.settings(&admin, &keys).await.unwrap();
+        assert_eq!(client[0].value, config::HIDDEN_VALUE);
+        assert!(client[0].is_set, "it may know that it is set");
     }
 
     #[tokio::test]

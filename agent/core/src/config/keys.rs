@@ -30,6 +30,15 @@ pub fn owner_only(key: &str) -> bool {
         || key == "ollama.models_dir"
 }
 
+/// Keys whose value is a secret: shown to the owner only (a client with
+/// the admin scope sees that it is set, not what it is).
+pub fn secret(key: &str) -> bool {
+    key == "git.token"
+}
+
+/// What a secret's value is shown as to clients other than the owner.
+pub const HIDDEN_VALUE: &str = "\"<hidden: only the owner sees it>\"";
+
 /// Every settings key, in the order `GetSettings` lists them. A unit test
 /// checks that this table and [`Settings`](super::Settings) agree.
 pub const SETTINGS: &[SettingSpec] = &[

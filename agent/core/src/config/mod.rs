@@ -29,7 +29,7 @@ use toml_edit::{Item, Table};
 use self::validate::validate;
 pub use self::{
     edit::{apply_changes, describe},
-    keys::{SETTINGS, SettingSpec, owner_only, spec},
+    keys::{HIDDEN_VALUE, SETTINGS, SettingSpec, owner_only, secret, spec},
     sections::{
         AccessSettings, AuditSettings, EventSettings, FilesSettings, GitSettingsFile, LogSettings,
         OllamaSettings, ServerSettings, Settings, SocketClients, SystemSettings, UpdateSettings,

@@ -282,8 +282,9 @@ impl AgentService for AgentApi {
         &self,
         request: Request<pb::GetSettingsRequest>,
     ) -> Result<Response<pb::GetSettingsResponse>, Status> {
+        let caller = access::caller(&request)?;
         let keys = request.into_inner().keys;
-        let views = self.ctx.agent.settings(&keys).await.or_status()?;
+        let views = self.ctx.agent.settings(&caller, &keys).await.or_status()?;
         Ok(Response::new(pb::GetSettingsResponse {
             settings: views.into_proto(),
             config_path: self.ctx.agent.settings_path().display().to_string(),
