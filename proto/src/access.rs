@@ -3,7 +3,7 @@
 //! place that says who may call what; the agent's access layer builds its
 //! table from here at start-up instead of keeping a second hand-written list.
 
-use prost_reflect::DescriptorPool;
+use prost_reflect::{DescriptorPool, MessageDescriptor};
 
 use crate::v1::AccessPolicy;
 
@@ -18,6 +18,12 @@ pub struct MethodPolicy {
     /// The declared policy; `None` when the RPC lacks the option (a test
     /// forbids that; the access layer then treats it as admin, owner only).
     pub policy: Option<AccessPolicy>,
+    /// `Service/Method`, as logs show it.
+    pub name: String,
+    /// Neither side streams.
+    pub unary: bool,
+    /// The request message (the activity log reads names from it).
+    pub input: MessageDescriptor,
 }
 
 /// Why the descriptor set could not be read.
@@ -33,6 +39,8 @@ impl std::fmt::Display for PolicyError {
 impl std::error::Error for PolicyError {}
 
 /// Every RPC of every service in `descriptor_set` with its declared policy.
+/// Decoding the set takes milliseconds: the agent does it once at start
+/// and gives the result to every layer that needs it.
 pub fn method_policies(descriptor_set: &[u8]) -> Result<Vec<MethodPolicy>, PolicyError> {
     let pool = DescriptorPool::decode(descriptor_set)
         .map_err(|err| PolicyError(format!("the API descriptor set does not decode: {err}")))?;
@@ -65,6 +73,9 @@ pub fn method_policies(descriptor_set: &[u8]) -> Result<Vec<MethodPolicy>, Polic
             policies.push(MethodPolicy {
                 path: format!("/{}/{}", service.full_name(), method.name()),
                 policy,
+                name: format!("{}/{}", service.name(), method.name()),
+                unary: !method.is_client_streaming() && !method.is_server_streaming(),
+                input: method.input(),
             });
         }
     }

@@ -18,10 +18,12 @@ use std::{
 use std::collections::HashMap;
 
 use http::{HeaderValue, Request, Response};
-use omnipanel_proto::{FILE_DESCRIPTOR_SET, VERSION_HEADER, access::method_policies};
+use omnipanel_proto::{VERSION_HEADER, access::MethodPolicy};
 use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 use tonic::{Status, body::Body, transport::server::UdsConnectInfo};
 use tower::{Layer, Service};
+
+use crate::rpc::BoxFuture;
 
 use crate::{
     platform::peer,
@@ -98,25 +100,23 @@ pub struct Policies {
 }
 
 impl Policies {
-    /// Read the policies the proto files declare.
-    pub fn from_descriptors() -> Result<Self, Error> {
-        let methods =
-            method_policies(FILE_DESCRIPTOR_SET).map_err(|err| Error::internal(err.to_string()))?;
+    /// The policies the proto files declare, from the methods read once
+    /// at start (`omnipanel_proto::access::method_policies`).
+    pub fn from_methods(methods: &[MethodPolicy]) -> Self {
         let mut by_path = HashMap::new();
         for method in methods {
-            let requirement =
-                method.policy.map_or(UNDECLARED, |policy| {
-                    match Scope::try_from_proto(policy.scope) {
-                        Ok(scope) => Requirement {
-                            scope: Some(scope),
-                            owner_only: policy.owner_only,
-                        },
-                        Err(_) => UNDECLARED,
-                    }
-                });
-            by_path.insert(method.path, requirement);
+            let requirement = method.policy.as_ref().map_or(UNDECLARED, |policy| {
+                match Scope::try_from_proto(policy.scope) {
+                    Ok(scope) => Requirement {
+                        scope: Some(scope),
+                        owner_only: policy.owner_only,
+                    },
+                    Err(_) => UNDECLARED,
+                }
+            });
+            by_path.insert(method.path.clone(), requirement);
         }
-        Ok(Self { by_path })
+        Self { by_path }
     }
 
     /// What the method at `path` (`/package.Service/Method`) needs.
@@ -301,8 +301,6 @@ pub struct AccessService<S> {
     inner: S,
     layer: AccessLayer,
 }
-
-type BoxFuture<T, E> = Pin<Box<dyn Future<Output = Result<T, E>> + Send>>;
 
 impl<S> Service<Request<Body>> for AccessService<S>
 where
@@ -497,13 +495,13 @@ impl http_body::Body for RevocableBody {
 #[cfg(test)]
 mod tests {
     use omnipanel_core::tokens::{Scopes, TokenGrant};
-    use omnipanel_proto::v1 as pb;
+    use omnipanel_proto::{FILE_DESCRIPTOR_SET, access::method_policies, v1 as pb};
 
     use super::*;
 
     fn policies() -> Policies {
-        match Policies::from_descriptors() {
-            Ok(policies) => policies,
+        match method_policies(FILE_DESCRIPTOR_SET) {
+            Ok(methods) => Policies::from_methods(&methods),
             Err(err) => panic!("{err}"),
         }
     }

@@ -24,12 +24,11 @@ use std::{
 use bytes::Bytes;
 use http::{HeaderMap, Request, Response};
 use omnipanel_proto::{
-    FILE_DESCRIPTOR_SET,
-    access::method_policies,
+    access::MethodPolicy,
     v1::{AuditClass, Scope as ProtoScope},
 };
 use prost::encoding::{WireType, decode_key, decode_varint};
-use prost_reflect::{DescriptorPool, Kind, MessageDescriptor};
+use prost_reflect::{Kind, MessageDescriptor};
 use tonic::{
     Status,
     body::Body,
@@ -38,10 +37,11 @@ use tonic::{
 use tonic_types::StatusExt;
 use tower::{Layer, Service};
 
+use crate::rpc::BoxFuture;
+
 use crate::rpc::access::Identified;
 use omnipanel_core::{
     audit::{Audit, Record},
-    error::{Error, Result},
     store::now_ms,
     sync,
 };
@@ -86,7 +86,7 @@ struct Method {
     rule: Rule,
     /// `Service/Method`, as the log shows it.
     name: String,
-    input: Option<MessageDescriptor>,
+    input: MessageDescriptor,
 }
 
 /// How each method is recorded, read from the proto's `audit` classes.
@@ -96,27 +96,11 @@ pub struct AuditTable {
 }
 
 impl AuditTable {
-    /// Read the classes the proto files declare.
-    pub fn from_descriptors() -> Result<Self> {
-        let policies =
-            method_policies(FILE_DESCRIPTOR_SET).map_err(|err| Error::internal(err.to_string()))?;
-        let pool = DescriptorPool::decode(FILE_DESCRIPTOR_SET).map_err(|err| {
-            Error::internal(format!("the API descriptor set does not decode: {err}"))
-        })?;
-        let mut inputs = HashMap::new();
-        for service in pool.services() {
-            for method in service.methods() {
-                inputs.insert(
-                    format!("/{}/{}", service.full_name(), method.name()),
-                    (
-                        format!("{}/{}", service.name(), method.name()),
-                        method.input(),
-                    ),
-                );
-            }
-        }
+    /// The classes the proto files declare, from the methods read once at
+    /// start (`omnipanel_proto::access::method_policies`).
+    pub fn from_methods(methods: &[MethodPolicy]) -> Self {
         let mut by_path = HashMap::new();
-        for method in policies {
+        for method in methods {
             let rule = match &method.policy {
                 None => Rule::Always,
                 Some(policy) => match policy.audit() {
@@ -129,13 +113,16 @@ impl AuditTable {
                     },
                 },
             };
-            let (name, input) = match inputs.remove(&method.path) {
-                Some((name, input)) => (name, Some(input)),
-                None => (method.path.trim_start_matches('/').to_owned(), None),
-            };
-            by_path.insert(method.path, Method { rule, name, input });
+            by_path.insert(
+                method.path.clone(),
+                Method {
+                    rule,
+                    name: method.name.clone(),
+                    input: method.input.clone(),
+                },
+            );
         }
-        Ok(Self { by_path })
+        Self { by_path }
     }
 
     fn method(&self, path: &str) -> Option<&Method> {
@@ -177,8 +164,6 @@ pub struct AuditService<S> {
     layer: AuditLayer,
 }
 
-type BoxFuture<T, E> = Pin<Box<dyn Future<Output = std::result::Result<T, E>> + Send>>;
-
 impl<S> Service<Request<Body>> for AuditService<S>
 where
     S: Service<Request<Body>, Response = Response<Body>> + Clone + Send + 'static,
@@ -188,7 +173,7 @@ where
     type Error = S::Error;
     type Future = BoxFuture<Self::Response, Self::Error>;
 
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<std::result::Result<(), Self::Error>> {
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
     }
 
@@ -276,16 +261,14 @@ where
 struct Pending {
     audit: Arc<Audit>,
     tapped: Arc<Mutex<Vec<u8>>>,
-    input: Option<MessageDescriptor>,
+    input: MessageDescriptor,
     record: Record,
 }
 
 impl Pending {
     fn finish(mut self, outcome: String) {
         let prefix = std::mem::take(&mut *sync::lock(&self.tapped));
-        if let Some(input) = &self.input {
-            self.record.target = target_of(input, &prefix);
-        }
+        self.record.target = target_of(&self.input, &prefix);
         self.record.project = self
             .record
             .target
@@ -419,7 +402,7 @@ impl http_body::Body for TapBody {
     fn poll_frame(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-    ) -> Poll<Option<std::result::Result<http_body::Frame<Bytes>, Status>>> {
+    ) -> Poll<Option<Result<http_body::Frame<Bytes>, Status>>> {
         let polled = Pin::new(&mut self.inner).poll_frame(cx);
         if !self.done
             && let Poll::Ready(Some(Ok(frame))) = &polled
@@ -478,7 +461,7 @@ impl http_body::Body for RecordingBody {
     fn poll_frame(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-    ) -> Poll<Option<std::result::Result<http_body::Frame<Bytes>, Status>>> {
+    ) -> Poll<Option<Result<http_body::Frame<Bytes>, Status>>> {
         let polled = Pin::new(&mut self.inner).poll_frame(cx);
         match &polled {
             Poll::Ready(Some(Ok(frame))) => {
@@ -520,7 +503,10 @@ mod tests {
     use super::*;
 
     fn table() -> AuditTable {
-        AuditTable::from_descriptors().expect("table")
+        AuditTable::from_methods(
+            &omnipanel_proto::access::method_policies(omnipanel_proto::FILE_DESCRIPTOR_SET)
+                .expect("the API's descriptors"),
+        )
     }
 
     fn framed(message: &impl Message) -> Vec<u8> {
@@ -535,7 +521,7 @@ mod tests {
         table()
             .by_path
             .get(path)
-            .and_then(|method| method.input.clone())
+            .map(|method| method.input.clone())
             .expect("input")
     }
 
@@ -639,7 +625,8 @@ mod tests {
             "PERMISSION_DENIED"
         );
         let with_reason = crate::rpc::status::to_status(
-            Error::permission_denied("no").with_reason(omnipanel_core::reason::Reason::NotAdmitted),
+            omnipanel_core::error::Error::permission_denied("no")
+                .with_reason(omnipanel_core::reason::Reason::NotAdmitted),
         );
         assert_eq!(outcome_of_status(&with_reason), "NOT_ADMITTED");
         assert_eq!(

@@ -41,12 +41,15 @@ use prost::Message;
 use tonic::{Code, Status, body::Body, codegen::Bytes};
 use tower::{Layer, Service};
 
+use crate::rpc::BoxFuture;
+
 use crate::rpc::{access::Granted, connections::ConnectionId, status::to_status};
 use omnipanel_core::{
     error::{Error, ErrorKind},
     reason::Reason,
     sync,
 };
+use omnipanel_proto::access::MethodPolicy;
 
 /// Calls one connection may hold at once. A client multiplexes everything
 /// over one connection (the tray: events, metrics, alerts, a watch per open
@@ -332,18 +335,16 @@ pub struct Deadlines {
 
 impl Deadlines {
     /// `default` for unary calls not in [`LONG_CALLS`]; which calls are
-    /// unary is read from the API's descriptors.
-    pub fn new(default: Duration) -> Self {
-        Self {
-            default,
-            unary: [
-                omnipanel_proto::FILE_DESCRIPTOR_SET,
-                tonic_health::pb::FILE_DESCRIPTOR_SET,
-            ]
-            .into_iter()
-            .flat_map(unary_methods)
-            .collect(),
-        }
+    /// unary comes from the API's methods (read once at start) and the
+    /// health service's descriptors.
+    pub fn new(default: Duration, api: &[MethodPolicy]) -> Self {
+        let mut unary = unary_methods(tonic_health::pb::FILE_DESCRIPTOR_SET);
+        unary.extend(
+            api.iter()
+                .filter(|method| method.unary)
+                .map(|method| method.path.clone()),
+        );
+        Self { default, unary }
     }
 
     /// The bound of a call to `path` whose client sent `headers`; `None`
@@ -509,8 +510,6 @@ pub struct LimitsService<S> {
     inner: S,
     shared: Arc<Shared>,
 }
-
-type BoxFuture<T, E> = Pin<Box<dyn Future<Output = Result<T, E>> + Send>>;
 
 impl<S> Service<Request<Body>> for LimitsService<S>
 where
@@ -723,7 +722,7 @@ mod tests {
 
     #[test]
     fn unary_calls_get_the_default_or_the_long_bound_and_streams_none() {
-        let deadlines = Deadlines::new(Duration::from_secs(60));
+        let deadlines = Deadlines::new(Duration::from_secs(60), &api_methods());
         let none = HeaderMap::new();
         assert_eq!(
             deadlines.of("/omnipanel.v1.AgentService/GetInfo", &none),
@@ -756,9 +755,18 @@ mod tests {
         );
     }
 
+    fn api_methods() -> Vec<MethodPolicy> {
+        omnipanel_proto::access::method_policies(omnipanel_proto::FILE_DESCRIPTOR_SET)
+            .expect("the API's descriptors")
+    }
+
     #[test]
     fn every_long_call_is_a_unary_rpc_of_the_api() {
-        let unary = unary_methods(omnipanel_proto::FILE_DESCRIPTOR_SET);
+        let unary: HashSet<String> = api_methods()
+            .into_iter()
+            .filter(|method| method.unary)
+            .map(|method| method.path)
+            .collect();
         assert!(unary.len() > 40, "{unary:?}");
         for path in LONG_CALLS {
             assert!(unary.contains(*path), "{path} is not a unary RPC");

@@ -24,10 +24,11 @@ mod streaming;
 mod system;
 mod updates;
 
-use std::{path::PathBuf, sync::Arc};
+use std::{path::PathBuf, pin::Pin, sync::Arc};
 
 use omnipanel_proto::{
     FILE_DESCRIPTOR_SET,
+    access::method_policies,
     v1::{
         agent_service_server::AgentServiceServer, file_service_server::FileServiceServer,
         git_service_server::GitServiceServer, model_service_server::ModelServiceServer,
@@ -58,6 +59,9 @@ use crate::{
     },
 };
 use omnipanel_core::error::{Error, Result};
+
+/// The boxed future the server's tower layers answer with.
+pub(crate) type BoxFuture<T, E> = Pin<Box<dyn Future<Output = Result<T, E>> + Send>>;
 
 /// Fully qualified names of the services this agent serves, for health.
 const SERVICES: &[&str] = &[
@@ -233,14 +237,21 @@ pub async fn serve(
         tokens: ctx.access.tokens().clone(),
         socket_clients: ctx.access.socket_clients(),
     };
-    let policies = Arc::new(Policies::from_descriptors()?);
-    let audit = AuditLayer::new(ctx.audit.clone(), Arc::new(AuditTable::from_descriptors()?));
+    // Decoding the API's descriptors takes milliseconds: once, for every
+    // layer that reads them.
+    let methods =
+        method_policies(FILE_DESCRIPTOR_SET).map_err(|err| Error::internal(err.to_string()))?;
+    let policies = Arc::new(Policies::from_methods(&methods));
+    let audit = AuditLayer::new(
+        ctx.audit.clone(),
+        Arc::new(AuditTable::from_methods(&methods)),
+    );
 
     // One ledger for both listeners: the owner's calls are counted together
     // whichever connection they use.
     let ledger = Ledger::new(Caps::default());
     let routes = routes(&ctx, health, &ledger);
-    let deadlines = Arc::new(Deadlines::new(limits.request_timeout));
+    let deadlines = Arc::new(Deadlines::new(limits.request_timeout, &methods));
     // Applied to both listeners: no tonic timeout (ours answers
     // DEADLINE_EXCEEDED with a reason), HTTP/2's own stream and header
     // caps under our call counts.
