@@ -410,6 +410,18 @@ pub fn pull_is_running(pull: &PullProgress) -> bool {
     matches!(pull.state(), PullState::Running | PullState::Retrying)
 }
 
+/// A state that has just connected to an agent 0.1.0, for the view and
+/// panel tests.
+#[cfg(test)]
+pub(crate) fn connected_for_tests() -> AgentState {
+    let mut state = AgentState::default();
+    state.apply(Update::Connected(Box::new(GetInfoResponse {
+        version: "0.1.0".into(),
+        ..Default::default()
+    })));
+    state
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -721,20 +721,15 @@ pub fn folders_from_text(text: &str, home: &str) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use omnipanel_client::proto::v1::{
-        AlertState, CpuMetrics, GetInfoResponse, GitSummary, Gpu, GpuMetrics, MemoryMetrics,
-        RunningModel, ServerStatus,
+        AlertState, CpuMetrics, GitSummary, Gpu, GpuMetrics, MemoryMetrics, RunningModel,
+        ServerStatus,
     };
 
     use super::*;
     use crate::core::state::Update;
 
     fn connected() -> AgentState {
-        let mut state = AgentState::default();
-        state.apply(Update::Connected(Box::new(GetInfoResponse {
-            version: "0.1.0".into(),
-            ..Default::default()
-        })));
-        state
+        crate::core::state::connected_for_tests()
     }
 
     /// The case issue 13 names: 999.6 MB printed "1000 MB" in the tray and

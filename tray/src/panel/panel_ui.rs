@@ -791,7 +791,7 @@ mod tests {
         use egui_kittest::{Harness, kittest::Queryable};
         use omnipanel_client::proto::v1::{
             AccessRequest, AccessRequestState, Client, ConfirmKind, Confirmation,
-            ConfirmationState, Expiry, GetInfoResponse, Peer, PeerProcess, Scope,
+            ConfirmationState, Expiry, Peer, PeerProcess, Scope,
         };
 
         use super::*;
@@ -827,12 +827,7 @@ mod tests {
         }
 
         fn connected() -> AgentState {
-            let mut state = AgentState::default();
-            state.apply(Update::Connected(Box::new(GetInfoResponse {
-                version: "0.1.0".into(),
-                ..Default::default()
-            })));
-            state
+            crate::core::state::connected_for_tests()
         }
 
         fn vs_code_request() -> AccessRequest {

@@ -361,6 +361,16 @@ mod tests {
         }
     }
 
+    fn force_push() -> Act {
+        Act {
+            kind: ConfirmKind::ForcePush,
+            target: "branch=main".into(),
+            summary: "force push main".into(),
+            method: "GitService/Push".into(),
+            project: None,
+        }
+    }
+
     fn id_of(err: &Error) -> String {
         err.metadata()
             .iter()
@@ -462,13 +472,7 @@ mod tests {
                 .is_err()
         );
 
-        let force = Act {
-            kind: ConfirmKind::ForcePush,
-            target: "branch=main".into(),
-            summary: "force push main".into(),
-            method: "GitService/Push".into(),
-            project: None,
-        };
+        let force = force_push();
         let id = id_of(&confirmations.check(&vscode, force, None).unwrap_err());
         assert!(
             confirmations
@@ -484,13 +488,7 @@ mod tests {
         grant.without_confirmation = vec![ConfirmKind::DeleteModel, ConfirmKind::ForcePush];
         let ci = Caller::Token(grant);
         assert!(confirmations.check(&ci, delete_model("a"), None).is_ok());
-        let force = Act {
-            kind: ConfirmKind::ForcePush,
-            target: "branch=main".into(),
-            summary: "force push main".into(),
-            method: "GitService/Push".into(),
-            project: None,
-        };
+        let force = force_push();
         assert!(confirmations.check(&ci, force, None).is_err());
         assert!(
             confirmations
