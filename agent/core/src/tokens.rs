@@ -10,7 +10,7 @@
 use std::{
     collections::HashMap,
     path::PathBuf,
-    sync::{Arc, RwLock},
+    sync::{Arc, Mutex, RwLock},
 };
 
 use base64::{Engine as _, engine::general_purpose::URL_SAFE_NO_PAD};
@@ -329,7 +329,13 @@ const MAX_NAME_LEN: usize = 100;
 pub struct Tokens {
     store: Store,
     by_hash: Arc<RwLock<TokenIndex>>,
+    /// When each token's use was last written, so a busy client costs one
+    /// write a minute, not one per call.
+    use_recorded: Arc<Mutex<HashMap<String, i64>>>,
 }
+
+/// How stale a token's "last used" may be.
+const USE_RECORD_INTERVAL_MS: i64 = 60_000;
 
 fn hash(secret: &str) -> [u8; 32] {
     Sha256::digest(secret.as_bytes()).into()
@@ -375,6 +381,7 @@ impl Tokens {
         Ok(Self {
             store,
             by_hash: Arc::new(RwLock::new(by_hash)),
+            use_recorded: Arc::default(),
         })
     }
 
@@ -466,8 +473,7 @@ impl Tokens {
 
     /// All live tokens, oldest first (expired ones are dropped).
     pub async fn list(&self) -> Result<Vec<TokenInfo>> {
-        let expired = self.expire().await?;
-        drop(expired);
+        self.expire().await?;
         self.store
             .read(|c| {
                 let mut statement = c.prepare(&format!(
@@ -565,7 +571,7 @@ impl Tokens {
     }
 
     /// What a presented secret grants, if it is a live, unexpired token.
-    /// Records the use in the background.
+    /// Records the use in the background, at most once a minute per token.
     pub fn verify(&self, secret: &str) -> Option<TokenGrant> {
         let secret_hash = hash(secret);
         let grant = crate::sync::read(&self.by_hash)
@@ -574,11 +580,21 @@ impl Tokens {
         if grant.expires_ms.is_some_and(|at| at <= now_ms()) {
             return None;
         }
+        let now = now_ms();
+        let due = {
+            let mut recorded = crate::sync::lock(&self.use_recorded);
+            let last = recorded.get(&grant.id).copied().unwrap_or(i64::MIN);
+            let due = now.saturating_sub(last) >= USE_RECORD_INTERVAL_MS;
+            if due {
+                recorded.insert(grant.id.clone(), now);
+            }
+            due
+        };
         let id = grant.id.clone();
         let store = self.store.clone();
-        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+        if due && let Ok(runtime) = tokio::runtime::Handle::try_current() {
             runtime.spawn(async move {
-                let used = now_ms();
+                let used = now;
                 let _ = store
                     .write(move |tx| {
                         tx.execute(
@@ -838,6 +854,46 @@ mod tests {
         }
         assert_eq!(tokens.expire().await?.len(), 1);
         assert!(grant.revoked.is_cancelled());
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn a_busy_token_records_its_use_once_a_minute() -> Result<()> {
+        let store = Store::in_memory()?;
+        let tokens = Tokens::load(store.clone()).await?;
+        let (secret, info) = tokens.create("busy", Scopes::of([Scope::Read])).await?;
+        let recorded_at = |tokens: &Tokens| {
+            crate::sync::lock(&tokens.use_recorded)
+                .get(&info.id)
+                .copied()
+        };
+        tokens.verify(&secret);
+        let first = recorded_at(&tokens);
+        assert!(first.is_some());
+        for _ in 0..50 {
+            tokens.verify(&secret);
+        }
+        assert_eq!(
+            recorded_at(&tokens),
+            first,
+            "no second write within the minute"
+        );
+        crate::sync::lock(&tokens.use_recorded).insert(info.id.clone(), 0);
+        tokens.verify(&secret);
+        assert_ne!(
+            recorded_at(&tokens),
+            Some(0),
+            "a minute later it is written again"
+        );
+        // The one write lands in the background.
+        for _ in 0..200 {
+            if tokens.list().await?[0].last_used_ms > 0 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        let listed = tokens.list().await?;
+        assert!(listed[0].last_used_ms >= info.created_ms, "{listed:?}");
         Ok(())
     }
 
