@@ -6,6 +6,12 @@
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 TOOLS="$ROOT/target/tools"
+# Heavy tools shared by every clone on this machine (Node 24, code-server,
+# the clients' node_modules and virtualenvs): installed once per machine,
+# not once per clone, so a clean CI clone does not fetch ~800 MB again.
+# Each tool lives in a folder named after its version, so an upgrade
+# installs beside the old one instead of reusing it.
+CACHE="${OMNIPANEL_TOOLS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/omnipanel-tools}"
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
