@@ -15,6 +15,7 @@ mod git_safety;
 mod idle;
 mod lifecycle;
 mod limits;
+mod mcp;
 mod ollama;
 mod python_client;
 mod security;

@@ -1,10 +1,10 @@
 //! Arguments more than one command group takes (`--provider` for the model
 //! commands and chat), flattened into each group's own grammar, and the
-//! words several groups parse the same way (scope names, for `token
-//! create` and the `clients` commands).
+//! words several groups parse the same way (scope names and durations of
+//! access, for `token create`, the `clients` commands and `mcp`).
 
 use clap::Args;
-use omnipanel_proto::v1::Scope;
+use omnipanel_proto::v1::{Expiry, Scope};
 
 /// `--provider`, shared by the model commands and chat.
 #[derive(Debug, Args)]
@@ -40,6 +40,20 @@ pub fn parse_scope(text: &str) -> Result<Scope, String> {
 /// Scopes as the API's repeated field carries them.
 pub fn scopes_into_proto(scopes: &[Scope]) -> Vec<i32> {
     scopes.iter().map(|scope| i32::from(*scope)).collect()
+}
+
+/// How long a grant lasts, from the word `--for` takes: once, 1h, 1d,
+/// always (and the agent's synonyms hour, day, forever).
+pub fn parse_expiry(text: &str) -> Result<Expiry, String> {
+    match text.trim().to_ascii_lowercase().as_str() {
+        "once" => Ok(Expiry::Once),
+        "1h" | "hour" => Ok(Expiry::Hour),
+        "1d" | "day" => Ok(Expiry::Day),
+        "always" | "forever" => Ok(Expiry::Always),
+        other => Err(format!(
+            "{other:?} is not a duration for access; use once (this run of the agent), 1h, 1d or always"
+        )),
+    }
 }
 
 #[cfg(test)]

@@ -14,6 +14,7 @@ use crate::commands::{
     files::FilesArgs,
     git::GitArgs,
     lifecycle::{AutostartAction, UpdateCommand},
+    mcp::McpArgs,
     models::ModelsCommand,
     ollama::OllamaCommand,
     projects::ProjectsCommand,
@@ -92,6 +93,11 @@ pub enum Command {
     /// The activity log: who called what, on what, and the outcome
     /// (owner only).
     Audit(AuditArgs),
+    /// Serve the Model Context Protocol on stdin/stdout, so AI coding
+    /// agents (Claude Code, Codex, Continue, Cursor) reach this project's
+    /// files, Git, local models and the machine's state under a grant the
+    /// user approves; destructive tools wait for the user's confirmation.
+    Mcp(McpArgs),
     /// Open the popup panel (or bring the open one to the front).
     Panel(PanelArgs),
     /// Start OmniPanel at login (the tray, or the agent without one).

@@ -23,8 +23,8 @@ use omnipanel_client::ClientError;
 use crate::{
     cli::{Cli, Command},
     commands::{
-        agent, alerts, audit, chat, clients, confirmations, files, git, lifecycle, models, ollama,
-        projects, system,
+        agent, alerts, audit, chat, clients, confirmations, files, git, lifecycle, mcp, models,
+        ollama, projects, system,
     },
     output::{Output, emit_bytes, errln, outln},
 };
@@ -200,6 +200,7 @@ async fn dispatch(cli: Cli) -> Result<(), Failure> {
         Command::Agent(command) => agent::agent(command, out).await,
         Command::Crashes => agent::crashes(out).await,
         Command::Panel(args) => agent::panel(&args),
+        Command::Mcp(args) => mcp::mcp(args).await,
         Command::Ollama(command) => ollama::ollama(command, out).await,
         Command::Models(command) => models::models(command, out).await,
         Command::Chat(args) => chat::chat(args, out).await,

@@ -290,6 +290,34 @@ impl Client {
         })
     }
 
+    /// The same connection presenting the token `secret` from now on
+    /// (a client that was just admitted: no second connection, no second
+    /// GetInfo).
+    pub fn with_token(&self, secret: &str) -> Result<Self, ClientError> {
+        let mut auth = auth_for(Some(secret))?;
+        auth.confirmation = self.auth.confirmation.clone();
+        Ok(Self {
+            auth,
+            credential: Credential::Bearer(secret.to_owned()),
+            ..self.clone()
+        })
+    }
+
+    /// The same connection sending `omnipanel-confirmation: ID` with its
+    /// calls: the retry of a destructive act the user was asked to
+    /// confirm. The id is bound to one act, so other calls made through
+    /// the returned client are unaffected by it.
+    pub fn confirming(&self, confirmation_id: &str) -> Result<Self, ClientError> {
+        let value = confirmation_id.trim().parse().map_err(|_| {
+            ClientError::Config(format!(
+                "the confirmation id {confirmation_id:?} contains characters that cannot be sent in a header"
+            ))
+        })?;
+        let mut client = self.clone();
+        client.auth.confirmation = Some(value);
+        Ok(client)
+    }
+
     /// What this client presents (to open another connection like it).
     pub fn credential(&self) -> &Credential {
         &self.credential

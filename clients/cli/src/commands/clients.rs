@@ -15,7 +15,7 @@ use omnipanel_proto::v1::{
 
 use crate::{
     EXIT_ACCESS_DENIED, EXIT_ACCESS_UNANSWERED, Failure,
-    args::{parse_scope, scopes_into_proto},
+    args::{parse_expiry, parse_scope, scopes_into_proto},
     output::{Output, emit_lines, errln, outln},
     project_ref::{absolute, path_text},
 };
@@ -347,20 +347,6 @@ fn pending_lines(request: &pb::AccessRequest, now_ms: i64) -> Vec<String> {
         id = request.id
     ));
     lines
-}
-
-/// How long a grant lasts, from the word `--for` takes: once, 1h, 1d,
-/// always (and the agent's synonyms hour, day, forever).
-pub fn parse_expiry(text: &str) -> Result<Expiry, String> {
-    match text.trim().to_ascii_lowercase().as_str() {
-        "once" => Ok(Expiry::Once),
-        "1h" | "hour" => Ok(Expiry::Hour),
-        "1d" | "day" => Ok(Expiry::Day),
-        "always" | "forever" => Ok(Expiry::Always),
-        other => Err(format!(
-            "{other:?} is not a duration for access; use once (this run of the agent), 1h, 1d or always"
-        )),
-    }
 }
 
 /// Project folders typed by the user, made absolute: the agent resolves

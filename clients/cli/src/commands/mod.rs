@@ -12,6 +12,7 @@ pub mod confirmations;
 pub mod files;
 pub mod git;
 pub mod lifecycle;
+pub mod mcp;
 pub mod models;
 pub mod ollama;
 pub mod projects;
