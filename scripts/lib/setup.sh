@@ -50,21 +50,26 @@ need_test_tools() {
     command -v rg >/dev/null || need_packages ripgrep
 }
 
-# need_python_venv: a virtualenv with the Python gRPC packages the tests use;
-# prints its python path.
+# need_python_venv: a virtualenv with the Python packages the end-to-end
+# tests use (gRPC, the MCP SDK), kept in the tool cache under a name that
+# changes with tests/python/requirements.txt; prints its python path.
 need_python_venv() {
-    local venv="$TOOLS/pyenv"
-    if [ ! -x "$venv/bin/python" ]; then
+    local requirements="$ROOT/tests/python/requirements.txt"
+    local key
+    key="$(sha256sum "$requirements" | cut -c1-12)"
+    local venv="$CACHE/test-venv-$key"
+    if [ ! -f "$venv/.complete" ]; then
         command -v python3 >/dev/null || need_packages python3
+        rm -rf "$venv"
+        mkdir -p "$CACHE"
         if ! python3 -m venv "$venv" >/dev/null 2>&1; then
             rm -rf "$venv"
             need_packages python3-venv
             python3 -m venv "$venv"
         fi
-    fi
-    if ! "$venv/bin/python" -c "import grpc, grpc_reflection, grpc_health" 2>/dev/null; then
         say "installing Python test packages"
-        "$venv/bin/pip" install -q --disable-pip-version-check -r "$ROOT/tests/python/requirements.txt" >&2
+        "$venv/bin/pip" install -q --disable-pip-version-check -r "$requirements" >&2
+        touch "$venv/.complete"
     fi
     echo "$venv/bin/python"
 }
