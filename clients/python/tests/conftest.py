@@ -158,3 +158,39 @@ def agent(sandbox: Sandbox) -> Sandbox:
 
 def ids(items: List[object]) -> List[str]:
     return [str(i) for i in items]
+
+
+def admit(box: Sandbox, scopes: List[str], client_name: str = "pytest client", **kwargs: object) -> "omnipanel.Client":
+    """connect(request_access=scopes) with the user approving through the
+    real CLI: the request, as the package shows it, is approved with
+    `omnipanel clients approve ID`."""
+    import queue
+    import threading
+
+    import omnipanel
+
+    codes: "queue.Queue[str]" = queue.Queue()
+    result: Dict[str, object] = {}
+
+    def run() -> None:
+        try:
+            result["client"] = omnipanel.connect(
+                socket=box.socket, request_access=scopes, client_name=client_name,
+                on_pending=lambda request: codes.put(request.id), **kwargs,  # type: ignore[arg-type]
+            )
+        except BaseException as err:  # handed to the test thread
+            result["error"] = err
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    code = codes.get(timeout=PATIENCE)
+    box.cli("clients", "approve", code)
+    thread.join(PATIENCE)
+    if "error" in result:
+        raise result["error"]  # type: ignore[misc]
+    client = result["client"]
+    assert isinstance(client, omnipanel.Client)
+    return client
+
+
+import omnipanel  # noqa: E402  (for the annotations above)

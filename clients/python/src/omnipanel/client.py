@@ -41,7 +41,8 @@ def print_pending(request: access_pb2.AccessRequest) -> None:
         f"OmniPanel: {request.client_name!r} asks for access "
         f"({', '.join(scope_names(request.scopes)) or 'status'}).\n"
         f"  Code: {request.code}\n"
-        f"  Approve it in the OmniPanel tray or panel, or run: omnipanel clients approve {request.code}\n"
+        "  Check that the tray, the panel or `omnipanel clients pending` shows the same code, and approve\n"
+        f"  it there, or run: omnipanel clients approve {request.id}\n"
         "  Waiting for your answer...",
         file=sys.stderr,
         flush=True,
