@@ -77,7 +77,7 @@ class Method:
         self._client = client
         self.info = info
         factory = client._channel.unary_stream if info.server_streaming else client._channel.unary_unary
-        self._call = factory(
+        self._call: Any = factory(
             info.path,
             request_serializer=info.request.SerializeToString,
             response_deserializer=info.response.FromString,
@@ -98,7 +98,7 @@ class Method:
         def again(confirmation_id: str) -> Any:
             return self(message, timeout=timeout, confirmation=confirmation_id, metadata=metadata)
 
-        md = tuple(self._client._credentials.metadata(confirmation, metadata))
+        md = self._client._credentials.metadata(confirmation, metadata)
         if self.info.server_streaming:
             return Stream(self._call(message, timeout=timeout, metadata=md), target, again)
         return self._unary(message, timeout, md, target, again)
@@ -161,7 +161,7 @@ class Client:
         return bool(self.info.caller_is_owner)
 
     async def close(self) -> None:
-        await self._channel.close()
+        await self._channel.close(None)
 
     async def __aenter__(self) -> "Client":
         return self

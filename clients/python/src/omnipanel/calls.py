@@ -101,7 +101,7 @@ class Credentials:
 
     def metadata(
         self, confirmation: Optional[str] = None, extra: Sequence[Tuple[str, str]] = ()
-    ) -> List[Tuple[str, str]]:
+    ) -> Tuple[Tuple[str, str], ...]:
         pairs: List[Tuple[str, str]] = []
         if self.token:
             pairs.append(("authorization", f"Bearer {self.token}"))
@@ -109,7 +109,7 @@ class Credentials:
         if chosen:
             pairs.append((CONFIRMATION_HEADER, chosen))
         pairs.extend(extra)
-        return pairs
+        return tuple(pairs)
 
 
 def channel_options(on_socket: bool) -> List[Tuple[str, Any]]:

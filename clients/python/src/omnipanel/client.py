@@ -95,7 +95,7 @@ class Method:
         self._client = client
         self.info = info
         factory = client._channel.unary_stream if info.server_streaming else client._channel.unary_unary
-        self._call = factory(
+        self._call: Any = factory(
             info.path,
             request_serializer=info.request.SerializeToString,
             response_deserializer=info.response.FromString,

@@ -237,10 +237,13 @@ def from_rpc_error(err: grpc.RpcError, target: str) -> OmniPanelError:
     """Classify a failed call: the agent's own errors by status code (with
     the ErrorInfo reason), the connection's failures by what they mean for
     the user."""
-    code: grpc.StatusCode = err.code()  # type: ignore[attr-defined]
-    details: str = err.details() or ""  # type: ignore[attr-defined]
+    # grpc.RpcError declares nothing; the errors raised by calls are also
+    # grpc.Call (or grpc.aio.AioRpcError) with these methods.
+    call: Any = err
+    code: grpc.StatusCode = call.code()
+    details: str = call.details() or ""
     try:
-        trailers = err.trailing_metadata()  # type: ignore[attr-defined]
+        trailers = call.trailing_metadata()
     except Exception:
         trailers = None
     reason, metadata = error_info(list(trailers) if trailers else None)

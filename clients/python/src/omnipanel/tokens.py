@@ -57,7 +57,7 @@ def scope_numbers(names: Iterable[str]) -> List["access_pb2.Scope.ValueType"]:
 
 
 def scope_names(numbers: Iterable[int]) -> List[str]:
-    by_number = {number: name for name, number in SCOPES.items()}
+    by_number: Dict[int, str] = {int(number): name for name, number in SCOPES.items()}
     return [by_number[n] for n in numbers if n in by_number]
 
 
