@@ -55,6 +55,11 @@ class Sandbox:
         self.agent: Optional[subprocess.Popen[bytes]] = None
         self.idle_port = free_port()
 
+    def add_config(self, text: str) -> None:
+        """Append a section to config.toml (before the agent starts)."""
+        path = self.root / "config/omnipanel/config.toml"
+        path.write_text(path.read_text() + text)
+
     @property
     def socket(self) -> Path:
         return self.root / "runtime/omnipanel/agent.sock"

@@ -179,6 +179,13 @@ class AgentNotRunning(Unavailable):
         self.detail = detail
 
 
+class ConnectionFailed(Unavailable):
+    """Something answered, but the connection could not be set up: TLS
+    failed (an ``https`` address for a plain listener or the reverse, an
+    untrusted certificate), or HTTP/2 failed. Retrying will not help; the
+    address or TLS setup needs fixing."""
+
+
 class DataLoss(OmniPanelError):
     """DATA_LOSS."""
 
@@ -229,8 +236,10 @@ def error_info(trailers: Optional[Sequence[Tuple[str, Any]]]) -> Tuple[Optional[
     return found
 
 
-# What grpc-core says when it could not open a connection at all.
-_CONNECT_FAILURES = ("failed to connect to all addresses", "connection refused", "no such file or directory")
+# What grpc-core says when nothing is there at all: no socket file, or
+# nobody listening. Any other failure to connect means something answered.
+_NOTHING_THERE = ("connection refused", "no such file or directory")
+_CONNECT_FAILED = ("failed to connect to all addresses", "socket closed", "handshake", "ssl", "tls")
 
 
 def from_rpc_error(err: grpc.RpcError, target: str) -> OmniPanelError:
@@ -256,8 +265,17 @@ def from_rpc_error(err: grpc.RpcError, target: str) -> OmniPanelError:
                 code=code,
                 target=target,
             )
-        if any(failure in lowered for failure in _CONNECT_FAILURES):
+        if any(failure in lowered for failure in _NOTHING_THERE):
             return AgentNotRunning(target, details)
+        if any(failure in lowered for failure in _CONNECT_FAILED):
+            hint = ""
+            if target.startswith("http://"):
+                hint = "; if the agent's listener uses TLS, use an https:// address"
+            elif target.startswith("https://"):
+                hint = "; check that the listener uses TLS and that its certificate is trusted (OMNIPANEL_CA_CERT)"
+            return ConnectionFailed(
+                f"cannot talk to the agent at {target}: {details}{hint}", code=code, target=target
+            )
     if reason == "CONFIRMATION_REQUIRED":
         return ConfirmationRequired(details, code=code, reason=reason, metadata=metadata, target=target)
     cls = _BY_CODE.get(code, OmniPanelError)
