@@ -24,7 +24,6 @@ HERE = Path(__file__).resolve().parent
 PACKAGE_ROOT = HERE.parent
 PROTO_ROOT = PACKAGE_ROOT.parent.parent / "proto"
 TARGET = PACKAGE_ROOT / "src" / "omnipanel" / "v1"
-REFRESH = "clients/python/scripts/gen.py (with the dev venv's python; scripts/test prints its path)"
 
 HEADER = '"""The agent\'s gRPC API (`omnipanel.v1`), generated from proto/ by clients/python/scripts/gen.py: do not edit."""\n'
 
@@ -89,7 +88,8 @@ def main() -> int:
         if stale:
             print(
                 f"error: the generated Python stubs in {TARGET} are stale: {', '.join(stale)}\n"
-                f"       regenerate them with {REFRESH} and commit the result",
+                f"       regenerate them with: {sys.executable} clients/python/scripts/gen.py\n"
+                "       (the python of a venv with clients/python/requirements-dev.txt) and commit the result",
                 file=sys.stderr,
             )
             return 1

@@ -11,7 +11,7 @@ import pytest
 
 import omnipanel
 import omnipanel.aio
-from omnipanel.v1 import agent_pb2
+from omnipanel.v1 import agent_pb2, events_pb2
 
 from conftest import Sandbox
 
@@ -69,5 +69,41 @@ def test_aio_admission_and_confirmation(agent: Sandbox) -> None:
             await asked.value.retry()
             names = [m.name for m in (await op.models.ListModels()).models]
             assert "test-small:latest" not in names
+
+    asyncio.run(main())
+
+
+def test_aio_events_and_watch(agent: Sandbox) -> None:
+    project = agent.root / "home/aio-project"
+    project.mkdir()
+
+    async def main() -> None:
+        async with await omnipanel.aio.connect(owner=True) as op:
+            opened = await op.projects.OpenProject(path=str(project))
+
+            async def first_change() -> str:
+                async for item in op.watch(opened.project.id):
+                    if item.HasField("batch") and item.batch.changes:
+                        return str(item.batch.changes[0].path)
+                return ""
+
+            async def first_event() -> int:
+                async for item in op.events(["settings"]):
+                    if isinstance(item, events_pb2.Event):
+                        return int(item.instance_id)
+                return 0
+
+            change = asyncio.ensure_future(first_change())
+            event = asyncio.ensure_future(first_event())
+            n = 0
+            # Keep acting until both streams, live at some point, saw it.
+            while not (change.done() and event.done()):
+                n += 1
+                (project / "a.txt").write_text(f"{n}\n")
+                await op.agent.UpdateSettings(changes=[{"key": "log.filter", "value": "debug" if n % 2 else "info"}])
+                await asyncio.wait([change, event], timeout=0.5)
+                assert n < 120, "the aio streams saw nothing"
+            assert change.result() == "a.txt"
+            assert event.result() == op.info.instance_id
 
     asyncio.run(main())

@@ -120,6 +120,9 @@ def test_events_resume_after_an_agent_restart(agent: Sandbox) -> None:
                 pass
 
         agent.stop()
+        # Stay down a while, so the iterator meets a missing agent (its
+        # reconnects are refused) and not only an ended stream.
+        time.sleep(1.5)
         agent.start()
         # The same iterator carries on with the new agent's events.
         deadline = time.monotonic() + PATIENCE

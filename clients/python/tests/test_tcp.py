@@ -46,6 +46,15 @@ def test_tls_with_a_token(sandbox: Sandbox) -> None:
         env.setenv("OMNIPANEL_CA_CERT", ca)
         with omnipanel.connect() as remote:
             assert "read" in remote.scopes
+    # A proxy in the environment is never used for the agent (nothing
+    # listens on port 9: a proxied call would fail).
+    with pytest.MonkeyPatch.context() as env:
+        for var in ("http_proxy", "https_proxy", "grpc_proxy", "HTTP_PROXY", "HTTPS_PROXY"):
+            env.setenv(var, "http://127.0.0.1:9")
+        env.delenv("no_proxy", raising=False)
+        env.delenv("NO_PROXY", raising=False)
+        with omnipanel.connect(address=f"https://{address}", token=token, ca_certificate=ca) as proxied:
+            assert "read" in proxied.scopes
     # Without a token: the status scope only.
     with omnipanel.connect(address=f"https://{address}", ca_certificate=ca) as anonymous:
         with pytest.raises(omnipanel.OmniPanelError) as refused:
