@@ -50,3 +50,13 @@ def test_token_from_the_environment(agent: Sandbox, monkeypatch: pytest.MonkeyPa
     with pytest.raises(omnipanel.Unauthenticated) as err:
         omnipanel.connect()
     assert err.value.reason == "TOKEN_INVALID"
+
+
+def test_chat_arguments_are_checked(agent: Sandbox) -> None:
+    with omnipanel.connect(owner=True) as op:
+        with pytest.raises(omnipanel.ConfigError, match="chat: bad arguments"):
+            list(op.chat("m", "hi", temperature=0.2))
+        with pytest.raises(omnipanel.ConfigError, match="bad chat message"):
+            list(op.chat("m", [42]))
+        with pytest.raises(omnipanel.ConfigError, match="at least one message"):
+            list(op.chat("m", []))

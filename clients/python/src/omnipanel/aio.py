@@ -187,7 +187,7 @@ class Client:
 
     async def chat(self, model: str, messages: Any, **fields: Any) -> AsyncIterator[str]:
         """Chat with `model`, yielding the reply's text as it streams."""
-        request = models_pb2.ChatRequest(model=model, messages=calls.chat_messages(messages), **fields)
+        request = calls.chat_request(model, messages, fields)
         async with self.models.Chat(request) as stream:
             async for piece in stream:
                 if piece.content:

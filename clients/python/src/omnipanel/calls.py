@@ -143,6 +143,14 @@ def read_ca(path: Optional[str]) -> Optional[bytes]:
         raise ConfigError(f"cannot read the CA certificate {path}: {err.strerror}") from err
 
 
+def chat_request(model: str, messages: Any, fields: Mapping[str, Any]) -> models_pb2.ChatRequest:
+    """A ChatRequest; bad extra fields are a ConfigError naming them."""
+    try:
+        return models_pb2.ChatRequest(model=model, messages=chat_messages(messages), **fields)
+    except (TypeError, ValueError) as err:
+        raise ConfigError(f"chat: bad arguments ({err})") from err
+
+
 def chat_messages(messages: Any) -> List[models_pb2.ChatMessage]:
     """A conversation from a string (one user message), dicts with `role`
     and `content`, ChatMessage messages, or (role, content) pairs."""

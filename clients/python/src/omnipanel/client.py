@@ -227,7 +227,7 @@ class Client:
         text as it streams. `messages`: a string (one user message), dicts
         with role and content, or ChatMessage messages; more ChatRequest
         fields (``options_json``, ``format``...) as keyword arguments."""
-        request = models_pb2.ChatRequest(model=model, messages=calls.chat_messages(messages), **fields)
+        request = calls.chat_request(model, messages, fields)
         with self.models.Chat(request) as stream:
             for piece in stream:
                 if piece.content:

@@ -83,7 +83,10 @@ def owner_credential(data_dir: str) -> Optional[str]:
 
 def default_client_name() -> str:
     """`Python: <script>`, so the user sees which script asks."""
-    script = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else ""
+    argv0 = sys.argv[0] if sys.argv and sys.argv[0] else ""
+    script = os.path.basename(argv0)
+    if script == "__main__.py":  # `python -m package`: name the package
+        script = os.path.basename(os.path.dirname(argv0))
     if not script or script in ("-c", "-m", "python", "python3"):
         return "Python script"
     return f"Python: {script}"
