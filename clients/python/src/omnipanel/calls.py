@@ -122,9 +122,10 @@ def channel_options(on_socket: bool) -> List[Tuple[str, Any]]:
         ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
         ("grpc.primary_user_agent", f"omnipanel-python/{__version__}"),
         # Come back quickly after an agent restart (the default backoff
-        # grows to two minutes).
+        # grows to two minutes). Not grpc.min_reconnect_backoff_ms: grpc-core
+        # also takes it as the connect timeout, and a busy machine needs
+        # more than that for the HTTP/2 handshake.
         ("grpc.initial_reconnect_backoff_ms", 200),
-        ("grpc.min_reconnect_backoff_ms", 200),
         ("grpc.max_reconnect_backoff_ms", 5000),
     ]
     if on_socket:
