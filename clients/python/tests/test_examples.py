@@ -74,3 +74,36 @@ def test_examples_without_an_agent(tmp_path: Path) -> None:
     )
     assert result.returncode == 1
     assert "the OmniPanel agent is not running" in result.stderr and "omnipanel-agent" in result.stderr
+
+
+def test_first_run_asks_on_stderr_and_later_runs_do_not(agent: Sandbox) -> None:
+    with omnipanel.connect(owner=True) as op:
+        for _ in op.pull("test-small:latest"):
+            pass
+    command = [sys.executable, str(EXAMPLES / "chat.py"), "--model", "test-small:latest", "hello"]
+    first = subprocess.Popen(command, env=agent.env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert first.stderr is not None and first.stdout is not None
+        shown = []
+        while True:
+            line = first.stderr.readline()
+            assert line, f"the example ended without asking: {''.join(shown)}"
+            shown.append(line)
+            if "omnipanel clients approve " in line:
+                break
+        text = "".join(shown)
+        assert "'Python: chat.py' asks for access (infer)" in text and "Code: " in text
+        request_id = line.rsplit(" ", 1)[1].strip()
+        pending = agent.cli("clients", "pending").stdout
+        code = text.split("Code: ", 1)[1].split()[0]
+        assert code in pending, pending  # the user compares the same code
+        agent.cli("clients", "approve", request_id)
+        assert first.wait(PATIENCE) == 0, first.stderr.read()
+        assert first.stdout.read().startswith("You said: hello")
+    finally:
+        if first.poll() is None:
+            first.kill()
+        first.wait()
+    again = subprocess.run(command, env=agent.env(), capture_output=True, text=True, timeout=PATIENCE)
+    assert again.returncode == 0 and again.stderr == "", again.stderr
+    assert again.stdout.startswith("You said: hello")

@@ -39,7 +39,7 @@ def print_pending(request: access_pb2.AccessRequest) -> None:
     the code the user compares and how to approve it."""
     print(
         f"OmniPanel: {request.client_name!r} asks for access "
-        f"({', '.join(scope_names(request.scopes)) or 'status'}).\n"
+        f"({', '.join(n for n in scope_names(request.scopes) if n != 'status') or 'status'}).\n"
         f"  Code: {request.code}\n"
         "  Check that the tray, the panel or `omnipanel clients pending` shows the same code, and approve\n"
         f"  it there, or run: omnipanel clients approve {request.id}\n"
