@@ -36,8 +36,8 @@ test_python_client() {
     say "Python client: generated stubs up to date with proto/"
     "$dev/bin/python" "$src/scripts/gen.py" --check
 
-    say "Python client: mypy --strict (package and examples)"
-    (cd "$src" && "$dev/bin/python" -m mypy --strict src/omnipanel examples)
+    say "Python client: mypy --strict (package, examples, tests)"
+    (cd "$src" && MYPYPATH=src:tests "$dev/bin/python" -m mypy --strict src/omnipanel examples tests)
 
     say "Python client: building the wheel and sdist into target/python"
     rm -rf "$out" && mkdir -p "$out"

@@ -14,6 +14,8 @@ from typing import Dict, Iterator, List, Optional
 
 import pytest
 
+import omnipanel
+
 BIN_DIR = Path(os.environ.get("OMNIPANEL_BIN_DIR", "")).resolve() if os.environ.get("OMNIPANEL_BIN_DIR") else None
 # Generous: the point is never hanging, not speed.
 PATIENCE = 60.0
@@ -79,8 +81,6 @@ class Sandbox:
         return env
 
     def start(self) -> None:
-        import omnipanel
-
         log = open(self.root / f"agent-stderr-{time.monotonic_ns()}.log", "wb")
         self.agent = subprocess.Popen(
             [str(binary("omnipanel-agent"))], env=self.env(), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=log
@@ -99,7 +99,6 @@ class Sandbox:
 
     def wait_ollama(self) -> None:
         """Until the supervised fake Ollama answers."""
-        import omnipanel
         from omnipanel.v1 import models_pb2
 
         deadline = time.monotonic() + PATIENCE
@@ -161,18 +160,12 @@ def agent(sandbox: Sandbox) -> Sandbox:
     return sandbox
 
 
-def ids(items: List[object]) -> List[str]:
-    return [str(i) for i in items]
-
-
-def admit(box: Sandbox, scopes: List[str], client_name: str = "pytest client", **kwargs: object) -> "omnipanel.Client":
+def admit(box: Sandbox, scopes: List[str], client_name: str = "pytest client", **kwargs: object) -> omnipanel.Client:
     """connect(request_access=scopes) with the user approving through the
     real CLI: the request, as the package shows it, is approved with
     `omnipanel clients approve ID`."""
     import queue
     import threading
-
-    import omnipanel
 
     codes: "queue.Queue[str]" = queue.Queue()
     result: Dict[str, object] = {}
@@ -196,6 +189,3 @@ def admit(box: Sandbox, scopes: List[str], client_name: str = "pytest client", *
     client = result["client"]
     assert isinstance(client, omnipanel.Client)
     return client
-
-
-import omnipanel  # noqa: E402  (for the annotations above)

@@ -6,13 +6,14 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import List
 
 import omnipanel
 
 from conftest import EXAMPLES, PATIENCE, Sandbox, admit
 
 
-def _token(agent: Sandbox, scopes: list) -> str:
+def _token(agent: Sandbox, scopes: List[str]) -> str:
     admit(agent, scopes, client_name="examples").close()
     entry = omnipanel.TokenCache().get(str(agent.socket), "examples")
     assert entry is not None
@@ -84,7 +85,7 @@ def test_first_run_asks_on_stderr_and_later_runs_do_not(agent: Sandbox) -> None:
     first = subprocess.Popen(command, env=agent.env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         assert first.stderr is not None and first.stdout is not None
-        shown = []
+        shown: List[str] = []
         while True:
             line = first.stderr.readline()
             assert line, f"the example ended without asking: {''.join(shown)}"
