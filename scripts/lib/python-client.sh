@@ -29,6 +29,8 @@ python_dev_venv() {
 test_python_client() {
     command -v python3 >/dev/null || need_packages python3
     python3 -c 'import venv, ensurepip' 2>/dev/null || need_packages python3-venv
+    # The TLS test makes its certificate with the openssl command.
+    command -v openssl >/dev/null || need_packages openssl
     local src="$ROOT/clients/python" out="$ROOT/target/python" dev fresh wheel bin_dir
     bin_dir="${OMNIPANEL_BIN_DIR:-$ROOT/target/debug}"
     dev="$(python_dev_venv)"
