@@ -7,8 +7,11 @@
 import { Conversation, Turn } from './conversation';
 import { escapeHtml, renderMarkdown } from './markdown';
 
-/** One turn's HTML; `streaming` marks the reply still arriving. */
-export function renderTurn(turn: Turn, index: number, streaming: boolean): string {
+/**
+ * One turn's HTML; `streaming` marks the reply still arriving, `last` the
+ * final turn (an error there gets a Retry button).
+ */
+export function renderTurn(turn: Turn, index: number, streaming: boolean, last = false): string {
   switch (turn.role) {
     case 'user': {
       const chips = turn.attachments
@@ -28,7 +31,8 @@ export function renderTurn(turn: Turn, index: number, streaming: boolean): strin
       const fix = turn.error.fix
         ? `<button class="fix" data-action="fix" data-turn="${index}">${escapeHtml(turn.error.fix.label)}</button>`
         : '';
-      return `<div class="turn error" data-turn="${index}" role="alert"><div class="body"><p>${escapeHtml(turn.error.message)}</p></div>${fix}</div>`;
+      const retry = last ? `<button class="secondary" data-action="retry" data-turn="${index}">Retry</button>` : '';
+      return `<div class="turn error" data-turn="${index}" role="alert"><div class="body"><p>${escapeHtml(turn.error.message)}</p></div>${fix}${retry}</div>`;
     }
   }
 }
@@ -36,5 +40,5 @@ export function renderTurn(turn: Turn, index: number, streaming: boolean): strin
 /** The whole transcript; the last turn is marked streaming when asked. */
 export function renderTranscript(conversation: Conversation, streamingLast: boolean): string {
   const last = conversation.turns.length - 1;
-  return conversation.turns.map((turn, i) => renderTurn(turn, i, streamingLast && i === last)).join('');
+  return conversation.turns.map((turn, i) => renderTurn(turn, i, streamingLast && i === last, i === last)).join('');
 }

@@ -36,6 +36,8 @@ export interface GitNode {
   contextValue: string;
   /** For files: the path relative to the repository root. */
   path: string;
+  /** For files: whether there is a file to open (not for deletions). */
+  openable: boolean;
   children: GitNode[];
 }
 
@@ -67,6 +69,7 @@ function fileNode(group: string, file: StatusFile): GitNode {
       ? 'diff-added' : 'diff-modified',
     contextValue: `omnipanel.gitFile ${group}`,
     path: file.path,
+    openable: file.change !== 3,
     children: [],
   };
 }
@@ -100,7 +103,7 @@ export function gitTree(status: RepoSummary): GitNode[] {
   const line = branchLine(status);
   const nodes: GitNode[] = [{
     kind: 'branch', id: 'branch', label: line.label, description: line.description, tooltip: line.tooltip,
-    icon: 'git-branch', contextValue: 'omnipanel.gitBranch', path: '', children: [],
+    icon: 'git-branch', contextValue: 'omnipanel.gitBranch', path: '', openable: false, children: [],
   }];
   const groups: [string, string, StatusFile[]][] = [
     ['conflicted', 'Conflicts', status.conflicted],
@@ -116,13 +119,13 @@ export function gitTree(status: RepoSummary): GitNode[] {
     nodes.push({
       kind: 'group', id: `group:${key}`, label: title, description: String(files.length),
       tooltip: `${files.length} file${files.length === 1 ? '' : 's'}`, icon: key === 'conflicted' ? 'warning' : '',
-      contextValue: `omnipanel.gitGroup ${key}`, path: '', children: sorted.map((f) => fileNode(key, f)),
+      contextValue: `omnipanel.gitGroup ${key}`, path: '', openable: false, children: sorted.map((f) => fileNode(key, f)),
     });
   }
   if (!any) {
     nodes.push({
       kind: 'clean', id: 'clean', label: 'No changes', description: '', tooltip: 'The working tree matches HEAD',
-      icon: 'check', contextValue: 'omnipanel.gitClean', path: '', children: [],
+      icon: 'check', contextValue: 'omnipanel.gitClean', path: '', openable: false, children: [],
     });
   }
   return nodes;

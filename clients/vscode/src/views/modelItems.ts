@@ -31,7 +31,7 @@ export interface ModelNode {
   tooltip: string;
   /** A codicon id. */
   icon: string;
-  /** Matched by `view/item/context` menus: "omnipanel.model" plus flags. */
+  /** Matched by `view/item/context` menus: "omnipanel.model" plus flags (see modelNode). */
   contextValue: string;
   /** The model name the menu commands receive; "" for a provider. */
   model: string;
@@ -59,10 +59,10 @@ export function modelNode(model: ModelRow, loaded: LoadedRow | undefined): Model
   }
   if (model.isDefault) tooltipLines.push('The default model');
   if (provider !== 'local') tooltipLines.push(`Provider: ${provider}`);
-  const flags = ['omnipanel.model'];
-  flags.push(loaded ? 'loaded' : 'unloaded');
-  if (model.isDefault) flags.push('default');
-  if (provider === 'local') flags.push('local');
+  // One word per fact, each with its negation, so menu `when` clauses
+  // need only `=~` (e.g. "omnipanel.model unloaded notDefault local").
+  const flags = ['omnipanel.model', loaded ? 'loaded' : 'unloaded', model.isDefault ? 'default' : 'notDefault',
+    provider === 'local' ? 'local' : 'remote'];
   return {
     kind: 'model',
     id: `model:${provider}/${model.name}`,

@@ -123,8 +123,8 @@
     const action = button.getAttribute('data-action');
     if (action === 'copy' || action === 'insert') {
       post({ type: action, message: Number(button.getAttribute('data-message')), block: Number(button.getAttribute('data-block')) });
-    } else if (action === 'fix') {
-      post({ type: 'fix', turn: Number(button.getAttribute('data-turn')) });
+    } else if (action === 'fix' || action === 'retry') {
+      post({ type: action, turn: Number(button.getAttribute('data-turn')) });
     }
   });
 

@@ -42,5 +42,11 @@ describe('git status tree', () => {
     ]);
     assert.equal(staged[0].tooltip, 'a.rs (from old.rs): renamed');
     assert.notEqual(nodes[1].children[0].id, nodes[2].children[0].id);
+    assert.deepEqual(staged.map((f) => f.openable), [true, true]);
+  });
+
+  it('offers no file to open for a deletion', () => {
+    const nodes = gitTree({ ...clean, unstaged: [{ path: 'gone.txt', oldPath: '', change: 3 }] });
+    assert.deepEqual(nodes[1].children.map((f) => [f.description, f.icon, f.openable]), [['D', 'diff-removed', false]]);
   });
 });

@@ -21,7 +21,7 @@ describe('models tree', () => {
       ['tinyllama:latest', '637 MB · loaded', 'pass-filled'],
     ]);
     assert.equal(nodes[0].contextValue, 'omnipanel.model unloaded default local');
-    assert.equal(nodes[1].contextValue, 'omnipanel.model loaded local');
+    assert.equal(nodes[1].contextValue, 'omnipanel.model loaded notDefault local');
     assert.equal(nodes[1].model, 'tinyllama:latest');
     assert.match(nodes[1].tooltip, /Loaded: 900 MB in memory/);
   });
@@ -34,7 +34,7 @@ describe('models tree', () => {
     ]);
     // "big" is loaded on local, not on gpu-box.
     assert.equal(nodes[1].children[0].description, '637 MB');
-    assert.equal(nodes[1].children[0].contextValue, 'omnipanel.model unloaded');
+    assert.equal(nodes[1].children[0].contextValue, 'omnipanel.model unloaded notDefault remote');
   });
 
   it('is empty without models (the welcome view shows then)', () => {
