@@ -20,10 +20,11 @@ const common = {
 
 if (tests) {
   const dir = "src/test";
-  const entryPoints = readdirSync(dir)
+  // Recursive: the views' tests live in src/test/{views,chat,lm}/.
+  const entryPoints = readdirSync(dir, { recursive: true })
     .filter((name) => name.endsWith(".test.ts"))
     .map((name) => join(dir, name));
-  await build({ ...common, entryPoints, outdir: "out/test" });
+  await build({ ...common, entryPoints, outdir: "out/test", outbase: dir });
 } else {
   await build({
     ...common,

@@ -7,9 +7,8 @@
 
 import * as vscode from 'vscode';
 import { OmniPanelError, type CallStream } from '../client';
-import type { RepoStatus, StatusEntry } from '../gen/omnipanel/v1/git';
 import type { ViewsAgent } from './agent';
-import { GitNode, RepoSummary, StatusFile, gitTree } from './gitItems';
+import { GitNode, gitTree, summarizeStatus } from './gitItems';
 
 export const GIT_VIEW_ID = 'omnipanel.git';
 /** Context key the welcome views of package.json match on. */
@@ -21,28 +20,6 @@ type GitState = 'noFolder' | 'disconnected' | 'noProject' | 'notRepository' | 'e
 /** Changes arrive in bursts (a save, a checkout): one status read per burst. */
 const SETTLE_MS = 300;
 const MAX_RETRY_MS = 30_000;
-
-function files(entries: StatusEntry[]): StatusFile[] {
-  return entries.map((e) => ({ path: e.path, oldPath: e.oldPath, change: e.change }));
-}
-
-/** The generated RepoStatus as the plain summary gitItems.ts shapes. */
-export function summarizeStatus(s: RepoStatus): RepoSummary {
-  return {
-    branch: s.branch,
-    detached: s.detached,
-    empty: s.empty,
-    head: s.head,
-    headSummary: s.headSummary,
-    upstream: s.upstream ? { name: s.upstream.name, ahead: s.upstream.ahead, behind: s.upstream.behind } : undefined,
-    staged: files(s.staged),
-    unstaged: files(s.unstaged),
-    untracked: files(s.untracked),
-    conflicted: files(s.conflicted),
-    stashCount: s.stashCount,
-    operation: s.operation,
-  };
-}
 
 export class GitTreeProvider implements vscode.TreeDataProvider<GitNode>, vscode.Disposable {
   private readonly changed = new vscode.EventEmitter<GitNode | undefined>();

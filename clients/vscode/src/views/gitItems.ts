@@ -3,6 +3,8 @@
 // and conflicted groups (only those with files), each file with its change
 // letter. No `vscode` import (unit-tested under mocha).
 
+import type { RepoStatus, StatusEntry } from '../gen/omnipanel/v1/git';
+
 /** One changed path, with ChangeType as its enum number. */
 export interface StatusFile {
   path: string;
@@ -129,4 +131,26 @@ export function gitTree(status: RepoSummary): GitNode[] {
     });
   }
   return nodes;
+}
+
+function files(entries: StatusEntry[]): StatusFile[] {
+  return entries.map((e) => ({ path: e.path, oldPath: e.oldPath, change: e.change }));
+}
+
+/** The generated RepoStatus as the plain summary gitTree() shapes. */
+export function summarizeStatus(s: RepoStatus): RepoSummary {
+  return {
+    branch: s.branch,
+    detached: s.detached,
+    empty: s.empty,
+    head: s.head,
+    headSummary: s.headSummary,
+    upstream: s.upstream ? { name: s.upstream.name, ahead: s.upstream.ahead, behind: s.upstream.behind } : undefined,
+    staged: files(s.staged),
+    unstaged: files(s.unstaged),
+    untracked: files(s.untracked),
+    conflicted: files(s.conflicted),
+    stashCount: s.stashCount,
+    operation: s.operation,
+  };
 }
