@@ -188,28 +188,28 @@ export function errorView(err: AgentErrorFacts, model: ModelRef | undefined): Er
   switch (err.reason) {
     case 'OLLAMA_DOWN':
       return {
-        message: `Ollama is not running. ${message}`,
+        message: `Ollama is not running: ${message}`,
         fix: { label: 'Start Ollama', command: 'omnipanel.startOllama', args: [] },
       };
     case 'MODEL_NOT_FOUND':
       return {
-        message: model ? `The model ${model.name} is not installed. ${message}` : message,
+        message: model ? `The model ${model.name} is not installed: ${message}` : message,
         fix: { label: model ? `Pull ${model.name}` : 'Pull a Model', command: 'omnipanel.pullModel',
           args: model ? [model.name] : [] },
       };
     case 'OLLAMA_NOT_INSTALLED':
-      return { message: `Ollama is not installed on the agent's machine. ${message}` };
+      return { message: `Ollama is not installed on the agent's machine: ${message}` };
     case 'NOT_ADMITTED':
     case 'TOKEN_INVALID':
     case 'TOKEN_MISSING':
     case 'ACCESS_DENIED':
       return {
-        message: `OmniPanel has not admitted VS Code yet. ${message}`,
+        message: `OmniPanel has not admitted VS Code: ${message}`,
         fix: { label: 'Request Access', command: 'omnipanel.requestAccess', args: [] },
       };
     case 'SCOPE_TOO_LOW':
       return {
-        message: `VS Code's access does not allow chatting (the infer scope). ${message}`,
+        message: `VS Code's access does not allow chatting (the infer scope): ${message}`,
         fix: { label: 'Request Access', command: 'omnipanel.requestAccess', args: [] },
       };
     default:
@@ -219,7 +219,7 @@ export function errorView(err: AgentErrorFacts, model: ModelRef | undefined): Er
   // socket. (UNAVAILABLE with a reason comes from a running agent.)
   if (err.code === UNAVAILABLE && !err.reason) {
     return {
-      message: `The OmniPanel agent is not running. ${message}`,
+      message: `The OmniPanel agent is not running: ${message}`,
       fix: { label: 'Start Agent', command: 'omnipanel.startAgent', args: [] },
     };
   }

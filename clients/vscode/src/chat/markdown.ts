@@ -78,10 +78,14 @@ export function codeBlocks(markdown: string): string[] {
     .map((s) => s.code);
 }
 
-/** Inline markup on already-escaped text: `code` and **bold**. */
+/**
+ * Inline markup on already-escaped text: `code` (a span closes with as
+ * many backticks as opened it, so ```x``` inside a line is one span) and
+ * **bold**.
+ */
 function inline(escaped: string): string {
   return escaped
-    .replace(/`([^`\n]+)`/g, '<code>$1</code>')
+    .replace(/(`+)(?!`)([^\n]*?[^`\n])\1(?!`)/g, '<code>$2</code>')
     .replace(/\*\*([^*\n]+)\*\*/g, '<strong>$1</strong>');
 }
 

@@ -58,15 +58,16 @@ function fileNode(group: string, file: StatusFile): GitNode {
   const slash = file.path.lastIndexOf('/');
   const name = slash >= 0 ? file.path.slice(slash + 1) : file.path;
   const dir = slash >= 0 ? file.path.slice(0, slash) : '';
-  const letter = CHANGE_LETTER[file.change] ?? '?';
   const word = CHANGE_WORD[file.change] ?? 'changed';
   const renamed = file.oldPath && file.oldPath !== file.path ? ` (from ${file.oldPath})` : '';
   return {
     kind: 'file',
     id: `file:${group}:${file.path}`,
     label: name,
-    description: [dir, letter].filter((p) => p !== '').join(' · '),
-    tooltip: `${file.path}${renamed}: ${word}`,
+    // The change shows as the icon (and VS Code's own decoration of the
+    // file); the description keeps the folder, like the SCM view.
+    description: dir,
+    tooltip: `${file.path}${renamed}: ${word} (${CHANGE_LETTER[file.change] ?? '?'})`,
     icon: file.change === 3 ? 'diff-removed' : file.change === 7 ? 'warning' : file.change === 6 || file.change === 1
       ? 'diff-added' : 'diff-modified',
     contextValue: `omnipanel.gitFile ${group}`,

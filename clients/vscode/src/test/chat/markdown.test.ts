@@ -55,6 +55,11 @@ describe('chat markdown', () => {
     assert.ok(!renderMarkdown('```\na\n```', 7, false).includes('data-action'));
   });
 
+  it('closes an inline code span with as many backticks as opened it', () => {
+    assert.equal(renderMarkdown('a ```x ` y``` b `z`', 0, true), '<p>a <code>x ` y</code> b <code>z</code></p>');
+    assert.equal(renderMarkdown('lone ` tick', 0, true), '<p>lone ` tick</p>');
+  });
+
   it('keeps paragraphs and line breaks of prose', () => {
     assert.equal(renderMarkdown('one\ntwo\n\nthree', 0, true), '<p>one<br>two</p><p>three</p>');
   });

@@ -121,8 +121,8 @@ describe('views against the real agent', function () {
     assert.deepEqual(nodes.map((n) => [n.label, n.description]), [
       ['main', 'no upstream'], ['Staged Changes', '1'], ['Changes', '1'], ['Untracked', '1'],
     ]);
-    assert.deepEqual(nodes.slice(1).map((g) => g.children.map((f) => [f.path, f.description, f.openable])), [
-      [['gone.txt', 'D', false]], [['a.txt', 'M', true]], [['new.txt', 'U', true]],
+    assert.deepEqual(nodes.slice(1).map((g) => g.children.map((f) => [f.path, f.tooltip, f.openable])), [
+      [['gone.txt', 'gone.txt: deleted (D)', false]], [['a.txt', 'a.txt: modified (M)', true]], [['new.txt', 'new.txt: untracked (U)', true]],
     ]);
 
     // What the view listens to for edits outside git: a change batch.

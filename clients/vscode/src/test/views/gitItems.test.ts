@@ -38,15 +38,15 @@ describe('git status tree', () => {
     ]);
     const staged = nodes[2].children;
     assert.deepEqual(staged.map((f) => [f.label, f.description, f.path]), [
-      ['a.rs', 'R', 'a.rs'], ['b.rs', 'src · A', 'src/b.rs'],
+      ['a.rs', '', 'a.rs'], ['b.rs', 'src', 'src/b.rs'],
     ]);
-    assert.equal(staged[0].tooltip, 'a.rs (from old.rs): renamed');
+    assert.equal(staged[0].tooltip, 'a.rs (from old.rs): renamed (R)');
     assert.notEqual(nodes[1].children[0].id, nodes[2].children[0].id);
     assert.deepEqual(staged.map((f) => f.openable), [true, true]);
   });
 
   it('offers no file to open for a deletion', () => {
     const nodes = gitTree({ ...clean, unstaged: [{ path: 'gone.txt', oldPath: '', change: 3 }] });
-    assert.deepEqual(nodes[1].children.map((f) => [f.description, f.icon, f.openable]), [['D', 'diff-removed', false]]);
+    assert.deepEqual(nodes[1].children.map((f) => [f.description, f.icon, f.openable]), [['', 'diff-removed', false]]);
   });
 });
