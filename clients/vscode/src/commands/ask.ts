@@ -71,7 +71,8 @@ async function ask(session: AgentSession, scope: "selection" | "file"): Promise<
       await vscode.workspace.applyEdit(edit);
     });
   };
-  append(`**${question.trim()}** — ${model}, about ${scope === "selection" ? "the selection in " : ""}${fileName}\n\n`);
+  // Plain first line: an untitled document is named after it.
+  append(`${question.trim()} (${model}, about ${scope === "selection" ? "the selection in " : ""}${fileName})\n\n---\n\n`);
 
   await vscode.window.withProgress(
     { location: vscode.ProgressLocation.Notification, title: `OmniPanel: ${model} is answering`, cancellable: true },
