@@ -225,8 +225,9 @@ export class AgentSession implements ViewsAgent, vscode.Disposable {
     });
     watcher.on("stopped", (error) => {
       if (generation !== this.generation) return;
-      // The token was revoked or expired: ask again.
-      if (error.kind === "unauthenticated" || error.kind === "permission-denied") void this.requestAccessAgain();
+      // The token was revoked or expired: ask again. (A grant without the
+      // read scope is the user's choice: say so rather than ask in a loop.)
+      if (error.kind === "unauthenticated") void this.requestAccessAgain();
       else this.failed(error);
     });
     watcher.start();

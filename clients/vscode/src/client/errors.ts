@@ -111,7 +111,9 @@ export function classify(err: unknown, target: string): OmniPanelError {
       if (NOT_LISTENING.test(message)) {
         return new OmniPanelError(
           "agent-not-running",
-          `The OmniPanel agent is not running (nothing answers at ${target}). Start it with "OmniPanel: Start Agent" or \`omnipanel-agent\`.`,
+          target.startsWith("http")
+            ? `The OmniPanel agent is not running (nothing answers at ${target}). Start it on that machine.`
+            : `The OmniPanel agent is not running (nothing answers at ${target}). Start it with "OmniPanel: Start Agent" or \`omnipanel-agent\`.`,
           opts,
         );
       }
