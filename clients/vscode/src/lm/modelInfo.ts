@@ -109,10 +109,13 @@ export function toChatInformation(
       (facts.length > 0 ? ` (${facts.join(', ')})` : ''),
     maxInputTokens: context,
     maxOutputTokens: Math.min(DEFAULT_OUTPUT_TOKENS, context),
-    // The agent's Chat carries no tool calls, so none are offered.
+    // VS Code's chat panel lists only tool-capable models in Agent mode,
+    // its default, so the models say they take tools. The agent's Chat
+    // carries none: offered tools are not passed on and the model answers
+    // in text; a request that requires a tool call is refused (provider.ts).
     capabilities: {
       imageInput: details ? details.capabilities.includes('vision') : false,
-      toolCalling: false,
+      toolCalling: true,
     },
   };
 }

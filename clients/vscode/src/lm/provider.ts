@@ -88,6 +88,9 @@ export class OmniPanelChatProvider implements vscode.LanguageModelChatProvider<C
     if (!connection) {
       throw new Error('OmniPanel is not connected to its agent: start the agent or approve VS Code\'s access request, then try again.');
     }
+    if (options.toolMode === vscode.LanguageModelChatToolMode.Required && (options.tools?.length ?? 0) > 0) {
+      throw new Error(`OmniPanel (${model.name}): this request needs a tool call, and the agent's models answer in text only; pick another model for it.`);
+    }
     const { provider, name } = parseModelId(model.id);
     const conversation = toAgentMessages(messages.map(flatten));
     if (conversation.length === 0) {

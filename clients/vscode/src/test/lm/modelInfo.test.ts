@@ -31,7 +31,8 @@ describe('language model information', () => {
     assert.equal(info.detail, 'OmniPanel · default');
     assert.equal(info.maxInputTokens, 131072);
     assert.equal(info.maxOutputTokens, 4096);
-    assert.deepEqual(info.capabilities, { imageInput: false, toolCalling: false });
+    // Tool-capable, or VS Code's chat panel hides the model in Agent mode.
+    assert.deepEqual(info.capabilities, { imageInput: false, toolCalling: true });
     assert.match(info.tooltip ?? '', /1\.2B, Q8_0, 1\.3 GB/);
   });
 
