@@ -119,7 +119,9 @@ export class ChatViewProvider implements vscode.WebviewViewProvider, vscode.Disp
         this.postState();
         return;
       case 'send':
-        if (typeof m.text === 'string' && m.text.trim() !== '') {
+        // The page hides Send while a reply streams; a late Enter is dropped
+        // rather than leaving a question without its answer.
+        if (!this.running && typeof m.text === 'string' && m.text.trim() !== '') {
           this.conversation.turns.push({ role: 'user', text: m.text.trim(), attachments: this.attachments });
           this.attachments = [];
           await this.run();
@@ -155,7 +157,7 @@ export class ChatViewProvider implements vscode.WebviewViewProvider, vscode.Disp
         await this.attachFile();
         return;
       case 'removeAttachment':
-        this.attachments.splice(m.index, 1);
+        if (Number.isInteger(m.index) && m.index >= 0) this.attachments.splice(m.index, 1);
         this.postState();
         return;
       case 'copy':
