@@ -13,7 +13,7 @@ import { AgentConnection, OmniPanelError } from '../../client';
 import { ChatMessage } from '../../gen/omnipanel/v1/models';
 import { buildChatRequest, errorView, makeAttachment, type Conversation } from '../../chat/conversation';
 import { ModelDetailsCache, listAllModels } from '../../lm/catalog';
-import { toChatInformation } from '../../lm/modelInfo';
+import { parseModelId, toChatInformation } from '../../lm/modelInfo';
 import { gitTree, summarizeStatus } from '../../views/gitItems';
 import { Sandbox } from '../sandbox';
 
@@ -69,6 +69,25 @@ describe('views against the real agent', function () {
     const info = toChatInformation(model, details);
     assert.equal(info.id, 'local/test-small:latest');
     assert.ok(info.maxInputTokens > 0);
+  });
+
+  it('lists and chats with the models of a second provider too', async () => {
+    const { status } = await connection.models.getServerStatus({});
+    assert.ok(status?.address);
+    // The same double, registered again as a remote provider.
+    await connection.models.addProvider({ name: 'second', url: `http://${status.address}` });
+    try {
+      const { models, failures } = await listAllModels(connection);
+      assert.deepEqual(failures, []);
+      assert.deepEqual(models.filter((m) => m.name === 'test-small:latest').map((m) => m.provider).sort(), ['local', 'second']);
+      const text = await chatText(connection, {
+        model: parseModelId(toChatInformation(models.find((m) => m.provider === 'second')!).id),
+        turns: [{ role: 'user', text: 'from afar', attachments: [] }],
+      });
+      assert.equal(text, 'You said: from afar\nThis reply comes from fake-ollama.');
+    } finally {
+      await connection.models.removeProvider({ name: 'second' });
+    }
   });
 
   it('streams the reply to a question with an attached selection', async () => {
