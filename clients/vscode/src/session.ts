@@ -262,8 +262,9 @@ export class AgentSession implements ViewsAgent, vscode.Disposable {
   private apply(event: Event): void {
     const facts = this.facts;
     if (event.ollamaStateChanged?.status !== undefined) {
+      // The agent leaves the default model out of state changes (it is
+      // not Ollama's state); DefaultModelChanged carries its changes.
       facts.ollama = event.ollamaStateChanged.status.state;
-      facts.defaultModel = event.ollamaStateChanged.status.defaultModel;
     } else if (event.defaultModelChanged !== undefined) {
       facts.defaultModel = event.defaultModelChanged.model;
     } else if (event.pullProgress !== undefined) {
