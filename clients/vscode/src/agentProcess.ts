@@ -6,16 +6,25 @@
 // panel: `omnipanel-panel` beside the agent, else on PATH, like `omnipanel
 // panel` does.
 
-import { spawn, spawnSync } from "node:child_process";
+import { execFile, spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { dirname, join } from "node:path";
 
 export const AGENT_UNIT = "omnipanel-agent.service";
 
+/** Run `systemctl --user ARGS` without blocking the extension host (a
+ * unit's start may take seconds): its exit status and output. */
+function systemctlUser(args: string[], timeoutMs: number): Promise<{ ok: boolean; output: string }> {
+  return new Promise((resolve) => {
+    execFile("systemctl", ["--user", ...args], { encoding: "utf8", timeout: timeoutMs }, (err, stdout, stderr) =>
+      resolve({ ok: err === null, output: `${stderr || stdout || (err?.message ?? "")}`.trim() }),
+    );
+  });
+}
+
 /** Whether the user unit is installed (`systemctl --user cat` finds it). */
-export function hasUserUnit(): boolean {
-  const result = spawnSync("systemctl", ["--user", "cat", AGENT_UNIT], { stdio: "ignore", timeout: 10_000 });
-  return result.status === 0;
+export async function hasUserUnit(): Promise<boolean> {
+  return (await systemctlUser(["cat", AGENT_UNIT], 10_000)).ok;
 }
 
 /** Start a detached program; resolves once it was spawned, rejects with a clear message when it cannot be. */
@@ -40,9 +49,9 @@ function spawnDetached(program: string, args: string[], what: string): Promise<v
 
 /** Start the agent; says how it was started. */
 export async function startAgent(agentPath: string): Promise<string> {
-  if (agentPath.trim() === "" && hasUserUnit()) {
-    const result = spawnSync("systemctl", ["--user", "start", AGENT_UNIT], { encoding: "utf8", timeout: 60_000 });
-    if (result.status !== 0) throw new Error(`systemctl --user start ${AGENT_UNIT} failed: ${(result.stderr || result.stdout).trim()}`);
+  if (agentPath.trim() === "" && (await hasUserUnit())) {
+    const result = await systemctlUser(["start", AGENT_UNIT], 60_000);
+    if (!result.ok) throw new Error(`systemctl --user start ${AGENT_UNIT} failed: ${result.output}`);
     return `started ${AGENT_UNIT}`;
   }
   const program = agentPath.trim() || "omnipanel-agent";
