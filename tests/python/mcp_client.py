@@ -127,39 +127,29 @@ async def first_session(report):
             report["system_status"] = outcome(await call("system_status", {}))
 
             # A destructive act waits for the user's confirmation.
-            async with anyio.create_task_group() as group:
-                results = {}
+            report["delete_allowed"] = await answered(
+                session, {"path": "doomed", "recursive": True}, "allow"
+            )
+            report["delete_denied"] = await answered(
+                session, {"path": "kept", "recursive": True}, "deny"
+            )
 
-                async def delete():
-                    results["allowed"] = outcome(
-                        await call("delete_path", {"path": "doomed", "recursive": True})
-                    )
 
-                group.start_soon(delete)
-                confirmation = await anyio.to_thread.run_sync(
-                    wait_for, "confirmations", "confirmations", "PENDING"
-                )
-                await anyio.to_thread.run_sync(
-                    owner, "confirmations", "allow", confirmation["id"]
-                )
-            report["delete_allowed"] = results["allowed"]
+async def answered(session, arguments, answer):
+    """Call delete_path, and meanwhile answer the confirmation it waits
+    for the way the user would (`omnipanel confirmations allow|deny`)."""
+    results = {}
 
-            async with anyio.create_task_group() as group:
-                results = {}
+    async def delete():
+        results["outcome"] = outcome(await session.call_tool("delete_path", arguments))
 
-                async def refused():
-                    results["denied"] = outcome(
-                        await call("delete_path", {"path": "kept", "recursive": True})
-                    )
-
-                group.start_soon(refused)
-                confirmation = await anyio.to_thread.run_sync(
-                    wait_for, "confirmations", "confirmations", "PENDING"
-                )
-                await anyio.to_thread.run_sync(
-                    owner, "confirmations", "deny", confirmation["id"]
-                )
-            report["delete_denied"] = results["denied"]
+    async with anyio.create_task_group() as group:
+        group.start_soon(delete)
+        confirmation = await anyio.to_thread.run_sync(
+            wait_for, "confirmations", "confirmations", "PENDING"
+        )
+        await anyio.to_thread.run_sync(owner, "confirmations", answer, confirmation["id"])
+    return results["outcome"]
 
 
 async def second_session(report):

@@ -8,7 +8,9 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use omnipanel_proto::v1::{FitVerdict, Model, PullProgress, PullState, ServerState, ServerStatus};
+use omnipanel_proto::v1::{
+    ChangeType, FitVerdict, Model, PullProgress, PullState, ServerState, ServerStatus,
+};
 
 /// Decimal units above bytes, as Ollama writes sizes.
 const UNITS: [&str; 5] = ["KB", "MB", "GB", "TB", "PB"];
@@ -192,6 +194,21 @@ pub fn model_details(model: &Model) -> String {
 
 fn server_state(state: i32) -> ServerState {
     ServerState::try_from(state).unwrap_or(ServerState::Unspecified)
+}
+
+/// How a Git status entry changed, in git's own words ("new file",
+/// "modified", "both modified" for a conflict).
+pub fn change_label(change: i32) -> &'static str {
+    match ChangeType::try_from(change) {
+        Ok(ChangeType::Added) => "new file",
+        Ok(ChangeType::Modified) => "modified",
+        Ok(ChangeType::Deleted) => "deleted",
+        Ok(ChangeType::Renamed) => "renamed",
+        Ok(ChangeType::TypeChanged) => "typechange",
+        Ok(ChangeType::Untracked) => "untracked",
+        Ok(ChangeType::Conflicted) => "both modified",
+        _ => "changed",
+    }
 }
 
 /// A server state as the API names it, without the prefix: "RUNNING"

@@ -11,19 +11,6 @@ use crate::{
     output::{emit_line, emit_lines, paint, stdout_color},
 };
 
-fn change_word(change: i32) -> &'static str {
-    match pb::ChangeType::try_from(change) {
-        Ok(pb::ChangeType::Added) => "new file",
-        Ok(pb::ChangeType::Modified) => "modified",
-        Ok(pb::ChangeType::Deleted) => "deleted",
-        Ok(pb::ChangeType::Renamed) => "renamed",
-        Ok(pb::ChangeType::TypeChanged) => "typechange",
-        Ok(pb::ChangeType::Untracked) => "untracked",
-        Ok(pb::ChangeType::Conflicted) => "both modified",
-        _ => "changed",
-    }
-}
-
 fn operation_word(operation: i32) -> Option<&'static str> {
     match pb::RepoOperation::try_from(operation) {
         Ok(pb::RepoOperation::Merge) => Some("merge"),
@@ -88,7 +75,10 @@ pub(super) fn show_status(repo: &Repo, status: &pb::RepoStatus) -> Result<(), Fa
             } else {
                 format!("{} -> {}", e.old_path, e.path)
             };
-            let line = format!("  {:<12} {path}", format!("{}:", change_word(e.change)));
+            let line = format!(
+                "  {:<12} {path}",
+                format!("{}:", display::change_label(e.change))
+            );
             out.push(paint(&line, colour, color));
         }
     };

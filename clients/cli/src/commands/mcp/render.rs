@@ -90,19 +90,6 @@ pub fn text_matches(matches: &[pb::TextMatch], max: u64) -> String {
     lines.join("\n")
 }
 
-fn change_word(change: i32) -> &'static str {
-    match pb::ChangeType::try_from(change) {
-        Ok(pb::ChangeType::Added) => "new file",
-        Ok(pb::ChangeType::Modified) => "modified",
-        Ok(pb::ChangeType::Deleted) => "deleted",
-        Ok(pb::ChangeType::Renamed) => "renamed",
-        Ok(pb::ChangeType::TypeChanged) => "typechange",
-        Ok(pb::ChangeType::Untracked) => "untracked",
-        Ok(pb::ChangeType::Conflicted) => "conflicted",
-        _ => "changed",
-    }
-}
-
 /// Status in sections, like `git status` without the advice.
 pub fn git_status(status: &pb::RepoStatus) -> String {
     let head = if status.empty {
@@ -149,7 +136,7 @@ pub fn git_status(status: &pb::RepoStatus) -> String {
             };
             lines.push(format!(
                 "  {}: {}{renamed}",
-                change_word(entry.change),
+                display::change_label(entry.change),
                 entry.path
             ));
         }
