@@ -1,0 +1,51 @@
+// Scenario "access": a fresh VS Code asks the agent for access; the status
+// bar shows the code, the user finds the same code in `omnipanel clients
+// pending` and approves it with the CLI, and the status bar turns to the
+// Ollama state the agent reports.
+'use strict';
+
+const assert = require('node:assert/strict');
+
+const { waitForPendingRequest, approve } = require('../agent');
+
+module.exports = {
+  name: 'access',
+  approveAccess: false,
+  async run({ agent, workbench }) {
+    const [, shownCode] = await workbench.waitForStatus(
+      /^OmniPanel: waiting for approval \(code ([^)]+)\)$/,
+      'the access request waiting for approval',
+    );
+    await workbench.notification(shownCode).waitFor({ state: 'visible' });
+    await workbench.screenshot('waiting');
+
+    const request = await waitForPendingRequest(agent);
+    assert.equal(request.code, shownCode, 'the code in the status bar is the pending request\'s code');
+    for (const scope of ['SCOPE_READ', 'SCOPE_WRITE', 'SCOPE_INFER']) {
+      assert.ok(request.scopes.includes(scope), `the request asks for ${scope}: ${JSON.stringify(request.scopes)}`);
+    }
+    await approve(agent, request);
+
+    const [, state] = await workbench.waitForStatus(/^OmniPanel: Ollama ([a-z ]+?)(?: · .*)?$/, 'the Ollama state');
+    // The word is the agent's own server state, as the CLI sees it once the
+    // two agree (Ollama may still be starting when the extension connects).
+    await workbench.waitForStatus(new RegExp(`^OmniPanel: Ollama ${await ollamaState(agent)}\\b`), 'the same state as `omnipanel ollama status`');
+    await workbench.screenshot('approved');
+    const { clients = [] } = await agent.cliJson(['clients', 'ls']);
+    assert.ok(
+      clients.some((c) => c.clientName === 'VS Code' || c.name === 'VS Code'),
+      `omnipanel clients ls lists VS Code: ${JSON.stringify(clients)}`,
+    );
+    return state;
+  },
+};
+
+/** The server state word (`running`, `stopped`, …) the CLI reports. */
+async function ollamaState(agent) {
+  const status = await agent.cliJson(['ollama', 'status']);
+  const raw = JSON.stringify(status).match(/SERVER_STATE_([A-Z_]+)/);
+  if (!raw) {
+    throw new Error(`omnipanel ollama status --json names no SERVER_STATE_*: ${JSON.stringify(status)}`);
+  }
+  return raw[1].toLowerCase().replace(/_/g, ' ');
+}
