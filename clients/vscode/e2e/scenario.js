@@ -77,6 +77,9 @@ async function approveAccess(world) {
   const request = await waitForPendingRequest(world.agent);
   await approve(world.agent, request);
   await world.workbench.waitForStatus(/^OmniPanel: Ollama /, 'the Ollama state after approval');
+  // The approval message has done its job; the scenario's own toasts
+  // should be the only ones in its screenshots.
+  await world.workbench.clearNotifications();
 }
 
 function reportFailure(result, world, dirs) {

@@ -53,7 +53,8 @@ class Workbench {
   async screenshot(step) {
     fs.mkdirSync(this.outDir, { recursive: true });
     const file = path.join(this.outDir, `${this.scenario}-${step}.png`);
-    await this.page.screenshot({ path: file, timeout: PATIENCE_MS });
+    // Animations finished at once: a toast caught sliding in is unreadable.
+    await this.page.screenshot({ path: file, timeout: PATIENCE_MS, animations: 'disabled' });
     this.screenshots.push(file);
     return file;
   }
@@ -120,6 +121,12 @@ class Workbench {
   /** The visible notification toast whose text contains `text`. */
   notification(text) {
     return this.page.locator('.notifications-toasts .notification-toast', { hasText: text });
+  }
+
+  /** Dismisses every notification (a clean slate for the next step). */
+  async clearNotifications() {
+    await this.runCommand('Notifications: Clear All Notifications');
+    await waitFor('the notifications to be gone', async () => (await this.page.locator('.notifications-toasts .notification-toast').count()) === 0);
   }
 
   /** Opens the project file `name` with Quick Open (Ctrl+P). */

@@ -30,12 +30,17 @@ module.exports = {
 
     const progress = workbench.notification(`Pulling ${MODEL}`);
     await progress.waitFor({ state: 'visible' });
+    // The pull's percentage shows while it runs, in the notification or in
+    // the status bar (the contract's " · pulling NAME PCT%").
+    const seen = await waitFor('the pull\'s percentage in the notification or the status bar', async () => {
+      const toast = await progress.innerText().catch(() => '');
+      const status = (await workbench.omnipanelStatus()) || '';
+      // Past 0%, so the screenshot shows a pull under way.
+      return /[1-9]\d*%/.test(toast) || /· pulling \S+ [1-9]\d*%/.test(status) ? { toast, status } : false;
+    });
     await workbench.screenshot('progress');
-    // While the pull runs the status bar says so (the contract's
-    // " · pulling NAME PCT%"); a fast pull may end before it is read.
-    const during = await workbench.omnipanelStatus();
-    if (during && /pulling/.test(during)) {
-      assert.match(during, new RegExp(`· pulling ${MODEL}\\S* \\d+%`), 'the pull text in the status bar');
+    if (/· pulling /.test(seen.status)) {
+      assert.match(seen.status, new RegExp(`· pulling ${MODEL}\\S* \\d+%`), 'the pull text in the status bar');
     }
 
     const models = await waitFor(`${MODEL_TAG} in omnipanel models ls`, async () => {
@@ -52,10 +57,10 @@ module.exports = {
   },
 };
 
-/** The default model the agent reports, or "" when none is set. */
+/** The default model (`omnipanel models default --json`), or "" when none is set. */
 async function currentDefault(agent) {
   const answer = await agent.cliJson(['models', 'default']);
-  return answer.name || answer.model || answer.defaultModel || '';
+  return answer.model || '';
 }
 
 function escape(text) {
