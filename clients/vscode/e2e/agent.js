@@ -83,6 +83,12 @@ async function startAgent(dirs, binDir, fakeEnv = {}) {
     const info = await agent.cliJson(['status']).catch(() => undefined);
     return info && info.protocolVersion !== undefined;
   });
+  // The agent starts Ollama as it starts; calls that need it (a pull) are
+  // refused while it is STARTING, so scenarios begin once it runs.
+  await waitFor('the agent to report Ollama running (omnipanel ollama status)', async () => {
+    const { status = {} } = await agent.cliJson(['ollama', 'status']);
+    return status.state === 'SERVER_STATE_RUNNING';
+  });
   return agent;
 }
 

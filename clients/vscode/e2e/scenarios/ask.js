@@ -14,6 +14,9 @@ const FILE = 'src/greet.py';
 module.exports = {
   name: 'ask',
   approveAccess: true,
+  // A pause before each token of the double's reply (about 35 tokens), so
+  // the answer is seen arriving in pieces: streamed, not shown at the end.
+  fakeEnv: { FAKE_OLLAMA_TOKEN_DELAY_MS: '150' },
   async setup(agent) {
     // A default model, so the command asks no "which model" question.
     await agent.cli(['models', 'pull', 'tinyllama']);
@@ -31,15 +34,31 @@ module.exports = {
     await workbench.screenshot('question');
     await workbench.page.keyboard.press('Enter');
 
-    const answer = await waitFor('the streamed answer in a new editor', async () => {
+    // Compared without whitespace: the editor wraps long lines wherever
+    // its width says, and the rendered lines are all the page offers.
+    const squash = (text) => text.replace(/\s+/g, '');
+    let partial;
+    await waitFor('the streamed answer in a new editor', async () => {
       const title = await workbench.activeTabTitle().catch(() => '');
       if (title.includes('greet.py')) {
         return false;
       }
-      const text = await workbench.activeEditorText().catch(() => '');
-      // The double echoes the last user message: the question is in it.
-      return text.includes('You said:') && text.includes('Explain this code') && text.includes(CANNED) && text;
+      const text = squash(await workbench.activeEditorText().catch(() => ''));
+      if (partial === undefined && text.includes(squash('You said:')) && !text.includes(squash(CANNED))) {
+        partial = text;
+        await workbench.screenshot('streaming');
+      }
+      // The double echoes the last user message, which carries the
+      // question and the selected code (the selection is the context).
+      return (
+        text.includes(squash('You said: Explain this code')) &&
+        text.includes(squash('def greet(name):')) &&
+        text.includes(squash(CANNED))
+      );
     });
+    if (partial === undefined) {
+      throw new Error('the answer appeared all at once: no part of it was seen before its last sentence (it should stream)');
+    }
     await workbench.screenshot('answer');
   },
 };

@@ -1,7 +1,13 @@
 // Scenario "chat": the extension's own chat view (a webview) answers a
-// prompt with the Ollama double's streamed reply; then VS Code's built-in
-// chat panel lists an OmniPanel model in its model picker (the Language
-// Model Chat Provider, vendor "omnipanel").
+// prompt with the Ollama double's streamed reply; then VS Code's own
+// "Language Models" editor lists the agent's model, offered by the
+// extension's Language Model Chat Provider (vendor "omnipanel").
+//
+// Why that editor and not the chat panel's model picker: without a signed-in
+// Copilot (impossible offline) code-server 1.139's picker shows only "Sign
+// in to use Copilot" (or "Auto" with chat.allowAnonymousAccess), whatever
+// providers are registered; the editor lists every registered provider's
+// models, which is what the picker draws from once chat is set up.
 'use strict';
 
 const { waitFor } = require('../wait');
@@ -33,8 +39,8 @@ module.exports = {
     });
     await workbench.screenshot('view-answer');
 
-    await builtInPickerListsOmniPanel(workbench);
-    await workbench.screenshot('builtin-picker');
+    await languageModelsEditorListsOmniPanel(workbench);
+    await workbench.screenshot('language-models');
   },
 };
 
@@ -55,19 +61,12 @@ async function chatViewFrame(page) {
 }
 
 /**
- * Opens the built-in chat panel and its model picker, and waits for an
- * entry naming the installed model.
+ * Opens VS Code's "Language Models" editor (Chat: Manage Language Models)
+ * and waits for a row naming the installed model.
  */
-async function builtInPickerListsOmniPanel(workbench) {
-  const { page } = workbench;
-  await workbench.runCommand('Chat: Open Chat');
-  const picker = page.locator('.interactive-input-part .action-item .chat-model-label, .interactive-input-part [aria-label*="Pick Model"], .interactive-input-part [aria-label*="Language Model"]').first();
-  await picker.waitFor({ state: 'visible' });
-  await picker.click();
-  await waitFor(`the chat panel's model picker to list ${MODEL_TAG}`, async () => {
-    const entries = await page
-      .locator('.monaco-list-row, .action-widget .action-item, .monaco-action-bar .action-label, .quick-input-list .monaco-list-row')
-      .allInnerTexts();
-    return entries.some((e) => e.includes('tinyllama'));
-  });
+async function languageModelsEditorListsOmniPanel(workbench) {
+  await workbench.runCommand('Chat: Manage Language Models');
+  const editor = workbench.page.locator('.monaco-modal-editor-block');
+  await editor.waitFor({ state: 'visible' });
+  await waitFor(`the Language Models editor to list ${MODEL_TAG}`, async () => (await editor.innerText()).includes(MODEL_TAG));
 }
