@@ -115,8 +115,9 @@ async function startCodeServer(launcher, dirs, folder, socket) {
 }
 
 /**
- * The extension host's log files (the extension's own output channels are
- * written beside exthost.log), for the failure report.
+ * The extension host's log and the logs the extension itself writes (a log
+ * output channel lands in a folder named after the extension), for the
+ * failure report; the built-in extensions' logs are left out.
  */
 function extensionHostLogs(dirs) {
   const found = [];
@@ -125,7 +126,7 @@ function extensionHostLogs(dirs) {
       const full = path.join(dir, entry.name);
       if (entry.isDirectory()) {
         walk(full);
-      } else if (full.includes(`${path.sep}exthost`) && entry.name.endsWith('.log')) {
+      } else if (/^(remote)?exthost\.log$/i.test(entry.name) || (path.relative(logsDir, full).toLowerCase().includes('omnipanel') && entry.name.endsWith('.log'))) {
         found.push(full);
       }
     }
