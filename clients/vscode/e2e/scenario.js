@@ -6,6 +6,7 @@
 'use strict';
 
 const fs = require('node:fs');
+const path = require('node:path');
 
 const { startAgent, waitForPendingRequest, approve } = require('./agent');
 const { installExtension, startCodeServer, extensionHostLogs } = require('./codeServer');
@@ -18,6 +19,14 @@ const { openWorkbench } = require('./workbench');
  */
 async function runScenario(scenario, options) {
   const started = Date.now();
+  // Screenshots of an earlier run would pass for this run's.
+  if (fs.existsSync(options.out)) {
+    for (const name of fs.readdirSync(options.out)) {
+      if (name.startsWith(`${scenario.name}-`) && name.endsWith('.png')) {
+        fs.rmSync(path.join(options.out, name));
+      }
+    }
+  }
   const dirs = createSandbox(scenario.name);
   const world = { dirs, screenshots: [] };
   const stops = [];

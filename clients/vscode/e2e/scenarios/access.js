@@ -1,12 +1,12 @@
 // Scenario "access": a fresh VS Code asks the agent for access; the status
-// bar shows the code, the user finds the same code in `omnipanel clients
-// pending` and approves it with the CLI, and the status bar turns to the
-// Ollama state the agent reports.
+// bar and a message show the code, the user finds the same code in
+// `omnipanel clients pending` and runs the approve command the message
+// suggests, and the status bar turns to the Ollama state the agent reports.
 'use strict';
 
 const assert = require('node:assert/strict');
 
-const { waitForPendingRequest, approve } = require('../agent');
+const { waitForPendingRequest } = require('../agent');
 
 module.exports = {
   name: 'access',
@@ -16,7 +16,8 @@ module.exports = {
       /^OmniPanel: waiting for approval \(code ([^)]+)\)$/,
       'the access request waiting for approval',
     );
-    await workbench.notification(shownCode).waitFor({ state: 'visible' });
+    const message = workbench.notification(shownCode);
+    await message.waitFor({ state: 'visible' });
     await workbench.screenshot('waiting');
 
     const request = await waitForPendingRequest(agent);
@@ -24,7 +25,10 @@ module.exports = {
     for (const scope of ['SCOPE_READ', 'SCOPE_WRITE', 'SCOPE_INFER']) {
       assert.ok(request.scopes.includes(scope), `the request asks for ${scope}: ${JSON.stringify(request.scopes)}`);
     }
-    await approve(agent, request);
+    // The user runs the command the message suggests, as it is written.
+    const suggested = (await message.innerText()).match(/omnipanel clients approve ([^\s)]+)/);
+    assert.ok(suggested, `the message names the approve command: ${JSON.stringify(await message.innerText())}`);
+    await agent.cli(['clients', 'approve', suggested[1]]);
 
     const [, state] = await workbench.waitForStatus(/^OmniPanel: Ollama ([a-z ]+?)(?: · .*)?$/, 'the Ollama state');
     // The word is the agent's own server state, as the CLI sees it once the
