@@ -72,6 +72,20 @@ class Workbench {
     return texts.find((text) => text.startsWith('OmniPanel:'));
   }
 
+  /**
+   * The accessibility labels in the OmniPanel item (the element and its
+   * children), where screen readers read the contract's label.
+   */
+  async omnipanelAriaLabels() {
+    return this.page.locator(`${STATUS_BAR} .statusbar-item`).evaluateAll((items) => {
+      const item = items.find((i) => (i.innerText || '').trim().startsWith('OmniPanel:'));
+      if (!item) {
+        return [];
+      }
+      return [item, ...item.querySelectorAll('[aria-label]')].map((e) => e.getAttribute('aria-label')).filter(Boolean);
+    });
+  }
+
   /** Waits until the OmniPanel item's text matches `pattern`; returns the match. */
   async waitForStatus(pattern, what) {
     let seen = '(no OmniPanel item)';
