@@ -74,6 +74,30 @@ need_python_venv() {
     echo "$venv/bin/python"
 }
 
+# cached_node_modules DIR NAME: DIR/node_modules as a link into the tool
+# cache, where DIR's pinned packages are installed once per package.json +
+# package-lock.json (npm ci from npm's cache in ~/.npm; no network when
+# warm), so a clean clone does not install them again. Uses the `npm` first
+# on PATH.
+cached_node_modules() {
+    local dir="$1" name="$2" key modules
+    key="$(cat "$dir/package.json" "$dir/package-lock.json" | sha256sum | cut -c1-16)"
+    modules="$CACHE/$name-node-modules-$key"
+    if [ ! -f "$modules/.complete" ]; then
+        say "installing $name's npm packages into $modules (once per lock file)"
+        rm -rf "$modules"
+        mkdir -p "$modules"
+        cp "$dir/package.json" "$dir/package-lock.json" "$modules/"
+        (cd "$modules" && npm ci --prefer-offline --no-fund --no-audit --loglevel=error >&2)
+        # Marks a finished install, so an interrupted one is redone.
+        touch "$modules/.complete"
+    fi
+    if [ "$(readlink "$dir/node_modules" 2>/dev/null)" != "$modules/node_modules" ]; then
+        rm -rf "$dir/node_modules"
+        ln -s "$modules/node_modules" "$dir/node_modules"
+    fi
+}
+
 # need_buf: the buf CLI (from npm; it runs offline) for proto lint; prints its path.
 need_buf() {
     local buf="$TOOLS/node_modules/.bin/buf"

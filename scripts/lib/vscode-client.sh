@@ -25,28 +25,6 @@ vscode_node_dir() {
     echo "$bin"
 }
 
-# vscode_node_modules: clients/vscode/node_modules, a link into the tool
-# cache where the pinned packages are installed once per package-lock.json
-# (npm ci from npm's cache in ~/.npm; no network when warm), so a clean
-# clone does not install them again. Run inside clients/vscode.
-vscode_node_modules() {
-    local key modules
-    key="$(cat package.json package-lock.json | sha256sum | cut -c1-16)"
-    modules="$CACHE/vscode-node-modules-$key"
-    if [ ! -f "$modules/.complete" ]; then
-        rm -rf "$modules"
-        mkdir -p "$modules"
-        cp package.json package-lock.json "$modules/"
-        (cd "$modules" && npm ci --prefer-offline --no-fund --no-audit >&2)
-        # Marks a finished install, so an interrupted one is redone.
-        touch "$modules/.complete"
-    fi
-    if [ "$(readlink node_modules 2>/dev/null)" != "$modules/node_modules" ]; then
-        rm -rf node_modules
-        ln -s "$modules/node_modules" node_modules
-    fi
-}
-
 test_vscode_client() {
     command -v npm >/dev/null || need_packages nodejs npm
     command -v unzip >/dev/null || need_packages unzip
@@ -58,8 +36,7 @@ test_vscode_client() {
     (
         cd "$ROOT/clients/vscode"
         export PATH="$node_dir:$PATH"
-        say "VS Code extension: node_modules (installed once per lock file in $CACHE)"
-        vscode_node_modules
+        cached_node_modules "$ROOT/clients/vscode" vscode
         say "VS Code extension: generated code up to date, types, bundle"
         npm run --silent gen:check
         npm run --silent typecheck

@@ -63,20 +63,6 @@ vscode_e2e_need_code_server() {
     echo "$launcher"
 }
 
-# vscode_e2e_need_harness NODE_BIN: the harness's node_modules
-# (playwright-core, which downloads no browser), reinstalled only when the
-# lock file changed since the last install.
-vscode_e2e_need_harness() {
-    local node_bin="$1"
-    local dir="$ROOT/clients/vscode/e2e"
-    local stamp="$dir/node_modules/.installed-package-lock.json"
-    if ! cmp -s "$dir/package-lock.json" "$stamp"; then
-        say "installing the e2e harness's packages (playwright-core)"
-        (cd "$dir" && PATH="$node_bin:$PATH" npm ci --prefer-offline --no-fund --no-audit --loglevel=error >&2)
-        cp "$dir/package-lock.json" "$stamp"
-    fi
-}
-
 # test_vscode_e2e: the e2e scenarios against target/vscode/*.vsix; the
 # screenshots of every step land in target/vscode-e2e/.
 test_vscode_e2e() {
@@ -84,7 +70,8 @@ test_vscode_e2e() {
     local node_bin code_server
     node_bin="$(vscode_e2e_need_node24)"
     code_server="$(vscode_e2e_need_code_server "$node_bin")"
-    vscode_e2e_need_harness "$node_bin"
+    # The harness's own packages (playwright-core, which downloads no browser).
+    PATH="$node_bin:$PATH" cached_node_modules "$ROOT/clients/vscode/e2e" vscode-e2e
 
     local vsix=("$ROOT"/target/vscode/*.vsix)
     [ ${#vsix[@]} -eq 1 ] && [ -f "${vsix[0]}" ] \
