@@ -65,8 +65,35 @@ vscode_e2e_need_code_server() {
 
 # test_vscode_e2e: the e2e scenarios against target/vscode/*.vsix; the
 # screenshots of every step land in target/vscode-e2e/.
+# vscode_e2e_browser: prints a Chromium-family browser playwright-core can
+# drive: $OMNIPANEL_CHROMIUM, else one installed (Debian's chromium, Google
+# Chrome as on GitHub's Ubuntu runners), else Debian's chromium from apt.
+# Ubuntu's `chromium` package is only a stub that installs a snap, which
+# does not run headless in containers, so it is not used.
+vscode_e2e_browser() {
+    if [ -n "${OMNIPANEL_CHROMIUM:-}" ]; then
+        [ -x "$OMNIPANEL_CHROMIUM" ] || die "OMNIPANEL_CHROMIUM=$OMNIPANEL_CHROMIUM is not an executable"
+        echo "$OMNIPANEL_CHROMIUM"
+        return
+    fi
+    local candidate
+    for candidate in /usr/bin/chromium /usr/bin/google-chrome /usr/bin/google-chrome-stable; do
+        if [ -x "$candidate" ]; then
+            echo "$candidate"
+            return
+        fi
+    done
+    if grep -qi '^ID=ubuntu' /etc/os-release 2>/dev/null; then
+        die "no Chromium-family browser for the VS Code end-to-end test: install Google Chrome (Ubuntu's chromium is a snap that cannot run here) or point OMNIPANEL_CHROMIUM at one"
+    fi
+    need_packages chromium
+    echo /usr/bin/chromium
+}
+
 test_vscode_e2e() {
-    need_packages chromium git
+    need_packages git
+    local browser
+    browser="$(vscode_e2e_browser)"
     local node_bin code_server
     node_bin="$(vscode_e2e_need_node24)"
     code_server="$(vscode_e2e_need_code_server "$node_bin")"
@@ -82,6 +109,6 @@ test_vscode_e2e() {
         --vsix "${vsix[0]}" \
         --bin-dir "${OMNIPANEL_BIN_DIR:-$ROOT/target/debug}" \
         --code-server "$code_server" \
-        --chromium /usr/bin/chromium \
+        --chromium "$browser" \
         --out "$ROOT/target/vscode-e2e"
 }
