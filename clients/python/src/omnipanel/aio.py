@@ -9,34 +9,26 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from typing import Any, AsyncIterator, Callable, Dict, Iterable, List, Optional, Sequence, Tuple, Union
+from typing import Any, AsyncIterator, Callable, Iterable, List, Optional, Sequence, Tuple, Union
 
 import grpc
 import grpc.aio
 from google.protobuf.message import Message
 
 from . import calls
-from .calls import Credentials, MethodInfo
-from .client import PendingCallback, check_protocol, print_pending
+from . import client as client_module
+from .calls import Credentials
+from .client import PendingCallback, _translate, check_protocol, print_pending
 from .errors import (
     AccessDenied,
-    ConfirmationRequired,
     OmniPanelError,
     PermissionDenied,
     Unauthenticated,
     Unavailable,
-    from_rpc_error,
 )
 from .location import CA_CERT_ENV, TOKEN_ENV, Target, resolve_target
 from .tokens import TokenCache, covers, default_client_name, owner_credential, scope_names, scope_numbers
 from .v1 import access_pb2, agent_pb2, events_pb2, files_pb2, models_pb2
-
-
-def _translate(err: grpc.RpcError, target: str, retry: Optional[Callable[[str], Any]]) -> OmniPanelError:
-    error = from_rpc_error(err, target)
-    if isinstance(error, ConfirmationRequired):
-        error._retry = retry
-    return error
 
 
 class Stream:
@@ -69,39 +61,11 @@ class Stream:
         self.cancel()
 
 
-class Method:
+class Method(client_module.Method):
     """One RPC; see :class:`omnipanel.Method`. Unary calls are awaited;
     streaming ones return a :class:`Stream` at once."""
 
-    def __init__(self, client: "Client", info: MethodInfo) -> None:
-        self._client = client
-        self.info = info
-        factory = client._channel.unary_stream if info.server_streaming else client._channel.unary_unary
-        self._call: Any = factory(
-            info.path,
-            request_serializer=info.request.SerializeToString,
-            response_deserializer=info.response.FromString,
-        )
-
-    def __call__(
-        self,
-        request: Optional[Message] = None,
-        *,
-        timeout: Optional[float] = None,
-        confirmation: Optional[str] = None,
-        metadata: Sequence[Tuple[str, str]] = (),
-        **fields: Any,
-    ) -> Any:
-        message = calls.build_request(self.info, request, fields)
-        target = str(self._client.target)
-
-        def again(confirmation_id: str) -> Any:
-            return self(message, timeout=timeout, confirmation=confirmation_id, metadata=metadata)
-
-        md = self._client._credentials.metadata(confirmation, metadata)
-        if self.info.server_streaming:
-            return Stream(self._call(message, timeout=timeout, metadata=md), target, again)
-        return self._unary(message, timeout, md, target, again)
+    _stream = Stream
 
     async def _unary(self, message: Message, timeout: Optional[float], md: Any, target: str, again: Any) -> Any:
         try:
@@ -110,26 +74,10 @@ class Method:
             raise _translate(err, target, again) from None
 
 
-class Service:
+class Service(client_module.Service):
     """The methods of one service, by proto or Python name."""
 
-    def __init__(self, client: "Client", key: str) -> None:
-        self._client = client
-        self._key = key
-        self._methods = calls.methods_of(key)
-        self._bound: Dict[str, Method] = {}
-
-    def __getattr__(self, name: str) -> Method:
-        info = self.__dict__["_methods"].get(name)
-        if info is None:
-            raise AttributeError(f"the {self._key} service has no method {name!r}")
-        method = self._bound.get(info.name)
-        if method is None:
-            method = self._bound[info.name] = Method(self._client, info)
-        return method
-
-    def __dir__(self) -> List[str]:
-        return sorted(self._methods)
+    _method_class = Method
 
 
 class Client:

@@ -9,7 +9,7 @@ import os
 import sys
 import threading
 import time
-from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Protocol, Sequence, Tuple, Union
 
 import grpc
 from google.protobuf.message import Message
@@ -85,13 +85,23 @@ def _translate(err: grpc.RpcError, target: str, retry: Optional[Callable[[str], 
     return error
 
 
+class Connection(Protocol):
+    """What a service's methods need of their client: the channel, where it
+    leads, and the credentials to present (the blocking Client and
+    omnipanel.aio's both have them)."""
+
+    _channel: Any
+    target: Target
+    _credentials: Credentials
+
+
 class Method:
     """One RPC of a service. Call it with the request message or with its
     fields as keyword arguments; keyword-only extras: ``timeout`` (seconds),
     ``confirmation`` (an id the user allowed), ``metadata`` (more pairs).
     Unary RPCs return the response; streaming ones a :class:`Stream`."""
 
-    def __init__(self, client: "Client", info: MethodInfo) -> None:
+    def __init__(self, client: Connection, info: MethodInfo) -> None:
         self._client = client
         self.info = info
         factory = client._channel.unary_stream if info.server_streaming else client._channel.unary_unary
@@ -118,7 +128,14 @@ class Method:
 
         md = self._client._credentials.metadata(confirmation, metadata)
         if self.info.server_streaming:
-            return Stream(self._call(message, timeout=timeout, metadata=md), target, again)
+            return self._stream(self._call(message, timeout=timeout, metadata=md), target, again)
+        return self._unary(message, timeout, md, target, again)
+
+    # The two hooks omnipanel.aio's Method overrides: everything else about
+    # a call is the same with and without asyncio.
+    _stream: Callable[..., Any] = Stream
+
+    def _unary(self, message: Message, timeout: Optional[float], md: Any, target: str, again: Any) -> Any:
         try:
             return self._call(message, timeout=timeout, metadata=md)
         except grpc.RpcError as err:
@@ -129,7 +146,9 @@ class Service:
     """The methods of one service, by proto name (``GetInfo``) or Python
     name (``get_info``)."""
 
-    def __init__(self, client: "Client", key: str) -> None:
+    _method_class: Callable[..., Method] = Method
+
+    def __init__(self, client: Connection, key: str) -> None:
         self._client = client
         self._key = key
         self._methods = calls.methods_of(key)
@@ -141,7 +160,7 @@ class Service:
             raise AttributeError(f"the {self._key} service has no method {name!r}")
         method = self._bound.get(info.name)
         if method is None:
-            method = self._bound[info.name] = Method(self._client, info)
+            method = self._bound[info.name] = self._method_class(self._client, info)
         return method
 
     def __dir__(self) -> List[str]:
