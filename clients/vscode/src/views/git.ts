@@ -9,6 +9,7 @@ import * as vscode from 'vscode';
 import { OmniPanelError, type CallStream } from '../client';
 import type { ViewsAgent } from './agent';
 import { GitNode, gitTree, summarizeStatus } from './gitItems';
+import { Coalesced } from './coalesced';
 
 export const GIT_VIEW_ID = 'omnipanel.git';
 /** Context key the welcome views of package.json match on. */
@@ -25,8 +26,7 @@ export class GitTreeProvider implements vscode.TreeDataProvider<GitNode>, vscode
   private readonly changed = new vscode.EventEmitter<GitNode | undefined>();
   readonly onDidChangeTreeData = this.changed.event;
   private nodes: GitNode[] = [];
-  private loading: Promise<void> | undefined;
-  private again = false;
+  private readonly reload = new Coalesced(() => this.load());
   private settle: NodeJS.Timeout | undefined;
   private watch: CallStream<unknown> | undefined;
   private retry: NodeJS.Timeout | undefined;
@@ -46,19 +46,7 @@ export class GitTreeProvider implements vscode.TreeDataProvider<GitNode>, vscode
 
   /** Re-reads the status now; calls during a read collapse into one more read. */
   refresh(): Promise<void> {
-    if (this.loading) {
-      this.again = true;
-      return this.loading;
-    }
-    this.loading = (async () => {
-      do {
-        this.again = false;
-        await this.load();
-      } while (this.again);
-    })().finally(() => {
-      this.loading = undefined;
-    });
-    return this.loading;
+    return this.reload.run();
   }
 
   private async load(): Promise<void> {

@@ -8,6 +8,7 @@ import * as vscode from 'vscode';
 import { listAllModels } from '../lm/catalog';
 import type { ViewsAgent } from './agent';
 import { LoadedRow, ModelNode, modelTree } from './modelItems';
+import { Coalesced } from './coalesced';
 
 export const MODELS_VIEW_ID = 'omnipanel.models';
 /** Context key the welcome views of package.json match on. */
@@ -28,26 +29,13 @@ export class ModelsTreeProvider implements vscode.TreeDataProvider<ModelNode>, v
   private readonly changed = new vscode.EventEmitter<ModelNode | undefined>();
   readonly onDidChangeTreeData = this.changed.event;
   private nodes: ModelNode[] = [];
-  private loading: Promise<void> | undefined;
-  private again = false;
+  private readonly reload = new Coalesced(() => this.load());
 
   constructor(private readonly agent: ViewsAgent) {}
 
   /** Re-reads the models; calls made while a read runs collapse into one more read. */
   refresh(): Promise<void> {
-    if (this.loading) {
-      this.again = true;
-      return this.loading;
-    }
-    this.loading = (async () => {
-      do {
-        this.again = false;
-        await this.load();
-      } while (this.again);
-    })().finally(() => {
-      this.loading = undefined;
-    });
-    return this.loading;
+    return this.reload.run();
   }
 
   private async load(): Promise<void> {
