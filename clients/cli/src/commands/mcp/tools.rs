@@ -172,11 +172,6 @@ fn result(outcome: Outcome) -> Result<CallToolResult, ErrorData> {
     })
 }
 
-/// The reason the agent gave, if any.
-fn reason(err: &ClientError) -> Option<String> {
-    err.reason()
-}
-
 #[tool_router]
 impl Tools {
     /// The server for `project` (absolute), holding `grant`; tools needing
@@ -666,7 +661,7 @@ impl Tools {
                 Err(Failed::Agent(err)) => err,
                 Err(said) => return Err(said),
             };
-            match reason(&err).as_deref() {
+            match err.reason().as_deref() {
                 Some("CONFIRMATION_REQUIRED") => {
                     let Some(id) = err.confirmation_id() else {
                         return Err(Failed::Agent(err));
@@ -725,7 +720,7 @@ async fn open_project(client: &Client, project: &str) -> Result<(), Failed> {
         Ok(_) => {}
         Err(err)
             if matches!(
-                reason(&err).as_deref(),
+                err.reason().as_deref(),
                 Some("PROJECT_NOT_FOUND" | "PROJECT_CLOSED")
             ) => {}
         Err(err) => return Err(Failed::Agent(err)),
