@@ -24,6 +24,7 @@ pub mod ollama;
 pub mod platform;
 pub mod projects;
 pub mod reason;
+pub mod secrets;
 pub mod store;
 pub mod sync;
 pub mod system;
