@@ -21,6 +21,7 @@ pub mod git;
 pub mod http;
 pub mod logs;
 pub mod ollama;
+pub mod openai;
 pub mod platform;
 pub mod projects;
 pub mod reason;
