@@ -20,6 +20,7 @@ pub mod files;
 pub mod git;
 pub mod http;
 pub mod logs;
+pub mod model_route;
 pub mod ollama;
 pub mod openai;
 pub mod platform;
