@@ -34,7 +34,7 @@ pub enum Route {
 pub fn route(model: &str, providers: &[&str]) -> Route {
     if let Some((first, rest)) = model.split_once('/')
         && !rest.is_empty()
-        && providers.iter().any(|name| *name == first)
+        && providers.contains(&first)
     {
         return Route::Provider {
             provider: first.to_owned(),
