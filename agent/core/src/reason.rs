@@ -159,6 +159,10 @@ pub enum Reason {
     /// What a client should do: check the file's permissions and free disk
     /// space, then retry.
     ConfigWrite,
+    /// The agent's secrets file (provider API keys) cannot be read or written; nothing was changed.
+    ///
+    /// What a client should do: fix or move aside the file the message names, then retry.
+    SecretsInvalid,
     /// No project has this id, name or path.
     ///
     /// What a client should do: open the project first (`OpenProject`), or list
@@ -440,6 +444,7 @@ impl Reason {
         Self::StateDb,
         Self::ConfigInvalid,
         Self::ConfigWrite,
+        Self::SecretsInvalid,
         Self::ProjectNotFound,
         Self::ProjectClosed,
         Self::VersionConflict,
@@ -524,6 +529,7 @@ impl Reason {
             Self::StateDb => "STATE_DB",
             Self::ConfigInvalid => "CONFIG_INVALID",
             Self::ConfigWrite => "CONFIG_WRITE",
+            Self::SecretsInvalid => "SECRETS_INVALID",
             Self::ProjectNotFound => "PROJECT_NOT_FOUND",
             Self::ProjectClosed => "PROJECT_CLOSED",
             Self::VersionConflict => "VERSION_CONFLICT",
