@@ -335,6 +335,7 @@ pub(crate) async fn create_token(
             name: name.into(),
             scope: scope.into(),
             scopes: Vec::new(),
+            ..Default::default()
         })
         .await?
         .into_inner()

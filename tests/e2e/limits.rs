@@ -162,6 +162,7 @@ async fn read_token(client: &Client) -> TestResult<String> {
             name: "reader".into(),
             scope: pb::Scope::Read.into(),
             scopes: Vec::new(),
+            ..Default::default()
         })
         .await?
         .into_inner()
@@ -286,6 +287,7 @@ async fn a_unary_call_past_the_deadline_is_answered_deadline_exceeded() -> TestR
             name: "silent".into(),
             url: format!("http://127.0.0.1:{port}"),
             token: String::new(),
+            ..Default::default()
         }),
     )
     .await

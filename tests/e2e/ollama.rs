@@ -861,6 +861,7 @@ async fn an_error_line_mid_reply_reaches_the_client_with_ollamas_message_and_cod
         name: "gpu-box".into(),
         url: format!("http://127.0.0.1:{remote_port}"),
         token: String::new(),
+        ..Default::default()
     })
     .await?;
     let mut pull = api
@@ -1211,6 +1212,7 @@ async fn remote_providers_are_checked_used_and_removed() -> TestResult {
             name: "gpu-box".into(),
             url: format!("http://127.0.0.1:{remote_port}"),
             token: "secret".into(),
+            ..Default::default()
         })
         .await?
         .into_inner()
@@ -1222,6 +1224,7 @@ async fn remote_providers_are_checked_used_and_removed() -> TestResult {
             name: "nowhere".into(),
             url: format!("http://127.0.0.1:{}", free_port()?),
             token: String::new(),
+            ..Default::default()
         })
         .await
         .err()
@@ -1248,6 +1251,7 @@ async fn remote_providers_are_checked_used_and_removed() -> TestResult {
     let remote_list = api
         .list_models(pb::ListModelsRequest {
             provider: "gpu-box".into(),
+            ..Default::default()
         })
         .await?
         .into_inner();
@@ -1273,6 +1277,7 @@ async fn remote_providers_are_checked_used_and_removed() -> TestResult {
     let err = api
         .list_models(pb::ListModelsRequest {
             provider: "gpu-box".into(),
+            ..Default::default()
         })
         .await
         .err()
@@ -1642,6 +1647,7 @@ async fn ctrl_c_detaches_the_cli_from_a_pull_that_goes_on() -> TestResult {
             name: "gpu-box".into(),
             url: format!("http://127.0.0.1:{remote_port}"),
             token: String::new(),
+            ..Default::default()
         })
         .await?;
 

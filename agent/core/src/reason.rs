@@ -117,6 +117,10 @@ pub enum Reason {
     ///
     /// What a client should do: wait for the pending ones to be answered, then ask again.
     TooManyRequests,
+    /// The token may only use the models listed when it was created, and this is not one of them.
+    ///
+    /// What a client should do: use one of the token's allowed models, or ask the owner for a token that allows this one.
+    ModelNotAllowed,
     /// The folder is, contains or sits inside a place no project may touch (the agent's own folders, credentials, keyrings, or /).
     ///
     /// What a client should do: pick a folder that holds only the project; the message names the protected place.
@@ -223,12 +227,40 @@ pub enum Reason {
     /// What a client should do: check the provider's address and network, then
     /// retry.
     ProviderDown,
-    /// The address given for a new provider does not answer like an Ollama
-    /// server; nothing was saved.
+    /// The address given for a new provider does not answer (connection
+    /// refused or timed out); nothing was saved.
     ///
     /// What a client should do: fix the address (or start the server there),
     /// then add it again.
     ProviderUnreachable,
+    /// The provider's host name does not resolve; nothing was saved or sent.
+    ///
+    /// What a client should do: check the host name in the provider's URL (and the machine's DNS), then retry.
+    ProviderDnsFailed,
+    /// The TLS handshake with the provider failed (untrusted or expired certificate, or plain HTTP on an https URL).
+    ///
+    /// What a client should do: check the URL's scheme and the server's certificate, then retry.
+    ProviderTlsFailed,
+    /// The provider refused the API key (HTTP 401 or 403).
+    ///
+    /// What a client should do: give the provider a valid API key (RemoveProvider, then AddProvider with the new key).
+    ProviderUnauthorized,
+    /// The provider answers, but not with the API of its kind (e.g. an HTML page, or an Ollama server added as openai).
+    ///
+    /// What a client should do: check the base URL (OpenAI-compatible servers usually end in /v1) and the provider kind.
+    ProviderWrongApi,
+    /// The provider answered HTTP 429: too many requests; the RetryInfo detail says when to retry when it said so.
+    ///
+    /// What a client should do: wait for the time in RetryInfo (or a few seconds), then retry.
+    ProviderRateLimited,
+    /// The provider name collides with a model namespace (e.g. hf.co, or the first segment of an installed model), so model strings would be ambiguous.
+    ///
+    /// What a client should do: pick another provider name.
+    ProviderNameReserved,
+    /// The operation (pull, delete, load, unload, running models) exists only on Ollama providers, and this provider is of another kind.
+    ///
+    /// What a client should do: run it on an Ollama provider, or manage models with the provider's own tools.
+    OllamaOnly,
     /// The model is not installed on the provider.
     ///
     /// What a client should do: pull it first (`PullModel`), or pick an
@@ -435,6 +467,7 @@ impl Reason {
         Self::ConfirmationPending,
         Self::ConfirmationDenied,
         Self::TooManyRequests,
+        Self::ModelNotAllowed,
         Self::ProjectDenied,
         Self::OutsideProjectRoots,
         Self::ProjectNotGranted,
@@ -458,6 +491,13 @@ impl Reason {
         Self::OllamaError,
         Self::ProviderDown,
         Self::ProviderUnreachable,
+        Self::ProviderDnsFailed,
+        Self::ProviderTlsFailed,
+        Self::ProviderUnauthorized,
+        Self::ProviderWrongApi,
+        Self::ProviderRateLimited,
+        Self::ProviderNameReserved,
+        Self::OllamaOnly,
         Self::ModelNotFound,
         Self::ModelNotInRegistry,
         Self::NotARepository,
@@ -520,6 +560,7 @@ impl Reason {
             Self::ConfirmationPending => "CONFIRMATION_PENDING",
             Self::ConfirmationDenied => "CONFIRMATION_DENIED",
             Self::TooManyRequests => "TOO_MANY_REQUESTS",
+            Self::ModelNotAllowed => "MODEL_NOT_ALLOWED",
             Self::ProjectDenied => "PROJECT_DENIED",
             Self::OutsideProjectRoots => "OUTSIDE_PROJECT_ROOTS",
             Self::ProjectNotGranted => "PROJECT_NOT_GRANTED",
@@ -543,6 +584,13 @@ impl Reason {
             Self::OllamaError => "OLLAMA_ERROR",
             Self::ProviderDown => "PROVIDER_DOWN",
             Self::ProviderUnreachable => "PROVIDER_UNREACHABLE",
+            Self::ProviderDnsFailed => "PROVIDER_DNS_FAILED",
+            Self::ProviderTlsFailed => "PROVIDER_TLS_FAILED",
+            Self::ProviderUnauthorized => "PROVIDER_UNAUTHORIZED",
+            Self::ProviderWrongApi => "PROVIDER_WRONG_API",
+            Self::ProviderRateLimited => "PROVIDER_RATE_LIMITED",
+            Self::ProviderNameReserved => "PROVIDER_NAME_RESERVED",
+            Self::OllamaOnly => "OLLAMA_ONLY",
             Self::ModelNotFound => "MODEL_NOT_FOUND",
             Self::ModelNotInRegistry => "MODEL_NOT_IN_REGISTRY",
             Self::NotARepository => "NOT_A_REPOSITORY",

@@ -107,6 +107,7 @@ impl IntoProto<pb::TokenInfo> for TokenInfo {
             created_unix_ms: self.created_ms,
             last_used_unix_ms: self.last_used_ms,
             scopes: self.scopes.into_proto(),
+            ..Default::default()
         }
     }
 }
@@ -272,6 +273,7 @@ mod tests {
                     pb::Scope::Read.into(),
                     pb::Scope::Write.into()
                 ],
+                ..Default::default()
             }
         );
     }

@@ -135,6 +135,7 @@ impl IntoProto<pb::Model> for ModelInfo {
             format: self.details.format,
             provider: self.provider,
             is_default: self.is_default,
+            ..Default::default()
         }
     }
 }
@@ -191,6 +192,7 @@ impl IntoProto<pb::Provider> for ProviderInfo {
             local: self.local,
             has_token: self.has_token,
             version: self.version,
+            ..Default::default()
         }
     }
 }
@@ -204,6 +206,7 @@ impl IntoProto<pb::GenerationStats> for Timings {
             prompt_eval_duration_ns: self.prompt_eval_duration,
             eval_count: self.eval_count,
             eval_duration_ns: self.eval_duration,
+            ..Default::default()
         }
     }
 }
@@ -227,6 +230,7 @@ impl IntoProto<pb::ChatResponse> for ChatChunk {
             content: self.message.content,
             done: self.done,
             done_reason: self.done_reason,
+            ..Default::default()
         }
     }
 }
@@ -241,6 +245,7 @@ impl IntoProto<pb::GenerateResponse> for GenerateChunk {
             done: self.done,
             done_reason: self.done_reason,
             context: self.context,
+            ..Default::default()
         }
     }
 }
@@ -518,6 +523,7 @@ mod tests {
                 local: false,
                 has_token: true,
                 version: "0.5.1".to_owned(),
+                ..Default::default()
             }
         );
     }
@@ -534,6 +540,7 @@ mod tests {
                 prompt_eval_duration_ns: 4,
                 eval_count: 5,
                 eval_duration_ns: 6,
+                ..Default::default()
             }
         );
     }

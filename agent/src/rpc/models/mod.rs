@@ -366,6 +366,17 @@ impl ModelService for ModelApi {
         Ok(Response::new(stream))
     }
 
+    async fn embed(
+        &self,
+        _request: Request<pb::EmbedRequest>,
+    ) -> Result<Response<pb::EmbedResponse>, Status> {
+        // Placeholder while issue 17's provider layer lands (removed before it closes).
+        Err(to_status(omnipanel_core::error::Error::new(
+            omnipanel_core::error::ErrorKind::Unimplemented,
+            "Embed is not implemented yet",
+        )))
+    }
+
     async fn list_providers(
         &self,
         _request: Request<pb::ListProvidersRequest>,

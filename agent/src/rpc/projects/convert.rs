@@ -24,6 +24,7 @@ impl IntoProto<pb::Project> for ProjectView {
             exists: self.exists,
             git: self.git.into_proto(),
             watch: self.watch.into_proto(),
+            ..Default::default()
         }
     }
 }

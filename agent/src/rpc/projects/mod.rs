@@ -13,7 +13,7 @@ use tonic::{Request, Response, Status};
 use crate::rpc::{
     access,
     convert::{FromProto, IntoProto},
-    status::OrStatus,
+    status::{OrStatus, to_status},
 };
 use omnipanel_core::projects::{Projects, TemplateFile};
 
@@ -179,5 +179,16 @@ impl ProjectService for ProjectApi {
             .await
             .or_status()?;
         Ok(Response::new(pb::SaveWorkspaceStateResponse { version }))
+    }
+
+    async fn set_project_model(
+        &self,
+        _request: Request<pb::SetProjectModelRequest>,
+    ) -> Result<Response<pb::SetProjectModelResponse>, Status> {
+        // Placeholder while issue 17's per-project model lands (removed before it closes).
+        Err(to_status(omnipanel_core::error::Error::new(
+            omnipanel_core::error::ErrorKind::Unimplemented,
+            "SetProjectModel is not implemented yet",
+        )))
     }
 }

@@ -299,6 +299,15 @@ fn describe_event(event: &pb::Event) -> String {
             e.name,
             if e.removed { "removed" } else { "added" }
         ),
+        Some(Payload::ProviderStateChanged(e)) => {
+            let provider = e.provider.clone().unwrap_or_default();
+            let state = match provider.state() {
+                pb::ProviderState::Up => "up".to_owned(),
+                pb::ProviderState::Down => format!("down ({})", provider.last_error),
+                pb::ProviderState::Unknown | pb::ProviderState::Unspecified => "unknown".to_owned(),
+            };
+            format!("provider {} is {state}", provider.name)
+        }
         Some(Payload::AlertRaised(e)) => {
             let alert = e.alert.clone().unwrap_or_default();
             format!("alert #{} raised: {}", alert.id, alert.message)
@@ -484,6 +493,7 @@ pub async fn token(command: TokenCommand, out: Output) -> Result<(), Failure> {
                     name,
                     scope: pb::Scope::Unspecified.into(),
                     scopes: scopes_into_proto(&scopes),
+                    ..Default::default()
                 }))
                 .await?;
             if out.is_json() {

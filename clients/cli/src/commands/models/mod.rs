@@ -139,6 +139,7 @@ pub async fn models(command: ModelsCommand, out: Output) -> Result<(), Failure> 
             let response = client
                 .call(models.list_models(ListModelsRequest {
                     provider: provider.name(),
+                    ..Default::default()
                 }))
                 .await?;
             if out.is_json() {
@@ -388,6 +389,7 @@ pub async fn models(command: ModelsCommand, out: Output) -> Result<(), Failure> 
                     name,
                     url,
                     token: token.unwrap_or_default(),
+                    ..Default::default()
                 }))
                 .await?;
             if out.is_json() {

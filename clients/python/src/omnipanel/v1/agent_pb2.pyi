@@ -741,15 +741,27 @@ class CreateTokenRequest(_message.Message):
     NAME_FIELD_NUMBER: _builtins.int
     SCOPE_FIELD_NUMBER: _builtins.int
     SCOPES_FIELD_NUMBER: _builtins.int
+    ALLOWED_MODELS_FIELD_NUMBER: _builtins.int
+    REQUESTS_PER_MINUTE_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """Human-readable label, e.g. "vscode on laptop". Must be unique."""
     scope: _access_pb2.Scope.ValueType
     """Access level granted by the token (read, write or admin); ignored when
     `scopes` is set.
     """
+    requests_per_minute: _builtins.int
+    """Most requests per minute the gateway serves for the token; 0 means no
+    limit.
+    """
     @_builtins.property
     def scopes(self) -> _containers.RepeatedScalarFieldContainer[_access_pb2.Scope.ValueType]:
         """The scopes granted (write includes read; admin includes all)."""
+
+    @_builtins.property
+    def allowed_models(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Models the token may use for inference (Chat, Generate, Embed and the
+        gateway), as "model" or "provider/model"; empty allows every model.
+        """
 
     def __init__(
         self,
@@ -757,10 +769,12 @@ class CreateTokenRequest(_message.Message):
         name: _builtins.str = ...,
         scope: _access_pb2.Scope.ValueType = ...,
         scopes: _abc.Iterable[_access_pb2.Scope.ValueType] | None = ...,
+        allowed_models: _abc.Iterable[_builtins.str] | None = ...,
+        requests_per_minute: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["name", b"name", "scope", b"scope", "scopes", b"scopes"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["allowed_models", b"allowed_models", "name", b"name", "requests_per_minute", b"requests_per_minute", "scope", b"scope", "scopes", b"scopes"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -778,6 +792,8 @@ class TokenInfo(_message.Message):
     CREATED_UNIX_MS_FIELD_NUMBER: _builtins.int
     LAST_USED_UNIX_MS_FIELD_NUMBER: _builtins.int
     SCOPES_FIELD_NUMBER: _builtins.int
+    ALLOWED_MODELS_FIELD_NUMBER: _builtins.int
+    REQUESTS_PER_MINUTE_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     """Stable identifier, used to revoke it."""
     name: _builtins.str
@@ -792,9 +808,15 @@ class TokenInfo(_message.Message):
     """Last time a request used it (recorded at most once a minute), in
     milliseconds since the Unix epoch; 0 when never used.
     """
+    requests_per_minute: _builtins.int
+    """Gateway requests per minute it may make; 0 means no limit."""
     @_builtins.property
     def scopes(self) -> _containers.RepeatedScalarFieldContainer[_access_pb2.Scope.ValueType]:
         """Every scope granted."""
+
+    @_builtins.property
+    def allowed_models(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Models it may use for inference; empty allows every model."""
 
     def __init__(
         self,
@@ -805,10 +827,12 @@ class TokenInfo(_message.Message):
         created_unix_ms: _builtins.int = ...,
         last_used_unix_ms: _builtins.int = ...,
         scopes: _abc.Iterable[_access_pb2.Scope.ValueType] | None = ...,
+        allowed_models: _abc.Iterable[_builtins.str] | None = ...,
+        requests_per_minute: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["created_unix_ms", b"created_unix_ms", "id", b"id", "last_used_unix_ms", b"last_used_unix_ms", "name", b"name", "scope", b"scope", "scopes", b"scopes"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["allowed_models", b"allowed_models", "created_unix_ms", b"created_unix_ms", "id", b"id", "last_used_unix_ms", b"last_used_unix_ms", "name", b"name", "requests_per_minute", b"requests_per_minute", "scope", b"scope", "scopes", b"scopes"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

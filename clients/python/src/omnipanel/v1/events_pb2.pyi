@@ -51,6 +51,7 @@ class Event(_message.Message):
     MODELS_CHANGED_FIELD_NUMBER: _builtins.int
     DEFAULT_MODEL_CHANGED_FIELD_NUMBER: _builtins.int
     PROVIDERS_CHANGED_FIELD_NUMBER: _builtins.int
+    PROVIDER_STATE_CHANGED_FIELD_NUMBER: _builtins.int
     PROJECT_CHANGED_FIELD_NUMBER: _builtins.int
     PROJECT_WATCH_CHANGED_FIELD_NUMBER: _builtins.int
     REPOSITORY_CHANGED_FIELD_NUMBER: _builtins.int
@@ -132,6 +133,10 @@ class Event(_message.Message):
         """A provider was added or removed."""
 
     @_builtins.property
+    def provider_state_changed(self) -> Global___ProviderStateChanged:
+        """A provider went up or down (topic "models")."""
+
+    @_builtins.property
     def project_changed(self) -> Global___ProjectChanged:
         """A project was created, opened, closed or forgotten."""
 
@@ -198,6 +203,7 @@ class Event(_message.Message):
         models_changed: Global___ModelsChanged | None = ...,
         default_model_changed: Global___DefaultModelChanged | None = ...,
         providers_changed: Global___ProvidersChanged | None = ...,
+        provider_state_changed: Global___ProviderStateChanged | None = ...,
         project_changed: Global___ProjectChanged | None = ...,
         project_watch_changed: Global___ProjectWatchChanged | None = ...,
         repository_changed: Global___RepositoryChangedEvent | None = ...,
@@ -209,11 +215,11 @@ class Event(_message.Message):
         update_installed: Global___UpdateInstalled | None = ...,
         update_rolled_back: Global___UpdateRolledBack | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["access_request_changed", b"access_request_changed", "agent_started", b"agent_started", "agent_stopping", b"agent_stopping", "alert_cleared", b"alert_cleared", "alert_raised", b"alert_raised", "clients_changed", b"clients_changed", "confirmation_changed", b"confirmation_changed", "crash_reported", b"crash_reported", "default_model_changed", b"default_model_changed", "models_changed", b"models_changed", "ollama_state_changed", b"ollama_state_changed", "payload", b"payload", "project_changed", b"project_changed", "project_watch_changed", b"project_watch_changed", "providers_changed", b"providers_changed", "pull_progress", b"pull_progress", "repository_changed", b"repository_changed", "settings_changed", b"settings_changed", "state_recovered", b"state_recovered", "thresholds_changed", b"thresholds_changed", "tokens_changed", b"tokens_changed", "update_available", b"update_available", "update_installed", b"update_installed", "update_progress", b"update_progress", "update_rolled_back", b"update_rolled_back"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["access_request_changed", b"access_request_changed", "agent_started", b"agent_started", "agent_stopping", b"agent_stopping", "alert_cleared", b"alert_cleared", "alert_raised", b"alert_raised", "clients_changed", b"clients_changed", "confirmation_changed", b"confirmation_changed", "crash_reported", b"crash_reported", "default_model_changed", b"default_model_changed", "models_changed", b"models_changed", "ollama_state_changed", b"ollama_state_changed", "payload", b"payload", "project_changed", b"project_changed", "project_watch_changed", b"project_watch_changed", "provider_state_changed", b"provider_state_changed", "providers_changed", b"providers_changed", "pull_progress", b"pull_progress", "repository_changed", b"repository_changed", "settings_changed", b"settings_changed", "state_recovered", b"state_recovered", "thresholds_changed", b"thresholds_changed", "tokens_changed", b"tokens_changed", "update_available", b"update_available", "update_installed", b"update_installed", "update_progress", b"update_progress", "update_rolled_back", b"update_rolled_back"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["access_request_changed", b"access_request_changed", "agent_started", b"agent_started", "agent_stopping", b"agent_stopping", "alert_cleared", b"alert_cleared", "alert_raised", b"alert_raised", "clients_changed", b"clients_changed", "confirmation_changed", b"confirmation_changed", "crash_reported", b"crash_reported", "default_model_changed", b"default_model_changed", "instance_id", b"instance_id", "models_changed", b"models_changed", "ollama_state_changed", b"ollama_state_changed", "payload", b"payload", "project_changed", b"project_changed", "project_watch_changed", b"project_watch_changed", "providers_changed", b"providers_changed", "pull_progress", b"pull_progress", "repository_changed", b"repository_changed", "sequence", b"sequence", "settings_changed", b"settings_changed", "state_recovered", b"state_recovered", "thresholds_changed", b"thresholds_changed", "time_unix_ms", b"time_unix_ms", "tokens_changed", b"tokens_changed", "topic", b"topic", "update_available", b"update_available", "update_installed", b"update_installed", "update_progress", b"update_progress", "update_rolled_back", b"update_rolled_back"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["access_request_changed", b"access_request_changed", "agent_started", b"agent_started", "agent_stopping", b"agent_stopping", "alert_cleared", b"alert_cleared", "alert_raised", b"alert_raised", "clients_changed", b"clients_changed", "confirmation_changed", b"confirmation_changed", "crash_reported", b"crash_reported", "default_model_changed", b"default_model_changed", "instance_id", b"instance_id", "models_changed", b"models_changed", "ollama_state_changed", b"ollama_state_changed", "payload", b"payload", "project_changed", b"project_changed", "project_watch_changed", b"project_watch_changed", "provider_state_changed", b"provider_state_changed", "providers_changed", b"providers_changed", "pull_progress", b"pull_progress", "repository_changed", b"repository_changed", "sequence", b"sequence", "settings_changed", b"settings_changed", "state_recovered", b"state_recovered", "thresholds_changed", b"thresholds_changed", "time_unix_ms", b"time_unix_ms", "tokens_changed", b"tokens_changed", "topic", b"topic", "update_available", b"update_available", "update_installed", b"update_installed", "update_progress", b"update_progress", "update_rolled_back", b"update_rolled_back"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_payload: _TypeAlias = _typing.Literal["agent_started", "agent_stopping", "settings_changed", "state_recovered", "crash_reported", "tokens_changed", "access_request_changed", "confirmation_changed", "clients_changed", "ollama_state_changed", "pull_progress", "models_changed", "default_model_changed", "providers_changed", "project_changed", "project_watch_changed", "repository_changed", "alert_raised", "alert_cleared", "thresholds_changed", "update_available", "update_progress", "update_installed", "update_rolled_back"]  # noqa: Y015
+    _WhichOneofReturnType_payload: _TypeAlias = _typing.Literal["agent_started", "agent_stopping", "settings_changed", "state_recovered", "crash_reported", "tokens_changed", "access_request_changed", "confirmation_changed", "clients_changed", "ollama_state_changed", "pull_progress", "models_changed", "default_model_changed", "providers_changed", "provider_state_changed", "project_changed", "project_watch_changed", "repository_changed", "alert_raised", "alert_cleared", "thresholds_changed", "update_available", "update_progress", "update_installed", "update_rolled_back"]  # noqa: Y015
     _WhichOneofArgType_payload: _TypeAlias = _typing.Literal["payload", b"payload"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_payload) -> _WhichOneofReturnType_payload | None: ...
 
@@ -480,6 +486,34 @@ class ProvidersChanged(_message.Message):
 Global___ProvidersChanged: _TypeAlias = ProvidersChanged  # noqa: Y015
 
 @_typing.final
+class ProviderStateChanged(_message.Message):
+    """ProviderStateChanged reports a change of a provider's health."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PROVIDER_FIELD_NUMBER: _builtins.int
+    PREVIOUS_FIELD_NUMBER: _builtins.int
+    previous: _models_pb2.ProviderState.ValueType
+    """The state before."""
+    @_builtins.property
+    def provider(self) -> _models_pb2.Provider:
+        """The provider, with its new state."""
+
+    def __init__(
+        self,
+        *,
+        provider: _models_pb2.Provider | None = ...,
+        previous: _models_pb2.ProviderState.ValueType = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["provider", b"provider"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["previous", b"previous", "provider", b"provider"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ProviderStateChanged: _TypeAlias = ProviderStateChanged  # noqa: Y015
+
+@_typing.final
 class ProjectChanged(_message.Message):
     """ProjectChanged reports a change to the project list."""
 
@@ -493,7 +527,9 @@ class ProjectChanged(_message.Message):
     path: _builtins.str
     """Root folder."""
     change: _builtins.str
-    """"created", "opened", "closed" or "forgotten"."""
+    """"created", "opened", "closed", "forgotten" or "model" (its preferred
+    model changed).
+    """
     def __init__(
         self,
         *,

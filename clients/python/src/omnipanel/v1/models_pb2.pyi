@@ -143,6 +143,68 @@ FIT_VERDICT_TOO_LARGE: FitVerdict.ValueType  # 4
 """Fits neither in VRAM nor in RAM."""
 Global___FitVerdict: _TypeAlias = FitVerdict  # noqa: Y015
 
+class _ProviderKind:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _ProviderKindEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ProviderKind.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    PROVIDER_KIND_UNSPECIFIED: _ProviderKind.ValueType  # 0
+    """Not set; AddProvider treats it as OLLAMA."""
+    PROVIDER_KIND_OLLAMA: _ProviderKind.ValueType  # 1
+    """Ollama's HTTP API (`/api/...`): the local server or another Ollama."""
+    PROVIDER_KIND_OPENAI: _ProviderKind.ValueType  # 2
+    """The OpenAI API (`/v1/models`, `/v1/chat/completions`,
+    `/v1/completions`, `/v1/embeddings`): LM Studio, llama.cpp's server,
+    vLLM, LocalAI or a hosted endpoint.
+    """
+
+class ProviderKind(_ProviderKind, metaclass=_ProviderKindEnumTypeWrapper):
+    """ProviderKind is the API a provider speaks."""
+
+PROVIDER_KIND_UNSPECIFIED: ProviderKind.ValueType  # 0
+"""Not set; AddProvider treats it as OLLAMA."""
+PROVIDER_KIND_OLLAMA: ProviderKind.ValueType  # 1
+"""Ollama's HTTP API (`/api/...`): the local server or another Ollama."""
+PROVIDER_KIND_OPENAI: ProviderKind.ValueType  # 2
+"""The OpenAI API (`/v1/models`, `/v1/chat/completions`,
+`/v1/completions`, `/v1/embeddings`): LM Studio, llama.cpp's server,
+vLLM, LocalAI or a hosted endpoint.
+"""
+Global___ProviderKind: _TypeAlias = ProviderKind  # noqa: Y015
+
+class _ProviderState:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _ProviderStateEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ProviderState.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    PROVIDER_STATE_UNSPECIFIED: _ProviderState.ValueType  # 0
+    """Not set."""
+    PROVIDER_STATE_UNKNOWN: _ProviderState.ValueType  # 1
+    """Not probed yet (probes run only while someone asks or listens)."""
+    PROVIDER_STATE_UP: _ProviderState.ValueType  # 2
+    """It answered the last probe or request."""
+    PROVIDER_STATE_DOWN: _ProviderState.ValueType  # 3
+    """It failed the last probe or request; `last_error` says how. Requests to
+    it fail fast with UNAVAILABLE until a probe finds it up again.
+    """
+
+class ProviderState(_ProviderState, metaclass=_ProviderStateEnumTypeWrapper):
+    """ProviderState is a provider's health as last probed."""
+
+PROVIDER_STATE_UNSPECIFIED: ProviderState.ValueType  # 0
+"""Not set."""
+PROVIDER_STATE_UNKNOWN: ProviderState.ValueType  # 1
+"""Not probed yet (probes run only while someone asks or listens)."""
+PROVIDER_STATE_UP: ProviderState.ValueType  # 2
+"""It answered the last probe or request."""
+PROVIDER_STATE_DOWN: ProviderState.ValueType  # 3
+"""It failed the last probe or request; `last_error` says how. Requests to
+it fail fast with UNAVAILABLE until a probe finds it up again.
+"""
+Global___ProviderState: _TypeAlias = ProviderState  # noqa: Y015
+
 @_typing.final
 class ServerStatus(_message.Message):
     """ServerStatus describes the local Ollama server."""
@@ -387,6 +449,7 @@ class Model(_message.Message):
     FORMAT_FIELD_NUMBER: _builtins.int
     PROVIDER_FIELD_NUMBER: _builtins.int
     IS_DEFAULT_FIELD_NUMBER: _builtins.int
+    PROVIDER_KIND_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """Full name with tag, e.g. "llama3.2:1b"."""
     size_bytes: _builtins.int
@@ -407,6 +470,8 @@ class Model(_message.Message):
     """Provider it is installed on."""
     is_default: _builtins.bool
     """True when this is the default model."""
+    provider_kind: Global___ProviderKind.ValueType
+    """Kind of the provider it is served by."""
     def __init__(
         self,
         *,
@@ -420,10 +485,11 @@ class Model(_message.Message):
         format: _builtins.str = ...,
         provider: _builtins.str = ...,
         is_default: _builtins.bool = ...,
+        provider_kind: Global___ProviderKind.ValueType = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["digest", b"digest", "family", b"family", "format", b"format", "is_default", b"is_default", "modified_unix_ms", b"modified_unix_ms", "name", b"name", "parameter_size", b"parameter_size", "provider", b"provider", "quantization_level", b"quantization_level", "size_bytes", b"size_bytes"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["digest", b"digest", "family", b"family", "format", b"format", "is_default", b"is_default", "modified_unix_ms", b"modified_unix_ms", "name", b"name", "parameter_size", b"parameter_size", "provider", b"provider", "provider_kind", b"provider_kind", "quantization_level", b"quantization_level", "size_bytes", b"size_bytes"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -436,16 +502,22 @@ class ListModelsRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     PROVIDER_FIELD_NUMBER: _builtins.int
+    ALL_PROVIDERS_FIELD_NUMBER: _builtins.int
     provider: _builtins.str
-    """Provider name; empty means "local"."""
+    """Provider name; empty means "local" (unless `all_providers`)."""
+    all_providers: _builtins.bool
+    """List the models of every provider that answers, "local" first; a
+    provider that is down is left out (ListProviders says why).
+    """
     def __init__(
         self,
         *,
         provider: _builtins.str = ...,
+        all_providers: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["provider", b"provider"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["all_providers", b"all_providers", "provider", b"provider"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1180,7 +1252,11 @@ Global___ChatMessage: _TypeAlias = ChatMessage  # noqa: Y015
 
 @_typing.final
 class GenerationStats(_message.Message):
-    """GenerationStats are Ollama's timings for a finished reply."""
+    """GenerationStats are the timings and token counts of a finished reply.
+    Ollama reports all of them; for OpenAI-compatible servers the agent measures
+    the durations itself and takes the token counts from the usage the server
+    reports (0 when it reports none).
+    """
 
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -1190,6 +1266,7 @@ class GenerationStats(_message.Message):
     PROMPT_EVAL_DURATION_NS_FIELD_NUMBER: _builtins.int
     EVAL_COUNT_FIELD_NUMBER: _builtins.int
     EVAL_DURATION_NS_FIELD_NUMBER: _builtins.int
+    TIME_TO_FIRST_TOKEN_NS_FIELD_NUMBER: _builtins.int
     total_duration_ns: _builtins.int
     """Total time, nanoseconds."""
     load_duration_ns: _builtins.int
@@ -1202,6 +1279,10 @@ class GenerationStats(_message.Message):
     """Tokens generated."""
     eval_duration_ns: _builtins.int
     """Time generating, nanoseconds."""
+    time_to_first_token_ns: _builtins.int
+    """Time from the request to the first piece of text, nanoseconds, as the
+    agent measured it.
+    """
     def __init__(
         self,
         *,
@@ -1211,10 +1292,11 @@ class GenerationStats(_message.Message):
         prompt_eval_duration_ns: _builtins.int = ...,
         eval_count: _builtins.int = ...,
         eval_duration_ns: _builtins.int = ...,
+        time_to_first_token_ns: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["eval_count", b"eval_count", "eval_duration_ns", b"eval_duration_ns", "load_duration_ns", b"load_duration_ns", "prompt_eval_count", b"prompt_eval_count", "prompt_eval_duration_ns", b"prompt_eval_duration_ns", "total_duration_ns", b"total_duration_ns"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["eval_count", b"eval_count", "eval_duration_ns", b"eval_duration_ns", "load_duration_ns", b"load_duration_ns", "prompt_eval_count", b"prompt_eval_count", "prompt_eval_duration_ns", b"prompt_eval_duration_ns", "time_to_first_token_ns", b"time_to_first_token_ns", "total_duration_ns", b"total_duration_ns"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1232,16 +1314,26 @@ class ChatRequest(_message.Message):
     OPTIONS_JSON_FIELD_NUMBER: _builtins.int
     KEEP_ALIVE_FIELD_NUMBER: _builtins.int
     FORMAT_FIELD_NUMBER: _builtins.int
+    PROJECT_FIELD_NUMBER: _builtins.int
     model: _builtins.str
-    """Model; empty means the default model."""
+    """Model; empty means the project's preferred model when `project` names
+    one with a preference, else the default model. When `provider` is empty,
+    a first path segment that is a provider's name picks that provider
+    ("lmstudio/qwen2.5-7b"); any other name is looked up on every provider,
+    "local" first.
+    """
     provider: _builtins.str
-    """Provider name; empty means "local"."""
+    """Provider name; empty means "resolve from the model name"."""
     options_json: _builtins.str
     """Model options as a JSON object, e.g. {"temperature":0.2}; empty for none."""
     keep_alive: _builtins.str
     """How long to keep the model loaded afterwards; empty for the default."""
     format: _builtins.str
     """Response format: "" (free text), "json", or a JSON schema."""
+    project: _builtins.str
+    """Project (ID or path) the request is made for: its preferred model is
+    used when `model` is empty.
+    """
     @_builtins.property
     def messages(self) -> _containers.RepeatedCompositeFieldContainer[Global___ChatMessage]:
         """The conversation so far."""
@@ -1255,10 +1347,11 @@ class ChatRequest(_message.Message):
         options_json: _builtins.str = ...,
         keep_alive: _builtins.str = ...,
         format: _builtins.str = ...,
+        project: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["format", b"format", "keep_alive", b"keep_alive", "messages", b"messages", "model", b"model", "options_json", b"options_json", "provider", b"provider"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["format", b"format", "keep_alive", b"keep_alive", "messages", b"messages", "model", b"model", "options_json", b"options_json", "project", b"project", "provider", b"provider"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1275,6 +1368,7 @@ class ChatResponse(_message.Message):
     DONE_FIELD_NUMBER: _builtins.int
     DONE_REASON_FIELD_NUMBER: _builtins.int
     STATS_FIELD_NUMBER: _builtins.int
+    PROVIDER_FIELD_NUMBER: _builtins.int
     model: _builtins.str
     """Model answering."""
     content: _builtins.str
@@ -1283,6 +1377,8 @@ class ChatResponse(_message.Message):
     """True on the last piece."""
     done_reason: _builtins.str
     """Why it ended ("stop", "length", ...), on the last piece."""
+    provider: _builtins.str
+    """Provider answering."""
     @_builtins.property
     def stats(self) -> Global___GenerationStats:
         """Timings, on the last piece."""
@@ -1295,10 +1391,11 @@ class ChatResponse(_message.Message):
         done: _builtins.bool = ...,
         done_reason: _builtins.str = ...,
         stats: Global___GenerationStats | None = ...,
+        provider: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["stats", b"stats"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["content", b"content", "done", b"done", "done_reason", b"done_reason", "model", b"model", "stats", b"stats"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["content", b"content", "done", b"done", "done_reason", b"done_reason", "model", b"model", "provider", b"provider", "stats", b"stats"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1319,10 +1416,16 @@ class GenerateRequest(_message.Message):
     FORMAT_FIELD_NUMBER: _builtins.int
     CONTEXT_FIELD_NUMBER: _builtins.int
     RAW_FIELD_NUMBER: _builtins.int
+    PROJECT_FIELD_NUMBER: _builtins.int
     model: _builtins.str
-    """Model; empty means the default model."""
+    """Model; empty means the project's preferred model when `project` names
+    one with a preference, else the default model. When `provider` is empty,
+    a first path segment that is a provider's name picks that provider
+    ("lmstudio/qwen2.5-7b"); any other name is looked up on every provider,
+    "local" first.
+    """
     provider: _builtins.str
-    """Provider name; empty means "local"."""
+    """Provider name; empty means "resolve from the model name"."""
     prompt: _builtins.str
     """The prompt."""
     system: _builtins.str
@@ -1334,7 +1437,11 @@ class GenerateRequest(_message.Message):
     format: _builtins.str
     """Response format: "" (free text), "json", or a JSON schema."""
     raw: _builtins.bool
-    """Send the prompt without the model's template."""
+    """Send the prompt without the model's template (Ollama only)."""
+    project: _builtins.str
+    """Project (ID or path) the request is made for: its preferred model is
+    used when `model` is empty.
+    """
     @_builtins.property
     def context(self) -> _containers.RepeatedScalarFieldContainer[_builtins.int]:
         """Context from an earlier GenerateResponse, to continue it."""
@@ -1351,10 +1458,11 @@ class GenerateRequest(_message.Message):
         format: _builtins.str = ...,
         context: _abc.Iterable[_builtins.int] | None = ...,
         raw: _builtins.bool = ...,
+        project: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["context", b"context", "format", b"format", "keep_alive", b"keep_alive", "model", b"model", "options_json", b"options_json", "prompt", b"prompt", "provider", b"provider", "raw", b"raw", "system", b"system"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["context", b"context", "format", b"format", "keep_alive", b"keep_alive", "model", b"model", "options_json", b"options_json", "project", b"project", "prompt", b"prompt", "provider", b"provider", "raw", b"raw", "system", b"system"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1372,6 +1480,7 @@ class GenerateResponse(_message.Message):
     DONE_REASON_FIELD_NUMBER: _builtins.int
     STATS_FIELD_NUMBER: _builtins.int
     CONTEXT_FIELD_NUMBER: _builtins.int
+    PROVIDER_FIELD_NUMBER: _builtins.int
     model: _builtins.str
     """Model answering."""
     response: _builtins.str
@@ -1380,13 +1489,15 @@ class GenerateResponse(_message.Message):
     """True on the last piece."""
     done_reason: _builtins.str
     """Why it ended, on the last piece."""
+    provider: _builtins.str
+    """Provider answering."""
     @_builtins.property
     def stats(self) -> Global___GenerationStats:
         """Timings, on the last piece."""
 
     @_builtins.property
     def context(self) -> _containers.RepeatedScalarFieldContainer[_builtins.int]:
-        """Context to continue from, on the last piece."""
+        """Context to continue from, on the last piece (Ollama only)."""
 
     def __init__(
         self,
@@ -1397,18 +1508,142 @@ class GenerateResponse(_message.Message):
         done_reason: _builtins.str = ...,
         stats: Global___GenerationStats | None = ...,
         context: _abc.Iterable[_builtins.int] | None = ...,
+        provider: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["stats", b"stats"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["context", b"context", "done", b"done", "done_reason", b"done_reason", "model", b"model", "response", b"response", "stats", b"stats"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["context", b"context", "done", b"done", "done_reason", b"done_reason", "model", b"model", "provider", b"provider", "response", b"response", "stats", b"stats"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___GenerateResponse: _TypeAlias = GenerateResponse  # noqa: Y015
 
 @_typing.final
+class EmbedRequest(_message.Message):
+    """EmbedRequest asks for embeddings of one or more texts."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MODEL_FIELD_NUMBER: _builtins.int
+    PROVIDER_FIELD_NUMBER: _builtins.int
+    INPUT_FIELD_NUMBER: _builtins.int
+    PROJECT_FIELD_NUMBER: _builtins.int
+    TRUNCATE_FIELD_NUMBER: _builtins.int
+    KEEP_ALIVE_FIELD_NUMBER: _builtins.int
+    model: _builtins.str
+    """Model; empty means the project's preferred model when `project` names
+    one with a preference, else the default model. When `provider` is empty,
+    a first path segment that is a provider's name picks that provider
+    ("lmstudio/qwen2.5-7b"); any other name is looked up on every provider,
+    "local" first.
+    """
+    provider: _builtins.str
+    """Provider name; empty means "resolve from the model name"."""
+    project: _builtins.str
+    """Project (ID or path) the request is made for: its preferred model is
+    used when `model` is empty.
+    """
+    truncate: _builtins.bool
+    """Cut inputs longer than the model's context instead of failing (Ollama's
+    default is to cut).
+    """
+    keep_alive: _builtins.str
+    """How long to keep the model loaded afterwards (Ollama only); empty for the
+    default.
+    """
+    @_builtins.property
+    def input(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The texts to embed, at least one."""
+
+    def __init__(
+        self,
+        *,
+        model: _builtins.str = ...,
+        provider: _builtins.str = ...,
+        input: _abc.Iterable[_builtins.str] | None = ...,
+        project: _builtins.str = ...,
+        truncate: _builtins.bool | None = ...,
+        keep_alive: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_truncate", b"_truncate", "truncate", b"truncate"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_truncate", b"_truncate", "input", b"input", "keep_alive", b"keep_alive", "model", b"model", "project", b"project", "provider", b"provider", "truncate", b"truncate"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__truncate: _TypeAlias = _typing.Literal["truncate"]  # noqa: Y015
+    _WhichOneofArgType__truncate: _TypeAlias = _typing.Literal["_truncate", b"_truncate"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__truncate) -> _WhichOneofReturnType__truncate | None: ...
+
+Global___EmbedRequest: _TypeAlias = EmbedRequest  # noqa: Y015
+
+@_typing.final
+class Embedding(_message.Message):
+    """Embedding is one vector."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    VALUES_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def values(self) -> _containers.RepeatedScalarFieldContainer[_builtins.float]:
+        """The vector's components."""
+
+    def __init__(
+        self,
+        *,
+        values: _abc.Iterable[_builtins.float] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["values", b"values"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Embedding: _TypeAlias = Embedding  # noqa: Y015
+
+@_typing.final
+class EmbedResponse(_message.Message):
+    """EmbedResponse carries one vector per input, in order."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MODEL_FIELD_NUMBER: _builtins.int
+    PROVIDER_FIELD_NUMBER: _builtins.int
+    EMBEDDINGS_FIELD_NUMBER: _builtins.int
+    PROMPT_TOKENS_FIELD_NUMBER: _builtins.int
+    TOTAL_DURATION_NS_FIELD_NUMBER: _builtins.int
+    model: _builtins.str
+    """Model that embedded."""
+    provider: _builtins.str
+    """Provider that embedded."""
+    prompt_tokens: _builtins.int
+    """Tokens in the inputs, as the provider counted them (0 when unknown)."""
+    total_duration_ns: _builtins.int
+    """Time the request took, nanoseconds."""
+    @_builtins.property
+    def embeddings(self) -> _containers.RepeatedCompositeFieldContainer[Global___Embedding]:
+        """One vector per input, in the order of `input`."""
+
+    def __init__(
+        self,
+        *,
+        model: _builtins.str = ...,
+        provider: _builtins.str = ...,
+        embeddings: _abc.Iterable[Global___Embedding] | None = ...,
+        prompt_tokens: _builtins.int = ...,
+        total_duration_ns: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["embeddings", b"embeddings", "model", b"model", "prompt_tokens", b"prompt_tokens", "provider", b"provider", "total_duration_ns", b"total_duration_ns"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___EmbedResponse: _TypeAlias = EmbedResponse  # noqa: Y015
+
+@_typing.final
 class Provider(_message.Message):
-    """Provider is an Ollama endpoint."""
+    """Provider is a model server OmniPanel sends requests to. Its API key and
+    header values are never returned.
+    """
 
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -1417,16 +1652,38 @@ class Provider(_message.Message):
     LOCAL_FIELD_NUMBER: _builtins.int
     HAS_TOKEN_FIELD_NUMBER: _builtins.int
     VERSION_FIELD_NUMBER: _builtins.int
+    KIND_FIELD_NUMBER: _builtins.int
+    STATE_FIELD_NUMBER: _builtins.int
+    LAST_ERROR_FIELD_NUMBER: _builtins.int
+    CHECKED_UNIX_MS_FIELD_NUMBER: _builtins.int
+    HEADER_NAMES_FIELD_NUMBER: _builtins.int
+    TIMEOUT_SECONDS_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """Unique name; "local" is the supervised server."""
     url: _builtins.str
-    """Base URL, e.g. "http://gpu-box:11434"."""
+    """Base URL, e.g. "http://gpu-box:11434" or "http://127.0.0.1:1234/v1"."""
     local: _builtins.bool
     """True for the local, supervised server."""
     has_token: _builtins.bool
-    """True when requests carry a bearer token."""
+    """True when requests carry an API key (as a bearer token)."""
     version: _builtins.str
-    """Version seen when it was added or last checked."""
+    """Version seen when it was added or last checked (Ollama only)."""
+    kind: Global___ProviderKind.ValueType
+    """The API it speaks."""
+    state: Global___ProviderState.ValueType
+    """Health as last probed."""
+    last_error: _builtins.str
+    """Why it is DOWN, e.g. "connection refused"; empty otherwise."""
+    checked_unix_ms: _builtins.int
+    """When the state was last established, ms since the epoch; 0 when never."""
+    timeout_seconds: _builtins.int
+    """Timeout for one request in seconds (for a stream: until its first
+    byte); 0 means the default.
+    """
+    @_builtins.property
+    def header_names(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Names of the extra headers sent with every request (values are secret)."""
+
     def __init__(
         self,
         *,
@@ -1435,10 +1692,16 @@ class Provider(_message.Message):
         local: _builtins.bool = ...,
         has_token: _builtins.bool = ...,
         version: _builtins.str = ...,
+        kind: Global___ProviderKind.ValueType = ...,
+        state: Global___ProviderState.ValueType = ...,
+        last_error: _builtins.str = ...,
+        checked_unix_ms: _builtins.int = ...,
+        header_names: _abc.Iterable[_builtins.str] | None = ...,
+        timeout_seconds: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["has_token", b"has_token", "local", b"local", "name", b"name", "url", b"url", "version", b"version"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["checked_unix_ms", b"checked_unix_ms", "has_token", b"has_token", "header_names", b"header_names", "kind", b"kind", "last_error", b"last_error", "local", b"local", "name", b"name", "state", b"state", "timeout_seconds", b"timeout_seconds", "url", b"url", "version", b"version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1491,25 +1754,69 @@ class AddProviderRequest(_message.Message):
 
     DESCRIPTOR: _descriptor.Descriptor
 
+    @_typing.final
+    class HeadersEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.str
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.str = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
     NAME_FIELD_NUMBER: _builtins.int
     URL_FIELD_NUMBER: _builtins.int
     TOKEN_FIELD_NUMBER: _builtins.int
+    KIND_FIELD_NUMBER: _builtins.int
+    HEADERS_FIELD_NUMBER: _builtins.int
+    TIMEOUT_SECONDS_FIELD_NUMBER: _builtins.int
     name: _builtins.str
-    """Unique name: letters, digits, '-' and '_'."""
+    """Unique name: letters, digits, '-' and '_'; refused when it collides with
+    a model namespace (PROVIDER_NAME_RESERVED).
+    """
     url: _builtins.str
-    """Base URL (http or https)."""
+    """Base URL (http or https). For OpenAI-compatible servers the URL the API
+    paths follow, usually ending in "/v1".
+    """
     token: _builtins.str
-    """Optional bearer token sent to it."""
+    """Optional API key, sent as `Authorization: Bearer <key>`. Kept in the OS
+    keyring or the agent's 0600 secrets file, never in state.db.
+    """
+    kind: Global___ProviderKind.ValueType
+    """The API it speaks; UNSPECIFIED means OLLAMA."""
+    timeout_seconds: _builtins.int
+    """Timeout for one request in seconds (for a stream: until its first
+    byte); 0 means the default (300 s).
+    """
+    @_builtins.property
+    def headers(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
+        """Extra headers sent with every request (e.g. an organisation ID); stored
+        like the key.
+        """
+
     def __init__(
         self,
         *,
         name: _builtins.str = ...,
         url: _builtins.str = ...,
         token: _builtins.str = ...,
+        kind: Global___ProviderKind.ValueType = ...,
+        headers: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
+        timeout_seconds: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["name", b"name", "token", b"token", "url", b"url"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["headers", b"headers", "kind", b"kind", "name", b"name", "timeout_seconds", b"timeout_seconds", "token", b"token", "url", b"url"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

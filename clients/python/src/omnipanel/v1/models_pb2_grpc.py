@@ -27,8 +27,10 @@ if _version_not_supported:
 
 class ModelServiceStub:
     """ModelService supervises the local Ollama server and manages models on it
-    and on further Ollama endpoints (providers): listing, pulling with
-    progress, loading, fit checks, and chat/generate streams.
+    and on further model servers (providers: Ollama endpoints and
+    OpenAI-compatible servers such as LM Studio, llama.cpp, vLLM or LocalAI):
+    listing, pulling with progress, loading, fit checks, chat/generate streams
+    and embeddings.
     """
 
     def __init__(self, channel):
@@ -122,6 +124,11 @@ class ModelServiceStub:
                 request_serializer=omnipanel_dot_v1_dot_models__pb2.GenerateRequest.SerializeToString,
                 response_deserializer=omnipanel_dot_v1_dot_models__pb2.GenerateResponse.FromString,
                 _registered_method=True)
+        self.Embed = channel.unary_unary(
+                '/omnipanel.v1.ModelService/Embed',
+                request_serializer=omnipanel_dot_v1_dot_models__pb2.EmbedRequest.SerializeToString,
+                response_deserializer=omnipanel_dot_v1_dot_models__pb2.EmbedResponse.FromString,
+                _registered_method=True)
         self.ListProviders = channel.unary_unary(
                 '/omnipanel.v1.ModelService/ListProviders',
                 request_serializer=omnipanel_dot_v1_dot_models__pb2.ListProvidersRequest.SerializeToString,
@@ -141,8 +148,10 @@ class ModelServiceStub:
 
 class ModelServiceServicer:
     """ModelService supervises the local Ollama server and manages models on it
-    and on further Ollama endpoints (providers): listing, pulling with
-    progress, loading, fit checks, and chat/generate streams.
+    and on further model servers (providers: Ollama endpoints and
+    OpenAI-compatible servers such as LM Studio, llama.cpp, vLLM or LocalAI):
+    listing, pulling with progress, loading, fit checks, chat/generate streams
+    and embeddings.
     """
 
     def GetServerStatus(self, request, context):
@@ -176,7 +185,9 @@ class ModelServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ListModels(self, request, context):
-        """ListModels lists the models installed on a provider.
+        """ListModels lists the models a provider serves (installed models on
+        Ollama, `/v1/models` on OpenAI-compatible servers), or those of every
+        provider that is up.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -242,7 +253,8 @@ class ModelServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def SetDefaultModel(self, request, context):
-        """SetDefaultModel sets the model Chat and Generate use when none is given.
+        """SetDefaultModel sets the model Chat, Generate and Embed use when none is
+        given and the request's project names no preferred model.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -269,17 +281,28 @@ class ModelServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Embed(self, request, context):
+        """Embed turns texts into embedding vectors, on any provider kind.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def ListProviders(self, request, context):
-        """ListProviders lists the Ollama endpoints OmniPanel knows; "local" is
-        always first.
+        """ListProviders lists the providers OmniPanel knows, with their health;
+        "local" is always first. A call probes providers whose state is older
+        than a few seconds (nothing is probed while nobody asks or listens).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def AddProvider(self, request, context):
-        """AddProvider registers a further Ollama endpoint after checking that it
-        answers. Remote providers are only used, never started or stopped.
+        """AddProvider registers a further model server after checking that it
+        answers with the API of its kind and accepts the key; a failure names
+        what went wrong (PROVIDER_DNS_FAILED, PROVIDER_TLS_FAILED,
+        PROVIDER_UNAUTHORIZED, PROVIDER_WRONG_API, PROVIDER_UNREACHABLE) and
+        saves nothing. Remote providers are only used, never started or stopped.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -380,6 +403,11 @@ def add_ModelServiceServicer_to_server(servicer, server):
                     request_deserializer=omnipanel_dot_v1_dot_models__pb2.GenerateRequest.FromString,
                     response_serializer=omnipanel_dot_v1_dot_models__pb2.GenerateResponse.SerializeToString,
             ),
+            'Embed': grpc.unary_unary_rpc_method_handler(
+                    servicer.Embed,
+                    request_deserializer=omnipanel_dot_v1_dot_models__pb2.EmbedRequest.FromString,
+                    response_serializer=omnipanel_dot_v1_dot_models__pb2.EmbedResponse.SerializeToString,
+            ),
             'ListProviders': grpc.unary_unary_rpc_method_handler(
                     servicer.ListProviders,
                     request_deserializer=omnipanel_dot_v1_dot_models__pb2.ListProvidersRequest.FromString,
@@ -405,8 +433,10 @@ def add_ModelServiceServicer_to_server(servicer, server):
  # This class is part of an EXPERIMENTAL API.
 class ModelService:
     """ModelService supervises the local Ollama server and manages models on it
-    and on further Ollama endpoints (providers): listing, pulling with
-    progress, loading, fit checks, and chat/generate streams.
+    and on further model servers (providers: Ollama endpoints and
+    OpenAI-compatible servers such as LM Studio, llama.cpp, vLLM or LocalAI):
+    listing, pulling with progress, loading, fit checks, chat/generate streams
+    and embeddings.
     """
 
     @staticmethod
@@ -858,6 +888,33 @@ class ModelService:
             '/omnipanel.v1.ModelService/Generate',
             omnipanel_dot_v1_dot_models__pb2.GenerateRequest.SerializeToString,
             omnipanel_dot_v1_dot_models__pb2.GenerateResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Embed(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/omnipanel.v1.ModelService/Embed',
+            omnipanel_dot_v1_dot_models__pb2.EmbedRequest.SerializeToString,
+            omnipanel_dot_v1_dot_models__pb2.EmbedResponse.FromString,
             options,
             channel_credentials,
             insecure,

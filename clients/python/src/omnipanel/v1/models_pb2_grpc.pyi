@@ -28,8 +28,10 @@ GRPC_VERSION: str
 
 class ModelServiceStub:
     """ModelService supervises the local Ollama server and manages models on it
-    and on further Ollama endpoints (providers): listing, pulling with
-    progress, loading, fit checks, and chat/generate streams.
+    and on further model servers (providers: Ollama endpoints and
+    OpenAI-compatible servers such as LM Studio, llama.cpp, vLLM or LocalAI):
+    listing, pulling with progress, loading, fit checks, chat/generate streams
+    and embeddings.
     """
 
     @_typing.overload
@@ -49,7 +51,10 @@ class ModelServiceStub:
     RestartServer: _grpc.UnaryUnaryMultiCallable[_models_pb2.RestartServerRequest, _models_pb2.RestartServerResponse]
     """RestartServer stops (if running) and starts the local server."""
     ListModels: _grpc.UnaryUnaryMultiCallable[_models_pb2.ListModelsRequest, _models_pb2.ListModelsResponse]
-    """ListModels lists the models installed on a provider."""
+    """ListModels lists the models a provider serves (installed models on
+    Ollama, `/v1/models` on OpenAI-compatible servers), or those of every
+    provider that is up.
+    """
     ShowModel: _grpc.UnaryUnaryMultiCallable[_models_pb2.ShowModelRequest, _models_pb2.ShowModelResponse]
     """ShowModel returns a model's details, template, parameters and license."""
     PullModel: _grpc.UnaryStreamMultiCallable[_models_pb2.PullModelRequest, _models_pb2.PullModelResponse]
@@ -72,20 +77,28 @@ class ModelServiceStub:
     UnloadModel: _grpc.UnaryUnaryMultiCallable[_models_pb2.UnloadModelRequest, _models_pb2.UnloadModelResponse]
     """UnloadModel frees the memory a loaded model holds."""
     SetDefaultModel: _grpc.UnaryUnaryMultiCallable[_models_pb2.SetDefaultModelRequest, _models_pb2.SetDefaultModelResponse]
-    """SetDefaultModel sets the model Chat and Generate use when none is given."""
+    """SetDefaultModel sets the model Chat, Generate and Embed use when none is
+    given and the request's project names no preferred model.
+    """
     CheckFit: _grpc.UnaryUnaryMultiCallable[_models_pb2.CheckFitRequest, _models_pb2.CheckFitResponse]
     """CheckFit compares a model's size with free VRAM, RAM and disk."""
     Chat: _grpc.UnaryStreamMultiCallable[_models_pb2.ChatRequest, _models_pb2.ChatResponse]
     """Chat streams an assistant reply to a conversation."""
     Generate: _grpc.UnaryStreamMultiCallable[_models_pb2.GenerateRequest, _models_pb2.GenerateResponse]
     """Generate streams a completion of a prompt."""
+    Embed: _grpc.UnaryUnaryMultiCallable[_models_pb2.EmbedRequest, _models_pb2.EmbedResponse]
+    """Embed turns texts into embedding vectors, on any provider kind."""
     ListProviders: _grpc.UnaryUnaryMultiCallable[_models_pb2.ListProvidersRequest, _models_pb2.ListProvidersResponse]
-    """ListProviders lists the Ollama endpoints OmniPanel knows; "local" is
-    always first.
+    """ListProviders lists the providers OmniPanel knows, with their health;
+    "local" is always first. A call probes providers whose state is older
+    than a few seconds (nothing is probed while nobody asks or listens).
     """
     AddProvider: _grpc.UnaryUnaryMultiCallable[_models_pb2.AddProviderRequest, _models_pb2.AddProviderResponse]
-    """AddProvider registers a further Ollama endpoint after checking that it
-    answers. Remote providers are only used, never started or stopped.
+    """AddProvider registers a further model server after checking that it
+    answers with the API of its kind and accepts the key; a failure names
+    what went wrong (PROVIDER_DNS_FAILED, PROVIDER_TLS_FAILED,
+    PROVIDER_UNAUTHORIZED, PROVIDER_WRONG_API, PROVIDER_UNREACHABLE) and
+    saves nothing. Remote providers are only used, never started or stopped.
     """
     RemoveProvider: _grpc.UnaryUnaryMultiCallable[_models_pb2.RemoveProviderRequest, _models_pb2.RemoveProviderResponse]
     """RemoveProvider forgets a provider; "local" cannot be removed."""
@@ -93,8 +106,10 @@ class ModelServiceStub:
 @_typing.type_check_only
 class ModelServiceAsyncStub(ModelServiceStub):
     """ModelService supervises the local Ollama server and manages models on it
-    and on further Ollama endpoints (providers): listing, pulling with
-    progress, loading, fit checks, and chat/generate streams.
+    and on further model servers (providers: Ollama endpoints and
+    OpenAI-compatible servers such as LM Studio, llama.cpp, vLLM or LocalAI):
+    listing, pulling with progress, loading, fit checks, chat/generate streams
+    and embeddings.
     """
 
     def __init__(self, channel: _aio.Channel) -> None: ...
@@ -111,7 +126,10 @@ class ModelServiceAsyncStub(ModelServiceStub):
     RestartServer: _aio.UnaryUnaryMultiCallable[_models_pb2.RestartServerRequest, _models_pb2.RestartServerResponse]  # type: ignore[assignment]
     """RestartServer stops (if running) and starts the local server."""
     ListModels: _aio.UnaryUnaryMultiCallable[_models_pb2.ListModelsRequest, _models_pb2.ListModelsResponse]  # type: ignore[assignment]
-    """ListModels lists the models installed on a provider."""
+    """ListModels lists the models a provider serves (installed models on
+    Ollama, `/v1/models` on OpenAI-compatible servers), or those of every
+    provider that is up.
+    """
     ShowModel: _aio.UnaryUnaryMultiCallable[_models_pb2.ShowModelRequest, _models_pb2.ShowModelResponse]  # type: ignore[assignment]
     """ShowModel returns a model's details, template, parameters and license."""
     PullModel: _aio.UnaryStreamMultiCallable[_models_pb2.PullModelRequest, _models_pb2.PullModelResponse]  # type: ignore[assignment]
@@ -134,28 +152,38 @@ class ModelServiceAsyncStub(ModelServiceStub):
     UnloadModel: _aio.UnaryUnaryMultiCallable[_models_pb2.UnloadModelRequest, _models_pb2.UnloadModelResponse]  # type: ignore[assignment]
     """UnloadModel frees the memory a loaded model holds."""
     SetDefaultModel: _aio.UnaryUnaryMultiCallable[_models_pb2.SetDefaultModelRequest, _models_pb2.SetDefaultModelResponse]  # type: ignore[assignment]
-    """SetDefaultModel sets the model Chat and Generate use when none is given."""
+    """SetDefaultModel sets the model Chat, Generate and Embed use when none is
+    given and the request's project names no preferred model.
+    """
     CheckFit: _aio.UnaryUnaryMultiCallable[_models_pb2.CheckFitRequest, _models_pb2.CheckFitResponse]  # type: ignore[assignment]
     """CheckFit compares a model's size with free VRAM, RAM and disk."""
     Chat: _aio.UnaryStreamMultiCallable[_models_pb2.ChatRequest, _models_pb2.ChatResponse]  # type: ignore[assignment]
     """Chat streams an assistant reply to a conversation."""
     Generate: _aio.UnaryStreamMultiCallable[_models_pb2.GenerateRequest, _models_pb2.GenerateResponse]  # type: ignore[assignment]
     """Generate streams a completion of a prompt."""
+    Embed: _aio.UnaryUnaryMultiCallable[_models_pb2.EmbedRequest, _models_pb2.EmbedResponse]  # type: ignore[assignment]
+    """Embed turns texts into embedding vectors, on any provider kind."""
     ListProviders: _aio.UnaryUnaryMultiCallable[_models_pb2.ListProvidersRequest, _models_pb2.ListProvidersResponse]  # type: ignore[assignment]
-    """ListProviders lists the Ollama endpoints OmniPanel knows; "local" is
-    always first.
+    """ListProviders lists the providers OmniPanel knows, with their health;
+    "local" is always first. A call probes providers whose state is older
+    than a few seconds (nothing is probed while nobody asks or listens).
     """
     AddProvider: _aio.UnaryUnaryMultiCallable[_models_pb2.AddProviderRequest, _models_pb2.AddProviderResponse]  # type: ignore[assignment]
-    """AddProvider registers a further Ollama endpoint after checking that it
-    answers. Remote providers are only used, never started or stopped.
+    """AddProvider registers a further model server after checking that it
+    answers with the API of its kind and accepts the key; a failure names
+    what went wrong (PROVIDER_DNS_FAILED, PROVIDER_TLS_FAILED,
+    PROVIDER_UNAUTHORIZED, PROVIDER_WRONG_API, PROVIDER_UNREACHABLE) and
+    saves nothing. Remote providers are only used, never started or stopped.
     """
     RemoveProvider: _aio.UnaryUnaryMultiCallable[_models_pb2.RemoveProviderRequest, _models_pb2.RemoveProviderResponse]  # type: ignore[assignment]
     """RemoveProvider forgets a provider; "local" cannot be removed."""
 
 class ModelServiceServicer(metaclass=_abc_1.ABCMeta):
     """ModelService supervises the local Ollama server and manages models on it
-    and on further Ollama endpoints (providers): listing, pulling with
-    progress, loading, fit checks, and chat/generate streams.
+    and on further model servers (providers: Ollama endpoints and
+    OpenAI-compatible servers such as LM Studio, llama.cpp, vLLM or LocalAI):
+    listing, pulling with progress, loading, fit checks, chat/generate streams
+    and embeddings.
     """
 
     @_abc_1.abstractmethod
@@ -200,7 +228,10 @@ class ModelServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _models_pb2.ListModelsRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_models_pb2.ListModelsResponse, _abc.Awaitable[_models_pb2.ListModelsResponse]]:
-        """ListModels lists the models installed on a provider."""
+        """ListModels lists the models a provider serves (installed models on
+        Ollama, `/v1/models` on OpenAI-compatible servers), or those of every
+        provider that is up.
+        """
 
     @_abc_1.abstractmethod
     def ShowModel(
@@ -277,7 +308,9 @@ class ModelServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _models_pb2.SetDefaultModelRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_models_pb2.SetDefaultModelResponse, _abc.Awaitable[_models_pb2.SetDefaultModelResponse]]:
-        """SetDefaultModel sets the model Chat and Generate use when none is given."""
+        """SetDefaultModel sets the model Chat, Generate and Embed use when none is
+        given and the request's project names no preferred model.
+        """
 
     @_abc_1.abstractmethod
     def CheckFit(
@@ -304,13 +337,22 @@ class ModelServiceServicer(metaclass=_abc_1.ABCMeta):
         """Generate streams a completion of a prompt."""
 
     @_abc_1.abstractmethod
+    def Embed(
+        self,
+        request: _models_pb2.EmbedRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_models_pb2.EmbedResponse, _abc.Awaitable[_models_pb2.EmbedResponse]]:
+        """Embed turns texts into embedding vectors, on any provider kind."""
+
+    @_abc_1.abstractmethod
     def ListProviders(
         self,
         request: _models_pb2.ListProvidersRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_models_pb2.ListProvidersResponse, _abc.Awaitable[_models_pb2.ListProvidersResponse]]:
-        """ListProviders lists the Ollama endpoints OmniPanel knows; "local" is
-        always first.
+        """ListProviders lists the providers OmniPanel knows, with their health;
+        "local" is always first. A call probes providers whose state is older
+        than a few seconds (nothing is probed while nobody asks or listens).
         """
 
     @_abc_1.abstractmethod
@@ -319,8 +361,11 @@ class ModelServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _models_pb2.AddProviderRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_models_pb2.AddProviderResponse, _abc.Awaitable[_models_pb2.AddProviderResponse]]:
-        """AddProvider registers a further Ollama endpoint after checking that it
-        answers. Remote providers are only used, never started or stopped.
+        """AddProvider registers a further model server after checking that it
+        answers with the API of its kind and accepts the key; a failure names
+        what went wrong (PROVIDER_DNS_FAILED, PROVIDER_TLS_FAILED,
+        PROVIDER_UNAUTHORIZED, PROVIDER_WRONG_API, PROVIDER_UNREACHABLE) and
+        saves nothing. Remote providers are only used, never started or stopped.
         """
 
     @_abc_1.abstractmethod

@@ -106,6 +106,8 @@ class Project(_message.Message):
     EXISTS_FIELD_NUMBER: _builtins.int
     GIT_FIELD_NUMBER: _builtins.int
     WATCH_FIELD_NUMBER: _builtins.int
+    PREFERRED_MODEL_FIELD_NUMBER: _builtins.int
+    PREFERRED_PROVIDER_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     """Stable identifier; requests accept it or the project's path."""
     name: _builtins.str
@@ -120,6 +122,14 @@ class Project(_message.Message):
     """When it was last opened, ms since the Unix epoch."""
     exists: _builtins.bool
     """False when the folder no longer exists."""
+    preferred_model: _builtins.str
+    """The model the project prefers, e.g. "qwen2.5-coder:7b" or
+    "lmstudio/qwen2.5-7b"; empty means the default model.
+    """
+    preferred_provider: _builtins.str
+    """The provider of the preferred model; empty means "resolve from the model
+    name".
+    """
     @_builtins.property
     def git(self) -> Global___GitSummary:
         """Git state, when the folder is a repository."""
@@ -140,10 +150,12 @@ class Project(_message.Message):
         exists: _builtins.bool = ...,
         git: Global___GitSummary | None = ...,
         watch: Global___ProjectWatch | None = ...,
+        preferred_model: _builtins.str = ...,
+        preferred_provider: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["git", b"git", "watch", b"watch"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["created_unix_ms", b"created_unix_ms", "exists", b"exists", "git", b"git", "id", b"id", "last_opened_unix_ms", b"last_opened_unix_ms", "name", b"name", "open", b"open", "path", b"path", "watch", b"watch"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["created_unix_ms", b"created_unix_ms", "exists", b"exists", "git", b"git", "id", b"id", "last_opened_unix_ms", b"last_opened_unix_ms", "name", b"name", "open", b"open", "path", b"path", "preferred_model", b"preferred_model", "preferred_provider", b"preferred_provider", "watch", b"watch"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -625,3 +637,61 @@ class SaveWorkspaceStateResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___SaveWorkspaceStateResponse: _TypeAlias = SaveWorkspaceStateResponse  # noqa: Y015
+
+@_typing.final
+class SetProjectModelRequest(_message.Message):
+    """SetProjectModelRequest names a project and its preferred model."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PROJECT_FIELD_NUMBER: _builtins.int
+    MODEL_FIELD_NUMBER: _builtins.int
+    PROVIDER_FIELD_NUMBER: _builtins.int
+    project: _builtins.str
+    """Project ID or path."""
+    model: _builtins.str
+    """Model name; empty clears the preference. The model is not checked
+    against a provider (it may be pulled later).
+    """
+    provider: _builtins.str
+    """Provider name; empty means "resolve from the model name". Must name a
+    configured provider when set.
+    """
+    def __init__(
+        self,
+        *,
+        project: _builtins.str = ...,
+        model: _builtins.str = ...,
+        provider: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["model", b"model", "project", b"project", "provider", b"provider"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SetProjectModelRequest: _TypeAlias = SetProjectModelRequest  # noqa: Y015
+
+@_typing.final
+class SetProjectModelResponse(_message.Message):
+    """SetProjectModelResponse returns the updated project."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PROJECT_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def project(self) -> Global___Project:
+        """The project."""
+
+    def __init__(
+        self,
+        *,
+        project: Global___Project | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["project", b"project"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["project", b"project"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SetProjectModelResponse: _TypeAlias = SetProjectModelResponse  # noqa: Y015

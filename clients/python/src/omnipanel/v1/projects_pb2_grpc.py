@@ -77,6 +77,11 @@ class ProjectServiceStub:
                 request_serializer=omnipanel_dot_v1_dot_projects__pb2.SaveWorkspaceStateRequest.SerializeToString,
                 response_deserializer=omnipanel_dot_v1_dot_projects__pb2.SaveWorkspaceStateResponse.FromString,
                 _registered_method=True)
+        self.SetProjectModel = channel.unary_unary(
+                '/omnipanel.v1.ProjectService/SetProjectModel',
+                request_serializer=omnipanel_dot_v1_dot_projects__pb2.SetProjectModelRequest.SerializeToString,
+                response_deserializer=omnipanel_dot_v1_dot_projects__pb2.SetProjectModelResponse.FromString,
+                _registered_method=True)
 
 
 class ProjectServiceServicer:
@@ -144,6 +149,14 @@ class ProjectServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SetProjectModel(self, request, context):
+        """SetProjectModel sets (or clears) the model a project prefers: Chat,
+        Generate and Embed requests that name the project and no model use it.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ProjectServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -186,6 +199,11 @@ def add_ProjectServiceServicer_to_server(servicer, server):
                     servicer.SaveWorkspaceState,
                     request_deserializer=omnipanel_dot_v1_dot_projects__pb2.SaveWorkspaceStateRequest.FromString,
                     response_serializer=omnipanel_dot_v1_dot_projects__pb2.SaveWorkspaceStateResponse.SerializeToString,
+            ),
+            'SetProjectModel': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetProjectModel,
+                    request_deserializer=omnipanel_dot_v1_dot_projects__pb2.SetProjectModelRequest.FromString,
+                    response_serializer=omnipanel_dot_v1_dot_projects__pb2.SetProjectModelResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -407,6 +425,33 @@ class ProjectService:
             '/omnipanel.v1.ProjectService/SaveWorkspaceState',
             omnipanel_dot_v1_dot_projects__pb2.SaveWorkspaceStateRequest.SerializeToString,
             omnipanel_dot_v1_dot_projects__pb2.SaveWorkspaceStateResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetProjectModel(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/omnipanel.v1.ProjectService/SetProjectModel',
+            omnipanel_dot_v1_dot_projects__pb2.SetProjectModelRequest.SerializeToString,
+            omnipanel_dot_v1_dot_projects__pb2.SetProjectModelResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -58,6 +58,10 @@ class ProjectServiceStub:
     """SaveWorkspaceState saves a client's state; with an expected version it
     is refused (ABORTED) when another save came in between.
     """
+    SetProjectModel: _grpc.UnaryUnaryMultiCallable[_projects_pb2.SetProjectModelRequest, _projects_pb2.SetProjectModelResponse]
+    """SetProjectModel sets (or clears) the model a project prefers: Chat,
+    Generate and Embed requests that name the project and no model use it.
+    """
 
 @_typing.type_check_only
 class ProjectServiceAsyncStub(ProjectServiceStub):
@@ -88,6 +92,10 @@ class ProjectServiceAsyncStub(ProjectServiceStub):
     SaveWorkspaceState: _aio.UnaryUnaryMultiCallable[_projects_pb2.SaveWorkspaceStateRequest, _projects_pb2.SaveWorkspaceStateResponse]  # type: ignore[assignment]
     """SaveWorkspaceState saves a client's state; with an expected version it
     is refused (ABORTED) when another save came in between.
+    """
+    SetProjectModel: _aio.UnaryUnaryMultiCallable[_projects_pb2.SetProjectModelRequest, _projects_pb2.SetProjectModelResponse]  # type: ignore[assignment]
+    """SetProjectModel sets (or clears) the model a project prefers: Chat,
+    Generate and Embed requests that name the project and no model use it.
     """
 
 class ProjectServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -164,6 +172,16 @@ class ProjectServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_projects_pb2.SaveWorkspaceStateResponse, _abc.Awaitable[_projects_pb2.SaveWorkspaceStateResponse]]:
         """SaveWorkspaceState saves a client's state; with an expected version it
         is refused (ABORTED) when another save came in between.
+        """
+
+    @_abc_1.abstractmethod
+    def SetProjectModel(
+        self,
+        request: _projects_pb2.SetProjectModelRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_projects_pb2.SetProjectModelResponse, _abc.Awaitable[_projects_pb2.SetProjectModelResponse]]:
+        """SetProjectModel sets (or clears) the model a project prefers: Chat,
+        Generate and Embed requests that name the project and no model use it.
         """
 
 def add_ProjectServiceServicer_to_server(servicer: ProjectServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -302,6 +302,16 @@ export interface CreateTokenRequest {
   scope: Scope;
   /** The scopes granted (write includes read; admin includes all). */
   scopes: Scope[];
+  /**
+   * Models the token may use for inference (Chat, Generate, Embed and the
+   * gateway), as "model" or "provider/model"; empty allows every model.
+   */
+  allowedModels: string[];
+  /**
+   * Most requests per minute the gateway serves for the token; 0 means no
+   * limit.
+   */
+  requestsPerMinute: number;
 }
 
 /** TokenInfo describes a token without its secret. */
@@ -324,6 +334,10 @@ export interface TokenInfo {
   lastUsedUnixMs: bigint;
   /** Every scope granted. */
   scopes: Scope[];
+  /** Models it may use for inference; empty allows every model. */
+  allowedModels: string[];
+  /** Gateway requests per minute it may make; 0 means no limit. */
+  requestsPerMinute: number;
 }
 
 /** CreateTokenResponse carries the secret, shown only this once. */
@@ -2976,7 +2990,7 @@ export const SetAutostartResponse: MessageFns<SetAutostartResponse> = {
 };
 
 function createBaseCreateTokenRequest(): CreateTokenRequest {
-  return { name: "", scope: 0, scopes: [] };
+  return { name: "", scope: 0, scopes: [], allowedModels: [], requestsPerMinute: 0 };
 }
 
 export const CreateTokenRequest: MessageFns<CreateTokenRequest> = {
@@ -2993,6 +3007,12 @@ export const CreateTokenRequest: MessageFns<CreateTokenRequest> = {
         writer.int32(v);
       }
       writer.join();
+    }
+    for (const v of message.allowedModels) {
+      writer.uint32(34).string(v!);
+    }
+    if (message.requestsPerMinute !== 0) {
+      writer.uint32(40).uint32(message.requestsPerMinute);
     }
     return writer;
   },
@@ -3044,6 +3064,22 @@ export const CreateTokenRequest: MessageFns<CreateTokenRequest> = {
 
             break;
           }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.allowedModels.push(reader.string());
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.requestsPerMinute = reader.uint32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -3061,6 +3097,16 @@ export const CreateTokenRequest: MessageFns<CreateTokenRequest> = {
       name: isSet(object.name) ? globalThis.String(object.name) : "",
       scope: isSet(object.scope) ? scopeFromJSON(object.scope) : 0,
       scopes: globalThis.Array.isArray(object?.scopes) ? object.scopes.map((e: any) => scopeFromJSON(e)) : [],
+      allowedModels: globalThis.Array.isArray(object?.allowedModels)
+        ? object.allowedModels.map((e: any) => globalThis.String(e))
+        : globalThis.Array.isArray(object?.allowed_models)
+        ? object.allowed_models.map((e: any) => globalThis.String(e))
+        : [],
+      requestsPerMinute: isSet(object.requestsPerMinute)
+        ? globalThis.Number(object.requestsPerMinute)
+        : isSet(object.requests_per_minute)
+        ? globalThis.Number(object.requests_per_minute)
+        : 0,
     };
   },
 
@@ -3075,6 +3121,12 @@ export const CreateTokenRequest: MessageFns<CreateTokenRequest> = {
     if (message.scopes?.length) {
       obj.scopes = message.scopes.map((e) => scopeToJSON(e));
     }
+    if (message.allowedModels?.length) {
+      obj.allowedModels = message.allowedModels;
+    }
+    if (message.requestsPerMinute !== 0) {
+      obj.requestsPerMinute = Math.round(message.requestsPerMinute);
+    }
     return obj;
   },
 
@@ -3086,12 +3138,23 @@ export const CreateTokenRequest: MessageFns<CreateTokenRequest> = {
     message.name = object.name ?? "";
     message.scope = object.scope ?? 0;
     message.scopes = object.scopes?.map((e) => e) || [];
+    message.allowedModels = object.allowedModels?.map((e) => e) || [];
+    message.requestsPerMinute = object.requestsPerMinute ?? 0;
     return message;
   },
 };
 
 function createBaseTokenInfo(): TokenInfo {
-  return { id: "", name: "", scope: 0, createdUnixMs: 0n, lastUsedUnixMs: 0n, scopes: [] };
+  return {
+    id: "",
+    name: "",
+    scope: 0,
+    createdUnixMs: 0n,
+    lastUsedUnixMs: 0n,
+    scopes: [],
+    allowedModels: [],
+    requestsPerMinute: 0,
+  };
 }
 
 export const TokenInfo: MessageFns<TokenInfo> = {
@@ -3123,6 +3186,12 @@ export const TokenInfo: MessageFns<TokenInfo> = {
         writer.int32(v);
       }
       writer.join();
+    }
+    for (const v of message.allowedModels) {
+      writer.uint32(58).string(v!);
+    }
+    if (message.requestsPerMinute !== 0) {
+      writer.uint32(64).uint32(message.requestsPerMinute);
     }
     return writer;
   },
@@ -3198,6 +3267,22 @@ export const TokenInfo: MessageFns<TokenInfo> = {
 
             break;
           }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.allowedModels.push(reader.string());
+            continue;
+          }
+          case 8: {
+            if (tag !== 64) {
+              break;
+            }
+
+            message.requestsPerMinute = reader.uint32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -3226,6 +3311,16 @@ export const TokenInfo: MessageFns<TokenInfo> = {
         ? BigInt(object.last_used_unix_ms)
         : 0n,
       scopes: globalThis.Array.isArray(object?.scopes) ? object.scopes.map((e: any) => scopeFromJSON(e)) : [],
+      allowedModels: globalThis.Array.isArray(object?.allowedModels)
+        ? object.allowedModels.map((e: any) => globalThis.String(e))
+        : globalThis.Array.isArray(object?.allowed_models)
+        ? object.allowed_models.map((e: any) => globalThis.String(e))
+        : [],
+      requestsPerMinute: isSet(object.requestsPerMinute)
+        ? globalThis.Number(object.requestsPerMinute)
+        : isSet(object.requests_per_minute)
+        ? globalThis.Number(object.requests_per_minute)
+        : 0,
     };
   },
 
@@ -3249,6 +3344,12 @@ export const TokenInfo: MessageFns<TokenInfo> = {
     if (message.scopes?.length) {
       obj.scopes = message.scopes.map((e) => scopeToJSON(e));
     }
+    if (message.allowedModels?.length) {
+      obj.allowedModels = message.allowedModels;
+    }
+    if (message.requestsPerMinute !== 0) {
+      obj.requestsPerMinute = Math.round(message.requestsPerMinute);
+    }
     return obj;
   },
 
@@ -3267,6 +3368,8 @@ export const TokenInfo: MessageFns<TokenInfo> = {
       ? BigInt(object.lastUsedUnixMs)
       : 0n;
     message.scopes = object.scopes?.map((e) => e) || [];
+    message.allowedModels = object.allowedModels?.map((e) => e) || [];
+    message.requestsPerMinute = object.requestsPerMinute ?? 0;
     return message;
   },
 };

@@ -7,7 +7,17 @@
 /* eslint-disable */
 import { BinaryReader, BinaryWriter } from "@bufbuild/protobuf/wire";
 import { AccessRequest, Confirmation } from "./access";
-import { PullProgress, ServerState, serverStateFromJSON, serverStateToJSON, ServerStatus } from "./models";
+import {
+  Provider,
+  ProviderState,
+  providerStateFromJSON,
+  providerStateToJSON,
+  PullProgress,
+  ServerState,
+  serverStateFromJSON,
+  serverStateToJSON,
+  ServerStatus,
+} from "./models";
 import { ProjectWatch } from "./projects";
 import { Alert } from "./system";
 import { UpdateProgress } from "./update";
@@ -91,6 +101,10 @@ export interface Event {
   /** A provider was added or removed. */
   providersChanged?:
     | ProvidersChanged
+    | undefined;
+  /** A provider went up or down (topic "models"). */
+  providerStateChanged?:
+    | ProviderStateChanged
     | undefined;
   /** A project was created, opened, closed or forgotten. */
   projectChanged?:
@@ -221,13 +235,26 @@ export interface ProvidersChanged {
   removed: boolean;
 }
 
+/** ProviderStateChanged reports a change of a provider's health. */
+export interface ProviderStateChanged {
+  /** The provider, with its new state. */
+  provider:
+    | Provider
+    | undefined;
+  /** The state before. */
+  previous: ProviderState;
+}
+
 /** ProjectChanged reports a change to the project list. */
 export interface ProjectChanged {
   /** Project id. */
   projectId: string;
   /** Root folder. */
   path: string;
-  /** "created", "opened", "closed" or "forgotten". */
+  /**
+   * "created", "opened", "closed", "forgotten" or "model" (its preferred
+   * model changed).
+   */
   change: string;
 }
 
@@ -355,6 +382,7 @@ function createBaseEvent(): Event {
     modelsChanged: undefined,
     defaultModelChanged: undefined,
     providersChanged: undefined,
+    providerStateChanged: undefined,
     projectChanged: undefined,
     projectWatchChanged: undefined,
     repositoryChanged: undefined,
@@ -432,6 +460,9 @@ export const Event: MessageFns<Event> = {
     }
     if (message.providersChanged !== undefined) {
       ProvidersChanged.encode(message.providersChanged, writer.uint32(194).fork()).join();
+    }
+    if (message.providerStateChanged !== undefined) {
+      ProviderStateChanged.encode(message.providerStateChanged, writer.uint32(202).fork()).join();
     }
     if (message.projectChanged !== undefined) {
       ProjectChanged.encode(message.projectChanged, writer.uint32(322).fork()).join();
@@ -623,6 +654,14 @@ export const Event: MessageFns<Event> = {
             message.providersChanged = ProvidersChanged.decode(reader, reader.uint32());
             continue;
           }
+          case 25: {
+            if (tag !== 202) {
+              break;
+            }
+
+            message.providerStateChanged = ProviderStateChanged.decode(reader, reader.uint32());
+            continue;
+          }
           case 40: {
             if (tag !== 322) {
               break;
@@ -799,6 +838,11 @@ export const Event: MessageFns<Event> = {
         : isSet(object.providers_changed)
         ? ProvidersChanged.fromJSON(object.providers_changed)
         : undefined,
+      providerStateChanged: isSet(object.providerStateChanged)
+        ? ProviderStateChanged.fromJSON(object.providerStateChanged)
+        : isSet(object.provider_state_changed)
+        ? ProviderStateChanged.fromJSON(object.provider_state_changed)
+        : undefined,
       projectChanged: isSet(object.projectChanged)
         ? ProjectChanged.fromJSON(object.projectChanged)
         : isSet(object.project_changed)
@@ -908,6 +952,9 @@ export const Event: MessageFns<Event> = {
     if (message.providersChanged !== undefined) {
       obj.providersChanged = ProvidersChanged.toJSON(message.providersChanged);
     }
+    if (message.providerStateChanged !== undefined) {
+      obj.providerStateChanged = ProviderStateChanged.toJSON(message.providerStateChanged);
+    }
     if (message.projectChanged !== undefined) {
       obj.projectChanged = ProjectChanged.toJSON(message.projectChanged);
     }
@@ -995,6 +1042,9 @@ export const Event: MessageFns<Event> = {
       : undefined;
     message.providersChanged = (object.providersChanged !== undefined && object.providersChanged !== null)
       ? ProvidersChanged.fromPartial(object.providersChanged)
+      : undefined;
+    message.providerStateChanged = (object.providerStateChanged !== undefined && object.providerStateChanged !== null)
+      ? ProviderStateChanged.fromPartial(object.providerStateChanged)
       : undefined;
     message.projectChanged = (object.projectChanged !== undefined && object.projectChanged !== null)
       ? ProjectChanged.fromPartial(object.projectChanged)
@@ -1870,6 +1920,93 @@ export const ProvidersChanged: MessageFns<ProvidersChanged> = {
     const message = createBaseProvidersChanged();
     message.name = object.name ?? "";
     message.removed = object.removed ?? false;
+    return message;
+  },
+};
+
+function createBaseProviderStateChanged(): ProviderStateChanged {
+  return { provider: undefined, previous: 0 };
+}
+
+export const ProviderStateChanged: MessageFns<ProviderStateChanged> = {
+  encode(message: ProviderStateChanged, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.provider !== undefined) {
+      Provider.encode(message.provider, writer.uint32(10).fork()).join();
+    }
+    if (message.previous !== 0) {
+      writer.uint32(16).int32(message.previous);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ProviderStateChanged {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseProviderStateChanged();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.provider = Provider.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.previous = reader.int32() as any;
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ProviderStateChanged {
+    return {
+      provider: isSet(object.provider) ? Provider.fromJSON(object.provider) : undefined,
+      previous: isSet(object.previous) ? providerStateFromJSON(object.previous) : 0,
+    };
+  },
+
+  toJSON(message: ProviderStateChanged): unknown {
+    const obj: any = {};
+    if (message.provider !== undefined) {
+      obj.provider = Provider.toJSON(message.provider);
+    }
+    if (message.previous !== 0) {
+      obj.previous = providerStateToJSON(message.previous);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ProviderStateChanged>, I>>(base?: I): ProviderStateChanged {
+    return ProviderStateChanged.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ProviderStateChanged>, I>>(object: I): ProviderStateChanged {
+    const message = createBaseProviderStateChanged();
+    message.provider = (object.provider !== undefined && object.provider !== null)
+      ? Provider.fromPartial(object.provider)
+      : undefined;
+    message.previous = object.previous ?? 0;
     return message;
   },
 };

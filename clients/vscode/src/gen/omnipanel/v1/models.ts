@@ -233,6 +233,106 @@ export function fitVerdictToJSON(object: FitVerdict): string {
   }
 }
 
+/** ProviderKind is the API a provider speaks. */
+export enum ProviderKind {
+  /** PROVIDER_KIND_UNSPECIFIED - Not set; AddProvider treats it as OLLAMA. */
+  PROVIDER_KIND_UNSPECIFIED = 0,
+  /** PROVIDER_KIND_OLLAMA - Ollama's HTTP API (`/api/...`): the local server or another Ollama. */
+  PROVIDER_KIND_OLLAMA = 1,
+  /**
+   * PROVIDER_KIND_OPENAI - The OpenAI API (`/v1/models`, `/v1/chat/completions`,
+   * `/v1/completions`, `/v1/embeddings`): LM Studio, llama.cpp's server,
+   * vLLM, LocalAI or a hosted endpoint.
+   */
+  PROVIDER_KIND_OPENAI = 2,
+  UNRECOGNIZED = -1,
+}
+
+export function providerKindFromJSON(object: any): ProviderKind {
+  switch (object) {
+    case 0:
+    case "PROVIDER_KIND_UNSPECIFIED":
+      return ProviderKind.PROVIDER_KIND_UNSPECIFIED;
+    case 1:
+    case "PROVIDER_KIND_OLLAMA":
+      return ProviderKind.PROVIDER_KIND_OLLAMA;
+    case 2:
+    case "PROVIDER_KIND_OPENAI":
+      return ProviderKind.PROVIDER_KIND_OPENAI;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return ProviderKind.UNRECOGNIZED;
+  }
+}
+
+export function providerKindToJSON(object: ProviderKind): string {
+  switch (object) {
+    case ProviderKind.PROVIDER_KIND_UNSPECIFIED:
+      return "PROVIDER_KIND_UNSPECIFIED";
+    case ProviderKind.PROVIDER_KIND_OLLAMA:
+      return "PROVIDER_KIND_OLLAMA";
+    case ProviderKind.PROVIDER_KIND_OPENAI:
+      return "PROVIDER_KIND_OPENAI";
+    case ProviderKind.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
+
+/** ProviderState is a provider's health as last probed. */
+export enum ProviderState {
+  /** PROVIDER_STATE_UNSPECIFIED - Not set. */
+  PROVIDER_STATE_UNSPECIFIED = 0,
+  /** PROVIDER_STATE_UNKNOWN - Not probed yet (probes run only while someone asks or listens). */
+  PROVIDER_STATE_UNKNOWN = 1,
+  /** PROVIDER_STATE_UP - It answered the last probe or request. */
+  PROVIDER_STATE_UP = 2,
+  /**
+   * PROVIDER_STATE_DOWN - It failed the last probe or request; `last_error` says how. Requests to
+   * it fail fast with UNAVAILABLE until a probe finds it up again.
+   */
+  PROVIDER_STATE_DOWN = 3,
+  UNRECOGNIZED = -1,
+}
+
+export function providerStateFromJSON(object: any): ProviderState {
+  switch (object) {
+    case 0:
+    case "PROVIDER_STATE_UNSPECIFIED":
+      return ProviderState.PROVIDER_STATE_UNSPECIFIED;
+    case 1:
+    case "PROVIDER_STATE_UNKNOWN":
+      return ProviderState.PROVIDER_STATE_UNKNOWN;
+    case 2:
+    case "PROVIDER_STATE_UP":
+      return ProviderState.PROVIDER_STATE_UP;
+    case 3:
+    case "PROVIDER_STATE_DOWN":
+      return ProviderState.PROVIDER_STATE_DOWN;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return ProviderState.UNRECOGNIZED;
+  }
+}
+
+export function providerStateToJSON(object: ProviderState): string {
+  switch (object) {
+    case ProviderState.PROVIDER_STATE_UNSPECIFIED:
+      return "PROVIDER_STATE_UNSPECIFIED";
+    case ProviderState.PROVIDER_STATE_UNKNOWN:
+      return "PROVIDER_STATE_UNKNOWN";
+    case ProviderState.PROVIDER_STATE_UP:
+      return "PROVIDER_STATE_UP";
+    case ProviderState.PROVIDER_STATE_DOWN:
+      return "PROVIDER_STATE_DOWN";
+    case ProviderState.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
+
 /** ServerStatus describes the local Ollama server. */
 export interface ServerStatus {
   /** Current state. */
@@ -324,12 +424,19 @@ export interface Model {
   provider: string;
   /** True when this is the default model. */
   isDefault: boolean;
+  /** Kind of the provider it is served by. */
+  providerKind: ProviderKind;
 }
 
 /** ListModelsRequest selects a provider. */
 export interface ListModelsRequest {
-  /** Provider name; empty means "local". */
+  /** Provider name; empty means "local" (unless `all_providers`). */
   provider: string;
+  /**
+   * List the models of every provider that answers, "local" first; a
+   * provider that is down is left out (ListProviders says why).
+   */
+  allProviders: boolean;
 }
 
 /** ListModelsResponse lists installed models, newest first. */
@@ -576,7 +683,12 @@ export interface ChatMessage {
   images: string[];
 }
 
-/** GenerationStats are Ollama's timings for a finished reply. */
+/**
+ * GenerationStats are the timings and token counts of a finished reply.
+ * Ollama reports all of them; for OpenAI-compatible servers the agent measures
+ * the durations itself and takes the token counts from the usage the server
+ * reports (0 when it reports none).
+ */
 export interface GenerationStats {
   /** Total time, nanoseconds. */
   totalDurationNs: bigint;
@@ -590,13 +702,24 @@ export interface GenerationStats {
   evalCount: bigint;
   /** Time generating, nanoseconds. */
   evalDurationNs: bigint;
+  /**
+   * Time from the request to the first piece of text, nanoseconds, as the
+   * agent measured it.
+   */
+  timeToFirstTokenNs: bigint;
 }
 
 /** ChatRequest is a conversation to continue. */
 export interface ChatRequest {
-  /** Model; empty means the default model. */
+  /**
+   * Model; empty means the project's preferred model when `project` names
+   * one with a preference, else the default model. When `provider` is empty,
+   * a first path segment that is a provider's name picks that provider
+   * ("lmstudio/qwen2.5-7b"); any other name is looked up on every provider,
+   * "local" first.
+   */
   model: string;
-  /** Provider name; empty means "local". */
+  /** Provider name; empty means "resolve from the model name". */
   provider: string;
   /** The conversation so far. */
   messages: ChatMessage[];
@@ -606,6 +729,11 @@ export interface ChatRequest {
   keepAlive: string;
   /** Response format: "" (free text), "json", or a JSON schema. */
   format: string;
+  /**
+   * Project (ID or path) the request is made for: its preferred model is
+   * used when `model` is empty.
+   */
+  project: string;
 }
 
 /** ChatResponse is one piece of the streamed reply. */
@@ -619,14 +747,24 @@ export interface ChatResponse {
   /** Why it ended ("stop", "length", ...), on the last piece. */
   doneReason: string;
   /** Timings, on the last piece. */
-  stats: GenerationStats | undefined;
+  stats:
+    | GenerationStats
+    | undefined;
+  /** Provider answering. */
+  provider: string;
 }
 
 /** GenerateRequest is a prompt to complete. */
 export interface GenerateRequest {
-  /** Model; empty means the default model. */
+  /**
+   * Model; empty means the project's preferred model when `project` names
+   * one with a preference, else the default model. When `provider` is empty,
+   * a first path segment that is a provider's name picks that provider
+   * ("lmstudio/qwen2.5-7b"); any other name is looked up on every provider,
+   * "local" first.
+   */
   model: string;
-  /** Provider name; empty means "local". */
+  /** Provider name; empty means "resolve from the model name". */
   provider: string;
   /** The prompt. */
   prompt: string;
@@ -640,8 +778,13 @@ export interface GenerateRequest {
   format: string;
   /** Context from an earlier GenerateResponse, to continue it. */
   context: bigint[];
-  /** Send the prompt without the model's template. */
+  /** Send the prompt without the model's template (Ollama only). */
   raw: boolean;
+  /**
+   * Project (ID or path) the request is made for: its preferred model is
+   * used when `model` is empty.
+   */
+  project: string;
 }
 
 /** GenerateResponse is one piece of the streamed completion. */
@@ -658,22 +801,95 @@ export interface GenerateResponse {
   stats:
     | GenerationStats
     | undefined;
-  /** Context to continue from, on the last piece. */
+  /** Context to continue from, on the last piece (Ollama only). */
   context: bigint[];
+  /** Provider answering. */
+  provider: string;
 }
 
-/** Provider is an Ollama endpoint. */
+/** EmbedRequest asks for embeddings of one or more texts. */
+export interface EmbedRequest {
+  /**
+   * Model; empty means the project's preferred model when `project` names
+   * one with a preference, else the default model. When `provider` is empty,
+   * a first path segment that is a provider's name picks that provider
+   * ("lmstudio/qwen2.5-7b"); any other name is looked up on every provider,
+   * "local" first.
+   */
+  model: string;
+  /** Provider name; empty means "resolve from the model name". */
+  provider: string;
+  /** The texts to embed, at least one. */
+  input: string[];
+  /**
+   * Project (ID or path) the request is made for: its preferred model is
+   * used when `model` is empty.
+   */
+  project: string;
+  /**
+   * Cut inputs longer than the model's context instead of failing (Ollama's
+   * default is to cut).
+   */
+  truncate?:
+    | boolean
+    | undefined;
+  /**
+   * How long to keep the model loaded afterwards (Ollama only); empty for the
+   * default.
+   */
+  keepAlive: string;
+}
+
+/** Embedding is one vector. */
+export interface Embedding {
+  /** The vector's components. */
+  values: number[];
+}
+
+/** EmbedResponse carries one vector per input, in order. */
+export interface EmbedResponse {
+  /** Model that embedded. */
+  model: string;
+  /** Provider that embedded. */
+  provider: string;
+  /** One vector per input, in the order of `input`. */
+  embeddings: Embedding[];
+  /** Tokens in the inputs, as the provider counted them (0 when unknown). */
+  promptTokens: bigint;
+  /** Time the request took, nanoseconds. */
+  totalDurationNs: bigint;
+}
+
+/**
+ * Provider is a model server OmniPanel sends requests to. Its API key and
+ * header values are never returned.
+ */
 export interface Provider {
   /** Unique name; "local" is the supervised server. */
   name: string;
-  /** Base URL, e.g. "http://gpu-box:11434". */
+  /** Base URL, e.g. "http://gpu-box:11434" or "http://127.0.0.1:1234/v1". */
   url: string;
   /** True for the local, supervised server. */
   local: boolean;
-  /** True when requests carry a bearer token. */
+  /** True when requests carry an API key (as a bearer token). */
   hasToken: boolean;
-  /** Version seen when it was added or last checked. */
+  /** Version seen when it was added or last checked (Ollama only). */
   version: string;
+  /** The API it speaks. */
+  kind: ProviderKind;
+  /** Health as last probed. */
+  state: ProviderState;
+  /** Why it is DOWN, e.g. "connection refused"; empty otherwise. */
+  lastError: string;
+  /** When the state was last established, ms since the epoch; 0 when never. */
+  checkedUnixMs: bigint;
+  /** Names of the extra headers sent with every request (values are secret). */
+  headerNames: string[];
+  /**
+   * Timeout for one request in seconds (for a stream: until its first
+   * byte); 0 means the default.
+   */
+  timeoutSeconds: number;
 }
 
 /** ListProvidersRequest has no parameters. */
@@ -688,12 +904,38 @@ export interface ListProvidersResponse {
 
 /** AddProviderRequest describes a new provider. */
 export interface AddProviderRequest {
-  /** Unique name: letters, digits, '-' and '_'. */
+  /**
+   * Unique name: letters, digits, '-' and '_'; refused when it collides with
+   * a model namespace (PROVIDER_NAME_RESERVED).
+   */
   name: string;
-  /** Base URL (http or https). */
+  /**
+   * Base URL (http or https). For OpenAI-compatible servers the URL the API
+   * paths follow, usually ending in "/v1".
+   */
   url: string;
-  /** Optional bearer token sent to it. */
+  /**
+   * Optional API key, sent as `Authorization: Bearer <key>`. Kept in the OS
+   * keyring or the agent's 0600 secrets file, never in state.db.
+   */
   token: string;
+  /** The API it speaks; UNSPECIFIED means OLLAMA. */
+  kind: ProviderKind;
+  /**
+   * Extra headers sent with every request (e.g. an organisation ID); stored
+   * like the key.
+   */
+  headers: { [key: string]: string };
+  /**
+   * Timeout for one request in seconds (for a stream: until its first
+   * byte); 0 means the default (300 s).
+   */
+  timeoutSeconds: number;
+}
+
+export interface AddProviderRequest_HeadersEntry {
+  key: string;
+  value: string;
 }
 
 /** AddProviderResponse returns the stored provider. */
@@ -1481,6 +1723,7 @@ function createBaseModel(): Model {
     format: "",
     provider: "",
     isDefault: false,
+    providerKind: 0,
   };
 }
 
@@ -1521,6 +1764,9 @@ export const Model: MessageFns<Model> = {
     }
     if (message.isDefault !== false) {
       writer.uint32(80).bool(message.isDefault);
+    }
+    if (message.providerKind !== 0) {
+      writer.uint32(88).int32(message.providerKind);
     }
     return writer;
   },
@@ -1618,6 +1864,14 @@ export const Model: MessageFns<Model> = {
             message.isDefault = reader.bool();
             continue;
           }
+          case 11: {
+            if (tag !== 88) {
+              break;
+            }
+
+            message.providerKind = reader.int32() as any;
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1662,6 +1916,11 @@ export const Model: MessageFns<Model> = {
         : isSet(object.is_default)
         ? globalThis.Boolean(object.is_default)
         : false,
+      providerKind: isSet(object.providerKind)
+        ? providerKindFromJSON(object.providerKind)
+        : isSet(object.provider_kind)
+        ? providerKindFromJSON(object.provider_kind)
+        : 0,
     };
   },
 
@@ -1697,6 +1956,9 @@ export const Model: MessageFns<Model> = {
     if (message.isDefault !== false) {
       obj.isDefault = message.isDefault;
     }
+    if (message.providerKind !== 0) {
+      obj.providerKind = providerKindToJSON(message.providerKind);
+    }
     return obj;
   },
 
@@ -1717,18 +1979,22 @@ export const Model: MessageFns<Model> = {
     message.format = object.format ?? "";
     message.provider = object.provider ?? "";
     message.isDefault = object.isDefault ?? false;
+    message.providerKind = object.providerKind ?? 0;
     return message;
   },
 };
 
 function createBaseListModelsRequest(): ListModelsRequest {
-  return { provider: "" };
+  return { provider: "", allProviders: false };
 }
 
 export const ListModelsRequest: MessageFns<ListModelsRequest> = {
   encode(message: ListModelsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.provider !== "") {
       writer.uint32(10).string(message.provider);
+    }
+    if (message.allProviders !== false) {
+      writer.uint32(16).bool(message.allProviders);
     }
     return writer;
   },
@@ -1754,6 +2020,14 @@ export const ListModelsRequest: MessageFns<ListModelsRequest> = {
             message.provider = reader.string();
             continue;
           }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.allProviders = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1767,13 +2041,23 @@ export const ListModelsRequest: MessageFns<ListModelsRequest> = {
   },
 
   fromJSON(object: any): ListModelsRequest {
-    return { provider: isSet(object.provider) ? globalThis.String(object.provider) : "" };
+    return {
+      provider: isSet(object.provider) ? globalThis.String(object.provider) : "",
+      allProviders: isSet(object.allProviders)
+        ? globalThis.Boolean(object.allProviders)
+        : isSet(object.all_providers)
+        ? globalThis.Boolean(object.all_providers)
+        : false,
+    };
   },
 
   toJSON(message: ListModelsRequest): unknown {
     const obj: any = {};
     if (message.provider !== "") {
       obj.provider = message.provider;
+    }
+    if (message.allProviders !== false) {
+      obj.allProviders = message.allProviders;
     }
     return obj;
   },
@@ -1784,6 +2068,7 @@ export const ListModelsRequest: MessageFns<ListModelsRequest> = {
   fromPartial<I extends Exact<DeepPartial<ListModelsRequest>, I>>(object: I): ListModelsRequest {
     const message = createBaseListModelsRequest();
     message.provider = object.provider ?? "";
+    message.allProviders = object.allProviders ?? false;
     return message;
   },
 };
@@ -4364,6 +4649,7 @@ function createBaseGenerationStats(): GenerationStats {
     promptEvalDurationNs: 0n,
     evalCount: 0n,
     evalDurationNs: 0n,
+    timeToFirstTokenNs: 0n,
   };
 }
 
@@ -4404,6 +4690,12 @@ export const GenerationStats: MessageFns<GenerationStats> = {
         throw new globalThis.Error("value provided for field message.evalDurationNs of type uint64 too large");
       }
       writer.uint32(48).uint64(message.evalDurationNs);
+    }
+    if (message.timeToFirstTokenNs !== 0n) {
+      if (BigInt.asUintN(64, message.timeToFirstTokenNs) !== message.timeToFirstTokenNs) {
+        throw new globalThis.Error("value provided for field message.timeToFirstTokenNs of type uint64 too large");
+      }
+      writer.uint32(56).uint64(message.timeToFirstTokenNs);
     }
     return writer;
   },
@@ -4469,6 +4761,14 @@ export const GenerationStats: MessageFns<GenerationStats> = {
             message.evalDurationNs = reader.uint64() as bigint;
             continue;
           }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.timeToFirstTokenNs = reader.uint64() as bigint;
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -4513,6 +4813,11 @@ export const GenerationStats: MessageFns<GenerationStats> = {
         : isSet(object.eval_duration_ns)
         ? BigInt(object.eval_duration_ns)
         : 0n,
+      timeToFirstTokenNs: isSet(object.timeToFirstTokenNs)
+        ? BigInt(object.timeToFirstTokenNs)
+        : isSet(object.time_to_first_token_ns)
+        ? BigInt(object.time_to_first_token_ns)
+        : 0n,
     };
   },
 
@@ -4535,6 +4840,9 @@ export const GenerationStats: MessageFns<GenerationStats> = {
     }
     if (message.evalDurationNs !== 0n) {
       obj.evalDurationNs = message.evalDurationNs.toString();
+    }
+    if (message.timeToFirstTokenNs !== 0n) {
+      obj.timeToFirstTokenNs = message.timeToFirstTokenNs.toString();
     }
     return obj;
   },
@@ -4560,12 +4868,15 @@ export const GenerationStats: MessageFns<GenerationStats> = {
     message.evalDurationNs = (object.evalDurationNs !== undefined && object.evalDurationNs !== null)
       ? BigInt(object.evalDurationNs)
       : 0n;
+    message.timeToFirstTokenNs = (object.timeToFirstTokenNs !== undefined && object.timeToFirstTokenNs !== null)
+      ? BigInt(object.timeToFirstTokenNs)
+      : 0n;
     return message;
   },
 };
 
 function createBaseChatRequest(): ChatRequest {
-  return { model: "", provider: "", messages: [], optionsJson: "", keepAlive: "", format: "" };
+  return { model: "", provider: "", messages: [], optionsJson: "", keepAlive: "", format: "", project: "" };
 }
 
 export const ChatRequest: MessageFns<ChatRequest> = {
@@ -4587,6 +4898,9 @@ export const ChatRequest: MessageFns<ChatRequest> = {
     }
     if (message.format !== "") {
       writer.uint32(50).string(message.format);
+    }
+    if (message.project !== "") {
+      writer.uint32(58).string(message.project);
     }
     return writer;
   },
@@ -4652,6 +4966,14 @@ export const ChatRequest: MessageFns<ChatRequest> = {
             message.format = reader.string();
             continue;
           }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.project = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -4682,6 +5004,7 @@ export const ChatRequest: MessageFns<ChatRequest> = {
         ? globalThis.String(object.keep_alive)
         : "",
       format: isSet(object.format) ? globalThis.String(object.format) : "",
+      project: isSet(object.project) ? globalThis.String(object.project) : "",
     };
   },
 
@@ -4705,6 +5028,9 @@ export const ChatRequest: MessageFns<ChatRequest> = {
     if (message.format !== "") {
       obj.format = message.format;
     }
+    if (message.project !== "") {
+      obj.project = message.project;
+    }
     return obj;
   },
 
@@ -4719,12 +5045,13 @@ export const ChatRequest: MessageFns<ChatRequest> = {
     message.optionsJson = object.optionsJson ?? "";
     message.keepAlive = object.keepAlive ?? "";
     message.format = object.format ?? "";
+    message.project = object.project ?? "";
     return message;
   },
 };
 
 function createBaseChatResponse(): ChatResponse {
-  return { model: "", content: "", done: false, doneReason: "", stats: undefined };
+  return { model: "", content: "", done: false, doneReason: "", stats: undefined, provider: "" };
 }
 
 export const ChatResponse: MessageFns<ChatResponse> = {
@@ -4743,6 +5070,9 @@ export const ChatResponse: MessageFns<ChatResponse> = {
     }
     if (message.stats !== undefined) {
       GenerationStats.encode(message.stats, writer.uint32(42).fork()).join();
+    }
+    if (message.provider !== "") {
+      writer.uint32(50).string(message.provider);
     }
     return writer;
   },
@@ -4800,6 +5130,14 @@ export const ChatResponse: MessageFns<ChatResponse> = {
             message.stats = GenerationStats.decode(reader, reader.uint32());
             continue;
           }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.provider = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -4823,6 +5161,7 @@ export const ChatResponse: MessageFns<ChatResponse> = {
         ? globalThis.String(object.done_reason)
         : "",
       stats: isSet(object.stats) ? GenerationStats.fromJSON(object.stats) : undefined,
+      provider: isSet(object.provider) ? globalThis.String(object.provider) : "",
     };
   },
 
@@ -4843,6 +5182,9 @@ export const ChatResponse: MessageFns<ChatResponse> = {
     if (message.stats !== undefined) {
       obj.stats = GenerationStats.toJSON(message.stats);
     }
+    if (message.provider !== "") {
+      obj.provider = message.provider;
+    }
     return obj;
   },
 
@@ -4858,6 +5200,7 @@ export const ChatResponse: MessageFns<ChatResponse> = {
     message.stats = (object.stats !== undefined && object.stats !== null)
       ? GenerationStats.fromPartial(object.stats)
       : undefined;
+    message.provider = object.provider ?? "";
     return message;
   },
 };
@@ -4873,6 +5216,7 @@ function createBaseGenerateRequest(): GenerateRequest {
     format: "",
     context: [],
     raw: false,
+    project: "",
   };
 }
 
@@ -4911,6 +5255,9 @@ export const GenerateRequest: MessageFns<GenerateRequest> = {
     }
     if (message.raw !== false) {
       writer.uint32(72).bool(message.raw);
+    }
+    if (message.project !== "") {
+      writer.uint32(82).string(message.project);
     }
     return writer;
   },
@@ -5010,6 +5357,14 @@ export const GenerateRequest: MessageFns<GenerateRequest> = {
             message.raw = reader.bool();
             continue;
           }
+          case 10: {
+            if (tag !== 82) {
+              break;
+            }
+
+            message.project = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -5041,6 +5396,7 @@ export const GenerateRequest: MessageFns<GenerateRequest> = {
       format: isSet(object.format) ? globalThis.String(object.format) : "",
       context: globalThis.Array.isArray(object?.context) ? object.context.map((e: any) => BigInt(e)) : [],
       raw: isSet(object.raw) ? globalThis.Boolean(object.raw) : false,
+      project: isSet(object.project) ? globalThis.String(object.project) : "",
     };
   },
 
@@ -5073,6 +5429,9 @@ export const GenerateRequest: MessageFns<GenerateRequest> = {
     if (message.raw !== false) {
       obj.raw = message.raw;
     }
+    if (message.project !== "") {
+      obj.project = message.project;
+    }
     return obj;
   },
 
@@ -5090,12 +5449,13 @@ export const GenerateRequest: MessageFns<GenerateRequest> = {
     message.format = object.format ?? "";
     message.context = object.context?.map((e) => BigInt(e)) || [];
     message.raw = object.raw ?? false;
+    message.project = object.project ?? "";
     return message;
   },
 };
 
 function createBaseGenerateResponse(): GenerateResponse {
-  return { model: "", response: "", done: false, doneReason: "", stats: undefined, context: [] };
+  return { model: "", response: "", done: false, doneReason: "", stats: undefined, context: [], provider: "" };
 }
 
 export const GenerateResponse: MessageFns<GenerateResponse> = {
@@ -5124,6 +5484,9 @@ export const GenerateResponse: MessageFns<GenerateResponse> = {
         writer.int64(v);
       }
       writer.join();
+    }
+    if (message.provider !== "") {
+      writer.uint32(58).string(message.provider);
     }
     return writer;
   },
@@ -5199,6 +5562,14 @@ export const GenerateResponse: MessageFns<GenerateResponse> = {
 
             break;
           }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.provider = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -5223,6 +5594,7 @@ export const GenerateResponse: MessageFns<GenerateResponse> = {
         : "",
       stats: isSet(object.stats) ? GenerationStats.fromJSON(object.stats) : undefined,
       context: globalThis.Array.isArray(object?.context) ? object.context.map((e: any) => BigInt(e)) : [],
+      provider: isSet(object.provider) ? globalThis.String(object.provider) : "",
     };
   },
 
@@ -5246,6 +5618,9 @@ export const GenerateResponse: MessageFns<GenerateResponse> = {
     if (message.context?.length) {
       obj.context = message.context.map((e) => e.toString());
     }
+    if (message.provider !== "") {
+      obj.provider = message.provider;
+    }
     return obj;
   },
 
@@ -5262,12 +5637,414 @@ export const GenerateResponse: MessageFns<GenerateResponse> = {
       ? GenerationStats.fromPartial(object.stats)
       : undefined;
     message.context = object.context?.map((e) => BigInt(e)) || [];
+    message.provider = object.provider ?? "";
+    return message;
+  },
+};
+
+function createBaseEmbedRequest(): EmbedRequest {
+  return { model: "", provider: "", input: [], project: "", truncate: undefined, keepAlive: "" };
+}
+
+export const EmbedRequest: MessageFns<EmbedRequest> = {
+  encode(message: EmbedRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.model !== "") {
+      writer.uint32(10).string(message.model);
+    }
+    if (message.provider !== "") {
+      writer.uint32(18).string(message.provider);
+    }
+    for (const v of message.input) {
+      writer.uint32(26).string(v!);
+    }
+    if (message.project !== "") {
+      writer.uint32(34).string(message.project);
+    }
+    if (message.truncate !== undefined) {
+      writer.uint32(40).bool(message.truncate);
+    }
+    if (message.keepAlive !== "") {
+      writer.uint32(50).string(message.keepAlive);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): EmbedRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseEmbedRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.model = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.provider = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.input.push(reader.string());
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.project = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.truncate = reader.bool();
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.keepAlive = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): EmbedRequest {
+    return {
+      model: isSet(object.model) ? globalThis.String(object.model) : "",
+      provider: isSet(object.provider) ? globalThis.String(object.provider) : "",
+      input: globalThis.Array.isArray(object?.input) ? object.input.map((e: any) => globalThis.String(e)) : [],
+      project: isSet(object.project) ? globalThis.String(object.project) : "",
+      truncate: isSet(object.truncate) ? globalThis.Boolean(object.truncate) : undefined,
+      keepAlive: isSet(object.keepAlive)
+        ? globalThis.String(object.keepAlive)
+        : isSet(object.keep_alive)
+        ? globalThis.String(object.keep_alive)
+        : "",
+    };
+  },
+
+  toJSON(message: EmbedRequest): unknown {
+    const obj: any = {};
+    if (message.model !== "") {
+      obj.model = message.model;
+    }
+    if (message.provider !== "") {
+      obj.provider = message.provider;
+    }
+    if (message.input?.length) {
+      obj.input = message.input;
+    }
+    if (message.project !== "") {
+      obj.project = message.project;
+    }
+    if (message.truncate !== undefined) {
+      obj.truncate = message.truncate;
+    }
+    if (message.keepAlive !== "") {
+      obj.keepAlive = message.keepAlive;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<EmbedRequest>, I>>(base?: I): EmbedRequest {
+    return EmbedRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<EmbedRequest>, I>>(object: I): EmbedRequest {
+    const message = createBaseEmbedRequest();
+    message.model = object.model ?? "";
+    message.provider = object.provider ?? "";
+    message.input = object.input?.map((e) => e) || [];
+    message.project = object.project ?? "";
+    message.truncate = object.truncate ?? undefined;
+    message.keepAlive = object.keepAlive ?? "";
+    return message;
+  },
+};
+
+function createBaseEmbedding(): Embedding {
+  return { values: [] };
+}
+
+export const Embedding: MessageFns<Embedding> = {
+  encode(message: Embedding, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.values.length !== 0) {
+      writer.uint32(10).fork();
+      for (const v of message.values) {
+        writer.float(v);
+      }
+      writer.join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): Embedding {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseEmbedding();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag === 13) {
+              message.values.push(reader.float());
+
+              continue;
+            }
+
+            if (tag === 10) {
+              const end2 = reader.uint32() + reader.pos;
+              while (reader.pos < end2) {
+                message.values.push(reader.float());
+              }
+
+              continue;
+            }
+
+            break;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): Embedding {
+    return {
+      values: globalThis.Array.isArray(object?.values) ? object.values.map((e: any) => globalThis.Number(e)) : [],
+    };
+  },
+
+  toJSON(message: Embedding): unknown {
+    const obj: any = {};
+    if (message.values?.length) {
+      obj.values = message.values.map((e) => floatToJson(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<Embedding>, I>>(base?: I): Embedding {
+    return Embedding.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<Embedding>, I>>(object: I): Embedding {
+    const message = createBaseEmbedding();
+    message.values = object.values?.map((e) => e) || [];
+    return message;
+  },
+};
+
+function createBaseEmbedResponse(): EmbedResponse {
+  return { model: "", provider: "", embeddings: [], promptTokens: 0n, totalDurationNs: 0n };
+}
+
+export const EmbedResponse: MessageFns<EmbedResponse> = {
+  encode(message: EmbedResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.model !== "") {
+      writer.uint32(10).string(message.model);
+    }
+    if (message.provider !== "") {
+      writer.uint32(18).string(message.provider);
+    }
+    for (const v of message.embeddings) {
+      Embedding.encode(v!, writer.uint32(26).fork()).join();
+    }
+    if (message.promptTokens !== 0n) {
+      if (BigInt.asUintN(64, message.promptTokens) !== message.promptTokens) {
+        throw new globalThis.Error("value provided for field message.promptTokens of type uint64 too large");
+      }
+      writer.uint32(32).uint64(message.promptTokens);
+    }
+    if (message.totalDurationNs !== 0n) {
+      if (BigInt.asUintN(64, message.totalDurationNs) !== message.totalDurationNs) {
+        throw new globalThis.Error("value provided for field message.totalDurationNs of type uint64 too large");
+      }
+      writer.uint32(40).uint64(message.totalDurationNs);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): EmbedResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseEmbedResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.model = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.provider = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.embeddings.push(Embedding.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.promptTokens = reader.uint64() as bigint;
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.totalDurationNs = reader.uint64() as bigint;
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): EmbedResponse {
+    return {
+      model: isSet(object.model) ? globalThis.String(object.model) : "",
+      provider: isSet(object.provider) ? globalThis.String(object.provider) : "",
+      embeddings: globalThis.Array.isArray(object?.embeddings)
+        ? object.embeddings.map((e: any) => Embedding.fromJSON(e))
+        : [],
+      promptTokens: isSet(object.promptTokens)
+        ? BigInt(object.promptTokens)
+        : isSet(object.prompt_tokens)
+        ? BigInt(object.prompt_tokens)
+        : 0n,
+      totalDurationNs: isSet(object.totalDurationNs)
+        ? BigInt(object.totalDurationNs)
+        : isSet(object.total_duration_ns)
+        ? BigInt(object.total_duration_ns)
+        : 0n,
+    };
+  },
+
+  toJSON(message: EmbedResponse): unknown {
+    const obj: any = {};
+    if (message.model !== "") {
+      obj.model = message.model;
+    }
+    if (message.provider !== "") {
+      obj.provider = message.provider;
+    }
+    if (message.embeddings?.length) {
+      obj.embeddings = message.embeddings.map((e) => Embedding.toJSON(e));
+    }
+    if (message.promptTokens !== 0n) {
+      obj.promptTokens = message.promptTokens.toString();
+    }
+    if (message.totalDurationNs !== 0n) {
+      obj.totalDurationNs = message.totalDurationNs.toString();
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<EmbedResponse>, I>>(base?: I): EmbedResponse {
+    return EmbedResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<EmbedResponse>, I>>(object: I): EmbedResponse {
+    const message = createBaseEmbedResponse();
+    message.model = object.model ?? "";
+    message.provider = object.provider ?? "";
+    message.embeddings = object.embeddings?.map((e) => Embedding.fromPartial(e)) || [];
+    message.promptTokens = (object.promptTokens !== undefined && object.promptTokens !== null)
+      ? BigInt(object.promptTokens)
+      : 0n;
+    message.totalDurationNs = (object.totalDurationNs !== undefined && object.totalDurationNs !== null)
+      ? BigInt(object.totalDurationNs)
+      : 0n;
     return message;
   },
 };
 
 function createBaseProvider(): Provider {
-  return { name: "", url: "", local: false, hasToken: false, version: "" };
+  return {
+    name: "",
+    url: "",
+    local: false,
+    hasToken: false,
+    version: "",
+    kind: 0,
+    state: 0,
+    lastError: "",
+    checkedUnixMs: 0n,
+    headerNames: [],
+    timeoutSeconds: 0,
+  };
 }
 
 export const Provider: MessageFns<Provider> = {
@@ -5286,6 +6063,27 @@ export const Provider: MessageFns<Provider> = {
     }
     if (message.version !== "") {
       writer.uint32(42).string(message.version);
+    }
+    if (message.kind !== 0) {
+      writer.uint32(48).int32(message.kind);
+    }
+    if (message.state !== 0) {
+      writer.uint32(56).int32(message.state);
+    }
+    if (message.lastError !== "") {
+      writer.uint32(66).string(message.lastError);
+    }
+    if (message.checkedUnixMs !== 0n) {
+      if (BigInt.asIntN(64, message.checkedUnixMs) !== message.checkedUnixMs) {
+        throw new globalThis.Error("value provided for field message.checkedUnixMs of type int64 too large");
+      }
+      writer.uint32(72).int64(message.checkedUnixMs);
+    }
+    for (const v of message.headerNames) {
+      writer.uint32(82).string(v!);
+    }
+    if (message.timeoutSeconds !== 0) {
+      writer.uint32(88).uint32(message.timeoutSeconds);
     }
     return writer;
   },
@@ -5343,6 +6141,54 @@ export const Provider: MessageFns<Provider> = {
             message.version = reader.string();
             continue;
           }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.kind = reader.int32() as any;
+            continue;
+          }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.state = reader.int32() as any;
+            continue;
+          }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.lastError = reader.string();
+            continue;
+          }
+          case 9: {
+            if (tag !== 72) {
+              break;
+            }
+
+            message.checkedUnixMs = reader.int64() as bigint;
+            continue;
+          }
+          case 10: {
+            if (tag !== 82) {
+              break;
+            }
+
+            message.headerNames.push(reader.string());
+            continue;
+          }
+          case 11: {
+            if (tag !== 88) {
+              break;
+            }
+
+            message.timeoutSeconds = reader.uint32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -5366,6 +6212,28 @@ export const Provider: MessageFns<Provider> = {
         ? globalThis.Boolean(object.has_token)
         : false,
       version: isSet(object.version) ? globalThis.String(object.version) : "",
+      kind: isSet(object.kind) ? providerKindFromJSON(object.kind) : 0,
+      state: isSet(object.state) ? providerStateFromJSON(object.state) : 0,
+      lastError: isSet(object.lastError)
+        ? globalThis.String(object.lastError)
+        : isSet(object.last_error)
+        ? globalThis.String(object.last_error)
+        : "",
+      checkedUnixMs: isSet(object.checkedUnixMs)
+        ? BigInt(object.checkedUnixMs)
+        : isSet(object.checked_unix_ms)
+        ? BigInt(object.checked_unix_ms)
+        : 0n,
+      headerNames: globalThis.Array.isArray(object?.headerNames)
+        ? object.headerNames.map((e: any) => globalThis.String(e))
+        : globalThis.Array.isArray(object?.header_names)
+        ? object.header_names.map((e: any) => globalThis.String(e))
+        : [],
+      timeoutSeconds: isSet(object.timeoutSeconds)
+        ? globalThis.Number(object.timeoutSeconds)
+        : isSet(object.timeout_seconds)
+        ? globalThis.Number(object.timeout_seconds)
+        : 0,
     };
   },
 
@@ -5386,6 +6254,24 @@ export const Provider: MessageFns<Provider> = {
     if (message.version !== "") {
       obj.version = message.version;
     }
+    if (message.kind !== 0) {
+      obj.kind = providerKindToJSON(message.kind);
+    }
+    if (message.state !== 0) {
+      obj.state = providerStateToJSON(message.state);
+    }
+    if (message.lastError !== "") {
+      obj.lastError = message.lastError;
+    }
+    if (message.checkedUnixMs !== 0n) {
+      obj.checkedUnixMs = message.checkedUnixMs.toString();
+    }
+    if (message.headerNames?.length) {
+      obj.headerNames = message.headerNames;
+    }
+    if (message.timeoutSeconds !== 0) {
+      obj.timeoutSeconds = Math.round(message.timeoutSeconds);
+    }
     return obj;
   },
 
@@ -5399,6 +6285,14 @@ export const Provider: MessageFns<Provider> = {
     message.local = object.local ?? false;
     message.hasToken = object.hasToken ?? false;
     message.version = object.version ?? "";
+    message.kind = object.kind ?? 0;
+    message.state = object.state ?? 0;
+    message.lastError = object.lastError ?? "";
+    message.checkedUnixMs = (object.checkedUnixMs !== undefined && object.checkedUnixMs !== null)
+      ? BigInt(object.checkedUnixMs)
+      : 0n;
+    message.headerNames = object.headerNames?.map((e) => e) || [];
+    message.timeoutSeconds = object.timeoutSeconds ?? 0;
     return message;
   },
 };
@@ -5527,7 +6421,7 @@ export const ListProvidersResponse: MessageFns<ListProvidersResponse> = {
 };
 
 function createBaseAddProviderRequest(): AddProviderRequest {
-  return { name: "", url: "", token: "" };
+  return { name: "", url: "", token: "", kind: 0, headers: {}, timeoutSeconds: 0 };
 }
 
 export const AddProviderRequest: MessageFns<AddProviderRequest> = {
@@ -5540,6 +6434,15 @@ export const AddProviderRequest: MessageFns<AddProviderRequest> = {
     }
     if (message.token !== "") {
       writer.uint32(26).string(message.token);
+    }
+    if (message.kind !== 0) {
+      writer.uint32(32).int32(message.kind);
+    }
+    globalThis.Object.entries(message.headers).forEach(([key, value]: [string, string]) => {
+      AddProviderRequest_HeadersEntry.encode({ key: key as any, value }, writer.uint32(42).fork()).join();
+    });
+    if (message.timeoutSeconds !== 0) {
+      writer.uint32(48).uint32(message.timeoutSeconds);
     }
     return writer;
   },
@@ -5581,6 +6484,33 @@ export const AddProviderRequest: MessageFns<AddProviderRequest> = {
             message.token = reader.string();
             continue;
           }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.kind = reader.int32() as any;
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            const entry5 = AddProviderRequest_HeadersEntry.decode(reader, reader.uint32());
+            if (entry5.value !== undefined) {
+              message.headers[entry5.key] = entry5.value;
+            }
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.timeoutSeconds = reader.uint32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -5598,6 +6528,26 @@ export const AddProviderRequest: MessageFns<AddProviderRequest> = {
       name: isSet(object.name) ? globalThis.String(object.name) : "",
       url: isSet(object.url) ? globalThis.String(object.url) : "",
       token: isSet(object.token) ? globalThis.String(object.token) : "",
+      kind: isSet(object.kind) ? providerKindFromJSON(object.kind) : 0,
+      headers: isObject(object.headers)
+        ? (globalThis.Object.entries(object.headers) as [string, any][]).reduce(
+          (acc: { [key: string]: string }, [key, value]: [string, any]) => {
+            globalThis.Object.defineProperty(acc, key, {
+              value: globalThis.String(value),
+              enumerable: true,
+              configurable: true,
+              writable: true,
+            });
+            return acc;
+          },
+          {},
+        )
+        : {},
+      timeoutSeconds: isSet(object.timeoutSeconds)
+        ? globalThis.Number(object.timeoutSeconds)
+        : isSet(object.timeout_seconds)
+        ? globalThis.Number(object.timeout_seconds)
+        : 0,
     };
   },
 
@@ -5612,6 +6562,21 @@ export const AddProviderRequest: MessageFns<AddProviderRequest> = {
     if (message.token !== "") {
       obj.token = message.token;
     }
+    if (message.kind !== 0) {
+      obj.kind = providerKindToJSON(message.kind);
+    }
+    if (message.headers) {
+      const entries = globalThis.Object.entries(message.headers) as [string, string][];
+      if (entries.length > 0) {
+        obj.headers = {};
+        entries.forEach(([k, v]) => {
+          obj.headers[k] = v;
+        });
+      }
+    }
+    if (message.timeoutSeconds !== 0) {
+      obj.timeoutSeconds = Math.round(message.timeoutSeconds);
+    }
     return obj;
   },
 
@@ -5623,6 +6588,104 @@ export const AddProviderRequest: MessageFns<AddProviderRequest> = {
     message.name = object.name ?? "";
     message.url = object.url ?? "";
     message.token = object.token ?? "";
+    message.kind = object.kind ?? 0;
+    message.headers = (globalThis.Object.entries(object.headers ?? {}) as [string, string][]).reduce(
+      (acc: { [key: string]: string }, [key, value]: [string, string]) => {
+        if (value !== undefined) {
+          acc[key] = globalThis.String(value);
+        }
+        return acc;
+      },
+      {},
+    );
+    message.timeoutSeconds = object.timeoutSeconds ?? 0;
+    return message;
+  },
+};
+
+function createBaseAddProviderRequest_HeadersEntry(): AddProviderRequest_HeadersEntry {
+  return { key: "", value: "" };
+}
+
+export const AddProviderRequest_HeadersEntry: MessageFns<AddProviderRequest_HeadersEntry> = {
+  encode(message: AddProviderRequest_HeadersEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.key !== "") {
+      writer.uint32(10).string(message.key);
+    }
+    if (message.value !== "") {
+      writer.uint32(18).string(message.value);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): AddProviderRequest_HeadersEntry {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseAddProviderRequest_HeadersEntry();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.key = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.value = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): AddProviderRequest_HeadersEntry {
+    return {
+      key: isSet(object.key) ? globalThis.String(object.key) : "",
+      value: isSet(object.value) ? globalThis.String(object.value) : "",
+    };
+  },
+
+  toJSON(message: AddProviderRequest_HeadersEntry): unknown {
+    const obj: any = {};
+    if (message.key !== "") {
+      obj.key = message.key;
+    }
+    if (message.value !== "") {
+      obj.value = message.value;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<AddProviderRequest_HeadersEntry>, I>>(base?: I): AddProviderRequest_HeadersEntry {
+    return AddProviderRequest_HeadersEntry.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<AddProviderRequest_HeadersEntry>, I>>(
+    object: I,
+  ): AddProviderRequest_HeadersEntry {
+    const message = createBaseAddProviderRequest_HeadersEntry();
+    message.key = object.key ?? "";
+    message.value = object.value ?? "";
     return message;
   },
 };
@@ -5817,8 +6880,10 @@ export const RemoveProviderResponse: MessageFns<RemoveProviderResponse> = {
 
 /**
  * ModelService supervises the local Ollama server and manages models on it
- * and on further Ollama endpoints (providers): listing, pulling with
- * progress, loading, fit checks, and chat/generate streams.
+ * and on further model servers (providers: Ollama endpoints and
+ * OpenAI-compatible servers such as LM Studio, llama.cpp, vLLM or LocalAI):
+ * listing, pulling with progress, loading, fit checks, chat/generate streams
+ * and embeddings.
  */
 export type ModelServiceService = typeof ModelServiceService;
 export const ModelServiceService = {
@@ -5871,7 +6936,11 @@ export const ModelServiceService = {
       Buffer.from(RestartServerResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): RestartServerResponse => RestartServerResponse.decode(value),
   },
-  /** ListModels lists the models installed on a provider. */
+  /**
+   * ListModels lists the models a provider serves (installed models on
+   * Ollama, `/v1/models` on OpenAI-compatible servers), or those of every
+   * provider that is up.
+   */
   listModels: {
     path: "/omnipanel.v1.ModelService/ListModels" as const,
     requestStream: false as const,
@@ -5970,7 +7039,10 @@ export const ModelServiceService = {
     responseSerialize: (value: UnloadModelResponse): Buffer => Buffer.from(UnloadModelResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): UnloadModelResponse => UnloadModelResponse.decode(value),
   },
-  /** SetDefaultModel sets the model Chat and Generate use when none is given. */
+  /**
+   * SetDefaultModel sets the model Chat, Generate and Embed use when none is
+   * given and the request's project names no preferred model.
+   */
   setDefaultModel: {
     path: "/omnipanel.v1.ModelService/SetDefaultModel" as const,
     requestStream: false as const,
@@ -6012,9 +7084,20 @@ export const ModelServiceService = {
     responseSerialize: (value: GenerateResponse): Buffer => Buffer.from(GenerateResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): GenerateResponse => GenerateResponse.decode(value),
   },
+  /** Embed turns texts into embedding vectors, on any provider kind. */
+  embed: {
+    path: "/omnipanel.v1.ModelService/Embed" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: EmbedRequest): Buffer => Buffer.from(EmbedRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): EmbedRequest => EmbedRequest.decode(value),
+    responseSerialize: (value: EmbedResponse): Buffer => Buffer.from(EmbedResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): EmbedResponse => EmbedResponse.decode(value),
+  },
   /**
-   * ListProviders lists the Ollama endpoints OmniPanel knows; "local" is
-   * always first.
+   * ListProviders lists the providers OmniPanel knows, with their health;
+   * "local" is always first. A call probes providers whose state is older
+   * than a few seconds (nothing is probed while nobody asks or listens).
    */
   listProviders: {
     path: "/omnipanel.v1.ModelService/ListProviders" as const,
@@ -6027,8 +7110,11 @@ export const ModelServiceService = {
     responseDeserialize: (value: Buffer): ListProvidersResponse => ListProvidersResponse.decode(value),
   },
   /**
-   * AddProvider registers a further Ollama endpoint after checking that it
-   * answers. Remote providers are only used, never started or stopped.
+   * AddProvider registers a further model server after checking that it
+   * answers with the API of its kind and accepts the key; a failure names
+   * what went wrong (PROVIDER_DNS_FAILED, PROVIDER_TLS_FAILED,
+   * PROVIDER_UNAUTHORIZED, PROVIDER_WRONG_API, PROVIDER_UNREACHABLE) and
+   * saves nothing. Remote providers are only used, never started or stopped.
    */
   addProvider: {
     path: "/omnipanel.v1.ModelService/AddProvider" as const,
@@ -6068,7 +7154,11 @@ export interface ModelServiceServer extends UntypedServiceImplementation {
   stopServer: handleUnaryCall<StopServerRequest, StopServerResponse>;
   /** RestartServer stops (if running) and starts the local server. */
   restartServer: handleUnaryCall<RestartServerRequest, RestartServerResponse>;
-  /** ListModels lists the models installed on a provider. */
+  /**
+   * ListModels lists the models a provider serves (installed models on
+   * Ollama, `/v1/models` on OpenAI-compatible servers), or those of every
+   * provider that is up.
+   */
   listModels: handleUnaryCall<ListModelsRequest, ListModelsResponse>;
   /** ShowModel returns a model's details, template, parameters and license. */
   showModel: handleUnaryCall<ShowModelRequest, ShowModelResponse>;
@@ -6093,7 +7183,10 @@ export interface ModelServiceServer extends UntypedServiceImplementation {
   loadModel: handleUnaryCall<LoadModelRequest, LoadModelResponse>;
   /** UnloadModel frees the memory a loaded model holds. */
   unloadModel: handleUnaryCall<UnloadModelRequest, UnloadModelResponse>;
-  /** SetDefaultModel sets the model Chat and Generate use when none is given. */
+  /**
+   * SetDefaultModel sets the model Chat, Generate and Embed use when none is
+   * given and the request's project names no preferred model.
+   */
   setDefaultModel: handleUnaryCall<SetDefaultModelRequest, SetDefaultModelResponse>;
   /** CheckFit compares a model's size with free VRAM, RAM and disk. */
   checkFit: handleUnaryCall<CheckFitRequest, CheckFitResponse>;
@@ -6101,14 +7194,20 @@ export interface ModelServiceServer extends UntypedServiceImplementation {
   chat: handleServerStreamingCall<ChatRequest, ChatResponse>;
   /** Generate streams a completion of a prompt. */
   generate: handleServerStreamingCall<GenerateRequest, GenerateResponse>;
+  /** Embed turns texts into embedding vectors, on any provider kind. */
+  embed: handleUnaryCall<EmbedRequest, EmbedResponse>;
   /**
-   * ListProviders lists the Ollama endpoints OmniPanel knows; "local" is
-   * always first.
+   * ListProviders lists the providers OmniPanel knows, with their health;
+   * "local" is always first. A call probes providers whose state is older
+   * than a few seconds (nothing is probed while nobody asks or listens).
    */
   listProviders: handleUnaryCall<ListProvidersRequest, ListProvidersResponse>;
   /**
-   * AddProvider registers a further Ollama endpoint after checking that it
-   * answers. Remote providers are only used, never started or stopped.
+   * AddProvider registers a further model server after checking that it
+   * answers with the API of its kind and accepts the key; a failure names
+   * what went wrong (PROVIDER_DNS_FAILED, PROVIDER_TLS_FAILED,
+   * PROVIDER_UNAUTHORIZED, PROVIDER_WRONG_API, PROVIDER_UNREACHABLE) and
+   * saves nothing. Remote providers are only used, never started or stopped.
    */
   addProvider: handleUnaryCall<AddProviderRequest, AddProviderResponse>;
   /** RemoveProvider forgets a provider; "local" cannot be removed. */
@@ -6186,7 +7285,11 @@ export interface ModelServiceClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: RestartServerResponse) => void,
   ): ClientUnaryCall;
-  /** ListModels lists the models installed on a provider. */
+  /**
+   * ListModels lists the models a provider serves (installed models on
+   * Ollama, `/v1/models` on OpenAI-compatible servers), or those of every
+   * provider that is up.
+   */
   listModels(
     request: ListModelsRequest,
     callback: (error: ServiceError | null, response: ListModelsResponse) => void,
@@ -6328,7 +7431,10 @@ export interface ModelServiceClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: UnloadModelResponse) => void,
   ): ClientUnaryCall;
-  /** SetDefaultModel sets the model Chat and Generate use when none is given. */
+  /**
+   * SetDefaultModel sets the model Chat, Generate and Embed use when none is
+   * given and the request's project names no preferred model.
+   */
   setDefaultModel(
     request: SetDefaultModelRequest,
     callback: (error: ServiceError | null, response: SetDefaultModelResponse) => void,
@@ -6370,9 +7476,26 @@ export interface ModelServiceClient extends Client {
     metadata?: Metadata,
     options?: Partial<CallOptions>,
   ): ClientReadableStream<GenerateResponse>;
+  /** Embed turns texts into embedding vectors, on any provider kind. */
+  embed(
+    request: EmbedRequest,
+    callback: (error: ServiceError | null, response: EmbedResponse) => void,
+  ): ClientUnaryCall;
+  embed(
+    request: EmbedRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: EmbedResponse) => void,
+  ): ClientUnaryCall;
+  embed(
+    request: EmbedRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: EmbedResponse) => void,
+  ): ClientUnaryCall;
   /**
-   * ListProviders lists the Ollama endpoints OmniPanel knows; "local" is
-   * always first.
+   * ListProviders lists the providers OmniPanel knows, with their health;
+   * "local" is always first. A call probes providers whose state is older
+   * than a few seconds (nothing is probed while nobody asks or listens).
    */
   listProviders(
     request: ListProvidersRequest,
@@ -6390,8 +7513,11 @@ export interface ModelServiceClient extends Client {
     callback: (error: ServiceError | null, response: ListProvidersResponse) => void,
   ): ClientUnaryCall;
   /**
-   * AddProvider registers a further Ollama endpoint after checking that it
-   * answers. Remote providers are only used, never started or stopped.
+   * AddProvider registers a further model server after checking that it
+   * answers with the API of its kind and accepts the key; a failure names
+   * what went wrong (PROVIDER_DNS_FAILED, PROVIDER_TLS_FAILED,
+   * PROVIDER_UNAUTHORIZED, PROVIDER_WRONG_API, PROVIDER_UNREACHABLE) and
+   * saves nothing. Remote providers are only used, never started or stopped.
    */
   addProvider(
     request: AddProviderRequest,
@@ -6435,6 +7561,10 @@ export const ModelServiceClient = makeGenericClientConstructor(
   serviceName: string;
 };
 
+function floatToJson(value: number | null | undefined): number | string | null | undefined {
+  return typeof value === "number" && !globalThis.Number.isFinite(value) ? globalThis.String(value) : value;
+}
+
 type Builtin = Date | Function | Uint8Array | string | number | boolean | bigint | undefined;
 
 type DeepPartial<T> = T extends bigint ? string | number | bigint
@@ -6446,6 +7576,10 @@ type DeepPartial<T> = T extends bigint ? string | number | bigint
 type KeysOfUnion<T> = T extends T ? keyof T : never;
 type Exact<P, I extends P> = P extends Builtin ? P
   : P & { [K in keyof P]: Exact<P[K], I[K]> } & { [K in Exclude<keyof I, KeysOfUnion<P>>]: never };
+
+function isObject(value: any): boolean {
+  return typeof value === "object" && value !== null;
+}
 
 function isSet(value: any): boolean {
   return value !== null && value !== undefined;

@@ -114,7 +114,19 @@ export interface Project {
     | GitSummary
     | undefined;
   /** How its files are followed for changes; set while the project is open. */
-  watch: ProjectWatch | undefined;
+  watch:
+    | ProjectWatch
+    | undefined;
+  /**
+   * The model the project prefers, e.g. "qwen2.5-coder:7b" or
+   * "lmstudio/qwen2.5-7b"; empty means the default model.
+   */
+  preferredModel: string;
+  /**
+   * The provider of the preferred model; empty means "resolve from the model
+   * name".
+   */
+  preferredProvider: string;
 }
 
 /** ProjectWatch is the state of an open project's file watcher. */
@@ -264,6 +276,28 @@ export interface SaveWorkspaceStateResponse {
   version: bigint;
 }
 
+/** SetProjectModelRequest names a project and its preferred model. */
+export interface SetProjectModelRequest {
+  /** Project ID or path. */
+  project: string;
+  /**
+   * Model name; empty clears the preference. The model is not checked
+   * against a provider (it may be pulled later).
+   */
+  model: string;
+  /**
+   * Provider name; empty means "resolve from the model name". Must name a
+   * configured provider when set.
+   */
+  provider: string;
+}
+
+/** SetProjectModelResponse returns the updated project. */
+export interface SetProjectModelResponse {
+  /** The project. */
+  project: Project | undefined;
+}
+
 function createBaseGitSummary(): GitSummary {
   return { branch: "", detached: false, dirty: false };
 }
@@ -376,6 +410,8 @@ function createBaseProject(): Project {
     exists: false,
     git: undefined,
     watch: undefined,
+    preferredModel: "",
+    preferredProvider: "",
   };
 }
 
@@ -413,6 +449,12 @@ export const Project: MessageFns<Project> = {
     }
     if (message.watch !== undefined) {
       ProjectWatch.encode(message.watch, writer.uint32(74).fork()).join();
+    }
+    if (message.preferredModel !== "") {
+      writer.uint32(82).string(message.preferredModel);
+    }
+    if (message.preferredProvider !== "") {
+      writer.uint32(90).string(message.preferredProvider);
     }
     return writer;
   },
@@ -502,6 +544,22 @@ export const Project: MessageFns<Project> = {
             message.watch = ProjectWatch.decode(reader, reader.uint32());
             continue;
           }
+          case 10: {
+            if (tag !== 82) {
+              break;
+            }
+
+            message.preferredModel = reader.string();
+            continue;
+          }
+          case 11: {
+            if (tag !== 90) {
+              break;
+            }
+
+            message.preferredProvider = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -533,6 +591,16 @@ export const Project: MessageFns<Project> = {
       exists: isSet(object.exists) ? globalThis.Boolean(object.exists) : false,
       git: isSet(object.git) ? GitSummary.fromJSON(object.git) : undefined,
       watch: isSet(object.watch) ? ProjectWatch.fromJSON(object.watch) : undefined,
+      preferredModel: isSet(object.preferredModel)
+        ? globalThis.String(object.preferredModel)
+        : isSet(object.preferred_model)
+        ? globalThis.String(object.preferred_model)
+        : "",
+      preferredProvider: isSet(object.preferredProvider)
+        ? globalThis.String(object.preferredProvider)
+        : isSet(object.preferred_provider)
+        ? globalThis.String(object.preferred_provider)
+        : "",
     };
   },
 
@@ -565,6 +633,12 @@ export const Project: MessageFns<Project> = {
     if (message.watch !== undefined) {
       obj.watch = ProjectWatch.toJSON(message.watch);
     }
+    if (message.preferredModel !== "") {
+      obj.preferredModel = message.preferredModel;
+    }
+    if (message.preferredProvider !== "") {
+      obj.preferredProvider = message.preferredProvider;
+    }
     return obj;
   },
 
@@ -588,6 +662,8 @@ export const Project: MessageFns<Project> = {
     message.watch = (object.watch !== undefined && object.watch !== null)
       ? ProjectWatch.fromPartial(object.watch)
       : undefined;
+    message.preferredModel = object.preferredModel ?? "";
+    message.preferredProvider = object.preferredProvider ?? "";
     return message;
   },
 };
@@ -2131,6 +2207,176 @@ export const SaveWorkspaceStateResponse: MessageFns<SaveWorkspaceStateResponse> 
   },
 };
 
+function createBaseSetProjectModelRequest(): SetProjectModelRequest {
+  return { project: "", model: "", provider: "" };
+}
+
+export const SetProjectModelRequest: MessageFns<SetProjectModelRequest> = {
+  encode(message: SetProjectModelRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.project !== "") {
+      writer.uint32(10).string(message.project);
+    }
+    if (message.model !== "") {
+      writer.uint32(18).string(message.model);
+    }
+    if (message.provider !== "") {
+      writer.uint32(26).string(message.provider);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SetProjectModelRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSetProjectModelRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.project = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.model = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.provider = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SetProjectModelRequest {
+    return {
+      project: isSet(object.project) ? globalThis.String(object.project) : "",
+      model: isSet(object.model) ? globalThis.String(object.model) : "",
+      provider: isSet(object.provider) ? globalThis.String(object.provider) : "",
+    };
+  },
+
+  toJSON(message: SetProjectModelRequest): unknown {
+    const obj: any = {};
+    if (message.project !== "") {
+      obj.project = message.project;
+    }
+    if (message.model !== "") {
+      obj.model = message.model;
+    }
+    if (message.provider !== "") {
+      obj.provider = message.provider;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<SetProjectModelRequest>, I>>(base?: I): SetProjectModelRequest {
+    return SetProjectModelRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<SetProjectModelRequest>, I>>(object: I): SetProjectModelRequest {
+    const message = createBaseSetProjectModelRequest();
+    message.project = object.project ?? "";
+    message.model = object.model ?? "";
+    message.provider = object.provider ?? "";
+    return message;
+  },
+};
+
+function createBaseSetProjectModelResponse(): SetProjectModelResponse {
+  return { project: undefined };
+}
+
+export const SetProjectModelResponse: MessageFns<SetProjectModelResponse> = {
+  encode(message: SetProjectModelResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.project !== undefined) {
+      Project.encode(message.project, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SetProjectModelResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSetProjectModelResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.project = Project.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SetProjectModelResponse {
+    return { project: isSet(object.project) ? Project.fromJSON(object.project) : undefined };
+  },
+
+  toJSON(message: SetProjectModelResponse): unknown {
+    const obj: any = {};
+    if (message.project !== undefined) {
+      obj.project = Project.toJSON(message.project);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<SetProjectModelResponse>, I>>(base?: I): SetProjectModelResponse {
+    return SetProjectModelResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<SetProjectModelResponse>, I>>(object: I): SetProjectModelResponse {
+    const message = createBaseSetProjectModelResponse();
+    message.project = (object.project !== undefined && object.project !== null)
+      ? Project.fromPartial(object.project)
+      : undefined;
+    return message;
+  },
+};
+
 /**
  * ProjectService keeps the list of the user's projects (most recently used
  * first, surviving restarts) and per-client workspace state. Files of open
@@ -2235,6 +2481,21 @@ export const ProjectServiceService = {
       Buffer.from(SaveWorkspaceStateResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): SaveWorkspaceStateResponse => SaveWorkspaceStateResponse.decode(value),
   },
+  /**
+   * SetProjectModel sets (or clears) the model a project prefers: Chat,
+   * Generate and Embed requests that name the project and no model use it.
+   */
+  setProjectModel: {
+    path: "/omnipanel.v1.ProjectService/SetProjectModel" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: SetProjectModelRequest): Buffer =>
+      Buffer.from(SetProjectModelRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): SetProjectModelRequest => SetProjectModelRequest.decode(value),
+    responseSerialize: (value: SetProjectModelResponse): Buffer =>
+      Buffer.from(SetProjectModelResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): SetProjectModelResponse => SetProjectModelResponse.decode(value),
+  },
 } as const;
 
 export interface ProjectServiceServer extends UntypedServiceImplementation {
@@ -2263,6 +2524,11 @@ export interface ProjectServiceServer extends UntypedServiceImplementation {
    * is refused (ABORTED) when another save came in between.
    */
   saveWorkspaceState: handleUnaryCall<SaveWorkspaceStateRequest, SaveWorkspaceStateResponse>;
+  /**
+   * SetProjectModel sets (or clears) the model a project prefers: Chat,
+   * Generate and Embed requests that name the project and no model use it.
+   */
+  setProjectModel: handleUnaryCall<SetProjectModelRequest, SetProjectModelResponse>;
 }
 
 export interface ProjectServiceClient extends Client {
@@ -2402,6 +2668,25 @@ export interface ProjectServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: SaveWorkspaceStateResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * SetProjectModel sets (or clears) the model a project prefers: Chat,
+   * Generate and Embed requests that name the project and no model use it.
+   */
+  setProjectModel(
+    request: SetProjectModelRequest,
+    callback: (error: ServiceError | null, response: SetProjectModelResponse) => void,
+  ): ClientUnaryCall;
+  setProjectModel(
+    request: SetProjectModelRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: SetProjectModelResponse) => void,
+  ): ClientUnaryCall;
+  setProjectModel(
+    request: SetProjectModelRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: SetProjectModelResponse) => void,
   ): ClientUnaryCall;
 }
 
