@@ -381,6 +381,38 @@ async fn openai_providers_chat_generate_and_embed_like_ollama() -> TestResult {
         }
     }
 
+    // A bug report (logs, redacted settings, crash reports) carries neither
+    // the secrets file nor a secret.
+    let reports = setup.sandbox.root().join("reports");
+    std::fs::create_dir_all(&reports)?;
+    let output = setup
+        .sandbox
+        .cli(&["bugreport", "--output", reports.to_str().ok_or("utf-8")?])?;
+    assert!(output.status.success(), "{output:?}");
+    let archive_path = std::path::PathBuf::from(omnipanel_tests::stdout(&output).trim());
+    let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(std::fs::File::open(
+        &archive_path,
+    )?));
+    let mut names = Vec::new();
+    for entry in archive.entries()? {
+        let mut entry = entry?;
+        let name = entry.path()?.display().to_string();
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(&mut entry, &mut bytes)?;
+        for secret in [KEY, HEADER_VALUE] {
+            assert!(
+                !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
+                "{secret} is in the bug report's {name}"
+            );
+        }
+        names.push(name);
+    }
+    assert!(
+        names.iter().any(|n| n.ends_with("logs/agent.log")),
+        "{names:?}"
+    );
+    assert!(!names.iter().any(|n| n.contains("secrets")), "{names:?}");
+
     // A restart keeps the provider and its key.
     setup.agent.stop().await?;
     let agent = setup
