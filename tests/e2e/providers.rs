@@ -555,6 +555,41 @@ async fn a_project_prefers_its_model() -> TestResult {
     .err()
     .ok_or("a chat without model, project or default")?;
     assert_eq!(no_default.code(), Code::InvalidArgument);
+    // A default model may be another provider's.
+    let mut api = client.models();
+    let set = api
+        .set_default_model(pb::SetDefaultModelRequest {
+            model: "lmstudio/org/model-7b".into(),
+        })
+        .await?
+        .into_inner();
+    assert_eq!(set.model, "lmstudio/org/model-7b");
+    let (_, last) = chat(
+        &client,
+        pb::ChatRequest {
+            messages: say("Hello"),
+            ..Default::default()
+        },
+    )
+    .await?;
+    assert_eq!(
+        (last.provider.as_str(), last.model.as_str()),
+        ("lmstudio", "org/model-7b")
+    );
+    let all = api
+        .list_models(pb::ListModelsRequest {
+            all_providers: true,
+            ..Default::default()
+        })
+        .await?
+        .into_inner()
+        .models;
+    let defaults: Vec<&str> = all
+        .iter()
+        .filter(|m| m.is_default)
+        .map(|m| m.name.as_str())
+        .collect();
+    assert_eq!(defaults, vec!["org/model-7b"]);
     // The change was published as ProjectChanged "model".
     let mut events =
         EventSubscription::new(setup.sandbox.target(), vec!["projects".into()], Some(0));
