@@ -495,6 +495,35 @@ async fn a_provider_that_goes_down_fails_fast_and_says_so() -> TestResult {
 }
 
 #[tokio::test]
+async fn a_provider_that_never_answers_times_out_at_its_timeout() -> TestResult {
+    let (setup, fake) = with_lmstudio().await?;
+    let mut api = setup.client.models();
+    api.add_provider(pb::AddProviderRequest {
+        timeout_seconds: 1,
+        ..openai("quick", &fake.url(), KEY)
+    })
+    .await?;
+    fake.switch(json!({ "hang": true }))?;
+    let hung = chat(
+        &setup.client,
+        pb::ChatRequest {
+            model: "quick/qwen2.5-7b-instruct".into(),
+            messages: say("Hello"),
+            ..Default::default()
+        },
+    )
+    .await
+    .err()
+    .ok_or("a hung server answered")?;
+    assert_eq!(hung.code(), Code::Unavailable, "{hung:?}");
+    assert!(
+        hung.message().contains("quick") && hung.message().contains("1 s"),
+        "{hung:?}"
+    );
+    Ok(())
+}
+
+#[tokio::test]
 async fn a_project_prefers_its_model() -> TestResult {
     let (setup, _fake) = with_lmstudio().await?;
     let client = setup.client.clone();

@@ -252,9 +252,11 @@ impl Ollama {
             seconds => Duration::from_secs(u64::from(seconds)),
         };
         let backend = match record.kind {
-            ProviderKind::Ollama => {
-                Backend::Ollama(OllamaApi::new(http, &record.url, key).with_headers(headers))
-            }
+            ProviderKind::Ollama => Backend::Ollama(
+                OllamaApi::new(http, &record.url, key)
+                    .with_headers(headers)
+                    .with_timeout(timeout),
+            ),
             ProviderKind::OpenAi => {
                 Backend::OpenAi(OpenAiApi::new(http, &record.url, key, headers, timeout))
             }
