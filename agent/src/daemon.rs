@@ -219,6 +219,7 @@ async fn serve(
     )
     .await?;
     ollama.attach_projects(projects.clone());
+    ollama.probe_while_watched(bus.listeners("models"));
     let files = Files::start(projects.clone()).await?;
     system.follow_ollama(ollama.server_watch());
     let settings_store = Arc::new(SettingsStore::new(paths.config_file.clone(), settings));

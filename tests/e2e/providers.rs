@@ -494,6 +494,37 @@ async fn a_provider_that_goes_down_fails_fast_and_says_so() -> TestResult {
     Ok(())
 }
 
+/// While someone follows the "models" topic, providers are probed every
+/// 30 s, so a provider that goes down is reported without any request to it.
+#[tokio::test]
+async fn a_watched_provider_is_probed_without_requests() -> TestResult {
+    let (setup, mut fake) = with_lmstudio().await?;
+    let mut events = EventSubscription::new(setup.sandbox.target(), vec!["models".into()], None);
+    // Live from here: the subscription now counts as a listener.
+    tokio::time::timeout(PATIENCE, async {
+        while !matches!(events.next().await?, SubscriptionItem::CaughtUp) {}
+        Ok::<_, omnipanel_client::ClientError>(())
+    })
+    .await??;
+    fake.stop()?;
+    let changed = tokio::time::timeout(PATIENCE, async {
+        loop {
+            if let SubscriptionItem::Event(event) = events.next().await?
+                && let Some(Payload::ProviderStateChanged(change)) = event.payload
+                && change.provider.as_ref().is_some_and(|p| {
+                    p.name == "lmstudio" && p.state == i32::from(pb::ProviderState::Down)
+                })
+            {
+                return Ok::<_, omnipanel_client::ClientError>(change);
+            }
+        }
+    })
+    .await??;
+    let provider = changed.provider.ok_or("no provider")?;
+    assert!(!provider.last_error.is_empty(), "{provider:?}");
+    Ok(())
+}
+
 #[tokio::test]
 async fn a_provider_that_never_answers_times_out_at_its_timeout() -> TestResult {
     let (setup, fake) = with_lmstudio().await?;

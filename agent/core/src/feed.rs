@@ -4,14 +4,17 @@
 //! gap when its cursor is older than the ring, belongs to an earlier run of
 //! the agent, or when it read too slowly and fell off the live channel.
 //! Publishing never waits for subscribers. The agent's event bus is one
-//! feed; each open project's file changes are another.
+//! feed; each open project's file changes are another. A feed also counts
+//! the live subscriptions that receive a topic, so work done only for
+//! listeners (probing providers for the tray) can sleep while nobody is
+//! subscribed.
 
 use std::{
     collections::VecDeque,
     sync::{Arc, Mutex, MutexGuard},
 };
 
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, watch};
 
 use crate::store::now_ms;
 
@@ -115,6 +118,8 @@ pub struct Feed<P> {
     ring: Mutex<Ring<P>>,
     live: broadcast::Sender<Arc<Record<P>>>,
     instance_id: u64,
+    /// Per counted topic, the number of live subscriptions receiving it.
+    listeners: Mutex<Vec<(String, watch::Sender<usize>)>>,
 }
 
 impl<P: Topic + Send + Sync + 'static> Feed<P> {
@@ -129,7 +134,22 @@ impl<P: Topic + Send + Sync + 'static> Feed<P> {
             }),
             live,
             instance_id,
+            listeners: Mutex::new(Vec::new()),
         }
+    }
+
+    /// The number of live subscriptions that receive `topic` (those asking
+    /// for it and those asking for everything), kept current as they come
+    /// and go. Subscriptions made before the first call for a topic are not
+    /// counted, so ask before serving subscribers.
+    pub fn listeners(&self, topic: &str) -> watch::Receiver<usize> {
+        let mut listeners = crate::sync::lock(&self.listeners);
+        if let Some((_, count)) = listeners.iter().find(|(t, _)| t == topic) {
+            return count.subscribe();
+        }
+        let (count, receiver) = watch::channel(0);
+        listeners.push((topic.to_owned(), count));
+        receiver
     }
 
     /// This run's identity.
@@ -203,12 +223,21 @@ impl<P: Topic + Send + Sync + 'static> Feed<P> {
             last_sequence: last,
         });
         drop(ring);
+        let counted: Vec<watch::Sender<usize>> = crate::sync::lock(&self.listeners)
+            .iter()
+            .filter(|(topic, _)| topics.is_empty() || topics.contains(topic))
+            .map(|(_, count)| count.clone())
+            .collect();
+        for count in &counted {
+            count.send_modify(|n| *n += 1);
+        }
         Subscription {
             bus: self.clone(),
             pending,
             live,
             delivered_up_to: last,
             topics,
+            _listening: CountedListener(counted),
         }
     }
 }
@@ -221,6 +250,21 @@ pub struct Subscription<P> {
     live: broadcast::Receiver<Arc<Record<P>>>,
     delivered_up_to: u64,
     topics: Vec<String>,
+    /// Held for its `Drop`, which gives the listener counts back.
+    _listening: CountedListener,
+}
+
+/// The listener counts a subscription added itself to, given back when it
+/// ends.
+#[derive(Debug)]
+struct CountedListener(Vec<watch::Sender<usize>>);
+
+impl Drop for CountedListener {
+    fn drop(&mut self) {
+        for count in &self.0 {
+            count.send_modify(|n| *n = n.saturating_sub(1));
+        }
+    }
 }
 
 impl<P: Topic + Send + Sync + 'static> Subscription<P> {
@@ -286,6 +330,24 @@ mod tests {
     }
 
     type EventBus = Feed<Payload>;
+
+    #[test]
+    fn listeners_count_the_subscriptions_receiving_a_topic() {
+        let bus = Arc::new(EventBus::new(1, 8));
+        let settings = bus.listeners("settings");
+        assert_eq!(*settings.borrow(), 0);
+        let agent_only = bus.subscribe(Cursor::default(), vec!["agent".into()]);
+        assert_eq!(*settings.borrow(), 0, "a subscription to another topic");
+        let everything = bus.subscribe(Cursor::default(), Vec::new());
+        let settings_only = bus.subscribe(Cursor::default(), vec!["settings".into()]);
+        assert_eq!(*settings.borrow(), 2);
+        assert_eq!(*bus.listeners("settings").borrow(), 2, "asking again");
+        drop(everything);
+        assert_eq!(*settings.borrow(), 1);
+        drop(settings_only);
+        drop(agent_only);
+        assert_eq!(*settings.borrow(), 0);
+    }
 
     fn stopping(n: usize) -> Payload {
         Payload::Stopping(n.to_string())

@@ -2,13 +2,16 @@
 //! ("local") and the stored providers of either kind (an Ollama, or a
 //! server speaking the OpenAI API). Picking one for a request (failing
 //! fast when it is known to be down), listing them with their health
-//! (probing those whose state is stale), adding one (after checking that
+//! (probing those whose state is stale, and all of them periodically while
+//! someone follows the "models" topic), adding one (after checking that
 //! it answers with its kind's API and accepts the key, and saying what
 //! failed when it does not) and removing one. API keys and header values
 //! are read from the secrets file only to build a client; they are never
 //! in a [`ProviderInfo`].
 
-use std::{collections::BTreeMap, time::Duration};
+use std::{collections::BTreeMap, sync::Arc, time::Duration};
+
+use tokio::sync::watch;
 
 use super::{
     Ollama,
@@ -34,6 +37,11 @@ const PROBE_AFTER: Duration = Duration::from_secs(5);
 
 /// How long a probe or an AddProvider check may take.
 const CHECK_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How often providers are probed while someone follows the "models" topic
+/// (the tray, the panel, an editor's status bar), so a provider that goes
+/// down shows there without a request failing first.
+pub const WATCHED_PROBE_INTERVAL: Duration = Duration::from_secs(30);
 
 /// A provider as listed; never its key or header values.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -336,6 +344,32 @@ impl Ollama {
             Ok(()) | Err(None) => self.health.set(&subject, ProviderState::Up, String::new()),
             Err(Some(why)) => self.health.set(&subject, ProviderState::Down, why),
         }
+    }
+
+    /// Probe every stored provider every [`WATCHED_PROBE_INTERVAL`] while
+    /// `listeners` (the number of event subscribers receiving the "models"
+    /// topic) is above zero, at once when the first one arrives. While
+    /// nobody listens the task waits on the count and no timer runs. Ends
+    /// when the count's sender (the event bus) is gone.
+    pub fn probe_while_watched(self: &Arc<Self>, mut listeners: watch::Receiver<usize>) {
+        let ollama = Arc::downgrade(self);
+        tokio::spawn(async move {
+            loop {
+                if listeners.wait_for(|n| *n > 0).await.is_err() {
+                    return;
+                }
+                let Some(strong) = ollama.upgrade() else {
+                    return;
+                };
+                let records = strong.providers.list().await.unwrap_or_default();
+                futures_util::future::join_all(records.iter().map(|r| strong.probe(r))).await;
+                drop(strong);
+                tokio::select! {
+                    () = tokio::time::sleep(WATCHED_PROBE_INTERVAL) => {}
+                    gone = listeners.wait_for(|n| *n == 0) => if gone.is_err() { return },
+                }
+            }
+        });
     }
 
     /// "local" and the stored providers, with their health. Providers whose
