@@ -129,6 +129,11 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX audit_project ON audit (project, id);
     CREATE INDEX audit_outcome ON audit (outcome, id);
     CREATE UNIQUE INDEX audit_aggregate ON audit (agg_key);",
+    // 9 (issue 17, the gateway): the models a token may use for inference
+    // (one per line; empty: every model) and its gateway requests per
+    // minute (0: no limit).
+    "ALTER TABLE tokens ADD COLUMN allowed_models TEXT NOT NULL DEFAULT '';
+    ALTER TABLE tokens ADD COLUMN rpm INTEGER NOT NULL DEFAULT 0;",
 ];
 
 /// What happened to an unreadable database at open.
