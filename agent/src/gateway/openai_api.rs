@@ -13,7 +13,7 @@ use axum::{
     Json,
     body::{Body, Bytes},
     extract::{ConnectInfo, State},
-    http::{HeaderMap, HeaderValue, StatusCode, header},
+    http::{HeaderMap, HeaderValue, header},
     response::{IntoResponse, Response},
 };
 use base64::{Engine as _, engine::general_purpose::STANDARD};
@@ -598,6 +598,8 @@ pub(super) async fn models(
 
 #[cfg(test)]
 mod tests {
+    use axum::http::StatusCode;
+
     use super::*;
     use crate::gateway::backend::Stats;
 
