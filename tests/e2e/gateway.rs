@@ -411,7 +411,7 @@ async fn streams_keep_the_original_shapes_and_are_counted_and_logged_without_the
     );
     assert!(metrics.contains("omnipanel_ollama_up 1"), "{metrics}");
     assert!(
-        metrics.contains("omnipanel_gateway_tokens_total{model=\"test-small\",direction=\"out\"}"),
+        metrics.contains("omnipanel_gateway_tokens_total{model=\"test-small:latest\",direction=\"out\"}"),
         "{metrics}"
     );
 

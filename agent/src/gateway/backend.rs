@@ -25,15 +25,11 @@ use std::{
 
 use axum::http::StatusCode;
 use omnipanel_core::{
-    error::{Error, ErrorKind, Result},
-    model_route::{self, Route},
+    error::{ErrorKind, Result},
     ollama::{
-        ChatMessage, GenerateParams, GenerationOptions, LoadedModel, ModelDetails, ModelInfo,
-        Ollama, ReplyStream,
-        api::{ChatChunk, GenerateChunk},
-        providers::LOCAL,
-        pulls::PullProgress,
-        supervisor::ServerState,
+        ChatMessage, EmbedOptions, GenerateParams, GenerationOptions, LoadedModel, ModelDetails,
+        ModelInfo, Ollama, ReplyChunk, ReplyStream, Target, providers::LOCAL,
+        pulls::PullProgress, supervisor::ServerState,
     },
 };
 use tokio::sync::watch;
@@ -50,6 +46,15 @@ pub struct Resolved {
 }
 
 impl Resolved {
+    /// The domain's target for this exact provider and model.
+    fn target(&self) -> Target {
+        Target {
+            provider: self.provider.clone(),
+            model: self.model.clone(),
+            project: String::new(),
+        }
+    }
+
     /// The name a client sees: local models as they are, others as
     /// `provider/model`.
     pub fn public_name(&self) -> String {
@@ -98,38 +103,20 @@ pub struct Piece {
     pub context: Vec<i64>,
 }
 
-impl From<ChatChunk> for Piece {
-    fn from(chunk: ChatChunk) -> Self {
+impl From<ReplyChunk> for Piece {
+    fn from(chunk: ReplyChunk) -> Self {
+        let stats = chunk.stats.unwrap_or_default();
         Self {
-            text: chunk.message.content,
+            text: chunk.text,
             done: chunk.done,
             done_reason: chunk.done_reason,
             stats: Stats {
-                total_duration: chunk.total_duration,
-                load_duration: chunk.load_duration,
-                prompt_eval_count: chunk.prompt_eval_count,
-                prompt_eval_duration: chunk.prompt_eval_duration,
-                eval_count: chunk.eval_count,
-                eval_duration: chunk.eval_duration,
-            },
-            context: Vec::new(),
-        }
-    }
-}
-
-impl From<GenerateChunk> for Piece {
-    fn from(chunk: GenerateChunk) -> Self {
-        Self {
-            text: chunk.response,
-            done: chunk.done,
-            done_reason: chunk.done_reason,
-            stats: Stats {
-                total_duration: chunk.total_duration,
-                load_duration: chunk.load_duration,
-                prompt_eval_count: chunk.prompt_eval_count,
-                prompt_eval_duration: chunk.prompt_eval_duration,
-                eval_count: chunk.eval_count,
-                eval_duration: chunk.eval_duration,
+                total_duration: stats.total_duration_ns,
+                load_duration: stats.load_duration_ns,
+                prompt_eval_count: stats.prompt_eval_count,
+                prompt_eval_duration: stats.prompt_eval_duration_ns,
+                eval_count: stats.eval_count,
+                eval_duration: stats.eval_duration_ns,
             },
             context: chunk.context,
         }
@@ -139,20 +126,12 @@ impl From<GenerateChunk> for Piece {
 /// A reply streaming from a provider. Dropping it ends the upstream
 /// request.
 #[derive(Debug)]
-pub enum Reply {
-    /// A chat.
-    Chat(ReplyStream<ChatChunk>),
-    /// A completion.
-    Generate(ReplyStream<GenerateChunk>),
-}
+pub struct Reply(ReplyStream);
 
 impl Reply {
     /// The next piece; `None` at the end.
     pub async fn next(&mut self) -> Option<Result<Piece>> {
-        match self {
-            Self::Chat(stream) => stream.next().await.map(|r| r.map(Piece::from)),
-            Self::Generate(stream) => stream.next().await.map(|r| r.map(Piece::from)),
-        }
+        self.0.next().await.map(|r| r.map(Piece::from))
     }
 }
 
@@ -165,8 +144,6 @@ pub struct Embeddings {
     pub prompt_tokens: u64,
     /// Nanoseconds.
     pub total_duration: u64,
-    /// Nanoseconds.
-    pub load_duration: u64,
 }
 
 /// The domain behind the gateway, with the bounded wait.
@@ -224,35 +201,21 @@ impl Backend {
         Ok(slot)
     }
 
-    /// Which provider and model a model string means: `provider/model`
-    /// when the first segment is a configured provider; else the local
-    /// server. An empty string is the default model.
+    /// Which provider and model a model string means (the domain's
+    /// rules: `provider/model` when the first segment is a provider; else
+    /// local Ollama first, then the other providers). An empty string is
+    /// the default model.
     pub async fn resolve(&self, model: &str) -> Result<Resolved> {
-        let model = model.trim();
-        let model = if model.is_empty() {
-            let default = self.ollama.default_model().await?;
-            if default.is_empty() {
-                return Err(Error::invalid_argument(
-                    "model",
-                    "no model given and no default model set; set one with `omnipanel models default NAME`",
-                ));
-            }
-            default
-        } else {
-            model.to_owned()
-        };
-        let providers = self.ollama.list_providers().await?;
-        let names: Vec<&str> = providers
-            .iter()
-            .filter(|p| !p.local)
-            .map(|p| p.name.as_str())
-            .collect();
-        Ok(match model_route::route(&model, &names) {
-            Route::Provider { provider, model } => Resolved { provider, model },
-            Route::Anywhere(model) => Resolved {
-                provider: LOCAL.to_owned(),
-                model,
-            },
+        let resolved = self
+            .ollama
+            .resolve(&Target {
+                model: model.trim().to_owned(),
+                ..Target::default()
+            })
+            .await?;
+        Ok(Resolved {
+            provider: resolved.provider,
+            model: resolved.model,
         })
     }
 
@@ -318,11 +281,8 @@ impl Backend {
         messages: Vec<ChatMessage>,
         options: GenerationOptions,
     ) -> Result<Reply> {
-        let stream = self
-            .ollama
-            .chat(&target.provider, &target.model, messages, options)
-            .await?;
-        Ok(Reply::Chat(stream))
+        let stream = self.ollama.chat(&target.target(), messages, options).await?;
+        Ok(Reply(stream))
     }
 
     /// Start a completion.
@@ -334,35 +294,27 @@ impl Backend {
     ) -> Result<Reply> {
         let stream = self
             .ollama
-            .generate(&target.provider, &target.model, params, options)
+            .generate(&target.target(), params, options)
             .await?;
-        Ok(Reply::Generate(stream))
+        Ok(Reply(stream))
     }
 
     /// Embeddings of `inputs`.
     pub async fn embed(&self, target: &Resolved, inputs: Vec<String>) -> Result<Embeddings> {
-        let _ = (target, inputs);
-        Err(Error::new(
-            ErrorKind::Unimplemented,
-            "embeddings are not served by this build yet",
-        ))
+        let embeddings = self
+            .ollama
+            .embed(&target.target(), inputs, EmbedOptions::default())
+            .await?;
+        Ok(Embeddings {
+            vectors: embeddings.vectors,
+            prompt_tokens: embeddings.prompt_tokens,
+            total_duration: embeddings.total_duration_ns,
+        })
     }
 
-    /// Every provider's models, local first; a provider that does not
-    /// answer is left out (and logged).
+    /// Every provider's models that answer, local first.
     pub async fn models(&self) -> Result<Vec<ModelInfo>> {
-        let providers = self.ollama.list_providers().await?;
-        let mut all = Vec::new();
-        for provider in providers {
-            match self.ollama.list_models(&provider.name).await {
-                Ok(models) => all.extend(models),
-                Err(err) if provider.local => return Err(err),
-                Err(err) => {
-                    tracing::info!(provider = %provider.name, error = %err, "provider left out of the gateway's model list");
-                }
-            }
-        }
-        Ok(all)
+        self.ollama.list_all_models().await
     }
 
     /// One model's details.

@@ -462,7 +462,7 @@ async fn embed_any(s: St, peer: Peer, headers: HeaderMap, body: Bytes, legacy: b
         "model": model_of(&request.model, &target.public_name()),
         "embeddings": embeddings.vectors,
         "total_duration": embeddings.total_duration,
-        "load_duration": embeddings.load_duration,
+        "load_duration": 0,
         "prompt_eval_count": embeddings.prompt_tokens,
     }))
     .into_response()

@@ -97,6 +97,7 @@
 
 mod catalog;
 mod clock;
+mod embed;
 mod generate;
 mod host;
 #[cfg(test)]
