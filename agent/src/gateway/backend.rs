@@ -28,8 +28,8 @@ use omnipanel_core::{
     error::{ErrorKind, Result},
     ollama::{
         ChatMessage, EmbedOptions, GenerateParams, GenerationOptions, LoadedModel, ModelDetails,
-        ModelInfo, Ollama, ReplyChunk, ReplyStream, Target, providers::LOCAL,
-        pulls::PullProgress, supervisor::ServerState,
+        ModelInfo, Ollama, ReplyChunk, ReplyStream, Target, providers::LOCAL, pulls::PullProgress,
+        supervisor::ServerState,
     },
 };
 use tokio::sync::watch;
@@ -281,7 +281,10 @@ impl Backend {
         messages: Vec<ChatMessage>,
         options: GenerationOptions,
     ) -> Result<Reply> {
-        let stream = self.ollama.chat(&target.target(), messages, options).await?;
+        let stream = self
+            .ollama
+            .chat(&target.target(), messages, options)
+            .await?;
         Ok(Reply(stream))
     }
 
