@@ -23,6 +23,7 @@ use tokio_util::sync::CancellationToken;
 use crate::{
     access::ConfirmKind,
     error::{Error, ErrorKind, Result},
+    model_route,
     platform::peer_process::PeerProcess,
     store::{Store, now_ms},
 };
@@ -289,63 +290,10 @@ impl TokenGrant {
     }
 
     /// Whether the grant may use `model` on `provider`, as the request
-    /// resolved it. An allowed entry is "model" (any provider) or
-    /// "provider/model"; Ollama's tag rule applies (`llama3.2` is
-    /// `llama3.2:latest`). Model ids may hold slashes themselves
-    /// (`org/model`, `hf.co/org/repo`), so an entry is compared both whole
-    /// and as provider plus model.
+    /// resolved it (see [`model_route::allowed`]).
     pub fn allows_model(&self, provider: &str, model: &str) -> bool {
-        if self.allowed_models.is_empty() {
-            return true;
-        }
-        self.allowed_models.iter().any(|entry| {
-            same_model(entry, model)
-                || entry
-                    .split_once('/')
-                    .is_some_and(|(p, m)| p == provider && same_model(m, model))
-        })
+        model_route::allowed(&self.allowed_models, provider, model)
     }
-}
-
-/// Two model names are the same under Ollama's tag rule (a missing tag is
-/// `latest`); other names compare exactly.
-fn same_model(a: &str, b: &str) -> bool {
-    let tagged = |name: &str| {
-        let last = name.rsplit('/').next().unwrap_or(name);
-        if last.contains(':') {
-            name.to_owned()
-        } else {
-            format!("{name}:latest")
-        }
-    };
-    a == b || tagged(a) == tagged(b)
-}
-
-/// Most entries in a token's allowed models.
-const MAX_ALLOWED_MODELS: usize = 100;
-
-/// Check a token's allowed models as the owner typed them.
-fn check_allowed_models(models: &[String]) -> Result<()> {
-    if models.len() > MAX_ALLOWED_MODELS {
-        return Err(Error::invalid_argument(
-            "allowed_models",
-            format!("at most {MAX_ALLOWED_MODELS} models"),
-        ));
-    }
-    for model in models {
-        if model.is_empty()
-            || model.len() > 300
-            || model.chars().any(|c| c.is_whitespace() || c.is_control())
-            || model.starts_with('/')
-            || model.ends_with('/')
-        {
-            return Err(Error::invalid_argument(
-                "allowed_models",
-                format!("{model:?} is not a model name; write \"model\" or \"provider/model\""),
-            ));
-        }
-    }
-    Ok(())
 }
 
 /// What a new grant holds, beyond its name.
@@ -485,7 +433,7 @@ impl Tokens {
                 format!("at most {MAX_NAME_LEN} bytes of printable text"),
             ));
         }
-        check_allowed_models(&terms.allowed_models)?;
+        model_route::check_allowed(&terms.allowed_models)?;
         let secret = format!(
             "{TOKEN_PREFIX}{}",
             URL_SAFE_NO_PAD.encode(random_bytes::<32>()?)

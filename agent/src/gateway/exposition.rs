@@ -34,7 +34,7 @@ pub(super) async fn metrics(
         Dialect::Ollama,
     ) {
         Ok((activity, _)) => activity,
-        Err(refused) => return refused,
+        Err(refused) => return *refused,
     };
     let mut out = String::new();
     gauge(

@@ -85,7 +85,7 @@ impl Shared {
         peer: SocketAddr,
         scope: Scope,
         dialect: Dialect,
-    ) -> Result<(Activity, Client), Response> {
+    ) -> Result<(Activity, Client), Box<Response>> {
         let mut activity = Activity::begin(
             self.audit.clone(),
             self.metrics.clone(),
@@ -97,7 +97,7 @@ impl Shared {
                 activity.caller(&client);
                 Ok((activity, client))
             }
-            Err(failure) => Err(refuse(activity, failure.in_dialect(dialect))),
+            Err(failure) => Err(Box::new(refuse(activity, failure.in_dialect(dialect)))),
         }
     }
 }

@@ -269,7 +269,7 @@ pub(super) async fn chat(
         Dialect::Ollama,
     ) {
         Ok(begun) => begun,
-        Err(refused) => return refused,
+        Err(refused) => return *refused,
     };
     let request: ChatRequest = match wire::parse(&body, Dialect::Ollama) {
         Ok(request) => request,
@@ -331,7 +331,7 @@ pub(super) async fn generate(
         Dialect::Ollama,
     ) {
         Ok(begun) => begun,
-        Err(refused) => return refused,
+        Err(refused) => return *refused,
     };
     let request: GenerateRequest = match wire::parse(&body, Dialect::Ollama) {
         Ok(request) => request,
@@ -429,7 +429,7 @@ async fn embed_any(s: St, peer: Peer, headers: HeaderMap, body: Bytes, legacy: b
     let (mut activity, client) =
         match s.begin(endpoint, &headers, peer.0.0, Scope::Infer, Dialect::Ollama) {
             Ok(begun) => begun,
-            Err(refused) => return refused,
+            Err(refused) => return *refused,
         };
     let request: EmbedRequest = match wire::parse(&body, Dialect::Ollama) {
         Ok(request) => request,
@@ -492,7 +492,7 @@ pub(super) async fn version(
         Dialect::Ollama,
     ) {
         Ok((activity, _)) => activity,
-        Err(refused) => return refused,
+        Err(refused) => return *refused,
     };
     activity.ok();
     let version = s
@@ -527,7 +527,7 @@ pub(super) async fn tags(
         Dialect::Ollama,
     ) {
         Ok(begun) => begun,
-        Err(refused) => return refused,
+        Err(refused) => return *refused,
     };
     let models = match s.backend.models().await {
         Ok(models) => models,
@@ -561,7 +561,7 @@ pub(super) async fn ps(
     let (activity, client) =
         match s.begin("GET /api/ps", &headers, peer, Scope::Infer, Dialect::Ollama) {
             Ok(begun) => begun,
-            Err(refused) => return refused,
+            Err(refused) => return *refused,
         };
     let running = match s.backend.running().await {
         Ok(running) => running,
@@ -601,7 +601,7 @@ pub(super) async fn show(
         Dialect::Ollama,
     ) {
         Ok(begun) => begun,
-        Err(refused) => return refused,
+        Err(refused) => return *refused,
     };
     let request: NameRequest = match wire::parse(&body, Dialect::Ollama) {
         Ok(request) => request,
@@ -647,7 +647,7 @@ pub(super) async fn pull(
         Dialect::Ollama,
     ) {
         Ok(begun) => begun,
-        Err(refused) => return refused,
+        Err(refused) => return *refused,
     };
     let request: NameRequest = match wire::parse(&body, Dialect::Ollama) {
         Ok(request) => request,
@@ -748,7 +748,7 @@ pub(super) async fn delete(
         Dialect::Ollama,
     ) {
         Ok(begun) => begun,
-        Err(refused) => return refused,
+        Err(refused) => return *refused,
     };
     let request: NameRequest = match wire::parse(&body, Dialect::Ollama) {
         Ok(request) => request,

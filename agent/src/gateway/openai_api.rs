@@ -320,7 +320,7 @@ pub(super) async fn chat_completions(
         dialect,
     ) {
         Ok(begun) => begun,
-        Err(refused) => return refused,
+        Err(refused) => return *refused,
     };
     let request: ChatRequest = match wire::parse(&body, dialect) {
         Ok(request) => request,
@@ -411,7 +411,7 @@ pub(super) async fn completions(
         dialect,
     ) {
         Ok(begun) => begun,
-        Err(refused) => return refused,
+        Err(refused) => return *refused,
     };
     let request: CompletionRequest = match wire::parse(&body, dialect) {
         Ok(request) => request,
@@ -514,7 +514,7 @@ pub(super) async fn embeddings(
     let (mut activity, client) =
         match s.begin("POST /v1/embeddings", &headers, peer, Scope::Infer, dialect) {
             Ok(begun) => begun,
-            Err(refused) => return refused,
+            Err(refused) => return *refused,
         };
     let request: EmbeddingRequest = match wire::parse(&body, dialect) {
         Ok(request) => request,
@@ -574,7 +574,7 @@ pub(super) async fn models(
     let (activity, client) = match s.begin("GET /v1/models", &headers, peer, Scope::Infer, dialect)
     {
         Ok(begun) => begun,
-        Err(refused) => return refused,
+        Err(refused) => return *refused,
     };
     let models = match s.backend.models().await {
         Ok(models) => models,

@@ -269,6 +269,7 @@ mod tests {
     use std::io::Write as _;
 
     use super::*;
+    use crate::tokens::Scopes;
     use crate::{
         config::{LogSettings, Settings},
         error::ErrorKind,
