@@ -534,3 +534,68 @@ async fn streams_keep_the_original_shapes_and_are_counted_and_logged_without_the
     );
     Ok(())
 }
+
+#[tokio::test]
+async fn with_a_certificate_the_gateway_speaks_tls_and_stops_with_the_agent() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let (cert, key) = (
+        dir.path().join("gateway.pem"),
+        dir.path().join("gateway.key"),
+    );
+    let made = std::process::Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+        ])
+        .args(["-days", "2", "-subj", "/CN=localhost"])
+        .args(["-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"])
+        .args(["-addext", "basicConstraints=critical,CA:FALSE"])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()?;
+    assert!(
+        made.status.success(),
+        "openssl: {}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let (mut setup, base) = gateway(&format!(
+        "tls_cert = {:?}\ntls_key = {:?}\n",
+        cert.display().to_string(),
+        key.display().to_string()
+    ))
+    .await?;
+    let https = base.replace("http://", "https://");
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let trusting = reqwest::Client::builder()
+        .no_proxy()
+        .add_root_certificate(reqwest::Certificate::from_pem(&std::fs::read(&cert)?)?)
+        .build()?;
+    let secret = token(&setup.client, "tls", &[pb::Scope::Infer], &[], 0).await?;
+    let tags = trusting
+        .get(format!("{https}/api/tags"))
+        .bearer_auth(&secret)
+        .send()
+        .await?;
+    assert_eq!(tags.status(), 200);
+    let body: serde_json::Value = tags.json().await?;
+    assert_eq!(body["models"][0]["name"], "test-small:latest", "{body}");
+    // Plain HTTP gets no answer from a TLS listener.
+    assert!(
+        http()?
+            .get(format!("{base}/api/tags"))
+            .send()
+            .await
+            .is_err()
+    );
+    // The agent stops cleanly with the gateway serving.
+    let status = setup.agent.stop().await?;
+    assert!(status.success(), "{status:?}");
+    Ok(())
+}
