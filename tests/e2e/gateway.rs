@@ -599,3 +599,41 @@ async fn with_a_certificate_the_gateway_speaks_tls_and_stops_with_the_agent() ->
     assert!(status.success(), "{status:?}");
     Ok(())
 }
+
+#[tokio::test]
+async fn a_request_while_ollama_is_stopped_starts_it_and_waits() -> TestResult {
+    let (setup, base) = gateway("").await?;
+    setup
+        .client
+        .models()
+        .stop_server(pb::StopServerRequest {})
+        .await?;
+    wait_status(
+        &setup.client,
+        "Ollama stopped",
+        is(pb::ServerState::Stopped),
+    )
+    .await?;
+    let secret = token(&setup.client, "waiter", &[pb::Scope::Infer], &[], 0).await?;
+    let reply = http()?
+        .post(format!("{base}/api/chat"))
+        .bearer_auth(&secret)
+        .json(&chat_body("test-small", "hello", false))
+        .send()
+        .await?;
+    assert_eq!(reply.status(), 200);
+    let body: serde_json::Value = reply.json().await?;
+    assert!(
+        body["message"]["content"]
+            .as_str()
+            .is_some_and(|c| c.contains("You said: hello")),
+        "{body}"
+    );
+    wait_status(
+        &setup.client,
+        "Ollama running",
+        is(pb::ServerState::Running),
+    )
+    .await?;
+    Ok(())
+}
