@@ -18,6 +18,7 @@ mod lifecycle;
 mod limits;
 mod mcp;
 mod ollama;
+mod providers;
 mod python_client;
 mod security;
 mod system;

@@ -398,6 +398,8 @@ pub struct OllamaApi {
     base: String,
     token: Option<String>,
     headers: Vec<(String, String)>,
+    /// Bound on waiting for the status line (a provider's timeout).
+    timeout: Option<Duration>,
 }
 
 impl std::fmt::Debug for OllamaApi {
@@ -443,7 +445,16 @@ impl OllamaApi {
             base: base.trim_end_matches('/').to_owned(),
             token,
             headers: Vec::new(),
+            timeout: None,
         }
+    }
+
+    /// The same client, giving up on a request whose status line has not
+    /// come within `timeout` (a stream may pause as long as it likes
+    /// afterwards).
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
     }
 
     /// The same client, sending `headers` with every request too.
@@ -469,7 +480,15 @@ impl OllamaApi {
     }
 
     async fn send(&self, builder: reqwest::RequestBuilder) -> Result<reqwest::Response, ApiError> {
-        let response = builder.send().await.map_err(|err| transport_error(&err))?;
+        let response = match self.timeout {
+            Some(limit) => tokio::time::timeout(limit, builder.send())
+                .await
+                .map_err(|_| {
+                    ApiError::Unreachable(format!("no answer within {} s", limit.as_secs()))
+                })?,
+            None => builder.send().await,
+        }
+        .map_err(|err| transport_error(&err))?;
         let status = response.status();
         if status.is_success() {
             return Ok(response);

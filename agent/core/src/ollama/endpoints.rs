@@ -22,7 +22,7 @@ use crate::{
     error::{Error, ErrorKind, Result},
     model_route::{self, Catalog},
     ollama::OllamaEvent,
-    openai::client::{OpenAiApi, OpenAiError},
+    openai::client::{OpenAiApi, OpenAiError, classify_text},
     reason::Reason,
 };
 
@@ -222,24 +222,6 @@ fn ollama_check_error(err: ApiError) -> OpenAiError {
     }
 }
 
-/// Ollama's client keeps only the description of a transport failure;
-/// read DNS and TLS failures from it.
-fn classify_text(why: String) -> OpenAiError {
-    let lower = why.to_ascii_lowercase();
-    if lower.contains("dns error") || lower.contains("failed to lookup address") {
-        OpenAiError::Dns(why)
-    } else if lower.contains("tls")
-        || lower.contains("certificate")
-        || lower.contains("handshake")
-        || lower.contains("invalidcontenttype")
-        || lower.contains("corrupt message")
-    {
-        OpenAiError::Tls(why)
-    } else {
-        OpenAiError::Unreachable(why)
-    }
-}
-
 impl Ollama {
     /// The local server, which must be up.
     fn local_endpoint(&self) -> Result<Endpoint> {
@@ -270,9 +252,11 @@ impl Ollama {
             seconds => Duration::from_secs(u64::from(seconds)),
         };
         let backend = match record.kind {
-            ProviderKind::Ollama => {
-                Backend::Ollama(OllamaApi::new(http, &record.url, key).with_headers(headers))
-            }
+            ProviderKind::Ollama => Backend::Ollama(
+                OllamaApi::new(http, &record.url, key)
+                    .with_headers(headers)
+                    .with_timeout(timeout),
+            ),
             ProviderKind::OpenAi => {
                 Backend::OpenAi(OpenAiApi::new(http, &record.url, key, headers, timeout))
             }
