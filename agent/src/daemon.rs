@@ -15,6 +15,7 @@ use tokio::net::TcpListener;
 use crate::{
     context::AgentContext,
     events::{EventBus, ServerEvent},
+    gateway,
     instance::{self, Claim},
     platform::{self, signals::StopSignals},
     rpc::{self, TcpEndpoint},
@@ -174,6 +175,8 @@ async fn serve(
         None => None,
     };
     let tcp_address = tcp.as_ref().and_then(|t| t.listener.local_addr().ok());
+    let gateway = gateway::bind(&settings.gateway).await?;
+    let gateway_settings = settings.clone();
     let limits = rpc::ServerLimits::from(&settings.server);
 
     let system = SystemMonitor::start(&settings.system, store.clone(), bus.clone()).await?;
@@ -274,6 +277,7 @@ async fn serve(
         shutdown,
     ));
     spawn_settings_follower(&settings_store, logging.clone(), &ctx);
+
     spawn_signal_handler(&ctx)?;
 
     bus.publish(ServerEvent::AgentStarted {
@@ -285,7 +289,19 @@ async fn serve(
         tcp = ?tcp_address,
         "serving"
     );
-    let served = rpc::serve(ctx.clone(), unix, tcp, limits).await;
+    let served = match gateway {
+        Some(bound) => {
+            let (rpc, gateway) = tokio::join!(
+                rpc::serve(ctx.clone(), unix, tcp, limits),
+                gateway::serve(ctx.clone(), bound, gateway_settings)
+            );
+            if let Err(err) = gateway {
+                tracing::error!(error = %err, "the gateway stopped with an error");
+            }
+            rpc
+        }
+        None => rpc::serve(ctx.clone(), unix, tcp, limits).await,
+    };
     drop(socket_guard);
     // In the reverse of the order they started: nothing stops while a
     // facade built on it still runs.

@@ -10,6 +10,7 @@ mod cli_pipes;
 mod client;
 mod clients_cli;
 mod files;
+mod gateway;
 mod git;
 mod git_safety;
 mod idle;

@@ -5,9 +5,13 @@
 //! local Ollama first. Model names contain slashes of their own (Ollama's
 //! `hf.co/org/repo:Q4_K_M`, vLLM's `org/model`), so a provider may not be
 //! named like the first segment of a model name: [`name_collision`] is
-//! what AddProvider checks. Groundwork for issue 17; pure, no I/O.
+//! what AddProvider checks. A token's allowed models are matched against
+//! what a request resolved to here too ([`allowed`]). Pure, no I/O.
 
-use crate::ollama::names::same_model;
+use crate::{
+    error::{Error, Result},
+    ollama::names::same_model,
+};
 
 /// The name of the supervised local Ollama server.
 const LOCAL: &str = "local";
@@ -99,6 +103,62 @@ pub fn name_collision(name: &str, catalogs: &[Catalog<'_>]) -> Option<String> {
             })
         })
     })
+}
+
+/// Whether a token whose allowed models are `entries` may use `model` on
+/// `provider`, as a request resolved it. Empty entries allow every model.
+/// An entry is "model" (on any provider) or "provider/model"; a missing
+/// Ollama tag is `latest` (`llama3.2` is `llama3.2:latest`). Model ids may
+/// hold slashes themselves (`org/model`, `hf.co/org/repo`), so an entry is
+/// compared both whole and as provider plus model.
+pub fn allowed(entries: &[String], provider: &str, model: &str) -> bool {
+    entries.is_empty()
+        || entries.iter().any(|entry| {
+            same_tagged(entry, model)
+                || entry
+                    .split_once('/')
+                    .is_some_and(|(p, m)| p == provider && same_tagged(m, model))
+        })
+}
+
+/// Two names are equal once a missing tag is read as `latest`.
+fn same_tagged(a: &str, b: &str) -> bool {
+    let tagged = |name: &str| {
+        let last = name.rsplit('/').next().unwrap_or(name);
+        if last.contains(':') {
+            name.to_owned()
+        } else {
+            format!("{name}:latest")
+        }
+    };
+    a == b || tagged(a) == tagged(b)
+}
+
+/// Most entries in a token's allowed models.
+const MAX_ALLOWED: usize = 100;
+
+/// Check a token's allowed models as the owner typed them.
+pub fn check_allowed(entries: &[String]) -> Result<()> {
+    if entries.len() > MAX_ALLOWED {
+        return Err(Error::invalid_argument(
+            "allowed_models",
+            format!("at most {MAX_ALLOWED} models"),
+        ));
+    }
+    for entry in entries {
+        if entry.is_empty()
+            || entry.len() > 300
+            || entry.chars().any(|c| c.is_whitespace() || c.is_control())
+            || entry.starts_with('/')
+            || entry.ends_with('/')
+        {
+            return Err(Error::invalid_argument(
+                "allowed_models",
+                format!("{entry:?} is not a model name; write \"model\" or \"provider/model\""),
+            ));
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

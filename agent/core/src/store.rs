@@ -137,6 +137,11 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE providers ADD COLUMN timeout_seconds INTEGER NOT NULL DEFAULT 0;
     ALTER TABLE projects ADD COLUMN preferred_model TEXT NOT NULL DEFAULT '';
     ALTER TABLE projects ADD COLUMN preferred_provider TEXT NOT NULL DEFAULT '';",
+    // 9 (issue 17, the gateway): the models a token may use for inference
+    // (one per line; empty: every model) and its gateway requests per
+    // minute (0: no limit).
+    "ALTER TABLE tokens ADD COLUMN allowed_models TEXT NOT NULL DEFAULT '';
+    ALTER TABLE tokens ADD COLUMN rpm INTEGER NOT NULL DEFAULT 0;",
 ];
 
 /// What happened to an unreadable database at open.

@@ -4,8 +4,10 @@
 //! [`Caller`], who a request comes from. A grant is a set of [`Scopes`]
 //! (write includes read; admin includes every scope; everyone has status),
 //! the projects it may use, an expiry, and the destructive acts it may do
-//! without asking. Each live token carries a cancellation token that
-//! revocation fires, so streams opened with it end at once.
+//! without asking, and for inference (the gateway, Chat, Generate, Embed)
+//! the models it may use and its requests per minute at the gateway. Each
+//! live token carries a cancellation token that revocation fires, so
+//! streams opened with it end at once.
 
 use std::{
     collections::HashMap,
@@ -21,6 +23,7 @@ use tokio_util::sync::CancellationToken;
 use crate::{
     access::ConfirmKind,
     error::{Error, ErrorKind, Result},
+    model_route,
     platform::peer_process::PeerProcess,
     store::{Store, now_ms},
 };
@@ -259,6 +262,11 @@ pub struct TokenGrant {
     pub expires_ms: Option<i64>,
     /// Destructive acts it may do without asking.
     pub without_confirmation: Vec<ConfirmKind>,
+    /// Models it may use for inference ("model" or "provider/model");
+    /// empty allows every model.
+    pub allowed_models: Vec<String>,
+    /// Gateway requests per minute; 0 means no limit.
+    pub requests_per_minute: u32,
     /// Fires when the token is revoked.
     pub revoked: CancellationToken,
 }
@@ -275,8 +283,16 @@ impl TokenGrant {
             projects: Vec::new(),
             expires_ms: None,
             without_confirmation: Vec::new(),
+            allowed_models: Vec::new(),
+            requests_per_minute: 0,
             revoked: CancellationToken::new(),
         }
+    }
+
+    /// Whether the grant may use `model` on `provider`, as the request
+    /// resolved it (see [`model_route::allowed`]).
+    pub fn allows_model(&self, provider: &str, model: &str) -> bool {
+        model_route::allowed(&self.allowed_models, provider, model)
     }
 }
 
@@ -297,6 +313,10 @@ pub struct GrantTerms {
     pub client_name: String,
     /// Who asked, when admitted through a request.
     pub peer: Vec<PeerProcess>,
+    /// Models it may use for inference; empty allows every model.
+    pub allowed_models: Vec<String>,
+    /// Gateway requests per minute; 0 means no limit.
+    pub requests_per_minute: u32,
 }
 
 /// A token as listed (no secret).
@@ -350,7 +370,9 @@ pub fn random_bytes<const N: usize>() -> Result<[u8; N]> {
 }
 
 const COLUMNS: &str = "id, name, scope, created_ms, last_used_ms, scopes, projects, expires_ms, \
-                       this_run, no_confirm, client_name, peer";
+                       this_run, no_confirm, client_name, peer, allowed_models, rpm";
+/// The column after [`COLUMNS`] in queries that also read the hash.
+const HASH_COLUMN: usize = 14;
 
 impl Tokens {
     /// Load the index from the store, dropping grants made for one run of
@@ -366,7 +388,7 @@ impl Tokens {
                     tx.prepare(&format!("SELECT {COLUMNS}, secret_hash FROM tokens"))?;
                 let rows = statement
                     .query_map([], |row| {
-                        Ok((row_to_info(row)?, row.get::<_, Vec<u8>>(12)?))
+                        Ok((row_to_info(row)?, row.get::<_, Vec<u8>>(HASH_COLUMN)?))
                     })?
                     .collect::<rusqlite::Result<Vec<_>>>()?;
                 Ok(rows)
@@ -411,6 +433,7 @@ impl Tokens {
                 format!("at most {MAX_NAME_LEN} bytes of printable text"),
             ));
         }
+        model_route::check_allowed(&terms.allowed_models)?;
         let secret = format!(
             "{TOKEN_PREFIX}{}",
             URL_SAFE_NO_PAD.encode(random_bytes::<32>()?)
@@ -441,8 +464,8 @@ impl Tokens {
                 }
                 tx.execute(
                     "INSERT INTO tokens (id, name, scope, secret_hash, created_ms, scopes, projects, \
-                     expires_ms, this_run, no_confirm, client_name, peer) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                     expires_ms, this_run, no_confirm, client_name, peer, allowed_models, rpm) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
                     rusqlite::params![
                         &row.id,
                         &row.name,
@@ -461,6 +484,8 @@ impl Tokens {
                             .join(","),
                         &row.terms.client_name,
                         encode_peer(&row.terms.peer),
+                        row.terms.allowed_models.join("\n"),
+                        i64::from(row.terms.requests_per_minute),
                     ],
                 )?;
                 Ok(())
@@ -521,7 +546,7 @@ impl Tokens {
                 ))?;
                 let found = statement
                     .query_map([&key], |row| {
-                        Ok((row_to_info(row)?, row.get::<_, Vec<u8>>(12)?))
+                        Ok((row_to_info(row)?, row.get::<_, Vec<u8>>(HASH_COLUMN)?))
                     })?
                     .collect::<rusqlite::Result<Vec<_>>>()?;
                 drop(statement);
@@ -627,6 +652,8 @@ impl TokenInfo {
             projects: self.terms.projects.clone(),
             expires_ms: self.terms.expires_ms,
             without_confirmation: self.terms.without_confirmation.clone(),
+            allowed_models: self.terms.allowed_models.clone(),
+            requests_per_minute: self.terms.requests_per_minute,
             revoked,
         }
     }
@@ -699,6 +726,8 @@ fn row_to_info(row: &rusqlite::Row<'_>) -> rusqlite::Result<Option<TokenInfo>> {
     let expires_ms: i64 = row.get(7).unwrap_or_default();
     let no_confirm: String = row.get(9).unwrap_or_default();
     let peer: String = row.get(11).unwrap_or_default();
+    let allowed_models: String = row.get(12).unwrap_or_default();
+    let rpm: i64 = row.get(13).unwrap_or_default();
     Ok(Some(TokenInfo {
         id: row.get(0).unwrap_or_default(),
         name: row.get(1).unwrap_or_default(),
@@ -720,6 +749,12 @@ fn row_to_info(row: &rusqlite::Row<'_>) -> rusqlite::Result<Option<TokenInfo>> {
                 .collect(),
             client_name: row.get(10).unwrap_or_default(),
             peer: decode_peer(&peer),
+            allowed_models: allowed_models
+                .lines()
+                .filter(|line| !line.is_empty())
+                .map(str::to_owned)
+                .collect(),
+            requests_per_minute: u32::try_from(rpm).unwrap_or(0),
         },
     }))
 }
@@ -732,6 +767,55 @@ pub fn hex(bytes: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn allowed_models_match_by_name_or_provider_and_tag() {
+        let mut grant = TokenGrant::new("t", Scopes::of([Scope::Infer]));
+        assert!(
+            grant.allows_model("local", "anything:7b"),
+            "empty allows all"
+        );
+        grant.allowed_models = vec!["llama3.2".into(), "lmstudio/qwen2.5-7b".into()];
+        assert!(grant.allows_model("local", "llama3.2:latest"));
+        assert!(grant.allows_model("other", "llama3.2"));
+        assert!(grant.allows_model("lmstudio", "qwen2.5-7b"));
+        assert!(!grant.allows_model("vllm", "qwen2.5-7b"));
+        assert!(!grant.allows_model("local", "llama3.2:1b"));
+        assert!(!grant.allows_model("local", "mistral"));
+        grant.allowed_models = vec!["org/model-7b".into()];
+        assert!(
+            grant.allows_model("vllm", "org/model-7b"),
+            "a slash in the id"
+        );
+    }
+
+    #[tokio::test]
+    async fn inference_limits_are_stored_and_granted() -> Result<()> {
+        let store = Store::in_memory()?;
+        let tokens = Tokens::load(store.clone()).await?;
+        let terms = GrantTerms {
+            scopes: Scopes::of([Scope::Infer]),
+            allowed_models: vec!["llama3.2".into(), "lmstudio/qwen".into()],
+            requests_per_minute: 30,
+            ..GrantTerms::default()
+        };
+        let (secret, info) = tokens.create_grant("gw", terms.clone()).await?;
+        assert_eq!(info.terms, terms);
+        let reloaded = Tokens::load(store).await?;
+        let grant = reloaded
+            .verify(&secret)
+            .ok_or_else(|| Error::internal("no grant"))?;
+        assert_eq!(grant.allowed_models, terms.allowed_models);
+        assert_eq!(grant.requests_per_minute, 30);
+        assert_eq!(reloaded.list().await?[0].terms, terms);
+        let bad = GrantTerms {
+            allowed_models: vec!["two words".into()],
+            ..terms
+        };
+        let err = tokens.create_grant("bad", bad).await.unwrap_err();
+        assert_eq!(err.field(), Some("allowed_models"));
+        Ok(())
+    }
 
     #[tokio::test]
     async fn create_verify_revoke() -> Result<()> {

@@ -399,6 +399,10 @@ impl Requests {
             without_confirmation: approval.without_confirmation,
             client_name: request.ask.client_name.clone(),
             peer: request.peer.processes.clone(),
+            // Admission grants no inference limits; the owner's own tokens
+            // (`omnipanel token create`) carry them.
+            allowed_models: Vec::new(),
+            requests_per_minute: 0,
         };
         let label = format!("{} ({})", request.ask.client_name, request.code);
         let (token, info) = match self.tokens.create_grant(&label, terms.clone()).await {

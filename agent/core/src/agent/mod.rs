@@ -26,7 +26,7 @@ use crate::{
     events::Publisher,
     logs::{LineReceiver, LogHub, MAX_TAIL_LINES},
     reason::Reason,
-    tokens::{Caller, Scopes, TokenInfo, Tokens},
+    tokens::{Caller, GrantTerms, TokenInfo, Tokens},
 };
 
 /// The log source tailed when the caller names none.
@@ -236,8 +236,9 @@ impl AgentAdmin {
     }
 
     /// A new token with `scopes`: its secret (shown once) and its listing.
-    pub async fn create_token(&self, name: &str, scopes: Scopes) -> Result<(String, TokenInfo)> {
-        let (token, info) = self.tokens.create(name, scopes).await?;
+    pub async fn create_token(&self, name: &str, terms: GrantTerms) -> Result<(String, TokenInfo)> {
+        let scopes = terms.scopes;
+        let (token, info) = self.tokens.create_grant(name, terms).await?;
         tracing::info!(id = %info.id, name = %info.name, scopes = %scopes.names(), "token created");
         self.bus.publish(AdminEvent::TokensChanged {
             token_id: info.id.clone(),
@@ -268,6 +269,7 @@ mod tests {
     use std::io::Write as _;
 
     use super::*;
+    use crate::tokens::Scopes;
     use crate::{
         config::{LogSettings, Settings},
         error::ErrorKind,
@@ -411,7 +413,17 @@ mod tests {
     async fn tokens_are_created_listed_revoked_and_announced() {
         let f = fixture().await;
         let read = Scopes::of([crate::tokens::Scope::Read]);
-        let (secret, info) = f.admin.create_token("ci", read).await.unwrap();
+        let (secret, info) = f
+            .admin
+            .create_token(
+                "ci",
+                GrantTerms {
+                    scopes: read,
+                    ..GrantTerms::default()
+                },
+            )
+            .await
+            .unwrap();
         assert_eq!(
             f.admin.tokens().verify(&secret).map(|grant| grant.scopes),
             Some(read)

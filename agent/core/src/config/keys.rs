@@ -233,6 +233,36 @@ pub const SETTINGS: &[SettingSpec] = &[
         restart_required: false,
     },
     SettingSpec {
+        key: "gateway.listen",
+        description: "Address of the gateway, the Ollama- and OpenAI-compatible HTTP APIs in front of every provider, e.g. \"127.0.0.1:11435\"; empty: off. Every request needs a token with the infer scope. Non-loopback addresses require tls_cert and tls_key.",
+        restart_required: true,
+    },
+    SettingSpec {
+        key: "gateway.loopback_without_token",
+        description: "Serve callers on this machine that send no token, as clients with the infer scope only (pulls and deletes still need a token with write). For tools that cannot send a header.",
+        restart_required: true,
+    },
+    SettingSpec {
+        key: "gateway.max_waiting",
+        description: "Most gateway requests waiting at once for Ollama to start or a model to load; more are answered 503.",
+        restart_required: true,
+    },
+    SettingSpec {
+        key: "gateway.wait_timeout",
+        description: "How long a gateway request waits for Ollama to start or a model to load, e.g. \"30s\"; then it is answered 503.",
+        restart_required: true,
+    },
+    SettingSpec {
+        key: "gateway.tls_cert",
+        description: "PEM certificate chain for TLS on the gateway.",
+        restart_required: true,
+    },
+    SettingSpec {
+        key: "gateway.tls_key",
+        description: "PEM private key for TLS on the gateway.",
+        restart_required: true,
+    },
+    SettingSpec {
         key: "audit.retention",
         description: "How long the activity log (`omnipanel audit`) keeps an entry, e.g. \"90d\" (1h to 10 years); older entries are deleted as new ones are written. Only the owner may change it.",
         restart_required: true,
@@ -254,9 +284,9 @@ mod tests {
     use std::net::SocketAddr;
 
     use crate::config::{
-        AccessSettings, AuditSettings, EventSettings, FilesSettings, GitSettingsFile, LogSettings,
-        OllamaSettings, ServerSettings, Settings, SystemSettings, UpdateSettings,
-        edit::to_document,
+        AccessSettings, AuditSettings, EventSettings, FilesSettings, GatewaySettings,
+        GitSettingsFile, LogSettings, OllamaSettings, ServerSettings, Settings, SystemSettings,
+        UpdateSettings, edit::to_document,
     };
 
     use super::*;
@@ -290,6 +320,12 @@ mod tests {
             },
             access: AccessSettings::default(),
             audit: AuditSettings::default(),
+            gateway: GatewaySettings {
+                listen: "127.0.0.1:11435".into(),
+                tls_cert: Some("c".into()),
+                tls_key: Some("k".into()),
+                ..GatewaySettings::default()
+            },
         };
         let document = to_document(&full);
         let mut keys = Vec::new();

@@ -31,8 +31,9 @@ pub use self::{
     edit::{apply_changes, describe},
     keys::{HIDDEN_VALUE, SETTINGS, SettingSpec, owner_only, secret, spec},
     sections::{
-        AccessSettings, AuditSettings, EventSettings, FilesSettings, GitSettingsFile, LogSettings,
-        OllamaSettings, ServerSettings, Settings, SocketClients, SystemSettings, UpdateSettings,
+        AccessSettings, AuditSettings, EventSettings, FilesSettings, GatewaySettings,
+        GitSettingsFile, LogSettings, OllamaSettings, ServerSettings, Settings, SocketClients,
+        SystemSettings, UpdateSettings,
     },
     store::SettingsStore,
     validate::UPDATE_CHANNELS,

@@ -32,6 +32,57 @@ pub struct Settings {
     pub access: AccessSettings,
     /// `[audit]`: how long the activity log is kept.
     pub audit: AuditSettings,
+    /// `[gateway]`: the Ollama- and OpenAI-compatible HTTP front door.
+    pub gateway: GatewaySettings,
+}
+
+/// `[gateway]`
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct GatewaySettings {
+    /// Address to serve the HTTP APIs on, e.g. "127.0.0.1:11435"; empty:
+    /// the gateway is off.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub listen: String,
+    /// Same-machine callers without a token are served as `infer`-only
+    /// clients (for tools that cannot send a header).
+    pub loopback_without_token: bool,
+    /// Requests that may wait at once for Ollama to start or a model to
+    /// load; more are answered 503.
+    pub max_waiting: u32,
+    /// How long a request waits for Ollama to start or a model to load.
+    #[serde(with = "duration_text")]
+    pub wait_timeout: Duration,
+    /// PEM certificate chain for TLS on the gateway.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key for TLS on the gateway.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls_key: Option<PathBuf>,
+}
+
+impl GatewaySettings {
+    /// The address to listen on, when the gateway is on (validation has
+    /// checked that a non-empty value parses).
+    pub fn listen_address(&self) -> Option<SocketAddr> {
+        self.listen.trim().parse().ok()
+    }
+}
+
+impl Default for GatewaySettings {
+    fn default() -> Self {
+        Self {
+            listen: String::new(),
+            loopback_without_token: false,
+            // A handful of tools each with a few requests in flight.
+            max_waiting: 16,
+            // Longer than a typical model load from disk, shorter than the
+            // patience of a tool's own HTTP timeout.
+            wait_timeout: Duration::from_secs(30),
+            tls_cert: None,
+            tls_key: None,
+        }
+    }
 }
 
 /// `[audit]`

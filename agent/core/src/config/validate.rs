@@ -195,6 +195,60 @@ pub(super) fn validate(settings: &Settings) -> Result<(), (&'static str, String)
             ),
         ));
     }
+    validate_gateway(&settings.gateway)
+}
+
+/// `[gateway]`: the same TLS rule as the gRPC TCP listener's.
+fn validate_gateway(
+    gateway: &crate::config::GatewaySettings,
+) -> Result<(), (&'static str, String)> {
+    if !gateway.listen.trim().is_empty() && gateway.listen_address().is_none() {
+        return Err((
+            "gateway.listen",
+            format!(
+                "{:?} is not an address; write e.g. \"127.0.0.1:11435\", or leave it empty to turn the gateway off",
+                gateway.listen
+            ),
+        ));
+    }
+    if !(1..=10_000).contains(&gateway.max_waiting) {
+        return Err((
+            "gateway.max_waiting",
+            "must be between 1 and 10000".to_owned(),
+        ));
+    }
+    if !(Duration::from_secs(1)..=Duration::from_secs(3600)).contains(&gateway.wait_timeout) {
+        return Err((
+            "gateway.wait_timeout",
+            "must be between 1s and 1h".to_owned(),
+        ));
+    }
+    match (&gateway.tls_cert, &gateway.tls_key) {
+        (Some(_), None) => {
+            return Err((
+                "gateway.tls_key",
+                "tls_cert is set, so tls_key must be set too".to_owned(),
+            ));
+        }
+        (None, Some(_)) => {
+            return Err((
+                "gateway.tls_cert",
+                "tls_key is set, so tls_cert must be set too".to_owned(),
+            ));
+        }
+        _ => {}
+    }
+    if let Some(addr) = gateway.listen_address()
+        && !addr.ip().is_loopback()
+        && gateway.tls_cert.is_none()
+    {
+        return Err((
+            "gateway.listen",
+            format!(
+                "{addr} is reachable from other machines, so TLS is required: set gateway.tls_cert and gateway.tls_key, or listen on 127.0.0.1"
+            ),
+        ));
+    }
     Ok(())
 }
 
@@ -259,6 +313,33 @@ mod tests {
         assert_eq!(err.key.as_deref(), Some("server.tcp"));
         assert!(err.message.contains("TLS"), "{err}");
         assert!(parse(path(), "[server]\ntcp = \"127.0.0.1:7457\"\n").is_ok());
+    }
+
+    #[test]
+    fn the_gateway_is_off_by_default_and_needs_tls_off_loopback() {
+        let defaults = parse(path(), "").unwrap();
+        assert_eq!(defaults.gateway.listen_address(), None);
+        assert_eq!(defaults.gateway.max_waiting, 16);
+        assert_eq!(defaults.gateway.wait_timeout, Duration::from_secs(30));
+        let on = parse(path(), "[gateway]\nlisten = \"127.0.0.1:11435\"\n").unwrap();
+        assert_eq!(
+            on.gateway.listen_address(),
+            Some("127.0.0.1:11435".parse().unwrap())
+        );
+        let err = parse(path(), "[gateway]\nlisten = \"0.0.0.0:11435\"\n").unwrap_err();
+        assert_eq!(err.key.as_deref(), Some("gateway.listen"));
+        assert!(err.message.contains("TLS"), "{err}");
+        let err = parse(path(), "[gateway]\nlisten = \"localhost\"\n").unwrap_err();
+        assert_eq!(err.key.as_deref(), Some("gateway.listen"));
+        let err = parse(path(), "[gateway]\ntls_cert = \"c.pem\"\n").unwrap_err();
+        assert_eq!(err.key.as_deref(), Some("gateway.tls_key"));
+        assert!(
+            parse(
+                path(),
+                "[gateway]\nlisten = \"0.0.0.0:11435\"\ntls_cert = \"c\"\ntls_key = \"k\"\n"
+            )
+            .is_ok()
+        );
     }
 
     #[test]

@@ -69,6 +69,17 @@ impl OllamaAddress {
         join(host, self.port)
     }
 
+    /// Whether only this machine can reach it (a loopback address or
+    /// `localhost`; a wildcard or any other host is reachable from
+    /// outside).
+    pub fn is_loopback(&self) -> bool {
+        self.host.eq_ignore_ascii_case("localhost")
+            || self
+                .host
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback())
+    }
+
     /// The URL clients use.
     pub fn base_url(&self) -> String {
         format!("{}://{}", self.scheme, self.dial())
@@ -108,6 +119,16 @@ fn join(host: &str, port: u16) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_loopback_hosts_are_private() {
+        for private in ["", "127.0.0.1:1", "localhost:2", "[::1]:3"] {
+            assert!(OllamaAddress::parse(private).is_loopback(), "{private}");
+        }
+        for public in ["0.0.0.0:11434", ":5555", "box.lan", "10.0.0.5", "[::]:1"] {
+            assert!(!OllamaAddress::parse(public).is_loopback(), "{public}");
+        }
+    }
 
     #[test]
     fn reads_ollama_host_like_ollama() {

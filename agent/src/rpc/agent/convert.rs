@@ -107,7 +107,8 @@ impl IntoProto<pb::TokenInfo> for TokenInfo {
             created_unix_ms: self.created_ms,
             last_used_unix_ms: self.last_used_ms,
             scopes: self.scopes.into_proto(),
-            ..Default::default()
+            allowed_models: self.terms.allowed_models,
+            requests_per_minute: self.terms.requests_per_minute,
         }
     }
 }
@@ -161,7 +162,7 @@ mod tests {
     use std::path::PathBuf;
 
     use super::*;
-    use omnipanel_core::config::spec;
+    use omnipanel_core::{config::spec, tokens::GrantTerms};
 
     fn view(key: &str) -> SettingView {
         SettingView {
@@ -179,7 +180,11 @@ mod tests {
             scopes: Scopes::of([Scope::Write]),
             created_ms: 10,
             last_used_ms: 20,
-            terms: Default::default(),
+            terms: GrantTerms {
+                allowed_models: vec!["llama3.2".to_owned()],
+                requests_per_minute: 12,
+                ..Default::default()
+            },
         }
     }
 
@@ -273,7 +278,8 @@ mod tests {
                     pb::Scope::Read.into(),
                     pb::Scope::Write.into()
                 ],
-                ..Default::default()
+                allowed_models: vec!["llama3.2".to_owned()],
+                requests_per_minute: 12,
             }
         );
     }

@@ -31,7 +31,7 @@ use crate::{
 use omnipanel_core::{
     access::{AccessAsk, Approval, RequestState},
     events::{Cursor, Delivery},
-    tokens::{Scope, Scopes},
+    tokens::{GrantTerms, Scope, Scopes},
 };
 
 /// Lines sent per TailLogs message.
@@ -441,10 +441,16 @@ impl AgentService for AgentApi {
         } else {
             Scopes::try_from_proto(request.scopes.as_slice()).or_status()?
         };
+        let terms = GrantTerms {
+            scopes,
+            allowed_models: request.allowed_models,
+            requests_per_minute: request.requests_per_minute,
+            ..GrantTerms::default()
+        };
         let created = self
             .ctx
             .agent
-            .create_token(&request.name, scopes)
+            .create_token(&request.name, terms)
             .await
             .or_status()?;
         Ok(Response::new(created.into_proto()))

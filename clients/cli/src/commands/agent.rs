@@ -96,6 +96,15 @@ pub enum TokenCommand {
             value_name = "SCOPE,..."
         )]
         scopes: Vec<pb::Scope>,
+        /// A model the token may use for inference (the gateway, chat,
+        /// generate, embed), as "model" or "provider/model"; repeat for
+        /// more. Without it every model is allowed.
+        #[arg(long = "model", value_name = "MODEL")]
+        models: Vec<String>,
+        /// Most gateway requests per minute (beyond them: 429 with
+        /// Retry-After); 0 or absent: no limit.
+        #[arg(long, value_name = "N", default_value_t = 0)]
+        rpm: u32,
     },
     /// List tokens (never their secrets).
     #[command(visible_alias = "ls")]
@@ -478,6 +487,8 @@ pub async fn token(command: TokenCommand, out: Output) -> Result<(), Failure> {
             name,
             name_option,
             scopes,
+            models,
+            rpm,
         } => {
             let name = name.or(name_option).unwrap_or_else(|| {
                 format!(
@@ -493,7 +504,8 @@ pub async fn token(command: TokenCommand, out: Output) -> Result<(), Failure> {
                     name,
                     scope: pb::Scope::Unspecified.into(),
                     scopes: scopes_into_proto(&scopes),
-                    ..Default::default()
+                    allowed_models: models,
+                    requests_per_minute: rpm,
                 }))
                 .await?;
             if out.is_json() {
@@ -520,7 +532,15 @@ pub async fn token(command: TokenCommand, out: Output) -> Result<(), Failure> {
                 );
             }
             out.table(
-                &["ID", "NAME", "SCOPES", "CREATED", "LAST USED"],
+                &[
+                    "ID",
+                    "NAME",
+                    "SCOPES",
+                    "MODELS",
+                    "RPM",
+                    "CREATED",
+                    "LAST USED",
+                ],
                 &token_rows(&response.tokens),
             )?;
         }
@@ -547,6 +567,16 @@ fn token_rows(tokens: &[pb::TokenInfo]) -> Vec<Vec<String>> {
                 token.id.clone(),
                 token.name.clone(),
                 display::scope_names(&token.scopes),
+                if token.allowed_models.is_empty() {
+                    "all".to_owned()
+                } else {
+                    token.allowed_models.join(", ")
+                },
+                if token.requests_per_minute == 0 {
+                    "-".to_owned()
+                } else {
+                    token.requests_per_minute.to_string()
+                },
                 display::timestamp(token.created_unix_ms),
                 display::timestamp(token.last_used_unix_ms),
             ]
@@ -674,6 +704,7 @@ mod tests {
                         name,
                         name_option,
                         scopes,
+                        ..
                     },
             }) => Ok((name.or(name_option), scopes)),
             Ok(other) => Err(format!("parsed as {other:?}")),
@@ -709,6 +740,32 @@ mod tests {
     }
 
     #[test]
+    fn token_create_takes_models_and_a_rate() {
+        let parsed = Grammar::try_parse_from([
+            "token",
+            "create",
+            "gw",
+            "--scopes",
+            "infer",
+            "--model",
+            "llama3.2",
+            "--model",
+            "lmstudio/qwen",
+            "--rpm",
+            "30",
+        ]);
+        match parsed {
+            Ok(Grammar {
+                command: TokenCommand::Create { models, rpm, .. },
+            }) => {
+                assert_eq!(models, ["llama3.2", "lmstudio/qwen"]);
+                assert_eq!(rpm, 30);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
     fn tokens_list_every_scope() {
         let rows = token_rows(&[pb::TokenInfo {
             id: "tok_1".into(),
@@ -719,7 +776,16 @@ mod tests {
         }]);
         assert_eq!(
             rows,
-            [["tok_1", "vscode", "read, infer", "never", "never"].map(String::from)]
+            [[
+                "tok_1",
+                "vscode",
+                "read, infer",
+                "all",
+                "-",
+                "never",
+                "never"
+            ]
+            .map(String::from)]
         );
     }
 
