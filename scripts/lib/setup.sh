@@ -43,11 +43,13 @@ need_build_tools() {
 }
 
 # need_test_tools: what the end-to-end tests run beside the agent: git
-# (repositories made and changed from the command line) and ripgrep (a
-# user's search inside an open project must not wake the agent).
+# (repositories made and changed from the command line), ripgrep (a
+# user's search inside an open project must not wake the agent) and openssl
+# (certificates for the TLS listeners).
 need_test_tools() {
     command -v git >/dev/null || need_packages git
     command -v rg >/dev/null || need_packages ripgrep
+    command -v openssl >/dev/null || need_packages openssl
 }
 
 # need_python_venv: a virtualenv with the Python packages the end-to-end

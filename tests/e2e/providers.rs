@@ -494,6 +494,76 @@ async fn a_provider_that_goes_down_fails_fast_and_says_so() -> TestResult {
     Ok(())
 }
 
+/// A token limited to some models may infer only with those over gRPC too,
+/// whichever way the request names the model.
+#[tokio::test]
+async fn a_token_limited_to_a_model_infers_only_with_it() -> TestResult {
+    let (setup, _fake) = with_lmstudio().await?;
+    let token = setup
+        .client
+        .agent()
+        .create_token(pb::CreateTokenRequest {
+            name: "one model".into(),
+            scopes: vec![pb::Scope::Infer.into()],
+            allowed_models: vec!["lmstudio/qwen2.5-7b-instruct".into()],
+            ..Default::default()
+        })
+        .await?
+        .into_inner()
+        .token;
+    let limited = Client::connect_as(
+        setup.sandbox.target(),
+        omnipanel_client::Credential::Bearer(token),
+    )
+    .await?;
+    let (text, _) = chat(
+        &limited,
+        pb::ChatRequest {
+            model: "qwen2.5-7b-instruct".into(),
+            provider: "lmstudio".into(),
+            messages: say("Hello"),
+            ..Default::default()
+        },
+    )
+    .await?;
+    assert!(text.contains("Hello"), "{text}");
+    for (provider, model) in [
+        ("", "test-small"),
+        ("local", "test-small"),
+        ("", "lmstudio/org/model-7b"),
+    ] {
+        let refused = chat(
+            &limited,
+            pb::ChatRequest {
+                model: model.into(),
+                provider: provider.into(),
+                messages: say("Hello"),
+                ..Default::default()
+            },
+        )
+        .await
+        .err()
+        .ok_or("a model the token does not allow")?;
+        assert_eq!(
+            (refused.code(), reason(&refused).as_str()),
+            (Code::PermissionDenied, "MODEL_NOT_ALLOWED"),
+            "{model}: {refused:?}"
+        );
+    }
+    let refused = limited
+        .models()
+        .embed(pb::EmbedRequest {
+            model: "test-small".into(),
+            input: vec!["text".into()],
+            ..Default::default()
+        })
+        .await
+        .err()
+        .ok_or("an embedding with a model the token does not allow")?;
+    assert_eq!(reason(&refused), "MODEL_NOT_ALLOWED", "{refused:?}");
+    Ok(())
+}
+
 /// While someone follows the "models" topic, providers are probed every
 /// 30 s, so a provider that goes down is reported without any request to it.
 #[tokio::test]

@@ -23,10 +23,13 @@ use crate::rpc::{
 };
 use omnipanel_core::{
     access::{Act, ConfirmKind},
+    error::Error,
     ollama::{
         EmbedOptions, GenerateParams, GenerationOptions, NewProvider, Ollama, ReplyStream, Target,
         supervisor::ServerStatus,
     },
+    reason::Reason,
+    tokens::Caller,
 };
 
 /// The ModelService implementation.
@@ -58,6 +61,31 @@ impl ModelApi {
             self.guard.project(request, project).await?;
         }
         Ok(())
+    }
+
+    /// A token limited to some models (`allowed_models`) may infer only
+    /// with those: the request is resolved as it would be served and
+    /// refused with MODEL_NOT_ALLOWED otherwise, as the gateway does.
+    async fn may_use_model(&self, caller: &Caller, target: &Target) -> Result<(), Status> {
+        let Caller::Token(grant) = caller else {
+            return Ok(());
+        };
+        if grant.allowed_models.is_empty() {
+            return Ok(());
+        }
+        let resolved = self.ollama.resolve(target).await.or_status()?;
+        if grant.allows_model(&resolved.provider, &resolved.model) {
+            return Ok(());
+        }
+        Err(to_status(
+            Error::permission_denied(format!(
+                "this token may not use {}/{}; it may use: {}",
+                resolved.provider,
+                resolved.model,
+                grant.allowed_models.join(", ")
+            ))
+            .with_reason(Reason::ModelNotAllowed),
+        ))
     }
 
     /// Ask the user before a client other than the owner does `act`.
@@ -337,6 +365,7 @@ impl ModelService for ModelApi {
     ) -> Result<Response<Self::ChatStream>, Status> {
         self.may_use_project(&request, &request.get_ref().project)
             .await?;
+        let caller = access::caller(&request)?;
         let request = request.into_inner();
         let messages = request
             .messages
@@ -353,6 +382,7 @@ impl ModelService for ModelApi {
             model: request.model,
             project: request.project,
         };
+        self.may_use_model(&caller, &target).await?;
         let upstream = self
             .ollama
             .chat(&target, messages, options)
@@ -379,6 +409,7 @@ impl ModelService for ModelApi {
     ) -> Result<Response<Self::GenerateStream>, Status> {
         self.may_use_project(&request, &request.get_ref().project)
             .await?;
+        let caller = access::caller(&request)?;
         let request = request.into_inner();
         let params = GenerateParams {
             prompt: request.prompt,
@@ -396,6 +427,7 @@ impl ModelService for ModelApi {
             model: request.model,
             project: request.project,
         };
+        self.may_use_model(&caller, &target).await?;
         let upstream = self
             .ollama
             .generate(&target, params, options)
@@ -421,12 +453,14 @@ impl ModelService for ModelApi {
     ) -> Result<Response<pb::EmbedResponse>, Status> {
         self.may_use_project(&request, &request.get_ref().project)
             .await?;
+        let caller = access::caller(&request)?;
         let request = request.into_inner();
         let target = Target {
             provider: request.provider,
             model: request.model,
             project: request.project,
         };
+        self.may_use_model(&caller, &target).await?;
         let options = EmbedOptions {
             truncate: request.truncate,
             keep_alive: request.keep_alive,
