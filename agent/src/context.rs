@@ -69,12 +69,25 @@ pub struct AgentContext {
     pub system: Arc<SystemMonitor>,
     /// Self-update.
     pub updates: Arc<Updater>,
-    /// Address the TCP listener is bound to, if any.
-    pub tcp_address: Option<SocketAddr>,
+    /// Where the agent listens besides its socket.
+    pub listening: Listening,
     /// Whether crash reports appeared since the previous start.
     pub previous_run_crashed: bool,
     shutdown: CancellationToken,
     shutdown_reason: OnceLock<String>,
+}
+
+/// The agent's listeners besides its socket, as bound at start, and what
+/// the user should know about them.
+#[derive(Debug, Clone, Default)]
+pub struct Listening {
+    /// Address the gRPC TCP listener is bound to, if any.
+    pub tcp: Option<SocketAddr>,
+    /// Address the gateway is bound to, if it is on.
+    pub gateway: Option<SocketAddr>,
+    /// Sentences about the set-up a user should act on (GetInfo's
+    /// `warnings`), e.g. a gateway that protects nothing.
+    pub warnings: Vec<String>,
 }
 
 impl AgentContext {
@@ -94,7 +107,7 @@ impl AgentContext {
         git: Arc<Git>,
         system: Arc<SystemMonitor>,
         updates: Arc<Updater>,
-        tcp_address: Option<SocketAddr>,
+        listening: Listening,
         previous_run_crashed: bool,
         shutdown: CancellationToken,
     ) -> Self {
@@ -112,7 +125,7 @@ impl AgentContext {
             git,
             system,
             updates,
-            tcp_address,
+            listening,
             previous_run_crashed,
             shutdown,
             shutdown_reason: OnceLock::new(),

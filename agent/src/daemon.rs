@@ -13,7 +13,7 @@ use std::{
 use tokio::net::TcpListener;
 
 use crate::{
-    context::AgentContext,
+    context::{AgentContext, Listening},
     events::{EventBus, ServerEvent},
     gateway,
     instance::{self, Claim},
@@ -177,6 +177,7 @@ async fn serve(
     let tcp_address = tcp.as_ref().and_then(|t| t.listener.local_addr().ok());
     let gateway = gateway::bind(&settings.gateway).await?;
     let gateway_settings = settings.clone();
+    let gateway_address = gateway.as_ref().and_then(gateway::Bound::local_addr);
     let limits = rpc::ServerLimits::from(&settings.server);
 
     let system = SystemMonitor::start(&settings.system, store.clone(), bus.clone()).await?;
@@ -272,7 +273,16 @@ async fn serve(
         git.clone(),
         system.clone(),
         updates.clone(),
-        tcp_address,
+        Listening {
+            tcp: tcp_address,
+            gateway: gateway_address,
+            warnings: gateway_address
+                .and_then(|address| {
+                    gateway::ollama_exposure(gateway_settings.ollama.host.as_deref(), Some(address))
+                })
+                .into_iter()
+                .collect(),
+        },
         previous_run_crashed,
         shutdown,
     ));

@@ -145,6 +145,16 @@ async fn official_clients(
 #[tokio::test]
 async fn the_official_ollama_and_openai_packages_work_through_the_gateway() -> TestResult {
     let (setup, base) = gateway("").await?;
+    // `omnipanel status` shows where the gateway serves, with no warning
+    // while Ollama listens on loopback.
+    let info = setup
+        .client
+        .agent()
+        .get_info(pb::GetInfoRequest {})
+        .await?
+        .into_inner();
+    assert_eq!(format!("http://{}", info.gateway_address), base, "{info:?}");
+    assert!(info.warnings.is_empty(), "{:?}", info.warnings);
     let secret = token(&setup.client, "tools", &[pb::Scope::Infer], &[], 0).await?;
     official_clients(
         &base,
@@ -156,40 +166,17 @@ async fn the_official_ollama_and_openai_packages_work_through_the_gateway() -> T
     .await
 }
 
-/// The OpenAI-compatible double, started directly on a free port.
-struct FakeOpenAi(std::process::Child);
-
-impl Drop for FakeOpenAi {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 #[tokio::test]
 async fn an_openai_compatible_provider_is_served_through_both_apis() -> TestResult {
     let (setup, base) = gateway("").await?;
-    let port = free_port()?;
-    let _fake = FakeOpenAi(
-        std::process::Command::new(omnipanel_tests::binary("fake-openai"))
-            .arg("serve")
-            .env("FAKE_OPENAI_ADDR", format!("127.0.0.1:{port}"))
-            .env("FAKE_OPENAI_API_KEY", "sk-upstream")
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()?,
-    );
-    omnipanel_tests::eventually("fake-openai to listen", || {
-        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
-    })
-    .await?;
+    let fake =
+        omnipanel_tests::FakeOpenAi::start(&[("FAKE_OPENAI_API_KEY", "sk-upstream")]).await?;
     setup
         .client
         .models()
         .add_provider(pb::AddProviderRequest {
             name: "lmstudio".into(),
-            url: format!("http://127.0.0.1:{port}/v1"),
+            url: fake.url(),
             token: "sk-upstream".into(),
             kind: pb::ProviderKind::Openai.into(),
             ..Default::default()

@@ -190,7 +190,10 @@ pub async fn serve(ctx: Arc<AgentContext>, bound: Bound, all: Settings) -> Resul
 
 /// The warning to give when the local Ollama listens where other machines
 /// can reach it: the gateway then guards a door next to an open one.
-fn ollama_exposure(configured: Option<&str>, gateway: Option<SocketAddr>) -> Option<String> {
+pub(crate) fn ollama_exposure(
+    configured: Option<&str>,
+    gateway: Option<SocketAddr>,
+) -> Option<String> {
     let host = configured
         .map(str::to_owned)
         .or_else(|| std::env::var("OLLAMA_HOST").ok())

@@ -59,7 +59,13 @@ impl AgentApi {
             os: std::env::consts::OS.to_owned(),
             arch: std::env::consts::ARCH.to_owned(),
             socket_path: ctx.paths.socket.display().to_string(),
-            tcp_address: ctx.tcp_address.map(|a| a.to_string()).unwrap_or_default(),
+            tcp_address: ctx.listening.tcp.map(|a| a.to_string()).unwrap_or_default(),
+            gateway_address: ctx
+                .listening
+                .gateway
+                .map(|a| a.to_string())
+                .unwrap_or_default(),
+            warnings: ctx.listening.warnings.clone(),
             features: FEATURES.iter().map(|f| (*f).to_owned()).collect(),
             instance_id: ctx.bus.instance_id(),
             config_path: ctx.paths.config_file.display().to_string(),

@@ -161,6 +161,12 @@ pub async fn status(out: Output) -> Result<(), Failure> {
         &info.tcp_address
     };
     outln!("  tcp       {tcp}")?;
+    let gateway = if info.gateway_address.is_empty() {
+        "off"
+    } else {
+        &info.gateway_address
+    };
+    outln!("  gateway   {gateway}")?;
     outln!("  config    {}", info.config_path)?;
     outln!("  data      {}", info.data_dir)?;
     outln!("  logs      {}", info.log_dir)?;
@@ -168,6 +174,9 @@ pub async fn status(out: Output) -> Result<(), Failure> {
     outln!("  access    {}", access_text(info))?;
     if info.previous_run_crashed {
         outln!("  warning   the previous run crashed; see `omnipanel crashes`")?;
+    }
+    for warning in &info.warnings {
+        outln!("  warning   {warning}")?;
     }
     Ok(())
 }

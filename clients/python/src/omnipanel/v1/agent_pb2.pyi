@@ -61,6 +61,8 @@ class GetInfoResponse(_message.Message):
     CALLER_SCOPE_FIELD_NUMBER: _builtins.int
     CALLER_SCOPES_FIELD_NUMBER: _builtins.int
     CALLER_IS_OWNER_FIELD_NUMBER: _builtins.int
+    GATEWAY_ADDRESS_FIELD_NUMBER: _builtins.int
+    WARNINGS_FIELD_NUMBER: _builtins.int
     version: _builtins.str
     """Agent version (semver), e.g. "0.1.0"."""
     protocol_version: _builtins.int
@@ -98,6 +100,10 @@ class GetInfoResponse(_message.Message):
     """Whether the caller is the owner (presented the owner credential, or
     `access.socket_clients` is "trusted").
     """
+    gateway_address: _builtins.str
+    """host:port the gateway (the Ollama and OpenAI HTTP APIs) serves on;
+    empty when it is off.
+    """
     @_builtins.property
     def features(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """Capabilities this agent serves, e.g. "agent", "events", "logs"."""
@@ -105,6 +111,12 @@ class GetInfoResponse(_message.Message):
     @_builtins.property
     def caller_scopes(self) -> _containers.RepeatedScalarFieldContainer[_access_pb2.Scope.ValueType]:
         """Every scope the caller holds."""
+
+    @_builtins.property
+    def warnings(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Sentences about the agent's set-up the user should act on, e.g. that
+        the gateway protects nothing while Ollama itself listens off loopback.
+        """
 
     def __init__(
         self,
@@ -127,10 +139,12 @@ class GetInfoResponse(_message.Message):
         caller_scope: _access_pb2.Scope.ValueType = ...,
         caller_scopes: _abc.Iterable[_access_pb2.Scope.ValueType] | None = ...,
         caller_is_owner: _builtins.bool = ...,
+        gateway_address: _builtins.str = ...,
+        warnings: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["arch", b"arch", "caller_is_owner", b"caller_is_owner", "caller_scope", b"caller_scope", "caller_scopes", b"caller_scopes", "config_path", b"config_path", "crash_dir", b"crash_dir", "data_dir", b"data_dir", "features", b"features", "instance_id", b"instance_id", "log_dir", b"log_dir", "os", b"os", "pid", b"pid", "previous_run_crashed", b"previous_run_crashed", "protocol_version", b"protocol_version", "socket_path", b"socket_path", "start_time_unix_ms", b"start_time_unix_ms", "tcp_address", b"tcp_address", "version", b"version"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["arch", b"arch", "caller_is_owner", b"caller_is_owner", "caller_scope", b"caller_scope", "caller_scopes", b"caller_scopes", "config_path", b"config_path", "crash_dir", b"crash_dir", "data_dir", b"data_dir", "features", b"features", "gateway_address", b"gateway_address", "instance_id", b"instance_id", "log_dir", b"log_dir", "os", b"os", "pid", b"pid", "previous_run_crashed", b"previous_run_crashed", "protocol_version", b"protocol_version", "socket_path", b"socket_path", "start_time_unix_ms", b"start_time_unix_ms", "tcp_address", b"tcp_address", "version", b"version", "warnings", b"warnings"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -86,6 +86,16 @@ export interface GetInfoResponse {
    * `access.socket_clients` is "trusted").
    */
   callerIsOwner: boolean;
+  /**
+   * host:port the gateway (the Ollama and OpenAI HTTP APIs) serves on;
+   * empty when it is off.
+   */
+  gatewayAddress: string;
+  /**
+   * Sentences about the agent's set-up the user should act on, e.g. that
+   * the gateway protects nothing while Ollama itself listens off loopback.
+   */
+  warnings: string[];
 }
 
 /** ShutdownRequest asks the agent to stop. */
@@ -630,6 +640,8 @@ function createBaseGetInfoResponse(): GetInfoResponse {
     callerScope: 0,
     callerScopes: [],
     callerIsOwner: false,
+    gatewayAddress: "",
+    warnings: [],
   };
 }
 
@@ -698,6 +710,12 @@ export const GetInfoResponse: MessageFns<GetInfoResponse> = {
     }
     if (message.callerIsOwner !== false) {
       writer.uint32(144).bool(message.callerIsOwner);
+    }
+    if (message.gatewayAddress !== "") {
+      writer.uint32(154).string(message.gatewayAddress);
+    }
+    for (const v of message.warnings) {
+      writer.uint32(162).string(v!);
     }
     return writer;
   },
@@ -869,6 +887,22 @@ export const GetInfoResponse: MessageFns<GetInfoResponse> = {
             message.callerIsOwner = reader.bool();
             continue;
           }
+          case 19: {
+            if (tag !== 154) {
+              break;
+            }
+
+            message.gatewayAddress = reader.string();
+            continue;
+          }
+          case 20: {
+            if (tag !== 162) {
+              break;
+            }
+
+            message.warnings.push(reader.string());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -955,6 +989,14 @@ export const GetInfoResponse: MessageFns<GetInfoResponse> = {
         : isSet(object.caller_is_owner)
         ? globalThis.Boolean(object.caller_is_owner)
         : false,
+      gatewayAddress: isSet(object.gatewayAddress)
+        ? globalThis.String(object.gatewayAddress)
+        : isSet(object.gateway_address)
+        ? globalThis.String(object.gateway_address)
+        : "",
+      warnings: globalThis.Array.isArray(object?.warnings)
+        ? object.warnings.map((e: any) => globalThis.String(e))
+        : [],
     };
   },
 
@@ -1014,6 +1056,12 @@ export const GetInfoResponse: MessageFns<GetInfoResponse> = {
     if (message.callerIsOwner !== false) {
       obj.callerIsOwner = message.callerIsOwner;
     }
+    if (message.gatewayAddress !== "") {
+      obj.gatewayAddress = message.gatewayAddress;
+    }
+    if (message.warnings?.length) {
+      obj.warnings = message.warnings;
+    }
     return obj;
   },
 
@@ -1044,6 +1092,8 @@ export const GetInfoResponse: MessageFns<GetInfoResponse> = {
     message.callerScope = object.callerScope ?? 0;
     message.callerScopes = object.callerScopes?.map((e) => e) || [];
     message.callerIsOwner = object.callerIsOwner ?? false;
+    message.gatewayAddress = object.gatewayAddress ?? "";
+    message.warnings = object.warnings?.map((e) => e) || [];
     return message;
   },
 };
