@@ -17,6 +17,7 @@ mod lifecycle;
 mod limits;
 mod mcp;
 mod ollama;
+mod ollama_settings;
 mod python_client;
 mod security;
 mod system;

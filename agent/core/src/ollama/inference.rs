@@ -11,6 +11,7 @@ use super::{
     api::{ChatChunk, GenerateChunk, NdjsonStream, StreamLine},
     endpoints::Endpoint,
     errors::api_error,
+    server_settings::LocalStream,
     supervisor::ServerStatus,
 };
 use crate::error::{Error, Result};
@@ -135,6 +136,7 @@ impl Ollama {
         lines: NdjsonStream<T>,
     ) -> ReplyStream<T> {
         ReplyStream {
+            _local: endpoint.local.then(|| self.local_streams.enter()),
             lines,
             endpoint,
             address: self.address.clone(),
@@ -237,6 +239,9 @@ pub struct ReplyStream<T> {
     /// Read when a failure happens, so a transport error names the state
     /// the server is in at that moment.
     server: watch::Receiver<ServerStatus>,
+    /// Counts this reply while it streams from the local server, so a
+    /// settings change does not restart the server under it.
+    _local: Option<LocalStream>,
 }
 
 impl<T: StreamLine> ReplyStream<T> {

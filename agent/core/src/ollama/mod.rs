@@ -27,6 +27,7 @@ pub mod providers;
 mod pulling;
 pub mod pulls;
 mod registry;
+pub mod server_settings;
 pub mod supervisor;
 
 use std::{
@@ -36,12 +37,12 @@ use std::{
 
 use tokio::sync::watch;
 
-use self::http::HttpClients;
 pub use self::{
     endpoints::ProviderInfo,
     inference::{ChatMessage, GenerateParams, GenerationOptions, ReplyStream, keep_alive_value},
     models::{LoadedModel, ModelDetails, ModelInfo},
 };
+use self::{http::HttpClients, server_settings::LocalStreams};
 use crate::{
     config::OllamaSettings,
     error::{Error, Result},
@@ -73,6 +74,9 @@ pub struct Ollama {
     registry: String,
     models_dir: PathBuf,
     vram: VramSource,
+    /// Replies streaming from the local server, which a settings change
+    /// must not cut off.
+    local_streams: LocalStreams,
 }
 
 /// Where Ollama keeps models: setting, else OLLAMA_MODELS, else
@@ -132,7 +136,7 @@ impl Ollama {
         let supervisor = Supervisor::spawn(
             SupervisorConfig {
                 binary: settings.binary.clone(),
-                models_dir: settings.models_dir.clone(),
+                env: supervisor::ServerEnv::from_settings(settings),
                 address: address.clone(),
                 autostart: settings.autostart,
                 health_interval: settings.health_interval,
@@ -159,6 +163,7 @@ impl Ollama {
             registry: settings.registry.clone(),
             models_dir: models_dir(settings),
             vram,
+            local_streams: LocalStreams::default(),
         }))
     }
 
