@@ -9,8 +9,8 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use omnipanel_proto::v1::{
-    ChangeType, FitVerdict, Model, Provider, ProviderKind, ProviderState, PullProgress, PullState,
-    ServerState, ServerStatus,
+    ChangeType, FitVerdict, Model, Project, Provider, ProviderKind, ProviderState, PullProgress,
+    PullState, ServerState, ServerStatus,
 };
 
 /// Decimal units above bytes, as Ollama writes sizes.
@@ -436,6 +436,22 @@ pub fn provider_state_line(provider: &Provider) -> String {
         format!("{state}: {}", one_line(&provider.last_error))
     } else {
         state.to_owned()
+    }
+}
+
+/// A project's preferred model as a model string: `provider/model`, or
+/// the model alone on the local server; `None` when it has none (it uses
+/// the default model).
+pub fn preferred_model(project: &Project) -> Option<String> {
+    if project.preferred_model.is_empty() {
+        None
+    } else if project.preferred_provider.is_empty() || project.preferred_provider == "local" {
+        Some(project.preferred_model.clone())
+    } else {
+        Some(format!(
+            "{}/{}",
+            project.preferred_provider, project.preferred_model
+        ))
     }
 }
 
