@@ -32,6 +32,7 @@ use omnipanel_core::{
     logs::{self, LogHub, LogSource},
     ollama::{Ollama, fit::VramSource},
     projects::{ProjectBoundaries, ProjectObserver, Projects},
+    secrets::{SECRETS_FILE, Secrets},
     store::{Store, now_ms},
     system::SystemMonitor,
     tokens::Tokens,
@@ -180,6 +181,7 @@ async fn serve(
     let ollama = Ollama::start(
         &settings.ollama,
         store.clone(),
+        Secrets::at(paths.data_dir.join(SECRETS_FILE)),
         bus.clone(),
         &log_hub,
         &paths.log_dir,
@@ -216,6 +218,7 @@ async fn serve(
         vec![git.clone() as Arc<dyn ProjectObserver>],
     )
     .await?;
+    ollama.attach_projects(projects.clone());
     let files = Files::start(projects.clone()).await?;
     system.follow_ollama(ollama.server_watch());
     let settings_store = Arc::new(SettingsStore::new(paths.config_file.clone(), settings));

@@ -129,6 +129,14 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX audit_project ON audit (project, id);
     CREATE INDEX audit_outcome ON audit (outcome, id);
     CREATE UNIQUE INDEX audit_aggregate ON audit (agg_key);",
+    // 8: provider kinds (ollama, openai), the names of their extra headers
+    // (the values, like API keys, live in secrets.json; `token` is emptied
+    // into it at start-up), their timeout; a project's preferred model.
+    "ALTER TABLE providers ADD COLUMN kind TEXT NOT NULL DEFAULT 'ollama';
+    ALTER TABLE providers ADD COLUMN headers TEXT NOT NULL DEFAULT '[]';
+    ALTER TABLE providers ADD COLUMN timeout_seconds INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE projects ADD COLUMN preferred_model TEXT NOT NULL DEFAULT '';
+    ALTER TABLE projects ADD COLUMN preferred_provider TEXT NOT NULL DEFAULT '';",
 ];
 
 /// What happened to an unreadable database at open.

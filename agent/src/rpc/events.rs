@@ -136,6 +136,24 @@ fn ollama_payload(event: &OllamaEvent) -> Payload {
                 removed: *removed,
             })
         }
+        OllamaEvent::ProviderStateChanged {
+            subject,
+            health,
+            previous,
+        } => Payload::ProviderStateChanged(pb::ProviderStateChanged {
+            // What the event knows; ListProviders has the rest (never
+            // the key).
+            provider: Some(pb::Provider {
+                name: subject.name.clone(),
+                url: subject.url.clone(),
+                kind: subject.kind.into_proto().into(),
+                state: health.state.into_proto().into(),
+                last_error: health.last_error.clone(),
+                checked_unix_ms: health.checked_ms,
+                ..Default::default()
+            }),
+            previous: previous.into_proto().into(),
+        }),
     }
 }
 

@@ -162,9 +162,12 @@ fn routes(
         .max_encoding_message_size(MODEL_MESSAGES.encode),
     )
     .add_service(
-        ProjectServiceServer::new(projects::ProjectApi::new(ctx.projects.clone()))
-            .max_decoding_message_size(CONTROL_MESSAGES.decode)
-            .max_encoding_message_size(CONTROL_MESSAGES.encode),
+        ProjectServiceServer::new(projects::ProjectApi::new(
+            ctx.projects.clone(),
+            ctx.ollama.clone(),
+        ))
+        .max_decoding_message_size(CONTROL_MESSAGES.decode)
+        .max_encoding_message_size(CONTROL_MESSAGES.encode),
     )
     .add_service(
         FileServiceServer::new(files::FileApi::new(

@@ -99,6 +99,7 @@
 
 mod catalog;
 mod clock;
+mod embed;
 mod generate;
 mod host;
 #[cfg(test)]

@@ -34,7 +34,7 @@ use tokio_stream::{Stream, StreamExt, wrappers::ReceiverStream};
 
 use crate::{
     catalog::{self, CatalogModel, Details},
-    clock, generate,
+    clock, embed, generate,
     keep_alive::KeepAlive,
     loaded::Loaded,
     logline,
@@ -136,6 +136,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/api/delete", delete(remove))
         .route("/api/generate", post(generate::generate))
         .route("/api/chat", post(generate::chat))
+        .route("/api/embed", post(embed::embed))
         .route("/__fake/stats", get(stats))
         // Registry stand-in, so one process can play registry.ollama.ai too.
         .route(registry::ROUTE, get(registry::manifest_endpoint))

@@ -392,11 +392,36 @@ fn decode_line<T: StreamLine>(text: &[u8]) -> Result<T, ApiError> {
 }
 
 /// A client for one Ollama endpoint.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct OllamaApi {
     http: reqwest::Client,
     base: String,
     token: Option<String>,
+    headers: Vec<(String, String)>,
+}
+
+impl std::fmt::Debug for OllamaApi {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the token or the header values.
+        f.debug_struct("OllamaApi")
+            .field("base", &self.base)
+            .field("has_token", &self.token.is_some())
+            .finish()
+    }
+}
+
+/// The answer of `/api/embed`.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default)]
+pub struct EmbedResponse {
+    /// Model.
+    pub model: String,
+    /// One vector per input.
+    pub embeddings: Vec<Vec<f32>>,
+    /// ns.
+    pub total_duration: u64,
+    /// Tokens of the inputs.
+    pub prompt_eval_count: u64,
 }
 
 #[derive(Debug, Deserialize)]
@@ -417,7 +442,14 @@ impl OllamaApi {
             http,
             base: base.trim_end_matches('/').to_owned(),
             token,
+            headers: Vec::new(),
         }
+    }
+
+    /// The same client, sending `headers` with every request too.
+    pub fn with_headers(mut self, headers: Vec<(String, String)>) -> Self {
+        self.headers = headers;
+        self
     }
 
     /// The base URL.
@@ -426,7 +458,10 @@ impl OllamaApi {
     }
 
     fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
-        let builder = self.http.request(method, format!("{}{path}", self.base));
+        let mut builder = self.http.request(method, format!("{}{path}", self.base));
+        for (name, value) in &self.headers {
+            builder = builder.header(name, value);
+        }
         match &self.token {
             Some(token) => builder.bearer_auth(token),
             None => builder,
@@ -547,6 +582,12 @@ impl OllamaApi {
             )
             .await?;
         Ok(NdjsonStream::new(response))
+    }
+
+    /// `POST /api/embed`; `body` is the request as Ollama takes it.
+    pub async fn embed(&self, body: &serde_json::Value) -> Result<EmbedResponse, ApiError> {
+        self.json(self.request(reqwest::Method::POST, "/api/embed").json(body))
+            .await
     }
 
     /// `POST /api/generate` without streaming (load and unload use it).

@@ -12,6 +12,7 @@ use super::{
     supervisor::{ServerState, ServerStatus},
 };
 use crate::error::{Error, ErrorKind};
+use crate::openai::client::OpenAiError;
 use crate::reason::Reason;
 
 impl Ollama {
@@ -20,9 +21,27 @@ impl Ollama {
         server_down(&self.address, status)
     }
 
-    /// [`api_error`] with the local server's status as it is now.
+    /// [`api_error`] with the local server's status as it is now; the
+    /// provider's health learns of it.
     pub(super) fn api_error(&self, endpoint: &Endpoint, err: ApiError) -> Error {
+        if !endpoint.local {
+            self.health.failed_ollama(&endpoint.subject(), &err);
+        }
         api_error(&self.address, &self.supervisor.status(), endpoint, err)
+    }
+
+    /// An OpenAI provider's failure as a domain error naming it; the
+    /// provider's health learns of it.
+    pub(super) fn openai_error(&self, endpoint: &Endpoint, err: OpenAiError) -> Error {
+        self.health.failed_openai(&endpoint.subject(), &err);
+        err.into_error(&endpoint.name)
+    }
+
+    /// A request to `endpoint` was answered: it is up.
+    pub(super) fn record_success(&self, endpoint: &Endpoint) {
+        if !endpoint.local {
+            self.health.succeeded(&endpoint.subject());
+        }
     }
 }
 
@@ -68,8 +87,7 @@ pub(super) fn api_error(
                     ErrorKind::Unavailable,
                     format!(
                         "provider {} at {} did not answer: {why}",
-                        endpoint.name,
-                        endpoint.api.base()
+                        endpoint.name, endpoint.url
                     ),
                 )
                 .with_reason(Reason::ProviderDown);
@@ -110,7 +128,7 @@ pub(super) fn api_error(
         }
         ApiError::Unexpected(why) => Error::internal(format!(
             "{} answered in an unexpected way: {why}",
-            endpoint.api.base()
+            endpoint.url
         )),
     }
 }
@@ -120,7 +138,7 @@ mod tests {
     use super::*;
     use crate::{
         error::Result,
-        ollama::{api::OllamaApi, http::HttpClients, providers::LOCAL},
+        ollama::{api::OllamaApi, endpoints::Backend, http::HttpClients, providers::LOCAL},
     };
 
     fn server(state: ServerState, reason: &str) -> ServerStatus {
@@ -145,7 +163,12 @@ mod tests {
         let http = HttpClients::new()?;
         let local = Endpoint {
             name: LOCAL.into(),
-            api: OllamaApi::new(http.plain.clone(), &address.base_url(), None),
+            url: address.base_url(),
+            backend: Backend::Ollama(OllamaApi::new(
+                http.plain.clone(),
+                &address.base_url(),
+                None,
+            )),
             local: true,
         };
         let running = server(ServerState::Running, "the server answers");
@@ -196,7 +219,12 @@ mod tests {
         );
         let remote = Endpoint {
             name: "gpu-box".into(),
-            api: OllamaApi::new(http.plain.clone(), "http://10.0.0.2:11434", None),
+            url: "http://10.0.0.2:11434".into(),
+            backend: Backend::Ollama(OllamaApi::new(
+                http.plain.clone(),
+                "http://10.0.0.2:11434",
+                None,
+            )),
             local: false,
         };
         let err = api_error(&address, &crashed, &remote, broke);

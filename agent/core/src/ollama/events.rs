@@ -4,6 +4,7 @@
 use crate::{
     events::Topic,
     ollama::{
+        health::{HealthRecord, ProviderState, Subject},
         pulls::PullProgress,
         supervisor::{ServerState, ServerStatus},
     },
@@ -42,6 +43,15 @@ pub enum OllamaEvent {
         /// Removed (true) or added (false).
         removed: bool,
     },
+    /// A provider went up or down.
+    ProviderStateChanged {
+        /// Which provider.
+        subject: Subject,
+        /// Its health now.
+        health: HealthRecord,
+        /// The state before.
+        previous: ProviderState,
+    },
 }
 
 impl Topic for OllamaEvent {
@@ -50,7 +60,8 @@ impl Topic for OllamaEvent {
             Self::OllamaStateChanged { .. } => "ollama",
             Self::PullProgress(_)
             | Self::ModelsChanged { .. }
-            | Self::DefaultModelChanged { .. } => "models",
+            | Self::DefaultModelChanged { .. }
+            | Self::ProviderStateChanged { .. } => "models",
             Self::ProvidersChanged { .. } => "providers",
         }
     }

@@ -1,20 +1,25 @@
-//! Chat and generate: checking a request's parameters (roles, options,
-//! keep_alive, format) before anything is sent, proxying it to the
-//! endpoint, and [`ReplyStream`], which maps failures in the middle of a
-//! reply like those of any other call.
+//! Chat, generate and embed for every provider kind: the provider-neutral
+//! request API ([`Target`] names provider, model and project; [`Resolved`]
+//! is where it goes), checking a request's parameters (roles, options,
+//! keep_alive, format) before anything is sent, and translating them for
+//! the provider's API (Ollama's, or OpenAI's: options mapped, format as
+//! response_format, Ollama-only parameters refused). The replies stream as
+//! [`ReplyStream`] (`reply.rs`).
 
-use tokio::sync::watch;
+use std::time::Instant;
 
 use super::{
     Ollama,
-    address::OllamaAddress,
-    api::{ChatChunk, GenerateChunk, NdjsonStream, StreamLine},
-    endpoints::Endpoint,
-    errors::api_error,
-    server_settings::LocalStream,
-    supervisor::ServerStatus,
+    endpoints::{Backend, Endpoint},
+    names::ModelName,
+    providers::{LOCAL, ProviderKind, ProviderRecord},
+    reply::{FailureContext, ReplyStream, Source},
 };
-use crate::error::{Error, Result};
+use crate::{
+    error::{Error, Result},
+    model_route::{self, Catalog, Route},
+    reason::Reason,
+};
 
 /// A chat turn.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -128,130 +133,460 @@ fn apply_options(body: &mut serde_json::Value, options: &GenerationOptions) -> R
     Ok(())
 }
 
+/// What a request names. Empty fields are resolved: the provider from the
+/// model (a first path segment that is a provider's name, else the first
+/// provider that has the model, "local" first), the model from the
+/// project's preference, else the default model.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Target {
+    /// Provider name; "" resolves from the model.
+    pub provider: String,
+    /// Model; "" means the project's preference, else the default model.
+    pub model: String,
+    /// Project (ID or path) the request is for; "" for none.
+    pub project: String,
+}
+
+/// Where a request goes, as [`Ollama::resolve`] decided.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resolved {
+    /// Provider name ("local" for the supervised server).
+    pub provider: String,
+    /// Model, as that provider names it (Ollama names with their tag).
+    pub model: String,
+    /// The API the provider speaks.
+    pub kind: ProviderKind,
+}
+
+/// Parameters of an embedding request besides the texts.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EmbedOptions {
+    /// Cut inputs longer than the context instead of failing (Ollama).
+    pub truncate: Option<bool>,
+    /// keep_alive (Ollama only; ignored by OpenAI servers).
+    pub keep_alive: String,
+}
+
+/// Embedding vectors, one per input, in input order.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Embeddings {
+    /// The model that embedded.
+    pub model: String,
+    /// The provider that embedded.
+    pub provider: String,
+    /// The vectors.
+    pub vectors: Vec<Vec<f32>>,
+    /// Tokens of the inputs (0 when the provider does not say).
+    pub prompt_tokens: u64,
+    /// Time the request took, ns.
+    pub total_duration_ns: u64,
+}
+
+fn check_messages(messages: &[ChatMessage]) -> Result<()> {
+    if messages.is_empty() {
+        return Err(Error::invalid_argument(
+            "messages",
+            "a chat needs at least one message",
+        ));
+    }
+    for (index, message) in messages.iter().enumerate() {
+        if !matches!(
+            message.role.as_str(),
+            "system" | "user" | "assistant" | "tool"
+        ) {
+            return Err(Error::invalid_argument(
+                format!("messages[{index}].role"),
+                format!(
+                    "{:?} is not one of system, user, assistant, tool",
+                    message.role
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The options of an OpenAI request from Ollama-style options: the ones
+/// both APIs have are mapped (num_predict is max_tokens), the others are
+/// left out; keep_alive is checked and ignored; format becomes
+/// response_format.
+fn openai_options(body: &mut serde_json::Value, options: &GenerationOptions) -> Result<()> {
+    if let Some(serde_json::Value::Object(map)) =
+        parse_json_object("options_json", &options.options_json)?
+    {
+        for (from, to) in [
+            ("temperature", "temperature"),
+            ("top_p", "top_p"),
+            ("num_predict", "max_tokens"),
+            ("stop", "stop"),
+            ("seed", "seed"),
+            ("presence_penalty", "presence_penalty"),
+            ("frequency_penalty", "frequency_penalty"),
+        ] {
+            if let Some(value) = map.get(from) {
+                body[to] = value.clone();
+            }
+        }
+    }
+    keep_alive_value(&options.keep_alive)?;
+    match format_value(&options.format)? {
+        None => {}
+        Some(serde_json::Value::String(_)) => {
+            body["response_format"] = serde_json::json!({ "type": "json_object" });
+        }
+        Some(schema) => {
+            body["response_format"] = serde_json::json!({
+                "type": "json_schema",
+                "json_schema": { "name": "response", "schema": schema }
+            });
+        }
+    }
+    Ok(())
+}
+
+fn openai_messages(messages: Vec<ChatMessage>) -> Vec<serde_json::Value> {
+    messages
+        .into_iter()
+        .map(|m| {
+            if m.images.is_empty() {
+                return serde_json::json!({ "role": m.role, "content": m.content });
+            }
+            let mut parts = vec![serde_json::json!({ "type": "text", "text": m.content })];
+            parts.extend(m.images.iter().map(|image| {
+                serde_json::json!({
+                    "type": "image_url",
+                    "image_url": { "url": format!("data:image/png;base64,{image}") }
+                })
+            }));
+            serde_json::json!({ "role": m.role, "content": parts })
+        })
+        .collect()
+}
+
+fn openai_body(model: &str) -> serde_json::Value {
+    serde_json::json!({
+        "model": model,
+        "stream": true,
+        "stream_options": { "include_usage": true },
+    })
+}
+
+fn elapsed_ns(since: Instant) -> u64 {
+    u64::try_from(since.elapsed().as_nanos()).unwrap_or(u64::MAX)
+}
+
 impl Ollama {
-    /// A reply stream whose failures are mapped like any other call's.
-    fn reply_stream<T: StreamLine>(
-        &self,
-        endpoint: Endpoint,
-        lines: NdjsonStream<T>,
-    ) -> ReplyStream<T> {
-        ReplyStream {
+    /// What a failure of a stream is mapped with.
+    fn failure_context(&self, endpoint: Endpoint) -> FailureContext {
+        FailureContext {
             _local: endpoint.local.then(|| self.local_streams.enter()),
-            lines,
             endpoint,
             address: self.address.clone(),
             server: self.supervisor.watch(),
+            health: self.health.clone(),
         }
+    }
+
+    /// Which provider and model a request goes to, as [`Target`] says.
+    /// The gateway checks a token's allowed models against this.
+    pub async fn resolve(&self, target: &Target) -> Result<Resolved> {
+        let (mut provider, mut model) = (target.provider.clone(), target.model.clone());
+        if model.is_empty() && !target.project.is_empty() {
+            let (preferred_provider, preferred_model) =
+                self.project_preference(&target.project).await?;
+            if !preferred_model.is_empty() {
+                model = preferred_model;
+                if provider.is_empty() {
+                    provider = preferred_provider;
+                }
+            }
+        }
+        if model.is_empty() {
+            model = self.default_model().await?;
+        }
+        if model.is_empty() {
+            return Err(Error::invalid_argument(
+                "model",
+                "no model given and no default model set; set one with `omnipanel models default NAME`",
+            ));
+        }
+        let records = self.provider_records().await?;
+        if provider.is_empty() {
+            let mut names: Vec<&str> = records.iter().map(|r| r.name.as_str()).collect();
+            names.push(LOCAL);
+            match model_route::route(&model, &names) {
+                Route::Provider {
+                    provider: named,
+                    model: rest,
+                } => {
+                    provider = named;
+                    model = rest;
+                }
+                Route::Anywhere(_) => provider = self.find_provider(&model, &records).await?,
+            }
+        }
+        let kind = if provider == LOCAL {
+            ProviderKind::Ollama
+        } else {
+            records
+                .iter()
+                .find(|r| r.name == provider)
+                .map(|r| r.kind)
+                .ok_or_else(|| {
+                    Error::not_found(format!(
+                        "no provider named {provider:?}; see `omnipanel models providers`"
+                    ))
+                })?
+        };
+        let model = match kind {
+            ProviderKind::Ollama => ModelName::parse("model", &model)?.display(),
+            ProviderKind::OpenAi => model,
+        };
+        Ok(Resolved {
+            provider,
+            model,
+            kind,
+        })
+    }
+
+    /// The provider that has `model`: the local server first, then the
+    /// stored providers in list order (those known to be down skipped).
+    /// Without stored providers it is the local server, asked nothing.
+    async fn find_provider(&self, model: &str, records: &[ProviderRecord]) -> Result<String> {
+        if records.is_empty() {
+            return Ok(LOCAL.to_owned());
+        }
+        let mut asked = Vec::new();
+        if self.supervisor.status().state.is_up() {
+            asked.push(LOCAL.to_owned());
+            if let Ok(models) = self.list_models(LOCAL).await {
+                let names: Vec<&str> = models.iter().map(|m| m.name.as_str()).collect();
+                let catalog = Catalog {
+                    provider: LOCAL,
+                    ollama: true,
+                    models: names,
+                };
+                if model_route::find(model, &[catalog]).is_some() {
+                    return Ok(LOCAL.to_owned());
+                }
+            }
+        }
+        for record in records {
+            if self.health.down_recently(&record.name).is_some() {
+                continue;
+            }
+            asked.push(record.name.clone());
+            let Ok(models) = self.list_models(&record.name).await else {
+                continue;
+            };
+            let names: Vec<&str> = models.iter().map(|m| m.name.as_str()).collect();
+            let catalog = Catalog {
+                provider: &record.name,
+                ollama: record.kind == ProviderKind::Ollama,
+                models: names,
+            };
+            if model_route::find(model, &[catalog]).is_some() {
+                return Ok(record.name.clone());
+            }
+        }
+        Err(Error::not_found(format!(
+            "no provider has a model named {model:?} (asked: {}); name the provider as PROVIDER/{model}, or pull it",
+            if asked.is_empty() { "none is up".to_owned() } else { asked.join(", ") }
+        ))
+        .with_reason(Reason::ModelNotFound))
     }
 
     /// Start a chat stream.
     pub async fn chat(
         &self,
-        provider: &str,
-        model: &str,
+        target: &Target,
         messages: Vec<ChatMessage>,
         options: GenerationOptions,
-    ) -> Result<ReplyStream<ChatChunk>> {
-        if messages.is_empty() {
-            return Err(Error::invalid_argument(
-                "messages",
-                "a chat needs at least one message",
-            ));
-        }
-        for (index, message) in messages.iter().enumerate() {
-            if !matches!(
-                message.role.as_str(),
-                "system" | "user" | "assistant" | "tool"
-            ) {
-                return Err(Error::invalid_argument(
-                    format!("messages[{index}].role"),
-                    format!(
-                        "{:?} is not one of system, user, assistant, tool",
-                        message.role
-                    ),
-                ));
+    ) -> Result<ReplyStream> {
+        check_messages(&messages)?;
+        // Bad options are INVALID_ARGUMENT whatever the provider is.
+        apply_options(&mut serde_json::json!({}), &options)?;
+        let resolved = self.resolve(target).await?;
+        let endpoint = self.endpoint(&resolved.provider).await?;
+        let started = Instant::now();
+        let source = match &endpoint.backend {
+            Backend::Ollama(api) => {
+                let messages: Vec<serde_json::Value> = messages
+                    .into_iter()
+                    .map(|m| {
+                        let mut value = serde_json::json!({ "role": m.role, "content": m.content });
+                        if !m.images.is_empty() {
+                            value["images"] = serde_json::Value::from(m.images);
+                        }
+                        value
+                    })
+                    .collect();
+                let mut body = serde_json::json!({
+                    "model": resolved.model, "messages": messages, "stream": true
+                });
+                apply_options(&mut body, &options)?;
+                let lines = api
+                    .chat(&body)
+                    .await
+                    .map_err(|err| self.api_error(&endpoint, err))?;
+                Source::OllamaChat(lines)
             }
-        }
-        let name = self.resolve_model(model).await?;
-        let messages: Vec<serde_json::Value> = messages
-            .into_iter()
-            .map(|m| {
-                let mut value = serde_json::json!({ "role": m.role, "content": m.content });
-                if !m.images.is_empty() {
-                    value["images"] = serde_json::Value::from(m.images);
-                }
-                value
-            })
-            .collect();
-        let mut body =
-            serde_json::json!({ "model": name.display(), "messages": messages, "stream": true });
-        apply_options(&mut body, &options)?;
-        let endpoint = self.endpoint(provider).await?;
-        let lines = endpoint
-            .api
-            .chat(&body)
-            .await
-            .map_err(|err| self.api_error(&endpoint, err))?;
-        Ok(self.reply_stream(endpoint, lines))
+            Backend::OpenAi(api) => {
+                let mut body = openai_body(&resolved.model);
+                body["messages"] = serde_json::Value::from(openai_messages(messages));
+                openai_options(&mut body, &options)?;
+                let stream = api
+                    .stream(true, &body)
+                    .await
+                    .map_err(|err| self.openai_error(&endpoint, err))?;
+                Source::OpenAi(stream)
+            }
+        };
+        self.record_success(&endpoint);
+        Ok(ReplyStream::new(
+            source,
+            resolved.model,
+            started,
+            self.failure_context(endpoint),
+        ))
     }
 
     /// Start a generate stream.
     pub async fn generate(
         &self,
-        provider: &str,
-        model: &str,
+        target: &Target,
         params: GenerateParams,
         options: GenerationOptions,
-    ) -> Result<ReplyStream<GenerateChunk>> {
-        let name = self.resolve_model(model).await?;
-        let mut body =
-            serde_json::json!({ "model": name.display(), "prompt": params.prompt, "stream": true });
-        if !params.system.is_empty() {
-            body["system"] = serde_json::Value::from(params.system);
-        }
-        if !params.context.is_empty() {
-            body["context"] = serde_json::Value::from(params.context);
-        }
-        if params.raw {
-            body["raw"] = serde_json::Value::from(true);
-        }
-        apply_options(&mut body, &options)?;
-        let endpoint = self.endpoint(provider).await?;
-        let lines = endpoint
-            .api
-            .generate(&body)
-            .await
-            .map_err(|err| self.api_error(&endpoint, err))?;
-        Ok(self.reply_stream(endpoint, lines))
+    ) -> Result<ReplyStream> {
+        apply_options(&mut serde_json::json!({}), &options)?;
+        let resolved = self.resolve(target).await?;
+        let endpoint = self.endpoint(&resolved.provider).await?;
+        let started = Instant::now();
+        let source = match &endpoint.backend {
+            Backend::Ollama(api) => {
+                let mut body = serde_json::json!({
+                    "model": resolved.model, "prompt": params.prompt, "stream": true
+                });
+                if !params.system.is_empty() {
+                    body["system"] = serde_json::Value::from(params.system);
+                }
+                if !params.context.is_empty() {
+                    body["context"] = serde_json::Value::from(params.context);
+                }
+                if params.raw {
+                    body["raw"] = serde_json::Value::from(true);
+                }
+                apply_options(&mut body, &options)?;
+                let lines = api
+                    .generate(&body)
+                    .await
+                    .map_err(|err| self.api_error(&endpoint, err))?;
+                Source::OllamaGenerate(lines)
+            }
+            Backend::OpenAi(api) => {
+                if params.raw {
+                    return Err(Error::invalid_argument(
+                        "raw",
+                        format!(
+                            "provider {} is an openai provider; raw prompts are an Ollama feature",
+                            endpoint.name
+                        ),
+                    ));
+                }
+                if !params.context.is_empty() {
+                    return Err(Error::invalid_argument(
+                        "context",
+                        format!(
+                            "provider {} is an openai provider; continuing from a context is an Ollama feature",
+                            endpoint.name
+                        ),
+                    ));
+                }
+                // /completions has no system prompt: it leads the prompt.
+                let prompt = if params.system.is_empty() {
+                    params.prompt
+                } else {
+                    format!("{}\n\n{}", params.system, params.prompt)
+                };
+                let mut body = openai_body(&resolved.model);
+                body["prompt"] = serde_json::Value::from(prompt);
+                openai_options(&mut body, &options)?;
+                let stream = api
+                    .stream(false, &body)
+                    .await
+                    .map_err(|err| self.openai_error(&endpoint, err))?;
+                Source::OpenAi(stream)
+            }
+        };
+        self.record_success(&endpoint);
+        Ok(ReplyStream::new(
+            source,
+            resolved.model,
+            started,
+            self.failure_context(endpoint),
+        ))
     }
-}
 
-/// A chat or generate reply streaming from Ollama. An `{"error": ...}`
-/// line or a broken connection in the middle of it comes out as a domain
-/// error, mapped by the same rules as the failure of any other call, so a
-/// client sees Ollama's message and a code it can act on rather than a
-/// generic "unavailable".
-#[derive(Debug)]
-pub struct ReplyStream<T> {
-    lines: NdjsonStream<T>,
-    endpoint: Endpoint,
-    address: OllamaAddress,
-    /// Read when a failure happens, so a transport error names the state
-    /// the server is in at that moment.
-    server: watch::Receiver<ServerStatus>,
-    /// Counts this reply while it streams from the local server, so a
-    /// settings change does not restart the server under it.
-    _local: Option<LocalStream>,
-}
-
-impl<T: StreamLine> ReplyStream<T> {
-    /// The next chunk; `None` at the end. An error ends the stream.
-    pub async fn next(&mut self) -> Option<Result<T>> {
-        let line = self.lines.next().await?;
-        Some(line.map_err(|err| {
-            let server = self.server.borrow().clone();
-            api_error(&self.address, &server, &self.endpoint, err)
-        }))
+    /// Embed texts, one vector per input.
+    pub async fn embed(
+        &self,
+        target: &Target,
+        input: Vec<String>,
+        options: EmbedOptions,
+    ) -> Result<Embeddings> {
+        if input.is_empty() {
+            return Err(Error::invalid_argument(
+                "input",
+                "give at least one text to embed",
+            ));
+        }
+        let keep_alive = keep_alive_value(&options.keep_alive)?;
+        let resolved = self.resolve(target).await?;
+        let endpoint = self.endpoint(&resolved.provider).await?;
+        let started = Instant::now();
+        let (model, vectors, prompt_tokens) = match &endpoint.backend {
+            Backend::Ollama(api) => {
+                let mut body = serde_json::json!({ "model": resolved.model, "input": input });
+                if let Some(truncate) = options.truncate {
+                    body["truncate"] = serde_json::Value::from(truncate);
+                }
+                if let Some(keep_alive) = keep_alive {
+                    body["keep_alive"] = keep_alive;
+                }
+                let answer = api
+                    .embed(&body)
+                    .await
+                    .map_err(|err| self.api_error(&endpoint, err))?;
+                (answer.model, answer.embeddings, answer.prompt_eval_count)
+            }
+            Backend::OpenAi(api) => {
+                let answer = api
+                    .embed(&resolved.model, &input)
+                    .await
+                    .map_err(|err| self.openai_error(&endpoint, err))?;
+                (answer.model, answer.vectors, answer.prompt_tokens)
+            }
+        };
+        self.record_success(&endpoint);
+        if vectors.len() != input.len() {
+            return Err(Error::internal(format!(
+                "provider {} returned {} vectors for {} inputs",
+                endpoint.name,
+                vectors.len(),
+                input.len()
+            )));
+        }
+        Ok(Embeddings {
+            model: if model.is_empty() {
+                resolved.model
+            } else {
+                model
+            },
+            provider: endpoint.name.clone(),
+            vectors,
+            prompt_tokens,
+            total_duration_ns: elapsed_ns(started),
+        })
     }
 }
 

@@ -7,9 +7,12 @@
 //!
 //! This file holds the facade itself, its start and shutdown, and control
 //! of the local server. The rest of the facade is split by job:
-//! `endpoints` (which server a request goes to; providers), `errors` (what
-//! a failure means to a client), `models` (listing, loading, the default
-//! model), `inference` (chat and generate), `pulling` (pulls and fit
+//! `endpoints` (which server a request goes to; providers of either kind,
+//! Ollama or OpenAI-compatible), `health` (each provider's state),
+//! `errors` (what a failure means to a client), `models` (listing,
+//! loading, the default model), `inference` (chat, generate and embed on
+//! any kind, and which provider and model a request resolves to), `reply`
+//! (a streamed reply in one shape for every kind), `pulling` (pulls and fit
 //! checks) and `http` (the HTTP clients).
 
 pub mod address;
@@ -19,6 +22,7 @@ mod endpoints;
 mod errors;
 mod events;
 pub mod fit;
+pub mod health;
 mod http;
 mod inference;
 mod models;
@@ -27,20 +31,26 @@ pub mod providers;
 mod pulling;
 pub mod pulls;
 mod registry;
+mod reply;
 pub mod server_settings;
 pub mod supervisor;
 
 use std::{
     path::PathBuf,
-    sync::{Arc, Mutex},
+    sync::{Arc, Mutex, OnceLock},
 };
 
 use tokio::sync::watch;
 
 pub use self::{
-    endpoints::ProviderInfo,
-    inference::{ChatMessage, GenerateParams, GenerationOptions, ReplyStream, keep_alive_value},
+    endpoints::{DEFAULT_TIMEOUT, NewProvider, ProviderInfo},
+    inference::{
+        ChatMessage, EmbedOptions, Embeddings, GenerateParams, GenerationOptions, Resolved, Target,
+        keep_alive_value,
+    },
     models::{LoadedModel, ModelDetails, ModelInfo},
+    providers::ProviderKind,
+    reply::{GenerationStats, ReplyChunk, ReplyStream},
 };
 use self::{http::HttpClients, server_settings::LocalStreams};
 use crate::{
@@ -52,10 +62,13 @@ use crate::{
         address::OllamaAddress,
         api::OllamaApi,
         fit::VramSource,
+        health::Health,
         providers::Providers,
         pulls::{PullManager, RetryPolicy},
         supervisor::{ServerStatus, Supervisor, SupervisorConfig},
     },
+    projects::Projects,
+    secrets::Secrets,
     store::Store,
 };
 pub use events::OllamaEvent;
@@ -68,6 +81,12 @@ pub struct Ollama {
     address: OllamaAddress,
     http: HttpClients,
     providers: Providers,
+    /// Provider API keys and header values.
+    secrets: Secrets,
+    health: Health,
+    /// Where a project's preferred model is read (attached once the
+    /// projects domain is up: it starts after this one).
+    projects: OnceLock<Arc<Projects>>,
     pulls: Arc<PullManager>,
     store: Store,
     bus: Publisher<OllamaEvent>,
@@ -95,12 +114,15 @@ fn models_dir(settings: &OllamaSettings) -> PathBuf {
 }
 
 impl Ollama {
-    /// Start supervision and open the providers. Registers the "ollama"
+    /// Start supervision and open the providers (moving API keys an older
+    /// release kept in state.db into `secrets`). Registers the "ollama"
     /// log source. `vram` reads GPU memory for fit checks (the system
     /// module provides it; this module knows nothing about GPUs).
+    #[allow(clippy::too_many_arguments)] // each is a distinct dependency the daemon wires; a struct would only rename them
     pub async fn start(
         settings: &OllamaSettings,
         store: Store,
+        secrets: Secrets,
         bus: Publisher<OllamaEvent>,
         logs: &LogHub,
         log_dir: &std::path::Path,
@@ -151,12 +173,17 @@ impl Ollama {
             Arc::new(Mutex::new(writer)),
             bus.clone(),
         );
+        let providers = Providers::new(store.clone());
+        providers.move_tokens_to(&secrets).await?;
         Ok(Arc::new(Self {
             supervisor,
             local,
             address,
             http,
-            providers: Providers::new(store.clone()),
+            providers,
+            secrets,
+            health: Health::new(bus.clone()),
+            projects: OnceLock::new(),
             pulls: PullManager::new(bus.clone(), RetryPolicy::default()),
             store,
             bus,
@@ -165,6 +192,24 @@ impl Ollama {
             vram,
             local_streams: LocalStreams::default(),
         }))
+    }
+
+    /// Read projects' preferred models from `projects` from now on.
+    pub fn attach_projects(&self, projects: Arc<Projects>) {
+        // Attached once at start-up; a second call changes nothing.
+        let _ = self.projects.set(projects);
+    }
+
+    /// The preferred (provider, model) of the project `reference` names
+    /// (empty strings when it has none).
+    pub(crate) async fn project_preference(&self, reference: &str) -> Result<(String, String)> {
+        let Some(projects) = self.projects.get() else {
+            return Err(Error::failed_precondition(
+                "projects are not available in this process",
+            ));
+        };
+        let record = projects.find(reference).await?;
+        Ok((record.preferred_provider, record.preferred_model))
     }
 
     /// Stop a managed server (agent shutdown); an adopted one stays up.

@@ -5,10 +5,10 @@
 use super::{
     Ollama,
     api::{self, ShowResponse},
-    endpoints::Endpoint,
+    endpoints::{Backend, Endpoint},
     inference::keep_alive_value,
     names::{self, ModelName},
-    providers::LOCAL,
+    providers::{LOCAL, ProviderKind},
 };
 use crate::reason::Reason;
 use crate::{
@@ -33,6 +33,8 @@ pub struct ModelInfo {
     pub provider: String,
     /// Whether it is the default model.
     pub is_default: bool,
+    /// The kind of the provider serving it.
+    pub provider_kind: ProviderKind,
 }
 
 /// A model's full description.
@@ -88,27 +90,58 @@ impl Ollama {
         ModelName::parse("model", model)
     }
 
-    /// Installed models, newest first.
+    /// The models a provider serves: installed models on Ollama (newest
+    /// first), `/models` on an OpenAI server (in its order).
     pub async fn list_models(&self, provider: &str) -> Result<Vec<ModelInfo>> {
         let endpoint = self.endpoint(provider).await?;
-        let tags = endpoint
-            .api
+        let default = self.default_model().await.unwrap_or_default();
+        let api = match &endpoint.backend {
+            Backend::Ollama(api) => api,
+            Backend::OpenAi(api) => {
+                let models = api
+                    .models()
+                    .await
+                    .map_err(|err| self.openai_error(&endpoint, err))?;
+                self.record_success(&endpoint);
+                let qualified = |id: &str| format!("{}/{id}", endpoint.name);
+                return Ok(models
+                    .into_iter()
+                    .map(|m| ModelInfo {
+                        is_default: !default.is_empty() && default == qualified(&m.id),
+                        name: m.id,
+                        size: 0,
+                        digest: String::new(),
+                        modified_ms: m.created.saturating_mul(1000),
+                        details: api::Details::default(),
+                        provider: endpoint.name.clone(),
+                        provider_kind: ProviderKind::OpenAi,
+                    })
+                    .collect());
+            }
+        };
+        let tags = api
             .tags()
             .await
             .map_err(|err| self.api_error(&endpoint, err))?;
-        let default = self.default_model().await.unwrap_or_default();
+        self.record_success(&endpoint);
         let mut models: Vec<ModelInfo> = tags
             .into_iter()
             .map(|tag| ModelInfo {
-                is_default: endpoint.local
-                    && !default.is_empty()
-                    && names::same_model(&tag.name, &default),
+                is_default: !default.is_empty()
+                    && if endpoint.local {
+                        names::same_model(&tag.name, &default)
+                    } else {
+                        default
+                            .strip_prefix(&format!("{}/", endpoint.name))
+                            .is_some_and(|rest| names::same_model(&tag.name, rest))
+                    },
                 modified_ms: api::timestamp_ms(&tag.modified_at),
                 name: tag.name,
                 size: tag.size,
                 digest: tag.digest,
                 details: tag.details,
                 provider: endpoint.name.clone(),
+                provider_kind: ProviderKind::Ollama,
             })
             .collect();
         models.sort_by(|a, b| {
@@ -117,6 +150,35 @@ impl Ollama {
                 .then_with(|| a.name.cmp(&b.name))
         });
         Ok(models)
+    }
+
+    /// The models of every provider that answers, "local" first, then the
+    /// stored providers in list order; a provider that fails is left out
+    /// (its health says why).
+    pub async fn list_all_models(&self) -> Result<Vec<ModelInfo>> {
+        let mut names = Vec::new();
+        if self.supervisor.status().state.is_up() {
+            names.push(LOCAL.to_owned());
+        }
+        names.extend(
+            self.provider_records()
+                .await?
+                .into_iter()
+                .filter(|r| self.health.down_recently(&r.name).is_none())
+                .map(|r| r.name),
+        );
+        let lists =
+            futures_util::future::join_all(names.iter().map(|name| self.list_models(name))).await;
+        let mut out = Vec::new();
+        for (name, list) in names.iter().zip(lists) {
+            match list {
+                Ok(models) => out.extend(models),
+                Err(err) => {
+                    tracing::debug!(provider = %name, error = %err, "left out of the model list")
+                }
+            }
+        }
+        Ok(out)
     }
 
     /// One installed model, or NOT_FOUND.
@@ -136,7 +198,7 @@ impl Ollama {
         let name = ModelName::parse("model", model)?;
         let endpoint = self.endpoint(provider).await?;
         let show = endpoint
-            .api
+            .ollama("show model details")?
             .show(&name.display())
             .await
             .map_err(|err| self.api_error(&endpoint, err))?;
@@ -151,6 +213,7 @@ impl Ollama {
                 details: show.details.clone(),
                 provider: endpoint.name.clone(),
                 is_default: false,
+                provider_kind: ProviderKind::Ollama,
             });
         Ok(ModelDetails { info, show })
     }
@@ -160,7 +223,7 @@ impl Ollama {
         let name = ModelName::parse("model", model)?;
         let endpoint = self.endpoint(provider).await?;
         endpoint
-            .api
+            .ollama("delete models")?
             .delete(&name.display())
             .await
             .map_err(|err| self.api_error(&endpoint, err))?;
@@ -177,7 +240,7 @@ impl Ollama {
     pub async fn running_models(&self, provider: &str) -> Result<Vec<LoadedModel>> {
         let endpoint = self.endpoint(provider).await?;
         let running = endpoint
-            .api
+            .ollama("list running models")?
             .ps()
             .await
             .map_err(|err| self.api_error(&endpoint, err))?;
@@ -209,7 +272,7 @@ impl Ollama {
         }
         let endpoint = self.endpoint(provider).await?;
         endpoint
-            .api
+            .ollama("load models")?
             .generate_once(&body)
             .await
             .map_err(|err| self.api_error(&endpoint, err))?;
@@ -227,7 +290,7 @@ impl Ollama {
         let endpoint = self.endpoint(provider).await?;
         let body = serde_json::json!({ "model": name.display(), "keep_alive": 0, "stream": false });
         endpoint
-            .api
+            .ollama("unload models")?
             .generate_once(&body)
             .await
             .map_err(|err| self.api_error(&endpoint, err))?;

@@ -68,6 +68,11 @@ impl Ollama {
     /// Will `model` fit on this machine?
     pub async fn check_fit(&self, provider: &str, model: &str) -> Result<FitReport> {
         if !(provider.is_empty() || provider == LOCAL) {
+            // An OpenAI provider's own error says more than the local-only
+            // one: it cannot even list sizes.
+            self.endpoint(provider)
+                .await?
+                .ollama("check whether models fit")?;
             return Err(Error::failed_precondition(
                 "fit checks compare with this machine's memory, so they are only available for the local provider",
             ));
@@ -108,6 +113,7 @@ impl Ollama {
     ) -> Result<(watch::Receiver<PullProgress>, Option<FitReport>)> {
         let name = ModelName::parse("model", model)?;
         let endpoint = self.endpoint(provider).await?;
+        let api = endpoint.ollama("pull models")?.clone();
         let fit = if endpoint.local {
             match self.check_fit(LOCAL, model).await {
                 Ok(report) => Some(report),
@@ -124,7 +130,7 @@ impl Ollama {
         });
         let progress = self.pulls.start_or_attach(
             env,
-            endpoint.api.clone(),
+            api,
             &endpoint.name,
             &name.key(),
             &name.display(),

@@ -12,7 +12,7 @@ pub enum ProjectEvent {
         project_id: String,
         /// Root folder.
         path: String,
-        /// "created", "opened", "closed", "forgotten".
+        /// "created", "opened", "closed", "forgotten", "model".
         change: String,
     },
     /// A project's files stopped (or started again) being watched in full:

@@ -46,6 +46,10 @@ pub struct ProjectRecord {
     pub created_ms: i64,
     /// Last time it was opened, ms since the epoch.
     pub last_opened_ms: i64,
+    /// The model it prefers ("" for the default model).
+    pub preferred_model: String,
+    /// The provider of that model ("" to resolve it from the name).
+    pub preferred_provider: String,
 }
 
 /// A repository's headline state.
@@ -143,10 +147,13 @@ fn row_to_record(row: &rusqlite::Row<'_>) -> rusqlite::Result<ProjectRecord> {
         open: row.get::<_, i64>(3)? != 0,
         created_ms: row.get(4)?,
         last_opened_ms: row.get(5)?,
+        preferred_model: row.get(6)?,
+        preferred_provider: row.get(7)?,
     })
 }
 
-const COLUMNS: &str = "id, name, path, open, created_ms, last_opened_ms";
+const COLUMNS: &str =
+    "id, name, path, open, created_ms, last_opened_ms, preferred_model, preferred_provider";
 
 /// Git state of `path`, if it is the root of a repository the agent uses
 /// (see `git::open`: never one above it or reaching outside it). Blocking.
@@ -421,6 +428,8 @@ impl Projects {
                             open: true,
                             created_ms: now,
                             last_opened_ms: now,
+                            preferred_model: String::new(),
+                            preferred_provider: String::new(),
                         })
                     }
                 }
@@ -507,6 +516,47 @@ impl Projects {
         }
         self.publish(&view.record, "created");
         self.view(view.record).await
+    }
+
+    /// Set (or clear, with an empty `model`) the model a project prefers.
+    /// The model is not checked against a provider (it may be pulled
+    /// later); the provider, when named, is checked by the caller, which
+    /// knows the providers. Publishes ProjectChanged "model".
+    pub async fn set_preferred_model(
+        &self,
+        reference: &str,
+        model: &str,
+        provider: &str,
+    ) -> Result<ProjectView> {
+        let mut record = self.find(reference).await?;
+        if model.is_empty() && !provider.is_empty() {
+            return Err(Error::invalid_argument(
+                "provider",
+                "a provider needs a model; give the model too, or neither to clear the preference",
+            ));
+        }
+        if model.chars().any(char::is_control) || model.len() > 512 {
+            return Err(Error::invalid_argument(
+                "model",
+                "is not a model name (at most 512 characters, no control characters)",
+            ));
+        }
+        let (id, new_model, new_provider) =
+            (record.id.clone(), model.to_owned(), provider.to_owned());
+        self.store
+            .write(move |tx| {
+                tx.execute(
+                    "UPDATE projects SET preferred_model = ?2, preferred_provider = ?3 WHERE id = ?1",
+                    (&id, &new_model, &new_provider),
+                )?;
+                Ok(())
+            })
+            .await?;
+        record.preferred_model = model.to_owned();
+        record.preferred_provider = provider.to_owned();
+        tracing::info!(project = %record.path.display(), model, provider, "project model preference changed");
+        self.publish(&record, "model");
+        self.view(record).await
     }
 
     /// Close a project: its files can no longer be used until it is opened

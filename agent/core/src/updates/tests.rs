@@ -286,6 +286,7 @@ impl Harness {
         let ollama = Ollama::start(
             &settings.ollama,
             store.clone(),
+            crate::secrets::Secrets::at(root.join("secrets.json")),
             Arc::new(EventBus::<crate::ollama::OllamaEvent>::new(7, 256)),
             &LogHub::default(),
             &log_dir,

@@ -7,12 +7,41 @@ use omnipanel_proto::v1 as pb;
 
 use crate::rpc::convert::{FromProto, IntoProto};
 use omnipanel_core::ollama::{
-    ChatMessage, LoadedModel, ModelDetails, ModelInfo, ProviderInfo,
-    api::{ChatChunk, GenerateChunk, ShowResponse, Timings},
+    ChatMessage, Embeddings, GenerationStats, LoadedModel, ModelDetails, ModelInfo, ProviderInfo,
+    ProviderKind,
+    api::ShowResponse,
     fit::{FitReport, FitVerdict},
+    health::ProviderState,
     pulls::{PullProgress, PullState},
     supervisor::{ServerState, ServerStatus},
 };
+
+/// The kind a request names; UNSPECIFIED is Ollama, as the API says.
+pub fn provider_kind(kind: pb::ProviderKind) -> ProviderKind {
+    match kind {
+        pb::ProviderKind::Openai => ProviderKind::OpenAi,
+        pb::ProviderKind::Ollama | pb::ProviderKind::Unspecified => ProviderKind::Ollama,
+    }
+}
+
+impl IntoProto<pb::ProviderKind> for ProviderKind {
+    fn into_proto(self) -> pb::ProviderKind {
+        match self {
+            ProviderKind::Ollama => pb::ProviderKind::Ollama,
+            ProviderKind::OpenAi => pb::ProviderKind::Openai,
+        }
+    }
+}
+
+impl IntoProto<pb::ProviderState> for ProviderState {
+    fn into_proto(self) -> pb::ProviderState {
+        match self {
+            ProviderState::Unknown => pb::ProviderState::Unknown,
+            ProviderState::Up => pb::ProviderState::Up,
+            ProviderState::Down => pb::ProviderState::Down,
+        }
+    }
+}
 
 impl IntoProto<pb::ServerState> for ServerState {
     fn into_proto(self) -> pb::ServerState {
@@ -135,7 +164,7 @@ impl IntoProto<pb::Model> for ModelInfo {
             format: self.details.format,
             provider: self.provider,
             is_default: self.is_default,
-            ..Default::default()
+            provider_kind: self.provider_kind.into_proto().into(),
         }
     }
 }
@@ -192,21 +221,42 @@ impl IntoProto<pb::Provider> for ProviderInfo {
             local: self.local,
             has_token: self.has_token,
             version: self.version,
-            ..Default::default()
+            kind: self.kind.into_proto().into(),
+            state: self.state.into_proto().into(),
+            last_error: self.last_error,
+            checked_unix_ms: self.checked_ms,
+            header_names: self.header_names,
+            timeout_seconds: self.timeout_seconds,
         }
     }
 }
 
-impl IntoProto<pb::GenerationStats> for Timings {
+impl IntoProto<pb::GenerationStats> for GenerationStats {
     fn into_proto(self) -> pb::GenerationStats {
         pb::GenerationStats {
-            total_duration_ns: self.total_duration,
-            load_duration_ns: self.load_duration,
+            total_duration_ns: self.total_duration_ns,
+            load_duration_ns: self.load_duration_ns,
             prompt_eval_count: self.prompt_eval_count,
-            prompt_eval_duration_ns: self.prompt_eval_duration,
+            prompt_eval_duration_ns: self.prompt_eval_duration_ns,
             eval_count: self.eval_count,
-            eval_duration_ns: self.eval_duration,
-            ..Default::default()
+            eval_duration_ns: self.eval_duration_ns,
+            time_to_first_token_ns: self.time_to_first_token_ns,
+        }
+    }
+}
+
+impl IntoProto<pb::EmbedResponse> for Embeddings {
+    fn into_proto(self) -> pb::EmbedResponse {
+        pb::EmbedResponse {
+            model: self.model,
+            provider: self.provider,
+            embeddings: self
+                .vectors
+                .into_iter()
+                .map(|values| pb::Embedding { values })
+                .collect(),
+            prompt_tokens: self.prompt_tokens,
+            total_duration_ns: self.total_duration_ns,
         }
     }
 }
@@ -217,35 +267,6 @@ impl FromProto<pb::ChatMessage> for ChatMessage {
             role: message.role,
             content: message.content,
             images: message.images,
-        }
-    }
-}
-
-/// A piece of a chat reply; the last one carries the timings.
-impl IntoProto<pb::ChatResponse> for ChatChunk {
-    fn into_proto(self) -> pb::ChatResponse {
-        pb::ChatResponse {
-            stats: self.done.then(|| self.timings().into_proto()),
-            model: self.model,
-            content: self.message.content,
-            done: self.done,
-            done_reason: self.done_reason,
-            ..Default::default()
-        }
-    }
-}
-
-/// A piece of a generated reply; the last one carries the timings.
-impl IntoProto<pb::GenerateResponse> for GenerateChunk {
-    fn into_proto(self) -> pb::GenerateResponse {
-        pb::GenerateResponse {
-            stats: self.done.then(|| self.timings().into_proto()),
-            model: self.model,
-            response: self.response,
-            done: self.done,
-            done_reason: self.done_reason,
-            context: self.context,
-            ..Default::default()
         }
     }
 }
@@ -305,17 +326,19 @@ mod tests {
             },
             provider: "local".to_owned(),
             is_default: true,
+            provider_kind: ProviderKind::Ollama,
         }
     }
 
-    fn timings() -> Timings {
-        Timings {
-            total_duration: 1,
-            load_duration: 2,
+    fn timings() -> GenerationStats {
+        GenerationStats {
+            total_duration_ns: 1,
+            load_duration_ns: 2,
             prompt_eval_count: 3,
-            prompt_eval_duration: 4,
+            prompt_eval_duration_ns: 4,
             eval_count: 5,
-            eval_duration: 6,
+            eval_duration_ns: 6,
+            time_to_first_token_ns: 7,
         }
     }
 
@@ -508,24 +531,48 @@ mod tests {
             }
         );
         let provider: pb::Provider = ProviderInfo {
-            name: "gpu-box".to_owned(),
-            url: "http://gpu:11434".to_owned(),
+            name: "lmstudio".to_owned(),
+            url: "http://gpu:1234/v1".to_owned(),
             local: false,
             has_token: true,
-            version: "0.5.1".to_owned(),
+            version: String::new(),
+            kind: ProviderKind::OpenAi,
+            state: ProviderState::Down,
+            last_error: "connection refused".to_owned(),
+            checked_ms: 9,
+            header_names: vec!["OpenAI-Organization".to_owned()],
+            timeout_seconds: 30,
         }
         .into_proto();
         assert_eq!(
             provider,
             pb::Provider {
-                name: "gpu-box".to_owned(),
-                url: "http://gpu:11434".to_owned(),
+                name: "lmstudio".to_owned(),
+                url: "http://gpu:1234/v1".to_owned(),
                 local: false,
                 has_token: true,
-                version: "0.5.1".to_owned(),
-                ..Default::default()
+                version: String::new(),
+                kind: pb::ProviderKind::Openai.into(),
+                state: pb::ProviderState::Down.into(),
+                last_error: "connection refused".to_owned(),
+                checked_unix_ms: 9,
+                header_names: vec!["OpenAI-Organization".to_owned()],
+                timeout_seconds: 30,
             }
         );
+        assert_eq!(
+            provider_kind(pb::ProviderKind::Unspecified),
+            ProviderKind::Ollama
+        );
+        assert_eq!(
+            provider_kind(pb::ProviderKind::Openai),
+            ProviderKind::OpenAi
+        );
+        assert_eq!(
+            ProviderState::Unknown.into_proto(),
+            pb::ProviderState::Unknown
+        );
+        assert_eq!(ProviderState::Up.into_proto(), pb::ProviderState::Up);
     }
 
     #[test]
@@ -540,7 +587,7 @@ mod tests {
                 prompt_eval_duration_ns: 4,
                 eval_count: 5,
                 eval_duration_ns: 6,
-                ..Default::default()
+                time_to_first_token_ns: 7,
             }
         );
     }
@@ -563,45 +610,18 @@ mod tests {
     }
 
     #[test]
-    fn only_the_last_chat_chunk_carries_stats() {
-        let mut chunk = ChatChunk {
-            model: "m".to_owned(),
-            total_duration: 1,
-            ..ChatChunk::default()
-        };
-        chunk.message.content = "Hel".to_owned();
-        let wire: pb::ChatResponse = chunk.clone().into_proto();
-        assert_eq!(wire.content, "Hel");
-        assert!(!wire.done && wire.stats.is_none());
-        let last = ChatChunk {
-            done: true,
-            done_reason: "stop".to_owned(),
-            ..chunk
-        };
-        let wire: pb::ChatResponse = last.into_proto();
-        assert!(wire.done);
-        assert_eq!(wire.done_reason, "stop");
-        assert_eq!(wire.stats.map(|s| s.total_duration_ns), Some(1));
-    }
-
-    #[test]
-    fn only_the_last_generate_chunk_carries_stats() {
-        let chunk = GenerateChunk {
-            model: "m".to_owned(),
-            response: "Hel".to_owned(),
-            eval_count: 9,
-            ..GenerateChunk::default()
-        };
-        let wire: pb::GenerateResponse = chunk.clone().into_proto();
-        assert_eq!(wire.response, "Hel");
-        assert!(!wire.done && wire.stats.is_none());
-        let last = GenerateChunk {
-            done: true,
-            context: vec![1, 2],
-            ..chunk
-        };
-        let wire: pb::GenerateResponse = last.into_proto();
-        assert_eq!(wire.context, vec![1, 2]);
-        assert_eq!(wire.stats.map(|s| s.eval_count), Some(9));
+    fn embeddings_keep_their_order() {
+        let wire: pb::EmbedResponse = Embeddings {
+            model: "nomic".to_owned(),
+            provider: "lm".to_owned(),
+            vectors: vec![vec![1.0, 0.0], vec![0.0, 1.0]],
+            prompt_tokens: 4,
+            total_duration_ns: 5,
+        }
+        .into_proto();
+        assert_eq!(wire.embeddings.len(), 2);
+        assert_eq!(wire.embeddings[1].values, vec![0.0, 1.0]);
+        assert_eq!((wire.prompt_tokens, wire.total_duration_ns), (4, 5));
+        assert_eq!(wire.provider, "lm");
     }
 }

@@ -23,7 +23,10 @@ use crate::rpc::{
 };
 use omnipanel_core::{
     access::{Act, ConfirmKind},
-    ollama::{GenerateParams, GenerationOptions, Ollama, supervisor::ServerStatus},
+    ollama::{
+        EmbedOptions, GenerateParams, GenerationOptions, NewProvider, Ollama, ReplyStream, Target,
+        supervisor::ServerStatus,
+    },
 };
 
 /// The ModelService implementation.
@@ -56,6 +59,28 @@ impl ModelApi {
 }
 
 impl ModelApi {
+    /// Relay a reply stream to the client, each piece made by `message`
+    /// (given the provider and model answering); the last piece or an
+    /// error ends it, and a client that goes away drops `upstream`, which
+    /// cancels the request at the provider.
+    fn relay<T, F>(&self, mut upstream: ReplyStream, message: F) -> ResponseStream<T>
+    where
+        T: Send + 'static,
+        F: Fn(omnipanel_core::ollama::ReplyChunk, &str, &str) -> T + Send + 'static,
+    {
+        spawn_stream(self.shutdown.clone(), move |tx| async move {
+            while let Some(chunk) = upstream.next().await {
+                let last = chunk.as_ref().map_or(true, |c| c.done);
+                let item = chunk
+                    .map(|c| message(c, upstream.provider(), upstream.model()))
+                    .map_err(to_status);
+                if tx.send(item).await.is_err() || last {
+                    return;
+                }
+            }
+        })
+    }
+
     async fn status_response(&self, status: ServerStatus) -> pb::ServerStatus {
         let default = self.ollama.default_model().await.unwrap_or_default();
         (&status, default.as_str()).into_proto()
@@ -108,11 +133,13 @@ impl ModelService for ModelApi {
         &self,
         request: Request<pb::ListModelsRequest>,
     ) -> Result<Response<pb::ListModelsResponse>, Status> {
-        let models = self
-            .ollama
-            .list_models(&request.into_inner().provider)
-            .await
-            .or_status()?;
+        let request = request.into_inner();
+        let models = if request.all_providers {
+            self.ollama.list_all_models().await
+        } else {
+            self.ollama.list_models(&request.provider).await
+        }
+        .or_status()?;
         Ok(Response::new(pb::ListModelsResponse {
             models: models.into_proto(),
         }))
@@ -310,23 +337,27 @@ impl ModelService for ModelApi {
             keep_alive: request.keep_alive,
             format: request.format,
         };
-        let mut upstream = self
+        let target = Target {
+            provider: request.provider,
+            model: request.model,
+            project: request.project,
+        };
+        let upstream = self
             .ollama
-            .chat(&request.provider, &request.model, messages, options)
+            .chat(&target, messages, options)
             .await
             .or_status()?;
-        let stream = spawn_stream(self.shutdown.clone(), move |tx| async move {
-            while let Some(chunk) = upstream.next().await {
-                let message = chunk
-                    .map(IntoProto::<pb::ChatResponse>::into_proto)
-                    .map_err(to_status);
-                let last = message.as_ref().map_or(true, |m| m.done);
-                if tx.send(message).await.is_err() || last {
-                    return;
-                }
-            }
-        });
-        Ok(Response::new(stream))
+        Ok(Response::new(self.relay(
+            upstream,
+            |chunk, provider, model| pb::ChatResponse {
+                model: model.to_owned(),
+                content: chunk.text,
+                done: chunk.done,
+                done_reason: chunk.done_reason,
+                stats: chunk.stats.map(IntoProto::into_proto),
+                provider: provider.to_owned(),
+            },
+        )))
     }
 
     type GenerateStream = ResponseStream<pb::GenerateResponse>;
@@ -347,34 +378,50 @@ impl ModelService for ModelApi {
             keep_alive: request.keep_alive,
             format: request.format,
         };
-        let mut upstream = self
+        let target = Target {
+            provider: request.provider,
+            model: request.model,
+            project: request.project,
+        };
+        let upstream = self
             .ollama
-            .generate(&request.provider, &request.model, params, options)
+            .generate(&target, params, options)
             .await
             .or_status()?;
-        let stream = spawn_stream(self.shutdown.clone(), move |tx| async move {
-            while let Some(chunk) = upstream.next().await {
-                let message = chunk
-                    .map(IntoProto::<pb::GenerateResponse>::into_proto)
-                    .map_err(to_status);
-                let last = message.as_ref().map_or(true, |m| m.done);
-                if tx.send(message).await.is_err() || last {
-                    return;
-                }
-            }
-        });
-        Ok(Response::new(stream))
+        Ok(Response::new(self.relay(
+            upstream,
+            |chunk, provider, model| pb::GenerateResponse {
+                model: model.to_owned(),
+                response: chunk.text,
+                done: chunk.done,
+                done_reason: chunk.done_reason,
+                stats: chunk.stats.map(IntoProto::into_proto),
+                context: chunk.context,
+                provider: provider.to_owned(),
+            },
+        )))
     }
 
     async fn embed(
         &self,
-        _request: Request<pb::EmbedRequest>,
+        request: Request<pb::EmbedRequest>,
     ) -> Result<Response<pb::EmbedResponse>, Status> {
-        // Placeholder while issue 17's provider layer lands (removed before it closes).
-        Err(to_status(omnipanel_core::error::Error::new(
-            omnipanel_core::error::ErrorKind::Unimplemented,
-            "Embed is not implemented yet",
-        )))
+        let request = request.into_inner();
+        let target = Target {
+            provider: request.provider,
+            model: request.model,
+            project: request.project,
+        };
+        let options = EmbedOptions {
+            truncate: request.truncate,
+            keep_alive: request.keep_alive,
+        };
+        let embeddings = self
+            .ollama
+            .embed(&target, request.input, options)
+            .await
+            .or_status()?;
+        Ok(Response::new(embeddings.into_proto()))
     }
 
     async fn list_providers(
@@ -392,11 +439,15 @@ impl ModelService for ModelApi {
         request: Request<pb::AddProviderRequest>,
     ) -> Result<Response<pb::AddProviderResponse>, Status> {
         let request = request.into_inner();
-        let provider = self
-            .ollama
-            .add_provider(&request.name, &request.url, &request.token)
-            .await
-            .or_status()?;
+        let new = NewProvider {
+            kind: convert::provider_kind(request.kind()),
+            name: request.name,
+            url: request.url,
+            api_key: request.token,
+            headers: request.headers.into_iter().collect(),
+            timeout_seconds: request.timeout_seconds,
+        };
+        let provider = self.ollama.add_provider(new).await.or_status()?;
         Ok(Response::new(pb::AddProviderResponse {
             provider: Some(provider.into_proto()),
         }))

@@ -24,7 +24,8 @@ impl IntoProto<pb::Project> for ProjectView {
             exists: self.exists,
             git: self.git.into_proto(),
             watch: self.watch.into_proto(),
-            ..Default::default()
+            preferred_model: self.record.preferred_model,
+            preferred_provider: self.record.preferred_provider,
         }
     }
 }
@@ -116,7 +117,21 @@ mod tests {
             open: true,
             created_ms: 10,
             last_opened_ms: 20,
+            preferred_model: "qwen2.5-7b".to_owned(),
+            preferred_provider: "lmstudio".to_owned(),
         }
+    }
+
+    #[test]
+    fn a_project_carries_its_preferred_model() {
+        let wire: pb::Project = record().into_proto();
+        assert_eq!(
+            (
+                wire.preferred_model.as_str(),
+                wire.preferred_provider.as_str()
+            ),
+            ("qwen2.5-7b", "lmstudio")
+        );
     }
 
     fn status(phase: WatchPhase) -> WatchStatus {

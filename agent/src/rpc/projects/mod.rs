@@ -15,18 +15,23 @@ use crate::rpc::{
     convert::{FromProto, IntoProto},
     status::{OrStatus, to_status},
 };
-use omnipanel_core::projects::{Projects, TemplateFile};
+use omnipanel_core::{
+    ollama::Ollama,
+    projects::{Projects, TemplateFile},
+};
 
 /// The ProjectService implementation.
 #[derive(Debug, Clone)]
 pub struct ProjectApi {
     projects: Arc<Projects>,
+    /// For checking that a preferred provider exists.
+    ollama: Arc<Ollama>,
 }
 
 impl ProjectApi {
     /// Serve `projects`.
-    pub fn new(projects: Arc<Projects>) -> Self {
-        Self { projects }
+    pub fn new(projects: Arc<Projects>, ollama: Arc<Ollama>) -> Self {
+        Self { projects, ollama }
     }
 
     /// Go on only if the caller may use project `reference` (its grant and
@@ -183,12 +188,28 @@ impl ProjectService for ProjectApi {
 
     async fn set_project_model(
         &self,
-        _request: Request<pb::SetProjectModelRequest>,
+        request: Request<pb::SetProjectModelRequest>,
     ) -> Result<Response<pb::SetProjectModelResponse>, Status> {
-        // Placeholder while issue 17's per-project model lands (removed before it closes).
-        Err(to_status(omnipanel_core::error::Error::new(
-            omnipanel_core::error::ErrorKind::Unimplemented,
-            "SetProjectModel is not implemented yet",
-        )))
+        self.authorized(&request, &request.get_ref().project)
+            .await?;
+        let request = request.into_inner();
+        if !request.provider.is_empty() {
+            // The named provider must exist: NOT_FOUND otherwise.
+            let known = self.ollama.list_provider_names().await.or_status()?;
+            if !known.contains(&request.provider) {
+                return Err(to_status(omnipanel_core::error::Error::not_found(format!(
+                    "no provider named {:?}; see `omnipanel models providers`",
+                    request.provider
+                ))));
+            }
+        }
+        let view = self
+            .projects
+            .set_preferred_model(&request.project, &request.model, &request.provider)
+            .await
+            .or_status()?;
+        Ok(Response::new(pb::SetProjectModelResponse {
+            project: Some(view.into_proto()),
+        }))
     }
 }
