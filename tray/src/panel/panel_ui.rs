@@ -13,7 +13,7 @@ use egui::{Color32, Key, RichText};
 use egui_plot::{Legend, Line, Plot, PlotPoints};
 use omnipanel_client::{
     display,
-    proto::v1::{Comparison, ServerState, Threshold},
+    proto::v1::{Comparison, ProviderState, ServerState, Threshold},
 };
 
 use crate::core::{
@@ -437,8 +437,12 @@ impl PanelUi {
 
     fn models(&mut self, ui: &mut egui::Ui, state: &AgentState, out: &mut Vec<Command>) {
         ui.horizontal(|ui| {
-            ui.label("Pull a model:");
-            let edit = ui.text_edit_singleline(&mut self.pull_name);
+            // Labelled for screen readers (and the accessibility check of
+            // the tests).
+            let label = ui.label("Pull a model:");
+            let edit = ui
+                .text_edit_singleline(&mut self.pull_name)
+                .labelled_by(label.id);
             let name = self.pull_name.trim().to_owned();
             let enter = edit.lost_focus() && ui.input(|i| i.key_pressed(Key::Enter));
             if ui
@@ -538,6 +542,8 @@ impl PanelUi {
         for row in &rows {
             notice(&self.pending, ui, state, &format!("model:{}", row.name));
         }
+        ui.separator();
+        providers(ui, state);
     }
 
     fn projects(&mut self, ui: &mut egui::Ui, state: &AgentState, out: &mut Vec<Command>) {
@@ -559,10 +565,18 @@ impl PanelUi {
         }
         egui::Grid::new("projects")
             .striped(true)
-            .num_columns(4)
+            .num_columns(5)
             .show(ui, |ui| {
                 for row in rows {
                     ui.strong(&row.name).on_hover_text(&row.path);
+                    match &row.model {
+                        Some(model) => ui.label(format!("model {model}")),
+                        None => ui.weak("default model"),
+                    }
+                    .on_hover_text(format!(
+                        "set with `omnipanel models default MODEL --project {}`",
+                        row.path
+                    ));
                     ui.label(if row.git.is_empty() {
                         "–".to_owned()
                     } else {
@@ -712,6 +726,43 @@ impl PanelUi {
     }
 }
 
+/// The model servers with their kind and health (kept current by their
+/// events), and how to add one.
+fn providers(ui: &mut egui::Ui, state: &AgentState) {
+    ui.heading("Providers");
+    egui::Grid::new("providers")
+        .striped(true)
+        .num_columns(5)
+        .show(ui, |ui| {
+            ui.strong("Name");
+            ui.strong("Kind");
+            ui.strong("State");
+            ui.strong("URL");
+            ui.strong("API key");
+            ui.end_row();
+            for provider in &state.providers {
+                ui.label(&provider.name);
+                ui.label(if provider.local {
+                    "ollama (local)"
+                } else {
+                    display::provider_kind_name(provider.kind)
+                });
+                let line = display::provider_state_line(provider);
+                if provider.state == ProviderState::Down as i32 {
+                    ui.colored_label(Color32::from_rgb(0xe5, 0x39, 0x35), line);
+                } else {
+                    ui.label(line);
+                }
+                ui.weak(&provider.url);
+                ui.label(if provider.has_token { "yes" } else { "no" });
+                ui.end_row();
+            }
+        });
+    ui.weak(
+        "Add one: omnipanel providers add NAME URL --kind openai --api-key-stdin. The managed Ollama's settings: omnipanel settings get (keys ollama.*).",
+    );
+}
+
 fn pulls(ui: &mut egui::Ui, state: &AgentState, out: &mut Vec<Command>) {
     for pull in &state.pulls {
         ui.horizontal(|ui| {
@@ -804,8 +855,12 @@ mod tests {
         }
 
         fn harness(state: AgentState) -> Harness<'static, Panel> {
+            harness_on(Tab::Clients, state)
+        }
+
+        fn harness_on(tab: Tab, state: AgentState) -> Harness<'static, Panel> {
             let panel = Panel {
-                ui: PanelUi::new(Tab::Clients, false, "/home/u"),
+                ui: PanelUi::new(tab, false, "/home/u"),
                 state,
                 sent: Vec::new(),
             };
@@ -828,6 +883,36 @@ mod tests {
 
         fn connected() -> AgentState {
             crate::core::state::connected_for_tests()
+        }
+
+        #[test]
+        fn the_models_tab_lists_providers_with_their_health() {
+            let mut state = connected();
+            state.apply(Update::Providers(vec![
+                omnipanel_client::proto::v1::Provider {
+                    name: "local".into(),
+                    local: true,
+                    url: "http://127.0.0.1:11434".into(),
+                    state: ProviderState::Up as i32,
+                    ..Default::default()
+                },
+                omnipanel_client::proto::v1::Provider {
+                    name: "gpu-box".into(),
+                    kind: omnipanel_client::proto::v1::ProviderKind::Openai as i32,
+                    url: "http://gpu-box:8000/v1".into(),
+                    state: ProviderState::Down as i32,
+                    last_error: "connection refused".into(),
+                    has_token: true,
+                    ..Default::default()
+                },
+            ]));
+            let harness = harness_on(Tab::Models, state);
+            harness.get_by_label("Providers");
+            harness.get_by_label("gpu-box");
+            harness.get_by_label("openai");
+            harness.get_by_label("down: connection refused");
+            harness.get_by_label("http://gpu-box:8000/v1");
+            harness.get_by_label("ollama (local)");
         }
 
         fn vs_code_request() -> AccessRequest {
