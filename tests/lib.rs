@@ -509,12 +509,36 @@ fn unclaimed_port(
 /// `GET path` on 127.0.0.1:`port` with a bare HTTP/1.1 request; returns
 /// the status code and body. Enough to read the fake's test endpoints.
 pub fn http_get(port: u16, path: &str) -> TestResult<(u16, String)> {
+    http_request(port, "GET", path, None)
+}
+
+/// `POST path` with a JSON `body`, like [`http_get`] (the doubles' switch
+/// endpoints).
+pub fn http_post(port: u16, path: &str, body: &serde_json::Value) -> TestResult<(u16, String)> {
+    http_request(port, "POST", path, Some(body))
+}
+
+fn http_request(
+    port: u16,
+    method: &str,
+    path: &str,
+    body: Option<&serde_json::Value>,
+) -> TestResult<(u16, String)> {
     use std::io::Write;
     let mut stream = std::net::TcpStream::connect(("127.0.0.1", port))?;
     stream.set_read_timeout(Some(PATIENCE))?;
+    let body = body.map(ToString::to_string).unwrap_or_default();
+    let content = if body.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "Content-Type: application/json\r\nContent-Length: {}\r\n",
+            body.len()
+        )
+    };
     write!(
         stream,
-        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n{content}\r\n{body}"
     )?;
     let mut response = String::new();
     stream.read_to_string(&mut response)?;
@@ -638,6 +662,77 @@ impl FakeOllama {
 }
 
 impl Drop for FakeOllama {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A fake OpenAI-compatible server (`fake-openai serve`) on a free port,
+/// configured by `FAKE_OPENAI_*` variables; stopped when dropped.
+#[derive(Debug)]
+pub struct FakeOpenAi {
+    child: Child,
+    port: u16,
+}
+
+impl FakeOpenAi {
+    /// Start it with `env` and wait until it accepts connections.
+    pub async fn start(env: &[(&str, &str)]) -> TestResult<Self> {
+        let port = free_port()?;
+        let mut command = Command::new(binary("fake-openai"));
+        command
+            .arg("serve")
+            .env("FAKE_OPENAI_ADDR", format!("127.0.0.1:{port}"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        for (key, value) in env {
+            command.env(key, value);
+        }
+        let child = command.spawn()?;
+        let fake = Self { child, port };
+        eventually("the fake OpenAI server to listen", || {
+            std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+        })
+        .await?;
+        Ok(fake)
+    }
+
+    /// Its port.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The base URL a provider is added with (`.../v1`).
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}/v1", self.port)
+    }
+
+    /// Change switches (`POST /__fake/switches`), e.g.
+    /// `json!({"rate_limit_next": 1})`.
+    pub fn switch(&self, switches: serde_json::Value) -> TestResult {
+        let (status, body) = http_post(self.port, "/__fake/switches", &switches)?;
+        if status != 200 {
+            return Err(format!("switches refused ({status}): {body}").into());
+        }
+        Ok(())
+    }
+
+    /// Its counters and last request (`GET /__fake/stats`).
+    pub fn stats(&self) -> TestResult<serde_json::Value> {
+        fake_stats(self.port)
+    }
+
+    /// Stop it now (a provider going down).
+    pub fn stop(&mut self) -> TestResult {
+        self.child.kill()?;
+        self.child.wait()?;
+        Ok(())
+    }
+}
+
+impl Drop for FakeOpenAi {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();

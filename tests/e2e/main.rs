@@ -18,6 +18,7 @@ mod limits;
 mod mcp;
 mod ollama;
 mod ollama_settings;
+mod providers;
 mod providers_cli;
 mod python_client;
 mod security;

@@ -44,6 +44,16 @@ pub fn to_status(err: Error) -> Status {
     if let Some(field) = err.field() {
         details.add_bad_request_violation(field, err.message());
     }
+    // A provider's Retry-After (PROVIDER_RATE_LIMITED) as google.rpc.RetryInfo,
+    // which clients' retry logic reads, besides the ErrorInfo metadata.
+    if let Some(seconds) = err
+        .metadata()
+        .iter()
+        .find(|(key, _)| key == "retry_after_seconds")
+        .and_then(|(_, value)| value.parse::<u64>().ok())
+    {
+        details.set_retry_info(Some(std::time::Duration::from_secs(seconds)));
+    }
     Status::with_error_details(code, err.message(), details)
 }
 
@@ -91,6 +101,25 @@ mod tests {
             .map(|b| b.field_violations.clone())
             .unwrap_or_default();
         assert_eq!(violations[0].field, "lines");
+    }
+
+    #[test]
+    fn a_retry_after_becomes_retry_info() {
+        let status = to_status(
+            Error::new(ErrorKind::ResourceExhausted, "slow down")
+                .with_reason(Reason::ProviderRateLimited)
+                .with_metadata("retry_after_seconds", "7"),
+        );
+        assert_eq!(status.code(), Code::ResourceExhausted);
+        let delay = status
+            .get_details_retry_info()
+            .and_then(|info| info.retry_delay);
+        assert_eq!(delay, Some(std::time::Duration::from_secs(7)));
+        assert!(
+            to_status(Error::internal("x"))
+                .get_details_retry_info()
+                .is_none()
+        );
     }
 
     #[test]

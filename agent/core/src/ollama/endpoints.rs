@@ -22,7 +22,7 @@ use crate::{
     error::{Error, ErrorKind, Result},
     model_route::{self, Catalog},
     ollama::OllamaEvent,
-    openai::client::{OpenAiApi, OpenAiError},
+    openai::client::{OpenAiApi, OpenAiError, classify_text},
     reason::Reason,
 };
 
@@ -219,24 +219,6 @@ fn ollama_check_error(err: ApiError) -> OpenAiError {
         ApiError::Ollama { message, .. } | ApiError::Unexpected(message) => {
             OpenAiError::WrongApi(message)
         }
-    }
-}
-
-/// Ollama's client keeps only the description of a transport failure;
-/// read DNS and TLS failures from it.
-fn classify_text(why: String) -> OpenAiError {
-    let lower = why.to_ascii_lowercase();
-    if lower.contains("dns error") || lower.contains("failed to lookup address") {
-        OpenAiError::Dns(why)
-    } else if lower.contains("tls")
-        || lower.contains("certificate")
-        || lower.contains("handshake")
-        || lower.contains("invalidcontenttype")
-        || lower.contains("corrupt message")
-    {
-        OpenAiError::Tls(why)
-    } else {
-        OpenAiError::Unreachable(why)
     }
 }
 

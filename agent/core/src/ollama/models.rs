@@ -13,6 +13,7 @@ use super::{
 use crate::reason::Reason;
 use crate::{
     error::{Error, Result},
+    model_route::{self, Route},
     ollama::OllamaEvent,
 };
 
@@ -304,8 +305,26 @@ impl Ollama {
 
     /// Set (or clear, with "") the default model.
     pub async fn set_default_model(&self, model: &str) -> Result<String> {
+        let records = self.provider_records().await?;
+        let names: Vec<&str> = records.iter().map(|r| r.name.as_str()).collect();
         let value = if model.is_empty() {
             String::new()
+        } else if let Route::Provider {
+            provider,
+            model: rest,
+        } = model_route::route(model, &names)
+        {
+            // A model of another provider ("lmstudio/qwen2.5-7b"): kept as
+            // written, Ollama names with their tag; not checked against
+            // the provider, which may be down now.
+            let ollama = records
+                .iter()
+                .any(|r| r.name == provider && r.kind == ProviderKind::Ollama);
+            if ollama {
+                format!("{provider}/{}", ModelName::parse("model", &rest)?.display())
+            } else {
+                model.to_owned()
+            }
         } else {
             let name = ModelName::parse("model", model)?;
             if self.supervisor.status().state.is_up() {

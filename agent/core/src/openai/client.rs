@@ -169,23 +169,36 @@ pub fn classify_transport(err: &reqwest::Error) -> OpenAiError {
             }
             source = inner.source();
         }
-        let lower = text.to_ascii_lowercase();
-        if lower.contains("dns error")
-            || lower.contains("failed to lookup address")
-            || lower.contains("name or service not known")
-            || lower.contains("no address associated")
-        {
-            return OpenAiError::Dns(text);
-        }
-        if lower.contains("tls") || lower.contains("certificate") || lower.contains("handshake") {
-            return OpenAiError::Tls(text);
-        }
-        return OpenAiError::Unreachable(text);
+        return classify_text(text);
     }
     if err.is_timeout() {
         OpenAiError::Unreachable(text)
     } else {
         OpenAiError::Interrupted(text)
+    }
+}
+
+/// What a connection failure's description says: DNS, TLS, or nothing
+/// answering. (Where only the text is left, as from Ollama's client, and
+/// where rustls's error is wrapped beyond a downcast.)
+pub fn classify_text(text: String) -> OpenAiError {
+    let lower = text.to_ascii_lowercase();
+    if lower.contains("dns error")
+        || lower.contains("failed to lookup address")
+        || lower.contains("name or service not known")
+        || lower.contains("no address associated")
+    {
+        OpenAiError::Dns(text)
+    } else if lower.contains("tls")
+        || lower.contains("certificate")
+        || lower.contains("handshake")
+        || lower.contains("invalidcontenttype")
+        || lower.contains("corrupt message")
+        || lower.contains("received fatal alert")
+    {
+        OpenAiError::Tls(text)
+    } else {
+        OpenAiError::Unreachable(text)
     }
 }
 
@@ -701,5 +714,56 @@ mod tests {
         )
         .into_error("p");
         assert_eq!(err.reason(), Some(Reason::ModelNotFound));
+    }
+
+    fn api(url: &str) -> OpenAiApi {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let options = crate::http::HttpOptions {
+            connect_timeout: Duration::from_secs(10),
+            read_timeout: None,
+            max_idle_per_host: None,
+            tls: crate::http::Tls::SystemRoots,
+        };
+        let http = crate::http::client(&options).unwrap_or_default();
+        OpenAiApi::new(http, url, None, Vec::new(), Duration::from_secs(30))
+    }
+
+    #[tokio::test]
+    async fn transport_failures_are_told_apart_on_real_sockets() {
+        // A closed port: refused.
+        let closed = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .unwrap_or(9);
+        let refused = api(&format!("http://127.0.0.1:{closed}/v1")).models().await;
+        assert!(
+            matches!(refused, Err(OpenAiError::Unreachable(_))),
+            "{refused:?}"
+        );
+
+        // A port that speaks plain HTTP, asked for TLS.
+        let plain = tokio::net::TcpListener::bind("127.0.0.1:0").await;
+        let plain = plain
+            .ok()
+            .and_then(|l| l.local_addr().ok().map(|a| (l, a.port())));
+        let Some((listener, port)) = plain else {
+            panic!("cannot listen on loopback");
+        };
+        tokio::spawn(async move {
+            use tokio::io::{AsyncReadExt, AsyncWriteExt};
+            while let Ok((mut socket, _)) = listener.accept().await {
+                let mut buffer = [0u8; 1024];
+                let _ = socket.read(&mut buffer).await;
+                let _ = socket
+                    .write_all(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
+                    .await;
+            }
+        });
+        let tls = api(&format!("https://127.0.0.1:{port}/v1")).models().await;
+        assert!(matches!(tls, Err(OpenAiError::Tls(_))), "{tls:?}");
+
+        // A name that never resolves (RFC 6761), offline as online.
+        let dns = api("http://nonexistent.invalid/v1").models().await;
+        assert!(matches!(dns, Err(OpenAiError::Dns(_))), "{dns:?}");
     }
 }

@@ -51,6 +51,15 @@ impl ModelApi {
         }
     }
 
+    /// A request naming a project (for its preferred model) goes on only
+    /// if the caller may use that project, like any project RPC.
+    async fn may_use_project<T>(&self, request: &Request<T>, project: &str) -> Result<(), Status> {
+        if !project.is_empty() {
+            self.guard.project(request, project).await?;
+        }
+        Ok(())
+    }
+
     /// Ask the user before a client other than the owner does `act`.
     fn confirm<T>(&self, request: &Request<T>, act: Act) -> Result<(), Status> {
         let caller = access::caller(request)?;
@@ -326,6 +335,8 @@ impl ModelService for ModelApi {
         &self,
         request: Request<pb::ChatRequest>,
     ) -> Result<Response<Self::ChatStream>, Status> {
+        self.may_use_project(&request, &request.get_ref().project)
+            .await?;
         let request = request.into_inner();
         let messages = request
             .messages
@@ -366,6 +377,8 @@ impl ModelService for ModelApi {
         &self,
         request: Request<pb::GenerateRequest>,
     ) -> Result<Response<Self::GenerateStream>, Status> {
+        self.may_use_project(&request, &request.get_ref().project)
+            .await?;
         let request = request.into_inner();
         let params = GenerateParams {
             prompt: request.prompt,
@@ -406,6 +419,8 @@ impl ModelService for ModelApi {
         &self,
         request: Request<pb::EmbedRequest>,
     ) -> Result<Response<pb::EmbedResponse>, Status> {
+        self.may_use_project(&request, &request.get_ref().project)
+            .await?;
         let request = request.into_inner();
         let target = Target {
             provider: request.provider,
