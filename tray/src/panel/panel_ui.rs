@@ -13,7 +13,7 @@ use egui::{Color32, Key, RichText};
 use egui_plot::{Legend, Line, Plot, PlotPoints};
 use omnipanel_client::{
     display,
-    proto::v1::{Comparison, ProviderState, ServerState, Threshold},
+    proto::v1::{Comparison, ServerState, Threshold},
 };
 
 use crate::core::{
@@ -25,6 +25,7 @@ use crate::core::{
 
 mod audit;
 mod clients;
+mod providers;
 
 pub use clients::ALLOW_KIND_SECONDS;
 use clients::Choice;
@@ -543,7 +544,7 @@ impl PanelUi {
             notice(&self.pending, ui, state, &format!("model:{}", row.name));
         }
         ui.separator();
-        providers(ui, state);
+        providers::providers(ui, state);
     }
 
     fn projects(&mut self, ui: &mut egui::Ui, state: &AgentState, out: &mut Vec<Command>) {
@@ -726,43 +727,6 @@ impl PanelUi {
     }
 }
 
-/// The model servers with their kind and health (kept current by their
-/// events), and how to add one.
-fn providers(ui: &mut egui::Ui, state: &AgentState) {
-    ui.heading("Providers");
-    egui::Grid::new("providers")
-        .striped(true)
-        .num_columns(5)
-        .show(ui, |ui| {
-            ui.strong("Name");
-            ui.strong("Kind");
-            ui.strong("State");
-            ui.strong("URL");
-            ui.strong("API key");
-            ui.end_row();
-            for provider in &state.providers {
-                ui.label(&provider.name);
-                ui.label(if provider.local {
-                    "ollama (local)"
-                } else {
-                    display::provider_kind_name(provider.kind)
-                });
-                let line = display::provider_state_line(provider);
-                if provider.state == ProviderState::Down as i32 {
-                    ui.colored_label(Color32::from_rgb(0xe5, 0x39, 0x35), line);
-                } else {
-                    ui.label(line);
-                }
-                ui.weak(&provider.url);
-                ui.label(if provider.has_token { "yes" } else { "no" });
-                ui.end_row();
-            }
-        });
-    ui.weak(
-        "Add one: omnipanel providers add NAME URL --kind openai --api-key-stdin. The managed Ollama's settings: omnipanel settings get (keys ollama.*).",
-    );
-}
-
 fn pulls(ui: &mut egui::Ui, state: &AgentState, out: &mut Vec<Command>) {
     for pull in &state.pulls {
         ui.horizontal(|ui| {
@@ -893,14 +857,14 @@ mod tests {
                     name: "local".into(),
                     local: true,
                     url: "http://127.0.0.1:11434".into(),
-                    state: ProviderState::Up as i32,
+                    state: omnipanel_client::proto::v1::ProviderState::Up as i32,
                     ..Default::default()
                 },
                 omnipanel_client::proto::v1::Provider {
                     name: "gpu-box".into(),
                     kind: omnipanel_client::proto::v1::ProviderKind::Openai as i32,
                     url: "http://gpu-box:8000/v1".into(),
-                    state: ProviderState::Down as i32,
+                    state: omnipanel_client::proto::v1::ProviderState::Down as i32,
                     last_error: "connection refused".into(),
                     has_token: true,
                     ..Default::default()
