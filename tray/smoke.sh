@@ -13,11 +13,11 @@
 #
 # usage: tray/smoke.sh [ARTIFACT_DIR]     (default: target/gui-smoke)
 # env:   BIN_DIR   folder with omnipanel-agent, omnipanel-tray, omnipanel-panel,
-#                  omnipanel and optionally fake-ollama (default: $CARGO_TARGET_DIR/debug
+#                  omnipanel and optionally fake-ollama and fake-openai (default: $CARGO_TARGET_DIR/debug
 #                  or target/debug)
 #
 # Build first: cargo build -p omnipanel-agent -p omnipanel-tray -p omnipanel-cli
-#              [-p omnipanel-tests --bin fake-ollama]
+#              [-p omnipanel-tests --bin fake-ollama --bin fake-openai]
 # Needs: xvfb trayer xdotool imagemagick dbus dunst (scripts/lib/setup.sh
 # installs them). The tray gets a D-Bus session bus of the test's own, never the
 # desktop's.
@@ -140,6 +140,19 @@ if [ -x "$BIN/fake-ollama" ] && command -v curl >/dev/null; then
         curl -sf "http://127.0.0.1:$port/api/pull" -d "{\"model\":\"$model\",\"stream\":false}" >/dev/null \
             || { echo "smoke: the fake Ollama could not pull $model" >&2; exit 1; }
     done
+fi
+# An OpenAI-compatible provider (fake-openai, when built) with an API key
+# given on stdin, for the Models tab's Providers table and the tray's
+# Providers submenu.
+if [ -x "$BIN/fake-openai" ]; then
+    oport=$((20000 + RANDOM % 20000))
+    FAKE_OPENAI_ADDR="127.0.0.1:$oport" FAKE_OPENAI_API_KEY=smoke-key "$BIN/fake-openai" serve \
+        >"$OUT/fake-openai.log" 2>&1 &
+    PIDS+=($!)
+    wait_for 30 "fake-openai" grep -q "Listening on" "$OUT/fake-openai.log"
+    echo smoke-key | "$BIN/omnipanel" providers add lmstudio "http://127.0.0.1:$oport/v1" \
+        --kind openai --api-key-stdin --header X-Team=smoke >"$OUT/providers-add.log" 2>&1 \
+        || { echo "smoke: adding the fake-openai provider failed: $(cat "$OUT/providers-add.log")" >&2; exit 1; }
 fi
 
 # The tray.

@@ -257,6 +257,9 @@ async fn serve(
         paths.crash_dir.clone(),
         agent_exe,
         bus.clone(),
+        // The managed Ollama server restarts with its new settings when
+        // nothing runs on it.
+        vec![ollama.clone()],
     )
     .await?;
     let ctx = Arc::new(AgentContext::new(

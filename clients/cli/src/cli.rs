@@ -15,7 +15,7 @@ use crate::commands::{
     git::GitArgs,
     lifecycle::{AutostartAction, UpdateCommand},
     mcp::McpArgs,
-    models::ModelsCommand,
+    models::{EmbedArgs, ModelsCommand, ProviderCommand},
     ollama::OllamaCommand,
     projects::ProjectsCommand,
     system::SysArgs,
@@ -63,6 +63,13 @@ pub enum Command {
     /// Manage models: list, pull, load, delete, fit checks, providers.
     #[command(subcommand)]
     Models(ModelsCommand),
+    /// The model servers OmniPanel knows (Ollama and OpenAI-compatible):
+    /// list them with their health, add one, remove one.
+    #[command(subcommand)]
+    Providers(ProviderCommand),
+    /// Embed texts with an embedding model: their vectors' dimensions, or
+    /// the vectors with --json.
+    Embed(EmbedArgs),
     /// Chat with a model interactively (one message per line when stdin is
     /// not a terminal).
     Chat(ChatArgs),

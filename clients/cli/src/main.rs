@@ -203,6 +203,8 @@ async fn dispatch(cli: Cli) -> Result<(), Failure> {
         Command::Mcp(args) => mcp::mcp(args).await,
         Command::Ollama(command) => ollama::ollama(command, out).await,
         Command::Models(command) => models::models(command, out).await,
+        Command::Providers(command) => models::providers(command, out).await,
+        Command::Embed(args) => models::embed(args, out).await,
         Command::Chat(args) => chat::chat(args, out).await,
         Command::Projects(command) => projects::projects(command, out).await,
         Command::Files(args) => files::files(args, out).await,

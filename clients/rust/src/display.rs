@@ -1,7 +1,7 @@
 //! How clients show what the agent says, so the CLI and the tray/panel
 //! write the same words: byte sizes, rates, durations, times, percentages,
 //! how long a grant lasts, folders under the home folder, the names of
-//! server and pull states, one-line summaries of a server
+//! server, provider and pull states, one-line summaries of a server
 //! status and a pull, and aligned text tables. Pure functions over numbers
 //! and generated message types; nothing here writes anywhere or depends on
 //! a GUI toolkit.
@@ -9,7 +9,8 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use omnipanel_proto::v1::{
-    ChangeType, FitVerdict, Model, PullProgress, PullState, ServerState, ServerStatus,
+    ChangeType, FitVerdict, Model, Project, Provider, ProviderKind, ProviderState, PullProgress,
+    PullState, ServerState, ServerStatus,
 };
 
 /// Decimal units above bytes, as Ollama writes sizes.
@@ -409,6 +410,51 @@ pub fn server_status_line(status: &ServerStatus) -> String {
     line
 }
 
+/// A provider kind as users type it: "ollama", "openai" (an unknown kind,
+/// from an older agent, is Ollama, the only kind there was).
+pub fn provider_kind_name(kind: i32) -> &'static str {
+    match ProviderKind::try_from(kind).unwrap_or(ProviderKind::Unspecified) {
+        ProviderKind::Openai => "openai",
+        ProviderKind::Ollama | ProviderKind::Unspecified => "ollama",
+    }
+}
+
+/// A provider's health in a word: "up", "down", "unknown".
+pub fn provider_state_name(state: i32) -> &'static str {
+    match ProviderState::try_from(state).unwrap_or(ProviderState::Unspecified) {
+        ProviderState::Up => "up",
+        ProviderState::Down => "down",
+        ProviderState::Unknown | ProviderState::Unspecified => "unknown",
+    }
+}
+
+/// A provider's health with why it is down: "up", "down: connection
+/// refused", "unknown".
+pub fn provider_state_line(provider: &Provider) -> String {
+    let state = provider_state_name(provider.state);
+    if provider.state == i32::from(ProviderState::Down) && !provider.last_error.is_empty() {
+        format!("{state}: {}", one_line(&provider.last_error))
+    } else {
+        state.to_owned()
+    }
+}
+
+/// A project's preferred model as a model string: `provider/model`, or
+/// the model alone on the local server; `None` when it has none (it uses
+/// the default model).
+pub fn preferred_model(project: &Project) -> Option<String> {
+    if project.preferred_model.is_empty() {
+        None
+    } else if project.preferred_provider.is_empty() || project.preferred_provider == "local" {
+        Some(project.preferred_model.clone())
+    } else {
+        Some(format!(
+            "{}/{}",
+            project.preferred_provider, project.preferred_model
+        ))
+    }
+}
+
 fn pull_state(state: i32) -> PullState {
     PullState::try_from(state).unwrap_or(PullState::Unspecified)
 }
@@ -521,6 +567,31 @@ pub fn table(header: &[&str], rows: &[Vec<String>]) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn provider_states_read_as_words_with_why_they_are_down() {
+        let down = Provider {
+            state: i32::from(ProviderState::Down),
+            last_error: "connection refused\n(os error 111)".into(),
+            ..Provider::default()
+        };
+        assert_eq!(
+            provider_state_line(&down),
+            "down: connection refused (os error 111)"
+        );
+        let up = Provider {
+            state: i32::from(ProviderState::Up),
+            last_error: "old".into(),
+            ..Provider::default()
+        };
+        assert_eq!(provider_state_line(&up), "up");
+        assert_eq!(provider_state_line(&Provider::default()), "unknown");
+        assert_eq!(
+            provider_kind_name(i32::from(ProviderKind::Openai)),
+            "openai"
+        );
+        assert_eq!(provider_kind_name(0), "ollama");
+    }
 
     #[test]
     fn grant_ends_read_as_a_person_says_them() {

@@ -1,7 +1,8 @@
 // The extension's live link to the agent: connects (settings, then
 // OMNIPANEL_SOCKET, then the default socket), gets admitted, follows the
 // one shared WatchEvents stream and keeps the facts the status bar shows
-// (Ollama's state, the default model, running pulls, active alerts)
+// (Ollama's state, the default model and the folder's project's preferred
+// model, running pulls, active alerts)
 // current from events only. It is the `ViewsAgent` the trees, chat view and
 // language model provider are given, so none of them opens its own stream.
 // When the agent is not running it tries again with a growing delay
@@ -13,7 +14,7 @@ import { admit, offerRequestAgain } from "./access";
 import type { Event } from "./gen/omnipanel/v1/events";
 import { PullState, ServerState, type PullProgress } from "./gen/omnipanel/v1/models";
 import { AlertState } from "./gen/omnipanel/v1/system";
-import type { AgentPhase, StatusFacts } from "./statusText";
+import { preferredModelText, type AgentPhase, type StatusFacts } from "./statusText";
 import type { ViewsAgent } from "./views/agent";
 
 const USER_AGENT = "omnipanel-vscode/0.1.0";
@@ -33,6 +34,7 @@ export class AgentSession implements ViewsAgent, vscode.Disposable {
     agent: { phase: "connecting" },
     ollama: ServerState.SERVER_STATE_UNSPECIFIED,
     defaultModel: "",
+    projectModel: "",
     pulls: new Map(),
     activeAlerts: 0,
     alerts: new Set(),
@@ -72,6 +74,32 @@ export class AgentSession implements ViewsAgent, vscode.Disposable {
     if (project === this.projectValue) return;
     this.projectValue = project;
     this.changeProject.fire();
+    const connection = this.connection;
+    if (connection !== undefined) void this.readProjectModel(connection, this.generation);
+    else this.setProjectModel("");
+  }
+
+  /** Read the project's preferred model (on connect, a new project, its "model" change). */
+  private async readProjectModel(connection: AgentConnection, generation: number): Promise<void> {
+    const project = this.projectValue;
+    if (project === undefined) {
+      this.setProjectModel("");
+      return;
+    }
+    try {
+      const { project: found } = await connection.projects.getProject({ project });
+      if (generation !== this.generation || project !== this.projectValue) return;
+      this.setProjectModel(preferredModelText(found?.preferredModel ?? "", found?.preferredProvider ?? ""));
+    } catch {
+      // A folder the agent does not know (yet) prefers nothing.
+      if (generation === this.generation && project === this.projectValue) this.setProjectModel("");
+    }
+  }
+
+  private setProjectModel(model: string): void {
+    if (this.facts.projectModel === model) return;
+    this.facts.projectModel = model;
+    this.changeFacts.fire();
   }
 
   /** The connection when admitted; else a clear error naming what is wrong. */
@@ -244,6 +272,7 @@ export class AgentSession implements ViewsAgent, vscode.Disposable {
       if (generation !== this.generation) return;
       this.facts.ollama = status.status?.state ?? ServerState.SERVER_STATE_UNSPECIFIED;
       this.facts.defaultModel = status.status?.defaultModel ?? "";
+      void this.readProjectModel(connection, generation);
       this.facts.pulls.clear();
       for (const pull of pulls.pulls) if (isRunning(pull)) this.facts.pulls.set(pull.model, pull);
       this.facts.alerts = new Set(alerts.alerts.filter((alert) => alert.state === AlertState.ALERT_STATE_ACTIVE).map((alert) => alert.id));
@@ -267,6 +296,13 @@ export class AgentSession implements ViewsAgent, vscode.Disposable {
       facts.ollama = event.ollamaStateChanged.status.state;
     } else if (event.defaultModelChanged !== undefined) {
       facts.defaultModel = event.defaultModelChanged.model;
+    } else if (event.projectChanged?.change === "model") {
+      const changed = event.projectChanged;
+      const connection = this.connection;
+      if (connection !== undefined && (changed.projectId === this.projectValue || changed.path === this.projectValue)) {
+        void this.readProjectModel(connection, this.generation);
+      }
+      return;
     } else if (event.pullProgress !== undefined) {
       const pull = event.pullProgress;
       if (isRunning(pull)) facts.pulls.set(pull.model, pull);

@@ -3,7 +3,10 @@
 // The fixed forms come from the extension contract:
 //   OmniPanel: agent not running
 //   OmniPanel: waiting for approval (code CODE)
-//   OmniPanel: Ollama STATE[ · DEFAULT_MODEL][ · pulling NAME PCT%][ · ⚠ N alerts]
+//   OmniPanel: Ollama STATE[ · MODEL][ · pulling NAME PCT%][ · ⚠ N alerts]
+// where MODEL is the model the workspace folder's project uses: its
+// preferred model (`provider/model` for another provider's), else the
+// default model.
 
 import { ServerState, serverStateToJSON, type PullProgress } from "./gen/omnipanel/v1/models";
 
@@ -20,6 +23,8 @@ export interface StatusFacts {
   agent: AgentPhase;
   ollama: ServerState;
   defaultModel: string;
+  /** The workspace folder's project's preferred model ("" when it has none, or no project). */
+  projectModel: string;
   /** Running pulls by model name. */
   pulls: ReadonlyMap<string, PullProgress>;
   activeAlerts: number;
@@ -36,6 +41,17 @@ export function pullPercent(progress: PullProgress): number {
   if (progress.totalBytes === 0n) return 0;
   const done = progress.completedBytes > progress.totalBytes ? progress.totalBytes : progress.completedBytes;
   return Number((done * 100n) / progress.totalBytes);
+}
+
+/** A project's preferred model as a model string, as clients/rust/src/display.rs writes it: the model alone on the local server, else `provider/model`; "" for none. */
+export function preferredModelText(model: string, provider: string): string {
+  if (model === "") return "";
+  return provider === "" || provider === "local" ? model : `${provider}/${model}`;
+}
+
+/** The model chat uses for this workspace: the project's preference, else the default model. */
+export function workspaceModel(facts: Pick<StatusFacts, "projectModel" | "defaultModel">): string {
+  return facts.projectModel !== "" ? facts.projectModel : facts.defaultModel;
 }
 
 export function statusText(facts: StatusFacts): string {
@@ -56,7 +72,8 @@ export function statusText(facts: StatusFacts): string {
       break;
   }
   let text = `OmniPanel: Ollama ${serverStateWord(facts.ollama)}`;
-  if (facts.defaultModel !== "") text += ` · ${facts.defaultModel}`;
+  const model = workspaceModel(facts);
+  if (model !== "") text += ` · ${model}`;
   const pull = [...facts.pulls.values()][0];
   if (pull !== undefined) text += ` · pulling ${pull.model} ${pullPercent(pull)}%`;
   if (facts.activeAlerts > 0) text += ` · ⚠ ${facts.activeAlerts} alerts`;

@@ -74,7 +74,9 @@
 //! `{"requests":{"/api/pull":2,...},"pulls_started":0,"pulls_completed":0,
 //! "pulls_failed":0,"pulls_cancelled":0,"pulls_active":0,
 //! "generations_started":0,"generations_completed":0,
-//! "generations_failed":0,"generations_cancelled":0,"generations_active":0}`.
+//! "generations_failed":0,"generations_cancelled":0,"generations_active":0,
+//! "env":{"OLLAMA_HOST":"127.0.0.1:11434",...}}` (`env`: the `OLLAMA_*`
+//! variables it was started with).
 //!
 //! `GET /v2/<namespace>/<model>/manifests/<tag>` (and `HEAD`) is a registry
 //! stand-in, not part of Ollama's API: it answers like registry.ollama.ai

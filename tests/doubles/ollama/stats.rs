@@ -1,7 +1,9 @@
 //! Counters behind the test-only `GET /__fake/stats` endpoint (not part of
 //! Ollama): requests per path, and how pulls and generations started and
 //! ended, so a test can observe e.g. that a client disconnect really
-//! stopped the work on the server side.
+//! stopped the work on the server side; and the `OLLAMA_*` variables the
+//! server was started with, so a test can see the settings a supervisor
+//! gave it.
 
 use std::{
     collections::BTreeMap,
@@ -61,6 +63,8 @@ pub struct Snapshot {
     pub generations_failed: u64,
     pub generations_cancelled: u64,
     pub generations_active: u64,
+    /// The `OLLAMA_*` environment variables this process started with.
+    pub env: BTreeMap<String, String>,
 }
 
 impl Stats {
@@ -108,6 +112,11 @@ impl Stats {
             generations_failed: get(&self.generations.failed),
             generations_cancelled: get(&self.generations.cancelled),
             generations_active: get(&self.generations.active),
+            // Nothing in the fake changes its environment, so this is what
+            // it was started with.
+            env: std::env::vars()
+                .filter(|(name, _)| name.starts_with("OLLAMA_"))
+                .collect(),
         }
     }
 }

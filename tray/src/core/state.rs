@@ -9,8 +9,8 @@ use std::collections::VecDeque;
 use omnipanel_client::proto::v1::{
     AccessRequest, AccessRequestState, Alert, AlertState, AuditEntry, CheckFitResponse, Client,
     Confirmation, ConfirmationState, GetAutostartResponse, GetInfoResponse, GetThresholdsResponse,
-    Model, Project, PullProgress, PullState, RepositoryChangedEvent, RunningModel, ServerStatus,
-    Snapshot,
+    Model, Project, Provider, PullProgress, PullState, RepositoryChangedEvent, RunningModel,
+    ServerStatus, Snapshot,
 };
 
 /// How many metric samples the plots keep (two minutes at 1 s).
@@ -81,6 +81,10 @@ pub enum Update {
     DefaultModel(String),
     /// The known projects.
     Projects(Vec<Project>),
+    /// The model servers the agent knows (the whole list).
+    Providers(Vec<Provider>),
+    /// One provider's health changed (from a `ProviderStateChanged` event).
+    ProviderState(Provider),
     /// A project's repository changed.
     Repository(RepositoryChangedEvent),
     /// Active alerts (first) and recent history.
@@ -151,6 +155,8 @@ pub struct AgentState {
     pub pulls: Vec<PullProgress>,
     /// Known projects, most recently opened first.
     pub projects: Vec<Project>,
+    /// The model servers the agent knows, "local" first.
+    pub providers: Vec<Provider>,
     /// Alerts currently raised.
     pub active_alerts: Vec<Alert>,
     /// Recent alerts, newest first.
@@ -278,6 +284,14 @@ impl AgentState {
                 }
             }
             Update::Projects(projects) => self.projects = projects,
+            Update::Providers(providers) => self.providers = providers,
+            Update::ProviderState(provider) => {
+                match self.providers.iter_mut().find(|p| p.name == provider.name) {
+                    Some(slot) => *slot = provider,
+                    // A provider added since the list was read.
+                    None => self.providers.push(provider),
+                }
+            }
             Update::Repository(repo) => {
                 if let Some(project) = self.projects.iter_mut().find(|p| p.id == repo.project_id) {
                     let git = project.git.get_or_insert_with(Default::default);

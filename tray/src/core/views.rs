@@ -131,6 +131,16 @@ pub fn server_controls(state: Option<ServerState>) -> (bool, bool, bool) {
     }
 }
 
+/// A provider and its health for the menu and the panel: "lmstudio —
+/// up", "gpu-box — down: connection refused".
+pub fn provider_line(provider: &omnipanel_client::proto::v1::Provider) -> String {
+    format!(
+        "{} — {}",
+        provider.name,
+        display::provider_state_line(provider)
+    )
+}
+
 /// `Ollama 0.5.1: running · default llama3.2`.
 pub fn server_line(state: &AgentState) -> String {
     let Some(server) = &state.server else {
@@ -305,6 +315,8 @@ pub struct ProjectRow {
     pub git: String,
     /// Whether the folder still exists.
     pub exists: bool,
+    /// Its preferred model as a model string; `None`: the default model.
+    pub model: Option<String>,
 }
 
 /// The recent projects, most recently opened first.
@@ -331,6 +343,7 @@ pub fn project_rows(projects: &[Project]) -> Vec<ProjectRow> {
                 })
                 .unwrap_or_default(),
             exists: p.exists,
+            model: display::preferred_model(p),
         })
         .collect()
 }

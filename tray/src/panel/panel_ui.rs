@@ -25,6 +25,7 @@ use crate::core::{
 
 mod audit;
 mod clients;
+mod providers;
 
 pub use clients::ALLOW_KIND_SECONDS;
 use clients::Choice;
@@ -437,8 +438,12 @@ impl PanelUi {
 
     fn models(&mut self, ui: &mut egui::Ui, state: &AgentState, out: &mut Vec<Command>) {
         ui.horizontal(|ui| {
-            ui.label("Pull a model:");
-            let edit = ui.text_edit_singleline(&mut self.pull_name);
+            // Labelled for screen readers (and the accessibility check of
+            // the tests).
+            let label = ui.label("Pull a model:");
+            let edit = ui
+                .text_edit_singleline(&mut self.pull_name)
+                .labelled_by(label.id);
             let name = self.pull_name.trim().to_owned();
             let enter = edit.lost_focus() && ui.input(|i| i.key_pressed(Key::Enter));
             if ui
@@ -538,6 +543,8 @@ impl PanelUi {
         for row in &rows {
             notice(&self.pending, ui, state, &format!("model:{}", row.name));
         }
+        ui.separator();
+        providers::providers(ui, state);
     }
 
     fn projects(&mut self, ui: &mut egui::Ui, state: &AgentState, out: &mut Vec<Command>) {
@@ -559,10 +566,18 @@ impl PanelUi {
         }
         egui::Grid::new("projects")
             .striped(true)
-            .num_columns(4)
+            .num_columns(5)
             .show(ui, |ui| {
                 for row in rows {
                     ui.strong(&row.name).on_hover_text(&row.path);
+                    match &row.model {
+                        Some(model) => ui.label(format!("model {model}")),
+                        None => ui.weak("default model"),
+                    }
+                    .on_hover_text(format!(
+                        "set with `omnipanel models default MODEL --project {}`",
+                        row.path
+                    ));
                     ui.label(if row.git.is_empty() {
                         "–".to_owned()
                     } else {
@@ -804,8 +819,12 @@ mod tests {
         }
 
         fn harness(state: AgentState) -> Harness<'static, Panel> {
+            harness_on(Tab::Clients, state)
+        }
+
+        fn harness_on(tab: Tab, state: AgentState) -> Harness<'static, Panel> {
             let panel = Panel {
-                ui: PanelUi::new(Tab::Clients, false, "/home/u"),
+                ui: PanelUi::new(tab, false, "/home/u"),
                 state,
                 sent: Vec::new(),
             };
@@ -828,6 +847,36 @@ mod tests {
 
         fn connected() -> AgentState {
             crate::core::state::connected_for_tests()
+        }
+
+        #[test]
+        fn the_models_tab_lists_providers_with_their_health() {
+            let mut state = connected();
+            state.apply(Update::Providers(vec![
+                omnipanel_client::proto::v1::Provider {
+                    name: "local".into(),
+                    local: true,
+                    url: "http://127.0.0.1:11434".into(),
+                    state: omnipanel_client::proto::v1::ProviderState::Up as i32,
+                    ..Default::default()
+                },
+                omnipanel_client::proto::v1::Provider {
+                    name: "gpu-box".into(),
+                    kind: omnipanel_client::proto::v1::ProviderKind::Openai as i32,
+                    url: "http://gpu-box:8000/v1".into(),
+                    state: omnipanel_client::proto::v1::ProviderState::Down as i32,
+                    last_error: "connection refused".into(),
+                    has_token: true,
+                    ..Default::default()
+                },
+            ]));
+            let harness = harness_on(Tab::Models, state);
+            harness.get_by_label("Providers");
+            harness.get_by_label("gpu-box");
+            harness.get_by_label("openai");
+            harness.get_by_label("down: connection refused");
+            harness.get_by_label("http://gpu-box:8000/v1");
+            harness.get_by_label("ollama (local)");
         }
 
         fn vs_code_request() -> AccessRequest {

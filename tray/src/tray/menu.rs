@@ -221,6 +221,22 @@ pub fn build(state: &AgentState) -> Vec<Entry> {
         entries: models,
     });
 
+    // The other model servers and their health, kept current by their
+    // events. The submenu's title never changes, so a state change updates
+    // a label in place rather than rebuilding an open menu.
+    let providers: Vec<Entry> = state
+        .providers
+        .iter()
+        .filter(|p| !p.local)
+        .map(|p| Entry::Label(views::provider_line(p)))
+        .collect();
+    if !providers.is_empty() {
+        menu.push(Entry::Submenu {
+            text: "Providers".to_owned(),
+            entries: providers,
+        });
+    }
+
     // Pulls in flight: the line is a label (labels update in place; GTK
     // does not repaint a changed submenu title), Cancel an item below it.
     let mut pulls = Vec::new();
@@ -320,8 +336,8 @@ pub fn shape(entries: &[Entry]) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use omnipanel_client::proto::v1::{
-        Alert, AlertState, GetAutostartResponse, GetInfoResponse, Model, PullProgress, PullState,
-        RunningModel, ServerState, ServerStatus,
+        Alert, AlertState, GetAutostartResponse, GetInfoResponse, Model, Provider, ProviderState,
+        PullProgress, PullState, RunningModel, ServerState, ServerStatus,
     };
 
     use super::*;
@@ -397,6 +413,52 @@ mod tests {
         }
         assert_eq!(Action::from_id("bogus"), None);
         assert_eq!(Action::from_id("bogus:x"), None);
+    }
+
+    #[test]
+    fn providers_show_their_health_and_follow_its_events() {
+        let mut state = connected();
+        assert!(
+            find(&build(&state), "Providers").is_none(),
+            "only local: no submenu"
+        );
+        state.apply(Update::Providers(vec![
+            Provider {
+                name: "local".into(),
+                local: true,
+                ..Default::default()
+            },
+            Provider {
+                name: "lmstudio".into(),
+                state: ProviderState::Up as i32,
+                ..Default::default()
+            },
+            Provider {
+                name: "gpu-box".into(),
+                state: ProviderState::Unknown as i32,
+                ..Default::default()
+            },
+        ]));
+        let before = build(&state);
+        let Some(Entry::Submenu { entries, .. }) = find(&before, "Providers") else {
+            panic!("no Providers submenu: {:?}", texts(&before));
+        };
+        assert_eq!(texts(entries), ["lmstudio — up", "gpu-box — unknown"]);
+        state.apply(Update::ProviderState(Provider {
+            name: "gpu-box".into(),
+            state: ProviderState::Down as i32,
+            last_error: "connection refused".into(),
+            ..Default::default()
+        }));
+        let after = build(&state);
+        let Some(Entry::Submenu { entries, .. }) = find(&after, "Providers") else {
+            panic!("no Providers submenu");
+        };
+        assert_eq!(
+            texts(entries),
+            ["lmstudio — up", "gpu-box — down: connection refused"]
+        );
+        assert_eq!(shape(&before), shape(&after), "updated in place");
     }
 
     #[test]

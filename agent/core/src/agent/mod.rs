@@ -20,7 +20,7 @@ use tokio::sync::broadcast;
 
 use crate::{
     autostart::{Autostart, AutostartStatus},
-    config::{self, SettingChange, SettingView, SettingsStore},
+    config::{self, LiveSettings, SettingChange, SettingView, SettingsStore},
     crash::{self, CrashReport},
     error::{Error, Result},
     events::Publisher,
@@ -44,6 +44,8 @@ pub struct AgentAdmin {
     crash_dir: PathBuf,
     agent_exe: PathBuf,
     bus: Publisher<AdminEvent>,
+    /// Parts of the agent that put a change into effect themselves.
+    live: Vec<Arc<dyn LiveSettings>>,
 }
 
 /// The answer to a settings change.
@@ -99,7 +101,8 @@ impl AgentAdmin {
     /// Administer the agent: `settings` (config.toml), `tokens` (already
     /// loaded from state.db), the log sources in `logs`, crash reports in
     /// `crash_dir`, start at login of the binaries next to `agent_exe`;
-    /// changes are published on `bus`.
+    /// changes are published on `bus`, after the parts in `live` have put
+    /// them into effect.
     pub async fn start(
         settings: Arc<SettingsStore>,
         tokens: Tokens,
@@ -107,6 +110,7 @@ impl AgentAdmin {
         crash_dir: PathBuf,
         agent_exe: PathBuf,
         bus: Publisher<AdminEvent>,
+        live: Vec<Arc<dyn LiveSettings>>,
     ) -> Result<Arc<Self>> {
         Ok(Arc::new(Self {
             settings,
@@ -115,6 +119,7 @@ impl AgentAdmin {
             crash_dir,
             agent_exe,
             bus,
+            live,
         }))
     }
 
@@ -166,8 +171,16 @@ impl AgentAdmin {
             .with_reason(Reason::OwnerOnly));
         }
         let views = self.settings.update(changes).await?;
-        let restart_required = views.iter().any(|v| v.spec.restart_required);
         let keys: Vec<String> = views.iter().map(|v| v.spec.key.to_owned()).collect();
+        let current = self.settings.current();
+        let mut waiting = Vec::new();
+        for part in &self.live {
+            waiting.extend(part.apply(&current, &keys).await);
+        }
+        for why in &waiting {
+            tracing::info!(why = %why, "a settings change waits for a restart");
+        }
+        let restart_required = !waiting.is_empty() || views.iter().any(|v| v.spec.restart_required);
         tracing::info!(?keys, restart_required, "settings changed");
         self.bus.publish(AdminEvent::SettingsChanged {
             keys,
@@ -287,6 +300,27 @@ mod tests {
     }
 
     async fn fixture() -> Fixture {
+        fixture_with(Vec::new()).await
+    }
+
+    /// A part of the agent that is always busy: every change of
+    /// `ollama.num_parallel` waits for its restart.
+    #[derive(Debug)]
+    struct Busy;
+
+    impl LiveSettings for Busy {
+        fn apply<'a>(
+            &'a self,
+            settings: &'a Settings,
+            keys: &'a [String],
+        ) -> std::pin::Pin<Box<dyn Future<Output = Option<String>> + Send + 'a>> {
+            let waits = keys.iter().any(|k| k == "ollama.num_parallel")
+                && settings.ollama.num_parallel == Some(3);
+            Box::pin(async move { waits.then(|| "busy".to_owned()) })
+        }
+    }
+
+    async fn fixture_with(live: Vec<Arc<dyn LiveSettings>>) -> Fixture {
         let temp = tempfile::tempdir().unwrap();
         let root = temp.path().to_owned();
         let bus = Arc::new(EventBus::<AdminEvent>::new(3, 64));
@@ -305,6 +339,7 @@ mod tests {
             root.join("crash"),
             root.join("bin/omnipanel-agent"),
             bus.clone(),
+            live,
         )
         .await
         .unwrap();
@@ -351,6 +386,32 @@ mod tests {
                 .await
                 .is_ok()
         );
+    }
+
+    #[tokio::test]
+    async fn a_change_a_live_part_cannot_apply_yet_needs_a_restart() {
+        let f = fixture_with(vec![Arc::new(Busy)]).await;
+        let set = |key: &str, value: &str| SettingChange {
+            key: key.to_owned(),
+            value: value.to_owned(),
+            reset: false,
+        };
+        let update = f
+            .admin
+            .update_settings(&Caller::Owner, vec![set("ollama.num_parallel", "3")])
+            .await
+            .unwrap();
+        assert!(update.restart_required, "the live part said it waits");
+        let other = f
+            .admin
+            .update_settings(&Caller::Owner, vec![set("ollama.context_length", "4096")])
+            .await
+            .unwrap();
+        assert!(!other.restart_required, "this key applies at once");
+        assert!(crate::events::published(&f.bus).await.iter().any(|e| matches!(
+            e,
+            AdminEvent::SettingsChanged { keys, restart_required: true } if keys == &["ollama.num_parallel"]
+        )));
     }
 
     #[tokio::test]

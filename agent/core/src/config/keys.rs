@@ -138,6 +138,31 @@ pub const SETTINGS: &[SettingSpec] = &[
         restart_required: true,
     },
     SettingSpec {
+        key: "ollama.keep_alive",
+        description: "How long a server OmniPanel starts keeps an idle model loaded (OLLAMA_KEEP_ALIVE): Ollama's syntax, e.g. \"5m\", \"1h\", \"-1\" (for ever) or seconds; unset: Ollama's default (5m). Like the four keys below, a change restarts that server when nothing runs on it (no model loaded, no pull, no reply streaming), else it applies at its next restart; a server started outside OmniPanel is not affected.",
+        restart_required: false,
+    },
+    SettingSpec {
+        key: "ollama.num_parallel",
+        description: "Requests each loaded model serves at once (OLLAMA_NUM_PARALLEL) in a server OmniPanel starts; unset: Ollama's default.",
+        restart_required: false,
+    },
+    SettingSpec {
+        key: "ollama.max_loaded_models",
+        description: "Most models loaded at once (OLLAMA_MAX_LOADED_MODELS) in a server OmniPanel starts; unset: Ollama's default.",
+        restart_required: false,
+    },
+    SettingSpec {
+        key: "ollama.context_length",
+        description: "Default context window in tokens (OLLAMA_CONTEXT_LENGTH) of a server OmniPanel starts; unset: Ollama's default.",
+        restart_required: false,
+    },
+    SettingSpec {
+        key: "ollama.flash_attention",
+        description: "Flash attention on (true) or off (false) (OLLAMA_FLASH_ATTENTION) in a server OmniPanel starts; unset: Ollama's default.",
+        restart_required: false,
+    },
+    SettingSpec {
         key: "files.max_read_mb",
         description: "Largest read, in MiB, one ReadFile call may return; larger files are read in parts.",
         restart_required: true,
@@ -306,6 +331,11 @@ mod tests {
                 binary: Some("b".into()),
                 host: Some("h".into()),
                 models_dir: Some("m".into()),
+                keep_alive: Some("5m".into()),
+                num_parallel: Some(1),
+                max_loaded_models: Some(1),
+                context_length: Some(4096),
+                flash_attention: Some(true),
                 ..OllamaSettings::default()
             },
             files: FilesSettings::default(),

@@ -20,8 +20,10 @@ mod validate;
 
 use std::{
     fmt,
+    future::Future,
     ops::Range,
     path::{Path, PathBuf},
+    pin::Pin,
 };
 
 use toml_edit::{Item, Table};
@@ -79,6 +81,20 @@ pub struct SettingView {
     pub default_value: String,
     /// Whether config.toml sets it.
     pub is_set: bool,
+}
+
+/// A part of the running agent that puts settings into effect as they
+/// change (the managed Ollama server restarts with its new settings), for
+/// a change whose effect depends on what that part is doing. Settings
+/// with no such condition follow the store's watch channel instead.
+pub trait LiveSettings: Send + Sync + fmt::Debug {
+    /// Put `settings` into effect after `keys` changed. Returns, when a
+    /// change has to wait for a restart, what waits and why.
+    fn apply<'a>(
+        &'a self,
+        settings: &'a Settings,
+        keys: &'a [String],
+    ) -> Pin<Box<dyn Future<Output = Option<String>> + Send + 'a>>;
 }
 
 /// One requested change.

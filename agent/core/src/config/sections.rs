@@ -297,6 +297,27 @@ pub struct OllamaSettings {
     /// server keeps its own default (OLLAMA_MODELS, then ~/.ollama/models).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub models_dir: Option<PathBuf>,
+    /// How long a managed server keeps an idle model loaded, in Ollama's
+    /// syntax ("5m", "1h", "-1" for ever, seconds): OLLAMA_KEEP_ALIVE.
+    /// This and the four below are given to a server OmniPanel starts and
+    /// only when set; unset, the server keeps its own default.
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "keep_alive_text"
+    )]
+    pub keep_alive: Option<String>,
+    /// Requests each loaded model serves at once: OLLAMA_NUM_PARALLEL.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub num_parallel: Option<u32>,
+    /// Models loaded at once: OLLAMA_MAX_LOADED_MODELS.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_loaded_models: Option<u32>,
+    /// Default context window in tokens: OLLAMA_CONTEXT_LENGTH.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub context_length: Option<u32>,
+    /// Flash attention on or off: OLLAMA_FLASH_ATTENTION=1/0.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub flash_attention: Option<bool>,
 }
 
 impl Default for OllamaSettings {
@@ -312,8 +333,30 @@ impl Default for OllamaSettings {
             stop_timeout: Duration::from_secs(10),
             registry: "https://registry.ollama.ai".to_owned(),
             models_dir: None,
+            keep_alive: None,
+            num_parallel: None,
+            max_loaded_models: None,
+            context_length: None,
+            flash_attention: None,
         }
     }
+}
+
+/// `keep_alive` as Ollama takes it: text ("5m") or a number of seconds
+/// (`-1` for ever), kept as text.
+fn keep_alive_text<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Text {
+        Seconds(i64),
+        Text(String),
+    }
+    Ok(Some(match Text::deserialize(deserializer)? {
+        Text::Seconds(seconds) => seconds.to_string(),
+        Text::Text(text) => text,
+    }))
 }
 
 /// Durations in config.toml are human text ("5s", "1m 30s", "250ms").

@@ -134,6 +134,45 @@ pub(super) fn validate(settings: &Settings) -> Result<(), (&'static str, String)
             format!("{:?} must be an http:// or https:// URL", ollama.registry),
         ));
     }
+    if let Some(keep_alive) = &ollama.keep_alive
+        && crate::ollama::keep_alive_value(keep_alive)
+            .ok()
+            .flatten()
+            .is_none()
+    {
+        return Err((
+            "ollama.keep_alive",
+            format!(
+                "{keep_alive:?} is not a keep-alive; write seconds or a duration like \"5m\", \"1h30m\", or \"-1\" to keep models loaded for ever"
+            ),
+        ));
+    }
+    for (key, value, bounds) in [
+        ("ollama.num_parallel", ollama.num_parallel, 1..=1024),
+        (
+            "ollama.max_loaded_models",
+            ollama.max_loaded_models,
+            1..=1024,
+        ),
+        (
+            "ollama.context_length",
+            ollama.context_length,
+            256..=16_777_216,
+        ),
+    ] {
+        if let Some(value) = value
+            && !bounds.contains(&value)
+        {
+            return Err((
+                key,
+                format!(
+                    "{value} is out of range: must be between {} and {} (remove the key for Ollama's default)",
+                    bounds.start(),
+                    bounds.end()
+                ),
+            ));
+        }
+    }
     if !(Duration::from_secs(10)..=Duration::from_secs(3600))
         .contains(&settings.access.request_timeout)
     {
@@ -305,6 +344,37 @@ mod tests {
         );
         let ok = parse(path(), "[update]\nchannel = \"beta\"\nenabled = false\n");
         assert!(ok.is_ok_and(|s| s.update.channel == "beta" && !s.update.enabled));
+    }
+
+    #[test]
+    fn managed_ollama_settings_are_validated_by_key() {
+        for (text, key) in [
+            ("keep_alive = \"ten minutes\"", "ollama.keep_alive"),
+            ("keep_alive = \"\"", "ollama.keep_alive"),
+            ("num_parallel = 0", "ollama.num_parallel"),
+            ("max_loaded_models = 0", "ollama.max_loaded_models"),
+            ("context_length = 16", "ollama.context_length"),
+        ] {
+            let err = parse(path(), &format!("[ollama]\n{text}\n")).expect_err(text);
+            assert_eq!(err.key.as_deref(), Some(key), "{text}: {err}");
+            assert_eq!(err.line, Some(2), "{err}");
+        }
+        let err = parse(path(), "[ollama]\nflash_attention = \"yes\"\n").unwrap_err();
+        assert_eq!(err.key.as_deref(), Some("ollama.flash_attention"), "{err}");
+        let ok = parse(
+            path(),
+            "[ollama]\nkeep_alive = -1\nnum_parallel = 4\nmax_loaded_models = 2\ncontext_length = 8192\nflash_attention = true\n",
+        )
+        .map(|s| s.ollama);
+        assert!(
+            ok.as_ref()
+                .is_ok_and(|o| o.keep_alive.as_deref() == Some("-1")
+                    && o.num_parallel == Some(4)
+                    && o.max_loaded_models == Some(2)
+                    && o.context_length == Some(8192)
+                    && o.flash_attention == Some(true)),
+            "{ok:?}"
+        );
     }
 
     #[test]

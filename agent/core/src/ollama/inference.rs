@@ -279,6 +279,7 @@ impl Ollama {
     /// What a failure of a stream is mapped with.
     fn failure_context(&self, endpoint: Endpoint) -> FailureContext {
         FailureContext {
+            _local: endpoint.local.then(|| self.local_streams.enter()),
             endpoint,
             address: self.address.clone(),
             server: self.supervisor.watch(),

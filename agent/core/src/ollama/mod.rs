@@ -32,6 +32,7 @@ mod pulling;
 pub mod pulls;
 mod registry;
 mod reply;
+pub mod server_settings;
 pub mod supervisor;
 
 use std::{
@@ -41,7 +42,6 @@ use std::{
 
 use tokio::sync::watch;
 
-use self::http::HttpClients;
 pub use self::{
     endpoints::{DEFAULT_TIMEOUT, NewProvider, ProviderInfo},
     inference::{
@@ -52,6 +52,7 @@ pub use self::{
     providers::ProviderKind,
     reply::{GenerationStats, ReplyChunk, ReplyStream},
 };
+use self::{http::HttpClients, server_settings::LocalStreams};
 use crate::{
     config::OllamaSettings,
     error::{Error, Result},
@@ -92,6 +93,9 @@ pub struct Ollama {
     registry: String,
     models_dir: PathBuf,
     vram: VramSource,
+    /// Replies streaming from the local server, which a settings change
+    /// must not cut off.
+    local_streams: LocalStreams,
 }
 
 /// Where Ollama keeps models: setting, else OLLAMA_MODELS, else
@@ -154,7 +158,7 @@ impl Ollama {
         let supervisor = Supervisor::spawn(
             SupervisorConfig {
                 binary: settings.binary.clone(),
-                models_dir: settings.models_dir.clone(),
+                env: supervisor::ServerEnv::from_settings(settings),
                 address: address.clone(),
                 autostart: settings.autostart,
                 health_interval: settings.health_interval,
@@ -186,6 +190,7 @@ impl Ollama {
             registry: settings.registry.clone(),
             models_dir: models_dir(settings),
             vram,
+            local_streams: LocalStreams::default(),
         }))
     }
 

@@ -93,6 +93,9 @@ pub(super) struct FailureContext {
     pub(super) server: watch::Receiver<ServerStatus>,
     /// Told how the request went (provider health).
     pub(super) health: super::health::Health,
+    /// Counts the reply while it streams from the local server, so a
+    /// settings change does not restart the server under it.
+    pub(super) _local: Option<super::server_settings::LocalStream>,
 }
 
 /// A chat or generate reply streaming from a provider. An error ends the

@@ -479,13 +479,52 @@ pub async fn settings(command: SettingsCommand, out: Output) -> Result<(), Failu
         };
         outln!("{} = {value}", setting.key)?;
     }
-    if response.restart_required {
+    let agent_restart = response.settings.iter().any(|s| s.restart_required);
+    if agent_restart {
         outln!(
             "restart the agent for this to take effect (`omnipanel agent stop`, then start it again)"
         )?;
+    } else if response.restart_required {
+        // No key needs the agent restarted, so what waits is the managed
+        // Ollama server, which was busy.
+        outln!(
+            "the Ollama server is in use (a model loaded, a pull or a reply running): this applies at its next restart (`omnipanel ollama restart`)"
+        )?;
+    }
+    let for_ollama = response
+        .settings
+        .iter()
+        .any(|s| OLLAMA_SERVER_KEYS.contains(&s.key.as_str()));
+    if for_ollama && !response.restart_required {
+        let status = client
+            .call(
+                client
+                    .models()
+                    .get_server_status(pb::GetServerStatusRequest {}),
+            )
+            .await?
+            .status
+            .unwrap_or_default();
+        if status.state == i32::from(pb::ServerState::External) {
+            outln!(
+                "the Ollama server at {} was started outside OmniPanel: this does not apply to it (only to a server OmniPanel starts)",
+                status.address
+            )?;
+        }
     }
     Ok(())
 }
+
+/// The settings the managed Ollama server is started with; a change
+/// restarts it when nothing runs on it.
+const OLLAMA_SERVER_KEYS: &[&str] = &[
+    "ollama.models_dir",
+    "ollama.keep_alive",
+    "ollama.num_parallel",
+    "ollama.max_loaded_models",
+    "ollama.context_length",
+    "ollama.flash_attention",
+];
 
 /// `omnipanel token ...`
 pub async fn token(command: TokenCommand, out: Output) -> Result<(), Failure> {

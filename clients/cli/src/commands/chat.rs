@@ -3,7 +3,9 @@
 //! (the agent keeps no chat state), replies are printed as they stream in,
 //! and Ctrl-C stops a reply without ending the session. When stdin is not
 //! a terminal every line is a message and EOF ends the chat, so scripts and
-//! tests can drive it.
+//! tests can drive it. The model may be `provider/model`; with none named,
+//! the agent uses the project's preferred model (the project containing
+//! the current directory, or `--project`), else the default model.
 
 use std::io::IsTerminal;
 
@@ -19,19 +21,26 @@ use crate::{
     Failure,
     args::ProviderArg,
     output::{Output, emit, errln, out, outln},
+    project_ref,
 };
 
 /// `omnipanel chat`
 #[derive(Debug, Args)]
 pub struct ChatArgs {
-    /// Model to chat with (default: the default model, see `omnipanel models
-    /// default`).
+    /// Model to chat with, `provider/model` for another provider's
+    /// (default: the project's preferred model, else the default model, see
+    /// `omnipanel models default`).
     pub model: Option<String>,
     #[command(flatten)]
     pub provider: ProviderArg,
     /// System prompt that starts the conversation.
     #[arg(long)]
     pub system: Option<String>,
+    /// The project (PATH or id) whose preferred model to use when no model
+    /// is named; default: the open project containing the current
+    /// directory, if any.
+    #[arg(long)]
+    pub project: Option<String>,
 }
 
 const HELP: &str = "\
@@ -45,6 +54,8 @@ struct Session {
     client: Client,
     model: String,
     provider: String,
+    /// The project id sent with each message ("" for none).
+    project: String,
     system: Option<String>,
     interactive: bool,
     out: Output,
@@ -83,10 +94,20 @@ pub async fn chat(args: ChatArgs, out: Output) -> Result<(), Failure> {
     let mut interrupt = signal(SignalKind::interrupt())
         .map_err(|err| Failure::Other(format!("cannot watch for Ctrl-C: {err}")))?;
     let client = Client::connect_from_env().await?;
+    // A project named is required to exist; the one around the current
+    // directory is only a preference, so its absence is no error.
+    let project = match args.project.as_deref() {
+        Some(arg) => project_ref::choose_project(&client, Some(arg)).await?.id,
+        None => project_ref::choose_project(&client, None)
+            .await
+            .map(|project| project.id)
+            .unwrap_or_default(),
+    };
     let session = Session {
         client,
         model: args.model.unwrap_or_default(),
         provider: args.provider.name(),
+        project,
         system: args.system,
         interactive: std::io::stdin().is_terminal(),
         out,
@@ -173,6 +194,7 @@ async fn reply(
     let request = ChatRequest {
         model: session.model.clone(),
         provider: session.provider.clone(),
+        project: session.project.clone(),
         messages: history.to_vec(),
         ..Default::default()
     };

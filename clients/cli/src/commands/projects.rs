@@ -285,6 +285,10 @@ fn print_project(project: &pb::Project) -> Result<(), Failure> {
     if let Some(watch) = &project.watch {
         print_watch(watch)?;
     }
+    match display::preferred_model(project) {
+        Some(model) => outln!("  model        {model}")?,
+        None => outln!("  model        the default model (none preferred)")?,
+    }
     outln!(
         "  opened       {} ({})",
         display::relative_time(project.last_opened_unix_ms),

@@ -207,6 +207,8 @@ export class ChatViewProvider implements vscode.WebviewViewProvider, vscode.Disp
       const stream = connection.models.chat({
         model: request.model,
         provider: request.provider,
+        // Chat without a picked model uses the project's preferred model.
+        project: this.agent.project ?? '',
         messages: request.messages.map((m) => ChatMessage.create(m)),
       }, { signal: abort.signal });
       for await (const piece of stream) {

@@ -9,6 +9,9 @@ import { ChatMessage } from "../gen/omnipanel/v1/models";
 import type { AgentSession } from "../session";
 
 async function chooseModel(session: AgentSession, connection: AgentConnection): Promise<string | undefined> {
+  // The agent applies the project's preference itself (the request names
+  // the project); the default model otherwise.
+  if (session.facts.projectModel !== "") return "";
   if (session.facts.defaultModel !== "") return session.facts.defaultModel;
   const { models } = await connection.models.listModels({});
   if (models.length === 0) {
@@ -79,6 +82,7 @@ async function ask(session: AgentSession, scope: "selection" | "file"): Promise<
     async (_progress, token) => {
       const stream = connection.models.chat({
         model,
+        project: session.project ?? "",
         messages: [ChatMessage.create({ role: "user", content: askPrompt(question.trim(), code, editor.document.languageId, fileName) })],
       });
       token.onCancellationRequested(() => stream.cancel());

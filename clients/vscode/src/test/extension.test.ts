@@ -6,13 +6,14 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { COMMANDS } from "../commands/catalog";
 import { PullProgress, PullState, ServerState } from "../gen/omnipanel/v1/models";
-import { serverStateWord, statusText, type StatusFacts } from "../statusText";
+import { preferredModelText, serverStateWord, statusText, type StatusFacts } from "../statusText";
 
 function facts(overrides: Partial<StatusFacts> = {}): StatusFacts {
   return {
     agent: { phase: "connected" },
     ollama: ServerState.SERVER_STATE_RUNNING,
     defaultModel: "",
+    projectModel: "",
     pulls: new Map(),
     activeAlerts: 0,
     ...overrides,
@@ -23,6 +24,19 @@ describe("the status bar text", () => {
   it("names the agent's phase before it is connected", () => {
     assert.equal(statusText(facts({ agent: { phase: "not-running" } })), "OmniPanel: agent not running");
     assert.equal(statusText(facts({ agent: { phase: "waiting", code: "123-456" } })), "OmniPanel: waiting for approval (code 123-456)");
+  });
+
+  it("shows the project's preferred model over the default model", () => {
+    assert.equal(preferredModelText("qwen2.5-7b", "lmstudio"), "lmstudio/qwen2.5-7b");
+    assert.equal(preferredModelText("llama3.2:1b", "local"), "llama3.2:1b");
+    assert.equal(preferredModelText("llama3.2:1b", ""), "llama3.2:1b");
+    assert.equal(preferredModelText("", "lmstudio"), "");
+    assert.equal(
+      statusText(facts({ defaultModel: "llama3.2:1b", projectModel: "lmstudio/qwen2.5-7b" })),
+      "OmniPanel: Ollama running · lmstudio/qwen2.5-7b",
+    );
+    assert.equal(statusText(facts({ defaultModel: "llama3.2:1b", projectModel: "" })), "OmniPanel: Ollama running · llama3.2:1b");
+    assert.equal(statusText(facts({ projectModel: "gpu-box/llama3.1:70b" })), "OmniPanel: Ollama running · gpu-box/llama3.1:70b");
   });
 
   it("shows Ollama's state, the default model, a pull and alerts", () => {

@@ -11,8 +11,8 @@ use omnipanel_client::{
         GetAutostartRequest, GetServerStatusRequest, GetSnapshotRequest, GetThresholdsRequest,
         GetUpdateStatusRequest, ListAccessRequestsRequest, ListAlertsRequest, ListAuditRequest,
         ListClientsRequest, ListConfirmationsRequest, ListModelsRequest, ListProjectsRequest,
-        ListPullsRequest, ListRunningModelsRequest, StreamMetricsRequest, TailLogsRequest,
-        WatchAuditRequest,
+        ListProvidersRequest, ListPullsRequest, ListRunningModelsRequest, StreamMetricsRequest,
+        TailLogsRequest, WatchAuditRequest,
     },
 };
 
@@ -28,6 +28,7 @@ pub(super) async fn refresh_all(client: Client, sink: Sink) {
         sink(Update::Server(status));
     }
     refresh_models(client.clone(), sink.clone()).await;
+    refresh_providers(client.clone(), sink.clone()).await;
     if let Ok(pulls) = client.models().list_pulls(ListPullsRequest {}).await {
         sink(Update::Pulls(pulls.into_inner().pulls));
     }
@@ -168,6 +169,19 @@ pub(super) async fn refresh_models(client: Client, sink: Sink) {
         .map(|r| r.into_inner().models)
         .unwrap_or_default();
     sink(Update::Running(running));
+}
+
+/// Re-read the providers with their health (on connect, and when one is
+/// added or removed; their health changes arrive as events).
+pub(super) async fn refresh_providers(client: Client, sink: Sink) {
+    match client
+        .models()
+        .list_providers(ListProvidersRequest {})
+        .await
+    {
+        Ok(r) => sink(Update::Providers(r.into_inner().providers)),
+        Err(status) => tracing::info!("listing providers: {}", client.error(status)),
+    }
 }
 
 pub(super) async fn refresh_projects(client: Client, sink: Sink) {

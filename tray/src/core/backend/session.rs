@@ -18,7 +18,7 @@ use super::{
     AuditFilter, Command, MIN_BACKOFF, Options, Sink, actions, backoff, notice,
     refresh::{
         follow_audit, metrics, refresh_all, refresh_autostart, refresh_clients, refresh_models,
-        refresh_projects, refresh_thresholds, refresh_update, tail_logs,
+        refresh_projects, refresh_providers, refresh_thresholds, refresh_update, tail_logs,
     },
 };
 use crate::core::{launch, state::Update};
@@ -228,6 +228,15 @@ fn on_event(client: &Client, sink: &Sink, event: Event) {
         }
         Payload::ModelsChanged(_) => {
             tokio::spawn(refresh_models(client.clone(), sink.clone()));
+        }
+        Payload::ProvidersChanged(_) => {
+            tokio::spawn(refresh_providers(client.clone(), sink.clone()));
+            tokio::spawn(refresh_models(client.clone(), sink.clone()));
+        }
+        Payload::ProviderStateChanged(changed) => {
+            if let Some(provider) = changed.provider {
+                sink(Update::ProviderState(provider));
+            }
         }
         Payload::DefaultModelChanged(change) => sink(Update::DefaultModel(change.model)),
         Payload::ProjectChanged(_) => {

@@ -14,9 +14,15 @@
 //! This module is the task and its handle ([`Supervisor`]): the phases, the
 //! commands, probing the address. The pure rules are in `state` (states,
 //! the status record, the backoff schedule), the child process in `process`
-//! (spawn, SIGTERM then SIGKILL, dying with the agent), and its output in
+//! (spawn, SIGTERM then SIGKILL, dying with the agent), its environment in
+//! `env` (the `[ollama]` settings given to it), and its output in
 //! `output` (the log, the last lines, the port clash).
+//!
+//! A change of the server's settings ([`Supervisor::configure`]) is kept
+//! for the next start, and restarts a running managed server at once only
+//! when its caller says nothing runs on it.
 
+mod env;
 mod output;
 mod process;
 mod state;
@@ -29,7 +35,10 @@ use std::{
 
 use tokio::sync::{mpsc, oneshot, watch};
 
-pub use self::state::{BackoffPolicy, ServerState, ServerStatus};
+pub use self::{
+    env::ServerEnv,
+    state::{BackoffPolicy, ServerState, ServerStatus},
+};
 use self::{
     process::{Managed, describe_exit},
     state::Backoff,
@@ -53,8 +62,8 @@ use crate::{
 pub struct SupervisorConfig {
     /// `ollama.binary`.
     pub binary: Option<PathBuf>,
-    /// `ollama.models_dir`, given to a started server as OLLAMA_MODELS.
-    pub models_dir: Option<PathBuf>,
+    /// The `[ollama]` settings given to a started server.
+    pub env: ServerEnv,
     /// Where the server listens.
     pub address: OllamaAddress,
     /// Start a server when none answers.
@@ -89,7 +98,29 @@ enum Request {
     Start(Reply),
     Stop(Reply),
     Restart(Reply),
+    Configure {
+        env: ServerEnv,
+        restart: bool,
+        reply: oneshot::Sender<Reconfigured>,
+    },
     Shutdown(oneshot::Sender<()>),
+}
+
+/// What became of new server settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reconfigured {
+    /// They are the settings already in use.
+    Unchanged,
+    /// The managed server was stopped and is starting with them.
+    Restarted,
+    /// The managed server runs on with the old ones: they apply at its
+    /// next restart.
+    Deferred,
+    /// The server was started outside OmniPanel: they do not apply to it
+    /// (only to a server OmniPanel starts later).
+    External,
+    /// No managed server runs: the next start uses them.
+    NotRunning,
 }
 
 /// Handle to the supervisor task.
@@ -169,6 +200,23 @@ impl Supervisor {
     /// Stop (if managed and running) and start again.
     pub async fn restart(&self) -> Result<ServerStatus> {
         self.ask(Request::Restart).await
+    }
+
+    /// Use `env` for every later start. A managed server that is running or
+    /// starting is restarted with it at once when `restart` (its caller
+    /// checked that nothing runs on it), else keeps running as it is.
+    pub async fn configure(&self, env: ServerEnv, restart: bool) -> Result<Reconfigured> {
+        let (reply, answer) = oneshot::channel();
+        let stopped = || Error::internal("the Ollama supervisor has stopped");
+        self.commands
+            .send(Request::Configure {
+                env,
+                restart,
+                reply,
+            })
+            .await
+            .map_err(|_| stopped())?;
+        answer.await.map_err(|_| stopped())
     }
 
     /// Stop a managed server and end supervision (agent shutdown). An
@@ -357,12 +405,7 @@ impl Machine {
 
     fn spawn(&mut self, binary: PathBuf) -> Phase {
         self.update(|s| s.binary = Some(binary.clone()));
-        let spawned = process::spawn(
-            &binary,
-            &self.config.address,
-            self.config.models_dir.as_deref(),
-            &self.log,
-        );
+        let spawned = process::spawn(&binary, &self.config.address, &self.config.env, &self.log);
         match spawned {
             Ok(managed) => {
                 let pid = managed.pid;
@@ -461,6 +504,18 @@ impl Machine {
                 self.waiting.push(reply);
                 Some(Phase::Probe)
             }
+            Request::Configure { env, reply, .. } => {
+                let outcome = if env == self.config.env {
+                    Reconfigured::Unchanged
+                } else if external {
+                    Reconfigured::External
+                } else {
+                    Reconfigured::NotRunning
+                };
+                self.config.env = env;
+                let _ = reply.send(outcome);
+                None
+            }
             Request::Shutdown(done) => {
                 let _ = done.send(());
                 Some(Phase::Exit)
@@ -541,6 +596,31 @@ impl Machine {
                 self.set_state(ServerState::Stopped, "restarting by request");
                 self.backoff.reset();
                 self.waiting.push(reply);
+                Some(Phase::Probe)
+            }
+            Request::Configure {
+                env,
+                restart,
+                reply,
+            } => {
+                if env == self.config.env {
+                    let _ = reply.send(Reconfigured::Unchanged);
+                    return None;
+                }
+                self.config.env = env;
+                let Some(server) = managed.take_if(|_| restart) else {
+                    tracing::info!(
+                        "new Ollama server settings apply at its next restart: it is in use"
+                    );
+                    let _ = reply.send(Reconfigured::Deferred);
+                    return None;
+                };
+                let _ = self
+                    .stop_managed(server, "restarting to apply new settings")
+                    .await;
+                self.set_state(ServerState::Stopped, "restarting to apply new settings");
+                self.backoff.reset();
+                let _ = reply.send(Reconfigured::Restarted);
                 Some(Phase::Probe)
             }
             Request::Shutdown(done) => {
@@ -734,7 +814,7 @@ mod tests {
     fn config(binary: PathBuf, port: u16) -> SupervisorConfig {
         SupervisorConfig {
             binary: Some(binary),
-            models_dir: None,
+            env: ServerEnv::default(),
             address: OllamaAddress::parse(&format!("127.0.0.1:{port}")),
             autostart: true,
             health_interval: Duration::from_secs(1),

@@ -18,7 +18,7 @@ use tokio::{
     sync::oneshot,
 };
 
-use super::output::pump_output;
+use super::{env::ServerEnv, output::pump_output};
 use crate::{
     logs::RotatingWriter,
     ollama::address::OllamaAddress,
@@ -35,12 +35,12 @@ pub(super) struct Managed {
     pub(super) pumps: Vec<oneshot::Receiver<()>>,
 }
 
-/// Run `binary serve` on `address`, its stdout and stderr copied into
-/// `log`. `models_dir`, when set, is given to it as OLLAMA_MODELS.
+/// Run `binary serve` on `address` with the settings in `env`, its stdout
+/// and stderr copied into `log`.
 pub(super) fn spawn(
     binary: &Path,
     address: &OllamaAddress,
-    models_dir: Option<&Path>,
+    env: &ServerEnv,
     log: &Arc<Mutex<RotatingWriter>>,
 ) -> std::io::Result<Managed> {
     let mut command = Command::new(binary);
@@ -52,10 +52,9 @@ pub(super) fn spawn(
         .stderr(Stdio::piped())
         .kill_on_drop(true);
     // The folder the fit check measures must be the one the server
-    // fills; without a setting the server's own default applies.
-    if let Some(dir) = models_dir {
-        command.env("OLLAMA_MODELS", dir);
-    }
+    // fills, and the tunables the user set must be the server's; without a
+    // setting the server's own default (or the inherited variable) applies.
+    command.envs(env.vars());
     die_with_parent(&mut command);
     let mut child = command.spawn()?;
     let pid = child.id();

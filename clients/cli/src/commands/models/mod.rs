@@ -1,23 +1,82 @@
 //! `omnipanel models ...`: list, show, pull (in `pull`), load, unload,
-//! delete and fit-check models, the default model and the providers; the
-//! arguments and the handlers, all through the agent's ModelService.
+//! delete and fit-check models, the default model (also a project's) and
+//! the providers (in `providers`, also `omnipanel providers`); `omnipanel
+//! embed`; the arguments and the handlers, all through the agent's
+//! ModelService (and ProjectService for a project's model).
 
+mod providers;
 mod pull;
+
+pub use providers::{ProviderCommand, providers};
 
 use clap::Subcommand;
 use omnipanel_client::{Client, display};
 use omnipanel_proto::v1::{
-    self as pb, AddProviderRequest, CancelPullRequest, CheckFitRequest, DeleteModelRequest,
-    GetServerStatusRequest, ListModelsRequest, ListProvidersRequest, ListPullsRequest,
-    ListRunningModelsRequest, LoadModelRequest, RemoveProviderRequest, SetDefaultModelRequest,
-    ShowModelRequest, UnloadModelRequest,
+    self as pb, CancelPullRequest, CheckFitRequest, DeleteModelRequest, GetServerStatusRequest,
+    ListModelsRequest, ListProvidersRequest, ListPullsRequest, ListRunningModelsRequest,
+    LoadModelRequest, SetDefaultModelRequest, ShowModelRequest, UnloadModelRequest,
 };
 
 use crate::{
     Failure,
     args::ProviderArg,
     output::{Output, outln},
+    project_ref,
 };
+
+/// `models default [MODEL|--clear] --project P`: show or set the model a
+/// project prefers. `provider/model` names another provider's model.
+async fn project_default(
+    client: &Client,
+    project: &str,
+    name: Option<String>,
+    clear: bool,
+    out: Output,
+) -> Result<(), Failure> {
+    let chosen = project_ref::choose_project(client, Some(project)).await?;
+    let project = if name.is_none() && !clear {
+        chosen
+    } else {
+        let model = name.unwrap_or_default();
+        // A first segment naming a provider picks that provider; the agent
+        // resolves anything else across providers.
+        let known = client
+            .call(client.models().list_providers(ListProvidersRequest {}))
+            .await?
+            .providers;
+        let (provider, model) = match model.split_once('/') {
+            Some((first, rest)) if known.iter().any(|p| p.name == first && !p.local) => {
+                (first.to_owned(), rest.to_owned())
+            }
+            _ => (String::new(), model),
+        };
+        client
+            .call(
+                client
+                    .projects()
+                    .set_project_model(pb::SetProjectModelRequest {
+                        project: chosen.id.clone(),
+                        model,
+                        provider,
+                    }),
+            )
+            .await?
+            .project
+            .unwrap_or_default()
+    };
+    if out.is_json() {
+        return out.json(&project);
+    }
+    match display::preferred_model(&project) {
+        Some(model) => outln!("{} uses {model}", project.name)?,
+        None => outln!(
+            "{} has no preferred model: it uses the default model (set one with `omnipanel models default MODEL --project {}`)",
+            project.name,
+            project.path
+        )?,
+    }
+    Ok(())
+}
 
 /// `omnipanel models ...`
 #[derive(Debug, Subcommand)]
@@ -27,6 +86,9 @@ pub enum ModelsCommand {
     Ls {
         #[command(flatten)]
         provider: ProviderArg,
+        /// The models of every provider, with a PROVIDER column.
+        #[arg(long, conflicts_with = "provider")]
+        all: bool,
     },
     /// Show a model's details, template, parameters and license.
     Show {
@@ -77,14 +139,22 @@ pub enum ModelsCommand {
         #[command(flatten)]
         provider: ProviderArg,
     },
-    /// Show or set the model chat uses when none is named.
+    /// Show or set the model chat uses when none is named; with
+    /// --project, the model a project prefers (used by requests that name
+    /// the project).
     Default {
-        /// New default model; without it the current one is printed.
+        /// New default model (`provider/model` for another provider's);
+        /// without it the current one is printed.
         #[arg(conflicts_with = "clear")]
         name: Option<String>,
         /// Clear the default.
         #[arg(long)]
         clear: bool,
+        /// The project's preferred model instead of the agent's default
+        /// (PATH or id; without a value, the project containing the current
+        /// directory).
+        #[arg(long, num_args = 0..=1, default_missing_value = ".")]
+        project: Option<String>,
     },
     /// Check whether a model fits this machine's GPU memory, RAM and disk.
     Fit {
@@ -102,32 +172,60 @@ pub enum ModelsCommand {
         #[command(flatten)]
         provider: ProviderArg,
     },
-    /// List the Ollama endpoints OmniPanel knows.
+    /// List the model servers OmniPanel knows (as `omnipanel providers
+    /// list`).
     Providers,
-    /// Add or remove an Ollama endpoint.
+    /// Add or remove a model server (as `omnipanel providers`).
     #[command(subcommand)]
     Provider(ProviderCommand),
 }
 
-/// `omnipanel models provider ...`
-#[derive(Debug, Subcommand)]
-pub enum ProviderCommand {
-    /// Register a further Ollama endpoint (it must answer).
-    Add {
-        /// Unique name: letters, digits, '-' and '_'.
-        name: String,
-        /// Base URL, e.g. http://gpu-box:11434.
-        url: String,
-        /// Bearer token to send to it.
-        #[arg(long)]
-        token: Option<String>,
-    },
-    /// Forget a provider ("local" cannot be removed).
-    #[command(visible_alias = "remove")]
-    Rm {
-        /// Provider name.
-        name: String,
-    },
+/// `omnipanel embed`
+#[derive(Debug, clap::Args)]
+pub struct EmbedArgs {
+    /// Embedding model (`provider/model` for another provider's; default:
+    /// the project's preferred model, else the default model).
+    #[arg(long)]
+    pub model: Option<String>,
+    #[command(flatten)]
+    pub provider: ProviderArg,
+    /// The project whose preferred model to use (PATH or id).
+    #[arg(long)]
+    pub project: Option<String>,
+    /// The texts to embed, one vector each.
+    #[arg(required = true)]
+    pub text: Vec<String>,
+}
+
+/// `omnipanel embed [--model M] TEXT...`: one line per text with its
+/// vector's dimensions, or the vectors themselves with --json.
+pub async fn embed(args: EmbedArgs, out: Output) -> Result<(), Failure> {
+    let client = Client::connect_from_env().await?;
+    let project = match &args.project {
+        Some(arg) => project_ref::project_reference(arg)?,
+        None => String::new(),
+    };
+    let response = client
+        .call(client.models().embed(pb::EmbedRequest {
+            model: args.model.unwrap_or_default(),
+            provider: args.provider.name(),
+            input: args.text.clone(),
+            project,
+            ..Default::default()
+        }))
+        .await?;
+    if out.is_json() {
+        return out.json(&response);
+    }
+    outln!("model {}", response.model)?;
+    for (text, embedding) in args.text.iter().zip(&response.embeddings) {
+        outln!(
+            "{} dimensions  {}",
+            embedding.values.len(),
+            display::one_line(text)
+        )?;
+    }
+    Ok(())
 }
 
 /// `omnipanel models ...`
@@ -135,11 +233,11 @@ pub async fn models(command: ModelsCommand, out: Output) -> Result<(), Failure> 
     let client = Client::connect_from_env().await?;
     let mut models = client.models();
     match command {
-        ModelsCommand::Ls { provider } => {
+        ModelsCommand::Ls { provider, all } => {
             let response = client
                 .call(models.list_models(ListModelsRequest {
                     provider: provider.name(),
-                    ..Default::default()
+                    all_providers: all,
                 }))
                 .await?;
             if out.is_json() {
@@ -154,14 +252,28 @@ pub async fn models(command: ModelsCommand, out: Output) -> Result<(), Failure> 
                 .iter()
                 .map(|model| {
                     let mark = if model.is_default { '*' } else { ' ' };
-                    vec![
-                        format!("{mark} {}", model.name),
-                        display::bytes(model.size_bytes),
-                        display::relative_time(model.modified_unix_ms),
-                    ]
+                    let mut row = vec![format!("{mark} {}", model.name)];
+                    if all {
+                        row.push(display::or_dash(&model.provider).to_owned());
+                    }
+                    row.push(if model.size_bytes == 0 {
+                        "-".to_owned()
+                    } else {
+                        display::bytes(model.size_bytes)
+                    });
+                    row.push(if model.modified_unix_ms == 0 {
+                        "-".to_owned()
+                    } else {
+                        display::relative_time(model.modified_unix_ms)
+                    });
+                    row
                 })
                 .collect();
-            out.table(&["  NAME", "SIZE", "MODIFIED"], &rows)?;
+            if all {
+                out.table(&["  NAME", "PROVIDER", "SIZE", "MODIFIED"], &rows)?;
+            } else {
+                out.table(&["  NAME", "SIZE", "MODIFIED"], &rows)?;
+            }
         }
         ModelsCommand::Show { name, provider } => {
             let response = client
@@ -261,7 +373,16 @@ pub async fn models(command: ModelsCommand, out: Output) -> Result<(), Failure> 
             }
             outln!("unloaded {name}")?;
         }
-        ModelsCommand::Default { name, clear } => {
+        ModelsCommand::Default {
+            name,
+            clear,
+            project: Some(project),
+        } => return project_default(&client, &project, name, clear, out).await,
+        ModelsCommand::Default {
+            name,
+            clear,
+            project: None,
+        } => {
             let model = match (name, clear) {
                 (Some(name), _) => name,
                 (None, true) => String::new(),
@@ -361,61 +482,8 @@ pub async fn models(command: ModelsCommand, out: Output) -> Result<(), Failure> 
                 display::amount(progress.completed_bytes, progress.total_bytes)
             )?;
         }
-        ModelsCommand::Providers => {
-            let response = client
-                .call(models.list_providers(ListProvidersRequest {}))
-                .await?;
-            if out.is_json() {
-                return out.json(&response);
-            }
-            let rows: Vec<Vec<String>> = response
-                .providers
-                .iter()
-                .map(|provider| {
-                    vec![
-                        provider.name.clone(),
-                        provider.url.clone(),
-                        display::or_dash(&provider.version).to_owned(),
-                        if provider.local { "local" } else { "remote" }.to_owned(),
-                        if provider.has_token { "yes" } else { "no" }.to_owned(),
-                    ]
-                })
-                .collect();
-            out.table(&["NAME", "URL", "VERSION", "KIND", "TOKEN"], &rows)?;
-        }
-        ModelsCommand::Provider(ProviderCommand::Add { name, url, token }) => {
-            let response = client
-                .call(models.add_provider(AddProviderRequest {
-                    name,
-                    url,
-                    token: token.unwrap_or_default(),
-                    ..Default::default()
-                }))
-                .await?;
-            if out.is_json() {
-                return out.json(&response);
-            }
-            let provider = response.provider.unwrap_or_default();
-            let version = if provider.version.is_empty() {
-                String::new()
-            } else {
-                format!(" (Ollama {})", provider.version)
-            };
-            outln!(
-                "added provider {} at {}{version}",
-                provider.name,
-                provider.url
-            )?;
-        }
-        ModelsCommand::Provider(ProviderCommand::Rm { name }) => {
-            let response = client
-                .call(models.remove_provider(RemoveProviderRequest { name: name.clone() }))
-                .await?;
-            if out.is_json() {
-                return out.json(&response);
-            }
-            outln!("removed provider {name}")?;
-        }
+        ModelsCommand::Providers => providers::list(&client, &out).await?,
+        ModelsCommand::Provider(command) => return providers::run(&client, command, out).await,
     }
     Ok(())
 }
