@@ -201,6 +201,18 @@ impl Backend {
         Ok(slot)
     }
 
+    /// Run `call` (a chat, generate or embed that may wait for a model to
+    /// load) holding a place among the waiting requests: 503 when they are
+    /// full, the domain's failure mapped otherwise. The place is given back
+    /// once the reply starts.
+    pub async fn started<T>(
+        &self,
+        call: impl Future<Output = Result<T>>,
+    ) -> Result<T, Failure> {
+        let _slot = self.wait_slot()?;
+        call.await.map_err(|err| Failure::from_domain(&err))
+    }
+
     /// Which provider and model a model string means (the domain's
     /// rules: `provider/model` when the first segment is a provider; else
     /// local Ollama first, then the other providers). An empty string is

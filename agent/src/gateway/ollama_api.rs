@@ -221,6 +221,12 @@ impl Framing for Ndjson {
         line.push(b'\n');
         line
     }
+
+    const DIALECT: Dialect = Dialect::Ollama;
+
+    fn response(body: Body) -> Response {
+        ndjson(body)
+    }
 }
 
 fn ndjson(body: Body) -> Response {
@@ -284,36 +290,24 @@ pub(super) async fn chat(
         request.keep_alive.as_ref(),
         request.format.as_ref(),
     );
-    let slot = s.backend.wait_slot();
-    let mut reply = match slot {
-        Ok(_slot) => match s
-            .backend
-            .chat(&target, messages(request.messages), options)
-            .await
-        {
-            Ok(reply) => reply,
-            Err(err) => return refuse(activity, Failure::from_domain(&err)),
-        },
-        Err(failure) => return refuse(activity, failure),
+    let started = s
+        .backend
+        .started(s.backend.chat(&target, messages(request.messages), options));
+    let reply = match started.await {
+        Ok(reply) => reply,
+        Err(failure) => return refuse(activity, failure.in_dialect(Dialect::Ollama)),
     };
     let model = model_of(&request.model, &target.public_name());
-    if request.stream.unwrap_or(true) {
-        let framing = Ndjson { model, chat: true };
-        return ndjson(streaming::body(
-            reply,
-            framing,
-            activity,
-            s.shutdown.clone(),
-        ));
-    }
-    match streaming::collect(&mut reply).await {
-        Ok(whole) => {
-            activity.tokens(whole.stats.prompt_eval_count, whole.stats.eval_count);
-            activity.ok();
-            json_bytes(chat_line(&model, &whole))
-        }
-        Err(failure) => refuse(activity, failure),
-    }
+    let framing = Ndjson { model, chat: true };
+    streaming::answer(
+        reply,
+        framing,
+        request.stream.unwrap_or(true),
+        activity,
+        s.shutdown.clone(),
+        |framing, whole| json_bytes(chat_line(&framing.model, whole)),
+    )
+    .await
 }
 
 /// `POST /api/generate`.
@@ -352,31 +346,25 @@ pub(super) async fn generate(
         context: request.context,
         raw: request.raw,
     };
-    let mut reply = match s.backend.wait_slot() {
-        Ok(_slot) => match s.backend.generate(&target, params, options).await {
-            Ok(reply) => reply,
-            Err(err) => return refuse(activity, Failure::from_domain(&err)),
-        },
-        Err(failure) => return refuse(activity, failure),
+    let reply = match s
+        .backend
+        .started(s.backend.generate(&target, params, options))
+        .await
+    {
+        Ok(reply) => reply,
+        Err(failure) => return refuse(activity, failure.in_dialect(Dialect::Ollama)),
     };
     let model = model_of(&request.model, &target.public_name());
-    if request.stream.unwrap_or(true) {
-        let framing = Ndjson { model, chat: false };
-        return ndjson(streaming::body(
-            reply,
-            framing,
-            activity,
-            s.shutdown.clone(),
-        ));
-    }
-    match streaming::collect(&mut reply).await {
-        Ok(whole) => {
-            activity.tokens(whole.stats.prompt_eval_count, whole.stats.eval_count);
-            activity.ok();
-            json_bytes(generate_line(&model, &whole))
-        }
-        Err(failure) => refuse(activity, failure),
-    }
+    let framing = Ndjson { model, chat: false };
+    streaming::answer(
+        reply,
+        framing,
+        request.stream.unwrap_or(true),
+        activity,
+        s.shutdown.clone(),
+        |framing, whole| json_bytes(generate_line(&framing.model, whole)),
+    )
+    .await
 }
 
 fn json_bytes(bytes: serde_json::Result<Vec<u8>>) -> Response {

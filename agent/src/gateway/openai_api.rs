@@ -291,6 +291,12 @@ impl Framing for Sse {
         let failure = failure.clone().in_dialect(Dialect::OpenAi);
         Self::event(&failure.body())
     }
+
+    const DIALECT: Dialect = Dialect::OpenAi;
+
+    fn response(body: Body) -> Response {
+        sse(body)
+    }
 }
 
 fn sse(body: Body) -> Response {
@@ -339,15 +345,12 @@ pub(super) async fn chat_completions(
         Ok(target) => target,
         Err(failure) => return refuse(activity, failure.in_dialect(dialect)),
     };
-    let mut reply = match s.backend.wait_slot() {
-        Ok(_slot) => match s
-            .backend
-            .chat(&target, messages, request.sampling.options())
-            .await
-        {
-            Ok(reply) => reply,
-            Err(err) => return refuse(activity, Failure::from_domain(&err).in_dialect(dialect)),
-        },
+    let started = s.backend.started(
+        s.backend
+            .chat(&target, messages, request.sampling.options()),
+    );
+    let reply = match started.await {
+        Ok(reply) => reply,
         Err(failure) => return refuse(activity, failure.in_dialect(dialect)),
     };
     let model = if request.model.is_empty() {
@@ -363,18 +366,13 @@ pub(super) async fn chat_completions(
         include_usage: request.stream_options.is_some_and(|o| o.include_usage),
         first: true,
     };
-    if request.stream {
-        return sse(streaming::body(
-            reply,
-            framing,
-            activity,
-            s.shutdown.clone(),
-        ));
-    }
-    match streaming::collect(&mut reply).await {
-        Ok(whole) => {
-            activity.tokens(whole.stats.prompt_eval_count, whole.stats.eval_count);
-            activity.ok();
+    streaming::answer(
+        reply,
+        framing,
+        request.stream,
+        activity,
+        s.shutdown.clone(),
+        |framing, whole| {
             Json(json!({
                 "id": framing.id,
                 "object": "chat.completion",
@@ -385,14 +383,14 @@ pub(super) async fn chat_completions(
                     "index": 0,
                     "message": { "role": "assistant", "content": whole.text },
                     "logprobs": null,
-                    "finish_reason": finish_reason(&whole),
+                    "finish_reason": finish_reason(whole),
                 }],
-                "usage": usage(&whole),
+                "usage": usage(whole),
             }))
             .into_response()
-        }
-        Err(failure) => refuse(activity, failure.in_dialect(dialect)),
-    }
+        },
+    )
+    .await
 }
 
 /// `POST /v1/completions`.
@@ -436,15 +434,13 @@ pub(super) async fn completions(
         prompt,
         ..GenerateParams::default()
     };
-    let mut reply = match s.backend.wait_slot() {
-        Ok(_slot) => match s
-            .backend
-            .generate(&target, params, request.sampling.options())
-            .await
-        {
-            Ok(reply) => reply,
-            Err(err) => return refuse(activity, Failure::from_domain(&err).in_dialect(dialect)),
-        },
+    let started = s.backend.started(s.backend.generate(
+        &target,
+        params,
+        request.sampling.options(),
+    ));
+    let reply = match started.await {
+        Ok(reply) => reply,
         Err(failure) => return refuse(activity, failure.in_dialect(dialect)),
     };
     let model = if request.model.is_empty() {
@@ -460,18 +456,13 @@ pub(super) async fn completions(
         include_usage: request.stream_options.is_some_and(|o| o.include_usage),
         first: true,
     };
-    if request.stream {
-        return sse(streaming::body(
-            reply,
-            framing,
-            activity,
-            s.shutdown.clone(),
-        ));
-    }
-    match streaming::collect(&mut reply).await {
-        Ok(whole) => {
-            activity.tokens(whole.stats.prompt_eval_count, whole.stats.eval_count);
-            activity.ok();
+    streaming::answer(
+        reply,
+        framing,
+        request.stream,
+        activity,
+        s.shutdown.clone(),
+        |framing, whole| {
             Json(json!({
                 "id": framing.id,
                 "object": "text_completion",
@@ -482,14 +473,14 @@ pub(super) async fn completions(
                     "index": 0,
                     "text": whole.text,
                     "logprobs": null,
-                    "finish_reason": finish_reason(&whole),
+                    "finish_reason": finish_reason(whole),
                 }],
-                "usage": usage(&whole),
+                "usage": usage(whole),
             }))
             .into_response()
-        }
-        Err(failure) => refuse(activity, failure.in_dialect(dialect)),
-    }
+        },
+    )
+    .await
 }
 
 /// An embedding as the request asked: floats, or base64 of little-endian

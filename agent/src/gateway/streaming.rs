@@ -9,13 +9,15 @@
 use axum::{
     body::{Body, Bytes},
     http::StatusCode,
+    response::Response,
 };
 use tokio_util::sync::CancellationToken;
 
 use super::{
     activity::Activity,
     backend::{Piece, Reply},
-    reply::Failure,
+    refuse,
+    reply::{Dialect, Failure},
 };
 
 /// How an API frames a streamed reply.
@@ -26,6 +28,34 @@ pub trait Framing: Send + 'static {
     fn end(&mut self) -> Vec<u8>;
     /// The bytes that report a failure in the middle of the stream.
     fn error(&mut self, failure: &Failure) -> Vec<u8>;
+    /// The API whose error shape failures take.
+    const DIALECT: Dialect;
+    /// The streaming response around `body` (its content type).
+    fn response(body: Body) -> Response;
+}
+
+/// Answer with `reply` as the API does: streamed in `framing` when the
+/// client asked for a stream, else read whole and made into one response
+/// by `whole` (given the framing, for the ids it holds).
+pub async fn answer<F: Framing>(
+    mut reply: Reply,
+    framing: F,
+    stream: bool,
+    mut activity: Activity,
+    shutdown: CancellationToken,
+    whole: impl FnOnce(&F, &Piece) -> Response,
+) -> Response {
+    if stream {
+        return F::response(body(reply, framing, activity, shutdown));
+    }
+    match collect(&mut reply).await {
+        Ok(piece) => {
+            activity.tokens(piece.stats.prompt_eval_count, piece.stats.eval_count);
+            activity.ok();
+            whole(&framing, &piece)
+        }
+        Err(failure) => refuse(activity, failure.in_dialect(F::DIALECT)),
+    }
 }
 
 struct Flow<F> {
