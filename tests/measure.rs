@@ -1,6 +1,7 @@
 //! Measurements the benchmarks share: a process's CPU time and resident
 //! memory from `/proc`, a description of the machine and build for the
-//! tables' headings, and the median the tables report.
+//! tables' headings, the median the tables report, and the timing of a
+//! streamed reply (time to first token, tokens per second).
 
 /// utime + stime of a process in clock ticks (all threads, including ones
 /// that already exited).
@@ -54,4 +55,44 @@ pub fn machine() -> String {
 pub fn median(values: &mut [f64]) -> f64 {
     values.sort_by(f64::total_cmp);
     values.get(values.len() / 2).copied().unwrap_or(f64::NAN)
+}
+
+/// The timing of one streamed reply.
+#[derive(Debug, Clone, Copy)]
+pub struct StreamSample {
+    /// From the request to the first piece of text.
+    pub first_token: std::time::Duration,
+    /// Pieces of text received.
+    pub tokens: usize,
+    /// From the request to the end of the stream.
+    pub elapsed: std::time::Duration,
+}
+
+impl StreamSample {
+    /// Streamed tokens per second.
+    pub fn tokens_per_second(&self) -> f64 {
+        self.tokens as f64 / self.elapsed.as_secs_f64()
+    }
+}
+
+/// Medians of a run of stream samples: time to first token in
+/// milliseconds, and tokens per second.
+pub fn stream_medians(samples: &[StreamSample]) -> (f64, f64) {
+    let mut ttft: Vec<f64> = samples
+        .iter()
+        .map(|s| s.first_token.as_secs_f64() * 1000.0)
+        .collect();
+    let mut rate: Vec<f64> = samples
+        .iter()
+        .map(StreamSample::tokens_per_second)
+        .collect();
+    (median(&mut ttft), median(&mut rate))
+}
+
+/// A prompt of `words` distinct words (the fakes answer one token each).
+pub fn word_prompt(words: usize) -> String {
+    (0..words)
+        .map(|i| format!("word{i}"))
+        .collect::<Vec<_>>()
+        .join(" ")
 }

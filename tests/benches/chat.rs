@@ -9,37 +9,20 @@ use std::time::{Duration, Instant};
 
 use omnipanel_client::{Client, proto::v1 as pb};
 use omnipanel_proto::v1::model_service_client::ModelServiceClient;
-use omnipanel_tests::{Sandbox, TestResult, free_port};
+use omnipanel_tests::{
+    Sandbox, TestResult, free_port,
+    measure::{StreamSample, stream_medians, word_prompt},
+};
 
 const RUNS: usize = 15;
 /// Words in the prompt; the fake echoes them, one token each.
 const PROMPT_WORDS: usize = 400;
 
-struct Sample {
-    first_token: Duration,
-    tokens: usize,
-    elapsed: Duration,
-}
-
-impl Sample {
-    fn tokens_per_second(&self) -> f64 {
-        self.tokens as f64 / self.elapsed.as_secs_f64()
-    }
-}
-
-fn median(mut values: Vec<f64>) -> f64 {
-    values.sort_by(f64::total_cmp);
-    values[values.len() / 2]
-}
-
 fn prompt() -> String {
-    (0..PROMPT_WORDS)
-        .map(|i| format!("word{i}"))
-        .collect::<Vec<_>>()
-        .join(" ")
+    word_prompt(PROMPT_WORDS)
 }
 
-async fn direct(http: &reqwest::Client, port: u16) -> TestResult<Sample> {
+async fn direct(http: &reqwest::Client, port: u16) -> TestResult<StreamSample> {
     let body = serde_json::json!({
         "model": "test-small",
         "messages": [{"role": "user", "content": prompt()}],
@@ -68,14 +51,16 @@ async fn direct(http: &reqwest::Client, port: u16) -> TestResult<Sample> {
             }
         }
     }
-    Ok(Sample {
+    Ok(StreamSample {
         first_token: first_token.ok_or("no tokens")?,
         tokens,
         elapsed: start.elapsed(),
     })
 }
 
-async fn proxied(models: &mut ModelServiceClient<omnipanel_client::Authed>) -> TestResult<Sample> {
+async fn proxied(
+    models: &mut ModelServiceClient<omnipanel_client::Authed>,
+) -> TestResult<StreamSample> {
     let start = Instant::now();
     let mut stream = models
         .chat(pb::ChatRequest {
@@ -97,7 +82,7 @@ async fn proxied(models: &mut ModelServiceClient<omnipanel_client::Authed>) -> T
             first_token.get_or_insert_with(|| start.elapsed());
         }
     }
-    Ok(Sample {
+    Ok(StreamSample {
         first_token: first_token.ok_or("no tokens")?,
         tokens,
         elapsed: start.elapsed(),
@@ -146,16 +131,8 @@ async fn scenario(label: &str, token_delay_ms: &str) -> TestResult {
         direct_samples.push(direct(&http, port).await?);
         proxied_samples.push(proxied(&mut models).await?);
     }
-    let ttft = |s: &[Sample]| {
-        median(
-            s.iter()
-                .map(|x| x.first_token.as_secs_f64() * 1000.0)
-                .collect(),
-        )
-    };
-    let rate = |s: &[Sample]| median(s.iter().map(Sample::tokens_per_second).collect());
-    let (direct_ttft, proxied_ttft) = (ttft(&direct_samples), ttft(&proxied_samples));
-    let (direct_rate, proxied_rate) = (rate(&direct_samples), rate(&proxied_samples));
+    let (direct_ttft, direct_rate) = stream_medians(&direct_samples);
+    let (proxied_ttft, proxied_rate) = stream_medians(&proxied_samples);
     println!(
         "| {label} | direct: TTFT {direct_ttft:.2} ms, {direct_rate:.0} tok/s | via agent: TTFT {proxied_ttft:.2} ms, {proxied_rate:.0} tok/s | added TTFT **{:.2} ms**, throughput ratio **{:.3}** |",
         proxied_ttft - direct_ttft,

@@ -10,34 +10,17 @@
 use std::time::{Duration, Instant};
 
 use omnipanel_client::{Client, proto::v1 as pb};
-use omnipanel_tests::{FakeOpenAi, Sandbox, TestResult, eventually, free_port};
+use omnipanel_tests::{
+    FakeOpenAi, Sandbox, TestResult, eventually, free_port,
+    measure::{StreamSample, stream_medians, word_prompt},
+};
 
 const RUNS: usize = 15;
 /// Words in the prompt; both fakes answer with one token per word.
 const PROMPT_WORDS: usize = 400;
 
-struct Sample {
-    first_token: Duration,
-    tokens: usize,
-    elapsed: Duration,
-}
-
-impl Sample {
-    fn tokens_per_second(&self) -> f64 {
-        self.tokens as f64 / self.elapsed.as_secs_f64()
-    }
-}
-
-fn median(mut values: Vec<f64>) -> f64 {
-    values.sort_by(f64::total_cmp);
-    values[values.len() / 2]
-}
-
 fn prompt() -> String {
-    (0..PROMPT_WORDS)
-        .map(|i| format!("word{i}"))
-        .collect::<Vec<_>>()
-        .join(" ")
+    word_prompt(PROMPT_WORDS)
 }
 
 /// Which wire format a stream is read in.
@@ -76,7 +59,7 @@ async fn stream(
     url: &str,
     model: &str,
     bearer: Option<&str>,
-) -> TestResult<Sample> {
+) -> TestResult<StreamSample> {
     let body = serde_json::json!({
         "model": model,
         "messages": [{"role": "user", "content": prompt()}],
@@ -101,7 +84,7 @@ async fn stream(
             }
         }
     }
-    Ok(Sample {
+    Ok(StreamSample {
         first_token: first_token.ok_or("no tokens")?,
         tokens,
         elapsed: start.elapsed(),
@@ -136,16 +119,8 @@ async fn measure(http: &reqwest::Client, token: &str, paths: &Paths, pace: &str)
         direct_samples.push(direct().await?);
         gateway_samples.push(gateway().await?);
     }
-    let ttft = |s: &[Sample]| {
-        median(
-            s.iter()
-                .map(|x| x.first_token.as_secs_f64() * 1000.0)
-                .collect(),
-        )
-    };
-    let rate = |s: &[Sample]| median(s.iter().map(Sample::tokens_per_second).collect());
-    let (direct_ttft, gateway_ttft) = (ttft(&direct_samples), ttft(&gateway_samples));
-    let (direct_rate, gateway_rate) = (rate(&direct_samples), rate(&gateway_samples));
+    let (direct_ttft, direct_rate) = stream_medians(&direct_samples);
+    let (gateway_ttft, gateway_rate) = stream_medians(&gateway_samples);
     println!(
         "| {}, {pace} | TTFT {direct_ttft:.2} ms, {direct_rate:.0} tok/s | TTFT {gateway_ttft:.2} ms, {gateway_rate:.0} tok/s | **{:.2} ms** | **{:.3}** |",
         paths.label,

@@ -205,10 +205,7 @@ impl Backend {
     /// load) holding a place among the waiting requests: 503 when they are
     /// full, the domain's failure mapped otherwise. The place is given back
     /// once the reply starts.
-    pub async fn started<T>(
-        &self,
-        call: impl Future<Output = Result<T>>,
-    ) -> Result<T, Failure> {
+    pub async fn started<T>(&self, call: impl Future<Output = Result<T>>) -> Result<T, Failure> {
         let _slot = self.wait_slot()?;
         call.await.map_err(|err| Failure::from_domain(&err))
     }
