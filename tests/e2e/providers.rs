@@ -101,7 +101,7 @@ async fn add_provider_checks_the_server_and_says_what_failed() -> TestResult {
     };
 
     let wrong_key = refused(openai("lm", &fake.url(), "sk-wrong")).await?;
-    assert_eq!(wrong_key.code(), Code::PermissionDenied, "{wrong_key:?}");
+    assert_eq!(wrong_key.code(), Code::FailedPrecondition, "{wrong_key:?}");
     assert_eq!(reason(&wrong_key), "PROVIDER_UNAUTHORIZED");
     assert!(wrong_key.message().contains(&fake.url()), "{wrong_key:?}");
 

@@ -186,7 +186,11 @@ fn check_failed(url: &str, kind: ProviderKind, err: OpenAiError) -> Error {
         OpenAiError::Unreachable(_) | OpenAiError::Interrupted(_) => {
             (ErrorKind::Unavailable, Reason::ProviderUnreachable)
         }
-        OpenAiError::Unauthorized(_) => (ErrorKind::PermissionDenied, Reason::ProviderUnauthorized),
+        // Not PERMISSION_DENIED: that would tell a client its own access
+        // is refused, and clients react by asking the user for access.
+        OpenAiError::Unauthorized(_) => {
+            (ErrorKind::FailedPrecondition, Reason::ProviderUnauthorized)
+        }
         OpenAiError::RateLimited { .. } => {
             (ErrorKind::ResourceExhausted, Reason::ProviderRateLimited)
         }
@@ -206,10 +210,16 @@ fn check_failed(url: &str, kind: ProviderKind, err: OpenAiError) -> Error {
         }
         _ => "",
     };
+    let what = match (&err, kind) {
+        (OpenAiError::WrongApi(why), ProviderKind::Ollama) => {
+            format!("it does not speak Ollama's API: {why}")
+        }
+        _ => err.to_string(),
+    };
     Error::new(
         error_kind,
         format!(
-            "{url} ({} provider): {err}{hint}; nothing was saved",
+            "{url} ({} provider): {what}{hint}; nothing was saved",
             kind.name()
         ),
     )

@@ -275,6 +275,10 @@ fn elapsed_ns(since: Instant) -> u64 {
     u64::try_from(since.elapsed().as_nanos()).unwrap_or(u64::MAX)
 }
 
+/// How long the local server's model list answers "it is here" without
+/// asking again.
+const LOCAL_CATALOG_FRESH: std::time::Duration = std::time::Duration::from_secs(5);
+
 impl Ollama {
     /// What a failure of a stream is mapped with.
     fn failure_context(&self, endpoint: Endpoint) -> FailureContext {
@@ -352,6 +356,40 @@ impl Ollama {
     /// The provider that has `model`: the local server first, then the
     /// stored providers in list order (those known to be down skipped).
     /// Without stored providers it is the local server, asked nothing.
+    /// Whether the local server has `model` (Ollama's tag rules). A list
+    /// younger than [`LOCAL_CATALOG_FRESH`] answers "yes" without asking;
+    /// a "no" is always checked against a fresh list, so a model pulled
+    /// outside OmniPanel is found at once. A listed model deleted outside
+    /// OmniPanel is at worst sent to the local server for a few seconds,
+    /// which answers that it does not have it.
+    async fn local_has(&self, model: &str) -> bool {
+        let has = |names: &[String]| {
+            let names: Vec<&str> = names.iter().map(String::as_str).collect();
+            model_route::find(
+                model,
+                &[Catalog {
+                    provider: LOCAL,
+                    ollama: true,
+                    models: names,
+                }],
+            )
+            .is_some()
+        };
+        if let Some((when, names)) = &*crate::sync::lock(&self.local_catalog)
+            && when.elapsed() < LOCAL_CATALOG_FRESH
+            && has(names)
+        {
+            return true;
+        }
+        let Ok(models) = self.list_models(LOCAL).await else {
+            return false;
+        };
+        let names: Vec<String> = models.into_iter().map(|m| m.name).collect();
+        let found = has(&names);
+        *crate::sync::lock(&self.local_catalog) = Some((Instant::now(), names));
+        found
+    }
+
     async fn find_provider(&self, model: &str, records: &[ProviderRecord]) -> Result<String> {
         if records.is_empty() {
             return Ok(LOCAL.to_owned());
@@ -359,16 +397,8 @@ impl Ollama {
         let mut asked = Vec::new();
         if self.supervisor.status().state.is_up() {
             asked.push(LOCAL.to_owned());
-            if let Ok(models) = self.list_models(LOCAL).await {
-                let names: Vec<&str> = models.iter().map(|m| m.name.as_str()).collect();
-                let catalog = Catalog {
-                    provider: LOCAL,
-                    ollama: true,
-                    models: names,
-                };
-                if model_route::find(model, &[catalog]).is_some() {
-                    return Ok(LOCAL.to_owned());
-                }
+            if self.local_has(model).await {
+                return Ok(LOCAL.to_owned());
             }
         }
         for record in records {

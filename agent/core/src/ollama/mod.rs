@@ -96,6 +96,11 @@ pub struct Ollama {
     /// Replies streaming from the local server, which a settings change
     /// must not cut off.
     local_streams: LocalStreams,
+    /// The local server's model names as last listed, and when: an
+    /// unprefixed model name is looked up there first on every request
+    /// while other providers exist, and asking Ollama each time would add
+    /// a round trip to every reply's first token.
+    local_catalog: Mutex<Option<(std::time::Instant, Vec<String>)>>,
 }
 
 /// Where Ollama keeps models: setting, else OLLAMA_MODELS, else
@@ -191,6 +196,7 @@ impl Ollama {
             models_dir: models_dir(settings),
             vram,
             local_streams: LocalStreams::default(),
+            local_catalog: Mutex::new(None),
         }))
     }
 

@@ -112,7 +112,9 @@ impl OpenAiError {
             Self::Unreachable(_) | Self::Interrupted(_) => {
                 Error::new(ErrorKind::Unavailable, text).with_reason(Reason::ProviderUnreachable)
             }
-            Self::Unauthorized(_) => Error::new(ErrorKind::PermissionDenied, text)
+            // Not PERMISSION_DENIED, which would mean the caller's own
+            // access: the provider refused the key the agent holds.
+            Self::Unauthorized(_) => Error::new(ErrorKind::FailedPrecondition, text)
                 .with_reason(Reason::ProviderUnauthorized),
             Self::RateLimited { retry_after, .. } => {
                 let err = Error::new(ErrorKind::ResourceExhausted, text)
