@@ -100,6 +100,24 @@ impl Shared {
             Err(failure) => Err(Box::new(refuse(activity, failure.in_dialect(dialect)))),
         }
     }
+
+    /// [`Shared::begin`], then the JSON body parsed as `R` (a refusal,
+    /// recorded, when it is not).
+    fn begin_with_body<R: serde::de::DeserializeOwned>(
+        &self,
+        endpoint: &str,
+        headers: &HeaderMap,
+        peer: SocketAddr,
+        scope: Scope,
+        dialect: Dialect,
+        body: &axum::body::Bytes,
+    ) -> Result<(Activity, Client, R), Box<Response>> {
+        let (activity, client) = self.begin(endpoint, headers, peer, scope, dialect)?;
+        match wire::parse(body, dialect) {
+            Ok(request) => Ok((activity, client, request)),
+            Err(failure) => Err(Box::new(refuse(activity, failure))),
+        }
+    }
 }
 
 impl Shared {

@@ -25,7 +25,7 @@ use super::{
     listen, refuse,
     reply::{Dialect, Failure},
     streaming::{self, Framing},
-    wire::{self, json_text, now_rfc3339, rfc3339_ms},
+    wire::{json_text, now_rfc3339, rfc3339_ms},
 };
 
 const NDJSON: &str = "application/x-ndjson";
@@ -267,19 +267,16 @@ pub(super) async fn chat(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let (mut activity, client) = match s.begin(
+    let (mut activity, client, request) = match s.begin_with_body::<ChatRequest>(
         "POST /api/chat",
         &headers,
         peer,
         Scope::Infer,
         Dialect::Ollama,
+        &body,
     ) {
         Ok(begun) => begun,
         Err(refused) => return *refused,
-    };
-    let request: ChatRequest = match wire::parse(&body, Dialect::Ollama) {
-        Ok(request) => request,
-        Err(failure) => return refuse(activity, failure),
     };
     let target = match s.target(&mut activity, &client, &request.model).await {
         Ok(target) => target,
@@ -317,19 +314,16 @@ pub(super) async fn generate(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let (mut activity, client) = match s.begin(
+    let (mut activity, client, request) = match s.begin_with_body::<GenerateRequest>(
         "POST /api/generate",
         &headers,
         peer,
         Scope::Infer,
         Dialect::Ollama,
+        &body,
     ) {
         Ok(begun) => begun,
         Err(refused) => return *refused,
-    };
-    let request: GenerateRequest = match wire::parse(&body, Dialect::Ollama) {
-        Ok(request) => request,
-        Err(failure) => return refuse(activity, failure),
     };
     let target = match s.target(&mut activity, &client, &request.model).await {
         Ok(target) => target,
@@ -414,14 +408,16 @@ async fn embed_any(s: St, peer: Peer, headers: HeaderMap, body: Bytes, legacy: b
     } else {
         "POST /api/embed"
     };
-    let (mut activity, client) =
-        match s.begin(endpoint, &headers, peer.0.0, Scope::Infer, Dialect::Ollama) {
-            Ok(begun) => begun,
-            Err(refused) => return *refused,
-        };
-    let request: EmbedRequest = match wire::parse(&body, Dialect::Ollama) {
-        Ok(request) => request,
-        Err(failure) => return refuse(activity, failure),
+    let (mut activity, client, request) = match s.begin_with_body::<EmbedRequest>(
+        endpoint,
+        &headers,
+        peer.0.0,
+        Scope::Infer,
+        Dialect::Ollama,
+        &body,
+    ) {
+        Ok(begun) => begun,
+        Err(refused) => return *refused,
     };
     let input = if legacy {
         Ok(vec![request.prompt.clone()])
@@ -581,19 +577,16 @@ pub(super) async fn show(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let (mut activity, client) = match s.begin(
+    let (mut activity, client, request) = match s.begin_with_body::<NameRequest>(
         "POST /api/show",
         &headers,
         peer,
         Scope::Infer,
         Dialect::Ollama,
+        &body,
     ) {
         Ok(begun) => begun,
         Err(refused) => return *refused,
-    };
-    let request: NameRequest = match wire::parse(&body, Dialect::Ollama) {
-        Ok(request) => request,
-        Err(failure) => return refuse(activity, failure),
     };
     let target = match s.target(&mut activity, &client, request.model()).await {
         Ok(target) => target,
@@ -627,19 +620,16 @@ pub(super) async fn pull(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let (mut activity, client) = match s.begin(
+    let (mut activity, client, request) = match s.begin_with_body::<NameRequest>(
         "POST /api/pull",
         &headers,
         peer,
         Scope::Write,
         Dialect::Ollama,
+        &body,
     ) {
         Ok(begun) => begun,
         Err(refused) => return *refused,
-    };
-    let request: NameRequest = match wire::parse(&body, Dialect::Ollama) {
-        Ok(request) => request,
-        Err(failure) => return refuse(activity, failure),
     };
     let target = match s.target(&mut activity, &client, request.model()).await {
         Ok(target) => target,
@@ -728,19 +718,16 @@ pub(super) async fn delete(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let (mut activity, client) = match s.begin(
+    let (mut activity, client, request) = match s.begin_with_body::<NameRequest>(
         "DELETE /api/delete",
         &headers,
         peer,
         Scope::Write,
         Dialect::Ollama,
+        &body,
     ) {
         Ok(begun) => begun,
         Err(refused) => return *refused,
-    };
-    let request: NameRequest = match wire::parse(&body, Dialect::Ollama) {
-        Ok(request) => request,
-        Err(failure) => return refuse(activity, failure),
     };
     let target = match s.target(&mut activity, &client, request.model()).await {
         Ok(target) => target,

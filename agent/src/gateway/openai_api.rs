@@ -32,7 +32,7 @@ use super::{
     refuse,
     reply::{Dialect, Failure},
     streaming::{self, Framing},
-    wire::{self, now_unix},
+    wire::now_unix,
 };
 
 #[derive(Debug, Deserialize)]
@@ -128,8 +128,6 @@ struct CompletionRequest {
     model: String,
     #[serde(default)]
     prompt: Value,
-    #[serde(default)]
-    suffix: Option<String>,
     #[serde(default)]
     stream: bool,
     stream_options: Option<StreamOptions>,
@@ -318,19 +316,16 @@ pub(super) async fn chat_completions(
     body: Bytes,
 ) -> Response {
     let dialect = Dialect::OpenAi;
-    let (mut activity, client) = match s.begin(
+    let (mut activity, client, request) = match s.begin_with_body::<ChatRequest>(
         "POST /v1/chat/completions",
         &headers,
         peer,
         Scope::Infer,
         dialect,
+        &body,
     ) {
         Ok(begun) => begun,
         Err(refused) => return *refused,
-    };
-    let request: ChatRequest = match wire::parse(&body, dialect) {
-        Ok(request) => request,
-        Err(failure) => return refuse(activity, failure),
     };
     let messages = match request
         .messages
@@ -401,19 +396,16 @@ pub(super) async fn completions(
     body: Bytes,
 ) -> Response {
     let dialect = Dialect::OpenAi;
-    let (mut activity, client) = match s.begin(
+    let (mut activity, client, request) = match s.begin_with_body::<CompletionRequest>(
         "POST /v1/completions",
         &headers,
         peer,
         Scope::Infer,
         dialect,
+        &body,
     ) {
         Ok(begun) => begun,
         Err(refused) => return *refused,
-    };
-    let request: CompletionRequest = match wire::parse(&body, dialect) {
-        Ok(request) => request,
-        Err(failure) => return refuse(activity, failure),
     };
     let prompt = match &request.prompt {
         Value::String(text) => text.clone(),
@@ -429,7 +421,6 @@ pub(super) async fn completions(
         Ok(target) => target,
         Err(failure) => return refuse(activity, failure.in_dialect(dialect)),
     };
-    let _ = &request.suffix;
     let params = GenerateParams {
         prompt,
         ..GenerateParams::default()
@@ -502,14 +493,16 @@ pub(super) async fn embeddings(
     body: Bytes,
 ) -> Response {
     let dialect = Dialect::OpenAi;
-    let (mut activity, client) =
-        match s.begin("POST /v1/embeddings", &headers, peer, Scope::Infer, dialect) {
-            Ok(begun) => begun,
-            Err(refused) => return *refused,
-        };
-    let request: EmbeddingRequest = match wire::parse(&body, dialect) {
-        Ok(request) => request,
-        Err(failure) => return refuse(activity, failure),
+    let (mut activity, client, request) = match s.begin_with_body::<EmbeddingRequest>(
+        "POST /v1/embeddings",
+        &headers,
+        peer,
+        Scope::Infer,
+        dialect,
+        &body,
+    ) {
+        Ok(begun) => begun,
+        Err(refused) => return *refused,
     };
     let base64 = match request.encoding_format.as_deref() {
         None | Some("float") => false,
