@@ -212,4 +212,40 @@ impl ProjectService for ProjectApi {
             project: Some(view.into_proto()),
         }))
     }
+
+    // Placeholders until the conversation store lands (issue 18).
+    async fn create_conversation(
+        &self,
+        _request: Request<pb::CreateConversationRequest>,
+    ) -> Result<Response<pb::CreateConversationResponse>, Status> {
+        Err(not_yet("CreateConversation"))
+    }
+
+    async fn list_conversations(
+        &self,
+        _request: Request<pb::ListConversationsRequest>,
+    ) -> Result<Response<pb::ListConversationsResponse>, Status> {
+        Err(not_yet("ListConversations"))
+    }
+
+    async fn get_conversation(
+        &self,
+        _request: Request<pb::GetConversationRequest>,
+    ) -> Result<Response<pb::GetConversationResponse>, Status> {
+        Err(not_yet("GetConversation"))
+    }
+
+    async fn delete_conversation(
+        &self,
+        _request: Request<pb::DeleteConversationRequest>,
+    ) -> Result<Response<pb::DeleteConversationResponse>, Status> {
+        Err(not_yet("DeleteConversation"))
+    }
+}
+
+fn not_yet(method: &str) -> Status {
+    to_status(omnipanel_core::error::Error::new(
+        omnipanel_core::error::ErrorKind::Unimplemented,
+        format!("{method} is not implemented yet"),
+    ))
 }

@@ -29,7 +29,7 @@ from . import system_pb2 as omnipanel_dot_v1_dot_system__pb2
 from . import update_pb2 as omnipanel_dot_v1_dot_update__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19omnipanel/v1/events.proto\x12\x0comnipanel.v1\x1a\x19omnipanel/v1/access.proto\x1a\x19omnipanel/v1/models.proto\x1a\x1bomnipanel/v1/projects.proto\x1a\x19omnipanel/v1/system.proto\x1a\x19omnipanel/v1/update.proto\"\xb8\x0c\n\x05\x45vent\x12\x10\n\x08sequence\x18\x01 \x01(\x04\x12\x13\n\x0binstance_id\x18\x02 \x01(\x04\x12\x14\n\x0ctime_unix_ms\x18\x03 \x01(\x03\x12\r\n\x05topic\x18\x04 \x01(\t\x12\x33\n\ragent_started\x18\n \x01(\x0b\x32\x1a.omnipanel.v1.AgentStartedH\x00\x12\x35\n\x0e\x61gent_stopping\x18\x0b \x01(\x0b\x32\x1b.omnipanel.v1.AgentStoppingH\x00\x12\x39\n\x10settings_changed\x18\x0c \x01(\x0b\x32\x1d.omnipanel.v1.SettingsChangedH\x00\x12\x37\n\x0fstate_recovered\x18\r \x01(\x0b\x32\x1c.omnipanel.v1.StateRecoveredH\x00\x12\x35\n\x0e\x63rash_reported\x18\x0e \x01(\x0b\x32\x1b.omnipanel.v1.CrashReportedH\x00\x12\x35\n\x0etokens_changed\x18\x0f \x01(\x0b\x32\x1b.omnipanel.v1.TokensChangedH\x00\x12\x44\n\x16\x61\x63\x63\x65ss_request_changed\x18\x10 \x01(\x0b\x32\".omnipanel.v1.AccessRequestChangedH\x00\x12\x41\n\x14\x63onfirmation_changed\x18\x11 \x01(\x0b\x32!.omnipanel.v1.ConfirmationChangedH\x00\x12\x37\n\x0f\x63lients_changed\x18\x12 \x01(\x0b\x32\x1c.omnipanel.v1.ClientsChangedH\x00\x12@\n\x14ollama_state_changed\x18\x14 \x01(\x0b\x32 .omnipanel.v1.OllamaStateChangedH\x00\x12\x33\n\rpull_progress\x18\x15 \x01(\x0b\x32\x1a.omnipanel.v1.PullProgressH\x00\x12\x35\n\x0emodels_changed\x18\x16 \x01(\x0b\x32\x1b.omnipanel.v1.ModelsChangedH\x00\x12\x42\n\x15\x64\x65\x66\x61ult_model_changed\x18\x17 \x01(\x0b\x32!.omnipanel.v1.DefaultModelChangedH\x00\x12;\n\x11providers_changed\x18\x18 \x01(\x0b\x32\x1e.omnipanel.v1.ProvidersChangedH\x00\x12\x44\n\x16provider_state_changed\x18\x19 \x01(\x0b\x32\".omnipanel.v1.ProviderStateChangedH\x00\x12\x37\n\x0fproject_changed\x18( \x01(\x0b\x32\x1c.omnipanel.v1.ProjectChangedH\x00\x12\x42\n\x15project_watch_changed\x18) \x01(\x0b\x32!.omnipanel.v1.ProjectWatchChangedH\x00\x12\x42\n\x12repository_changed\x18\x32 \x01(\x0b\x32$.omnipanel.v1.RepositoryChangedEventH\x00\x12\x31\n\x0c\x61lert_raised\x18\x1e \x01(\x0b\x32\x19.omnipanel.v1.AlertRaisedH\x00\x12\x33\n\ralert_cleared\x18\x1f \x01(\x0b\x32\x1a.omnipanel.v1.AlertClearedH\x00\x12=\n\x12thresholds_changed\x18  \x01(\x0b\x32\x1f.omnipanel.v1.ThresholdsChangedH\x00\x12\x39\n\x10update_available\x18< \x01(\x0b\x32\x1d.omnipanel.v1.UpdateAvailableH\x00\x12\x37\n\x0fupdate_progress\x18= \x01(\x0b\x32\x1c.omnipanel.v1.UpdateProgressH\x00\x12\x39\n\x10update_installed\x18> \x01(\x0b\x32\x1d.omnipanel.v1.UpdateInstalledH\x00\x12<\n\x12update_rolled_back\x18? \x01(\x0b\x32\x1e.omnipanel.v1.UpdateRolledBackH\x00\x42\t\n\x07payload\",\n\x0c\x41gentStarted\x12\x0f\n\x07version\x18\x01 \x01(\t\x12\x0b\n\x03pid\x18\x02 \x01(\r\"\x1f\n\rAgentStopping\x12\x0e\n\x06reason\x18\x01 \x01(\t\"9\n\x0fSettingsChanged\x12\x0c\n\x04keys\x18\x01 \x03(\t\x12\x18\n\x10restart_required\x18\x02 \x01(\x08\"2\n\x0eStateRecovered\x12\x10\n\x08moved_to\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\".\n\rCrashReported\x12\x0c\n\x04path\x18\x01 \x01(\t\x12\x0f\n\x07message\x18\x02 \x01(\t\"2\n\rTokensChanged\x12\x10\n\x08token_id\x18\x01 \x01(\t\x12\x0f\n\x07revoked\x18\x02 \x01(\x08\"m\n\x12OllamaStateChanged\x12*\n\x06status\x18\x01 \x01(\x0b\x32\x1a.omnipanel.v1.ServerStatus\x12+\n\x08previous\x18\x02 \x01(\x0e\x32\x19.omnipanel.v1.ServerState\"@\n\rModelsChanged\x12\x10\n\x08provider\x18\x01 \x01(\t\x12\r\n\x05model\x18\x02 \x01(\t\x12\x0e\n\x06\x63hange\x18\x03 \x01(\t\"$\n\x13\x44\x65\x66\x61ultModelChanged\x12\r\n\x05model\x18\x01 \x01(\t\"1\n\x10ProvidersChanged\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07removed\x18\x02 \x01(\x08\"o\n\x14ProviderStateChanged\x12(\n\x08provider\x18\x01 \x01(\x0b\x32\x16.omnipanel.v1.Provider\x12-\n\x08previous\x18\x02 \x01(\x0e\x32\x1b.omnipanel.v1.ProviderState\"B\n\x0eProjectChanged\x12\x12\n\nproject_id\x18\x01 \x01(\t\x12\x0c\n\x04path\x18\x02 \x01(\t\x12\x0e\n\x06\x63hange\x18\x03 \x01(\t\"b\n\x13ProjectWatchChanged\x12\x12\n\nproject_id\x18\x01 \x01(\t\x12\x0c\n\x04path\x18\x02 \x01(\t\x12)\n\x05watch\x18\x03 \x01(\x0b\x32\x1a.omnipanel.v1.ProjectWatch\"k\n\x16RepositoryChangedEvent\x12\x12\n\nproject_id\x18\x01 \x01(\t\x12\x0e\n\x06\x62ranch\x18\x02 \x01(\t\x12\x10\n\x08\x64\x65tached\x18\x03 \x01(\x08\x12\r\n\x05\x64irty\x18\x04 \x01(\x08\x12\x0c\n\x04head\x18\x05 \x01(\t\"1\n\x0b\x41lertRaised\x12\"\n\x05\x61lert\x18\x01 \x01(\x0b\x32\x13.omnipanel.v1.Alert\"2\n\x0c\x41lertCleared\x12\"\n\x05\x61lert\x18\x01 \x01(\x0b\x32\x13.omnipanel.v1.Alert\"E\n\x11ThresholdsChanged\x12\x0f\n\x07version\x18\x01 \x01(\x04\x12\r\n\x05\x63ount\x18\x02 \x01(\r\x12\x10\n\x08\x64\x65\x66\x61ults\x18\x03 \x01(\x08\"J\n\x0fUpdateAvailable\x12\x0f\n\x07version\x18\x01 \x01(\t\x12\x17\n\x0f\x63urrent_version\x18\x02 \x01(\t\x12\r\n\x05notes\x18\x03 \x01(\t\";\n\x0fUpdateInstalled\x12\x14\n\x0c\x66rom_version\x18\x01 \x01(\t\x12\x12\n\nto_version\x18\x02 \x01(\t\"_\n\x10UpdateRolledBack\x12\x14\n\x0c\x66rom_version\x18\x01 \x01(\t\x12\x12\n\nto_version\x18\x02 \x01(\t\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12\x11\n\tautomatic\x18\x04 \x01(\x08\"D\n\x14\x41\x63\x63\x65ssRequestChanged\x12,\n\x07request\x18\x01 \x01(\x0b\x32\x1b.omnipanel.v1.AccessRequest\"G\n\x13\x43onfirmationChanged\x12\x30\n\x0c\x63onfirmation\x18\x01 \x01(\x0b\x32\x1a.omnipanel.v1.Confirmation\"I\n\x0e\x43lientsChanged\x12\x11\n\tclient_id\x18\x01 \x01(\t\x12\x13\n\x0b\x63lient_name\x18\x02 \x01(\t\x12\x0f\n\x07revoked\x18\x03 \x01(\x08\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19omnipanel/v1/events.proto\x12\x0comnipanel.v1\x1a\x19omnipanel/v1/access.proto\x1a\x19omnipanel/v1/models.proto\x1a\x1bomnipanel/v1/projects.proto\x1a\x19omnipanel/v1/system.proto\x1a\x19omnipanel/v1/update.proto\"\xfb\x0c\n\x05\x45vent\x12\x10\n\x08sequence\x18\x01 \x01(\x04\x12\x13\n\x0binstance_id\x18\x02 \x01(\x04\x12\x14\n\x0ctime_unix_ms\x18\x03 \x01(\x03\x12\r\n\x05topic\x18\x04 \x01(\t\x12\x33\n\ragent_started\x18\n \x01(\x0b\x32\x1a.omnipanel.v1.AgentStartedH\x00\x12\x35\n\x0e\x61gent_stopping\x18\x0b \x01(\x0b\x32\x1b.omnipanel.v1.AgentStoppingH\x00\x12\x39\n\x10settings_changed\x18\x0c \x01(\x0b\x32\x1d.omnipanel.v1.SettingsChangedH\x00\x12\x37\n\x0fstate_recovered\x18\r \x01(\x0b\x32\x1c.omnipanel.v1.StateRecoveredH\x00\x12\x35\n\x0e\x63rash_reported\x18\x0e \x01(\x0b\x32\x1b.omnipanel.v1.CrashReportedH\x00\x12\x35\n\x0etokens_changed\x18\x0f \x01(\x0b\x32\x1b.omnipanel.v1.TokensChangedH\x00\x12\x44\n\x16\x61\x63\x63\x65ss_request_changed\x18\x10 \x01(\x0b\x32\".omnipanel.v1.AccessRequestChangedH\x00\x12\x41\n\x14\x63onfirmation_changed\x18\x11 \x01(\x0b\x32!.omnipanel.v1.ConfirmationChangedH\x00\x12\x37\n\x0f\x63lients_changed\x18\x12 \x01(\x0b\x32\x1c.omnipanel.v1.ClientsChangedH\x00\x12@\n\x14ollama_state_changed\x18\x14 \x01(\x0b\x32 .omnipanel.v1.OllamaStateChangedH\x00\x12\x33\n\rpull_progress\x18\x15 \x01(\x0b\x32\x1a.omnipanel.v1.PullProgressH\x00\x12\x35\n\x0emodels_changed\x18\x16 \x01(\x0b\x32\x1b.omnipanel.v1.ModelsChangedH\x00\x12\x42\n\x15\x64\x65\x66\x61ult_model_changed\x18\x17 \x01(\x0b\x32!.omnipanel.v1.DefaultModelChangedH\x00\x12;\n\x11providers_changed\x18\x18 \x01(\x0b\x32\x1e.omnipanel.v1.ProvidersChangedH\x00\x12\x44\n\x16provider_state_changed\x18\x19 \x01(\x0b\x32\".omnipanel.v1.ProviderStateChangedH\x00\x12\x41\n\x14\x63onversation_changed\x18\x1a \x01(\x0b\x32!.omnipanel.v1.ConversationChangedH\x00\x12\x37\n\x0fproject_changed\x18( \x01(\x0b\x32\x1c.omnipanel.v1.ProjectChangedH\x00\x12\x42\n\x15project_watch_changed\x18) \x01(\x0b\x32!.omnipanel.v1.ProjectWatchChangedH\x00\x12\x42\n\x12repository_changed\x18\x32 \x01(\x0b\x32$.omnipanel.v1.RepositoryChangedEventH\x00\x12\x31\n\x0c\x61lert_raised\x18\x1e \x01(\x0b\x32\x19.omnipanel.v1.AlertRaisedH\x00\x12\x33\n\ralert_cleared\x18\x1f \x01(\x0b\x32\x1a.omnipanel.v1.AlertClearedH\x00\x12=\n\x12thresholds_changed\x18  \x01(\x0b\x32\x1f.omnipanel.v1.ThresholdsChangedH\x00\x12\x39\n\x10update_available\x18< \x01(\x0b\x32\x1d.omnipanel.v1.UpdateAvailableH\x00\x12\x37\n\x0fupdate_progress\x18= \x01(\x0b\x32\x1c.omnipanel.v1.UpdateProgressH\x00\x12\x39\n\x10update_installed\x18> \x01(\x0b\x32\x1d.omnipanel.v1.UpdateInstalledH\x00\x12<\n\x12update_rolled_back\x18? \x01(\x0b\x32\x1e.omnipanel.v1.UpdateRolledBackH\x00\x42\t\n\x07payload\",\n\x0c\x41gentStarted\x12\x0f\n\x07version\x18\x01 \x01(\t\x12\x0b\n\x03pid\x18\x02 \x01(\r\"\x1f\n\rAgentStopping\x12\x0e\n\x06reason\x18\x01 \x01(\t\"9\n\x0fSettingsChanged\x12\x0c\n\x04keys\x18\x01 \x03(\t\x12\x18\n\x10restart_required\x18\x02 \x01(\x08\"2\n\x0eStateRecovered\x12\x10\n\x08moved_to\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\".\n\rCrashReported\x12\x0c\n\x04path\x18\x01 \x01(\t\x12\x0f\n\x07message\x18\x02 \x01(\t\"2\n\rTokensChanged\x12\x10\n\x08token_id\x18\x01 \x01(\t\x12\x0f\n\x07revoked\x18\x02 \x01(\x08\"m\n\x12OllamaStateChanged\x12*\n\x06status\x18\x01 \x01(\x0b\x32\x1a.omnipanel.v1.ServerStatus\x12+\n\x08previous\x18\x02 \x01(\x0e\x32\x19.omnipanel.v1.ServerState\"@\n\rModelsChanged\x12\x10\n\x08provider\x18\x01 \x01(\t\x12\r\n\x05model\x18\x02 \x01(\t\x12\x0e\n\x06\x63hange\x18\x03 \x01(\t\"$\n\x13\x44\x65\x66\x61ultModelChanged\x12\r\n\x05model\x18\x01 \x01(\t\"1\n\x10ProvidersChanged\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07removed\x18\x02 \x01(\x08\"o\n\x14ProviderStateChanged\x12(\n\x08provider\x18\x01 \x01(\x0b\x32\x16.omnipanel.v1.Provider\x12-\n\x08previous\x18\x02 \x01(\x0e\x32\x1b.omnipanel.v1.ProviderState\"B\n\x0eProjectChanged\x12\x12\n\nproject_id\x18\x01 \x01(\t\x12\x0c\n\x04path\x18\x02 \x01(\t\x12\x0e\n\x06\x63hange\x18\x03 \x01(\t\"R\n\x13\x43onversationChanged\x12\x17\n\x0f\x63onversation_id\x18\x01 \x01(\t\x12\x12\n\nproject_id\x18\x02 \x01(\t\x12\x0e\n\x06\x63hange\x18\x03 \x01(\t\"b\n\x13ProjectWatchChanged\x12\x12\n\nproject_id\x18\x01 \x01(\t\x12\x0c\n\x04path\x18\x02 \x01(\t\x12)\n\x05watch\x18\x03 \x01(\x0b\x32\x1a.omnipanel.v1.ProjectWatch\"k\n\x16RepositoryChangedEvent\x12\x12\n\nproject_id\x18\x01 \x01(\t\x12\x0e\n\x06\x62ranch\x18\x02 \x01(\t\x12\x10\n\x08\x64\x65tached\x18\x03 \x01(\x08\x12\r\n\x05\x64irty\x18\x04 \x01(\x08\x12\x0c\n\x04head\x18\x05 \x01(\t\"1\n\x0b\x41lertRaised\x12\"\n\x05\x61lert\x18\x01 \x01(\x0b\x32\x13.omnipanel.v1.Alert\"2\n\x0c\x41lertCleared\x12\"\n\x05\x61lert\x18\x01 \x01(\x0b\x32\x13.omnipanel.v1.Alert\"E\n\x11ThresholdsChanged\x12\x0f\n\x07version\x18\x01 \x01(\x04\x12\r\n\x05\x63ount\x18\x02 \x01(\r\x12\x10\n\x08\x64\x65\x66\x61ults\x18\x03 \x01(\x08\"J\n\x0fUpdateAvailable\x12\x0f\n\x07version\x18\x01 \x01(\t\x12\x17\n\x0f\x63urrent_version\x18\x02 \x01(\t\x12\r\n\x05notes\x18\x03 \x01(\t\";\n\x0fUpdateInstalled\x12\x14\n\x0c\x66rom_version\x18\x01 \x01(\t\x12\x12\n\nto_version\x18\x02 \x01(\t\"_\n\x10UpdateRolledBack\x12\x14\n\x0c\x66rom_version\x18\x01 \x01(\t\x12\x12\n\nto_version\x18\x02 \x01(\t\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12\x11\n\tautomatic\x18\x04 \x01(\x08\"D\n\x14\x41\x63\x63\x65ssRequestChanged\x12,\n\x07request\x18\x01 \x01(\x0b\x32\x1b.omnipanel.v1.AccessRequest\"G\n\x13\x43onfirmationChanged\x12\x30\n\x0c\x63onfirmation\x18\x01 \x01(\x0b\x32\x1a.omnipanel.v1.Confirmation\"I\n\x0e\x43lientsChanged\x12\x11\n\tclient_id\x18\x01 \x01(\t\x12\x13\n\x0b\x63lient_name\x18\x02 \x01(\t\x12\x0f\n\x07revoked\x18\x03 \x01(\x08\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -37,51 +37,53 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'omnipanel.v1.events_pb2', _
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_EVENT']._serialized_start=181
-  _globals['_EVENT']._serialized_end=1773
-  _globals['_AGENTSTARTED']._serialized_start=1775
-  _globals['_AGENTSTARTED']._serialized_end=1819
-  _globals['_AGENTSTOPPING']._serialized_start=1821
-  _globals['_AGENTSTOPPING']._serialized_end=1852
-  _globals['_SETTINGSCHANGED']._serialized_start=1854
-  _globals['_SETTINGSCHANGED']._serialized_end=1911
-  _globals['_STATERECOVERED']._serialized_start=1913
-  _globals['_STATERECOVERED']._serialized_end=1963
-  _globals['_CRASHREPORTED']._serialized_start=1965
-  _globals['_CRASHREPORTED']._serialized_end=2011
-  _globals['_TOKENSCHANGED']._serialized_start=2013
-  _globals['_TOKENSCHANGED']._serialized_end=2063
-  _globals['_OLLAMASTATECHANGED']._serialized_start=2065
-  _globals['_OLLAMASTATECHANGED']._serialized_end=2174
-  _globals['_MODELSCHANGED']._serialized_start=2176
-  _globals['_MODELSCHANGED']._serialized_end=2240
-  _globals['_DEFAULTMODELCHANGED']._serialized_start=2242
-  _globals['_DEFAULTMODELCHANGED']._serialized_end=2278
-  _globals['_PROVIDERSCHANGED']._serialized_start=2280
-  _globals['_PROVIDERSCHANGED']._serialized_end=2329
-  _globals['_PROVIDERSTATECHANGED']._serialized_start=2331
-  _globals['_PROVIDERSTATECHANGED']._serialized_end=2442
-  _globals['_PROJECTCHANGED']._serialized_start=2444
-  _globals['_PROJECTCHANGED']._serialized_end=2510
-  _globals['_PROJECTWATCHCHANGED']._serialized_start=2512
-  _globals['_PROJECTWATCHCHANGED']._serialized_end=2610
-  _globals['_REPOSITORYCHANGEDEVENT']._serialized_start=2612
-  _globals['_REPOSITORYCHANGEDEVENT']._serialized_end=2719
-  _globals['_ALERTRAISED']._serialized_start=2721
-  _globals['_ALERTRAISED']._serialized_end=2770
-  _globals['_ALERTCLEARED']._serialized_start=2772
-  _globals['_ALERTCLEARED']._serialized_end=2822
-  _globals['_THRESHOLDSCHANGED']._serialized_start=2824
-  _globals['_THRESHOLDSCHANGED']._serialized_end=2893
-  _globals['_UPDATEAVAILABLE']._serialized_start=2895
-  _globals['_UPDATEAVAILABLE']._serialized_end=2969
-  _globals['_UPDATEINSTALLED']._serialized_start=2971
-  _globals['_UPDATEINSTALLED']._serialized_end=3030
-  _globals['_UPDATEROLLEDBACK']._serialized_start=3032
-  _globals['_UPDATEROLLEDBACK']._serialized_end=3127
-  _globals['_ACCESSREQUESTCHANGED']._serialized_start=3129
-  _globals['_ACCESSREQUESTCHANGED']._serialized_end=3197
-  _globals['_CONFIRMATIONCHANGED']._serialized_start=3199
-  _globals['_CONFIRMATIONCHANGED']._serialized_end=3270
-  _globals['_CLIENTSCHANGED']._serialized_start=3272
-  _globals['_CLIENTSCHANGED']._serialized_end=3345
+  _globals['_EVENT']._serialized_end=1840
+  _globals['_AGENTSTARTED']._serialized_start=1842
+  _globals['_AGENTSTARTED']._serialized_end=1886
+  _globals['_AGENTSTOPPING']._serialized_start=1888
+  _globals['_AGENTSTOPPING']._serialized_end=1919
+  _globals['_SETTINGSCHANGED']._serialized_start=1921
+  _globals['_SETTINGSCHANGED']._serialized_end=1978
+  _globals['_STATERECOVERED']._serialized_start=1980
+  _globals['_STATERECOVERED']._serialized_end=2030
+  _globals['_CRASHREPORTED']._serialized_start=2032
+  _globals['_CRASHREPORTED']._serialized_end=2078
+  _globals['_TOKENSCHANGED']._serialized_start=2080
+  _globals['_TOKENSCHANGED']._serialized_end=2130
+  _globals['_OLLAMASTATECHANGED']._serialized_start=2132
+  _globals['_OLLAMASTATECHANGED']._serialized_end=2241
+  _globals['_MODELSCHANGED']._serialized_start=2243
+  _globals['_MODELSCHANGED']._serialized_end=2307
+  _globals['_DEFAULTMODELCHANGED']._serialized_start=2309
+  _globals['_DEFAULTMODELCHANGED']._serialized_end=2345
+  _globals['_PROVIDERSCHANGED']._serialized_start=2347
+  _globals['_PROVIDERSCHANGED']._serialized_end=2396
+  _globals['_PROVIDERSTATECHANGED']._serialized_start=2398
+  _globals['_PROVIDERSTATECHANGED']._serialized_end=2509
+  _globals['_PROJECTCHANGED']._serialized_start=2511
+  _globals['_PROJECTCHANGED']._serialized_end=2577
+  _globals['_CONVERSATIONCHANGED']._serialized_start=2579
+  _globals['_CONVERSATIONCHANGED']._serialized_end=2661
+  _globals['_PROJECTWATCHCHANGED']._serialized_start=2663
+  _globals['_PROJECTWATCHCHANGED']._serialized_end=2761
+  _globals['_REPOSITORYCHANGEDEVENT']._serialized_start=2763
+  _globals['_REPOSITORYCHANGEDEVENT']._serialized_end=2870
+  _globals['_ALERTRAISED']._serialized_start=2872
+  _globals['_ALERTRAISED']._serialized_end=2921
+  _globals['_ALERTCLEARED']._serialized_start=2923
+  _globals['_ALERTCLEARED']._serialized_end=2973
+  _globals['_THRESHOLDSCHANGED']._serialized_start=2975
+  _globals['_THRESHOLDSCHANGED']._serialized_end=3044
+  _globals['_UPDATEAVAILABLE']._serialized_start=3046
+  _globals['_UPDATEAVAILABLE']._serialized_end=3120
+  _globals['_UPDATEINSTALLED']._serialized_start=3122
+  _globals['_UPDATEINSTALLED']._serialized_end=3181
+  _globals['_UPDATEROLLEDBACK']._serialized_start=3183
+  _globals['_UPDATEROLLEDBACK']._serialized_end=3278
+  _globals['_ACCESSREQUESTCHANGED']._serialized_start=3280
+  _globals['_ACCESSREQUESTCHANGED']._serialized_end=3348
+  _globals['_CONFIRMATIONCHANGED']._serialized_start=3350
+  _globals['_CONFIRMATIONCHANGED']._serialized_end=3421
+  _globals['_CLIENTSCHANGED']._serialized_start=3423
+  _globals['_CLIENTSCHANGED']._serialized_end=3496
 # @@protoc_insertion_point(module_scope)

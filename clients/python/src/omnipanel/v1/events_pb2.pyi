@@ -52,6 +52,7 @@ class Event(_message.Message):
     DEFAULT_MODEL_CHANGED_FIELD_NUMBER: _builtins.int
     PROVIDERS_CHANGED_FIELD_NUMBER: _builtins.int
     PROVIDER_STATE_CHANGED_FIELD_NUMBER: _builtins.int
+    CONVERSATION_CHANGED_FIELD_NUMBER: _builtins.int
     PROJECT_CHANGED_FIELD_NUMBER: _builtins.int
     PROJECT_WATCH_CHANGED_FIELD_NUMBER: _builtins.int
     REPOSITORY_CHANGED_FIELD_NUMBER: _builtins.int
@@ -137,6 +138,12 @@ class Event(_message.Message):
         """A provider went up or down (topic "models")."""
 
     @_builtins.property
+    def conversation_changed(self) -> Global___ConversationChanged:
+        """A chat conversation was created, added to or deleted (topic
+        "conversations"; only clients granted its project see it).
+        """
+
+    @_builtins.property
     def project_changed(self) -> Global___ProjectChanged:
         """A project was created, opened, closed or forgotten."""
 
@@ -204,6 +211,7 @@ class Event(_message.Message):
         default_model_changed: Global___DefaultModelChanged | None = ...,
         providers_changed: Global___ProvidersChanged | None = ...,
         provider_state_changed: Global___ProviderStateChanged | None = ...,
+        conversation_changed: Global___ConversationChanged | None = ...,
         project_changed: Global___ProjectChanged | None = ...,
         project_watch_changed: Global___ProjectWatchChanged | None = ...,
         repository_changed: Global___RepositoryChangedEvent | None = ...,
@@ -215,11 +223,11 @@ class Event(_message.Message):
         update_installed: Global___UpdateInstalled | None = ...,
         update_rolled_back: Global___UpdateRolledBack | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["access_request_changed", b"access_request_changed", "agent_started", b"agent_started", "agent_stopping", b"agent_stopping", "alert_cleared", b"alert_cleared", "alert_raised", b"alert_raised", "clients_changed", b"clients_changed", "confirmation_changed", b"confirmation_changed", "crash_reported", b"crash_reported", "default_model_changed", b"default_model_changed", "models_changed", b"models_changed", "ollama_state_changed", b"ollama_state_changed", "payload", b"payload", "project_changed", b"project_changed", "project_watch_changed", b"project_watch_changed", "provider_state_changed", b"provider_state_changed", "providers_changed", b"providers_changed", "pull_progress", b"pull_progress", "repository_changed", b"repository_changed", "settings_changed", b"settings_changed", "state_recovered", b"state_recovered", "thresholds_changed", b"thresholds_changed", "tokens_changed", b"tokens_changed", "update_available", b"update_available", "update_installed", b"update_installed", "update_progress", b"update_progress", "update_rolled_back", b"update_rolled_back"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["access_request_changed", b"access_request_changed", "agent_started", b"agent_started", "agent_stopping", b"agent_stopping", "alert_cleared", b"alert_cleared", "alert_raised", b"alert_raised", "clients_changed", b"clients_changed", "confirmation_changed", b"confirmation_changed", "conversation_changed", b"conversation_changed", "crash_reported", b"crash_reported", "default_model_changed", b"default_model_changed", "models_changed", b"models_changed", "ollama_state_changed", b"ollama_state_changed", "payload", b"payload", "project_changed", b"project_changed", "project_watch_changed", b"project_watch_changed", "provider_state_changed", b"provider_state_changed", "providers_changed", b"providers_changed", "pull_progress", b"pull_progress", "repository_changed", b"repository_changed", "settings_changed", b"settings_changed", "state_recovered", b"state_recovered", "thresholds_changed", b"thresholds_changed", "tokens_changed", b"tokens_changed", "update_available", b"update_available", "update_installed", b"update_installed", "update_progress", b"update_progress", "update_rolled_back", b"update_rolled_back"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["access_request_changed", b"access_request_changed", "agent_started", b"agent_started", "agent_stopping", b"agent_stopping", "alert_cleared", b"alert_cleared", "alert_raised", b"alert_raised", "clients_changed", b"clients_changed", "confirmation_changed", b"confirmation_changed", "crash_reported", b"crash_reported", "default_model_changed", b"default_model_changed", "instance_id", b"instance_id", "models_changed", b"models_changed", "ollama_state_changed", b"ollama_state_changed", "payload", b"payload", "project_changed", b"project_changed", "project_watch_changed", b"project_watch_changed", "provider_state_changed", b"provider_state_changed", "providers_changed", b"providers_changed", "pull_progress", b"pull_progress", "repository_changed", b"repository_changed", "sequence", b"sequence", "settings_changed", b"settings_changed", "state_recovered", b"state_recovered", "thresholds_changed", b"thresholds_changed", "time_unix_ms", b"time_unix_ms", "tokens_changed", b"tokens_changed", "topic", b"topic", "update_available", b"update_available", "update_installed", b"update_installed", "update_progress", b"update_progress", "update_rolled_back", b"update_rolled_back"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["access_request_changed", b"access_request_changed", "agent_started", b"agent_started", "agent_stopping", b"agent_stopping", "alert_cleared", b"alert_cleared", "alert_raised", b"alert_raised", "clients_changed", b"clients_changed", "confirmation_changed", b"confirmation_changed", "conversation_changed", b"conversation_changed", "crash_reported", b"crash_reported", "default_model_changed", b"default_model_changed", "instance_id", b"instance_id", "models_changed", b"models_changed", "ollama_state_changed", b"ollama_state_changed", "payload", b"payload", "project_changed", b"project_changed", "project_watch_changed", b"project_watch_changed", "provider_state_changed", b"provider_state_changed", "providers_changed", b"providers_changed", "pull_progress", b"pull_progress", "repository_changed", b"repository_changed", "sequence", b"sequence", "settings_changed", b"settings_changed", "state_recovered", b"state_recovered", "thresholds_changed", b"thresholds_changed", "time_unix_ms", b"time_unix_ms", "tokens_changed", b"tokens_changed", "topic", b"topic", "update_available", b"update_available", "update_installed", b"update_installed", "update_progress", b"update_progress", "update_rolled_back", b"update_rolled_back"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_payload: _TypeAlias = _typing.Literal["agent_started", "agent_stopping", "settings_changed", "state_recovered", "crash_reported", "tokens_changed", "access_request_changed", "confirmation_changed", "clients_changed", "ollama_state_changed", "pull_progress", "models_changed", "default_model_changed", "providers_changed", "provider_state_changed", "project_changed", "project_watch_changed", "repository_changed", "alert_raised", "alert_cleared", "thresholds_changed", "update_available", "update_progress", "update_installed", "update_rolled_back"]  # noqa: Y015
+    _WhichOneofReturnType_payload: _TypeAlias = _typing.Literal["agent_started", "agent_stopping", "settings_changed", "state_recovered", "crash_reported", "tokens_changed", "access_request_changed", "confirmation_changed", "clients_changed", "ollama_state_changed", "pull_progress", "models_changed", "default_model_changed", "providers_changed", "provider_state_changed", "conversation_changed", "project_changed", "project_watch_changed", "repository_changed", "alert_raised", "alert_cleared", "thresholds_changed", "update_available", "update_progress", "update_installed", "update_rolled_back"]  # noqa: Y015
     _WhichOneofArgType_payload: _TypeAlias = _typing.Literal["payload", b"payload"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_payload) -> _WhichOneofReturnType_payload | None: ...
 
@@ -544,6 +552,36 @@ class ProjectChanged(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ProjectChanged: _TypeAlias = ProjectChanged  # noqa: Y015
+
+@_typing.final
+class ConversationChanged(_message.Message):
+    """ConversationChanged reports a change of a project's chat conversation."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CONVERSATION_ID_FIELD_NUMBER: _builtins.int
+    PROJECT_ID_FIELD_NUMBER: _builtins.int
+    CHANGE_FIELD_NUMBER: _builtins.int
+    conversation_id: _builtins.str
+    """Conversation id."""
+    project_id: _builtins.str
+    """The project's id."""
+    change: _builtins.str
+    """"created", "updated" (messages added) or "deleted"."""
+    def __init__(
+        self,
+        *,
+        conversation_id: _builtins.str = ...,
+        project_id: _builtins.str = ...,
+        change: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["change", b"change", "conversation_id", b"conversation_id", "project_id", b"project_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ConversationChanged: _TypeAlias = ConversationChanged  # noqa: Y015
 
 @_typing.final
 class ProjectWatchChanged(_message.Message):

@@ -1315,6 +1315,7 @@ class ChatRequest(_message.Message):
     KEEP_ALIVE_FIELD_NUMBER: _builtins.int
     FORMAT_FIELD_NUMBER: _builtins.int
     PROJECT_FIELD_NUMBER: _builtins.int
+    CONVERSATION_ID_FIELD_NUMBER: _builtins.int
     model: _builtins.str
     """Model; empty means the project's preferred model when `project` names
     one with a preference, else the default model. When `provider` is empty,
@@ -1334,6 +1335,13 @@ class ChatRequest(_message.Message):
     """Project (ID or path) the request is made for: its preferred model is
     used when `model` is empty.
     """
+    conversation_id: _builtins.str
+    """Conversation (from CreateConversation) to continue: its stored messages
+    are sent before `messages` (which then holds only what is new, usually
+    one user message), and `messages` and the reply are appended to it,
+    the reply also when it ends early. The caller must be granted the
+    conversation's project.
+    """
     @_builtins.property
     def messages(self) -> _containers.RepeatedCompositeFieldContainer[Global___ChatMessage]:
         """The conversation so far."""
@@ -1348,10 +1356,11 @@ class ChatRequest(_message.Message):
         keep_alive: _builtins.str = ...,
         format: _builtins.str = ...,
         project: _builtins.str = ...,
+        conversation_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["format", b"format", "keep_alive", b"keep_alive", "messages", b"messages", "model", b"model", "options_json", b"options_json", "project", b"project", "provider", b"provider"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["conversation_id", b"conversation_id", "format", b"format", "keep_alive", b"keep_alive", "messages", b"messages", "model", b"model", "options_json", b"options_json", "project", b"project", "provider", b"provider"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -82,6 +82,26 @@ class ProjectServiceStub:
                 request_serializer=omnipanel_dot_v1_dot_projects__pb2.SetProjectModelRequest.SerializeToString,
                 response_deserializer=omnipanel_dot_v1_dot_projects__pb2.SetProjectModelResponse.FromString,
                 _registered_method=True)
+        self.CreateConversation = channel.unary_unary(
+                '/omnipanel.v1.ProjectService/CreateConversation',
+                request_serializer=omnipanel_dot_v1_dot_projects__pb2.CreateConversationRequest.SerializeToString,
+                response_deserializer=omnipanel_dot_v1_dot_projects__pb2.CreateConversationResponse.FromString,
+                _registered_method=True)
+        self.ListConversations = channel.unary_unary(
+                '/omnipanel.v1.ProjectService/ListConversations',
+                request_serializer=omnipanel_dot_v1_dot_projects__pb2.ListConversationsRequest.SerializeToString,
+                response_deserializer=omnipanel_dot_v1_dot_projects__pb2.ListConversationsResponse.FromString,
+                _registered_method=True)
+        self.GetConversation = channel.unary_unary(
+                '/omnipanel.v1.ProjectService/GetConversation',
+                request_serializer=omnipanel_dot_v1_dot_projects__pb2.GetConversationRequest.SerializeToString,
+                response_deserializer=omnipanel_dot_v1_dot_projects__pb2.GetConversationResponse.FromString,
+                _registered_method=True)
+        self.DeleteConversation = channel.unary_unary(
+                '/omnipanel.v1.ProjectService/DeleteConversation',
+                request_serializer=omnipanel_dot_v1_dot_projects__pb2.DeleteConversationRequest.SerializeToString,
+                response_deserializer=omnipanel_dot_v1_dot_projects__pb2.DeleteConversationResponse.FromString,
+                _registered_method=True)
 
 
 class ProjectServiceServicer:
@@ -157,6 +177,38 @@ class ProjectServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CreateConversation(self, request, context):
+        """CreateConversation starts an empty chat conversation kept by the agent
+        for a project. Conversations are the agent's own (shared by every
+        client granted the project: the panel, VS Code), not a client's
+        workspace blob. Chat requests that name it append to it.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListConversations(self, request, context):
+        """ListConversations lists a project's conversations, most recently
+        updated first, without their messages.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetConversation(self, request, context):
+        """GetConversation returns one conversation with its messages.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteConversation(self, request, context):
+        """DeleteConversation deletes a conversation and its messages.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ProjectServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -204,6 +256,26 @@ def add_ProjectServiceServicer_to_server(servicer, server):
                     servicer.SetProjectModel,
                     request_deserializer=omnipanel_dot_v1_dot_projects__pb2.SetProjectModelRequest.FromString,
                     response_serializer=omnipanel_dot_v1_dot_projects__pb2.SetProjectModelResponse.SerializeToString,
+            ),
+            'CreateConversation': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateConversation,
+                    request_deserializer=omnipanel_dot_v1_dot_projects__pb2.CreateConversationRequest.FromString,
+                    response_serializer=omnipanel_dot_v1_dot_projects__pb2.CreateConversationResponse.SerializeToString,
+            ),
+            'ListConversations': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListConversations,
+                    request_deserializer=omnipanel_dot_v1_dot_projects__pb2.ListConversationsRequest.FromString,
+                    response_serializer=omnipanel_dot_v1_dot_projects__pb2.ListConversationsResponse.SerializeToString,
+            ),
+            'GetConversation': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetConversation,
+                    request_deserializer=omnipanel_dot_v1_dot_projects__pb2.GetConversationRequest.FromString,
+                    response_serializer=omnipanel_dot_v1_dot_projects__pb2.GetConversationResponse.SerializeToString,
+            ),
+            'DeleteConversation': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteConversation,
+                    request_deserializer=omnipanel_dot_v1_dot_projects__pb2.DeleteConversationRequest.FromString,
+                    response_serializer=omnipanel_dot_v1_dot_projects__pb2.DeleteConversationResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -452,6 +524,114 @@ class ProjectService:
             '/omnipanel.v1.ProjectService/SetProjectModel',
             omnipanel_dot_v1_dot_projects__pb2.SetProjectModelRequest.SerializeToString,
             omnipanel_dot_v1_dot_projects__pb2.SetProjectModelResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateConversation(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/omnipanel.v1.ProjectService/CreateConversation',
+            omnipanel_dot_v1_dot_projects__pb2.CreateConversationRequest.SerializeToString,
+            omnipanel_dot_v1_dot_projects__pb2.CreateConversationResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListConversations(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/omnipanel.v1.ProjectService/ListConversations',
+            omnipanel_dot_v1_dot_projects__pb2.ListConversationsRequest.SerializeToString,
+            omnipanel_dot_v1_dot_projects__pb2.ListConversationsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetConversation(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/omnipanel.v1.ProjectService/GetConversation',
+            omnipanel_dot_v1_dot_projects__pb2.GetConversationRequest.SerializeToString,
+            omnipanel_dot_v1_dot_projects__pb2.GetConversationResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteConversation(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/omnipanel.v1.ProjectService/DeleteConversation',
+            omnipanel_dot_v1_dot_projects__pb2.DeleteConversationRequest.SerializeToString,
+            omnipanel_dot_v1_dot_projects__pb2.DeleteConversationResponse.FromString,
             options,
             channel_credentials,
             insecure,

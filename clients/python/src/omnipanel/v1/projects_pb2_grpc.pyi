@@ -62,6 +62,20 @@ class ProjectServiceStub:
     """SetProjectModel sets (or clears) the model a project prefers: Chat,
     Generate and Embed requests that name the project and no model use it.
     """
+    CreateConversation: _grpc.UnaryUnaryMultiCallable[_projects_pb2.CreateConversationRequest, _projects_pb2.CreateConversationResponse]
+    """CreateConversation starts an empty chat conversation kept by the agent
+    for a project. Conversations are the agent's own (shared by every
+    client granted the project: the panel, VS Code), not a client's
+    workspace blob. Chat requests that name it append to it.
+    """
+    ListConversations: _grpc.UnaryUnaryMultiCallable[_projects_pb2.ListConversationsRequest, _projects_pb2.ListConversationsResponse]
+    """ListConversations lists a project's conversations, most recently
+    updated first, without their messages.
+    """
+    GetConversation: _grpc.UnaryUnaryMultiCallable[_projects_pb2.GetConversationRequest, _projects_pb2.GetConversationResponse]
+    """GetConversation returns one conversation with its messages."""
+    DeleteConversation: _grpc.UnaryUnaryMultiCallable[_projects_pb2.DeleteConversationRequest, _projects_pb2.DeleteConversationResponse]
+    """DeleteConversation deletes a conversation and its messages."""
 
 @_typing.type_check_only
 class ProjectServiceAsyncStub(ProjectServiceStub):
@@ -97,6 +111,20 @@ class ProjectServiceAsyncStub(ProjectServiceStub):
     """SetProjectModel sets (or clears) the model a project prefers: Chat,
     Generate and Embed requests that name the project and no model use it.
     """
+    CreateConversation: _aio.UnaryUnaryMultiCallable[_projects_pb2.CreateConversationRequest, _projects_pb2.CreateConversationResponse]  # type: ignore[assignment]
+    """CreateConversation starts an empty chat conversation kept by the agent
+    for a project. Conversations are the agent's own (shared by every
+    client granted the project: the panel, VS Code), not a client's
+    workspace blob. Chat requests that name it append to it.
+    """
+    ListConversations: _aio.UnaryUnaryMultiCallable[_projects_pb2.ListConversationsRequest, _projects_pb2.ListConversationsResponse]  # type: ignore[assignment]
+    """ListConversations lists a project's conversations, most recently
+    updated first, without their messages.
+    """
+    GetConversation: _aio.UnaryUnaryMultiCallable[_projects_pb2.GetConversationRequest, _projects_pb2.GetConversationResponse]  # type: ignore[assignment]
+    """GetConversation returns one conversation with its messages."""
+    DeleteConversation: _aio.UnaryUnaryMultiCallable[_projects_pb2.DeleteConversationRequest, _projects_pb2.DeleteConversationResponse]  # type: ignore[assignment]
+    """DeleteConversation deletes a conversation and its messages."""
 
 class ProjectServiceServicer(metaclass=_abc_1.ABCMeta):
     """ProjectService keeps the list of the user's projects (most recently used
@@ -183,5 +211,43 @@ class ProjectServiceServicer(metaclass=_abc_1.ABCMeta):
         """SetProjectModel sets (or clears) the model a project prefers: Chat,
         Generate and Embed requests that name the project and no model use it.
         """
+
+    @_abc_1.abstractmethod
+    def CreateConversation(
+        self,
+        request: _projects_pb2.CreateConversationRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_projects_pb2.CreateConversationResponse, _abc.Awaitable[_projects_pb2.CreateConversationResponse]]:
+        """CreateConversation starts an empty chat conversation kept by the agent
+        for a project. Conversations are the agent's own (shared by every
+        client granted the project: the panel, VS Code), not a client's
+        workspace blob. Chat requests that name it append to it.
+        """
+
+    @_abc_1.abstractmethod
+    def ListConversations(
+        self,
+        request: _projects_pb2.ListConversationsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_projects_pb2.ListConversationsResponse, _abc.Awaitable[_projects_pb2.ListConversationsResponse]]:
+        """ListConversations lists a project's conversations, most recently
+        updated first, without their messages.
+        """
+
+    @_abc_1.abstractmethod
+    def GetConversation(
+        self,
+        request: _projects_pb2.GetConversationRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_projects_pb2.GetConversationResponse, _abc.Awaitable[_projects_pb2.GetConversationResponse]]:
+        """GetConversation returns one conversation with its messages."""
+
+    @_abc_1.abstractmethod
+    def DeleteConversation(
+        self,
+        request: _projects_pb2.DeleteConversationRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_projects_pb2.DeleteConversationResponse, _abc.Awaitable[_projects_pb2.DeleteConversationResponse]]:
+        """DeleteConversation deletes a conversation and its messages."""
 
 def add_ProjectServiceServicer_to_server(servicer: ProjectServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

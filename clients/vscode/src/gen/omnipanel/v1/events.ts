@@ -106,6 +106,13 @@ export interface Event {
   providerStateChanged?:
     | ProviderStateChanged
     | undefined;
+  /**
+   * A chat conversation was created, added to or deleted (topic
+   * "conversations"; only clients granted its project see it).
+   */
+  conversationChanged?:
+    | ConversationChanged
+    | undefined;
   /** A project was created, opened, closed or forgotten. */
   projectChanged?:
     | ProjectChanged
@@ -258,6 +265,16 @@ export interface ProjectChanged {
   change: string;
 }
 
+/** ConversationChanged reports a change of a project's chat conversation. */
+export interface ConversationChanged {
+  /** Conversation id. */
+  conversationId: string;
+  /** The project's id. */
+  projectId: string;
+  /** "created", "updated" (messages added) or "deleted". */
+  change: string;
+}
+
 /**
  * ProjectWatchChanged reports a change of how completely a project's files
  * are watched.
@@ -383,6 +400,7 @@ function createBaseEvent(): Event {
     defaultModelChanged: undefined,
     providersChanged: undefined,
     providerStateChanged: undefined,
+    conversationChanged: undefined,
     projectChanged: undefined,
     projectWatchChanged: undefined,
     repositoryChanged: undefined,
@@ -463,6 +481,9 @@ export const Event: MessageFns<Event> = {
     }
     if (message.providerStateChanged !== undefined) {
       ProviderStateChanged.encode(message.providerStateChanged, writer.uint32(202).fork()).join();
+    }
+    if (message.conversationChanged !== undefined) {
+      ConversationChanged.encode(message.conversationChanged, writer.uint32(210).fork()).join();
     }
     if (message.projectChanged !== undefined) {
       ProjectChanged.encode(message.projectChanged, writer.uint32(322).fork()).join();
@@ -662,6 +683,14 @@ export const Event: MessageFns<Event> = {
             message.providerStateChanged = ProviderStateChanged.decode(reader, reader.uint32());
             continue;
           }
+          case 26: {
+            if (tag !== 210) {
+              break;
+            }
+
+            message.conversationChanged = ConversationChanged.decode(reader, reader.uint32());
+            continue;
+          }
           case 40: {
             if (tag !== 322) {
               break;
@@ -843,6 +872,11 @@ export const Event: MessageFns<Event> = {
         : isSet(object.provider_state_changed)
         ? ProviderStateChanged.fromJSON(object.provider_state_changed)
         : undefined,
+      conversationChanged: isSet(object.conversationChanged)
+        ? ConversationChanged.fromJSON(object.conversationChanged)
+        : isSet(object.conversation_changed)
+        ? ConversationChanged.fromJSON(object.conversation_changed)
+        : undefined,
       projectChanged: isSet(object.projectChanged)
         ? ProjectChanged.fromJSON(object.projectChanged)
         : isSet(object.project_changed)
@@ -955,6 +989,9 @@ export const Event: MessageFns<Event> = {
     if (message.providerStateChanged !== undefined) {
       obj.providerStateChanged = ProviderStateChanged.toJSON(message.providerStateChanged);
     }
+    if (message.conversationChanged !== undefined) {
+      obj.conversationChanged = ConversationChanged.toJSON(message.conversationChanged);
+    }
     if (message.projectChanged !== undefined) {
       obj.projectChanged = ProjectChanged.toJSON(message.projectChanged);
     }
@@ -1045,6 +1082,9 @@ export const Event: MessageFns<Event> = {
       : undefined;
     message.providerStateChanged = (object.providerStateChanged !== undefined && object.providerStateChanged !== null)
       ? ProviderStateChanged.fromPartial(object.providerStateChanged)
+      : undefined;
+    message.conversationChanged = (object.conversationChanged !== undefined && object.conversationChanged !== null)
+      ? ConversationChanged.fromPartial(object.conversationChanged)
       : undefined;
     message.projectChanged = (object.projectChanged !== undefined && object.projectChanged !== null)
       ? ProjectChanged.fromPartial(object.projectChanged)
@@ -2111,6 +2151,115 @@ export const ProjectChanged: MessageFns<ProjectChanged> = {
     const message = createBaseProjectChanged();
     message.projectId = object.projectId ?? "";
     message.path = object.path ?? "";
+    message.change = object.change ?? "";
+    return message;
+  },
+};
+
+function createBaseConversationChanged(): ConversationChanged {
+  return { conversationId: "", projectId: "", change: "" };
+}
+
+export const ConversationChanged: MessageFns<ConversationChanged> = {
+  encode(message: ConversationChanged, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.conversationId !== "") {
+      writer.uint32(10).string(message.conversationId);
+    }
+    if (message.projectId !== "") {
+      writer.uint32(18).string(message.projectId);
+    }
+    if (message.change !== "") {
+      writer.uint32(26).string(message.change);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ConversationChanged {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseConversationChanged();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.conversationId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.projectId = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.change = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ConversationChanged {
+    return {
+      conversationId: isSet(object.conversationId)
+        ? globalThis.String(object.conversationId)
+        : isSet(object.conversation_id)
+        ? globalThis.String(object.conversation_id)
+        : "",
+      projectId: isSet(object.projectId)
+        ? globalThis.String(object.projectId)
+        : isSet(object.project_id)
+        ? globalThis.String(object.project_id)
+        : "",
+      change: isSet(object.change) ? globalThis.String(object.change) : "",
+    };
+  },
+
+  toJSON(message: ConversationChanged): unknown {
+    const obj: any = {};
+    if (message.conversationId !== "") {
+      obj.conversationId = message.conversationId;
+    }
+    if (message.projectId !== "") {
+      obj.projectId = message.projectId;
+    }
+    if (message.change !== "") {
+      obj.change = message.change;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ConversationChanged>, I>>(base?: I): ConversationChanged {
+    return ConversationChanged.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ConversationChanged>, I>>(object: I): ConversationChanged {
+    const message = createBaseConversationChanged();
+    message.conversationId = object.conversationId ?? "";
+    message.projectId = object.projectId ?? "";
     message.change = object.change ?? "";
     return message;
   },

@@ -734,6 +734,14 @@ export interface ChatRequest {
    * used when `model` is empty.
    */
   project: string;
+  /**
+   * Conversation (from CreateConversation) to continue: its stored messages
+   * are sent before `messages` (which then holds only what is new, usually
+   * one user message), and `messages` and the reply are appended to it,
+   * the reply also when it ends early. The caller must be granted the
+   * conversation's project.
+   */
+  conversationId: string;
 }
 
 /** ChatResponse is one piece of the streamed reply. */
@@ -4876,7 +4884,16 @@ export const GenerationStats: MessageFns<GenerationStats> = {
 };
 
 function createBaseChatRequest(): ChatRequest {
-  return { model: "", provider: "", messages: [], optionsJson: "", keepAlive: "", format: "", project: "" };
+  return {
+    model: "",
+    provider: "",
+    messages: [],
+    optionsJson: "",
+    keepAlive: "",
+    format: "",
+    project: "",
+    conversationId: "",
+  };
 }
 
 export const ChatRequest: MessageFns<ChatRequest> = {
@@ -4901,6 +4918,9 @@ export const ChatRequest: MessageFns<ChatRequest> = {
     }
     if (message.project !== "") {
       writer.uint32(58).string(message.project);
+    }
+    if (message.conversationId !== "") {
+      writer.uint32(66).string(message.conversationId);
     }
     return writer;
   },
@@ -4974,6 +4994,14 @@ export const ChatRequest: MessageFns<ChatRequest> = {
             message.project = reader.string();
             continue;
           }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.conversationId = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -5005,6 +5033,11 @@ export const ChatRequest: MessageFns<ChatRequest> = {
         : "",
       format: isSet(object.format) ? globalThis.String(object.format) : "",
       project: isSet(object.project) ? globalThis.String(object.project) : "",
+      conversationId: isSet(object.conversationId)
+        ? globalThis.String(object.conversationId)
+        : isSet(object.conversation_id)
+        ? globalThis.String(object.conversation_id)
+        : "",
     };
   },
 
@@ -5031,6 +5064,9 @@ export const ChatRequest: MessageFns<ChatRequest> = {
     if (message.project !== "") {
       obj.project = message.project;
     }
+    if (message.conversationId !== "") {
+      obj.conversationId = message.conversationId;
+    }
     return obj;
   },
 
@@ -5046,6 +5082,7 @@ export const ChatRequest: MessageFns<ChatRequest> = {
     message.keepAlive = object.keepAlive ?? "";
     message.format = object.format ?? "";
     message.project = object.project ?? "";
+    message.conversationId = object.conversationId ?? "";
     return message;
   },
 };

@@ -18,6 +18,7 @@ import {
   type ServiceError,
   type UntypedServiceImplementation,
 } from "@grpc/grpc-js";
+import { GenerationStats } from "./models";
 
 /** WatchState says how completely a project's files are watched. */
 export enum WatchState {
@@ -296,6 +297,109 @@ export interface SetProjectModelRequest {
 export interface SetProjectModelResponse {
   /** The project. */
   project: Project | undefined;
+}
+
+/** Conversation is a chat kept by the agent for a project. */
+export interface Conversation {
+  /** Stable identifier. */
+  id: string;
+  /** The project's id. */
+  projectId: string;
+  /** Title: given at creation, else the start of the first user message. */
+  title: string;
+  /** The model of the latest reply (or the model asked for at creation). */
+  model: string;
+  /** The provider of the latest reply; empty before the first. */
+  provider: string;
+  /** When it was created, ms since the Unix epoch. */
+  createdUnixMs: bigint;
+  /** When a message was last added, ms since the Unix epoch. */
+  updatedUnixMs: bigint;
+  /** How many messages it holds. */
+  messageCount: number;
+  /** Its messages, oldest first; only GetConversation fills them. */
+  messages: ConversationMessage[];
+}
+
+/** ConversationMessage is one stored message of a conversation. */
+export interface ConversationMessage {
+  /** "system", "user" or "assistant". */
+  role: string;
+  /** Text of the message. */
+  content: string;
+  /** When it was added, ms since the Unix epoch. */
+  createdUnixMs: bigint;
+  /** For a reply: the model that wrote it. */
+  model: string;
+  /** For a reply: the provider that served it. */
+  provider: string;
+  /**
+   * For a reply: its timings and token counts (absent when it was cut
+   * short).
+   */
+  stats:
+    | GenerationStats
+    | undefined;
+  /**
+   * For a reply: true when it ended early (stopped by the user, an error,
+   * or the client went away); `content` is what had arrived.
+   */
+  stopped: boolean;
+}
+
+/**
+ * CreateConversationRequest names the project and optionally a title and
+ * model.
+ */
+export interface CreateConversationRequest {
+  /** Project ID or path. */
+  project: string;
+  /** Title; empty means "from the first user message". */
+  title: string;
+  /** Model the client means to use (shown until the first reply). */
+  model: string;
+}
+
+/** CreateConversationResponse returns the new conversation. */
+export interface CreateConversationResponse {
+  /** The conversation (no messages yet). */
+  conversation: Conversation | undefined;
+}
+
+/** ListConversationsRequest names the project. */
+export interface ListConversationsRequest {
+  /** Project ID or path. */
+  project: string;
+  /** At most this many (0: all). */
+  limit: number;
+}
+
+/** ListConversationsResponse lists the conversations. */
+export interface ListConversationsResponse {
+  /** Most recently updated first, without messages. */
+  conversations: Conversation[];
+}
+
+/** GetConversationRequest names a conversation. */
+export interface GetConversationRequest {
+  /** Conversation ID. */
+  id: string;
+}
+
+/** GetConversationResponse returns the conversation with its messages. */
+export interface GetConversationResponse {
+  /** The conversation. */
+  conversation: Conversation | undefined;
+}
+
+/** DeleteConversationRequest names a conversation. */
+export interface DeleteConversationRequest {
+  /** Conversation ID. */
+  id: string;
+}
+
+/** DeleteConversationResponse is empty. */
+export interface DeleteConversationResponse {
 }
 
 function createBaseGitSummary(): GitSummary {
@@ -2377,6 +2481,998 @@ export const SetProjectModelResponse: MessageFns<SetProjectModelResponse> = {
   },
 };
 
+function createBaseConversation(): Conversation {
+  return {
+    id: "",
+    projectId: "",
+    title: "",
+    model: "",
+    provider: "",
+    createdUnixMs: 0n,
+    updatedUnixMs: 0n,
+    messageCount: 0,
+    messages: [],
+  };
+}
+
+export const Conversation: MessageFns<Conversation> = {
+  encode(message: Conversation, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.id !== "") {
+      writer.uint32(10).string(message.id);
+    }
+    if (message.projectId !== "") {
+      writer.uint32(18).string(message.projectId);
+    }
+    if (message.title !== "") {
+      writer.uint32(26).string(message.title);
+    }
+    if (message.model !== "") {
+      writer.uint32(34).string(message.model);
+    }
+    if (message.provider !== "") {
+      writer.uint32(42).string(message.provider);
+    }
+    if (message.createdUnixMs !== 0n) {
+      if (BigInt.asIntN(64, message.createdUnixMs) !== message.createdUnixMs) {
+        throw new globalThis.Error("value provided for field message.createdUnixMs of type int64 too large");
+      }
+      writer.uint32(48).int64(message.createdUnixMs);
+    }
+    if (message.updatedUnixMs !== 0n) {
+      if (BigInt.asIntN(64, message.updatedUnixMs) !== message.updatedUnixMs) {
+        throw new globalThis.Error("value provided for field message.updatedUnixMs of type int64 too large");
+      }
+      writer.uint32(56).int64(message.updatedUnixMs);
+    }
+    if (message.messageCount !== 0) {
+      writer.uint32(64).uint32(message.messageCount);
+    }
+    for (const v of message.messages) {
+      ConversationMessage.encode(v!, writer.uint32(74).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): Conversation {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseConversation();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.id = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.projectId = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.title = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.model = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.provider = reader.string();
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.createdUnixMs = reader.int64() as bigint;
+            continue;
+          }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.updatedUnixMs = reader.int64() as bigint;
+            continue;
+          }
+          case 8: {
+            if (tag !== 64) {
+              break;
+            }
+
+            message.messageCount = reader.uint32();
+            continue;
+          }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            message.messages.push(ConversationMessage.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): Conversation {
+    return {
+      id: isSet(object.id) ? globalThis.String(object.id) : "",
+      projectId: isSet(object.projectId)
+        ? globalThis.String(object.projectId)
+        : isSet(object.project_id)
+        ? globalThis.String(object.project_id)
+        : "",
+      title: isSet(object.title) ? globalThis.String(object.title) : "",
+      model: isSet(object.model) ? globalThis.String(object.model) : "",
+      provider: isSet(object.provider) ? globalThis.String(object.provider) : "",
+      createdUnixMs: isSet(object.createdUnixMs)
+        ? BigInt(object.createdUnixMs)
+        : isSet(object.created_unix_ms)
+        ? BigInt(object.created_unix_ms)
+        : 0n,
+      updatedUnixMs: isSet(object.updatedUnixMs)
+        ? BigInt(object.updatedUnixMs)
+        : isSet(object.updated_unix_ms)
+        ? BigInt(object.updated_unix_ms)
+        : 0n,
+      messageCount: isSet(object.messageCount)
+        ? globalThis.Number(object.messageCount)
+        : isSet(object.message_count)
+        ? globalThis.Number(object.message_count)
+        : 0,
+      messages: globalThis.Array.isArray(object?.messages)
+        ? object.messages.map((e: any) => ConversationMessage.fromJSON(e))
+        : [],
+    };
+  },
+
+  toJSON(message: Conversation): unknown {
+    const obj: any = {};
+    if (message.id !== "") {
+      obj.id = message.id;
+    }
+    if (message.projectId !== "") {
+      obj.projectId = message.projectId;
+    }
+    if (message.title !== "") {
+      obj.title = message.title;
+    }
+    if (message.model !== "") {
+      obj.model = message.model;
+    }
+    if (message.provider !== "") {
+      obj.provider = message.provider;
+    }
+    if (message.createdUnixMs !== 0n) {
+      obj.createdUnixMs = message.createdUnixMs.toString();
+    }
+    if (message.updatedUnixMs !== 0n) {
+      obj.updatedUnixMs = message.updatedUnixMs.toString();
+    }
+    if (message.messageCount !== 0) {
+      obj.messageCount = Math.round(message.messageCount);
+    }
+    if (message.messages?.length) {
+      obj.messages = message.messages.map((e) => ConversationMessage.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<Conversation>, I>>(base?: I): Conversation {
+    return Conversation.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<Conversation>, I>>(object: I): Conversation {
+    const message = createBaseConversation();
+    message.id = object.id ?? "";
+    message.projectId = object.projectId ?? "";
+    message.title = object.title ?? "";
+    message.model = object.model ?? "";
+    message.provider = object.provider ?? "";
+    message.createdUnixMs = (object.createdUnixMs !== undefined && object.createdUnixMs !== null)
+      ? BigInt(object.createdUnixMs)
+      : 0n;
+    message.updatedUnixMs = (object.updatedUnixMs !== undefined && object.updatedUnixMs !== null)
+      ? BigInt(object.updatedUnixMs)
+      : 0n;
+    message.messageCount = object.messageCount ?? 0;
+    message.messages = object.messages?.map((e) => ConversationMessage.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseConversationMessage(): ConversationMessage {
+  return { role: "", content: "", createdUnixMs: 0n, model: "", provider: "", stats: undefined, stopped: false };
+}
+
+export const ConversationMessage: MessageFns<ConversationMessage> = {
+  encode(message: ConversationMessage, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.role !== "") {
+      writer.uint32(10).string(message.role);
+    }
+    if (message.content !== "") {
+      writer.uint32(18).string(message.content);
+    }
+    if (message.createdUnixMs !== 0n) {
+      if (BigInt.asIntN(64, message.createdUnixMs) !== message.createdUnixMs) {
+        throw new globalThis.Error("value provided for field message.createdUnixMs of type int64 too large");
+      }
+      writer.uint32(24).int64(message.createdUnixMs);
+    }
+    if (message.model !== "") {
+      writer.uint32(34).string(message.model);
+    }
+    if (message.provider !== "") {
+      writer.uint32(42).string(message.provider);
+    }
+    if (message.stats !== undefined) {
+      GenerationStats.encode(message.stats, writer.uint32(50).fork()).join();
+    }
+    if (message.stopped !== false) {
+      writer.uint32(56).bool(message.stopped);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ConversationMessage {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseConversationMessage();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.role = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.content = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.createdUnixMs = reader.int64() as bigint;
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.model = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.provider = reader.string();
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.stats = GenerationStats.decode(reader, reader.uint32());
+            continue;
+          }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.stopped = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ConversationMessage {
+    return {
+      role: isSet(object.role) ? globalThis.String(object.role) : "",
+      content: isSet(object.content) ? globalThis.String(object.content) : "",
+      createdUnixMs: isSet(object.createdUnixMs)
+        ? BigInt(object.createdUnixMs)
+        : isSet(object.created_unix_ms)
+        ? BigInt(object.created_unix_ms)
+        : 0n,
+      model: isSet(object.model) ? globalThis.String(object.model) : "",
+      provider: isSet(object.provider) ? globalThis.String(object.provider) : "",
+      stats: isSet(object.stats) ? GenerationStats.fromJSON(object.stats) : undefined,
+      stopped: isSet(object.stopped) ? globalThis.Boolean(object.stopped) : false,
+    };
+  },
+
+  toJSON(message: ConversationMessage): unknown {
+    const obj: any = {};
+    if (message.role !== "") {
+      obj.role = message.role;
+    }
+    if (message.content !== "") {
+      obj.content = message.content;
+    }
+    if (message.createdUnixMs !== 0n) {
+      obj.createdUnixMs = message.createdUnixMs.toString();
+    }
+    if (message.model !== "") {
+      obj.model = message.model;
+    }
+    if (message.provider !== "") {
+      obj.provider = message.provider;
+    }
+    if (message.stats !== undefined) {
+      obj.stats = GenerationStats.toJSON(message.stats);
+    }
+    if (message.stopped !== false) {
+      obj.stopped = message.stopped;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ConversationMessage>, I>>(base?: I): ConversationMessage {
+    return ConversationMessage.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ConversationMessage>, I>>(object: I): ConversationMessage {
+    const message = createBaseConversationMessage();
+    message.role = object.role ?? "";
+    message.content = object.content ?? "";
+    message.createdUnixMs = (object.createdUnixMs !== undefined && object.createdUnixMs !== null)
+      ? BigInt(object.createdUnixMs)
+      : 0n;
+    message.model = object.model ?? "";
+    message.provider = object.provider ?? "";
+    message.stats = (object.stats !== undefined && object.stats !== null)
+      ? GenerationStats.fromPartial(object.stats)
+      : undefined;
+    message.stopped = object.stopped ?? false;
+    return message;
+  },
+};
+
+function createBaseCreateConversationRequest(): CreateConversationRequest {
+  return { project: "", title: "", model: "" };
+}
+
+export const CreateConversationRequest: MessageFns<CreateConversationRequest> = {
+  encode(message: CreateConversationRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.project !== "") {
+      writer.uint32(10).string(message.project);
+    }
+    if (message.title !== "") {
+      writer.uint32(18).string(message.title);
+    }
+    if (message.model !== "") {
+      writer.uint32(26).string(message.model);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CreateConversationRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCreateConversationRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.project = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.title = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.model = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): CreateConversationRequest {
+    return {
+      project: isSet(object.project) ? globalThis.String(object.project) : "",
+      title: isSet(object.title) ? globalThis.String(object.title) : "",
+      model: isSet(object.model) ? globalThis.String(object.model) : "",
+    };
+  },
+
+  toJSON(message: CreateConversationRequest): unknown {
+    const obj: any = {};
+    if (message.project !== "") {
+      obj.project = message.project;
+    }
+    if (message.title !== "") {
+      obj.title = message.title;
+    }
+    if (message.model !== "") {
+      obj.model = message.model;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<CreateConversationRequest>, I>>(base?: I): CreateConversationRequest {
+    return CreateConversationRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<CreateConversationRequest>, I>>(object: I): CreateConversationRequest {
+    const message = createBaseCreateConversationRequest();
+    message.project = object.project ?? "";
+    message.title = object.title ?? "";
+    message.model = object.model ?? "";
+    return message;
+  },
+};
+
+function createBaseCreateConversationResponse(): CreateConversationResponse {
+  return { conversation: undefined };
+}
+
+export const CreateConversationResponse: MessageFns<CreateConversationResponse> = {
+  encode(message: CreateConversationResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.conversation !== undefined) {
+      Conversation.encode(message.conversation, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CreateConversationResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCreateConversationResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.conversation = Conversation.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): CreateConversationResponse {
+    return { conversation: isSet(object.conversation) ? Conversation.fromJSON(object.conversation) : undefined };
+  },
+
+  toJSON(message: CreateConversationResponse): unknown {
+    const obj: any = {};
+    if (message.conversation !== undefined) {
+      obj.conversation = Conversation.toJSON(message.conversation);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<CreateConversationResponse>, I>>(base?: I): CreateConversationResponse {
+    return CreateConversationResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<CreateConversationResponse>, I>>(object: I): CreateConversationResponse {
+    const message = createBaseCreateConversationResponse();
+    message.conversation = (object.conversation !== undefined && object.conversation !== null)
+      ? Conversation.fromPartial(object.conversation)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseListConversationsRequest(): ListConversationsRequest {
+  return { project: "", limit: 0 };
+}
+
+export const ListConversationsRequest: MessageFns<ListConversationsRequest> = {
+  encode(message: ListConversationsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.project !== "") {
+      writer.uint32(10).string(message.project);
+    }
+    if (message.limit !== 0) {
+      writer.uint32(16).uint32(message.limit);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListConversationsRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListConversationsRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.project = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.limit = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListConversationsRequest {
+    return {
+      project: isSet(object.project) ? globalThis.String(object.project) : "",
+      limit: isSet(object.limit) ? globalThis.Number(object.limit) : 0,
+    };
+  },
+
+  toJSON(message: ListConversationsRequest): unknown {
+    const obj: any = {};
+    if (message.project !== "") {
+      obj.project = message.project;
+    }
+    if (message.limit !== 0) {
+      obj.limit = Math.round(message.limit);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ListConversationsRequest>, I>>(base?: I): ListConversationsRequest {
+    return ListConversationsRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ListConversationsRequest>, I>>(object: I): ListConversationsRequest {
+    const message = createBaseListConversationsRequest();
+    message.project = object.project ?? "";
+    message.limit = object.limit ?? 0;
+    return message;
+  },
+};
+
+function createBaseListConversationsResponse(): ListConversationsResponse {
+  return { conversations: [] };
+}
+
+export const ListConversationsResponse: MessageFns<ListConversationsResponse> = {
+  encode(message: ListConversationsResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.conversations) {
+      Conversation.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListConversationsResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListConversationsResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.conversations.push(Conversation.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListConversationsResponse {
+    return {
+      conversations: globalThis.Array.isArray(object?.conversations)
+        ? object.conversations.map((e: any) => Conversation.fromJSON(e))
+        : [],
+    };
+  },
+
+  toJSON(message: ListConversationsResponse): unknown {
+    const obj: any = {};
+    if (message.conversations?.length) {
+      obj.conversations = message.conversations.map((e) => Conversation.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ListConversationsResponse>, I>>(base?: I): ListConversationsResponse {
+    return ListConversationsResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ListConversationsResponse>, I>>(object: I): ListConversationsResponse {
+    const message = createBaseListConversationsResponse();
+    message.conversations = object.conversations?.map((e) => Conversation.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseGetConversationRequest(): GetConversationRequest {
+  return { id: "" };
+}
+
+export const GetConversationRequest: MessageFns<GetConversationRequest> = {
+  encode(message: GetConversationRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.id !== "") {
+      writer.uint32(10).string(message.id);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetConversationRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetConversationRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.id = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): GetConversationRequest {
+    return { id: isSet(object.id) ? globalThis.String(object.id) : "" };
+  },
+
+  toJSON(message: GetConversationRequest): unknown {
+    const obj: any = {};
+    if (message.id !== "") {
+      obj.id = message.id;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<GetConversationRequest>, I>>(base?: I): GetConversationRequest {
+    return GetConversationRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<GetConversationRequest>, I>>(object: I): GetConversationRequest {
+    const message = createBaseGetConversationRequest();
+    message.id = object.id ?? "";
+    return message;
+  },
+};
+
+function createBaseGetConversationResponse(): GetConversationResponse {
+  return { conversation: undefined };
+}
+
+export const GetConversationResponse: MessageFns<GetConversationResponse> = {
+  encode(message: GetConversationResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.conversation !== undefined) {
+      Conversation.encode(message.conversation, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetConversationResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetConversationResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.conversation = Conversation.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): GetConversationResponse {
+    return { conversation: isSet(object.conversation) ? Conversation.fromJSON(object.conversation) : undefined };
+  },
+
+  toJSON(message: GetConversationResponse): unknown {
+    const obj: any = {};
+    if (message.conversation !== undefined) {
+      obj.conversation = Conversation.toJSON(message.conversation);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<GetConversationResponse>, I>>(base?: I): GetConversationResponse {
+    return GetConversationResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<GetConversationResponse>, I>>(object: I): GetConversationResponse {
+    const message = createBaseGetConversationResponse();
+    message.conversation = (object.conversation !== undefined && object.conversation !== null)
+      ? Conversation.fromPartial(object.conversation)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseDeleteConversationRequest(): DeleteConversationRequest {
+  return { id: "" };
+}
+
+export const DeleteConversationRequest: MessageFns<DeleteConversationRequest> = {
+  encode(message: DeleteConversationRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.id !== "") {
+      writer.uint32(10).string(message.id);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DeleteConversationRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDeleteConversationRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.id = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): DeleteConversationRequest {
+    return { id: isSet(object.id) ? globalThis.String(object.id) : "" };
+  },
+
+  toJSON(message: DeleteConversationRequest): unknown {
+    const obj: any = {};
+    if (message.id !== "") {
+      obj.id = message.id;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<DeleteConversationRequest>, I>>(base?: I): DeleteConversationRequest {
+    return DeleteConversationRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<DeleteConversationRequest>, I>>(object: I): DeleteConversationRequest {
+    const message = createBaseDeleteConversationRequest();
+    message.id = object.id ?? "";
+    return message;
+  },
+};
+
+function createBaseDeleteConversationResponse(): DeleteConversationResponse {
+  return {};
+}
+
+export const DeleteConversationResponse: MessageFns<DeleteConversationResponse> = {
+  encode(_: DeleteConversationResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DeleteConversationResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDeleteConversationResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(_: any): DeleteConversationResponse {
+    return {};
+  },
+
+  toJSON(_: DeleteConversationResponse): unknown {
+    const obj: any = {};
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<DeleteConversationResponse>, I>>(base?: I): DeleteConversationResponse {
+    return DeleteConversationResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<DeleteConversationResponse>, I>>(_: I): DeleteConversationResponse {
+    const message = createBaseDeleteConversationResponse();
+    return message;
+  },
+};
+
 /**
  * ProjectService keeps the list of the user's projects (most recently used
  * first, surviving restarts) and per-client workspace state. Files of open
@@ -2496,6 +3592,62 @@ export const ProjectServiceService = {
       Buffer.from(SetProjectModelResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): SetProjectModelResponse => SetProjectModelResponse.decode(value),
   },
+  /**
+   * CreateConversation starts an empty chat conversation kept by the agent
+   * for a project. Conversations are the agent's own (shared by every
+   * client granted the project: the panel, VS Code), not a client's
+   * workspace blob. Chat requests that name it append to it.
+   */
+  createConversation: {
+    path: "/omnipanel.v1.ProjectService/CreateConversation" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: CreateConversationRequest): Buffer =>
+      Buffer.from(CreateConversationRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): CreateConversationRequest => CreateConversationRequest.decode(value),
+    responseSerialize: (value: CreateConversationResponse): Buffer =>
+      Buffer.from(CreateConversationResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): CreateConversationResponse => CreateConversationResponse.decode(value),
+  },
+  /**
+   * ListConversations lists a project's conversations, most recently
+   * updated first, without their messages.
+   */
+  listConversations: {
+    path: "/omnipanel.v1.ProjectService/ListConversations" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ListConversationsRequest): Buffer =>
+      Buffer.from(ListConversationsRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ListConversationsRequest => ListConversationsRequest.decode(value),
+    responseSerialize: (value: ListConversationsResponse): Buffer =>
+      Buffer.from(ListConversationsResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ListConversationsResponse => ListConversationsResponse.decode(value),
+  },
+  /** GetConversation returns one conversation with its messages. */
+  getConversation: {
+    path: "/omnipanel.v1.ProjectService/GetConversation" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: GetConversationRequest): Buffer =>
+      Buffer.from(GetConversationRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): GetConversationRequest => GetConversationRequest.decode(value),
+    responseSerialize: (value: GetConversationResponse): Buffer =>
+      Buffer.from(GetConversationResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): GetConversationResponse => GetConversationResponse.decode(value),
+  },
+  /** DeleteConversation deletes a conversation and its messages. */
+  deleteConversation: {
+    path: "/omnipanel.v1.ProjectService/DeleteConversation" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: DeleteConversationRequest): Buffer =>
+      Buffer.from(DeleteConversationRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): DeleteConversationRequest => DeleteConversationRequest.decode(value),
+    responseSerialize: (value: DeleteConversationResponse): Buffer =>
+      Buffer.from(DeleteConversationResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): DeleteConversationResponse => DeleteConversationResponse.decode(value),
+  },
 } as const;
 
 export interface ProjectServiceServer extends UntypedServiceImplementation {
@@ -2529,6 +3681,22 @@ export interface ProjectServiceServer extends UntypedServiceImplementation {
    * Generate and Embed requests that name the project and no model use it.
    */
   setProjectModel: handleUnaryCall<SetProjectModelRequest, SetProjectModelResponse>;
+  /**
+   * CreateConversation starts an empty chat conversation kept by the agent
+   * for a project. Conversations are the agent's own (shared by every
+   * client granted the project: the panel, VS Code), not a client's
+   * workspace blob. Chat requests that name it append to it.
+   */
+  createConversation: handleUnaryCall<CreateConversationRequest, CreateConversationResponse>;
+  /**
+   * ListConversations lists a project's conversations, most recently
+   * updated first, without their messages.
+   */
+  listConversations: handleUnaryCall<ListConversationsRequest, ListConversationsResponse>;
+  /** GetConversation returns one conversation with its messages. */
+  getConversation: handleUnaryCall<GetConversationRequest, GetConversationResponse>;
+  /** DeleteConversation deletes a conversation and its messages. */
+  deleteConversation: handleUnaryCall<DeleteConversationRequest, DeleteConversationResponse>;
 }
 
 export interface ProjectServiceClient extends Client {
@@ -2687,6 +3855,78 @@ export interface ProjectServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: SetProjectModelResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * CreateConversation starts an empty chat conversation kept by the agent
+   * for a project. Conversations are the agent's own (shared by every
+   * client granted the project: the panel, VS Code), not a client's
+   * workspace blob. Chat requests that name it append to it.
+   */
+  createConversation(
+    request: CreateConversationRequest,
+    callback: (error: ServiceError | null, response: CreateConversationResponse) => void,
+  ): ClientUnaryCall;
+  createConversation(
+    request: CreateConversationRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: CreateConversationResponse) => void,
+  ): ClientUnaryCall;
+  createConversation(
+    request: CreateConversationRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: CreateConversationResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * ListConversations lists a project's conversations, most recently
+   * updated first, without their messages.
+   */
+  listConversations(
+    request: ListConversationsRequest,
+    callback: (error: ServiceError | null, response: ListConversationsResponse) => void,
+  ): ClientUnaryCall;
+  listConversations(
+    request: ListConversationsRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ListConversationsResponse) => void,
+  ): ClientUnaryCall;
+  listConversations(
+    request: ListConversationsRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ListConversationsResponse) => void,
+  ): ClientUnaryCall;
+  /** GetConversation returns one conversation with its messages. */
+  getConversation(
+    request: GetConversationRequest,
+    callback: (error: ServiceError | null, response: GetConversationResponse) => void,
+  ): ClientUnaryCall;
+  getConversation(
+    request: GetConversationRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: GetConversationResponse) => void,
+  ): ClientUnaryCall;
+  getConversation(
+    request: GetConversationRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: GetConversationResponse) => void,
+  ): ClientUnaryCall;
+  /** DeleteConversation deletes a conversation and its messages. */
+  deleteConversation(
+    request: DeleteConversationRequest,
+    callback: (error: ServiceError | null, response: DeleteConversationResponse) => void,
+  ): ClientUnaryCall;
+  deleteConversation(
+    request: DeleteConversationRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: DeleteConversationResponse) => void,
+  ): ClientUnaryCall;
+  deleteConversation(
+    request: DeleteConversationRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: DeleteConversationResponse) => void,
   ): ClientUnaryCall;
 }
 
