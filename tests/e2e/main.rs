@@ -19,6 +19,7 @@ mod limits;
 mod mcp;
 mod ollama;
 mod ollama_settings;
+mod panel;
 mod providers;
 mod providers_cli;
 mod python_client;

@@ -2,7 +2,8 @@
 //! mirror of the agent ([`state`]) and the backend that keeps it current
 //! ([`backend`], the only tray code that speaks gRPC), the pure view models
 //! and icon both draw from ([`views`], [`icon`]), starting programs
-//! ([`launch`]) and keeping one panel at a time ([`single`]). Nothing here
+//! ([`launch`]), keeping one panel at a time ([`single`]), and the
+//! panel workspace's chat, files and Git state ([`workspace`]). Nothing here
 //! imports `tray` or `panel`.
 
 pub mod backend;
@@ -11,3 +12,4 @@ pub mod launch;
 pub mod single;
 pub mod state;
 pub mod views;
+pub mod workspace;

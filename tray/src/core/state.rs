@@ -13,6 +13,12 @@ use omnipanel_client::proto::v1::{
     ServerStatus, Snapshot,
 };
 
+use crate::core::workspace::{
+    chat::{ChatState, ChatUpdate},
+    files::{FilesState, FilesUpdate},
+    git::{GitState, GitUpdate},
+};
+
 /// How many metric samples the plots keep (two minutes at 1 s).
 pub const HISTORY_LEN: usize = 120;
 /// How many notices (results of actions) are kept.
@@ -138,6 +144,12 @@ pub enum Update {
     /// The activity log cannot be read (an agent without it, or an error):
     /// why, for a person.
     AuditUnavailable(String),
+    /// The Chat tab's side.
+    Chat(ChatUpdate),
+    /// The Projects tab's files side.
+    Files(FilesUpdate),
+    /// The Git tab's side.
+    Git(GitUpdate),
 }
 
 /// Everything the tray and panel know about the agent.
@@ -189,6 +201,12 @@ pub struct AgentState {
     pub audit: VecDeque<AuditEntry>,
     /// Why the activity log cannot be shown, when it cannot.
     pub audit_error: Option<String>,
+    /// The Chat tab's conversations and streaming reply.
+    pub chat: ChatState,
+    /// The Projects tab's file tree, search and preview.
+    pub files: FilesState,
+    /// The Git tab's repository state.
+    pub git: GitState,
 }
 
 /// How many log lines are kept.
@@ -405,6 +423,9 @@ impl AgentState {
                 self.audit.clear();
                 self.audit_error = Some(why);
             }
+            Update::Chat(update) => self.chat.apply(update),
+            Update::Files(update) => self.files.apply(update),
+            Update::Git(update) => self.git.apply(update),
         }
     }
 

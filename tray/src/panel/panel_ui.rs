@@ -1,6 +1,7 @@
 //! What the panel draws, with egui: a header with the connection, tabs
-//! (Setup on first run, Overview, Models, Projects, Alerts, Logs, Clients,
-//! Audit), and each action's result inline where it was asked. The Clients
+//! (Setup on first run, Overview, Chat, Projects, Git, Models, Alerts,
+//! Logs, Clients, Audit; the chat, files and Git views in their own
+//! modules), and each action's result inline where it was asked. The Clients
 //! tab answers what waits for the user (access requests, confirmations)
 //! and lists the admitted clients; the Audit tab shows the activity log. Rows and lines come
 //! from [`crate::core::views`], single words from
@@ -24,7 +25,10 @@ use crate::core::{
 };
 
 mod audit;
+mod chat;
 mod clients;
+mod files;
+mod git;
 mod providers;
 
 pub use clients::ALLOW_KIND_SECONDS;
@@ -40,10 +44,15 @@ pub enum Tab {
     Setup,
     /// Machine and Ollama at a glance.
     Overview,
+    /// Chat with a model, conversations kept per project.
+    Chat,
+    /// The projects, and the selected one's files: tree, go to file,
+    /// text search, preview.
+    Projects,
+    /// The selected project's repository.
+    Git,
     /// Installed models and pulls.
     Models,
-    /// Recent projects.
-    Projects,
     /// Alerts and thresholds.
     Alerts,
     /// Agent and Ollama logs.
@@ -55,11 +64,13 @@ pub enum Tab {
 }
 
 impl Tab {
-    /// The tabs reachable with Ctrl+1..7, in order.
-    pub const MAIN: [Self; 7] = [
+    /// The tabs reachable with Ctrl+1..9, in order.
+    pub const MAIN: [Self; 9] = [
         Self::Overview,
-        Self::Models,
+        Self::Chat,
         Self::Projects,
+        Self::Git,
+        Self::Models,
         Self::Alerts,
         Self::Logs,
         Self::Clients,
@@ -71,8 +82,10 @@ impl Tab {
         match self {
             Self::Setup => "Setup",
             Self::Overview => "Overview",
-            Self::Models => "Models",
+            Self::Chat => "Chat",
             Self::Projects => "Projects",
+            Self::Git => "Git",
+            Self::Models => "Models",
             Self::Alerts => "Alerts",
             Self::Logs => "Logs",
             Self::Clients => "Clients",
@@ -125,6 +138,12 @@ pub struct PanelUi {
     audit_typed: AuditFilter,
     audit_filter: AuditFilter,
     audit_following: Option<AuditFilter>,
+    /// The project the Chat, Projects (files) and Git tabs work on (its
+    /// id); `None`: the most recently opened one.
+    project: Option<String>,
+    chat: chat::ChatTab,
+    files: files::FilesTab,
+    git: git::GitTab,
 }
 
 impl PanelUi {
@@ -150,7 +169,28 @@ impl PanelUi {
             audit_typed: AuditFilter::default(),
             audit_filter: AuditFilter::default(),
             audit_following: None,
+            project: None,
+            chat: chat::ChatTab::default(),
+            files: files::FilesTab::default(),
+            git: git::GitTab::default(),
         }
+    }
+
+    /// The project the Chat, Projects and Git tabs work on: the one picked,
+    /// else the most recently opened open one.
+    pub fn current_project<'a>(
+        &self,
+        state: &'a AgentState,
+    ) -> Option<&'a omnipanel_client::proto::v1::Project> {
+        match &self.project {
+            Some(id) => state.projects.iter().find(|p| &p.id == id),
+            None => state.projects.iter().find(|p| p.open),
+        }
+    }
+
+    /// Work on project `id` from now on.
+    pub fn select_project(&mut self, id: Option<String>) {
+        self.project = id;
     }
 
     /// The activity log filter to follow now (`None`: none); the app sends
@@ -250,7 +290,7 @@ impl PanelUi {
         egui::Panel::bottom("notices").show(ui, |ui| match state.notices.back() {
             Some(n) => notice_label(ui, &n.message, n.error),
             None => {
-                ui.weak("Esc closes · Ctrl+1..7 switch tabs");
+                ui.weak("Esc closes · Ctrl+1..9 switch tabs");
             }
         });
         egui::CentralPanel::default().show(ui, |ui| {
@@ -259,8 +299,20 @@ impl PanelUi {
                 .show(ui, |ui| match self.tab {
                     Tab::Setup => self.setup(ui, state, &mut out),
                     Tab::Overview => self.overview(ui, state, &mut out),
+                    Tab::Chat => {
+                        let project = self.current_project(state).cloned();
+                        self.chat.show(ui, state, project.as_ref(), &mut out);
+                    }
+                    Tab::Projects => {
+                        self.projects(ui, state, &mut out);
+                        let project = self.current_project(state).cloned();
+                        self.files.show(ui, state, project.as_ref(), &mut out);
+                    }
+                    Tab::Git => {
+                        let project = self.current_project(state).cloned();
+                        self.git.show(ui, state, project.as_ref(), &mut out);
+                    }
                     Tab::Models => self.models(ui, state, &mut out),
-                    Tab::Projects => self.projects(ui, state, &mut out),
                     Tab::Alerts => self.alerts(ui, state, &mut out),
                     Tab::Logs => self.logs(ui, state),
                     Tab::Clients => self.clients(ui, state, &mut out),
@@ -283,6 +335,8 @@ impl PanelUi {
                 Key::Num5,
                 Key::Num6,
                 Key::Num7,
+                Key::Num8,
+                Key::Num9,
             ];
             let digit = if i.modifiers.ctrl || i.modifiers.command {
                 digits.iter().position(|k| i.key_pressed(*k)).map(|p| p + 1)
@@ -774,11 +828,13 @@ mod tests {
     #[test]
     fn ctrl_digits_pick_main_tabs() {
         assert_eq!(Tab::for_digit(1), Some(Tab::Overview));
-        assert_eq!(Tab::for_digit(5), Some(Tab::Logs));
-        assert_eq!(Tab::for_digit(6), Some(Tab::Clients));
-        assert_eq!(Tab::for_digit(7), Some(Tab::Audit));
+        assert_eq!(Tab::for_digit(2), Some(Tab::Chat));
+        assert_eq!(Tab::for_digit(4), Some(Tab::Git));
+        assert_eq!(Tab::for_digit(7), Some(Tab::Logs));
+        assert_eq!(Tab::for_digit(8), Some(Tab::Clients));
+        assert_eq!(Tab::for_digit(9), Some(Tab::Audit));
         assert_eq!(Tab::for_digit(0), None);
-        assert_eq!(Tab::for_digit(8), None);
+        assert_eq!(Tab::for_digit(10), None);
     }
 
     #[test]

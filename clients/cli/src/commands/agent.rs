@@ -326,6 +326,10 @@ fn describe_event(event: &pb::Event) -> String {
             };
             format!("provider {} is {state}", provider.name)
         }
+        Some(Payload::ConversationChanged(e)) => format!(
+            "conversation {} of project {} {}",
+            e.conversation_id, e.project_id, e.change
+        ),
         Some(Payload::AlertRaised(e)) => {
             let alert = e.alert.clone().unwrap_or_default();
             format!("alert #{} raised: {}", alert.id, alert.message)

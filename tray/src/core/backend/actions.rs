@@ -250,6 +250,9 @@ async fn run_command(client: &Client, command: Command, sink: &Sink) -> Result<S
             Ok("the agent is stopping".to_owned())
         }
         Command::Logs(_) | Command::Audit(_) => Ok(String::new()),
+        Command::Chat(command) => super::chat::run(client, command, sink).await,
+        Command::Files(command) => super::files::run(client, command, sink).await,
+        Command::Git(command) => super::git::run(client, command, sink).await,
         Command::Approve(approval) => approve(client, approval, sink).await,
         Command::Deny(id) => {
             let denied = client

@@ -11,6 +11,9 @@
 //! state in `refresh`, and the commands in `actions`.
 
 mod actions;
+mod chat;
+mod files;
+mod git;
 mod refresh;
 mod session;
 
@@ -22,7 +25,10 @@ use omnipanel_client::{
 };
 use tokio::sync::mpsc;
 
-use crate::core::state::{Notice, Update};
+use crate::core::{
+    state::{Notice, Update},
+    workspace::{chat::ChatCommand, files::FilesCommand, git::GitCommand},
+};
 
 /// Where updates go (the UI thread's event-loop proxy, wrapped).
 pub type Sink = Arc<dyn Fn(Update) + Send + Sync>;
@@ -93,6 +99,12 @@ pub enum Command {
     /// Show the activity log with these filters and follow it live (`None`:
     /// stop following; the Audit tab is not shown).
     Audit(Option<AuditFilter>),
+    /// A chat command (conversations, a reply to stream or stop).
+    Chat(ChatCommand),
+    /// A files command (the tree, search, preview, copy in).
+    Files(FilesCommand),
+    /// A Git command (status, diff, stage, commit, branches, pull/push).
+    Git(GitCommand),
 }
 
 /// What the user chose for an access request.
@@ -161,6 +173,9 @@ impl Command {
             Self::Revoke(id) => format!("client:{id}"),
             Self::Answer { id, .. } => format!("confirm:{id}"),
             Self::Audit(_) => "audit".to_owned(),
+            Self::Chat(command) => command.key(),
+            Self::Files(command) => command.key(),
+            Self::Git(command) => command.key(),
         }
     }
 }
