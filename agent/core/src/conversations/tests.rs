@@ -164,9 +164,31 @@ async fn a_conversation_keeps_both_turns_with_the_replies_stats_and_the_latest_m
     assert_eq!(listed.len(), 1);
     assert_eq!(listed[0].message_count, 4);
     assert!(listed[0].messages.is_empty());
+    f.conversations
+        .create(&owner, &project, "Another", "")
+        .await
+        .unwrap();
+    assert_eq!(
+        f.conversations
+            .list(&owner, &project, 0)
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
+    assert_eq!(
+        f.conversations
+            .list(&owner, &project, 1)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
     assert_eq!(
         f.changes(),
-        ["created", "updated", "updated", "updated", "updated"]
+        [
+            "created", "updated", "updated", "updated", "updated", "created"
+        ]
     );
 }
 
