@@ -169,6 +169,7 @@ async fn send(client: &Client, ask: Ask, sink: &Sink) -> Result<String, String> 
             Err(status) => {
                 let error = client.error(status);
                 update(ChatUpdate::Started {
+                    project: ask.project.clone(),
                     question: ask.text.clone(),
                     conversation: None,
                     model: ask.model.label(),
@@ -178,6 +179,7 @@ async fn send(client: &Client, ask: Ask, sink: &Sink) -> Result<String, String> 
         }
     }
     update(ChatUpdate::Started {
+        project: ask.project.clone(),
         question: ask.text.clone(),
         conversation: conversation.clone(),
         model: ask.model.label(),

@@ -151,6 +151,8 @@ pub enum ChatUpdate {
     Changed(ConversationChanged),
     /// A question was asked; the reply starts streaming.
     Started {
+        /// The project (id) it is asked for.
+        project: String,
         /// The question.
         question: String,
         /// The conversation it goes to (`None`: kept by the panel).
@@ -212,6 +214,8 @@ pub struct ChatState {
     pub shown: Option<Conversation>,
     /// The shown conversation's messages (or those kept by the panel).
     pub messages: Vec<ConversationMessage>,
+    /// The project (id) the shown messages and the exchange belong to.
+    pub shown_project: Option<String>,
     /// The exchange in flight.
     pub exchange: Option<Exchange>,
     /// Bumped when the agent changed the listed project's conversations:
@@ -238,8 +242,15 @@ impl ChatState {
                 project,
                 conversations,
             } => {
-                if self.project.as_deref() != Some(project.as_str()) {
-                    // Another project: what was shown belongs to the old one.
+                // Listing another project than the one shown: what was
+                // shown belongs to the old one. (The list and a first
+                // question race: what was asked in this project stays.)
+                if self
+                    .shown_project
+                    .as_ref()
+                    .is_some_and(|shown| *shown != project)
+                {
+                    self.shown_project = None;
                     self.shown = None;
                     self.messages.clear();
                     if !self.streaming() {
@@ -257,6 +268,7 @@ impl ChatState {
                     self.exchange = None;
                 }
                 self.messages = std::mem::take(&mut conversation.messages);
+                self.shown_project = Some(conversation.project_id.clone());
                 self.shown = Some(conversation);
                 self.settle();
             }
@@ -283,10 +295,12 @@ impl ChatState {
                 }
             }
             ChatUpdate::Started {
+                project,
                 question,
                 conversation,
                 model,
             } => {
+                self.shown_project = Some(project);
                 self.exchange = Some(Exchange {
                     question,
                     model,
@@ -427,6 +441,7 @@ mod tests {
 
     fn started(state: &mut ChatState, stored: bool) {
         state.apply(ChatUpdate::Started {
+            project: "p1".into(),
             question: "hi".into(),
             conversation: stored.then(|| "c1".to_owned()),
             model: "m".into(),
@@ -543,6 +558,7 @@ mod tests {
         });
         state.apply(ChatUpdate::Opened(Conversation {
             id: "c1".into(),
+            project_id: "p1".into(),
             messages: vec![message("user", "hi")],
             ..Default::default()
         }));
@@ -564,6 +580,7 @@ mod tests {
         // Listing another project forgets what was shown.
         state.apply(ChatUpdate::Opened(Conversation {
             id: "c2".into(),
+            project_id: "p1".into(),
             ..Default::default()
         }));
         state.apply(ChatUpdate::Listed {
@@ -571,6 +588,25 @@ mod tests {
             conversations: Vec::new(),
         });
         assert!(state.shown.is_none());
+    }
+
+    #[test]
+    fn a_first_list_does_not_wipe_what_was_just_asked() {
+        // The tab lists the project and the user asks at once: the answers
+        // may come in either order.
+        let mut state = ChatState::default();
+        started(&mut state, false);
+        state.apply(ChatUpdate::Piece("Hello".into()));
+        state.apply(ChatUpdate::Done {
+            model: "m".into(),
+            stats: None,
+            stopped: false,
+        });
+        state.apply(ChatUpdate::Listed {
+            project: "p1".into(),
+            conversations: Vec::new(),
+        });
+        assert_eq!(state.messages.len(), 2);
     }
 
     #[test]

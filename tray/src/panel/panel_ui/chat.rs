@@ -689,6 +689,7 @@ mod tests {
         chat(
             &mut state,
             ChatUpdate::Started {
+                project: "p1".into(),
                 question: "why?".into(),
                 conversation: Some("c1".into()),
                 model: "llama3.2:1b".into(),
@@ -760,6 +761,7 @@ mod tests {
         chat(
             &mut state,
             ChatUpdate::Started {
+                project: "p1".into(),
                 question: "hi".into(),
                 conversation: Some("c1".into()),
                 model: "llama3.2:1b".into(),
