@@ -292,18 +292,19 @@ impl ChatTab {
         }
         if let Some(error) = &exchange.error {
             ui.label(RichText::new(&error.message).color(ERROR));
-            match &error.fix {
+            let fix = match &error.fix {
                 Some(ChatFix::StartOllama) => {
-                    if ui.button("Start Ollama").clicked() {
-                        out.push(Command::StartServer);
-                    }
+                    Some(("Start Ollama".to_owned(), Command::StartServer))
                 }
                 Some(ChatFix::Pull(model)) => {
-                    if ui.button(format!("Pull {model}")).clicked() {
-                        out.push(Command::Pull(model.clone()));
-                    }
+                    Some((format!("Pull {model}"), Command::Pull(model.clone())))
                 }
-                None => {}
+                None => None,
+            };
+            if let Some((label, command)) = fix
+                && ui.button(label).clicked()
+            {
+                out.push(command);
             }
         }
     }
