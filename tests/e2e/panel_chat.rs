@@ -5,7 +5,7 @@
 
 use egui_kittest::kittest::Queryable;
 use omnipanel_client::{Client, proto::v1 as pb};
-use omnipanel_tests::{TestResult, projects::open_project};
+use omnipanel_tests::{PATIENCE, TestResult, projects::open_project};
 use omnipanel_tray::panel::panel_ui::Tab;
 
 use crate::{
@@ -79,17 +79,22 @@ fn a_question_streams_its_answer_and_the_agent_keeps_the_conversation() -> TestR
     wait_for(&mut harness, "the reply's speed", |h| {
         h.query_by_label_contains("tokens/s").is_some()
     })?;
-    // The agent kept the question and the answer.
+    // The agent kept the question and the answer (it stores the reply as
+    // it ends: wait for it, bounded).
     let kept = runtime.block_on(async {
         let client = setup.agent.client().await?;
-        conversations(&client, &project).await
+        let deadline = std::time::Instant::now() + PATIENCE;
+        loop {
+            let kept = conversations(&client, &project).await?;
+            if kept.len() == 1 && kept[0].message_count == 2 {
+                return TestResult::Ok(kept);
+            }
+            if std::time::Instant::now() > deadline {
+                return Err(format!("the agent's conversations: {kept:?}").into());
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
     })?;
-    assert_eq!(kept.len(), 1, "the agent's conversations: {kept:?}");
-    assert_eq!(
-        kept[0].message_count, 2,
-        "the agent's conversation: {:?}",
-        kept[0]
-    );
     // The panel lists it, and shows it from the agent's copy.
     wait_for(&mut harness, "the conversation in the panel's list", |h| {
         let chat = &h.state().state.chat;

@@ -257,6 +257,13 @@ impl ChatState {
                         self.exchange = None;
                     }
                 }
+                // Reads run side by side: a list read before one already
+                // shown (conversations only grow; deletions are applied
+                // as they happen) is stale.
+                let same = self.project.as_deref() == Some(project.as_str());
+                if same && newest(&conversations) < newest(&self.conversations) {
+                    return;
+                }
                 self.project = Some(project);
                 self.conversations = conversations;
             }
@@ -264,6 +271,11 @@ impl ChatState {
             ChatUpdate::Models(models) => self.models = models,
             ChatUpdate::Opened(mut conversation) => {
                 let other = self.shown.as_ref().map(|c| &c.id) != Some(&conversation.id);
+                // An older read of the shown conversation (two reads after
+                // two changes may answer in either order): keep the newer.
+                if !other && conversation.messages.len() < self.messages.len() {
+                    return;
+                }
                 if other && !self.streaming() {
                     self.exchange = None;
                 }
@@ -281,6 +293,10 @@ impl ChatState {
                 }
             }
             ChatUpdate::Changed(change) => {
+                if change.change == "deleted" {
+                    self.conversations
+                        .retain(|c| c.id != change.conversation_id);
+                }
                 if change.change == "deleted"
                     && self
                         .shown
@@ -379,6 +395,15 @@ impl ChatState {
             self.exchange = None;
         }
     }
+}
+
+/// When the most recently updated of `conversations` was updated (0: none).
+fn newest(conversations: &[Conversation]) -> i64 {
+    conversations
+        .iter()
+        .map(|c| c.updated_unix_ms.max(c.created_unix_ms))
+        .max()
+        .unwrap_or(0)
 }
 
 /// A piece of a message as drawn: prose, or a fenced code block.
@@ -588,6 +613,47 @@ mod tests {
             conversations: Vec::new(),
         });
         assert!(state.shown.is_none());
+    }
+
+    #[test]
+    fn reads_answering_out_of_order_keep_the_newer() {
+        let mut state = ChatState::default();
+        let conversation = |n: usize, updated: i64| Conversation {
+            id: "c1".into(),
+            project_id: "p1".into(),
+            updated_unix_ms: updated,
+            messages: vec![message("user", "hi"); n],
+            ..Default::default()
+        };
+        state.apply(ChatUpdate::Opened(conversation(2, 20)));
+        state.apply(ChatUpdate::Opened(conversation(1, 10)));
+        assert_eq!(state.messages.len(), 2);
+        let listed = |updated: &[i64]| ChatUpdate::Listed {
+            project: "p1".into(),
+            conversations: updated
+                .iter()
+                .map(|u| Conversation {
+                    id: format!("c{u}"),
+                    updated_unix_ms: *u,
+                    ..Default::default()
+                })
+                .collect(),
+        };
+        state.apply(listed(&[30, 10]));
+        state.apply(listed(&[10]));
+        assert_eq!(
+            state.conversations.len(),
+            2,
+            "a stale list replaced a newer one"
+        );
+        // A deletion is applied as it is told, and the next list holds.
+        state.apply(ChatUpdate::Changed(ConversationChanged {
+            conversation_id: "c30".into(),
+            project_id: "p1".into(),
+            change: "deleted".into(),
+        }));
+        state.apply(listed(&[10]));
+        assert_eq!(state.conversations.len(), 1);
     }
 
     #[test]

@@ -265,7 +265,12 @@ impl ChatTab {
             self.exchange(ui, chat, exchange, out);
         }
         ui.add_space(6.0);
-        self.input(ui, state, project, model, out);
+        // Its own id: the messages above grow while a reply streams, and
+        // an id counted from them would move, losing the field's focus
+        // (and a click on Send that lands as they change).
+        ui.push_id("chat-input", |ui| {
+            self.input(ui, state, project, model, out)
+        });
     }
 
     fn exchange(
@@ -301,11 +306,14 @@ impl ChatTab {
                 }
                 None => None,
             };
-            if let Some((label, command)) = fix
-                && ui.button(label).clicked()
-            {
-                out.push(command);
-            }
+            // A stable id, for the same reason as the input's.
+            ui.push_id("chat-fix", |ui| {
+                if let Some((label, command)) = fix
+                    && ui.button(label).clicked()
+                {
+                    out.push(command);
+                }
+            });
         }
     }
 
