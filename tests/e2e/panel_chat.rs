@@ -1,7 +1,8 @@
 //! The panel's Chat tab driven as a person drives it, against a real agent
 //! and the Ollama double: ask a question in an open project and see the
-//! streamed answer (and the agent keep the conversation); with Ollama
-//! stopped, see the error with "Start Ollama" and start it from there.
+//! streamed answer (and the agent keep the conversation); stop a slow
+//! reply (the agent keeps it, marked stopped); with Ollama stopped, see
+//! the error with "Start Ollama" and start it from there.
 
 use egui_kittest::kittest::Queryable;
 use omnipanel_client::{Client, proto::v1 as pb};
@@ -10,7 +11,7 @@ use omnipanel_tray::panel::panel_ui::Tab;
 
 use crate::{
     ollama::{is, pull_to_end, wait_status},
-    panel::{Live, LiveHarness, click, live, type_into, wait_for},
+    panel::{Live, LiveHarness, click, live, live_with, type_into, wait_for},
 };
 
 /// The model the double serves once pulled.
@@ -138,6 +139,67 @@ fn with_ollama_stopped_the_error_offers_to_start_it() -> TestResult {
         let client = setup.agent.client().await?;
         wait_status(&client, "RUNNING", is(pb::ServerState::Running)).await?;
         TestResult::Ok(())
+    })?;
+    Ok(())
+}
+
+#[test]
+fn stop_ends_a_streaming_reply_and_the_agent_keeps_it_as_stopped() -> TestResult {
+    // Slow tokens: the reply streams long enough to be stopped.
+    let mut live = live_with(Tab::Chat, &[("FAKE_OLLAMA_TOKEN_DELAY_MS", "500")])?;
+    let project = model_and_project(&mut live)?;
+    let Live {
+        setup,
+        mut harness,
+        runtime,
+    } = live;
+    ask(&mut harness, "tell me a long story");
+    wait_for(&mut harness, "the reply to start streaming", |h| {
+        let chat = &h.state().state.chat;
+        chat.streaming() && chat.exchange.as_ref().is_some_and(|e| !e.reply.is_empty())
+    })?;
+    assert!(
+        harness.query_by_label("Stop").is_some(),
+        "no Stop while streaming"
+    );
+    click(&mut harness, "Stop");
+    wait_for(&mut harness, "the reply to end", |h| {
+        !h.state().state.chat.streaming()
+    })?;
+    // The agent stored what had arrived, marked stopped.
+    let stored = runtime.block_on(async {
+        let client = setup.agent.client().await?;
+        let deadline = std::time::Instant::now() + PATIENCE;
+        loop {
+            let kept = conversations(&client, &project).await?;
+            if let Some(c) = kept.first().filter(|c| c.message_count == 2) {
+                let whole = client
+                    .projects()
+                    .get_conversation(pb::GetConversationRequest { id: c.id.clone() })
+                    .await?
+                    .into_inner()
+                    .conversation
+                    .ok_or("no conversation")?;
+                return TestResult::Ok(whole.messages);
+            }
+            if std::time::Instant::now() > deadline {
+                return Err(format!("the agent's conversations: {kept:?}").into());
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    })?;
+    let reply = stored.last().ok_or("no messages")?;
+    assert!(
+        reply.stopped,
+        "the stored reply is not marked stopped: {reply:?}"
+    );
+    assert!(
+        !reply.content.contains(CANNED),
+        "the whole reply arrived before Stop: {reply:?}"
+    );
+    // The panel shows it from the agent's copy, marked stopped.
+    wait_for(&mut harness, "the stopped reply in the panel", |h| {
+        h.state().state.chat.messages.len() == 2 && h.query_by_label("stopped").is_some()
     })?;
     Ok(())
 }
