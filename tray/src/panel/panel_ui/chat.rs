@@ -845,4 +845,40 @@ mod tests {
                 }))
         );
     }
+
+    #[test]
+    fn a_picked_model_becomes_the_projects_and_new_conversations_use_it() {
+        let mut state = state();
+        chat(
+            &mut state,
+            ChatUpdate::Models(vec![Model {
+                name: "qwen".into(),
+                provider: "gpu-box".into(),
+                ..Default::default()
+            }]),
+        );
+        let mut harness = harness(state);
+        harness.get_by_value("llama3.2:1b").click();
+        harness.run();
+        harness.get_by_label("gpu-box/qwen").click();
+        harness.run();
+        harness.get_by_value("gpu-box/qwen");
+        harness.get_by_label("Use for this project").click();
+        harness.run();
+        harness.get_by_label("New conversation").click();
+        harness.run();
+        let qwen = ModelChoice {
+            provider: "gpu-box".into(),
+            name: "qwen".into(),
+        };
+        let sent = &harness.state().sent;
+        assert!(sent.contains(&Command::Chat(ChatCommand::UseForProject {
+            project: "p1".into(),
+            model: qwen,
+        })));
+        assert!(sent.contains(&Command::Chat(ChatCommand::New {
+            project: "p1".into(),
+            model: "gpu-box/qwen".into(),
+        })));
+    }
 }
