@@ -21,6 +21,7 @@ mod mcp;
 mod ollama;
 mod ollama_settings;
 mod panel;
+mod panel_chat;
 mod providers;
 mod providers_cli;
 mod python_client;

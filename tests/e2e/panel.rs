@@ -93,11 +93,17 @@ pub(crate) struct Live {
 /// Start an agent with the Ollama double and a panel on `tab`, and wait
 /// until the panel is connected and sees Ollama running.
 pub(crate) fn live(tab: Tab) -> TestResult<Live> {
+    live_with(tab, &[])
+}
+
+/// [`live`] with `switches` in the Ollama double's environment (e.g. a
+/// token delay, so a reply streams long enough to be stopped).
+pub(crate) fn live_with(tab: Tab, switches: &[(&str, &str)]) -> TestResult<Live> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()?;
-    let setup = runtime.block_on(setup(&[], ""))?;
+    let setup = runtime.block_on(setup(switches, ""))?;
     let (sink_tx, updates) = mpsc::channel();
     let commands = backend::spawn(
         runtime.handle(),

@@ -9,8 +9,8 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use omnipanel_proto::v1::{
-    ChangeType, FitVerdict, Model, Project, Provider, ProviderKind, ProviderState, PullProgress,
-    PullState, ServerState, ServerStatus,
+    ChangeType, FitVerdict, GenerationStats, Model, Project, Provider, ProviderKind, ProviderState,
+    PullProgress, PullState, ServerState, ServerStatus,
 };
 
 /// Decimal units above bytes, as Ollama writes sizes.
@@ -150,6 +150,49 @@ pub fn percent(part: u64, whole: u64) -> u64 {
         return 0;
     }
     u64::try_from(u128::from(part.min(whole)) * 100 / u128::from(whole)).unwrap_or(100)
+}
+
+/// A short span given in nanoseconds: "350 ms" below a second, "1.25 s"
+/// below a minute, then as [`duration_short`] ("2m05s").
+pub fn duration_ns(nanos: u64) -> String {
+    let millis = nanos / 1_000_000;
+    if millis < 1_000 {
+        format!("{millis} ms")
+    } else if millis < 60_000 {
+        format!("{} s", trim_float(millis as f64 / 1_000.0))
+    } else {
+        duration_short(i64::try_from(millis / 1_000).unwrap_or(i64::MAX))
+    }
+}
+
+/// Generation speed: "42.5 tokens/s" (one decimal); `None` when nothing
+/// was timed.
+pub fn tokens_per_second(tokens: u64, nanos: u64) -> Option<String> {
+    if tokens == 0 || nanos == 0 {
+        return None;
+    }
+    Some(format!(
+        "{:.1} tokens/s",
+        tokens as f64 * 1e9 / nanos as f64
+    ))
+}
+
+/// A reply's statistics line: "12 tokens · 42.5 tokens/s · first token
+/// after 350 ms" (parts the server did not report are left out).
+pub fn generation_stats(stats: &GenerationStats) -> String {
+    let mut parts = Vec::new();
+    if stats.eval_count > 0 {
+        let plural = if stats.eval_count == 1 { "" } else { "s" };
+        parts.push(format!("{} token{plural}", stats.eval_count));
+    }
+    parts.extend(tokens_per_second(stats.eval_count, stats.eval_duration_ns));
+    if stats.time_to_first_token_ns > 0 {
+        parts.push(format!(
+            "first token after {}",
+            duration_ns(stats.time_to_first_token_ns)
+        ));
+    }
+    parts.join(" · ")
 }
 
 /// `90` rather than `90.0`, `2.5` as is (two decimals at most).
@@ -566,6 +609,29 @@ pub fn table(header: &[&str], rows: &[Vec<String>]) -> Vec<String> {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn generation_stats_read_as_speed_and_latency() {
+        assert_eq!(duration_ns(350_000_000), "350 ms");
+        assert_eq!(duration_ns(1_250_000_000), "1.25 s");
+        assert_eq!(duration_ns(125_000_000_000), "2m05s");
+        assert_eq!(tokens_per_second(0, 5), None);
+        assert_eq!(
+            tokens_per_second(85, 2_000_000_000).as_deref(),
+            Some("42.5 tokens/s")
+        );
+        let stats = GenerationStats {
+            eval_count: 85,
+            eval_duration_ns: 2_000_000_000,
+            time_to_first_token_ns: 350_000_000,
+            ..Default::default()
+        };
+        assert_eq!(
+            generation_stats(&stats),
+            "85 tokens · 42.5 tokens/s · first token after 350 ms"
+        );
+        assert_eq!(generation_stats(&GenerationStats::default()), "");
+    }
     use super::*;
 
     #[test]

@@ -350,7 +350,7 @@ impl PanelUi {
             (i.key_pressed(Key::Escape), digit)
         });
         // Esc closes the open dialog first, the panel only when none is.
-        if escape && self.revoking.take().is_none() {
+        if escape && self.revoking.take().is_none() && !self.chat.close_dialog() {
             self.close = true;
         }
         if let Some(tab) = digit.and_then(Tab::for_digit) {

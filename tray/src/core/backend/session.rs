@@ -4,7 +4,8 @@
 //! the UI's commands to `actions`. The followed log and the followed
 //! activity log are the two reads that last as long as the UI wants them:
 //! each is one task, replaced when the UI asks for another and started
-//! again after a reconnect.
+//! again after a reconnect. A chat reply is one task too, kept so that
+//! "Stop" can abort it (which cancels the stream).
 
 use omnipanel_client::{
     Client, ClientError,
@@ -21,7 +22,11 @@ use super::{
         refresh_projects, refresh_providers, refresh_thresholds, refresh_update, tail_logs,
     },
 };
-use crate::core::{launch, state::Update};
+use crate::core::{
+    launch,
+    state::Update,
+    workspace::chat::{ChatCommand, ChatUpdate},
+};
 
 pub(super) async fn run(options: Options, sink: Sink, mut rx: mpsc::UnboundedReceiver<Command>) {
     let mut attempt = 0u32;
@@ -161,6 +166,7 @@ async fn session(
         .audit
         .clone()
         .map(|filter| tokio::spawn(follow_audit(client.clone(), filter, sink.clone())));
+    let mut reply_task: Option<JoinHandle<()>> = None;
     let end = loop {
         tokio::select! {
             message = events.message() => match message {
@@ -195,13 +201,31 @@ async fn session(
                         .map(|f| tokio::spawn(follow_audit(client.clone(), f, sink.clone())));
                     follows.audit = filter;
                 }
+                Some(command @ Command::Chat(ChatCommand::Send(_))) => {
+                    if let Some(task) = reply_task.take() {
+                        task.abort();
+                    }
+                    reply_task = Some(tokio::spawn(actions::execute(
+                        client.clone(),
+                        command,
+                        sink.clone(),
+                    )));
+                }
+                Some(command @ Command::Chat(ChatCommand::Stop)) => {
+                    // Dropping the stream cancels the call; the agent keeps
+                    // what had arrived.
+                    if let Some(task) = reply_task.take() {
+                        task.abort();
+                    }
+                    tokio::spawn(actions::execute(client.clone(), command, sink.clone()));
+                }
                 Some(command) => {
                     tokio::spawn(actions::execute(client.clone(), command, sink.clone()));
                 }
             },
         }
     };
-    for task in [log_task, audit_task].into_iter().flatten() {
+    for task in [log_task, audit_task, reply_task].into_iter().flatten() {
         task.abort();
     }
     end
@@ -276,6 +300,8 @@ fn on_event(client: &Client, sink: &Sink, event: Event) {
                 sink(Update::Confirmation(Box::new(confirmation)));
             }
         }
+        // The Chat tab reads again what changed when it shows.
+        Payload::ConversationChanged(change) => sink(Update::Chat(ChatUpdate::Changed(change))),
         Payload::ClientsChanged(_) => {
             tokio::spawn(refresh_clients(client.clone(), sink.clone()));
         }
