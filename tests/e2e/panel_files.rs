@@ -58,9 +58,11 @@ fn a_project_is_browsed_searched_previewed_and_takes_a_dropped_file() -> TestRes
     std::fs::write(root.join(".gitignore"), "build.log\n")?;
     std::fs::write(root.join("build.log"), "noise\n")?;
     std::fs::write(root.join("README.md"), "# demo\n")?;
+    // The match is far down: the preview shows it only if it scrolls there.
+    let filler = "    let _ = 0;\n".repeat(200);
     std::fs::write(
         root.join("src/main.rs"),
-        "fn main() {\n    println!(\"needle here\");\n}\n",
+        format!("fn main() {{\n{filler}    println!(\"needle here\");\n}}\n"),
     )?;
     std::fs::write(root.join("src/lib.rs"), "pub fn helper() {}\n")?;
     let project = runtime.block_on(async {
@@ -93,7 +95,7 @@ fn a_project_is_browsed_searched_previewed_and_takes_a_dropped_file() -> TestRes
     harness.run_steps(2);
     type_into(&mut harness, "Go to file:", "lib");
     wait_for(&mut harness, "the file among the matches", |h| {
-        shows(h, "src/lib.rs")
+        shows(h, "src/lib.rs") && !shows(h, "src/main.rs")
     })?;
     harness.key_press(Key::Enter);
     wait_for(&mut harness, "the preview of src/lib.rs", |h| {
@@ -112,15 +114,15 @@ fn a_project_is_browsed_searched_previewed_and_takes_a_dropped_file() -> TestRes
     // Text search: results stream in; one opens the preview at its line.
     type_into(&mut harness, "Search text:", "needle");
     harness.key_press(Key::Enter);
-    let result = "src/main.rs:2: println!(\"needle here\");";
+    let result = "src/main.rs:202: println!(\"needle here\");";
     wait_for(&mut harness, "the search result", |h| {
         shows(h, result) && h.query_by_label_contains("1 match in 1 of").is_some()
     })?;
     click(&mut harness, result);
     wait_for(&mut harness, "the preview at the match", |h| {
-        shows(h, "    println!(\"needle here\");") && preview_line(h) == Some(2)
+        shows(h, "    println!(\"needle here\");") && preview_line(h) == Some(202)
     })?;
-    assert!(shows(&harness, "line 2"));
+    assert!(shows(&harness, "line 202"));
 
     // Watch: a file made on disk appears in the expanded folder.
     std::fs::write(root.join("src/new.rs"), "// new\n")?;

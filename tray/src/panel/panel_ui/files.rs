@@ -40,6 +40,8 @@ pub(super) struct FilesTab {
     goto_text: String,
     goto_sent: Option<String>,
     goto_selected: usize,
+    /// Enter was pressed; open the pick once the answer is in.
+    goto_enter: bool,
     find_tag: u64,
     search_text: String,
     search_tag: u64,
@@ -55,6 +57,7 @@ impl FilesTab {
         self.goto_open = true;
         self.goto_focus = true;
         self.goto_selected = 0;
+        self.goto_enter = false;
     }
 
     /// Close the open dialog; whether there was one (Esc closes it first).
@@ -442,6 +445,7 @@ impl FilesTab {
                 tag: self.find_tag,
             }));
         }
+        let in_flight = files.found.tag < self.find_tag;
         let matches = files.found.matches.as_ref();
         let count = matches.map_or(0, Vec::len);
         let (down, up, enter) = ui.input(|i| {
@@ -490,7 +494,11 @@ impl FilesTab {
                     Err(err) => notice_label(ui, err, true),
                 }
             });
-        if enter && picked.is_none() && !in_flight {
+        // Enter while an answer is on its way opens the best match of that
+        // answer: what was typed, not what was shown before.
+        self.goto_enter |= enter;
+        if self.goto_enter && picked.is_none() && !in_flight {
+            self.goto_enter = false;
             picked = matches
                 .ok()
                 .and_then(|m| m.get(self.goto_selected))
