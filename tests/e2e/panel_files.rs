@@ -130,6 +130,18 @@ fn a_project_is_browsed_searched_previewed_and_takes_a_dropped_file() -> TestRes
         shows(h, "new.rs")
     })?;
 
+    // Not watched while another tab shows; on coming back, what changed
+    // meanwhile is read again.
+    harness.key_press_modifiers(Modifiers::COMMAND, Key::Num1);
+    wait_for(&mut harness, "the watch to stop on another tab", |h| {
+        h.state().ui.watching().is_none()
+    })?;
+    std::fs::write(root.join("src/away.rs"), "// made meanwhile\n")?;
+    harness.key_press_modifiers(Modifiers::COMMAND, Key::Num3);
+    wait_for(&mut harness, "the file made meanwhile in the tree", |h| {
+        shows(h, "away.rs")
+    })?;
+
     // A file dropped from the desktop onto src/ is copied there.
     let outside = setup.sandbox.home().join("notes.txt");
     std::fs::write(&outside, "dropped in\n")?;

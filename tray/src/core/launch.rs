@@ -1,8 +1,8 @@
 //! Starting other programs: the agent and the panel (found next to our own
 //! executable, else on `PATH`), and the user's file manager or editor for a
-//! project or a file (VS Code at the line, else `xdg-open`). Children are detached into their own process group, so closing
-//! the tray does not take them down, and reaped by a small thread so none
-//! is left a zombie.
+//! project or a file (VS Code at the line, else `xdg-open`). Children are
+//! detached into their own process group, so closing the tray does not take
+//! them down, and reaped by a small thread so none is left a zombie.
 
 use std::{
     env,

@@ -449,6 +449,11 @@ async fn watch(client: Client, project: String, sink: Sink) {
             return;
         }
     };
+    // Subscribed: now re-read what the tree shows, so nothing changed while
+    // nobody watched (another tab, a lost connection) stays out of date.
+    sink(Update::Files(FilesUpdate::Rescan {
+        project: project.clone(),
+    }));
     loop {
         match stream.message().await {
             Ok(Some(response)) => match response.item {

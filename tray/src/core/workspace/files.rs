@@ -5,7 +5,10 @@
 //! of the request that asked, so a late answer to an older request never
 //! replaces a newer one.
 
-use std::{collections::HashMap, path::PathBuf};
+use std::{
+    collections::{HashMap, HashSet},
+    path::PathBuf,
+};
 
 use omnipanel_client::proto::v1::{FileInfo, FileMatch, SearchSummary, TextMatch};
 
@@ -113,7 +116,8 @@ pub enum FilesUpdate {
         /// Whether this re-reads a folder after a change.
         refresh: bool,
     },
-    /// Changes were lost: every folder read is forgotten (and re-read).
+    /// Changes may have been missed (the watch (re)started, or the agent
+    /// lost some): every folder read is stale until read again.
     Rescan {
         /// The project.
         project: String,
@@ -204,7 +208,9 @@ pub struct Preview {
 pub struct ProjectFiles {
     /// Folders read so far, by path ("" is the root).
     pub dirs: HashMap<String, Listing>,
-    /// Bumped when every folder was forgotten (the UI re-asks).
+    /// Folders read before a rescan and not since (shown until re-read).
+    pub stale: HashSet<String>,
+    /// Bumped on each rescan (the UI asks again for what it shows).
     pub rescans: u64,
     /// The last FindFiles answer.
     pub found: Found,
@@ -240,11 +246,12 @@ impl FilesState {
                 if refresh && !files.dirs.contains_key(&dir) {
                     return;
                 }
+                files.stale.remove(&dir);
                 files.dirs.insert(dir, entries);
             }
             FilesUpdate::Rescan { project } => {
                 let files = self.projects.entry(project).or_default();
-                files.dirs.clear();
+                files.stale = files.dirs.keys().cloned().collect();
                 files.rescans = files.rescans.wrapping_add(1);
             }
             FilesUpdate::Found {
@@ -349,15 +356,22 @@ mod tests {
     }
 
     #[test]
-    fn a_rescan_forgets_the_folders_read() {
+    fn a_rescan_marks_the_folders_read_stale_until_read_again() {
         let mut state = FilesState::default();
         state.apply(listing("", &["a.txt"], false));
+        state.apply(listing("src", &["src/x.rs"], false));
         state.apply(FilesUpdate::Rescan {
             project: "p".into(),
         });
         let files = state.project("p").cloned().unwrap_or_default();
-        assert!(files.dirs.is_empty());
         assert_eq!(files.rescans, 1);
+        assert_eq!(files.stale.len(), 2);
+        // Still shown meanwhile.
+        assert_eq!(names(&state, ""), ["a.txt"]);
+        state.apply(listing("", &["a.txt", "b.txt"], true));
+        let files = state.project("p").cloned().unwrap_or_default();
+        assert!(!files.stale.contains(""));
+        assert!(files.stale.contains("src"));
     }
 
     #[test]

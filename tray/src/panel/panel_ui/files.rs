@@ -237,13 +237,16 @@ impl FilesTab {
         out: &mut Vec<Command>,
     ) {
         let indent = 16.0 * depth as f32;
-        let Some(listing) = files.dirs.get(dir) else {
-            if self.requested.insert(dir.to_owned()) {
-                out.push(Command::Files(FilesCommand::List {
-                    project: project.id.clone(),
-                    dir: dir.to_owned(),
-                }));
-            }
+        let listing = files.dirs.get(dir);
+        // Read once when first shown, and again once after a rescan.
+        if (listing.is_none() || files.stale.contains(dir)) && self.requested.insert(dir.to_owned())
+        {
+            out.push(Command::Files(FilesCommand::List {
+                project: project.id.clone(),
+                dir: dir.to_owned(),
+            }));
+        }
+        let Some(listing) = listing else {
             ui.horizontal(|ui| {
                 ui.add_space(indent);
                 ui.spinner();
