@@ -560,3 +560,210 @@ fn show_notice(ui: &mut egui::Ui, state: &AgentState, key: &str) {
         notice_label(ui, &n.message, n.error);
     }
 }
+
+/// The files view driven through its accessibility tree without an agent:
+/// what it sends for each action.
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use egui_kittest::{Harness, kittest::Queryable};
+    use omnipanel_client::proto::v1::{FileInfo, SearchSummary, TextMatch};
+
+    use super::*;
+    use crate::{
+        core::{state::Update, workspace::files::FilesUpdate},
+        panel::panel_ui::{PanelUi, Tab},
+    };
+
+    struct Panel {
+        ui: PanelUi,
+        state: AgentState,
+        sent: Vec<Command>,
+    }
+
+    #[derive(Debug)]
+    struct DesktopFile(PathBuf);
+
+    impl egui::DroppedFile for DesktopFile {
+        fn path(&self) -> &Path {
+            &self.0
+        }
+
+        fn bytes(&self) -> Result<Vec<u8>, String> {
+            Err("not read in this test".into())
+        }
+    }
+
+    fn entry(path: &str, kind: FileKind) -> FileInfo {
+        FileInfo {
+            path: path.into(),
+            name: path.rsplit('/').next().unwrap_or(path).into(),
+            kind: kind.into(),
+            ..Default::default()
+        }
+    }
+
+    /// A panel on the Projects tab with project "p" (at /w/demo) whose
+    /// root holds `src/` and `README.md`.
+    fn harness() -> Harness<'static, Panel> {
+        let mut state = crate::core::state::connected_for_tests();
+        state.apply(Update::Projects(vec![Project {
+            id: "p".into(),
+            name: "demo".into(),
+            path: "/w/demo".into(),
+            open: true,
+            ..Default::default()
+        }]));
+        state.apply(Update::Files(FilesUpdate::Listing {
+            project: "p".into(),
+            dir: String::new(),
+            entries: Ok(vec![
+                entry("src", FileKind::Directory),
+                entry("README.md", FileKind::File),
+            ]),
+            refresh: false,
+        }));
+        let panel = Panel {
+            ui: PanelUi::new(Tab::Projects, false, "/home/u"),
+            state,
+            sent: Vec::new(),
+        };
+        Harness::builder()
+            .with_size(egui::vec2(900.0, 1200.0))
+            .build_ui_state(
+                |ui, panel: &mut Panel| {
+                    let Panel { ui: p, state, sent } = panel;
+                    let before = sent.len();
+                    p.show(ui, state, &mut |c| sent.push(c));
+                    for command in &sent[before..] {
+                        p.answered(&command.key());
+                    }
+                },
+                panel,
+            )
+    }
+
+    fn sent_files(harness: &Harness<'static, Panel>) -> Vec<FilesCommand> {
+        harness
+            .state()
+            .sent
+            .iter()
+            .filter_map(|c| match c {
+                Command::Files(f) => Some(f.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_file_dropped_on_a_folder_row_is_copied_into_that_folder() {
+        let mut harness = harness();
+        harness.run();
+        assert_eq!(
+            harness.state().ui.wanted_watch(&harness.state().state),
+            Some("p".to_owned())
+        );
+        harness.get_by_label("src/").hover();
+        harness.step();
+        harness
+            .input_mut()
+            .dropped_files
+            .push(std::sync::Arc::new(DesktopFile("/tmp/notes.txt".into())));
+        harness.run_steps(2);
+        assert!(sent_files(&harness).contains(&FilesCommand::CopyIn {
+            project: "p".into(),
+            root: "/w/demo".into(),
+            dir: "src".into(),
+            sources: vec!["/tmp/notes.txt".into()],
+        }));
+        // Elsewhere: into the root.
+        harness.get_by_label("README.md").hover();
+        harness.step();
+        harness
+            .input_mut()
+            .dropped_files
+            .push(std::sync::Arc::new(DesktopFile("/tmp/b.txt".into())));
+        harness.run_steps(2);
+        assert!(sent_files(&harness).iter().any(|c| matches!(
+            c,
+            FilesCommand::CopyIn { dir, .. } if dir.is_empty()
+        )));
+    }
+
+    #[test]
+    fn a_running_search_can_be_stopped_and_its_count_shows_when_done() {
+        let mut harness = harness();
+        harness.run();
+        let field = harness.get_by_label("Search text:");
+        field.focus();
+        field.type_text("needle");
+        harness.run();
+        harness.key_press(egui::Key::Enter);
+        // A spinner shows from now on: step, never run to a still frame.
+        harness.run_steps(2);
+        assert!(sent_files(&harness).contains(&FilesCommand::Search {
+            project: "p".into(),
+            pattern: "needle".into(),
+            tag: 1,
+        }));
+        harness
+            .state_mut()
+            .state
+            .apply(Update::Files(FilesUpdate::SearchMatches {
+                project: "p".into(),
+                tag: 1,
+                matches: vec![TextMatch {
+                    path: "src/a.rs".into(),
+                    line_number: 3,
+                    text: "let needle = 1;".into(),
+                    ..Default::default()
+                }],
+            }));
+        harness.run_steps(2);
+        harness.get_by_label("src/a.rs:3: let needle = 1;");
+        harness.get_by_label("Stop").click();
+        harness.run_steps(2);
+        assert!(sent_files(&harness).contains(&FilesCommand::StopSearch));
+        harness
+            .state_mut()
+            .state
+            .apply(Update::Files(FilesUpdate::SearchDone {
+                project: "p".into(),
+                tag: 1,
+                outcome: Ok(SearchSummary {
+                    files_searched: 9,
+                    files_matched: 1,
+                    matches: 1,
+                    ..Default::default()
+                }),
+            }));
+        harness.run();
+        harness.get_by_label("1 match in 1 of 9 files");
+        assert!(harness.query_by_label("Stop").is_none());
+    }
+
+    #[test]
+    fn ctrl_k_opens_go_to_file_and_esc_closes_it_not_the_panel() {
+        let mut harness = harness();
+        harness.state_mut().ui.tab = Tab::Overview;
+        harness.run();
+        harness.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::K);
+        harness.run();
+        assert_eq!(harness.state().ui.tab, Tab::Projects);
+        harness.get_by_label("Go to file:");
+        assert!(
+            sent_files(&harness)
+                .iter()
+                .any(|c| matches!(c, FilesCommand::Find { .. }))
+        );
+        harness.key_press(egui::Key::Escape);
+        harness.run();
+        assert!(harness.query_by_label("Go to file:").is_none());
+        assert!(!harness.state().ui.close);
+        // With no dialog open, Esc closes the panel.
+        harness.key_press(egui::Key::Escape);
+        harness.run();
+        assert!(harness.state().ui.close);
+    }
+}
