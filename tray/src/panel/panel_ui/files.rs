@@ -699,7 +699,7 @@ mod tests {
         field.focus();
         field.type_text("needle");
         harness.run();
-        harness.key_press(egui::Key::Enter);
+        harness.key_press(Key::Enter);
         // A spinner shows from now on: step, never run to a still frame.
         harness.run_steps(2);
         assert!(sent_files(&harness).contains(&FilesCommand::Search {
@@ -748,7 +748,7 @@ mod tests {
         let mut harness = harness();
         harness.state_mut().ui.tab = Tab::Overview;
         harness.run();
-        harness.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::K);
+        harness.key_press_modifiers(egui::Modifiers::COMMAND, Key::K);
         harness.run();
         assert_eq!(harness.state().ui.tab, Tab::Projects);
         harness.get_by_label("Go to file:");
@@ -757,12 +757,12 @@ mod tests {
                 .iter()
                 .any(|c| matches!(c, FilesCommand::Find { .. }))
         );
-        harness.key_press(egui::Key::Escape);
+        harness.key_press(Key::Escape);
         harness.run();
         assert!(harness.query_by_label("Go to file:").is_none());
         assert!(!harness.state().ui.close);
         // With no dialog open, Esc closes the panel.
-        harness.key_press(egui::Key::Escape);
+        harness.key_press(Key::Escape);
         harness.run();
         assert!(harness.state().ui.close);
     }
