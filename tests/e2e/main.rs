@@ -22,6 +22,7 @@ mod ollama;
 mod ollama_settings;
 mod panel;
 mod panel_chat;
+mod panel_files;
 mod providers;
 mod providers_cli;
 mod python_client;

@@ -21,6 +21,7 @@ use omnipanel_tray::{
     core::{
         backend::{self, Command, Metrics, Options},
         state::{AgentState, Update},
+        workspace::files::FilesCommand,
     },
     panel::panel_ui::{PanelUi, Tab},
 };
@@ -63,8 +64,8 @@ impl LivePanel {
             // after the test is over.
             let _ = commands.send(command);
         });
-        // What the app does after each frame: follow logs and the activity
-        // log only while their tab shows.
+        // What the app does after each frame: follow logs, the activity
+        // log and the project's file changes only while their tab shows.
         let wanted = panel.wanted_logs();
         if wanted.as_ref() != panel.following() {
             panel.set_following(wanted.clone());
@@ -74,6 +75,11 @@ impl LivePanel {
         if wanted.as_ref() != panel.audit_following() {
             panel.set_audit_following(wanted.clone());
             let _ = commands.send(Command::Audit(wanted));
+        }
+        let wanted = panel.wanted_watch(state);
+        if wanted.as_ref() != panel.watching() {
+            panel.set_watching(wanted.clone());
+            let _ = commands.send(Command::Files(FilesCommand::Watch(wanted)));
         }
     }
 }

@@ -1,8 +1,8 @@
 //! Starting other programs: the agent and the panel (found next to our own
 //! executable, else on `PATH`), and the user's file manager or editor for a
-//! project. Children are detached into their own process group, so closing
-//! the tray does not take them down, and reaped by a small thread so none
-//! is left a zombie.
+//! project or a file (VS Code at the line, else `xdg-open`). Children are
+//! detached into their own process group, so closing the tray does not take
+//! them down, and reaped by a small thread so none is left a zombie.
 
 use std::{
     env,
@@ -144,6 +144,46 @@ pub fn open_path(path: &str) -> Result<u32, String> {
     spawn_detached(&resolved, &args)
 }
 
+/// The command that opens `file` at `line`: `$OMNIPANEL_EDITOR file`
+/// when set, else `code --goto file:line` when VS Code is installed, else
+/// `xdg-open file` (which knows no line).
+pub fn editor_command(
+    editor: Option<&str>,
+    code: Option<PathBuf>,
+    file: &Path,
+    line: Option<u64>,
+) -> (String, Vec<String>) {
+    let shown = file.display().to_string();
+    if editor.is_some_and(|e| !e.trim().is_empty()) {
+        return opener(editor, &shown);
+    }
+    match code {
+        Some(code) => {
+            let at = line.map_or(shown.clone(), |l| format!("{shown}:{l}"));
+            (code.display().to_string(), vec!["--goto".to_owned(), at])
+        }
+        None => opener(None, &shown),
+    }
+}
+
+/// Open a file in the user's editor, at a line when known. Blocks for the
+/// fork and exec: call it off the UI thread and off the async executor.
+pub fn open_in_editor(file: &Path, line: Option<u64>) -> Result<u32, String> {
+    let editor = env::var(EDITOR_ENV).ok();
+    let code = find_on_path("code", env::var_os("PATH"));
+    let (program, args) = editor_command(editor.as_deref(), code, file, line);
+    let resolved = if program.contains('/') {
+        Some(PathBuf::from(&program))
+    } else {
+        find_on_path(&program, env::var_os("PATH"))
+    }
+    .ok_or_else(|| {
+        format!("{program} is not installed: install VS Code or xdg-utils, or set {EDITOR_ENV}")
+    })?;
+    let args: Vec<OsString> = args.into_iter().map(OsString::from).collect();
+    spawn_detached(&resolved, &args)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -162,6 +202,27 @@ mod tests {
             )
         );
         assert_eq!(opener(Some("  "), "/p").0, "xdg-open");
+    }
+
+    #[test]
+    fn files_open_in_code_at_the_line_else_xdg_open() {
+        let file = Path::new("/p/src/main.rs");
+        let code = Some(PathBuf::from("/usr/bin/code"));
+        assert_eq!(
+            editor_command(None, code.clone(), file, Some(7)),
+            (
+                "/usr/bin/code".to_owned(),
+                vec!["--goto".to_owned(), "/p/src/main.rs:7".to_owned()]
+            )
+        );
+        assert_eq!(
+            editor_command(None, None, file, Some(7)),
+            ("xdg-open".to_owned(), vec!["/p/src/main.rs".to_owned()])
+        );
+        assert_eq!(
+            editor_command(Some("zed"), code, file, None),
+            ("zed".to_owned(), vec!["/p/src/main.rs".to_owned()])
+        );
     }
 
     #[test]

@@ -29,6 +29,7 @@ use crate::core::{
     icon, single,
     state::{AgentState, Update},
     views::{self, IconState},
+    workspace::files::FilesCommand,
 };
 
 /// What reaches the panel's loop.
@@ -198,6 +199,14 @@ impl App {
         if wanted.as_ref() != self.ui.audit_following() {
             self.ui.set_audit_following(wanted.clone());
             let _ = self.backend.send(Command::Audit(wanted));
+        }
+        // The project's files are watched only while the Projects tab shows.
+        let wanted = self.ui.wanted_watch(&self.state);
+        if wanted.as_ref() != self.ui.watching() {
+            self.ui.set_watching(wanted.clone());
+            let _ = self
+                .backend
+                .send(Command::Files(FilesCommand::Watch(wanted)));
         }
     }
 

@@ -145,6 +145,8 @@ pub struct PanelUi {
     /// The project the Chat, Projects (files) and Git tabs work on (its
     /// id); `None`: the most recently opened one.
     project: Option<String>,
+    /// The project whose changes the backend follows.
+    watching: Option<String>,
     chat: chat::ChatTab,
     files: files::FilesTab,
     git: git::GitTab,
@@ -174,6 +176,7 @@ impl PanelUi {
             audit_filter: AuditFilter::default(),
             audit_following: None,
             project: None,
+            watching: None,
             chat: chat::ChatTab::default(),
             files: files::FilesTab::default(),
             git: git::GitTab::default(),
@@ -195,6 +198,27 @@ impl PanelUi {
     /// Work on project `id` from now on.
     pub fn select_project(&mut self, id: Option<String>) {
         self.project = id;
+    }
+
+    /// The project whose file changes to follow now (`None`: none): the
+    /// one shown, while the Projects tab shows; the app sends a
+    /// `Command::Files(FilesCommand::Watch(..))` when this changes.
+    pub fn wanted_watch(&self, state: &AgentState) -> Option<String> {
+        (self.tab == Tab::Projects)
+            .then(|| self.current_project(state))
+            .flatten()
+            .filter(|p| p.open)
+            .map(|p| p.id.clone())
+    }
+
+    /// Remember which project's changes the backend follows.
+    pub fn set_watching(&mut self, project: Option<String>) {
+        self.watching = project;
+    }
+
+    /// The project whose changes the backend follows.
+    pub fn watching(&self) -> Option<&String> {
+        self.watching.as_ref()
     }
 
     /// The activity log filter to follow now (`None`: none); the app sends
@@ -294,7 +318,7 @@ impl PanelUi {
         egui::Panel::bottom("notices").show(ui, |ui| match state.notices.back() {
             Some(n) => notice_label(ui, &n.message, n.error),
             None => {
-                ui.weak("Esc closes · Ctrl+1..9 switch tabs");
+                ui.weak("Esc closes · Ctrl+1..9 switch tabs · Ctrl+K go to file");
             }
         });
         egui::CentralPanel::default().show(ui, |ui| {
@@ -330,7 +354,7 @@ impl PanelUi {
     }
 
     fn keys(&mut self, ui: &egui::Ui) {
-        let (escape, digit) = ui.input(|i| {
+        let (escape, digit, goto) = ui.input(|i| {
             let digits = [
                 Key::Num1,
                 Key::Num2,
@@ -347,11 +371,20 @@ impl PanelUi {
             } else {
                 None
             };
-            (i.key_pressed(Key::Escape), digit)
+            let goto = i.modifiers.command && i.key_pressed(Key::K);
+            (i.key_pressed(Key::Escape), digit, goto)
         });
         // Esc closes the open dialog first, the panel only when none is.
-        if escape && self.revoking.take().is_none() && !self.chat.close_dialog() {
+        if escape
+            && self.revoking.take().is_none()
+            && !self.chat.close_dialog()
+            && !self.files.close_dialog()
+        {
             self.close = true;
+        }
+        if goto {
+            self.tab = Tab::Projects;
+            self.files.open_goto();
         }
         if let Some(tab) = digit.and_then(Tab::for_digit) {
             self.tab = tab;
@@ -442,8 +475,9 @@ impl PanelUi {
 
     fn projects(&mut self, ui: &mut egui::Ui, state: &AgentState, out: &mut Vec<Command>) {
         ui.horizontal(|ui| {
-            ui.label("Open a folder as a project:");
-            ui.text_edit_singleline(&mut self.project_path);
+            let label = ui.label("Open a folder as a project:");
+            ui.text_edit_singleline(&mut self.project_path)
+                .labelled_by(label.id);
             if ui.button("Add").clicked() && !self.project_path.trim().is_empty() {
                 out.push(Command::OpenProject(self.project_path.trim().to_owned()));
             }
@@ -454,6 +488,7 @@ impl PanelUi {
         }
         ui.separator();
         let rows = views::project_rows(&state.projects);
+        let current = self.current_project(state).map(|p| p.id.clone());
         if rows.is_empty() {
             ui.weak("No projects yet.");
         }
@@ -488,6 +523,16 @@ impl PanelUi {
                             && let Err(err) = launch::open_path(&row.path)
                         {
                             tracing::warn!("{err}");
+                        }
+                        // The project whose files show below (and that the
+                        // Chat and Git tabs work on).
+                        let selected = current.as_ref() == Some(&row.id);
+                        if ui
+                            .add(egui::Button::selectable(selected, "Select"))
+                            .on_hover_text("Show its files below; Chat and Git work on it too")
+                            .clicked()
+                        {
+                            self.select_project(Some(row.id.clone()));
                         }
                         if ui.button("Forget").clicked() {
                             out.push(Command::ForgetProject(row.id.clone()));

@@ -4,8 +4,9 @@
 //! the UI's commands to `actions`. The followed log and the followed
 //! activity log are the two reads that last as long as the UI wants them:
 //! each is one task, replaced when the UI asks for another and started
-//! again after a reconnect. A chat reply is one task too, kept so that
-//! "Stop" can abort it (which cancels the stream).
+//! again after a reconnect. The project's file watch and text search are
+//! kept the same way, by `files::Streams`. A chat reply is one task too,
+//! kept so that "Stop" can abort it (which cancels the stream).
 
 use omnipanel_client::{
     Client, ClientError,
@@ -16,7 +17,7 @@ use omnipanel_client::{
 use tokio::{sync::mpsc, task::JoinHandle};
 
 use super::{
-    AuditFilter, Command, MIN_BACKOFF, Options, Sink, actions, backoff, notice,
+    AuditFilter, Command, MIN_BACKOFF, Options, Sink, actions, backoff, files, notice,
     refresh::{
         follow_audit, metrics, refresh_all, refresh_autostart, refresh_clients, refresh_models,
         refresh_projects, refresh_providers, refresh_thresholds, refresh_update, tail_logs,
@@ -92,6 +93,9 @@ pub(super) async fn run(options: Options, sink: Sink, mut rx: mpsc::UnboundedRec
                         }
                         Some(Command::Logs(source)) => follows.logs = source,
                         Some(Command::Audit(filter)) => follows.audit = filter,
+                        Some(Command::Files(command)) if files::Streams::handles(&command) => {
+                            follows.files.want(&command);
+                        }
                         Some(other) => notice(
                             &sink,
                             other.key(),
@@ -111,6 +115,8 @@ struct Follows {
     logs: Option<String>,
     /// The activity log, with its filter.
     audit: Option<AuditFilter>,
+    /// The project's changes watched, and the running text search.
+    files: files::Streams,
 }
 
 enum SessionEnd {
@@ -167,6 +173,7 @@ async fn session(
         .clone()
         .map(|filter| tokio::spawn(follow_audit(client.clone(), filter, sink.clone())));
     let mut reply_task: Option<JoinHandle<()>> = None;
+    follows.files.resume(client, sink);
     let end = loop {
         tokio::select! {
             message = events.message() => match message {
@@ -219,6 +226,9 @@ async fn session(
                     }
                     tokio::spawn(actions::execute(client.clone(), command, sink.clone()));
                 }
+                Some(Command::Files(command)) if files::Streams::handles(&command) => {
+                    follows.files.run(client, command, sink);
+                }
                 Some(command) => {
                     tokio::spawn(actions::execute(client.clone(), command, sink.clone()));
                 }
@@ -228,6 +238,7 @@ async fn session(
     for task in [log_task, audit_task, reply_task].into_iter().flatten() {
         task.abort();
     }
+    follows.files.pause();
     end
 }
 
