@@ -150,6 +150,8 @@ pub struct PanelUi {
     git: git::GitTab,
     /// Bug reports put on the clipboard (see `AgentState::bug_reports_made`).
     bug_reports_copied: u64,
+    /// What the Clients tab's admitted list is filtered by.
+    clients_filter: String,
 }
 
 impl PanelUi {
@@ -180,6 +182,7 @@ impl PanelUi {
             files: files::FilesTab::default(),
             git: git::GitTab::default(),
             bug_reports_copied: 0,
+            clients_filter: String::new(),
         }
     }
 

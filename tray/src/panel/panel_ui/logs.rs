@@ -99,3 +99,85 @@ impl PanelUi {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use egui_kittest::{Harness, kittest::Queryable};
+    use omnipanel_client::proto::v1::CrashReport;
+
+    use super::*;
+    use crate::core::state::Update;
+
+    struct Panel {
+        ui: PanelUi,
+        state: AgentState,
+        sent: Vec<Command>,
+    }
+
+    fn harness(state: AgentState) -> Harness<'static, Panel> {
+        let panel = Panel {
+            ui: PanelUi::new(Tab::Logs, false, "/home/u"),
+            state,
+            sent: Vec::new(),
+        };
+        Harness::builder()
+            .with_size(egui::vec2(900.0, 800.0))
+            .build_ui_state(
+                |ui, panel: &mut Panel| {
+                    let Panel { ui: p, state, sent } = panel;
+                    p.show(ui, state, &mut |c| sent.push(c));
+                },
+                panel,
+            )
+    }
+
+    #[test]
+    fn crash_reports_are_listed_with_their_process_or_said_to_be_none() {
+        let mut state = crate::core::state::connected_for_tests();
+        state.apply(Update::CrashReports(Vec::new()));
+        let empty = harness(state);
+        empty.get_by_label(
+            "No crash reports: neither the agent, the tray nor the panel has crashed.",
+        );
+
+        let mut state = crate::core::state::connected_for_tests();
+        state.apply(Update::CrashReports(vec![CrashReport {
+            process: "tray".into(),
+            message: "index out of bounds\nsecond line".into(),
+            time_unix_ms: 1_000_000_000_000,
+            ..Default::default()
+        }]));
+        let harness = harness(state);
+        harness.get_by_label("tray");
+        harness.get_by_label(&display::one_line("index out of bounds\nsecond line"));
+        harness.get_by_label(&display::timestamp(1_000_000_000_000));
+    }
+
+    #[test]
+    fn copy_bug_report_asks_the_backend_then_copies_what_it_collected() {
+        let mut harness = harness(crate::core::state::connected_for_tests());
+        harness.get_by_label("Copy bug report").click();
+        harness.run_steps(2);
+        assert_eq!(harness.state().sent, vec![Command::CopyBugReport]);
+
+        // The backend's answer: the text reaches the clipboard once.
+        harness
+            .state_mut()
+            .state
+            .apply(Update::BugReport("==> summary.txt <==".into()));
+        harness.step();
+        let copied = |h: &Harness<'static, Panel>| {
+            h.output()
+                .platform_output
+                .commands
+                .iter()
+                .filter(
+                    |c| matches!(c, egui::OutputCommand::CopyText(t) if t == "==> summary.txt <=="),
+                )
+                .count()
+        };
+        assert_eq!(copied(&harness), 1);
+        harness.step();
+        assert_eq!(copied(&harness), 0, "copied again");
+    }
+}
