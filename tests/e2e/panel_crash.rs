@@ -30,9 +30,16 @@ fn crash(sandbox: &Sandbox, program: &str) -> TestResult {
 #[tokio::test]
 async fn a_panic_in_the_panel_or_the_tray_is_listed_with_its_process() -> TestResult {
     let sandbox = Sandbox::new()?;
-    let agent = sandbox.start_agent().await?;
+    let mut agent = sandbox.start_agent().await?;
     crash(&sandbox, "omnipanel-panel")?;
     crash(&sandbox, "omnipanel-tray")?;
+    // Their reports are not the agent's: its next start is not a
+    // "previous run crashed".
+    agent.stop().await?;
+    let agent = sandbox.start_agent().await?;
+    assert!(!agent.client().await?.info().previous_run_crashed);
+    let log = std::fs::read_to_string(sandbox.agent_log())?;
+    assert!(!log.contains("the previous run crashed"), "{log}");
     let reports = agent
         .client()
         .await?

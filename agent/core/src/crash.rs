@@ -5,10 +5,10 @@
 
 use std::path::PathBuf;
 
-pub use omnipanel_crash::{CrashReport, list_reports, parse_report};
+pub use omnipanel_crash::{AGENT, CrashReport, list_reports, parse_report};
 
 /// Install the panic hook that writes the agent's crash reports into
 /// `crash_dir`.
 pub fn install_hook(crash_dir: PathBuf) {
-    omnipanel_crash::install_hook(crash_dir, omnipanel_crash::AGENT, crate::version::current());
+    omnipanel_crash::install_hook(crash_dir, AGENT, crate::version::current());
 }
