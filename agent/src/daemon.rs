@@ -384,8 +384,10 @@ impl Drop for SocketGuard<'_> {
     }
 }
 
-/// Log and publish crash reports written since the last start; returns
-/// whether there were any.
+/// Log and publish the agent's crash reports written since the last start;
+/// returns whether there were any. The tray's and the panel's reports share
+/// the folder (ListCrashReports lists them) but say nothing about the
+/// agent's previous run.
 async fn report_earlier_crashes(store: &Store, crash_dir: &Path, bus: &EventBus) -> bool {
     const SEEN_KEY: &str = "crash_reports_seen_ms";
     let seen: i64 = match store.meta(SEEN_KEY).await {
@@ -407,7 +409,10 @@ async fn report_earlier_crashes(store: &Store, crash_dir: &Path, bus: &EventBus)
             return false;
         }
     };
-    let fresh: Vec<_> = reports.into_iter().filter(|r| r.time_ms > seen).collect();
+    let fresh: Vec<_> = reports
+        .into_iter()
+        .filter(|r| r.time_ms > seen && r.process == crash::AGENT)
+        .collect();
     for report in fresh.iter().rev() {
         tracing::warn!(
             report = %report.path.display(),

@@ -23,6 +23,7 @@ mod ollama_settings;
 mod panel;
 mod panel_chat;
 mod panel_files;
+mod panel_crash;
 mod providers;
 mod providers_cli;
 mod python_client;

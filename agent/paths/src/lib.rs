@@ -79,6 +79,12 @@ pub fn state_dir() -> PathBuf {
     xdg_dir("XDG_STATE_HOME", &home(), ".local/state").join("omnipanel")
 }
 
+/// Where every OmniPanel process (the agent, the tray, the panel) writes
+/// its crash reports, and where the agent lists them from.
+pub fn crash_dir() -> PathBuf {
+    state_dir().join("crashes")
+}
+
 /// The settings file: `OMNIPANEL_CONFIG` when set and not empty, else
 /// `$XDG_CONFIG_HOME/omnipanel/config.toml`.
 pub fn config_file() -> PathBuf {
@@ -132,7 +138,7 @@ impl AgentPaths {
             config_file: config.join("omnipanel").join("config.toml"),
             data_dir: data.join("omnipanel"),
             log_dir: state.join("logs"),
-            crash_dir: state.join("crashes"),
+            crash_dir: crash_dir(),
             socket: socket_path(),
         }
     }

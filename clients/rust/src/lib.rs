@@ -4,9 +4,11 @@
 //! HTTP/2 layer requires, checks the protocol version, turns failures into
 //! messages a person can act on, and offers an event subscription that
 //! resumes from its last sequence after a reconnect. Calls come back as
-//! generated messages or classified errors (`calls`), and `display` holds
-//! the words and numbers every client shows the same way.
+//! generated messages or classified errors (`calls`), `display` holds
+//! the words and numbers every client shows the same way, and `bugreport`
+//! collects what a bug report holds for the CLI and the panel alike.
 
+pub mod bugreport;
 mod calls;
 mod connect;
 pub mod display;

@@ -31,6 +31,9 @@ struct Args {
     /// Do not start the agent when none is running.
     #[arg(long)]
     no_start_agent: bool,
+    /// Panic on purpose to test crash reports (hidden: for tests only).
+    #[arg(long, hide = true)]
+    crash_test: bool,
 }
 
 /// The tabs `--tab` takes (listed in `--help`), each read by `Tab::parse`
@@ -45,6 +48,14 @@ fn tab_parser() -> impl TypedValueParser<Value = Tab> {
 
 fn main() -> ExitCode {
     let args = Args::parse();
+    omnipanel_crash::install_hook(
+        omnipanel_paths::crash_dir(),
+        omnipanel_crash::PANEL,
+        env!("CARGO_PKG_VERSION"),
+    );
+    if args.crash_test {
+        panic!("crash test requested with `omnipanel-panel --crash-test`");
+    }
     omnipanel_tray::init_logging();
     let options = PanelOptions {
         tab: args.tab,

@@ -30,12 +30,23 @@ struct Args {
     /// for packaging.
     #[arg(long, value_name = "DIR")]
     export_icons: Option<PathBuf>,
+    /// Panic on purpose to test crash reports (hidden: for tests only).
+    #[arg(long, hide = true)]
+    crash_test: bool,
 }
 
 fn main() -> ExitCode {
     // First, while this is the only thread.
     launch::disable_gdk_gl();
     let args = Args::parse();
+    omnipanel_crash::install_hook(
+        omnipanel_paths::crash_dir(),
+        omnipanel_crash::TRAY,
+        env!("CARGO_PKG_VERSION"),
+    );
+    if args.crash_test {
+        panic!("crash test requested with `omnipanel-tray --crash-test`");
+    }
     omnipanel_tray::init_logging();
     if let Some(dir) = &args.export_icons {
         return export_icons(dir);

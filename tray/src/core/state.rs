@@ -8,9 +8,9 @@ use std::collections::VecDeque;
 
 use omnipanel_client::proto::v1::{
     AccessRequest, AccessRequestState, Alert, AlertState, AuditEntry, CheckFitResponse, Client,
-    Confirmation, ConfirmationState, GetAutostartResponse, GetInfoResponse, GetThresholdsResponse,
-    Model, Project, Provider, PullProgress, PullState, RepositoryChangedEvent, RunningModel,
-    ServerStatus, Snapshot,
+    Confirmation, ConfirmationState, CrashReport, GetAutostartResponse, GetInfoResponse,
+    GetThresholdsResponse, Model, Project, Provider, PullProgress, PullState,
+    RepositoryChangedEvent, RunningModel, ServerStatus, Snapshot,
 };
 
 use crate::core::workspace::{
@@ -121,6 +121,11 @@ pub enum Update {
         /// Whether these replace what was shown.
         reset: bool,
     },
+    /// The crash reports of every process, newest first (read while the
+    /// Logs tab shows).
+    CrashReports(Vec<CrashReport>),
+    /// A bug report collected for the clipboard, as text.
+    BugReport(String),
     /// The result of an action.
     Notice(Notice),
     /// The access requests waiting for the user (the whole list).
@@ -189,6 +194,14 @@ pub struct AgentState {
     pub log_source: String,
     /// Log lines, oldest first (bounded).
     pub log_lines: VecDeque<String>,
+    /// Crash reports of the agent, the tray and the panel, newest first;
+    /// `None` until read.
+    pub crash_reports: Option<Vec<CrashReport>>,
+    /// The last bug report collected for the clipboard, as text.
+    pub bug_report: String,
+    /// How many bug reports were collected: the panel copies the text when
+    /// this moves past what it copied last.
+    pub bug_reports_made: u64,
     /// Results of recent actions, newest last.
     pub notices: VecDeque<Notice>,
     /// Access requests waiting for the user, oldest first.
@@ -358,6 +371,11 @@ impl AgentState {
                 while self.log_lines.len() > LOG_LEN {
                     self.log_lines.pop_front();
                 }
+            }
+            Update::CrashReports(reports) => self.crash_reports = Some(reports),
+            Update::BugReport(text) => {
+                self.bug_report = text;
+                self.bug_reports_made += 1;
             }
             Update::Notice(notice) => {
                 if self.notices.len() == NOTICE_LEN {

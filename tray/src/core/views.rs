@@ -629,6 +629,21 @@ pub fn client_rows(clients: &[Client], home: &str, now_ms: i64) -> Vec<ClientRow
     rows
 }
 
+impl ClientRow {
+    /// Whether the row matches what was typed in the Clients tab's filter:
+    /// every word, without case, in its name, id, scopes or projects.
+    pub fn matches(&self, filter: &str) -> bool {
+        let haystack = format!(
+            "{} {} {} {}",
+            self.name, self.id, self.scopes, self.projects
+        )
+        .to_lowercase();
+        filter
+            .split_whitespace()
+            .all(|word| haystack.contains(&word.to_lowercase()))
+    }
+}
+
 /// One row of the Audit tab's table.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AuditRow {
@@ -1110,6 +1125,12 @@ mod tests {
         assert_eq!(rows[1].scopes, "status");
         assert_eq!(rows[1].expires, "never");
         assert_eq!(rows[1].last_used, "never");
+        // The Clients tab's filter: every word, any case, any column.
+        assert!(rows[1].matches(""));
+        assert!(rows[1].matches("aider ~/APP"));
+        assert!(rows[1].matches("status"));
+        assert!(!rows[1].matches("aider data"));
+        assert!(rows[0].matches("zed read"));
     }
 
     #[test]

@@ -150,6 +150,10 @@ pub struct PanelUi {
     chat: chat::ChatTab,
     files: files::FilesTab,
     git: git::GitTab,
+    /// Bug reports put on the clipboard (see `AgentState::bug_reports_made`).
+    bug_reports_copied: u64,
+    /// What the Clients tab's admitted list is filtered by.
+    clients_filter: String,
 }
 
 impl PanelUi {
@@ -180,6 +184,8 @@ impl PanelUi {
             chat: chat::ChatTab::default(),
             files: files::FilesTab::default(),
             git: git::GitTab::default(),
+            bug_reports_copied: 0,
+            clients_filter: String::new(),
         }
     }
 
@@ -261,6 +267,7 @@ impl PanelUi {
     /// Draw everything; `send` passes commands to the backend.
     pub fn show(&mut self, ui: &mut egui::Ui, state: &AgentState, send: &mut dyn FnMut(Command)) {
         self.keys(ui);
+        self.copy_bug_report(ui, state);
         // Views push commands here; they are sent (and marked pending)
         // after drawing, so no view needs the backend.
         let mut out: Vec<Command> = Vec::new();
@@ -342,7 +349,7 @@ impl PanelUi {
                     }
                     Tab::Models => self.models(ui, state, &mut out),
                     Tab::Alerts => self.alerts(ui, state, &mut out),
-                    Tab::Logs => self.logs(ui, state),
+                    Tab::Logs => self.logs(ui, state, &mut out),
                     Tab::Clients => self.clients(ui, state, &mut out),
                     Tab::Audit => self.audit(ui, state),
                 });

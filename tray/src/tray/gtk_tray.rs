@@ -123,6 +123,12 @@ pub fn start(
     std::thread::Builder::new()
         .name("gtk".into())
         .spawn(move || {
+            // On the StatusNotifierItem path the item's Title (what KDE,
+            // GNOME's extension and Xfce show as its name) is the
+            // application name; tray-icon's `with_title` sets only the
+            // label beside the icon, so without this hosts said
+            // "omnipanel-tray" (tray/sni-smoke.sh checks it).
+            glib::set_application_name("OmniPanel");
             if let Err(err) = gtk::init() {
                 let _ = ready_tx.send(Err(format!("GTK could not start: {err}")));
                 return;

@@ -133,6 +133,7 @@ impl IntoProto<pb::CrashReport> for CrashReport {
             message: self.message,
             thread: self.thread,
             location: self.location,
+            process: self.process,
         }
     }
 }
@@ -295,6 +296,7 @@ mod tests {
     fn a_crash_report_keeps_every_header() {
         let report: pb::CrashReport = CrashReport {
             path: PathBuf::from("/crash/crash-1.txt"),
+            process: "panel".to_owned(),
             time_ms: 5,
             version: "0.1.0".to_owned(),
             message: "boom".to_owned(),
@@ -311,6 +313,7 @@ mod tests {
                 message: "boom".to_owned(),
                 thread: "main".to_owned(),
                 location: "src/x.rs:1:2".to_owned(),
+                process: "panel".to_owned(),
             }
         );
     }

@@ -692,8 +692,9 @@ pub async fn crashes(out: Output) -> Result<(), Failure> {
         }
         for report in &response.reports {
             outln!(
-                "{}  {}  {}\n    {}",
+                "{}  {:<5}  {}  {}\n    {}",
                 display::timestamp(report.time_unix_ms),
+                report.process,
                 report.version,
                 report.message,
                 report.path

@@ -10,7 +10,7 @@ use std::{
 
 use clap::{Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use omnipanel_client::{Client, ClientError, Target, display};
+use omnipanel_client::{Client, ClientError, Target, bugreport, display};
 use omnipanel_proto::v1::{self as pb, DownloadState};
 
 use crate::{
@@ -361,100 +361,13 @@ async fn wait_for_restart(target: &Target) -> Result<Client, Failure> {
     ))
 }
 
-/// Most of a log file that goes into a report.
-const LOG_TAIL_BYTES: u64 = 1024 * 1024;
-/// Crash reports included, newest first.
-const MAX_CRASH_REPORTS: usize = 10;
-
-/// Mask values of keys that hold secrets in a config.toml text.
-pub fn redact_config(text: &str) -> String {
-    const SECRET_WORDS: &[&str] = &["token", "secret", "password", "passphrase", "private"];
-    text.lines()
-        .map(|line| {
-            let trimmed = line.trim_start();
-            if trimmed.starts_with('#') || trimmed.starts_with('[') {
-                return line.to_owned();
-            }
-            match line.split_once('=') {
-                Some((key, _))
-                    if SECRET_WORDS
-                        .iter()
-                        .any(|w| key.to_ascii_lowercase().contains(w)) =>
-                {
-                    format!("{}= \"<redacted>\"", key)
-                }
-                _ => line.to_owned(),
-            }
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
-fn tail_of(path: &Path, max: u64) -> std::io::Result<Vec<u8>> {
-    use std::io::{Read, Seek, SeekFrom};
-    let mut file = std::fs::File::open(path)?;
-    let len = file.metadata()?.len();
-    if len > max {
-        file.seek(SeekFrom::Start(len - max))?;
-    }
-    let mut data = Vec::new();
-    file.take(max).read_to_end(&mut data)?;
-    Ok(data)
-}
-
-/// `omnipanel bugreport`
+/// `omnipanel bugreport`: what `omnipanel_client::bugreport` collects (the
+/// same the panel's "Copy bug report" copies), packed into an archive.
 pub async fn bugreport(output: Option<PathBuf>, out: Output) -> Result<(), Failure> {
-    // The agent may be the thing that is broken: use what it says about
-    // itself when it answers, else the default locations.
     let client = Client::connect_from_env().await.ok();
-    let mut summary = String::new();
-    summary.push_str(&format!("omnipanel (CLI) {}\n", env!("CARGO_PKG_VERSION")));
-    let (config, log_dir, crash_dir) = match &client {
-        Some(client) => {
-            let info = client.info();
-            summary.push_str(&format!(
-                "agent {} (protocol {}), pid {}, features {}\n",
-                info.version,
-                info.protocol_version,
-                info.pid,
-                info.features.join(",")
-            ));
-            if info.previous_run_crashed {
-                summary.push_str("the agent's previous run crashed\n");
-            }
-            if let Ok(status) = client
-                .models()
-                .get_server_status(pb::GetServerStatusRequest {})
-                .await
-            {
-                summary.push_str(&format!("ollama: {:?}\n", status.into_inner()));
-            }
-            (
-                PathBuf::from(&info.config_path),
-                PathBuf::from(&info.log_dir),
-                PathBuf::from(&info.crash_dir),
-            )
-        }
-        None => {
-            summary.push_str("agent: not running\n");
-            let paths = omnipanel_paths::AgentPaths::from_env();
-            (
-                omnipanel_paths::config_file(),
-                paths.log_dir,
-                paths.crash_dir,
-            )
-        }
-    };
-    summary.push_str(&format!(
-        "os: {} {}\n",
-        std::env::consts::OS,
-        std::env::consts::ARCH
-    ));
-    for file in ["/etc/os-release", "/proc/version"] {
-        if let Ok(text) = std::fs::read_to_string(file) {
-            summary.push_str(&format!("--- {file}\n{}\n", text.trim()));
-        }
-    }
+    let report = bugreport::collect(client.as_ref(), "CLI")
+        .await
+        .map_err(|err| Failure::Other(format!("the report could not be collected: {err}")))?;
     let dir = match output {
         Some(dir) => dir,
         None => std::env::current_dir()
@@ -466,12 +379,11 @@ pub async fn bugreport(output: Option<PathBuf>, out: Output) -> Result<(), Failu
         .unwrap_or_default();
     let path = dir.join(format!("omnipanel-bugreport-{stamp}.tar.gz"));
     let archive_path = path.clone();
-    let included = tokio::task::spawn_blocking(move || {
-        write_archive(&archive_path, &summary, &config, &log_dir, &crash_dir)
-    })
-    .await
-    .map_err(|err| Failure::Other(format!("the report could not be written: {err}")))?
-    .map_err(|err| Failure::Other(format!("cannot write {}: {err}", path.display())))?;
+    let included = report.names();
+    tokio::task::spawn_blocking(move || write_archive(&archive_path, &report))
+        .await
+        .map_err(|err| Failure::Other(format!("the report could not be written: {err}")))?
+        .map_err(|err| Failure::Other(format!("cannot write {}: {err}", path.display())))?;
     if out.is_json() {
         return out.json(&serde_json::json!({
             "path": path.display().to_string(),
@@ -486,89 +398,28 @@ pub async fn bugreport(output: Option<PathBuf>, out: Output) -> Result<(), Failu
     Ok(())
 }
 
-fn write_archive(
-    path: &Path,
-    summary: &str,
-    config: &Path,
-    log_dir: &Path,
-    crash_dir: &Path,
-) -> std::io::Result<Vec<String>> {
+fn write_archive(path: &Path, report: &bugreport::BugReport) -> std::io::Result<()> {
     let file = std::fs::File::create(path)?;
     let mut builder = tar::Builder::new(flate2::write::GzEncoder::new(
         file,
         flate2::Compression::default(),
     ));
-    let mut included = Vec::new();
-    let mut add = |name: &str, data: &[u8]| -> std::io::Result<()> {
+    let mtime = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or_default();
+    for (name, data) in &report.files {
         let mut header = tar::Header::new_gnu();
         header.set_size(data.len() as u64);
         header.set_mode(0o600);
-        header.set_mtime(
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_secs())
-                .unwrap_or_default(),
-        );
+        header.set_mtime(mtime);
         header.set_cksum();
-        builder.append_data(&mut header, format!("omnipanel-bugreport/{name}"), data)?;
-        included.push(name.to_owned());
-        Ok(())
-    };
-    add("summary.txt", summary.as_bytes())?;
-    match std::fs::read_to_string(config) {
-        Ok(text) => add("config.toml", redact_config(&text).as_bytes())?,
-        Err(err) => add(
-            "config.toml",
-            format!("# {}: {err}\n", config.display()).as_bytes(),
-        )?,
-    }
-    if let Ok(entries) = std::fs::read_dir(log_dir) {
-        let mut logs: Vec<PathBuf> = entries
-            .filter_map(Result::ok)
-            .map(|e| e.path())
-            .filter(|p| p.extension().is_some_and(|e| e == "log"))
-            .collect();
-        logs.sort();
-        for log in logs {
-            if let (Ok(data), Some(name)) = (
-                tail_of(&log, LOG_TAIL_BYTES),
-                log.file_name().and_then(|n| n.to_str()),
-            ) {
-                add(&format!("logs/{name}"), &data)?;
-            }
-        }
-    }
-    if let Ok(entries) = std::fs::read_dir(crash_dir) {
-        let mut reports: Vec<(std::time::SystemTime, PathBuf)> = entries
-            .filter_map(Result::ok)
-            .filter_map(|e| Some((e.metadata().ok()?.modified().ok()?, e.path())))
-            .collect();
-        reports.sort_by_key(|r| std::cmp::Reverse(r.0));
-        for (_, report) in reports.into_iter().take(MAX_CRASH_REPORTS) {
-            if let (Ok(data), Some(name)) = (
-                tail_of(&report, LOG_TAIL_BYTES),
-                report.file_name().and_then(|n| n.to_str()),
-            ) {
-                add(&format!("crashes/{name}"), &data)?;
-            }
-        }
+        builder.append_data(
+            &mut header,
+            format!("omnipanel-bugreport/{name}"),
+            data.as_slice(),
+        )?;
     }
     builder.into_inner()?.finish()?.sync_all()?;
-    Ok(included)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn secrets_are_masked_and_the_rest_kept() {
-        let text = "[git]\ntoken = \"ghp_abc\"\ntimeout = \"30s\"\n# token = old\n[update]\npublic_key = \"RWQ\"\n";
-        let redacted = redact_config(text);
-        assert!(!redacted.contains("ghp_abc"));
-        assert!(redacted.contains("token = \"<redacted>\""));
-        assert!(redacted.contains("timeout = \"30s\""));
-        assert!(redacted.contains("# token = old"));
-        assert!(redacted.contains("public_key = \"RWQ\""));
-    }
+    Ok(())
 }

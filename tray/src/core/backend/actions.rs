@@ -250,6 +250,19 @@ async fn run_command(client: &Client, command: Command, sink: &Sink) -> Result<S
             Ok("the agent is stopping".to_owned())
         }
         Command::Logs(_) | Command::Audit(_) => Ok(String::new()),
+        Command::CopyBugReport => {
+            // The collection reads files on the blocking pool; the panel
+            // only puts the text on the clipboard.
+            let report = omnipanel_client::bugreport::collect(Some(client), "panel")
+                .await
+                .map_err(|err| format!("the bug report could not be collected: {err}"))?;
+            let text = report.to_text();
+            let size = display::bytes(text.len() as u64);
+            sink(Update::BugReport(text));
+            Ok(format!(
+                "Bug report copied ({size}): secrets in the settings are masked; read it before you paste it into a public issue"
+            ))
+        }
         Command::Chat(command) => super::chat::run(client, command, sink).await,
         Command::Files(command) => super::files::run(client, command, sink).await,
         Command::Git(command) => super::git::run(client, command, sink).await,

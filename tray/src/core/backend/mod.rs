@@ -77,8 +77,12 @@ pub enum Command {
     InstallUpdate,
     /// Stop the agent.
     Shutdown,
-    /// Follow a log source (`None`: stop following).
+    /// Follow a log source (`None`: stop following). Following one (the
+    /// Logs tab shows) also reads the crash reports.
     Logs(Option<String>),
+    /// Collect a bug report (what `omnipanel bugreport` collects) and send
+    /// it as text for the clipboard.
+    CopyBugReport,
     /// Admit a client that asked, with what the user chose.
     Approve(Approval),
     /// Refuse an access request (by id).
@@ -168,6 +172,7 @@ impl Command {
             Self::SetAutostart(_) => "autostart".to_owned(),
             Self::InstallUpdate => "update".to_owned(),
             Self::Logs(_) => "logs".to_owned(),
+            Self::CopyBugReport => "bugreport".to_owned(),
             Self::Approve(approval) => format!("access:{}", approval.id),
             Self::Deny(id) => format!("access:{id}"),
             Self::Revoke(id) => format!("client:{id}"),

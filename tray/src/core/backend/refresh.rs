@@ -10,9 +10,9 @@ use omnipanel_client::{
     proto::v1::{
         GetAutostartRequest, GetServerStatusRequest, GetSnapshotRequest, GetThresholdsRequest,
         GetUpdateStatusRequest, ListAccessRequestsRequest, ListAlertsRequest, ListAuditRequest,
-        ListClientsRequest, ListConfirmationsRequest, ListModelsRequest, ListProjectsRequest,
-        ListProvidersRequest, ListPullsRequest, ListRunningModelsRequest, StreamMetricsRequest,
-        TailLogsRequest, WatchAuditRequest,
+        ListClientsRequest, ListConfirmationsRequest, ListCrashReportsRequest, ListModelsRequest,
+        ListProjectsRequest, ListProvidersRequest, ListPullsRequest, ListRunningModelsRequest,
+        StreamMetricsRequest, TailLogsRequest, WatchAuditRequest,
     },
 };
 
@@ -286,6 +286,18 @@ pub(super) async fn metrics(client: Client, wanted: Metrics, sink: Sink) {
         if let Some(snapshot) = response.snapshot {
             sink(Update::Metrics(Box::new(snapshot)));
         }
+    }
+}
+
+/// Read the crash reports of every process (while the Logs tab shows).
+pub(super) async fn refresh_crashes(client: Client, sink: Sink) {
+    match client
+        .agent()
+        .list_crash_reports(ListCrashReportsRequest {})
+        .await
+    {
+        Ok(response) => sink(Update::CrashReports(response.into_inner().reports)),
+        Err(status) => notice(&sink, "crashes", Err(client.error(status).to_string())),
     }
 }
 

@@ -19,8 +19,9 @@ use tokio::{sync::mpsc, task::JoinHandle};
 use super::{
     AuditFilter, Command, MIN_BACKOFF, Options, Sink, actions, backoff, files, notice,
     refresh::{
-        follow_audit, metrics, refresh_all, refresh_autostart, refresh_clients, refresh_models,
-        refresh_projects, refresh_providers, refresh_thresholds, refresh_update, tail_logs,
+        follow_audit, metrics, refresh_all, refresh_autostart, refresh_clients, refresh_crashes,
+        refresh_models, refresh_projects, refresh_providers, refresh_thresholds, refresh_update,
+        tail_logs,
     },
 };
 use crate::core::{
@@ -164,6 +165,11 @@ async fn session(
         options.metrics,
         sink.clone(),
     )));
+    if follows.logs.is_some() {
+        tasks
+            .0
+            .push(tokio::spawn(refresh_crashes(client.clone(), sink.clone())));
+    }
     let mut log_task = follows
         .logs
         .clone()
@@ -178,7 +184,9 @@ async fn session(
         tokio::select! {
             message = events.message() => match message {
                 Ok(Some(response)) => match response.item {
-                    Some(Item::Event(event)) => on_event(client, sink, event),
+                    Some(Item::Event(event)) => {
+                        on_event(client, sink, event, follows.logs.is_some())
+                    }
                     Some(Item::Gap(gap)) => {
                         tracing::info!("event gap ({}): re-reading everything", gap.reason);
                         tokio::spawn(refresh_all(client.clone(), sink.clone()));
@@ -193,6 +201,10 @@ async fn session(
                 Some(Command::Logs(source)) => {
                     if let Some(task) = log_task.take() {
                         task.abort();
+                    }
+                    // The Logs tab came into view: its crash reports too.
+                    if source.is_some() && follows.logs.is_none() {
+                        tokio::spawn(refresh_crashes(client.clone(), sink.clone()));
                     }
                     log_task = source
                         .clone()
@@ -242,7 +254,9 @@ async fn session(
     end
 }
 
-fn on_event(client: &Client, sink: &Sink, event: Event) {
+/// Fold in one event; `logs_shown`: the Logs tab shows (it lists the
+/// crash reports, re-read when one is reported).
+fn on_event(client: &Client, sink: &Sink, event: Event, logs_shown: bool) {
     let Some(payload) = event.payload else {
         return;
     };
@@ -315,6 +329,9 @@ fn on_event(client: &Client, sink: &Sink, event: Event) {
         Payload::ConversationChanged(change) => sink(Update::Chat(ChatUpdate::Changed(change))),
         Payload::ClientsChanged(_) => {
             tokio::spawn(refresh_clients(client.clone(), sink.clone()));
+        }
+        Payload::CrashReported(_) if logs_shown => {
+            tokio::spawn(refresh_crashes(client.clone(), sink.clone()));
         }
         _ => {}
     }

@@ -4,8 +4,9 @@
 //! self-declared), with the code to compare, ticks to narrow its scopes
 //! and projects, and Allow once / for 1 hour / for 1 day / Always / Deny;
 //! the confirmations of destructive acts (Allow / Deny / allow the kind
-//! for an hour, never for force push); the admitted clients with Revoke
-//! behind a dialog that Enter confirms and Esc cancels.
+//! for an hour, never for force push); the admitted clients, filtered by
+//! what is typed above them, with Revoke behind a dialog that Enter
+//! confirms and Esc cancels. Each section says what to do when empty.
 
 use egui::{Key, RichText};
 use omnipanel_client::{
@@ -19,6 +20,12 @@ use crate::core::{
     state::AgentState,
     views,
 };
+
+/// What the requests section says when none waits: how one comes.
+pub(super) const NO_REQUESTS: &str = "No client has asked for access. Editors and scripts ask when they first connect; run `omnipanel clients request` to try.";
+
+/// Space between the tab's sections (requests, confirmations, clients).
+const SECTION_GAP: f32 = 8.0;
 
 /// How long "Allow this kind for this client" lasts.
 pub const ALLOW_KIND_SECONDS: u32 = 3600;
@@ -94,11 +101,12 @@ impl PanelUi {
             .retain(|id, _| requests.iter().any(|card| card.id == *id));
         ui.heading("Access requests");
         if requests.is_empty() {
-            ui.weak("No client is asking for access.");
+            ui.weak(NO_REQUESTS);
         }
         for card in &requests {
             self.request_card(ui, state, card, out);
         }
+        ui.add_space(SECTION_GAP);
         ui.separator();
         ui.heading("Confirmations");
         let confirmations = views::confirmation_cards(&state.confirmations, &self.home, now);
@@ -140,12 +148,40 @@ impl PanelUi {
                 self.notice(ui, state, &format!("confirm:{}", card.id));
             });
         }
+        ui.add_space(SECTION_GAP);
         ui.separator();
         ui.heading("Admitted clients");
-        let rows = views::client_rows(&state.clients, &self.home, now);
-        if rows.is_empty() {
+        let all = views::client_rows(&state.clients, &self.home, now);
+        if all.is_empty() {
             ui.weak("No client has been admitted. Our own CLI, tray and panel need no admission.");
             self.revoking = None;
+            return;
+        }
+        ui.horizontal(|ui| {
+            let label = ui.label("Filter clients:");
+            ui.add(
+                egui::TextEdit::singleline(&mut self.clients_filter)
+                    .hint_text("name, scope or project")
+                    .desired_width(220.0),
+            )
+            .labelled_by(label.id);
+            if ui
+                .add_enabled(
+                    !self.clients_filter.trim().is_empty(),
+                    egui::Button::new("Clear filter"),
+                )
+                .clicked()
+            {
+                self.clients_filter.clear();
+            }
+        });
+        let rows: Vec<_> = all
+            .into_iter()
+            .filter(|row| row.matches(&self.clients_filter))
+            .collect();
+        if rows.is_empty() {
+            ui.weak("No admitted client matches this filter: clear it to see them all.");
+            self.revoke_dialog(ui, out, dialog_was_open);
             return;
         }
         egui::Grid::new("clients")
@@ -295,5 +331,93 @@ impl PanelUi {
             Some(false) => self.revoking = None,
             None => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use egui_kittest::{Harness, kittest::Queryable};
+    use omnipanel_client::proto::v1::Client;
+
+    use super::*;
+    use crate::{core::state::Update, panel::panel_ui::Tab};
+
+    struct Panel {
+        ui: PanelUi,
+        state: AgentState,
+        sent: Vec<Command>,
+    }
+
+    fn harness(state: AgentState) -> Harness<'static, Panel> {
+        let panel = Panel {
+            ui: PanelUi::new(Tab::Clients, false, "/home/u"),
+            state,
+            sent: Vec::new(),
+        };
+        Harness::builder()
+            .with_size(egui::vec2(900.0, 1000.0))
+            .build_ui_state(
+                |ui, panel: &mut Panel| {
+                    let Panel { ui: p, state, sent } = panel;
+                    p.show(ui, state, &mut |c| sent.push(c));
+                },
+                panel,
+            )
+    }
+
+    fn client(id: &str, name: &str, projects: &[&str]) -> Client {
+        Client {
+            id: id.into(),
+            name: name.into(),
+            scopes: vec![Scope::Read as i32],
+            projects: projects.iter().map(|p| (*p).to_owned()).collect(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn empty_sections_say_what_to_do() {
+        let harness = harness(crate::core::state::connected_for_tests());
+        harness.get_by_label(NO_REQUESTS);
+        harness.get_by_label("Nothing waits for your confirmation.");
+        harness.get_by_label(
+            "No client has been admitted. Our own CLI, tray and panel need no admission.",
+        );
+        // No list, no filter.
+        assert!(harness.query_by_label("Filter clients:").is_none());
+    }
+
+    #[test]
+    fn the_filter_narrows_the_admitted_clients_and_clears() {
+        let mut state = crate::core::state::connected_for_tests();
+        state.apply(Update::Clients(vec![
+            client("c1", "VS Code", &["/home/u/app"]),
+            client("c2", "Notebook", &["/home/u/data"]),
+        ]));
+        let mut harness = harness(state);
+        harness.run();
+        harness.get_by_label("Revoke VS Code…");
+        harness.get_by_label("Revoke Notebook…");
+
+        // The field is found by its label; typing narrows the list by
+        // project as well as by name, without case.
+        let field = harness.get_by_label("Filter clients:");
+        field.focus();
+        field.type_text("DATA");
+        harness.run();
+        assert!(harness.query_by_label("Revoke VS Code…").is_none());
+        harness.get_by_label("Revoke Notebook…");
+
+        harness
+            .get_by_label("Filter clients:")
+            .type_text(" nothing");
+        harness.run();
+        harness.get_by_label("No admitted client matches this filter: clear it to see them all.");
+
+        harness.get_by_label("Clear filter").click();
+        harness.run();
+        harness.get_by_label("Revoke VS Code…");
+        harness.get_by_label("Revoke Notebook…");
+        assert!(harness.state().sent.is_empty(), "filtering sends nothing");
     }
 }

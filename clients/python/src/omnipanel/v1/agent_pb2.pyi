@@ -591,18 +591,25 @@ class CrashReport(_message.Message):
     MESSAGE_FIELD_NUMBER: _builtins.int
     THREAD_FIELD_NUMBER: _builtins.int
     LOCATION_FIELD_NUMBER: _builtins.int
+    PROCESS_FIELD_NUMBER: _builtins.int
     path: _builtins.str
     """Path of the report file."""
     time_unix_ms: _builtins.int
     """When the crash happened, in milliseconds since the Unix epoch."""
     version: _builtins.str
-    """Agent version that crashed."""
+    """Version of the program that crashed."""
     message: _builtins.str
     """Panic message."""
     thread: _builtins.str
     """Name of the thread that panicked."""
     location: _builtins.str
     """Source location of the panic, "file:line:column"."""
+    process: _builtins.str
+    """The process that crashed: "agent", "tray" or "panel". Every OmniPanel
+    process writes its reports into the agent's crash folder, so the list
+    holds all of them (reports written before this field existed are the
+    agent's).
+    """
     def __init__(
         self,
         *,
@@ -612,10 +619,11 @@ class CrashReport(_message.Message):
         message: _builtins.str = ...,
         thread: _builtins.str = ...,
         location: _builtins.str = ...,
+        process: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["location", b"location", "message", b"message", "path", b"path", "thread", b"thread", "time_unix_ms", b"time_unix_ms", "version", b"version"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["location", b"location", "message", b"message", "path", b"path", "process", b"process", "thread", b"thread", "time_unix_ms", b"time_unix_ms", "version", b"version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -204,7 +204,8 @@ class AgentServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ListCrashReports(self, request, context):
-        """ListCrashReports lists the crash reports written by panics, newest first.
+        """ListCrashReports lists the crash reports written by panics of the agent,
+        the tray and the panel, newest first.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

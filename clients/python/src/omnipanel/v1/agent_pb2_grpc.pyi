@@ -60,7 +60,9 @@ class AgentServiceStub:
     TailLogs: _grpc.UnaryStreamMultiCallable[_agent_pb2.TailLogsRequest, _agent_pb2.TailLogsResponse]
     """TailLogs returns the last lines of a log and optionally follows it."""
     ListCrashReports: _grpc.UnaryUnaryMultiCallable[_agent_pb2.ListCrashReportsRequest, _agent_pb2.ListCrashReportsResponse]
-    """ListCrashReports lists the crash reports written by panics, newest first."""
+    """ListCrashReports lists the crash reports written by panics of the agent,
+    the tray and the panel, newest first.
+    """
     GetAutostart: _grpc.UnaryUnaryMultiCallable[_agent_pb2.GetAutostartRequest, _agent_pb2.GetAutostartResponse]
     """GetAutostart says whether OmniPanel starts at login."""
     SetAutostart: _grpc.UnaryUnaryMultiCallable[_agent_pb2.SetAutostartRequest, _agent_pb2.SetAutostartResponse]
@@ -160,7 +162,9 @@ class AgentServiceAsyncStub(AgentServiceStub):
     TailLogs: _aio.UnaryStreamMultiCallable[_agent_pb2.TailLogsRequest, _agent_pb2.TailLogsResponse]  # type: ignore[assignment]
     """TailLogs returns the last lines of a log and optionally follows it."""
     ListCrashReports: _aio.UnaryUnaryMultiCallable[_agent_pb2.ListCrashReportsRequest, _agent_pb2.ListCrashReportsResponse]  # type: ignore[assignment]
-    """ListCrashReports lists the crash reports written by panics, newest first."""
+    """ListCrashReports lists the crash reports written by panics of the agent,
+    the tray and the panel, newest first.
+    """
     GetAutostart: _aio.UnaryUnaryMultiCallable[_agent_pb2.GetAutostartRequest, _agent_pb2.GetAutostartResponse]  # type: ignore[assignment]
     """GetAutostart says whether OmniPanel starts at login."""
     SetAutostart: _aio.UnaryUnaryMultiCallable[_agent_pb2.SetAutostartRequest, _agent_pb2.SetAutostartResponse]  # type: ignore[assignment]
@@ -299,7 +303,9 @@ class AgentServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _agent_pb2.ListCrashReportsRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_agent_pb2.ListCrashReportsResponse, _abc.Awaitable[_agent_pb2.ListCrashReportsResponse]]:
-        """ListCrashReports lists the crash reports written by panics, newest first."""
+        """ListCrashReports lists the crash reports written by panics of the agent,
+        the tray and the panel, newest first.
+        """
 
     @_abc_1.abstractmethod
     def GetAutostart(

@@ -252,7 +252,7 @@ export interface CrashReport {
   path: string;
   /** When the crash happened, in milliseconds since the Unix epoch. */
   timeUnixMs: bigint;
-  /** Agent version that crashed. */
+  /** Version of the program that crashed. */
   version: string;
   /** Panic message. */
   message: string;
@@ -260,6 +260,13 @@ export interface CrashReport {
   thread: string;
   /** Source location of the panic, "file:line:column". */
   location: string;
+  /**
+   * The process that crashed: "agent", "tray" or "panel". Every OmniPanel
+   * process writes its reports into the agent's crash folder, so the list
+   * holds all of them (reports written before this field existed are the
+   * agent's).
+   */
+  process: string;
 }
 
 /** ListCrashReportsResponse lists crash reports, newest first. */
@@ -2492,7 +2499,7 @@ export const ListCrashReportsRequest: MessageFns<ListCrashReportsRequest> = {
 };
 
 function createBaseCrashReport(): CrashReport {
-  return { path: "", timeUnixMs: 0n, version: "", message: "", thread: "", location: "" };
+  return { path: "", timeUnixMs: 0n, version: "", message: "", thread: "", location: "", process: "" };
 }
 
 export const CrashReport: MessageFns<CrashReport> = {
@@ -2517,6 +2524,9 @@ export const CrashReport: MessageFns<CrashReport> = {
     }
     if (message.location !== "") {
       writer.uint32(50).string(message.location);
+    }
+    if (message.process !== "") {
+      writer.uint32(58).string(message.process);
     }
     return writer;
   },
@@ -2582,6 +2592,14 @@ export const CrashReport: MessageFns<CrashReport> = {
             message.location = reader.string();
             continue;
           }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.process = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2606,6 +2624,7 @@ export const CrashReport: MessageFns<CrashReport> = {
       message: isSet(object.message) ? globalThis.String(object.message) : "",
       thread: isSet(object.thread) ? globalThis.String(object.thread) : "",
       location: isSet(object.location) ? globalThis.String(object.location) : "",
+      process: isSet(object.process) ? globalThis.String(object.process) : "",
     };
   },
 
@@ -2629,6 +2648,9 @@ export const CrashReport: MessageFns<CrashReport> = {
     if (message.location !== "") {
       obj.location = message.location;
     }
+    if (message.process !== "") {
+      obj.process = message.process;
+    }
     return obj;
   },
 
@@ -2645,6 +2667,7 @@ export const CrashReport: MessageFns<CrashReport> = {
     message.message = object.message ?? "";
     message.thread = object.thread ?? "";
     message.location = object.location ?? "";
+    message.process = object.process ?? "";
     return message;
   },
 };
@@ -5609,7 +5632,10 @@ export const AgentServiceService = {
     responseSerialize: (value: TailLogsResponse): Buffer => Buffer.from(TailLogsResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): TailLogsResponse => TailLogsResponse.decode(value),
   },
-  /** ListCrashReports lists the crash reports written by panics, newest first. */
+  /**
+   * ListCrashReports lists the crash reports written by panics of the agent,
+   * the tray and the panel, newest first.
+   */
   listCrashReports: {
     path: "/omnipanel.v1.AgentService/ListCrashReports" as const,
     requestStream: false as const,
@@ -5861,7 +5887,10 @@ export interface AgentServiceServer extends UntypedServiceImplementation {
   watchEvents: handleServerStreamingCall<WatchEventsRequest, WatchEventsResponse>;
   /** TailLogs returns the last lines of a log and optionally follows it. */
   tailLogs: handleServerStreamingCall<TailLogsRequest, TailLogsResponse>;
-  /** ListCrashReports lists the crash reports written by panics, newest first. */
+  /**
+   * ListCrashReports lists the crash reports written by panics of the agent,
+   * the tray and the panel, newest first.
+   */
   listCrashReports: handleUnaryCall<ListCrashReportsRequest, ListCrashReportsResponse>;
   /** GetAutostart says whether OmniPanel starts at login. */
   getAutostart: handleUnaryCall<GetAutostartRequest, GetAutostartResponse>;
@@ -6038,7 +6067,10 @@ export interface AgentServiceClient extends Client {
     metadata?: Metadata,
     options?: Partial<CallOptions>,
   ): ClientReadableStream<TailLogsResponse>;
-  /** ListCrashReports lists the crash reports written by panics, newest first. */
+  /**
+   * ListCrashReports lists the crash reports written by panics of the agent,
+   * the tray and the panel, newest first.
+   */
   listCrashReports(
     request: ListCrashReportsRequest,
     callback: (error: ServiceError | null, response: ListCrashReportsResponse) => void,
