@@ -240,6 +240,9 @@ impl PanelUi {
         // Views push commands here; they are sent (and marked pending)
         // after drawing, so no view needs the backend.
         let mut out: Vec<Command> = Vec::new();
+        if self.tab != Tab::Git {
+            self.git.hidden();
+        }
         egui::Panel::top("header").show(ui, |ui| {
             ui.horizontal(|ui| {
                 let (color, text) = match &state.connection {
@@ -314,7 +317,8 @@ impl PanelUi {
                     }
                     Tab::Git => {
                         let project = self.current_project(state).cloned();
-                        self.git.show(ui, state, project.as_ref(), &mut out);
+                        self.git
+                            .show(ui, state, project.as_ref(), &self.pending, &mut out);
                     }
                     Tab::Models => self.models(ui, state, &mut out),
                     Tab::Alerts => self.alerts(ui, state, &mut out),
@@ -350,7 +354,7 @@ impl PanelUi {
             (i.key_pressed(Key::Escape), digit)
         });
         // Esc closes the open dialog first, the panel only when none is.
-        if escape && self.revoking.take().is_none() {
+        if escape && self.revoking.take().is_none() && !self.git.close_dialog() {
             self.close = true;
         }
         if let Some(tab) = digit.and_then(Tab::for_digit) {
