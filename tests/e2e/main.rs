@@ -20,6 +20,7 @@ mod mcp;
 mod ollama;
 mod ollama_settings;
 mod panel;
+mod panel_git;
 mod providers;
 mod providers_cli;
 mod python_client;
