@@ -197,6 +197,24 @@ fn stage_commit_branch_push_and_pull_in_the_git_tab() -> TestResult {
                 && status(h).is_some_and(|s| s.head_summary == "outside")
         },
     )?;
+
+    // Switching to main would overwrite a local change to b.txt (main has
+    // no b.txt): refused, and said in place with what to do.
+    std::fs::write(dir.join("b.txt"), "mine\n")?;
+    click(&mut harness, "Branch:");
+    click(&mut harness, "main");
+    wait_for(&mut harness, "the checkout refusal in place", |h| {
+        h.state()
+            .state
+            .notice("git:branch")
+            .is_some_and(|n| n.error && n.message.contains("Commit or stash"))
+            // In place under the branch row (and in the notice bar).
+            && h.query_all_by_label_contains("Commit or stash").count() >= 1
+    })?;
+    assert_eq!(
+        git(sandbox, &dir, &["branch", "--show-current"])?,
+        "feature"
+    );
     Ok(())
 }
 
