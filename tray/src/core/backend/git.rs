@@ -187,7 +187,7 @@ fn send_status(
 ) {
     sink(Update::Git(GitUpdate::Status {
         project: project.to_owned(),
-        status,
+        status: Box::new(status),
     }));
 }
 
@@ -264,12 +264,12 @@ async fn read_diff(client: &Client, project: &str, path: String, staged: bool, s
     };
     sink(Update::Git(GitUpdate::Diff {
         project: project.to_owned(),
-        diff: ShownDiff {
+        diff: Box::new(ShownDiff {
             path,
             staged,
             file,
             truncated,
-        },
+        }),
     }));
 }
 

@@ -176,8 +176,9 @@ pub enum GitUpdate {
     Status {
         /// The project.
         project: String,
-        /// The status, or why not.
-        status: Result<RepoStatus, GitProblem>,
+        /// The status, or why not (boxed, as the diff below: every
+        /// `Update` is as big as its largest variant).
+        status: Box<Result<RepoStatus, GitProblem>>,
     },
     /// A project's local branches.
     Branches {
@@ -191,7 +192,7 @@ pub enum GitUpdate {
         /// The project.
         project: String,
         /// The diff.
-        diff: ShownDiff,
+        diff: Box<ShownDiff>,
     },
     /// The agent said a project's repository changed (HEAD, index or refs).
     Changed {
@@ -231,7 +232,7 @@ impl GitState {
         match update {
             GitUpdate::Status { project, status } => {
                 self.switch_to(&project);
-                self.status = Some(status);
+                self.status = Some(*status);
             }
             GitUpdate::Branches { project, branches } => {
                 self.switch_to(&project);
@@ -239,7 +240,7 @@ impl GitState {
             }
             GitUpdate::Diff { project, diff } => {
                 self.switch_to(&project);
-                self.diff = Some(diff);
+                self.diff = Some(*diff);
             }
             GitUpdate::Changed { project } => {
                 *self.changes.entry(project).or_default() += 1;
@@ -354,7 +355,7 @@ mod tests {
         let mut git = GitState::default();
         git.apply(GitUpdate::Status {
             project: "a".into(),
-            status: Ok(status("main", &["x"])),
+            status: Box::new(Ok(status("main", &["x"]))),
         });
         git.apply(GitUpdate::Branches {
             project: "a".into(),
@@ -365,22 +366,22 @@ mod tests {
         });
         git.apply(GitUpdate::Diff {
             project: "a".into(),
-            diff: ShownDiff {
+            diff: Box::new(ShownDiff {
                 path: "x".into(),
                 staged: true,
                 file: Ok(None),
                 truncated: false,
-            },
+            }),
         });
         assert!(git.diff_of("a", "x", true).is_some());
         assert!(git.diff_of("a", "x", false).is_none());
         assert_eq!(git.branches_of("a").len(), 1);
         git.apply(GitUpdate::Status {
             project: "b".into(),
-            status: Err(GitProblem {
+            status: Box::new(Err(GitProblem {
                 message: "not a repository".into(),
                 not_a_repository: true,
-            }),
+            })),
         });
         assert!(git.status_of("a").is_none());
         assert!(git.branches_of("a").is_empty());
@@ -394,7 +395,7 @@ mod tests {
         });
         git.apply(GitUpdate::Status {
             project: "b".into(),
-            status: Ok(status("dev", &[])),
+            status: Box::new(Ok(status("dev", &[]))),
         });
         assert_eq!(git.branches_of("b").len(), 1);
     }

@@ -600,7 +600,7 @@ mod tests {
         }]));
         state.apply(Update::Git(GitUpdate::Status {
             project: "p1".into(),
-            status,
+            status: Box::new(status),
         }));
         state.apply(Update::Git(GitUpdate::Branches {
             project: "p1".into(),
@@ -711,7 +711,7 @@ mod tests {
             .state
             .apply(Update::Git(GitUpdate::Diff {
                 project: p(),
-                diff: ShownDiff {
+                diff: Box::new(ShownDiff {
                     path: "src/lib.rs".into(),
                     staged: false,
                     file: Ok(Some(FileDiff {
@@ -730,7 +730,7 @@ mod tests {
                         ..Default::default()
                     })),
                     truncated: false,
-                },
+                }),
             }));
         harness.run();
         harness.get_by_label("src/lib.rs (unstaged)");
@@ -764,7 +764,7 @@ mod tests {
             .state
             .apply(Update::Git(GitUpdate::Status {
                 project: "p1".into(),
-                status: Ok(status()),
+                status: Box::new(Ok(status())),
             }));
         harness.run();
         harness.get_by_label("Commit message:").focus();
@@ -784,10 +784,10 @@ mod tests {
             .state
             .apply(Update::Git(GitUpdate::Status {
                 project: "p1".into(),
-                status: Ok(RepoStatus {
+                status: Box::new(Ok(RepoStatus {
                     head: "fedcba9876543210".into(),
                     ..status()
-                }),
+                })),
             }));
         harness.run();
         assert!(harness.state().ui.git.message.is_empty());
