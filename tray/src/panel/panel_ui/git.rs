@@ -81,7 +81,11 @@ impl GitTab {
             };
         }
         let seen = (id.clone(), state.git.changes(&id));
-        if self.seen.as_ref() != Some(&seen) {
+        if !state.connected() {
+            // Asking now would only fail; what was read may be stale by
+            // the time the agent is back, so read again then.
+            self.seen = None;
+        } else if self.seen.as_ref() != Some(&seen) {
             self.seen = Some(seen);
             out.push(Command::Git(GitCommand::Refresh {
                 project: id.clone(),
@@ -832,7 +836,7 @@ mod tests {
     }
 
     #[test]
-    fn it_reads_again_on_a_repository_change_and_when_shown_never_idle() {
+    fn it_reads_again_on_a_repository_change_when_shown_and_on_reconnecting_never_idle() {
         let mut harness = harness(with_status(Ok(status())));
         harness.run();
         assert_eq!(refreshes(&harness), 1);
@@ -863,6 +867,20 @@ mod tests {
         harness.state_mut().ui.tab = Tab::Git;
         harness.run();
         assert_eq!(refreshes(&harness), 3);
+        // Nothing is asked of a lost agent; everything again once it is back.
+        harness.state_mut().state.apply(Update::Disconnected {
+            error: "gone".into(),
+            attempt: 1,
+            launched_agent: false,
+        });
+        harness.run();
+        assert_eq!(refreshes(&harness), 3);
+        harness
+            .state_mut()
+            .state
+            .apply(Update::Connected(Box::default()));
+        harness.run();
+        assert_eq!(refreshes(&harness), 4);
     }
 
     #[test]
