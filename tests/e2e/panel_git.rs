@@ -240,3 +240,55 @@ fn a_folder_that_is_no_repository_says_so_in_the_git_tab() -> TestResult {
     })?;
     Ok(())
 }
+
+#[test]
+fn a_push_to_a_remote_that_never_answers_shows_progress_and_cancels() -> TestResult {
+    let Live {
+        setup,
+        mut harness,
+        runtime,
+    } = live(Tab::Git)?;
+    let sandbox = &setup.sandbox;
+    set_identity(sandbox)?;
+    let dir = init_repo(sandbox, "stuck")?;
+    commit_file(sandbox, &dir, "a.txt", "one\n", "first")?;
+    // A remote that accepts the connection and then says nothing: the push
+    // stays at "connecting" until it is cancelled.
+    // Hanging up when the test is done ends the agent's side at once
+    // (a silent server would hold it until libgit2's timeout).
+    let silent = std::net::TcpListener::bind("127.0.0.1:0")?;
+    let url = format!("http://{}/repo.git", silent.local_addr()?);
+    // The agent may give up before it ever connects, so the server never
+    // blocks in accept: it takes what comes until told to hang up.
+    silent.set_nonblocking(true)?;
+    let (hang_up, hung_up) = std::sync::mpsc::channel::<()>();
+    let server = std::thread::spawn(move || {
+        let mut held = Vec::new();
+        while let Err(std::sync::mpsc::TryRecvError::Empty) = hung_up.try_recv() {
+            if let Ok((stream, _)) = silent.accept() {
+                held.push(stream);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+    });
+    git(sandbox, &dir, &["remote", "add", "origin", &url])?;
+    let client = runtime.block_on(setup.agent.client())?;
+    runtime.block_on(open(&client, &dir))?;
+    wait_for(&mut harness, "the clean status", |h| {
+        shows(h, "On branch main") && shows(h, "Push")
+    })?;
+    click(&mut harness, "Push");
+    wait_for(&mut harness, "the push's progress", |h| {
+        h.state().state.git.transfer.is_some()
+            && h.query_by_label_contains("Pushing: connecting").is_some()
+    })?;
+    click(&mut harness, "Cancel");
+    wait_for(&mut harness, "the push cancelled", |h| {
+        notice_ok(h, "git:remote", "push cancelled")
+            && h.state().state.git.transfer.is_none()
+            && h.query_by_label_contains("Pushing").is_none()
+    })?;
+    let _ = hang_up.send(());
+    let _ = server.join();
+    Ok(())
+}

@@ -306,9 +306,16 @@ async fn transfer(
     sink(Update::Git(GitUpdate::TransferEnded {
         project: project.clone(),
     }));
-    refresh(client, &project, sink).await;
     match joined {
-        Ok(result) => result,
+        Ok(result) => {
+            refresh(client, &project, sink).await;
+            result
+        }
+        // No status read after a cancel: the agent's side of the transfer
+        // holds the repository until its next progress callback (or, with
+        // a silent server, libgit2's timeout), and the person who cancelled
+        // should hear so at once. The repository-changed event brings
+        // whatever it changed.
         Err(e) if e.is_cancelled() => Ok(match kind {
             TransferKind::Pull => "pull cancelled".to_owned(),
             TransferKind::Push => {
