@@ -10,7 +10,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use omnipanel_proto::v1::{
     ChangeType, FitVerdict, GenerationStats, Model, Project, Provider, ProviderKind, ProviderState,
-    PullProgress, PullState, ServerState, ServerStatus,
+    PullProgress, PullState, ServerState, ServerStatus, TransferProgress,
 };
 
 /// Decimal units above bytes, as Ollama writes sizes.
@@ -527,6 +527,24 @@ pub fn amount(done: u64, total: u64) -> String {
     )
 }
 
+/// One line about a Git fetch, pull or push under way: the remote's own
+/// words when it sent some ("Counting objects: 40% (4/10)"), else the
+/// objects moved ("objects 4/10 (12 KB)"), else "connecting…".
+pub fn transfer_line(p: &TransferProgress) -> String {
+    if !p.message.trim().is_empty() {
+        return p.message.trim().to_owned();
+    }
+    if p.objects_total == 0 {
+        return "connecting…".to_owned();
+    }
+    format!(
+        "objects {}/{} ({})",
+        p.objects_done,
+        p.objects_total,
+        bytes(p.bytes)
+    )
+}
+
 /// One line about a pull, for event logs and pulls not drawn as a bar:
 /// "pull of tinyllama: pulling 6a0746a1ec1a, 12 MB of 637 MB (1%), 5.0 MB/s, 2m left".
 pub fn describe_pull(progress: &PullProgress) -> String {
@@ -812,6 +830,18 @@ mod tests {
             server_status_line(&status),
             "Ollama is RUNNING (version 0.5.1, pid 42) at 127.0.0.1:11434"
         );
+    }
+
+    #[test]
+    fn transfers_in_one_line() {
+        let mut p = TransferProgress::default();
+        assert_eq!(transfer_line(&p), "connecting…");
+        p.objects_done = 4;
+        p.objects_total = 10;
+        p.bytes = 12_000;
+        assert_eq!(transfer_line(&p), "objects 4/10 (12 KB)");
+        p.message = "Counting objects: 40% (4/10)\r".into();
+        assert_eq!(transfer_line(&p), "Counting objects: 40% (4/10)");
     }
 
     #[test]

@@ -324,6 +324,9 @@ impl AgentState {
                 }
             }
             Update::Repository(repo) => {
+                self.git.apply(GitUpdate::Changed {
+                    project: repo.project_id.clone(),
+                });
                 if let Some(project) = self.projects.iter_mut().find(|p| p.id == repo.project_id) {
                     let git = project.git.get_or_insert_with(Default::default);
                     git.branch = repo.branch;

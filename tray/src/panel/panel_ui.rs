@@ -271,6 +271,9 @@ impl PanelUi {
         // Views push commands here; they are sent (and marked pending)
         // after drawing, so no view needs the backend.
         let mut out: Vec<Command> = Vec::new();
+        if self.tab != Tab::Git {
+            self.git.hidden();
+        }
         egui::Panel::top("header").show(ui, |ui| {
             ui.horizontal(|ui| {
                 let (color, text) = match &state.connection {
@@ -345,7 +348,8 @@ impl PanelUi {
                     }
                     Tab::Git => {
                         let project = self.current_project(state).cloned();
-                        self.git.show(ui, state, project.as_ref(), &mut out);
+                        self.git
+                            .show(ui, state, project.as_ref(), &self.pending, &mut out);
                     }
                     Tab::Models => self.models(ui, state, &mut out),
                     Tab::Alerts => self.alerts(ui, state, &mut out),
@@ -386,6 +390,7 @@ impl PanelUi {
             && self.revoking.take().is_none()
             && !self.chat.close_dialog()
             && !self.files.close_dialog()
+            && !self.git.close_dialog()
         {
             self.close = true;
         }

@@ -519,7 +519,7 @@ async fn follow<M: Default>(
         };
         let (progress, done) = parts(&message);
         if let (Some(bar), Some(p)) = (&bar, progress) {
-            bar.set_message(progress_text(&p));
+            bar.set_message(display::transfer_line(&p));
             bar.tick();
         }
         last = message;
@@ -531,19 +531,4 @@ async fn follow<M: Default>(
         bar.finish_and_clear();
     }
     Ok(last)
-}
-
-fn progress_text(p: &pb::TransferProgress) -> String {
-    if !p.message.is_empty() {
-        return p.message.trim().to_owned();
-    }
-    if p.objects_total == 0 {
-        return "connecting…".to_owned();
-    }
-    format!(
-        "objects {}/{} ({})",
-        p.objects_done,
-        p.objects_total,
-        display::bytes(p.bytes)
-    )
 }
