@@ -72,6 +72,18 @@ export function turnsFromMessages(messages: ConversationMessage[]): Turn[] {
 }
 
 /**
+ * Whether the agent stored `question`: a user message with its content
+ * among the stored turns from index `from` (how many were stored when it
+ * was sent, so an earlier identical question does not count). Decides,
+ * after a failure, whether Retry sends the question again or only asks
+ * for its reply.
+ */
+export function questionStored(turns: Turn[], question: Extract<Turn, { role: 'user' }>, from: number): boolean {
+  const content = userContent(question);
+  return turns.slice(from).some((t) => t.role === 'user' && userContent(t) === content);
+}
+
+/**
  * The view's conversation for a stored one. The model of its latest reply
  * becomes the picked model, so continuing a chat keeps talking to the
  * model it was had with; `picked` is kept when the conversation names none.

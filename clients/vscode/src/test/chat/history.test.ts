@@ -7,7 +7,7 @@
 import { strict as assert } from 'node:assert';
 import { makeAttachment, userContent } from '../../chat/conversation';
 import {
-  TITLE_MAX_CHARS, conversationPicks, conversationRequest, fromAgent, legacyTitle, legacyTranscript, parseUserContent, relativeTime,
+  TITLE_MAX_CHARS, conversationPicks, conversationRequest, fromAgent, legacyTitle, legacyTranscript, parseUserContent, questionStored, relativeTime,
   titleFrom, turnsFromMessages,
 } from '../../chat/history';
 import { Conversation, ConversationMessage } from '../../gen/omnipanel/v1/projects';
@@ -57,6 +57,18 @@ describe('chat history', () => {
       { role: 'user', text: 'more', attachments: [] },
       { role: 'assistant', text: 'Hel', model: 'tinyllama:latest', stopped: true },
     ]);
+  });
+
+  it('tells whether the agent stored a question sent after `from` turns', () => {
+    const question = { role: 'user' as const, text: 'hi', attachments: [makeAttachment('file', 'a.txt', '', 'x')] };
+    const stored = turnsFromMessages([
+      message({ role: 'user', content: userContent(question) }),
+      message({ role: 'assistant', content: 'Hello' }),
+    ]);
+    assert.equal(questionStored(stored, question, 0), true);
+    // The same question asked again after those two turns is not stored yet.
+    assert.equal(questionStored(stored, question, 2), false);
+    assert.equal(questionStored(stored, { ...question, attachments: [] }, 0), false);
   });
 
   it('continues with the model of the latest reply, else the one picked', () => {
