@@ -445,6 +445,8 @@ export class ChatViewProvider implements vscode.WebviewViewProvider, vscode.Disp
 
   /** Sends a new question. */
   private async ask(question: UserTurn): Promise<void> {
+    // A load still under way would replace the chat this question goes to.
+    this.loadGeneration += 1;
     this.error = undefined;
     const prior = this.showingLegacy && this.legacy ? this.legacy.turns : [];
     this.showingLegacy = false;
