@@ -53,7 +53,7 @@ export function chatPageHtml(r: PageResources): string {
   <button id="delete" class="secondary" title="Delete this chat from the agent">Delete</button>
 </div>
 <div id="title" class="conversation-title" hidden></div>
-<div id="notice" class="note notice" role="status" hidden></div>
+<div id="notice" class="notice" role="status" hidden><span id="noticeText" class="note"></span> <button id="noticeAction" class="secondary" hidden></button></div>
 <div id="transcript" aria-live="polite"></div>
 <div id="empty" class="empty">Ask a question about your code. Attach the selection or the current file as context.</div>
 <div id="composer">

@@ -34,7 +34,7 @@ export const CHAT_VIEW_ID = 'omnipanel.chat';
 
 /** Messages the webview sends (see media/chat.js). */
 type FromWebview =
-  | { type: 'ready' | 'stop' | 'clear' | 'history' | 'delete' | 'attachSelection' | 'attachFile' }
+  | { type: 'ready' | 'stop' | 'clear' | 'history' | 'delete' | 'noticeAction' | 'attachSelection' | 'attachFile' }
   | { type: 'send'; text: string }
   | { type: 'selectModel'; id: string }
   | { type: 'removeAttachment'; index: number }
@@ -195,6 +195,11 @@ export class ChatViewProvider implements vscode.WebviewViewProvider, vscode.Disp
       case 'delete':
         await this.deleteConversation();
         return;
+      case 'noticeAction': {
+        const fix = this.noticeFix();
+        if (fix) await vscode.commands.executeCommand(fix.command);
+        return;
+      }
       case 'selectModel':
         if (typeof m.id === 'string' && m.id !== '') this.conversation.model = parseModelId(m.id);
         return;
@@ -632,6 +637,14 @@ export class ChatViewProvider implements vscode.WebviewViewProvider, vscode.Disp
     this.fail(errorView(facts(err), this.effectiveModel()));
   }
 
+  /** The action the notice offers: make the folder a project (or open one). */
+  private noticeFix(): { label: string; command: string } | undefined {
+    if (this.showingLegacy || !this.agent.connection || this.agent.project !== undefined) return undefined;
+    return vscode.workspace.workspaceFolders?.length
+      ? { label: 'Open This Folder as Project', command: 'omnipanel.openProject' }
+      : { label: 'Open Folder…', command: 'workbench.action.files.openFolder' };
+  }
+
   /** One line above the transcript saying whether and where the chat is kept. */
   private notice(): string {
     if (this.showingLegacy) {
@@ -639,7 +652,9 @@ export class ChatViewProvider implements vscode.WebviewViewProvider, vscode.Disp
     }
     if (!this.agent.connection) return '';
     if (this.agent.project === undefined) {
-      return 'This folder is not an OmniPanel project, so this chat is not kept. Open the folder as a project to keep chats.';
+      return vscode.workspace.workspaceFolders?.length
+        ? 'This folder is not an OmniPanel project, so this chat is not kept.'
+        : 'No folder is open, so this chat is not kept: chats are kept per project.';
     }
     if (this.storeMissing) return 'This agent does not keep chats (update OmniPanel), so this chat is not kept.';
     return '';
@@ -668,6 +683,7 @@ export class ChatViewProvider implements vscode.WebviewViewProvider, vscode.Disp
       busy: this.running !== undefined,
       title: this.showingLegacy && this.legacy ? legacyTitle(this.legacy) : this.title,
       notice: this.notice(),
+      noticeAction: this.noticeFix()?.label ?? '',
       canDelete: this.conversationId !== undefined || this.showingLegacy,
     });
   }

@@ -102,7 +102,9 @@
       setAttachments(m.attachments);
       setBusy(m.busy);
       setText($('title'), m.title);
-      setText($('notice'), m.notice);
+      setText($('noticeText'), m.notice);
+      $('notice').hidden = $('noticeText').hidden;
+      setText($('noticeAction'), m.noticeAction);
       /** @type {HTMLButtonElement} */ ($('delete')).disabled = !m.canDelete;
       scrollToEnd();
     } else if (m.type === 'turn') {
@@ -150,6 +152,7 @@
   $('new').addEventListener('click', () => post({ type: 'clear' }));
   $('history').addEventListener('click', () => post({ type: 'history' }));
   $('delete').addEventListener('click', () => post({ type: 'delete' }));
+  $('noticeAction').addEventListener('click', () => post({ type: 'noticeAction' }));
   $('attachSelection').addEventListener('click', () => post({ type: 'attachSelection' }));
   $('attachFile').addEventListener('click', () => post({ type: 'attachFile' }));
 
