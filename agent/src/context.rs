@@ -12,8 +12,9 @@ use std::{
 use tokio_util::sync::CancellationToken;
 
 use omnipanel_core::{
-    access::Access, agent::AgentAdmin, audit::Audit, files::Files, git::Git, ollama::Ollama,
-    projects::Projects, store::Store, system::SystemMonitor, updates::Updater,
+    access::Access, agent::AgentAdmin, audit::Audit, conversations::Conversations, files::Files,
+    git::Git, ollama::Ollama, projects::Projects, store::Store, system::SystemMonitor,
+    updates::Updater,
 };
 use omnipanel_paths::AgentPaths;
 
@@ -30,6 +31,7 @@ pub const FEATURES: &[&str] = &[
     "ollama",
     "models",
     "projects",
+    "conversations",
     "files",
     "git",
     "system",
@@ -61,6 +63,8 @@ pub struct AgentContext {
     pub ollama: Arc<Ollama>,
     /// Projects.
     pub projects: Arc<Projects>,
+    /// Chat conversations kept per project.
+    pub conversations: Arc<Conversations>,
     /// The open projects' files.
     pub files: Arc<Files>,
     /// Git on projects.
@@ -103,6 +107,7 @@ impl AgentContext {
         bus: Arc<EventBus>,
         ollama: Arc<Ollama>,
         projects: Arc<Projects>,
+        conversations: Arc<Conversations>,
         files: Arc<Files>,
         git: Arc<Git>,
         system: Arc<SystemMonitor>,
@@ -121,6 +126,7 @@ impl AgentContext {
             bus,
             ollama,
             projects,
+            conversations,
             files,
             git,
             system,

@@ -26,6 +26,7 @@ use omnipanel_core::{
     agent::AgentAdmin,
     audit::{Audit, Retention},
     config::{self, Settings, SettingsStore},
+    conversations::Conversations,
     crash,
     error::{Error, Result},
     files::Files,
@@ -225,6 +226,7 @@ async fn serve(
     ollama.attach_projects(projects.clone());
     ollama.probe_while_watched(bus.listeners("models"));
     let files = Files::start(projects.clone()).await?;
+    let conversations = Conversations::new(store.clone(), bus.clone(), projects.clone());
     system.follow_ollama(ollama.server_watch());
     let settings_store = Arc::new(SettingsStore::new(paths.config_file.clone(), settings));
     let shutdown = tokio_util::sync::CancellationToken::new();
@@ -272,6 +274,7 @@ async fn serve(
         bus.clone(),
         ollama.clone(),
         projects.clone(),
+        conversations,
         files.clone(),
         git.clone(),
         system.clone(),

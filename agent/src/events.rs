@@ -5,8 +5,9 @@
 //! to the API, exhaustively, so a new event does not compile until mapped.
 
 use omnipanel_core::{
-    access::AccessEvent, agent::AdminEvent, events::Topic, git::GitEvent, ollama::OllamaEvent,
-    projects::ProjectEvent, system::SystemEvent, updates::UpdateEvent,
+    access::AccessEvent, agent::AdminEvent, conversations::ConversationEvent, events::Topic,
+    git::GitEvent, ollama::OllamaEvent, projects::ProjectEvent, system::SystemEvent,
+    updates::UpdateEvent,
 };
 
 /// The agent's event bus.
@@ -68,6 +69,8 @@ pub enum AgentEvent {
     Ollama(OllamaEvent),
     /// Projects.
     Projects(ProjectEvent),
+    /// Chat conversations.
+    Conversations(ConversationEvent),
     /// Git repositories.
     Git(GitEvent),
     /// Alerts and thresholds.
@@ -84,6 +87,7 @@ impl Topic for AgentEvent {
             Self::Access(event) => event.topic(),
             Self::Ollama(event) => event.topic(),
             Self::Projects(event) => event.topic(),
+            Self::Conversations(event) => event.topic(),
             Self::Git(event) => event.topic(),
             Self::System(event) => event.topic(),
             Self::Updates(event) => event.topic(),
@@ -133,7 +137,8 @@ impl AgentEvent {
                 id: project_id,
                 path: Some(path),
             },
-            Self::Git(GitEvent::RepositoryChanged { project_id, .. }) => Audience::Project {
+            Self::Conversations(ConversationEvent::ConversationChanged { project_id, .. })
+            | Self::Git(GitEvent::RepositoryChanged { project_id, .. }) => Audience::Project {
                 id: project_id,
                 path: None,
             },
@@ -168,6 +173,12 @@ impl From<OllamaEvent> for AgentEvent {
 impl From<ProjectEvent> for AgentEvent {
     fn from(event: ProjectEvent) -> Self {
         Self::Projects(event)
+    }
+}
+
+impl From<ConversationEvent> for AgentEvent {
+    fn from(event: ConversationEvent) -> Self {
+        Self::Conversations(event)
     }
 }
 

@@ -210,7 +210,7 @@ async fn admitted(sandbox: &Sandbox, scopes: &[pb::Scope]) -> TestResult<String>
 
 /// Ask for `scopes` on `projects`; the user approves through the CLI; the
 /// token.
-async fn admitted_to(
+pub(crate) async fn admitted_to(
     sandbox: &Sandbox,
     scopes: &[pb::Scope],
     projects: &[&std::path::Path],

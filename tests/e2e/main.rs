@@ -9,6 +9,7 @@ mod audit;
 mod cli_pipes;
 mod client;
 mod clients_cli;
+mod conversations;
 mod files;
 mod gateway;
 mod git;

@@ -12,6 +12,7 @@ pub mod atomic_file;
 pub mod audit;
 pub mod autostart;
 pub mod config;
+pub mod conversations;
 pub mod crash;
 pub mod error;
 pub mod events;

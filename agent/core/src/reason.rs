@@ -176,6 +176,10 @@ pub enum Reason {
     ///
     /// What a client should do: open the project again, then retry.
     ProjectClosed,
+    /// No conversation has this id, or it belongs to a project the caller is not granted.
+    ///
+    /// What a client should do: list the project's conversations (`ListConversations`) and pick one, or create one.
+    ConversationNotFound,
     /// The file or workspace state changed since the version the request
     /// expected.
     ///
@@ -480,6 +484,7 @@ impl Reason {
         Self::SecretsInvalid,
         Self::ProjectNotFound,
         Self::ProjectClosed,
+        Self::ConversationNotFound,
         Self::VersionConflict,
         Self::OutsideProject,
         Self::OutsideProjectOrDenied,
@@ -573,6 +578,7 @@ impl Reason {
             Self::SecretsInvalid => "SECRETS_INVALID",
             Self::ProjectNotFound => "PROJECT_NOT_FOUND",
             Self::ProjectClosed => "PROJECT_CLOSED",
+            Self::ConversationNotFound => "CONVERSATION_NOT_FOUND",
             Self::VersionConflict => "VERSION_CONFLICT",
             Self::OutsideProject => "OUTSIDE_PROJECT",
             Self::OutsideProjectOrDenied => "OUTSIDE_PROJECT_OR_DENIED",

@@ -142,6 +142,32 @@ const MIGRATIONS: &[&str] = &[
     // minute (0: no limit).
     "ALTER TABLE tokens ADD COLUMN allowed_models TEXT NOT NULL DEFAULT '';
     ALTER TABLE tokens ADD COLUMN rpm INTEGER NOT NULL DEFAULT 0;",
+    // 10 (issue 18): chat conversations kept per project, and their
+    // messages in order (`seq` from 0). `stats` is a reply's
+    // GenerationStats as JSON, NULL when it has none (not a reply, or cut
+    // short).
+    "CREATE TABLE conversations (
+        id         TEXT PRIMARY KEY,
+        project_id TEXT NOT NULL REFERENCES projects(id) ON DELETE CASCADE,
+        title      TEXT NOT NULL,
+        model      TEXT NOT NULL DEFAULT '',
+        provider   TEXT NOT NULL DEFAULT '',
+        created_ms INTEGER NOT NULL,
+        updated_ms INTEGER NOT NULL
+    ) STRICT;
+    CREATE INDEX conversations_project ON conversations (project_id, updated_ms);
+    CREATE TABLE conversation_messages (
+        conversation_id TEXT NOT NULL REFERENCES conversations(id) ON DELETE CASCADE,
+        seq             INTEGER NOT NULL,
+        role            TEXT NOT NULL,
+        content         TEXT NOT NULL,
+        created_ms      INTEGER NOT NULL,
+        model           TEXT NOT NULL DEFAULT '',
+        provider        TEXT NOT NULL DEFAULT '',
+        stats           TEXT,
+        stopped         INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (conversation_id, seq)
+    ) STRICT;",
 ];
 
 /// What happened to an unreadable database at open.

@@ -6,7 +6,7 @@ use pb::event::Payload;
 
 use crate::events::{AgentEvent, ServerEvent};
 use crate::rpc::{convert::IntoProto, projects::convert::watch_to_proto};
-use omnipanel_core::{access::AccessEvent, agent::AdminEvent};
+use omnipanel_core::{access::AccessEvent, agent::AdminEvent, conversations::ConversationEvent};
 use omnipanel_core::{
     events::{Delivery, Event, Topic},
     git::GitEvent,
@@ -26,6 +26,7 @@ pub fn event_to_proto(event: &Event<AgentEvent>) -> pb::Event {
         AgentEvent::Access(event) => access_payload(event),
         AgentEvent::Ollama(event) => ollama_payload(event),
         AgentEvent::Projects(event) => project_payload(event),
+        AgentEvent::Conversations(event) => conversation_payload(event),
         AgentEvent::Git(event) => git_payload(event),
         AgentEvent::System(event) => system_payload(event),
         AgentEvent::Updates(event) => update_payload(event),
@@ -179,6 +180,21 @@ fn project_payload(event: &ProjectEvent) -> Payload {
             // The event marks a change of state; counts are read with
             // GetProject.
             watch: Some(watch_to_proto(status, 0)),
+        }),
+    }
+}
+
+/// Conversation events.
+fn conversation_payload(event: &ConversationEvent) -> Payload {
+    match event {
+        ConversationEvent::ConversationChanged {
+            conversation_id,
+            project_id,
+            change,
+        } => Payload::ConversationChanged(pb::ConversationChanged {
+            conversation_id: conversation_id.clone(),
+            project_id: project_id.clone(),
+            change: change.clone(),
         }),
     }
 }
@@ -374,6 +390,21 @@ mod tests {
 
     #[test]
     fn domain_events_keep_their_topics_and_fields() {
+        assert_eq!(
+            wire(ConversationEvent::ConversationChanged {
+                conversation_id: "c1".into(),
+                project_id: "p1".into(),
+                change: "updated".into(),
+            }),
+            (
+                "conversations".into(),
+                Some(Payload::ConversationChanged(pb::ConversationChanged {
+                    conversation_id: "c1".into(),
+                    project_id: "p1".into(),
+                    change: "updated".into(),
+                }))
+            )
+        );
         assert_eq!(
             wire(OllamaEvent::ModelsChanged {
                 provider: "local".into(),

@@ -155,6 +155,7 @@ fn routes(
     .add_service(
         ModelServiceServer::new(models::ModelApi::new(
             ctx.ollama.clone(),
+            ctx.conversations.clone(),
             guard::Guard::new(ctx),
             ctx.shutdown_token(),
         ))
@@ -165,6 +166,7 @@ fn routes(
         ProjectServiceServer::new(projects::ProjectApi::new(
             ctx.projects.clone(),
             ctx.ollama.clone(),
+            ctx.conversations.clone(),
         ))
         .max_decoding_message_size(CONTROL_MESSAGES.decode)
         .max_encoding_message_size(CONTROL_MESSAGES.encode),

@@ -132,7 +132,7 @@ pub struct Projects {
     observers: Vec<Arc<dyn ProjectObserver>>,
 }
 
-fn random_id() -> Result<String> {
+pub(crate) fn random_id() -> Result<String> {
     let mut bytes = [0u8; 6];
     getrandom::fill(&mut bytes)
         .map_err(|err| Error::internal(format!("no randomness from the OS: {err}")))?;
@@ -646,6 +646,12 @@ impl Projects {
         self.store
             .write(move |tx| {
                 tx.execute("DELETE FROM workspace_state WHERE project_id = ?1", [&id])?;
+                // Its chat conversations go with it (see `conversations`).
+                tx.execute(
+                    "DELETE FROM conversation_messages WHERE conversation_id IN (SELECT id FROM conversations WHERE project_id = ?1)",
+                    [&id],
+                )?;
+                tx.execute("DELETE FROM conversations WHERE project_id = ?1", [&id])?;
                 tx.execute("DELETE FROM projects WHERE id = ?1", [&id])?;
                 Ok(())
             })

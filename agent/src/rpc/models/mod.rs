@@ -3,7 +3,9 @@
 //! chat/generate pieces. A chat or generate stream whose client goes away drops the
 //! upstream request, which makes Ollama stop generating; one that fails
 //! half-way ends with the domain's error, mapped by `to_status` like any
-//! other.
+//! other. A chat that names a conversation sends its history first and
+//! stores the exchange through the conversation store (see
+//! `omnipanel_core::conversations`), the reply also when it ends early.
 
 mod convert;
 
@@ -23,6 +25,7 @@ use crate::rpc::{
 };
 use omnipanel_core::{
     access::{Act, ConfirmKind},
+    conversations::{Conversations, ReplyRecorder},
     error::Error,
     ollama::{
         EmbedOptions, GenerateParams, GenerationOptions, NewProvider, Ollama, ReplyStream, Target,
@@ -36,6 +39,7 @@ use omnipanel_core::{
 #[derive(Debug, Clone)]
 pub struct ModelApi {
     ollama: Arc<Ollama>,
+    conversations: Arc<Conversations>,
     guard: Guard,
     shutdown: tokio_util::sync::CancellationToken,
 }
@@ -44,11 +48,13 @@ impl ModelApi {
     /// Serve `ollama`; streams end on `shutdown`.
     pub fn new(
         ollama: Arc<Ollama>,
+        conversations: Arc<Conversations>,
         guard: Guard,
         shutdown: tokio_util::sync::CancellationToken,
     ) -> Self {
         Self {
             ollama,
+            conversations,
             guard,
             shutdown,
         }
@@ -115,6 +121,47 @@ impl ModelApi {
                     return;
                 }
             }
+        })
+    }
+
+    /// Relay a chat reply that belongs to a conversation: like
+    /// [`relay`](Self::relay), and every piece also goes to `recorder`,
+    /// which stores the reply before its last piece is sent (so a client
+    /// that saw the end reads it back), or, when the stream fails or is
+    /// dropped half-way, what had arrived, as stopped.
+    fn relay_recorded(
+        &self,
+        mut upstream: ReplyStream,
+        mut recorder: ReplyRecorder,
+    ) -> ResponseStream<pb::ChatResponse> {
+        spawn_stream(self.shutdown.clone(), move |tx| async move {
+            while let Some(chunk) = upstream.next().await {
+                let chunk = match chunk {
+                    Ok(chunk) => chunk,
+                    Err(err) => {
+                        if let Err(store) = recorder.stop().await {
+                            tracing::warn!("cannot store a stopped reply: {store}");
+                        }
+                        let _ = tx.send(Err(to_status(err))).await;
+                        return;
+                    }
+                };
+                recorder.push(&chunk.text);
+                let (last, stats) = (chunk.done, chunk.stats);
+                let item = chat_response(chunk, upstream.provider(), upstream.model());
+                if last {
+                    if let Err(store) = recorder.finish(stats).await {
+                        tracing::warn!("cannot store a reply: {store}");
+                    }
+                    let _ = tx.send(Ok(item)).await;
+                    return;
+                }
+                if tx.send(Ok(item)).await.is_err() {
+                    return;
+                }
+            }
+            // The provider closed without a last piece: `recorder` is
+            // dropped here and stores what arrived as stopped.
         })
     }
 
@@ -367,7 +414,7 @@ impl ModelService for ModelApi {
             .await?;
         let caller = access::caller(&request)?;
         let request = request.into_inner();
-        let messages = request
+        let mut messages: Vec<_> = request
             .messages
             .into_iter()
             .map(FromProto::from_proto)
@@ -377,10 +424,32 @@ impl ModelService for ModelApi {
             keep_alive: request.keep_alive,
             format: request.format,
         };
-        let target = Target {
+        let mut target = Target {
             provider: request.provider,
             model: request.model,
             project: request.project,
+        };
+        // A conversation (which checks the caller's grant of its project)
+        // supplies the history, and, when the request names none, its
+        // project and the model of its latest reply.
+        let turn = if request.conversation_id.is_empty() {
+            None
+        } else {
+            let turn = self
+                .conversations
+                .turn(&caller, &request.conversation_id, messages)
+                .await
+                .or_status()?;
+            messages = turn.history();
+            let conversation = turn.conversation();
+            if target.project.is_empty() {
+                target.project.clone_from(&conversation.project_id);
+            }
+            if target.model.is_empty() && target.provider.is_empty() {
+                target.model.clone_from(&conversation.model);
+                target.provider.clone_from(&conversation.provider);
+            }
+            Some(turn)
         };
         self.may_use_model(&caller, &target).await?;
         let upstream = self
@@ -388,17 +457,17 @@ impl ModelService for ModelApi {
             .chat(&target, messages, options)
             .await
             .or_status()?;
-        Ok(Response::new(self.relay(
-            upstream,
-            |chunk, provider, model| pb::ChatResponse {
-                model: model.to_owned(),
-                content: chunk.text,
-                done: chunk.done,
-                done_reason: chunk.done_reason,
-                stats: chunk.stats.map(IntoProto::into_proto),
-                provider: provider.to_owned(),
-            },
-        )))
+        let stream = match turn {
+            Some(turn) => {
+                let recorder = turn
+                    .start(upstream.provider(), upstream.model())
+                    .await
+                    .or_status()?;
+                self.relay_recorded(upstream, recorder)
+            }
+            None => self.relay(upstream, chat_response),
+        };
+        Ok(Response::new(stream))
     }
 
     type GenerateStream = ResponseStream<pb::GenerateResponse>;
@@ -520,5 +589,21 @@ impl ModelService for ModelApi {
             .await
             .or_status()?;
         Ok(Response::new(pb::RemoveProviderResponse {}))
+    }
+}
+
+/// One piece of a chat reply on the wire.
+fn chat_response(
+    chunk: omnipanel_core::ollama::ReplyChunk,
+    provider: &str,
+    model: &str,
+) -> pb::ChatResponse {
+    pb::ChatResponse {
+        model: model.to_owned(),
+        content: chunk.text,
+        done: chunk.done,
+        done_reason: chunk.done_reason,
+        stats: chunk.stats.map(IntoProto::into_proto),
+        provider: provider.to_owned(),
     }
 }

@@ -1,11 +1,12 @@
 //! Conversions between ProjectService messages and the projects domain:
 //! projects with their git and watch state, template files, workspace
-//! state.
+//! state, chat conversations.
 
 use omnipanel_proto::v1 as pb;
 
 use crate::rpc::convert::{FromProto, IntoProto};
 use omnipanel_core::{
+    conversations::{Conversation, StoredMessage},
     files::watch::{WatchPhase, WatchStatus},
     projects::{
         GitSummary, ProjectRecord, ProjectView, ProjectWatch, TemplateFile, WorkspaceState,
@@ -99,6 +100,36 @@ impl IntoProto<pb::GetWorkspaceStateResponse> for WorkspaceState {
             data: self.data,
             version: self.version,
             updated_unix_ms: self.updated_ms,
+        }
+    }
+}
+
+impl IntoProto<pb::Conversation> for Conversation {
+    fn into_proto(self) -> pb::Conversation {
+        pb::Conversation {
+            id: self.id,
+            project_id: self.project_id,
+            title: self.title,
+            model: self.model,
+            provider: self.provider,
+            created_unix_ms: self.created_ms,
+            updated_unix_ms: self.updated_ms,
+            message_count: self.message_count,
+            messages: self.messages.into_proto(),
+        }
+    }
+}
+
+impl IntoProto<pb::ConversationMessage> for StoredMessage {
+    fn into_proto(self) -> pb::ConversationMessage {
+        pb::ConversationMessage {
+            role: self.role,
+            content: self.content,
+            created_unix_ms: self.created_ms,
+            model: self.model,
+            provider: self.provider,
+            stats: self.stats.into_proto(),
+            stopped: self.stopped,
         }
     }
 }

@@ -1,6 +1,6 @@
-//! `omnipanel.v1.ProjectService`: the project list and workspace state,
-//! a thin adapter over the [`Projects`] facade (conversions in
-//! `convert.rs`).
+//! `omnipanel.v1.ProjectService`: the project list, workspace state and
+//! chat conversations, a thin adapter over the [`Projects`] and
+//! [`Conversations`] facades (conversions in `convert.rs`).
 
 pub mod convert;
 
@@ -16,6 +16,7 @@ use crate::rpc::{
     status::{OrStatus, to_status},
 };
 use omnipanel_core::{
+    conversations::Conversations,
     ollama::Ollama,
     projects::{Projects, TemplateFile},
 };
@@ -26,12 +27,22 @@ pub struct ProjectApi {
     projects: Arc<Projects>,
     /// For checking that a preferred provider exists.
     ollama: Arc<Ollama>,
+    /// The projects' chat conversations (they check the grant themselves).
+    conversations: Arc<Conversations>,
 }
 
 impl ProjectApi {
-    /// Serve `projects`.
-    pub fn new(projects: Arc<Projects>, ollama: Arc<Ollama>) -> Self {
-        Self { projects, ollama }
+    /// Serve `projects` and their `conversations`.
+    pub fn new(
+        projects: Arc<Projects>,
+        ollama: Arc<Ollama>,
+        conversations: Arc<Conversations>,
+    ) -> Self {
+        Self {
+            projects,
+            ollama,
+            conversations,
+        }
     }
 
     /// Go on only if the caller may use project `reference` (its grant and
@@ -213,39 +224,62 @@ impl ProjectService for ProjectApi {
         }))
     }
 
-    // Placeholders until the conversation store lands (issue 18).
     async fn create_conversation(
         &self,
-        _request: Request<pb::CreateConversationRequest>,
+        request: Request<pb::CreateConversationRequest>,
     ) -> Result<Response<pb::CreateConversationResponse>, Status> {
-        Err(not_yet("CreateConversation"))
+        let caller = access::caller(&request)?;
+        let request = request.into_inner();
+        let conversation = self
+            .conversations
+            .create(&caller, &request.project, &request.title, &request.model)
+            .await
+            .or_status()?;
+        Ok(Response::new(pb::CreateConversationResponse {
+            conversation: Some(conversation.into_proto()),
+        }))
     }
 
     async fn list_conversations(
         &self,
-        _request: Request<pb::ListConversationsRequest>,
+        request: Request<pb::ListConversationsRequest>,
     ) -> Result<Response<pb::ListConversationsResponse>, Status> {
-        Err(not_yet("ListConversations"))
+        let caller = access::caller(&request)?;
+        let request = request.into_inner();
+        let conversations = self
+            .conversations
+            .list(&caller, &request.project, request.limit)
+            .await
+            .or_status()?;
+        Ok(Response::new(pb::ListConversationsResponse {
+            conversations: conversations.into_proto(),
+        }))
     }
 
     async fn get_conversation(
         &self,
-        _request: Request<pb::GetConversationRequest>,
+        request: Request<pb::GetConversationRequest>,
     ) -> Result<Response<pb::GetConversationResponse>, Status> {
-        Err(not_yet("GetConversation"))
+        let caller = access::caller(&request)?;
+        let conversation = self
+            .conversations
+            .get(&caller, &request.into_inner().id)
+            .await
+            .or_status()?;
+        Ok(Response::new(pb::GetConversationResponse {
+            conversation: Some(conversation.into_proto()),
+        }))
     }
 
     async fn delete_conversation(
         &self,
-        _request: Request<pb::DeleteConversationRequest>,
+        request: Request<pb::DeleteConversationRequest>,
     ) -> Result<Response<pb::DeleteConversationResponse>, Status> {
-        Err(not_yet("DeleteConversation"))
+        let caller = access::caller(&request)?;
+        self.conversations
+            .delete(&caller, &request.into_inner().id)
+            .await
+            .or_status()?;
+        Ok(Response::new(pb::DeleteConversationResponse {}))
     }
-}
-
-fn not_yet(method: &str) -> Status {
-    to_status(omnipanel_core::error::Error::new(
-        omnipanel_core::error::ErrorKind::Unimplemented,
-        format!("{method} is not implemented yet"),
-    ))
 }
