@@ -154,6 +154,15 @@ export function conversationRequest(
 }
 
 /**
+ * Retry of a stored question whose reply failed or was cut short: no new
+ * message; the agent sends the stored ones (ending with the question, or
+ * the part of the reply that arrived) and appends the new reply.
+ */
+export function replyRequest(conversationId: string, model: ModelRef | undefined): ChatRequestFields & { conversationId: string } {
+  return { conversationId, model: model?.name ?? '', provider: model?.provider ?? '', messages: [] };
+}
+
+/**
  * The transcript an older version kept in workspaceState, when it holds a
  * question: it is shown as it was and moves into the agent with the next
  * question (see `conversationRequest`'s `prior`), so nothing is lost and

@@ -24,7 +24,7 @@ import {
   Attachment, ChatRequestFields, Conversation, ErrorView, ModelRef, Turn, buildChatRequest, errorView, makeAttachment,
 } from './conversation';
 import {
-  LEGACY_STORAGE_KEY, conversationPicks, conversationRequest, fromAgent, legacyTitle, legacyTranscript, questionStored, titleFrom,
+  LEGACY_STORAGE_KEY, conversationPicks, conversationRequest, fromAgent, legacyTitle, legacyTranscript, questionStored, replyRequest, titleFrom,
 } from './history';
 import { codeBlocks } from './markdown';
 import { chatPageHtml, makeNonce } from './page';
@@ -499,8 +499,8 @@ export class ChatViewProvider implements vscode.WebviewViewProvider, vscode.Disp
       this.loadedProject = project;
     }
     if (unsent) return conversationRequest(this.conversationId, model, unsent.question, unsent.prior);
-    // The question is stored, its reply is not: ask for the reply alone.
-    return { conversationId: this.conversationId, model: model?.name ?? '', provider: model?.provider ?? '', messages: [] };
+    // The question is stored, its reply is not (whole): ask for the reply alone.
+    return replyRequest(this.conversationId, model);
   }
 
   /** Streams a reply to the conversation as it stands. */

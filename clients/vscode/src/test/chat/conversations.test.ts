@@ -3,8 +3,11 @@
 // title, two questions that each send only themselves (the second reaches
 // the model with the first exchange ahead of it), the stored messages read
 // back as the view's turns with the attachment recognised, the picker's
-// rows, a stopped reply kept as stopped, the older version's transcript
-// imported with the next question, and the ConversationChanged events the
+// rows, a stopped reply kept as stopped and answered again by Retry, the
+// older version's transcript imported with the next question, and the
+// ConversationChanged events the view reloads on, down to the delete.
+
+imported with the next question, and the ConversationChanged events the
 // view reloads on, down to the delete.
 
 import assert from "node:assert/strict";
@@ -13,7 +16,7 @@ import { join } from "node:path";
 import { AgentConnection, EventWatcher, OmniPanelError } from "../../client";
 import { makeAttachment, userContent } from "../../chat/conversation";
 import {
-  conversationPicks, conversationRequest, legacyTitle, legacyTranscript, titleFrom, turnsFromMessages,
+  conversationPicks, conversationRequest, legacyTitle, legacyTranscript, replyRequest, titleFrom, turnsFromMessages,
 } from "../../chat/history";
 import type { Event } from "../../gen/omnipanel/v1/events";
 import { ChatMessage, type ChatResponse } from "../../gen/omnipanel/v1/models";
@@ -130,6 +133,18 @@ describe("the chat view's history against the real agent", function () {
     });
     assert.ok(last?.role === "assistant" && last.stopped, JSON.stringify(last));
     assert.ok(last.text.startsWith(arrived) && !last.text.includes(CANNED), JSON.stringify(last.text));
+  });
+
+  it("answers a stored question again on Retry, sending no new message", async () => {
+    const { conversation } = await connection.projects.createConversation({ project, title: "Retry me", model: MODEL.name });
+    const id = conversation!.id;
+    await chat(conversationRequest(id, MODEL, { role: "user", text: "Cut me short", attachments: [] }), undefined, 1);
+    await eventually("the stopped reply to be stored", async () =>
+      (await connection.projects.getConversation({ id })).conversation?.messages.at(-1)?.stopped === true);
+    const again = await chat(replyRequest(id, MODEL));
+    assert.equal(again.map((p) => p.content).join(""), `You said: Cut me short\n${CANNED}`);
+    const { conversation: stored } = await connection.projects.getConversation({ id });
+    assert.deepEqual(stored?.messages.map((m) => [m.role, m.stopped]), [["user", false], ["assistant", true], ["assistant", false]]);
   });
 
   it("moves the older version's transcript into the agent with the next question", async () => {
