@@ -7,9 +7,6 @@
 // older version's transcript imported with the next question, and the
 // ConversationChanged events the view reloads on, down to the delete.
 
-imported with the next question, and the ConversationChanged events the
-// view reloads on, down to the delete.
-
 import assert from "node:assert/strict";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
