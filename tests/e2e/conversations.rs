@@ -6,7 +6,7 @@
 //! events; and the CLI round trip.
 
 use omnipanel_client::{Client, Credential, proto::v1 as pb};
-use omnipanel_tests::{PATIENCE, TestResult, projects::open_project};
+use omnipanel_tests::{PATIENCE, TestResult, projects::open_project, stderr, stdout};
 use tonic::Code;
 
 use crate::{
@@ -303,4 +303,78 @@ async fn a_client_leaving_mid_reply_leaves_a_stopped_reply() -> TestResult {
     assert_eq!(got.message_count, 2);
     assert_eq!(got.messages[0].content, "Tell me a long story");
     Ok(())
+}
+
+#[tokio::test]
+async fn the_cli_lists_shows_continues_and_removes_conversations() -> TestResult {
+    let (setup, project) = ready(&[]).await?;
+    let sandbox = &setup.sandbox;
+    let app = sandbox.project_dir("app").display().to_string();
+    let run = |args: &[&str]| -> TestResult<String> {
+        let output = sandbox.cli(args)?;
+        assert!(output.status.success(), "{args:?}: {}", stderr(&output));
+        Ok(stdout(&output))
+    };
+    let chat = |args: &[&str], input: &str| -> TestResult<String> {
+        let output = sandbox.cli_with_input(args, input)?;
+        assert!(output.status.success(), "{args:?}: {}", stderr(&output));
+        Ok(stdout(&output))
+    };
+    let said = chat(
+        &["chat", MODEL, "--project", &app, "--conversation", "new"],
+        "Hello there\n",
+    )?;
+    assert!(said.contains("You said: Hello there"), "{said}");
+    let listed = owner_conversations(&setup, &project).await?;
+    assert_eq!(listed.len(), 1);
+    let id = listed[0].id.clone();
+    let said = chat(&["chat", "--conversation", &id], "And again\n")?;
+    assert!(said.contains("You said: And again"), "{said}");
+    let table = run(&["conversations", "list", "--project", &app])?;
+    assert!(table.contains("Hello there"), "{table}");
+    assert!(table.contains(MODEL), "{table}");
+    assert!(
+        table
+            .lines()
+            .any(|l| l.contains("Hello there") && l.split_whitespace().any(|w| w == "4")),
+        "{table}"
+    );
+    let shown = run(&["conversations", "show", &id])?;
+    assert!(shown.contains("And again"), "{shown}");
+    assert!(shown.contains("assistant"), "{shown}");
+    let json: serde_json::Value = serde_json::from_str(&run(&[
+        "conversations",
+        "list",
+        "--project",
+        &app,
+        "--json",
+    ])?)?;
+    assert_eq!(json["conversations"][0]["id"], id.as_str(), "{json}");
+    assert_eq!(json["conversations"][0]["messageCount"], 4, "{json}");
+    run(&["conversations", "rm", &id])?;
+    assert!(owner_conversations(&setup, &project).await?.is_empty());
+    let missing = sandbox.cli(&["conversations", "show", &id])?;
+    assert!(!missing.status.success());
+    assert!(
+        stderr(&missing).contains("no conversation"),
+        "{}",
+        stderr(&missing)
+    );
+    Ok(())
+}
+
+async fn owner_conversations(setup: &Setup, project: &str) -> TestResult<Vec<pb::Conversation>> {
+    Ok(setup
+        .client
+        .call(
+            setup
+                .client
+                .projects()
+                .list_conversations(pb::ListConversationsRequest {
+                    project: project.into(),
+                    limit: 0,
+                }),
+        )
+        .await?
+        .conversations)
 }

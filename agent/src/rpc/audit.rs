@@ -59,6 +59,7 @@ pub const TARGET_FIELDS: &[&str] = &[
     "remote",
     "provider",
     "id",
+    "conversation_id",
     "client_name",
 ];
 

@@ -11,6 +11,7 @@ use crate::commands::{
     chat::ChatArgs,
     clients::ClientsCommand,
     confirmations::ConfirmationsCommand,
+    conversations::ConversationsCommand,
     files::FilesArgs,
     git::GitArgs,
     lifecycle::{AutostartAction, UpdateCommand},
@@ -73,6 +74,10 @@ pub enum Command {
     /// Chat with a model interactively (one message per line when stdin is
     /// not a terminal).
     Chat(ChatArgs),
+    /// The chat conversations the agent keeps per project: list them,
+    /// show one, remove one (`chat --conversation` continues one).
+    #[command(subcommand)]
+    Conversations(ConversationsCommand),
     /// Manage projects: the folders whose files the agent serves.
     #[command(subcommand)]
     Projects(ProjectsCommand),

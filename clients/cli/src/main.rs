@@ -23,8 +23,8 @@ use omnipanel_client::ClientError;
 use crate::{
     cli::{Cli, Command},
     commands::{
-        agent, alerts, audit, chat, clients, confirmations, files, git, lifecycle, mcp, models,
-        ollama, projects, system,
+        agent, alerts, audit, chat, clients, confirmations, conversations, files, git, lifecycle,
+        mcp, models, ollama, projects, system,
     },
     output::{Output, emit_bytes, errln, outln},
 };
@@ -206,6 +206,7 @@ async fn dispatch(cli: Cli) -> Result<(), Failure> {
         Command::Providers(command) => models::providers(command, out).await,
         Command::Embed(args) => models::embed(args, out).await,
         Command::Chat(args) => chat::chat(args, out).await,
+        Command::Conversations(command) => conversations::conversations(command, out).await,
         Command::Projects(command) => projects::projects(command, out).await,
         Command::Files(args) => files::files(args, out).await,
         Command::Git(args) => git::git(args, out).await,

@@ -1,6 +1,8 @@
 //! `omnipanel chat`: a line-by-line conversation with a model through the
-//! agent's Chat stream. The whole conversation is sent with every message
-//! (the agent keeps no chat state), replies are printed as they stream in,
+//! agent's Chat stream. The whole conversation is sent with every message,
+//! or, with `--conversation ID|new`, only the new message: the agent keeps
+//! that conversation (the one the panel and VS Code show), sends its
+//! history to the model and stores each exchange. Replies are printed as they stream in,
 //! and Ctrl-C stops a reply without ending the session. When stdin is not
 //! a terminal every line is a message and EOF ends the chat, so scripts and
 //! tests can drive it. The model may be `provider/model`; with none named,
@@ -11,7 +13,9 @@ use std::io::IsTerminal;
 
 use clap::Args;
 use omnipanel_client::Client;
-use omnipanel_proto::v1::{ChatMessage, ChatRequest};
+use omnipanel_proto::v1::{
+    ChatMessage, ChatRequest, CreateConversationRequest, GetConversationRequest,
+};
 use tokio::{
     io::{AsyncBufReadExt, BufReader},
     signal::unix::{Signal, SignalKind, signal},
@@ -41,10 +45,16 @@ pub struct ChatArgs {
     /// directory, if any.
     #[arg(long)]
     pub project: Option<String>,
+    /// Continue a conversation the agent keeps (its id, see `omnipanel
+    /// conversations list`), or `new` to start one in the project
+    /// (`--project`, else the one containing the current directory).
+    /// Only the new messages are sent; the agent adds the history.
+    #[arg(long, value_name = "ID|new")]
+    pub conversation: Option<String>,
 }
 
 const HELP: &str = "\
-/clear   forget the conversation so far
+/clear   forget the conversation so far (with --conversation: start a new one)
 /bye     quit (so does Ctrl-D)
 /help    show this help
 Ctrl-C stops a reply; at the prompt it quits.";
@@ -59,6 +69,16 @@ struct Session {
     system: Option<String>,
     interactive: bool,
     out: Output,
+}
+
+/// A conversation kept by the agent, as a chat session continues it.
+struct Kept {
+    /// Its id.
+    id: String,
+    /// Its project, where `/clear` starts the next one.
+    project: String,
+    /// Whether it has no messages yet (the system prompt goes first).
+    empty: bool,
 }
 
 impl Session {
@@ -112,6 +132,34 @@ pub async fn chat(args: ChatArgs, out: Output) -> Result<(), Failure> {
         interactive: std::io::stdin().is_terminal(),
         out,
     };
+    let mut kept = match args.conversation.as_deref() {
+        None => None,
+        Some("new") => {
+            if session.project.is_empty() {
+                // Named, so the user sees why rather than a bare NOT_FOUND.
+                project_ref::choose_project(&session.client, None).await?;
+            }
+            Some(start_conversation(&session, &session.project.clone()).await?)
+        }
+        Some(id) => {
+            let conversation = session
+                .client
+                .call(
+                    session
+                        .client
+                        .projects()
+                        .get_conversation(GetConversationRequest { id: id.to_owned() }),
+                )
+                .await?
+                .conversation
+                .unwrap_or_default();
+            Some(Kept {
+                id: conversation.id,
+                project: conversation.project_id,
+                empty: conversation.message_count == 0,
+            })
+        }
+    };
     if session.interactive {
         let model = if session.model.is_empty() {
             "the default model"
@@ -145,7 +193,10 @@ pub async fn chat(args: ChatArgs, out: Output) -> Result<(), Failure> {
             "/bye" => return Ok(()),
             "/clear" => {
                 history = session.fresh_history();
-                if session.interactive {
+                if let Some(current) = &kept {
+                    let project = current.project.clone();
+                    kept = Some(start_conversation(&session, &project).await?);
+                } else if session.interactive {
                     outln!("(conversation cleared)")?;
                 }
                 continue;
@@ -160,8 +211,26 @@ pub async fn chat(args: ChatArgs, out: Output) -> Result<(), Failure> {
             }
             _ => {}
         }
+        if let Some(current) = kept.as_mut() {
+            // The agent holds the history: send only what is new.
+            let mut new = Vec::new();
+            if current.empty {
+                new.extend(session.system.iter().map(|s| message("system", s)));
+            }
+            new.push(message("user", text));
+            match reply(&session, &new, &current.id, &mut interrupt).await {
+                Ok(_) => current.empty = false,
+                Err(err) => {
+                    if !session.interactive || matches!(err, Failure::OutputClosed) {
+                        return Err(err);
+                    }
+                    errln!("omnipanel: {err}");
+                }
+            }
+            continue;
+        }
         history.push(message("user", text));
-        match reply(&session, &history, &mut interrupt).await {
+        match reply(&session, &history, "", &mut interrupt).await {
             Ok(Reply::Done(content) | Reply::Stopped(content)) if !content.is_empty() => {
                 // A stopped reply stays too: it is what the user saw, and
                 // the model should know what it already said.
@@ -185,17 +254,60 @@ pub async fn chat(args: ChatArgs, out: Output) -> Result<(), Failure> {
     }
 }
 
-/// Send the conversation and print the reply as it streams in.
+/// Start a conversation the agent keeps in `project`, and say which (on
+/// stderr when stdin is not a terminal, so stdout stays the replies).
+async fn start_conversation(session: &Session, project: &str) -> Result<Kept, Failure> {
+    let conversation = session
+        .client
+        .call(
+            session
+                .client
+                .projects()
+                .create_conversation(CreateConversationRequest {
+                    project: project.to_owned(),
+                    title: String::new(),
+                    model: session.model.clone(),
+                }),
+        )
+        .await?
+        .conversation
+        .unwrap_or_default();
+    let note = format!(
+        "(new conversation {}; continue it with `omnipanel chat --conversation {}`)",
+        conversation.id, conversation.id
+    );
+    if session.interactive && !session.out.is_json() {
+        outln!("{note}")?;
+    } else {
+        errln!("{note}");
+    }
+    Ok(Kept {
+        id: conversation.id,
+        project: conversation.project_id,
+        empty: true,
+    })
+}
+
+/// Send the conversation (or, in a kept one, the new messages) and print
+/// the reply as it streams in.
 async fn reply(
     session: &Session,
     history: &[ChatMessage],
+    conversation_id: &str,
     interrupt: &mut Signal,
 ) -> Result<Reply, Failure> {
     let request = ChatRequest {
         model: session.model.clone(),
         provider: session.provider.clone(),
-        project: session.project.clone(),
+        // A conversation's own project applies; a `--project` given too
+        // would only be checked again.
+        project: if conversation_id.is_empty() {
+            session.project.clone()
+        } else {
+            String::new()
+        },
         messages: history.to_vec(),
+        conversation_id: conversation_id.to_owned(),
         ..Default::default()
     };
     let mut models = session.client.models();

@@ -9,6 +9,7 @@ pub mod audit;
 pub mod chat;
 pub mod clients;
 pub mod confirmations;
+pub mod conversations;
 pub mod files;
 pub mod git;
 pub mod lifecycle;
