@@ -72,11 +72,13 @@ module.exports = {
     await waitFor('an empty chat', async () => (await view.locator('#transcript').innerText()).trim() === '');
     await ask(view, OTHER);
     await workbench.runCommand('OmniPanel: Chat History');
-    await workbench.waitForPrompt('the chat picker');
-    const row = workbench.page.locator('.quick-input-widget .monaco-list-row', { hasText: FIRST });
-    await row.waitFor({ state: 'visible' });
+    const filter = await workbench.waitForPrompt('the chat picker');
+    await workbench.page.locator('.quick-input-widget .monaco-list-row', { hasText: OTHER }).waitFor({ state: 'visible' });
     await workbench.screenshot('picker');
-    await row.click();
+    // Picked as a keyboard user does: filter by title, Enter on the match.
+    await filter.fill(FIRST);
+    await workbench.page.locator('.quick-input-widget .monaco-list-row.focused', { hasText: FIRST }).waitFor({ state: 'visible' });
+    await workbench.page.keyboard.press('Enter');
     await waitFor('the first chat back in the view', async () => {
       const text = await view.locator('#transcript').innerText();
       return text.includes(FIRST) && !text.includes(`You said: ${OTHER}`);
