@@ -76,8 +76,11 @@ async function startAgent(dirs, binDir, fakeEnv = {}) {
     binDir,
     dirs,
     logPaths: [path.join(a.state, 'omnipanel', 'logs', 'agent.log'), process_.logPath],
-    /** Runs the CLI with `args`; resolves to stdout, rejects with stderr. */
-    cli: (args) => runCli(binDir, dirs, args),
+    /**
+     * Runs the CLI with `args` (and `input` on its stdin, which is closed
+     * either way); resolves to stdout, rejects with stderr.
+     */
+    cli: (args, input) => runCli(binDir, dirs, args, input),
     /** Runs the CLI with --json and parses its output. */
     cliJson: async (args) => JSON.parse(await runCli(binDir, dirs, [...args, '--json'])),
   };
@@ -111,15 +114,24 @@ function agentEnv(dirs) {
   };
 }
 
-function runCli(binDir, dirs, args) {
+function runCli(binDir, dirs, args, input = '') {
   return new Promise((resolve, reject) => {
-    execFile(path.join(binDir, 'omnipanel'), args, { env: agentEnv(dirs), timeout: 60_000 }, (err, stdout, stderr) => {
+    const child = execFile(path.join(binDir, 'omnipanel'), args, { env: agentEnv(dirs), timeout: 60_000 }, (err, stdout, stderr) => {
       if (err) {
         reject(new Error(`omnipanel ${args.join(' ')} failed: ${stderr.trim() || err.message}`));
       } else {
         resolve(stdout);
       }
     });
+    // Commands that read stdin (`chat` reads one message a line) see EOF.
+    // One that exits without reading makes the write fail (EPIPE): its
+    // exit status and stderr say what happened, not the pipe.
+    child.stdin.on('error', () => {});
+    if (input === '') {
+      child.stdin.end();
+    } else {
+      child.stdin.end(input);
+    }
   });
 }
 

@@ -11,7 +11,7 @@ const path = require('node:path');
 const { checkBinDir } = require('./agent');
 const { runScenario } = require('./scenario');
 
-const SCENARIOS = ['access', 'pull', 'ask', 'chat'].map((name) => require(`./scenarios/${name}`));
+const SCENARIOS = ['access', 'pull', 'ask', 'chat', 'conversations'].map((name) => require(`./scenarios/${name}`));
 
 const USAGE = `usage: node run.js --vsix FILE --code-server LAUNCHER [options] [SCENARIO...]
 

@@ -168,6 +168,40 @@ class Workbench {
       );
   }
 
+  /**
+   * The frame of the OmniPanel chat webview. VS Code nests each webview in
+   * two iframes whose names carry no extension id, so the frame is the one
+   * holding the view's own transcript element.
+   */
+  async chatView() {
+    return waitFor('the OmniPanel chat view to load', async () => {
+      for (const frame of this.page.frames()) {
+        if ((await frame.locator('#transcript').count().catch(() => 0)) > 0 && (await frame.locator('#send').count().catch(() => 0)) > 0) {
+          return frame;
+        }
+      }
+      return false;
+    });
+  }
+
+  /** Clicks `button` of the modal dialog that says `text` (a confirm). */
+  async answerDialog(text, button) {
+    const dialog = this.page.locator('.monaco-dialog-box', { hasText: text });
+    await dialog.waitFor({ state: 'visible' });
+    await dialog.locator('.dialog-buttons .monaco-button', { hasText: button }).click();
+    await dialog.waitFor({ state: 'hidden' });
+  }
+
+  /** Reloads the window (Developer: Reload Window) and waits for the workbench again. */
+  async reloadWindow() {
+    // The page's own load event: the old page is gone once it fires.
+    const loaded = this.page.waitForEvent('load', { timeout: PATIENCE_MS });
+    await this.runCommand('Developer: Reload Window');
+    await loaded;
+    await this.page.locator('.monaco-workbench').waitFor({ state: 'visible' });
+    await this.page.locator(STATUS_BAR).waitFor({ state: 'visible' });
+  }
+
   /** The title of the active editor tab. */
   async activeTabTitle() {
     return this.page.locator('.editor-group-container.active .tabs-container .tab.active').first().innerText();

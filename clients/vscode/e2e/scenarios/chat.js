@@ -26,7 +26,7 @@ module.exports = {
   },
   async run({ workbench }) {
     await workbench.runCommand('OmniPanel: Open Chat');
-    const view = await chatViewFrame(workbench.page);
+    const view = await workbench.chatView();
     await waitFor(`${MODEL_TAG} in the chat view's model picker`, async () => {
       const options = await view.locator('#model option').allInnerTexts();
       return options.some((o) => o.includes(MODEL_TAG));
@@ -43,22 +43,6 @@ module.exports = {
     await workbench.screenshot('language-models');
   },
 };
-
-/**
- * The frame of the chat webview. VS Code nests each webview in two iframes
- * whose names carry no extension id, so the frame is the one holding the
- * view's own transcript element.
- */
-async function chatViewFrame(page) {
-  return waitFor('the OmniPanel chat view to load', async () => {
-    for (const frame of page.frames()) {
-      if ((await frame.locator('#transcript').count().catch(() => 0)) > 0 && (await frame.locator('#send').count().catch(() => 0)) > 0) {
-        return frame;
-      }
-    }
-    return false;
-  });
-}
 
 /**
  * Opens VS Code's "Language Models" editor (Chat: Manage Language Models)

@@ -1,8 +1,9 @@
 // The chat view's conversation, in plain data: its turns and attachments,
-// how it is stored in workspaceState (and read back defensively, since a
-// stored value may come from another version), the agent ChatRequest built
-// from it, and which fix an agent error offers in place. No `vscode`
-// import (unit-tested under plain mocha).
+// how an older version's transcript is read back from workspaceState
+// (defensively: the value may come from any version; the agent keeps the
+// history now, see history.ts), the agent ChatRequest built from turns,
+// and which fix an agent error offers in place. No `vscode` import
+// (unit-tested under plain mocha).
 
 /** Context the user attached to a question. */
 export interface Attachment {
@@ -43,8 +44,9 @@ export interface Conversation {
   turns: Turn[];
 }
 
-/** Bumped when the stored shape changes; older values are dropped. */
+/** The shape versions up to 0.1 stored; other values are dropped. */
 export const STORAGE_VERSION = 1;
+/** Where versions up to 0.1 kept the transcript (read once for the import). */
 export const STORAGE_KEY = 'omnipanel.chat.conversation';
 
 /**
@@ -103,13 +105,8 @@ function readTurn(v: unknown): Turn | undefined {
   return undefined;
 }
 
-/** The stored form (plain JSON). */
-export function serialize(conversation: Conversation): unknown {
-  return { version: STORAGE_VERSION, model: conversation.model, turns: conversation.turns };
-}
-
 /**
- * Reads a stored conversation. Anything unexpected (another version,
+ * Reads a conversation an older version stored. Anything unexpected (another version,
  * a hand-edited value) gives a fresh conversation rather than an error:
  * the chat must open whatever is stored.
  */

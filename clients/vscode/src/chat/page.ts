@@ -48,8 +48,12 @@ export function chatPageHtml(r: PageResources): string {
 <div id="toolbar">
   <label for="model" class="visually-hidden">Model</label>
   <select id="model" title="Model"></select>
-  <button id="new" class="secondary" title="Start a new conversation">New</button>
+  <button id="new" class="secondary" title="Start a new chat (the agent keeps this one)">New</button>
+  <button id="history" class="secondary" title="Open an earlier chat of this project">Chats…</button>
+  <button id="delete" class="secondary" title="Delete this chat from the agent">Delete</button>
 </div>
+<div id="title" class="conversation-title" hidden></div>
+<div id="notice" class="notice" role="status" hidden><span id="noticeText" class="note"></span> <button id="noticeAction" class="secondary" hidden></button></div>
 <div id="transcript" aria-live="polite"></div>
 <div id="empty" class="empty">Ask a question about your code. Attach the selection or the current file as context.</div>
 <div id="composer">

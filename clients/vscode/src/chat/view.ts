@@ -1,20 +1,31 @@
-// The chat webview view `omnipanel.chat`: one conversation per workspace
-// (kept in workspaceState), a model picker over every provider's models,
-// streaming replies with Stop, the selection or a file attached on
-// request, Copy / Insert at Cursor on code blocks, and errors shown in
-// place with the action that fixes them. The page itself is static
-// (page.ts); everything shown comes as escaped HTML from transcript.ts.
+// The chat webview view `omnipanel.chat`: the open project's chats as the
+// agent keeps them (shared with the panel: the latest one opens, a picker
+// lists the others, New starts one, Delete removes one after a modal
+// confirm, and a ConversationChanged event for the shown chat reloads it),
+// a model picker over every provider's models, streaming replies with
+// Stop, the selection or a file attached on request, Copy / Insert at
+// Cursor on code blocks, and errors shown in place with the action that
+// fixes them. A transcript an older version left in workspaceState is
+// shown until the next question moves it into the agent. Without a
+// project (or with an agent too old to keep chats) the chat works as
+// before but is not kept. The page itself is static (page.ts); everything
+// shown comes as escaped HTML from transcript.ts.
 
 import { randomBytes } from 'node:crypto';
 import * as vscode from 'vscode';
 import { OmniPanelError } from '../client';
+import type { Event } from '../gen/omnipanel/v1/events';
 import { ChatMessage } from '../gen/omnipanel/v1/models';
+import type { Conversation as AgentConversation } from '../gen/omnipanel/v1/projects';
 import { listAllModels } from '../lm/catalog';
 import { AgentModelSummary, modelId, parseModelId, sortModels } from '../lm/modelInfo';
 import type { ViewsAgent } from '../views/agent';
 import {
-  Attachment, Conversation, ModelRef, STORAGE_KEY, Turn, buildChatRequest, deserialize, errorView, makeAttachment, serialize,
+  Attachment, ChatRequestFields, Conversation, ErrorView, ModelRef, Turn, buildChatRequest, errorView, makeAttachment,
 } from './conversation';
+import {
+  LEGACY_STORAGE_KEY, conversationPicks, conversationRequest, fromAgent, legacyTitle, legacyTranscript, questionStored, replyRequest, titleFrom,
+} from './history';
 import { codeBlocks } from './markdown';
 import { chatPageHtml, makeNonce } from './page';
 import { renderTranscript, renderTurn } from './transcript';
@@ -23,19 +34,48 @@ export const CHAT_VIEW_ID = 'omnipanel.chat';
 
 /** Messages the webview sends (see media/chat.js). */
 type FromWebview =
-  | { type: 'ready' | 'stop' | 'clear' | 'attachSelection' | 'attachFile' }
+  | { type: 'ready' | 'stop' | 'clear' | 'history' | 'delete' | 'noticeAction' | 'attachSelection' | 'attachFile' }
   | { type: 'send'; text: string }
   | { type: 'selectModel'; id: string }
   | { type: 'removeAttachment'; index: number }
   | { type: 'copy' | 'insert'; message: number; block: number }
   | { type: 'fix' | 'retry'; turn: number };
 
+type UserTurn = Extract<Turn, { role: 'user' }>;
+
 /** Streaming updates are sent at most this often, so a fast model does not flood the webview. */
 const STREAM_UPDATE_MS = 50;
+/** gRPC codes the view tells apart. */
+const NOT_FOUND = 5;
+const UNIMPLEMENTED = 12;
 
 export class ChatViewProvider implements vscode.WebviewViewProvider, vscode.Disposable {
   private view: vscode.WebviewView | undefined;
-  private conversation: Conversation;
+  /** What the view shows: the stored turns, then `unsent` and `error`. */
+  private conversation: Conversation = { turns: [] };
+  /** The agent's conversation shown; undefined: a new chat, stored with its first question. */
+  private conversationId: string | undefined;
+  private title = '';
+  /** The older version's transcript, until the agent holds it. */
+  private legacy: Conversation | undefined;
+  /** The view shows `legacy` (not yet in the agent). */
+  private showingLegacy = false;
+  /**
+   * A question (and turns ahead of it) the agent has not stored: Retry
+   * sends them again. `from`: how many turns were stored when it was sent.
+   */
+  private unsent: { prior: Turn[]; question: UserTurn; from: number } | undefined;
+  /** How many of the shown turns the agent holds. */
+  private storedTurns = 0;
+  /** The last failure, shown after the turns with its fix until the next question. */
+  private error: Turn | undefined;
+  /** The agent answered UNIMPLEMENTED: it predates kept chats. */
+  private storeMissing = false;
+  /** The project whose chats were loaded; null: none loaded yet. */
+  private loadedProject: string | undefined | null = null;
+  /** Bumped by every load, so a late answer for an earlier one is dropped. */
+  private loadGeneration = 0;
+  private reloadAfterRun = false;
   private attachments: Attachment[] = [];
   private models: AgentModelSummary[] = [];
   private running: AbortController | undefined;
@@ -43,7 +83,7 @@ export class ChatViewProvider implements vscode.WebviewViewProvider, vscode.Disp
   private readonly disposables: vscode.Disposable[] = [];
 
   constructor(private readonly context: vscode.ExtensionContext, private readonly agent: ViewsAgent) {
-    this.conversation = deserialize(context.workspaceState.get(STORAGE_KEY));
+    this.legacy = legacyTranscript(context.workspaceState.get(LEGACY_STORAGE_KEY));
     this.lastEditor = vscode.window.activeTextEditor;
     this.disposables.push(
       // The webview takes focus when clicked, so Insert at Cursor goes to
@@ -51,10 +91,22 @@ export class ChatViewProvider implements vscode.WebviewViewProvider, vscode.Disp
       vscode.window.onDidChangeActiveTextEditor((editor) => {
         if (editor) this.lastEditor = editor;
       }),
-      agent.onDidChangeConnection(() => void this.reloadModels()),
-      agent.onResync(() => void this.reloadModels()),
+      agent.onDidChangeConnection(() => {
+        void this.reloadModels();
+        if (this.agent.connection) void this.load();
+      }),
+      agent.onResync(() => {
+        void this.reloadModels();
+        void this.reload();
+      }),
+      agent.onDidChangeProject(() => {
+        this.running?.abort();
+        this.loadedProject = null;
+        void this.load();
+      }),
       agent.onEvent((event) => {
         if (event.modelsChanged || event.defaultModelChanged || event.providersChanged) void this.reloadModels();
+        this.conversationChanged(event);
       }),
     );
   }
@@ -74,6 +126,7 @@ export class ChatViewProvider implements vscode.WebviewViewProvider, vscode.Disp
       this.view = undefined;
     }, undefined, this.disposables);
     void this.reloadModels();
+    void this.load();
   }
 
   /** Reveals the view and puts the cursor in the message box. */
@@ -122,33 +175,33 @@ export class ChatViewProvider implements vscode.WebviewViewProvider, vscode.Disp
         // The page hides Send while a reply streams; a late Enter is dropped
         // rather than leaving a question without its answer.
         if (!this.running && typeof m.text === 'string' && m.text.trim() !== '') {
-          this.conversation.turns.push({ role: 'user', text: m.text.trim(), attachments: this.attachments });
+          const question: UserTurn = { role: 'user', text: m.text.trim(), attachments: this.attachments };
           this.attachments = [];
-          await this.run();
+          await this.ask(question);
         }
         return;
-      case 'retry': {
-        if (this.running) return;
-        const last = this.conversation.turns[this.conversation.turns.length - 1];
-        if (last?.role === 'error') this.conversation.turns.pop();
-        await this.run();
+      case 'retry':
+        await this.retry();
         return;
-      }
       case 'stop':
         this.running?.abort();
         return;
       case 'clear':
-        this.running?.abort();
-        this.conversation = { model: this.conversation.model, turns: [] };
-        this.attachments = [];
-        this.save();
-        this.postState();
+        this.newChat();
         return;
+      case 'history':
+        await this.pickConversation();
+        return;
+      case 'delete':
+        await this.deleteConversation();
+        return;
+      case 'noticeAction': {
+        const fix = this.noticeFix();
+        if (fix) await vscode.commands.executeCommand(fix.command);
+        return;
+      }
       case 'selectModel':
-        if (typeof m.id === 'string' && m.id !== '') {
-          this.conversation.model = parseModelId(m.id);
-          this.save();
-        }
+        if (typeof m.id === 'string' && m.id !== '') this.conversation.model = parseModelId(m.id);
         return;
       case 'attachSelection':
         this.attachSelection();
@@ -170,11 +223,284 @@ export class ChatViewProvider implements vscode.WebviewViewProvider, vscode.Disp
     }
   }
 
+  /** Chats are kept when the folder is a project and the agent keeps them. */
+  private get keeps(): boolean {
+    return this.agent.project !== undefined && !this.storeMissing;
+  }
+
+  /** Shows the project's latest chat (or the older transcript, or a new chat), once per project. */
+  private async load(): Promise<void> {
+    const connection = this.agent.connection;
+    const project = this.agent.project;
+    if (!this.view || !connection) return;
+    if (this.loadedProject === project) {
+      await this.reload();
+      return;
+    }
+    const generation = ++this.loadGeneration;
+    this.loadedProject = project;
+    this.conversationId = undefined;
+    this.title = '';
+    this.unsent = undefined;
+    this.error = undefined;
+    if (project === undefined) {
+      this.showLegacyOrNew();
+      return;
+    }
+    try {
+      const { conversations } = await connection.projects.listConversations({ project, limit: 1 });
+      if (generation !== this.loadGeneration) return;
+      this.storeMissing = false;
+      const latest = conversations[0];
+      if (latest) await this.open(latest.id);
+      else this.showLegacyOrNew();
+    } catch (err) {
+      if (generation !== this.loadGeneration) return;
+      if (err instanceof OmniPanelError && err.code === UNIMPLEMENTED) {
+        this.storeMissing = true;
+        this.showLegacyOrNew();
+        return;
+      }
+      // Loaded as far as it got: the error says what to do, and a
+      // reconnect or Retry tries again.
+      this.loadedProject = null;
+      this.showError(err);
+    }
+  }
+
+  private showLegacyOrNew(): void {
+    this.storedTurns = 0;
+    this.showingLegacy = this.legacy !== undefined;
+    this.conversation = this.legacy ? { model: this.legacy.model, turns: [...this.legacy.turns] } : { model: this.conversation.model, turns: [] };
+    this.postState();
+  }
+
+  /** Shows a stored conversation, taking its model. */
+  private async open(id: string): Promise<void> {
+    const connection = this.agent.connection;
+    if (!connection) return;
+    const generation = ++this.loadGeneration;
+    const { conversation } = await connection.projects.getConversation({ id });
+    if (generation !== this.loadGeneration || !conversation) return;
+    this.running?.abort();
+    this.conversationId = id;
+    this.showingLegacy = false;
+    this.unsent = undefined;
+    this.error = undefined;
+    this.show(conversation, true);
+  }
+
+  /** Reads the shown conversation again (an event, a reconnect, after a failed request). */
+  private async reload(): Promise<void> {
+    const id = this.conversationId;
+    const connection = this.agent.connection;
+    if (id === undefined || !connection) return;
+    if (this.running) {
+      this.reloadAfterRun = true;
+      return;
+    }
+    const generation = ++this.loadGeneration;
+    try {
+      const { conversation } = await connection.projects.getConversation({ id });
+      if (generation !== this.loadGeneration || this.running || id !== this.conversationId || !conversation) return;
+      this.show(conversation, false);
+    } catch (err) {
+      if (generation !== this.loadGeneration || id !== this.conversationId) return;
+      if (err instanceof OmniPanelError && err.code === NOT_FOUND) {
+        // Deleted elsewhere (the panel, the CLI): show what is left.
+        this.loadedProject = null;
+        await this.load();
+        return;
+      }
+      this.showError(err);
+    }
+  }
+
+  /** Puts a stored conversation on screen, after it what the agent does not hold. */
+  private show(stored: AgentConversation, takeModel: boolean): void {
+    const shown = fromAgent(stored, this.conversation.model);
+    this.storedTurns = shown.turns.length;
+    if (this.unsent && questionStored(shown.turns, this.unsent.question, this.unsent.from)) {
+      if (this.unsent.prior.length > 0) this.forgetLegacy();
+      this.unsent = undefined;
+    }
+    this.title = stored.title;
+    const turns = [...shown.turns];
+    if (this.unsent) turns.push(...this.unsent.prior, this.unsent.question);
+    if (this.error) turns.push(this.error);
+    this.conversation = { model: takeModel ? shown.model : this.conversation.model, turns };
+    this.postState();
+  }
+
+  /** The older transcript is in the agent now: the workspaceState copy goes. */
+  private forgetLegacy(): void {
+    this.legacy = undefined;
+    this.showingLegacy = false;
+    void this.context.workspaceState.update(LEGACY_STORAGE_KEY, undefined);
+  }
+
+  private conversationChanged(event: Event): void {
+    const changed = event.conversationChanged;
+    if (!changed || changed.conversationId !== this.conversationId) return;
+    if (changed.change === 'deleted') {
+      this.running?.abort();
+      this.loadedProject = null;
+      void this.load();
+    } else {
+      // Continued in the panel, or our own reply stored.
+      void this.reload();
+    }
+  }
+
+  /** Starts a new chat (stored by the agent with its first question). */
+  newChat(): void {
+    this.running?.abort();
+    this.loadGeneration += 1;
+    this.conversationId = undefined;
+    this.title = '';
+    this.showingLegacy = false;
+    this.unsent = undefined;
+    this.error = undefined;
+    this.attachments = [];
+    this.storedTurns = 0;
+    this.conversation = { model: this.conversation.model, turns: [] };
+    this.postState();
+  }
+
+  /** The conversation picker: New chat, the older transcript, the project's chats newest first. */
+  async pickConversation(): Promise<void> {
+    const connection = this.agent.connection;
+    if (!connection) {
+      this.showError(new OmniPanelError('agent-not-running', 'VS Code is not connected to the OmniPanel agent yet (the status bar says why).'));
+      return;
+    }
+    const project = this.agent.project;
+    if (project === undefined || this.storeMissing) {
+      const open = 'Open This Folder as Project';
+      const why = project === undefined
+        ? 'OmniPanel keeps chats per project: open this folder as a project to keep them.'
+        : 'This agent does not keep chats: update OmniPanel.';
+      if ((await vscode.window.showInformationMessage(`OmniPanel: ${why}`, ...(project === undefined ? [open] : []))) === open) {
+        await vscode.commands.executeCommand('omnipanel.openProject');
+      }
+      return;
+    }
+    const { conversations } = await connection.projects.listConversations({ project });
+    type Item = vscode.QuickPickItem & { action: 'new' | 'legacy' | 'open'; id?: string };
+    const items: Item[] = [{ label: '$(add) New chat', action: 'new', alwaysShow: true }];
+    if (this.legacy) {
+      items.push({
+        label: legacyTitle(this.legacy),
+        description: 'kept in VS Code by an earlier version · moves into the agent with your next question',
+        action: 'legacy',
+      });
+    }
+    for (const pick of conversationPicks(conversations, this.conversationId, Date.now())) {
+      items.push({ label: pick.label, description: pick.current ? `${pick.description} · shown` : pick.description, action: 'open', id: pick.id });
+    }
+    const picked = await vscode.window.showQuickPick(items, {
+      title: 'OmniPanel: Chats of this project',
+      placeHolder: conversations.length === 0 ? 'No chats yet: ask a question to start one' : 'Pick a chat to continue',
+      matchOnDescription: true,
+    });
+    if (!picked) return;
+    if (picked.action === 'new') {
+      this.newChat();
+    } else if (picked.action === 'legacy') {
+      this.newChat();
+      this.showLegacyOrNew();
+    } else if (picked.id !== undefined) {
+      await this.open(picked.id);
+    }
+    void this.focus();
+  }
+
+  /** Deletes the shown chat from the agent (or the older transcript) after a modal confirm. */
+  async deleteConversation(): Promise<void> {
+    if (this.showingLegacy && this.legacy) {
+      const answer = await vscode.window.showWarningMessage(
+        `Delete the chat "${legacyTitle(this.legacy)}"?`,
+        { modal: true, detail: 'An earlier version kept it in VS Code; it is not in the agent. This cannot be undone.' },
+        'Delete',
+      );
+      if (answer !== 'Delete') return;
+      this.forgetLegacy();
+      this.newChat();
+      return;
+    }
+    const id = this.conversationId;
+    const connection = this.agent.connection;
+    if (id === undefined || !connection) {
+      void vscode.window.showInformationMessage('OmniPanel: this chat is not kept by the agent yet, so there is nothing to delete.');
+      return;
+    }
+    const answer = await vscode.window.showWarningMessage(
+      `Delete the chat "${this.title || 'Untitled'}"?`,
+      { modal: true, detail: 'Its messages are deleted from the agent, for the OmniPanel panel too. This cannot be undone.' },
+      'Delete',
+    );
+    if (answer !== 'Delete') return;
+    this.running?.abort();
+    await connection.projects.deleteConversation({ id });
+    if (this.conversationId === id) {
+      this.loadedProject = null;
+      await this.load();
+    }
+  }
+
+  /** Sends a new question. */
+  private async ask(question: UserTurn): Promise<void> {
+    // A load still under way would replace the chat this question goes to.
+    this.loadGeneration += 1;
+    this.error = undefined;
+    const prior = this.showingLegacy && this.legacy ? this.legacy.turns : [];
+    this.showingLegacy = false;
+    // Turns the view shows but the agent does not hold yet (an unsent
+    // question of an earlier failure is given up for the new one).
+    if (this.unsent) this.conversation.turns = this.conversation.turns.filter((t) => t !== this.unsent?.question);
+    this.conversation.turns = this.conversation.turns.filter((t) => t.role !== 'error');
+    this.conversation.turns.push(question);
+    this.unsent = this.keeps
+      ? { prior: this.unsent?.prior.length ? this.unsent.prior : prior, question, from: this.conversationId === undefined ? 0 : this.storedTurns }
+      : undefined;
+    await this.run();
+  }
+
+  /** Retry after a failure: the unsent question again, or a reply to the stored one. */
+  private async retry(): Promise<void> {
+    if (this.running) return;
+    this.error = undefined;
+    const last = this.conversation.turns[this.conversation.turns.length - 1];
+    if (last?.role === 'error') this.conversation.turns.pop();
+    await this.run();
+  }
+
   /** The model a request goes to: the one picked, else the default, else the first installed. */
   private effectiveModel(): ModelRef | undefined {
     if (this.conversation.model) return this.conversation.model;
     const chosen = sortModels(this.models)[0];
     return chosen ? { provider: chosen.provider, name: chosen.name } : undefined;
+  }
+
+  /** The request for what the view shows: kept chats send only what is new. */
+  private async request(model: ModelRef | undefined): Promise<ChatRequestFields & { conversationId: string }> {
+    const connection = this.agent.connection;
+    const project = this.agent.project;
+    if (!this.keeps || !connection || project === undefined) {
+      return { ...buildChatRequest({ ...this.conversation, model }), conversationId: '' };
+    }
+    const unsent = this.unsent;
+    if (this.conversationId === undefined) {
+      const title = unsent && unsent.prior.length > 0 ? legacyTitle({ turns: unsent.prior }) : titleFrom(unsent?.question.text ?? '');
+      const { conversation } = await connection.projects.createConversation({ project, title, model: model?.name ?? '' });
+      if (!conversation) throw new Error('The agent did not return the new chat.');
+      this.conversationId = conversation.id;
+      this.title = conversation.title;
+      this.loadedProject = project;
+    }
+    if (unsent) return conversationRequest(this.conversationId, model, unsent.question, unsent.prior);
+    // The question is stored, its reply is not (whole): ask for the reply alone.
+    return replyRequest(this.conversationId, model);
   }
 
   /** Streams a reply to the conversation as it stands. */
@@ -184,31 +510,30 @@ export class ChatViewProvider implements vscode.WebviewViewProvider, vscode.Disp
     const turns = this.conversation.turns;
     const connection = this.agent.connection;
     if (!connection) {
-      turns.push({
-        role: 'error',
-        error: {
-          message: 'VS Code is not connected to the OmniPanel agent yet (the status bar says why).',
-          fix: { label: 'Show Actions', command: 'omnipanel.showActions', args: [] },
-        },
+      this.fail({
+        message: 'VS Code is not connected to the OmniPanel agent yet (the status bar says why).',
+        fix: { label: 'Show Actions', command: 'omnipanel.showActions', args: [] },
       });
-      this.save();
-      this.postState();
       return;
     }
-    const request = buildChatRequest({ ...this.conversation, model });
     const reply: Extract<Turn, { role: 'assistant' }> = { role: 'assistant', text: '', model: model?.name ?? 'default model' };
-    turns.push(reply);
-    const index = turns.length - 1;
     const abort = new AbortController();
     this.running = abort;
-    this.postState();
+    let failed = false;
+    let index = -1;
     let lastPost = 0;
     try {
+      const request = await this.request(model);
+      if (abort.signal.aborted) return;
+      turns.push(reply);
+      index = turns.length - 1;
+      this.postState();
       const stream = connection.models.chat({
         model: request.model,
         provider: request.provider,
         // Chat without a picked model uses the project's preferred model.
         project: this.agent.project ?? '',
+        conversationId: request.conversationId,
         messages: request.messages.map((m) => ChatMessage.create(m)),
       }, { signal: abort.signal });
       for await (const piece of stream) {
@@ -225,16 +550,35 @@ export class ChatViewProvider implements vscode.WebviewViewProvider, vscode.Disp
       if (abort.signal.aborted) {
         reply.stopped = true;
       } else {
-        if (reply.text === '') turns.splice(index, 1);
+        failed = true;
+        if (reply.text === '' && index >= 0) turns.splice(index, 1);
         else reply.stopped = true;
-        turns.push({ role: 'error', error: errorView(facts(err), model) });
+        this.error = { role: 'error', error: errorView(facts(err), model) };
+        turns.push(this.error);
       }
     } finally {
       if (abort.signal.aborted && reply.text !== '') reply.stopped = true;
-      this.running = undefined;
-      this.save();
-      this.postState();
+      if (this.running === abort) this.running = undefined;
     }
+    if (!failed && !abort.signal.aborted && this.unsent) {
+      // The agent stored the question before the reply began.
+      if (this.unsent.prior.length > 0) this.forgetLegacy();
+      this.unsent = undefined;
+    }
+    this.postState();
+    // After a failure or Stop the agent's copy says what was kept (the
+    // question? a stopped reply?); an event that came while streaming too.
+    if (failed || abort.signal.aborted || this.reloadAfterRun) {
+      this.reloadAfterRun = false;
+      await this.reload();
+    }
+  }
+
+  /** Shows a failure after the turns. */
+  private fail(error: ErrorView): void {
+    this.error = { role: 'error', error };
+    this.conversation.turns.push(this.error);
+    this.postState();
   }
 
   private async codeAction(kind: 'copy' | 'insert', message: number, block: number): Promise<void> {
@@ -290,12 +634,30 @@ export class ChatViewProvider implements vscode.WebviewViewProvider, vscode.Disp
   }
 
   private showError(err: unknown): void {
-    this.conversation.turns.push({ role: 'error', error: errorView(facts(err), this.effectiveModel()) });
-    this.postState();
+    this.fail(errorView(facts(err), this.effectiveModel()));
   }
 
-  private save(): void {
-    void this.context.workspaceState.update(STORAGE_KEY, serialize(this.conversation));
+  /** The action the notice offers: make the folder a project (or open one). */
+  private noticeFix(): { label: string; command: string } | undefined {
+    if (this.showingLegacy || !this.agent.connection || this.agent.project !== undefined) return undefined;
+    return vscode.workspace.workspaceFolders?.length
+      ? { label: 'Open This Folder as Project', command: 'omnipanel.openProject' }
+      : { label: 'Open Folder…', command: 'workbench.action.files.openFolder' };
+  }
+
+  /** One line above the transcript saying whether and where the chat is kept. */
+  private notice(): string {
+    if (this.showingLegacy) {
+      return 'An earlier version kept this chat in VS Code. Your next question moves it into the agent, where the OmniPanel panel sees it too.';
+    }
+    if (!this.agent.connection) return '';
+    if (this.agent.project === undefined) {
+      return vscode.workspace.workspaceFolders?.length
+        ? 'This folder is not an OmniPanel project, so this chat is not kept.'
+        : 'No folder is open, so this chat is not kept: chats are kept per project.';
+    }
+    if (this.storeMissing) return 'This agent does not keep chats (update OmniPanel), so this chat is not kept.';
+    return '';
   }
 
   private postState(): void {
@@ -319,7 +681,17 @@ export class ChatViewProvider implements vscode.WebviewViewProvider, vscode.Disp
       selected,
       attachments: this.attachments.map((a) => ({ label: a.label })),
       busy: this.running !== undefined,
+      title: this.showingLegacy && this.legacy ? legacyTitle(this.legacy) : this.title,
+      notice: this.notice(),
+      noticeAction: this.noticeFix()?.label ?? '',
+      canDelete: this.conversationId !== undefined || this.showingLegacy,
     });
+  }
+
+  /** Shows a command's failure in the chat. */
+  reportError(err: unknown): void {
+    if (err instanceof OmniPanelError && err.kind === 'cancelled') return;
+    this.showError(err);
   }
 
   dispose(): void {
@@ -336,12 +708,24 @@ function facts(err: unknown): { code?: number; reason?: string; message: string 
   return { message: err instanceof Error ? err.message : String(err) };
 }
 
-/** Registers the chat view; returns it so commands can attach context and focus it. */
+/** Registers the chat view and its commands; returns it so commands can attach context and focus it. */
 export function registerChatView(context: vscode.ExtensionContext, agent: ViewsAgent): ChatViewProvider {
   const provider = new ChatViewProvider(context, agent);
+  // Failures show in the chat, where the fix is offered.
+  const guarded = (action: () => void | Promise<void>) => async () => {
+    try {
+      await provider.focus();
+      await action();
+    } catch (err) {
+      provider.reportError(err);
+    }
+  };
   context.subscriptions.push(
     provider,
     vscode.window.registerWebviewViewProvider(CHAT_VIEW_ID, provider, { webviewOptions: { retainContextWhenHidden: true } }),
+    vscode.commands.registerCommand('omnipanel.chat.new', guarded(() => provider.newChat())),
+    vscode.commands.registerCommand('omnipanel.chat.history', guarded(() => provider.pickConversation())),
+    vscode.commands.registerCommand('omnipanel.chat.delete', guarded(() => provider.deleteConversation())),
   );
   return provider;
 }

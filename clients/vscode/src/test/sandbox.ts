@@ -80,11 +80,14 @@ export class Sandbox {
     };
   }
 
-  /** Start the agent and wait until GetInfo answers. */
-  async start(): Promise<void> {
+  /**
+   * Start the agent and wait until GetInfo answers; `extraEnv` reaches the
+   * agent and the fake Ollama it starts (e.g. FAKE_OLLAMA_TOKEN_DELAY_MS).
+   */
+  async start(extraEnv: Record<string, string> = {}): Promise<void> {
     const stderr = join(this.root, `agent-stderr-${Date.now()}.log`);
     const out = (await import("node:fs")).openSync(stderr, "w");
-    this.agent = spawn(join(BIN_DIR, "omnipanel-agent"), [], { env: this.env(), stdio: ["ignore", "ignore", out] });
+    this.agent = spawn(join(BIN_DIR, "omnipanel-agent"), [], { env: this.env(extraEnv), stdio: ["ignore", "ignore", out] });
     const deadline = Date.now() + PATIENCE_MS;
     for (;;) {
       if (this.agent.exitCode !== null) throw new Error(`the agent exited before answering:\n${readFileSync(stderr, "utf8")}`);

@@ -80,6 +80,12 @@
     stop.hidden = !value;
   }
 
+  /** Shows `text` in `element`, hiding it when there is none. */
+  function setText(element, text) {
+    element.textContent = typeof text === 'string' ? text : '';
+    element.hidden = element.textContent === '';
+  }
+
   function scrollToEnd() {
     transcript.scrollTop = transcript.scrollHeight;
   }
@@ -95,6 +101,11 @@
       setModels(m.models, m.selected);
       setAttachments(m.attachments);
       setBusy(m.busy);
+      setText($('title'), m.title);
+      setText($('noticeText'), m.notice);
+      $('notice').hidden = $('noticeText').hidden;
+      setText($('noticeAction'), m.noticeAction);
+      /** @type {HTMLButtonElement} */ ($('delete')).disabled = !m.canDelete;
       scrollToEnd();
     } else if (m.type === 'turn') {
       // Streaming: replace just the turn that grows.
@@ -139,6 +150,9 @@
   stop.addEventListener('click', () => post({ type: 'stop' }));
   model.addEventListener('change', () => post({ type: 'selectModel', id: model.value }));
   $('new').addEventListener('click', () => post({ type: 'clear' }));
+  $('history').addEventListener('click', () => post({ type: 'history' }));
+  $('delete').addEventListener('click', () => post({ type: 'delete' }));
+  $('noticeAction').addEventListener('click', () => post({ type: 'noticeAction' }));
   $('attachSelection').addEventListener('click', () => post({ type: 'attachSelection' }));
   $('attachFile').addEventListener('click', () => post({ type: 'attachFile' }));
 

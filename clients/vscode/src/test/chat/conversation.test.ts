@@ -1,10 +1,10 @@
 // Unit tests of chat/conversation.ts: the ChatRequest built from a
-// conversation, attachments as context, storage round trips with bad
-// stored values, and the fix each agent error offers.
+// conversation, attachments as context, reading an older version's stored
+// transcript (also bad stored values), and the fix each agent error offers.
 
 import { strict as assert } from 'node:assert';
 import {
-  Conversation, MAX_ATTACHMENT_CHARS, buildChatRequest, deserialize, errorView, makeAttachment, serialize,
+  Conversation, MAX_ATTACHMENT_CHARS, buildChatRequest, deserialize, errorView, makeAttachment,
   userContent,
 } from '../../chat/conversation';
 
@@ -50,15 +50,15 @@ describe('chat conversation', () => {
     assert.match(a.label, /first 60000 characters/);
   });
 
-  it('round-trips through storage, without stored fix commands', () => {
-    const withFix: Conversation = {
-      turns: [{ role: 'error', error: { message: 'm', fix: { label: 'x', command: 'workbench.action.quit', args: [] } } }],
-    };
-    assert.deepEqual(deserialize(JSON.parse(JSON.stringify(serialize(conversation)))), {
+  it('reads what the older version stored, without stored fix commands', () => {
+    // The stored form versions up to 0.1 wrote: { version: 1, model, turns }.
+    const stored = JSON.parse(JSON.stringify({ version: 1, model: conversation.model, turns: conversation.turns }));
+    assert.deepEqual(deserialize(stored), {
       ...conversation,
       turns: conversation.turns.map((t) => (t.role === 'assistant' ? { ...t, stopped: t.stopped === true } : t)),
     });
-    assert.deepEqual(deserialize(serialize(withFix)).turns, [{ role: 'error', error: { message: 'm' } }]);
+    const withFix = { version: 1, turns: [{ role: 'error', error: { message: 'm', fix: { label: 'x', command: 'workbench.action.quit', args: [] } } }] };
+    assert.deepEqual(deserialize(withFix).turns, [{ role: 'error', error: { message: 'm' } }]);
   });
 
   it('opens a fresh conversation from anything unexpected in storage', () => {
