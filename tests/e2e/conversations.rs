@@ -342,6 +342,8 @@ async fn the_cli_lists_shows_continues_and_removes_conversations() -> TestResult
     let shown = run(&["conversations", "show", &id])?;
     assert!(shown.contains("And again"), "{shown}");
     assert!(shown.contains("assistant"), "{shown}");
+    // Each reply's speed, as the panel words it.
+    assert!(shown.contains("tokens/s"), "{shown}");
     let json: serde_json::Value = serde_json::from_str(&run(&[
         "conversations",
         "list",

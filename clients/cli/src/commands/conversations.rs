@@ -163,6 +163,13 @@ fn show(conversation: &pb::Conversation) -> Result<(), Failure> {
         if message.stopped {
             heading.push_str(" · stopped");
         }
+        // The reply's speed, worded as the panel shows it under the reply.
+        if let Some(stats) = message.stats.as_ref().filter(|_| !message.stopped) {
+            let line = display::generation_stats(stats);
+            if !line.is_empty() {
+                heading.push_str(&format!(" · {line}"));
+            }
+        }
         outln!("{heading}")?;
         for line in message.content.lines() {
             outln!("  {line}")?;
