@@ -28,6 +28,7 @@ use crate::core::{
     backend::{self, Command, Metrics, Options},
     icon, single,
     state::{AgentState, Update},
+    theme::{self, Scheme},
     views::{self, IconState},
 };
 
@@ -40,6 +41,8 @@ pub enum PanelEvent {
     Focus(Option<Tab>),
     /// egui wants a repaint after this delay.
     Repaint(Duration),
+    /// The system's light/dark preference (first reading or a change).
+    Theme(Scheme),
 }
 
 /// How the panel was asked to open.
@@ -72,6 +75,8 @@ struct App {
     gui: Option<Gui>,
     repaint_at: Option<Instant>,
     error: Option<anyhow::Error>,
+    /// The scheme shown: `OMNIPANEL_THEME`, else the system's.
+    scheme: Scheme,
 }
 
 /// Run the panel until its window closes.
@@ -130,6 +135,16 @@ pub fn run(options: &PanelOptions) -> anyhow::Result<()> {
         first_tab.unwrap_or(Tab::Overview)
     };
     let home = std::env::var("HOME").unwrap_or_default();
+    // The override wins and is never watched; otherwise the portal's
+    // answer (and each change) arrives as an event.
+    let forced = theme::from_env();
+    let theme_proxy = proxy.clone();
+    let mut theme_monitor = match forced {
+        Some(_) => None,
+        None => theme::follow(move |scheme| {
+            let _ = theme_proxy.send_event(PanelEvent::Theme(scheme));
+        }),
+    };
     let mut app = App {
         proxy,
         backend,
@@ -138,8 +153,15 @@ pub fn run(options: &PanelOptions) -> anyhow::Result<()> {
         gui: None,
         repaint_at: None,
         error: None,
+        scheme: forced.unwrap_or(Scheme::Light),
     };
-    event_loop.run_app(&mut app)?;
+    let ran = event_loop.run_app(&mut app);
+    if let Some(monitor) = theme_monitor.as_mut() {
+        // Ours, started above; it would otherwise outlive the panel.
+        let _ = monitor.kill();
+        let _ = monitor.wait();
+    }
+    ran?;
     // egui's GL objects were freed in `exiting`; now the surface, context
     // and window go, in that order.
     drop(app.gui.take());
@@ -148,6 +170,13 @@ pub fn run(options: &PanelOptions) -> anyhow::Result<()> {
     // anyway if this fails.
     let _ = std::fs::remove_file(single::socket_path());
     app.error.map_or(Ok(()), Err)
+}
+
+fn egui_theme(scheme: Scheme) -> egui::Theme {
+    match scheme {
+        Scheme::Light => egui::Theme::Light,
+        Scheme::Dark => egui::Theme::Dark,
+    }
 }
 
 fn window_icon() -> Option<Icon> {
@@ -229,6 +258,9 @@ impl ApplicationHandler<PanelEvent> for App {
         match GlWindow::new(event_loop, attributes) {
             Ok((gl_window, gl)) => {
                 let egui = egui_glow::EguiGlow::new(event_loop, gl, None, None, true);
+                // egui-winit takes the scale factor from the window each
+                // frame (and on ScaleFactorChanged): DPI needs nothing here.
+                egui.egui_ctx.set_theme(egui_theme(self.scheme));
                 let proxy = self.proxy.clone();
                 egui.egui_ctx.set_request_repaint_callback(move |info| {
                     let _ = proxy.send_event(PanelEvent::Repaint(info.delay));
@@ -299,6 +331,13 @@ impl ApplicationHandler<PanelEvent> for App {
                     window.request_user_attention(Some(
                         winit::window::UserAttentionType::Informational,
                     ));
+                }
+                self.request_redraw();
+            }
+            PanelEvent::Theme(scheme) => {
+                self.scheme = scheme;
+                if let Some(gui) = &self.gui {
+                    gui.egui.egui_ctx.set_theme(egui_theme(scheme));
                 }
                 self.request_redraw();
             }

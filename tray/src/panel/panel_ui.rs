@@ -30,6 +30,7 @@ mod chat;
 mod clients;
 mod files;
 mod git;
+mod header;
 mod logs;
 mod models;
 mod overview;
@@ -240,57 +241,7 @@ impl PanelUi {
         // Views push commands here; they are sent (and marked pending)
         // after drawing, so no view needs the backend.
         let mut out: Vec<Command> = Vec::new();
-        egui::Panel::top("header").show(ui, |ui| {
-            ui.horizontal(|ui| {
-                let (color, text) = match &state.connection {
-                    Connection::Connected(_) => (
-                        Color32::from_rgb(0x43, 0xa0, 0x47),
-                        views::agent_line(state),
-                    ),
-                    Connection::Starting => (Color32::GRAY, views::agent_line(state)),
-                    Connection::Disconnected { .. } => (
-                        Color32::from_rgb(0xe5, 0x39, 0x35),
-                        views::agent_line(state),
-                    ),
-                };
-                let (dot, _) = ui.allocate_exact_size(egui::vec2(12.0, 12.0), egui::Sense::hover());
-                ui.painter().circle_filled(dot.center(), 5.0, color);
-                ui.strong(text);
-                if let Connection::Disconnected { error, attempt, .. } = &state.connection {
-                    if ui.button("Start agent").clicked() {
-                        out.push(Command::StartAgent);
-                    }
-                    ui.add(
-                        egui::Label::new(
-                            RichText::new(format!("retrying (attempt {attempt})")).weak(),
-                        )
-                        .truncate(),
-                    )
-                    .on_hover_text(error);
-                }
-            });
-            ui.horizontal(|ui| {
-                let tabs: Vec<Tab> = self
-                    .show_setup
-                    .then_some(Tab::Setup)
-                    .into_iter()
-                    .chain(Tab::MAIN)
-                    .collect();
-                for tab in tabs {
-                    let mut title = tab.title().to_owned();
-                    if tab == Tab::Alerts && !state.active_alerts.is_empty() {
-                        title = format!("Alerts ({})", state.active_alerts.len());
-                    }
-                    let (requests, confirmations) = views::waiting(state);
-                    if tab == Tab::Clients && requests + confirmations > 0 {
-                        title = format!("Clients ({})", requests + confirmations);
-                    }
-                    if ui.selectable_label(self.tab == tab, title).clicked() {
-                        self.tab = tab;
-                    }
-                }
-            });
-        });
+        egui::Panel::top("header").show(ui, |ui| self.header(ui, state, &mut out));
         egui::Panel::bottom("notices").show(ui, |ui| match state.notices.back() {
             Some(n) => notice_label(ui, &n.message, n.error),
             None => {
