@@ -4,7 +4,8 @@
 //! and icon both draw from ([`views`], [`icon`]), the panel header's health
 //! chips ([`health`]), starting programs
 //! ([`launch`]), keeping one panel at a time ([`single`]), the system's
-//! light/dark preference ([`theme`]), and the
+//! light/dark preference ([`theme`]), the panel's window state
+//! ([`window_state`]), and the
 //! panel workspace's chat, files and Git state ([`workspace`]). Nothing here
 //! imports `tray` or `panel`.
 
@@ -16,4 +17,5 @@ pub mod single;
 pub mod state;
 pub mod theme;
 pub mod views;
+pub mod window_state;
 pub mod workspace;
