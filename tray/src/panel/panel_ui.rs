@@ -237,12 +237,17 @@ impl PanelUi {
 
     /// Draw everything; `send` passes commands to the backend.
     pub fn show(&mut self, ui: &mut egui::Ui, state: &AgentState, send: &mut dyn FnMut(Command)) {
+        ui.ctx()
+            .data_mut(|d| d.remove_temp::<Vec<String>>(errors_id()));
         self.keys(ui);
         // Views push commands here; they are sent (and marked pending)
         // after drawing, so no view needs the backend.
         let mut out: Vec<Command> = Vec::new();
         egui::Panel::top("header").show(ui, |ui| self.header(ui, state, &mut out));
-        egui::Panel::bottom("notices").show(ui, |ui| match state.notices.back() {
+        // The latest result that says something (silent ones, like the
+        // window state's saves, leave the hint or the last message).
+        let last = state.notices.iter().rev().find(|n| !n.message.is_empty());
+        egui::Panel::bottom("notices").show(ui, |ui| match last {
             Some(n) => notice_label(ui, &n.message, n.error),
             None => {
                 ui.weak("Esc closes · Ctrl+1..9 switch tabs");
@@ -478,11 +483,28 @@ fn notice(pending: &HashSet<String>, ui: &mut egui::Ui, state: &AgentState, key:
     }
 }
 
+fn errors_id() -> egui::Id {
+    egui::Id::unique("omnipanel-errors-shown")
+}
+
+/// The errors (red notices) the last frame showed, in drawing order: the
+/// screenshot test's "no tab shows an error" reads them.
+pub fn errors_shown(ctx: &egui::Context) -> Vec<String> {
+    ctx.data(|d| d.get_temp::<Vec<String>>(errors_id()))
+        .unwrap_or_default()
+}
+
+/// A result in place: green, or red for an error (also recorded for
+/// [`errors_shown`]).
 fn notice_label(ui: &mut egui::Ui, message: &str, error: bool) {
     if message.is_empty() {
         return;
     }
     let color = if error {
+        ui.ctx().data_mut(|d| {
+            d.get_temp_mut_or_default::<Vec<String>>(errors_id())
+                .push(message.to_owned());
+        });
         Color32::from_rgb(0xe5, 0x39, 0x35)
     } else {
         Color32::from_rgb(0x43, 0xa0, 0x47)
