@@ -17,6 +17,7 @@ use winit::{
     dpi::LogicalSize,
     event::{StartCause, WindowEvent},
     event_loop::{ActiveEventLoop, ControlFlow, EventLoop, EventLoopProxy},
+    platform::x11::EventLoopBuilderExtX11 as _,
     window::{Icon, Window, WindowId},
 };
 
@@ -44,6 +45,21 @@ pub enum PanelEvent {
     Repaint(Duration),
     /// The system's light/dark preference (first reading or a change).
     Theme(Scheme),
+    /// A screen reader asked for the tree, acted, or left (AccessKit).
+    AccessKit(egui_winit::accesskit_winit::Event),
+}
+
+impl From<egui_winit::accesskit_winit::Event> for PanelEvent {
+    fn from(event: egui_winit::accesskit_winit::Event) -> Self {
+        Self::AccessKit(event)
+    }
+}
+
+/// Whether to offer the accessibility tree: yes, unless `NO_AT_BRIDGE=1`
+/// (the variable that turns it off for GTK programs too; the smoke test
+/// sets it so no accessibility bus is started on its private D-Bus).
+fn accessibility_wanted() -> bool {
+    std::env::var("NO_AT_BRIDGE").map_or(true, |v| v.trim() != "1")
 }
 
 /// How the panel was asked to open.
@@ -126,7 +142,11 @@ pub fn run(options: &PanelOptions) -> anyhow::Result<()> {
         single::Claim::First(listener) => listener,
     };
 
+    // X11 (XWayland under Wayland) always: the GL setup (glutin with GLX
+    // and EGL on X11) has no Wayland path, and winit's Wayland backend is
+    // only compiled in because AccessKit's winit adapter enables it.
     let event_loop = EventLoop::<PanelEvent>::with_user_event()
+        .with_x11()
         .build()
         .map_err(|err| anyhow::anyhow!("cannot open the display: {err}"))?;
     event_loop.set_control_flow(ControlFlow::Wait);
@@ -408,10 +428,12 @@ impl ApplicationHandler<PanelEvent> for App {
             .with_title("OmniPanel")
             .with_inner_size(LogicalSize::new(760.0, 600.0))
             .with_min_inner_size(LogicalSize::new(480.0, 360.0))
-            .with_window_icon(window_icon());
+            .with_window_icon(window_icon())
+            // AccessKit's adapter must exist before the window first shows.
+            .with_visible(false);
         match GlWindow::new(event_loop, attributes) {
             Ok((gl_window, gl)) => {
-                let egui = egui_glow::EguiGlow::new(event_loop, gl, None, None, true);
+                let mut egui = egui_glow::EguiGlow::new(event_loop, gl, None, None, true);
                 // egui-winit takes the scale factor from the window each
                 // frame (and on ScaleFactorChanged): DPI needs nothing here.
                 egui.egui_ctx.set_theme(egui_theme(self.scheme));
@@ -419,6 +441,16 @@ impl ApplicationHandler<PanelEvent> for App {
                 egui.egui_ctx.set_request_repaint_callback(move |info| {
                     let _ = proxy.send_event(PanelEvent::Repaint(info.delay));
                 });
+                if accessibility_wanted() {
+                    // Screen readers get egui's tree (built only once one
+                    // asks: `InitialTreeRequested` below).
+                    egui.egui_winit.init_accesskit(
+                        event_loop,
+                        gl_window.window(),
+                        self.proxy.clone(),
+                    );
+                }
+                gl_window.window().set_visible(true);
                 gl_window.window().focus_window();
                 self.gui = Some(Gui {
                     egui,
@@ -504,6 +536,21 @@ impl ApplicationHandler<PanelEvent> for App {
                     window.request_user_attention(Some(
                         winit::window::UserAttentionType::Informational,
                     ));
+                }
+                self.request_redraw();
+            }
+            PanelEvent::AccessKit(event) => {
+                use egui_winit::accesskit_winit::WindowEvent as Access;
+                if let Some(gui) = self.gui.as_mut() {
+                    match event.window_event {
+                        Access::InitialTreeRequested => gui.egui.egui_ctx.enable_accesskit(),
+                        Access::ActionRequested(request) => {
+                            gui.egui.egui_winit.on_accesskit_action_request(request);
+                        }
+                        Access::AccessibilityDeactivated => {
+                            gui.egui.egui_ctx.disable_accesskit();
+                        }
+                    }
                 }
                 self.request_redraw();
             }
