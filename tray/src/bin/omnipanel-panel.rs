@@ -19,7 +19,7 @@ use omnipanel_tray::panel::{
     version,
     // A flag given twice counts once (the hand-written parser took the last).
     args_override_self = true,
-    after_help = "Keys: Esc closes, Ctrl+1..7 switch tabs."
+    after_help = "Keys: Esc closes, Ctrl+1..9 switch tabs."
 )]
 struct Args {
     /// The tab to show first.
@@ -38,8 +38,8 @@ struct Args {
 
 /// The tabs `--tab` takes (listed in `--help`), each read by `Tab::parse`
 /// as a second panel's "focus" message is.
-const TABS: [&str; 8] = [
-    "overview", "models", "projects", "alerts", "logs", "clients", "audit", "setup",
+const TABS: [&str; 10] = [
+    "overview", "chat", "projects", "git", "models", "alerts", "logs", "clients", "audit", "setup",
 ];
 
 fn tab_parser() -> impl TypedValueParser<Value = Tab> {

@@ -13,6 +13,7 @@ use omnipanel_client::proto::v1::{
     RepositoryChangedEvent, RunningModel, ServerStatus, Snapshot,
 };
 
+use crate::core::window_state::WindowState;
 use crate::core::workspace::{
     chat::{ChatState, ChatUpdate},
     files::{FilesState, FilesUpdate},
@@ -155,6 +156,9 @@ pub enum Update {
     Files(FilesUpdate),
     /// The Git tab's side.
     Git(GitUpdate),
+    /// The panel's saved window state (`None`: none, or unreadable); the
+    /// panel takes it, the state mirror keeps nothing of it.
+    WindowState(Option<WindowState>),
 }
 
 /// Everything the tray and panel know about the agent.
@@ -447,6 +451,7 @@ impl AgentState {
             Update::Chat(update) => self.chat.apply(update),
             Update::Files(update) => self.files.apply(update),
             Update::Git(update) => self.git.apply(update),
+            Update::WindowState(_) => {}
         }
     }
 

@@ -17,6 +17,7 @@ use winit::{
     dpi::LogicalSize,
     event::{StartCause, WindowEvent},
     event_loop::{ActiveEventLoop, ControlFlow, EventLoop, EventLoopProxy},
+    platform::x11::EventLoopBuilderExtX11 as _,
     window::{Icon, Window, WindowId},
 };
 
@@ -28,7 +29,9 @@ use crate::core::{
     backend::{self, Command, Metrics, Options},
     icon, single,
     state::{AgentState, Update},
+    theme::{self, Scheme},
     views::{self, IconState},
+    window_state::{self, WindowState},
     workspace::files::FilesCommand,
 };
 
@@ -41,6 +44,23 @@ pub enum PanelEvent {
     Focus(Option<Tab>),
     /// egui wants a repaint after this delay.
     Repaint(Duration),
+    /// The system's light/dark preference (first reading or a change).
+    Theme(Scheme),
+    /// A screen reader asked for the tree, acted, or left (AccessKit).
+    AccessKit(egui_winit::accesskit_winit::Event),
+}
+
+impl From<egui_winit::accesskit_winit::Event> for PanelEvent {
+    fn from(event: egui_winit::accesskit_winit::Event) -> Self {
+        Self::AccessKit(event)
+    }
+}
+
+/// Whether to offer the accessibility tree: yes, unless `NO_AT_BRIDGE=1`
+/// (the variable that turns it off for GTK programs too; the smoke test
+/// sets it so no accessibility bus is started on its private D-Bus).
+fn accessibility_wanted() -> bool {
+    std::env::var("NO_AT_BRIDGE").map_or(true, |v| v.trim() != "1")
 }
 
 /// How the panel was asked to open.
@@ -53,6 +73,14 @@ pub struct PanelOptions {
     /// Do not start the agent when none runs.
     pub no_start_agent: bool,
 }
+
+/// Test only: a file the panel appends `<tab> errors=<n>[: messages]` to
+/// whenever the tab shown or the errors on it change (the screenshot test
+/// waits on it before each shot and fails on any error shown).
+pub const REPORT_ENV: &str = "OMNIPANEL_TEST_REPORT";
+
+/// The notice key of the window state's load and save.
+const WINDOW_STATE_KEY: &str = "window-state";
 
 /// The file whose existence says the first-run setup was done.
 pub fn setup_marker() -> PathBuf {
@@ -73,6 +101,31 @@ struct App {
     gui: Option<Gui>,
     repaint_at: Option<Instant>,
     error: Option<anyhow::Error>,
+    /// The scheme shown: `OMNIPANEL_THEME`, else the system's.
+    scheme: Scheme,
+    /// Test only (`OMNIPANEL_TEST_REPORT`): where each change of tab and
+    /// errors shown is written, and the last line written.
+    report: Option<(PathBuf, String)>,
+    /// The window state: what to restore, and what was saved last.
+    window: Restore,
+}
+
+/// Where the window state stands: restored once, at the first connection,
+/// then saved on a change of tab or project and at close (events, not
+/// timers).
+#[derive(Debug, Default)]
+struct Restore {
+    /// The project the state was last saved under (the local file), until
+    /// asked for.
+    from: Option<String>,
+    /// Whether restoring is over (done, nothing to restore, or failed):
+    /// nothing is saved before, so a start never overwrites what it is
+    /// about to read.
+    done: bool,
+    /// The tab was named on the command line (or the setup shows): keep it.
+    keep_tab: bool,
+    /// What was saved (or restored) last.
+    saved: Option<WindowState>,
 }
 
 /// Run the panel until its window closes.
@@ -90,7 +143,11 @@ pub fn run(options: &PanelOptions) -> anyhow::Result<()> {
         single::Claim::First(listener) => listener,
     };
 
+    // X11 (XWayland under Wayland) always: the GL setup (glutin with GLX
+    // and EGL on X11) has no Wayland path, and winit's Wayland backend is
+    // only compiled in because AccessKit's winit adapter enables it.
     let event_loop = EventLoop::<PanelEvent>::with_user_event()
+        .with_x11()
         .build()
         .map_err(|err| anyhow::anyhow!("cannot open the display: {err}"))?;
     event_loop.set_control_flow(ControlFlow::Wait);
@@ -112,6 +169,10 @@ pub fn run(options: &PanelOptions) -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     let sink_proxy = proxy.clone();
+    // The save at close is answered after the event loop has ended: its
+    // notice also comes here, for `run` to wait on.
+    let (saved_tx, saved_rx) = std::sync::mpsc::channel::<()>();
+    let saved_tx = std::sync::Mutex::new(saved_tx);
     let backend = backend::spawn(
         runtime.handle(),
         Options {
@@ -120,6 +181,12 @@ pub fn run(options: &PanelOptions) -> anyhow::Result<()> {
             metrics: Metrics::Live(Duration::from_secs(1)),
         },
         Arc::new(move |update| {
+            if let Update::Notice(notice) = &update
+                && notice.key == WINDOW_STATE_KEY
+                && let Ok(tx) = saved_tx.lock()
+            {
+                let _ = tx.send(());
+            }
             let _ = sink_proxy.send_event(PanelEvent::Update(update));
         }),
     );
@@ -131,6 +198,16 @@ pub fn run(options: &PanelOptions) -> anyhow::Result<()> {
         first_tab.unwrap_or(Tab::Overview)
     };
     let home = std::env::var("HOME").unwrap_or_default();
+    // The override wins and is never watched; otherwise the portal's
+    // answer (and each change) arrives as an event.
+    let forced = theme::from_env();
+    let theme_proxy = proxy.clone();
+    let mut theme_monitor = match forced {
+        Some(_) => None,
+        None => theme::follow(move |scheme| {
+            let _ = theme_proxy.send_event(PanelEvent::Theme(scheme));
+        }),
+    };
     let mut app = App {
         proxy,
         backend,
@@ -139,8 +216,29 @@ pub fn run(options: &PanelOptions) -> anyhow::Result<()> {
         gui: None,
         repaint_at: None,
         error: None,
+        scheme: forced.unwrap_or(Scheme::Light),
+        report: std::env::var_os(REPORT_ENV).map(|p| (PathBuf::from(p), String::new())),
+        window: Restore {
+            from: window_state::read_last_project(),
+            done: false,
+            keep_tab: first_tab.is_some() || show_setup,
+            saved: None,
+        },
     };
-    event_loop.run_app(&mut app)?;
+    let ran = event_loop.run_app(&mut app);
+    if app.save_window_state(true) {
+        // Drain answers to earlier saves, then wait (briefly) for this one.
+        while saved_rx.try_recv().is_ok() {}
+        if saved_rx.recv_timeout(Duration::from_secs(1)).is_err() {
+            tracing::warn!("the window state was not saved in time");
+        }
+    }
+    if let Some(monitor) = theme_monitor.as_mut() {
+        // Ours, started above; it would otherwise outlive the panel.
+        let _ = monitor.kill();
+        let _ = monitor.wait();
+    }
+    ran?;
     // egui's GL objects were freed in `exiting`; now the surface, context
     // and window go, in that order.
     drop(app.gui.take());
@@ -149,6 +247,13 @@ pub fn run(options: &PanelOptions) -> anyhow::Result<()> {
     // anyway if this fails.
     let _ = std::fs::remove_file(single::socket_path());
     app.error.map_or(Ok(()), Err)
+}
+
+fn egui_theme(scheme: Scheme) -> egui::Theme {
+    match scheme {
+        Scheme::Light => egui::Theme::Light,
+        Scheme::Dark => egui::Theme::Dark,
+    }
 }
 
 fn window_icon() -> Option<Icon> {
@@ -175,6 +280,26 @@ impl App {
         if let Err(err) = gui.gl.swap_buffers() {
             tracing::warn!("{err:#}");
         }
+        if let Some((path, last)) = self.report.as_mut() {
+            let errors = super::panel_ui::errors_shown(&gui.egui.egui_ctx);
+            let mut line = format!("{} errors={}", self.ui.tab.title(), errors.len());
+            if !errors.is_empty() {
+                line.push_str(": ");
+                line.push_str(&errors.join(" | "));
+            }
+            if *last != line {
+                use std::io::Write as _;
+                let written = std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(&*path)
+                    .and_then(|mut f| writeln!(f, "{line}"));
+                if let Err(err) = written {
+                    tracing::warn!("cannot write {}: {err}", path.display());
+                }
+                *last = line;
+            }
+        }
         if self.ui.close {
             event_loop.exit();
         }
@@ -189,6 +314,7 @@ impl App {
                 tracing::warn!("cannot write {}: {err}", marker.display());
             }
         }
+        self.save_window_state(false);
         let wanted = self.ui.wanted_logs();
         if wanted.as_ref() != self.ui.following() {
             self.ui.set_following(wanted.clone());
@@ -208,6 +334,83 @@ impl App {
                 .backend
                 .send(Command::Files(FilesCommand::Watch(wanted)));
         }
+    }
+
+    /// The window state now (`None` before the window exists).
+    fn window_state(&self) -> Option<WindowState> {
+        let gui = self.gui.as_ref()?;
+        let window = gui.gl.window();
+        let size = window.inner_size().to_logical::<f64>(window.scale_factor());
+        let tab = match self.ui.tab {
+            Tab::Setup => Tab::Overview,
+            tab => tab,
+        };
+        // Clamped to what a screen can be first, so the casts are exact.
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+        let (width, height) = (
+            size.width.clamp(0.0, 100_000.0).round() as u32,
+            size.height.clamp(0.0, 100_000.0).round() as u32,
+        );
+        Some(WindowState {
+            width,
+            height,
+            tab: tab.title().to_owned(),
+            project: self.ui.current_project(&self.state).map(|p| p.id.clone()),
+        })
+    }
+
+    /// Save the window state if restoring is over and the tab or project
+    /// changed (`closing`: if anything changed, the size included).
+    /// Returns whether a save was sent.
+    fn save_window_state(&mut self, closing: bool) -> bool {
+        if !self.window.done || !self.state.connected() {
+            return false;
+        }
+        let Some(now) = self.window_state() else {
+            return false;
+        };
+        if now.project.is_none() {
+            return false;
+        }
+        let changed = match &self.window.saved {
+            None => true,
+            Some(saved) if closing => *saved != now,
+            Some(saved) => saved.tab != now.tab || saved.project != now.project,
+        };
+        if !changed {
+            return false;
+        }
+        self.window.saved = Some(now.clone());
+        self.backend.send(Command::SaveWindowState(now)).is_ok()
+    }
+
+    /// The saved window state arrived: size, tab (unless named on the
+    /// command line) and project.
+    fn restore(&mut self, saved: Option<WindowState>) {
+        if self.window.done {
+            return;
+        }
+        self.window.done = true;
+        let Some(saved) = saved else {
+            return;
+        };
+        if saved.has_size()
+            && let Some(gui) = &self.gui
+        {
+            let _ = gui.gl.window().request_inner_size(LogicalSize::new(
+                f64::from(saved.width),
+                f64::from(saved.height),
+            ));
+        }
+        if !self.window.keep_tab
+            && let Some(tab) = Tab::parse(&saved.tab).filter(|t| *t != Tab::Setup)
+        {
+            self.ui.tab = tab;
+        }
+        if saved.project.is_some() {
+            self.ui.select_project(saved.project.clone());
+        }
+        self.window.saved = Some(saved);
     }
 
     fn request_redraw(&self) {
@@ -234,14 +437,29 @@ impl ApplicationHandler<PanelEvent> for App {
             .with_title("OmniPanel")
             .with_inner_size(LogicalSize::new(760.0, 600.0))
             .with_min_inner_size(LogicalSize::new(480.0, 360.0))
-            .with_window_icon(window_icon());
+            .with_window_icon(window_icon())
+            // AccessKit's adapter must exist before the window first shows.
+            .with_visible(false);
         match GlWindow::new(event_loop, attributes) {
             Ok((gl_window, gl)) => {
-                let egui = egui_glow::EguiGlow::new(event_loop, gl, None, None, true);
+                let mut egui = egui_glow::EguiGlow::new(event_loop, gl, None, None, true);
+                // egui-winit takes the scale factor from the window each
+                // frame (and on ScaleFactorChanged): DPI needs nothing here.
+                egui.egui_ctx.set_theme(egui_theme(self.scheme));
                 let proxy = self.proxy.clone();
                 egui.egui_ctx.set_request_repaint_callback(move |info| {
                     let _ = proxy.send_event(PanelEvent::Repaint(info.delay));
                 });
+                if accessibility_wanted() {
+                    // Screen readers get egui's tree (built only once one
+                    // asks: `InitialTreeRequested` below).
+                    egui.egui_winit.init_accesskit(
+                        event_loop,
+                        gl_window.window(),
+                        self.proxy.clone(),
+                    );
+                }
+                gl_window.window().set_visible(true);
                 gl_window.window().focus_window();
                 self.gui = Some(Gui {
                     egui,
@@ -283,9 +501,28 @@ impl ApplicationHandler<PanelEvent> for App {
 
     fn user_event(&mut self, event_loop: &ActiveEventLoop, event: PanelEvent) {
         match event {
+            PanelEvent::Update(Update::WindowState(saved)) => {
+                self.restore(saved);
+                self.request_redraw();
+            }
             PanelEvent::Update(update) => {
                 if let Update::Notice(notice) = &update {
                     self.ui.answered(&notice.key);
+                    // A failed read (the project was forgotten) ends
+                    // restoring as well.
+                    if notice.key == WINDOW_STATE_KEY && notice.error {
+                        self.restore(None);
+                    }
+                }
+                if let Update::Connected(_) = &update
+                    && !self.window.done
+                {
+                    match self.window.from.take() {
+                        Some(project) => {
+                            let _ = self.backend.send(Command::LoadWindowState(project));
+                        }
+                        None => self.window.done = true,
+                    }
                 }
                 let connected_before = self.state.connected();
                 self.state.apply(update);
@@ -308,6 +545,28 @@ impl ApplicationHandler<PanelEvent> for App {
                     window.request_user_attention(Some(
                         winit::window::UserAttentionType::Informational,
                     ));
+                }
+                self.request_redraw();
+            }
+            PanelEvent::AccessKit(event) => {
+                use egui_winit::accesskit_winit::WindowEvent as Access;
+                if let Some(gui) = self.gui.as_mut() {
+                    match event.window_event {
+                        Access::InitialTreeRequested => gui.egui.egui_ctx.enable_accesskit(),
+                        Access::ActionRequested(request) => {
+                            gui.egui.egui_winit.on_accesskit_action_request(request);
+                        }
+                        Access::AccessibilityDeactivated => {
+                            gui.egui.egui_ctx.disable_accesskit();
+                        }
+                    }
+                }
+                self.request_redraw();
+            }
+            PanelEvent::Theme(scheme) => {
+                self.scheme = scheme;
+                if let Some(gui) = &self.gui {
+                    gui.egui.egui_ctx.set_theme(egui_theme(scheme));
                 }
                 self.request_redraw();
             }

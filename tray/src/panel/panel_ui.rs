@@ -30,6 +30,7 @@ mod chat;
 mod clients;
 mod files;
 mod git;
+mod header;
 mod logs;
 mod models;
 mod overview;
@@ -266,6 +267,8 @@ impl PanelUi {
 
     /// Draw everything; `send` passes commands to the backend.
     pub fn show(&mut self, ui: &mut egui::Ui, state: &AgentState, send: &mut dyn FnMut(Command)) {
+        ui.ctx()
+            .data_mut(|d| d.remove_temp::<Vec<String>>(errors_id()));
         self.keys(ui);
         self.copy_bug_report(ui, state);
         // Views push commands here; they are sent (and marked pending)
@@ -274,58 +277,11 @@ impl PanelUi {
         if self.tab != Tab::Git {
             self.git.hidden();
         }
-        egui::Panel::top("header").show(ui, |ui| {
-            ui.horizontal(|ui| {
-                let (color, text) = match &state.connection {
-                    Connection::Connected(_) => (
-                        Color32::from_rgb(0x43, 0xa0, 0x47),
-                        views::agent_line(state),
-                    ),
-                    Connection::Starting => (Color32::GRAY, views::agent_line(state)),
-                    Connection::Disconnected { .. } => (
-                        Color32::from_rgb(0xe5, 0x39, 0x35),
-                        views::agent_line(state),
-                    ),
-                };
-                let (dot, _) = ui.allocate_exact_size(egui::vec2(12.0, 12.0), egui::Sense::hover());
-                ui.painter().circle_filled(dot.center(), 5.0, color);
-                ui.strong(text);
-                if let Connection::Disconnected { error, attempt, .. } = &state.connection {
-                    if ui.button("Start agent").clicked() {
-                        out.push(Command::StartAgent);
-                    }
-                    ui.add(
-                        egui::Label::new(
-                            RichText::new(format!("retrying (attempt {attempt})")).weak(),
-                        )
-                        .truncate(),
-                    )
-                    .on_hover_text(error);
-                }
-            });
-            ui.horizontal(|ui| {
-                let tabs: Vec<Tab> = self
-                    .show_setup
-                    .then_some(Tab::Setup)
-                    .into_iter()
-                    .chain(Tab::MAIN)
-                    .collect();
-                for tab in tabs {
-                    let mut title = tab.title().to_owned();
-                    if tab == Tab::Alerts && !state.active_alerts.is_empty() {
-                        title = format!("Alerts ({})", state.active_alerts.len());
-                    }
-                    let (requests, confirmations) = views::waiting(state);
-                    if tab == Tab::Clients && requests + confirmations > 0 {
-                        title = format!("Clients ({})", requests + confirmations);
-                    }
-                    if ui.selectable_label(self.tab == tab, title).clicked() {
-                        self.tab = tab;
-                    }
-                }
-            });
-        });
-        egui::Panel::bottom("notices").show(ui, |ui| match state.notices.back() {
+        egui::Panel::top("header").show(ui, |ui| self.header(ui, state, &mut out));
+        // The latest result that says something (silent ones, like the
+        // window state's saves, leave the hint or the last message).
+        let last = state.notices.iter().rev().find(|n| !n.message.is_empty());
+        egui::Panel::bottom("notices").show(ui, |ui| match last {
             Some(n) => notice_label(ui, &n.message, n.error),
             None => {
                 ui.weak("Esc closes · Ctrl+1..9 switch tabs · Ctrl+K go to file");
@@ -584,11 +540,28 @@ fn notice(pending: &HashSet<String>, ui: &mut egui::Ui, state: &AgentState, key:
     }
 }
 
+fn errors_id() -> egui::Id {
+    egui::Id::unique("omnipanel-errors-shown")
+}
+
+/// The errors (red notices) the last frame showed, in drawing order: the
+/// screenshot test's "no tab shows an error" reads them.
+pub fn errors_shown(ctx: &egui::Context) -> Vec<String> {
+    ctx.data(|d| d.get_temp::<Vec<String>>(errors_id()))
+        .unwrap_or_default()
+}
+
+/// A result in place: green, or red for an error (also recorded for
+/// [`errors_shown`]).
 fn notice_label(ui: &mut egui::Ui, message: &str, error: bool) {
     if message.is_empty() {
         return;
     }
     let color = if error {
+        ui.ctx().data_mut(|d| {
+            d.get_temp_mut_or_default::<Vec<String>>(errors_id())
+                .push(message.to_owned());
+        });
         Color32::from_rgb(0xe5, 0x39, 0x35)
     } else {
         Color32::from_rgb(0x43, 0xa0, 0x47)

@@ -7,10 +7,11 @@ use omnipanel_client::{
     proto::v1::{
         AnswerConfirmationRequest, ApproveAccessRequest, CancelPullRequest, CheckFitRequest,
         DeleteModelRequest, DenyAccessRequest, DownloadUpdateRequest, ForgetProjectRequest,
-        GetAutostartResponse, InstallUpdateRequest, LoadModelRequest, OpenProjectRequest,
-        PullModelRequest, PullState, RestartServerRequest, RevokeClientRequest,
-        SetAutostartRequest, SetDefaultModelRequest, SetThresholdsRequest, ShutdownRequest,
-        StartServerRequest, StopServerRequest, UnloadModelRequest,
+        GetAutostartResponse, GetWorkspaceStateRequest, InstallUpdateRequest, LoadModelRequest,
+        OpenProjectRequest, PullModelRequest, PullState, RestartServerRequest, RevokeClientRequest,
+        SaveWorkspaceStateRequest, SetAutostartRequest, SetDefaultModelRequest,
+        SetThresholdsRequest, ShutdownRequest, StartServerRequest, StopServerRequest,
+        UnloadModelRequest,
     },
 };
 
@@ -21,6 +22,7 @@ use super::{
 use crate::core::{
     state::{Update, pull_is_running},
     views,
+    window_state::{self, WindowState},
 };
 
 pub(super) async fn execute(client: Client, command: Command, sink: Sink) {
@@ -266,6 +268,37 @@ async fn run_command(client: &Client, command: Command, sink: &Sink) -> Result<S
         Command::Chat(command) => super::chat::run(client, command, sink).await,
         Command::Files(command) => super::files::run(client, command, sink).await,
         Command::Git(command) => super::git::run(client, command, sink).await,
+        // The window state is a convenience: a failure is logged, never
+        // shown as an error in the panel (which then opens as new).
+        Command::LoadWindowState(project) => {
+            let saved = client
+                .projects()
+                .get_workspace_state(GetWorkspaceStateRequest {
+                    project,
+                    client_key: window_state::CLIENT_KEY.to_owned(),
+                })
+                .await;
+            let state = match saved {
+                Ok(saved) => {
+                    let data = saved.into_inner().data;
+                    (!data.is_empty())
+                        .then(|| WindowState::decode(&data))
+                        .flatten()
+                }
+                Err(status) => {
+                    tracing::info!("no saved window state: {}", err(status));
+                    None
+                }
+            };
+            sink(Update::WindowState(state));
+            Ok(String::new())
+        }
+        Command::SaveWindowState(state) => {
+            if let Err(why) = save_window_state(client, state).await {
+                tracing::warn!("the window state was not saved: {why}");
+            }
+            Ok(String::new())
+        }
         Command::Approve(approval) => approve(client, approval, sink).await,
         Command::Deny(id) => {
             let denied = client
@@ -385,4 +418,24 @@ async fn pull(client: &Client, model: String, sink: &Sink) -> Result<String, Str
         Some(p) if pull_is_running(&p) => Ok(format!("{model} is still pulling in the agent")),
         _ => Ok(format!("{model} pulled")),
     }
+}
+
+async fn save_window_state(client: &Client, state: WindowState) -> Result<(), String> {
+    let Some(project) = state.project.clone() else {
+        return Ok(());
+    };
+    client
+        .projects()
+        .save_workspace_state(SaveWorkspaceStateRequest {
+            project: project.clone(),
+            client_key: window_state::CLIENT_KEY.to_owned(),
+            data: state.encode(),
+            expected_version: None,
+        })
+        .await
+        .map_err(|status| client.error(status).to_string())?;
+    tokio::task::spawn_blocking(move || window_state::write_last_project(&project))
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| format!("cannot remember the panel's project: {e}"))
 }

@@ -27,6 +27,7 @@ use tokio::sync::mpsc;
 
 use crate::core::{
     state::{Notice, Update},
+    window_state::WindowState,
     workspace::{chat::ChatCommand, files::FilesCommand, git::GitCommand},
 };
 
@@ -109,6 +110,12 @@ pub enum Command {
     Files(FilesCommand),
     /// A Git command (status, diff, stage, commit, branches, pull/push).
     Git(GitCommand),
+    /// Read the panel's window state saved under this project (answered
+    /// with `Update::WindowState`).
+    LoadWindowState(String),
+    /// Save the panel's window state under its project, and remember that
+    /// project locally (nothing is saved without one).
+    SaveWindowState(WindowState),
 }
 
 /// What the user chose for an access request.
@@ -181,6 +188,7 @@ impl Command {
             Self::Chat(command) => command.key(),
             Self::Files(command) => command.key(),
             Self::Git(command) => command.key(),
+            Self::LoadWindowState(_) | Self::SaveWindowState(_) => "window-state".to_owned(),
         }
     }
 }

@@ -6,7 +6,9 @@ impl PanelUi {
     pub(super) fn alerts(&mut self, ui: &mut egui::Ui, state: &AgentState, out: &mut Vec<Command>) {
         ui.heading("Active");
         if state.active_alerts.is_empty() {
-            ui.weak("Nothing raised.");
+            ui.weak(
+                "No alerts: you are told here and by the tray when a threshold below is crossed.",
+            );
         }
         for alert in &state.active_alerts {
             ui.colored_label(
@@ -18,7 +20,11 @@ impl PanelUi {
         ui.heading("Thresholds");
         match &state.thresholds {
             None => {
-                ui.weak("not read yet");
+                ui.weak(if state.connected() {
+                    "Reading the thresholds…"
+                } else {
+                    "Not connected to the agent: the thresholds show once it answers."
+                });
             }
             Some(current) => {
                 if !current.alerts_enabled {

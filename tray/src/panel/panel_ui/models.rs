@@ -47,11 +47,10 @@ impl PanelUi {
         ui.separator();
         let rows = views::model_rows(state);
         if rows.is_empty() {
-            ui.weak(if state.connected() {
-                "No models installed (or Ollama is not running)."
-            } else {
-                "Not connected."
-            });
+            self.no_models(ui, state, out);
+            ui.separator();
+            providers::providers(ui, state);
+            return;
         }
         egui::Grid::new("models")
             .striped(true)
@@ -113,5 +112,32 @@ impl PanelUi {
         }
         ui.separator();
         providers::providers(ui, state);
+    }
+
+    /// What the Models tab says with no model: why, and the one action
+    /// that fixes it.
+    fn no_models(&self, ui: &mut egui::Ui, state: &AgentState, out: &mut Vec<Command>) {
+        let server = state.server.as_ref().map(|s| s.state());
+        if !state.connected() {
+            ui.weak("Not connected to the agent: the models show once it answers.");
+        } else if matches!(
+            server,
+            Some(ServerState::Running | ServerState::External | ServerState::Starting)
+        ) {
+            ui.horizontal(|ui| {
+                ui.label(format!("No models yet: pull {SUGGESTED_MODEL}"));
+                if ui.button(format!("Pull {SUGGESTED_MODEL}")).clicked() {
+                    out.push(Command::Pull(SUGGESTED_MODEL.to_owned()));
+                }
+            });
+        } else {
+            ui.horizontal(|ui| {
+                ui.label("Ollama is not running: start it to see and pull models.");
+                if ui.button("Start Ollama").clicked() {
+                    out.push(Command::StartServer);
+                }
+            });
+            self.notice(ui, state, "server");
+        }
     }
 }
