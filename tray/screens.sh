@@ -107,6 +107,24 @@ for model in llama3.2:1b qwen2.5:0.5b; do
 done
 "$BIN/omnipanel" models default llama3.2:1b >"$OUT/cli.log" 2>&1 \
     || { echo "screens: setting the default model failed: $(cat "$OUT/cli.log")" >&2; exit 1; }
+# The demo project: a small Git repository with a commit, a staged file, a
+# change and a new file, so the Projects and Git tabs show what a user
+# sees (fixed author and dates: the screens must not change between runs).
+(
+    cd "$HOME/projects/demo"
+    mkdir -p src docs
+    printf 'fn main() {\n    println!("hello");\n}\n' >src/main.rs
+    printf 'pub fn add(a: i32, b: i32) -> i32 {\n    a + b\n}\n' >src/lib.rs
+    printf '# demo\n\nA small project.\n' >README.md
+    printf 'target/\n' >.gitignore
+    export GIT_AUTHOR_NAME=Demo GIT_AUTHOR_EMAIL=demo@example.com GIT_COMMITTER_NAME=Demo \
+        GIT_COMMITTER_EMAIL=demo@example.com GIT_AUTHOR_DATE=2026-01-01T12:00:00Z \
+        GIT_COMMITTER_DATE=2026-01-01T12:00:00Z
+    git init -q -b main . && git add -A && git commit -qm "First commit"
+    printf 'fn main() {\n    println!("hello, world");\n}\n' >src/main.rs
+    printf '# Notes\n' >docs/notes.md && git add docs/notes.md
+    printf 'scratch\n' >todo.txt
+) >>"$OUT/cli.log" 2>&1 || { echo "screens: making the demo repository failed" >&2; exit 1; }
 "$BIN/omnipanel" projects open "$HOME/projects/demo" >>"$OUT/cli.log" 2>&1 \
     || { echo "screens: opening the demo project failed: $(cat "$OUT/cli.log")" >&2; exit 1; }
 

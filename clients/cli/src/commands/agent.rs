@@ -127,7 +127,10 @@ pub enum AgentCommand {
 #[derive(Debug, Args)]
 pub struct PanelArgs {
     /// The tab to show.
-    #[arg(long, value_parser = ["overview", "models", "projects", "alerts", "logs", "setup"])]
+    #[arg(long, value_parser = [
+        "overview", "chat", "projects", "git", "models", "alerts", "logs", "clients", "audit",
+        "setup",
+    ])]
     pub tab: Option<String>,
     /// Show the first-run setup.
     #[arg(long)]
