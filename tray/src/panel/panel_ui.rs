@@ -35,6 +35,8 @@ mod logs;
 mod models;
 mod overview;
 mod providers;
+#[cfg(test)]
+mod test_panel;
 
 pub use clients::ALLOW_KIND_SECONDS;
 use clients::Choice;
@@ -572,6 +574,7 @@ fn notice_label(ui: &mut egui::Ui, message: &str, error: bool) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::panel::panel_ui::test_panel::{self, Panel};
 
     #[test]
     fn ctrl_digits_pick_main_tabs() {
@@ -616,37 +619,12 @@ mod tests {
         use super::*;
         use crate::core::{backend::Approval, state::Update};
 
-        struct Panel {
-            ui: PanelUi,
-            state: AgentState,
-            sent: Vec<Command>,
-        }
-
         fn harness(state: AgentState) -> Harness<'static, Panel> {
             harness_on(Tab::Clients, state)
         }
 
         fn harness_on(tab: Tab, state: AgentState) -> Harness<'static, Panel> {
-            let panel = Panel {
-                ui: PanelUi::new(tab, false, "/home/u"),
-                state,
-                sent: Vec::new(),
-            };
-            Harness::builder()
-                .with_size(egui::vec2(900.0, 1400.0))
-                .build_ui_state(
-                    |ui, panel: &mut Panel| {
-                        let Panel { ui: p, state, sent } = panel;
-                        let before = sent.len();
-                        p.show(ui, state, &mut |c| sent.push(c));
-                        // An instant backend: each command answered at
-                        // once, so no spinner keeps the UI repainting.
-                        for command in &sent[before..] {
-                            p.answered(&command.key());
-                        }
-                    },
-                    panel,
-                )
+            test_panel::harness(tab, state, 900.0, 1400.0)
         }
 
         fn connected() -> AgentState {

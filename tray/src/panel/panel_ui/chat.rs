@@ -541,19 +541,14 @@ mod tests {
     use omnipanel_client::proto::v1::{Conversation, GenerationStats, Model, ServerStatus};
 
     use super::*;
+    use crate::panel::panel_ui::test_panel::{self, Panel};
     use crate::{
         core::{
             state::Update,
             workspace::chat::{ChatError, ChatUpdate},
         },
-        panel::panel_ui::{PanelUi, Tab},
+        panel::panel_ui::Tab,
     };
-
-    struct Panel {
-        ui: PanelUi,
-        state: AgentState,
-        sent: Vec<Command>,
-    }
 
     fn project() -> Project {
         Project {
@@ -587,24 +582,7 @@ mod tests {
     }
 
     fn harness(state: AgentState) -> Harness<'static, Panel> {
-        let panel = Panel {
-            ui: PanelUi::new(Tab::Chat, false, "/home/u"),
-            state,
-            sent: Vec::new(),
-        };
-        let mut harness = Harness::builder()
-            .with_size(egui::vec2(1000.0, 1200.0))
-            .build_ui_state(
-                |ui, panel: &mut Panel| {
-                    let Panel { ui: p, state, sent } = panel;
-                    let before = sent.len();
-                    p.show(ui, state, &mut |c| sent.push(c));
-                    for command in &sent[before..] {
-                        p.answered(&command.key());
-                    }
-                },
-                panel,
-            );
+        let mut harness = test_panel::harness(Tab::Chat, state, 1000.0, 1200.0);
         // A streaming reply shows a spinner, which repaints: step, do not
         // wait for the UI to settle.
         harness.run_steps(2);

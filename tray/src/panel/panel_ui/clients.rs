@@ -340,29 +340,11 @@ mod tests {
     use omnipanel_client::proto::v1::Client;
 
     use super::*;
+    use crate::panel::panel_ui::test_panel::{self, Panel};
     use crate::{core::state::Update, panel::panel_ui::Tab};
 
-    struct Panel {
-        ui: PanelUi,
-        state: AgentState,
-        sent: Vec<Command>,
-    }
-
     fn harness(state: AgentState) -> Harness<'static, Panel> {
-        let panel = Panel {
-            ui: PanelUi::new(Tab::Clients, false, "/home/u"),
-            state,
-            sent: Vec::new(),
-        };
-        Harness::builder()
-            .with_size(egui::vec2(900.0, 1000.0))
-            .build_ui_state(
-                |ui, panel: &mut Panel| {
-                    let Panel { ui: p, state, sent } = panel;
-                    p.show(ui, state, &mut |c| sent.push(c));
-                },
-                panel,
-            )
+        test_panel::harness(Tab::Clients, state, 900.0, 1000.0)
     }
 
     fn client(id: &str, name: &str, projects: &[&str]) -> Client {

@@ -571,16 +571,11 @@ mod tests {
     use omnipanel_client::proto::v1::{FileInfo, SearchSummary, TextMatch};
 
     use super::*;
+    use crate::panel::panel_ui::test_panel::{self, Panel};
     use crate::{
         core::{state::Update, workspace::files::FilesUpdate},
-        panel::panel_ui::{PanelUi, Tab},
+        panel::panel_ui::Tab,
     };
-
-    struct Panel {
-        ui: PanelUi,
-        state: AgentState,
-        sent: Vec<Command>,
-    }
 
     #[derive(Debug)]
     struct DesktopFile(PathBuf);
@@ -624,24 +619,7 @@ mod tests {
             ]),
             refresh: false,
         }));
-        let panel = Panel {
-            ui: PanelUi::new(Tab::Projects, false, "/home/u"),
-            state,
-            sent: Vec::new(),
-        };
-        Harness::builder()
-            .with_size(egui::vec2(900.0, 1200.0))
-            .build_ui_state(
-                |ui, panel: &mut Panel| {
-                    let Panel { ui: p, state, sent } = panel;
-                    let before = sent.len();
-                    p.show(ui, state, &mut |c| sent.push(c));
-                    for command in &sent[before..] {
-                        p.answered(&command.key());
-                    }
-                },
-                panel,
-            )
+        test_panel::harness(Tab::Projects, state, 900.0, 1200.0)
     }
 
     fn sent_files(harness: &Harness<'static, Panel>) -> Vec<FilesCommand> {

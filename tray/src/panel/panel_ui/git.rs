@@ -534,39 +534,17 @@ mod tests {
     };
 
     use super::*;
+    use crate::panel::panel_ui::test_panel::{self, Panel};
     use crate::{
         core::{
             state::Update,
             workspace::git::{GitUpdate, ShownDiff, Transfer, TransferKind},
         },
-        panel::panel_ui::{PanelUi, Tab},
+        panel::panel_ui::Tab,
     };
 
-    struct Panel {
-        ui: PanelUi,
-        state: AgentState,
-        sent: Vec<Command>,
-    }
-
     fn harness(state: AgentState) -> Harness<'static, Panel> {
-        let panel = Panel {
-            ui: PanelUi::new(Tab::Git, false, "/home/u"),
-            state,
-            sent: Vec::new(),
-        };
-        Harness::builder()
-            .with_size(egui::vec2(900.0, 1200.0))
-            .build_ui_state(
-                |ui, panel: &mut Panel| {
-                    let Panel { ui: p, state, sent } = panel;
-                    let before = sent.len();
-                    p.show(ui, state, &mut |c| sent.push(c));
-                    for command in &sent[before..] {
-                        p.answered(&command.key());
-                    }
-                },
-                panel,
-            )
+        test_panel::harness(Tab::Git, state, 900.0, 1200.0)
     }
 
     fn entry(path: &str, change: ChangeType) -> StatusEntry {

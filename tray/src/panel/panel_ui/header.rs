@@ -86,33 +86,10 @@ mod tests {
 
     use super::*;
     use crate::core::state::{Update, connected_for_tests};
-
-    struct Panel {
-        ui: PanelUi,
-        state: AgentState,
-        sent: Vec<Command>,
-    }
+    use crate::panel::panel_ui::test_panel::{self, Panel};
 
     fn harness_on(tab: Tab, state: AgentState) -> Harness<'static, Panel> {
-        let panel = Panel {
-            ui: PanelUi::new(tab, false, "/home/u"),
-            state,
-            sent: Vec::new(),
-        };
-        let mut harness = Harness::builder()
-            .with_size(egui::vec2(900.0, 900.0))
-            .build_ui_state(
-                |ui, panel: &mut Panel| {
-                    let Panel { ui: p, state, sent } = panel;
-                    let before = sent.len();
-                    p.show(ui, state, &mut |c| sent.push(c));
-                    // An instant backend, so no spinner keeps repainting.
-                    for command in &sent[before..] {
-                        p.answered(&command.key());
-                    }
-                },
-                panel,
-            );
+        let mut harness = test_panel::harness(tab, state, 900.0, 900.0);
         harness.run();
         harness
     }

@@ -107,28 +107,10 @@ mod tests {
 
     use super::*;
     use crate::core::state::Update;
-
-    struct Panel {
-        ui: PanelUi,
-        state: AgentState,
-        sent: Vec<Command>,
-    }
+    use crate::panel::panel_ui::test_panel::{self, Panel};
 
     fn harness(state: AgentState) -> Harness<'static, Panel> {
-        let panel = Panel {
-            ui: PanelUi::new(Tab::Logs, false, "/home/u"),
-            state,
-            sent: Vec::new(),
-        };
-        Harness::builder()
-            .with_size(egui::vec2(900.0, 800.0))
-            .build_ui_state(
-                |ui, panel: &mut Panel| {
-                    let Panel { ui: p, state, sent } = panel;
-                    p.show(ui, state, &mut |c| sent.push(c));
-                },
-                panel,
-            )
+        test_panel::harness(Tab::Logs, state, 900.0, 800.0)
     }
 
     #[test]
