@@ -198,8 +198,10 @@ fn stop_ends_a_streaming_reply_and_the_agent_keeps_it_as_stopped() -> TestResult
         "the whole reply arrived before Stop: {reply:?}"
     );
     // The panel shows it from the agent's copy, marked stopped.
-    wait_for(&mut harness, "the stopped reply in the panel", |h| {
-        h.state().state.chat.messages.len() == 2 && h.query_by_label("stopped").is_some()
+    // Exactly once: the reply in flight gives way to the stored one (for a
+    // frame both may be on their way; never both for good).
+    wait_for(&mut harness, "the stopped reply in the panel, once", |h| {
+        h.state().state.chat.messages.len() == 2 && h.query_all_by_label("stopped").count() == 1
     })?;
     Ok(())
 }
