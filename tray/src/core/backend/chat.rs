@@ -83,7 +83,7 @@ pub(super) async fn run(
                 stats: None,
                 stopped: true,
             });
-            Ok("stopped".to_owned())
+            Ok("reply stopped".to_owned())
         }
         ChatCommand::UseForProject { project, model } => {
             client
