@@ -21,7 +21,6 @@ use omnipanel_tray::{
     core::{
         backend::{self, Command, Metrics, Options},
         state::{AgentState, Update},
-        workspace::files::FilesCommand,
     },
     panel::panel_ui::{PanelUi, Tab},
 };
@@ -66,20 +65,8 @@ impl LivePanel {
         });
         // What the app does after each frame: follow logs, the activity
         // log and the project's file changes only while their tab shows.
-        let wanted = panel.wanted_logs();
-        if wanted.as_ref() != panel.following() {
-            panel.set_following(wanted.clone());
-            let _ = commands.send(Command::Logs(wanted));
-        }
-        let wanted = panel.wanted_audit();
-        if wanted.as_ref() != panel.audit_following() {
-            panel.set_audit_following(wanted.clone());
-            let _ = commands.send(Command::Audit(wanted));
-        }
-        let wanted = panel.wanted_watch(state);
-        if wanted.as_ref() != panel.watching() {
-            panel.set_watching(wanted.clone());
-            let _ = commands.send(Command::Files(FilesCommand::Watch(wanted)));
+        for command in panel.follow_changes(state) {
+            let _ = commands.send(command);
         }
     }
 }

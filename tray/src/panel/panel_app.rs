@@ -32,7 +32,6 @@ use crate::core::{
     theme::{self, Scheme},
     views::{self, IconState},
     window_state::{self, WindowState},
-    workspace::files::FilesCommand,
 };
 
 /// What reaches the panel's loop.
@@ -315,24 +314,8 @@ impl App {
             }
         }
         self.save_window_state(false);
-        let wanted = self.ui.wanted_logs();
-        if wanted.as_ref() != self.ui.following() {
-            self.ui.set_following(wanted.clone());
-            let _ = self.backend.send(Command::Logs(wanted));
-        }
-        // The activity log is read and followed only while its tab shows.
-        let wanted = self.ui.wanted_audit();
-        if wanted.as_ref() != self.ui.audit_following() {
-            self.ui.set_audit_following(wanted.clone());
-            let _ = self.backend.send(Command::Audit(wanted));
-        }
-        // The project's files are watched only while the Projects tab shows.
-        let wanted = self.ui.wanted_watch(&self.state);
-        if wanted.as_ref() != self.ui.watching() {
-            self.ui.set_watching(wanted.clone());
-            let _ = self
-                .backend
-                .send(Command::Files(FilesCommand::Watch(wanted)));
+        for command in self.ui.follow_changes(&self.state) {
+            let _ = self.backend.send(command);
         }
     }
 

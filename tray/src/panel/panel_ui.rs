@@ -230,6 +230,32 @@ impl PanelUi {
         self.watching.as_ref()
     }
 
+    /// The follow commands to send after a frame: the log, the activity
+    /// log and the project's file watch are followed only while their tab
+    /// shows, and each change of what is wanted is sent once. The panel's
+    /// loop and the live tests both call this, so they cannot drift apart.
+    pub fn follow_changes(&mut self, state: &AgentState) -> Vec<Command> {
+        let mut commands = Vec::new();
+        let wanted = self.wanted_logs();
+        if wanted.as_ref() != self.following() {
+            self.set_following(wanted.clone());
+            commands.push(Command::Logs(wanted));
+        }
+        let wanted = self.wanted_audit();
+        if wanted.as_ref() != self.audit_following() {
+            self.set_audit_following(wanted.clone());
+            commands.push(Command::Audit(wanted));
+        }
+        let wanted = self.wanted_watch(state);
+        if wanted.as_ref() != self.watching() {
+            self.set_watching(wanted.clone());
+            commands.push(Command::Files(
+                crate::core::workspace::files::FilesCommand::Watch(wanted),
+            ));
+        }
+        commands
+    }
+
     /// The activity log filter to follow now (`None`: none); the app sends
     /// a `Command::Audit` when this changes.
     pub fn wanted_audit(&self) -> Option<AuditFilter> {
