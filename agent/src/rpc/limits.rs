@@ -74,6 +74,18 @@ pub const MAX_REMOTE_CALLS: usize = 2048;
 /// (or gets REFUSED_STREAM).
 pub const H2_MAX_CONCURRENT_STREAMS: u32 = 512;
 
+/// The HTTP/2 connection window the server offers each client, in bytes.
+/// HTTP/2 (h2) also guards against floods of small DATA frames: it closes
+/// the connection (GOAWAY ENHANCE_YOUR_CALM, "too_many_data_frames") once
+/// small frames that nobody has read yet cost more than half this window,
+/// each counted as 256 bytes. Every gRPC request is one such small frame,
+/// held until the call's handler reads or drops it; on a loaded machine a
+/// client opening streams fast has up to [`H2_MAX_CONCURRENT_STREAMS`] of
+/// them waiting at once. h2's default window (64 KiB) covers 128, so a
+/// busy client was disconnected where it should have been told
+/// RESOURCE_EXHAUSTED per call; 1 MiB covers 2048 (see the test below).
+pub const H2_CONNECTION_WINDOW_BYTES: u32 = 1024 * 1024;
+
 /// The largest request header list HTTP/2 accepts: a token and gRPC's
 /// own headers need well under 1 KiB.
 pub const H2_MAX_HEADER_LIST_BYTES: u32 = 16 * 1024;
@@ -669,6 +681,14 @@ impl HttpBody for Held {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// h2 budgets half the connection window for small unread DATA frames,
+    /// 256 bytes each; every stream HTTP/2 lets in may hold one.
+    #[test]
+    fn the_connection_window_covers_a_small_frame_per_allowed_stream() {
+        const H2_SMALL_FRAME_COST: u32 = 256;
+        assert!(H2_CONNECTION_WINDOW_BYTES / 2 >= H2_MAX_CONCURRENT_STREAMS * H2_SMALL_FRAME_COST);
+    }
 
     fn small() -> Arc<Ledger> {
         Ledger::new(Caps {

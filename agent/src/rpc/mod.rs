@@ -53,7 +53,7 @@ use crate::{
         lazy::Lazy,
         limits::{
             CONTROL_MESSAGES, Caps, Deadlines, FILE_MESSAGES, GIT_MESSAGES,
-            H2_MAX_CONCURRENT_STREAMS, H2_MAX_HEADER_LIST_BYTES, Ledger, LimitsLayer,
+            H2_CONNECTION_WINDOW_BYTES, H2_MAX_CONCURRENT_STREAMS, H2_MAX_HEADER_LIST_BYTES, Ledger, LimitsLayer,
             MODEL_MESSAGES,
         },
     },
@@ -263,6 +263,7 @@ pub async fn serve(
     let builder = || {
         Server::builder()
             .max_concurrent_streams(H2_MAX_CONCURRENT_STREAMS)
+            .initial_connection_window_size(H2_CONNECTION_WINDOW_BYTES)
             .http2_max_header_list_size(H2_MAX_HEADER_LIST_BYTES)
     };
 
