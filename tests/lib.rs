@@ -356,10 +356,42 @@ impl AgentProcess {
 impl Drop for AgentProcess {
     fn drop(&mut self) {
         if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
+            stop_child(&mut child);
         }
     }
+}
+
+/// How long a child asked to stop with SIGTERM has before it is killed.
+/// Generous: only a hung shutdown ever waits this long.
+const STOP_GRACE: Duration = Duration::from_secs(20);
+
+/// Stop a child the tests started: SIGTERM, then wait (bounded by
+/// [`STOP_GRACE`], then SIGKILL) and reap it. Not SIGKILL at once: a
+/// process that exits through its normal path writes its coverage profile
+/// (an instrumented build's counters are written at exit; a killed process
+/// writes none, and `scripts/coverage` would miss what it ran). A child
+/// that ignores SIGTERM still ends.
+pub fn stop_child(child: &mut Child) {
+    if matches!(child.try_wait(), Ok(Some(_))) {
+        return;
+    }
+    let pid = i32::try_from(child.id())
+        .ok()
+        .and_then(rustix::process::Pid::from_raw);
+    let asked = pid.is_some_and(|pid| {
+        rustix::process::kill_process(pid, rustix::process::Signal::TERM).is_ok()
+    });
+    if asked {
+        let deadline = Instant::now() + STOP_GRACE;
+        while Instant::now() < deadline {
+            match child.try_wait() {
+                Ok(Some(_)) | Err(_) => return,
+                Ok(None) => std::thread::sleep(Duration::from_millis(10)),
+            }
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
 }
 
 /// Run `command` (e.g. an agent that should refuse to start) to its
@@ -390,7 +422,8 @@ pub fn run_to_end(command: &mut Command) -> TestResult<Output> {
 }
 
 /// A child process whose stdout is read line by line on a thread, so a
-/// test can wait (bounded) for the line it expects. Killed when dropped.
+/// test can wait (bounded) for the line it expects. Stopped ([`stop_child`])
+/// when dropped.
 #[derive(Debug)]
 pub struct FollowedOutput {
     child: Child,
@@ -445,8 +478,7 @@ impl FollowedOutput {
 
 impl Drop for FollowedOutput {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        stop_child(&mut self.child);
     }
 }
 
@@ -663,8 +695,7 @@ impl FakeOllama {
 
 impl Drop for FakeOllama {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        stop_child(&mut self.child);
     }
 }
 
@@ -734,8 +765,7 @@ impl FakeOpenAi {
 
 impl Drop for FakeOpenAi {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        stop_child(&mut self.child);
     }
 }
 

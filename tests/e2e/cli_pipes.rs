@@ -118,8 +118,7 @@ impl Cut {
 
 impl Drop for Cut {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        omnipanel_tests::stop_child(&mut self.child);
     }
 }
 

@@ -75,8 +75,7 @@ impl Asking {
 
 impl Drop for Asking {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        omnipanel_tests::stop_child(&mut self.child);
     }
 }
 

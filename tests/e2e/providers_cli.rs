@@ -50,8 +50,7 @@ impl FakeOpenAi {
 
 impl Drop for FakeOpenAi {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        omnipanel_tests::stop_child(&mut self.child);
     }
 }
 
