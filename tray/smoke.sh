@@ -9,7 +9,8 @@
 # and opens the first-run setup; saves screenshots (tray-menu, panel,
 # panel-models, panel-clients, panel-setup .png, and tray-notification.png
 # with the desktop notification of the request) and the RSS of tray, panel
-# and agent (rss.txt) into ARTIFACT_DIR, and fails if any process died.
+# and agent (rss.txt) into ARTIFACT_DIR, and fails if any process died;
+# then SIGTERM must end the panel, the tray and the agent with status 0.
 #
 # usage: tray/smoke.sh [ARTIFACT_DIR]     (default: target/gui-smoke)
 # env:   BIN_DIR   folder with omnipanel-agent, omnipanel-tray, omnipanel-panel,
@@ -273,5 +274,23 @@ if [ "$(pgrep -c -f "$BIN/omnipanel-panel" || true)" != "1" ]; then
     echo "smoke: expected exactly one panel process" >&2
     status=1
 fi
+[ $status -eq 0 ] || exit $status
+
+# SIGTERM (the session ending, `kill`) ends the panel, the tray and the
+# agent through their normal path: each exits 0 (not 143, death by the
+# signal), as the panel's saved window state and an instrumented build's
+# coverage profile need.
+exited() { [ ! -e "/proc/$1" ] || [ "$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null)" = Z ]; }
+for pair in "panel:$PANEL" "tray:$TRAY" "agent:$AGENT"; do
+    name="${pair%%:*}" pid="${pair#*:}"
+    kill -TERM "$pid"
+    wait_for 60 "the $name to exit on SIGTERM" exited "$pid"
+    code=0
+    wait "$pid" || code=$?
+    if [ "$code" -ne 0 ]; then
+        echo "smoke: the $name exited with $code on SIGTERM, not 0" >&2
+        status=1
+    fi
+done
 [ $status -eq 0 ] && echo "smoke: ok; screenshots in $OUT"
 exit $status

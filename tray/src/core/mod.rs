@@ -5,7 +5,8 @@
 //! chips ([`health`]), starting programs
 //! ([`launch`]), keeping one panel at a time ([`single`]), the system's
 //! light/dark preference ([`theme`]), the panel's window state
-//! ([`window_state`]), and the
+//! ([`window_state`]), ending either loop on SIGTERM and SIGINT
+//! ([`stop_signal`]), and the
 //! panel workspace's chat, files and Git state ([`workspace`]). Nothing here
 //! imports `tray` or `panel`.
 
@@ -15,6 +16,7 @@ pub mod icon;
 pub mod launch;
 pub mod single;
 pub mod state;
+pub mod stop_signal;
 pub mod theme;
 pub mod views;
 pub mod window_state;

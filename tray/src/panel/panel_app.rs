@@ -29,6 +29,7 @@ use crate::core::{
     backend::{self, Command, Metrics, Options},
     icon, single,
     state::{AgentState, Update},
+    stop_signal,
     theme::{self, Scheme},
     views::{self, IconState},
     window_state::{self, WindowState},
@@ -47,6 +48,8 @@ pub enum PanelEvent {
     Theme(Scheme),
     /// A screen reader asked for the tree, acted, or left (AccessKit).
     AccessKit(egui_winit::accesskit_winit::Event),
+    /// SIGTERM or SIGINT (its name): close like Esc.
+    Stop(&'static str),
 }
 
 impl From<egui_winit::accesskit_winit::Event> for PanelEvent {
@@ -167,6 +170,10 @@ pub fn run(options: &PanelOptions) -> anyhow::Result<()> {
         .thread_name("panel-rpc")
         .enable_all()
         .build()?;
+    let stop_proxy = proxy.clone();
+    stop_signal::on_stop_signal(&runtime, move |name| {
+        let _ = stop_proxy.send_event(PanelEvent::Stop(name));
+    })?;
     let sink_proxy = proxy.clone();
     // The save at close is answered after the event loop has ended: its
     // notice also comes here, for `run` to wait on.
@@ -545,6 +552,10 @@ impl ApplicationHandler<PanelEvent> for App {
                     }
                 }
                 self.request_redraw();
+            }
+            PanelEvent::Stop(name) => {
+                tracing::info!("{name}: closing");
+                event_loop.exit();
             }
             PanelEvent::Theme(scheme) => {
                 self.scheme = scheme;

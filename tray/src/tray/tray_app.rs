@@ -32,6 +32,7 @@ use crate::core::{
     backend::{self, Command, Metrics, Options},
     launch,
     state::{AgentState, Update},
+    stop_signal,
     views::{self, IconState},
 };
 
@@ -42,6 +43,8 @@ pub enum TrayEvent {
     Update(Update),
     /// A menu item was clicked (its id).
     Menu(String),
+    /// SIGTERM or SIGINT (its name): quit like "Quit tray".
+    Stop(&'static str),
 }
 
 /// How the tray was asked to run.
@@ -81,6 +84,10 @@ pub fn run(options: &TrayOptions) -> anyhow::Result<()> {
         .map_err(|err| anyhow::anyhow!("cannot open the display: {err}"))?;
     event_loop.set_control_flow(ControlFlow::Wait);
     let proxy = event_loop.create_proxy();
+    let stop_proxy = proxy.clone();
+    stop_signal::on_stop_signal(&runtime, move |name| {
+        let _ = stop_proxy.send_event(TrayEvent::Stop(name));
+    })?;
     let sink_proxy = proxy.clone();
     let backend = backend::spawn(
         runtime.handle(),
@@ -312,6 +319,10 @@ impl ApplicationHandler<TrayEvent> for App {
                 Some(action) => self.on_action(event_loop, action),
                 None => tracing::debug!("menu id {id:?} is not an action"),
             },
+            TrayEvent::Stop(name) => {
+                tracing::info!("{name}: quitting");
+                event_loop.exit();
+            }
         }
     }
 }
