@@ -6,6 +6,7 @@
 mod admission;
 mod agent_core;
 mod audit;
+mod cli_commands;
 mod cli_pipes;
 mod client;
 mod clients_cli;

@@ -1,0 +1,257 @@
+//! The CLI's file, Git and project commands run as a user runs them, each
+//! checked by what it did (the files on disk, the repository as the `git`
+//! command sees it) and by what it printed, in text and with `--json`:
+//! `files mkdir/cp/mv/rm/stat/ls/cat/write`, `git status/add/reset/diff/
+//! commit/log/branches/switch/push/fetch/pull` against a bare repository
+//! on disk, and `projects create/show/close/ls`.
+
+use std::{path::Path, process::Command};
+
+use omnipanel_tests::{Sandbox, TestResult, stderr, stdout};
+
+/// Run the CLI, which must succeed; its stdout.
+fn ok(sandbox: &Sandbox, args: &[&str]) -> TestResult<String> {
+    let output = sandbox.cli(args)?;
+    if !output.status.success() {
+        return Err(format!("omnipanel {args:?} failed: {}", stderr(&output)).into());
+    }
+    Ok(stdout(&output))
+}
+
+/// Run the CLI, which must fail; its stderr.
+fn refused(sandbox: &Sandbox, args: &[&str]) -> TestResult<String> {
+    let output = sandbox.cli(args)?;
+    if output.status.success() {
+        return Err(format!("omnipanel {args:?} succeeded: {}", stdout(&output)).into());
+    }
+    Ok(stderr(&output))
+}
+
+/// The `git` command in `dir`, which must succeed; its stdout.
+fn git(dir: &Path, args: &[&str]) -> TestResult<String> {
+    let output = Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_AUTHOR_NAME", "Test")
+        .env("GIT_AUTHOR_EMAIL", "test@example.com")
+        .env("GIT_COMMITTER_NAME", "Test")
+        .env("GIT_COMMITTER_EMAIL", "test@example.com")
+        .output()?;
+    if !output.status.success() {
+        return Err(format!("git {args:?} failed: {}", stderr(&output)).into());
+    }
+    Ok(stdout(&output))
+}
+
+#[tokio::test]
+async fn file_commands_change_the_tree_and_say_what_they_did() -> TestResult {
+    let sandbox = Sandbox::new()?;
+    let _agent = sandbox.start_agent().await?;
+    let root = sandbox.project_dir("tree");
+    std::fs::create_dir_all(&root)?;
+    std::fs::write(root.join("a.txt"), "0123456789")?;
+    std::fs::write(root.join(".hidden"), "dot")?;
+    let at = std::fs::canonicalize(&root)?.display().to_string();
+    ok(&sandbox, &["projects", "open", &at])?;
+    let files = |args: &[&str]| {
+        let mut all = vec!["files", "--project", at.as_str()];
+        all.extend_from_slice(args);
+        ok(&sandbox, &all)
+    };
+
+    assert!(files(&["mkdir", "docs/deep"])?.contains("created folder docs/deep/"));
+    assert!(root.join("docs/deep").is_dir());
+
+    let copied = files(&["cp", "a.txt", "docs/a.txt"])?;
+    assert!(copied.contains("copied a.txt to docs/a.txt: 1 file"), "{copied}");
+    assert_eq!(std::fs::read_to_string(root.join("docs/a.txt"))?, "0123456789");
+    // Copying onto what is there fails by default, skips when asked.
+    let mut again = vec!["files", "--project", at.as_str(), "cp", "a.txt", "docs/a.txt"];
+    assert!(!refused(&sandbox, &again)?.is_empty());
+    again.extend_from_slice(&["--overwrite", "skip"]);
+    assert!(ok(&sandbox, &again)?.contains("1 skipped (already there)"));
+
+    let moved = files(&["mv", "docs/a.txt", "docs/b.txt"])?;
+    assert!(moved.contains("moved docs/a.txt -> docs/b.txt"), "{moved}");
+    assert!(!root.join("docs/a.txt").exists() && root.join("docs/b.txt").exists());
+
+    // A slice of a file, and a folder (not a file) to cat is refused.
+    assert_eq!(files(&["cat", "a.txt", "--offset", "2", "--length", "3"])?, "234");
+    assert!(
+        !refused(
+            &sandbox,
+            &["files", "--project", &at, "cat", "docs"]
+        )?
+        .is_empty()
+    );
+
+    let stat = files(&["stat", "a.txt"])?;
+    for expected in ["path       a.txt", "kind       file", "10 bytes", "hidden     no"] {
+        assert!(stat.contains(expected), "{expected:?} not in:\n{stat}");
+    }
+    let root_stat = files(&["stat", ""])?;
+    assert!(root_stat.contains("(project root)") && root_stat.contains("folder"));
+    let json: serde_json::Value =
+        serde_json::from_str(&ok(&sandbox, &["--json", "files", "--project", &at, "stat", "a.txt"])?)?;
+    let version = json["info"]["version"]
+        .as_str()
+        .ok_or("no version in stat --json")?
+        .to_owned();
+
+    // Hidden names only with --all; sorted by size, and --reverse turns
+    // that order around.
+    assert!(!files(&["ls"])?.contains(".hidden"));
+    let by_size = files(&["ls", "--all", "--sort", "size"])?;
+    assert!(by_size.contains(".hidden") && by_size.contains("docs/"), "{by_size}");
+    let reversed = files(&["ls", "--all", "--sort", "size", "--reverse"])?;
+    assert_ne!(
+        by_size.find("a.txt") < by_size.find(".hidden"),
+        reversed.find("a.txt") < reversed.find(".hidden"),
+        "--reverse kept the order:\n{by_size}\n{reversed}"
+    );
+    // `ls FILE` shows the file, as ls does.
+    assert!(files(&["ls", "a.txt"])?.contains("a.txt"));
+    let listed: serde_json::Value =
+        serde_json::from_str(&ok(&sandbox, &["--json", "files", "--project", &at, "ls", "docs"])?)?;
+    assert_eq!(listed["entries"].as_array().map(Vec::len), Some(2));
+
+    // A write at the version read goes through; a stale one is refused.
+    let write = |extra: &[&str], text: &str| {
+        let mut args = vec!["files", "--project", at.as_str(), "write", "a.txt"];
+        args.extend_from_slice(extra);
+        sandbox.cli_with_input(&args, text)
+    };
+    let written = write(&["--expected-version", &version], "new text")?;
+    assert!(written.status.success(), "{}", stderr(&written));
+    assert_eq!(std::fs::read_to_string(root.join("a.txt"))?, "new text");
+    let stale = write(&["--expected-version", &version], "lost update")?;
+    assert!(!stale.status.success());
+    assert_eq!(std::fs::read_to_string(root.join("a.txt"))?, "new text");
+    let exists = write(&["--create-only"], "again")?;
+    assert!(!exists.status.success());
+
+    // rm: to the trash, a full folder only with -r, for good with --permanent.
+    assert!(files(&["rm", "docs/b.txt"])?.contains("moved docs/b.txt to the trash"));
+    assert!(!root.join("docs/b.txt").exists());
+    assert!(
+        !refused(
+            &sandbox,
+            &["files", "--project", &at, "rm", "--permanent", "docs"]
+        )?
+        .is_empty()
+    );
+    assert!(root.join("docs/deep").is_dir(), "a refused rm removed the folder");
+    assert!(files(&["rm", "--permanent", "--recursive", "docs"])?.contains("deleted docs"));
+    assert!(!root.join("docs").exists());
+    Ok(())
+}
+
+#[tokio::test]
+async fn git_commands_stage_commit_branch_and_sync_with_a_remote() -> TestResult {
+    let sandbox = Sandbox::new()?;
+    let _agent = sandbox.start_agent().await?;
+    let root = sandbox.project_dir("repo");
+    let remote = sandbox.root().join("remote.git");
+    std::fs::create_dir_all(&root)?;
+    git(sandbox.root(), &["init", "-q", "--bare", "-b", "main", &remote.display().to_string()])?;
+    git(&root, &["init", "-q", "-b", "main"])?;
+    git(&root, &["config", "user.name", "Test"])?;
+    git(&root, &["config", "user.email", "test@example.com"])?;
+    std::fs::write(root.join("readme.md"), "first\n")?;
+    git(&root, &["add", "-A"])?;
+    git(&root, &["commit", "-q", "-m", "first"])?;
+    git(&root, &["remote", "add", "origin", &remote.display().to_string()])?;
+    let at = std::fs::canonicalize(&root)?.display().to_string();
+    ok(&sandbox, &["projects", "open", &at])?;
+    let cli = |args: &[&str]| {
+        let mut all = vec!["git", "--project", at.as_str()];
+        all.extend_from_slice(args);
+        ok(&sandbox, &all)
+    };
+
+    std::fs::write(root.join("readme.md"), "first\nsecond\n")?;
+    std::fs::write(root.join("new.txt"), "new\n")?;
+    let status = cli(&["status"])?;
+    assert!(status.contains("main"), "{status}");
+    assert!(status.contains("readme.md") && status.contains("new.txt"), "{status}");
+    let diff = cli(&["diff"])?;
+    assert!(diff.contains("+second"), "{diff}");
+    assert!(cli(&["diff", "--stat"])?.contains("readme.md"));
+
+    cli(&["add", "--all"])?;
+    assert!(git(&root, &["diff", "--cached", "--name-only"])?.contains("new.txt"));
+    cli(&["reset", "new.txt"])?;
+    assert!(!git(&root, &["diff", "--cached", "--name-only"])?.contains("new.txt"));
+    cli(&["add", "new.txt"])?;
+    let staged = cli(&["diff", "--staged"])?;
+    assert!(staged.contains("+new") && staged.contains("+second"), "{staged}");
+    assert!(cli(&["diff", "--head", "--", "readme.md"])?.contains("+second"));
+
+    let committed = cli(&["commit", "-m", "second"])?;
+    assert!(!committed.trim().is_empty());
+    assert!(git(&root, &["log", "--format=%s"])?.starts_with("second\nfirst"));
+    let log = cli(&["log", "-n", "5"])?;
+    assert!(log.contains("second") && log.contains("first"), "{log}");
+    assert!(cli(&["log", "--path", "new.txt"])?.contains("second"));
+    assert!(cli(&["diff", "HEAD~1", "HEAD"])?.contains("+new"));
+    let json: serde_json::Value =
+        serde_json::from_str(&ok(&sandbox, &["--json", "git", "--project", &at, "status"])?)?;
+    assert!(json.is_object(), "{json}");
+
+    // Branches: made, switched to, listed, deleted.
+    cli(&["branches", "--create", "topic"])?;
+    assert!(cli(&["branches"])?.contains("topic"));
+    cli(&["switch", "topic"])?;
+    assert_eq!(git(&root, &["branch", "--show-current"])?.trim(), "topic");
+    cli(&["switch", "-c", "other", "--from", "main"])?;
+    assert_eq!(git(&root, &["branch", "--show-current"])?.trim(), "other");
+    cli(&["switch", "main"])?;
+    cli(&["branches", "--delete", "other"])?;
+    assert!(!git(&root, &["branch"])?.contains("other"));
+
+    // Push with an upstream, then a change made elsewhere comes back with
+    // fetch and pull.
+    cli(&["push", "--set-upstream", "origin", "main"])?;
+    assert_eq!(
+        git(&remote, &["rev-parse", "main"])?,
+        git(&root, &["rev-parse", "HEAD"])?
+    );
+    let other = sandbox.root().join("other-clone");
+    git(sandbox.root(), &["clone", "-q", &remote.display().to_string(), &other.display().to_string()])?;
+    std::fs::write(other.join("from-elsewhere.txt"), "hello\n")?;
+    git(&other, &["add", "-A"])?;
+    git(&other, &["commit", "-q", "-m", "elsewhere"])?;
+    git(&other, &["push", "-q", "origin", "main"])?;
+    cli(&["fetch"])?;
+    assert!(cli(&["status"])?.contains("main"));
+    cli(&["pull"])?;
+    assert_eq!(std::fs::read_to_string(root.join("from-elsewhere.txt"))?, "hello\n");
+    assert!(cli(&["log", "-n", "1"])?.contains("elsewhere"));
+    Ok(())
+}
+
+#[tokio::test]
+async fn project_commands_create_show_close_and_list() -> TestResult {
+    let sandbox = Sandbox::new()?;
+    let _agent = sandbox.start_agent().await?;
+    let path = sandbox.project_dir("made");
+    let at = path.display().to_string();
+    let created = ok(&sandbox, &["projects", "create", &at])?;
+    assert!(created.contains("made"), "{created}");
+    assert!(path.is_dir());
+    let shown = ok(&sandbox, &["projects", "show", &at])?;
+    assert!(shown.contains(&at), "{shown}");
+    let json: serde_json::Value =
+        serde_json::from_str(&ok(&sandbox, &["--json", "projects", "ls"])?)?;
+    assert!(json.to_string().contains("made"), "{json}");
+    ok(&sandbox, &["projects", "close", &at])?;
+    let listed = ok(&sandbox, &["projects", "ls"])?;
+    assert!(listed.contains("made"), "a closed project stays in the list:\n{listed}");
+    // Not empty: create refuses a folder with something in it.
+    let full = sandbox.project_dir("full");
+    std::fs::create_dir_all(&full)?;
+    std::fs::write(full.join("x"), "x")?;
+    assert!(!refused(&sandbox, &["projects", "create", &full.display().to_string()])?.is_empty());
+    Ok(())
+}
