@@ -255,3 +255,90 @@ async fn project_commands_create_show_close_and_list() -> TestResult {
     assert!(!refused(&sandbox, &["projects", "create", &full.display().to_string()])?.is_empty());
     Ok(())
 }
+
+#[tokio::test]
+async fn model_commands_against_the_fake_ollama() -> TestResult {
+    let setup = crate::ollama::setup(&[], "").await?;
+    crate::ollama::wait_status(
+        &setup.client,
+        "RUNNING",
+        crate::ollama::is(omnipanel_client::proto::v1::ServerState::Running),
+    )
+    .await?;
+    let sandbox = &setup.sandbox;
+    assert!(ok(sandbox, &["models", "pull", "test-small"])?.contains("pulled test-small"));
+    assert!(ok(sandbox, &["models", "ls"])?.contains("test-small:latest"));
+    let shown = ok(sandbox, &["models", "show", "test-small"])?;
+    assert!(shown.contains("test-small"), "{shown}");
+    let json: serde_json::Value =
+        serde_json::from_str(&ok(sandbox, &["--json", "models", "show", "test-small"])?)?;
+    assert!(json.is_object(), "{json}");
+
+    ok(sandbox, &["models", "load", "test-small", "--keep-alive", "10m"])?;
+    assert!(ok(sandbox, &["models", "ps"])?.contains("test-small"));
+    ok(sandbox, &["models", "unload", "test-small"])?;
+
+    ok(sandbox, &["models", "default", "test-small"])?;
+    assert!(ok(sandbox, &["models", "default"])?.contains("test-small"));
+    ok(sandbox, &["models", "default", "--clear"])?;
+    assert!(!ok(sandbox, &["models", "default"])?.contains("test-small"));
+
+    let fit = ok(sandbox, &["models", "fit", "test-small"])?;
+    assert!(fit.contains("test-small"), "{fit}");
+    let pulls = ok(sandbox, &["models", "pulls"])?;
+    assert!(pulls.contains("test-small"), "the finished pull is listed:\n{pulls}");
+    assert!(ok(sandbox, &["models", "providers"])?.contains("ollama"));
+    let json: serde_json::Value =
+        serde_json::from_str(&ok(sandbox, &["--json", "models", "pulls"])?)?;
+    assert!(json.is_object(), "{json}");
+
+    ok(sandbox, &["models", "rm", "test-small"])?;
+    assert!(!ok(sandbox, &["models", "ls"])?.contains("test-small"));
+
+    // What happened is on the event bus, described line by line.
+    let events = ok(sandbox, &["events"])?;
+    assert!(events.contains("test-small"), "{events}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn alert_threshold_commands_edit_the_set_and_sys_reports_the_machine() -> TestResult {
+    let sandbox = Sandbox::new()?;
+    let _agent = sandbox.start_agent().await?;
+    let set = ok(
+        &sandbox,
+        &["alerts", "thresholds", "set", "memory.used_percent", "above", "97", "--for", "30s"],
+    )?;
+    assert!(set.contains("memory.used_percent"), "{set}");
+    let shown = ok(&sandbox, &["alerts", "thresholds"])?;
+    assert!(shown.contains("memory.used_percent") && shown.contains("97"), "{shown}");
+    // A clear level on the wrong side of the limit is refused.
+    assert!(
+        !refused(
+            &sandbox,
+            &["alerts", "thresholds", "set", "cpu.usage_percent", "above", "90", "--clear-above", "95"]
+        )?
+        .is_empty()
+    );
+    ok(&sandbox, &["alerts", "thresholds", "rm", "memory.used_percent"])?;
+    assert!(!ok(&sandbox, &["alerts", "thresholds"])?.contains("97"));
+    assert!(ok(&sandbox, &["alerts", "thresholds", "reset"])?.contains("built-in thresholds"));
+    let json: serde_json::Value =
+        serde_json::from_str(&ok(&sandbox, &["--json", "alerts", "thresholds"])?)?;
+    assert!(json.is_object(), "{json}");
+    ok(&sandbox, &["alerts", "ls"])?;
+
+    let sys = ok(&sandbox, &["sys"])?;
+    assert!(sys.contains("CPU") || sys.contains("cpu"), "{sys}");
+    assert!(!ok(&sandbox, &["sys", "ps"])?.trim().is_empty());
+    let json: serde_json::Value = serde_json::from_str(&ok(&sandbox, &["--json", "sys"])?)?;
+    assert!(json.is_object(), "{json}");
+
+    let settings = ok(&sandbox, &["settings", "get"])?;
+    assert!(settings.contains("log.filter"), "{settings}");
+    ok(&sandbox, &["settings", "set", "events.history", "128"])?;
+    ok(&sandbox, &["settings", "reset", "events.history"])?;
+    let events = ok(&sandbox, &["events"])?;
+    assert!(!events.trim().is_empty());
+    Ok(())
+}
