@@ -3,7 +3,8 @@
 //! command sees it) and by what it printed, in text and with `--json`:
 //! `files mkdir/cp/mv/rm/stat/ls/cat/write`, `git status/add/reset/diff/
 //! commit/log/branches/switch/push/fetch/pull` against a bare repository
-//! on disk, and `projects create/show/close/ls`.
+//! on disk, `projects create/show/close/ls`, `models` against the fake
+//! Ollama, `alerts thresholds`, `sys` and `sys top`, `settings`, `events`.
 
 use std::{path::Path, process::Command};
 
@@ -333,6 +334,11 @@ async fn alert_threshold_commands_edit_the_set_and_sys_reports_the_machine() -> 
     assert!(!ok(&sandbox, &["sys", "ps"])?.trim().is_empty());
     let json: serde_json::Value = serde_json::from_str(&ok(&sandbox, &["--json", "sys"])?)?;
     assert!(json.is_object(), "{json}");
+    // `sys top` piped: whole frames, as many as --count asks for.
+    let top = ok(&sandbox, &["sys", "top", "--interval", "100ms", "--count", "2", "--sort", "memory", "-n", "3"])?;
+    assert_eq!(top.matches("omnipanel sys top").count(), 2, "{top}");
+    let frame = ok(&sandbox, &["--json", "sys", "top", "--interval", "100ms", "--count", "1"])?;
+    assert!(frame.trim_start().starts_with('{'), "{frame}");
 
     let settings = ok(&sandbox, &["settings", "get"])?;
     assert!(settings.contains("log.filter"), "{settings}");

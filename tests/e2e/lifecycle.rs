@@ -341,6 +341,41 @@ async fn good_update_installs_restarts_and_rolls_back_on_request() -> TestResult
 }
 
 #[tokio::test]
+async fn the_cli_checks_downloads_installs_and_rolls_back_an_update() -> TestResult {
+    let sandbox = Sandbox::new()?;
+    let exe = install_agent(&sandbox)?;
+    let original = std::fs::read(&exe)?;
+    let release = Release::new("9.2.0", &stamp_version(&original, "9.2.0")?)?;
+    release.configure(&sandbox, &release.key.public_base64())?;
+    let agent = AgentProcess::start_program(&sandbox, &exe, &[]).await?;
+    let client = agent.client().await?;
+    let old_version = client.info().version.clone();
+    let cli = |args: &[&str]| -> TestResult<String> {
+        let output = sandbox.cli(args)?;
+        if !output.status.success() {
+            return Err(format!("omnipanel {args:?} failed: {}", stderr(&output)).into());
+        }
+        Ok(stdout(&output))
+    };
+
+    let check = cli(&["update", "check"])?;
+    assert!(check.contains("9.2.0 is available"), "{check}");
+    assert!(check.contains("test release"), "the notes are shown:\n{check}");
+    let json: serde_json::Value = serde_json::from_str(&cli(&["--json", "update", "check"])?)?;
+    assert_eq!(json["updateAvailable"], true, "{json}");
+    cli(&["update", "download"])?;
+    assert!(cli(&["update", "status"])?.contains("ready      9.2.0"));
+    cli(&["update", "install"])?;
+    let client = wait_for_version(&agent, &client, "9.2.0").await?;
+    let status = cli(&["update", "status"])?;
+    assert!(status.contains(&old_version), "the rollback version is shown:\n{status}");
+    cli(&["update", "rollback"])?;
+    wait_for_version(&agent, &client, &old_version).await?;
+    assert_eq!(std::fs::read(&exe)?, original);
+    Ok(())
+}
+
+#[tokio::test]
 async fn update_that_migrates_and_then_fails_health_restores_state_db() -> TestResult {
     let sandbox = Sandbox::new()?;
     let exe = install_agent(&sandbox)?;
