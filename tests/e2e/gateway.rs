@@ -624,3 +624,109 @@ async fn a_request_while_ollama_is_stopped_starts_it_and_waits() -> TestResult {
     .await?;
     Ok(())
 }
+
+#[tokio::test]
+async fn show_ps_pull_delete_and_text_completions_work_through_the_gateway() -> TestResult {
+    let (setup, base) = gateway("").await?;
+    let http = http()?;
+    let secret = token(
+        &setup.client,
+        "manage",
+        &[pb::Scope::Infer, pb::Scope::Write],
+        &[],
+        0,
+    )
+    .await?;
+    let post = |path: &str, body: serde_json::Value| {
+        http.post(format!("{base}{path}"))
+            .bearer_auth(&secret)
+            .json(&body)
+            .send()
+    };
+
+    let shown = post("/api/show", serde_json::json!({ "model": "test-small" })).await?;
+    assert_eq!(shown.status(), 200);
+    let shown: serde_json::Value = shown.json().await?;
+    assert!(shown["template"].is_string() && shown["details"].is_object(), "{shown}");
+    let unknown = post("/api/show", serde_json::json!({ "model": "no-such-model" })).await?;
+    assert_eq!(unknown.status(), 404);
+
+    // A chat loads the model; ps lists it.
+    let chat = post("/api/chat", chat_body("test-small", "hi", false)).await?;
+    assert_eq!(chat.status(), 200);
+    let ps: serde_json::Value = http
+        .get(format!("{base}/api/ps"))
+        .bearer_auth(&secret)
+        .send()
+        .await?
+        .json()
+        .await?;
+    assert!(ps["models"].to_string().contains("test-small"), "{ps}");
+
+    // Pull, waiting for the one answer; then streamed (already there).
+    let pulled = post(
+        "/api/pull",
+        serde_json::json!({ "model": "qwen2.5:0.5b", "stream": false }),
+    )
+    .await?;
+    assert_eq!(pulled.status(), 200);
+    assert_eq!(pulled.json::<serde_json::Value>().await?["status"], "success");
+    let streamed = post("/api/pull", serde_json::json!({ "model": "qwen2.5:0.5b" }))
+        .await?
+        .text()
+        .await?;
+    assert!(streamed.trim_end().ends_with(r#"{"status":"success"}"#), "{streamed}");
+    let tags: serde_json::Value = http
+        .get(format!("{base}/api/tags"))
+        .bearer_auth(&secret)
+        .send()
+        .await?
+        .json()
+        .await?;
+    assert!(tags.to_string().contains("qwen2.5:0.5b"), "{tags}");
+    let deleted = http
+        .delete(format!("{base}/api/delete"))
+        .bearer_auth(&secret)
+        .json(&serde_json::json!({ "model": "qwen2.5:0.5b" }))
+        .send()
+        .await?;
+    assert_eq!(deleted.status(), 200);
+    let tags: serde_json::Value = http
+        .get(format!("{base}/api/tags"))
+        .bearer_auth(&secret)
+        .send()
+        .await?
+        .json()
+        .await?;
+    assert!(!tags.to_string().contains("qwen2.5:0.5b"), "{tags}");
+
+    // OpenAI's text completions, whole and streamed as SSE.
+    let completion: serde_json::Value = post(
+        "/v1/completions",
+        serde_json::json!({ "model": "test-small", "prompt": "hello" }),
+    )
+    .await?
+    .json()
+    .await?;
+    assert_eq!(completion["object"], "text_completion", "{completion}");
+    assert!(
+        completion["choices"][0]["text"]
+            .as_str()
+            .is_some_and(|t| t.contains("hello")),
+        "{completion}"
+    );
+    let sse = post(
+        "/v1/completions",
+        serde_json::json!({
+            "model": "test-small",
+            "prompt": "hello",
+            "stream": true,
+            "stream_options": { "include_usage": true },
+        }),
+    )
+    .await?
+    .text()
+    .await?;
+    assert!(sse.contains("data: ") && sse.trim_end().ends_with("data: [DONE]"), "{sse}");
+    Ok(())
+}
