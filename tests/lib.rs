@@ -474,6 +474,11 @@ impl FollowedOutput {
     pub fn is_running(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))
     }
+
+    /// Its pid (to signal it, e.g. Ctrl-C's SIGINT).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
 }
 
 impl Drop for FollowedOutput {

@@ -4,7 +4,8 @@
 //! `files mkdir/cp/mv/rm/stat/ls/cat/write`, `git status/add/reset/diff/
 //! commit/log/branches/switch/push/fetch/pull` against a bare repository
 //! on disk, `projects create/show/close/ls`, `models` against the fake
-//! Ollama, `alerts thresholds`, `sys` and `sys top`, `settings`, `events`.
+//! Ollama, `alerts thresholds`, `sys` and `sys top`, `settings`, `events`,
+//! `files grep/find` with their options and `files watch`.
 
 use std::{path::Path, process::Command};
 
@@ -65,10 +66,23 @@ async fn file_commands_change_the_tree_and_say_what_they_did() -> TestResult {
     assert!(root.join("docs/deep").is_dir());
 
     let copied = files(&["cp", "a.txt", "docs/a.txt"])?;
-    assert!(copied.contains("copied a.txt to docs/a.txt: 1 file"), "{copied}");
-    assert_eq!(std::fs::read_to_string(root.join("docs/a.txt"))?, "0123456789");
+    assert!(
+        copied.contains("copied a.txt to docs/a.txt: 1 file"),
+        "{copied}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(root.join("docs/a.txt"))?,
+        "0123456789"
+    );
     // Copying onto what is there fails by default, skips when asked.
-    let mut again = vec!["files", "--project", at.as_str(), "cp", "a.txt", "docs/a.txt"];
+    let mut again = vec![
+        "files",
+        "--project",
+        at.as_str(),
+        "cp",
+        "a.txt",
+        "docs/a.txt",
+    ];
     assert!(!refused(&sandbox, &again)?.is_empty());
     again.extend_from_slice(&["--overwrite", "skip"]);
     assert!(ok(&sandbox, &again)?.contains("1 skipped (already there)"));
@@ -78,23 +92,27 @@ async fn file_commands_change_the_tree_and_say_what_they_did() -> TestResult {
     assert!(!root.join("docs/a.txt").exists() && root.join("docs/b.txt").exists());
 
     // A slice of a file, and a folder (not a file) to cat is refused.
-    assert_eq!(files(&["cat", "a.txt", "--offset", "2", "--length", "3"])?, "234");
-    assert!(
-        !refused(
-            &sandbox,
-            &["files", "--project", &at, "cat", "docs"]
-        )?
-        .is_empty()
+    assert_eq!(
+        files(&["cat", "a.txt", "--offset", "2", "--length", "3"])?,
+        "234"
     );
+    assert!(!refused(&sandbox, &["files", "--project", &at, "cat", "docs"])?.is_empty());
 
     let stat = files(&["stat", "a.txt"])?;
-    for expected in ["path       a.txt", "kind       file", "10 bytes", "hidden     no"] {
+    for expected in [
+        "path       a.txt",
+        "kind       file",
+        "10 bytes",
+        "hidden     no",
+    ] {
         assert!(stat.contains(expected), "{expected:?} not in:\n{stat}");
     }
     let root_stat = files(&["stat", ""])?;
     assert!(root_stat.contains("(project root)") && root_stat.contains("folder"));
-    let json: serde_json::Value =
-        serde_json::from_str(&ok(&sandbox, &["--json", "files", "--project", &at, "stat", "a.txt"])?)?;
+    let json: serde_json::Value = serde_json::from_str(&ok(
+        &sandbox,
+        &["--json", "files", "--project", &at, "stat", "a.txt"],
+    )?)?;
     let version = json["info"]["version"]
         .as_str()
         .ok_or("no version in stat --json")?
@@ -104,7 +122,10 @@ async fn file_commands_change_the_tree_and_say_what_they_did() -> TestResult {
     // that order around.
     assert!(!files(&["ls"])?.contains(".hidden"));
     let by_size = files(&["ls", "--all", "--sort", "size"])?;
-    assert!(by_size.contains(".hidden") && by_size.contains("docs/"), "{by_size}");
+    assert!(
+        by_size.contains(".hidden") && by_size.contains("docs/"),
+        "{by_size}"
+    );
     let reversed = files(&["ls", "--all", "--sort", "size", "--reverse"])?;
     assert_ne!(
         by_size.find("a.txt") < by_size.find(".hidden"),
@@ -113,8 +134,10 @@ async fn file_commands_change_the_tree_and_say_what_they_did() -> TestResult {
     );
     // `ls FILE` shows the file, as ls does.
     assert!(files(&["ls", "a.txt"])?.contains("a.txt"));
-    let listed: serde_json::Value =
-        serde_json::from_str(&ok(&sandbox, &["--json", "files", "--project", &at, "ls", "docs"])?)?;
+    let listed: serde_json::Value = serde_json::from_str(&ok(
+        &sandbox,
+        &["--json", "files", "--project", &at, "ls", "docs"],
+    )?)?;
     assert_eq!(listed["entries"].as_array().map(Vec::len), Some(2));
 
     // A write at the version read goes through; a stale one is refused.
@@ -142,7 +165,10 @@ async fn file_commands_change_the_tree_and_say_what_they_did() -> TestResult {
         )?
         .is_empty()
     );
-    assert!(root.join("docs/deep").is_dir(), "a refused rm removed the folder");
+    assert!(
+        root.join("docs/deep").is_dir(),
+        "a refused rm removed the folder"
+    );
     assert!(files(&["rm", "--permanent", "--recursive", "docs"])?.contains("deleted docs"));
     assert!(!root.join("docs").exists());
     Ok(())
@@ -155,14 +181,27 @@ async fn git_commands_stage_commit_branch_and_sync_with_a_remote() -> TestResult
     let root = sandbox.project_dir("repo");
     let remote = sandbox.root().join("remote.git");
     std::fs::create_dir_all(&root)?;
-    git(sandbox.root(), &["init", "-q", "--bare", "-b", "main", &remote.display().to_string()])?;
+    git(
+        sandbox.root(),
+        &[
+            "init",
+            "-q",
+            "--bare",
+            "-b",
+            "main",
+            &remote.display().to_string(),
+        ],
+    )?;
     git(&root, &["init", "-q", "-b", "main"])?;
     git(&root, &["config", "user.name", "Test"])?;
     git(&root, &["config", "user.email", "test@example.com"])?;
     std::fs::write(root.join("readme.md"), "first\n")?;
     git(&root, &["add", "-A"])?;
     git(&root, &["commit", "-q", "-m", "first"])?;
-    git(&root, &["remote", "add", "origin", &remote.display().to_string()])?;
+    git(
+        &root,
+        &["remote", "add", "origin", &remote.display().to_string()],
+    )?;
     let at = std::fs::canonicalize(&root)?.display().to_string();
     ok(&sandbox, &["projects", "open", &at])?;
     let cli = |args: &[&str]| {
@@ -175,7 +214,10 @@ async fn git_commands_stage_commit_branch_and_sync_with_a_remote() -> TestResult
     std::fs::write(root.join("new.txt"), "new\n")?;
     let status = cli(&["status"])?;
     assert!(status.contains("main"), "{status}");
-    assert!(status.contains("readme.md") && status.contains("new.txt"), "{status}");
+    assert!(
+        status.contains("readme.md") && status.contains("new.txt"),
+        "{status}"
+    );
     let diff = cli(&["diff"])?;
     assert!(diff.contains("+second"), "{diff}");
     assert!(cli(&["diff", "--stat"])?.contains("readme.md"));
@@ -186,7 +228,10 @@ async fn git_commands_stage_commit_branch_and_sync_with_a_remote() -> TestResult
     assert!(!git(&root, &["diff", "--cached", "--name-only"])?.contains("new.txt"));
     cli(&["add", "new.txt"])?;
     let staged = cli(&["diff", "--staged"])?;
-    assert!(staged.contains("+new") && staged.contains("+second"), "{staged}");
+    assert!(
+        staged.contains("+new") && staged.contains("+second"),
+        "{staged}"
+    );
     assert!(cli(&["diff", "--head", "--", "readme.md"])?.contains("+second"));
 
     let committed = cli(&["commit", "-m", "second"])?;
@@ -196,8 +241,10 @@ async fn git_commands_stage_commit_branch_and_sync_with_a_remote() -> TestResult
     assert!(log.contains("second") && log.contains("first"), "{log}");
     assert!(cli(&["log", "--path", "new.txt"])?.contains("second"));
     assert!(cli(&["diff", "HEAD~1", "HEAD"])?.contains("+new"));
-    let json: serde_json::Value =
-        serde_json::from_str(&ok(&sandbox, &["--json", "git", "--project", &at, "status"])?)?;
+    let json: serde_json::Value = serde_json::from_str(&ok(
+        &sandbox,
+        &["--json", "git", "--project", &at, "status"],
+    )?)?;
     assert!(json.is_object(), "{json}");
 
     // Branches: made, switched to, listed, deleted.
@@ -219,7 +266,15 @@ async fn git_commands_stage_commit_branch_and_sync_with_a_remote() -> TestResult
         git(&root, &["rev-parse", "HEAD"])?
     );
     let other = sandbox.root().join("other-clone");
-    git(sandbox.root(), &["clone", "-q", &remote.display().to_string(), &other.display().to_string()])?;
+    git(
+        sandbox.root(),
+        &[
+            "clone",
+            "-q",
+            &remote.display().to_string(),
+            &other.display().to_string(),
+        ],
+    )?;
     std::fs::write(other.join("from-elsewhere.txt"), "hello\n")?;
     git(&other, &["add", "-A"])?;
     git(&other, &["commit", "-q", "-m", "elsewhere"])?;
@@ -227,7 +282,10 @@ async fn git_commands_stage_commit_branch_and_sync_with_a_remote() -> TestResult
     cli(&["fetch"])?;
     assert!(cli(&["status"])?.contains("main"));
     cli(&["pull"])?;
-    assert_eq!(std::fs::read_to_string(root.join("from-elsewhere.txt"))?, "hello\n");
+    assert_eq!(
+        std::fs::read_to_string(root.join("from-elsewhere.txt"))?,
+        "hello\n"
+    );
     assert!(cli(&["log", "-n", "1"])?.contains("elsewhere"));
     Ok(())
 }
@@ -248,12 +306,21 @@ async fn project_commands_create_show_close_and_list() -> TestResult {
     assert!(json.to_string().contains("made"), "{json}");
     ok(&sandbox, &["projects", "close", &at])?;
     let listed = ok(&sandbox, &["projects", "ls"])?;
-    assert!(listed.contains("made"), "a closed project stays in the list:\n{listed}");
+    assert!(
+        listed.contains("made"),
+        "a closed project stays in the list:\n{listed}"
+    );
     // Not empty: create refuses a folder with something in it.
     let full = sandbox.project_dir("full");
     std::fs::create_dir_all(&full)?;
     std::fs::write(full.join("x"), "x")?;
-    assert!(!refused(&sandbox, &["projects", "create", &full.display().to_string()])?.is_empty());
+    assert!(
+        !refused(
+            &sandbox,
+            &["projects", "create", &full.display().to_string()]
+        )?
+        .is_empty()
+    );
     Ok(())
 }
 
@@ -275,7 +342,10 @@ async fn model_commands_against_the_fake_ollama() -> TestResult {
         serde_json::from_str(&ok(sandbox, &["--json", "models", "show", "test-small"])?)?;
     assert!(json.is_object(), "{json}");
 
-    ok(sandbox, &["models", "load", "test-small", "--keep-alive", "10m"])?;
+    ok(
+        sandbox,
+        &["models", "load", "test-small", "--keep-alive", "10m"],
+    )?;
     assert!(ok(sandbox, &["models", "ps"])?.contains("test-small"));
     ok(sandbox, &["models", "unload", "test-small"])?;
 
@@ -287,7 +357,10 @@ async fn model_commands_against_the_fake_ollama() -> TestResult {
     let fit = ok(sandbox, &["models", "fit", "test-small"])?;
     assert!(fit.contains("test-small"), "{fit}");
     let pulls = ok(sandbox, &["models", "pulls"])?;
-    assert!(pulls.contains("test-small"), "the finished pull is listed:\n{pulls}");
+    assert!(
+        pulls.contains("test-small"),
+        "the finished pull is listed:\n{pulls}"
+    );
     assert!(ok(sandbox, &["models", "providers"])?.contains("ollama"));
     let json: serde_json::Value =
         serde_json::from_str(&ok(sandbox, &["--json", "models", "pulls"])?)?;
@@ -308,20 +381,44 @@ async fn alert_threshold_commands_edit_the_set_and_sys_reports_the_machine() -> 
     let _agent = sandbox.start_agent().await?;
     let set = ok(
         &sandbox,
-        &["alerts", "thresholds", "set", "memory.used_percent", "above", "97", "--for", "30s"],
+        &[
+            "alerts",
+            "thresholds",
+            "set",
+            "memory.used_percent",
+            "above",
+            "97",
+            "--for",
+            "30s",
+        ],
     )?;
     assert!(set.contains("memory.used_percent"), "{set}");
     let shown = ok(&sandbox, &["alerts", "thresholds"])?;
-    assert!(shown.contains("memory.used_percent") && shown.contains("97"), "{shown}");
+    assert!(
+        shown.contains("memory.used_percent") && shown.contains("97"),
+        "{shown}"
+    );
     // A clear level on the wrong side of the limit is refused.
     assert!(
         !refused(
             &sandbox,
-            &["alerts", "thresholds", "set", "cpu.usage_percent", "above", "90", "--clear-above", "95"]
+            &[
+                "alerts",
+                "thresholds",
+                "set",
+                "cpu.usage_percent",
+                "above",
+                "90",
+                "--clear-above",
+                "95"
+            ]
         )?
         .is_empty()
     );
-    ok(&sandbox, &["alerts", "thresholds", "rm", "memory.used_percent"])?;
+    ok(
+        &sandbox,
+        &["alerts", "thresholds", "rm", "memory.used_percent"],
+    )?;
     assert!(!ok(&sandbox, &["alerts", "thresholds"])?.contains("97"));
     assert!(ok(&sandbox, &["alerts", "thresholds", "reset"])?.contains("built-in thresholds"));
     let json: serde_json::Value =
@@ -335,9 +432,34 @@ async fn alert_threshold_commands_edit_the_set_and_sys_reports_the_machine() -> 
     let json: serde_json::Value = serde_json::from_str(&ok(&sandbox, &["--json", "sys"])?)?;
     assert!(json.is_object(), "{json}");
     // `sys top` piped: whole frames, as many as --count asks for.
-    let top = ok(&sandbox, &["sys", "top", "--interval", "100ms", "--count", "2", "--sort", "memory", "-n", "3"])?;
+    let top = ok(
+        &sandbox,
+        &[
+            "sys",
+            "top",
+            "--interval",
+            "100ms",
+            "--count",
+            "2",
+            "--sort",
+            "memory",
+            "-n",
+            "3",
+        ],
+    )?;
     assert_eq!(top.matches("omnipanel sys top").count(), 2, "{top}");
-    let frame = ok(&sandbox, &["--json", "sys", "top", "--interval", "100ms", "--count", "1"])?;
+    let frame = ok(
+        &sandbox,
+        &[
+            "--json",
+            "sys",
+            "top",
+            "--interval",
+            "100ms",
+            "--count",
+            "1",
+        ],
+    )?;
     assert!(frame.trim_start().starts_with('{'), "{frame}");
 
     let settings = ok(&sandbox, &["settings", "get"])?;
@@ -346,5 +468,118 @@ async fn alert_threshold_commands_edit_the_set_and_sys_reports_the_machine() -> 
     ok(&sandbox, &["settings", "reset", "events.history"])?;
     let events = ok(&sandbox, &["events"])?;
     assert!(!events.trim().is_empty());
+    Ok(())
+}
+
+#[tokio::test]
+async fn search_commands_take_their_options_and_watch_stops_on_ctrl_c() -> TestResult {
+    let sandbox = Sandbox::new()?;
+    let _agent = sandbox.start_agent().await?;
+    let root = sandbox.project_dir("search");
+    std::fs::create_dir_all(root.join("src"))?;
+    std::fs::write(
+        root.join("src/lib.rs"),
+        "// before\nfn Needle() {}\n// after\nlet needles = 2;\n",
+    )?;
+    std::fs::write(root.join("notes.md"), "a needle in notes\n")?;
+    let at = std::fs::canonicalize(&root)?.display().to_string();
+    ok(&sandbox, &["projects", "open", &at])?;
+    let files = |args: &[&str]| {
+        let mut all = vec!["files", "--project", at.as_str()];
+        all.extend_from_slice(args);
+        sandbox.cli(&all)
+    };
+
+    // Case, words, globs, context, a limit and regexes.
+    let output = files(&["grep", "-i", "-w", "needle"])?;
+    let text = stdout(&output);
+    assert!(
+        text.contains("src/lib.rs:2:") && text.contains("notes.md:1:"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("needles"),
+        "-w matched a longer word:\n{text}"
+    );
+    assert!(
+        stderr(&output).contains("2 matches in 2 files"),
+        "{}",
+        stderr(&output)
+    );
+    let text = stdout(&files(&["grep", "-i", "needle", "-g", "*.rs", "-C", "1"])?);
+    assert!(
+        text.contains("before") && text.contains("after"),
+        "context lines:\n{text}"
+    );
+    assert!(
+        !text.contains("notes.md"),
+        "-g *.rs searched notes.md:\n{text}"
+    );
+    let text = stdout(&files(&["grep", "needle", "--exclude", "*.md"])?);
+    assert!(
+        text.contains("needles") && !text.contains("notes.md"),
+        "{text}"
+    );
+    let output = files(&["grep", "-i", "needle", "-m", "1"])?;
+    assert!(
+        stderr(&output).contains("stopped at the limit"),
+        "{}",
+        stderr(&output)
+    );
+    let text = stdout(&files(&["grep", "-e", "fn [A-Z][a-z]+\\(", "-A", "1"])?);
+    assert!(text.contains("Needle") && text.contains("after"), "{text}");
+    let json = sandbox.cli(&["--json", "files", "--project", &at, "grep", "needle"])?;
+    assert!(
+        stdout(&json)
+            .lines()
+            .all(|l| serde_json::from_str::<serde_json::Value>(l).is_ok())
+    );
+    let nothing = files(&["grep", "no such text anywhere"])?;
+    assert_eq!(
+        nothing.status.code(),
+        Some(1),
+        "grep exits 1 when nothing matched"
+    );
+
+    let found: serde_json::Value = serde_json::from_str(&stdout(&sandbox.cli(&[
+        "--json",
+        "files",
+        "--project",
+        &at,
+        "find",
+        "lib",
+    ])?))?;
+    assert!(found.to_string().contains("src/lib.rs"), "{found}");
+    let none = files(&["find", "zzzqqq"])?;
+    assert!(
+        stderr(&none).contains("no file name matches"),
+        "{}",
+        stderr(&none)
+    );
+
+    // watch prints changes as they happen; Ctrl-C ends it cleanly. When
+    // its stream is open is not visible from here: new files are made
+    // until one is reported.
+    let mut watch = sandbox.cli_follow(&["files", "--project", &at, "watch"])?;
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let maker = {
+        let stop = stop.clone();
+        let root = root.clone();
+        std::thread::spawn(move || {
+            let mut made = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) && made < 300 {
+                made += 1;
+                let _ = std::fs::write(root.join(format!("new-{made}.txt")), "x");
+                std::thread::sleep(std::time::Duration::from_millis(200));
+            }
+        })
+    };
+    let seen = watch.line_matching("a created file", |l| l.contains("created new-"));
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let _ = maker.join();
+    seen?;
+    let pid = rustix::process::Pid::from_raw(i32::try_from(watch.pid())?).ok_or("no pid")?;
+    rustix::process::kill_process(pid, rustix::process::Signal::INT)?;
+    omnipanel_tests::eventually("files watch to end on Ctrl-C", || !watch.is_running()).await?;
     Ok(())
 }
