@@ -647,7 +647,10 @@ async fn show_ps_pull_delete_and_text_completions_work_through_the_gateway() -> 
     let shown = post("/api/show", serde_json::json!({ "model": "test-small" })).await?;
     assert_eq!(shown.status(), 200);
     let shown: serde_json::Value = shown.json().await?;
-    assert!(shown["template"].is_string() && shown["details"].is_object(), "{shown}");
+    assert!(
+        shown["template"].is_string() && shown["details"].is_object(),
+        "{shown}"
+    );
     let unknown = post("/api/show", serde_json::json!({ "model": "no-such-model" })).await?;
     assert_eq!(unknown.status(), 404);
 
@@ -670,12 +673,18 @@ async fn show_ps_pull_delete_and_text_completions_work_through_the_gateway() -> 
     )
     .await?;
     assert_eq!(pulled.status(), 200);
-    assert_eq!(pulled.json::<serde_json::Value>().await?["status"], "success");
+    assert_eq!(
+        pulled.json::<serde_json::Value>().await?["status"],
+        "success"
+    );
     let streamed = post("/api/pull", serde_json::json!({ "model": "qwen2.5:0.5b" }))
         .await?
         .text()
         .await?;
-    assert!(streamed.trim_end().ends_with(r#"{"status":"success"}"#), "{streamed}");
+    assert!(
+        streamed.trim_end().ends_with(r#"{"status":"success"}"#),
+        "{streamed}"
+    );
     let tags: serde_json::Value = http
         .get(format!("{base}/api/tags"))
         .bearer_auth(&secret)
@@ -727,6 +736,9 @@ async fn show_ps_pull_delete_and_text_completions_work_through_the_gateway() -> 
     .await?
     .text()
     .await?;
-    assert!(sse.contains("data: ") && sse.trim_end().ends_with("data: [DONE]"), "{sse}");
+    assert!(
+        sse.contains("data: ") && sse.trim_end().ends_with("data: [DONE]"),
+        "{sse}"
+    );
     Ok(())
 }

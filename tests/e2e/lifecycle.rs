@@ -360,7 +360,10 @@ async fn the_cli_checks_downloads_installs_and_rolls_back_an_update() -> TestRes
 
     let check = cli(&["update", "check"])?;
     assert!(check.contains("9.2.0 is available"), "{check}");
-    assert!(check.contains("test release"), "the notes are shown:\n{check}");
+    assert!(
+        check.contains("test release"),
+        "the notes are shown:\n{check}"
+    );
     let json: serde_json::Value = serde_json::from_str(&cli(&["--json", "update", "check"])?)?;
     assert_eq!(json["updateAvailable"], true, "{json}");
     cli(&["update", "download"])?;
@@ -368,7 +371,10 @@ async fn the_cli_checks_downloads_installs_and_rolls_back_an_update() -> TestRes
     cli(&["update", "install"])?;
     let client = wait_for_version(&agent, &client, "9.2.0").await?;
     let status = cli(&["update", "status"])?;
-    assert!(status.contains(&old_version), "the rollback version is shown:\n{status}");
+    assert!(
+        status.contains(&old_version),
+        "the rollback version is shown:\n{status}"
+    );
     cli(&["update", "rollback"])?;
     wait_for_version(&agent, &client, &old_version).await?;
     assert_eq!(std::fs::read(&exe)?, original);
