@@ -32,7 +32,7 @@ test_python_client() {
     # The TLS test makes its certificate with the openssl command.
     command -v openssl >/dev/null || need_packages openssl
     local src="$ROOT/clients/python" out="$ROOT/target/python" dev fresh wheel bin_dir
-    bin_dir="${OMNIPANEL_BIN_DIR:-$ROOT/target/debug}"
+    bin_dir="${OMNIPANEL_BIN_DIR:-$(cargo_target_dir)/debug}"
     dev="$(python_dev_venv)"
 
     say "Python client: generated stubs up to date with proto/"

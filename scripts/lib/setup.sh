@@ -34,6 +34,18 @@ need_packages() {
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
 
+# cargo_target_dir: the folder cargo builds into: $CARGO_TARGET_DIR (read
+# relative to the clone, where the scripts run cargo) or target/. The
+# coverage run builds instrumented binaries into a folder of their own, and
+# everything that starts the binaries must start those.
+cargo_target_dir() {
+    local dir="${CARGO_TARGET_DIR:-target}"
+    case "$dir" in
+        /*) echo "$dir" ;;
+        *) echo "$ROOT/$dir" ;;
+    esac
+}
+
 # need_build_tools: a C compiler (bundled SQLite, ring) and pkg-config.
 need_build_tools() {
     command -v cargo >/dev/null || die "Rust is not installed: see https://rustup.rs"
@@ -145,4 +157,40 @@ need_cargo_packager() {
             --no-default-features --features cli --root "$TOOLS/cargo-packager" >&2
     fi
     echo "$packager"
+}
+
+# need_llvm: llvm-cov and llvm-profdata of the LLVM major version rustc is
+# built with (a profile written by rustc's LLVM 22 runtime needs LLVM 22's
+# tools to read it): Debian's llvm-N package; exports LLVM_COV and
+# LLVM_PROFDATA (kept when they already name tools, e.g. rustup's
+# llvm-tools in the GitHub workflow).
+need_llvm() {
+    if [ -x "${LLVM_COV:-}" ] && [ -x "${LLVM_PROFDATA:-}" ]; then
+        export LLVM_COV LLVM_PROFDATA
+        return 0
+    fi
+    local major
+    major="$(rustc -vV | sed -n 's/^LLVM version: \([0-9]*\).*/\1/p')"
+    [ -n "$major" ] || die "cannot tell rustc's LLVM version from \`rustc -vV\`"
+    need_packages "llvm-$major"
+    LLVM_COV="/usr/bin/llvm-cov-$major"
+    LLVM_PROFDATA="/usr/bin/llvm-profdata-$major"
+    [ -x "$LLVM_COV" ] && [ -x "$LLVM_PROFDATA" ] \
+        || die "llvm-$major is installed but $LLVM_COV or $LLVM_PROFDATA is missing"
+    export LLVM_COV LLVM_PROFDATA
+}
+
+# need_cargo_llvm_cov: cargo-llvm-cov (built from crates.io into the tool
+# cache, once per machine); prints its path. Built outside any coverage
+# environment: none of its crates is ours to instrument.
+need_cargo_llvm_cov() {
+    local version=0.9.1
+    local root="$CACHE/cargo-llvm-cov-$version"
+    if [ ! -x "$root/bin/cargo-llvm-cov" ]; then
+        say "installing cargo-llvm-cov $version into $root (once; a few minutes)"
+        mkdir -p "$CACHE"
+        env -u CARGO_TARGET_DIR -u RUSTC_WRAPPER -u RUSTFLAGS \
+            cargo install --quiet --locked "cargo-llvm-cov@$version" --root "$root" >&2
+    fi
+    echo "$root/bin/cargo-llvm-cov"
 }

@@ -42,7 +42,7 @@ test_vscode_client() {
         npm run --silent typecheck
         npm run --silent bundle
         say "VS Code extension: mocha tests against the real agent"
-        OMNIPANEL_BIN_DIR="${OMNIPANEL_BIN_DIR:-$ROOT/target/debug}" npm test --silent
+        OMNIPANEL_BIN_DIR="${OMNIPANEL_BIN_DIR:-$(cargo_target_dir)/debug}" npm test --silent
         say "VS Code extension: packaging the .vsix into target/vscode/"
         rm -rf "$ROOT/target/vscode"
         mkdir -p "$ROOT/target/vscode"

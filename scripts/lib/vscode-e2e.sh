@@ -107,7 +107,7 @@ test_vscode_e2e() {
     say "VS Code extension end to end (code-server + chromium; screenshots in target/vscode-e2e)"
     PATH="$node_bin:$PATH" node "$ROOT/clients/vscode/e2e/run.js" \
         --vsix "${vsix[0]}" \
-        --bin-dir "${OMNIPANEL_BIN_DIR:-$ROOT/target/debug}" \
+        --bin-dir "${OMNIPANEL_BIN_DIR:-$(cargo_target_dir)/debug}" \
         --code-server "$code_server" \
         --chromium "$browser" \
         --out "$ROOT/target/vscode-e2e"
