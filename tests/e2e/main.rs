@@ -31,3 +31,4 @@ mod providers_cli;
 mod python_client;
 mod security;
 mod system;
+mod tray_backend;
