@@ -1,6 +1,8 @@
 //! The tray's and panel's backend (`omnipanel_tray::core::backend`), the
 //! part of both that acts, driven directly against a real agent that
 //! supervises the fake Ollama: each command a button or menu item sends
+//! (models, Ollama, thresholds, projects, start at login, the bug report,
+//! quitting the agent)
 //! is carried out by the agent, answered with its notice, and checked
 //! against what the agent then reports.
 
@@ -103,5 +105,59 @@ async fn the_backend_carries_out_server_and_model_commands() -> TestResult {
     assert!(!models().await?.iter().any(|m| m.starts_with("test-small")));
 
     backend.done(Command::ResetThresholds).await?;
+
+    // A project opened and forgotten.
+    let folder = setup.sandbox.project_dir("from-the-panel");
+    std::fs::create_dir_all(&folder)?;
+    let path = std::fs::canonicalize(&folder)?.display().to_string();
+    let opened = backend.done(Command::OpenProject(path.clone())).await?;
+    assert!(opened.message.contains("from-the-panel"), "{opened:?}");
+    let projects = client
+        .projects()
+        .list_projects(pb::ListProjectsRequest {})
+        .await?
+        .into_inner()
+        .projects;
+    let id = projects
+        .iter()
+        .find(|p| p.path == path)
+        .map(|p| p.id.clone())
+        .ok_or("the opened project is not listed")?;
+    backend.done(Command::ForgetProject(id)).await?;
+    let listed = client
+        .projects()
+        .list_projects(pb::ListProjectsRequest {})
+        .await?
+        .into_inner()
+        .projects;
+    assert!(listed.iter().all(|p| p.path != path));
+
+    // Start at login on and off: the agent's own answer follows.
+    let autostart = || async {
+        TestResult::Ok(
+            client
+                .agent()
+                .get_autostart(pb::GetAutostartRequest {})
+                .await?
+                .into_inner()
+                .enabled,
+        )
+    };
+    backend.done(Command::SetAutostart(true)).await?;
+    assert!(autostart().await?);
+    backend.done(Command::SetAutostart(false)).await?;
+    assert!(!autostart().await?);
+
+    let report = backend.done(Command::CopyBugReport).await?;
+    assert!(
+        report.message.starts_with("Bug report copied"),
+        "{report:?}"
+    );
+
+    // "Quit OmniPanel": the agent shuts down through its normal path.
+    backend.done(Command::Shutdown).await?;
+    let mut agent = setup.agent;
+    let status = agent.wait_exit().await?;
+    assert!(status.success(), "{status}");
     Ok(())
 }
