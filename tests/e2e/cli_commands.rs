@@ -46,6 +46,22 @@ fn git(dir: &Path, args: &[&str]) -> TestResult<String> {
     Ok(stdout(&output))
 }
 
+/// `omnipanel events` (the history, then exit) in text and as JSON lines:
+/// every event described on one line, every JSON line an event.
+fn events_listed(sandbox: &Sandbox) -> TestResult<String> {
+    let text = ok(sandbox, &["events"])?;
+    let json = ok(sandbox, &["--json", "events"])?;
+    assert_eq!(text.lines().count(), json.lines().count(), "{text}\n{json}");
+    for line in json.lines() {
+        let event: serde_json::Value = serde_json::from_str(line)?;
+        assert!(
+            event["sequence"].is_string() || event["sequence"].is_number(),
+            "{line}"
+        );
+    }
+    Ok(text)
+}
+
 #[tokio::test]
 async fn file_commands_change_the_tree_and_say_what_they_did() -> TestResult {
     let sandbox = Sandbox::new()?;
@@ -287,6 +303,9 @@ async fn git_commands_stage_commit_branch_and_sync_with_a_remote() -> TestResult
         "hello\n"
     );
     assert!(cli(&["log", "-n", "1"])?.contains("elsewhere"));
+    // The project and its repository's changes are on the event bus.
+    let events = events_listed(&sandbox)?;
+    assert!(events.contains("repo"), "{events}");
     Ok(())
 }
 
@@ -370,7 +389,7 @@ async fn model_commands_against_the_fake_ollama() -> TestResult {
     assert!(!ok(sandbox, &["models", "ls"])?.contains("test-small"));
 
     // What happened is on the event bus, described line by line.
-    let events = ok(sandbox, &["events"])?;
+    let events = events_listed(sandbox)?;
     assert!(events.contains("test-small"), "{events}");
     Ok(())
 }
@@ -466,8 +485,11 @@ async fn alert_threshold_commands_edit_the_set_and_sys_reports_the_machine() -> 
     assert!(settings.contains("log.filter"), "{settings}");
     ok(&sandbox, &["settings", "set", "events.history", "128"])?;
     ok(&sandbox, &["settings", "reset", "events.history"])?;
-    let events = ok(&sandbox, &["events"])?;
-    assert!(!events.trim().is_empty());
+    let events = events_listed(&sandbox)?;
+    assert!(
+        events.contains("events.history"),
+        "the settings change is listed:\n{events}"
+    );
     Ok(())
 }
 

@@ -154,6 +154,15 @@ async fn the_backend_carries_out_server_and_model_commands() -> TestResult {
         "{report:?}"
     );
 
+    // All of it is on the event bus, as `omnipanel events` describes it.
+    let events = setup.sandbox.cli(&["events"])?;
+    assert!(events.status.success());
+    let events = omnipanel_tests::stdout(&events);
+    assert!(
+        events.contains("test-small") && events.contains("from-the-panel"),
+        "{events}"
+    );
+
     // "Quit OmniPanel": the agent shuts down through its normal path.
     backend.done(Command::Shutdown).await?;
     let mut agent = setup.agent;
