@@ -194,3 +194,22 @@ need_cargo_llvm_cov() {
     fi
     echo "$root/bin/cargo-llvm-cov"
 }
+
+# need_cargo_deny: cargo-deny (built from crates.io into the tools cache,
+# once per machine: 281 s cold on 2 cores shared with a CI build); prints
+# its path.
+need_cargo_deny() {
+    local version=0.20.2
+    local deny="$CACHE/cargo-deny-$version/bin/cargo-deny"
+    if [ ! -x "$deny" ]; then
+        say "installing cargo-deny $version into $CACHE (once; a few minutes)"
+        # As for cargo-packager: a checking tool need not be fast, and its
+        # release profile's fat LTO with one codegen unit would make a cold
+        # CI run several minutes longer.
+        CARGO_PROFILE_RELEASE_OPT_LEVEL=1 CARGO_PROFILE_RELEASE_LTO=false \
+            CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16 CARGO_PROFILE_RELEASE_DEBUG=false \
+            cargo install --quiet --locked "cargo-deny@$version" \
+            --root "$CACHE/cargo-deny-$version" >&2
+    fi
+    echo "$deny"
+}

@@ -6,7 +6,9 @@
 //! replaced), and the "new release" is a copy of the same build stamped
 //! with another version (agent/src/version.rs), which is what a release
 //! build differs by as far as these tests can observe. A release whose
-//! agent cannot start is a shell script that exits 3.
+//! agent cannot start is a shell script that exits 3. An install a package
+//! manager owns is faked with the .deb's marker beside the sandbox install
+//! folder.
 
 use std::{
     os::unix::fs::PermissionsExt,
@@ -615,6 +617,101 @@ async fn interrupted_download_resumes_with_a_range_request() -> TestResult {
     assert_eq!(ranges, vec![format!("bytes={kept}-")]);
     // Nothing was installed by downloading.
     assert_eq!(std::fs::read(&exe)?, original);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_deb_install_is_told_to_use_apt_and_never_replaces_itself() -> TestResult {
+    let sandbox = Sandbox::new()?;
+    let exe = install_agent(&sandbox)?;
+    // What the .deb ships beside /usr/bin: PREFIX/share/omnipanel/packaged-by
+    // for PREFIX/bin/omnipanel-agent (packaging/packaged-by-deb).
+    let prefix = exe
+        .parent()
+        .and_then(std::path::Path::parent)
+        .ok_or("no prefix")?;
+    let marker = prefix.join("share/omnipanel/packaged-by");
+    std::fs::create_dir_all(marker.parent().ok_or("no parent")?)?;
+    std::fs::copy(
+        concat!(env!("CARGO_MANIFEST_DIR"), "/../packaging/packaged-by-deb"),
+        &marker,
+    )?;
+    let original = std::fs::read(&exe)?;
+    let release = Release::new("9.6.0", &stamp_version(&original, "9.6.0")?)?;
+    release.configure(&sandbox, &release.key.public_base64())?;
+    let agent = AgentProcess::start_program(&sandbox, &exe, &[]).await?;
+    let client = agent.client().await?;
+    let apt = "sudo apt update && sudo apt upgrade omnipanel";
+
+    // The check still says what is new, and who installs it.
+    let check = client
+        .updates()
+        .check_for_update(pb::CheckForUpdateRequest {})
+        .await?
+        .into_inner();
+    assert!(check.update_available, "{check:?}");
+    let package = check.package_managed.ok_or("no package_managed")?;
+    assert_eq!(
+        (package.format.as_str(), package.update_command.as_str()),
+        ("deb", apt)
+    );
+    assert!(
+        package.advice.starts_with("installed from the .deb"),
+        "{package:?}"
+    );
+    let output = sandbox.cli(&["update", "check"])?;
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(
+        stdout(&output).contains("9.6.0 is available") && stdout(&output).contains(apt),
+        "{}",
+        stdout(&output)
+    );
+
+    // Downloading, installing and rolling back are refused, saying why.
+    let err = download(&client).await.err().ok_or("downloaded")?;
+    assert_eq!(err.code(), Code::FailedPrecondition, "{err:?}");
+    assert_eq!(reason(&err).as_deref(), Some("UPDATE_PACKAGE_MANAGED"));
+    assert!(err.message().contains(apt), "{}", err.message());
+    let err = client
+        .updates()
+        .install_update(pb::InstallUpdateRequest { force: true })
+        .await
+        .err()
+        .ok_or("installed")?;
+    assert_eq!(reason(&err).as_deref(), Some("UPDATE_PACKAGE_MANAGED"));
+    let err = client
+        .updates()
+        .rollback(pb::RollbackRequest {})
+        .await
+        .err()
+        .ok_or("rolled back")?;
+    assert_eq!(reason(&err).as_deref(), Some("UPDATE_PACKAGE_MANAGED"));
+    let output = sandbox.cli(&["update", "download"])?;
+    assert_eq!(output.status.code(), Some(1), "{output:?}");
+    assert!(stderr(&output).contains(apt), "{}", stderr(&output));
+    assert!(
+        !release
+            .server
+            .seen()
+            .iter()
+            .any(|r| r.path.contains("artifact")),
+        "the artifact was fetched: {:?}",
+        release.server.seen()
+    );
+    assert_eq!(std::fs::read(&exe)?, original, "the program was replaced");
+    assert_eq!(staged_files(&sandbox), Vec::<String>::new());
+
+    let status = update_status(&client).await?;
+    assert_eq!(
+        status.package_managed.map(|p| p.update_command).as_deref(),
+        Some(apt)
+    );
+    let output = sandbox.cli(&["update", "status"])?;
+    assert!(
+        stdout(&output).contains("packaged   installed from the .deb"),
+        "{}",
+        stdout(&output)
+    );
     Ok(())
 }
 

@@ -2,7 +2,8 @@
 # Inspects the .deb that scripts/package built: control fields (package
 # name, version, the hand-listed depends) and contents (the four binaries,
 # desktop entry, icons in every size, systemd user unit, completions, man
-# pages, docs). Exits non-zero naming everything that is missing.
+# pages, docs, the packaged-by marker that leaves updates to apt). Exits
+# non-zero naming everything that is missing.
 #
 #   tests/package/check-deb.sh target/packages/omnipanel_X.Y.Z_amd64.deb VERSION
 set -euo pipefail
@@ -37,6 +38,7 @@ expect /usr/share/fish/vendor_completions.d/omnipanel.fish
 expect /usr/share/man/man1/omnipanel.1.gz
 expect /usr/share/man/man1/omnipanel-git.1.gz
 expect /usr/share/doc/omnipanel/user-guide.md
+expect /usr/share/omnipanel/packaged-by
 
 # The unit and the desktop entry point at the installed binaries.
 work="$(mktemp -d)"
@@ -53,6 +55,9 @@ if [ -z "$floor" ]; then
 elif [ "$(printf '%s\n%s\n' "$floor" "$needed" | sort -V | tail -n 1)" != "$floor" ]; then
     problems+=("Depends says libc6 (>= $floor) but the binaries need glibc $needed")
 fi
+# The marker that makes the agent leave updates to apt.
+grep -qx 'update=sudo apt update && sudo apt upgrade omnipanel' "$work/usr/share/omnipanel/packaged-by" 2>/dev/null \
+    || problems+=("/usr/share/omnipanel/packaged-by does not name the apt command")
 desktop="$work/usr/share/applications/omnipanel-tray.desktop"
 if [ -f "$desktop" ]; then
     grep -q '^Exec=omnipanel-tray' "$desktop" \

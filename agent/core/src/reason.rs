@@ -443,6 +443,13 @@ pub enum Reason {
     /// What a client should do: send less in one call (split a write, a
     /// batch or a chat's images); do not retry unchanged.
     MessageTooLarge,
+    /// This agent was installed by a package manager (e.g. from the .deb),
+    /// which owns its programs, so it does not download or install updates
+    /// itself; the message names the command that updates it.
+    ///
+    /// What a client should do: do not retry; update with the package manager
+    /// (for the .deb: `sudo apt update && sudo apt upgrade omnipanel`).
+    UpdatePackageManaged,
 }
 
 impl Reason {
@@ -537,6 +544,7 @@ impl Reason {
         Self::UpdateWrongChannel,
         Self::TooManyStreams,
         Self::MessageTooLarge,
+        Self::UpdatePackageManaged,
     ];
 
     /// The string sent on the wire.
@@ -631,6 +639,7 @@ impl Reason {
             Self::UpdateWrongChannel => "UPDATE_WRONG_CHANNEL",
             Self::TooManyStreams => "TOO_MANY_STREAMS",
             Self::MessageTooLarge => "MESSAGE_TOO_LARGE",
+            Self::UpdatePackageManaged => "UPDATE_PACKAGE_MANAGED",
         }
     }
 }

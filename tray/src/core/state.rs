@@ -60,6 +60,16 @@ pub struct Notice {
     pub error: bool,
 }
 
+/// A newer release the agent found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AvailableUpdate {
+    /// Its version.
+    pub version: String,
+    /// The command that installs it when a package manager owns this
+    /// installation (the .deb); the agent then refuses to install it.
+    pub package_update: Option<String>,
+}
+
 /// One change to the mirrored state.
 #[derive(Debug, Clone)]
 pub enum Update {
@@ -108,7 +118,7 @@ pub enum Update {
     /// Whether the agent starts at login (`None`: the agent cannot tell).
     Autostart(Option<GetAutostartResponse>),
     /// A newer release the agent found (`None`: none, or it cannot tell).
-    UpdateAvailable(Option<String>),
+    UpdateAvailable(Option<AvailableUpdate>),
     /// A metrics sample.
     Metrics(Box<Snapshot>),
     /// A fit check result for a model.
@@ -186,8 +196,8 @@ pub struct AgentState {
     pub thresholds: Option<GetThresholdsResponse>,
     /// Autostart: `None` until read or when unsupported.
     pub autostart: Option<GetAutostartResponse>,
-    /// The version of a newer release, once the agent found one.
-    pub update_available: Option<String>,
+    /// A newer release, once the agent found one.
+    pub update_available: Option<AvailableUpdate>,
     /// The latest metrics sample.
     pub metrics: Option<Snapshot>,
     /// Recent samples for the plots, oldest first.
@@ -353,7 +363,7 @@ impl AgentState {
             }
             Update::Thresholds(thresholds) => self.thresholds = Some(thresholds),
             Update::Autostart(autostart) => self.autostart = autostart,
-            Update::UpdateAvailable(version) => self.update_available = version,
+            Update::UpdateAvailable(available) => self.update_available = available,
             Update::Metrics(snapshot) => {
                 if self.history.len() == HISTORY_LEN {
                     self.history.pop_front();

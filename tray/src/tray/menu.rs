@@ -289,12 +289,19 @@ pub fn build(state: &AgentState) -> Vec<Entry> {
         }
     }
 
-    if let Some(version) = &state.update_available {
+    if let Some(update) = &state.update_available {
         menu.push(Entry::Separator);
-        menu.push(Entry::item(
-            format!("Install update {version}"),
-            Action::InstallUpdate,
-        ));
+        match &update.package_update {
+            // The agent refuses to replace a package's files: say what does.
+            Some(command) => menu.push(Entry::Label(format!(
+                "Update {} with: {command}",
+                update.version
+            ))),
+            None => menu.push(Entry::item(
+                format!("Install update {}", update.version),
+                Action::InstallUpdate,
+            )),
+        }
     }
 
     if let Some(autostart) = &state.autostart {
@@ -341,7 +348,7 @@ mod tests {
     };
 
     use super::*;
-    use crate::core::state::Update;
+    use crate::core::state::{AvailableUpdate, Update};
 
     fn texts(entries: &[Entry]) -> Vec<String> {
         entries
@@ -524,7 +531,10 @@ mod tests {
     #[test]
     fn an_available_update_offers_to_install_it() {
         let mut state = connected();
-        state.apply(Update::UpdateAvailable(Some("1.3.0".into())));
+        state.apply(Update::UpdateAvailable(Some(AvailableUpdate {
+            version: "1.3.0".into(),
+            package_update: None,
+        })));
         let menu = build(&state);
         assert!(matches!(
             find(&menu, "Install update 1.3.0"),
@@ -535,6 +545,24 @@ mod tests {
         ));
         state.apply(Update::UpdateAvailable(None));
         assert!(find(&build(&state), "Install update 1.3.0").is_none());
+    }
+
+    #[test]
+    fn an_update_of_a_package_install_names_the_package_managers_command() {
+        let mut state = connected();
+        state.apply(Update::UpdateAvailable(Some(AvailableUpdate {
+            version: "1.3.0".into(),
+            package_update: Some("sudo apt update && sudo apt upgrade omnipanel".into()),
+        })));
+        let menu = build(&state);
+        assert!(find(&menu, "Install update 1.3.0").is_none());
+        assert!(matches!(
+            find(
+                &menu,
+                "Update 1.3.0 with: sudo apt update && sudo apt upgrade omnipanel"
+            ),
+            Some(Entry::Label(_))
+        ));
     }
 
     #[test]

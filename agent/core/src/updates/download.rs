@@ -79,6 +79,7 @@ impl Updater {
     }
 
     async fn run_download(&self) -> Result<Release> {
+        self.refuse_if_packaged("download updates")?;
         let last_check = lock(&self.state).last_check.clone();
         let channel = self.settings.current().update.channel.clone();
         let release = match last_check {

@@ -111,6 +111,7 @@ impl Updater {
     /// current binaries for rollback, swap, and plan the restart. Returns
     /// (from, to). The caller then shuts the agent down.
     pub async fn install(&self, force: bool) -> Result<(String, String)> {
+        self.refuse_if_packaged("install updates")?;
         let ready = lock(&self.state).ready.clone();
         let (release, path) = ready.ok_or_else(|| {
             Error::failed_precondition(
@@ -187,6 +188,7 @@ impl Updater {
     /// Restore the binaries the last install replaced and plan the
     /// restart. Returns (from, to).
     pub async fn rollback(&self) -> Result<(String, String)> {
+        self.refuse_if_packaged("roll back updates")?;
         let _swapping = self.begin_swap()?;
         let from = version::current().to_owned();
         let dirs = self.dirs.clone();

@@ -31,7 +31,8 @@
 //! left) and `history.rs` (the `update_history` rows); `manifest.rs`,
 //! `feed.rs` (finding a channel's manifest in a GitHub release list),
 //! `artifact.rs`, `statedb.rs` (the state.db backup) and `handover.rs` are
-//! the pieces they are built on.
+//! the pieces they are built on; `packaging.rs` tells an install a package
+//! manager owns (the .deb), which is updated by it, never by the agent.
 //! `tests.rs` tests the facade as a whole against a loopback HTTP server.
 
 pub mod artifact;
@@ -42,6 +43,7 @@ pub mod handover;
 mod history;
 mod install;
 pub mod manifest;
+pub mod packaging;
 mod scheduler;
 pub mod statedb;
 #[cfg(test)]
@@ -70,6 +72,7 @@ use crate::{
 };
 pub use events::UpdateEvent;
 pub use manifest::Release;
+pub use packaging::PackageInstall;
 
 /// The minisign public key release manifests and artifacts are signed with
 /// (the base64 line of the .pub file), built in from
@@ -203,6 +206,9 @@ pub struct CheckOutcome {
     pub latest: Release,
     /// When.
     pub checked_ms: i64,
+    /// Set when a package manager installed this agent: it, not the agent,
+    /// installs `latest`.
+    pub package: Option<PackageInstall>,
 }
 
 /// One history row.
@@ -243,6 +249,9 @@ pub struct UpdateStatus {
     pub last_error: Option<String>,
     /// Recent history, newest first.
     pub history: Vec<HistoryEntry>,
+    /// Set when a package manager installed this agent (see
+    /// [`packaging`]).
+    pub package: Option<PackageInstall>,
 }
 
 /// What `daemon::run` does after the agent stopped for an update.
@@ -367,6 +376,9 @@ pub struct Updater {
     ollama: Arc<Ollama>,
     dirs: UpdateDirs,
     agent_exe: PathBuf,
+    /// Found once at start: a package install does not change while the
+    /// agent runs (an upgrade by apt restarts it).
+    package: Option<PackageInstall>,
     http: tokio::sync::OnceCell<(reqwest::Client, reqwest::Client)>,
     state: Mutex<State>,
     progress: watch::Sender<Progress>,
@@ -392,6 +404,15 @@ impl Updater {
         shutdown: &CancellationToken,
     ) -> Result<Arc<Self>> {
         let (progress, _) = watch::channel(Progress::default());
+        let exe = agent_exe.clone();
+        let package = tokio::task::spawn_blocking(move || packaging::detect(&exe)).await?;
+        if let Some(package) = &package {
+            tracing::info!(
+                evidence = %package.evidence.display(),
+                "this agent was {}; it checks for updates but does not install them itself",
+                package.advice()
+            );
+        }
         let updater = Arc::new(Self {
             settings,
             store,
@@ -399,6 +420,7 @@ impl Updater {
             ollama,
             dirs: UpdateDirs::new(data_dir),
             agent_exe,
+            package,
             http: tokio::sync::OnceCell::new(),
             state: Mutex::new(State::default()),
             progress,
@@ -420,6 +442,20 @@ impl Updater {
     /// the next start). Idempotent.
     pub async fn shutdown(&self) {
         self.shutdown.cancel();
+    }
+
+    /// Set when a package manager installed this agent.
+    pub fn package(&self) -> Option<&PackageInstall> {
+        self.package.as_ref()
+    }
+
+    /// Refuse `what` (e.g. "install updates") on an install a package
+    /// manager owns: replacing its files would fight that manager.
+    fn refuse_if_packaged(&self, what: &str) -> Result<()> {
+        match &self.package {
+            Some(package) => Err(package.refusal(what)),
+            None => Ok(()),
+        }
     }
 
     /// The restart an install or rollback asked for, taken once.
@@ -484,6 +520,7 @@ impl Updater {
             rollback_version,
             last_error: state.last_error.clone(),
             history,
+            package: self.package.clone(),
         })
     }
 }

@@ -217,6 +217,7 @@ impl Updater {
             update_available: manifest::is_newer(&latest.version, current),
             latest,
             checked_ms: now_ms(),
+            package: self.package.clone(),
         })
     }
 }

@@ -8,7 +8,8 @@
 //! changed, downloads that are refused or resumed, shutdown during a
 //! download, install and rollback refusals, a rollback on a temporary
 //! install folder, what a previous agent's marker reports, the floor,
-//! history, and which key is trusted.
+//! history, which key is trusted, and an install a package manager owns
+//! (checked, never replaced).
 
 use std::{
     collections::HashMap,
@@ -700,6 +701,64 @@ async fn two_rollbacks_at_once_swap_the_binaries_once() {
         "an install or rollback is already under way"
     );
     assert_eq!(std::fs::read(&harness.exe).unwrap(), b"old agent");
+}
+
+#[tokio::test]
+async fn a_package_install_checks_but_never_downloads_installs_or_rolls_back() {
+    let artifact = b"0123456789".to_vec();
+    let server = TestServer::start(HashMap::from([
+        (
+            "/stable.json".to_owned(),
+            Route::Body(manifest_for(NEWER, &artifact, artifact.len())),
+        ),
+        ("/artifact.tar.gz".to_owned(), Route::Body(artifact)),
+    ]));
+    let harness = Harness::new(manual(server.url("/{channel}.json"))).await;
+    // The .deb's marker beside the install folder (`PREFIX/bin` is where
+    // the harness's agent lives), and a kept version a rollback would use.
+    let prefix = harness.exe.parent().and_then(Path::parent).unwrap();
+    let marker = prefix.join(super::packaging::MARKER);
+    std::fs::create_dir_all(marker.parent().unwrap()).unwrap();
+    std::fs::write(&marker, "format=deb\npackage=omnipanel\n").unwrap();
+    let install_dir = artifact::install_dir_of(&harness.exe).unwrap();
+    artifact::save_rollback(&install_dir, &harness.dirs().rollback(), "0.0.9").unwrap();
+    let updater = harness.start().await;
+
+    let package = updater.package().cloned().expect("found the marker");
+    assert_eq!(package.update_command, super::packaging::APT_UPDATE);
+    let outcome = updater.check().await.unwrap();
+    assert!(outcome.update_available, "{outcome:?}");
+    assert_eq!(outcome.package.as_ref(), Some(&package));
+    assert_eq!(updater.status().await.unwrap().package, Some(package));
+
+    let last = final_progress(&updater).await;
+    assert_eq!(last.state, DownloadState::Failed);
+    let refused = last.error.unwrap();
+    assert_eq!(refused.reason(), Some(Reason::UpdatePackageManaged));
+    assert!(
+        refused
+            .message()
+            .contains("sudo apt update && sudo apt upgrade omnipanel"),
+        "{}",
+        refused.message()
+    );
+    assert!(
+        !server
+            .requests()
+            .iter()
+            .any(|(p, _)| p == "/artifact.tar.gz"),
+        "nothing was downloaded"
+    );
+    for err in [
+        updater.install(true).await.unwrap_err(),
+        updater.rollback().await.unwrap_err(),
+    ] {
+        assert_eq!(err.reason(), Some(Reason::UpdatePackageManaged), "{err}");
+        assert_eq!(err.kind(), crate::error::ErrorKind::FailedPrecondition);
+    }
+    assert_eq!(std::fs::read(&harness.exe).unwrap(), b"installed agent");
+    assert_eq!(updater.take_restart_plan(), None);
+    assert!(!harness.dirs().marker().exists());
 }
 
 fn write_marker(path: &Path, state: &str, reason: &str) {

@@ -1,12 +1,13 @@
 //! UpdateService's conversions from the updates domain's types to proto
 //! messages: releases, check outcomes, download progress (also for the
-//! event stream, `rpc/events.rs`), history and the whole status.
+//! event stream, `rpc/events.rs`), history, an install a package manager
+//! owns, and the whole status.
 
 use omnipanel_proto::v1 as pb;
 
 use crate::rpc::convert::IntoProto;
 use omnipanel_core::updates::{
-    CheckOutcome, DownloadState, HistoryEntry, Progress, Release, UpdateStatus,
+    CheckOutcome, DownloadState, HistoryEntry, PackageInstall, Progress, Release, UpdateStatus,
 };
 
 impl IntoProto<pb::Release> for &Release {
@@ -17,6 +18,18 @@ impl IntoProto<pb::Release> for &Release {
             size: self.size,
             url: self.url.clone(),
             sha256: self.sha256.clone(),
+        }
+    }
+}
+
+impl IntoProto<pb::PackageManaged> for PackageInstall {
+    fn into_proto(self) -> pb::PackageManaged {
+        pb::PackageManaged {
+            advice: self.advice(),
+            format: self.format,
+            package: self.package,
+            update_command: self.update_command,
+            evidence: self.evidence.display().to_string(),
         }
     }
 }
@@ -60,6 +73,7 @@ impl IntoProto<pb::CheckForUpdateResponse> for CheckOutcome {
             channel: self.channel,
             update_available: self.update_available,
             checked_unix_ms: self.checked_ms,
+            package_managed: self.package.into_proto(),
         }
     }
 }
@@ -99,6 +113,7 @@ impl IntoProto<pb::GetUpdateStatusResponse> for UpdateStatus {
             rollback_version: self.rollback_version.unwrap_or_default(),
             last_error: self.last_error.unwrap_or_default(),
             history: self.history.into_proto(),
+            package_managed: self.package.into_proto(),
         }
     }
 }
@@ -127,6 +142,7 @@ mod tests {
             update_available: true,
             latest: release(),
             checked_ms: 42,
+            package: None,
         }
     }
 
@@ -152,6 +168,16 @@ mod tests {
             rollback_version: Some("0.0.9".to_owned()),
             last_error: Some("offline".to_owned()),
             history: vec![entry()],
+            package: None,
+        }
+    }
+
+    fn deb() -> PackageInstall {
+        PackageInstall {
+            format: "deb".to_owned(),
+            package: "omnipanel".to_owned(),
+            update_command: "sudo apt update && sudo apt upgrade omnipanel".to_owned(),
+            evidence: "/usr/share/omnipanel/packaged-by".into(),
         }
     }
 
@@ -254,5 +280,34 @@ mod tests {
         assert_eq!(checked.last_check_unix_ms, 42);
         assert!(checked.update_available);
         assert_eq!(checked.latest.map(|r| r.version), Some("0.2.0".to_owned()));
+    }
+
+    #[test]
+    fn a_package_install_is_told_with_its_command_in_check_and_status() {
+        let wire: pb::CheckForUpdateResponse = CheckOutcome {
+            package: Some(deb()),
+            ..check()
+        }
+        .into_proto();
+        assert_eq!(
+            wire.package_managed,
+            Some(pb::PackageManaged {
+                format: "deb".to_owned(),
+                package: "omnipanel".to_owned(),
+                update_command: "sudo apt update && sudo apt upgrade omnipanel".to_owned(),
+                evidence: "/usr/share/omnipanel/packaged-by".to_owned(),
+                advice: "installed from the .deb (package omnipanel): update with `sudo apt update && sudo apt upgrade omnipanel`".to_owned(),
+            })
+        );
+        assert_eq!(check().into_proto().package_managed, None);
+        let status: pb::GetUpdateStatusResponse = UpdateStatus {
+            package: Some(deb()),
+            ..status(None)
+        }
+        .into_proto();
+        assert_eq!(
+            status.package_managed.map(|p| p.update_command),
+            Some("sudo apt update && sudo apt upgrade omnipanel".to_owned())
+        );
     }
 }

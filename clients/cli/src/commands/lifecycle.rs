@@ -99,7 +99,19 @@ pub async fn update(command: UpdateCommand, out: Output) -> Result<(), Failure> 
                 return out.json(&r);
             }
             let latest = r.latest.unwrap_or_default();
-            if r.update_available {
+            if let Some(package) = r.package_managed.as_ref().filter(|_| r.update_available) {
+                // The agent will not download it: say who updates it.
+                outln!(
+                    "OmniPanel {} is available (running {}, channel {}); this copy was {}",
+                    latest.version,
+                    r.current_version,
+                    r.channel,
+                    package.advice
+                )?;
+                if !latest.notes.is_empty() {
+                    outln!("\n{}", latest.notes.trim())?;
+                }
+            } else if r.update_available {
                 outln!(
                     "OmniPanel {} is available (running {}, channel {}); `omnipanel update download` fetches it",
                     latest.version,
@@ -116,6 +128,9 @@ pub async fn update(command: UpdateCommand, out: Output) -> Result<(), Failure> 
                     r.channel,
                     latest.version
                 )?;
+                if let Some(package) = &r.package_managed {
+                    outln!("this copy was {}", package.advice)?;
+                }
             }
             Ok(())
         }
@@ -216,6 +231,9 @@ fn print_status(r: &pb::GetUpdateStatusResponse) -> Result<(), Failure> {
             "manual only"
         }
     )?;
+    if let Some(package) = &r.package_managed {
+        outln!("packaged   {}", package.advice)?;
+    }
     if r.last_check_unix_ms > 0 {
         let latest = r.latest.clone().unwrap_or_default();
         outln!(

@@ -17,7 +17,7 @@ use omnipanel_client::{
 };
 
 use super::{AuditFilter, Metrics, Sink, notice};
-use crate::core::state::Update;
+use crate::core::state::{AvailableUpdate, Update};
 
 pub(super) async fn refresh_all(client: Client, sink: Sink) {
     let server = client
@@ -149,7 +149,13 @@ pub(super) async fn refresh_update(client: Client, sink: Sink) {
         .ok()
         .map(tonic::Response::into_inner)
         .filter(|status| status.update_available)
-        .and_then(|status| status.latest.map(|release| release.version));
+        .and_then(|status| {
+            let package_update = status.package_managed.map(|p| p.update_command);
+            status.latest.map(|release| AvailableUpdate {
+                version: release.version,
+                package_update,
+            })
+        });
     sink(Update::UpdateAvailable(available));
 }
 

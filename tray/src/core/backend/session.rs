@@ -308,10 +308,11 @@ fn on_event(client: &Client, sink: &Sink, event: Event, logs_shown: bool) {
         Payload::SettingsChanged(_) => {
             tokio::spawn(refresh_autostart(client.clone(), sink.clone()));
         }
-        Payload::UpdateAvailable(available) => {
-            sink(Update::UpdateAvailable(Some(available.version)))
-        }
-        Payload::UpdateInstalled(_) | Payload::UpdateRolledBack(_) => {
+        // Re-read rather than take the event's version: the status also
+        // says whether a package manager, not the agent, installs it.
+        Payload::UpdateAvailable(_)
+        | Payload::UpdateInstalled(_)
+        | Payload::UpdateRolledBack(_) => {
             tokio::spawn(refresh_update(client.clone(), sink.clone()));
         }
         // The two questions carry themselves whole: no re-read needed.

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from . import access_pb2 as omnipanel_dot_v1_dot_access__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19omnipanel/v1/update.proto\x12\x0comnipanel.v1\x1a\x19omnipanel/v1/access.proto\"T\n\x07Release\x12\x0f\n\x07version\x18\x01 \x01(\t\x12\r\n\x05notes\x18\x02 \x01(\t\x12\x0c\n\x04size\x18\x03 \x01(\x04\x12\x0b\n\x03url\x18\x04 \x01(\t\x12\x0e\n\x06sha256\x18\x05 \x01(\t\"\x9a\x01\n\x0eUpdateProgress\x12\x0f\n\x07version\x18\x01 \x01(\t\x12*\n\x05state\x18\x02 \x01(\x0e\x32\x1b.omnipanel.v1.DownloadState\x12\x16\n\x0ereceived_bytes\x18\x03 \x01(\x04\x12\x13\n\x0btotal_bytes\x18\x04 \x01(\x04\x12\r\n\x05\x65rror\x18\x05 \x01(\t\x12\x0f\n\x07resumed\x18\x06 \x01(\x08\"\x17\n\x15\x43heckForUpdateRequest\"\x9c\x01\n\x16\x43heckForUpdateResponse\x12\x17\n\x0f\x63urrent_version\x18\x01 \x01(\t\x12\x0f\n\x07\x63hannel\x18\x02 \x01(\t\x12\x18\n\x10update_available\x18\x03 \x01(\x08\x12%\n\x06latest\x18\x04 \x01(\x0b\x32\x15.omnipanel.v1.Release\x12\x17\n\x0f\x63hecked_unix_ms\x18\x05 \x01(\x03\"\x17\n\x15\x44ownloadUpdateRequest\"H\n\x16\x44ownloadUpdateResponse\x12.\n\x08progress\x18\x01 \x01(\x0b\x32\x1c.omnipanel.v1.UpdateProgress\"%\n\x14InstallUpdateRequest\x12\r\n\x05\x66orce\x18\x01 \x01(\x08\"A\n\x15InstallUpdateResponse\x12\x14\n\x0c\x66rom_version\x18\x01 \x01(\t\x12\x12\n\nto_version\x18\x02 \x01(\t\"\x11\n\x0fRollbackRequest\"<\n\x10RollbackResponse\x12\x14\n\x0c\x66rom_version\x18\x01 \x01(\t\x12\x12\n\nto_version\x18\x02 \x01(\t\"\x18\n\x16GetUpdateStatusRequest\"\x86\x01\n\x12UpdateHistoryEntry\x12\x14\n\x0ctime_unix_ms\x18\x01 \x01(\x03\x12\x0e\n\x06\x61\x63tion\x18\x02 \x01(\t\x12\x14\n\x0c\x66rom_version\x18\x03 \x01(\t\x12\x12\n\nto_version\x18\x04 \x01(\t\x12\x0f\n\x07outcome\x18\x05 \x01(\t\x12\x0f\n\x07message\x18\x06 \x01(\t\"\xe2\x02\n\x17GetUpdateStatusResponse\x12\x17\n\x0f\x63urrent_version\x18\x01 \x01(\t\x12\x0f\n\x07\x63hannel\x18\x02 \x01(\t\x12\x18\n\x10\x61utomatic_checks\x18\x03 \x01(\x08\x12\x1a\n\x12last_check_unix_ms\x18\x04 \x01(\x03\x12%\n\x06latest\x18\x05 \x01(\x0b\x32\x15.omnipanel.v1.Release\x12\x18\n\x10update_available\x18\x06 \x01(\x08\x12.\n\x08\x64ownload\x18\x07 \x01(\x0b\x32\x1c.omnipanel.v1.UpdateProgress\x12\x15\n\rready_version\x18\x08 \x01(\t\x12\x18\n\x10rollback_version\x18\t \x01(\t\x12\x12\n\nlast_error\x18\n \x01(\t\x12\x31\n\x07history\x18\x0b \x03(\x0b\x32 .omnipanel.v1.UpdateHistoryEntry*\xa2\x01\n\rDownloadState\x12\x1e\n\x1a\x44OWNLOAD_STATE_UNSPECIFIED\x10\x00\x12\x1e\n\x1a\x44OWNLOAD_STATE_DOWNLOADING\x10\x01\x12\x1c\n\x18\x44OWNLOAD_STATE_VERIFYING\x10\x02\x12\x18\n\x14\x44OWNLOAD_STATE_READY\x10\x03\x12\x19\n\x15\x44OWNLOAD_STATE_FAILED\x10\x04\x32\xf8\x03\n\rUpdateService\x12\x63\n\x0e\x43heckForUpdate\x12#.omnipanel.v1.CheckForUpdateRequest\x1a$.omnipanel.v1.CheckForUpdateResponse\"\x06\xe2\xe0\x18\x02\x08\x01\x12\x65\n\x0e\x44ownloadUpdate\x12#.omnipanel.v1.DownloadUpdateRequest\x1a$.omnipanel.v1.DownloadUpdateResponse\"\x06\xe2\xe0\x18\x02\x08\x03\x30\x01\x12`\n\rInstallUpdate\x12\".omnipanel.v1.InstallUpdateRequest\x1a#.omnipanel.v1.InstallUpdateResponse\"\x06\xe2\xe0\x18\x02\x08\x03\x12Q\n\x08Rollback\x12\x1d.omnipanel.v1.RollbackRequest\x1a\x1e.omnipanel.v1.RollbackResponse\"\x06\xe2\xe0\x18\x02\x08\x03\x12\x66\n\x0fGetUpdateStatus\x12$.omnipanel.v1.GetUpdateStatusRequest\x1a%.omnipanel.v1.GetUpdateStatusResponse\"\x06\xe2\xe0\x18\x02\x08\x04\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19omnipanel/v1/update.proto\x12\x0comnipanel.v1\x1a\x19omnipanel/v1/access.proto\"T\n\x07Release\x12\x0f\n\x07version\x18\x01 \x01(\t\x12\r\n\x05notes\x18\x02 \x01(\t\x12\x0c\n\x04size\x18\x03 \x01(\x04\x12\x0b\n\x03url\x18\x04 \x01(\t\x12\x0e\n\x06sha256\x18\x05 \x01(\t\"\x9a\x01\n\x0eUpdateProgress\x12\x0f\n\x07version\x18\x01 \x01(\t\x12*\n\x05state\x18\x02 \x01(\x0e\x32\x1b.omnipanel.v1.DownloadState\x12\x16\n\x0ereceived_bytes\x18\x03 \x01(\x04\x12\x13\n\x0btotal_bytes\x18\x04 \x01(\x04\x12\r\n\x05\x65rror\x18\x05 \x01(\t\x12\x0f\n\x07resumed\x18\x06 \x01(\x08\"k\n\x0ePackageManaged\x12\x0e\n\x06\x66ormat\x18\x01 \x01(\t\x12\x0f\n\x07package\x18\x02 \x01(\t\x12\x16\n\x0eupdate_command\x18\x03 \x01(\t\x12\x10\n\x08\x65vidence\x18\x04 \x01(\t\x12\x0e\n\x06\x61\x64vice\x18\x05 \x01(\t\"\x17\n\x15\x43heckForUpdateRequest\"\xd3\x01\n\x16\x43heckForUpdateResponse\x12\x17\n\x0f\x63urrent_version\x18\x01 \x01(\t\x12\x0f\n\x07\x63hannel\x18\x02 \x01(\t\x12\x18\n\x10update_available\x18\x03 \x01(\x08\x12%\n\x06latest\x18\x04 \x01(\x0b\x32\x15.omnipanel.v1.Release\x12\x17\n\x0f\x63hecked_unix_ms\x18\x05 \x01(\x03\x12\x35\n\x0fpackage_managed\x18\x06 \x01(\x0b\x32\x1c.omnipanel.v1.PackageManaged\"\x17\n\x15\x44ownloadUpdateRequest\"H\n\x16\x44ownloadUpdateResponse\x12.\n\x08progress\x18\x01 \x01(\x0b\x32\x1c.omnipanel.v1.UpdateProgress\"%\n\x14InstallUpdateRequest\x12\r\n\x05\x66orce\x18\x01 \x01(\x08\"A\n\x15InstallUpdateResponse\x12\x14\n\x0c\x66rom_version\x18\x01 \x01(\t\x12\x12\n\nto_version\x18\x02 \x01(\t\"\x11\n\x0fRollbackRequest\"<\n\x10RollbackResponse\x12\x14\n\x0c\x66rom_version\x18\x01 \x01(\t\x12\x12\n\nto_version\x18\x02 \x01(\t\"\x18\n\x16GetUpdateStatusRequest\"\x86\x01\n\x12UpdateHistoryEntry\x12\x14\n\x0ctime_unix_ms\x18\x01 \x01(\x03\x12\x0e\n\x06\x61\x63tion\x18\x02 \x01(\t\x12\x14\n\x0c\x66rom_version\x18\x03 \x01(\t\x12\x12\n\nto_version\x18\x04 \x01(\t\x12\x0f\n\x07outcome\x18\x05 \x01(\t\x12\x0f\n\x07message\x18\x06 \x01(\t\"\x99\x03\n\x17GetUpdateStatusResponse\x12\x17\n\x0f\x63urrent_version\x18\x01 \x01(\t\x12\x0f\n\x07\x63hannel\x18\x02 \x01(\t\x12\x18\n\x10\x61utomatic_checks\x18\x03 \x01(\x08\x12\x1a\n\x12last_check_unix_ms\x18\x04 \x01(\x03\x12%\n\x06latest\x18\x05 \x01(\x0b\x32\x15.omnipanel.v1.Release\x12\x18\n\x10update_available\x18\x06 \x01(\x08\x12.\n\x08\x64ownload\x18\x07 \x01(\x0b\x32\x1c.omnipanel.v1.UpdateProgress\x12\x15\n\rready_version\x18\x08 \x01(\t\x12\x18\n\x10rollback_version\x18\t \x01(\t\x12\x12\n\nlast_error\x18\n \x01(\t\x12\x31\n\x07history\x18\x0b \x03(\x0b\x32 .omnipanel.v1.UpdateHistoryEntry\x12\x35\n\x0fpackage_managed\x18\x0c \x01(\x0b\x32\x1c.omnipanel.v1.PackageManaged*\xa2\x01\n\rDownloadState\x12\x1e\n\x1a\x44OWNLOAD_STATE_UNSPECIFIED\x10\x00\x12\x1e\n\x1a\x44OWNLOAD_STATE_DOWNLOADING\x10\x01\x12\x1c\n\x18\x44OWNLOAD_STATE_VERIFYING\x10\x02\x12\x18\n\x14\x44OWNLOAD_STATE_READY\x10\x03\x12\x19\n\x15\x44OWNLOAD_STATE_FAILED\x10\x04\x32\xf8\x03\n\rUpdateService\x12\x63\n\x0e\x43heckForUpdate\x12#.omnipanel.v1.CheckForUpdateRequest\x1a$.omnipanel.v1.CheckForUpdateResponse\"\x06\xe2\xe0\x18\x02\x08\x01\x12\x65\n\x0e\x44ownloadUpdate\x12#.omnipanel.v1.DownloadUpdateRequest\x1a$.omnipanel.v1.DownloadUpdateResponse\"\x06\xe2\xe0\x18\x02\x08\x03\x30\x01\x12`\n\rInstallUpdate\x12\".omnipanel.v1.InstallUpdateRequest\x1a#.omnipanel.v1.InstallUpdateResponse\"\x06\xe2\xe0\x18\x02\x08\x03\x12Q\n\x08Rollback\x12\x1d.omnipanel.v1.RollbackRequest\x1a\x1e.omnipanel.v1.RollbackResponse\"\x06\xe2\xe0\x18\x02\x08\x03\x12\x66\n\x0fGetUpdateStatus\x12$.omnipanel.v1.GetUpdateStatusRequest\x1a%.omnipanel.v1.GetUpdateStatusResponse\"\x06\xe2\xe0\x18\x02\x08\x04\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -42,34 +42,36 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_UPDATESERVICE'].methods_by_name['Rollback']._serialized_options = b'\342\340\030\002\010\003'
   _globals['_UPDATESERVICE'].methods_by_name['GetUpdateStatus']._loaded_options = None
   _globals['_UPDATESERVICE'].methods_by_name['GetUpdateStatus']._serialized_options = b'\342\340\030\002\010\004'
-  _globals['_DOWNLOADSTATE']._serialized_start=1304
-  _globals['_DOWNLOADSTATE']._serialized_end=1466
+  _globals['_DOWNLOADSTATE']._serialized_start=1523
+  _globals['_DOWNLOADSTATE']._serialized_end=1685
   _globals['_RELEASE']._serialized_start=70
   _globals['_RELEASE']._serialized_end=154
   _globals['_UPDATEPROGRESS']._serialized_start=157
   _globals['_UPDATEPROGRESS']._serialized_end=311
-  _globals['_CHECKFORUPDATEREQUEST']._serialized_start=313
-  _globals['_CHECKFORUPDATEREQUEST']._serialized_end=336
-  _globals['_CHECKFORUPDATERESPONSE']._serialized_start=339
-  _globals['_CHECKFORUPDATERESPONSE']._serialized_end=495
-  _globals['_DOWNLOADUPDATEREQUEST']._serialized_start=497
-  _globals['_DOWNLOADUPDATEREQUEST']._serialized_end=520
-  _globals['_DOWNLOADUPDATERESPONSE']._serialized_start=522
-  _globals['_DOWNLOADUPDATERESPONSE']._serialized_end=594
-  _globals['_INSTALLUPDATEREQUEST']._serialized_start=596
-  _globals['_INSTALLUPDATEREQUEST']._serialized_end=633
-  _globals['_INSTALLUPDATERESPONSE']._serialized_start=635
-  _globals['_INSTALLUPDATERESPONSE']._serialized_end=700
-  _globals['_ROLLBACKREQUEST']._serialized_start=702
-  _globals['_ROLLBACKREQUEST']._serialized_end=719
-  _globals['_ROLLBACKRESPONSE']._serialized_start=721
-  _globals['_ROLLBACKRESPONSE']._serialized_end=781
-  _globals['_GETUPDATESTATUSREQUEST']._serialized_start=783
-  _globals['_GETUPDATESTATUSREQUEST']._serialized_end=807
-  _globals['_UPDATEHISTORYENTRY']._serialized_start=810
-  _globals['_UPDATEHISTORYENTRY']._serialized_end=944
-  _globals['_GETUPDATESTATUSRESPONSE']._serialized_start=947
-  _globals['_GETUPDATESTATUSRESPONSE']._serialized_end=1301
-  _globals['_UPDATESERVICE']._serialized_start=1469
-  _globals['_UPDATESERVICE']._serialized_end=1973
+  _globals['_PACKAGEMANAGED']._serialized_start=313
+  _globals['_PACKAGEMANAGED']._serialized_end=420
+  _globals['_CHECKFORUPDATEREQUEST']._serialized_start=422
+  _globals['_CHECKFORUPDATEREQUEST']._serialized_end=445
+  _globals['_CHECKFORUPDATERESPONSE']._serialized_start=448
+  _globals['_CHECKFORUPDATERESPONSE']._serialized_end=659
+  _globals['_DOWNLOADUPDATEREQUEST']._serialized_start=661
+  _globals['_DOWNLOADUPDATEREQUEST']._serialized_end=684
+  _globals['_DOWNLOADUPDATERESPONSE']._serialized_start=686
+  _globals['_DOWNLOADUPDATERESPONSE']._serialized_end=758
+  _globals['_INSTALLUPDATEREQUEST']._serialized_start=760
+  _globals['_INSTALLUPDATEREQUEST']._serialized_end=797
+  _globals['_INSTALLUPDATERESPONSE']._serialized_start=799
+  _globals['_INSTALLUPDATERESPONSE']._serialized_end=864
+  _globals['_ROLLBACKREQUEST']._serialized_start=866
+  _globals['_ROLLBACKREQUEST']._serialized_end=883
+  _globals['_ROLLBACKRESPONSE']._serialized_start=885
+  _globals['_ROLLBACKRESPONSE']._serialized_end=945
+  _globals['_GETUPDATESTATUSREQUEST']._serialized_start=947
+  _globals['_GETUPDATESTATUSREQUEST']._serialized_end=971
+  _globals['_UPDATEHISTORYENTRY']._serialized_start=974
+  _globals['_UPDATEHISTORYENTRY']._serialized_end=1108
+  _globals['_GETUPDATESTATUSRESPONSE']._serialized_start=1111
+  _globals['_GETUPDATESTATUSRESPONSE']._serialized_end=1520
+  _globals['_UPDATESERVICE']._serialized_start=1688
+  _globals['_UPDATESERVICE']._serialized_end=2192
 # @@protoc_insertion_point(module_scope)

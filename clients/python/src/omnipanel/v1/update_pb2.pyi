@@ -138,6 +138,53 @@ class UpdateProgress(_message.Message):
 Global___UpdateProgress: _TypeAlias = UpdateProgress  # noqa: Y015
 
 @_typing.final
+class PackageManaged(_message.Message):
+    """PackageManaged says that a package manager installed this agent, so it
+    updates it and the agent does not replace its own programs.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    FORMAT_FIELD_NUMBER: _builtins.int
+    PACKAGE_FIELD_NUMBER: _builtins.int
+    UPDATE_COMMAND_FIELD_NUMBER: _builtins.int
+    EVIDENCE_FIELD_NUMBER: _builtins.int
+    ADVICE_FIELD_NUMBER: _builtins.int
+    format: _builtins.str
+    """The package format, e.g. "deb"."""
+    package: _builtins.str
+    """The package's name, e.g. "omnipanel"."""
+    update_command: _builtins.str
+    """The command a person runs to update, e.g. "sudo apt update && sudo apt
+    upgrade omnipanel".
+    """
+    evidence: _builtins.str
+    """What told the agent: the marker file the package installs beside the
+    programs, or the package manager's list of the package's files.
+    """
+    advice: _builtins.str
+    """One line to show a person, e.g. "installed from the .deb (package
+    omnipanel): update with `sudo apt update && sudo apt upgrade
+    omnipanel`".
+    """
+    def __init__(
+        self,
+        *,
+        format: _builtins.str = ...,
+        package: _builtins.str = ...,
+        update_command: _builtins.str = ...,
+        evidence: _builtins.str = ...,
+        advice: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["advice", b"advice", "evidence", b"evidence", "format", b"format", "package", b"package", "update_command", b"update_command"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PackageManaged: _TypeAlias = PackageManaged  # noqa: Y015
+
+@_typing.final
 class CheckForUpdateRequest(_message.Message):
     """CheckForUpdateRequest has no parameters: the channel and manifest come
     from the settings ([update] channel and manifest_url).
@@ -167,6 +214,7 @@ class CheckForUpdateResponse(_message.Message):
     UPDATE_AVAILABLE_FIELD_NUMBER: _builtins.int
     LATEST_FIELD_NUMBER: _builtins.int
     CHECKED_UNIX_MS_FIELD_NUMBER: _builtins.int
+    PACKAGE_MANAGED_FIELD_NUMBER: _builtins.int
     current_version: _builtins.str
     """The running agent's version."""
     channel: _builtins.str
@@ -179,6 +227,13 @@ class CheckForUpdateResponse(_message.Message):
     def latest(self) -> Global___Release:
         """The newest release for this platform in the manifest."""
 
+    @_builtins.property
+    def package_managed(self) -> Global___PackageManaged:
+        """Set when a package manager installed this agent: update with
+        `package_managed.update_command`, not with DownloadUpdate and
+        InstallUpdate (which refuse).
+        """
+
     def __init__(
         self,
         *,
@@ -187,10 +242,11 @@ class CheckForUpdateResponse(_message.Message):
         update_available: _builtins.bool = ...,
         latest: Global___Release | None = ...,
         checked_unix_ms: _builtins.int = ...,
+        package_managed: Global___PackageManaged | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["latest", b"latest"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["latest", b"latest", "package_managed", b"package_managed"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["channel", b"channel", "checked_unix_ms", b"checked_unix_ms", "current_version", b"current_version", "latest", b"latest", "update_available", b"update_available"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["channel", b"channel", "checked_unix_ms", b"checked_unix_ms", "current_version", b"current_version", "latest", b"latest", "package_managed", b"package_managed", "update_available", b"update_available"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -412,6 +468,7 @@ class GetUpdateStatusResponse(_message.Message):
     ROLLBACK_VERSION_FIELD_NUMBER: _builtins.int
     LAST_ERROR_FIELD_NUMBER: _builtins.int
     HISTORY_FIELD_NUMBER: _builtins.int
+    PACKAGE_MANAGED_FIELD_NUMBER: _builtins.int
     current_version: _builtins.str
     """The running agent's version."""
     channel: _builtins.str
@@ -440,6 +497,12 @@ class GetUpdateStatusResponse(_message.Message):
     def history(self) -> _containers.RepeatedCompositeFieldContainer[Global___UpdateHistoryEntry]:
         """Recent downloads, installs and rollbacks, newest first."""
 
+    @_builtins.property
+    def package_managed(self) -> Global___PackageManaged:
+        """Set when a package manager installed this agent: it updates it, and
+        DownloadUpdate, InstallUpdate and Rollback refuse.
+        """
+
     def __init__(
         self,
         *,
@@ -454,10 +517,11 @@ class GetUpdateStatusResponse(_message.Message):
         rollback_version: _builtins.str = ...,
         last_error: _builtins.str = ...,
         history: _abc.Iterable[Global___UpdateHistoryEntry] | None = ...,
+        package_managed: Global___PackageManaged | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["download", b"download", "latest", b"latest"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["download", b"download", "latest", b"latest", "package_managed", b"package_managed"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["automatic_checks", b"automatic_checks", "channel", b"channel", "current_version", b"current_version", "download", b"download", "history", b"history", "last_check_unix_ms", b"last_check_unix_ms", "last_error", b"last_error", "latest", b"latest", "ready_version", b"ready_version", "rollback_version", b"rollback_version", "update_available", b"update_available"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["automatic_checks", b"automatic_checks", "channel", b"channel", "current_version", b"current_version", "download", b"download", "history", b"history", "last_check_unix_ms", b"last_check_unix_ms", "last_error", b"last_error", "latest", b"latest", "package_managed", b"package_managed", "ready_version", b"ready_version", "rollback_version", b"rollback_version", "update_available", b"update_available"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -32,7 +32,10 @@ class UpdateServiceStub:
     binaries kept for rollback, and restarts the agent. An update whose agent
     does not answer health checks is rolled back automatically. Checking and
     status need the read scope; downloading, installing and rolling back need
-    admin.
+    admin. An agent a package manager installed (the .deb) checks but does
+    not download, install or roll back: those calls fail with
+    FAILED_PRECONDITION (reason UPDATE_PACKAGE_MANAGED), and the check and
+    status carry `package_managed` with the command that updates it.
     """
 
     def __init__(self, channel):
@@ -75,7 +78,10 @@ class UpdateServiceServicer:
     binaries kept for rollback, and restarts the agent. An update whose agent
     does not answer health checks is rolled back automatically. Checking and
     status need the read scope; downloading, installing and rolling back need
-    admin.
+    admin. An agent a package manager installed (the .deb) checks but does
+    not download, install or roll back: those calls fail with
+    FAILED_PRECONDITION (reason UPDATE_PACKAGE_MANAGED), and the check and
+    status carry `package_managed` with the command that updates it.
     """
 
     def CheckForUpdate(self, request, context):
@@ -89,6 +95,8 @@ class UpdateServiceServicer:
     def DownloadUpdate(self, request, context):
         """DownloadUpdate downloads and verifies the newest release (checking
         first when needed), streaming progress until it is ready or failed.
+        Refused (FAILED_PRECONDITION, reason UPDATE_PACKAGE_MANAGED) when a
+        package manager installed the agent.
         A partial download is resumed. A second caller joins the running
         download. Any verification failure deletes the download and ends the
         stream with FAILED_PRECONDITION (reason UPDATE_VERIFICATION_FAILED).
@@ -166,7 +174,10 @@ class UpdateService:
     binaries kept for rollback, and restarts the agent. An update whose agent
     does not answer health checks is rolled back automatically. Checking and
     status need the read scope; downloading, installing and rolling back need
-    admin.
+    admin. An agent a package manager installed (the .deb) checks but does
+    not download, install or roll back: those calls fail with
+    FAILED_PRECONDITION (reason UPDATE_PACKAGE_MANAGED), and the check and
+    status carry `package_managed` with the command that updates it.
     """
 
     @staticmethod

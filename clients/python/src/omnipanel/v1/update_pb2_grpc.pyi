@@ -33,7 +33,10 @@ class UpdateServiceStub:
     binaries kept for rollback, and restarts the agent. An update whose agent
     does not answer health checks is rolled back automatically. Checking and
     status need the read scope; downloading, installing and rolling back need
-    admin.
+    admin. An agent a package manager installed (the .deb) checks but does
+    not download, install or roll back: those calls fail with
+    FAILED_PRECONDITION (reason UPDATE_PACKAGE_MANAGED), and the check and
+    status carry `package_managed` with the command that updates it.
     """
 
     @_typing.overload
@@ -47,6 +50,8 @@ class UpdateServiceStub:
     DownloadUpdate: _grpc.UnaryStreamMultiCallable[_update_pb2.DownloadUpdateRequest, _update_pb2.DownloadUpdateResponse]
     """DownloadUpdate downloads and verifies the newest release (checking
     first when needed), streaming progress until it is ready or failed.
+    Refused (FAILED_PRECONDITION, reason UPDATE_PACKAGE_MANAGED) when a
+    package manager installed the agent.
     A partial download is resumed. A second caller joins the running
     download. Any verification failure deletes the download and ends the
     stream with FAILED_PRECONDITION (reason UPDATE_VERIFICATION_FAILED).
@@ -74,7 +79,10 @@ class UpdateServiceAsyncStub(UpdateServiceStub):
     binaries kept for rollback, and restarts the agent. An update whose agent
     does not answer health checks is rolled back automatically. Checking and
     status need the read scope; downloading, installing and rolling back need
-    admin.
+    admin. An agent a package manager installed (the .deb) checks but does
+    not download, install or roll back: those calls fail with
+    FAILED_PRECONDITION (reason UPDATE_PACKAGE_MANAGED), and the check and
+    status carry `package_managed` with the command that updates it.
     """
 
     def __init__(self, channel: _aio.Channel) -> None: ...
@@ -85,6 +93,8 @@ class UpdateServiceAsyncStub(UpdateServiceStub):
     DownloadUpdate: _aio.UnaryStreamMultiCallable[_update_pb2.DownloadUpdateRequest, _update_pb2.DownloadUpdateResponse]  # type: ignore[assignment]
     """DownloadUpdate downloads and verifies the newest release (checking
     first when needed), streaming progress until it is ready or failed.
+    Refused (FAILED_PRECONDITION, reason UPDATE_PACKAGE_MANAGED) when a
+    package manager installed the agent.
     A partial download is resumed. A second caller joins the running
     download. Any verification failure deletes the download and ends the
     stream with FAILED_PRECONDITION (reason UPDATE_VERIFICATION_FAILED).
@@ -111,7 +121,10 @@ class UpdateServiceServicer(metaclass=_abc_1.ABCMeta):
     binaries kept for rollback, and restarts the agent. An update whose agent
     does not answer health checks is rolled back automatically. Checking and
     status need the read scope; downloading, installing and rolling back need
-    admin.
+    admin. An agent a package manager installed (the .deb) checks but does
+    not download, install or roll back: those calls fail with
+    FAILED_PRECONDITION (reason UPDATE_PACKAGE_MANAGED), and the check and
+    status carry `package_managed` with the command that updates it.
     """
 
     @_abc_1.abstractmethod
@@ -132,6 +145,8 @@ class UpdateServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_abc.Iterator[_update_pb2.DownloadUpdateResponse], _abc.AsyncIterator[_update_pb2.DownloadUpdateResponse]]:
         """DownloadUpdate downloads and verifies the newest release (checking
         first when needed), streaming progress until it is ready or failed.
+        Refused (FAILED_PRECONDITION, reason UPDATE_PACKAGE_MANAGED) when a
+        package manager installed the agent.
         A partial download is resumed. A second caller joins the running
         download. Any verification failure deletes the download and ends the
         stream with FAILED_PRECONDITION (reason UPDATE_VERIFICATION_FAILED).

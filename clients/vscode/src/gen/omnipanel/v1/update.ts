@@ -115,6 +115,33 @@ export interface UpdateProgress {
 }
 
 /**
+ * PackageManaged says that a package manager installed this agent, so it
+ * updates it and the agent does not replace its own programs.
+ */
+export interface PackageManaged {
+  /** The package format, e.g. "deb". */
+  format: string;
+  /** The package's name, e.g. "omnipanel". */
+  package: string;
+  /**
+   * The command a person runs to update, e.g. "sudo apt update && sudo apt
+   * upgrade omnipanel".
+   */
+  updateCommand: string;
+  /**
+   * What told the agent: the marker file the package installs beside the
+   * programs, or the package manager's list of the package's files.
+   */
+  evidence: string;
+  /**
+   * One line to show a person, e.g. "installed from the .deb (package
+   * omnipanel): update with `sudo apt update && sudo apt upgrade
+   * omnipanel`".
+   */
+  advice: string;
+}
+
+/**
  * CheckForUpdateRequest has no parameters: the channel and manifest come
  * from the settings ([update] channel and manifest_url).
  */
@@ -135,6 +162,12 @@ export interface CheckForUpdateResponse {
     | undefined;
   /** When the check ran, in milliseconds since the Unix epoch. */
   checkedUnixMs: bigint;
+  /**
+   * Set when a package manager installed this agent: update with
+   * `package_managed.update_command`, not with DownloadUpdate and
+   * InstallUpdate (which refuse).
+   */
+  packageManaged: PackageManaged | undefined;
 }
 
 /**
@@ -233,6 +266,11 @@ export interface GetUpdateStatusResponse {
   lastError: string;
   /** Recent downloads, installs and rollbacks, newest first. */
   history: UpdateHistoryEntry[];
+  /**
+   * Set when a package manager installed this agent: it updates it, and
+   * DownloadUpdate, InstallUpdate and Rollback refuse.
+   */
+  packageManaged: PackageManaged | undefined;
 }
 
 function createBaseRelease(): Release {
@@ -538,6 +576,143 @@ export const UpdateProgress: MessageFns<UpdateProgress> = {
   },
 };
 
+function createBasePackageManaged(): PackageManaged {
+  return { format: "", package: "", updateCommand: "", evidence: "", advice: "" };
+}
+
+export const PackageManaged: MessageFns<PackageManaged> = {
+  encode(message: PackageManaged, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.format !== "") {
+      writer.uint32(10).string(message.format);
+    }
+    if (message.package !== "") {
+      writer.uint32(18).string(message.package);
+    }
+    if (message.updateCommand !== "") {
+      writer.uint32(26).string(message.updateCommand);
+    }
+    if (message.evidence !== "") {
+      writer.uint32(34).string(message.evidence);
+    }
+    if (message.advice !== "") {
+      writer.uint32(42).string(message.advice);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): PackageManaged {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePackageManaged();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.format = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.package = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.updateCommand = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.evidence = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.advice = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): PackageManaged {
+    return {
+      format: isSet(object.format) ? globalThis.String(object.format) : "",
+      package: isSet(object.package) ? globalThis.String(object.package) : "",
+      updateCommand: isSet(object.updateCommand)
+        ? globalThis.String(object.updateCommand)
+        : isSet(object.update_command)
+        ? globalThis.String(object.update_command)
+        : "",
+      evidence: isSet(object.evidence) ? globalThis.String(object.evidence) : "",
+      advice: isSet(object.advice) ? globalThis.String(object.advice) : "",
+    };
+  },
+
+  toJSON(message: PackageManaged): unknown {
+    const obj: any = {};
+    if (message.format !== "") {
+      obj.format = message.format;
+    }
+    if (message.package !== "") {
+      obj.package = message.package;
+    }
+    if (message.updateCommand !== "") {
+      obj.updateCommand = message.updateCommand;
+    }
+    if (message.evidence !== "") {
+      obj.evidence = message.evidence;
+    }
+    if (message.advice !== "") {
+      obj.advice = message.advice;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<PackageManaged>, I>>(base?: I): PackageManaged {
+    return PackageManaged.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<PackageManaged>, I>>(object: I): PackageManaged {
+    const message = createBasePackageManaged();
+    message.format = object.format ?? "";
+    message.package = object.package ?? "";
+    message.updateCommand = object.updateCommand ?? "";
+    message.evidence = object.evidence ?? "";
+    message.advice = object.advice ?? "";
+    return message;
+  },
+};
+
 function createBaseCheckForUpdateRequest(): CheckForUpdateRequest {
   return {};
 }
@@ -591,7 +766,14 @@ export const CheckForUpdateRequest: MessageFns<CheckForUpdateRequest> = {
 };
 
 function createBaseCheckForUpdateResponse(): CheckForUpdateResponse {
-  return { currentVersion: "", channel: "", updateAvailable: false, latest: undefined, checkedUnixMs: 0n };
+  return {
+    currentVersion: "",
+    channel: "",
+    updateAvailable: false,
+    latest: undefined,
+    checkedUnixMs: 0n,
+    packageManaged: undefined,
+  };
 }
 
 export const CheckForUpdateResponse: MessageFns<CheckForUpdateResponse> = {
@@ -613,6 +795,9 @@ export const CheckForUpdateResponse: MessageFns<CheckForUpdateResponse> = {
         throw new globalThis.Error("value provided for field message.checkedUnixMs of type int64 too large");
       }
       writer.uint32(40).int64(message.checkedUnixMs);
+    }
+    if (message.packageManaged !== undefined) {
+      PackageManaged.encode(message.packageManaged, writer.uint32(50).fork()).join();
     }
     return writer;
   },
@@ -670,6 +855,14 @@ export const CheckForUpdateResponse: MessageFns<CheckForUpdateResponse> = {
             message.checkedUnixMs = reader.int64() as bigint;
             continue;
           }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.packageManaged = PackageManaged.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -701,6 +894,11 @@ export const CheckForUpdateResponse: MessageFns<CheckForUpdateResponse> = {
         : isSet(object.checked_unix_ms)
         ? BigInt(object.checked_unix_ms)
         : 0n,
+      packageManaged: isSet(object.packageManaged)
+        ? PackageManaged.fromJSON(object.packageManaged)
+        : isSet(object.package_managed)
+        ? PackageManaged.fromJSON(object.package_managed)
+        : undefined,
     };
   },
 
@@ -721,6 +919,9 @@ export const CheckForUpdateResponse: MessageFns<CheckForUpdateResponse> = {
     if (message.checkedUnixMs !== 0n) {
       obj.checkedUnixMs = message.checkedUnixMs.toString();
     }
+    if (message.packageManaged !== undefined) {
+      obj.packageManaged = PackageManaged.toJSON(message.packageManaged);
+    }
     return obj;
   },
 
@@ -738,6 +939,9 @@ export const CheckForUpdateResponse: MessageFns<CheckForUpdateResponse> = {
     message.checkedUnixMs = (object.checkedUnixMs !== undefined && object.checkedUnixMs !== null)
       ? BigInt(object.checkedUnixMs)
       : 0n;
+    message.packageManaged = (object.packageManaged !== undefined && object.packageManaged !== null)
+      ? PackageManaged.fromPartial(object.packageManaged)
+      : undefined;
     return message;
   },
 };
@@ -1399,6 +1603,7 @@ function createBaseGetUpdateStatusResponse(): GetUpdateStatusResponse {
     rollbackVersion: "",
     lastError: "",
     history: [],
+    packageManaged: undefined,
   };
 }
 
@@ -1439,6 +1644,9 @@ export const GetUpdateStatusResponse: MessageFns<GetUpdateStatusResponse> = {
     }
     for (const v of message.history) {
       UpdateHistoryEntry.encode(v!, writer.uint32(90).fork()).join();
+    }
+    if (message.packageManaged !== undefined) {
+      PackageManaged.encode(message.packageManaged, writer.uint32(98).fork()).join();
     }
     return writer;
   },
@@ -1544,6 +1752,14 @@ export const GetUpdateStatusResponse: MessageFns<GetUpdateStatusResponse> = {
             message.history.push(UpdateHistoryEntry.decode(reader, reader.uint32()));
             continue;
           }
+          case 12: {
+            if (tag !== 98) {
+              break;
+            }
+
+            message.packageManaged = PackageManaged.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1599,6 +1815,11 @@ export const GetUpdateStatusResponse: MessageFns<GetUpdateStatusResponse> = {
       history: globalThis.Array.isArray(object?.history)
         ? object.history.map((e: any) => UpdateHistoryEntry.fromJSON(e))
         : [],
+      packageManaged: isSet(object.packageManaged)
+        ? PackageManaged.fromJSON(object.packageManaged)
+        : isSet(object.package_managed)
+        ? PackageManaged.fromJSON(object.package_managed)
+        : undefined,
     };
   },
 
@@ -1637,6 +1858,9 @@ export const GetUpdateStatusResponse: MessageFns<GetUpdateStatusResponse> = {
     if (message.history?.length) {
       obj.history = message.history.map((e) => UpdateHistoryEntry.toJSON(e));
     }
+    if (message.packageManaged !== undefined) {
+      obj.packageManaged = PackageManaged.toJSON(message.packageManaged);
+    }
     return obj;
   },
 
@@ -1662,6 +1886,9 @@ export const GetUpdateStatusResponse: MessageFns<GetUpdateStatusResponse> = {
     message.rollbackVersion = object.rollbackVersion ?? "";
     message.lastError = object.lastError ?? "";
     message.history = object.history?.map((e) => UpdateHistoryEntry.fromPartial(e)) || [];
+    message.packageManaged = (object.packageManaged !== undefined && object.packageManaged !== null)
+      ? PackageManaged.fromPartial(object.packageManaged)
+      : undefined;
     return message;
   },
 };
@@ -1673,7 +1900,10 @@ export const GetUpdateStatusResponse: MessageFns<GetUpdateStatusResponse> = {
  * binaries kept for rollback, and restarts the agent. An update whose agent
  * does not answer health checks is rolled back automatically. Checking and
  * status need the read scope; downloading, installing and rolling back need
- * admin.
+ * admin. An agent a package manager installed (the .deb) checks but does
+ * not download, install or roll back: those calls fail with
+ * FAILED_PRECONDITION (reason UPDATE_PACKAGE_MANAGED), and the check and
+ * status carry `package_managed` with the command that updates it.
  */
 export type UpdateServiceService = typeof UpdateServiceService;
 export const UpdateServiceService = {
@@ -1695,6 +1925,8 @@ export const UpdateServiceService = {
   /**
    * DownloadUpdate downloads and verifies the newest release (checking
    * first when needed), streaming progress until it is ready or failed.
+   * Refused (FAILED_PRECONDITION, reason UPDATE_PACKAGE_MANAGED) when a
+   * package manager installed the agent.
    * A partial download is resumed. A second caller joins the running
    * download. Any verification failure deletes the download and ends the
    * stream with FAILED_PRECONDITION (reason UPDATE_VERIFICATION_FAILED).
@@ -1765,6 +1997,8 @@ export interface UpdateServiceServer extends UntypedServiceImplementation {
   /**
    * DownloadUpdate downloads and verifies the newest release (checking
    * first when needed), streaming progress until it is ready or failed.
+   * Refused (FAILED_PRECONDITION, reason UPDATE_PACKAGE_MANAGED) when a
+   * package manager installed the agent.
    * A partial download is resumed. A second caller joins the running
    * download. Any verification failure deletes the download and ends the
    * stream with FAILED_PRECONDITION (reason UPDATE_VERIFICATION_FAILED).
@@ -1812,6 +2046,8 @@ export interface UpdateServiceClient extends Client {
   /**
    * DownloadUpdate downloads and verifies the newest release (checking
    * first when needed), streaming progress until it is ready or failed.
+   * Refused (FAILED_PRECONDITION, reason UPDATE_PACKAGE_MANAGED) when a
+   * package manager installed the agent.
    * A partial download is resumed. A second caller joins the running
    * download. Any verification failure deletes the download and ends the
    * stream with FAILED_PRECONDITION (reason UPDATE_VERIFICATION_FAILED).
