@@ -16,8 +16,11 @@ pub mod service_requests;
 pub mod update_manifest;
 pub mod watch_coalescing;
 
+/// A target's body: runs one input, panics when an invariant breaks.
+pub type Target = fn(&[u8]);
+
 /// Every target by the name its corpus folder and cargo-fuzz binary have.
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+pub const TARGETS: &[(&str, Target)] = &[
     ("config_edit", config_edit::run),
     ("model_streams", model_streams::run),
     ("path_sandbox", path_sandbox::run),
