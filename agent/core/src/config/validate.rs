@@ -19,7 +19,19 @@ const EVENT_HISTORY_RANGE: std::ops::RangeInclusive<u32> = 16..=1_000_000;
 
 /// Checks serde cannot express. Returns the offending key and why.
 pub(super) fn validate(settings: &Settings) -> Result<(), (&'static str, String)> {
-    if let Err(err) = tracing_subscriber::EnvFilter::try_new(&settings.log.filter) {
+    // tracing-subscriber 0.3 slices a directive at offsets counted after
+    // trimming it, so leading white space before a multi-byte character
+    // panics inside its parser (found by the fuzz target `config_edit`).
+    // Filter directives are module paths, levels and field names: ASCII.
+    if let Some(c) = settings.log.filter.chars().find(|c| !c.is_ascii()) {
+        return Err((
+            "log.filter",
+            format!(
+                "{c:?} is not allowed: a log filter is ASCII (targets like omnipanel_core=debug, levels, spans and fields)"
+            ),
+        ));
+    }
+    if let Err(err) = crate::logs::filter(&settings.log.filter) {
         return Err(("log.filter", format!("not a valid log filter: {err}")));
     }
     if settings.log.max_file_mb == 0 {
@@ -308,6 +320,24 @@ mod tests {
         let err = parse(path(), "[log]\nfilter = \"info,=[\"\n").unwrap_err();
         assert_eq!(err.key.as_deref(), Some("log.filter"));
         assert_eq!(err.line, Some(2), "{err}");
+    }
+
+    /// The fuzz target `config_edit` found this filter panicking inside
+    /// tracing-subscriber's parser.
+    #[test]
+    fn a_filter_with_white_space_and_non_ascii_is_refused_not_a_panic() {
+        let err = parse(path(), "[log]\nfilter = \"\\ft\u{fffd}rer\u{fffd}= ne\"\n").unwrap_err();
+        assert_eq!(err.key.as_deref(), Some("log.filter"));
+        assert!(err.message.contains("ASCII"), "{err}");
+    }
+
+    /// Found by the fuzz target `config_edit` (a slow unit): a field value
+    /// in a span directive is plain text, so building the filter compiles
+    /// no regular expression.
+    #[test]
+    fn field_values_in_a_filter_are_text() {
+        let text = "[log]\nfilter = \"info,[span{f=.......(a|b)*}]=debug\"\n";
+        assert!(parse(path(), text).is_ok());
     }
 
     #[test]

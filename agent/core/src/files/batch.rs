@@ -436,6 +436,24 @@ pub struct BatchResult {
     pub steps: Vec<StepResult>,
 }
 
+/// Validate a batch as [`apply`] does first, without applying it: the
+/// paths each step would change (sources of copies are only read).
+/// Public (hidden) for the fuzz targets (`fuzz/targets`), which hold it to
+/// the sandbox's rules.
+#[doc(hidden)]
+pub fn changed_paths(project: &OpenProject, ops: Vec<BatchOp>) -> Result<Vec<RelPath>> {
+    Ok(validate(project, ops)?
+        .into_iter()
+        .flat_map(|step| match step {
+            Checked::Write { path, .. }
+            | Checked::CreateDirectory { path }
+            | Checked::Delete { path, .. } => vec![path],
+            Checked::Move { from, to, .. } => vec![from, to],
+            Checked::Copy { to, .. } => vec![to],
+        })
+        .collect())
+}
+
 fn validate(project: &OpenProject, ops: Vec<BatchOp>) -> Result<Vec<Checked>> {
     if ops.is_empty() {
         return Err(Error::invalid_argument("operations", "the batch is empty"));

@@ -108,6 +108,13 @@ impl OpenProject {
         Ok((project, refresh_requests))
     }
 
+    /// A project that is not watched (no watcher, no index), for the fuzz
+    /// targets (`fuzz/targets`), which check requests against it.
+    #[doc(hidden)]
+    pub fn open_unwatched(root: &Path) -> Result<Arc<Self>> {
+        Self::unwatched("unwatched", root, &FilesSettings::default(), 1).map(|(project, _)| project)
+    }
+
     /// A project whose watcher the test drives itself.
     #[cfg(test)]
     pub(crate) fn open_for_test(

@@ -121,10 +121,20 @@ impl std::fmt::Display for RelPath {
     }
 }
 
+/// A drive (`C:`, `c:/x`, `C:\\x`) or UNC (`\\\\server`, `//server`) start.
+/// `c:notes` is a file name on Linux and stays one.
 fn looks_like_windows_prefix(raw: &str) -> bool {
-    let bytes = raw.as_bytes();
-    let drive = bytes.len() >= 2 && bytes[0].is_ascii_alphabetic() && bytes[1] == b':';
-    drive || raw.starts_with("\\\\") || raw.starts_with("//")
+    is_drive(raw.split(['/', '\\']).next().unwrap_or_default())
+        || raw.starts_with("\\\\")
+        || raw.starts_with("//")
+}
+
+/// `C:` alone: what a path's first part is when it names a drive. Checked
+/// on the raw path and again on the normalised one, so `./c:/x` is
+/// refused like `c:/x` and a path the check gives back passes it again.
+fn is_drive(part: &str) -> bool {
+    let bytes = part.as_bytes();
+    bytes.len() == 2 && bytes[0].is_ascii_alphabetic() && bytes[1] == b':'
 }
 
 /// Check a client path against the project `root` (an absolute,
@@ -205,6 +215,14 @@ pub fn check(root: &Path, field: &str, raw: &str) -> Result<RelPath> {
                 .with_reason(Reason::OutsideProject));
             }
         }
+    }
+    if parts.first().is_some_and(|first| is_drive(first)) {
+        return Err(Error::invalid_argument(
+            field,
+            format!(
+                "{raw:?} starts with a Windows drive; give a path inside the project, relative to its root"
+            ),
+        ));
     }
     Ok(RelPath(parts.join("/")))
 }
@@ -469,6 +487,9 @@ mod tests {
             ("a\0b", ErrorKind::InvalidArgument),
             ("C:\\Windows", ErrorKind::InvalidArgument),
             ("c:/x", ErrorKind::InvalidArgument),
+            ("c:", ErrorKind::InvalidArgument),
+            ("./c:/x", ErrorKind::InvalidArgument),
+            ("a/../c:", ErrorKind::PermissionDenied),
             ("\\\\server\\share", ErrorKind::InvalidArgument),
             ("//server/share", ErrorKind::InvalidArgument),
             ("..\\..\\etc", ErrorKind::InvalidArgument),
@@ -479,6 +500,18 @@ mod tests {
             let err = check(root(), "path", raw).expect_err(raw);
             assert_eq!(err.kind(), kind, "{raw:?}: {err}");
         }
+    }
+
+    /// Found by the fuzz target `path_sandbox`: `./s:dx/.` was accepted
+    /// as `s:dx`, which was then refused as a Windows drive, so a file
+    /// listed under that name could not be opened by it.
+    #[test]
+    fn a_checked_path_passes_the_check_again() -> Result<()> {
+        for raw in ["./s:dx/.", "s:dx", "notes/c:", "c:notes"] {
+            let once = check(root(), "path", raw)?;
+            assert_eq!(check(root(), "path", once.as_str())?, once, "{raw:?}");
+        }
+        Ok(())
     }
 
     #[test]

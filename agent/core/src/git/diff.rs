@@ -198,7 +198,15 @@ pub fn diff(
     } else {
         context_lines.min(1000)
     });
-    for path in paths {
+    for (index, path) in paths.iter().enumerate() {
+        // git2 panics on a pathspec with a NUL byte (found by the fuzz
+        // target `service_requests`); no path has one.
+        if path.contains('\0') {
+            return Err(Error::invalid_argument(
+                format!("paths[{index}]"),
+                "the path contains a NUL byte",
+            ));
+        }
         options.pathspec(path);
     }
     let head_tree = repo.head().ok().and_then(|h| h.peel_to_tree().ok());
@@ -322,4 +330,19 @@ pub fn diff(
         list_remaining_files(&diff, &mut result);
     }
     Ok(result)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Found by the fuzz target `service_requests`: git2 panicked on it.
+    #[test]
+    fn a_path_with_a_nul_byte_is_refused_not_a_panic() {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = Repository::init(dir.path()).unwrap();
+        let paths = vec!["a.txt".to_owned(), "b\0c".to_owned()];
+        let err = diff(&repo, &DiffTarget::WorktreeToIndex, &paths, 0, 0).unwrap_err();
+        assert_eq!(err.field(), Some("paths[1]"), "{err}");
+    }
 }

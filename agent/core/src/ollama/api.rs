@@ -311,7 +311,11 @@ pub struct NdjsonStream<T> {
 }
 
 impl<T: StreamLine> NdjsonStream<T> {
-    fn new(response: reqwest::Response) -> Self {
+    /// The lines of a response whose status was accepted. Public (hidden)
+    /// for the fuzz targets (`fuzz/targets`), which feed it bodies cut
+    /// into arbitrary pieces.
+    #[doc(hidden)]
+    pub fn new(response: reqwest::Response) -> Self {
         Self {
             response,
             buffer: Vec::new(),

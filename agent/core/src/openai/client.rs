@@ -469,14 +469,7 @@ impl OpenAiApi {
                 snippet(&body)
             )));
         }
-        Ok(CompletionStream {
-            response,
-            decoder: Decoder::new(EVENT_LIMIT),
-            pending: std::collections::VecDeque::new(),
-            finish_reason: None,
-            usage: None,
-            ended: false,
-        })
+        Ok(CompletionStream::from_response(response, EVENT_LIMIT))
     }
 
     /// `POST /embeddings` with float vectors.
@@ -520,6 +513,21 @@ pub struct CompletionStream {
 }
 
 impl CompletionStream {
+    /// The stream of a response whose status was accepted, refusing events
+    /// longer than `limit` bytes. Public (hidden) for the fuzz targets
+    /// (`fuzz/targets`), which feed it bodies cut into arbitrary pieces.
+    #[doc(hidden)]
+    pub fn from_response(response: reqwest::Response, limit: usize) -> Self {
+        Self {
+            response,
+            decoder: Decoder::new(limit),
+            pending: std::collections::VecDeque::new(),
+            finish_reason: None,
+            usage: None,
+            ended: false,
+        }
+    }
+
     /// The next piece; `None` after the last one. An error ends the
     /// stream.
     pub async fn next(&mut self) -> Option<Result<ReplyChunk, OpenAiError>> {
@@ -568,7 +576,9 @@ impl CompletionStream {
                     }
                 },
                 Ok(None) => {
-                    self.decoder.finish();
+                    if let Err(err) = self.decoder.finish() {
+                        return Some(Err(self.fail(OpenAiError::WrongApi(err.to_string()))));
+                    }
                     // Some servers close after the finish reason without
                     // `[DONE]`: the reply is whole. Without either it was
                     // cut off.
@@ -619,14 +629,10 @@ mod tests {
     use super::*;
 
     fn stream(body: &'static str) -> CompletionStream {
-        CompletionStream {
-            response: reqwest::Response::from(http::Response::new(body)),
-            decoder: Decoder::new(EVENT_LIMIT),
-            pending: std::collections::VecDeque::new(),
-            finish_reason: None,
-            usage: None,
-            ended: false,
-        }
+        CompletionStream::from_response(
+            reqwest::Response::from(http::Response::new(body)),
+            EVENT_LIMIT,
+        )
     }
 
     async fn all(mut s: CompletionStream) -> Vec<Result<ReplyChunk, OpenAiError>> {

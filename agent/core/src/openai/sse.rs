@@ -7,7 +7,10 @@
 //!
 //! The decoder holds at most one unfinished line and one unfinished event,
 //! and refuses either beyond a limit, so a server that never ends a line
-//! cannot make the agent buffer without bound.
+//! cannot make the agent buffer without bound. The events before the
+//! refusal are delivered first, so what a reader sees does not depend on
+//! how the network cut the stream (the fuzz target `model_streams` checks
+//! that every cut gives the same events and errors).
 
 /// One event.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -46,6 +49,8 @@ pub struct Decoder {
     event: Event,
     has_data: bool,
     limit: usize,
+    /// Why the stream was refused; every later call reports it.
+    failed: Option<SseError>,
 }
 
 impl Decoder {
@@ -57,12 +62,33 @@ impl Decoder {
             event: Event::default(),
             has_data: false,
             limit,
+            failed: None,
         }
     }
 
-    /// Feed the next piece of the stream; the events it completes.
+    /// Feed the next piece of the stream; the events it completes. When
+    /// the piece goes over the limit, the events it completed before that
+    /// are returned, and the refusal comes with the next call (or
+    /// [`Decoder::finish`]).
     pub fn feed(&mut self, bytes: &[u8]) -> Result<Vec<Event>, SseError> {
+        if let Some(err) = &self.failed {
+            return Err(err.clone());
+        }
         let mut events = Vec::new();
+        match self.feed_into(bytes, &mut events) {
+            Ok(()) => Ok(events),
+            Err(err) => {
+                self.failed = Some(err.clone());
+                if events.is_empty() {
+                    Err(err)
+                } else {
+                    Ok(events)
+                }
+            }
+        }
+    }
+
+    fn feed_into(&mut self, bytes: &[u8], events: &mut Vec<Event>) -> Result<(), SseError> {
         for &byte in bytes {
             if self.after_cr {
                 self.after_cr = false;
@@ -86,16 +112,21 @@ impl Decoder {
                 }
             }
         }
-        Ok(events)
+        Ok(())
     }
 
     /// The stream ended: an event not closed by a blank line is dropped,
     /// as the standard says (a server cut off mid-event sent nothing
-    /// whole).
-    pub fn finish(&mut self) {
+    /// whole). The refusal of a stream that went over the limit, if it
+    /// was not reported yet.
+    pub fn finish(&mut self) -> Result<(), SseError> {
         self.line.clear();
         self.event = Event::default();
         self.has_data = false;
+        match self.failed.take() {
+            Some(err) => Err(err),
+            None => Ok(()),
+        }
     }
 
     fn line_ended(&mut self, line: &[u8]) -> Result<Option<Event>, SseError> {
@@ -189,8 +220,38 @@ mod tests {
             all(&mut decoder, &[b"data: whole\n\ndata: half"]),
             vec![data("whole")]
         );
-        decoder.finish();
+        assert_eq!(decoder.finish(), Ok(()));
         assert_eq!(all(&mut decoder, &[b"\n\n"]), vec![]);
+    }
+
+    /// Found by the fuzz target `model_streams`: events completed in the
+    /// same piece as an over-long line were lost, so a reader got other
+    /// events (and another error) depending on how the stream was cut.
+    #[test]
+    fn events_before_a_refusal_come_first_whatever_the_cut() {
+        let stream = b"data: one\n\ndata: 123456789012345678\n\n";
+        let mut whole = Decoder::new(16);
+        assert_eq!(whole.feed(stream), Ok(vec![data("one")]));
+        assert_eq!(whole.feed(b"more"), Err(SseError::TooLong(16)));
+        let mut ended = Decoder::new(16);
+        assert_eq!(ended.feed(stream), Ok(vec![data("one")]));
+        assert_eq!(ended.finish(), Err(SseError::TooLong(16)));
+        let mut bytewise = Decoder::new(16);
+        let mut events = Vec::new();
+        let mut error = None;
+        for byte in stream.chunks(1) {
+            match bytewise.feed(byte) {
+                Ok(more) => events.extend(more),
+                Err(err) => {
+                    error = Some(err);
+                    break;
+                }
+            }
+        }
+        assert_eq!(
+            (events, error),
+            (vec![data("one")], Some(SseError::TooLong(16)))
+        );
     }
 
     #[test]

@@ -22,7 +22,10 @@
 pub mod limit;
 #[cfg(target_os = "linux")]
 mod linux;
-mod pending;
+// Public (hidden) for the fuzz target `watch_coalescing` (`fuzz/targets`),
+// which drives it as `Coalescer::absorb` does.
+#[doc(hidden)]
+pub mod pending;
 // Compiled everywhere and unit-tested on Linux, used where inotify is not.
 #[cfg_attr(target_os = "linux", allow(dead_code))]
 mod portable;
@@ -448,13 +451,16 @@ impl Coalescer {
         }
         // Folders moved out of the project: their watches would report
         // from outside it.
-        for (path, is_dir) in pending.rename_from.values() {
-            if *is_dir {
-                if let Some(watches) = self.watches() {
-                    watches.remove_tree(path);
-                }
-                self.forget_unwatched(path);
+        let moved_away: Vec<RelPath> = pending
+            .moved_away()
+            .filter(|(_, is_dir)| *is_dir)
+            .map(|(path, _)| path.clone())
+            .collect();
+        for path in &moved_away {
+            if let Some(watches) = self.watches() {
+                watches.remove_tree(path);
             }
+            self.forget_unwatched(path);
         }
         let (batch, repository) = pending.take();
         let index = self.project.index();
@@ -525,7 +531,7 @@ impl Coalescer {
             RawKind::Lost(_) => {}
             RawKind::MovedFrom(cookie) => match verdict {
                 Verdict::Keep => {
-                    pending.rename_from.insert(cookie, (path, is_dir));
+                    pending.moved_from(cookie, path, is_dir);
                 }
                 Verdict::Repository => {
                     pending.repository.insert(path.as_str().to_owned());
@@ -533,9 +539,9 @@ impl Coalescer {
                 Verdict::Ignore => {}
             },
             RawKind::MovedTo(cookie) => {
-                let from = pending.rename_from.remove(&cookie);
-                match (from, verdict) {
-                    (Some((from, _)), Verdict::Keep) => {
+                match (pending.take_moved_from(cookie), verdict) {
+                    (Some(away), Verdict::Keep) => {
+                        let from = away.path.clone();
                         self.reload_rules_for(&from);
                         let moved: Vec<RelPath> = self
                             .unwatched
@@ -546,18 +552,14 @@ impl Coalescer {
                             self.forget_unwatched(&from);
                             self.unwatched.extend(moved);
                         }
-                        pending.renames.push(FileChange {
-                            kind: ChangeKind::Renamed,
-                            path: path.as_str().to_owned(),
-                            from: Some(from.as_str().to_owned()),
-                            is_dir,
-                        });
+                        pending.renamed(away, path, is_dir);
                     }
-                    (Some((from, from_is_dir)), other) => {
+                    (Some(away), other) => {
                         // Moved somewhere ignored: gone, as far as the
                         // project is concerned.
+                        let from = away.path.clone();
                         self.reload_rules_for(&from);
-                        pending.add(ChangeKind::Deleted, from.as_str().to_owned(), from_is_dir);
+                        pending.moved_out(away);
                         if is_dir && let Some(watches) = self.watches() {
                             watches.remove_tree(&path);
                         }
@@ -567,7 +569,7 @@ impl Coalescer {
                         }
                     }
                     (None, Verdict::Keep) => {
-                        pending.add(ChangeKind::Created, path.as_str().to_owned(), is_dir);
+                        pending.moved_in(path.as_str().to_owned(), is_dir);
                         if is_dir {
                             self.adopt_dir(path, Some(pending)).await;
                         }
