@@ -1,6 +1,7 @@
 //! The idle soak: one agent with real projects open (a clone of this
 //! repository, a 50 000-file Git repository with changes, 100 000 files in
-//! 10 000 folders, and the cargo registry's sources in place), first left
+//! 10 000 folders, and the cargo registry's sources, hard-linked so that
+//! crates other builds extract meanwhile are not counted), first left
 //! alone, then worked on as an editor would (a file saved every second, a
 //! `git commit` every minute), each phase for the given minutes, sampled
 //! every minute. Events, change batches and rescans are counted through the
@@ -220,7 +221,22 @@ fn make_projects(sandbox: &Sandbox) -> TestResult<Vec<(String, PathBuf)>> {
         ("folders".to_owned(), folders),
     ];
     match cargo_registry_sources() {
-        Some(src) => projects.push(("registry".to_owned(), src)),
+        Some(src) => {
+            // A hard-linked copy: the sources as they are, without the
+            // crates any cargo on the machine extracts meanwhile (real
+            // changes, which the agent rightly reports).
+            eprintln!("[soak] linking a copy of {}", src.display());
+            let copy = home.join("registry");
+            let linked = std::process::Command::new("cp")
+                .arg("-al")
+                .arg(&src)
+                .arg(&copy)
+                .status()?;
+            if !linked.success() {
+                return Err(format!("cp -al {} failed", src.display()).into());
+            }
+            projects.push(("registry".to_owned(), copy));
+        }
         None => eprintln!("[soak] no cargo registry sources found; that project is left out"),
     }
     Ok(projects)
