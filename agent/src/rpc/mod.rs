@@ -53,8 +53,8 @@ use crate::{
         lazy::Lazy,
         limits::{
             CONTROL_MESSAGES, Caps, Deadlines, FILE_MESSAGES, GIT_MESSAGES,
-            H2_CONNECTION_WINDOW_BYTES, H2_MAX_CONCURRENT_STREAMS, H2_MAX_HEADER_LIST_BYTES, Ledger, LimitsLayer,
-            MODEL_MESSAGES,
+            H2_CONNECTION_WINDOW_BYTES, H2_MAX_CONCURRENT_STREAMS, H2_MAX_HEADER_LIST_BYTES,
+            Ledger, LimitsLayer, MODEL_MESSAGES,
         },
     },
 };
