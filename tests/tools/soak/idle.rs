@@ -257,7 +257,7 @@ async fn phase(
         second += 1;
         tokio::time::sleep_until((started + Duration::from_secs(second)).into()).await;
         each_second(second)?;
-        if second % 60 == 0 {
+        if second.is_multiple_of(60) {
             samples.push(Sample::take(pid, clock));
         }
     }

@@ -238,13 +238,13 @@ async fn publisher(
                 ..Default::default()
             })
             .await;
-        let changed = if n % 4 == 0 {
+        let changed = if n.is_multiple_of(4) {
             client
                 .agent()
                 .update_settings(pb::UpdateSettingsRequest {
                     changes: vec![pb::SettingChange {
                         key: "log.max_files".to_owned(),
-                        value: if n % 8 == 0 { "6" } else { "5" }.to_owned(),
+                        value: if n.is_multiple_of(8) { "6" } else { "5" }.to_owned(),
                         reset: false,
                     }],
                 })
