@@ -133,6 +133,8 @@ async fn serve(
             .unwrap_or_else(|| PathBuf::from("omnipanel-agent"))
     });
     let start_time_ms = now_ms();
+    // The clock retention trusts starts from here (`clock.rs`).
+    omnipanel_core::clock::start();
     let log_hub = Arc::new(LogHub::default());
     let agent_log = LogSource::new("agent", paths.log_dir.join("agent.log"));
     log_hub.register(agent_log.clone());
@@ -295,6 +297,7 @@ async fn serve(
     spawn_settings_follower(&settings_store, logging.clone(), &ctx);
 
     spawn_signal_handler(&ctx)?;
+    spawn_socket_watch(&ctx, &paths.socket);
 
     bus.publish(ServerEvent::AgentStarted {
         version: omnipanel_core::version::current().to_owned(),
@@ -319,6 +322,7 @@ async fn serve(
         None => rpc::serve(ctx.clone(), unix, tcp, limits).await,
     };
     drop(socket_guard);
+    let socket_removed = ctx.shutdown_reason() == Some(SOCKET_REMOVED);
     // In the reverse of the order they started: nothing stops while a
     // facade built on it still runs.
     access.shutdown().await;
@@ -343,7 +347,15 @@ async fn serve(
     }
     // Last use of the logger: dropping it flushes the log file.
     drop(logging);
-    served.map(|()| restart)
+    served?;
+    if socket_removed {
+        // A failure, so that a service manager starts a fresh agent.
+        return Err(Error::failed_precondition(format!(
+            "stopped because the socket {} was removed; start the agent again",
+            paths.socket.display()
+        )));
+    }
+    Ok(restart)
 }
 
 fn bind_socket(socket: &Path) -> Result<(platform::socket::Listener, SocketGuard<'_>)> {
@@ -464,6 +476,40 @@ fn spawn_settings_follower(
                         filter = wanted;
                     }
                 }
+            }
+        }
+    });
+}
+
+/// The shutdown reason when the socket was removed under the agent.
+const SOCKET_REMOVED: &str = "socket removed";
+
+/// Stop when the socket or its folder is removed under us: no client can
+/// reach this agent any more, and its lock may be gone with the folder, so
+/// a second agent could start beside it. Rather than run on unreachable,
+/// the agent says so in its log and exits with a failure, which a service
+/// manager (the systemd unit restarts on failure) answers with a fresh
+/// start that binds the socket again.
+fn spawn_socket_watch(ctx: &Arc<AgentContext>, socket: &Path) {
+    let ctx = ctx.clone();
+    let socket = socket.to_owned();
+    let stopping = ctx.shutdown_token();
+    tokio::spawn(async move {
+        tokio::select! {
+            () = stopping.cancelled() => {}
+            removed = platform::socket::removed(&socket) => match removed {
+                Ok(()) => {
+                    tracing::error!(
+                        socket = %socket.display(),
+                        "the socket (or its folder) was removed, so no client can reach this agent; stopping: start it again to serve on a fresh socket"
+                    );
+                    ctx.request_shutdown(SOCKET_REMOVED);
+                }
+                Err(err) => tracing::warn!(
+                    socket = %socket.display(),
+                    error = %err,
+                    "cannot follow the socket; if it is removed, restart the agent"
+                ),
             }
         }
     });

@@ -1,7 +1,8 @@
 //! Agent core end to end: single instance, stale sockets, peer uid and token
 //! access control, configuration errors, state.db recovery, signals, the
 //! event bus across reconnects, crash reports, settings persistence, logs,
-//! and the CLI's exit codes.
+//! the socket folder deleted under a running agent, and the CLI's exit
+//! codes.
 
 use std::{os::unix::fs::PermissionsExt, time::Duration};
 
@@ -119,6 +120,36 @@ async fn sigterm_exits_zero_and_removes_the_socket() -> TestResult {
     })
     .await;
     assert!(ended.is_ok(), "the event stream did not end");
+    Ok(())
+}
+
+#[tokio::test]
+async fn deleting_the_socket_folder_stops_the_agent_with_a_failure_and_a_log_line() -> TestResult {
+    let sandbox = Sandbox::new()?;
+    let mut agent = sandbox.start_agent().await?;
+    let folder = sandbox
+        .socket()
+        .parent()
+        .ok_or("no socket folder")?
+        .to_owned();
+    std::fs::remove_dir_all(&folder)?;
+    // Not a silent agent that no client can reach: it stops, with a status
+    // a service manager restarts on, and says why.
+    let status = agent.wait_exit().await?;
+    assert!(!status.success(), "exit status {status}");
+    let log = std::fs::read_to_string(sandbox.agent_log())?;
+    assert!(
+        log.contains("the socket (or its folder) was removed"),
+        "{log}"
+    );
+    assert!(
+        agent
+            .stderr()
+            .contains("was removed; start the agent again")
+    );
+    // A fresh start serves again.
+    let again = sandbox.start_agent().await?;
+    again.client().await?;
     Ok(())
 }
 

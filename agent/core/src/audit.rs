@@ -23,7 +23,7 @@ use crate::{
     config::AuditSettings,
     error::{Error, Result},
     platform::peer_process::{self, PeerProcess},
-    store::{Store, now_ms},
+    store::Store,
     sync,
 };
 
@@ -188,7 +188,7 @@ impl Audit {
     /// Start the writer over `store`, keeping what `retention` allows
     /// (pruned once now, for settings that shrank, then on every write).
     pub async fn start(store: Store, retention: Retention) -> Result<Arc<Self>> {
-        let now = now_ms();
+        let now = crate::clock::retention_now_ms();
         store.write(move |tx| prune(tx, retention, now)).await?;
         let (queue, jobs) = mpsc::channel(QUEUE);
         let (followers, _) = broadcast::channel(FOLLOWERS);
@@ -352,7 +352,9 @@ async fn write_batch(
             .collect::<Vec<_>>()
     })
     .await?;
-    let now = now_ms();
+    // Ages are judged by a clock that a jump forward cannot fool into
+    // deleting the whole log (`clock.rs`).
+    let now = crate::clock::retention_now_ms();
     store
         .write(move |tx| {
             let mut entries = Vec::with_capacity(rows.len());
@@ -584,6 +586,7 @@ pub fn parse_page_token(token: &str) -> Result<Option<i64>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::now_ms;
 
     const DAY: Duration = Duration::from_secs(24 * 3600);
 

@@ -11,6 +11,7 @@ pub mod agent;
 pub mod atomic_file;
 pub mod audit;
 pub mod autostart;
+pub mod clock;
 pub mod config;
 pub mod conversations;
 pub mod crash;

@@ -252,7 +252,9 @@ pub fn rotated_path(path: &Path, index: u32) -> PathBuf {
 
 /// Delete rotated files beyond the count limit or older than the age limit.
 fn prune(path: &Path, policy: RotationPolicy) {
-    let now = SystemTime::now();
+    // Not the bare wall clock: a jump forward must not delete every
+    // rotated file at once (`clock.rs`).
+    let now = crate::clock::retention_now();
     for index in 1..=policy.max_files.saturating_add(16) {
         let rotated = rotated_path(path, index);
         let Ok(meta) = fs::metadata(&rotated) else {

@@ -687,7 +687,11 @@ mod tests {
     #[test]
     fn the_connection_window_covers_a_small_frame_per_allowed_stream() {
         const H2_SMALL_FRAME_COST: u32 = 256;
-        assert!(H2_CONNECTION_WINDOW_BYTES / 2 >= H2_MAX_CONCURRENT_STREAMS * H2_SMALL_FRAME_COST);
+        const {
+            assert!(
+                H2_CONNECTION_WINDOW_BYTES / 2 >= H2_MAX_CONCURRENT_STREAMS * H2_SMALL_FRAME_COST
+            );
+        }
     }
 
     fn small() -> Arc<Ledger> {

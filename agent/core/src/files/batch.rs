@@ -5,7 +5,9 @@
 //! cheap and atomic). If a step fails, the steps already applied are undone
 //! in reverse order from the staging folder. On success, staged items are
 //! deleted, or put in the OS trash for deletes that asked for it (moved back
-//! first, so the trash records their real place).
+//! first, so the trash records their real place). Each change is journaled
+//! before it is made (`batch_journal.rs`), so a batch a crash interrupts is
+//! rolled back when the project is opened again.
 
 use std::{collections::HashSet, sync::Arc};
 
@@ -16,6 +18,7 @@ use crate::{
     error::{Error, Result},
     files::{
         OpenProject,
+        batch_journal::{Entry, Journal},
         ops::{self, OverwritePolicy, WriteOptions},
         sandbox::{self, RelPath, io_error, version_of},
     },
@@ -122,6 +125,9 @@ struct Runner<'a> {
     staging: RelPath,
     counter: usize,
     staged: Vec<Staged>,
+    /// How to reverse what is about to change, on disk (none in tests
+    /// without a data folder).
+    journal: Option<Journal>,
 }
 
 impl Runner<'_> {
@@ -129,8 +135,33 @@ impl Runner<'_> {
         self.project.dir()
     }
 
+    /// Journal `entry` before the change it describes.
+    fn record(&mut self, entry: Entry) -> Result<()> {
+        match &mut self.journal {
+            Some(journal) => journal.record(&entry),
+            None => Ok(()),
+        }
+    }
+
+    /// Journal the creation of `path` and of its missing `parents`
+    /// (deepest first, as `missing_parents` lists them).
+    fn record_created(&mut self, path: Option<&RelPath>, parents: &[RelPath]) -> Result<()> {
+        for folder in parents.iter().rev() {
+            self.record(Entry::Folder {
+                path: folder.as_str().to_owned(),
+            })?;
+        }
+        if let Some(path) = path {
+            self.record(Entry::Created {
+                path: path.as_str().to_owned(),
+            })?;
+        }
+        Ok(())
+    }
+
     /// Move `path` into the staging folder; returns its staged name.
-    fn stage(&mut self, path: &RelPath) -> Result<RelPath> {
+    /// `trash`: on success it goes to the trash rather than away.
+    fn stage(&mut self, path: &RelPath, trash: bool) -> Result<RelPath> {
         if self.counter == 0 {
             self.dir()
                 .create_dir(self.staging.as_path())
@@ -138,6 +169,11 @@ impl Runner<'_> {
         }
         self.counter += 1;
         let staged = self.staging.join(&self.counter.to_string());
+        self.record(Entry::Staged {
+            staged: staged.as_str().to_owned(),
+            original: path.as_str().to_owned(),
+            trash,
+        })?;
         self.dir()
             .rename(path.as_path(), self.dir(), staged.as_path())
             .map_err(|e| io_error(path, "set aside", e))?;
@@ -190,7 +226,7 @@ impl Runner<'_> {
                             format!("{path} already exists (create_only)"),
                         ));
                     }
-                    let staged = self.stage(path)?;
+                    let staged = self.stage(path, false)?;
                     self.staged.push(Staged {
                         staged: staged.clone(),
                         original: path.clone(),
@@ -209,6 +245,7 @@ impl Runner<'_> {
                         )
                         .with_reason(Reason::VersionConflict));
                     }
+                    self.record_created(Some(path), &created_dirs)?;
                     undo.push(Undo::Remove(path.clone()));
                 }
                 if !created_dirs.is_empty() {
@@ -233,6 +270,7 @@ impl Runner<'_> {
                 if !self.exists(path) {
                     created.insert(0, path.clone());
                 }
+                self.record_created(None, &created)?;
                 self.dir()
                     .create_dir_all(path.as_path())
                     .map_err(|e| io_error(path, "create folder", e))?;
@@ -251,7 +289,7 @@ impl Runner<'_> {
                             format!("{to} already exists; pass overwrite to replace it"),
                         ));
                     }
-                    let staged = self.stage(to)?;
+                    let staged = self.stage(to, false)?;
                     self.staged.push(Staged {
                         staged: staged.clone(),
                         original: to.clone(),
@@ -263,6 +301,10 @@ impl Runner<'_> {
                         remove_first: false,
                     });
                 }
+                self.record(Entry::Moved {
+                    from: from.as_str().to_owned(),
+                    to: to.as_str().to_owned(),
+                })?;
                 ops::move_blocking(self.dir(), from, to, false)?;
                 undo.insert(
                     0,
@@ -286,12 +328,13 @@ impl Runner<'_> {
                         OverwritePolicy::Replace | OverwritePolicy::Skip => {
                             // Set the old target aside whole and copy into a
                             // fresh place; undo puts the old one back.
-                            let staged = self.stage(to)?;
+                            let staged = self.stage(to, false)?;
                             self.staged.push(Staged {
                                 staged: staged.clone(),
                                 original: to.clone(),
                                 to_trash: false,
                             });
+                            self.record_created(Some(to), &[])?;
                             if *policy == OverwritePolicy::Skip {
                                 // Skip keeps existing files: start from them.
                                 ops::copy_blocking(self.dir(), &staged, to, OverwritePolicy::Fail)?;
@@ -304,13 +347,14 @@ impl Runner<'_> {
                         }
                     }
                 } else {
+                    self.record_created(Some(to), &[])?;
                     undo.push(Undo::Remove(to.clone()));
                 }
                 ops::copy_blocking(self.dir(), from, to, *policy)?;
                 Ok(undo)
             }
             Checked::Delete { path, permanent } => {
-                let staged = self.stage(path)?;
+                let staged = self.stage(path, !permanent)?;
                 self.staged.push(Staged {
                     staged: staged.clone(),
                     original: path.clone(),
@@ -573,11 +617,17 @@ pub async fn apply(project: &Arc<OpenProject>, ops: Vec<BatchOp>) -> Result<Batc
     let project = project.clone();
     tokio::task::spawn_blocking(move || {
         let steps = validate(&project, ops)?;
+        let staging = staging_name()?;
+        let journal = match project.batch_journals() {
+            Some(folder) => Some(Journal::create(folder, &project, &staging)?),
+            None => None,
+        };
         let mut runner = Runner {
             project: &project,
-            staging: staging_name()?,
+            staging,
             counter: 0,
             staged: Vec::new(),
+            journal,
         };
         let mut results: Vec<StepResult> = steps
             .iter()
@@ -620,12 +670,20 @@ pub async fn apply(project: &Arc<OpenProject>, ops: Vec<BatchOp>) -> Result<Batc
             if runner.counter > 0 && runner.staged.is_empty() {
                 let _ = crate::files::tree::remove(project.dir(), &runner.staging);
             }
+            if let Some(journal) = runner.journal.take() {
+                journal.remove();
+            }
             return Ok(BatchResult {
                 success: false,
                 steps: results,
             });
         }
+        // From here on a crash finishes the batch rather than undoing it.
+        runner.record(Entry::Committed)?;
         let failures = runner.commit();
+        if let Some(journal) = runner.journal.take() {
+            journal.remove();
+        }
         if let Some(first) = failures.first() {
             tracing::warn!(error = %first, "a batch finished but some staged items could not be cleaned up");
         }

@@ -7,6 +7,7 @@
 //! is the one entry the API uses: each use case by project reference.
 
 pub mod batch;
+pub mod batch_journal;
 mod facade;
 pub mod find;
 pub mod grep;
@@ -61,19 +62,32 @@ pub struct OpenProject {
     /// write it guards are not interleaved with another write through the
     /// agent.
     write_lock: tokio::sync::Mutex<()>,
+    /// Where batches keep their crash journals (`batch_journal.rs`); none
+    /// for projects of an in-memory test store.
+    batch_journals: Option<PathBuf>,
 }
 
 impl OpenProject {
     /// Open `root` (canonical) and start watching it, with watches drawn
-    /// from `budget`. Must be called inside the runtime.
+    /// from `budget`; batches keep their journals in `batch_journals`, and
+    /// one that a crash interrupted is rolled back (or finished) first.
+    /// Must be called inside the runtime.
     pub fn open(
         id: &str,
         root: &Path,
         settings: &FilesSettings,
         instance_id: u64,
         budget: &Arc<WatchBudget>,
+        batch_journals: Option<&Path>,
     ) -> Result<Arc<Self>> {
-        let (project, refresh_requests) = Self::unwatched(id, root, settings, instance_id)?;
+        let (project, refresh_requests) =
+            Self::unwatched(id, root, settings, instance_id, batch_journals)?;
+        if let Some(folder) = batch_journals {
+            // Only a listing of the journal folder unless the agent
+            // crashed in the middle of a batch; before the watcher, which
+            // would otherwise report the repair as the user's changes.
+            batch_journal::recover(folder, &project);
+        }
         watch::start(&project, budget.clone(), refresh_requests);
         Ok(project)
     }
@@ -85,6 +99,7 @@ impl OpenProject {
         root: &Path,
         settings: &FilesSettings,
         instance_id: u64,
+        batch_journals: Option<&Path>,
     ) -> Result<(Arc<Self>, tokio::sync::mpsc::Receiver<RefreshRequest>)> {
         let dir = sandbox::open_root(root).map_err(|err| {
             Error::failed_precondition(format!(
@@ -104,6 +119,7 @@ impl OpenProject {
             watch_status: tokio::sync::watch::Sender::new(WatchStatus::default()),
             refresh,
             write_lock: tokio::sync::Mutex::new(()),
+            batch_journals: batch_journals.map(Path::to_owned),
         });
         Ok((project, refresh_requests))
     }
@@ -120,7 +136,21 @@ impl OpenProject {
     pub(crate) fn open_for_test(
         root: &Path,
     ) -> Result<(Arc<Self>, tokio::sync::mpsc::Receiver<RefreshRequest>)> {
-        Self::unwatched("test", root, &FilesSettings::default(), 1)
+        Self::unwatched("test", root, &FilesSettings::default(), 1, None)
+    }
+
+    /// Where this project's batches keep their crash journals.
+    pub fn batch_journals(&self) -> Option<&Path> {
+        self.batch_journals.as_deref()
+    }
+
+    /// The project with its batches journaled in `folder` (tests).
+    #[cfg(test)]
+    pub(crate) fn journaled_for_test(root: &Path, folder: &Path) -> Result<Arc<Self>> {
+        let (project, _refresh) =
+            Self::unwatched("test", root, &FilesSettings::default(), 1, Some(folder))?;
+        batch_journal::recover(folder, &project);
+        Ok(project)
     }
 
     /// How the project's files are followed now.

@@ -226,12 +226,18 @@ impl Projects {
         if let Some(handle) = self.open_map().get(&record.id) {
             return Ok(handle.clone());
         }
+        // Beside state.db, in the agent's data folder (`batch_journal.rs`
+        // says why not in the project).
+        let journals = (self.store.path() != Path::new(":memory:"))
+            .then(|| self.store.path().parent().map(|dir| dir.join("batches")))
+            .flatten();
         let handle = OpenProject::open(
             &record.id,
             &record.path,
             &self.settings,
             self.instance_id,
             &self.budget,
+            journals.as_deref(),
         )?;
         self.open_map().insert(record.id.clone(), handle.clone());
         for observer in &self.observers {

@@ -708,7 +708,7 @@ mod tests {
         let root = std::fs::canonicalize(dir.path())?;
         // The root and a, b, c: the deep folders are left unwatched.
         let budget = Arc::new(WatchBudget::new(4));
-        let project = OpenProject::open("p", &root, &FilesSettings::default(), 1, &budget)
+        let project = OpenProject::open("p", &root, &FilesSettings::default(), 1, &budget, None)
             .map_err(|e| std::io::Error::other(e.to_string()))?;
         let mut subscription = project.changes().subscribe(Cursor::default(), Vec::new());
         let item = next_item(&mut subscription, |item| {
@@ -753,6 +753,7 @@ mod tests {
             &FilesSettings::default(),
             1,
             &Arc::new(WatchBudget::new(0)),
+            None,
         )
         .map_err(|e| std::io::Error::other(e.to_string()))?;
         let deadline = Instant::now() + Duration::from_secs(30);
