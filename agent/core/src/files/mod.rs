@@ -128,7 +128,8 @@ impl OpenProject {
     /// targets (`fuzz/targets`), which check requests against it.
     #[doc(hidden)]
     pub fn open_unwatched(root: &Path) -> Result<Arc<Self>> {
-        Self::unwatched("unwatched", root, &FilesSettings::default(), 1).map(|(project, _)| project)
+        Self::unwatched("unwatched", root, &FilesSettings::default(), 1, None)
+            .map(|(project, _)| project)
     }
 
     /// A project whose watcher the test drives itself.
