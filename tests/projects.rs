@@ -27,7 +27,17 @@ pub async fn open_project(client: &Client, path: &Path) -> TestResult<String> {
 /// Wait (bounded by [`PATIENCE`]) until the project's first walk has
 /// finished (FindFiles says its index is complete); the files indexed.
 pub async fn wait_for_index(client: &Client, id: &str) -> TestResult<u64> {
-    let deadline = std::time::Instant::now() + PATIENCE;
+    wait_for_index_within(client, id, PATIENCE).await
+}
+
+/// [`wait_for_index`] with its own patience, for trees far larger than a
+/// test's (the soak's 100 000 files, the cargo registry's sources).
+pub async fn wait_for_index_within(
+    client: &Client,
+    id: &str,
+    patience: Duration,
+) -> TestResult<u64> {
+    let deadline = std::time::Instant::now() + patience;
     loop {
         let found = client
             .files()

@@ -19,7 +19,7 @@ use std::{
 use omnipanel_client::{Client, proto::v1 as pb};
 use omnipanel_tests::{
     Sandbox, TestResult,
-    projects::{open_project, watch_from_now},
+    projects::{open_project, wait_for_index_within, watch_from_now},
     trees::{git_in, many_folders, repository_with_changes},
 };
 use serde_json::json;
@@ -132,29 +132,6 @@ async fn follow(
         }));
     }
     Ok(tasks)
-}
-
-/// Wait until a project's first walk is complete; the files indexed.
-async fn wait_for_index(client: &Client, id: &str) -> TestResult<u64> {
-    let deadline = Instant::now() + INDEX_PATIENCE;
-    loop {
-        let found = client
-            .files()
-            .find_files(pb::FindFilesRequest {
-                project: id.to_owned(),
-                query: String::new(),
-                limit: 1,
-            })
-            .await?
-            .into_inner();
-        if found.index_complete {
-            return Ok(found.total_files);
-        }
-        if Instant::now() > deadline {
-            return Err(format!("the index of project {id} was never complete").into());
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
 }
 
 async fn rescans(client: &Client, projects: &[(String, String)]) -> TestResult<u64> {
@@ -294,7 +271,7 @@ pub async fn run(length: Duration, report: &mut Report) -> TestResult {
     for (name, path) in &made {
         let started = Instant::now();
         let id = open_project(&client, path).await?;
-        let files = wait_for_index(&client, &id).await?;
+        let files = wait_for_index_within(&client, &id, INDEX_PATIENCE).await?;
         eprintln!(
             "[soak] {name}: {files} files indexed in {:.1} s",
             started.elapsed().as_secs_f64()
