@@ -379,7 +379,11 @@ pub fn stop_child(child: &mut Child) {
         .ok()
         .and_then(rustix::process::Pid::from_raw);
     let asked = pid.is_some_and(|pid| {
-        rustix::process::kill_process(pid, rustix::process::Signal::TERM).is_ok()
+        let asked = rustix::process::kill_process(pid, rustix::process::Signal::TERM).is_ok();
+        // A stopped child (a hang test's SIGSTOP) only acts on SIGTERM once
+        // continued; without this it would sit out the whole grace.
+        let _ = rustix::process::kill_process(pid, rustix::process::Signal::CONT);
+        asked
     });
     if asked {
         let deadline = Instant::now() + STOP_GRACE;
@@ -641,6 +645,26 @@ impl Sandbox {
             "OLLAMA_MODELS".to_owned(),
             self.ollama_models().display().to_string(),
         )]
+    }
+
+    /// Start an agent supervising the fake Ollama on a free port (see
+    /// [`Sandbox::configure_fake_ollama`] for `extra`), with the fake's
+    /// `switches` in the agent's environment, which the fake inherits. The
+    /// agent and the fake's port.
+    pub async fn start_agent_with_fake_ollama(
+        &self,
+        switches: &[(&str, &str)],
+        extra: &str,
+    ) -> TestResult<(AgentProcess, u16)> {
+        let port = free_port()?;
+        self.configure_fake_ollama(port, extra)?;
+        let mut env = self.fake_env();
+        env.extend(
+            switches
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+        );
+        Ok((self.start_agent_with(&env).await?, port))
     }
 
     /// Start an agent with extra environment variables (owned strings).

@@ -32,15 +32,9 @@ pub(crate) struct Setup {
 /// environment (inherited by the fake) and `extra` config lines.
 pub(crate) async fn setup(switches: &[(&str, &str)], extra: &str) -> TestResult<Setup> {
     let sandbox = Sandbox::new()?;
-    let port = free_port()?;
-    sandbox.configure_fake_ollama(port, extra)?;
-    let mut env = sandbox.fake_env();
-    env.extend(
-        switches
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
-    );
-    let agent = sandbox.start_agent_with(&env).await?;
+    let (agent, port) = sandbox
+        .start_agent_with_fake_ollama(switches, extra)
+        .await?;
     let client = agent.client().await?;
     Ok(Setup {
         sandbox,

@@ -9,9 +9,7 @@
 use std::time::{Duration, Instant};
 
 use omnipanel_client::{Client, proto::v1 as pb};
-use omnipanel_tests::{
-    AgentProcess, PATIENCE, Sandbox, TestResult, eventually, free_port, process_exists,
-};
+use omnipanel_tests::{AgentProcess, PATIENCE, Sandbox, TestResult, eventually, process_exists};
 use rustix::process::{Pid, Signal, kill_process};
 use tonic::Code;
 
@@ -67,15 +65,9 @@ async fn managed(switches: &[(&str, &str)]) -> TestResult<Managed> {
 }
 
 async fn managed_in(sandbox: Sandbox, switches: &[(&str, &str)]) -> TestResult<Managed> {
-    let port = free_port()?;
-    sandbox.configure_fake_ollama(port, "health_failures = 3\n")?;
-    let mut env = sandbox.fake_env();
-    env.extend(
-        switches
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
-    );
-    let agent = sandbox.start_agent_with(&env).await?;
+    let (agent, _port) = sandbox
+        .start_agent_with_fake_ollama(switches, "health_failures = 3\n")
+        .await?;
     let client = agent.client().await?;
     Ok(Managed {
         sandbox,
