@@ -11,7 +11,8 @@
 //! time and read in the seeded pieces gives the same items (lines, events,
 //! reply pieces) and the same errors, a stream refused as too long
 //! included (the items before the refusal come first). NDJSON gives at
-//! most one item per line and nothing after an error; SSE events stay
+//! most one item per line and nothing after an error (a line over the
+//! limit, seeded small, is one); SSE events stay
 //! under the limit; a reply has nothing after its error.
 
 use std::{collections::VecDeque, convert::Infallible, pin::Pin, task::Poll};
@@ -97,11 +98,13 @@ pub fn run(data: &[u8]) {
 }
 
 fn ndjson<T: StreamLine + PartialEq + std::fmt::Debug>(body: &[u8], seed: u8) {
+    // Small enough that inputs reach it, as the SSE limit below.
+    let limit = 8 + usize::from(seed % 64) * 16;
     let lines = body.split(|&b| b == b'\n').count();
     let mut reference = None;
     for pieces in cuts(body, seed) {
         let items = runtime().block_on(async {
-            let mut stream = NdjsonStream::<T>::new(response(&pieces));
+            let mut stream = NdjsonStream::<T>::with_line_limit(response(&pieces), limit);
             let mut items = Vec::new();
             while let Some(item) = stream.next().await {
                 items.push(item);

@@ -298,6 +298,13 @@ impl StreamLine for GenerateChunk {
     }
 }
 
+/// The longest stream line accepted, in bytes. Ollama's lines are small,
+/// but a generate stream's last line carries the context (a number per
+/// token: under 1 MiB at 128 k tokens); past this the server is not
+/// speaking Ollama's protocol, and buffering on would let it take the
+/// agent's memory.
+pub const NDJSON_LINE_LIMIT: usize = 16 << 20;
+
 /// An NDJSON response read one line at a time. Dropping it closes the
 /// connection, which makes Ollama stop the work behind it.
 #[derive(Debug)]
@@ -306,6 +313,11 @@ pub struct NdjsonStream<T> {
     buffer: Vec<u8>,
     /// Start of the unread part of `buffer`.
     start: usize,
+    /// How much of the unread part is known to hold no newline, so a long
+    /// line arriving in many chunks is searched once, not once per chunk.
+    scanned: usize,
+    /// Refuse lines longer than this ([`NDJSON_LINE_LIMIT`] but in tests).
+    limit: usize,
     finished: bool,
     _item: PhantomData<T>,
 }
@@ -320,8 +332,19 @@ impl<T: StreamLine> NdjsonStream<T> {
             response,
             buffer: Vec::new(),
             start: 0,
+            scanned: 0,
+            limit: NDJSON_LINE_LIMIT,
             finished: false,
             _item: PhantomData,
+        }
+    }
+
+    /// The same with another line limit (tests).
+    #[doc(hidden)]
+    pub fn with_line_limit(response: reqwest::Response, limit: usize) -> Self {
+        Self {
+            limit,
+            ..Self::new(response)
         }
     }
 
@@ -330,9 +353,17 @@ impl<T: StreamLine> NdjsonStream<T> {
     pub async fn next(&mut self) -> Option<Result<T, ApiError>> {
         loop {
             let unread = &self.buffer[self.start..];
-            if let Some(offset) = unread.iter().position(|&b| b == b'\n') {
+            if let Some(offset) = unread[self.scanned..]
+                .iter()
+                .position(|&b| b == b'\n')
+                .map(|found| self.scanned + found)
+            {
+                if offset > self.limit {
+                    return Some(self.refuse_long_line());
+                }
                 let line_start = self.start;
                 self.start += offset + 1;
+                self.scanned = 0;
                 if self.buffer[line_start..line_start + offset]
                     .iter()
                     .all(u8::is_ascii_whitespace)
@@ -342,10 +373,15 @@ impl<T: StreamLine> NdjsonStream<T> {
                 let decoded = decode_line(&self.buffer[line_start..line_start + offset]);
                 return Some(self.settle(decoded));
             }
+            self.scanned = unread.len();
+            if self.scanned > self.limit {
+                return Some(self.refuse_long_line());
+            }
             if self.finished {
                 let rest = self.buffer.split_off(self.start);
                 self.buffer.clear();
                 self.start = 0;
+                self.scanned = 0;
                 if rest.iter().all(u8::is_ascii_whitespace) {
                     return None;
                 }
@@ -368,12 +404,27 @@ impl<T: StreamLine> NdjsonStream<T> {
         }
     }
 
+    /// Ends the stream on a line of more than `limit` bytes starting at
+    /// `start`. The same refusal whether the line's end has arrived or
+    /// not, so what a reader sees does not depend on how the network cut
+    /// the stream.
+    fn refuse_long_line(&mut self) -> Result<T, ApiError> {
+        let line = &self.buffer[self.start..];
+        let refusal = ApiError::Unexpected(format!(
+            "the server sent a stream line longer than {} bytes: {}",
+            self.limit,
+            snippet(&line[..line.len().min(self.limit).min(256)])
+        ));
+        self.settle(Err(refusal))
+    }
+
     /// An error line ends the stream.
     fn settle(&mut self, decoded: Result<T, ApiError>) -> Result<T, ApiError> {
         if decoded.is_err() {
             self.finished = true;
             self.buffer.clear();
             self.start = 0;
+            self.scanned = 0;
         }
         decoded
     }
@@ -696,6 +747,31 @@ mod tests {
             garbage.next().await,
             Some(Err(ApiError::Unexpected(_)))
         ));
+    }
+
+    #[tokio::test]
+    async fn a_line_over_the_limit_ends_the_stream_after_the_lines_before_it() {
+        for body in [
+            "{\"status\":\"a\"}\n{\"status\":\"far too long for the limit\"}\n{\"status\":\"b\"}\n",
+            "{\"status\":\"a\"}\n{\"status\":\"far too long, never ended",
+        ] {
+            let response = reqwest::Response::from(http::Response::new(body));
+            let mut lines = NdjsonStream::<PullLine>::with_line_limit(response, 20);
+            assert_eq!(
+                lines.next().await.map(|l| l.map(|l| l.status)),
+                Some(Ok("a".to_owned()))
+            );
+            match lines.next().await {
+                Some(Err(ApiError::Unexpected(message))) => assert!(
+                    message.starts_with(
+                        "the server sent a stream line longer than 20 bytes: {\"status\":\"far too"
+                    ),
+                    "{message}"
+                ),
+                other => panic!("expected the refusal, got {other:?}"),
+            }
+            assert_eq!(lines.next().await, None, "the refusal ends the stream");
+        }
     }
 
     #[test]
