@@ -13,7 +13,15 @@ TOOLS="$ROOT/target/tools"
 # installs beside the old one instead of reusing it.
 CACHE="${OMNIPANEL_TOOLS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/omnipanel-tools}"
 
-say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+# Steps are stamped with the time since the outermost script started
+# (exported, so scripts/test under scripts/coverage under .ci/run count
+# from one start): a slow CI run's log says which step took the time.
+: "${OMNIPANEL_STARTED:=$(date +%s)}"
+export OMNIPANEL_STARTED
+say() {
+    local elapsed=$(($(date +%s) - OMNIPANEL_STARTED))
+    printf '\033[1m==> [%dm%02ds] %s\033[0m\n' $((elapsed / 60)) $((elapsed % 60)) "$*" >&2
+}
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 
 # need_packages PKG...: install the Debian packages that are missing.
