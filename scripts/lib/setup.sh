@@ -197,7 +197,11 @@ need_cargo_llvm_cov() {
     if [ ! -x "$root/bin/cargo-llvm-cov" ]; then
         say "installing cargo-llvm-cov $version into $root (once; a few minutes)"
         mkdir -p "$CACHE"
+        # The quick release profile of need_cargo_deny: a cold CI run
+        # builds it.
         env -u CARGO_TARGET_DIR -u RUSTC_WRAPPER -u RUSTFLAGS \
+            CARGO_PROFILE_RELEASE_OPT_LEVEL=1 CARGO_PROFILE_RELEASE_LTO=false \
+            CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16 CARGO_PROFILE_RELEASE_DEBUG=false \
             cargo install --quiet --locked "cargo-llvm-cov@$version" --root "$root" >&2
     fi
     echo "$root/bin/cargo-llvm-cov"
