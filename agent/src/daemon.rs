@@ -166,6 +166,14 @@ async fn serve(
             reason: recovery.reason,
         });
     }
+    if store.is_read_only() {
+        tracing::warn!(
+            state_db = %store.path().display(),
+            "state.db is read-only: the agent serves reads; every change kept there (projects, \
+             tokens, alert thresholds, conversations, the activity log) fails until it is made \
+             writable and the agent restarted"
+        );
+    }
     let previous_run_crashed = report_earlier_crashes(&store, &paths.crash_dir, &bus).await;
     let tokens = Tokens::load(store.clone()).await?;
 
@@ -436,7 +444,9 @@ async fn report_earlier_crashes(store: &Store, crash_dir: &Path, bus: &EventBus)
             message: report.message.clone(),
         });
     }
-    if let Some(newest) = fresh.first()
+    // Read-only: they are reported again next time, which is better than a
+    // warning that they could not be recorded.
+    if let Some(newest) = fresh.first().filter(|_| !store.is_read_only())
         && let Err(err) = store.set_meta(SEEN_KEY, newest.time_ms.to_string()).await
     {
         tracing::warn!(error = %err, "cannot record reported crash reports");
