@@ -24,6 +24,7 @@ use crate::{
 use omnipanel_core::{
     access::Access,
     agent::AgentAdmin,
+    atomic_file,
     audit::{Audit, Retention},
     config::{self, Settings, SettingsStore},
     conversations::Conversations,
@@ -152,6 +153,23 @@ async fn serve(
         u64::from_le_bytes(instance_bytes).max(1),
         settings.events.history as usize,
     ));
+
+    // A kill during a settings or secrets write leaves its temporary
+    // beside the file; this run's writes never produce those names.
+    let written_files = [paths.config_file.clone(), paths.data_dir.join(SECRETS_FILE)];
+    let removed = tokio::task::spawn_blocking(move || {
+        written_files
+            .iter()
+            .map(|path| atomic_file::remove_stale_temporaries(path))
+            .sum::<usize>()
+    })
+    .await?;
+    if removed > 0 {
+        tracing::info!(
+            count = removed,
+            "removed temporary files that a settings or secrets write interrupted by a crash or kill had left"
+        );
+    }
 
     let state_db = paths.state_db();
     let (store, recovery) = tokio::task::spawn_blocking(move || Store::open(&state_db)).await??;
