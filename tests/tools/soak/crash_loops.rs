@@ -103,6 +103,17 @@ where
     Ok((restarted, client))
 }
 
+/// How many times the agent's log says it removed temporaries that killed
+/// writes had left (at most once per start or walk): that the cleanup ran,
+/// not only that nothing was left.
+fn cleanups_logged(sandbox: &Sandbox) -> usize {
+    std::fs::read_to_string(sandbox.agent_log())
+        .unwrap_or_default()
+        .lines()
+        .filter(|line| line.contains("removed temporary files"))
+        .count()
+}
+
 /// The leftovers of a write in `dir` besides `expected` names.
 fn litter(dir: &Path, expected: &[&str]) -> TestResult<Vec<String>> {
     Ok(names_in(dir)?
@@ -172,9 +183,10 @@ async fn write_file_loop() -> Outcome {
         }
     }
     let left = litter(&dir, &["big.bin"])?;
+    let cleaned = cleanups_logged(&sandbox);
     Ok((
         format!(
-            "{ROUNDS} kills over a {:.0} ms write: {new_seen} new, {} old, {torn} torn; integrity_check not ok {} times{}; temporary files left behind: {} at most at once, {} at the end (e.g. {:?})",
+            "{ROUNDS} kills over a {:.0} ms write: {new_seen} new, {} old, {torn} torn; integrity_check not ok {} times{}; temporary files left behind: {} at most at once, {} at the end (e.g. {:?}); restarts that removed a killed write's temporary: {cleaned}",
             typical.as_secs_f64() * 1000.0,
             ROUNDS - new_seen - torn,
             bad_db.len(),
@@ -420,9 +432,10 @@ async fn settings_loop() -> Outcome {
             bad_db.push(format!("round {round}: {check}"));
         }
     }
+    let cleaned = cleanups_logged(&sandbox);
     Ok((
         format!(
-            "{ROUNDS} kills: the agent restarted every time; {new_seen} new, {} old, {} wrong{}; integrity_check not ok {} times; temporary files beside config.toml after a restart: {max_litter} at most",
+            "{ROUNDS} kills: the agent restarted every time; {new_seen} new, {} old, {} wrong{}; integrity_check not ok {} times; temporary files beside config.toml after a restart: {max_litter} at most; restarts that removed a killed write's temporary: {cleaned}",
             ROUNDS - new_seen - wrong.len() as u64,
             wrong.len(),
             wrong.first().map(|w| format!(" ({w})")).unwrap_or_default(),
