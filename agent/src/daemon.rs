@@ -324,6 +324,7 @@ async fn serve(
 
     spawn_signal_handler(&ctx)?;
     spawn_socket_watch(&ctx, &paths.socket);
+    platform::memory::spawn_trimmer(ctx.shutdown_token());
 
     bus.publish(ServerEvent::AgentStarted {
         version: omnipanel_core::version::current().to_owned(),
