@@ -131,8 +131,7 @@ pub fn write_atomically(path: &Path, contents: &[u8]) -> io::Result<()> {
     options.write(true).create_new(true);
     // Owner-only until the target's own mode is applied: the contents may
     // be secrets.
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    crate::platform::fs::private_file(&mut options);
     let written = (|| {
         let mut file = options.open(&temp)?;
         file.write_all(contents)?;
