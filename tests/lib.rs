@@ -810,6 +810,40 @@ pub fn process_exists(pid: u32) -> bool {
             .unwrap_or(false)
 }
 
+/// A file or folder made read-only for this process until dropped: the
+/// immutable flag for root (root ignores file modes; `chattr +i` does the
+/// same), else the modes 0444 for a file, 0555 for a folder.
+pub struct ReadOnly(PathBuf);
+
+impl ReadOnly {
+    /// `None` where root may not set the immutable flag (no
+    /// CAP_LINUX_IMMUTABLE, as in a default container, or a file system
+    /// without the flag): what needs it cannot be tested there.
+    pub fn make(path: &Path) -> Option<Self> {
+        if rustix::process::geteuid().is_root() {
+            let file = std::fs::File::open(path).ok()?;
+            let flags = rustix::fs::ioctl_getflags(&file).ok()?;
+            rustix::fs::ioctl_setflags(&file, flags | rustix::fs::IFlags::IMMUTABLE).ok()?;
+        } else {
+            let mode = if path.is_dir() { 0o555 } else { 0o444 };
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).ok()?;
+        }
+        Some(Self(path.to_owned()))
+    }
+}
+
+impl Drop for ReadOnly {
+    fn drop(&mut self) {
+        if let Ok(file) = std::fs::File::open(&self.0)
+            && let Ok(flags) = rustix::fs::ioctl_getflags(&file)
+        {
+            let _ = rustix::fs::ioctl_setflags(&file, flags - rustix::fs::IFlags::IMMUTABLE);
+        }
+        let mode = if self.0.is_dir() { 0o700 } else { 0o600 };
+        let _ = std::fs::set_permissions(&self.0, std::fs::Permissions::from_mode(mode));
+    }
+}
+
 #[cfg(test)]
 mod port_tests {
     use super::*;

@@ -24,6 +24,7 @@ use crate::{
 use omnipanel_core::{
     access::Access,
     agent::AgentAdmin,
+    atomic_file,
     audit::{Audit, Retention},
     config::{self, Settings, SettingsStore},
     conversations::Conversations,
@@ -153,6 +154,23 @@ async fn serve(
         settings.events.history as usize,
     ));
 
+    // A kill during a settings or secrets write leaves its temporary
+    // beside the file; this run's writes never produce those names.
+    let written_files = [paths.config_file.clone(), paths.data_dir.join(SECRETS_FILE)];
+    let removed = tokio::task::spawn_blocking(move || {
+        written_files
+            .iter()
+            .map(|path| atomic_file::remove_stale_temporaries(path))
+            .sum::<usize>()
+    })
+    .await?;
+    if removed > 0 {
+        tracing::info!(
+            count = removed,
+            "removed temporary files that a settings or secrets write interrupted by a crash or kill had left"
+        );
+    }
+
     let state_db = paths.state_db();
     let (store, recovery) = tokio::task::spawn_blocking(move || Store::open(&state_db)).await??;
     if let Some(recovery) = recovery {
@@ -165,6 +183,14 @@ async fn serve(
             moved_to: recovery.moved_to.display().to_string(),
             reason: recovery.reason,
         });
+    }
+    if store.is_read_only() {
+        tracing::warn!(
+            state_db = %store.path().display(),
+            "state.db is read-only: the agent serves reads; every change kept there (projects, \
+             tokens, alert thresholds, conversations, the activity log) fails until it is made \
+             writable and the agent restarted"
+        );
     }
     let previous_run_crashed = report_earlier_crashes(&store, &paths.crash_dir, &bus).await;
     let tokens = Tokens::load(store.clone()).await?;
@@ -298,6 +324,7 @@ async fn serve(
 
     spawn_signal_handler(&ctx)?;
     spawn_socket_watch(&ctx, &paths.socket);
+    platform::memory::spawn_trimmer(ctx.shutdown_token());
 
     bus.publish(ServerEvent::AgentStarted {
         version: omnipanel_core::version::current().to_owned(),
@@ -436,7 +463,9 @@ async fn report_earlier_crashes(store: &Store, crash_dir: &Path, bus: &EventBus)
             message: report.message.clone(),
         });
     }
-    if let Some(newest) = fresh.first()
+    // Read-only: they are reported again next time, which is better than a
+    // warning that they could not be recorded.
+    if let Some(newest) = fresh.first().filter(|_| !store.is_read_only())
         && let Err(err) = store.set_meta(SEEN_KEY, newest.time_ms.to_string()).await
     {
         tracing::warn!(error = %err, "cannot record reported crash reports");

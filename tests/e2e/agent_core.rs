@@ -1,6 +1,7 @@
 //! Agent core end to end: single instance, stale sockets, peer uid and token
 //! access control, configuration errors, state.db recovery, signals, the
-//! event bus across reconnects, crash reports, settings persistence, logs,
+//! event bus across reconnects, a read-only state.db, crash reports,
+//! settings persistence, logs,
 //! the socket folder deleted under a running agent, and the CLI's exit
 //! codes.
 
@@ -10,7 +11,8 @@ use omnipanel_client::{
     Client, ClientError, EventSubscription, SubscriptionItem, Target, proto::v1 as pb,
 };
 use omnipanel_tests::{
-    AgentProcess, PATIENCE, Sandbox, TestResult, binary, run_to_end, stderr, stdout,
+    AgentProcess, PATIENCE, ReadOnly, Sandbox, TestResult, binary, process_exists, run_to_end,
+    stderr, stdout,
 };
 use tonic::Code;
 
@@ -574,6 +576,77 @@ async fn corrupt_state_db_is_moved_aside_and_kept() -> TestResult {
     );
     let log = std::fs::read_to_string(sandbox.agent_log())?;
     assert!(log.contains("moved aside"), "{log}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_read_only_state_db_serves_reads_and_refuses_writes_naming_it() -> TestResult {
+    let sandbox = Sandbox::new()?;
+    let mut agent = sandbox.start_agent().await?;
+    let client = agent.client().await?;
+    let first = sandbox.project_dir("first");
+    std::fs::create_dir_all(&first)?;
+    let project = omnipanel_tests::projects::open_project(&client, &first).await?;
+    drop(client);
+    agent.stop().await?;
+
+    // The file and its folder: SQLite can then create no `-shm` either.
+    let db = sandbox.data_dir().join("state.db");
+    let (Some(_file), Some(_folder)) = (ReadOnly::make(&db), ReadOnly::make(&sandbox.data_dir()))
+    else {
+        eprintln!("not run: root may not set the immutable flag here");
+        return Ok(());
+    };
+    let agent = sandbox.start_agent().await?;
+    let client = agent.client().await?;
+    client.agent().get_info(pb::GetInfoRequest {}).await?;
+    let listed = client
+        .projects()
+        .list_projects(pb::ListProjectsRequest::default())
+        .await?
+        .into_inner();
+    assert!(
+        listed.projects.iter().any(|p| p.id == project),
+        "{listed:?}"
+    );
+    client
+        .projects()
+        .get_project(pb::GetProjectRequest {
+            project: project.clone(),
+        })
+        .await?;
+    client
+        .agent()
+        .get_settings(pb::GetSettingsRequest::default())
+        .await?;
+
+    let second = sandbox.project_dir("second");
+    std::fs::create_dir_all(&second)?;
+    let refused = client
+        .projects()
+        .open_project(pb::OpenProjectRequest {
+            path: second.display().to_string(),
+            name: String::new(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::FailedPrecondition, "{refused:?}");
+    assert!(
+        refused.message().contains(&db.display().to_string())
+            && refused.message().contains("read-only"),
+        "{refused:?}"
+    );
+    let refused = create_token(&client, "while-read-only", pb::Scope::Read)
+        .await
+        .unwrap_err();
+    assert!(refused.to_string().contains("read-only"), "{refused}");
+    assert!(process_exists(agent.pid()), "the agent must keep running");
+    let log = std::fs::read_to_string(sandbox.agent_log())?;
+    assert_eq!(
+        log.matches("state.db is read-only").count(),
+        1,
+        "one warning at start: {log}"
+    );
     Ok(())
 }
 

@@ -189,7 +189,9 @@ impl Audit {
     /// (pruned once now, for settings that shrank, then on every write).
     pub async fn start(store: Store, retention: Retention) -> Result<Arc<Self>> {
         let now = crate::clock::retention_now_ms();
-        store.write(move |tx| prune(tx, retention, now)).await?;
+        if !store.is_read_only() {
+            store.write(move |tx| prune(tx, retention, now)).await?;
+        }
         let (queue, jobs) = mpsc::channel(QUEUE);
         let (followers, _) = broadcast::channel(FOLLOWERS);
         let writer = tokio::spawn(write_loop(
@@ -311,7 +313,9 @@ async fn write_loop(
                 Job::Flush(done) => flushes.push(done),
             }
         }
-        if !records.is_empty() {
+        // A read-only state.db keeps no activity log (start-up said so
+        // once); a warning per batch would only flood the log.
+        if !records.is_empty() && !store.is_read_only() {
             match write_batch(&store, records, retention).await {
                 Ok(entries) => {
                     for entry in entries {

@@ -151,6 +151,15 @@ impl std::error::Error for Error {}
 
 impl From<rusqlite::Error> for Error {
     fn from(err: rusqlite::Error) -> Self {
+        // A state.db made read-only while the agent runs (opened read-only,
+        // `Store::write` says so itself): the user's to fix, not a bug.
+        if err.sqlite_error_code() == Some(rusqlite::ErrorCode::ReadOnly) {
+            return Self::failed_precondition(format!(
+                "state.db cannot be written ({err}): make it and its folder writable by this \
+                 user and restart the agent"
+            ))
+            .with_reason(Reason::StateDb);
+        }
         Self::internal(format!("state database error: {err}")).with_reason(Reason::StateDb)
     }
 }

@@ -1,8 +1,13 @@
 //! state.db: the agent's SQLite database (WAL mode) with versioned
 //! migrations. Every write goes through a transaction. A database SQLite
 //! calls corrupt or "not a database" is moved aside, kept for inspection,
-//! and replaced by a fresh one so the agent keeps running. Calls run on the
-//! blocking pool, never on the async executor.
+//! and replaced by a fresh one so the agent keeps running. A database the
+//! agent may not write (a read-only file mode or folder, the immutable
+//! flag, a read-only mount) is opened read-only when its schema is
+//! current: reads answer, every write fails with [`read_only_error`]
+//! naming the file, and start-up skips its own writes
+//! ([`Store::is_read_only`]). Calls run on the blocking pool, never on the
+//! async executor.
 
 use std::{
     path::{Path, PathBuf},
@@ -10,9 +15,9 @@ use std::{
     time::{SystemTime, UNIX_EPOCH},
 };
 
-use rusqlite::{Connection, ErrorCode, OptionalExtension, Transaction};
+use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, Transaction};
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Reason, Result};
 
 /// Schema migrations, applied in order; `PRAGMA user_version` records how
 /// many ran. Append only: never edit a migration that has shipped.
@@ -184,6 +189,7 @@ pub struct Recovery {
 pub struct Store {
     connection: Arc<Mutex<Connection>>,
     path: PathBuf,
+    read_only: bool,
 }
 
 impl Store {
@@ -196,18 +202,18 @@ impl Store {
                 Error::internal(format!("cannot create {}: {err}", dir.display()))
             })?;
         }
-        let (connection, recovery) = match open_checked(path) {
-            Ok(connection) => (connection, None),
+        let ((connection, read_only), recovery) = match open_either_way(path) {
+            Ok(opened) => (opened, None),
             Err(err) if is_corruption(&err) => {
                 let moved_to = move_aside(path)?;
-                let connection = open_checked(path).map_err(|err| {
+                let opened = open_either_way(path).map_err(|err| {
                     Error::internal(format!(
                         "cannot create a fresh {} after moving the corrupt one aside: {err}",
                         path.display()
                     ))
                 })?;
                 (
-                    connection,
+                    opened,
                     Some(Recovery {
                         moved_to,
                         reason: err.to_string(),
@@ -215,16 +221,20 @@ impl Store {
                 )
             }
             Err(err) => {
-                return Err(Error::internal(format!(
-                    "cannot open {}: {err}",
-                    path.display()
-                )));
+                return Err(match err {
+                    Opening::NeedsWriting(message) => Error::failed_precondition(message),
+                    Opening::Sqlite(err) => {
+                        Error::internal(format!("cannot open {}: {err}", path.display()))
+                    }
+                }
+                .with_reason(Reason::StateDb));
             }
         };
         Ok((
             Self {
                 connection: Arc::new(Mutex::new(connection)),
                 path: path.to_owned(),
+                read_only,
             },
             recovery,
         ))
@@ -237,6 +247,7 @@ impl Store {
         Ok(Self {
             connection: Arc::new(Mutex::new(connection)),
             path: PathBuf::from(":memory:"),
+            read_only: false,
         })
     }
 
@@ -245,13 +256,24 @@ impl Store {
         &self.path
     }
 
+    /// Whether the database was opened read-only because the agent may not
+    /// write it: every [`Store::write`] then fails with [`read_only_error`],
+    /// and start-up leaves out its own writes (pruning, bookkeeping).
+    pub fn is_read_only(&self) -> bool {
+        self.read_only
+    }
+
     /// Run `f` inside a transaction on the blocking pool; it commits when
-    /// `f` returns `Ok`.
+    /// `f` returns `Ok`. On a read-only database it fails at once with
+    /// [`read_only_error`].
     pub async fn write<T, F>(&self, f: F) -> Result<T>
     where
         T: Send + 'static,
         F: FnOnce(&Transaction<'_>) -> Result<T> + Send + 'static,
     {
+        if self.read_only {
+            return Err(read_only_error(&self.path));
+        }
         let connection = self.connection.clone();
         tokio::task::spawn_blocking(move || {
             let mut guard = lock(&connection)?;
@@ -310,14 +332,143 @@ fn lock(connection: &Mutex<Connection>) -> Result<std::sync::MutexGuard<'_, Conn
     Ok(crate::sync::lock(connection))
 }
 
-fn open_checked(path: &Path) -> rusqlite::Result<Connection> {
+/// Why [`open_either_way`] failed.
+enum Opening {
+    /// SQLite's error (corruption among them: then the file is moved aside).
+    Sqlite(rusqlite::Error),
+    /// The database may only be read and needs a write before it can be
+    /// used (a migration); the message says what to do.
+    NeedsWriting(String),
+}
+
+impl From<rusqlite::Error> for Opening {
+    fn from(err: rusqlite::Error) -> Self {
+        Self::Sqlite(err)
+    }
+}
+
+impl std::fmt::Display for Opening {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Sqlite(err) => err.fmt(f),
+            Self::NeedsWriting(message) => f.write_str(message),
+        }
+    }
+}
+
+fn is_corruption(err: &Opening) -> bool {
+    matches!(
+        err,
+        Opening::Sqlite(err) if matches!(
+            err.sqlite_error_code(),
+            Some(ErrorCode::DatabaseCorrupt | ErrorCode::NotADatabase)
+        )
+    )
+}
+
+/// Open for writing; when SQLite opens the file read-only (it falls back
+/// silently when the file may not be written) or a write of the set-up
+/// fails as read-only (a folder where the journal cannot be made, a
+/// read-only mount), open it again read-only. Returns whether it is.
+fn open_either_way(path: &Path) -> Result<(Connection, bool), Opening> {
+    match open_checked(path) {
+        Ok(connection) => Ok((connection, false)),
+        Err(Opening::Sqlite(err)) if err.sqlite_error_code() == Some(ErrorCode::ReadOnly) => {
+            match open_read_only(path, false) {
+                // Reading a WAL database needs its `-shm` file, which a
+                // read-only folder cannot get (SQLite says "read-only" or,
+                // for root in an immutable folder, "cannot open"); with no
+                // `-wal` file either,
+                // everything is in the main file, and while this agent holds
+                // the instance lock nobody else changes it: SQLite may read
+                // it as immutable, without the `-shm`.
+                Err(Opening::Sqlite(err))
+                    if matches!(
+                        err.sqlite_error_code(),
+                        Some(ErrorCode::ReadOnly | ErrorCode::CannotOpen)
+                    ) && !side_file(path, "-wal").exists() =>
+                {
+                    Ok((open_read_only(path, true)?, true))
+                }
+                opened => Ok((opened?, true)),
+            }
+        }
+        Err(err) => Err(err),
+    }
+}
+
+/// `path` with `suffix` appended to its name (`-wal`, `-shm`).
+fn side_file(path: &Path, suffix: &str) -> PathBuf {
+    let mut side = path.as_os_str().to_owned();
+    side.push(suffix);
+    PathBuf::from(side)
+}
+
+/// `path` as an SQLite `file:` URI with `immutable=1`; every byte but the
+/// unreserved ones and `/` percent-encoded, so `?`, `#` and `%` in a
+/// folder's name stay part of the path.
+fn immutable_uri(path: &Path) -> String {
+    use std::os::unix::ffi::OsStrExt;
+    let mut uri = String::from("file:");
+    for &byte in path.as_os_str().as_bytes() {
+        if byte.is_ascii_alphanumeric() || b"/-._~".contains(&byte) {
+            uri.push(char::from(byte));
+        } else {
+            uri.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    uri.push_str("?immutable=1");
+    uri
+}
+
+fn open_checked(path: &Path) -> Result<Connection, Opening> {
     let mut connection = Connection::open(path)?;
+    if connection.is_readonly(rusqlite::MAIN_DB)? {
+        return Err(Opening::Sqlite(rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_READONLY),
+            Some("opened read-only".to_owned()),
+        )));
+    }
     // Owner-only, like the folder: SQLite creates files with the umask.
     let _ = crate::platform::fs::make_private(path);
     connection.busy_timeout(std::time::Duration::from_secs(5))?;
     connection.pragma_update(None, "journal_mode", "WAL")?;
     connection.pragma_update(None, "synchronous", "NORMAL")?;
     connection.pragma_update(None, "foreign_keys", "ON")?;
+    quick_check(&connection)?;
+    migrate(&mut connection)?;
+    Ok(connection)
+}
+
+/// The read-only connection: no journal mode change (a write), no
+/// migration (refused when one is due, since it cannot be made).
+fn open_read_only(path: &Path, immutable: bool) -> Result<Connection, Opening> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let connection = if immutable {
+        Connection::open_with_flags(immutable_uri(path), flags | OpenFlags::SQLITE_OPEN_URI)?
+    } else {
+        Connection::open_with_flags(path, flags)?
+    };
+    connection.busy_timeout(std::time::Duration::from_secs(5))?;
+    connection.pragma_update(None, "foreign_keys", "ON")?;
+    quick_check(&connection)?;
+    let applied = schema_version(&connection)?;
+    let known = migrations().len();
+    if applied > known {
+        return Err(newer_schema(applied, known).into());
+    }
+    if applied < known {
+        return Err(Opening::NeedsWriting(format!(
+            "{} cannot be written (read-only) and needs its schema upgraded from version {applied} \
+             to {known} before this agent can use it; make it and its folder writable by this \
+             user (chmod u+w, or chattr -i where it is immutable) and start the agent again",
+            path.display()
+        )));
+    }
+    Ok(connection)
+}
+
+fn quick_check(connection: &Connection) -> rusqlite::Result<()> {
     let verdict: String = connection.query_row("PRAGMA quick_check", [], |row| row.get(0))?;
     if verdict != "ok" {
         return Err(rusqlite::Error::SqliteFailure(
@@ -325,8 +476,20 @@ fn open_checked(path: &Path) -> rusqlite::Result<Connection> {
             Some(format!("integrity check failed: {verdict}")),
         ));
     }
-    migrate(&mut connection)?;
-    Ok(connection)
+    Ok(())
+}
+
+/// The error every write to a read-only state.db answers. FAILED_PRECONDITION,
+/// not UNAVAILABLE: retrying cannot help until the user makes the file
+/// writable and restarts the agent, and UNAVAILABLE tells clients to retry.
+pub fn read_only_error(path: &Path) -> Error {
+    Error::failed_precondition(format!(
+        "{} is read-only, so nothing can be changed: the agent serves reads only; make it \
+         and its folder writable by this user (chmod u+w, or chattr -i where it is immutable) \
+         and restart the agent",
+        path.display()
+    ))
+    .with_reason(Reason::StateDb)
 }
 
 /// Set in the update tests to a version from which on the agent knows one
@@ -349,19 +512,31 @@ fn test_migration() -> Option<&'static str> {
     None
 }
 
-fn migrate(connection: &mut Connection) -> rusqlite::Result<()> {
+fn migrations() -> Vec<&'static str> {
     let mut migrations = MIGRATIONS.to_vec();
     migrations.extend(test_migration());
+    migrations
+}
+
+fn schema_version(connection: &Connection) -> rusqlite::Result<usize> {
     let applied: i64 = connection.query_row("PRAGMA user_version", [], |row| row.get(0))?;
-    let applied = usize::try_from(applied).unwrap_or(usize::MAX);
+    Ok(usize::try_from(applied).unwrap_or(usize::MAX))
+}
+
+fn newer_schema(applied: usize, known: usize) -> rusqlite::Error {
+    rusqlite::Error::SqliteFailure(
+        rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_MISMATCH),
+        Some(format!(
+            "state.db has schema version {applied}, newer than this agent knows ({known}); it was written by a newer OmniPanel"
+        )),
+    )
+}
+
+fn migrate(connection: &mut Connection) -> rusqlite::Result<()> {
+    let migrations = migrations();
+    let applied = schema_version(connection)?;
     if applied > migrations.len() {
-        return Err(rusqlite::Error::SqliteFailure(
-            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_MISMATCH),
-            Some(format!(
-                "state.db has schema version {applied}, newer than this agent knows ({}); it was written by a newer OmniPanel",
-                migrations.len()
-            )),
-        ));
+        return Err(newer_schema(applied, migrations.len()));
     }
     for (index, sql) in migrations.iter().enumerate().skip(applied) {
         let tx = connection.transaction()?;
@@ -374,13 +549,6 @@ fn migrate(connection: &mut Connection) -> rusqlite::Result<()> {
         tx.commit()?;
     }
     Ok(())
-}
-
-fn is_corruption(err: &rusqlite::Error) -> bool {
-    matches!(
-        err.sqlite_error_code(),
-        Some(ErrorCode::DatabaseCorrupt | ErrorCode::NotADatabase)
-    )
 }
 
 fn move_aside(path: &Path) -> Result<PathBuf> {
@@ -399,9 +567,7 @@ fn move_aside(path: &Path) -> Result<PathBuf> {
     })?;
     // WAL and shared-memory files belong to the bad database; keep them with it.
     for suffix in ["-wal", "-shm"] {
-        let mut side = path.as_os_str().to_owned();
-        side.push(suffix);
-        let side = PathBuf::from(side);
+        let side = side_file(path, suffix);
         if side.exists() {
             let mut side_target = target.as_os_str().to_owned();
             side_target.push(suffix);
@@ -526,6 +692,127 @@ mod tests {
         assert_eq!(store.meta("key-0001").await?, None);
         store.set_meta("after", "recovery".into()).await?;
         Ok(())
+    }
+
+    /// Makes a file or folder read-only for this process until dropped:
+    /// the immutable flag for root, which ignores file modes, else the
+    /// modes (0444 for a file, 0555 for a folder).
+    struct ReadOnly(PathBuf);
+
+    impl ReadOnly {
+        /// `None` where root may not set the flag (no CAP_LINUX_IMMUTABLE,
+        /// or a file system without it): the test cannot run there.
+        fn make(path: &Path) -> Option<Self> {
+            use std::os::unix::fs::PermissionsExt;
+            if rustix::process::geteuid().is_root() {
+                let file = std::fs::File::open(path).ok()?;
+                let flags = rustix::fs::ioctl_getflags(&file).ok()?;
+                rustix::fs::ioctl_setflags(&file, flags | rustix::fs::IFlags::IMMUTABLE).ok()?;
+            } else {
+                let mode = if path.is_dir() { 0o555 } else { 0o444 };
+                std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).ok()?;
+            }
+            Some(Self(path.to_owned()))
+        }
+    }
+
+    impl Drop for ReadOnly {
+        fn drop(&mut self) {
+            use std::os::unix::fs::PermissionsExt;
+            if let Ok(file) = std::fs::File::open(&self.0)
+                && let Ok(flags) = rustix::fs::ioctl_getflags(&file)
+            {
+                let _ = rustix::fs::ioctl_setflags(&file, flags - rustix::fs::IFlags::IMMUTABLE);
+            }
+            let mode = if self.0.is_dir() { 0o700 } else { 0o600 };
+            let _ = std::fs::set_permissions(&self.0, std::fs::Permissions::from_mode(mode));
+        }
+    }
+
+    /// A state.db with a `meta` row, closed (so no `-wal` or `-shm` is left).
+    async fn written_database(dir: &Path) -> Result<PathBuf> {
+        let path = dir.join("state.db");
+        let (store, _) = Store::open(&path)?;
+        store.set_meta("k", "v".into()).await?;
+        drop(store);
+        assert!(!side_file(&path, "-wal").exists());
+        Ok(path)
+    }
+
+    async fn assert_reads_and_refuses_writes(path: &Path) -> Result<()> {
+        let (store, recovery) = Store::open(path)?;
+        assert!(recovery.is_none());
+        assert!(store.is_read_only());
+        assert_eq!(store.meta("k").await?, Some("v".to_owned()));
+        let err = store.set_meta("k", "w".into()).await.unwrap_err();
+        assert_eq!(err.kind(), crate::error::ErrorKind::FailedPrecondition);
+        assert_eq!(err.reason(), Some(Reason::StateDb));
+        assert!(
+            err.message().contains(&path.display().to_string())
+                && err.message().contains("read-only"),
+            "{err}"
+        );
+        assert_eq!(store.meta("k").await?, Some("v".to_owned()));
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn a_read_only_file_is_opened_read_only_reads_answer_and_writes_say_why() -> Result<()> {
+        let dir = tempfile::tempdir().map_err(|e| Error::internal(e.to_string()))?;
+        let path = written_database(dir.path()).await?;
+        let Some(_read_only) = ReadOnly::make(&path) else {
+            eprintln!("not run: root may not set the immutable flag here");
+            return Ok(());
+        };
+        assert_reads_and_refuses_writes(&path).await
+    }
+
+    #[tokio::test]
+    async fn a_read_only_folder_without_shm_is_read_all_the_same() -> Result<()> {
+        let dir = tempfile::tempdir().map_err(|e| Error::internal(e.to_string()))?;
+        let path = written_database(dir.path()).await?;
+        let (Some(_file), Some(_folder)) = (ReadOnly::make(&path), ReadOnly::make(dir.path()))
+        else {
+            eprintln!("not run: root may not set the immutable flag here");
+            return Ok(());
+        };
+        assert_reads_and_refuses_writes(&path).await?;
+        assert!(!side_file(&path, "-shm").exists());
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn a_read_only_database_that_needs_a_migration_is_refused_saying_what_to_do() -> Result<()>
+    {
+        let dir = tempfile::tempdir().map_err(|e| Error::internal(e.to_string()))?;
+        let path = written_database(dir.path()).await?;
+        {
+            // As an older release left it: one migration short.
+            let connection = Connection::open(&path)?;
+            let older = i64::try_from(migrations().len() - 1).unwrap();
+            connection.pragma_update(None, "user_version", older)?;
+        }
+        let Some(_read_only) = ReadOnly::make(&path) else {
+            eprintln!("not run: root may not set the immutable flag here");
+            return Ok(());
+        };
+        let err = Store::open(&path).unwrap_err();
+        assert_eq!(err.kind(), crate::error::ErrorKind::FailedPrecondition);
+        assert!(
+            err.message().contains(&path.display().to_string())
+                && err.message().contains("schema upgraded")
+                && err.message().contains("chmod u+w"),
+            "{err}"
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn the_immutable_uri_keeps_odd_folder_names_part_of_the_path() {
+        assert_eq!(
+            immutable_uri(Path::new("/home/a b/x?y#z%/state.db")),
+            "file:/home/a%20b/x%3Fy%23z%25/state.db?immutable=1"
+        );
     }
 
     #[test]

@@ -376,24 +376,35 @@ const HASH_COLUMN: usize = 14;
 
 impl Tokens {
     /// Load the index from the store, dropping grants made for one run of
-    /// the agent and grants that expired.
+    /// the agent and grants that expired (from the store too, unless it is
+    /// read-only: then they are only left out).
     pub async fn load(store: Store) -> Result<Self> {
-        let rows = store
-            .write(|tx| {
-                tx.execute(
-                    "DELETE FROM tokens WHERE this_run = 1 OR (expires_ms > 0 AND expires_ms <= ?1)",
-                    [now_ms()],
-                )?;
-                let mut statement =
-                    tx.prepare(&format!("SELECT {COLUMNS}, secret_hash FROM tokens"))?;
-                let rows = statement
-                    .query_map([], |row| {
-                        Ok((row_to_info(row)?, row.get::<_, Vec<u8>>(HASH_COLUMN)?))
-                    })?
-                    .collect::<rusqlite::Result<Vec<_>>>()?;
-                Ok(rows)
-            })
-            .await?;
+        let now = now_ms();
+        let read = move |c: &rusqlite::Connection| -> Result<Vec<_>> {
+            let mut statement = c.prepare(&format!(
+                "SELECT {COLUMNS}, secret_hash FROM tokens
+                 WHERE NOT (this_run = 1 OR (expires_ms > 0 AND expires_ms <= ?1))"
+            ))?;
+            let rows = statement
+                .query_map([now], |row| {
+                    Ok((row_to_info(row)?, row.get::<_, Vec<u8>>(HASH_COLUMN)?))
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok(rows)
+        };
+        let rows = if store.is_read_only() {
+            store.read(read).await?
+        } else {
+            store
+                .write(move |tx| {
+                    tx.execute(
+                        "DELETE FROM tokens WHERE this_run = 1 OR (expires_ms > 0 AND expires_ms <= ?1)",
+                        [now],
+                    )?;
+                    read(tx)
+                })
+                .await?
+        };
         let mut by_hash = HashMap::new();
         for (info, hash) in rows {
             if let (Ok(hash), Some(info)) = (<[u8; 32]>::try_from(hash), info) {

@@ -2,7 +2,9 @@
 //! WriteFile, ApplyBatch and a settings write: after every kill the agent
 //! is started again and what it wrote is checked whole (the old contents or
 //! the new, never a mix; a batch applied entirely or not at all; the
-//! setting old or new with config.toml accepted), and state.db passes
+//! setting old or new with config.toml accepted), no temporary file of the
+//! killed write is left once the agent is back (the project walked again,
+//! for a project's files), and state.db passes
 //! SQLite's `PRAGMA integrity_check` (the `sqlite3` program, Debian's
 //! `sqlite3`). The kill comes after a delay that walks through the call's
 //! length, so it lands before, during and after the write.
@@ -15,7 +17,10 @@ use std::{
 };
 
 use omnipanel_client::{Client, proto::v1 as pb};
-use omnipanel_tests::{AgentProcess, Sandbox, TestResult, projects::open_project};
+use omnipanel_tests::{
+    AgentProcess, Sandbox, TestResult,
+    projects::{open_project, wait_for_index},
+};
 
 use crate::{
     faults::{Outcome, check, names_in},
@@ -29,7 +34,7 @@ pub async fn run(only: Option<&str>, report: &mut Report) {
         report,
         only,
         "kill -9 during WriteFile ×100",
-        "after each restart the 2 MiB file is wholly the old or the new contents; state.db integrity_check ok",
+        "after each restart the 2 MiB file is wholly the old or the new contents, and once the project is indexed again no temporary file is left; state.db integrity_check ok",
         write_file_loop,
     )
     .await;
@@ -37,7 +42,7 @@ pub async fn run(only: Option<&str>, report: &mut Report) {
         report,
         only,
         "kill -9 during ApplyBatch ×100",
-        "after each restart the batch (5 files replaced, 1 created, 1 deleted) is applied entirely or not at all, nothing left aside; state.db integrity_check ok",
+        "after each restart the batch (5 files replaced, 1 created, 1 deleted) is applied entirely or not at all, nothing left aside (no temporary file either, once the project is indexed again); state.db integrity_check ok",
         apply_batch_loop,
     )
     .await;
@@ -45,7 +50,7 @@ pub async fn run(only: Option<&str>, report: &mut Report) {
         report,
         only,
         "kill -9 during a settings write ×100",
-        "after each restart the agent starts (config.toml accepted), the setting is the old or the new value; state.db integrity_check ok",
+        "after each restart the agent starts (config.toml accepted), the setting is the old or the new value, no temporary file is left beside config.toml; state.db integrity_check ok",
         settings_loop,
     )
     .await;
@@ -96,6 +101,17 @@ where
     let restarted = sandbox.start_agent().await?;
     let client = restarted.client().await?;
     Ok((restarted, client))
+}
+
+/// How many times the agent's log says it removed temporaries that killed
+/// writes had left (at most once per start or walk): that the cleanup ran,
+/// not only that nothing was left.
+fn cleanups_logged(sandbox: &Sandbox) -> usize {
+    std::fs::read_to_string(sandbox.agent_log())
+        .unwrap_or_default()
+        .lines()
+        .filter(|line| line.contains("removed temporary files"))
+        .count()
 }
 
 /// The leftovers of a write in `dir` besides `expected` names.
@@ -150,6 +166,9 @@ async fn write_file_loop() -> Outcome {
             .await?;
         agent = restarted;
         client = fresh;
+        // The walk of the reopened project is what removes the killed
+        // write's temporary.
+        wait_for_index(&client, &project).await?;
         let on_disk = std::fs::read(dir.join("big.bin"))?;
         if on_disk == versions[next] {
             new_seen += 1;
@@ -164,9 +183,10 @@ async fn write_file_loop() -> Outcome {
         }
     }
     let left = litter(&dir, &["big.bin"])?;
+    let cleaned = cleanups_logged(&sandbox);
     Ok((
         format!(
-            "{ROUNDS} kills over a {:.0} ms write: {new_seen} new, {} old, {torn} torn; integrity_check not ok {} times{}; temporary files left behind: {} at most at once, {} at the end (e.g. {:?})",
+            "{ROUNDS} kills over a {:.0} ms write: {new_seen} new, {} old, {torn} torn; integrity_check not ok {} times{}; temporary files left behind: {} at most at once, {} at the end (e.g. {:?}); restarts that removed a killed write's temporary: {cleaned}",
             typical.as_secs_f64() * 1000.0,
             ROUNDS - new_seen - torn,
             bad_db.len(),
@@ -178,7 +198,7 @@ async fn write_file_loop() -> Outcome {
             left.len(),
             left.first().map_or("", String::as_str)
         ),
-        torn == 0 && bad_db.is_empty(),
+        torn == 0 && bad_db.is_empty() && max_litter == 0,
     ))
 }
 
@@ -241,8 +261,9 @@ fn wholly_at(dir: &Path, round: u64) -> TestResult<bool> {
 }
 
 /// Whether `name` is the temporary file of an atomic write that a kill
-/// left behind (`.NAME.omnipanel-HEX.tmp`): litter, counted apart, not a
-/// change the batch made.
+/// left behind (`.NAME.omnipanel-PID-START-HEX.tmp`, earlier
+/// `.NAME.omnipanel-HEX.tmp`): litter, counted apart, not a change the
+/// batch made.
 fn is_write_litter(name: &str) -> bool {
     name.starts_with('.') && name.contains(".omnipanel-") && name.ends_with(".tmp")
 }
@@ -295,6 +316,7 @@ async fn apply_batch_loop() -> Outcome {
             .await?;
         agent = restarted;
         client = fresh;
+        wait_for_index(&client, &project).await?;
         let litter = names_in(&dir)?
             .iter()
             .filter(|name| is_write_litter(name))
@@ -350,7 +372,7 @@ async fn apply_batch_loop() -> Outcome {
                 .unwrap_or_default(),
             bad_db.len()
         ),
-        mixed.is_empty() && bad_db.is_empty(),
+        mixed.is_empty() && bad_db.is_empty() && max_batch_litter == 0,
     ))
 }
 
@@ -364,6 +386,12 @@ async fn settings_loop() -> Outcome {
     let typical = started.elapsed();
     let (mut wrong, mut new_seen, mut bad_db) = (Vec::new(), 0, Vec::new());
     let mut current = 5u64;
+    let mut max_litter = 0;
+    let config_dir = sandbox
+        .config_file()
+        .parent()
+        .map(Path::to_path_buf)
+        .ok_or("config.toml has no folder")?;
     for round in 1..=ROUNDS {
         let next = 5 + round % 2 + 1;
         let mut agent_api = client.agent();
@@ -383,6 +411,12 @@ async fn settings_loop() -> Outcome {
         agent = restarted;
         client = fresh;
         let text = std::fs::read_to_string(sandbox.config_file())?;
+        max_litter = max_litter.max(
+            names_in(&config_dir)?
+                .iter()
+                .filter(|name| is_write_litter(name))
+                .count(),
+        );
         let value = max_files(&client).await?;
         if value == next {
             new_seen += 1;
@@ -398,15 +432,16 @@ async fn settings_loop() -> Outcome {
             bad_db.push(format!("round {round}: {check}"));
         }
     }
+    let cleaned = cleanups_logged(&sandbox);
     Ok((
         format!(
-            "{ROUNDS} kills: the agent restarted every time; {new_seen} new, {} old, {} wrong{}; integrity_check not ok {} times",
+            "{ROUNDS} kills: the agent restarted every time; {new_seen} new, {} old, {} wrong{}; integrity_check not ok {} times; temporary files beside config.toml after a restart: {max_litter} at most; restarts that removed a killed write's temporary: {cleaned}",
             ROUNDS - new_seen - wrong.len() as u64,
             wrong.len(),
             wrong.first().map(|w| format!(" ({w})")).unwrap_or_default(),
             bad_db.len()
         ),
-        wrong.is_empty() && bad_db.is_empty(),
+        wrong.is_empty() && bad_db.is_empty() && max_litter == 0,
     ))
 }
 

@@ -3,8 +3,10 @@
 //! socket folder deleted under a running agent, the clock jumping forward
 //! and back (libfaketime from Debian's `faketime`, monotonic time left
 //! alone as the kernel leaves it), and state.db made read-only (the
-//! immutable flag, since root ignores file modes; a bind mount cannot be
-//! made read-only while the agent holds the database open for writing). The `kill -9` loops are in `crash_loops.rs`, Ollama's faults in
+//! immutable flag for root, which ignores file modes, else the mode; a bind
+//! mount cannot be made read-only while the agent holds the database open
+//! for writing). The `kill -9` loops are in `crash_loops.rs`, Ollama's
+//! faults in
 //! `ollama_faults.rs`. Mounting needs root; without it those faults are
 //! recorded as not run.
 
@@ -16,7 +18,7 @@ use std::{
 };
 
 use omnipanel_client::{Client, proto::v1 as pb};
-use omnipanel_tests::{AgentProcess, PATIENCE, Sandbox, TestResult, process_exists};
+use omnipanel_tests::{AgentProcess, PATIENCE, ReadOnly, Sandbox, TestResult, process_exists};
 use tonic::Code;
 
 use crate::{crash_loops, ollama_faults, report::Report};
@@ -388,24 +390,7 @@ async fn clock_jumps() -> Outcome {
     Ok((seen.join("; "), passed))
 }
 
-/// `chattr` on `path` (`+i`: immutable, which binds root too).
-fn chattr(flag: &str, path: &Path) -> TestResult {
-    run_command(Command::new("chattr").arg(flag).arg(path))
-}
-
-/// Makes a file mutable again when dropped.
-struct Immutable<'a>(&'a Path);
-
-impl Drop for Immutable<'_> {
-    fn drop(&mut self) {
-        let _ = Command::new("chattr").arg("-i").arg(self.0).status();
-    }
-}
-
 async fn read_only_state_db() -> Outcome {
-    if !is_root() {
-        return Ok(("not run: chattr +i needs root".to_owned(), false));
-    }
     let sandbox = Sandbox::new()?;
     let mut agent = sandbox.start_agent().await?;
     let client = agent.client().await?;
@@ -415,10 +400,15 @@ async fn read_only_state_db() -> Outcome {
     drop(client);
     agent.stop().await?;
     // Read-only as a read-only file system or `chmod a-w` makes it for a
-    // user; root ignores modes, not the immutable flag.
+    // user; root ignores modes, not the immutable flag (`ReadOnly` uses
+    // whichever binds this process).
     let db = sandbox.data_dir().join("state.db");
-    chattr("+i", &db)?;
-    let _immutable = Immutable(&db);
+    let Some(_read_only) = ReadOnly::make(&db) else {
+        return Ok((
+            "not run: root may not set the immutable flag here".to_owned(),
+            false,
+        ));
+    };
     let agent = match AgentProcess::start(&sandbox, &[]).await {
         Ok(agent) => agent,
         Err(err) => {

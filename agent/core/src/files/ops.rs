@@ -324,12 +324,10 @@ pub async fn open_read(
     .await
 }
 
+/// A temporary named for this writer, so that one left by a kill is
+/// removed by the next walk of the project (`atomic_file`).
 fn temp_name(name: &str) -> Result<String> {
-    let mut bytes = [0u8; 6];
-    getrandom::fill(&mut bytes).map_err(|err| Error::internal(format!("no randomness: {err}")))?;
-    let random: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-    let short: String = name.chars().take(100).collect();
-    Ok(format!(".{short}.omnipanel-{random}.tmp"))
+    crate::atomic_file::temp_name(name).map_err(|err| Error::internal(err.to_string()))
 }
 
 /// Write atomically under the project's write lock. `field` names the path

@@ -245,8 +245,12 @@ impl Providers {
     /// Move the bearer tokens older releases kept in state.db into
     /// `secrets`, then empty the column: a token is in the secrets file
     /// before it leaves state.db, so a crash in between loses nothing. How
-    /// many were moved.
+    /// many were moved. On a read-only state.db nothing is moved (the
+    /// column cannot be emptied); the next start on a writable one does it.
     pub async fn move_tokens_to(&self, secrets: &Secrets) -> Result<usize> {
+        if self.store.is_read_only() {
+            return Ok(0);
+        }
         let tokens: Vec<(String, String)> = self
             .store
             .read(|c| {

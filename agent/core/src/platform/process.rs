@@ -1,6 +1,7 @@
 //! Process control: tying a child to our life (PR_SET_PDEATHSIG on Linux),
 //! asking a process to stop (SIGTERM), replacing the running program
-//! (`exec`), and reading the signal that ended a child. Callers decide when;
+//! (`exec`), reading the signal that ended a child, and telling whether a
+//! process known by its pid and start time still runs. Callers decide when;
 //! this module only knows how on each OS.
 
 use std::process::ExitStatus;
@@ -70,9 +71,54 @@ pub fn exec(command: &mut std::process::Command) -> std::io::Error {
     }
 }
 
+/// When process `pid` started, in an OS-specific unit that only needs to
+/// differ between two processes that had the same pid (on Linux, clock
+/// ticks since boot, from `/proc/PID/stat`); `None` where the process does
+/// not exist, and 0 where the OS does not tell.
+pub fn start_time(pid: u32) -> Option<u64> {
+    #[cfg(target_os = "linux")]
+    {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        // The name (field 2) may hold spaces and parentheses; the fields
+        // after its last ')' start with the 3rd, so the 22nd is the 20th.
+        let (_, rest) = stat.rsplit_once(')')?;
+        rest.split_whitespace().nth(19)?.parse().ok()
+    }
+    #[cfg(all(unix, not(target_os = "linux")))]
+    {
+        let alive = i32::try_from(pid)
+            .ok()
+            .and_then(rustix::process::Pid::from_raw)
+            .is_some_and(|pid| {
+                !matches!(
+                    rustix::process::test_kill_process(pid),
+                    Err(rustix::io::Errno::SRCH)
+                )
+            });
+        alive.then_some(0)
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = pid;
+        Some(0)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_process_has_one_start_time_and_a_gone_one_none() -> std::io::Result<()> {
+        let own = start_time(std::process::id());
+        assert!(own.is_some());
+        assert_eq!(start_time(std::process::id()), own);
+        let mut child = std::process::Command::new("true").spawn()?;
+        let pid = child.id();
+        child.wait()?;
+        assert_eq!(start_time(pid), None, "a reaped child is gone");
+        Ok(())
+    }
 
     #[tokio::test]
     async fn terminate_ends_a_child_and_its_signal_is_read() -> std::io::Result<()> {

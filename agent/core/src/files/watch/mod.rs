@@ -266,6 +266,13 @@ impl Coalescer {
     }
 
     fn report_failures(&self, walked: &Walked) {
+        if walked.stale_temporaries_removed > 0 {
+            tracing::info!(
+                project = %self.project.root().display(),
+                count = walked.stale_temporaries_removed,
+                "removed temporary files that writes interrupted by a crash or kill had left"
+            );
+        }
         if let Some(first) = walked.failures.first() {
             tracing::debug!(
                 project = %self.project.root().display(),

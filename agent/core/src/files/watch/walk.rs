@@ -8,18 +8,23 @@
 //! the tree: the folders a person is most likely to touch, and `.git`.
 //! Below the limit, folders are still listed (the index stays complete) but
 //! not watched; the walk reports the roots of those unwatched subtrees so
-//! they can be listed again on demand. Blocking: run it on the blocking pool.
+//! they can be listed again on demand. Temporaries that a writer killed
+//! mid-write left behind are removed as they are met. Blocking: run it on
+//! the blocking pool.
 
 use std::collections::{BTreeSet, VecDeque};
 
 use cap_std::fs::Dir;
 
-use crate::files::{
-    ignore_rules::{IgnoreRules, Verdict},
-    sandbox::{self, RelPath},
-    watch::{
-        limit::LimitKind,
-        source::{AddError, FolderWatches},
+use crate::{
+    atomic_file,
+    files::{
+        ignore_rules::{IgnoreRules, Verdict},
+        sandbox::{self, RelPath},
+        watch::{
+            limit::LimitKind,
+            source::{AddError, FolderWatches},
+        },
     },
 };
 
@@ -41,6 +46,8 @@ pub struct Walked {
     /// Folders left out because they could not be opened as folders
     /// (gone since their parent was listed, or swapped for a symlink).
     pub refused: usize,
+    /// Temporaries of writers killed mid-write, removed on the way.
+    pub stale_temporaries_removed: usize,
 }
 
 /// Walk from each of `starts` (folders inside the project whose handle is
@@ -101,6 +108,15 @@ pub fn walk(
             let Ok(file_type) = entry.file_type() else {
                 continue;
             };
+            // A temporary whose writer was killed mid-write (this agent's
+            // previous run, say) is nobody's: the walk that meets it
+            // removes it, so none is left for good.
+            if file_type.is_file() && atomic_file::is_stale_temporary(&name) {
+                if handle.remove_file(&name).is_ok() {
+                    walked.stale_temporaries_removed += 1;
+                }
+                continue;
+            }
             children.push((name, file_type.is_dir(), file_type.is_file()));
         }
         if children
@@ -268,6 +284,31 @@ mod tests {
         // The index is complete all the same.
         assert!(walked.files.contains("a/a1/a2/deep.txt"));
         assert!(walked.files.contains("b/b1/b.txt"));
+        Ok(())
+    }
+
+    #[test]
+    fn a_killed_writers_temporary_is_removed_and_no_other_file() -> std::io::Result<()> {
+        let temp = tempfile::tempdir()?;
+        std::fs::create_dir_all(temp.path().join("src"))?;
+        let dead = atomic_file::dead_writers_temporary("main.rs")?;
+        let live = atomic_file::temp_name("main.rs")?;
+        let older = ".main.rs.omnipanel-0123456789ab.tmp";
+        for name in [&dead, &live, &older.to_owned(), &"main.rs".to_owned()] {
+            std::fs::write(temp.path().join("src").join(name), b"x")?;
+        }
+        let root = Dir::open_ambient_dir(temp.path(), cap_std::ambient_authority())?;
+        let walked = walk(&root, &[RelPath::root()], &mut IgnoreRules::new(&[]), None);
+        assert_eq!(walked.stale_temporaries_removed, 1);
+        assert!(!temp.path().join("src").join(&dead).exists());
+        for kept in [&live, &older.to_owned(), &"main.rs".to_owned()] {
+            assert!(temp.path().join("src").join(kept).exists(), "{kept}");
+        }
+        assert_eq!(
+            walked.files.iter().collect::<Vec<_>>(),
+            ["src/main.rs"],
+            "temporaries are not indexed"
+        );
         Ok(())
     }
 
