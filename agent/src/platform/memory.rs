@@ -7,35 +7,85 @@
 //! +6.4 %) or low fixed mmap and trim thresholds (+6.8 %, since those trim
 //! an arena's top only) did not help; a trim once a minute did (+3.8 %,
 //! flat from the fourth minute; docs/QUALITY.md has the curves). So on
-//! glibc a trim runs once a minute on the blocking pool; it walks the
-//! arenas' free lists and costs milliseconds. Elsewhere (musl, other
+//! glibc a trim runs on the blocking pool a minute after calls arrive, and
+//! then once a minute while they go on; it walks the arenas' free lists and
+//! costs milliseconds. An agent nobody calls is never woken for it: the
+//! trimmer waits for the next call, not for a clock. Elsewhere (musl, other
 //! systems) there is nothing to do.
 
-use std::time::Duration;
+use std::{
+    sync::atomic::{AtomicBool, Ordering},
+    time::Duration,
+};
 
+use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-/// How often freed memory is given back.
-const TRIM_EVERY: Duration = Duration::from_secs(60);
+/// How long after the first call of a busy spell freed memory is given
+/// back, and how often while calls go on.
+const TRIM_AFTER: Duration = Duration::from_secs(60);
 
-/// Give freed memory back to the OS every [`TRIM_EVERY`] until `stopping`.
-pub fn spawn_trimmer(stopping: CancellationToken) {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    tokio::spawn(async move {
-        let mut ticks = tokio::time::interval(TRIM_EVERY);
-        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        // The first tick is immediate; start-up's memory settles first.
-        ticks.tick().await;
+/// Calls since the last trim was armed: a flag and the trimmer's wake-up.
+struct Calls {
+    /// Whether a call has come since the last trim was armed.
+    since_trim: AtomicBool,
+    /// Wakes the trimmer at the first call after a trim.
+    first: Notify,
+}
+
+impl Calls {
+    const fn new() -> Self {
+        Self {
+            since_trim: AtomicBool::new(false),
+            first: Notify::const_new(),
+        }
+    }
+
+    fn note(&self) {
+        if !self.since_trim.swap(true, Ordering::AcqRel) {
+            self.first.notify_one();
+        }
+    }
+
+    /// Runs `trim` [`TRIM_AFTER`] after the first call following the last
+    /// trim, until `stopping`; sleeps, with no timer, while no call comes.
+    async fn trim_after_calls(&self, stopping: CancellationToken, trim: impl Fn()) {
         loop {
             tokio::select! {
                 () = stopping.cancelled() => return,
-                _ = ticks.tick() => {}
+                () = self.first.notified() => {}
             }
-            let _ = tokio::task::spawn_blocking(trim).await;
+            tokio::select! {
+                () = stopping.cancelled() => return,
+                () = tokio::time::sleep(TRIM_AFTER) => {}
+            }
+            // Calls from here on arm the next trim.
+            self.since_trim.store(false, Ordering::Release);
+            trim();
         }
-    });
+    }
+}
+
+/// The agent's calls, as the RPC layers report them.
+static CALLS: Calls = Calls::new();
+
+/// A call has arrived (the outermost RPC layer calls this once per
+/// request): arms the next trim if none is armed. One atomic swap on the
+/// hot path.
+pub fn note_call() {
+    CALLS.note();
+}
+
+/// Give freed memory back to the OS [`TRIM_AFTER`] after calls arrive,
+/// until `stopping`.
+pub fn spawn_trimmer(stopping: CancellationToken) {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    tokio::spawn(CALLS.trim_after_calls(stopping, || {
+        // Off the executor: a trim walks every arena under its lock.
+        tokio::task::spawn_blocking(trim);
+    }));
     #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
-    let _ = (stopping, TRIM_EVERY);
+    let _ = stopping;
 }
 
 /// Return the free pages of every arena to the OS; whether any were.
@@ -51,6 +101,53 @@ pub fn trim() -> bool {
     #[allow(unsafe_code)] // The one call into glibc's allocator; no crate wraps it.
     let released = unsafe { malloc_trim(0) };
     released == 1
+}
+
+#[cfg(test)]
+mod calls_tests {
+    use std::sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    };
+
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn a_trim_follows_calls_and_none_comes_while_nobody_calls() {
+        static TEST_CALLS: Calls = Calls::new();
+        let trims = Arc::new(AtomicUsize::new(0));
+        let stopping = CancellationToken::new();
+        let counted = trims.clone();
+        let trimmer = tokio::spawn(TEST_CALLS.trim_after_calls(stopping.clone(), move || {
+            counted.fetch_add(1, Ordering::SeqCst);
+        }));
+        let count = || trims.load(Ordering::SeqCst);
+
+        // Nobody calls: an hour passes without a trim (and without a
+        // timer: paused time only advances to armed ones).
+        tokio::time::sleep(Duration::from_secs(3600)).await;
+        assert_eq!(count(), 0);
+
+        // A busy spell: one trim a minute after its first call, however
+        // many calls.
+        for _ in 0..1_000 {
+            TEST_CALLS.note();
+        }
+        tokio::time::sleep(TRIM_AFTER - Duration::from_secs(1)).await;
+        assert_eq!(count(), 0, "not before a minute");
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        assert_eq!(count(), 1);
+
+        // Calls go on: once more a minute later; then silence again.
+        TEST_CALLS.note();
+        tokio::time::sleep(TRIM_AFTER + Duration::from_secs(1)).await;
+        assert_eq!(count(), 2);
+        tokio::time::sleep(Duration::from_secs(3600)).await;
+        assert_eq!(count(), 2, "no trim without calls");
+
+        stopping.cancel();
+        trimmer.await.expect("the trimmer ends when stopping");
+    }
 }
 
 #[cfg(all(test, target_os = "linux", target_env = "gnu"))]

@@ -237,6 +237,7 @@ where
     }
 
     fn call(&mut self, mut req: Request<B>) -> Self::Future {
+        crate::platform::memory::note_call();
         lift(req.extensions_mut());
         self.inner.call(req)
     }
