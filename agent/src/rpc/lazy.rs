@@ -388,9 +388,15 @@ mod tests {
         let Ok(response) = lazy.call(request()).await;
         drop(response);
         tokio::time::sleep(idle / 2 + Duration::from_secs(1)).await;
-        assert!(lazy.is_built(), "dropped before the last call was idle long enough");
+        assert!(
+            lazy.is_built(),
+            "dropped before the last call was idle long enough"
+        );
         tokio::time::sleep(idle / 2).await;
-        assert!(!lazy.is_built(), "still built a full idle time after the last call");
+        assert!(
+            !lazy.is_built(),
+            "still built a full idle time after the last call"
+        );
         assert_eq!(lazy.builds(), 1);
         // The next call builds a fresh one.
         let Ok(response) = lazy.call(request()).await;
