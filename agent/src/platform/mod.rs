@@ -1,12 +1,13 @@
 //! Everything in the server that differs between operating systems, one
 //! small module per concern: the local socket as a file and its listener
 //! (`socket.rs`), the peer's identity on it (`peer.rs`), the signals that
-//! ask the agent to stop (`signals.rs`), and installing it as a service
-//! (`service.rs`). A Windows or macOS port changes these files (with
+//! ask the agent to stop (`signals.rs`), installing it as a service
+//! (`service.rs`), and handing freed memory back to the OS (`memory.rs`). A Windows or macOS port changes these files (with
 //! `omnipanel_core::platform` and `omnipanel-paths`' `platform.rs`) and
 //! nothing else in the agent. Linux is the platform that is built and
 //! tested.
 
+pub mod memory;
 pub mod peer;
 pub mod service;
 pub mod signals;

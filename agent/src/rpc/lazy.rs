@@ -173,6 +173,9 @@ impl<S: NamedService + Send + 'static> Shared<S> {
                 let built = state.built.take();
                 drop(state);
                 drop(built);
+                // Else glibc keeps the freed pages and the resident size
+                // stays where the build left it.
+                tokio::task::spawn_blocking(crate::platform::memory::release_free_memory);
                 let drops = self.drops.fetch_add(1, Ordering::Relaxed) + 1;
                 // Rare (once per reflection session) and what the e2e
                 // test and a curious user look for.

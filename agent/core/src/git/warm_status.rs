@@ -34,8 +34,9 @@ use crate::{
 /// on the warm path (a busy watcher: a full status is right anyway).
 const COOKIE_PATIENCE: Duration = Duration::from_secs(1);
 
-/// A file's size and modification time, or its absence.
-type Stamp = Option<(u64, SystemTime)>;
+/// A file's size, modification time and identity (inode and change time,
+/// where the OS has them), or its absence.
+type Stamp = Option<(u64, SystemTime, Option<(u64, i64)>)>;
 
 /// What the index's side and git's rules are read from, as stamps.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -97,7 +98,11 @@ impl Inputs {
 
 fn stamp(path: &Path) -> Stamp {
     let meta = std::fs::metadata(path).ok()?;
-    Some((meta.len(), meta.modified().ok()?))
+    Some((
+        meta.len(),
+        meta.modified().ok()?,
+        crate::platform::fs::identity(&meta),
+    ))
 }
 
 /// The last status of a repository, kept to answer the next one.
