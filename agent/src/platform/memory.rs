@@ -1,4 +1,6 @@
-//! Giving freed memory back to the OS. Under a steady load (1 000 streams,
+//! Giving freed memory back to the OS: after a busy spell, and when
+//! something large is dropped (server reflection's decoded descriptors,
+//! about 4 MB in many small allocations, `rpc/lazy.rs`). Under a steady load (1 000 streams,
 //! thousands of calls a second, connections churned) the agent's heap in
 //! use stays nearly flat (heaptrack: 30.4 → 30.8 MB over three minutes)
 //! while its RSS climbed by 7.6 % in six minutes: glibc keeps the pages of
@@ -82,24 +84,27 @@ pub fn spawn_trimmer(stopping: CancellationToken) {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     tokio::spawn(CALLS.trim_after_calls(stopping, || {
         // Off the executor: a trim walks every arena under its lock.
-        tokio::task::spawn_blocking(trim);
+        tokio::task::spawn_blocking(release_free_memory);
     }));
     #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
     let _ = stopping;
 }
 
+/// Return free heap pages to the OS, where the allocator keeps them; call
+/// it after dropping something large, off the executor (it walks every
+/// arena), never on a hot path.
+pub fn release_free_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    trim();
+}
+
 /// Return the free pages of every arena to the OS; whether any were.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 pub fn trim() -> bool {
-    #[allow(unsafe_code)] // Declaring glibc's function; no crate wraps it.
-    unsafe extern "C" {
-        // glibc's, in <malloc.h>: int malloc_trim(size_t pad).
-        fn malloc_trim(pad: usize) -> std::ffi::c_int;
-    }
     // SAFETY: malloc_trim takes no pointers, is thread-safe (it locks each
     // arena) and only releases memory that no allocation holds.
-    #[allow(unsafe_code)] // The one call into glibc's allocator; no crate wraps it.
-    let released = unsafe { malloc_trim(0) };
+    #[allow(unsafe_code)] // glibc's malloc_trim is only reachable through FFI.
+    let released = unsafe { libc::malloc_trim(0) };
     released == 1
 }
 

@@ -135,16 +135,23 @@ fn routes(
             .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
             .register_encoded_file_descriptor_set(other_reflection)
     };
-    let reflection_v1 = Lazy::new(move || {
-        reflection(tonic_reflection::pb::v1alpha::FILE_DESCRIPTOR_SET)
-            .build_v1()
-            .map_err(|err| format!("reflection setup failed: {err}"))
-    });
-    let reflection_v1alpha = Lazy::new(move || {
-        reflection(tonic_reflection::pb::v1::FILE_DESCRIPTOR_SET)
-            .build_v1alpha()
-            .map_err(|err| format!("reflection setup failed: {err}"))
-    });
+    let idle = lazy::idle_drop();
+    let reflection_v1 = Lazy::new(
+        move || {
+            reflection(tonic_reflection::pb::v1alpha::FILE_DESCRIPTOR_SET)
+                .build_v1()
+                .map_err(|err| format!("reflection setup failed: {err}"))
+        },
+        idle,
+    );
+    let reflection_v1alpha = Lazy::new(
+        move || {
+            reflection(tonic_reflection::pb::v1::FILE_DESCRIPTOR_SET)
+                .build_v1alpha()
+                .map_err(|err| format!("reflection setup failed: {err}"))
+        },
+        idle,
+    );
     // Every service states its message sizes (see `limits`); health and
     // reflection keep tonic's 4 MiB for their small requests.
     Routes::new(

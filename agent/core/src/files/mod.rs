@@ -36,7 +36,10 @@ use crate::{
     feed::Feed,
     files::{
         find::{FileIndex, FindResult},
-        watch::{ChangeItem, RefreshRequest, WatchPhase, WatchStatus, limit::WatchBudget},
+        watch::{
+            ChangeItem, RefreshRequest, WatchPhase, WatchStatus, changed::ChangedPaths,
+            limit::WatchBudget,
+        },
     },
 };
 
@@ -53,6 +56,8 @@ pub struct OpenProject {
     settings: FilesSettings,
     changes: Arc<Feed<ChangeItem>>,
     index: Arc<FileIndex>,
+    /// What changed since the last Git status (kept by the watcher).
+    changed: ChangedPaths,
     stop: CancellationToken,
     /// How the watcher follows the project (published by the watcher).
     watch_status: tokio::sync::watch::Sender<WatchStatus>,
@@ -115,6 +120,7 @@ impl OpenProject {
             settings: settings.clone(),
             changes: Arc::new(Feed::new(instance_id, CHANGE_HISTORY)),
             index: Arc::new(FileIndex::default()),
+            changed: ChangedPaths::default(),
             stop: CancellationToken::new(),
             watch_status: tokio::sync::watch::Sender::new(WatchStatus::default()),
             refresh,
@@ -230,6 +236,11 @@ impl OpenProject {
     /// The file-name index.
     pub fn index(&self) -> &Arc<FileIndex> {
         &self.index
+    }
+
+    /// The paths the watcher saw change (for Git's status).
+    pub fn changed_paths(&self) -> &ChangedPaths {
+        &self.changed
     }
 
     /// Resolves when the project is closed.

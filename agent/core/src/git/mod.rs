@@ -17,6 +17,7 @@ pub mod open;
 pub mod remote;
 pub mod repo;
 pub mod transfer;
+mod warm_status;
 
 #[cfg(test)]
 mod tests;
@@ -154,9 +155,15 @@ impl std::fmt::Debug for Git {
     }
 }
 
+/// A project's open repository and its last status.
+struct Handle {
+    repo: Repository,
+    status: Option<warm_status::StatusCache>,
+}
+
 /// The Git facade.
 pub struct Git {
-    handles: Mutex<HashMap<String, Arc<Mutex<Repository>>>>,
+    handles: Mutex<HashMap<String, Arc<Mutex<Handle>>>>,
     bus: Publisher<GitEvent>,
     settings: GitSettings,
 }
@@ -191,8 +198,19 @@ impl Git {
     }
 
     /// The repository's state: branch, upstream, changes, operation.
+    /// Answered from the previous status and the paths the watcher saw
+    /// change when it can vouch for them (`warm_status.rs`).
     pub async fn status(self: &Arc<Self>, project: &Arc<OpenProject>) -> Result<RepoStatus> {
-        self.with_repo(project, |repo, _| repo::status(repo)).await
+        let git = self.clone();
+        let project = project.clone();
+        tokio::task::spawn_blocking(move || {
+            configure_libgit2(git.settings.timeout);
+            let handle = git.handle(&project)?;
+            let mut handle = crate::sync::lock(&handle);
+            let Handle { repo, status } = &mut *handle;
+            warm_status::status(repo, status, &project)
+        })
+        .await?
     }
 
     /// Local branches, and remote ones with `include_remote`.
@@ -413,13 +431,13 @@ impl Git {
         })
     }
 
-    fn handle(&self, project: &OpenProject) -> Result<Arc<Mutex<Repository>>> {
+    fn handle(&self, project: &OpenProject) -> Result<Arc<Mutex<Handle>>> {
         let mut handles = crate::sync::lock(&self.handles);
         if let Some(handle) = handles.get(project.id()) {
             return Ok(handle.clone());
         }
         let repo = open_project_repository(project.root())?;
-        let handle = Arc::new(Mutex::new(repo));
+        let handle = Arc::new(Mutex::new(Handle { repo, status: None }));
         handles.insert(project.id().to_owned(), handle.clone());
         Ok(handle)
     }
@@ -434,8 +452,8 @@ impl Git {
     ) -> Result<T> {
         configure_libgit2(self.settings.timeout);
         let handle = self.handle(project)?;
-        let mut repo = crate::sync::lock(&handle);
-        f(&mut repo, project)
+        let mut handle = crate::sync::lock(&handle);
+        f(&mut handle.repo, project)
     }
 
     /// Run `f` with the project's repository on the blocking pool (opening

@@ -84,6 +84,27 @@ pub fn make_private(path: &Path) -> io::Result<()> {
     }
 }
 
+/// Which file `meta` describes and when its inode last changed: the inode
+/// number and the change time in nanoseconds. A file replaced by a rename
+/// (as git writes its index) gets another inode even within one tick of
+/// the coarse file-system clock. Elsewhere: none (size and modification
+/// time must do).
+pub fn identity(meta: &fs::Metadata) -> Option<(u64, i64)> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        Some((
+            meta.ino(),
+            meta.ctime().saturating_mul(1_000_000_000) + meta.ctime_nsec(),
+        ))
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = meta;
+        None
+    }
+}
+
 /// The permission bits of `path` (`0o600`…) on Unix; `None` elsewhere or
 /// when it cannot be read.
 pub fn permission_bits(path: &Path) -> Option<u32> {

@@ -19,6 +19,7 @@
 //! (at most once per [`DEGRADED_FRESHNESS`]), and the status says which
 //! limit to raise and how.
 
+pub mod changed;
 pub mod limit;
 #[cfg(target_os = "linux")]
 mod linux;
@@ -250,6 +251,9 @@ impl Coalescer {
         };
         self.rules = rules;
         self.report_failures(&walked);
+        self.project
+            .changed_paths()
+            .replace_blind(walked.blind.iter().cloned());
         if self.unavailable.is_some() {
             self.unwatched = BTreeSet::from([RelPath::root()]);
             self.unwatched_count = walked.dirs.len();
@@ -305,6 +309,9 @@ impl Coalescer {
             rescans: self.rescans,
             detail: detail.clone(),
         };
+        self.project
+            .changed_paths()
+            .set_complete(phase == WatchPhase::Live);
         let before = self.project.set_watch_status(status);
         if before == phase {
             return;
@@ -389,6 +396,7 @@ impl Coalescer {
     ) -> Option<String> {
         for change in batch {
             if let RawKind::Lost(reason) = change.kind {
+                self.project.changed_paths().lost();
                 return Some(reason);
             }
             self.absorb(change, pending).await;
@@ -440,6 +448,9 @@ impl Coalescer {
         };
         self.rules = rules;
         self.report_failures(&walked);
+        self.project
+            .changed_paths()
+            .add_blind(walked.blind.iter().cloned());
         if self.unavailable.is_none() {
             self.unwatched = walked.unwatched.into_iter().collect();
             self.unwatched_count = walked.unwatched_count;
@@ -507,6 +518,11 @@ impl Coalescer {
         };
         self.rules = rules;
         self.report_failures(&walked);
+        let changed = self.project.changed_paths();
+        changed.add_blind(walked.blind.iter().cloned());
+        // What changed in it before its watch was added is known only
+        // from this listing: Git's status looks at all of it again.
+        changed.record(&dir);
         if let Some(pending) = pending {
             for sub in walked.dirs.iter().filter(|d| **d != dir) {
                 pending.add(ChangeKind::Created, sub.as_str().to_owned(), true);
@@ -532,8 +548,16 @@ impl Coalescer {
 
     async fn absorb(&mut self, change: RawChange, pending: &mut Pending) {
         let RawChange { kind, path, is_dir } = change;
+        self.project.changed_paths().record(&path);
         self.reload_rules_for(&path);
         let verdict = self.rules.verdict(&path, is_dir);
+        if is_dir
+            && verdict == Verdict::Ignore
+            && matches!(kind, RawKind::Created | RawKind::MovedTo(_))
+        {
+            // A folder nothing will watch: Git's status looks into it.
+            self.project.changed_paths().add_blind([path.clone()]);
+        }
         match kind {
             RawKind::Lost(_) => {}
             RawKind::MovedFrom(cookie) => match verdict {
@@ -549,6 +573,9 @@ impl Coalescer {
                 match (pending.take_moved_from(cookie), verdict) {
                     (Some(away), Verdict::Keep) => {
                         let from = away.path.clone();
+                        if is_dir {
+                            self.project.changed_paths().moved(&from, &path);
+                        }
                         self.reload_rules_for(&from);
                         let moved: Vec<RelPath> = self
                             .unwatched

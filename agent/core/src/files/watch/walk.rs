@@ -41,6 +41,10 @@ pub struct Walked {
     pub unwatched_count: usize,
     /// The limit that was reached, if one was.
     pub limit: Option<LimitKind>,
+    /// Folders whose changes no watch reports: those left out as ignored
+    /// (not walked) and those a watch could not be added to (for reasons
+    /// other than a limit). `.git`'s own insides are not listed.
+    pub blind: Vec<RelPath>,
     /// Folders that could not be watched for another reason, with why.
     pub failures: Vec<String>,
     /// Folders left out because they could not be opened as folders
@@ -85,6 +89,7 @@ pub fn walk(
                 }
                 Err(AddError::Io(err)) => {
                     walked.failures.push(format!("{dir}: {err}"));
+                    walked.blind.push(dir.clone());
                     // Not a limit: the folder is gone or unreadable, which
                     // its listing below finds out too.
                     true
@@ -129,7 +134,11 @@ pub fn walk(
         for (name, is_dir, _) in children {
             let path = dir.join(&name);
             match rules.verdict(&path, is_dir) {
-                Verdict::Ignore => {}
+                Verdict::Ignore => {
+                    if is_dir && !path.as_str().starts_with(".git/") {
+                        walked.blind.push(path);
+                    }
+                }
                 // .git, its HEAD, index and refs are watched, not indexed.
                 Verdict::Repository => {
                     if is_dir {

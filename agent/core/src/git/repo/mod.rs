@@ -10,7 +10,7 @@
 mod branches;
 mod history;
 mod index;
-mod status;
+pub mod status;
 
 use git2::Repository;
 

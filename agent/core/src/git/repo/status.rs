@@ -1,6 +1,12 @@
 //! The status of a repository: branch and HEAD, upstream distance, the
 //! changed paths sorted into staged, unstaged, untracked and conflicted,
-//! the stash count and any operation in progress (merge, rebase...).
+//! the stash count and any operation in progress (merge, rebase...). The
+//! changes come in two sides kept apart, so that a status can be answered
+//! from the previous one (`git/warm_status.rs`): the index's (staged,
+//! conflicted; changes only with HEAD or the index) and the working
+//! tree's, path by path, which can be read again at some paths only.
+
+use std::collections::BTreeMap;
 
 use git2::{BranchType, Repository, RepositoryState, Status, StatusOptions};
 
@@ -111,8 +117,145 @@ fn change_in(flags: Status, table: &[(Status, Change)]) -> Option<Change> {
         .map(|(_, change)| *change)
 }
 
+/// What the working tree has at one path, against the index.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WorktreeChange {
+    /// Not tracked (and not ignored).
+    Untracked,
+    /// Tracked and changed this way (deleted, type changed, modified).
+    Changed(Change),
+}
+
+/// The working tree's side of a status, by path (sorted as git sorts).
+pub type Worktree = BTreeMap<String, WorktreeChange>;
+
+/// The index's side of a status: staged changes and conflicts, which only
+/// change with HEAD or the index.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct IndexSide {
+    /// Staged changes, in libgit2's order.
+    pub staged: Vec<Entry>,
+    /// Conflicted paths.
+    pub conflicted: Vec<Entry>,
+}
+
 /// The status of the repository.
 pub fn status(repo: &mut Repository) -> Result<RepoStatus> {
+    let (index, worktree) = changes(repo)?;
+    let header = header(repo)?;
+    Ok(assemble(header, &index, &worktree))
+}
+
+/// Every change, on both sides (the full walk).
+pub fn changes(repo: &Repository) -> Result<(IndexSide, Worktree)> {
+    let mut options = StatusOptions::new();
+    options
+        .include_untracked(true)
+        .recurse_untracked_dirs(true)
+        .renames_head_to_index(true)
+        .exclude_submodules(true);
+    let statuses = repo
+        .statuses(Some(&mut options))
+        .map_err(|e| git_error("cannot read the status", &e))?;
+    let mut index = IndexSide::default();
+    let mut worktree = Worktree::new();
+    for entry in statuses.iter() {
+        let flags = entry.status();
+        if flags.contains(Status::CONFLICTED) {
+            index.conflicted.push(Entry {
+                path: entry.path().unwrap_or_default().to_owned(),
+                old_path: None,
+                change: Change::Conflicted,
+            });
+            continue;
+        }
+        if let Some(change) = change_in(flags, INDEX_CHANGES) {
+            let delta = entry.head_to_index();
+            let old_path = (change == Change::Renamed)
+                .then(|| {
+                    delta
+                        .as_ref()
+                        .and_then(|d| d.old_file().path().map(|p| p.display().to_string()))
+                })
+                .flatten();
+            let new_path = delta
+                .and_then(|d| d.new_file().path().map(|p| p.display().to_string()))
+                .unwrap_or_else(|| entry.path().unwrap_or_default().to_owned());
+            index.staged.push(Entry {
+                path: new_path,
+                old_path,
+                change,
+            });
+        }
+        add_worktree_side(&entry, &mut worktree);
+    }
+    Ok((index, worktree))
+}
+
+/// The working tree's side at `paths` only (each a file, or a folder and
+/// everything below it, taken literally), which must be relative to the
+/// work tree. Only the folders on the way to them are read.
+pub fn worktree_at(repo: &Repository, paths: &[String]) -> Result<Worktree> {
+    let mut options = StatusOptions::new();
+    options
+        .include_untracked(true)
+        .recurse_untracked_dirs(true)
+        .exclude_submodules(true)
+        .disable_pathspec_match(true);
+    for path in paths {
+        options.pathspec(path);
+    }
+    let statuses = repo
+        .statuses(Some(&mut options))
+        .map_err(|e| git_error("cannot read the status", &e))?;
+    let mut worktree = Worktree::new();
+    for entry in statuses.iter() {
+        if !entry.status().contains(Status::CONFLICTED) {
+            add_worktree_side(&entry, &mut worktree);
+        }
+    }
+    Ok(worktree)
+}
+
+/// The working tree's side of one status entry, under the path the index
+/// has (for a staged rename, the new one).
+fn add_worktree_side(entry: &git2::StatusEntry<'_>, worktree: &mut Worktree) {
+    let flags = entry.status();
+    let change = if flags.contains(Status::WT_NEW) {
+        WorktreeChange::Untracked
+    } else if let Some(change) = change_in(flags, WORKTREE_CHANGES) {
+        WorktreeChange::Changed(change)
+    } else {
+        return;
+    };
+    let path = entry
+        .index_to_workdir()
+        .and_then(|d| d.new_file().path().map(|p| p.display().to_string()))
+        .unwrap_or_else(|| entry.path().unwrap_or_default().to_owned());
+    worktree.insert(path, change);
+}
+
+/// The status with both sides of the changes filled in.
+pub fn assemble(mut header: RepoStatus, index: &IndexSide, worktree: &Worktree) -> RepoStatus {
+    header.staged.clone_from(&index.staged);
+    header.conflicted.clone_from(&index.conflicted);
+    for (path, change) in worktree {
+        let (list, change) = match change {
+            WorktreeChange::Untracked => (&mut header.untracked, Change::Untracked),
+            WorktreeChange::Changed(change) => (&mut header.unstaged, *change),
+        };
+        list.push(Entry {
+            path: path.clone(),
+            old_path: None,
+            change,
+        });
+    }
+    header
+}
+
+/// Everything but the changes: branch, HEAD, upstream, stashes, the
+/// operation in progress.
+pub fn header(repo: &mut Repository) -> Result<RepoStatus> {
     // `stash_foreach` needs the repository mutably: count before borrowing.
     let mut stashes = 0u32;
     // A repository without a stash reference answers an error; that is zero.
@@ -147,16 +290,7 @@ pub fn status(repo: &mut Repository) -> Result<RepoStatus> {
             }),
         _ => None,
     };
-    let mut options = StatusOptions::new();
-    options
-        .include_untracked(true)
-        .recurse_untracked_dirs(true)
-        .renames_head_to_index(true)
-        .exclude_submodules(true);
-    let statuses = repo
-        .statuses(Some(&mut options))
-        .map_err(|e| git_error("cannot read the status", &e))?;
-    let mut result = RepoStatus {
+    Ok(RepoStatus {
         branch,
         detached,
         empty,
@@ -170,7 +304,7 @@ pub fn status(repo: &mut Repository) -> Result<RepoStatus> {
         unstaged: Vec::new(),
         untracked: Vec::new(),
         conflicted: Vec::new(),
-        stash_count: 0,
+        stash_count: stashes,
         operation: match repo.state() {
             RepositoryState::Merge => Operation::Merge,
             RepositoryState::Rebase
@@ -186,54 +320,7 @@ pub fn status(repo: &mut Repository) -> Result<RepoStatus> {
             }
             RepositoryState::Clean => Operation::None,
         },
-    };
-    for entry in statuses.iter() {
-        let flags = entry.status();
-        let path = entry.path().unwrap_or_default().to_owned();
-        if flags.contains(Status::CONFLICTED) {
-            result.conflicted.push(Entry {
-                path,
-                old_path: None,
-                change: Change::Conflicted,
-            });
-            continue;
-        }
-        if let Some(change) = change_in(flags, INDEX_CHANGES) {
-            let old_path = (change == Change::Renamed)
-                .then(|| {
-                    entry
-                        .head_to_index()
-                        .and_then(|d| d.old_file().path().map(|p| p.display().to_string()))
-                })
-                .flatten();
-            let new_path = entry
-                .head_to_index()
-                .and_then(|d| d.new_file().path().map(|p| p.display().to_string()))
-                .unwrap_or_else(|| path.clone());
-            result.staged.push(Entry {
-                path: new_path,
-                old_path,
-                change,
-            });
-        }
-        if flags.contains(Status::WT_NEW) {
-            result.untracked.push(Entry {
-                path: path.clone(),
-                old_path: None,
-                change: Change::Untracked,
-            });
-        }
-        if let Some(change) = change_in(flags, WORKTREE_CHANGES) {
-            result.unstaged.push(Entry {
-                path,
-                old_path: None,
-                change,
-            });
-        }
-    }
-    drop(statuses);
-    result.stash_count = stashes;
-    Ok(result)
+    })
 }
 
 #[cfg(test)]

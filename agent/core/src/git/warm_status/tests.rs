@@ -1,0 +1,397 @@
+//! The warm status against the truth: random edits of every kind a
+//! working tree sees (files created, modified, deleted, renamed, made
+//! executable; folders created, renamed, removed; staging, unstaging,
+//! commits, branches and checkouts; `.gitignore` edits; tracked files
+//! inside ignored folders), each followed by a status through the cache
+//! and the real watcher, compared with a full libgit2 status and with
+//! `git status --porcelain=v2`.
+
+use std::{
+    collections::BTreeSet,
+    path::{Path, PathBuf},
+    process::Command,
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use super::*;
+use crate::{
+    config::FilesSettings,
+    files::watch::{WatchPhase, limit::WatchBudget},
+    git::repo::{Change, Entry},
+};
+
+fn git(root: &Path, args: &[&str]) -> String {
+    let output = Command::new("git")
+        .args(["-c", "user.name=t", "-c", "user.email=t@example.com"])
+        .args(["-c", "core.autocrlf=false", "--no-optional-locks"])
+        .args(args)
+        .current_dir(root)
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap()
+}
+
+/// A status as sets, the form both sides can be put in.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Sets {
+    staged: BTreeSet<(String, Option<String>, char)>,
+    unstaged: BTreeSet<(String, char)>,
+    untracked: BTreeSet<String>,
+    conflicted: BTreeSet<String>,
+}
+
+fn letter(change: Change) -> char {
+    match change {
+        Change::Added => 'A',
+        Change::Modified => 'M',
+        Change::Deleted => 'D',
+        Change::Renamed => 'R',
+        Change::TypeChanged => 'T',
+        Change::Untracked => '?',
+        Change::Conflicted => 'U',
+    }
+}
+
+fn sets(status: &RepoStatus) -> Sets {
+    let names = |entries: &[Entry]| entries.iter().map(|e| e.path.clone()).collect();
+    Sets {
+        staged: status
+            .staged
+            .iter()
+            .map(|e| (e.path.clone(), e.old_path.clone(), letter(e.change)))
+            .collect(),
+        unstaged: status
+            .unstaged
+            .iter()
+            .map(|e| (e.path.clone(), letter(e.change)))
+            .collect(),
+        untracked: names(&status.untracked),
+        conflicted: names(&status.conflicted),
+    }
+}
+
+/// `git status --porcelain=v2 -uall` as sets.
+fn git_sets(root: &Path) -> Sets {
+    let text = git(
+        root,
+        &[
+            "status",
+            "--porcelain=v2",
+            "-uall",
+            "--ignore-submodules=all",
+            "-z",
+        ],
+    );
+    let mut sets = Sets::default();
+    let mut records = text.split('\0');
+    while let Some(record) = records.next() {
+        let fields: Vec<&str> = record.splitn(11, ' ').collect();
+        match fields.first().copied() {
+            Some("1") => {
+                let path = record.splitn(9, ' ').nth(8).unwrap().to_owned();
+                let xy: Vec<char> = fields[1].chars().collect();
+                if xy[0] != '.' {
+                    sets.staged.insert((path.clone(), None, xy[0]));
+                }
+                if xy[1] != '.' {
+                    sets.unstaged.insert((path, xy[1]));
+                }
+            }
+            Some("2") => {
+                let path = record.splitn(10, ' ').nth(9).unwrap().to_owned();
+                let old = records.next().unwrap().to_owned();
+                let xy: Vec<char> = fields[1].chars().collect();
+                sets.staged.insert((path.clone(), Some(old), xy[0]));
+                if xy[1] != '.' {
+                    sets.unstaged.insert((path, xy[1]));
+                }
+            }
+            Some("u") => {
+                sets.conflicted
+                    .insert(record.splitn(11, ' ').nth(10).unwrap().to_owned());
+            }
+            Some("?") => {
+                sets.untracked.insert(record[2..].to_owned());
+            }
+            _ => {}
+        }
+    }
+    sets
+}
+
+/// A small deterministic generator (xorshift), so a failure names its
+/// seed and step.
+struct Random(u64);
+
+impl Random {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+
+    fn pick<'a>(&mut self, items: &'a [PathBuf]) -> Option<&'a PathBuf> {
+        (!items.is_empty()).then(|| &items[self.below(items.len())])
+    }
+}
+
+/// Files under `root` (not in `.git`), relative.
+fn files(root: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![root.to_owned()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap().flatten() {
+            let path = entry.path();
+            if entry.file_name() == ".git" {
+                continue;
+            }
+            if entry.file_type().unwrap().is_dir() {
+                stack.push(path);
+            } else {
+                out.push(path.strip_prefix(root).unwrap().to_owned());
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+fn folders(root: &Path) -> Vec<PathBuf> {
+    let mut out: BTreeSet<PathBuf> = BTreeSet::new();
+    for file in files(root) {
+        let mut parent = file.parent();
+        while let Some(dir) = parent.filter(|d| !d.as_os_str().is_empty()) {
+            out.insert(dir.to_owned());
+            parent = dir.parent();
+        }
+    }
+    out.into_iter().collect()
+}
+
+/// One random edit; what it did, for the failure message.
+fn edit(root: &Path, random: &mut Random, step: usize) -> String {
+    let files = files(root);
+    let folders = folders(root);
+    let dirs = ["", "a", "a/b", "c", "ign", "a/ign", "d/e/f"];
+    let dir = dirs[random.below(dirs.len())];
+    match random.below(16) {
+        0 | 1 => {
+            let path = Path::new(dir).join(format!(
+                "new{step}.{}",
+                ["txt", "log", "rs"][random.below(3)]
+            ));
+            std::fs::create_dir_all(root.join(dir)).unwrap();
+            std::fs::write(root.join(&path), format!("created at {step}\n")).unwrap();
+            format!("create {}", path.display())
+        }
+        2 | 3 => match random.pick(&files) {
+            Some(path) => {
+                std::fs::write(root.join(path), format!("modified at {step}\n")).unwrap();
+                format!("modify {}", path.display())
+            }
+            None => "nothing".into(),
+        },
+        4 => match random.pick(&files) {
+            Some(path) => {
+                std::fs::remove_file(root.join(path)).unwrap();
+                format!("delete {}", path.display())
+            }
+            None => "nothing".into(),
+        },
+        5 => match random.pick(&files) {
+            Some(path) => {
+                let to = Path::new(dir).join(format!("moved{step}.txt"));
+                std::fs::create_dir_all(root.join(dir)).unwrap();
+                std::fs::rename(root.join(path), root.join(&to)).unwrap();
+                format!("rename {} to {}", path.display(), to.display())
+            }
+            None => "nothing".into(),
+        },
+        6 => match random.pick(&folders) {
+            Some(folder) if !folder.starts_with("ign") => {
+                let to = PathBuf::from(format!("renamed{step}"));
+                std::fs::rename(root.join(folder), root.join(&to)).unwrap();
+                format!("rename folder {} to {}", folder.display(), to.display())
+            }
+            Some(folder) => {
+                std::fs::remove_dir_all(root.join(folder)).unwrap();
+                format!("remove folder {}", folder.display())
+            }
+            None => "nothing".into(),
+        },
+        7 | 8 => match random.pick(&files) {
+            Some(path) => {
+                git(root, &["add", "-f", "--", path.to_str().unwrap()]);
+                format!("stage {}", path.display())
+            }
+            None => {
+                git(root, &["add", "-A"]);
+                "stage all".into()
+            }
+        },
+        9 => {
+            git(root, &["reset", "-q"]);
+            "unstage all".into()
+        }
+        10 => {
+            git(
+                root,
+                &[
+                    "commit",
+                    "-q",
+                    "--allow-empty",
+                    "-m",
+                    &format!("step {step}"),
+                ],
+            );
+            "commit".into()
+        }
+        11 => {
+            let branch = format!("b{}", random.below(3));
+            let exists = !git(root, &["branch", "--list", &branch]).is_empty();
+            let args: Vec<&str> = if exists {
+                vec!["checkout", "-q", "-f", &branch]
+            } else {
+                vec!["checkout", "-q", "-b", &branch]
+            };
+            git(root, &args);
+            format!("checkout {branch}")
+        }
+        12 => {
+            let rules = ["*.log\n", "ign/\n", "*.log\n!keep.log\nign/\n", "", "a/\n"];
+            let at = ["", "a", "c"][random.below(3)];
+            std::fs::create_dir_all(root.join(at)).unwrap();
+            let rule = rules[random.below(rules.len())];
+            std::fs::write(root.join(at).join(".gitignore"), rule).unwrap();
+            format!("{at}/.gitignore = {rule:?}")
+        }
+        13 => match random.pick(&files) {
+            Some(path) => {
+                use std::os::unix::fs::PermissionsExt;
+                let full = root.join(path);
+                let mode = std::fs::metadata(&full).unwrap().permissions().mode();
+                std::fs::set_permissions(&full, std::fs::Permissions::from_mode(mode ^ 0o111))
+                    .unwrap();
+                format!("chmod {}", path.display())
+            }
+            None => "nothing".into(),
+        },
+        14 => {
+            let base = PathBuf::from(format!("tree{step}"));
+            for sub in ["x", "x/y", "z"] {
+                std::fs::create_dir_all(root.join(&base).join(sub)).unwrap();
+                std::fs::write(root.join(&base).join(sub).join("f.txt"), "tree\n").unwrap();
+            }
+            format!("create tree {}", base.display())
+        }
+        _ => {
+            // A file written and staged at once, then changed again.
+            let path = Path::new(dir).join(format!("twice{step}.txt"));
+            std::fs::create_dir_all(root.join(dir)).unwrap();
+            std::fs::write(root.join(&path), "one\n").unwrap();
+            git(root, &["add", "-f", "--", path.to_str().unwrap()]);
+            std::fs::write(root.join(&path), "two\n").unwrap();
+            format!("stage then change {}", path.display())
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn warm_answers_equal_a_full_status_and_git_after_random_edits() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = std::fs::canonicalize(dir.path()).unwrap();
+    git(&root, &["init", "-q", "-b", "main"]);
+    for (path, text) in [
+        ("a/one.txt", "1\n"),
+        ("a/b/two.txt", "2\n"),
+        ("c/three.log", "3\n"),
+        ("top.txt", "top\n"),
+        (".gitignore", "ign/\n*.log\n"),
+    ] {
+        std::fs::create_dir_all(root.join(path).parent().unwrap()).unwrap();
+        std::fs::write(root.join(path), text).unwrap();
+    }
+    std::fs::create_dir_all(root.join("ign")).unwrap();
+    std::fs::write(root.join("ign/tracked.txt"), "tracked though ignored\n").unwrap();
+    git(&root, &["add", "-A"]);
+    git(&root, &["add", "-f", "ign/tracked.txt", "c/three.log"]);
+    git(&root, &["commit", "-q", "-m", "start"]);
+
+    let project = OpenProject::open(
+        "p",
+        &root,
+        &FilesSettings::default(),
+        1,
+        &Arc::new(WatchBudget::new(0)),
+        None,
+    )
+    .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while project.watch_status().phase != WatchPhase::Live {
+        assert!(Instant::now() < deadline, "the watcher never went live");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let seed = std::env::var("WARM_STATUS_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0x5eed_1234_u64);
+    let steps: usize = std::env::var("WARM_STATUS_STEPS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(150);
+    let mut random = Random(seed);
+    let project_for_blocking = project.clone();
+    let root_for_blocking = root.clone();
+    let warm_answers = tokio::task::spawn_blocking(move || {
+        let project = project_for_blocking;
+        let root = root_for_blocking;
+        let mut repo = Repository::open(&root).unwrap();
+        let mut cache = None;
+        let mut warm_answers = 0;
+        let mut done = Vec::new();
+        for step in 0..steps {
+            done.push(edit(&root, &mut random, step));
+            // Sometimes two edits between questions.
+            if random.below(4) == 0 {
+                done.push(edit(&root, &mut random, step + 10_000));
+            }
+            let (got, warm) = answer(&mut repo, &mut cache, &project).unwrap();
+            warm_answers += usize::from(warm);
+            let truth = status::status(&mut Repository::open(&root).unwrap()).unwrap();
+            assert_eq!(
+                got, truth,
+                "seed {seed:#x} step {step} (warm: {warm}) after {:?}",
+                &done
+            );
+            assert_eq!(
+                sets(&got),
+                git_sets(&root),
+                "git disagrees: seed {seed:#x} step {step} (warm: {warm}) after {:?}",
+                &done
+            );
+        }
+        warm_answers
+    })
+    .await
+    .unwrap();
+    eprintln!("seed {seed:#x}: {warm_answers} of {steps} answers were warm");
+    // Edits of HEAD, the index or a root .gitignore rightly answer in
+    // full; the rest must not.
+    assert!(
+        warm_answers * 4 >= steps,
+        "only {warm_answers} of {steps} answers were warm"
+    );
+    project.shut();
+}
