@@ -394,6 +394,73 @@ async fn model_commands_against_the_fake_ollama() -> TestResult {
     Ok(())
 }
 
+/// The model commands with `--json` print one object a script can read,
+/// with what the text says; a project's preferred model is set and
+/// cleared through `models default --project`.
+#[tokio::test]
+async fn model_commands_print_json_and_set_a_projects_model() -> TestResult {
+    let setup = crate::ollama::setup(&[], "").await?;
+    crate::ollama::wait_status(
+        &setup.client,
+        "RUNNING",
+        crate::ollama::is(omnipanel_client::proto::v1::ServerState::Running),
+    )
+    .await?;
+    let sandbox = &setup.sandbox;
+    let json = |args: &[&str]| -> TestResult<serde_json::Value> {
+        let mut all = vec!["--json"];
+        all.extend_from_slice(args);
+        Ok(serde_json::from_str(&ok(sandbox, &all)?)?)
+    };
+    assert!(ok(sandbox, &["models", "pulls"])?.contains("no pulls"));
+    ok(sandbox, &["models", "pull", "test-small"])?;
+
+    let loaded = ok(sandbox, &["models", "load", "test-small"])?;
+    assert!(loaded.starts_with("loaded test-small"), "{loaded}");
+    let ps = json(&["models", "ps"])?;
+    assert!(ps.to_string().contains("test-small"), "{ps}");
+    assert!(json(&["models", "unload", "test-small"])?.is_object());
+    assert!(json(&["models", "load", "test-small"])?.is_object());
+    let fit = json(&["models", "fit", "test-small"])?;
+    assert!(fit.get("modelBytes").is_some(), "{fit}");
+    let is_small = |value: &serde_json::Value| {
+        value["model"]
+            .as_str()
+            .is_some_and(|m| m.starts_with("test-small"))
+    };
+    let set = json(&["models", "default", "test-small"])?;
+    assert!(is_small(&set), "{set}");
+    let shown = json(&["models", "default"])?;
+    assert!(is_small(&shown), "{shown}");
+
+    let folder = sandbox.project_dir("modelled");
+    std::fs::create_dir_all(&folder)?;
+    let at = std::fs::canonicalize(&folder)?.display().to_string();
+    ok(sandbox, &["projects", "open", &at])?;
+    let uses = ok(
+        sandbox,
+        &["models", "default", "test-small", "--project", &at],
+    )?;
+    assert_eq!(uses.trim(), "modelled uses test-small");
+    let project = json(&["models", "default", "--clear", "--project", &at])?;
+    assert_eq!(
+        project["preferredModel"].as_str().unwrap_or_default(),
+        "",
+        "{project}"
+    );
+    assert!(project.is_object(), "{project}");
+    let cleared = ok(sandbox, &["models", "default", "--project", &at])?;
+    assert!(
+        cleared.contains("modelled has no preferred model: it uses the default model"),
+        "{cleared}"
+    );
+
+    let removed = json(&["models", "rm", "test-small"])?;
+    assert!(removed.is_object(), "{removed}");
+    assert!(!ok(sandbox, &["models", "ls"])?.contains("test-small"));
+    Ok(())
+}
+
 #[tokio::test]
 async fn alert_threshold_commands_edit_the_set_and_sys_reports_the_machine() -> TestResult {
     let sandbox = Sandbox::new()?;

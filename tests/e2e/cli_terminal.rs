@@ -1,9 +1,10 @@
 //! The CLI on a terminal, as a person runs it: on a pseudo-terminal
-//! (util-linux `script`), `models pull` draws its progress bar and `sys
-//! top` takes the screen, answers keys and gives the screen back. And the
-//! GPUs as `sys` and `sys top` show them, read by the agent through NVML
-//! from a fake NVIDIA driver (`tests/doubles/nvml/fake_nvml.c`, built here
-//! with `cc`).
+//! (util-linux `script`), `models pull` draws its progress bar, `chat`
+//! prompts and takes its commands, and `sys top` takes the screen, answers
+//! keys and gives the screen back. And the GPUs as `sys`, `sys top`,
+//! `models fit` and the gateway's `/metrics` show them, read by the agent
+//! through NVML from a fake NVIDIA driver (`tests/doubles/nvml/fake_nvml.c`,
+//! built here with `cc`).
 
 use std::{
     io::{Read, Write},
@@ -14,7 +15,7 @@ use std::{
 };
 
 use omnipanel_client::proto::v1 as pb;
-use omnipanel_tests::{PATIENCE, Sandbox, TestResult, binary, stderr, stdout};
+use omnipanel_tests::{PATIENCE, Sandbox, TestResult, binary, free_port, stderr, stdout};
 
 use crate::ollama::{is, setup, wait_status};
 
@@ -76,6 +77,15 @@ impl OnTerminal {
         Ok(())
     }
 
+    /// Type `line` at a prompt; wait (bounded) for `answer`, then the next
+    /// prompt.
+    fn say(&mut self, line: &str, answer: &str) -> TestResult {
+        let mark = self.drawn.len();
+        self.type_key(&format!("{line}\n"))?;
+        self.wait_for(answer, mark)?;
+        self.wait_for(">>> ", mark)
+    }
+
     fn type_key(&mut self, key: &str) -> TestResult {
         self.keys.write_all(key.as_bytes())?;
         self.keys.flush()?;
@@ -113,7 +123,7 @@ impl Drop for OnTerminal {
 }
 
 #[tokio::test]
-async fn a_pull_on_a_terminal_draws_a_progress_bar() -> TestResult {
+async fn a_pull_draws_a_progress_bar_and_chat_prompts_on_a_terminal() -> TestResult {
     // test-small is a few kB: a few seconds at this rate.
     let setup = setup(&[("FAKE_OLLAMA_PULL_BYTES_PER_SEC", "3000")], "").await?;
     wait_status(&setup.client, "RUNNING", is(pb::ServerState::Running)).await?;
@@ -125,6 +135,21 @@ async fn a_pull_on_a_terminal_draws_a_progress_bar() -> TestResult {
     assert!(status.success(), "{status}:\n{drawn}");
     assert!(drawn.contains("pulled test-small"), "{drawn}");
     assert!(drawn.contains('['), "no bar was drawn:\n{drawn}");
+
+    // Chat on the terminal: a prompt, the commands, a reply.
+    let mut chat = OnTerminal::start(&setup.sandbox, &["chat", "test-small"])?;
+    chat.wait_for(
+        "Chatting with test-small. /help lists commands, /bye quits.",
+        0,
+    )?;
+    chat.wait_for(">>> ", 0)?;
+    chat.say("/help", "/clear   forget the conversation so far")?;
+    chat.say("/what", "unknown command /what; /help lists them")?;
+    chat.say("hello", "\n")?;
+    chat.say("/clear", "(conversation cleared)")?;
+    chat.type_key("/bye\n")?;
+    let (status, drawn) = chat.finish()?;
+    assert!(status.success(), "{status}:\n{drawn}");
     Ok(())
 }
 
@@ -150,9 +175,46 @@ fn fake_nvml(dir: &Path) -> TestResult<PathBuf> {
 async fn sys_and_fit_show_the_gpus_and_top_answers_keys_on_a_terminal() -> TestResult {
     let driver = tempfile::tempdir()?;
     let library = fake_nvml(driver.path())?.display().to_string();
-    let setup = setup(&[("OMNIPANEL_NVML_LIBRARY", &library)], "").await?;
+    let gateway = free_port()?;
+    let setup = setup(
+        &[("OMNIPANEL_NVML_LIBRARY", &library)],
+        &format!("\n[gateway]\nlisten = \"127.0.0.1:{gateway}\"\n"),
+    )
+    .await?;
     wait_status(&setup.client, "RUNNING", is(pb::ServerState::Running)).await?;
     let sandbox = &setup.sandbox;
+
+    // The gateway's /metrics has a sample per GPU.
+    let token = setup
+        .client
+        .agent()
+        .create_token(pb::CreateTokenRequest {
+            name: "scraper".into(),
+            scopes: vec![pb::Scope::Infer.into()],
+            ..Default::default()
+        })
+        .await?
+        .into_inner()
+        .token;
+    let metrics = reqwest::Client::builder()
+        .no_proxy()
+        .build()?
+        .get(format!("http://127.0.0.1:{gateway}/metrics"))
+        .bearer_auth(&token)
+        .send()
+        .await?
+        .text()
+        .await?;
+    for sample in [
+        "omnipanel_gpu_memory_used_bytes{gpu=\"0\",name=\"Fake GPU 9000\"} 6442450944",
+        "omnipanel_gpu_memory_total_bytes{gpu=\"1\",name=\"Fake GPU 100\"} 8589934592",
+        "omnipanel_gpu_utilization_ratio{gpu=\"0\",name=\"Fake GPU 9000\"} 0.37",
+    ] {
+        assert!(
+            metrics.contains(sample),
+            "{sample:?} is missing:\n{metrics}"
+        );
+    }
 
     let sys = sandbox.cli(&["sys"])?;
     assert!(sys.status.success(), "{}", stderr(&sys));
