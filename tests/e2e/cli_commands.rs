@@ -394,6 +394,65 @@ async fn model_commands_against_the_fake_ollama() -> TestResult {
     Ok(())
 }
 
+/// A file larger than the agent reads at once (`files.max_read_mb`) is
+/// printed whole, read in parts; a symlink is shown as one; `ls` orders by
+/// modification time; `--json` works for ls, cp, mv and write.
+#[tokio::test]
+async fn files_cat_reads_a_large_file_in_parts_and_symlinks_are_shown() -> TestResult {
+    let sandbox = Sandbox::new()?;
+    sandbox.write_config("[files]\nmax_read_mb = 1\n")?;
+    let _agent = sandbox.start_agent().await?;
+    let root = sandbox.project_dir("big");
+    std::fs::create_dir_all(&root)?;
+    // 2.5 MB of text that shows where each part starts.
+    let big: String = (0..250_000).map(|n| format!("{n:09}\n")).collect();
+    std::fs::write(root.join("big.txt"), &big)?;
+    std::fs::write(root.join("old.txt"), "old")?;
+    std::os::unix::fs::symlink("big.txt", root.join("link"))?;
+    let at = std::fs::canonicalize(&root)?.display().to_string();
+    ok(&sandbox, &["projects", "open", &at])?;
+    let files = |args: &[&str]| {
+        let mut all = vec!["files", "--project", at.as_str()];
+        all.extend_from_slice(args);
+        ok(&sandbox, &all)
+    };
+
+    let printed = files(&["cat", "big.txt"])?;
+    assert_eq!(printed.len(), big.len());
+    assert!(printed == big, "the parts were not put together in order");
+
+    let stat = files(&["stat", "link"])?;
+    assert!(
+        stat.contains("symlink") && stat.contains("big.txt"),
+        "{stat}"
+    );
+    let listed = files(&["ls"])?;
+    assert!(listed.contains("link -> big.txt"), "{listed}");
+    std::fs::write(root.join("new.txt"), "new")?;
+    let by_time = files(&["ls", "--sort", "modified"])?;
+    let at_line = |name: &str| {
+        by_time
+            .lines()
+            .position(|l| l.contains(name))
+            .ok_or_else(|| format!("{name} is not listed:\n{by_time}"))
+    };
+    assert!(
+        at_line("new.txt")? < at_line("old.txt")?,
+        "newest first:\n{by_time}"
+    );
+
+    let json = |args: &[&str]| -> TestResult<serde_json::Value> {
+        let mut all = vec!["--json", "files", "--project", at.as_str()];
+        all.extend_from_slice(args);
+        Ok(serde_json::from_str(&ok(&sandbox, &all)?)?)
+    };
+    assert!(json(&["ls"])?["entries"].is_array());
+    assert!(json(&["cp", "old.txt", "copy.txt", "--overwrite", "replace"])?.is_object());
+    assert!(json(&["mv", "copy.txt", "moved.txt"])?.is_object());
+    assert_eq!(std::fs::read_to_string(root.join("moved.txt"))?, "old");
+    Ok(())
+}
+
 /// The model commands with `--json` print one object a script can read,
 /// with what the text says; a project's preferred model is set and
 /// cleared through `models default --project`.

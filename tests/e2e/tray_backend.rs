@@ -4,7 +4,8 @@
 //! (models, Ollama, thresholds, projects, start at login, the bug report,
 //! quitting the agent; answering access requests and confirmations,
 //! revoking a client; cancelling a pull; a stale threshold edit; a
-//! project's conversations and model)
+//! project's conversations and model; no agent yet: commands refused
+//! until it starts, what the UI follows kept and followed once it does)
 //! is carried out by the agent, answered with its notice, and checked
 //! against what the agent then reports.
 
@@ -12,7 +13,7 @@ use std::{sync::Arc, time::Duration};
 
 use omnipanel_client::{Client, Credential, proto::v1 as pb};
 use omnipanel_proto::CONFIRMATION_HEADER;
-use omnipanel_tests::{PATIENCE, TestResult};
+use omnipanel_tests::{PATIENCE, Sandbox, TestResult};
 use omnipanel_tray::core::{
     backend::{self, Command, Metrics, Options},
     state::{Notice, Update},
@@ -519,5 +520,51 @@ async fn the_backend_keeps_a_projects_conversations_and_model() -> TestResult {
         .await?;
     assert_eq!(chosen.message, "test-small is this project's model");
     assert_eq!(project().await?.preferred_model, "test-small");
+    Ok(())
+}
+
+/// Before the agent runs, a command is answered "not connected" at once
+/// (not queued behind the reconnect backoff); the log source the panel
+/// shows is remembered and followed as soon as the agent is there.
+#[tokio::test]
+async fn without_an_agent_commands_are_refused_and_follows_wait_for_it() -> TestResult {
+    let sandbox = Sandbox::new()?;
+    let (sink_tx, updates) = mpsc::unbounded_channel();
+    let commands = backend::spawn(
+        &tokio::runtime::Handle::current(),
+        Options {
+            target: sandbox.target(),
+            launch_agent: false,
+            metrics: Metrics::Live(Duration::from_millis(500)),
+        },
+        Arc::new(move |update| {
+            let _ = sink_tx.send(update);
+        }),
+    );
+    let mut backend = Backend { commands, updates };
+    let refused = backend.answered(Command::Pull("test-small".into())).await?;
+    assert!(refused.error, "{refused:?}");
+    assert_eq!(refused.message, "not connected to the agent");
+    backend
+        .commands
+        .send(Command::Logs(Some("agent".to_owned())))?;
+    backend.commands.send(Command::Audit(None))?;
+
+    let _agent = sandbox.start_agent().await?;
+    let lines = tokio::time::timeout(PATIENCE, async {
+        while let Some(update) = backend.updates.recv().await {
+            if let Update::Logs { source, lines, .. } = update
+                && source == "agent"
+                && !lines.is_empty()
+            {
+                return Some(lines);
+            }
+        }
+        None
+    })
+    .await
+    .map_err(|_| "the agent's log was not followed once it started")?
+    .ok_or("the backend ended")?;
+    assert!(lines.iter().any(|l| l.contains("starting")), "{lines:?}");
     Ok(())
 }

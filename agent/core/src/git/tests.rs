@@ -380,7 +380,7 @@ async fn a_pull_of_diverged_branches_merges_or_names_the_conflicts() {
     assert_eq!(head.id().to_string(), merged.head);
     let parents: Vec<String> = head.parent_ids().map(|id| id.to_string()).collect();
     assert_eq!(parents, [my_commit, their_commit]);
-    assert_eq!(head.message(), Some("Merge origin/main into main"));
+    assert_eq!(head.message().ok(), Some("Merge origin/main into main"));
     assert!(mine.root().join("theirs.txt").exists());
     let (_, pushed) = finish(f.git.push(&mine, push_spec("")).await).await;
     pushed.unwrap();
