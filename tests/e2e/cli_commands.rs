@@ -394,6 +394,132 @@ async fn model_commands_against_the_fake_ollama() -> TestResult {
     Ok(())
 }
 
+/// A file larger than the agent reads at once (`files.max_read_mb`) is
+/// printed whole, read in parts; a symlink is shown as one; `ls` orders by
+/// modification time; `--json` works for ls, cp, mv and write.
+#[tokio::test]
+async fn files_cat_reads_a_large_file_in_parts_and_symlinks_are_shown() -> TestResult {
+    let sandbox = Sandbox::new()?;
+    sandbox.write_config("[files]\nmax_read_mb = 1\n")?;
+    let _agent = sandbox.start_agent().await?;
+    let root = sandbox.project_dir("big");
+    std::fs::create_dir_all(&root)?;
+    // 2.5 MB of text that shows where each part starts.
+    let big: String = (0..250_000).map(|n| format!("{n:09}\n")).collect();
+    std::fs::write(root.join("big.txt"), &big)?;
+    std::fs::write(root.join("old.txt"), "old")?;
+    std::os::unix::fs::symlink("big.txt", root.join("link"))?;
+    let at = std::fs::canonicalize(&root)?.display().to_string();
+    ok(&sandbox, &["projects", "open", &at])?;
+    let files = |args: &[&str]| {
+        let mut all = vec!["files", "--project", at.as_str()];
+        all.extend_from_slice(args);
+        ok(&sandbox, &all)
+    };
+
+    let printed = files(&["cat", "big.txt"])?;
+    assert_eq!(printed.len(), big.len());
+    assert!(printed == big, "the parts were not put together in order");
+
+    let stat = files(&["stat", "link"])?;
+    assert!(
+        stat.contains("symlink") && stat.contains("big.txt"),
+        "{stat}"
+    );
+    let listed = files(&["ls"])?;
+    assert!(listed.contains("link -> big.txt"), "{listed}");
+    std::fs::write(root.join("new.txt"), "new")?;
+    let by_time = files(&["ls", "--sort", "modified"])?;
+    let at_line = |name: &str| {
+        by_time
+            .lines()
+            .position(|l| l.contains(name))
+            .ok_or_else(|| format!("{name} is not listed:\n{by_time}"))
+    };
+    assert!(
+        at_line("new.txt")? < at_line("old.txt")?,
+        "newest first:\n{by_time}"
+    );
+
+    let json = |args: &[&str]| -> TestResult<serde_json::Value> {
+        let mut all = vec!["--json", "files", "--project", at.as_str()];
+        all.extend_from_slice(args);
+        Ok(serde_json::from_str(&ok(&sandbox, &all)?)?)
+    };
+    assert!(json(&["ls"])?["entries"].is_array());
+    assert!(json(&["cp", "old.txt", "copy.txt", "--overwrite", "replace"])?.is_object());
+    assert!(json(&["mv", "copy.txt", "moved.txt"])?.is_object());
+    assert_eq!(std::fs::read_to_string(root.join("moved.txt"))?, "old");
+    Ok(())
+}
+
+/// The model commands with `--json` print one object a script can read,
+/// with what the text says; a project's preferred model is set and
+/// cleared through `models default --project`.
+#[tokio::test]
+async fn model_commands_print_json_and_set_a_projects_model() -> TestResult {
+    let setup = crate::ollama::setup(&[], "").await?;
+    crate::ollama::wait_status(
+        &setup.client,
+        "RUNNING",
+        crate::ollama::is(omnipanel_client::proto::v1::ServerState::Running),
+    )
+    .await?;
+    let sandbox = &setup.sandbox;
+    let json = |args: &[&str]| -> TestResult<serde_json::Value> {
+        let mut all = vec!["--json"];
+        all.extend_from_slice(args);
+        Ok(serde_json::from_str(&ok(sandbox, &all)?)?)
+    };
+    assert!(ok(sandbox, &["models", "pulls"])?.contains("no pulls"));
+    ok(sandbox, &["models", "pull", "test-small"])?;
+
+    let loaded = ok(sandbox, &["models", "load", "test-small"])?;
+    assert!(loaded.starts_with("loaded test-small"), "{loaded}");
+    let ps = json(&["models", "ps"])?;
+    assert!(ps.to_string().contains("test-small"), "{ps}");
+    assert!(json(&["models", "unload", "test-small"])?.is_object());
+    assert!(json(&["models", "load", "test-small"])?.is_object());
+    let fit = json(&["models", "fit", "test-small"])?;
+    assert!(fit.get("modelBytes").is_some(), "{fit}");
+    let is_small = |value: &serde_json::Value| {
+        value["model"]
+            .as_str()
+            .is_some_and(|m| m.starts_with("test-small"))
+    };
+    let set = json(&["models", "default", "test-small"])?;
+    assert!(is_small(&set), "{set}");
+    let shown = json(&["models", "default"])?;
+    assert!(is_small(&shown), "{shown}");
+
+    let folder = sandbox.project_dir("modelled");
+    std::fs::create_dir_all(&folder)?;
+    let at = std::fs::canonicalize(&folder)?.display().to_string();
+    ok(sandbox, &["projects", "open", &at])?;
+    let uses = ok(
+        sandbox,
+        &["models", "default", "test-small", "--project", &at],
+    )?;
+    assert_eq!(uses.trim(), "modelled uses test-small");
+    let project = json(&["models", "default", "--clear", "--project", &at])?;
+    assert_eq!(
+        project["preferredModel"].as_str().unwrap_or_default(),
+        "",
+        "{project}"
+    );
+    assert!(project.is_object(), "{project}");
+    let cleared = ok(sandbox, &["models", "default", "--project", &at])?;
+    assert!(
+        cleared.contains("modelled has no preferred model: it uses the default model"),
+        "{cleared}"
+    );
+
+    let removed = json(&["models", "rm", "test-small"])?;
+    assert!(removed.is_object(), "{removed}");
+    assert!(!ok(sandbox, &["models", "ls"])?.contains("test-small"));
+    Ok(())
+}
+
 #[tokio::test]
 async fn alert_threshold_commands_edit_the_set_and_sys_reports_the_machine() -> TestResult {
     let sandbox = Sandbox::new()?;

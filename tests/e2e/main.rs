@@ -4,10 +4,12 @@
 //! down.
 
 mod admission;
+mod agent_commands;
 mod agent_core;
 mod audit;
 mod cli_commands;
 mod cli_pipes;
+mod cli_terminal;
 mod client;
 mod clients_cli;
 mod conversations;

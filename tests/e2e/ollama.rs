@@ -2,7 +2,9 @@
 //! `fake-ollama` test double run as a real process: managed and adopted
 //! servers, crash and hang recovery, a port held by something else, shared
 //! and cancellable pulls that outlive their client, Ollama's own error
-//! messages, chat and generate streams, fit checks, providers.
+//! messages, chat and generate streams, fit checks, providers; an adopted
+//! server that goes away, and one slower to start than the start-up
+//! timeout.
 
 use std::time::Duration;
 
@@ -331,6 +333,75 @@ async fn an_external_server_is_adopted_and_left_running() -> TestResult {
     );
     assert_eq!(omnipanel_tests::http_get(port, "/api/version")?.0, 200);
     Ok(())
+}
+
+/// An adopted server is not the agent's to restart; when it goes away
+/// the agent says so, and with autostart off it does not start one of its
+/// own in its place.
+#[tokio::test]
+async fn an_external_server_that_goes_away_is_noticed_and_not_replaced() -> TestResult {
+    let sandbox = Sandbox::new()?;
+    let port = free_port()?;
+    let external = FakeOllama::start("serve", port, &sandbox.ollama_models(), &[]).await?;
+    sandbox.configure_fake_ollama(port, "autostart = false")?;
+    let agent = sandbox.start_agent_with(&sandbox.fake_env()).await?;
+    let client = agent.client().await?;
+    wait_status(&client, "EXTERNAL", is(pb::ServerState::External)).await?;
+    let err = models(&client)
+        .restart_server(pb::RestartServerRequest {})
+        .await
+        .err()
+        .ok_or("restarted an external server")?;
+    assert_eq!(err.code(), Code::FailedPrecondition);
+    assert!(
+        err.message().contains("outside OmniPanel"),
+        "{}",
+        err.message()
+    );
+
+    drop(external);
+    events_saying(
+        &sandbox,
+        &[
+            &format!("the external server at 127.0.0.1:{port} stopped answering"),
+            "autostart is off",
+        ],
+    )
+    .await?;
+    let stopped = wait_status(&client, "STOPPED", is(pb::ServerState::Stopped)).await?;
+    assert_eq!(stopped.pid, 0, "the agent started no server of its own");
+    Ok(())
+}
+
+/// Wait (bounded) until `omnipanel events` has said each of `texts`.
+async fn events_saying(sandbox: &Sandbox, texts: &[&str]) -> TestResult {
+    let deadline = std::time::Instant::now() + PATIENCE;
+    loop {
+        let events = omnipanel_tests::stdout(&sandbox.cli(&["events"])?);
+        if texts.iter().all(|text| events.contains(text)) {
+            return Ok(());
+        }
+        if std::time::Instant::now() > deadline {
+            return Err(format!("the events never said {texts:?}:\n{events}").into());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// A started server that does not answer within `startup_timeout` is
+/// killed and counted as a crash, with the timeout in the reason.
+#[tokio::test]
+async fn a_server_slower_than_the_startup_timeout_is_given_up() -> TestResult {
+    let setup = setup(
+        &[("FAKE_OLLAMA_START_DELAY_MS", "60000")],
+        "startup_timeout = \"1s\"",
+    )
+    .await?;
+    events_saying(
+        &setup.sandbox,
+        &["ollama did not answer within 1 s of starting"],
+    )
+    .await
 }
 
 #[tokio::test]

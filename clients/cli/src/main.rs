@@ -181,11 +181,30 @@ fn run(cli: Cli) -> Result<(), Failure> {
         .enable_all()
         .build()
         .map_err(|err| Failure::Other(format!("cannot start: {err}")))?;
-    let result = runtime.block_on(dispatch(cli));
+    let result = runtime.block_on(async {
+        #[cfg(coverage)]
+        tokio::spawn(exit_on_sigterm());
+        dispatch(cli).await
+    });
     // Reading stdin (chat) blocks a runtime thread that cannot be
     // cancelled; waiting for it would hang the exit until the next line.
     runtime.shutdown_background();
     result
+}
+
+/// Only in an instrumented build (`cargo llvm-cov` sets `cfg(coverage)`):
+/// the coverage profile is written when the process exits, and the tests
+/// end the commands that follow (`events --follow`, `logs -f`, `files
+/// watch`, `alerts watch`) with SIGTERM, whose default action ends the
+/// process without exiting. Exit instead (143, as the signal would), so
+/// what those commands ran counts. Normal builds keep the default action.
+#[cfg(coverage)]
+async fn exit_on_sigterm() {
+    use tokio::signal::unix::{SignalKind, signal};
+    if let Ok(mut terminate) = signal(SignalKind::terminate()) {
+        terminate.recv().await;
+        std::process::exit(143);
+    }
 }
 
 /// Run a parsed command that needs the agent.

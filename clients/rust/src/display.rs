@@ -925,4 +925,129 @@ mod tests {
         );
         assert_eq!(table(&[], &[]), [String::new()]);
     }
+
+    /// Every value of an API enum reads as words of its own: two states
+    /// that read the same would tell a person nothing. New values are
+    /// picked up (every number the enum accepts).
+    #[test]
+    fn every_state_and_kind_reads_as_its_own_words() {
+        use std::collections::HashSet;
+
+        use omnipanel_proto::v1::{AccessRequestState, ConfirmKind, ConfirmationState, Expiry};
+
+        fn distinct(what: &str, labels: Vec<String>) {
+            let unique: HashSet<&String> = labels.iter().collect();
+            assert_eq!(unique.len(), labels.len(), "{what}: {labels:?}");
+            assert!(labels.iter().all(|l| !l.is_empty()), "{what}: {labels:?}");
+        }
+        fn values<E: TryFrom<i32>>() -> Vec<i32> {
+            (0..64).filter(|n| E::try_from(*n).is_ok()).collect()
+        }
+        let servers = values::<ServerState>();
+        assert!(servers.len() >= 9, "{servers:?}");
+        distinct(
+            "server state",
+            servers
+                .iter()
+                .map(|s| server_state_label(server_state(*s)).to_owned())
+                .collect(),
+        );
+        distinct(
+            "server meaning",
+            servers
+                .iter()
+                .map(|s| server_state_meaning(*s).to_owned())
+                .collect(),
+        );
+        let kinds = values::<ConfirmKind>();
+        distinct(
+            "confirm kind",
+            kinds
+                .iter()
+                .map(|k| confirm_kind_label(*k).to_owned())
+                .collect(),
+        );
+        distinct(
+            "confirm kind name",
+            kinds.iter().map(|k| confirm_kind_name(*k)).collect(),
+        );
+        assert_eq!(
+            confirm_kind_name(ConfirmKind::ForcePush.into()),
+            "force-push"
+        );
+        distinct(
+            "expiry",
+            values::<Expiry>()
+                .iter()
+                .map(|e| expiry_label(*e).to_owned())
+                .collect(),
+        );
+        distinct(
+            "pull state",
+            values::<PullState>()
+                .iter()
+                .map(|p| pull_state_name(*p).to_owned())
+                .collect(),
+        );
+        distinct(
+            "fit verdict",
+            values::<FitVerdict>()
+                .iter()
+                .map(|v| fit_label(FitVerdict::try_from(*v).unwrap_or_default()).to_owned())
+                .collect(),
+        );
+        distinct(
+            "change",
+            values::<ChangeType>()
+                .iter()
+                .map(|c| change_label(*c).to_owned())
+                .collect(),
+        );
+        distinct(
+            "access request state",
+            values::<AccessRequestState>()
+                .iter()
+                .map(|s| access_request_state_name(*s))
+                .collect(),
+        );
+        assert_eq!(
+            access_request_state_name(AccessRequestState::Withdrawn.into()),
+            "withdrawn"
+        );
+        distinct(
+            "confirmation state",
+            values::<ConfirmationState>()
+                .iter()
+                .map(|s| confirmation_state_name(*s))
+                .collect(),
+        );
+        assert_eq!(
+            confirmation_state_name(ConfirmationState::Used.into()),
+            "used"
+        );
+    }
+
+    #[test]
+    fn a_pull_that_ended_early_or_retries_says_so() {
+        let pull = |state: PullState| PullProgress {
+            model: "llama3.2:1b".into(),
+            provider: "gpu-box".into(),
+            state: state.into(),
+            attempt: 2,
+            error: "connection reset".into(),
+            ..Default::default()
+        };
+        assert_eq!(
+            describe_pull(&pull(PullState::Cancelled)),
+            "pull of llama3.2:1b on gpu-box cancelled"
+        );
+        assert_eq!(
+            describe_pull(&pull(PullState::Retrying)),
+            "pull of llama3.2:1b on gpu-box retrying (attempt 2): connection reset"
+        );
+        assert_eq!(
+            describe_pull(&pull(PullState::Failed)),
+            "pull of llama3.2:1b on gpu-box failed: connection reset"
+        );
+    }
 }

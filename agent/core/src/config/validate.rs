@@ -455,4 +455,155 @@ mod tests {
         );
         assert!(ok.is_ok_and(|s| s.git.token_hosts.len() == 3));
     }
+
+    /// Every bound names its key, the line that set it and the allowed
+    /// range, so the user can fix the file from the message alone.
+    #[test]
+    fn out_of_range_values_are_refused_with_their_key_line_and_bounds() {
+        for (section, line, key, says) in [
+            ("log", "max_file_mb = 0", "log.max_file_mb", "at least 1"),
+            ("log", "max_files = 0", "log.max_files", "at least 1"),
+            (
+                "events",
+                "history = 8",
+                "events.history",
+                "between 16 and 1000000",
+            ),
+            (
+                "events",
+                "history = 2000000",
+                "events.history",
+                "between 16 and 1000000",
+            ),
+            (
+                "files",
+                "max_read_mb = 0",
+                "files.max_read_mb",
+                "at least 1",
+            ),
+            (
+                "files",
+                "search_timeout = \"2h\"",
+                "files.search_timeout",
+                "between 1s and 1h",
+            ),
+            (
+                "files",
+                "watch_settle = \"11s\"",
+                "files.watch_settle",
+                "at most 10s",
+            ),
+            (
+                "files",
+                "always_ignored = [\"a/b\"]",
+                "files.always_ignored",
+                "without '/'",
+            ),
+            (
+                "files",
+                "always_ignored = [\"\"]",
+                "files.always_ignored",
+                "folder names",
+            ),
+            (
+                "update",
+                "manifest_url = \"ftp://example.org/m\"",
+                "update.manifest_url",
+                "http:// or https://",
+            ),
+            (
+                "ollama",
+                "health_failures = 0",
+                "ollama.health_failures",
+                "at least 1",
+            ),
+            (
+                "ollama",
+                "health_interval = \"1ms\"",
+                "ollama.health_interval",
+                "at least 10ms",
+            ),
+            (
+                "ollama",
+                "health_timeout = \"1ms\"",
+                "ollama.health_timeout",
+                "at least 10ms",
+            ),
+            (
+                "ollama",
+                "startup_timeout = \"1ms\"",
+                "ollama.startup_timeout",
+                "at least 10ms",
+            ),
+            (
+                "ollama",
+                "registry = \"registry.ollama.ai\"",
+                "ollama.registry",
+                "http:// or https://",
+            ),
+            (
+                "access",
+                "request_timeout = \"5s\"",
+                "access.request_timeout",
+                "between 10s and 1h",
+            ),
+            (
+                "audit",
+                "retention = \"30m\"",
+                "audit.retention",
+                "between 1h and 10 years",
+            ),
+            (
+                "audit",
+                "max_rows = 99",
+                "audit.max_rows",
+                "between 100 and 10000000",
+            ),
+            (
+                "server",
+                "request_timeout = \"500ms\"",
+                "server.request_timeout",
+                "at least 1s",
+            ),
+            (
+                "server",
+                "max_tcp_connections = 0",
+                "server.max_tcp_connections",
+                "at least 1",
+            ),
+            (
+                "gateway",
+                "max_waiting = 0",
+                "gateway.max_waiting",
+                "between 1 and 10000",
+            ),
+            (
+                "gateway",
+                "wait_timeout = \"2h\"",
+                "gateway.wait_timeout",
+                "between 1s and 1h",
+            ),
+        ] {
+            let text = format!("[{section}]\n{line}\n");
+            let err = parse(path(), &text).expect_err(&text);
+            assert_eq!(err.key.as_deref(), Some(key), "{text}: {err}");
+            assert_eq!(err.line, Some(2), "{text}: {err}");
+            assert!(err.message.contains(says), "{text}: {err}");
+        }
+    }
+
+    #[test]
+    fn a_tls_certificate_and_its_key_are_set_together() {
+        for (section, line, missing) in [
+            ("server", "tls_cert = \"c.pem\"", "server.tls_key"),
+            ("server", "tls_key = \"k.pem\"", "server.tls_cert"),
+            ("gateway", "tls_key = \"k.pem\"", "gateway.tls_cert"),
+        ] {
+            let text = format!("[{section}]\n{line}\n");
+            let err = parse(path(), &text).expect_err(&text);
+            assert_eq!(err.key.as_deref(), Some(missing), "{text}: {err}");
+            assert!(err.message.contains("must be set too"), "{text}: {err}");
+        }
+        assert!(parse(path(), "[server]\ntls_cert = \"c\"\ntls_key = \"k\"\n").is_ok());
+    }
 }

@@ -342,6 +342,69 @@ async fn push_fetch_and_pull_through_a_bare_remote() {
     f.shutdown().await;
 }
 
+/// Diverged histories: fast-forward only refuses and says how to go on;
+/// merge mode makes a merge commit with both parents when the changes do
+/// not touch the same lines, and names the conflicted files when they do.
+#[tokio::test]
+async fn a_pull_of_diverged_branches_merges_or_names_the_conflicts() {
+    let f = Fixture::new().await;
+    let remote = f.bare("remote.git");
+    let mine = f.repository("mine").await;
+    f.commit_file(&mine, "shared.txt", "one\n").await;
+    add_remote(&mine, "origin", &remote);
+    let (_, pushed) = finish(f.git.push(&mine, push_spec("origin")).await).await;
+    pushed.unwrap();
+    let theirs_path = f.path("theirs");
+    identify(&Repository::clone(&remote, &theirs_path).unwrap());
+    let theirs = f.open(&theirs_path).await;
+
+    // They change one file, I change another: diverged, no conflict.
+    let their_commit = f.commit_file(&theirs, "theirs.txt", "theirs\n").await;
+    let (_, pushed) = finish(f.git.push(&theirs, push_spec("")).await).await;
+    pushed.unwrap();
+    let my_commit = f.commit_file(&mine, "mine.txt", "mine\n").await;
+    let (_, refused) = finish(
+        f.git
+            .pull(&mine, String::new(), PullMode::FastForwardOnly)
+            .await,
+    )
+    .await;
+    let err = refused.unwrap_err();
+    assert_eq!(err.reason(), Some(Reason::NotFastForward), "{err}");
+    assert!(err.to_string().contains("have diverged"), "{err}");
+    let (_, merged) = finish(f.git.pull(&mine, String::new(), PullMode::Merge).await).await;
+    let merged = merged.unwrap();
+    assert_eq!(merged.outcome, PullOutcome::Merged);
+    let repo = Repository::open(mine.root()).unwrap();
+    let head = repo.head().unwrap().peel_to_commit().unwrap();
+    assert_eq!(head.id().to_string(), merged.head);
+    let parents: Vec<String> = head.parent_ids().map(|id| id.to_string()).collect();
+    assert_eq!(parents, [my_commit, their_commit]);
+    assert_eq!(head.message().ok(), Some("Merge origin/main into main"));
+    assert!(mine.root().join("theirs.txt").exists());
+    let (_, pushed) = finish(f.git.push(&mine, push_spec("")).await).await;
+    pushed.unwrap();
+
+    // Both change the same line: the conflict is named, not committed.
+    let (_, pulled) = finish(f.git.pull(&theirs, String::new(), PullMode::Merge).await).await;
+    assert_eq!(pulled.unwrap().outcome, PullOutcome::FastForwarded);
+    f.commit_file(&theirs, "shared.txt", "their line\n").await;
+    let (_, pushed) = finish(f.git.push(&theirs, push_spec("")).await).await;
+    pushed.unwrap();
+    f.commit_file(&mine, "shared.txt", "my line\n").await;
+    let (_, conflicted) = finish(f.git.pull(&mine, String::new(), PullMode::Merge).await).await;
+    assert_eq!(
+        conflicted.unwrap().outcome,
+        PullOutcome::Conflicts(vec!["shared.txt".to_owned()])
+    );
+    let text = std::fs::read_to_string(mine.root().join("shared.txt")).unwrap();
+    assert!(
+        text.contains("<<<<<<<") && text.contains("my line"),
+        "{text}"
+    );
+    f.shutdown().await;
+}
+
 #[tokio::test]
 async fn a_push_that_would_lose_commits_is_refused_unless_forced() {
     let f = Fixture::new().await;

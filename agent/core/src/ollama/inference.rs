@@ -658,4 +658,113 @@ mod tests {
         assert_eq!(body["options"]["temperature"], 0.1);
         assert_eq!(body["format"], "json");
     }
+
+    #[test]
+    fn a_chat_needs_messages_with_known_roles() {
+        let message = |role: &str| ChatMessage {
+            role: role.into(),
+            content: "hi".into(),
+            images: Vec::new(),
+        };
+        let err = check_messages(&[]).unwrap_err();
+        assert_eq!(err.field(), Some("messages"));
+        assert!(err.to_string().contains("at least one message"), "{err}");
+        let err = check_messages(&[message("user"), message("robot")]).unwrap_err();
+        assert_eq!(err.field(), Some("messages[1].role"));
+        assert!(
+            err.to_string()
+                .contains("\"robot\" is not one of system, user, assistant, tool"),
+            "{err}"
+        );
+        assert!(check_messages(&["system", "user", "assistant", "tool"].map(message)).is_ok());
+    }
+
+    #[test]
+    fn format_is_json_or_a_schema_object() {
+        assert_eq!(format_value(" ").ok(), Some(None));
+        assert_eq!(
+            format_value("json").ok().flatten(),
+            Some(serde_json::Value::from("json"))
+        );
+        for bad in ["yaml", "[1]", "{not json"] {
+            let err = format_value(bad).unwrap_err();
+            assert_eq!(err.field(), Some("format"), "{bad}");
+            assert!(
+                err.to_string().contains("a JSON schema object"),
+                "{bad}: {err}"
+            );
+        }
+        let err = parse_json_object("options_json", "{oops").unwrap_err();
+        assert!(err.to_string().contains("is not valid JSON"), "{err}");
+    }
+
+    /// Ollama-style options become their OpenAI names; what OpenAI has no
+    /// name for is left out; format becomes response_format.
+    #[test]
+    fn openai_requests_get_the_options_and_format_openai_knows() {
+        let mut body = openai_body("qwen");
+        openai_options(
+            &mut body,
+            &GenerationOptions {
+                options_json:
+                    r#"{"temperature":0.2,"num_predict":64,"num_ctx":4096,"stop":["\n"]}"#.into(),
+                keep_alive: "5m".into(),
+                format: "json".into(),
+            },
+        )
+        .unwrap();
+        assert_eq!(body["model"], "qwen");
+        assert_eq!(body["temperature"], 0.2);
+        assert_eq!(body["max_tokens"], 64);
+        assert_eq!(body["stop"][0], "\n");
+        assert!(body.get("num_ctx").is_none(), "{body}");
+        assert!(body.get("keep_alive").is_none(), "{body}");
+        assert_eq!(body["response_format"]["type"], "json_object");
+
+        let mut body = openai_body("qwen");
+        openai_options(
+            &mut body,
+            &GenerationOptions {
+                format: r#"{"type":"object"}"#.into(),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(body["response_format"]["type"], "json_schema");
+        assert_eq!(
+            body["response_format"]["json_schema"]["schema"]["type"],
+            "object"
+        );
+        // keep_alive is ignored by OpenAI servers, but still checked.
+        let bad = GenerationOptions {
+            keep_alive: "ten".into(),
+            ..Default::default()
+        };
+        assert!(openai_options(&mut openai_body("qwen"), &bad).is_err());
+    }
+
+    #[test]
+    fn openai_messages_carry_images_as_data_urls() {
+        let messages = openai_messages(vec![
+            ChatMessage {
+                role: "system".into(),
+                content: "be brief".into(),
+                images: Vec::new(),
+            },
+            ChatMessage {
+                role: "user".into(),
+                content: "what is this?".into(),
+                images: vec!["iVBORw0KGgo=".into()],
+            },
+        ]);
+        assert_eq!(
+            messages[0],
+            serde_json::json!({ "role": "system", "content": "be brief" })
+        );
+        assert_eq!(messages[1]["content"][0]["text"], "what is this?");
+        assert_eq!(
+            messages[1]["content"][1]["image_url"]["url"],
+            "data:image/png;base64,iVBORw0KGgo="
+        );
+    }
 }

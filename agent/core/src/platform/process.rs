@@ -59,6 +59,8 @@ pub fn exec(command: &mut std::process::Command) -> std::io::Error {
     #[cfg(unix)]
     {
         use std::os::unix::process::CommandExt;
+        #[cfg(coverage)]
+        write_coverage_profile();
         command.exec()
     }
     #[cfg(not(unix))]
@@ -101,6 +103,27 @@ pub fn start_time(pid: u32) -> Option<u64> {
     {
         let _ = pid;
         Some(0)
+    }
+}
+
+/// Write this process's coverage counts now, in an instrumented build
+/// (`cargo llvm-cov` sets `cfg(coverage)`; normal builds have none of
+/// this). The LLVM runtime writes them when the process exits, and exec
+/// replaces the process without exiting: without this, the code that ran
+/// before an exec (the update handover) would never count.
+#[cfg(coverage)]
+#[allow(unsafe_code)] // The LLVM profile runtime's C entry point; there is no safe one.
+fn write_coverage_profile() {
+    unsafe extern "C" {
+        // Linked in by `-C instrument-coverage`; returns 0 on success.
+        fn __llvm_profile_write_file() -> std::ffi::c_int;
+    }
+    // SAFETY: takes no arguments and only writes the counters to the
+    // profile file named at start (LLVM_PROFILE_FILE), merging under a file
+    // lock with the %m pattern; other threads still counting only make a
+    // count a little stale.
+    if unsafe { __llvm_profile_write_file() } != 0 {
+        eprintln!("omnipanel: the coverage profile could not be written before exec");
     }
 }
 

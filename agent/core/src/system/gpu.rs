@@ -7,7 +7,8 @@
 //!
 //! `OMNIPANEL_NVML_LIBRARY` names another library file (a path, or a name
 //! the dynamic loader looks up); tests point it at a file that does not
-//! exist to exercise the absent path on any machine.
+//! exist to exercise the absent path on any machine, and at a fake driver
+//! (`tests/doubles/nvml/fake_nvml.c`) to read two made-up GPUs.
 
 use std::{
     ffi::OsString,
@@ -210,7 +211,135 @@ fn merge_processes(entries: impl Iterator<Item = GpuProcess>) -> Vec<GpuProcess>
 
 #[cfg(test)]
 mod tests {
+    use std::path::Path;
+
     use super::*;
+
+    const GIB: u64 = 1024 * 1024 * 1024;
+
+    /// The fake driver library, built by the C compiler (which building
+    /// this crate needs anyway) into `dir` with `switch` choosing how it
+    /// behaves (see the file).
+    fn fake_nvml(dir: &Path, switch: Option<&str>) -> OsString {
+        let source = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../tests/doubles/nvml/fake_nvml.c"
+        );
+        let library = dir.join(format!("libfake-nvml-{}.so", switch.unwrap_or("gpus")));
+        let mut cc =
+            std::process::Command::new(std::env::var_os("CC").unwrap_or_else(|| "cc".into()));
+        cc.args(["-shared", "-fPIC", "-o"])
+            .arg(&library)
+            .arg(source);
+        if let Some(switch) = switch {
+            cc.arg(format!("-D{switch}"));
+        }
+        let status = cc.status().expect("the C compiler `cc` runs");
+        assert!(status.success(), "the fake NVML did not build: {status}");
+        library.into_os_string()
+    }
+
+    fn read_with(switch: &str) -> GpuReading {
+        let dir = tempfile::tempdir().unwrap();
+        Nvidia::with_library(fake_nvml(dir.path(), Some(switch))).read(true)
+    }
+
+    #[test]
+    fn gpus_and_the_processes_using_them_are_read_through_nvml() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut nvidia = Nvidia::with_library(fake_nvml(dir.path(), None));
+        assert!(format!("{nvidia:?}").contains("libfake-nvml-gpus.so"));
+        let GpuReading::Present {
+            driver_version,
+            gpus,
+        } = nvidia.read(true)
+        else {
+            panic!("expected GPUs");
+        };
+        assert_eq!(driver_version, "999.1.2-fake");
+        let process = |pid, memory| GpuProcess {
+            pid,
+            name: String::new(),
+            memory,
+        };
+        assert_eq!(
+            gpus,
+            [
+                GpuStats {
+                    index: 0,
+                    name: "Fake GPU 9000".into(),
+                    uuid: "GPU-00000000-fake-0000-0000-000000000000".into(),
+                    utilization_percent: Some(37.0),
+                    memory_used: 6 * GIB,
+                    memory_total: 24 * GIB,
+                    temperature_celsius: Some(55.0),
+                    power_watts: Some(123.456),
+                    // Listed as compute (4 GiB) and graphics (1 GiB): one
+                    // allocation, the larger figure.
+                    processes: vec![process(4242, Some(4 * GIB)), process(4343, None)],
+                },
+                // What a GPU does not support is left out, not an error.
+                GpuStats {
+                    index: 1,
+                    name: "Fake GPU 100".into(),
+                    uuid: String::new(),
+                    utilization_percent: None,
+                    memory_used: 0,
+                    memory_total: 8 * GIB,
+                    temperature_celsius: None,
+                    power_watts: None,
+                    processes: Vec::new(),
+                },
+            ]
+        );
+        // Without processes, none are asked for.
+        let again = nvidia.read(false);
+        assert_eq!(again.gpus().len(), 2);
+        assert!(again.gpus().iter().all(|g| g.processes.is_empty()));
+    }
+
+    #[test]
+    fn a_driver_not_loaded_or_without_a_gpu_means_absent() {
+        match read_with("FAKE_NVML_NOT_LOADED") {
+            GpuReading::Absent(reason) => {
+                assert_eq!(reason, "the NVIDIA driver is not loaded");
+            }
+            other => panic!("expected absent, got {other:?}"),
+        }
+        match read_with("FAKE_NVML_NO_GPU") {
+            GpuReading::Absent(reason) => {
+                assert_eq!(reason, "the NVIDIA driver reports no GPU");
+            }
+            other => panic!("expected absent, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_failing_driver_is_an_error_that_says_what_failed() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut nvidia = Nvidia::with_library(fake_nvml(dir.path(), Some("FAKE_NVML_INIT_FAILS")));
+        let first = nvidia.read(true);
+        match &first {
+            GpuReading::Error(reason) => {
+                assert!(reason.starts_with("NVML failed to initialise"), "{reason}");
+            }
+            other => panic!("expected an error, got {other:?}"),
+        }
+        // Not tried again at once: the same error until RETRY_AFTER.
+        assert_eq!(nvidia.read(true), first);
+        match read_with("FAKE_NVML_COUNT_FAILS") {
+            GpuReading::Error(reason) => {
+                assert!(reason.starts_with("cannot count GPUs"), "{reason}");
+            }
+            other => panic!("expected an error, got {other:?}"),
+        }
+        match read_with("FAKE_NVML_OPEN_FAILS") {
+            GpuReading::Error(reason) => {
+                assert!(reason.starts_with("cannot open GPU 1"), "{reason}");
+            }
+            other => panic!("expected an error, got {other:?}"),
+        }
+    }
 
     #[test]
     fn a_missing_library_means_absent_not_failed() {

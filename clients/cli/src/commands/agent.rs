@@ -873,4 +873,218 @@ mod tests {
             assert!(text.contains("omnipanel clients request"), "{text}");
         }
     }
+
+    fn described(payload: Payload) -> String {
+        describe_event(&pb::Event {
+            payload: Some(payload),
+            ..Default::default()
+        })
+    }
+
+    #[test]
+    fn events_of_the_agent_and_of_access_read_as_sentences() {
+        assert_eq!(
+            described(Payload::AgentStopping(pb::AgentStopping {
+                reason: "signal SIGTERM".into()
+            })),
+            "agent stopping: signal SIGTERM"
+        );
+        assert_eq!(
+            described(Payload::CrashReported(pb::CrashReported {
+                path: "/d/crashes/agent-1.txt".into(),
+                message: "index out of bounds".into(),
+            })),
+            "an earlier run crashed: index out of bounds (report /d/crashes/agent-1.txt)"
+        );
+        assert_eq!(
+            described(Payload::AccessRequestChanged(pb::AccessRequestChanged {
+                request: Some(pb::AccessRequest {
+                    id: "req_1".into(),
+                    code: "K7Q2".into(),
+                    client_name: "vscode".into(),
+                    state: pb::AccessRequestState::Approved.into(),
+                    ..Default::default()
+                }),
+            })),
+            "access request req_1 from \"vscode\" (code K7Q2): approved"
+        );
+        assert_eq!(
+            described(Payload::ConfirmationChanged(pb::ConfirmationChanged {
+                confirmation: Some(pb::Confirmation {
+                    id: "cf_1".into(),
+                    client_name: "ci".into(),
+                    summary: "delete model llama3:70b (40 GB)".into(),
+                    state: pb::ConfirmationState::Pending.into(),
+                    ..Default::default()
+                }),
+            })),
+            "confirmation cf_1 for \"ci\": delete model llama3:70b (40 GB) (pending)"
+        );
+        for (revoked, word) in [(false, "admitted"), (true, "revoked")] {
+            assert_eq!(
+                described(Payload::ClientsChanged(pb::ClientsChanged {
+                    client_id: "cl_1".into(),
+                    client_name: "vscode".into(),
+                    revoked,
+                })),
+                format!("client vscode (cl_1) {word}")
+            );
+        }
+        // A payload this CLI does not know (a newer agent) is not an error.
+        assert_eq!(
+            describe_event(&pb::Event::default()),
+            "(unknown event; upgrade omnipanel)"
+        );
+    }
+
+    #[test]
+    fn events_of_projects_and_repositories_name_the_project() {
+        let watch = |state: pb::WatchState, detail: &str| {
+            Payload::ProjectWatchChanged(pb::ProjectWatchChanged {
+                project_id: "p1".into(),
+                path: "/home/u/src/app".into(),
+                watch: Some(pb::ProjectWatch {
+                    state: state.into(),
+                    detail: detail.into(),
+                    ..Default::default()
+                }),
+            })
+        };
+        assert_eq!(
+            described(watch(pb::WatchState::Live, "")),
+            "project /home/u/src/app is watched in full again"
+        );
+        assert_eq!(
+            described(watch(
+                pb::WatchState::Degraded,
+                "inotify watch limit reached; raise fs.inotify.max_user_watches"
+            )),
+            "project /home/u/src/app is not fully watched: inotify watch limit reached; \
+             raise fs.inotify.max_user_watches"
+        );
+        let repository = |branch: &str, head: &str, detached: bool, dirty: bool| {
+            described(Payload::RepositoryChanged(pb::RepositoryChangedEvent {
+                project_id: "p1".into(),
+                branch: branch.into(),
+                head: head.into(),
+                detached,
+                dirty,
+            }))
+        };
+        assert_eq!(
+            repository("main", "0123456789abcdef", false, false),
+            "repository of project p1 changed: main at 01234567"
+        );
+        assert_eq!(
+            repository("", "0123456789abcdef", true, true),
+            "repository of project p1 changed: detached at 01234567, uncommitted changes"
+        );
+        assert_eq!(
+            repository("main", "", false, false),
+            "repository of project p1 changed: main (no commits yet)"
+        );
+        assert_eq!(
+            described(Payload::ConversationChanged(pb::ConversationChanged {
+                conversation_id: "c1".into(),
+                project_id: "p1".into(),
+                change: "deleted".into(),
+            })),
+            "conversation c1 of project p1 deleted"
+        );
+    }
+
+    #[test]
+    fn events_of_providers_alerts_and_updates_say_what_changed() {
+        for (removed, word) in [(false, "added"), (true, "removed")] {
+            assert_eq!(
+                described(Payload::ProvidersChanged(pb::ProvidersChanged {
+                    name: "lmstudio".into(),
+                    removed,
+                })),
+                format!("provider lmstudio {word}")
+            );
+        }
+        let provider = |state: pb::ProviderState| {
+            described(Payload::ProviderStateChanged(pb::ProviderStateChanged {
+                provider: Some(pb::Provider {
+                    name: "gpu-box".into(),
+                    state: state.into(),
+                    last_error: "connection refused".into(),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }))
+        };
+        assert_eq!(provider(pb::ProviderState::Up), "provider gpu-box is up");
+        assert_eq!(
+            provider(pb::ProviderState::Down),
+            "provider gpu-box is down (connection refused)"
+        );
+        assert_eq!(
+            provider(pb::ProviderState::Unknown),
+            "provider gpu-box is unknown"
+        );
+        let alert = pb::Alert {
+            id: 7,
+            message: "disk / is 95 % full".into(),
+            clear_reason: "recovered".into(),
+            ..Default::default()
+        };
+        assert_eq!(
+            described(Payload::AlertRaised(pb::AlertRaised {
+                alert: Some(alert.clone())
+            })),
+            "alert #7 raised: disk / is 95 % full"
+        );
+        assert_eq!(
+            described(Payload::AlertCleared(pb::AlertCleared {
+                alert: Some(alert)
+            })),
+            "alert #7 cleared (recovered): disk / is 95 % full"
+        );
+        assert_eq!(
+            described(Payload::UpdateAvailable(pb::UpdateAvailable {
+                version: "0.3.0".into(),
+                current_version: "0.2.0".into(),
+                ..Default::default()
+            })),
+            "update available: 0.3.0 (running 0.2.0)"
+        );
+        let progress = |state: pb::DownloadState, error: &str| {
+            described(Payload::UpdateProgress(pb::UpdateProgress {
+                version: "0.3.0".into(),
+                state: state.into(),
+                received_bytes: 10,
+                total_bytes: 20,
+                error: error.into(),
+                ..Default::default()
+            }))
+        };
+        assert_eq!(
+            progress(pb::DownloadState::Downloading, ""),
+            "update 0.3.0 download: Downloading, 10 of 20 bytes"
+        );
+        assert_eq!(
+            progress(pb::DownloadState::Failed, "signature does not verify"),
+            "update 0.3.0 download: Failed, 10 of 20 bytes (signature does not verify)"
+        );
+        assert_eq!(
+            described(Payload::UpdateInstalled(pb::UpdateInstalled {
+                from_version: "0.2.0".into(),
+                to_version: "0.3.0".into(),
+            })),
+            "updated from 0.2.0 to 0.3.0"
+        );
+        for (automatic, word) in [(false, ""), (true, " automatically")] {
+            assert_eq!(
+                described(Payload::UpdateRolledBack(pb::UpdateRolledBack {
+                    from_version: "0.3.0".into(),
+                    to_version: "0.2.0".into(),
+                    reason: "the new agent did not answer".into(),
+                    automatic,
+                })),
+                format!("0.3.0 rolled back to 0.2.0{word}: the new agent did not answer")
+            );
+        }
+    }
 }

@@ -756,3 +756,171 @@ async fn nothing_inside_a_git_folder_is_changed_but_it_can_be_read() {
     f.write("src/.gitignore", "target\n").await.unwrap();
     f.shutdown().await;
 }
+
+/// Steps that replace what is there (a move with overwrite, copies with
+/// REPLACE and SKIP) set the old target aside; when a later step fails,
+/// every replaced target is put back as it was and every new one removed.
+#[tokio::test]
+async fn a_failed_batch_puts_back_what_overwriting_steps_replaced() {
+    let f = Fixture::new().await;
+    f.write("a.txt", "moved").await.unwrap();
+    f.write("b.txt", "old b").await.unwrap();
+    f.write("src/one.txt", "new one").await.unwrap();
+    f.write("replaced/one.txt", "old one").await.unwrap();
+    f.write("skipped/one.txt", "kept one").await.unwrap();
+    let stale = f.write("stale.txt", "v1").await.unwrap().version;
+    f.write("stale.txt", "v2 by someone else").await.unwrap();
+    let result = f
+        .files
+        .apply_batch(
+            &f.id,
+            vec![
+                BatchOp::Move {
+                    from: "a.txt".to_owned(),
+                    to: "b.txt".to_owned(),
+                    overwrite: true,
+                },
+                BatchOp::Copy {
+                    from: "src".to_owned(),
+                    to: "replaced".to_owned(),
+                    policy: OverwritePolicy::Replace,
+                },
+                BatchOp::Copy {
+                    from: "src".to_owned(),
+                    to: "skipped".to_owned(),
+                    policy: OverwritePolicy::Skip,
+                },
+                BatchOp::Write {
+                    path: "stale.txt".to_owned(),
+                    content: b"mine".to_vec(),
+                    expected_version: Some(stale.clone()),
+                    create_only: false,
+                },
+            ],
+        )
+        .await
+        .unwrap();
+    assert!(!result.success);
+    let statuses: Vec<_> = result.steps.iter().map(|s| s.status).collect();
+    assert_eq!(
+        statuses,
+        [
+            StepStatus::Undone,
+            StepStatus::Undone,
+            StepStatus::Undone,
+            StepStatus::Failed
+        ]
+    );
+    let why = result.steps[3].error.as_deref().unwrap_or_default();
+    assert!(
+        why.contains(&format!("stale.txt changed since version {stale}")),
+        "{why}"
+    );
+    assert_eq!(f.read("a.txt").await.unwrap(), "moved");
+    assert_eq!(f.read("b.txt").await.unwrap(), "old b");
+    assert_eq!(f.read("replaced/one.txt").await.unwrap(), "old one");
+    assert_eq!(f.read("skipped/one.txt").await.unwrap(), "kept one");
+    assert_eq!(f.read("stale.txt").await.unwrap(), "v2 by someone else");
+    f.shutdown().await;
+}
+
+/// Each way a step can refuse an existing or vanished target, as the
+/// failing step of a batch: the message says what to pass instead, and the
+/// step before it is undone.
+#[tokio::test]
+async fn a_batch_step_refusing_its_target_says_why_and_undoes_the_rest() {
+    let f = Fixture::new().await;
+    f.write("a.txt", "a").await.unwrap();
+    f.write("taken.txt", "taken").await.unwrap();
+    let gone = f.write("gone.txt", "soon gone").await.unwrap().version;
+    std::fs::remove_file(f.root().join("gone.txt")).unwrap();
+    for (step, says) in [
+        (
+            BatchOp::Move {
+                from: "a.txt".to_owned(),
+                to: "taken.txt".to_owned(),
+                overwrite: false,
+            },
+            "taken.txt already exists; pass overwrite to replace it",
+        ),
+        (
+            BatchOp::Copy {
+                from: "a.txt".to_owned(),
+                to: "taken.txt".to_owned(),
+                policy: OverwritePolicy::Fail,
+            },
+            "taken.txt already exists; choose overwrite REPLACE or SKIP",
+        ),
+        (
+            BatchOp::Write {
+                path: "gone.txt".to_owned(),
+                content: b"x".to_vec(),
+                expected_version: Some(gone.clone()),
+                create_only: false,
+            },
+            "gone.txt was deleted since version",
+        ),
+    ] {
+        let result = f
+            .files
+            .apply_batch(
+                &f.id,
+                vec![
+                    BatchOp::Write {
+                        path: "new/made.txt".to_owned(),
+                        content: b"made".to_vec(),
+                        expected_version: None,
+                        create_only: true,
+                    },
+                    step,
+                ],
+            )
+            .await
+            .unwrap();
+        let statuses: Vec<_> = result.steps.iter().map(|s| s.status).collect();
+        assert_eq!(statuses, [StepStatus::Undone, StepStatus::Failed], "{says}");
+        let why = result.steps[1].error.as_deref().unwrap_or_default();
+        assert!(why.contains(says), "{why}");
+        assert!(
+            !f.root().join("new").exists(),
+            "{says}: the folder the first step made is removed too"
+        );
+        assert_eq!(f.read("taken.txt").await.unwrap(), "taken");
+        assert_eq!(f.read("a.txt").await.unwrap(), "a");
+    }
+    f.shutdown().await;
+}
+
+/// Steps that could never work are refused before anything runs, naming
+/// the operation's field.
+#[tokio::test]
+async fn a_batch_refuses_the_project_root_and_a_move_into_itself() {
+    let f = Fixture::new().await;
+    f.write("d/inner.txt", "x").await.unwrap();
+    let refused = |ops: Vec<BatchOp>| {
+        let files = f.files.clone();
+        let id = f.id.clone();
+        async move { files.apply_batch(&id, ops).await.err() }
+    };
+    let err = refused(vec![BatchOp::Write {
+        path: String::new(),
+        content: b"x".to_vec(),
+        expected_version: None,
+        create_only: false,
+    }])
+    .await
+    .expect("writing the root is refused");
+    assert_eq!(err.kind(), ErrorKind::InvalidArgument, "{err}");
+    assert!(err.to_string().contains("not the project root"), "{err}");
+    let err = refused(vec![BatchOp::Move {
+        from: "d".to_owned(),
+        to: "d/e".to_owned(),
+        overwrite: false,
+    }])
+    .await
+    .expect("moving a folder into itself is refused");
+    assert_eq!(err.kind(), ErrorKind::InvalidArgument, "{err}");
+    assert!(err.to_string().contains("cannot move d to d/e"), "{err}");
+    assert_eq!(f.read("d/inner.txt").await.unwrap(), "x");
+    f.shutdown().await;
+}
