@@ -249,7 +249,9 @@ impl Runner<'_> {
                     undo.push(Undo::Remove(path.clone()));
                 }
                 if !created_dirs.is_empty() {
-                    undo.push(Undo::RemoveDirs(created_dirs));
+                    // Undone last (undo runs backwards): the folders were
+                    // made before the file, and only empty ones go.
+                    undo.insert(0, Undo::RemoveDirs(created_dirs));
                 }
                 let options = WriteOptions {
                     expected_version: None,
@@ -306,13 +308,12 @@ impl Runner<'_> {
                     to: to.as_str().to_owned(),
                 })?;
                 ops::move_blocking(self.dir(), from, to, false)?;
-                undo.insert(
-                    0,
-                    Undo::MoveBack {
-                        from: from.clone(),
-                        to: to.clone(),
-                    },
-                );
+                // Undone first (undo runs backwards): the moved file goes
+                // back before the replaced target is put in its place.
+                undo.push(Undo::MoveBack {
+                    from: from.clone(),
+                    to: to.clone(),
+                });
                 Ok(undo)
             }
             Checked::Copy { from, to, policy } => {
