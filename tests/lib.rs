@@ -547,6 +547,15 @@ fn unclaimed_port(
     Err("no unclaimed port after 1000 tries".into())
 }
 
+/// A reqwest client builder for the tests' HTTP calls (the gateway,
+/// `/metrics`), with no proxy. reqwest is built without a TLS provider of
+/// its own, and even plain HTTP needs one installed in the process: done
+/// here, so a test does not pass only after another installed it.
+pub fn reqwest_builder() -> reqwest::ClientBuilder {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder().no_proxy()
+}
+
 /// `GET path` on 127.0.0.1:`port` with a bare HTTP/1.1 request; returns
 /// the status code and body. Enough to read the fake's test endpoints.
 pub fn http_get(port: u16, path: &str) -> TestResult<(u16, String)> {

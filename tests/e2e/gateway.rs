@@ -61,10 +61,7 @@ async fn token(
 }
 
 fn http() -> TestResult<reqwest::Client> {
-    // reqwest is built without a TLS provider of its own; plain HTTP still
-    // needs one installed.
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    Ok(reqwest::Client::builder().no_proxy().build()?)
+    Ok(omnipanel_tests::reqwest_builder().build()?)
 }
 
 fn chat_body(model: &str, prompt: &str, stream: bool) -> serde_json::Value {
@@ -559,9 +556,7 @@ async fn with_a_certificate_the_gateway_speaks_tls_and_stops_with_the_agent() ->
     ))
     .await?;
     let https = base.replace("http://", "https://");
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let trusting = reqwest::Client::builder()
-        .no_proxy()
+    let trusting = omnipanel_tests::reqwest_builder()
         .add_root_certificate(reqwest::Certificate::from_pem(&std::fs::read(&cert)?)?)
         .build()?;
     let secret = token(&setup.client, "tls", &[pb::Scope::Infer], &[], 0).await?;
