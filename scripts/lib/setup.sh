@@ -150,10 +150,12 @@ need_actionlint() {
     fi
 }
 
-# need_cargo_packager: cargo-packager (built from crates.io into
-# target/tools, once); prints its path.
+# need_cargo_packager: cargo-packager (built from crates.io into the tools
+# cache, once per machine: 95 s of every cold CI run when it lived in the
+# clone's target/); prints its path.
 need_cargo_packager() {
-    local packager="$TOOLS/cargo-packager/bin/cargo-packager"
+    local version=0.11.8
+    local packager="$CACHE/cargo-packager-$version/bin/cargo-packager"
     if [ ! -x "$packager" ]; then
         say "installing cargo-packager (once; a few minutes)"
         # A packaging tool need not be fast: a quick, unoptimised-ish build
@@ -161,8 +163,8 @@ need_cargo_packager() {
         # of NSIS/WiX helpers on Linux, so no TLS stack).
         CARGO_PROFILE_RELEASE_OPT_LEVEL=1 CARGO_PROFILE_RELEASE_LTO=false \
             CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16 CARGO_PROFILE_RELEASE_DEBUG=false \
-            cargo install --quiet --locked cargo-packager@0.11.8 \
-            --no-default-features --features cli --root "$TOOLS/cargo-packager" >&2
+            cargo install --quiet --locked "cargo-packager@$version" \
+            --no-default-features --features cli --root "$CACHE/cargo-packager-$version" >&2
     fi
     echo "$packager"
 }
