@@ -1,7 +1,8 @@
 //! Giving freed memory back to the OS: after a busy spell, and when
 //! something large is dropped (server reflection's decoded descriptors,
-//! about 4 MB in many small allocations, `rpc/lazy.rs`). Under a steady load (1 000 streams,
-//! thousands of calls a second, connections churned) the agent's heap in
+//! about 4 MB in many small allocations, `rpc/lazy.rs`). Under a steady
+//! load (1 000 streams, thousands of calls a second, connections churned)
+//! the agent's heap in
 //! use stays nearly flat (heaptrack: 30.4 → 30.8 MB over three minutes)
 //! while its RSS climbed by 7.6 % in six minutes: glibc keeps the pages of
 //! freed chunks in the middle of its arenas resident, and only
@@ -100,7 +101,7 @@ pub fn release_free_memory() {
 
 /// Return the free pages of every arena to the OS; whether any were.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
-pub fn trim() -> bool {
+fn trim() -> bool {
     // SAFETY: malloc_trim takes no pointers, is thread-safe (it locks each
     // arena) and only releases memory that no allocation holds.
     #[allow(unsafe_code)] // glibc's malloc_trim is only reachable through FFI.
