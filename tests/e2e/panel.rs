@@ -176,9 +176,13 @@ pub(crate) fn shows(harness: &LiveHarness, label: &str) -> bool {
 }
 
 /// Click the control labelled `label` and let the click take effect (one
-/// frame handles the press, the next draws its result).
+/// frame handles the press, the next draws its result). Through
+/// accesskit, by the widget's id, as a screen reader clicks: a pointer
+/// click goes to where the widget was in the last frame, and on a loaded
+/// machine an update (the models gone, a notice) can move it before the
+/// press is handled, so the press lands on nothing.
 pub(crate) fn click(harness: &mut LiveHarness, label: &str) {
-    harness.get_by_label(label).click();
+    harness.get_by_label(label).click_accesskit();
     harness.run_steps(2);
 }
 

@@ -3,7 +3,13 @@
 //! the metrics stream or snapshot, a followed log, and the activity log
 //! read and followed while the Audit tab is shown.
 
-use std::time::Duration;
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::Duration,
+};
 
 use omnipanel_client::{
     Client,
@@ -19,12 +25,35 @@ use omnipanel_client::{
 use super::{AuditFilter, Metrics, Sink, notice};
 use crate::core::state::{AvailableUpdate, Update};
 
-pub(super) async fn refresh_all(client: Client, sink: Sink) {
+/// How many Ollama state events the session has applied. A status read
+/// while one arrived may be older than it (on a loaded machine the reply
+/// to a read started during `Starting` came after the `Running` event, and
+/// the panel showed "starting" for good), so such a read is dropped: the
+/// event is at least as new, and every later change comes as an event of
+/// its own (the session subscribes before it reads).
+#[derive(Clone, Debug, Default)]
+pub(super) struct ServerEvents(Arc<AtomicU64>);
+
+impl ServerEvents {
+    /// An Ollama state event was applied.
+    pub(super) fn applied(&self) {
+        self.0.fetch_add(1, Ordering::AcqRel);
+    }
+
+    fn count(&self) -> u64 {
+        self.0.load(Ordering::Acquire)
+    }
+}
+
+pub(super) async fn refresh_all(client: Client, sink: Sink, server_events: ServerEvents) {
+    let events_before = server_events.count();
     let server = client
         .models()
         .get_server_status(GetServerStatusRequest {})
         .await;
-    if let Ok(Some(status)) = server.map(|r| r.into_inner().status) {
+    if let Ok(Some(status)) = server.map(|r| r.into_inner().status)
+        && server_events.count() == events_before
+    {
         sink(Update::Server(status));
     }
     refresh_models(client.clone(), sink.clone()).await;

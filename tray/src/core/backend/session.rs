@@ -19,9 +19,9 @@ use tokio::{sync::mpsc, task::JoinHandle};
 use super::{
     AuditFilter, Command, MIN_BACKOFF, Options, Sink, actions, backoff, files, notice,
     refresh::{
-        follow_audit, metrics, refresh_all, refresh_autostart, refresh_clients, refresh_crashes,
-        refresh_models, refresh_projects, refresh_providers, refresh_thresholds, refresh_update,
-        tail_logs,
+        ServerEvents, follow_audit, metrics, refresh_all, refresh_autostart, refresh_clients,
+        refresh_crashes, refresh_models, refresh_projects, refresh_providers, refresh_thresholds,
+        refresh_update, tail_logs,
     },
 };
 use crate::core::{
@@ -156,10 +156,13 @@ async fn session(
         Ok(stream) => stream.into_inner(),
         Err(status) => return SessionEnd::Lost(client.error(status).to_string()),
     };
+    let server_events = ServerEvents::default();
     let mut tasks = Tasks::default();
-    tasks
-        .0
-        .push(tokio::spawn(refresh_all(client.clone(), sink.clone())));
+    tasks.0.push(tokio::spawn(refresh_all(
+        client.clone(),
+        sink.clone(),
+        server_events.clone(),
+    )));
     tasks.0.push(tokio::spawn(metrics(
         client.clone(),
         options.metrics,
@@ -185,11 +188,11 @@ async fn session(
             message = events.message() => match message {
                 Ok(Some(response)) => match response.item {
                     Some(Item::Event(event)) => {
-                        on_event(client, sink, event, follows.logs.is_some())
+                        on_event(client, sink, &server_events, event, follows.logs.is_some())
                     }
                     Some(Item::Gap(gap)) => {
                         tracing::info!("event gap ({}): re-reading everything", gap.reason);
-                        tokio::spawn(refresh_all(client.clone(), sink.clone()));
+                        tokio::spawn(refresh_all(client.clone(), sink.clone(), server_events.clone()));
                     }
                     Some(Item::CaughtUp(_)) | None => {}
                 },
@@ -256,13 +259,20 @@ async fn session(
 
 /// Fold in one event; `logs_shown`: the Logs tab shows (it lists the
 /// crash reports, re-read when one is reported).
-fn on_event(client: &Client, sink: &Sink, event: Event, logs_shown: bool) {
+fn on_event(
+    client: &Client,
+    sink: &Sink,
+    server_events: &ServerEvents,
+    event: Event,
+    logs_shown: bool,
+) {
     let Some(payload) = event.payload else {
         return;
     };
     match payload {
         Payload::OllamaStateChanged(change) => {
             if let Some(status) = change.status {
+                server_events.applied();
                 sink(Update::Server(status));
             }
             // Running models vanish with the server; models appear with it.

@@ -306,7 +306,14 @@ impl ChatState {
                     self.shown = None;
                     self.messages.clear();
                 }
-                if self.project.as_deref() == Some(change.project_id.as_str()) {
+                // Read again when the change is the listed project's, or
+                // when no list has come yet: the first list may still be on
+                // its way, read before this change (on a loaded machine it
+                // came after the question and its reply were stored, and the
+                // shown conversation was never read again).
+                if self.project.is_none()
+                    || self.project.as_deref() == Some(change.project_id.as_str())
+                {
                     self.revision = self.revision.wrapping_add(1);
                 }
             }
@@ -569,6 +576,28 @@ mod tests {
         assert!(!state.streaming());
         let error = state.exchange.as_ref().and_then(|e| e.error.clone());
         assert_eq!(error.and_then(|e| e.fix), Some(ChatFix::StartOllama));
+    }
+
+    #[test]
+    fn a_change_before_the_first_list_asks_for_a_reread() {
+        // A question started a conversation while the first list is still
+        // on its way (it may predate the change): its updates are read
+        // again.
+        let mut state = ChatState::default();
+        state.apply(ChatUpdate::Opened(Conversation {
+            id: "c1".into(),
+            project_id: "p1".into(),
+            ..Default::default()
+        }));
+        for change in ["created", "updated"] {
+            let before = state.revision;
+            state.apply(ChatUpdate::Changed(ConversationChanged {
+                conversation_id: "c1".into(),
+                project_id: "p1".into(),
+                change: change.into(),
+            }));
+            assert_ne!(state.revision, before, "{change} before any list");
+        }
     }
 
     #[test]

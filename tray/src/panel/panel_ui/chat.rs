@@ -265,12 +265,17 @@ impl ChatTab {
             self.exchange(ui, chat, exchange, out);
         }
         ui.add_space(6.0);
-        // Its own id: the messages above grow while a reply streams, and
-        // an id counted from them would move, losing the field's focus
-        // (and a click on Send that lands as they change).
-        ui.push_id("chat-input", |ui| {
-            self.input(ui, state, project, model, out)
-        });
+        // Its own id, independent of everything drawn before it: the
+        // messages above grow while a reply streams, the model row gains a
+        // line when the models go, and an id counted from them would move,
+        // losing the field's focus (and a click on Send that lands as they
+        // change). Not `push_id`: in egui its widgets' ids still mix in the
+        // parent's count of what came before; `scope_id` does not. The chat
+        // draws one input and one fix a frame, so the ids are unique.
+        ui.scope_builder(
+            egui::UiBuilder::new().scope_id(egui::Id::unique("chat-input")),
+            |ui| self.input(ui, state, project, model, out),
+        );
     }
 
     fn exchange(
@@ -306,14 +311,17 @@ impl ChatTab {
                 }
                 None => None,
             };
-            // A stable id, for the same reason as the input's.
-            ui.push_id("chat-fix", |ui| {
-                if let Some((label, command)) = fix
-                    && ui.button(label).clicked()
-                {
-                    out.push(command);
-                }
-            });
+            // A fixed id, for the same reason as the input's.
+            ui.scope_builder(
+                egui::UiBuilder::new().scope_id(egui::Id::unique("chat-fix")),
+                |ui| {
+                    if let Some((label, command)) = fix
+                        && ui.button(label).clicked()
+                    {
+                        out.push(command);
+                    }
+                },
+            );
         }
     }
 
