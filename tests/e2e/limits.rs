@@ -19,6 +19,14 @@ const PER_CONNECTION: usize = 256;
 const PER_CALLER: usize = 1024;
 /// Far more than any cap: what a runaway client opens.
 const FLOOD: usize = 10_000;
+/// A runaway client on one connection: far over `PER_CONNECTION`, and
+/// under what makes HTTP/2 itself close the connection. h2 closes it
+/// (ENHANCE_YOUR_CALM) after 1 024 streams it had to refuse as protocol
+/// errors, and [`all_refused_for`] lets at most half the refusals be those:
+/// with 10 000 streams on one connection, a loaded machine (tests three per
+/// core, instrumented) passed that line once and every call still
+/// waiting ended CANCELLED, "connection closed".
+const ONE_CONNECTION_FLOOD: usize = 2_000;
 
 fn reason(status: &Status) -> Option<String> {
     status.get_details_error_info().map(|info| info.reason)
@@ -120,9 +128,9 @@ async fn streams_over_one_connection_are_capped_and_given_back() -> TestResult {
         }
     };
 
-    let first = flood(FLOOD, watch_events()).await?;
+    let first = flood(ONE_CONNECTION_FLOOD, watch_events()).await?;
     assert_eq!(first.held.len(), PER_CONNECTION);
-    assert_eq!(first.refused.len(), FLOOD - PER_CONNECTION);
+    assert_eq!(first.refused.len(), ONE_CONNECTION_FLOOD - PER_CONNECTION);
     all_refused_for(&first.refused, "this connection");
 
     // Another connection is served meanwhile.
