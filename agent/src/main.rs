@@ -11,6 +11,14 @@ use omnipanel_agent::{
 use omnipanel_core::config;
 use omnipanel_paths::AgentPaths;
 
+/// jemalloc, not glibc's malloc: under a long load glibc fragmented the
+/// async workers' arenas and the agent's RSS kept creeping up; jemalloc
+/// stays flat (`platform/memory.rs` has the figures and the purge that
+/// gives its unused pages back once the agent falls quiet).
+#[cfg(target_os = "linux")]
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 /// The OmniPanel agent: supervises Ollama, knows your projects and serves
 /// the OmniPanel API on a local socket. With no command it runs in the
 /// foreground.

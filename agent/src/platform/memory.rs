@@ -1,20 +1,23 @@
 //! Giving freed memory back to the OS: after a busy spell, and when
 //! something large is dropped (server reflection's decoded descriptors,
-//! about 4 MB in many small allocations, `rpc/lazy.rs`). Under a steady
+//! about 4 MB in many small allocations, `rpc/lazy.rs`).
+//!
+//! On Linux the agent's Rust heap is jemalloc (`main.rs`). Under a steady
 //! load (1 000 streams, thousands of calls a second, connections churned)
-//! the agent's heap in
-//! use stays nearly flat (heaptrack: 30.4 → 30.8 MB over three minutes)
-//! while its RSS climbed by 7.6 % in six minutes: glibc keeps the pages of
-//! freed chunks in the middle of its arenas resident, and only
-//! `malloc_trim` hands them back. Fewer arenas (`MALLOC_ARENA_MAX=2`:
-//! +6.4 %) or low fixed mmap and trim thresholds (+6.8 %, since those trim
-//! an arena's top only) did not help; a trim once a minute did (+3.8 %,
-//! flat from the fourth minute; docs/QUALITY.md has the curves). So on
-//! glibc a trim runs on the blocking pool a minute after calls arrive, and
-//! then once a minute while they go on; it walks the arenas' free lists and
-//! costs milliseconds. An agent nobody calls is never woken for it: the
-//! trimmer waits for the next call, not for a clock. Elsewhere (musl, other
-//! systems) there is nothing to do.
+//! glibc's malloc fragmented: the heap in use stayed nearly flat
+//! (heaptrack: 30.4 → 30.8 MB over three minutes) while RSS climbed, +7.6 %
+//! in six minutes, in the arenas of the two async workers, whose pages each
+//! kept a live chunk among freed ones. Trimming glibc once a minute halved
+//! that but still left +5.3 % in ten minutes; fewer arenas and fixed
+//! thresholds did not help; mimalloc was worse. jemalloc grew +2.3 % in ten
+//! minutes (docs/QUALITY.md has the curves). It returns unused pages by
+//! itself only as allocations go on, so an agent that falls quiet would
+//! keep them: a purge of every arena runs on the blocking pool a minute
+//! after calls arrive, and then once a minute while they go on. The same
+//! pass trims glibc's heap, which the C libraries (SQLite, libgit2,
+//! OpenSSL) still use. An agent nobody calls is never woken for it: the
+//! trimmer waits for the next call, not for a clock. Elsewhere (macOS,
+//! Windows) there is nothing to do.
 
 use std::{
     sync::atomic::{AtomicBool, Ordering},
@@ -82,26 +85,50 @@ pub fn note_call() {
 /// Give freed memory back to the OS [`TRIM_AFTER`] after calls arrive,
 /// until `stopping`.
 pub fn spawn_trimmer(stopping: CancellationToken) {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    #[cfg(target_os = "linux")]
     tokio::spawn(CALLS.trim_after_calls(stopping, || {
-        // Off the executor: a trim walks every arena under its lock.
+        // Off the executor: both walk every arena under its lock.
         tokio::task::spawn_blocking(release_free_memory);
     }));
-    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+    #[cfg(not(target_os = "linux"))]
     let _ = stopping;
 }
 
-/// Return free heap pages to the OS, where the allocator keeps them; call
+/// Return free heap pages to the OS, where the allocators keep them; call
 /// it after dropping something large, off the executor (it walks every
 /// arena), never on a hot path.
 pub fn release_free_memory() {
+    #[cfg(target_os = "linux")]
+    purge_jemalloc();
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    trim();
+    trim_glibc();
 }
 
-/// Return the free pages of every arena to the OS; whether any were.
+/// Return the unused pages of every jemalloc arena to the OS at once,
+/// rather than as later allocations let its decay do it; whether jemalloc
+/// accepted the request.
+#[cfg(target_os = "linux")]
+fn purge_jemalloc() -> bool {
+    // `arena.<i>.purge` with i = MALLCTL_ARENAS_ALL (4096): every arena.
+    const PURGE_ALL: &std::ffi::CStr = c"arena.4096.purge";
+    // SAFETY: a void mallctl: a NUL-terminated name and no old or new
+    // value (jemalloc refuses one with EPERM); it locks what it purges.
+    #[allow(unsafe_code)] // jemalloc's control interface is only reachable through FFI.
+    let status = unsafe {
+        tikv_jemalloc_sys::mallctl(
+            PURGE_ALL.as_ptr(),
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+            0,
+        )
+    };
+    status == 0
+}
+
+/// Return the free pages of every glibc arena to the OS; whether any were.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
-fn trim() -> bool {
+fn trim_glibc() -> bool {
     // SAFETY: malloc_trim takes no pointers, is thread-safe (it locks each
     // arena) and only releases memory that no allocation holds.
     #[allow(unsafe_code)] // glibc's malloc_trim is only reachable through FFI.
@@ -156,9 +183,18 @@ mod calls_tests {
     }
 }
 
-#[cfg(all(test, target_os = "linux", target_env = "gnu"))]
+#[cfg(all(test, target_os = "linux"))]
 mod tests {
+    use std::{
+        alloc::{GlobalAlloc, Layout},
+        sync::{Mutex, PoisonError},
+    };
+
     use super::*;
+
+    /// Held by each test that reads RSS, so one's frees do not land in
+    /// another's before and after.
+    static RSS_READERS: Mutex<()> = Mutex::new(());
 
     /// RSS of this process in KiB, from /proc.
     fn rss_kib() -> u64 {
@@ -173,25 +209,75 @@ mod tests {
             .unwrap_or(0)
     }
 
-    #[test]
-    fn freed_pages_in_the_middle_of_the_heap_go_back_to_the_os() {
-        // Blocks of 64 KiB (below the mmap threshold, so in an arena),
-        // every other one freed after the last is allocated: the free
-        // space (~32 MB) sits between live blocks, where no top trim
-        // reaches.
-        let mut blocks: Vec<Vec<u8>> = (0..1_000).map(|i| vec![i as u8; 64 * 1024]).collect();
-        let kept: Vec<Vec<u8>> = blocks
-            .drain(..)
-            .enumerate()
-            .filter_map(|(i, block)| (i % 2 == 0).then_some(block))
-            .collect();
+    /// Blocks of 64 KiB, every other one freed after the last is
+    /// allocated: the free space (~32 MB) sits between live blocks, where
+    /// no trim of a heap's top reaches. Asserts that `release` gives it
+    /// back.
+    fn freed_pages_between_live_ones_go_back(
+        alloc: impl Fn() -> Box<dyn FnOnce()>,
+        release: impl Fn() -> bool,
+    ) {
+        let _alone = RSS_READERS.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut frees: Vec<Box<dyn FnOnce()>> = (0..1_000).map(|_| alloc()).collect();
+        let mut kept = Vec::new();
+        for (i, free) in frees.drain(..).enumerate() {
+            if i % 2 == 0 {
+                kept.push(free);
+            } else {
+                free();
+            }
+        }
         let before = rss_kib();
-        assert!(trim(), "nothing was released");
+        assert!(release(), "the allocator refused to release");
         let after = rss_kib();
         assert!(
             after + 20_000 < before,
             "RSS {before} KiB → {after} KiB: ~32 MB freed in the middle should go back"
         );
-        assert_eq!(kept.len(), 500);
+        for free in kept {
+            free();
+        }
+    }
+
+    const BLOCK: usize = 64 * 1024;
+
+    #[cfg(target_env = "gnu")]
+    #[test]
+    fn glibc_gives_freed_pages_in_the_middle_of_its_heap_back() {
+        // The tests' allocator is the system one: glibc. 64 KiB is below
+        // its mmap threshold, so the blocks share an arena.
+        freed_pages_between_live_ones_go_back(
+            || {
+                let block = vec![7u8; BLOCK];
+                Box::new(move || drop(block))
+            },
+            trim_glibc,
+        );
+    }
+
+    #[test]
+    fn jemalloc_gives_freed_pages_back_before_its_decay_would() {
+        // jemalloc is the agent binary's allocator, not the tests': call it
+        // directly. Freed pages stay until its decay (ten seconds, and only
+        // as allocations go on) unless purged.
+        let layout = Layout::from_size_align(BLOCK, 16).expect("a valid layout");
+        freed_pages_between_live_ones_go_back(
+            || {
+                // SAFETY: a non-zero size; the block is written within its
+                // bounds and freed once, with the same layout, by the
+                // closure returned.
+                #[allow(unsafe_code)] // calling an allocator directly is unsafe by nature.
+                unsafe {
+                    let block = tikv_jemallocator::Jemalloc.alloc(layout);
+                    assert!(!block.is_null(), "jemalloc is out of memory");
+                    block.write_bytes(7, BLOCK);
+                    let address = block as usize;
+                    Box::new(move || {
+                        tikv_jemallocator::Jemalloc.dealloc(address as *mut u8, layout);
+                    })
+                }
+            },
+            purge_jemalloc,
+        );
     }
 }
