@@ -11,7 +11,8 @@
 //!
 //! Figures: throughput, p50/p99 latency, streamed messages, refusals; the
 //! agent's RSS and open fds at the start (after the streams opened), the
-//! middle and the end, and once the clients have left.
+//! middle and the end, once the clients have left, and settled a little
+//! over a minute later.
 
 use std::{
     sync::{
@@ -37,6 +38,9 @@ const STREAMS_PER_CONNECTION: usize = 250;
 const UNARY_CALLERS: usize = 16;
 const CALLS_PER_CONNECTION: usize = 2_000;
 const CHURN_EVERY: Duration = Duration::from_secs(15);
+/// How long after the clients leave the settled RSS is read: past the
+/// agent's trim, which comes at most a minute after the last calls.
+const SETTLE_AFTER_LOAD: Duration = Duration::from_secs(75);
 
 /// Counters shared by every task.
 #[derive(Debug, Default)]
@@ -379,6 +383,11 @@ pub async fn run(length: Duration, report: &mut Report) -> TestResult {
         tokio::time::sleep(Duration::from_millis(200)).await;
         after = Sample::take(pid, clock);
     }
+    // The agent gives freed memory back a minute after calls stop
+    // (`agent/src/platform/memory.rs`): what it holds then is what an
+    // agent left alone after a busy spell costs.
+    tokio::time::sleep(SETTLE_AFTER_LOAD).await;
+    let settled = Sample::take(pid, clock);
     latencies.sort_unstable();
     let calls = latencies.len();
     let throughput = calls as f64 / elapsed.as_secs_f64();
@@ -408,7 +417,7 @@ pub async fn run(length: Duration, report: &mut Report) -> TestResult {
         &name,
         expected,
         format!(
-            "{calls} unary calls, {throughput:.0}/s, p50 {p50:.2} ms, p99 {p99:.2} ms; {} / {} / {} events / metrics / watch messages; {churned} stream connections and {} unary connections churned; {refused} refused, {unary_errors} unary errors, {stream_errors} streams lost; RSS {:.1} (start) → {:.1} (warm) → {:.1} (middle) → {:.1} MB (end), {growth:+.1} %; fds {} (baseline) → {} / {} / {} → {} after the clients left",
+            "{calls} unary calls, {throughput:.0}/s, p50 {p50:.2} ms, p99 {p99:.2} ms; {} / {} / {} events / metrics / watch messages; {churned} stream connections and {} unary connections churned; {refused} refused, {unary_errors} unary errors, {stream_errors} streams lost; RSS {:.1} (start) → {:.1} (warm) → {:.1} (middle) → {:.1} MB (end), {growth:+.1} %; fds {} (baseline) → {} / {} / {} → {} after the clients left; RSS {:.1} MB (baseline {:.1}) {} s after they left",
             messages[0],
             messages[1],
             messages[2],
@@ -422,6 +431,9 @@ pub async fn run(length: Duration, report: &mut Report) -> TestResult {
             middle.fds,
             end.fds,
             after.fds,
+            settled.rss_mb,
+            baseline.rss_mb,
+            SETTLE_AFTER_LOAD.as_secs(),
         ),
         alive
             && unary_errors == 0
@@ -438,6 +450,7 @@ pub async fn run(length: Duration, report: &mut Report) -> TestResult {
             "baseline": baseline.to_json(),
             "samples": all_to_json(&samples),
             "after_clients_left": after.to_json(),
+            "settled": settled.to_json(),
             "calls": calls,
             "calls_per_second": throughput,
             "p50_ms": p50,
