@@ -6,18 +6,15 @@ use std::{path::PathBuf, process::ExitCode};
 use clap::{Parser, Subcommand};
 use omnipanel_agent::{
     daemon::{self, EXIT_CONFIG, RunOptions},
-    platform::service,
+    platform::{memory, service},
 };
 use omnipanel_core::config;
 use omnipanel_paths::AgentPaths;
 
-/// jemalloc, not glibc's malloc: under a long load glibc fragmented the
-/// async workers' arenas and the agent's RSS kept creeping up; jemalloc
-/// stays flat (`platform/memory.rs` has the figures and the purge that
-/// gives its unused pages back once the agent falls quiet).
-#[cfg(target_os = "linux")]
+/// The agent's allocator, chosen per OS (`platform/memory.rs`: jemalloc
+/// on Linux, where glibc's malloc fragmented under long loads).
 #[global_allocator]
-static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+static ALLOCATOR: memory::Allocator = memory::ALLOCATOR;
 
 /// The OmniPanel agent: supervises Ollama, knows your projects and serves
 /// the OmniPanel API on a local socket. With no command it runs in the
