@@ -3,11 +3,20 @@
 //! the watcher, so a query never walks the tree: it scores the index with
 //! nucleo's matcher (the one Helix uses, ranked like fzf) on the blocking
 //! pool.
+//!
+//! The index is a sorted set, which the watcher's edits (a folder renamed
+//! or removed with everything under it) need. A query reads a packed copy
+//! instead: every path in one buffer, in order, so the scan goes through
+//! contiguous memory rather than chasing a pointer per path, and splits
+//! into slices scored on as many threads as there are cores. The copy is
+//! made by the first query after a change and shared until the next one.
 
 use std::{
     collections::BTreeSet,
+    num::NonZeroUsize,
+    ops::Range,
     sync::{
-        RwLock,
+        Arc, Mutex, RwLock,
         atomic::{AtomicBool, Ordering},
     },
 };
@@ -18,11 +27,50 @@ use nucleo_matcher::{
     pattern::{CaseMatching, Normalization, Pattern},
 };
 
+/// Fewest paths worth a thread of their own: below this, starting one
+/// costs more than the slice it would score.
+const PATHS_PER_THREAD: usize = 16_384;
+
 /// The file paths of a project, `/`-separated, relative to its root.
 #[derive(Debug, Default)]
 pub struct FileIndex {
     paths: RwLock<BTreeSet<String>>,
+    /// The paths packed for queries; `None` after a change until the next
+    /// query packs them again. Taken while `paths` is held, never the
+    /// other way round.
+    packed: Mutex<Option<Arc<PackedPaths>>>,
     ready: AtomicBool,
+}
+
+/// The paths in order, in one buffer.
+#[derive(Debug, Default)]
+struct PackedPaths {
+    text: String,
+    /// Where each path ends in `text`; it starts where the one before ended.
+    ends: Vec<usize>,
+}
+
+impl PackedPaths {
+    fn new(paths: &BTreeSet<String>) -> Self {
+        let mut packed = Self {
+            text: String::with_capacity(paths.iter().map(String::len).sum()),
+            ends: Vec::with_capacity(paths.len()),
+        };
+        for path in paths {
+            packed.text.push_str(path);
+            packed.ends.push(packed.text.len());
+        }
+        packed
+    }
+
+    fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    fn get(&self, i: usize) -> &str {
+        let start = if i == 0 { 0 } else { self.ends[i - 1] };
+        &self.text[start..self.ends[i]]
+    }
 }
 
 /// One match.
@@ -48,8 +96,12 @@ pub struct FindResult {
 }
 
 impl FileIndex {
+    /// The set, for a change: the packed copy is dropped first, under the
+    /// set's lock, so no query can keep a copy older than the change.
     fn write(&self) -> std::sync::RwLockWriteGuard<'_, BTreeSet<String>> {
-        crate::sync::write(&self.paths)
+        let paths = crate::sync::write(&self.paths);
+        *crate::sync::lock(&self.packed) = None;
+        paths
     }
 
     fn read(&self) -> std::sync::RwLockReadGuard<'_, BTreeSet<String>> {
@@ -86,6 +138,10 @@ impl FileIndex {
 
     /// A file appeared.
     pub fn insert(&self, path: &str) {
+        // A file written again is no change: keep the packed copy.
+        if self.read().contains(path) {
+            return;
+        }
         self.write().insert(path.to_owned());
     }
 
@@ -139,65 +195,76 @@ impl FileIndex {
         self.ready.load(Ordering::Acquire)
     }
 
-    /// Score every path against `query`; the best `limit` first. An empty
-    /// query lists paths in order. Blocking (CPU-bound).
-    pub fn find(&self, query: &str, limit: usize) -> FindResult {
+    /// The packed copy of the paths, made now if a change dropped it.
+    fn packed(&self) -> Arc<PackedPaths> {
         let paths = self.read();
-        let total_files = paths.len() as u64;
+        crate::sync::lock(&self.packed)
+            .get_or_insert_with(|| Arc::new(PackedPaths::new(&paths)))
+            .clone()
+    }
+
+    /// Score every path against `query`; the best `limit` first. An empty
+    /// query lists paths in order. Blocking (CPU-bound, on every core).
+    pub fn find(&self, query: &str, limit: usize) -> FindResult {
         let complete = self.is_ready();
         if query.trim().is_empty() {
+            // A listing needs no packed copy.
+            let paths = self.read();
             return FindResult {
                 matches: paths
                     .iter()
                     .take(limit)
-                    .map(|p| FileMatch {
-                        path: p.clone(),
+                    .map(|path| FileMatch {
+                        path: path.clone(),
                         score: 0,
                         positions: Vec::new(),
                     })
                     .collect(),
-                total_files,
+                total_files: paths.len() as u64,
                 complete,
             };
         }
+        let packed = self.packed();
+        let total_files = packed.len() as u64;
         let pattern = Pattern::parse(query, CaseMatching::Smart, Normalization::Smart);
+        let slices = slices(packed.len());
+        let mut best: Vec<(u32, usize)> = if slices.len() == 1 {
+            best_in(&packed, &pattern, 0..packed.len(), limit)
+        } else {
+            std::thread::scope(|scope| {
+                let mut rest = slices.into_iter();
+                let own = rest.next().unwrap_or_default();
+                let others: Vec<_> = rest
+                    .map(|slice| scope.spawn(|| best_in(&packed, &pattern, slice, limit)))
+                    .collect();
+                let mut best = best_in(&packed, &pattern, own, limit);
+                for other in others {
+                    // A panic in the matcher is the agent's bug: carry it
+                    // to this thread, where the task's handler reports it.
+                    best.extend(
+                        other
+                            .join()
+                            .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+                    );
+                }
+                best
+            })
+        };
+        rank(&packed, &mut best);
+        best.truncate(limit);
         let mut matcher = Matcher::new(Config::DEFAULT.match_paths());
         let mut buffer = Vec::new();
-        // Keep the best `limit` (score, path) without sorting everything.
-        let mut best: Vec<(u32, &String)> = Vec::with_capacity(limit + 1);
-        let mut threshold = 0u32;
-        for path in paths.iter() {
-            let haystack = Utf32Str::new(path, &mut buffer);
-            let Some(score) = pattern.score(haystack, &mut matcher) else {
-                continue;
-            };
-            if best.len() == limit && score <= threshold {
-                continue;
-            }
-            best.push((score, path));
-            if best.len() > limit * 2 {
-                best.sort_unstable_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.len().cmp(&b.1.len())));
-                best.truncate(limit);
-                threshold = best.last().map_or(0, |(s, _)| *s);
-            }
-        }
-        // Ties go to the shorter path, then alphabetical, like fzf.
-        best.sort_unstable_by(|a, b| {
-            b.0.cmp(&a.0)
-                .then_with(|| a.1.len().cmp(&b.1.len()))
-                .then_with(|| a.1.cmp(b.1))
-        });
-        best.truncate(limit);
         let matches = best
             .into_iter()
-            .map(|(score, path)| {
+            .map(|(score, i)| {
+                let path = packed.get(i);
                 let mut positions = Vec::new();
                 let haystack = Utf32Str::new(path, &mut buffer);
                 pattern.indices(haystack, &mut matcher, &mut positions);
                 positions.sort_unstable();
                 positions.dedup();
                 FileMatch {
-                    path: path.clone(),
+                    path: path.to_owned(),
                     score,
                     positions,
                 }
@@ -209,6 +276,61 @@ impl FileIndex {
             complete,
         }
     }
+}
+
+/// `count` paths cut into one slice per thread worth starting, at most one
+/// per core.
+fn slices(count: usize) -> Vec<Range<usize>> {
+    let cores = std::thread::available_parallelism().map_or(1, NonZeroUsize::get);
+    let threads = (count / PATHS_PER_THREAD).clamp(1, cores);
+    let size = count.div_ceil(threads).max(1);
+    (0..threads)
+        .map(|t| (t * size).min(count)..((t + 1) * size).min(count))
+        .collect()
+}
+
+/// The best `limit` (score, index) among the paths of `slice`, in no
+/// particular order.
+fn best_in(
+    packed: &PackedPaths,
+    pattern: &Pattern,
+    slice: Range<usize>,
+    limit: usize,
+) -> Vec<(u32, usize)> {
+    let mut matcher = Matcher::new(Config::DEFAULT.match_paths());
+    let mut buffer = Vec::new();
+    // Keep the best `limit` without sorting everything: once `limit` are
+    // kept, a score below the worst of them can never enter (an equal one
+    // still can, on a shorter path).
+    let mut best: Vec<(u32, usize)> =
+        Vec::with_capacity(limit.saturating_mul(2).saturating_add(1).min(slice.len()));
+    let mut threshold: Option<u32> = None;
+    for i in slice {
+        let haystack = Utf32Str::new(packed.get(i), &mut buffer);
+        let Some(score) = pattern.score(haystack, &mut matcher) else {
+            continue;
+        };
+        if threshold.is_some_and(|worst| score < worst) {
+            continue;
+        }
+        best.push((score, i));
+        if best.len() > limit * 2 {
+            rank(packed, &mut best);
+            best.truncate(limit);
+            threshold = best.last().map(|(score, _)| *score);
+        }
+    }
+    best
+}
+
+/// Best first; ties go to the shorter path, then alphabetical (the packed
+/// order), like fzf.
+fn rank(packed: &PackedPaths, best: &mut [(u32, usize)]) {
+    best.sort_unstable_by(|a, b| {
+        b.0.cmp(&a.0)
+            .then_with(|| packed.get(a.1).len().cmp(&packed.get(b.1).len()))
+            .then_with(|| a.1.cmp(&b.1))
+    });
 }
 
 #[cfg(test)]
@@ -251,6 +373,75 @@ mod tests {
         assert_eq!(index.len(), 2);
         index.rename("d.rs", "e.rs");
         assert_eq!(index.find("e.rs", 5).matches[0].path, "e.rs");
+    }
+
+    /// Every match of `query` ranked, the slow way: what `find` must
+    /// return the first `limit` of.
+    fn ranked_by_brute_force(index: &FileIndex, query: &str, limit: usize) -> Vec<(String, u32)> {
+        let packed = index.packed();
+        let pattern = Pattern::parse(query, CaseMatching::Smart, Normalization::Smart);
+        let mut all = best_in(&packed, &pattern, 0..packed.len(), usize::MAX / 4);
+        rank(&packed, &mut all);
+        all.truncate(limit);
+        all.into_iter()
+            .map(|(score, i)| (packed.get(i).to_owned(), score))
+            .collect()
+    }
+
+    #[test]
+    fn slices_on_several_threads_rank_as_one_scan_would() {
+        // Enough paths for several slices, with many equal scores whose
+        // ties the path length and then the order decide.
+        let paths: Vec<String> = (0..3 * PATHS_PER_THREAD)
+            .map(|i| {
+                format!(
+                    "pkg{:03}/mod{}/file_{i}_{}.rs",
+                    i % 500,
+                    i % 7,
+                    ["alpha", "beta"][i % 2]
+                )
+            })
+            .collect();
+        let refs: Vec<&str> = paths.iter().map(String::as_str).collect();
+        let index = index(&refs);
+        for query in ["f", "file", "file_4", "p1m1f1", "beta.rs", "zzzz"] {
+            let found: Vec<(String, u32)> = index
+                .find(query, 50)
+                .matches
+                .into_iter()
+                .map(|m| (m.path, m.score))
+                .collect();
+            assert_eq!(found, ranked_by_brute_force(&index, query, 50), "{query}");
+        }
+        // And cut by hand into three slices, whatever the machine's cores.
+        let packed = index.packed();
+        let pattern = Pattern::parse("file_1", CaseMatching::Smart, Normalization::Smart);
+        let third = packed.len() / 3;
+        let mut merged: Vec<(u32, usize)> = [0..third, third..2 * third, 2 * third..packed.len()]
+            .into_iter()
+            .flat_map(|slice| best_in(&packed, &pattern, slice, 50))
+            .collect();
+        rank(&packed, &mut merged);
+        merged.truncate(50);
+        let merged: Vec<(String, u32)> = merged
+            .into_iter()
+            .map(|(score, i)| (packed.get(i).to_owned(), score))
+            .collect();
+        assert_eq!(merged, ranked_by_brute_force(&index, "file_1", 50));
+    }
+
+    #[test]
+    fn a_change_after_a_query_is_in_the_next_one() {
+        let index = index(&["a.rs", "b.rs"]);
+        assert_eq!(index.find("rs", 10).total_files, 2);
+        index.insert("c.rs");
+        assert_eq!(index.find("c.rs", 10).matches[0].path, "c.rs");
+        index.insert("c.rs");
+        index.remove("a.rs");
+        let result = index.find("rs", 10);
+        assert_eq!(result.total_files, 2);
+        assert!(result.matches.iter().all(|m| m.path != "a.rs"));
+        assert_eq!(index.find("", 10).matches.len(), 2);
     }
 
     #[test]
