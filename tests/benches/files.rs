@@ -1,5 +1,6 @@
 //! Files benchmarks (`cargo bench -p omnipanel-tests --bench files`, or
-//! `scripts/bench`), each against a baseline measured in the same run:
+//! `scripts/bench`; `-- find` and the like run one part), each against a
+//! baseline measured in the same run:
 //!
 //! - SearchText against `rg` on a large real source tree (the crates in the
 //!   cargo registry's source folder), same pattern, same ignore rules;
@@ -266,10 +267,23 @@ fn main() -> TestResult {
         let sandbox = Sandbox::new()?;
         let agent = sandbox.start_agent().await?;
         let client = agent.client().await?;
+        // `cargo bench --bench files -- find` runs only the parts named
+        // (search, find, watch); none named runs them all.
+        let named: Vec<String> = std::env::args()
+            .skip(1)
+            .filter(|arg| !arg.starts_with('-'))
+            .collect();
+        let runs = |part: &str| named.is_empty() || named.iter().any(|n| n == part);
         println!("## Files\n");
-        search_text(&client).await?;
-        find_files(&client, &sandbox).await?;
-        watch_latency(&client, &sandbox).await?;
+        if runs("search") {
+            search_text(&client).await?;
+        }
+        if runs("find") {
+            find_files(&client, &sandbox).await?;
+        }
+        if runs("watch") {
+            watch_latency(&client, &sandbox).await?;
+        }
         Ok(())
     })
 }
