@@ -43,7 +43,7 @@ pub struct FileIndex {
 }
 
 /// The paths in order, in one buffer.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct PackedPaths {
     text: String,
     /// Where each path ends in `text`; it starts where the one before ended.
