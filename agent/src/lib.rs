@@ -4,8 +4,8 @@
 //! knows gRPC and the generated types, `gateway` serves Ollama's and
 //! OpenAI's HTTP APIs in front of the providers, `platform` holds what differs
 //! between operating systems, and the rest are the pieces only a server
-//! needs. The `omnipanel-agent` binary is a thin command line over
-//! [`daemon::run`].
+//! needs. `program` is the executable's entry: the agent's command line
+//! over [`daemon::run`], or the `omnipanel` CLI, chosen by name.
 
 pub mod context;
 pub mod daemon;
@@ -13,6 +13,7 @@ pub mod events;
 pub mod gateway;
 pub mod instance;
 pub mod platform;
+pub mod program;
 pub mod rpc;
 pub mod service;
 pub mod update_probe;

@@ -4,8 +4,10 @@
 #
 #   ./install.sh [--prefix DIR] [--start-at-login]
 #
-#   PREFIX/bin (default ~/.local/bin)   omnipanel-agent, omnipanel,
-#                                       omnipanel-tray, omnipanel-panel
+#   PREFIX/bin (default ~/.local/bin)   omnipanel-agent, omnipanel-tray,
+#                                       and the links omnipanel (to the
+#                                       agent's executable) and
+#                                       omnipanel-panel (to the tray's)
 #   $XDG_DATA_HOME (~/.local/share)     applications/omnipanel-tray.desktop,
 #                                       icons, man pages, shell completions
 #   $XDG_CONFIG_HOME (~/.config)        systemd/user/omnipanel-agent.service
@@ -48,6 +50,11 @@ lib="$prefix/lib/omnipanel"
 for program in omnipanel-agent omnipanel omnipanel-tray omnipanel-panel; do
     [ -x "$here/bin/$program" ] || die "$here/bin/$program is missing: unpack the whole tarball and run install.sh from it"
 done
+# The agent links the system's OpenSSL 3: say so before anything is
+# replaced, rather than leave an agent that cannot start.
+if ! problem="$("$here/bin/omnipanel-agent" --version 2>&1 >/dev/null)"; then
+    die "omnipanel-agent cannot run on this machine (${problem:-no message}); it needs OpenSSL 3 (Debian/Ubuntu: sudo apt install libssl3)"
+fi
 
 # An earlier install's files go first (a newer tarball may ship fewer).
 if [ -x "$lib/uninstall.sh" ]; then
@@ -64,6 +71,13 @@ put() {
     mv -f "$2.new.$$" "$2"
     installed+=("$2")
 }
+# link TARGET DEST: DEST becomes a link to TARGET (a name in its folder),
+# through a temporary name as put does.
+link() {
+    ln -sfn "$1" "$2.new.$$"
+    mv -Tf "$2.new.$$" "$2"
+    installed+=("$2")
+}
 write() { # DEST (text on stdin)
     mkdir -p "$(dirname "$1")"
     cat >"$1.new.$$"
@@ -72,9 +86,12 @@ write() { # DEST (text on stdin)
     installed+=("$1")
 }
 
-for program in omnipanel-agent omnipanel omnipanel-tray omnipanel-panel; do
+# Two executables, each two programs chosen by the name they run under.
+for program in omnipanel-agent omnipanel-tray; do
     put "$here/bin/$program" "$bin/$program" 755
 done
+link omnipanel-agent "$bin/omnipanel"
+link omnipanel-tray "$bin/omnipanel-panel"
 for icon in "$here"/share/icons/*.png; do
     size="$(basename "$icon" .png)"
     put "$icon" "$data_home/icons/hicolor/${size}/apps/omnipanel-tray.png" 644

@@ -54,12 +54,30 @@ cargo_target_dir() {
     esac
 }
 
-# need_build_tools: a C compiler (bundled SQLite, ring) and pkg-config.
+# The second name of each executable, as NAME:EXECUTABLE: one file holds
+# both programs and chooses by the name it runs under (agent/src/program.rs,
+# tray/src/program.rs). Cargo builds the second names as whole copies;
+# packages ship links.
+SECOND_NAMES=(omnipanel:omnipanel-agent omnipanel-panel:omnipanel-tray)
+
+# link_second_names DIR: make each second name in DIR a link to its
+# executable (where that was built), replacing a copy cargo may have left.
+link_second_names() {
+    local pair
+    for pair in "${SECOND_NAMES[@]}"; do
+        [ -e "$1/${pair#*:}" ] && ln -sfn "${pair#*:}" "$1/${pair%%:*}"
+    done
+    return 0
+}
+
+# need_build_tools: a C compiler (bundled SQLite, libgit2, ring),
+# pkg-config, and OpenSSL's headers (git's https and ssh link the system's).
 need_build_tools() {
     command -v cargo >/dev/null || die "Rust is not installed: see https://rustup.rs"
     if ! command -v cc >/dev/null || ! command -v pkg-config >/dev/null; then
         need_packages build-essential pkg-config
     fi
+    pkg-config --exists openssl || need_packages libssl-dev
 }
 
 # need_test_tools: what the end-to-end tests run beside the agent: git

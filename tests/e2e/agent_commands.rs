@@ -211,3 +211,42 @@ async fn service_install_says_what_to_do_when_systemd_cannot_help() -> TestResul
     assert!(why.contains("no user named \"no-such-user-here\""), "{why}");
     Ok(())
 }
+
+/// One executable, two programs (agent/src/program.rs): a link named
+/// `omnipanel` to the agent's executable runs the CLI, as the packages
+/// install it; and the executable links no GUI library, so the agent
+/// starts on a headless server without GTK or X.
+#[tokio::test]
+async fn the_agents_executable_is_the_cli_by_name_and_links_no_gui() -> TestResult {
+    let sandbox = Sandbox::new()?;
+    let dir = tempfile::tempdir()?;
+    let link = dir.path().join("omnipanel");
+    std::os::unix::fs::symlink(binary("omnipanel-agent"), &link)?;
+    let version = run_to_end(sandbox.command(&link).arg("--version"))?;
+    assert_eq!(
+        stdout(&version).trim(),
+        format!("omnipanel {}", env!("CARGO_PKG_VERSION"))
+    );
+    // The CLI's answer when no agent runs: exit 3, not an agent starting.
+    let status = run_to_end(sandbox.command(&link).arg("status").stdin(Stdio::null()))?;
+    assert_eq!(status.status.code(), Some(3), "{}", stderr(&status));
+
+    let readelf = std::process::Command::new("readelf")
+        .arg("--dynamic")
+        .arg(binary("omnipanel-agent"))
+        .output()?;
+    assert!(readelf.status.success(), "readelf failed");
+    let needed = String::from_utf8_lossy(&readelf.stdout);
+    for gui in [
+        "libgtk",
+        "libgdk",
+        "libX11",
+        "libxcb",
+        "libwayland",
+        "libEGL",
+        "libGL",
+    ] {
+        assert!(!needed.contains(gui), "the agent links {gui}:\n{needed}");
+    }
+    Ok(())
+}

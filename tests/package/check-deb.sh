@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Inspects the .deb that scripts/package built: control fields (package
-# name, version, the hand-listed depends) and contents (the four binaries,
+# name, version, the hand-listed depends) and contents (the two
+# executables and the links naming their second programs,
 # desktop entry, icons in every size, systemd user unit, completions, man
 # pages, docs, the packaged-by marker that leaves updates to apt). Exits
 # non-zero naming everything that is missing.
@@ -15,7 +16,7 @@ field() { dpkg-deb --field "$deb" "$1"; }
 [ "$(field Package)" = omnipanel ] || problems+=("Package is '$(field Package)', not omnipanel")
 [ "$(field Version)" = "$version" ] || problems+=("Version is '$(field Version)', not $version")
 depends="$(field Depends)"
-for dep in libgtk-3-0 libayatana-appindicator3-1 libegl1 libgl1; do
+for dep in libgtk-3-0 libayatana-appindicator3-1 libegl1 libgl1 "libssl3 | libssl3t64"; do
     [[ "$depends" == *"$dep"* ]] || problems+=("Depends lacks $dep: $depends")
 done
 contents="$(dpkg-deb --contents "$deb" | awk '{print $6}' | sed -e 's|^\./||' -e 's|^|/|')"
@@ -49,7 +50,15 @@ grep -q '^ExecStart=/usr/bin/omnipanel-agent' "$work/usr/lib/systemd/user/omnipa
 # The libc6 floor must cover what the packaged binaries need.
 floor="$(sed -nE 's/.*libc6 \(>= ([0-9.]+)\).*/\1/p' <<<"$depends")"
 needed="$("$(dirname "$0")/../../scripts/lib/glibc-floor" "$work"/usr/bin/omnipanel-agent \
-    "$work"/usr/bin/omnipanel "$work"/usr/bin/omnipanel-tray "$work"/usr/bin/omnipanel-panel)"
+    "$work"/usr/bin/omnipanel-tray)"
+# Two executables; the second names are links to them (scripts/package).
+for pair in omnipanel:omnipanel-agent omnipanel-panel:omnipanel-tray; do
+    name="${pair%%:*}"
+    [ -f "$work/usr/bin/${pair#*:}" ] && [ ! -L "$work/usr/bin/${pair#*:}" ] \
+        || problems+=("/usr/bin/${pair#*:} is not a file")
+    [ "$(readlink "$work/usr/bin/$name" || true)" = "${pair#*:}" ] \
+        || problems+=("/usr/bin/$name is not a link to ${pair#*:}")
+done
 if [ -z "$floor" ]; then
     problems+=("Depends has no libc6 version: $depends")
 elif [ "$(printf '%s\n%s\n' "$floor" "$needed" | sort -V | tail -n 1)" != "$floor" ]; then

@@ -56,6 +56,11 @@ expect() { [ -f "$1" ] || problems+=("missing ${1#"$home"/}"); }
 for program in omnipanel-agent omnipanel omnipanel-tray omnipanel-panel; do
     [ -x "$bin/$program" ] || problems+=("$program is not installed executable in ~/.local/bin")
 done
+# Two files; the second names are links to them.
+[ "$(readlink "$bin/omnipanel" || true)" = omnipanel-agent ] \
+    || problems+=("~/.local/bin/omnipanel is not a link to omnipanel-agent")
+[ "$(readlink "$bin/omnipanel-panel" || true)" = omnipanel-tray ] \
+    || problems+=("~/.local/bin/omnipanel-panel is not a link to omnipanel-tray")
 desktop="$share/applications/omnipanel-tray.desktop"
 expect "$desktop"
 grep -qxF "Exec=\"$bin/omnipanel-tray\"" "$desktop" 2>/dev/null \
@@ -75,6 +80,11 @@ expect "$home/.local/lib/omnipanel/uninstall.sh"
 expect "$home/.local/lib/omnipanel/installed-files"
 [ ${#problems[@]} -eq 0 ] || fail "$(printf '%s; ' "${problems[@]}")"
 as_user omnipanel --version | grep -qF "$version" || fail "the installed omnipanel is not $version"
+# Each name runs its own program (clap prints the program's name).
+for program in omnipanel-agent omnipanel omnipanel-tray omnipanel-panel; do
+    as_user "$program" --version | grep -qx "$program $version" \
+        || fail "the installed $program does not run as $program: $(as_user "$program" --version 2>&1 | head -n 1)"
+done
 
 # The installed agent starts and answers the installed CLI.
 as_user "$bin/omnipanel-agent" run --quiet >"$work/agent.log" 2>&1 &

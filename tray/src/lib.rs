@@ -3,10 +3,12 @@
 //! mirror, the backend that speaks gRPC on tokio, the pure view models and
 //! icon, starting programs, one panel at a time) knows no toolkit; [`tray`]
 //! (the GTK tray icon and its menu) and [`panel`] (the winit + glow + egui
-//! window) each build on `core` and never on each other.
+//! window) each build on `core` and never on each other. [`program`] is
+//! the executable's entry: the tray or the panel, chosen by name.
 
 pub mod core;
 pub mod panel;
+pub mod program;
 pub mod tray;
 
 /// Log to stderr, at `info` unless `OMNIPANEL_LOG` says otherwise.

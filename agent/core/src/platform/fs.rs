@@ -137,6 +137,21 @@ pub fn make_executable(path: &Path) -> io::Result<()> {
     }
 }
 
+/// Create `link` as a symbolic link to `target` (a name relative to the
+/// link's folder on Unix). Off Unix: `Unsupported` (packages there ship
+/// no links; callers fall back to what is installed).
+pub fn symlink(target: &Path, link: &Path) -> io::Result<()> {
+    #[cfg(unix)]
+    {
+        std::os::unix::fs::symlink(target, link)
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = (target, link);
+        Err(io::Error::from(io::ErrorKind::Unsupported))
+    }
+}
+
 /// Make an open through `options` return at once on a FIFO or device
 /// (`O_NONBLOCK`, and `O_NOCTTY` so a terminal never becomes the agent's):
 /// a path swapped for one between a check and the open must not hang a

@@ -2,8 +2,9 @@
 //! SHA-256, minisign signature), unpacking its binaries, keeping the
 //! installed binaries as the rollback copy, and swapping binaries in
 //! atomically (a copy next to the target, fsync, rename in the same
-//! folder), so an interrupted install never leaves a half-written program.
-//! Callers run these on the blocking pool.
+//! folder), so an interrupted install never leaves a half-written program,
+//! and pointing the second names of the two executables at them
+//! ([`LINKS`]). Callers run these on the blocking pool.
 
 use std::{
     fs,
@@ -29,6 +30,17 @@ pub const BINARIES: &[&str] = &[
 ];
 /// The binary without which an artifact is refused.
 pub const AGENT_BINARY: &str = "omnipanel-agent";
+/// Names installed as symbolic links to another binary, each with the
+/// binary it names: one executable holds both programs and chooses by name
+/// (`agent/src/program.rs`, `tray/src/program.rs`). An update that brings
+/// the binary points the link at it, so no name is left on an older
+/// version (installs from before the links had four files). An artifact
+/// may carry a link's name as an identical copy of its binary, for
+/// updaters that predate links; this one links it.
+pub const LINKS: &[(&str, &str)] = &[
+    ("omnipanel", AGENT_BINARY),
+    ("omnipanel-panel", "omnipanel-tray"),
+];
 /// File in the rollback folder naming the version it holds.
 const VERSION_FILE: &str = "VERSION";
 
@@ -211,7 +223,10 @@ pub fn save_rollback(install_dir: &Path, rollback_dir: &Path, version: &str) -> 
     fs::create_dir_all(rollback_dir).map_err(|err| io_error("create", rollback_dir, err))?;
     for name in BINARIES {
         let source = install_dir.join(name);
-        if source.is_file() {
+        // A link is remade from its binary on restore; copying it would
+        // keep a second whole program.
+        let is_link = fs::symlink_metadata(&source).is_ok_and(|m| m.file_type().is_symlink());
+        if source.is_file() && !is_link {
             let target = rollback_dir.join(name);
             fs::copy(&source, &target).map_err(|err| io_error("copy to", &target, err))?;
         }
@@ -236,8 +251,9 @@ pub fn rollback_version(rollback_dir: &Path) -> Option<String> {
         .filter(|v| !v.is_empty())
 }
 
-/// Swap every binary in `source_dir` into `install_dir`. Returns the
-/// names swapped.
+/// Swap every binary in `source_dir` into `install_dir`, then point each
+/// of [`LINKS`] whose binary came and which did not come itself at its
+/// binary. Returns the names swapped (links included).
 pub fn swap_in(source_dir: &Path, install_dir: &Path) -> Result<Vec<String>> {
     let mut swapped = Vec::new();
     // The agent last: when it is in place, everything else already is.
@@ -245,12 +261,62 @@ pub fn swap_in(source_dir: &Path, install_dir: &Path) -> Result<Vec<String>> {
     names.sort_by_key(|n| *n == AGENT_BINARY);
     for name in names {
         let source = source_dir.join(name);
-        if source.is_file() {
+        if source.is_file() && !is_copy_of_its_binary(source_dir, name) {
             replace_file(&source, &install_dir.join(name))?;
             swapped.push(name.to_owned());
         }
     }
+    // After the agent: until a link is remade its name runs the older
+    // program, which works; a link made first would start the older agent
+    // file under a name it does not know.
+    for (link, binary) in LINKS {
+        let came = |name: &str| swapped.iter().any(|s| s == name);
+        if came(binary) && !came(link) {
+            // The older file still works, so a failure here is told, not
+            // fatal: the next update tries again.
+            match replace_with_link(binary, &install_dir.join(link)) {
+                Ok(()) => swapped.push((*link).to_owned()),
+                Err(err) => tracing::warn!(error = %err, "cannot link {link} to {binary}"),
+            }
+        }
+    }
     Ok(swapped)
+}
+
+/// Whether `name` in `dir` is one of [`LINKS`] and holds the same bytes as
+/// its binary there: how an artifact carries the second names for
+/// updaters that predate links (they copy every file); this one links.
+fn is_copy_of_its_binary(dir: &Path, name: &str) -> bool {
+    let Some((_, binary)) = LINKS.iter().find(|(link, _)| *link == name) else {
+        return false;
+    };
+    let (copy, original) = (dir.join(name), dir.join(binary));
+    let same_size = match (fs::metadata(&copy), fs::metadata(&original)) {
+        (Ok(a), Ok(b)) => a.len() == b.len(),
+        _ => false,
+    };
+    same_size
+        && fs::read(&copy)
+            .ok()
+            .zip(fs::read(&original).ok())
+            .is_some_and(|(a, b)| a == b)
+}
+
+/// Replace `link` with a symbolic link to `binary` (a name in the same
+/// folder) atomically: a link at a temporary name, renamed over.
+fn replace_with_link(binary: &str, link: &Path) -> Result<()> {
+    let dir = link
+        .parent()
+        .ok_or_else(|| Error::internal(format!("{} has no folder", link.display())))?;
+    let name = link.file_name().and_then(|n| n.to_str()).unwrap_or("link");
+    let temp = dir.join(format!(".{name}.omnipanel-new"));
+    let _ = fs::remove_file(&temp);
+    platform::fs::symlink(Path::new(binary), &temp)
+        .map_err(|err| io_error("create a link at", &temp, err))?;
+    fs::rename(&temp, link).map_err(|err| {
+        let _ = fs::remove_file(&temp);
+        io_error("replace", link, err)
+    })
 }
 
 /// Put the rollback copy back in `install_dir`; returns its version.
@@ -352,6 +418,127 @@ mod tests {
         assert_eq!(restore_rollback(&rollback, &install)?, "0.1.0");
         assert_eq!(
             fs::read(install.join(AGENT_BINARY)).ok(),
+            Some(b"old".to_vec())
+        );
+        Ok(())
+    }
+
+    fn is_link_to(path: &Path, binary: &str) -> bool {
+        fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink())
+            && fs::read_link(path).ok() == Some(PathBuf::from(binary))
+    }
+
+    /// An install from before the links (four files) updated to two
+    /// executables: the second names become links to the new files, the
+    /// rollback keeps the old four, and restoring it gives them back.
+    #[test]
+    fn an_update_links_the_second_names_and_a_rollback_unlinks_them() -> Result<()> {
+        let err = |e: std::io::Error| Error::internal(e.to_string());
+        let dir = tempfile::tempdir().map_err(err)?;
+        let install = dir.path().join("bin");
+        let new = dir.path().join("new");
+        let rollback = dir.path().join("rollback");
+        for d in [&install, &new] {
+            fs::create_dir_all(d).map_err(err)?;
+        }
+        for name in BINARIES {
+            fs::write(install.join(name), format!("old {name}")).map_err(err)?;
+        }
+        fs::write(new.join(AGENT_BINARY), b"new agent").map_err(err)?;
+        fs::write(new.join("omnipanel-tray"), b"new tray").map_err(err)?;
+        save_rollback(&install, &rollback, "0.1.0")?;
+
+        let mut swapped = swap_in(&new, &install)?;
+        swapped.sort();
+        assert_eq!(
+            swapped,
+            [
+                "omnipanel",
+                "omnipanel-agent",
+                "omnipanel-panel",
+                "omnipanel-tray"
+            ]
+        );
+        assert!(is_link_to(&install.join("omnipanel"), AGENT_BINARY));
+        assert!(is_link_to(
+            &install.join("omnipanel-panel"),
+            "omnipanel-tray"
+        ));
+        assert_eq!(
+            fs::read(install.join("omnipanel")).ok(),
+            Some(b"new agent".to_vec())
+        );
+        assert!(!install.join(".omnipanel.omnipanel-new").exists());
+
+        // The next update's rollback holds the two files, not the links.
+        let second = dir.path().join("rollback2");
+        save_rollback(&install, &second, "0.2.0")?;
+        assert!(!second.join("omnipanel").exists());
+        assert!(second.join(AGENT_BINARY).is_file());
+
+        assert_eq!(restore_rollback(&rollback, &install)?, "0.1.0");
+        for name in BINARIES {
+            let path = install.join(name);
+            assert!(!is_link_to(&path, AGENT_BINARY) && !is_link_to(&path, "omnipanel-tray"));
+            assert_eq!(
+                fs::read(&path).ok(),
+                Some(format!("old {name}").into_bytes())
+            );
+        }
+        // And forward again from a rollback of links: remade.
+        assert_eq!(restore_rollback(&second, &install)?, "0.2.0");
+        assert!(is_link_to(&install.join("omnipanel"), AGENT_BINARY));
+        Ok(())
+    }
+
+    /// An artifact made for updaters from before the links carries the
+    /// second names as identical copies: linked, not copied. A different
+    /// file under such a name (an older version's CLI) is copied.
+    #[test]
+    fn an_identical_copy_becomes_a_link() -> Result<()> {
+        let err = |e: std::io::Error| Error::internal(e.to_string());
+        let dir = tempfile::tempdir().map_err(err)?;
+        let install = dir.path().join("bin");
+        let new = dir.path().join("new");
+        for d in [&install, &new] {
+            fs::create_dir_all(d).map_err(err)?;
+        }
+        fs::write(new.join(AGENT_BINARY), b"agent and cli").map_err(err)?;
+        fs::write(new.join("omnipanel"), b"agent and cli").map_err(err)?;
+        fs::write(new.join("omnipanel-tray"), b"tray and panel").map_err(err)?;
+        fs::write(new.join("omnipanel-panel"), b"an older panel").map_err(err)?;
+        swap_in(&new, &install)?;
+        assert!(is_link_to(&install.join("omnipanel"), AGENT_BINARY));
+        assert!(!is_link_to(
+            &install.join("omnipanel-panel"),
+            "omnipanel-tray"
+        ));
+        assert_eq!(
+            fs::read(install.join("omnipanel-panel")).ok(),
+            Some(b"an older panel".to_vec())
+        );
+        Ok(())
+    }
+
+    /// An update that brings the agent alone leaves the tray's names as
+    /// they are.
+    #[test]
+    fn a_link_follows_only_its_own_binary() -> Result<()> {
+        let err = |e: std::io::Error| Error::internal(e.to_string());
+        let dir = tempfile::tempdir().map_err(err)?;
+        let install = dir.path().join("bin");
+        let new = dir.path().join("new");
+        for d in [&install, &new] {
+            fs::create_dir_all(d).map_err(err)?;
+        }
+        for name in BINARIES {
+            fs::write(install.join(name), b"old").map_err(err)?;
+        }
+        fs::write(new.join(AGENT_BINARY), b"new").map_err(err)?;
+        swap_in(&new, &install)?;
+        assert!(is_link_to(&install.join("omnipanel"), AGENT_BINARY));
+        assert_eq!(
+            fs::read(install.join("omnipanel-panel")).ok(),
             Some(b"old".to_vec())
         );
         Ok(())

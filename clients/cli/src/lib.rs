@@ -1,8 +1,10 @@
-//! `omnipanel`: the command-line client of the OmniPanel agent. Parses the
-//! command line, connects through omnipanel-client, runs the command and
-//! maps failures to exit codes (1 failure, 2 usage, 3 agent not running,
-//! 4 and 5 an access request denied or unanswered, 141 stdout's reader
-//! went away).
+//! The `omnipanel` command-line client of the OmniPanel agent, as a
+//! library: [`main`] parses the command line, connects through
+//! omnipanel-client, runs the command and maps failures to exit codes (1
+//! failure, 2 usage, 3 agent not running, 4 and 5 an access request denied
+//! or unanswered, 141 stdout's reader went away). The agent's executable
+//! runs it when started under the name `omnipanel` (one file, two
+//! programs: `agent/src/program.rs`).
 
 // Output goes through `output` (Output, outln!, emit, ...), which returns
 // write errors where print! and eprintln! would panic; see output.rs.
@@ -89,7 +91,9 @@ pub const EXIT_ACCESS_UNANSWERED: u8 = 5;
 /// `ErrorKind::BrokenPipe`, so it would get the same quiet 141.
 const EXIT_OUTPUT_CLOSED: u8 = 141;
 
-fn main() -> ExitCode {
+/// Run the `omnipanel` command line (its arguments from the process's);
+/// returns the exit code.
+pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match &cli.command {
         Command::Completions { shell } => completions(*shell),
