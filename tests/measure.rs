@@ -1,7 +1,8 @@
-//! Measurements the benchmarks share: a process's CPU time and resident
-//! memory from `/proc`, a description of the machine and build for the
-//! tables' headings, the median the tables report, and the timing of a
-//! streamed reply (time to first token, tokens per second).
+//! Measurements the benchmarks share: a process's CPU time, resident
+//! memory and inotify watches from `/proc`, a description of the machine
+//! and build for the tables' headings, the median and percentiles the
+//! tables report, and the timing of a streamed reply (time to first token,
+//! tokens per second).
 
 /// utime + stime of a process in clock ticks (all threads, including ones
 /// that already exited).
@@ -95,4 +96,30 @@ pub fn word_prompt(words: usize) -> String {
         .map(|i| format!("word{i}"))
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+/// The `p` quantile (0.0 to 1.0) by the nearest rank; sorts `values`.
+pub fn percentile(values: &mut [f64], p: f64) -> f64 {
+    values.sort_by(f64::total_cmp);
+    let rank = ((values.len() as f64 - 1.0) * p).round() as usize;
+    values.get(rank).copied().unwrap_or(f64::NAN)
+}
+
+/// The kernel inotify watches a process holds: the `inotify wd:` lines of
+/// its `/proc/PID/fdinfo` entries, one per watched path. `None` when the
+/// folder cannot be read (another user's process, or not Linux).
+pub fn inotify_watches(pid: u32) -> Option<usize> {
+    let entries = std::fs::read_dir(format!("/proc/{pid}/fdinfo")).ok()?;
+    Some(
+        entries
+            .filter_map(Result::ok)
+            // An fd closed since the listing is simply not counted.
+            .filter_map(|entry| std::fs::read_to_string(entry.path()).ok())
+            .map(|text| {
+                text.lines()
+                    .filter(|line| line.starts_with("inotify wd:"))
+                    .count()
+            })
+            .sum(),
+    )
 }

@@ -1,6 +1,6 @@
 //! Projects through the API, as the tests and benchmarks use them: open a
-//! folder, wait until its first walk has indexed it, and follow its changes
-//! from now on.
+//! folder, wait until its first walk has indexed it, read its watch state,
+//! follow its changes from now on, and close it.
 
 use std::{path::Path, time::Duration};
 
@@ -56,6 +56,66 @@ pub async fn wait_for_index_within(
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+/// Wait (bounded by `patience`) until the project's index is complete and
+/// holds at least `files` files (a reopened project's first answers may
+/// still come from before its walk); the files indexed. Polls every 5 ms
+/// rather than [`wait_for_index`]'s 20: the benchmarks time this wait.
+pub async fn wait_for_files(
+    client: &Client,
+    id: &str,
+    files: u64,
+    patience: Duration,
+) -> TestResult<u64> {
+    let deadline = std::time::Instant::now() + patience;
+    loop {
+        let found = client
+            .files()
+            .find_files(pb::FindFilesRequest {
+                project: id.to_owned(),
+                query: String::new(),
+                limit: 1,
+            })
+            .await?
+            .into_inner();
+        if found.index_complete && found.total_files >= files {
+            return Ok(found.total_files);
+        }
+        if std::time::Instant::now() > deadline {
+            return Err(format!(
+                "the index of project {id} never held {files} files (it has {})",
+                found.total_files
+            )
+            .into());
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// Close the project (it stays in the list).
+pub async fn close_project(client: &Client, id: &str) -> TestResult {
+    client
+        .projects()
+        .close_project(pb::CloseProjectRequest {
+            project: id.to_owned(),
+        })
+        .await?;
+    Ok(())
+}
+
+/// How an open project's files are watched (GetProject's `watch`).
+pub async fn watch_state(client: &Client, id: &str) -> TestResult<pb::ProjectWatch> {
+    Ok(client
+        .projects()
+        .get_project(pb::GetProjectRequest {
+            project: id.to_owned(),
+        })
+        .await?
+        .into_inner()
+        .project
+        .and_then(|project| project.watch)
+        .ok_or("an open project has a watch state")?)
 }
 
 /// Follow the project's changes from now on (the stream's replay is done).

@@ -19,17 +19,10 @@ use std::{
 };
 
 use omnipanel_client::{Client, proto::v1 as pb};
-use omnipanel_tests::{Sandbox, TestResult};
-
-fn median(mut values: Vec<f64>) -> f64 {
-    values.sort_by(f64::total_cmp);
-    values[values.len() / 2]
-}
-
-fn percentile(mut values: Vec<f64>, p: f64) -> f64 {
-    values.sort_by(f64::total_cmp);
-    values[((values.len() as f64 - 1.0) * p).round() as usize]
-}
+use omnipanel_tests::{
+    Sandbox, TestResult,
+    measure::{median, percentile},
+};
 
 async fn open(client: &Client, path: &Path) -> TestResult<String> {
     Ok(client
@@ -103,7 +96,7 @@ async fn search_text(client: &Client) -> TestResult {
             theirs.push(start.elapsed().as_secs_f64() * 1000.0);
             their_count = output.stdout.iter().filter(|&&b| b == b'\n').count();
         }
-        let (ours, theirs) = (median(ours), median(theirs));
+        let (ours, theirs) = (median(&mut ours), median(&mut theirs));
         println!(
             "| SearchText {pattern:?} ({our_count} matching lines; rg: {their_count}) | agent {ours:.0} ms, rg {theirs:.0} ms | **{:.2}×** rg |",
             ours / theirs
@@ -191,8 +184,8 @@ async fn find_files(client: &Client, sandbox: &Sandbox) -> TestResult {
         assert!(seen >= count);
         walks.push(start.elapsed().as_secs_f64() * 1000.0);
     }
-    let (p50, p90) = (percentile(times.clone(), 0.5), percentile(times, 0.9));
-    let walk = median(walks);
+    let (p50, p90) = (percentile(&mut times, 0.5), percentile(&mut times, 0.9));
+    let walk = median(&mut walks);
     println!(
         "| FindFiles, {count} files ({} queries; generated in {:.1} s, indexed in {:.1} s) | p50 {p50:.1} ms, p90 {p90:.1} ms | walking the tree instead: {walk:.0} ms (**{:.0}×** slower than the p50) |",
         queries.len() * 5,
@@ -251,7 +244,7 @@ async fn watch_latency(client: &Client, sandbox: &Sandbox) -> TestResult {
     }
     let _ = inotify.kill();
     let _ = inotify.wait();
-    let (ours, theirs) = (median(ours), median(theirs));
+    let (ours, theirs) = (median(&mut ours), median(&mut theirs));
     println!(
         "| Watch: write → change at the client (settle 50 ms) | agent {ours:.1} ms, inotifywait {theirs:.1} ms | over settle + inotifywait: **{:.1} ms** |",
         ours - 50.0 - theirs
