@@ -1,33 +1,23 @@
 //! Build script: two link-time choices that shrink the agent's resident
 //! memory (docs/BENCHMARKS.md, idle RSS), both only where they are safe.
 //!
-//! - Packed relative relocations (DT_RELR). A position-independent Rust
-//!   binary carries tens of thousands of relative relocations; as classic
-//!   RELA entries they took 1.2 MB of the file and of resident memory, read
-//!   once at start and never again. Packed, they take a few kilobytes.
-//!   glibc applies them from 2.36 on; against an older glibc the agent is
-//!   linked the classic way. A binary built on a newer glibc needs that
-//!   glibc anyway, for its symbol versions, so this adds no requirement.
+//! - Packed relative relocations (DT_RELR), in `relr.rs`, which the tray's
+//!   build script shares.
 //! - Start-up code first (`startup-order.txt`, from scripts/startup-order),
 //!   for release builds linked by rust-lld.
 
 use std::process::Command;
 
-/// The first glibc whose loader applies DT_RELR.
-const RELR_SINCE: (u32, u32) = (2, 36);
+#[path = "relr.rs"]
+mod relr;
 
 fn main() {
     println!("cargo:rerun-if-changed=build.rs");
+    println!("cargo:rerun-if-changed=relr.rs");
     println!("cargo:rerun-if-env-changed=CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_LINKER");
     let target_is = |key: &str, value: &str| std::env::var(key).is_ok_and(|v| v == value);
     let native = std::env::var("HOST").ok() == std::env::var("TARGET").ok();
-    if native
-        && target_is("CARGO_CFG_TARGET_OS", "linux")
-        && target_is("CARGO_CFG_TARGET_ENV", "gnu")
-        && build_glibc().is_some_and(|version| version >= RELR_SINCE)
-    {
-        println!("cargo:rustc-link-arg-bins=-Wl,-z,pack-relative-relocs");
-    }
+    relr::pack_relative_relocations();
     if native
         && target_is("CARGO_CFG_TARGET_OS", "linux")
         && std::env::var("PROFILE").is_ok_and(|p| p == "release")
@@ -78,13 +68,3 @@ fn links_with_rust_lld() -> bool {
     (version.next().unwrap_or(0), version.next().unwrap_or(0)) >= (1, 90)
 }
 
-/// The glibc version of the build machine, from `getconf` ("glibc 2.36").
-fn build_glibc() -> Option<(u32, u32)> {
-    let output = Command::new("getconf")
-        .arg("GNU_LIBC_VERSION")
-        .output()
-        .ok()?;
-    let text = String::from_utf8(output.stdout).ok()?;
-    let (major, minor) = text.trim().strip_prefix("glibc ")?.split_once('.')?;
-    Some((major.parse().ok()?, minor.parse().ok()?))
-}
