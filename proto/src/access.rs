@@ -85,7 +85,35 @@ pub fn method_policies(descriptor_set: &[u8]) -> Result<Vec<MethodPolicy>, Polic
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{FILE_DESCRIPTOR_SET, v1::Scope};
+    use crate::{COMPACT_DESCRIPTOR_SET, FILE_DESCRIPTOR_SET, v1::Scope};
+
+    /// The set the agent decodes at start-up says what the full one says,
+    /// in well under half the bytes.
+    #[test]
+    fn the_compact_set_declares_the_same_methods() {
+        let shape = |set: &[u8]| match method_policies(set) {
+            Ok(policies) => policies
+                .into_iter()
+                .map(|m| {
+                    (
+                        m.path,
+                        m.policy,
+                        m.name,
+                        m.unary,
+                        m.input.full_name().to_owned(),
+                    )
+                })
+                .collect::<Vec<_>>(),
+            Err(err) => panic!("{err}"),
+        };
+        assert_eq!(shape(COMPACT_DESCRIPTOR_SET), shape(FILE_DESCRIPTOR_SET));
+        assert!(
+            COMPACT_DESCRIPTOR_SET.len() * 2 < FILE_DESCRIPTOR_SET.len(),
+            "compact {} bytes, full {}",
+            COMPACT_DESCRIPTOR_SET.len(),
+            FILE_DESCRIPTOR_SET.len()
+        );
+    }
 
     #[test]
     fn every_rpc_declares_an_access_policy() {

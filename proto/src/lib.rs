@@ -24,9 +24,18 @@ pub const CONFIRMATION_HEADER: &str = "omnipanel-confirmation";
 /// CONFIRMATION_REQUIRED (or CONFIRMATION_PENDING) error waits on.
 pub const CONFIRMATION_ID_KEY: &str = "confirmation_id";
 
-/// Every file under `proto/omnipanel/v1/`, encoded as a `FileDescriptorSet`.
+/// Every file under `proto/omnipanel/v1/`, encoded as a `FileDescriptorSet`
+/// with its comments (what server reflection serves).
 pub const FILE_DESCRIPTOR_SET: &[u8] =
     include_bytes!(concat!(env!("OUT_DIR"), "/omnipanel_descriptor.bin"));
+
+/// The same set without source info (comments): every service, method,
+/// message and option, for what reads the API's shape at start-up (the
+/// access and audit tables, [`access::method_policies`]) and keeps it.
+pub const COMPACT_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(
+    env!("OUT_DIR"),
+    "/omnipanel_descriptor_compact.bin"
+));
 
 /// The `omnipanel.v1` package.
 pub mod v1 {
