@@ -67,4 +67,3 @@ fn links_with_rust_lld() -> bool {
         .map(|part| part.parse::<u32>().unwrap_or(0));
     (version.next().unwrap_or(0), version.next().unwrap_or(0)) >= (1, 90)
 }
-
