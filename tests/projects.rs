@@ -37,36 +37,17 @@ pub async fn wait_for_index_within(
     id: &str,
     patience: Duration,
 ) -> TestResult<u64> {
-    let deadline = std::time::Instant::now() + patience;
-    loop {
-        let found = client
-            .files()
-            .find_files(pb::FindFilesRequest {
-                project: id.to_owned(),
-                query: String::new(),
-                limit: 1,
-            })
-            .await?
-            .into_inner();
-        if found.index_complete {
-            return Ok(found.total_files);
-        }
-        if std::time::Instant::now() > deadline {
-            return Err(format!("the index of project {id} was never complete").into());
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_until_indexed(client, id, 0, patience, Duration::from_millis(20)).await
 }
 
-/// Wait (bounded by `patience`) until the project's index is complete and
-/// holds at least `files` files (a reopened project's first answers may
-/// still come from before its walk); the files indexed. Polls every 5 ms
-/// rather than [`wait_for_index`]'s 20: the benchmarks time this wait.
-pub async fn wait_for_files(
+/// Ask FindFiles every `poll` until the index is complete with at least
+/// `files` files, or `patience` has passed; the files indexed.
+async fn wait_until_indexed(
     client: &Client,
     id: &str,
     files: u64,
     patience: Duration,
+    poll: Duration,
 ) -> TestResult<u64> {
     let deadline = std::time::Instant::now() + patience;
     loop {
@@ -84,13 +65,26 @@ pub async fn wait_for_files(
         }
         if std::time::Instant::now() > deadline {
             return Err(format!(
-                "the index of project {id} never held {files} files (it has {})",
+                "the index of project {id} was never complete with {files} files or more (it has {})",
                 found.total_files
             )
             .into());
         }
-        tokio::time::sleep(Duration::from_millis(5)).await;
+        tokio::time::sleep(poll).await;
     }
+}
+
+/// Wait (bounded by `patience`) until the project's index is complete and
+/// holds at least `files` files (a reopened project's first answers may
+/// still come from before its walk); the files indexed. Polls every 5 ms
+/// rather than [`wait_for_index`]'s 20: the benchmarks time this wait.
+pub async fn wait_for_files(
+    client: &Client,
+    id: &str,
+    files: u64,
+    patience: Duration,
+) -> TestResult<u64> {
+    wait_until_indexed(client, id, files, patience, Duration::from_millis(5)).await
 }
 
 /// Close the project (it stays in the list).

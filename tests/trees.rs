@@ -183,3 +183,21 @@ pub fn commit_tree(home: &Path, root: &Path, files: usize) -> TestResult {
     }
     Ok(())
 }
+
+/// FindFiles queries for the trees here, as the benchmarks type them:
+/// growing prefixes, a word in a quarter of the names, abbreviated
+/// folders, and no match at all.
+pub const FIND_QUERIES: [&str; 12] = [
+    "f",
+    "fi",
+    "fil",
+    "file",
+    "file_4",
+    "file_42",
+    "gamma",
+    "pkg12mod3",
+    "p1m1f1",
+    "delta.rs",
+    "zzzz",
+    "m07beta",
+];

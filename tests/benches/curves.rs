@@ -61,22 +61,8 @@ const OPENS: usize = 3;
 const RUNS: usize = 5;
 /// Rounds of [`QUERIES`]: 300 FindFiles in all.
 const FIND_ROUNDS: usize = 25;
-/// The files benchmark's query mix: growing prefixes as typed, a word in
-/// a quarter of the names, abbreviated folders, and no match at all.
-const QUERIES: [&str; 12] = [
-    "f",
-    "fi",
-    "fil",
-    "file",
-    "file_4",
-    "file_42",
-    "gamma",
-    "pkg12mod3",
-    "p1m1f1",
-    "delta.rs",
-    "zzzz",
-    "m07beta",
-];
+/// The files benchmark's query mix.
+const QUERIES: [&str; 12] = omnipanel_tests::trees::FIND_QUERIES;
 /// The growth allowed for 10× the files: memory and the walk about
 /// linear, queries well under.
 const LINEAR_TARGET: f64 = 11.0;

@@ -142,20 +142,7 @@ async fn find_files(client: &Client, sandbox: &Sandbox) -> TestResult {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let indexing = started.elapsed();
-    let queries = [
-        "f",
-        "fi",
-        "fil",
-        "file",
-        "file_4",
-        "file_42",
-        "gamma",
-        "pkg12mod3",
-        "p1m1f1",
-        "delta.rs",
-        "zzzz",
-        "m07beta",
-    ];
+    let queries = omnipanel_tests::trees::FIND_QUERIES;
     let mut times = Vec::new();
     for _ in 0..5 {
         for query in queries {

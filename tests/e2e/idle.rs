@@ -17,7 +17,7 @@ use std::{
 use omnipanel_client::{Client, proto::v1 as pb};
 use omnipanel_tests::{
     PATIENCE, Sandbox, TestResult, eventually,
-    projects::{wait_for_index, watch_from_now},
+    projects::{wait_for_index, watch_from_now, watch_state},
     stdout, trees,
 };
 use tonic::Streaming;
@@ -133,19 +133,6 @@ fn run_in(dir: &Path, program: &str, args: &[&str]) -> TestResult {
     Ok(())
 }
 
-async fn watch_of(client: &Client, id: &str) -> TestResult<pb::ProjectWatch> {
-    Ok(client
-        .projects()
-        .get_project(pb::GetProjectRequest {
-            project: id.to_owned(),
-        })
-        .await?
-        .into_inner()
-        .project
-        .and_then(|p| p.watch)
-        .ok_or("an open project has a watch state")?)
-}
-
 async fn search(client: &Client, id: &str) -> TestResult {
     let mut stream = client
         .files()
@@ -187,7 +174,7 @@ async fn open_projects_cost_nothing_while_nothing_changes() -> TestResult {
     let big_id = open(&client, &big).await?;
     wait_for_index(&client, &repo_id).await?;
     wait_for_index(&client, &big_id).await?;
-    let big_watch = watch_of(&client, &big_id).await?;
+    let big_watch = watch_state(&client, &big_id).await?;
     assert_eq!(big_watch.state(), pb::WatchState::Live, "{big_watch:?}");
     assert!(
         big_watch.watched_folders as usize > folders,
@@ -247,7 +234,7 @@ async fn open_projects_cost_nothing_while_nothing_changes() -> TestResult {
         );
     }
     for id in [&repo_id, &big_id] {
-        let watch = watch_of(&client, id).await?;
+        let watch = watch_state(&client, id).await?;
         assert_eq!(watch.rescans, 0, "{watch:?}");
         assert_eq!(watch.state(), pb::WatchState::Live, "{watch:?}");
     }
@@ -301,7 +288,7 @@ async fn a_project_beyond_the_watch_limit_is_served_degraded_and_says_how_to_rai
     );
 
     // GetProject says so, with the counts; everything is indexed anyway.
-    let watch = watch_of(&client, &id).await?;
+    let watch = watch_state(&client, &id).await?;
     assert_eq!(watch.state(), pb::WatchState::Degraded, "{watch:?}");
     assert_eq!(watch.watched_folders, 6, "{watch:?}");
     assert!(watch.unwatched_folders >= 1, "{watch:?}");

@@ -423,6 +423,29 @@ mod tests {
         Ok(())
     }
 
+    fn err(e: std::io::Error) -> Error {
+        Error::internal(e.to_string())
+    }
+
+    /// A temporary folder with two empty folders: `bin` (the install) and
+    /// `new` (what an update unpacked).
+    fn install_and_new() -> Result<(tempfile::TempDir, PathBuf, PathBuf)> {
+        let dir = tempfile::tempdir().map_err(err)?;
+        let (install, new) = (dir.path().join("bin"), dir.path().join("new"));
+        for d in [&install, &new] {
+            fs::create_dir_all(d).map_err(err)?;
+        }
+        Ok((dir, install, new))
+    }
+
+    /// Every one of [`BINARIES`] in `dir`, as a file of `bytes(name)`.
+    fn install_all(dir: &Path, bytes: impl Fn(&str) -> Vec<u8>) -> Result<()> {
+        for name in BINARIES {
+            fs::write(dir.join(name), bytes(name)).map_err(err)?;
+        }
+        Ok(())
+    }
+
     fn is_link_to(path: &Path, binary: &str) -> bool {
         fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink())
             && fs::read_link(path).ok() == Some(PathBuf::from(binary))
@@ -433,17 +456,9 @@ mod tests {
     /// rollback keeps the old four, and restoring it gives them back.
     #[test]
     fn an_update_links_the_second_names_and_a_rollback_unlinks_them() -> Result<()> {
-        let err = |e: std::io::Error| Error::internal(e.to_string());
-        let dir = tempfile::tempdir().map_err(err)?;
-        let install = dir.path().join("bin");
-        let new = dir.path().join("new");
+        let (dir, install, new) = install_and_new()?;
+        install_all(&install, |name| format!("old {name}").into_bytes())?;
         let rollback = dir.path().join("rollback");
-        for d in [&install, &new] {
-            fs::create_dir_all(d).map_err(err)?;
-        }
-        for name in BINARIES {
-            fs::write(install.join(name), format!("old {name}")).map_err(err)?;
-        }
         fs::write(new.join(AGENT_BINARY), b"new agent").map_err(err)?;
         fs::write(new.join("omnipanel-tray"), b"new tray").map_err(err)?;
         save_rollback(&install, &rollback, "0.1.0")?;
@@ -496,13 +511,7 @@ mod tests {
     /// file under such a name (an older version's CLI) is copied.
     #[test]
     fn an_identical_copy_becomes_a_link() -> Result<()> {
-        let err = |e: std::io::Error| Error::internal(e.to_string());
-        let dir = tempfile::tempdir().map_err(err)?;
-        let install = dir.path().join("bin");
-        let new = dir.path().join("new");
-        for d in [&install, &new] {
-            fs::create_dir_all(d).map_err(err)?;
-        }
+        let (_dir, install, new) = install_and_new()?;
         fs::write(new.join(AGENT_BINARY), b"agent and cli").map_err(err)?;
         fs::write(new.join("omnipanel"), b"agent and cli").map_err(err)?;
         fs::write(new.join("omnipanel-tray"), b"tray and panel").map_err(err)?;
@@ -524,16 +533,8 @@ mod tests {
     /// they are.
     #[test]
     fn a_link_follows_only_its_own_binary() -> Result<()> {
-        let err = |e: std::io::Error| Error::internal(e.to_string());
-        let dir = tempfile::tempdir().map_err(err)?;
-        let install = dir.path().join("bin");
-        let new = dir.path().join("new");
-        for d in [&install, &new] {
-            fs::create_dir_all(d).map_err(err)?;
-        }
-        for name in BINARIES {
-            fs::write(install.join(name), b"old").map_err(err)?;
-        }
+        let (_dir, install, new) = install_and_new()?;
+        install_all(&install, |_| b"old".to_vec())?;
         fs::write(new.join(AGENT_BINARY), b"new").map_err(err)?;
         swap_in(&new, &install)?;
         assert!(is_link_to(&install.join("omnipanel"), AGENT_BINARY));
