@@ -495,12 +495,12 @@ impl http_body::Body for RevocableBody {
 #[cfg(test)]
 mod tests {
     use omnipanel_core::tokens::{Scopes, TokenGrant};
-    use omnipanel_proto::{FILE_DESCRIPTOR_SET, access::method_policies, v1 as pb};
+    use omnipanel_proto::{COMPACT_DESCRIPTOR_SET, access::method_policies, v1 as pb};
 
     use super::*;
 
     fn policies() -> Policies {
-        match method_policies(FILE_DESCRIPTOR_SET) {
+        match method_policies(COMPACT_DESCRIPTOR_SET) {
             Ok(methods) => Policies::from_methods(&methods),
             Err(err) => panic!("{err}"),
         }
@@ -549,7 +549,7 @@ mod tests {
     #[test]
     fn required_scope_is_what_each_rpc_declares_in_the_proto() {
         let policies = policies();
-        let methods = match method_policies(FILE_DESCRIPTOR_SET) {
+        let methods = match method_policies(COMPACT_DESCRIPTOR_SET) {
             Ok(methods) => methods,
             Err(err) => panic!("{err}"),
         };

@@ -505,7 +505,7 @@ mod tests {
 
     fn table() -> AuditTable {
         AuditTable::from_methods(
-            &omnipanel_proto::access::method_policies(omnipanel_proto::FILE_DESCRIPTOR_SET)
+            &omnipanel_proto::access::method_policies(omnipanel_proto::COMPACT_DESCRIPTOR_SET)
                 .expect("the API's descriptors"),
         )
     }

@@ -780,7 +780,7 @@ mod tests {
     }
 
     fn api_methods() -> Vec<MethodPolicy> {
-        omnipanel_proto::access::method_policies(omnipanel_proto::FILE_DESCRIPTOR_SET)
+        omnipanel_proto::access::method_policies(omnipanel_proto::COMPACT_DESCRIPTOR_SET)
             .expect("the API's descriptors")
     }
 
