@@ -80,6 +80,25 @@ need_build_tools() {
     pkg-config --exists openssl || need_packages libssl-dev
 }
 
+# need_disk_space DIR GB: warn, before a long build, when DIR's file system
+# cannot hold GB gigabytes of build output (what DIR already holds counts
+# as room: a warm build rewrites it). A warning, not an error: the figure
+# is a measured cold run's, and a build that fits anyway should go on; but
+# a run that then fails on "No space left on device" twenty minutes in has
+# said why at its start.
+need_disk_space() {
+    local dir="$1" need_gb="$2" probe="$1"
+    while [ ! -e "$probe" ]; do probe="$(dirname "$probe")"; done
+    local free_kb held_kb=0
+    free_kb="$(df -Pk "$probe" | awk 'NR == 2 { print $4 }')"
+    [ -d "$dir" ] && held_kb="$(du -sk "$dir" 2>/dev/null | cut -f1)"
+    local room_gb=$(((free_kb + held_kb) / 1024 / 1024))
+    if [ "$room_gb" -lt "$need_gb" ]; then
+        printf 'warning: %s has room for %d GB of build output (free space plus what it holds); a cold run writes about %d GB. Free space on that file system if the build fails with "No space left on device".\n' \
+            "$dir" "$room_gb" "$need_gb" >&2
+    fi
+}
+
 # need_test_tools: what the end-to-end tests run beside the agent: git
 # (repositories made and changed from the command line), ripgrep (a
 # user's search inside an open project must not wake the agent) and openssl
