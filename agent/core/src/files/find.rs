@@ -10,6 +10,12 @@
 //! contiguous memory rather than chasing a pointer per path, and splits
 //! into slices scored on as many threads as there are cores. The copy is
 //! made by the first query after a change and shared until the next one.
+//!
+//! The copy also holds each path's character set, 64 bits, which rules a
+//! path out before the matcher sees it: a path that lacks a character of
+//! the query cannot match it. One AND per path instead of the matcher's
+//! conversion and search; a query whose characters few paths have (a
+//! typo, a rare letter, a digit run) then costs a pass over 8 bytes a path.
 
 use std::{
     collections::BTreeSet,
@@ -48,6 +54,8 @@ struct PackedPaths {
     text: String,
     /// Where each path ends in `text`; it starts where the one before ended.
     ends: Vec<usize>,
+    /// Each path's [`CharSet`].
+    chars: Vec<CharSet>,
 }
 
 impl PackedPaths {
@@ -55,10 +63,12 @@ impl PackedPaths {
         let mut packed = Self {
             text: String::with_capacity(paths.iter().map(String::len).sum()),
             ends: Vec::with_capacity(paths.len()),
+            chars: Vec::with_capacity(paths.len()),
         };
         for path in paths {
             packed.text.push_str(path);
             packed.ends.push(packed.text.len());
+            packed.chars.push(CharSet::of_path(path));
         }
         packed
     }
@@ -70,6 +80,56 @@ impl PackedPaths {
     fn get(&self, i: usize) -> &str {
         let start = if i == 0 { 0 } else { self.ends[i - 1] };
         &self.text[start..self.ends[i]]
+    }
+}
+
+/// Which characters a path has, or a query needs, as 64 bits: one per
+/// ASCII letter (either case: the matcher may ignore case), one per digit,
+/// and the other ASCII characters sharing the remaining 28 bits. Sharing
+/// only lets more paths through, never fewer. A path with any non-ASCII
+/// character has every bit: the matcher folds accents and case beyond
+/// ASCII ("É" matches "e"), which a set of ASCII bits cannot follow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct CharSet(u64);
+
+impl CharSet {
+    fn bit(c: u8) -> u64 {
+        let slot = match c {
+            b'a'..=b'z' => c - b'a',
+            b'A'..=b'Z' => c - b'A',
+            b'0'..=b'9' => 26 + (c - b'0'),
+            _ => 36 + c % 28,
+        };
+        1 << slot
+    }
+
+    fn of_path(path: &str) -> Self {
+        if !path.is_ascii() {
+            return Self(u64::MAX);
+        }
+        Self(path.bytes().fold(0, |set, c| set | Self::bit(c)))
+    }
+
+    /// What every path that can match `pattern` has: the ASCII characters
+    /// of its atoms that must match (a negated atom must not).
+    fn needed_by(pattern: &Pattern) -> Self {
+        let mut set = 0;
+        for atom in pattern.atoms.iter().filter(|atom| !atom.negative) {
+            for c in atom.needle_text().chars() {
+                // A non-ASCII query character may match an ASCII path
+                // character after folding: it rules nothing out.
+                if let Ok(c) = u8::try_from(c)
+                    && c.is_ascii()
+                {
+                    set |= Self::bit(c);
+                }
+            }
+        }
+        Self(set)
+    }
+
+    fn has_all(self, needed: Self) -> bool {
+        self.0 & needed.0 == needed.0
     }
 }
 
@@ -305,7 +365,11 @@ fn best_in(
     let mut best: Vec<(u32, usize)> =
         Vec::with_capacity(limit.saturating_mul(2).saturating_add(1).min(slice.len()));
     let mut threshold: Option<u32> = None;
+    let needed = CharSet::needed_by(pattern);
     for i in slice {
+        if !packed.chars[i].has_all(needed) {
+            continue;
+        }
         let haystack = Utf32Str::new(packed.get(i), &mut buffer);
         let Some(score) = pattern.score(haystack, &mut matcher) else {
             continue;
@@ -375,12 +439,20 @@ mod tests {
         assert_eq!(index.find("e.rs", 5).matches[0].path, "e.rs");
     }
 
-    /// Every match of `query` ranked, the slow way: what `find` must
-    /// return the first `limit` of.
+    /// Every match of `query` ranked, the slow way (every path scored, no
+    /// character sets, no threshold): what `find` must return the first
+    /// `limit` of.
     fn ranked_by_brute_force(index: &FileIndex, query: &str, limit: usize) -> Vec<(String, u32)> {
         let packed = index.packed();
         let pattern = Pattern::parse(query, CaseMatching::Smart, Normalization::Smart);
-        let mut all = best_in(&packed, &pattern, 0..packed.len(), usize::MAX / 4);
+        let mut matcher = Matcher::new(Config::DEFAULT.match_paths());
+        let mut buffer = Vec::new();
+        let mut all: Vec<(u32, usize)> = (0..packed.len())
+            .filter_map(|i| {
+                let haystack = Utf32Str::new(packed.get(i), &mut buffer);
+                pattern.score(haystack, &mut matcher).map(|score| (score, i))
+            })
+            .collect();
         rank(&packed, &mut all);
         all.truncate(limit);
         all.into_iter()
@@ -428,6 +500,53 @@ mod tests {
             .map(|(score, i)| (packed.get(i).to_owned(), score))
             .collect();
         assert_eq!(merged, ranked_by_brute_force(&index, "file_1", 50));
+    }
+
+    #[test]
+    fn character_sets_rule_out_only_paths_that_cannot_match() {
+        // Case, accents the matcher folds, punctuation sharing bits, and
+        // every atom kind, negation included.
+        let index = index(&[
+            "src/Main.rs",
+            "src/main_test.rs",
+            "docs/Café.md",
+            "docs/cafe-notes.md",
+            "ÉTÉ/summer.txt",
+            "a+b/c@d#e.txt",
+            "a b/with space.txt",
+            "build/out.o",
+            "q/x9.rs",
+            "Zed/ZZ.toml",
+        ]);
+        for query in [
+            "main", "Main", "cafe", "Café", "ete", "été", "c@d", "c#d", "a+b", "with\\ space",
+            "^src", "rs$", "'test", "!test main", "!rs", "^docs/caf", "x9", "9x", "zz", "ZZ",
+            "q", "@", "~", "é", "É", "zzzz",
+        ] {
+            let found: Vec<(String, u32)> = index
+                .find(query, 50)
+                .matches
+                .into_iter()
+                .map(|m| (m.path, m.score))
+                .collect();
+            assert_eq!(found, ranked_by_brute_force(&index, query, 50), "{query}");
+        }
+        assert_eq!(index.find("cafe", 50).matches.len(), 2, "the accented one too");
+    }
+
+    #[test]
+    fn a_query_needs_the_characters_of_its_positive_atoms() {
+        let needed = |query| {
+            CharSet::needed_by(&Pattern::parse(
+                query,
+                CaseMatching::Smart,
+                Normalization::Smart,
+            ))
+        };
+        assert!(CharSet::of_path("src/main.rs").has_all(needed("MAIN !zz")));
+        assert!(!CharSet::of_path("src/main.rs").has_all(needed("mainx")));
+        assert!(CharSet::of_path("Straße/x").has_all(needed("zzz")), "non-ASCII: anything");
+        assert_eq!(needed("!abc"), CharSet(0));
     }
 
     #[test]
