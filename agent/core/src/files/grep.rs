@@ -372,6 +372,7 @@ fn start_on(
         include_hidden: query.include_hidden,
         include_ignored: query.include_ignored,
         searcher,
+        idle_searchers: Mutex::new(Vec::new()),
         limit,
         deadline: Instant::now() + timeout,
         timeout,
@@ -428,6 +429,10 @@ struct Run {
     include_hidden: bool,
     include_ignored: bool,
     searcher: SearcherBuilder,
+    /// Searchers not in use. Building one allocates and zeroes its 64 KiB
+    /// read buffer, which for a file of a few hundred bytes cost more than
+    /// searching it: each pool thread takes one here and puts it back.
+    idle_searchers: Mutex<Vec<Searcher>>,
     limit: u64,
     deadline: Instant,
     timeout: Duration,
@@ -595,10 +600,11 @@ impl Run {
             inner: file,
             run: self,
         };
-        let _ = self
-            .searcher
-            .build()
-            .search_reader(&self.matcher, reader, &mut sink);
+        let mut searcher = lock(&self.idle_searchers)
+            .pop()
+            .unwrap_or_else(|| self.searcher.build());
+        let _ = searcher.search_reader(&self.matcher, reader, &mut sink);
+        lock(&self.idle_searchers).push(searcher);
         if !sink.matches.is_empty() {
             self.files_matched.fetch_add(1, Ordering::Relaxed);
             if !(self.emit)(sink.matches) {
