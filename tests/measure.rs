@@ -41,15 +41,40 @@ pub fn machine() -> String {
         })
         .unwrap_or_else(|| "unknown CPU".into());
     let cores = std::thread::available_parallelism().map_or(0, usize::from);
-    let build = if crate::binary("omnipanel-agent")
-        .components()
-        .any(|c| c.as_os_str() == "release")
-    {
-        "release build"
-    } else {
-        "debug build"
+    let agent = crate::binary("omnipanel-agent");
+    // By what the agent carries rather than where it lies: a benchmark run
+    // beside a copied agent (an A/B folder) has no "release" in its path.
+    let build = match has_line_tables(&agent) {
+        Some(false) => "release build",
+        Some(true) => "debug build",
+        None if agent.components().any(|c| c.as_os_str() == "release") => "release build",
+        None => "debug build",
     };
     format!("{cores} cores, {cpu}, {build}")
+}
+
+/// Whether the ELF file at `path` has a `.debug_line` section: dev builds
+/// keep line tables (`debug = "line-tables-only"`), release builds strip
+/// them (`strip = "debuginfo"`). `None` when it cannot be read as a
+/// 64-bit little-endian ELF file.
+fn has_line_tables(path: &std::path::Path) -> Option<bool> {
+    let file = std::fs::read(path).ok()?;
+    let bytes = |at: usize, len: usize| file.get(at..at.checked_add(len)?);
+    let u16_at = |at| Some(u16::from_le_bytes(bytes(at, 2)?.try_into().ok()?) as usize);
+    let u32_at = |at| Some(u32::from_le_bytes(bytes(at, 4)?.try_into().ok()?) as usize);
+    let u64_at = |at| usize::try_from(u64::from_le_bytes(bytes(at, 8)?.try_into().ok()?)).ok();
+    if bytes(0, 6)? != b"\x7fELF\x02\x01" {
+        return None;
+    }
+    let (table, entry, count, names) = (u64_at(0x28)?, u16_at(0x3a)?, u16_at(0x3c)?, u16_at(0x3e)?);
+    let section = |i: usize| table.checked_add(i.checked_mul(entry)?);
+    let names_at = u64_at(section(names)? + 0x18)?;
+    Some((0..count).any(|i| {
+        section(i)
+            .and_then(&u32_at)
+            .and_then(|name| bytes(names_at + name, 12))
+            == Some(b".debug_line\0".as_slice())
+    }))
 }
 
 /// The median (the upper one of an even count); sorts `values`.
@@ -122,4 +147,22 @@ pub fn inotify_watches(pid: u32) -> Option<usize> {
             })
             .sum(),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_dev_build_has_line_tables_and_other_files_are_not_read_as_elf() -> crate::TestResult {
+        // This test is itself a dev build.
+        let exe = std::env::current_exe()?;
+        assert_eq!(has_line_tables(&exe), Some(true));
+        let dir = tempfile::tempdir()?;
+        let text = dir.path().join("not-elf");
+        std::fs::write(&text, "#!/bin/sh\n")?;
+        assert_eq!(has_line_tables(&text), None);
+        assert_eq!(has_line_tables(&dir.path().join("missing")), None);
+        Ok(())
+    }
 }

@@ -450,7 +450,9 @@ mod tests {
         let mut all: Vec<(u32, usize)> = (0..packed.len())
             .filter_map(|i| {
                 let haystack = Utf32Str::new(packed.get(i), &mut buffer);
-                pattern.score(haystack, &mut matcher).map(|score| (score, i))
+                pattern
+                    .score(haystack, &mut matcher)
+                    .map(|score| (score, i))
             })
             .collect();
         rank(&packed, &mut all);
@@ -519,9 +521,32 @@ mod tests {
             "Zed/ZZ.toml",
         ]);
         for query in [
-            "main", "Main", "cafe", "Café", "ete", "été", "c@d", "c#d", "a+b", "with\\ space",
-            "^src", "rs$", "'test", "!test main", "!rs", "^docs/caf", "x9", "9x", "zz", "ZZ",
-            "q", "@", "~", "é", "É", "zzzz",
+            "main",
+            "Main",
+            "cafe",
+            "Café",
+            "ete",
+            "été",
+            "c@d",
+            "c#d",
+            "a+b",
+            "with\\ space",
+            "^src",
+            "rs$",
+            "'test",
+            "!test main",
+            "!rs",
+            "^docs/caf",
+            "x9",
+            "9x",
+            "zz",
+            "ZZ",
+            "q",
+            "@",
+            "~",
+            "é",
+            "É",
+            "zzzz",
         ] {
             let found: Vec<(String, u32)> = index
                 .find(query, 50)
@@ -531,7 +556,11 @@ mod tests {
                 .collect();
             assert_eq!(found, ranked_by_brute_force(&index, query, 50), "{query}");
         }
-        assert_eq!(index.find("cafe", 50).matches.len(), 2, "the accented one too");
+        assert_eq!(
+            index.find("cafe", 50).matches.len(),
+            2,
+            "the accented one too"
+        );
     }
 
     #[test]
@@ -545,7 +574,10 @@ mod tests {
         };
         assert!(CharSet::of_path("src/main.rs").has_all(needed("MAIN !zz")));
         assert!(!CharSet::of_path("src/main.rs").has_all(needed("mainx")));
-        assert!(CharSet::of_path("Straße/x").has_all(needed("zzz")), "non-ASCII: anything");
+        assert!(
+            CharSet::of_path("Straße/x").has_all(needed("zzz")),
+            "non-ASCII: anything"
+        );
         assert_eq!(needed("!abc"), CharSet(0));
     }
 
