@@ -462,6 +462,18 @@ mod tests {
             .collect()
     }
 
+    /// `find` returns the best 50 of `query` exactly as scoring every path
+    /// would rank them.
+    fn assert_finds_what_brute_force_ranks(index: &FileIndex, query: &str) {
+        let found: Vec<(String, u32)> = index
+            .find(query, 50)
+            .matches
+            .into_iter()
+            .map(|m| (m.path, m.score))
+            .collect();
+        assert_eq!(found, ranked_by_brute_force(index, query, 50), "{query}");
+    }
+
     #[test]
     fn slices_on_several_threads_rank_as_one_scan_would() {
         // Enough paths for several slices, with many equal scores whose
@@ -479,13 +491,7 @@ mod tests {
         let refs: Vec<&str> = paths.iter().map(String::as_str).collect();
         let index = index(&refs);
         for query in ["f", "file", "file_4", "p1m1f1", "beta.rs", "zzzz"] {
-            let found: Vec<(String, u32)> = index
-                .find(query, 50)
-                .matches
-                .into_iter()
-                .map(|m| (m.path, m.score))
-                .collect();
-            assert_eq!(found, ranked_by_brute_force(&index, query, 50), "{query}");
+            assert_finds_what_brute_force_ranks(&index, query);
         }
         // And cut by hand into three slices, whatever the machine's cores.
         let packed = index.packed();
@@ -548,13 +554,7 @@ mod tests {
             "É",
             "zzzz",
         ] {
-            let found: Vec<(String, u32)> = index
-                .find(query, 50)
-                .matches
-                .into_iter()
-                .map(|m| (m.path, m.score))
-                .collect();
-            assert_eq!(found, ranked_by_brute_force(&index, query, 50), "{query}");
+            assert_finds_what_brute_force_ranks(&index, query);
         }
         assert_eq!(
             index.find("cafe", 50).matches.len(),
