@@ -151,15 +151,26 @@ fn full(repo: &mut Repository, project: &OpenProject) -> Result<(RepoStatus, Opt
     let header = status::header(repo)?;
     let answer = status::assemble(header, &index, &worktree);
     let cache = match epoch {
-        Some(epoch) if eligible(repo, project) && inputs.again(repo) == inputs => {
-            Some(StatusCache {
-                epoch,
-                inputs,
-                index,
-                worktree,
-            })
+        None => {
+            tracing::debug!("no warm status next time: the watcher does not cover the tree now");
+            None
         }
-        _ => None,
+        Some(_) if !eligible(repo, project) => {
+            tracing::debug!("no warm status: submodules, or .git is not the project's own folder");
+            None
+        }
+        Some(_) if inputs.again(repo) != inputs => {
+            tracing::debug!(
+                "no warm status next time: HEAD, the index or git's config changed during the status"
+            );
+            None
+        }
+        Some(epoch) => Some(StatusCache {
+            epoch,
+            inputs,
+            index,
+            worktree,
+        }),
     };
     Ok((answer, cache))
 }
@@ -198,9 +209,17 @@ impl StatusCache {
             .changed_paths()
             .since(self.epoch, &git_dir, COOKIE_PATIENCE)
         else {
+            tracing::debug!(
+                "full status: the watcher cannot say what changed (events lost, a rescan, or no answer to its cookie)"
+            );
             return Ok(None);
         };
-        if self.inputs.again(repo) != self.inputs || changes.paths.iter().any(String::is_empty) {
+        if self.inputs.again(repo) != self.inputs {
+            tracing::debug!("full status: HEAD, the index or git's config changed");
+            return Ok(None);
+        }
+        if changes.paths.iter().any(String::is_empty) {
+            tracing::debug!("full status: a change at the root, or too many changes");
             return Ok(None);
         }
         let mut at: Vec<String> = changes.paths;
