@@ -532,7 +532,7 @@ impl ProjectObserver for Git {
                         pending = false;
                         let path = root.clone();
                         let Ok(Some(summary)) =
-                            tokio::task::spawn_blocking(move || git_summary(&path)).await
+                            tokio::task::spawn_blocking(move || git_summary(&path, None)).await
                         else {
                             continue;
                         };
@@ -566,5 +566,21 @@ impl ProjectObserver for Git {
 
     fn closed(&self, project_id: &str) {
         self.drop_handle(project_id);
+    }
+
+    /// From the warm status (`warm_status.rs`): only what changed since
+    /// the last status is read again. `None` where there is no repository.
+    fn dirty(&self, project: &Arc<OpenProject>) -> Option<bool> {
+        configure_libgit2(self.settings.timeout);
+        let handle = self.handle(project).ok()?;
+        let mut handle = crate::sync::lock(&handle);
+        let Handle { repo, status } = &mut *handle;
+        let status = warm_status::status(repo, status, project).ok()?;
+        Some(
+            !(status.staged.is_empty()
+                && status.unstaged.is_empty()
+                && status.untracked.is_empty()
+                && status.conflicted.is_empty()),
+        )
     }
 }

@@ -572,7 +572,7 @@ async fn a_project_inside_a_repository_has_no_git() {
         err.message().contains("open the repository's root folder"),
         "{err}"
     );
-    assert!(git_summary(project.root()).is_none());
+    assert!(git_summary(project.root(), None).is_none());
     // The repository's own root is fine.
     let root = f.open(&outer).await;
     assert!(f.git.status(&root).await.is_ok());
@@ -614,7 +614,7 @@ async fn a_repository_reaching_outside_the_project_is_not_used() {
             "{err}"
         );
         assert!(err.message().contains(what), "{err}");
-        assert!(git_summary(folder).is_none(), "{what}");
+        assert!(git_summary(folder, None).is_none(), "{what}");
         let (_, fetched) = finish(f.git.fetch(&project, String::new()).await).await;
         assert_eq!(
             fetched.unwrap_err().reason(),

@@ -316,3 +316,47 @@ async fn open_projects_reopen_after_a_restart_and_shutdown_is_idempotent() {
     assert_eq!(*observer.0.lock().unwrap(), [format!("opened {a}")]);
     again.shutdown().await;
 }
+
+/// Answers every open project's `dirty` with its own value, as the Git
+/// service does from its warm status.
+#[derive(Debug)]
+struct KnowsDirty(bool);
+
+impl ProjectObserver for KnowsDirty {
+    fn opened(&self, _project: &Arc<OpenProject>) {}
+    fn closed(&self, _project_id: &str) {}
+    fn dirty(&self, _project: &Arc<OpenProject>) -> Option<bool> {
+        Some(self.0)
+    }
+}
+
+#[tokio::test]
+async fn an_open_projects_dirty_flag_comes_from_its_observer_not_a_full_status() {
+    let state = tempfile::tempdir().unwrap();
+    let folder = tempfile::tempdir().unwrap();
+    let (store, _) = Store::open(&state.path().join("state.db")).unwrap();
+    let projects = Projects::start(
+        store,
+        Arc::new(EventBus::<ProjectEvent>::new(1, 64)),
+        FilesSettings::default(),
+        crate::projects::ProjectBoundaries::from_env(&["~".into()]),
+        vec![Arc::new(KnowsDirty(false)) as Arc<dyn ProjectObserver>],
+    )
+    .await
+    .unwrap();
+    // A new repository with an untracked file: a full status says dirty.
+    let path = folder.path().join("repo").display().to_string();
+    let files = vec![TemplateFile {
+        path: "untracked.txt".to_owned(),
+        content: b"new\n".to_vec(),
+    }];
+    let view = projects.create(&path, "", true, files).await.unwrap();
+    let dirty = |view: &crate::projects::ProjectView| view.git.as_ref().map(|git| git.dirty);
+    assert_eq!(dirty(&view), Some(false), "open: the observer's answer");
+    assert_eq!(dirty(&projects.get(&path).await.unwrap()), Some(false));
+    let listed = projects.list().await.unwrap();
+    assert_eq!(dirty(&listed[0]), Some(false));
+    // Closed, nobody keeps its status: the listing reads it in full.
+    let view = projects.close(&path).await.unwrap();
+    assert_eq!(dirty(&view), Some(true), "closed: a full status");
+}
