@@ -203,14 +203,16 @@ impl Git {
     pub async fn status(self: &Arc<Self>, project: &Arc<OpenProject>) -> Result<RepoStatus> {
         let git = self.clone();
         let project = project.clone();
-        tokio::task::spawn_blocking(move || {
-            configure_libgit2(git.settings.timeout);
-            let handle = git.handle(&project)?;
-            let mut handle = crate::sync::lock(&handle);
-            let Handle { repo, status } = &mut *handle;
-            warm_status::status(repo, status, &project)
-        })
-        .await?
+        tokio::task::spawn_blocking(move || git.status_here(&project)).await?
+    }
+
+    /// [`status`](Self::status) on this (blocking-pool) thread.
+    fn status_here(&self, project: &OpenProject) -> Result<RepoStatus> {
+        configure_libgit2(self.settings.timeout);
+        let handle = self.handle(project)?;
+        let mut handle = crate::sync::lock(&handle);
+        let Handle { repo, status } = &mut *handle;
+        warm_status::status(repo, status, project)
     }
 
     /// Local branches, and remote ones with `include_remote`.
@@ -571,11 +573,7 @@ impl ProjectObserver for Git {
     /// From the warm status (`warm_status.rs`): only what changed since
     /// the last status is read again. `None` where there is no repository.
     fn dirty(&self, project: &Arc<OpenProject>) -> Option<bool> {
-        configure_libgit2(self.settings.timeout);
-        let handle = self.handle(project).ok()?;
-        let mut handle = crate::sync::lock(&handle);
-        let Handle { repo, status } = &mut *handle;
-        let status = warm_status::status(repo, status, project).ok()?;
+        let status = self.status_here(project).ok()?;
         Some(
             !(status.staged.is_empty()
                 && status.unstaged.is_empty()
