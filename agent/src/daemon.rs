@@ -236,6 +236,7 @@ async fn serve(
             }),
             timeout: settings.git.timeout,
         },
+        Arc::new(platform::memory::release_free_memory),
     )
     .await?;
     let projects = Projects::start(

@@ -1,6 +1,7 @@
 //! Git on open projects, with libgit2 (git2, vendored, https and ssh
 //! built in). The [`Git`] facade holds one repository handle per project,
-//! reused across calls and used only on the blocking pool: each use case
+//! reused across calls, closed after a minute unused (`handles.rs`), and
+//! used only on the blocking pool: each use case
 //! (status, branches, history, diff, index, commit, fetch/pull/push) is one
 //! async method that does its blocking work there itself. The repository
 //! is the project's own and nothing else (`open.rs`: at the root only,
@@ -13,6 +14,7 @@
 pub mod credentials;
 pub mod diff;
 mod events;
+mod handles;
 pub mod open;
 pub mod remote;
 pub mod repo;
@@ -23,8 +25,7 @@ mod warm_status;
 mod tests;
 
 use std::{
-    collections::HashMap,
-    sync::{Arc, Mutex, Once},
+    sync::{Arc, Once, Weak},
     time::Duration,
 };
 
@@ -43,15 +44,21 @@ use crate::{
         repo::{BranchInfo, CommitInfo, RepoStatus},
         transfer::Transfer,
     },
-    projects::{ProjectObserver, git_summary},
+    projects::ProjectObserver,
 };
 pub use events::GitEvent;
+pub use handles::Released;
 pub use open::open_project_repository;
 
 /// Commits per history page when the caller names no limit.
 const DEFAULT_LOG_LIMIT: usize = 50;
 /// Most commits per history page.
 const MAX_LOG_LIMIT: u32 = 1000;
+
+/// How long a repository nobody uses stays open (`handles.rs`): long
+/// enough for a session of edits and statuses, short enough that an agent
+/// left alone holds no index.
+pub const REPOSITORY_IDLE: Duration = Duration::from_secs(60);
 
 /// How long repository changes must be quiet before the event goes out.
 const CHANGE_DEBOUNCE: Duration = Duration::from_millis(200);
@@ -145,25 +152,18 @@ pub struct GitSettings {
 // `git2::Repository` has no Debug; the cached project ids say enough.
 impl std::fmt::Debug for Git {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let handles = crate::sync::lock(&self.handles)
-            .keys()
-            .cloned()
-            .collect::<Vec<_>>();
         f.debug_struct("Git")
-            .field("repositories", &handles)
+            .field("repositories", &self.handles.project_ids())
             .finish_non_exhaustive()
     }
 }
 
-/// A project's open repository and its last status.
-struct Handle {
-    repo: Repository,
-    status: Option<warm_status::StatusCache>,
-}
-
 /// The Git facade.
 pub struct Git {
-    handles: Mutex<HashMap<String, Arc<Mutex<Handle>>>>,
+    /// Itself, for the per-project followers: they outlive the call that
+    /// starts them and must not keep the facade alive.
+    me: Weak<Git>,
+    handles: Arc<handles::Handles>,
     bus: Publisher<GitEvent>,
     settings: GitSettings,
 }
@@ -173,7 +173,13 @@ impl Git {
     /// initialising it loads the system's certificate store through
     /// OpenSSL, which took a third of the agent's start-up and a megabyte
     /// of memory, for a feature many sessions never touch.
-    pub async fn start(bus: Publisher<GitEvent>, settings: GitSettings) -> Result<Arc<Self>> {
+    /// `released` runs after idle repositories were closed, on the
+    /// blocking pool, to hand their memory back to the OS.
+    pub async fn start(
+        bus: Publisher<GitEvent>,
+        settings: GitSettings,
+        released: Released,
+    ) -> Result<Arc<Self>> {
         if let Some(token) = &settings.token
             && token.hosts.is_empty()
         {
@@ -181,8 +187,9 @@ impl Git {
                 "git.token is set but git.token_hosts lists no hosts, so the token is sent nowhere; list the https hosts it is for, e.g. token_hosts = [\"github.com\"] under [git] in config.toml"
             );
         }
-        Ok(Arc::new(Self {
-            handles: Mutex::new(HashMap::new()),
+        Ok(Arc::new_cyclic(|me| Self {
+            me: me.clone(),
+            handles: handles::Handles::new(REPOSITORY_IDLE, released),
             bus,
             settings,
         }))
@@ -209,10 +216,9 @@ impl Git {
     /// [`status`](Self::status) on this (blocking-pool) thread.
     fn status_here(&self, project: &OpenProject) -> Result<RepoStatus> {
         configure_libgit2(self.settings.timeout);
-        let handle = self.handle(project)?;
-        let mut handle = crate::sync::lock(&handle);
-        let Handle { repo, status } = &mut *handle;
-        warm_status::status(repo, status, project)
+        self.handles.with(project, |repo, status| {
+            warm_status::status(repo, status, project)
+        })
     }
 
     /// Local branches, and remote ones with `include_remote`.
@@ -433,17 +439,6 @@ impl Git {
         })
     }
 
-    fn handle(&self, project: &OpenProject) -> Result<Arc<Mutex<Handle>>> {
-        let mut handles = crate::sync::lock(&self.handles);
-        if let Some(handle) = handles.get(project.id()) {
-            return Ok(handle.clone());
-        }
-        let repo = open_project_repository(project.root())?;
-        let handle = Arc::new(Mutex::new(Handle { repo, status: None }));
-        handles.insert(project.id().to_owned(), handle.clone());
-        Ok(handle)
-    }
-
     /// Run `f` with the project's repository, here (a blocking-pool
     /// thread): libgit2 is set up first, the repository opened on first
     /// use.
@@ -453,9 +448,7 @@ impl Git {
         f: impl FnOnce(&mut Repository, &OpenProject) -> Result<T>,
     ) -> Result<T> {
         configure_libgit2(self.settings.timeout);
-        let handle = self.handle(project)?;
-        let mut handle = crate::sync::lock(&handle);
-        f(&mut handle.repo, project)
+        self.handles.with(project, |repo, _| f(repo, project))
     }
 
     /// Run `f` with the project's repository on the blocking pool (opening
@@ -468,11 +461,6 @@ impl Git {
         let git = self.clone();
         let project = project.clone();
         tokio::task::spawn_blocking(move || git.blocking(&project, f)).await?
-    }
-
-    /// Forget a project's handle (closed or forgotten).
-    fn drop_handle(&self, project_id: &str) {
-        crate::sync::lock(&self.handles).remove(project_id);
     }
 }
 
@@ -509,9 +497,8 @@ impl ProjectObserver for Git {
         let feed = project.changes().clone();
         let mut subscription = feed.subscribe(Cursor::default(), Vec::new());
         let stop = project.stopped();
-        let bus = self.bus.clone();
-        let project_id = project.id().to_owned();
-        let root = project.root().to_owned();
+        let git = self.me.clone();
+        let project = project.clone();
         tokio::spawn(async move {
             let mut pending = false;
             loop {
@@ -532,33 +519,23 @@ impl ProjectObserver for Git {
                     Some(Some(_)) => {}
                     None => {
                         pending = false;
-                        let path = root.clone();
-                        let Ok(Some(summary)) =
-                            tokio::task::spawn_blocking(move || git_summary(&path, None)).await
-                        else {
-                            continue;
+                        let Some(git) = git.upgrade() else { return };
+                        // Through the warm status: HEAD or the index
+                        // changed, so it is a full one, but it leaves the
+                        // cache that the clients' GetStatus, which follows
+                        // this event, then answers from.
+                        let status = {
+                            let git = git.clone();
+                            let project = project.clone();
+                            tokio::task::spawn_blocking(move || git.status_here(&project)).await
                         };
-                        let head = {
-                            let path = root.clone();
-                            tokio::task::spawn_blocking(move || {
-                                open_project_repository(&path).ok().and_then(|r| {
-                                    r.head()
-                                        .ok()
-                                        .and_then(|h| h.target())
-                                        .map(|o| o.to_string())
-                                })
-                            })
-                            .await
-                            .ok()
-                            .flatten()
-                            .unwrap_or_default()
-                        };
-                        bus.publish(GitEvent::RepositoryChanged {
-                            project_id: project_id.clone(),
-                            branch: summary.branch.unwrap_or_default(),
-                            detached: summary.detached,
-                            dirty: summary.dirty,
-                            head,
+                        let Ok(Ok(status)) = status else { continue };
+                        git.bus.publish(GitEvent::RepositoryChanged {
+                            project_id: project.id().to_owned(),
+                            dirty: status.has_changes(),
+                            branch: status.branch.unwrap_or_default(),
+                            detached: status.detached,
+                            head: status.head.unwrap_or_default(),
                         });
                     }
                 }
@@ -567,18 +544,14 @@ impl ProjectObserver for Git {
     }
 
     fn closed(&self, project_id: &str) {
-        self.drop_handle(project_id);
+        self.handles.forget(project_id);
     }
 
     /// From the warm status (`warm_status.rs`): only what changed since
     /// the last status is read again. `None` where there is no repository.
     fn dirty(&self, project: &Arc<OpenProject>) -> Option<bool> {
-        let status = self.status_here(project).ok()?;
-        Some(
-            !(status.staged.is_empty()
-                && status.unstaged.is_empty()
-                && status.untracked.is_empty()
-                && status.conflicted.is_empty()),
-        )
+        self.status_here(project)
+            .ok()
+            .map(|status| status.has_changes())
     }
 }

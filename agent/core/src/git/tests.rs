@@ -51,6 +51,7 @@ impl Fixture {
                 token,
                 timeout: Duration::from_secs(10),
             },
+            Arc::new(|| {}),
         )
         .await
         .unwrap();

@@ -125,7 +125,7 @@ pub fn status(
 }
 
 /// The status, and whether it was answered warm.
-fn answer(
+pub(super) fn answer(
     repo: &mut Repository,
     cache: &mut Option<StatusCache>,
     project: &OpenProject,

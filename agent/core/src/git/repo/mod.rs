@@ -125,7 +125,7 @@ pub fn signature(repo: &Repository) -> Result<git2::Signature<'static>> {
 /// branch tests all need a repository with commits, made through the
 /// module's own stage and commit.
 #[cfg(test)]
-mod fixtures {
+pub(in crate::git) mod fixtures {
     use std::path::Path;
 
     use git2::Repository;
@@ -134,7 +134,7 @@ mod fixtures {
 
     /// A repository with an identity in its own config and `n` commits,
     /// commit `i` writing `file{i % 2}.txt`.
-    pub(super) fn repo_with_commits(dir: &Path, n: usize) -> Repository {
+    pub(in crate::git) fn repo_with_commits(dir: &Path, n: usize) -> Repository {
         let repo = Repository::init(dir).unwrap();
         {
             let mut config = repo.config().unwrap();

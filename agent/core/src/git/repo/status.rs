@@ -253,6 +253,17 @@ pub fn assemble(mut header: RepoStatus, index: &IndexSide, worktree: &Worktree) 
     header
 }
 
+impl RepoStatus {
+    /// Whether anything is staged, changed, untracked or conflicted: what
+    /// a listing's "dirty" flag says.
+    pub fn has_changes(&self) -> bool {
+        !(self.staged.is_empty()
+            && self.unstaged.is_empty()
+            && self.untracked.is_empty()
+            && self.conflicted.is_empty())
+    }
+}
+
 /// Everything but the changes: branch, HEAD, upstream, stashes, the
 /// operation in progress.
 pub fn header(repo: &mut Repository) -> Result<RepoStatus> {
