@@ -10,8 +10,10 @@ agent's median and the spread of its p50s. Run it with the Python client's
 virtualenv (scripts/lib/python-client.sh makes one). docs/BENCHMARKS.md has
 the figures.
 """
-import os, subprocess, sys, tempfile, time, statistics
+import os, sys, time, statistics
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "../../clients/python/src"))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import sandboxed_agent
 import omnipanel
 from omnipanel.v1 import files_pb2, projects_pb2
 
@@ -25,35 +27,21 @@ if not os.path.isdir(tree):
 queries = ["f","fi","fil","file","file_4","file_42","gamma","pkg12mod3","p1m1f1","delta.rs","zzzz","m07beta"]
 
 def run(agent):
-    with tempfile.TemporaryDirectory() as d:
-        env = dict(os.environ)
-        for k in ["config","data","state","cache","run"]:
-            os.makedirs(f"{d}/{k}")
-        env.update(XDG_CONFIG_HOME=f"{d}/config", XDG_DATA_HOME=f"{d}/data", XDG_STATE_HOME=f"{d}/state",
-                   XDG_CACHE_HOME=f"{d}/cache", XDG_RUNTIME_DIR=f"{d}/run", OLLAMA_HOST="127.0.0.1:9")
-        os.chmod(f"{d}/run", 0o700)
-        p = subprocess.Popen([agent, "-q"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        sock = f"{d}/run/omnipanel/agent.sock"
-        for _ in range(200):
-            if os.path.exists(sock): break
-            time.sleep(0.05)
-        try:
-            with omnipanel.connect(socket=sock, owner=True) as op:
-                proj = op.projects.OpenProject(projects_pb2.OpenProjectRequest(path=tree)).project.id
-                while True:
-                    r = op.files.FindFiles(files_pb2.FindFilesRequest(project=proj, query="", limit=1))
-                    if r.index_complete and r.total_files >= 100_000: break
-                    time.sleep(0.05)
-                times = []
-                for _ in range(5):
-                    for q in queries:
-                        t = time.perf_counter()
-                        op.files.FindFiles(files_pb2.FindFilesRequest(project=proj, query=q, limit=50))
-                        times.append((time.perf_counter() - t) * 1000)
-                times.sort()
-                return times[len(times)//2], times[round((len(times)-1)*0.9)]
-        finally:
-            p.terminate(); p.wait()
+    with sandboxed_agent.started(agent) as (p, sock):
+        with omnipanel.connect(socket=sock, owner=True) as op:
+            proj = op.projects.OpenProject(projects_pb2.OpenProjectRequest(path=tree)).project.id
+            while True:
+                r = op.files.FindFiles(files_pb2.FindFilesRequest(project=proj, query="", limit=1))
+                if r.index_complete and r.total_files >= 100_000: break
+                time.sleep(0.05)
+            times = []
+            for _ in range(5):
+                for q in queries:
+                    t = time.perf_counter()
+                    op.files.FindFiles(files_pb2.FindFilesRequest(project=proj, query=q, limit=50))
+                    times.append((time.perf_counter() - t) * 1000)
+            times.sort()
+            return times[len(times)//2], times[round((len(times)-1)*0.9)]
 
 results = {a: [] for a in sys.argv[1:]}
 for rnd in range(5):

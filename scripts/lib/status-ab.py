@@ -9,14 +9,16 @@ ls-files`) and restores it at the end. Each round starts each agent in
 turn in temporary XDG folders, opens REPO, waits for the index, fills the
 status cache with one GetStatus, then times 15 GetStatus calls each after
 one saved line (the warm path) and, once, the first GetStatus after the
-agent closed the idle repository (it waits 70 s: `git/handles.rs` closes
+agent closed the idle repository and a line was saved (it waits 70 s: `git/handles.rs` closes
 after 60 s unused) when `--idle` is given. `git status --porcelain=v2
 --branch` is timed 5 times per round. Three rounds, interleaved; medians.
 Run it with the Python client's virtualenv (scripts/lib/python-client.sh
 makes one). docs/BENCHMARKS.md has the figures.
 """
-import os, statistics, subprocess, sys, tempfile, time
+import os, statistics, subprocess, sys, time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "../../clients/python/src"))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import sandboxed_agent
 import omnipanel
 from omnipanel.v1 import files_pb2, git_pb2, projects_pb2
 
@@ -34,43 +36,29 @@ def git_status_ms():
 
 
 def run(agent):
-    with tempfile.TemporaryDirectory() as d:
-        env = dict(os.environ)
-        for k in ["config", "data", "state", "cache", "run"]:
-            os.makedirs(f"{d}/{k}")
-        env.update(XDG_CONFIG_HOME=f"{d}/config", XDG_DATA_HOME=f"{d}/data", XDG_STATE_HOME=f"{d}/state",
-                   XDG_CACHE_HOME=f"{d}/cache", XDG_RUNTIME_DIR=f"{d}/run", OLLAMA_HOST="127.0.0.1:9")
-        os.chmod(f"{d}/run", 0o700)
-        p = subprocess.Popen([agent, "-q"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        sock = f"{d}/run/omnipanel/agent.sock"
-        for _ in range(200):
-            if os.path.exists(sock):
-                break
-            time.sleep(0.05)
-        try:
-            with omnipanel.connect(socket=sock, owner=True) as op:
-                proj = op.projects.OpenProject(projects_pb2.OpenProjectRequest(path=repo)).project.id
-                while not op.files.FindFiles(files_pb2.FindFilesRequest(project=proj, query="", limit=1)).index_complete:
-                    time.sleep(0.05)
+    with sandboxed_agent.started(agent) as (p, sock):
+        with omnipanel.connect(socket=sock, owner=True) as op:
+            proj = op.projects.OpenProject(projects_pb2.OpenProjectRequest(path=repo)).project.id
+            while not op.files.FindFiles(files_pb2.FindFilesRequest(project=proj, query="", limit=1)).index_complete:
+                time.sleep(0.05)
+            op.git.GetStatus(git_pb2.GetStatusRequest(project=proj))
+            warm = []
+            for _ in range(15):
+                with open(victim, "ab") as f:
+                    f.write(b"// saved\n")
+                t = time.perf_counter()
                 op.git.GetStatus(git_pb2.GetStatusRequest(project=proj))
-                warm = []
-                for _ in range(15):
-                    with open(victim, "ab") as f:
-                        f.write(b"// saved\n")
-                    t = time.perf_counter()
-                    op.git.GetStatus(git_pb2.GetStatusRequest(project=proj))
-                    warm.append((time.perf_counter() - t) * 1000)
-                after_idle = None
-                if idle:
-                    time.sleep(70)
-                    t = time.perf_counter()
-                    op.git.GetStatus(git_pb2.GetStatusRequest(project=proj))
-                    after_idle = (time.perf_counter() - t) * 1000
-                rss = int(next(l.split()[1] for l in open(f"/proc/{p.pid}/status") if l.startswith("VmRSS"))) / 1024
-                return statistics.median(warm), after_idle, rss
-        finally:
-            p.terminate()
-            p.wait()
+                warm.append((time.perf_counter() - t) * 1000)
+            after_idle = None
+            if idle:
+                time.sleep(70)
+                with open(victim, "ab") as f:
+                    f.write(b"// saved\n")
+                t = time.perf_counter()
+                op.git.GetStatus(git_pb2.GetStatusRequest(project=proj))
+                after_idle = (time.perf_counter() - t) * 1000
+            rss = int(next(l.split()[1] for l in open(f"/proc/{p.pid}/status") if l.startswith("VmRSS"))) / 1024
+            return statistics.median(warm), after_idle, rss
 
 
 try:

@@ -97,6 +97,30 @@ impl OpenProject {
         Ok(project)
     }
 
+    /// A test's project at `root`, open with default settings and
+    /// unlimited watches, once its watcher is live (a minute at most).
+    #[cfg(test)]
+    pub(crate) async fn open_live(root: &Path) -> Arc<Self> {
+        let project = Self::open(
+            "p",
+            root,
+            &FilesSettings::default(),
+            1,
+            &Arc::new(WatchBudget::new(0)),
+            None,
+        )
+        .expect("the project opens");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while project.watch_status().phase != WatchPhase::Live {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the watcher never went live"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        project
+    }
+
     /// The project without its watcher; the receiver carries the requests
     /// that the watcher answers.
     fn unwatched(

@@ -204,11 +204,7 @@ mod tests {
     use std::sync::atomic::AtomicUsize;
 
     use super::*;
-    use crate::{
-        config::FilesSettings,
-        files::watch::{WatchPhase, limit::WatchBudget},
-        git::{repo::fixtures::repo_with_commits, warm_status},
-    };
+    use crate::git::{repo::fixtures::repo_with_commits, warm_status};
 
     /// Waits on real time, up to a patience no machine needs, for what the
     /// closing task does: no assertion depends on how fast it runs.
@@ -219,20 +215,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let root = std::fs::canonicalize(dir.path()).unwrap();
         drop(repo_with_commits(&root, 2));
-        let project = OpenProject::open(
-            "p",
-            &root,
-            &FilesSettings::default(),
-            1,
-            &Arc::new(WatchBudget::new(0)),
-            None,
-        )
-        .unwrap();
+        let project = OpenProject::open_live(&root).await;
         let deadline = std::time::Instant::now() + PATIENCE;
-        while project.watch_status().phase != WatchPhase::Live {
-            assert!(std::time::Instant::now() < deadline, "never went live");
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
         let releases = Arc::new(AtomicUsize::new(0));
         let counted = releases.clone();
         let handles = Handles::new(

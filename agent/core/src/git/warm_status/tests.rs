@@ -10,16 +10,10 @@ use std::{
     collections::BTreeSet,
     path::{Path, PathBuf},
     process::Command,
-    sync::Arc,
-    time::{Duration, Instant},
 };
 
 use super::*;
-use crate::{
-    config::FilesSettings,
-    files::watch::{WatchPhase, limit::WatchBudget},
-    git::repo::{Change, Entry},
-};
+use crate::git::repo::{Change, Entry};
 
 fn git(root: &Path, args: &[&str]) -> String {
     let output = Command::new("git")
@@ -329,20 +323,7 @@ async fn warm_answers_equal_a_full_status_and_git_after_random_edits() {
     git(&root, &["add", "-f", "ign/tracked.txt", "c/three.log"]);
     git(&root, &["commit", "-q", "-m", "start"]);
 
-    let project = OpenProject::open(
-        "p",
-        &root,
-        &FilesSettings::default(),
-        1,
-        &Arc::new(WatchBudget::new(0)),
-        None,
-    )
-    .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while project.watch_status().phase != WatchPhase::Live {
-        assert!(Instant::now() < deadline, "the watcher never went live");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    let project = OpenProject::open_live(&root).await;
     let seed = std::env::var("WARM_STATUS_SEED")
         .ok()
         .and_then(|s| s.parse().ok())
