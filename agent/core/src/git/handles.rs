@@ -103,7 +103,21 @@ impl Handles {
 
     /// Forget a project's handle and cache (closed or forgotten).
     pub(super) fn forget(&self, project_id: &str) {
-        crate::sync::lock(&self.map).remove(project_id);
+        let Some(handle) = crate::sync::lock(&self.map).remove(project_id) else {
+            return;
+        };
+        // As when closing for idleness: a large index is freed off the
+        // executor, and the pages handed back.
+        let released = self.released.clone();
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => {
+                runtime.spawn_blocking(move || {
+                    drop(handle);
+                    released();
+                });
+            }
+            Err(_) => drop(handle),
+        }
     }
 
     /// The projects with a handle, for Debug.
@@ -160,19 +174,13 @@ impl Handles {
         next
     }
 
+    /// How many handles `which` holds for (tests look at open
+    /// repositories and kept caches).
     #[cfg(test)]
-    pub(super) fn open_repositories(&self) -> usize {
+    fn count(&self, which: impl Fn(&Handle) -> bool) -> usize {
         crate::sync::lock(&self.map)
             .values()
-            .filter(|handle| crate::sync::lock(handle).repo.is_some())
-            .count()
-    }
-
-    #[cfg(test)]
-    pub(super) fn cached_statuses(&self) -> usize {
-        crate::sync::lock(&self.map)
-            .values()
-            .filter(|handle| crate::sync::lock(handle).status.is_some())
+            .filter(|handle| which(&crate::sync::lock(handle)))
             .count()
     }
 }
@@ -241,15 +249,23 @@ mod tests {
             assert!(std::time::Instant::now() < deadline, "never closed");
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
-        assert_eq!(handles.open_repositories(), 0, "closed when idle");
-        assert_eq!(handles.cached_statuses(), 1, "the cache outlives it");
+        assert_eq!(handles.count(|h| h.repo.is_some()), 0, "closed when idle");
+        assert_eq!(
+            handles.count(|h| h.status.is_some()),
+            1,
+            "the cache outlives it"
+        );
 
         std::fs::write(root.join("new.txt"), "new\n").unwrap();
         let (second, warm) = status(&handles).await.unwrap().unwrap();
         assert!(warm, "reopened, the cache still vouches for itself");
         let paths: Vec<_> = second.untracked.iter().map(|e| e.path.as_str()).collect();
         assert_eq!(paths, ["new.txt"]);
-        assert_eq!(handles.open_repositories(), 1, "open again while in use");
+        assert_eq!(
+            handles.count(|h| h.repo.is_some()),
+            1,
+            "open again while in use"
+        );
 
         handles.forget("p");
         assert!(handles.project_ids().is_empty());
