@@ -22,7 +22,8 @@ pub struct MethodPolicy {
     pub name: String,
     /// Neither side streams.
     pub unary: bool,
-    /// The request message (the activity log reads names from it).
+    /// The request message (the activity log reads where its names are;
+    /// it holds the whole decoded pool, so keep it only while building).
     pub input: MessageDescriptor,
 }
 

@@ -1,7 +1,7 @@
 //! The repositories the Git facade keeps open, one per project, with each
 //! one's last status (`warm_status.rs`). An open `git2::Repository` holds
-//! its loaded index, about 150 bytes per tracked file: 150 MB at a million
-//! files, for as long as the project stays open. So a repository nobody
+//! its loaded index, about 200 bytes per tracked file: 190 MB at a million
+//! files, for as long as it is open. So a repository nobody
 //! has used for a while is closed and its memory handed back; the status
 //! cache stays, because it vouches for itself by stamps of HEAD, the index
 //! and the config, not by the handle, so the next status reopens the
