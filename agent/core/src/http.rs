@@ -35,6 +35,9 @@ pub struct HttpOptions {
     pub max_idle_per_host: Option<usize>,
     /// Which TLS it speaks.
     pub tls: Tls,
+    /// Whether redirects are followed (up to ten, reqwest's default). Git
+    /// follows them itself, on its first request only.
+    pub follow_redirects: bool,
 }
 
 impl HttpOptions {
@@ -49,6 +52,11 @@ impl HttpOptions {
 
 /// A client built from `options` and the settings every client shares.
 pub fn client(options: &HttpOptions) -> reqwest::Result<reqwest::Client> {
+    // reqwest is built without a TLS provider of its own and would panic
+    // here without one; the first client installs ring (rustls's choice
+    // in this build), whichever process or test builds it. `Err` only
+    // says one is installed already.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let mut builder = reqwest::Client::builder()
         .connect_timeout(options.connect_timeout)
         .tcp_nodelay(true)
@@ -63,7 +71,24 @@ pub fn client(options: &HttpOptions) -> reqwest::Result<reqwest::Client> {
     if options.tls == Tls::Off {
         builder = builder.tls_certs_only([]);
     }
+    if !options.follow_redirects {
+        builder = builder.redirect(reqwest::redirect::Policy::none());
+    }
     builder.build()
+}
+
+/// A reqwest error with its causes, in one line: reqwest's own message is
+/// generic, and the source chain says what really happened (refused,
+/// reset, timed out, a bad certificate).
+pub fn describe(err: &reqwest::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = std::error::Error::source(err);
+    while let Some(inner) = source {
+        text.push_str(": ");
+        text.push_str(&inner.to_string());
+        source = inner.source();
+    }
+    text
 }
 
 #[cfg(test)]
@@ -78,6 +103,7 @@ mod tests {
             read_timeout: Some(Duration::from_secs(1)),
             max_idle_per_host: Some(1),
             tls: Tls::Off,
+            follow_redirects: false,
         };
         client(&options)?;
         client(&options.with_tls(Tls::SystemRoots))?;

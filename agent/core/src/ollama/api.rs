@@ -36,26 +36,13 @@ impl std::fmt::Display for ApiError {
     }
 }
 
-fn describe(err: &reqwest::Error) -> String {
-    // reqwest's top-level message is generic; the source chain says what
-    // really happened (refused, reset, timed out).
-    let mut text = err.to_string();
-    let mut source = std::error::Error::source(err);
-    while let Some(inner) = source {
-        text.push_str(": ");
-        text.push_str(&inner.to_string());
-        source = inner.source();
-    }
-    text
-}
-
 fn transport_error(err: &reqwest::Error) -> ApiError {
     if err.is_connect() || err.is_timeout() {
-        ApiError::Unreachable(describe(err))
+        ApiError::Unreachable(crate::http::describe(err))
     } else if err.is_decode() {
-        ApiError::Unexpected(describe(err))
+        ApiError::Unexpected(crate::http::describe(err))
     } else {
-        ApiError::Interrupted(describe(err))
+        ApiError::Interrupted(crate::http::describe(err))
     }
 }
 
@@ -398,7 +385,7 @@ impl<T: StreamLine> NdjsonStream<T> {
                 Err(err) => {
                     self.finished = true;
                     self.buffer.clear();
-                    return Some(Err(ApiError::Interrupted(describe(&err))));
+                    return Some(Err(ApiError::Interrupted(crate::http::describe(&err))));
                 }
             }
         }

@@ -17,6 +17,7 @@ pub(super) fn options(tls: Tls) -> HttpOptions {
         read_timeout: None,
         max_idle_per_host: Some(4),
         tls,
+        follow_redirects: true,
     }
 }
 

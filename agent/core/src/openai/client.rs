@@ -140,24 +140,11 @@ impl OpenAiError {
     }
 }
 
-fn describe(err: &reqwest::Error) -> String {
-    // reqwest's top-level message is generic; the source chain says what
-    // really happened (refused, reset, timed out, bad certificate).
-    let mut text = err.to_string();
-    let mut source = std::error::Error::source(err);
-    while let Some(inner) = source {
-        text.push_str(": ");
-        text.push_str(&inner.to_string());
-        source = inner.source();
-    }
-    text
-}
-
 /// What a failed send means: DNS, TLS, or nothing answering. reqwest
 /// reports all three as "connect" errors; the source chain tells them
 /// apart (hyper-util's resolver error, rustls's error).
 pub fn classify_transport(err: &reqwest::Error) -> OpenAiError {
-    let text = describe(err);
+    let text = crate::http::describe(err);
     if err.is_connect() {
         let mut source = std::error::Error::source(err);
         while let Some(inner) = source {
@@ -731,6 +718,7 @@ mod tests {
             read_timeout: None,
             max_idle_per_host: None,
             tls: crate::http::Tls::SystemRoots,
+            follow_redirects: true,
         };
         let http = crate::http::client(&options).unwrap_or_default();
         OpenAiApi::new(http, url, None, Vec::new(), Duration::from_secs(30))

@@ -474,6 +474,7 @@ impl Updater {
                         read_timeout: Some(Duration::from_secs(60)),
                         max_idle_per_host: None,
                         tls: Tls::Off,
+                        follow_redirects: true,
                     };
                     let plain = http::client(&options)?;
                     let tls = http::client(&options.with_tls(Tls::SystemRoots))?;
