@@ -547,6 +547,38 @@ fn unclaimed_port(
     Err("no unclaimed port after 1000 tries".into())
 }
 
+/// A self-signed certificate for `localhost` and 127.0.0.1, made with the
+/// `openssl` command as `cert.pem` and `key.pem` in `dir`: (certificate,
+/// key). For the TLS listeners the tests start (the agent's, the gateway's,
+/// a loopback git server) and the clients told to trust it. An end-entity
+/// certificate (`CA:FALSE`), trusted directly, as a user trusts one they
+/// made for their own host.
+pub fn self_signed_certificate(dir: &Path) -> TestResult<(PathBuf, PathBuf)> {
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    let made = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+        ])
+        .args(["-nodes", "-days", "2", "-subj", "/CN=localhost"])
+        .args(["-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"])
+        .args(["-addext", "basicConstraints=critical,CA:FALSE"])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .stdin(Stdio::null())
+        .output()?;
+    if !made.status.success() {
+        return Err(format!("openssl could not make a certificate: {}", stderr(&made)).into());
+    }
+    Ok((cert, key))
+}
+
 /// A reqwest client builder for the tests' HTTP calls (the gateway,
 /// `/metrics`), with no proxy. reqwest is built without a TLS provider of
 /// its own, and even plain HTTP needs one installed in the process: done

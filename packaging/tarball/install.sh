@@ -50,10 +50,10 @@ lib="$prefix/lib/omnipanel"
 for program in omnipanel-agent omnipanel omnipanel-tray omnipanel-panel; do
     [ -x "$here/bin/$program" ] || die "$here/bin/$program is missing: unpack the whole tarball and run install.sh from it"
 done
-# The agent links the system's OpenSSL 3: say so before anything is
-# replaced, rather than leave an agent that cannot start.
+# An agent that cannot start here (say, a C library older than the one it
+# was built for) is reported before anything is replaced.
 if ! problem="$("$here/bin/omnipanel-agent" --version 2>&1 >/dev/null)"; then
-    die "omnipanel-agent cannot run on this machine (${problem:-no message}); it needs OpenSSL 3 (Debian/Ubuntu: sudo apt install libssl3)"
+    die "omnipanel-agent cannot run on this machine: ${problem:-it gave no message}"
 fi
 
 # An earlier install's files go first (a newer tarball may ship fewer).

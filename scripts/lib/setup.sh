@@ -70,14 +70,13 @@ link_second_names() {
     return 0
 }
 
-# need_build_tools: a C compiler (bundled SQLite, libgit2, ring),
-# pkg-config, and OpenSSL's headers (git's https and ssh link the system's).
+# need_build_tools: a C compiler (bundled SQLite, libgit2, ring) and
+# pkg-config (the tray's GTK).
 need_build_tools() {
     command -v cargo >/dev/null || die "Rust is not installed: see https://rustup.rs"
     if ! command -v cc >/dev/null || ! command -v pkg-config >/dev/null; then
         need_packages build-essential pkg-config
     fi
-    pkg-config --exists openssl || need_packages libssl-dev
 }
 
 # need_disk_space DIR GB: warn, before a long build, when DIR's file system

@@ -998,26 +998,7 @@ async fn autostart_is_off_by_default_and_unknown_settings_are_refused() -> TestR
 #[tokio::test]
 async fn tls_listener_serves_token_clients_that_trust_its_certificate() -> TestResult {
     let sandbox = Sandbox::new()?;
-    let cert = sandbox.root().join("cert.pem");
-    let key = sandbox.root().join("key.pem");
-    let openssl = std::process::Command::new("openssl")
-        .args([
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-        ])
-        .args(["-nodes", "-days", "2", "-subj", "/CN=localhost"])
-        .args(["-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"])
-        .args(["-addext", "basicConstraints=critical,CA:FALSE"])
-        .arg("-keyout")
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
-        .output()?;
-    assert!(openssl.status.success(), "openssl: {}", stderr(&openssl));
+    let (cert, key) = omnipanel_tests::self_signed_certificate(sandbox.root())?;
     sandbox.write_config(&format!(
         "[server]\ntcp = \"127.0.0.1:0\"\ntls_cert = {:?}\ntls_key = {:?}\n",
         cert.display().to_string(),

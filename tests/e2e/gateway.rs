@@ -522,33 +522,7 @@ async fn streams_keep_the_original_shapes_and_are_counted_and_logged_without_the
 #[tokio::test]
 async fn with_a_certificate_the_gateway_speaks_tls_and_stops_with_the_agent() -> TestResult {
     let dir = tempfile::tempdir()?;
-    let (cert, key) = (
-        dir.path().join("gateway.pem"),
-        dir.path().join("gateway.key"),
-    );
-    let made = std::process::Command::new("openssl")
-        .args([
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-        ])
-        .args(["-days", "2", "-subj", "/CN=localhost"])
-        .args(["-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"])
-        .args(["-addext", "basicConstraints=critical,CA:FALSE"])
-        .arg("-keyout")
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
-        .output()?;
-    assert!(
-        made.status.success(),
-        "openssl: {}",
-        String::from_utf8_lossy(&made.stderr)
-    );
+    let (cert, key) = omnipanel_tests::self_signed_certificate(dir.path())?;
     let (mut setup, base) = gateway(&format!(
         "tls_cert = {:?}\ntls_key = {:?}\n",
         cert.display().to_string(),

@@ -301,7 +301,7 @@ async fn branches_detached_head_and_refused_checkout_and_delete() -> TestResult 
 }
 
 /// Drain a transfer stream: (messages carrying progress, the last message).
-async fn drain<M: Default>(
+pub(crate) async fn drain<M: Default>(
     mut stream: tonic::Streaming<M>,
     progress: impl Fn(&M) -> Option<&pb::TransferProgress>,
 ) -> TestResult<(usize, M)> {
@@ -318,7 +318,7 @@ async fn drain<M: Default>(
     Ok((seen, last))
 }
 
-async fn push(client: &Client, project: &str) -> TestResult<(usize, pb::PushResponse)> {
+pub(crate) async fn push(client: &Client, project: &str) -> TestResult<(usize, pb::PushResponse)> {
     let stream = git_api(client)
         .push(pb::PushRequest {
             project: project.into(),
@@ -332,7 +332,7 @@ async fn push(client: &Client, project: &str) -> TestResult<(usize, pb::PushResp
     drain(stream, |m: &pb::PushResponse| m.progress.as_ref()).await
 }
 
-async fn pull(
+pub(crate) async fn pull(
     client: &Client,
     project: &str,
     mode: pb::PullMode,
@@ -349,7 +349,7 @@ async fn pull(
 }
 
 /// A bare remote with one commit and two clones of it, both opened.
-async fn two_clones(
+pub(crate) async fn two_clones(
     sandbox: &Sandbox,
     client: &Client,
 ) -> TestResult<(PathBuf, String, PathBuf, String)> {

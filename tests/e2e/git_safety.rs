@@ -28,7 +28,7 @@ fn reason(status: &tonic::Status) -> String {
 }
 
 /// Authorization headers a test server was sent.
-type Seen = Arc<Mutex<Vec<String>>>;
+pub(crate) type Seen = Arc<Mutex<Vec<String>>>;
 
 /// A "git server" on the loopback address `ip` that answers every request
 /// with a 401 asking for Basic credentials, recording the Authorization
@@ -63,7 +63,11 @@ fn credential_asking_server(ip: &str, seen: &Seen) -> TestResult<String> {
 }
 
 /// Fetch `remote` to its end; the error it ended with.
-async fn fetch_error(client: &Client, project: &str, remote: &str) -> TestResult<tonic::Status> {
+pub(crate) async fn fetch_error(
+    client: &Client,
+    project: &str,
+    remote: &str,
+) -> TestResult<tonic::Status> {
     let request = pb::FetchRequest {
         project: project.into(),
         remote: remote.into(),
@@ -81,7 +85,11 @@ async fn fetch_error(client: &Client, project: &str, remote: &str) -> TestResult
 }
 
 /// Push the current branch to `remote`; the error it ended with.
-async fn push_error(client: &Client, project: &str, remote: &str) -> TestResult<tonic::Status> {
+pub(crate) async fn push_error(
+    client: &Client,
+    project: &str,
+    remote: &str,
+) -> TestResult<tonic::Status> {
     let request = pb::PushRequest {
         project: project.into(),
         remote: remote.into(),
@@ -101,7 +109,9 @@ async fn push_error(client: &Client, project: &str, remote: &str) -> TestResult<
         .ok_or("the push succeeded")?)
 }
 
-fn quoted(path: &Path) -> String {
+/// `path` in single quotes for a shell command line (the sandbox's paths
+/// hold no quote of their own).
+pub(crate) fn quoted(path: &Path) -> String {
     format!("'{}'", path.display())
 }
 

@@ -17,6 +17,7 @@ mod files;
 mod gateway;
 mod git;
 mod git_safety;
+mod git_transports;
 mod idle;
 mod lifecycle;
 mod limits;

@@ -16,7 +16,7 @@ field() { dpkg-deb --field "$deb" "$1"; }
 [ "$(field Package)" = omnipanel ] || problems+=("Package is '$(field Package)', not omnipanel")
 [ "$(field Version)" = "$version" ] || problems+=("Version is '$(field Version)', not $version")
 depends="$(field Depends)"
-for dep in libgtk-3-0 libayatana-appindicator3-1 libegl1 libgl1 "libssl3 | libssl3t64"; do
+for dep in libgtk-3-0 libayatana-appindicator3-1 libegl1 libgl1; do
     [[ "$depends" == *"$dep"* ]] || problems+=("Depends lacks $dep: $depends")
 done
 contents="$(dpkg-deb --contents "$deb" | awk '{print $6}' | sed -e 's|^\./||' -e 's|^|/|')"

@@ -14,8 +14,8 @@
 //! itself only as allocations go on, so an agent that falls quiet would
 //! keep them: a purge of every arena runs on the blocking pool a minute
 //! after calls arrive, and then once a minute while they go on. The same
-//! pass trims glibc's heap, which the C libraries (SQLite, libgit2,
-//! OpenSSL) still use. An agent nobody calls is never woken for it: the
+//! pass trims glibc's heap, which the C libraries (SQLite, libgit2) still
+//! use. An agent nobody calls is never woken for it: the
 //! trimmer waits for the next call, not for a clock. Elsewhere (macOS,
 //! Windows) there is nothing to do.
 

@@ -1,5 +1,6 @@
-//! Git on open projects, with libgit2 (git2, vendored, https and ssh
-//! built in). The [`Git`] facade holds one repository handle per project,
+//! Git on open projects, with libgit2 (git2, vendored; its network side
+//! is OmniPanel's own: smart HTTP over the agent's HTTP stack and the
+//! user's `ssh`, `transport/`). The [`Git`] facade holds one repository handle per project,
 //! reused across calls, closed after a minute unused (`handles.rs`), and
 //! used only on the blocking pool: each use case
 //! (status, branches, history, diff, index, commit, fetch/pull/push) is one
@@ -19,6 +20,7 @@ pub mod open;
 pub mod remote;
 pub mod repo;
 pub mod transfer;
+mod transport;
 mod warm_status;
 
 #[cfg(test)]
@@ -169,10 +171,9 @@ pub struct Git {
 }
 
 impl Git {
-    /// The facade. libgit2 itself is set up on first use, not here:
-    /// initialising it loads the system's certificate store through
-    /// OpenSSL, which took a third of the agent's start-up and a megabyte
-    /// of memory, for a feature many sessions never touch.
+    /// The facade. libgit2 itself is set up on first use, not here: it
+    /// reads the user's git configuration and allocates its caches, for a
+    /// feature many sessions never touch.
     /// `released` runs after idle repositories were closed, on the
     /// blocking pool, to hand their memory back to the OS.
     pub async fn start(
@@ -385,8 +386,8 @@ impl Git {
         project: &Arc<OpenProject>,
         remote: String,
     ) -> Transfer<Vec<RefChange>> {
-        self.transfer(project, move |repo, reporter, token| {
-            remote::fetch(repo, &remote, token, reporter).map(|(_, refs)| refs)
+        self.transfer(project, move |repo, reporter| {
+            remote::fetch(repo, &remote, reporter).map(|(_, refs)| refs)
         })
     }
 
@@ -398,8 +399,8 @@ impl Git {
         remote: String,
         mode: PullMode,
     ) -> Transfer<PullResult> {
-        self.transfer(project, move |repo, reporter, token| {
-            remote::pull(repo, &remote, mode, token, reporter)
+        self.transfer(project, move |repo, reporter| {
+            remote::pull(repo, &remote, mode, reporter)
                 .map(|(outcome, head)| PullResult { outcome, head })
         })
     }
@@ -411,14 +412,13 @@ impl Git {
         project: &Arc<OpenProject>,
         spec: PushSpec,
     ) -> Transfer<Vec<RefChange>> {
-        self.transfer(project, move |repo, reporter, token| {
+        self.transfer(project, move |repo, reporter| {
             remote::push(
                 repo,
                 &spec.remote,
                 &spec.branch,
                 spec.set_upstream,
                 spec.force,
-                token,
                 reporter,
             )
         })
@@ -427,14 +427,20 @@ impl Git {
     fn transfer<R, W>(self: &Arc<Self>, project: &Arc<OpenProject>, work: W) -> Transfer<R>
     where
         R: Send + 'static,
-        W: FnOnce(&mut Repository, &Reporter<'_>, Option<&Token>) -> Result<R> + Send + 'static,
+        W: FnOnce(&mut Repository, &Reporter<'_>) -> Result<R> + Send + 'static,
     {
         let git = self.clone();
         let project = project.clone();
+        let runtime = tokio::runtime::Handle::current();
         Transfer::spawn(move |reporter| {
-            let token = git.settings.token.clone();
+            let network = transport::Network {
+                token: git.settings.token.clone(),
+                timeout: git.settings.timeout,
+                runtime,
+                cancelled: reporter.cancelled.clone(),
+            };
             git.blocking(&project, |repository, _| {
-                work(repository, reporter, token.as_ref())
+                transport::during(&network, || work(repository, reporter))
             })
         })
     }
@@ -464,10 +470,12 @@ impl Git {
     }
 }
 
-/// Set libgit2's connect and read timeouts, once per process, before the
-/// first repository operation; without them a dead server can hang a fetch
-/// forever. Later calls return at once: like the rest of [`GitSettings`],
-/// `git.timeout` is read at start-up.
+/// Set libgit2 up, once per process, before the first repository
+/// operation: OmniPanel's transports for http(s) and ssh, and the connect
+/// and read timeouts of the one network protocol libgit2 still speaks
+/// itself (`git://`); without them a dead server can hang a fetch
+/// forever. Later calls return at once: like the rest of
+/// [`GitSettings`], `git.timeout` is read at start-up.
 fn configure_libgit2(timeout: Duration) {
     static CONFIGURED: Once = Once::new();
     CONFIGURED.call_once(|| {
@@ -485,6 +493,10 @@ fn configure_libgit2(timeout: Duration) {
             }
             if let Err(err) = git2::opts::set_server_timeout_in_milliseconds(millis) {
                 tracing::warn!(error = %err, "cannot set git's network timeout");
+            }
+            // SAFETY: as above, no transport is being created meanwhile.
+            if let Err(err) = transport::register() {
+                tracing::warn!(error = %err, "cannot set up git's https and ssh");
             }
         }
     });

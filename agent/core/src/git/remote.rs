@@ -1,28 +1,22 @@
-//! Fetch, pull and push with progress. Credentials come from ssh-agent,
-//! the user's own git credential helpers (never the repository's), or
-//! `git.token` for the https hosts it is listed for (`credentials.rs`),
-//! each tried once, so a wrong credential fails fast (UNAUTHENTICATED,
-//! naming the remote) instead of looping. libgit2's network timeouts (set at start)
-//! bound a dead server; the client going away cancels the transfer at the
-//! next progress callback.
+//! Fetch, pull and push with progress. The network side is OmniPanel's own
+//! (`transport/`): smart HTTP with credentials from the user's own git
+//! credential helpers (never the repository's) or `git.token` for the
+//! https hosts it is listed for, each tried once, so a wrong credential
+//! fails fast (UNAUTHENTICATED, naming the remote) instead of looping; and
+//! ssh through the user's `ssh`. `git.timeout` bounds a dead server; the
+//! client going away cancels the transfer at the next progress callback.
 
 use std::sync::{
     Arc,
     atomic::{AtomicBool, Ordering},
 };
 
-use git2::{
-    AutotagOption, BranchType, CertificateCheckStatus, Cred, CredentialType, FetchOptions,
-    PushOptions, RemoteCallbacks, Repository,
-};
+use git2::{AutotagOption, BranchType, FetchOptions, PushOptions, RemoteCallbacks, Repository};
 
 use crate::reason::Reason;
 use crate::{
     error::{Error, ErrorKind, Result},
-    git::{
-        credentials::{self, Token},
-        git_error, repo,
-    },
+    git::{git_error, repo},
 };
 
 /// Transfer progress.
@@ -83,64 +77,10 @@ pub struct Reporter<'a> {
     pub cancelled: Arc<AtomicBool>,
 }
 
-/// The transfer's callbacks. Each credential source is tried once, in
-/// order: ssh-agent, the user's credential helpers (from their own git
-/// config only, see `credentials`), `git.token` where it may go, then the
-/// system's default (Negotiate/NTLM).
-fn callbacks<'a>(token: Option<&'a Token>, reporter: &'a Reporter<'a>) -> RemoteCallbacks<'a> {
+/// The transfer's progress callbacks. Credentials are not libgit2's
+/// business here: the transports ask for them (`transport/`).
+fn callbacks<'a>(reporter: &'a Reporter<'a>) -> RemoteCallbacks<'a> {
     let mut callbacks = RemoteCallbacks::new();
-    let mut tried_agent = false;
-    let mut tried_helper = false;
-    let mut tried_token = false;
-    let mut tried_default = false;
-    let mut withheld: Option<String> = None;
-    callbacks.credentials(move |url, username, allowed| {
-        if allowed.contains(CredentialType::SSH_KEY) && !tried_agent {
-            tried_agent = true;
-            return Cred::ssh_key_from_agent(username.unwrap_or("git"));
-        }
-        if allowed.contains(CredentialType::USER_PASS_PLAINTEXT) {
-            if !tried_helper {
-                tried_helper = true;
-                // Never `repo.config()`: that includes .git/config, whose
-                // `credential.helper` would run whatever the repository
-                // names.
-                if let Some(config) = credentials::user_config()
-                    && let Ok(cred) = Cred::credential_helper(&config, url, username)
-                {
-                    return Ok(cred);
-                }
-            }
-            if !tried_token && let Some(token) = token {
-                tried_token = true;
-                match token.for_url(url) {
-                    Ok(secret) => {
-                        return Cred::userpass_plaintext(
-                            username.unwrap_or("x-access-token"),
-                            secret,
-                        );
-                    }
-                    Err(why) => withheld = Some(why),
-                }
-            }
-        }
-        if allowed.contains(CredentialType::DEFAULT) && !tried_default {
-            tried_default = true;
-            return Cred::default();
-        }
-        let mut message = "authentication failed: no (more) credentials to try from ssh-agent, your git credential helper (from your own git config, never the repository's) or git.token".to_owned();
-        if let Some(why) = &withheld {
-            message.push_str("; ");
-            message.push_str(why);
-        }
-        Err(git2::Error::new(
-            git2::ErrorCode::Auth,
-            git2::ErrorClass::Net,
-            message,
-        ))
-    });
-    // libgit2 checks ssh known_hosts and https certificates itself.
-    callbacks.certificate_check(|_, _| Ok(CertificateCheckStatus::CertificatePassthrough));
     let cancelled = reporter.cancelled.clone();
     callbacks.transfer_progress(move |stats| {
         (reporter.progress)(Progress {
@@ -189,7 +129,7 @@ fn remote_error(remote: &str, what: &str, err: &git2::Error, cancelled: &AtomicB
         return Error::new(
             ErrorKind::Unauthenticated,
             format!(
-                "{what} {remote}: authentication failed ({}); check ssh-agent, your git credential helper, or git.token and git.token_hosts",
+                "{what} {remote}: authentication failed ({}); check your ssh keys (ssh-agent, ~/.ssh/config), your git credential helper, or git.token and git.token_hosts",
                 err.message()
             ),
         )
@@ -240,14 +180,13 @@ fn find_remote<'r>(repo: &'r Repository, name: &str) -> Result<git2::Remote<'r>>
 pub fn fetch(
     repo: &Repository,
     remote: &str,
-    token: Option<&Token>,
     reporter: &Reporter<'_>,
 ) -> Result<(String, Vec<RefChange>)> {
     let name = pick_remote(repo, remote)?;
     let mut remote = find_remote(repo, &name)?;
     let updated = std::sync::Mutex::new(Vec::new());
     {
-        let mut callbacks = callbacks(token, reporter);
+        let mut callbacks = callbacks(reporter);
         callbacks.update_tips(|refname, old, new| {
             crate::sync::lock(&updated).push(RefChange {
                 name: refname.to_owned(),
@@ -273,7 +212,6 @@ pub fn pull(
     repo: &mut Repository,
     remote: &str,
     mode: PullMode,
-    token: Option<&Token>,
     reporter: &Reporter<'_>,
 ) -> Result<(PullOutcome, String)> {
     let branch_name = repo
@@ -294,7 +232,7 @@ pub fn pull(
                 "{branch_name} has no upstream; push it with set_upstream, or set one with `git branch -u`"
             ))
         })?;
-    let (remote_name, _) = fetch(repo, remote, token, reporter)?;
+    let (remote_name, _) = fetch(repo, remote, reporter)?;
     let upstream_id = repo
         .find_branch(&upstream_name, BranchType::Remote)
         .map_err(|e| {
@@ -411,7 +349,6 @@ pub fn push(
     branch: &str,
     set_upstream: bool,
     force: bool,
-    token: Option<&Token>,
     reporter: &Reporter<'_>,
 ) -> Result<Vec<RefChange>> {
     let branch = if branch.is_empty() {
@@ -437,7 +374,7 @@ pub fn push(
     let mut remote = find_remote(repo, &name)?;
     let results = std::sync::Mutex::new(Vec::new());
     {
-        let mut callbacks = callbacks(token, reporter);
+        let mut callbacks = callbacks(reporter);
         callbacks.push_update_reference(|refname, status| {
             crate::sync::lock(&results).push(RefChange {
                 name: refname.to_owned(),
