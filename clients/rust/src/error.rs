@@ -79,7 +79,10 @@ impl ClientError {
                 message: status.message().to_owned(),
                 reason: error_info(&status).map(|info| info.reason),
             },
-            Code::Unauthenticated => Self::Unauthenticated {
+            // A git remote that refused its login (GIT_AUTH) is the
+            // remote's business: the agent's token has nothing to do with
+            // it, so no hint about OMNIPANEL_TOKEN.
+            Code::Unauthenticated if !is_remote_login(&status) => Self::Unauthenticated {
                 target: target.to_owned(),
                 message: status.message().to_owned(),
             },
@@ -188,6 +191,12 @@ fn error_info(status: &tonic::Status) -> Option<tonic_types::ErrorInfo> {
         .filter(|info| info.domain == ERROR_DOMAIN)
 }
 
+/// Whether an UNAUTHENTICATED is a git remote refusing its login, not the
+/// agent refusing this client.
+fn is_remote_login(status: &tonic::Status) -> bool {
+    error_info(status).is_some_and(|info| info.reason == "GIT_AUTH")
+}
+
 /// The agent attaches a `google.rpc.ErrorInfo` with domain [`ERROR_DOMAIN`] to
 /// every status it makes; an UNAVAILABLE without one comes from the transport
 /// (the connection broke), not from the agent (e.g. "Ollama is down").
@@ -247,6 +256,7 @@ fn describe_status(status: &tonic::Status) -> String {
         Code::Unimplemented => "not implemented",
         Code::Internal => "internal error in the agent",
         Code::DeadlineExceeded => "timed out",
+        Code::Unauthenticated => "not authenticated",
         Code::Cancelled => "cancelled",
         _ => "error",
     };
@@ -393,6 +403,25 @@ mod tests {
         let text = err.to_string();
         assert!(
             text.contains("revoked") && text.contains("OMNIPANEL_TOKEN"),
+            "{text}"
+        );
+        assert_eq!(err.code(), Code::Unauthenticated);
+    }
+
+    #[test]
+    fn a_git_remote_refusing_its_login_does_not_point_at_the_agents_token() {
+        let status = tonic::Status::with_error_details(
+            Code::Unauthenticated,
+            "fetching from origin: authentication failed (ssh to example.com was refused)",
+            ErrorDetails::with_error_info("GIT_AUTH", ERROR_DOMAIN, HashMap::new()),
+        );
+        let err = ClientError::from_status(status, TARGET);
+        assert!(matches!(&err, ClientError::Rpc(_)), "{err:?}");
+        let text = err.to_string();
+        assert!(
+            text.starts_with("not authenticated: fetching from origin")
+                && !text.contains("OMNIPANEL_TOKEN")
+                && !text.contains(TARGET),
             "{text}"
         );
         assert_eq!(err.code(), Code::Unauthenticated);

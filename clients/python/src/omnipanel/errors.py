@@ -280,6 +280,8 @@ def from_rpc_error(err: grpc.RpcError, target: str) -> OmniPanelError:
         return ConfirmationRequired(details, code=code, reason=reason, metadata=metadata, target=target)
     cls = _BY_CODE.get(code, OmniPanelError)
     message = details or f"the agent at {target} answered {code.name}"
-    if code == grpc.StatusCode.UNAUTHENTICATED:
+    # A git remote refusing its login (GIT_AUTH) is not about this client's
+    # access to the agent.
+    if code == grpc.StatusCode.UNAUTHENTICATED and reason != "GIT_AUTH":
         message += " (ask for access again, or set OMNIPANEL_TOKEN to a token from `omnipanel token create`)"
     return cls(message, code=code, reason=reason, metadata=metadata, target=target)

@@ -301,7 +301,7 @@ impl Logins {
 
     /// The error once every source was refused or had nothing.
     fn failure(&self) -> git2::Error {
-        let mut message = "authentication failed: no (more) credentials to try from your git credential helper (from your own git config, never the repository's) or git.token".to_owned();
+        let mut message = "no (more) credentials to try from your git credential helper (from your own git config, never the repository's) or git.token".to_owned();
         if let Some(why) = &self.withheld {
             message.push_str("; ");
             message.push_str(why);

@@ -332,10 +332,7 @@ impl SshStream {
             git2::Error::new(
                 ErrorCode::Auth,
                 ErrorClass::Ssh,
-                format!(
-                    "authentication failed: ssh to {} was refused: {what}; check your ssh keys (ssh-agent, ~/.ssh/config)",
-                    target.host
-                ),
+                format!("ssh to {} was refused: {what}", target.host),
             )
         } else if said.contains("Host key verification failed") {
             refused(format!(
