@@ -675,6 +675,66 @@ async fn an_ssh_host_or_user_that_looks_like_an_option_is_refused_before_ssh_run
     Ok(())
 }
 
+/// A project with one commit whose `origin` is
+/// `ssh://git@example.invalid/srv/repo.git`, opened; its id.
+async fn project_with_ssh_origin(
+    sandbox: &Sandbox,
+    client: &Client,
+    name: &str,
+) -> TestResult<String> {
+    let dir = init_repo(sandbox, name)?;
+    commit_file(sandbox, &dir, "a.txt", "one\n", "first")?;
+    git(
+        sandbox,
+        &dir,
+        &[
+            "remote",
+            "add",
+            "origin",
+            "ssh://git@example.invalid/srv/repo.git",
+        ],
+    )?;
+    open(client, &dir).await
+}
+
+#[tokio::test]
+async fn an_ssh_server_that_stops_answering_fails_after_the_timeout_and_ssh_is_stopped()
+-> TestResult {
+    let sandbox = Sandbox::new()?;
+    set_identity(&sandbox)?;
+    sandbox.write_config("[git]\ntimeout = \"1s\"\n")?;
+    // Connected, then never a word: a hung server, seen from the client.
+    let pid_file = sandbox.root().join("ssh.pid");
+    let ssh = FakeSsh::install(
+        &sandbox,
+        &format!("echo $$ > {}\nexec sleep 600\n", quoted(&pid_file)),
+    )?;
+    let agent = sandbox.start_agent_with(&[ssh.path()?]).await?;
+    let client = agent.client().await?;
+    let project = project_with_ssh_origin(&sandbox, &client, "silent").await?;
+
+    let err = fetch_error(&client, &project, "origin").await?;
+    assert!(
+        matches!(err.code(), Code::Unavailable | Code::DeadlineExceeded),
+        "{err:?}"
+    );
+    assert!(
+        err.message().contains("no answer") && err.message().contains("origin"),
+        "{err:?}"
+    );
+    // The silent ssh is not left behind.
+    let pid: u32 = std::fs::read_to_string(&pid_file)?.trim().parse()?;
+    let gone = async {
+        while omnipanel_tests::process_exists(pid) {
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    };
+    tokio::time::timeout(PATIENCE, gone)
+        .await
+        .map_err(|_| format!("ssh ({pid}) still runs after the fetch gave up"))?;
+    Ok(())
+}
+
 #[tokio::test]
 async fn ssh_refusing_the_key_is_unauthenticated_and_says_what_ssh_said() -> TestResult {
     let sandbox = Sandbox::new()?;
@@ -688,19 +748,7 @@ async fn ssh_refusing_the_key_is_unauthenticated_and_says_what_ssh_said() -> Tes
     )?;
     let agent = sandbox.start_agent_with(&[ssh.path()?]).await?;
     let client = agent.client().await?;
-    let dir = init_repo(&sandbox, "refused")?;
-    commit_file(&sandbox, &dir, "a.txt", "one\n", "first")?;
-    git(
-        &sandbox,
-        &dir,
-        &[
-            "remote",
-            "add",
-            "origin",
-            "ssh://git@example.invalid/srv/repo.git",
-        ],
-    )?;
-    let project = open(&client, &dir).await?;
+    let project = project_with_ssh_origin(&sandbox, &client, "refused").await?;
 
     let err = fetch_error(&client, &project, "origin").await?;
     assert_eq!(err.code(), Code::Unauthenticated, "{err:?}");

@@ -234,8 +234,9 @@ impl SmartSubtransport for HttpSubtransport {
 
 /// Where credentials come from, each source tried once.
 struct Logins {
-    /// A user and password written in the remote's URL.
-    from_url: Option<Login>,
+    /// A user and password written in the remote's URL, for its own server
+    /// only (not one it redirects to).
+    from_url: Option<(Url, Login)>,
     /// The user named in the URL, if any.
     user: Option<String>,
     tried_helper: bool,
@@ -249,10 +250,13 @@ impl Logins {
         let decode = |text: &str| percent_decoded(text).unwrap_or_else(|| text.to_owned());
         let user = Some(decode(url.username())).filter(|user| !user.is_empty());
         let from_url = match (&user, url.password()) {
-            (Some(user), Some(password)) => Some(Login {
-                user: user.clone(),
-                password: decode(password),
-            }),
+            (Some(user), Some(password)) => Some((
+                bare(url),
+                Login {
+                    user: user.clone(),
+                    password: decode(password),
+                },
+            )),
             _ => None,
         };
         Self {
@@ -267,7 +271,9 @@ impl Logins {
     /// The next credentials to offer `base`, or `None` when every source
     /// was tried.
     fn next(&mut self, base: &Url) -> Option<Login> {
-        if let Some(login) = self.from_url.take() {
+        if let Some((server, login)) = self.from_url.take()
+            && server.origin() == base.origin()
+        {
             return Some(login);
         }
         if !self.tried_helper {
@@ -506,6 +512,17 @@ mod tests {
         let mut logins = Logins::new(&url, None);
         let first = logins.next(&bare(&url)).map(|l| (l.user, l.password));
         assert_eq!(first, Some(("me@work".to_owned(), "p:ss".to_owned())));
+        Ok(())
+    }
+
+    #[test]
+    fn credentials_in_the_url_are_not_sent_to_another_server()
+    -> Result<(), Box<dyn std::error::Error>> {
+        let url = Url::parse("https://me:pw@host.example/repo.git")?;
+        let mut logins = Logins::new(&url, None);
+        logins.tried_helper = true;
+        let elsewhere = Url::parse("https://mirror.example/repo.git")?;
+        assert!(logins.next(&elsewhere).is_none());
         Ok(())
     }
 

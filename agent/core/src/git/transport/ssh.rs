@@ -11,10 +11,11 @@
 
 use std::{
     io::{self, Read, Write},
-    process::{Child, ChildStdin, ChildStdout, Command, Stdio},
+    process::{Child, ChildStderr, ChildStdin, ChildStdout, Command, Stdio},
     sync::{
         Arc, Mutex,
         atomic::{AtomicBool, Ordering},
+        mpsc::{self, Receiver, RecvTimeoutError, SyncSender},
     },
     thread::JoinHandle,
     time::Duration,
@@ -225,22 +226,37 @@ fn shell_quoted(text: &str) -> String {
     quoted
 }
 
-/// A running `ssh` as the stream libgit2 reads and writes.
+/// Output chunks buffered between ssh and libgit2.
+const CHUNKS_BUFFERED: usize = 4;
+
+/// What the output reader hands on: a chunk of ssh's output, an empty one
+/// at its end, or the error reading it.
+type Chunk = io::Result<Vec<u8>>;
+
+/// A running `ssh` as the stream libgit2 reads and writes. Its output is
+/// read by a thread of its own, so that a read here can give up after
+/// `git.timeout` when the server stops answering (a pipe has no read
+/// timeout): what libgit2's socket timeout did for libssh2.
 struct SshStream {
     /// `None` once handed to the reaper.
     child: Option<Child>,
     stdin: Option<ChildStdin>,
-    stdout: ChildStdout,
-    /// The first answer, read before libgit2 reads (see
-    /// `wait_for_first_answer`), and how much of it was handed on.
-    first: Vec<u8>,
-    first_read: usize,
+    /// ssh's output, from `output_reader`.
+    chunks: Receiver<Chunk>,
+    output_reader: Option<JoinHandle<()>>,
+    /// The chunk being handed on, and how much of it was.
+    pending: Vec<u8>,
+    pending_read: usize,
     /// The end of ssh's standard error, filled by `stderr_reader`.
     stderr: Arc<Mutex<Vec<u8>>>,
     stderr_reader: Option<JoinHandle<()>>,
     /// ssh's output ended.
     ended: bool,
-    /// Set when the transfer was cancelled: ssh is then stopped at once.
+    /// How long the server may stay silent.
+    timeout: Duration,
+    /// The server stayed silent too long, or the transfer was cancelled:
+    /// ssh is then stopped at once instead of left to finish.
+    abandoned: bool,
     cancelled: Arc<AtomicBool>,
     host: String,
 }
@@ -262,62 +278,78 @@ impl SshStream {
                     ssh_error(format!("cannot run ssh: {err}"))
                 }
             })?;
-        let (Some(stdin), Some(stdout), Some(mut stderr_pipe)) =
+        let (Some(stdin), Some(stdout), Some(stderr_pipe)) =
             (child.stdin.take(), child.stdout.take(), child.stderr.take())
         else {
             let _ = child.kill();
             let _ = child.wait();
             return Err(ssh_error("cannot run ssh: its pipes were not set up"));
         };
+        let (sender, chunks) = mpsc::sync_channel(CHUNKS_BUFFERED);
+        let output_reader = spawn_reader("ssh-stdout", move || read_output(stdout, &sender));
         let stderr = Arc::new(Mutex::new(Vec::new()));
         let kept = stderr.clone();
         // ssh's messages are read as they come, so that ssh never blocks
         // on a full pipe, keeping only the end.
-        let stderr_reader = std::thread::Builder::new()
-            .name("ssh-stderr".into())
-            .spawn(move || {
-                let mut buf = [0u8; 1024];
-                while let Ok(n) = stderr_pipe.read(&mut buf) {
-                    if n == 0 {
-                        break;
-                    }
-                    let mut kept = crate::sync::lock(&kept);
-                    kept.extend_from_slice(&buf[..n]);
-                    let excess = kept.len().saturating_sub(STDERR_KEPT);
-                    kept.drain(..excess);
-                }
-            })
-            .map_err(|err| ssh_error(format!("cannot start reading ssh's messages: {err}")))?;
+        let stderr_reader = spawn_reader("ssh-stderr", move || keep_the_end(stderr_pipe, &kept));
+        let (output_reader, stderr_reader) = match (output_reader, stderr_reader) {
+            (Ok(output), Ok(stderr)) => (output, stderr),
+            (Err(err), _) | (_, Err(err)) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(ssh_error(format!("cannot start reading ssh: {err}")));
+            }
+        };
         Ok(Self {
             child: Some(child),
             stdin: Some(stdin),
-            stdout,
-            first: Vec::new(),
-            first_read: 0,
+            chunks,
+            output_reader: Some(output_reader),
+            pending: Vec::new(),
+            pending_read: 0,
             stderr,
             stderr_reader: Some(stderr_reader),
             ended: false,
+            timeout: network.timeout,
+            abandoned: false,
             cancelled: network.cancelled.clone(),
             host: target.host.clone(),
         })
     }
 
+    /// The next chunk of output, waiting at most `timeout`; `None` at its
+    /// end.
+    fn next_chunk(&mut self, timeout: Duration) -> io::Result<Option<Vec<u8>>> {
+        match self.chunks.recv_timeout(timeout) {
+            Ok(Ok(chunk)) if chunk.is_empty() => Ok(None),
+            Ok(Ok(chunk)) => Ok(Some(chunk)),
+            Ok(Err(err)) => Err(err),
+            Err(RecvTimeoutError::Disconnected) => Ok(None),
+            Err(RecvTimeoutError::Timeout) => {
+                self.abandoned = true;
+                Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    format!(
+                        "ssh to {}: no answer for {}; the server stopped answering (git.timeout)",
+                        self.host,
+                        humantime::format_duration(timeout)
+                    ),
+                ))
+            }
+        }
+    }
+
     /// Read the server's first bytes (the reference listing always comes
     /// first), so that an ssh that fails (refused key, unknown host key,
     /// no such host) is reported here with what ssh said and a code
-    /// libgit2 passes on, rather than as git's "early EOF".
+    /// libgit2 passes on, rather than as git's "early EOF". Connecting
+    /// has a timeout of its own, so this waits for twice `git.timeout`.
     fn wait_for_first_answer(&mut self, target: &Target) -> Result<(), git2::Error> {
-        let mut buf = vec![0u8; 8192];
-        let n = loop {
-            match self.stdout.read(&mut buf) {
-                Ok(n) => break n,
-                Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
-                Err(err) => return Err(ssh_error(format!("reading from ssh: {err}"))),
-            }
-        };
-        if n > 0 {
-            buf.truncate(n);
-            self.first = buf;
+        let first = self
+            .next_chunk(self.timeout.saturating_mul(2))
+            .map_err(|err| ssh_error(err.to_string()))?;
+        if let Some(chunk) = first {
+            self.pending = chunk;
             return Ok(());
         }
         self.ended = true;
@@ -369,28 +401,77 @@ impl SshStream {
     }
 }
 
+/// Start a thread that reads one of ssh's pipes.
+fn spawn_reader(name: &str, read: impl FnOnce() + Send + 'static) -> io::Result<JoinHandle<()>> {
+    std::thread::Builder::new()
+        .name(name.to_owned())
+        .spawn(read)
+}
+
+/// Hand ssh's output on in chunks until it ends (an empty chunk) or fails,
+/// or nobody reads any more.
+fn read_output(mut stdout: ChildStdout, chunks: &SyncSender<Chunk>) {
+    loop {
+        let mut buf = vec![0u8; 64 * 1024];
+        let chunk = match stdout.read(&mut buf) {
+            Ok(n) => {
+                buf.truncate(n);
+                Ok(buf)
+            }
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
+            Err(err) => Err(io::Error::other(format!("reading from ssh: {err}"))),
+        };
+        let last = !matches!(&chunk, Ok(buf) if !buf.is_empty());
+        if chunks.send(chunk).is_err() || last {
+            return;
+        }
+    }
+}
+
+/// Keep the last [`STDERR_KEPT`] bytes of ssh's messages until it ends.
+fn keep_the_end(mut stderr: ChildStderr, kept: &Mutex<Vec<u8>>) {
+    let mut buf = [0u8; 1024];
+    while let Ok(n) = stderr.read(&mut buf) {
+        if n == 0 {
+            break;
+        }
+        let mut kept = crate::sync::lock(kept);
+        kept.extend_from_slice(&buf[..n]);
+        let excess = kept.len().saturating_sub(STDERR_KEPT);
+        kept.drain(..excess);
+    }
+}
+
 impl Read for SshStream {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        if self.first_read < self.first.len() {
-            let n = buf.len().min(self.first.len() - self.first_read);
-            buf[..n].copy_from_slice(&self.first[self.first_read..self.first_read + n]);
-            self.first_read += n;
-            return Ok(n);
-        }
-        let n = self.stdout.read(buf)?;
-        if n == 0 && !self.ended {
-            self.ended = true;
-            // The server ended the exchange; if ssh failed, say why
-            // instead of leaving git to report a bare "early EOF".
-            let (succeeded, said) = self.finish();
-            if !succeeded {
-                return Err(io::Error::other(format!(
-                    "ssh to {}: {}",
-                    self.host,
-                    said.trim()
-                )));
+        while self.pending_read == self.pending.len() {
+            if self.ended {
+                return Ok(0);
+            }
+            match self.next_chunk(self.timeout)? {
+                Some(chunk) => {
+                    self.pending = chunk;
+                    self.pending_read = 0;
+                }
+                None => {
+                    self.ended = true;
+                    // The server ended the exchange; if ssh failed, say why
+                    // instead of leaving git to report a bare "early EOF".
+                    let (succeeded, said) = self.finish();
+                    if !succeeded {
+                        return Err(io::Error::other(format!(
+                            "ssh to {}: {}",
+                            self.host,
+                            said.trim()
+                        )));
+                    }
+                    return Ok(0);
+                }
             }
         }
+        let n = buf.len().min(self.pending.len() - self.pending_read);
+        buf[..n].copy_from_slice(&self.pending[self.pending_read..self.pending_read + n]);
+        self.pending_read += n;
         Ok(n)
     }
 }
@@ -419,23 +500,23 @@ impl Write for SshStream {
 impl Drop for SshStream {
     fn drop(&mut self) {
         // Closing its input lets the server end (after a push, when its
-        // hooks are done, as git waits for them); a cancelled transfer
-        // ends ssh at once.
+        // hooks are done, as git waits for them); a silent server or a
+        // cancelled transfer ends ssh at once.
         self.stdin = None;
         let Some(mut child) = self.child.take() else {
             return;
         };
-        if self.cancelled.load(Ordering::Relaxed) {
+        if self.abandoned || self.cancelled.load(Ordering::Relaxed) {
             let _ = child.kill();
         }
         // Reaped off this thread, so that libgit2 need not wait for ssh to
-        // say goodbye.
-        let reader = self.stderr_reader.take();
+        // say goodbye. The readers end with ssh's pipes.
+        let readers = [self.output_reader.take(), self.stderr_reader.take()];
         let _ = std::thread::Builder::new()
             .name("ssh-reaper".into())
             .spawn(move || {
                 let _ = child.wait();
-                if let Some(reader) = reader {
+                for reader in readers.into_iter().flatten() {
                     let _ = reader.join();
                 }
             });
