@@ -21,7 +21,7 @@ use git2::{
 use reqwest::{StatusCode, Url, header};
 use tokio::runtime::Handle;
 
-use super::{Network, net_error, refused};
+use super::{Network, Unread, net_error, refused};
 use crate::{
     git::credentials::{self, Token},
     http::{HttpOptions, Tls, describe},
@@ -187,8 +187,7 @@ impl SmartSubtransport for HttpSubtransport {
                 request: None,
                 body: Vec::new(),
                 response: Some(response),
-                chunk: Vec::new(),
-                read: 0,
+                unread: Unread::default(),
                 remote,
             }));
         }
@@ -221,8 +220,7 @@ impl SmartSubtransport for HttpSubtransport {
             request: Some(request),
             body: Vec::new(),
             response: None,
-            chunk: Vec::new(),
-            read: 0,
+            unread: Unread::default(),
             remote: target.to_string(),
         }))
     }
@@ -325,8 +323,7 @@ struct Exchange {
     body: Vec<u8>,
     response: Option<reqwest::Response>,
     /// The part of the answer received and not yet read.
-    chunk: Vec<u8>,
-    read: usize,
+    unread: Unread,
     /// Where the request went, for errors.
     remote: String,
 }
@@ -360,15 +357,13 @@ impl Read for Exchange {
         if let Some(request) = self.request.take() {
             self.response = Some(self.send(request)?);
         }
-        while self.read == self.chunk.len() {
+        while self.unread.is_empty() {
             let Some(response) = self.response.as_mut() else {
                 return Ok(0);
             };
             match self.runtime.block_on(response.chunk()) {
                 Ok(Some(bytes)) => {
-                    self.chunk.clear();
-                    self.chunk.extend_from_slice(&bytes);
-                    self.read = 0;
+                    self.unread = Unread::from(bytes.to_vec());
                 }
                 Ok(None) => {
                     self.response = None;
@@ -383,10 +378,7 @@ impl Read for Exchange {
                 }
             }
         }
-        let n = buf.len().min(self.chunk.len() - self.read);
-        buf[..n].copy_from_slice(&self.chunk[self.read..self.read + n]);
-        self.read += n;
-        Ok(n)
+        Ok(self.unread.read_into(buf))
     }
 }
 

@@ -112,3 +112,31 @@ fn refused(message: impl AsRef<str>) -> git2::Error {
         message.as_ref(),
     )
 }
+
+/// Part of a server's answer, handed on to libgit2 in the sizes it reads.
+#[derive(Default)]
+struct Unread {
+    bytes: Vec<u8>,
+    read: usize,
+}
+
+impl From<Vec<u8>> for Unread {
+    fn from(bytes: Vec<u8>) -> Self {
+        Self { bytes, read: 0 }
+    }
+}
+
+impl Unread {
+    /// Whether all of it was handed on.
+    fn is_empty(&self) -> bool {
+        self.read == self.bytes.len()
+    }
+
+    /// Copy what fits into `buf`; how much that was.
+    fn read_into(&mut self, buf: &mut [u8]) -> usize {
+        let n = buf.len().min(self.bytes.len() - self.read);
+        buf[..n].copy_from_slice(&self.bytes[self.read..self.read + n]);
+        self.read += n;
+        n
+    }
+}

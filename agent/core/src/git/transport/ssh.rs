@@ -26,7 +26,7 @@ use git2::{
     transport::{Service, SmartSubtransport, SmartSubtransportStream},
 };
 
-use super::{Network, refused};
+use super::{Network, Unread, refused};
 
 /// The end of what ssh wrote to its standard error, kept for errors.
 const STDERR_KEPT: usize = 4096;
@@ -244,9 +244,8 @@ struct SshStream {
     /// ssh's output, from `output_reader`.
     chunks: Receiver<Chunk>,
     output_reader: Option<JoinHandle<()>>,
-    /// The chunk being handed on, and how much of it was.
-    pending: Vec<u8>,
-    pending_read: usize,
+    /// The chunk being handed on.
+    unread: Unread,
     /// The end of ssh's standard error, filled by `stderr_reader`.
     stderr: Arc<Mutex<Vec<u8>>>,
     stderr_reader: Option<JoinHandle<()>>,
@@ -305,8 +304,7 @@ impl SshStream {
             stdin: Some(stdin),
             chunks,
             output_reader: Some(output_reader),
-            pending: Vec::new(),
-            pending_read: 0,
+            unread: Unread::default(),
             stderr,
             stderr_reader: Some(stderr_reader),
             ended: false,
@@ -349,7 +347,7 @@ impl SshStream {
             .next_chunk(self.timeout.saturating_mul(2))
             .map_err(|err| ssh_error(err.to_string()))?;
         if let Some(chunk) = first {
-            self.pending = chunk;
+            self.unread = Unread::from(chunk);
             return Ok(());
         }
         self.ended = true;
@@ -444,14 +442,13 @@ fn keep_the_end(mut stderr: ChildStderr, kept: &Mutex<Vec<u8>>) {
 
 impl Read for SshStream {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        while self.pending_read == self.pending.len() {
+        while self.unread.is_empty() {
             if self.ended {
                 return Ok(0);
             }
             match self.next_chunk(self.timeout)? {
                 Some(chunk) => {
-                    self.pending = chunk;
-                    self.pending_read = 0;
+                    self.unread = Unread::from(chunk);
                 }
                 None => {
                     self.ended = true;
@@ -469,10 +466,7 @@ impl Read for SshStream {
                 }
             }
         }
-        let n = buf.len().min(self.pending.len() - self.pending_read);
-        buf[..n].copy_from_slice(&self.pending[self.pending_read..self.pending_read + n]);
-        self.pending_read += n;
-        Ok(n)
+        Ok(self.unread.read_into(buf))
     }
 }
 
