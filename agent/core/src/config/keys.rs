@@ -189,7 +189,7 @@ pub const SETTINGS: &[SettingSpec] = &[
     },
     SettingSpec {
         key: "git.token",
-        description: "Token for https Git remotes, used when ssh-agent and the git credential helper have nothing (sent as the password), and only to the hosts in git.token_hosts.",
+        description: "Token for https Git remotes, used when your git credential helper has nothing (sent as the password), and only to the hosts in git.token_hosts.",
         restart_required: true,
     },
     SettingSpec {

@@ -6,10 +6,10 @@
 //! one): a `credential.helper` (`!command` or a path) that only the
 //! repository names never runs. And `git.token` is a secret of the user's
 //! for particular hosts: it is sent only over https, only to a host listed
-//! in `git.token_hosts`; anywhere else it is withheld, the other sources
-//! (ssh-agent, the user's helpers) are tried as before, and the final
+//! in `git.token_hosts`; anywhere else it is withheld, and the final
 //! authentication error says why the token was not sent and which key to
-//! set.
+//! set. The HTTP transport (`transport/http.rs`) asks these in turn; ssh
+//! remotes authenticate through the user's own `ssh`.
 
 use git2::Config;
 

@@ -64,7 +64,7 @@ impl SmartSubtransport for SshSubtransport {
         };
         let target = Target::parse(url).map_err(refused)?;
         let mut stream = SshStream::start(&target, program, &self.network)?;
-        stream.wait_for_first_answer(&target)?;
+        stream.wait_for_first_answer()?;
         Ok(Box::new(stream))
     }
 
@@ -342,7 +342,7 @@ impl SshStream {
     /// no such host) is reported here with what ssh said and a code
     /// libgit2 passes on, rather than as git's "early EOF". Connecting
     /// has a timeout of its own, so this waits for twice `git.timeout`.
-    fn wait_for_first_answer(&mut self, target: &Target) -> Result<(), git2::Error> {
+    fn wait_for_first_answer(&mut self) -> Result<(), git2::Error> {
         let first = self
             .next_chunk(self.timeout.saturating_mul(2))
             .map_err(|err| ssh_error(err.to_string()))?;
@@ -362,15 +362,15 @@ impl SshStream {
             git2::Error::new(
                 ErrorCode::Auth,
                 ErrorClass::Ssh,
-                format!("ssh to {} was refused: {what}", target.host),
+                format!("ssh to {} was refused: {what}", self.host),
             )
         } else if said.contains("Host key verification failed") {
             refused(format!(
                 "ssh does not know {}'s host key ({what}); connect once with `ssh {}` in a terminal to check and accept it",
-                target.host, target.host
+                self.host, self.host
             ))
         } else {
-            ssh_error(format!("ssh to {}: {what}", target.host))
+            ssh_error(format!("ssh to {}: {what}", self.host))
         })
     }
 
