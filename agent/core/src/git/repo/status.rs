@@ -160,36 +160,63 @@ pub fn changes(repo: &Repository) -> Result<(IndexSide, Worktree)> {
     let mut index = IndexSide::default();
     let mut worktree = Worktree::new();
     for entry in statuses.iter() {
-        let flags = entry.status();
-        if flags.contains(Status::CONFLICTED) {
-            index.conflicted.push(Entry {
-                path: entry.path().unwrap_or_default().to_owned(),
-                old_path: None,
-                change: Change::Conflicted,
-            });
-            continue;
+        // A conflict has no other side.
+        if add_index_side(&entry, &mut index) {
+            add_worktree_side(&entry, &mut worktree);
         }
-        if let Some(change) = change_in(flags, INDEX_CHANGES) {
-            let delta = entry.head_to_index();
-            let old_path = (change == Change::Renamed)
-                .then(|| {
-                    delta
-                        .as_ref()
-                        .and_then(|d| d.old_file().path().map(|p| p.display().to_string()))
-                })
-                .flatten();
-            let new_path = delta
-                .and_then(|d| d.new_file().path().map(|p| p.display().to_string()))
-                .unwrap_or_else(|| entry.path().unwrap_or_default().to_owned());
-            index.staged.push(Entry {
-                path: new_path,
-                old_path,
-                change,
-            });
-        }
-        add_worktree_side(&entry, &mut worktree);
     }
     Ok((index, worktree))
+}
+
+/// The index's side alone (HEAD against the index): all a status reads
+/// again when only HEAD or the index moved (`git/warm_status.rs`).
+pub fn index_side(repo: &Repository) -> Result<IndexSide> {
+    let mut options = StatusOptions::new();
+    options
+        .show(StatusShow::Index)
+        .renames_head_to_index(true)
+        .exclude_submodules(true);
+    let statuses = repo
+        .statuses(Some(&mut options))
+        .map_err(|e| git_error("cannot read the status", &e))?;
+    let mut index = IndexSide::default();
+    for entry in statuses.iter() {
+        add_index_side(&entry, &mut index);
+    }
+    Ok(index)
+}
+
+/// The index's side of one status entry, into `index`; `false` when the
+/// entry is a conflict, which has no working tree's side.
+fn add_index_side(entry: &git2::StatusEntry<'_>, index: &mut IndexSide) -> bool {
+    let flags = entry.status();
+    if flags.contains(Status::CONFLICTED) {
+        index.conflicted.push(Entry {
+            path: entry.path().unwrap_or_default().to_owned(),
+            old_path: None,
+            change: Change::Conflicted,
+        });
+        return false;
+    }
+    if let Some(change) = change_in(flags, INDEX_CHANGES) {
+        let delta = entry.head_to_index();
+        let old_path = (change == Change::Renamed)
+            .then(|| {
+                delta
+                    .as_ref()
+                    .and_then(|d| d.old_file().path().map(|p| p.display().to_string()))
+            })
+            .flatten();
+        let new_path = delta
+            .and_then(|d| d.new_file().path().map(|p| p.display().to_string()))
+            .unwrap_or_else(|| entry.path().unwrap_or_default().to_owned());
+        index.staged.push(Entry {
+            path: new_path,
+            old_path,
+            change,
+        });
+    }
+    true
 }
 
 /// Up to this many paths, [`worktree_at`] asks libgit2 about each on its

@@ -16,20 +16,35 @@ use super::*;
 use crate::git::repo::{Change, Entry};
 
 fn git(root: &Path, args: &[&str]) -> String {
-    let output = Command::new("git")
-        .args(["-c", "user.name=t", "-c", "user.email=t@example.com"])
-        .args(["-c", "core.autocrlf=false", "--no-optional-locks"])
-        .args(args)
-        .current_dir(root)
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .output()
-        .unwrap();
+    let output = git_may_fail(root, args);
     assert!(
         output.status.success(),
         "git {args:?}: {}",
         String::from_utf8_lossy(&output.stderr)
     );
     String::from_utf8(output.stdout).unwrap()
+}
+
+/// git for an edit that may rightly be refused (a merge that conflicts, a
+/// reset with no parent commit).
+fn git_may_fail(root: &Path, args: &[&str]) -> std::process::Output {
+    Command::new("git")
+        .args(["-c", "user.name=t", "-c", "user.email=t@example.com"])
+        .args(["-c", "core.autocrlf=false", "--no-optional-locks"])
+        .args(args)
+        .current_dir(root)
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .output()
+        .unwrap()
+}
+
+/// The paths the index has.
+fn tracked(root: &Path) -> Vec<PathBuf> {
+    git(root, &["ls-files", "-z"])
+        .split('\0')
+        .filter(|path| !path.is_empty())
+        .map(PathBuf::from)
+        .collect()
 }
 
 /// A status as sets, the form both sides can be put in.
@@ -68,6 +83,23 @@ fn sets(status: &RepoStatus) -> Sets {
             .collect(),
         untracked: names(&status.untracked),
         conflicted: names(&status.conflicted),
+    }
+}
+
+impl Sets {
+    /// The same with each staged rename as the addition and deletion it
+    /// pairs: which deletion goes with which addition is each
+    /// implementation's guess where files are alike (libgit2 and git guess
+    /// differently among identical files), not what the index holds.
+    fn renames_unpaired(mut self) -> Self {
+        self.staged = std::mem::take(&mut self.staged)
+            .into_iter()
+            .flat_map(|(path, old, change)| match old {
+                Some(old) if change == 'R' => vec![(path, None, 'A'), (old, None, 'D')],
+                old => vec![(path, old, change)],
+            })
+            .collect();
+        self
     }
 }
 
@@ -180,7 +212,7 @@ fn edit(root: &Path, random: &mut Random, step: usize) -> String {
     let folders = folders(root);
     let dirs = ["", "a", "a/b", "c", "ign", "a/ign", "d/e/f"];
     let dir = dirs[random.below(dirs.len())];
-    match random.below(16) {
+    match random.below(24) {
         0 | 1 => {
             let path = Path::new(dir).join(format!(
                 "new{step}.{}",
@@ -240,7 +272,8 @@ fn edit(root: &Path, random: &mut Random, step: usize) -> String {
             "unstage all".into()
         }
         10 => {
-            git(
+            // Refused while a merge has conflicts.
+            let done = git_may_fail(
                 root,
                 &[
                     "commit",
@@ -250,7 +283,7 @@ fn edit(root: &Path, random: &mut Random, step: usize) -> String {
                     &format!("step {step}"),
                 ],
             );
-            "commit".into()
+            format!("commit ({})", done.status)
         }
         11 => {
             let branch = format!("b{}", random.below(3));
@@ -289,6 +322,57 @@ fn edit(root: &Path, random: &mut Random, step: usize) -> String {
                 std::fs::write(root.join(&base).join(sub).join("f.txt"), "tree\n").unwrap();
             }
             format!("create tree {}", base.display())
+        }
+        16 => {
+            git(root, &["add", "-A"]);
+            "stage all".into()
+        }
+        17 => match random.pick(&tracked(root)) {
+            Some(path) => {
+                let done = git_may_fail(
+                    root,
+                    &["rm", "-q", "--cached", "--", path.to_str().unwrap()],
+                );
+                format!("rm --cached {} ({})", path.display(), done.status)
+            }
+            None => "nothing".into(),
+        },
+        18 => {
+            let done = git_may_fail(root, &["reset", "-q", "--soft", "HEAD~1"]);
+            format!("reset --soft HEAD~1 ({})", done.status)
+        }
+        19 => {
+            let done = git_may_fail(root, &["commit", "-q", "-a", "--allow-empty", "-m", "all"]);
+            format!("commit -a ({})", done.status)
+        }
+        20 => {
+            // What a `git status` in a terminal does: the index rewritten
+            // with fresh stat data, its entries otherwise the same.
+            // Refused while a merge has conflicts.
+            let done = git_may_fail(root, &["update-index", "-q", "--really-refresh"]);
+            format!("refresh the index ({})", done.status)
+        }
+        21 => match random.pick(&tracked(root)) {
+            Some(path) if root.join(path).is_file() => {
+                let to = Path::new(dir).join(format!("mv{step}.txt"));
+                std::fs::create_dir_all(root.join(dir)).unwrap();
+                let done = git_may_fail(
+                    root,
+                    &["mv", "--", path.to_str().unwrap(), to.to_str().unwrap()],
+                );
+                format!(
+                    "git mv {} {} ({})",
+                    path.display(),
+                    to.display(),
+                    done.status
+                )
+            }
+            _ => "nothing".into(),
+        },
+        22 => {
+            let branch = format!("b{}", random.below(3));
+            let done = git_may_fail(root, &["merge", "-q", "--no-edit", &branch]);
+            format!("merge {branch} ({})", done.status)
         }
         _ => {
             // A file written and staged at once, then changed again.
@@ -361,9 +445,15 @@ async fn warm_answers_equal_a_full_status_and_git_after_random_edits() {
                 "seed {seed:#x} step {step} (warm: {warm}) after {:?}",
                 &done
             );
+            // In the middle of a merge with conflicts, libgit2 and git
+            // part ways (git leaves out some paths a conflicted rename
+            // touches); the answer against libgit2's own is checked above.
+            if !truth.conflicted.is_empty() {
+                continue;
+            }
             assert_eq!(
-                sets(&got),
-                git_sets(&root),
+                sets(&got).renames_unpaired(),
+                git_sets(&root).renames_unpaired(),
                 "git disagrees: seed {seed:#x} step {step} (warm: {warm}) after {:?}",
                 &done
             );
@@ -379,5 +469,50 @@ async fn warm_answers_equal_a_full_status_and_git_after_random_edits() {
         warm_answers * 4 >= steps,
         "only {warm_answers} of {steps} answers were warm"
     );
+    project.shut();
+}
+
+/// Flags git keeps in the index that change a status without showing in
+/// HEAD against the index: each answer after one is set or cleared is
+/// libgit2's own full answer (git reads assume-unchanged differently in a
+/// rename, so the random test leaves these flags out).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn index_flags_set_or_cleared_give_the_full_answer() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = std::fs::canonicalize(dir.path()).unwrap();
+    git(&root, &["init", "-q", "-b", "main"]);
+    for name in ["a.txt", "b.txt", "c.txt"] {
+        std::fs::write(root.join(name), format!("{name}\n")).unwrap();
+    }
+    git(&root, &["add", "-A"]);
+    git(&root, &["commit", "-q", "-m", "start"]);
+    let project = OpenProject::open_live(&root).await;
+    let project_for_blocking = project.clone();
+    tokio::task::spawn_blocking(move || {
+        let project = project_for_blocking;
+        let mut repo = Repository::open(&root).unwrap();
+        let mut cache = None;
+        std::fs::write(root.join("a.txt"), "changed\n").unwrap();
+        std::fs::remove_file(root.join("b.txt")).unwrap();
+        let steps: [&[&str]; 6] = [
+            &["update-index", "--assume-unchanged", "a.txt"],
+            &["update-index", "--no-assume-unchanged", "a.txt"],
+            &["update-index", "--skip-worktree", "b.txt"],
+            &["update-index", "--no-skip-worktree", "b.txt"],
+            &["add", "-N", "new.txt"],
+            &["rm", "-q", "--cached", "new.txt"],
+        ];
+        // The first answer fills the cache.
+        answer(&mut repo, &mut cache, &project).unwrap();
+        std::fs::write(root.join("new.txt"), "new\n").unwrap();
+        for step in steps {
+            git(&root, step);
+            let (got, _) = answer(&mut repo, &mut cache, &project).unwrap();
+            let truth = status::status(&mut Repository::open(&root).unwrap()).unwrap();
+            assert_eq!(got, truth, "after git {step:?}");
+        }
+    })
+    .await
+    .unwrap();
     project.shut();
 }
