@@ -253,11 +253,8 @@ impl Git {
         project: &Arc<OpenProject>,
         target: String,
     ) -> Result<RepoStatus> {
-        self.with_repo(project, move |repo, _| {
-            repo::checkout(repo, &target)?;
-            repo::status(repo)
-        })
-        .await
+        self.change_then_status(project, move |repo, _| repo::checkout(repo, &target))
+            .await
     }
 
     /// Delete a local branch; returns the commit it pointed at.
@@ -360,10 +357,9 @@ impl Git {
         all: bool,
         change: fn(&mut Repository, &[String], bool) -> Result<()>,
     ) -> Result<RepoStatus> {
-        self.with_repo(project, move |repo, project| {
+        self.change_then_status(project, move |repo, project| {
             let paths = repo::repo_paths(repo, project, &paths)?;
-            change(repo, &paths, all)?;
-            repo::status(repo)
+            change(repo, &paths, all)
         })
         .await
     }
@@ -455,6 +451,30 @@ impl Git {
     ) -> Result<T> {
         configure_libgit2(self.settings.timeout);
         self.handles.with(project, |repo, _| f(repo, project))
+    }
+
+    /// Run `change` with the project's repository on the blocking pool,
+    /// then answer the status after it through the warm status, which
+    /// follows a move of HEAD or the index path by path
+    /// (`warm_status.rs`) instead of walking the whole tree.
+    async fn change_then_status<F>(
+        self: &Arc<Self>,
+        project: &Arc<OpenProject>,
+        change: F,
+    ) -> Result<RepoStatus>
+    where
+        F: FnOnce(&mut Repository, &OpenProject) -> Result<()> + Send + 'static,
+    {
+        let git = self.clone();
+        let project = project.clone();
+        tokio::task::spawn_blocking(move || {
+            configure_libgit2(git.settings.timeout);
+            git.handles.with(&project, |repo, status| {
+                change(repo, &project)?;
+                warm_status::status(repo, status, &project)
+            })
+        })
+        .await?
     }
 
     /// Run `f` with the project's repository on the blocking pool (opening
