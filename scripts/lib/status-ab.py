@@ -11,7 +11,10 @@ status cache with one GetStatus, then times 15 GetStatus calls each after
 one saved line (the warm path) and, once, the first GetStatus after the
 agent closed the idle repository and a line was saved (it waits 70 s: `git/handles.rs` closes
 after 60 s unused) when `--idle` is given. `git status --porcelain=v2
---branch` is timed 5 times per round. Three rounds, interleaved; medians.
+--branch` is timed 5 times per round. With `--stage`, also 10 GetStatus
+calls each after the saved file was staged or unstaged with git (the
+index moved); with `--cold`, 3 after git's config was touched (a full
+status). Three rounds, interleaved; medians.
 Run it with the Python client's virtualenv (scripts/lib/python-client.sh
 makes one). docs/BENCHMARKS.md has the figures.
 """
@@ -22,8 +25,11 @@ import sandboxed_agent
 import omnipanel
 from omnipanel.v1 import files_pb2, git_pb2, projects_pb2
 
-args = [a for a in sys.argv[1:] if a != "--idle"]
+FLAGS = ("--idle", "--stage", "--cold")
+args = [a for a in sys.argv[1:] if a not in FLAGS]
 idle = "--idle" in sys.argv
+stage = "--stage" in sys.argv
+cold = "--cold" in sys.argv
 repo, agents = args[0], args[1:]
 victim = os.path.join(repo, subprocess.check_output(["git", "-C", repo, "ls-files"], text=True).split("\n", 1)[0])
 original = open(victim, "rb").read()
@@ -49,6 +55,21 @@ def run(agent):
                 t = time.perf_counter()
                 op.git.GetStatus(git_pb2.GetStatusRequest(project=proj))
                 warm.append((time.perf_counter() - t) * 1000)
+            moved = []
+            for i in range(10 if stage else 0):
+                with open(victim, "ab") as f:
+                    f.write(b"// saved\n")
+                what = ["add", "--", victim] if i % 2 == 0 else ["reset", "-q", "--", victim]
+                subprocess.run(["git", "-C", repo, *what], check=True)
+                t = time.perf_counter()
+                op.git.GetStatus(git_pb2.GetStatusRequest(project=proj))
+                moved.append((time.perf_counter() - t) * 1000)
+            full = []
+            for _ in range(3 if cold else 0):
+                os.utime(os.path.join(repo, ".git", "config"))
+                t = time.perf_counter()
+                op.git.GetStatus(git_pb2.GetStatusRequest(project=proj))
+                full.append((time.perf_counter() - t) * 1000)
             after_idle = None
             if idle:
                 time.sleep(70)
@@ -58,7 +79,7 @@ def run(agent):
                 op.git.GetStatus(git_pb2.GetStatusRequest(project=proj))
                 after_idle = (time.perf_counter() - t) * 1000
             rss = int(next(l.split()[1] for l in open(f"/proc/{p.pid}/status") if l.startswith("VmRSS"))) / 1024
-            return statistics.median(warm), after_idle, rss
+            return statistics.median(warm), after_idle, rss, moved, full
 
 
 try:
@@ -67,9 +88,13 @@ try:
     for rnd in range(3):
         gits += [git_status_ms() for _ in range(5)]
         for a in agents:
-            warm, after_idle, rss = run(a)
-            results[a].append((warm, after_idle, rss))
+            warm, after_idle, rss, moved, full = run(a)
+            results[a].append((warm, after_idle, rss, moved, full))
             extra = f", after idle {after_idle:.0f} ms" if after_idle is not None else ""
+            if moved:
+                extra += f", after a stage or unstage {statistics.median(moved):.2f} ms"
+            if full:
+                extra += f", cold {statistics.median(full):.0f} ms"
             print(f"round {rnd + 1} {a}: warm {warm:.2f} ms{extra}, RSS {rss:.0f} MB", flush=True)
     git = statistics.median(gits)
     print(f"git status: median {git:.1f} ms")
@@ -79,6 +104,13 @@ try:
         if idle:
             first = statistics.median(r[1] for r in rs)
             line += f", first after idle {first:.0f} ms ({first / git:.2f}x git)"
+        if stage:
+            moved = statistics.median(m for r in rs for m in r[3])
+            line += f", after a stage or unstage {moved:.2f} ms ({moved / git:.3f}x git)"
+        if cold:
+            full = statistics.median(m for r in rs for m in r[4])
+            line += f", cold {full:.0f} ms ({full / git:.2f}x git)"
         print(line)
 finally:
     open(victim, "wb").write(original)
+    subprocess.run(["git", "-C", repo, "reset", "-q", "--", victim], check=False)

@@ -2,8 +2,10 @@
 //! `scripts/bench`): GetStatus through the agent against
 //! `git status --porcelain=v2 --branch` on a generated 50 000-file
 //! repository with some modified, staged and untracked files, all measured
-//! in the same run, several rounds, median: GetStatus cold (the index's
-//! time changed, so the agent walks everything) and warm (one file saved
+//! in the same run, several rounds, median: GetStatus cold (git's config
+//! changed, so the agent walks everything), after a stage (a file saved
+//! and staged: the index moved, and the agent reads again only the index's
+//! side and the paths staged before or after) and warm (one file saved
 //! since the last status: the agent looks only where its watcher saw
 //! changes). The agent's time is the whole round trip a client sees
 //! (socket, repository handle reuse, status, conversion); git's is a
@@ -68,25 +70,34 @@ fn main() -> TestResult {
                     * 1000.0,
             )
         };
-        let index = root.join(".git/index");
-        let (mut warm, mut cold, mut theirs) = (Vec::new(), Vec::new(), Vec::new());
+        let config = root.join(".git/config");
+        let saved = root.join("pkg000/mod1/file_1.rs");
+        let (mut warm, mut staged, mut cold, mut theirs) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         for round in 0..ROUNDS {
-            // Cold: the index's time changed, so nothing kept can be
-            // trusted and the agent walks the whole tree.
+            // Cold: git's config changed, so nothing kept can be trusted
+            // and the agent walks the whole tree.
             std::fs::File::options()
                 .append(true)
-                .open(&index)?
+                .open(&config)?
                 .set_modified(std::time::SystemTime::now())?;
             cold.push(get_status(&client, &project).await?.0.as_secs_f64() * 1000.0);
+            // Staged: a file saved and staged since the last status, so
+            // the index moved (as after a stage, an unstage, a commit).
+            std::fs::write(&saved, format!("// staged in round {round}\n"))?;
+            git_in(&home, &root, &["add", "pkg000/mod1/file_1.rs"])?;
+            staged.push(get_status(&client, &project).await?.0.as_secs_f64() * 1000.0);
             // Warm: a file saved since the last status, as while editing.
-            std::fs::write(
-                root.join("pkg000/mod1/file_1.rs"),
-                format!("// saved in round {round}\n"),
-            )?;
+            std::fs::write(&saved, format!("// saved in round {round}\n"))?;
             warm.push(get_status(&client, &project).await?.0.as_secs_f64() * 1000.0);
             theirs.push(git_status()?);
         }
-        let (warm, cold, theirs) = (median(&mut warm), median(&mut cold), median(&mut theirs));
+        let (warm, staged, cold, theirs) = (
+            median(&mut warm),
+            median(&mut staged),
+            median(&mut cold),
+            median(&mut theirs),
+        );
         println!("## Git\n");
         println!(
             "(repository: {FILES} files, {entries} changed entries, generated in {:.1} s; {ROUNDS} rounds, median)\n",
@@ -97,6 +108,10 @@ fn main() -> TestResult {
         println!(
             "| GetStatus, warm, vs `git status --porcelain=v2 --branch` | {warm:.1} ms | {theirs:.1} ms | **{:.2}×** |",
             warm / theirs
+        );
+        println!(
+            "| GetStatus after a stage, vs `git status --porcelain=v2 --branch` | {staged:.1} ms | {theirs:.1} ms | **{:.2}×** |",
+            staged / theirs
         );
         println!(
             "| GetStatus, cold, vs `git status --porcelain=v2 --branch` | {cold:.1} ms | {theirs:.1} ms | **{:.2}×** |",
