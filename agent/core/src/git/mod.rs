@@ -16,6 +16,7 @@ pub mod credentials;
 pub mod diff;
 mod events;
 mod handles;
+pub mod index_file;
 pub mod open;
 pub mod remote;
 pub mod repo;

@@ -4,8 +4,8 @@
 //! as "repository changed" would wake every client (and our own Git
 //! summary) for nothing. A fingerprint of what the repository *means* (HEAD,
 //! every ref, the index's entries without their timestamps, a merge or
-//! rebase in progress) decides. Blocking (it reads the index): run it on
-//! the blocking pool.
+//! rebase in progress) decides. Blocking (it reads the index, straight
+//! from the file: `git/index_file.rs`): run it on the blocking pool.
 
 use std::{
     hash::{DefaultHasher, Hash, Hasher},
@@ -50,17 +50,9 @@ pub fn fingerprint(root: &Path) -> Option<Fingerprint> {
         .collect();
     refs.sort();
     refs.hash(&mut hasher);
-    let index = repo.index().ok()?;
-    index.len().hash(&mut hasher);
-    for entry in index.iter() {
-        entry.path.hash(&mut hasher);
-        entry.id.hash(&mut hasher);
-        entry.mode.hash(&mut hasher);
-        // The stage (conflicts) and the assume-valid/extended bits; the
-        // cached timestamps, sizes and inode numbers are left out.
-        entry.flags.hash(&mut hasher);
-        entry.flags_extended.hash(&mut hasher);
-    }
+    // Read by hand, not through libgit2, which would verify the whole
+    // file's checksum and map its paths first (`git/index_file.rs`).
+    crate::git::index_file::hash_meaning(&repo.path().join("index"), &mut hasher)?;
     Some(Fingerprint(hasher.finish()))
 }
 
