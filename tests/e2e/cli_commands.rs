@@ -49,8 +49,18 @@ fn git(dir: &Path, args: &[&str]) -> TestResult<String> {
 /// `omnipanel events` (the history, then exit) in text and as JSON lines:
 /// every event described on one line, every JSON line an event.
 fn events_listed(sandbox: &Sandbox) -> TestResult<String> {
-    let text = ok(sandbox, &["events"])?;
-    let json = ok(sandbox, &["--json", "events"])?;
+    // An event still on its way (the watcher's report of the last git
+    // command) can land between the two listings: list both again until
+    // they agree.
+    let mut tries = 0;
+    let (text, json) = loop {
+        let text = ok(sandbox, &["events"])?;
+        let json = ok(sandbox, &["--json", "events"])?;
+        tries += 1;
+        if text.lines().count() == json.lines().count() || tries == 20 {
+            break (text, json);
+        }
+    };
     assert_eq!(text.lines().count(), json.lines().count(), "{text}\n{json}");
     for line in json.lines() {
         let event: serde_json::Value = serde_json::from_str(line)?;
