@@ -148,15 +148,9 @@ pub fn status(repo: &mut Repository) -> Result<RepoStatus> {
 
 /// Every change, on both sides (the full walk).
 pub fn changes(repo: &Repository) -> Result<(IndexSide, Worktree)> {
-    let mut options = StatusOptions::new();
-    options
-        .include_untracked(true)
-        .recurse_untracked_dirs(true)
-        .renames_head_to_index(true)
-        .exclude_submodules(true);
-    let statuses = repo
-        .statuses(Some(&mut options))
-        .map_err(|e| git_error("cannot read the status", &e))?;
+    let mut options = index_side_options();
+    options.include_untracked(true).recurse_untracked_dirs(true);
+    let statuses = statuses(repo, &mut options)?;
     let mut index = IndexSide::default();
     let mut worktree = Worktree::new();
     for entry in statuses.iter() {
@@ -171,19 +165,27 @@ pub fn changes(repo: &Repository) -> Result<(IndexSide, Worktree)> {
 /// The index's side alone (HEAD against the index): all a status reads
 /// again when only HEAD or the index moved (`git/warm_status.rs`).
 pub fn index_side(repo: &Repository) -> Result<IndexSide> {
-    let mut options = StatusOptions::new();
-    options
-        .show(StatusShow::Index)
-        .renames_head_to_index(true)
-        .exclude_submodules(true);
-    let statuses = repo
-        .statuses(Some(&mut options))
-        .map_err(|e| git_error("cannot read the status", &e))?;
+    let mut options = index_side_options();
+    options.show(StatusShow::Index);
     let mut index = IndexSide::default();
-    for entry in statuses.iter() {
+    for entry in statuses(repo, &mut options)?.iter() {
         add_index_side(&entry, &mut index);
     }
     Ok(index)
+}
+
+/// How the index's side is compared, the same in a full status and alone:
+/// renames found, submodules left out.
+fn index_side_options() -> StatusOptions {
+    let mut options = StatusOptions::new();
+    options.renames_head_to_index(true).exclude_submodules(true);
+    options
+}
+
+/// libgit2's status with `options`.
+fn statuses<'r>(repo: &'r Repository, options: &mut StatusOptions) -> Result<git2::Statuses<'r>> {
+    repo.statuses(Some(options))
+        .map_err(|e| git_error("cannot read the status", &e))
 }
 
 /// The index's side of one status entry, into `index`; `false` when the
@@ -259,10 +261,7 @@ fn worktree_side_at(repo: &Repository, paths: &[String], worktree: &mut Worktree
     for path in paths {
         options.pathspec(path);
     }
-    let statuses = repo
-        .statuses(Some(&mut options))
-        .map_err(|e| git_error("cannot read the status", &e))?;
-    for entry in statuses.iter() {
+    for entry in statuses(repo, &mut options)?.iter() {
         if !entry.status().contains(Status::CONFLICTED) {
             add_worktree_side(&entry, worktree);
         }
