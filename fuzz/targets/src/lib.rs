@@ -10,6 +10,7 @@
 //! beyond "no panic".
 
 pub mod config_edit;
+pub mod git_index;
 pub mod model_streams;
 pub mod path_sandbox;
 pub mod service_requests;
@@ -22,6 +23,7 @@ pub type Target = fn(&[u8]);
 /// Every target by the name its corpus folder and cargo-fuzz binary have.
 pub const TARGETS: &[(&str, Target)] = &[
     ("config_edit", config_edit::run),
+    ("git_index", git_index::run),
     ("model_streams", model_streams::run),
     ("path_sandbox", path_sandbox::run),
     ("service_requests", service_requests::run),

@@ -49,6 +49,11 @@ pub fn hash_meaning(path: &Path, hasher: &mut impl Hasher) -> Option<()> {
         Err(_) => return None,
     };
     let len = file.metadata().ok()?.len();
+    hash_meaning_of(file, len, hasher)
+}
+
+/// [`hash_meaning`] of an index file's `len` bytes read from `file`.
+pub fn hash_meaning_of(file: impl Read, len: u64, hasher: &mut impl Hasher) -> Option<()> {
     let mut reader = Counted {
         inner: BufReader::with_capacity(1 << 18, file),
         read: 0,
