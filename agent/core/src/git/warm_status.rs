@@ -330,6 +330,10 @@ impl StatusCache {
             return Ok(None);
         }
         let side = status::index_side(repo)?;
+        if self.index.staged.len() + side.staged.len() > MOVED_PATHS_MAX {
+            tracing::debug!("full status: too many paths staged");
+            return Ok(None);
+        }
         let mut paths = BTreeSet::new();
         for entry in self.index.staged.iter().chain(&side.staged) {
             paths.insert(entry.path.clone());
@@ -350,8 +354,15 @@ impl StatusCache {
                 }
             }
         }
-        if paths.len() > MOVED_PATHS_MAX || !side.conflicted.is_empty() {
-            tracing::debug!("full status: too many paths staged, or a conflict");
+        // A path that is no UTF-8 reads back as another (U+FFFD in
+        // place of its bytes), and would be looked at in the wrong place.
+        if paths.len() > MOVED_PATHS_MAX
+            || !side.conflicted.is_empty()
+            || paths
+                .iter()
+                .any(|path| path.contains(char::REPLACEMENT_CHARACTER))
+        {
+            tracing::debug!("full status: too many paths, a conflict, or a path that is no UTF-8");
             return Ok(None);
         }
         self.index = side;
