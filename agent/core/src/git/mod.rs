@@ -46,6 +46,7 @@ use crate::{
         remote::{PullMode, PullOutcome, RefChange, Reporter},
         repo::{BranchInfo, CommitInfo, RepoStatus},
         transfer::Transfer,
+        warm_status::StatusCache,
     },
     projects::ProjectObserver,
 };
@@ -210,17 +211,12 @@ impl Git {
     /// Answered from the previous status and the paths the watcher saw
     /// change when it can vouch for them (`warm_status.rs`).
     pub async fn status(self: &Arc<Self>, project: &Arc<OpenProject>) -> Result<RepoStatus> {
-        let git = self.clone();
-        let project = project.clone();
-        tokio::task::spawn_blocking(move || git.status_here(&project)).await?
+        self.with_status_cache(project, warm_status::status).await
     }
 
     /// [`status`](Self::status) on this (blocking-pool) thread.
     fn status_here(&self, project: &OpenProject) -> Result<RepoStatus> {
-        configure_libgit2(self.settings.timeout);
-        self.handles.with(project, |repo, status| {
-            warm_status::status(repo, status, project)
-        })
+        self.blocking(project, warm_status::status)
     }
 
     /// Local branches, and remote ones with `include_remote`.
@@ -436,7 +432,7 @@ impl Git {
                 runtime,
                 cancelled: reporter.cancelled.clone(),
             };
-            git.blocking(&project, |repository, _| {
+            git.blocking(&project, |repository, _, _| {
                 transport::during(&network, || work(repository, reporter))
             })
         })
@@ -448,10 +444,11 @@ impl Git {
     fn blocking<T>(
         &self,
         project: &OpenProject,
-        f: impl FnOnce(&mut Repository, &OpenProject) -> Result<T>,
+        f: impl FnOnce(&mut Repository, &mut Option<StatusCache>, &OpenProject) -> Result<T>,
     ) -> Result<T> {
         configure_libgit2(self.settings.timeout);
-        self.handles.with(project, |repo, _| f(repo, project))
+        self.handles
+            .with(project, |repo, status| f(repo, status, project))
     }
 
     /// Run `change` with the project's repository on the blocking pool,
@@ -466,16 +463,11 @@ impl Git {
     where
         F: FnOnce(&mut Repository, &OpenProject) -> Result<()> + Send + 'static,
     {
-        let git = self.clone();
-        let project = project.clone();
-        tokio::task::spawn_blocking(move || {
-            configure_libgit2(git.settings.timeout);
-            git.handles.with(&project, |repo, status| {
-                change(repo, &project)?;
-                warm_status::status(repo, status, &project)
-            })
+        self.with_status_cache(project, move |repo, status, project| {
+            change(repo, project)?;
+            warm_status::status(repo, status, project)
         })
-        .await?
+        .await
     }
 
     /// Run `f` with the project's repository on the blocking pool (opening
@@ -484,6 +476,23 @@ impl Git {
     where
         T: Send + 'static,
         F: FnOnce(&mut Repository, &OpenProject) -> Result<T> + Send + 'static,
+    {
+        self.with_status_cache(project, move |repo, _, project| f(repo, project))
+            .await
+    }
+
+    /// [`with_repo`](Self::with_repo), with the repository's status cache
+    /// too (`warm_status.rs`).
+    async fn with_status_cache<T, F>(
+        self: &Arc<Self>,
+        project: &Arc<OpenProject>,
+        f: F,
+    ) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Repository, &mut Option<StatusCache>, &OpenProject) -> Result<T>
+            + Send
+            + 'static,
     {
         let git = self.clone();
         let project = project.clone();
