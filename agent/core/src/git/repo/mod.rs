@@ -18,7 +18,7 @@ pub use self::{
     branches::{BranchInfo, branches, checkout, create_branch, delete_branch},
     history::log,
     index::{commit, stage, unstage},
-    status::{Change, Entry, Operation, RepoStatus, status},
+    status::{Change, Entry, Operation, RepoStatus},
 };
 use crate::reason::Reason;
 use crate::{

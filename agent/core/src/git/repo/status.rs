@@ -139,7 +139,10 @@ pub struct IndexSide {
     pub conflicted: Vec<Entry>,
 }
 
-/// The status of the repository.
+/// The status of the repository in full, with nothing kept: the truth
+/// the warm status (`git/warm_status.rs`), which answers every caller, is
+/// tested against.
+#[cfg(test)]
 pub fn status(repo: &mut Repository) -> Result<RepoStatus> {
     let (index, worktree) = changes(repo)?;
     let header = header(repo)?;
