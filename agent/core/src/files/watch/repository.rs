@@ -58,50 +58,34 @@ pub fn fingerprint(root: &Path) -> Option<Fingerprint> {
 
 #[cfg(test)]
 mod tests {
-    use std::process::Command;
-
     use super::*;
-
-    fn git(dir: &Path, args: &[&str]) -> std::io::Result<()> {
-        let status = Command::new("git")
-            .args(["-c", "user.name=t", "-c", "user.email=t@example.com"])
-            .args(args)
-            .current_dir(dir)
-            .env("GIT_CONFIG_NOSYSTEM", "1")
-            .env("HOME", dir)
-            .status()?;
-        if status.success() {
-            Ok(())
-        } else {
-            Err(std::io::Error::other(format!("git {args:?} failed")))
-        }
-    }
+    use crate::git::repo::fixtures::git_ok as git;
 
     #[test]
     fn only_changes_of_meaning_change_the_fingerprint() -> std::io::Result<()> {
         let dir = tempfile::tempdir()?;
         let root = dir.path();
-        git(root, &["init", "-q", "-b", "main"])?;
+        git(root, &["init", "-q", "-b", "main"]);
         assert!(fingerprint(root).is_some(), "an empty repository has one");
         std::fs::write(root.join("a.txt"), "a")?;
-        git(root, &["add", "a.txt"])?;
-        git(root, &["commit", "-q", "-m", "one"])?;
+        git(root, &["add", "a.txt"]);
+        git(root, &["commit", "-q", "-m", "one"]);
         let committed = fingerprint(root);
         // A rewrite of the index that only refreshes timestamps.
         let index = std::fs::read(root.join(".git/index"))?;
         std::fs::write(root.join(".git/index"), &index)?;
-        git(root, &["update-index", "--really-refresh"])?;
-        git(root, &["status", "--porcelain"])?;
+        git(root, &["update-index", "--really-refresh"]);
+        git(root, &["status", "--porcelain"]);
         assert_eq!(fingerprint(root), committed);
         // Staging, a branch, a commit, a checkout: each is a change.
         std::fs::write(root.join("a.txt"), "b")?;
-        git(root, &["add", "a.txt"])?;
+        git(root, &["add", "a.txt"]);
         let staged = fingerprint(root);
         assert_ne!(staged, committed);
-        git(root, &["branch", "topic"])?;
+        git(root, &["branch", "topic"]);
         let branched = fingerprint(root);
         assert_ne!(branched, staged);
-        git(root, &["checkout", "-q", "topic"])?;
+        git(root, &["checkout", "-q", "topic"]);
         assert_ne!(fingerprint(root), branched);
         // Not a repository: no fingerprint.
         let plain = tempfile::tempdir()?;

@@ -2,21 +2,10 @@
 //! the same entries means the same, flags and paths count, timestamps do
 //! not, and a file cut short or not an index is `None`, never a panic.
 
-use std::{hash::DefaultHasher, path::Path, process::Command};
+use std::{hash::DefaultHasher, path::Path};
 
 use super::*;
-
-fn git(root: &Path, args: &[&str]) {
-    let status = Command::new("git")
-        .args(["-c", "user.name=t", "-c", "user.email=t@example.com"])
-        .args(args)
-        .current_dir(root)
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .env("HOME", root)
-        .status()
-        .unwrap();
-    assert!(status.success(), "git {args:?}");
-}
+use crate::git::repo::fixtures::git_ok as git;
 
 fn meaning(path: &Path) -> Option<u64> {
     let mut hasher = DefaultHasher::new();

@@ -125,12 +125,40 @@ pub fn signature(repo: &Repository) -> Result<git2::Signature<'static>> {
 /// branch tests all need a repository with commits, made through the
 /// module's own stage and commit.
 #[cfg(test)]
-pub(in crate::git) mod fixtures {
-    use std::path::Path;
+pub(crate) mod fixtures {
+    use std::{
+        path::Path,
+        process::{Command, Output},
+    };
 
     use git2::Repository;
 
     use super::{commit, stage};
+
+    /// The git command line in `dir`, as a user runs it, with an identity
+    /// given and the system's config left out, for tests that set a
+    /// repository up as git does. The user's own config is read, as
+    /// libgit2 in the test reads it: both see the same rules.
+    pub(crate) fn git_cli(dir: &Path, args: &[&str]) -> Output {
+        Command::new("git")
+            .args(["-c", "user.name=t", "-c", "user.email=t@example.com"])
+            .args(args)
+            .current_dir(dir)
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .output()
+            .unwrap()
+    }
+
+    /// [`git_cli`] that must succeed; its output.
+    pub(crate) fn git_ok(dir: &Path, args: &[&str]) -> String {
+        let output = git_cli(dir, args);
+        assert!(
+            output.status.success(),
+            "git {args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    }
 
     /// A repository with an identity in its own config and `n` commits,
     /// commit `i` writing `file{i % 2}.txt`.

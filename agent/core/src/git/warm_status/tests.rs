@@ -9,33 +9,30 @@
 use std::{
     collections::BTreeSet,
     path::{Path, PathBuf},
-    process::Command,
 };
 
 use super::*;
-use crate::git::repo::{Change, Entry};
+use crate::git::repo::{
+    Change, Entry,
+    fixtures::{git_cli, git_ok},
+};
 
+/// git as a user runs it, never refreshing the index on its own (a
+/// `git status` would otherwise rewrite it between the agent's answers).
 fn git(root: &Path, args: &[&str]) -> String {
-    let output = git_may_fail(root, args);
-    assert!(
-        output.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout).unwrap()
+    git_ok(
+        root,
+        &[&["-c", "core.autocrlf=false", "--no-optional-locks"], args].concat(),
+    )
 }
 
-/// git for an edit that may rightly be refused (a merge that conflicts, a
-/// reset with no parent commit).
+/// [`git`] for an edit that may rightly be refused (a merge that
+/// conflicts, a reset with no parent commit).
 fn git_may_fail(root: &Path, args: &[&str]) -> std::process::Output {
-    Command::new("git")
-        .args(["-c", "user.name=t", "-c", "user.email=t@example.com"])
-        .args(["-c", "core.autocrlf=false", "--no-optional-locks"])
-        .args(args)
-        .current_dir(root)
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .output()
-        .unwrap()
+    git_cli(
+        root,
+        &[&["-c", "core.autocrlf=false", "--no-optional-locks"], args].concat(),
+    )
 }
 
 /// The paths the index has.
