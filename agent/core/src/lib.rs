@@ -29,6 +29,8 @@ pub mod platform;
 pub mod projects;
 pub mod reason;
 pub mod secrets;
+#[cfg(test)]
+mod seeded_random;
 pub mod store;
 pub mod sync;
 pub mod system;

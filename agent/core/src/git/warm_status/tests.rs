@@ -16,6 +16,7 @@ use crate::git::repo::{
     Change, Entry,
     fixtures::{git_cli, git_ok},
 };
+use crate::seeded_random::SeededRandom;
 
 /// git as a user runs it, never refreshing the index on its own (a
 /// `git status` would otherwise rewrite it between the agent's answers).
@@ -149,27 +150,6 @@ fn git_sets(root: &Path) -> Sets {
     sets
 }
 
-/// A small deterministic generator (xorshift), so a failure names its
-/// seed and step.
-struct Random(u64);
-
-impl Random {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-
-    fn pick<'a>(&mut self, items: &'a [PathBuf]) -> Option<&'a PathBuf> {
-        (!items.is_empty()).then(|| &items[self.below(items.len())])
-    }
-}
-
 /// Files under `root` (not in `.git`), relative.
 fn files(root: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
@@ -204,7 +184,7 @@ fn folders(root: &Path) -> Vec<PathBuf> {
 }
 
 /// One random edit; what it did, for the failure message.
-fn edit(root: &Path, random: &mut Random, step: usize) -> String {
+fn edit(root: &Path, random: &mut SeededRandom, step: usize) -> String {
     let files = files(root);
     let folders = folders(root);
     let dirs = ["", "a", "a/b", "c", "ign", "a/ign", "d/e/f"];
@@ -413,7 +393,7 @@ async fn warm_answers_equal_a_full_status_and_git_after_random_edits() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(150);
-    let mut random = Random(seed);
+    let mut random = SeededRandom::new(seed);
     let project_for_blocking = project.clone();
     let root_for_blocking = root.clone();
     let warm_answers = tokio::task::spawn_blocking(move || {
