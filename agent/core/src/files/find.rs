@@ -6,16 +6,26 @@
 //!
 //! The index is a sorted set, which the watcher's edits (a folder renamed
 //! or removed with everything under it) need. A query reads a packed copy
-//! instead: every path in one buffer, in order, so the scan goes through
-//! contiguous memory rather than chasing a pointer per path, and splits
-//! into slices scored on as many threads as there are cores. The copy is
-//! made by the first query after a change and shared until the next one.
+//! instead: every path in one buffer, shortest first, so the scan goes
+//! through contiguous memory rather than chasing a pointer per path, on as
+//! many threads as there are cores, each taking the next chunk of paths.
+//! The copy is made by the first query after a change and shared until the
+//! next one.
 //!
 //! The copy also holds each path's character set, 64 bits, which rules a
 //! path out before the matcher sees it: a path that lacks a character of
 //! the query cannot match it. One AND per path instead of the matcher's
 //! conversion and search; a query whose characters few paths have (a
 //! typo, a rare letter, a digit run) then costs a pass over 8 bytes a path.
+//!
+//! And each chunk's summary ([`score_bound`]), from which a query bounds
+//! the best score any path of the chunk could get. Ties rank the shorter
+//! path first, which is the packed order, so once a query holds its
+//! `limit` results, a later chunk whose bound is no higher cannot change
+//! them and is skipped unscored. A query many paths match as well as any
+//! path can (a name being typed) costs the first chunks, not the index.
+
+mod score_bound;
 
 use std::{
     collections::BTreeSet,
@@ -23,7 +33,7 @@ use std::{
     ops::Range,
     sync::{
         Arc, Mutex, RwLock,
-        atomic::{AtomicBool, Ordering},
+        atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering},
     },
 };
 
@@ -32,10 +42,16 @@ use nucleo_matcher::{
     Config, Matcher, Utf32Str,
     pattern::{CaseMatching, Normalization, Pattern},
 };
+use score_bound::{ChunkSummary, Needles};
 
 /// Fewest paths worth a thread of their own: below this, starting one
-/// costs more than the slice it would score.
+/// costs more than the chunks it would score.
 const PATHS_PER_THREAD: usize = 16_384;
+
+/// Paths to a chunk: one summary (3.6 KB, so 3.5 bytes a path) per
+/// chunk, and the fewest paths a query scores before its bound can stop
+/// it.
+const CHUNK_PATHS: usize = 1024;
 
 /// The file paths of a project, `/`-separated, relative to its root.
 #[derive(Debug, Default)]
@@ -48,7 +64,8 @@ pub struct FileIndex {
     ready: AtomicBool,
 }
 
-/// The paths in order, in one buffer.
+/// The paths in one buffer, shorter before longer and in order among
+/// equals: the order in which equal scores rank.
 #[derive(Debug)]
 struct PackedPaths {
     text: String,
@@ -56,6 +73,8 @@ struct PackedPaths {
     ends: Vec<usize>,
     /// Each path's [`CharSet`].
     chars: Vec<CharSet>,
+    /// A summary of each [`CHUNK_PATHS`] paths, in order.
+    chunks: Vec<ChunkSummary>,
 }
 
 impl PackedPaths {
@@ -64,13 +83,27 @@ impl PackedPaths {
             text: String::with_capacity(paths.iter().map(String::len).sum()),
             ends: Vec::with_capacity(paths.len()),
             chars: Vec::with_capacity(paths.len()),
+            chunks: Vec::with_capacity(paths.len().div_ceil(CHUNK_PATHS)),
         };
-        for path in paths {
+        for (n, path) in shortest_first(paths).into_iter().enumerate() {
+            if n.is_multiple_of(CHUNK_PATHS) {
+                packed.chunks.push(ChunkSummary::default());
+            }
+            // A chunk was pushed above for the first path of each.
+            let chars = packed
+                .chunks
+                .last_mut()
+                .map_or(CharSet(u64::MAX), |chunk| chunk.add(path));
             packed.text.push_str(path);
             packed.ends.push(packed.text.len());
-            packed.chars.push(CharSet::of_path(path));
+            packed.chars.push(chars);
         }
         packed
+    }
+
+    /// The paths of chunk `chunk`.
+    fn chunk(&self, chunk: usize) -> Range<usize> {
+        (chunk * CHUNK_PATHS).min(self.len())..((chunk + 1) * CHUNK_PATHS).min(self.len())
     }
 
     fn len(&self) -> usize {
@@ -83,6 +116,27 @@ impl PackedPaths {
     }
 }
 
+/// `paths` (in order) ordered by length, in order among equal lengths: a
+/// counting sort, one pass to count and one to place, where sorting a
+/// million paths would cost a query after every change.
+fn shortest_first(paths: &BTreeSet<String>) -> Vec<&str> {
+    let longest = paths.iter().map(String::len).max().unwrap_or(0);
+    // next[len]: where the next path of that length goes.
+    let mut next = vec![0usize; longest + 2];
+    for path in paths {
+        next[path.len() + 1] += 1;
+    }
+    for len in 1..next.len() {
+        next[len] += next[len - 1];
+    }
+    let mut ordered = vec![""; paths.len()];
+    for path in paths {
+        ordered[next[path.len()]] = path;
+        next[path.len()] += 1;
+    }
+    ordered
+}
+
 /// Which characters a path has, or a query needs, as 64 bits: one per
 /// ASCII letter (either case: the matcher may ignore case), one per digit,
 /// and the other ASCII characters sharing the remaining 28 bits. Sharing
@@ -93,21 +147,17 @@ impl PackedPaths {
 struct CharSet(u64);
 
 impl CharSet {
-    fn bit(c: u8) -> u64 {
-        let slot = match c {
+    fn slot(c: u8) -> usize {
+        usize::from(match c {
             b'a'..=b'z' => c - b'a',
             b'A'..=b'Z' => c - b'A',
             b'0'..=b'9' => 26 + (c - b'0'),
             _ => 36 + c % 28,
-        };
-        1 << slot
+        })
     }
 
-    fn of_path(path: &str) -> Self {
-        if !path.is_ascii() {
-            return Self(u64::MAX);
-        }
-        Self(path.bytes().fold(0, |set, c| set | Self::bit(c)))
+    fn bit(c: u8) -> u64 {
+        1 << Self::slot(c)
     }
 
     /// What every path that can match `pattern` has: the ASCII characters
@@ -287,29 +337,8 @@ impl FileIndex {
         let packed = self.packed();
         let total_files = packed.len() as u64;
         let pattern = Pattern::parse(query, CaseMatching::Smart, Normalization::Smart);
-        let slices = slices(packed.len());
-        let mut best: Vec<(u32, usize)> = if slices.len() == 1 {
-            best_in(&packed, &pattern, 0..packed.len(), limit)
-        } else {
-            std::thread::scope(|scope| {
-                let mut rest = slices.into_iter();
-                let own = rest.next().unwrap_or_default();
-                let others: Vec<_> = rest
-                    .map(|slice| scope.spawn(|| best_in(&packed, &pattern, slice, limit)))
-                    .collect();
-                let mut best = best_in(&packed, &pattern, own, limit);
-                for other in others {
-                    // A panic in the matcher is the agent's bug: carry it
-                    // to this thread, where the task's handler reports it.
-                    best.extend(
-                        other
-                            .join()
-                            .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
-                    );
-                }
-                best
-            })
-        };
+        let scan = Scan::new(&packed, &pattern, limit);
+        let mut best = scan.on_threads(threads(packed.len()));
         rank(&packed, &mut best);
         best.truncate(limit);
         let mut matcher = Matcher::new(Config::DEFAULT.match_paths());
@@ -338,53 +367,126 @@ impl FileIndex {
     }
 }
 
-/// `count` paths cut into one slice per thread worth starting, at most one
-/// per core.
-fn slices(count: usize) -> Vec<Range<usize>> {
+/// Threads worth starting for `count` paths, at most one per core.
+fn threads(count: usize) -> usize {
     let cores = std::thread::available_parallelism().map_or(1, NonZeroUsize::get);
-    let threads = (count / PATHS_PER_THREAD).clamp(1, cores);
-    let size = count.div_ceil(threads).max(1);
-    (0..threads)
-        .map(|t| (t * size).min(count)..((t + 1) * size).min(count))
-        .collect()
+    (count / PATHS_PER_THREAD).clamp(1, cores)
 }
 
-/// The best `limit` (score, index) among the paths of `slice`, in no
-/// particular order.
-fn best_in(
-    packed: &PackedPaths,
-    pattern: &Pattern,
-    slice: Range<usize>,
+/// One query's scan of the packed paths, shared by its threads: each
+/// takes the next chunk until none is left.
+struct Scan<'a> {
+    packed: &'a PackedPaths,
+    pattern: &'a Pattern,
+    needles: Needles,
+    needed: CharSet,
     limit: usize,
-) -> Vec<(u32, usize)> {
-    let mut matcher = Matcher::new(Config::DEFAULT.match_paths());
-    let mut buffer = Vec::new();
-    // Keep the best `limit` without sorting everything: once `limit` are
-    // kept, a score below the worst of them can never enter (an equal one
-    // still can, on a shorter path).
-    let mut best: Vec<(u32, usize)> =
-        Vec::with_capacity(limit.saturating_mul(2).saturating_add(1).min(slice.len()));
-    let mut threshold: Option<u32> = None;
-    let needed = CharSet::needed_by(pattern);
-    for i in slice {
-        if !packed.chars[i].has_all(needed) {
-            continue;
-        }
-        let haystack = Utf32Str::new(packed.get(i), &mut buffer);
-        let Some(score) = pattern.score(haystack, &mut matcher) else {
-            continue;
-        };
-        if threshold.is_some_and(|worst| score < worst) {
-            continue;
-        }
-        best.push((score, i));
-        if best.len() > limit * 2 {
-            rank(packed, &mut best);
-            best.truncate(limit);
-            threshold = best.last().map(|(score, _)| *score);
+    next_chunk: AtomicUsize,
+    /// Chunks scored rather than skipped, for the tests.
+    scored: AtomicUsize,
+    /// One more than a score that `limit` results already found all reach
+    /// (0: not yet `limit` results in any thread). Only rises.
+    bar: AtomicU64,
+}
+
+impl<'a> Scan<'a> {
+    fn new(packed: &'a PackedPaths, pattern: &'a Pattern, limit: usize) -> Self {
+        Self {
+            packed,
+            pattern,
+            needles: Needles::of(pattern),
+            needed: CharSet::needed_by(pattern),
+            limit,
+            next_chunk: AtomicUsize::new(0),
+            scored: AtomicUsize::new(0),
+            bar: AtomicU64::new(0),
         }
     }
-    best
+
+    /// The best `limit` (score, index) of each of `threads` threads (this
+    /// one and `threads - 1` started), in no particular order.
+    fn on_threads(&self, threads: usize) -> Vec<(u32, usize)> {
+        if threads <= 1 {
+            return self.best();
+        }
+        std::thread::scope(|scope| {
+            let others: Vec<_> = (1..threads).map(|_| scope.spawn(|| self.best())).collect();
+            let mut best = self.best();
+            for other in others {
+                // A panic in the matcher is the agent's bug: carry it to
+                // this thread, where the task's handler reports it.
+                best.extend(
+                    other
+                        .join()
+                        .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+                );
+            }
+            best
+        })
+    }
+
+    /// This thread's best `limit` (score, index) among the chunks it took,
+    /// in no particular order.
+    fn best(&self) -> Vec<(u32, usize)> {
+        let (packed, limit) = (self.packed, self.limit);
+        let mut matcher = Matcher::new(Config::DEFAULT.match_paths());
+        let mut buffer = Vec::new();
+        // Keep the best `limit` without sorting everything: once `limit` are
+        // kept, a score below the worst of them can never enter (an equal
+        // one still can, on a shorter path).
+        let mut best: Vec<(u32, usize)> =
+            Vec::with_capacity(limit.saturating_mul(2).saturating_add(1).min(packed.len()));
+        let mut threshold: Option<u32> = None;
+        if limit == 0 {
+            return best;
+        }
+        loop {
+            // The bar is read before the chunk is taken: the results it
+            // stands for come from chunks taken earlier, whose paths rank
+            // before this chunk's at an equal score.
+            let bar = self.bar.load(Ordering::SeqCst).checked_sub(1);
+            let chunk = self.next_chunk.fetch_add(1, Ordering::SeqCst);
+            let Some(summary) = packed.chunks.get(chunk) else {
+                break;
+            };
+            match summary.bound(&self.needles) {
+                None => continue,
+                Some(bound) if bar.is_some_and(|bar| u64::from(bound) <= bar) => continue,
+                Some(_) => {}
+            }
+            self.scored.fetch_add(1, Ordering::Relaxed);
+            if let Some(bar) = bar.and_then(|bar| u32::try_from(bar).ok()) {
+                threshold = Some(threshold.map_or(bar, |own| own.max(bar)));
+            }
+            for i in packed.chunk(chunk) {
+                if !packed.chars[i].has_all(self.needed) {
+                    continue;
+                }
+                let haystack = Utf32Str::new(packed.get(i), &mut buffer);
+                let Some(score) = self.pattern.score(haystack, &mut matcher) else {
+                    continue;
+                };
+                if threshold.is_some_and(|worst| score < worst) {
+                    continue;
+                }
+                best.push((score, i));
+                if best.len() > limit * 2 {
+                    rank(packed, &mut best);
+                    best.truncate(limit);
+                    threshold = best.last().map(|(score, _)| *score);
+                }
+            }
+            if best.len() >= limit {
+                rank(packed, &mut best);
+                best.truncate(limit);
+                if let Some(&(worst, _)) = best.last() {
+                    threshold = Some(worst);
+                    self.bar.fetch_max(u64::from(worst) + 1, Ordering::SeqCst);
+                }
+            }
+        }
+        best
+    }
 }
 
 /// Best first; ties go to the shorter path, then alphabetical (the packed
@@ -474,40 +576,84 @@ mod tests {
         assert_eq!(found, ranked_by_brute_force(index, query, 50), "{query}");
     }
 
-    #[test]
-    fn slices_on_several_threads_rank_as_one_scan_would() {
-        // Enough paths for several slices, with many equal scores whose
-        // ties the path length and then the order decide.
-        let paths: Vec<String> = (0..3 * PATHS_PER_THREAD)
+    /// Paths laid out as the benchmarks' trees are, in several chunks,
+    /// with many equal scores whose ties the path length and then the
+    /// order decide.
+    fn chunked_index() -> FileIndex {
+        let paths: Vec<String> = (0..3 * PATHS_PER_THREAD + 100)
             .map(|i| {
                 format!(
                     "pkg{:03}/mod{}/file_{i}_{}.rs",
                     i % 500,
                     i % 7,
-                    ["alpha", "beta"][i % 2]
+                    ["alpha", "beta", "Gamma"][i % 3]
                 )
             })
             .collect();
         let refs: Vec<&str> = paths.iter().map(String::as_str).collect();
-        let index = index(&refs);
-        for query in ["f", "file", "file_4", "p1m1f1", "beta.rs", "zzzz"] {
-            assert_finds_what_brute_force_ranks(&index, query);
-        }
-        // And cut by hand into three slices, whatever the machine's cores.
+        index(&refs)
+    }
+
+    const CHUNKED_QUERIES: [&str; 10] = [
+        "f",
+        "file",
+        "file_4",
+        "p1m1f1",
+        "beta.rs",
+        "gamma",
+        "Gamma",
+        "m3f",
+        "zzzz",
+        "!beta file_1",
+    ];
+
+    #[test]
+    fn chunks_on_several_threads_rank_as_one_scan_would() {
+        let index = chunked_index();
         let packed = index.packed();
-        let pattern = Pattern::parse("file_1", CaseMatching::Smart, Normalization::Smart);
-        let third = packed.len() / 3;
-        let mut merged: Vec<(u32, usize)> = [0..third, third..2 * third, 2 * third..packed.len()]
-            .into_iter()
-            .flat_map(|slice| best_in(&packed, &pattern, slice, 50))
-            .collect();
-        rank(&packed, &mut merged);
-        merged.truncate(50);
-        let merged: Vec<(String, u32)> = merged
-            .into_iter()
-            .map(|(score, i)| (packed.get(i).to_owned(), score))
-            .collect();
-        assert_eq!(merged, ranked_by_brute_force(&index, "file_1", 50));
+        for query in CHUNKED_QUERIES {
+            assert_finds_what_brute_force_ranks(&index, query);
+            // Whatever the machine's cores: one thread and several.
+            let pattern = Pattern::parse(query, CaseMatching::Smart, Normalization::Smart);
+            for threads in [1, 3, 4] {
+                let mut best = Scan::new(&packed, &pattern, 50).on_threads(threads);
+                rank(&packed, &mut best);
+                best.truncate(50);
+                let best: Vec<(String, u32)> = best
+                    .into_iter()
+                    .map(|(score, i)| (packed.get(i).to_owned(), score))
+                    .collect();
+                assert_eq!(
+                    best,
+                    ranked_by_brute_force(&index, query, 50),
+                    "{query} on {threads} threads"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_query_many_paths_match_at_their_best_skips_most_chunks() {
+        let index = chunked_index();
+        let packed = index.packed();
+        let chunks = packed.chunks.len();
+        assert!(chunks > 40);
+        for query in ["f", "file", "file_4", "gamma", "beta.rs", "zzzz"] {
+            let pattern = Pattern::parse(query, CaseMatching::Smart, Normalization::Smart);
+            let scan = Scan::new(&packed, &pattern, 50);
+            scan.on_threads(2);
+            let scored = scan.scored.load(Ordering::Relaxed);
+            assert!(scored <= 4, "{query}: {scored} of {chunks} chunks scored");
+        }
+    }
+
+    #[test]
+    fn packed_shortest_first_then_in_order() {
+        let index = index(&["bb/x", "a", "ccc", "ab", "b/yy", "aa"]);
+        let packed = index.packed();
+        let order: Vec<&str> = (0..packed.len()).map(|i| packed.get(i)).collect();
+        assert_eq!(order, ["a", "aa", "ab", "ccc", "b/yy", "bb/x"]);
+        assert!(index.find("x", 0).matches.is_empty());
     }
 
     #[test]
@@ -563,6 +709,11 @@ mod tests {
         );
     }
 
+    /// The character set packing gives `path`.
+    fn set_of(path: &str) -> CharSet {
+        ChunkSummary::default().add(path)
+    }
+
     #[test]
     fn a_query_needs_the_characters_of_its_positive_atoms() {
         let needed = |query| {
@@ -572,10 +723,10 @@ mod tests {
                 Normalization::Smart,
             ))
         };
-        assert!(CharSet::of_path("src/main.rs").has_all(needed("MAIN !zz")));
-        assert!(!CharSet::of_path("src/main.rs").has_all(needed("mainx")));
+        assert!(set_of("src/main.rs").has_all(needed("MAIN !zz")));
+        assert!(!set_of("src/main.rs").has_all(needed("mainx")));
         assert!(
-            CharSet::of_path("Straße/x").has_all(needed("zzz")),
+            set_of("Straße/x").has_all(needed("zzz")),
             "non-ASCII: anything"
         );
         assert_eq!(needed("!abc"), CharSet(0));
