@@ -174,7 +174,7 @@ async fn find_files(client: &Client, sandbox: &Sandbox) -> TestResult {
     let (p50, p90) = (percentile(&mut times, 0.5), percentile(&mut times, 0.9));
     let walk = median(&mut walks);
     println!(
-        "| FindFiles, {count} files ({} queries; generated in {:.1} s, indexed in {:.1} s) | p50 {p50:.1} ms, p90 {p90:.1} ms | walking the tree instead: {walk:.0} ms (**{:.0}×** slower than the p50) |",
+        "| FindFiles, {count} files ({} queries; generated in {:.1} s, indexed in {:.1} s) | p50 {p50:.2} ms, p90 {p90:.2} ms | walking the tree instead: {walk:.0} ms (**{:.0}×** slower than the p50) |",
         queries.len() * 5,
         generation.as_secs_f64(),
         indexing.as_secs_f64(),
