@@ -1,10 +1,26 @@
 //! File-system facts and permissions that only the OS can tell or set:
 //! free space on the file system holding a path (statvfs), whether a file
 //! may be executed, and the owner-only or executable modes OmniPanel gives
-//! its folders, databases, lock files and installed binaries. Where an OS
-//! has no answer, the portable fallback is documented on each function.
+//! its folders, databases, lock files and installed binaries, and which
+//! bytes separate the parts of a path. Where an OS has no answer, the
+//! portable fallback is documented on each function.
 
 use std::{fs, io, path::Path};
+
+/// Whether byte `c` separates the parts of a path, as nucleo's
+/// `match_paths` sees them (`/`, and a backslash too on Windows): the
+/// fuzzy finder's score bound must agree with its matcher
+/// (`files/find/score_bound.rs`).
+pub fn is_path_separator(c: u8) -> bool {
+    #[cfg(windows)]
+    {
+        c == b'/' || c == b'\\'
+    }
+    #[cfg(not(windows))]
+    {
+        c == b'/'
+    }
+}
 
 /// Bytes available to unprivileged users on the file system holding
 /// `path`, which must exist. `None` when it cannot be read (or, off Unix,

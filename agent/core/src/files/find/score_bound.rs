@@ -63,9 +63,7 @@ impl Class {
             b'A'..=b'Z' => Self::Upper,
             b'0'..=b'9' => Self::Number,
             c if c.is_ascii_whitespace() => Self::Whitespace,
-            // `match_paths`'s separators: a backslash too on Windows.
-            b'/' => Self::Delimiter,
-            b'\\' if cfg!(windows) => Self::Delimiter,
+            c if crate::platform::fs::is_path_separator(c) => Self::Delimiter,
             _ => Self::NonWord,
         }
     }
