@@ -562,16 +562,14 @@ impl ProjectObserver for Git {
                     None => {
                         pending = false;
                         let Some(git) = git.upgrade() else { return };
-                        // Through the warm status: HEAD or the index
-                        // changed, so it is a full one, but it leaves the
-                        // cache that the clients' GetStatus, which follows
-                        // this event, then answers from.
-                        let status = {
-                            let git = git.clone();
-                            let project = project.clone();
-                            tokio::task::spawn_blocking(move || git.status_here(&project)).await
+                        // Through the warm status, which follows the
+                        // moved HEAD or index path by path where it can
+                        // and leaves the cache that the clients'
+                        // GetStatus, which follows this event, answers
+                        // from.
+                        let Ok(status) = git.status(&project).await else {
+                            continue;
                         };
-                        let Ok(Ok(status)) = status else { continue };
                         git.bus.publish(GitEvent::RepositoryChanged {
                             project_id: project.id().to_owned(),
                             dirty: status.has_changes(),
