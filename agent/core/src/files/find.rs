@@ -48,7 +48,7 @@ use score_bound::{ChunkSummary, Needles};
 /// costs more than the chunks it would score.
 const PATHS_PER_THREAD: usize = 16_384;
 
-/// Paths to a chunk: one summary (3.6 KB, so 3.5 bytes a path) per
+/// Paths to a chunk: one summary (4 KB, so 4 bytes a path) per
 /// chunk, and the fewest paths a query scores before its bound can stop
 /// it.
 const CHUNK_PATHS: usize = 1024;
@@ -429,6 +429,9 @@ impl<'a> Scan<'a> {
     /// in no particular order.
     fn best(&self) -> Vec<(u32, usize)> {
         let (packed, limit) = (self.packed, self.limit);
+        if limit == 0 {
+            return Vec::new();
+        }
         let mut matcher = Matcher::new(Config::DEFAULT.match_paths());
         let mut buffer = Vec::new();
         // Keep the best `limit` without sorting everything: once `limit` are
@@ -437,9 +440,6 @@ impl<'a> Scan<'a> {
         let mut best: Vec<(u32, usize)> =
             Vec::with_capacity(limit.saturating_mul(2).saturating_add(1).min(packed.len()));
         let mut threshold: Option<u32> = None;
-        if limit == 0 {
-            return best;
-        }
         loop {
             // The bar is read before the chunk is taken: the results it
             // stands for come from chunks taken earlier, whose paths rank

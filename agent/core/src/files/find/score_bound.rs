@@ -158,9 +158,8 @@ impl Needles {
 /// stores a character.
 #[derive(Debug, Clone)]
 pub(super) struct ChunkSummary {
-    /// Every character of every path.
-    chars: CharSet,
-    /// For each level, the characters that somewhere earn it.
+    /// For each level, the characters that somewhere earn it; together,
+    /// every character of every path.
     earning: [u64; LEVELS.len()],
     /// For each level and each character slot, the characters that
     /// somewhere follow that character where it earns that level. A run
@@ -180,7 +179,6 @@ pub(super) struct ChunkSummary {
 impl Default for ChunkSummary {
     fn default() -> Self {
         Self {
-            chars: CharSet(0),
             earning: [0; LEVELS.len()],
             followed_where_first_earns: [[0; 64]; LEVELS.len()],
             followed_earning: [[0; 64]; LEVELS.len()],
@@ -216,7 +214,6 @@ impl ChunkSummary {
             prev = class;
             before = Some((usize::from(tables.slot[c]), level));
         }
-        self.chars.0 |= own;
         CharSet(own)
     }
 
@@ -257,9 +254,10 @@ impl ChunkSummary {
         if self.unbounded {
             return Some(u32::MAX);
         }
+        let chars = self.earning.iter().fold(0, |all, level| all | level);
         let mut total: u32 = 0;
         for needle in needles {
-            if !needle.iter().all(|&c| self.chars.0 & CharSet::bit(c) != 0) {
+            if !needle.iter().all(|&c| chars & CharSet::bit(c) != 0) {
                 return None;
             }
             total = total.saturating_add(self.needle_bound(needle));

@@ -116,3 +116,10 @@ fn anything_outside_ascii_bounds_nothing() {
     assert_eq!(bound("cafe", &["docs/Café.md"]), Some(u32::MAX));
     assert_eq!(bound("é", &["docs/cafe.md"]), Some(u32::MAX));
 }
+
+#[test]
+fn a_summary_costs_about_four_bytes_a_path() {
+    // `find.rs` documents this size per chunk of 1 024 paths.
+    let size = size_of::<ChunkSummary>();
+    assert!((4 * 1024..4 * 1024 + 64).contains(&size), "{size} bytes");
+}
