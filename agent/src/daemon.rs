@@ -336,6 +336,7 @@ async fn serve(
         tcp = ?tcp_address,
         "serving"
     );
+    platform::memory::release_start_up_memory();
     let served = match gateway {
         Some(bound) => {
             let (rpc, gateway) = tokio::join!(

@@ -168,14 +168,17 @@ impl<S: NamedService + Send + 'static> Shared<S> {
             }
             if Instant::now() >= state.last_end + self.idle {
                 state.timer = false;
-                // Dropped outside the lock: freeing the descriptors takes
-                // a moment.
                 let built = state.built.take();
                 drop(state);
-                drop(built);
-                // Else glibc keeps the freed pages and the resident size
-                // stays where the build left it.
-                tokio::task::spawn_blocking(crate::platform::memory::release_free_memory);
+                // Freed on the blocking pool, outside the lock: freeing the
+                // descriptors takes a moment, and the thread that frees
+                // them caches the blocks, which the release flushes
+                // before it returns the freed pages (else the resident
+                // size stays where the build left it).
+                tokio::task::spawn_blocking(move || {
+                    drop(built);
+                    crate::platform::memory::release_free_memory();
+                });
                 let drops = self.drops.fetch_add(1, Ordering::Relaxed) + 1;
                 // Rare (once per reflection session) and what the e2e
                 // test and a curious user look for.
