@@ -1,6 +1,6 @@
 """An agent binary started for a measurement: temporary XDG folders, no
 Ollama (a closed port), its socket awaited; shared by the A/B scripts
-beside it (`find-ab.py`, `status-ab.py`).
+beside it (`find-ab.py`, `status-ab.py`, `memory-ab.py`).
 """
 import contextlib, os, subprocess, tempfile, time
 
@@ -27,3 +27,15 @@ def started(agent):
         finally:
             p.terminate()
             p.wait()
+
+
+def evict(path):
+    """Drops `path` from the page cache, so that binaries compared start
+    from the same state: how much of an executable's code stays resident
+    after a fault depends on how its file came into the cache (a fresh
+    copy keeps more mapped than one read back from disk)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+    finally:
+        os.close(fd)
