@@ -138,8 +138,10 @@ pub fn release_free_memory() {
 /// released from the blocking pool.
 pub fn release_start_up_memory() {
     #[cfg(target_os = "linux")]
-    flush_thread_cache();
-    tokio::task::spawn_blocking(release_free_memory);
+    {
+        flush_thread_cache();
+        tokio::task::spawn_blocking(release_free_memory);
+    }
 }
 
 /// How long an async worker waits for the others when their caches are
