@@ -18,9 +18,9 @@
 //! them per thread, and a worker that falls idle keeps them, with the
 //! pages they sit in, until it allocates again). The pass also trims
 //! glibc's heap, which the C libraries (SQLite, libgit2) still use, and
-//! also runs once start-up is over and after large drops. An agent nobody calls is never woken for it: the
-//! trimmer waits for the next call, not for a clock. Elsewhere (macOS,
-//! Windows) there is nothing to do.
+//! also runs once start-up is over and after large drops. An agent nobody
+//! calls is never woken for it: the trimmer waits for the next call, not
+//! for a clock. Elsewhere (macOS, Windows) there is nothing to do.
 
 #[cfg(target_os = "linux")]
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
@@ -152,12 +152,13 @@ pub fn release_start_up_memory() {
 const MEETING_WAIT: Duration = Duration::from_millis(100);
 
 /// Flush the cache of every async worker of the current runtime, called
-/// from outside them (the blocking pool); how many were flushed.
+/// from outside them (the blocking pool); how many workers flushed
+/// within `wait`.
 ///
 /// A worker falls idle with the blocks its tasks freed in its cache and
-/// keeps them until it allocates again: 2–3 MB across the agent's
-/// threads after start-up or a reflection session (`tcache:false` showed
-/// it). Tokio cannot run a task on a chosen worker, so one task per
+/// keeps them until it allocates again: after a reflection session that
+/// kept about 1 MB from the purge (docs/BENCHMARKS.md, "Reflection
+/// memory"). Tokio cannot run a task on a chosen worker, so one task per
 /// worker is spawned, and each waits until all have flushed: a worker
 /// held by one cannot run another, so the tasks spread over every worker.
 #[cfg(target_os = "linux")]
