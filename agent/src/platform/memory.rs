@@ -125,7 +125,7 @@ pub fn release_free_memory() {
     #[cfg(target_os = "linux")]
     {
         flush_thread_cache();
-        flush_worker_caches(MEETING_WAIT);
+        flush_worker_caches();
         purge_jemalloc();
     }
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
@@ -153,7 +153,7 @@ const MEETING_WAIT: Duration = Duration::from_millis(100);
 
 /// Flush the cache of every async worker of the current runtime, called
 /// from outside them (the blocking pool); how many workers flushed
-/// within `wait`.
+/// within [`MEETING_WAIT`].
 ///
 /// A worker falls idle with the blocks its tasks freed in its cache and
 /// keeps them until it allocates again: after a reflection session that
@@ -162,8 +162,8 @@ const MEETING_WAIT: Duration = Duration::from_millis(100);
 /// worker is spawned, and each waits until all have flushed: a worker
 /// held by one cannot run another, so the tasks spread over every worker.
 #[cfg(target_os = "linux")]
-fn flush_worker_caches(wait: Duration) -> usize {
-    on_every_worker(wait, || {
+fn flush_worker_caches() -> usize {
+    on_every_worker(MEETING_WAIT, || {
         flush_thread_cache();
     })
 }
@@ -392,7 +392,7 @@ mod tests {
     }
 
     #[test]
-    fn every_async_worker_runs_the_flush_once() {
+    fn every_async_worker_runs_the_action_once() {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(3)
             .build()
@@ -418,7 +418,7 @@ mod tests {
 
     #[test]
     fn outside_a_runtime_there_are_no_workers_to_flush() {
-        assert_eq!(flush_worker_caches(Duration::from_secs(1)), 0);
+        assert_eq!(flush_worker_caches(), 0);
         assert!(flush_thread_cache(), "jemalloc refused a flush");
     }
 
