@@ -16,7 +16,10 @@
 //!   of the code. The kernel maps code in 64 KiB windows around each page
 //!   touched, so start-up code spread over the whole binary made most of it
 //!   resident. Only rust-lld understands the list (GNU ld does not), and
-//!   only release builds are worth it.
+//!   only release builds are worth it. The agent's list also brackets the
+//!   code only start-up runs between two markers, which the agent unmaps
+//!   once it serves; builds laid out by a list get `cfg(startup_code_first)`
+//!   to say the markers are in place (`agent/src/platform/startup_code.rs`).
 //!
 //! (Each build script names this file in its own `rerun-if-changed`: the
 //! path is relative to the crate.)
@@ -50,6 +53,7 @@ pub fn pack_relative_relocations() {
 /// linker of this crate's release binaries, to be placed first.
 pub fn put_startup_code_first(list: &Path) {
     println!("cargo:rerun-if-changed={}", list.display());
+    println!("cargo:rustc-check-cfg=cfg(startup_code_first)");
     println!("cargo:rerun-if-env-changed=CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_LINKER");
     if native_linux() && var("PROFILE") == "release" && links_with_rust_lld() && list.exists() {
         println!(
@@ -60,6 +64,10 @@ pub fn put_startup_code_first(list: &Path) {
         // renamed them) are skipped, not errors: a stale list only costs
         // memory, and `scripts/startup-order --check` catches it.
         println!("cargo:rustc-link-arg-bins=-Wl,--no-warn-symbol-ordering");
+        // The code between the list's two markers is start-up's alone
+        // (agent/src/platform/startup_code.rs); only a build laid out by
+        // the list may hand it back.
+        println!("cargo:rustc-cfg=startup_code_first");
     }
 }
 

@@ -331,16 +331,21 @@ async fn serve(
         version: omnipanel_core::version::current().to_owned(),
         pid: std::process::id(),
     });
-    tracing::info!(
-        socket = %paths.socket.display(),
-        tcp = ?tcp_address,
-        "serving"
-    );
-    platform::memory::release_start_up_memory();
+    // Start-up ends once the servers are built: what it freed, and the
+    // code only it ran, go back to the OS.
+    let ready = || {
+        tracing::info!(
+            socket = %paths.socket.display(),
+            tcp = ?tcp_address,
+            "serving"
+        );
+        platform::startup_code::hand_back();
+        platform::memory::release_start_up_memory();
+    };
     let served = match gateway {
         Some(bound) => {
             let (rpc, gateway) = tokio::join!(
-                rpc::serve(ctx.clone(), unix, tcp, limits),
+                rpc::serve(ctx.clone(), unix, tcp, limits, ready),
                 gateway::serve(ctx.clone(), bound, gateway_settings)
             );
             if let Err(err) = gateway {
@@ -348,7 +353,7 @@ async fn serve(
             }
             rpc
         }
-        None => rpc::serve(ctx.clone(), unix, tcp, limits).await,
+        None => rpc::serve(ctx.clone(), unix, tcp, limits, ready).await,
     };
     drop(socket_guard);
     let socket_removed = ctx.shutdown_reason() == Some(SOCKET_REMOVED);

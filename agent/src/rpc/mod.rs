@@ -231,11 +231,14 @@ fn tls_config(cert: &PathBuf, key: &PathBuf) -> Result<ServerTlsConfig> {
 
 /// Serve until the context's shutdown token fires, then mark every service
 /// NOT_SERVING and wait for in-flight calls (streams end on the token).
+/// `ready` runs once the servers are built, just before they accept: the
+/// end of start-up.
 pub async fn serve(
     ctx: Arc<AgentContext>,
     unix: UnixListener,
     tcp: Option<TcpEndpoint>,
     limits: ServerLimits,
+    ready: impl FnOnce(),
 ) -> Result<()> {
     let (reporter, health) = tonic_health::server::health_reporter();
     for service in SERVICES {
@@ -355,6 +358,7 @@ pub async fn serve(
         shutdown.cancelled().await;
         tokio::time::sleep(DRAIN_DEADLINE).await;
     };
+    ready();
     let (result, ()) = tokio::select! {
         both = async { tokio::join!(servers, health_on_shutdown) } => both,
         () = drain_deadline => {
