@@ -1,6 +1,7 @@
-"""An agent binary started for a measurement: temporary XDG folders, no
-Ollama (a closed port), its socket awaited; shared by the A/B scripts
-beside it (`find-ab.py`, `status-ab.py`, `memory-ab.py`).
+"""An agent binary started for a measurement, as its service unit starts
+it (`run --quiet`): temporary XDG folders, no Ollama (a closed port), its
+socket awaited; shared by the A/B scripts beside it (`find-ab.py`,
+`status-ab.py`, `memory-ab.py`).
 """
 import contextlib, os, subprocess, tempfile, time
 
@@ -16,7 +17,7 @@ def started(agent):
         env.update(XDG_CONFIG_HOME=f"{d}/config", XDG_DATA_HOME=f"{d}/data", XDG_STATE_HOME=f"{d}/state",
                    XDG_CACHE_HOME=f"{d}/cache", XDG_RUNTIME_DIR=f"{d}/run", OLLAMA_HOST="127.0.0.1:9")
         os.chmod(f"{d}/run", 0o700)
-        p = subprocess.Popen([agent, "-q"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        p = subprocess.Popen([agent, "run", "--quiet"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         sock = f"{d}/run/omnipanel/agent.sock"
         for _ in range(200):
             if os.path.exists(sock):
