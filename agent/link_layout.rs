@@ -17,9 +17,10 @@
 //!   touched, so start-up code spread over the whole binary made most of it
 //!   resident. Only rust-lld understands the list (GNU ld does not), and
 //!   only release builds are worth it. The agent's list also brackets the
-//!   code only start-up runs between two markers, which the agent unmaps
-//!   once it serves; builds laid out by a list get `cfg(startup_code_first)`
-//!   to say the markers are in place (`agent/src/platform/startup_code.rs`).
+//!   code an idle agent does not run (start-up's, reflection's) between two
+//!   markers, which the agent unmaps; builds laid out by a list get
+//!   `cfg(startup_code_first)` to say the markers are in place
+//!   (`agent/src/platform/cold_code.rs`).
 //!
 //! (Each build script names this file in its own `rerun-if-changed`: the
 //! path is relative to the crate.)
@@ -64,9 +65,9 @@ pub fn put_startup_code_first(list: &Path) {
         // renamed them) are skipped, not errors: a stale list only costs
         // memory, and `scripts/startup-order --check` catches it.
         println!("cargo:rustc-link-arg-bins=-Wl,--no-warn-symbol-ordering");
-        // The code between the list's two markers is start-up's alone
-        // (agent/src/platform/startup_code.rs); only a build laid out by
-        // the list may hand it back.
+        // The code between the list's two markers is cold
+        // (agent/src/platform/cold_code.rs); only a build laid out by the
+        // list may hand it back.
         println!("cargo:rustc-cfg=startup_code_first");
     }
 }

@@ -339,7 +339,7 @@ async fn serve(
             tcp = ?tcp_address,
             "serving"
         );
-        platform::startup_code::hand_back();
+        platform::cold_code::hand_back();
         platform::memory::release_start_up_memory();
     };
     let served = match gateway {

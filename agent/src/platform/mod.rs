@@ -3,15 +3,15 @@
 //! (`socket.rs`), the peer's identity on it (`peer.rs`), the signals that
 //! ask the agent to stop (`signals.rs`), installing it as a service
 //! (`service.rs`), giving freed memory back to the OS (`memory.rs`), and
-//! the code only start-up runs (`startup_code.rs`).
+//! the code an idle agent does not run (`cold_code.rs`).
 //! A Windows or macOS port changes these files (with
 //! `omnipanel_core::platform` and `omnipanel-paths`' `platform.rs`) and
 //! nothing else in the agent. Linux is the platform that is built and
 //! tested.
 
+pub mod cold_code;
 pub mod memory;
 pub mod peer;
 pub mod service;
 pub mod signals;
 pub mod socket;
-pub mod startup_code;

@@ -175,8 +175,10 @@ impl<S: NamedService + Send + 'static> Shared<S> {
                 // them caches the blocks, which the release flushes
                 // before it returns the freed pages (else the resident
                 // size stays where the build left it).
+                // The service's code, grouped as cold, goes back with it.
                 tokio::task::spawn_blocking(move || {
                     drop(built);
+                    crate::platform::cold_code::hand_back();
                     crate::platform::memory::release_free_memory();
                 });
                 let drops = self.drops.fetch_add(1, Ordering::Relaxed) + 1;

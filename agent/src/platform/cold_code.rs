@@ -1,51 +1,54 @@
-//! Start-up code handed back once start-up is over. The release agent's
-//! code is laid out by `scripts/startup-order`'s list: first what it runs
-//! while serving (calls, the alert sampler, the trimmer), then, between the
-//! two markers defined here, what only start-up runs (configuration,
-//! SQLite's schema, the services' set-up). That second part would stay
-//! resident for nothing, so once the servers are built its pages are
-//! unmapped (docs/BENCHMARKS.md, "Start-up code handed back"). They stay in
-//! the page cache, where the kernel drops them when it needs memory; a
-//! start-up function that does run again is mapped back from there at the
-//! cost of a page fault. Builds without the list (debug, another linker,
-//! other systems) leave the markers anywhere and do nothing.
+//! Code an idle agent does not run, handed back. The release agent's code
+//! is laid out by `scripts/startup-order`'s list: first what it runs while
+//! serving (calls, the alert sampler, the trimmer), then, between the two
+//! markers defined here, what only start-up runs (configuration, SQLite's
+//! schema, the services' set-up) and what only server reflection runs
+//! (tonic-reflection, prost's descriptor encoding), then shutdown's. The
+//! part between the markers would stay resident for nothing, so its pages
+//! are unmapped once the servers are built, and again when reflection's
+//! services are dropped (`rpc/lazy.rs`; docs/BENCHMARKS.md, "Code an idle
+//! agent does not run"). They stay in the page cache, where the kernel
+//! drops them when it needs memory; a function there that runs again is
+//! mapped back from the cache at the cost of a page fault. Builds without
+//! the list (debug, another linker, other systems) leave the markers
+//! anywhere and do nothing.
 
-/// The first thing of the start-up-only code, by its place in the list;
-/// only its address is used. It returns a value of its own so that it and
-/// the end are never merged into one function.
+/// The first thing of the cold code, by its place in the list; only its
+/// address is used. It returns a value of its own so that it and the end
+/// are never merged into one function.
 // The list names it by a linker name that no toolchain update changes.
 #[allow(unsafe_code)]
 #[unsafe(no_mangle)]
 #[inline(never)]
-pub extern "C" fn omnipanel_startup_code_begin() -> u32 {
+pub extern "C" fn omnipanel_cold_code_begin() -> u32 {
     0x5354_4152
 }
 
-/// The last thing of the start-up-only code, by its place in the list.
+/// The last thing of the cold code, by its place in the list.
 // The list names it by a linker name that no toolchain update changes.
 #[allow(unsafe_code)]
 #[unsafe(no_mangle)]
 #[inline(never)]
-pub extern "C" fn omnipanel_startup_code_end() -> u32 {
+pub extern "C" fn omnipanel_cold_code_end() -> u32 {
     0x454e_4421
 }
 
-/// Start-up is over: unmap the start-up-only code. Call it once, where the
-/// agent starts to accept calls; one `madvise` of about 2 MB, some tens of
-/// microseconds. Never inlined: `scripts/startup-order` cuts its record of
-/// start-up where this is entered (callgrind's `--dump-before`).
+/// Unmap the cold code: where the agent starts to accept calls, and after
+/// reflection's services are dropped. One `madvise` of about 2 MB, some
+/// tens of microseconds. Never inlined: `scripts/startup-order` cuts its
+/// record where this is entered (callgrind's `--dump-before`).
 #[inline(never)]
 pub fn hand_back() {
     #[cfg(all(target_os = "linux", startup_code_first))]
     {
-        let begin = omnipanel_startup_code_begin as *const () as usize;
-        let end = omnipanel_startup_code_end as *const () as usize;
+        let begin = omnipanel_cold_code_begin as *const () as usize;
+        let end = omnipanel_cold_code_end as *const () as usize;
         match whole_pages(begin, end, page_size()) {
             Some((start, len)) => {
                 let result = unmap_clean_pages(start, len);
-                tracing::debug!(bytes = len, ?result, "start-up code handed back");
+                tracing::debug!(bytes = len, ?result, "cold code handed back");
             }
-            None => tracing::debug!(begin, end, "no start-up code to hand back"),
+            None => tracing::debug!(begin, end, "no cold code to hand back"),
         }
     }
 }
@@ -78,7 +81,9 @@ fn page_size() -> usize {
 /// from the cache too, but the kernel allows it only to the file's owner,
 /// which an agent installed by root is not; the cache is the kernel's to
 /// trim. Never call it on memory that was written: a private mapping's
-/// written pages are discarded, not kept.
+/// written pages are discarded, not kept. (A debugger's breakpoint is such
+/// a write: in a release build, one set in cold code is lost when the code
+/// is handed back.)
 #[cfg(target_os = "linux")]
 // Used by `hand_back` only in builds laid out by the list; tested in all.
 #[cfg_attr(not(startup_code_first), allow(dead_code))]
